@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * config.h: runtime settings, read-only data set by the addon before load
+ * (skel->rodata->cfg_*). The verifier sees them as constants, so a disabled
+ * feature costs nothing on the fast path.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+
+/* 1: after DNAT, ask the FIB for the next hop and redirect the packet out of
+ * the right interface ourselves. 0: always hand the rewritten packet to the
+ * kernel's stack (slower, but works where redirect cannot, e.g. into a veth
+ * whose peer has neither an XDP program nor GRO). */
+const volatile __u8 cfg_fib_redirect __weak = 1;
+
+/* Conntrack and affinity timestamps are refreshed at most this often, so an
+ * established flow does not write to a shared map on every packet. */
+const volatile __u64 cfg_refresh_ns __weak = 1000000000ULL;
+
+#endif /* SLUICE_CONFIG_H */

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * errors.h: reasons internal helpers return (negative), turned into a
+ * verdict and counted exactly once, at the entry point's single exit.
+ */
+#ifndef SLUICE_ERRORS_H
+#define SLUICE_ERRORS_H
+
+#define SLUICE_ERR_TRUNCATED -1  /* header runs past the end of the packet */
+#define SLUICE_ERR_MALFORMED -2  /* a header field is invalid */
+#define SLUICE_ERR_FRAGMENT -3   /* IP fragment to a VIP */
+#define SLUICE_ERR_NO_SERVICE -4 /* VIP, but no service on this port/proto */
+#define SLUICE_ERR_NO_BACKEND -5 /* service without a usable backend */
+#define SLUICE_ERR_CT_FULL -6    /* conntrack update failed */
+#define SLUICE_ERR_REWRITE -7    /* a checksum/store helper failed */
+
+/* Non-negative outcomes of the core. */
+#define SLUICE_PASS 0      /* not ours: hand to the stack untouched */
+#define SLUICE_NAT_FWD 1   /* DNAT done, forward towards the backend */
+#define SLUICE_NAT_REPLY 2 /* reverse NAT done, forward towards the client */
+
+#endif /* SLUICE_ERRORS_H */

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb.h: the load-balancing core shared by the XDP and tc entry points.
+ *
+ * lb_decide() parses a frame, finds the service or the reply flow, picks the
+ * backend (conntrack, then ClientIP affinity, then Maglev) and fills in a
+ * struct nat_action describing the rewrite. It never writes to the packet:
+ * each entry point applies the rewrite its own way (XDP: direct writes and
+ * incremental checksums; tc: the skb helpers, which know about offloaded
+ * checksums) and forwards the result.
+ */
+#ifndef SLUICE_LB_H
+#define SLUICE_LB_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <stddef.h>
+
+#include "sluice_shared.h"
+#include "config.h"
+#include "errors.h"
+#include "maps.h"
+#include "parsing.h"
+#include "hash.h"
+#include "stats.h"
+
+#define SLUICE_IP_MF 0x2000
+#define SLUICE_IP_OFFSET 0x1fff
+#define SLUICE_NS_PER_SEC 1000000000ULL
+
+/* What the entry point must do to the packet. */
+struct nat_action {
+	__u32 l3_off;      /* offset of the IPv4 header from the frame start */
+	__u32 l4_off;      /* offset of the TCP/UDP header */
+	__u32 l4_check_off;/* offset of the L4 checksum field */
+	__u8 proto;
+	__u8 rewrite_dst;  /* 1: DNAT (daddr/dport); 0: reverse NAT (saddr/sport) */
+	__u8 udp;          /* L4 is UDP: a zero checksum stays zero */
+	__u8 pad;
+	__be32 old_addr;
+	__be32 new_addr;
+	__be16 old_port;
+	__be16 new_port;
+	__u32 ip_len;      /* IP total length, for stats and the FIB lookup */
+	__u32 svc_id;
+	__u32 backend_id;
+	__be32 fib_src;    /* addresses after the rewrite, for the FIB lookup */
+	__be32 fib_dst;
+	__u8 tos;
+	__u8 pad2[3];
+	/* Set when the decision was reached because the destination is a VIP;
+	 * lets the exit tell drop_malformed from passed_malformed. */
+	__u8 to_vip;
+	__u8 new_flow;
+	__u8 affinity_hit;
+	__u8 rescheduled;
+};
+
+static __always_inline int vip_known(__be32 daddr)
+{
+	struct vip_key vk = {};
+
+	vk.addr[0] = daddr;
+	vk.family = SLUICE_AF_INET;
+	return bpf_map_lookup_elem(&vips, &vk) != NULL;
+}
+
+/* A backend is usable for a flow if it still exists and still is the
+ * address the flow was given (ids may be recycled by the control plane). */
+static __always_inline struct backend_value *
+backend_for_ct(const struct ct_value *ct)
+{
+	struct backend_value *be;
+	__u32 id = ct->backend_id;
+
+	be = bpf_map_lookup_elem(&backends, &id);
+	if (!be)
+		return NULL;
+	if (be->addr[0] != ct->nat_addr[0] || be->port != ct->nat_port)
+		return NULL;
+	return be;
+}
+
+static __always_inline int pick_maglev(__u32 svc_id, __u32 table_size,
+				       __u32 hash, __u32 *backend_id)
+{
+	void *table;
+	__u32 slot, *id;
+
+	if (!table_size)
+		return SLUICE_ERR_NO_BACKEND;
+	table = bpf_map_lookup_elem(&maglev_tables, &svc_id);
+	if (!table)
+		return SLUICE_ERR_NO_BACKEND;
+	slot = hash % table_size;
+	/* The inner map's size is unknown to the verifier (BPF_F_INNER_MAP);
+	 * the helper bounds-checks the slot and returns NULL past the end. */
+	id = bpf_map_lookup_elem(table, &slot);
+	if (!id)
+		return SLUICE_ERR_NO_BACKEND;
+	*backend_id = *id;
+	return 0;
+}
+
+/* The forward path for a packet whose (daddr, dport, proto) is a service. */
+static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
+				      __be16 dport, __u8 syn_only,
+				      const struct svc_value *svc,
+				      struct nat_action *act)
+{
+	struct ct_key fk = {}, rk = {};
+	struct ct_value *ct, nct = {};
+	struct backend_value *be = NULL;
+	__u32 backend_id = 0, svc_id = svc->id;
+	__u64 now = bpf_ktime_get_ns();
+	int err;
+
+	fk.saddr[0] = iph->saddr;
+	fk.daddr[0] = iph->daddr;
+	fk.sport = sport;
+	fk.dport = dport;
+	fk.proto = iph->protocol;
+	fk.family = SLUICE_AF_INET;
+	fk.dir = SLUICE_CT_FORWARD;
+
+	ct = bpf_map_lookup_elem(&conntrack, &fk);
+	if (ct) {
+		be = backend_for_ct(ct);
+		/* A fresh SYN on a tuple whose backend is draining is a new
+		 * connection reusing a port: it must not land on the
+		 * draining backend. */
+		if (be && syn_only && (be->flags & SLUICE_BE_DRAINING))
+			be = NULL;
+		if (be) {
+			backend_id = ct->backend_id;
+			if (now - ct->last_seen_ns > cfg_refresh_ns)
+				ct->last_seen_ns = now;
+			goto rewrite;
+		}
+		act->rescheduled = 1;
+	}
+
+	/* A new flow (or one whose backend is gone). */
+	if (svc->flags & SLUICE_SVC_AFFINITY) {
+		struct affinity_key ak = {};
+		struct affinity_value *av;
+
+		ak.client[0] = iph->saddr;
+		ak.svc_id = svc_id;
+		ak.family = SLUICE_AF_INET;
+		av = bpf_map_lookup_elem(&affinity, &ak);
+		if (av && now - av->last_seen_ns <=
+				  (__u64)svc->affinity_timeout * SLUICE_NS_PER_SEC) {
+			__u32 id = av->backend_id;
+
+			be = bpf_map_lookup_elem(&backends, &id);
+			if (be && !(be->flags & SLUICE_BE_DRAINING)) {
+				backend_id = id;
+				av->last_seen_ns = now;
+				act->affinity_hit = 1;
+				goto new_flow;
+			}
+			be = NULL;
+		}
+	}
+
+	err = pick_maglev(svc_id, svc->table_size,
+			  flow_hash(fk.saddr, fk.daddr, sport, dport, fk.proto),
+			  &backend_id);
+	if (err)
+		return err;
+	be = bpf_map_lookup_elem(&backends, &backend_id);
+	if (!be)
+		return SLUICE_ERR_NO_BACKEND;
+
+	if (svc->flags & SLUICE_SVC_AFFINITY) {
+		struct affinity_key ak = {};
+		struct affinity_value av = {};
+
+		ak.client[0] = iph->saddr;
+		ak.svc_id = svc_id;
+		ak.family = SLUICE_AF_INET;
+		av.backend_id = backend_id;
+		av.last_seen_ns = now;
+		bpf_map_update_elem(&affinity, &ak, &av, BPF_ANY);
+	}
+
+new_flow:
+	nct.nat_addr[0] = be->addr[0];
+	nct.nat_port = be->port;
+	nct.backend_id = backend_id;
+	nct.svc_id = svc_id;
+	nct.created_ns = now;
+	nct.last_seen_ns = now;
+	if (bpf_map_update_elem(&conntrack, &fk, &nct, BPF_ANY))
+		return SLUICE_ERR_CT_FULL;
+
+	/* The reply entry: backend -> client, restored to VIP:port. */
+	rk.saddr[0] = be->addr[0];
+	rk.daddr[0] = iph->saddr;
+	rk.sport = be->port;
+	rk.dport = sport;
+	rk.proto = fk.proto;
+	rk.family = SLUICE_AF_INET;
+	rk.dir = SLUICE_CT_REPLY;
+	nct.nat_addr[0] = iph->daddr;
+	nct.nat_port = dport;
+	if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
+		return SLUICE_ERR_CT_FULL;
+	act->new_flow = 1;
+
+rewrite:
+	if (!be)
+		return SLUICE_ERR_NO_BACKEND;
+	act->rewrite_dst = 1;
+	act->old_addr = iph->daddr;
+	act->new_addr = be->addr[0];
+	act->old_port = dport;
+	act->new_port = be->port;
+	act->fib_src = iph->saddr;
+	act->fib_dst = be->addr[0];
+	act->svc_id = svc_id;
+	act->backend_id = backend_id;
+	lb_stats_add(&svc_stats, svc_id, act->ip_len, act->new_flow, 0);
+	lb_stats_add(&backend_stats, backend_id, act->ip_len, act->new_flow, 0);
+	return SLUICE_NAT_FWD;
+}
+
+/* The reply path: a packet from a backend to a client of one of our flows. */
+static __always_inline int lb_reply(struct iphdr *iph, __be16 sport,
+				    __be16 dport, struct nat_action *act)
+{
+	struct ct_key rk = {};
+	struct ct_value *ct;
+
+	rk.saddr[0] = iph->saddr;
+	rk.daddr[0] = iph->daddr;
+	rk.sport = sport;
+	rk.dport = dport;
+	rk.proto = iph->protocol;
+	rk.family = SLUICE_AF_INET;
+	rk.dir = SLUICE_CT_REPLY;
+	ct = bpf_map_lookup_elem(&conntrack, &rk);
+	if (!ct)
+		return SLUICE_PASS;
+
+	act->rewrite_dst = 0;
+	act->old_addr = iph->saddr;
+	act->new_addr = ct->nat_addr[0];
+	act->old_port = sport;
+	act->new_port = ct->nat_port;
+	act->fib_src = ct->nat_addr[0];
+	act->fib_dst = iph->daddr;
+	act->svc_id = ct->svc_id;
+	act->backend_id = ct->backend_id;
+	lb_stats_add(&svc_stats, act->svc_id, act->ip_len, 0, 1);
+	lb_stats_add(&backend_stats, act->backend_id, act->ip_len, 0, 1);
+	return SLUICE_NAT_REPLY;
+}
+
+static __always_inline int lb_decide(void *data, void *data_end,
+				     struct nat_action *act)
+{
+	struct cursor c = { .pos = data };
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	struct svc_key sk = {};
+	struct svc_value *svc;
+	__be16 sport, dport;
+	__u8 syn_only = 0;
+	int proto;
+
+	proto = parse_ethhdr(&c, data_end, &eth);
+	if (proto < 0)
+		return proto;
+	if (proto != bpf_htons(ETH_P_IP))
+		return SLUICE_PASS; /* IPv6 and ARP: not yet ours */
+
+	act->l3_off = c.pos - data;
+	proto = parse_iphdr(&c, data_end, &iph);
+	if (proto < 0)
+		return proto;
+	act->l4_off = c.pos - data;
+	act->proto = proto;
+	act->tos = iph->tos;
+	act->ip_len = bpf_ntohs(iph->tot_len);
+
+	if (iph->frag_off & bpf_htons(SLUICE_IP_MF | SLUICE_IP_OFFSET)) {
+		/* Only the first fragment has ports, so a fragmented flow
+		 * cannot be balanced consistently: refuse it to a VIP. */
+		if (vip_known(iph->daddr)) {
+			act->to_vip = 1;
+			return SLUICE_ERR_FRAGMENT;
+		}
+		return SLUICE_PASS;
+	}
+
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th;
+		int err = parse_tcphdr(&c, data_end, &th);
+
+		if (err < 0) {
+			act->to_vip = vip_known(iph->daddr);
+			return err;
+		}
+		sport = th->source;
+		dport = th->dest;
+		syn_only = th->syn && !th->ack;
+		act->l4_check_off = act->l4_off + offsetof(struct tcphdr, check);
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *uh;
+		int err = parse_udphdr(&c, data_end, &uh);
+
+		if (err < 0) {
+			act->to_vip = vip_known(iph->daddr);
+			return err;
+		}
+		sport = uh->source;
+		dport = uh->dest;
+		act->udp = 1;
+		act->l4_check_off = act->l4_off + offsetof(struct udphdr, check);
+	} else {
+		return SLUICE_PASS;
+	}
+
+	sk.addr[0] = iph->daddr;
+	sk.port = dport;
+	sk.proto = proto;
+	sk.family = SLUICE_AF_INET;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (svc) {
+		act->to_vip = 1;
+		return lb_forward(iph, sport, dport, syn_only, svc, act);
+	}
+	if (vip_known(iph->daddr)) {
+		act->to_vip = 1;
+		return SLUICE_ERR_NO_SERVICE;
+	}
+	return lb_reply(iph, sport, dport, act);
+}
+
+/* Count the outcome once; returns 1 if the packet must be dropped. */
+static __always_inline int lb_account(int rc, const struct nat_action *act)
+{
+	struct global_stats *g = global_stats_get();
+
+	if (!g)
+		return rc < 0;
+	g->rx_packets++;
+	if (act->rescheduled)
+		g->ct_rescheduled++;
+	if (act->affinity_hit)
+		g->affinity_hits++;
+	switch (rc) {
+	case SLUICE_PASS:
+		g->passed_other++;
+		return 0;
+	case SLUICE_NAT_FWD:
+	case SLUICE_NAT_REPLY:
+		return 0; /* counted by the entry point after forwarding */
+	case SLUICE_ERR_TRUNCATED:
+	case SLUICE_ERR_MALFORMED:
+		if (act->to_vip) {
+			g->drop_malformed++;
+			return 1;
+		}
+		g->passed_malformed++;
+		return 0;
+	case SLUICE_ERR_FRAGMENT:
+		g->drop_fragment++;
+		return 1;
+	case SLUICE_ERR_NO_SERVICE:
+		g->drop_no_service++;
+		return 1;
+	case SLUICE_ERR_NO_BACKEND:
+		g->drop_no_backend++;
+		return 1;
+	case SLUICE_ERR_CT_FULL:
+		g->drop_ct_full++;
+		return 1;
+	default:
+		g->drop_malformed++;
+		return 1;
+	}
+}
+
+/* Count how a rewritten packet left. */
+static __always_inline void lb_account_forward(int rc, int redirected,
+					       int fib_missed)
+{
+	struct global_stats *g = global_stats_get();
+
+	if (!g)
+		return;
+	if (rc == SLUICE_NAT_REPLY)
+		g->replies++;
+	if (fib_missed)
+		g->fib_miss++;
+	if (redirected)
+		g->forwarded++;
+	else
+		g->forwarded_stack++;
+}
+
+#endif /* SLUICE_LB_H */

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * maps.h: every map of the load balancer. Included once per object (the
+ * object is built from one translation unit per attach point, linked by
+ * `bpftool gen object`, so the definitions here are __weak: the linker keeps
+ * one copy of each and both programs share it).
+ *
+ * Names are the contract with the addon and the control plane; the pinned
+ * files in bpffs carry the same names.
+ */
+#ifndef SLUICE_MAPS_H
+#define SLUICE_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "sluice_shared.h"
+
+/* (VIP, port, proto) -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} services SEC(".maps") __weak;
+
+/* Every address that carries a service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_VIPS);
+	__type(key, struct vip_key);
+	__type(value, struct vip_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} vips SEC(".maps") __weak;
+
+/* backend id -> address. Absent means deleted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend_value);
+} backends SEC(".maps") __weak;
+
+/* The template of a Maglev table: slot -> backend id. BPF_F_INNER_MAP lets
+ * each service's table have its own (prime) size; the verifier then cannot
+ * know max_entries, so lookups go through the helper, which bounds-checks. */
+struct maglev_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+/* svc id -> that service's Maglev table. The control plane builds a new
+ * table in full, then swaps this slot: a packet sees the old table or the
+ * new one, never a half-written one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__array(values, struct maglev_inner);
+} maglev_tables SEC(".maps") __weak;
+
+/* Flows: forward and reply entries (struct ct_key.dir). LRU so a full table
+ * evicts the coldest flow instead of refusing new ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_CT_SIZE);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+} conntrack SEC(".maps") __weak;
+
+/* ClientIP session affinity. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_AFFINITY_SIZE);
+	__type(key, struct affinity_key);
+	__type(value, struct affinity_value);
+} affinity SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct lb_stats);
+} svc_stats SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_stats);
+} backend_stats SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct global_stats);
+} global_stats SEC(".maps") __weak;
+
+#endif /* SLUICE_MAPS_H */

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sluice_shared.h: the structs that both the BPF programs and user space read.
+ *
+ * Defined once, here, and included by bpf/ and native/. Types and constants
+ * only: no maps, no code. Every layout is guarded with _Static_assert; the
+ * addon exports a sizeof/offsetof table that test/unit/layout.test.ts checks
+ * against the TypeScript codecs in src/dataplane/codec.ts.
+ *
+ * Byte order: addresses and ports are in network order (suffix _be in the
+ * comment), everything else in host order.
+ *
+ * Addresses are 16 bytes everywhere so that IPv6 fits without a redesign:
+ * an IPv4 address sits in addr[0] with addr[1..3] zero, and `family` says
+ * which one it is.
+ */
+#ifndef SLUICE_SHARED_H
+#define SLUICE_SHARED_H
+
+#include <linux/types.h>
+
+/* Capacities. Each may be overridden at build time (-DSLUICE_MAX_...=N);
+ * the addon reads them back from the loaded maps, never from here. */
+#ifndef SLUICE_MAX_SERVICES
+/* svc ids index per-CPU stats arrays, so this bounds their memory:
+ * 65,536 x 32 B x nr_cpus. */
+#define SLUICE_MAX_SERVICES 65536
+#endif
+#ifndef SLUICE_MAX_BACKENDS
+/* 10,000 services x 10 backends must fit with room for churn. */
+#define SLUICE_MAX_BACKENDS 131072
+#endif
+#ifndef SLUICE_MAX_VIPS
+#define SLUICE_MAX_VIPS 65536
+#endif
+#ifndef SLUICE_CT_SIZE
+/* Two entries (forward and reply) per flow: one million concurrent flows. */
+#define SLUICE_CT_SIZE 2097152
+#endif
+#ifndef SLUICE_AFFINITY_SIZE
+#define SLUICE_AFFINITY_SIZE 262144
+#endif
+/* Largest Maglev table the dataplane accepts; the control plane picks primes
+ * up to this. 131,071 is prime. */
+#define SLUICE_MAGLEV_MAX 131071
+
+#define SLUICE_AF_INET 2
+#define SLUICE_AF_INET6 10
+
+/* Service flags (svc_value.flags). */
+#define SLUICE_SVC_AFFINITY (1U << 0) /* ClientIP session affinity */
+
+/* Backend flags (backend_value.flags). */
+#define SLUICE_BE_DRAINING (1U << 0) /* informational: the control plane
+				      * removed it from the Maglev table */
+
+/* Conntrack entry kind (ct_key.dir). */
+#define SLUICE_CT_FORWARD 0 /* client -> VIP, value names the backend */
+#define SLUICE_CT_REPLY 1   /* backend -> client, value names the VIP */
+
+/* Key of the `services` hash: one service port on one VIP. */
+struct svc_key {
+	__be32 addr[4]; /* VIP, network order; IPv4 in addr[0] */
+	__be16 port;    /* service port, network order */
+	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;    /* SLUICE_AF_INET or SLUICE_AF_INET6 */
+};
+
+/* Value of the `services` hash. */
+struct svc_value {
+	__u32 id;               /* index into maglev_tables and svc_stats */
+	__u32 flags;            /* SLUICE_SVC_* */
+	__u32 affinity_timeout; /* seconds of idleness before affinity expires */
+	__u32 table_size;       /* slots in this service's Maglev table (prime) */
+};
+
+/* Key of the `vips` hash: every address that carries at least one service,
+ * so that traffic to a VIP on an undefined port can be told apart from
+ * traffic that is none of our business. */
+struct vip_key {
+	__be32 addr[4]; /* network order */
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct vip_value {
+	__u32 services; /* how many service ports use this VIP (informational) */
+};
+
+/* Value of the `backends` hash, keyed by a __u32 backend id. A backend that
+ * is absent here is deleted: conntrack entries naming it are rescheduled. */
+struct backend_value {
+	__be32 addr[4]; /* network order */
+	__be16 port;    /* network order */
+	__u8 family;
+	__u8 flags;     /* SLUICE_BE_* */
+	__u32 pad;
+};
+
+/* Key of the `conntrack` LRU hash. */
+struct ct_key {
+	__be32 saddr[4]; /* network order */
+	__be32 daddr[4]; /* network order */
+	__be16 sport;    /* network order */
+	__be16 dport;    /* network order */
+	__u8 proto;
+	__u8 family;
+	__u8 dir;        /* SLUICE_CT_FORWARD or SLUICE_CT_REPLY */
+	__u8 pad;
+};
+
+/* Value of the `conntrack` LRU hash. */
+struct ct_value {
+	__be32 nat_addr[4]; /* FORWARD: the backend's address; REPLY: the VIP */
+	__be16 nat_port;    /* FORWARD: backend port; REPLY: service port */
+	__u8 pad[2];
+	__u32 backend_id;   /* the backend this flow was given */
+	__u32 svc_id;
+	__u32 pad2;
+	__u64 created_ns;   /* bpf_ktime_get_ns() of the first packet */
+	__u64 last_seen_ns; /* refreshed at most once a second */
+};
+
+/* Key of the `affinity` LRU hash: one client of one service. */
+struct affinity_key {
+	__be32 client[4]; /* network order */
+	__u32 svc_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct affinity_value {
+	__u32 backend_id;
+	__u32 pad;
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+};
+
+/* Per-CPU stats, per service (svc_stats) and per backend (backend_stats).
+ * All fields are __u64 so that user space can sum them element-wise. */
+struct lb_stats {
+	__u64 packets;   /* packets forwarded to (or answered from) this object */
+	__u64 bytes;     /* their L3 length */
+	__u64 new_conns; /* flows this object was chosen for */
+	__u64 reply_packets; /* reverse-NAT packets on the way back */
+};
+
+/* Global per-CPU verdict and drop counters, one field per reason. */
+struct global_stats {
+	__u64 rx_packets;        /* every packet the programs saw */
+	__u64 passed_other;      /* not ours: passed untouched */
+	__u64 forwarded;         /* rewritten and redirected after a FIB hit */
+	__u64 forwarded_stack;   /* rewritten and handed to the stack */
+	__u64 replies;           /* reverse NAT applied */
+	__u64 drop_malformed;    /* truncated or invalid L3/L4 header to a VIP */
+	__u64 drop_fragment;     /* an IP fragment addressed to a VIP */
+	__u64 drop_no_service;   /* VIP on a port/protocol no service defines */
+	__u64 drop_no_backend;   /* service exists, Maglev table empty/missing */
+	__u64 drop_ct_full;      /* conntrack insert failed */
+	__u64 passed_malformed;  /* truncated packet not addressed to a VIP */
+	__u64 ct_rescheduled;    /* flow whose backend was deleted, rescheduled */
+	__u64 affinity_hits;     /* new flows that reused an affinity entry */
+	__u64 fib_miss;          /* FIB lookup did not give a neighbour */
+	__u64 pad[2];
+};
+
+/* Runtime settings, set in .rodata before load (see bpf/include/config.h). */
+
+_Static_assert(sizeof(struct svc_key) == 20, "svc_key layout");
+_Static_assert(sizeof(struct svc_value) == 16, "svc_value layout");
+_Static_assert(sizeof(struct vip_key) == 20, "vip_key layout");
+_Static_assert(sizeof(struct vip_value) == 4, "vip_value layout");
+_Static_assert(sizeof(struct backend_value) == 24, "backend_value layout");
+_Static_assert(sizeof(struct ct_key) == 40, "ct_key layout");
+_Static_assert(sizeof(struct ct_value) == 48, "ct_value layout");
+_Static_assert(sizeof(struct affinity_key) == 24, "affinity_key layout");
+_Static_assert(sizeof(struct affinity_value) == 16, "affinity_value layout");
+_Static_assert(sizeof(struct lb_stats) == 32, "lb_stats layout");
+_Static_assert(sizeof(struct global_stats) == 128, "global_stats layout");
+
+#endif /* SLUICE_SHARED_H */
