@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# scripts/setup.sh: make this machine able to build and run sluice, then build
+# whatever changed. Idempotent: on a machine that has everything and a tree
+# that is built, it checks and returns in a few seconds.
+#
+#   1. Debian packages (installed only if missing)
+#   2. bpffs mounted at /sys/fs/bpf
+#   3. npm dependencies (npm ci when package-lock.json changed)
+#   4. BPF objects -> skeleton -> addon -> TypeScript (scripts/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
+	ethtool make g++ python3 iptables nftables)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "setup: installing Debian packages: ${missing[*]}" >&2
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "setup: need root to install packages (and to load BPF)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
+
+# npm ci only when the lock file changed since the last install.
+if [[ ! -f node_modules/.package-lock.json ]] ||
+	[[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+	echo "setup: npm ci" >&2
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.package-lock.json
+fi
+
+bash scripts/build.sh

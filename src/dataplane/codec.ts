@@ -1,0 +1,394 @@
+/**
+ * Codecs between the TypeScript model and the byte layouts of the structs in
+ * bpf/include/sluice_shared.h. The offsets below are declared by hand and
+ * checked against the addon's sizeof/offsetof table by
+ * test/unit/layout.test.ts, so a change on either side fails a test instead
+ * of silently corrupting a map.
+ *
+ * Addresses and ports are written in network order; everything else in host
+ * (little-endian) order, as the C structs say.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+
+/** Field offsets and total size of each shared struct, as the C compiler lays them out. */
+export const LAYOUTS = {
+  svc_key: { size: 20, offsets: { addr: 0, port: 16, proto: 18, family: 19 } },
+  svc_value: { size: 16, offsets: { id: 0, flags: 4, affinity_timeout: 8, table_size: 12 } },
+  vip_key: { size: 20, offsets: { addr: 0, family: 16, pad: 17 } },
+  vip_value: { size: 4, offsets: { services: 0 } },
+  backend_value: { size: 24, offsets: { addr: 0, port: 16, family: 18, flags: 19, pad: 20 } },
+  ct_key: {
+    size: 40,
+    offsets: { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, dir: 38, pad: 39 },
+  },
+  ct_value: {
+    size: 48,
+    offsets: {
+      nat_addr: 0, nat_port: 16, pad: 18, backend_id: 20, svc_id: 24, pad2: 28,
+      created_ns: 32, last_seen_ns: 40,
+    },
+  },
+  affinity_key: { size: 24, offsets: { client: 0, svc_id: 16, family: 20, pad: 21 } },
+  affinity_value: { size: 16, offsets: { backend_id: 0, pad: 4, last_seen_ns: 8 } },
+  lb_stats: { size: 32, offsets: { packets: 0, bytes: 8, new_conns: 16, reply_packets: 24 } },
+  global_stats: {
+    size: 128,
+    offsets: {
+      rx_packets: 0, passed_other: 8, forwarded: 16, forwarded_stack: 24, replies: 32,
+      drop_malformed: 40, drop_fragment: 48, drop_no_service: 56, drop_no_backend: 64,
+      drop_ct_full: 72, passed_malformed: 80, ct_rescheduled: 88, affinity_hits: 96,
+      fib_miss: 104, pad: 112,
+    },
+  },
+} as const;
+
+/** Protocols the dataplane balances. */
+export type Protocol = 'tcp' | 'udp';
+
+/** IP protocol numbers as they appear in the IPv4 header. */
+export const IPPROTO: Readonly<Record<Protocol, number>> = { tcp: 6, udp: 17 };
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** Service flag: ClientIP session affinity (SLUICE_SVC_AFFINITY). */
+export const SVC_FLAG_AFFINITY = 1;
+/** Backend flag: removed from the Maglev table, existing flows stay (SLUICE_BE_DRAINING). */
+export const BACKEND_FLAG_DRAINING = 1;
+/** Conntrack entry kinds (struct ct_key.dir). */
+export const CT_FORWARD = 0;
+export const CT_REPLY = 1;
+
+/** Thrown when a value cannot be encoded; `field` names what was wrong. */
+export class CodecError extends Error {
+  /** The offending field, e.g. "address". */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'CodecError';
+    this.field = field;
+  }
+}
+
+function protoNumber(protocol: Protocol): number {
+  const n = IPPROTO[protocol];
+  if (n === undefined) throw new CodecError('protocol', `unknown protocol ${String(protocol)}`);
+  return n;
+}
+
+function protoName(n: number): Protocol {
+  if (n === 6) return 'tcp';
+  if (n === 17) return 'udp';
+  throw new CodecError('protocol', `unknown protocol number ${n}`);
+}
+
+/** Write an address into 16 bytes at `off`; returns its AF_* family. */
+export function writeAddr(buf: Buffer, off: number, address: string, field = 'address'): number {
+  if (isIPv4(address)) {
+    const parts = address.split('.').map(Number);
+    for (let i = 0; i < 4; i++) buf[off + i] = parts[i] ?? 0;
+    buf.fill(0, off + 4, off + 16);
+    return AF_INET;
+  }
+  if (isIPv6(address)) {
+    // The dataplane does not balance IPv6 yet, but the layout carries it.
+    const words = expandIPv6(address);
+    for (let i = 0; i < 8; i++) buf.writeUInt16BE(words[i] ?? 0, off + 2 * i);
+    return AF_INET6;
+  }
+  throw new CodecError(field, `not an IP address: ${JSON.stringify(address)}`);
+}
+
+/** Read an address of the given family from 16 bytes at `off`. */
+export function readAddr(buf: Buffer, off: number, family: number): string {
+  if (family === AF_INET) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  if (family === AF_INET6) {
+    const words: string[] = [];
+    for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(off + 2 * i).toString(16));
+    return words.join(':');
+  }
+  throw new CodecError('family', `unknown address family ${family}`);
+}
+
+function expandIPv6(address: string): number[] {
+  const [head = '', tail] = address.split('::');
+  const parse = (s: string): number[] => (s === '' ? [] : s.split(':').map((w) => parseInt(w, 16)));
+  const h = parse(head);
+  const t = tail === undefined ? [] : parse(tail);
+  const zeros = new Array<number>(8 - h.length - t.length).fill(0);
+  return [...h, ...zeros, ...t];
+}
+
+function checkPort(port: number, field: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new CodecError(field, `port must be an integer in 1..65535, got ${port}`);
+  }
+}
+
+function checkU32(v: number, field: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new CodecError(field, `must be an integer in 0..4294967295, got ${v}`);
+  }
+}
+
+/** The (VIP, port, protocol) that names one service port. */
+export interface ServiceKey {
+  address: string;
+  port: number;
+  protocol: Protocol;
+}
+
+/** Encode a struct svc_key. */
+export function encodeServiceKey(k: ServiceKey): Buffer {
+  const L = LAYOUTS.svc_key.offsets;
+  const b = Buffer.alloc(LAYOUTS.svc_key.size);
+  checkPort(k.port, 'port');
+  const family = writeAddr(b, L.addr, k.address, 'address');
+  b.writeUInt16BE(k.port, L.port);
+  b[L.proto] = protoNumber(k.protocol);
+  b[L.family] = family;
+  return b;
+}
+
+/** Decode a struct svc_key. */
+export function decodeServiceKey(b: Buffer): ServiceKey {
+  const L = LAYOUTS.svc_key.offsets;
+  return {
+    address: readAddr(b, L.addr, b[L.family] ?? 0),
+    port: b.readUInt16BE(L.port),
+    protocol: protoName(b[L.proto] ?? 0),
+  };
+}
+
+/** What the dataplane knows of one service port. */
+export interface ServiceValue {
+  id: number;
+  flags: number;
+  affinityTimeoutSec: number;
+  tableSize: number;
+}
+
+/** Encode a struct svc_value. */
+export function encodeServiceValue(v: ServiceValue): Buffer {
+  const L = LAYOUTS.svc_value.offsets;
+  checkU32(v.id, 'id');
+  checkU32(v.affinityTimeoutSec, 'affinityTimeoutSec');
+  checkU32(v.tableSize, 'tableSize');
+  const b = Buffer.alloc(LAYOUTS.svc_value.size);
+  b.writeUInt32LE(v.id, L.id);
+  b.writeUInt32LE(v.flags, L.flags);
+  b.writeUInt32LE(v.affinityTimeoutSec, L.affinity_timeout);
+  b.writeUInt32LE(v.tableSize, L.table_size);
+  return b;
+}
+
+/** Decode a struct svc_value. */
+export function decodeServiceValue(b: Buffer): ServiceValue {
+  const L = LAYOUTS.svc_value.offsets;
+  return {
+    id: b.readUInt32LE(L.id),
+    flags: b.readUInt32LE(L.flags),
+    affinityTimeoutSec: b.readUInt32LE(L.affinity_timeout),
+    tableSize: b.readUInt32LE(L.table_size),
+  };
+}
+
+/** Encode a struct vip_key. */
+export function encodeVipKey(address: string): Buffer {
+  const L = LAYOUTS.vip_key.offsets;
+  const b = Buffer.alloc(LAYOUTS.vip_key.size);
+  b[L.family] = writeAddr(b, L.addr, address, 'address');
+  return b;
+}
+
+/** Decode a struct vip_key. */
+export function decodeVipKey(b: Buffer): string {
+  const L = LAYOUTS.vip_key.offsets;
+  return readAddr(b, L.addr, b[L.family] ?? 0);
+}
+
+/** Encode a struct vip_value. */
+export function encodeVipValue(services: number): Buffer {
+  const b = Buffer.alloc(LAYOUTS.vip_value.size);
+  b.writeUInt32LE(services, LAYOUTS.vip_value.offsets.services);
+  return b;
+}
+
+/** A backend as the dataplane stores it. */
+export interface BackendValue {
+  address: string;
+  port: number;
+  flags: number;
+}
+
+/** Encode a struct backend_value. */
+export function encodeBackendValue(v: BackendValue): Buffer {
+  const L = LAYOUTS.backend_value.offsets;
+  const b = Buffer.alloc(LAYOUTS.backend_value.size);
+  checkPort(v.port, 'backend.port');
+  b[L.family] = writeAddr(b, L.addr, v.address, 'backend.address');
+  b.writeUInt16BE(v.port, L.port);
+  b[L.flags] = v.flags;
+  return b;
+}
+
+/** Decode a struct backend_value. */
+export function decodeBackendValue(b: Buffer): BackendValue {
+  const L = LAYOUTS.backend_value.offsets;
+  return {
+    address: readAddr(b, L.addr, b[L.family] ?? 0),
+    port: b.readUInt16BE(L.port),
+    flags: b[L.flags] ?? 0,
+  };
+}
+
+/** Encode a backend id (the key of `backends`, `backend_stats`). */
+export function encodeU32(v: number): Buffer {
+  checkU32(v, 'id');
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+}
+
+/** One conntrack key: a flow in one direction. */
+export interface ConntrackKey {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  protocol: Protocol;
+  dir: typeof CT_FORWARD | typeof CT_REPLY;
+}
+
+/** Encode a struct ct_key. */
+export function encodeConntrackKey(k: ConntrackKey): Buffer {
+  const L = LAYOUTS.ct_key.offsets;
+  const b = Buffer.alloc(LAYOUTS.ct_key.size);
+  const family = writeAddr(b, L.saddr, k.saddr, 'saddr');
+  writeAddr(b, L.daddr, k.daddr, 'daddr');
+  b.writeUInt16BE(k.sport, L.sport);
+  b.writeUInt16BE(k.dport, L.dport);
+  b[L.proto] = protoNumber(k.protocol);
+  b[L.family] = family;
+  b[L.dir] = k.dir;
+  return b;
+}
+
+/** Decode a struct ct_key. */
+export function decodeConntrackKey(b: Buffer): ConntrackKey {
+  const L = LAYOUTS.ct_key.offsets;
+  const family = b[L.family] ?? 0;
+  const dir = b[L.dir] === CT_REPLY ? CT_REPLY : CT_FORWARD;
+  return {
+    saddr: readAddr(b, L.saddr, family),
+    daddr: readAddr(b, L.daddr, family),
+    sport: b.readUInt16BE(L.sport),
+    dport: b.readUInt16BE(L.dport),
+    protocol: protoName(b[L.proto] ?? 0),
+    dir,
+  };
+}
+
+/** One conntrack value. */
+export interface ConntrackValue {
+  natAddress: string;
+  natPort: number;
+  backendId: number;
+  serviceId: number;
+  createdNs: bigint;
+  lastSeenNs: bigint;
+}
+
+/** Decode a struct ct_value; `family` comes from its key. */
+export function decodeConntrackValue(b: Buffer, family = AF_INET): ConntrackValue {
+  const L = LAYOUTS.ct_value.offsets;
+  return {
+    natAddress: readAddr(b, L.nat_addr, family),
+    natPort: b.readUInt16BE(L.nat_port),
+    backendId: b.readUInt32LE(L.backend_id),
+    serviceId: b.readUInt32LE(L.svc_id),
+    createdNs: b.readBigUInt64LE(L.created_ns),
+    lastSeenNs: b.readBigUInt64LE(L.last_seen_ns),
+  };
+}
+
+/** Encode a struct ct_value (tests and state import use it). */
+export function encodeConntrackValue(v: ConntrackValue): Buffer {
+  const L = LAYOUTS.ct_value.offsets;
+  const b = Buffer.alloc(LAYOUTS.ct_value.size);
+  writeAddr(b, L.nat_addr, v.natAddress, 'natAddress');
+  b.writeUInt16BE(v.natPort, L.nat_port);
+  b.writeUInt32LE(v.backendId, L.backend_id);
+  b.writeUInt32LE(v.serviceId, L.svc_id);
+  b.writeBigUInt64LE(v.createdNs, L.created_ns);
+  b.writeBigUInt64LE(v.lastSeenNs, L.last_seen_ns);
+  return b;
+}
+
+/** Encode a struct affinity_key. */
+export function encodeAffinityKey(client: string, serviceId: number): Buffer {
+  const L = LAYOUTS.affinity_key.offsets;
+  const b = Buffer.alloc(LAYOUTS.affinity_key.size);
+  b[L.family] = writeAddr(b, L.client, client, 'client');
+  b.writeUInt32LE(serviceId, L.svc_id);
+  return b;
+}
+
+/** One affinity entry. */
+export interface AffinityValue {
+  backendId: number;
+  lastSeenNs: bigint;
+}
+
+/** Encode a struct affinity_value. */
+export function encodeAffinityValue(v: AffinityValue): Buffer {
+  const L = LAYOUTS.affinity_value.offsets;
+  const b = Buffer.alloc(LAYOUTS.affinity_value.size);
+  b.writeUInt32LE(v.backendId, L.backend_id);
+  b.writeBigUInt64LE(v.lastSeenNs, L.last_seen_ns);
+  return b;
+}
+
+/** Decode a struct affinity_value. */
+export function decodeAffinityValue(b: Buffer): AffinityValue {
+  const L = LAYOUTS.affinity_value.offsets;
+  return { backendId: b.readUInt32LE(L.backend_id), lastSeenNs: b.readBigUInt64LE(L.last_seen_ns) };
+}
+
+/** Per-service or per-backend counters (struct lb_stats), summed over CPUs. */
+export interface LbStats {
+  packets: bigint;
+  bytes: bigint;
+  newConnections: bigint;
+  replyPackets: bigint;
+}
+
+/** Decode a struct lb_stats at `off`. */
+export function decodeLbStats(b: Buffer, off = 0): LbStats {
+  const L = LAYOUTS.lb_stats.offsets;
+  return {
+    packets: b.readBigUInt64LE(off + L.packets),
+    bytes: b.readBigUInt64LE(off + L.bytes),
+    newConnections: b.readBigUInt64LE(off + L.new_conns),
+    replyPackets: b.readBigUInt64LE(off + L.reply_packets),
+  };
+}
+
+/** Names of the global counters, in struct global_stats order. */
+export const GLOBAL_COUNTERS = [
+  'rx_packets', 'passed_other', 'forwarded', 'forwarded_stack', 'replies',
+  'drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend',
+  'drop_ct_full', 'passed_malformed', 'ct_rescheduled', 'affinity_hits', 'fib_miss',
+] as const;
+
+/** One global counter's name. */
+export type GlobalCounter = (typeof GLOBAL_COUNTERS)[number];
+
+/** Decode a struct global_stats. */
+export function decodeGlobalStats(b: Buffer): Record<GlobalCounter, bigint> {
+  const out = {} as Record<GlobalCounter, bigint>;
+  for (const name of GLOBAL_COUNTERS) {
+    out[name] = b.readBigUInt64LE(LAYOUTS.global_stats.offsets[name]);
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * The dataplane as the control plane sees it: typed operations on the BPF
+ * maps. Two implementations share this interface: NativeDataplane (the
+ * addon, real maps) and FakeDataplane (memory, for unit tests).
+ */
+import type {
+  BackendValue,
+  ConntrackKey,
+  ConntrackValue,
+  GlobalCounter,
+  LbStats,
+  ServiceKey,
+  ServiceValue,
+} from './codec.js';
+
+/** Where and how to attach the programs. */
+export interface AttachTarget {
+  /** Interface name, e.g. "eth0". */
+  ifname: string;
+  /** Network namespace path (e.g. /var/run/netns/lb) when not the current one. */
+  netns?: string;
+  /** xdp (native), xdp-generic (skb mode) or tc (clsact ingress). */
+  mode: AttachMode;
+}
+
+/** How the programs are attached to an interface. */
+export type AttachMode = 'xdp' | 'xdp-generic' | 'tc';
+
+/** One conntrack entry. */
+export interface ConntrackEntry {
+  key: ConntrackKey;
+  value: ConntrackValue;
+}
+
+/** Typed access to the load balancer's maps. */
+export interface Dataplane {
+  /** Create or replace the entry of one service port. */
+  putService(key: ServiceKey, value: ServiceValue): void;
+  /** Remove a service port; false if it was not there. */
+  deleteService(key: ServiceKey): boolean;
+  /** Every service port. */
+  listServices(): Array<{ key: ServiceKey; value: ServiceValue }>;
+  /** Mark an address as a VIP (with the number of service ports on it). */
+  putVip(address: string, services: number): void;
+  /** Unmark a VIP. */
+  deleteVip(address: string): boolean;
+  /** Every VIP. */
+  listVips(): string[];
+  /** Create or replace a backend. */
+  putBackend(id: number, value: BackendValue): void;
+  /** Delete a backend: flows that used it are rescheduled. */
+  deleteBackend(id: number): boolean;
+  /** Every backend. */
+  listBackends(): Map<number, BackendValue>;
+  /** Swap in a complete Maglev table (backend id per slot) for a service. */
+  setMaglevTable(serviceId: number, table: Uint32Array): Promise<void>;
+  /** The Maglev table a service uses now, or null. */
+  getMaglevTable(serviceId: number): Uint32Array | null;
+  /** Remove a service's Maglev table (its packets are then dropped as no_backend). */
+  deleteMaglevTable(serviceId: number): boolean;
+  /** Every conntrack entry. */
+  listConntrack(): ConntrackEntry[];
+  /** Delete the entries `match` selects; returns how many. */
+  flushConntrack(match: (e: ConntrackEntry) => boolean): number;
+  /** Per-service counters summed over CPUs. */
+  serviceStats(serviceId: number): LbStats;
+  /** Per-backend counters summed over CPUs. */
+  backendStats(backendId: number): LbStats;
+  /** Zero a service's counters (before its id is given to a new service). */
+  resetServiceStats(serviceId: number): void;
+  /** Zero a backend's counters. */
+  resetBackendStats(backendId: number): void;
+  /** Global verdict and drop counters summed over CPUs. */
+  globalStats(): Record<GlobalCounter, bigint>;
+  /** Attach the programs to an interface. */
+  attach(target: AttachTarget): void;
+  /** Detach them (and remove the clsact hook for tc). */
+  detach(target: AttachTarget): void;
+  /** Release the maps and programs; attachments stay (the kernel keeps forwarding). */
+  close(): void;
+}

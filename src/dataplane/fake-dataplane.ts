@@ -1,0 +1,165 @@
+/**
+ * An in-memory Dataplane for unit tests: same interface as the native one,
+ * no kernel. It keeps maps as the kernel would (keyed by the encoded bytes,
+ * so two keys that encode alike collide as they would in BPF) and records
+ * every operation so tests can assert the order of writes.
+ */
+import {
+  encodeConntrackKey,
+  encodeServiceKey,
+  encodeVipKey,
+  type BackendValue,
+  type GlobalCounter,
+  type LbStats,
+  type ServiceKey,
+  type ServiceValue,
+  GLOBAL_COUNTERS,
+} from './codec.js';
+import type { AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
+
+/** One recorded write. */
+export interface FakeOp {
+  op: string;
+  id: string;
+}
+
+const zeroStats = (): LbStats => ({ packets: 0n, bytes: 0n, newConnections: 0n, replyPackets: 0n });
+
+/** A Dataplane in memory. */
+export class FakeDataplane implements Dataplane {
+  /** Every write, in order. */
+  readonly ops: FakeOp[] = [];
+  /** Interfaces attached now. */
+  readonly attached = new Map<string, AttachTarget>();
+  readonly services = new Map<string, { key: ServiceKey; value: ServiceValue }>();
+  readonly vips = new Map<string, { address: string; services: number }>();
+  readonly backends = new Map<number, BackendValue>();
+  readonly tables = new Map<number, Uint32Array>();
+  readonly conntrack = new Map<string, ConntrackEntry>();
+  readonly svcStats = new Map<number, LbStats>();
+  readonly beStats = new Map<number, LbStats>();
+  closed = false;
+
+  private record(op: string, id: string): void {
+    if (this.closed) throw new Error('FakeDataplane: closed');
+    this.ops.push({ op, id });
+  }
+
+  putService(key: ServiceKey, value: ServiceValue): void {
+    const id = encodeServiceKey(key).toString('hex');
+    this.record('putService', id);
+    this.services.set(id, { key, value: { ...value } });
+  }
+
+  deleteService(key: ServiceKey): boolean {
+    const id = encodeServiceKey(key).toString('hex');
+    this.record('deleteService', id);
+    return this.services.delete(id);
+  }
+
+  listServices(): Array<{ key: ServiceKey; value: ServiceValue }> {
+    return [...this.services.values()];
+  }
+
+  putVip(address: string, services: number): void {
+    const id = encodeVipKey(address).toString('hex');
+    this.record('putVip', address);
+    this.vips.set(id, { address, services });
+  }
+
+  deleteVip(address: string): boolean {
+    this.record('deleteVip', address);
+    return this.vips.delete(encodeVipKey(address).toString('hex'));
+  }
+
+  listVips(): string[] {
+    return [...this.vips.values()].map((v) => v.address);
+  }
+
+  putBackend(id: number, value: BackendValue): void {
+    this.record('putBackend', String(id));
+    this.backends.set(id, { ...value });
+  }
+
+  deleteBackend(id: number): boolean {
+    this.record('deleteBackend', String(id));
+    return this.backends.delete(id);
+  }
+
+  listBackends(): Map<number, BackendValue> {
+    return new Map(this.backends);
+  }
+
+  setMaglevTable(serviceId: number, table: Uint32Array): Promise<void> {
+    this.record('setMaglevTable', String(serviceId));
+    this.tables.set(serviceId, Uint32Array.from(table));
+    return Promise.resolve();
+  }
+
+  getMaglevTable(serviceId: number): Uint32Array | null {
+    const t = this.tables.get(serviceId);
+    return t ? Uint32Array.from(t) : null;
+  }
+
+  deleteMaglevTable(serviceId: number): boolean {
+    this.record('deleteMaglevTable', String(serviceId));
+    return this.tables.delete(serviceId);
+  }
+
+  listConntrack(): ConntrackEntry[] {
+    return [...this.conntrack.values()];
+  }
+
+  /** Test helper: insert a conntrack entry as the dataplane would. */
+  addConntrack(e: ConntrackEntry): void {
+    this.conntrack.set(encodeConntrackKey(e.key).toString('hex'), e);
+  }
+
+  flushConntrack(match: (e: ConntrackEntry) => boolean): number {
+    let n = 0;
+    for (const [k, e] of this.conntrack) {
+      if (match(e)) {
+        this.conntrack.delete(k);
+        n++;
+      }
+    }
+    this.record('flushConntrack', String(n));
+    return n;
+  }
+
+  serviceStats(serviceId: number): LbStats {
+    return this.svcStats.get(serviceId) ?? zeroStats();
+  }
+
+  backendStats(backendId: number): LbStats {
+    return this.beStats.get(backendId) ?? zeroStats();
+  }
+
+  resetServiceStats(serviceId: number): void {
+    this.svcStats.delete(serviceId);
+  }
+
+  resetBackendStats(backendId: number): void {
+    this.beStats.delete(backendId);
+  }
+
+  globalStats(): Record<GlobalCounter, bigint> {
+    const out = {} as Record<GlobalCounter, bigint>;
+    for (const n of GLOBAL_COUNTERS) out[n] = 0n;
+    return out;
+  }
+
+  attach(target: AttachTarget): void {
+    this.record('attach', `${target.netns ?? ''}/${target.ifname}`);
+    this.attached.set(`${target.netns ?? ''}/${target.ifname}`, target);
+  }
+
+  detach(target: AttachTarget): void {
+    this.record('detach', `${target.netns ?? ''}/${target.ifname}`);
+    this.attached.delete(`${target.netns ?? ''}/${target.ifname}`);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The Dataplane over the real BPF maps, through the addon.
+ */
+import {
+
+  LAYOUTS,
+  decodeBackendValue,
+  decodeConntrackKey,
+  decodeConntrackValue,
+  decodeGlobalStats,
+  decodeLbStats,
+  decodeServiceKey,
+  decodeServiceValue,
+  decodeVipKey,
+  encodeBackendValue,
+  encodeConntrackKey,
+  encodeServiceKey,
+  encodeServiceValue,
+  encodeU32,
+  encodeVipKey,
+  encodeVipValue,
+  type BackendValue,
+  type GlobalCounter,
+  type LbStats,
+  type ServiceKey,
+  type ServiceValue,
+} from './codec.js';
+import type { AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
+import { native, type AddonDataplane, type NativeLoadOptions } from './native.js';
+
+/** Options of NativeDataplane.open. */
+export interface NativeDataplaneOptions {
+  /** bpffs directory for the maps; an existing one is adopted, not flushed. */
+  pinDir?: string;
+  /** Redirect after a FIB lookup (default) or always hand packets to the stack. */
+  fibRedirect?: boolean;
+}
+
+const ZERO_KEY = encodeU32(0);
+
+/** Split a concatenation of fixed-size records. */
+function* records(buf: Buffer, size: number, count: number): Generator<Buffer> {
+  for (let i = 0; i < count; i++) yield buf.subarray(i * size, (i + 1) * size);
+}
+
+function netnsArgs(target: AttachTarget): [] | [string] {
+  return target.netns === undefined ? [] : [target.netns];
+}
+
+/** The dataplane backed by the addon's BPF maps. */
+export class NativeDataplane implements Dataplane {
+  /** Maps that an earlier instance had pinned and this one adopted. */
+  readonly reused: readonly string[];
+  /** The raw addon object, for tests and the benchmark (test runs). */
+  readonly raw: AddonDataplane;
+
+  private constructor(raw: AddonDataplane, reused: string[]) {
+    this.raw = raw;
+    this.reused = reused;
+  }
+
+  /** Load the BPF object (adopting pinned maps when pinDir holds them). */
+  static async open(opts: NativeDataplaneOptions = {}): Promise<NativeDataplane> {
+    const addon = native();
+    const raw = new addon.Dataplane();
+    const loadOpts: NativeLoadOptions = {};
+    if (opts.pinDir !== undefined) loadOpts.pinDir = opts.pinDir;
+    if (opts.fibRedirect !== undefined) loadOpts.fibRedirect = opts.fibRedirect;
+    try {
+      const { reused } = await raw.load(loadOpts);
+      return new NativeDataplane(raw, reused);
+    } catch (err) {
+      raw.close();
+      throw err;
+    }
+  }
+
+  putService(key: ServiceKey, value: ServiceValue): void {
+    this.raw.mapUpdate('services', encodeServiceKey(key), encodeServiceValue(value));
+  }
+
+  deleteService(key: ServiceKey): boolean {
+    return this.raw.mapDelete('services', encodeServiceKey(key));
+  }
+
+  listServices(): Array<{ key: ServiceKey; value: ServiceValue }> {
+    const { keys, values, count } = this.raw.mapDump('services');
+    const ks = [...records(keys, LAYOUTS.svc_key.size, count)];
+    const vs = [...records(values, LAYOUTS.svc_value.size, count)];
+    return ks.map((k, i) => ({ key: decodeServiceKey(k), value: decodeServiceValue(vs[i]!) }));
+  }
+
+  putVip(address: string, services: number): void {
+    this.raw.mapUpdate('vips', encodeVipKey(address), encodeVipValue(services));
+  }
+
+  deleteVip(address: string): boolean {
+    return this.raw.mapDelete('vips', encodeVipKey(address));
+  }
+
+  listVips(): string[] {
+    const { keys, count } = this.raw.mapDump('vips');
+    return [...records(keys, LAYOUTS.vip_key.size, count)].map(decodeVipKey);
+  }
+
+  putBackend(id: number, value: BackendValue): void {
+    this.raw.mapUpdate('backends', encodeU32(id), encodeBackendValue(value));
+  }
+
+  deleteBackend(id: number): boolean {
+    return this.raw.mapDelete('backends', encodeU32(id));
+  }
+
+  listBackends(): Map<number, BackendValue> {
+    const { keys, values, count } = this.raw.mapDump('backends');
+    const out = new Map<number, BackendValue>();
+    for (let i = 0; i < count; i++) {
+      const v = values.subarray(i * LAYOUTS.backend_value.size, (i + 1) * LAYOUTS.backend_value.size);
+      out.set(keys.readUInt32LE(i * 4), decodeBackendValue(v));
+    }
+    return out;
+  }
+
+  setMaglevTable(serviceId: number, table: Uint32Array): Promise<void> {
+    return this.raw.setMaglevTable(serviceId, table);
+  }
+
+  getMaglevTable(serviceId: number): Uint32Array | null {
+    return this.raw.getMaglevTable(serviceId);
+  }
+
+  deleteMaglevTable(serviceId: number): boolean {
+    return this.raw.deleteMaglevTable(serviceId);
+  }
+
+  listConntrack(): ConntrackEntry[] {
+    const { keys, values, count } = this.raw.mapDump('conntrack');
+    const out: ConntrackEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const k = keys.subarray(i * LAYOUTS.ct_key.size, (i + 1) * LAYOUTS.ct_key.size);
+      const v = values.subarray(i * LAYOUTS.ct_value.size, (i + 1) * LAYOUTS.ct_value.size);
+      out.push({
+        key: decodeConntrackKey(k),
+        value: decodeConntrackValue(v, k[LAYOUTS.ct_key.offsets.family]),
+      });
+    }
+    return out;
+  }
+
+  flushConntrack(match: (e: ConntrackEntry) => boolean): number {
+    const doomed = this.listConntrack().filter(match);
+    if (doomed.length === 0) return 0;
+    return this.raw.mapDeleteBatch('conntrack', Buffer.concat(doomed.map((e) => encodeConntrackKey(e.key))));
+  }
+
+  serviceStats(serviceId: number): LbStats {
+    return decodeLbStats(this.raw.perCpuSum('svc_stats', encodeU32(serviceId)) ?? Buffer.alloc(32));
+  }
+
+  backendStats(backendId: number): LbStats {
+    return decodeLbStats(this.raw.perCpuSum('backend_stats', encodeU32(backendId)) ?? Buffer.alloc(32));
+  }
+
+  resetServiceStats(serviceId: number): void {
+    this.raw.mapUpdate('svc_stats', encodeU32(serviceId), this.zeroPerCpu(LAYOUTS.lb_stats.size));
+  }
+
+  resetBackendStats(backendId: number): void {
+    this.raw.mapUpdate('backend_stats', encodeU32(backendId), this.zeroPerCpu(LAYOUTS.lb_stats.size));
+  }
+
+  /** A per-CPU value of zeros: one 8-byte-aligned slot per possible CPU. */
+  private zeroPerCpu(size: number): Buffer {
+    return Buffer.alloc(native().constants()['numCpus']! * Math.ceil(size / 8) * 8);
+  }
+
+  globalStats(): Record<GlobalCounter, bigint> {
+    return decodeGlobalStats(this.raw.perCpuSum('global_stats', ZERO_KEY) ?? Buffer.alloc(128));
+  }
+
+  attach(target: AttachTarget): void {
+    const ifindex = native().ifIndex(target.ifname, ...netnsArgs(target));
+    if (target.mode === 'tc') this.raw.attachTc(ifindex, 'ingress', ...netnsArgs(target));
+    else this.raw.attachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+  }
+
+  detach(target: AttachTarget): void {
+    const ifindex = native().ifIndex(target.ifname, ...netnsArgs(target));
+    if (target.mode === 'tc') this.raw.destroyTcHook(ifindex, 'ingress', ...netnsArgs(target));
+    else this.raw.detachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+  }
+
+  /** Remove this instance's pins (the maps die with the last reference). */
+  unpin(): void {
+    this.raw.unpin();
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+

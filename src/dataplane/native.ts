@@ -1,0 +1,114 @@
+/**
+ * The one module that loads the native addon (build/Release/sluice_native.node)
+ * and declares its interface by hand. Everything else goes through the typed
+ * layers in this folder.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+
+/** Size and field offsets of one C struct, as the addon's compiler saw it. */
+export interface NativeLayout {
+  size: number;
+  offsets: Record<string, number>;
+}
+
+/** Description of one BPF map. */
+export interface NativeMapInfo {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  perCpu: boolean;
+  id: number;
+}
+
+/** Options of Dataplane.load. */
+export interface NativeLoadOptions {
+  /** bpffs directory to pin maps in, or to reuse an earlier instance's pins from. */
+  pinDir?: string;
+  /** Redirect after a FIB lookup (default true) instead of handing packets to the stack. */
+  fibRedirect?: boolean;
+  /** How often conntrack/affinity timestamps are refreshed, in ns. */
+  refreshNs?: number;
+  /** Load this object file instead of the embedded one (tests of error paths). */
+  objectPath?: string;
+}
+
+/** Result of a BPF_PROG_TEST_RUN. */
+export interface NativeTestRun {
+  retval: number;
+  data: Buffer;
+  durationNs: number;
+}
+
+/** The addon's Dataplane object: owns the BPF object, its maps and attachments. */
+export interface AddonDataplane {
+  load(opts: NativeLoadOptions): Promise<{ reused: string[] }>;
+  attachXdp(ifindex: number, mode: 'native' | 'generic', netnsPath?: string): void;
+  detachXdp(ifindex: number, mode: 'native' | 'generic', netnsPath?: string): void;
+  attachTc(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
+  detachTc(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
+  destroyTcHook(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
+  mapInfo(name: string): NativeMapInfo;
+  mapLookup(name: string, key: Buffer): Buffer | null;
+  mapUpdate(name: string, key: Buffer, value: Buffer, flags?: number): void;
+  mapDelete(name: string, key: Buffer): boolean;
+  mapDump(name: string): { keys: Buffer; values: Buffer; count: number };
+  mapUpdateBatch(name: string, keys: Buffer, values: Buffer): number;
+  mapDeleteBatch(name: string, keys: Buffer): number;
+  mapClear(name: string): number;
+  perCpuSum(name: string, key: Buffer): Buffer | null;
+  perCpuSumAll(name: string): Buffer;
+  setMaglevTable(svcId: number, table: Uint32Array): Promise<void>;
+  getMaglevTable(svcId: number): Uint32Array | null;
+  deleteMaglevTable(svcId: number): boolean;
+  testRun(
+    prog: 'xdp' | 'tc',
+    data: Buffer,
+    opts?: { repeat?: number; ingressIfindex?: number },
+  ): NativeTestRun;
+  testRunLive(
+    data: Buffer,
+    opts: { repeat: number; batchSize?: number; ingressIfindex: number },
+  ): Promise<{ wallNs: number }>;
+  readonly pinDir: string | null;
+  unpin(): void;
+  close(): void;
+}
+
+/** The addon module. */
+export interface NativeAddon {
+  Dataplane: new () => AddonDataplane;
+  layouts(): Record<string, NativeLayout>;
+  constants(): Record<string, number>;
+  libbpfVersion(): string;
+  ifIndex(name: string, netnsPath?: string): number;
+}
+
+/** An error raised by the addon: errno, the libbpf call, and for loads the verifier log. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  verifierLog?: string;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Load (once) and return the addon. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // src/dataplane (under tsx) or dist/src/dataplane (compiled): walk up to the package root.
+  let root = here;
+  while (!existsSync(path.join(root, 'package.json'))) {
+    const up = path.dirname(root);
+    if (up === root) throw new Error('sluice: cannot find the package root from ' + here);
+    root = up;
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(path.join(root, 'build', 'Release', 'sluice_native.node')) as NativeAddon;
+  return cached;
+}

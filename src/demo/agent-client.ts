@@ -1,0 +1,111 @@
+/**
+ * The parent side of ns-agent: spawn an agent inside a namespace and call it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import type { AgentCommand, BatchResult, ServerStats } from './ns-agent.js';
+
+/** Where the compiled agent lives (dist/src/demo/ns-agent.js). */
+function agentPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const local = path.join(here, 'ns-agent.js');
+  if (existsSync(local)) return local;
+  // Running from src/ under tsx: use the compiled copy.
+  let root = here;
+  while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
+  return path.join(root, 'dist', 'src', 'demo', 'ns-agent.js');
+}
+
+/** A running agent. */
+export class Agent {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private exited = false;
+  /** Resolves when the agent said it is ready. */
+  readonly ready: Promise<void>;
+
+  constructor(readonly ns: string) {
+    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, agentPath()], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.pending.set(0, { resolve: () => readyResolve(), reject: readyReject });
+    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      let msg: { id: number; result?: unknown; error?: string };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        return;
+      }
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.error !== undefined) p.reject(new Error(`agent in ${ns}: ${msg.error}`));
+      else p.resolve(msg.result);
+    });
+    this.child.on('exit', (code) => {
+      this.exited = true;
+      for (const p of this.pending.values()) p.reject(new Error(`agent in ${ns} exited (${code})`));
+      this.pending.clear();
+    });
+  }
+
+  /** Send one command and wait for its answer. */
+  call<T>(cmd: AgentCommand): Promise<T> {
+    if (this.exited) return Promise.reject(new Error(`agent in ${this.ns} has exited`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
+      this.child.stdin!.write(JSON.stringify({ id, ...cmd }) + '\n');
+    });
+  }
+
+  /** Start HTTP and UDP servers that answer with `name`. */
+  serve(name: string, httpPort: number, udpPort: number): Promise<{ httpPort: number; udpPort: number }> {
+    return this.call({ op: 'serve', name, httpPort, udpPort });
+  }
+
+  /** What this agent's servers saw. */
+  stats(): Promise<ServerStats> {
+    return this.call({ op: 'stats' });
+  }
+
+  /** `count` HTTP GETs, each on a new connection. */
+  http(url: string, count: number, concurrency = 8): Promise<BatchResult> {
+    return this.call({ op: 'http', url, count, concurrency });
+  }
+
+  /** `count` UDP datagrams, each from a new source port, each awaiting its answer. */
+  udp(host: string, port: number, count: number, concurrency = 8): Promise<BatchResult> {
+    return this.call({ op: 'udp', host, port, count, concurrency });
+  }
+
+  /** Open a persistent HTTP connection; returns its id and the backend that answered. */
+  open(url: string): Promise<{ conn: number; backend: string }> {
+    return this.call({ op: 'open', url });
+  }
+
+  /** One more request on a persistent connection (fails if the connection broke). */
+  request(conn: number): Promise<{ backend: string }> {
+    return this.call({ op: 'request', conn });
+  }
+
+  /** Stop the agent (closing stdin ends it). Idempotent. */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const done = new Promise<void>((res) => this.child.once('exit', () => res()));
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    await done;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * A small agent that runs inside a network namespace (started with
+ * `ip netns exec NS node ns-agent.js`) and takes JSON commands, one per line,
+ * on stdin; each answer is one JSON line on stdout with the same id.
+ *
+ * It plays both roles of the demo and the end-to-end tests: a backend (real
+ * HTTP and UDP servers that count what they see) and a client (real HTTP
+ * requests, each on a new connection unless a persistent one is asked for,
+ * and real UDP datagrams, each from a new source port).
+ */
+import http from 'node:http';
+import dgram from 'node:dgram';
+import readline from 'node:readline';
+import type { AddressInfo } from 'node:net';
+
+/** A command to the agent. */
+export type AgentCommand =
+  | { op: 'serve'; name: string; httpPort: number; udpPort: number }
+  | { op: 'stats' }
+  | { op: 'http'; url: string; count: number; concurrency?: number; timeoutMs?: number }
+  | { op: 'udp'; host: string; port: number; count: number; concurrency?: number; timeoutMs?: number }
+  | { op: 'open'; url: string }
+  | { op: 'request'; conn: number }
+  | { op: 'close'; conn: number };
+
+/** What a server saw. */
+export interface ServerStats {
+  httpRequests: number;
+  httpBytes: number;
+  httpConnections: number;
+  udpDatagrams: number;
+  udpBytes: number;
+}
+
+/** Outcome of a batch of client requests. */
+export interface BatchResult {
+  ok: number;
+  failed: number;
+  /** answers per backend name */
+  byBackend: Record<string, number>;
+  errors: string[];
+}
+
+const stats: ServerStats = { httpRequests: 0, httpBytes: 0, httpConnections: 0, udpDatagrams: 0, udpBytes: 0 };
+const servers: Array<{ close(): void }> = [];
+
+function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpPort: number; udpPort: number }> {
+  return new Promise((resolve, reject) => {
+    const srv = http.createServer((req, res) => {
+      let bytes = 0;
+      req.on('data', (c: Buffer) => (bytes += c.length));
+      req.on('end', () => {
+        stats.httpRequests++;
+        const body = `${name}\n`;
+        stats.httpBytes += bytes + body.length;
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name, 'content-length': body.length });
+        res.end(body);
+      });
+    });
+    srv.keepAliveTimeout = 60_000;
+    srv.on('connection', () => stats.httpConnections++);
+    srv.on('error', reject);
+    const udp = dgram.createSocket('udp4');
+    udp.on('message', (msg, rinfo) => {
+      stats.udpDatagrams++;
+      stats.udpBytes += msg.length;
+      udp.send(Buffer.from(name), rinfo.port, rinfo.address);
+    });
+    udp.on('error', reject);
+    srv.listen(httpPort, '0.0.0.0', () => {
+      udp.bind(udpPort, '0.0.0.0', () => {
+        servers.push(srv, udp);
+        resolve({ httpPort: (srv.address() as AddressInfo).port, udpPort: udp.address().port });
+      });
+    });
+  });
+}
+
+function httpOnce(url: string, agent: http.Agent | false, timeoutMs: number): Promise<{ backend: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`));
+        else resolve({ backend: body.trim(), reused: req.reusedSocket });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+function udpOnce(host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      s.close();
+      reject(new Error(`UDP timeout after ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.on('message', (msg) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(msg.toString());
+    });
+    s.on('error', (err) => {
+      clearTimeout(timer);
+      s.close();
+      reject(err);
+    });
+    s.send(Buffer.from('ping from sluice client'), port, host);
+  });
+}
+
+async function batch(count: number, concurrency: number, one: () => Promise<string>): Promise<BatchResult> {
+  const out: BatchResult = { ok: 0, failed: 0, byBackend: {}, errors: [] };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      try {
+        const b = await one();
+        out.ok++;
+        out.byBackend[b] = (out.byBackend[b] ?? 0) + 1;
+      } catch (err) {
+        out.failed++;
+        if (out.errors.length < 5) out.errors.push((err as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return out;
+}
+
+const conns = new Map<number, { url: string; agent: http.Agent }>();
+let nextConn = 1;
+
+async function handle(cmd: AgentCommand): Promise<unknown> {
+  switch (cmd.op) {
+    case 'serve':
+      return serve(cmd.name, cmd.httpPort, cmd.udpPort);
+    case 'stats':
+      return { ...stats };
+    case 'http':
+      return batch(cmd.count, cmd.concurrency ?? 8, async () => (await httpOnce(cmd.url, false, cmd.timeoutMs ?? 3000)).backend);
+    case 'udp':
+      return batch(cmd.count, cmd.concurrency ?? 8, () => udpOnce(cmd.host, cmd.port, cmd.timeoutMs ?? 2000));
+    case 'open': {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1, keepAliveMsecs: 1000 });
+      const id = nextConn++;
+      conns.set(id, { url: cmd.url, agent });
+      const r = await httpOnce(cmd.url, agent, 3000);
+      return { conn: id, backend: r.backend };
+    }
+    case 'request': {
+      const c = conns.get(cmd.conn);
+      if (!c) throw new Error(`no connection ${cmd.conn}`);
+      const r = await httpOnce(c.url, c.agent, 3000);
+      // A new socket would mean the long-lived connection broke.
+      if (!r.reused) throw new Error('the persistent connection was not reused (it broke)');
+      return { backend: r.backend };
+    }
+    case 'close': {
+      conns.get(cmd.conn)?.agent.destroy();
+      conns.delete(cmd.conn);
+      return {};
+    }
+  }
+}
+
+function main(): void {
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    let msg: { id: number } & AgentCommand;
+    try {
+      msg = JSON.parse(line) as { id: number } & AgentCommand;
+    } catch {
+      return;
+    }
+    handle(msg).then(
+      (result) => process.stdout.write(JSON.stringify({ id: msg.id, result }) + '\n'),
+      (err: Error) => process.stdout.write(JSON.stringify({ id: msg.id, error: err.message }) + '\n'),
+    );
+  });
+  // The parent going away (stdin closed) ends the agent: nothing is left behind.
+  rl.on('close', () => {
+    for (const s of servers) s.close();
+    for (const c of conns.values()) c.agent.destroy();
+    process.exit(0);
+  });
+  process.stdout.write(JSON.stringify({ id: 0, result: { ready: true, pid: process.pid } }) + '\n');
+}
+
+main();

@@ -1,0 +1,158 @@
+/**
+ * A test topology of network namespaces: one client, one load balancer, N
+ * backends, each backend on its own veth link to the load balancer, which
+ * routes between them. Used by the demo and the end-to-end tests.
+ *
+ *   client (192.168.77.2) ──── lb ──── be1 (10.77.1.2)
+ *                               ├───── be2 (10.77.2.2)
+ *                               └───── be3 (10.77.3.2)
+ *
+ * The VIPs are reached through the load balancer (the client's default
+ * route); backends answer through it too (their default route), which is
+ * what lets the load balancer restore the VIP on the way back without
+ * tunnels or changes to the backends.
+ *
+ * Every name carries a tag unique to its owner, so parallel tests never
+ * collide, and teardown removes everything it made on every path.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readdir } from 'node:fs/promises';
+
+const run = promisify(execFile);
+
+/** One namespace of the topology. */
+export interface Host {
+  /** Namespace name (ip netns). */
+  ns: string;
+  /** Path usable with setns(2): /var/run/netns/<ns>. */
+  nsPath: string;
+  /** Its address on its link to the load balancer. */
+  address: string;
+  /** Interface name inside its namespace. */
+  ifname: string;
+  /** The load balancer's interface on the same link. */
+  lbIfname: string;
+  /** The load balancer's address on that link. */
+  lbAddress: string;
+}
+
+/** A built topology. */
+export interface Topology {
+  tag: string;
+  client: Host;
+  lb: { ns: string; nsPath: string; ifnames: string[] };
+  backends: Host[];
+  /** Remove every namespace (and with them links and attachments). Idempotent. */
+  destroy(): Promise<void>;
+}
+
+/** Options of createTopology. */
+export interface TopologyOptions {
+  /** Short unique tag (letters, digits, at most 8), part of every name. */
+  tag: string;
+  /** Number of backends (1..8). */
+  backends?: number;
+}
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, args, { maxBuffer: 1 << 20 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+  }
+}
+
+const ipIn = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['-n', ns, ...args]);
+const nsExec = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['netns', 'exec', ns, ...args]);
+
+/** Namespace names that belong to topologies with this tag prefix. */
+export async function listNamespaces(prefix: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir('/var/run/netns');
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith(prefix));
+}
+
+/** Delete namespaces by name; missing ones are fine. */
+export async function deleteNamespaces(names: string[]): Promise<void> {
+  for (const n of names) {
+    await sh('ip', ['netns', 'del', n]).catch(() => undefined);
+  }
+}
+
+/**
+ * Prepare one end of a veth for XDP: a peer of an XDP-redirecting device
+ * needs GRO (or an XDP program) to accept redirected frames, and a sender's
+ * checksum offload would hand XDP only a partial checksum.
+ */
+async function tuneEndpoint(ns: string, ifname: string): Promise<void> {
+  await nsExec(ns, 'ethtool', '-K', ifname, 'gro', 'on', 'tx', 'off');
+}
+
+/** Build the topology. On failure, what was made is removed before the error is thrown. */
+export async function createTopology(opts: TopologyOptions): Promise<Topology> {
+  if (!/^[a-z0-9]{1,8}$/.test(opts.tag)) throw new Error(`topology tag must be 1-8 lowercase letters or digits: ${opts.tag}`);
+  const n = opts.backends ?? 3;
+  if (n < 1 || n > 8) throw new Error('backends must be 1..8');
+  const tag = opts.tag;
+  const nsName = (role: string): string => `sl-${tag}-${role}`;
+  const made: string[] = [];
+  const destroy = async (): Promise<void> => {
+    await deleteNamespaces(made.splice(0));
+  };
+  try {
+    const lbNs = nsName('lb');
+    const clientNs = nsName('client');
+    for (const ns of [lbNs, clientNs]) {
+      await sh('ip', ['netns', 'add', ns]);
+      made.push(ns);
+      await ipIn(ns, 'link', 'set', 'lo', 'up');
+    }
+    await nsExec(lbNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+
+    const link = async (ns: string, address: string, lbIf: string, lbAddress: string): Promise<Host> => {
+      // Create the pair inside the lb namespace, then move one end out:
+      // the host namespace never holds either end.
+      await ipIn(lbNs, 'link', 'add', lbIf, 'type', 'veth', 'peer', 'name', 'eth0');
+      await ipIn(lbNs, 'link', 'set', 'eth0', 'netns', ns);
+      await ipIn(lbNs, 'addr', 'add', `${lbAddress}/24`, 'dev', lbIf);
+      await ipIn(lbNs, 'link', 'set', lbIf, 'up');
+      await ipIn(ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
+      await ipIn(ns, 'link', 'set', 'eth0', 'up');
+      await ipIn(ns, 'route', 'add', 'default', 'via', lbAddress);
+      await tuneEndpoint(ns, 'eth0');
+      await tuneEndpoint(lbNs, lbIf);
+      return { ns, nsPath: `/var/run/netns/${ns}`, address, ifname: 'eth0', lbIfname: lbIf, lbAddress };
+    };
+
+    const client = await link(clientNs, '192.168.77.2', 'lbc', '192.168.77.1');
+    const backends: Host[] = [];
+    for (let i = 1; i <= n; i++) {
+      const ns = nsName(`be${i}`);
+      await sh('ip', ['netns', 'add', ns]);
+      made.push(ns);
+      await ipIn(ns, 'link', 'set', 'lo', 'up');
+      backends.push(await link(ns, `10.77.${i}.2`, `lbb${i}`, `10.77.${i}.1`));
+    }
+    // Resolve neighbours up front so the first packets take the FIB fast path.
+    for (const h of [client, ...backends]) {
+      await nsExec(h.ns, 'ping', '-c1', '-W1', h.lbAddress).catch(() => undefined);
+    }
+    return {
+      tag,
+      client,
+      lb: { ns: lbNs, nsPath: `/var/run/netns/${lbNs}`, ifnames: [client.lbIfname, ...backends.map((b) => b.lbIfname)] },
+      backends,
+      destroy,
+    };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+}

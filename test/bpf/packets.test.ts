@@ -1,0 +1,390 @@
+/**
+ * Packet tables through BPF_PROG_TEST_RUN: each row sets up services, sends
+ * one frame through the real program in the kernel, and checks the verdict,
+ * the frame that came out and the counters that moved.
+ *
+ * The dataplane is loaded with fibRedirect off, so a rewritten packet's
+ * verdict is "to the stack" (XDP_PASS / TC_ACT_OK) and does not depend on
+ * the routes of the machine the test runs on; forwarding by FIB lookup is
+ * covered end to end in test/e2e.
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import {
+  encodeAffinityKey,
+  encodeAffinityValue,
+  type GlobalCounter,
+  type LbStats,
+} from '../../src/dataplane/codec.js';
+import { flowHash } from '../../src/maglev/flow-hash.js';
+import type { ServiceSpec } from '../../src/model/service.js';
+import { buildPacket, parsePacket, type PacketSpec } from '../helpers/packet.js';
+
+const XDP_DROP = 1;
+const XDP_PASS = 2;
+const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+
+const VIP = '10.96.0.10';
+const CLIENT = '192.168.50.7';
+const BACKENDS = ['10.1.0.11', '10.1.0.12', '10.1.0.13', '10.1.0.14'];
+
+const web: ServiceSpec = {
+  name: 'web',
+  address: VIP,
+  port: 80,
+  protocol: 'tcp',
+  backends: BACKENDS.map((address) => ({ address, port: 8080 })),
+};
+const dns: ServiceSpec = {
+  name: 'dns',
+  address: VIP,
+  port: 53,
+  protocol: 'udp',
+  backends: BACKENDS.slice(0, 2).map((address) => ({ address, port: 5353 })),
+};
+const sticky: ServiceSpec = {
+  name: 'sticky',
+  address: '10.96.0.20',
+  port: 443,
+  protocol: 'tcp',
+  backends: BACKENDS.map((address) => ({ address, port: 8443 })),
+  sessionAffinity: { timeoutSeconds: 30 },
+};
+const empty: ServiceSpec = {
+  name: 'empty',
+  address: '10.96.0.30',
+  port: 80,
+  protocol: 'tcp',
+  backends: [],
+};
+
+let dp: NativeDataplane;
+let lb: LoadBalancer;
+
+test.before(async () => {
+  dp = await NativeDataplane.open({ fibRedirect: false });
+  lb = new LoadBalancer(dp);
+  for (const s of [web, dns, sticky, empty]) await lb.apply(s);
+});
+
+test.after.always(() => {
+  dp?.close();
+});
+
+/** The backend Maglev picks for a tuple, computed in user space from the table in the kernel. */
+function maglevPick(name: string, p: Pick<PacketSpec, 'saddr' | 'daddr' | 'sport' | 'dport' | 'proto'>): string {
+  const ids = lb.ids(name);
+  const table = dp.getMaglevTable(ids.service);
+  if (!table) throw new Error(`no Maglev table for ${name}`);
+  const slot = flowHash(p.saddr, p.daddr, p.sport, p.dport, p.proto === 'tcp' ? 6 : 17) % table.length;
+  const id = table[slot];
+  for (const [ident, bid] of ids.backends) if (bid === id) return ident.split(':')[0]!;
+  throw new Error(`slot ${slot} holds unknown backend id ${id}`);
+}
+
+type Counters = Record<GlobalCounter, bigint>;
+
+function diffGlobal(before: Counters, after: Counters): Partial<Record<GlobalCounter, number>> {
+  const out: Partial<Record<GlobalCounter, number>> = {};
+  for (const k of Object.keys(after) as GlobalCounter[]) {
+    const d = Number(after[k] - before[k]);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+function diffStats(before: LbStats, after: LbStats): Record<string, number> {
+  return {
+    packets: Number(after.packets - before.packets),
+    bytes: Number(after.bytes - before.bytes),
+    newConnections: Number(after.newConnections - before.newConnections),
+    replyPackets: Number(after.replyPackets - before.replyPackets),
+  };
+}
+
+interface Sent {
+  verdict: number;
+  out: Buffer;
+  global: Partial<Record<GlobalCounter, number>>;
+}
+
+function send(prog: 'xdp' | 'tc', frame: Buffer): Sent {
+  const before = dp.globalStats();
+  const r = dp.raw.testRun(prog, frame);
+  return { verdict: r.retval, out: r.data, global: diffGlobal(before, dp.globalStats()) };
+}
+
+/** Assert a frame was DNATed to `backend:port` with valid checksums and nothing else changed. */
+function assertDnat(t: ExecutionContext, input: Buffer, out: Buffer, backend: string, port: number): void {
+  const i = parsePacket(input);
+  const o = parsePacket(out);
+  t.is(o.daddr, backend, `dst IP was not rewritten to the expected backend: got ${o.daddr}, want ${backend}`);
+  t.is(o.dport, port, `dst port: got ${o.dport}, want ${port}`);
+  t.is(o.saddr, i.saddr, 'src IP must not change on the way in');
+  t.is(o.sport, i.sport, 'src port must not change on the way in');
+  t.true(o.ipChecksumOk, 'IP checksum invalid after DNAT');
+  if (i.l4ChecksumOk === null) t.is(o.l4Checksum, 0, 'a UDP checksum of 0 must stay 0');
+  else t.true(o.l4ChecksumOk === true, `L4 checksum invalid after DNAT (0x${o.l4Checksum.toString(16)})`);
+  t.true(o.payload.equals(i.payload), 'payload changed');
+  t.is(out.length, input.length, 'length changed');
+}
+
+const syn = (sport: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
+  saddr: CLIENT, daddr: VIP, proto: 'tcp', sport, dport: 80, tcpFlags: { syn: true }, ...extra,
+});
+
+test.serial('SYN to a VIP: DNAT to the Maglev backend, checksums valid, counters move', (t) => {
+  const spec = syn(40001);
+  const frame = buildPacket(spec);
+  const want = maglevPick('web', spec);
+  const ids = lb.ids('web');
+  const svcBefore = dp.serviceStats(ids.service);
+  const beId = ids.backends.get(`${want}:8080`)!;
+  const beBefore = dp.backendStats(beId);
+
+  const r = send('xdp', frame);
+  t.is(r.verdict, XDP_PASS, 'verdict');
+  assertDnat(t, frame, r.out, want, 8080);
+  t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
+  t.deepEqual(diffStats(svcBefore, dp.serviceStats(ids.service)),
+    { packets: 1, bytes: frame.length - 14, newConnections: 1, replyPackets: 0 });
+  t.deepEqual(diffStats(beBefore, dp.backendStats(beId)),
+    { packets: 1, bytes: frame.length - 14, newConnections: 1, replyPackets: 0 });
+  const ct = dp.listConntrack().filter((e) => e.key.saddr === CLIENT && e.key.sport === 40001);
+  t.is(ct.length, 1, 'one forward conntrack entry');
+  t.is(ct[0]?.value.natAddress, want);
+});
+
+test.serial('spread: many client ports reach every backend, each as Maglev says', (t) => {
+  const seen = new Map<string, number>();
+  for (let p = 20000; p < 20400; p++) {
+    const spec = syn(p);
+    const r = send('xdp', buildPacket(spec));
+    const o = parsePacket(r.out);
+    t.is(o.daddr, maglevPick('web', spec), `port ${p}`);
+    seen.set(o.daddr, (seen.get(o.daddr) ?? 0) + 1);
+  }
+  t.deepEqual([...seen.keys()].sort(), [...BACKENDS].sort(), 'every backend gets flows');
+  for (const [b, n] of seen) t.true(n > 60, `backend ${b} got only ${n} of 400 flows`);
+});
+
+test.serial('established flow keeps its backend after the backend set changes; drained keeps, deleted loses', async (t) => {
+  const spec = syn(41000);
+  const first = parsePacket(send('xdp', buildPacket(spec)).out).daddr;
+  const ack: PacketSpec = { ...spec, tcpFlags: { ack: true, psh: true }, payload: Buffer.from('GET / HTTP/1.1\r\n') };
+
+  // Add a backend: Maglev moves some slots, conntrack keeps this flow.
+  await lb.apply({ ...web, backends: [...web.backends, { address: '10.1.0.15', port: 8080 }] });
+  let r = send('xdp', buildPacket(ack));
+  assertDnat(t, buildPacket(ack), r.out, first, 8080);
+  t.is(r.global.affinity_hits, undefined);
+
+  // Drain its backend: the flow stays, a new flow never lands there, and a
+  // fresh SYN reusing the tuple is moved off it.
+  await lb.setBackendState('web', first, 8080, 'draining');
+  r = send('xdp', buildPacket(ack));
+  assertDnat(t, buildPacket(ack), r.out, first, 8080);
+  for (let p = 30000; p < 30200; p++) {
+    const o = parsePacket(send('xdp', buildPacket(syn(p))).out);
+    t.not(o.daddr, first, `new flow from port ${p} went to the draining backend`);
+  }
+  r = send('xdp', buildPacket(spec));
+  t.not(parsePacket(r.out).daddr, first, 'a new SYN on the old tuple went to the draining backend');
+  t.is(r.global.ct_rescheduled, 1);
+
+  // Put it back, pin the flow to it again, then delete it: the flow moves.
+  await lb.setBackendState('web', first, 8080, 'active');
+  dp.flushConntrack((e) => e.key.sport === 41000 || e.key.dport === 41000);
+  const again = parsePacket(send('xdp', buildPacket(spec)).out).daddr;
+  await lb.removeBackend('web', again, 8080);
+  r = send('xdp', buildPacket(ack));
+  const moved = parsePacket(r.out).daddr;
+  t.not(moved, again, 'a flow to a deleted backend must be rescheduled');
+  t.true(BACKENDS.concat('10.1.0.15').includes(moved));
+  t.is(r.global.ct_rescheduled, 1, 'rescheduling is counted');
+  assertDnat(t, buildPacket(ack), r.out, moved, 8080);
+
+  await lb.apply(web); // restore for later rows
+});
+
+test.serial('reply path: backend -> client is restored to VIP:port with valid checksums', (t) => {
+  const spec = syn(42000);
+  const backend = parsePacket(send('xdp', buildPacket(spec)).out).daddr;
+  const reply: PacketSpec = {
+    saddr: backend, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: 42000, tcpFlags: { syn: true, ack: true },
+  };
+  const frame = buildPacket(reply);
+  const ids = lb.ids('web');
+  const before = dp.serviceStats(ids.service);
+  const r = send('xdp', frame);
+  t.is(r.verdict, XDP_PASS);
+  const o = parsePacket(r.out);
+  t.is(o.saddr, VIP, `src IP was not restored: got ${o.saddr}, want ${VIP}`);
+  t.is(o.sport, 80, 'src port restored');
+  t.is(o.daddr, CLIENT);
+  t.is(o.dport, 42000);
+  t.true(o.ipChecksumOk, 'IP checksum');
+  t.true(o.l4ChecksumOk === true, 'TCP checksum');
+  t.deepEqual(r.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
+  t.is(diffStats(before, dp.serviceStats(ids.service)).replyPackets, 1);
+
+  // A packet from the same backend to a client it never served is not ours.
+  const stray = buildPacket({ ...reply, dport: 42999 });
+  const s = send('xdp', stray);
+  t.is(s.verdict, XDP_PASS);
+  t.true(s.out.equals(stray), 'stray reply must be untouched');
+  t.deepEqual(s.global, { rx_packets: 1, passed_other: 1 });
+});
+
+test.serial('ClientIP affinity: one backend across source ports, Maglev again after the timeout', (t) => {
+  const base = { saddr: '192.168.60.1', daddr: sticky.address, proto: 'tcp' as const, dport: 443, tcpFlags: { syn: true } };
+  const first = parsePacket(send('xdp', buildPacket({ ...base, sport: 1000 })).out).daddr;
+  t.is(first, maglevPick('sticky', { ...base, sport: 1000 }), 'the first flow is placed by Maglev');
+  let hits = 0;
+  let maglevWouldDiffer = 0;
+  for (let p = 1001; p < 1050; p++) {
+    const r = send('xdp', buildPacket({ ...base, sport: p }));
+    t.is(parsePacket(r.out).daddr, first, `source port ${p} left the affinity backend`);
+    hits += r.global.affinity_hits ?? 0;
+    if (maglevPick('sticky', { ...base, sport: p }) !== first) maglevWouldDiffer++;
+  }
+  t.is(hits, 49, 'each new flow is an affinity hit');
+  t.true(maglevWouldDiffer > 10, 'the test must use ports Maglev alone would spread');
+
+  // Expire the entry: a last use far in the past (the kernel's clock is CLOCK_MONOTONIC).
+  const svcId = lb.ids('sticky').service;
+  const bid = lb.ids('sticky').backends.get(`${first}:8443`)!;
+  dp.raw.mapUpdate('affinity', encodeAffinityKey(base.saddr, svcId), encodeAffinityValue({ backendId: bid, lastSeenNs: 1n }));
+  let p = 2000;
+  while (maglevPick('sticky', { ...base, sport: p }) === first) p++;
+  const r = send('xdp', buildPacket({ ...base, sport: p }));
+  t.is(parsePacket(r.out).daddr, maglevPick('sticky', { ...base, sport: p }), 'after the timeout Maglev chooses again');
+  t.is(r.global.affinity_hits, undefined, 'an expired entry is not a hit');
+  // ... and the new choice is sticky in turn.
+  const next = send('xdp', buildPacket({ ...base, sport: p + 5000 }));
+  t.is(parsePacket(next.out).daddr, parsePacket(r.out).daddr);
+  t.is(next.global.affinity_hits, 1);
+});
+
+test.serial('non-service traffic passes untouched', (t) => {
+  for (const spec of [
+    { saddr: CLIENT, daddr: '10.9.9.9', proto: 'tcp' as const, sport: 5555, dport: 80 },
+    { saddr: CLIENT, daddr: '10.9.9.9', proto: 'udp' as const, sport: 5555, dport: 53 },
+  ]) {
+    const frame = buildPacket(spec);
+    const r = send('xdp', frame);
+    t.is(r.verdict, XDP_PASS);
+    t.true(r.out.equals(frame), `${spec.proto} frame changed`);
+    t.deepEqual(r.global, { rx_packets: 1, passed_other: 1 });
+  }
+});
+
+test.serial('UDP with a checksum is rewritten with a valid one; a zero checksum stays zero', (t) => {
+  for (const udpChecksum of [true, false]) {
+    const spec: PacketSpec = { saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 7000 + Number(udpChecksum), dport: 53, udpChecksum, payload: Buffer.from('query') };
+    const frame = buildPacket(spec);
+    const r = send('xdp', frame);
+    t.is(r.verdict, XDP_PASS);
+    assertDnat(t, frame, r.out, maglevPick('dns', spec), 5353);
+    if (!udpChecksum) t.is(parsePacket(r.out).l4Checksum, 0, 'zero UDP checksum stays zero');
+  }
+});
+
+test.serial('IP options: L4 found past them, rewrite correct, options kept', (t) => {
+  const options = Buffer.from([0x01, 0x01, 0x01, 0x00, 0x07, 0x07, 0x04, 0x00]); // NOP NOP NOP EOL | RR (empty)
+  const spec = syn(43000, { ipOptions: options });
+  const frame = buildPacket(spec);
+  const r = send('xdp', frame);
+  t.is(r.verdict, XDP_PASS);
+  assertDnat(t, frame, r.out, maglevPick('web', spec), 8080);
+  t.true(r.out.subarray(34, 42).equals(options), 'IP options changed');
+});
+
+test.serial('truncated and malformed headers: dropped and counted to a VIP, passed otherwise, never rewritten', (t) => {
+  const full = buildPacket(syn(44000));
+  const cases: Array<{ name: string; frame: Buffer; verdict: number; global: Partial<Record<GlobalCounter, number>> }> = [
+    { name: 'runt Ethernet frame', frame: full.subarray(0, 10), verdict: XDP_PASS, global: { rx_packets: 1, passed_malformed: 1 } },
+    { name: 'IPv4 header cut short', frame: full.subarray(0, 14 + 12), verdict: XDP_PASS, global: { rx_packets: 1, passed_malformed: 1 } },
+    { name: 'TCP header cut short, to a VIP', frame: full.subarray(0, 14 + 20 + 10), verdict: XDP_DROP, global: { rx_packets: 1, drop_malformed: 1 } },
+    {
+      name: 'TCP header cut short, not to a VIP',
+      frame: buildPacket({ ...syn(44001), daddr: '10.9.9.9' }).subarray(0, 14 + 20 + 10),
+      verdict: XDP_PASS,
+      global: { rx_packets: 1, passed_malformed: 1 },
+    },
+    {
+      name: 'IHL below 5',
+      frame: (() => { const f = Buffer.from(full); f[14] = 0x44; return f; })(),
+      verdict: XDP_PASS,
+      global: { rx_packets: 1, passed_malformed: 1 },
+    },
+    {
+      name: 'TCP data offset below 5, to a VIP',
+      frame: (() => { const f = Buffer.from(full); f[14 + 20 + 12] = 0x40; return f; })(),
+      verdict: XDP_DROP,
+      global: { rx_packets: 1, drop_malformed: 1 },
+    },
+  ];
+  for (const c of cases) {
+    const r = send('xdp', c.frame);
+    t.is(r.verdict, c.verdict, `${c.name}: verdict`);
+    t.deepEqual(r.global, c.global, `${c.name}: counters`);
+    if (c.verdict === XDP_PASS) t.true(r.out.equals(c.frame), `${c.name}: frame was modified`);
+  }
+});
+
+test.serial('fragments to a VIP are dropped and counted; others pass', (t) => {
+  const cases: Array<[string, PacketSpec, number, Partial<Record<GlobalCounter, number>>]> = [
+    ['first fragment (MF) to a VIP', syn(45000, { moreFragments: true }), XDP_DROP, { rx_packets: 1, drop_fragment: 1 }],
+    ['later fragment to a VIP', syn(45001, { fragOffset: 185 }), XDP_DROP, { rx_packets: 1, drop_fragment: 1 }],
+    ['fragment elsewhere', syn(45002, { moreFragments: true, daddr: '10.9.9.9' }), XDP_PASS, { rx_packets: 1, passed_other: 1 }],
+  ];
+  for (const [name, spec, verdict, global] of cases) {
+    const frame = buildPacket(spec);
+    const r = send('xdp', frame);
+    t.is(r.verdict, verdict, name);
+    t.deepEqual(r.global, global, name);
+    if (verdict === XDP_PASS) t.true(r.out.equals(frame), `${name}: modified`);
+  }
+});
+
+test.serial('a VIP on an undefined port, or a service without backends, is dropped and counted', (t) => {
+  let r = send('xdp', buildPacket(syn(46000, { dport: 81 })));
+  t.is(r.verdict, XDP_DROP);
+  t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
+  r = send('xdp', buildPacket({ saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 46001, dport: 80 }));
+  t.is(r.verdict, XDP_DROP, 'TCP-only port, UDP packet');
+  t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
+  r = send('xdp', buildPacket(syn(46002, { daddr: empty.address })));
+  t.is(r.verdict, XDP_DROP);
+  t.deepEqual(r.global, { rx_packets: 1, drop_no_backend: 1 });
+});
+
+test.serial('tc: the same core through the skb helpers (DNAT, reply, UDP zero checksum, drops)', (t) => {
+  const spec = syn(47000);
+  const frame = buildPacket(spec);
+  let r = send('tc', frame);
+  t.is(r.verdict, TC_ACT_OK);
+  const backend = maglevPick('web', spec);
+  assertDnat(t, frame, r.out, backend, 8080);
+
+  const reply = buildPacket({ saddr: backend, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: 47000, tcpFlags: { syn: true, ack: true } });
+  r = send('tc', reply);
+  const o = parsePacket(r.out);
+  t.is(o.saddr, VIP);
+  t.is(o.sport, 80);
+  t.true(o.ipChecksumOk && o.l4ChecksumOk === true, 'checksums after tc reverse NAT');
+
+  for (const udpChecksum of [true, false]) {
+    const u: PacketSpec = { saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 47100 + Number(udpChecksum), dport: 53, udpChecksum };
+    const f = buildPacket(u);
+    r = send('tc', f);
+    assertDnat(t, f, r.out, maglevPick('dns', u), 5353);
+  }
+  r = send('tc', buildPacket(syn(47200, { dport: 81 })));
+  t.is(r.verdict, TC_ACT_SHOT);
+  t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
+});

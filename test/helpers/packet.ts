@@ -1,0 +1,160 @@
+/**
+ * Build and parse Ethernet/IPv4/TCP/UDP frames for BPF_PROG_TEST_RUN tables,
+ * with checksums computed from scratch (never incrementally), so that the
+ * dataplane's incremental updates are checked against an independent sum.
+ */
+
+export interface PacketSpec {
+  saddr: string;
+  daddr: string;
+  proto: 'tcp' | 'udp';
+  sport: number;
+  dport: number;
+  /** TCP flags, default SYN. */
+  tcpFlags?: { syn?: boolean; ack?: boolean; fin?: boolean; rst?: boolean; psh?: boolean };
+  payload?: Buffer;
+  /** Raw IPv4 options (padded to a multiple of 4 by the caller). */
+  ipOptions?: Buffer;
+  /** Set the more-fragments bit. */
+  moreFragments?: boolean;
+  /** Fragment offset in 8-byte units. */
+  fragOffset?: number;
+  /** For UDP: false sends a checksum of 0 ("none"). Default true. */
+  udpChecksum?: boolean;
+  ttl?: number;
+  srcMac?: string;
+  dstMac?: string;
+}
+
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_RST = 0x04;
+const TCP_PSH = 0x08;
+const TCP_ACK = 0x10;
+
+function macBytes(mac: string): Buffer {
+  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+}
+
+function ipBytes(ip: string): Buffer {
+  return Buffer.from(ip.split('.').map(Number));
+}
+
+/** One's complement sum of 16-bit big-endian words, folded. */
+export function onesSum(buf: Buffer, init = 0): number {
+  let sum = init;
+  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
+  if (buf.length % 2) sum += (buf[buf.length - 1] ?? 0) << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+function pseudoSum(saddr: Buffer, daddr: Buffer, proto: number, len: number): number {
+  const p = Buffer.alloc(12);
+  saddr.copy(p, 0);
+  daddr.copy(p, 4);
+  p[9] = proto;
+  p.writeUInt16BE(len, 10);
+  return onesSum(p);
+}
+
+/** Build a frame with correct checksums. */
+export function buildPacket(s: PacketSpec): Buffer {
+  const payload = s.payload ?? Buffer.from('sluice');
+  const opts = s.ipOptions ?? Buffer.alloc(0);
+  if (opts.length % 4) throw new Error('ipOptions must be a multiple of 4 bytes');
+  const ihl = 5 + opts.length / 4;
+  const proto = s.proto === 'tcp' ? 6 : 17;
+  const l4len = (s.proto === 'tcp' ? 20 : 8) + payload.length;
+  const eth = Buffer.alloc(14);
+  macBytes(s.dstMac ?? '02:00:00:00:00:02').copy(eth, 0);
+  macBytes(s.srcMac ?? '02:00:00:00:00:01').copy(eth, 6);
+  eth.writeUInt16BE(0x0800, 12);
+
+  const ip = Buffer.alloc(ihl * 4);
+  ip[0] = 0x40 | ihl;
+  ip.writeUInt16BE(ihl * 4 + l4len, 2);
+  ip.writeUInt16BE(0x1234, 4);
+  ip.writeUInt16BE((s.moreFragments ? 0x2000 : 0) | (s.fragOffset ?? 0), 6);
+  ip[8] = s.ttl ?? 64;
+  ip[9] = proto;
+  ipBytes(s.saddr).copy(ip, 12);
+  ipBytes(s.daddr).copy(ip, 16);
+  opts.copy(ip, 20);
+  ip.writeUInt16BE(~onesSum(ip) & 0xffff, 10);
+
+  const l4 = Buffer.alloc(l4len);
+  l4.writeUInt16BE(s.sport, 0);
+  l4.writeUInt16BE(s.dport, 2);
+  if (s.proto === 'tcp') {
+    const f = s.tcpFlags ?? { syn: true };
+    l4.writeUInt32BE(1000, 4);
+    l4.writeUInt32BE(f.ack ? 2000 : 0, 8);
+    l4[12] = 5 << 4;
+    l4[13] = (f.fin ? TCP_FIN : 0) | (f.syn ? TCP_SYN : 0) | (f.rst ? TCP_RST : 0) |
+      (f.psh ? TCP_PSH : 0) | (f.ack ? TCP_ACK : 0);
+    l4.writeUInt16BE(65535, 14);
+    payload.copy(l4, 20);
+  } else {
+    l4.writeUInt16BE(l4len, 4);
+    payload.copy(l4, 8);
+  }
+  const sum = onesSum(l4, pseudoSum(ipBytes(s.saddr), ipBytes(s.daddr), proto, l4len));
+  let check = ~sum & 0xffff;
+  if (s.proto === 'udp') {
+    if (s.udpChecksum === false) check = 0;
+    else if (check === 0) check = 0xffff;
+    l4.writeUInt16BE(check, 6);
+  } else {
+    l4.writeUInt16BE(check, 16);
+  }
+  return Buffer.concat([eth, ip, l4]);
+}
+
+export interface ParsedPacket {
+  srcMac: string;
+  dstMac: string;
+  saddr: string;
+  daddr: string;
+  ttl: number;
+  proto: number;
+  sport: number;
+  dport: number;
+  ipChecksumOk: boolean;
+  /** null when a UDP checksum is 0 ("none"). */
+  l4ChecksumOk: boolean | null;
+  l4Checksum: number;
+  payload: Buffer;
+}
+
+const fmtMac = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+const fmtIp = (b: Buffer): string => [...b].join('.');
+
+/** Parse a frame built above (or rewritten by the dataplane) and verify its checksums. */
+export function parsePacket(buf: Buffer): ParsedPacket {
+  const ihl = (buf[14]! & 0x0f) * 4;
+  const ip = buf.subarray(14, 14 + ihl);
+  const totLen = ip.readUInt16BE(2);
+  const l4 = buf.subarray(14 + ihl, 14 + totLen);
+  const proto = ip[9]!;
+  const saddr = ip.subarray(12, 16);
+  const daddr = ip.subarray(16, 20);
+  const l4Checksum = proto === 6 ? l4.readUInt16BE(16) : l4.readUInt16BE(6);
+  let l4ChecksumOk: boolean | null;
+  if (proto === 17 && l4Checksum === 0) l4ChecksumOk = null;
+  else l4ChecksumOk = onesSum(l4, pseudoSum(saddr, daddr, proto, l4.length)) === 0xffff;
+  return {
+    dstMac: fmtMac(buf.subarray(0, 6)),
+    srcMac: fmtMac(buf.subarray(6, 12)),
+    saddr: fmtIp(saddr),
+    daddr: fmtIp(daddr),
+    ttl: ip[8]!,
+    proto,
+    sport: l4.readUInt16BE(0),
+    dport: l4.readUInt16BE(2),
+    ipChecksumOk: onesSum(ip) === 0xffff,
+    l4ChecksumOk,
+    l4Checksum,
+    payload: l4.subarray(proto === 6 ? 20 : 8),
+  };
+}
