@@ -1,0 +1,139 @@
+/**
+ * End-to-end scenario shared by the XDP and tc test files: a real topology of
+ * namespaces, real servers and clients, sluice attached to the load
+ * balancer's interfaces, everything torn down in t.teardown.
+ */
+import type { ExecutionContext } from 'ava';
+import { rm } from 'node:fs/promises';
+import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import type { AttachMode } from '../../src/dataplane/dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import type { ServiceSpec } from '../../src/model/service.js';
+import { Agent } from '../../src/demo/agent-client.js';
+import { createTopology, listNamespaces, type Topology } from '../../src/demo/topology.js';
+
+export const VIP = '10.96.0.10';
+export const HTTP_PORT = 8080;
+export const UDP_PORT = 5353;
+
+export interface Env {
+  topo: Topology;
+  dp: NativeDataplane;
+  lb: LoadBalancer;
+  client: Agent;
+  servers: Agent[];
+  web: ServiceSpec;
+  dns: ServiceSpec;
+  pinDir: string;
+  mode: AttachMode;
+}
+
+/** Build the topology, load and attach sluice, define web (tcp/80) and dns (udp/53). */
+export async function setup(t: ExecutionContext, tagPrefix: string, mode: AttachMode): Promise<Env> {
+  const tag = `${tagPrefix}${process.pid.toString(36)}`.slice(0, 8);
+  const pinDir = `/sys/fs/bpf/sluice-e2e-${tag}`;
+  const agents: Agent[] = [];
+  let topo: Topology | undefined;
+  let dp: NativeDataplane | undefined;
+  t.teardown(async () => {
+    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    try {
+      dp?.unpin();
+    } catch {
+      /* not pinned */
+    }
+    dp?.close();
+    await topo?.destroy();
+    await rm(pinDir, { recursive: true, force: true });
+    const left = await listNamespaces(`sl-${tag}-`);
+    if (left.length) throw new Error(`namespaces left behind: ${left.join(', ')}`);
+  });
+
+  topo = await createTopology({ tag, backends: 3 });
+  const client = new Agent(topo.client.ns);
+  const servers = topo.backends.map((b) => new Agent(b.ns));
+  agents.push(client, ...servers);
+  await Promise.all(agents.map((a) => a.ready));
+  await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, HTTP_PORT, UDP_PORT)));
+
+  dp = await NativeDataplane.open({ pinDir });
+  for (const ifname of topo.lb.ifnames) dp.attach({ ifname, netns: topo.lb.nsPath, mode });
+  const lb = new LoadBalancer(dp);
+  const web: ServiceSpec = {
+    name: 'web', address: VIP, port: 80, protocol: 'tcp',
+    backends: topo.backends.map((b) => ({ address: b.address, port: HTTP_PORT })),
+  };
+  const dns: ServiceSpec = {
+    name: 'dns', address: VIP, port: 53, protocol: 'udp',
+    backends: topo.backends.map((b) => ({ address: b.address, port: UDP_PORT })),
+  };
+  await lb.apply(web);
+  await lb.apply(dns);
+  return { topo, dp, lb, client, servers, web, dns, pinDir, mode };
+}
+
+/** Every request answered, spread over all backends, sluice's counters equal to what the backends saw. */
+export async function checkTraffic(t: ExecutionContext, env: Env, n: number): Promise<void> {
+  const before = await Promise.all(env.servers.map((s) => s.stats()));
+  const httpRes = await env.client.http(`http://${VIP}:80/`, n, 8);
+  t.is(httpRes.failed, 0, `HTTP failures: ${httpRes.errors.join('; ')}`);
+  t.is(httpRes.ok, n);
+  const udpRes = await env.client.udp(VIP, 53, n, 8);
+  t.is(udpRes.failed, 0, `UDP failures: ${udpRes.errors.join('; ')}`);
+  t.is(udpRes.ok, n);
+
+  for (let i = 1; i <= env.servers.length; i++) {
+    const name = `backend-${i}`;
+    t.true((httpRes.byBackend[name] ?? 0) >= n / 10, `${name} got ${httpRes.byBackend[name] ?? 0} of ${n} HTTP requests`);
+    t.true((udpRes.byBackend[name] ?? 0) >= n / 10, `${name} got ${udpRes.byBackend[name] ?? 0} of ${n} datagrams`);
+  }
+
+  const after = await Promise.all(env.servers.map((s) => s.stats()));
+  const web = env.lb.stats('web');
+  const dns = env.lb.stats('dns');
+  env.topo.backends.forEach((_, i) => {
+    const sawConns = after[i]!.httpConnections - before[i]!.httpConnections;
+    const sawDgrams = after[i]!.udpDatagrams - before[i]!.udpDatagrams;
+    t.is(sawConns, httpRes.byBackend[`backend-${i + 1}`] ?? 0, `backend-${i + 1}: one connection per request`);
+    t.is(sawDgrams, udpRes.byBackend[`backend-${i + 1}`] ?? 0, `backend-${i + 1}: datagrams answered = received`);
+    // Counters are cumulative: compare the totals they must at least cover.
+    t.true(web.backends[i]!.newConnections >= BigInt(after[i]!.httpConnections),
+      `sluice counted ${web.backends[i]!.newConnections} new TCP flows to backend-${i + 1}, it saw ${after[i]!.httpConnections} connections`);
+    t.is(dns.backends[i]!.newConnections, BigInt(after[i]!.udpDatagrams),
+      `sluice's new UDP flows to backend-${i + 1} must equal the datagrams it received (one source port each)`);
+  });
+  const g = env.dp.globalStats();
+  t.is(g.drop_malformed + g.drop_no_backend + g.drop_no_service + g.drop_ct_full, 0n, 'no drops');
+}
+
+/** Drain: a long-lived connection to the drained backend survives; new connections avoid it. */
+export async function checkDrain(t: ExecutionContext, env: Env): Promise<{ conn: number; backend: string }> {
+  const c = await env.client.open(`http://${VIP}:80/`);
+  const idx = Number(c.backend.split('-')[1]) - 1;
+  const victim = env.topo.backends[idx]!;
+  await env.lb.setBackendState('web', victim.address, HTTP_PORT, 'draining');
+  const again = await env.client.request(c.conn);
+  t.is(again.backend, c.backend, 'the long-lived connection keeps its drained backend');
+  const fresh = await env.client.http(`http://${VIP}:80/`, 150, 8);
+  t.is(fresh.failed, 0);
+  t.is(fresh.byBackend[c.backend], undefined, `new connections reached drained ${c.backend}`);
+  const still = await env.client.request(c.conn);
+  t.is(still.backend, c.backend);
+  await env.lb.setBackendState('web', victim.address, HTTP_PORT, 'active');
+  return c;
+}
+
+/** Delete: a long-lived connection to a deleted backend loses it; new connections still succeed elsewhere. */
+export async function checkDelete(t: ExecutionContext, env: Env): Promise<void> {
+  const c = await env.client.open(`http://${VIP}:80/`);
+  const idx = Number(c.backend.split('-')[1]) - 1;
+  const victim = env.topo.backends[idx]!;
+  await env.lb.removeBackend('web', victim.address, HTTP_PORT);
+  // The flow is rescheduled to a backend with no such connection, which resets it.
+  await t.throwsAsync(env.client.request(c.conn), undefined, 'a connection to a deleted backend must not survive');
+  const fresh = await env.client.http(`http://${VIP}:80/`, 150, 8);
+  t.is(fresh.failed, 0, `new connections after the delete: ${fresh.errors.join('; ')}`);
+  t.is(fresh.byBackend[c.backend], undefined, `deleted ${c.backend} still got new connections`);
+  t.true(env.dp.globalStats().ct_rescheduled >= 1n, 'the rescheduled flow is counted');
+  await env.lb.apply(env.web);
+}
