@@ -1,0 +1,37 @@
+import test from 'ava';
+import {
+  CodecError,
+  decodeBackendValue,
+  decodeConntrackKey,
+  decodeServiceKey,
+  decodeServiceValue,
+  encodeBackendValue,
+  encodeConntrackKey,
+  encodeServiceKey,
+  encodeServiceValue,
+  CT_REPLY,
+} from '../../src/dataplane/codec.js';
+
+test('service key: network order address and port, protocol number, family', (t) => {
+  const b = encodeServiceKey({ address: '10.96.0.10', port: 80, protocol: 'tcp' });
+  t.is(b.toString('hex'), '0a60000a' + '00'.repeat(12) + '0050' + '06' + '02');
+  t.deepEqual(decodeServiceKey(b), { address: '10.96.0.10', port: 80, protocol: 'tcp' });
+});
+
+test('service value, backend value and conntrack key round-trip', (t) => {
+  const v = { id: 7, flags: 1, affinityTimeoutSec: 10800, tableSize: 1021 };
+  t.deepEqual(decodeServiceValue(encodeServiceValue(v)), v);
+  const be = { address: '10.1.0.11', port: 8080, flags: 1 };
+  t.deepEqual(decodeBackendValue(encodeBackendValue(be)), be);
+  const k = { saddr: '10.1.0.11', daddr: '192.168.1.2', sport: 8080, dport: 40000, protocol: 'udp' as const, dir: CT_REPLY };
+  t.deepEqual(decodeConntrackKey(encodeConntrackKey(k)), k);
+});
+
+test('bad inputs name the field', (t) => {
+  const e1 = t.throws(() => encodeServiceKey({ address: '10.96.0.300', port: 80, protocol: 'tcp' }), { instanceOf: CodecError });
+  t.is(e1?.field, 'address');
+  const e2 = t.throws(() => encodeServiceKey({ address: '10.96.0.1', port: 0, protocol: 'tcp' }), { instanceOf: CodecError });
+  t.is(e2?.field, 'port');
+  const e3 = t.throws(() => encodeBackendValue({ address: '10.1.0.1', port: 70000, flags: 0 }), { instanceOf: CodecError });
+  t.is(e3?.field, 'backend.port');
+});

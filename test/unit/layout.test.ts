@@ -1,0 +1,30 @@
+/**
+ * The TypeScript codecs' idea of every shared struct must equal the C
+ * compiler's (the addon reports sizeof/offsetof from sluice_shared.h).
+ * Loading the addon needs no root.
+ */
+import test from 'ava';
+import { native } from '../../src/dataplane/native.js';
+import { LAYOUTS } from '../../src/dataplane/codec.js';
+
+test('every struct: same size and field offsets in C and in the codecs', (t) => {
+  const c = native().layouts();
+  t.deepEqual(Object.keys(c).sort(), Object.keys(LAYOUTS).sort(), 'same set of structs');
+  for (const [name, ts] of Object.entries(LAYOUTS)) {
+    const cl = c[name];
+    if (!cl) {
+      t.fail(`the addon reports no layout for ${name}`);
+      continue;
+    }
+    t.is(cl.size, ts.size, `sizeof(struct ${name}): C says ${cl.size}, codec says ${ts.size}`);
+    t.deepEqual(cl.offsets, ts.offsets as Record<string, number>, `offsets of struct ${name}`);
+  }
+});
+
+test('capacities the control plane relies on', (t) => {
+  const k = native().constants();
+  t.is(k['SLUICE_MAGLEV_MAX'], 131071);
+  t.is(k['SLUICE_SVC_AFFINITY'], 1);
+  t.is(k['SLUICE_BE_DRAINING'], 1);
+  t.true((k['numCpus'] ?? 0) >= 1);
+});

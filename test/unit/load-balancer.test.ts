@@ -1,0 +1,150 @@
+/**
+ * The programmatic API over the fake dataplane: write order (never a
+ * half-built service), validation errors that name the field and change
+ * nothing, ids, drain and delete semantics in the maps.
+ */
+import test from 'ava';
+import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import { SluiceError } from '../../src/errors.js';
+import { BACKEND_FLAG_DRAINING, SVC_FLAG_AFFINITY } from '../../src/dataplane/codec.js';
+import type { ServiceSpec } from '../../src/model/service.js';
+
+const web: ServiceSpec = {
+  name: 'web',
+  address: '10.96.0.10',
+  port: 80,
+  protocol: 'tcp',
+  backends: [
+    { address: '10.1.0.1', port: 8080 },
+    { address: '10.1.0.2', port: 8080 },
+    { address: '10.1.0.3', port: 8080, weight: 2 },
+  ],
+};
+
+function snapshot(dp: FakeDataplane): string {
+  return JSON.stringify({
+    s: [...dp.services.entries()],
+    v: [...dp.vips.entries()],
+    b: [...dp.backends.entries()],
+    t: [...dp.tables.entries()].map(([k, v]) => [k, Array.from(v)]),
+  });
+}
+
+test('apply writes backends, then the table, then the service and VIP', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  const order = dp.ops.map((o) => o.op).filter((op) => !op.startsWith('reset'));
+  t.deepEqual(order, ['putBackend', 'putBackend', 'putBackend', 'setMaglevTable', 'putService', 'putVip']);
+  const { service, backends } = lb.ids('web');
+  const table = dp.getMaglevTable(service)!;
+  t.is(table.length, 1021, 'default table size for 3 backends');
+  const share = new Map<number, number>();
+  for (const id of table) share.set(id, (share.get(id) ?? 0) + 1);
+  const w3 = share.get(backends.get('10.1.0.3:8080')!)!;
+  const w1 = share.get(backends.get('10.1.0.1:8080')!)!;
+  t.true(Math.abs(w3 / w1 - 2) < 0.05, `weight 2 backend holds ${w3} slots vs ${w1}`);
+});
+
+test('draining takes a backend out of the table but keeps it in the backends map', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  await lb.setBackendState('web', '10.1.0.1', 8080, 'draining');
+  const { service, backends } = lb.ids('web');
+  const id = backends.get('10.1.0.1:8080')!;
+  t.false(dp.getMaglevTable(service)!.includes(id), 'drained backend still in the Maglev table');
+  t.is(dp.backends.get(id)?.flags, BACKEND_FLAG_DRAINING);
+  await lb.removeBackend('web', '10.1.0.1', 8080);
+  t.false(dp.backends.has(id), 'deleted backend still in the backends map');
+});
+
+test('a removed backend is deleted only after the new table is in place', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  dp.ops.length = 0;
+  await lb.removeBackend('web', '10.1.0.2', 8080);
+  const ops = dp.ops.map((o) => o.op);
+  t.true(ops.indexOf('setMaglevTable') < ops.indexOf('deleteBackend'), ops.join(','));
+});
+
+test('a service with no active backend loses its table; affinity sets the flag', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply({ ...web, backends: [], sessionAffinity: { timeoutSeconds: 60 } });
+  const { service } = lb.ids('web');
+  t.is(dp.getMaglevTable(service), null);
+  const v = dp.listServices()[0]!.value;
+  t.is(v.flags & SVC_FLAG_AFFINITY, SVC_FLAG_AFFINITY);
+  t.is(v.affinityTimeoutSec, 60);
+});
+
+const bad: Array<[string, Partial<ServiceSpec> | ((s: ServiceSpec) => ServiceSpec), string]> = [
+  ['bad VIP', { address: '10.96.0' }, 'address'],
+  ['port 0', { port: 0 }, 'port'],
+  ['port too big', { port: 65536 }, 'port'],
+  ['unknown protocol', { protocol: 'sctp' as never }, 'protocol'],
+  ['bad backend address', (s) => ({ ...s, backends: [{ address: 'x', port: 1 }] }), 'backends[0].address'],
+  ['backend port 0', (s) => ({ ...s, backends: [{ address: '10.0.0.1', port: 0 }] }), 'backends[0].port'],
+  ['weight out of range', (s) => ({ ...s, backends: [{ address: '10.0.0.1', port: 1, weight: 1001 }] }), 'backends[0].weight'],
+  ['duplicate backend', (s) => ({ ...s, backends: [{ address: '10.0.0.1', port: 1 }, { address: '10.0.0.1', port: 1 }] }), 'backends[1]'],
+  ['table size not prime', { tableSize: 1000 }, 'tableSize'],
+  ['table size too small', { tableSize: 7 }, 'tableSize'],
+  ['affinity timeout 0', { sessionAffinity: { timeoutSeconds: 0 } }, 'sessionAffinity.timeoutSeconds'],
+  ['too many backends', (s) => ({ ...s, backends: Array.from({ length: 1400 }, (_, i) => ({ address: `10.2.${i >> 8}.${i & 255}`, port: 80 })) }), 'backends'],
+];
+
+for (const [name, change, field] of bad) {
+  test(`invalid request (${name}) names ${field} and changes nothing`, async (t) => {
+    const dp = new FakeDataplane();
+    const lb = new LoadBalancer(dp);
+    await lb.apply(web);
+    const before = snapshot(dp);
+    const spec = typeof change === 'function' ? change(structuredClone(web)) : { ...structuredClone(web), ...change };
+    const err = await t.throwsAsync(lb.apply(spec), { instanceOf: SluiceError });
+    t.is(err?.code, 'INVALID_ARGUMENT');
+    t.is(err?.field, field);
+    t.is(snapshot(dp), before, 'the dataplane changed');
+  });
+}
+
+test('a VIP:port:protocol owned by another service is refused', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  const before = snapshot(dp);
+  const err = await t.throwsAsync(lb.apply({ ...web, name: 'other' }), { instanceOf: SluiceError });
+  t.is(err?.code, 'ALREADY_EXISTS');
+  t.is(snapshot(dp), before);
+  await t.notThrowsAsync(lb.apply({ ...web, name: 'other', protocol: 'udp' }), 'same VIP:port on UDP is another service');
+});
+
+test('delete removes the service first, then its table and backends; the VIP goes with its last service', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  await lb.apply({ ...web, name: 'dns', port: 53, protocol: 'udp' });
+  dp.ops.length = 0;
+  await lb.delete('web');
+  t.is(dp.ops[0]?.op, 'deleteService');
+  t.deepEqual(dp.listVips(), ['10.96.0.10'], 'VIP still carries dns');
+  await lb.delete('dns');
+  t.deepEqual(dp.listVips(), []);
+  t.is(dp.backends.size, 0);
+  t.is(dp.tables.size, 0);
+  await t.throwsAsync(lb.delete('dns'), { instanceOf: SluiceError, message: /no service/ });
+});
+
+test('an adopted dataplane keeps its ids out of new allocations', async (t) => {
+  const dp = new FakeDataplane();
+  const first = new LoadBalancer(dp);
+  await first.apply(web);
+  const used = first.ids('web');
+  const second = new LoadBalancer(dp);
+  await second.apply({ ...web, name: 'api', port: 443 });
+  const ids = second.ids('api');
+  t.not(ids.service, used.service);
+  for (const id of ids.backends.values()) t.false([...used.backends.values()].includes(id), `backend id ${id} reused`);
+});
