@@ -374,6 +374,12 @@ test('disruption on addition: changed slots vs the ideal 1/(N+1)', (t) => {
         Math.abs(taken / size - ideal) <= 0.01 * ideal + 1 / size,
         `N=${n}: new backend took ${taken} slots, want about ${(ideal * size).toFixed(1)}`,
       );
+      // Read as "within 5 percentage points of the ideal fraction", which
+      // Maglev meets; the relative reading (±5% of ideal) it does not, see above.
+      t.true(
+        Math.abs(changed / size - ideal) <= 0.05,
+        `N=${n}: ${(100 * changed / size).toFixed(2)}% of slots changed, ideal ${(100 * ideal).toFixed(2)}%`,
+      );
       t.true(ratio >= 0.95, `N=${n}, added ${added.identity}: changed/ideal ${ratio.toFixed(3)} < 0.95`);
       t.true(ratio <= ceiling[n]!, `N=${n}, added ${added.identity}: changed/ideal ${ratio.toFixed(3)} > ${ceiling[n]}`);
     }
