@@ -56,8 +56,8 @@ export const SVC_FLAG_AFFINITY = 1;
 /** Backend flag: removed from the Maglev table, existing flows stay (SLUICE_BE_DRAINING). */
 export const BACKEND_FLAG_DRAINING = 1;
 /** Conntrack entry kinds (struct ct_key.dir). */
-export const CT_FORWARD = 0;
-export const CT_REPLY = 1;
+export const CT_FORWARD = 0 as const;
+export const CT_REPLY = 1 as const;
 
 /** Thrown when a value cannot be encoded; `field` names what was wrong. */
 export class CodecError extends Error {

@@ -23,7 +23,7 @@ test('service value, backend value and conntrack key round-trip', (t) => {
   t.deepEqual(decodeServiceValue(encodeServiceValue(v)), v);
   const be = { address: '10.1.0.11', port: 8080, flags: 1 };
   t.deepEqual(decodeBackendValue(encodeBackendValue(be)), be);
-  const k = { saddr: '10.1.0.11', daddr: '192.168.1.2', sport: 8080, dport: 40000, protocol: 'udp' as const, dir: CT_REPLY };
+  const k = { saddr: '10.1.0.11', daddr: '192.168.1.2', sport: 8080, dport: 40000, protocol: 'udp' as const, dir: CT_REPLY as typeof CT_REPLY };
   t.deepEqual(decodeConntrackKey(encodeConntrackKey(k)), k);
 });
 
