@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// sluice_native: the Node-API addon over libbpf.
+#include <napi.h>
+
+#include <bpf/libbpf.h>
+#include <net/if.h>
+
+#include <cerrno>
+
+#include "dataplane.h"
+#include "errors.h"
+#include "layouts.h"
+#include "netns.h"
+
+namespace sluice {
+
+namespace {
+
+Napi::Value LibbpfVersion(const Napi::CallbackInfo &info)
+{
+	return Napi::String::New(info.Env(), libbpf_version_string());
+}
+
+Napi::Value IfIndex(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "ifIndex";
+	std::string name = GetString(env, info[0], op, "name");
+	std::string netns = GetOptString(env, info[1], op, "netnsPath");
+
+	unsigned int idx;
+	int err;
+	{
+		NetnsGuard guard;
+		if ((err = guard.Enter(netns)))
+			Throw(env, err, guard.syscall(), netns);
+		errno = 0;
+		idx = if_nametoindex(name.c_str());
+		err = errno;
+	}
+	if (idx == 0) {
+		std::string where = netns.empty() ? name : name + " in " + netns;
+		Throw(env, err ? err : ENODEV, "if_nametoindex", where);
+	}
+	return Napi::Number::New(env, idx);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
+	InstallLibbpfPrint();
+	exports.Set("Dataplane", Dataplane::Init(env));
+	exports.Set("layouts", Napi::Function::New(env, Layouts, "layouts"));
+	exports.Set("constants", Napi::Function::New(env, Constants, "constants"));
+	exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion, "libbpfVersion"));
+	exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
+	return exports;
+}
+
+} // namespace
+
+} // namespace sluice
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports)
+{
+	return sluice::Init(env, exports);
+}
+
+NODE_API_MODULE(sluice_native, InitModule)

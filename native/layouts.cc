@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "layouts.h"
+
+#include <bpf/libbpf.h>
+
+#include <cstddef>
+#include <initializer_list>
+#include <utility>
+
+#include "shared.h"
+
+namespace sluice {
+
+namespace {
+
+using Field = std::pair<const char *, size_t>;
+
+#define F(type, field) Field{#field, offsetof(struct type, field)}
+
+void Add(Napi::Env env, Napi::Object &out, const char *name, size_t size,
+	 std::initializer_list<Field> fields)
+{
+	Napi::Object layout = Napi::Object::New(env);
+	Napi::Object offsets = Napi::Object::New(env);
+	for (const Field &f : fields)
+		offsets.Set(f.first, Napi::Number::New(env, f.second));
+	layout.Set("size", Napi::Number::New(env, size));
+	layout.Set("offsets", offsets);
+	out.Set(name, layout);
+}
+
+#define LAYOUT(type, ...) Add(env, out, #type, sizeof(struct type), {__VA_ARGS__})
+
+} // namespace
+
+Napi::Value Layouts(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Object out = Napi::Object::New(env);
+
+	LAYOUT(svc_key, F(svc_key, addr), F(svc_key, port), F(svc_key, proto),
+	       F(svc_key, family));
+	LAYOUT(svc_value, F(svc_value, id), F(svc_value, flags),
+	       F(svc_value, affinity_timeout), F(svc_value, table_size));
+	LAYOUT(vip_key, F(vip_key, addr), F(vip_key, family), F(vip_key, pad));
+	LAYOUT(vip_value, F(vip_value, services));
+	LAYOUT(backend_value, F(backend_value, addr), F(backend_value, port),
+	       F(backend_value, family), F(backend_value, flags),
+	       F(backend_value, pad));
+	LAYOUT(ct_key, F(ct_key, saddr), F(ct_key, daddr), F(ct_key, sport),
+	       F(ct_key, dport), F(ct_key, proto), F(ct_key, family),
+	       F(ct_key, dir), F(ct_key, pad));
+	LAYOUT(ct_value, F(ct_value, nat_addr), F(ct_value, nat_port),
+	       F(ct_value, pad), F(ct_value, backend_id), F(ct_value, svc_id),
+	       F(ct_value, pad2), F(ct_value, created_ns),
+	       F(ct_value, last_seen_ns));
+	LAYOUT(affinity_key, F(affinity_key, client), F(affinity_key, svc_id),
+	       F(affinity_key, family), F(affinity_key, pad));
+	LAYOUT(affinity_value, F(affinity_value, backend_id),
+	       F(affinity_value, pad), F(affinity_value, last_seen_ns));
+	LAYOUT(lb_stats, F(lb_stats, packets), F(lb_stats, bytes),
+	       F(lb_stats, new_conns), F(lb_stats, reply_packets));
+	LAYOUT(global_stats, F(global_stats, rx_packets),
+	       F(global_stats, passed_other), F(global_stats, forwarded),
+	       F(global_stats, forwarded_stack), F(global_stats, replies),
+	       F(global_stats, drop_malformed), F(global_stats, drop_fragment),
+	       F(global_stats, drop_no_service),
+	       F(global_stats, drop_no_backend), F(global_stats, drop_ct_full),
+	       F(global_stats, passed_malformed),
+	       F(global_stats, ct_rescheduled), F(global_stats, affinity_hits),
+	       F(global_stats, fib_miss), F(global_stats, pad));
+	return out;
+}
+
+int NumCpus()
+{
+	static const int n = libbpf_num_possible_cpus();
+	return n;
+}
+
+Napi::Value Constants(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Object out = Napi::Object::New(env);
+#define C(name) out.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
+	C(SLUICE_MAX_SERVICES);
+	C(SLUICE_MAX_BACKENDS);
+	C(SLUICE_MAX_VIPS);
+	C(SLUICE_CT_SIZE);
+	C(SLUICE_AFFINITY_SIZE);
+	C(SLUICE_MAGLEV_MAX);
+	C(SLUICE_SVC_AFFINITY);
+	C(SLUICE_BE_DRAINING);
+	C(SLUICE_CT_FORWARD);
+	C(SLUICE_CT_REPLY);
+	C(SLUICE_AF_INET);
+	C(SLUICE_AF_INET6);
+#undef C
+	out.Set("numCpus", Napi::Number::New(env, NumCpus()));
+	return out;
+}
+
+} // namespace sluice

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// mapops.h: whole-map operations on a map fd, in plain C++ (no JS), so that
+// workers can use them off the JS thread. Each returns 0 or a positive errno
+// and names the failing libbpf call in *call.
+#ifndef SLUICE_NATIVE_MAPOPS_H
+#define SLUICE_NATIVE_MAPOPS_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace sluice {
+
+// A libbpf options struct: all zero (padding too, which libbpf checks)
+// with .sz set.
+template <typename T> T ZeroedOpts()
+{
+	T o;
+	std::memset(&o, 0, sizeof(o));
+	o.sz = sizeof(o);
+	return o;
+}
+
+struct MapShape {
+	int fd = -1;
+	uint32_t type = 0;
+	uint32_t keySize = 0;
+	uint32_t valueSize = 0;
+	uint32_t maxEntries = 0;
+	bool perCpu = false;
+	// Bytes of one value as user space sees it: per-CPU maps hold
+	// round_up(valueSize, 8) for every possible CPU.
+	size_t valueBytes = 0;
+};
+
+bool IsPerCpu(uint32_t type);
+bool IsMapOfMaps(uint32_t type);
+// The errors a batch command gives where the map type lacks it.
+bool BatchUnsupported(int err);
+
+// Every entry: keys and values concatenated. Maps of maps list only the
+// occupied slots, with the inner map's id as the value.
+int DumpMap(const MapShape &m, std::vector<uint8_t> &keys,
+	    std::vector<uint8_t> &values, size_t &count, const char **call);
+
+// Keys only, for deleting everything.
+int MapKeys(const MapShape &m, std::vector<uint8_t> &keys, size_t &count,
+	    const char **call);
+
+int UpdateBatch(const MapShape &m, const uint8_t *keys, const uint8_t *values,
+		size_t count, uint64_t flags, const char **call);
+
+// Missing keys are skipped; *deleted counts the rest.
+int DeleteBatch(const MapShape &m, const uint8_t *keys, size_t count,
+		size_t *deleted, const char **call);
+
+// PERCPU_ARRAY of all-__u64 values: maxEntries x valueSize bytes, each slot
+// summed over the CPUs.
+int SumAllPerCpu(const MapShape &m, std::vector<uint8_t> &out,
+		 const char **call);
+
+// Element-wise sum of one per-CPU value (valueBytes) into valueSize bytes.
+void SumPerCpu(const MapShape &m, const uint8_t *percpu, uint8_t *out);
+
+} // namespace sluice
+
+#endif

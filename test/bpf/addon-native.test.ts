@@ -1,0 +1,197 @@
+// The native addon against the real kernel: load, errors, pins, Maglev swaps,
+// test runs, close. Needs root and bpffs at /sys/fs/bpf.
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+type Layouts = Record<string, { size: number; offsets: Record<string, number> }>;
+
+interface Dataplane {
+  load(opts: { pinDir?: string; fibRedirect?: boolean; refreshNs?: number; objectPath?: string }): Promise<{ reused: string[] }>;
+  attachXdp(ifindex: number, mode: 'native' | 'generic', netnsPath?: string): void;
+  mapLookup(name: string, key: Buffer): Buffer | null;
+  mapUpdate(name: string, key: Buffer, value: Buffer, flags?: number): void;
+  perCpuSum(name: string, key: Buffer): Buffer | null;
+  setMaglevTable(svcId: number, table: Uint32Array): Promise<void>;
+  getMaglevTable(svcId: number): Uint32Array | null;
+  deleteMaglevTable(svcId: number): boolean;
+  testRun(prog: 'xdp' | 'tc', data: Buffer, opts?: { repeat?: number; ingressIfindex?: number }): { retval: number; data: Buffer; durationNs: number };
+  testRunLive(data: Buffer, opts: { repeat: number; batchSize?: number; ingressIfindex: number }): Promise<{ wallNs: number }>;
+  readonly pinDir: string | null;
+  unpin(): void;
+  close(): unknown;
+}
+
+interface Native {
+  Dataplane: new () => Dataplane;
+  layouts(): Layouts;
+  constants(): Record<string, number>;
+  libbpfVersion(): string;
+  ifIndex(name: string, netnsPath?: string): number;
+}
+
+// Temporary: src/dataplane/native.ts will own loading the addon.
+const native = createRequire(import.meta.url)('../../build/Release/sluice_native.node') as Native;
+
+const XDP_PASS = 2;
+
+async function loaded(t: { teardown(fn: () => void): void }, opts = {}): Promise<Dataplane> {
+  const dp = new native.Dataplane();
+  t.teardown(() => dp.close());
+  await dp.load(opts);
+  return dp;
+}
+
+function svcKey(vip: number, port: number): Buffer {
+  const k = Buffer.alloc(20);
+  k.writeUInt32BE(vip, 0);
+  k.writeUInt16BE(port, 16);
+  k[18] = 6; // TCP
+  k[19] = 2; // SLUICE_AF_INET
+  return k;
+}
+
+test('layouts() and constants() match sluice_shared.h', (t) => {
+  const l = native.layouts();
+  const sizes = Object.fromEntries(Object.entries(l).map(([name, v]) => [name, v.size]));
+  t.deepEqual(sizes, {
+    svc_key: 20, svc_value: 16, vip_key: 20, vip_value: 4, backend_value: 24,
+    ct_key: 40, ct_value: 48, affinity_key: 24, affinity_value: 16,
+    lb_stats: 32, global_stats: 128,
+  });
+  t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
+  t.deepEqual(l.ct_key?.offsets, {
+    saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, dir: 38, pad: 39,
+  });
+  t.is(l.ct_value?.offsets.created_ns, 32);
+  t.is(l.ct_value?.offsets.last_seen_ns, 40);
+  t.is(l.global_stats?.offsets.fib_miss, 104);
+  t.is(l.global_stats?.offsets.pad, 112);
+
+  const c = native.constants();
+  t.is(c.SLUICE_MAGLEV_MAX, 131071);
+  t.is(c.SLUICE_AF_INET6, 10);
+  t.is(c.SLUICE_CT_REPLY, 1);
+  t.true((c.numCpus ?? 0) >= 1);
+  t.regex(native.libbpfVersion(), /^v?1\.\d+/);
+});
+
+test('ifIndex finds lo and throws ENODEV for a missing device', (t) => {
+  t.is(native.ifIndex('lo'), 1);
+  const err = t.throws(() => native.ifIndex('sluice-nope0')) as NodeJS.ErrnoException;
+  t.is(err.code, 'ENODEV');
+  t.is(err.syscall, 'if_nametoindex');
+});
+
+test('a garbage object rejects with code, errno and syscall', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-addon-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'garbage.bpf.o');
+  writeFileSync(path, Buffer.from('this is not an ELF object, just some garbage bytes'));
+
+  const dp = new native.Dataplane();
+  t.teardown(() => dp.close());
+  const err = (await t.throwsAsync(dp.load({ objectPath: path }))) as NodeJS.ErrnoException;
+  t.is(typeof err.code, 'string');
+  t.true(typeof err.errno === 'number' && err.errno > 0);
+  t.is(err.syscall, 'bpf_object__open_file');
+  t.true(err.message.includes(path), err.message);
+});
+
+test('errors: bad ifindex, wrong key size, unknown map, second load', async (t) => {
+  const dp = await loaded(t);
+
+  const attach = t.throws(() => dp.attachXdp(999999, 'generic')) as NodeJS.ErrnoException;
+  t.true(typeof attach.errno === 'number' && attach.errno > 0);
+  t.true(attach.code === 'ENODEV' || attach.code === 'EINVAL', String(attach.code));
+  t.is(attach.syscall, 'bpf_xdp_attach');
+
+  const size = t.throws(() => dp.mapUpdate('services', Buffer.alloc(19), Buffer.alloc(16))) as NodeJS.ErrnoException;
+  t.is(size.code, 'EINVAL');
+  t.is(size.syscall, 'mapUpdate');
+  t.true(size.message.includes('services: key is 19 bytes, map wants 20'), size.message);
+
+  const unknown = t.throws(() => dp.mapLookup('no_such_map', Buffer.alloc(4))) as NodeJS.ErrnoException;
+  t.is(unknown.code, 'ENOENT');
+
+  const again = (await t.throwsAsync(dp.load({}))) as NodeJS.ErrnoException;
+  t.is(again.code, 'EALREADY');
+});
+
+test('a second instance reuses the pinned maps and their contents', async (t) => {
+  const pinDir = `/sys/fs/bpf/sluice-test-addon-${process.pid}`;
+  const first = new native.Dataplane();
+  const second = new native.Dataplane();
+  t.teardown(() => {
+    for (const dp of [second, first]) {
+      try {
+        dp.unpin();
+      } catch {
+        // not loaded, or already unpinned
+      }
+      dp.close();
+    }
+    rmSync(pinDir, { recursive: true, force: true });
+  });
+
+  const r1 = await first.load({ pinDir });
+  t.deepEqual(r1.reused, []);
+  t.is(first.pinDir, pinDir);
+  const key = svcKey(0x0a60000a, 80);
+  const value = Buffer.from([7, 0, 0, 0, 1, 0, 0, 0, 30, 0, 0, 0, 0xfd, 3, 0, 0]);
+  first.mapUpdate('services', key, value);
+
+  const r2 = await second.load({ pinDir });
+  t.true(r2.reused.includes('services'), r2.reused.join());
+  t.true(r2.reused.includes('maglev_tables'), r2.reused.join());
+  t.deepEqual(second.mapLookup('services', key), value);
+});
+
+test('Maglev tables round-trip and are replaced whole', async (t) => {
+  const dp = await loaded(t);
+  const small = Uint32Array.from({ length: 1021 }, (_, i) => (i * 7919) % 10);
+  await dp.setMaglevTable(5, small);
+  t.deepEqual(dp.getMaglevTable(5), small);
+
+  const big = Uint32Array.from({ length: 2039 }, (_, i) => 100 + (i % 3));
+  await dp.setMaglevTable(5, big);
+  t.deepEqual(dp.getMaglevTable(5), big);
+
+  t.is(dp.getMaglevTable(6), null);
+  const range = (await t.throwsAsync(async () => dp.setMaglevTable(6, new Uint32Array(0)))) as NodeJS.ErrnoException;
+  t.is(range.code, 'EINVAL');
+  t.true(range instanceof RangeError);
+
+  t.true(dp.deleteMaglevTable(5));
+  t.false(dp.deleteMaglevTable(5));
+  t.is(dp.getMaglevTable(5), null);
+});
+
+test('testRun passes a garbage frame and counts it', async (t) => {
+  const dp = await loaded(t);
+  const frame = Buffer.from('sluice-garbage-frame');
+  t.is(frame.length, 20);
+  const r = dp.testRun('xdp', frame);
+  t.is(r.retval, XDP_PASS);
+  t.deepEqual(r.data, frame);
+
+  const sum = dp.perCpuSum('global_stats', Buffer.alloc(4));
+  t.is(sum?.length, 128);
+  t.is(sum?.readBigUInt64LE(0), 1n, 'rx_packets');
+
+  const live = await dp.testRunLive(Buffer.alloc(64), { repeat: 16, ingressIfindex: 1 });
+  t.true(live.wallNs > 0);
+});
+
+test('close() is idempotent and methods throw afterwards', async (t) => {
+  const dp = new native.Dataplane();
+  await dp.load({});
+  dp.close();
+  dp.close();
+  const err = t.throws(() => dp.mapLookup('services', Buffer.alloc(20))) as NodeJS.ErrnoException;
+  t.is(err.code, 'ECLOSED');
+  t.is(err.syscall, 'mapLookup');
+  t.is(((await t.throwsAsync(dp.load({}))) as NodeJS.ErrnoException).code, 'ECLOSED');
+});
