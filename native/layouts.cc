@@ -7,7 +7,7 @@
 #include <initializer_list>
 #include <utility>
 
-#include "shared.h"
+#include "sluice_shared.h"
 
 namespace sluice {
 

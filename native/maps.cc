@@ -10,7 +10,7 @@
 
 #include "dataplane.h"
 
-#include "shared.h"
+#include "sluice_shared.h"
 
 namespace sluice {
 

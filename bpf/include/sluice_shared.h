@@ -19,6 +19,13 @@
 
 #include <linux/types.h>
 
+/* C11 and C++ spell the compile-time check differently; native/ is C++. */
+#ifdef __cplusplus
+#define SLUICE_STATIC_ASSERT static_assert
+#else
+#define SLUICE_STATIC_ASSERT _Static_assert
+#endif
+
 /* Capacities. Each may be overridden at build time (-DSLUICE_MAX_...=N);
  * the addon reads them back from the loaded maps, never from here. */
 #ifndef SLUICE_MAX_SERVICES
@@ -165,16 +172,16 @@ struct global_stats {
 
 /* Runtime settings, set in .rodata before load (see bpf/include/config.h). */
 
-_Static_assert(sizeof(struct svc_key) == 20, "svc_key layout");
-_Static_assert(sizeof(struct svc_value) == 16, "svc_value layout");
-_Static_assert(sizeof(struct vip_key) == 20, "vip_key layout");
-_Static_assert(sizeof(struct vip_value) == 4, "vip_value layout");
-_Static_assert(sizeof(struct backend_value) == 24, "backend_value layout");
-_Static_assert(sizeof(struct ct_key) == 40, "ct_key layout");
-_Static_assert(sizeof(struct ct_value) == 48, "ct_value layout");
-_Static_assert(sizeof(struct affinity_key) == 24, "affinity_key layout");
-_Static_assert(sizeof(struct affinity_value) == 16, "affinity_value layout");
-_Static_assert(sizeof(struct lb_stats) == 32, "lb_stats layout");
-_Static_assert(sizeof(struct global_stats) == 128, "global_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct svc_key) == 20, "svc_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct svc_value) == 16, "svc_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct vip_key) == 20, "vip_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct vip_value) == 4, "vip_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct backend_value) == 24, "backend_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct ct_key) == 40, "ct_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct ct_value) == 48, "ct_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct affinity_key) == 24, "affinity_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct affinity_value) == 16, "affinity_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct lb_stats) == 32, "lb_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 128, "global_stats layout");
 
 #endif /* SLUICE_SHARED_H */
