@@ -84,9 +84,14 @@ export class Agent {
     return this.call({ op: 'http', url, count, concurrency });
   }
 
-  /** `count` UDP datagrams, each from a new source port, each awaiting its answer. */
-  udp(host: string, port: number, count: number, concurrency = 8): Promise<BatchResult> {
-    return this.call({ op: 'udp', host, port, count, concurrency });
+  /**
+   * `count` UDP datagrams, each from a new socket, each awaiting its answer;
+   * with `srcPortBase`, datagram i comes from port srcPortBase + i.
+   */
+  udp(host: string, port: number, count: number, concurrency = 8, srcPortBase?: number): Promise<BatchResult> {
+    return this.call(srcPortBase === undefined
+      ? { op: 'udp', host, port, count, concurrency }
+      : { op: 'udp', host, port, count, concurrency, srcPortBase });
   }
 
   /** Open a persistent HTTP connection; returns its id and the backend that answered. */

@@ -63,11 +63,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   let topo: Topology | undefined;
   let dp: NativeDataplane | undefined;
   const agents: Agent[] = [];
-  let tornDown = false;
+  let tornDown: Promise<void> | undefined;
+  let interrupted: NodeJS.Signals | undefined;
 
-  const teardown = async (): Promise<void> => {
-    if (tornDown) return;
-    tornDown = true;
+  // One teardown, shared by the normal path, failures and signals.
+  const teardown = (): Promise<void> => (tornDown ??= teardownOnce());
+  const teardownOnce = async (): Promise<void> => {
     await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
     if (dp && topo) {
       for (const ifname of topo.lb.ifnames) {
@@ -89,6 +90,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   };
   const onSignal = (sig: NodeJS.Signals): void => {
     out(`\n${sig}: tearing down`);
+    interrupted = sig;
     void teardown().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
@@ -123,7 +125,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
     out(`\nsending ${requests} HTTP requests (a new connection each) and ${requests} UDP datagrams to ${VIP} ...`);
     const httpRes = await client.http(`http://${VIP}:80/`, requests, 16);
-    const udpRes = await client.udp(VIP, 53, requests, 16);
+    const udpRes = await client.udp(VIP, 53, requests, 16, 20000);
     out(`HTTP: ${httpRes.ok} answered, ${httpRes.failed} failed;  UDP: ${udpRes.ok} answered, ${udpRes.failed} failed`);
     if (httpRes.failed || udpRes.failed) out(`errors: ${[...httpRes.errors, ...udpRes.errors].join('; ')}`);
 
@@ -178,5 +180,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     process.removeListener('SIGTERM', onSignal);
     const left = await listNamespaces(`sl-${tag}-`);
     out(left.length ? `left behind: ${left.join(', ')}` : 'clean: no namespace, link, pin or attachment left');
+    if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
   }
 }

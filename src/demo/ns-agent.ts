@@ -18,7 +18,7 @@ export type AgentCommand =
   | { op: 'serve'; name: string; httpPort: number; udpPort: number }
   | { op: 'stats' }
   | { op: 'http'; url: string; count: number; concurrency?: number; timeoutMs?: number }
-  | { op: 'udp'; host: string; port: number; count: number; concurrency?: number; timeoutMs?: number }
+  | { op: 'udp'; host: string; port: number; count: number; concurrency?: number; timeoutMs?: number; srcPortBase?: number }
   | { op: 'open'; url: string }
   | { op: 'request'; conn: number }
   | { op: 'close'; conn: number };
@@ -92,7 +92,7 @@ function httpOnce(url: string, agent: http.Agent | false, timeoutMs: number): Pr
   });
 }
 
-function udpOnce(host: string, port: number, timeoutMs: number): Promise<string> {
+function udpOnce(host: string, port: number, timeoutMs: number, srcPort?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     const timer = setTimeout(() => {
@@ -109,18 +109,22 @@ function udpOnce(host: string, port: number, timeoutMs: number): Promise<string>
       s.close();
       reject(err);
     });
-    s.send(Buffer.from('ping from sluice client'), port, host);
+    const send = (): void => s.send(Buffer.from('ping from sluice client'), port, host);
+    // An explicit source port makes every datagram its own flow; an
+    // ephemeral one may repeat a recent port (and so a flow).
+    if (srcPort === undefined) send();
+    else s.bind(srcPort, send);
   });
 }
 
-async function batch(count: number, concurrency: number, one: () => Promise<string>): Promise<BatchResult> {
+async function batch(count: number, concurrency: number, one: (i: number) => Promise<string>): Promise<BatchResult> {
   const out: BatchResult = { ok: 0, failed: 0, byBackend: {}, errors: [] };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
-      next++;
+      const i = next++;
       try {
-        const b = await one();
+        const b = await one(i);
         out.ok++;
         out.byBackend[b] = (out.byBackend[b] ?? 0) + 1;
       } catch (err) {
@@ -145,7 +149,8 @@ async function handle(cmd: AgentCommand): Promise<unknown> {
     case 'http':
       return batch(cmd.count, cmd.concurrency ?? 8, async () => (await httpOnce(cmd.url, false, cmd.timeoutMs ?? 3000)).backend);
     case 'udp':
-      return batch(cmd.count, cmd.concurrency ?? 8, () => udpOnce(cmd.host, cmd.port, cmd.timeoutMs ?? 2000));
+      return batch(cmd.count, cmd.concurrency ?? 8, (i) =>
+        udpOnce(cmd.host, cmd.port, cmd.timeoutMs ?? 2000, cmd.srcPortBase === undefined ? undefined : cmd.srcPortBase + i));
     case 'open': {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1, keepAliveMsecs: 1000 });
       const id = nextConn++;

@@ -72,13 +72,21 @@ export async function setup(t: ExecutionContext, tagPrefix: string, mode: Attach
   return { topo, dp, lb, client, servers, web, dns, pinDir, mode };
 }
 
+let udpPortBase = 20000;
+/** A fresh range of client source ports, so that every datagram is a new flow. */
+function nextUdpPortBase(n: number): number {
+  const base = udpPortBase;
+  udpPortBase += n;
+  return base;
+}
+
 /** Every request answered, spread over all backends, sluice's counters equal to what the backends saw. */
 export async function checkTraffic(t: ExecutionContext, env: Env, n: number): Promise<void> {
   const before = await Promise.all(env.servers.map((s) => s.stats()));
   const httpRes = await env.client.http(`http://${VIP}:80/`, n, 8);
   t.is(httpRes.failed, 0, `HTTP failures: ${httpRes.errors.join('; ')}`);
   t.is(httpRes.ok, n);
-  const udpRes = await env.client.udp(VIP, 53, n, 8);
+  const udpRes = await env.client.udp(VIP, 53, n, 8, nextUdpPortBase(n));
   t.is(udpRes.failed, 0, `UDP failures: ${udpRes.errors.join('; ')}`);
   t.is(udpRes.ok, n);
 
