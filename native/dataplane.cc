@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "layouts.h"
 #include "netns.h"
@@ -122,6 +124,9 @@ struct LoadOptions {
 	FibRedirect fib = 0;
 	bool setRefresh = false;
 	RefreshNs refreshNs = 0;
+	/* Map capacities chosen at load time (e.g. a smaller conntrack for
+	 * tests); a pinned map of another size is then refused by libbpf. */
+	std::vector<std::pair<std::string, uint32_t>> maxEntries;
 };
 
 } // namespace
@@ -262,6 +267,14 @@ void LoadWorker::Run()
 				sizeof(opts_.refreshNs), &detail);
 	if (err)
 		return Fail(err, "bpf_map__set_initial_value", detail);
+
+	for (const auto &me : opts_.maxEntries) {
+		struct bpf_map *m = bpf_object__find_map_by_name(lo->obj, me.first.c_str());
+		if (!m)
+			return Fail(ENOENT, "bpf_object__find_map_by_name", me.first);
+		if ((err = bpf_map__set_max_entries(m, me.second)))
+			return FailLibbpf(err, "bpf_map__set_max_entries", me.first, cap);
+	}
 
 	std::map<std::string, bool> existed;
 	struct bpf_map *map;
@@ -496,6 +509,24 @@ Napi::Value Dataplane::StartLoad(const Napi::CallbackInfo &info)
 			      ErrorKind::TypeError);
 		o.setRefresh = true;
 		o.refreshNs = static_cast<RefreshNs>(d);
+	}
+
+	Napi::Value sizes = OptField(opts, "maxEntries");
+	if (!sizes.IsUndefined()) {
+		if (!sizes.IsObject())
+			Throw(env, EINVAL, op, "maxEntries must be an object of map name -> count",
+			      ErrorKind::TypeError);
+		Napi::Object so = sizes.As<Napi::Object>();
+		Napi::Array names = so.GetPropertyNames();
+		for (uint32_t i = 0; i < names.Length(); i++) {
+			std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+			Napi::Value v = so.Get(name);
+			double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+			if (!(d >= 1 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
+				Throw(env, EINVAL, op, "maxEntries." + name + " must be an integer in 1..4294967295",
+				      ErrorKind::TypeError);
+			o.maxEntries.emplace_back(name, static_cast<uint32_t>(d));
+		}
 	}
 
 	state_ = State::Loading;

@@ -34,6 +34,13 @@ export interface NativeDataplaneOptions {
   pinDir?: string;
   /** Redirect after a FIB lookup (default) or always hand packets to the stack. */
   fibRedirect?: boolean;
+  /**
+   * Conntrack entries (two per flow; default 2,097,152, about 300 MB of
+   * kernel memory, preallocated). Must match an adopted pin's size.
+   */
+  conntrackSize?: number;
+  /** ClientIP affinity entries (default 262,144). */
+  affinitySize?: number;
 }
 
 const ZERO_KEY = encodeU32(0);
@@ -66,6 +73,10 @@ export class NativeDataplane implements Dataplane {
     const loadOpts: NativeLoadOptions = {};
     if (opts.pinDir !== undefined) loadOpts.pinDir = opts.pinDir;
     if (opts.fibRedirect !== undefined) loadOpts.fibRedirect = opts.fibRedirect;
+    const sizes: Record<string, number> = {};
+    if (opts.conntrackSize !== undefined) sizes['conntrack'] = opts.conntrackSize;
+    if (opts.affinitySize !== undefined) sizes['affinity'] = opts.affinitySize;
+    if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {
       const { reused } = await raw.load(loadOpts);
       return new NativeDataplane(raw, reused);

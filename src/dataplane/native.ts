@@ -32,6 +32,8 @@ export interface NativeLoadOptions {
   fibRedirect?: boolean;
   /** How often conntrack/affinity timestamps are refreshed, in ns. */
   refreshNs?: number;
+  /** Capacities set before load, by map name (e.g. { conntrack: 65536 }). */
+  maxEntries?: Record<string, number>;
   /** Load this object file instead of the embedded one (tests of error paths). */
   objectPath?: string;
 }

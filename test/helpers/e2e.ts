@@ -56,7 +56,7 @@ export async function setup(t: ExecutionContext, tagPrefix: string, mode: Attach
   await Promise.all(agents.map((a) => a.ready));
   await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, HTTP_PORT, UDP_PORT)));
 
-  dp = await NativeDataplane.open({ pinDir });
+  dp = await NativeDataplane.open({ pinDir, conntrackSize: 65536 });
   for (const ifname of topo.lb.ifnames) dp.attach({ ifname, netns: topo.lb.nsPath, mode });
   const lb = new LoadBalancer(dp);
   const web: ServiceSpec = {

@@ -1,0 +1,51 @@
+/**
+ * A restarted control plane adopts the pinned maps of a running dataplane:
+ * services, backends, Maglev tables and conntrack come back as they were;
+ * a pin of an incompatible shape is refused with a clear error, not
+ * silently replaced.
+ */
+import test from 'ava';
+import { rm } from 'node:fs/promises';
+import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import type { NativeError } from '../../src/dataplane/native.js';
+import { buildPacket } from '../helpers/packet.js';
+
+const pinDir = `/sys/fs/bpf/sluice-test-adopt-${process.pid}`;
+
+test.after.always(async () => {
+  await rm(pinDir, { recursive: true, force: true });
+});
+
+test('second instance sees the first one\'s services, tables and flows; a resized pin is refused', async (t) => {
+  const first = await NativeDataplane.open({ pinDir, conntrackSize: 4096, fibRedirect: false });
+  t.teardown(() => first.close());
+  t.deepEqual(first.reused, [], 'a fresh pin directory has nothing to adopt');
+  const lb = new LoadBalancer(first);
+  await lb.apply({
+    name: 'web', address: '10.96.0.10', port: 80, protocol: 'tcp',
+    backends: [{ address: '10.1.0.1', port: 8080 }, { address: '10.1.0.2', port: 8080 }],
+  });
+  const svcId = lb.ids('web').service;
+  first.raw.testRun('xdp', buildPacket({ saddr: '192.168.1.1', daddr: '10.96.0.10', proto: 'tcp', sport: 1234, dport: 80 }));
+  const flows = first.listConntrack();
+  t.is(flows.length, 2, 'forward and reply entries');
+
+  const second = await NativeDataplane.open({ pinDir, conntrackSize: 4096, fibRedirect: false });
+  t.teardown(() => second.close());
+  for (const m of ['services', 'vips', 'backends', 'maglev_tables', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats']) {
+    t.true(second.reused.includes(m), `map ${m} was not adopted`);
+  }
+  t.deepEqual(second.listServices(), first.listServices());
+  t.deepEqual(second.listBackends(), first.listBackends());
+  t.deepEqual(second.getMaglevTable(svcId), first.getMaglevTable(svcId));
+  t.deepEqual(second.listConntrack(), flows);
+  t.is(second.serviceStats(svcId).newConnections, 1n, 'counters survive too');
+
+  const err = await t.throwsAsync<NativeError>(NativeDataplane.open({ pinDir, conntrackSize: 8192 }));
+  t.is(err?.syscall, 'bpf_object__load');
+  t.truthy(err?.code);
+  t.regex(err?.message ?? '', /conntrack|pinned/, 'the error says which pin did not fit');
+
+  first.unpin();
+});

@@ -1,0 +1,24 @@
+/**
+ * The package entry point (package.json "exports" -> dist/src/index.js,
+ * src/index.ts here) exposes maglevPopulate, checkable against the worked
+ * example of the Maglev paper (NSDI 2016, section 3.4, Table 1).
+ */
+import test from 'ava';
+import * as sluice from '../../src/index.js';
+
+test('maglevPopulate from the entry point reproduces the paper\'s Table 1', (t) => {
+  const perms = [
+    { offset: 3, skip: 4 }, // B0: 3 0 4 1 5 2 6
+    { offset: 0, skip: 2 }, // B1: 0 2 4 6 1 3 5
+    { offset: 3, skip: 1 }, // B2: 3 4 5 6 0 1 2
+  ];
+  t.deepEqual(sluice.maglevPopulate(perms, 7), [1, 0, 1, 0, 2, 2, 0], 'before B1 is removed');
+  // Without B1 the same permutations give B0 B0 B0 B0 B2 B2 B2 (Pseudocode 1).
+  t.deepEqual(sluice.maglevPopulate([perms[0]!, perms[2]!], 7), [0, 0, 0, 0, 1, 1, 1], 'after');
+});
+
+test('the entry point exposes the dataplanes, the load balancer and the error class', (t) => {
+  for (const name of ['NativeDataplane', 'FakeDataplane', 'LoadBalancer', 'SluiceError', 'buildMaglevTable', 'flowHash', 'validateService']) {
+    t.is(typeof (sluice as Record<string, unknown>)[name], 'function', name);
+  }
+});
