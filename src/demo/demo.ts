@@ -12,7 +12,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { NativeDataplane } from '../dataplane/native-dataplane.js';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import { LoadBalancer } from '../lb/load-balancer.js';
-import type { ServiceSpec } from '../model/service.js';
+import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP, demoServices } from './services.js';
 import { Agent } from './agent-client.js';
 import { createTopology, deleteNamespaces, listNamespaces, type Topology } from './topology.js';
 
@@ -26,9 +26,6 @@ export interface DemoOptions {
   out?: (line: string) => void;
 }
 
-const VIP = '10.96.0.10';
-const HTTP_PORT = 8080;
-const UDP_PORT = 5353;
 const BPFFS = '/sys/fs/bpf';
 
 const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
@@ -111,14 +108,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     out(`loaded sluice, attached (${mode}) to ${topo.lb.ifnames.join(', ')} in ${topo.lb.ns}; maps pinned in ${pinDir}`);
 
     const lb = new LoadBalancer(dp);
-    const web: ServiceSpec = {
-      name: 'web', address: VIP, port: 80, protocol: 'tcp',
-      backends: topo.backends.map((b) => ({ address: b.address, port: HTTP_PORT })),
-    };
-    const dns: ServiceSpec = {
-      name: 'dns', address: VIP, port: 53, protocol: 'udp',
-      backends: topo.backends.map((b) => ({ address: b.address, port: UDP_PORT })),
-    };
+    const { web, dns } = demoServices(topo.backends);
     await lb.apply(web);
     await lb.apply(dns);
     out(`services: web ${VIP}:80/tcp and dns ${VIP}:53/udp -> ${topo.backends.map((b) => b.address).join(', ')}`);

@@ -10,11 +10,12 @@ import type { AttachMode } from '../../src/dataplane/dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import { Agent } from '../../src/demo/agent-client.js';
+import { DEMO_HTTP_PORT, DEMO_UDP_PORT, DEMO_VIP, demoServices } from '../../src/demo/services.js';
 import { createTopology, listNamespaces, type Topology } from '../../src/demo/topology.js';
 
-export const VIP = '10.96.0.10';
-export const HTTP_PORT = 8080;
-export const UDP_PORT = 5353;
+export { DEMO_VIP as VIP } from '../../src/demo/services.js';
+const VIP = DEMO_VIP;
+const HTTP_PORT = DEMO_HTTP_PORT;
 
 export interface Env {
   topo: Topology;
@@ -54,19 +55,12 @@ export async function setup(t: ExecutionContext, tagPrefix: string, mode: Attach
   const servers = topo.backends.map((b) => new Agent(b.ns));
   agents.push(client, ...servers);
   await Promise.all(agents.map((a) => a.ready));
-  await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, HTTP_PORT, UDP_PORT)));
+  await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, DEMO_HTTP_PORT, DEMO_UDP_PORT)));
 
   dp = await NativeDataplane.open({ pinDir, conntrackSize: 65536 });
   for (const ifname of topo.lb.ifnames) dp.attach({ ifname, netns: topo.lb.nsPath, mode });
   const lb = new LoadBalancer(dp);
-  const web: ServiceSpec = {
-    name: 'web', address: VIP, port: 80, protocol: 'tcp',
-    backends: topo.backends.map((b) => ({ address: b.address, port: HTTP_PORT })),
-  };
-  const dns: ServiceSpec = {
-    name: 'dns', address: VIP, port: 53, protocol: 'udp',
-    backends: topo.backends.map((b) => ({ address: b.address, port: UDP_PORT })),
-  };
+  const { web, dns } = demoServices(topo.backends);
   await lb.apply(web);
   await lb.apply(dns);
   return { topo, dp, lb, client, servers, web, dns, pinDir, mode };
