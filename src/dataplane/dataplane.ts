@@ -4,6 +4,7 @@
  * addon, real maps) and FakeDataplane (memory, for unit tests).
  */
 import type {
+  AffinityValue,
   BackendValue,
   ConntrackKey,
   ConntrackValue,
@@ -58,6 +59,10 @@ export interface Dataplane {
   getMaglevTable(serviceId: number): Uint32Array | null;
   /** Remove a service's Maglev table (its packets are then dropped as no_backend). */
   deleteMaglevTable(serviceId: number): boolean;
+  /** One conntrack entry, or null. */
+  getConntrack(key: ConntrackKey): ConntrackValue | null;
+  /** The affinity entry of a client of a service, or null. */
+  getAffinity(client: string, serviceId: number): AffinityValue | null;
   /** Every conntrack entry. */
   listConntrack(): ConntrackEntry[];
   /** Delete the entries `match` selects; returns how many. */

@@ -8,7 +8,10 @@ import {
   encodeConntrackKey,
   encodeServiceKey,
   encodeVipKey,
+  type AffinityValue,
   type BackendValue,
+  type ConntrackKey,
+  type ConntrackValue,
   type GlobalCounter,
   type LbStats,
   type ServiceKey,
@@ -36,6 +39,7 @@ export class FakeDataplane implements Dataplane {
   readonly backends = new Map<number, BackendValue>();
   readonly tables = new Map<number, Uint32Array>();
   readonly conntrack = new Map<string, ConntrackEntry>();
+  readonly affinity = new Map<string, AffinityValue>();
   readonly svcStats = new Map<number, LbStats>();
   readonly beStats = new Map<number, LbStats>();
   closed = false;
@@ -104,6 +108,19 @@ export class FakeDataplane implements Dataplane {
   deleteMaglevTable(serviceId: number): boolean {
     this.record('deleteMaglevTable', String(serviceId));
     return this.tables.delete(serviceId);
+  }
+
+  getConntrack(key: ConntrackKey): ConntrackValue | null {
+    return this.conntrack.get(encodeConntrackKey(key).toString('hex'))?.value ?? null;
+  }
+
+  getAffinity(client: string, serviceId: number): AffinityValue | null {
+    return this.affinity.get(`${client}|${serviceId}`) ?? null;
+  }
+
+  /** Test helper: set an affinity entry as the dataplane would. */
+  setAffinity(client: string, serviceId: number, value: AffinityValue): void {
+    this.affinity.set(`${client}|${serviceId}`, value);
   }
 
   listConntrack(): ConntrackEntry[] {

@@ -4,6 +4,7 @@
 import {
 
   LAYOUTS,
+  decodeAffinityValue,
   decodeBackendValue,
   decodeConntrackKey,
   decodeConntrackValue,
@@ -12,6 +13,7 @@ import {
   decodeServiceKey,
   decodeServiceValue,
   decodeVipKey,
+  encodeAffinityKey,
   encodeBackendValue,
   encodeConntrackKey,
   encodeServiceKey,
@@ -19,7 +21,10 @@ import {
   encodeU32,
   encodeVipKey,
   encodeVipValue,
+  type AffinityValue,
   type BackendValue,
+  type ConntrackKey,
+  type ConntrackValue,
   type GlobalCounter,
   type LbStats,
   type ServiceKey,
@@ -142,6 +147,17 @@ export class NativeDataplane implements Dataplane {
 
   deleteMaglevTable(serviceId: number): boolean {
     return this.raw.deleteMaglevTable(serviceId);
+  }
+
+  getConntrack(key: ConntrackKey): ConntrackValue | null {
+    const k = encodeConntrackKey(key);
+    const v = this.raw.mapLookup('conntrack', k);
+    return v ? decodeConntrackValue(v, k[LAYOUTS.ct_key.offsets.family]) : null;
+  }
+
+  getAffinity(client: string, serviceId: number): AffinityValue | null {
+    const v = this.raw.mapLookup('affinity', encodeAffinityKey(client, serviceId));
+    return v ? decodeAffinityValue(v) : null;
   }
 
   listConntrack(): ConntrackEntry[] {

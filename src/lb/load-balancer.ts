@@ -5,6 +5,7 @@
  * service entry and its VIP; stale backends and tables go last.
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
+import type { FrontendIds } from '../store/store.js';
 import {
   BACKEND_FLAG_DRAINING,
   SVC_FLAG_AFFINITY,
@@ -117,9 +118,40 @@ export class LoadBalancer {
     return this.serialise(() => this.applyNow(structuredClone(spec)));
   }
 
+  /**
+   * Create or update several services (frontends). Validation of all of them
+   * happens before anything is written: an invalid one rejects the whole
+   * call and changes nothing.
+   */
+  applyMany(specs: readonly ServiceSpec[]): Promise<void> {
+    return this.serialise(async () => {
+      const copies = specs.map((s) => structuredClone(s));
+      for (const s of copies) validateService(s);
+      for (const s of copies) await this.applyNow(s);
+    });
+  }
+
   /** Delete a service. */
   delete(name: string): Promise<void> {
     return this.serialise(() => this.deleteNow(name));
+  }
+
+  /** Delete several services; names not present are ignored. */
+  deleteMany(names: Iterable<string>): Promise<void> {
+    const list = [...names];
+    return this.serialise(async () => {
+      for (const n of list) if (this.installed.has(n)) await this.deleteNow(n);
+    });
+  }
+
+  /** The dataplane ids of some services (all if `names` is omitted), to persist them. */
+  exportIds(names?: Iterable<string>): Map<string, FrontendIds> {
+    const out = new Map<string, FrontendIds>();
+    for (const n of names ?? this.installed.keys()) {
+      const s = this.installed.get(n);
+      if (s) out.set(n, { serviceId: s.id, backends: new Map(s.backendIds) });
+    }
+    return out;
   }
 
   /** Set one backend's state (drain it, or make it active again). */
