@@ -49,6 +49,10 @@ export interface Dataplane {
   listVips(): string[];
   /** Create or replace a backend. */
   putBackend(id: number, value: BackendValue): void;
+  /** Create or replace many backends at once (one batched syscall where the kernel allows). */
+  putBackends(entries: ReadonlyArray<readonly [number, BackendValue]>): void;
+  /** Create or replace many service entries at once. */
+  putServices(entries: ReadonlyArray<{ key: ServiceKey; value: ServiceValue }>): void;
   /** Delete a backend: flows that used it are rescheduled. */
   deleteBackend(id: number): boolean;
   /** Every backend. */

@@ -85,6 +85,14 @@ export class FakeDataplane implements Dataplane {
     this.backends.set(id, { ...value });
   }
 
+  putBackends(entries: ReadonlyArray<readonly [number, BackendValue]>): void {
+    for (const [id, v] of entries) this.putBackend(id, v);
+  }
+
+  putServices(entries: ReadonlyArray<{ key: ServiceKey; value: ServiceValue }>): void {
+    for (const e of entries) this.putService(e.key, e.value);
+  }
+
   deleteBackend(id: number): boolean {
     this.record('deleteBackend', String(id));
     return this.backends.delete(id);

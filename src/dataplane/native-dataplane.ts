@@ -123,6 +123,20 @@ export class NativeDataplane implements Dataplane {
     this.raw.mapUpdate('backends', encodeU32(id), encodeBackendValue(value));
   }
 
+  putBackends(entries: ReadonlyArray<readonly [number, BackendValue]>): void {
+    if (entries.length === 0) return;
+    const keys = Buffer.concat(entries.map(([id]) => encodeU32(id)));
+    const values = Buffer.concat(entries.map(([, v]) => encodeBackendValue(v)));
+    this.raw.mapUpdateBatch('backends', keys, values);
+  }
+
+  putServices(entries: ReadonlyArray<{ key: ServiceKey; value: ServiceValue }>): void {
+    if (entries.length === 0) return;
+    const keys = Buffer.concat(entries.map((e) => encodeServiceKey(e.key)));
+    const values = Buffer.concat(entries.map((e) => encodeServiceValue(e.value)));
+    this.raw.mapUpdateBatch('services', keys, values);
+  }
+
   deleteBackend(id: number): boolean {
     return this.raw.mapDelete('backends', encodeU32(id));
   }

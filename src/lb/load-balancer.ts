@@ -1,8 +1,15 @@
 /**
- * The programmatic API: define services and backends, and sluice writes the
- * maps. Writes are ordered so that a packet never sees a half-built service:
- * backends first, then the complete Maglev table swapped in at once, then the
- * service entry and its VIP; stale backends and tables go last.
+ * The programmatic API: define services (frontends: one VIP, port and
+ * protocol each) and their backends; sluice keeps the maps equal to them.
+ *
+ * Each change renders the desired map contents of the services it touches,
+ * asks the pure reconciler (src/reconciler/) for the smallest ordered set of
+ * operations within that scope, and applies them. The order never exposes a
+ * half-built service: backends first, then the complete Maglev table
+ * swapped in at once, then the service entry and its VIP; stale entries go
+ * last. A new LoadBalancer over a dataplane that already holds state (pinned
+ * maps of an earlier run) adopts it: given the same ids, re-applying the same
+ * services writes nothing, and conntrack is never flushed.
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { FrontendIds } from '../store/store.js';
@@ -13,6 +20,8 @@ import {
   type ServiceKey,
 } from '../dataplane/codec.js';
 import { SluiceError } from '../errors.js';
+import { ApplyError, applyOperations, readState } from '../reconciler/apply.js';
+import { emptyState, keyString, reconcile, type DataplaneState } from '../reconciler/reconcile.js';
 import { buildMaglevTable, defaultTableSize } from '../maglev/maglev.js';
 import {
   backendIdentity,
@@ -47,6 +56,8 @@ export interface ServiceStats extends LbStats {
 
 /** Options of the LoadBalancer. */
 export interface LoadBalancerOptions {
+  /** Ids an earlier run gave to frontends (from the store), so they map to the same entries. */
+  ids?: Map<string, FrontendIds>;
   /** Largest service id (exclusive); defaults to the dataplane's capacity. */
   maxServices?: number;
   /** Largest backend id (exclusive). */
@@ -85,9 +96,6 @@ function keyOf(spec: ServiceSpec): ServiceKey {
   return { address: spec.address, port: spec.port, protocol: spec.protocol };
 }
 
-function keyString(k: ServiceKey): string {
-  return `${k.address}:${k.port}/${k.protocol}`;
-}
 
 function isActive(b: BackendSpec): boolean {
   return (b.state ?? 'active') === 'active' && (b.weight ?? 1) > 0;
@@ -99,7 +107,13 @@ export class LoadBalancer {
   private readonly byKey = new Map<string, string>();
   private readonly svcIds: IdAllocator;
   private readonly backendIds: IdAllocator;
-  /** Serialises applies: each one sees the state the previous one left. */
+  /** Ids an earlier run gave to frontends, used when they are applied again. */
+  private readonly restored: Map<string, FrontendIds>;
+  /** What the maps should hold, for every installed service. */
+  private readonly desired: DataplaneState = emptyState();
+  /** What the maps hold (read at start, then kept by the applier). */
+  private readonly current: DataplaneState;
+  /** Serialises changes: each one sees the state the previous one left. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -108,39 +122,56 @@ export class LoadBalancer {
   ) {
     this.svcIds = new IdAllocator(opts.maxServices ?? 65536);
     this.backendIds = new IdAllocator(opts.maxBackends ?? 131072);
-    // Ids already in the maps (an adopted dataplane) are not handed out again.
-    for (const { value } of dataplane.listServices()) this.svcIds.reserve(value.id);
-    for (const id of dataplane.listBackends().keys()) this.backendIds.reserve(id);
+    this.restored = new Map(opts.ids ?? []);
+    this.current = readState(dataplane);
+    // Ids in the maps or promised to restored frontends are not handed out again.
+    for (const { value } of this.current.services.values()) this.svcIds.reserve(value.id);
+    for (const id of this.current.backends.keys()) this.backendIds.reserve(id);
+    for (const ids of this.restored.values()) {
+      this.svcIds.reserve(ids.serviceId);
+      for (const id of ids.backends.values()) this.backendIds.reserve(id);
+    }
   }
 
   /** Create or update a service. Resolves when the dataplane holds it. */
   apply(spec: ServiceSpec): Promise<void> {
-    return this.serialise(() => this.applyNow(structuredClone(spec)));
+    return this.applyMany([spec]);
   }
 
   /**
-   * Create or update several services (frontends). Validation of all of them
-   * happens before anything is written: an invalid one rejects the whole
+   * Create or update several services in one reconcile. Every one is
+   * validated before anything is written: an invalid one rejects the whole
    * call and changes nothing.
    */
   applyMany(specs: readonly ServiceSpec[]): Promise<void> {
-    return this.serialise(async () => {
-      const copies = specs.map((s) => structuredClone(s));
-      for (const s of copies) validateService(s);
-      for (const s of copies) await this.applyNow(s);
-    });
+    const copies = specs.map((s) => structuredClone(s));
+    return this.serialise(() => this.change(copies, []));
   }
 
   /** Delete a service. */
   delete(name: string): Promise<void> {
-    return this.serialise(() => this.deleteNow(name));
+    return this.serialise(async () => {
+      this.requireService(name);
+      await this.change([], [name]);
+    });
   }
 
   /** Delete several services; names not present are ignored. */
   deleteMany(names: Iterable<string>): Promise<void> {
     const list = [...names];
+    return this.serialise(() => this.change([], list.filter((n) => this.installed.has(n))));
+  }
+
+  /**
+   * Make the maps hold exactly the installed services: remove whatever an
+   * earlier run left that no service claims now. Call it once after
+   * re-applying everything at start.
+   */
+  converge(): Promise<number> {
     return this.serialise(async () => {
-      for (const n of list) if (this.installed.has(n)) await this.deleteNow(n);
+      const ops = reconcile(this.desired, this.current);
+      await applyOperations(this.dataplane, ops, this.current);
+      return ops.length;
     });
   }
 
@@ -157,12 +188,11 @@ export class LoadBalancer {
   /** Set one backend's state (drain it, or make it active again). */
   setBackendState(name: string, address: string, port: number, state: 'active' | 'draining'): Promise<void> {
     return this.serialise(async () => {
-      const spec = this.requireService(name).spec;
-      const b = spec.backends.find((x) => x.address === address && x.port === port);
+      const next = structuredClone(this.requireService(name).spec);
+      const b = next.backends.find((x) => x.address === address && x.port === port);
       if (!b) throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${address}:${port}`);
-      const next = structuredClone(spec);
-      next.backends.find((x) => x.address === address && x.port === port)!.state = state;
-      await this.applyNow(next);
+      b.state = state;
+      await this.change([next], []);
     });
   }
 
@@ -175,7 +205,7 @@ export class LoadBalancer {
       if (next.backends.length === before) {
         throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${address}:${port}`);
       }
-      await this.applyNow(next);
+      await this.change([next], []);
     });
   }
 
@@ -185,7 +215,7 @@ export class LoadBalancer {
     return s ? structuredClone(s.spec) : undefined;
   }
 
-  /** Every service, by name. */
+  /** Every service. */
   list(): ServiceSpec[] {
     return [...this.installed.values()].map((s) => structuredClone(s.spec));
   }
@@ -218,112 +248,212 @@ export class LoadBalancer {
     return s;
   }
 
-  private async applyNow(spec: ServiceSpec): Promise<void> {
-    validateService(spec);
-    const key = keyOf(spec);
-    const owner = this.byKey.get(keyString(key));
-    if (owner !== undefined && owner !== spec.name) {
-      throw new SluiceError('ALREADY_EXISTS', `${keyString(key)} belongs to service ${owner}`, { field: 'address' });
-    }
-    const prev = this.installed.get(spec.name);
-    const tableSize = spec.tableSize ?? prev?.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1));
-    const fitting = spec.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1));
-    const size = Math.max(tableSize, fitting);
+  /** Validate, stage into `desired`, reconcile the touched scope, apply; undo everything on failure. */
+  private async change(apply: ServiceSpec[], remove: string[]): Promise<void> {
+    for (const spec of apply) validateService(spec);
+    this.checkOwnership(apply, remove);
 
-    // Allocate every id first: nothing is written if we run out.
-    const newSvc = prev === undefined;
-    const id = prev?.id ?? this.svcIds.allocate('service');
-    const backendIds = new Map<string, number>();
-    const fresh: number[] = [];
+    const undo: Array<() => void> = [];
+    const scope = { services: new Set<string>(), backends: new Set<number>(), tables: new Set<number>(), vips: new Set<string>() };
     try {
-      for (const b of spec.backends) {
-        const ident = backendIdentity(b);
-        let bid = prev?.backendIds.get(ident);
-        if (bid === undefined) {
-          bid = this.backendIds.allocate('backend');
-          fresh.push(bid);
-        }
-        backendIds.set(ident, bid);
-      }
+      for (const name of remove) this.unstage(name, scope, undo);
+      for (const spec of apply) this.stage(spec, scope, undo);
     } catch (err) {
-      for (const bid of fresh) this.backendIds.release(bid);
-      if (newSvc) this.svcIds.release(id);
+      for (const u of undo.reverse()) u();
       throw err;
     }
-
-    // 1. Backends (new ones first get zeroed counters).
-    for (const bid of fresh) this.dataplane.resetBackendStats(bid);
-    if (newSvc) this.dataplane.resetServiceStats(id);
-    for (const b of spec.backends) {
-      this.dataplane.putBackend(backendIds.get(backendIdentity(b))!, {
-        address: b.address,
-        port: b.port,
-        flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING,
-      });
+    const ops = reconcile(this.desired, this.current, scope);
+    try {
+      await applyOperations(this.dataplane, ops, this.current);
+    } catch (err) {
+      // Put desired back as it was and bring the maps back to it.
+      for (const u of undo.reverse()) u();
+      await applyOperations(this.dataplane, reconcile(this.desired, this.current, scope), this.current).catch(() => undefined);
+      throw toSluiceError(err);
     }
-
-    // 2. The Maglev table, complete, swapped in at once.
-    const table = buildMaglevTable(
-      spec.backends.filter(isActive).map((b) => ({
-        id: backendIds.get(backendIdentity(b))!,
-        identity: backendIdentity(b),
-        weight: b.weight ?? 1,
-      })),
-      size,
-    );
-    if (table.length > 0) await this.dataplane.setMaglevTable(id, table);
-
-    // 3. The service entry and its VIP.
-    this.dataplane.putService(key, {
-      id,
-      flags: spec.sessionAffinity ? SVC_FLAG_AFFINITY : 0,
-      affinityTimeoutSec: spec.sessionAffinity?.timeoutSeconds ?? 0,
-      tableSize: size,
-    });
-    this.byKey.set(keyString(key), spec.name);
-    this.installed.set(spec.name, { spec, id, tableSize: size, backendIds });
-    this.syncVip(spec.address);
-
-    // 4. Stale parts last: an old key, an empty table, removed backends.
-    if (prev) {
-      const oldKey = keyOf(prev.spec);
-      if (keyString(oldKey) !== keyString(key)) {
-        this.dataplane.deleteService(oldKey);
-        this.byKey.delete(keyString(oldKey));
-        this.syncVip(oldKey.address);
-      }
-      for (const [ident, bid] of prev.backendIds) {
-        if (!backendIds.has(ident)) {
-          this.dataplane.deleteBackend(bid);
-          this.backendIds.release(bid);
-        }
-      }
-    }
-    if (table.length === 0) this.dataplane.deleteMaglevTable(id);
   }
 
-  private async deleteNow(name: string): Promise<void> {
-    const s = this.requireService(name);
-    const key = keyOf(s.spec);
-    // Stop new traffic first, then take the parts away.
-    this.dataplane.deleteService(key);
-    this.byKey.delete(keyString(key));
-    this.installed.delete(name);
-    this.syncVip(key.address);
-    this.dataplane.deleteMaglevTable(s.id);
-    for (const bid of s.backendIds.values()) {
-      this.dataplane.deleteBackend(bid);
-      this.backendIds.release(bid);
+  /** VIP:port:protocol may belong to one service only (within this change too). */
+  private checkOwnership(apply: ServiceSpec[], remove: string[]): void {
+    const removing = new Set(remove);
+    const claimed = new Map<string, string>();
+    for (const spec of apply) {
+      const k = keyString(keyOf(spec));
+      const owner = this.byKey.get(k);
+      const other = claimed.get(k);
+      if ((owner !== undefined && owner !== spec.name && !removing.has(owner)) || (other !== undefined && other !== spec.name)) {
+        throw new SluiceError('ALREADY_EXISTS', `${k} belongs to service ${owner ?? other}`, { field: 'address' });
+      }
+      claimed.set(k, spec.name);
     }
-    this.svcIds.release(s.id);
-    await Promise.resolve();
+  }
+
+  private idFor(what: 'service' | 'backend', restoredId: number | undefined, fresh: number[], undo: Array<() => void>): number {
+    const alloc = what === 'service' ? this.svcIds : this.backendIds;
+    if (restoredId !== undefined) return restoredId;
+    const id = alloc.allocate(what);
+    fresh.push(id);
+    undo.push(() => alloc.release(id));
+    return id;
+  }
+
+  /** Render one service into `desired` and widen the scope; record how to undo it. */
+  private stage(spec: ServiceSpec, scope: ScopeSets, undo: Array<() => void>): void {
+    const prev = this.installed.get(spec.name);
+    const restored = prev === undefined ? this.restored.get(spec.name) : undefined;
+    const freshSvc: number[] = [];
+    const freshBe: number[] = [];
+    const id = prev?.id ?? this.idFor('service', restored?.serviceId, freshSvc, undo);
+    const backendIds = new Map<string, number>();
+    for (const b of spec.backends) {
+      const ident = backendIdentity(b);
+      backendIds.set(ident, prev?.backendIds.get(ident) ?? this.idFor('backend', restored?.backends.get(ident), freshBe, undo));
+    }
+    const size = Math.max(
+      spec.tableSize ?? prev?.tableSize ?? 0,
+      spec.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1)),
+    );
+    const table = buildMaglevTable(
+      spec.backends.filter(isActive).map((b) => ({ id: backendIds.get(backendIdentity(b))!, identity: backendIdentity(b), weight: b.weight ?? 1 })),
+      size,
+    );
+
+    // Counters of ids new to the maps start from zero.
+    for (const sid of freshSvc) this.dataplane.resetServiceStats(sid);
+    for (const bid of freshBe) this.dataplane.resetBackendStats(bid);
+
+    const snapshot = this.snapshotOf(spec.name, prev);
+    undo.push(() => this.restoreSnapshot(snapshot));
+    if (prev) this.removeFromDesired(prev, scope);
+
+    const key = keyOf(spec);
+    for (const b of spec.backends) {
+      const bid = backendIds.get(backendIdentity(b))!;
+      this.desired.backends.set(bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
+      scope.backends.add(bid);
+    }
+    if (table.length > 0) this.desired.tables.set(id, table);
+    else this.desired.tables.delete(id);
+    scope.tables.add(id);
+    this.desired.services.set(keyString(key), {
+      key,
+      value: {
+        id,
+        flags: spec.sessionAffinity ? SVC_FLAG_AFFINITY : 0,
+        affinityTimeoutSec: spec.sessionAffinity?.timeoutSeconds ?? 0,
+        tableSize: size,
+      },
+    });
+    scope.services.add(keyString(key));
+    this.installed.set(spec.name, { spec, id, tableSize: size, backendIds });
+    this.byKey.set(keyString(key), spec.name);
+    this.recountVip(key.address, scope);
+    if (restored) this.restored.delete(spec.name);
+  }
+
+  /** Take one service out of `desired`; record how to undo it. */
+  private unstage(name: string, scope: ScopeSets, undo: Array<() => void>): void {
+    const prev = this.installed.get(name);
+    if (!prev) return;
+    const snapshot = this.snapshotOf(name, prev);
+    undo.push(() => this.restoreSnapshot(snapshot));
+    this.removeFromDesired(prev, scope);
+    this.installed.delete(name);
+    this.byKey.delete(keyString(keyOf(prev.spec)));
+    this.recountVip(prev.spec.address, scope);
+    this.svcIds.release(prev.id);
+    for (const bid of prev.backendIds.values()) this.backendIds.release(bid);
+    undo.push(() => {
+      this.svcIds.reserve(prev.id);
+      for (const bid of prev.backendIds.values()) this.backendIds.reserve(bid);
+    });
+  }
+
+  private removeFromDesired(prev: Installed, scope: ScopeSets): void {
+    const key = keyString(keyOf(prev.spec));
+    this.desired.services.delete(key);
+    scope.services.add(key);
+    this.desired.tables.delete(prev.id);
+    scope.tables.add(prev.id);
+    for (const bid of prev.backendIds.values()) {
+      this.desired.backends.delete(bid);
+      scope.backends.add(bid);
+    }
+    if (this.byKey.get(key) === prev.spec.name) this.byKey.delete(key);
+    this.recountVip(prev.spec.address, scope);
   }
 
   /** Keep the VIP set equal to the addresses that carry a service. */
-  private syncVip(address: string): void {
+  private recountVip(address: string, scope: ScopeSets): void {
     let n = 0;
-    for (const s of this.installed.values()) if (s.spec.address === address) n++;
-    if (n > 0) this.dataplane.putVip(address, n);
-    else this.dataplane.deleteVip(address);
+    for (const { key } of this.desired.services.values()) if (key.address === address) n++;
+    if (n > 0) this.desired.vips.set(address, n);
+    else this.desired.vips.delete(address);
+    scope.vips.add(address);
   }
+
+  private snapshotOf(name: string, prev: Installed | undefined): Snapshot {
+    const desired: Snapshot['desired'] = { services: [], backends: [], tables: [], vips: [...this.desired.vips] };
+    if (prev) {
+      const key = keyString(keyOf(prev.spec));
+      const svc = this.desired.services.get(key);
+      if (svc) desired.services.push([key, svc]);
+      const t = this.desired.tables.get(prev.id);
+      if (t) desired.tables.push([prev.id, t]);
+      for (const bid of prev.backendIds.values()) {
+        const b = this.desired.backends.get(bid);
+        if (b) desired.backends.push([bid, b]);
+      }
+    }
+    return { name, prev, desired, byKey: [...this.byKey] };
+  }
+
+  private restoreSnapshot(s: Snapshot): void {
+    const now = this.installed.get(s.name);
+    if (now) {
+      const key = keyString(keyOf(now.spec));
+      this.desired.services.delete(key);
+      this.desired.tables.delete(now.id);
+      for (const bid of now.backendIds.values()) this.desired.backends.delete(bid);
+    }
+    for (const [k, v] of s.desired.services) this.desired.services.set(k, v);
+    for (const [k, v] of s.desired.tables) this.desired.tables.set(k, v);
+    for (const [k, v] of s.desired.backends) this.desired.backends.set(k, v);
+    this.desired.vips.clear();
+    for (const [k, v] of s.desired.vips) this.desired.vips.set(k, v);
+    this.byKey.clear();
+    for (const [k, v] of s.byKey) this.byKey.set(k, v);
+    if (s.prev) this.installed.set(s.name, s.prev);
+    else this.installed.delete(s.name);
+  }
+}
+
+interface ScopeSets {
+  services: Set<string>;
+  backends: Set<number>;
+  tables: Set<number>;
+  vips: Set<string>;
+}
+
+interface Snapshot {
+  name: string;
+  prev: Installed | undefined;
+  desired: {
+    services: Array<[string, { key: ServiceKey; value: import('../dataplane/codec.js').ServiceValue }]>;
+    backends: Array<[number, import('../dataplane/codec.js').BackendValue]>;
+    tables: Array<[number, Uint32Array]>;
+    vips: Array<[string, number]>;
+  };
+  byKey: Array<[string, string]>;
+}
+
+/** Map an addon failure to a SluiceError: a full map is RESOURCE_EXHAUSTED. */
+function toSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const cause = err instanceof ApplyError ? err.cause : err;
+  const code = (cause as { code?: string }).code;
+  if (code === 'E2BIG' || code === 'ENOSPC' || code === 'ENOMEM') {
+    return new SluiceError('RESOURCE_EXHAUSTED', `a dataplane map is full: ${(err as Error).message}`, { cause: err });
+  }
+  return new SluiceError('INTERNAL', `dataplane update failed: ${(err as Error).message}`, { cause: err });
 }

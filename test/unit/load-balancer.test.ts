@@ -128,7 +128,10 @@ test('delete removes the service first, then its table and backends; the VIP goe
   await lb.apply({ ...web, name: 'dns', port: 53, protocol: 'udp' });
   dp.ops.length = 0;
   await lb.delete('web');
-  t.is(dp.ops[0]?.op, 'deleteService');
+  const ops = dp.ops.map((o) => o.op);
+  t.true(ops.includes('deleteService'), ops.join(','));
+  t.true(ops.indexOf('deleteService') < ops.indexOf('deleteMaglevTable'), `service must go before its table: ${ops.join(',')}`);
+  t.true(ops.indexOf('deleteMaglevTable') < ops.indexOf('deleteBackend'), `table must go before its backends: ${ops.join(',')}`);
   t.deepEqual(dp.listVips(), ['10.96.0.10'], 'VIP still carries dns');
   await lb.delete('dns');
   t.deepEqual(dp.listVips(), []);

@@ -1,0 +1,100 @@
+/**
+ * Apply reconciler operations to a Dataplane, in order, batching runs of
+ * backend and service writes into one syscall each, and keep a mirror of
+ * what the maps hold (`current`) exact: an operation is recorded only once
+ * it succeeded, so after a failure the mirror still tells the truth.
+ */
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { keyString, type DataplaneState, type Operation } from './reconcile.js';
+
+/** Thrown when an operation fails; `applied` operations before it took effect. */
+export class ApplyError extends Error {
+  constructor(
+    readonly operation: Operation,
+    readonly applied: number,
+    cause: unknown,
+  ) {
+    super(`${operation.op} failed after ${applied} operations: ${(cause as Error).message}`, { cause });
+    this.name = 'ApplyError';
+  }
+}
+
+/** Apply `ops` in order; on success `current` equals the state they lead to. */
+export async function applyOperations(dp: Dataplane, ops: readonly Operation[], current: DataplaneState): Promise<void> {
+  let i = 0;
+  while (i < ops.length) {
+    const op = ops[i]!;
+    try {
+      if (op.op === 'putBackend') {
+        // Batch a run of backend writes.
+        let j = i;
+        const run: Array<readonly [number, Operation & { op: 'putBackend' }]> = [];
+        while (j < ops.length && ops[j]!.op === 'putBackend') {
+          const o = ops[j] as Operation & { op: 'putBackend' };
+          run.push([o.id, o]);
+          j++;
+        }
+        dp.putBackends(run.map(([id, o]) => [id, o.value] as const));
+        for (const [id, o] of run) current.backends.set(id, o.value);
+        i = j;
+        continue;
+      }
+      if (op.op === 'putService') {
+        let j = i;
+        const run: Array<Operation & { op: 'putService' }> = [];
+        while (j < ops.length && ops[j]!.op === 'putService') run.push(ops[j++] as Operation & { op: 'putService' });
+        dp.putServices(run.map((o) => ({ key: o.key, value: o.value })));
+        for (const o of run) current.services.set(keyString(o.key), { key: o.key, value: o.value });
+        i = j;
+        continue;
+      }
+      switch (op.op) {
+        case 'setTable':
+          await dp.setMaglevTable(op.serviceId, op.table);
+          current.tables.set(op.serviceId, op.table);
+          break;
+        case 'putVip':
+          dp.putVip(op.address, op.services);
+          current.vips.set(op.address, op.services);
+          break;
+        case 'deleteService':
+          dp.deleteService(op.key);
+          current.services.delete(keyString(op.key));
+          break;
+        case 'deleteVip':
+          dp.deleteVip(op.address);
+          current.vips.delete(op.address);
+          break;
+        case 'deleteTable':
+          dp.deleteMaglevTable(op.serviceId);
+          current.tables.delete(op.serviceId);
+          break;
+        case 'deleteBackend':
+          dp.deleteBackend(op.id);
+          current.backends.delete(op.id);
+          break;
+      }
+      i++;
+    } catch (err) {
+      throw new ApplyError(op, i, err);
+    }
+  }
+}
+
+/** Read what the maps hold now (adopting a running dataplane). */
+export function readState(dp: Dataplane): DataplaneState {
+  const services = new Map<string, { key: import('../dataplane/codec.js').ServiceKey; value: import('../dataplane/codec.js').ServiceValue }>();
+  const tables = new Map<number, Uint32Array>();
+  for (const e of dp.listServices()) {
+    services.set(keyString(e.key), e);
+    if (!tables.has(e.value.id)) {
+      const t = dp.getMaglevTable(e.value.id);
+      if (t) tables.set(e.value.id, t);
+    }
+  }
+  const vips = new Map<string, number>();
+  for (const a of dp.listVips()) vips.set(a, 0);
+  // The count stored in the map is informational; take the real one.
+  for (const { key } of services.values()) if (vips.has(key.address)) vips.set(key.address, (vips.get(key.address) ?? 0) + 1);
+  return { services, backends: dp.listBackends(), tables, vips };
+}

@@ -1,0 +1,138 @@
+/**
+ * The reconciler: a pure function from (desired, current) map contents to
+ * the smallest ordered list of map operations that turns one into the
+ * other. Applying them is a separate step (apply.ts).
+ *
+ * The order never exposes a half-built service to a packet:
+ *   1. backends that are new or changed (nothing points at them yet);
+ *   2. Maglev tables, each complete, swapped in whole;
+ *   3. service entries, then VIPs (a service becomes reachable last);
+ *   4. deletions: services first (no new packets find them), then VIPs,
+ *      tables, and backends last (their flows are already elsewhere).
+ * One exception: a table that shrinks is preceded by its service entry's new
+ * size, so that `hash % size` never points past the end of either table
+ * (a packet in between picks a valid, if not Maglev-ideal, backend).
+ */
+import type { BackendValue, ServiceKey, ServiceValue } from '../dataplane/codec.js';
+
+/** What the maps hold (or should hold). */
+export interface DataplaneState {
+  /** keyString(key) -> entry */
+  services: Map<string, { key: ServiceKey; value: ServiceValue }>;
+  backends: Map<number, BackendValue>;
+  /** service id -> Maglev table */
+  tables: Map<number, Uint32Array>;
+  /** VIP -> number of service ports on it */
+  vips: Map<string, number>;
+}
+
+/** One map operation. */
+export type Operation =
+  | { op: 'putBackend'; id: number; value: BackendValue }
+  | { op: 'setTable'; serviceId: number; table: Uint32Array }
+  | { op: 'putService'; key: ServiceKey; value: ServiceValue }
+  | { op: 'putVip'; address: string; services: number }
+  | { op: 'deleteService'; key: ServiceKey }
+  | { op: 'deleteVip'; address: string }
+  | { op: 'deleteTable'; serviceId: number }
+  | { op: 'deleteBackend'; id: number };
+
+/** Which entries to compare; omitted fields mean "all of that map". */
+export interface Scope {
+  services?: Iterable<string>;
+  backends?: Iterable<number>;
+  tables?: Iterable<number>;
+  vips?: Iterable<string>;
+}
+
+/** The canonical string of a service key. */
+export function keyString(k: ServiceKey): string {
+  return `${k.address}:${k.port}/${k.protocol}`;
+}
+
+/** An empty state. */
+export function emptyState(): DataplaneState {
+  return { services: new Map(), backends: new Map(), tables: new Map(), vips: new Map() };
+}
+
+function sameBackend(a: BackendValue, b: BackendValue): boolean {
+  return a.address === b.address && a.port === b.port && a.flags === b.flags;
+}
+
+function sameService(a: ServiceValue, b: ServiceValue): boolean {
+  return a.id === b.id && a.flags === b.flags && a.affinityTimeoutSec === b.affinityTimeoutSec && a.tableSize === b.tableSize;
+}
+
+function sameTable(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function keysOf<K>(scope: Iterable<K> | undefined, a: Map<K, unknown>, b: Map<K, unknown>): Iterable<K> {
+  if (scope !== undefined) return new Set(scope);
+  const all = new Set<K>(a.keys());
+  for (const k of b.keys()) all.add(k);
+  return all;
+}
+
+/** Operations that turn `current` into `desired`, within `scope`, in a safe order. */
+export function reconcile(desired: DataplaneState, current: DataplaneState, scope: Scope = {}): Operation[] {
+  const putBackends: Operation[] = [];
+  const delBackends: Operation[] = [];
+  for (const id of keysOf(scope.backends, desired.backends, current.backends)) {
+    const want = desired.backends.get(id);
+    const have = current.backends.get(id);
+    if (want && (!have || !sameBackend(want, have))) putBackends.push({ op: 'putBackend', id, value: want });
+    else if (!want && have) delBackends.push({ op: 'deleteBackend', id });
+  }
+
+  // A service whose table shrinks gets its new size before its new table.
+  const putServices: Operation[] = [];
+  const earlyServices: Operation[] = [];
+  const delServices: Operation[] = [];
+  for (const k of keysOf(scope.services, desired.services, current.services)) {
+    const want = desired.services.get(k);
+    const have = current.services.get(k);
+    if (want && (!have || !sameService(want.value, have.value))) {
+      const op: Operation = { op: 'putService', key: want.key, value: want.value };
+      if (have && have.value.id === want.value.id && want.value.tableSize < have.value.tableSize) {
+        earlyServices.push(op);
+      } else {
+        putServices.push(op);
+      }
+    } else if (!want && have) {
+      delServices.push({ op: 'deleteService', key: have.key });
+    }
+  }
+
+  const setTables: Operation[] = [];
+  const delTables: Operation[] = [];
+  for (const id of keysOf(scope.tables, desired.tables, current.tables)) {
+    const want = desired.tables.get(id);
+    const have = current.tables.get(id);
+    if (want && (!have || !sameTable(want, have))) setTables.push({ op: 'setTable', serviceId: id, table: want });
+    else if (!want && have) delTables.push({ op: 'deleteTable', serviceId: id });
+  }
+
+  const putVips: Operation[] = [];
+  const delVips: Operation[] = [];
+  for (const a of keysOf(scope.vips, desired.vips, current.vips)) {
+    const want = desired.vips.get(a);
+    const have = current.vips.get(a);
+    if (want !== undefined && want !== have) putVips.push({ op: 'putVip', address: a, services: want });
+    else if (want === undefined && have !== undefined) delVips.push({ op: 'deleteVip', address: a });
+  }
+
+  return [
+    ...putBackends,
+    ...earlyServices,
+    ...setTables,
+    ...putServices,
+    ...putVips,
+    ...delServices,
+    ...delVips,
+    ...delTables,
+    ...delBackends,
+  ];
+}

@@ -1,0 +1,104 @@
+/**
+ * The reconciler: the smallest ordered set of operations, scoped diffs,
+ * adoption of an existing dataplane without writes, and undo on failure.
+ */
+import test from 'ava';
+import { reconcile, emptyState, keyString } from '../../src/reconciler/reconcile.js';
+import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import { SluiceError } from '../../src/errors.js';
+import type { ServiceSpec } from '../../src/model/service.js';
+import type { ServiceKey } from '../../src/dataplane/codec.js';
+
+const web: ServiceSpec = {
+  name: 'web', address: '10.96.0.10', port: 80, protocol: 'tcp',
+  backends: [1, 2, 3, 4].map((i) => ({ address: `10.1.0.${i}`, port: 8080 })),
+};
+
+const writes = (dp: FakeDataplane): string[] => dp.ops.map((o) => o.op).filter((o) => !o.startsWith('reset'));
+
+test('equal states need no operation; the order is backends, tables, services, VIPs, then deletions', (t) => {
+  const a = emptyState();
+  t.deepEqual(reconcile(a, emptyState()), []);
+  const key: ServiceKey = { address: '10.96.0.1', port: 80, protocol: 'tcp' };
+  const desired = emptyState();
+  desired.backends.set(7, { address: '10.1.0.1', port: 80, flags: 0 });
+  desired.tables.set(1, Uint32Array.of(7, 7, 7));
+  desired.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 3 } });
+  desired.vips.set('10.96.0.1', 1);
+  const current = emptyState();
+  current.backends.set(9, { address: '10.1.0.9', port: 80, flags: 0 });
+  current.tables.set(2, Uint32Array.of(9));
+  const old: ServiceKey = { address: '10.96.0.2', port: 80, protocol: 'tcp' };
+  current.services.set(keyString(old), { key: old, value: { id: 2, flags: 0, affinityTimeoutSec: 0, tableSize: 1 } });
+  current.vips.set('10.96.0.2', 1);
+  t.deepEqual(reconcile(desired, current).map((o) => o.op), [
+    'putBackend', 'setTable', 'putService', 'putVip', 'deleteService', 'deleteVip', 'deleteTable', 'deleteBackend',
+  ]);
+  t.deepEqual(reconcile(desired, current, { backends: [7], services: [], tables: [], vips: [] }).map((o) => o.op), ['putBackend'], 'scope limits the diff');
+});
+
+test('a shrinking table gets its new size first', (t) => {
+  const key: ServiceKey = { address: '10.96.0.1', port: 80, protocol: 'tcp' };
+  const current = emptyState();
+  current.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 5 } });
+  current.tables.set(1, Uint32Array.of(1, 1, 1, 1, 1));
+  const desired = emptyState();
+  desired.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 3 } });
+  desired.tables.set(1, Uint32Array.of(1, 1, 1));
+  t.deepEqual(reconcile(desired, current).map((o) => o.op), ['putService', 'setTable']);
+  // ... and a growing one its table first.
+  t.deepEqual(reconcile(current, desired).map((o) => o.op), ['setTable', 'putService']);
+});
+
+test('re-applying the same service writes nothing; one weight change swaps only the table', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  dp.ops.length = 0;
+  await lb.apply(web);
+  t.deepEqual(writes(dp), [], 'no-op apply wrote to the maps');
+  await lb.apply({ ...web, backends: web.backends.map((b, i) => (i === 0 ? { ...b, weight: 3 } : b)) });
+  t.deepEqual(writes(dp), ['setMaglevTable']);
+  dp.ops.length = 0;
+  await lb.setBackendState('web', '10.1.0.2', 8080, 'draining');
+  t.deepEqual(writes(dp), ['putBackend', 'setMaglevTable'], 'drain: flag the backend, swap the table');
+});
+
+test('a new load balancer with the persisted ids adopts the maps without writing; converge removes leftovers', async (t) => {
+  const dp = new FakeDataplane();
+  const first = new LoadBalancer(dp);
+  await first.applyMany([web, { ...web, name: 'old', port: 81 }]);
+  const ids = first.exportIds(['web']);
+  const conntrack = { key: { saddr: '1.1.1.1', daddr: '10.96.0.10', sport: 1, dport: 80, protocol: 'tcp' as const, dir: 0 as const }, value: { natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, createdNs: 1n, lastSeenNs: 1n } };
+  dp.addConntrack(conntrack);
+  dp.ops.length = 0;
+
+  const second = new LoadBalancer(dp, { ids });
+  await second.apply(web);
+  // Only the VIP's informational service count moves (the unclaimed "old" no longer counts).
+  t.deepEqual(writes(dp), ['putVip'], 'adoption rewrote maps');
+  t.deepEqual(second.ids('web'), first.ids('web'));
+  const removed = await second.converge();
+  t.true(removed > 0);
+  t.deepEqual(dp.listServices().map((s) => s.key.port), [80], 'the service nobody claims is gone');
+  t.is(dp.listConntrack().length, 1, 'conntrack is never flushed');
+  t.deepEqual(writes(dp).filter((o) => o.startsWith('put') || o.startsWith('set')), [], 'converge only deletes here');
+});
+
+test('a failing map write leaves the maps and the model as they were, as RESOURCE_EXHAUSTED', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  const before = JSON.stringify([[...dp.services], [...dp.backends], [...dp.tables].map(([k, v]) => [k, [...v]]), [...dp.vips]]);
+  const orig = dp.setMaglevTable.bind(dp);
+  dp.setMaglevTable = () => Promise.reject(Object.assign(new Error('map full'), { code: 'E2BIG', errno: 7 }));
+  const err = await t.throwsAsync(lb.apply({ ...web, backends: [...web.backends, { address: '10.1.0.9', port: 8080 }] }), { instanceOf: SluiceError });
+  t.is(err?.code, 'RESOURCE_EXHAUSTED');
+  dp.setMaglevTable = orig;
+  t.is(JSON.stringify([[...dp.services], [...dp.backends], [...dp.tables].map(([k, v]) => [k, [...v]]), [...dp.vips]]), before, 'maps changed');
+  t.is(lb.get('web')?.backends.length, 4, 'the model kept the old spec');
+  dp.ops.length = 0;
+  await lb.apply(web);
+  t.deepEqual(writes(dp), [], 'model and maps agree after the failure');
+});
