@@ -79,6 +79,7 @@ test('a new load balancer with the persisted ids adopts the maps without writing
   // Only the VIP's informational service count moves (the unclaimed "old" no longer counts).
   t.deepEqual(writes(dp), ['putVip'], 'adoption rewrote maps');
   t.deepEqual(second.ids('web'), first.ids('web'));
+  dp.ops.length = 0;
   const removed = await second.converge();
   t.true(removed > 0);
   t.deepEqual(dp.listServices().map((s) => s.key.port), [80], 'the service nobody claims is gone');
