@@ -1,0 +1,246 @@
+/**
+ * Conversion between the sluice.v1 messages (as proto-loader gives them,
+ * see messages.ts) and the domain model (ServiceDefinition, the registry's
+ * results). Errors are SluiceError INVALID_ARGUMENT naming the field in the
+ * domain's camelCase path relative to the converted message
+ * ("ports[0].protocol"); the handlers re-root and snake_case them.
+ */
+import type { LbStats, GlobalCounter, Protocol } from '../dataplane/codec.js';
+import { SluiceError, invalid } from '../errors.js';
+import {
+  normaliseDefinition,
+  type BackendDefinitionState,
+  type ServiceDefinition,
+  type StoredService,
+} from '../model/definition.js';
+import type { Connection, FlowLookup, WatchEvent } from '../registry/registry.js';
+import type { ServiceCounters } from '../registry/service-stats.js';
+import type {
+  BackendStateName,
+  ConnectionMessage,
+  CountersMessage,
+  GlobalStatsMessage,
+  Int64,
+  LookupFlowResponse,
+  ProtocolName,
+  ServiceInput,
+  ServiceMessage,
+  ServiceStatsMessage,
+  WatchServicesResponse,
+} from './messages.js';
+
+const PROTOCOLS: Readonly<Record<string, Protocol>> = { TCP: 'tcp', UDP: 'udp' };
+const STATES: Readonly<Record<string, BackendDefinitionState>> = {
+  ACTIVE: 'active',
+  DRAINING: 'draining',
+  MAINTENANCE: 'maintenance',
+};
+
+/** A Protocol enum value as the domain's protocol; INVALID_ARGUMENT naming `field` otherwise. */
+export function protocolFromName(v: unknown, field: string): Protocol {
+  const p = typeof v === 'string' ? PROTOCOLS[v] : undefined;
+  if (p !== undefined) return p;
+  if (v === 'PROTOCOL_UNSPECIFIED' || v === undefined || v === null) throw invalid(field, 'required: TCP or UDP');
+  throw invalid(field, `must be TCP or UDP, got ${JSON.stringify(v)}`);
+}
+
+/** The Protocol enum name of a domain protocol. */
+export function protocolToName(p: Protocol): ProtocolName {
+  return p === 'tcp' ? 'TCP' : 'UDP';
+}
+
+/**
+ * A Backend.State enum value as the domain's state. STATE_UNSPECIFIED is
+ * `unspecified` if given (ACTIVE for a backend), else INVALID_ARGUMENT.
+ */
+export function stateFromName(v: unknown, field: string, unspecified?: BackendDefinitionState): BackendDefinitionState {
+  const s = typeof v === 'string' ? STATES[v] : undefined;
+  if (s !== undefined) return s;
+  if (v === 'STATE_UNSPECIFIED' || v === undefined || v === null) {
+    if (unspecified !== undefined) return unspecified;
+    throw invalid(field, 'required: ACTIVE, DRAINING or MAINTENANCE');
+  }
+  throw invalid(field, `must be ACTIVE, DRAINING or MAINTENANCE, got ${JSON.stringify(v)}`);
+}
+
+/** The Backend.State enum name of a domain state. */
+export function stateToName(s: BackendDefinitionState): BackendStateName {
+  return s === 'active' ? 'ACTIVE' : s === 'draining' ? 'DRAINING' : 'MAINTENANCE';
+}
+
+/** An int64 field (a decimal string, or a number) as a safe non-negative integer; INVALID_ARGUMENT otherwise. */
+export function int64ToNumber(v: unknown, field: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw invalid(field, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * A Service message as the plain input of normaliseDefinition: enum names
+ * become the domain's words, zero values become "unset". OUTPUT_ONLY
+ * fields are dropped.
+ */
+export function definitionInputFromMessage(m: ServiceMessage | ServiceInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    name: m.name ?? '',
+    addresses: m.addresses ?? [],
+    ports: (m.ports ?? []).map((p, i) => {
+      const port: Record<string, unknown> = {
+        port: p.port ?? 0,
+        protocol: protocolFromName(p.protocol, `ports[${i}].protocol`),
+      };
+      if (p.name) port['name'] = p.name;
+      if (p.targetPort) port['targetPort'] = p.targetPort;
+      return port;
+    }),
+    backends: (m.backends ?? []).map((b, i) => {
+      const backend: Record<string, unknown> = {
+        address: b.address ?? '',
+        state: stateFromName(b.state, `backends[${i}].state`, 'active'),
+      };
+      if (b.weight !== undefined && b.weight !== null) backend['weight'] = b.weight;
+      if (b.leaseId) backend['leaseId'] = b.leaseId;
+      return backend;
+    }),
+  };
+  if (m.sessionAffinity) out['sessionAffinity'] = { timeoutSeconds: m.sessionAffinity.timeoutSeconds ?? 0 };
+  if (m.tableSize) out['tableSize'] = m.tableSize;
+  return out;
+}
+
+/** A Service message as a validated, normalised ServiceDefinition. */
+export function definitionFromMessage(m: ServiceMessage | ServiceInput): ServiceDefinition {
+  return normaliseDefinition(definitionInputFromMessage(m));
+}
+
+/** A ServiceDefinition as a Service message to send (no revisions). */
+export function definitionToMessage(d: ServiceDefinition): ServiceInput {
+  const out: ServiceInput = {
+    name: d.name,
+    addresses: [...d.addresses],
+    ports: d.ports.map((p) => ({ name: p.name, port: p.port, protocol: protocolToName(p.protocol), targetPort: p.targetPort })),
+    backends: d.backends.map((b) => ({ address: b.address, weight: b.weight, state: stateToName(b.state), leaseId: b.leaseId ?? '' })),
+    sessionAffinity: d.sessionAffinity ? { timeoutSeconds: d.sessionAffinity.timeoutSeconds } : null,
+    tableSize: d.tableSize ?? 0,
+  };
+  return out;
+}
+
+/** A stored service as the Service message the API returns. */
+export function serviceToMessage(s: StoredService): ServiceMessage {
+  const d = s.definition;
+  return {
+    name: d.name,
+    addresses: [...d.addresses],
+    ports: d.ports.map((p) => ({ name: p.name, port: p.port, protocol: protocolToName(p.protocol), targetPort: p.targetPort })),
+    backends: d.backends.map((b) => ({ address: b.address, weight: b.weight, state: stateToName(b.state), leaseId: b.leaseId ?? '' })),
+    sessionAffinity: d.sessionAffinity ? { timeoutSeconds: d.sessionAffinity.timeoutSeconds } : null,
+    tableSize: d.tableSize ?? 0,
+    revision: String(s.revision),
+    createRevision: String(s.createRevision),
+  };
+}
+
+/** A decoded Service message's revision fields as numbers. */
+export function revisionsOf(m: Pick<ServiceMessage, 'revision' | 'createRevision'>): { revision: number; createRevision: number } {
+  return { revision: int64ToNumber(m.revision, 'revision'), createRevision: int64ToNumber(m.createRevision, 'createRevision') };
+}
+
+/** Counters as their message. */
+export function countersToMessage(c: LbStats): CountersMessage {
+  return {
+    packets: c.packets.toString(),
+    bytes: c.bytes.toString(),
+    newConnections: c.newConnections.toString(),
+    replyPackets: c.replyPackets.toString(),
+  };
+}
+
+/** A Counters message as bigints (null: zeros). */
+export function countersFromMessage(m: CountersMessage | null): LbStats {
+  const big = (v: Int64 | undefined): bigint => BigInt(v ?? '0');
+  return { packets: big(m?.packets), bytes: big(m?.bytes), newConnections: big(m?.newConnections), replyPackets: big(m?.replyPackets) };
+}
+
+/** The dataplane's global counters as their message. */
+export function globalStatsToMessage(g: Record<GlobalCounter, bigint>): GlobalStatsMessage {
+  const s = (k: GlobalCounter): Int64 => (g[k] ?? 0n).toString();
+  return {
+    rxPackets: s('rx_packets'),
+    passedOther: s('passed_other'),
+    forwarded: s('forwarded'),
+    forwardedStack: s('forwarded_stack'),
+    replies: s('replies'),
+    passedMalformed: s('passed_malformed'),
+    ctRescheduled: s('ct_rescheduled'),
+    affinityHits: s('affinity_hits'),
+    fibMiss: s('fib_miss'),
+    drops: {
+      malformed: s('drop_malformed'),
+      fragment: s('drop_fragment'),
+      noService: s('drop_no_service'),
+      noBackend: s('drop_no_backend'),
+      ctFull: s('drop_ct_full'),
+    },
+  };
+}
+
+/** A service's counters as their message. */
+export function serviceStatsToMessage(s: ServiceCounters): ServiceStatsMessage {
+  return {
+    name: s.name,
+    counters: countersToMessage(s.counters),
+    frontends: s.frontends.map((f) => ({
+      address: f.address,
+      port: f.port,
+      protocol: protocolToName(f.protocol),
+      counters: countersToMessage(f.counters),
+    })),
+    backends: s.backends.map((b) => ({ address: b.address, state: stateToName(b.state), counters: countersToMessage(b.counters) })),
+  };
+}
+
+/** A flow verdict as the LookupFlow response. */
+export function flowToMessage(v: FlowLookup): LookupFlowResponse {
+  return {
+    backendAddress: v.backend?.address ?? '',
+    backendPort: v.backend?.port ?? 0,
+    reason: v.reason,
+    maglevSlot: v.slot,
+    tableSize: v.tableSize,
+    service: v.service,
+    flowHash: v.hash,
+  };
+}
+
+/** A connection as its message. */
+export function connectionToMessage(c: Connection): ConnectionMessage {
+  return {
+    clientAddress: c.clientAddress,
+    clientPort: c.clientPort,
+    address: c.address,
+    port: c.port,
+    protocol: protocolToName(c.protocol),
+    backendAddress: c.backendAddress,
+    backendPort: c.backendPort,
+    service: c.service,
+    ageMs: String(c.ageMs),
+    idleMs: String(c.idleMs),
+  };
+}
+
+/** A watch event as its message. */
+export function eventToMessage(e: WatchEvent): WatchServicesResponse {
+  return {
+    type: e.type,
+    name: e.name,
+    service: e.service ? serviceToMessage(e.service) : null,
+    revision: String(e.revision),
+  };
+}
+
+/** Fail with INVALID_ARGUMENT `field: required` if `v` is empty. */
+export function required<T>(v: T | null | undefined | '', field: string): T {
+  if (v === undefined || v === null || v === '') throw new SluiceError('INVALID_ARGUMENT', 'required', { field });
+  return v;
+}

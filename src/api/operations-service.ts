@@ -1,0 +1,73 @@
+/**
+ * sluice.v1.Operations: the handlers, over the Registry.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { ConnectionFilter } from '../registry/registry.js';
+import { unary } from './call.js';
+import {
+  connectionToMessage,
+  flowToMessage,
+  globalStatsToMessage,
+  protocolFromName,
+  serviceStatsToMessage,
+} from './convert.js';
+import type {
+  FlushConnectionsRequest,
+  FlushConnectionsResponse,
+  GetStatsRequest,
+  GetStatsResponse,
+  ListConnectionsRequest,
+  ListConnectionsResponse,
+  LookupFlowRequest,
+  LookupFlowResponse,
+} from './messages.js';
+import { decodePageToken, encodePageToken, pageSize } from './page-token.js';
+import type { HandlerContext } from './service-registry-service.js';
+
+function filterOf(req: { service: string; backendAddress: string; clientAddress: string }): ConnectionFilter {
+  const f: ConnectionFilter = {};
+  if (req.service !== '') f.service = req.service;
+  if (req.backendAddress !== '') f.backendAddress = req.backendAddress;
+  if (req.clientAddress !== '') f.clientAddress = req.clientAddress;
+  return f;
+}
+
+/** The Operations implementation. */
+export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
+  const { registry, log } = ctx;
+  return {
+    GetStats: unary<GetStatsRequest, GetStatsResponse>(log, (req) => {
+      const s = registry.stats(req.service === '' ? undefined : req.service);
+      return { services: s.services.map(serviceStatsToMessage), globalStats: globalStatsToMessage(s.global) };
+    }),
+
+    LookupFlow: unary<LookupFlowRequest, LookupFlowResponse>(log, (req) => {
+      const protocol = protocolFromName(req.protocol, 'protocol');
+      return flowToMessage(
+        registry.lookupFlow({
+          clientAddress: req.clientAddress,
+          clientPort: req.clientPort,
+          address: req.address,
+          port: req.port,
+          protocol,
+        }),
+      );
+    }),
+
+    ListConnections: unary<ListConnectionsRequest, ListConnectionsResponse>(log, (req) => {
+      const limit = pageSize(req.pageSize);
+      const filters = { service: req.service, backend: req.backendAddress, client: req.clientAddress };
+      const after = decodePageToken(req.pageToken, filters);
+      const page = registry.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });
+      const last = page.connections.at(-1);
+      return {
+        connections: page.connections.map(connectionToMessage),
+        nextPageToken: page.more && last ? encodePageToken(last.cursor, filters) : '',
+      };
+    }),
+
+    FlushConnections: unary<FlushConnectionsRequest, FlushConnectionsResponse>(log, (req) => ({
+      flushed: String(registry.flushConnections(filterOf(req), { all: req.all })),
+    })),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The gRPC server: sluice.v1 ServiceRegistry, Registration and Operations
+ * over a Registry, plus grpc.health.v1.Health and server reflection (v1
+ * and v1alpha, from @grpc/reflection) over the same package definition, so
+ * that grpcurl-like clients can discover everything.
+ *
+ * It listens on a unix socket ("unix:///run/sluice/sluice.sock": a stale
+ * socket file is removed first, a live one is refused, the socket is
+ * chmod 0600 after bind) or on TCP ("host:port", optionally TLS or mutual
+ * TLS).
+ */
+import { lstat, readFile, unlink, chmod } from 'node:fs/promises';
+import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { pino, type Logger } from 'pino';
+import { SluiceError, invalid } from '../errors.js';
+import type { Registry } from '../registry/registry.js';
+import { HealthStatus } from './health-service.js';
+import { OpenStreams } from './open-streams.js';
+import { operationsService } from './operations-service.js';
+import { SLUICE_SERVICES, packageDefinition } from './protos.js';
+import { registrationService } from './registration-service.js';
+import { serviceRegistryService } from './service-registry-service.js';
+
+/** TLS material: PEM contents, or paths of PEM files. */
+export interface ApiTlsOptions {
+  /** Server certificate chain. */
+  cert: string | Buffer;
+  /** Server private key. */
+  key: string | Buffer;
+  /** CA that client certificates must chain to (mutual TLS). */
+  ca?: string | Buffer;
+  /** Refuse clients without a certificate signed by `ca`. */
+  requireClientCert?: boolean;
+}
+
+/** Options of startApiServer. */
+export interface ApiServerOptions {
+  registry: Registry;
+  /** "unix:///path/to.sock" or "host:port" (port 0: any free port). */
+  listen: string;
+  /** TLS for a TCP listener. */
+  tls?: ApiTlsOptions;
+  /** Logger (default: silent). */
+  logger?: Logger;
+}
+
+/** A running API server. */
+export interface ApiServer {
+  /** Where it listens: "unix:///path" or "host:port" with the bound port. */
+  address: string;
+  /** Report NOT_SERVING, end open streams, stop (forcibly after 5 s) and remove the socket file. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Largest message either side accepts (ApplyServices of 10,000 services is a few MB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const SHUTDOWN_GRACE_MS = 5000;
+
+async function pem(v: string | Buffer): Promise<Buffer> {
+  if (Buffer.isBuffer(v)) return v;
+  return v.includes('-----BEGIN') ? Buffer.from(v) : readFile(v);
+}
+
+/** Remove a socket file no server listens on; refuse a live one or a file that is not a socket. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) throw new SluiceError('FAILED_PRECONDITION', `${path} exists and is not a socket`, { field: 'listen' });
+  const live = await new Promise<boolean>((resolve) => {
+    const s = net.connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new SluiceError('FAILED_PRECONDITION', `another server is listening on ${path}`, { field: 'listen' });
+  await unlink(path);
+}
+
+/** Start serving the API; resolves once bound. */
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const log = opts.logger ?? pino({ level: 'silent' });
+  const unixPath = opts.listen.startsWith('unix://') ? opts.listen.slice('unix://'.length) : undefined;
+  if (unixPath !== undefined && !unixPath.startsWith('/')) throw invalid('listen', `a unix socket path must be absolute: ${opts.listen}`);
+  if (unixPath === undefined && !/^.+:\d+$/.test(opts.listen)) {
+    throw invalid('listen', `must be unix:///absolute/path or host:port, got ${JSON.stringify(opts.listen)}`);
+  }
+  if (unixPath !== undefined && opts.tls) throw invalid('tls', 'TLS applies to a TCP listener, not a unix socket');
+
+  const def = packageDefinition();
+  const streams = new OpenStreams();
+  const health = new HealthStatus(SLUICE_SERVICES);
+  const ctx = { registry: opts.registry, log, streams };
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  const service = (name: string): grpc.ServiceDefinition => def[name] as grpc.ServiceDefinition;
+  server.addService(service('sluice.v1.ServiceRegistry'), serviceRegistryService(ctx));
+  server.addService(service('sluice.v1.Registration'), registrationService(ctx));
+  server.addService(service('sluice.v1.Operations'), operationsService(ctx));
+  server.addService(service('grpc.health.v1.Health'), health.service(streams));
+  // @grpc/reflection bundles its own proto-loader; the package definition is the same data.
+  new ReflectionService(def as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
+
+  let creds = grpc.ServerCredentials.createInsecure();
+  if (opts.tls) {
+    const [cert, key, ca] = await Promise.all([pem(opts.tls.cert), pem(opts.tls.key), opts.tls.ca ? pem(opts.tls.ca) : null]);
+    creds = grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], opts.tls.requireClientCert ?? false);
+  }
+  if (unixPath !== undefined) await clearStaleSocket(unixPath);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(unixPath !== undefined ? `unix://${unixPath}` : opts.listen, creds, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  if (unixPath !== undefined) await chmod(unixPath, 0o600);
+  const address = unixPath !== undefined ? `unix://${unixPath}` : opts.listen.replace(/:\d+$/, `:${port}`);
+  log.info({ address, tls: opts.tls !== undefined }, 'API serving');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      health.setAll('NOT_SERVING');
+      streams.closeAll();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (unixPath !== undefined) await unlink(unixPath).catch(() => undefined);
+      log.info({ address }, 'API stopped');
+    })());
+  return { address, close };
+}

@@ -1,0 +1,140 @@
+/**
+ * sluice.v1.ServiceRegistry: the handlers, over the Registry. Each checks
+ * the request's shape (required fields, enum values), converts it, calls
+ * the registry, and re-roots the field paths of errors to the request.
+ */
+import { isIPv4 } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { SluiceError, invalid } from '../errors.js';
+import { joinPath } from '../registry/field-path.js';
+import type { ApplyItem, Registry } from '../registry/registry.js';
+import { reroot, rerootAsync, unary } from './call.js';
+import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, serviceToMessage } from './convert.js';
+import type {
+  ApplyServiceRequest,
+  ApplyServicesRequest,
+  ApplyServicesResponse,
+  DeleteServiceRequest,
+  DeleteServiceResponse,
+  GetServiceRequest,
+  ListServicesRequest,
+  ListServicesResponse,
+  ServiceMessage,
+  WatchServicesRequest,
+  WatchServicesResponse,
+} from './messages.js';
+import type { OpenStreams } from './open-streams.js';
+import { decodePageToken, encodePageToken, pageSize } from './page-token.js';
+import { toStatus } from './status.js';
+
+/** Most items of one ApplyServices call. */
+export const MAX_BATCH = 100_000;
+/** Events a watcher may leave unread (beyond its snapshot) before it is ended with RESOURCE_EXHAUSTED. */
+export const MAX_WATCH_BACKLOG = 10_000;
+
+/** What the handlers need. */
+export interface HandlerContext {
+  registry: Registry;
+  log: Logger;
+  streams: OpenStreams;
+}
+
+function applyItem(req: ApplyServiceRequest, path: string): ApplyItem {
+  const service = required(req.service, joinPath(path, 'service'));
+  const definition = reroot(() => definitionInputFromMessage(service), (f) => joinPath(joinPath(path, 'service'), f));
+  if (req.expectedRevision === undefined) return { definition };
+  return { definition, expectedRevision: int64ToNumber(req.expectedRevision, joinPath(path, 'expectedRevision')) };
+}
+
+/** "[3].ports[0]" → "requests[3].service.ports[0]"; "[3].expectedRevision" → "requests[3].expectedRevision". */
+function batchPath(f: string): string {
+  const m = /^\[(\d+)\](?:\.(.*))?$/.exec(f);
+  if (!m) return joinPath('requests', f);
+  const item = `requests[${m[1]}]`;
+  const rest = m[2] ?? '';
+  return rest === 'expectedRevision' ? joinPath(item, rest) : joinPath(joinPath(item, 'service'), rest);
+}
+
+/** The ServiceRegistry implementation. */
+export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
+  const { registry, log } = ctx;
+  return {
+    ApplyService: unary<ApplyServiceRequest, ServiceMessage>(log, async (req) => {
+      const item = applyItem(req, '');
+      const stored = await rerootAsync(
+        () => registry.applyService(item.definition, item.expectedRevision),
+        (f) => (f === 'expectedRevision' ? f : joinPath('service', f)),
+      );
+      return serviceToMessage(stored);
+    }),
+
+    ApplyServices: unary<ApplyServicesRequest, ApplyServicesResponse>(log, async (req) => {
+      if (req.requests.length === 0) throw invalid('requests', 'at least one is required');
+      if (req.requests.length > MAX_BATCH) throw invalid('requests', `at most ${MAX_BATCH}, got ${req.requests.length}`);
+      const items = req.requests.map((r, i) => applyItem(r, `requests[${i}]`));
+      const { services, revision } = await rerootAsync(() => registry.applyServices(items), batchPath);
+      return { services: services.map(serviceToMessage), revision: String(revision) };
+    }),
+
+    DeleteService: unary<DeleteServiceRequest, DeleteServiceResponse>(log, async (req) => {
+      const name = required(req.name, 'name');
+      const expected = req.expectedRevision === undefined ? undefined : int64ToNumber(req.expectedRevision, 'expectedRevision');
+      return { revision: String(await registry.deleteService(name, expected)) };
+    }),
+
+    GetService: unary<GetServiceRequest, ServiceMessage>(log, (req) => serviceToMessage(registry.getService(required(req.name, 'name')))),
+
+    ListServices: unary<ListServicesRequest, ListServicesResponse>(log, (req) => {
+      const limit = pageSize(req.pageSize);
+      if (req.address !== '' && !isIPv4(req.address)) throw invalid('address', `must be an IPv4 address, got ${JSON.stringify(req.address)}`);
+      const filters = { prefix: req.namePrefix, address: req.address };
+      const after = decodePageToken(req.pageToken, filters);
+      const page = registry.listServices({
+        limit,
+        ...(req.namePrefix !== '' ? { prefix: req.namePrefix } : {}),
+        ...(req.address !== '' ? { address: req.address } : {}),
+        ...(after !== undefined ? { startAfter: after } : {}),
+      });
+      const last = page.services.at(-1);
+      return {
+        services: page.services.map(serviceToMessage),
+        nextPageToken: page.more && last ? encodePageToken(last.definition.name, filters) : '',
+        revision: String(page.revision),
+      };
+    }),
+
+    WatchServices: (call: grpc.ServerWritableStream<WatchServicesRequest, WatchServicesResponse>) => {
+      let stop: (() => void) | undefined;
+      let syncing = true;
+      let limit = MAX_WATCH_BACKLOG;
+      let ended = false;
+      const end = (err: unknown): void => {
+        if (ended) return;
+        ended = true;
+        stop?.();
+        call.emit('error', toStatus(err, log));
+      };
+      try {
+        const start = call.request.startRevision === undefined ? undefined : int64ToNumber(call.request.startRevision, 'startRevision');
+        stop = registry.watch(start, (e) => {
+          if (ended) return;
+          if (syncing) limit++;
+          else if (call.writableLength > limit) {
+            end(new SluiceError('RESOURCE_EXHAUSTED', `the watcher fell more than ${MAX_WATCH_BACKLOG} events behind: resume from the last revision received`));
+            return;
+          }
+          call.write(eventToMessage(e));
+        });
+      } catch (err) {
+        end(err);
+        return;
+      }
+      syncing = false;
+      if (!ctx.streams.track(call, () => stop?.())) {
+        ended = true;
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the server is shutting down' });
+      }
+    },
+  };
+}
