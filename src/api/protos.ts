@@ -50,9 +50,20 @@ export function loaderOptions(): protoLoader.Options {
 }
 
 let cached: protoLoader.PackageDefinition | undefined;
+let cachedForReflection: protoLoader.PackageDefinition | undefined;
 
 /** The package definition of every API proto file (loaded once). */
 export function packageDefinition(): protoLoader.PackageDefinition {
   cached ??= protoLoader.loadSync([...PROTO_FILES], loaderOptions());
   return cached;
+}
+
+/**
+ * The same files loaded with keepCase, for server reflection: the file
+ * descriptors it serves then carry the fields' proto names
+ * (`target_port`), not the camelCase names JavaScript code uses.
+ */
+export function reflectionPackageDefinition(): protoLoader.PackageDefinition {
+  cachedForReflection ??= protoLoader.loadSync([...PROTO_FILES], { ...loaderOptions(), keepCase: true });
+  return cachedForReflection;
 }

@@ -1,8 +1,8 @@
 /**
  * The gRPC server: sluice.v1 ServiceRegistry, Registration and Operations
  * over a Registry, plus grpc.health.v1.Health and server reflection (v1
- * and v1alpha, from @grpc/reflection) over the same package definition, so
- * that grpcurl-like clients can discover everything.
+ * and v1alpha, from @grpc/reflection) of the same files (with their proto
+ * field names), so that grpcurl-like clients can discover everything.
  *
  * It listens on a unix socket ("unix:///run/sluice/sluice.sock": a stale
  * socket file is removed first, a live one is refused, the socket is
@@ -19,7 +19,7 @@ import type { Registry } from '../registry/registry.js';
 import { HealthStatus } from './health-service.js';
 import { OpenStreams } from './open-streams.js';
 import { operationsService } from './operations-service.js';
-import { SLUICE_SERVICES, packageDefinition } from './protos.js';
+import { SLUICE_SERVICES, packageDefinition, reflectionPackageDefinition } from './protos.js';
 import { registrationService } from './registration-service.js';
 import { serviceRegistryService } from './service-registry-service.js';
 
@@ -109,7 +109,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.addService(service('sluice.v1.Operations'), operationsService(ctx));
   server.addService(service('grpc.health.v1.Health'), health.service(streams));
   // @grpc/reflection bundles its own proto-loader; the package definition is the same data.
-  new ReflectionService(def as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
+  new ReflectionService(reflectionPackageDefinition() as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
 
   let creds = grpc.ServerCredentials.createInsecure();
   if (opts.tls) {
