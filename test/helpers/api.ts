@@ -72,9 +72,9 @@ export function rawClients(address: string): RawClients {
 /** Start the whole stack; torn down with the test. */
 export async function startApi(
   t: ExecutionContext,
-  opts: { store?: Store; registry?: Partial<RegistryOptions>; tag?: string } = {},
+  opts: { store?: Store; dataplane?: FakeDataplane; registry?: Partial<RegistryOptions>; tag?: string } = {},
 ): Promise<ApiFixture> {
-  const dp = new FakeDataplane();
+  const dp = opts.dataplane ?? new FakeDataplane();
   const store = opts.store ?? new MemoryStore();
   const lb = new LoadBalancer(dp, { ids: store.loadIds() });
   const registry = new Registry({ store, lb, dataplane: dp, ...opts.registry });
