@@ -35,3 +35,24 @@ export {
 } from './model/service.js';
 /** The one error class. */
 export { SluiceError, type SluiceErrorCode } from './errors.js';
+/**
+ * The domain layer between the API and the engine: service definitions in a
+ * Store, kept in the dataplane through a LoadBalancer, with leases.
+ */
+export {
+  Registry,
+  type RegistryOptions,
+  type RegistryClock,
+  type RegistryTimers,
+  type ApplyItem,
+  type WatchEvent,
+  type RegisterBackendArgs,
+} from './registry/registry.js';
+/** The gRPC API server (sluice.v1, health, reflection) over a Registry. */
+export { startApiServer, type ApiServer, type ApiServerOptions, type ApiTlsOptions } from './api/server.js';
+/** A typed, promise-based client of the gRPC API. */
+export { connect, ApiError, type SluiceClient, type ClientTlsOptions, type RegisterBackendInput } from './api/client.js';
+/** Conversion between API Service messages and ServiceDefinitions (e.g. for clients reading YAML). */
+export { definitionFromMessage, definitionToMessage } from './api/convert.js';
+/** Shapes of the sluice.v1 messages as the client and server see them. */
+export type * as ApiMessages from './api/messages.js';
