@@ -1,0 +1,94 @@
+/**
+ * The server's listeners: a unix socket is created 0600, replaces a stale
+ * socket file, refuses a live one or a file that is not a socket, and is
+ * removed on close; a TCP listener with mutual TLS serves clients with a
+ * certificate from the CA and refuses others.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { Registry } from '../../src/registry/registry.js';
+import { startApiServer } from '../../src/api/server.js';
+import { ApiError, connect } from '../../src/api/client.js';
+import { SluiceError } from '../../src/errors.js';
+import { uniqueSocket } from '../helpers/api.js';
+
+async function registry(t: import('ava').ExecutionContext): Promise<Registry> {
+  const dp = new FakeDataplane();
+  const r = new Registry({ store: new MemoryStore(), lb: new LoadBalancer(dp), dataplane: dp });
+  await r.start();
+  t.teardown(() => r.close());
+  return r;
+}
+
+test('unix socket: 0600, a stale file replaced, removed on close', async (t) => {
+  const sock = uniqueSocket('server-stale');
+  // A socket file nobody listens on, as a crashed daemon leaves it.
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', sock]);
+  t.true(statSync(sock).isSocket());
+  const server = await startApiServer({ registry: await registry(t), listen: `unix://${sock}` });
+  t.is(server.address, `unix://${sock}`);
+  t.is(statSync(sock).mode & 0o777, 0o600);
+  const client = connect(server.address);
+  t.is(await client.health(), 'SERVING');
+  client.close();
+  await server.close();
+  t.false(existsSync(sock));
+});
+
+test('unix socket: a live socket or a regular file is not taken over', async (t) => {
+  const sock = uniqueSocket('server-live');
+  const other = net.createServer().listen(sock);
+  await new Promise((r) => other.once('listening', r));
+  t.teardown(() => other.close());
+  const err = await t.throwsAsync(startApiServer({ registry: await registry(t), listen: `unix://${sock}` }), { instanceOf: SluiceError });
+  t.is(err!.code, 'FAILED_PRECONDITION');
+  t.regex(err!.message, /another server is listening/);
+
+  const file = uniqueSocket('server-file');
+  writeFileSync(file, 'precious');
+  t.teardown(() => rmSync(file, { force: true }));
+  await t.throwsAsync(startApiServer({ registry: await registry(t), listen: `unix://${file}` }), { message: /not a socket/ });
+  t.is(readFileSync(file, 'utf8'), 'precious');
+  await t.throwsAsync(startApiServer({ registry: await registry(t), listen: 'unix://relative.sock' }), { message: /^listen: / });
+});
+
+test('TCP with mutual TLS', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `sluice-tls-${process.pid}-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  };
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=sluice test CA');
+  for (const who of ['server', 'client']) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
+    writeFileSync(path.join(dir, `${who}.ext`), who === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' : 'extendedKeyUsage=clientAuth\n');
+    ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.pem`, '-days', '1', '-extfile', `${who}.ext`);
+  }
+  const file = (n: string): string => path.join(dir, n);
+  // The server takes file paths (as the daemon passes them); the client takes PEM contents.
+  const server = await startApiServer({
+    registry: await registry(t),
+    listen: '127.0.0.1:0',
+    tls: { cert: file('server.pem'), key: file('server.key'), ca: file('ca.pem'), requireClientCert: true },
+  });
+  t.teardown(() => server.close());
+  t.regex(server.address, /^127\.0\.0\.1:\d+$/);
+  t.not(server.address, '127.0.0.1:0');
+
+  const good = connect(server.address, { ca: readFileSync(file('ca.pem')), cert: readFileSync(file('client.pem')), key: readFileSync(file('client.key')), serverName: 'localhost' });
+  t.is(await good.health(), 'SERVING');
+  good.close();
+
+  const anonymous = connect(server.address, { ca: readFileSync(file('ca.pem')), serverName: 'localhost' });
+  const err = await t.throwsAsync(anonymous.health(), { instanceOf: ApiError });
+  t.is(err!.code, grpc.status.UNAVAILABLE, 'no client certificate, no service');
+  anonymous.close();
+});
