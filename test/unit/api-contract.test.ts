@@ -193,7 +193,7 @@ test('watch resumed from a revision replays exactly the missed events', async (t
   call.cancel();
 });
 
-test('watch from a compacted revision starts with a snapshot', async (t) => {
+test('watch from a compacted or future revision starts with a snapshot', async (t) => {
   const f = await startApi(t, { tag: 'contract-compact', store: new MemoryStore({ maxEvents: 2 }) });
   for (let i = 0; i < 5; i++) await apply(f, webService('a', '10.96.0.1', [`10.1.0.${i + 1}`]));
   t.true(f.store.compactedRevision() > 1);
@@ -201,6 +201,14 @@ test('watch from a compacted revision starts with a snapshot', async (t) => {
   const w = collector(call);
   t.deepEqual((await w.next(2)).map((e) => [e.type, e.name, e.revision]), [['SNAPSHOT', 'a', '5'], ['SYNCED', '', '5']]);
   call.cancel();
+  // A revision ahead of the store (a watcher of an earlier store) gets a snapshot too.
+  const ahead = f.raw.registry['WatchServices']!({ startRevision: '999' }) as grpc.ClientReadableStream<WatchServicesResponse>;
+  t.deepEqual((await collector(ahead).next(2)).map((e) => e.type), ['SNAPSHOT', 'SYNCED']);
+  ahead.cancel();
+  const bad = collector(f.raw.registry['WatchServices']!({ startRevision: '-1' }) as grpc.ClientReadableStream<WatchServicesResponse>);
+  const end = (await bad.ended) as grpc.ServiceError;
+  t.is(end.code, grpc.status.INVALID_ARGUMENT);
+  t.regex(end.details, /^start_revision: /);
 });
 
 test('registration: register, keepalive stream, heartbeat, deregister', async (t) => {
