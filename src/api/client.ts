@@ -27,8 +27,7 @@ import type {
   ServingStatusName,
   WatchServicesResponse,
 } from './messages.js';
-import { packageDefinition } from './protos.js';
-import { MAX_MESSAGE_BYTES } from './server.js';
+import { MAX_MESSAGE_BYTES, packageDefinition } from './protos.js';
 
 /** TLS of a client: PEM contents or file paths. */
 export interface ClientTlsOptions {

@@ -29,6 +29,9 @@ export const PROTO_FILES = [
   'grpc/health/v1/health.proto',
 ] as const;
 
+/** Largest message either side accepts (ApplyServices of 10,000 services is a few MB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /** Fully qualified names of the sluice services. */
 export const SLUICE_SERVICES = ['sluice.v1.ServiceRegistry', 'sluice.v1.Registration', 'sluice.v1.Operations'] as const;
 

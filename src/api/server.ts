@@ -19,7 +19,7 @@ import type { Registry } from '../registry/registry.js';
 import { HealthStatus } from './health-service.js';
 import { OpenStreams } from './open-streams.js';
 import { operationsService } from './operations-service.js';
-import { SLUICE_SERVICES, packageDefinition, reflectionPackageDefinition } from './protos.js';
+import { MAX_MESSAGE_BYTES, SLUICE_SERVICES, packageDefinition, reflectionPackageDefinition } from './protos.js';
 import { registrationService } from './registration-service.js';
 import { serviceRegistryService } from './service-registry-service.js';
 
@@ -54,8 +54,6 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-/** Largest message either side accepts (ApplyServices of 10,000 services is a few MB). */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 5000;
 
 async function pem(v: string | Buffer): Promise<Buffer> {
