@@ -322,20 +322,19 @@ export class LoadBalancer {
     for (const sid of freshSvc) this.dataplane.resetServiceStats(sid);
     for (const bid of freshBe) this.dataplane.resetBackendStats(bid);
 
-    const snapshot = this.snapshotOf(spec.name, prev);
-    undo.push(() => this.restoreSnapshot(snapshot));
-    if (prev) this.removeFromDesired(prev, scope);
+    const log = new UndoLog(undo);
+    if (prev) this.removeFromDesired(prev, scope, log);
 
     const key = keyOf(spec);
     for (const b of spec.backends) {
       const bid = backendIds.get(backendIdentity(b))!;
-      this.desired.backends.set(bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
+      log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
       scope.backends.add(bid);
     }
-    if (table.length > 0) this.desired.tables.set(id, table);
-    else this.desired.tables.delete(id);
+    if (table.length > 0) log.set(this.desired.tables, id, table);
+    else log.delete(this.desired.tables, id);
     scope.tables.add(id);
-    this.desired.services.set(keyString(key), {
+    log.set(this.desired.services, keyString(key), {
       key,
       value: {
         id,
@@ -345,22 +344,19 @@ export class LoadBalancer {
       },
     });
     scope.services.add(keyString(key));
-    this.installed.set(spec.name, { spec, id, tableSize: size, backendIds });
-    this.byKey.set(keyString(key), spec.name);
-    this.recountVip(key.address, scope);
-    if (restored) this.restored.delete(spec.name);
+    this.addVip(key.address, 1, scope, log);
+    log.set(this.installed, spec.name, { spec, id, tableSize: size, backendIds });
+    log.set(this.byKey, keyString(key), spec.name);
+    if (restored) log.delete(this.restored, spec.name);
   }
 
   /** Take one service out of `desired`; record how to undo it. */
   private unstage(name: string, scope: ScopeSets, undo: Array<() => void>): void {
     const prev = this.installed.get(name);
     if (!prev) return;
-    const snapshot = this.snapshotOf(name, prev);
-    undo.push(() => this.restoreSnapshot(snapshot));
-    this.removeFromDesired(prev, scope);
-    this.installed.delete(name);
-    this.byKey.delete(keyString(keyOf(prev.spec)));
-    this.recountVip(prev.spec.address, scope);
+    const log = new UndoLog(undo);
+    this.removeFromDesired(prev, scope, log);
+    log.delete(this.installed, name);
     this.svcIds.release(prev.id);
     for (const bid of prev.backendIds.values()) this.backendIds.release(bid);
     undo.push(() => {
@@ -369,62 +365,50 @@ export class LoadBalancer {
     });
   }
 
-  private removeFromDesired(prev: Installed, scope: ScopeSets): void {
+  private removeFromDesired(prev: Installed, scope: ScopeSets, log: UndoLog): void {
     const key = keyString(keyOf(prev.spec));
-    this.desired.services.delete(key);
+    log.delete(this.desired.services, key);
     scope.services.add(key);
-    this.desired.tables.delete(prev.id);
+    log.delete(this.desired.tables, prev.id);
     scope.tables.add(prev.id);
     for (const bid of prev.backendIds.values()) {
-      this.desired.backends.delete(bid);
+      log.delete(this.desired.backends, bid);
       scope.backends.add(bid);
     }
-    if (this.byKey.get(key) === prev.spec.name) this.byKey.delete(key);
-    this.recountVip(prev.spec.address, scope);
+    if (this.byKey.get(key) === prev.spec.name) log.delete(this.byKey, key);
+    this.addVip(prev.spec.address, -1, scope, log);
   }
 
-  /** Keep the VIP set equal to the addresses that carry a service. */
-  private recountVip(address: string, scope: ScopeSets): void {
-    let n = 0;
-    for (const { key } of this.desired.services.values()) if (key.address === address) n++;
-    if (n > 0) this.desired.vips.set(address, n);
-    else this.desired.vips.delete(address);
+  /** Keep the VIP set equal to the addresses that carry a service (with their service counts). */
+  private addVip(address: string, delta: number, scope: ScopeSets, log: UndoLog): void {
+    const n = (this.desired.vips.get(address) ?? 0) + delta;
+    if (n > 0) log.set(this.desired.vips, address, n);
+    else log.delete(this.desired.vips, address);
     scope.vips.add(address);
   }
+}
 
-  private snapshotOf(name: string, prev: Installed | undefined): Snapshot {
-    const desired: Snapshot['desired'] = { services: [], backends: [], tables: [], vips: [...this.desired.vips] };
-    if (prev) {
-      const key = keyString(keyOf(prev.spec));
-      const svc = this.desired.services.get(key);
-      if (svc) desired.services.push([key, svc]);
-      const t = this.desired.tables.get(prev.id);
-      if (t) desired.tables.push([prev.id, t]);
-      for (const bid of prev.backendIds.values()) {
-        const b = this.desired.backends.get(bid);
-        if (b) desired.backends.push([bid, b]);
-      }
-    }
-    return { name, prev, desired, byKey: [...this.byKey] };
+/** Records map writes so that they can be undone in reverse order. */
+class UndoLog {
+  constructor(private readonly undo: Array<() => void>) {}
+
+  set<K, V>(map: Map<K, V>, key: K, value: V): void {
+    this.remember(map, key);
+    map.set(key, value);
   }
 
-  private restoreSnapshot(s: Snapshot): void {
-    const now = this.installed.get(s.name);
-    if (now) {
-      const key = keyString(keyOf(now.spec));
-      this.desired.services.delete(key);
-      this.desired.tables.delete(now.id);
-      for (const bid of now.backendIds.values()) this.desired.backends.delete(bid);
-    }
-    for (const [k, v] of s.desired.services) this.desired.services.set(k, v);
-    for (const [k, v] of s.desired.tables) this.desired.tables.set(k, v);
-    for (const [k, v] of s.desired.backends) this.desired.backends.set(k, v);
-    this.desired.vips.clear();
-    for (const [k, v] of s.desired.vips) this.desired.vips.set(k, v);
-    this.byKey.clear();
-    for (const [k, v] of s.byKey) this.byKey.set(k, v);
-    if (s.prev) this.installed.set(s.name, s.prev);
-    else this.installed.delete(s.name);
+  delete<K, V>(map: Map<K, V>, key: K): void {
+    this.remember(map, key);
+    map.delete(key);
+  }
+
+  private remember<K, V>(map: Map<K, V>, key: K): void {
+    const had = map.has(key);
+    const old = map.get(key);
+    this.undo.push(() => {
+      if (had) map.set(key, old as V);
+      else map.delete(key);
+    });
   }
 }
 
@@ -433,18 +417,6 @@ interface ScopeSets {
   backends: Set<number>;
   tables: Set<number>;
   vips: Set<string>;
-}
-
-interface Snapshot {
-  name: string;
-  prev: Installed | undefined;
-  desired: {
-    services: Array<[string, { key: ServiceKey; value: import('../dataplane/codec.js').ServiceValue }]>;
-    backends: Array<[number, import('../dataplane/codec.js').BackendValue]>;
-    tables: Array<[number, Uint32Array]>;
-    vips: Array<[string, number]>;
-  };
-  byKey: Array<[string, string]>;
 }
 
 /** Map an addon failure to a SluiceError: a full map is RESOURCE_EXHAUSTED. */
