@@ -32,9 +32,24 @@ export function table(headers: string[], rows: Array<Array<string | number | big
     .join('\n');
 }
 
+/**
+ * Drop the loader's bookkeeping keys (proto3 `optional` fields come with a
+ * synthetic "_name" oneof) and turn bigints into strings.
+ */
+function clean(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (Array.isArray(v)) return v.map(clean);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (!k.startsWith('_')) out[k] = clean(x);
+    return out;
+  }
+  return v;
+}
+
 /** Print `data` as JSON or YAML, or call `asTable` for people. */
 export function emit(format: OutputFormat, data: unknown, asTable: () => string): string {
-  if (format === 'json') return JSON.stringify(data, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
-  if (format === 'yaml') return toYaml(data, { aliasDuplicateObjects: false }).trimEnd();
+  if (format === 'json') return JSON.stringify(clean(data), null, 2);
+  if (format === 'yaml') return toYaml(clean(data)).trimEnd();
   return asTable();
 }
