@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ExecutionContext } from 'ava';
+import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -39,8 +40,8 @@ export interface RawClients {
 }
 
 /** Everything a test needs. */
-export interface ApiFixture {
-  dp: FakeDataplane;
+export interface ApiFixture<D extends Dataplane = FakeDataplane> {
+  dp: D;
   store: Store;
   lb: LoadBalancer;
   registry: Registry;
@@ -70,11 +71,11 @@ export function rawClients(address: string): RawClients {
 }
 
 /** Start the whole stack; torn down with the test. */
-export async function startApi(
+export async function startApi<D extends Dataplane = FakeDataplane>(
   t: ExecutionContext,
-  opts: { store?: Store; dataplane?: FakeDataplane; registry?: Partial<RegistryOptions>; tag?: string } = {},
-): Promise<ApiFixture> {
-  const dp = opts.dataplane ?? new FakeDataplane();
+  opts: { store?: Store; dataplane?: D; registry?: Partial<RegistryOptions>; tag?: string } = {},
+): Promise<ApiFixture<D>> {
+  const dp = (opts.dataplane ?? new FakeDataplane()) as D;
   const store = opts.store ?? new MemoryStore();
   const lb = new LoadBalancer(dp, { ids: store.loadIds() });
   const registry = new Registry({ store, lb, dataplane: dp, ...opts.registry });

@@ -1,0 +1,79 @@
+/**
+ * The daemon in a real topology, restarted under traffic: long-lived TCP
+ * connections and a steady stream of new ones go through the VIP while the
+ * daemon is killed with SIGKILL and started again. No established
+ * connection breaks, new connections keep being served (the dataplane does
+ * not need the daemon), and the desired state comes back from the store.
+ */
+import test from 'ava';
+import { Agent } from '../../src/demo/agent-client.js';
+import { createTopology, type Topology } from '../../src/demo/topology.js';
+import { DEMO_HTTP_PORT, DEMO_UDP_PORT, DEMO_VIP } from '../../src/demo/services.js';
+import { DaemonProcess } from '../helpers/daemon.js';
+
+test('SIGKILL and restart under traffic: no connection breaks, state comes back', async (t) => {
+  const tag = `r${process.pid.toString(36)}`.slice(0, 8);
+  const agents: Agent[] = [];
+  let topo: Topology | undefined;
+  t.teardown(async () => {
+    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    await topo?.destroy();
+  });
+  topo = await createTopology({ tag, backends: 3 });
+  const client = new Agent(topo.client.ns);
+  const servers = topo.backends.map((b) => new Agent(b.ns));
+  agents.push(client, ...servers);
+  await Promise.all(agents.map((a) => a.ready));
+  await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, DEMO_HTTP_PORT, DEMO_UDP_PORT)));
+
+  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo!.lb.nsPath}`]);
+  const daemon = await DaemonProcess.create(t, 'restart', [...ifaces, '--mode', 'xdp']);
+  await daemon.start();
+  const api = daemon.client();
+  const applied = await api.applyService({
+    name: 'default/web',
+    addresses: [DEMO_VIP],
+    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: DEMO_HTTP_PORT }],
+    backends: topo.backends.map((b) => ({ address: b.address })),
+  });
+  api.close();
+
+  const url = `http://${DEMO_VIP}:80/`;
+  const conns = await Promise.all(Array.from({ length: 6 }, () => client.open(url)));
+  t.true(new Set(conns.map((c) => c.backend)).size >= 2, 'long-lived connections spread over backends');
+
+  // A steady stream of new connections while the daemon dies and comes back.
+  const stream = client.http(url, 600, 2);
+  await new Promise((r) => setTimeout(r, 150));
+  await daemon.stop('SIGKILL');
+  for (const c of conns) {
+    const r = await client.request(c.conn);
+    t.is(r.backend, c.backend, 'a long-lived connection changed backend while no daemon ran');
+  }
+  const whileDown = await client.http(url, 60, 4);
+  t.is(whileDown.failed, 0, `new connections failed with no daemon: ${whileDown.errors.join('; ')}`);
+
+  await daemon.start();
+  const api2 = daemon.client();
+  const back = await api2.getService('default/web');
+  t.is(back.revision, applied.revision, 'the desired state comes back from the store');
+  t.deepEqual(back.backends.map((b) => b.address), applied.backends.map((b) => b.address));
+  for (const c of conns) {
+    const r = await client.request(c.conn);
+    t.is(r.backend, c.backend, 'a long-lived connection broke across the restart');
+  }
+  const result = await stream;
+  t.is(result.failed, 0, `new connections failed during the restart: ${result.errors.join('; ')}`);
+  t.is(result.ok, 600);
+
+  // The restarted daemon still steers: drain a backend, new connections avoid it.
+  const victim = conns[0]!;
+  const victimAddr = topo.backends[Number(victim.backend.split('-')[1]) - 1]!.address;
+  await api2.setBackendState('default/web', victimAddr, 'DRAINING');
+  const after = await client.http(url, 90, 4);
+  t.is(after.failed, 0);
+  t.is(after.byBackend[victim.backend], undefined, 'drained backend got new connections');
+  t.is((await client.request(victim.conn)).backend, victim.backend, 'drained backend keeps its connection');
+  api2.close();
+  t.is(await daemon.stop('SIGTERM'), 0, `daemon exit on SIGTERM: ${daemon.log()}`);
+});

@@ -1,0 +1,100 @@
+/**
+ * The table of bad API requests, shared by the unit test (fake dataplane)
+ * and the BPF test (real maps compared byte for byte).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { MAX_BACKENDS_PER_SERVICE } from '../../src/model/service.js';
+import type { Dataplane } from '../../src/dataplane/dataplane.js';
+import { webService, type ApiFixture } from './api.js';
+
+/** One bad request and the answer it must get. */
+export interface Case {
+  description: string;
+  client: 'registry' | 'registration' | 'operations';
+  method: string;
+  request: (f: ApiFixture<Dataplane>) => unknown;
+  code: grpc.status;
+  /** The field the message (and the BadRequest detail) must name; undefined: no field. */
+  field?: string;
+  /** Something else the message must say. */
+  says?: RegExp;
+}
+
+const svc = (over: Record<string, unknown> = {}, name = 'new'): unknown => ({ service: { ...webService(name, '10.96.0.99', ['10.1.0.1']), ...over } });
+const tcp80 = { port: 80, protocol: 'TCP' };
+
+/** Every bad request. */
+export const CASES: Case[] = [
+  { description: 'VIP not an IPv4 address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.300'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]' },
+  { description: 'duplicate VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.99', '10.96.0.99'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses' },
+  { description: 'no VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses' },
+  { description: 'backend address not IPv4', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: 'not-an-ip' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].address' },
+  { description: 'port 0', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 0, protocol: 'TCP' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].port', says: /1\.\.65535, got 0$/ },
+  { description: 'port 65536', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [tcp80, { port: 65536, protocol: 'UDP' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[1].port', says: /got 65536/ },
+  { description: 'target port 70000', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ ...tcp80, targetPort: 70000 }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].target_port' },
+  { description: 'unknown protocol number', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 80, protocol: 132 }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].protocol', says: /132/ },
+  { description: 'protocol unspecified', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 80, protocol: 'PROTOCOL_UNSPECIFIED' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].protocol' },
+  { description: 'duplicate port', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [tcp80, tcp80] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[1]' },
+  { description: 'no port', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports' },
+  { description: 'VIP:port:protocol owned by another service', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.99', '10.96.0.10'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[1]', says: /10\.96\.0\.10:80\/tcp .*"owner"/ },
+  { description: 'weight above 1000', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: '10.1.0.1' }, { address: '10.1.0.2', weight: 1001 }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[1].weight' },
+  { description: 'duplicate backend', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: '10.1.0.1' }, { address: '10.1.0.1' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[1].address' },
+  {
+    description: 'too many backends',
+    client: 'registry',
+    method: 'ApplyService',
+    request: () => svc({ backends: Array.from({ length: MAX_BACKENDS_PER_SERVICE + 1 }, (_, i) => ({ address: `10.2.${i >> 8}.${i & 255}` })) }),
+    code: grpc.status.INVALID_ARGUMENT,
+    field: 'service.backends',
+  },
+  { description: 'table size not prime', client: 'registry', method: 'ApplyService', request: () => svc({ tableSize: 1000 }), code: grpc.status.INVALID_ARGUMENT, field: 'service.table_size' },
+  { description: 'table size too small for the backends', client: 'registry', method: 'ApplyService', request: () => svc({ tableSize: 97 }), code: grpc.status.INVALID_ARGUMENT, field: 'service.table_size' },
+  { description: 'affinity timeout 0', client: 'registry', method: 'ApplyService', request: () => svc({ sessionAffinity: { timeoutSeconds: 0 } }), code: grpc.status.INVALID_ARGUMENT, field: 'service.session_affinity.timeout_seconds' },
+  { description: 'backend state unknown', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: '10.1.0.1', state: 9 }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].state' },
+  { description: 'backend lease that does not exist', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: '10.1.0.1', leaseId: 'nope' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].lease_id' },
+  { description: 'missing name', client: 'registry', method: 'ApplyService', request: () => svc({ name: '' }), code: grpc.status.INVALID_ARGUMENT, field: 'service.name' },
+  { description: 'name with a space', client: 'registry', method: 'ApplyService', request: () => svc({ name: 'a b' }), code: grpc.status.INVALID_ARGUMENT, field: 'service.name' },
+  { description: 'missing service', client: 'registry', method: 'ApplyService', request: () => ({}), code: grpc.status.INVALID_ARGUMENT, field: 'service', says: /required/ },
+  { description: 'an invalid update of an existing service', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 0, protocol: 'TCP' }] }, 'web'), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].port' },
+  { description: 'stale revision', client: 'registry', method: 'ApplyService', request: () => ({ ...(svc({}, 'web') as object), expectedRevision: '1' }), code: grpc.status.FAILED_PRECONDITION, field: 'expected_revision', says: /revision \d+, not 1/ },
+  { description: 'create-only on an existing service', client: 'registry', method: 'ApplyService', request: () => ({ ...(svc({}, 'web') as object), expectedRevision: '0' }), code: grpc.status.ALREADY_EXISTS, field: 'expected_revision' },
+  {
+    description: 'batch: the second item is invalid, the first is not applied either',
+    client: 'registry',
+    method: 'ApplyServices',
+    request: () => ({ requests: [svc({}, 'fine'), svc({ ports: [{ port: 0, protocol: 'UDP' }] }, 'bad')] }),
+    code: grpc.status.INVALID_ARGUMENT,
+    field: 'requests[1].service.ports[0].port',
+  },
+  {
+    description: 'batch: two items claim the same VIP:port:protocol',
+    client: 'registry',
+    method: 'ApplyServices',
+    request: () => ({ requests: [svc({}, 'one'), svc({}, 'two')] }),
+    code: grpc.status.INVALID_ARGUMENT,
+    field: 'requests[1].service.addresses[0]',
+  },
+  { description: 'batch: the same name twice', client: 'registry', method: 'ApplyServices', request: () => ({ requests: [svc({}, 'x'), svc({ addresses: ['10.96.0.98'] }, 'x')] }), code: grpc.status.INVALID_ARGUMENT, field: 'requests[1].service.name' },
+  { description: 'batch: stale revision of one item', client: 'registry', method: 'ApplyServices', request: () => ({ requests: [svc({}, 'fine'), { ...(svc({}, 'web') as object), expectedRevision: '1' }] }), code: grpc.status.FAILED_PRECONDITION, field: 'requests[1].expected_revision' },
+  { description: 'batch: empty', client: 'registry', method: 'ApplyServices', request: () => ({ requests: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'requests' },
+  { description: 'delete of an unknown service', client: 'registry', method: 'DeleteService', request: () => ({ name: 'nope' }), code: grpc.status.NOT_FOUND, field: 'name' },
+  { description: 'delete at a stale revision', client: 'registry', method: 'DeleteService', request: () => ({ name: 'web', expectedRevision: '1' }), code: grpc.status.FAILED_PRECONDITION, field: 'expected_revision' },
+  { description: 'get of an unknown service', client: 'registry', method: 'GetService', request: () => ({ name: 'nope' }), code: grpc.status.NOT_FOUND, field: 'name' },
+  { description: 'list with a malformed page token', client: 'registry', method: 'ListServices', request: () => ({ pageToken: '!!' }), code: grpc.status.INVALID_ARGUMENT, field: 'page_token' },
+  { description: 'list by a VIP that is not an address', client: 'registry', method: 'ListServices', request: () => ({ address: 'x' }), code: grpc.status.INVALID_ARGUMENT, field: 'address' },
+  { description: 'heartbeat of an unknown lease', client: 'registration', method: 'Heartbeat', request: () => ({ leaseId: 'nope' }), code: grpc.status.NOT_FOUND, field: 'lease_id' },
+  { description: 'heartbeat without a lease', client: 'registration', method: 'Heartbeat', request: () => ({}), code: grpc.status.INVALID_ARGUMENT, field: 'lease_id' },
+  { description: 'register to an unknown service', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'nope', address: '10.1.0.5' }), code: grpc.status.NOT_FOUND, field: 'service' },
+  { description: 'register a bad address', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '10.1.0' }), code: grpc.status.INVALID_ARGUMENT, field: 'address' },
+  { description: 'register with weight 5000', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '10.1.0.5', weight: 5000 }), code: grpc.status.INVALID_ARGUMENT, field: 'weight' },
+  { description: 'register with a TTL over a day', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '10.1.0.5', ttlSeconds: 86401 }), code: grpc.status.INVALID_ARGUMENT, field: 'ttl_seconds' },
+  { description: 'register under an unknown lease', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '10.1.0.5', leaseId: 'nope' }), code: grpc.status.NOT_FOUND, field: 'lease_id' },
+  { description: 'state of an unknown backend', client: 'registration', method: 'SetBackendState', request: () => ({ service: 'web', address: '10.1.0.9', state: 'DRAINING' }), code: grpc.status.NOT_FOUND, field: 'address' },
+  { description: 'deregister from an unknown service', client: 'registration', method: 'DeregisterBackend', request: () => ({ service: 'nope', address: '10.1.0.1' }), code: grpc.status.NOT_FOUND, field: 'service' },
+  { description: 'lookup with client port 0', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '10.0.0.1', clientPort: 0, address: '10.96.0.10', port: 80, protocol: 'TCP' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_port' },
+  { description: 'lookup on a port no service has', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '10.0.0.1', clientPort: 1, address: '10.96.0.10', port: 81, protocol: 'TCP' }), code: grpc.status.NOT_FOUND, field: 'address' },
+  { description: 'stats of an unknown service', client: 'operations', method: 'GetStats', request: () => ({ service: 'nope' }), code: grpc.status.NOT_FOUND, field: 'service' },
+  { description: 'connections by a bad client address', client: 'operations', method: 'ListConnections', request: () => ({ clientAddress: '10.0.0' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address' },
+  { description: 'flush everything with a filter too', client: 'operations', method: 'FlushConnections', request: () => ({ all: true, service: 'web' }), code: grpc.status.INVALID_ARGUMENT, field: 'all' },
+];
+
