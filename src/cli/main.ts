@@ -27,7 +27,7 @@ const USAGE = `usage: sluice <command> [options]
   daemon [--interface IF[@NETNS_PATH]]... [--mode xdp|xdp-generic|tc]
          [--listen unix:///PATH|HOST:PORT] [--tls-cert F --tls-key F [--tls-ca F]
          [--require-client-cert]] [--state-dir DIR] [--pin-dir DIR]
-         [--detach-on-exit] [--conntrack-size N] [--log-level LEVEL]
+         [--detach-on-exit] [--conntrack-size N] [--log-level LEVEL] [--exit-with-parent]
   service apply -f FILE [--expected-revision N]    (YAML or JSON: one service or a list)
   service list [--prefix P] [--address VIP]
   service get NAME
@@ -395,6 +395,7 @@ async function daemonCommand(args: string[]): Promise<void> {
     'detach-on-exit': { type: 'boolean' },
     'conntrack-size': { type: 'string' },
     'log-level': { type: 'string' },
+    'exit-with-parent': { type: 'boolean' },
   });
   const cert = str(v, 'tls-cert');
   const key = str(v, 'tls-key');
@@ -414,11 +415,20 @@ async function daemonCommand(args: string[]): Promise<void> {
   });
   const d = await startDaemon(opts);
   await new Promise<void>((resolve) => {
+    let watch: NodeJS.Timeout | undefined;
     const stop = (): void => {
+      clearInterval(watch);
       void d.stop().then(resolve);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // For the demo and tests: a daemon whose parent was killed outright stops too.
+    if (v['exit-with-parent']) {
+      const parent = process.ppid;
+      watch = setInterval(() => {
+        if (process.ppid !== parent) stop();
+      }, 500);
+    }
   });
 }
 

@@ -1,26 +1,34 @@
 /**
  * `sluice demo`: the main job on a built-in topology. Builds namespaces (a
  * client, the load balancer, three backends running real HTTP and UDP
- * servers), loads and attaches sluice, defines a TCP and a UDP service,
- * sends real traffic through the VIP, prints what sluice counted next to
- * what each backend saw, then drains a backend and shows a long-lived
- * connection to it surviving while new connections avoid it. Everything is
- * torn down at the end, on failure and on Ctrl-C too.
+ * servers), starts `sluice daemon` attached to the load balancer's
+ * interfaces, and drives it with the `sluice` CLI, printed as a person would
+ * type it: define a TCP and a UDP service, send real traffic through the
+ * VIP, print what sluice counted next to what each backend saw, then drain a
+ * backend and show a long-lived connection to it surviving while new
+ * connections avoid it. Everything is torn down at the end, on failure and
+ * on Ctrl-C too.
  */
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
-import { NativeDataplane } from '../dataplane/native-dataplane.js';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { AttachMode } from '../dataplane/dataplane.js';
-import { LoadBalancer } from '../lb/load-balancer.js';
-import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP, demoServices } from './services.js';
+import type { GetStatsResponse } from '../api/messages.js';
 import { Agent } from './agent-client.js';
+import { DaemonProcess, cliPath } from './daemon-process.js';
+import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP } from './services.js';
 import { createTopology, deleteNamespaces, listNamespaces, type Topology } from './topology.js';
+
+const run = promisify(execFile);
 
 /** Options of runDemo. */
 export interface DemoOptions {
   /** How to attach: xdp (native, default), xdp-generic or tc. */
   mode?: AttachMode;
-  /** HTTP requests and UDP datagrams to send (each at least 1,000 by default). */
+  /** HTTP requests and UDP datagrams to send (1,000 each by default). */
   requests?: number;
   /** Where to print. */
   out?: (line: string) => void;
@@ -40,6 +48,10 @@ async function cleanStale(): Promise<void> {
     const m = /^sluice-demo-(\d+)$/.exec(dir);
     if (m && !pidAlive(Number(m[1]))) await rm(`${BPFFS}/${dir}`, { recursive: true, force: true });
   }
+  for (const dir of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const m = /^sluice-demo-(\d+)-/.exec(dir);
+    if (m && !pidAlive(Number(m[1]))) await rm(path.join(tmpdir(), dir), { recursive: true, force: true });
+  }
 }
 
 function pad(s: string | number | bigint, n: number, left = false): string {
@@ -56,9 +68,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
   await cleanStale();
   const tag = `d${process.pid.toString(36)}`;
-  const pinDir = `${BPFFS}/sluice-demo-${process.pid}`;
   let topo: Topology | undefined;
-  let dp: NativeDataplane | undefined;
+  let daemon: DaemonProcess | undefined;
   const agents: Agent[] = [];
   let tornDown: Promise<void> | undefined;
   let interrupted: NodeJS.Signals | undefined;
@@ -67,23 +78,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   const teardown = (): Promise<void> => (tornDown ??= teardownOnce());
   const teardownOnce = async (): Promise<void> => {
     await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
-    if (dp && topo) {
-      for (const ifname of topo.lb.ifnames) {
-        try {
-          dp.detach({ ifname, netns: topo.lb.nsPath, mode });
-        } catch {
-          /* the namespace going away removes it anyway */
-        }
-      }
-    }
-    try {
-      dp?.unpin();
-    } catch {
-      /* nothing pinned */
-    }
-    dp?.close();
+    // SIGTERM with --detach-on-exit: the daemon detaches its programs.
+    await daemon?.stop('SIGTERM').catch(() => undefined);
+    await daemon?.destroy();
     await topo?.destroy();
-    await rm(pinDir, { recursive: true, force: true });
   };
   const onSignal = (sig: NodeJS.Signals): void => {
     out(`\n${sig}: tearing down`);
@@ -92,6 +90,20 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+
+  /** Run the CLI as a person would, and show it. */
+  const sluice = async (...args: string[]): Promise<string> => {
+    const quiet = args.includes('json');
+    if (!quiet) out(`$ sluice ${args.join(' ')}`);
+    try {
+      const { stdout } = await run(process.execPath, [cliPath(), ...args], { env: { ...process.env, SLUICE_SERVER: daemon!.address } });
+      if (!quiet) out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+      return stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`sluice ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+    }
+  };
 
   try {
     out('sluice demo: building the topology (client, load balancer, 3 backends) ...');
@@ -103,73 +115,96 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     await Promise.all(agents.map((a) => a.ready));
     await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, HTTP_PORT, UDP_PORT)));
 
-    dp = await NativeDataplane.open({ pinDir });
-    for (const ifname of topo.lb.ifnames) dp.attach({ ifname, netns: topo.lb.nsPath, mode });
-    out(`loaded sluice, attached (${mode}) to ${topo.lb.ifnames.join(', ')} in ${topo.lb.ns}; maps pinned in ${pinDir}`);
+    const lbNs = topo.lb.nsPath;
+    daemon = await DaemonProcess.create('demo', [
+      ...topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${lbNs}`]),
+      '--mode', mode,
+      '--detach-on-exit',
+    ]);
+    out(`starting: sluice daemon --mode ${mode} ${topo.lb.ifnames.map((i) => `--interface ${i}@${lbNs}`).join(' ')} --listen ${daemon.address}`);
+    await daemon.start();
+    out(`the daemon serves on ${daemon.address}; maps pinned in ${daemon.pinDir}\n`);
 
-    const lb = new LoadBalancer(dp);
-    const { web, dns } = demoServices(topo.backends);
-    await lb.apply(web);
-    await lb.apply(dns);
-    out(`services: web ${VIP}:80/tcp and dns ${VIP}:53/udp -> ${topo.backends.map((b) => b.address).join(', ')}`);
+    const file = path.join(daemon.dir, 'services.yaml');
+    await writeFile(file, [
+      '# the demo services: one VIP, a TCP and a UDP service over the same three backends',
+      '- name: default/web',
+      `  addresses: [${VIP}]`,
+      `  ports: [{name: http, port: 80, protocol: tcp, targetPort: ${HTTP_PORT}}]`,
+      `  backends: [${topo.backends.map((b) => `{address: ${b.address}}`).join(', ')}]`,
+      '- name: default/dns',
+      `  addresses: [${VIP}]`,
+      `  ports: [{name: dns, port: 53, protocol: udp, targetPort: ${UDP_PORT}}]`,
+      `  backends: [${topo.backends.map((b) => `{address: ${b.address}}`).join(', ')}]`,
+      '',
+    ].join('\n'));
+    await sluice('service', 'apply', '-f', file);
+    await sluice('service', 'list');
 
-    out(`\nsending ${requests} HTTP requests (a new connection each) and ${requests} UDP datagrams to ${VIP} ...`);
+    out(`\nsending ${requests} HTTP requests (a new connection each) and ${requests} UDP datagrams (a new source port each) to ${VIP} ...`);
     const httpRes = await client.http(`http://${VIP}:80/`, requests, 16);
     const udpRes = await client.udp(VIP, 53, requests, 16, 20000);
     out(`HTTP: ${httpRes.ok} answered, ${httpRes.failed} failed;  UDP: ${udpRes.ok} answered, ${udpRes.failed} failed`);
     if (httpRes.failed || udpRes.failed) out(`errors: ${[...httpRes.errors, ...udpRes.errors].join('; ')}`);
 
-    const seen = await Promise.all(servers.map((s) => s.stats()));
-    const ws = lb.stats('web');
-    const ds = lb.stats('dns');
     out('');
+    await sluice('stats');
+    const stats = JSON.parse(await sluice('stats', '-o', 'json')) as GetStatsResponse;
+    const seen = await Promise.all(servers.map((s) => s.stats()));
+    const web = stats.services.find((s) => s.name === 'default/web')!;
+    const dns = stats.services.find((s) => s.name === 'default/dns')!;
+    const c = (x: { counters: { packets: string; bytes: string; newConnections: string; replyPackets: string } | null } | undefined) =>
+      x?.counters ?? { packets: '0', bytes: '0', newConnections: '0', replyPackets: '0' };
+    out('\nsluice\'s counters next to what each backend saw:');
     out('                         |        sluice: web (tcp/80)        |  sluice: dns (udp/53)  |     what the backend saw');
     out('backend                  |  packets    bytes  conns  replies  |  packets  bytes flows  | HTTP reqs  conns  UDP dgrams');
     out('-------------------------+------------------------------------+------------------------+---------------------------');
     topo.backends.forEach((b, i) => {
-      const w = ws.backends[i]!;
-      const d = ds.backends[i]!;
+      const w = c(web.backends.find((x) => x.address === b.address));
+      const d = c(dns.backends.find((x) => x.address === b.address));
       const s = seen[i]!;
       out(
         `${pad(`backend-${i + 1} ${b.address}`, 24, true)} | ${pad(w.packets, 8)} ${pad(w.bytes, 8)} ${pad(w.newConnections, 6)} ${pad(w.replyPackets, 8)}  |` +
         ` ${pad(d.packets, 8)} ${pad(d.bytes, 6)} ${pad(d.newConnections, 5)}  | ${pad(s.httpRequests, 9)} ${pad(s.httpConnections, 6)} ${pad(s.udpDatagrams, 11)}`,
       );
     });
+    const ws = c(web);
+    const ds = c(dns);
     out(
       `${pad('total', 24, true)} | ${pad(ws.packets, 8)} ${pad(ws.bytes, 8)} ${pad(ws.newConnections, 6)} ${pad(ws.replyPackets, 8)}  |` +
       ` ${pad(ds.packets, 8)} ${pad(ds.bytes, 6)} ${pad(ds.newConnections, 5)}  | ${pad(seen.reduce((a, s) => a + s.httpRequests, 0), 9)}` +
       ` ${pad(seen.reduce((a, s) => a + s.httpConnections, 0), 6)} ${pad(seen.reduce((a, s) => a + s.udpDatagrams, 0), 11)}`,
     );
-    const g = dp.globalStats();
-    out(`\nglobal: rx ${g.rx_packets}, forwarded by XDP/tc redirect ${g.forwarded}, via the stack ${g.forwarded_stack}, ` +
-      `replies ${g.replies}, passed ${g.passed_other}, drops: no_service ${g.drop_no_service} no_backend ${g.drop_no_backend} ` +
-      `malformed ${g.drop_malformed} fragment ${g.drop_fragment}`);
 
     // Drain: a long-lived connection keeps its backend, new ones avoid it.
     out('\ndraining: opening a long-lived HTTP connection ...');
     const conn = await client.open(`http://${VIP}:80/`);
     const victim = topo.backends[Number(conn.backend.split('-')[1]) - 1]!;
     out(`the long-lived connection is served by ${conn.backend} (${victim.address}); draining it`);
-    await lb.setBackendState('web', victim.address, HTTP_PORT, 'draining');
+    await sluice('backend', 'drain', 'default/web', victim.address);
+    await sluice('flow', 'lookup', '--client', '192.168.77.2:40000', '--vip', `${VIP}:80`);
     const again = await client.request(conn.conn).catch((err: Error) => {
       out(`  the long-lived connection failed: ${err.message}`);
       return undefined;
     });
     const after = await client.http(`http://${VIP}:80/`, 300, 16);
     const survived = again?.backend === conn.backend;
-    out(`  the long-lived connection, after the drain: answered by ${again?.backend} on the same socket -> ${survived ? 'survived' : 'BROKE'}`);
-    out(`  300 new connections after the drain: ${Object.entries(after.byBackend).map(([k, v]) => `${k} ${v}`).join(', ')}` +
+    out(`the long-lived connection, after the drain: answered by ${again?.backend} on the same socket -> ${survived ? 'survived' : 'BROKE'}`);
+    out(`300 new connections after the drain: ${Object.entries(after.byBackend).map(([k, v]) => `${k} ${v}`).join(', ')}` +
       `${after.failed ? `, ${after.failed} failed` : ''} -> ${after.byBackend[conn.backend] ? 'SOME REACHED THE DRAINED BACKEND' : `none to ${conn.backend}`}`);
+    await sluice('service', 'get', 'default/web');
     const ok = httpRes.failed === 0 && udpRes.failed === 0 && survived && !after.byBackend[conn.backend] && after.failed === 0;
     out(ok ? '\ndemo OK' : '\ndemo FAILED');
     if (!ok) process.exitCode = 1;
   } finally {
-    out('tearing down: agents, attachments, pins, namespaces ...');
+    out('tearing down: agents, the daemon (detaching), pins, namespaces ...');
     await teardown();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     const left = await listNamespaces(`sl-${tag}-`);
-    out(left.length ? `left behind: ${left.join(', ')}` : 'clean: no namespace, link, pin or attachment left');
+    const pins = await readdir(BPFFS).catch(() => [] as string[]);
+    const leftPins = pins.filter((p) => p.startsWith('sluice-demo-'));
+    out(left.length || leftPins.length ? `left behind: ${[...left, ...leftPins].join(', ')}` : 'clean: no namespace, link, pin or attachment left');
     if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
   }
 }

@@ -9,7 +9,7 @@ import test from 'ava';
 import { Agent } from '../../src/demo/agent-client.js';
 import { createTopology, type Topology } from '../../src/demo/topology.js';
 import { DEMO_HTTP_PORT, DEMO_UDP_PORT, DEMO_VIP } from '../../src/demo/services.js';
-import { DaemonProcess } from '../helpers/daemon.js';
+import { testDaemon } from '../helpers/daemon.js';
 
 test('SIGKILL and restart under traffic: no connection breaks, state comes back', async (t) => {
   const tag = `r${process.pid.toString(36)}`.slice(0, 8);
@@ -27,7 +27,7 @@ test('SIGKILL and restart under traffic: no connection breaks, state comes back'
   await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, DEMO_HTTP_PORT, DEMO_UDP_PORT)));
 
   const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo!.lb.nsPath}`]);
-  const daemon = await DaemonProcess.create(t, 'restart', [...ifaces, '--mode', 'xdp']);
+  const daemon = await testDaemon(t, 'restart', [...ifaces, '--mode', 'xdp']);
   await daemon.start();
   const api = daemon.client();
   const applied = await api.applyService({

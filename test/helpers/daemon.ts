@@ -1,98 +1,14 @@
 /**
- * Run `sluice daemon` as a real child process for end-to-end tests, and
- * clean up after it on every path.
+ * The daemon child process for end-to-end tests, removed with the test.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import { connect, type SluiceClient } from '../../src/api/client.js';
+import { DaemonProcess } from '../../src/demo/daemon-process.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src/cli/main.js');
+export { DaemonProcess };
 
-/** A daemon child process and what it needs. */
-export class DaemonProcess {
-  private child: ChildProcess | undefined;
-  private output = '';
-  readonly socket: string;
-  readonly address: string;
-
-  private constructor(
-    readonly dir: string,
-    readonly pinDir: string,
-    private readonly args: string[],
-  ) {
-    this.socket = path.join(dir, 'sluice.sock');
-    this.address = `unix://${this.socket}`;
-  }
-
-  /** Prepare (not start) a daemon with its own state dir, socket and pin dir; torn down with the test. */
-  static async create(t: ExecutionContext, tag: string, extraArgs: string[]): Promise<DaemonProcess> {
-    const dir = await mkdtemp(path.join(tmpdir(), `sluice-${tag}-`));
-    const pinDir = `/sys/fs/bpf/sluice-${tag}-${process.pid}`;
-    const d = new DaemonProcess(dir, pinDir, extraArgs);
-    t.teardown(async () => {
-      d.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
-      await rm(pinDir, { recursive: true, force: true });
-    });
-    return d;
-  }
-
-  /** Start it and wait until its API answers. */
-  async start(): Promise<void> {
-    this.output = '';
-    const child = spawn(process.execPath, [
-      CLI, 'daemon',
-      '--listen', this.address,
-      '--state-dir', path.join(this.dir, 'state'),
-      '--pin-dir', this.pinDir,
-      '--conntrack-size', '65536',
-      '--log-level', 'warn',
-      ...this.args,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stdout!.on('data', (b: Buffer) => (this.output += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (this.output += b.toString()));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${this.output}`);
-      const c = connect(this.address);
-      try {
-        if ((await c.health()) === 'SERVING') return;
-      } catch {
-        /* not yet */
-      } finally {
-        c.close();
-      }
-      if (Date.now() > deadline) throw new Error(`daemon did not serve within 15 s: ${this.output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /** Send a signal and wait for the process to end. */
-  async stop(signal: NodeJS.Signals): Promise<number | null> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-    const done = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill(signal);
-    return done;
-  }
-
-  /** Kill without waiting (teardown). */
-  kill(signal: NodeJS.Signals): void {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-  }
-
-  /** A client of this daemon (close it yourself). */
-  client(): SluiceClient {
-    return connect(this.address);
-  }
-
-  /** What the daemon printed. */
-  log(): string {
-    return this.output;
-  }
+/** A daemon (not started) whose process, state and pins go away with the test. */
+export async function testDaemon(t: ExecutionContext, tag: string, extraArgs: string[]): Promise<DaemonProcess> {
+  const d = await DaemonProcess.create(tag, extraArgs);
+  t.teardown(() => d.destroy());
+  return d;
 }

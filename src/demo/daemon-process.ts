@@ -1,0 +1,105 @@
+/**
+ * Run `sluice daemon` as a real child process (the demo and the end-to-end
+ * tests do), and clean up after it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { connect, type SluiceClient } from '../api/client.js';
+
+/** The compiled CLI (dist/src/cli/main.js), from src/ under tsx or from dist/. */
+export function cliPath(): string {
+  let root = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
+  return path.join(root, 'dist', 'src', 'cli', 'main.js');
+}
+
+/** A daemon child process and what it needs. */
+export class DaemonProcess {
+  private child: ChildProcess | undefined;
+  private output = '';
+  readonly socket: string;
+  readonly address: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly pinDir: string,
+    private readonly args: string[],
+  ) {
+    this.socket = path.join(dir, 'sluice.sock');
+    this.address = `unix://${this.socket}`;
+  }
+
+  /** Prepare (not start) a daemon with its own state dir, socket and pin dir. */
+  static async create(tag: string, extraArgs: string[]): Promise<DaemonProcess> {
+    const dir = await mkdtemp(path.join(tmpdir(), `sluice-${tag}-${process.pid}-`));
+    const pinDir = `/sys/fs/bpf/sluice-${tag}-${process.pid}`;
+    return new DaemonProcess(dir, pinDir, extraArgs);
+  }
+
+  /** Kill it if it runs, and remove its state dir, socket and pins. Idempotent. */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL');
+    await rm(this.dir, { recursive: true, force: true });
+    await rm(this.pinDir, { recursive: true, force: true });
+  }
+
+  /** Start it and wait until its API answers. */
+  async start(): Promise<void> {
+    this.output = '';
+    const child = spawn(process.execPath, [
+      cliPath(), 'daemon',
+      '--listen', this.address,
+      '--state-dir', path.join(this.dir, 'state'),
+      '--pin-dir', this.pinDir,
+      '--conntrack-size', '65536',
+      '--log-level', 'warn',
+      '--exit-with-parent',
+      ...this.args,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout!.on('data', (b: Buffer) => (this.output += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (this.output += b.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${this.output}`);
+      const c = connect(this.address);
+      try {
+        if ((await c.health()) === 'SERVING') return;
+      } catch {
+        /* not yet */
+      } finally {
+        c.close();
+      }
+      if (Date.now() > deadline) throw new Error(`daemon did not serve within 15 s: ${this.output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Send a signal and wait for the process to end. */
+  async stop(signal: NodeJS.Signals): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const done = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill(signal);
+    return done;
+  }
+
+  /** Kill without waiting (teardown). */
+  kill(signal: NodeJS.Signals): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** A client of this daemon (close it yourself). */
+  client(): SluiceClient {
+    return connect(this.address);
+  }
+
+  /** What the daemon printed. */
+  log(): string {
+    return this.output;
+  }
+}
