@@ -127,10 +127,8 @@ private:
 	Napi::Value MapClear(const Napi::CallbackInfo &info);
 	Napi::Value PerCpuSum(const Napi::CallbackInfo &info);
 	Napi::Value PerCpuSumAll(const Napi::CallbackInfo &info);
-	Napi::Value SetMaglevTable(const Napi::CallbackInfo &info);
-	Napi::Value StartSetMaglevTable(const Napi::CallbackInfo &info);
-	Napi::Value GetMaglevTable(const Napi::CallbackInfo &info);
-	Napi::Value DeleteMaglevTable(const Napi::CallbackInfo &info);
+	Napi::Value ArrayWrite(const Napi::CallbackInfo &info);
+	Napi::Value ArrayRead(const Napi::CallbackInfo &info);
 
 	// test runs (testrun.cc)
 	Napi::Value TestRun(const Napi::CallbackInfo &info);

@@ -41,7 +41,8 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	LAYOUT(svc_key, F(svc_key, addr), F(svc_key, port), F(svc_key, proto),
 	       F(svc_key, family));
 	LAYOUT(svc_value, F(svc_value, id), F(svc_value, flags),
-	       F(svc_value, affinity_timeout), F(svc_value, table_size));
+	       F(svc_value, affinity_timeout), F(svc_value, table_size),
+	       F(svc_value, table_base), F(svc_value, pad));
 	LAYOUT(vip_key, F(vip_key, addr), F(vip_key, family), F(vip_key, pad));
 	LAYOUT(vip_value, F(vip_value, services));
 	LAYOUT(backend_value, F(backend_value, addr), F(backend_value, port),
@@ -89,6 +90,7 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_CT_SIZE);
 	C(SLUICE_AFFINITY_SIZE);
 	C(SLUICE_MAGLEV_MAX);
+	C(SLUICE_MAGLEV_SLOTS);
 	C(SLUICE_SVC_AFFINITY);
 	C(SLUICE_BE_DRAINING);
 	C(SLUICE_CT_FORWARD);

@@ -16,8 +16,6 @@ namespace sluice {
 
 namespace {
 
-constexpr const char *kMaglevOuter = "maglev_tables";
-
 std::string Name(const Napi::Value &v)
 {
 	return v.As<Napi::String>().Utf8Value();
@@ -57,98 +55,6 @@ void CheckSummable(Napi::Env env, const char *op, const std::string &map,
 	if (!m.perCpu || m.valueSize % 8)
 		Throw(env, EINVAL, op, map + ": not a per-CPU map of __u64 values");
 }
-
-// Reads a whole inner Maglev table by id. 0 or a positive errno.
-int ReadInner(uint32_t id, std::vector<uint32_t> &table, const char **call)
-{
-	int fd = bpf_map_get_fd_by_id(id);
-	if (fd < 0) {
-		*call = "bpf_map_get_fd_by_id";
-		return -fd;
-	}
-	struct bpf_map_info info;
-	uint32_t len = sizeof(info);
-	std::memset(&info, 0, sizeof(info));
-	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (err) {
-		close(fd);
-		*call = "bpf_obj_get_info_by_fd";
-		return -err;
-	}
-	MapShape m;
-	m.fd = fd;
-	m.type = info.type;
-	m.keySize = info.key_size;
-	m.valueSize = m.valueBytes = info.value_size;
-	m.maxEntries = info.max_entries;
-	std::vector<uint8_t> keys, values;
-	size_t count = 0;
-	err = DumpMap(m, keys, values, count, call);
-	close(fd);
-	if (err)
-		return err;
-	table.assign(m.maxEntries, 0);
-	for (size_t i = 0; i < count; i++) {
-		uint32_t k, v;
-		std::memcpy(&k, keys.data() + i * 4, 4);
-		std::memcpy(&v, values.data() + i * 4, 4);
-		if (k < table.size())
-			table[k] = v;
-	}
-	return 0;
-}
-
-// Builds a new inner table in full, then swaps it into the outer map in one
-// update: a packet sees the old table or the new one, never a mix.
-class MaglevWorker : public DpWorker {
-public:
-	MaglevWorker(Dataplane *dp, int outerFd, uint32_t svcId,
-		     std::vector<uint32_t> table)
-		: DpWorker(dp, "sluice:setMaglevTable"), outerFd_(outerFd),
-		  svcId_(svcId), table_(std::move(table)) {}
-
-private:
-	void Run() override
-	{
-		auto opts = ZeroedOpts<bpf_map_create_opts>();
-		opts.map_flags = BPF_F_INNER_MAP;
-		uint32_t n = static_cast<uint32_t>(table_.size());
-		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "maglev_inner", 4, 4, n, &opts);
-		if (fd < 0)
-			return Fail(fd, "bpf_map_create", Detail());
-
-		std::vector<uint32_t> keys(n);
-		std::iota(keys.begin(), keys.end(), 0u);
-		MapShape m;
-		m.fd = fd;
-		m.type = BPF_MAP_TYPE_ARRAY;
-		m.keySize = m.valueSize = m.valueBytes = 4;
-		m.maxEntries = n;
-		const char *call = "";
-		int err = UpdateBatch(m, reinterpret_cast<const uint8_t *>(keys.data()),
-				      reinterpret_cast<const uint8_t *>(table_.data()),
-				      n, BPF_ANY, &call);
-		if (err) {
-			close(fd);
-			return Fail(err, call, Detail());
-		}
-		err = bpf_map_update_elem(outerFd_, &svcId_, &fd, BPF_ANY);
-		/* The outer map holds its own reference now. */
-		close(fd);
-		if (err)
-			return Fail(err, "bpf_map_update_elem", Detail());
-	}
-
-	std::string Detail() const
-	{
-		return std::string(kMaglevOuter) + "[" + std::to_string(svcId_) +
-		       "], " + std::to_string(table_.size()) + " slots";
-	}
-
-	int outerFd_;
-	uint32_t svcId_;
-	std::vector<uint32_t> table_;
-};
 
 } // namespace
 
@@ -311,68 +217,69 @@ Napi::Value Dataplane::PerCpuSumAll(const Napi::CallbackInfo &info)
 	return Copy(env, out.data(), out.size());
 }
 
-Napi::Value Dataplane::SetMaglevTable(const Napi::CallbackInfo &info)
+// An ARRAY map of __u32 values: the region [start, start + count).
+static const MapEntry &U32Array(Napi::Env env, const char *op, const Napi::Value &name,
+			 const MapEntry &m)
 {
-	return RejectOnThrow(info.Env(), [&] { return StartSetMaglevTable(info); });
+	if (m.type != BPF_MAP_TYPE_ARRAY || m.keySize != 4 || m.valueSize != 4)
+		Throw(env, EINVAL, op, Name(name) + ": not an ARRAY of __u32");
+	return m;
 }
 
-Napi::Value Dataplane::StartSetMaglevTable(const Napi::CallbackInfo &info)
+static void CheckRegion(Napi::Env env, const char *op, const std::string &map,
+		 const MapEntry &m, uint64_t start, uint64_t count)
+{
+	if (count == 0 || start + count > m.maxEntries)
+		Throw(env, EINVAL, op, map + ": slots [" + std::to_string(start) + ", " +
+			  std::to_string(start + count) + ") are not within [0, " +
+			  std::to_string(m.maxEntries) + ")", ErrorKind::RangeError);
+}
+
+Napi::Value Dataplane::ArrayWrite(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
-	const char *op = "setMaglevTable";
-	const MapEntry &outer = Map(env, op, Napi::String::New(env, kMaglevOuter));
-	uint32_t svcId = GetU32(env, info[0], op, "svcId");
-	if (!info[1].IsTypedArray() ||
-	    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-		Throw(env, EINVAL, op, "table must be a Uint32Array", ErrorKind::TypeError);
-	auto ta = info[1].As<Napi::Uint32Array>();
+	const char *op = "arrayWrite";
+	const MapEntry &m = U32Array(env, op, info[0], Map(env, op, info[0]));
+	uint32_t start = GetU32(env, info[1], op, "start");
+	if (!info[2].IsTypedArray() ||
+	    info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+		Throw(env, EINVAL, op, "values must be a Uint32Array", ErrorKind::TypeError);
+	auto ta = info[2].As<Napi::Uint32Array>();
 	size_t n = ta.ElementLength();
-	if (n < 1 || n > SLUICE_MAGLEV_MAX)
-		Throw(env, EINVAL, op, "table has " + std::to_string(n) +
-			  " slots, want 1.." + std::to_string(SLUICE_MAGLEV_MAX),
-		      ErrorKind::RangeError);
-	std::vector<uint32_t> table(ta.Data(), ta.Data() + n);
-
-	auto *w = new MaglevWorker(this, outer.fd, svcId, std::move(table));
-	return w->Start();
-}
-
-Napi::Value Dataplane::GetMaglevTable(const Napi::CallbackInfo &info)
-{
-	Napi::Env env = info.Env();
-	const char *op = "getMaglevTable";
-	const MapEntry &outer = Map(env, op, Napi::String::New(env, kMaglevOuter));
-	uint32_t svcId = GetU32(env, info[0], op, "svcId");
-	uint32_t id;
-	int err = bpf_map_lookup_elem(outer.fd, &svcId, &id);
-	if (err == -ENOENT)
-		return env.Null();
-	if (err)
-		Throw(env, -err, "bpf_map_lookup_elem", std::string(kMaglevOuter) +
-			  "[" + std::to_string(svcId) + "]");
-
-	std::vector<uint32_t> table;
+	CheckRegion(env, op, Name(info[0]), m, start, n);
+	std::vector<uint32_t> keys(n);
+	std::iota(keys.begin(), keys.end(), start);
 	const char *call = "";
-	if ((err = ReadInner(id, table, &call)))
-		Throw(env, err, call, "inner map id " + std::to_string(id));
-	auto out = Napi::Uint32Array::New(env, table.size());
-	std::memcpy(out.Data(), table.data(), table.size() * 4);
-	return out;
+	if (int err = UpdateBatch(m, reinterpret_cast<const uint8_t *>(keys.data()),
+				  reinterpret_cast<const uint8_t *>(ta.Data()), n, BPF_ANY, &call))
+		Throw(env, err, call, Name(info[0]));
+	return env.Undefined();
 }
 
-Napi::Value Dataplane::DeleteMaglevTable(const Napi::CallbackInfo &info)
+Napi::Value Dataplane::ArrayRead(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
-	const char *op = "deleteMaglevTable";
-	const MapEntry &outer = Map(env, op, Napi::String::New(env, kMaglevOuter));
-	uint32_t svcId = GetU32(env, info[0], op, "svcId");
-	int err = bpf_map_delete_elem(outer.fd, &svcId);
-	if (err == -ENOENT)
-		return Napi::Boolean::New(env, false);
-	if (err)
-		Throw(env, -err, "bpf_map_delete_elem", std::string(kMaglevOuter) +
-			  "[" + std::to_string(svcId) + "]");
-	return Napi::Boolean::New(env, true);
+	const char *op = "arrayRead";
+	const MapEntry &m = U32Array(env, op, info[0], Map(env, op, info[0]));
+	uint32_t start = GetU32(env, info[1], op, "start");
+	uint32_t count = GetU32(env, info[2], op, "count");
+	CheckRegion(env, op, Name(info[0]), m, start, count);
+	auto out = Napi::Uint32Array::New(env, count);
+	std::vector<uint32_t> keys(count);
+	/* The batch continues after the key given as in_batch. */
+	uint32_t prev = start - 1, got = count;
+	auto opts = ZeroedOpts<bpf_map_batch_opts>();
+	int err = bpf_map_lookup_batch(m.fd, start ? &prev : nullptr, &prev,
+				       keys.data(), out.Data(), &got, &opts);
+	if ((err == 0 || err == -ENOENT) && got == count)
+		return out;
+	/* Fall back to one lookup per slot. */
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t k = start + i;
+		if ((err = bpf_map_lookup_elem(m.fd, &k, out.Data() + i)))
+			Throw(env, -err, "bpf_map_lookup_elem", Name(info[0]));
+	}
+	return out;
 }
 
 } // namespace sluice

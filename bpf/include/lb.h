@@ -87,21 +87,15 @@ backend_for_ct(const struct ct_value *ct)
 	return be;
 }
 
-static __always_inline int pick_maglev(__u32 svc_id, __u32 table_size,
+static __always_inline int pick_maglev(const struct svc_value *svc,
 				       __u32 hash, __u32 *backend_id)
 {
-	void *table;
 	__u32 slot, *id;
 
-	if (!table_size)
+	if (!svc->table_size)
 		return SLUICE_ERR_NO_BACKEND;
-	table = bpf_map_lookup_elem(&maglev_tables, &svc_id);
-	if (!table)
-		return SLUICE_ERR_NO_BACKEND;
-	slot = hash % table_size;
-	/* The inner map's size is unknown to the verifier (BPF_F_INNER_MAP);
-	 * the helper bounds-checks the slot and returns NULL past the end. */
-	id = bpf_map_lookup_elem(table, &slot);
+	slot = svc->table_base + hash % svc->table_size;
+	id = bpf_map_lookup_elem(&maglev_slots, &slot);
 	if (!id)
 		return SLUICE_ERR_NO_BACKEND;
 	*backend_id = *id;
@@ -170,8 +164,7 @@ static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
 		}
 	}
 
-	err = pick_maglev(svc_id, svc->table_size,
-			  flow_hash(fk.saddr, fk.daddr, sport, dport, fk.proto),
+	err = pick_maglev(svc, flow_hash(fk.saddr, fk.daddr, sport, dport, fk.proto),
 			  &backend_id);
 	if (err)
 		return err;

@@ -41,26 +41,16 @@ struct {
 	__type(value, struct backend_value);
 } backends SEC(".maps") __weak;
 
-/* The template of a Maglev table: slot -> backend id. BPF_F_INNER_MAP lets
- * each service's table have its own (prime) size; the verifier then cannot
- * know max_entries, so lookups go through the helper, which bounds-checks. */
-struct maglev_inner {
+/* Every service's Maglev table, each a region of slots -> backend id (see
+ * struct svc_value). A plain array: lookups are inlined by the verifier, and
+ * replacing a table needs no map-in-map update (whose syscall waits for an
+ * RCU grace period, milliseconds each). */
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLUICE_MAGLEV_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(map_flags, BPF_F_INNER_MAP);
-};
-
-/* svc id -> that service's Maglev table. The control plane builds a new
- * table in full, then swaps this slot: a packet sees the old table or the
- * new one, never a half-written one. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, SLUICE_MAX_SERVICES);
-	__type(key, __u32);
-	__array(values, struct maglev_inner);
-} maglev_tables SEC(".maps") __weak;
+} maglev_slots SEC(".maps") __weak;
 
 /* Flows: forward and reply entries (struct ct_key.dir). LRU so a full table
  * evicts the coldest flow instead of refusing new ones. */

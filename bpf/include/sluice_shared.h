@@ -50,6 +50,12 @@
 /* Largest Maglev table the dataplane accepts; the control plane picks primes
  * up to this. 131,071 is prime. */
 #define SLUICE_MAGLEV_MAX 131071
+#ifndef SLUICE_MAGLEV_SLOTS
+/* Slots of the one array that holds every service's Maglev table as a
+ * region (svc_value.table_base, .table_size): 10,000 services of 1,021
+ * slots, twice over for tables being replaced. 64 MiB; settable at load. */
+#define SLUICE_MAGLEV_SLOTS 16777216
+#endif
 
 #define SLUICE_AF_INET 2
 #define SLUICE_AF_INET6 10
@@ -73,12 +79,19 @@ struct svc_key {
 	__u8 family;    /* SLUICE_AF_INET or SLUICE_AF_INET6 */
 };
 
-/* Value of the `services` hash. */
+/* Value of the `services` hash. The Maglev table is the region
+ * [table_base, table_base + table_size) of `maglev_slots`. A new table is
+ * written to a fresh region and then this value is replaced: the hash map
+ * (BPF_F_NO_PREALLOC) swaps the whole element under RCU, so a packet sees
+ * the old base and size or the new ones, never a mix, and the old region is
+ * reused only after every program run that could still read it has ended. */
 struct svc_value {
-	__u32 id;               /* index into maglev_tables and svc_stats */
+	__u32 id;               /* index into svc_stats, key of affinity */
 	__u32 flags;            /* SLUICE_SVC_* */
 	__u32 affinity_timeout; /* seconds of idleness before affinity expires */
-	__u32 table_size;       /* slots in this service's Maglev table (prime) */
+	__u32 table_size;       /* slots in this service's Maglev table (prime); 0: no backend */
+	__u32 table_base;       /* first slot of the table in maglev_slots */
+	__u32 pad;
 };
 
 /* Key of the `vips` hash: every address that carries at least one service,
@@ -173,7 +186,7 @@ struct global_stats {
 /* Runtime settings, set in .rodata before load (see bpf/include/config.h). */
 
 SLUICE_STATIC_ASSERT(sizeof(struct svc_key) == 20, "svc_key layout");
-SLUICE_STATIC_ASSERT(sizeof(struct svc_value) == 16, "svc_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct svc_value) == 24, "svc_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct vip_key) == 20, "vip_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct vip_value) == 4, "vip_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct backend_value) == 24, "backend_value layout");

@@ -13,7 +13,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 /** Field offsets and total size of each shared struct, as the C compiler lays them out. */
 export const LAYOUTS = {
   svc_key: { size: 20, offsets: { addr: 0, port: 16, proto: 18, family: 19 } },
-  svc_value: { size: 16, offsets: { id: 0, flags: 4, affinity_timeout: 8, table_size: 12 } },
+  svc_value: { size: 24, offsets: { id: 0, flags: 4, affinity_timeout: 8, table_size: 12, table_base: 16, pad: 20 } },
   vip_key: { size: 20, offsets: { addr: 0, family: 16, pad: 17 } },
   vip_value: { size: 4, offsets: { services: 0 } },
   backend_value: { size: 24, offsets: { addr: 0, port: 16, family: 18, flags: 19, pad: 20 } },
@@ -165,7 +165,10 @@ export interface ServiceValue {
   id: number;
   flags: number;
   affinityTimeoutSec: number;
+  /** Slots of the Maglev table; 0: no usable backend. */
   tableSize: number;
+  /** First slot of the table in maglev_slots. */
+  tableBase: number;
 }
 
 /** Encode a struct svc_value. */
@@ -174,11 +177,13 @@ export function encodeServiceValue(v: ServiceValue): Buffer {
   checkU32(v.id, 'id');
   checkU32(v.affinityTimeoutSec, 'affinityTimeoutSec');
   checkU32(v.tableSize, 'tableSize');
+  checkU32(v.tableBase, 'tableBase');
   const b = Buffer.alloc(LAYOUTS.svc_value.size);
   b.writeUInt32LE(v.id, L.id);
   b.writeUInt32LE(v.flags, L.flags);
   b.writeUInt32LE(v.affinityTimeoutSec, L.affinity_timeout);
   b.writeUInt32LE(v.tableSize, L.table_size);
+  b.writeUInt32LE(v.tableBase, L.table_base);
   return b;
 }
 
@@ -190,6 +195,7 @@ export function decodeServiceValue(b: Buffer): ServiceValue {
     flags: b.readUInt32LE(L.flags),
     affinityTimeoutSec: b.readUInt32LE(L.affinity_timeout),
     tableSize: b.readUInt32LE(L.table_size),
+    tableBase: b.readUInt32LE(L.table_base),
   };
 }
 

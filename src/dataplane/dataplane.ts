@@ -57,12 +57,14 @@ export interface Dataplane {
   deleteBackend(id: number): boolean;
   /** Every backend. */
   listBackends(): Map<number, BackendValue>;
-  /** Swap in a complete Maglev table (backend id per slot) for a service. */
-  setMaglevTable(serviceId: number, table: Uint32Array): Promise<void>;
-  /** The Maglev table a service uses now, or null. */
+  /** Slots of the array that holds every Maglev table. */
+  tableCapacity(): number;
+  /** Write a Maglev table (backend id per slot) to the region starting at `base`. */
+  writeTable(base: number, table: Uint32Array): void;
+  /** Read the region [base, base + size). */
+  readTable(base: number, size: number): Uint32Array;
+  /** The Maglev table a service uses now (found through its service entry), or null. */
   getMaglevTable(serviceId: number): Uint32Array | null;
-  /** Remove a service's Maglev table (its packets are then dropped as no_backend). */
-  deleteMaglevTable(serviceId: number): boolean;
   /** One conntrack entry, or null. */
   getConntrack(key: ConntrackKey): ConntrackValue | null;
   /** The affinity entry of a client of a service, or null. */

@@ -37,7 +37,10 @@ export class FakeDataplane implements Dataplane {
   readonly services = new Map<string, { key: ServiceKey; value: ServiceValue }>();
   readonly vips = new Map<string, { address: string; services: number }>();
   readonly backends = new Map<number, BackendValue>();
+  /** Regions written to the table array, by base slot. */
   readonly tables = new Map<number, Uint32Array>();
+  /** Slots of the table array. */
+  capacity = 1 << 22;
   readonly conntrack = new Map<string, ConntrackEntry>();
   readonly affinity = new Map<string, AffinityValue>();
   readonly svcStats = new Map<number, LbStats>();
@@ -102,20 +105,27 @@ export class FakeDataplane implements Dataplane {
     return new Map(this.backends);
   }
 
-  setMaglevTable(serviceId: number, table: Uint32Array): Promise<void> {
-    this.record('setMaglevTable', String(serviceId));
-    this.tables.set(serviceId, Uint32Array.from(table));
-    return Promise.resolve();
+  tableCapacity(): number {
+    return this.capacity;
+  }
+
+  writeTable(base: number, table: Uint32Array): void {
+    if (base + table.length > this.capacity) throw new Error(`region [${base}, ${base + table.length}) out of range`);
+    this.record('writeTable', String(base));
+    this.tables.set(base, Uint32Array.from(table));
+  }
+
+  readTable(base: number, size: number): Uint32Array {
+    const t = this.tables.get(base);
+    if (!t || t.length !== size) throw new Error(`no region of ${size} slots at ${base}`);
+    return Uint32Array.from(t);
   }
 
   getMaglevTable(serviceId: number): Uint32Array | null {
-    const t = this.tables.get(serviceId);
+    const svc = [...this.services.values()].find((s) => s.value.id === serviceId);
+    if (!svc || svc.value.tableSize === 0) return null;
+    const t = this.tables.get(svc.value.tableBase);
     return t ? Uint32Array.from(t) : null;
-  }
-
-  deleteMaglevTable(serviceId: number): boolean {
-    this.record('deleteMaglevTable', String(serviceId));
-    return this.tables.delete(serviceId);
   }
 
   getConntrack(key: ConntrackKey): ConntrackValue | null {

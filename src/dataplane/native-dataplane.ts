@@ -44,6 +44,8 @@ export interface NativeDataplaneOptions {
    * kernel memory, preallocated). Must match an adopted pin's size.
    */
   conntrackSize?: number;
+  /** Slots for all Maglev tables (default 16,777,216: 64 MiB). Must match an adopted pin. */
+  maglevSlots?: number;
   /** ClientIP affinity entries (default 262,144). */
   affinitySize?: number;
 }
@@ -81,6 +83,7 @@ export class NativeDataplane implements Dataplane {
     const sizes: Record<string, number> = {};
     if (opts.conntrackSize !== undefined) sizes['conntrack'] = opts.conntrackSize;
     if (opts.affinitySize !== undefined) sizes['affinity'] = opts.affinitySize;
+    if (opts.maglevSlots !== undefined) sizes['maglev_slots'] = opts.maglevSlots;
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {
       const { reused } = await raw.load(loadOpts);
@@ -151,16 +154,22 @@ export class NativeDataplane implements Dataplane {
     return out;
   }
 
-  setMaglevTable(serviceId: number, table: Uint32Array): Promise<void> {
-    return this.raw.setMaglevTable(serviceId, table);
+  tableCapacity(): number {
+    return this.raw.mapInfo('maglev_slots').maxEntries;
+  }
+
+  writeTable(base: number, table: Uint32Array): void {
+    this.raw.arrayWrite('maglev_slots', base, table);
+  }
+
+  readTable(base: number, size: number): Uint32Array {
+    return this.raw.arrayRead('maglev_slots', base, size);
   }
 
   getMaglevTable(serviceId: number): Uint32Array | null {
-    return this.raw.getMaglevTable(serviceId);
-  }
-
-  deleteMaglevTable(serviceId: number): boolean {
-    return this.raw.deleteMaglevTable(serviceId);
+    const svc = this.listServices().find((s) => s.value.id === serviceId);
+    if (!svc || svc.value.tableSize === 0) return null;
+    return this.readTable(svc.value.tableBase, svc.value.tableSize);
   }
 
   getConntrack(key: ConntrackKey): ConntrackValue | null {

@@ -63,9 +63,10 @@ export interface AddonDataplane {
   mapClear(name: string): number;
   perCpuSum(name: string, key: Buffer): Buffer | null;
   perCpuSumAll(name: string): Buffer;
-  setMaglevTable(svcId: number, table: Uint32Array): Promise<void>;
-  getMaglevTable(svcId: number): Uint32Array | null;
-  deleteMaglevTable(svcId: number): boolean;
+  /** Write `values` to slots [start, start + values.length) of an ARRAY of __u32. */
+  arrayWrite(name: string, start: number, values: Uint32Array): void;
+  /** Read slots [start, start + count) of an ARRAY of __u32. */
+  arrayRead(name: string, start: number, count: number): Uint32Array;
   testRun(
     prog: 'xdp' | 'tc',
     data: Buffer,

@@ -98,6 +98,11 @@ export class DaemonProcess {
     return connect(this.address);
   }
 
+  /** The daemon's process id while it runs. */
+  pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** What the daemon printed. */
   log(): string {
     return this.output;

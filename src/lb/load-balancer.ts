@@ -21,7 +21,8 @@ import {
 } from '../dataplane/codec.js';
 import { SluiceError } from '../errors.js';
 import { ApplyError, applyOperations, readState } from '../reconciler/apply.js';
-import { emptyState, keyString, reconcile, type DataplaneState } from '../reconciler/reconcile.js';
+import { emptyState, keyString, reconcile, sameTable, type DataplaneState } from '../reconciler/reconcile.js';
+import { RegionAllocator, type RegionAllocatorOptions } from './region-allocator.js';
 import { buildMaglevTable, defaultTableSize } from '../maglev/maglev.js';
 import {
   backendIdentity,
@@ -34,7 +35,11 @@ import {
 interface Installed {
   spec: ServiceSpec;
   id: number;
+  /** Size of its Maglev table (kept across backend changes, grown at ladder steps). */
   tableSize: number;
+  /** Where its table is in maglev_slots (undefined: no usable backend, no table). */
+  tableBase: number | undefined;
+  table: Uint32Array;
   /** backend identity -> backend id */
   backendIds: Map<string, number>;
 }
@@ -58,6 +63,8 @@ export interface ServiceStats extends LbStats {
 export interface LoadBalancerOptions {
   /** Ids an earlier run gave to frontends (from the store), so they map to the same entries. */
   ids?: Map<string, FrontendIds>;
+  /** Quarantine and clock of the Maglev table regions. */
+  regions?: RegionAllocatorOptions;
   /** Largest service id (exclusive); defaults to the dataplane's capacity. */
   maxServices?: number;
   /** Largest backend id (exclusive). */
@@ -113,6 +120,8 @@ export class LoadBalancer {
   private readonly desired: DataplaneState = emptyState();
   /** What the maps hold (read at start, then kept by the applier). */
   private readonly current: DataplaneState;
+  /** Regions of maglev_slots in use. */
+  private readonly regions: RegionAllocator;
   /** Serialises changes: each one sees the state the previous one left. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -124,6 +133,10 @@ export class LoadBalancer {
     this.backendIds = new IdAllocator(opts.maxBackends ?? 131072);
     this.restored = new Map(opts.ids ?? []);
     this.current = readState(dataplane);
+    this.regions = new RegionAllocator(dataplane.tableCapacity(), opts.regions ?? {});
+    for (const { value } of this.current.services.values()) {
+      if (value.tableSize > 0 && this.current.tables.has(value.tableBase)) this.regions.reserve(value.tableBase, value.tableSize);
+    }
     // Ids in the maps or promised to restored frontends are not handed out again.
     for (const { value } of this.current.services.values()) this.svcIds.reserve(value.id);
     for (const id of this.current.backends.keys()) this.backendIds.reserve(id);
@@ -171,6 +184,7 @@ export class LoadBalancer {
     return this.serialise(async () => {
       const ops = reconcile(this.desired, this.current);
       await applyOperations(this.dataplane, ops, this.current);
+      this.regions.retainOnly(new Set(this.desired.tables.keys()));
       return ops.length;
     });
   }
@@ -331,21 +345,24 @@ export class LoadBalancer {
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
       scope.backends.add(bid);
     }
-    if (table.length > 0) log.set(this.desired.tables, id, table);
-    else log.delete(this.desired.tables, id);
-    scope.tables.add(id);
+    const base = this.placeTable(prev, key, id, table, undo);
+    if (base !== undefined) {
+      log.set(this.desired.tables, base, table);
+      scope.tables.add(base);
+    }
     log.set(this.desired.services, keyString(key), {
       key,
       value: {
         id,
         flags: spec.sessionAffinity ? SVC_FLAG_AFFINITY : 0,
         affinityTimeoutSec: spec.sessionAffinity?.timeoutSeconds ?? 0,
-        tableSize: size,
+        tableSize: base === undefined ? 0 : size,
+        tableBase: base ?? 0,
       },
     });
     scope.services.add(keyString(key));
     this.addVip(key.address, 1, scope, log);
-    log.set(this.installed, spec.name, { spec, id, tableSize: size, backendIds });
+    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, table, backendIds });
     log.set(this.byKey, keyString(key), spec.name);
     if (restored) log.delete(this.restored, spec.name);
   }
@@ -357,6 +374,11 @@ export class LoadBalancer {
     const log = new UndoLog(undo);
     this.removeFromDesired(prev, scope, log);
     log.delete(this.installed, name);
+    if (prev.tableBase !== undefined) {
+      const b = prev.tableBase;
+      this.regions.release(b);
+      undo.push(() => this.regions.unrelease(b));
+    }
     this.svcIds.release(prev.id);
     for (const bid of prev.backendIds.values()) this.backendIds.release(bid);
     undo.push(() => {
@@ -365,12 +387,45 @@ export class LoadBalancer {
     });
   }
 
+  /**
+   * Where the service's table goes: its current region if the table did not
+   * change (or, for a service adopted from the maps, the region it already
+   * uses there), else a fresh region, the old one being released. Returns
+   * undefined for an empty table.
+   */
+  private placeTable(prev: Installed | undefined, key: ServiceKey, id: number, table: Uint32Array, undo: Array<() => void>): number | undefined {
+    let prevBase = prev?.tableBase;
+    let prevTable = prev?.table;
+    if (!prev) {
+      const cur = this.current.services.get(keyString(key));
+      if (cur && cur.value.id === id && cur.value.tableSize > 0) {
+        prevBase = cur.value.tableBase;
+        prevTable = this.current.tables.get(prevBase);
+      }
+    }
+    if (table.length > 0 && prevBase !== undefined && prevTable && sameTable(prevTable, table)) return prevBase;
+    let base: number | undefined;
+    if (table.length > 0) {
+      const b = this.regions.allocate(table.length);
+      undo.push(() => this.regions.free_(b));
+      base = b;
+    }
+    if (prevBase !== undefined) {
+      const old = prevBase;
+      this.regions.release(old);
+      undo.push(() => this.regions.unrelease(old));
+    }
+    return base;
+  }
+
   private removeFromDesired(prev: Installed, scope: ScopeSets, log: UndoLog): void {
     const key = keyString(keyOf(prev.spec));
     log.delete(this.desired.services, key);
     scope.services.add(key);
-    log.delete(this.desired.tables, prev.id);
-    scope.tables.add(prev.id);
+    if (prev.tableBase !== undefined) {
+      log.delete(this.desired.tables, prev.tableBase);
+      scope.tables.add(prev.tableBase);
+    }
     for (const bid of prev.backendIds.values()) {
       log.delete(this.desired.backends, bid);
       scope.backends.add(bid);

@@ -49,9 +49,9 @@ export async function applyOperations(dp: Dataplane, ops: readonly Operation[], 
         continue;
       }
       switch (op.op) {
-        case 'setTable':
-          await dp.setMaglevTable(op.serviceId, op.table);
-          current.tables.set(op.serviceId, op.table);
+        case 'writeTable':
+          dp.writeTable(op.base, op.table);
+          current.tables.set(op.base, op.table);
           break;
         case 'putVip':
           dp.putVip(op.address, op.services);
@@ -65,9 +65,8 @@ export async function applyOperations(dp: Dataplane, ops: readonly Operation[], 
           dp.deleteVip(op.address);
           current.vips.delete(op.address);
           break;
-        case 'deleteTable':
-          dp.deleteMaglevTable(op.serviceId);
-          current.tables.delete(op.serviceId);
+        case 'releaseTable':
+          current.tables.delete(op.base);
           break;
         case 'deleteBackend':
           dp.deleteBackend(op.id);
@@ -87,9 +86,9 @@ export function readState(dp: Dataplane): DataplaneState {
   const tables = new Map<number, Uint32Array>();
   for (const e of dp.listServices()) {
     services.set(keyString(e.key), e);
-    if (!tables.has(e.value.id)) {
-      const t = dp.getMaglevTable(e.value.id);
-      if (t) tables.set(e.value.id, t);
+    const { tableBase, tableSize } = e.value;
+    if (tableSize > 0 && !tables.has(tableBase) && tableBase + tableSize <= dp.tableCapacity()) {
+      tables.set(tableBase, dp.readTable(tableBase, tableSize));
     }
   }
   const vips = new Map<string, number>();

@@ -5,13 +5,12 @@
  *
  * The order never exposes a half-built service to a packet:
  *   1. backends that are new or changed (nothing points at them yet);
- *   2. Maglev tables, each complete, swapped in whole;
- *   3. service entries, then VIPs (a service becomes reachable last);
+ *   2. Maglev tables, each written complete to a fresh region of the table
+ *      array (nothing points at it yet);
+ *   3. service entries (each switching to its new table base and size in
+ *      one atomic element replacement), then VIPs;
  *   4. deletions: services first (no new packets find them), then VIPs,
- *      tables, and backends last (their flows are already elsewhere).
- * One exception: a table that shrinks is preceded by its service entry's new
- * size, so that `hash % size` never points past the end of either table
- * (a packet in between picks a valid, if not Maglev-ideal, backend).
+ *      released table regions, and backends last.
  */
 import type { BackendValue, ServiceKey, ServiceValue } from '../dataplane/codec.js';
 
@@ -20,7 +19,7 @@ export interface DataplaneState {
   /** keyString(key) -> entry */
   services: Map<string, { key: ServiceKey; value: ServiceValue }>;
   backends: Map<number, BackendValue>;
-  /** service id -> Maglev table */
+  /** base slot in maglev_slots -> the Maglev table written there */
   tables: Map<number, Uint32Array>;
   /** VIP -> number of service ports on it */
   vips: Map<string, number>;
@@ -29,12 +28,13 @@ export interface DataplaneState {
 /** One map operation. */
 export type Operation =
   | { op: 'putBackend'; id: number; value: BackendValue }
-  | { op: 'setTable'; serviceId: number; table: Uint32Array }
+  | { op: 'writeTable'; base: number; table: Uint32Array }
   | { op: 'putService'; key: ServiceKey; value: ServiceValue }
   | { op: 'putVip'; address: string; services: number }
   | { op: 'deleteService'; key: ServiceKey }
   | { op: 'deleteVip'; address: string }
-  | { op: 'deleteTable'; serviceId: number }
+  /** Forget a region: nothing to do in the kernel (the allocator reuses it later). */
+  | { op: 'releaseTable'; base: number }
   | { op: 'deleteBackend'; id: number };
 
 /** Which entries to compare; omitted fields mean "all of that map". */
@@ -60,10 +60,12 @@ function sameBackend(a: BackendValue, b: BackendValue): boolean {
 }
 
 function sameService(a: ServiceValue, b: ServiceValue): boolean {
-  return a.id === b.id && a.flags === b.flags && a.affinityTimeoutSec === b.affinityTimeoutSec && a.tableSize === b.tableSize;
+  return a.id === b.id && a.flags === b.flags && a.affinityTimeoutSec === b.affinityTimeoutSec &&
+    a.tableSize === b.tableSize && a.tableBase === b.tableBase;
 }
 
-function sameTable(a: Uint32Array, b: Uint32Array): boolean {
+/** Whether two Maglev tables are equal slot for slot. */
+export function sameTable(a: Uint32Array, b: Uint32Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -87,23 +89,13 @@ export function reconcile(desired: DataplaneState, current: DataplaneState, scop
     else if (!want && have) delBackends.push({ op: 'deleteBackend', id });
   }
 
-  // A service whose table shrinks gets its new size before its new table.
   const putServices: Operation[] = [];
-  const earlyServices: Operation[] = [];
   const delServices: Operation[] = [];
   for (const k of keysOf(scope.services, desired.services, current.services)) {
     const want = desired.services.get(k);
     const have = current.services.get(k);
-    if (want && (!have || !sameService(want.value, have.value))) {
-      const op: Operation = { op: 'putService', key: want.key, value: want.value };
-      if (have && have.value.id === want.value.id && want.value.tableSize < have.value.tableSize) {
-        earlyServices.push(op);
-      } else {
-        putServices.push(op);
-      }
-    } else if (!want && have) {
-      delServices.push({ op: 'deleteService', key: have.key });
-    }
+    if (want && (!have || !sameService(want.value, have.value))) putServices.push({ op: 'putService', key: want.key, value: want.value });
+    else if (!want && have) delServices.push({ op: 'deleteService', key: have.key });
   }
 
   const setTables: Operation[] = [];
@@ -111,8 +103,8 @@ export function reconcile(desired: DataplaneState, current: DataplaneState, scop
   for (const id of keysOf(scope.tables, desired.tables, current.tables)) {
     const want = desired.tables.get(id);
     const have = current.tables.get(id);
-    if (want && (!have || !sameTable(want, have))) setTables.push({ op: 'setTable', serviceId: id, table: want });
-    else if (!want && have) delTables.push({ op: 'deleteTable', serviceId: id });
+    if (want && (!have || !sameTable(want, have))) setTables.push({ op: 'writeTable', base: id, table: want });
+    else if (!want && have) delTables.push({ op: 'releaseTable', base: id });
   }
 
   const putVips: Operation[] = [];
@@ -126,7 +118,6 @@ export function reconcile(desired: DataplaneState, current: DataplaneState, scop
 
   return [
     ...putBackends,
-    ...earlyServices,
     ...setTables,
     ...putServices,
     ...putVips,

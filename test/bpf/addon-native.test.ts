@@ -2,38 +2,12 @@
 // test runs, close. Needs root and bpffs at /sys/fs/bpf.
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-type Layouts = Record<string, { size: number; offsets: Record<string, number> }>;
+import { native as loadNative, type AddonDataplane as Dataplane } from '../../src/dataplane/native.js';
 
-interface Dataplane {
-  load(opts: { pinDir?: string; fibRedirect?: boolean; refreshNs?: number; objectPath?: string }): Promise<{ reused: string[] }>;
-  attachXdp(ifindex: number, mode: 'native' | 'generic', netnsPath?: string): void;
-  mapLookup(name: string, key: Buffer): Buffer | null;
-  mapUpdate(name: string, key: Buffer, value: Buffer, flags?: number): void;
-  perCpuSum(name: string, key: Buffer): Buffer | null;
-  setMaglevTable(svcId: number, table: Uint32Array): Promise<void>;
-  getMaglevTable(svcId: number): Uint32Array | null;
-  deleteMaglevTable(svcId: number): boolean;
-  testRun(prog: 'xdp' | 'tc', data: Buffer, opts?: { repeat?: number; ingressIfindex?: number }): { retval: number; data: Buffer; durationNs: number };
-  testRunLive(data: Buffer, opts: { repeat: number; batchSize?: number; ingressIfindex: number }): Promise<{ wallNs: number }>;
-  readonly pinDir: string | null;
-  unpin(): void;
-  close(): unknown;
-}
-
-interface Native {
-  Dataplane: new () => Dataplane;
-  layouts(): Layouts;
-  constants(): Record<string, number>;
-  libbpfVersion(): string;
-  ifIndex(name: string, netnsPath?: string): number;
-}
-
-// Temporary: src/dataplane/native.ts will own loading the addon.
-const native = createRequire(import.meta.url)('../../build/Release/sluice_native.node') as Native;
+const native = loadNative();
 
 const XDP_PASS = 2;
 
@@ -57,7 +31,7 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   const l = native.layouts();
   const sizes = Object.fromEntries(Object.entries(l).map(([name, v]) => [name, v.size]));
   t.deepEqual(sizes, {
-    svc_key: 20, svc_value: 16, vip_key: 20, vip_value: 4, backend_value: 24,
+    svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
     ct_key: 40, ct_value: 48, affinity_key: 24, affinity_value: 16,
     lb_stats: 32, global_stats: 128,
   });
@@ -140,33 +114,32 @@ test('a second instance reuses the pinned maps and their contents', async (t) =>
   t.deepEqual(r1.reused, []);
   t.is(first.pinDir, pinDir);
   const key = svcKey(0x0a60000a, 80);
-  const value = Buffer.from([7, 0, 0, 0, 1, 0, 0, 0, 30, 0, 0, 0, 0xfd, 3, 0, 0]);
+  const value = Buffer.from([7, 0, 0, 0, 1, 0, 0, 0, 30, 0, 0, 0, 0xfd, 3, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
   first.mapUpdate('services', key, value);
 
   const r2 = await second.load({ pinDir });
   t.true(r2.reused.includes('services'), r2.reused.join());
-  t.true(r2.reused.includes('maglev_tables'), r2.reused.join());
+  t.true(r2.reused.includes('maglev_slots'), r2.reused.join());
   t.deepEqual(second.mapLookup('services', key), value);
 });
 
-test('Maglev tables round-trip and are replaced whole', async (t) => {
+test('table regions: written and read back, bounds checked before any syscall', async (t) => {
   const dp = await loaded(t);
   const small = Uint32Array.from({ length: 1021 }, (_, i) => (i * 7919) % 10);
-  await dp.setMaglevTable(5, small);
-  t.deepEqual(dp.getMaglevTable(5), small);
-
+  dp.arrayWrite('maglev_slots', 5000, small);
+  t.deepEqual(dp.arrayRead('maglev_slots', 5000, 1021), small);
   const big = Uint32Array.from({ length: 2039 }, (_, i) => 100 + (i % 3));
-  await dp.setMaglevTable(5, big);
-  t.deepEqual(dp.getMaglevTable(5), big);
+  dp.arrayWrite('maglev_slots', 0, big);
+  t.deepEqual(dp.arrayRead('maglev_slots', 0, 2039), big);
+  t.deepEqual(dp.arrayRead('maglev_slots', 5000, 1021), small, 'a neighbouring region is untouched');
 
-  t.is(dp.getMaglevTable(6), null);
-  const range = (await t.throwsAsync(async () => dp.setMaglevTable(6, new Uint32Array(0)))) as NodeJS.ErrnoException;
+  const cap = dp.mapInfo('maglev_slots').maxEntries;
+  const range = t.throws(() => dp.arrayWrite('maglev_slots', cap - 10, new Uint32Array(11))) as NodeJS.ErrnoException;
   t.is(range.code, 'EINVAL');
   t.true(range instanceof RangeError);
-
-  t.true(dp.deleteMaglevTable(5));
-  t.false(dp.deleteMaglevTable(5));
-  t.is(dp.getMaglevTable(5), null);
+  t.regex(range.message, /not within/);
+  const notArray = t.throws(() => dp.arrayRead('services', 0, 1)) as NodeJS.ErrnoException;
+  t.is(notArray.code, 'EINVAL');
 });
 
 test('testRun passes a garbage frame and counts it', async (t) => {

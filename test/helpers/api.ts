@@ -109,6 +109,19 @@ export function dataplaneSnapshot(dp: FakeDataplane): string {
   );
 }
 
+/**
+ * What the fake dataplane's maps mean to a packet: services (without where
+ * their table sits), VIPs, backends, and each service's Maglev table. Equal
+ * strings mean the same forwarding, wherever the table regions were placed.
+ */
+export function dataplaneContent(dp: FakeDataplane): string {
+  const services = [...dp.services.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([k, v]) => [k, { ...v.value, tableBase: undefined }, Array.from(dp.getMaglevTable(v.value.id) ?? [])]);
+  const sorted = <K, V>(m: Map<K, V>): Array<[K, V]> => [...m.entries()].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
+  return JSON.stringify({ services, vips: sorted(dp.vips), backends: sorted(dp.backends) });
+}
+
 /** A service message with one VIP, one TCP port and the given backends. */
 export function webService(name: string, vip: string, backends: string[], extra: Partial<ServiceInput> = {}): ServiceInput {
   return {

@@ -14,7 +14,7 @@ import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import { expandDefinition } from '../../src/model/definition.js';
 import type { ServiceMessage } from '../../src/api/messages.js';
 import { definitionFromMessage } from '../../src/api/convert.js';
-import { dataplaneSnapshot, rawClients, startApi, unary, type RawClients } from '../helpers/api.js';
+import { dataplaneContent, rawClients, startApi, unary, type RawClients } from '../helpers/api.js';
 
 const SERVICES = ['alpha', 'beta', 'gamma'];
 const CLIENTS = 20;
@@ -117,7 +117,7 @@ test('20 concurrent clients on 3 services end in the state of the last committed
   const replay = new FakeDataplane();
   const lb = new LoadBalancer(replay, { ids: f.lb.exportIds() });
   await lb.applyMany(SERVICES.flatMap((n) => expandDefinition(f.store.get(n)!.definition)));
-  t.is(dataplaneSnapshot(f.dp), dataplaneSnapshot(replay));
+  t.is(dataplaneContent(f.dp), dataplaneContent(replay));
   t.deepEqual(
     f.lb.list().map((s) => s.name).sort(),
     SERVICES.flatMap((n) => expandDefinition(f.store.get(n)!.definition).map((s) => s.name)).sort(),

@@ -68,12 +68,12 @@ test('KeepAlive of an unknown lease ends the stream with NOT_FOUND naming lease_
 /** A fake dataplane whose next Maglev table write fails as a full map does in the addon. */
 class FullDataplane extends FakeDataplane {
   fail = false;
-  override setMaglevTable(serviceId: number, table: Uint32Array): Promise<void> {
+  override writeTable(base: number, table: Uint32Array): void {
     if (this.fail) {
       this.fail = false;
-      return Promise.reject(Object.assign(new Error('bpf_map_update_elem: No space left on device'), { code: 'ENOSPC', errno: 28, syscall: 'bpf_map_update_elem' }));
+      throw Object.assign(new Error('bpf_map_update_batch: No space left on device'), { code: 'ENOSPC', errno: 28, syscall: 'bpf_map_update_batch' });
     }
-    return super.setMaglevTable(serviceId, table);
+    super.writeTable(base, table);
   }
 }
 

@@ -19,7 +19,7 @@ test('service key: network order address and port, protocol number, family', (t)
 });
 
 test('service value, backend value and conntrack key round-trip', (t) => {
-  const v = { id: 7, flags: 1, affinityTimeoutSec: 10800, tableSize: 1021 };
+  const v = { id: 7, flags: 1, affinityTimeoutSec: 10800, tableSize: 1021, tableBase: 40960 };
   t.deepEqual(decodeServiceValue(encodeServiceValue(v)), v);
   const be = { address: '10.1.0.11', port: 8080, flags: 1 };
   t.deepEqual(decodeBackendValue(encodeBackendValue(be)), be);

@@ -18,37 +18,37 @@ const web: ServiceSpec = {
 const writes = (dp: FakeDataplane): string[] => dp.ops.map((o) => o.op).filter((o) => !o.startsWith('reset'));
 
 test('equal states need no operation; the order is backends, tables, services, VIPs, then deletions', (t) => {
-  const a = emptyState();
-  t.deepEqual(reconcile(a, emptyState()), []);
+  t.deepEqual(reconcile(emptyState(), emptyState()), []);
   const key: ServiceKey = { address: '10.96.0.1', port: 80, protocol: 'tcp' };
   const desired = emptyState();
   desired.backends.set(7, { address: '10.1.0.1', port: 80, flags: 0 });
-  desired.tables.set(1, Uint32Array.of(7, 7, 7));
-  desired.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 3 } });
+  desired.tables.set(100, Uint32Array.of(7, 7, 7));
+  desired.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 3, tableBase: 100 } });
   desired.vips.set('10.96.0.1', 1);
   const current = emptyState();
   current.backends.set(9, { address: '10.1.0.9', port: 80, flags: 0 });
-  current.tables.set(2, Uint32Array.of(9));
+  current.tables.set(0, Uint32Array.of(9));
   const old: ServiceKey = { address: '10.96.0.2', port: 80, protocol: 'tcp' };
-  current.services.set(keyString(old), { key: old, value: { id: 2, flags: 0, affinityTimeoutSec: 0, tableSize: 1 } });
+  current.services.set(keyString(old), { key: old, value: { id: 2, flags: 0, affinityTimeoutSec: 0, tableSize: 1, tableBase: 0 } });
   current.vips.set('10.96.0.2', 1);
   t.deepEqual(reconcile(desired, current).map((o) => o.op), [
-    'putBackend', 'setTable', 'putService', 'putVip', 'deleteService', 'deleteVip', 'deleteTable', 'deleteBackend',
+    'putBackend', 'writeTable', 'putService', 'putVip', 'deleteService', 'deleteVip', 'releaseTable', 'deleteBackend',
   ]);
   t.deepEqual(reconcile(desired, current, { backends: [7], services: [], tables: [], vips: [] }).map((o) => o.op), ['putBackend'], 'scope limits the diff');
 });
 
-test('a shrinking table gets its new size first', (t) => {
-  const key: ServiceKey = { address: '10.96.0.1', port: 80, protocol: 'tcp' };
-  const current = emptyState();
-  current.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 5 } });
-  current.tables.set(1, Uint32Array.of(1, 1, 1, 1, 1));
-  const desired = emptyState();
-  desired.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 3 } });
-  desired.tables.set(1, Uint32Array.of(1, 1, 1));
-  t.deepEqual(reconcile(desired, current).map((o) => o.op), ['putService', 'setTable']);
-  // ... and a growing one its table first.
-  t.deepEqual(reconcile(current, desired).map((o) => o.op), ['setTable', 'putService']);
+test('a changed table goes to a fresh region; the service entry then switches to it', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  await lb.apply(web);
+  const before = dp.listServices()[0]!.value;
+  dp.ops.length = 0;
+  await lb.apply({ ...web, backends: web.backends.slice(1) });
+  const after = dp.listServices()[0]!.value;
+  t.not(after.tableBase, before.tableBase, 'a table was rewritten in place');
+  const ops = writes(dp);
+  t.true(ops.indexOf('writeTable') < ops.indexOf('putService'), ops.join(','));
+  t.deepEqual(dp.getMaglevTable(after.id), dp.readTable(after.tableBase, after.tableSize));
 });
 
 test('re-applying the same service writes nothing; one weight change swaps only the table', async (t) => {
@@ -59,10 +59,10 @@ test('re-applying the same service writes nothing; one weight change swaps only 
   await lb.apply(web);
   t.deepEqual(writes(dp), [], 'no-op apply wrote to the maps');
   await lb.apply({ ...web, backends: web.backends.map((b, i) => (i === 0 ? { ...b, weight: 3 } : b)) });
-  t.deepEqual(writes(dp), ['setMaglevTable']);
+  t.deepEqual(writes(dp), ['writeTable', 'putService'], 'new table region, then the switch');
   dp.ops.length = 0;
   await lb.setBackendState('web', '10.1.0.2', 8080, 'draining');
-  t.deepEqual(writes(dp), ['putBackend', 'setMaglevTable'], 'drain: flag the backend, swap the table');
+  t.deepEqual(writes(dp), ['putBackend', 'writeTable', 'putService'], 'drain: flag the backend, new table, switch');
 });
 
 test('a new load balancer with the persisted ids adopts the maps without writing; converge removes leftovers', async (t) => {
@@ -92,11 +92,13 @@ test('a failing map write leaves the maps and the model as they were, as RESOURC
   const lb = new LoadBalancer(dp);
   await lb.apply(web);
   const before = JSON.stringify([[...dp.services], [...dp.backends], [...dp.tables].map(([k, v]) => [k, [...v]]), [...dp.vips]]);
-  const orig = dp.setMaglevTable.bind(dp);
-  dp.setMaglevTable = () => Promise.reject(Object.assign(new Error('map full'), { code: 'E2BIG', errno: 7 }));
+  const orig = dp.writeTable.bind(dp);
+  dp.writeTable = () => {
+    throw Object.assign(new Error('map full'), { code: 'E2BIG', errno: 7 });
+  };
   const err = await t.throwsAsync(lb.apply({ ...web, backends: [...web.backends, { address: '10.1.0.9', port: 8080 }] }), { instanceOf: SluiceError });
   t.is(err?.code, 'RESOURCE_EXHAUSTED');
-  dp.setMaglevTable = orig;
+  dp.writeTable = orig;
   t.is(JSON.stringify([[...dp.services], [...dp.backends], [...dp.tables].map(([k, v]) => [k, [...v]]), [...dp.vips]]), before, 'maps changed');
   t.is(lb.get('web')?.backends.length, 4, 'the model kept the old spec');
   dp.ops.length = 0;
