@@ -86,5 +86,6 @@ try {
   console.log(`  daemon RSS:                 ${rss0.toFixed(0)} MB idle, ${rss1.toFixed(0)} MB loaded, ${rss2.toFixed(0)} MB after changes   (target ≤ 200 MB)`);
   console.log(`  one backend change (drain), ${CHANGES} samples: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${lat[lat.length - 1]!.toFixed(2)} ms   (target p99 ≤ 5 ms)`);
 } finally {
+  await daemon.stop('SIGTERM');
   await daemon.destroy();
 }

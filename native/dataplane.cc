@@ -322,6 +322,7 @@ void LoadWorker::Run()
 		e.valueSize = info.value_size;
 		e.maxEntries = info.max_entries;
 		e.id = info.id;
+		e.mapFlags = info.map_flags;
 		e.perCpu = IsPerCpu(e.type);
 		e.valueBytes = e.perCpu ? size_t((e.valueSize + 7) & ~7u) * NumCpus()
 					: e.valueSize;

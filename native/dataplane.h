@@ -24,6 +24,7 @@ namespace sluice {
 struct MapEntry : MapShape {
 	struct bpf_map *map = nullptr;
 	uint32_t id = 0;
+	uint32_t mapFlags = 0;
 };
 
 // What a successful load yields. Built on a worker thread, then owned by

@@ -2,6 +2,7 @@
 // Map access and Maglev table swaps.
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -217,29 +218,62 @@ Napi::Value Dataplane::PerCpuSumAll(const Napi::CallbackInfo &info)
 	return Copy(env, out.data(), out.size());
 }
 
-// An ARRAY map of __u32 values: the region [start, start + count).
-static const MapEntry &U32Array(Napi::Env env, const char *op, const Napi::Value &name,
-			 const MapEntry &m)
+// An mmapable ARRAY whose memory is a plain array of __u32 slots: elements
+// of value_size a multiple of 8 (an mmapable array's element stride), each
+// holding value_size / 4 slots.
+static const MapEntry &SlotArray(Napi::Env env, const char *op, const Napi::Value &name,
+				 const MapEntry &m)
 {
-	if (m.type != BPF_MAP_TYPE_ARRAY || m.keySize != 4 || m.valueSize != 4)
-		Throw(env, EINVAL, op, Name(name) + ": not an ARRAY of __u32");
+	if (m.type != BPF_MAP_TYPE_ARRAY || !(m.mapFlags & BPF_F_MMAPABLE) || m.valueSize % 8)
+		Throw(env, EINVAL, op, Name(name) + ": not an mmapable ARRAY of __u32 slots");
 	return m;
 }
 
-static void CheckRegion(Napi::Env env, const char *op, const std::string &map,
-		 const MapEntry &m, uint64_t start, uint64_t count)
+static uint64_t SlotCount(const MapEntry &m)
 {
-	if (count == 0 || start + count > m.maxEntries)
+	return uint64_t(m.maxEntries) * (m.valueSize / 4);
+}
+
+static void CheckRegion(Napi::Env env, const char *op, const std::string &map,
+			const MapEntry &m, uint64_t start, uint64_t count)
+{
+	if (count == 0 || start + count > SlotCount(m))
 		Throw(env, EINVAL, op, map + ": slots [" + std::to_string(start) + ", " +
 			  std::to_string(start + count) + ") are not within [0, " +
-			  std::to_string(m.maxEntries) + ")", ErrorKind::RangeError);
+			  std::to_string(SlotCount(m)) + ")", ErrorKind::RangeError);
+}
+
+/*
+ * Copies slots [start, start + count) in or out of the array by mapping
+ * just the pages that hold them: one memcpy instead of a per-element update
+ * in the kernel (about 0.2 us an element), and no page stays mapped, so the
+ * map does not count in the process's resident memory. 0 or an errno.
+ */
+static int CopyMapped(const MapEntry &m, uint32_t start, uint32_t count,
+		      void *buf, bool write)
+{
+	static const long page = sysconf(_SC_PAGESIZE);
+	uint64_t first = uint64_t(start) * 4, end = first + uint64_t(count) * 4;
+	uint64_t off = first & ~uint64_t(page - 1);
+	size_t len = size_t(((end + page - 1) & ~uint64_t(page - 1)) - off);
+	void *p = mmap(nullptr, len, write ? PROT_READ | PROT_WRITE : PROT_READ,
+		       MAP_SHARED, m.fd, off_t(off));
+	if (p == MAP_FAILED)
+		return errno;
+	uint8_t *slot = static_cast<uint8_t *>(p) + (first - off);
+	if (write)
+		std::memcpy(slot, buf, size_t(count) * 4);
+	else
+		std::memcpy(buf, slot, size_t(count) * 4);
+	munmap(p, len);
+	return 0;
 }
 
 Napi::Value Dataplane::ArrayWrite(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	const char *op = "arrayWrite";
-	const MapEntry &m = U32Array(env, op, info[0], Map(env, op, info[0]));
+	const MapEntry &m = SlotArray(env, op, info[0], Map(env, op, info[0]));
 	uint32_t start = GetU32(env, info[1], op, "start");
 	if (!info[2].IsTypedArray() ||
 	    info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
@@ -247,12 +281,8 @@ Napi::Value Dataplane::ArrayWrite(const Napi::CallbackInfo &info)
 	auto ta = info[2].As<Napi::Uint32Array>();
 	size_t n = ta.ElementLength();
 	CheckRegion(env, op, Name(info[0]), m, start, n);
-	std::vector<uint32_t> keys(n);
-	std::iota(keys.begin(), keys.end(), start);
-	const char *call = "";
-	if (int err = UpdateBatch(m, reinterpret_cast<const uint8_t *>(keys.data()),
-				  reinterpret_cast<const uint8_t *>(ta.Data()), n, BPF_ANY, &call))
-		Throw(env, err, call, Name(info[0]));
+	if (int err = CopyMapped(m, start, uint32_t(n), ta.Data(), true))
+		Throw(env, err, "mmap", Name(info[0]));
 	return env.Undefined();
 }
 
@@ -260,25 +290,13 @@ Napi::Value Dataplane::ArrayRead(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	const char *op = "arrayRead";
-	const MapEntry &m = U32Array(env, op, info[0], Map(env, op, info[0]));
+	const MapEntry &m = SlotArray(env, op, info[0], Map(env, op, info[0]));
 	uint32_t start = GetU32(env, info[1], op, "start");
 	uint32_t count = GetU32(env, info[2], op, "count");
 	CheckRegion(env, op, Name(info[0]), m, start, count);
 	auto out = Napi::Uint32Array::New(env, count);
-	std::vector<uint32_t> keys(count);
-	/* The batch continues after the key given as in_batch. */
-	uint32_t prev = start - 1, got = count;
-	auto opts = ZeroedOpts<bpf_map_batch_opts>();
-	int err = bpf_map_lookup_batch(m.fd, start ? &prev : nullptr, &prev,
-				       keys.data(), out.Data(), &got, &opts);
-	if ((err == 0 || err == -ENOENT) && got == count)
-		return out;
-	/* Fall back to one lookup per slot. */
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t k = start + i;
-		if ((err = bpf_map_lookup_elem(m.fd, &k, out.Data() + i)))
-			Throw(env, -err, "bpf_map_lookup_elem", Name(info[0]));
-	}
+	if (int err = CopyMapped(m, start, count, out.Data(), false))
+		Throw(env, err, "mmap", Name(info[0]));
 	return out;
 }
 

@@ -90,15 +90,17 @@ backend_for_ct(const struct ct_value *ct)
 static __always_inline int pick_maglev(const struct svc_value *svc,
 				       __u32 hash, __u32 *backend_id)
 {
-	__u32 slot, *id;
+	struct maglev_pair *pair;
+	__u32 slot, elem;
 
 	if (!svc->table_size)
 		return SLUICE_ERR_NO_BACKEND;
 	slot = svc->table_base + hash % svc->table_size;
-	id = bpf_map_lookup_elem(&maglev_slots, &slot);
-	if (!id)
+	elem = slot >> 1;
+	pair = bpf_map_lookup_elem(&maglev_slots, &elem);
+	if (!pair)
 		return SLUICE_ERR_NO_BACKEND;
-	*backend_id = *id;
+	*backend_id = pair->slot[slot & 1];
 	return 0;
 }
 

@@ -44,12 +44,20 @@ struct {
 /* Every service's Maglev table, each a region of slots -> backend id (see
  * struct svc_value). A plain array: lookups are inlined by the verifier, and
  * replacing a table needs no map-in-map update (whose syscall waits for an
- * RCU grace period, milliseconds each). */
+ * RCU grace period, milliseconds each). Mmapable, so that user space writes
+ * a new region with one memcpy. An mmapable array lays its elements out
+ * every 8 bytes, so each element holds two slots (slot s is half s & 1 of
+ * element s >> 1) and the mapped memory is a plain array of __u32 slots. */
+struct maglev_pair {
+	__u32 slot[2];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SLUICE_MAGLEV_SLOTS);
+	__uint(max_entries, SLUICE_MAGLEV_SLOTS / 2);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct maglev_pair);
+	__uint(map_flags, BPF_F_MMAPABLE);
 } maglev_slots SEC(".maps") __weak;
 
 /* Flows: forward and reply entries (struct ct_key.dir). LRU so a full table

@@ -53,7 +53,8 @@
 #ifndef SLUICE_MAGLEV_SLOTS
 /* Slots of the one array that holds every service's Maglev table as a
  * region (svc_value.table_base, .table_size): 10,000 services of 1,021
- * slots, twice over for tables being replaced. 64 MiB; settable at load. */
+ * slots, with room for tables being replaced. 64 MiB, two slots per array
+ * element (see maps.h); the element count is settable at load. */
 #define SLUICE_MAGLEV_SLOTS 16777216
 #endif
 

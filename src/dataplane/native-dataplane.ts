@@ -83,7 +83,8 @@ export class NativeDataplane implements Dataplane {
     const sizes: Record<string, number> = {};
     if (opts.conntrackSize !== undefined) sizes['conntrack'] = opts.conntrackSize;
     if (opts.affinitySize !== undefined) sizes['affinity'] = opts.affinitySize;
-    if (opts.maglevSlots !== undefined) sizes['maglev_slots'] = opts.maglevSlots;
+    // Two slots per element of the array (see bpf/include/maps.h).
+    if (opts.maglevSlots !== undefined) sizes['maglev_slots'] = Math.ceil(opts.maglevSlots / 2);
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {
       const { reused } = await raw.load(loadOpts);
@@ -155,7 +156,8 @@ export class NativeDataplane implements Dataplane {
   }
 
   tableCapacity(): number {
-    return this.raw.mapInfo('maglev_slots').maxEntries;
+    const m = this.raw.mapInfo('maglev_slots');
+    return m.maxEntries * (m.valueSize / 4);
   }
 
   writeTable(base: number, table: Uint32Array): void {

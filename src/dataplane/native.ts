@@ -63,9 +63,9 @@ export interface AddonDataplane {
   mapClear(name: string): number;
   perCpuSum(name: string, key: Buffer): Buffer | null;
   perCpuSumAll(name: string): Buffer;
-  /** Write `values` to slots [start, start + values.length) of an ARRAY of __u32. */
+  /** Write `values` to slots [start, start + values.length) of an mmapable array of __u32 slots. */
   arrayWrite(name: string, start: number, values: Uint32Array): void;
-  /** Read slots [start, start + count) of an ARRAY of __u32. */
+  /** Read slots [start, start + count) of an mmapable array of __u32 slots. */
   arrayRead(name: string, start: number, count: number): Uint32Array;
   testRun(
     prog: 'xdp' | 'tc',

@@ -50,7 +50,10 @@ export class DaemonProcess {
   /** Start it and wait until its API answers. */
   async start(): Promise<void> {
     this.output = '';
+    // SLUICE_DAEMON_NODE_ARGS (e.g. "--cpu-prof") lets a benchmark profile the daemon.
+    const nodeArgs = (process.env['SLUICE_DAEMON_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [
+      ...nodeArgs,
       cliPath(), 'daemon',
       '--listen', this.address,
       '--state-dir', path.join(this.dir, 'state'),
