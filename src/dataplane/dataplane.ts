@@ -77,10 +77,8 @@ export interface Dataplane {
   serviceStats(serviceId: number): LbStats;
   /** Per-backend counters summed over CPUs. */
   backendStats(backendId: number): LbStats;
-  /** Zero a service's counters (before its id is given to a new service). */
-  resetServiceStats(serviceId: number): void;
-  /** Zero a backend's counters. */
-  resetBackendStats(backendId: number): void;
+  /** Zero the counters of service or backend ids (before the ids are given to new objects). */
+  resetStats(kind: 'service' | 'backend', ids: readonly number[]): void;
   /** Global verdict and drop counters summed over CPUs. */
   globalStats(): Record<GlobalCounter, bigint>;
   /** Attach the programs to an interface. */

@@ -170,12 +170,9 @@ export class FakeDataplane implements Dataplane {
     return this.beStats.get(backendId) ?? zeroStats();
   }
 
-  resetServiceStats(serviceId: number): void {
-    this.svcStats.delete(serviceId);
-  }
-
-  resetBackendStats(backendId: number): void {
-    this.beStats.delete(backendId);
+  resetStats(kind: 'service' | 'backend', ids: readonly number[]): void {
+    const m = kind === 'service' ? this.svcStats : this.beStats;
+    for (const id of ids) m.delete(id);
   }
 
   globalStats(): Record<GlobalCounter, bigint> {

@@ -213,17 +213,13 @@ export class NativeDataplane implements Dataplane {
     return decodeLbStats(this.raw.perCpuSum('backend_stats', encodeU32(backendId)) ?? Buffer.alloc(32));
   }
 
-  resetServiceStats(serviceId: number): void {
-    this.raw.mapUpdate('svc_stats', encodeU32(serviceId), this.zeroPerCpu(LAYOUTS.lb_stats.size));
-  }
-
-  resetBackendStats(backendId: number): void {
-    this.raw.mapUpdate('backend_stats', encodeU32(backendId), this.zeroPerCpu(LAYOUTS.lb_stats.size));
-  }
-
-  /** A per-CPU value of zeros: one 8-byte-aligned slot per possible CPU. */
-  private zeroPerCpu(size: number): Buffer {
-    return Buffer.alloc(native().constants()['numCpus']! * Math.ceil(size / 8) * 8);
+  resetStats(kind: 'service' | 'backend', ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    const keys = Buffer.alloc(ids.length * 4);
+    ids.forEach((id, i) => keys.writeUInt32LE(id, i * 4));
+    // Per-CPU values: one 8-byte-aligned slot per possible CPU, all zero.
+    const perValue = native().constants()['numCpus']! * Math.ceil(LAYOUTS.lb_stats.size / 8) * 8;
+    this.raw.mapUpdateBatch(kind === 'service' ? 'svc_stats' : 'backend_stats', keys, Buffer.alloc(ids.length * perValue));
   }
 
   globalStats(): Record<GlobalCounter, bigint> {

@@ -268,7 +268,10 @@ export class LoadBalancer {
     this.checkOwnership(apply, remove);
 
     const undo: Array<() => void> = [];
-    const scope = { services: new Set<string>(), backends: new Set<number>(), tables: new Set<number>(), vips: new Set<string>() };
+    const scope: ScopeSets = {
+      services: new Set<string>(), backends: new Set<number>(), tables: new Set<number>(), vips: new Set<string>(),
+      freshServices: [], freshBackends: [],
+    };
     try {
       for (const name of remove) this.unstage(name, scope, undo);
       for (const spec of apply) this.stage(spec, scope, undo);
@@ -278,6 +281,8 @@ export class LoadBalancer {
     }
     const ops = reconcile(this.desired, this.current, scope);
     try {
+      this.dataplane.resetStats('service', scope.freshServices);
+      this.dataplane.resetStats('backend', scope.freshBackends);
       await applyOperations(this.dataplane, ops, this.current);
     } catch (err) {
       // Put desired back as it was and bring the maps back to it.
@@ -332,9 +337,9 @@ export class LoadBalancer {
       size,
     );
 
-    // Counters of ids new to the maps start from zero.
-    for (const sid of freshSvc) this.dataplane.resetServiceStats(sid);
-    for (const bid of freshBe) this.dataplane.resetBackendStats(bid);
+    // Counters of ids new to the maps start from zero (reset in one batch).
+    scope.freshServices.push(...freshSvc);
+    scope.freshBackends.push(...freshBe);
 
     const log = new UndoLog(undo);
     if (prev) this.removeFromDesired(prev, scope, log);
@@ -472,6 +477,9 @@ interface ScopeSets {
   backends: Set<number>;
   tables: Set<number>;
   vips: Set<string>;
+  /** Ids handed out by this change, whose counters must start from zero. */
+  freshServices: number[];
+  freshBackends: number[];
 }
 
 /** Map an addon failure to a SluiceError: a full map is RESOURCE_EXHAUSTED. */

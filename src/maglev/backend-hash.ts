@@ -81,9 +81,29 @@ export function backendPermutation(identity: string, size: number): Permutation 
   if (identity.length === 0) {
     throw new RangeError('backendPermutation: identity is empty');
   }
-  const bytes = utf8.encode(identity);
+  const bytes = identityBytes(identity);
   return {
     offset: murmur3x86_32(bytes, OFFSET_SEED) % size,
     skip: (murmur3x86_32(bytes, SKIP_SEED) % (size - 1)) + 1,
   };
+}
+
+/** Scratch space for identities, so that hashing one allocates nothing. */
+const scratch = new Uint8Array(256);
+
+/** The UTF-8 bytes of an identity; a view of `scratch` valid until the next call. */
+function identityBytes(identity: string): Uint8Array {
+  if (identity.length * 3 > scratch.length) return utf8.encode(identity);
+  const { written } = utf8.encodeInto(identity, scratch);
+  return scratch.subarray(0, written);
+}
+
+/**
+ * backendPermutation for a size the caller already knows to be prime and a
+ * non-empty identity: writes offset and skip into `out` at `i`.
+ */
+export function permutationInto(identity: string, size: number, offsets: Uint32Array, skips: Uint32Array, i: number): void {
+  const bytes = identityBytes(identity);
+  offsets[i] = murmur3x86_32(bytes, OFFSET_SEED) % size;
+  skips[i] = (murmur3x86_32(bytes, SKIP_SEED) % (size - 1)) + 1;
 }

@@ -9,11 +9,11 @@
  * uses: primes.ts, table-size.ts and backend-hash.ts.
  */
 
-import { backendPermutation } from './backend-hash.js';
 import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
 
 export { OFFSET_SEED, SKIP_SEED, backendPermutation, murmur3x86_32 } from './backend-hash.js';
+import { permutationInto } from './backend-hash.js';
 export { isPrime, nextPrime } from './primes.js';
 export {
   MAGLEV_MAX_SIZE,
@@ -263,13 +263,14 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
   );
   const maxWeight = maxOf(weights);
   if (maxWeight === 0) return new Uint32Array(0);
-  const { offsets, skips } = unpackPerms(
-    sorted.map((b) => backendPermutation(b.identity, size)),
-    size,
-    caller,
-  );
+  // size is prime, so every skip in [1, size) visits every slot.
+  const offsets = new Uint32Array(sorted.length);
+  const skips = new Uint32Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) permutationInto(sorted[i]!.identity, size, offsets, skips, i);
   const entry = fill(offsets, skips, weights, maxWeight, size);
+  const idOf = new Uint32Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) idOf[i] = sorted[i]!.id;
   const table = new Uint32Array(size);
-  for (let slot = 0; slot < size; slot++) table[slot] = sorted[entry[slot]!]!.id;
+  for (let slot = 0; slot < size; slot++) table[slot] = idOf[entry[slot]!]!;
   return table;
 }
