@@ -157,7 +157,7 @@ export class LoadBalancer {
    * call and changes nothing.
    */
   applyMany(specs: readonly ServiceSpec[]): Promise<void> {
-    const copies = specs.map((s) => structuredClone(s));
+    const copies = specs.map(copySpec);
     return this.serialise(() => this.change(copies, []));
   }
 
@@ -202,7 +202,7 @@ export class LoadBalancer {
   /** Set one backend's state (drain it, or make it active again). */
   setBackendState(name: string, address: string, port: number, state: 'active' | 'draining'): Promise<void> {
     return this.serialise(async () => {
-      const next = structuredClone(this.requireService(name).spec);
+      const next = copySpec(this.requireService(name).spec);
       const b = next.backends.find((x) => x.address === address && x.port === port);
       if (!b) throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${address}:${port}`);
       b.state = state;
@@ -213,7 +213,7 @@ export class LoadBalancer {
   /** Remove one backend: its flows are rescheduled to the others. */
   removeBackend(name: string, address: string, port: number): Promise<void> {
     return this.serialise(async () => {
-      const next = structuredClone(this.requireService(name).spec);
+      const next = copySpec(this.requireService(name).spec);
       const before = next.backends.length;
       next.backends = next.backends.filter((x) => !(x.address === address && x.port === port));
       if (next.backends.length === before) {
@@ -223,15 +223,20 @@ export class LoadBalancer {
     });
   }
 
-  /** The spec of a service, or undefined. */
+  /** The spec of a service (a copy), or undefined. */
   get(name: string): ServiceSpec | undefined {
     const s = this.installed.get(name);
-    return s ? structuredClone(s.spec) : undefined;
+    return s ? copySpec(s.spec) : undefined;
+  }
+
+  /** The spec of a service as held (not a copy: do not modify it), or undefined. */
+  peek(name: string): Readonly<ServiceSpec> | undefined {
+    return this.installed.get(name)?.spec;
   }
 
   /** Every service. */
   list(): ServiceSpec[] {
-    return [...this.installed.values()].map((s) => structuredClone(s.spec));
+    return [...this.installed.values()].map((s) => copySpec(s.spec));
   }
 
   /** The dataplane id of a service and of each of its backends. */
@@ -446,6 +451,13 @@ export class LoadBalancer {
     else log.delete(this.desired.vips, address);
     scope.vips.add(address);
   }
+}
+
+/** A deep copy of a spec (cheaper than structuredClone for this shape). */
+function copySpec(s: ServiceSpec): ServiceSpec {
+  const out: ServiceSpec = { ...s, backends: s.backends.map((b) => ({ ...b })) };
+  if (s.sessionAffinity) out.sessionAffinity = { ...s.sessionAffinity };
+  return out;
 }
 
 /** Records map writes so that they can be undone in reverse order. */

@@ -612,7 +612,7 @@ export class Registry {
     const nextSpecs = items.flatMap((it) => expandDefinition(it.definition));
     const nextNames = new Set(nextSpecs.map((s) => s.name));
     const nextKeys = new Set(nextSpecs.map((s) => frontendKey(s.address, s.port, s.protocol)));
-    const changed = nextSpecs.filter((s) => !sameSpec(this.lb.get(s.name), s));
+    const changed = nextSpecs.filter((s) => !sameSpec(this.lb.peek(s.name), s));
     const vanished = items
       .flatMap((it) => (it.prev ? expandDefinition(it.prev.definition) : []))
       .filter((s) => !nextNames.has(s.name));
@@ -816,7 +816,7 @@ function nest(err: unknown, field: string): unknown {
 }
 
 /** Whether the load balancer already holds exactly `spec` (so applying it would write nothing). */
-function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec): boolean {
+function sameSpec(a: Readonly<ServiceSpec> | undefined, b: ServiceSpec): boolean {
   if (!a) return false;
   if (a.address !== b.address || a.port !== b.port || a.protocol !== b.protocol) return false;
   if ((a.tableSize ?? 0) !== (b.tableSize ?? 0)) return false;
