@@ -8,7 +8,7 @@
  * Addresses and ports are written in network order; everything else in host
  * (little-endian) order, as the C structs say.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 
 /** Field offsets and total size of each shared struct, as the C compiler lays them out. */
 export const LAYOUTS = {
@@ -82,11 +82,35 @@ function protoName(n: number): Protocol {
   throw new CodecError('protocol', `unknown protocol number ${n}`);
 }
 
+/**
+ * Write a dotted-quad IPv4 address at `off` (4 bytes); false if it is not
+ * one. A hand parser: this runs for every backend of every change.
+ */
+function writeIPv4(buf: Buffer, off: number, a: string): boolean {
+  let octet = 0;
+  let digits = 0;
+  let n = 0;
+  for (let i = 0; i <= a.length; i++) {
+    const c = i < a.length ? a.charCodeAt(i) : 46; /* '.' ends the last octet */
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return false; /* no leading zeros */
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return false;
+    } else if (c === 46) {
+      if (digits === 0 || n === 4) return false;
+      buf[off + n++] = octet;
+      octet = 0;
+      digits = 0;
+    } else {
+      return false;
+    }
+  }
+  return n === 4;
+}
+
 /** Write an address into 16 bytes at `off`; returns its AF_* family. */
 export function writeAddr(buf: Buffer, off: number, address: string, field = 'address'): number {
-  if (isIPv4(address)) {
-    const parts = address.split('.').map(Number);
-    for (let i = 0; i < 4; i++) buf[off + i] = parts[i] ?? 0;
+  if (typeof address === 'string' && writeIPv4(buf, off, address)) {
     buf.fill(0, off + 4, off + 16);
     return AF_INET;
   }
@@ -140,13 +164,17 @@ export interface ServiceKey {
 
 /** Encode a struct svc_key. */
 export function encodeServiceKey(k: ServiceKey): Buffer {
+  return encodeServiceKeyInto(Buffer.alloc(LAYOUTS.svc_key.size), 0, k);
+}
+
+/** Encode a struct svc_key into `b` at `o` (zeroed bytes); returns `b`. */
+export function encodeServiceKeyInto(b: Buffer, o: number, k: ServiceKey): Buffer {
   const L = LAYOUTS.svc_key.offsets;
-  const b = Buffer.alloc(LAYOUTS.svc_key.size);
   checkPort(k.port, 'port');
-  const family = writeAddr(b, L.addr, k.address, 'address');
-  b.writeUInt16BE(k.port, L.port);
-  b[L.proto] = protoNumber(k.protocol);
-  b[L.family] = family;
+  const family = writeAddr(b, o + L.addr, k.address, 'address');
+  b.writeUInt16BE(k.port, o + L.port);
+  b[o + L.proto] = protoNumber(k.protocol);
+  b[o + L.family] = family;
   return b;
 }
 
@@ -173,17 +201,21 @@ export interface ServiceValue {
 
 /** Encode a struct svc_value. */
 export function encodeServiceValue(v: ServiceValue): Buffer {
+  return encodeServiceValueInto(Buffer.alloc(LAYOUTS.svc_value.size), 0, v);
+}
+
+/** Encode a struct svc_value into `b` at `o` (zeroed bytes); returns `b`. */
+export function encodeServiceValueInto(b: Buffer, o: number, v: ServiceValue): Buffer {
   const L = LAYOUTS.svc_value.offsets;
   checkU32(v.id, 'id');
   checkU32(v.affinityTimeoutSec, 'affinityTimeoutSec');
   checkU32(v.tableSize, 'tableSize');
   checkU32(v.tableBase, 'tableBase');
-  const b = Buffer.alloc(LAYOUTS.svc_value.size);
-  b.writeUInt32LE(v.id, L.id);
-  b.writeUInt32LE(v.flags, L.flags);
-  b.writeUInt32LE(v.affinityTimeoutSec, L.affinity_timeout);
-  b.writeUInt32LE(v.tableSize, L.table_size);
-  b.writeUInt32LE(v.tableBase, L.table_base);
+  b.writeUInt32LE(v.id, o + L.id);
+  b.writeUInt32LE(v.flags, o + L.flags);
+  b.writeUInt32LE(v.affinityTimeoutSec, o + L.affinity_timeout);
+  b.writeUInt32LE(v.tableSize, o + L.table_size);
+  b.writeUInt32LE(v.tableBase, o + L.table_base);
   return b;
 }
 
@@ -229,12 +261,16 @@ export interface BackendValue {
 
 /** Encode a struct backend_value. */
 export function encodeBackendValue(v: BackendValue): Buffer {
+  return encodeBackendValueInto(Buffer.alloc(LAYOUTS.backend_value.size), 0, v);
+}
+
+/** Encode a struct backend_value into `b` at `o` (zeroed bytes); returns `b`. */
+export function encodeBackendValueInto(b: Buffer, o: number, v: BackendValue): Buffer {
   const L = LAYOUTS.backend_value.offsets;
-  const b = Buffer.alloc(LAYOUTS.backend_value.size);
   checkPort(v.port, 'backend.port');
-  b[L.family] = writeAddr(b, L.addr, v.address, 'backend.address');
-  b.writeUInt16BE(v.port, L.port);
-  b[L.flags] = v.flags;
+  b[o + L.family] = writeAddr(b, o + L.addr, v.address, 'backend.address');
+  b.writeUInt16BE(v.port, o + L.port);
+  b[o + L.flags] = v.flags;
   return b;
 }
 

@@ -15,6 +15,9 @@ import {
   decodeVipKey,
   encodeAffinityKey,
   encodeBackendValue,
+  encodeBackendValueInto,
+  encodeServiceKeyInto,
+  encodeServiceValueInto,
   encodeConntrackKey,
   encodeServiceKey,
   encodeServiceValue,
@@ -129,15 +132,26 @@ export class NativeDataplane implements Dataplane {
 
   putBackends(entries: ReadonlyArray<readonly [number, BackendValue]>): void {
     if (entries.length === 0) return;
-    const keys = Buffer.concat(entries.map(([id]) => encodeU32(id)));
-    const values = Buffer.concat(entries.map(([, v]) => encodeBackendValue(v)));
+    const size = LAYOUTS.backend_value.size;
+    const keys = Buffer.alloc(entries.length * 4);
+    const values = Buffer.alloc(entries.length * size);
+    entries.forEach(([id, v], i) => {
+      keys.writeUInt32LE(id, i * 4);
+      encodeBackendValueInto(values, i * size, v);
+    });
     this.raw.mapUpdateBatch('backends', keys, values);
   }
 
   putServices(entries: ReadonlyArray<{ key: ServiceKey; value: ServiceValue }>): void {
     if (entries.length === 0) return;
-    const keys = Buffer.concat(entries.map((e) => encodeServiceKey(e.key)));
-    const values = Buffer.concat(entries.map((e) => encodeServiceValue(e.value)));
+    const ks = LAYOUTS.svc_key.size;
+    const vs = LAYOUTS.svc_value.size;
+    const keys = Buffer.alloc(entries.length * ks);
+    const values = Buffer.alloc(entries.length * vs);
+    entries.forEach((e, i) => {
+      encodeServiceKeyInto(keys, i * ks, e.key);
+      encodeServiceValueInto(values, i * vs, e.value);
+    });
     this.raw.mapUpdateBatch('services', keys, values);
   }
 

@@ -35,3 +35,12 @@ test('bad inputs name the field', (t) => {
   const e3 = t.throws(() => encodeBackendValue({ address: '10.1.0.1', port: 70000, flags: 0 }), { instanceOf: CodecError });
   t.is(e3?.field, 'backend.port');
 });
+
+test('IPv4 parsing: dotted quads only, no leading zeros, each octet ≤ 255', (t) => {
+  for (const good of ['0.0.0.0', '255.255.255.255', '10.96.0.10', '1.2.3.4']) {
+    t.is(decodeServiceKey(encodeServiceKey({ address: good, port: 1, protocol: 'udp' })).address, good, good);
+  }
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '1..2.3', 'a.b.c.d', '1.2.3.4 ', '-1.2.3.4', '1.2.3.1000']) {
+    t.throws(() => encodeServiceKey({ address: bad, port: 1, protocol: 'udp' }), { instanceOf: CodecError }, JSON.stringify(bad));
+  }
+});
