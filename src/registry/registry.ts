@@ -191,6 +191,8 @@ export class Registry {
   private readonly index = new ServiceIndex();
   /** frontend name → dataplane service id, and back to the service's name. */
   private readonly frontendIds = new Map<string, number>();
+  /** What saveIds last persisted per frontend (a signature of its ids). */
+  private readonly savedIds = new Map<string, string>();
   private readonly idOwners = new Map<number, string>();
   private timer: unknown;
   private started = false;
@@ -720,8 +722,20 @@ export class Registry {
 
   /** Persist the ids of `names` (as the load balancer has them) and forget `forget`. */
   private saveIds(names: string[], forget: string[]): void {
+    // Most changes (a drain, a weight) keep every id: write only what moved.
+    const ids = this.lb.exportIds(names);
+    const signatures = new Map<string, string>();
+    for (const [name, v] of ids) {
+      let sig = String(v.serviceId);
+      for (const [ident, id] of v.backends) sig += `,${ident}=${id}`;
+      if (this.savedIds.get(name) === sig) ids.delete(name);
+      else signatures.set(name, sig);
+    }
+    if (ids.size === 0 && forget.length === 0) return;
     try {
-      this.store.saveIds(this.lb.exportIds(names), forget);
+      this.store.saveIds(ids, forget);
+      for (const [name, sig] of signatures) this.savedIds.set(name, sig);
+      for (const name of forget) this.savedIds.delete(name);
     } catch (err) {
       // The change is committed; ids not persisted only cost a re-write after a restart.
       this.log.error({ err }, 'could not persist dataplane ids');
