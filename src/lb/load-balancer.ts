@@ -21,7 +21,7 @@ import {
 } from '../dataplane/codec.js';
 import { SluiceError } from '../errors.js';
 import { ApplyError, applyOperations, readState } from '../reconciler/apply.js';
-import { emptyState, keyString, reconcile, sameTable, type DataplaneState } from '../reconciler/reconcile.js';
+import { digestTable, emptyState, keyString, reconcile, sameTable, type DataplaneState, type TableImage } from '../reconciler/reconcile.js';
 import { RegionAllocator, type RegionAllocatorOptions } from './region-allocator.js';
 import { buildMaglevTable, defaultTableSize } from '../maglev/maglev.js';
 import {
@@ -39,7 +39,8 @@ interface Installed {
   tableSize: number;
   /** Where its table is in maglev_slots (undefined: no usable backend, no table). */
   tableBase: number | undefined;
-  table: Uint32Array;
+  /** Its table, by digest once written. */
+  table: TableImage;
   /** backend identity -> backend id */
   backendIds: Map<string, number>;
 }
@@ -289,11 +290,24 @@ export class LoadBalancer {
       this.dataplane.resetStats('service', scope.freshServices);
       this.dataplane.resetStats('backend', scope.freshBackends);
       await applyOperations(this.dataplane, ops, this.current);
+      this.forgetTables(scope.tables, apply);
     } catch (err) {
       // Put desired back as it was and bring the maps back to it.
       for (const u of undo.reverse()) u();
       await applyOperations(this.dataplane, reconcile(this.desired, this.current, scope), this.current).catch(() => undefined);
       throw toSluiceError(err);
+    }
+  }
+
+  /** Once written, keep tables by digest only (see TableDigest). */
+  private forgetTables(bases: Iterable<number>, specs: ServiceSpec[]): void {
+    for (const base of bases) {
+      const t = this.desired.tables.get(base);
+      if (t instanceof Uint32Array) this.desired.tables.set(base, digestTable(t));
+    }
+    for (const spec of specs) {
+      const s = this.installed.get(spec.name);
+      if (s && s.table instanceof Uint32Array) s.table = digestTable(s.table);
     }
   }
 
@@ -403,7 +417,7 @@ export class LoadBalancer {
    * uses there), else a fresh region, the old one being released. Returns
    * undefined for an empty table.
    */
-  private placeTable(prev: Installed | undefined, key: ServiceKey, id: number, table: Uint32Array, undo: Array<() => void>): number | undefined {
+  private placeTable(prev: Installed | undefined, key: ServiceKey, id: number, table: TableImage, undo: Array<() => void>): number | undefined {
     let prevBase = prev?.tableBase;
     let prevTable = prev?.table;
     if (!prev) {

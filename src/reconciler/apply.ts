@@ -5,7 +5,7 @@
  * it succeeded, so after a failure the mirror still tells the truth.
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { keyString, type DataplaneState, type Operation } from './reconcile.js';
+import { digestTable, keyString, type DataplaneState, type Operation, type TableImage } from './reconcile.js';
 
 /** Thrown when an operation fails; `applied` operations before it took effect. */
 export class ApplyError extends Error {
@@ -51,7 +51,7 @@ export async function applyOperations(dp: Dataplane, ops: readonly Operation[], 
       switch (op.op) {
         case 'writeTable':
           dp.writeTable(op.base, op.table);
-          current.tables.set(op.base, op.table);
+          current.tables.set(op.base, digestTable(op.table));
           break;
         case 'putVip':
           dp.putVip(op.address, op.services);
@@ -83,12 +83,12 @@ export async function applyOperations(dp: Dataplane, ops: readonly Operation[], 
 /** Read what the maps hold now (adopting a running dataplane). */
 export function readState(dp: Dataplane): DataplaneState {
   const services = new Map<string, { key: import('../dataplane/codec.js').ServiceKey; value: import('../dataplane/codec.js').ServiceValue }>();
-  const tables = new Map<number, Uint32Array>();
+  const tables = new Map<number, TableImage>();
   for (const e of dp.listServices()) {
     services.set(keyString(e.key), e);
     const { tableBase, tableSize } = e.value;
     if (tableSize > 0 && !tables.has(tableBase) && tableBase + tableSize <= dp.tableCapacity()) {
-      tables.set(tableBase, dp.readTable(tableBase, tableSize));
+      tables.set(tableBase, digestTable(dp.readTable(tableBase, tableSize)));
     }
   }
   const vips = new Map<string, number>();

@@ -19,8 +19,8 @@ export interface DataplaneState {
   /** keyString(key) -> entry */
   services: Map<string, { key: ServiceKey; value: ServiceValue }>;
   backends: Map<number, BackendValue>;
-  /** base slot in maglev_slots -> the Maglev table written there */
-  tables: Map<number, Uint32Array>;
+  /** base slot in maglev_slots -> the Maglev table written there (or its digest) */
+  tables: Map<number, TableImage>;
   /** VIP -> number of service ports on it */
   vips: Map<string, number>;
 }
@@ -64,11 +64,43 @@ function sameService(a: ServiceValue, b: ServiceValue): boolean {
     a.tableSize === b.tableSize && a.tableBase === b.tableBase;
 }
 
-/** Whether two Maglev tables are equal slot for slot. */
-export function sameTable(a: Uint32Array, b: Uint32Array): boolean {
+/**
+ * A Maglev table once written: its length and a 64-bit digest of its slots.
+ * The control plane keeps these instead of the tables (10,000 services of
+ * 1,021 slots would otherwise hold 41 MB twice over), and compares them to
+ * decide whether a table must be rewritten; two different tables share a
+ * digest with probability 2^-64.
+ */
+export interface TableDigest {
+  readonly length: number;
+  readonly digest: string;
+}
+
+/** A table in full (to be written) or by digest (written, remembered). */
+export type TableImage = Uint32Array | TableDigest;
+
+/** The digest of a table: two independent 32-bit multiplicative hashes over its slots. */
+export function digestTable(t: TableImage): TableDigest {
+  if (!(t instanceof Uint32Array)) return t;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c ^ t.length;
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i]!;
+    h1 = Math.imul(h1 ^ v, 0x01000193);
+    h2 = Math.imul(h2 ^ (v + i), 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+  }
+  return { length: t.length, digest: `${(h1 >>> 0).toString(16)}.${(h2 >>> 0).toString(16)}` };
+}
+
+/** Whether two Maglev tables are equal (slot for slot when both are held in full). */
+export function sameTable(a: TableImage, b: TableImage): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  if (a instanceof Uint32Array && b instanceof Uint32Array) {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  return digestTable(a).digest === digestTable(b).digest;
 }
 
 function keysOf<K>(scope: Iterable<K> | undefined, a: Map<K, unknown>, b: Map<K, unknown>): Iterable<K> {
@@ -103,7 +135,10 @@ export function reconcile(desired: DataplaneState, current: DataplaneState, scop
   for (const id of keysOf(scope.tables, desired.tables, current.tables)) {
     const want = desired.tables.get(id);
     const have = current.tables.get(id);
-    if (want && (!have || !sameTable(want, have))) setTables.push({ op: 'writeTable', base: id, table: want });
+    if (want && (!have || !sameTable(want, have))) {
+      if (!(want instanceof Uint32Array)) throw new Error(`reconcile: table at ${id} differs but only its digest is known`);
+      setTables.push({ op: 'writeTable', base: id, table: want });
+    }
     else if (!want && have) delTables.push({ op: 'releaseTable', base: id });
   }
 

@@ -191,8 +191,8 @@ export class Registry {
   private readonly index = new ServiceIndex();
   /** frontend name → dataplane service id, and back to the service's name. */
   private readonly frontendIds = new Map<string, number>();
-  /** What saveIds last persisted per frontend (a signature of its ids). */
-  private readonly savedIds = new Map<string, string>();
+  /** What saveIds last persisted per frontend (a hash of its ids). */
+  private readonly savedIds = new Map<string, number>();
   private readonly idOwners = new Map<number, string>();
   private timer: unknown;
   private started = false;
@@ -724,10 +724,9 @@ export class Registry {
   private saveIds(names: string[], forget: string[]): void {
     // Most changes (a drain, a weight) keep every id: write only what moved.
     const ids = this.lb.exportIds(names);
-    const signatures = new Map<string, string>();
+    const signatures = new Map<string, number>();
     for (const [name, v] of ids) {
-      let sig = String(v.serviceId);
-      for (const [ident, id] of v.backends) sig += `,${ident}=${id}`;
+      const sig = idsSignature(v.serviceId, v.backends);
       if (this.savedIds.get(name) === sig) ids.delete(name);
       else signatures.set(name, sig);
     }
@@ -830,6 +829,25 @@ function nest(err: unknown, field: string): unknown {
 }
 
 /** Whether the load balancer already holds exactly `spec` (so applying it would write nothing). */
+/** A 53-bit hash of a frontend's ids (FNV-1a over their text, twice). */
+function idsSignature(serviceId: number, backends: ReadonlyMap<string, number>): number {
+  let h1 = 0x811c9dc5 ^ serviceId;
+  let h2 = 0x01000193 + serviceId;
+  const mix = (s: string): void => {
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+  };
+  for (const [ident, id] of backends) {
+    mix(ident);
+    h1 = Math.imul(h1 ^ id, 0x01000193);
+    h2 = Math.imul(h2 ^ (id + 0x9e3779b9), 0x5bd1e995);
+  }
+  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
+}
+
 function sameSpec(a: Readonly<ServiceSpec> | undefined, b: ServiceSpec): boolean {
   if (!a) return false;
   if (a.address !== b.address || a.port !== b.port || a.protocol !== b.protocol) return false;
