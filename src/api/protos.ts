@@ -15,9 +15,8 @@
  *   unset;
  * - oneofs true.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-root.js';
 import * as protoLoader from '@grpc/proto-loader';
 
 /** The proto files the server serves, relative to the proto/ directory. */
@@ -37,14 +36,7 @@ export const SLUICE_SERVICES = ['sluice.v1.ServiceRegistry', 'sluice.v1.Registra
 
 /** The package root's proto/ directory. */
 export function protoDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  let root = here;
-  while (!existsSync(path.join(root, 'package.json'))) {
-    const up = path.dirname(root);
-    if (up === root) throw new Error('sluice: cannot find the package root from ' + here);
-    root = up;
-  }
-  return path.join(root, 'proto');
+  return path.join(packageRoot(), 'proto');
 }
 
 /** The proto-loader options of the whole API (see the module comment). */

@@ -4,9 +4,8 @@
  * layers in this folder.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { packageRoot } from '../package-root.js';
 
 /** Size and field offsets of one C struct, as the addon's compiler saw it. */
 export interface NativeLayout {
@@ -103,15 +102,7 @@ let cached: NativeAddon | undefined;
 /** Load (once) and return the addon. */
 export function native(): NativeAddon {
   if (cached) return cached;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // src/dataplane (under tsx) or dist/src/dataplane (compiled): walk up to the package root.
-  let root = here;
-  while (!existsSync(path.join(root, 'package.json'))) {
-    const up = path.dirname(root);
-    if (up === root) throw new Error('sluice: cannot find the package root from ' + here);
-    root = up;
-  }
   const require = createRequire(import.meta.url);
-  cached = require(path.join(root, 'build', 'Release', 'sluice_native.node')) as NativeAddon;
+  cached = require(path.join(packageRoot(), 'build', 'Release', 'sluice_native.node')) as NativeAddon;
   return cached;
 }

@@ -6,6 +6,7 @@ import readline from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import { packageRoot } from '../package-root.js';
 import type { AgentCommand, BatchResult, ServerStats } from './ns-agent.js';
 
 /** Where the compiled agent lives (dist/src/demo/ns-agent.js). */
@@ -14,9 +15,7 @@ function agentPath(): string {
   const local = path.join(here, 'ns-agent.js');
   if (existsSync(local)) return local;
   // Running from src/ under tsx: use the compiled copy.
-  let root = here;
-  while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
-  return path.join(root, 'dist', 'src', 'demo', 'ns-agent.js');
+  return path.join(packageRoot(), 'dist', 'src', 'demo', 'ns-agent.js');
 }
 
 /** A running agent. */

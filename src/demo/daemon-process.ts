@@ -6,15 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { packageRoot } from '../package-root.js';
 import { connect, type SluiceClient } from '../api/client.js';
 
 /** The compiled CLI (dist/src/cli/main.js), from src/ under tsx or from dist/. */
 export function cliPath(): string {
-  let root = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
-  return path.join(root, 'dist', 'src', 'cli', 'main.js');
+  return path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 }
 
 /** A daemon child process and what it needs. */

@@ -17,10 +17,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse } from '../api/messages.js';
-import { Agent } from './agent-client.js';
+import { startLab, type Lab } from './lab.js';
 import { DaemonProcess, cliPath } from './daemon-process.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP } from './services.js';
-import { createTopology, deleteNamespaces, listNamespaces, type Topology } from './topology.js';
+import { deleteNamespaces, listNamespaces, type Topology } from './topology.js';
 
 const run = promisify(execFile);
 
@@ -68,20 +68,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
   await cleanStale();
   const tag = `d${process.pid.toString(36)}`;
+  let lab: Lab | undefined;
   let topo: Topology | undefined;
   let daemon: DaemonProcess | undefined;
-  const agents: Agent[] = [];
   let tornDown: Promise<void> | undefined;
   let interrupted: NodeJS.Signals | undefined;
 
   // One teardown, shared by the normal path, failures and signals.
   const teardown = (): Promise<void> => (tornDown ??= teardownOnce());
   const teardownOnce = async (): Promise<void> => {
-    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
     // SIGTERM with --detach-on-exit: the daemon detaches its programs.
     await daemon?.stop('SIGTERM').catch(() => undefined);
     await daemon?.destroy();
-    await topo?.destroy();
+    await lab?.destroy();
   };
   const onSignal = (sig: NodeJS.Signals): void => {
     out(`\n${sig}: tearing down`);
@@ -107,13 +106,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
   try {
     out('sluice demo: building the topology (client, load balancer, 3 backends) ...');
-    topo = await createTopology({ tag, backends: 3 });
-    const client = new Agent(topo.client.ns);
-    agents.push(client);
-    const servers = topo.backends.map((b) => new Agent(b.ns));
-    agents.push(...servers);
-    await Promise.all(agents.map((a) => a.ready));
-    await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, HTTP_PORT, UDP_PORT)));
+    lab = await startLab(tag);
+    topo = lab.topo;
+    const { client, servers } = lab;
 
     const lbNs = topo.lb.nsPath;
     daemon = await DaemonProcess.create('demo', [

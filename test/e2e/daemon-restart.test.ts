@@ -6,27 +6,17 @@
  * not need the daemon), and the desired state comes back from the store.
  */
 import test from 'ava';
-import { Agent } from '../../src/demo/agent-client.js';
-import { createTopology, type Topology } from '../../src/demo/topology.js';
-import { DEMO_HTTP_PORT, DEMO_UDP_PORT, DEMO_VIP } from '../../src/demo/services.js';
+import { startLab } from '../../src/demo/lab.js';
+import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
 import { testDaemon } from '../helpers/daemon.js';
 
 test('SIGKILL and restart under traffic: no connection breaks, state comes back', async (t) => {
   const tag = `r${process.pid.toString(36)}`.slice(0, 8);
-  const agents: Agent[] = [];
-  let topo: Topology | undefined;
-  t.teardown(async () => {
-    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
-    await topo?.destroy();
-  });
-  topo = await createTopology({ tag, backends: 3 });
-  const client = new Agent(topo.client.ns);
-  const servers = topo.backends.map((b) => new Agent(b.ns));
-  agents.push(client, ...servers);
-  await Promise.all(agents.map((a) => a.ready));
-  await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, DEMO_HTTP_PORT, DEMO_UDP_PORT)));
+  const lab = await startLab(tag);
+  t.teardown(() => lab.destroy());
+  const { topo, client } = lab;
 
-  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo!.lb.nsPath}`]);
+  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
   const daemon = await testDaemon(t, 'restart', [...ifaces, '--mode', 'xdp']);
   await daemon.start();
   const api = daemon.client();

@@ -9,9 +9,10 @@ import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import type { AttachMode } from '../../src/dataplane/dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import type { ServiceSpec } from '../../src/model/service.js';
-import { Agent } from '../../src/demo/agent-client.js';
-import { DEMO_HTTP_PORT, DEMO_UDP_PORT, DEMO_VIP, demoServices } from '../../src/demo/services.js';
-import { createTopology, listNamespaces, type Topology } from '../../src/demo/topology.js';
+import type { Agent } from '../../src/demo/agent-client.js';
+import { startLab, type Lab } from '../../src/demo/lab.js';
+import { DEMO_HTTP_PORT, DEMO_VIP, demoServices } from '../../src/demo/services.js';
+import { listNamespaces, type Topology } from '../../src/demo/topology.js';
 
 export { DEMO_VIP as VIP } from '../../src/demo/services.js';
 const VIP = DEMO_VIP;
@@ -33,11 +34,11 @@ export interface Env {
 export async function setup(t: ExecutionContext, tagPrefix: string, mode: AttachMode): Promise<Env> {
   const tag = `${tagPrefix}${process.pid.toString(36)}`.slice(0, 8);
   const pinDir = `/sys/fs/bpf/sluice-e2e-${tag}`;
-  const agents: Agent[] = [];
+  const labs: Lab[] = [];
   let topo: Topology | undefined;
   let dp: NativeDataplane | undefined;
   t.teardown(async () => {
-    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    await Promise.all(labs.map((l) => l.destroy()));
     try {
       dp?.unpin();
     } catch {
@@ -50,12 +51,10 @@ export async function setup(t: ExecutionContext, tagPrefix: string, mode: Attach
     if (left.length) throw new Error(`namespaces left behind: ${left.join(', ')}`);
   });
 
-  topo = await createTopology({ tag, backends: 3 });
-  const client = new Agent(topo.client.ns);
-  const servers = topo.backends.map((b) => new Agent(b.ns));
-  agents.push(client, ...servers);
-  await Promise.all(agents.map((a) => a.ready));
-  await Promise.all(servers.map((s, i) => s.serve(`backend-${i + 1}`, DEMO_HTTP_PORT, DEMO_UDP_PORT)));
+  const lab = await startLab(tag);
+  labs.push(lab);
+  topo = lab.topo;
+  const { client, servers } = lab;
 
   dp = await NativeDataplane.open({ pinDir, conntrackSize: 65536 });
   for (const ifname of topo.lb.ifnames) dp.attach({ ifname, netns: topo.lb.nsPath, mode });
