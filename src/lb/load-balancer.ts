@@ -342,19 +342,23 @@ export class LoadBalancer {
     const freshSvc: number[] = [];
     const freshBe: number[] = [];
     const id = prev?.id ?? this.idFor('service', restored?.serviceId, freshSvc, undo);
+    // Each backend's identity and id, computed once (identities are Map keys
+    // and hash input: one flat string each).
     const backendIds = new Map<string, number>();
+    const bids: number[] = [];
+    const maglev: Array<{ id: number; identity: string; weight: number }> = [];
     for (const b of spec.backends) {
       const ident = backendIdentity(b);
-      backendIds.set(ident, prev?.backendIds.get(ident) ?? this.idFor('backend', restored?.backends.get(ident), freshBe, undo));
+      const bid = prev?.backendIds.get(ident) ?? this.idFor('backend', restored?.backends.get(ident), freshBe, undo);
+      backendIds.set(ident, bid);
+      bids.push(bid);
+      if (isActive(b)) maglev.push({ id: bid, identity: ident, weight: b.weight ?? 1 });
     }
     const size = Math.max(
       spec.tableSize ?? prev?.tableSize ?? 0,
       spec.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1)),
     );
-    const table = buildMaglevTable(
-      spec.backends.filter(isActive).map((b) => ({ id: backendIds.get(backendIdentity(b))!, identity: backendIdentity(b), weight: b.weight ?? 1 })),
-      size,
-    );
+    const table = buildMaglevTable(maglev, size);
 
     // Counters of ids new to the maps start from zero (reset in one batch).
     scope.freshServices.push(...freshSvc);
@@ -364,11 +368,11 @@ export class LoadBalancer {
     if (prev) this.removeFromDesired(prev, scope, log);
 
     const key = keyOf(spec);
-    for (const b of spec.backends) {
-      const bid = backendIds.get(backendIdentity(b))!;
+    spec.backends.forEach((b, i) => {
+      const bid = bids[i]!;
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
       scope.backends.add(bid);
-    }
+    });
     const base = this.placeTable(prev, key, id, table, undo);
     if (base !== undefined) {
       log.set(this.desired.tables, base, table);
