@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decodeFieldViolations, STATUS_DETAILS_KEY } from './error-details.js';
 import type {
   ApplyServicesResponse,
+  ServiceViewName,
   BackendStateName,
   GetStatsResponse,
   Int64Input,
@@ -71,7 +72,7 @@ export interface SluiceClient {
   /** ServiceRegistry.ApplyService. */
   applyService(service: ServiceInput, opts?: { expectedRevision?: Int64Input }): Promise<ServiceMessage>;
   /** ServiceRegistry.ApplyServices (all or nothing). */
-  applyServices(items: Array<{ service: ServiceInput; expectedRevision?: Int64Input }>): Promise<ApplyServicesResponse>;
+  applyServices(items: Array<{ service: ServiceInput; expectedRevision?: Int64Input }>, opts?: { view?: ServiceViewName }): Promise<ApplyServicesResponse>;
   /** ServiceRegistry.DeleteService; resolves to the revision of the deletion. */
   deleteService(name: string, opts?: { expectedRevision?: Int64Input }): Promise<number>;
   /** ServiceRegistry.GetService. */
@@ -146,9 +147,10 @@ export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
   return {
     applyService: (service, opts = {}) =>
       call(registry, 'ApplyService', { service, ...(opts.expectedRevision !== undefined ? { expectedRevision: opts.expectedRevision } : {}) }),
-    applyServices: (items) =>
+    applyServices: (items, opts = {}) =>
       call(registry, 'ApplyServices', {
         requests: items.map((i) => ({ service: i.service, ...(i.expectedRevision !== undefined ? { expectedRevision: i.expectedRevision } : {}) })),
+        ...(opts.view !== undefined ? { view: opts.view } : {}),
       }),
     deleteService: async (name, opts = {}) => {
       const res = await call<{ revision: string }>(registry, 'DeleteService', {

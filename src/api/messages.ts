@@ -83,7 +83,11 @@ export interface ApplyServiceInput {
 /** sluice.v1.ApplyServicesRequest. */
 export interface ApplyServicesRequest {
   requests: ApplyServiceRequest[];
+  view: ServiceViewName;
 }
+
+/** sluice.v1.ServiceView. */
+export type ServiceViewName = 'SERVICE_VIEW_UNSPECIFIED' | 'BASIC' | 'FULL';
 
 /** sluice.v1.ApplyServicesResponse. */
 export interface ApplyServicesResponse {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
 import { joinPath } from '../registry/field-path.js';
 import type { ApplyItem, Registry } from '../registry/registry.js';
+import type { StoredService } from '../model/definition.js';
 import { reroot, rerootAsync, unary } from './call.js';
 import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, serviceToMessage } from './convert.js';
 import type {
@@ -57,6 +58,14 @@ function batchPath(f: string): string {
 }
 
 /** The ServiceRegistry implementation. */
+/** The BASIC view of a stored service: its name and revisions. */
+function basicServiceMessage(s: StoredService): ServiceMessage {
+  return {
+    name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0,
+    revision: String(s.revision), createRevision: String(s.createRevision),
+  };
+}
+
 export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
   const { registry, log } = ctx;
   return {
@@ -74,7 +83,11 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
       if (req.requests.length > MAX_BATCH) throw invalid('requests', `at most ${MAX_BATCH}, got ${req.requests.length}`);
       const items = req.requests.map((r, i) => applyItem(r, `requests[${i}]`));
       const { services, revision } = await rerootAsync(() => registry.applyServices(items), batchPath);
-      return { services: services.map(serviceToMessage), revision: String(revision) };
+      const basic = req.view === 'BASIC';
+      return {
+        services: services.map((s) => (basic ? basicServiceMessage(s) : serviceToMessage(s))),
+        revision: String(revision),
+      };
     }),
 
     DeleteService: unary<DeleteServiceRequest, DeleteServiceResponse>(log, async (req) => {

@@ -428,3 +428,20 @@ test('the typed client: errors carry the code and the field', async (t) => {
   t.is(await f.client.health(), 'SERVING');
   t.is(dataplaneSnapshot(f.dp).includes('10.1.0.1'), false);
 });
+
+test('ApplyServices: all applied; the BASIC view returns names and revisions only', async (t) => {
+  const f = await startApi(t, { tag: 'contract-view' });
+  const full = await f.client.applyServices([
+    { service: webService('a', '10.96.5.1', ['10.1.0.1']) },
+    { service: webService('b', '10.96.5.2', ['10.1.0.2', '10.1.0.3']) },
+  ]);
+  t.deepEqual(full.services.map((s) => s.backends.length), [1, 2], 'FULL (the default) carries the backends');
+  const basic = await f.client.applyServices(
+    [{ service: webService('c', '10.96.5.3', ['10.1.0.4']) }, { service: webService('a', '10.96.5.1', ['10.1.0.5']) }],
+    { view: 'BASIC' },
+  );
+  t.deepEqual(basic.services.map((s) => [s.name, s.backends.length, s.addresses.length]), [['c', 0, 0], ['a', 0, 0]]);
+  t.is(Number(basic.services[1]!.revision), Number(basic.revision), 'revisions still come back');
+  t.is(Number(basic.services[1]!.createRevision), Number(full.services[0]!.createRevision));
+  t.deepEqual((await f.client.getService('a')).backends.map((b) => b.address), ['10.1.0.5'], 'the apply itself was complete');
+});
