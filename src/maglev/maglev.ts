@@ -231,6 +231,24 @@ export function maglevPopulateWeighted(
  *   is not a prime ≤ MAGLEV_MAX_SIZE.
  */
 export function buildMaglevTable(backends: readonly MaglevBackend[], size: number): Uint32Array {
+  const order = maglevOrder(backends, size);
+  if (order.maxWeight === 0) return new Uint32Array(0);
+  return tableFromEntry(order, maglevFill(order.identities, order.weights, size));
+}
+
+/** Backends in the order the Maglev fill takes them (by identity), validated. */
+export interface MaglevOrder {
+  identities: string[];
+  ids: Uint32Array;
+  weights: Uint32Array;
+  maxWeight: number;
+}
+
+/**
+ * Validate backends and sort them by identity (the first half of
+ * buildMaglevTable; see there for what is refused).
+ */
+export function maglevOrder(backends: readonly MaglevBackend[], size: number): MaglevOrder {
   const caller = 'buildMaglevTable';
   if (!isPrime(size) || size > MAGLEV_MAX_SIZE) {
     throw new RangeError(`${caller}: size is ${size}, want a prime ≤ ${MAGLEV_MAX_SIZE}`);
@@ -261,16 +279,31 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
     sorted.length,
     caller,
   );
-  const maxWeight = maxOf(weights);
-  if (maxWeight === 0) return new Uint32Array(0);
+  return {
+    identities: sorted.map((b) => b.identity),
+    ids: Uint32Array.from(sorted, (b) => b.id),
+    weights,
+    maxWeight: maxOf(weights),
+  };
+}
+
+/**
+ * The heavy half of buildMaglevTable: each backend's permutation and the
+ * fill, giving the index (into `identities`) of the backend of every slot.
+ * Pure and self-contained, so a worker thread can run it. `size` must be
+ * prime and some weight positive.
+ */
+export function maglevFill(identities: readonly string[], weights: Uint32Array, size: number): Int32Array {
   // size is prime, so every skip in [1, size) visits every slot.
-  const offsets = new Uint32Array(sorted.length);
-  const skips = new Uint32Array(sorted.length);
-  for (let i = 0; i < sorted.length; i++) permutationInto(sorted[i]!.identity, size, offsets, skips, i);
-  const entry = fill(offsets, skips, weights, maxWeight, size);
-  const idOf = new Uint32Array(sorted.length);
-  for (let i = 0; i < sorted.length; i++) idOf[i] = sorted[i]!.id;
-  const table = new Uint32Array(size);
-  for (let slot = 0; slot < size; slot++) table[slot] = idOf[entry[slot]!]!;
+  const offsets = new Uint32Array(identities.length);
+  const skips = new Uint32Array(identities.length);
+  for (let i = 0; i < identities.length; i++) permutationInto(identities[i]!, size, offsets, skips, i);
+  return fill(offsets, skips, weights, maxOf(weights), size);
+}
+
+/** Backend ids per slot from a fill's indices. */
+export function tableFromEntry(order: MaglevOrder, entry: Int32Array): Uint32Array {
+  const table = new Uint32Array(entry.length);
+  for (let slot = 0; slot < entry.length; slot++) table[slot] = order.ids[entry[slot]!]!;
   return table;
 }
