@@ -94,6 +94,11 @@ type PutItem = { definition: ServiceDefinition; expectedRevision?: number };
 type Written = { name: string; definition: string; revision: number; createRevision: number };
 
 /** Store in a SQLite file; see the Store interface for the semantics. */
+/** Writes pause this long before the WAL is checkpointed. */
+const CHECKPOINT_IDLE_MS = 250;
+/** ... or it is checkpointed after this many writes in a row (about 4 pages each). */
+const CHECKPOINT_EVERY_WRITES = 2500;
+
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #maxEvents: number;
@@ -105,6 +110,9 @@ export class SqliteStore implements Store {
   readonly #saveIdsTx: (set: Map<string, FrontendIds>, forget: readonly string[]) => void;
   readonly #keepAliveTx: (id: string, nowMs: number) => LeaseRow;
   #closed = false;
+  /** Pending idle checkpoint, and writes since the last checkpoint. */
+  #checkpointTimer: NodeJS.Timeout | undefined;
+  #writesSinceCheckpoint = 0;
 
   private constructor(db: Database.Database, maxEvents: number, fanout: EventFanout) {
     this.#db = db;
@@ -195,6 +203,11 @@ export class SqliteStore implements Store {
       // and better-sqlite3 runs on the event loop: each fsync (milliseconds on
       // cloud disks) would stall the gRPC server and health checks.
       db.pragma('synchronous = NORMAL');
+      // Checkpoints (copying the WAL into the database, with an fsync) are
+      // run by the store itself when writes pause (see #wrote), not by
+      // whichever commit happens to cross the threshold: that commit would
+      // take milliseconds instead of a fraction of one.
+      db.pragma('wal_autocheckpoint = 0');
       migrate(db, path);
       const store = new SqliteStore(db, o.maxEvents, new EventFanout(o.onListenerError));
       // Honour a smaller maxEvents than the one the log was written with.
@@ -251,6 +264,7 @@ export class SqliteStore implements Store {
     checkPutItems(items);
     if (items.length === 0) return [];
     const written = this.#putTx(items);
+    this.#wrote();
     if (this.#fanout.size > 0) {
       this.#fanout.publish(
         written.map((w) => ({ type: 'PUT', name: w.name, revision: w.revision, service: toStored(w.definition, w.revision, w.createRevision) })),
@@ -263,6 +277,7 @@ export class SqliteStore implements Store {
   delete(name: string, expectedRevision?: number): number {
     this.#checkOpen();
     const w = this.#deleteTx(name, expectedRevision);
+    this.#wrote();
     if (this.#fanout.size > 0) {
       this.#fanout.publish([
         { type: 'DELETE', name, revision: w.newRevision, service: toStored(w.definition, w.revision, w.createRevision) },
@@ -309,6 +324,7 @@ export class SqliteStore implements Store {
     this.#checkOpen();
     const gone = checkSaveIds(set, forget);
     this.#saveIdsTx(set, gone);
+    this.#wrote();
   }
 
   /** See Store.grantLease. */
@@ -320,7 +336,10 @@ export class SqliteStore implements Store {
     for (;;) {
       const id = newLeaseId();
       // 64 random bits: a collision is all but impossible, but would be retried, not thrown.
-      if (this.#stmt.insertLease.run(id, ttlSeconds, expiresAtMs).changes === 1) return { id, ttlSeconds, expiresAtMs };
+      if (this.#stmt.insertLease.run(id, ttlSeconds, expiresAtMs).changes === 1) {
+        this.#wrote();
+        return { id, ttlSeconds, expiresAtMs };
+      }
     }
   }
 
@@ -328,7 +347,9 @@ export class SqliteStore implements Store {
   keepAlive(id: string, nowMs: number): Lease {
     this.#checkOpen();
     checkNow(nowMs);
-    return toLease(this.#keepAliveTx(id, nowMs));
+    const lease = toLease(this.#keepAliveTx(id, nowMs));
+    this.#wrote();
+    return lease;
   }
 
   /** See Store.getLease. */
@@ -341,7 +362,9 @@ export class SqliteStore implements Store {
   /** See Store.revokeLease. */
   revokeLease(id: string): boolean {
     this.#checkOpen();
-    return this.#stmt.deleteLease.run(id).changes === 1;
+    const gone = this.#stmt.deleteLease.run(id).changes === 1;
+    this.#wrote();
+    return gone;
   }
 
   /** See Store.expiredLeases. Oldest expiry first, then by id. */
@@ -352,8 +375,36 @@ export class SqliteStore implements Store {
   }
 
   /** See Store.close. Drops the subscribers; every other method then throws FAILED_PRECONDITION. */
+  /**
+   * After a write: checkpoint once writes have paused for a moment, or at
+   * once after many writes in a row (so the WAL stays bounded under a
+   * sustained load).
+   */
+  #wrote(): void {
+    if (++this.#writesSinceCheckpoint >= CHECKPOINT_EVERY_WRITES) {
+      this.#checkpoint();
+      return;
+    }
+    clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = setTimeout(() => this.#checkpoint(), CHECKPOINT_IDLE_MS);
+    this.#checkpointTimer.unref();
+  }
+
+  #checkpoint(): void {
+    clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = undefined;
+    this.#writesSinceCheckpoint = 0;
+    if (this.#closed) return;
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      /* a busy database is checkpointed next time */
+    }
+  }
+
   close(): void {
     if (this.#closed) return;
+    this.#checkpoint();
     this.#closed = true;
     this.#fanout.clear();
     this.#db.close();
