@@ -15,8 +15,11 @@
  * bpf/bench/ through the addon's objectPath: xdp_floor (XDP_TX, nothing
  * read), xdp_parse (Ethernet, IPv4, TCP/UDP), xdp_min_dnat (one hash lookup,
  * rewrite, checksums). Every round runs every measurement once, in a
- * shuffled order, so that noise hits all alike; a figure is the median over
- * the rounds.
+ * shuffled order, so that noise hits all alike. Each figure is given as the
+ * minimum and the median over the rounds; ratios and targets use the
+ * minima, because noise only adds time and, on a noisy machine, two
+ * identical instances (the twin below) agree on their minima within a few
+ * per cent but differ by up to 20% in their medians.
  *
  * With repeat > 1 the kernel runs the program again on the frame the
  * previous iteration left, so each scenario is built to do its full work on
@@ -574,7 +577,6 @@ function report(rounds: Array<Record<string, Sample>>, services: [number, number
   const hot = (col: string, key: string) => (r: Record<string, Sample>): number =>
     at(r, `${col}:established`) + at(r, `${col}:${key}`) - at(r, `${col}:established_calls`);
 
-  const floorNs = fig('base:floor');
   const dnatNs = fig('base:min_dnat');
   const f1 = (x: number): string => x.toFixed(1);
   const f2 = (x: number): string => x.toFixed(2);
@@ -613,11 +615,13 @@ function report(rounds: Array<Record<string, Sample>>, services: [number, number
       },
     };
   };
-  // A difference of two noisy figures has no meaningful minimum: medians only.
+  /** Its minimum: the fastest established flow plus the difference of the fastest one-packet figures. */
+  const hotMin = (col: string, key: string): number => lowest((r) => at(r, `${col}:established`)) +
+    lowest((r) => at(r, `${col}:${key}`)) - lowest((r) => at(r, `${col}:established_calls`));
   const estimate = (key: string, label: string): Row => ({
     key: `${key}_hot`, label, method: 'established + Δ (runs of 1)',
     small: med(hot('small', key)), spread: spread(hot('small', key)), large: med(hot('large', key)), twin: null,
-    min: { small: NaN, large: null, twin: null },
+    min: { small: hotMin('small', key), large: hotMin('large', key), twin: null },
   });
   const rows: Row[] = [
     plain('floor', 'floor (XDP_TX, nothing read)', rep, false),
@@ -632,21 +636,25 @@ function report(rounds: Array<Record<string, Sample>>, services: [number, number
     estimate('affinity_hit', 'affinity hit, hot estimate'),
   ];
   const row = (k: string): Row => rows.find((x) => x.key === k)!;
-  const opt = (x: number | null, f: (y: number) => string): string => (x === null || Number.isNaN(x) ? '' : f(x));
+  const opt = (x: number | null, f: (y: number) => string): string => (x === null ? '' : f(x));
+  const floorMin = row('floor').min.small;
+  const dnatMin = row('min_dnat').min.small;
   printTable(
-    ['scenario', 'method', `ns/pkt, ${svc[0]}`, 'spread', 'min', '× min DNAT', '× floor', `ns/pkt, ${svc[1]}`],
+    ['scenario', 'method', `${svc[0]}: min`, 'median', 'spread', '× min DNAT', '× floor', `${svc[1]}: min`, 'median'],
     rows.map((x) => [
-      x.label, x.method, f1(x.small), `±${(x.spread / 2).toFixed(0)}%`, opt(x.min.small, f1),
-      f2(x.small / dnatNs), f2(x.small / floorNs), opt(x.large, f1),
+      x.label, x.method, f1(x.min.small), f1(x.small), `±${(x.spread / 2).toFixed(0)}%`,
+      f2(x.min.small / dnatMin), f2(x.min.small / floorMin), opt(x.min.large, f1), opt(x.large, f1),
     ]));
-  console.log(`ns/pkt: median over ${ROUNDS} rounds; spread: half their range; min: the fastest round.`);
+  console.log(`ns/packet. min: the fastest of ${ROUNDS} rounds; median, and spread: half the range of the rounds. ` +
+    'Ratios use the minima: noise here only adds time, and two identical instances agree far better on minima ' +
+    'than on medians (twin, below).');
 
   // 10,000 services against 2, with a twin of the 2 to show what noise alone does.
   const scaled = rows.filter((x) => x.large !== null);
   console.log(`\n${svc[1]} against ${svc[0]}; twin: a second, identical ${svc[0]} instance (noise alone):`);
-  printTable(['scenario', `${svc[1]}: median`, 'min', 'twin: median', 'min'], scaled.map((x) => [
-    x.label, pct(diff(x.small, x.large!)), opt(x.min.large, (v) => pct(diff(x.min.small, v))),
-    opt(x.twin, (v) => pct(diff(x.small, v))), opt(x.min.twin, (v) => pct(diff(x.min.small, v))),
+  printTable(['scenario', `${svc[1]}: min`, 'median', 'twin: min', 'median'], scaled.map((x) => [
+    x.label, opt(x.min.large, (v) => pct(diff(x.min.small, v))), pct(diff(x.small, x.large!)),
+    opt(x.min.twin, (v) => pct(diff(x.min.small, v))), opt(x.twin, (v) => pct(diff(x.small, v))),
   ]));
 
   // How far one-packet runs are from repeat mode, and what a new flow adds over an established one.
@@ -654,14 +662,14 @@ function report(rounds: Array<Record<string, Sample>>, services: [number, number
     fig(col === 'base' ? 'base:min_dnat' : `${col}:established`);
   const delta = (col: string, key: string): number =>
     med((r) => at(r, `${col}:${key}`) - at(r, `${col}:established${col === 'cycle' ? '' : '_calls'}`));
-  console.log('\nOne packet per run overstates (colder caches): the same work both ways, runs of 1 − floor minus repeat mode:');
+  console.log('\nOne packet per run overstates (colder caches): the same work both ways, runs of 1 − floor minus repeat mode (medians):');
   printTable(['work', 'columns', 'overstated by'], [
     ['minimal DNAT', '', `${f1(bias('base'))} ns`],
     ['established flow', svc[0], `${f1(bias('small'))} ns`],
     ['established flow', svc[1], `${f1(bias('large'))} ns`],
   ]);
   const cycleEst = fig('cycle:established');
-  console.log(`\nWhat a new flow adds over an established flow, measured two ways (cycle: ${CYCLE.toLocaleString('en')} single-backend ` +
+  console.log(`\nWhat a new flow adds over an established flow, medians, measured two ways (cycle: ${CYCLE.toLocaleString('en')} single-backend ` +
     `services in a ring, repeat ${CYCLE.toLocaleString('en')}, ${CYCLE_RUNS} runs a round, conntrack emptied before each):`);
   printTable(['method', 'established', 'new flow', 'affinity hit'], [
     [`runs of 1, ${svc[0]}`, f1(fig('small:established_calls')), signed(delta('small', 'new_flow')), signed(delta('small', 'affinity_hit'))],
@@ -682,9 +690,9 @@ function report(rounds: Array<Record<string, Sample>>, services: [number, number
     ladder.push({ step: `sluice's established flow (${svc[0]})`, ...step('small:established') });
     console.log('\nWhere the established flow goes: the minimal DNAT turned into sluice\'s established path step by step ' +
       '(bpf/bench/xdp_ladder.bpf.c; step 6 makes the same map and helper calls as sluice):');
-    printTable(['step', 'median', 'added', 'min', 'added', '× min DNAT'], ladder.map((x, i) => {
+    printTable(['step', 'min', 'added', 'median', 'added', '× min DNAT'], ladder.map((x, i) => {
       const prev = ladder[i - 1];
-      return [x.step, f1(x.ns), prev ? signed(x.ns - prev.ns) : '', f1(x.min), prev ? signed(x.min - prev.min) : '', f2(x.ns / dnatNs)];
+      return [x.step, f1(x.min), prev ? signed(x.min - prev.min) : '', f1(x.ns), prev ? signed(x.ns - prev.ns) : '', f2(x.min / dnatMin)];
     }));
   } else {
     console.log('\n(cost ladder skipped: build it with make -C bpf bench)');
@@ -693,23 +701,26 @@ function report(rounds: Array<Record<string, Sample>>, services: [number, number
   // Targets: reported, not asserted.
   const verdict = (ok: boolean): string => (ok ? 'meets' : 'falls short');
   const targets: Array<{ target: string; value: string; ok: boolean }> = [];
-  const ratio = (target: string, ns: number, limit: number): void => {
-    targets.push({ target: `${target} ≤ ${limit} × min DNAT`, value: `${f2(ns / dnatNs)} ×`, ok: ns <= limit * dnatNs });
+  // Judged on the minima (see above); the medians' figure is shown too.
+  const ratio = (target: string, x: Row, large: boolean, limit: number): void => {
+    const min = large ? x.min.large! : x.min.small;
+    const median = large ? x.large! : x.small;
+    targets.push({
+      target: `${target} ≤ ${limit} × min DNAT`,
+      value: `${f2(min / dnatMin)} × (medians: ${f2(median / dnatNs)} ×)`,
+      ok: min <= limit * dnatMin,
+    });
   };
-  ratio(`established, ${svc[0]}`, row('established').small, 1.2);
-  ratio(`established, ${svc[1]}`, row('established').large!, 1.2);
-  ratio(`new flow, hot estimate, ${svc[0]}`, row('new_flow_hot').small, 1.6);
-  ratio(`new flow, hot estimate, ${svc[1]}`, row('new_flow_hot').large!, 1.6);
-  ratio(`new flow, runs of 1, ${svc[0]}`, row('new_flow').small, 1.6);
-  // Judged on the fastest rounds where there are any: this machine's noise
-  // only adds time, and medians of two identical instances differ by more
-  // than 5% here (see the twin).
+  ratio(`established, ${svc[0]}`, row('established'), false, 1.2);
+  ratio(`established, ${svc[1]}`, row('established'), true, 1.2);
+  ratio(`new flow, hot estimate, ${svc[0]}`, row('new_flow_hot'), false, 1.6);
+  ratio(`new flow, hot estimate, ${svc[1]}`, row('new_flow_hot'), true, 1.6);
+  ratio(`new flow, runs of 1, ${svc[0]}`, row('new_flow'), false, 1.6);
   for (const x of scaled) {
-    const byMin = x.min.large !== null && !Number.isNaN(x.min.small);
-    const d = byMin ? diff(x.min.small, x.min.large!) : diff(x.small, x.large!);
+    const d = diff(x.min.small, x.min.large!);
     targets.push({
       target: `${x.label}: ${svc[1]} within 5% of ${svc[0]}`,
-      value: byMin ? `${pct(d)} (min), ${pct(diff(x.small, x.large!))} (median)` : `${pct(d)} (median)`,
+      value: `${pct(d)} (medians: ${pct(diff(x.small, x.large!))})`,
       ok: Math.abs(d) <= 5,
     });
   }
