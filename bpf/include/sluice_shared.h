@@ -138,7 +138,7 @@ struct ct_value {
 	__u32 backend_id;   /* the backend this flow was given */
 	__u32 svc_id;
 	__u32 pad2;
-	__u64 created_ns;   /* bpf_ktime_get_ns() of the first packet */
+	__u64 created_ns;   /* bpf_ktime_get_coarse_ns() of the first packet */
 	__u64 last_seen_ns; /* refreshed at most once a second */
 };
 
@@ -153,7 +153,7 @@ struct affinity_key {
 struct affinity_value {
 	__u32 backend_id;
 	__u32 pad;
-	__u64 last_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC, tick resolution) */
 };
 
 /* Per-CPU stats, per service (svc_stats) and per backend (backend_stats).
