@@ -62,6 +62,17 @@ struct nat_action {
 	__u8 rescheduled;
 };
 
+/* The backend with this id, or NULL if there is none (a deleted backend is
+ * an all-zero slot of the array). */
+static __always_inline struct backend_value *backend_get(__u32 id)
+{
+	struct backend_value *be = bpf_map_lookup_elem(&backends, &id);
+
+	if (!be || !be->family)
+		return NULL;
+	return be;
+}
+
 static __always_inline int vip_known(__be32 daddr)
 {
 	struct vip_key vk = {};
@@ -76,10 +87,8 @@ static __always_inline int vip_known(__be32 daddr)
 static __always_inline struct backend_value *
 backend_for_ct(const struct ct_value *ct)
 {
-	struct backend_value *be;
-	__u32 id = ct->backend_id;
+	struct backend_value *be = backend_get(ct->backend_id);
 
-	be = bpf_map_lookup_elem(&backends, &id);
 	if (!be)
 		return NULL;
 	if (be->addr[0] != ct->nat_addr[0] || be->port != ct->nat_port)
@@ -158,7 +167,7 @@ static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
 				  (__u64)svc->affinity_timeout * SLUICE_NS_PER_SEC) {
 			__u32 id = av->backend_id;
 
-			be = bpf_map_lookup_elem(&backends, &id);
+			be = backend_get(id);
 			if (be && !(be->flags & SLUICE_BE_DRAINING)) {
 				backend_id = id;
 				av->last_seen_ns = now;
@@ -173,7 +182,7 @@ static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
 			  &backend_id);
 	if (err)
 		return err;
-	be = bpf_map_lookup_elem(&backends, &backend_id);
+	be = backend_get(backend_id);
 	if (!be)
 		return SLUICE_ERR_NO_BACKEND;
 

@@ -108,8 +108,9 @@ struct vip_value {
 	__u32 services; /* how many service ports use this VIP (informational) */
 };
 
-/* Value of the `backends` hash, keyed by a __u32 backend id. A backend that
- * is absent here is deleted: conntrack entries naming it are rescheduled. */
+/* Value of the `backends` array, indexed by a __u32 backend id. An all-zero
+ * value (family 0) is a deleted backend: conntrack entries naming it are
+ * rescheduled. */
 struct backend_value {
 	__be32 addr[4]; /* network order */
 	__be16 port;    /* network order */

@@ -156,15 +156,22 @@ export class NativeDataplane implements Dataplane {
   }
 
   deleteBackend(id: number): boolean {
-    return this.raw.mapDelete('backends', encodeU32(id));
+    // An array slot cannot be removed: a deleted backend is all zeros.
+    const key = encodeU32(id);
+    const cur = this.raw.mapLookup('backends', key);
+    if (!cur || cur[LAYOUTS.backend_value.offsets.family] === 0) return false;
+    this.raw.mapUpdate('backends', key, Buffer.alloc(LAYOUTS.backend_value.size));
+    return true;
   }
 
   listBackends(): Map<number, BackendValue> {
     const { keys, values, count } = this.raw.mapDump('backends');
+    const size = LAYOUTS.backend_value.size;
+    const family = LAYOUTS.backend_value.offsets.family;
     const out = new Map<number, BackendValue>();
     for (let i = 0; i < count; i++) {
-      const v = values.subarray(i * LAYOUTS.backend_value.size, (i + 1) * LAYOUTS.backend_value.size);
-      out.set(keys.readUInt32LE(i * 4), decodeBackendValue(v));
+      if (values[i * size + family] === 0) continue; // a free slot
+      out.set(keys.readUInt32LE(i * 4), decodeBackendValue(values.subarray(i * size, (i + 1) * size)));
     }
     return out;
   }
