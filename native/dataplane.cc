@@ -578,39 +578,57 @@ Napi::Value Dataplane::DetachXdp(const Napi::CallbackInfo &info)
 	return env.Undefined();
 }
 
+namespace {
+
+// The arguments every tc call takes: (ifindex, direction, netnsPath?), and
+// the hook and filter they name (sluice's filter is handle 1, priority 1).
+struct TcTarget {
+	uint32_t ifindex;
+	std::string dir;
+	std::string netns;
+	bpf_tc_hook hook;
+	bpf_tc_opts opts;
+};
+
+TcTarget ParseTcTarget(Napi::Env env, const Napi::CallbackInfo &info, const char *op)
+{
+	TcTarget t{GetU32(env, info[0], op, "ifindex"), GetString(env, info[1], op, "direction"),
+		   "", ZeroedOpts<bpf_tc_hook>(), ZeroedOpts<bpf_tc_opts>()};
+	t.hook.ifindex = static_cast<int>(t.ifindex);
+	t.hook.attach_point = TcPoint(env, t.dir, op);
+	t.netns = GetOptString(env, info[2], op, "netnsPath");
+	t.opts.handle = 1;
+	t.opts.priority = 1;
+	return t;
+}
+
+} // namespace
+
 Napi::Value Dataplane::AttachTc(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	const char *op = "attachTc";
 	Ready(env, op);
-	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
-	std::string dir = GetString(env, info[1], op, "direction");
-	auto hook = ZeroedOpts<bpf_tc_hook>();
-	hook.ifindex = static_cast<int>(ifindex);
-	hook.attach_point = TcPoint(env, dir, op);
-	std::string netns = GetOptString(env, info[2], op, "netnsPath");
-	auto opts = ZeroedOpts<bpf_tc_opts>();
-	opts.handle = 1;
-	opts.priority = 1;
-	opts.prog_fd = loaded_->tcFd;
-	opts.flags = BPF_TC_F_REPLACE;
+	TcTarget t = ParseTcTarget(env, info, op);
+	t.opts.prog_fd = loaded_->tcFd;
+	t.opts.flags = BPF_TC_F_REPLACE;
 
 	int err;
 	const char *call = "bpf_tc_hook_create";
 	{
 		NetnsGuard guard;
-		EnterNetns(env, guard, netns);
-		err = bpf_tc_hook_create(&hook);
+		EnterNetns(env, guard, t.netns);
+		err = bpf_tc_hook_create(&t.hook);
 		if (err == -EEXIST)
 			err = 0;
 		if (!err) {
 			call = "bpf_tc_attach";
-			err = bpf_tc_attach(&hook, &opts);
+			err = bpf_tc_attach(&t.hook, &t.opts);
 		}
 	}
 	if (err)
-		Throw(env, -err, call, Where(ifindex, dir, netns));
-	Record({"tc", ifindex, dir, netns});
+		Throw(env, -err, call, Where(t.ifindex, t.dir, t.netns));
+	Record({"tc", t.ifindex, t.dir, t.netns});
 	return env.Undefined();
 }
 
@@ -619,25 +637,17 @@ Napi::Value Dataplane::DetachTc(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	const char *op = "detachTc";
 	NotClosed(env, op);
-	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
-	std::string dir = GetString(env, info[1], op, "direction");
-	auto hook = ZeroedOpts<bpf_tc_hook>();
-	hook.ifindex = static_cast<int>(ifindex);
-	hook.attach_point = TcPoint(env, dir, op);
-	std::string netns = GetOptString(env, info[2], op, "netnsPath");
-	auto opts = ZeroedOpts<bpf_tc_opts>();
-	opts.handle = 1;
-	opts.priority = 1;
+	TcTarget t = ParseTcTarget(env, info, op);
 
 	int err;
 	{
 		NetnsGuard guard;
-		EnterNetns(env, guard, netns);
-		err = bpf_tc_detach(&hook, &opts);
+		EnterNetns(env, guard, t.netns);
+		err = bpf_tc_detach(&t.hook, &t.opts);
 	}
 	if (err)
-		Throw(env, -err, "bpf_tc_detach", Where(ifindex, dir, netns));
-	Forget("tc", ifindex, dir, netns);
+		Throw(env, -err, "bpf_tc_detach", Where(t.ifindex, t.dir, t.netns));
+	Forget("tc", t.ifindex, t.dir, t.netns);
 	return env.Undefined();
 }
 
@@ -646,25 +656,20 @@ Napi::Value Dataplane::DestroyTcHook(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	const char *op = "destroyTcHook";
 	NotClosed(env, op);
-	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
-	std::string dir = GetString(env, info[1], op, "direction");
-	TcPoint(env, dir, op);
-	std::string netns = GetOptString(env, info[2], op, "netnsPath");
-	auto hook = ZeroedOpts<bpf_tc_hook>();
-	hook.ifindex = static_cast<int>(ifindex);
+	TcTarget t = ParseTcTarget(env, info, op);
 	/* Both points together is how libbpf deletes the clsact qdisc, and
 	 * with it the filters of both directions. */
-	hook.attach_point = static_cast<enum bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+	t.hook.attach_point = static_cast<enum bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
 
 	int err;
 	{
 		NetnsGuard guard;
-		EnterNetns(env, guard, netns);
-		err = bpf_tc_hook_destroy(&hook);
+		EnterNetns(env, guard, t.netns);
+		err = bpf_tc_hook_destroy(&t.hook);
 	}
 	if (err)
-		Throw(env, -err, "bpf_tc_hook_destroy", Where(ifindex, "clsact", netns));
-	Forget("tc", ifindex, "", netns);
+		Throw(env, -err, "bpf_tc_hook_destroy", Where(t.ifindex, "clsact", t.netns));
+	Forget("tc", t.ifindex, "", t.netns);
 	return env.Undefined();
 }
 
