@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
-	ethtool make g++ python3 iptables nftables)
+	ethtool make g++ python3 openssl iptables nftables)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
