@@ -51,7 +51,7 @@ int sluice_tc(struct __sk_buff *skb)
 	struct fib_out out = {};
 	void *data, *data_end;
 	__u32 pull = skb->len < SLUICE_TC_PULL ? skb->len : SLUICE_TC_PULL;
-	int rc;
+	int rc, verdict = TC_ACT_OK, redirected = 0;
 
 	/* Headers may sit in paged data; pull them into the linear part. */
 	if ((long)skb->data_end - (long)skb->data < pull)
@@ -60,29 +60,24 @@ int sluice_tc(struct __sk_buff *skb)
 	data_end = (void *)(long)skb->data_end;
 
 	rc = lb_decide(data, data_end, &act);
-	if (lb_account(rc, &act))
-		return TC_ACT_SHOT;
-	if (rc != SLUICE_NAT_FWD && rc != SLUICE_NAT_REPLY)
-		return TC_ACT_OK;
-
-	if (tc_rewrite(skb, &act)) {
-		lb_account(SLUICE_ERR_REWRITE, &act);
-		return TC_ACT_SHOT;
-	}
-
-	if (cfg_fib_redirect &&
-	    fib_next_hop(skb, skb->ingress_ifindex ? skb->ingress_ifindex :
-						      skb->ifindex,
-			 &act, &out) == 0) {
-		data = (void *)(long)skb->data;
-		data_end = (void *)(long)skb->data_end;
-		if (fib_apply_l2(data, data_end, act.l3_off, &out) == 0) {
-			lb_account_forward(rc, 1, 0);
-			return bpf_redirect(out.ifindex, 0);
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+		if (tc_rewrite(skb, &act)) {
+			rc = SLUICE_ERR_REWRITE;
+		} else if (cfg_fib_redirect &&
+			   fib_next_hop(skb, skb->ingress_ifindex ? skb->ingress_ifindex :
+								   skb->ifindex,
+					&act, &out) == 0) {
+			data = (void *)(long)skb->data;
+			data_end = (void *)(long)skb->data_end;
+			if (fib_apply_l2(data, data_end, act.l3_off, &out) == 0) {
+				redirected = 1;
+				verdict = bpf_redirect(out.ifindex, 0);
+			}
 		}
 	}
-	lb_account_forward(rc, 0, cfg_fib_redirect);
-	return TC_ACT_OK;
+	if (lb_account(rc, &act, redirected, cfg_fib_redirect && !redirected))
+		return TC_ACT_SHOT;
+	return verdict;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -76,34 +76,27 @@ int sluice_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct nat_action act = {};
 	struct fib_out out = {};
-	int rc, verdict = XDP_PASS;
+	int rc, verdict = XDP_PASS, redirected = 0;
 
 	rc = lb_decide(data, data_end, &act);
-	if (lb_account(rc, &act))
-		return XDP_DROP;
-	if (rc != SLUICE_NAT_FWD && rc != SLUICE_NAT_REPLY)
-		return XDP_PASS;
-
-	if (xdp_rewrite(ctx, &act)) {
-		/* Cannot happen after a successful parse; never forward a
-		 * half-rewritten packet. */
-		lb_account(SLUICE_ERR_REWRITE, &act);
-		return XDP_DROP;
-	}
-
-	if (cfg_fib_redirect &&
-	    fib_next_hop(ctx, ctx->ingress_ifindex, &act,
-			 &out) == 0) {
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		if (fib_apply_l2(data, data_end, act.l3_off, &out) == 0) {
-			lb_account_forward(rc, 1, 0);
-			if (out.ifindex == ctx->ingress_ifindex)
-				return XDP_TX;
-			return bpf_redirect(out.ifindex, 0);
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+		/* A failed rewrite cannot happen after a successful parse; it is
+		 * counted and the packet dropped, never sent half-rewritten. */
+		if (xdp_rewrite(ctx, &act)) {
+			rc = SLUICE_ERR_REWRITE;
+		} else if (cfg_fib_redirect &&
+			   fib_next_hop(ctx, ctx->ingress_ifindex, &act, &out) == 0) {
+			data = (void *)(long)ctx->data;
+			data_end = (void *)(long)ctx->data_end;
+			if (fib_apply_l2(data, data_end, act.l3_off, &out) == 0) {
+				redirected = 1;
+				verdict = out.ifindex == ctx->ingress_ifindex ?
+					  XDP_TX : bpf_redirect(out.ifindex, 0);
+			}
 		}
 	}
-	lb_account_forward(rc, 0, cfg_fib_redirect);
+	if (lb_account(rc, &act, redirected, cfg_fib_redirect && !redirected))
+		return XDP_DROP;
 	return verdict;
 }
 

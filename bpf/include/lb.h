@@ -352,8 +352,15 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	return lb_reply(iph, sport, dport, act);
 }
 
-/* Count the outcome once; returns 1 if the packet must be dropped. */
-static __always_inline int lb_account(int rc, const struct nat_action *act)
+/*
+ * Count the outcome of one packet, once, at the entry point's single exit;
+ * returns 1 if the packet must be dropped. For a rewritten packet
+ * (SLUICE_NAT_*), `redirected` says whether it left by a FIB redirect or
+ * through the stack, and `fib_missed` whether a FIB redirect was tried and
+ * gave no next hop.
+ */
+static __always_inline int lb_account(int rc, const struct nat_action *act,
+				      int redirected, int fib_missed)
 {
 	struct global_stats *g = global_stats_get();
 
@@ -368,9 +375,17 @@ static __always_inline int lb_account(int rc, const struct nat_action *act)
 	case SLUICE_PASS:
 		g->passed_other++;
 		return 0;
-	case SLUICE_NAT_FWD:
 	case SLUICE_NAT_REPLY:
-		return 0; /* counted by the entry point after forwarding */
+		g->replies++;
+		/* fall through */
+	case SLUICE_NAT_FWD:
+		if (fib_missed)
+			g->fib_miss++;
+		if (redirected)
+			g->forwarded++;
+		else
+			g->forwarded_stack++;
+		return 0;
 	case SLUICE_ERR_TRUNCATED:
 	case SLUICE_ERR_MALFORMED:
 		if (act->to_vip) {
@@ -391,28 +406,10 @@ static __always_inline int lb_account(int rc, const struct nat_action *act)
 	case SLUICE_ERR_CT_FULL:
 		g->drop_ct_full++;
 		return 1;
-	default:
+	default: /* SLUICE_ERR_REWRITE: never forward a half-rewritten packet */
 		g->drop_malformed++;
 		return 1;
 	}
-}
-
-/* Count how a rewritten packet left. */
-static __always_inline void lb_account_forward(int rc, int redirected,
-					       int fib_missed)
-{
-	struct global_stats *g = global_stats_get();
-
-	if (!g)
-		return;
-	if (rc == SLUICE_NAT_REPLY)
-		g->replies++;
-	if (fib_missed)
-		g->fib_miss++;
-	if (redirected)
-		g->forwarded++;
-	else
-		g->forwarded_stack++;
 }
 
 #endif /* SLUICE_LB_H */

@@ -181,7 +181,7 @@ struct global_stats {
 	__u64 passed_malformed;  /* truncated packet not addressed to a VIP */
 	__u64 ct_rescheduled;    /* flow whose backend was deleted, rescheduled */
 	__u64 affinity_hits;     /* new flows that reused an affinity entry */
-	__u64 fib_miss;          /* FIB lookup did not give a neighbour */
+	__u64 fib_miss;          /* FIB redirect tried, not taken (no neighbour, TTL): to the stack */
 	__u64 pad[2];
 };
 
