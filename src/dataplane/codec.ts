@@ -162,6 +162,11 @@ export interface ServiceKey {
   protocol: Protocol;
 }
 
+/** The canonical text of a service key, "VIP:port/protocol" (a map key, and how errors name it). */
+export function serviceKeyString(k: ServiceKey): string {
+  return `${k.address}:${k.port}/${k.protocol}`;
+}
+
 /** Encode a struct svc_key. */
 export function encodeServiceKey(k: ServiceKey): Buffer {
   return encodeServiceKeyInto(Buffer.alloc(LAYOUTS.svc_key.size), 0, k);

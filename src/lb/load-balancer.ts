@@ -112,6 +112,8 @@ function isActive(b: BackendSpec): boolean {
 /** Services and backends over a Dataplane. */
 export class LoadBalancer {
   private readonly installed = new Map<string, Installed>();
+  /** dataplane service id -> service name */
+  private readonly names = new Map<number, string>();
   private readonly byKey = new Map<string, string>();
   private readonly svcIds: IdAllocator;
   private readonly backendIds: IdAllocator;
@@ -238,6 +240,16 @@ export class LoadBalancer {
   /** Every service. */
   list(): ServiceSpec[] {
     return [...this.installed.values()].map((s) => copySpec(s.spec));
+  }
+
+  /** The dataplane id of a service, or undefined. */
+  idOf(name: string): number | undefined {
+    return this.installed.get(name)?.id;
+  }
+
+  /** The service that has this dataplane id, or undefined. */
+  nameOf(serviceId: number): string | undefined {
+    return this.names.get(serviceId);
   }
 
   /** The dataplane id of a service and of each of its backends. */
@@ -373,9 +385,9 @@ export class LoadBalancer {
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
       scope.backends.add(bid);
     });
-    const base = this.placeTable(prev, key, id, table, undo);
+    const { base, image } = this.placeTable(prev, key, id, table, undo);
     if (base !== undefined) {
-      log.set(this.desired.tables, base, table);
+      log.set(this.desired.tables, base, image);
       scope.tables.add(base);
     }
     log.set(this.desired.services, keyString(key), {
@@ -390,7 +402,8 @@ export class LoadBalancer {
     });
     scope.services.add(keyString(key));
     this.addVip(key.address, 1, scope, log);
-    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, table, backendIds });
+    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, table: image, backendIds });
+    log.set(this.names, id, spec.name);
     log.set(this.byKey, keyString(key), spec.name);
     if (restored) log.delete(this.restored, spec.name);
   }
@@ -402,6 +415,7 @@ export class LoadBalancer {
     const log = new UndoLog(undo);
     this.removeFromDesired(prev, scope, log);
     log.delete(this.installed, name);
+    log.delete(this.names, prev.id);
     if (prev.tableBase !== undefined) {
       const b = prev.tableBase;
       this.regions.release(b);
@@ -419,9 +433,13 @@ export class LoadBalancer {
    * Where the service's table goes: its current region if the table did not
    * change (or, for a service adopted from the maps, the region it already
    * uses there), else a fresh region, the old one being released. Returns
-   * undefined for an empty table.
+   * no base for an empty table, and the image to remember: the digest
+   * already held when the region is kept (so that nothing hashes the same
+   * table twice), the new table in full when it is to be written.
    */
-  private placeTable(prev: Installed | undefined, key: ServiceKey, id: number, table: TableImage, undo: Array<() => void>): number | undefined {
+  private placeTable(
+    prev: Installed | undefined, key: ServiceKey, id: number, table: Uint32Array, undo: Array<() => void>,
+  ): { base: number | undefined; image: TableImage } {
     let prevBase = prev?.tableBase;
     let prevTable = prev?.table;
     if (!prev) {
@@ -431,7 +449,9 @@ export class LoadBalancer {
         prevTable = this.current.tables.get(prevBase);
       }
     }
-    if (table.length > 0 && prevBase !== undefined && prevTable && sameTable(prevTable, table)) return prevBase;
+    if (table.length > 0 && prevBase !== undefined && prevTable && sameTable(prevTable, table)) {
+      return { base: prevBase, image: prevTable };
+    }
     let base: number | undefined;
     if (table.length > 0) {
       const b = this.regions.allocate(table.length);
@@ -443,7 +463,7 @@ export class LoadBalancer {
       this.regions.release(old);
       undo.push(() => this.regions.unrelease(old));
     }
-    return base;
+    return { base, image: table };
   }
 
   private removeFromDesired(prev: Installed, scope: ScopeSets, log: UndoLog): void {

@@ -45,10 +45,8 @@ export interface Scope {
   vips?: Iterable<string>;
 }
 
-/** The canonical string of a service key. */
-export function keyString(k: ServiceKey): string {
-  return `${k.address}:${k.port}/${k.protocol}`;
-}
+/** The canonical string of a service key (codec's serviceKeyString). */
+export { serviceKeyString as keyString } from '../dataplane/codec.js';
 
 /** An empty state. */
 export function emptyState(): DataplaneState {
@@ -104,6 +102,7 @@ export function sameTable(a: TableImage, b: TableImage): boolean {
 }
 
 function keysOf<K>(scope: Iterable<K> | undefined, a: Map<K, unknown>, b: Map<K, unknown>): Iterable<K> {
+  if (scope instanceof Set) return scope;
   if (scope !== undefined) return new Set(scope);
   const all = new Set<K>(a.keys());
   for (const k of b.keys()) all.add(k);

@@ -24,6 +24,7 @@ import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
 import {
   expandDefinition,
+  serviceOfFrontend,
   normaliseDefinition,
   type BackendDefinitionState,
   type ServiceDefinition,
@@ -189,11 +190,8 @@ export class Registry {
   private readonly log: Logger;
   private readonly queue = new SerialQueue();
   private readonly index = new ServiceIndex();
-  /** frontend name → dataplane service id, and back to the service's name. */
-  private readonly frontendIds = new Map<string, number>();
   /** What saveIds last persisted per frontend (a hash of its ids). */
   private readonly savedIds = new Map<string, number>();
-  private readonly idOwners = new Map<number, string>();
   private timer: unknown;
   private started = false;
   private closed = false;
@@ -230,7 +228,6 @@ export class Registry {
       const desired = new Set(names);
       const forget = [...this.store.loadIds().keys()].filter((n) => !desired.has(n));
       this.saveIds(names, forget);
-      this.syncFrontendIds(names);
       this.started = true;
       this.timer = this.opts.timers.setInterval(() => {
         this.expireLeases().catch((err: unknown) => this.log.error({ err }, 'lease check failed'));
@@ -342,7 +339,6 @@ export class Registry {
       }
       this.saveIds([], frontends);
       this.index.replace(name, current.definition, undefined);
-      this.syncFrontendIds(frontends);
       this.revokeOrphans(leasesOf(current.definition));
       return revision;
     });
@@ -543,13 +539,13 @@ export class Registry {
     if (!v) {
       throw new SluiceError('NOT_FOUND', `no service on ${frontendKey(q.address, q.port, q.protocol)}`, { field: 'address' });
     }
-    return { ...v, service: this.idOwners.get(v.serviceId) ?? this.index.owner(q.address, q.port, q.protocol) ?? '' };
+    return { ...v, service: this.serviceOfId(v.serviceId) ?? this.index.owner(q.address, q.port, q.protocol) ?? '' };
   }
 
   /** A page of connections (in cursor order) and whether more follow. Fields: `service`, `backendAddress`, `clientAddress`. */
   listConnections(filter: ConnectionFilter, page: { after?: string; limit: number }): { connections: Connection[]; more: boolean } {
     const { connections, more } = listConnections(this.dataplane, this.connectionMatch(filter), page, this.opts.monotonicNs());
-    return { connections: connections.map((c) => ({ ...c, service: this.idOwners.get(c.serviceId) ?? '' })), more };
+    return { connections: connections.map((c) => ({ ...c, service: this.serviceOfId(c.serviceId) ?? '' })), more };
   }
 
   /** Forget the matching connections; returns how many. With no filter, `all` must be set (field `all`). */
@@ -563,6 +559,12 @@ export class Registry {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The service whose frontend has this dataplane id. */
+  private serviceOfId(id: number): string | undefined {
+    const frontend = this.lb.nameOf(id);
+    return frontend === undefined ? undefined : serviceOfFrontend(frontend);
+  }
 
   private mutation<T>(fn: () => Promise<T>): Promise<T> {
     return this.queue.run(() => {
@@ -590,7 +592,7 @@ export class Registry {
     const m: { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string } = {};
     if (f.service) {
       const def = this.requireService(f.service).definition;
-      m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.frontendIds.get(s.name) ?? []));
+      m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.lb.idOf(s.name) ?? []));
     }
     if (f.backendAddress) {
       checkAddress(f.backendAddress, 'backendAddress');
@@ -652,7 +654,6 @@ export class Registry {
       this.index.replace(it.definition.name, it.prev?.definition, it.definition);
       if (it.prev) for (const id of leasesOf(it.prev.definition)) lostLeases.add(id);
     }
-    this.syncFrontendIds([...changed.map((s) => s.name), ...vanishedNames]);
     this.revokeOrphans(lostLeases);
     return stored;
   }
@@ -741,28 +742,9 @@ export class Registry {
     }
   }
 
-  /** Refresh the frontend → service id maps for `names`. */
-  private syncFrontendIds(names: string[]): void {
-    const ids = this.lb.exportIds(names);
-    for (const n of names) {
-      const old = this.frontendIds.get(n);
-      const now = ids.get(n)?.serviceId;
-      if (old !== undefined && old !== now) {
-        this.frontendIds.delete(n);
-        this.idOwners.delete(old);
-      }
-      if (now !== undefined) {
-        this.frontendIds.set(n, now);
-        this.idOwners.set(now, serviceOf(n));
-      }
-    }
-  }
+
 }
 
-/** The service name of a frontend name ("<service>|<vip>:<port>/<proto>"). */
-function serviceOf(frontend: string): string {
-  return frontend.slice(0, frontend.lastIndexOf('|'));
-}
 
 function leasesOf(d: ServiceDefinition): string[] {
   return d.backends.flatMap((b) => (b.leaseId === undefined ? [] : [b.leaseId]));

@@ -3,7 +3,7 @@
  * registry as it commits: which service owns each (VIP, port, protocol),
  * which services carry each VIP, and which backends each lease holds.
  */
-import type { Protocol } from '../dataplane/codec.js';
+import { serviceKeyString, type Protocol } from '../dataplane/codec.js';
 import type { ServiceDefinition } from '../model/definition.js';
 
 /** One backend held by a lease. */
@@ -12,9 +12,9 @@ export interface LeaseUser {
   address: string;
 }
 
-/** The key of a frontend: "VIP:port/protocol". */
+/** The key of a frontend: "VIP:port/protocol" (the codec's serviceKeyString). */
 export function frontendKey(address: string, port: number, protocol: Protocol): string {
-  return `${address}:${port}/${protocol}`;
+  return serviceKeyString({ address, port, protocol });
 }
 
 /** Indexes of the committed definitions. */
