@@ -534,25 +534,42 @@ Napi::Value Dataplane::StartLoad(const Napi::CallbackInfo &info)
 	return w->Start();
 }
 
+namespace {
+
+// The arguments of the XDP calls: (ifindex, mode, netnsPath?).
+struct XdpTarget {
+	uint32_t ifindex;
+	std::string mode;
+	uint32_t flags;
+	std::string netns;
+};
+
+XdpTarget ParseXdpTarget(Napi::Env env, const Napi::CallbackInfo &info, const char *op)
+{
+	XdpTarget t{GetU32(env, info[0], op, "ifindex"), GetString(env, info[1], op, "mode"), 0, ""};
+	t.flags = XdpFlags(env, t.mode, op);
+	t.netns = GetOptString(env, info[2], op, "netnsPath");
+	return t;
+}
+
+} // namespace
+
 Napi::Value Dataplane::AttachXdp(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	const char *op = "attachXdp";
 	Ready(env, op);
-	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
-	std::string mode = GetString(env, info[1], op, "mode");
-	uint32_t flags = XdpFlags(env, mode, op);
-	std::string netns = GetOptString(env, info[2], op, "netnsPath");
+	XdpTarget t = ParseXdpTarget(env, info, op);
 
 	int err;
 	{
 		NetnsGuard guard;
-		EnterNetns(env, guard, netns);
-		err = bpf_xdp_attach(static_cast<int>(ifindex), loaded_->xdpFd, flags, nullptr);
+		EnterNetns(env, guard, t.netns);
+		err = bpf_xdp_attach(static_cast<int>(t.ifindex), loaded_->xdpFd, t.flags, nullptr);
 	}
 	if (err)
-		Throw(env, -err, "bpf_xdp_attach", Where(ifindex, mode, netns));
-	Record({"xdp", ifindex, mode, netns});
+		Throw(env, -err, "bpf_xdp_attach", Where(t.ifindex, t.mode, t.netns));
+	Record({"xdp", t.ifindex, t.mode, t.netns});
 	return env.Undefined();
 }
 
@@ -561,20 +578,17 @@ Napi::Value Dataplane::DetachXdp(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	const char *op = "detachXdp";
 	NotClosed(env, op);
-	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
-	std::string mode = GetString(env, info[1], op, "mode");
-	uint32_t flags = XdpFlags(env, mode, op);
-	std::string netns = GetOptString(env, info[2], op, "netnsPath");
+	XdpTarget t = ParseXdpTarget(env, info, op);
 
 	int err;
 	{
 		NetnsGuard guard;
-		EnterNetns(env, guard, netns);
-		err = bpf_xdp_detach(static_cast<int>(ifindex), flags, nullptr);
+		EnterNetns(env, guard, t.netns);
+		err = bpf_xdp_detach(static_cast<int>(t.ifindex), t.flags, nullptr);
 	}
 	if (err)
-		Throw(env, -err, "bpf_xdp_detach", Where(ifindex, mode, netns));
-	Forget("xdp", ifindex, mode, netns);
+		Throw(env, -err, "bpf_xdp_detach", Where(t.ifindex, t.mode, t.netns));
+	Forget("xdp", t.ifindex, t.mode, t.netns);
 	return env.Undefined();
 }
 
