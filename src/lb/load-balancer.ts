@@ -37,10 +37,9 @@ interface Installed {
   id: number;
   /** Size of its Maglev table (kept across backend changes, grown at ladder steps). */
   tableSize: number;
-  /** Where its table is in maglev_slots (undefined: no usable backend, no table). */
+  /** Where its table is in maglev_slots (undefined: no usable backend, no
+   * table); the table itself is desired.tables.get(tableBase). */
   tableBase: number | undefined;
-  /** Its table, by digest once written. */
-  table: TableImage;
   /** backend identity -> backend id */
   backendIds: Map<string, number>;
 }
@@ -302,7 +301,7 @@ export class LoadBalancer {
       this.dataplane.resetStats('service', scope.freshServices);
       this.dataplane.resetStats('backend', scope.freshBackends);
       await applyOperations(this.dataplane, ops, this.current);
-      this.forgetTables(scope.tables, apply);
+      this.forgetTables(scope.tables);
     } catch (err) {
       // Put desired back as it was and bring the maps back to it.
       for (const u of undo.reverse()) u();
@@ -311,15 +310,11 @@ export class LoadBalancer {
     }
   }
 
-  /** Once written, keep tables by digest only (see TableDigest). */
-  private forgetTables(bases: Iterable<number>, specs: ServiceSpec[]): void {
+  /** Once written, keep tables by digest only (see TableDigest): the one the applier made. */
+  private forgetTables(bases: Iterable<number>): void {
     for (const base of bases) {
       const t = this.desired.tables.get(base);
-      if (t instanceof Uint32Array) this.desired.tables.set(base, digestTable(t));
-    }
-    for (const spec of specs) {
-      const s = this.installed.get(spec.name);
-      if (s && s.table instanceof Uint32Array) s.table = digestTable(s.table);
+      if (t instanceof Uint32Array) this.desired.tables.set(base, this.current.tables.get(base) ?? digestTable(t));
     }
   }
 
@@ -376,6 +371,7 @@ export class LoadBalancer {
     scope.freshServices.push(...freshSvc);
     scope.freshBackends.push(...freshBe);
 
+    const prevImage = prev?.tableBase === undefined ? undefined : this.desired.tables.get(prev.tableBase);
     const log = new UndoLog(undo);
     if (prev) this.removeFromDesired(prev, scope, log);
 
@@ -385,7 +381,7 @@ export class LoadBalancer {
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
       scope.backends.add(bid);
     });
-    const { base, image } = this.placeTable(prev, key, id, table, undo);
+    const { base, image } = this.placeTable(prev, prevImage, key, id, table, undo);
     if (base !== undefined) {
       log.set(this.desired.tables, base, image);
       scope.tables.add(base);
@@ -402,7 +398,7 @@ export class LoadBalancer {
     });
     scope.services.add(keyString(key));
     this.addVip(key.address, 1, scope, log);
-    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, table: image, backendIds });
+    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, backendIds });
     log.set(this.names, id, spec.name);
     log.set(this.byKey, keyString(key), spec.name);
     if (restored) log.delete(this.restored, spec.name);
@@ -438,10 +434,11 @@ export class LoadBalancer {
    * table twice), the new table in full when it is to be written.
    */
   private placeTable(
-    prev: Installed | undefined, key: ServiceKey, id: number, table: Uint32Array, undo: Array<() => void>,
+    prev: Installed | undefined, prevImage: TableImage | undefined, key: ServiceKey, id: number,
+    table: Uint32Array, undo: Array<() => void>,
   ): { base: number | undefined; image: TableImage } {
     let prevBase = prev?.tableBase;
-    let prevTable = prev?.table;
+    let prevTable = prevImage;
     if (!prev) {
       const cur = this.current.services.get(keyString(key));
       if (cur && cur.value.id === id && cur.value.tableSize > 0) {
