@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "dataplane.h"
+#include "netns.h"
 
 namespace sluice {
 
@@ -38,14 +39,22 @@ double NowNs()
 class LiveWorker : public DpWorker {
 public:
 	LiveWorker(Dataplane *dp, int progFd, std::vector<uint8_t> data,
-		   uint32_t repeat, uint32_t batchSize, uint32_t ifindex)
+		   uint32_t repeat, uint32_t batchSize, uint32_t ifindex,
+		   std::string netns)
 		: DpWorker(dp, "sluice:testRunLive"), progFd_(progFd),
 		  data_(std::move(data)), repeat_(repeat), batchSize_(batchSize),
-		  ifindex_(ifindex) {}
+		  ifindex_(ifindex), netns_(std::move(netns)) {}
 
 private:
 	void Run() override
 	{
+		/* The kernel resolves ingress_ifindex in the calling thread's
+		 * namespace: enter it on this pool thread, for this call only. */
+		NetnsGuard guard;
+		if (int e = guard.Enter(netns_)) {
+			Fail(-e, guard.syscall(), netns_);
+			return;
+		}
 		struct xdp_md ctx = XdpCtx(data_.size(), ifindex_);
 		auto o = ZeroedOpts<bpf_test_run_opts>();
 		o.data_in = data_.data();
@@ -61,7 +70,8 @@ private:
 		wallNs_ = NowNs() - start;
 		if (err)
 			Fail(err, "bpf_prog_test_run_opts",
-			     "xdp live frames, ifindex " + std::to_string(ifindex_));
+			     "xdp live frames, ifindex " + std::to_string(ifindex_) +
+				     (netns_.empty() ? "" : " in " + netns_));
 	}
 
 	Napi::Value Finish(Napi::Env env) override
@@ -74,6 +84,7 @@ private:
 	int progFd_;
 	std::vector<uint8_t> data_;
 	uint32_t repeat_, batchSize_, ifindex_;
+	std::string netns_;
 	double wallNs_ = 0;
 };
 
@@ -144,10 +155,11 @@ Napi::Value Dataplane::StartTestRunLive(const Napi::CallbackInfo &info)
 	uint32_t batch = batchV.IsUndefined() ? 0 : GetU32(env, batchV, op, "batchSize");
 	uint32_t ifindex = GetU32(env, OptField(info[1], "ingressIfindex"), op,
 				  "ingressIfindex");
+	std::string netns = GetOptString(env, OptField(info[1], "netnsPath"), op, "netnsPath");
 	std::vector<uint8_t> copy(data.data, data.data + data.size);
 
 	auto *w = new LiveWorker(this, loaded_->xdpFd, std::move(copy), repeat,
-				 batch, ifindex);
+				 batch, ifindex, std::move(netns));
 	return w->Start();
 }
 

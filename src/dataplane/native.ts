@@ -73,7 +73,7 @@ export interface AddonDataplane {
   ): NativeTestRun;
   testRunLive(
     data: Buffer,
-    opts: { repeat: number; batchSize?: number; ingressIfindex: number },
+    opts: { repeat: number; batchSize?: number; ingressIfindex: number; netnsPath?: string },
   ): Promise<{ wallNs: number }>;
   readonly pinDir: string | null;
   unpin(): void;
