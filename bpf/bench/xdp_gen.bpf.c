@@ -5,14 +5,16 @@
  * generator's veth: XDP_TX there transmits the frame to the peer, the load
  * balancer's interface, as pktgen would.
  *
- * The frame given to the test run is one IPv4/UDP packet with a zero UDP
- * checksum (allowed for IPv4, and kept zero by every load balancer under
- * test). Each run of the program makes it packet number n of the stream:
- * flow i = n mod flows, source address saddr_base + i / ports, source port
- * sport_base + i mod ports. So `flows` distinct 5-tuples, cycled in order.
- * The IP header checksum is recomputed from scratch, whatever the frame
- * held before: the kernel may hand a recycled page back with the previous
- * packet's bytes in it, or a fresh copy of the original.
+ * The frame is an IPv4/UDP packet with a zero UDP checksum (allowed for
+ * IPv4, and kept zero by every load balancer under test). In live-frames
+ * mode the kernel recycles its pages without restoring their contents, and
+ * the load balancer downstream rewrites the very same page (veth hands XDP
+ * frames over without a copy), so each run first writes the whole header
+ * back from the template in gen_cfg. It then makes the frame packet number
+ * n of the stream: flow i = n mod flows, source address saddr_base +
+ * i / ports, source port sport_base + i mod ports. So `flows` distinct
+ * 5-tuples, cycled in order. The IP header checksum is computed from
+ * scratch.
  *
  * Self-contained on purpose (see xdp_parse.bpf.c). Program names: see
  * xdp_floor.bpf.c.
@@ -27,11 +29,14 @@
 #include <bpf/bpf_endian.h>
 
 /* Written by the benchmark before a run. */
+#define GEN_HDR_LEN (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr))
+
 struct gen_cfg {
 	__u32 flows;		/* distinct 5-tuples, >= 1 */
 	__be32 saddr_base;	/* first source address, network order */
 	__u16 sport_base;	/* first source port, host order */
 	__u16 ports;		/* source ports per address, >= 1 */
+	__u8 hdr[44];		/* Ethernet + IPv4 + UDP header template (42 bytes) */
 };
 
 /* What was sent: every packet the program returned XDP_TX for. */
@@ -93,9 +98,14 @@ int sluice_xdp(struct xdp_md *ctx)
 
 	if (!cfg || !cnt || !seq)
 		return XDP_ABORTED;
-	/* The frame is built by the benchmark: IPv4 without options, UDP. */
-	if ((void *)(udp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    ip->ihl != 5 || ip->protocol != IPPROTO_UDP) {
+	if ((void *)(udp + 1) > data_end) {
+		cnt->bad_frame++;
+		return XDP_PASS;
+	}
+	__builtin_memcpy(data, cfg->hdr, GEN_HDR_LEN);
+	/* The template is built by the benchmark: IPv4 without options, UDP. */
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
+	    ip->protocol != IPPROTO_UDP) {
 		cnt->bad_frame++;
 		return XDP_PASS;
 	}
