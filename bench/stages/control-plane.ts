@@ -1,0 +1,521 @@
+/**
+ * Stage 4 (control plane): how long it takes to program N services × 10
+ * backends from empty, and how long one incremental change takes with N
+ * present (one backend of one service replaced), for sluice through its
+ * gRPC API and for kube-proxy's rule sets loaded the way kube-proxy loads
+ * them: iptables-legacy-restore, iptables-nft-restore and nft -f.
+ *
+ * Each peer works in a scratch network namespace made for it (no
+ * interfaces: the rules are only programmed, never hit) and removed after;
+ * sluice runs a daemon of its own with its own pins and state directory.
+ *
+ * Options (bench/run.ts passes them through; defaults in brackets):
+ *   --services 100,1000,10000 (quick: 100,1000)   --changes 300 (quick: 50)
+ *   --peer-changes 20 (quick: 5)   --cap 60 (s per peer load; quick: 20)
+ *
+ *   npx tsx bench/stages/control-plane.ts [--quick] [options]
+ * runs it alone and prints the tables.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
+import {
+  applyIptables, applyNft, iptablesChangeInput, iptablesRestoreInput, nftChange, nftRuleset,
+  type ApplyResult, type KubeRulesOptions, type KubeService,
+} from '../lib/kube-rules.js';
+import { DaemonProcess } from '../../src/demo/daemon-process.js';
+import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import type { ServiceInput } from '../../src/api/messages.js';
+
+const run = promisify(execFile);
+
+const BACKENDS = 10;
+const BATCH = 1000;
+const INFLIGHT = 2;
+// The addresses: cluster IPs from 10.96.0.0/12, endpoints ("pods") from
+// 10.128.0.0/9, replacement endpoints from 10.255.0.0/16 upwards in it.
+const RULE_OPTS: KubeRulesOptions = { clusterCidr: '10.128.0.0/9', serviceCidr: '10.96.0.0/12' };
+
+type Method = 'sluice' | 'iptables-legacy' | 'iptables-nft' | 'nft';
+const METHODS: readonly Method[] = ['sluice', 'iptables-legacy', 'iptables-nft', 'nft'];
+/** Short names for ratio columns. */
+const SHORT: Record<Method, string> = { sluice: 'sluice', 'iptables-legacy': 'legacy', 'iptables-nft': 'iptables-nft', nft: 'nft' };
+const PEERS = METHODS.filter((m) => m !== 'sluice') as Exclude<Method, 'sluice'>[];
+const LABEL: Record<Method, string> = {
+  sluice: 'sluice (gRPC ApplyServices)',
+  'iptables-legacy': 'iptables-legacy-restore',
+  'iptables-nft': 'iptables-nft-restore',
+  nft: 'nft -f',
+};
+
+interface Config {
+  counts: number[];
+  changes: number;
+  peerChanges: number;
+  /** Seconds a peer's load may take before it is killed. */
+  capSeconds: number;
+  /** Seconds of changes per peer and N at most. */
+  peerChangeBudget: number;
+  settleMs: number;
+}
+
+function config(ctx: StageContext): Config {
+  const a = ctx.args ?? {};
+  const num = (k: string, d: number): number => {
+    const v = a[k];
+    if (v === undefined) return d;
+    const n = Number(v.replace(/_/g, ''));
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: not a positive number: ${v}`);
+    return n;
+  };
+  const counts = a['services']?.split(',').map((x) => Number(x.replace(/_/g, '')))
+    ?? (ctx.quick ? [100, 1000] : [100, 1000, 10000]);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000)) throw new Error(`--services: counts must be 1..100000: ${a['services']}`);
+  return {
+    counts,
+    changes: num('changes', ctx.quick ? 50 : 300),
+    peerChanges: num('peer-changes', ctx.quick ? 5 : 20),
+    capSeconds: num('cap', ctx.quick ? 20 : 60),
+    peerChangeBudget: ctx.quick ? 4 : 20,
+    settleMs: ctx.quick ? 500 : 2000,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The service set, shared by every method
+
+const vipOf = (i: number): string => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+const podOf = (k: number): string => `10.${128 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}`;
+/** Replacement endpoints: 10.255.x.y, never one of the first 8 million pods. */
+const freshOf = (k: number): string => `10.255.${(k >> 8) & 255}.${k & 255}`;
+
+interface Svc {
+  vip: string;
+  endpoints: string[];
+}
+
+function serviceSet(n: number): Svc[] {
+  return Array.from({ length: n }, (_, i) => ({
+    vip: vipOf(i),
+    endpoints: Array.from({ length: BACKENDS }, (_, j) => podOf(i * BACKENDS + j)),
+  }));
+}
+
+const kubeService = (s: Svc, i: number): KubeService => ({
+  name: `bench/svc-${i}`, vip: s.vip, port: 80, protocol: 'tcp',
+  endpoints: s.endpoints.map((ip) => ({ ip, port: 8080 })),
+});
+
+const sluiceService = (s: Svc, i: number): ServiceInput => ({
+  name: `bench/svc-${i}`,
+  addresses: [s.vip],
+  ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }],
+  backends: s.endpoints.map((address) => ({ address })),
+});
+
+/** The k-th change: one backend of one (pseudo-random) service replaced by a fresh address. */
+function change(set: Svc[], k: number): { index: number; before: Svc; after: Svc } {
+  const index = (Math.imul(k + 1, 2654435761) >>> 0) % set.length;
+  const before = set[index]!;
+  const slot = k % BACKENDS;
+  const after = { vip: before.vip, endpoints: before.endpoints.map((ip, j) => (j === slot ? freshOf(k) : ip)) };
+  set[index] = after;
+  return { index, before, after };
+}
+
+// ---------------------------------------------------------------------------
+// Figures
+
+function pct(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+interface Latencies {
+  /** Milliseconds, sorted. */
+  ms: number[];
+  p50: number;
+  p99: number;
+  max: number;
+  /** Changes killed at the cap. */
+  timedOut: number;
+}
+
+function latencies(ms: number[], timedOut = 0): Latencies {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { ms: sorted, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, timedOut };
+}
+
+interface Measurement {
+  method: Method;
+  services: number;
+  /** Seconds to program all N × 10 from empty; with timedOut, the cap it was killed at. */
+  loadSeconds: number;
+  loadTimedOut: boolean;
+  /** Seconds spent generating the input (peers; not part of loadSeconds). */
+  generateSeconds?: number;
+  change?: Latencies;
+  /** Why there are no change figures. */
+  changeSkipped?: string;
+  /** sluice: what the maps held after the load, counted through the pins. */
+  mapServices?: number;
+  mapBackends?: number;
+  /** sluice: daemon RSS (MB) idle, loaded, after the changes. */
+  rssMb?: { idle: number; loaded: number; afterChanges: number };
+  /** sluice: the gRPC round trip alone (a health check). */
+  health?: Latencies;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+// sluice
+
+async function measureSluice(ctx: StageContext, cfg: Config, n: number): Promise<Measurement> {
+  const daemon = await DaemonProcess.create(`cp${n}`, []);
+  const unregister = ctx.onCleanup(() => daemon.destroy());
+  try {
+    await daemon.start();
+    const pid = daemon.pid()!;
+    const idle = rssMb(pid);
+    const api = daemon.client();
+    try {
+      const set = serviceSet(n);
+      const all = set.map(sluiceService);
+      // Batches of BATCH services, INFLIGHT requests at a time (the daemon
+      // applies them one after another; the client encodes the next meanwhile).
+      const t0 = performance.now();
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < n) {
+          const i = next;
+          next += BATCH;
+          await api.applyServices(all.slice(i, i + BATCH).map((service) => ({ service })), { view: 'BASIC' });
+        }
+      };
+      await Promise.all(Array.from({ length: INFLIGHT }, worker));
+      const loadSeconds = (performance.now() - t0) / 1000;
+      const loaded = rssMb(pid);
+
+      const check = await NativeDataplane.open({ pinDir: daemon.pinDir, conntrackSize: 65536 });
+      let mapServices: number;
+      let mapBackends: number;
+      try {
+        mapServices = check.listServices().length;
+        mapBackends = check.listBackends().size;
+      } finally {
+        check.close();
+      }
+      if (mapServices !== n) throw new Error(`sluice: the maps hold ${mapServices} services after loading ${n}`);
+
+      // Let the daemon finish what the bulk load left behind (its WAL
+      // checkpoint, the major GC of the load's garbage) before timing changes.
+      await sleep(cfg.settleMs);
+      const ms: number[] = [];
+      for (let k = 0; k < cfg.changes; k++) {
+        const { index, after } = change(set, k);
+        const s = performance.now();
+        await api.applyService(sluiceService(after, index));
+        ms.push(performance.now() - s);
+      }
+      const floor: number[] = [];
+      for (let k = 0; k < Math.min(cfg.changes, 200); k++) {
+        const s = performance.now();
+        await api.health();
+        floor.push(performance.now() - s);
+      }
+      return {
+        method: 'sluice', services: n, loadSeconds, loadTimedOut: false,
+        change: latencies(ms), health: latencies(floor),
+        mapServices, mapBackends,
+        rssMb: { idle, loaded, afterChanges: rssMb(pid) },
+      };
+    } finally {
+      api.close();
+    }
+  } finally {
+    await daemon.stop('SIGTERM').catch(() => undefined);
+    await daemon.destroy();
+    unregister();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// kube-proxy's rules
+
+let nsSerial = 0;
+async function scratchNamespace(ctx: StageContext, method: string): Promise<{ ns: string; remove(): Promise<void> }> {
+  const ns = `slbench-cp-${method}-${process.pid}-${nsSerial++}`;
+  await run('ip', ['netns', 'add', ns]);
+  let removed: Promise<void> | undefined;
+  const remove = (): Promise<void> => (removed ??= run('ip', ['netns', 'del', ns]).then(() => undefined, () => undefined));
+  const unregister = ctx.onCleanup(remove);
+  return { ns, remove: async () => { await remove(); unregister(); } };
+}
+
+function load(method: Exclude<Method, 'sluice'>, ns: string, services: readonly KubeService[], timeoutMs: number): { input: () => string; apply: (input: string) => Promise<ApplyResult> } {
+  switch (method) {
+    case 'iptables-legacy':
+    case 'iptables-nft': {
+      const variant = method === 'iptables-legacy' ? 'legacy' : 'nft';
+      return { input: () => iptablesRestoreInput(services, RULE_OPTS), apply: (i) => applyIptables(ns, variant, i, { timeoutMs }) };
+    }
+    case 'nft':
+      return { input: () => nftRuleset(services, RULE_OPTS), apply: (i) => applyNft(ns, i, { timeoutMs }) };
+  }
+}
+
+function changeInput(method: Exclude<Method, 'sluice'>, after: KubeService, before: KubeService, services: readonly KubeService[]): string {
+  return method === 'nft'
+    ? nftChange(after, { ...RULE_OPTS, previous: before })
+    : iptablesChangeInput(after, { ...RULE_OPTS, previous: before, services });
+}
+
+function applyChange(method: Exclude<Method, 'sluice'>, ns: string, input: string, timeoutMs: number): Promise<ApplyResult> {
+  switch (method) {
+    case 'iptables-legacy': return applyIptables(ns, 'legacy', input, { noflush: true, timeoutMs });
+    case 'iptables-nft': return applyIptables(ns, 'nft', input, { noflush: true, timeoutMs });
+    case 'nft': return applyNft(ns, input, { timeoutMs });
+  }
+}
+
+async function measurePeer(ctx: StageContext, cfg: Config, method: Exclude<Method, 'sluice'>, n: number): Promise<Measurement> {
+  const scratch = await scratchNamespace(ctx, method === 'iptables-legacy' ? 'ipl' : method === 'iptables-nft' ? 'ipn' : 'nft');
+  try {
+    const set = serviceSet(n);
+    const kube = set.map(kubeService);
+    const capMs = cfg.capSeconds * 1000;
+    const l = load(method, scratch.ns, kube, capMs);
+    const g0 = performance.now();
+    const input = l.input();
+    const generateSeconds = (performance.now() - g0) / 1000;
+    const r = await l.apply(input);
+    if ('timedOut' in r) {
+      ctx.log(`control-plane: ${LABEL[method]} did not program ${n} services within ${cfg.capSeconds} s; killed`);
+      return { method, services: n, loadSeconds: cfg.capSeconds, loadTimedOut: true, generateSeconds, changeSkipped: `the load did not finish within ${cfg.capSeconds} s` };
+    }
+    // One change at a time, as kube-proxy's partial sync makes it, until the
+    // count or the time budget is reached (at least one).
+    const ms: number[] = [];
+    let timedOut = 0;
+    const until = performance.now() + cfg.peerChangeBudget * 1000;
+    for (let k = 0; k < cfg.peerChanges && (k === 0 || performance.now() < until); k++) {
+      const { index, before, after } = change(set, k);
+      kube[index] = kubeService(after, index);
+      const c = changeInput(method, kube[index]!, kubeService(before, index), kube);
+      const cr = await applyChange(method, scratch.ns, c, capMs);
+      if ('timedOut' in cr) {
+        timedOut++;
+        break;
+      }
+      ms.push(cr.seconds * 1000);
+    }
+    return { method, services: n, loadSeconds: r.seconds, loadTimedOut: false, generateSeconds, change: latencies(ms, timedOut) };
+  } finally {
+    await scratch.remove();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The stage
+
+const fmtN = (n: number): string => n.toLocaleString('en-US');
+
+function tables(cfg: Config, results: Measurement[]): Table[] {
+  const get = (m: Method, n: number): Measurement | undefined => results.find((r) => r.method === m && r.services === n);
+  const loadCell = (r: Measurement | undefined): Cell => (!r ? null : r.loadTimedOut ? `> ${r.loadSeconds} s` : round(r.loadSeconds, 3));
+  const ratioCell = (r: Measurement | undefined, base: Measurement | undefined): Cell => {
+    if (!r || !base) return null;
+    const x = r.loadSeconds / base.loadSeconds;
+    return r.loadTimedOut ? `> ${round(x, 1)}` : round(x, 2);
+  };
+  const load: Table = {
+    title: `Programming N services × ${BACKENDS} backends from empty (seconds)`,
+    columns: ['services', 'sluice (s)', ...PEERS.flatMap((p) => [`${LABEL[p]} (s)`, `${SHORT[p]} ÷ sluice`])],
+    rows: cfg.counts.map((n) => {
+      const base = get('sluice', n);
+      return [fmtN(n), loadCell(base), ...PEERS.flatMap((p) => [loadCell(get(p, n)), ratioCell(get(p, n), base)])];
+    }),
+    notes: [
+      `"> ${cfg.capSeconds} s": killed at the cap, not finished. "÷ sluice": the peer's time divided by sluice's, measured in the same run.`,
+      'Peer times are the tool alone (spawned, reading its input from a pipe, until it exits); generating the input is not counted.',
+    ],
+  };
+  const change: Table = {
+    title: 'One incremental change with N services present (one backend of one service replaced)',
+    columns: ['services', 'method', 'changes', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'p99 ÷ sluice'],
+    rows: cfg.counts.flatMap((n) => METHODS.map((m): Cell[] => {
+      const r = get(m, n);
+      const c = r?.change;
+      const base = get('sluice', n)?.change;
+      if (!r || !c || c.ms.length === 0) return [fmtN(n), LABEL[m], 0, null, null, null, r?.changeSkipped ?? (c?.timedOut ? `killed at ${cfg.capSeconds} s` : null)];
+      return [fmtN(n), LABEL[m], c.ms.length, round(c.p50, 2), round(c.p99, 2), round(c.max, 2),
+        m === 'sluice' || !base ? null : round(c.p99 / base.p99, 1)];
+    })),
+    notes: [
+      'sluice: ApplyService of the whole service with one backend replaced, timed until the API answers (after the maps are written).',
+      'Peers: one run of the tool with the partial-sync input kube-proxy writes for that change (with --noflush for iptables).',
+      'With few changes, p99 is the largest of them.',
+    ],
+  };
+  const sluice: Table = {
+    title: 'The sluice daemon',
+    columns: ['services', 'maps: services', 'maps: backends', 'RSS idle (MB)', 'RSS loaded (MB)', 'RSS after changes (MB)', 'gRPC health p50 (ms)'],
+    rows: cfg.counts.map((n) => {
+      const r = get('sluice', n);
+      return [fmtN(n), r?.mapServices ?? null, r?.mapBackends ?? null,
+        r?.rssMb ? round(r.rssMb.idle, 0) : null, r?.rssMb ? round(r.rssMb.loaded, 0) : null,
+        r?.rssMb ? round(r.rssMb.afterChanges, 0) : null, r?.health ? round(r.health.p50, 2) : null];
+    }),
+    notes: ['The gRPC health check is the round trip alone (same client, same daemon): the floor under a change.'],
+  };
+  return [load, change, sluice];
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function charts(cfg: Config, results: Measurement[]): Chart[] {
+  const loadBars: Bar[] = [];
+  const changeBars: Bar[] = [];
+  for (const n of cfg.counts) {
+    for (const m of METHODS) {
+      const r = results.find((x) => x.method === m && x.services === n);
+      if (!r) continue;
+      loadBars.push({ label: r.loadTimedOut ? `${LABEL[m]} (> ${cfg.capSeconds} s)` : LABEL[m], value: r.loadSeconds, group: `${fmtN(n)} services`, reference: m === 'sluice' });
+      if (r.change && r.change.ms.length > 0) changeBars.push({ label: LABEL[m], value: r.change.p99, group: `${fmtN(n)} services`, reference: m === 'sluice' });
+    }
+  }
+  return [
+    { id: 'control-plane-load', title: `Programming N services × ${BACKENDS} backends from empty`, unit: 's', bars: loadBars, log: true },
+    { id: 'control-plane-change', title: 'One incremental change, p99', unit: 'ms', bars: changeBars, log: true },
+  ];
+}
+
+function targets(cfg: Config, results: Measurement[]): Target[] {
+  if (!cfg.counts.includes(10000)) return [];
+  const r = results.find((x) => x.method === 'sluice' && x.services === 10000);
+  if (!r) return [];
+  const out: Target[] = [];
+  out.push({
+    what: `sluice: 10,000 services × ${BACKENDS} backends programmed from empty`,
+    target: '≤ 2 s',
+    measured: `${round(r.loadSeconds, 2)} s`,
+    met: r.loadSeconds <= 2,
+    ...(r.loadSeconds <= 2 ? {} : { why: 'the bulk load through ApplyServices (1,000 a request, 2 in flight) took longer than 2 s on this machine' }),
+  });
+  if (r.change && r.change.ms.length > 0) {
+    const ok = r.change.p99 <= 5;
+    out.push({
+      what: 'sluice: one incremental change with 10,000 services present (p99)',
+      target: '≤ 5 ms p99',
+      measured: `${round(r.change.p99, 2)} ms p99 (p50 ${round(r.change.p50, 2)} ms, ${r.change.ms.length} changes)`,
+      met: ok,
+      ...(ok ? {} : { why: `the slowest 1% of ApplyService calls exceeded 5 ms (gRPC round trip alone: p50 ${round(r.health?.p50 ?? NaN, 2)} ms)` }),
+    });
+  }
+  return out;
+}
+
+function method(cfg: Config): string[] {
+  return [
+    `**What is programmed.** N = ${cfg.counts.map(fmtN).join('; ')} ClusterIP services, each one TCP port (80 → 8080) and ${BACKENDS} backends: cluster IPs from 10.96.0.0/12, backends from 10.128.0.0/9, the same set for every method. Each method starts from empty for each N.`,
+    `**sluice.** A \`sluice daemon\` child process with its own state directory and BPF pin directory (not attached to any interface). The load is ApplyServices requests of ${fmtN(BATCH)} services, ${INFLIGHT} in flight, over the daemon's Unix-socket gRPC API, timed from the first request until the last answer; the API answers only after the services are in the BPF maps, and the maps are then counted through the pins from the benchmark's process to check all N are there. After ${cfg.settleMs} ms of rest, ${cfg.changes} changes one after another: ApplyService of one service with one of its backends replaced by a new address (a different service each time), each timed until the API answers. The daemon's RSS is read from /proc.`,
+    `**kube-proxy, iptables mode.** The filter and nat tables kube-proxy writes (KUBE-SERVICES jumped to from PREROUTING and OUTPUT, a KUBE-SVC chain per service with \`-m statistic --mode random --probability 1/(n−i)\` rules, a KUBE-SEP chain per endpoint with the hairpin KUBE-MARK-MASQ rule and the DNAT, KUBE-MARK-MASQ / KUBE-POSTROUTING, chain names hashed as kube-proxy hashes them, its comments, dropped above 1,000 endpoints as kube-proxy does), generated in the benchmark and fed on stdin to \`iptables-legacy-restore\` and to \`iptables-nft-restore\` in a scratch network namespace each, timed from spawn to exit and killed at ${cfg.capSeconds} s. A change is kube-proxy's partial sync, one \`iptables-restore --noflush\`: KUBE-SERVICES rewritten in full, the changed service's KUBE-SVC and KUBE-SEP chains rewritten, the gone endpoint's chain deleted; up to ${cfg.peerChanges} changes or ${cfg.peerChangeBudget} s, each a new process as kube-proxy's are.`,
+    `**kube-proxy, nftables mode.** \`table ip kube-proxy\` as kube-proxy's nftables mode writes it (a service-ips verdict map keyed by daddr . l4proto . dport, a chain per service with \`numgen random mod N vmap\` to a chain per endpoint doing the DNAT, its masquerade, filter and reject chains), created by one \`nft -f -\` in a scratch namespace, timed the same way. A change is one \`nft -f\` transaction flushing and rewriting the service's chain and endpoint chains and deleting the gone endpoint's chain.`,
+    'Everything runs on the same machine, one method at a time; the scratch namespaces have no interfaces and no traffic, so only programming is measured. Process start-up is part of every peer figure, as it is for kube-proxy, which runs the tools the same way.',
+  ];
+}
+
+async function runStage(ctx: StageContext): Promise<StageResult> {
+  const started = performance.now();
+  const cfg = config(ctx);
+  const results: Measurement[] = [];
+  const total = cfg.counts.length * METHODS.length;
+  let done = 0;
+  for (const n of cfg.counts) {
+    for (const m of METHODS) {
+      ctx.progress(done, total, `${LABEL[m]}: ${fmtN(n)} services`);
+      const r = m === 'sluice' ? await measureSluice(ctx, cfg, n) : await measurePeer(ctx, cfg, m, n);
+      results.push(r);
+      const c = r.change && r.change.ms.length > 0 ? `, change p50 ${round(r.change.p50, 2)} ms p99 ${round(r.change.p99, 2)} ms (${r.change.ms.length})` : '';
+      ctx.log(`control-plane: ${LABEL[m]}, ${fmtN(n)} services: load ${r.loadTimedOut ? `> ${cfg.capSeconds}` : round(r.loadSeconds, 3)} s${c}`);
+      done++;
+    }
+  }
+  ctx.progress(total, total, 'done');
+  return {
+    id: 'control-plane',
+    title: 'Control plane: programming services, and one change',
+    method: method(cfg),
+    tables: tables(cfg, results),
+    charts: charts(cfg, results),
+    targets: targets(cfg, results),
+    seconds: (performance.now() - started) / 1000,
+    raw: { config: cfg, results },
+  };
+}
+
+/** Stage 4: programming N services × 10 backends and one change, sluice against kube-proxy's iptables and nftables rules. */
+export const controlPlaneStage: Stage = {
+  id: 'control-plane',
+  title: 'Control plane: programming services, and one change',
+  run: runStage,
+};
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      services: { type: 'string' },
+      changes: { type: 'string' },
+      'peer-changes': { type: 'string' },
+      cap: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const args: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string' && k !== 'json') args[k] = v;
+  const cleanups = new Set<() => Promise<void> | void>();
+  const ctx: StageContext = {
+    quick: values.quick ?? false,
+    args,
+    progress: () => undefined,
+    log: (line) => console.log(line),
+    onCleanup: (fn) => {
+      cleanups.add(fn);
+      return () => cleanups.delete(fn);
+    },
+  };
+  const stop = async (): Promise<void> => {
+    for (const fn of [...cleanups].reverse()) await fn();
+    process.exit(130);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  try {
+    const r = await controlPlaneStage.run(ctx);
+    for (const t of r.tables) {
+      console.log(`\n${t.title}`);
+      console.table(t.rows.map((row) => Object.fromEntries(t.columns.map((c, i) => [c, row[i]]))));
+      for (const n of t.notes ?? []) console.log(`  ${n}`);
+    }
+    for (const t of r.targets) console.log(`${t.met ? 'met' : 'NOT met'}: ${t.what}: ${t.measured} (target ${t.target})`);
+    console.log(`stage took ${round(r.seconds, 1)} s`);
+    if (values.json) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(values.json, JSON.stringify(r, null, 2));
+    }
+  } finally {
+    for (const fn of [...cleanups].reverse()) await fn();
+  }
+}
