@@ -259,7 +259,17 @@ export interface RunningPeer {
 }
 
 /** Set a peer up in the lb namespace with these services. */
-export async function startPeer(peer: Peer, topo: TrafficTopology, services: readonly BenchService[], flows: number): Promise<RunningPeer> {
+/** A peer whose rules took longer to load than the cap allows. */
+export class ProgramTimeout extends Error {}
+
+export async function startPeer(
+  peer: Peer,
+  topo: TrafficTopology,
+  services: readonly BenchService[],
+  flows: number,
+  opts: { programCapSeconds?: number } = {},
+): Promise<RunningPeer> {
+  const timeoutMs = (opts.programCapSeconds ?? 300) * 1000;
   const lbNs = topo.lb.ns;
   const t0 = performance.now();
   const elapsed = (): number => (performance.now() - t0) / 1000;
@@ -318,14 +328,17 @@ export async function startPeer(peer: Peer, topo: TrafficTopology, services: rea
       }
     }
     case 'iptables': {
-      const r = await applyIptables(lbNs, 'legacy', iptablesRestoreInput(services.map((s) => s.kube)), { timeoutMs: 300_000 });
-      if ('timedOut' in r) throw new Error(`iptables-legacy-restore of ${services.length} services timed out after ${r.seconds.toFixed(0)} s`);
+      const r = await applyIptables(lbNs, 'legacy', iptablesRestoreInput(services.map((s) => s.kube)), { timeoutMs });
+      if ('timedOut' in r) throw new ProgramTimeout(`iptables-legacy-restore of ${services.length} services: > ${r.seconds.toFixed(0)} s (cap)`);
       await flushConntrack(lbNs);
       return { peer, programSeconds: elapsed(), stop: () => clearIptables(lbNs, 'legacy') };
     }
     case 'nftables': {
-      const r = await applyNft(lbNs, nftRuleset(services.map((s) => s.kube)), { timeoutMs: 300_000 });
-      if ('timedOut' in r) throw new Error(`nft -f of ${services.length} services timed out after ${r.seconds.toFixed(0)} s`);
+      const r = await applyNft(lbNs, nftRuleset(services.map((s) => s.kube)), { timeoutMs });
+      if ('timedOut' in r) {
+        await clearNft(lbNs);
+        throw new ProgramTimeout(`nft -f of ${services.length} services: > ${r.seconds.toFixed(0)} s (cap)`);
+      }
       await flushConntrack(lbNs);
       return { peer, programSeconds: elapsed(), stop: () => clearNft(lbNs) };
     }
