@@ -1,0 +1,263 @@
+/**
+ * The benchmark runner: `npm run bench [-- --quick] [--only per-packet,maglev] [--out dir]`.
+ *
+ * Runs the stages of bench/stages/index.ts in order, each with its progress
+ * bar; a stage that throws is recorded in the run's failures and the others
+ * still run. Writes <out>/<timestamp>.json (everything, raw samples
+ * included), <out>/<timestamp>.md with its charts in
+ * <out>/charts/<timestamp>/, and the same as latest.json, latest.md and
+ * charts/latest/. Ctrl-C (or SIGTERM) runs every cleanup the stages
+ * registered and exits non-zero. Exits 1 when a stage failed; a missed
+ * target is reported, not an error.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { packageRoot } from '../src/package-root.js';
+import { machineInfo, pinToOneCpu } from './lib/machine.js';
+import { Progress } from './lib/progress.js';
+import { renderMarkdown, renderSvg } from './lib/report.js';
+import type { RunResult, Stage, StageContext, StageResult } from './lib/types.js';
+import { STAGES } from './stages/index.js';
+
+const USAGE = 'usage: tsx bench/run.ts [--quick] [--only <stage,...>] [--out <dir>]';
+
+interface Options {
+  quick: boolean;
+  stages: Stage[];
+  out: string;
+}
+
+function parse(): ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'] {
+  try {
+    return parseArgs({ options: FLAGS }).values;
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+}
+
+const FLAGS = {
+  quick: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function options(): Options {
+  const values = parse();
+  if (values.help) {
+    console.log(`${USAGE}\nstages: ${STAGES.map((s) => s.id).join(', ')}`);
+    process.exit(0);
+  }
+  let stages = STAGES;
+  if (values.only !== undefined) {
+    const ids = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const unknown = ids.filter((id) => !STAGES.some((s) => s.id === id));
+    if (unknown.length > 0 || ids.length === 0) {
+      usage(`--only: unknown stage ${unknown.join(', ') || '(none given)'}; stages: ${STAGES.map((s) => s.id).join(', ')}`);
+    }
+    stages = STAGES.filter((s) => ids.includes(s.id));
+  }
+  return {
+    quick: values.quick,
+    stages,
+    out: path.resolve(values.out ?? path.join(packageRoot(), 'bench', 'results')),
+  };
+}
+
+function usage(message: string): never {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+/** The commit measured, "-dirty" when the tree had changes to tracked files. */
+function commit(): string {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], {
+      cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** "2026-11-28T01:02:53.677Z" -> "2026-11-28T01-02-53Z": sorts by time, and is a file name everywhere. */
+function stamp(iso: string): string {
+  return iso.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+}
+
+/** Cleanups the stages registered, run in reverse order of registration. */
+class Cleanups {
+  readonly #fns = new Set<() => Promise<void> | void>();
+
+  add(fn: () => Promise<void> | void): () => void {
+    this.#fns.add(fn);
+    return () => void this.#fns.delete(fn);
+  }
+
+  async runAll(log: (line: string) => void): Promise<void> {
+    const fns = [...this.#fns].reverse();
+    this.#fns.clear();
+    for (const fn of fns) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`cleanup failed: ${(err as Error).message ?? String(err)}`);
+      }
+    }
+  }
+}
+
+/**
+ * Chart ids must be unique within a run and safe as file names: make them so
+ * (prefixing the stage id on a clash) rather than let one chart overwrite another.
+ */
+function fixChartIds(stages: StageResult[]): void {
+  const seen = new Set<string>();
+  for (const s of stages) {
+    for (const c of s.charts) {
+      let id = c.id.replace(/[^A-Za-z0-9._-]/g, '-');
+      if (seen.has(id)) id = `${s.id}-${id}`;
+      for (let n = 2; seen.has(id); n++) id = `${s.id}-${c.id}-${n}`;
+      seen.add(id);
+      c.id = id;
+    }
+  }
+}
+
+function writeReport(run: RunResult, out: string): { md: string; latest: string } {
+  const name = stamp(run.started);
+  fixChartIds(run.stages);
+  const charts = run.stages.flatMap((s) => s.charts);
+  const write = (dir: string): void => {
+    rmSync(dir, { recursive: true, force: true });
+    if (charts.length === 0) return;
+    mkdirSync(dir, { recursive: true });
+    for (const c of charts) writeFileSync(path.join(dir, `${c.id}.svg`), renderSvg(c));
+  };
+  mkdirSync(out, { recursive: true });
+  write(path.join(out, 'charts', name));
+  write(path.join(out, 'charts', 'latest'));
+  const json = `${JSON.stringify(run, null, 2)}\n`;
+  const md = path.join(out, `${name}.md`);
+  const latest = path.join(out, 'latest.md');
+  writeFileSync(path.join(out, `${name}.json`), json);
+  writeFileSync(md, renderMarkdown(run, (id) => `charts/${name}/${id}.svg`));
+  writeFileSync(path.join(out, 'latest.json'), json);
+  writeFileSync(latest, renderMarkdown(run, (id) => `charts/latest/${id}.svg`));
+  return { md, latest };
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const progress = new Progress();
+  const cleanups = new Cleanups();
+  /** The affinity to restore if the run is interrupted inside a pinned stage. */
+  let unpin: (() => void) | null = null;
+
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) {
+      // A second Ctrl-C while cleaning up: give up on the cleanup.
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    interrupted = true;
+    progress.stop();
+    console.error(`\nbench: ${signal}: cleaning up (again to quit at once)`);
+    void (async () => {
+      await cleanups.runAll((line) => console.error(`bench: ${line}`));
+      unpin?.();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    })();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const started = new Date().toISOString();
+  const run: RunResult = {
+    started,
+    quick: opts.quick,
+    machine: machineInfo(),
+    commit: commit(),
+    stages: [],
+    failures: [],
+  };
+  progress.log(`sluice bench${opts.quick ? ' --quick' : ''}: ${opts.stages.map((s) => s.id).join(', ')}; ` +
+    `${run.machine.cpuModel}, ${run.machine.cores} cores, Linux ${run.machine.kernel}; commit ${run.commit}`);
+
+  const overBudget: string[] = [];
+  for (const stage of opts.stages) {
+    const bar = progress.stage(stage.id);
+    const ctx: StageContext = {
+      quick: opts.quick,
+      progress: bar.progress,
+      log: bar.log,
+      onCleanup: (fn) => cleanups.add(fn),
+    };
+    const t0 = performance.now();
+    let ok = false;
+    if (stage.pinned) {
+      const pin = pinToOneCpu();
+      if (pin) {
+        unpin = pin.restore;
+        bar.log(`pinned to CPU ${pin.cpu} for this stage`);
+      } else {
+        bar.log('could not pin the process to one CPU (taskset): the figures will be noisier');
+      }
+    }
+    try {
+      const result = await stage.run(ctx);
+      run.stages.push(result);
+      ok = true;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      run.failures.push({ id: stage.id, error: message });
+      bar.log(`FAILED: ${message}`);
+      if (err instanceof Error && err.stack && err.constructor.name !== 'BenchError') bar.log(err.stack);
+    } finally {
+      // Whatever the stage left registered is run now, however it ended.
+      await cleanups.runAll(bar.log);
+      unpin?.();
+      unpin = null;
+    }
+    // A signal can make a stage fail (a system call returns EINTR) before its
+    // handler has run: let it be delivered, and if it was, start nothing else
+    // (the handler is cleaning up and will exit).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (interrupted) await new Promise<never>(() => {});
+    const seconds = (performance.now() - t0) / 1000;
+    bar.finish(ok, seconds);
+    if (opts.quick && stage.quickBudgetSeconds !== undefined && seconds > stage.quickBudgetSeconds) {
+      overBudget.push(`${stage.id} took ${seconds.toFixed(1)} s, over its quick budget of ${stage.quickBudgetSeconds} s`);
+    }
+  }
+  progress.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  const { md, latest } = writeReport(run, opts.out);
+  const rel = (p: string): string => {
+    const r = path.relative(process.cwd(), p);
+    return r === '' ? '.' : r.startsWith('..') ? p : r;
+  };
+  const targets = run.stages.flatMap((s) => s.targets.map((t) => ({ ...t, stage: s.id })));
+  console.log('\nTargets:');
+  if (targets.length === 0) console.log('  (none checked)');
+  const width = Math.max(0, ...targets.map((t) => `${t.what}: ${t.target}`.length));
+  for (const t of targets) {
+    console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${`${t.what}: ${t.target}`.padEnd(width)}  ${t.measured}`);
+  }
+  const met = targets.filter((t) => t.met).length;
+  console.log(`${met} of ${targets.length} targets met.`);
+  for (const f of run.failures) console.log(`FAILED stage ${f.id}: ${f.error}`);
+  for (const o of overBudget) console.log(`warning: ${o}`);
+  console.log(`\nreport: ${rel(md)} (also ${rel(latest)}), data: ${rel(md.replace(/\.md$/, '.json'))}`);
+  if (run.failures.length > 0) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

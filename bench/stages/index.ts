@@ -1,0 +1,14 @@
+/**
+ * The benchmark's stages, in the order `npm run bench` runs them. Adding a
+ * stage: one import and one entry here.
+ */
+import type { Stage } from '../lib/types.js';
+import { controlPlaneStage } from './control-plane.js';
+import { maglevStage } from './maglev.js';
+import { perPacketStage } from './per-packet.js';
+
+export const STAGES: Stage[] = [
+  perPacketStage,
+  controlPlaneStage,
+  maglevStage,
+];
