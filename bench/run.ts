@@ -22,10 +22,22 @@ import { renderMarkdown, renderSvg } from './lib/report.js';
 import type { RunResult, Stage, StageContext, StageResult } from './lib/types.js';
 import { STAGES } from './stages/index.js';
 
-const USAGE = 'usage: tsx bench/run.ts [--quick] [--only <stage,...>] [--out <dir>]';
+const USAGE = `usage: tsx bench/run.ts [--quick] [--only <stage,...>] [--out <dir>] [stage options]
+stage options (each stage reads the ones it knows):
+  traffic, service-count: --flows 1,1000,100000,1000000  --frame-size 64  --rate <pps, 0 = flat out>
+                          --duration <s>  --rounds <n>  --peers forwarder,sluice-xdp,sluice-tc,iptables,nftables
+                          --service-counts 1,1000,10000  --service-count-flows 1000  --program-cap <s>
+  control-plane:          --services 100,1000,10000  --changes <n>  --peer-changes <n>  --cap <s>`;
+
+/** Options passed through to the stages as ctx.args. */
+const STAGE_FLAGS = [
+  'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap',
+  'services', 'changes', 'peer-changes', 'cap',
+] as const;
 
 interface Options {
   quick: boolean;
+  args: Record<string, string>;
   stages: Stage[];
   out: string;
 }
@@ -43,6 +55,7 @@ const FLAGS = {
   only: { type: 'string' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
+  ...Object.fromEntries(STAGE_FLAGS.map((f) => [f, { type: 'string' }])) as Record<(typeof STAGE_FLAGS)[number], { type: 'string' }>,
 } as const;
 
 function options(): Options {
@@ -60,8 +73,14 @@ function options(): Options {
     }
     stages = STAGES.filter((s) => ids.includes(s.id));
   }
+  const args: Record<string, string> = {};
+  for (const f of STAGE_FLAGS) {
+    const v = (values as Record<string, unknown>)[f];
+    if (typeof v === 'string') args[f] = v;
+  }
   return {
     quick: values.quick,
+    args,
     stages,
     out: path.resolve(values.out ?? path.join(packageRoot(), 'bench', 'results')),
   };
@@ -192,6 +211,7 @@ async function main(): Promise<void> {
     const bar = progress.stage(stage.id);
     const ctx: StageContext = {
       quick: opts.quick,
+      args: opts.args,
       progress: bar.progress,
       log: bar.log,
       onCleanup: (fn) => cleanups.add(fn),

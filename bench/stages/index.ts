@@ -6,9 +6,12 @@ import type { Stage } from '../lib/types.js';
 import { controlPlaneStage } from './control-plane.js';
 import { maglevStage } from './maglev.js';
 import { perPacketStage } from './per-packet.js';
+import { serviceCountStage, trafficStage } from './traffic.js';
 
 export const STAGES: Stage[] = [
   perPacketStage,
+  trafficStage,
+  serviceCountStage,
   controlPlaneStage,
   maglevStage,
 ];
