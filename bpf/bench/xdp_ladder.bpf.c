@@ -2,21 +2,20 @@
 /*
  * xdp_ladder.bpf.c: where sluice's established-flow cost goes. The minimal
  * DNAT of xdp_min_dnat.bpf.c, turned into sluice's established path one step
- * per object (built with -DLADDER_STEP=1..6):
+ * per object (built with -DLADDER_STEP=1..5):
  *
- *   1  + a `services` lookup (struct svc_key, BPF_F_NO_PREALLOC hash)
- *   2  the rewrite target from a `conntrack` hit (struct ct_key, LRU hash)
- *      instead of the minimal DNAT's own map
- *   3  + a `backends` lookup, checked against the conntrack entry
- *   4  + bpf_ktime_get_ns() and the last-seen refresh test
- *   5  + the per-service and per-backend per-CPU counters
- *   6  + the global per-CPU counters, read twice as lb_account() and
- *        lb_account_forward() do
+ *   1  the rewrite target from a `conntrack` hit on the packet's own tuple
+ *      (struct ct_key, LRU hash) instead of the minimal DNAT's own map
+ *   2  + the `backends` array slot, checked against the conntrack entry
+ *      (service, address, port)
+ *   3  + bpf_ktime_get_coarse_ns() and the last-seen refresh test
+ *   4  + the per-service and per-backend per-CPU counters
+ *   5  + the global per-CPU counters, read once as lb_account() does
  *
- * Step 6 makes exactly the map and helper calls of sluice's established
+ * Step 5 makes exactly the map and helper calls of sluice's established
  * path, on maps with sluice's names, types (sluice_shared.h) and sizes (the
  * benchmark fills them with the control plane's codecs), so sluice's cost
- * minus step 6 is what its structure costs (the nat_action between decision
+ * minus step 5 is what its structure costs (the nat_action between decision
  * and rewrite, bounds checked twice, ...).
  * Program names: see xdp_floor.bpf.c.
  */
@@ -32,7 +31,7 @@
 #include "sluice_shared.h"
 
 #ifndef LADDER_STEP
-#define LADDER_STEP 6
+#define LADDER_STEP 5
 #endif
 
 #define IP_MF_OFFSET 0x3fff
@@ -58,14 +57,6 @@ struct {
 	__type(value, struct dnat_value);
 } dnat SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SLUICE_MAX_SERVICES);
-	__type(key, struct svc_key);
-	__type(value, struct svc_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} services SEC(".maps");
-
 /* The benchmark's conntrack size, not sluice's default. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -75,7 +66,7 @@ struct {
 } conntrack SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SLUICE_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct backend_value);
@@ -117,7 +108,7 @@ static __always_inline __u16 csum_update(__u16 check, __u32 delta)
 	return ~sum;
 }
 
-#if LADDER_STEP >= 5
+#if LADDER_STEP >= 4
 static __always_inline void stats_add(void *map, __u32 id, __u64 bytes)
 {
 	struct lb_stats *s = bpf_map_lookup_elem(map, &id);
@@ -129,7 +120,7 @@ static __always_inline void stats_add(void *map, __u32 id, __u64 bytes)
 }
 #endif
 
-#if LADDER_STEP >= 6
+#if LADDER_STEP >= 5
 static __always_inline struct global_stats *global_get(void)
 {
 	__u32 zero = 0;
@@ -144,14 +135,14 @@ int sluice_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-#if LADDER_STEP < 2
+#if LADDER_STEP < 1
 	struct dnat_key key = {};
 	struct dnat_value *nat;
 #endif
 	struct iphdr *iph;
 	__be32 new_daddr;
 	__be16 new_dport;
-	/* The source port is read from step 2 on. */
+	/* The source port is read from step 1 on. */
 	__be16 *sport __attribute__((unused)), *dport;
 	__sum16 *check;
 	__u32 delta;
@@ -194,18 +185,6 @@ int sluice_xdp(struct xdp_md *ctx)
 	}
 
 #if LADDER_STEP >= 1
-	struct svc_key sk = {};
-	struct svc_value *svc;
-
-	sk.addr[0] = iph->daddr;
-	sk.port = *dport;
-	sk.proto = iph->protocol;
-	sk.family = SLUICE_AF_INET;
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc)
-		return XDP_PASS;
-#endif
-#if LADDER_STEP >= 2
 	struct ct_key fk = {};
 	struct ct_value *ct;
 
@@ -215,27 +194,9 @@ int sluice_xdp(struct xdp_md *ctx)
 	fk.dport = *dport;
 	fk.proto = iph->protocol;
 	fk.family = SLUICE_AF_INET;
-	fk.dir = SLUICE_CT_FORWARD;
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
-	if (!ct || ct->svc_id != svc->id)
+	if (!ct || ct->dir != SLUICE_CT_FORWARD)
 		return XDP_PASS;
-#endif
-#if LADDER_STEP >= 3
-	struct backend_value *be;
-	__u32 bid = ct->backend_id;
-
-	be = bpf_map_lookup_elem(&backends, &bid);
-	if (!be || be->addr[0] != ct->nat_addr[0] || be->port != ct->nat_port)
-		return XDP_PASS;
-#endif
-#if LADDER_STEP >= 4
-	__u64 now = bpf_ktime_get_ns();
-
-	if (now - ct->last_seen_ns > REFRESH_NS)
-		ct->last_seen_ns = now;
-#endif
-
-#if LADDER_STEP >= 2
 	new_daddr = ct->nat_addr[0];
 	new_dport = ct->nat_port;
 #else
@@ -247,6 +208,21 @@ int sluice_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	new_daddr = nat->daddr;
 	new_dport = nat->dport;
+#endif
+#if LADDER_STEP >= 2
+	struct backend_value *be;
+	__u32 bid = ct->backend_id;
+
+	be = bpf_map_lookup_elem(&backends, &bid);
+	if (!be || !be->family || be->svc_id != ct->svc_id ||
+	    be->addr[0] != ct->nat_addr[0] || be->port != ct->nat_port)
+		return XDP_PASS;
+#endif
+#if LADDER_STEP >= 3
+	__u64 now = bpf_ktime_get_coarse_ns();
+
+	if (now - ct->last_seen_ns > REFRESH_NS)
+		ct->last_seen_ns = now;
 #endif
 
 	delta = csum_add4(0, iph->daddr, new_daddr);
@@ -260,18 +236,17 @@ int sluice_xdp(struct xdp_md *ctx)
 	}
 	*dport = new_dport;
 
-#if LADDER_STEP >= 5
-	stats_add(&svc_stats, svc->id, bpf_ntohs(iph->tot_len));
+#if LADDER_STEP >= 4
+	stats_add(&svc_stats, ct->svc_id, bpf_ntohs(iph->tot_len));
 	stats_add(&backend_stats, bid, bpf_ntohs(iph->tot_len));
 #endif
-#if LADDER_STEP >= 6
+#if LADDER_STEP >= 5
 	struct global_stats *g = global_get();
 
-	if (g)
+	if (g) {
 		g->rx_packets++;
-	g = global_get();
-	if (g)
 		g->forwarded++;
+	}
 #endif
 	return XDP_TX;
 }

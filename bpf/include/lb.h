@@ -2,8 +2,8 @@
 /*
  * lb.h: the load-balancing core shared by the XDP and tc entry points.
  *
- * lb_decide() parses a frame, finds the service or the reply flow, picks the
- * backend (conntrack, then ClientIP affinity, then Maglev) and fills in a
+ * lb_decide() parses a frame, finds its flow (conntrack) or else its service,
+ * picks the backend (ClientIP affinity, then Maglev) and fills in a
  * struct nat_action describing the rewrite. It never writes to the packet:
  * each entry point applies the rewrite its own way (XDP: direct writes and
  * incremental checksums; tc: the skb helpers, which know about offloaded
@@ -82,8 +82,9 @@ static __always_inline int vip_known(__be32 daddr)
 	return bpf_map_lookup_elem(&vips, &vk) != NULL;
 }
 
-/* A backend is usable for a flow if it still exists and still is the
- * address the flow was given (ids may be recycled by the control plane). */
+/* A backend is usable for a flow if it still exists, still belongs to the
+ * flow's service and still is the address the flow was given (ids are
+ * recycled by the control plane, round robin). */
 static __always_inline struct backend_value *
 backend_for_ct(const struct ct_value *ct)
 {
@@ -91,7 +92,8 @@ backend_for_ct(const struct ct_value *ct)
 
 	if (!be)
 		return NULL;
-	if (be->addr[0] != ct->nat_addr[0] || be->port != ct->nat_port)
+	if (be->svc_id != ct->svc_id || be->addr[0] != ct->nat_addr[0] ||
+	    be->port != ct->nat_port)
 		return NULL;
 	return be;
 }
@@ -113,48 +115,44 @@ static __always_inline int pick_maglev(const struct svc_value *svc,
 	return 0;
 }
 
-/* The forward path for a packet whose (daddr, dport, proto) is a service. */
-static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
-				      __be16 dport, __u8 syn_only,
-				      const struct svc_value *svc,
-				      struct nat_action *act)
+/* DNAT to a backend: fill in the action and count the packet. */
+static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
+					  __be16 dport, __u32 svc_id,
+					  __u32 backend_id,
+					  const struct backend_value *be,
+					  struct nat_action *act)
 {
-	struct ct_key fk = {}, rk = {};
-	struct ct_value *ct, nct = {};
+	act->rewrite_dst = 1;
+	act->old_addr = iph->daddr;
+	act->new_addr = be->addr[0];
+	act->old_port = dport;
+	act->new_port = be->port;
+	act->fib_src = iph->saddr;
+	act->fib_dst = be->addr[0];
+	act->svc_id = svc_id;
+	act->backend_id = backend_id;
+	lb_stats_add(&svc_stats, svc_id, act->ip_len, act->new_flow, 0);
+	lb_stats_add(&backend_stats, backend_id, act->ip_len, act->new_flow, 0);
+	return SLUICE_NAT_FWD;
+}
+
+/*
+ * A new flow to a service (or one whose backend is gone): ClientIP
+ * affinity, else Maglev; then the forward entry under the packet's own
+ * tuple `fk` and the reply entry under the backend's.
+ */
+static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
+				       __be16 dport,
+				       const struct svc_value *svc,
+				       const struct ct_key *fk, __u64 now,
+				       struct nat_action *act)
+{
+	struct ct_key rk = {};
+	struct ct_value nct = {};
 	struct backend_value *be = NULL;
 	__u32 backend_id = 0, svc_id = svc->id;
-	/* The coarse clock (CLOCK_MONOTONIC at tick resolution) costs half of
-	 * bpf_ktime_get_ns; timestamps here only need second-level precision
-	 * (the refresh interval, affinity timeouts). */
-	__u64 now = bpf_ktime_get_coarse_ns();
 	int err;
 
-	fk.saddr[0] = iph->saddr;
-	fk.daddr[0] = iph->daddr;
-	fk.sport = sport;
-	fk.dport = dport;
-	fk.proto = iph->protocol;
-	fk.family = SLUICE_AF_INET;
-	fk.dir = SLUICE_CT_FORWARD;
-
-	ct = bpf_map_lookup_elem(&conntrack, &fk);
-	if (ct) {
-		be = backend_for_ct(ct);
-		/* A fresh SYN on a tuple whose backend is draining is a new
-		 * connection reusing a port: it must not land on the
-		 * draining backend. */
-		if (be && syn_only && (be->flags & SLUICE_BE_DRAINING))
-			be = NULL;
-		if (be) {
-			backend_id = ct->backend_id;
-			if (now - ct->last_seen_ns > cfg_refresh_ns)
-				ct->last_seen_ns = now;
-			goto rewrite;
-		}
-		act->rescheduled = 1;
-	}
-
-	/* A new flow (or one whose backend is gone). */
 	if (svc->flags & SLUICE_SVC_AFFINITY) {
 		struct affinity_key ak = {};
 		struct affinity_value *av;
@@ -168,17 +166,18 @@ static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
 			__u32 id = av->backend_id;
 
 			be = backend_get(id);
-			if (be && !(be->flags & SLUICE_BE_DRAINING)) {
+			if (be && be->svc_id == svc_id &&
+			    !(be->flags & SLUICE_BE_DRAINING)) {
 				backend_id = id;
 				av->last_seen_ns = now;
 				act->affinity_hit = 1;
-				goto new_flow;
+				goto insert;
 			}
 			be = NULL;
 		}
 	}
 
-	err = pick_maglev(svc, flow_hash(fk.saddr, fk.daddr, sport, dport, fk.proto),
+	err = pick_maglev(svc, flow_hash(fk->saddr, fk->daddr, sport, dport, fk->proto),
 			  &backend_id);
 	if (err)
 		return err;
@@ -198,14 +197,15 @@ static __always_inline int lb_forward(struct iphdr *iph, __be16 sport,
 		bpf_map_update_elem(&affinity, &ak, &av, BPF_ANY);
 	}
 
-new_flow:
+insert:
 	nct.nat_addr[0] = be->addr[0];
 	nct.nat_port = be->port;
+	nct.dir = SLUICE_CT_FORWARD;
 	nct.backend_id = backend_id;
 	nct.svc_id = svc_id;
 	nct.created_ns = now;
 	nct.last_seen_ns = now;
-	if (bpf_map_update_elem(&conntrack, &fk, &nct, BPF_ANY))
+	if (bpf_map_update_elem(&conntrack, fk, &nct, BPF_ANY))
 		return SLUICE_ERR_CT_FULL;
 
 	/* The reply entry: backend -> client, restored to VIP:port. */
@@ -213,50 +213,22 @@ new_flow:
 	rk.daddr[0] = iph->saddr;
 	rk.sport = be->port;
 	rk.dport = sport;
-	rk.proto = fk.proto;
+	rk.proto = fk->proto;
 	rk.family = SLUICE_AF_INET;
-	rk.dir = SLUICE_CT_REPLY;
 	nct.nat_addr[0] = iph->daddr;
 	nct.nat_port = dport;
+	nct.dir = SLUICE_CT_REPLY;
 	if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
 		return SLUICE_ERR_CT_FULL;
 	act->new_flow = 1;
-
-rewrite:
-	if (!be)
-		return SLUICE_ERR_NO_BACKEND;
-	act->rewrite_dst = 1;
-	act->old_addr = iph->daddr;
-	act->new_addr = be->addr[0];
-	act->old_port = dport;
-	act->new_port = be->port;
-	act->fib_src = iph->saddr;
-	act->fib_dst = be->addr[0];
-	act->svc_id = svc_id;
-	act->backend_id = backend_id;
-	lb_stats_add(&svc_stats, svc_id, act->ip_len, act->new_flow, 0);
-	lb_stats_add(&backend_stats, backend_id, act->ip_len, act->new_flow, 0);
-	return SLUICE_NAT_FWD;
+	return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, act);
 }
 
 /* The reply path: a packet from a backend to a client of one of our flows. */
-static __always_inline int lb_reply(struct iphdr *iph, __be16 sport,
-				    __be16 dport, struct nat_action *act)
+static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
+				    const struct ct_value *ct,
+				    struct nat_action *act)
 {
-	struct ct_key rk = {};
-	struct ct_value *ct;
-
-	rk.saddr[0] = iph->saddr;
-	rk.daddr[0] = iph->daddr;
-	rk.sport = sport;
-	rk.dport = dport;
-	rk.proto = iph->protocol;
-	rk.family = SLUICE_AF_INET;
-	rk.dir = SLUICE_CT_REPLY;
-	ct = bpf_map_lookup_elem(&conntrack, &rk);
-	if (!ct)
-		return SLUICE_PASS;
-
 	act->rewrite_dst = 0;
 	act->old_addr = iph->saddr;
 	act->new_addr = ct->nat_addr[0];
@@ -271,14 +243,75 @@ static __always_inline int lb_reply(struct iphdr *iph, __be16 sport,
 	return SLUICE_NAT_REPLY;
 }
 
+/*
+ * Everything after parsing: conntrack first, on the packet's own tuple, so
+ * that an established flow or a reply costs one hash lookup (plus the
+ * backend's array slot for a forward entry); only a packet that belongs to
+ * no flow looks at the services, then the VIPs.
+ */
+static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
+				   __be16 dport, __u8 syn_only,
+				   struct nat_action *act)
+{
+	struct ct_key fk = {};
+	struct svc_key sk = {};
+	struct svc_value *svc;
+	struct ct_value *ct;
+	/* The coarse clock (CLOCK_MONOTONIC at tick resolution) costs half of
+	 * bpf_ktime_get_ns; timestamps here only need second-level precision
+	 * (the refresh interval, affinity timeouts). */
+	__u64 now;
+
+	fk.saddr[0] = iph->saddr;
+	fk.daddr[0] = iph->daddr;
+	fk.sport = sport;
+	fk.dport = dport;
+	fk.proto = iph->protocol;
+	fk.family = SLUICE_AF_INET;
+	ct = bpf_map_lookup_elem(&conntrack, &fk);
+	if (ct) {
+		struct backend_value *be;
+
+		if (ct->dir == SLUICE_CT_REPLY)
+			return lb_reply(iph, sport, ct, act);
+		act->to_vip = 1;
+		be = backend_for_ct(ct);
+		/* A fresh SYN on a tuple whose backend is draining is a new
+		 * connection reusing a port: it must not land on the
+		 * draining backend. */
+		if (be && !(syn_only && (be->flags & SLUICE_BE_DRAINING))) {
+			now = bpf_ktime_get_coarse_ns();
+			if (now - ct->last_seen_ns > cfg_refresh_ns)
+				ct->last_seen_ns = now;
+			return lb_rewrite_fwd(iph, dport, ct->svc_id,
+					      ct->backend_id, be, act);
+		}
+		act->rescheduled = 1;
+	}
+
+	sk.addr[0] = iph->daddr;
+	sk.port = dport;
+	sk.proto = iph->protocol;
+	sk.family = SLUICE_AF_INET;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (svc) {
+		act->to_vip = 1;
+		now = bpf_ktime_get_coarse_ns();
+		return lb_new_flow(iph, sport, dport, svc, &fk, now, act);
+	}
+	if (vip_known(iph->daddr)) {
+		act->to_vip = 1;
+		return SLUICE_ERR_NO_SERVICE;
+	}
+	return SLUICE_PASS;
+}
+
 static __always_inline int lb_decide(void *data, void *data_end,
 				     struct nat_action *act)
 {
 	struct cursor c = { .pos = data };
 	struct ethhdr *eth;
 	struct iphdr *iph;
-	struct svc_key sk = {};
-	struct svc_value *svc;
 	__be16 sport, dport;
 	__u8 syn_only = 0;
 	int proto;
@@ -336,20 +369,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		return SLUICE_PASS;
 	}
 
-	sk.addr[0] = iph->daddr;
-	sk.port = dport;
-	sk.proto = proto;
-	sk.family = SLUICE_AF_INET;
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (svc) {
-		act->to_vip = 1;
-		return lb_forward(iph, sport, dport, syn_only, svc, act);
-	}
-	if (vip_known(iph->daddr)) {
-		act->to_vip = 1;
-		return SLUICE_ERR_NO_SERVICE;
-	}
-	return lb_reply(iph, sport, dport, act);
+	return lb_flow(iph, sport, dport, syn_only, act);
 }
 
 /*

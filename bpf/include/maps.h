@@ -62,7 +62,7 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } maglev_slots SEC(".maps") __weak;
 
-/* Flows: forward and reply entries (struct ct_key.dir). LRU so a full table
+/* Flows: forward and reply entries (struct ct_value.dir). LRU so a full table
  * evicts the coldest flow instead of refusing new ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

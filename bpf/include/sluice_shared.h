@@ -68,7 +68,7 @@
 #define SLUICE_BE_DRAINING (1U << 0) /* informational: the control plane
 				      * removed it from the Maglev table */
 
-/* Conntrack entry kind (ct_key.dir). */
+/* Conntrack entry kind (ct_value.dir). */
 #define SLUICE_CT_FORWARD 0 /* client -> VIP, value names the backend */
 #define SLUICE_CT_REPLY 1   /* backend -> client, value names the VIP */
 
@@ -116,10 +116,17 @@ struct backend_value {
 	__be16 port;    /* network order */
 	__u8 family;
 	__u8 flags;     /* SLUICE_BE_* */
-	__u32 pad;
+	__u32 svc_id;   /* the service this backend belongs to (ids are per
+			 * service and endpoint): a flow's entry is only good
+			 * while its backend id still belongs to its service */
 };
 
-/* Key of the `conntrack` LRU hash. */
+/* Key of the `conntrack` LRU hash: a packet's own 5-tuple, as it arrives.
+ * The direction is in the value, so one lookup finds either kind of entry:
+ * a client's packet to a VIP hits its flow's forward entry, a backend's
+ * packet to a client its reply entry. The two kinds cannot collide: a
+ * forward key's destination is a VIP, a reply key's source is a backend and
+ * its destination a client, and a VIP is neither. */
 struct ct_key {
 	__be32 saddr[4]; /* network order */
 	__be32 daddr[4]; /* network order */
@@ -127,15 +134,15 @@ struct ct_key {
 	__be16 dport;    /* network order */
 	__u8 proto;
 	__u8 family;
-	__u8 dir;        /* SLUICE_CT_FORWARD or SLUICE_CT_REPLY */
-	__u8 pad;
+	__u8 pad[2];
 };
 
 /* Value of the `conntrack` LRU hash. */
 struct ct_value {
 	__be32 nat_addr[4]; /* FORWARD: the backend's address; REPLY: the VIP */
 	__be16 nat_port;    /* FORWARD: backend port; REPLY: service port */
-	__u8 pad[2];
+	__u8 dir;           /* SLUICE_CT_FORWARD or SLUICE_CT_REPLY */
+	__u8 pad;
 	__u32 backend_id;   /* the backend this flow was given */
 	__u32 svc_id;
 	__u32 pad2;

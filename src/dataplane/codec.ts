@@ -16,15 +16,15 @@ export const LAYOUTS = {
   svc_value: { size: 24, offsets: { id: 0, flags: 4, affinity_timeout: 8, table_size: 12, table_base: 16, pad: 20 } },
   vip_key: { size: 20, offsets: { addr: 0, family: 16, pad: 17 } },
   vip_value: { size: 4, offsets: { services: 0 } },
-  backend_value: { size: 24, offsets: { addr: 0, port: 16, family: 18, flags: 19, pad: 20 } },
+  backend_value: { size: 24, offsets: { addr: 0, port: 16, family: 18, flags: 19, svc_id: 20 } },
   ct_key: {
     size: 40,
-    offsets: { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, dir: 38, pad: 39 },
+    offsets: { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, pad: 38 },
   },
   ct_value: {
     size: 48,
     offsets: {
-      nat_addr: 0, nat_port: 16, pad: 18, backend_id: 20, svc_id: 24, pad2: 28,
+      nat_addr: 0, nat_port: 16, dir: 18, pad: 19, backend_id: 20, svc_id: 24, pad2: 28,
       created_ns: 32, last_seen_ns: 40,
     },
   },
@@ -55,7 +55,7 @@ const AF_INET6 = 10;
 export const SVC_FLAG_AFFINITY = 1;
 /** Backend flag: removed from the Maglev table, existing flows stay (SLUICE_BE_DRAINING). */
 export const BACKEND_FLAG_DRAINING = 1;
-/** Conntrack entry kinds (struct ct_key.dir). */
+/** Conntrack entry kinds (struct ct_value.dir). */
 export const CT_FORWARD = 0 as const;
 export const CT_REPLY = 1 as const;
 
@@ -262,6 +262,8 @@ export interface BackendValue {
   address: string;
   port: number;
   flags: number;
+  /** The service this backend id belongs to (a flow's entry is only good while they match). */
+  serviceId: number;
 }
 
 /** Encode a struct backend_value. */
@@ -276,6 +278,7 @@ export function encodeBackendValueInto(b: Buffer, o: number, v: BackendValue): B
   b[o + L.family] = writeAddr(b, o + L.addr, v.address, 'backend.address');
   b.writeUInt16BE(v.port, o + L.port);
   b[o + L.flags] = v.flags;
+  b.writeUInt32LE(v.serviceId, o + L.svc_id);
   return b;
 }
 
@@ -286,6 +289,7 @@ export function decodeBackendValue(b: Buffer): BackendValue {
     address: readAddr(b, L.addr, b[L.family] ?? 0),
     port: b.readUInt16BE(L.port),
     flags: b[L.flags] ?? 0,
+    serviceId: b.readUInt32LE(L.svc_id),
   };
 }
 
@@ -297,14 +301,13 @@ export function encodeU32(v: number): Buffer {
   return b;
 }
 
-/** One conntrack key: a flow in one direction. */
+/** One conntrack key: a packet's 5-tuple, as it arrives (the direction is in the value). */
 export interface ConntrackKey {
   saddr: string;
   daddr: string;
   sport: number;
   dport: number;
   protocol: Protocol;
-  dir: typeof CT_FORWARD | typeof CT_REPLY;
 }
 
 /** Encode a struct ct_key. */
@@ -317,7 +320,6 @@ export function encodeConntrackKey(k: ConntrackKey): Buffer {
   b.writeUInt16BE(k.dport, L.dport);
   b[L.proto] = protoNumber(k.protocol);
   b[L.family] = family;
-  b[L.dir] = k.dir;
   return b;
 }
 
@@ -325,19 +327,19 @@ export function encodeConntrackKey(k: ConntrackKey): Buffer {
 export function decodeConntrackKey(b: Buffer): ConntrackKey {
   const L = LAYOUTS.ct_key.offsets;
   const family = b[L.family] ?? 0;
-  const dir = b[L.dir] === CT_REPLY ? CT_REPLY : CT_FORWARD;
   return {
     saddr: readAddr(b, L.saddr, family),
     daddr: readAddr(b, L.daddr, family),
     sport: b.readUInt16BE(L.sport),
     dport: b.readUInt16BE(L.dport),
     protocol: protoName(b[L.proto] ?? 0),
-    dir,
   };
 }
 
 /** One conntrack value. */
 export interface ConntrackValue {
+  /** CT_FORWARD: client -> VIP, nat names the backend; CT_REPLY: backend -> client, nat names the VIP. */
+  dir: typeof CT_FORWARD | typeof CT_REPLY;
   natAddress: string;
   natPort: number;
   backendId: number;
@@ -350,6 +352,7 @@ export interface ConntrackValue {
 export function decodeConntrackValue(b: Buffer, family = AF_INET): ConntrackValue {
   const L = LAYOUTS.ct_value.offsets;
   return {
+    dir: b[L.dir] === CT_REPLY ? CT_REPLY : CT_FORWARD,
     natAddress: readAddr(b, L.nat_addr, family),
     natPort: b.readUInt16BE(L.nat_port),
     backendId: b.readUInt32LE(L.backend_id),
@@ -365,6 +368,7 @@ export function encodeConntrackValue(v: ConntrackValue): Buffer {
   const b = Buffer.alloc(LAYOUTS.ct_value.size);
   writeAddr(b, L.nat_addr, v.natAddress, 'natAddress');
   b.writeUInt16BE(v.natPort, L.nat_port);
+  b[L.dir] = v.dir;
   b.writeUInt32LE(v.backendId, L.backend_id);
   b.writeUInt32LE(v.serviceId, L.svc_id);
   b.writeBigUInt64LE(v.createdNs, L.created_ns);

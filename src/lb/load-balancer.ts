@@ -378,7 +378,7 @@ export class LoadBalancer {
     const key = keyOf(spec);
     spec.backends.forEach((b, i) => {
       const bid = bids[i]!;
-      log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING });
+      log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING, serviceId: id });
       scope.backends.add(bid);
     });
     const { base, image } = this.placeTable(prev, prevImage, key, id, table, undo);

@@ -35,7 +35,7 @@ export interface ConnectionInfo {
 /** A predicate over conntrack entries (either direction) for `m`. */
 export function connectionMatcher(m: ConnectionMatch): (e: ConntrackEntry) => boolean {
   return (e) => {
-    const forward = e.key.dir === CT_FORWARD;
+    const forward = e.value.dir === CT_FORWARD;
     const client = forward ? e.key.saddr : e.key.daddr;
     const backend = forward ? e.value.natAddress : e.key.saddr;
     if (m.serviceIds !== undefined && !m.serviceIds.has(e.value.serviceId)) return false;
@@ -60,7 +60,7 @@ export function listConnections(
   const match = connectionMatcher(m);
   const rows: ConnectionInfo[] = [];
   for (const e of dataplane.listConntrack()) {
-    if (e.key.dir !== CT_FORWARD || !match(e)) continue;
+    if (e.value.dir !== CT_FORWARD || !match(e)) continue;
     const cursor = encodeConntrackKey(e.key).toString('hex');
     if (page.after !== undefined && cursor <= page.after) continue;
     rows.push({
@@ -87,7 +87,7 @@ export function flushConnections(dataplane: Dataplane, m: ConnectionMatch): numb
   let flows = 0;
   dataplane.flushConntrack((e) => {
     if (!match(e)) return false;
-    if (e.key.dir === CT_FORWARD) flows++;
+    if (e.value.dir === CT_FORWARD) flows++;
     return true;
   });
   return flows;

@@ -68,11 +68,12 @@ export function lookupFlow(dataplane: Dataplane, q: FlowQuery, nowNs: bigint): F
     sport: q.clientPort,
     dport: q.port,
     protocol: q.protocol,
-    dir: CT_FORWARD,
   });
-  if (ct) {
+  if (ct && ct.dir === CT_FORWARD) {
     const be = backends.get(ct.backendId);
-    if (be && be.address === ct.natAddress && be.port === ct.natPort) return pick('CONNTRACK', ct.backendId, be);
+    if (be && be.serviceId === ct.serviceId && be.address === ct.natAddress && be.port === ct.natPort) {
+      return pick('CONNTRACK', ct.backendId, be);
+    }
   }
 
   if ((svc.flags & SVC_FLAG_AFFINITY) !== 0) {
@@ -80,7 +81,7 @@ export function lookupFlow(dataplane: Dataplane, q: FlowQuery, nowNs: bigint): F
     // The kernel subtracts in u64: a timestamp ahead of now wraps to "stale".
     if (av && BigInt.asUintN(64, nowNs - av.lastSeenNs) <= BigInt(svc.affinityTimeoutSec) * NS_PER_SEC) {
       const be = backends.get(av.backendId);
-      if (be && (be.flags & BACKEND_FLAG_DRAINING) === 0) return pick('AFFINITY', av.backendId, be);
+      if (be && be.serviceId === svc.id && (be.flags & BACKEND_FLAG_DRAINING) === 0) return pick('AFFINITY', av.backendId, be);
     }
   }
 

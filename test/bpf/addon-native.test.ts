@@ -37,8 +37,10 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
   t.deepEqual(l.ct_key?.offsets, {
-    saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, dir: 38, pad: 39,
+    saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, pad: 38,
   });
+  t.is(l.ct_value?.offsets.dir, 18);
+  t.is(l.backend_value?.offsets.svc_id, 20);
   t.is(l.ct_value?.offsets.created_ns, 32);
   t.is(l.ct_value?.offsets.last_seen_ns, 40);
   t.is(l.global_stats?.offsets.fib_miss, 104);

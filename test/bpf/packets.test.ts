@@ -210,6 +210,30 @@ test.serial('established flow keeps its backend after the backend set changes; d
   await lb.apply(web); // restore for later rows
 });
 
+test.serial('a conntrack entry is only good while its backend id still belongs to its service', async (t) => {
+  const spec = syn(41500);
+  const backend = parsePacket(send('xdp', buildPacket(spec)).out).daddr;
+  const ack: PacketSpec = { ...spec, tcpFlags: { ack: true, psh: true } };
+  const entry = dp.listConntrack().find((e) => e.key.sport === 41500 && e.value.dir === 0);
+  t.truthy(entry, 'the SYN made a forward entry under its own tuple');
+  const id = entry!.value.backendId;
+  const be = dp.listBackends().get(id)!;
+  t.is(be.address, backend);
+  t.is(be.serviceId, entry!.value.serviceId, 'the control plane writes the owning service into the backend');
+
+  let r = send('xdp', buildPacket(ack));
+  t.is(r.global.ct_rescheduled, undefined, 'an established flow: a conntrack hit, nothing rescheduled');
+  // The same id, the same address and port, but another service's now (what
+  // recycled ids could produce): the entry must not be trusted.
+  dp.putBackend(id, { ...be, serviceId: be.serviceId + 1000 });
+  try {
+    r = send('xdp', buildPacket(ack));
+    t.is(r.global.ct_rescheduled, 1, 'the stale entry is rescheduled, not followed');
+  } finally {
+    dp.putBackend(id, be);
+  }
+});
+
 test.serial('reply path: backend -> client is restored to VIP:port with valid checksums', (t) => {
   const spec = syn(42000);
   const backend = parsePacket(send('xdp', buildPacket(spec)).out).daddr;

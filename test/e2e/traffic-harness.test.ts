@@ -60,7 +60,7 @@ for (const peer of ['sluice-xdp', 'sluice-tc'] as Peer[]) {
       t.is(s.forwarded, PACKETS, 'the sink counted every one');
       t.deepEqual(s.sluice?.backendPackets, s.perBackend, "sluice's per-backend counters equal the sink's per-destination counts");
       t.true(s.perBackend.every((n) => n > 0), `every backend got packets: ${s.perBackend.join(', ')}`);
-      const forward = running.sluice!.dp.listConntrack().filter((e) => e.key.dir === CT_FORWARD);
+      const forward = running.sluice!.dp.listConntrack().filter((e) => e.value.dir === CT_FORWARD);
       t.is(forward.length, FLOWS, 'conntrack holds one forward entry per distinct flow the generator claims');
     } finally {
       await running.stop();

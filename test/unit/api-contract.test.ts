@@ -345,8 +345,8 @@ test('LookupFlow: CONNTRACK, AFFINITY, MAGLEV, NOT_FOUND', async (t) => {
   const third = ['10.1.0.1', '10.1.0.2', '10.1.0.3'].find((x) => x !== chosen.address && x !== other)!;
   const thirdId = ids.backends.get(`${third}:8080`)!;
   f.dp.addConntrack({
-    key: { saddr: '10.0.0.5', daddr: '10.96.0.10', sport: 40000, dport: 80, protocol: 'tcp', dir: CT_FORWARD },
-    value: { natAddress: third, natPort: 8080, backendId: thirdId, serviceId: ids.service, createdNs: 1n, lastSeenNs: 1n },
+    key: { saddr: '10.0.0.5', daddr: '10.96.0.10', sport: 40000, dport: 80, protocol: 'tcp' },
+    value: { dir: CT_FORWARD, natAddress: third, natPort: 8080, backendId: thirdId, serviceId: ids.service, createdNs: 1n, lastSeenNs: 1n },
   });
   const c = await unary<any>(f.raw.operations, 'LookupFlow', q);
   t.deepEqual([c.reason, c.backendAddress, c.backendPort, c.maglevSlot], ['CONNTRACK', third, 8080, hash % 1021]);
@@ -365,8 +365,8 @@ test('ListConnections and FlushConnections with filters', async (t) => {
   const flow = (client: string, sport: number, service: string, vip: string, backend: string): void => {
     const ids = f.lb.ids(fe(service, vip));
     const value = { backendId: ids.backends.get(`${backend}:8080`)!, serviceId: ids.service, createdNs: 0n, lastSeenNs: 0n };
-    f.dp.addConntrack({ key: { saddr: client, daddr: vip, sport, dport: 80, protocol: 'tcp', dir: CT_FORWARD }, value: { ...value, natAddress: backend, natPort: 8080 } });
-    f.dp.addConntrack({ key: { saddr: backend, daddr: client, sport: 8080, dport: sport, protocol: 'tcp', dir: CT_REPLY }, value: { ...value, natAddress: vip, natPort: 80 } });
+    f.dp.addConntrack({ key: { saddr: client, daddr: vip, sport, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: backend, natPort: 8080 } });
+    f.dp.addConntrack({ key: { saddr: backend, daddr: client, sport: 8080, dport: sport, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: vip, natPort: 80 } });
   };
   flow('10.0.0.1', 1000, 'web', '10.96.0.10', '10.1.0.1');
   flow('10.0.0.2', 1001, 'web', '10.96.0.10', '10.1.0.2');

@@ -3,10 +3,12 @@ import {
   CodecError,
   decodeBackendValue,
   decodeConntrackKey,
+  decodeConntrackValue,
   decodeServiceKey,
   decodeServiceValue,
   encodeBackendValue,
   encodeConntrackKey,
+  encodeConntrackValue,
   encodeServiceKey,
   encodeServiceValue,
   CT_REPLY,
@@ -18,13 +20,15 @@ test('service key: network order address and port, protocol number, family', (t)
   t.deepEqual(decodeServiceKey(b), { address: '10.96.0.10', port: 80, protocol: 'tcp' });
 });
 
-test('service value, backend value and conntrack key round-trip', (t) => {
+test('service value, backend value, conntrack key and value round-trip', (t) => {
   const v = { id: 7, flags: 1, affinityTimeoutSec: 10800, tableSize: 1021, tableBase: 40960 };
   t.deepEqual(decodeServiceValue(encodeServiceValue(v)), v);
-  const be = { address: '10.1.0.11', port: 8080, flags: 1 };
+  const be = { address: '10.1.0.11', port: 8080, flags: 1, serviceId: 70_000 };
   t.deepEqual(decodeBackendValue(encodeBackendValue(be)), be);
-  const k = { saddr: '10.1.0.11', daddr: '192.168.1.2', sport: 8080, dport: 40000, protocol: 'udp' as const, dir: CT_REPLY as typeof CT_REPLY };
+  const k = { saddr: '10.1.0.11', daddr: '192.168.1.2', sport: 8080, dport: 40000, protocol: 'udp' as const };
   t.deepEqual(decodeConntrackKey(encodeConntrackKey(k)), k);
+  const ct = { dir: CT_REPLY as typeof CT_REPLY, natAddress: '10.96.0.10', natPort: 53, backendId: 9, serviceId: 7, createdNs: 5n, lastSeenNs: 6n };
+  t.deepEqual(decodeConntrackValue(encodeConntrackValue(ct)), ct);
 });
 
 test('bad inputs name the field', (t) => {
@@ -32,7 +36,7 @@ test('bad inputs name the field', (t) => {
   t.is(e1?.field, 'address');
   const e2 = t.throws(() => encodeServiceKey({ address: '10.96.0.1', port: 0, protocol: 'tcp' }), { instanceOf: CodecError });
   t.is(e2?.field, 'port');
-  const e3 = t.throws(() => encodeBackendValue({ address: '10.1.0.1', port: 70000, flags: 0 }), { instanceOf: CodecError });
+  const e3 = t.throws(() => encodeBackendValue({ address: '10.1.0.1', port: 70000, flags: 0, serviceId: 1 }), { instanceOf: CodecError });
   t.is(e3?.field, 'backend.port');
 });
 

@@ -21,12 +21,12 @@ test('equal states need no operation; the order is backends, tables, services, V
   t.deepEqual(reconcile(emptyState(), emptyState()), []);
   const key: ServiceKey = { address: '10.96.0.1', port: 80, protocol: 'tcp' };
   const desired = emptyState();
-  desired.backends.set(7, { address: '10.1.0.1', port: 80, flags: 0 });
+  desired.backends.set(7, { address: '10.1.0.1', port: 80, flags: 0, serviceId: 1 });
   desired.tables.set(100, Uint32Array.of(7, 7, 7));
   desired.services.set(keyString(key), { key, value: { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 3, tableBase: 100 } });
   desired.vips.set('10.96.0.1', 1);
   const current = emptyState();
-  current.backends.set(9, { address: '10.1.0.9', port: 80, flags: 0 });
+  current.backends.set(9, { address: '10.1.0.9', port: 80, flags: 0, serviceId: 2 });
   current.tables.set(0, Uint32Array.of(9));
   const old: ServiceKey = { address: '10.96.0.2', port: 80, protocol: 'tcp' };
   current.services.set(keyString(old), { key: old, value: { id: 2, flags: 0, affinityTimeoutSec: 0, tableSize: 1, tableBase: 0 } });
@@ -70,7 +70,7 @@ test('a new load balancer with the persisted ids adopts the maps without writing
   const first = new LoadBalancer(dp);
   await first.applyMany([web, { ...web, name: 'old', port: 81 }]);
   const ids = first.exportIds(['web']);
-  const conntrack = { key: { saddr: '1.1.1.1', daddr: '10.96.0.10', sport: 1, dport: 80, protocol: 'tcp' as const, dir: 0 as const }, value: { natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, createdNs: 1n, lastSeenNs: 1n } };
+  const conntrack = { key: { saddr: '1.1.1.1', daddr: '10.96.0.10', sport: 1, dport: 80, protocol: 'tcp' as const }, value: { dir: 0 as const, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, createdNs: 1n, lastSeenNs: 1n } };
   dp.addConntrack(conntrack);
   dp.ops.length = 0;
 
