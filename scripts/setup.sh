@@ -3,7 +3,8 @@
 # whatever changed. Idempotent: on a machine that has everything and a tree
 # that is built, it checks and returns in a few seconds.
 #
-#   1. Debian packages (installed only if missing)
+#   1. Debian packages (installed only if missing; --bench adds the
+#      benchmark's extra tools)
 #   2. bpffs mounted at /sys/fs/bpf
 #   3. npm dependencies (npm ci when package-lock.json changed)
 #   4. BPF objects -> skeleton -> addon -> TypeScript (scripts/build.sh)
@@ -12,6 +13,11 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
 	ethtool make g++ python3 openssl iptables nftables)
+# `setup.sh --bench` (npm run bench): also trafgen (the benchmark's second
+# packet generator) and conntrack (to empty netfilter's table between peers).
+if [[ ${1:-} == --bench ]]; then
+	APT_PACKAGES+=(netsniff-ng conntrack)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -113,6 +113,10 @@ export async function createTrafficTopology(opts: { tag: string; backends: numbe
     await pair('lbs', sinkNs, '10.78.0.1', '10.78.0.2');
     await ipIn(lbNs, 'route', 'add', TRAFFIC_SOURCE_NET, 'via', '10.79.0.2', 'dev', 'lbg');
     await ipIn(genNs, 'route', 'add', 'default', 'via', '10.79.0.1');
+    // A queue for packets sent through the stack (trafgen with its qdisc
+    // path): a veth has none, and stops its queue when the peer's ring is
+    // full, which a qdisc absorbs instead of failing the sender.
+    await nsExec(genNs, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'pfifo', 'limit', '4096');
     await ipIn(sinkNs, 'route', 'add', 'default', 'via', '10.78.0.1');
 
     const gen = await linkInfo(genNs, 'eth0', '10.79.0.2');

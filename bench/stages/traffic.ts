@@ -17,11 +17,14 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { toolPath } from '../lib/kube-rules.js';
 import type { Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import { createTrafficTopology, type TrafficTopology } from '../lib/traffic-topology.js';
 import {
   Generator,
   measure,
+  TrafgenGenerator,
+  type PacketSource,
   PEER_LABELS,
   PEERS,
   ProgramTimeout,
@@ -45,6 +48,18 @@ interface TrafficConfig {
   serviceCountFlows: number;
   /** Seconds a peer may take to load its rules before it is reported as "> cap" and skipped. */
   programCapSeconds: number;
+  generator: PacketSource['kind'];
+  /** Also measure every peer with trafgen at this many flows (full runs, where trafgen is installed). */
+  trafgenCrossCheck: number | null;
+}
+
+function trafgenInstalled(): boolean {
+  try {
+    toolPath('trafgen');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function list(s: string | undefined): number[] | undefined {
@@ -53,6 +68,12 @@ function list(s: string | undefined): number[] | undefined {
     if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${x}`);
     return n;
   });
+}
+
+function generatorKind(s: string | undefined): PacketSource['kind'] {
+  if (s === undefined || s === 'live-frames') return 'live-frames';
+  if (s === 'trafgen') return 'trafgen';
+  throw new Error(`--generator must be live-frames or trafgen, not ${s}`);
 }
 
 function config(ctx: StageContext): TrafficConfig {
@@ -69,14 +90,19 @@ function config(ctx: StageContext): TrafficConfig {
     serviceCounts: list(a['service-counts']) ?? (ctx.quick ? [1, 10_000] : [1, 1_000, 10_000]),
     serviceCountFlows: Number(a['service-count-flows'] ?? 1_000),
     programCapSeconds: Number(a['program-cap'] ?? (ctx.quick ? 20 : 300)),
+    generator: generatorKind(a['generator']),
+    trafgenCrossCheck: !ctx.quick && a['generator'] === undefined && trafgenInstalled() ? 1_000 : null,
   };
 }
 
 /** A topology with its generator and sink, torn down by the returned function on every path. */
-async function bench(ctx: StageContext): Promise<{ topo: TrafficTopology; gen: Generator; sink: Sink; done: () => Promise<void> }> {
+async function bench(
+  ctx: StageContext,
+  kind: PacketSource['kind'],
+): Promise<{ topo: TrafficTopology; gen: PacketSource; sink: Sink; done: () => Promise<void> }> {
   const tag = `bt${randomBytes(2).toString('hex')}`;
   const topo = await createTrafficTopology({ tag, backends: BACKENDS });
-  let gen: Generator | undefined;
+  let gen: PacketSource | undefined;
   let sink: Sink | undefined;
   let unregister = (): void => undefined;
   const done = async (): Promise<void> => {
@@ -91,7 +117,7 @@ async function bench(ctx: StageContext): Promise<{ topo: TrafficTopology; gen: G
   };
   unregister = ctx.onCleanup(done);
   try {
-    gen = await Generator.load(topo);
+    gen = kind === 'trafgen' ? new TrafgenGenerator(topo) : await Generator.load(topo);
     sink = await Sink.attach(topo);
     return { topo, gen, sink, done };
   } catch (err) {
@@ -120,8 +146,9 @@ async function sweep(
   cfg: TrafficConfig,
   peers: readonly Peer[],
   points: ReadonlyArray<{ services: number; flows: number }>,
+  kind: PacketSource['kind'] = cfg.generator,
 ): Promise<Sweep> {
-  const { topo, gen, sink, done } = await bench(ctx);
+  const { topo, gen, sink, done } = await bench(ctx, kind);
   const samples: TrafficSample[] = [];
   const programSeconds: Record<string, number[]> = {};
   const capped: Record<string, string> = {};
@@ -192,7 +219,7 @@ function byPoint(samples: readonly TrafficSample[], peer: Peer, services: number
 function methodText(cfg: TrafficConfig): string[] {
   return [
     'Topology: three network namespaces, generator → load balancer → sink, joined by veth pairs with GRO on the receiving ends (a veth needs NAPI to take XDP-transmitted frames). The load balancer namespace has a permanent neighbour entry for each of the 10 backend addresses, pointing at the sink, so no peer waits for ARP.',
-    `Generator: bpf/bench/xdp_gen.bpf.c run with BPF_PROG_TEST_RUN in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES, batches of 64) through sluice's addon, on the generator's veth: each run of the program turns the frame into the next packet of the stream and returns XDP_TX, which the kernel transmits to the load balancer's interface. The kernel's pktgen module is not available on this kernel (no /proc/net/pktgen). Frames are ${cfg.frameSize} bytes (Ethernet + IPv4 + UDP, no FCS), UDP with a zero checksum, to VIP 10.96.0.10:80; flow i of N has source 198.18.0.1 + ⌊i / 50,000⌋, source port 10,000 + (i mod 50,000); the stream cycles through the N flows in order. ${cfg.rate > 0 ? `Offered at ${cfg.rate.toLocaleString('en-US')} packets/s.` : 'Sent as fast as the kernel takes them.'}`,
+    `${cfg.generator === 'trafgen' ? 'Generator: trafgen (netsniff-ng), one process on one CPU, AF_PACKET with a TX ring on the generator\'s veth; the frames go through the veth\'s xmit like any sent packet. ' : 'Generator: bpf/bench/xdp_gen.bpf.c run with BPF_PROG_TEST_RUN in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES, batches of 64) through sluice\'s addon, on the generator\'s veth: each run of the program writes the next packet of the stream into the frame and returns XDP_TX, which the kernel transmits to the load balancer\'s interface. '}The kernel's pktgen module is not available on this kernel (no /proc/net/pktgen). Frames are ${cfg.frameSize} bytes (Ethernet + IPv4 + UDP, no FCS), UDP with a zero checksum, to VIP 10.96.0.10:80; flow i of N has source 198.18.0.1 + ⌊i / 50,000⌋, source port 10,000 + (i mod 50,000); the stream cycles through the N flows in order. ${cfg.rate > 0 ? `Offered at ${cfg.rate.toLocaleString('en-US')} packets/s.` : 'Sent as fast as the kernel takes them.'}`,
     'Sink: bpf/bench/xdp_sink.bpf.c on the sink\'s veth counts every UDP frame by destination address and drops it, so "forwarded" is what reached the sink, whichever peer forwarded it, and the per-backend counts show the load balancing.',
     'Peers, each set up alone on the same topology with the same services: sluice\'s XDP program (native XDP on the ingress veth, FIB lookup and XDP_REDIRECT to the egress veth), sluice\'s tc program (clsact ingress, bpf_redirect), kube-proxy\'s iptables-mode rules (KUBE-SERVICES → KUBE-SVC-* with statistic-random probabilities → KUBE-SEP-* DNAT, conntrack, loaded with iptables-legacy-restore) and nftables-mode rules (a verdict map on daddr . l4proto . dport, numgen random mod N to endpoint chains, loaded with nft -f) forwarding through the kernel stack, and a plain XDP forwarder (bpf/bench/xdp_fwd.bpf.c: rewrite the MACs, XDP_REDIRECT; no parsing beyond Ethernet, no lookup) as the topology\'s ceiling.',
     `Each measurement first sends every flow once (at least 10,000 packets), so both sluice's and netfilter's conntrack hold all flows, then sends for ${cfg.seconds} s and counts both ends. Mpps = packets counted at the sink ÷ the generator's wall time. ${cfg.rounds} round(s), peers interleaved within each round; the tables give the best round (noise on this shared 2-core machine only ever lowers a rate) and the JSON every round. All of the generator, the load balancer and the sink run on the CPU of the thread that makes the test-run syscall (softirq processing of the veth queues follows it), so a figure is the throughput of one CPU doing all three; the ceiling pays the same generator and sink costs.`,
@@ -272,6 +299,30 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
       ...(met ? {} : { why: `lowest at ${fmt(worst.flows)} flows. sluice does a services lookup, a conntrack lookup, a backends lookup, its counters and a FIB lookup per packet; the forwarder only rewrites the MACs. With many flows the conntrack entries no longer fit the CPU caches. See the per-packet stage for what each step costs.` }),
     });
   }
+  let crossCheck: Sweep | undefined;
+  if (cfg.trafgenCrossCheck !== null) {
+    const flows = cfg.trafgenCrossCheck;
+    crossCheck = await sweep(ctx, cfg, cfg.peers, [{ services: 1, flows }], 'trafgen');
+    const liveCeiling = mpps(byPoint(samples, 'forwarder', 1, flows));
+    const tgCeiling = mpps(byPoint(crossCheck.samples, 'forwarder', 1, flows));
+    tables.push({
+      title: `The same peers driven by trafgen instead (${fmt(flows)} flows)`,
+      columns: ['peer', 'trafgen offered Mpps', 'forwarded Mpps (best)', '% of ceiling', 'live-frames generator, forwarded Mpps', '% of ceiling'],
+      rows: cfg.peers.map((peer) => {
+        const t = best(byPoint(crossCheck!.samples, peer, 1, flows));
+        const l = mpps(byPoint(samples, peer, 1, flows));
+        return [
+          PEER_LABELS[peer],
+          t ? r3(t.offeredMpps) : null,
+          t ? r3(t.forwardedMpps) : null,
+          t && Number.isFinite(tgCeiling) ? pct(t.forwardedMpps / tgCeiling) : null,
+          Number.isFinite(l) ? r3(l) : null,
+          Number.isFinite(l) && Number.isFinite(liveCeiling) ? pct(l / liveCeiling) : null,
+        ];
+      }),
+      notes: ['A cross-check of the generator: trafgen (netsniff-ng) sends the same stream through AF_PACKET and the veth\'s ordinary transmit path, one process on one CPU, so it costs more per packet than the live-frames generator and the ceiling is lower; the order of the peers is what should agree.'],
+    });
+  }
   return {
     id: 'traffic',
     title: 'Traffic: Mpps through each load balancer on a namespace topology',
@@ -283,7 +334,7 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
     charts,
     targets,
     seconds: (performance.now() - t0) / 1000,
-    raw: { config: cfg, ...sweepResult },
+    raw: { config: cfg, ...sweepResult, ...(crossCheck ? { trafgen: crossCheck } : {}) },
   };
 }
 
@@ -431,6 +482,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       'service-counts': { type: 'string' },
       'service-count-flows': { type: 'string' },
       'program-cap': { type: 'string' },
+      generator: { type: 'string' },
     },
   });
   const args: Record<string, string> = {};
