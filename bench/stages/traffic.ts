@@ -140,14 +140,15 @@ const median = (xs: readonly number[]): number => {
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-/** Run every peer over every (services, flows) point, `rounds` times, peers interleaved. */
+/** Run every peer over every (services, flows) point, `rounds` times. */
 async function sweep(
   ctx: StageContext,
   cfg: TrafficConfig,
   peers: readonly Peer[],
   points: ReadonlyArray<{ services: number; flows: number }>,
-  kind: PacketSource['kind'] = cfg.generator,
+  opts: { kind?: PacketSource['kind']; interleave: boolean },
 ): Promise<Sweep> {
+  const kind = opts.kind ?? cfg.generator;
   const { topo, gen, sink, done } = await bench(ctx, kind);
   const samples: TrafficSample[] = [];
   const programSeconds: Record<string, number[]> = {};
@@ -155,47 +156,56 @@ async function sweep(
   const serviceCounts = [...new Set(points.map((p) => p.services))];
   const total = cfg.rounds * peers.length * points.length;
   let n = 0;
-  try {
-    for (let round = 0; round < cfg.rounds; round++) {
-      for (const peer of peers) {
-        for (const services of serviceCounts) {
-          const set = serviceSet(topo, services);
-          const mine = points.filter((p) => p.services === services);
-          const key = `${peer}:${services}`;
-          if (capped[key] !== undefined) {
-            n += mine.length;
-            continue;
-          }
-          ctx.progress(n, total, `${peer}, ${services} services: programming`);
-          let running;
-          try {
-            running = await startPeer(peer, topo, set.all, Math.max(...points.map((p) => p.flows)), { programCapSeconds: cfg.programCapSeconds });
-          } catch (err) {
-            if (!(err instanceof ProgramTimeout)) throw err;
-            capped[key] = err.message;
-            ctx.log(`${PEER_LABELS[peer]}: ${err.message}; not measured`);
-            n += mine.length;
-            continue;
-          }
-          (programSeconds[`${peer}:${services}`] ??= []).push(running.programSeconds);
-          try {
-            for (const pt of mine) {
-              ctx.progress(n, total, `round ${round + 1}: ${peer}, ${services} services, ${pt.flows} flows`);
-              const s = await measure(topo, gen, sink, running, set.measured, {
-                flows: pt.flows,
-                frameSize: cfg.frameSize,
-                services,
-                seconds: cfg.seconds,
-                rate: cfg.rate,
-              });
-              samples.push(s);
-              n++;
-            }
-          } finally {
-            await running.stop();
-          }
+  /** Program one peer with one service count, measure `rounds` rounds of its points, remove it. */
+  const block = async (peer: Peer, services: number, rounds: number[]): Promise<void> => {
+    const set = serviceSet(topo, services);
+    const mine = points.filter((p) => p.services === services);
+    const key = `${peer}:${services}`;
+    if (capped[key] !== undefined) {
+      n += mine.length * rounds.length;
+      return;
+    }
+    ctx.progress(n, total, `${peer}, ${services} services: programming`);
+    let running;
+    try {
+      running = await startPeer(peer, topo, set.all, Math.max(...points.map((p) => p.flows)), { programCapSeconds: cfg.programCapSeconds });
+    } catch (err) {
+      if (!(err instanceof ProgramTimeout)) throw err;
+      capped[key] = err.message;
+      ctx.log(`${PEER_LABELS[peer]}: ${err.message}; not measured`);
+      n += mine.length * rounds.length;
+      return;
+    }
+    (programSeconds[key] ??= []).push(running.programSeconds);
+    try {
+      for (const round of rounds) {
+        for (const pt of mine) {
+          ctx.progress(n, total, `round ${round + 1}: ${peer}, ${services} services, ${pt.flows} flows`);
+          samples.push(await measure(topo, gen, sink, running, set.measured, {
+            flows: pt.flows,
+            frameSize: cfg.frameSize,
+            services,
+            seconds: cfg.seconds,
+            rate: cfg.rate,
+          }));
+          n++;
         }
       }
+    } finally {
+      await running.stop();
+    }
+  };
+  const rounds = Array.from({ length: cfg.rounds }, (_, i) => i);
+  try {
+    if (opts.interleave) {
+      // Peers take turns within each round, so that a noisy moment of this
+      // shared machine hits them all alike.
+      for (const round of rounds) for (const peer of peers) for (const services of serviceCounts) await block(peer, services, [round]);
+    } else {
+      // Programming thousands of services takes iptables and nft seconds to
+      // minutes: each peer is programmed once per count and measured its
+      // rounds in a row.
+      for (const services of serviceCounts) for (const peer of peers) await block(peer, services, rounds);
     }
     ctx.progress(total, total, 'done');
     return { samples, programSeconds, capped };
@@ -222,7 +232,7 @@ function methodText(cfg: TrafficConfig): string[] {
     `${cfg.generator === 'trafgen' ? 'Generator: trafgen (netsniff-ng), one process on one CPU, AF_PACKET with a TX ring on the generator\'s veth; the frames go through the veth\'s xmit like any sent packet. ' : 'Generator: bpf/bench/xdp_gen.bpf.c run with BPF_PROG_TEST_RUN in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES, batches of 64) through sluice\'s addon, on the generator\'s veth: each run of the program writes the next packet of the stream into the frame and returns XDP_TX, which the kernel transmits to the load balancer\'s interface. '}The kernel's pktgen module is not available on this kernel (no /proc/net/pktgen). Frames are ${cfg.frameSize} bytes (Ethernet + IPv4 + UDP, no FCS), UDP with a zero checksum, to VIP 10.96.0.10:80; flow i of N has source 198.18.0.1 + ⌊i / 50,000⌋, source port 10,000 + (i mod 50,000); the stream cycles through the N flows in order. ${cfg.rate > 0 ? `Offered at ${cfg.rate.toLocaleString('en-US')} packets/s.` : 'Sent as fast as the kernel takes them.'}`,
     'Sink: bpf/bench/xdp_sink.bpf.c on the sink\'s veth counts every UDP frame by destination address and drops it, so "forwarded" is what reached the sink, whichever peer forwarded it, and the per-backend counts show the load balancing.',
     'Peers, each set up alone on the same topology with the same services: sluice\'s XDP program (native XDP on the ingress veth, FIB lookup and XDP_REDIRECT to the egress veth), sluice\'s tc program (clsact ingress, bpf_redirect), kube-proxy\'s iptables-mode rules (KUBE-SERVICES → KUBE-SVC-* with statistic-random probabilities → KUBE-SEP-* DNAT, conntrack, loaded with iptables-legacy-restore) and nftables-mode rules (a verdict map on daddr . l4proto . dport, numgen random mod N to endpoint chains, loaded with nft -f) forwarding through the kernel stack, and a plain XDP forwarder (bpf/bench/xdp_fwd.bpf.c: rewrite the MACs, XDP_REDIRECT; no parsing beyond Ethernet, no lookup) as the topology\'s ceiling.',
-    `Each measurement first sends every flow once (at least 10,000 packets), so both sluice's and netfilter's conntrack hold all flows, then sends for ${cfg.seconds} s and counts both ends. Mpps = packets counted at the sink ÷ the generator's wall time. ${cfg.rounds} round(s), peers interleaved within each round; the tables give the best round (noise on this shared 2-core machine only ever lowers a rate) and the JSON every round. All of the generator, the load balancer and the sink run on the CPU of the thread that makes the test-run syscall (softirq processing of the veth queues follows it), so a figure is the throughput of one CPU doing all three; the ceiling pays the same generator and sink costs.`,
+    `Each measurement first sends every flow once (at least 10,000 packets), so both sluice's and netfilter's conntrack hold all flows, then sends for ${cfg.seconds} s and counts both ends. Mpps = packets counted at the sink ÷ the generator's wall time. ${cfg.rounds} round(s) (in the traffic stage the peers take turns within each round; in the service-count stage each peer is programmed once per count and measured its rounds in a row); the tables give the best round (noise on this shared 2-core machine only ever lowers a rate) and the JSON every round. All of the generator, the load balancer and the sink run on the CPU of the thread that makes the test-run syscall (softirq processing of the veth queues follows it), so a figure is the throughput of one CPU doing all three; the ceiling pays the same generator and sink costs.`,
   ];
 }
 
@@ -236,7 +246,7 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
   const t0 = performance.now();
   const cfg = config(ctx);
   const points = cfg.flows.map((flows) => ({ services: 1, flows }));
-  const sweepResult = await sweep(ctx, cfg, cfg.peers, points);
+  const sweepResult = await sweep(ctx, cfg, cfg.peers, points, { interleave: true });
   const { samples } = sweepResult;
   const tables: Table[] = [];
   const targets: Target[] = [];
@@ -302,7 +312,7 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
   let crossCheck: Sweep | undefined;
   if (cfg.trafgenCrossCheck !== null) {
     const flows = cfg.trafgenCrossCheck;
-    crossCheck = await sweep(ctx, cfg, cfg.peers, [{ services: 1, flows }], 'trafgen');
+    crossCheck = await sweep(ctx, cfg, cfg.peers, [{ services: 1, flows }], { kind: 'trafgen', interleave: true });
     const liveCeiling = mpps(byPoint(samples, 'forwarder', 1, flows));
     const tgCeiling = mpps(byPoint(crossCheck.samples, 'forwarder', 1, flows));
     tables.push({
@@ -376,7 +386,7 @@ async function runServiceCount(ctx: StageContext): Promise<StageResult> {
   const peers = cfg.peers;
   const F = cfg.serviceCountFlows;
   const points = cfg.serviceCounts.map((services) => ({ services, flows: F }));
-  const sweepResult = await sweep(ctx, cfg, peers, points);
+  const sweepResult = await sweep(ctx, cfg, peers, points, { interleave: false });
   const { samples, programSeconds, capped } = sweepResult;
   const rows: Cell[][] = [];
   for (const services of cfg.serviceCounts) {
