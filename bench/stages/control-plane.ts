@@ -28,6 +28,7 @@ import {
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import type { ServiceInput } from '../../src/api/messages.js';
+import { ClientGcWatch, collectGarbage } from '../lib/client-gc.js';
 
 const run = promisify(execFile);
 
@@ -166,6 +167,8 @@ interface Measurement {
   rssMb?: { idle: number; loaded: number; afterChanges: number };
   /** sluice: the gRPC round trip alone (a health check). */
   health?: Latencies;
+  /** sluice: this process's own GC pauses during the timed calls (see lib/client-gc.ts). */
+  clientGc?: { pauses: number; pauseMs: number; overlapped: number; samples: number };
 }
 
 function rssMb(pid: number): number {
@@ -188,7 +191,7 @@ async function measureSluice(ctx: StageContext, cfg: Config, n: number): Promise
     const api = daemon.client();
     try {
       const set = serviceSet(n);
-      const all = set.map(sluiceService);
+      let all = set.map(sluiceService);
       // Batches of BATCH services, INFLIGHT requests at a time (the daemon
       // applies them one after another; the client encodes the next meanwhile).
       const t0 = performance.now();
@@ -218,22 +221,36 @@ async function measureSluice(ctx: StageContext, cfg: Config, n: number): Promise
       // Let the daemon finish what the bulk load left behind (its WAL
       // checkpoint, the major GC of the load's garbage) before timing changes.
       await sleep(cfg.settleMs);
+      // This process's heap too: the encoded load is garbage now, and a
+      // major GC of it inside a timed call would be counted against the
+      // daemon (see lib/client-gc.ts).
+      all = [];
+      collectGarbage();
+      const watch = new ClientGcWatch();
+      const timed: Array<[number, number]> = [];
       const ms: number[] = [];
       for (let k = 0; k < cfg.changes; k++) {
         const { index, after } = change(set, k);
+        const input = sluiceService(after, index);
         const s = performance.now();
-        await api.applyService(sluiceService(after, index));
-        ms.push(performance.now() - s);
+        await api.applyService(input);
+        const e = performance.now();
+        ms.push(e - s);
+        timed.push([s, e]);
       }
       const floor: number[] = [];
       for (let k = 0; k < Math.min(cfg.changes, 200); k++) {
         const s = performance.now();
         await api.health();
-        floor.push(performance.now() - s);
+        const e = performance.now();
+        floor.push(e - s);
+        timed.push([s, e]);
       }
+      const gc = watch.stop(timed);
       return {
         method: 'sluice', services: n, loadSeconds, loadTimedOut: false,
         change: latencies(ms), health: latencies(floor),
+        clientGc: { ...gc, samples: timed.length },
         mapServices, mapBackends,
         rssMb: { idle, loaded, afterChanges: rssMb(pid) },
       };
@@ -374,7 +391,13 @@ function tables(cfg: Config, results: Measurement[]): Table[] {
         r?.rssMb ? round(r.rssMb.idle, 0) : null, r?.rssMb ? round(r.rssMb.loaded, 0) : null,
         r?.rssMb ? round(r.rssMb.afterChanges, 0) : null, r?.health ? round(r.health.p50, 2) : null];
     }),
-    notes: ['The gRPC health check is the round trip alone (same client, same daemon): the floor under a change.'],
+    notes: [
+      'The gRPC health check is the round trip alone (same client, same daemon): the floor under a change.',
+      ...cfg.counts.flatMap((n) => {
+        const g = get('sluice', n)?.clientGc;
+        return g ? [`${fmtN(n)} services: the benchmark's own GC paused ${g.pauses} times (${round(g.pauseMs, 1)} ms) during the timed calls, inside ${g.overlapped} of ${g.samples} of them (its heap is collected before they start).`] : [];
+      }),
+    ],
   };
   return [load, change, sluice];
 }
@@ -429,7 +452,7 @@ function targets(cfg: Config, results: Measurement[]): Target[] {
 function method(cfg: Config): string[] {
   return [
     `**What is programmed.** N = ${cfg.counts.map(fmtN).join('; ')} ClusterIP services, each one TCP port (80 → 8080) and ${BACKENDS} backends: cluster IPs from 10.96.0.0/12, backends from 10.128.0.0/9, the same set for every method. Each method starts from empty for each N.`,
-    `**sluice.** A \`sluice daemon\` child process with its own state directory and BPF pin directory (not attached to any interface). The load is ApplyServices requests of ${fmtN(BATCH)} services, ${INFLIGHT} in flight, over the daemon's Unix-socket gRPC API, timed from the first request until the last answer; the API answers only after the services are in the BPF maps, and the maps are then counted through the pins from the benchmark's process to check all N are there. After ${cfg.settleMs} ms of rest, ${cfg.changes} changes one after another: ApplyService of one service with one of its backends replaced by a new address (a different service each time), each timed until the API answers. The daemon's RSS is read from /proc.`,
+    `**sluice.** A \`sluice daemon\` child process with its own state directory and BPF pin directory (not attached to any interface). The load is ApplyServices requests of ${fmtN(BATCH)} services, ${INFLIGHT} in flight, over the daemon's Unix-socket gRPC API, timed from the first request until the last answer; the API answers only after the services are in the BPF maps, and the maps are then counted through the pins from the benchmark's process to check all N are there. After ${cfg.settleMs} ms of rest, ${cfg.changes} changes one after another: ApplyService of one service with one of its backends replaced by a new address (a different service each time), each timed until the API answers. Before them the benchmark collects its own heap (the encoded load is garbage by then), so that a major GC of the benchmark process does not land inside a timed call; the pauses it still takes there are counted in the notes. The daemon's RSS is read from /proc.`,
     `**kube-proxy, iptables mode.** The filter and nat tables kube-proxy writes (KUBE-SERVICES jumped to from PREROUTING and OUTPUT, a KUBE-SVC chain per service with \`-m statistic --mode random --probability 1/(n−i)\` rules, a KUBE-SEP chain per endpoint with the hairpin KUBE-MARK-MASQ rule and the DNAT, KUBE-MARK-MASQ / KUBE-POSTROUTING, chain names hashed as kube-proxy hashes them, its comments, dropped above 1,000 endpoints as kube-proxy does), generated in the benchmark and fed on stdin to \`iptables-legacy-restore\` and to \`iptables-nft-restore\` in a scratch network namespace each, timed from spawn to exit and killed at ${cfg.capSeconds} s. A change is kube-proxy's partial sync, one \`iptables-restore --noflush\`: KUBE-SERVICES rewritten in full, the changed service's KUBE-SVC and KUBE-SEP chains rewritten, the gone endpoint's chain deleted; up to ${cfg.peerChanges} changes or ${cfg.peerChangeBudget} s, each a new process as kube-proxy's are.`,
     `**kube-proxy, nftables mode.** \`table ip kube-proxy\` as kube-proxy's nftables mode writes it (a service-ips verdict map keyed by daddr . l4proto . dport, a chain per service with \`numgen random mod N vmap\` to a chain per endpoint doing the DNAT, its masquerade, filter and reject chains), created by one \`nft -f -\` in a scratch namespace, timed the same way. A change is one \`nft -f\` transaction flushing and rewriting the service's chain and endpoint chains and deleting the gone endpoint's chain.`,
     'Everything runs on the same machine, one method at a time; the scratch namespaces have no interfaces and no traffic, so only programming is measured. Process start-up is part of every peer figure, as it is for kube-proxy, which runs the tools the same way.',
