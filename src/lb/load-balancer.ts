@@ -40,8 +40,20 @@ interface Installed {
   /** Where its table is in maglev_slots (undefined: no usable backend, no
    * table); the table itself is desired.tables.get(tableBase). */
   tableBase: number | undefined;
-  /** backend identity -> backend id */
-  backendIds: Map<string, number>;
+  /** The id of each backend, in the order of spec.backends (not a Map by
+   * identity: 10,000 services would hold 100,000 identity strings and
+   * 10,000 small hash tables for it; idsByIdentity builds one when needed). */
+  backendIds: number[];
+}
+
+/** Options of LoadBalancer.applyMany. */
+export interface ApplyOptions {
+  /**
+   * The caller hands the specs over: it will neither modify nor keep them,
+   * so they are held as they are instead of copied (the registry, which
+   * builds a fresh spec for every change, does).
+   */
+  handOver?: boolean;
 }
 
 /** Counters of one backend of a service. */
@@ -74,11 +86,15 @@ export interface LoadBalancerOptions {
 /** Allocates ids, skipping those in use, without reusing an id right away. */
 class IdAllocator {
   private next = 1;
-  private readonly used = new Set<number>();
-  constructor(private readonly limit: number) {}
+  /** One byte per id below the limit (128 KiB for backends, where a Set of
+   * 100,000 ids is megabytes); ids at or above it are never handed out. */
+  private readonly used: Uint8Array;
+  constructor(private readonly limit: number) {
+    this.used = new Uint8Array(limit);
+  }
 
   reserve(id: number): void {
-    this.used.add(id);
+    if (id < this.limit) this.used[id] = 1;
     if (id >= this.next) this.next = id + 1;
   }
 
@@ -86,8 +102,8 @@ class IdAllocator {
     for (let tries = 0; tries < this.limit; tries++) {
       if (this.next >= this.limit) this.next = 1;
       const id = this.next++;
-      if (!this.used.has(id)) {
-        this.used.add(id);
+      if (this.used[id] === 0) {
+        this.used[id] = 1;
         return id;
       }
     }
@@ -95,7 +111,7 @@ class IdAllocator {
   }
 
   release(id: number): void {
-    this.used.delete(id);
+    if (id < this.limit) this.used[id] = 0;
   }
 }
 
@@ -158,9 +174,9 @@ export class LoadBalancer {
    * validated before anything is written: an invalid one rejects the whole
    * call and changes nothing.
    */
-  applyMany(specs: readonly ServiceSpec[]): Promise<void> {
-    const copies = specs.map(copySpec);
-    return this.serialise(() => this.change(copies, []));
+  applyMany(specs: readonly ServiceSpec[], opts: ApplyOptions = {}): Promise<void> {
+    const held = opts.handOver === true ? [...specs] : specs.map(copySpec);
+    return this.serialise(() => this.change(held, []));
   }
 
   /** Delete a service. */
@@ -196,7 +212,7 @@ export class LoadBalancer {
     const out = new Map<string, FrontendIds>();
     for (const n of names ?? this.installed.keys()) {
       const s = this.installed.get(n);
-      if (s) out.set(n, { serviceId: s.id, backends: new Map(s.backendIds) });
+      if (s) out.set(n, { serviceId: s.id, backends: idsByIdentity(s) });
     }
     return out;
   }
@@ -254,14 +270,14 @@ export class LoadBalancer {
   /** The dataplane id of a service and of each of its backends. */
   ids(name: string): { service: number; backends: Map<string, number> } {
     const s = this.requireService(name);
-    return { service: s.id, backends: new Map(s.backendIds) };
+    return { service: s.id, backends: idsByIdentity(s) };
   }
 
   /** Counters of a service and its backends, summed over CPUs. */
   stats(name: string): ServiceStats {
     const s = this.requireService(name);
-    const backends = s.spec.backends.map((b): BackendStats => {
-      const id = s.backendIds.get(backendIdentity(b))!;
+    const backends = s.spec.backends.map((b, i): BackendStats => {
+      const id = s.backendIds[i]!;
       return { ...this.dataplane.backendStats(id), address: b.address, port: b.port, id, state: b.state ?? 'active' };
     });
     return { ...this.dataplane.serviceStats(s.id), name, id: s.id, backends };
@@ -349,15 +365,14 @@ export class LoadBalancer {
     const freshSvc: number[] = [];
     const freshBe: number[] = [];
     const id = prev?.id ?? this.idFor('service', restored?.serviceId, freshSvc, undo);
-    // Each backend's identity and id, computed once (identities are Map keys
-    // and hash input: one flat string each).
-    const backendIds = new Map<string, number>();
+    // Each backend's identity (the Maglev hash input, and how a backend keeps
+    // its id across changes) and id, computed once.
+    const prevIds = prev ? idsByIdentity(prev) : undefined;
     const bids: number[] = [];
     const maglev: Array<{ id: number; identity: string; weight: number }> = [];
     for (const b of spec.backends) {
       const ident = backendIdentity(b);
-      const bid = prev?.backendIds.get(ident) ?? this.idFor('backend', restored?.backends.get(ident), freshBe, undo);
-      backendIds.set(ident, bid);
+      const bid = prevIds?.get(ident) ?? this.idFor('backend', restored?.backends.get(ident), freshBe, undo);
       bids.push(bid);
       if (isActive(b)) maglev.push({ id: bid, identity: ident, weight: b.weight ?? 1 });
     }
@@ -398,7 +413,7 @@ export class LoadBalancer {
     });
     scope.services.add(keyString(key));
     this.addVip(key.address, 1, scope, log);
-    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, backendIds });
+    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, backendIds: bids });
     log.set(this.names, id, spec.name);
     log.set(this.byKey, keyString(key), spec.name);
     if (restored) log.delete(this.restored, spec.name);
@@ -418,10 +433,10 @@ export class LoadBalancer {
       undo.push(() => this.regions.unrelease(b));
     }
     this.svcIds.release(prev.id);
-    for (const bid of prev.backendIds.values()) this.backendIds.release(bid);
+    for (const bid of prev.backendIds) this.backendIds.release(bid);
     undo.push(() => {
       this.svcIds.reserve(prev.id);
-      for (const bid of prev.backendIds.values()) this.backendIds.reserve(bid);
+      for (const bid of prev.backendIds) this.backendIds.reserve(bid);
     });
   }
 
@@ -471,7 +486,7 @@ export class LoadBalancer {
       log.delete(this.desired.tables, prev.tableBase);
       scope.tables.add(prev.tableBase);
     }
-    for (const bid of prev.backendIds.values()) {
+    for (const bid of prev.backendIds) {
       log.delete(this.desired.backends, bid);
       scope.backends.add(bid);
     }
@@ -488,6 +503,13 @@ export class LoadBalancer {
   }
 }
 
+/** backend identity -> backend id, for one installed service. */
+function idsByIdentity(s: Installed): Map<string, number> {
+  const out = new Map<string, number>();
+  s.spec.backends.forEach((b, i) => out.set(backendIdentity(b), s.backendIds[i]!));
+  return out;
+}
+
 /** A deep copy of a spec (cheaper than structuredClone for this shape). */
 function copySpec(s: ServiceSpec): ServiceSpec {
   const out: ServiceSpec = { ...s, backends: s.backends.map((b) => ({ ...b })) };
@@ -497,32 +519,44 @@ function copySpec(s: ServiceSpec): ServiceSpec {
 
 /**
  * Records map writes so that they can be undone in reverse order. Entries
- * are plain tuples (not a closure each: a change of 10,000 services makes
- * hundreds of thousands), replayed by one closure on the undo list.
+ * are three slots each (map, key, old value) of one flat array, not a
+ * closure or a tuple each (a change of 10,000 services makes hundreds of
+ * thousands), replayed by one closure on the undo list. A key that was not
+ * in the map is recorded with the ABSENT marker.
  */
 class UndoLog {
-  private readonly entries: Array<[Map<unknown, unknown>, unknown, boolean, unknown]> = [];
+  private readonly entries: unknown[] = [];
 
   constructor(undo: Array<() => void>) {
     undo.push(() => {
-      for (let i = this.entries.length - 1; i >= 0; i--) {
-        const [map, key, had, old] = this.entries[i]!;
-        if (had) map.set(key, old);
-        else map.delete(key);
+      const e = this.entries;
+      for (let i = e.length - 3; i >= 0; i -= 3) {
+        const map = e[i] as Map<unknown, unknown>;
+        const old = e[i + 2];
+        if (old === ABSENT) map.delete(e[i + 1]);
+        else map.set(e[i + 1], old);
       }
     });
   }
 
   set<K, V>(map: Map<K, V>, key: K, value: V): void {
-    this.entries.push([map as Map<unknown, unknown>, key, map.has(key), map.get(key)]);
+    this.record(map, key);
     map.set(key, value);
   }
 
   delete<K, V>(map: Map<K, V>, key: K): void {
-    this.entries.push([map as Map<unknown, unknown>, key, map.has(key), map.get(key)]);
+    this.record(map, key);
     map.delete(key);
   }
+
+  private record<K, V>(map: Map<K, V>, key: K): void {
+    const old = map.get(key);
+    this.entries.push(map, key, old === undefined && !map.has(key) ? ABSENT : old);
+  }
 }
+
+/** UndoLog's marker of a key that was not in the map. */
+const ABSENT: unique symbol = Symbol('absent');
 
 interface ScopeSets {
   services: Set<string>;
