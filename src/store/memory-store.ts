@@ -133,9 +133,9 @@ export class MemoryStore implements Store {
     this.#revision = revision;
     this.#compact();
     if (this.#fanout.size > 0) {
-      this.#fanout.publish(writes.map(([name, row]) => ({ type: 'PUT', name, revision: row.revision, service: toStored(row) })));
+      this.#fanout.publish(writes.map(([name, row], i) => ({ type: 'PUT', name, revision: row.revision, service: given(items[i]!.definition, row) })));
     }
-    return writes.map(([, row]) => toStored(row));
+    return writes.map(([, row], i) => given(items[i]!.definition, row));
   }
 
   /** See Store.delete. */
@@ -284,4 +284,9 @@ function toStored(row: Row): StoredService {
 
 function rowJson(row: Row): string {
   return storedServiceJson(row.definition, row.revision, row.createRevision);
+}
+
+/** A written row as put returns it: the definition given (what was stored), not parsed back. */
+function given(definition: ServiceDefinition, row: Row): StoredService {
+  return { definition, revision: row.revision, createRevision: row.createRevision };
 }

@@ -92,6 +92,7 @@ type IdsRow = { frontend: string; service_id: number; backends: string };
 type LeaseRow = { id: string; ttl_seconds: number; expires_at_ms: number };
 type PutItem = { definition: ServiceDefinition; expectedRevision?: number };
 type Written = { name: string; definition: string; revision: number; createRevision: number };
+type PutWritten = { name: string; definition: ServiceDefinition; revision: number; createRevision: number };
 
 /** Store in a SQLite file; see the Store interface for the semantics. */
 /** Writes pause this long before the WAL is checkpointed. */
@@ -104,7 +105,7 @@ export class SqliteStore implements Store {
   readonly #maxEvents: number;
   readonly #fanout: EventFanout;
   readonly #stmt: ReturnType<typeof prepare>;
-  readonly #putTx: (items: readonly PutItem[]) => Written[];
+  readonly #putTx: (items: readonly PutItem[]) => PutWritten[];
   readonly #deleteTx: (name: string, expectedRevision: number | undefined) => Written & { newRevision: number };
   readonly #eventsTx: (since: number) => EventRow[];
   readonly #saveIdsTx: (set: Map<string, FrontendIds>, forget: readonly string[]) => void;
@@ -121,12 +122,12 @@ export class SqliteStore implements Store {
     const s = prepare(db);
     this.#stmt = s;
 
-    this.#putTx = db.transaction((items: readonly PutItem[]): Written[] => {
+    this.#putTx = db.transaction((items: readonly PutItem[]): PutWritten[] => {
       const before = s.getMeta.get('revision') as number;
       const after = before + items.length;
       // Events this transaction would compact straight away are not written.
       const firstKept = after - maxEvents + 1;
-      const out: Written[] = [];
+      const out: PutWritten[] = [];
       let revision = before;
       for (const { definition, expectedRevision } of items) {
         const { name } = definition;
@@ -138,7 +139,7 @@ export class SqliteStore implements Store {
         const createRevision = current?.create_revision ?? revision;
         s.upsertService.run(name, json, revision, createRevision);
         if (revision >= firstKept) s.insertEvent.run(revision, 'PUT', name, storedServiceJson(json, revision, createRevision));
-        out.push({ name, definition: json, revision, createRevision });
+        out.push({ name, definition, revision, createRevision });
       }
       s.setMeta.run(after, 'revision');
       this.#compact(after);
@@ -265,12 +266,12 @@ export class SqliteStore implements Store {
     if (items.length === 0) return [];
     const written = this.#putTx(items);
     this.#wrote();
+    // The definitions given are what was stored: no need to parse them back.
+    const stored = written.map((w): StoredService => ({ definition: w.definition, revision: w.revision, createRevision: w.createRevision }));
     if (this.#fanout.size > 0) {
-      this.#fanout.publish(
-        written.map((w) => ({ type: 'PUT', name: w.name, revision: w.revision, service: toStored(w.definition, w.revision, w.createRevision) })),
-      );
+      this.#fanout.publish(stored.map((service, i) => ({ type: 'PUT', name: written[i]!.name, revision: service.revision, service })));
     }
-    return written.map((w) => toStored(w.definition, w.revision, w.createRevision));
+    return stored;
   }
 
   /** See Store.delete. */

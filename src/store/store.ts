@@ -67,7 +67,10 @@ export interface Store {
    * service does not exist (else SluiceError ALREADY_EXISTS); n requires its
    * current revision to be n (else FAILED_PRECONDITION, or NOT_FOUND if it
    * does not exist). On any error nothing is written. Every item gets its
-   * own revision, in order.
+   * own revision, in order. The services returned (and published to
+   * subscribers) hold the definition objects given: the store keeps its own
+   * copy, so changing them afterwards changes nothing stored, but callers
+   * and subscribers must not modify them.
    */
   put(items: Array<{ definition: ServiceDefinition; expectedRevision?: number }>): StoredService[];
 
