@@ -9,6 +9,7 @@
  * while no daemon runs (unless `detachOnExit` is set).
  */
 import { mkdir } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { NativeDataplane } from '../dataplane/native-dataplane.js';
@@ -39,7 +40,24 @@ export interface DaemonOptions {
   conntrackSize?: number;
   /** pino log level. */
   logLevel: string;
+  /**
+   * How far V8 lets the old generation grow past what survived the last
+   * full GC, in percent (V8's --heap-growing-percent); 0 leaves V8's own
+   * factor. A node command line that sets the flag itself wins.
+   */
+  heapGrowingPercent: number;
 }
+
+/**
+ * The daemon's default heap growth. V8's own factor lets the old
+ * generation reach 2-4 × what survived the last full GC, sized for
+ * throughput: after applying 10,000 services × 10 backends in batches of
+ * 1,000 the daemon held ~53 MB live in a 124-139 MB heap, RSS 225-241 MB.
+ * With 50 % it runs more full GCs during such a load (daemon CPU +2-8 %)
+ * and stays at RSS 187-199 MB; a backend change allocates too little to
+ * notice either way.
+ */
+export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
 /** Fill in defaults. */
 export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
@@ -51,16 +69,29 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
     detachOnExit: o.detachOnExit ?? false,
     logLevel: o.logLevel ?? 'info',
+    heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
   if (o.conntrackSize !== undefined) out.conntrackSize = o.conntrackSize;
   if (!['xdp', 'xdp-generic', 'tc'].includes(out.mode)) {
     throw new SluiceError('INVALID_ARGUMENT', `must be xdp, xdp-generic or tc, got ${out.mode}`, { field: 'mode' });
   }
+  if (!Number.isInteger(out.heapGrowingPercent) || out.heapGrowingPercent < 0 || out.heapGrowingPercent > 1000) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be an integer in 0..1000, got ${out.heapGrowingPercent}`, { field: 'heapGrowingPercent' });
+  }
   if (out.tls && out.listen.startsWith('unix:')) {
     throw new SluiceError('INVALID_ARGUMENT', 'TLS applies to a TCP listener, not a unix socket', { field: 'tls' });
   }
   return out;
+}
+
+/** Set V8's heap growth (read at each full GC, so setting it now applies). */
+function applyHeapGrowth(percent: number, log: Logger): void {
+  const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)]
+    .some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a));
+  if (given || percent === 0) return;
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
+  log.debug({ heapGrowingPercent: percent }, 'heap growth set');
 }
 
 /** Parse "eth0" or "eth0@/var/run/netns/lb". */
@@ -82,6 +113,7 @@ export interface RunningDaemon {
 /** Start the daemon; resolves once the API serves. */
 export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ level: opts.logLevel })): Promise<RunningDaemon> {
   const log = logger.child({ component: 'daemon' });
+  applyHeapGrowth(opts.heapGrowingPercent, log);
   await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
   if (opts.listen.startsWith('unix://')) {
     await mkdir(path.dirname(opts.listen.slice('unix://'.length)), { recursive: true, mode: 0o755 });
