@@ -66,6 +66,8 @@ export interface TrafficTopology {
 }
 
 export const TRAFFIC_SOURCE_NET = '198.18.0.0/15';
+/** Where the benchmark's VIPs live (10.96.0.10 and the fillers' 10.100.x.y). */
+export const TRAFFIC_VIP_NET = '10.96.0.0/11';
 
 /** The backend address of index i (0-based): 10.78.0.(11 + i). */
 export const trafficBackend = (i: number): string => `10.78.0.${11 + i}`;
@@ -131,6 +133,11 @@ export async function createTrafficTopology(opts: { tag: string; backends: numbe
     // wait for ARP, and the sink never has to answer it.
     for (const b of backends) await ipIn(lbNs, 'neigh', 'replace', b, 'lladdr', sink.mac, 'dev', 'lbs', 'nud', 'permanent');
     await ipIn(lbNs, 'neigh', 'replace', '10.79.0.2', 'lladdr', gen.mac, 'dev', 'lbg', 'nud', 'permanent');
+    await ipIn(lbNs, 'neigh', 'replace', '10.78.0.2', 'lladdr', sink.mac, 'dev', 'lbs', 'nud', 'permanent');
+    // The VIPs route to the sink, for the routing forwarder (the ceiling),
+    // which forwards packets as they arrive, VIP and all. Load balancers
+    // route after their DNAT, on the backend's address.
+    await ipIn(lbNs, 'route', 'add', TRAFFIC_VIP_NET, 'via', '10.78.0.2', 'dev', 'lbs');
     return {
       tag: opts.tag,
       gen,

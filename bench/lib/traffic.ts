@@ -35,16 +35,20 @@ import {
 } from './kube-rules.js';
 import { interfaceCounters, type TrafficTopology } from './traffic-topology.js';
 
-export const PEERS = ['forwarder', 'sluice-xdp', 'sluice-tc', 'iptables', 'nftables'] as const;
+export const PEERS = ['forwarder', 'forwarder-fib', 'sluice-xdp', 'sluice-tc', 'iptables', 'nftables'] as const;
 export type Peer = (typeof PEERS)[number];
 
 export const PEER_LABELS: Record<Peer, string> = {
-  forwarder: 'plain XDP forwarder (ceiling)',
+  forwarder: 'plain XDP forwarder, static (raw ceiling)',
+  'forwarder-fib': 'plain XDP forwarder, routing (ceiling)',
   'sluice-xdp': 'sluice, XDP',
   'sluice-tc': 'sluice, tc',
   iptables: 'kube-proxy iptables (legacy)',
   nftables: 'kube-proxy nftables',
 };
+
+/** The peers that forward without load balancing: the ceilings. */
+export const isCeiling = (p: Peer): boolean => p === 'forwarder' || p === 'forwarder-fib';
 
 /** The measured service: VIP:80/udp, its backends in the topology. */
 export const TRAFFIC_VIP = '10.96.0.10';
@@ -375,13 +379,16 @@ export async function startPeer(
   const t0 = performance.now();
   const elapsed = (): number => (performance.now() - t0) / 1000;
   switch (peer) {
-    case 'forwarder': {
+    case 'forwarder':
+    case 'forwarder-fib': {
       const dp = await loadObject('xdp_fwd');
       try {
+        // struct fwd_cfg: ifindex, dmac, smac, fib.
         const cfg = Buffer.alloc(20);
         cfg.writeUInt32LE(topo.lb.outIf.ifindex, 0);
         Buffer.from(topo.sink.mac.split(':').map((h) => parseInt(h, 16))).copy(cfg, 4);
         Buffer.from(topo.lb.outIf.mac.split(':').map((h) => parseInt(h, 16))).copy(cfg, 10);
+        cfg.writeUInt16LE(peer === 'forwarder-fib' ? 1 : 0, 16);
         dp.mapUpdate('fwd_cfg', u32(0), cfg);
         dp.attachXdp(topo.lb.inIf.ifindex, 'native', topo.lb.nsPath);
       } catch (err) {

@@ -28,6 +28,7 @@ import {
   PEER_LABELS,
   PEERS,
   ProgramTimeout,
+  isCeiling,
   serviceSet,
   Sink,
   startPeer,
@@ -231,7 +232,7 @@ function methodText(cfg: TrafficConfig): string[] {
     'Topology: three network namespaces, generator → load balancer → sink, joined by veth pairs with GRO on the receiving ends (a veth needs NAPI to take XDP-transmitted frames). The load balancer namespace has a permanent neighbour entry for each of the 10 backend addresses, pointing at the sink, so no peer waits for ARP.',
     `${cfg.generator === 'trafgen' ? 'Generator: trafgen (netsniff-ng), one process on one CPU, AF_PACKET with a TX ring on the generator\'s veth; the frames go through the veth\'s xmit like any sent packet. ' : 'Generator: bpf/bench/xdp_gen.bpf.c run with BPF_PROG_TEST_RUN in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES, batches of 64) through sluice\'s addon, on the generator\'s veth: each run of the program writes the next packet of the stream into the frame and returns XDP_TX, which the kernel transmits to the load balancer\'s interface. '}The kernel's pktgen module is not available on this kernel (no /proc/net/pktgen). Frames are ${cfg.frameSize} bytes (Ethernet + IPv4 + UDP, no FCS), UDP with a zero checksum, to VIP 10.96.0.10:80; flow i of N has source 198.18.0.1 + ⌊i / 50,000⌋, source port 10,000 + (i mod 50,000); the stream cycles through the N flows in order. ${cfg.rate > 0 ? `Offered at ${cfg.rate.toLocaleString('en-US')} packets/s.` : 'Sent as fast as the kernel takes them.'}`,
     'Sink: bpf/bench/xdp_sink.bpf.c on the sink\'s veth counts every UDP frame by destination address and drops it, so "forwarded" is what reached the sink, whichever peer forwarded it, and the per-backend counts show the load balancing.',
-    'Peers, each set up alone on the same topology with the same services: sluice\'s XDP program (native XDP on the ingress veth, FIB lookup and XDP_REDIRECT to the egress veth), sluice\'s tc program (clsact ingress, bpf_redirect), kube-proxy\'s iptables-mode rules (KUBE-SERVICES → KUBE-SVC-* with statistic-random probabilities → KUBE-SEP-* DNAT, conntrack, loaded with iptables-legacy-restore) and nftables-mode rules (a verdict map on daddr . l4proto . dport, numgen random mod N to endpoint chains, loaded with nft -f) forwarding through the kernel stack, and a plain XDP forwarder (bpf/bench/xdp_fwd.bpf.c: rewrite the MACs, XDP_REDIRECT; no parsing beyond Ethernet, no lookup) as the topology\'s ceiling.',
+    'Peers, each set up alone on the same topology with the same services: sluice\'s XDP program (native XDP on the ingress veth, FIB lookup and XDP_REDIRECT to the egress veth), sluice\'s tc program (clsact ingress, bpf_redirect), kube-proxy\'s iptables-mode rules (KUBE-SERVICES → KUBE-SVC-* with statistic-random probabilities → KUBE-SEP-* DNAT, conntrack, loaded with iptables-legacy-restore) and nftables-mode rules (a verdict map on daddr . l4proto . dport, numgen random mod N to endpoint chains, loaded with nft -f) forwarding through the kernel stack, and two plain XDP forwarders without any load-balancing work (bpf/bench/xdp_fwd.bpf.c): a static one (rewrite the MACs, XDP_REDIRECT; nothing looked up: the raw ceiling of the topology), and a routing one that does what the kernel\'s samples/bpf/xdp_fwd does (bpf_fib_lookup on the destination as it arrives, next-hop MACs, TTL decremented, XDP_REDIRECT): the forwarding work every load balancer here does after its own, and so the ceiling the targets and the "% of ceiling" and "over the ceiling" columns use.',
     `Each measurement first sends every flow once (at least 10,000 packets), so both sluice's and netfilter's conntrack hold all flows, then sends for ${cfg.seconds} s and counts both ends. Mpps = packets counted at the sink ÷ the generator's wall time. ${cfg.rounds} round(s) (in the traffic stage the peers take turns within each round; in the service-count stage each peer is programmed once per count and measured its rounds in a row); the tables give the best round (noise on this shared 2-core machine only ever lowers a rate) and the JSON every round. All of the generator, the load balancer and the sink run on the CPU of the thread that makes the test-run syscall (softirq processing of the veth queues follows it), so a figure is the throughput of one CPU doing all three; the ceiling pays the same generator and sink costs.`,
   ];
 }
@@ -241,6 +242,11 @@ function pct(x: number): string {
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** The ceiling the targets use: the routing forwarder (the forwarding work any load balancer does too), else the static one. */
+function ceilingPeer(peers: readonly Peer[]): Peer | undefined {
+  return peers.includes('forwarder-fib') ? 'forwarder-fib' : peers.includes('forwarder') ? 'forwarder' : undefined;
+}
 
 async function runTraffic(ctx: StageContext): Promise<StageResult> {
   const t0 = performance.now();
@@ -252,15 +258,16 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
   const targets: Target[] = [];
   const headline: Peer = cfg.peers.includes('sluice-xdp') ? 'sluice-xdp' : cfg.peers[0]!;
 
+  const cp = ceilingPeer(cfg.peers);
   for (const flows of cfg.flows) {
-    const ceiling = mpps(byPoint(samples, 'forwarder', 1, flows));
+    const ceiling = cp ? mpps(byPoint(samples, cp, 1, flows)) : NaN;
     const head = mpps(byPoint(samples, headline, 1, flows));
     const headAdded = addedNs(head, ceiling);
     const rows: Cell[][] = cfg.peers.map((peer) => {
       const all = byPoint(samples, peer, 1, flows);
       const b = best(all);
       if (!b) return [PEER_LABELS[peer], null, null, null, null, null, null, null, null, null, null];
-      const added = peer === 'forwarder' ? null : Math.round(addedNs(b.forwardedMpps, ceiling));
+      const added = isCeiling(peer) ? null : Math.round(addedNs(b.forwardedMpps, ceiling));
       return [
         PEER_LABELS[peer],
         b.offered,
@@ -291,18 +298,18 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
         label: PEER_LABELS[peer],
         value: r3(mpps(byPoint(samples, peer, 1, flows))),
         group: `${fmt(flows)} flows`,
-        ...(peer === 'forwarder' ? { reference: true } : {}),
+        ...(isCeiling(peer) ? { reference: true } : {}),
       }))),
   }];
-  if (cfg.peers.includes('forwarder') && cfg.peers.includes('sluice-xdp')) {
+  if (cp && cfg.peers.includes('sluice-xdp')) {
     const ratios = cfg.flows.map((flows) => ({
       flows,
-      r: mpps(byPoint(samples, 'sluice-xdp', 1, flows)) / mpps(byPoint(samples, 'forwarder', 1, flows)),
+      r: mpps(byPoint(samples, 'sluice-xdp', 1, flows)) / mpps(byPoint(samples, cp, 1, flows)),
     }));
     const worst = ratios.reduce((x, y) => (y.r < x.r ? y : x));
     const met = worst.r >= 0.8;
     targets.push({
-      what: 'sluice at XDP, forwarded Mpps, as a share of the plain XDP forwarder (every flow count)',
+      what: `sluice at XDP, forwarded Mpps, as a share of the ${PEER_LABELS[cp]} (every flow count)`,
       target: '≥ 80%',
       measured: ratios.map((x) => `${pct(x.r)} at ${fmt(x.flows)}`).join(', '),
       met,
@@ -313,8 +320,8 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
   if (cfg.trafgenCrossCheck !== null) {
     const flows = cfg.trafgenCrossCheck;
     crossCheck = await sweep(ctx, cfg, cfg.peers, [{ services: 1, flows }], { kind: 'trafgen', interleave: true });
-    const liveCeiling = mpps(byPoint(samples, 'forwarder', 1, flows));
-    const tgCeiling = mpps(byPoint(crossCheck.samples, 'forwarder', 1, flows));
+    const liveCeiling = cp ? mpps(byPoint(samples, cp, 1, flows)) : NaN;
+    const tgCeiling = cp ? mpps(byPoint(crossCheck.samples, cp, 1, flows)) : NaN;
     tables.push({
       title: `The same peers driven by trafgen instead (${fmt(flows)} flows)`,
       columns: ['peer', 'trafgen offered Mpps', 'forwarded Mpps (best)', '% of ceiling', 'live-frames generator, forwarded Mpps', '% of ceiling'],
@@ -338,7 +345,7 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
     title: 'Traffic: Mpps through each load balancer on a namespace topology',
     method: [
       ...methodText(cfg),
-      '"ns/packet over the ceiling" is 1/Mpps of the peer minus 1/Mpps of the plain forwarder, measured at the same flow count: what the peer\'s own work costs per packet, once the generator, the veth hops and the sink (paid by every peer alike) are taken out. On this topology they cost most of a packet\'s time, which bounds any Mpps ratio between two peers by ceiling ÷ slower peer.',
+      '"ns/packet over the ceiling" is 1/Mpps of the peer minus 1/Mpps of the routing forwarder, measured at the same flow count: what the peer\'s own work costs per packet, once the generator, the veth hops and the sink (paid by every peer alike) are taken out. On this topology they cost most of a packet\'s time, which bounds any Mpps ratio between two peers by ceiling ÷ slower peer.',
     ],
     tables: [...tables, spreadTable(samples, cfg)],
     charts,
@@ -351,7 +358,7 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
 /** How evenly each peer spread the flows over the backends, and whether sluice's counters agree with the sink. */
 function spreadTable(samples: readonly TrafficSample[], cfg: TrafficConfig): Table {
   const flows = cfg.flows.find((f) => f >= 1000) ?? cfg.flows[cfg.flows.length - 1]!;
-  const rows: Cell[][] = cfg.peers.filter((p) => p !== 'forwarder').map((peer) => {
+  const rows: Cell[][] = cfg.peers.filter((p) => !isCeiling(p)).map((peer) => {
     const b = best(byPoint(samples, peer, 1, flows));
     if (!b) return [PEER_LABELS[peer], null, null, null];
     const per = b.perBackend;
@@ -389,8 +396,9 @@ async function runServiceCount(ctx: StageContext): Promise<StageResult> {
   const sweepResult = await sweep(ctx, cfg, peers, points, { interleave: false });
   const { samples, programSeconds, capped } = sweepResult;
   const rows: Cell[][] = [];
+  const cp = ceilingPeer(peers);
   for (const services of cfg.serviceCounts) {
-    const ceiling = mpps(byPoint(samples, 'forwarder', services, F));
+    const ceiling = cp ? mpps(byPoint(samples, cp, services, F)) : NaN;
     const sx = mpps(byPoint(samples, 'sluice-xdp', services, F));
     for (const peer of peers) {
       const all = byPoint(samples, peer, services, F);
@@ -400,16 +408,16 @@ async function runServiceCount(ctx: StageContext): Promise<StageResult> {
         rows.push([services, PEER_LABELS[peer], null, null, null, cap ?? 'not measured', null, null]);
         continue;
       }
-      const added = peer === 'forwarder' ? null : Math.round(addedNs(b.forwardedMpps, ceiling));
+      const added = isCeiling(peer) ? null : Math.round(addedNs(b.forwardedMpps, ceiling));
       rows.push([
         services,
         PEER_LABELS[peer],
         r3(b.forwardedMpps),
         r3(median(all.map((x) => x.forwardedMpps))),
         b.dropped,
-        peer === 'forwarder' ? null : r2(median(programSeconds[`${peer}:${services}`] ?? [NaN])),
+        isCeiling(peer) ? null : r2(median(programSeconds[`${peer}:${services}`] ?? [NaN])),
         added,
-        peer === 'sluice-xdp' || peer === 'forwarder' || !Number.isFinite(sx) ? null : `${r2(sx / b.forwardedMpps)}×`,
+        peer === 'sluice-xdp' || isCeiling(peer) || !Number.isFinite(sx) ? null : `${r2(sx / b.forwardedMpps)}×`,
       ]);
     }
   }
@@ -419,7 +427,7 @@ async function runServiceCount(ctx: StageContext): Promise<StageResult> {
   if (peers.includes('sluice-xdp') && peers.includes('iptables')) {
     const sx = mpps(byPoint(samples, 'sluice-xdp', most, F));
     const ipt = mpps(byPoint(samples, 'iptables', most, F));
-    const ceiling = mpps(byPoint(samples, 'forwarder', most, F));
+    const ceiling = cp ? mpps(byPoint(samples, cp, most, F)) : NaN;
     const ratio = sx / ipt;
     const addedRatio = addedNs(ipt, ceiling) / addedNs(sx, ceiling);
     const met = ratio >= 5 && most >= 10_000;
@@ -465,7 +473,7 @@ async function runServiceCount(ctx: StageContext): Promise<StageResult> {
         label: PEER_LABELS[peer],
         value: r3(mpps(byPoint(samples, peer, services, F)) || 0),
         group: `${fmt(services)} services`,
-        ...(peer === 'forwarder' ? { reference: true } : {}),
+        ...(isCeiling(peer) ? { reference: true } : {}),
       }))),
     }],
     targets,
