@@ -17,24 +17,7 @@
  * ever created in the host namespace: each veth pair is made inside lb and
  * one end moved out.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { deleteNamespaces } from '../../src/demo/topology.js';
-
-const run = promisify(execFile);
-
-async function sh(cmd: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await run(cmd, args, { maxBuffer: 4 << 20 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
-  }
-}
-
-const ipIn = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['-n', ns, ...args]);
-const nsExec = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['netns', 'exec', ns, ...args]);
+import { deleteNamespaces, ipIn, nsExec, sh } from '../../src/demo/topology.js';
 
 export interface TrafficEnd {
   ns: string;

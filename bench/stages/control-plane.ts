@@ -19,7 +19,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import {
   applyIptables, applyNft, iptablesChangeInput, iptablesRestoreInput, nftChange, nftRuleset,
@@ -29,6 +29,7 @@ import { DaemonProcess } from '../../src/demo/daemon-process.js';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import type { ServiceInput } from '../../src/api/messages.js';
 import { ClientGcWatch, collectGarbage } from '../lib/client-gc.js';
+import { runStandalone } from '../lib/standalone.js';
 
 const run = promisify(execFile);
 
@@ -496,49 +497,5 @@ export const controlPlaneStage: Stage = {
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      services: { type: 'string' },
-      changes: { type: 'string' },
-      'peer-changes': { type: 'string' },
-      cap: { type: 'string' },
-      json: { type: 'string' },
-    },
-  });
-  const args: Record<string, string> = {};
-  for (const [k, v] of Object.entries(values)) if (typeof v === 'string' && k !== 'json') args[k] = v;
-  const cleanups = new Set<() => Promise<void> | void>();
-  const ctx: StageContext = {
-    quick: values.quick ?? false,
-    args,
-    progress: () => undefined,
-    log: (line) => console.log(line),
-    onCleanup: (fn) => {
-      cleanups.add(fn);
-      return () => cleanups.delete(fn);
-    },
-  };
-  const stop = async (): Promise<void> => {
-    for (const fn of [...cleanups].reverse()) await fn();
-    process.exit(130);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-  try {
-    const r = await controlPlaneStage.run(ctx);
-    for (const t of r.tables) {
-      console.log(`\n${t.title}`);
-      console.table(t.rows.map((row) => Object.fromEntries(t.columns.map((c, i) => [c, row[i]]))));
-      for (const n of t.notes ?? []) console.log(`  ${n}`);
-    }
-    for (const t of r.targets) console.log(`${t.met ? 'met' : 'NOT met'}: ${t.what}: ${t.measured} (target ${t.target})`);
-    console.log(`stage took ${round(r.seconds, 1)} s`);
-    if (values.json) {
-      const { writeFileSync } = await import('node:fs');
-      writeFileSync(values.json, JSON.stringify(r, null, 2));
-    }
-  } finally {
-    for (const fn of [...cleanups].reverse()) await fn();
-  }
+  await runStandalone([controlPlaneStage], ['services', 'changes', 'peer-changes', 'cap']);
 }

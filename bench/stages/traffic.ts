@@ -16,8 +16,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { toolPath } from '../lib/kube-rules.js';
+import { runStandalone } from '../lib/standalone.js';
 import type { Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import { createTrafficTopology, type TrafficTopology } from '../lib/traffic-topology.js';
 import {
@@ -487,49 +487,7 @@ export const serviceCountStage: Stage = { id: 'service-count', title: 'Service c
 
 // Alone: npx tsx bench/stages/traffic.ts [--quick] [--only traffic|service-count] [--flows ...]
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      flows: { type: 'string' },
-      'frame-size': { type: 'string' },
-      rate: { type: 'string' },
-      duration: { type: 'string' },
-      rounds: { type: 'string' },
-      peers: { type: 'string' },
-      'service-counts': { type: 'string' },
-      'service-count-flows': { type: 'string' },
-      'program-cap': { type: 'string' },
-      generator: { type: 'string' },
-    },
-  });
-  const args: Record<string, string> = {};
-  for (const [k, v] of Object.entries(values)) if (typeof v === 'string' && k !== 'only') args[k] = v;
-  const cleanups = new Set<() => Promise<void> | void>();
-  const ctx: StageContext = {
-    quick: values.quick ?? false,
-    args,
-    progress: () => undefined,
-    log: (line) => console.log(line),
-    onCleanup: (fn) => {
-      cleanups.add(fn);
-      return () => cleanups.delete(fn);
-    },
-  };
-  const stop = async (): Promise<void> => {
-    for (const fn of [...cleanups].reverse()) await fn();
-    process.exit(130);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-  const stages = [trafficStage, serviceCountStage].filter((s) => !values.only || values.only.split(',').includes(s.id));
-  for (const stage of stages) {
-    const r = await stage.run(ctx);
-    for (const t of r.tables) {
-      console.log(`\n${t.title}`);
-      console.table(t.rows.map((row) => Object.fromEntries(t.columns.map((c, i) => [c, row[i]]))));
-      for (const n of t.notes ?? []) console.log(`  ${n}`);
-    }
-    for (const t of r.targets) console.log(`${t.met ? 'met' : 'NOT met'}: ${t.what}: ${t.measured} (target ${t.target})`);
-  }
+  await runStandalone([trafficStage, serviceCountStage], [
+    'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
+  ]);
 }

@@ -115,6 +115,16 @@ static __always_inline int pick_maglev(const struct svc_value *svc,
 	return 0;
 }
 
+/* The affinity entry of one IPv4 client of one service. */
+static __always_inline void affinity_key_of(struct affinity_key *ak,
+					    __be32 client, __u32 svc_id)
+{
+	__builtin_memset(ak, 0, sizeof(*ak));
+	ak->client[0] = client;
+	ak->svc_id = svc_id;
+	ak->family = SLUICE_AF_INET;
+}
+
 /* DNAT to a backend: fill in the action and count the packet. */
 static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 					  __be16 dport, __u32 svc_id,
@@ -149,17 +159,15 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 {
 	struct ct_key rk = {};
 	struct ct_value nct = {};
+	struct affinity_key ak;
 	struct backend_value *be = NULL;
 	__u32 backend_id = 0, svc_id = svc->id;
 	int err;
 
 	if (svc->flags & SLUICE_SVC_AFFINITY) {
-		struct affinity_key ak = {};
 		struct affinity_value *av;
 
-		ak.client[0] = iph->saddr;
-		ak.svc_id = svc_id;
-		ak.family = SLUICE_AF_INET;
+		affinity_key_of(&ak, iph->saddr, svc_id);
 		av = bpf_map_lookup_elem(&affinity, &ak);
 		if (av && now - av->last_seen_ns <=
 				  (__u64)svc->affinity_timeout * SLUICE_NS_PER_SEC) {
@@ -186,12 +194,9 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 		return SLUICE_ERR_NO_BACKEND;
 
 	if (svc->flags & SLUICE_SVC_AFFINITY) {
-		struct affinity_key ak = {};
 		struct affinity_value av = {};
 
-		ak.client[0] = iph->saddr;
-		ak.svc_id = svc_id;
-		ak.family = SLUICE_AF_INET;
+		affinity_key_of(&ak, iph->saddr, svc_id);
 		av.backend_id = backend_id;
 		av.last_seen_ns = now;
 		bpf_map_update_elem(&affinity, &ak, &av, BPF_ANY);

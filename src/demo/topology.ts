@@ -55,9 +55,10 @@ export interface TopologyOptions {
   backends?: number;
 }
 
-async function sh(cmd: string, args: string[]): Promise<string> {
+/** Run a command; its stdout, or an error carrying the command line and its stderr. */
+export async function sh(cmd: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(cmd, args, { maxBuffer: 1 << 20 });
+    const { stdout } = await run(cmd, args, { maxBuffer: 4 << 20 });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
@@ -65,8 +66,10 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   }
 }
 
-const ipIn = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['-n', ns, ...args]);
-const nsExec = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['netns', 'exec', ns, ...args]);
+/** `ip -n NS ...`: an ip(8) command inside a namespace. */
+export const ipIn = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['-n', ns, ...args]);
+/** `ip netns exec NS ...`: any command inside a namespace. */
+export const nsExec = (ns: string, ...args: string[]): Promise<string> => sh('ip', ['netns', 'exec', ns, ...args]);
 
 /** Namespace names that belong to topologies with this tag prefix. */
 export async function listNamespaces(prefix: string): Promise<string[]> {
