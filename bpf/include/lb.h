@@ -252,7 +252,7 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
  * Everything after parsing: conntrack first, on the packet's own tuple, so
  * that an established flow or a reply costs one hash lookup (plus the
  * backend's array slot for a forward entry); only a packet that belongs to
- * no flow looks at the services, then the VIPs.
+ * no flow looks at the VIPs, then, if its destination is one, the services.
  */
 static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 				   __be16 dport, __u8 syn_only,
@@ -294,21 +294,21 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 		act->rescheduled = 1;
 	}
 
+	/* Most traffic that belongs to no flow is not for us at all (a pod
+	 * talking to a pod, when attached to pods' veths): one lookup of the
+	 * destination among the VIPs settles it before any service lookup. */
+	if (!vip_known(iph->daddr))
+		return SLUICE_PASS;
+	act->to_vip = 1;
 	sk.addr[0] = iph->daddr;
 	sk.port = dport;
 	sk.proto = iph->protocol;
 	sk.family = SLUICE_AF_INET;
 	svc = bpf_map_lookup_elem(&services, &sk);
-	if (svc) {
-		act->to_vip = 1;
-		now = bpf_ktime_get_coarse_ns();
-		return lb_new_flow(iph, sport, dport, svc, &fk, now, act);
-	}
-	if (vip_known(iph->daddr)) {
-		act->to_vip = 1;
+	if (!svc)
 		return SLUICE_ERR_NO_SERVICE;
-	}
-	return SLUICE_PASS;
+	now = bpf_ktime_get_coarse_ns();
+	return lb_new_flow(iph, sport, dport, svc, &fk, now, act);
 }
 
 static __always_inline int lb_decide(void *data, void *data_end,
