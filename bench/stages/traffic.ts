@@ -313,7 +313,7 @@ async function runTraffic(ctx: StageContext): Promise<StageResult> {
       target: '≥ 80%',
       measured: ratios.map((x) => `${pct(x.r)} at ${fmt(x.flows)}`).join(', '),
       met,
-      ...(met ? {} : { why: `lowest at ${fmt(worst.flows)} flows. sluice does a services lookup, a conntrack lookup, a backends lookup, its counters and a FIB lookup per packet; the forwarder only rewrites the MACs. With many flows the conntrack entries no longer fit the CPU caches. See the per-packet stage for what each step costs.` }),
+      ...(met ? {} : { why: `lowest at ${fmt(worst.flows)} flows. Beyond the forwarder's FIB lookup and redirect, an established packet costs sluice a conntrack lookup, its backend's slot, the clock and its counters; with many flows the conntrack entries no longer fit the CPU caches, and each lookup misses. See the per-packet stage for what each step costs.` }),
     });
   }
   let crossCheck: Sweep | undefined;
