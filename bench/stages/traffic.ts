@@ -20,21 +20,10 @@ import { toolPath } from '../lib/kube-rules.js';
 import { runStandalone } from '../lib/standalone.js';
 import type { Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import { createTrafficTopology, type TrafficTopology } from '../lib/traffic-topology.js';
-import {
-  Generator,
-  measure,
-  TrafgenGenerator,
-  type PacketSource,
-  PEER_LABELS,
-  PEERS,
-  ProgramTimeout,
-  isCeiling,
-  serviceSet,
-  Sink,
-  startPeer,
-  type Peer,
-  type TrafficSample,
-} from '../lib/traffic.js';
+import { Generator, TrafgenGenerator, type PacketSource } from '../lib/generators.js';
+import { isCeiling, PEER_LABELS, PEERS, ProgramTimeout, serviceSet, startPeer, type Peer } from '../lib/peers.js';
+import { Sink } from '../lib/sink.js';
+import { measure, type TrafficSample } from '../lib/traffic.js';
 
 const BACKENDS = 10;
 

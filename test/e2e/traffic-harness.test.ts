@@ -8,7 +8,10 @@
 import test from 'ava';
 import { createTrafficTopology, type TrafficTopology } from '../../bench/lib/traffic-topology.js';
 import { CT_FORWARD } from '../../src/dataplane/codec.js';
-import { Generator, measure, serviceSet, Sink, startPeer, type Peer } from '../../bench/lib/traffic.js';
+import { Generator } from '../../bench/lib/generators.js';
+import { serviceSet, startPeer, type Peer } from '../../bench/lib/peers.js';
+import { Sink } from '../../bench/lib/sink.js';
+import { measure } from '../../bench/lib/traffic.js';
 
 const PACKETS = 20_000;
 const FLOWS = 1_000;
