@@ -386,6 +386,7 @@ Napi::Function Dataplane::Init(Napi::Env env)
 		InstanceMethod<&Dataplane::PerCpuSum>("perCpuSum"),
 		InstanceMethod<&Dataplane::PerCpuSumAll>("perCpuSumAll"),
 		InstanceMethod<&Dataplane::ArrayWrite>("arrayWrite"),
+		InstanceMethod<&Dataplane::ArrayWriteRegions>("arrayWriteRegions"),
 		InstanceMethod<&Dataplane::ArrayRead>("arrayRead"),
 		InstanceMethod<&Dataplane::TestRun>("testRun"),
 		InstanceMethod<&Dataplane::TestRunLive>("testRunLive"),

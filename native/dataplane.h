@@ -129,6 +129,7 @@ private:
 	Napi::Value PerCpuSum(const Napi::CallbackInfo &info);
 	Napi::Value PerCpuSumAll(const Napi::CallbackInfo &info);
 	Napi::Value ArrayWrite(const Napi::CallbackInfo &info);
+	Napi::Value ArrayWriteRegions(const Napi::CallbackInfo &info);
 	Napi::Value ArrayRead(const Napi::CallbackInfo &info);
 
 	// test runs (testrun.cc)

@@ -5,9 +5,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <numeric>
+#include <vector>
 
 #include "dataplane.h"
 
@@ -282,6 +284,79 @@ Napi::Value Dataplane::ArrayWrite(const Napi::CallbackInfo &info)
 	size_t n = ta.ElementLength();
 	CheckRegion(env, op, Name(info[0]), m, start, n);
 	if (int err = CopyMapped(m, start, uint32_t(n), ta.Data(), true))
+		Throw(env, err, "mmap", Name(info[0]));
+	return env.Undefined();
+}
+
+/*
+ * Many regions in one call (a batch of new Maglev tables): when they lie
+ * close together, as fresh regions do, one mapping spans them all, instead
+ * of a mapping, its page faults and an unmapping (a TLB shootdown on every
+ * CPU the process runs on) per table. Regions far apart are copied one by
+ * one. 0 or an errno.
+ */
+struct Region {
+	uint32_t start;
+	uint32_t count;
+	uint32_t *values;
+};
+
+static int CopyRegionsMapped(const MapEntry &m, const std::vector<Region> &regions)
+{
+	static const long page = sysconf(_SC_PAGESIZE);
+	uint64_t lo = UINT64_MAX, hi = 0, total = 0;
+	for (const Region &r : regions) {
+		lo = std::min<uint64_t>(lo, r.start);
+		hi = std::max<uint64_t>(hi, uint64_t(r.start) + r.count);
+		total += r.count;
+	}
+	/* Spanning more than twice the data, plus a megabyte, is not worth it. */
+	if ((hi - lo) * 4 > total * 8 + (1u << 20)) {
+		for (const Region &r : regions)
+			if (int err = CopyMapped(m, r.start, r.count, r.values, true))
+				return err;
+		return 0;
+	}
+	uint64_t off = (lo * 4) & ~uint64_t(page - 1);
+	size_t len = size_t(((hi * 4 + page - 1) & ~uint64_t(page - 1)) - off);
+	void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, off_t(off));
+	if (p == MAP_FAILED)
+		return errno;
+	uint8_t *base = static_cast<uint8_t *>(p) - off;
+	for (const Region &r : regions)
+		std::memcpy(base + uint64_t(r.start) * 4, r.values, size_t(r.count) * 4);
+	munmap(p, len);
+	return 0;
+}
+
+Napi::Value Dataplane::ArrayWriteRegions(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "arrayWriteRegions";
+	const MapEntry &m = SlotArray(env, op, info[0], Map(env, op, info[0]));
+	if (!info[1].IsTypedArray() ||
+	    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+		Throw(env, EINVAL, op, "starts must be a Uint32Array", ErrorKind::TypeError);
+	if (!info[2].IsArray())
+		Throw(env, EINVAL, op, "tables must be an array of Uint32Array", ErrorKind::TypeError);
+	auto starts = info[1].As<Napi::Uint32Array>();
+	auto tables = info[2].As<Napi::Array>();
+	if (tables.Length() != starts.ElementLength())
+		Throw(env, EINVAL, op, "starts and tables differ in length", ErrorKind::RangeError);
+	std::vector<Region> regions;
+	regions.reserve(tables.Length());
+	for (uint32_t i = 0; i < tables.Length(); i++) {
+		Napi::Value t = tables[i];
+		if (!t.IsTypedArray() || t.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+			Throw(env, EINVAL, op, "tables[" + std::to_string(i) + "] must be a Uint32Array",
+			      ErrorKind::TypeError);
+		auto ta = t.As<Napi::Uint32Array>();
+		CheckRegion(env, op, Name(info[0]), m, starts[i], ta.ElementLength());
+		regions.push_back({starts[i], uint32_t(ta.ElementLength()), ta.Data()});
+	}
+	if (regions.empty())
+		return env.Undefined();
+	if (int err = CopyRegionsMapped(m, regions))
 		Throw(env, err, "mmap", Name(info[0]));
 	return env.Undefined();
 }

@@ -43,6 +43,8 @@ export interface Dataplane {
   listServices(): Array<{ key: ServiceKey; value: ServiceValue }>;
   /** Mark an address as a VIP (with the number of service ports on it). */
   putVip(address: string, services: number): void;
+  /** Create or replace several VIPs in one batch. */
+  putVips(entries: ReadonlyArray<{ address: string; services: number }>): void;
   /** Unmark a VIP. */
   deleteVip(address: string): boolean;
   /** Every VIP. */
@@ -61,6 +63,8 @@ export interface Dataplane {
   tableCapacity(): number;
   /** Write a Maglev table (backend id per slot) to the region starting at `base`. */
   writeTable(base: number, table: Uint32Array): void;
+  /** Write several tables at once (one system call's worth of work where they lie close together). */
+  writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void;
   /** Read the region [base, base + size). */
   readTable(base: number, size: number): Uint32Array;
   /** The Maglev table a service uses now (found through its service entry), or null. */

@@ -74,6 +74,10 @@ export class FakeDataplane implements Dataplane {
     this.vips.set(id, { address, services });
   }
 
+  putVips(entries: ReadonlyArray<{ address: string; services: number }>): void {
+    for (const e of entries) this.putVip(e.address, e.services);
+  }
+
   deleteVip(address: string): boolean {
     this.record('deleteVip', address);
     return this.vips.delete(encodeVipKey(address).toString('hex'));
@@ -113,6 +117,10 @@ export class FakeDataplane implements Dataplane {
     if (base + table.length > this.capacity) throw new Error(`region [${base}, ${base + table.length}) out of range`);
     this.record('writeTable', String(base));
     this.tables.set(base, Uint32Array.from(table));
+  }
+
+  writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void {
+    for (const t of tables) this.writeTable(t.base, t.table);
   }
 
   readTable(base: number, size: number): Uint32Array {

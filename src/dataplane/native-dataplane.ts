@@ -117,6 +117,15 @@ export class NativeDataplane implements Dataplane {
     this.raw.mapUpdate('vips', encodeVipKey(address), encodeVipValue(services));
   }
 
+  putVips(entries: ReadonlyArray<{ address: string; services: number }>): void {
+    if (entries.length === 0) return;
+    this.raw.mapUpdateBatch(
+      'vips',
+      Buffer.concat(entries.map((e) => encodeVipKey(e.address))),
+      Buffer.concat(entries.map((e) => encodeVipValue(e.services))),
+    );
+  }
+
   deleteVip(address: string): boolean {
     return this.raw.mapDelete('vips', encodeVipKey(address));
   }
@@ -183,6 +192,11 @@ export class NativeDataplane implements Dataplane {
 
   writeTable(base: number, table: Uint32Array): void {
     this.raw.arrayWrite('maglev_slots', base, table);
+  }
+
+  writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void {
+    if (tables.length === 0) return;
+    this.raw.arrayWriteRegions('maglev_slots', Uint32Array.from(tables, (t) => t.base), tables.map((t) => t.table));
   }
 
   readTable(base: number, size: number): Uint32Array {

@@ -1,6 +1,7 @@
 /**
  * Apply reconciler operations to a Dataplane, in order, batching runs of
- * backend and service writes into one syscall each, and keep a mirror of
+ * backend, table, service and VIP writes (one system call, or one mapping
+ * of the table array, per run), and keep a mirror of
  * what the maps hold (`current`) exact: an operation is recorded only once
  * it succeeded, so after a failure the mirror still tells the truth.
  */
@@ -48,15 +49,25 @@ export async function applyOperations(dp: Dataplane, ops: readonly Operation[], 
         i = j;
         continue;
       }
+      if (op.op === 'writeTable') {
+        let j = i;
+        const run: Array<Operation & { op: 'writeTable' }> = [];
+        while (j < ops.length && ops[j]!.op === 'writeTable') run.push(ops[j++] as Operation & { op: 'writeTable' });
+        dp.writeTables(run);
+        for (const o of run) current.tables.set(o.base, digestTable(o.table));
+        i = j;
+        continue;
+      }
+      if (op.op === 'putVip') {
+        let j = i;
+        const run: Array<Operation & { op: 'putVip' }> = [];
+        while (j < ops.length && ops[j]!.op === 'putVip') run.push(ops[j++] as Operation & { op: 'putVip' });
+        dp.putVips(run);
+        for (const o of run) current.vips.set(o.address, o.services);
+        i = j;
+        continue;
+      }
       switch (op.op) {
-        case 'writeTable':
-          dp.writeTable(op.base, op.table);
-          current.tables.set(op.base, digestTable(op.table));
-          break;
-        case 'putVip':
-          dp.putVip(op.address, op.services);
-          current.vips.set(op.address, op.services);
-          break;
         case 'deleteService':
           dp.deleteService(op.key);
           current.services.delete(keyString(op.key));

@@ -144,6 +144,32 @@ test('table regions: written and read back, bounds checked before any syscall', 
   t.is(notArray.code, 'EINVAL');
 });
 
+test('table regions in one call: close ones through one mapping, far ones one by one, checked before any write', async (t) => {
+  const dp = await loaded(t);
+  const cap = dp.mapInfo('maglev_slots').maxEntries * 2;
+  const table = (n: number, seed: number): Uint32Array => Uint32Array.from({ length: n }, (_, i) => seed + (i % 5));
+  // Close together (one mapping) and unaligned to pages.
+  const close = [table(1021, 10), table(1021, 20), table(7, 30)];
+  const closeStarts = Uint32Array.of(3, 1024, 2045);
+  dp.arrayWriteRegions('maglev_slots', closeStarts, close);
+  close.forEach((tb, i) => t.deepEqual(dp.arrayRead('maglev_slots', closeStarts[i]!, tb.length), tb, `close region ${i}`));
+  // Far apart (copied one by one): the last slots of the array and one near the start.
+  const far = [table(11, 40), table(13, 50)];
+  const farStarts = Uint32Array.of(cap - 11, 9000);
+  dp.arrayWriteRegions('maglev_slots', farStarts, far);
+  far.forEach((tb, i) => t.deepEqual(dp.arrayRead('maglev_slots', farStarts[i]!, tb.length), tb, `far region ${i}`));
+  t.deepEqual(dp.arrayRead('maglev_slots', 3, 1021), close[0], 'the earlier regions are untouched');
+
+  // One bad region refuses the whole call, before anything is written.
+  const before = dp.arrayRead('maglev_slots', 0, 4096);
+  const bad = t.throws(() => dp.arrayWriteRegions('maglev_slots', Uint32Array.of(0, cap - 2), [table(100, 60), table(3, 60)])) as NodeJS.ErrnoException;
+  t.true(bad instanceof RangeError);
+  t.regex(bad.message, /not within/);
+  t.deepEqual(dp.arrayRead('maglev_slots', 0, 4096), before);
+  const mismatch = t.throws(() => dp.arrayWriteRegions('maglev_slots', Uint32Array.of(0), [])) as NodeJS.ErrnoException;
+  t.is(mismatch.code, 'EINVAL');
+});
+
 test('testRun passes a garbage frame and counts it', async (t) => {
   const dp = await loaded(t);
   const frame = Buffer.from('sluice-garbage-frame');
