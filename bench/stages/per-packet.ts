@@ -705,7 +705,7 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
   const ladder: Array<{ step: string; ns: number; min: number }> = [];
   if (withLadder) {
     const names = ['conntrack hit (own tuple, LRU) for the DNAT map lookup', '+ backends array slot, checked against the entry',
-      '+ bpf_ktime_get_coarse_ns, refresh test', '+ per-service, per-backend counters', '+ global counters'];
+      '+ the clock (coarse, cached a tick per CPU), refresh test', '+ per-service, per-backend counters', '+ global counters'];
     const step = (id: string): { ns: number; min: number } => ({ ns: fig(id), min: lowest((r) => at(r, id)) });
     ladder.push({ step: 'minimal DNAT', ...step('base:min_dnat') });
     LADDER_STEPS.forEach((i) => ladder.push({ step: `${i}. ${names[i - 1]}`, ...step(`base:ladder_${i}`) }));

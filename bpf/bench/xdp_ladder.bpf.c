@@ -8,7 +8,8 @@
  *      (struct ct_key, LRU hash) instead of the minimal DNAT's own map
  *   2  + the `backends` array slot, checked against the conntrack entry
  *      (service, address, port)
- *   3  + bpf_ktime_get_coarse_ns() and the last-seen refresh test
+ *   3  + the clock (clock.h: the coarse time, cached per CPU for a tick)
+ *      and the last-seen refresh test
  *   4  + the per-service and per-backend per-CPU counters
  *   5  + the global per-CPU counters, read once as lb_account() does
  *
@@ -29,6 +30,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "sluice_shared.h"
+#include "clock.h"
 
 #ifndef LADDER_STEP
 #define LADDER_STEP 5
@@ -219,7 +221,7 @@ int sluice_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 #endif
 #if LADDER_STEP >= 3
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = lb_now();
 
 	if (now - ct->last_seen_ns > REFRESH_NS)
 		ct->last_seen_ns = now;

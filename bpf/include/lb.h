@@ -24,6 +24,7 @@
 
 #include "sluice_shared.h"
 #include "config.h"
+#include "clock.h"
 #include "errors.h"
 #include "maps.h"
 #include "parsing.h"
@@ -262,9 +263,9 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct ct_value *ct;
-	/* The coarse clock (CLOCK_MONOTONIC at tick resolution) costs half of
-	 * bpf_ktime_get_ns; timestamps here only need second-level precision
-	 * (the refresh interval, affinity timeouts). */
+	/* Timestamps here only need second-level precision (the refresh
+	 * interval, affinity timeouts): the coarse clock, cached a tick per CPU
+	 * (clock.h). */
 	__u64 now;
 
 	fk.saddr[0] = iph->saddr;
@@ -285,7 +286,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 		 * connection reusing a port: it must not land on the
 		 * draining backend. */
 		if (be && !(syn_only && (be->flags & SLUICE_BE_DRAINING))) {
-			now = bpf_ktime_get_coarse_ns();
+			now = lb_now();
 			if (now - ct->last_seen_ns > cfg_refresh_ns)
 				ct->last_seen_ns = now;
 			return lb_rewrite_fwd(iph, dport, ct->svc_id,
@@ -307,7 +308,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc)
 		return SLUICE_ERR_NO_SERVICE;
-	now = bpf_ktime_get_coarse_ns();
+	now = lb_now();
 	return lb_new_flow(iph, sport, dport, svc, &fk, now, act);
 }
 
