@@ -113,22 +113,8 @@ export function definitionFromMessage(m: ServiceMessage | ServiceInput): Service
   return normaliseDefinition(definitionInputFromMessage(m));
 }
 
-/** A ServiceDefinition as a Service message to send (no revisions). */
-export function definitionToMessage(d: ServiceDefinition): ServiceInput {
-  const out: ServiceInput = {
-    name: d.name,
-    addresses: [...d.addresses],
-    ports: d.ports.map((p) => ({ name: p.name, port: p.port, protocol: protocolToName(p.protocol), targetPort: p.targetPort })),
-    backends: d.backends.map((b) => ({ address: b.address, weight: b.weight, state: stateToName(b.state), leaseId: b.leaseId ?? '' })),
-    sessionAffinity: d.sessionAffinity ? { timeoutSeconds: d.sessionAffinity.timeoutSeconds } : null,
-    tableSize: d.tableSize ?? 0,
-  };
-  return out;
-}
-
-/** A stored service as the Service message the API returns. */
-export function serviceToMessage(s: StoredService): ServiceMessage {
-  const d = s.definition;
+/** A definition's fields of the Service message (everything but the revisions). */
+function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision' | 'createRevision'> {
   return {
     name: d.name,
     addresses: [...d.addresses],
@@ -136,9 +122,17 @@ export function serviceToMessage(s: StoredService): ServiceMessage {
     backends: d.backends.map((b) => ({ address: b.address, weight: b.weight, state: stateToName(b.state), leaseId: b.leaseId ?? '' })),
     sessionAffinity: d.sessionAffinity ? { timeoutSeconds: d.sessionAffinity.timeoutSeconds } : null,
     tableSize: d.tableSize ?? 0,
-    revision: String(s.revision),
-    createRevision: String(s.createRevision),
   };
+}
+
+/** A ServiceDefinition as a Service message to send (no revisions). */
+export function definitionToMessage(d: ServiceDefinition): ServiceInput {
+  return definitionFields(d);
+}
+
+/** A stored service as the Service message the API returns. */
+export function serviceToMessage(s: StoredService): ServiceMessage {
+  return { ...definitionFields(s.definition), revision: String(s.revision), createRevision: String(s.createRevision) };
 }
 
 /** A decoded Service message's revision fields as numbers. */

@@ -20,54 +20,52 @@ export class ApplyError extends Error {
   }
 }
 
+type OpOf<K extends Operation['op']> = Extract<Operation, { op: K }>;
+
+/** The run of consecutive operations of the same kind as ops[i], from i on. */
+function runOf<K extends Operation['op']>(ops: readonly Operation[], i: number, kind: K): Array<OpOf<K>> {
+  let j = i;
+  while (j < ops.length && ops[j]!.op === kind) j++;
+  return ops.slice(i, j) as Array<OpOf<K>>;
+}
+
 /** Apply `ops` in order; on success `current` equals the state they lead to. */
 export async function applyOperations(dp: Dataplane, ops: readonly Operation[], current: DataplaneState): Promise<void> {
   let i = 0;
   while (i < ops.length) {
     const op = ops[i]!;
     try {
-      if (op.op === 'putBackend') {
-        // Batch a run of backend writes.
-        let j = i;
-        const run: Array<readonly [number, Operation & { op: 'putBackend' }]> = [];
-        while (j < ops.length && ops[j]!.op === 'putBackend') {
-          const o = ops[j] as Operation & { op: 'putBackend' };
-          run.push([o.id, o]);
-          j++;
-        }
-        dp.putBackends(run.map(([id, o]) => [id, o.value] as const));
-        for (const [id, o] of run) current.backends.set(id, o.value);
-        i = j;
-        continue;
-      }
-      if (op.op === 'putService') {
-        let j = i;
-        const run: Array<Operation & { op: 'putService' }> = [];
-        while (j < ops.length && ops[j]!.op === 'putService') run.push(ops[j++] as Operation & { op: 'putService' });
-        dp.putServices(run.map((o) => ({ key: o.key, value: o.value })));
-        for (const o of run) current.services.set(keyString(o.key), { key: o.key, value: o.value });
-        i = j;
-        continue;
-      }
-      if (op.op === 'writeTable') {
-        let j = i;
-        const run: Array<Operation & { op: 'writeTable' }> = [];
-        while (j < ops.length && ops[j]!.op === 'writeTable') run.push(ops[j++] as Operation & { op: 'writeTable' });
-        dp.writeTables(run);
-        for (const o of run) current.tables.set(o.base, digestTable(o.table));
-        i = j;
-        continue;
-      }
-      if (op.op === 'putVip') {
-        let j = i;
-        const run: Array<Operation & { op: 'putVip' }> = [];
-        while (j < ops.length && ops[j]!.op === 'putVip') run.push(ops[j++] as Operation & { op: 'putVip' });
-        dp.putVips(run);
-        for (const o of run) current.vips.set(o.address, o.services);
-        i = j;
-        continue;
-      }
+      // Writes come in runs of one kind (reconcile orders them so): each
+      // run is one batch.
       switch (op.op) {
+        case 'putBackend': {
+          const run = runOf(ops, i, op.op);
+          dp.putBackends(run.map((o) => [o.id, o.value] as const));
+          for (const o of run) current.backends.set(o.id, o.value);
+          i += run.length;
+          continue;
+        }
+        case 'putService': {
+          const run = runOf(ops, i, op.op);
+          dp.putServices(run.map((o) => ({ key: o.key, value: o.value })));
+          for (const o of run) current.services.set(keyString(o.key), { key: o.key, value: o.value });
+          i += run.length;
+          continue;
+        }
+        case 'writeTable': {
+          const run = runOf(ops, i, op.op);
+          dp.writeTables(run);
+          for (const o of run) current.tables.set(o.base, digestTable(o.table));
+          i += run.length;
+          continue;
+        }
+        case 'putVip': {
+          const run = runOf(ops, i, op.op);
+          dp.putVips(run);
+          for (const o of run) current.vips.set(o.address, o.services);
+          i += run.length;
+          continue;
+        }
         case 'deleteService':
           dp.deleteService(op.key);
           current.services.delete(keyString(op.key));
