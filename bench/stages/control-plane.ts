@@ -16,22 +16,20 @@
  *   npx tsx bench/stages/control-plane.ts [--quick] [options]
  * runs it alone and prints the tables.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import {
   applyIptables, applyNft, iptablesChangeInput, iptablesRestoreInput, nftChange, nftRuleset,
   type ApplyResult, type KubeRulesOptions, type KubeService,
 } from '../lib/kube-rules.js';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
+import { deleteNamespaces, sh } from '../../src/demo/topology.js';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import type { ServiceInput } from '../../src/api/messages.js';
 import { ClientGcWatch, collectGarbage } from '../lib/client-gc.js';
 import { runStandalone } from '../lib/standalone.js';
 
-const run = promisify(execFile);
 
 const BACKENDS = 10;
 const BATCH = 1000;
@@ -271,9 +269,9 @@ async function measureSluice(ctx: StageContext, cfg: Config, n: number): Promise
 let nsSerial = 0;
 async function scratchNamespace(ctx: StageContext, method: string): Promise<{ ns: string; remove(): Promise<void> }> {
   const ns = `slbench-cp-${method}-${process.pid}-${nsSerial++}`;
-  await run('ip', ['netns', 'add', ns]);
+  await sh('ip', ['netns', 'add', ns]);
   let removed: Promise<void> | undefined;
-  const remove = (): Promise<void> => (removed ??= run('ip', ['netns', 'del', ns]).then(() => undefined, () => undefined));
+  const remove = (): Promise<void> => (removed ??= deleteNamespaces([ns]));
   const unregister = ctx.onCleanup(remove);
   return { ns, remove: async () => { await remove(); unregister(); } };
 }
