@@ -49,12 +49,11 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(backend_value, family), F(backend_value, flags),
 	       F(backend_value, svc_id));
 	LAYOUT(ct_key, F(ct_key, saddr), F(ct_key, daddr), F(ct_key, sport),
-	       F(ct_key, dport), F(ct_key, proto), F(ct_key, family),
-	       F(ct_key, pad));
+	       F(ct_key, dport), F(ct_key, proto), F(ct_key, pad));
 	LAYOUT(ct_value, F(ct_value, nat_addr), F(ct_value, nat_port),
 	       F(ct_value, dir), F(ct_value, pad), F(ct_value, backend_id),
 	       F(ct_value, svc_id),
-	       F(ct_value, pad2), F(ct_value, created_ns),
+	       F(ct_value, created_ns),
 	       F(ct_value, last_seen_ns));
 	LAYOUT(affinity_key, F(affinity_key, client), F(affinity_key, svc_id),
 	       F(affinity_key, family), F(affinity_key, pad));

@@ -190,16 +190,15 @@ int sluice_xdp(struct xdp_md *ctx)
 	struct ct_key fk = {};
 	struct ct_value *ct;
 
-	fk.saddr[0] = iph->saddr;
-	fk.daddr[0] = iph->daddr;
+	fk.saddr = iph->saddr;
+	fk.daddr = iph->daddr;
 	fk.sport = *sport;
 	fk.dport = *dport;
 	fk.proto = iph->protocol;
-	fk.family = SLUICE_AF_INET;
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
 	if (!ct || ct->dir != SLUICE_CT_FORWARD)
 		return XDP_PASS;
-	new_daddr = ct->nat_addr[0];
+	new_daddr = ct->nat_addr;
 	new_dport = ct->nat_port;
 #else
 	key.daddr = iph->daddr;
@@ -217,7 +216,7 @@ int sluice_xdp(struct xdp_md *ctx)
 
 	be = bpf_map_lookup_elem(&backends, &bid);
 	if (!be || !be->family || be->svc_id != ct->svc_id ||
-	    be->addr[0] != ct->nat_addr[0] || be->port != ct->nat_port)
+	    be->addr[0] != ct->nat_addr || be->port != ct->nat_port)
 		return XDP_PASS;
 #endif
 #if LADDER_STEP >= 3

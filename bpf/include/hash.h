@@ -59,4 +59,14 @@ static __always_inline __u32 flow_hash(const __be32 saddr[4],
 	return mix_final(a, b, c);
 }
 
+/* flow_hash of an IPv4 tuple: the same hash, with addr[1..3] zero (the
+ * compiler folds the zero words away). */
+static __always_inline __u32 flow_hash4(__be32 saddr, __be32 daddr,
+					__be16 sport, __be16 dport, __u8 proto)
+{
+	const __be32 s[4] = { saddr }, d[4] = { daddr };
+
+	return flow_hash(s, d, sport, dport, proto);
+}
+
 #endif /* SLUICE_HASH_H */

@@ -93,7 +93,7 @@ backend_for_ct(const struct ct_value *ct)
 
 	if (!be)
 		return NULL;
-	if (be->svc_id != ct->svc_id || be->addr[0] != ct->nat_addr[0] ||
+	if (be->svc_id != ct->svc_id || be->addr[0] != ct->nat_addr ||
 	    be->port != ct->nat_port)
 		return NULL;
 	return be;
@@ -186,7 +186,7 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 		}
 	}
 
-	err = pick_maglev(svc, flow_hash(fk->saddr, fk->daddr, sport, dport, fk->proto),
+	err = pick_maglev(svc, flow_hash4(fk->saddr, fk->daddr, sport, dport, fk->proto),
 			  &backend_id);
 	if (err)
 		return err;
@@ -204,7 +204,7 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 	}
 
 insert:
-	nct.nat_addr[0] = be->addr[0];
+	nct.nat_addr = be->addr[0];
 	nct.nat_port = be->port;
 	nct.dir = SLUICE_CT_FORWARD;
 	nct.backend_id = backend_id;
@@ -215,13 +215,12 @@ insert:
 		return SLUICE_ERR_CT_FULL;
 
 	/* The reply entry: backend -> client, restored to VIP:port. */
-	rk.saddr[0] = be->addr[0];
-	rk.daddr[0] = iph->saddr;
+	rk.saddr = be->addr[0];
+	rk.daddr = iph->saddr;
 	rk.sport = be->port;
 	rk.dport = sport;
 	rk.proto = fk->proto;
-	rk.family = SLUICE_AF_INET;
-	nct.nat_addr[0] = iph->daddr;
+	nct.nat_addr = iph->daddr;
 	nct.nat_port = dport;
 	nct.dir = SLUICE_CT_REPLY;
 	if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
@@ -237,10 +236,10 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 {
 	act->rewrite_dst = 0;
 	act->old_addr = iph->saddr;
-	act->new_addr = ct->nat_addr[0];
+	act->new_addr = ct->nat_addr;
 	act->old_port = sport;
 	act->new_port = ct->nat_port;
-	act->fib_src = ct->nat_addr[0];
+	act->fib_src = ct->nat_addr;
 	act->fib_dst = iph->daddr;
 	act->svc_id = ct->svc_id;
 	act->backend_id = ct->backend_id;
@@ -268,12 +267,11 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	 * (clock.h). */
 	__u64 now;
 
-	fk.saddr[0] = iph->saddr;
-	fk.daddr[0] = iph->daddr;
+	fk.saddr = iph->saddr;
+	fk.daddr = iph->daddr;
 	fk.sport = sport;
 	fk.dport = dport;
 	fk.proto = iph->protocol;
-	fk.family = SLUICE_AF_INET;
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
 	if (ct) {
 		struct backend_value *be;

@@ -17,15 +17,11 @@ export const LAYOUTS = {
   vip_key: { size: 20, offsets: { addr: 0, family: 16, pad: 17 } },
   vip_value: { size: 4, offsets: { services: 0 } },
   backend_value: { size: 24, offsets: { addr: 0, port: 16, family: 18, flags: 19, svc_id: 20 } },
-  ct_key: {
-    size: 40,
-    offsets: { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, pad: 38 },
-  },
+  ct_key: { size: 16, offsets: { saddr: 0, daddr: 4, sport: 8, dport: 10, proto: 12, pad: 13 } },
   ct_value: {
-    size: 48,
+    size: 32,
     offsets: {
-      nat_addr: 0, nat_port: 16, dir: 18, pad: 19, backend_id: 20, svc_id: 24, pad2: 28,
-      created_ns: 32, last_seen_ns: 40,
+      nat_addr: 0, nat_port: 4, dir: 6, pad: 7, backend_id: 8, svc_id: 12, created_ns: 16, last_seen_ns: 24,
     },
   },
   affinity_key: { size: 24, offsets: { client: 0, svc_id: 16, family: 20, pad: 21 } },
@@ -301,7 +297,11 @@ export function encodeU32(v: number): Buffer {
   return b;
 }
 
-/** One conntrack key: a packet's 5-tuple, as it arrives (the direction is in the value). */
+/**
+ * One conntrack key: an IPv4 packet's 5-tuple, as it arrives (the direction
+ * is in the value). The conntrack table holds IPv4 flows only, with 4-byte
+ * addresses (see struct ct_key).
+ */
 export interface ConntrackKey {
   saddr: string;
   daddr: string;
@@ -310,26 +310,32 @@ export interface ConntrackKey {
   protocol: Protocol;
 }
 
+/** Write an IPv4 address (4 bytes) at `off`; CodecError naming `field` otherwise. */
+function writeIPv4Field(buf: Buffer, off: number, address: string, field: string): void {
+  if (typeof address === 'string' && writeIPv4(buf, off, address)) return;
+  throw new CodecError(field, isIPv6(address)
+    ? `the conntrack table holds IPv4 flows, got ${JSON.stringify(address)}`
+    : `not an IPv4 address: ${JSON.stringify(address)}`);
+}
+
 /** Encode a struct ct_key. */
 export function encodeConntrackKey(k: ConntrackKey): Buffer {
   const L = LAYOUTS.ct_key.offsets;
   const b = Buffer.alloc(LAYOUTS.ct_key.size);
-  const family = writeAddr(b, L.saddr, k.saddr, 'saddr');
-  writeAddr(b, L.daddr, k.daddr, 'daddr');
+  writeIPv4Field(b, L.saddr, k.saddr, 'saddr');
+  writeIPv4Field(b, L.daddr, k.daddr, 'daddr');
   b.writeUInt16BE(k.sport, L.sport);
   b.writeUInt16BE(k.dport, L.dport);
   b[L.proto] = protoNumber(k.protocol);
-  b[L.family] = family;
   return b;
 }
 
 /** Decode a struct ct_key. */
 export function decodeConntrackKey(b: Buffer): ConntrackKey {
   const L = LAYOUTS.ct_key.offsets;
-  const family = b[L.family] ?? 0;
   return {
-    saddr: readAddr(b, L.saddr, family),
-    daddr: readAddr(b, L.daddr, family),
+    saddr: readAddr(b, L.saddr, AF_INET),
+    daddr: readAddr(b, L.daddr, AF_INET),
     sport: b.readUInt16BE(L.sport),
     dport: b.readUInt16BE(L.dport),
     protocol: protoName(b[L.proto] ?? 0),
@@ -348,12 +354,12 @@ export interface ConntrackValue {
   lastSeenNs: bigint;
 }
 
-/** Decode a struct ct_value; `family` comes from its key. */
-export function decodeConntrackValue(b: Buffer, family = AF_INET): ConntrackValue {
+/** Decode a struct ct_value. */
+export function decodeConntrackValue(b: Buffer): ConntrackValue {
   const L = LAYOUTS.ct_value.offsets;
   return {
     dir: b[L.dir] === CT_REPLY ? CT_REPLY : CT_FORWARD,
-    natAddress: readAddr(b, L.nat_addr, family),
+    natAddress: readAddr(b, L.nat_addr, AF_INET),
     natPort: b.readUInt16BE(L.nat_port),
     backendId: b.readUInt32LE(L.backend_id),
     serviceId: b.readUInt32LE(L.svc_id),
@@ -366,7 +372,7 @@ export function decodeConntrackValue(b: Buffer, family = AF_INET): ConntrackValu
 export function encodeConntrackValue(v: ConntrackValue): Buffer {
   const L = LAYOUTS.ct_value.offsets;
   const b = Buffer.alloc(LAYOUTS.ct_value.size);
-  writeAddr(b, L.nat_addr, v.natAddress, 'natAddress');
+  writeIPv4Field(b, L.nat_addr, v.natAddress, 'natAddress');
   b.writeUInt16BE(v.natPort, L.nat_port);
   b[L.dir] = v.dir;
   b.writeUInt32LE(v.backendId, L.backend_id);

@@ -212,7 +212,7 @@ export class NativeDataplane implements Dataplane {
   getConntrack(key: ConntrackKey): ConntrackValue | null {
     const k = encodeConntrackKey(key);
     const v = this.raw.mapLookup('conntrack', k);
-    return v ? decodeConntrackValue(v, k[LAYOUTS.ct_key.offsets.family]) : null;
+    return v ? decodeConntrackValue(v) : null;
   }
 
   getAffinity(client: string, serviceId: number): AffinityValue | null {
@@ -228,7 +228,7 @@ export class NativeDataplane implements Dataplane {
       const v = values.subarray(i * LAYOUTS.ct_value.size, (i + 1) * LAYOUTS.ct_value.size);
       out.push({
         key: decodeConntrackKey(k),
-        value: decodeConntrackValue(v, k[LAYOUTS.ct_key.offsets.family]),
+        value: decodeConntrackValue(v),
       });
     }
     return out;

@@ -32,17 +32,17 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   const sizes = Object.fromEntries(Object.entries(l).map(([name, v]) => [name, v.size]));
   t.deepEqual(sizes, {
     svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
-    ct_key: 40, ct_value: 48, affinity_key: 24, affinity_value: 16,
+    ct_key: 16, ct_value: 32, affinity_key: 24, affinity_value: 16,
     lb_stats: 32, global_stats: 128,
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
   t.deepEqual(l.ct_key?.offsets, {
-    saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, pad: 38,
+    saddr: 0, daddr: 4, sport: 8, dport: 10, proto: 12, pad: 13,
   });
-  t.is(l.ct_value?.offsets.dir, 18);
+  t.is(l.ct_value?.offsets.dir, 6);
   t.is(l.backend_value?.offsets.svc_id, 20);
-  t.is(l.ct_value?.offsets.created_ns, 32);
-  t.is(l.ct_value?.offsets.last_seen_ns, 40);
+  t.is(l.ct_value?.offsets.created_ns, 16);
+  t.is(l.ct_value?.offsets.last_seen_ns, 24);
   t.is(l.global_stats?.offsets.fib_miss, 104);
   t.is(l.global_stats?.offsets.pad, 112);
 

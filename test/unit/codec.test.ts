@@ -38,6 +38,10 @@ test('bad inputs name the field', (t) => {
   t.is(e2?.field, 'port');
   const e3 = t.throws(() => encodeBackendValue({ address: '10.1.0.1', port: 70000, flags: 0, serviceId: 1 }), { instanceOf: CodecError });
   t.is(e3?.field, 'backend.port');
+  // The conntrack table holds IPv4 flows (4-byte addresses): an IPv6 tuple is refused, not truncated.
+  const e4 = t.throws(() => encodeConntrackKey({ saddr: '10.0.0.1', daddr: 'fd00::1', sport: 1, dport: 2, protocol: 'tcp' }), { instanceOf: CodecError });
+  t.is(e4?.field, 'daddr');
+  t.regex(e4?.message ?? '', /IPv4 flows/);
 });
 
 test('IPv4 parsing: dotted quads only, no leading zeros, each octet ≤ 255', (t) => {
