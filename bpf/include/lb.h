@@ -320,6 +320,13 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	__u8 syn_only = 0;
 	int proto;
 
+	/* Keep the action in memory. Without this, LLVM splits it into one
+	 * value per field (it never leaves the function once everything is
+	 * inlined), and every one of lb_decide's many returns then has to set
+	 * all of them for the single exit that reads them: twice the code, and
+	 * spills, on every path. Costs 7 ns a packet on the established flow. */
+	asm volatile("" : : "r"(act) : "memory");
+
 	proto = parse_ethhdr(&c, data_end, &eth);
 	if (proto < 0)
 		return proto;
