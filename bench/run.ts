@@ -28,12 +28,13 @@ stage options (each stage reads the ones it knows):
                           --duration <s>  --rounds <n>  --peers forwarder,sluice-xdp,sluice-tc,iptables,nftables
                           --service-counts 1,1000,10000  --service-count-flows 1000  --program-cap <s>
                           --generator live-frames|trafgen (full runs also cross-check with trafgen when installed)
-  control-plane:          --services 100,1000,10000  --changes <n>  --peer-changes <n>  --cap <s>`;
+  control-plane:          --services 100,1000,10000  --changes <n>  --peer-changes <n>  --cap <s>
+                          --methods sluice,iptables-legacy,iptables-nft,nft`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
-  'services', 'changes', 'peer-changes', 'cap',
+  'services', 'changes', 'peer-changes', 'cap', 'methods',
 ] as const;
 
 interface Options {

@@ -12,9 +12,12 @@
  * Options (bench/run.ts passes them through; defaults in brackets):
  *   --services 100,1000,10000 (quick: 100,1000)   --changes 300 (quick: 50)
  *   --peer-changes 20 (quick: 5)   --cap 60 (s per peer load; quick: 20)
+ *   --methods sluice,iptables-legacy,iptables-nft,nft (which to measure; the
+ *     ratio columns need sluice)
  *
  *   npx tsx bench/stages/control-plane.ts [--quick] [options]
- * runs it alone and prints the tables.
+ * runs it alone and prints the tables; issue 3's figures for sluice alone:
+ *   npx tsx bench/stages/control-plane.ts --services 10000 --methods sluice
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -52,6 +55,8 @@ const LABEL: Record<Method, string> = {
 
 interface Config {
   counts: number[];
+  /** The methods measured, in METHODS order. */
+  methods: Method[];
   changes: number;
   peerChanges: number;
   /** Seconds a peer's load may take before it is killed. */
@@ -73,8 +78,12 @@ function config(ctx: StageContext): Config {
   const counts = a['services']?.split(',').map((x) => Number(x.replace(/_/g, '')))
     ?? (ctx.quick ? [100, 1000] : [100, 1000, 10000]);
   if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000)) throw new Error(`--services: counts must be 1..100000: ${a['services']}`);
+  const asked = a['methods']?.split(',').map((x) => x.trim());
+  const unknown = asked?.filter((m) => !(METHODS as readonly string[]).includes(m)) ?? [];
+  if (unknown.length > 0 || asked?.length === 0) throw new Error(`--methods: want some of ${METHODS.join(',')}, got ${a['methods']}`);
   return {
     counts,
+    methods: METHODS.filter((m) => asked === undefined || asked.includes(m)),
     changes: num('changes', ctx.quick ? 50 : 300),
     peerChanges: num('peer-changes', ctx.quick ? 5 : 20),
     capSeconds: num('cap', ctx.quick ? 20 : 60),
@@ -345,6 +354,7 @@ async function measurePeer(ctx: StageContext, cfg: Config, method: Exclude<Metho
 const fmtN = (n: number): string => n.toLocaleString('en-US');
 
 function tables(cfg: Config, results: Measurement[]): Table[] {
+  const peers = PEERS.filter((p) => cfg.methods.includes(p));
   const get = (m: Method, n: number): Measurement | undefined => results.find((r) => r.method === m && r.services === n);
   const loadCell = (r: Measurement | undefined): Cell => (!r ? null : r.loadTimedOut ? `> ${r.loadSeconds} s` : round(r.loadSeconds, 3));
   const ratioCell = (r: Measurement | undefined, base: Measurement | undefined): Cell => {
@@ -354,12 +364,12 @@ function tables(cfg: Config, results: Measurement[]): Table[] {
   };
   const load: Table = {
     title: `Programming N services × ${BACKENDS} backends from empty (seconds)`,
-    columns: ['services', 'sluice (s)', ...PEERS.flatMap((p) => [`${LABEL[p]} (s)`, `${SHORT[p]} ÷ sluice`])],
+    columns: ['services', 'sluice (s)', ...peers.flatMap((p) => [`${LABEL[p]} (s)`, `${SHORT[p]} ÷ sluice`])],
     rows: cfg.counts.map((n) => {
       const base = get('sluice', n);
-      return [fmtN(n), loadCell(base), ...PEERS.flatMap((p) => [loadCell(get(p, n)), ratioCell(get(p, n), base)])];
+      return [fmtN(n), loadCell(base), ...peers.flatMap((p) => [loadCell(get(p, n)), ratioCell(get(p, n), base)])];
     }),
-    notes: [
+    notes: peers.length === 0 ? [] : [
       `"> ${cfg.capSeconds} s": killed at the cap, not finished. "÷ sluice": the peer's time divided by sluice's, measured in the same run.`,
       'Peer times are the tool alone (spawned, reading its input from a pipe, until it exits); generating the input is not counted.',
     ],
@@ -367,7 +377,7 @@ function tables(cfg: Config, results: Measurement[]): Table[] {
   const change: Table = {
     title: 'One incremental change with N services present (one backend of one service replaced)',
     columns: ['services', 'method', 'changes', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'p99 ÷ sluice'],
-    rows: cfg.counts.flatMap((n) => METHODS.map((m): Cell[] => {
+    rows: cfg.counts.flatMap((n) => cfg.methods.map((m): Cell[] => {
       const r = get(m, n);
       const c = r?.change;
       const base = get('sluice', n)?.change;
@@ -383,12 +393,13 @@ function tables(cfg: Config, results: Measurement[]): Table[] {
   };
   const sluice: Table = {
     title: 'The sluice daemon',
-    columns: ['services', 'maps: services', 'maps: backends', 'RSS idle (MB)', 'RSS loaded (MB)', 'RSS after changes (MB)', 'gRPC health p50 (ms)'],
+    columns: ['services', 'maps: services', 'maps: backends', 'RSS idle (MB)', 'RSS loaded (MB)', 'RSS after changes (MB)', 'gRPC health p50 (ms)', 'p99 (ms)'],
     rows: cfg.counts.map((n) => {
       const r = get('sluice', n);
       return [fmtN(n), r?.mapServices ?? null, r?.mapBackends ?? null,
         r?.rssMb ? round(r.rssMb.idle, 0) : null, r?.rssMb ? round(r.rssMb.loaded, 0) : null,
-        r?.rssMb ? round(r.rssMb.afterChanges, 0) : null, r?.health ? round(r.health.p50, 2) : null];
+        r?.rssMb ? round(r.rssMb.afterChanges, 0) : null, r?.health ? round(r.health.p50, 2) : null,
+        r?.health ? round(r.health.p99, 2) : null];
     }),
     notes: [
       'The gRPC health check is the round trip alone (same client, same daemon): the floor under a change.',
@@ -410,7 +421,7 @@ function charts(cfg: Config, results: Measurement[]): Chart[] {
   const loadBars: Bar[] = [];
   const changeBars: Bar[] = [];
   for (const n of cfg.counts) {
-    for (const m of METHODS) {
+    for (const m of cfg.methods) {
       const r = results.find((x) => x.method === m && x.services === n);
       if (!r) continue;
       loadBars.push({ label: r.loadTimedOut ? `${LABEL[m]} (> ${cfg.capSeconds} s)` : LABEL[m], value: r.loadSeconds, group: `${fmtN(n)} services`, reference: m === 'sluice' });
@@ -445,6 +456,16 @@ function targets(cfg: Config, results: Measurement[]): Target[] {
       ...(ok ? {} : { why: `the slowest 1% of ApplyService calls exceeded 5 ms; the gRPC round trip alone (a health check) has p50 ${round(r.health?.p50 ?? NaN, 2)} ms and p99 ${round(r.health?.p99 ?? NaN, 2)} ms here` }),
     });
   }
+  if (r.rssMb) {
+    const peak = Math.max(r.rssMb.loaded, r.rssMb.afterChanges);
+    out.push({
+      what: `sluice: the daemon's RSS with 10,000 services × ${BACKENDS} backends`,
+      target: '≤ 200 MB',
+      measured: `${round(peak, 0)} MB (${round(r.rssMb.idle, 0)} MB before the load)`,
+      met: peak <= 200,
+      ...(peak <= 200 ? {} : { why: 'the daemon held more than 200 MB resident after the load or the changes' }),
+    });
+  }
   return out;
 }
 
@@ -462,10 +483,10 @@ async function runStage(ctx: StageContext): Promise<StageResult> {
   const started = performance.now();
   const cfg = config(ctx);
   const results: Measurement[] = [];
-  const total = cfg.counts.length * METHODS.length;
+  const total = cfg.counts.length * cfg.methods.length;
   let done = 0;
   for (const n of cfg.counts) {
-    for (const m of METHODS) {
+    for (const m of cfg.methods) {
       ctx.progress(done, total, `${LABEL[m]}: ${fmtN(n)} services`);
       const r = m === 'sluice' ? await measureSluice(ctx, cfg, n) : await measurePeer(ctx, cfg, m, n);
       results.push(r);
@@ -495,5 +516,5 @@ export const controlPlaneStage: Stage = {
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await runStandalone([controlPlaneStage], ['services', 'changes', 'peer-changes', 'cap']);
+  await runStandalone([controlPlaneStage], ['services', 'changes', 'peer-changes', 'cap', 'methods']);
 }
