@@ -131,7 +131,7 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 					  __be16 dport, __u32 svc_id,
 					  __u32 backend_id,
 					  const struct backend_value *be,
-					  struct nat_action *act)
+					  int new_flow, struct nat_action *act)
 {
 	act->rewrite_dst = 1;
 	act->old_addr = iph->daddr;
@@ -142,8 +142,9 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 	act->fib_dst = be->addr[0];
 	act->svc_id = svc_id;
 	act->backend_id = backend_id;
-	lb_stats_add(&svc_stats, svc_id, act->ip_len, act->new_flow, 0);
-	lb_stats_add(&backend_stats, backend_id, act->ip_len, act->new_flow, 0);
+	act->new_flow = new_flow;
+	lb_stats_add(&svc_stats, svc_id, act->ip_len, new_flow, 0);
+	lb_stats_add(&backend_stats, backend_id, act->ip_len, new_flow, 0);
 	return SLUICE_NAT_FWD;
 }
 
@@ -225,8 +226,7 @@ insert:
 	nct.dir = SLUICE_CT_REPLY;
 	if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
 		return SLUICE_ERR_CT_FULL;
-	act->new_flow = 1;
-	return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, act);
+	return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act);
 }
 
 /* The reply path: a packet from a backend to a client of one of our flows. */
@@ -288,7 +288,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 			if (now - ct->last_seen_ns > cfg_refresh_ns)
 				ct->last_seen_ns = now;
 			return lb_rewrite_fwd(iph, dport, ct->svc_id,
-					      ct->backend_id, be, act);
+					      ct->backend_id, be, 0, act);
 		}
 		act->rescheduled = 1;
 	}
