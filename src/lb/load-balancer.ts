@@ -524,6 +524,14 @@ function copySpec(s: ServiceSpec): ServiceSpec {
  * thousands), replayed by one closure on the undo list. A key that was not
  * in the map is recorded with the ABSENT marker.
  */
+/** What UndoLog needs of a map (Map, BackendTable). */
+interface MapLike<K, V> {
+  get(key: K): V | undefined;
+  has(key: K): boolean;
+  set(key: K, value: V): unknown;
+  delete(key: K): boolean;
+}
+
 class UndoLog {
   private readonly entries: unknown[] = [];
 
@@ -531,7 +539,7 @@ class UndoLog {
     undo.push(() => {
       const e = this.entries;
       for (let i = e.length - 3; i >= 0; i -= 3) {
-        const map = e[i] as Map<unknown, unknown>;
+        const map = e[i] as MapLike<unknown, unknown>;
         const old = e[i + 2];
         if (old === ABSENT) map.delete(e[i + 1]);
         else map.set(e[i + 1], old);
@@ -539,17 +547,17 @@ class UndoLog {
     });
   }
 
-  set<K, V>(map: Map<K, V>, key: K, value: V): void {
+  set<K, V>(map: MapLike<K, V>, key: K, value: V): void {
     this.record(map, key);
     map.set(key, value);
   }
 
-  delete<K, V>(map: Map<K, V>, key: K): void {
+  delete<K, V>(map: MapLike<K, V>, key: K): void {
     this.record(map, key);
     map.delete(key);
   }
 
-  private record<K, V>(map: Map<K, V>, key: K): void {
+  private record<K, V>(map: MapLike<K, V>, key: K): void {
     const old = map.get(key);
     this.entries.push(map, key, old === undefined && !map.has(key) ? ABSENT : old);
   }

@@ -13,12 +13,14 @@
  *      released table regions, and backends last.
  */
 import type { BackendValue, ServiceKey, ServiceValue } from '../dataplane/codec.js';
+import { BackendTable } from './backend-table.js';
 
 /** What the maps hold (or should hold). */
 export interface DataplaneState {
   /** keyString(key) -> entry */
   services: Map<string, { key: ServiceKey; value: ServiceValue }>;
-  backends: Map<number, BackendValue>;
+  /** backend id -> value (rows, not objects: see backend-table.ts) */
+  backends: BackendTable;
   /** base slot in maglev_slots -> the Maglev table written there (or its digest) */
   tables: Map<number, TableImage>;
   /** VIP -> number of service ports on it */
@@ -50,7 +52,7 @@ export { serviceKeyString as keyString } from '../dataplane/codec.js';
 
 /** An empty state. */
 export function emptyState(): DataplaneState {
-  return { services: new Map(), backends: new Map(), tables: new Map(), vips: new Map() };
+  return { services: new Map(), backends: new BackendTable(), tables: new Map(), vips: new Map() };
 }
 
 function sameBackend(a: BackendValue, b: BackendValue): boolean {
@@ -101,7 +103,7 @@ export function sameTable(a: TableImage, b: TableImage): boolean {
   return digestTable(a).digest === digestTable(b).digest;
 }
 
-function keysOf<K>(scope: Iterable<K> | undefined, a: Map<K, unknown>, b: Map<K, unknown>): Iterable<K> {
+function keysOf<K>(scope: Iterable<K> | undefined, a: { keys(): Iterable<K> }, b: { keys(): Iterable<K> }): Iterable<K> {
   if (scope instanceof Set) return scope;
   if (scope !== undefined) return new Set(scope);
   const all = new Set<K>(a.keys());
