@@ -79,29 +79,40 @@ function protoName(n: number): Protocol {
 }
 
 /**
- * Write a dotted-quad IPv4 address at `off` (4 bytes); false if it is not
- * one. A hand parser: this runs for every backend of every change.
+ * A dotted-quad IPv4 address as a uint32 (10.0.0.1 is 0x0a000001), or -1 if
+ * it is not one: four octets, each ≤ 255, no leading zeros. A hand parser:
+ * this runs for every backend of every change.
  */
-function writeIPv4(buf: Buffer, off: number, a: string): boolean {
+export function parseIPv4(a: string): number {
+  let value = 0;
   let octet = 0;
   let digits = 0;
-  let n = 0;
+  let dots = 0;
   for (let i = 0; i <= a.length; i++) {
     const c = i < a.length ? a.charCodeAt(i) : 46; /* '.' ends the last octet */
     if (c >= 48 && c <= 57) {
-      if (digits > 0 && octet === 0) return false; /* no leading zeros */
+      if (digits > 0 && octet === 0) return -1; /* no leading zeros */
       octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return false;
+      if (++digits > 3 || octet > 255) return -1;
     } else if (c === 46) {
-      if (digits === 0 || n === 4) return false;
-      buf[off + n++] = octet;
+      if (digits === 0 || dots === 4) return -1;
+      value = value * 256 + octet;
+      dots++;
       octet = 0;
       digits = 0;
     } else {
-      return false;
+      return -1;
     }
   }
-  return n === 4;
+  return dots === 4 ? value : -1;
+}
+
+/** Write a dotted-quad IPv4 address at `off` (4 bytes); false if it is not one. */
+function writeIPv4(buf: Buffer, off: number, a: string): boolean {
+  const v = parseIPv4(a);
+  if (v < 0) return false;
+  buf.writeUInt32BE(v, off);
+  return true;
 }
 
 /** Write an address into 16 bytes at `off`; returns its AF_* family. */

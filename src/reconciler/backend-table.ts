@@ -13,7 +13,7 @@
  * for IPv4 addresses and ids below DENSE_IDS (the dataplane's ids are far
  * below); anything else is kept in a plain Map beside them.
  */
-import type { BackendValue } from '../dataplane/codec.js';
+import { parseIPv4, type BackendValue } from '../dataplane/codec.js';
 
 /** Ids below this are stored as rows; the arrays grow as needed up to it. */
 const DENSE_IDS = 1 << 22;
@@ -21,31 +21,6 @@ const DENSE_IDS = 1 << 22;
 const ABSENT = 0;
 const ROW = 1;
 const SPILLED = 2;
-
-/** The IPv4 address as a uint32, or -1 if `a` is not a dotted quad (no leading zeros, octets ≤ 255). */
-function parseIPv4(a: string): number {
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i <= a.length; i++) {
-    const c = i < a.length ? a.charCodeAt(i) : 46; /* '.' ends the last octet */
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && octet === 0) return -1;
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return -1;
-    } else if (c === 46) {
-      if (digits === 0 || dots === 4) return -1;
-      value = value * 256 + octet;
-      dots++;
-      octet = 0;
-      digits = 0;
-    } else {
-      return -1;
-    }
-  }
-  return dots === 4 ? value : -1;
-}
 
 function formatIPv4(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
