@@ -525,7 +525,7 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
  * VIP:80/tcp -> VIP:80 (the frame comes out as it went in), after checking
  * a real rewrite (the minimal DNAT only: the ladder's first steps need more).
  */
-function setUpMinDnat(dp: AddonDataplane, verify = true): void {
+function setUpMinDnat(dp: AddonDataplane): void {
   const entry = (addr: string, port: number, proto: number): Buffer => {
     const b = Buffer.alloc(8);
     Buffer.from(addr.split('.').map(Number)).copy(b, 0);
@@ -534,7 +534,6 @@ function setUpMinDnat(dp: AddonDataplane, verify = true): void {
     return b;
   };
   dp.mapUpdate('dnat', entry(VIP, 80, 6), entry(VIP, 80, 0));
-  if (!verify) return;
   dp.mapUpdate('dnat', entry(VIP, 81, 6), entry('10.1.0.1', 8080, 0));
   const r = dp.testRun('xdp', ack({ saddr: CLIENT, daddr: VIP, sport: 1234, dport: 81 }));
   const o = parsePacket(r.data);
@@ -545,7 +544,6 @@ function setUpMinDnat(dp: AddonDataplane, verify = true): void {
 
 /** The ladder's maps: the established flow CLIENT:LADDER_SPORT -> VIP:80, backend VIP:80. */
 function setUpLadder(dp: AddonDataplane): void {
-  setUpMinDnat(dp, false);
   dp.mapUpdate('conntrack',
     encodeConntrackKey({ saddr: CLIENT, daddr: VIP, sport: LADDER_SPORT, dport: 80, protocol: 'tcp' }),
     encodeConntrackValue({ dir: CT_FORWARD, natAddress: VIP, natPort: 80, backendId: 1, serviceId: 1, createdNs: 0n, lastSeenNs: 0n }));

@@ -7,8 +7,8 @@
  * costs the same whatever forwarded the packet, and nothing is answered.
  * Everything else (ARP, ICMP) goes to the stack.
  *
- * Self-contained on purpose (see xdp_parse.bpf.c). Program names: see
- * xdp_floor.bpf.c.
+ * Includes only bpf/bench/ headers (see xdp_parse.bpf.c); the tc program is
+ * stub.h's.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -17,6 +17,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "stub.h"
 
 struct sink_count {
 	__u64 packets;
@@ -59,11 +60,3 @@ int sluice_xdp(struct xdp_md *ctx)
 	}
 	return XDP_DROP;
 }
-
-SEC("tc")
-int sluice_tc(struct __sk_buff *skb)
-{
-	return TC_ACT_OK;
-}
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
