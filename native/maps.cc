@@ -245,30 +245,44 @@ static void CheckRegion(Napi::Env env, const char *op, const std::string &map,
 			  std::to_string(SlotCount(m)) + ")", ErrorKind::RangeError);
 }
 
+/* Slots [lo, hi) of an array, mapped: at(slot) is the slot's address. */
+struct MappedSlots {
+	uint8_t *pages;
+	uint64_t offset; /* of pages in the map, in bytes */
+	uint8_t *at(uint64_t slot) const { return pages + (slot * 4 - offset); }
+};
+
 /*
- * Copies slots [start, start + count) in or out of the array by mapping
- * just the pages that hold them: one memcpy instead of a per-element update
- * in the kernel (about 0.2 us an element), and no page stays mapped, so the
- * map does not count in the process's resident memory. 0 or an errno.
+ * Maps just the pages that hold slots [lo, hi), calls fn(MappedSlots) and
+ * unmaps them: a copy in or out is one memcpy instead of a per-element
+ * update in the kernel (about 0.2 us an element), and no page stays mapped,
+ * so the map does not count in the process's resident memory. 0 or an errno.
  */
-static int CopyMapped(const MapEntry &m, uint32_t start, uint32_t count,
-		      void *buf, bool write)
+template <typename Fn>
+static int WithSlotsMapped(const MapEntry &m, uint64_t lo, uint64_t hi, bool write, Fn fn)
 {
 	static const long page = sysconf(_SC_PAGESIZE);
-	uint64_t first = uint64_t(start) * 4, end = first + uint64_t(count) * 4;
-	uint64_t off = first & ~uint64_t(page - 1);
-	size_t len = size_t(((end + page - 1) & ~uint64_t(page - 1)) - off);
+	uint64_t off = (lo * 4) & ~uint64_t(page - 1);
+	size_t len = size_t(((hi * 4 + page - 1) & ~uint64_t(page - 1)) - off);
 	void *p = mmap(nullptr, len, write ? PROT_READ | PROT_WRITE : PROT_READ,
 		       MAP_SHARED, m.fd, off_t(off));
 	if (p == MAP_FAILED)
 		return errno;
-	uint8_t *slot = static_cast<uint8_t *>(p) + (first - off);
-	if (write)
-		std::memcpy(slot, buf, size_t(count) * 4);
-	else
-		std::memcpy(buf, slot, size_t(count) * 4);
+	fn(MappedSlots{static_cast<uint8_t *>(p), off});
 	munmap(p, len);
 	return 0;
+}
+
+/* Copies slots [start, start + count) in or out of the array. 0 or an errno. */
+static int CopyMapped(const MapEntry &m, uint32_t start, uint32_t count,
+		      void *buf, bool write)
+{
+	return WithSlotsMapped(m, start, uint64_t(start) + count, write, [&](MappedSlots s) {
+		if (write)
+			std::memcpy(s.at(start), buf, size_t(count) * 4);
+		else
+			std::memcpy(buf, s.at(start), size_t(count) * 4);
+	});
 }
 
 Napi::Value Dataplane::ArrayWrite(const Napi::CallbackInfo &info)
@@ -303,7 +317,6 @@ struct Region {
 
 static int CopyRegionsMapped(const MapEntry &m, const std::vector<Region> &regions)
 {
-	static const long page = sysconf(_SC_PAGESIZE);
 	uint64_t lo = UINT64_MAX, hi = 0, total = 0;
 	for (const Region &r : regions) {
 		lo = std::min<uint64_t>(lo, r.start);
@@ -317,16 +330,10 @@ static int CopyRegionsMapped(const MapEntry &m, const std::vector<Region> &regio
 				return err;
 		return 0;
 	}
-	uint64_t off = (lo * 4) & ~uint64_t(page - 1);
-	size_t len = size_t(((hi * 4 + page - 1) & ~uint64_t(page - 1)) - off);
-	void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, off_t(off));
-	if (p == MAP_FAILED)
-		return errno;
-	uint8_t *base = static_cast<uint8_t *>(p) - off;
-	for (const Region &r : regions)
-		std::memcpy(base + uint64_t(r.start) * 4, r.values, size_t(r.count) * 4);
-	munmap(p, len);
-	return 0;
+	return WithSlotsMapped(m, lo, hi, true, [&](MappedSlots s) {
+		for (const Region &r : regions)
+			std::memcpy(s.at(r.start), r.values, size_t(r.count) * 4);
+	});
 }
 
 Napi::Value Dataplane::ArrayWriteRegions(const Napi::CallbackInfo &info)
