@@ -3,6 +3,7 @@
  * tests do), and clean up after it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,16 @@ import { connect, type SluiceClient } from '../api/client.js';
 /** The compiled CLI (dist/src/cli/main.js), from src/ under tsx or from dist/. */
 export function cliPath(): string {
   return path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+}
+
+/**
+ * The node flags on a script's `#!/usr/bin/env -S node ...` line, so that a
+ * script run as `node <flags> script` gets what running it directly gives.
+ */
+export function nodeFlagsOf(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node((?:\s+--\S+)*)\s*$/.exec(first);
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
 }
 
 /** A daemon child process and what it needs. */
@@ -50,6 +61,7 @@ export class DaemonProcess {
     // SLUICE_DAEMON_NODE_ARGS (e.g. "--cpu-prof") lets a benchmark profile the daemon.
     const nodeArgs = (process.env['SLUICE_DAEMON_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [
+      ...nodeFlagsOf(cliPath()),
       ...nodeArgs,
       cliPath(), 'daemon',
       '--listen', this.address,

@@ -5,6 +5,7 @@
  * connection breaks, new connections keep being served (the dataplane does
  * not need the daemon), and the desired state comes back from the store.
  */
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { startLab } from '../../src/demo/lab.js';
 import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
@@ -19,6 +20,9 @@ test('SIGKILL and restart under traffic: no connection breaks, state comes back'
   const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
   const daemon = await testDaemon(t, 'restart', [...ifaces, '--mode', 'xdp']);
   await daemon.start();
+  // The daemon runs with the launcher's heap flags (src/cli/main.ts's #! line).
+  const cmdline = readFileSync(`/proc/${daemon.pid()}/cmdline`, 'utf8').split('\0');
+  t.true(cmdline.includes('--max-semi-space-size=4'), `daemon command line: ${cmdline.join(' ')}`);
   const api = daemon.client();
   const applied = await api.applyService({
     name: 'default/web',

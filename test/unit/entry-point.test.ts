@@ -1,10 +1,19 @@
 /**
  * The package entry point (package.json "exports" -> dist/src/index.js,
  * src/index.ts here) exposes maglevPopulate, checkable against the worked
- * example of the Maglev paper (NSDI 2016, section 3.4, Table 1).
+ * example of the Maglev paper (NSDI 2016, section 3.4, Table 1). The
+ * `sluice` executable (package.json "bin") runs as its #! line says.
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import * as sluice from '../../src/index.js';
+import { cliPath, nodeFlagsOf } from '../../src/demo/daemon-process.js';
+
+const run = promisify(execFile);
 
 test('maglevPopulate from the entry point reproduces the paper\'s Table 1', (t) => {
   const perms = [
@@ -20,5 +29,29 @@ test('maglevPopulate from the entry point reproduces the paper\'s Table 1', (t) 
 test('the entry point exposes the dataplanes, the load balancer and the error class', (t) => {
   for (const name of ['NativeDataplane', 'FakeDataplane', 'LoadBalancer', 'SluiceError', 'buildMaglevTable', 'flowHash', 'validateService']) {
     t.is(typeof (sluice as Record<string, unknown>)[name], 'function', name);
+  }
+});
+
+test('the sluice launcher runs through its #! line, which carries the daemon\'s heap flags', async (t) => {
+  // Run the compiled CLI as an executable: the kernel hands it to `env -S`, which must find node.
+  const { stdout } = await run(cliPath(), ['--help']);
+  t.regex(stdout, /^usage: sluice <command>/);
+  t.deepEqual(nodeFlagsOf(cliPath()), ['--max-semi-space-size=4']);
+});
+
+test('nodeFlagsOf reads the flags of an `env -S node` line and nothing else', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sluice-flags-'));
+  try {
+    const of = (first: string): string[] => {
+      const f = path.join(dir, 'script.js');
+      writeFileSync(f, `${first}\nconsole.log(1);\n`);
+      return nodeFlagsOf(f);
+    };
+    t.deepEqual(of('#!/usr/bin/env -S node --a=1 --b'), ['--a=1', '--b']);
+    t.deepEqual(of('#!/usr/bin/env node'), []);
+    t.deepEqual(of('// no #! line'), []);
+    t.deepEqual(of('#!/usr/bin/env -S node --a=1 script-arg'), [], 'not a plain list of flags');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
