@@ -100,9 +100,10 @@ function identityBytes(identity: string): Uint8Array {
 
 /**
  * backendPermutation for a size the caller already knows to be prime and a
- * non-empty identity: writes offset and skip into `out` at `i`.
+ * non-empty identity: writes offset and skip into `out` at `i`. Both are
+ * below the size (at most MAGLEV_MAX_SIZE), so they fit an Int32Array.
  */
-export function permutationInto(identity: string, size: number, offsets: Uint32Array, skips: Uint32Array, i: number): void {
+export function permutationInto(identity: string, size: number, offsets: Int32Array, skips: Int32Array, i: number): void {
   const bytes = identityBytes(identity);
   offsets[i] = murmur3x86_32(bytes, OFFSET_SEED) % size;
   skips[i] = (murmur3x86_32(bytes, SKIP_SEED) % (size - 1)) + 1;

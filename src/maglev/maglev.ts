@@ -54,10 +54,13 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** Largest table the fill handles: a slot plus a skip must stay an int32 (see fill). */
+const MAX_FILL_SIZE = 2 ** 30;
+
 function checkSize(size: number, caller: string): void {
-  if (!Number.isSafeInteger(size) || size < 2) {
+  if (!Number.isSafeInteger(size) || size < 2 || size > MAX_FILL_SIZE) {
     // A 1-slot table has no valid skip in [1, size).
-    throw new RangeError(`${caller}: size is ${size}, want an integer ≥ 2 (a prime)`);
+    throw new RangeError(`${caller}: size is ${size}, want an integer in 2..${MAX_FILL_SIZE} (a prime)`);
   }
 }
 
@@ -66,12 +69,12 @@ function unpackPerms(
   perms: readonly Permutation[],
   size: number,
   caller: string,
-): { offsets: Uint32Array; skips: Uint32Array } {
+): { offsets: Int32Array; skips: Int32Array } {
   if (perms.length === 0) {
     throw new RangeError(`${caller}: perms is empty, want at least one backend`);
   }
-  const offsets = new Uint32Array(perms.length);
-  const skips = new Uint32Array(perms.length);
+  const offsets = new Int32Array(perms.length);
+  const skips = new Int32Array(perms.length);
   perms.forEach(({ offset, skip }, i) => {
     if (!Number.isInteger(offset) || offset < 0 || offset >= size) {
       throw new RangeError(
@@ -131,8 +134,8 @@ function unpackWeights(weights: readonly number[], count: number, caller: string
  * each pass fills at least one slot and each claim finds an empty one.
  */
 function fill(
-  offsets: Uint32Array,
-  skips: Uint32Array,
+  offsets: Int32Array,
+  skips: Int32Array,
   weights: Uint32Array,
   maxWeight: number,
   size: number,
@@ -140,32 +143,64 @@ function fill(
 ): Int32Array {
   const n = offsets.length;
   entry.fill(-1, 0, size);
+  // The probe loop is most of a table's cost (about 4 probes per slot at
+  // 100 slots a backend), so it is kept tight:
+  // - slots and skips are Int32Arrays and the arithmetic stays int32 (`| 0`):
+  //   read from a Uint32Array, V8 cannot rule out values above 2^31 and
+  //   computes the probe sequence in doubles;
+  // - the wrap past the end is branch-free (wrap()): whether a step wraps is
+  //   random, so a branch there is mispredicted about skip/size of the time;
+  // - equal weights (the common case) skip the credit arithmetic.
+  // Together, the fill of a 1,021-slot table of 10 equal backends went from
+  // 29-35 to 21-23 µs here (bench: maglevFill over 10,000 such tables).
   const next = offsets.slice();
-  const credit = new Float64Array(n);
   let filled = 0;
+  if (minOf(weights) === maxWeight) {
+    // Equal weights: one slot a turn each, the paper's loop as it stands.
+    for (;;) {
+      for (let i = 0; i < n; i++) {
+        let slot = next[i]! | 0;
+        while (entry[slot]! >= 0) slot = wrap((slot + skips[i]!) | 0, size);
+        entry[slot] = i;
+        if (++filled === size) return entry;
+        next[i] = wrap((slot + skips[i]!) | 0, size);
+      }
+    }
+  }
+  const credit = new Float64Array(n);
   for (;;) {
     for (let i = 0; i < n; i++) {
       // Indexing typed arrays within bounds: the `!`s only silence noUncheckedIndexedAccess.
       let c = credit[i]! + weights[i]!;
       if (c >= maxWeight) {
-        const skip = skips[i]!;
-        let slot = next[i]!;
+        const skip = skips[i]! | 0;
+        let slot = next[i]! | 0;
         do {
           c -= maxWeight;
-          while (entry[slot]! >= 0) {
-            slot += skip;
-            if (slot >= size) slot -= size;
-          }
+          while (entry[slot]! >= 0) slot = wrap((slot + skip) | 0, size);
           entry[slot] = i;
           if (++filled === size) return entry;
-          slot += skip;
-          if (slot >= size) slot -= size;
+          slot = wrap((slot + skip) | 0, size);
         } while (c >= maxWeight);
         next[i] = slot;
       }
       credit[i] = c;
     }
   }
+}
+
+/**
+ * `slot` mod `size` for a slot in [0, 2 × size), without a branch: the sign
+ * of size − 1 − slot is the mask of the subtraction. Needs 2 × size ≤ 2^31.
+ */
+function wrap(slot: number, size: number): number {
+  return (slot - (size & ((size - 1 - slot) >> 31))) | 0;
+}
+
+function minOf(weights: Uint32Array): number {
+  let min = Infinity;
+  for (const w of weights) if (w < min) min = w;
+  return min;
 }
 
 function maxOf(weights: Uint32Array): number {
@@ -313,8 +348,8 @@ export function maglevFill(identities: readonly string[], weights: Uint32Array, 
 /** maglevFill into the first `size` slots of `entry` (returned). */
 function fillInto(identities: readonly string[], weights: Uint32Array, size: number, entry: Int32Array): Int32Array {
   // size is prime, so every skip in [1, size) visits every slot.
-  const offsets = new Uint32Array(identities.length);
-  const skips = new Uint32Array(identities.length);
+  const offsets = new Int32Array(identities.length);
+  const skips = new Int32Array(identities.length);
   for (let i = 0; i < identities.length; i++) permutationInto(identities[i]!, size, offsets, skips, i);
   return fill(offsets, skips, weights, maxOf(weights), size, entry);
 }

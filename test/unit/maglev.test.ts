@@ -138,6 +138,7 @@ test('maglevPopulate rejects bad sizes and permutations with a RangeError naming
     ['size -7', () => maglevPopulate(ok, -7), /size is -7/],
     ['size 7.5', () => maglevPopulate(ok, 7.5), /size is 7\.5/],
     ['size NaN', () => maglevPopulate(ok, NaN), /size is NaN/],
+    ['size 2^30 + 1', () => maglevPopulate(ok, 2 ** 30 + 1), /size is 1073741825, want an integer in 2\.\.1073741824/],
     ['no backends', () => maglevPopulate([], 7), /perms is empty/],
     ['offset -1', () => maglevPopulate([{ offset: -1, skip: 1 }], 7), /perms\[0\]\.offset is -1/],
     ['offset = size', () => maglevPopulate([ok[0]!, { offset: 7, skip: 1 }], 7), /perms\[1\]\.offset is 7/],
@@ -169,6 +170,11 @@ test('weighted: equal weights give exactly the unweighted table', (t) => {
       const got = maglevPopulateWeighted(perms, new Array<number>(n).fill(w), size);
       const diff = firstDiff(got, want);
       t.is(diff, undefined, `size ${size}, ${n} backends, all weights ${w}: ${diff}`);
+      // The fill has a loop for equal weights and one with credits; a
+      // backend of weight 0 sends the same table through the second.
+      const viaCredits = maglevPopulateWeighted([...perms, perms[0]!], [...new Array<number>(n).fill(w), 0], size);
+      const diff2 = firstDiff(viaCredits, want);
+      t.is(diff2, undefined, `size ${size}, ${n} backends, all weights ${w}, through the credit loop: ${diff2}`);
     }
   }
 });
