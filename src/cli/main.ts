@@ -1,18 +1,20 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `sluice` command: the daemon, the demo, and commands for people on
  * the same gRPC API that programs use. Tables by default, `-o json|yaml`
  * for scripts; errors are one line on stderr and a non-zero exit (1 for a
  * failed call, 2 for a wrong command line).
  *
- * The `#!` line caps V8's young generation at 4 MB a semi-space (V8's own
- * cap is 16 MB), for the daemon's sake: a long-running server with a steady
- * heap does not need a large nursery, and V8 grows it to the cap during a
- * bulk load and keeps it. With 10,000 services x 10 backends applied, the
- * daemon's RSS was 184-206 MB without the cap and 159-167 MB with it; load
- * time and change latency were the same within this machine's noise. V8
- * reads the flag only when the process starts (setting it from inside, as
- * an earlier version did, changes nothing), so it is on the `#!` line, and
+ * The `#!` line caps V8's young generation at 8 MB a semi-space (V8's own
+ * cap is 16 MB), for the daemon's sake: V8 grows the nursery to the cap
+ * during a bulk load and keeps it, and a long-running server with a steady
+ * heap does not need it that large. With 10,000 services x 10 backends
+ * applied, the daemon's RSS was 184-206 MB at 16 MB, 171-183 MB at 8 and
+ * 159-167 MB at 4; a smaller nursery means more scavenges during the load
+ * (its time was within this machine's noise at 8 and 4, the daemon's CPU
+ * about 10% higher at 4), hence 8. V8 reads the flag only when the process
+ * starts (setting it from inside, as an earlier version did, changes
+ * nothing), so it is on the `#!` line, and
  * DaemonProcess takes the flags from there too (nodeFlagsOf).
  */
 import { readFile } from 'node:fs/promises';

@@ -22,7 +22,7 @@ test('SIGKILL and restart under traffic: no connection breaks, state comes back'
   await daemon.start();
   // The daemon runs with the launcher's heap flags (src/cli/main.ts's #! line).
   const cmdline = readFileSync(`/proc/${daemon.pid()}/cmdline`, 'utf8').split('\0');
-  t.true(cmdline.includes('--max-semi-space-size=4'), `daemon command line: ${cmdline.join(' ')}`);
+  t.true(cmdline.includes('--max-semi-space-size=8'), `daemon command line: ${cmdline.join(' ')}`);
   const api = daemon.client();
   const applied = await api.applyService({
     name: 'default/web',

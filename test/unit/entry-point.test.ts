@@ -36,7 +36,7 @@ test('the sluice launcher runs through its #! line, which carries the daemon\'s 
   // Run the compiled CLI as an executable: the kernel hands it to `env -S`, which must find node.
   const { stdout } = await run(cliPath(), ['--help']);
   t.regex(stdout, /^usage: sluice <command>/);
-  t.deepEqual(nodeFlagsOf(cliPath()), ['--max-semi-space-size=4']);
+  t.deepEqual(nodeFlagsOf(cliPath()), ['--max-semi-space-size=8']);
 });
 
 test('nodeFlagsOf reads the flags of an `env -S node` line and nothing else', (t) => {
