@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { packageRoot } from '../src/package-root.js';
-import { machineInfo, pinToOneCpu } from './lib/machine.js';
+import { machineInfo, pinToOneCpu, probeStalls } from './lib/machine.js';
 import { Progress } from './lib/progress.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import type { RunResult, Stage, StageContext, StageResult } from './lib/types.js';
@@ -205,6 +205,8 @@ async function main(): Promise<void> {
     stages: [],
     failures: [],
   };
+  const stalls = await probeStalls(opts.quick ? 1 : 2);
+  if (stalls) run.machine.stalls = stalls;
   progress.log(`sluice bench${opts.quick ? ' --quick' : ''}: ${opts.stages.map((s) => s.id).join(', ')}; ` +
     `${run.machine.cpuModel}, ${run.machine.cores} cores, Linux ${run.machine.kernel}; commit ${run.commit}`);
 

@@ -3,12 +3,12 @@
  * tool versions), and pinning the process to one CPU for the stages whose
  * figures need it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { MachineInfo } from './types.js';
+import type { CpuStallsInfoInfo, MachineInfo } from './types.js';
 
 /** The tools the stages use or compare against, with how to ask each its version. */
 const TOOLS: ReadonlyArray<{ name: string; args: string[] }> = [
@@ -134,4 +134,63 @@ export function pinToOneCpu(): { cpu: number; restore: () => void } | null {
   };
   if (!taskset(String(cpu))) return null;
   return { cpu, restore: () => void taskset(before) };
+}
+
+/** Stalls of at least this long are counted (ms). */
+export const STALL_MS = 1;
+
+/** Count, total and longest of the gaps (ms) of at least STALL_MS. */
+export function summariseStalls(cpu: number, gapsMs: readonly number[]): CpuStallsInfo {
+  const long = gapsMs.filter((g) => g >= STALL_MS);
+  return {
+    cpu,
+    stalls: long.length,
+    lostMs: Math.round(long.reduce((a, b) => a + b, 0) * 100) / 100,
+    maxMs: Math.round(Math.max(0, ...long) * 100) / 100,
+  };
+}
+
+/**
+ * The spinner: reads the monotonic clock in a loop for `ms` and prints, as
+ * JSON, every gap of 0.1 ms or more between two reads: time the thread was
+ * not running (an interrupt, a kernel thread, the hypervisor).
+ */
+const SPINNER = `
+const end = process.hrtime.bigint() + BigInt(Number(process.argv[1]) * 1e6);
+const gaps = [];
+let prev = process.hrtime.bigint();
+for (;;) {
+  const t = process.hrtime.bigint();
+  const g = Number(t - prev);
+  if (g >= 100000) gaps.push(g / 1e6);
+  prev = t;
+  if (t >= end) break;
+}
+process.stdout.write(JSON.stringify(gaps));
+`;
+
+/**
+ * How often this machine takes a CPU away from a thread that wants it: one
+ * spinner pinned to each CPU (taskset) for `seconds`, all at once. Every
+ * latency measured on the machine carries such stalls, so a percentile
+ * below the longest of them cannot be promised here whatever the software
+ * does. Null when taskset is missing.
+ */
+export async function probeStalls(seconds: number): Promise<{ seconds: number; cpus: CpuStallsInfo[] } | null> {
+  const taskset = systemTool('taskset');
+  if (taskset === null) return null;
+  const cpus = parseCpuList(cpusAllowed());
+  const runs = cpus.map((cpu) => new Promise<CpuStallsInfo>((resolve, reject) => {
+    execFile(taskset, ['-c', String(cpu), process.execPath, '-e', SPINNER, String(seconds * 1000)],
+      { timeout: seconds * 1000 + 10_000, maxBuffer: 16 << 20 },
+      (err, stdout) => {
+        if (err) return reject(err);
+        try {
+          resolve(summariseStalls(cpu, JSON.parse(stdout) as number[]));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+  }));
+  return { seconds, cpus: await Promise.all(runs) };
 }

@@ -101,6 +101,14 @@ function machineLine(m: MachineInfo): string {
     `Linux ${m.kernel}${m.clocksource ? ` (clock source ${m.clocksource})` : ''}`;
 }
 
+/** The stall probe: what a thread spinning alone on each CPU lost to the machine. */
+function stallsLine(p: NonNullable<MachineInfo['stalls']>): string {
+  const per = p.cpus.map((c) => `CPU ${c.cpu}: ${c.stalls} of 1 ms or more, ${formatNumber(c.lostMs)} ms in all, ` +
+    `longest ${formatNumber(c.maxMs)} ms`).join('; ');
+  return `a thread spinning alone on each CPU for ${p.seconds} s at the start was stopped by the machine itself: ${per}. ` +
+    'No latency percentile shorter than such stalls can be relied on here.';
+}
+
 function seconds(s: number): string {
   return s >= 100 ? `${en(Math.round(s))} s` : `${s.toFixed(1)} s`;
 }
@@ -146,6 +154,7 @@ export function renderMarkdown(run: RunResult, chartPath: (chartId: string) => s
     '',
     mdTable(['', ''], [
       ['machine', machineLine(m)],
+      ...(m.stalls ? [['stalls', stallsLine(m.stalls)]] : []),
       ['Node.js', m.node],
       ...(tools ? [['tools', tools]] : []),
       ['commit', `\`${run.commit}\``],

@@ -106,6 +106,23 @@ export interface MachineInfo {
   clocksource?: string;
   /** Tools used by the peers, with versions (iptables, nft, trafgen...). */
   tools: Record<string, string>;
+  /**
+   * What a thread spinning alone on each CPU lost to the machine at the
+   * start of the run (bench/lib/machine.ts, probeStalls): stalls of 1 ms or
+   * more, their total and the longest.
+   */
+  stalls?: { seconds: number; cpus: CpuStallsInfo[] };
+}
+
+/** What a thread spinning alone on one CPU lost. */
+export interface CpuStallsInfo {
+  cpu: number;
+  /** Gaps of at least 1 ms between two consecutive clock reads. */
+  stalls: number;
+  /** Their total (ms). */
+  lostMs: number;
+  /** The longest (ms). */
+  maxMs: number;
 }
 
 export interface RunResult {

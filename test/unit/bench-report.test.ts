@@ -1,6 +1,7 @@
 import test from 'ava';
 
 import { escapeXml, formatNumber, formatRatio, renderMarkdown, renderSvg, renderTextTable } from '../../bench/lib/report.js';
+import { probeStalls, summariseStalls } from '../../bench/lib/machine.js';
 import type { Chart, RunResult } from '../../bench/lib/types.js';
 
 // ---------------------------------------------------------------- helpers
@@ -75,6 +76,7 @@ function run(): RunResult {
       node: 'v20.20.2',
       clocksource: 'tsc',
       tools: { 'iptables-legacy': 'v1.8.9 (legacy)', nft: 'v1.0.6' },
+      stalls: { seconds: 2, cpus: [{ cpu: 0, stalls: 3, lostMs: 9.25, maxMs: 4.5 }, { cpu: 1, stalls: 0, lostMs: 0, maxMs: 0 }] },
     },
     commit: 'abc123def456-dirty',
     stages: [
@@ -125,6 +127,8 @@ test('Markdown: machine, commit, mode, targets summary with a NOT met row, failu
   t.regex(md, /^# sluice benchmarks, 2026-11-28 01:02:53 UTC \(quick\)/);
   t.true(md.includes('Test CPU 9000 &lt;engineering sample>, 2 cores, 23.5 GiB; Linux 6.18.0-test (clock source tsc)'), md);
   t.true(md.includes('iptables-legacy v1.8.9 (legacy), nft v1.0.6'));
+  t.true(md.includes('| stalls | a thread spinning alone on each CPU for 2 s at the start was stopped by the machine itself: ' +
+    'CPU 0: 3 of 1 ms or more, 9.25 ms in all, longest 4.50 ms; CPU 1: 0 of 1 ms or more, 0 ms in all, longest 0 ms.'), md);
   t.true(md.includes('`abc123def456-dirty`'));
   t.true(md.includes('## Targets'));
   t.true(md.includes('1 of 2 targets met; **1 NOT met**.'));
@@ -231,4 +235,21 @@ test('SVG: an empty chart is still well-formed', (t) => {
   const svg = renderSvg({ id: 'e', title: 'Empty', unit: 's', bars: [] });
   t.deepEqual(xmlProblems(svg), []);
   t.true(svg.includes('no data'));
+});
+
+test('stalls: only gaps of 1 ms or more count; their total and the longest', (t) => {
+  t.deepEqual(summariseStalls(1, [0.2, 0.99, 1, 2.5, 0.5, 4.25]), { cpu: 1, stalls: 3, lostMs: 7.75, maxMs: 4.25 });
+  t.deepEqual(summariseStalls(0, []), { cpu: 0, stalls: 0, lostMs: 0, maxMs: 0 });
+});
+
+test('stalls: the probe runs a spinner on every CPU this process may use', async (t) => {
+  const p = await probeStalls(0.2);
+  if (p === null) return t.fail('taskset is missing');
+  t.is(p.seconds, 0.2);
+  t.deepEqual(p.cpus.map((c) => c.cpu), [...new Set(p.cpus.map((c) => c.cpu))].sort((a, b) => a - b));
+  t.true(p.cpus.length >= 1);
+  for (const c of p.cpus) {
+    t.true(c.stalls >= 0 && c.lostMs >= 0 && c.maxMs >= 0 && c.lostMs <= 200, JSON.stringify(c));
+    t.is(c.stalls === 0, c.maxMs === 0, JSON.stringify(c));
+  }
 });
