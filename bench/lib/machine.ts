@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { CpuStallsInfoInfo, MachineInfo } from './types.js';
+import type { CpuStallsInfo, MachineInfo } from './types.js';
 
 /** The tools the stages use or compare against, with how to ask each its version. */
 const TOOLS: ReadonlyArray<{ name: string; args: string[] }> = [
