@@ -55,7 +55,8 @@ export interface DaemonOptions {
  * 1,000 the daemon held ~53 MB live in a 124-139 MB heap, RSS 225-241 MB.
  * With 50 % it runs more full GCs during such a load (daemon CPU +2-8 %)
  * and stays at RSS 187-199 MB; a backend change allocates too little to
- * notice either way.
+ * notice either way. (Measured before the young generation was capped,
+ * see src/cli/main.ts; with both, RSS 171-183 MB.)
  */
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
