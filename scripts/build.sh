@@ -16,3 +16,6 @@ if [[ ! -f $addon ]] || [[ -n $(find native bpf/out/sluice.skel.h bpf/include -n
 fi
 
 npx --no-install tsc -p tsconfig.json --incremental
+# The CLI runs as its #! line says (node with the daemon's heap flags);
+# tsc does not set the mode.
+chmod 755 dist/src/cli/main.js
