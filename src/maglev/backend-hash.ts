@@ -41,7 +41,11 @@ function scramble(k: number): number {
  * integer. Matches the reference implementation's published test vectors.
  */
 export function murmur3x86_32(bytes: Uint8Array, seed: number): number {
-  const len = bytes.length;
+  return murmurPrefix(bytes, bytes.length, seed);
+}
+
+/** murmur3x86_32 of the first `len` bytes of `bytes` (no subarray view to allocate). */
+function murmurPrefix(bytes: Uint8Array, len: number, seed: number): number {
   const blocksEnd = len & ~3;
   let h = seed | 0;
   for (let i = 0; i < blocksEnd; i += 4) {
@@ -94,8 +98,12 @@ const scratch = new Uint8Array(256);
 /** The UTF-8 bytes of an identity; a view of `scratch` valid until the next call. */
 function identityBytes(identity: string): Uint8Array {
   if (identity.length * 3 > scratch.length) return utf8.encode(identity);
-  const { written } = utf8.encodeInto(identity, scratch);
-  return scratch.subarray(0, written);
+  return scratch.subarray(0, identityLength(identity));
+}
+
+/** Encode an identity into `scratch` (it must fit: ≤ 85 UTF-16 units) and give its UTF-8 length. */
+function identityLength(identity: string): number {
+  return utf8.encodeInto(identity, scratch).written;
 }
 
 /**
@@ -104,7 +112,14 @@ function identityBytes(identity: string): Uint8Array {
  * below the size (at most MAGLEV_MAX_SIZE), so they fit an Int32Array.
  */
 export function permutationInto(identity: string, size: number, offsets: Int32Array, skips: Int32Array, i: number): void {
-  const bytes = identityBytes(identity);
-  offsets[i] = murmur3x86_32(bytes, OFFSET_SEED) % size;
-  skips[i] = (murmur3x86_32(bytes, SKIP_SEED) % (size - 1)) + 1;
+  let bytes = scratch;
+  let len: number;
+  if (identity.length * 3 > scratch.length) {
+    bytes = utf8.encode(identity);
+    len = bytes.length;
+  } else {
+    len = identityLength(identity);
+  }
+  offsets[i] = murmurPrefix(bytes, len, OFFSET_SEED) % size;
+  skips[i] = (murmurPrefix(bytes, len, SKIP_SEED) % (size - 1)) + 1;
 }

@@ -302,9 +302,13 @@ export function maglevOrder(backends: readonly MaglevBackend[], size: number): M
     throw new RangeError(`${caller}: size is ${size}, want a prime ≤ ${MAGLEV_MAX_SIZE}`);
   }
   // Runs for every service of a bulk load: one sorted copy and three
-  // arrays, written in one pass, rather than a chain of map()s and a Set.
-  const sorted = backends.slice().sort(byIdentity);
+  // arrays, written in one pass, rather than a chain of map()s and a Set;
+  // a few backends are sorted in place (Array.prototype.sort allocates a
+  // work array of its own).
+  const sorted = backends.slice();
   const n = sorted.length;
+  if (n <= SMALL) insertionSort(sorted);
+  else sorted.sort(byIdentity);
   const identities = new Array<string>(n);
   const ids = new Uint32Array(n);
   const weights = new Uint32Array(n);
@@ -329,11 +333,32 @@ export function maglevOrder(backends: readonly MaglevBackend[], size: number): M
     weights[i] = w;
     if (w > maxWeight) maxWeight = w;
   }
-  const byId = ids.slice().sort();
-  for (let i = 1; i < n; i++) {
-    if (byId[i] === byId[i - 1]) throw new RangeError(`${caller}: two backends have id ${byId[i]}`);
+  if (n <= SMALL) {
+    for (let i = 1; i < n; i++) {
+      for (let j = 0; j < i; j++) if (ids[i] === ids[j]) throw new RangeError(`${caller}: two backends have id ${ids[i]}`);
+    }
+  } else {
+    const byId = ids.slice().sort();
+    for (let i = 1; i < n; i++) {
+      if (byId[i] === byId[i - 1]) throw new RangeError(`${caller}: two backends have id ${byId[i]}`);
+    }
   }
   return { identities, ids, weights, maxWeight };
+}
+
+/** Up to this many backends, maglevOrder sorts and checks ids with plain loops. */
+const SMALL = 32;
+
+function insertionSort(a: MaglevBackend[]): void {
+  for (let i = 1; i < a.length; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && byIdentity(a[j]!, x) > 0) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = x;
+  }
 }
 
 /** UTF-16 code-unit order of identities (not locale order). */

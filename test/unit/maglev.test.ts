@@ -286,6 +286,19 @@ test('backendPermutation: golden values (wire contract: must never change)', (t)
   }
 });
 
+test('the table builder hashes identities as backendPermutation does, short, long and non-ASCII', (t) => {
+  // buildMaglevTable hashes through permutationInto (scratch bytes, no
+  // allocation); a one-backend-per-slot check would not see a wrong hash,
+  // so compare whole tables against ones built from backendPermutation.
+  const size = 1021;
+  const identities = ['10.0.0.1:8080', `${'x'.repeat(84)}:1`, `${'y'.repeat(200)}:2`, 'ππππ:3', `${'π'.repeat(90)}:4`, '[2001:db8::1]:443'];
+  // buildMaglevTable takes backends in identity order; the id of each is its index in `identities`.
+  const sorted = [...identities].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const want = maglevPopulate(sorted.map((id) => backendPermutation(id, size)), size).map((i) => identities.indexOf(sorted[i]!));
+  const got = buildMaglevTable(identities.map((identity, id) => ({ id, identity, weight: 1 })), size);
+  t.deepEqual(Array.from(got), want);
+});
+
 test('backendPermutation: offsets in [0, size), skips in [1, size), spread over the range', (t) => {
   for (const size of [2, 3, 1021, 131071]) {
     const offsets = new Set<number>();
@@ -455,6 +468,13 @@ test('buildMaglevTable rejects duplicates, bad ids and bad sizes', (t) => {
       /backends (1 and 3|3 and 1) share identity "10\.0\.0\.1:8080"/,
     ],
     ['duplicate id', () => buildMaglevTable([backend(1), { ...backend(2), id: 1 }], 1021), /two backends have id 1/],
+    // Past 32 backends the ids are checked by sorting (a path of its own).
+    ['duplicate id of 40', () => buildMaglevTable([...backends(39), { ...backend(40), id: 7 }], 4093), /two backends have id 7/],
+    [
+      'duplicate identity of 40',
+      () => buildMaglevTable([...backends(39), { ...backend(5), id: 40 }], 4093),
+      /backends (5 and 40|40 and 5) share identity/,
+    ],
     ['negative id', () => buildMaglevTable([{ ...backend(1), id: -1 }], 1021), /has id -1, want a uint32/],
     ['id above uint32', () => buildMaglevTable([{ ...backend(1), id: 2 ** 32 }], 1021), /has id 4294967296/],
     ['empty identity', () => buildMaglevTable([{ id: 1, identity: '', weight: 1 }], 1021), /empty identity/],
