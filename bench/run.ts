@@ -29,12 +29,12 @@ stage options (each stage reads the ones it knows):
                           --service-counts 1,1000,10000  --service-count-flows 1000  --program-cap <s>
                           --generator live-frames|trafgen (full runs also cross-check with trafgen when installed)
   control-plane:          --services 100,1000,10000  --changes <n>  --peer-changes <n>  --cap <s>
-                          --methods sluice,iptables-legacy,iptables-nft,nft`;
+                          --methods sluice,iptables-legacy,iptables-nft,nft  --sluice-runs <n> (at 10,000; full: 3)`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
-  'services', 'changes', 'peer-changes', 'cap', 'methods',
+  'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
 ] as const;
 
 interface Options {

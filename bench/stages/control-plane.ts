@@ -65,6 +65,8 @@ interface Config {
   /** Seconds of changes per peer and N at most. */
   peerChangeBudget: number;
   settleMs: number;
+  /** sluice at 10,000 services is measured this many times, each with a fresh daemon; the targets take the medians. */
+  sluiceRuns: number;
 }
 
 function config(ctx: StageContext): Config {
@@ -90,6 +92,7 @@ function config(ctx: StageContext): Config {
     capSeconds: num('cap', ctx.quick ? 20 : 60),
     peerChangeBudget: ctx.quick ? 4 : 20,
     settleMs: ctx.quick ? 500 : 2000,
+    sluiceRuns: num('sluice-runs', ctx.quick ? 1 : 3),
   };
 }
 
@@ -180,6 +183,8 @@ interface Measurement {
   clientGc?: { pauses: number; pauseMs: number; overlapped: number; samples: number };
   /** sluice: right after the changes, what a thread spinning alone on each CPU lost (lib/machine.ts). */
   stalls?: { seconds: number; cpus: CpuStallsInfo[] } | null;
+  /** sluice at 10,000: the further runs (Config.sluiceRuns), each with a fresh daemon. */
+  repeats?: Measurement[];
 }
 
 function rssMb(pid: number): number {
@@ -412,7 +417,18 @@ function tables(cfg: Config, results: Measurement[]): Table[] {
       }),
     ],
   };
-  return [load, change, sluice];
+  const tables = [load, change, sluice];
+  const r10k = get('sluice', 10000);
+  if (r10k && (r10k.repeats?.length ?? 0) > 0) {
+    tables.push({
+      title: 'sluice with 10,000 services, run by run (a fresh daemon each)',
+      columns: ['run', 'load (s)', 'change p50 (ms)', 'change p99 (ms)', 'RSS peak (MB)'],
+      rows: sluiceRuns(r10k).map((x, i) => [i + 1, round(x.loadSeconds, 2), x.change ? round(x.change.p50, 2) : null,
+        x.change ? round(x.change.p99, 2) : null, round(peakRss(x), 0)]),
+      notes: ['The tables above give run 1; the targets take the median of the runs, figure by figure.'],
+    });
+  }
+  return tables;
 }
 
 function round(x: number, digits: number): number {
@@ -444,36 +460,59 @@ function stallsNote(p: Measurement['stalls']): string {
   return `; in ${p.seconds} s right after the changes, a thread spinning alone on each CPU was stopped by the machine itself (${per})`;
 }
 
+/** The runs of sluice at 10,000 services: the first and its repeats. */
+function sluiceRuns(r: Measurement): Measurement[] {
+  return [r, ...(r.repeats ?? [])];
+}
+
+/** The median of some figures (the lower middle one of an even count), and all of them. */
+function medianOf(xs: number[]): { median: number; all: number[] } {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return { median: sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN, all: xs };
+}
+
+/** " (median of 3 runs: 1.8, 2.1, 1.7 s)", or nothing for one run. */
+function ofRuns(m: { all: number[] }, digits: number, unit: string): string {
+  return m.all.length < 2 ? '' : ` (median of ${m.all.length} runs: ${m.all.map((x) => round(x, digits)).join(', ')} ${unit})`;
+}
+
+const peakRss = (x: Measurement): number => (x.rssMb ? Math.max(x.rssMb.loaded, x.rssMb.afterChanges) : NaN);
+
 function targets(cfg: Config, results: Measurement[]): Target[] {
   if (!cfg.counts.includes(10000)) return [];
   const r = results.find((x) => x.method === 'sluice' && x.services === 10000);
   if (!r) return [];
+  const runs = sluiceRuns(r);
   const out: Target[] = [];
+  const load = medianOf(runs.map((x) => x.loadSeconds));
   out.push({
     what: `sluice: 10,000 services × ${BACKENDS} backends programmed from empty`,
     target: '≤ 2 s',
-    measured: `${round(r.loadSeconds, 2)} s`,
-    met: r.loadSeconds <= 2,
-    ...(r.loadSeconds <= 2 ? {} : { why: 'the bulk load through ApplyServices (1,000 a request, 2 in flight) took longer than 2 s on this machine' }),
+    measured: `${round(load.median, 2)} s${ofRuns(load, 2, 's')}`,
+    met: load.median <= 2,
+    ...(load.median <= 2 ? {} : { why: 'the bulk load through ApplyServices (1,000 a request, 2 in flight) took longer than 2 s on this machine' }),
   });
-  if (r.change && r.change.ms.length > 0) {
-    const ok = r.change.p99 <= 5;
+  const changed = runs.filter((x) => x.change && x.change.ms.length > 0);
+  if (changed.length > 0) {
+    const p99 = medianOf(changed.map((x) => x.change!.p99));
+    const p50 = medianOf(changed.map((x) => x.change!.p50));
+    const ok = p99.median <= 5;
     out.push({
       what: 'sluice: one incremental change with 10,000 services present (p99)',
       target: '≤ 5 ms p99',
-      measured: `${round(r.change.p99, 2)} ms p99 (p50 ${round(r.change.p50, 2)} ms, ${r.change.ms.length} changes)`,
+      measured: `${round(p99.median, 2)} ms p99${ofRuns(p99, 2, 'ms')}, p50 ${round(p50.median, 2)} ms, ${r.change!.ms.length} changes a run`,
       met: ok,
       ...(ok ? {} : { why: `the slowest 1% of ApplyService calls exceeded 5 ms; the gRPC round trip alone (a health check) has p50 ${round(r.health?.p50 ?? NaN, 2)} ms and p99 ${round(r.health?.p99 ?? NaN, 2)} ms here${stallsNote(r.stalls)}` }),
     });
   }
   if (r.rssMb) {
-    const peak = Math.max(r.rssMb.loaded, r.rssMb.afterChanges);
+    const rss = medianOf(runs.filter((x) => x.rssMb).map(peakRss));
     out.push({
       what: `sluice: the daemon's RSS with 10,000 services × ${BACKENDS} backends`,
       target: '≤ 200 MB',
-      measured: `${round(peak, 0)} MB (${round(r.rssMb.idle, 0)} MB before the load)`,
-      met: peak <= 200,
-      ...(peak <= 200 ? {} : { why: 'the daemon held more than 200 MB resident after the load or the changes' }),
+      measured: `${round(rss.median, 0)} MB${ofRuns(rss, 0, 'MB')}; ${round(r.rssMb.idle, 0)} MB before the load`,
+      met: rss.median <= 200,
+      ...(rss.median <= 200 ? {} : { why: 'the daemon held more than 200 MB resident after the load or the changes' }),
     });
   }
   return out;
@@ -482,7 +521,7 @@ function targets(cfg: Config, results: Measurement[]): Target[] {
 function method(cfg: Config): string[] {
   return [
     `**What is programmed.** N = ${cfg.counts.map(fmtN).join('; ')} ClusterIP services, each one TCP port (80 → 8080) and ${BACKENDS} backends: cluster IPs from 10.96.0.0/12, backends from 10.128.0.0/9, the same set for every method. Each method starts from empty for each N.`,
-    `**sluice.** A \`sluice daemon\` child process with its own state directory and BPF pin directory (not attached to any interface). The load is ApplyServices requests of ${fmtN(BATCH)} services, ${INFLIGHT} in flight, over the daemon's Unix-socket gRPC API, timed from the first request until the last answer; the API answers only after the services are in the BPF maps, and the maps are then counted through the pins from the benchmark's process to check all N are there. After ${cfg.settleMs} ms of rest, ${cfg.changes} changes one after another: ApplyService of one service with one of its backends replaced by a new address (a different service each time), each timed until the API answers. Before them the benchmark collects its own heap (the encoded load is garbage by then), so that a major GC of the benchmark process does not land inside a timed call; the pauses it still takes there are counted in the notes. The daemon's RSS is read from /proc.`,
+    `**sluice.** A \`sluice daemon\` child process with its own state directory and BPF pin directory (not attached to any interface). The load is ApplyServices requests of ${fmtN(BATCH)} services, ${INFLIGHT} in flight, over the daemon's Unix-socket gRPC API, timed from the first request until the last answer; the API answers only after the services are in the BPF maps, and the maps are then counted through the pins from the benchmark's process to check all N are there. After ${cfg.settleMs} ms of rest, ${cfg.changes} changes one after another: ApplyService of one service with one of its backends replaced by a new address (a different service each time), each timed until the API answers. Before them the benchmark collects its own heap (the encoded load is garbage by then), so that a major GC of the benchmark process does not land inside a timed call; the pauses it still takes there are counted in the notes. The daemon's RSS is read from /proc.${cfg.sluiceRuns > 1 ? ` At 10,000 services all of this is done ${cfg.sluiceRuns} times, each with a fresh daemon, because one run is one draw from this machine's noise; the targets take the median of the runs, figure by figure, and a table gives every run.` : ''}`,
     `**kube-proxy, iptables mode.** The filter and nat tables kube-proxy writes (KUBE-SERVICES jumped to from PREROUTING and OUTPUT, a KUBE-SVC chain per service with \`-m statistic --mode random --probability 1/(n−i)\` rules, a KUBE-SEP chain per endpoint with the hairpin KUBE-MARK-MASQ rule and the DNAT, KUBE-MARK-MASQ / KUBE-POSTROUTING, chain names hashed as kube-proxy hashes them, its comments, dropped above 1,000 endpoints as kube-proxy does), generated in the benchmark and fed on stdin to \`iptables-legacy-restore\` and to \`iptables-nft-restore\` in a scratch network namespace each, timed from spawn to exit and killed at ${cfg.capSeconds} s. A change is kube-proxy's partial sync, one \`iptables-restore --noflush\`: KUBE-SERVICES rewritten in full, the changed service's KUBE-SVC and KUBE-SEP chains rewritten, the gone endpoint's chain deleted; up to ${cfg.peerChanges} changes or ${cfg.peerChangeBudget} s, each a new process as kube-proxy's are.`,
     `**kube-proxy, nftables mode.** \`table ip kube-proxy\` as kube-proxy's nftables mode writes it (a service-ips verdict map keyed by daddr . l4proto . dport, a chain per service with \`numgen random mod N vmap\` to a chain per endpoint doing the DNAT, its masquerade, filter and reject chains), created by one \`nft -f -\` in a scratch namespace, timed the same way. A change is one \`nft -f\` transaction flushing and rewriting the service's chain and endpoint chains and deleting the gone endpoint's chain.`,
     'Everything runs on the same machine, one method at a time; the scratch namespaces have no interfaces and no traffic, so only programming is measured. Process start-up is part of every peer figure, as it is for kube-proxy, which runs the tools the same way.',
@@ -499,9 +538,19 @@ async function runStage(ctx: StageContext): Promise<StageResult> {
     for (const m of cfg.methods) {
       ctx.progress(done, total, `${LABEL[m]}: ${fmtN(n)} services`);
       const r = m === 'sluice' ? await measureSluice(ctx, cfg, n) : await measurePeer(ctx, cfg, m, n);
-      // What the machine itself took from a spinning thread just then: the
-      // floor under the change latency's p99 (see the target's why).
-      if (m === 'sluice' && n === 10000) r.stalls = await probeStalls(1);
+      if (m === 'sluice' && n === 10000) {
+        // One run is one draw from this machine's noise (load, p99 and RSS
+        // each moved by 10-40% between identical runs): more runs, and the
+        // targets take the medians.
+        r.repeats = [];
+        for (let k = 1; k < cfg.sluiceRuns; k++) {
+          ctx.progress(done, total, `${LABEL[m]}: ${fmtN(n)} services, run ${k + 1} of ${cfg.sluiceRuns}`);
+          r.repeats.push(await measureSluice(ctx, cfg, n));
+        }
+        // What the machine itself took from a spinning thread just then: the
+        // floor under the change latency's p99 (see the target's why).
+        r.stalls = await probeStalls(1);
+      }
       results.push(r);
       const c = r.change && r.change.ms.length > 0 ? `, change p50 ${round(r.change.p50, 2)} ms p99 ${round(r.change.p99, 2)} ms (${r.change.ms.length})` : '';
       ctx.log(`control-plane: ${LABEL[m]}, ${fmtN(n)} services: load ${r.loadTimedOut ? `> ${cfg.capSeconds}` : round(r.loadSeconds, 3)} s${c}`);
@@ -529,5 +578,5 @@ export const controlPlaneStage: Stage = {
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await runStandalone([controlPlaneStage], ['services', 'changes', 'peer-changes', 'cap', 'methods']);
+  await runStandalone([controlPlaneStage], ['services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs']);
 }
