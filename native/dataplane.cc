@@ -385,7 +385,6 @@ Napi::Function Dataplane::Init(Napi::Env env)
 		InstanceMethod<&Dataplane::MapClear>("mapClear"),
 		InstanceMethod<&Dataplane::PerCpuSum>("perCpuSum"),
 		InstanceMethod<&Dataplane::PerCpuSumAll>("perCpuSumAll"),
-		InstanceMethod<&Dataplane::ArrayWrite>("arrayWrite"),
 		InstanceMethod<&Dataplane::ArrayWriteRegions>("arrayWriteRegions"),
 		InstanceMethod<&Dataplane::ArrayRead>("arrayRead"),
 		InstanceMethod<&Dataplane::TestRun>("testRun"),

@@ -128,7 +128,6 @@ private:
 	Napi::Value MapClear(const Napi::CallbackInfo &info);
 	Napi::Value PerCpuSum(const Napi::CallbackInfo &info);
 	Napi::Value PerCpuSumAll(const Napi::CallbackInfo &info);
-	Napi::Value ArrayWrite(const Napi::CallbackInfo &info);
 	Napi::Value ArrayWriteRegions(const Napi::CallbackInfo &info);
 	Napi::Value ArrayRead(const Napi::CallbackInfo &info);
 

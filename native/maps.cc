@@ -285,29 +285,12 @@ static int CopyMapped(const MapEntry &m, uint32_t start, uint32_t count,
 	});
 }
 
-Napi::Value Dataplane::ArrayWrite(const Napi::CallbackInfo &info)
-{
-	Napi::Env env = info.Env();
-	const char *op = "arrayWrite";
-	const MapEntry &m = SlotArray(env, op, info[0], Map(env, op, info[0]));
-	uint32_t start = GetU32(env, info[1], op, "start");
-	if (!info[2].IsTypedArray() ||
-	    info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-		Throw(env, EINVAL, op, "values must be a Uint32Array", ErrorKind::TypeError);
-	auto ta = info[2].As<Napi::Uint32Array>();
-	size_t n = ta.ElementLength();
-	CheckRegion(env, op, Name(info[0]), m, start, n);
-	if (int err = CopyMapped(m, start, uint32_t(n), ta.Data(), true))
-		Throw(env, err, "mmap", Name(info[0]));
-	return env.Undefined();
-}
-
 /*
- * Many regions in one call (a batch of new Maglev tables): when they lie
- * close together, as fresh regions do, one mapping spans them all, instead
- * of a mapping, its page faults and an unmapping (a TLB shootdown on every
- * CPU the process runs on) per table. Regions far apart are copied one by
- * one. 0 or an errno.
+ * The one way to write the slot array: regions (Maglev tables), one or
+ * many. When they lie close together, as fresh regions do, one mapping
+ * spans them all, instead of a mapping, its page faults and an unmapping (a
+ * TLB shootdown on every CPU the process runs on) per table. Regions far
+ * apart are copied one by one. 0 or an errno.
  */
 struct Region {
 	uint32_t start;

@@ -107,6 +107,11 @@ export function parseIPv4(a: string): number {
   return dots === 4 ? value : -1;
 }
 
+/** A uint32 (as parseIPv4 gives) as a dotted quad. */
+export function formatIPv4(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
 /** Write a dotted-quad IPv4 address at `off` (4 bytes); false if it is not one. */
 function writeIPv4(buf: Buffer, off: number, a: string): boolean {
   const v = parseIPv4(a);
@@ -132,7 +137,7 @@ export function writeAddr(buf: Buffer, off: number, address: string, field = 'ad
 
 /** Read an address of the given family from 16 bytes at `off`. */
 export function readAddr(buf: Buffer, off: number, family: number): string {
-  if (family === AF_INET) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  if (family === AF_INET) return formatIPv4(buf.readUInt32BE(off));
   if (family === AF_INET6) {
     const words: string[] = [];
     for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(off + 2 * i).toString(16));

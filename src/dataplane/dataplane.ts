@@ -41,9 +41,7 @@ export interface Dataplane {
   deleteService(key: ServiceKey): boolean;
   /** Every service port. */
   listServices(): Array<{ key: ServiceKey; value: ServiceValue }>;
-  /** Mark an address as a VIP (with the number of service ports on it). */
-  putVip(address: string, services: number): void;
-  /** Create or replace several VIPs in one batch. */
+  /** Mark addresses as VIPs (each with the number of service ports on it), in one batch. */
   putVips(entries: ReadonlyArray<{ address: string; services: number }>): void;
   /** Unmark a VIP. */
   deleteVip(address: string): boolean;
@@ -61,9 +59,11 @@ export interface Dataplane {
   listBackends(): Map<number, BackendValue>;
   /** Slots of the array that holds every Maglev table. */
   tableCapacity(): number;
-  /** Write a Maglev table (backend id per slot) to the region starting at `base`. */
-  writeTable(base: number, table: Uint32Array): void;
-  /** Write several tables at once (one system call's worth of work where they lie close together). */
+  /**
+   * Write Maglev tables (backend id per slot), each to the region starting
+   * at its `base`: one mapping of the array where they lie close together.
+   * Every region is checked before anything is written.
+   */
   writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void;
   /** Read the region [base, base + size). */
   readTable(base: number, size: number): Uint32Array;

@@ -68,14 +68,11 @@ export class FakeDataplane implements Dataplane {
     return [...this.services.values()];
   }
 
-  putVip(address: string, services: number): void {
-    const id = encodeVipKey(address).toString('hex');
-    this.record('putVip', address);
-    this.vips.set(id, { address, services });
-  }
-
   putVips(entries: ReadonlyArray<{ address: string; services: number }>): void {
-    for (const e of entries) this.putVip(e.address, e.services);
+    for (const { address, services } of entries) {
+      this.record('putVip', address);
+      this.vips.set(encodeVipKey(address).toString('hex'), { address, services });
+    }
   }
 
   deleteVip(address: string): boolean {
@@ -113,14 +110,15 @@ export class FakeDataplane implements Dataplane {
     return this.capacity;
   }
 
-  writeTable(base: number, table: Uint32Array): void {
-    if (base + table.length > this.capacity) throw new Error(`region [${base}, ${base + table.length}) out of range`);
-    this.record('writeTable', String(base));
-    this.tables.set(base, Uint32Array.from(table));
-  }
-
   writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void {
-    for (const t of tables) this.writeTable(t.base, t.table);
+    // As the addon does: every region checked before anything is written.
+    for (const { base, table } of tables) {
+      if (base + table.length > this.capacity) throw new Error(`region [${base}, ${base + table.length}) out of range`);
+    }
+    for (const { base, table } of tables) {
+      this.record('writeTable', String(base));
+      this.tables.set(base, Uint32Array.from(table));
+    }
   }
 
   readTable(base: number, size: number): Uint32Array {

@@ -113,10 +113,6 @@ export class NativeDataplane implements Dataplane {
     return ks.map((k, i) => ({ key: decodeServiceKey(k), value: decodeServiceValue(vs[i]!) }));
   }
 
-  putVip(address: string, services: number): void {
-    this.raw.mapUpdate('vips', encodeVipKey(address), encodeVipValue(services));
-  }
-
   putVips(entries: ReadonlyArray<{ address: string; services: number }>): void {
     if (entries.length === 0) return;
     this.raw.mapUpdateBatch(
@@ -188,10 +184,6 @@ export class NativeDataplane implements Dataplane {
   tableCapacity(): number {
     const m = this.raw.mapInfo('maglev_slots');
     return m.maxEntries * (m.valueSize / 4);
-  }
-
-  writeTable(base: number, table: Uint32Array): void {
-    this.raw.arrayWrite('maglev_slots', base, table);
   }
 
   writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void {

@@ -62,9 +62,11 @@ export interface AddonDataplane {
   mapClear(name: string): number;
   perCpuSum(name: string, key: Buffer): Buffer | null;
   perCpuSumAll(name: string): Buffer;
-  /** Write `values` to slots [start, start + values.length) of an mmapable array of __u32 slots. */
-  arrayWrite(name: string, start: number, values: Uint32Array): void;
-  /** Write several regions at once: tables[i] to the slots from starts[i] on. Close regions share one mapping. */
+  /**
+   * Write regions of an mmapable array of __u32 slots: tables[i] to the
+   * slots from starts[i] on. Close regions share one mapping; every region
+   * is checked before anything is written.
+   */
   arrayWriteRegions(name: string, starts: Uint32Array, tables: readonly Uint32Array[]): void;
   /** Read slots [start, start + count) of an mmapable array of __u32 slots. */
   arrayRead(name: string, start: number, count: number): Uint32Array;

@@ -517,13 +517,6 @@ function copySpec(s: ServiceSpec): ServiceSpec {
   return out;
 }
 
-/**
- * Records map writes so that they can be undone in reverse order. Entries
- * are three slots each (map, key, old value) of one flat array, not a
- * closure or a tuple each (a change of 10,000 services makes hundreds of
- * thousands), replayed by one closure on the undo list. A key that was not
- * in the map is recorded with the ABSENT marker.
- */
 /** What UndoLog needs of a map (Map, BackendTable). */
 interface MapLike<K, V> {
   get(key: K): V | undefined;
@@ -532,6 +525,13 @@ interface MapLike<K, V> {
   delete(key: K): boolean;
 }
 
+/**
+ * Records map writes so that they can be undone in reverse order. Entries
+ * are three slots each (map, key, old value) of one flat array, not a
+ * closure or a tuple each (a change of 10,000 services makes hundreds of
+ * thousands), replayed by one closure on the undo list. A key that was not
+ * in the map is recorded with the ABSENT marker.
+ */
 class UndoLog {
   private readonly entries: unknown[] = [];
 

@@ -13,7 +13,7 @@
  * for IPv4 addresses and ids below DENSE_IDS (the dataplane's ids are far
  * below); anything else is kept in a plain Map beside them.
  */
-import { parseIPv4, type BackendValue } from '../dataplane/codec.js';
+import { formatIPv4, parseIPv4, type BackendValue } from '../dataplane/codec.js';
 
 /** Ids below this are stored as rows; the arrays grow as needed up to it. */
 const DENSE_IDS = 1 << 22;
@@ -21,10 +21,6 @@ const DENSE_IDS = 1 << 22;
 const ABSENT = 0;
 const ROW = 1;
 const SPILLED = 2;
-
-function formatIPv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
 
 /** Backend id → BackendValue, stored as rows. */
 export class BackendTable implements Iterable<[number, BackendValue]> {

@@ -125,18 +125,18 @@ test('a second instance reuses the pinned maps and their contents', async (t) =>
   t.deepEqual(second.mapLookup('services', key), value);
 });
 
-test('table regions: written and read back, bounds checked before any syscall', async (t) => {
+test('a table region: written and read back, bounds checked before any syscall', async (t) => {
   const dp = await loaded(t);
   const small = Uint32Array.from({ length: 1021 }, (_, i) => (i * 7919) % 10);
-  dp.arrayWrite('maglev_slots', 5000, small);
+  dp.arrayWriteRegions('maglev_slots', Uint32Array.of(5000), [small]);
   t.deepEqual(dp.arrayRead('maglev_slots', 5000, 1021), small);
   const big = Uint32Array.from({ length: 2039 }, (_, i) => 100 + (i % 3));
-  dp.arrayWrite('maglev_slots', 0, big);
+  dp.arrayWriteRegions('maglev_slots', Uint32Array.of(0), [big]);
   t.deepEqual(dp.arrayRead('maglev_slots', 0, 2039), big);
   t.deepEqual(dp.arrayRead('maglev_slots', 5000, 1021), small, 'a neighbouring region is untouched');
 
   const cap = dp.mapInfo('maglev_slots').maxEntries * 2;
-  const range = t.throws(() => dp.arrayWrite('maglev_slots', cap - 10, new Uint32Array(11))) as NodeJS.ErrnoException;
+  const range = t.throws(() => dp.arrayWriteRegions('maglev_slots', Uint32Array.of(cap - 10), [new Uint32Array(11)])) as NodeJS.ErrnoException;
   t.is(range.code, 'EINVAL');
   t.true(range instanceof RangeError);
   t.regex(range.message, /not within/);

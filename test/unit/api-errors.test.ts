@@ -68,12 +68,12 @@ test('KeepAlive of an unknown lease ends the stream with NOT_FOUND naming lease_
 /** A fake dataplane whose next Maglev table write fails as a full map does in the addon. */
 class FullDataplane extends FakeDataplane {
   fail = false;
-  override writeTable(base: number, table: Uint32Array): void {
+  override writeTables(tables: ReadonlyArray<{ base: number; table: Uint32Array }>): void {
     if (this.fail) {
       this.fail = false;
       throw Object.assign(new Error('bpf_map_update_batch: No space left on device'), { code: 'ENOSPC', errno: 28, syscall: 'bpf_map_update_batch' });
     }
-    super.writeTable(base, table);
+    super.writeTables(tables);
   }
 }
 

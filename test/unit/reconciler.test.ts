@@ -92,13 +92,13 @@ test('a failing map write leaves the maps and the model as they were, as RESOURC
   const lb = new LoadBalancer(dp);
   await lb.apply(web);
   const before = JSON.stringify([[...dp.services], [...dp.backends], [...dp.tables].map(([k, v]) => [k, [...v]]), [...dp.vips]]);
-  const orig = dp.writeTable.bind(dp);
-  dp.writeTable = () => {
+  const orig = dp.writeTables.bind(dp);
+  dp.writeTables = () => {
     throw Object.assign(new Error('map full'), { code: 'E2BIG', errno: 7 });
   };
   const err = await t.throwsAsync(lb.apply({ ...web, backends: [...web.backends, { address: '10.1.0.9', port: 8080 }] }), { instanceOf: SluiceError });
   t.is(err?.code, 'RESOURCE_EXHAUSTED');
-  dp.writeTable = orig;
+  dp.writeTables = orig;
   t.is(JSON.stringify([[...dp.services], [...dp.backends], [...dp.tables].map(([k, v]) => [k, [...v]]), [...dp.vips]]), before, 'maps changed');
   t.is(lb.get('web')?.backends.length, 4, 'the model kept the old spec');
   dp.ops.length = 0;
