@@ -48,10 +48,10 @@ SEC("tc")
 int sluice_tc(struct __sk_buff *skb)
 {
 	struct nat_action act = {};
-	struct fib_out out = {};
 	void *data, *data_end;
 	__u32 pull = skb->len < SLUICE_TC_PULL ? skb->len : SLUICE_TC_PULL;
-	int rc, verdict = TC_ACT_OK, redirected = 0;
+	__u32 ifindex = 0;
+	int rc, verdict = TC_ACT_OK;
 
 	/* Headers may sit in paged data; pull them into the linear part. */
 	if ((long)skb->data_end - (long)skb->data < pull)
@@ -63,19 +63,25 @@ int sluice_tc(struct __sk_buff *skb)
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		if (tc_rewrite(skb, &act)) {
 			rc = SLUICE_ERR_REWRITE;
-		} else if (cfg_fib_redirect &&
-			   fib_next_hop(skb, skb->ingress_ifindex ? skb->ingress_ifindex :
-								   skb->ifindex,
-					&act, &out) == 0) {
+		} else if (cfg_fib_redirect) {
+			struct ethhdr *eth;
+			struct iphdr *iph;
+
+			/* The skb helpers invalidated every packet pointer. */
 			data = (void *)(long)skb->data;
 			data_end = (void *)(long)skb->data_end;
-			if (fib_apply_l2(data, data_end, act.l3_off, &out) == 0) {
-				redirected = 1;
-				verdict = bpf_redirect(out.ifindex, 0);
-			}
+			eth = data;
+			iph = data + sizeof(*eth);
+			if ((void *)(iph + 1) <= data_end)
+				ifindex = fib_forward(skb, skb->ingress_ifindex ?
+							       skb->ingress_ifindex :
+							       skb->ifindex,
+						      eth, iph);
+			if (ifindex)
+				verdict = bpf_redirect(ifindex, 0);
 		}
 	}
-	if (lb_account(rc, &act, redirected, cfg_fib_redirect && !redirected))
+	if (lb_account(rc, &act, ifindex != 0, cfg_fib_redirect && !ifindex))
 		return TC_ACT_SHOT;
 	return verdict;
 }

@@ -2,31 +2,135 @@
 /*
  * xdp_lb.bpf.c: the load balancer at XDP, for traffic arriving at the load
  * balancer's own interfaces (from clients, and replies from backends).
+ *
+ * Two paths. Most packets belong to a flow sluice already tracks: the fast
+ * path parses them, finds their conntrack entry and rewrites them in one
+ * pass, through the header pointers it has just checked. Everything else (a
+ * new flow, a flow whose backend is gone or draining under a fresh SYN, a
+ * packet that is not IPv4 TCP/UDP or not well formed) goes to lb_decide(),
+ * which decides from scratch, and is rewritten from its struct nat_action.
+ * Both paths follow the same entries (ct_follow) and count alike.
  */
 #include "include/lb.h"
 #include "include/csum.h"
 #include "include/fib.h"
 
-/* Rewrite in place with incremental checksums. The caller has checked the
- * offsets against data_end once more (lb_decide's pointers are gone). */
-static __always_inline void l4_rewrite(__be16 *sport, __be16 *dport,
-				       __sum16 *check, int udp,
-				       const struct nat_action *act, __u32 delta)
+/*
+ * Rewrite one address and its port in place, with incremental checksums:
+ * `addr` and `port` point into the headers at `iph` and at the L4 header
+ * whose checksum is `check`, all bounds checked by the caller.
+ */
+static __always_inline void nat_rewrite4(struct iphdr *iph, __be32 *addr,
+					 __be16 *port, __sum16 *check, int udp,
+					 __be32 to_addr, __be16 to_port)
 {
-	if (act->rewrite_dst)
-		*dport = act->new_port;
-	else
-		*sport = act->new_port;
-	/* A UDP checksum of 0 means "none": it stays 0. A computed 0 is sent
-	 * as 0xffff, its other one's complement representation. */
-	if (udp && *check == 0)
-		return;
-	*check = csum_apply(*check, delta);
-	if (udp && *check == 0)
-		*check = 0xffff;
+	__u32 delta = csum_delta4(0, *addr, to_addr);
+
+	/* The L4 checksum covers the pseudo-header's address too. A UDP
+	 * checksum of 0 means "none": it stays 0. A computed 0 is sent as
+	 * 0xffff, its other one's complement representation. */
+	if (!udp || *check) {
+		*check = csum_apply(*check, csum_delta2(delta, *port, to_port));
+		if (udp && *check == 0)
+			*check = 0xffff;
+	}
+	*port = to_port;
+	*addr = to_addr;
+	iph->check = csum_apply(iph->check, delta);
 }
 
-/* Rewrite in place with incremental checksums. lb_decide's pointers are
+/* Not an XDP verdict: the fast path leaves the packet to lb_decide(). */
+#define XDP_FAST_MISS (-1)
+
+/*
+ * The fast path: a packet of a tracked flow, forward or reply. Returns the
+ * verdict, or XDP_FAST_MISS without having changed or counted anything.
+ *
+ * The checks are lb_decide()'s (the same parse_* functions), so a packet
+ * that passes them here would pass them there too; what fails here is
+ * judged, dropped or counted there.
+ */
+static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
+				    void *data_end)
+{
+	struct cursor c = { .pos = data };
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	struct ct_key fk = {};
+	struct ct_value *ct;
+	struct backend_value *be = NULL;
+	struct global_stats *g;
+	__be16 *ports;
+	__sum16 *check;
+	__u8 syn_only = 0;
+	int proto, udp = 0, reply;
+	__u32 len, ifindex = 0;
+
+	if (parse_ethhdr(&c, data_end, &eth) != bpf_htons(ETH_P_IP))
+		return XDP_FAST_MISS;
+	proto = parse_iphdr(&c, data_end, &iph);
+	if (proto < 0 || (iph->frag_off & bpf_htons(SLUICE_IP_MF | SLUICE_IP_OFFSET)))
+		return XDP_FAST_MISS;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th;
+
+		if (parse_tcphdr(&c, data_end, &th))
+			return XDP_FAST_MISS;
+		syn_only = th->syn && !th->ack;
+		ports = &th->source;
+		check = &th->check;
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *uh;
+
+		if (parse_udphdr(&c, data_end, &uh))
+			return XDP_FAST_MISS;
+		udp = 1;
+		ports = &uh->source;
+		check = &uh->check;
+	} else {
+		return XDP_FAST_MISS;
+	}
+
+	fk.proto = proto;
+	fk.saddr = iph->saddr;
+	fk.daddr = iph->daddr;
+	fk.sport = ports[0];
+	fk.dport = ports[1];
+	ct = bpf_map_lookup_elem(&conntrack, &fk);
+	if (!ct)
+		return XDP_FAST_MISS;
+	reply = ct->dir == SLUICE_CT_REPLY;
+	if (!reply) {
+		be = ct_follow(ct, syn_only);
+		if (!be)
+			return XDP_FAST_MISS;
+	}
+
+	len = bpf_ntohs(iph->tot_len);
+	if (reply) {
+		nat_rewrite4(iph, &iph->saddr, &ports[0], check, udp,
+			     ct->nat_addr, ct->nat_port);
+		lb_stats_add(&svc_stats, ct->svc_id, len, 0, 1);
+		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 1);
+	} else {
+		nat_rewrite4(iph, &iph->daddr, &ports[1], check, udp,
+			     be->addr[0], be->port);
+		lb_stats_add(&svc_stats, ct->svc_id, len, 0, 0);
+		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 0);
+	}
+	if (cfg_fib_redirect)
+		ifindex = fib_forward(ctx, ctx->ingress_ifindex, eth, iph);
+	g = global_stats_get();
+	if (g) {
+		g->rx_packets++;
+		lb_count_nat(g, reply, ifindex != 0, cfg_fib_redirect && !ifindex);
+	}
+	if (!ifindex)
+		return XDP_PASS;
+	return ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(ifindex, 0);
+}
+
+/* The general path's rewrite, from the action. lb_decide's pointers are
  * gone (the verifier does not carry them across), so bounds are checked
  * again here from the recorded offsets. */
 static __always_inline int xdp_rewrite(struct xdp_md *ctx,
@@ -35,11 +139,12 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct iphdr *iph;
+	__be16 *ports;
+	__sum16 *check;
 	/* Masks, not comparisons: the verifier must see the bound on the very
 	 * register that is added to the packet pointer. l3 is 14 (Ethernet),
 	 * l4 at most 14 + 60 (IPv4 with options). */
 	__u32 l3 = act->l3_off & 0x3f, l4 = act->l4_off & 0x7f;
-	__u32 delta = csum_delta4(0, act->old_addr, act->new_addr);
 
 	if (l3 != act->l3_off || l4 != act->l4_off)
 		return SLUICE_ERR_REWRITE;
@@ -51,21 +156,22 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx,
 
 		if ((void *)(uh + 1) > data_end)
 			return SLUICE_ERR_REWRITE;
-		l4_rewrite(&uh->source, &uh->dest, &uh->check, 1, act,
-			   csum_delta2(delta, act->old_port, act->new_port));
+		ports = &uh->source;
+		check = &uh->check;
 	} else {
 		struct tcphdr *th = data + l4;
 
 		if ((void *)(th + 1) > data_end)
 			return SLUICE_ERR_REWRITE;
-		l4_rewrite(&th->source, &th->dest, &th->check, 0, act,
-			   csum_delta2(delta, act->old_port, act->new_port));
+		ports = &th->source;
+		check = &th->check;
 	}
 	if (act->rewrite_dst)
-		iph->daddr = act->new_addr;
+		nat_rewrite4(iph, &iph->daddr, &ports[1], check, act->udp,
+			     act->new_addr, act->new_port);
 	else
-		iph->saddr = act->new_addr;
-	iph->check = csum_apply(iph->check, delta);
+		nat_rewrite4(iph, &iph->saddr, &ports[0], check, act->udp,
+			     act->new_addr, act->new_port);
 	return 0;
 }
 
@@ -75,8 +181,12 @@ int sluice_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct nat_action act = {};
-	struct fib_out out = {};
-	int rc, verdict = XDP_PASS, redirected = 0;
+	int rc, verdict = XDP_PASS;
+	__u32 ifindex = 0;
+
+	rc = xdp_fast(ctx, data, data_end);
+	if (rc != XDP_FAST_MISS)
+		return rc;
 
 	rc = lb_decide(data, data_end, &act);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
@@ -84,18 +194,23 @@ int sluice_xdp(struct xdp_md *ctx)
 		 * counted and the packet dropped, never sent half-rewritten. */
 		if (xdp_rewrite(ctx, &act)) {
 			rc = SLUICE_ERR_REWRITE;
-		} else if (cfg_fib_redirect &&
-			   fib_next_hop(ctx, ctx->ingress_ifindex, &act, &out) == 0) {
+		} else if (cfg_fib_redirect) {
+			struct ethhdr *eth;
+			struct iphdr *iph;
+
 			data = (void *)(long)ctx->data;
 			data_end = (void *)(long)ctx->data_end;
-			if (fib_apply_l2(data, data_end, act.l3_off, &out) == 0) {
-				redirected = 1;
-				verdict = out.ifindex == ctx->ingress_ifindex ?
-					  XDP_TX : bpf_redirect(out.ifindex, 0);
-			}
+			eth = data;
+			iph = data + sizeof(*eth);
+			if ((void *)(iph + 1) <= data_end)
+				ifindex = fib_forward(ctx, ctx->ingress_ifindex,
+						      eth, iph);
+			if (ifindex)
+				verdict = ifindex == ctx->ingress_ifindex ?
+					  XDP_TX : bpf_redirect(ifindex, 0);
 		}
 	}
-	if (lb_account(rc, &act, redirected, cfg_fib_redirect && !redirected))
+	if (lb_account(rc, &act, ifindex != 0, cfg_fib_redirect && !ifindex))
 		return XDP_DROP;
 	return verdict;
 }

@@ -17,8 +17,9 @@
  * Step 5 makes exactly the map and helper calls of sluice's established
  * path, on maps with sluice's names, types (sluice_shared.h) and sizes (the
  * benchmark fills them with the control plane's codecs), so sluice's cost
- * minus step 5 is what its structure costs (the nat_action between decision
- * and rewrite, bounds checked twice, ...).
+ * minus step 5 is what its structure costs (its own parse, the branches for
+ * replies and UDP, ...: sluice's established flow takes xdp_lb.bpf.c's fast
+ * path, which rewrites in the same pass as this ladder does).
  */
 #include "dnat.h"
 #include "stub.h"

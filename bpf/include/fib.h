@@ -14,7 +14,6 @@
 #include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
 #include "csum.h"
-#include "lb.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -26,20 +25,21 @@ struct fib_out {
 	__u8 smac[ETH_ALEN];
 };
 
-/* ctx is an xdp_md or a __sk_buff: bpf_fib_lookup takes either. */
+/* The next hop of a rewritten IPv4 packet (its header as it now is). ctx is
+ * an xdp_md or a __sk_buff: bpf_fib_lookup takes either. */
 static __always_inline int fib_next_hop(void *ctx, __u32 ifindex,
-					const struct nat_action *act,
+					const struct iphdr *iph,
 					struct fib_out *out)
 {
 	struct bpf_fib_lookup p = {};
 	int rc;
 
 	p.family = AF_INET;
-	p.tos = act->tos;
-	p.l4_protocol = act->proto;
-	p.tot_len = act->ip_len;
-	p.ipv4_src = act->fib_src;
-	p.ipv4_dst = act->fib_dst;
+	p.tos = iph->tos;
+	p.l4_protocol = iph->protocol;
+	p.tot_len = bpf_ntohs(iph->tot_len);
+	p.ipv4_src = iph->saddr;
+	p.ipv4_dst = iph->daddr;
 	p.ifindex = ifindex;
 	rc = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
@@ -52,17 +52,9 @@ static __always_inline int fib_next_hop(void *ctx, __u32 ifindex,
 
 /* Rewrite MACs and decrement the TTL. Returns -1 (and changes nothing) if
  * the TTL would expire: the stack then sends ICMP time exceeded. */
-static __always_inline int fib_apply_l2(void *data, void *data_end,
-					__u32 l3_off, const struct fib_out *out)
+static __always_inline int fib_apply_l2(struct ethhdr *eth, struct iphdr *iph,
+					const struct fib_out *out)
 {
-	struct ethhdr *eth = data;
-	struct iphdr *iph;
-
-	if (l3_off != sizeof(struct ethhdr))
-		return -1;
-	iph = data + sizeof(struct ethhdr);
-	if ((void *)(iph + 1) > data_end)
-		return -1;
 	if (iph->ttl <= 1)
 		return -1;
 	/* TTL is the high byte of the 16-bit word it shares with protocol:
@@ -74,6 +66,22 @@ static __always_inline int fib_apply_l2(void *data, void *data_end,
 	__builtin_memcpy(eth->h_dest, out->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, out->smac, ETH_ALEN);
 	return 0;
+}
+
+/*
+ * Forward a rewritten packet by the FIB: the next hop of its IPv4 header
+ * (which follows `eth`, bounds checked by the caller), applied to the frame.
+ * Returns the interface to redirect to, or 0 to hand the packet to the stack
+ * unchanged (no full answer, or a TTL about to expire).
+ */
+static __always_inline __u32 fib_forward(void *ctx, __u32 ifindex,
+					 struct ethhdr *eth, struct iphdr *iph)
+{
+	struct fib_out out;
+
+	if (fib_next_hop(ctx, ifindex, iph, &out) || fib_apply_l2(eth, iph, &out))
+		return 0;
+	return out.ifindex;
 }
 
 #endif /* SLUICE_FIB_H */

@@ -40,21 +40,16 @@ struct nat_action {
 	__u32 l3_off;      /* offset of the IPv4 header from the frame start */
 	__u32 l4_off;      /* offset of the TCP/UDP header */
 	__u32 l4_check_off;/* offset of the L4 checksum field */
-	__u8 proto;
 	__u8 rewrite_dst;  /* 1: DNAT (daddr/dport); 0: reverse NAT (saddr/sport) */
 	__u8 udp;          /* L4 is UDP: a zero checksum stays zero */
-	__u8 pad;
+	__u8 pad[2];
 	__be32 old_addr;
 	__be32 new_addr;
 	__be16 old_port;
 	__be16 new_port;
-	__u32 ip_len;      /* IP total length, for stats and the FIB lookup */
+	__u32 ip_len;      /* IP total length, for the byte counters */
 	__u32 svc_id;
 	__u32 backend_id;
-	__be32 fib_src;    /* addresses after the rewrite, for the FIB lookup */
-	__be32 fib_dst;
-	__u8 tos;
-	__u8 pad2[3];
 	/* Set when the decision was reached because the destination is a VIP;
 	 * lets the exit tell drop_malformed from passed_malformed. */
 	__u8 to_vip;
@@ -99,6 +94,30 @@ backend_for_ct(const struct ct_value *ct)
 	return be;
 }
 
+/*
+ * The backend a forward conntrack entry may still be followed to, or NULL if
+ * the flow must be placed again: its backend is gone or changed, or this is
+ * a fresh SYN (a new connection reusing the tuple) and the backend is
+ * draining. Refreshes the entry's last-seen time when followed. Shared by
+ * lb_flow() and the XDP fast path, so that both follow the same entries.
+ */
+static __always_inline struct backend_value *
+ct_follow(struct ct_value *ct, __u8 syn_only)
+{
+	struct backend_value *be = backend_for_ct(ct);
+	__u64 now;
+
+	if (!be || (syn_only && (be->flags & SLUICE_BE_DRAINING)))
+		return NULL;
+	/* Timestamps here only need second-level precision (the refresh
+	 * interval, affinity timeouts): the coarse clock, cached a tick per
+	 * CPU (clock.h). */
+	now = lb_now();
+	if (now - ct->last_seen_ns > cfg_refresh_ns)
+		ct->last_seen_ns = now;
+	return be;
+}
+
 static __always_inline int pick_maglev(const struct svc_value *svc,
 				       __u32 hash, __u32 *backend_id)
 {
@@ -138,8 +157,6 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 	act->new_addr = be->addr[0];
 	act->old_port = dport;
 	act->new_port = be->port;
-	act->fib_src = iph->saddr;
-	act->fib_dst = be->addr[0];
 	act->svc_id = svc_id;
 	act->backend_id = backend_id;
 	act->new_flow = new_flow;
@@ -239,8 +256,6 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 	act->new_addr = ct->nat_addr;
 	act->old_port = sport;
 	act->new_port = ct->nat_port;
-	act->fib_src = ct->nat_addr;
-	act->fib_dst = iph->daddr;
 	act->svc_id = ct->svc_id;
 	act->backend_id = ct->backend_id;
 	lb_stats_add(&svc_stats, act->svc_id, act->ip_len, 0, 1);
@@ -262,10 +277,6 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct ct_value *ct;
-	/* Timestamps here only need second-level precision (the refresh
-	 * interval, affinity timeouts): the coarse clock, cached a tick per CPU
-	 * (clock.h). */
-	__u64 now;
 
 	fk.saddr = iph->saddr;
 	fk.daddr = iph->daddr;
@@ -279,17 +290,10 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 		if (ct->dir == SLUICE_CT_REPLY)
 			return lb_reply(iph, sport, ct, act);
 		act->to_vip = 1;
-		be = backend_for_ct(ct);
-		/* A fresh SYN on a tuple whose backend is draining is a new
-		 * connection reusing a port: it must not land on the
-		 * draining backend. */
-		if (be && !(syn_only && (be->flags & SLUICE_BE_DRAINING))) {
-			now = lb_now();
-			if (now - ct->last_seen_ns > cfg_refresh_ns)
-				ct->last_seen_ns = now;
+		be = ct_follow(ct, syn_only);
+		if (be)
 			return lb_rewrite_fwd(iph, dport, ct->svc_id,
 					      ct->backend_id, be, 0, act);
-		}
 		act->rescheduled = 1;
 	}
 
@@ -306,8 +310,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc)
 		return SLUICE_ERR_NO_SERVICE;
-	now = lb_now();
-	return lb_new_flow(iph, sport, dport, svc, &fk, now, act);
+	return lb_new_flow(iph, sport, dport, svc, &fk, lb_now(), act);
 }
 
 static __always_inline int lb_decide(void *data, void *data_end,
@@ -338,8 +341,6 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	if (proto < 0)
 		return proto;
 	act->l4_off = c.pos - data;
-	act->proto = proto;
-	act->tos = iph->tos;
 	act->ip_len = bpf_ntohs(iph->tot_len);
 
 	if (iph->frag_off & bpf_htons(SLUICE_IP_MF | SLUICE_IP_OFFSET)) {
@@ -383,6 +384,21 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	return lb_flow(iph, sport, dport, syn_only, act);
 }
 
+/* Count a rewritten packet's way out (with rx_packets, counted by the caller):
+ * shared by lb_account() and the XDP fast path. */
+static __always_inline void lb_count_nat(struct global_stats *g, int reply,
+					 int redirected, int fib_missed)
+{
+	if (reply)
+		g->replies++;
+	if (fib_missed)
+		g->fib_miss++;
+	if (redirected)
+		g->forwarded++;
+	else
+		g->forwarded_stack++;
+}
+
 /*
  * Count the outcome of one packet, once, at the entry point's single exit;
  * returns 1 if the packet must be dropped. For a rewritten packet
@@ -407,15 +423,8 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 		g->passed_other++;
 		return 0;
 	case SLUICE_NAT_REPLY:
-		g->replies++;
-		/* fall through */
 	case SLUICE_NAT_FWD:
-		if (fib_missed)
-			g->fib_miss++;
-		if (redirected)
-			g->forwarded++;
-		else
-			g->forwarded_stack++;
+		lb_count_nat(g, rc == SLUICE_NAT_REPLY, redirected, fib_missed);
 		return 0;
 	case SLUICE_ERR_TRUNCATED:
 	case SLUICE_ERR_MALFORMED:

@@ -412,3 +412,91 @@ test.serial('tc: the same core through the skb helpers (DNAT, reply, UDP zero ch
   t.is(r.verdict, TC_ACT_SHOT);
   t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
 });
+
+/**
+ * XDP follows a tracked flow on its fast path (bpf/xdp_lb.bpf.c: parse,
+ * conntrack, rewrite through live header pointers, in one pass); tc always
+ * takes the general path (lb_decide, then the skb helpers). The same packet
+ * of the same flow must come out of both byte for byte, with the same
+ * verdict and the same counters.
+ */
+test.serial('a tracked flow comes out of XDP\'s fast path exactly as out of the general path (tc)', (t) => {
+  const verdictOf = { xdp: XDP_PASS, tc: TC_ACT_OK } as const;
+  interface Case { name: string; open: PacketSpec; later: PacketSpec[]; service: string; port: number }
+  const ack = { ack: true, psh: true };
+  const options = Buffer.from([0x01, 0x01, 0x01, 0x00]);
+  const cases: Case[] = [
+    { name: 'TCP', service: 'web', port: 8080, open: syn(48000), later: [syn(48000, { tcpFlags: ack, payload: Buffer.from('GET / HTTP/1.1\r\n') })] },
+    { name: 'TCP, a fresh SYN on the tuple of a flow whose backend is active', service: 'web', port: 8080, open: syn(48001), later: [syn(48001)] },
+    { name: 'TCP with IP options', service: 'web', port: 8080, open: syn(48002, { ipOptions: options }), later: [syn(48002, { tcpFlags: ack, ipOptions: options })] },
+    ...[true, false].map((udpChecksum) => {
+      const spec: PacketSpec = { saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 48100 + Number(udpChecksum), dport: 53, udpChecksum, payload: Buffer.from('query') };
+      return { name: `UDP, ${udpChecksum ? 'with a checksum' : 'checksum 0 (none)'}`, service: 'dns', port: 5353, open: spec, later: [{ ...spec, payload: Buffer.from('second query') }] };
+    }),
+  ];
+  for (const c of cases) {
+    const backend = parsePacket(send('xdp', buildPacket(c.open)).out).daddr;
+    t.is(backend, maglevPick(c.service, c.open), `${c.name}: the opening packet`);
+    const reply: PacketSpec = {
+      ...c.later[0]!, saddr: backend, daddr: CLIENT, sport: c.port, dport: c.open.sport,
+      ...(c.open.proto === 'tcp' ? { tcpFlags: ack } : {}),
+    };
+    const ids = lb.ids(c.service);
+    const beId = ids.backends.get(`${backend}:${c.port}`)!;
+    for (const spec of [...c.later, reply]) {
+      const frame = buildPacket(spec);
+      const what = `${c.name}, ${spec === reply ? 'reply' : 'forward'}`;
+      const outs = (['xdp', 'tc'] as const).map((prog) => {
+        const svc = dp.serviceStats(ids.service);
+        const be = dp.backendStats(beId);
+        const r = send(prog, frame);
+        t.is(r.verdict, verdictOf[prog], `${what}: ${prog} verdict`);
+        return { ...r, svc: diffStats(svc, dp.serviceStats(ids.service)), be: diffStats(be, dp.backendStats(beId)) };
+      });
+      const [x, k] = outs as [typeof outs[0], typeof outs[0]];
+      t.true(x.out.equals(k.out), `${what}: XDP and tc frames differ`);
+      t.deepEqual(x.global, k.global, `${what}: global counters`);
+      t.deepEqual(x.svc, k.svc, `${what}: service counters`);
+      t.deepEqual(x.be, k.be, `${what}: backend counters`);
+      if (spec === reply) {
+        const o = parsePacket(x.out);
+        t.deepEqual([o.saddr, o.sport, o.daddr, o.dport], [VIP, c.open.dport, CLIENT, c.open.sport], `${what}: restored to VIP:port`);
+        t.deepEqual(x.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 }, `${what}: counted as a reply`);
+        t.deepEqual(x.svc, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, `${what}: service counters`);
+      } else {
+        assertDnat(t, frame, x.out, backend, c.port);
+        t.deepEqual(x.global, { rx_packets: 1, forwarded_stack: 1 }, `${what}: counted as forwarded`);
+        t.deepEqual(x.svc, { packets: 1, bytes: frame.length - 14, newConnections: 0, replyPackets: 0 }, `${what}: service counters`);
+        t.deepEqual(x.be, x.svc, `${what}: backend counters`);
+      }
+      if (spec.udpChecksum === false) t.is(parsePacket(x.out).l4Checksum, 0, `${what}: a zero UDP checksum stays zero`);
+    }
+  }
+
+  // A UDP checksum that the DNAT makes 0 must go out as 0xffff: find a
+  // payload for which it does, from the frame the rewrite must produce.
+  const open: PacketSpec = { saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 48200, dport: 53, payload: Buffer.from('open') };
+  const backend = parsePacket(send('xdp', buildPacket(open)).out).daddr;
+  let want: Buffer | undefined;
+  let payload = Buffer.alloc(2);
+  for (let w = 0; w < 0x10000 && !want; w++) {
+    payload = Buffer.from([w >> 8, w & 0xff]);
+    const f = buildPacket({ ...open, daddr: backend, dport: 5353, payload });
+    if (parsePacket(f).l4Checksum === 0xffff) want = f;
+  }
+  t.truthy(want, 'some payload makes the rewritten checksum compute to 0');
+  const frame = buildPacket({ ...open, payload });
+  t.not(parsePacket(frame).l4Checksum, 0xffff, 'the frame sent has another checksum');
+  for (const prog of ['xdp', 'tc'] as const) {
+    const r = send(prog, frame);
+    t.true(r.out.equals(want!), `${prog}: a computed 0 UDP checksum must be sent as 0xffff`);
+  }
+
+  // A packet of a tracked flow whose TCP header is cut short leaves the fast
+  // path to the general one, which drops and counts it, never rewriting it.
+  const cut = buildPacket(syn(48000, { tcpFlags: ack })).subarray(0, 14 + 20 + 10);
+  const r = send('xdp', cut);
+  t.is(r.verdict, XDP_DROP);
+  t.deepEqual(r.global, { rx_packets: 1, drop_malformed: 1 });
+  t.true(r.out.equals(cut), 'the cut frame was modified');
+});
