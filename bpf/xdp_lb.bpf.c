@@ -3,13 +3,14 @@
  * xdp_lb.bpf.c: the load balancer at XDP, for traffic arriving at the load
  * balancer's own interfaces (from clients, and replies from backends).
  *
- * Two paths. Most packets belong to a flow sluice already tracks: the fast
- * path parses them, finds their conntrack entry and rewrites them in one
- * pass, through the header pointers it has just checked. Everything else (a
- * new flow, a flow whose backend is gone or draining under a fresh SYN, a
- * packet that is not IPv4 TCP/UDP or not well formed) goes to lb_decide(),
- * which decides from scratch, and is rewritten from its struct nat_action.
- * Both paths follow the same entries (ct_follow) and count alike.
+ * Two paths. Most packets belong to a flow sluice already tracks, or are not
+ * for a VIP at all: the fast path parses them, finds their conntrack entry
+ * and rewrites them in one pass, through the header pointers it has just
+ * checked, or passes them. Everything else (a new flow to a VIP, a flow
+ * whose backend is gone or draining under a fresh SYN, a packet that is not
+ * IPv4 TCP/UDP or not well formed) goes to lb_decide(), which decides from
+ * scratch, and is rewritten from its struct nat_action. Both paths follow
+ * the same entries (ct_follow) and count alike.
  */
 #include "include/lb.h"
 #include "include/csum.h"
@@ -43,8 +44,10 @@ static __always_inline void nat_rewrite4(struct iphdr *iph, __be32 *addr,
 #define XDP_FAST_MISS (-1)
 
 /*
- * The fast path: a packet of a tracked flow, forward or reply. Returns the
- * verdict, or XDP_FAST_MISS without having changed or counted anything.
+ * The fast path: a packet of a tracked flow, forward or reply, or one that
+ * belongs to no flow and is not addressed to a VIP (passed untouched).
+ * Returns the verdict, or XDP_FAST_MISS without having changed or counted
+ * anything.
  *
  * The checks are lb_decide()'s (the same parse_* functions), so a packet
  * that passes them here would pass them there too; what fails here is
@@ -97,8 +100,18 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	fk.sport = ports[0];
 	fk.dport = ports[1];
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
-	if (!ct)
-		return XDP_FAST_MISS;
+	if (__builtin_expect(!ct, 0)) {
+		/* No flow, and not to a VIP: not ours (lb_flow's verdict too),
+		 * settled here without a second conntrack lookup there. */
+		if (vip_known(iph->daddr))
+			return XDP_FAST_MISS;
+		g = global_stats_get();
+		if (g) {
+			g->rx_packets++;
+			g->passed_other++;
+		}
+		return XDP_PASS;
+	}
 	reply = ct->dir == SLUICE_CT_REPLY;
 	if (!reply) {
 		be = ct_follow(ct, syn_only);
