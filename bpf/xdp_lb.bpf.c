@@ -40,14 +40,17 @@ static __always_inline void nat_rewrite4(struct iphdr *iph, __be32 *addr,
 	iph->check = csum_apply(iph->check, delta);
 }
 
-/* Not an XDP verdict: the fast path leaves the packet to lb_decide(). */
+/* Not XDP verdicts: the fast path leaves the packet to lb_decide(), which
+ * for XDP_FAST_NEW_FLOW (no entry under its tuple, to a VIP) need not look
+ * again. */
 #define XDP_FAST_MISS (-1)
+#define XDP_FAST_NEW_FLOW (-2)
 
 /*
  * The fast path: a packet of a tracked flow, forward or reply, or one that
  * belongs to no flow and is not addressed to a VIP (passed untouched).
- * Returns the verdict, or XDP_FAST_MISS without having changed or counted
- * anything.
+ * Returns the verdict, or XDP_FAST_MISS or XDP_FAST_NEW_FLOW without having
+ * changed or counted anything.
  *
  * The checks are lb_decide()'s (the same parse_* functions), so a packet
  * that passes them here would pass them there too; what fails here is
@@ -104,7 +107,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 		/* No flow, and not to a VIP: not ours (lb_flow's verdict too),
 		 * settled here without a second conntrack lookup there. */
 		if (vip_known(iph->daddr))
-			return XDP_FAST_MISS;
+			return XDP_FAST_NEW_FLOW;
 		g = global_stats_get();
 		if (g) {
 			g->rx_packets++;
@@ -198,10 +201,10 @@ int sluice_xdp(struct xdp_md *ctx)
 	__u32 ifindex = 0;
 
 	rc = xdp_fast(ctx, data, data_end);
-	if (rc != XDP_FAST_MISS)
+	if (rc >= 0)
 		return rc;
 
-	rc = lb_decide(data, data_end, &act);
+	rc = lb_decide(data, data_end, rc == XDP_FAST_NEW_FLOW, &act);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		/* A failed rewrite cannot happen after a successful parse; it is
 		 * counted and the packet dropped, never sent half-rewritten. */

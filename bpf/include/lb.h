@@ -268,9 +268,11 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
  * that an established flow or a reply costs one hash lookup (plus the
  * backend's array slot for a forward entry); only a packet that belongs to
  * no flow looks at the VIPs, then, if its destination is one, the services.
+ * With `new_to_vip` the caller has already looked (XDP's fast path: no entry
+ * under the packet's tuple, its destination a VIP): straight to the service.
  */
 static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
-				   __be16 dport, __u8 syn_only,
+				   __be16 dport, __u8 syn_only, int new_to_vip,
 				   struct nat_action *act)
 {
 	struct ct_key fk = {};
@@ -283,6 +285,8 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	fk.sport = sport;
 	fk.dport = dport;
 	fk.proto = iph->protocol;
+	if (new_to_vip)
+		goto new_flow;
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
 	if (ct) {
 		struct backend_value *be;
@@ -302,6 +306,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	 * destination among the VIPs settles it before any service lookup. */
 	if (!vip_known(iph->daddr))
 		return SLUICE_PASS;
+new_flow:
 	act->to_vip = 1;
 	sk.addr[0] = iph->daddr;
 	sk.port = dport;
@@ -314,7 +319,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 }
 
 static __always_inline int lb_decide(void *data, void *data_end,
-				     struct nat_action *act)
+				     int new_to_vip, struct nat_action *act)
 {
 	struct cursor c = { .pos = data };
 	struct ethhdr *eth;
@@ -381,7 +386,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		return SLUICE_PASS;
 	}
 
-	return lb_flow(iph, sport, dport, syn_only, act);
+	return lb_flow(iph, sport, dport, syn_only, new_to_vip, act);
 }
 
 /* Count a rewritten packet's way out (with rx_packets, counted by the caller):
