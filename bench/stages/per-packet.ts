@@ -129,6 +129,8 @@ export type Hooks = Pick<StageContext, 'progress' | 'log' | 'onCleanup'>;
 /** One-packet runs slower than this many times the median were interrupted: left out of the mean. */
 const OUTLIER = 10;
 const LADDER_STEPS = [1, 2, 3, 4, 5];
+/** Conntrack entries a new flow writes in each new-flow floor object. */
+const NEW_FLOW_FLOORS = [1, 2];
 
 const XDP_PASS = 2;
 const XDP_TX = 3;
@@ -389,6 +391,9 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
   const ladderMissing = LADDER_STEPS.filter((i) => !existsSync(benchObject(`xdp_ladder_${i}`)));
   const ladder: AddonDataplane[] = [];
   if (ladderMissing.length === 0) for (const i of LADDER_STEPS) ladder.push(await load(`xdp_ladder_${i}`));
+  const floorsMissing = NEW_FLOW_FLOORS.some((i) => !existsSync(benchObject(`xdp_new_flow_floor_${i}`)));
+  const newFlowFloors: AddonDataplane[] = [];
+  if (!floorsMissing) for (const i of NEW_FLOW_FLOORS) newFlowFloors.push(await load(`xdp_new_flow_floor_${i}`));
 
   const small = await loadSluice('measured services only', [web, sticky], opened, ctx.log);
   const twin = await loadSluice('the same again (noise control)', [web, sticky], opened, ctx.log);
@@ -412,6 +417,7 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
 
   setUpMinDnat(dnat);
   for (const dp of ladder) setUpLadder(dp);
+  newFlowFloors.forEach((dp, i) => setUpNewFlowFloor(dp, NEW_FLOW_FLOORS[i]!));
 
   /**
    * Empty conntrack (the previous round's new flows would be hits now) and
@@ -465,6 +471,19 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
   add('base', 'floor_calls', (w) => calls(callsRun(floor, same(dnatFrame).slice(0, c(w)), XDP_TX, 'xdp_floor')));
   add('base', 'min_dnat_calls', (w) => calls(callsRun(dnat, same(dnatFrame).slice(0, c(w)), XDP_TX, 'xdp_min_dnat')));
   ladder.forEach((dp, i) => add('base', `ladder_${i + 1}`, (w) => ({ ns: repeatRun(dp, dnatFrame, r(w), XDP_TX, `ladder step ${i + 1}`) })));
+  // The new-flow floors, on sluice's fresh tuples, from an empty conntrack
+  // each time; the entries they wrote prove every packet did the insert(s).
+  newFlowFloors.forEach((dp, i) => {
+    const entries = NEW_FLOW_FLOORS[i]!;
+    const what = `new-flow floor (${entries} conntrack ${entries === 1 ? 'entry' : 'entries'})`;
+    add('base', `new_flow_floor_${entries}`, (w) => {
+      dp.mapClear('conntrack');
+      const x = callsRun(dp, newFlows.slice(0, c(w)), XDP_TX, what);
+      const n = dp.mapDump('conntrack').count;
+      check(n === entries * c(w), `${what}: ${n} conntrack entries after ${c(w)} new flows, want ${entries * c(w)}`);
+      return calls(x);
+    });
+  });
 
   for (const [col, s] of Object.entries(sluices) as Array<['small' | 'twin' | 'large', Sluice]>) {
     const x = s.dp.raw;
@@ -518,7 +537,7 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
       `new flow ${ns('small:new_flow')}/${ns('large:new_flow')}, cycle ${ns('cycle:new_flow')} ns`);
   }
   ctx.progress(steps, steps, 'done');
-  return { rounds, services: [small.services, large.services], withLadder: ladder.length > 0 };
+  return { rounds, services: [small.services, large.services], withLadder: ladder.length > 0, withFloors: newFlowFloors.length > 0 };
 }
 
 /**
@@ -550,6 +569,25 @@ function setUpLadder(dp: AddonDataplane): void {
   dp.mapUpdate('backends', encodeU32(1), encodeBackendValue({ address: VIP, port: 80, flags: 0, serviceId: 1 }));
 }
 
+/** The new-flow floors' service: VIP:80/tcp -> 10.1.0.1:8080, checked with one real new flow. */
+function setUpNewFlowFloor(dp: AddonDataplane, entries: number): void {
+  const entry = (addr: string, port: number, proto: number): Buffer => {
+    const b = Buffer.alloc(8);
+    Buffer.from(addr.split('.').map(Number)).copy(b, 0);
+    b.writeUInt16BE(port, 4);
+    b[6] = proto;
+    return b;
+  };
+  dp.mapUpdate('dnat', entry(VIP, 80, 6), entry('10.1.0.1', 8080, 0));
+  const r = dp.testRun('xdp', syn({ saddr: CLIENT, daddr: VIP, sport: 1234, dport: 80 }));
+  const o = parsePacket(r.data);
+  const n = dp.mapDump('conntrack').count;
+  check(r.retval === XDP_TX && o.daddr === '10.1.0.1' && o.dport === 8080 && o.ipChecksumOk && o.l4ChecksumOk === true && n === entries,
+    `xdp_new_flow_floor_${entries}: a new flow went to ${o.daddr}:${o.dport} (checksums ${o.ipChecksumOk}/${o.l4ChecksumOk}) ` +
+    `and left ${n} conntrack entries, want 10.1.0.1:8080 and ${entries}`);
+  dp.mapClear('conntrack');
+}
+
 // ---- the results ----
 
 interface Measured {
@@ -557,6 +595,8 @@ interface Measured {
   /** Services in the small and the large instance. */
   services: [number, number];
   withLadder: boolean;
+  /** Whether the new-flow floors (bpf/bench/xdp_new_flow_floor.bpf.c) were measured. */
+  withFloors: boolean;
 }
 
 /** A scenario's figures: medians and minima over rounds, per column (null where the column does not apply). */
@@ -573,7 +613,7 @@ interface Row {
 
 /** Tables, charts and targets from the rounds; the figures are computed as the stand-alone script always did. */
 function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResult, 'seconds'> {
-  const { rounds, services, withLadder } = m;
+  const { rounds, services, withLadder, withFloors } = m;
   /** A per-round figure; one-packet runs are put on the repeat-mode footing, round by round. */
   const at = (r: Record<string, Sample>, id: string): number => {
     const x = r[id]!;
@@ -633,11 +673,15 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
     estimate('new_flow', 'new flow, hot estimate'),
     plain('affinity_hit', 'affinity hit', one, true),
     estimate('affinity_hit', 'affinity hit, hot estimate'),
+    ...(withFloors ? [
+      plain('new_flow_floor_1', 'new-flow floor: minimal DNAT + conntrack miss and insert', one, false),
+      plain('new_flow_floor_2', 'new-flow floor, + the reply entry (as sluice)', one, false),
+    ] : []),
   ];
   const row = (k: string): Row => rows.find((x) => x.key === k)!;
   const floorMin = row('floor').min.small;
   const dnatMin = row('min_dnat').min.small;
-  const baseline = new Set(['floor', 'parse', 'min_dnat']);
+  const baseline = new Set(['floor', 'parse', 'min_dnat', 'new_flow_floor_1', 'new_flow_floor_2']);
 
   const tables: Table[] = [];
   tables.push({
@@ -722,7 +766,8 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
 
   // Targets, judged on the minima (see above); the medians' figure is shown too.
   const targets: Target[] = [];
-  const ratio = (what: string, x: Row, large: boolean, limit: number, ladderNote: boolean): void => {
+  /** `note(min)`: more of the why, given the measured minimum. */
+  const ratio = (what: string, x: Row, large: boolean, limit: number, note: (min: number) => string): void => {
     const min = large ? x.min.large! : x.min.small;
     const med = large ? x.large! : x.small;
     const met = min <= limit * dnatMin;
@@ -731,17 +776,25 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
       target: `≤ ${limit} × minimal DNAT`,
       measured: `${formatRatio(min / dnatMin)} (medians: ${formatRatio(med / dnatNs)})`,
       met,
-      ...(met ? {} : {
-        why: `${formatNumber(min)} ns against the minimal DNAT's ${formatNumber(dnatMin)} ns` +
-          `${ladderNote && withLadder ? '; the cost ladder shows where the difference goes' : ''}.`,
-      }),
+      ...(met ? {} : { why: `${formatNumber(min)} ns against the minimal DNAT's ${formatNumber(dnatMin)} ns${note(min)}.` }),
     });
   };
-  ratio(`established flow, ${svc[0]}`, row('established'), false, 1.2, true);
-  ratio(`established flow, ${svc[1]}`, row('established'), true, 1.2, true);
-  ratio(`new flow, hot estimate, ${svc[0]}`, row('new_flow_hot'), false, 1.6, false);
-  ratio(`new flow, hot estimate, ${svc[1]}`, row('new_flow_hot'), true, 1.6, false);
-  ratio(`new flow, runs of 1, ${svc[0]}`, row('new_flow'), false, 1.6, false);
+  const ladderNote = (): string => (withLadder ? '; the cost ladder shows where the difference goes' : '');
+  /** The new-flow floor with sluice's two entries, measured the way the new flows are. */
+  const floorNote = (min: number): string => {
+    if (!withFloors) return '';
+    const f1 = row('new_flow_floor_1').min.small;
+    const f2 = row('new_flow_floor_2').min.small;
+    return `; the minimal DNAT that also looks up and writes the flow's conntrack entry costs ${formatNumber(f1)} ns ` +
+      `(${formatRatio(f1 / dnatMin)}) on the same fresh tuples, one packet per run, and ${formatNumber(f2)} ns ` +
+      `(${formatRatio(f2 / dnatMin)}) with the reply entry too, as sluice writes: sluice's new flow is ` +
+      `${formatRatio(min / f2)} that floor. Writing fresh entries into a conntrack hash touches memory no earlier packet did`;
+  };
+  ratio(`established flow, ${svc[0]}`, row('established'), false, 1.2, ladderNote);
+  ratio(`established flow, ${svc[1]}`, row('established'), true, 1.2, ladderNote);
+  ratio(`new flow, hot estimate, ${svc[0]}`, row('new_flow_hot'), false, 1.6, floorNote);
+  ratio(`new flow, hot estimate, ${svc[1]}`, row('new_flow_hot'), true, 1.6, floorNote);
+  ratio(`new flow, runs of 1, ${svc[0]}`, row('new_flow'), false, 1.6, floorNote);
   for (const x of scaled) {
     const d = diff(x.min.small, x.min.large!);
     const met = Math.abs(d) <= 5;
@@ -833,6 +886,13 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
       `10,000 services with 1; the small instance here holds the ${services[0]} measured services.`,
     ...(withLadder ? ['The cost ladder (bpf/bench/xdp_ladder.bpf.c) adds sluice\'s established-path work to the minimal ' +
       'DNAT one piece at a time, to show what costs what.'] : ['The cost ladder was skipped: build it with `make -C bpf bench`.']),
+    ...(withFloors ? ['The new-flow floors (bpf/bench/xdp_new_flow_floor.bpf.c) are the minimal DNAT plus what any load ' +
+      'balancer that tracks connections does on a flow\'s first packet: a conntrack lookup of its tuple that misses and ' +
+      'the insert of its entry (sluice\'s key, value and LRU hash, the same size), and, in the second, the reply entry ' +
+      'that reverse NAT needs, as sluice writes. They run one packet per test run on the same fresh tuples as sluice\'s new ' +
+      'flows, conntrack emptied before each run, and the entries found after it are checked. Against them, sluice\'s new ' +
+      'flow shows what its own choice of backend (VIP and service lookups, Maglev slot, backend, counters) adds.']
+      : ['The new-flow floors were skipped: build them with `make -C bpf bench`.']),
     single
       ? `Every thread of the process ran pinned to CPU ${cpus} for this stage (\`npm run bench\` pins it with ` +
         '`taskset -a -p -c` and restores the affinity after the stage): the rounds agree far better than unpinned.'

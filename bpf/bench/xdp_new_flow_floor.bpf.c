@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdp_new_flow_floor.bpf.c: what the first packet of a flow costs any
+ * load balancer that tracks connections, with nothing else: the minimal
+ * DNAT (xdp_min_dnat.bpf.c: parse, one hash lookup of the service, rewrite,
+ * checksums), plus a conntrack lookup of the packet's tuple that misses and
+ * the insert of its entry, in an LRU hash with sluice's key, value and the
+ * benchmark's size. Built twice (-DCT_ENTRIES=1, 2): with 2 it also writes
+ * the reply entry that reverse NAT needs, as sluice does; with 1 it is a
+ * balancer that sees no replies (direct server return, like Katran).
+ *
+ * The per-packet stage runs it on the same fresh 5-tuples as sluice's new
+ * flows, one packet per test run, so that the ratio of sluice's new flow to
+ * this floor says what sluice's own choice of backend costs.
+ */
+#include "dnat.h"
+#include "stub.h"
+#include "sluice_shared.h"
+
+#ifndef CT_ENTRIES
+#define CT_ENTRIES 2
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dnat_key);
+	__type(value, struct dnat_value);
+} dnat SEC(".maps");
+
+/* The benchmark's conntrack size, as in xdp_ladder.bpf.c. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+} conntrack SEC(".maps");
+
+SEC("xdp")
+int sluice_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct dnat_key key = {};
+	struct dnat_value *nat;
+	struct ct_key fk = {};
+	struct ct_value v = {};
+	struct l4_hdrs h;
+
+	if (parse_l4(data, data_end, &h))
+		return XDP_PASS;
+	fk.saddr = h.iph->saddr;
+	fk.daddr = h.iph->daddr;
+	fk.sport = *h.sport;
+	fk.dport = *h.dport;
+	fk.proto = h.iph->protocol;
+	/* A hit is an established flow: not what this program measures. */
+	if (bpf_map_lookup_elem(&conntrack, &fk))
+		return XDP_PASS;
+	key.daddr = h.iph->daddr;
+	key.dport = *h.dport;
+	key.proto = h.iph->protocol;
+	nat = bpf_map_lookup_elem(&dnat, &key);
+	if (!nat)
+		return XDP_PASS;
+	v.dir = SLUICE_CT_FORWARD;
+	v.nat_addr = nat->daddr;
+	v.nat_port = nat->dport;
+	if (bpf_map_update_elem(&conntrack, &fk, &v, BPF_ANY))
+		return XDP_DROP;
+#if CT_ENTRIES >= 2
+	{
+		struct ct_key rk = {};
+
+		rk.saddr = nat->daddr;
+		rk.daddr = fk.saddr;
+		rk.sport = nat->dport;
+		rk.dport = fk.sport;
+		rk.proto = fk.proto;
+		v.dir = SLUICE_CT_REPLY;
+		v.nat_addr = fk.daddr;
+		v.nat_port = fk.dport;
+		if (bpf_map_update_elem(&conntrack, &rk, &v, BPF_ANY))
+			return XDP_DROP;
+	}
+#endif
+	dnat_rewrite(&h, nat->daddr, nat->dport);
+	return XDP_TX;
+}
