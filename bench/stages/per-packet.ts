@@ -540,25 +540,27 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
   return { rounds, services: [small.services, large.services], withLadder: ladder.length > 0, withFloors: newFlowFloors.length > 0 };
 }
 
+/** A key or value of the baselines' `dnat` map (struct dnat_key / dnat_value in bpf/bench/dnat.h). */
+function dnatEntry(addr: string, port: number, proto: number): Buffer {
+  const b = Buffer.alloc(8);
+  Buffer.from(addr.split('.').map(Number)).copy(b, 0);
+  b.writeUInt16BE(port, 4);
+  b[6] = proto;
+  return b;
+}
+
 /**
  * VIP:80/tcp -> VIP:80 (the frame comes out as it went in), after checking
  * a real rewrite (the minimal DNAT only: the ladder's first steps need more).
  */
 function setUpMinDnat(dp: AddonDataplane): void {
-  const entry = (addr: string, port: number, proto: number): Buffer => {
-    const b = Buffer.alloc(8);
-    Buffer.from(addr.split('.').map(Number)).copy(b, 0);
-    b.writeUInt16BE(port, 4);
-    b[6] = proto;
-    return b;
-  };
-  dp.mapUpdate('dnat', entry(VIP, 80, 6), entry(VIP, 80, 0));
-  dp.mapUpdate('dnat', entry(VIP, 81, 6), entry('10.1.0.1', 8080, 0));
+  dp.mapUpdate('dnat', dnatEntry(VIP, 80, 6), dnatEntry(VIP, 80, 0));
+  dp.mapUpdate('dnat', dnatEntry(VIP, 81, 6), dnatEntry('10.1.0.1', 8080, 0));
   const r = dp.testRun('xdp', ack({ saddr: CLIENT, daddr: VIP, sport: 1234, dport: 81 }));
   const o = parsePacket(r.data);
   check(r.retval === XDP_TX && o.daddr === '10.1.0.1' && o.dport === 8080 && o.ipChecksumOk && o.l4ChecksumOk === true,
     `xdp_min_dnat rewrote VIP:81 wrongly: ${o.daddr}:${o.dport}, checksums ${o.ipChecksumOk}/${o.l4ChecksumOk}`);
-  dp.mapDelete('dnat', entry(VIP, 81, 6));
+  dp.mapDelete('dnat', dnatEntry(VIP, 81, 6));
 }
 
 /** The ladder's maps: the established flow CLIENT:LADDER_SPORT -> VIP:80, backend VIP:80. */
@@ -571,14 +573,7 @@ function setUpLadder(dp: AddonDataplane): void {
 
 /** The new-flow floors' service: VIP:80/tcp -> 10.1.0.1:8080, checked with one real new flow. */
 function setUpNewFlowFloor(dp: AddonDataplane, entries: number): void {
-  const entry = (addr: string, port: number, proto: number): Buffer => {
-    const b = Buffer.alloc(8);
-    Buffer.from(addr.split('.').map(Number)).copy(b, 0);
-    b.writeUInt16BE(port, 4);
-    b[6] = proto;
-    return b;
-  };
-  dp.mapUpdate('dnat', entry(VIP, 80, 6), entry('10.1.0.1', 8080, 0));
+  dp.mapUpdate('dnat', dnatEntry(VIP, 80, 6), dnatEntry('10.1.0.1', 8080, 0));
   const r = dp.testRun('xdp', syn({ saddr: CLIENT, daddr: VIP, sport: 1234, dport: 80 }));
   const o = parsePacket(r.data);
   const n = dp.mapDump('conntrack').count;

@@ -21,7 +21,9 @@
  * replies and UDP, ...: sluice's established flow takes xdp_lb.bpf.c's fast
  * path, which rewrites in the same pass as this ladder does).
  */
+#define CT_MAP
 #include "dnat.h"
+#include "maps.h"
 #include "stub.h"
 #include "sluice_shared.h"
 #include "clock.h"
@@ -31,14 +33,6 @@
 #endif
 
 #define REFRESH_NS 1000000000ULL
-
-/* The benchmark's conntrack size, not sluice's default. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct ct_key);
-	__type(value, struct ct_value);
-} conntrack SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -94,17 +88,13 @@ int sluice_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ct_key fk = {};
+	struct ct_key fk;
 	struct ct_value *ct;
 	struct l4_hdrs h;
 
 	if (parse_l4(data, data_end, &h))
 		return XDP_PASS;
-	fk.saddr = h.iph->saddr;
-	fk.daddr = h.iph->daddr;
-	fk.sport = *h.sport;
-	fk.dport = *h.dport;
-	fk.proto = h.iph->protocol;
+	ct_key_of(&fk, &h);
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
 	if (!ct || ct->dir != SLUICE_CT_FORWARD)
 		return XDP_PASS;

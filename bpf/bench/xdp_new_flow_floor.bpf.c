@@ -13,53 +13,34 @@
  * flows, one packet per test run, so that the ratio of sluice's new flow to
  * this floor says what sluice's own choice of backend costs.
  */
+#define DNAT_MAP
+#define CT_MAP
 #include "dnat.h"
+#include "maps.h"
 #include "stub.h"
-#include "sluice_shared.h"
 
 #ifndef CT_ENTRIES
 #define CT_ENTRIES 2
 #endif
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct dnat_key);
-	__type(value, struct dnat_value);
-} dnat SEC(".maps");
-
-/* The benchmark's conntrack size, as in xdp_ladder.bpf.c. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct ct_key);
-	__type(value, struct ct_value);
-} conntrack SEC(".maps");
 
 SEC("xdp")
 int sluice_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct dnat_key key = {};
+	struct dnat_key key;
 	struct dnat_value *nat;
-	struct ct_key fk = {};
+	struct ct_key fk;
 	struct ct_value v = {};
 	struct l4_hdrs h;
 
 	if (parse_l4(data, data_end, &h))
 		return XDP_PASS;
-	fk.saddr = h.iph->saddr;
-	fk.daddr = h.iph->daddr;
-	fk.sport = *h.sport;
-	fk.dport = *h.dport;
-	fk.proto = h.iph->protocol;
+	ct_key_of(&fk, &h);
 	/* A hit is an established flow: not what this program measures. */
 	if (bpf_map_lookup_elem(&conntrack, &fk))
 		return XDP_PASS;
-	key.daddr = h.iph->daddr;
-	key.dport = *h.dport;
-	key.proto = h.iph->protocol;
+	dnat_key_of(&key, &h);
 	nat = bpf_map_lookup_elem(&dnat, &key);
 	if (!nat)
 		return XDP_PASS;

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * maps.h: the baselines' maps, each defined once for the objects that use it
+ * (DNAT_MAP: the minimal DNAT's service map; CT_MAP: a conntrack with
+ * sluice's key and value, include/sluice_shared.h, at the benchmark's size,
+ * not sluice's default).
+ */
+#ifndef SLUICE_BENCH_MAPS_H
+#define SLUICE_BENCH_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#ifdef DNAT_MAP
+#include "dnat.h"
+
+/* As many entries as sluice's services map, so both hash the same way
+ * into as many buckets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dnat_key);
+	__type(value, struct dnat_value);
+} dnat SEC(".maps");
+#endif
+
+#ifdef CT_MAP
+#include "l4.h"
+#include "sluice_shared.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+} conntrack SEC(".maps");
+
+/* The conntrack key of a parsed packet: its own tuple. */
+static __always_inline void ct_key_of(struct ct_key *k, const struct l4_hdrs *h)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = h->iph->saddr;
+	k->daddr = h->iph->daddr;
+	k->sport = *h->sport;
+	k->dport = *h->dport;
+	k->proto = h->iph->protocol;
+}
+#endif
+
+#endif /* SLUICE_BENCH_MAPS_H */
