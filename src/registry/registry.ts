@@ -307,7 +307,8 @@ export class Registry {
         const first = seen.get(definition.name);
         if (first !== undefined) throw invalid(joinPath(path, 'name'), `${definition.name} is also item ${first} of this batch`);
         seen.set(definition.name, i);
-        const prev = this.store.get(definition.name);
+        // A bulk load is mostly new names: the index knows them, the store need not be asked.
+        const prev = this.index.has(definition.name) ? this.store.get(definition.name) : undefined;
         checkExpected(definition.name, prev, item.expectedRevision, joinPath(path, 'expectedRevision'));
         const put: PutItem = { definition, prev, path };
         if (item.expectedRevision !== undefined) put.expectedRevision = item.expectedRevision;

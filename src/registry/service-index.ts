@@ -19,12 +19,16 @@ export function frontendKey(address: string, port: number, protocol: Protocol): 
 
 /** Indexes of the committed definitions. */
 export class ServiceIndex {
+  /** Every committed service, by name. */
+  private readonly names = new Set<string>();
   private readonly owners = new Map<string, string>();
   private readonly byAddress = new Map<string, Set<string>>();
   private readonly leases = new Map<string, Map<string, LeaseUser>>();
 
   /** Record that service `name` changed from `prev` to `next` (undefined: absent). */
   replace(name: string, prev: ServiceDefinition | undefined, next: ServiceDefinition | undefined): void {
+    if (next) this.names.add(name);
+    else this.names.delete(name);
     if (prev) {
       for (const a of prev.addresses) {
         for (const p of prev.ports) {
@@ -56,6 +60,11 @@ export class ServiceIndex {
         users.set(`${name}\u0000${b.address}`, { service: name, address: b.address });
       }
     }
+  }
+
+  /** Whether a service of this name is committed: when not, the store need not be asked for it. */
+  has(name: string): boolean {
+    return this.names.has(name);
   }
 
   /** The service that owns a (VIP, port, protocol), if any. */
