@@ -7,7 +7,10 @@
  * struct nat_action describing the rewrite. It never writes to the packet:
  * each entry point applies the rewrite its own way (XDP: direct writes and
  * incremental checksums; tc: the skb helpers, which know about offloaded
- * checksums) and forwards the result.
+ * checksums) and forwards the result. At XDP most packets never get here:
+ * xdp_lb.bpf.c's fast path settles tracked flows and traffic for no VIP
+ * itself, following entries with ct_follow() and counting with
+ * lb_count_nat(), so that both paths agree.
  */
 #ifndef SLUICE_LB_H
 #define SLUICE_LB_H
