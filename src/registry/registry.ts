@@ -648,13 +648,13 @@ export class Registry {
       await rollback();
       throw engineError(err);
     }
-    const vanishedNames = vanished.map((s) => s.name);
-    this.saveIds(changed.map((s) => s.name), vanishedNames);
+    // The index follows the store at once: it says which names exist.
     const lostLeases = new Set<string>();
     for (const it of items) {
       this.index.replace(it.definition.name, it.prev?.definition, it.definition);
       if (it.prev) for (const id of leasesOf(it.prev.definition)) lostLeases.add(id);
     }
+    this.saveIds(changed.map((s) => s.name), vanished.map((s) => s.name));
     this.revokeOrphans(lostLeases);
     return stored;
   }

@@ -13,6 +13,12 @@ test('XDP: every request answered and spread, drain keeps flows, delete loses th
   await checkTraffic(t, env, 300);
   const g = env.dp.globalStats();
   t.true(g.forwarded > 0n, 'packets were redirected by XDP after a FIB lookup, not only handed to the stack');
+  // Only a flow's first packet takes the general path; the rest of each
+  // flow (and every reply) is forwarded by the fast path, which must do the
+  // FIB lookup and redirect too.
+  const firsts = env.lb.stats('web').newConnections + env.lb.stats('dns').newConnections;
+  t.true(g.forwarded > firsts,
+    `${g.forwarded} packets redirected after a FIB lookup, no more than the ${firsts} first packets of flows`);
 
   const kept = await checkDrain(t, env);
   await checkDelete(t, env);
