@@ -1,7 +1,8 @@
 /**
  * Stage "per-packet": the per-packet cost of sluice's XDP program through
  * BPF_PROG_TEST_RUN, against baselines measured in the same run (needs root,
- * `bash scripts/build.sh`, and `make -C bpf bench` for the cost ladder).
+ * `bash scripts/build.sh`, and `make -C bpf bench` for the cost ladder and
+ * the new-flow floors).
  * `npx tsx bench/per-packet.ts` runs it alone and prints its tables.
  *
  * Scenarios: established flow (conntrack hit), reply (reverse NAT),
@@ -58,7 +59,11 @@
  * iteration; the baselines do not forward either.
  *
  * The cost ladder (bpf/bench/xdp_ladder.bpf.c) adds sluice's established-path
- * work to the minimal DNAT one piece at a time, to show what costs what.
+ * work to the minimal DNAT one piece at a time, to show what costs what. The
+ * new-flow floors (bpf/bench/xdp_new_flow_floor.bpf.c) are the minimal DNAT
+ * plus a flow's conntrack entry (and its reply entry), run one packet per
+ * test run on the new flows' fresh tuples: what any load balancer that
+ * tracks connections pays for a first packet, measured the same way.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
