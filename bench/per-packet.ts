@@ -2,7 +2,8 @@
  * Per-packet cost of sluice's XDP program through BPF_PROG_TEST_RUN, alone
  * (the stage is bench/stages/per-packet.ts, which says what is measured and
  * how; `npm run bench` runs it with the others). Not run by CI; needs root
- * and `bash scripts/build.sh`, plus `make -C bpf bench` for the cost ladder:
+ * and `bash scripts/build.sh`, plus `make -C bpf bench` for the cost ladder and
+ * the new-flow floors:
  *
  *   npx tsx bench/per-packet.ts [--quick] [--services 10000] [--rounds 15]
  *       [--repeat 200000] [--calls 5000] [--cycle 1000]
