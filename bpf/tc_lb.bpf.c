@@ -2,44 +2,63 @@
 /*
  * tc_lb.bpf.c: the load balancer at tc clsact (direct action), for paths
  * where XDP does not fit: a pod's host-side veth, egress, or a device
- * without native XDP. Same core as XDP; the rewrite goes through the skb
- * helpers, which keep offloaded (CHECKSUM_PARTIAL) checksums correct.
+ * without native XDP. Same core as XDP (lb_decide, without XDP's fast
+ * path); the L4 checksum goes through the skb helpers, which keep offloaded
+ * (CHECKSUM_PARTIAL) checksums correct.
  */
 #include <linux/pkt_cls.h>
 #include "include/lb.h"
+#include "include/csum.h"
 #include "include/fib.h"
 
 /* Enough linear data for Ethernet, IPv4 with options and a TCP header. */
 #define SLUICE_TC_PULL (sizeof(struct ethhdr) + 60 + sizeof(struct tcphdr))
 
+/*
+ * Rewrite an address and its port. The address, the port and the IP header
+ * checksum (never offloaded) are written directly, as at XDP; the L4
+ * checksum goes through bpf_l4_csum_replace, which knows the skb's checksum
+ * state: the pseudo-header flag updates a CHECKSUM_PARTIAL seed (the field
+ * holds only the pseudo-header's sum, the rest is summed on the way out) and
+ * skb->csum for CHECKSUM_COMPLETE; a port change touches a PARTIAL seed not
+ * at all. MARK_MANGLED_0 keeps a zero UDP checksum zero. Direct writes are
+ * safe on a cloned skb: for a program that makes them, the verifier adds a
+ * prologue that unclones its head.
+ */
 static __always_inline int tc_rewrite(struct __sk_buff *skb,
 				      const struct nat_action *act)
 {
-	__u32 addr_off = act->l3_off + (act->rewrite_dst ?
-				offsetof(struct iphdr, daddr) :
-				offsetof(struct iphdr, saddr));
-	__u32 port_off = act->l4_off + (act->rewrite_dst ? 2 : 0);
-	__u32 ip_check_off = act->l3_off + offsetof(struct iphdr, check);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	/* Masks, not comparisons: the verifier must see the bound on the very
+	 * register that is added to the packet pointer (see xdp_rewrite). */
+	__u32 l3 = act->l3_off & 0x3f, l4 = act->l4_off & 0x7f;
 	__u64 l4_flags = act->udp ? BPF_F_MARK_MANGLED_0 : 0;
+	struct iphdr *iph;
+	__be16 *ports;
 
-	/* L4 first: the pseudo-header flag makes the helper adjust
-	 * skb->csum for CHECKSUM_COMPLETE and leave CHECKSUM_PARTIAL seeds
-	 * right; MARK_MANGLED_0 keeps a zero UDP checksum zero. */
+	if (l3 != act->l3_off || l4 != act->l4_off)
+		return SLUICE_ERR_REWRITE;
+	iph = data + l3;
+	ports = data + l4;
+	if ((void *)(iph + 1) > data_end || (void *)(ports + 2) > data_end)
+		return SLUICE_ERR_REWRITE;
+	iph->check = csum_apply(iph->check,
+				csum_delta4(0, act->old_addr, act->new_addr));
+	if (act->rewrite_dst) {
+		iph->daddr = act->new_addr;
+		ports[1] = act->new_port;
+	} else {
+		iph->saddr = act->new_addr;
+		ports[0] = act->new_port;
+	}
+	/* The helpers may move the packet: no packet pointer is used after. */
 	if (bpf_l4_csum_replace(skb, act->l4_check_off, act->old_addr,
 				act->new_addr,
 				l4_flags | BPF_F_PSEUDO_HDR | sizeof(__be32)))
 		return SLUICE_ERR_REWRITE;
 	if (bpf_l4_csum_replace(skb, act->l4_check_off, act->old_port,
 				act->new_port, l4_flags | sizeof(__be16)))
-		return SLUICE_ERR_REWRITE;
-	if (bpf_l3_csum_replace(skb, ip_check_off, act->old_addr,
-				act->new_addr, sizeof(__be32)))
-		return SLUICE_ERR_REWRITE;
-	if (bpf_skb_store_bytes(skb, addr_off, &act->new_addr,
-				sizeof(act->new_addr), 0))
-		return SLUICE_ERR_REWRITE;
-	if (bpf_skb_store_bytes(skb, port_off, &act->new_port,
-				sizeof(act->new_port), 0))
 		return SLUICE_ERR_REWRITE;
 	return 0;
 }
