@@ -28,21 +28,16 @@
 static __always_inline int tc_rewrite(struct __sk_buff *skb,
 				      const struct nat_action *act)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	/* Masks, not comparisons: the verifier must see the bound on the very
-	 * register that is added to the packet pointer (see xdp_rewrite). */
-	__u32 l3 = act->l3_off & 0x3f, l4 = act->l4_off & 0x7f;
 	__u64 l4_flags = act->udp ? BPF_F_MARK_MANGLED_0 : 0;
 	struct iphdr *iph;
 	__be16 *ports;
+	__sum16 *check; /* the helpers below find it by offset */
+	int err = lb_action_headers((void *)(long)skb->data,
+				    (void *)(long)skb->data_end, act,
+				    &iph, &ports, &check);
 
-	if (l3 != act->l3_off || l4 != act->l4_off)
-		return SLUICE_ERR_REWRITE;
-	iph = data + l3;
-	ports = data + l4;
-	if ((void *)(iph + 1) > data_end || (void *)(ports + 2) > data_end)
-		return SLUICE_ERR_REWRITE;
+	if (err)
+		return err;
 	iph->check = csum_apply(iph->check,
 				csum_delta4(0, act->old_addr, act->new_addr));
 	if (act->rewrite_dst) {

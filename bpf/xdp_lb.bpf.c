@@ -146,42 +146,19 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	return ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(ifindex, 0);
 }
 
-/* The general path's rewrite, from the action. lb_decide's pointers are
- * gone (the verifier does not carry them across), so bounds are checked
- * again here from the recorded offsets. */
+/* The general path's rewrite, from the action. */
 static __always_inline int xdp_rewrite(struct xdp_md *ctx,
 				       const struct nat_action *act)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct iphdr *iph;
 	__be16 *ports;
 	__sum16 *check;
-	/* Masks, not comparisons: the verifier must see the bound on the very
-	 * register that is added to the packet pointer. l3 is 14 (Ethernet),
-	 * l4 at most 14 + 60 (IPv4 with options). */
-	__u32 l3 = act->l3_off & 0x3f, l4 = act->l4_off & 0x7f;
+	int err = lb_action_headers((void *)(long)ctx->data,
+				    (void *)(long)ctx->data_end, act,
+				    &iph, &ports, &check);
 
-	if (l3 != act->l3_off || l4 != act->l4_off)
-		return SLUICE_ERR_REWRITE;
-	iph = data + l3;
-	if ((void *)(iph + 1) > data_end)
-		return SLUICE_ERR_REWRITE;
-	if (act->udp) {
-		struct udphdr *uh = data + l4;
-
-		if ((void *)(uh + 1) > data_end)
-			return SLUICE_ERR_REWRITE;
-		ports = &uh->source;
-		check = &uh->check;
-	} else {
-		struct tcphdr *th = data + l4;
-
-		if ((void *)(th + 1) > data_end)
-			return SLUICE_ERR_REWRITE;
-		ports = &th->source;
-		check = &th->check;
-	}
+	if (err)
+		return err;
 	if (act->rewrite_dst)
 		nat_rewrite4(iph, &iph->daddr, &ports[1], check, act->udp,
 			     act->new_addr, act->new_port);

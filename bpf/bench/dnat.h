@@ -23,15 +23,6 @@ struct dnat_value {
 	__u16 pad;
 };
 
-/* The service key of a parsed packet: its destination. */
-static __always_inline void dnat_key_of(struct dnat_key *k, const struct l4_hdrs *h)
-{
-	__builtin_memset(k, 0, sizeof(*k));
-	k->daddr = h->iph->daddr;
-	k->dport = *h->dport;
-	k->proto = h->iph->protocol;
-}
-
 /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). One's complement sums do not
  * depend on byte order if each 16-bit word is taken as it sits in memory,
  * so nothing here is swapped. */

@@ -22,6 +22,17 @@ struct {
 	__type(key, struct dnat_key);
 	__type(value, struct dnat_value);
 } dnat SEC(".maps");
+
+/* The service of a parsed packet: its destination's entry, or NULL. */
+static __always_inline struct dnat_value *dnat_lookup(const struct l4_hdrs *h)
+{
+	struct dnat_key k = {};
+
+	k.daddr = h->iph->daddr;
+	k.dport = *h->dport;
+	k.proto = h->iph->protocol;
+	return bpf_map_lookup_elem(&dnat, &k);
+}
 #endif
 
 #ifdef CT_MAP

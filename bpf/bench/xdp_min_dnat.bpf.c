@@ -18,14 +18,12 @@ int sluice_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct dnat_key key;
 	struct dnat_value *nat;
 	struct l4_hdrs h;
 
 	if (parse_l4(data, data_end, &h))
 		return XDP_PASS;
-	dnat_key_of(&key, &h);
-	nat = bpf_map_lookup_elem(&dnat, &key);
+	nat = dnat_lookup(&h);
 	if (!nat)
 		return XDP_PASS;
 	dnat_rewrite(&h, nat->daddr, nat->dport);

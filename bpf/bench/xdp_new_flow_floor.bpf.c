@@ -28,7 +28,6 @@ int sluice_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct dnat_key key;
 	struct dnat_value *nat;
 	struct ct_key fk;
 	struct ct_value v = {};
@@ -40,8 +39,7 @@ int sluice_xdp(struct xdp_md *ctx)
 	/* A hit is an established flow: not what this program measures. */
 	if (bpf_map_lookup_elem(&conntrack, &fk))
 		return XDP_PASS;
-	dnat_key_of(&key, &h);
-	nat = bpf_map_lookup_elem(&dnat, &key);
+	nat = dnat_lookup(&h);
 	if (!nat)
 		return XDP_PASS;
 	v.dir = SLUICE_CT_FORWARD;

@@ -408,6 +408,45 @@ static __always_inline void lb_count_nat(struct global_stats *g, int reply,
 }
 
 /*
+ * The headers an action rewrites, found again from its offsets by the entry
+ * point (lb_decide keeps offsets, not packet pointers, in the action). 0, or
+ * SLUICE_ERR_REWRITE if they are not where the action says: the packet is
+ * then dropped, never sent half-rewritten.
+ */
+static __always_inline int lb_action_headers(void *data, void *data_end,
+					     const struct nat_action *act,
+					     struct iphdr **iph, __be16 **ports,
+					     __sum16 **check)
+{
+	/* Masks, not comparisons: the verifier must see the bound on the very
+	 * register that is added to the packet pointer. l3 is 14 (Ethernet),
+	 * l4 at most 14 + 60 (IPv4 with options). */
+	__u32 l3 = act->l3_off & 0x3f, l4 = act->l4_off & 0x7f;
+
+	if (l3 != act->l3_off || l4 != act->l4_off)
+		return SLUICE_ERR_REWRITE;
+	*iph = data + l3;
+	if ((void *)(*iph + 1) > data_end)
+		return SLUICE_ERR_REWRITE;
+	if (act->udp) {
+		struct udphdr *uh = data + l4;
+
+		if ((void *)(uh + 1) > data_end)
+			return SLUICE_ERR_REWRITE;
+		*ports = &uh->source;
+		*check = &uh->check;
+	} else {
+		struct tcphdr *th = data + l4;
+
+		if ((void *)(th + 1) > data_end)
+			return SLUICE_ERR_REWRITE;
+		*ports = &th->source;
+		*check = &th->check;
+	}
+	return 0;
+}
+
+/*
  * Count the outcome of one packet, once, at the entry point's single exit;
  * returns 1 if the packet must be dropped. For a rewritten packet
  * (SLUICE_NAT_*), `redirected` says whether it left by a FIB redirect or
