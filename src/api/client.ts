@@ -124,6 +124,8 @@ export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
   const options: grpc.ChannelOptions = {
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    // No channelz service is served: its per-call bookkeeping would be pure cost.
+    'grpc.enable_channelz': 0,
     ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
   };
   const def = packageDefinition();

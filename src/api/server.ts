@@ -100,6 +100,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    // sluice serves no channelz service, so nothing would ever read what
+    // grpc-js tracks for it on every call and connection (about 15 µs of
+    // the daemon's CPU per call in a profile of 1,000 changes).
+    'grpc.enable_channelz': 0,
   });
   const service = (name: string): grpc.ServiceDefinition => def[name] as grpc.ServiceDefinition;
   server.addService(service('sluice.v1.ServiceRegistry'), serviceRegistryService(ctx));
