@@ -83,15 +83,25 @@ async function clearStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
+/**
+ * The socket path of a `unix:///path` listen address, or undefined for
+ * `host:port`. INVALID_ARGUMENT (field `listen`, or `tls` for TLS on a unix
+ * socket) for anything else.
+ */
+export function checkListen(listen: string, tls: boolean): string | undefined {
+  const unixPath = listen.startsWith('unix://') ? listen.slice('unix://'.length) : undefined;
+  if (unixPath !== undefined && !unixPath.startsWith('/')) throw invalid('listen', `a unix socket path must be absolute: ${listen}`);
+  if (unixPath === undefined && !/^.+:\d+$/.test(listen)) {
+    throw invalid('listen', `must be unix:///absolute/path or host:port, got ${JSON.stringify(listen)}`);
+  }
+  if (unixPath !== undefined && tls) throw invalid('tls', 'TLS applies to a TCP listener, not a unix socket');
+  return unixPath;
+}
+
 /** Start serving the API; resolves once bound. */
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const log = opts.logger ?? pino({ level: 'silent' });
-  const unixPath = opts.listen.startsWith('unix://') ? opts.listen.slice('unix://'.length) : undefined;
-  if (unixPath !== undefined && !unixPath.startsWith('/')) throw invalid('listen', `a unix socket path must be absolute: ${opts.listen}`);
-  if (unixPath === undefined && !/^.+:\d+$/.test(opts.listen)) {
-    throw invalid('listen', `must be unix:///absolute/path or host:port, got ${JSON.stringify(opts.listen)}`);
-  }
-  if (unixPath !== undefined && opts.tls) throw invalid('tls', 'TLS applies to a TCP listener, not a unix socket');
+  const unixPath = checkListen(opts.listen, opts.tls !== undefined);
 
   const def = packageDefinition();
   const streams = new OpenStreams();

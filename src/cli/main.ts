@@ -394,6 +394,24 @@ async function conntrackCommand(args: string[], print: (s: string) => void): Pro
   throw new UsageError(`conntrack: unknown subcommand ${JSON.stringify(sub ?? '')} (list, flush)`);
 }
 
+/** The daemon's options; a value it rejects is a wrong command line (exit 2), named by its flag. */
+function daemonOptions(o: Parameters<typeof resolveDaemonOptions>[0]): ReturnType<typeof resolveDaemonOptions> {
+  try {
+    return resolveDaemonOptions(o);
+  } catch (err) {
+    if (err instanceof SluiceError && err.code === 'INVALID_ARGUMENT') {
+      if (err.field === undefined) throw new UsageError(err.message);
+      // The message starts with the field's name; the flag's replaces it.
+      const reason = err.message.slice(`${err.field}: `.length);
+      throw new UsageError(`--${DAEMON_FLAG[err.field] ?? err.field}: ${reason}`);
+    }
+    throw err;
+  }
+}
+
+/** resolveDaemonOptions' field names, as the command line spells them. */
+const DAEMON_FLAG: Record<string, string> = { mode: 'mode', listen: 'listen', tls: 'tls-cert', conntrackSize: 'conntrack-size', logLevel: 'log-level' };
+
 async function daemonCommand(args: string[]): Promise<void> {
   const { values: v } = parse(args, {
     interface: { type: 'string', multiple: true },
@@ -414,7 +432,7 @@ async function daemonCommand(args: string[]): Promise<void> {
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const ca = str(v, 'tls-ca');
   const ctSize = int(v, 'conntrack-size');
-  const opts = resolveDaemonOptions({
+  const opts = daemonOptions({
     interfaces: (v['interface'] as string[] | undefined) ?? [],
     ...(str(v, 'mode') ? { mode: str(v, 'mode') as AttachMode } : {}),
     ...(str(v, 'listen') ? { listen: str(v, 'listen')! } : {}),

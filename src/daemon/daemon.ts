@@ -17,7 +17,7 @@ import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
 import { LoadBalancer } from '../lb/load-balancer.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { Registry } from '../registry/registry.js';
-import { startApiServer } from '../api/server.js';
+import { checkListen, startApiServer } from '../api/server.js';
 import { SluiceError } from '../errors.js';
 
 /** Options of the daemon, with defaults resolved by resolveDaemonOptions. */
@@ -80,9 +80,7 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   if (!Number.isInteger(out.heapGrowingPercent) || out.heapGrowingPercent < 0 || out.heapGrowingPercent > 1000) {
     throw new SluiceError('INVALID_ARGUMENT', `must be an integer in 0..1000, got ${out.heapGrowingPercent}`, { field: 'heapGrowingPercent' });
   }
-  if (out.tls && out.listen.startsWith('unix:')) {
-    throw new SluiceError('INVALID_ARGUMENT', 'TLS applies to a TCP listener, not a unix socket', { field: 'tls' });
-  }
+  checkListen(out.listen, out.tls !== undefined);
   return out;
 }
 

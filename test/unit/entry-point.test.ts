@@ -39,6 +39,27 @@ test('the sluice launcher runs through its #! line, which carries the daemon\'s 
   t.deepEqual(nodeFlagsOf(cliPath()), ['--max-semi-space-size=8']);
 });
 
+test('a wrong command line exits 2 with one line naming the flag, daemon option values included', async (t) => {
+  const fails = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+    const e = await t.throwsAsync(run(cliPath(), args)) as Error & { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  };
+  for (const [args, want] of [
+    [['daemon', '--mode', 'fast'], /^sluice: --mode: must be xdp, xdp-generic or tc, got fast\n$/],
+    [['daemon', '--listen', 'sluice.sock'], /^sluice: --listen: must be unix:\/\/\/absolute\/path or host:port/],
+    [['daemon', '--listen', 'unix://run/s.sock'], /^sluice: --listen: a unix socket path must be absolute/],
+    [['daemon', '--listen', 'unix:///run/s.sock', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /^sluice: --tls-cert: TLS applies to a TCP listener/],
+    [['daemon', '--tls-cert', 'c.pem'], /^sluice: --tls-cert and --tls-key go together\n$/],
+    [['daemon', '--no-such-flag'], /^sluice: Unknown option '--no-such-flag'/],
+    [['service', 'frobnicate'], /^sluice: service: unknown subcommand "frobnicate"/],
+  ] as Array<[string[], RegExp]>) {
+    const { code, stderr } = await fails(args);
+    t.is(code, 2, args.join(' '));
+    t.regex(stderr, want, args.join(' '));
+    t.is(stderr.trimEnd().split('\n').length, 1, `${args.join(' ')}: one line`);
+  }
+});
+
 test('nodeFlagsOf reads the flags of an `env -S node` line and nothing else', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-flags-'));
   try {
