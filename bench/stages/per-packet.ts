@@ -786,12 +786,19 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
     const min = large ? x.min.large! : x.min.small;
     const med = large ? x.large! : x.small;
     const met = min <= limit * dnatMin;
+    // The kernel reports whole ns, so near the limit two decimals would show
+    // the limit itself for a ratio on either side of it.
+    const r = min / dnatMin;
+    const shown = Math.abs(r - limit) < 0.02 ? `${r.toFixed(3)} ×` : formatRatio(r);
     targets.push({
       what: `XDP ${what}`,
       target: `≤ ${limit} × minimal DNAT`,
-      measured: `${formatRatio(min / dnatMin)} (medians: ${formatRatio(med / dnatNs)})`,
+      measured: `${shown} (medians: ${formatRatio(med / dnatNs)})`,
       met,
-      ...(met ? {} : { why: `${formatNumber(min)} ns against the minimal DNAT's ${formatNumber(dnatMin)} ns${note(min)}.` }),
+      ...(met ? {} : {
+        why: `${formatNumber(min)} ns against the minimal DNAT's ${formatNumber(dnatMin)} ns (the limit is ${formatNumber(limit * dnatMin)} ns; `
+          + `the kernel reports whole ns)${note(min)}.`,
+      }),
     });
   };
   const ladderNote = (): string => (withLadder ? '; the cost ladder shows where the difference goes' : '');

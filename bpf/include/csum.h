@@ -2,8 +2,9 @@
 /*
  * csum.h: incremental Internet checksum updates (RFC 1624, eqn. 3:
  * HC' = ~(~HC + ~m + m')) for the XDP path, which sees raw frames with full
- * checksums. The tc path uses the kernel's bpf_l[34]_csum_replace helpers
- * instead, because an skb may carry a partial (offloaded) checksum.
+ * checksums, and for the IPv4 header checksum at tc (never offloaded). tc
+ * updates the L4 checksum with the kernel's bpf_l4_csum_replace instead,
+ * because an skb may carry a partial (offloaded) one.
  *
  * One's complement sums do not depend on byte order as long as every 16-bit
  * word is taken as it sits in memory, so the values below are never swapped.
