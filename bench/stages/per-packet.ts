@@ -789,15 +789,16 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
     // The kernel reports whole ns, so near the limit two decimals would show
     // the limit itself for a ratio on either side of it.
     const r = min / dnatMin;
-    const shown = Math.abs(r - limit) < 0.02 ? `${r.toFixed(3)} ×` : formatRatio(r);
+    const near = Math.abs(r - limit) < 0.02;
+    const shown = near ? `${r.toFixed(3)} ×` : formatRatio(r);
     targets.push({
       what: `XDP ${what}`,
       target: `≤ ${limit} × minimal DNAT`,
       measured: `${shown} (medians: ${formatRatio(med / dnatNs)})`,
       met,
       ...(met ? {} : {
-        why: `${formatNumber(min)} ns against the minimal DNAT's ${formatNumber(dnatMin)} ns (the limit is ${formatNumber(limit * dnatMin)} ns; `
-          + `the kernel reports whole ns)${note(min)}.`,
+        why: `${formatNumber(min)} ns against the minimal DNAT's ${formatNumber(dnatMin)} ns (the limit is ${formatNumber(limit * dnatMin)} ns`
+          + `${near ? '; the kernel reports whole ns' : ''})${note(min)}.`,
       }),
     });
   };
