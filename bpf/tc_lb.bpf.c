@@ -29,12 +29,13 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb,
 				      const struct nat_action *act)
 {
 	__u64 l4_flags = act->udp ? BPF_F_MARK_MANGLED_0 : 0;
+	struct ethhdr *eth;
 	struct iphdr *iph;
 	__be16 *ports;
 	__sum16 *check; /* the helpers below find it by offset */
 	int err = lb_action_headers((void *)(long)skb->data,
 				    (void *)(long)skb->data_end, act,
-				    &iph, &ports, &check);
+				    &eth, &iph, &ports, &check);
 
 	if (err)
 		return err;
@@ -82,11 +83,9 @@ int sluice_tc(struct __sk_buff *skb)
 			struct iphdr *iph;
 
 			/* The skb helpers invalidated every packet pointer. */
-			data = (void *)(long)skb->data;
-			data_end = (void *)(long)skb->data_end;
-			eth = data;
-			iph = data + sizeof(*eth);
-			if ((void *)(iph + 1) <= data_end)
+			if (!lb_action_l3((void *)(long)skb->data,
+					  (void *)(long)skb->data_end, &act,
+					  &eth, &iph))
 				ifindex = fib_forward(skb, skb->ingress_ifindex ?
 							       skb->ingress_ifindex :
 							       skb->ifindex,

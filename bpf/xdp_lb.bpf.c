@@ -8,9 +8,11 @@
  * and rewrites them in one pass, through the header pointers it has just
  * checked, or passes them. Everything else (a new flow to a VIP, a flow
  * whose backend is gone or draining under a fresh SYN, a packet that is not
- * IPv4 TCP/UDP or not well formed) goes to lb_decide(), which decides from
- * scratch, and is rewritten from its struct nat_action. Both paths follow
- * the same entries (ct_follow) and count alike.
+ * IPv4 TCP/UDP or not well formed) goes to lb_decide(), which parses again
+ * and decides (a new flow to a VIP without repeating the fast path's
+ * conntrack miss and VIP check), and is rewritten from its struct
+ * nat_action. Both paths follow the same entries (ct_follow), count alike
+ * and forward by the FIB alike (fib_forward, xdp_verdict).
  */
 #include "include/lb.h"
 #include "include/csum.h"
@@ -38,6 +40,15 @@ static __always_inline void nat_rewrite4(struct iphdr *iph, __be32 *addr,
 	*port = to_port;
 	*addr = to_addr;
 	iph->check = csum_apply(iph->check, delta);
+}
+
+/* The verdict for a packet the FIB lookup sent out of `ifindex` (0: it goes
+ * to the stack, rewritten). */
+static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 ifindex)
+{
+	if (!ifindex)
+		return XDP_PASS;
+	return ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(ifindex, 0);
 }
 
 /* Not XDP verdicts: the fast path leaves the packet to lb_decide(), which
@@ -141,29 +152,28 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 		g->rx_packets++;
 		lb_count_nat(g, reply, ifindex != 0, cfg_fib_redirect && !ifindex);
 	}
-	if (!ifindex)
-		return XDP_PASS;
-	return ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(ifindex, 0);
+	return xdp_verdict(ctx, ifindex);
 }
 
-/* The general path's rewrite, from the action. */
+/* The general path's rewrite, from the action; its headers, for the FIB
+ * lookup (direct writes leave XDP's packet pointers valid). */
 static __always_inline int xdp_rewrite(struct xdp_md *ctx,
-				       const struct nat_action *act)
+				       const struct nat_action *act,
+				       struct ethhdr **eth, struct iphdr **iph)
 {
-	struct iphdr *iph;
 	__be16 *ports;
 	__sum16 *check;
 	int err = lb_action_headers((void *)(long)ctx->data,
 				    (void *)(long)ctx->data_end, act,
-				    &iph, &ports, &check);
+				    eth, iph, &ports, &check);
 
 	if (err)
 		return err;
 	if (act->rewrite_dst)
-		nat_rewrite4(iph, &iph->daddr, &ports[1], check, act->udp,
+		nat_rewrite4(*iph, &(*iph)->daddr, &ports[1], check, act->udp,
 			     act->new_addr, act->new_port);
 	else
-		nat_rewrite4(iph, &iph->saddr, &ports[0], check, act->udp,
+		nat_rewrite4(*iph, &(*iph)->saddr, &ports[0], check, act->udp,
 			     act->new_addr, act->new_port);
 	return 0;
 }
@@ -177,32 +187,22 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx,
  */
 static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct nat_action act = {};
+	struct ethhdr *eth;
+	struct iphdr *iph;
 	int rc, verdict = XDP_PASS;
 	__u32 ifindex = 0;
 
-	rc = lb_decide(data, data_end, new_to_vip, &act);
+	rc = lb_decide((void *)(long)ctx->data, (void *)(long)ctx->data_end,
+		       new_to_vip, &act);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		/* A failed rewrite cannot happen after a successful parse; it is
 		 * counted and the packet dropped, never sent half-rewritten. */
-		if (xdp_rewrite(ctx, &act)) {
+		if (xdp_rewrite(ctx, &act, &eth, &iph)) {
 			rc = SLUICE_ERR_REWRITE;
 		} else if (cfg_fib_redirect) {
-			struct ethhdr *eth;
-			struct iphdr *iph;
-
-			data = (void *)(long)ctx->data;
-			data_end = (void *)(long)ctx->data_end;
-			eth = data;
-			iph = data + sizeof(*eth);
-			if ((void *)(iph + 1) <= data_end)
-				ifindex = fib_forward(ctx, ctx->ingress_ifindex,
-						      eth, iph);
-			if (ifindex)
-				verdict = ifindex == ctx->ingress_ifindex ?
-					  XDP_TX : bpf_redirect(ifindex, 0);
+			ifindex = fib_forward(ctx, ctx->ingress_ifindex, eth, iph);
+			verdict = xdp_verdict(ctx, ifindex);
 		}
 	}
 	if (lb_account(rc, &act, ifindex != 0, cfg_fib_redirect && !ifindex))

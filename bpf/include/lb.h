@@ -408,25 +408,41 @@ static __always_inline void lb_count_nat(struct global_stats *g, int reply,
 }
 
 /*
- * The headers an action rewrites, found again from its offsets by the entry
- * point (lb_decide keeps offsets, not packet pointers, in the action). 0, or
- * SLUICE_ERR_REWRITE if they are not where the action says: the packet is
- * then dropped, never sent half-rewritten.
+ * The Ethernet and IPv4 headers of an action's packet, found again from its
+ * offset (lb_decide keeps offsets, not packet pointers, in the action, and
+ * tc's skb helpers invalidate pointers). 0, or SLUICE_ERR_REWRITE if they
+ * are not where the action says: the packet is then dropped, never sent
+ * half-rewritten.
  */
+static __always_inline int lb_action_l3(void *data, void *data_end,
+					const struct nat_action *act,
+					struct ethhdr **eth, struct iphdr **iph)
+{
+	/* A mask, not a comparison: the verifier must see the bound on the
+	 * very register that is added to the packet pointer. l3 is 14
+	 * (Ethernet). */
+	__u32 l3 = act->l3_off & 0x3f;
+
+	if (l3 != act->l3_off || l3 < sizeof(struct ethhdr))
+		return SLUICE_ERR_REWRITE;
+	*eth = data;
+	*iph = data + l3;
+	if ((void *)(*eth + 1) > data_end || (void *)(*iph + 1) > data_end)
+		return SLUICE_ERR_REWRITE;
+	return 0;
+}
+
+/* lb_action_l3(), and the action's L4 ports and checksum. */
 static __always_inline int lb_action_headers(void *data, void *data_end,
 					     const struct nat_action *act,
+					     struct ethhdr **eth,
 					     struct iphdr **iph, __be16 **ports,
 					     __sum16 **check)
 {
-	/* Masks, not comparisons: the verifier must see the bound on the very
-	 * register that is added to the packet pointer. l3 is 14 (Ethernet),
-	 * l4 at most 14 + 60 (IPv4 with options). */
-	__u32 l3 = act->l3_off & 0x3f, l4 = act->l4_off & 0x7f;
+	/* l4 is at most 14 + 60 (IPv4 with options); masked as l3 is. */
+	__u32 l4 = act->l4_off & 0x7f;
 
-	if (l3 != act->l3_off || l4 != act->l4_off)
-		return SLUICE_ERR_REWRITE;
-	*iph = data + l3;
-	if ((void *)(*iph + 1) > data_end)
+	if (l4 != act->l4_off || lb_action_l3(data, data_end, act, eth, iph))
 		return SLUICE_ERR_REWRITE;
 	if (act->udp) {
 		struct udphdr *uh = data + l4;
