@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/dataplane.cc",
         "native/errors.cc",
+        "native/inspect.cc",
         "native/layouts.cc",
         "native/mapops.cc",
         "native/maps.cc",

@@ -4,11 +4,13 @@
 
 #include <bpf/libbpf.h>
 #include <net/if.h>
+#include <sys/file.h>
 
 #include <cerrno>
 
 #include "dataplane.h"
 #include "errors.h"
+#include "inspect.h"
 #include "layouts.h"
 #include "netns.h"
 
@@ -45,6 +47,27 @@ Napi::Value IfIndex(const Napi::CallbackInfo &info)
 	return Napi::Number::New(env, idx);
 }
 
+Napi::Value Flock(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "flock";
+	uint32_t fd = GetU32(env, info[0], op, "fd");
+	std::string how = GetString(env, info[1], op, "op");
+	int flags;
+	/* Never waits: this runs on the JS thread, and a held lock is an
+	 * answer for the caller, not something to block on. */
+	if (how == "exclusive")
+		flags = LOCK_EX | LOCK_NB;
+	else if (how == "unlock")
+		flags = LOCK_UN;
+	else
+		Throw(env, EINVAL, op, "op must be 'exclusive' or 'unlock', not '" + how + "'",
+		      ErrorKind::TypeError);
+	if (flock(static_cast<int>(fd), flags))
+		Throw(env, errno, "flock", "fd " + std::to_string(fd));
+	return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	InstallLibbpfPrint();
@@ -53,6 +76,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("constants", Napi::Function::New(env, Constants, "constants"));
 	exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion, "libbpfVersion"));
 	exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
+	exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
+	exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery, "xdpQuery"));
+	exports.Set("tcQuery", Napi::Function::New(env, TcQuery, "tcQuery"));
+	exports.Set("progInfo", Napi::Function::New(env, ProgInfo, "progInfo"));
+	exports.Set("pinnedMapInfo", Napi::Function::New(env, PinnedMapInfo, "pinnedMapInfo"));
 	return exports;
 }
 

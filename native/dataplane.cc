@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "inspect.h"
 #include "layouts.h"
 #include "netns.h"
 #include "sluice.skel.h"
@@ -106,6 +108,13 @@ void EnterNetns(Napi::Env env, NetnsGuard &guard, const std::string &path)
 {
 	if (int err = guard.Enter(path))
 		Throw(env, err, guard.syscall(), path);
+}
+
+// An options argument: undefined, null or an object.
+void CheckOptions(Napi::Env env, const Napi::Value &opts, const char *op)
+{
+	if (!opts.IsUndefined() && !opts.IsNull() && !opts.IsObject())
+		Throw(env, EINVAL, op, "options must be an object", ErrorKind::TypeError);
 }
 
 std::string Where(uint32_t ifindex, const std::string &how,
@@ -375,6 +384,7 @@ Napi::Function Dataplane::Init(Napi::Env env)
 		InstanceMethod<&Dataplane::DetachTc>("detachTc"),
 		InstanceMethod<&Dataplane::DestroyTcHook>("destroyTcHook"),
 		InstanceMethod<&Dataplane::Attachments>("attachments"),
+		InstanceMethod<&Dataplane::Programs>("programs"),
 		InstanceMethod<&Dataplane::MapInfo>("mapInfo"),
 		InstanceMethod<&Dataplane::MapLookup>("mapLookup"),
 		InstanceMethod<&Dataplane::MapUpdate>("mapUpdate"),
@@ -560,12 +570,33 @@ Napi::Value Dataplane::AttachXdp(const Napi::CallbackInfo &info)
 	const char *op = "attachXdp";
 	Ready(env, op);
 	XdpTarget t = ParseXdpTarget(env, info, op);
+	CheckOptions(env, info[3], op);
+	Napi::Value expected = OptField(info[3], "expectedProgId");
+
+	/* The kernel checks the expectation and attaches in one step, so a
+	 * program attached by someone else in between is never replaced:
+	 * EBUSY with UPDATE_IF_NOEXIST, EEXIST with REPLACE. */
+	int oldFd = -1;
+	if (!expected.IsUndefined()) {
+		uint32_t id = GetU32(env, expected, op, "expectedProgId");
+		if (id == 0)
+			t.flags |= XDP_FLAGS_UPDATE_IF_NOEXIST;
+		else if ((oldFd = bpf_prog_get_fd_by_id(id)) < 0)
+			Throw(env, -oldFd, "bpf_prog_get_fd_by_id",
+			      "expected program id " + std::to_string(id));
+	}
+	ScopedFd old(oldFd);
+	auto xo = ZeroedOpts<bpf_xdp_attach_opts>();
+	if (oldFd >= 0) {
+		xo.old_prog_fd = oldFd;
+		t.flags |= XDP_FLAGS_REPLACE;
+	}
 
 	int err;
 	{
 		NetnsGuard guard;
 		EnterNetns(env, guard, t.netns);
-		err = bpf_xdp_attach(static_cast<int>(t.ifindex), loaded_->xdpFd, t.flags, nullptr);
+		err = bpf_xdp_attach(static_cast<int>(t.ifindex), loaded_->xdpFd, t.flags, &xo);
 	}
 	if (err)
 		Throw(env, -err, "bpf_xdp_attach", Where(t.ifindex, t.mode, t.netns));
@@ -624,8 +655,15 @@ Napi::Value Dataplane::AttachTc(const Napi::CallbackInfo &info)
 	const char *op = "attachTc";
 	Ready(env, op);
 	TcTarget t = ParseTcTarget(env, info, op);
+	CheckOptions(env, info[3], op);
+	Napi::Value replace = OptField(info[3], "replace");
+	if (!replace.IsUndefined() && !replace.IsBoolean())
+		Throw(env, EINVAL, op, "replace must be a boolean", ErrorKind::TypeError);
 	t.opts.prog_fd = loaded_->tcFd;
-	t.opts.flags = BPF_TC_F_REPLACE;
+	/* Without REPLACE libbpf asks for an exclusive create: EEXIST if any
+	 * filter holds handle 1, priority 1. */
+	bool replaceFilter = replace.IsUndefined() || replace.As<Napi::Boolean>().Value();
+	t.opts.flags = replaceFilter ? BPF_TC_F_REPLACE : 0;
 
 	int err;
 	const char *call = "bpf_tc_hook_create";
@@ -685,6 +723,80 @@ Napi::Value Dataplane::DestroyTcHook(const Napi::CallbackInfo &info)
 		Throw(env, -err, "bpf_tc_hook_destroy", Where(t.ifindex, "clsact", t.netns));
 	Forget("tc", t.ifindex, "", t.netns);
 	return env.Undefined();
+}
+
+Napi::Value Dataplane::Programs(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Ready(env, "programs");
+	Napi::Object out = Napi::Object::New(env);
+	const std::pair<const char *, int> progs[] = {
+		{"xdp", loaded_->xdpFd}, {"tc", loaded_->tcFd},
+	};
+	for (const auto &p : progs) {
+		struct bpf_prog_info pi;
+		if (int err = GetProgInfo(p.second, &pi, nullptr))
+			Throw(env, err, "bpf_obj_get_info_by_fd", std::string(p.first) + " program");
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("id", pi.id);
+		o.Set("name", ProgName(pi));
+		out.Set(p.first, o);
+	}
+	return out;
+}
+
+Napi::Value XdpQuery(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "xdpQuery";
+	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
+	std::string netns = GetOptString(env, info[1], op, "netnsPath");
+
+	auto q = ZeroedOpts<bpf_xdp_query_opts>();
+	int err;
+	const char *call = "if_indextoname";
+	{
+		NetnsGuard guard;
+		EnterNetns(env, guard, netns);
+		/* bpf_xdp_query() picks the interface out of a dump of all
+		 * links, so a missing one would read as "nothing attached". */
+		char name[IF_NAMESIZE];
+		if (!if_indextoname(ifindex, name)) {
+			err = errno == ENXIO ? ENODEV : errno;
+		} else {
+			call = "bpf_xdp_query";
+			err = -bpf_xdp_query(static_cast<int>(ifindex), 0, &q);
+		}
+	}
+	if (err)
+		Throw(env, err, call, Where(ifindex, "xdp", netns));
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("attachMode", q.attach_mode);
+	o.Set("progId", q.prog_id);
+	o.Set("drvProgId", q.drv_prog_id);
+	o.Set("skbProgId", q.skb_prog_id);
+	o.Set("hwProgId", q.hw_prog_id);
+	return o;
+}
+
+Napi::Value TcQuery(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	TcTarget t = ParseTcTarget(env, info, "tcQuery");
+
+	int err;
+	{
+		NetnsGuard guard;
+		EnterNetns(env, guard, t.netns);
+		err = bpf_tc_query(&t.hook, &t.opts);
+	}
+	/* No clsact qdisc is EINVAL, no filter at handle 1, priority 1 is
+	 * ENOENT: either way nothing is attached there. */
+	if (err == -EINVAL || err == -ENOENT)
+		return Napi::Number::New(env, 0);
+	if (err)
+		Throw(env, -err, "bpf_tc_query", Where(t.ifindex, t.dir, t.netns));
+	return Napi::Number::New(env, t.opts.prog_id);
 }
 
 Napi::Value Dataplane::Attachments(const Napi::CallbackInfo &info)

@@ -113,6 +113,7 @@ private:
 	Napi::Value DetachTc(const Napi::CallbackInfo &info);
 	Napi::Value DestroyTcHook(const Napi::CallbackInfo &info);
 	Napi::Value Attachments(const Napi::CallbackInfo &info);
+	Napi::Value Programs(const Napi::CallbackInfo &info);
 	Napi::Value PinDir(const Napi::CallbackInfo &info);
 	Napi::Value Unpin(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
@@ -142,6 +143,11 @@ private:
 	std::string pinDir_;
 	std::vector<Attachment> attachments_;
 };
+
+// What is attached to an interface's hooks, by whomever (dataplane.cc):
+// module functions, next to the attach calls whose hooks they read.
+Napi::Value XdpQuery(const Napi::CallbackInfo &info);
+Napi::Value TcQuery(const Napi::CallbackInfo &info);
 
 // Argument helpers shared by the .cc files; all throw EINVAL TypeErrors.
 struct Bytes {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane.h"
+#include "inspect.h"
 
 #include "sluice_shared.h"
 
@@ -65,14 +66,7 @@ Napi::Value Dataplane::MapInfo(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	const MapEntry &m = Map(env, "mapInfo", info[0]);
-	Napi::Object o = Napi::Object::New(env);
-	o.Set("type", m.type);
-	o.Set("keySize", m.keySize);
-	o.Set("valueSize", m.valueSize);
-	o.Set("maxEntries", m.maxEntries);
-	o.Set("perCpu", m.perCpu);
-	o.Set("id", m.id);
-	return o;
+	return MapInfoObject(env, m, Name(info[0]));
 }
 
 Napi::Value Dataplane::MapLookup(const Napi::CallbackInfo &info)

@@ -21,6 +21,47 @@ export interface NativeMapInfo {
   maxEntries: number;
   perCpu: boolean;
   id: number;
+  /** Bytes the kernel accounts to the map now (fdinfo's memlock); 0 if the kernel does not say. */
+  memlock: number;
+}
+
+/** What bpf_xdp_query reports for an interface: program ids per mode, 0 where none. */
+export interface NativeXdpQuery {
+  /** XDP_ATTACHED_*: 0 none, 1 driver (native), 2 generic (skb), 3 offloaded, 4 several modes. */
+  attachMode: number;
+  /** The one attached program when attachMode is 1-3, else 0. */
+  progId: number;
+  drvProgId: number;
+  skbProgId: number;
+  hwProgId: number;
+}
+
+/** A loaded BPF program, whoever loaded it. */
+export interface NativeProgInfo {
+  id: number;
+  /** The kernel's copy of the name: at most 15 characters. */
+  name: string;
+  /** BPF_PROG_TYPE_* (6 XDP, 3 SCHED_CLS). */
+  type: number;
+  /** 16 hex digits: the hash of the program's instructions. */
+  tag: string;
+  /** Ids of the maps the program uses. */
+  mapIds: number[];
+}
+
+/** One attachment recorded by Dataplane: mode for XDP, direction for tc. */
+export interface NativeAttachment {
+  hook: 'xdp' | 'tc';
+  ifindex: number;
+  mode?: 'native' | 'generic';
+  direction?: 'ingress' | 'egress';
+  netnsPath?: string;
+}
+
+/** Id and kernel name of one of a dataplane's loaded programs. */
+export interface NativeProgram {
+  id: number;
+  name: string;
 }
 
 /** Options of Dataplane.load. */
@@ -47,11 +88,36 @@ export interface NativeTestRun {
 /** The addon's Dataplane object: owns the BPF object, its maps and attachments. */
 export interface AddonDataplane {
   load(opts: NativeLoadOptions): Promise<{ reused: string[] }>;
-  attachXdp(ifindex: number, mode: 'native' | 'generic', netnsPath?: string): void;
+  /**
+   * Attach the XDP program. expectedProgId makes it conditional, checked by
+   * the kernel as it attaches: 0 attaches only if no program is attached in
+   * that mode (else EBUSY); an id replaces only that program (else EEXIST;
+   * ENOENT if no program has that id). Without it, whatever is there is replaced.
+   */
+  attachXdp(
+    ifindex: number,
+    mode: 'native' | 'generic',
+    netnsPath?: string,
+    opts?: { expectedProgId?: number },
+  ): void;
   detachXdp(ifindex: number, mode: 'native' | 'generic', netnsPath?: string): void;
-  attachTc(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
+  /**
+   * Attach the tc program at handle 1, priority 1 (creating the clsact qdisc
+   * if needed). replace: false refuses (EEXIST) if a filter is already there;
+   * the default, true, replaces it.
+   */
+  attachTc(
+    ifindex: number,
+    direction: 'ingress' | 'egress',
+    netnsPath?: string,
+    opts?: { replace?: boolean },
+  ): void;
   detachTc(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
   destroyTcHook(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
+  /** What this object has attached and not detached, as recorded by the addon. */
+  attachments(): NativeAttachment[];
+  /** Ids and names of this object's programs, to recognise them on an interface. */
+  programs(): { xdp: NativeProgram; tc: NativeProgram };
   mapInfo(name: string): NativeMapInfo;
   mapLookup(name: string, key: Buffer): Buffer | null;
   mapUpdate(name: string, key: Buffer, value: Buffer, flags?: number): void;
@@ -91,6 +157,26 @@ export interface NativeAddon {
   constants(): Record<string, number>;
   libbpfVersion(): string;
   ifIndex(name: string, netnsPath?: string): number;
+  /**
+   * flock(2) on a file descriptor from fs.openSync (a directory works too):
+   * 'exclusive' never waits and throws code 'EAGAIN' (errno 11, which is
+   * also EWOULDBLOCK) while another open file holds the lock; 'unlock'
+   * releases it. The lock goes with the last descriptor of that open file,
+   * so also when the process dies.
+   */
+  flock(fd: number, op: 'exclusive' | 'unlock'): void;
+  /** The XDP programs attached to an interface; ENODEV if there is no such ifindex. */
+  xdpQuery(ifindex: number, netnsPath?: string): NativeXdpQuery;
+  /**
+   * Id of the program in the tc filter at handle 1, priority 1 (where
+   * attachTc puts sluice's), whoever attached it; 0 if there is none or no
+   * clsact qdisc.
+   */
+  tcQuery(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): number;
+  /** A loaded program by id; ENOENT if there is none. */
+  progInfo(id: number): NativeProgInfo;
+  /** The map pinned at path; ENOENT if nothing is pinned there, EINVAL if the pin is not a map. */
+  pinnedMapInfo(path: string): NativeMapInfo;
 }
 
 /** An error raised by the addon: errno, the libbpf call, and for loads the verifier log. */
