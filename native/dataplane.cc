@@ -239,7 +239,8 @@ void LoadWorker::Run()
 	lo->logBuf = static_cast<char *>(std::calloc(1, kLogSize));
 	if (!lo->logBuf)
 		return Fail(ENOMEM, "calloc");
-	auto oo = ZeroedOpts<bpf_object_open_opts>();
+	bpf_object_open_opts oo;
+	ZeroOpts(&oo);
 	oo.kernel_log_buf = lo->logBuf;
 	oo.kernel_log_size = kLogSize;
 	/* Level 0: libbpf loads without a log and, only if a load fails,
@@ -586,7 +587,8 @@ Napi::Value Dataplane::AttachXdp(const Napi::CallbackInfo &info)
 			      "expected program id " + std::to_string(id));
 	}
 	ScopedFd old(oldFd);
-	auto xo = ZeroedOpts<bpf_xdp_attach_opts>();
+	bpf_xdp_attach_opts xo;
+	ZeroOpts(&xo);
 	if (oldFd >= 0) {
 		xo.old_prog_fd = oldFd;
 		t.flags |= XDP_FLAGS_REPLACE;
@@ -598,8 +600,12 @@ Napi::Value Dataplane::AttachXdp(const Napi::CallbackInfo &info)
 		EnterNetns(env, guard, t.netns);
 		err = bpf_xdp_attach(static_cast<int>(t.ifindex), loaded_->xdpFd, t.flags, &xo);
 	}
-	if (err)
-		Throw(env, -err, "bpf_xdp_attach", Where(t.ifindex, t.mode, t.netns));
+	if (err) {
+		std::string what = Where(t.ifindex, t.mode, t.netns);
+		if (!expected.IsUndefined())
+			what += ", expecting program " + std::to_string(GetU32(env, expected, op, "expectedProgId"));
+		Throw(env, -err, "bpf_xdp_attach", what);
+	}
 	Record({"xdp", t.ifindex, t.mode, t.netns});
 	return env.Undefined();
 }
@@ -635,16 +641,18 @@ struct TcTarget {
 	bpf_tc_opts opts;
 };
 
-TcTarget ParseTcTarget(Napi::Env env, const Napi::CallbackInfo &info, const char *op)
+// Fills *t in place: its libbpf options must keep their zeroed padding (see ZeroOpts).
+void ParseTcTarget(Napi::Env env, const Napi::CallbackInfo &info, const char *op, TcTarget *t)
 {
-	TcTarget t{GetU32(env, info[0], op, "ifindex"), GetString(env, info[1], op, "direction"),
-		   "", ZeroedOpts<bpf_tc_hook>(), ZeroedOpts<bpf_tc_opts>()};
-	t.hook.ifindex = static_cast<int>(t.ifindex);
-	t.hook.attach_point = TcPoint(env, t.dir, op);
-	t.netns = GetOptString(env, info[2], op, "netnsPath");
-	t.opts.handle = 1;
-	t.opts.priority = 1;
-	return t;
+	t->ifindex = GetU32(env, info[0], op, "ifindex");
+	t->dir = GetString(env, info[1], op, "direction");
+	ZeroOpts(&t->hook);
+	ZeroOpts(&t->opts);
+	t->hook.ifindex = static_cast<int>(t->ifindex);
+	t->hook.attach_point = TcPoint(env, t->dir, op);
+	t->netns = GetOptString(env, info[2], op, "netnsPath");
+	t->opts.handle = 1;
+	t->opts.priority = 1;
 }
 
 } // namespace
@@ -654,7 +662,8 @@ Napi::Value Dataplane::AttachTc(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	const char *op = "attachTc";
 	Ready(env, op);
-	TcTarget t = ParseTcTarget(env, info, op);
+	TcTarget t;
+	ParseTcTarget(env, info, op, &t);
 	CheckOptions(env, info[3], op);
 	Napi::Value replace = OptField(info[3], "replace");
 	if (!replace.IsUndefined() && !replace.IsBoolean())
@@ -689,7 +698,8 @@ Napi::Value Dataplane::DetachTc(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	const char *op = "detachTc";
 	NotClosed(env, op);
-	TcTarget t = ParseTcTarget(env, info, op);
+	TcTarget t;
+	ParseTcTarget(env, info, op, &t);
 
 	int err;
 	{
@@ -708,7 +718,8 @@ Napi::Value Dataplane::DestroyTcHook(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	const char *op = "destroyTcHook";
 	NotClosed(env, op);
-	TcTarget t = ParseTcTarget(env, info, op);
+	TcTarget t;
+	ParseTcTarget(env, info, op, &t);
 	/* Both points together is how libbpf deletes the clsact qdisc, and
 	 * with it the filters of both directions. */
 	t.hook.attach_point = static_cast<enum bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -752,7 +763,8 @@ Napi::Value XdpQuery(const Napi::CallbackInfo &info)
 	uint32_t ifindex = GetU32(env, info[0], op, "ifindex");
 	std::string netns = GetOptString(env, info[1], op, "netnsPath");
 
-	auto q = ZeroedOpts<bpf_xdp_query_opts>();
+	bpf_xdp_query_opts q;
+	ZeroOpts(&q);
 	int err;
 	const char *call = "if_indextoname";
 	{
@@ -782,7 +794,8 @@ Napi::Value XdpQuery(const Napi::CallbackInfo &info)
 Napi::Value TcQuery(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
-	TcTarget t = ParseTcTarget(env, info, "tcQuery");
+	TcTarget t;
+	ParseTcTarget(env, info, "tcQuery", &t);
 
 	int err;
 	{

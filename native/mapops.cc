@@ -16,7 +16,8 @@ constexpr uint32_t kChunk = 4096;
 
 bpf_map_batch_opts BatchOpts(uint64_t elem_flags = 0)
 {
-	auto o = ZeroedOpts<bpf_map_batch_opts>();
+	bpf_map_batch_opts o;
+	ZeroOpts(&o);
 	o.elem_flags = elem_flags;
 	return o;
 }

@@ -12,14 +12,14 @@
 
 namespace sluice {
 
-// A libbpf options struct: all zero (padding too, which libbpf checks)
-// with .sz set.
-template <typename T> T ZeroedOpts()
+// Zero a libbpf options struct in place, padding included (libbpf refuses
+// non-zero bytes after the last field it knows), and set .sz. In place, not
+// returned by value: a struct of 16 bytes or less is returned in registers,
+// and its padding bytes come back undefined.
+template <typename T> void ZeroOpts(T *o)
 {
-	T o;
-	std::memset(&o, 0, sizeof(o));
-	o.sz = sizeof(o);
-	return o;
+	std::memset(o, 0, sizeof(*o));
+	o->sz = sizeof(*o);
 }
 
 struct MapShape {

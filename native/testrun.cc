@@ -56,7 +56,8 @@ private:
 			return;
 		}
 		struct xdp_md ctx = XdpCtx(data_.size(), ifindex_);
-		auto o = ZeroedOpts<bpf_test_run_opts>();
+		bpf_test_run_opts o;
+	ZeroOpts(&o);
 		o.data_in = data_.data();
 		o.data_size_in = static_cast<uint32_t>(data_.size());
 		o.ctx_in = &ctx;
@@ -106,7 +107,8 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 	uint32_t ifindex = ifindexV.IsUndefined() ? 0 : GetU32(env, ifindexV, op, "ingressIfindex");
 
 	std::vector<uint8_t> out(data.size + kOutSlack);
-	auto o = ZeroedOpts<bpf_test_run_opts>();
+	bpf_test_run_opts o;
+	ZeroOpts(&o);
 	o.data_in = data.data;
 	o.data_size_in = static_cast<uint32_t>(data.size);
 	o.data_out = out.data();
