@@ -147,7 +147,7 @@ export async function startPeer(
     case 'sluice-tc': {
       // Two conntrack entries per flow (forward and reply), with room to spare.
       const conntrackSize = Math.max(65_536, 2 ** Math.ceil(Math.log2(flows * 2.5)));
-      const dp = await NativeDataplane.open({ conntrackSize, maglevSlots: 16_777_216 });
+      const dp = await NativeDataplane.open({ capacity: { conntrack: conntrackSize, maglevSlots: 16_777_216 } });
       const target = { ifname: topo.lb.inIf.ifname, netns: topo.lb.nsPath, mode: peer === 'sluice-xdp' ? 'xdp' : 'tc' } as const;
       try {
         const lb = new LoadBalancer(dp);

@@ -223,7 +223,7 @@ async function measureSluice(ctx: StageContext, cfg: Config, n: number): Promise
       const loadSeconds = (performance.now() - t0) / 1000;
       const loaded = rssMb(pid);
 
-      const check = await NativeDataplane.open({ pinDir: daemon.pinDir, conntrackSize: 65536 });
+      const check = await NativeDataplane.open({ pinDir: daemon.pinDir, capacity: { conntrack: 65536 } });
       let mapServices: number;
       let mapBackends: number;
       try {

@@ -266,7 +266,7 @@ interface Sluice {
 }
 
 async function loadSluice(label: string, specs: ServiceSpec[], opened: Array<{ close(): unknown }>, log: (line: string) => void): Promise<Sluice> {
-  const dp = await NativeDataplane.open({ fibRedirect: false, conntrackSize: 65536, maglevSlots: 16777216 });
+  const dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 65536, maglevSlots: 16777216 } });
   opened.push(dp);
   const lb = new LoadBalancer(dp);
   const t0 = performance.now();

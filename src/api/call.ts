@@ -3,7 +3,7 @@
  * result or its error as a status (status.ts), and re-root the field paths
  * of errors from the domain (relative to a converted value) to the request.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { withField } from '../registry/field-path.js';
 import { toStatus } from './status.js';
@@ -36,4 +36,66 @@ export async function rerootAsync<T>(fn: () => Promise<T>, map: (field: string) 
   } catch (err) {
     throw withField(err, map);
   }
+}
+
+/** Where a request that does not decode keeps why (see tolerantDeserializers). */
+const MALFORMED = Symbol('malformed request');
+
+/** Why a request did not decode, or undefined for a decoded request. */
+export function malformed(req: unknown): string | undefined {
+  return typeof req === 'object' && req !== null ? (req as { [MALFORMED]?: string })[MALFORMED] : undefined;
+}
+
+/** The status of a request that did not decode. */
+export function malformedStatus(why: string): { code: grpc.status; details: string } {
+  return { code: grpc.status.INVALID_ARGUMENT, details: `the request is not a valid protobuf message of this method: ${why}` };
+}
+
+/**
+ * The service with deserializers that do not throw: a request that does
+ * not decode becomes a marker object, which every handler answers with
+ * INVALID_ARGUMENT (grpc-js answers a throwing deserializer with INTERNAL,
+ * as if the server had failed). Unary and server-streaming handlers are
+ * guarded here; a handler that reads a stream of requests checks
+ * malformed() on each one itself.
+ */
+export function guardMalformed(
+  def: grpc.ServiceDefinition,
+  impl: grpc.UntypedServiceImplementation,
+): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] {
+  const outDef: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const outImpl: grpc.UntypedServiceImplementation = {};
+  for (const [name, m] of Object.entries(def) as Array<[string, grpc.MethodDefinition<unknown, unknown>]>) {
+    outDef[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return m.requestDeserialize(buf);
+        } catch (err) {
+          return { [MALFORMED]: err instanceof Error ? err.message : String(err) };
+        }
+      },
+    };
+    const handler = impl[name];
+    if (handler === undefined || m.requestStream) {
+      if (handler !== undefined) outImpl[name] = handler;
+      continue;
+    }
+    if (!m.responseStream) {
+      const h = handler as grpc.handleUnaryCall<unknown, unknown>;
+      outImpl[name] = ((call, callback) => {
+        const why = malformed(call.request);
+        if (why !== undefined) callback(malformedStatus(why));
+        else h(call, callback);
+      }) as grpc.handleUnaryCall<unknown, unknown>;
+    } else {
+      const h = handler as grpc.handleServerStreamingCall<unknown, unknown>;
+      outImpl[name] = ((call) => {
+        const why = malformed(call.request);
+        if (why !== undefined) call.emit('error', malformedStatus(why));
+        else h(call);
+      }) as grpc.handleServerStreamingCall<unknown, unknown>;
+    }
+  }
+  return [outDef as grpc.ServiceDefinition, outImpl];
 }

@@ -6,7 +6,9 @@
  * requests, the field at fault (from the google.rpc.BadRequest detail).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { SluiceError } from '../errors.js';
 import { decodeFieldViolations, STATUS_DETAILS_KEY } from './error-details.js';
 import type {
   ApplyServicesResponse,
@@ -114,10 +116,44 @@ function pem(v: string | Buffer): Buffer {
 }
 
 /**
+ * The error of a failed call. grpc-js reports a request it could not
+ * encode (a string where a number belongs, a number out of range) as the
+ * status INTERNAL, as if the server had failed; it never left this
+ * process, so it is an invalid argument here, said as such.
+ */
+function callError(err: grpc.ServiceError): Error {
+  if (err.code === grpc.status.INTERNAL && /^Request message serialization failure/.test(err.details)) {
+    return new SluiceError('INVALID_ARGUMENT', `the request was not sent: it cannot be encoded (${err.details.replace(/^Request message serialization failure: /, '')})`, { cause: err });
+  }
+  return new ApiError(err);
+}
+
+let ipServernameWarningDropped = false;
+
+/**
+ * grpc-js gives the target's host to TLS as the server name (SNI) even when
+ * it is an IP address, and Node warns about that (DEP0123) on stderr, once
+ * per process: once per CLI command. SNI carries host names only (RFC 6066)
+ * and the server does not use it; that one warning is dropped, nothing else.
+ */
+function dropIpServernameWarning(): void {
+  if (ipServernameWarningDropped) return;
+  ipServernameWarningDropped = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const opt = rest[0];
+    const code = typeof opt === 'object' && opt !== null ? (opt as { code?: unknown }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/**
  * A client of the server at `address` ("unix:///path" or "host:port");
  * plaintext unless `tls` is given. The channel connects lazily.
  */
 export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
+  if (tls && !tls.serverName && isIP(address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')) !== 0) dropIpServernameWarning();
   const creds = tls
     ? grpc.credentials.createSsl(tls.ca ? pem(tls.ca) : null, tls.key ? pem(tls.key) : null, tls.cert ? pem(tls.cert) : null)
     : grpc.credentials.createInsecure();
@@ -142,7 +178,7 @@ export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
 
   const call = <T>(client: Untyped, method: string, req: unknown): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      const cb: Callback<T> = (err, res) => (err ? reject(new ApiError(err)) : resolve(res as T));
+      const cb: Callback<T> = (err, res) => (err ? reject(callError(err)) : resolve(res as T));
       client[method]!.call(client, req, cb);
     });
 

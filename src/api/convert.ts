@@ -5,6 +5,7 @@
  * domain's camelCase path relative to the converted message
  * ("ports[0].protocol"); the handlers re-root and snake_case them.
  */
+import { show } from '../model/schema.js';
 import type { LbStats, GlobalCounter, Protocol } from '../dataplane/codec.js';
 import { SluiceError, invalid } from '../errors.js';
 import {
@@ -41,7 +42,7 @@ export function protocolFromName(v: unknown, field: string): Protocol {
   const p = typeof v === 'string' ? PROTOCOLS[v] : undefined;
   if (p !== undefined) return p;
   if (v === 'PROTOCOL_UNSPECIFIED' || v === undefined || v === null) throw invalid(field, 'required: TCP or UDP');
-  throw invalid(field, `must be TCP or UDP, got ${JSON.stringify(v)}`);
+  throw invalid(field, `must be TCP or UDP, got ${show(v)}`);
 }
 
 /** The Protocol enum name of a domain protocol. */
@@ -60,7 +61,7 @@ export function stateFromName(v: unknown, field: string, unspecified?: BackendDe
     if (unspecified !== undefined) return unspecified;
     throw invalid(field, 'required: ACTIVE, DRAINING or MAINTENANCE');
   }
-  throw invalid(field, `must be ACTIVE, DRAINING or MAINTENANCE, got ${JSON.stringify(v)}`);
+  throw invalid(field, `must be ACTIVE, DRAINING or MAINTENANCE, got ${show(v)}`);
 }
 
 /** The Backend.State enum name of a domain state. */
@@ -71,33 +72,32 @@ export function stateToName(s: BackendDefinitionState): BackendStateName {
 /** An int64 field (a decimal string, or a number) as a safe non-negative integer; INVALID_ARGUMENT otherwise. */
 export function int64ToNumber(v: unknown, field: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw invalid(field, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n) || n < 0) throw invalid(field, `must be a non-negative integer, got ${show(v)}`);
   return n;
 }
 
 /**
- * A Service message as the plain input of normaliseDefinition: enum names
- * become the domain's words, zero values become "unset". OUTPUT_ONLY
- * fields are dropped.
+ * A Service message as the plain input of normaliseDefinition (the one
+ * schema checks it): enum names become the domain's words (an unknown
+ * number stays a number, for the schema to refuse), zero values become
+ * "unset". OUTPUT_ONLY fields are dropped, as the API documents.
  */
 export function definitionInputFromMessage(m: ServiceMessage | ServiceInput): Record<string, unknown> {
   const out: Record<string, unknown> = {
     name: m.name ?? '',
     addresses: m.addresses ?? [],
-    ports: (m.ports ?? []).map((p, i) => {
-      const port: Record<string, unknown> = {
-        port: p.port ?? 0,
-        protocol: protocolFromName(p.protocol, `ports[${i}].protocol`),
-      };
+    ports: (m.ports ?? []).map((p) => {
+      const port: Record<string, unknown> = { port: p.port ?? 0 };
+      const protocol = enumInput(p.protocol, 'PROTOCOL_UNSPECIFIED');
+      if (protocol !== undefined) port['protocol'] = protocol;
       if (p.name) port['name'] = p.name;
       if (p.targetPort) port['targetPort'] = p.targetPort;
       return port;
     }),
-    backends: (m.backends ?? []).map((b, i) => {
-      const backend: Record<string, unknown> = {
-        address: b.address ?? '',
-        state: stateFromName(b.state, `backends[${i}].state`, 'active'),
-      };
+    backends: (m.backends ?? []).map((b) => {
+      const backend: Record<string, unknown> = { address: b.address ?? '' };
+      const state = enumInput(b.state, 'STATE_UNSPECIFIED');
+      if (state !== undefined) backend['state'] = state;
       if (b.weight !== undefined && b.weight !== null) backend['weight'] = b.weight;
       if (b.leaseId) backend['leaseId'] = b.leaseId;
       return backend;
@@ -108,13 +108,19 @@ export function definitionInputFromMessage(m: ServiceMessage | ServiceInput): Re
   return out;
 }
 
+/** An enum value of a message as schema input: its name in lower case, undefined when unspecified, a number as it is. */
+function enumInput(v: string | number | undefined | null, unspecified: string): string | number | undefined {
+  if (v === undefined || v === null || v === unspecified) return undefined;
+  return typeof v === 'string' ? v.toLowerCase() : v;
+}
+
 /** A Service message as a validated, normalised ServiceDefinition. */
 export function definitionFromMessage(m: ServiceMessage | ServiceInput): ServiceDefinition {
   return normaliseDefinition(definitionInputFromMessage(m));
 }
 
-/** A definition's fields of the Service message (everything but the revisions). */
-function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision' | 'createRevision'> {
+/** A definition's fields of the Service message (everything but the output-only ones). */
+function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize'> {
   return {
     name: d.name,
     addresses: [...d.addresses],
@@ -130,9 +136,9 @@ export function definitionToMessage(d: ServiceDefinition): ServiceInput {
   return definitionFields(d);
 }
 
-/** A stored service as the Service message the API returns. */
-export function serviceToMessage(s: StoredService): ServiceMessage {
-  return { ...definitionFields(s.definition), revision: String(s.revision), createRevision: String(s.createRevision) };
+/** A stored service as the Service message the API returns, with the table size the dataplane uses (0 if not given). */
+export function serviceToMessage(s: StoredService, effectiveTableSize = 0): ServiceMessage {
+  return { ...definitionFields(s.definition), revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize };
 }
 
 /** A decoded Service message's revision fields as numbers. */

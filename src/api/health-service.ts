@@ -4,6 +4,7 @@
  * fully qualified name, NOT_FOUND for others; Watch sends the status now
  * and on every change, SERVICE_UNKNOWN for a service it does not know.
  */
+import { show } from '../model/schema.js';
 import * as grpc from '@grpc/grpc-js';
 import type { HealthCheckRequest, HealthCheckResponse, ServingStatusName } from './messages.js';
 import type { OpenStreams } from './open-streams.js';
@@ -35,7 +36,7 @@ export class HealthStatus {
     return {
       Check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, cb: grpc.sendUnaryData<HealthCheckResponse>) => {
         const status = this.statuses.get(call.request.service);
-        if (status === undefined) cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
+        if (status === undefined) cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${show(call.request.service)}` });
         else cb(null, { status });
       },
       Watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {

@@ -56,6 +56,8 @@ export interface ServiceMessage {
   tableSize: number;
   revision: Int64;
   createRevision: Int64;
+  /** OUTPUT_ONLY: the table size in use (0: none). */
+  effectiveTableSize: number;
 }
 
 /** sluice.v1.Service as a client sends it. */
@@ -93,6 +95,8 @@ export type ServiceViewName = 'SERVICE_VIEW_UNSPECIFIED' | 'BASIC' | 'FULL';
 export interface ApplyServicesResponse {
   services: ServiceMessage[];
   revision: Int64;
+  /** Names of the services that were already as requested. */
+  unchanged: string[];
 }
 
 /** sluice.v1.DeleteServiceRequest. */

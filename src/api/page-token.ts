@@ -4,6 +4,7 @@
  * it, so that a token reused with other filters is refused instead of
  * silently skipping or repeating items.
  */
+import { show } from '../model/schema.js';
 import { invalid } from '../errors.js';
 
 /** Default and largest page sizes. */
@@ -12,7 +13,7 @@ export const PAGE_SIZE = { default: 100, max: 1000 } as const;
 /** The effective page size: 0 → default, above max → max, negative → INVALID_ARGUMENT (field `pageSize`). */
 export function pageSize(requested: number): number {
   if (!Number.isInteger(requested) || requested < 0) {
-    throw invalid('pageSize', `must be a non-negative integer, got ${JSON.stringify(requested)}`);
+    throw invalid('pageSize', `must be a non-negative integer, got ${show(requested)}`);
   }
   if (requested === 0) return PAGE_SIZE.default;
   return Math.min(requested, PAGE_SIZE.max);

@@ -4,7 +4,7 @@
  * weight, ttlSeconds, leaseId, state).
  */
 import * as grpc from '@grpc/grpc-js';
-import { unary } from './call.js';
+import { malformed, malformedStatus, unary } from './call.js';
 import { required, serviceToMessage, stateFromName } from './convert.js';
 import type {
   DeregisterBackendRequest,
@@ -16,11 +16,13 @@ import type {
   SetBackendStateRequest,
 } from './messages.js';
 import type { HandlerContext } from './service-registry-service.js';
+import type { StoredService } from '../model/definition.js';
 import { toStatus } from './status.js';
 
 /** The Registration implementation. */
 export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
   const { registry, log } = ctx;
+  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, registry.effectiveTableSize(s.definition));
   const keepAlive = (req: KeepAliveRequest): KeepAliveResponse => {
     const lease = registry.keepAlive(required(req.leaseId, 'leaseId'));
     return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds };
@@ -34,7 +36,7 @@ export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImp
         ...(req.ttlSeconds !== 0 ? { ttlSeconds: req.ttlSeconds } : {}),
         ...(req.leaseId !== '' ? { leaseId: req.leaseId } : {}),
       });
-      return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds, service: serviceToMessage(service) };
+      return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds, service: full(service) };
     }),
 
     KeepAlive: (call: grpc.ServerDuplexStream<KeepAliveRequest, KeepAliveResponse>) => {
@@ -50,6 +52,11 @@ export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImp
       }
       call.on('data', (req: KeepAliveRequest) => {
         if (ended) return;
+        const why = malformed(req);
+        if (why !== undefined) {
+          fail(malformedStatus(why));
+          return;
+        }
         try {
           call.write(keepAlive(req));
         } catch (err) {
@@ -66,14 +73,14 @@ export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImp
     Heartbeat: unary<KeepAliveRequest, KeepAliveResponse>(log, keepAlive),
 
     DeregisterBackend: unary<DeregisterBackendRequest, ServiceMessage>(log, async (req) =>
-      serviceToMessage(await registry.deregisterBackend(required(req.service, 'service'), required(req.address, 'address'))),
+      full(await registry.deregisterBackend(required(req.service, 'service'), required(req.address, 'address'))),
     ),
 
     SetBackendState: unary<SetBackendStateRequest, ServiceMessage>(log, async (req) => {
       const service = required(req.service, 'service');
       const address = required(req.address, 'address');
       const state = stateFromName(req.state, 'state');
-      return serviceToMessage(await registry.setBackendState(service, address, state));
+      return full(await registry.setBackendState(service, address, state));
     }),
   };
 }

@@ -9,6 +9,7 @@
  * chmod 0600 after bind) or on TCP ("host:port", optionally TLS or mutual
  * TLS).
  */
+import { show } from '../model/schema.js';
 import { lstat, readFile, unlink, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -16,6 +17,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { pino, type Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
 import type { Registry } from '../registry/registry.js';
+import { guardMalformed } from './call.js';
 import { HealthStatus } from './health-service.js';
 import { OpenStreams } from './open-streams.js';
 import { operationsService } from './operations-service.js';
@@ -92,10 +94,55 @@ export function checkListen(listen: string, tls: boolean): string | undefined {
   const unixPath = listen.startsWith('unix://') ? listen.slice('unix://'.length) : undefined;
   if (unixPath !== undefined && !unixPath.startsWith('/')) throw invalid('listen', `a unix socket path must be absolute: ${listen}`);
   if (unixPath === undefined && !/^.+:\d+$/.test(listen)) {
-    throw invalid('listen', `must be unix:///absolute/path or host:port, got ${JSON.stringify(listen)}`);
+    throw invalid('listen', `must be unix:///absolute/path or host:port, got ${show(listen)}`);
   }
   if (unixPath !== undefined && tls) throw invalid('tls', 'TLS applies to a TCP listener, not a unix socket');
   return unixPath;
+}
+
+/** How often the daemon checks that its unix socket is still there, in ms. */
+const SOCKET_CHECK_MS = 2000;
+
+/**
+ * Check the unix socket now and then: a socket file someone removed (a
+ * cleanup of /run, a mistaken `rm`) leaves the daemon serving no one, so it
+ * is bound again and the event is logged. A path now taken by another file
+ * is left alone and reported.
+ */
+function watchSocket(server: grpc.Server, path: string, creds: grpc.ServerCredentials, log: Logger): { stop(): void } {
+  let busy = false;
+  let reported = false;
+  const check = async (): Promise<void> => {
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (st?.isSocket()) {
+      reported = false;
+      return;
+    }
+    if (st) {
+      if (!reported) log.error({ path }, 'the API socket path is now another kind of file; clients cannot reach this daemon: remove it and restart the daemon');
+      reported = true;
+      return;
+    }
+    log.error({ path }, 'the API socket was removed; binding it again');
+    server.unbind(`unix://${path}`);
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${path}`, creds, (err) => (err ? reject(err) : resolve())));
+    await chmod(path, 0o600);
+    log.warn({ path }, 'API socket bound again');
+  };
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    check()
+      .catch((err: unknown) => log.error({ err, path }, 'could not check or rebind the API socket'))
+      .finally(() => (busy = false));
+  }, SOCKET_CHECK_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Start serving the API; resolves once bound. */
@@ -115,11 +162,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     // the daemon's CPU per call in a profile of 1,000 changes).
     'grpc.enable_channelz': 0,
   });
-  const service = (name: string): grpc.ServiceDefinition => def[name] as grpc.ServiceDefinition;
-  server.addService(service('sluice.v1.ServiceRegistry'), serviceRegistryService(ctx));
-  server.addService(service('sluice.v1.Registration'), registrationService(ctx));
-  server.addService(service('sluice.v1.Operations'), operationsService(ctx));
-  server.addService(service('grpc.health.v1.Health'), health.service(streams));
+  const add = (name: string, impl: grpc.UntypedServiceImplementation): void => {
+    server.addService(...guardMalformed(def[name] as grpc.ServiceDefinition, impl));
+  };
+  add('sluice.v1.ServiceRegistry', serviceRegistryService(ctx));
+  add('sluice.v1.Registration', registrationService(ctx));
+  add('sluice.v1.Operations', operationsService(ctx));
+  add('grpc.health.v1.Health', health.service(streams));
   // @grpc/reflection bundles its own proto-loader; the package definition is the same data.
   new ReflectionService(reflectionPackageDefinition() as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
 
@@ -135,10 +184,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (unixPath !== undefined) await chmod(unixPath, 0o600);
   const address = unixPath !== undefined ? `unix://${unixPath}` : opts.listen.replace(/:\d+$/, `:${port}`);
   log.info({ address, tls: opts.tls !== undefined }, 'API serving');
+  const socketWatch = unixPath === undefined ? undefined : watchSocket(server, unixPath, creds, log);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      socketWatch?.stop();
       health.setAll('NOT_SERVING');
       streams.closeAll();
       await new Promise<void>((resolve) => {

@@ -3,7 +3,8 @@
  * the request's shape (required fields, enum values), converts it, calls
  * the registry, and re-roots the field paths of errors to the request.
  */
-import { isIPv4 } from 'node:net';
+import { show } from '../model/schema.js';
+import { isIPv4Address } from '../model/address.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
@@ -62,12 +63,13 @@ function batchPath(f: string): string {
 function basicServiceMessage(s: StoredService): ServiceMessage {
   return {
     name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0,
-    revision: String(s.revision), createRevision: String(s.createRevision),
+    revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0,
   };
 }
 
 export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
   const { registry, log } = ctx;
+  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, registry.effectiveTableSize(s.definition));
   return {
     ApplyService: unary<ApplyServiceRequest, ServiceMessage>(log, async (req) => {
       const item = applyItem(req, '');
@@ -75,18 +77,19 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
         () => registry.applyService(item.definition, item.expectedRevision),
         (f) => (f === 'expectedRevision' ? f : joinPath('service', f)),
       );
-      return serviceToMessage(stored);
+      return full(stored);
     }),
 
     ApplyServices: unary<ApplyServicesRequest, ApplyServicesResponse>(log, async (req) => {
       if (req.requests.length === 0) throw invalid('requests', 'at least one is required');
       if (req.requests.length > MAX_BATCH) throw invalid('requests', `at most ${MAX_BATCH}, got ${req.requests.length}`);
       const items = req.requests.map((r, i) => applyItem(r, `requests[${i}]`));
-      const { services, revision } = await rerootAsync(() => registry.applyServices(items), batchPath);
+      const { services, revision, unchanged } = await rerootAsync(() => registry.applyServices(items), batchPath);
       const basic = req.view === 'BASIC';
       return {
-        services: services.map((s) => (basic ? basicServiceMessage(s) : serviceToMessage(s))),
+        services: services.map((s) => (basic ? basicServiceMessage(s) : full(s))),
         revision: String(revision),
+        unchanged,
       };
     }),
 
@@ -96,11 +99,11 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
       return { revision: String(await registry.deleteService(name, expected)) };
     }),
 
-    GetService: unary<GetServiceRequest, ServiceMessage>(log, (req) => serviceToMessage(registry.getService(required(req.name, 'name')))),
+    GetService: unary<GetServiceRequest, ServiceMessage>(log, (req) => full(registry.getService(required(req.name, 'name')))),
 
     ListServices: unary<ListServicesRequest, ListServicesResponse>(log, (req) => {
       const limit = pageSize(req.pageSize);
-      if (req.address !== '' && !isIPv4(req.address)) throw invalid('address', `must be an IPv4 address, got ${JSON.stringify(req.address)}`);
+      if (req.address !== '' && !isIPv4Address(req.address)) throw invalid('address', `must be an IPv4 address, got ${show(req.address)}`);
       const filters = { prefix: req.namePrefix, address: req.address };
       const after = decodePageToken(req.pageToken, filters);
       const page = registry.listServices({
@@ -111,7 +114,7 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
       });
       const last = page.services.at(-1);
       return {
-        services: page.services.map(serviceToMessage),
+        services: page.services.map(full),
         nextPageToken: page.more && last ? encodePageToken(last.definition.name, filters) : '',
         revision: String(page.revision),
       };

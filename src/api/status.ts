@@ -25,14 +25,31 @@ export function protoFieldPath(path: string): string {
   return path.replace(/([a-z0-9])([A-Z])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`);
 }
 
+/**
+ * Longest status message sent. Messages echo inputs only in bounded form
+ * (show() in model/schema.ts); this is the backstop, so that no input can
+ * make a status too large for the HTTP/2 trailers that carry it.
+ */
+const MAX_DETAILS = 1024;
+
+function bounded(s: string): string {
+  return s.length <= MAX_DETAILS ? s : `${s.slice(0, MAX_DETAILS - 1)}…`;
+}
+
 /** The status a failure is answered with. INTERNAL failures are logged. */
 export function toStatus(err: unknown, log?: Logger): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
+  const s = statusOf(err, log);
+  if (s.details.length <= MAX_DETAILS) return s;
+  return { ...s, details: bounded(s.details) };
+}
+
+function statusOf(err: unknown, log?: Logger): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
   if (err instanceof SluiceError) {
     const code = CODES[err.code] ?? grpc.status.INTERNAL;
     if (code === grpc.status.INTERNAL) log?.error({ err }, 'internal error');
     if (err.field === undefined || err.field === '') return { code, details: err.message };
     const field = protoFieldPath(err.field);
-    const description = describe(err);
+    const description = bounded(describe(err));
     const details = `${field}: ${description}`;
     const metadata = new grpc.Metadata();
     metadata.set(STATUS_DETAILS_KEY, encodeBadRequestStatus(code, details, { field, description }));

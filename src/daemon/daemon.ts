@@ -1,24 +1,40 @@
 /**
- * `sluice daemon`: the long-running control plane. It adopts (or creates)
- * the pinned dataplane, restores desired state from the store in the state
- * directory, converges the maps to it without touching conntrack, attaches
- * to the configured interfaces and serves the gRPC API.
+ * `sluice daemon`: the long-running control plane. It takes its state
+ * directory and its pin directory for itself (one daemon each), adopts (or
+ * creates) the pinned dataplane, restores desired state from the store,
+ * converges the maps to it without touching conntrack, attaches to the
+ * configured interfaces and serves the gRPC API.
  *
- * SIGTERM/SIGINT stop the API and release everything in this process; the
- * programs stay attached and the pinned maps stay, so forwarding goes on
- * while no daemon runs (unless `detachOnExit` is set).
+ * Starting is all or nothing: a start that fails removes what it made (the
+ * pins it created, a database it created, its attachments, its
+ * directories) and leaves what it found as it was. An empty store in front
+ * of a populated dataplane is refused (starting would delete the live
+ * services) unless `dataplaneStart` says to adopt or to reset it.
+ *
+ * stop() ends the API and releases everything in this process; the programs
+ * stay attached and the pinned maps stay, so forwarding goes on while no
+ * daemon runs (unless `detachOnExit` is set).
  */
-import { mkdir } from 'node:fs/promises';
+import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { NativeDataplane } from '../dataplane/native-dataplane.js';
+import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from '../dataplane/native-dataplane.js';
+import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
 import { LoadBalancer } from '../lb/load-balancer.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { Registry } from '../registry/registry.js';
 import { checkListen, startApiServer } from '../api/server.js';
 import { SluiceError } from '../errors.js';
+import { adoptDataplane } from './adopt.js';
+import { lockDirectory } from './lock.js';
+import { clearPins, preparePinDir, undoPinDir, type PinDirState } from './pin-dir.js';
+
+/** What to do with a pinned dataplane the store does not describe. */
+export type DataplaneStart = 'refuse-unknown' | 'adopt' | 'reset';
 
 /** Options of the daemon, with defaults resolved by resolveDaemonOptions. */
 export interface DaemonOptions {
@@ -36,8 +52,17 @@ export interface DaemonOptions {
   pinDir: string;
   /** Detach the programs when the daemon exits (default: keep forwarding). */
   detachOnExit: boolean;
-  /** Conntrack capacity (entries; two per flow). */
-  conntrackSize?: number;
+  /** Map capacities; an unset one is the pinned map's (when adopting pins) or the default. */
+  capacity: Partial<DataplaneCapacity>;
+  /** Replace a program of someone else's on an interface's hook. */
+  force: boolean;
+  /**
+   * An empty store with a populated pinned dataplane: refuse (default),
+   * `adopt` (rebuild the store from the maps), or `reset` (start from empty
+   * maps, dropping every connection). `reset` also rebuilds maps whose size
+   * differs from the capacity asked for.
+   */
+  dataplaneStart: DataplaneStart;
   /** pino log level. */
   logLevel: string;
   /**
@@ -60,7 +85,18 @@ export interface DaemonOptions {
  */
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
-/** Fill in defaults. */
+/** Bounds of each capacity option. */
+export const CAPACITY_RANGE: Readonly<Record<keyof DataplaneCapacity, { min: number; max: number; default: number }>> = {
+  // An LRU hash keeps per-CPU free lists: far fewer entries than that thrash.
+  conntrack: { min: 1024, max: 1 << 28, default: 2_097_152 },
+  affinity: { min: 1024, max: 1 << 26, default: 262_144 },
+  frontends: { min: 1, max: (1 << 24) - 1, default: 65_535 },
+  backends: { min: 1, max: (1 << 24) - 1, default: 131_071 },
+  // At least one table of the largest size, with room to replace it.
+  maglevSlots: { min: 262_144, max: 1 << 30, default: 16_777_216 },
+};
+
+/** Fill in defaults and check; INVALID_ARGUMENT naming the option (a DaemonOptions field, or capacity.<name>). */
 export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   const out: DaemonOptions = {
     interfaces: o.interfaces ?? [],
@@ -69,16 +105,48 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     stateDir: o.stateDir ?? '/var/lib/sluice',
     pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
     detachOnExit: o.detachOnExit ?? false,
+    capacity: { ...o.capacity },
+    force: o.force ?? false,
+    dataplaneStart: o.dataplaneStart ?? 'refuse-unknown',
     logLevel: o.logLevel ?? 'info',
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
-  if (o.conntrackSize !== undefined) out.conntrackSize = o.conntrackSize;
   if (!['xdp', 'xdp-generic', 'tc'].includes(out.mode)) {
     throw new SluiceError('INVALID_ARGUMENT', `must be xdp, xdp-generic or tc, got ${out.mode}`, { field: 'mode' });
   }
+  if (!['refuse-unknown', 'adopt', 'reset'].includes(out.dataplaneStart)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be refuse-unknown, adopt or reset, got ${out.dataplaneStart}`, { field: 'dataplaneStart' });
+  }
   if (!Number.isInteger(out.heapGrowingPercent) || out.heapGrowingPercent < 0 || out.heapGrowingPercent > 1000) {
     throw new SluiceError('INVALID_ARGUMENT', `must be an integer in 0..1000, got ${out.heapGrowingPercent}`, { field: 'heapGrowingPercent' });
+  }
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(out.logLevel)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be fatal, error, warn, info, debug, trace or silent, got ${out.logLevel}`, { field: 'logLevel' });
+  }
+  for (const [name, r] of Object.entries(CAPACITY_RANGE) as Array<[keyof DataplaneCapacity, { min: number; max: number }]>) {
+    const v = out.capacity[name];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < r.min || v > r.max || (name === 'maglevSlots' && v % 2 !== 0)) {
+      const even = name === 'maglevSlots' ? 'an even integer' : 'an integer';
+      throw new SluiceError('INVALID_ARGUMENT', `must be ${even} in ${r.min}..${r.max}, got ${v}`, { field: `capacity.${name}` });
+    }
+  }
+  for (const [field, dir] of [['stateDir', out.stateDir], ['pinDir', out.pinDir]] as const) {
+    if (!path.isAbsolute(dir)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path, got ${dir}`, { field });
+  }
+  if (out.tls?.requireClientCert && !out.tls.ca) {
+    throw new SluiceError('INVALID_ARGUMENT', 'needs the CA that signs client certificates (--tls-ca): without it every client would be refused', { field: 'tls.requireClientCert' });
+  }
+  const seen = new Set<string>();
+  for (const spec of out.interfaces) {
+    const t = parseInterface(spec, out.mode);
+    if (!/^[^\s/:]{1,15}$/.test(t.ifname)) throw new SluiceError('INVALID_ARGUMENT', `not an interface name: ${JSON.stringify(t.ifname)} (in ${spec})`, { field: 'interfaces' });
+    if (t.netns !== undefined && !path.isAbsolute(t.netns)) {
+      throw new SluiceError('INVALID_ARGUMENT', `the namespace after @ must be an absolute path (e.g. /var/run/netns/lb), got ${spec}`, { field: 'interfaces' });
+    }
+    if (seen.has(spec)) throw new SluiceError('INVALID_ARGUMENT', `${spec} is given twice`, { field: 'interfaces' });
+    seen.add(spec);
   }
   checkListen(out.listen, out.tls !== undefined);
   return out;
@@ -100,6 +168,38 @@ export function parseInterface(spec: string, mode: AttachMode): AttachTarget {
   return { ifname: spec.slice(0, at), netns: spec.slice(at + 1), mode };
 }
 
+/**
+ * Read the TLS files and check that they make a usable context (PEM that
+ * parses, a key that matches its certificate) before anything else starts.
+ * INVALID_ARGUMENT naming tls.cert, tls.key or tls.ca.
+ */
+async function checkTls(tls: NonNullable<DaemonOptions['tls']>): Promise<void> {
+  const read = async (file: string, field: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+      throw new SluiceError('INVALID_ARGUMENT', `${file}: ${why}`, { field, cause: err });
+    }
+  };
+  const cert = await read(tls.cert, 'tls.cert');
+  const key = await read(tls.key, 'tls.key');
+  const ca = tls.ca === undefined ? undefined : await read(tls.ca, 'tls.ca');
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new SluiceError('INVALID_ARGUMENT', `${tls.cert} and ${tls.key} do not make a certificate and its key: ${(err as Error).message}`, { field: 'tls.cert', cause: err });
+  }
+  if (ca !== undefined) {
+    try {
+      createSecureContext({ ca });
+    } catch (err) {
+      throw new SluiceError('INVALID_ARGUMENT', `${tls.ca}: not a PEM certificate: ${(err as Error).message}`, { field: 'tls.ca', cause: err });
+    }
+  }
+}
+
 /** A running daemon. */
 export interface RunningDaemon {
   /** The address the API listens on. */
@@ -109,64 +209,211 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-/** Start the daemon; resolves once the API serves. */
+/** The maps' sizes as the pins in `dir` have them (nothing for a map not pinned there). */
+function pinnedCapacity(dir: string): Partial<DataplaneCapacity> {
+  const out: Partial<DataplaneCapacity> = {};
+  for (const map of ['conntrack', 'affinity', 'services', 'backends', 'maglev_slots']) {
+    const file = path.join(dir, map);
+    if (!existsSync(file)) continue;
+    const c = capacityOfMap(map, native().pinnedMapInfo(file).maxEntries);
+    if (c) out[c[0]] = c[1];
+  }
+  return out;
+}
+
+/** The flag that sets each capacity, for messages. */
+const CAPACITY_FLAG: Readonly<Record<keyof DataplaneCapacity, string>> = {
+  conntrack: '--conntrack-size',
+  affinity: '--affinity-size',
+  frontends: '--max-frontends',
+  backends: '--max-backends',
+  maglevSlots: '--maglev-slots',
+};
+
+/** Start the daemon; resolves once the API serves. On failure, everything it made is undone. */
 export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ level: opts.logLevel })): Promise<RunningDaemon> {
   const log = logger.child({ component: 'daemon' });
   applyHeapGrowth(opts.heapGrowingPercent, log);
-  await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-  if (opts.listen.startsWith('unix://')) {
-    await mkdir(path.dirname(opts.listen.slice('unix://'.length)), { recursive: true, mode: 0o755 });
+  if (opts.tls) await checkTls(opts.tls);
+  else if (!opts.listen.startsWith('unix://')) {
+    log.warn({ listen: opts.listen }, 'the API listens on TCP without TLS: anyone who reaches it controls the load balancer; give --tls-cert and --tls-key (with --tls-ca and --require-client-cert for mutual TLS), or listen on a unix socket');
   }
 
-  const dp = await NativeDataplane.open({
-    pinDir: opts.pinDir,
-    ...(opts.conntrackSize !== undefined ? { conntrackSize: opts.conntrackSize } : {}),
-  });
-  log.info({ pinDir: opts.pinDir, adopted: dp.reused }, dp.reused.length ? 'adopted the pinned dataplane' : 'created the dataplane');
-  const store = SqliteStore.open(path.join(opts.stateDir, 'sluice.db'));
-  const lb = new LoadBalancer(dp, { ids: store.loadIds() });
-  const registry = new Registry({ store, lb, dataplane: dp, logger: logger.child({ component: 'registry' }) });
-  const targets = opts.interfaces.map((i) => parseInterface(i, opts.mode));
-  let server: { address: string; close(): Promise<void> } | undefined;
+  // Undo steps, run in reverse if the start fails.
+  const undo: Array<() => void | Promise<void>> = [];
+  const rollback = async (): Promise<void> => {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (err) {
+        log.warn({ err }, 'cleanup after a failed start');
+      }
+    }
+  };
+
   try {
+    // The state directory, locked: one daemon per store.
+    const stateDirExisted = existsSync(opts.stateDir);
+    mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+    if (!stateDirExisted) undo.push(() => rmdirSync(opts.stateDir));
+    const stateLock = lockDirectory(opts.stateDir, 'state directory', '--state-dir');
+    undo.push(() => stateLock.release());
+
+    // The pin directory: on bpffs, checked before it is made, and locked: one daemon per dataplane.
+    const pins: PinDirState = preparePinDir(opts.pinDir);
+    undo.push(() => undoPinDir(pins));
+    const pinLock = lockDirectory(opts.pinDir, 'pin directory', '--pin-dir');
+    undo.push(() => pinLock.release());
+
+    const dbPath = path.join(opts.stateDir, 'sluice.db');
+    const dbExisted = existsSync(dbPath);
+    const store = SqliteStore.open(dbPath);
+    undo.push(() => {
+      store.close();
+      if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+    });
+    const freshStore = store.revision() === 0 && store.count() === 0;
+
+    // Capacity: what was asked, else what the pins have, else the defaults.
+    const pinned = pinnedCapacity(opts.pinDir);
+    const capacity: Partial<DataplaneCapacity> = {};
+    const reset = opts.dataplaneStart === 'reset';
+    for (const name of Object.keys(CAPACITY_RANGE) as Array<keyof DataplaneCapacity>) {
+      const asked = opts.capacity[name];
+      const has = pinned[name];
+      if (asked !== undefined && has !== undefined && asked !== has && !reset) {
+        throw new SluiceError(
+          'FAILED_PRECONDITION',
+          `${CAPACITY_FLAG[name]} ${asked} differs from the pinned dataplane in ${opts.pinDir} (${has}): ` +
+            `give ${CAPACITY_FLAG[name]} ${has}, or --reset-dataplane to rebuild the maps at the new size (every connection is dropped)`,
+          { field: `capacity.${name}` },
+        );
+      }
+      capacity[name] = asked ?? (reset ? undefined : has) ?? CAPACITY_RANGE[name].default;
+    }
+
+    // A reset takes the old maps' programs over: they are this daemon's to replace.
+    const formerMapIds: number[] = [];
+    if (reset && pins.before.size > 0) {
+      for (const map of ['conntrack', 'services']) {
+        const file = path.join(opts.pinDir, map);
+        if (existsSync(file)) formerMapIds.push(native().pinnedMapInfo(file).id);
+      }
+      const removed = clearPins(opts.pinDir);
+      log.warn({ pinDir: opts.pinDir, removed }, 'reset: the pinned dataplane is replaced by empty maps');
+    }
+
+    const dp = await NativeDataplane.open({ pinDir: opts.pinDir, capacity });
+    undo.push(() => void dp.close());
+    for (const id of formerMapIds) dp.formerMapIds.add(id);
+    log.info({ pinDir: opts.pinDir, adopted: dp.reused }, dp.reused.length ? 'adopted the pinned dataplane' : 'created the dataplane');
+    const usage = dp.mapUsage();
+    const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+    log.info(
+      { capacity, maps: Object.fromEntries(usage.map((u) => [u.map, { entries: u.entries, MiB: mib(u.bytes) }])), totalMiB: mib(usage.reduce((a, u) => a + u.bytes, 0)) },
+      'dataplane maps (kernel memory)',
+    );
+
+    // An empty store in front of a live dataplane: converging would delete every service.
+    const live = dp.listServices().length;
+    if (opts.dataplaneStart === 'adopt' && !(freshStore && live > 0)) {
+      log.info({ freshStore, liveServices: live }, 'adopt: nothing to adopt (the store is not empty, or the dataplane is)');
+    }
+    if (freshStore && live > 0) {
+      if (opts.dataplaneStart !== 'adopt') {
+        throw new SluiceError(
+          'FAILED_PRECONDITION',
+          `the store in ${opts.stateDir} is empty, but the pinned dataplane in ${opts.pinDir} holds ${live} service entries that would be deleted: ` +
+            'give --adopt-dataplane to rebuild the store from them (services named adopted/<vip>-<port>-<protocol>), ' +
+            'or --reset-dataplane to start from empty maps (every connection is dropped)',
+        );
+      }
+      const adopted = adoptDataplane(dp);
+      for (const line of adopted.skipped) log.warn({ skipped: line }, 'adopt: left out');
+      store.put(adopted.definitions.map((definition) => ({ definition, expectedRevision: 0 })));
+      store.saveIds(adopted.ids, []);
+      log.warn({ services: adopted.definitions.length, skipped: adopted.skipped.length }, 'adopt: the store was rebuilt from the pinned dataplane');
+    }
+
+    const lb = new LoadBalancer(dp, { ids: store.loadIds() });
+    const registry = new Registry({ store, lb, dataplane: dp, logger: logger.child({ component: 'registry' }) });
+    undo.push(() => registry.close());
+    const targets = opts.interfaces.map((i) => parseInterface(i, opts.mode));
     await registry.start();
     const removed = await lb.converge();
     log.info({ services: store.count(), revision: store.revision(), staleRemoved: removed }, 'desired state restored');
     for (const t of targets) {
-      dp.attach(t);
+      const before = dp.isAttached(t);
+      dp.attach(t, { force: opts.force });
+      // A fresh attachment is taken back if the start fails; one this dataplane already had stays.
+      if (!before) undo.push(() => dp.detach(t));
       log.info({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'attached');
     }
-    server = await startApiServer({
+    const server = await startApiServer({
       registry,
       listen: opts.listen,
       ...(opts.tls ? { tls: opts.tls } : {}),
       logger: logger.child({ component: 'api' }),
     });
     log.info({ address: server.address }, 'serving');
-  } catch (err) {
-    registry.close();
-    store.close();
-    dp.close();
-    throw err;
-  }
+    const watchdog = watchAttachments(dp, targets, log);
 
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      await server?.close();
-      registry.close();
-      if (opts.detachOnExit) {
-        for (const t of targets) {
-          try {
-            dp.detach(t);
-          } catch (err) {
-            log.warn({ err, ifname: t.ifname }, 'detach failed');
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        watchdog.stop();
+        await server.close();
+        registry.close();
+        if (opts.detachOnExit) {
+          for (const t of targets) {
+            try {
+              dp.detach(t);
+            } catch (err) {
+              log.warn({ err, ifname: t.ifname }, 'detach failed');
+            }
           }
         }
+        store.close();
+        dp.close();
+        pinLock.release();
+        stateLock.release();
+        log.info({ detached: opts.detachOnExit }, opts.detachOnExit ? 'stopped and detached' : 'stopped; the dataplane keeps forwarding');
+      })());
+    return { address: server.address, registry, stop };
+  } catch (err) {
+    await rollback();
+    throw err;
+  }
+}
+
+/** How often the daemon checks that its programs are still attached, in ms. */
+const ATTACH_CHECK_MS = 5000;
+
+/**
+ * Check now and then that each interface's hook still runs this
+ * dataplane's program: another tool (or a daemon started with --force) can
+ * replace it, and this daemon would go on answering for traffic it no
+ * longer sees. Each loss and each return is logged once.
+ */
+function watchAttachments(dp: NativeDataplane, targets: AttachTarget[], log: Logger): { stop(): void } {
+  const lost = new Set<string>();
+  const timer = setInterval(() => {
+    for (const t of targets) {
+      const key = `${t.netns ?? ''}/${t.ifname}`;
+      let ok: boolean;
+      try {
+        ok = dp.isAttached(t);
+      } catch {
+        ok = false;
       }
-      store.close();
-      dp.close();
-      log.info({ detached: opts.detachOnExit }, opts.detachOnExit ? 'stopped and detached' : 'stopped; the dataplane keeps forwarding');
-    })());
-  return { address: server.address, registry, stop };
+      if (!ok && !lost.has(key)) {
+        lost.add(key);
+        log.error({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'this dataplane\'s program is no longer attached here (replaced or removed): traffic on it is not balanced; restart the daemon to attach again');
+      } else if (ok && lost.delete(key)) {
+        log.info({ ifname: t.ifname, netns: t.netns }, 'attached again');
+      }
+    }
+  }, ATTACH_CHECK_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

@@ -59,6 +59,8 @@ export interface Dataplane {
   listBackends(): Map<number, BackendValue>;
   /** Slots of the array that holds every Maglev table. */
   tableCapacity(): number;
+  /** Ids the maps have room for: service ids are 1..services, backend ids 1..backends. */
+  idCapacity(): { services: number; backends: number };
   /**
    * Write Maglev tables (backend id per slot), each to the region starting
    * at its `base`: one mapping of the array where they lie close together.
@@ -85,8 +87,16 @@ export interface Dataplane {
   resetStats(kind: 'service' | 'backend', ids: readonly number[]): void;
   /** Global verdict and drop counters summed over CPUs. */
   globalStats(): Record<GlobalCounter, bigint>;
-  /** Attach the programs to an interface. */
-  attach(target: AttachTarget): void;
+  /**
+   * Attach the programs to an interface. A hook that holds a program that
+   * is not this dataplane's (another sluice's, another tool's) is refused
+   * (FAILED_PRECONDITION naming it) unless `force`; this dataplane's own
+   * program in another hook of the interface (an earlier --mode) is
+   * detached.
+   */
+  attach(target: AttachTarget, opts?: { force?: boolean }): void;
+  /** Whether this dataplane's program is in the target's hook now. */
+  isAttached(target: AttachTarget): boolean;
   /** Detach them (and remove the clsact hook for tc). */
   detach(target: AttachTarget): void;
   /** Release the maps and programs; attachments stay (the kernel keeps forwarding). */

@@ -106,6 +106,17 @@ export class FakeDataplane implements Dataplane {
     return new Map(this.backends);
   }
 
+  /** Exclusive bound of service ids and of backend ids. */
+  maxIds = { services: 65536, backends: 131072 };
+
+  idCapacity(): { services: number; backends: number } {
+    return { services: this.maxIds.services - 1, backends: this.maxIds.backends - 1 };
+  }
+
+  isAttached(target: AttachTarget): boolean {
+    return this.attached.has(`${target.netns ?? ''}/${target.ifname}`);
+  }
+
   tableCapacity(): number {
     return this.capacity;
   }

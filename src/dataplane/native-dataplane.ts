@@ -33,6 +33,7 @@ import {
   type ServiceKey,
   type ServiceValue,
 } from './codec.js';
+import { SluiceError } from '../errors.js';
 import type { AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
 import { native, type AddonDataplane, type NativeLoadOptions } from './native.js';
 
@@ -42,18 +43,68 @@ export interface NativeDataplaneOptions {
   pinDir?: string;
   /** Redirect after a FIB lookup (default) or always hand packets to the stack. */
   fibRedirect?: boolean;
-  /**
-   * Conntrack entries (two per flow; default 2,097,152, about 300 MB of
-   * kernel memory, preallocated). Must match an adopted pin's size.
-   */
-  conntrackSize?: number;
-  /** Slots for all Maglev tables (default 16,777,216: 64 MiB). Must match an adopted pin. */
-  maglevSlots?: number;
+  /** Map capacities; each must match an adopted pin's (libbpf refuses a pin of another size). */
+  capacity?: Partial<DataplaneCapacity>;
+}
+
+/** How much the maps hold: what the daemon's capacity flags set. */
+export interface DataplaneCapacity {
+  /** Conntrack entries (two per flow; default 2,097,152, about 300 MB of kernel memory, preallocated). */
+  conntrack: number;
   /** ClientIP affinity entries (default 262,144). */
-  affinitySize?: number;
+  affinity: number;
+  /** Frontends (VIP, port, protocol), i.e. service ids 1..frontends (default 65,535). */
+  frontends: number;
+  /** Backend entries, one per backend of each frontend: ids 1..backends (default 131,071). */
+  backends: number;
+  /** Slots for all Maglev tables (default 16,777,216: 64 MiB); even. */
+  maglevSlots: number;
+}
+
+/** The map sizes a capacity gives, by map name. */
+export function mapSizes(c: Partial<DataplaneCapacity>): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  if (c.conntrack !== undefined) sizes['conntrack'] = c.conntrack;
+  if (c.affinity !== undefined) sizes['affinity'] = c.affinity;
+  // Id 0 means "none": id N needs N + 1 entries in the arrays it indexes.
+  if (c.frontends !== undefined) {
+    for (const m of ['services', 'vips', 'svc_stats']) sizes[m] = c.frontends + 1;
+  }
+  if (c.backends !== undefined) {
+    for (const m of ['backends', 'backend_stats']) sizes[m] = c.backends + 1;
+  }
+  // Two slots per element of the array (see bpf/include/maps.h).
+  if (c.maglevSlots !== undefined) sizes['maglev_slots'] = Math.ceil(c.maglevSlots / 2);
+  return sizes;
+}
+
+/** The capacity of a map of `name` with `maxEntries`, as the flag that sets it says it (inverse of mapSizes). */
+export function capacityOfMap(name: string, maxEntries: number): [keyof DataplaneCapacity, number] | undefined {
+  switch (name) {
+    case 'conntrack': return ['conntrack', maxEntries];
+    case 'affinity': return ['affinity', maxEntries];
+    case 'services': return ['frontends', maxEntries - 1];
+    case 'backends': return ['backends', maxEntries - 1];
+    case 'maglev_slots': return ['maglevSlots', maxEntries * 2];
+    default: return undefined;
+  }
 }
 
 const ZERO_KEY = encodeU32(0);
+
+/** The maps of the object, for mapUsage. */
+const MAP_NAMES = ['services', 'vips', 'backends', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats'] as const;
+
+/** "program 'name' (id 42)", or "program 42" if it is gone. */
+function describeProgram(id: number): string {
+  try {
+    const p = native().progInfo(id);
+    const sluice = p.name === 'sluice_xdp' || p.name === 'sluice_tc' ? ' of another sluice dataplane (other pinned maps: is another daemon running with another --pin-dir?)' : '';
+    return `program '${p.name}' (id ${id})${sluice}`;
+  } catch {
+    return `program ${id}`;
+  }
+}
 
 /** Split a concatenation of fixed-size records. */
 function* records(buf: Buffer, size: number, count: number): Generator<Buffer> {
@@ -83,11 +134,7 @@ export class NativeDataplane implements Dataplane {
     const loadOpts: NativeLoadOptions = {};
     if (opts.pinDir !== undefined) loadOpts.pinDir = opts.pinDir;
     if (opts.fibRedirect !== undefined) loadOpts.fibRedirect = opts.fibRedirect;
-    const sizes: Record<string, number> = {};
-    if (opts.conntrackSize !== undefined) sizes['conntrack'] = opts.conntrackSize;
-    if (opts.affinitySize !== undefined) sizes['affinity'] = opts.affinitySize;
-    // Two slots per element of the array (see bpf/include/maps.h).
-    if (opts.maglevSlots !== undefined) sizes['maglev_slots'] = Math.ceil(opts.maglevSlots / 2);
+    const sizes = mapSizes(opts.capacity ?? {});
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {
       const { reused } = await raw.load(loadOpts);
@@ -181,6 +228,18 @@ export class NativeDataplane implements Dataplane {
     return out;
   }
 
+  idCapacity(): { services: number; backends: number } {
+    return { services: this.raw.mapInfo('svc_stats').maxEntries - 1, backends: this.raw.mapInfo('backends').maxEntries - 1 };
+  }
+
+  /** Entries and kernel memory of each map (fdinfo's memlock), for the start-up log. */
+  mapUsage(): Array<{ map: string; entries: number; bytes: number }> {
+    return MAP_NAMES.map((map) => {
+      const info = this.raw.mapInfo(map);
+      return { map, entries: info.maxEntries, bytes: info.memlock };
+    });
+  }
+
   tableCapacity(): number {
     const m = this.raw.mapInfo('maglev_slots');
     return m.maxEntries * (m.valueSize / 4);
@@ -253,16 +312,81 @@ export class NativeDataplane implements Dataplane {
     return decodeGlobalStats(this.raw.perCpuSum('global_stats', ZERO_KEY) ?? Buffer.alloc(128));
   }
 
-  attach(target: AttachTarget): void {
-    const ifindex = native().ifIndex(target.ifname, ...netnsArgs(target));
-    if (target.mode === 'tc') this.raw.attachTc(ifindex, 'ingress', ...netnsArgs(target));
-    else this.raw.attachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+  /**
+   * Attach, after looking at what the interface's hooks hold: a program
+   * that shares no map with this dataplane belongs to someone else (another
+   * sluice with its own pins, another tool) and is not replaced without
+   * `force`; this dataplane's program in another hook (an earlier --mode)
+   * is detached, so that one interface never runs it twice. The attach
+   * itself names the program it expects to replace, so the kernel refuses
+   * it if the hook changed since it was looked at.
+   */
+  attach(target: AttachTarget, opts: { force?: boolean } = {}): void {
+    const addon = native();
+    const ns = netnsArgs(target);
+    const ifindex = addon.ifIndex(target.ifname, ...ns);
+    const where = `${target.ifname}${target.netns ? ` (in ${target.netns})` : ''}`;
+    const xdp = addon.xdpQuery(ifindex, ...ns);
+    const tc = addon.tcQuery(ifindex, 'ingress', ...ns);
+    const hooks: Array<{ hook: string; id: number; detach: () => void; mine: boolean }> = [
+      { hook: 'XDP (native)', id: xdp.drvProgId, detach: () => this.raw.detachXdp(ifindex, 'native', ...ns), mine: target.mode === 'xdp' },
+      { hook: 'XDP (generic)', id: xdp.skbProgId, detach: () => this.raw.detachXdp(ifindex, 'generic', ...ns), mine: target.mode === 'xdp-generic' },
+      { hook: 'tc ingress (handle 1, priority 1)', id: tc, detach: () => this.raw.detachTc(ifindex, 'ingress', ...ns), mine: target.mode === 'tc' },
+    ];
+    if (xdp.hwProgId !== 0 && target.mode !== 'tc') {
+      throw new SluiceError('FAILED_PRECONDITION', `${where}: an offloaded XDP program (id ${xdp.hwProgId}) is attached; detach it first (ip link set dev ${target.ifname} xdpoffload off)`);
+    }
+    for (const h of hooks) {
+      if (h.id === 0 || this.ownsProgram(h.id)) continue;
+      // Native and generic XDP cannot both be attached: the other XDP mode's program is in the way too.
+      const inTheWay = h.mine || (target.mode !== 'tc' && h.hook.startsWith('XDP'));
+      if (!inTheWay) continue;
+      if (!opts.force) throw new SluiceError('FAILED_PRECONDITION', `${where}: ${h.hook} already runs ${describeProgram(h.id)}, which is not this dataplane's; pass --force to replace it`);
+      if (!h.mine) h.detach();
+    }
+    for (const h of hooks) {
+      if (!h.mine && h.id !== 0 && this.ownsProgram(h.id)) h.detach();
+    }
+    const current = hooks.find((h) => h.mine)!.id;
+    if (target.mode === 'tc') this.raw.attachTc(ifindex, 'ingress', ns[0], { replace: current !== 0 });
+    else this.raw.attachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
+  }
+
+  isAttached(target: AttachTarget): boolean {
+    const addon = native();
+    const ns = netnsArgs(target);
+    const ifindex = addon.ifIndex(target.ifname, ...ns);
+    const mine = this.raw.programs();
+    if (target.mode === 'tc') return addon.tcQuery(ifindex, 'ingress', ...ns) === mine.tc.id;
+    const q = addon.xdpQuery(ifindex, ...ns);
+    return (target.mode === 'xdp' ? q.drvProgId : q.skbProgId) === mine.xdp.id;
   }
 
   detach(target: AttachTarget): void {
     const ifindex = native().ifIndex(target.ifname, ...netnsArgs(target));
-    if (target.mode === 'tc') this.raw.destroyTcHook(ifindex, 'ingress', ...netnsArgs(target));
+    if (target.mode === 'tc') this.raw.detachTc(ifindex, 'ingress', ...netnsArgs(target));
     else this.raw.detachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+  }
+
+  /**
+   * Map ids of another dataplane whose programs count as this one's: the
+   * maps a `--reset-dataplane` replaced, whose programs this daemon takes
+   * over.
+   */
+  readonly formerMapIds = new Set<number>();
+
+  /** Whether program `id` uses this dataplane's maps (or maps it took over). */
+  private ownsProgram(id: number): boolean {
+    const mine = this.raw.programs();
+    if (id === mine.xdp.id || id === mine.tc.id) return true;
+    let info;
+    try {
+      info = native().progInfo(id);
+    } catch {
+      return false;
+    }
+    const conntrack = this.raw.mapInfo('conntrack').id;
+    return info.mapIds.some((m) => m === conntrack || this.formerMapIds.has(m));
   }
 
   /** Remove this instance's pins (the maps die with the last reference). */

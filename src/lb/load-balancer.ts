@@ -77,9 +77,9 @@ export interface LoadBalancerOptions {
   ids?: Map<string, FrontendIds>;
   /** Quarantine and clock of the Maglev table regions. */
   regions?: RegionAllocatorOptions;
-  /** Largest service id (exclusive); defaults to the dataplane's capacity. */
+  /** Largest service id; defaults to the dataplane's capacity (Dataplane.idCapacity). */
   maxServices?: number;
-  /** Largest backend id (exclusive). */
+  /** Largest backend id; defaults to the dataplane's capacity. */
   maxBackends?: number;
 }
 
@@ -92,6 +92,9 @@ class IdAllocator {
   constructor(private readonly limit: number) {
     this.used = new Uint8Array(limit);
   }
+
+  /** How the daemon raises this limit, for the error message. */
+  flag = '';
 
   reserve(id: number): void {
     if (id < this.limit) this.used[id] = 1;
@@ -107,7 +110,7 @@ class IdAllocator {
         return id;
       }
     }
-    throw new SluiceError('RESOURCE_EXHAUSTED', `no free ${what} id (limit ${this.limit - 1})`);
+    throw new SluiceError('RESOURCE_EXHAUSTED', `no free ${what} id: all ${this.limit - 1} are in use${this.flag ? `; raise the daemon's ${this.flag}` : ''}`);
   }
 
   release(id: number): void {
@@ -147,8 +150,11 @@ export class LoadBalancer {
     private readonly dataplane: Dataplane,
     opts: LoadBalancerOptions = {},
   ) {
-    this.svcIds = new IdAllocator(opts.maxServices ?? 65536);
-    this.backendIds = new IdAllocator(opts.maxBackends ?? 131072);
+    const room = dataplane.idCapacity();
+    this.svcIds = new IdAllocator((opts.maxServices ?? room.services) + 1);
+    this.svcIds.flag = '--max-frontends';
+    this.backendIds = new IdAllocator((opts.maxBackends ?? room.backends) + 1);
+    this.backendIds.flag = '--max-backends';
     this.restored = new Map(opts.ids ?? []);
     this.current = readState(dataplane);
     this.regions = new RegionAllocator(dataplane.tableCapacity(), opts.regions ?? {});
@@ -255,6 +261,12 @@ export class LoadBalancer {
   /** Every service. */
   list(): ServiceSpec[] {
     return [...this.installed.values()].map((s) => copySpec(s.spec));
+  }
+
+  /** Slots of a service's Maglev table now: 0 without an active backend, undefined for no such service. */
+  tableSizeOf(name: string): number | undefined {
+    const s = this.installed.get(name);
+    return s === undefined ? undefined : s.tableBase === undefined ? 0 : s.tableSize;
   }
 
   /** The dataplane id of a service, or undefined. */

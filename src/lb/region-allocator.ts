@@ -56,7 +56,7 @@ export class RegionAllocator {
     const i = this.free.findIndex(([, len]) => len >= size);
     if (i < 0) {
       throw new SluiceError('RESOURCE_EXHAUSTED',
-        `no room for a Maglev table of ${size} slots (${this.inUse()} of ${this.capacity} slots in use; raise the maglev_slots capacity)`);
+        `no room for a Maglev table of ${size} slots (${this.inUse()} of ${this.capacity} slots in use; raise the daemon's --maglev-slots)`);
     }
     const ext = this.free[i]!;
     const base = ext[0];

@@ -4,11 +4,10 @@
  * per (VIP, port, protocol), each a ServiceSpec (model/service.ts); this
  * module validates definitions and expands them into frontends.
  */
-import { isIPv4 } from 'node:net';
 import type { Protocol } from '../dataplane/codec.js';
 import { SluiceError, invalid } from '../errors.js';
-import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
-import { MAX_AFFINITY_TIMEOUT, MAX_BACKENDS_PER_SERVICE, MAX_WEIGHT, type ServiceSpec } from './service.js';
+import { serviceDefinitionSchema, parse } from './schema.js';
+import { MAX_BACKENDS_PER_SERVICE, type ServiceSpec } from './service.js';
 
 /** A backend's state: active takes new flows; draining keeps its flows only; maintenance takes nothing (its flows move). */
 export type BackendDefinitionState = 'active' | 'draining' | 'maintenance';
@@ -56,100 +55,83 @@ export interface StoredService {
   createRevision: number;
 }
 
-const NAME_RE = /^[A-Za-z0-9._/-]{1,253}$/;
 /** Most VIPs × ports one service may expand to. */
 export const MAX_FRONTENDS_PER_SERVICE = 64;
 
 /**
- * Fill defaults and validate. Throws SluiceError INVALID_ARGUMENT naming
- * the field (`ports[1].targetPort`, `backends[3].weight`, ...). Returns a
- * normalised copy: the input is not modified.
+ * Parse with the service schema (schema.ts), fill defaults and check what
+ * spans fields: duplicates, the frontend count, the table size against the
+ * backends, a backend on one of the service's own VIPs. Throws SluiceError
+ * INVALID_ARGUMENT naming the field (`ports[1].targetPort`,
+ * `backends[3].weight`, ...). Returns a normalised copy.
  */
 export function normaliseDefinition(input: unknown): ServiceDefinition {
-  if (typeof input !== 'object' || input === null) throw invalid('service', 'must be an object');
-  const d = input as Partial<ServiceDefinition>;
-  if (typeof d.name !== 'string' || !NAME_RE.test(d.name)) {
-    throw invalid('name', 'must be 1-253 characters of letters, digits, ".", "_", "/", "-"');
-  }
-  if (!Array.isArray(d.addresses) || d.addresses.length === 0) throw invalid('addresses', 'at least one VIP is required');
-  const addresses = d.addresses.map((a, i) => {
-    if (typeof a !== 'string' || !isIPv4(a)) throw invalid(`addresses[${i}]`, `must be an IPv4 address, got ${JSON.stringify(a)}`);
-    return a;
+  const d = parse(serviceDefinitionSchema, input);
+  if (d.addresses.length === 0) throw invalid('addresses', 'at least one VIP is required');
+  d.addresses.forEach((a, i) => {
+    if (d.addresses.indexOf(a) !== i) throw invalid(`addresses[${i}]`, `duplicate VIP ${a}`);
   });
-  if (new Set(addresses).size !== addresses.length) throw invalid('addresses', 'duplicate VIP');
-  if (!Array.isArray(d.ports) || d.ports.length === 0) throw invalid('ports', 'at least one port is required');
-  const ports = d.ports.map((p, i): PortDefinition => {
-    const f = `ports[${i}]`;
-    if (typeof p !== 'object' || p === null) throw invalid(f, 'must be an object');
-    checkPort(p.port, `${f}.port`);
-    if (p.protocol !== 'tcp' && p.protocol !== 'udp') {
-      throw invalid(`${f}.protocol`, `must be "tcp" or "udp", got ${JSON.stringify(p.protocol)}`);
-    }
-    const targetPort = p.targetPort === undefined || p.targetPort === 0 ? p.port : p.targetPort;
-    checkPort(targetPort, `${f}.targetPort`);
-    const name = p.name === undefined || p.name === '' ? `${p.port}-${p.protocol}` : p.name;
-    if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,63}$/.test(name)) throw invalid(`${f}.name`, 'must be 1-63 characters of letters, digits, ".", "_", "-"');
-    return { name, port: p.port, protocol: p.protocol, targetPort };
-  });
+  if (d.ports.length === 0) throw invalid('ports', 'at least one port is required');
   const seenPorts = new Set<string>();
   const seenNames = new Set<string>();
-  ports.forEach((p, i) => {
+  const ports = d.ports.map((p, i): PortDefinition => {
+    const targetPort = p.targetPort === undefined || p.targetPort === 0 ? p.port : p.targetPort;
+    const name = p.name === undefined || p.name === '' ? `${p.port}-${p.protocol}` : p.name;
     const k = `${p.port}/${p.protocol}`;
     if (seenPorts.has(k)) throw invalid(`ports[${i}]`, `duplicate port ${k}`);
-    if (seenNames.has(p.name)) throw invalid(`ports[${i}].name`, `duplicate port name ${p.name}`);
+    if (seenNames.has(name)) throw invalid(`ports[${i}].name`, `duplicate port name ${name}`);
     seenPorts.add(k);
-    seenNames.add(p.name);
+    seenNames.add(name);
+    return { name, port: p.port, protocol: p.protocol, targetPort };
   });
-  if (addresses.length * ports.length > MAX_FRONTENDS_PER_SERVICE) {
-    throw invalid('ports', `VIPs × ports must be at most ${MAX_FRONTENDS_PER_SERVICE}, got ${addresses.length * ports.length}`);
+  if (d.addresses.length * ports.length > MAX_FRONTENDS_PER_SERVICE) {
+    throw invalid('ports', `VIPs × ports must be at most ${MAX_FRONTENDS_PER_SERVICE}, got ${d.addresses.length * ports.length}`);
   }
-  if (!Array.isArray(d.backends)) throw invalid('backends', 'must be a list');
-  if (d.backends.length > MAX_BACKENDS_PER_SERVICE) {
-    throw invalid('backends', `at most ${MAX_BACKENDS_PER_SERVICE} backends per service, got ${d.backends.length}`);
+  const given = d.backends ?? [];
+  if (given.length > MAX_BACKENDS_PER_SERVICE) {
+    throw invalid('backends', `at most ${MAX_BACKENDS_PER_SERVICE} backends per service, got ${given.length}`);
   }
+  const vips = new Set(d.addresses);
   const seenBackends = new Set<string>();
-  const backends = d.backends.map((b, i): BackendDefinition => {
-    const f = `backends[${i}]`;
-    if (typeof b !== 'object' || b === null) throw invalid(f, 'must be an object');
-    if (typeof b.address !== 'string' || !isIPv4(b.address)) throw invalid(`${f}.address`, `must be an IPv4 address, got ${JSON.stringify(b.address)}`);
-    if (seenBackends.has(b.address)) throw invalid(`${f}.address`, `duplicate backend ${b.address}`);
+  const backends = given.map((b, i): BackendDefinition => {
+    if (seenBackends.has(b.address)) throw invalid(`backends[${i}].address`, `duplicate backend ${b.address}`);
+    if (vips.has(b.address)) throw invalid(`backends[${i}].address`, `${b.address} is a VIP of this service: a backend must be another host`);
     seenBackends.add(b.address);
-    const weight = b.weight ?? 1;
-    if (!Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT) {
-      throw invalid(`${f}.weight`, `must be an integer in 0..${MAX_WEIGHT}, got ${JSON.stringify(b.weight)}`);
-    }
-    const state = b.state ?? 'active';
-    if (state !== 'active' && state !== 'draining' && state !== 'maintenance') {
-      throw invalid(`${f}.state`, `must be active, draining or maintenance, got ${JSON.stringify(b.state)}`);
-    }
-    const out: BackendDefinition = { address: b.address, weight, state };
+    const out: BackendDefinition = { address: b.address, weight: b.weight ?? 1, state: b.state ?? 'active' };
     if (b.leaseId !== undefined && b.leaseId !== '') out.leaseId = b.leaseId;
     return out;
   });
-  const out: ServiceDefinition = { name: d.name, addresses, ports, backends };
-  if (d.sessionAffinity !== undefined && d.sessionAffinity !== null) {
-    const t = d.sessionAffinity.timeoutSeconds;
-    if (!Number.isInteger(t) || t < 1 || t > MAX_AFFINITY_TIMEOUT) {
-      throw invalid('sessionAffinity.timeoutSeconds', `must be an integer in 1..${MAX_AFFINITY_TIMEOUT}, got ${JSON.stringify(t)}`);
-    }
-    out.sessionAffinity = { timeoutSeconds: t };
-  }
+  const out: ServiceDefinition = { name: d.name, addresses: d.addresses, ports, backends };
+  if (d.sessionAffinity) out.sessionAffinity = { timeoutSeconds: d.sessionAffinity.timeoutSeconds };
   if (d.tableSize !== undefined && d.tableSize !== 0) {
-    const n = d.tableSize;
-    if (!Number.isInteger(n) || n < 2 || n > MAGLEV_MAX_SIZE || !isPrime(n)) {
-      throw invalid('tableSize', `must be a prime ≤ ${MAGLEV_MAX_SIZE}, got ${JSON.stringify(n)}`);
-    }
     const active = backends.filter((b) => b.state === 'active' && b.weight > 0).length;
-    if (n < 100 * active) throw invalid('tableSize', `must be at least 100 × the active backends (${100 * active}), got ${n}`);
-    out.tableSize = n;
+    if (d.tableSize < 100 * active) {
+      throw invalid('tableSize', `must be at least 100 × the active backends (${100 * active}), got ${d.tableSize}`);
+    }
+    out.tableSize = d.tableSize;
   }
   return out;
 }
 
-function checkPort(port: unknown, field: string): void {
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw invalid(field, `must be an integer in 1..65535, got ${JSON.stringify(port)}`);
-  }
+/** Whether two normalised definitions are the same (so applying one over the other changes nothing). */
+export function sameDefinition(a: ServiceDefinition, b: ServiceDefinition): boolean {
+  return (
+    a.name === b.name &&
+    a.addresses.length === b.addresses.length &&
+    a.addresses.every((x, i) => x === b.addresses[i]) &&
+    a.ports.length === b.ports.length &&
+    a.ports.every((p, i) => {
+      const q = b.ports[i]!;
+      return p.name === q.name && p.port === q.port && p.protocol === q.protocol && p.targetPort === q.targetPort;
+    }) &&
+    a.backends.length === b.backends.length &&
+    a.backends.every((x, i) => {
+      const y = b.backends[i]!;
+      return x.address === y.address && x.weight === y.weight && x.state === y.state && (x.leaseId ?? '') === (y.leaseId ?? '');
+    }) &&
+    (a.sessionAffinity?.timeoutSeconds ?? 0) === (b.sessionAffinity?.timeoutSeconds ?? 0) &&
+    (a.tableSize ?? 0) === (b.tableSize ?? 0)
+  );
 }
 
 /** The frontend name for one (VIP, port) of a service. */

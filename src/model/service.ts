@@ -1,12 +1,14 @@
 /**
- * The service model: what a user asks for. Validation lives here, so that
- * every entry point (programmatic API, gRPC, Kubernetes) rejects the same
- * inputs with the same field names.
+ * The frontend model: one VIP, port and protocol and its backends, what the
+ * LoadBalancer programs. Its field checks are the service schema's
+ * (schema.ts), so that the programmatic API rejects what the gRPC API and
+ * the CLI reject, with the same messages.
  */
-import { isIPv4 } from 'node:net';
+import { z } from 'zod';
 import type { Protocol } from '../dataplane/codec.js';
 import { invalid } from '../errors.js';
 import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
+import { MAX_AFFINITY_TIMEOUT, backendAddressSchema, intIn, parse, portSchema, show, vipSchema, weightSchema } from './schema.js';
 
 /** A backend's administrative state. */
 export type BackendState = 'active' | 'draining';
@@ -43,64 +45,45 @@ export interface ServiceSpec {
   tableSize?: number;
 }
 
-/** Largest backend weight. */
-export const MAX_WEIGHT = 1000;
+export { MAX_AFFINITY_TIMEOUT, MAX_WEIGHT } from './schema.js';
 /** Most backends one service may hold (tables stay ≥ 100 slots per backend). */
 export const MAX_BACKENDS_PER_SERVICE = Math.floor(MAGLEV_MAX_SIZE / 100);
-/** Longest affinity timeout Kubernetes allows (one day). */
-export const MAX_AFFINITY_TIMEOUT = 86400;
 
-function checkPort(port: unknown, field: string): void {
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw invalid(field, `must be an integer in 1..65535, got ${JSON.stringify(port)}`);
-  }
-}
+/** The field checks of one frontend, from the one schema (schema.ts). */
+const frontendSchema = z.object({
+  name: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
+  address: vipSchema,
+  port: portSchema,
+  protocol: z.enum(['tcp', 'udp'], { error: (iss) => `must be "tcp" or "udp", got ${show(iss.input)}` }),
+  backends: z.array(z.object({
+    address: backendAddressSchema,
+    port: portSchema,
+    weight: weightSchema.optional(),
+    state: z.enum(['active', 'draining'], { error: (iss) => `must be "active" or "draining", got ${show(iss.input)}` }).optional(),
+  }), { error: 'must be a list' }).max(MAX_BACKENDS_PER_SERVICE, {
+    error: (iss) => `at most ${MAX_BACKENDS_PER_SERVICE} backends per service, got ${(iss.input as unknown[]).length}`,
+  }),
+  sessionAffinity: z.object({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) }).optional(),
+  tableSize: z.number().optional(),
+});
 
-function checkAddress(address: unknown, field: string): void {
-  if (typeof address !== 'string' || !isIPv4(address)) {
-    throw invalid(field, `must be an IPv4 address, got ${JSON.stringify(address)}`);
-  }
-}
-
-/** Throw INVALID_ARGUMENT, naming the field, if `spec` is not a valid service. */
+/**
+ * Throw INVALID_ARGUMENT, naming the field, if `spec` is not a valid
+ * frontend. (The name is the caller's key and may be any non-empty string:
+ * the registry's frontend names extend a service name.)
+ */
 export function validateService(spec: ServiceSpec): void {
-  if (typeof spec.name !== 'string' || spec.name.length === 0 || spec.name.length > 253) {
-    throw invalid('name', 'must be a non-empty string of at most 253 characters');
-  }
-  checkAddress(spec.address, 'address');
-  checkPort(spec.port, 'port');
-  if (spec.protocol !== 'tcp' && spec.protocol !== 'udp') {
-    throw invalid('protocol', `must be "tcp" or "udp", got ${JSON.stringify(spec.protocol)}`);
-  }
-  if (!Array.isArray(spec.backends)) throw invalid('backends', 'must be a list');
-  if (spec.backends.length > MAX_BACKENDS_PER_SERVICE) {
-    throw invalid('backends', `at most ${MAX_BACKENDS_PER_SERVICE} backends per service, got ${spec.backends.length}`);
-  }
+  parse(frontendSchema, spec);
   const seen = new Set<string>();
   spec.backends.forEach((b, i) => {
-    checkAddress(b.address, `backends[${i}].address`);
-    checkPort(b.port, `backends[${i}].port`);
-    const w = b.weight ?? 1;
-    if (!Number.isInteger(w) || w < 0 || w > MAX_WEIGHT) {
-      throw invalid(`backends[${i}].weight`, `must be an integer in 0..${MAX_WEIGHT}, got ${JSON.stringify(b.weight)}`);
-    }
-    if (b.state !== undefined && b.state !== 'active' && b.state !== 'draining') {
-      throw invalid(`backends[${i}].state`, `must be "active" or "draining", got ${JSON.stringify(b.state)}`);
-    }
     const id = backendIdentity(b);
     if (seen.has(id)) throw invalid(`backends[${i}]`, `duplicate backend ${id}`);
     seen.add(id);
   });
-  if (spec.sessionAffinity !== undefined) {
-    const t = spec.sessionAffinity.timeoutSeconds;
-    if (!Number.isInteger(t) || t < 1 || t > MAX_AFFINITY_TIMEOUT) {
-      throw invalid('sessionAffinity.timeoutSeconds', `must be an integer in 1..${MAX_AFFINITY_TIMEOUT}, got ${JSON.stringify(t)}`);
-    }
-  }
   if (spec.tableSize !== undefined) {
     const n = spec.tableSize;
     if (!Number.isInteger(n) || n < 1 || n > MAGLEV_MAX_SIZE || !isPrime(n)) {
-      throw invalid('tableSize', `must be a prime ≤ ${MAGLEV_MAX_SIZE}, got ${JSON.stringify(n)}`);
+      throw invalid('tableSize', `must be a prime ≤ ${MAGLEV_MAX_SIZE}, got ${show(n)}`);
     }
     if (n < 100 * activeCount(spec)) {
       throw invalid('tableSize', `must be at least 100 × the active backends (${100 * activeCount(spec)}), got ${n}`);

@@ -16,7 +16,7 @@
  * the method ("ports[0].port", "[3].addresses[1]" for item 3 of a batch,
  * "leaseId"); the gRPC edge re-roots them to request paths.
  */
-import { isIPv4 } from 'node:net';
+import { show } from '../model/schema.js';
 import { pino, type Logger } from 'pino';
 import type { GlobalCounter, Protocol } from '../dataplane/codec.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
@@ -24,13 +24,17 @@ import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
 import {
   expandDefinition,
+  frontendName,
   serviceOfFrontend,
   normaliseDefinition,
+  sameDefinition,
   type BackendDefinitionState,
   type ServiceDefinition,
   type StoredService,
 } from '../model/definition.js';
 import { MAX_WEIGHT, type ServiceSpec } from '../model/service.js';
+import { checkServiceName } from '../model/schema.js';
+import { isIPv4Address } from '../model/address.js';
 import type { Lease, Store, StoreEvent } from '../store/store.js';
 import { flushConnections, listConnections, type ConnectionInfo } from './connections.js';
 import { engineError } from './engine-error.js';
@@ -250,9 +254,18 @@ export class Registry {
 
   /** One service; NOT_FOUND (field `name`) if absent. */
   getService(name: string): StoredService {
-    const s = typeof name === 'string' && name !== '' ? this.store.get(name) : undefined;
-    if (!s) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'name' });
+    const s = this.store.get(checkServiceName(name, 'name'));
+    if (!s) throw new SluiceError('NOT_FOUND', `no service named ${show(name)}`, { field: 'name' });
     return s;
+  }
+
+  /** Slots of the Maglev table the service's frontends use now (the largest; 0: none). */
+  effectiveTableSize(d: ServiceDefinition): number {
+    let size = 0;
+    for (const address of d.addresses) {
+      for (const port of d.ports) size = Math.max(size, this.lb.tableSizeOf(frontendName(d.name, address, port)) ?? 0);
+    }
+    return size;
   }
 
   /** A page of services in name order, the store revision it was read at, and whether more follow. */
@@ -288,15 +301,18 @@ export class Registry {
 
   /**
    * Create or replace several services, all or nothing, each with its own
-   * revision (in order). Fields are named "[i].<field>".
+   * revision (in order). A service already exactly as given is left alone:
+   * no new revision, no event; it is named in `unchanged`. Fields are
+   * named "[i].<field>".
    */
-  applyServices(items: readonly ApplyItem[]): Promise<{ services: StoredService[]; revision: number }> {
+  applyServices(items: readonly ApplyItem[]): Promise<{ services: StoredService[]; revision: number; unchanged: string[] }> {
     return this.mutation(async () => {
       if (!Array.isArray(items) || items.length === 0) {
         throw new SluiceError('INVALID_ARGUMENT', 'at least one service is required');
       }
       const seen = new Map<string, number>();
-      const puts = items.map((item, i): PutItem => {
+      const puts: PutItem[] = [];
+      const out: Array<StoredService | PutItem> = items.map((item, i): StoredService | PutItem => {
         const path = `[${i}]`;
         let definition: ServiceDefinition;
         try {
@@ -310,12 +326,23 @@ export class Registry {
         // A bulk load is mostly new names: the index knows them, the store need not be asked.
         const prev = this.index.has(definition.name) ? this.store.get(definition.name) : undefined;
         checkExpected(definition.name, prev, item.expectedRevision, joinPath(path, 'expectedRevision'));
+        if (prev && sameDefinition(prev.definition, definition)) return prev;
         const put: PutItem = { definition, prev, path };
         if (item.expectedRevision !== undefined) put.expectedRevision = item.expectedRevision;
+        puts.push(put);
         return put;
       });
-      const services = await this.commitPuts(puts);
-      return { services, revision: this.store.revision() };
+      const stored = puts.length > 0 ? await this.commitPuts(puts) : [];
+      const byName = new Map(stored.map((s) => [s.definition.name, s]));
+      const unchanged: string[] = [];
+      const services = out.map((o) => {
+        if ('createRevision' in o) {
+          unchanged.push(o.definition.name);
+          return o;
+        }
+        return byName.get(o.definition.name)!;
+      });
+      return { services, revision: this.store.revision(), unchanged };
     });
   }
 
@@ -354,7 +381,7 @@ export class Registry {
    */
   watch(startRevision: number | undefined, onEvent: (e: WatchEvent) => void): () => void {
     if (startRevision !== undefined && (!Number.isSafeInteger(startRevision) || startRevision < 0)) {
-      throw invalid('startRevision', `must be a non-negative integer, got ${JSON.stringify(startRevision)}`);
+      throw invalid('startRevision', `must be a non-negative integer, got ${show(startRevision)}`);
     }
     let last = 0;
     const send = (e: WatchEvent): void => {
@@ -387,31 +414,41 @@ export class Registry {
 
   /**
    * Add a backend to a service under a lease (a new one, or `leaseId`), or
-   * take over an existing backend (its state is kept). Fields: `service`,
-   * `address`, `weight`, `ttlSeconds`, `leaseId`.
+   * move a registered backend to this lease (its state is kept). A static
+   * backend (one defined without a lease) is refused: ALREADY_EXISTS.
+   * Fields: `service`, `address`, `weight`, `ttlSeconds`, `leaseId`.
    */
   registerBackend(args: RegisterBackendArgs): Promise<{ lease: Lease; service: StoredService }> {
     return this.mutation(async () => {
       const current = this.requireService(args.service);
       checkAddress(args.address, 'address');
       if (args.weight !== undefined && (!Number.isInteger(args.weight) || args.weight < 0 || args.weight > MAX_WEIGHT)) {
-        throw invalid('weight', `must be an integer in 0..${MAX_WEIGHT}, got ${JSON.stringify(args.weight)}`);
+        throw invalid('weight', `must be an integer in 0..${MAX_WEIGHT}, got ${show(args.weight)}`);
       }
       const now = this.opts.clock.nowMs();
       let lease: Lease | undefined;
       if (args.leaseId !== undefined && args.leaseId !== '') {
         lease = this.store.getLease(args.leaseId);
         if (!lease || lease.expiresAtMs <= now) {
-          throw new SluiceError('NOT_FOUND', `no live lease ${JSON.stringify(args.leaseId)}`, { field: 'leaseId' });
+          throw new SluiceError('NOT_FOUND', `no live lease ${show(args.leaseId)}`, { field: 'leaseId' });
         }
       }
       const ttl = args.ttlSeconds ?? this.opts.defaultLeaseTtlSeconds;
       if (!lease && (!Number.isInteger(ttl) || ttl < LEASE_TTL_RANGE.min || ttl > LEASE_TTL_RANGE.max)) {
-        throw invalid('ttlSeconds', `must be an integer in ${LEASE_TTL_RANGE.min}..${LEASE_TTL_RANGE.max}, got ${JSON.stringify(args.ttlSeconds)}`);
+        throw invalid('ttlSeconds', `must be an integer in ${LEASE_TTL_RANGE.min}..${LEASE_TTL_RANGE.max}, got ${show(args.ttlSeconds)}`);
       }
       const next = structuredClone(current.definition);
-      const placeholder = lease?.id ?? '(new lease)';
+      const placeholder = lease?.id ?? 'pending';
       const existing = next.backends.find((b) => b.address === args.address);
+      if (existing && existing.leaseId === undefined) {
+        // Tying a backend someone defined to a lease would make it vanish when the lease ends.
+        throw new SluiceError(
+          'ALREADY_EXISTS',
+          `${args.address} is a static backend of ${current.definition.name} (defined without a lease); ` +
+            'remove it from the definition first if it should live by a lease',
+          { field: 'address' },
+        );
+      }
       if (existing) {
         existing.leaseId = placeholder;
         if (args.weight !== undefined) existing.weight = args.weight;
@@ -448,7 +485,7 @@ export class Registry {
       return this.store.keepAlive(leaseId, this.opts.clock.nowMs());
     } catch (err) {
       if (err instanceof SluiceError && err.code === 'NOT_FOUND') {
-        throw new SluiceError('NOT_FOUND', `no live lease ${JSON.stringify(leaseId)} (expired or revoked: register again)`, { field: 'leaseId', cause: err });
+        throw new SluiceError('NOT_FOUND', `no live lease ${show(leaseId)} (expired or revoked: register again)`, { field: 'leaseId', cause: err });
       }
       throw engineError(err);
     }
@@ -469,7 +506,7 @@ export class Registry {
   /** Set a backend's state. Fields: `service`, `address`, `state`. */
   setBackendState(service: string, address: string, state: BackendDefinitionState): Promise<StoredService> {
     return this.mutation(async () => {
-      if (!STATES.includes(state)) throw invalid('state', `must be active, draining or maintenance, got ${JSON.stringify(state)}`);
+      if (!STATES.includes(state)) throw invalid('state', `must be active, draining or maintenance, got ${show(state)}`);
       const current = this.requireService(service);
       this.requireBackend(current, address);
       const next = structuredClone(current.definition);
@@ -576,9 +613,8 @@ export class Registry {
   }
 
   private requireService(name: string): StoredService {
-    if (typeof name !== 'string' || name === '') throw invalid('service', 'required');
-    const s = this.store.get(name);
-    if (!s) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'service' });
+    const s = this.store.get(checkServiceName(name, 'service'));
+    if (!s) throw new SluiceError('NOT_FOUND', `no service named ${show(name)}`, { field: 'service' });
     return s;
   }
 
@@ -690,7 +726,7 @@ export class Registry {
           if (conflict !== undefined) {
             throw invalid(
               joinPath(it.path, `addresses[${i}]`),
-              `${k} (with ports[${j}]) is already owned by service ${JSON.stringify(conflict)}`,
+              `${k} (with ports[${j}]) is already owned by service ${show(conflict)}`,
             );
           }
           claimed.set(k, d.name);
@@ -709,7 +745,7 @@ export class Registry {
         if (before === b.leaseId) return;
         const lease = this.store.getLease(b.leaseId);
         if (!lease || lease.expiresAtMs <= now) {
-          throw invalid(joinPath(it.path, `backends[${i}].leaseId`), `no live lease ${JSON.stringify(b.leaseId)}`);
+          throw invalid(joinPath(it.path, `backends[${i}].leaseId`), `no live lease ${show(b.leaseId)}`);
         }
       });
     }
@@ -755,36 +791,36 @@ function leasesOf(d: ServiceDefinition): string[] {
 function checkExpected(name: string, current: StoredService | undefined, expected: number | undefined, field: string): void {
   if (expected === undefined) return;
   if (!Number.isSafeInteger(expected) || expected < 0) {
-    throw invalid(field, `must be a non-negative integer, got ${JSON.stringify(expected)}`);
+    throw invalid(field, `must be a non-negative integer, got ${show(expected)}`);
   }
   if (expected === 0) {
     if (current) {
-      throw new SluiceError('ALREADY_EXISTS', `service ${JSON.stringify(name)} already exists (revision ${current.revision})`, { field });
+      throw new SluiceError('ALREADY_EXISTS', `service ${show(name)} already exists (revision ${current.revision})`, { field });
     }
     return;
   }
-  if (!current) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)} (expected revision ${expected})`, { field });
+  if (!current) throw new SluiceError('NOT_FOUND', `no service named ${show(name)} (expected revision ${expected})`, { field });
   if (current.revision !== expected) {
     throw new SluiceError(
       'FAILED_PRECONDITION',
-      `service ${JSON.stringify(name)} is at revision ${current.revision}, not ${expected}`,
+      `service ${show(name)} is at revision ${current.revision}, not ${expected}`,
       { field },
     );
   }
 }
 
 function checkAddress(a: unknown, field: string): void {
-  if (typeof a !== 'string' || !isIPv4(a)) throw invalid(field, `must be an IPv4 address, got ${JSON.stringify(a)}`);
+  if (!isIPv4Address(a)) throw invalid(field, `must be an IPv4 address, got ${show(a)}`);
 }
 
 function checkPort(p: unknown, field: string): void {
   if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
-    throw invalid(field, `must be an integer in 1..65535, got ${JSON.stringify(p)}`);
+    throw invalid(field, `must be an integer in 1..65535, got ${show(p)}`);
   }
 }
 
 function checkProtocol(p: unknown, field: string): asserts p is Protocol {
-  if (p !== 'tcp' && p !== 'udp') throw invalid(field, `must be tcp or udp, got ${JSON.stringify(p)}`);
+  if (p !== 'tcp' && p !== 'udp') throw invalid(field, `must be tcp or udp, got ${show(p)}`);
 }
 
 /** A registration's definition error, named by the registration's fields. */

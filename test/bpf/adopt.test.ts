@@ -18,7 +18,7 @@ test.after.always(async () => {
 });
 
 test('second instance sees the first one\'s services, tables and flows; a resized pin is refused', async (t) => {
-  const first = await NativeDataplane.open({ pinDir, conntrackSize: 4096, maglevSlots: 65536, fibRedirect: false });
+  const first = await NativeDataplane.open({ pinDir, fibRedirect: false, capacity: { conntrack: 4096, maglevSlots: 65536 } });
   t.teardown(() => first.close());
   t.deepEqual(first.reused, [], 'a fresh pin directory has nothing to adopt');
   const lb = new LoadBalancer(first);
@@ -31,7 +31,7 @@ test('second instance sees the first one\'s services, tables and flows; a resize
   const flows = first.listConntrack();
   t.is(flows.length, 2, 'forward and reply entries');
 
-  const second = await NativeDataplane.open({ pinDir, conntrackSize: 4096, maglevSlots: 65536, fibRedirect: false });
+  const second = await NativeDataplane.open({ pinDir, fibRedirect: false, capacity: { conntrack: 4096, maglevSlots: 65536 } });
   t.teardown(() => second.close());
   for (const m of ['services', 'vips', 'backends', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats']) {
     t.true(second.reused.includes(m), `map ${m} was not adopted`);
@@ -42,7 +42,7 @@ test('second instance sees the first one\'s services, tables and flows; a resize
   t.deepEqual(second.listConntrack(), flows);
   t.is(second.serviceStats(svcId).newConnections, 1n, 'counters survive too');
 
-  const err = await t.throwsAsync<NativeError>(NativeDataplane.open({ pinDir, conntrackSize: 8192, maglevSlots: 65536 }));
+  const err = await t.throwsAsync<NativeError>(NativeDataplane.open({ pinDir, capacity: { conntrack: 8192, maglevSlots: 65536 } }));
   t.is(err?.syscall, 'bpf_object__load');
   t.truthy(err?.code);
   t.regex(err?.message ?? '', /conntrack|pinned/, 'the error says which pin did not fit');

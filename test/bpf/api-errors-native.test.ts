@@ -25,7 +25,7 @@ function dump(dp: NativeDataplane): string {
 }
 
 test('bad requests leave the real maps byte-for-byte unchanged', async (t) => {
-  const dp = await NativeDataplane.open({ conntrackSize: 4096, maglevSlots: 65536, fibRedirect: false });
+  const dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 4096, maglevSlots: 65536 } });
   t.teardown(() => dp.close());
   const f = await startApi(t, { dataplane: dp, tag: 'native-errors' });
   await unary(f.raw.registry, 'ApplyService', { service: webService('owner', '10.96.0.10', ['10.1.0.1', '10.1.0.2']) });

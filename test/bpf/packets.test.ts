@@ -65,7 +65,7 @@ let dp: NativeDataplane;
 let lb: LoadBalancer;
 
 test.before(async () => {
-  dp = await NativeDataplane.open({ fibRedirect: false, conntrackSize: 65536 });
+  dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 65536 } });
   lb = new LoadBalancer(dp);
   for (const s of [web, dns, sticky, empty]) await lb.apply(s);
 });

@@ -31,7 +31,7 @@ test('XDP: every request answered and spread, drain keeps flows, delete loses th
   // A second instance (a restarted control plane) adopts the pinned maps and
   // re-attaches its own program; the long-lived connection goes on.
   const before = env.dp.listConntrack().length;
-  const second = await NativeDataplane.open({ pinDir: env.pinDir, conntrackSize: 65536 });
+  const second = await NativeDataplane.open({ pinDir: env.pinDir, capacity: { conntrack: 65536 } });
   t.teardown(() => second.close());
   t.true(second.reused.includes('conntrack') && second.reused.includes('services'),
     `second instance reused: ${second.reused.join(', ')}`);

@@ -26,7 +26,7 @@ const tcp80 = { port: 80, protocol: 'TCP' };
 /** Every bad request. */
 export const CASES: Case[] = [
   { description: 'VIP not an IPv4 address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.300'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]' },
-  { description: 'duplicate VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.99', '10.96.0.99'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses' },
+  { description: 'duplicate VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.99', '10.96.0.99'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[1]' },
   { description: 'no VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses' },
   { description: 'backend address not IPv4', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: 'not-an-ip' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].address' },
   { description: 'port 0', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 0, protocol: 'TCP' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].port', says: /1\.\.65535, got 0$/ },

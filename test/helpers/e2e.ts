@@ -56,7 +56,7 @@ export async function setup(t: ExecutionContext, tagPrefix: string, mode: Attach
   topo = lab.topo;
   const { client, servers } = lab;
 
-  dp = await NativeDataplane.open({ pinDir, conntrackSize: 65536 });
+  dp = await NativeDataplane.open({ pinDir, capacity: { conntrack: 65536 } });
   for (const ifname of topo.lb.ifnames) dp.attach({ ifname, netns: topo.lb.nsPath, mode });
   const lb = new LoadBalancer(dp);
   const { web, dns } = demoServices(topo.backends);

@@ -35,7 +35,7 @@ test('the entry point exposes the dataplanes, the load balancer and the error cl
 test('the sluice launcher runs through its #! line, which carries the daemon\'s heap flags', async (t) => {
   // Run the compiled CLI as an executable: the kernel hands it to `env -S`, which must find node.
   const { stdout } = await run(cliPath(), ['--help']);
-  t.regex(stdout, /^usage: sluice <command>/);
+  t.regex(stdout, /^Usage: sluice \[options\] \[command\]/);
   t.deepEqual(nodeFlagsOf(cliPath()), ['--max-semi-space-size=8']);
 });
 
@@ -50,8 +50,9 @@ test('a wrong command line exits 2 with one line naming the flag, daemon option 
     [['daemon', '--listen', 'unix://run/s.sock'], /^sluice: --listen: a unix socket path must be absolute/],
     [['daemon', '--listen', 'unix:///run/s.sock', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /^sluice: --tls-cert: TLS applies to a TCP listener/],
     [['daemon', '--tls-cert', 'c.pem'], /^sluice: --tls-cert and --tls-key go together\n$/],
-    [['daemon', '--no-such-flag'], /^sluice: Unknown option '--no-such-flag'/],
-    [['service', 'frobnicate'], /^sluice: service: unknown subcommand "frobnicate"/],
+    [['daemon', '--no-such-flag'], /^sluice: unknown option '--no-such-flag'\n$/],
+    [['daemon', '--servr', 'x'], /^sluice: unknown option '--servr' \(Did you mean --server\?\)\n$/],
+    [['service', 'frobnicate'], /^sluice: unknown command 'frobnicate'\n$/],
   ] as Array<[string[], RegExp]>) {
     const { code, stderr } = await fails(args);
     t.is(code, 2, args.join(' '));

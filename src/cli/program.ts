@@ -1,0 +1,430 @@
+/**
+ * The command tree of `sluice`, on commander: every command and
+ * subcommand has `--help`, `sluice --version` prints the version, and the
+ * global options (--server, -o, the TLS files) are taken before or after
+ * the command. Option values are checked as they are parsed: a wrong one is
+ * a wrong command line (exit 2) named by its flag.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import type { AttachMode } from '../dataplane/dataplane.js';
+import { runDemo } from '../demo/demo.js';
+import { connect, type ClientTlsOptions, type SluiceClient } from '../api/client.js';
+import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
+import { definitionToMessage } from '../api/convert.js';
+import { DAEMON_FLAGS, daemonOptions, runDaemon, type DaemonFlags } from './daemon-command.js';
+import { isIPv4Address } from '../model/address.js';
+import { packageRoot } from '../package-root.js';
+import { emit, table, UsageError, type OutputFormat } from './output.js';
+import { readServiceFile } from './service-file.js';
+
+/** Where the CLI looks for the daemon without --server or $SLUICE_SERVER. */
+export const DEFAULT_SERVER = 'unix:///run/sluice/sluice.sock';
+
+/** The global options, as commander gives them. */
+interface GlobalOptions {
+  server?: string;
+  output: OutputFormat;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+}
+
+/** sluice's version, from its package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** An integer option in min..max, refused as typed otherwise. */
+function intOption(flag: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: must be an integer in ${min}..${max}, got ${v}`);
+    return n;
+  };
+}
+
+/** One of `values`, refused as typed otherwise. */
+export function choice<T extends string>(flag: string, values: readonly T[]) {
+  return (v: string): T => {
+    if (!(values as readonly string[]).includes(v)) {
+      throw new UsageError(`${flag}: must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}, got ${v}`);
+    }
+    return v as T;
+  };
+}
+
+function ipPort(flag: string) {
+  return (v: string): { address: string; port: number } => {
+    const m = /^([^:]+):(\d+)$/.exec(v);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || !isIPv4Address(m[1]) || !(port >= 1 && port <= 65535)) throw new UsageError(`--${flag}: must be IP:PORT (e.g. 10.96.0.10:80), got ${v}`);
+    return { address: m[1]!, port };
+  };
+}
+
+function ipAddress(flag: string) {
+  return (v: string): string => {
+    if (!isIPv4Address(v)) throw new UsageError(`--${flag}: must be an IPv4 address, got ${v}`);
+    return v;
+  };
+}
+
+const lower = (s: string | number): string => String(s).toLowerCase();
+const n = (x: string | undefined | null): string => x ?? '0';
+
+/** The program, and a function that tells the daemon address the command used (for error messages). */
+export function buildProgram(): { program: Command; server: () => string } {
+  let globals: GlobalOptions = { output: 'table' };
+  const serverOf = (g: GlobalOptions): string => g.server ?? process.env['SLUICE_SERVER'] ?? DEFAULT_SERVER;
+
+  const program = new Command('sluice')
+    .description('sluice: an eBPF service load balancer (XDP/tc dataplane, gRPC control plane)')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('--server <address>', `the daemon's API: unix:///path or host:port (default $SLUICE_SERVER or ${DEFAULT_SERVER})`)
+    .option('-o, --output <format>', 'output format: table, json or yaml', choice('-o', ['table', 'json', 'yaml'] as const), 'table')
+    .option('--tls-ca <file>', 'CA certificate (PEM) that the other end\'s certificate must chain to')
+    .option('--tls-cert <file>', 'certificate (PEM): the client\'s, for mutual TLS; for `daemon`, the server\'s')
+    .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
+    .option('--tls-server-name <name>', 'name to verify in the server\'s certificate (clients only)')
+    .showSuggestionAfterError()
+    .showHelpAfterError(false)
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureOutput({ outputError: () => undefined })
+    .exitOverride()
+    .hook('preAction', (_, action) => {
+      globals = action.optsWithGlobals<GlobalOptions>();
+    });
+  program.addHelpText('after', `
+Exit status: 0 done, 1 a call failed or an input file is wrong, 2 a wrong command line.
+Run \`sluice <command> --help\` for a command's options.`);
+
+  const print = (s: string): void => {
+    process.stdout.write(s.endsWith('\n') || s === '' ? s : s + '\n');
+  };
+  const client = (): SluiceClient => {
+    const tls: ClientTlsOptions = {};
+    if (globals.tlsCa) tls.ca = globals.tlsCa;
+    if (globals.tlsCert) tls.cert = globals.tlsCert;
+    if (globals.tlsKey) tls.key = globals.tlsKey;
+    if (globals.tlsServerName) tls.serverName = globals.tlsServerName;
+    if ((globals.tlsCert === undefined) !== (globals.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+    const server = serverOf(globals);
+    const useTls = Object.keys(tls).length > 0;
+    if (useTls && server.startsWith('unix://')) throw new UsageError(`--tls-*: TLS applies to a TCP address, not ${server}`);
+    return connect(server, useTls ? tls : undefined);
+  };
+  const withClient = async <T>(fn: (c: SluiceClient) => Promise<T>): Promise<T> => {
+    const c = client();
+    try {
+      return await fn(c);
+    } finally {
+      c.close();
+    }
+  };
+  const out = (data: unknown, asTable: () => string): void => print(emit(globals.output, data, asTable));
+
+  // ---- demo
+  program
+    .command('demo')
+    .description('run the daemon on a built-in topology of network namespaces and balance real HTTP and UDP traffic through it, then tear everything down')
+    .option('--mode <mode>', 'how to attach: xdp, xdp-generic or tc', choice('--mode', ['xdp', 'xdp-generic', 'tc'] as const), 'xdp')
+    .option('--requests <n>', 'HTTP requests and UDP datagrams to send', intOption('requests', 1, 40000), 1000)
+    .action(async (o: { mode: AttachMode; requests: number }) => {
+      await runDemo({ mode: o.mode, requests: o.requests });
+    });
+
+  // ---- daemon
+  const daemon = program
+    .command('daemon')
+    .description('run the control plane: load (or adopt) the dataplane, attach it, serve the API until SIGTERM');
+  for (const f of DAEMON_FLAGS) {
+    const opt = new Option(f.flags, f.description);
+    if (f.choices) opt.argParser(choice(f.flags.split(' ')[0]!, f.choices));
+    if (f.parse) opt.argParser(f.parse);
+    if (f.hidden) opt.hideHelp();
+    daemon.addOption(opt);
+  }
+  daemon.addHelpText('after', `
+TLS: --tls-cert and --tls-key (the server's certificate and key) serve TLS on a
+TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
+  daemon.action(async (o: DaemonFlags) => {
+    for (const [flag, given] of [['server', globals.server], ['tls-server-name', globals.tlsServerName]] as const) {
+      if (given !== undefined) throw new UsageError(`--${flag}: a client option; the daemon listens on --listen`);
+    }
+    if (globals.output !== 'table') throw new UsageError('-o: the daemon writes JSON logs; -o applies to client commands');
+    const opts = daemonOptions(o, { tlsCert: globals.tlsCert, tlsKey: globals.tlsKey, tlsCa: globals.tlsCa });
+    await runDaemon(opts, o.exitWithParent === true);
+  });
+
+  // ---- service
+  const service = program.command('service').description('define, list, show and delete services');
+  service
+    .command('apply')
+    .description('create or replace the services in a YAML or JSON file (one service, a list, or {services: [...]}), all or nothing')
+    .requiredOption('-f, --file <file>', 'the file, or - for standard input')
+    .option('--expected-revision <n>', 'apply only if the service is at this revision (0: create only); for a file with one service', intOption('expected-revision', 0, Number.MAX_SAFE_INTEGER))
+    .action(async (o: { file: string; expectedRevision?: number }) => {
+      const definitions = await readServiceFile(o.file);
+      if (o.expectedRevision !== undefined && definitions.length !== 1) {
+        throw new UsageError(`--expected-revision applies to a file with one service; ${o.file} has ${definitions.length}`);
+      }
+      const r = await withClient((c) =>
+        c.applyServices(definitions.map((d) => ({ service: definitionToMessage(d), ...(o.expectedRevision !== undefined ? { expectedRevision: o.expectedRevision } : {}) }))),
+      );
+      const unchanged = new Set(r.unchanged);
+      out(
+        r.services.map((s) => ({ ...s, unchanged: unchanged.has(s.name) })),
+        () => r.services.map((s) => `service ${s.name} ${unchanged.has(s.name) ? 'unchanged' : 'applied'} (revision ${s.revision})`).join('\n'),
+      );
+    });
+  service
+    .command('list')
+    .description('list services')
+    .option('--prefix <prefix>', 'only names starting with this')
+    .option('--address <vip>', 'only services with this VIP', ipAddress('address'))
+    .action(async (o: { prefix?: string; address?: string }) => {
+      const all = await withClient(async (c) => {
+        const acc: ServiceMessage[] = [];
+        let pageToken = '';
+        do {
+          const page = await c.listServices({ pageSize: 1000, pageToken, namePrefix: o.prefix ?? '', address: o.address ?? '' });
+          acc.push(...page.services);
+          pageToken = page.nextPageToken;
+        } while (pageToken);
+        return acc;
+      });
+      out(all, () => serviceRows(all));
+    });
+  service
+    .command('get')
+    .description('show one service: its VIPs, ports, backends and Maglev table size')
+    .argument('<name>', 'the service')
+    .action(async (name: string) => {
+      const s = await withClient((c) => c.getService(name));
+      out(s, () => serviceDetail(s));
+    });
+  service
+    .command('delete')
+    .description('delete a service')
+    .argument('<name>', 'the service')
+    .option('--expected-revision <n>', 'delete only if the service is at this revision', intOption('expected-revision', 1, Number.MAX_SAFE_INTEGER))
+    .action(async (name: string, o: { expectedRevision?: number }) => {
+      const rev = await withClient((c) => c.deleteService(name, o.expectedRevision === undefined ? {} : { expectedRevision: o.expectedRevision }));
+      out({ name, revision: rev }, () => `service ${name} deleted (revision ${rev})`);
+    });
+
+  // ---- backend
+  const backend = program.command('backend').description('register backends and change their state');
+  backend
+    .command('register')
+    .description('add a backend under a lease: it is removed when the lease expires (or at once on Ctrl-C with --keepalive)')
+    .argument('<service>', 'the service')
+    .argument('<address>', 'the backend\'s IPv4 address')
+    .option('--weight <w>', 'weight in the Maglev table, 0..1000 (default: 1, or the backend\'s current weight)', intOption('weight', 0, 1000))
+    .option('--ttl <seconds>', 'lease TTL, 1..86400 (default 10)', intOption('ttl', 1, 86400))
+    .option('--keepalive', 'keep the lease alive until Ctrl-C (or SIGTERM), then deregister')
+    .action(async (svc: string, address: string, o: { weight?: number; ttl?: number; keepalive?: boolean }) => {
+      const c = client();
+      try {
+        const r = await c.registerBackend({ service: svc, address, ...(o.weight !== undefined ? { weight: o.weight } : {}), ...(o.ttl !== undefined ? { ttlSeconds: o.ttl } : {}) });
+        out(r, () => `backend ${address} registered in ${svc}: lease ${r.leaseId}, ttl ${r.ttlSeconds}s`);
+        if (o.keepalive) await keepAlive(c, svc, address, r.leaseId, r.ttlSeconds, print);
+      } finally {
+        c.close();
+      }
+    });
+  backend
+    .command('deregister')
+    .description('remove a backend (its lease is revoked if no other backend holds it)')
+    .argument('<service>', 'the service')
+    .argument('<address>', 'the backend\'s address')
+    .action(async (svc: string, address: string) => {
+      const s = await withClient((c) => c.deregisterBackend(svc, address));
+      out(s, () => `backend ${address} removed from ${svc} (revision ${s.revision})`);
+    });
+  const states: Array<[string, BackendStateName, string]> = [
+    ['drain', 'DRAINING', 'keep the backend\'s connections, send it no new ones'],
+    ['activate', 'ACTIVE', 'take new connections again'],
+    ['maintenance', 'MAINTENANCE', 'take the backend out of the dataplane: its connections move to other backends'],
+  ];
+  for (const [verb, state, what] of states) {
+    backend
+      .command(verb)
+      .description(what)
+      .argument('<service>', 'the service')
+      .argument('<address>', 'the backend\'s address')
+      .action(async (svc: string, address: string) => {
+        const s = await withClient((c) => c.setBackendState(svc, address, state));
+        out(s, () => `backend ${address} of ${svc} is now ${lower(state)} (revision ${s.revision})`);
+      });
+  }
+
+  // ---- stats
+  program
+    .command('stats')
+    .description('counters of every service (or one) and of the dataplane as a whole')
+    .argument('[service]', 'only this service')
+    .action(async (name: string | undefined) => {
+      const r = await withClient((c) => c.getStats(name));
+      out(r, () => statsTable(r));
+    });
+
+  // ---- flow
+  const flow = program.command('flow').description('ask where a flow goes');
+  flow
+    .command('lookup')
+    .description('where a new packet of a flow would go now, and why')
+    .requiredOption('--client <ip:port>', 'the client\'s address and port', ipPort('client'))
+    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port', ipPort('vip'))
+    .option('--protocol <protocol>', 'tcp or udp', choice('--protocol', ['tcp', 'udp'] as const), 'tcp')
+    .action(async (o: { client: { address: string; port: number }; vip: { address: string; port: number }; protocol: 'tcp' | 'udp' }) => {
+      const proto = o.protocol.toUpperCase() as 'TCP' | 'UDP';
+      const cl = o.client;
+      const vip = o.vip;
+      const r = await withClient((c) =>
+        c.lookupFlow({ clientAddress: cl.address, clientPort: cl.port, address: vip.address, port: vip.port, protocol: proto }));
+      out(r, () =>
+        r.reason === 'NO_BACKEND'
+          ? `${cl.address}:${cl.port} -> ${vip.address}:${vip.port}/${o.protocol}: no backend (service ${r.service})`
+          : `${cl.address}:${cl.port} -> ${vip.address}:${vip.port}/${o.protocol} goes to ${r.backendAddress}:${r.backendPort} ` +
+            `(service ${r.service}, by ${lower(r.reason)}${r.reason === 'MAGLEV' ? `: hash ${r.flowHash >>> 0}, slot ${r.maglevSlot} of ${r.tableSize}` : ''})`);
+    });
+
+  // ---- conntrack
+  const conntrack = program.command('conntrack').description('list and flush tracked connections');
+  const filters = (cmd: Command): Command =>
+    cmd
+      .option('--service <name>', 'only this service\'s connections')
+      .option('--backend <ip>', 'only connections to this backend', ipAddress('backend'))
+      .option('--client <ip>', 'only connections from this client', ipAddress('client'));
+  filters(conntrack.command('list').description('list tracked connections'))
+    .action(async (o: { service?: string; backend?: string; client?: string }) => {
+      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '' };
+      const all = await withClient(async (c) => {
+        const acc = [];
+        let pageToken = '';
+        do {
+          const page = await c.listConnections({ ...filter, pageSize: 1000, pageToken });
+          acc.push(...page.connections);
+          pageToken = page.nextPageToken;
+        } while (pageToken);
+        return acc;
+      });
+      out(all, () => table(
+        ['CLIENT', 'VIP', 'PROTO', 'BACKEND', 'SERVICE', 'AGE', 'IDLE'],
+        all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, `${Math.round(Number(x.ageMs) / 1000)}s`, `${Math.round(Number(x.idleMs) / 1000)}s`]),
+      ));
+    });
+  filters(conntrack.command('flush').description('forget tracked connections: give a filter, or --all'))
+    .option('--all', 'every connection')
+    .action(async (o: { service?: string; backend?: string; client?: string; all?: boolean }) => {
+      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '' };
+      const any = o.service !== undefined || o.backend !== undefined || o.client !== undefined;
+      if (!any && !o.all) throw new UsageError('conntrack flush: give --service, --backend, --client or --all');
+      if (any && o.all) throw new UsageError('conntrack flush: --all goes alone, without filters');
+      const count = await withClient((c) => c.flushConnections({ ...filter, ...(o.all ? { all: true } : {}) }));
+      out({ flushed: count }, () => `flushed ${count} conntrack entries`);
+    });
+
+  return { program, server: () => serverOf(globals) };
+}
+
+function serviceRows(services: ServiceMessage[]): string {
+  return table(
+    ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'REVISION'],
+    services.map((s) => [
+      s.name,
+      s.addresses.join(','),
+      s.ports.map((p) => `${p.port}/${lower(p.protocol)}${p.targetPort !== p.port ? `->${p.targetPort}` : ''}`).join(','),
+      `${s.backends.filter((b) => b.state === 'ACTIVE').length}/${s.backends.length}`,
+      s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
+      s.revision,
+    ]),
+  );
+}
+
+function serviceDetail(s: ServiceMessage): string {
+  const size = s.effectiveTableSize ? `${s.effectiveTableSize} slots` : 'none (no active backend)';
+  return [
+    `name:      ${s.name}`,
+    `vips:      ${s.addresses.join(', ')}`,
+    `ports:     ${s.ports.map((p) => `${p.name} ${p.port}/${lower(p.protocol)} -> ${p.targetPort}`).join(', ')}`,
+    `affinity:  ${s.sessionAffinity ? `ClientIP, ${s.sessionAffinity.timeoutSeconds}s` : 'none'}`,
+    `table:     ${size}${s.tableSize ? ' (set)' : ' (chosen from the backend count)'}`,
+    `revision:  ${s.revision} (created at ${s.createRevision})`,
+    '',
+    table(['BACKEND', 'WEIGHT', 'STATE', 'LEASE'], s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), b.leaseId || '-'])),
+  ].join('\n');
+}
+
+function statsTable(r: GetStatsResponse): string {
+  const rows: Array<Array<string | number>> = [];
+  for (const s of r.services) {
+    rows.push([s.name, '', n(s.counters?.packets), n(s.counters?.bytes), n(s.counters?.newConnections), n(s.counters?.replyPackets)]);
+    for (const b of s.backends) {
+      rows.push(['', `${b.address} (${lower(b.state)})`, n(b.counters?.packets), n(b.counters?.bytes), n(b.counters?.newConnections), n(b.counters?.replyPackets)]);
+    }
+  }
+  const g = r.globalStats;
+  const d = g?.drops;
+  const big = (x: string | undefined | null): bigint => BigInt(x ?? '0');
+  // `forwarded` and `forwardedStack` count every rewritten packet by how it
+  // left (FIB redirect or the stack), replies included.
+  const toBackends = big(g?.forwarded) + big(g?.forwardedStack) - big(g?.replies);
+  return [
+    table(['SERVICE', 'BACKEND', 'PACKETS', 'BYTES', 'CONNECTIONS', 'REPLIES'], rows),
+    '',
+    `packets: rx ${n(g?.rxPackets)}, to backends ${toBackends}, replies ${n(g?.replies)}, passed ${n(g?.passedOther)}, passed malformed ${n(g?.passedMalformed)}`,
+    `egress:  redirected ${n(g?.forwarded)}, via stack ${n(g?.forwardedStack)} (of which fib misses ${n(g?.fibMiss)})`,
+    `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}`,
+    `drops:   no_service ${n(d?.noService)}, no_backend ${n(d?.noBackend)}, malformed ${n(d?.malformed)}, fragment ${n(d?.fragment)}, ct_full ${n(d?.ctFull)}`,
+  ].join('\n');
+}
+
+/**
+ * Keep a lease alive over the KeepAlive stream until Ctrl-C (or SIGTERM),
+ * then deregister the backend: a backend that stops keeping its lease
+ * alive is gone, and waiting for the TTL would send it new flows meanwhile.
+ */
+function keepAlive(c: SluiceClient, service: string, address: string, leaseId: string, ttl: number, print: (s: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = c.keepAlive();
+    const every = Math.max(250, (ttl * 1000) / 3);
+    const timer = setInterval(() => stream.write({ leaseId }), every);
+    stream.write({ leaseId });
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      stream.end();
+      c.deregisterBackend(service, address).then(
+        () => {
+          print(`keepalive stopped; backend ${address} deregistered from ${service}`);
+          resolve();
+        },
+        (err: unknown) => reject(err),
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    stream.on('data', () => undefined);
+    stream.on('error', (err: Error) => {
+      if (stopping) return;
+      clearInterval(timer);
+      reject(err);
+    });
+    stream.on('end', () => {
+      if (stopping) return;
+      clearInterval(timer);
+      resolve();
+    });
+  });
+}

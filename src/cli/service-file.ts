@@ -1,0 +1,136 @@
+/**
+ * Service files for `sluice service apply -f`: YAML or JSON (JSON is YAML),
+ * holding one service, a list of services, or `{services: [...]}`, in one
+ * document or several (`---`). Each service is the API's Service message in
+ * its JSON form (camelCase fields; enums as tcp/udp and
+ * active/draining/maintenance, in lower or upper case), checked by the one
+ * service schema (model/schema.ts) before anything is sent: a mistake is
+ * reported with its place in the file ("web.yaml: ports[0].targetport:
+ * unknown field; did you mean targetPort?") and nothing is applied.
+ *
+ * The Service message's OUTPUT_ONLY fields (revision, createRevision) are
+ * accepted and ignored, as the API does, so that the output of `sluice
+ * service get -o yaml` can be edited and applied again.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { SluiceError } from '../errors.js';
+import { normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
+import { parse, serviceDefinitionSchema, show } from '../model/schema.js';
+import { describe, joinPath, withField } from '../registry/field-path.js';
+
+/** A mistake in a service file: exit status 1, the message says where. */
+export class ServiceFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServiceFileError';
+  }
+}
+
+/** The Service message's output-only fields, accepted on input and ignored. */
+const outputOnly = {
+  revision: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)], { error: (iss) => `must be a revision number, got ${show(iss.input)}` }).optional(),
+  createRevision: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)], { error: (iss) => `must be a revision number, got ${show(iss.input)}` }).optional(),
+};
+
+const fileServiceSchema = serviceDefinitionSchema.extend(outputOnly);
+
+/** `{services: [...]}` */
+const wrapperSchema = z.strictObject({ services: z.array(z.unknown(), { error: (iss) => `must be a list of services, got ${show(iss.input)}` }) });
+
+/** Read the file ("-" for standard input) and check every service in it. */
+export async function readServiceFile(file: string): Promise<ServiceDefinition[]> {
+  const text = file === '-' ? await readStdin() : await readText(file);
+  return parseServiceFile(text, file === '-' ? 'stdin' : file);
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ServiceFileError(`${file}: no such file`);
+    if (code === 'EISDIR') throw new ServiceFileError(`${file}: is a directory; give a YAML or JSON file (or - for standard input)`);
+    if (code === 'EACCES') throw new ServiceFileError(`${file}: permission denied`);
+    throw new ServiceFileError(`${file}: cannot read: ${(err as Error).message}`);
+  }
+}
+
+/** Parse a service file's text; `source` names it in messages. */
+export function parseServiceFile(text: string, source: string): ServiceDefinition[] {
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
+  if (!Array.isArray(docs)) {
+    throw new ServiceFileError(`${source}: no service in it (it is empty); expected a service, a list of services, or {services: [...]}`);
+  }
+  const multi = docs.length > 1;
+  const out: ServiceDefinition[] = [];
+  docs.forEach((doc, d) => {
+    const where = multi ? `${source}: document ${d + 1}` : source;
+    const bad = doc.errors[0];
+    if (bad) {
+      const line = bad.linePos?.[0];
+      const what = bad.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new ServiceFileError(`${where}: not valid YAML or JSON${line ? ` (line ${line.line}, column ${line.col})` : ''}: ${what}`);
+    }
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) {
+      if (multi) return;
+      throw new ServiceFileError(`${where}: no service in it (it is empty); expected a service, a list of services, or {services: [...]}`);
+    }
+    for (const { path, item } of servicesOf(value, where)) out.push(checkService(item, where, path));
+  });
+  if (out.length === 0) {
+    throw new ServiceFileError(`${source}: no service in it (it is empty); expected a service, a list of services, or {services: [...]}`);
+  }
+  const seen = new Map<string, number>();
+  out.forEach((s, i) => {
+    const first = seen.get(s.name);
+    if (first !== undefined) throw new ServiceFileError(`${source}: service ${s.name} is defined twice (items ${first} and ${i} of the file)`);
+    seen.set(s.name, i);
+  });
+  return out;
+}
+
+/** The services of one document, each with its path in the document. */
+function servicesOf(value: unknown, where: string): Array<{ path: string; item: unknown }> {
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new ServiceFileError(`${where}: the list is empty: no service in it`);
+    return value.map((item, i) => ({ path: `[${i}]`, item }));
+  }
+  if (typeof value === 'object' && value !== null && 'services' in value) {
+    let list: unknown[];
+    try {
+      list = parse(wrapperSchema, value).services;
+    } catch (err) {
+      throw new ServiceFileError(`${where}: ${(err as Error).message}`);
+    }
+    if (list.length === 0) throw new ServiceFileError(`${where}: services: the list is empty: no service in it`);
+    return list.map((item, i) => ({ path: `services[${i}]`, item }));
+  }
+  return [{ path: '', item: value }];
+}
+
+function checkService(item: unknown, where: string, path: string): ServiceDefinition {
+  try {
+    const { revision: _r, createRevision: _c, ...definition } = parse(fileServiceSchema, item);
+    return normaliseDefinition(definition);
+  } catch (err) {
+    const e = withField(err, (f) => joinPath(path, f));
+    if (e instanceof SluiceError) {
+      const at = e.field ?? path;
+      throw new ServiceFileError(`${where}: ${at === '' ? '' : `${at}: `}${describe(e)}`);
+    }
+    throw e;
+  }
+}
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c: string) => (data += c));
+    process.stdin.on('end', () => resolve(data));
+    process.stdin.on('error', reject);
+  });
+}

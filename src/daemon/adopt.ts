@@ -1,0 +1,93 @@
+/**
+ * `--adopt-dataplane`: rebuild desired state from what the pinned maps
+ * hold, for a daemon whose store was lost (a wiped state directory) while
+ * its dataplane kept forwarding. What the maps do not keep is filled in as
+ * well as it can be:
+ *
+ * - names: each frontend (VIP, port, protocol) becomes a service named
+ *   `adopted/<vip>-<port>-<protocol>`;
+ * - weights: inferred from each backend's share of the Maglev table
+ *   (rounded; a backend that is active but holds no slot had weight 0);
+ * - ids: kept, so that the flows in conntrack keep their backends.
+ *
+ * A backend whose port differs from the frontend's other backends cannot be
+ * expressed (a service's backends share a target port) and is left out,
+ * reported in `skipped`.
+ */
+import {
+  BACKEND_FLAG_DRAINING,
+  SVC_FLAG_AFFINITY,
+  serviceKeyString,
+  type BackendValue,
+} from '../dataplane/codec.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { frontendName, normaliseDefinition, type BackendDefinition, type ServiceDefinition } from '../model/definition.js';
+import { MAX_WEIGHT, backendIdentity } from '../model/service.js';
+import type { FrontendIds } from '../store/store.js';
+
+/** What adoption found. */
+export interface Adopted {
+  definitions: ServiceDefinition[];
+  /** Dataplane ids by frontend name, to persist before the registry starts. */
+  ids: Map<string, FrontendIds>;
+  /** What could not be adopted, one line each. */
+  skipped: string[];
+}
+
+/** Definitions and ids that reproduce the services in `dp`'s maps. */
+export function adoptDataplane(dp: Dataplane): Adopted {
+  const byService = new Map<number, Array<[number, BackendValue]>>();
+  for (const [id, b] of dp.listBackends()) {
+    let list = byService.get(b.serviceId);
+    if (!list) byService.set(b.serviceId, (list = []));
+    list.push([id, b]);
+  }
+  const out: Adopted = { definitions: [], ids: new Map(), skipped: [] };
+  const entries = dp.listServices().sort((a, b) => serviceKeyString(a.key).localeCompare(serviceKeyString(b.key)));
+  for (const { key, value } of entries) {
+    const name = `adopted/${key.address}-${key.port}-${key.protocol}`;
+    const backends = (byService.get(value.id) ?? []).sort((a, b) => a[0] - b[0]);
+    const ports = new Map<number, number>();
+    for (const [, b] of backends) ports.set(b.port, (ports.get(b.port) ?? 0) + 1);
+    const targetPort = [...ports.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? key.port;
+    const slots = new Map<number, number>();
+    if (value.tableSize > 0) {
+      for (const id of dp.readTable(value.tableBase, value.tableSize)) slots.set(id, (slots.get(id) ?? 0) + 1);
+    }
+    const least = Math.min(...backends.map(([id]) => slots.get(id) ?? Infinity));
+    const kept = backends.filter(([id, b]) => {
+      if (b.port === targetPort) return true;
+      out.skipped.push(`${name}: backend ${b.address}:${b.port} (id ${id}) is on another port than the others (${targetPort})`);
+      return false;
+    });
+    const definitionBackends = kept.map(([id, b]): BackendDefinition => {
+      const draining = (b.flags & BACKEND_FLAG_DRAINING) !== 0;
+      const share = slots.get(id);
+      const weight = draining ? 1 : share === undefined ? 0 : Math.min(MAX_WEIGHT, Math.max(1, Math.round(share / least)));
+      return { address: b.address, weight, state: draining ? 'draining' : 'active' };
+    });
+    const input: Record<string, unknown> = {
+      name,
+      addresses: [key.address],
+      ports: [{ port: key.port, protocol: key.protocol, targetPort }],
+      backends: definitionBackends,
+    };
+    if ((value.flags & SVC_FLAG_AFFINITY) !== 0 && value.affinityTimeoutSec > 0) {
+      input['sessionAffinity'] = { timeoutSeconds: value.affinityTimeoutSec };
+    }
+    let definition: ServiceDefinition;
+    try {
+      definition = normaliseDefinition(input);
+    } catch (err) {
+      out.skipped.push(`${name}: ${(err as Error).message}`);
+      continue;
+    }
+    out.definitions.push(definition);
+    const port = definition.ports[0]!;
+    out.ids.set(frontendName(name, key.address, port), {
+      serviceId: value.id,
+      backends: new Map(kept.map(([id, b]) => [backendIdentity({ address: b.address, port: b.port }), id])),
+    });
+  }
+  return out;
+}
