@@ -11,8 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# jq: the CLI tests pipe its output into jq, as its users do.
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
-	ethtool make g++ python3 openssl iptables nftables)
+	ethtool make g++ python3 openssl iptables nftables jq)
 # `setup.sh --bench` (npm run bench): also trafgen (the benchmark's second
 # packet generator) and conntrack (to empty netfilter's table between peers).
 if [[ ${1:-} == --bench ]]; then

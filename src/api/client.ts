@@ -48,6 +48,8 @@ export interface ClientTlsOptions {
 export class ApiError extends Error {
   /** The gRPC status code. */
   readonly code: grpc.status;
+  /** Its name ("NOT_FOUND"). */
+  readonly codeName: string;
   /** Path of the request field at fault ("service.ports[0].port"), if any. */
   readonly field: string | undefined;
 
@@ -55,6 +57,7 @@ export class ApiError extends Error {
     super(err.details || err.message, { cause: err });
     this.name = 'ApiError';
     this.code = err.code;
+    this.codeName = grpc.status[err.code] ?? String(err.code);
     const bin = err.metadata?.get(STATUS_DETAILS_KEY)[0];
     this.field = Buffer.isBuffer(bin) ? decodeFieldViolations(bin)[0]?.field : undefined;
   }

@@ -21,20 +21,22 @@
  * there too (nodeFlagsOf).
  */
 import { CommanderError } from 'commander';
-import { status as grpcStatus } from '@grpc/grpc-js';
-import { ApiError } from '../api/client.js';
 import { SluiceError } from '../errors.js';
 import { UsageError } from './output.js';
 import { buildProgram } from './program.js';
-import { ServiceFileError } from './service-file.js';
+
+/** gRPC's UNAVAILABLE status code. */
+const UNAVAILABLE = 14;
 
 /** One line per failure: what failed and why; 2 for usage errors, 1 otherwise. */
 function describe(err: unknown, server: string): { line: string; code: number } {
   if (err instanceof UsageError) return { line: err.message, code: 2 };
   if (err instanceof CommanderError) return { line: oneLine(err.message.replace(/^error: /, '')), code: 2 };
-  if (err instanceof ServiceFileError) return { line: err.message, code: 1 };
-  if (err instanceof ApiError) {
-    if (err.code === grpcStatus.UNAVAILABLE) {
+  // Recognised by name: the modules that define these are loaded only by the commands that need them.
+  if (err instanceof Error && err.name === 'ServiceFileError') return { line: err.message, code: 1 };
+  if (err instanceof Error && err.name === 'ApiError') {
+    const e = err as Error & { code: number; codeName: string };
+    if (e.code === UNAVAILABLE) {
       const why = /ENOENT/.test(err.message)
         ? 'no socket there'
         : /ECONNREFUSED/.test(err.message)
@@ -45,7 +47,7 @@ function describe(err: unknown, server: string): { line: string; code: number } 
         code: 1,
       };
     }
-    return { line: `${grpcStatus[err.code] ?? err.code}: ${oneLine(err.message)}`, code: 1 };
+    return { line: `${e.codeName}: ${oneLine(err.message)}`, code: 1 };
   }
   if (err instanceof SluiceError) return { line: `${err.code}: ${oneLine(err.message)}`, code: 1 };
   const e = err as NodeJS.ErrnoException;

@@ -9,15 +9,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { AttachMode } from '../dataplane/dataplane.js';
-import { runDemo } from '../demo/demo.js';
-import { connect, type ClientTlsOptions, type SluiceClient } from '../api/client.js';
+import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
-import { definitionToMessage } from '../api/convert.js';
-import { DAEMON_FLAGS, daemonOptions, runDaemon, type DaemonFlags } from './daemon-command.js';
+import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
 import { isIPv4Address } from '../model/address.js';
 import { packageRoot } from '../package-root.js';
 import { emit, table, UsageError, type OutputFormat } from './output.js';
-import { readServiceFile } from './service-file.js';
 
 /** Where the CLI looks for the daemon without --server or $SLUICE_SERVER. */
 export const DEFAULT_SERVER = 'unix:///run/sluice/sluice.sock';
@@ -76,10 +73,15 @@ function ipAddress(flag: string) {
 const lower = (s: string | number): string => String(s).toLowerCase();
 const n = (x: string | undefined | null): string => x ?? '0';
 
-/** The program, and a function that tells the daemon address the command used (for error messages). */
+/**
+ * The program, and a function that tells the daemon address the command
+ * used (for error messages). Each action loads what it needs when it runs
+ * (the gRPC client, the daemon, the demo), so that `--help` and a wrong
+ * command line answer without loading them.
+ */
 export function buildProgram(): { program: Command; server: () => string } {
   let globals: GlobalOptions = { output: 'table' };
-  const serverOf = (g: GlobalOptions): string => g.server ?? process.env['SLUICE_SERVER'] ?? DEFAULT_SERVER;
+  const serverOf = (g: GlobalOptions): string => g.server ?? (process.env['SLUICE_SERVER'] || DEFAULT_SERVER);
 
   const program = new Command('sluice')
     .description('sluice: an eBPF service load balancer (XDP/tc dataplane, gRPC control plane)')
@@ -106,7 +108,8 @@ Run \`sluice <command> --help\` for a command's options.`);
   const print = (s: string): void => {
     process.stdout.write(s.endsWith('\n') || s === '' ? s : s + '\n');
   };
-  const client = (): SluiceClient => {
+  const client = async (): Promise<SluiceClient> => {
+    const { connect } = await import('../api/client.js');
     const tls: ClientTlsOptions = {};
     if (globals.tlsCa) tls.ca = globals.tlsCa;
     if (globals.tlsCert) tls.cert = globals.tlsCert;
@@ -119,7 +122,7 @@ Run \`sluice <command> --help\` for a command's options.`);
     return connect(server, useTls ? tls : undefined);
   };
   const withClient = async <T>(fn: (c: SluiceClient) => Promise<T>): Promise<T> => {
-    const c = client();
+    const c = await client();
     try {
       return await fn(c);
     } finally {
@@ -135,6 +138,7 @@ Run \`sluice <command> --help\` for a command's options.`);
     .option('--mode <mode>', 'how to attach: xdp, xdp-generic or tc', choice('--mode', ['xdp', 'xdp-generic', 'tc'] as const), 'xdp')
     .option('--requests <n>', 'HTTP requests and UDP datagrams to send', intOption('requests', 1, 40000), 1000)
     .action(async (o: { mode: AttachMode; requests: number }) => {
+      const { runDemo } = await import('../demo/demo.js');
       await runDemo({ mode: o.mode, requests: o.requests });
     });
 
@@ -157,6 +161,7 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
       if (given !== undefined) throw new UsageError(`--${flag}: a client option; the daemon listens on --listen`);
     }
     if (globals.output !== 'table') throw new UsageError('-o: the daemon writes JSON logs; -o applies to client commands');
+    const { daemonOptions, runDaemon } = await import('./daemon-command.js');
     const opts = daemonOptions(o, { tlsCert: globals.tlsCert, tlsKey: globals.tlsKey, tlsCa: globals.tlsCa });
     await runDaemon(opts, o.exitWithParent === true);
   });
@@ -169,6 +174,8 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
     .requiredOption('-f, --file <file>', 'the file, or - for standard input')
     .option('--expected-revision <n>', 'apply only if the service is at this revision (0: create only); for a file with one service', intOption('expected-revision', 0, Number.MAX_SAFE_INTEGER))
     .action(async (o: { file: string; expectedRevision?: number }) => {
+      const { readServiceFile } = await import('./service-file.js');
+      const { definitionToMessage } = await import('../api/convert.js');
       const definitions = await readServiceFile(o.file);
       if (o.expectedRevision !== undefined && definitions.length !== 1) {
         throw new UsageError(`--expected-revision applies to a file with one service; ${o.file} has ${definitions.length}`);
@@ -229,7 +236,7 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
     .option('--ttl <seconds>', 'lease TTL, 1..86400 (default 10)', intOption('ttl', 1, 86400))
     .option('--keepalive', 'keep the lease alive until Ctrl-C (or SIGTERM), then deregister')
     .action(async (svc: string, address: string, o: { weight?: number; ttl?: number; keepalive?: boolean }) => {
-      const c = client();
+      const c = await client();
       try {
         const r = await c.registerBackend({ service: svc, address, ...(o.weight !== undefined ? { weight: o.weight } : {}), ...(o.ttl !== undefined ? { ttlSeconds: o.ttl } : {}) });
         out(r, () => `backend ${address} registered in ${svc}: lease ${r.leaseId}, ttl ${r.ttlSeconds}s`);

@@ -8,7 +8,8 @@
  * reported with its place in the file ("web.yaml: ports[0].targetport:
  * unknown field; did you mean targetPort?") and nothing is applied.
  *
- * The Service message's OUTPUT_ONLY fields (revision, createRevision) are
+ * The Service message's OUTPUT_ONLY fields (revision, createRevision,
+ * effectiveTableSize) are
  * accepted and ignored, as the API does, so that the output of `sluice
  * service get -o yaml` can be edited and applied again.
  */
@@ -29,9 +30,11 @@ export class ServiceFileError extends Error {
 }
 
 /** The Service message's output-only fields, accepted on input and ignored. */
+const revision = z.union([z.string().regex(/^\d+$/), z.number().int().min(0)], { error: (iss) => `must be a revision number, got ${show(iss.input)}` });
 const outputOnly = {
-  revision: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)], { error: (iss) => `must be a revision number, got ${show(iss.input)}` }).optional(),
-  createRevision: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)], { error: (iss) => `must be a revision number, got ${show(iss.input)}` }).optional(),
+  revision: revision.optional(),
+  createRevision: revision.optional(),
+  effectiveTableSize: z.number({ error: (iss) => `must be a number, got ${show(iss.input)}` }).int().min(0).optional(),
 };
 
 const fileServiceSchema = serviceDefinitionSchema.extend(outputOnly);
@@ -113,7 +116,7 @@ function servicesOf(value: unknown, where: string): Array<{ path: string; item: 
 
 function checkService(item: unknown, where: string, path: string): ServiceDefinition {
   try {
-    const { revision: _r, createRevision: _c, ...definition } = parse(fileServiceSchema, item);
+    const { revision: _r, createRevision: _c, effectiveTableSize: _e, ...definition } = parse(fileServiceSchema, item);
     return normaliseDefinition(definition);
   } catch (err) {
     const e = withField(err, (f) => joinPath(path, f));

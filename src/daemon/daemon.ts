@@ -30,6 +30,7 @@ import { Registry } from '../registry/registry.js';
 import { checkListen, startApiServer } from '../api/server.js';
 import { SluiceError } from '../errors.js';
 import { adoptDataplane } from './adopt.js';
+import { CAPACITY_FLAG, CAPACITY_RANGE } from './capacity.js';
 import { lockDirectory } from './lock.js';
 import { clearPins, preparePinDir, undoPinDir, type PinDirState } from './pin-dir.js';
 
@@ -84,17 +85,6 @@ export interface DaemonOptions {
  * see src/cli/main.ts; with both, RSS 171-183 MB.)
  */
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
-
-/** Bounds of each capacity option. */
-export const CAPACITY_RANGE: Readonly<Record<keyof DataplaneCapacity, { min: number; max: number; default: number }>> = {
-  // An LRU hash keeps per-CPU free lists: far fewer entries than that thrash.
-  conntrack: { min: 1024, max: 1 << 28, default: 2_097_152 },
-  affinity: { min: 1024, max: 1 << 26, default: 262_144 },
-  frontends: { min: 1, max: (1 << 24) - 1, default: 65_535 },
-  backends: { min: 1, max: (1 << 24) - 1, default: 131_071 },
-  // At least one table of the largest size, with room to replace it.
-  maglevSlots: { min: 262_144, max: 1 << 30, default: 16_777_216 },
-};
 
 /** Fill in defaults and check; INVALID_ARGUMENT naming the option (a DaemonOptions field, or capacity.<name>). */
 export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
@@ -221,15 +211,6 @@ function pinnedCapacity(dir: string): Partial<DataplaneCapacity> {
   return out;
 }
 
-/** The flag that sets each capacity, for messages. */
-const CAPACITY_FLAG: Readonly<Record<keyof DataplaneCapacity, string>> = {
-  conntrack: '--conntrack-size',
-  affinity: '--affinity-size',
-  frontends: '--max-frontends',
-  backends: '--max-backends',
-  maglevSlots: '--maglev-slots',
-};
-
 /** Start the daemon; resolves once the API serves. On failure, everything it made is undone. */
 export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ level: opts.logLevel })): Promise<RunningDaemon> {
   const log = logger.child({ component: 'daemon' });
@@ -323,7 +304,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       if (opts.dataplaneStart !== 'adopt') {
         throw new SluiceError(
           'FAILED_PRECONDITION',
-          `the store in ${opts.stateDir} is empty, but the pinned dataplane in ${opts.pinDir} holds ${live} service entries that would be deleted: ` +
+          `the store in ${opts.stateDir} is empty, but the pinned dataplane in ${opts.pinDir} holds ${live} service ${live === 1 ? 'entry' : 'entries'} (VIP:port:protocol) that would be deleted: ` +
             'give --adopt-dataplane to rebuild the store from them (services named adopted/<vip>-<port>-<protocol>), ' +
             'or --reset-dataplane to start from empty maps (every connection is dropped)',
         );

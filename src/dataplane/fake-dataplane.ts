@@ -192,9 +192,12 @@ export class FakeDataplane implements Dataplane {
     for (const id of ids) m.delete(id);
   }
 
+  /** Global counters, for tests to set (absent: 0). */
+  readonly global = new Map<GlobalCounter, bigint>();
+
   globalStats(): Record<GlobalCounter, bigint> {
     const out = {} as Record<GlobalCounter, bigint>;
-    for (const n of GLOBAL_COUNTERS) out[n] = 0n;
+    for (const n of GLOBAL_COUNTERS) out[n] = this.global.get(n) ?? 0n;
     return out;
   }
 

@@ -63,6 +63,7 @@ test('zero values of a decoded message mean "unset"', (t) => {
     tableSize: 0,
     revision: '9',
     createRevision: '3',
+    effectiveTableSize: 0,
   };
   t.deepEqual(definitionFromMessage(decoded), {
     name: 'x',

@@ -5,9 +5,8 @@
  * certificate from the CA and refuses others.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { rmSync, statSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
@@ -18,6 +17,7 @@ import { Registry } from '../../src/registry/registry.js';
 import { startApiServer } from '../../src/api/server.js';
 import { ApiError, connect } from '../../src/api/client.js';
 import { SluiceError } from '../../src/errors.js';
+import { makeCerts } from '../helpers/tls.js';
 import { uniqueSocket } from '../helpers/api.js';
 
 async function registry(t: import('ava').ExecutionContext): Promise<Registry> {
@@ -61,18 +61,8 @@ test('unix socket: a live socket or a regular file is not taken over', async (t)
 });
 
 test('TCP with mutual TLS', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `sluice-tls-${process.pid}-`));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const ssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  };
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=sluice test CA');
-  for (const who of ['server', 'client']) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
-    writeFileSync(path.join(dir, `${who}.ext`), who === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' : 'extendedKeyUsage=clientAuth\n');
-    ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.pem`, '-days', '1', '-extfile', `${who}.ext`);
-  }
-  const file = (n: string): string => path.join(dir, n);
+  const certs = makeCerts(t);
+  const file = (n: string): string => path.join(certs.dir, n);
   // The server takes file paths (as the daemon passes them); the client takes PEM contents.
   const server = await startApiServer({
     registry: await registry(t),

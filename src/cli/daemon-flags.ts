@@ -1,0 +1,72 @@
+/**
+ * The flags of `sluice daemon`, in one table, so that help, parsing and the
+ * messages that name a flag agree. Light on purpose: `sluice --help` reads
+ * it without loading the daemon.
+ */
+import type { AttachMode } from '../dataplane/dataplane.js';
+import { CAPACITY_RANGE } from '../daemon/capacity.js';
+import { UsageError } from './output.js';
+
+/** The daemon's flags as commander gives them. */
+export interface DaemonFlags {
+  interface?: string[];
+  mode?: AttachMode;
+  listen?: string;
+  requireClientCert?: boolean;
+  stateDir?: string;
+  pinDir?: string;
+  detachOnExit?: boolean;
+  conntrackSize?: number;
+  affinitySize?: number;
+  maxFrontends?: number;
+  maxBackends?: number;
+  maglevSlots?: number;
+  force?: boolean;
+  adoptDataplane?: boolean;
+  resetDataplane?: boolean;
+  logLevel?: string;
+  exitWithParent?: boolean;
+}
+
+/** One flag of the daemon. */
+export interface DaemonFlag {
+  flags: string;
+  description: string;
+  /** DaemonOptions field (or capacity.<name>, tls.<name>) that errors name this flag by. */
+  field?: string;
+  choices?: string[];
+  parse?: (value: string, previous: unknown) => unknown;
+  hidden?: boolean;
+}
+
+function count(flag: string, r: { min: number; max: number }) {
+  return (v: string): number => {
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < r.min || n > r.max) throw new UsageError(`--${flag}: must be an integer in ${r.min}..${r.max}, got ${v}`);
+    return n;
+  };
+}
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** Every flag of `sluice daemon`. The TLS files are the global --tls-cert, --tls-key and --tls-ca. */
+export const DAEMON_FLAGS: readonly DaemonFlag[] = [
+  { flags: '--interface <if[@netns]>', field: 'interfaces', description: 'attach to this interface (repeat for more); IF@/var/run/netns/NAME for one inside a namespace', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
+  { flags: '--mode <mode>', field: 'mode', description: 'xdp (native), xdp-generic or tc (default xdp)', choices: ['xdp', 'xdp-generic', 'tc'] },
+  { flags: '--listen <address>', field: 'listen', description: 'where the API listens: unix:///path (default unix:///run/sluice/sluice.sock, mode 0600) or host:port' },
+  { flags: '--require-client-cert', field: 'tls.requireClientCert', description: 'mutual TLS: refuse clients without a certificate signed by --tls-ca' },
+  { flags: '--state-dir <dir>', field: 'stateDir', description: 'the store\'s directory, locked by the daemon (default /var/lib/sluice)' },
+  { flags: '--pin-dir <dir>', field: 'pinDir', description: 'bpffs directory of the pinned maps, locked by the daemon (default /sys/fs/bpf/sluice)' },
+  { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
+  { flags: '--conntrack-size <n>', field: 'capacity.conntrack', description: `conntrack entries, two per flow (default ${fmt(CAPACITY_RANGE.conntrack.default)}, or the pinned map's)`, parse: count('conntrack-size', CAPACITY_RANGE.conntrack) },
+  { flags: '--affinity-size <n>', field: 'capacity.affinity', description: `ClientIP affinity entries (default ${fmt(CAPACITY_RANGE.affinity.default)}, or the pinned map's)`, parse: count('affinity-size', CAPACITY_RANGE.affinity) },
+  { flags: '--max-frontends <n>', field: 'capacity.frontends', description: `frontends (VIP x port x protocol) over all services (default ${fmt(CAPACITY_RANGE.frontends.default)}, or the pinned map's)`, parse: count('max-frontends', CAPACITY_RANGE.frontends) },
+  { flags: '--max-backends <n>', field: 'capacity.backends', description: `backend entries, one per backend of each frontend (default ${fmt(CAPACITY_RANGE.backends.default)}, or the pinned map's)`, parse: count('max-backends', CAPACITY_RANGE.backends) },
+  { flags: '--maglev-slots <n>', field: 'capacity.maglevSlots', description: `slots for all Maglev tables, 4 bytes each (default ${fmt(CAPACITY_RANGE.maglevSlots.default)}, or the pinned map's)`, parse: count('maglev-slots', CAPACITY_RANGE.maglevSlots) },
+  { flags: '--force', description: 'replace another program attached to an interface\'s hook (refused otherwise)' },
+  { flags: '--adopt-dataplane', description: 'with an empty store, rebuild it from the pinned dataplane instead of refusing to start' },
+  { flags: '--reset-dataplane', description: 'start from empty maps, dropping every connection (for an empty store over a live dataplane, or to change a map\'s size)' },
+  { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  { flags: '--exit-with-parent', description: 'stop when the parent process dies (for the demo and tests)', hidden: true },
+];
+

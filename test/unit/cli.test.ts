@@ -1,0 +1,337 @@
+/**
+ * The `sluice` CLI as a person uses it: the compiled command in a child
+ * process, against a real gRPC server (over a fake dataplane and a memory
+ * store), with YAML files written to disk, output piped into jq and wc, and
+ * mistakes of every kind. Each mistake gets one line naming what is wrong,
+ * the documented exit status, and leaves the daemon's state as it was.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test, { type ExecutionContext } from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import { buildProgram, version } from '../../src/cli/program.js';
+import { startApiServer } from '../../src/api/server.js';
+import { SluiceError } from '../../src/errors.js';
+import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import type { ServiceMessage } from '../../src/api/messages.js';
+import { dataplaneSnapshot, startApi, unary, uniqueSocket, webService, type ApiFixture } from '../helpers/api.js';
+import { sluice, sluiceCommand } from '../helpers/cli.js';
+import { makeCerts } from '../helpers/tls.js';
+
+const sh = promisify(execFile);
+
+function tmp(t: ExecutionContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `sluice-cli-${process.pid}-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function api(t: ExecutionContext, tag: string): Promise<ApiFixture> {
+  const f = await startApi(t, { tag });
+  await f.client.applyService(webService('default/owner', '10.96.0.10', ['10.1.0.1', '10.1.0.2']));
+  return f;
+}
+
+const web = (over: string): string => `name: default/web
+addresses: [10.96.0.20]
+ports: [{name: http, port: 80, protocol: tcp, targetPort: 8080}]
+backends: [{address: 10.1.0.11}, {address: 10.1.0.12, weight: 2}]
+${over}`;
+
+/** Bad files: the line printed (after "sluice: FILE: ") and nothing applied. */
+const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
+  { what: 'an empty file', text: '', says: 'no service in it (it is empty); expected a service, a list of services, or {services: [...]}' },
+  { what: 'comments only', text: '# nothing yet\n', says: 'no service in it (it is empty); expected a service, a list of services, or {services: [...]}' },
+  { what: 'a port beyond 32 bits', text: web('').replace('port: 80,', 'port: 4294967376,'), says: 'ports[0].port: must be an integer in 1..65535, got 4294967376' },
+  { what: 'a weight of 2^32', text: web('').replace('weight: 2', 'weight: 4294967296'), says: 'backends[1].weight: must be an integer in 0..1000, got 4294967296' },
+  { what: 'a boolean port', text: web('').replace('port: 80,', 'port: true,'), says: 'ports[0].port: must be an integer in 1..65535, got true' },
+  { what: 'a fractional port', text: web('').replace('port: 80,', 'port: 80.5,'), says: 'ports[0].port: must be an integer in 1..65535, got 80.5' },
+  { what: 'a negative port', text: web('').replace('port: 80,', 'port: -80,'), says: 'ports[0].port: must be an integer in 1..65535, got -80' },
+  { what: 'a port as a string', text: web('').replace('port: 80,', 'port: "80",'), says: 'ports[0].port: must be an integer in 1..65535, got "80"' },
+  { what: 'a misspelt state', text: web('').replace('weight: 2}', 'weight: 2, state: drainig}'), says: 'backends[1].state: must be active, draining or maintenance, got "drainig"; did you mean draining?' },
+  { what: 'a misspelt protocol', text: web('').replace('protocol: tcp', 'protocol: tpc'), says: 'ports[0].protocol: must be tcp or udp, got "tpc"; did you mean tcp?' },
+  { what: 'targetport', text: web('').replace('targetPort', 'targetport'), says: 'ports[0].targetport: unknown field; did you mean targetPort?' },
+  { what: 'wieght', text: web('').replace('weight: 2', 'wieght: 2'), says: 'backends[1].wieght: unknown field; did you mean weight?' },
+  { what: 'snake_case', text: web('session_affinity: {timeoutSeconds: 60}\n'), says: 'session_affinity: unknown field; did you mean sessionAffinity?' },
+  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, revision, createRevision, effectiveTableSize)' },
+  { what: 'the unspecified address as a VIP', text: web('').replace('10.96.0.20', '0.0.0.0'), says: 'addresses[0]: 0.0.0.0 cannot be a VIP: it is the unspecified ("this network") range 0.0.0.0/8' },
+  { what: 'the broadcast address as a VIP', text: web('').replace('10.96.0.20', '255.255.255.255'), says: 'addresses[0]: 255.255.255.255 cannot be a VIP: it is the limited broadcast address' },
+  { what: 'a multicast VIP', text: web('').replace('10.96.0.20', '224.0.0.1'), says: 'addresses[0]: 224.0.0.1 cannot be a VIP: it is multicast (224.0.0.0/4): one flow cannot go to one backend' },
+  { what: 'a loopback backend', text: web('').replace('10.1.0.11', '127.0.0.1'), says: 'backends[0].address: 127.0.0.1 cannot be a backend: it is loopback (127.0.0.0/8): it never leaves the host' },
+  { what: 'a link-local backend', text: web('').replace('10.1.0.11', '169.254.1.1'), says: 'backends[0].address: 169.254.1.1 cannot be a backend: it is link-local (169.254.0.0/16): it is not routed' },
+  { what: 'a reserved VIP', text: web('').replace('10.96.0.20', '240.0.0.1'), says: 'addresses[0]: 240.0.0.1 cannot be a VIP: it is reserved for future use (240.0.0.0/4): hosts drop it' },
+  { what: 'a backend on the VIP', text: web('').replace('10.1.0.11', '10.96.0.20'), says: 'backends[0].address: 10.96.0.20 is a VIP of this service: a backend must be another host' },
+  { what: 'an address with a leading zero', text: web('').replace('10.96.0.20', '10.96.0.020'), says: 'addresses[0]: must be an IPv4 address, got "10.96.0.020"' },
+  { what: 'a 254-character name', text: web('').replace('default/web', 'n'.repeat(254)), says: 'name: must be at most 253 characters, got 254' },
+  { what: 'a name with a space', text: web('').replace('default/web', '"default web"'), says: 'name: must be letters, digits, ".", "_", "/" and "-", got "default web"' },
+  { what: 'no name', text: web('').replace('name: default/web\n', ''), says: 'name: required' },
+  { what: 'a duplicate key', text: web('name: other\n'), says: 'not valid YAML or JSON (line 5, column 1): Map keys must be unique' },
+  { what: 'not YAML', text: 'name: [default/web\n', says: 'not valid YAML or JSON (line 2, column 1): Flow sequence in block collection must be sufficiently indented and end with a ]' },
+  { what: 'JSON with a trailing comma', text: '{"name": "default/web", "addresses": ["10.96.0.20"],}', says: 'ports: required: at least one port' },
+  { what: 'a scalar', text: '42\n', says: 'must be a service definition (an object), got 42' },
+  { what: 'services that is not a list', text: 'services: {name: x}\n', says: 'services: must be a list of services, got {"name":"x"}' },
+  { what: 'the second item of a list', text: `- ${web('').trim().split('\n').join('\n  ')}\n- name: default/two\n  addresses: [10.96.0.21]\n  ports: [{port: 53, protocol: udp, targetPort: 70000}]\n`, says: '[1].ports[0].targetPort: must be an integer in 1..65535, got 70000' },
+  { what: 'the same service twice', text: `services:\n- {name: a, addresses: [10.96.0.21], ports: [{port: 80, protocol: tcp}]}\n- {name: a, addresses: [10.96.0.22], ports: [{port: 80, protocol: tcp}]}\n`, says: 'service a is defined twice (items 0 and 1 of the file)' },
+];
+
+test('bad service files: one line naming the field, exit 1, nothing applied', async (t) => {
+  const f = await api(t, 'cli-bad');
+  const dir = tmp(t);
+  const before = { revision: f.store.revision(), dp: dataplaneSnapshot(f.dp) };
+  for (const [i, c] of BAD_FILES.entries()) {
+    const file = path.join(dir, `bad-${i}.yaml`);
+    writeFileSync(file, c.text);
+    const r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+    t.is(r.stderr, `sluice: ${file}: ${c.says}\n`, c.what);
+    t.is(r.code, 1, `${c.what}: exit status`);
+    t.is(r.stdout, '', `${c.what}: nothing on stdout`);
+  }
+  t.is(f.store.revision(), before.revision, 'no revision was made');
+  t.is(dataplaneSnapshot(f.dp), before.dp, 'the dataplane is as it was');
+});
+
+test('a directory, a missing file and standard input', async (t) => {
+  const f = await api(t, 'cli-files');
+  const dir = tmp(t);
+  let r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', dir]);
+  t.is(r.stderr, `sluice: ${dir}: is a directory; give a YAML or JSON file (or - for standard input)\n`);
+  t.is(r.code, 1);
+  r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', path.join(dir, 'nope.yaml')]);
+  t.is(r.stderr, `sluice: ${path.join(dir, 'nope.yaml')}: no such file\n`);
+  t.is(r.code, 1);
+  r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', '-'], { input: 'name: x\n' });
+  t.is(r.stderr, 'sluice: stdin: addresses: required: at least one VIP\n');
+  r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', '-'], { input: web('') });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'service default/web applied (revision 2)\n');
+});
+
+test('an unchanged apply makes no revision and no event, and says so; get -o yaml applies back', async (t) => {
+  const f = await api(t, 'cli-unchanged');
+  const dir = tmp(t);
+  const file = path.join(dir, 'web.yaml');
+  writeFileSync(file, web(''));
+  let r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+  t.is(r.stdout, 'service default/web applied (revision 2)\n', r.stderr);
+  const events: string[] = [];
+  const watch = f.client.watchServices({ startRevision: 2 });
+  watch.on('data', (e: { type: string; name: string }) => events.push(`${e.type} ${e.name}`));
+  watch.on('error', () => undefined);
+  t.teardown(() => watch.cancel());
+  r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+  t.is(r.stdout, 'service default/web unchanged (revision 2)\n', r.stderr);
+  r = await sluice(['--server', f.server.address, '-o', 'json', 'service', 'apply', '-f', file]);
+  t.true((JSON.parse(r.stdout) as Array<{ unchanged: boolean }>)[0]!.unchanged);
+  // The output of `get -o yaml` is a service file: applied back, it changes nothing.
+  r = await sluice(['service', 'get', 'default/web', '-o', 'yaml', '--server', f.server.address]);
+  writeFileSync(file, r.stdout);
+  r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+  t.is(r.stdout, 'service default/web unchanged (revision 2)\n', r.stderr);
+  await new Promise((res) => setTimeout(res, 200));
+  t.deepEqual(events, [], 'no watch event for an unchanged service');
+  t.is(f.store.revision(), 2);
+});
+
+test('names: 230 and 253 characters with ports are accepted, 254 refused, a huge one refused at once with a short message', async (t) => {
+  const f = await api(t, 'cli-names');
+  for (const len of [230, 253]) {
+    const s = await f.client.applyService(webService('n'.repeat(len), `10.96.1.${len - 200}`, ['10.1.0.1'], {
+      ports: [{ port: 80, protocol: 'TCP' }, { port: 443, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }],
+    }));
+    t.is(s.name.length, len);
+  }
+  const huge = 'x'.repeat(100_000);
+  const r = await sluice(['--server', f.server.address, 'service', 'get', huge]);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'sluice: INVALID_ARGUMENT: name: must be at most 253 characters, got 100000\n');
+  // A raw client with a 1 MB name gets its answer, not its deadline.
+  const started = Date.now();
+  const err = await t.throwsAsync(unary(f.raw.registry, 'GetService', { name: 'y'.repeat(1 << 20) })) as grpc.ServiceError;
+  t.is(err.code, grpc.status.INVALID_ARGUMENT);
+  t.is(err.details, 'name: must be at most 253 characters, got 1048576');
+  t.true(Date.now() - started < 10_000);
+  const err2 = await t.throwsAsync(unary(f.raw.registry, 'ApplyService', { service: webService('z'.repeat(1 << 20), '10.96.3.1', []) })) as grpc.ServiceError;
+  t.is(err2.details, 'service.name: must be at most 253 characters, got 1048576');
+});
+
+test('large outputs arrive whole through a pipe (jq, wc)', async (t) => {
+  const dp = new FakeDataplane();
+  dp.capacity = 1 << 24; // 5,000 tables of 1,021 slots
+  const f = await startApi(t, { tag: 'cli-pipe', dataplane: dp });
+  const n = 5000;
+  await f.client.applyServices(
+    Array.from({ length: n }, (_, i) => ({ service: webService(`ns/svc-${String(i).padStart(5, '0')}`, `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, ['10.1.0.1', '10.1.0.2']) })),
+    { view: 'BASIC' },
+  ).catch((err: unknown) => t.fail(String(err)));
+  // pipefail: sluice's own exit status counts, not only the last command's.
+  const run = async (pipeline: string): Promise<string> => (await sh('bash', ['-o', 'pipefail', '-c', pipeline], { maxBuffer: 1 << 26 })).stdout.trim();
+  const cmd = `${sluiceCommand()} --server '${f.server.address}'`;
+  t.is(await run(`${cmd} service list -o json | jq length`), String(n), 'service list -o json | jq length');
+  t.is(await run(`${cmd} -o json service list | jq -r '.[-1].name'`), 'ns/svc-04999');
+  const dir = tmp(t);
+  await run(`${cmd} service list -o yaml > ${dir}/list.yaml`);
+  t.is(await run(`${cmd} service list -o yaml | wc -c`), await run(`wc -c < ${dir}/list.yaml`), 'the pipe carries as many bytes as a file');
+  // stats: a header, one line per service and per backend, a blank line and four summary lines.
+  t.is(await run(`${cmd} stats | wc -l`), String(1 + n * 3 + 1 + 4));
+  t.regex(await run(`${cmd} stats | head -1`), /^SERVICE +BACKEND +PACKETS +BYTES +CONNECTIONS +REPLIES$/, 'a reader that leaves early is no error');
+});
+
+/** Every command path of the program ("service apply", ...). */
+function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
+  return cmd.commands.flatMap((c) => [[...prefix, c.name()], ...commandPaths(c, [...prefix, c.name()])]);
+}
+
+test('--help on every command and subcommand, --version', async (t) => {
+  const paths = commandPaths(buildProgram().program);
+  t.true(paths.length >= 18, `commands: ${paths.map((p) => p.join(' ')).join(', ')}`);
+  for (const p of [[], ...paths]) {
+    const r = await sluice([...p, '--help']);
+    t.is(r.code, 0, `${p.join(' ')} --help: ${r.stderr}`);
+    t.true(r.stdout.startsWith(`Usage: sluice${p.length ? ` ${p.join(' ')}` : ''} `), `${p.join(' ')} --help: ${r.stdout.split('\n')[0]}`);
+    t.is(r.stderr, '');
+  }
+  const h = await sluice(['help', 'service']);
+  t.true(h.stdout.startsWith('Usage: sluice service [options] [command]'));
+  const v = await sluice(['--version']);
+  t.is(v.stdout, `${version()}\n`);
+  t.is(v.code, 0);
+  const bare = await sluice([]);
+  t.is(bare.code, 2, 'no command is a wrong command line');
+  t.true(bare.stderr.startsWith('Usage: sluice [options] [command]'));
+});
+
+test('global options before or after the command; $SLUICE_SERVER; an unreachable daemon is said to be one', async (t) => {
+  const f = await api(t, 'cli-globals');
+  for (const args of [
+    ['--server', f.server.address, '-o', 'json', 'service', 'list'],
+    ['service', '--server', f.server.address, 'list', '-o', 'json'],
+    ['service', 'list', '-o', 'json', '--server', f.server.address],
+  ]) {
+    const r = await sluice(args);
+    t.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    t.deepEqual((JSON.parse(r.stdout) as ServiceMessage[]).map((s) => s.name), ['default/owner'], args.join(' '));
+  }
+  const env = await sluice(['service', 'list'], { env: { SLUICE_SERVER: f.server.address } });
+  t.true(env.stdout.includes('default/owner'));
+  const gone = `unix://${uniqueSocket('cli-nothing')}`;
+  const r = await sluice(['--server', gone, 'service', 'list']);
+  t.is(r.code, 1);
+  t.is(r.stderr, `sluice: cannot reach the daemon at ${gone} (no socket there): is \`sluice daemon\` running there? --server or $SLUICE_SERVER names another address\n`);
+});
+
+test('wrong command lines exit 2 with one line naming the flag', async (t) => {
+  const dir = tmp(t);
+  for (const [args, line] of [
+    [['-o', 'jsn', 'service', 'list'], '-o: must be table, json or yaml, got jsn'],
+    [['service', 'aply'], "unknown command 'aply' (Did you mean apply?)"],
+    [['service', 'list', '--prefx', 'a'], "unknown option '--prefx' (Did you mean --prefix?)"],
+    [['service', 'get'], "missing required argument 'name'"],
+    [['service', 'apply'], "required option '-f, --file <file>' not specified"],
+    [['service', 'delete', 'x', '--expected-revision', '0'], '--expected-revision: must be an integer in 1..9007199254740991, got 0'],
+    [['backend', 'register', 'web', '10.1.0.1', '--ttl', '0'], '--ttl: must be an integer in 1..86400, got 0'],
+    [['backend', 'register', 'web', '10.1.0.1', '--weight', '1.5'], '--weight: must be an integer in 0..1000, got 1.5'],
+    [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 10.96.0.10:80), got 1.2.3.4'],
+    [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:80', '--protocol', 'sctp'], '--protocol: must be tcp or udp, got sctp'],
+    [['conntrack', 'flush'], 'conntrack flush: give --service, --backend, --client or --all'],
+    [['conntrack', 'flush', '--all', '--client', '1.2.3.4'], 'conntrack flush: --all goes alone, without filters'],
+    [['conntrack', 'list', '--client', 'nope'], '--client: must be an IPv4 address, got nope'],
+    [['service', 'list', '--address', '10.96.0.300'], '--address: must be an IPv4 address, got 10.96.0.300'],
+    [['daemon', '--mode', 'fast'], '--mode: must be xdp, xdp-generic or tc, got fast'],
+    [['daemon', '--conntrack-size', '100'], '--conntrack-size: must be an integer in 1024..268435456, got 100'],
+    [['daemon', '--maglev-slots', '300001'], '--maglev-slots: must be an even integer in 262144..1073741824, got 300001'],
+    [['daemon', '--state-dir', 'relative'], '--state-dir: must be an absolute path, got relative'],
+    [['daemon', '--interface', 'eth0@netns/lb'], '--interface: the namespace after @ must be an absolute path (e.g. /var/run/netns/lb), got eth0@netns/lb'],
+    [['daemon', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--listen', '127.0.0.1:0', '--require-client-cert'], '--require-client-cert: needs the CA that signs client certificates (--tls-ca): without it every client would be refused'],
+    [['daemon', '--require-client-cert'], '--require-client-cert: applies to a TLS listener: give --tls-cert and --tls-key too'],
+    [['daemon', '--tls-cert', path.join(dir, 'none.pem'), '--tls-key', path.join(dir, 'none.key'), '--listen', '127.0.0.1:0', '--state-dir', path.join(dir, 'state')], `--tls-cert: ${path.join(dir, 'none.pem')}: no such file`],
+    [['daemon', '--server', 'unix:///x.sock'], '--server: a client option; the daemon listens on --listen'],
+    [['daemon', '--adopt-dataplane', '--reset-dataplane'], '--adopt-dataplane and --reset-dataplane: give one or the other'],
+  ] as Array<[string[], string]>) {
+    const r = await sluice(args);
+    t.is(r.stderr, `sluice: ${line}\n`, args.join(' '));
+    t.is(r.code, 2, `${args.join(' ')}: exit status`);
+  }
+});
+
+test('the client: a request it cannot encode is not sent and says so; a body the server cannot decode is INVALID_ARGUMENT', async (t) => {
+  const f = await api(t, 'cli-encode');
+  const err = await t.throwsAsync(f.client.applyService({ name: 'x', addresses: ['10.96.0.9'], ports: 'eighty' as never }));
+  t.true(err instanceof SluiceError);
+  t.is((err as SluiceError).code, 'INVALID_ARGUMENT');
+  t.regex(err!.message, /^the request was not sent: it cannot be encoded \(/);
+  // Raw bytes that are no protobuf message: a field of wire type 7.
+  const raw = new grpc.Client(f.server.address, grpc.credentials.createInsecure());
+  t.teardown(() => raw.close());
+  for (const method of ['/sluice.v1.ServiceRegistry/ApplyService', '/grpc.health.v1.Health/Watch']) {
+    const e = await new Promise<grpc.ServiceError>((resolve) => {
+      if (method.endsWith('Watch')) {
+        const s = raw.makeServerStreamRequest(method, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0f, 0xff, 0xff]));
+        s.on('data', () => undefined);
+        s.on('error', resolve);
+      } else {
+        raw.makeUnaryRequest(method, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0f, 0xff, 0xff]), (er) => resolve(er!));
+      }
+    });
+    t.is(e.code, grpc.status.INVALID_ARGUMENT, `${method}: ${e.details}`);
+    t.regex(e.details, /^the request is not a valid protobuf message of this method: /);
+  }
+  t.is(f.store.revision(), 1);
+});
+
+test('TLS to an IP address: no deprecation warning on stderr', async (t) => {
+  const f = await api(t, 'cli-tls');
+  const certs = makeCerts(t);
+  const server = await startApiServer({ registry: f.registry, listen: '127.0.0.1:0', tls: { cert: certs.serverCert, key: certs.serverKey } });
+  t.teardown(() => server.close());
+  const r = await sluice(['--server', server.address, '--tls-ca', certs.ca, 'service', 'list']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr, '', 'nothing but the answer');
+  t.true(r.stdout.includes('default/owner'));
+});
+
+test('get shows the table size in use; stats shows every counter, replies apart from forwarded packets', async (t) => {
+  const f = await api(t, 'cli-show');
+  let r = await sluice(['--server', f.server.address, 'service', 'get', 'default/owner']);
+  t.regex(r.stdout, /^table: {5}1021 slots \(chosen from the backend count\)$/m);
+  t.is(Number((JSON.parse((await sluice(['--server', f.server.address, 'service', 'get', 'default/owner', '-o', 'json'])).stdout) as ServiceMessage).effectiveTableSize), 1021);
+  const counters: Array<[string, bigint]> = [['rx_packets', 100n], ['forwarded', 70n], ['forwarded_stack', 10n], ['replies', 30n], ['passed_other', 9n], ['passed_malformed', 2n],
+    ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n]];
+  for (const [k, v] of counters) f.dp.global.set(k as never, v);
+  r = await sluice(['--server', f.server.address, 'stats']);
+  const tail = r.stdout.trimEnd().split('\n').slice(-4).join('\n');
+  t.is(tail, [
+    'packets: rx 100, to backends 50, replies 30, passed 9, passed malformed 2',
+    'egress:  redirected 70, via stack 10 (of which fib misses 4)',
+    'flows:   rescheduled 5, affinity hits 6',
+    'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
+  ].join('\n'));
+});
+
+test('registering an address that is a static backend is refused; --keepalive deregisters on Ctrl-C', async (t) => {
+  const f = await api(t, 'cli-register');
+  let r = await sluice(['--server', f.server.address, 'backend', 'register', 'default/owner', '10.1.0.1']);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'sluice: ALREADY_EXISTS: address: 10.1.0.1 is a static backend of default/owner (defined without a lease); remove it from the definition first if it should live by a lease\n');
+  t.deepEqual((await f.client.getService('default/owner')).backends.map((b) => b.leaseId), ['', ''], 'the static backends keep no lease');
+
+  const { spawn } = await import('node:child_process');
+  const { cliPath, nodeFlagsOf } = await import('../../src/demo/daemon-process.js');
+  const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), '--server', f.server.address, 'backend', 'register', 'default/owner', '10.1.0.9', '--ttl', '60', '--keepalive']);
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!out.includes('registered')) await new Promise((res) => setTimeout(res, 50));
+  const lease = /lease (\w+)/.exec(out)![1]!;
+  t.truthy(f.store.getLease(lease));
+  t.true((await f.client.getService('default/owner')).backends.some((b) => b.address === '10.1.0.9'));
+  child.kill('SIGINT');
+  t.is(await exited, 0);
+  t.regex(out, /keepalive stopped; backend 10\.1\.0\.9 deregistered from default\/owner\n$/);
+  t.false((await f.client.getService('default/owner')).backends.some((b) => b.address === '10.1.0.9'), 'the backend is gone at once');
+  t.is(f.store.getLease(lease), undefined, 'its lease is revoked');
+});
