@@ -19,12 +19,13 @@ function flagOf(field: string): string {
   return f ? f.flags.split(' ')[0]! : field;
 }
 
-/** An invalid daemon option as the command line names it: a UsageError (exit 2) for its flag. */
+/** A daemon error about an option, named by its flag: a UsageError (exit 2) for an invalid value. */
 export function asFlagError(err: unknown): unknown {
-  // Other failures (a directory in use, a size that differs from the pins) say what to do themselves.
-  if (!(err instanceof SluiceError) || err.field === undefined || err.code !== 'INVALID_ARGUMENT') return err;
+  if (!(err instanceof SluiceError) || err.field === undefined) return err;
   const reason = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
-  return new UsageError(`${flagOf(err.field)}: ${reason}`);
+  if (err.code === 'INVALID_ARGUMENT') return new UsageError(`${flagOf(err.field)}: ${reason}`);
+  // A failure of the machine's state (a socket path taken), not of the value: exit 1, still named by its flag.
+  return new SluiceError(err.code, `${flagOf(err.field)}: ${reason}`, { cause: err });
 }
 
 /** DaemonOptions from the flags and the global TLS files; a wrong value is a UsageError naming its flag. */

@@ -190,6 +190,23 @@ async function checkTls(tls: NonNullable<DaemonOptions['tls']>): Promise<void> {
   }
 }
 
+/** INVALID_ARGUMENT (field interfaces) unless the target's namespace and interface exist. */
+function checkInterface(t: AttachTarget): void {
+  try {
+    native().ifIndex(t.ifname, ...(t.netns === undefined ? [] : [t.netns]));
+  } catch (err) {
+    const e = err as { code?: string; syscall?: string };
+    const spec = t.netns === undefined ? t.ifname : `${t.ifname}@${t.netns}`;
+    if (e.code === 'ENOENT' && e.syscall !== 'if_nametoindex') {
+      throw new SluiceError('INVALID_ARGUMENT', `${spec}: no network namespace at ${t.netns}`, { field: 'interfaces', cause: err });
+    }
+    if (e.code === 'ENODEV' || e.code === 'ENXIO') {
+      throw new SluiceError('INVALID_ARGUMENT', `${spec}: no such network interface${t.netns === undefined ? '' : ` in ${t.netns}`}`, { field: 'interfaces', cause: err });
+    }
+    throw err;
+  }
+}
+
 /** A running daemon. */
 export interface RunningDaemon {
   /** The address the API listens on. */
@@ -233,6 +250,9 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
   };
 
   try {
+    // Every interface must exist before anything is made.
+    for (const t of opts.interfaces.map((i) => parseInterface(i, opts.mode))) checkInterface(t);
+
     // The state directory, locked: one daemon per store.
     const stateDirExisted = existsSync(opts.stateDir);
     mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -248,7 +268,17 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
 
     const dbPath = path.join(opts.stateDir, 'sluice.db');
     const dbExisted = existsSync(dbPath);
-    const store = SqliteStore.open(dbPath);
+    let store: SqliteStore;
+    try {
+      store = SqliteStore.open(dbPath);
+    } catch (err) {
+      if (!(err instanceof SluiceError)) throw err;
+      throw new SluiceError(
+        err.code,
+        `${err.message}; restore it from a backup, or move it away and start again (with --adopt-dataplane, the store is rebuilt from the pinned dataplane)`,
+        { cause: err },
+      );
+    }
     undo.push(() => {
       store.close();
       if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
@@ -267,7 +297,6 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
           'FAILED_PRECONDITION',
           `${CAPACITY_FLAG[name]} ${asked} differs from the pinned dataplane in ${opts.pinDir} (${has}): ` +
             `give ${CAPACITY_FLAG[name]} ${has}, or --reset-dataplane to rebuild the maps at the new size (every connection is dropped)`,
-          { field: `capacity.${name}` },
         );
       }
       capacity[name] = asked ?? (reset ? undefined : has) ?? CAPACITY_RANGE[name].default;

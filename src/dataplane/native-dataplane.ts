@@ -93,7 +93,7 @@ export function capacityOfMap(name: string, maxEntries: number): [keyof Dataplan
 const ZERO_KEY = encodeU32(0);
 
 /** The maps of the object, for mapUsage. */
-const MAP_NAMES = ['services', 'vips', 'backends', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats'] as const;
+const MAP_NAMES = ['services', 'vips', 'backends', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock'] as const;
 
 /** "program 'name' (id 42)", or "program 42" if it is gone. */
 function describeProgram(id: number): string {
@@ -349,7 +349,16 @@ export class NativeDataplane implements Dataplane {
     }
     const current = hooks.find((h) => h.mine)!.id;
     if (target.mode === 'tc') this.raw.attachTc(ifindex, 'ingress', ns[0], { replace: current !== 0 });
-    else this.raw.attachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
+    else {
+      try {
+        this.raw.attachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EOPNOTSUPP' && target.mode === 'xdp') {
+          throw new SluiceError('FAILED_PRECONDITION', `${where}: its driver has no native XDP; use --mode xdp-generic or --mode tc`, { cause: err });
+        }
+        throw err;
+      }
+    }
   }
 
   isAttached(target: AttachTarget): boolean {

@@ -55,8 +55,8 @@ export class DaemonProcess {
     await rm(this.pinDir, { recursive: true, force: true });
   }
 
-  /** Start it and wait until its API answers. */
-  async start(): Promise<void> {
+  /** Start it (with `extraArgs` after its own) and wait until its API answers. */
+  async start(extraArgs: string[] = []): Promise<void> {
     this.output = '';
     // SLUICE_DAEMON_NODE_ARGS (e.g. "--cpu-prof") lets a benchmark profile the daemon.
     const nodeArgs = (process.env['SLUICE_DAEMON_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
@@ -71,6 +71,7 @@ export class DaemonProcess {
       '--log-level', 'warn',
       '--exit-with-parent',
       ...this.args,
+      ...extraArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout!.on('data', (b: Buffer) => (this.output += b.toString()));

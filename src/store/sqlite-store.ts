@@ -209,6 +209,10 @@ export class SqliteStore implements Store {
       // whichever commit happens to cross the threshold: that commit would
       // take milliseconds instead of a fraction of one.
       db.pragma('wal_autocheckpoint = 0');
+      // A damaged file is refused here, with its path, rather than failing
+      // some later query with SQLite's words alone.
+      const check = db.pragma('quick_check', { simple: true }) as string;
+      if (check !== 'ok') throw new SluiceError('FAILED_PRECONDITION', `the store at ${path} is damaged (${check})`);
       migrate(db, path);
       const store = new SqliteStore(db, o.maxEvents, new EventFanout(o.onListenerError));
       // Honour a smaller maxEvents than the one the log was written with.

@@ -26,6 +26,14 @@ const tcp80 = { port: 80, protocol: 'TCP' };
 /** Every bad request. */
 export const CASES: Case[] = [
   { description: 'VIP not an IPv4 address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.300'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]' },
+  { description: 'VIP in 0.0.0.0/8', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['0.1.2.3'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]', says: /cannot be a VIP: it is the unspecified/ },
+  { description: 'multicast VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['239.0.0.1'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]', says: /multicast/ },
+  { description: 'broadcast backend', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: '255.255.255.255' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].address', says: /broadcast/ },
+  { description: 'backend on the service\'s own VIP', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: '10.96.0.99' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].address', says: /is a VIP of this service/ },
+  { description: 'a name of 254 characters', client: 'registry', method: 'ApplyService', request: () => svc({ name: 'n'.repeat(254) }), code: grpc.status.INVALID_ARGUMENT, field: 'service.name', says: /at most 253 characters, got 254$/ },
+  { description: 'register a loopback backend', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '127.0.0.2' }), code: grpc.status.INVALID_ARGUMENT, field: 'address', says: /loopback/ },
+  { description: 'register an address that is a static backend', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '10.1.0.1' }), code: grpc.status.ALREADY_EXISTS, field: 'address', says: /static backend/ },
+  { description: 'get with a name of 300 characters', client: 'registry', method: 'GetService', request: () => ({ name: 'g'.repeat(300) }), code: grpc.status.INVALID_ARGUMENT, field: 'name', says: /got 300$/ },
   { description: 'duplicate VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.99', '10.96.0.99'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[1]' },
   { description: 'no VIP', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses' },
   { description: 'backend address not IPv4', client: 'registry', method: 'ApplyService', request: () => svc({ backends: [{ address: 'not-an-ip' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.backends[0].address' },
