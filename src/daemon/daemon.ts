@@ -17,6 +17,7 @@
  */
 import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
@@ -183,6 +184,9 @@ async function checkTls(tls: NonNullable<DaemonOptions['tls']>): Promise<void> {
   }
   if (ca !== undefined) {
     try {
+      // A CA file must hold a certificate: TLS would take a key or an empty file and trust nothing.
+      if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificate in it');
+      new X509Certificate(ca);
       createSecureContext({ ca });
     } catch (err) {
       throw new SluiceError('INVALID_ARGUMENT', `${tls.ca}: not a PEM certificate: ${(err as Error).message}`, { field: 'tls.ca', cause: err });

@@ -6,7 +6,7 @@
  * the documented exit status, and leaves the daemon's state as it was.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -225,6 +225,8 @@ test('global options before or after the command; $SLUICE_SERVER; an unreachable
 
 test('wrong command lines exit 2 with one line naming the flag', async (t) => {
   const dir = tmp(t);
+  const pins = `/sys/fs/bpf/sluice-cli-usage-${process.pid}`;
+  t.teardown(() => rmSync(pins, { recursive: true, force: true }));
   for (const [args, line] of [
     [['-o', 'jsn', 'service', 'list'], '-o: must be table, json or yaml, got jsn'],
     [['service', 'aply'], "unknown command 'aply' (Did you mean apply?)"],
@@ -251,10 +253,15 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--server', 'unix:///x.sock'], '--server: a client option; the daemon listens on --listen'],
     [['daemon', '--adopt-dataplane', '--reset-dataplane'], '--adopt-dataplane and --reset-dataplane: give one or the other'],
   ] as Array<[string[], string]>) {
-    const r = await sluice(args);
+    // A daemon that started by mistake would use this test's own directories (a flag given again wins).
+    const safe = args[0] === 'daemon'
+      ? ['daemon', '--pin-dir', pins, '--state-dir', path.join(dir, 'state'), '--listen', `unix://${path.join(dir, 'd.sock')}`, '--exit-with-parent', ...args.slice(1)]
+      : args;
+    const r = await sluice(safe, { timeoutMs: 15_000 });
     t.is(r.stderr, `sluice: ${line}\n`, args.join(' '));
     t.is(r.code, 2, `${args.join(' ')}: exit status`);
   }
+  t.false(existsSync(pins), 'no daemon started');
 });
 
 test('the client: a request it cannot encode is not sent and says so; a body the server cannot decode is INVALID_ARGUMENT', async (t) => {
@@ -280,6 +287,21 @@ test('the client: a request it cannot encode is not sent and says so; a body the
     t.regex(e.details, /^the request is not a valid protobuf message of this method: /);
   }
   t.is(f.store.revision(), 1);
+});
+
+test('the daemon refuses TLS files that do not make a certificate and its key, before anything starts', async (t) => {
+  const certs = makeCerts(t);
+  const dir = tmp(t);
+  // Were the check missing, the daemon would start: its pins go to a directory of this test's own.
+  const pins = `/sys/fs/bpf/sluice-cli-tls-${process.pid}`;
+  t.teardown(() => rmSync(pins, { recursive: true, force: true }));
+  const r = await sluice(['daemon', '--listen', '127.0.0.1:0', '--tls-cert', certs.serverCert, '--tls-key', certs.clientKey, '--state-dir', path.join(dir, 'state'), '--pin-dir', pins, '--exit-with-parent'], { timeoutMs: 10_000 });
+  t.is(r.code, 2);
+  t.regex(r.stderr, new RegExp(`^sluice: --tls-cert: ${certs.serverCert} and ${certs.clientKey} do not make a certificate and its key: .*key values mismatch\\n$`));
+  const ca = await sluice(['daemon', '--listen', '127.0.0.1:0', '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-ca', certs.serverKey, '--state-dir', path.join(dir, 'state'), '--pin-dir', pins, '--exit-with-parent'], { timeoutMs: 10_000 });
+  t.is(ca.code, 2);
+  t.is(ca.stderr, `sluice: --tls-ca: ${certs.serverKey}: not a PEM certificate: no certificate in it\n`);
+  t.false(existsSync(path.join(dir, 'state')), 'nothing was made');
 });
 
 test('TLS to an IP address: no deprecation warning on stderr', async (t) => {
