@@ -54,6 +54,11 @@ export interface ApplyOptions {
    * builds a fresh spec for every change, does).
    */
   handOver?: boolean;
+  /**
+   * The specs are frontends of definitions the caller checked with the
+   * service schema (the registry's): they are not checked again.
+   */
+  validated?: boolean;
 }
 
 /** Counters of one backend of a service. */
@@ -182,7 +187,7 @@ export class LoadBalancer {
    */
   applyMany(specs: readonly ServiceSpec[], opts: ApplyOptions = {}): Promise<void> {
     const held = opts.handOver === true ? [...specs] : specs.map(copySpec);
-    return this.serialise(() => this.change(held, []));
+    return this.serialise(() => this.change(held, [], opts.validated === true));
   }
 
   /** Delete a service. */
@@ -308,8 +313,8 @@ export class LoadBalancer {
   }
 
   /** Validate, stage into `desired`, reconcile the touched scope, apply; undo everything on failure. */
-  private async change(apply: ServiceSpec[], remove: string[]): Promise<void> {
-    for (const spec of apply) validateService(spec);
+  private async change(apply: ServiceSpec[], remove: string[], validated = false): Promise<void> {
+    if (!validated) for (const spec of apply) validateService(spec);
     this.checkOwnership(apply, remove);
 
     const undo: Array<() => void> = [];

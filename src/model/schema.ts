@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
-import { isIPv4Address, unusableAddressReason } from './address.js';
+import { addressProblem } from './address.js';
 
 /** Largest backend weight. */
 export const MAX_WEIGHT = 1000;
@@ -90,9 +90,9 @@ export const serviceNameSchema = checked(
 /** An IPv4 address that can carry a service's traffic. `role` names it in the message ("VIP", "backend"). */
 function usableIPv4(role: string) {
   return checked(z.string({ error: (iss) => `must be an IPv4 address, got ${show(iss.input)}` }), (v) => {
-    if (!isIPv4Address(v)) return `must be an IPv4 address, got ${show(v)}`;
-    const why = unusableAddressReason(v);
-    return why === undefined ? undefined : `${v} cannot be a ${role}: it is ${why}`;
+    const p = addressProblem(v);
+    if (p === undefined) return undefined;
+    return p.kind === 'syntax' ? `must be an IPv4 address, got ${show(v)}` : `${v} cannot be a ${role}: it is ${p.why}`;
   });
 }
 

@@ -224,7 +224,7 @@ export class Registry {
         specs.push(...expandDefinition(s.definition));
       }
       try {
-        if (specs.length > 0) await this.lb.applyMany(specs, { handOver: true });
+        if (specs.length > 0) await this.lb.applyMany(specs, { handOver: true, validated: true });
       } catch (err) {
         throw engineError(err);
       }
@@ -665,7 +665,7 @@ export class Registry {
     const rollback = async (): Promise<void> => this.restore(previous, [...nextNames]);
     try {
       if (early.length > 0) await this.lb.deleteMany(early);
-      if (changed.length > 0) await this.lb.applyMany(changed, { handOver: true });
+      if (changed.length > 0) await this.lb.applyMany(changed, { handOver: true, validated: true });
       if (late.length > 0) await this.lb.deleteMany(late);
     } catch (err) {
       await rollback();
@@ -701,7 +701,7 @@ export class Registry {
     const keep = new Set(specs.map((s) => s.name));
     try {
       await this.lb.deleteMany(drop.filter((n) => !keep.has(n)));
-      if (specs.length > 0) await this.lb.applyMany(specs, { handOver: true });
+      if (specs.length > 0) await this.lb.applyMany(specs, { handOver: true, validated: true });
     } catch (err) {
       this.log.error({ err, services: definitions.map((d) => d.name) }, 'could not restore the dataplane after a failed change');
     }
