@@ -151,11 +151,17 @@ function dropIpServernameWarning(): void {
   }) as typeof process.emitWarning;
 }
 
+/** Options of connect. */
+export interface ConnectOptions {
+  /** Deadline of each unary call, in ms (default: none). A server that accepts and never answers fails the call with DEADLINE_EXCEEDED. */
+  callTimeoutMs?: number;
+}
+
 /**
  * A client of the server at `address` ("unix:///path" or "host:port");
  * plaintext unless `tls` is given. The channel connects lazily.
  */
-export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
+export function connect(address: string, tls?: ClientTlsOptions, opts: ConnectOptions = {}): SluiceClient {
   if (tls && !tls.serverName && isIP(address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')) !== 0) dropIpServernameWarning();
   const creds = tls
     ? grpc.credentials.createSsl(tls.ca ? pem(tls.ca) : null, tls.key ? pem(tls.key) : null, tls.cert ? pem(tls.cert) : null)
@@ -165,6 +171,10 @@ export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     // No channelz service is served: its per-call bookkeeping would be pure cost.
     'grpc.enable_channelz': 0,
+    // A long-lived client (a keepalive) finds a restarted daemon within a second, not after
+    // grpc-js's backoff has grown to minutes.
+    'grpc.initial_reconnect_backoff_ms': 250,
+    'grpc.max_reconnect_backoff_ms': 1000,
     ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
   };
   const def = packageDefinition();
@@ -182,7 +192,8 @@ export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
   const call = <T>(client: Untyped, method: string, req: unknown): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const cb: Callback<T> = (err, res) => (err ? reject(callError(err)) : resolve(res as T));
-      client[method]!.call(client, req, cb);
+      const callOpts: grpc.CallOptions = opts.callTimeoutMs === undefined ? {} : { deadline: Date.now() + opts.callTimeoutMs };
+      client[method]!.call(client, req, callOpts, cb);
     });
 
   return {
@@ -204,7 +215,8 @@ export function connect(address: string, tls?: ClientTlsOptions): SluiceClient {
     listServices: (req = {}) => call(registry, 'ListServices', req),
     watchServices: (req = {}) => registry['WatchServices']!.call(registry, req) as grpc.ClientReadableStream<WatchServicesResponse>,
     registerBackend: (req) => call(registration, 'RegisterBackend', req),
-    keepAlive: () => registration['KeepAlive']!.call(registration) as grpc.ClientDuplexStream<KeepAliveRequest, KeepAliveResponse>,
+    // waitForReady: a stream opened while the daemon restarts waits for it instead of failing at once.
+    keepAlive: () => registration['KeepAlive']!.call(registration, { waitForReady: true }) as grpc.ClientDuplexStream<KeepAliveRequest, KeepAliveResponse>,
     heartbeat: (leaseId) => call(registration, 'Heartbeat', { leaseId }),
     deregisterBackend: (service, address) => call(registration, 'DeregisterBackend', { service, address }),
     setBackendState: (service, address, state) => call(registration, 'SetBackendState', { service, address, state }),

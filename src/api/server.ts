@@ -46,6 +46,8 @@ export interface ApiServerOptions {
   tls?: ApiTlsOptions;
   /** Logger (default: silent). */
   logger?: Logger;
+  /** Start reporting NOT_SERVING (health), until setServing(true): for a daemon still attaching. */
+  notServingYet?: boolean;
 }
 
 /** A running API server. */
@@ -54,6 +56,8 @@ export interface ApiServer {
   address: string;
   /** Report NOT_SERVING, end open streams, stop (forcibly after 5 s) and remove the socket file. Idempotent. */
   close(): Promise<void>;
+  /** Report SERVING or NOT_SERVING through grpc.health.v1. */
+  setServing(serving: boolean): void;
 }
 
 const SHUTDOWN_GRACE_MS = 5000;
@@ -93,11 +97,26 @@ async function clearStaleSocket(path: string): Promise<void> {
 export function checkListen(listen: string, tls: boolean): string | undefined {
   const unixPath = listen.startsWith('unix://') ? listen.slice('unix://'.length) : undefined;
   if (unixPath !== undefined && !unixPath.startsWith('/')) throw invalid('listen', `a unix socket path must be absolute: ${listen}`);
-  if (unixPath === undefined && !/^.+:\d+$/.test(listen)) {
+  const tcp = unixPath === undefined ? /^(.+):(\d+)$/.exec(listen) : null;
+  if (unixPath === undefined && !tcp) {
     throw invalid('listen', `must be unix:///absolute/path or host:port, got ${show(listen)}`);
   }
+  if (tcp && Number(tcp[2]) > 65535) throw invalid('listen', `the port must be in 0..65535, got ${tcp[2]}`);
   if (unixPath !== undefined && tls) throw invalid('tls', 'TLS applies to a TCP listener, not a unix socket');
   return unixPath;
+}
+
+/** A failed bind as a person reads it, naming the listen address (grpc-js says "No address added ..."). */
+function bindError(listen: string, err: Error): SluiceError {
+  const code = /\b(E[A-Z]+)\b/.exec(err.message)?.[1];
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the address is in use (another daemon, or another program)',
+    EACCES: 'permission denied',
+    EADDRNOTAVAIL: 'no interface of this host has that address',
+    ENOENT: 'its directory does not exist',
+  };
+  const reason = (code && why[code]) ?? err.message;
+  return new SluiceError('FAILED_PRECONDITION', `cannot listen on ${listen}: ${reason}`, { field: 'listen', cause: err });
 }
 
 /** How often the daemon checks that its unix socket is still there, in ms. */
@@ -152,7 +171,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   const def = packageDefinition();
   const streams = new OpenStreams();
-  const health = new HealthStatus(SLUICE_SERVICES);
+  const health = new HealthStatus(SLUICE_SERVICES, opts.notServingYet ? 'NOT_SERVING' : 'SERVING');
   const ctx = { registry: opts.registry, log, streams };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -178,8 +197,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     creds = grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], opts.tls.requireClientCert ?? false);
   }
   if (unixPath !== undefined) await clearStaleSocket(unixPath);
+  // grpc-js writes its own errors (a failed bind among them) to stderr: they go to the log instead.
+  grpc.setLogger({ error: (...a: unknown[]) => log.debug({ grpc: a.join(' ') }, 'grpc-js') });
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(unixPath !== undefined ? `unix://${unixPath}` : opts.listen, creds, (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(unixPath !== undefined ? `unix://${unixPath}` : opts.listen, creds, (err, p) => (err ? reject(bindError(opts.listen, err)) : resolve(p)));
   });
   if (unixPath !== undefined) await chmod(unixPath, 0o600);
   const address = unixPath !== undefined ? `unix://${unixPath}` : opts.listen.replace(/:\d+$/, `:${port}`);
@@ -205,5 +227,5 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (unixPath !== undefined) await unlink(unixPath).catch(() => undefined);
       log.info({ address }, 'API stopped');
     })());
-  return { address, close };
+  return { address, close, setServing: (serving) => health.setAll(serving ? 'SERVING' : 'NOT_SERVING') };
 }

@@ -77,8 +77,8 @@ export async function runDaemon(opts: DaemonOptions, exitWithParent: boolean): P
       clearInterval(watch);
       void running.stop().then(resolve);
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // SIGHUP too: the terminal of a daemon run in the foreground closing stops it cleanly.
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, stop);
     if (exitWithParent) {
       const parent = process.ppid;
       watch = setInterval(() => {

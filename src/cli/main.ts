@@ -25,8 +25,11 @@ import { SluiceError } from '../errors.js';
 import { UsageError } from './output.js';
 import { buildProgram } from './program.js';
 
-/** gRPC's UNAVAILABLE status code. */
+/** gRPC's status codes by number (grpc-js is loaded only by the commands that call the daemon). */
+const STATUS_NAMES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
 const UNAVAILABLE = 14;
+const DEADLINE_EXCEEDED = 4;
 
 /** One line per failure: what failed and why; 2 for usage errors, 1 otherwise. */
 function describe(err: unknown, server: string): { line: string; code: number } {
@@ -37,19 +40,31 @@ function describe(err: unknown, server: string): { line: string; code: number } 
   if (err instanceof Error && err.name === 'ApiError') {
     const e = err as Error & { code: number; codeName: string };
     if (e.code === UNAVAILABLE) {
-      const why = /ENOENT/.test(err.message)
-        ? 'no socket there'
-        : /ECONNREFUSED/.test(err.message)
-          ? 'connection refused'
-          : err.message.replace(/\s*Resolution note:.*$/s, '').replace(/^No connection established\.\s*Last error:\s*/, '').replace(/\.$/, '');
+      const raw = err.message.replace(/\s*Resolution note:.*$/s, '').replace(/^No connection established\.\s*Last error:\s*/, '').replace(/\.$/, '');
+      if (/SSL|TLS|certificate|handshake|self.signed|wrong version number/i.test(raw)) {
+        return {
+          line: `TLS with the daemon at ${server} failed (${oneLine(raw)}): check --tls-ca (the CA of the daemon's certificate), --tls-server-name, and --tls-cert/--tls-key if it asks for a client certificate`,
+          code: 1,
+        };
+      }
+      const why = /ENOENT/.test(err.message) ? 'no socket there' : /ECONNREFUSED/.test(err.message) ? 'connection refused' : raw;
+      const tcp = !server.startsWith('unix://');
       return {
-        line: `cannot reach the daemon at ${server} (${oneLine(why)}): is \`sluice daemon\` running there? --server or $SLUICE_SERVER names another address`,
+        line: `cannot reach the daemon at ${server} (${oneLine(why)}): is \`sluice daemon\` running there${tcp ? ', and with TLS (then give --tls-ca)' : ''}? --server or $SLUICE_SERVER names another address`,
         code: 1,
       };
+    }
+    if (e.code === DEADLINE_EXCEEDED) {
+      return { line: `the daemon at ${server} did not answer in time (--timeout): is it the sluice API there, and is it overloaded?`, code: 1 };
     }
     return { line: `${e.codeName}: ${oneLine(err.message)}`, code: 1 };
   }
   if (err instanceof SluiceError) return { line: `${err.code}: ${oneLine(err.message)}`, code: 1 };
+  // A stream's error, straight from grpc-js: its status, said as the other calls say theirs.
+  const status = err as { code?: unknown; details?: unknown };
+  if (typeof status.code === 'number' && typeof status.details === 'string') {
+    return { line: `${STATUS_NAMES[status.code] ?? status.code}: ${oneLine(status.details)}`, code: 1 };
+  }
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOENT' && e.path) return { line: `${e.path}: no such file`, code: 1 };
   return { line: oneLine(e.message ?? String(err)), code: 1 };

@@ -6,6 +6,7 @@
  * a wrong command line (exit 2) named by its flag.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { AttachMode } from '../dataplane/dataplane.js';
@@ -13,6 +14,7 @@ import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
 import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
 import { isIPv4Address } from '../model/address.js';
+import { SluiceError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { emit, table, UsageError, type OutputFormat } from './output.js';
 
@@ -22,6 +24,7 @@ export const DEFAULT_SERVER = 'unix:///run/sluice/sluice.sock';
 /** The global options, as commander gives them. */
 interface GlobalOptions {
   server?: string;
+  timeout: number;
   output: OutputFormat;
   tlsCa?: string;
   tlsCert?: string;
@@ -35,11 +38,16 @@ export function version(): string {
   return pkg.version;
 }
 
+/** A value typed on the command line as a message quotes it: a long one by its length. */
+function typed(v: string): string {
+  return v.length <= 64 ? v : `a value of ${v.length} characters`;
+}
+
 /** An integer option in min..max, refused as typed otherwise. */
 function intOption(flag: string, min: number, max: number) {
   return (v: string): number => {
     const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: must be an integer in ${min}..${max}, got ${v}`);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: must be an integer in ${min}..${max}, got ${typed(v)}`);
     return n;
   };
 }
@@ -48,7 +56,7 @@ function intOption(flag: string, min: number, max: number) {
 export function choice<T extends string>(flag: string, values: readonly T[]) {
   return (v: string): T => {
     if (!(values as readonly string[]).includes(v)) {
-      throw new UsageError(`${flag}: must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}, got ${v}`);
+      throw new UsageError(`${flag}: must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}, got ${typed(v)}`);
     }
     return v as T;
   };
@@ -58,16 +66,52 @@ function ipPort(flag: string) {
   return (v: string): { address: string; port: number } => {
     const m = /^([^:]+):(\d+)$/.exec(v);
     const port = m ? Number(m[2]) : NaN;
-    if (!m || !isIPv4Address(m[1]) || !(port >= 1 && port <= 65535)) throw new UsageError(`--${flag}: must be IP:PORT (e.g. 10.96.0.10:80), got ${v}`);
+    if (!m || !isIPv4Address(m[1]) || !(port >= 1 && port <= 65535)) throw new UsageError(`--${flag}: must be IP:PORT (e.g. 10.96.0.10:80), got ${typed(v)}`);
     return { address: m[1]!, port };
   };
 }
 
 function ipAddress(flag: string) {
   return (v: string): string => {
-    if (!isIPv4Address(v)) throw new UsageError(`--${flag}: must be an IPv4 address, got ${v}`);
+    if (!isIPv4Address(v)) throw new UsageError(`${flag.startsWith('<') ? flag : `--${flag}`}: must be an IPv4 address, got ${typed(v)}`);
     return v;
   };
+}
+
+/** A TLS file's contents; a UsageError naming the flag if it cannot be read. */
+function readTlsFile(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag}: ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+/**
+ * A server error about item i of an apply ("requests[3].service.ports[0]
+ * .target_port") said where the item is in its file ("web.yaml:
+ * [3].ports[0].targetPort"), as a file's own mistakes are.
+ */
+function inFile(err: unknown, items: ReadonlyArray<{ where: string; path: string }>): unknown {
+  const e = err as { name?: string; field?: string; message?: string; codeName?: string };
+  if (e.name !== 'ApiError' || e.field === undefined) return err;
+  const m = /^requests\[(\d+)\](?:\.service)?(?:\.(.*))?$/.exec(e.field);
+  const item = m ? items[Number(m[1])] : undefined;
+  if (!m || !item) return err;
+  const camel = (m[2] ?? '').replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const field = m[2] === 'expected_revision' ? `${item.path ? `${item.path}.` : ''}revision` : [item.path, camel].filter(Boolean).join(camel.startsWith('[') ? '' : '.');
+  let description = (e.message ?? '').replace(/^[^:]*: /, '');
+  if (m[2] === 'expected_revision' && e.codeName === 'FAILED_PRECONDITION') {
+    description += ': the file is older than the service; get it again (sluice service get NAME -o yaml), or remove its revision line to apply regardless';
+  }
+  return new SluiceError(e.codeName as never, `${item.where}: ${field ? `${field}: ` : ''}${description}`, { cause: err });
+}
+
+/** A backend address given as an argument, checked before anything is sent. */
+function addressArg(v: string): string {
+  if (!isIPv4Address(v)) throw new UsageError(`<address>: must be an IPv4 address, got ${typed(v)}`);
+  return v;
 }
 
 const lower = (s: string | number): string => String(s).toLowerCase();
@@ -80,7 +124,7 @@ const n = (x: string | undefined | null): string => x ?? '0';
  * command line answer without loading them.
  */
 export function buildProgram(): { program: Command; server: () => string } {
-  let globals: GlobalOptions = { output: 'table' };
+  let globals: GlobalOptions = { output: 'table', timeout: 30 };
   const serverOf = (g: GlobalOptions): string => g.server ?? (process.env['SLUICE_SERVER'] || DEFAULT_SERVER);
 
   const program = new Command('sluice')
@@ -93,6 +137,7 @@ export function buildProgram(): { program: Command; server: () => string } {
     .option('--tls-cert <file>', 'certificate (PEM): the client\'s, for mutual TLS; for `daemon`, the server\'s')
     .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
     .option('--tls-server-name <name>', 'name to verify in the server\'s certificate (clients only)')
+    .option('--timeout <seconds>', 'give up on a call the daemon does not answer within this time (default 30)', intOption('timeout', 1, 86400), 30)
     .showSuggestionAfterError()
     .showHelpAfterError(false)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -109,17 +154,27 @@ Run \`sluice <command> --help\` for a command's options.`);
     process.stdout.write(s.endsWith('\n') || s === '' ? s : s + '\n');
   };
   const client = async (): Promise<SluiceClient> => {
-    const { connect } = await import('../api/client.js');
-    const tls: ClientTlsOptions = {};
-    if (globals.tlsCa) tls.ca = globals.tlsCa;
-    if (globals.tlsCert) tls.cert = globals.tlsCert;
-    if (globals.tlsKey) tls.key = globals.tlsKey;
-    if (globals.tlsServerName) tls.serverName = globals.tlsServerName;
-    if ((globals.tlsCert === undefined) !== (globals.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     const server = serverOf(globals);
+    if (!/^unix:\/\/\/./.test(server) && !/^[^/\s]+:\d{1,5}$/.test(server)) {
+      throw new UsageError(`--server: must be unix:///absolute/path or host:port, got ${JSON.stringify(typed(server))}${globals.server === undefined ? ' (from $SLUICE_SERVER)' : ''}`);
+    }
+    if ((globals.tlsCert === undefined) !== (globals.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+    const tls: ClientTlsOptions = {};
+    for (const [flag, file, key] of [['--tls-ca', globals.tlsCa, 'ca'], ['--tls-cert', globals.tlsCert, 'cert'], ['--tls-key', globals.tlsKey, 'key']] as const) {
+      if (file !== undefined) tls[key] = readTlsFile(flag, file);
+    }
+    if (tls.cert && tls.key) {
+      try {
+        createSecureContext({ cert: tls.cert, key: tls.key });
+      } catch (err) {
+        throw new UsageError(`--tls-cert, --tls-key: ${globals.tlsCert} and ${globals.tlsKey} do not make a certificate and its key: ${(err as Error).message}`);
+      }
+    }
+    if (globals.tlsServerName) tls.serverName = globals.tlsServerName;
     const useTls = Object.keys(tls).length > 0;
     if (useTls && server.startsWith('unix://')) throw new UsageError(`--tls-*: TLS applies to a TCP address, not ${server}`);
-    return connect(server, useTls ? tls : undefined);
+    const { connect } = await import('../api/client.js');
+    return connect(server, useTls ? tls : undefined, { callTimeoutMs: globals.timeout * 1000 });
   };
   const withClient = async <T>(fn: (c: SluiceClient) => Promise<T>): Promise<T> => {
     const c = await client();
@@ -170,23 +225,44 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
   const service = program.command('service').description('define, list, show and delete services');
   service
     .command('apply')
-    .description('create or replace the services in a YAML or JSON file (one service, a list, or {services: [...]}), all or nothing')
-    .requiredOption('-f, --file <file>', 'the file, or - for standard input')
-    .option('--expected-revision <n>', 'apply only if the service is at this revision (0: create only); for a file with one service', intOption('expected-revision', 0, Number.MAX_SAFE_INTEGER))
-    .action(async (o: { file: string; expectedRevision?: number }) => {
+    .description('create or replace the services in YAML or JSON files (each: one service, a list, {services: [...]}, or several documents), all or nothing')
+    .requiredOption('-f, --file <file>', 'a file, or - for standard input; repeat for more', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--expected-revision <n>', 'apply only if the service is at this revision (0: create only); for one service', intOption('expected-revision', 0, Number.MAX_SAFE_INTEGER))
+    .addHelpText('after', `
+A service's revision: in its file (as \`service get -o yaml\` writes it) makes the apply
+conditional: it fails if the service changed since. Remove the line to apply regardless.
+Backends registered with a lease are kept when the file does not name them.`)
+    .action(async (o: { file: string[]; expectedRevision?: number }) => {
       const { readServiceFile } = await import('./service-file.js');
       const { definitionToMessage } = await import('../api/convert.js');
-      const definitions = await readServiceFile(o.file);
-      if (o.expectedRevision !== undefined && definitions.length !== 1) {
-        throw new UsageError(`--expected-revision applies to a file with one service; ${o.file} has ${definitions.length}`);
+      const items = (await Promise.all(o.file.map((f) => readServiceFile(f)))).flat();
+      if (o.expectedRevision !== undefined && items.length !== 1) {
+        throw new UsageError(`--expected-revision applies to one service; ${o.file.join(', ')} hold ${items.length}`);
       }
+      const seen = new Map<string, string>();
+      for (const it of items) {
+        const first = seen.get(it.definition.name);
+        if (first !== undefined) throw new UsageError(`service ${it.definition.name} is in ${first} and in ${it.where}: give it once`);
+        seen.set(it.definition.name, it.where);
+      }
+      const expected = (it: (typeof items)[number]): number | undefined => o.expectedRevision ?? it.revision;
       const r = await withClient((c) =>
-        c.applyServices(definitions.map((d) => ({ service: definitionToMessage(d), ...(o.expectedRevision !== undefined ? { expectedRevision: o.expectedRevision } : {}) }))),
-      );
+        c.applyServices(items.map((it) => {
+          const e = expected(it);
+          return { service: definitionToMessage(it.definition), ...(e !== undefined ? { expectedRevision: e } : {}) };
+        })),
+      ).catch((err: unknown) => {
+        throw inFile(err, items);
+      });
       const unchanged = new Set(r.unchanged);
+      const fileBackends = new Map(items.map((it) => [it.definition.name, new Set(it.definition.backends.map((b) => b.address))]));
+      const keptNote = (s: ServiceMessage): string => {
+        const kept = s.backends.filter((b) => b.leaseId && !fileBackends.get(s.name)?.has(b.address)).length;
+        return kept === 0 ? '' : `; ${kept} registered backend${kept === 1 ? '' : 's'} kept`;
+      };
       out(
         r.services.map((s) => ({ ...s, unchanged: unchanged.has(s.name) })),
-        () => r.services.map((s) => `service ${s.name} ${unchanged.has(s.name) ? 'unchanged' : 'applied'} (revision ${s.revision})`).join('\n'),
+        () => r.services.map((s) => `service ${s.name} ${unchanged.has(s.name) ? 'unchanged' : 'applied'} (revision ${s.revision}${keptNote(s)})`).join('\n'),
       );
     });
   service
@@ -217,12 +293,21 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
     });
   service
     .command('delete')
-    .description('delete a service')
-    .argument('<name>', 'the service')
-    .option('--expected-revision <n>', 'delete only if the service is at this revision', intOption('expected-revision', 1, Number.MAX_SAFE_INTEGER))
-    .action(async (name: string, o: { expectedRevision?: number }) => {
-      const rev = await withClient((c) => c.deleteService(name, o.expectedRevision === undefined ? {} : { expectedRevision: o.expectedRevision }));
-      out({ name, revision: rev }, () => `service ${name} deleted (revision ${rev})`);
+    .description('delete services, one after another')
+    .argument('<name...>', 'the services')
+    .option('--expected-revision <n>', 'delete only if the service is at this revision (one service)', intOption('expected-revision', 1, Number.MAX_SAFE_INTEGER))
+    .action(async (names: string[], o: { expectedRevision?: number }) => {
+      if (o.expectedRevision !== undefined && names.length !== 1) throw new UsageError('--expected-revision applies to one service');
+      const done: Array<{ name: string; revision: string }> = [];
+      await withClient(async (c) => {
+        for (const name of names) {
+          const rev = await c.deleteService(name, o.expectedRevision === undefined ? {} : { expectedRevision: o.expectedRevision });
+          done.push({ name, revision: String(rev) });
+          // Said as each one goes: a failure further on leaves these deleted.
+          if (globals.output === 'table') print(`service ${name} deleted (revision ${rev})`);
+        }
+      });
+      if (globals.output !== 'table') out(names.length === 1 ? done[0] : done, () => '');
     });
 
   // ---- backend
@@ -231,7 +316,7 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
     .command('register')
     .description('add a backend under a lease: it is removed when the lease expires (or at once on Ctrl-C with --keepalive)')
     .argument('<service>', 'the service')
-    .argument('<address>', 'the backend\'s IPv4 address')
+    .argument('<address>', 'the backend\'s IPv4 address', addressArg)
     .option('--weight <w>', 'weight in the Maglev table, 0..1000 (default: 1, or the backend\'s current weight)', intOption('weight', 0, 1000))
     .option('--ttl <seconds>', 'lease TTL, 1..86400 (default 10)', intOption('ttl', 1, 86400))
     .option('--keepalive', 'keep the lease alive until Ctrl-C (or SIGTERM), then deregister')
@@ -240,7 +325,9 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
       try {
         const r = await c.registerBackend({ service: svc, address, ...(o.weight !== undefined ? { weight: o.weight } : {}), ...(o.ttl !== undefined ? { ttlSeconds: o.ttl } : {}) });
         out(r, () => `backend ${address} registered in ${svc}: lease ${r.leaseId}, ttl ${r.ttlSeconds}s`);
-        if (o.keepalive) await keepAlive(c, svc, address, r.leaseId, r.ttlSeconds, print);
+        if (o.keepalive) {
+          await keepAlive(c, { service: svc, address, ttlSeconds: r.ttlSeconds, ...(o.weight !== undefined ? { weight: o.weight } : {}) }, r.leaseId, print);
+        }
       } finally {
         c.close();
       }
@@ -249,7 +336,7 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
     .command('deregister')
     .description('remove a backend (its lease is revoked if no other backend holds it)')
     .argument('<service>', 'the service')
-    .argument('<address>', 'the backend\'s address')
+    .argument('<address>', 'the backend\'s address', addressArg)
     .action(async (svc: string, address: string) => {
       const s = await withClient((c) => c.deregisterBackend(svc, address));
       out(s, () => `backend ${address} removed from ${svc} (revision ${s.revision})`);
@@ -264,7 +351,7 @@ TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);
       .command(verb)
       .description(what)
       .argument('<service>', 'the service')
-      .argument('<address>', 'the backend\'s address')
+      .argument('<address>', 'the backend\'s address', addressArg)
       .action(async (svc: string, address: string) => {
         const s = await withClient((c) => c.setBackendState(svc, address, state));
         out(s, () => `backend ${address} of ${svc} is now ${lower(state)} (revision ${s.revision})`);
@@ -348,7 +435,7 @@ function serviceRows(services: ServiceMessage[]): string {
       s.name,
       s.addresses.join(','),
       s.ports.map((p) => `${p.port}/${lower(p.protocol)}${p.targetPort !== p.port ? `->${p.targetPort}` : ''}`).join(','),
-      `${s.backends.filter((b) => b.state === 'ACTIVE').length}/${s.backends.length}`,
+      `${s.backends.filter((b) => b.state === 'ACTIVE' && (b.weight ?? 1) > 0).length}/${s.backends.length}`,
       s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
       s.revision,
     ]),
@@ -356,13 +443,15 @@ function serviceRows(services: ServiceMessage[]): string {
 }
 
 function serviceDetail(s: ServiceMessage): string {
-  const size = s.effectiveTableSize ? `${s.effectiveTableSize} slots` : 'none (no active backend)';
+  const size = s.effectiveTableSize
+    ? `${s.effectiveTableSize} slots${s.tableSize ? ' (set)' : ' (chosen from the backend count)'}`
+    : 'none: no backend takes new flows (all draining, in maintenance or of weight 0)';
   return [
     `name:      ${s.name}`,
     `vips:      ${s.addresses.join(', ')}`,
     `ports:     ${s.ports.map((p) => `${p.name} ${p.port}/${lower(p.protocol)} -> ${p.targetPort}`).join(', ')}`,
     `affinity:  ${s.sessionAffinity ? `ClientIP, ${s.sessionAffinity.timeoutSeconds}s` : 'none'}`,
-    `table:     ${size}${s.tableSize ? ' (set)' : ' (chosen from the backend count)'}`,
+    `table:     ${size}`,
     `revision:  ${s.revision} (created at ${s.createRevision})`,
     '',
     table(['BACKEND', 'WEIGHT', 'STATE', 'LEASE'], s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), b.leaseId || '-'])),
@@ -397,24 +486,88 @@ function statsTable(r: GetStatsResponse): string {
  * Keep a lease alive over the KeepAlive stream until Ctrl-C (or SIGTERM),
  * then deregister the backend: a backend that stops keeping its lease
  * alive is gone, and waiting for the TTL would send it new flows meanwhile.
+ * A daemon that restarts (or is briefly unreachable) is waited for, and a
+ * lease that expired meanwhile is replaced by registering again; each event
+ * is one line on stderr. One stream at a time: only the current stream's
+ * end leads to the next.
  */
-function keepAlive(c: SluiceClient, service: string, address: string, leaseId: string, ttl: number, print: (s: string) => void): Promise<void> {
+function keepAlive(
+  c: SluiceClient,
+  reg: { service: string; address: string; weight?: number; ttlSeconds: number },
+  first: string,
+  print: (s: string) => void,
+): Promise<void> {
+  const note = (s: string): void => void process.stderr.write(`sluice: keepalive: ${s}\n`);
   return new Promise((resolve, reject) => {
-    const stream = c.keepAlive();
-    const every = Math.max(250, (ttl * 1000) / 3);
-    const timer = setInterval(() => stream.write({ leaseId }), every);
-    stream.write({ leaseId });
+    let leaseId = first;
     let stopping = false;
+    let waiting = false;
+    let stream: ReturnType<SluiceClient['keepAlive']> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const every = Math.max(250, (reg.ttlSeconds * 1000) / 3);
+    const fail = (err: unknown): void => {
+      stopping = true;
+      clearInterval(timer);
+      clearTimeout(retry);
+      reject(err);
+    };
+    const reopen = (ms: number): void => {
+      clearInterval(timer);
+      if (!stopping) retry = setTimeout(open, ms);
+    };
+    const open = (): void => {
+      const s = c.keepAlive();
+      stream = s;
+      const current = (): boolean => s === stream && !stopping;
+      s.write({ leaseId });
+      timer = setInterval(() => s.write({ leaseId }), every);
+      s.on('data', () => {
+        if (!current()) return;
+        if (waiting) note('the daemon is back; the lease is alive');
+        waiting = false;
+      });
+      s.on('error', (err: Error & { code?: number; details?: string }) => {
+        if (!current()) return;
+        stream = undefined;
+        if (err.code === grpcCode.NOT_FOUND) {
+          clearInterval(timer);
+          note(`lease ${leaseId} is gone (${oneLine(err.details ?? err.message)}); registering again`);
+          c.registerBackend({ service: reg.service, address: reg.address, ttlSeconds: reg.ttlSeconds, ...(reg.weight !== undefined ? { weight: reg.weight } : {}) }).then(
+            (r) => {
+              if (stopping) return;
+              leaseId = r.leaseId;
+              waiting = false;
+              note(`registered again: lease ${leaseId}`);
+              open();
+            },
+            fail,
+          );
+        } else if (err.code === grpcCode.UNAVAILABLE || err.code === grpcCode.CANCELLED || /shutting down/.test(err.message)) {
+          if (!waiting) note(`the daemon went away (${oneLine(err.details ?? err.message)}); waiting for it`);
+          waiting = true;
+          reopen(250);
+        } else {
+          fail(err);
+        }
+      });
+      s.on('end', () => {
+        if (!current()) return;
+        stream = undefined;
+        reopen(250);
+      });
+    };
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
       clearInterval(timer);
+      clearTimeout(retry);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      stream.end();
-      c.deregisterBackend(service, address).then(
+      stream?.end();
+      c.deregisterBackend(reg.service, reg.address).then(
         () => {
-          print(`keepalive stopped; backend ${address} deregistered from ${service}`);
+          print(`keepalive stopped; backend ${reg.address} deregistered from ${reg.service}`);
           resolve();
         },
         (err: unknown) => reject(err),
@@ -422,16 +575,13 @@ function keepAlive(c: SluiceClient, service: string, address: string, leaseId: s
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    stream.on('data', () => undefined);
-    stream.on('error', (err: Error) => {
-      if (stopping) return;
-      clearInterval(timer);
-      reject(err);
-    });
-    stream.on('end', () => {
-      if (stopping) return;
-      clearInterval(timer);
-      resolve();
-    });
+    open();
   });
+}
+
+/** The gRPC status codes the keepalive loop tells apart. */
+const grpcCode = { CANCELLED: 1, NOT_FOUND: 5, UNAVAILABLE: 14 } as const;
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
 }

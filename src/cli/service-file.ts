@@ -8,10 +8,11 @@
  * reported with its place in the file ("web.yaml: ports[0].targetport:
  * unknown field; did you mean targetPort?") and nothing is applied.
  *
- * The Service message's OUTPUT_ONLY fields (revision, createRevision,
- * effectiveTableSize) are
- * accepted and ignored, as the API does, so that the output of `sluice
- * service get -o yaml` can be edited and applied again.
+ * The output of `sluice service get -o yaml` is a service file: its
+ * `revision` makes the apply conditional (the service must still be at that
+ * revision, so that an old file does not undo a newer change), and the
+ * other OUTPUT_ONLY fields (createRevision, effectiveTableSize) are
+ * ignored, as the API ignores them.
  */
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
@@ -43,7 +44,18 @@ const fileServiceSchema = serviceDefinitionSchema.extend(outputOnly);
 const wrapperSchema = z.strictObject({ services: z.array(z.unknown(), { error: (iss) => `must be a list of services, got ${show(iss.input)}` }) });
 
 /** Read the file ("-" for standard input) and check every service in it. */
-export async function readServiceFile(file: string): Promise<ServiceDefinition[]> {
+/** One service of a file: its definition, the revision the file says it is at, and where it is. */
+export interface FileService {
+  definition: ServiceDefinition;
+  /** The file's `revision:` for it, if any: apply only over that revision. */
+  revision?: number;
+  /** "web.yaml" or "web.yaml: document 2". */
+  where: string;
+  /** Its path in that document: "", "[1]", "services[0]". */
+  path: string;
+}
+
+export async function readServiceFile(file: string): Promise<FileService[]> {
   const text = file === '-' ? await readStdin() : await readText(file);
   return parseServiceFile(text, file === '-' ? 'stdin' : file);
 }
@@ -61,13 +73,13 @@ async function readText(file: string): Promise<string> {
 }
 
 /** Parse a service file's text; `source` names it in messages. */
-export function parseServiceFile(text: string, source: string): ServiceDefinition[] {
+export function parseServiceFile(text: string, source: string): FileService[] {
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) {
     throw new ServiceFileError(`${source}: no service in it (it is empty); expected a service, a list of services, or {services: [...]}`);
   }
   const multi = docs.length > 1;
-  const out: ServiceDefinition[] = [];
+  const out: FileService[] = [];
   docs.forEach((doc, d) => {
     const where = multi ? `${source}: document ${d + 1}` : source;
     const bad = doc.errors[0];
@@ -81,16 +93,16 @@ export function parseServiceFile(text: string, source: string): ServiceDefinitio
       if (multi) return;
       throw new ServiceFileError(`${where}: no service in it (it is empty); expected a service, a list of services, or {services: [...]}`);
     }
-    for (const { path, item } of servicesOf(value, where)) out.push(checkService(item, where, path));
+    for (const { path, item } of servicesOf(value, where)) out.push({ ...checkService(item, where, path), where, path });
   });
   if (out.length === 0) {
     throw new ServiceFileError(`${source}: no service in it (it is empty); expected a service, a list of services, or {services: [...]}`);
   }
   const seen = new Map<string, number>();
-  out.forEach((s, i) => {
-    const first = seen.get(s.name);
-    if (first !== undefined) throw new ServiceFileError(`${source}: service ${s.name} is defined twice (items ${first} and ${i} of the file)`);
-    seen.set(s.name, i);
+  out.forEach(({ definition: { name } }, i) => {
+    const first = seen.get(name);
+    if (first !== undefined) throw new ServiceFileError(`${source}: service ${name} is defined twice (items ${first} and ${i} of the file)`);
+    seen.set(name, i);
   });
   return out;
 }
@@ -114,10 +126,11 @@ function servicesOf(value: unknown, where: string): Array<{ path: string; item: 
   return [{ path: '', item: value }];
 }
 
-function checkService(item: unknown, where: string, path: string): ServiceDefinition {
+function checkService(item: unknown, where: string, path: string): { definition: ServiceDefinition; revision?: number } {
   try {
-    const { revision: _r, createRevision: _c, effectiveTableSize: _e, ...definition } = parse(fileServiceSchema, item);
-    return normaliseDefinition(definition);
+    const { revision, createRevision: _c, effectiveTableSize: _e, ...definition } = parse(fileServiceSchema, item);
+    const out = { definition: normaliseDefinition(definition) };
+    return revision === undefined ? out : { ...out, revision: Number(revision) };
   } catch (err) {
     const e = withField(err, (f) => joinPath(path, f));
     if (e instanceof SluiceError) {

@@ -8,7 +8,13 @@
  *   `adopted/<vip>-<port>-<protocol>`;
  * - weights: inferred from each backend's share of the Maglev table
  *   (rounded; a backend that is active but holds no slot had weight 0);
- * - ids: kept, so that the flows in conntrack keep their backends.
+ * - ids: kept, so that the flows in conntrack keep their backends;
+ * - a table size that differs from the one the backend count gives: kept.
+ *
+ * What the maps cannot tell is lost: which backends were registered with a
+ * lease (they come back static: deregister them and let their agents
+ * register again), backends in maintenance (not in the maps), a weight of
+ * 0 (such a backend is flagged as draining in the maps, and comes back so).
  *
  * A backend whose port differs from the frontend's other backends cannot be
  * expressed (a service's backends share a target port) and is left out,
@@ -23,6 +29,7 @@ import {
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { frontendName, normaliseDefinition, type BackendDefinition, type ServiceDefinition } from '../model/definition.js';
 import { MAX_WEIGHT, backendIdentity } from '../model/service.js';
+import { defaultTableSize, isPrime } from '../maglev/maglev.js';
 import type { FrontendIds } from '../store/store.js';
 
 /** What adoption found. */
@@ -74,6 +81,11 @@ export function adoptDataplane(dp: Dataplane): Adopted {
     };
     if ((value.flags & SVC_FLAG_AFFINITY) !== 0 && value.affinityTimeoutSec > 0) {
       input['sessionAffinity'] = { timeoutSeconds: value.affinityTimeoutSec };
+    }
+    // A table size other than the one the backend count gives was set: it is kept (when still valid).
+    const active = definitionBackends.filter((b) => b.state === 'active' && b.weight > 0).length;
+    if (value.tableSize > 0 && value.tableSize !== defaultTableSize(Math.max(kept.length, 1)) && isPrime(value.tableSize) && value.tableSize >= 100 * active) {
+      input['tableSize'] = value.tableSize;
     }
     let definition: ServiceDefinition;
     try {

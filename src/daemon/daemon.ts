@@ -15,7 +15,7 @@
  * stay attached and the pinned maps stay, so forwarding goes on while no
  * daemon runs (unless `detachOnExit` is set).
  */
-import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
@@ -194,6 +194,18 @@ async function checkTls(tls: NonNullable<DaemonOptions['tls']>): Promise<void> {
   }
 }
 
+/** Remove `dir` and its parents up to `top` (the first one mkdir made), each only if empty. */
+function rmEmptyDirs(dir: string, top: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || d === path.dirname(d)) return;
+  }
+}
+
 /** INVALID_ARGUMENT (field interfaces) unless the target's namespace and interface exist. */
 function checkInterface(t: AttachTarget): void {
   try {
@@ -258,9 +270,11 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     for (const t of opts.interfaces.map((i) => parseInterface(i, opts.mode))) checkInterface(t);
 
     // The state directory, locked: one daemon per store.
-    const stateDirExisted = existsSync(opts.stateDir);
-    mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
-    if (!stateDirExisted) undo.push(() => rmdirSync(opts.stateDir));
+    if (existsSync(opts.stateDir) && !statSync(opts.stateDir).isDirectory()) {
+      throw new SluiceError('INVALID_ARGUMENT', `${opts.stateDir} is not a directory`, { field: 'stateDir' });
+    }
+    const madeState = mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+    if (madeState !== undefined) undo.push(() => rmEmptyDirs(opts.stateDir, madeState));
     const stateLock = lockDirectory(opts.stateDir, 'state directory', '--state-dir');
     undo.push(() => stateLock.release());
 
@@ -269,6 +283,15 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     undo.push(() => undoPinDir(pins));
     const pinLock = lockDirectory(opts.pinDir, 'pin directory', '--pin-dir');
     undo.push(() => pinLock.release());
+
+    // The unix socket's directory (/run/sluice by default) is made if need be.
+    if (opts.listen.startsWith('unix://')) {
+      const socketDir = path.dirname(opts.listen.slice('unix://'.length));
+      if (!existsSync(socketDir)) {
+        const made = mkdirSync(socketDir, { recursive: true, mode: 0o755 });
+        if (made !== undefined) undo.push(() => rmEmptyDirs(socketDir, made));
+      }
+    }
 
     const dbPath = path.join(opts.stateDir, 'sluice.db');
     const dbExisted = existsSync(dbPath);
@@ -306,6 +329,23 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       capacity[name] = asked ?? (reset ? undefined : has) ?? CAPACITY_RANGE[name].default;
     }
 
+    // The store must fit the maps: checked before any pin is touched.
+    let frontends = 0;
+    let backendEntries = 0;
+    for (const { definition: d } of store.list()) {
+      const n = d.addresses.length * d.ports.length;
+      frontends += n;
+      backendEntries += n * d.backends.filter((b) => b.state !== 'maintenance').length;
+    }
+    for (const [name, need] of [['frontends', frontends], ['backends', backendEntries]] as const) {
+      if (need > capacity[name]!) {
+        throw new SluiceError(
+          'RESOURCE_EXHAUSTED',
+          `the store holds ${need} ${name === 'frontends' ? 'frontends (VIP x port x protocol)' : 'backend entries'}, more than ${CAPACITY_FLAG[name]} ${capacity[name]}: give ${CAPACITY_FLAG[name]} ${need} or more`,
+        );
+      }
+    }
+
     // A reset takes the old maps' programs over: they are this daemon's to replace.
     const formerMapIds: number[] = [];
     if (reset && pins.before.size > 0) {
@@ -331,7 +371,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     // An empty store in front of a live dataplane: converging would delete every service.
     const live = dp.listServices().length;
     if (opts.dataplaneStart === 'adopt' && !(freshStore && live > 0)) {
-      log.info({ freshStore, liveServices: live }, 'adopt: nothing to adopt (the store is not empty, or the dataplane is)');
+      log.warn({ freshStore, liveServices: live }, 'adopt: nothing adopted: --adopt-dataplane rebuilds an empty store from a dataplane that holds services, and this store is not empty or the dataplane is');
     }
     if (freshStore && live > 0) {
       if (opts.dataplaneStart !== 'adopt') {
@@ -356,19 +396,36 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     await registry.start();
     const removed = await lb.converge();
     log.info({ services: store.count(), revision: store.revision(), staleRemoved: removed }, 'desired state restored');
-    for (const t of targets) {
-      const before = dp.isAttached(t);
-      dp.attach(t, { force: opts.force });
-      // A fresh attachment is taken back if the start fails; one this dataplane already had stays.
-      if (!before) undo.push(() => dp.detach(t));
-      log.info({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'attached');
-    }
+
+    // The API is bound before anything is attached (a listen address that
+    // fails must not cost the interfaces their programs), and reports
+    // NOT_SERVING until they are attached.
     const server = await startApiServer({
       registry,
       listen: opts.listen,
       ...(opts.tls ? { tls: opts.tls } : {}),
       logger: logger.child({ component: 'api' }),
+      notServingYet: true,
     });
+    undo.push(() => server.close());
+
+    // Every interface is checked before any is attached: a refusal on the last leaves the first untouched.
+    const plans = targets.map((t) => dp.planAttach(t, { force: opts.force }));
+    for (const plan of plans) {
+      const t = plan.target;
+      dp.attach(t, { force: opts.force });
+      // Taken back if the start fails: only an attachment to an empty hook.
+      // This dataplane's earlier program (same maps) would have forwarded on.
+      if (plan.current.owner === 'none') undo.push(() => dp.detach(t));
+      for (const h of plan.detach) {
+        log.warn({ ifname: t.ifname, netns: t.netns, hook: h.hook, program: h.id, owner: h.owner }, h.owner === 'own' ? 'detached this dataplane\'s program from the hook of an earlier --mode' : 'detached another program (--force)');
+      }
+      if (plan.current.owner === 'sluice' || plan.current.owner === 'other') {
+        log.warn({ ifname: t.ifname, netns: t.netns, hook: plan.current.hook, program: plan.current.id }, 'replaced another program (--force)');
+      }
+      log.info({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'attached');
+    }
+    server.setServing(true);
     log.info({ address: server.address }, 'serving');
     const watchdog = watchAttachments(dp, targets, log);
 
@@ -405,24 +462,36 @@ const ATTACH_CHECK_MS = 5000;
 
 /**
  * Check now and then that each interface's hook still runs this
- * dataplane's program: another tool (or a daemon started with --force) can
- * replace it, and this daemon would go on answering for traffic it no
- * longer sees. Each loss and each return is logged once.
+ * dataplane's program. An interface that was removed and made again (a
+ * veth recreated, a NIC re-bound) has an empty hook: the program is
+ * attached again. A hook someone else took (another tool, a daemon with
+ * --force) is left to them and reported: this daemon would otherwise go on
+ * answering for traffic it no longer sees. Each loss and each return is
+ * logged once.
  */
 function watchAttachments(dp: NativeDataplane, targets: AttachTarget[], log: Logger): { stop(): void } {
   const lost = new Set<string>();
   const timer = setInterval(() => {
     for (const t of targets) {
       const key = `${t.netns ?? ''}/${t.ifname}`;
-      let ok: boolean;
+      let ok = false;
+      let why = 'the interface is gone';
       try {
         ok = dp.isAttached(t);
-      } catch {
-        ok = false;
+        if (!ok) {
+          const plan = dp.planAttach(t);
+          if (plan.current.owner === 'none') {
+            dp.attach(t);
+            ok = true;
+            log.warn({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'the hook was empty (the interface was made again?): attached again');
+          }
+        }
+      } catch (err) {
+        why = (err as Error).message;
       }
       if (!ok && !lost.has(key)) {
         lost.add(key);
-        log.error({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'this dataplane\'s program is no longer attached here (replaced or removed): traffic on it is not balanced; restart the daemon to attach again');
+        log.error({ ifname: t.ifname, netns: t.netns, mode: t.mode, why }, 'this dataplane\'s program is no longer attached here (replaced or removed): traffic on it is not balanced; it is attached again when the hook is free, or restart the daemon (with --force to take it back)');
       } else if (ok && lost.delete(key)) {
         log.info({ ifname: t.ifname, netns: t.netns }, 'attached again');
       }

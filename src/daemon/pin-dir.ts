@@ -4,7 +4,7 @@
  * refused without creating a directory), and remembered as found, so that a
  * start that fails removes exactly what it added.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statfsSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
 
@@ -35,6 +35,10 @@ export function preparePinDir(dir: string): PinDirState {
       `${dir} is not on a BPF filesystem (${probe} is not bpffs): give a directory under /sys/fs/bpf, or mount bpffs (mount -t bpf bpf /sys/fs/bpf)`,
       { field: 'pinDir' },
     );
+  }
+  // The mount's root holds other tools' pins: sluice's go to a directory of their own.
+  if (existsSync(dir) && statSync(dir).dev !== statSync(path.dirname(dir)).dev) {
+    throw new SluiceError('INVALID_ARGUMENT', `${dir} is the root of a BPF filesystem, shared with other tools: give a directory of its own under it (e.g. ${path.join(dir, 'sluice')})`, { field: 'pinDir' });
   }
   // mkdirSync returns the first directory it created.
   const created = existsSync(dir) ? undefined : mkdirSync(dir, { recursive: true, mode: 0o700 });

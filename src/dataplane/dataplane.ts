@@ -94,7 +94,7 @@ export interface Dataplane {
    * program in another hook of the interface (an earlier --mode) is
    * detached.
    */
-  attach(target: AttachTarget, opts?: { force?: boolean }): void;
+  attach(target: AttachTarget, opts?: { force?: boolean }): unknown;
   /** Whether this dataplane's program is in the target's hook now. */
   isAttached(target: AttachTarget): boolean;
   /** Detach them (and remove the clsact hook for tc). */

@@ -34,7 +34,7 @@ import {
   type ServiceValue,
 } from './codec.js';
 import { SluiceError } from '../errors.js';
-import type { AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
+import type { AttachMode, AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
 import { native, type AddonDataplane, type NativeLoadOptions } from './native.js';
 
 /** Options of NativeDataplane.open. */
@@ -94,6 +94,33 @@ const ZERO_KEY = encodeU32(0);
 
 /** The maps of the object, for mapUsage. */
 const MAP_NAMES = ['services', 'vips', 'backends', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock'] as const;
+
+/** What one hook of an interface holds. */
+export interface HookState {
+  /** "XDP (native)", "tc ingress (handle 1, priority 1)". */
+  hook: string;
+  mode: AttachMode;
+  /** Program id; 0 for none. */
+  id: number;
+  /** Whose program it is. */
+  owner: 'none' | 'own' | 'sluice' | 'other';
+}
+
+/** What attaching to an interface does (NativeDataplane.planAttach). */
+export interface AttachPlan {
+  target: AttachTarget;
+  ifindex: number;
+  /** "eth0 (in /var/run/netns/lb)", for messages. */
+  where: string;
+  /** What the target's hook holds now. */
+  current: HookState;
+  /** Other hooks whose program is detached first: this dataplane's (an earlier mode), or, with force, someone else's. */
+  detach: HookState[];
+}
+
+function refused(where: string, h: HookState): SluiceError {
+  return new SluiceError('FAILED_PRECONDITION', `${where}: ${h.hook} already runs ${describeProgram(h.id)}, which is not this dataplane's; pass --force to replace it`);
+}
 
 /** "program 'name' (id 42)", or "program 42" if it is gone. */
 function describeProgram(id: number): string {
@@ -313,52 +340,73 @@ export class NativeDataplane implements Dataplane {
   }
 
   /**
-   * Attach, after looking at what the interface's hooks hold: a program
-   * that shares no map with this dataplane belongs to someone else (another
-   * sluice with its own pins, another tool) and is not replaced without
-   * `force`; this dataplane's program in another hook (an earlier --mode)
-   * is detached, so that one interface never runs it twice. The attach
-   * itself names the program it expects to replace, so the kernel refuses
-   * it if the hook changed since it was looked at.
+   * Look at what the interface's hooks hold and say what attaching would
+   * do, or refuse. A program that shares no map with this dataplane belongs
+   * to someone else: in the target's hook (or, for XDP, in the other XDP
+   * mode, which the kernel will not run alongside), or any hook if it is
+   * another sluice's, it is refused without `force`. Nothing is changed.
    */
-  attach(target: AttachTarget, opts: { force?: boolean } = {}): void {
+  planAttach(target: AttachTarget, opts: { force?: boolean } = {}): AttachPlan {
     const addon = native();
     const ns = netnsArgs(target);
     const ifindex = addon.ifIndex(target.ifname, ...ns);
     const where = `${target.ifname}${target.netns ? ` (in ${target.netns})` : ''}`;
     const xdp = addon.xdpQuery(ifindex, ...ns);
     const tc = addon.tcQuery(ifindex, 'ingress', ...ns);
-    const hooks: Array<{ hook: string; id: number; detach: () => void; mine: boolean }> = [
-      { hook: 'XDP (native)', id: xdp.drvProgId, detach: () => this.raw.detachXdp(ifindex, 'native', ...ns), mine: target.mode === 'xdp' },
-      { hook: 'XDP (generic)', id: xdp.skbProgId, detach: () => this.raw.detachXdp(ifindex, 'generic', ...ns), mine: target.mode === 'xdp-generic' },
-      { hook: 'tc ingress (handle 1, priority 1)', id: tc, detach: () => this.raw.detachTc(ifindex, 'ingress', ...ns), mine: target.mode === 'tc' },
-    ];
     if (xdp.hwProgId !== 0 && target.mode !== 'tc') {
       throw new SluiceError('FAILED_PRECONDITION', `${where}: an offloaded XDP program (id ${xdp.hwProgId}) is attached; detach it first (ip link set dev ${target.ifname} xdpoffload off)`);
     }
+    const hooks: HookState[] = [
+      { hook: 'XDP (native)', mode: 'xdp', id: xdp.drvProgId },
+      { hook: 'XDP (generic)', mode: 'xdp-generic', id: xdp.skbProgId },
+      { hook: 'tc ingress (handle 1, priority 1)', mode: 'tc', id: tc },
+    ].map((h) => ({ ...h, owner: h.id === 0 ? 'none' : this.ownerOf(h.id) }) as HookState);
+    const detach: HookState[] = [];
     for (const h of hooks) {
-      if (h.id === 0 || this.ownsProgram(h.id)) continue;
-      // Native and generic XDP cannot both be attached: the other XDP mode's program is in the way too.
-      const inTheWay = h.mine || (target.mode !== 'tc' && h.hook.startsWith('XDP'));
-      if (!inTheWay) continue;
-      if (!opts.force) throw new SluiceError('FAILED_PRECONDITION', `${where}: ${h.hook} already runs ${describeProgram(h.id)}, which is not this dataplane's; pass --force to replace it`);
-      if (!h.mine) h.detach();
+      if (h.mode === target.mode || h.owner === 'none') continue;
+      if (h.owner === 'own') {
+        detach.push(h);
+        continue;
+      }
+      // The kernel runs one XDP mode at a time; another sluice anywhere would rewrite the same packets.
+      if (!(target.mode !== 'tc' && h.mode !== 'tc') && h.owner !== 'sluice') continue;
+      if (!opts.force) throw refused(where, h);
+      detach.push(h);
     }
-    for (const h of hooks) {
-      if (!h.mine && h.id !== 0 && this.ownsProgram(h.id)) h.detach();
+    const mine = hooks.find((h) => h.mode === target.mode)!;
+    if (mine.owner === 'sluice' || mine.owner === 'other') {
+      if (!opts.force) throw refused(where, mine);
     }
-    const current = hooks.find((h) => h.mine)!.id;
-    if (target.mode === 'tc') this.raw.attachTc(ifindex, 'ingress', ns[0], { replace: current !== 0 });
+    return { target, ifindex, where, current: mine, detach };
+  }
+
+  /**
+   * Attach (see planAttach for what is refused); this dataplane's program
+   * in another hook (an earlier --mode) is detached, so that one interface
+   * never runs it twice. The attach names the program it expects to
+   * replace, so the kernel refuses it if the hook changed since it was
+   * looked at. Returns the plan it followed.
+   */
+  attach(target: AttachTarget, opts: { force?: boolean } = {}): AttachPlan {
+    const plan = this.planAttach(target, opts);
+    const ns = netnsArgs(target);
+    for (const h of plan.detach) {
+      if (h.mode === 'tc') this.raw.detachTc(plan.ifindex, 'ingress', ...ns);
+      else this.raw.detachXdp(plan.ifindex, h.mode === 'xdp' ? 'native' : 'generic', ...ns);
+    }
+    const current = plan.current.id;
+    if (target.mode === 'tc') this.raw.attachTc(plan.ifindex, 'ingress', ns[0], { replace: current !== 0 });
     else {
       try {
-        this.raw.attachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
+        this.raw.attachXdp(plan.ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
       } catch (err) {
         if ((err as { code?: string }).code === 'EOPNOTSUPP' && target.mode === 'xdp') {
-          throw new SluiceError('FAILED_PRECONDITION', `${where}: its driver has no native XDP; use --mode xdp-generic or --mode tc`, { cause: err });
+          throw new SluiceError('FAILED_PRECONDITION', `${plan.where}: its driver has no native XDP; use --mode xdp-generic or --mode tc`, { cause: err });
         }
         throw err;
       }
     }
+    return plan;
   }
 
   isAttached(target: AttachTarget): boolean {
@@ -384,18 +432,19 @@ export class NativeDataplane implements Dataplane {
    */
   readonly formerMapIds = new Set<number>();
 
-  /** Whether program `id` uses this dataplane's maps (or maps it took over). */
-  private ownsProgram(id: number): boolean {
+  /** Whose program `id` is: this dataplane's (it uses its maps, or maps it took over), another sluice's, or another tool's. */
+  private ownerOf(id: number): 'own' | 'sluice' | 'other' {
     const mine = this.raw.programs();
-    if (id === mine.xdp.id || id === mine.tc.id) return true;
+    if (id === mine.xdp.id || id === mine.tc.id) return 'own';
     let info;
     try {
       info = native().progInfo(id);
     } catch {
-      return false;
+      return 'other';
     }
     const conntrack = this.raw.mapInfo('conntrack').id;
-    return info.mapIds.some((m) => m === conntrack || this.formerMapIds.has(m));
+    if (info.mapIds.some((m) => m === conntrack || this.formerMapIds.has(m))) return 'own';
+    return info.name === 'sluice_xdp' || info.name === 'sluice_tc' ? 'sluice' : 'other';
   }
 
   /** Remove this instance's pins (the maps die with the last reference). */

@@ -91,6 +91,10 @@ export interface LoadBalancerOptions {
 /** Allocates ids, skipping those in use, without reusing an id right away. */
 class IdAllocator {
   private next = 1;
+  /** Ids handed out or reserved now. */
+  private inUse = 0;
+  /** Free ids when the current change began (see startChange). */
+  private freeAtStart = 0;
   /** One byte per id below the limit (128 KiB for backends, where a Set of
    * 100,000 ids is megabytes); ids at or above it are never handed out. */
   private readonly used: Uint8Array;
@@ -102,8 +106,21 @@ class IdAllocator {
   flag = '';
 
   reserve(id: number): void {
-    if (id < this.limit) this.used[id] = 1;
+    if (id < this.limit && this.used[id] === 0) {
+      this.used[id] = 1;
+      this.inUse++;
+    }
     if (id >= this.next) this.next = id + 1;
+  }
+
+  /** Whether `id` is below the limit (an id restored from an earlier run with larger maps may not be). */
+  fits(id: number): boolean {
+    return id > 0 && id < this.limit;
+  }
+
+  /** Remember how many ids are free as a change begins, for the message if it runs out. */
+  startChange(): void {
+    this.freeAtStart = this.limit - 1 - this.inUse;
   }
 
   allocate(what: string): number {
@@ -112,14 +129,21 @@ class IdAllocator {
       const id = this.next++;
       if (this.used[id] === 0) {
         this.used[id] = 1;
+        this.inUse++;
         return id;
       }
     }
-    throw new SluiceError('RESOURCE_EXHAUSTED', `no free ${what} id: all ${this.limit - 1} are in use${this.flag ? `; raise the daemon's ${this.flag}` : ''}`);
+    throw new SluiceError(
+      'RESOURCE_EXHAUSTED',
+      `no free ${what} id: this change needs more than the ${this.freeAtStart} that were free (${this.limit - 1} in all)${this.flag ? `; raise the daemon's ${this.flag}` : ''}`,
+    );
   }
 
   release(id: number): void {
-    if (id < this.limit) this.used[id] = 0;
+    if (id < this.limit && this.used[id] === 1) {
+      this.used[id] = 0;
+      this.inUse--;
+    }
   }
 }
 
@@ -315,6 +339,8 @@ export class LoadBalancer {
   /** Validate, stage into `desired`, reconcile the touched scope, apply; undo everything on failure. */
   private async change(apply: ServiceSpec[], remove: string[], validated = false): Promise<void> {
     if (!validated) for (const spec of apply) validateService(spec);
+    this.svcIds.startChange();
+    this.backendIds.startChange();
     this.checkOwnership(apply, remove);
 
     const undo: Array<() => void> = [];
@@ -368,7 +394,8 @@ export class LoadBalancer {
 
   private idFor(what: 'service' | 'backend', restoredId: number | undefined, fresh: number[], undo: Array<() => void>): number {
     const alloc = what === 'service' ? this.svcIds : this.backendIds;
-    if (restoredId !== undefined) return restoredId;
+    // An id from a run with larger maps that does not fit these is replaced (conntrack refers to it, but that run's maps are gone).
+    if (restoredId !== undefined && alloc.fits(restoredId)) return restoredId;
     const id = alloc.allocate(what);
     fresh.push(id);
     undo.push(() => alloc.release(id));
@@ -593,13 +620,24 @@ interface ScopeSets {
   freshBackends: number[];
 }
 
+/** The daemon flag that sizes each map a change can fill. */
+const MAP_FLAG: Readonly<Record<string, string>> = {
+  services: '--max-frontends',
+  vips: '--max-frontends',
+  backends: '--max-backends',
+  maglev_slots: '--maglev-slots',
+};
+
 /** Map an addon failure to a SluiceError: a full map is RESOURCE_EXHAUSTED. */
 function toSluiceError(err: unknown): SluiceError {
   if (err instanceof SluiceError) return err;
   const cause = err instanceof ApplyError ? err.cause : err;
   const code = (cause as { code?: string }).code;
   if (code === 'E2BIG' || code === 'ENOSPC' || code === 'ENOMEM') {
-    return new SluiceError('RESOURCE_EXHAUSTED', `a dataplane map is full: ${(err as Error).message}`, { cause: err });
+    const message = (err as Error).message;
+    const map = /\((\w+)\)$/.exec(message)?.[1] ?? '';
+    const flag = MAP_FLAG[map];
+    return new SluiceError('RESOURCE_EXHAUSTED', `the dataplane's ${map || 'map'} map is full${flag ? `: raise the daemon's ${flag}` : ''} (${message})`, { cause: err });
   }
   return new SluiceError('INTERNAL', `dataplane update failed: ${(err as Error).message}`, { cause: err });
 }

@@ -56,7 +56,8 @@ export class RegionAllocator {
     const i = this.free.findIndex(([, len]) => len >= size);
     if (i < 0) {
       throw new SluiceError('RESOURCE_EXHAUSTED',
-        `no room for a Maglev table of ${size} slots (${this.inUse()} of ${this.capacity} slots in use; raise the daemon's --maglev-slots)`);
+        `no room for a Maglev table of ${size} slots (${this.inUse()} of ${this.capacity} slots in use; a changed table is written ` +
+        `beside the old one before the old one is freed, so a change needs room for both): raise the daemon's --maglev-slots`);
     }
     const ext = this.free[i]!;
     const base = ext[0];

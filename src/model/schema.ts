@@ -42,7 +42,7 @@ export function show(v: unknown): string {
   if (typeof v === 'string' && v.length > SHOW_MAX) return `a string of ${v.length} characters`;
   let s: string;
   try {
-    s = v === undefined ? 'nothing' : typeof v === 'bigint' ? `${v}` : (JSON.stringify(v) ?? String(v));
+    s = v === undefined ? 'nothing' : typeof v === 'bigint' || (typeof v === 'number' && !Number.isFinite(v)) ? `${v}` : (JSON.stringify(v) ?? String(v));
   } catch {
     s = String(v);
   }
@@ -174,7 +174,10 @@ export type ServiceDefinitionInput = z.output<typeof serviceDefinitionSchema>;
 export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  throw issueError(schema, r.error.issues[0]!);
+  // A misspelt required field shows up twice: as missing, and as an unknown
+  // key; the unknown key with its suggestion says what happened.
+  const misspelt = r.error.issues.find((i) => i.code === 'unrecognized_keys' && suggestion(i.keys[0], knownKeys(schema, i.path)) !== '');
+  throw issueError(schema, misspelt ?? r.error.issues[0]!);
 }
 
 /** A field path as sluice writes it: ["ports", 0, "port"] → "ports[0].port". */

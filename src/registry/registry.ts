@@ -301,9 +301,10 @@ export class Registry {
 
   /**
    * Create or replace several services, all or nothing, each with its own
-   * revision (in order). A service already exactly as given is left alone:
-   * no new revision, no event; it is named in `unchanged`. Fields are
-   * named "[i].<field>".
+   * revision (in order). Registered backends (with a lease) that a
+   * definition does not name are kept. A service already exactly as given
+   * is left alone: no new revision, no event; it is named in `unchanged`.
+   * Fields are named "[i].<field>".
    */
   applyServices(items: readonly ApplyItem[]): Promise<{ services: StoredService[]; revision: number; unchanged: string[] }> {
     return this.mutation(async () => {
@@ -326,6 +327,7 @@ export class Registry {
         // A bulk load is mostly new names: the index knows them, the store need not be asked.
         const prev = this.index.has(definition.name) ? this.store.get(definition.name) : undefined;
         checkExpected(definition.name, prev, item.expectedRevision, joinPath(path, 'expectedRevision'));
+        if (prev) definition = keepRegistered(definition, prev.definition, path);
         if (prev && sameDefinition(prev.definition, definition)) return prev;
         const put: PutItem = { definition, prev, path };
         if (item.expectedRevision !== undefined) put.expectedRevision = item.expectedRevision;
@@ -646,7 +648,14 @@ export class Registry {
    * Check ownership and new lease references, write the dataplane, then the
    * store, then the ids; put the dataplane back if a write fails.
    */
-  private async commitPuts(items: PutItem[]): Promise<StoredService[]> {
+  private async commitPuts(all: PutItem[]): Promise<StoredService[]> {
+    // A service already as asked is left alone: no revision, no event.
+    const items = all.filter((it) => !(it.prev && sameDefinition(it.prev.definition, it.definition)));
+    if (items.length < all.length) {
+      const done = items.length === 0 ? [] : await this.commitPuts(items);
+      const byName = new Map(done.map((x) => [x.definition.name, x]));
+      return all.map((it) => byName.get(it.definition.name) ?? it.prev!);
+    }
     this.checkOwnership(items);
     this.checkLeases(items);
 
@@ -782,6 +791,24 @@ export class Registry {
 
 }
 
+
+/**
+ * `next` with the registered backends of `prev` (those with a lease) that
+ * it does not name: a registration belongs to its lease, and a
+ * definition applied from a file (which knows only the static backends)
+ * must not remove it. A backend the definition names is as the definition
+ * says. `path` roots a field error.
+ */
+function keepRegistered(next: ServiceDefinition, prev: ServiceDefinition, path: string): ServiceDefinition {
+  const named = new Set(next.backends.map((b) => b.address));
+  const kept = prev.backends.filter((b) => b.leaseId !== undefined && !named.has(b.address));
+  if (kept.length === 0) return next;
+  try {
+    return normaliseDefinition({ ...next, backends: [...next.backends, ...kept] });
+  } catch (err) {
+    throw withField(err, (f) => joinPath(path, f));
+  }
+}
 
 function leasesOf(d: ServiceDefinition): string[] {
   return d.backends.flatMap((b) => (b.leaseId === undefined ? [] : [b.leaseId]));

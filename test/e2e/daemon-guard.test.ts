@@ -10,6 +10,7 @@
  * back.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { native } from '../../src/dataplane/native.js';
@@ -107,6 +108,33 @@ test('one owner per pin directory, state directory and interface; --force takes 
   await a.start(['--force']);
   await served(t, l, 60, 'back through the first daemon');
 
+  // A restart that fails after loading (its TCP port is taken) leaves the forwarding programs in place.
+  await a.stop('SIGTERM');
+  const busy = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((res) => busy.once('listening', res));
+  const busyPort = (busy.address() as net.AddressInfo).port;
+  const attachedBefore = l.topo.lb.ifnames.map((i) => native().xdpQuery(native().ifIndex(i, l.topo.lb.nsPath), l.topo.lb.nsPath).drvProgId);
+  r = await failingDaemon([...ifaceArgs(l), '--pin-dir', a.pinDir, '--state-dir', path.join(a.dir, 'state'), '--listen', `127.0.0.1:${busyPort}`, '--conntrack-size', '65536']);
+  busy.close();
+  t.is(r.code, 1);
+  t.is(r.line, `sluice: FAILED_PRECONDITION: --listen: cannot listen on 127.0.0.1:${busyPort}: the address is in use (another daemon, or another program)`);
+  t.deepEqual(l.topo.lb.ifnames.map((i) => native().xdpQuery(native().ifIndex(i, l.topo.lb.nsPath), l.topo.lb.nsPath).drvProgId), attachedBefore, 'the programs that forwarded still do');
+  await served(t, l, 60, 'after a failed start');
+
+  // Another sluice's program in another hook of the last interface: refused before any interface is touched.
+  const stranger = await NativeDataplane.open({ capacity: { conntrack: 4096, maglevSlots: 262144 } });
+  t.teardown(() => stranger.close());
+  const lastIf = l.topo.lb.ifnames.at(-1)!;
+  // Attached with the addon itself: sluice's own attach would refuse the first daemon's XDP program there.
+  const lastIndex = native().ifIndex(lastIf, l.topo.lb.nsPath);
+  stranger.raw.attachTc(lastIndex, 'ingress', l.topo.lb.nsPath);
+  const strangerTc = native().tcQuery(lastIndex, 'ingress', l.topo.lb.nsPath);
+  await t.throwsAsync(a.start(), { message: new RegExp(`${lastIf} \\(in ${l.topo.lb.nsPath}\\): tc ingress \\(handle 1, priority 1\\) already runs program 'sluice_tc' \\(id ${strangerTc}\\) of another sluice dataplane`) });
+  t.deepEqual(l.topo.lb.ifnames.map((i) => native().xdpQuery(native().ifIndex(i, l.topo.lb.nsPath), l.topo.lb.nsPath).drvProgId), attachedBefore, 'no interface was touched');
+  stranger.raw.detachTc(lastIndex, 'ingress', l.topo.lb.nsPath);
+  await a.start();
+  await served(t, l, 60, 'back again');
+
   // A restart in tc mode: XDP is detached from every interface, tc attached.
   await a.stop('SIGTERM');
   await a.start(['--mode', 'tc']);
@@ -194,14 +222,18 @@ test('failed starts remove what they made; capacities are flags; a changed size 
   writeFileSync(file, `name: five\naddresses: [10.96.9.1]\nports: [${[80, 81, 82, 83, 84].map((p) => `{port: ${p}, protocol: tcp}`).join(', ')}]\nbackends: [{address: 10.1.9.1}]\n`);
   const five = await sluice(['--server', a.address, 'service', 'apply', '-f', file]);
   t.is(five.code, 1);
-  t.is(five.stderr, 'sluice: RESOURCE_EXHAUSTED: no free service id: all 4 are in use; raise the daemon\'s --max-frontends\n');
+  t.is(five.stderr, 'sluice: RESOURCE_EXHAUSTED: no free service id: this change needs more than the 4 that were free (4 in all); raise the daemon\'s --max-frontends\n');
   const big = (n: number): string => `- {name: big-${n}, addresses: [10.96.8.${n}], ports: [{port: 80, protocol: tcp}], backends: [{address: 10.1.8.1}], tableSize: 131071}\n`;
   writeFileSync(file, big(1) + big(2));
   t.is((await sluice(['--server', a.address, 'service', 'apply', '-f', file])).code, 0, 'two tables of 131,071 slots fit in 262,144');
   writeFileSync(file, big(3));
   const third = await sluice(['--server', a.address, 'service', 'apply', '-f', file]);
-  t.regex(third.stderr, /^sluice: RESOURCE_EXHAUSTED: no room for a Maglev table of 131071 slots \(262142 of 262144 slots in use; raise the daemon's --maglev-slots\)\n$/);
+  t.regex(third.stderr, /^sluice: RESOURCE_EXHAUSTED: no room for a Maglev table of 131071 slots \(262142 of 262144 slots in use; a changed table is written beside the old one before the old one is freed, so a change needs room for both\): raise the daemon's --maglev-slots\n$/);
   t.is(await a.stop('SIGTERM'), 0);
+
+  // A store that does not fit the maps asked for is refused before any pin is touched.
+  await t.throwsAsync(a.start(['--reset-dataplane', '--max-frontends', '1']), { message: /sluice: RESOURCE_EXHAUSTED: the store holds 2 frontends \(VIP x port x protocol\), more than --max-frontends 1: give --max-frontends 2 or more/ });
+  t.true(existsSync(path.join(a.pinDir, 'services')), 'the pins are as they were');
 
   // The pins keep their sizes: a restart that asks for another is refused, naming both.
   await t.throwsAsync(a.start(['--max-frontends', '8']), { message: /sluice: FAILED_PRECONDITION: --max-frontends 8 differs from the pinned dataplane in .* \(4\): give --max-frontends 4, or --reset-dataplane to rebuild the maps at the new size/ });
@@ -214,6 +246,48 @@ test('failed starts remove what they made; capacities are flags; a changed size 
   for (const f of [`${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
   writeFileSync(db, 'SQLite format 3\0'.padEnd(4096, 'x'));
   await t.throwsAsync(a.start(), { message: new RegExp(`sluice: FAILED_PRECONDITION: (cannot open the store at ${db}: file is not a database|the store at ${db} is damaged .*); restore it from a backup, or move it away and start again`) });
+});
+
+test('a --keepalive registration outlives a daemon restart, and a lease lost meanwhile is taken again', async (t) => {
+  const a = await testDaemon(t, 'guard-ka', []);
+  await a.start();
+  const file = path.join(a.dir, 'svc.yaml');
+  writeFileSync(file, 'name: ka\naddresses: [10.96.7.1]\nports: [{port: 80, protocol: tcp}]\n');
+  t.is((await sluice(['--server', a.address, 'service', 'apply', '-f', file])).code, 0);
+  const { spawn } = await import('node:child_process');
+  const { cliPath, nodeFlagsOf } = await import('../../src/demo/daemon-process.js');
+  // Two agents: one whose lease (60 s) outlives the daemon's absence, one whose lease (2 s) does not.
+  const agent = (address: string, ttl: number) => {
+    const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), '--server', a.address, 'backend', 'register', 'ka', address, '--ttl', String(ttl), '--keepalive']);
+    t.teardown(() => child.kill('SIGKILL'));
+    const io = { out: '', err: '', exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))) };
+    child.stdout.setEncoding('utf8').on('data', (x: string) => (io.out += x));
+    child.stderr.setEncoding('utf8').on('data', (x: string) => (io.err += x));
+    return { child, io };
+  };
+  const long = agent('10.1.7.1', 60);
+  const short = agent('10.1.7.2', 2);
+  t.true(await until(() => long.io.out.includes('registered') && short.io.out.includes('registered'), 15_000), long.io.out + short.io.out);
+  const leaseOf = (io: { out: string }): string => /lease (\w+)/.exec(io.out)![1]!;
+  const backends = async (): Promise<Array<[string, string]>> =>
+    (JSON.parse((await sluice(['--server', a.address, '-o', 'json', 'service', 'get', 'ka'])).stdout).backends as Array<{ address: string; leaseId: string }>).map((b) => [b.address, b.leaseId]);
+
+  await a.stop('SIGKILL');
+  await new Promise((res) => setTimeout(res, 4000));
+  await a.start();
+  t.true(await until(() => /registered again: lease \w+/.test(short.io.err), 15_000), short.io.err);
+  t.true(await until(() => /the daemon is back; the lease is alive/.test(long.io.err), 15_000), long.io.err);
+  const newShort = /registered again: lease (\w+)/.exec(short.io.err)![1]!;
+  t.not(newShort, leaseOf(short.io));
+  t.deepEqual((await backends()).sort(), [['10.1.7.1', leaseOf(long.io)], ['10.1.7.2', newShort]], 'both are there, the long one on its first lease');
+  t.is(long.child.exitCode, null);
+  t.is(short.child.exitCode, null);
+  long.child.kill('SIGINT');
+  short.child.kill('SIGINT');
+  t.is(await long.io.exited, 0, long.io.err);
+  t.is(await short.io.exited, 0, short.io.err);
+  t.deepEqual(await backends(), [], 'Ctrl-C deregistered them');
+  t.is(await a.stop('SIGTERM'), 0);
 });
 
 test('the API socket comes back when it is removed; a plaintext TCP listener warns', async (t) => {

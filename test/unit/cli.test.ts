@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -69,6 +70,9 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'a 254-character name', text: web('').replace('default/web', 'n'.repeat(254)), says: 'name: must be at most 253 characters, got 254' },
   { what: 'a name with a space', text: web('').replace('default/web', '"default web"'), says: 'name: must be letters, digits, ".", "_", "/" and "-", got "default web"' },
   { what: 'no name', text: web('').replace('name: default/web\n', ''), says: 'name: required' },
+  { what: 'a misspelt required field', text: web('').replace('addresses:', 'adresses:'), says: 'adresses: unknown field; did you mean addresses?' },
+  { what: 'a misspelt required field of a port', text: web('').replace('port: 80,', 'prot: 80,'), says: 'ports[0].prot: unknown field; did you mean port?' },
+  { what: 'an infinite weight', text: web('').replace('weight: 2', 'weight: .inf'), says: 'backends[1].weight: must be an integer in 0..1000, got Infinity' },
   { what: 'a duplicate key', text: web('name: other\n'), says: 'not valid YAML or JSON (line 5, column 1): Map keys must be unique' },
   { what: 'not YAML', text: 'name: [default/web\n', says: 'not valid YAML or JSON (line 2, column 1): Flow sequence in block collection must be sufficiently indented and end with a ]' },
   { what: 'JSON with a trailing comma', text: '{"name": "default/web", "addresses": ["10.96.0.20"],}', says: 'ports: required: at least one port' },
@@ -134,6 +138,65 @@ test('an unchanged apply makes no revision and no event, and says so; get -o yam
   await new Promise((res) => setTimeout(res, 200));
   t.deepEqual(events, [], 'no watch event for an unchanged service');
   t.is(f.store.revision(), 2);
+});
+
+test('an apply keeps registered backends; a file\'s revision keeps an old file from undoing a newer change; no-op changes keep their revision', async (t) => {
+  const f = await api(t, 'cli-merge');
+  const dir = tmp(t);
+  const file = path.join(dir, 'web.yaml');
+  const other = path.join(dir, 'other.yaml');
+  writeFileSync(file, web(''));
+  writeFileSync(other, 'name: default/other\naddresses: [10.96.0.30]\nports: [{port: 53, protocol: udp}]\n');
+  const srv = ['--server', f.server.address];
+  let r = await sluice([...srv, 'service', 'apply', '-f', file, '-f', other]);
+  t.is(r.stdout, 'service default/web applied (revision 2)\nservice default/other applied (revision 3)\n', `two files at once: ${r.stderr}`);
+  r = await sluice([...srv, 'backend', 'register', 'default/web', '10.1.0.99', '--ttl', '600']);
+  t.is(r.code, 0, r.stderr);
+  // The file names only the static backends: the registered one stays.
+  writeFileSync(file, web('').replace('weight: 2}', 'weight: 3}'));
+  r = await sluice([...srv, 'service', 'apply', '-f', file]);
+  t.is(r.stdout, 'service default/web applied (revision 5; 1 registered backend kept)\n', r.stderr);
+  const now = await f.client.getService('default/web');
+  t.deepEqual(now.backends.map((b) => [b.address, b.weight, b.leaseId !== '']), [['10.1.0.11', 1, false], ['10.1.0.12', 3, false], ['10.1.0.99', 1, true]]);
+
+  // A drain twice: the second changes nothing and makes no revision.
+  r = await sluice([...srv, 'backend', 'drain', 'default/web', '10.1.0.11']);
+  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 6)\n');
+  r = await sluice([...srv, 'backend', 'drain', 'default/web', '10.1.0.11']);
+  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 6)\n');
+
+  // A file taken at revision 5, applied after the drain (revision 6), would undo it: refused.
+  writeFileSync(file, `revision: "5"\n${web('').replace('weight: 2}', 'weight: 3}')}`);
+  r = await sluice([...srv, 'service', 'apply', '-f', file]);
+  t.is(r.code, 1);
+  t.is(r.stderr, `sluice: FAILED_PRECONDITION: ${file}: revision: service "default/web" is at revision 6, not 5: the file is older than the service; get it again (sluice service get NAME -o yaml), or remove its revision line to apply regardless\n`);
+  t.is((await f.client.getService('default/web')).backends[0]!.state, 'DRAINING', 'the drain stands');
+  // A server-side mistake in a file is said where it is in the file.
+  writeFileSync(other, '- name: default/third\n  addresses: [10.96.0.10]\n  ports: [{name: http, port: 80, protocol: tcp}]\n');
+  r = await sluice([...srv, 'service', 'apply', '-f', other]);
+  t.is(r.stderr, `sluice: INVALID_ARGUMENT: ${other}: [0].addresses[0]: 10.96.0.10:80/tcp (with ports[0]) is already owned by service "default/owner"\n`);
+  // Deleting several at once.
+  r = await sluice([...srv, 'service', 'delete', 'default/web', 'default/other']);
+  t.is(r.stdout, 'service default/web deleted (revision 7)\nservice default/other deleted (revision 8)\n', r.stderr);
+});
+
+test('a weight-0 backend does not count as taking flows; a server that never answers is given up after --timeout', async (t) => {
+  const f = await api(t, 'cli-weight0');
+  await f.client.applyService(webService('default/zero', '10.96.0.40', [], { backends: [{ address: '10.1.0.5', weight: 0 }] }));
+  let r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/zero']);
+  t.regex(r.stdout, /^default\/zero +10\.96\.0\.40 +80\/tcp->8080 +0\/1 /m);
+  r = await sluice(['--server', f.server.address, 'service', 'get', 'default/zero']);
+  t.regex(r.stdout, /^table: {5}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
+
+  const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
+  await new Promise((res) => silent.once('listening', res));
+  t.teardown(() => silent.close());
+  const port = (silent.address() as net.AddressInfo).port;
+  const started = Date.now();
+  r = await sluice(['--server', `127.0.0.1:${port}`, '--timeout', '2', 'service', 'list'], { timeoutMs: 20_000 });
+  t.is(r.code, 1);
+  t.is(r.stderr, `sluice: the daemon at 127.0.0.1:${port} did not answer in time (--timeout): is it the sluice API there, and is it overloaded?\n`);
+  t.true(Date.now() - started < 15_000);
 });
 
 test('names: 230 and 253 characters with ports are accepted, 254 refused, a huge one refused at once with a short message', async (t) => {
@@ -242,6 +305,16 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['conntrack', 'flush', '--all', '--client', '1.2.3.4'], 'conntrack flush: --all goes alone, without filters'],
     [['conntrack', 'list', '--client', 'nope'], '--client: must be an IPv4 address, got nope'],
     [['service', 'list', '--address', '10.96.0.300'], '--address: must be an IPv4 address, got 10.96.0.300'],
+    [['backend', 'register', 'web', '10.77.1.999'], '<address>: must be an IPv4 address, got 10.77.1.999'],
+    [['backend', 'drain', 'web', 'x'.repeat(5000)], '<address>: must be an IPv4 address, got a value of 5000 characters'],
+    [['flow', 'lookup', '--client', 'y'.repeat(5000), '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 10.96.0.10:80), got a value of 5000 characters'],
+    [['--server', '', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got ""'],
+    [['--server', 'sluice.sock', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got "sluice.sock"'],
+    [['--server', '127.0.0.1:1', '--tls-ca', path.join(dir, 'none.pem'), 'service', 'list'], `--tls-ca: ${path.join(dir, 'none.pem')}: no such file`],
+    [['--timeout', '0', 'service', 'list'], '--timeout: must be an integer in 1..86400, got 0'],
+    [['service', 'delete', 'a', 'b', '--expected-revision', '3'], '--expected-revision applies to one service'],
+    [['daemon', '--pin-dir', '/sys/fs/bpf'], '--pin-dir: /sys/fs/bpf is the root of a BPF filesystem, shared with other tools: give a directory of its own under it (e.g. /sys/fs/bpf/sluice)'],
+    [['daemon', '--listen', '127.0.0.1:99999'], '--listen: the port must be in 0..65535, got 99999'],
     [['daemon', '--mode', 'fast'], '--mode: must be xdp, xdp-generic or tc, got fast'],
     [['daemon', '--conntrack-size', '100'], '--conntrack-size: must be an integer in 1024..268435456, got 100'],
     [['daemon', '--maglev-slots', '300001'], '--maglev-slots: must be an even integer in 262144..1073741824, got 300001'],
@@ -347,7 +420,8 @@ test('registering an address that is a static backend is refused; --keepalive de
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  while (!out.includes('registered')) await new Promise((res) => setTimeout(res, 50));
+  for (const end = Date.now() + 15_000; !out.includes('registered') && Date.now() < end;) await new Promise((res) => setTimeout(res, 50));
+  t.true(out.includes('registered'), out);
   const lease = /lease (\w+)/.exec(out)![1]!;
   t.truthy(f.store.getLease(lease));
   t.true((await f.client.getService('default/owner')).backends.some((b) => b.address === '10.1.0.9'));
