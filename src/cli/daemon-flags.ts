@@ -47,7 +47,8 @@ function count(flag: string, r: { min: number; max: number }) {
   };
 }
 
-const fmt = (n: number): string => n.toLocaleString('en-US');
+/** 2097152 → "2,097,152" (by hand: toLocaleString would load ICU, megabytes of the daemon's RSS). */
+const fmt = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 
 /** Every flag of `sluice daemon`. The TLS files are the global --tls-cert, --tls-key and --tls-ca. */
 export const DAEMON_FLAGS: readonly DaemonFlag[] = [

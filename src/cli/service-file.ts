@@ -16,10 +16,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
 import { normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
-import { parse, serviceDefinitionSchema, show } from '../model/schema.js';
+import { objectMessage, parse, serviceDefinitionEntries, show } from '../model/schema.js';
 import { describe, joinPath, withField } from '../registry/field-path.js';
 
 /** A mistake in a service file: exit status 1, the message says where. */
@@ -30,20 +30,24 @@ export class ServiceFileError extends Error {
   }
 }
 
-/** The Service message's output-only fields, accepted on input and ignored. */
-const revision = z.union([z.string().regex(/^\d+$/), z.number().int().min(0)], { error: (iss) => `must be a revision number, got ${show(iss.input)}` });
-const outputOnly = {
-  revision: revision.optional(),
-  createRevision: revision.optional(),
-  effectiveTableSize: z.number({ error: (iss) => `must be a number, got ${show(iss.input)}` }).int().min(0).optional(),
-};
-
-const fileServiceSchema = serviceDefinitionSchema.extend(outputOnly);
+/** The Service message's output-only fields, accepted on input (revision as a condition, the others ignored). */
+const revision = v.union([v.pipe(v.string(), v.regex(/^\d+$/)), v.pipe(v.number(), v.integer(), v.minValue(0))], (i) => `must be a revision number, got ${show(i.input)}`);
+const fileServiceSchema = v.strictObject(
+  {
+    ...serviceDefinitionEntries,
+    revision: v.optional(revision),
+    createRevision: v.optional(revision),
+    effectiveTableSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+  },
+  objectMessage('a service definition (an object)'),
+);
 
 /** `{services: [...]}` */
-const wrapperSchema = z.strictObject({ services: z.array(z.unknown(), { error: (iss) => `must be a list of services, got ${show(iss.input)}` }) });
+const wrapperSchema = v.strictObject(
+  { services: v.array(v.unknown(), (i) => `must be a list of services, got ${show(i.input)}`) },
+  objectMessage('an object'),
+);
 
-/** Read the file ("-" for standard input) and check every service in it. */
 /** One service of a file: its definition, the revision the file says it is at, and where it is. */
 export interface FileService {
   definition: ServiceDefinition;

@@ -1,6 +1,7 @@
 /**
  * The one schema of what a person or a program may send as a service
- * definition, and the checks of each field, in zod. The CLI's file loader,
+ * definition, and the checks of each field, in valibot (zod 4 did the same
+ * and cost the daemon 12 MB of RSS, valibot under 1 MB). The CLI's file loader,
  * the gRPC API (after converting its message) and the registry all parse
  * through here, so every entry point accepts the same inputs and answers a
  * bad one with the same field path and message.
@@ -10,7 +11,7 @@
  * the nearest known name suggested ("targetport: unknown field; did you mean
  * targetPort?"). Nothing is coerced or dropped.
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
 import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
 import { addressProblem } from './address.js';
@@ -49,50 +50,64 @@ export function show(v: unknown): string {
   return s.length > SHOW_MAX ? `${s.slice(0, SHOW_MAX)}…` : s;
 }
 
-/** A check that returns what is wrong with `v`, or undefined. */
-type Check<T> = (v: T) => string | undefined;
+/** A check that returns what is wrong with a value, or undefined. */
+type Check<T> = (x: T) => string | undefined;
 
-function checked<S extends z.ZodType>(schema: S, check: Check<z.output<S>>): S {
-  return schema.superRefine((v, ctx) => {
-    const message = check(v);
-    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
-  }) as unknown as S;
+/** `schema`, then `check` on what it gives. */
+function checked<S extends v.GenericSchema>(schema: S, check: Check<v.InferOutput<S>>) {
+  return v.pipe(
+    schema,
+    v.rawCheck<v.InferOutput<S>>(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const message = check(dataset.value);
+      if (message !== undefined) addIssue({ message });
+    }),
+  );
 }
 
-/** An integer in min..max; anything else (a fraction, a boolean, a string) is refused as it is. */
-export function intIn(min: number, max: number): z.ZodNumber {
-  const error = { error: (iss: { input?: unknown }) => `must be an integer in ${min}..${max}, got ${show(iss.input)}` };
-  return z.number(error).int(error).min(min, error).max(max, error);
+/**
+ * An integer in min..max; anything else (a fraction, a boolean, a string) is
+ * refused as it is. `said` is the range as the message gives it (a field
+ * where 0 means "unset" says 1..max).
+ */
+export function intIn(min: number, max: number, said = `${min}..${max}`) {
+  const m = (i: { input: unknown }): string =>
+    i.input === undefined ? `required: an integer in ${said}` : `must be an integer in ${said}, got ${show(i.input)}`;
+  return v.pipe(v.number(m), v.integer(m), v.minValue(min, m), v.maxValue(max, m));
+}
+
+/** A list of the words: "a or b", "a, b or c". */
+function either(values: readonly string[]): string {
+  return values.length === 1 ? values[0]! : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 }
 
 /** One of `values`, written in lower case or in upper case; the lower-case value is the result. */
 function caseEnum<const T extends readonly [string, ...string[]]>(values: T) {
-  const all = [...values, ...values.map((v) => v.toUpperCase())] as unknown as readonly [string, ...string[]];
-  const list = values.length === 2 ? `${values[0]} or ${values[1]}` : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
-  return z
-    .enum(all, {
-      error: (iss) => (iss.input === undefined ? `required: ${list}` : `must be ${list}, got ${show(iss.input)}${suggestion(iss.input, values)}`),
-    })
-    .transform((v) => v.toLowerCase() as T[number]);
+  const all = [...values, ...values.map((x) => x.toUpperCase())];
+  return v.pipe(
+    v.picklist(all, (i) => `must be ${either(values)}, got ${show(i.input)}${suggestion(i.input, values)}`),
+    v.transform((x) => x.toLowerCase() as T[number]),
+  );
 }
 
+/** A string, refused as typed otherwise. */
+const str = (): v.StringSchema<(i: { input: unknown }) => string> =>
+  v.string((i) => (i.input === undefined ? 'required' : `must be a string, got ${show(i.input)}`));
+
 /** A service name: 1-253 characters of letters, digits, ".", "_", "/", "-". */
-export const serviceNameSchema = checked(
-  z.string({ error: (iss) => (iss.input === undefined ? 'required' : `must be a string, got ${show(iss.input)}`) }),
-  (v) => {
-    if (v === '') return 'required';
-    if (v.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters, got ${v.length}`;
-    if (!SERVICE_NAME_RE.test(v)) return `must be letters, digits, ".", "_", "/" and "-", got ${show(v)}`;
-    return undefined;
-  },
-);
+export const serviceNameSchema = checked(str(), (x) => {
+  if (x === '') return 'required';
+  if (x.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters, got ${x.length}`;
+  if (!SERVICE_NAME_RE.test(x)) return `must be letters, digits, ".", "_", "/" and "-", got ${show(x)}`;
+  return undefined;
+});
 
 /** An IPv4 address that can carry a service's traffic. `role` names it in the message ("VIP", "backend"). */
 function usableIPv4(role: string) {
-  return checked(z.string({ error: (iss) => `must be an IPv4 address, got ${show(iss.input)}` }), (v) => {
-    const p = addressProblem(v);
+  return checked(v.string((i) => `must be an IPv4 address, got ${show(i.input)}`), (x) => {
+    const p = addressProblem(x);
     if (p === undefined) return undefined;
-    return p.kind === 'syntax' ? `must be an IPv4 address, got ${show(v)}` : `${v} cannot be a ${role}: it is ${p.why}`;
+    return p.kind === 'syntax' ? `must be an IPv4 address, got ${show(x)}` : `${x} cannot be a ${role}: it is ${p.why}`;
   });
 }
 
@@ -109,76 +124,115 @@ export const protocolSchema = caseEnum(['tcp', 'udp']);
 /** A backend's administrative state. */
 export const backendStateSchema = caseEnum(['active', 'draining', 'maintenance']);
 
-const portNameSchema = checked(z.string({ error: (iss) => `must be a string, got ${show(iss.input)}` }), (v) =>
-  v === '' || (v.length <= MAX_PORT_NAME_LENGTH && PORT_NAME_RE.test(v))
+const portNameSchema = checked(str(), (x) =>
+  x === '' || (x.length <= MAX_PORT_NAME_LENGTH && PORT_NAME_RE.test(x))
     ? undefined
-    : `must be 1-${MAX_PORT_NAME_LENGTH} characters of letters, digits, ".", "_", "-", got ${show(v)}`,
+    : `must be 1-${MAX_PORT_NAME_LENGTH} characters of letters, digits, ".", "_", "-", got ${show(x)}`,
 );
 
-const leaseIdSchema = checked(z.string({ error: (iss) => `must be a string, got ${show(iss.input)}` }), (v) =>
-  v === '' || (v.length <= MAX_LEASE_ID_LENGTH && LEASE_ID_RE.test(v)) ? undefined : `not a lease id: ${show(v)}`,
+const leaseIdSchema = checked(str(), (x) =>
+  x === '' || (x.length <= MAX_LEASE_ID_LENGTH && LEASE_ID_RE.test(x)) ? undefined : `not a lease id: ${show(x)}`,
 );
 
 const tableSizeSchema = checked(intIn(0, MAGLEV_MAX_SIZE), (n) =>
   n === 0 || (n >= 2 && isPrime(n)) ? undefined : `must be a prime ≤ ${MAGLEV_MAX_SIZE} (or 0: chosen from the backends), got ${n}`,
 );
 
-const requiredList = (what: string) => ({
-  error: (iss: { input?: unknown }) => (iss.input === undefined ? `required: ${what}` : `must be a list, got ${show(iss.input)}`),
-});
+/**
+ * The message of an object's own issues: not an object (naming `what`
+ * it must be), or a key missing or unknown (parse() words those, since it
+ * knows the key and the object's other keys).
+ */
+export function objectMessage(what: string) {
+  return (i: { input: unknown; expected: string | null }): string => (i.expected === 'Object' ? `must be ${what}, got ${show(i.input)}` : 'key');
+}
+
+const list = (): ((i: { input: unknown }) => string) => (i) => (i.input === undefined ? 'required: a list' : `must be a list, got ${show(i.input)}`);
+
+/** What a required field that is missing is told, by its name. */
+const REQUIRED: Readonly<Record<string, string>> = {
+  addresses: 'required: at least one VIP',
+  ports: 'required: at least one port',
+  port: 'required: an integer in 1..65535',
+  protocol: 'required: tcp or udp',
+  address: 'required: an IPv4 address',
+  timeoutSeconds: `required: an integer in 1..${MAX_AFFINITY_TIMEOUT}`,
+};
 
 /** One port of a service definition. */
-export const portDefinitionSchema = z.strictObject({
-  /** Unique in the service; empty or absent: "<port>-<protocol>". */
-  name: portNameSchema.optional(),
-  port: portSchema,
-  protocol: protocolSchema,
-  /** The backends' port; 0 or absent: `port`. */
-  targetPort: z.union([z.literal(0), portSchema], { error: (iss) => `must be an integer in 1..65535, got ${show(iss.input)}` }).optional(),
-}, { error: (iss) => `must be an object, got ${show(iss.input)}` });
+export const portDefinitionSchema = v.strictObject(
+  {
+    /** Unique in the service; empty or absent: "<port>-<protocol>". */
+    name: v.optional(portNameSchema),
+    port: portSchema,
+    protocol: protocolSchema,
+    /** The backends' port; 0 or absent: `port`. */
+    targetPort: v.optional(intIn(0, 65535, '1..65535')),
+  },
+  objectMessage('an object'),
+);
 
 /** One backend of a service definition. */
-export const backendDefinitionSchema = z.strictObject({
-  address: backendAddressSchema,
-  /** Absent: 1. */
-  weight: weightSchema.optional(),
-  /** Absent: active. */
-  state: backendStateSchema.optional(),
-  /** Set by registration; empty or absent for a static backend. */
-  leaseId: leaseIdSchema.optional(),
-}, { error: (iss) => `must be an object, got ${show(iss.input)}` });
+export const backendDefinitionSchema = v.strictObject(
+  {
+    address: backendAddressSchema,
+    /** Absent: 1. */
+    weight: v.optional(weightSchema),
+    /** Absent: active. */
+    state: v.optional(backendStateSchema),
+    /** Set by registration; empty or absent for a static backend. */
+    leaseId: v.optional(leaseIdSchema),
+  },
+  objectMessage('an object'),
+);
+
+/** A service definition's fields, for schemas that extend it (the CLI's files). */
+export const serviceDefinitionEntries = {
+  name: serviceNameSchema,
+  addresses: v.array(vipSchema, list()),
+  ports: v.array(portDefinitionSchema, list()),
+  /** Absent: none (packets to the service are dropped). */
+  backends: v.optional(v.array(backendDefinitionSchema, list())),
+  /** Absent or null: no affinity. */
+  sessionAffinity: v.nullish(v.strictObject({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) }, objectMessage('an object'))),
+  /** Absent or 0: chosen from the backend count. */
+  tableSize: v.optional(tableSizeSchema),
+};
 
 /** A service definition as given (before defaults and the checks across fields, see definition.ts). */
-export const serviceDefinitionSchema = z.strictObject({
-  name: serviceNameSchema,
-  addresses: z.array(vipSchema, requiredList('at least one VIP')),
-  ports: z.array(portDefinitionSchema, requiredList('at least one port')),
-  /** Absent: none (packets to the service are dropped). */
-  backends: z.array(backendDefinitionSchema, { error: (iss) => `must be a list, got ${show(iss.input)}` }).optional(),
-  /** Absent or null: no affinity. */
-  sessionAffinity: z
-    .strictObject({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) }, { error: (iss) => `must be an object, got ${show(iss.input)}` })
-    .nullable()
-    .optional(),
-  /** Absent or 0: chosen from the backend count. */
-  tableSize: tableSizeSchema.optional(),
-}, { error: (iss) => `must be a service definition (an object), got ${show(iss.input)}` });
+export const serviceDefinitionSchema = v.strictObject(serviceDefinitionEntries, objectMessage('a service definition (an object)'));
 
 /** What serviceDefinitionSchema gives. */
-export type ServiceDefinitionInput = z.output<typeof serviceDefinitionSchema>;
+export type ServiceDefinitionInput = v.InferOutput<typeof serviceDefinitionSchema>;
 
 /**
  * Parse `input` with `schema`; on failure throw SluiceError
  * INVALID_ARGUMENT naming the first offending field ("ports[0].port").
  */
-export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
+export function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const r = v.safeParse(schema, input);
+  if (r.success) return r.output;
+  const issues = r.issues as unknown as Issue[];
   // A misspelt required field shows up twice: as missing, and as an unknown
   // key; the unknown key with its suggestion says what happened.
-  const misspelt = r.error.issues.find((i) => i.code === 'unrecognized_keys' && suggestion(i.keys[0], knownKeys(schema, i.path)) !== '');
-  throw issueError(schema, misspelt ?? r.error.issues[0]!);
+  const misspelt = issues.find((i) => isUnknownKey(i) && suggestion(lastKey(i), knownKeys(schema, parentPath(i))) !== '');
+  throw issueError(schema, misspelt ?? issues[0]!);
 }
+
+/** What parse() reads of a valibot issue. */
+interface Issue {
+  type: string;
+  message: string;
+  input: unknown;
+  expected: string | null;
+  path?: Array<{ key: unknown }>;
+}
+
+const isUnknownKey = (i: Issue): boolean => i.type.endsWith('_object') && i.expected === 'never';
+const isMissingKey = (i: Issue): boolean => i.type.endsWith('_object') && i.message === 'key' && i.expected !== 'never';
+const keys = (i: Issue): PropertyKey[] => (i.path ?? []).map((p) => p.key as PropertyKey);
+const lastKey = (i: Issue): string => String(keys(i).at(-1));
+const parentPath = (i: Issue): PropertyKey[] => keys(i).slice(0, -1);
 
 /** A field path as sluice writes it: ["ports", 0, "port"] → "ports[0].port". */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -187,37 +241,35 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-function issueError(schema: z.ZodType, issue: z.core.$ZodIssue): SluiceError {
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    const known = knownKeys(schema, issue.path);
-    const field = formatPath([...issue.path, key]);
-    const hint = suggestion(key, known);
-    return new SluiceError('INVALID_ARGUMENT', `unknown field${hint || (known.length ? ` (known: ${known.join(', ')})` : '')}`, { field });
+function issueError(schema: v.GenericSchema, issue: Issue): SluiceError {
+  const field = formatPath(keys(issue));
+  const at = field === '' ? {} : { field };
+  if (isUnknownKey(issue)) {
+    const known = knownKeys(schema, parentPath(issue));
+    const hint = suggestion(lastKey(issue), known);
+    return new SluiceError('INVALID_ARGUMENT', `unknown field${hint || (known.length ? ` (known: ${known.join(', ')})` : '')}`, at);
   }
-  const field = formatPath(issue.path);
-  return new SluiceError('INVALID_ARGUMENT', issue.message, field === '' ? {} : { field });
+  if (isMissingKey(issue)) return new SluiceError('INVALID_ARGUMENT', REQUIRED[lastKey(issue)] ?? 'required', at);
+  return new SluiceError('INVALID_ARGUMENT', issue.message, at);
 }
 
 /** The keys of the object schema found by following `path` through `schema`. */
-function knownKeys(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
-  let s: z.core.$ZodType | undefined = schema;
+function knownKeys(schema: v.GenericSchema, path: ReadonlyArray<PropertyKey>): string[] {
+  type Node = { type?: string; entries?: Record<string, Node>; item?: Node; wrapped?: Node; pipe?: Node[] } | undefined;
+  let s = schema as unknown as Node;
   const unwrap = (): void => {
     for (;;) {
-      const def = s?._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType } | undefined;
-      if (def?.innerType) s = def.innerType;
-      else if (def?.type === 'pipe') s = def.in;
+      if (s?.wrapped) s = s.wrapped;
+      else if (s?.pipe && s.pipe[0] !== s) s = s.pipe[0];
       else return;
     }
   };
   for (const p of path) {
     unwrap();
-    const def = s?._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType } | undefined;
-    s = typeof p === 'number' ? def?.element : def?.shape?.[String(p)];
+    s = typeof p === 'number' ? s?.item : s?.entries?.[String(p)];
   }
   unwrap();
-  const def = s?._zod.def as { shape?: Record<string, unknown> } | undefined;
-  return Object.keys(def?.shape ?? {});
+  return Object.keys(s?.entries ?? {});
 }
 
 /**
@@ -247,18 +299,18 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
   }
   return d[a.length]![b.length]!;
 }
 
 /** Check a service name given as an argument (GetService, a registration...); INVALID_ARGUMENT naming `field`. */
-export function checkServiceName(v: unknown, field: string): string {
+export function checkServiceName(name: unknown, field: string): string {
   try {
-    return parse(serviceNameSchema, v);
+    return parse(serviceNameSchema, name);
   } catch (err) {
     throw new SluiceError('INVALID_ARGUMENT', (err as Error).message, { field });
   }

@@ -4,7 +4,7 @@
  * (schema.ts), so that the programmatic API rejects what the gRPC API and
  * the CLI reject, with the same messages.
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { Protocol } from '../dataplane/codec.js';
 import { invalid } from '../errors.js';
 import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
@@ -50,21 +50,25 @@ export { MAX_AFFINITY_TIMEOUT, MAX_WEIGHT } from './schema.js';
 export const MAX_BACKENDS_PER_SERVICE = Math.floor(MAGLEV_MAX_SIZE / 100);
 
 /** The field checks of one frontend, from the one schema (schema.ts). */
-const frontendSchema = z.object({
-  name: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
+const frontendSchema = v.object({
+  name: v.pipe(v.string('must be a non-empty string'), v.minLength(1, 'must be a non-empty string')),
   address: vipSchema,
   port: portSchema,
-  protocol: z.enum(['tcp', 'udp'], { error: (iss) => `must be "tcp" or "udp", got ${show(iss.input)}` }),
-  backends: z.array(z.object({
-    address: backendAddressSchema,
-    port: portSchema,
-    weight: weightSchema.optional(),
-    state: z.enum(['active', 'draining'], { error: (iss) => `must be "active" or "draining", got ${show(iss.input)}` }).optional(),
-  }), { error: 'must be a list' }).max(MAX_BACKENDS_PER_SERVICE, {
-    error: (iss) => `at most ${MAX_BACKENDS_PER_SERVICE} backends per service, got ${(iss.input as unknown[]).length}`,
-  }),
-  sessionAffinity: z.object({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) }).optional(),
-  tableSize: z.number().optional(),
+  protocol: v.picklist(['tcp', 'udp'], (i) => `must be "tcp" or "udp", got ${show(i.input)}`),
+  backends: v.pipe(
+    v.array(
+      v.object({
+        address: backendAddressSchema,
+        port: portSchema,
+        weight: v.optional(weightSchema),
+        state: v.optional(v.picklist(['active', 'draining'], (i) => `must be "active" or "draining", got ${show(i.input)}`)),
+      }),
+      'must be a list',
+    ),
+    v.maxLength(MAX_BACKENDS_PER_SERVICE, (i) => `at most ${MAX_BACKENDS_PER_SERVICE} backends per service, got ${(i.input as unknown[]).length}`),
+  ),
+  sessionAffinity: v.optional(v.object({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) })),
+  tableSize: v.optional(v.number()),
 });
 
 /**
