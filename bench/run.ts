@@ -1,28 +1,32 @@
 /**
- * The benchmark runner: `npm run bench [-- --quick] [--only per-packet,maglev] [--out dir]`.
+ * The benchmark runner: `npm run bench [-- --quick] [--only per-packet,maglev] [--out dir] [--save-latest]`.
  *
  * Runs the stages of bench/stages/index.ts in order, each with its progress
  * bar; a stage that throws is recorded in the run's failures and the others
- * still run. Writes <out>/<timestamp>.json (everything, raw samples
- * included), <out>/<timestamp>.md with its charts in
- * <out>/charts/<timestamp>/, and the same as latest.json, latest.md and
- * charts/latest/. Ctrl-C (or SIGTERM) runs every cleanup the stages
- * registered and exits non-zero. Exits 1 when a stage failed; a missed
- * target is reported, not an error.
+ * still run. Writes <out>/runs/<timestamp>.json (everything, raw samples
+ * included) and <out>/runs/<timestamp>.md with its charts in
+ * <out>/runs/charts/<timestamp>/, all ignored by git. With --save-latest,
+ * a full run in which no stage failed also replaces the result git keeps,
+ * <out>/latest.json, latest.md and charts/latest/ (bench/lib/results.ts
+ * says why). Ctrl-C (or SIGTERM) runs every cleanup the stages registered
+ * and exits non-zero. Exits 1 when a stage failed; a missed target is
+ * reported, not an error.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { packageRoot } from '../src/package-root.js';
 import { machineInfo, pinToOneCpu, probeStalls } from './lib/machine.js';
 import { Progress } from './lib/progress.js';
-import { renderMarkdown, renderSvg } from './lib/report.js';
-import type { RunResult, Stage, StageContext, StageResult } from './lib/types.js';
+import { saveLatest, writeRun } from './lib/results.js';
+import type { RunResult, Stage, StageContext } from './lib/types.js';
 import { STAGES } from './stages/index.js';
 
-const USAGE = `usage: tsx bench/run.ts [--quick] [--only <stage,...>] [--out <dir>] [stage options]
+const USAGE = `usage: tsx bench/run.ts [--quick] [--only <stage,...>] [--out <dir>] [--save-latest] [stage options]
+  --out <dir>      results directory (default bench/results): each run goes to <dir>/runs/<timestamp>.{md,json}
+  --save-latest    also make this run <dir>/latest.{md,json} and charts/latest/, the result git keeps
+                   (a full run only: not with --quick or --only; not saved when a stage fails)
 stage options (each stage reads the ones it knows):
   traffic, service-count: --flows 1,1000,100000,1000000  --frame-size 64  --rate <pps, 0 = flat out>
                           --duration <s>  --rounds <n>  --peers forwarder,sluice-xdp,sluice-tc,iptables,nftables
@@ -42,6 +46,8 @@ interface Options {
   args: Record<string, string>;
   stages: Stage[];
   out: string;
+  /** Replace the kept result (latest.*) with this run. */
+  saveLatest: boolean;
 }
 
 function parse(): ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'] {
@@ -56,6 +62,7 @@ const FLAGS = {
   quick: { type: 'boolean', default: false },
   only: { type: 'string' },
   out: { type: 'string' },
+  'save-latest': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   ...Object.fromEntries(STAGE_FLAGS.map((f) => [f, { type: 'string' }])) as Record<(typeof STAGE_FLAGS)[number], { type: 'string' }>,
 } as const;
@@ -75,6 +82,10 @@ function options(): Options {
     }
     stages = STAGES.filter((s) => ids.includes(s.id));
   }
+  // Checked now rather than after a run of many minutes whose result could not be kept.
+  if (values['save-latest'] && (values.quick || values.only !== undefined)) {
+    usage('--save-latest keeps a full run: not with --quick or --only');
+  }
   const args: Record<string, string> = {};
   for (const f of STAGE_FLAGS) {
     const v = (values as Record<string, unknown>)[f];
@@ -85,6 +96,7 @@ function options(): Options {
     args,
     stages,
     out: path.resolve(values.out ?? path.join(packageRoot(), 'bench', 'results')),
+    saveLatest: values['save-latest'],
   };
 }
 
@@ -102,11 +114,6 @@ function commit(): string {
   } catch {
     return 'unknown';
   }
-}
-
-/** "2026-11-28T01:02:53.677Z" -> "2026-11-28T01-02-53Z": sorts by time, and is a file name everywhere. */
-function stamp(iso: string): string {
-  return iso.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 }
 
 /** Cleanups the stages registered, run in reverse order of registration. */
@@ -129,46 +136,6 @@ class Cleanups {
       }
     }
   }
-}
-
-/**
- * Chart ids must be unique within a run and safe as file names: make them so
- * (prefixing the stage id on a clash) rather than let one chart overwrite another.
- */
-function fixChartIds(stages: StageResult[]): void {
-  const seen = new Set<string>();
-  for (const s of stages) {
-    for (const c of s.charts) {
-      let id = c.id.replace(/[^A-Za-z0-9._-]/g, '-');
-      if (seen.has(id)) id = `${s.id}-${id}`;
-      for (let n = 2; seen.has(id); n++) id = `${s.id}-${c.id}-${n}`;
-      seen.add(id);
-      c.id = id;
-    }
-  }
-}
-
-function writeReport(run: RunResult, out: string): { md: string; latest: string } {
-  const name = stamp(run.started);
-  fixChartIds(run.stages);
-  const charts = run.stages.flatMap((s) => s.charts);
-  const write = (dir: string): void => {
-    rmSync(dir, { recursive: true, force: true });
-    if (charts.length === 0) return;
-    mkdirSync(dir, { recursive: true });
-    for (const c of charts) writeFileSync(path.join(dir, `${c.id}.svg`), renderSvg(c));
-  };
-  mkdirSync(out, { recursive: true });
-  write(path.join(out, 'charts', name));
-  write(path.join(out, 'charts', 'latest'));
-  const json = `${JSON.stringify(run, null, 2)}\n`;
-  const md = path.join(out, `${name}.md`);
-  const latest = path.join(out, 'latest.md');
-  writeFileSync(path.join(out, `${name}.json`), json);
-  writeFileSync(md, renderMarkdown(run, (id) => `charts/${name}/${id}.svg`));
-  writeFileSync(path.join(out, 'latest.json'), json);
-  writeFileSync(latest, renderMarkdown(run, (id) => `charts/latest/${id}.svg`));
-  return { md, latest };
 }
 
 async function main(): Promise<void> {
@@ -261,11 +228,7 @@ async function main(): Promise<void> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
-  const { md, latest } = writeReport(run, opts.out);
-  const rel = (p: string): string => {
-    const r = path.relative(process.cwd(), p);
-    return r === '' ? '.' : r.startsWith('..') ? p : r;
-  };
+  const files = writeRun(run, opts.out);
   const targets = run.stages.flatMap((s) => s.targets.map((t) => ({ ...t, stage: s.id })));
   console.log('\nTargets:');
   if (targets.length === 0) console.log('  (none checked)');
@@ -277,8 +240,36 @@ async function main(): Promise<void> {
   console.log(`${met} of ${targets.length} targets met.`);
   for (const f of run.failures) console.log(`FAILED stage ${f.id}: ${f.error}`);
   for (const o of overBudget) console.log(`warning: ${o}`);
-  console.log(`\nreport: ${rel(md)} (also ${rel(latest)}), data: ${rel(md.replace(/\.md$/, '.json'))}`);
+  console.log(`\nreport: ${rel(files.md)}, data: ${rel(files.json)}`);
+  publish(run, opts);
   if (run.failures.length > 0) process.exitCode = 1;
+}
+
+/** A path as the console shows it: relative to the working directory when under it. */
+function rel(p: string): string {
+  const r = path.relative(process.cwd(), p);
+  return r === '' ? '.' : r.startsWith('..') ? p : r;
+}
+
+/**
+ * With --save-latest, replace the kept result with this run, unless a stage
+ * failed: the kept result is the one the README quotes, so it holds every
+ * stage. Says either way what became of latest.*, since only it is tracked.
+ */
+function publish(run: RunResult, opts: Options): void {
+  if (!opts.saveLatest) {
+    console.log(`${rel(path.join(opts.out, 'latest.md'))} is unchanged (--save-latest replaces it with a full run)`);
+    return;
+  }
+  if (run.failures.length > 0) {
+    console.log(`not saved as latest: stage ${run.failures.map((f) => f.id).join(', ')} failed`);
+    return;
+  }
+  const latest = saveLatest(run, opts.out);
+  console.log(`saved as ${rel(latest.md)}, ${rel(latest.json)} and ${rel(latest.charts)}/: commit them to publish this run`);
+  if (run.commit.endsWith('-dirty')) {
+    console.log(`warning: commit ${run.commit}: the tree measured had uncommitted changes, and the report says so`);
+  }
 }
 
 main().catch((err: unknown) => {
