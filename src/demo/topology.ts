@@ -94,7 +94,7 @@ export async function deleteNamespaces(names: string[]): Promise<void> {
  * needs GRO (or an XDP program) to accept redirected frames, and a sender's
  * checksum offload would hand XDP only a partial checksum.
  */
-async function tuneEndpoint(ns: string, ifname: string): Promise<void> {
+export async function tuneEndpoint(ns: string, ifname: string): Promise<void> {
   await nsExec(ns, 'ethtool', '-K', ifname, 'gro', 'on', 'tx', 'off');
 }
 
