@@ -11,6 +11,8 @@ export type SluiceErrorCode =
   | 'ALREADY_EXISTS'
   | 'FAILED_PRECONDITION'
   | 'RESOURCE_EXHAUSTED'
+  | 'ABORTED'
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 /** An error with a code, the field it concerns, and its cause. */

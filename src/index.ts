@@ -36,19 +36,19 @@ export {
 /** The one error class. */
 export { SluiceError, type SluiceErrorCode } from './errors.js';
 /**
- * The domain layer between the API and the engine: service definitions in a
- * Store, kept in the dataplane through a LoadBalancer, with leases.
+ * Desired state in an etcd-shaped store: the store interface and its
+ * embedded implementations, the catalog (the domain's writes), a node's
+ * view of it, and a node's control plane assembled (catalog, view, syncer
+ * into the load balancer, inspector).
  */
-export {
-  Registry,
-  type RegistryOptions,
-  type RegistryClock,
-  type RegistryTimers,
-  type ApplyItem,
-  type WatchEvent,
-  type RegisterBackendArgs,
-} from './registry/registry.js';
-/** The gRPC API server (sluice.v1, health, reflection) over a Registry. */
+export type { KvStore, KeyValue, KvEvent, KvChanges, Compare, Operation as KvOperation, LeaseInfo } from './store/kv.js';
+export { MemoryKvStore } from './store/memory-kv.js';
+export { Catalog, type ApplyItem, type RegisterArgs } from './catalog/catalog.js';
+export { CatalogKeys } from './catalog/keys.js';
+export { CatalogView, type ViewChange } from './catalog/view.js';
+export type { WatchEvent } from './catalog/watch.js';
+export { buildControlPlane, type ControlPlane, type ControlPlaneOptions } from './node/control-plane.js';
+/** The gRPC API server (sluice.v1, health, reflection) over a node's control plane. */
 export { startApiServer, type ApiServer, type ApiServerOptions, type ApiTlsOptions } from './api/server.js';
 /** A typed, promise-based client of the gRPC API. */
 export { connect, ApiError, type SluiceClient, type ClientTlsOptions, type RegisterBackendInput } from './api/client.js';

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { withField } from '../registry/field-path.js';
+import { withField } from '../field-path.js';
 import { toStatus } from './status.js';
 
 /** A unary handler from a function of the request. */

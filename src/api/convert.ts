@@ -6,7 +6,7 @@
  * ("ports[0].protocol"); the handlers re-root and snake_case them.
  */
 import { show } from '../model/schema.js';
-import type { LbStats, GlobalCounter, Protocol } from '../dataplane/codec.js';
+import type { Protocol } from '../model/service.js';
 import { SluiceError, invalid } from '../errors.js';
 import {
   normaliseDefinition,
@@ -14,8 +14,8 @@ import {
   type ServiceDefinition,
   type StoredService,
 } from '../model/definition.js';
-import type { Connection, FlowLookup, WatchEvent } from '../registry/registry.js';
-import type { ServiceCounters } from '../registry/service-stats.js';
+import type { Connection, FlowLookup, GlobalCounter, LbStats, ServiceCounters } from '../inspect/inspector.js';
+import type { WatchEvent } from '../catalog/watch.js';
 import type {
   BackendStateName,
   ConnectionMessage,

@@ -1,8 +1,8 @@
 /**
- * sluice.v1.Operations: the handlers, over the Registry.
+ * sluice.v1.Operations: the handlers, over this node's inspector.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { ConnectionFilter } from '../registry/registry.js';
+import type { ConnectionFilter } from '../inspect/inspector.js';
 import { unary } from './call.js';
 import {
   connectionToMessage,
@@ -34,17 +34,18 @@ function filterOf(req: { service: string; backendAddress: string; clientAddress:
 
 /** The Operations implementation. */
 export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
-  const { registry, log } = ctx;
+  const { plane, log } = ctx;
+  const inspector = plane.inspector;
   return {
     GetStats: unary<GetStatsRequest, GetStatsResponse>(log, (req) => {
-      const s = registry.stats(req.service === '' ? undefined : req.service);
+      const s = inspector.stats(req.service === '' ? undefined : req.service);
       return { services: s.services.map(serviceStatsToMessage), globalStats: globalStatsToMessage(s.global) };
     }),
 
     LookupFlow: unary<LookupFlowRequest, LookupFlowResponse>(log, (req) => {
       const protocol = protocolFromName(req.protocol, 'protocol');
       return flowToMessage(
-        registry.lookupFlow({
+        inspector.lookupFlow({
           clientAddress: req.clientAddress,
           clientPort: req.clientPort,
           address: req.address,
@@ -58,7 +59,7 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
       const limit = pageSize(req.pageSize);
       const filters = { service: req.service, backend: req.backendAddress, client: req.clientAddress };
       const after = decodePageToken(req.pageToken, filters);
-      const page = registry.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });
+      const page = inspector.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });
       const last = page.connections.at(-1);
       return {
         connections: page.connections.map(connectionToMessage),
@@ -67,7 +68,7 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
     }),
 
     FlushConnections: unary<FlushConnectionsRequest, FlushConnectionsResponse>(log, (req) => ({
-      flushed: String(registry.flushConnections(filterOf(req), { all: req.all })),
+      flushed: String(inspector.flushConnections(filterOf(req), { all: req.all })),
     })),
   };
 }

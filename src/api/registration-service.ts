@@ -1,7 +1,8 @@
 /**
- * sluice.v1.Registration: the handlers, over the Registry. Field paths of
- * the registry's errors are already the request's (service, address,
- * weight, ttlSeconds, leaseId, state).
+ * sluice.v1.Registration: the handlers, over the catalog. Field paths of
+ * its errors are already the request's (service, address, weight,
+ * ttlSeconds, leaseId, state). Leases are the store's: a backend keeps its
+ * lease alive through any node.
  */
 import * as grpc from '@grpc/grpc-js';
 import { malformed, malformedStatus, unary } from './call.js';
@@ -21,22 +22,27 @@ import { toStatus } from './status.js';
 
 /** The Registration implementation. */
 export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
-  const { registry, log } = ctx;
-  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, registry.effectiveTableSize(s.definition));
-  const keepAlive = (req: KeepAliveRequest): KeepAliveResponse => {
-    const lease = registry.keepAlive(required(req.leaseId, 'leaseId'));
+  const { plane, log } = ctx;
+  const full = (s: StoredService): ServiceMessage => serviceToMessage(plane.view.get(s.definition.name) ?? s, plane.tableSizeOf(s));
+  const keepAlive = async (req: KeepAliveRequest): Promise<KeepAliveResponse> => {
+    const lease = await plane.catalog.keepAlive(required(req.leaseId, 'leaseId'));
     return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds };
+  };
+  /** A write's service once this node has applied it. */
+  const settled = async (s: StoredService): Promise<StoredService> => {
+    await plane.settle(await plane.store.revision(), [s.definition.name]);
+    return s;
   };
   return {
     RegisterBackend: unary<RegisterBackendRequest, RegisterBackendResponse>(log, async (req) => {
-      const { lease, service } = await registry.registerBackend({
+      const { lease, service } = await plane.catalog.registerBackend({
         service: required(req.service, 'service'),
         address: required(req.address, 'address'),
         ...(req.weight !== undefined ? { weight: req.weight } : {}),
         ...(req.ttlSeconds !== 0 ? { ttlSeconds: req.ttlSeconds } : {}),
         ...(req.leaseId !== '' ? { leaseId: req.leaseId } : {}),
       });
-      return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds, service: full(service) };
+      return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds, service: full(await settled(service)) };
     }),
 
     KeepAlive: (call: grpc.ServerDuplexStream<KeepAliveRequest, KeepAliveResponse>) => {
@@ -57,11 +63,12 @@ export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImp
           fail(malformedStatus(why));
           return;
         }
-        try {
-          call.write(keepAlive(req));
-        } catch (err) {
-          fail(toStatus(err, log));
-        }
+        keepAlive(req).then(
+          (res) => {
+            if (!ended) call.write(res);
+          },
+          (err: unknown) => fail(toStatus(err, log)),
+        );
       });
       call.on('end', () => {
         if (ended) return;
@@ -73,14 +80,14 @@ export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImp
     Heartbeat: unary<KeepAliveRequest, KeepAliveResponse>(log, keepAlive),
 
     DeregisterBackend: unary<DeregisterBackendRequest, ServiceMessage>(log, async (req) =>
-      full(await registry.deregisterBackend(required(req.service, 'service'), required(req.address, 'address'))),
+      full(await settled(await plane.catalog.deregisterBackend(required(req.service, 'service'), required(req.address, 'address')))),
     ),
 
     SetBackendState: unary<SetBackendStateRequest, ServiceMessage>(log, async (req) => {
       const service = required(req.service, 'service');
       const address = required(req.address, 'address');
       const state = stateFromName(req.state, 'state');
-      return full(await registry.setBackendState(service, address, state));
+      return full(await settled(await plane.catalog.setBackendState(service, address, state)));
     }),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The gRPC server: sluice.v1 ServiceRegistry, Registration and Operations
- * over a Registry, plus grpc.health.v1.Health and server reflection (v1
+ * over a node's control plane, plus grpc.health.v1.Health and server reflection (v1
  * and v1alpha, from @grpc/reflection) of the same files (with their proto
  * field names), so that grpcurl-like clients can discover everything.
  *
@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { pino, type Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
-import type { Registry } from '../registry/registry.js';
+import type { ControlPlane } from '../node/control-plane.js';
 import { guardMalformed } from './call.js';
 import { HealthStatus } from './health-service.js';
 import { OpenStreams } from './open-streams.js';
@@ -39,7 +39,8 @@ export interface ApiTlsOptions {
 
 /** Options of startApiServer. */
 export interface ApiServerOptions {
-  registry: Registry;
+  /** The node's control plane it serves. */
+  plane: ControlPlane;
   /** "unix:///path/to.sock" or "host:port" (port 0: any free port). */
   listen: string;
   /** TLS for a TCP listener. */
@@ -172,7 +173,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const def = packageDefinition();
   const streams = new OpenStreams();
   const health = new HealthStatus(SLUICE_SERVICES, opts.notServingYet ? 'NOT_SERVING' : 'SERVING');
-  const ctx = { registry: opts.registry, log, streams };
+  const ctx = { plane: opts.plane, log, streams };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,

@@ -1,15 +1,19 @@
 /**
- * sluice.v1.ServiceRegistry: the handlers, over the Registry. Each checks
- * the request's shape (required fields, enum values), converts it, calls
- * the registry, and re-roots the field paths of errors to the request.
+ * sluice.v1.ServiceRegistry: the handlers, over a node's control plane.
+ * Each checks the request's shape (required fields, enum values), converts
+ * it, calls the catalog (writes) or reads the view, and re-roots the field
+ * paths of errors to the request. A write answers once this node has
+ * applied it; a read sees every write committed before it.
  */
-import { show } from '../model/schema.js';
+import { checkServiceName, show } from '../model/schema.js';
 import { isIPv4Address } from '../model/address.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
-import { joinPath } from '../registry/field-path.js';
-import type { ApplyItem, Registry } from '../registry/registry.js';
+import { joinPath } from '../field-path.js';
+import type { ApplyItem } from '../catalog/catalog.js';
+import { watchView } from '../catalog/watch.js';
+import type { ControlPlane } from '../node/control-plane.js';
 import type { StoredService } from '../model/definition.js';
 import { reroot, rerootAsync, unary } from './call.js';
 import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, serviceToMessage } from './convert.js';
@@ -37,7 +41,7 @@ export const MAX_WATCH_BACKLOG = 10_000;
 
 /** What the handlers need. */
 export interface HandlerContext {
-  registry: Registry;
+  plane: ControlPlane;
   log: Logger;
   streams: OpenStreams;
 }
@@ -68,23 +72,25 @@ function basicServiceMessage(s: StoredService): ServiceMessage {
 }
 
 export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
-  const { registry, log } = ctx;
-  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, registry.effectiveTableSize(s.definition));
+  const { plane, log } = ctx;
+  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, plane.tableSizeOf(s));
   return {
     ApplyService: unary<ApplyServiceRequest, ServiceMessage>(log, async (req) => {
       const item = applyItem(req, '');
-      const stored = await rerootAsync(
-        () => registry.applyService(item.definition, item.expectedRevision),
-        (f) => (f === 'expectedRevision' ? f : joinPath('service', f)),
+      const { services, revision } = await rerootAsync(
+        () => plane.catalog.apply([item]),
+        (f) => (f === '[0].expectedRevision' ? 'expectedRevision' : joinPath('service', f.replace(/^\[0\]\.?/, ''))),
       );
-      return full(stored);
+      await plane.settle(revision, [services[0]!.definition.name]);
+      return full(plane.view.get(services[0]!.definition.name) ?? services[0]!);
     }),
 
     ApplyServices: unary<ApplyServicesRequest, ApplyServicesResponse>(log, async (req) => {
       if (req.requests.length === 0) throw invalid('requests', 'at least one is required');
       if (req.requests.length > MAX_BATCH) throw invalid('requests', `at most ${MAX_BATCH}, got ${req.requests.length}`);
       const items = req.requests.map((r, i) => applyItem(r, `requests[${i}]`));
-      const { services, revision, unchanged } = await rerootAsync(() => registry.applyServices(items), batchPath);
+      const { services, revision, unchanged } = await rerootAsync(() => plane.catalog.apply(items), batchPath);
+      await plane.settle(revision, services.map((s) => s.definition.name));
       const basic = req.view === 'BASIC';
       return {
         services: services.map((s) => (basic ? basicServiceMessage(s) : full(s))),
@@ -96,27 +102,34 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
     DeleteService: unary<DeleteServiceRequest, DeleteServiceResponse>(log, async (req) => {
       const name = required(req.name, 'name');
       const expected = req.expectedRevision === undefined ? undefined : int64ToNumber(req.expectedRevision, 'expectedRevision');
-      return { revision: String(await registry.deleteService(name, expected)) };
+      const revision = await plane.catalog.delete(name, expected);
+      await plane.settle(revision, []);
+      return { revision: String(revision) };
     }),
 
-    GetService: unary<GetServiceRequest, ServiceMessage>(log, (req) => full(registry.getService(required(req.name, 'name')))),
+    GetService: unary<GetServiceRequest, ServiceMessage>(log, async (req) => {
+      const name = checkServiceName(required(req.name, 'name'), 'name');
+      await plane.fresh();
+      const s = plane.view.get(name);
+      if (!s) throw new SluiceError('NOT_FOUND', `no service named ${show(name)}`, { field: 'name' });
+      return full(s);
+    }),
 
-    ListServices: unary<ListServicesRequest, ListServicesResponse>(log, (req) => {
+    ListServices: unary<ListServicesRequest, ListServicesResponse>(log, async (req) => {
       const limit = pageSize(req.pageSize);
       if (req.address !== '' && !isIPv4Address(req.address)) throw invalid('address', `must be an IPv4 address, got ${show(req.address)}`);
       const filters = { prefix: req.namePrefix, address: req.address };
       const after = decodePageToken(req.pageToken, filters);
-      const page = registry.listServices({
-        limit,
-        ...(req.namePrefix !== '' ? { prefix: req.namePrefix } : {}),
-        ...(req.address !== '' ? { address: req.address } : {}),
-        ...(after !== undefined ? { startAfter: after } : {}),
-      });
-      const last = page.services.at(-1);
+      await plane.fresh();
+      const view = plane.view;
+      const names = (req.address !== '' ? view.servicesWithAddress(req.address).sort() : view.names())
+        .filter((n) => n.startsWith(req.namePrefix) && (after === undefined || n > after));
+      const page = names.slice(0, limit).map((n) => view.get(n)!);
+      const last = page.at(-1);
       return {
-        services: page.services.map(full),
-        nextPageToken: page.more && last ? encodePageToken(last.definition.name, filters) : '',
-        revision: String(page.revision),
+        services: page.map(full),
+        nextPageToken: names.length > limit && last ? encodePageToken(last.definition.name, filters) : '',
+        revision: String(view.revision),
       };
     }),
 
@@ -133,7 +146,7 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
       };
       try {
         const start = call.request.startRevision === undefined ? undefined : int64ToNumber(call.request.startRevision, 'startRevision');
-        stop = registry.watch(start, (e) => {
+        stop = watchView(plane.view, start, (e) => {
           if (ended) return;
           if (syncing) limit++;
           else if (call.writableLength > limit) {

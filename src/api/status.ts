@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { SluiceError, type SluiceErrorCode } from '../errors.js';
-import { describe } from '../registry/field-path.js';
+import { describe } from '../field-path.js';
 import { STATUS_DETAILS_KEY, encodeBadRequestStatus } from './error-details.js';
 
 const CODES: Readonly<Record<SluiceErrorCode, grpc.status>> = {
@@ -17,6 +17,8 @@ const CODES: Readonly<Record<SluiceErrorCode, grpc.status>> = {
   ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  ABORTED: grpc.status.ABORTED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
   INTERNAL: grpc.status.INTERNAL,
 };
 

@@ -20,7 +20,7 @@ import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
 import { normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
 import { objectMessage, parse, serviceDefinitionEntries, show } from '../model/schema.js';
-import { describe, joinPath, withField } from '../registry/field-path.js';
+import { describe, joinPath, withField } from '../field-path.js';
 
 /** A mistake in a service file: exit status 1, the message says where. */
 export class ServiceFileError extends Error {

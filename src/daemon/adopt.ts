@@ -8,7 +8,8 @@
  *   `adopted/<vip>-<port>-<protocol>`;
  * - weights: inferred from each backend's share of the Maglev table
  *   (rounded; a backend that is active but holds no slot had weight 0);
- * - ids: kept, so that the flows in conntrack keep their backends;
+ * - ids: the load balancer finds them in the maps by each frontend's key,
+ *   so that the flows in conntrack keep their backends;
  * - a table size that differs from the one the backend count gives: kept.
  *
  * What the maps cannot tell is lost: which backends were registered with a
@@ -27,16 +28,13 @@ import {
   type BackendValue,
 } from '../dataplane/codec.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { frontendName, normaliseDefinition, type BackendDefinition, type ServiceDefinition } from '../model/definition.js';
-import { MAX_WEIGHT, backendIdentity } from '../model/service.js';
+import { normaliseDefinition, type BackendDefinition, type ServiceDefinition } from '../model/definition.js';
+import { MAX_WEIGHT } from '../model/service.js';
 import { defaultTableSize, isPrime } from '../maglev/maglev.js';
-import type { FrontendIds } from '../store/store.js';
 
 /** What adoption found. */
 export interface Adopted {
   definitions: ServiceDefinition[];
-  /** Dataplane ids by frontend name, to persist before the registry starts. */
-  ids: Map<string, FrontendIds>;
   /** What could not be adopted, one line each. */
   skipped: string[];
 }
@@ -49,7 +47,7 @@ export function adoptDataplane(dp: Dataplane): Adopted {
     if (!list) byService.set(b.serviceId, (list = []));
     list.push([id, b]);
   }
-  const out: Adopted = { definitions: [], ids: new Map(), skipped: [] };
+  const out: Adopted = { definitions: [], skipped: [] };
   const entries = dp.listServices().sort((a, b) => serviceKeyString(a.key).localeCompare(serviceKeyString(b.key)));
   for (const { key, value } of entries) {
     const name = `adopted/${key.address}-${key.port}-${key.protocol}`;
@@ -95,11 +93,6 @@ export function adoptDataplane(dp: Dataplane): Adopted {
       continue;
     }
     out.definitions.push(definition);
-    const port = definition.ports[0]!;
-    out.ids.set(frontendName(name, key.address, port), {
-      serviceId: value.id,
-      backends: new Map(kept.map(([id, b]) => [backendIdentity({ address: b.address, port: b.port }), id])),
-    });
   }
   return out;
 }

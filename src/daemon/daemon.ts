@@ -25,9 +25,13 @@ import { pino, type Logger } from 'pino';
 import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from '../dataplane/native-dataplane.js';
 import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
-import { LoadBalancer } from '../lb/load-balancer.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import { Registry } from '../registry/registry.js';
+import { SqliteKvStore } from '../store/sqlite-kv.js';
+import type { KvStore } from '../store/kv.js';
+import { Catalog } from '../catalog/catalog.js';
+import { CatalogKeys } from '../catalog/keys.js';
+import { buildControlPlane, type ControlPlane } from '../node/control-plane.js';
+import type { ServiceDefinition } from '../model/definition.js';
+import type { RegistrationValue } from '../catalog/keys.js';
 import { checkListen, startApiServer } from '../api/server.js';
 import { SluiceError } from '../errors.js';
 import { adoptDataplane } from './adopt.js';
@@ -206,6 +210,34 @@ function rmEmptyDirs(dir: string, top: string): void {
   }
 }
 
+/** The catalog's key prefix in the store. */
+const STORE_PREFIX = '/sluice';
+
+/**
+ * What the catalog asks of the maps: services, frontends, and backend
+ * entries (one per backend, static or registered, of each frontend; those
+ * in maintenance are not in the maps).
+ */
+async function catalogDemand(store: KvStore, keys: CatalogKeys): Promise<{ services: number; frontends: number; backendEntries: number }> {
+  const [services, regs] = await Promise.all([store.range(keys.services), store.range(keys.registrations)]);
+  const registered = new Map<string, number>();
+  for (const kv of regs.kvs) {
+    const p = keys.parse(kv.key);
+    if (p?.kind === 'registration' && (JSON.parse(kv.value) as RegistrationValue).state !== 'maintenance') {
+      registered.set(p.name, (registered.get(p.name) ?? 0) + 1);
+    }
+  }
+  let frontends = 0;
+  let backendEntries = 0;
+  for (const kv of services.kvs) {
+    const d = JSON.parse(kv.value) as ServiceDefinition;
+    const n = d.addresses.length * d.ports.length;
+    frontends += n;
+    backendEntries += n * (d.backends.filter((b) => b.state !== 'maintenance').length + (registered.get(d.name) ?? 0));
+  }
+  return { services: services.kvs.length, frontends, backendEntries };
+}
+
 /** INVALID_ARGUMENT (field interfaces) unless the target's namespace and interface exist. */
 function checkInterface(t: AttachTarget): void {
   try {
@@ -227,7 +259,8 @@ function checkInterface(t: AttachTarget): void {
 export interface RunningDaemon {
   /** The address the API listens on. */
   address: string;
-  registry: Registry;
+  /** The node's control plane. */
+  plane: ControlPlane;
   /** Stop serving and release this process's resources (idempotent). */
   stop(): Promise<void>;
 }
@@ -295,9 +328,9 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
 
     const dbPath = path.join(opts.stateDir, 'sluice.db');
     const dbExisted = existsSync(dbPath);
-    let store: SqliteStore;
+    let store: KvStore;
     try {
-      store = SqliteStore.open(dbPath);
+      store = SqliteKvStore.open(dbPath);
     } catch (err) {
       if (!(err instanceof SluiceError)) throw err;
       throw new SluiceError(
@@ -306,11 +339,13 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         { cause: err },
       );
     }
-    undo.push(() => {
-      store.close();
+    undo.push(async () => {
+      await store.close();
       if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
     });
-    const freshStore = store.revision() === 0 && store.count() === 0;
+    const keys = new CatalogKeys(STORE_PREFIX);
+    const demand = await catalogDemand(store, keys);
+    const freshStore = demand.services === 0;
 
     // Capacity: what was asked, else what the pins have, else the defaults.
     const pinned = pinnedCapacity(opts.pinDir);
@@ -330,14 +365,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     }
 
     // The store must fit the maps: checked before any pin is touched.
-    let frontends = 0;
-    let backendEntries = 0;
-    for (const { definition: d } of store.list()) {
-      const n = d.addresses.length * d.ports.length;
-      frontends += n;
-      backendEntries += n * d.backends.filter((b) => b.state !== 'maintenance').length;
-    }
-    for (const [name, need] of [['frontends', frontends], ['backends', backendEntries]] as const) {
+    for (const [name, need] of [['frontends', demand.frontends], ['backends', demand.backendEntries]] as const) {
       if (need > capacity[name]!) {
         throw new SluiceError(
           'RESOURCE_EXHAUSTED',
@@ -384,24 +412,23 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       }
       const adopted = adoptDataplane(dp);
       for (const line of adopted.skipped) log.warn({ skipped: line }, 'adopt: left out');
-      store.put(adopted.definitions.map((definition) => ({ definition, expectedRevision: 0 })));
-      store.saveIds(adopted.ids, []);
+      // The load balancer finds the adopted frontends' ids in the maps by their keys.
+      if (adopted.definitions.length > 0) {
+        await new Catalog({ store, keys }).apply(adopted.definitions.map((definition) => ({ definition, expectedRevision: 0 })));
+      }
       log.warn({ services: adopted.definitions.length, skipped: adopted.skipped.length }, 'adopt: the store was rebuilt from the pinned dataplane');
     }
 
-    const lb = new LoadBalancer(dp, { ids: store.loadIds() });
-    const registry = new Registry({ store, lb, dataplane: dp, logger: logger.child({ component: 'registry' }) });
-    undo.push(() => registry.close());
+    const plane = await buildControlPlane({ store, dataplane: dp, prefix: STORE_PREFIX, logger });
+    undo.push(() => plane.close());
     const targets = opts.interfaces.map((i) => parseInterface(i, opts.mode));
-    await registry.start();
-    const removed = await lb.converge();
-    log.info({ services: store.count(), revision: store.revision(), staleRemoved: removed }, 'desired state restored');
+    log.info({ services: plane.view.size, revision: plane.view.revision, staleRemoved: plane.removed }, 'desired state restored');
 
     // The API is bound before anything is attached (a listen address that
     // fails must not cost the interfaces their programs), and reports
     // NOT_SERVING until they are attached.
     const server = await startApiServer({
-      registry,
+      plane,
       listen: opts.listen,
       ...(opts.tls ? { tls: opts.tls } : {}),
       logger: logger.child({ component: 'api' }),
@@ -434,7 +461,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       (stopping ??= (async () => {
         watchdog.stop();
         await server.close();
-        registry.close();
+        plane.close();
         if (opts.detachOnExit) {
           for (const t of targets) {
             try {
@@ -444,13 +471,13 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
             }
           }
         }
-        store.close();
+        await store.close();
         dp.close();
         pinLock.release();
         stateLock.release();
         log.info({ detached: opts.detachOnExit }, opts.detachOnExit ? 'stopped and detached' : 'stopped; the dataplane keeps forwarding');
       })());
-    return { address: server.address, registry, stop };
+    return { address: server.address, plane, stop };
   } catch (err) {
     await rollback();
     throw err;

@@ -39,7 +39,8 @@ export const LAYOUTS = {
 } as const;
 
 /** Protocols the dataplane balances. */
-export type Protocol = 'tcp' | 'udp';
+import type { Protocol } from '../model/service.js';
+export type { Protocol };
 
 /** IP protocol numbers as they appear in the IPv4 header. */
 export const IPPROTO: Readonly<Record<Protocol, number>> = { tcp: 6, udp: 17 };

@@ -12,7 +12,6 @@
  * services writes nothing, and conntrack is never flushed.
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
-import type { FrontendIds } from '../store/store.js';
 import {
   BACKEND_FLAG_DRAINING,
   SVC_FLAG_AFFINITY,
@@ -31,11 +30,17 @@ import {
   type ServiceSpec,
 } from '../model/service.js';
 
+/** Dataplane ids of one frontend: its service id and each backend's (identity "address:port" → id). */
+export interface FrontendIds {
+  serviceId: number;
+  backends: Map<string, number>;
+}
+
 /** What the load balancer holds for one service. */
 interface Installed {
   spec: ServiceSpec;
   id: number;
-  /** Size of its Maglev table (kept across backend changes, grown at ladder steps). */
+  /** Size of its Maglev table: its explicit size, or the ladder step of its backend count. */
   tableSize: number;
   /** Where its table is in maglev_slots (undefined: no usable backend, no
    * table); the table itself is desired.tables.get(tableBase). */
@@ -118,6 +123,11 @@ class IdAllocator {
     return id > 0 && id < this.limit;
   }
 
+  /** Ids free now, and how many the limit allows in all. */
+  room(): { free: number; total: number } {
+    return { free: this.limit - 1 - this.inUse, total: this.limit - 1 };
+  }
+
   /** Remember how many ids are free as a change begins, for the message if it runs out. */
   startChange(): void {
     this.freeAtStart = this.limit - 1 - this.inUse;
@@ -164,8 +174,15 @@ export class LoadBalancer {
   private readonly byKey = new Map<string, string>();
   private readonly svcIds: IdAllocator;
   private readonly backendIds: IdAllocator;
-  /** Ids an earlier run gave to frontends, used when they are applied again. */
+  /** Ids given by name (options.ids), used when those frontends are applied. */
   private readonly restored: Map<string, FrontendIds>;
+  /**
+   * Ids the maps hold, by frontend key ("VIP:port/protocol"): what an
+   * earlier run of this node gave. A frontend applied again takes them back,
+   * so that the flows in conntrack keep their backends; nothing about ids
+   * needs to be stored anywhere else.
+   */
+  private readonly inMaps = new Map<string, FrontendIds>();
   /** What the maps should hold, for every installed service. */
   private readonly desired: DataplaneState = emptyState();
   /** What the maps hold (read at start, then kept by the applier). */
@@ -196,6 +213,15 @@ export class LoadBalancer {
     for (const ids of this.restored.values()) {
       this.svcIds.reserve(ids.serviceId);
       for (const id of ids.backends.values()) this.backendIds.reserve(id);
+    }
+    const byService = new Map<number, Map<string, number>>();
+    for (const [id, b] of this.current.backends.entries()) {
+      let m = byService.get(b.serviceId);
+      if (!m) byService.set(b.serviceId, (m = new Map()));
+      m.set(backendIdentity(b), id);
+    }
+    for (const [k, { value }] of this.current.services) {
+      this.inMaps.set(k, { serviceId: value.id, backends: byService.get(value.id) ?? new Map() });
     }
   }
 
@@ -290,6 +316,15 @@ export class LoadBalancer {
   /** Every service. */
   list(): ServiceSpec[] {
     return [...this.installed.values()].map((s) => copySpec(s.spec));
+  }
+
+  /** What is free now: service ids, backend ids, table slots (used or in quarantine count as taken). */
+  room(): { serviceIds: { free: number; total: number }; backendIds: { free: number; total: number }; slots: { free: number; total: number } } {
+    return {
+      serviceIds: this.svcIds.room(),
+      backendIds: this.backendIds.room(),
+      slots: { free: this.regions.capacity - this.regions.inUse(), total: this.regions.capacity },
+    };
   }
 
   /** Slots of a service's Maglev table now: 0 without an active backend, undefined for no such service. */
@@ -405,7 +440,7 @@ export class LoadBalancer {
   /** Render one service into `desired` and widen the scope; record how to undo it. */
   private stage(spec: ServiceSpec, scope: ScopeSets, undo: Array<() => void>): void {
     const prev = this.installed.get(spec.name);
-    const restored = prev === undefined ? this.restored.get(spec.name) : undefined;
+    const restored = prev === undefined ? this.restored.get(spec.name) ?? this.unclaimedInMaps(spec) : undefined;
     const freshSvc: number[] = [];
     const freshBe: number[] = [];
     const id = prev?.id ?? this.idFor('service', restored?.serviceId, freshSvc, undo);
@@ -420,10 +455,9 @@ export class LoadBalancer {
       bids.push(bid);
       if (isActive(b)) maglev.push({ id: bid, identity: ident, weight: b.weight ?? 1 });
     }
-    const size = Math.max(
-      spec.tableSize ?? prev?.tableSize ?? 0,
-      spec.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1)),
-    );
+    // A function of the spec alone (never of what this node held before), so
+    // that every node given the same service builds the same table.
+    const size = spec.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1));
     const table = buildMaglevTable(maglev, size);
 
     // Counters of ids new to the maps start from zero (reset in one batch).
@@ -460,7 +494,16 @@ export class LoadBalancer {
     log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, backendIds: bids });
     log.set(this.names, id, spec.name);
     log.set(this.byKey, keyString(key), spec.name);
-    if (restored) log.delete(this.restored, spec.name);
+    if (restored) {
+      log.delete(this.restored, spec.name);
+      log.delete(this.inMaps, keyString(key));
+    }
+  }
+
+  /** The ids the maps hold for this frontend's key, unless another installed frontend took that service id. */
+  private unclaimedInMaps(spec: ServiceSpec): FrontendIds | undefined {
+    const ids = this.inMaps.get(keyString(keyOf(spec)));
+    return ids && !this.names.has(ids.serviceId) ? ids : undefined;
   }
 
   /** Take one service out of `desired`; record how to undo it. */
@@ -637,7 +680,7 @@ function toSluiceError(err: unknown): SluiceError {
     const message = (err as Error).message;
     const map = /\((\w+)\)$/.exec(message)?.[1] ?? '';
     const flag = MAP_FLAG[map];
-    return new SluiceError('RESOURCE_EXHAUSTED', `the dataplane's ${map || 'map'} map is full${flag ? `: raise the daemon's ${flag}` : ''} (${message})`, { cause: err });
+    return new SluiceError('RESOURCE_EXHAUSTED', `${map ? `the dataplane's ${map} map` : 'a dataplane map'} is full${flag ? `: raise the daemon's ${flag}` : ''} (${message})`, { cause: err });
   }
   return new SluiceError('INTERNAL', `dataplane update failed: ${(err as Error).message}`, { cause: err });
 }

@@ -17,7 +17,7 @@
  */
 
 import type { Permutation } from './maglev.js';
-import { isPrime } from './primes.js';
+import { isPrime } from '../model/primes.js';
 
 /** Seed of the hash that gives a backend's offset: ASCII "OFFS". Part of the wire contract. */
 export const OFFSET_SEED = 0x4f464653;

@@ -9,18 +9,18 @@
  * uses: primes.ts, table-size.ts and backend-hash.ts.
  */
 
-import { isPrime } from './primes.js';
-import { MAGLEV_MAX_SIZE } from './table-size.js';
+import { isPrime } from '../model/primes.js';
+import { MAGLEV_MAX_SIZE } from '../model/table-size.js';
 
 export { OFFSET_SEED, SKIP_SEED, backendPermutation, murmur3x86_32 } from './backend-hash.js';
 import { permutationInto } from './backend-hash.js';
-export { isPrime, nextPrime } from './primes.js';
+export { isPrime, nextPrime } from '../model/primes.js';
 export {
   MAGLEV_MAX_SIZE,
   MAGLEV_SIZE_LADDER,
   MAGLEV_SLOTS_PER_BACKEND,
   defaultTableSize,
-} from './table-size.js';
+} from '../model/table-size.js';
 
 /**
  * One backend's row of Maglev's permutation table: its preferences are

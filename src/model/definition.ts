@@ -4,7 +4,7 @@
  * per (VIP, port, protocol), each a ServiceSpec (model/service.ts); this
  * module validates definitions and expands them into frontends.
  */
-import type { Protocol } from '../dataplane/codec.js';
+import type { Protocol } from './service.js';
 import { SluiceError, invalid } from '../errors.js';
 import { serviceDefinitionSchema, parse } from './schema.js';
 import { MAX_BACKENDS_PER_SERVICE, type ServiceSpec } from './service.js';

@@ -13,7 +13,8 @@
  */
 import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
-import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
+import { isPrime } from './primes.js';
+import { MAGLEV_MAX_SIZE } from './table-size.js';
 import { addressProblem } from './address.js';
 
 /** Largest backend weight. */

@@ -5,9 +5,11 @@
  * the CLI reject, with the same messages.
  */
 import * as v from 'valibot';
-import type { Protocol } from '../dataplane/codec.js';
+/** A transport protocol of a service port. */
+export type Protocol = 'tcp' | 'udp';
 import { invalid } from '../errors.js';
-import { MAGLEV_MAX_SIZE, isPrime } from '../maglev/maglev.js';
+import { isPrime } from './primes.js';
+import { MAGLEV_MAX_SIZE } from './table-size.js';
 import { MAX_AFFINITY_TIMEOUT, backendAddressSchema, intIn, parse, portSchema, show, vipSchema, weightSchema } from './schema.js';
 
 /** A backend's administrative state. */

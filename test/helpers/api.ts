@@ -1,9 +1,9 @@
 /**
- * A running API over a FakeDataplane, for the api-* tests: a Registry over
- * a MemoryStore (or a given store), a gRPC server on a unix socket unique
- * to the test (pid and a counter in os.tmpdir()), raw @grpc/grpc-js clients
- * built from the same protos, and the typed client. Everything is torn down
- * in t.teardown.
+ * A running API over a FakeDataplane, for the api-* tests: a node's control
+ * plane over a MemoryKvStore (or a given store), a gRPC server on a unix
+ * socket unique to the test (pid and a counter in os.tmpdir()), raw
+ * @grpc/grpc-js clients built from the same protos, and the typed client.
+ * Everything is torn down in t.teardown.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -12,10 +12,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ExecutionContext } from 'ava';
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
-import { LoadBalancer } from '../../src/lb/load-balancer.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import type { Store } from '../../src/store/store.js';
-import { Registry, type RegistryOptions } from '../../src/registry/registry.js';
+import type { LoadBalancer } from '../../src/lb/load-balancer.js';
+import { MemoryKvStore } from '../../src/store/memory-kv.js';
+import type { KvStore } from '../../src/store/kv.js';
+import { buildControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../src/node/control-plane.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { connect, type SluiceClient } from '../../src/api/client.js';
 import { PROTO_FILES, loaderOptions } from '../../src/api/protos.js';
@@ -42,9 +42,9 @@ export interface RawClients {
 /** Everything a test needs. */
 export interface ApiFixture<D extends Dataplane = FakeDataplane> {
   dp: D;
-  store: Store;
+  store: KvStore;
   lb: LoadBalancer;
-  registry: Registry;
+  plane: ControlPlane;
   server: ApiServer;
   raw: RawClients;
   client: SluiceClient;
@@ -73,24 +73,22 @@ export function rawClients(address: string): RawClients {
 /** Start the whole stack; torn down with the test. */
 export async function startApi<D extends Dataplane = FakeDataplane>(
   t: ExecutionContext,
-  opts: { store?: Store; dataplane?: D; registry?: Partial<RegistryOptions>; tag?: string } = {},
+  opts: { store?: KvStore; dataplane?: D; plane?: Partial<ControlPlaneOptions>; tag?: string } = {},
 ): Promise<ApiFixture<D>> {
   const dp = (opts.dataplane ?? new FakeDataplane()) as D;
-  const store = opts.store ?? new MemoryStore();
-  const lb = new LoadBalancer(dp, { ids: store.loadIds() });
-  const registry = new Registry({ store, lb, dataplane: dp, ...opts.registry });
-  await registry.start();
-  const server = await startApiServer({ registry, listen: `unix://${uniqueSocket(opts.tag ?? 'api')}` });
+  const store = opts.store ?? new MemoryKvStore();
+  const plane = await buildControlPlane({ store, dataplane: dp, ...opts.plane });
+  const server = await startApiServer({ plane, listen: `unix://${uniqueSocket(opts.tag ?? 'api')}` });
   const raw = rawClients(server.address);
   const client = connect(server.address);
   t.teardown(async () => {
     for (const c of Object.values(raw)) c.close();
     client.close();
     await server.close();
-    registry.close();
-    store.close();
+    plane.close();
+    await store.close();
   });
-  return { dp, store, lb, registry, server, raw, client };
+  return { dp, store, lb: plane.lb, plane, server, raw, client };
 }
 
 /** The fake dataplane's public maps as JSON: equal strings mean equal maps. */

@@ -104,24 +104,25 @@ test('20 concurrent clients on 3 services end in the state of the last committed
   t.deepEqual(failures, [], 'no request may fail with anything but a precondition');
   t.false(statuses.has(grpc.status.INTERNAL));
   t.true((statuses.get(grpc.status.OK) ?? 0) > CLIENTS * ROUNDS * 0.5, `most requests succeed: ${JSON.stringify([...statuses])}`);
-  t.log(`statuses: ${[...statuses].map(([k, n]) => `${grpc.status[k]}=${n}`).join(' ')}; store revision ${f.store.revision()}`);
+  t.log(`statuses: ${[...statuses].map(([k, n]) => `${grpc.status[k]}=${n}`).join(' ')}; store revision ${await f.store.revision()}`);
 
   for (const name of SERVICES) {
     const got = await unary<ServiceMessage>(f.raw.registry, 'GetService', { name });
     const last = latest.get(name)!;
     t.is(got.revision, last.revision, `${name}: GetService is at the highest revision any client was answered with`);
     t.deepEqual(got, last, `${name}: and equals that answer`);
-    t.deepEqual(f.store.get(name)!.definition, definitionFromMessage(got), `${name}: the store holds the same definition`);
+    t.deepEqual((await f.plane.catalog.get(name)).definition, definitionFromMessage(got), `${name}: the store holds the same definition`);
   }
 
   // The dataplane equals the final definitions applied serially with the same ids.
   const replay = new FakeDataplane();
   const lb = new LoadBalancer(replay, { ids: f.lb.exportIds() });
-  await lb.applyMany(SERVICES.flatMap((n) => expandDefinition(f.store.get(n)!.definition)));
+  const finals = await Promise.all(SERVICES.map((n) => f.plane.catalog.get(n)));
+  await lb.applyMany(finals.flatMap((s) => expandDefinition(s.definition)));
   t.is(dataplaneContent(f.dp), dataplaneContent(replay));
   t.deepEqual(
     f.lb.list().map((s) => s.name).sort(),
-    SERVICES.flatMap((n) => expandDefinition(f.store.get(n)!.definition).map((s) => s.name)).sort(),
+    finals.flatMap((s) => expandDefinition(s.definition).map((x) => x.name)).sort(),
     'no frontend of an older revision is left behind',
   );
 });

@@ -12,8 +12,8 @@ import { STATUS_DETAILS_KEY, decodeFieldViolations } from '../../src/api/error-d
 import { dataplaneSnapshot, startApi, unary, webService, type ApiFixture, type RawClient } from '../helpers/api.js';
 import { CASES, type Case } from '../helpers/api-error-cases.js';
 
-async function setup(t: ExecutionContext, tag: string, dataplane?: FakeDataplane): Promise<ApiFixture> {
-  const f = await startApi(t, { tag, ...(dataplane ? { dataplane } : {}) });
+async function setup(t: ExecutionContext, tag: string, dataplane?: FakeDataplane, plane: { retryMs?: number } = {}): Promise<ApiFixture> {
+  const f = await startApi(t, { tag, plane, ...(dataplane ? { dataplane } : {}) });
   await unary(f.raw.registry, 'ApplyService', { service: webService('owner', '10.96.0.10', ['10.1.0.1', '10.1.0.2']) });
   await unary(f.raw.registry, 'ApplyService', { service: webService('web', '10.96.0.20', ['10.1.0.1']) });
   await unary(f.raw.registry, 'ApplyService', { service: webService('web', '10.96.0.20', ['10.1.0.1', '10.1.0.3']) });
@@ -25,7 +25,7 @@ test('bad requests: the right code, the field named, nothing written', async (t)
   const clients: Record<Case['client'], RawClient> = { registry: f.raw.registry, registration: f.raw.registration, operations: f.raw.operations };
   for (const c of CASES) {
     const before = dataplaneSnapshot(f.dp);
-    const revision = f.store.revision();
+    const revision = await f.store.revision();
     let err: grpc.ServiceError | undefined;
     try {
       await unary(clients[c.client], c.method, c.request(f));
@@ -46,7 +46,7 @@ test('bad requests: the right code, the field named, nothing written', async (t)
     if (c.says) t.regex(err.details, c.says, c.description);
     if (process.env['SHOW_ERRORS']) t.log(`${c.description} → ${grpc.status[err.code]} ${err.details}`);
     t.is(dataplaneSnapshot(f.dp), before, `${c.description}: the dataplane changed`);
-    t.is(f.store.revision(), revision, `${c.description}: the store revision moved`);
+    t.is(await f.store.revision(), revision, `${c.description}: the store revision moved`);
   }
   t.is((await unary<{ services: unknown[] }>(f.raw.registry, 'ListServices', {})).services.length, 2, 'no service was created');
 });
@@ -77,19 +77,23 @@ class FullDataplane extends FakeDataplane {
   }
 }
 
-test('a full dataplane: RESOURCE_EXHAUSTED, the maps as before, the store untouched', async (t) => {
+test('a dataplane that refuses a committed change: the write says so, the maps stay whole, the node tries again', async (t) => {
   const dp = new FullDataplane();
-  const f = await setup(t, 'errors-full', dp);
+  const f = await setup(t, 'errors-full', dp, { retryMs: 3_600_000 });
   const before = dataplaneSnapshot(dp);
-  const revision = f.store.revision();
+  const revision = await f.store.revision();
   dp.fail = true;
   const err = await unary(f.raw.registry, 'ApplyService', { service: webService('web', '10.96.0.20', ['10.1.0.4', '10.1.0.5']) }).catch((e: grpc.ServiceError) => e);
   t.is((err as grpc.ServiceError).code, grpc.status.RESOURCE_EXHAUSTED, (err as grpc.ServiceError).details);
-  t.is(dataplaneSnapshot(dp), before, 'the previous frontends are back');
-  t.is(f.store.revision(), revision);
+  t.regex((err as grpc.ServiceError).details, new RegExp(`^committed at revision ${revision + 1}, but this node's dataplane could not program web: `));
+  t.is(dataplaneSnapshot(dp), before, 'the maps keep the previous frontends whole');
+  t.is(await f.store.revision(), revision + 1, 'store first: the change is committed');
   const web = await unary<{ backends: Array<{ address: string }> }>(f.raw.registry, 'GetService', { name: 'web' });
-  t.deepEqual(web.backends.map((b) => b.address), ['10.1.0.1', '10.1.0.3']);
-  // And the next change goes through.
-  await unary(f.raw.registry, 'ApplyService', { service: webService('web', '10.96.0.20', ['10.1.0.4']) });
-  t.is(f.store.revision(), revision + 1);
+  t.deepEqual(web.backends.map((b) => b.address), ['10.1.0.4', '10.1.0.5'], 'desired state is the committed one');
+  // The node tries again (its timer, here now; the map has room): the maps follow.
+  t.is(f.plane.syncer.failures().length, 1);
+  await f.plane.syncer.retryFailed();
+  const backends = (): string[] => [...dp.backends.values()].map((b) => b.address).sort();
+  t.true(backends().includes('10.1.0.4') && backends().includes('10.1.0.5'), `maps after the retry: ${backends().join(', ')}`);
+  t.is(f.plane.syncer.failures().length, 0, 'no failure left');
 });

@@ -11,21 +11,22 @@ import path from 'node:path';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
-import { LoadBalancer } from '../../src/lb/load-balancer.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import { Registry } from '../../src/registry/registry.js';
+import { MemoryKvStore } from '../../src/store/memory-kv.js';
+import { buildControlPlane, type ControlPlane } from '../../src/node/control-plane.js';
 import { startApiServer } from '../../src/api/server.js';
 import { ApiError, connect } from '../../src/api/client.js';
 import { SluiceError } from '../../src/errors.js';
 import { makeCerts } from '../helpers/tls.js';
 import { uniqueSocket } from '../helpers/api.js';
 
-async function registry(t: import('ava').ExecutionContext): Promise<Registry> {
-  const dp = new FakeDataplane();
-  const r = new Registry({ store: new MemoryStore(), lb: new LoadBalancer(dp), dataplane: dp });
-  await r.start();
-  t.teardown(() => r.close());
-  return r;
+async function plane(t: import('ava').ExecutionContext): Promise<ControlPlane> {
+  const store = new MemoryKvStore();
+  const plane = await buildControlPlane({ store, dataplane: new FakeDataplane() });
+  t.teardown(async () => {
+    plane.close();
+    await store.close();
+  });
+  return plane;
 }
 
 test('unix socket: 0600, a stale file replaced, removed on close', async (t) => {
@@ -33,7 +34,7 @@ test('unix socket: 0600, a stale file replaced, removed on close', async (t) => 
   // A socket file nobody listens on, as a crashed daemon leaves it.
   execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', sock]);
   t.true(statSync(sock).isSocket());
-  const server = await startApiServer({ registry: await registry(t), listen: `unix://${sock}` });
+  const server = await startApiServer({ plane: await plane(t), listen: `unix://${sock}` });
   t.is(server.address, `unix://${sock}`);
   t.is(statSync(sock).mode & 0o777, 0o600);
   const client = connect(server.address);
@@ -48,16 +49,16 @@ test('unix socket: a live socket or a regular file is not taken over', async (t)
   const other = net.createServer().listen(sock);
   await new Promise((r) => other.once('listening', r));
   t.teardown(() => other.close());
-  const err = await t.throwsAsync(startApiServer({ registry: await registry(t), listen: `unix://${sock}` }), { instanceOf: SluiceError });
+  const err = await t.throwsAsync(startApiServer({ plane: await plane(t), listen: `unix://${sock}` }), { instanceOf: SluiceError });
   t.is(err!.code, 'FAILED_PRECONDITION');
   t.regex(err!.message, /another server is listening/);
 
   const file = uniqueSocket('server-file');
   writeFileSync(file, 'precious');
   t.teardown(() => rmSync(file, { force: true }));
-  await t.throwsAsync(startApiServer({ registry: await registry(t), listen: `unix://${file}` }), { message: /not a socket/ });
+  await t.throwsAsync(startApiServer({ plane: await plane(t), listen: `unix://${file}` }), { message: /not a socket/ });
   t.is(readFileSync(file, 'utf8'), 'precious');
-  await t.throwsAsync(startApiServer({ registry: await registry(t), listen: 'unix://relative.sock' }), { message: /^listen: / });
+  await t.throwsAsync(startApiServer({ plane: await plane(t), listen: 'unix://relative.sock' }), { message: /^listen: / });
 });
 
 test('TCP with mutual TLS', async (t) => {
@@ -65,7 +66,7 @@ test('TCP with mutual TLS', async (t) => {
   const file = (n: string): string => path.join(certs.dir, n);
   // The server takes file paths (as the daemon passes them); the client takes PEM contents.
   const server = await startApiServer({
-    registry: await registry(t),
+    plane: await plane(t),
     listen: '127.0.0.1:0',
     tls: { cert: file('server.pem'), key: file('server.key'), ca: file('ca.pem'), requireClientCert: true },
   });

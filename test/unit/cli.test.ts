@@ -85,7 +85,7 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
 test('bad service files: one line naming the field, exit 1, nothing applied', async (t) => {
   const f = await api(t, 'cli-bad');
   const dir = tmp(t);
-  const before = { revision: f.store.revision(), dp: dataplaneSnapshot(f.dp) };
+  const before = { revision: await f.store.revision(), dp: dataplaneSnapshot(f.dp) };
   for (const [i, c] of BAD_FILES.entries()) {
     const file = path.join(dir, `bad-${i}.yaml`);
     writeFileSync(file, c.text);
@@ -94,7 +94,7 @@ test('bad service files: one line naming the field, exit 1, nothing applied', as
     t.is(r.code, 1, `${c.what}: exit status`);
     t.is(r.stdout, '', `${c.what}: nothing on stdout`);
   }
-  t.is(f.store.revision(), before.revision, 'no revision was made');
+  t.is(await f.store.revision(), before.revision, 'no revision was made');
   t.is(dataplaneSnapshot(f.dp), before.dp, 'the dataplane is as it was');
 });
 
@@ -137,7 +137,7 @@ test('an unchanged apply makes no revision and no event, and says so; get -o yam
   t.is(r.stdout, 'service default/web unchanged (revision 2)\n', r.stderr);
   await new Promise((res) => setTimeout(res, 200));
   t.deepEqual(events, [], 'no watch event for an unchanged service');
-  t.is(f.store.revision(), 2);
+  t.is(await f.store.revision(), 2);
 });
 
 test('an apply keeps registered backends; a file\'s revision keeps an old file from undoing a newer change; no-op changes keep their revision', async (t) => {
@@ -149,27 +149,27 @@ test('an apply keeps registered backends; a file\'s revision keeps an old file f
   writeFileSync(other, 'name: default/other\naddresses: [10.96.0.30]\nports: [{port: 53, protocol: udp}]\n');
   const srv = ['--server', f.server.address];
   let r = await sluice([...srv, 'service', 'apply', '-f', file, '-f', other]);
-  t.is(r.stdout, 'service default/web applied (revision 2)\nservice default/other applied (revision 3)\n', `two files at once: ${r.stderr}`);
+  t.is(r.stdout, 'service default/web applied (revision 2)\nservice default/other applied (revision 2)\n', `two files at once, one transaction: ${r.stderr}`);
   r = await sluice([...srv, 'backend', 'register', 'default/web', '10.1.0.99', '--ttl', '600']);
   t.is(r.code, 0, r.stderr);
   // The file names only the static backends: the registered one stays.
   writeFileSync(file, web('').replace('weight: 2}', 'weight: 3}'));
   r = await sluice([...srv, 'service', 'apply', '-f', file]);
-  t.is(r.stdout, 'service default/web applied (revision 5; 1 registered backend kept)\n', r.stderr);
+  t.is(r.stdout, 'service default/web applied (revision 4; 1 registered backend kept)\n', r.stderr);
   const now = await f.client.getService('default/web');
   t.deepEqual(now.backends.map((b) => [b.address, b.weight, b.leaseId !== '']), [['10.1.0.11', 1, false], ['10.1.0.12', 3, false], ['10.1.0.99', 1, true]]);
 
   // A drain twice: the second changes nothing and makes no revision.
   r = await sluice([...srv, 'backend', 'drain', 'default/web', '10.1.0.11']);
-  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 6)\n');
+  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 5)\n');
   r = await sluice([...srv, 'backend', 'drain', 'default/web', '10.1.0.11']);
-  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 6)\n');
+  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 5)\n');
 
-  // A file taken at revision 5, applied after the drain (revision 6), would undo it: refused.
-  writeFileSync(file, `revision: "5"\n${web('').replace('weight: 2}', 'weight: 3}')}`);
+  // A file taken at revision 4, applied after the drain (revision 5), would undo it: refused.
+  writeFileSync(file, `revision: "4"\n${web('').replace('weight: 2}', 'weight: 3}')}`);
   r = await sluice([...srv, 'service', 'apply', '-f', file]);
   t.is(r.code, 1);
-  t.is(r.stderr, `sluice: FAILED_PRECONDITION: ${file}: revision: service "default/web" is at revision 6, not 5: the file is older than the service; get it again (sluice service get NAME -o yaml), or remove its revision line to apply regardless\n`);
+  t.is(r.stderr, `sluice: FAILED_PRECONDITION: ${file}: revision: service "default/web" is at revision 5, not 4: the file is older than the service; get it again (sluice service get NAME -o yaml), or remove its revision line to apply regardless\n`);
   t.is((await f.client.getService('default/web')).backends[0]!.state, 'DRAINING', 'the drain stands');
   // A server-side mistake in a file is said where it is in the file.
   writeFileSync(other, '- name: default/third\n  addresses: [10.96.0.10]\n  ports: [{name: http, port: 80, protocol: tcp}]\n');
@@ -177,7 +177,7 @@ test('an apply keeps registered backends; a file\'s revision keeps an old file f
   t.is(r.stderr, `sluice: INVALID_ARGUMENT: ${other}: [0].addresses[0]: 10.96.0.10:80/tcp (with ports[0]) is already owned by service "default/owner"\n`);
   // Deleting several at once.
   r = await sluice([...srv, 'service', 'delete', 'default/web', 'default/other']);
-  t.is(r.stdout, 'service default/web deleted (revision 7)\nservice default/other deleted (revision 8)\n', r.stderr);
+  t.is(r.stdout, 'service default/web deleted (revision 6)\nservice default/other deleted (revision 7)\n', r.stderr);
 });
 
 test('a weight-0 backend does not count as taking flows; a server that never answers is given up after --timeout', async (t) => {
@@ -359,7 +359,7 @@ test('the client: a request it cannot encode is not sent and says so; a body the
     t.is(e.code, grpc.status.INVALID_ARGUMENT, `${method}: ${e.details}`);
     t.regex(e.details, /^the request is not a valid protobuf message of this method: /);
   }
-  t.is(f.store.revision(), 1);
+  t.is(await f.store.revision(), 1);
 });
 
 test('the daemon refuses TLS files that do not make a certificate and its key, before anything starts', async (t) => {
@@ -380,7 +380,7 @@ test('the daemon refuses TLS files that do not make a certificate and its key, b
 test('TLS to an IP address: no deprecation warning on stderr', async (t) => {
   const f = await api(t, 'cli-tls');
   const certs = makeCerts(t);
-  const server = await startApiServer({ registry: f.registry, listen: '127.0.0.1:0', tls: { cert: certs.serverCert, key: certs.serverKey } });
+  const server = await startApiServer({ plane: f.plane, listen: '127.0.0.1:0', tls: { cert: certs.serverCert, key: certs.serverKey } });
   t.teardown(() => server.close());
   const r = await sluice(['--server', server.address, '--tls-ca', certs.ca, 'service', 'list']);
   t.is(r.code, 0, r.stderr);
@@ -423,11 +423,11 @@ test('registering an address that is a static backend is refused; --keepalive de
   for (const end = Date.now() + 15_000; !out.includes('registered') && Date.now() < end;) await new Promise((res) => setTimeout(res, 50));
   t.true(out.includes('registered'), out);
   const lease = /lease (\w+)/.exec(out)![1]!;
-  t.truthy(f.store.getLease(lease));
+  t.truthy(await f.store.lease(lease));
   t.true((await f.client.getService('default/owner')).backends.some((b) => b.address === '10.1.0.9'));
   child.kill('SIGINT');
   t.is(await exited, 0);
   t.regex(out, /keepalive stopped; backend 10\.1\.0\.9 deregistered from default\/owner\n$/);
   t.false((await f.client.getService('default/owner')).backends.some((b) => b.address === '10.1.0.9'), 'the backend is gone at once');
-  t.is(f.store.getLease(lease), undefined, 'its lease is revoked');
+  t.is(await f.store.lease(lease), undefined, 'its lease is revoked');
 });

@@ -18,25 +18,6 @@ import { MemoryKvStore } from '../../src/store/memory-kv.js';
 import { SCHEMA_VERSION, SqliteKvStore, type SqliteKvOptions } from '../../src/store/sqlite-kv.js';
 import { kvContract } from '../helpers/kv-contract.js';
 
-interface OldStore {
-  grantLease(ttlSeconds: number, nowMs: number): { id: string };
-  revokeLease(id: string): boolean;
-  put(items: Array<{ definition: ServiceDefinition }>): unknown;
-  delete(name: string): number;
-  saveIds(set: Map<string, { serviceId: number; backends: Map<string, number> }>, forget: string[]): void;
-  close(): void;
-}
-
-/**
- * The service-shaped store that wrote schema 1, while it exists: loaded
- * before any test is declared (ava wants them declared synchronously), by a
- * specifier in a variable so that type checks pass once the module is gone.
- */
-const oldStoreModule: string = '../../src/store/sqlite-store.js';
-const OldSqliteStore = await import(oldStoreModule).then(
-  (m) => (m as unknown as { SqliteStore: { open(path: string): OldStore } }).SqliteStore,
-  () => undefined,
-);
 
 kvContract(test, 'memory', async (t) => {
   let now = 1_000_000;
@@ -360,18 +341,6 @@ interface V1Writer {
   close(): void;
 }
 
-function oldStoreWriter(path: string): V1Writer {
-  const s = OldSqliteStore!.open(path);
-  return {
-    grantLease: (ttl, now) => s.grantLease(ttl, now).id,
-    revokeLease: (id) => void s.revokeLease(id),
-    put: (defs) => void s.put(defs.map((definition) => ({ definition }))),
-    delete: (name) => void s.delete(name),
-    saveIds: (frontend, serviceId) => s.saveIds(new Map([[frontend, { serviceId, backends: new Map([['10.1.0.1:8080', 1]]) }]]), []),
-    close: () => s.close(),
-  };
-}
-
 /** The tables of schema 1, as src/store/sqlite-store.ts created them. */
 const V1_SCHEMA = `
   CREATE TABLE meta (
@@ -457,7 +426,7 @@ function handWriter(path: string): V1Writer {
   };
 }
 
-const v1Writer = (path: string): V1Writer => (OldSqliteStore ? oldStoreWriter(path) : handWriter(path));
+const v1Writer = (path: string): V1Writer => handWriter(path);
 
 const T0 = 1_000_000;
 
@@ -505,7 +474,6 @@ function writeV1Scenario(path: string): { leased: string; revoked: string; web: 
 }
 
 test('sqlite: a schema-1 file (the service store) is migrated into the catalog\'s keys', async (t) => {
-  t.log(OldSqliteStore ? 'schema 1 written by src/store/sqlite-store.ts' : 'schema 1 written by hand (sqlite-store.ts is gone)');
   const path = join(await tempDir(t), 'store.db');
   const { leased, revoked, web } = writeV1Scenario(path);
   const clock = new Clock(T0 + 10_000);
@@ -591,26 +559,3 @@ test('sqlite: a schema-1 file with two services on one frontend is refused and l
   t.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('kv', 'changes')").pluck().all(), [], 'no table of schema 2');
 });
 
-(OldSqliteStore ? test : test.skip)('sqlite: the schema-1 file written by hand is the one the old store writes', async (t) => {
-  const dir = await tempDir(t);
-  const write = (w: V1Writer): void => {
-    w.put([apiDef, { ...apiDef, name: 'b', addresses: ['10.96.0.21'] }]);
-    w.put([{ ...apiDef, tableSize: 211 }]);
-    w.delete('b');
-    w.close();
-  };
-  write(oldStoreWriter(join(dir, 'old.db')));
-  write(handWriter(join(dir, 'hand.db')));
-  const dump = (path: string): unknown => {
-    const db = new Database(path, { readonly: true });
-    try {
-      return {
-        schema: db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").all(),
-        ...Object.fromEntries(['schema_version', 'meta', 'services', 'events'].map((table) => [table, db.prepare(`SELECT * FROM ${table}`).all()])),
-      };
-    } finally {
-      db.close();
-    }
-  };
-  t.deepEqual(dump(join(dir, 'hand.db')), dump(join(dir, 'old.db')));
-});

@@ -4,7 +4,7 @@
  * (a batch item, a request message) re-roots the path without changing the
  * error's code or description.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError } from './errors.js';
 
 /** The description of an error without its "field: " prefix. */
 export function describe(err: SluiceError): string {

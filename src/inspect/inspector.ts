@@ -1,0 +1,149 @@
+/**
+ * Read-only questions about what this node's dataplane does: counters per
+ * service and backend, where a flow would go, the tracked connections (and
+ * flushing some). The catalog view names services; the load balancer maps
+ * names to the dataplane's ids. Nothing here changes desired state.
+ *
+ * Fields of errors are the method's argument names ("clientAddress",
+ * "service").
+ */
+import type { GlobalCounter } from '../dataplane/codec.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { SluiceError, invalid } from '../errors.js';
+import type { LoadBalancer } from '../lb/load-balancer.js';
+import { isIPv4Address } from '../model/address.js';
+import { expandDefinition, serviceOfFrontend, type StoredService } from '../model/definition.js';
+import type { Protocol } from '../model/service.js';
+import { checkServiceName, show } from '../model/schema.js';
+import type { CatalogView } from '../catalog/view.js';
+import { flushConnections, listConnections, type ConnectionInfo } from './connections.js';
+import { lookupFlow, type FlowQuery, type FlowVerdict } from './flow-lookup.js';
+import { serviceCounters, type ServiceCounters } from './service-stats.js';
+
+/** Filters of the connection operations. */
+export interface ConnectionFilter {
+  service?: string;
+  backendAddress?: string;
+  clientAddress?: string;
+}
+
+/** A connection, with its service's name. */
+export interface Connection extends ConnectionInfo {
+  /** Empty if the service id no longer belongs to a service. */
+  service: string;
+}
+
+/** The verdict of lookupFlow with the service's name. */
+export interface FlowLookup extends FlowVerdict {
+  service: string;
+}
+
+/** The answer of stats. */
+export interface InspectorStats {
+  services: ServiceCounters[];
+  global: Record<GlobalCounter, bigint>;
+}
+
+/** Options of an Inspector. */
+export interface InspectorOptions {
+  view: CatalogView;
+  lb: LoadBalancer;
+  dataplane: Dataplane;
+  /** CLOCK_MONOTONIC in ns, the dataplane's clock (default process.hrtime.bigint). */
+  monotonicNs?: () => bigint;
+}
+
+/** Questions about this node's dataplane. */
+export class Inspector {
+  private readonly view: CatalogView;
+  private readonly lb: LoadBalancer;
+  private readonly dataplane: Dataplane;
+  private readonly monotonicNs: () => bigint;
+
+  constructor(opts: InspectorOptions) {
+    this.view = opts.view;
+    this.lb = opts.lb;
+    this.dataplane = opts.dataplane;
+    this.monotonicNs = opts.monotonicNs ?? (() => process.hrtime.bigint());
+  }
+
+  /** Counters of one service (NOT_FOUND, field `service`) or of all, and the global counters. */
+  stats(service?: string): InspectorStats {
+    const services = service === undefined || service === ''
+      ? this.view.names().map((n) => this.view.get(n)!)
+      : [this.requireService(service)];
+    return { services: services.map((s) => serviceCounters(this.lb, s.definition)), global: this.dataplane.globalStats() };
+  }
+
+  /**
+   * Where a new packet of a flow would go now. NOT_FOUND (field `address`)
+   * if no service is on its VIP, port and protocol.
+   */
+  lookupFlow(q: FlowQuery): FlowLookup {
+    checkAddress(q.clientAddress, 'clientAddress');
+    checkPort(q.clientPort, 'clientPort');
+    checkAddress(q.address, 'address');
+    checkPort(q.port, 'port');
+    if (q.protocol !== 'tcp' && q.protocol !== 'udp') throw invalid('protocol', `must be tcp or udp, got ${show(q.protocol)}`);
+    const v = lookupFlow(this.dataplane, q, this.monotonicNs());
+    const key = `${q.address}:${q.port}/${q.protocol}`;
+    if (!v) throw new SluiceError('NOT_FOUND', `no service on ${key}`, { field: 'address' });
+    return { ...v, service: this.serviceOfId(v.serviceId) ?? this.view.owner(key) ?? '' };
+  }
+
+  /** A page of connections (in cursor order) and whether more follow. */
+  listConnections(filter: ConnectionFilter, page: { after?: string; limit: number }): { connections: Connection[]; more: boolean } {
+    const { connections, more } = listConnections(this.dataplane, this.match(filter), page, this.monotonicNs());
+    return { connections: connections.map((c) => ({ ...c, service: this.serviceOfId(c.serviceId) ?? '' })), more };
+  }
+
+  /** Forget the matching connections; returns how many. With no filter, `all` must be set (field `all`). */
+  flushConnections(filter: ConnectionFilter, opts: { all?: boolean } = {}): number {
+    const empty = !filter.service && !filter.backendAddress && !filter.clientAddress;
+    if (empty && opts.all !== true) throw invalid('all', 'give a filter, or set all to flush every connection');
+    if (!empty && opts.all === true) throw invalid('all', 'cannot be combined with filters');
+    return flushConnections(this.dataplane, this.match(filter));
+  }
+
+  private serviceOfId(id: number): string | undefined {
+    const frontend = this.lb.nameOf(id);
+    return frontend === undefined ? undefined : serviceOfFrontend(frontend);
+  }
+
+  private requireService(name: string): StoredService {
+    const s = this.view.get(checkServiceName(name, 'service'));
+    if (!s) throw new SluiceError('NOT_FOUND', `no service named ${show(name)}`, { field: 'service' });
+    return s;
+  }
+
+  private match(f: ConnectionFilter): { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string } {
+    const m: { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string } = {};
+    if (f.service) {
+      const def = this.requireService(f.service).definition;
+      m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.lb.idOf(s.name) ?? []));
+    }
+    if (f.backendAddress) {
+      checkAddress(f.backendAddress, 'backendAddress');
+      m.backendAddress = f.backendAddress;
+    }
+    if (f.clientAddress) {
+      checkAddress(f.clientAddress, 'clientAddress');
+      m.clientAddress = f.clientAddress;
+    }
+    return m;
+  }
+}
+
+function checkAddress(a: unknown, field: string): void {
+  if (!isIPv4Address(a)) throw invalid(field, `must be an IPv4 address, got ${show(a)}`);
+}
+
+function checkPort(p: unknown, field: string): void {
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
+    throw invalid(field, `must be an integer in 1..65535, got ${show(p)}`);
+  }
+}
+
+export type { Protocol };
+export type { GlobalCounter, LbStats } from '../dataplane/codec.js';
+export type { ServiceCounters } from './service-stats.js';
