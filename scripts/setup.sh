@@ -12,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # jq: the CLI tests pipe its output into jq, as its users do.
+# etcd-server: the tests and the demo start their own etcd clusters
+# (src/demo/etcd-cluster.ts); etcd-client: etcdctl, to look into one by hand.
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
-	ethtool make g++ python3 openssl iptables nftables jq)
+	ethtool make g++ python3 openssl iptables nftables jq etcd-server etcd-client)
 # `setup.sh --bench` (npm run bench): also trafgen (the benchmark's second
 # packet generator) and conntrack (to empty netfilter's table between peers).
 if [[ ${1:-} == --bench ]]; then
