@@ -119,6 +119,9 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 		 * settled here without a second conntrack lookup there. */
 		if (vip_known(iph->daddr))
 			return XDP_FAST_NEW_FLOW;
+		/* A reply reply_nat may restore: lb_decide() judges it. */
+		if (rnat_find(iph->saddr, ports[0], proto))
+			return XDP_FAST_MISS;
 		g = global_stats_get();
 		if (g) {
 			g->rx_packets++;

@@ -30,6 +30,7 @@ constexpr size_t kLogSize = 4 << 20;
 // renamed or retyped variable fails the build.
 using FibRedirect = decltype(sluice_bpf::sluice_bpf__rodata::cfg_fib_redirect);
 using RefreshNs = decltype(sluice_bpf::sluice_bpf__rodata::cfg_refresh_ns);
+using StatelessReply = decltype(sluice_bpf::sluice_bpf__rodata::cfg_stateless_reply);
 
 int MkdirP(const std::string &path)
 {
@@ -131,6 +132,8 @@ struct LoadOptions {
 	std::string objectPath;
 	bool setFib = false;
 	FibRedirect fib = 0;
+	bool setStateless = false;
+	StatelessReply stateless = 0;
 	bool setRefresh = false;
 	RefreshNs refreshNs = 0;
 	/* Map capacities chosen at load time (e.g. a smaller conntrack for
@@ -272,6 +275,9 @@ void LoadWorker::Run()
 	if (opts_.setFib)
 		err = SetRodata(lo->obj, "cfg_fib_redirect", &opts_.fib,
 				sizeof(opts_.fib), &detail);
+	if (!err && opts_.setStateless)
+		err = SetRodata(lo->obj, "cfg_stateless_reply", &opts_.stateless,
+				sizeof(opts_.stateless), &detail);
 	if (!err && opts_.setRefresh)
 		err = SetRodata(lo->obj, "cfg_refresh_ns", &opts_.refreshNs,
 				sizeof(opts_.refreshNs), &detail);
@@ -511,6 +517,14 @@ Napi::Value Dataplane::StartLoad(const Napi::CallbackInfo &info)
 			      ErrorKind::TypeError);
 		o.setFib = true;
 		o.fib = fib.As<Napi::Boolean>().Value() ? 1 : 0;
+	}
+	Napi::Value stateless = OptField(opts, "statelessReplies");
+	if (!stateless.IsUndefined()) {
+		if (!stateless.IsBoolean())
+			Throw(env, EINVAL, op, "statelessReplies must be a boolean",
+			      ErrorKind::TypeError);
+		o.setStateless = true;
+		o.stateless = stateless.As<Napi::Boolean>().Value() ? 1 : 0;
 	}
 	Napi::Value refresh = OptField(opts, "refreshNs");
 	if (!refresh.IsUndefined()) {

@@ -55,6 +55,9 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(ct_value, svc_id),
 	       F(ct_value, created_ns),
 	       F(ct_value, last_seen_ns));
+	LAYOUT(rnat_key, F(rnat_key, addr), F(rnat_key, port), F(rnat_key, proto),
+	       F(rnat_key, family));
+	LAYOUT(rnat_value, F(rnat_value, backend_id), F(rnat_value, flags));
 	LAYOUT(affinity_key, F(affinity_key, client), F(affinity_key, svc_id),
 	       F(affinity_key, family), F(affinity_key, pad));
 	LAYOUT(affinity_value, F(affinity_value, backend_id),
@@ -69,7 +72,8 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(global_stats, drop_no_backend), F(global_stats, drop_ct_full),
 	       F(global_stats, passed_malformed),
 	       F(global_stats, ct_rescheduled), F(global_stats, affinity_hits),
-	       F(global_stats, fib_miss), F(global_stats, pad));
+	       F(global_stats, fib_miss), F(global_stats, reply_restored),
+	       F(global_stats, reply_ambiguous));
 	return out;
 }
 

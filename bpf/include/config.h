@@ -16,6 +16,14 @@
  * whose peer has neither an XDP program nor GRO). */
 const volatile __u8 cfg_fib_redirect __weak = 1;
 
+/* 1: a reply of a flow without a conntrack entry (placed by another
+ * load-balancer node, whose ECMP share the reply's path does not follow) is
+ * restored to its service's VIP and port through reply_nat, when its source
+ * endpoint serves exactly one service port. 0: such replies pass untouched,
+ * and traffic that reaches a backend's service port directly (not through a
+ * VIP) through this node is never rewritten. */
+const volatile __u8 cfg_stateless_reply __weak = 1;
+
 /* Conntrack and affinity timestamps are refreshed at most this often, so an
  * established flow does not write to a shared map on every packet. */
 const volatile __u64 cfg_refresh_ns __weak = 1000000000ULL;

@@ -45,7 +45,8 @@ struct nat_action {
 	__u32 l4_check_off;/* offset of the L4 checksum field */
 	__u8 rewrite_dst;  /* 1: DNAT (daddr/dport); 0: reverse NAT (saddr/sport) */
 	__u8 udp;          /* L4 is UDP: a zero checksum stays zero */
-	__u8 pad[2];
+	__u8 reply_restored;  /* a reply without an entry, restored by reply_nat */
+	__u8 reply_ambiguous; /* a reply without an entry, from an endpoint of several service ports */
 	__be32 old_addr;
 	__be32 new_addr;
 	__be16 old_port;
@@ -266,6 +267,91 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 	return SLUICE_NAT_REPLY;
 }
 
+/* Whether a packet from this source may be a reply reply_nat restores: one
+ * lookup, on the path of traffic that is neither tracked nor for a VIP. */
+static __always_inline struct rnat_value *rnat_find(__be32 saddr, __be16 sport,
+						    __u8 proto)
+{
+	struct rnat_key rk = {};
+
+	if (!cfg_stateless_reply)
+		return NULL;
+	rk.addr[0] = saddr;
+	rk.port = sport;
+	rk.proto = proto;
+	rk.family = SLUICE_AF_INET;
+	return bpf_map_lookup_elem(&reply_nat, &rk);
+}
+
+/*
+ * A packet of no tracked flow, not to a VIP: a backend's reply to a flow
+ * this node holds no entry for (another load-balancer node placed it, and
+ * the reply's ECMP path leads here)? If its source endpoint serves exactly
+ * one service port, restore it to that VIP and port, and track the flow
+ * from here on: the reply entry under the packet's own tuple `rk`, and,
+ * unless there is one, the forward entry that keeps the client's packets
+ * arriving here on the same backend. A SYN from the endpoint opens a
+ * connection of its own and is no reply; an endpoint of several service
+ * ports cannot be restored without the entry (counted); anything else is
+ * not ours and passes.
+ */
+static __always_inline int lb_stateless_reply(const struct iphdr *iph,
+					      __be16 sport, __be16 dport,
+					      __u8 syn_only,
+					      const struct ct_key *rk,
+					      struct nat_action *act)
+{
+	struct rnat_value *rv = rnat_find(iph->saddr, sport, iph->protocol);
+	struct backend_value *be;
+	struct svc_key *fe;
+	struct ct_key fk = {};
+	struct ct_value nct = {};
+	__u32 svc_id;
+	__u64 now;
+	int rc;
+
+	if (!rv || syn_only)
+		return SLUICE_PASS;
+	if (rv->flags & SLUICE_RNAT_AMBIGUOUS) {
+		act->reply_ambiguous = 1;
+		return SLUICE_PASS;
+	}
+	/* The entry, the backend and its frontend agree (the control plane
+	 * writes them one map at a time): otherwise leave the packet alone. */
+	be = backend_get(rv->backend_id);
+	if (!be || be->addr[0] != iph->saddr || be->port != sport)
+		return SLUICE_PASS;
+	svc_id = be->svc_id;
+	fe = bpf_map_lookup_elem(&svc_frontends, &svc_id);
+	if (!fe || fe->family != SLUICE_AF_INET || fe->proto != iph->protocol)
+		return SLUICE_PASS;
+
+	now = lb_now();
+	nct.nat_addr = fe->addr[0];
+	nct.nat_port = fe->port;
+	nct.dir = SLUICE_CT_REPLY;
+	nct.backend_id = rv->backend_id;
+	nct.svc_id = svc_id;
+	nct.created_ns = now;
+	nct.last_seen_ns = now;
+	if (bpf_map_update_elem(&conntrack, rk, &nct, BPF_ANY))
+		return SLUICE_ERR_CT_FULL;
+	act->reply_restored = 1;
+	rc = lb_reply(iph, sport, &nct, act);
+
+	fk.saddr = iph->daddr;
+	fk.daddr = nct.nat_addr;
+	fk.sport = dport;
+	fk.dport = nct.nat_port;
+	fk.proto = iph->protocol;
+	nct.nat_addr = be->addr[0];
+	nct.nat_port = be->port;
+	nct.dir = SLUICE_CT_FORWARD;
+	/* An existing forward entry is the flow's own decision: keep it. */
+	bpf_map_update_elem(&conntrack, &fk, &nct, BPF_NOEXIST);
+	return rc;
+}
+
 /*
  * Everything after parsing: conntrack first, on the packet's own tuple, so
  * that an established flow or a reply costs one hash lookup (plus the
@@ -308,7 +394,7 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	 * talking to a pod, when attached to pods' veths): one lookup of the
 	 * destination among the VIPs settles it before any service lookup. */
 	if (!vip_known(iph->daddr))
-		return SLUICE_PASS;
+		return lb_stateless_reply(iph, sport, dport, syn_only, &fk, act);
 new_flow:
 	act->to_vip = 1;
 	sk.addr[0] = iph->daddr;
@@ -481,6 +567,10 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 		g->ct_rescheduled++;
 	if (act->affinity_hit)
 		g->affinity_hits++;
+	if (act->reply_restored)
+		g->reply_restored++;
+	if (act->reply_ambiguous)
+		g->reply_ambiguous++;
 	switch (rc) {
 	case SLUICE_PASS:
 		g->passed_other++;

@@ -71,6 +71,27 @@ struct {
 	__type(value, struct ct_value);
 } conntrack SEC(".maps") __weak;
 
+/* Service id -> its frontend (VIP, port, protocol): where reply_nat's
+ * replies are restored to. An entry of a deleted id is stale, never read:
+ * it is reached only through a live backend of that id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_key);
+} svc_frontends SEC(".maps") __weak;
+
+/* Backend endpoint -> the service port its replies are restored to, for
+ * replies of flows without a conntrack entry (see struct rnat_value). One
+ * entry per distinct endpoint, so never more than backends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_BACKENDS);
+	__type(key, struct rnat_key);
+	__type(value, struct rnat_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} reply_nat SEC(".maps") __weak;
+
 /* ClientIP session affinity. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -71,6 +71,11 @@
 #define SLUICE_BE_DRAINING (1U << 0) /* informational: the control plane
 				      * removed it from the Maglev table */
 
+/* Reply NAT flags (rnat_value.flags). */
+#define SLUICE_RNAT_AMBIGUOUS (1U << 0) /* the endpoint serves several service
+					 * ports: its replies cannot be restored
+					 * without the flow's entry */
+
 /* Conntrack entry kind (ct_value.dir). */
 #define SLUICE_CT_FORWARD 0 /* client -> VIP, value names the backend */
 #define SLUICE_CT_REPLY 1   /* backend -> client, value names the VIP */
@@ -156,6 +161,27 @@ struct ct_value {
 	__u64 last_seen_ns; /* refreshed at most once a second */
 };
 
+/* Key of the `reply_nat` hash: a backend endpoint, as its replies carry it
+ * in their source address and port. */
+struct rnat_key {
+	__be32 addr[4]; /* network order */
+	__be16 port;    /* network order */
+	__u8 proto;
+	__u8 family;
+};
+
+/* Value of the `reply_nat` hash: the backend this endpoint is, when it
+ * serves exactly one service port, so that a reply of a flow this node holds
+ * no entry for (another load-balancer node placed it, or this node before
+ * its entry was evicted) is restored to that service port's VIP and port
+ * (svc_frontends[backend's svc_id]) without state. An endpoint behind
+ * several service ports is marked SLUICE_RNAT_AMBIGUOUS (backend_id 0): its
+ * replies without an entry pass unrewritten and are counted. */
+struct rnat_value {
+	__u32 backend_id;
+	__u32 flags;        /* SLUICE_RNAT_* */
+};
+
 /* Key of the `affinity` LRU hash: one client of one service. */
 struct affinity_key {
 	__be32 client[4]; /* network order */
@@ -195,7 +221,8 @@ struct global_stats {
 	__u64 ct_rescheduled;    /* flow whose backend was deleted, rescheduled */
 	__u64 affinity_hits;     /* new flows that reused an affinity entry */
 	__u64 fib_miss;          /* FIB redirect tried, not taken (no neighbour, TTL): to the stack */
-	__u64 pad[2];
+	__u64 reply_restored;    /* replies of flows without an entry, restored by reply_nat (and tracked) */
+	__u64 reply_ambiguous;   /* replies without an entry from an endpoint of several service ports: passed */
 };
 
 /* Runtime settings, set in .rodata before load (see bpf/include/config.h). */
@@ -207,6 +234,8 @@ SLUICE_STATIC_ASSERT(sizeof(struct vip_value) == 4, "vip_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct backend_value) == 24, "backend_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct ct_key) == 16, "ct_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct ct_value) == 32, "ct_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct rnat_key) == 20, "rnat_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct rnat_value) == 8, "rnat_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_key) == 24, "affinity_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_value) == 16, "affinity_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct lb_stats) == 32, "lb_stats layout");

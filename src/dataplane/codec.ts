@@ -24,6 +24,8 @@ export const LAYOUTS = {
       nat_addr: 0, nat_port: 4, dir: 6, pad: 7, backend_id: 8, svc_id: 12, created_ns: 16, last_seen_ns: 24,
     },
   },
+  rnat_key: { size: 20, offsets: { addr: 0, port: 16, proto: 18, family: 19 } },
+  rnat_value: { size: 8, offsets: { backend_id: 0, flags: 4 } },
   affinity_key: { size: 24, offsets: { client: 0, svc_id: 16, family: 20, pad: 21 } },
   affinity_value: { size: 16, offsets: { backend_id: 0, pad: 4, last_seen_ns: 8 } },
   lb_stats: { size: 32, offsets: { packets: 0, bytes: 8, new_conns: 16, reply_packets: 24 } },
@@ -33,7 +35,7 @@ export const LAYOUTS = {
       rx_packets: 0, passed_other: 8, forwarded: 16, forwarded_stack: 24, replies: 32,
       drop_malformed: 40, drop_fragment: 48, drop_no_service: 56, drop_no_backend: 64,
       drop_ct_full: 72, passed_malformed: 80, ct_rescheduled: 88, affinity_hits: 96,
-      fib_miss: 104, pad: 112,
+      fib_miss: 104, reply_restored: 112, reply_ambiguous: 120,
     },
   },
 } as const;
@@ -52,6 +54,8 @@ const AF_INET6 = 10;
 export const SVC_FLAG_AFFINITY = 1;
 /** Backend flag: removed from the Maglev table, existing flows stay (SLUICE_BE_DRAINING). */
 export const BACKEND_FLAG_DRAINING = 1;
+/** Reply NAT flag: the endpoint serves several service ports (SLUICE_RNAT_AMBIGUOUS). */
+export const RNAT_FLAG_AMBIGUOUS = 1;
 /** Conntrack entry kinds (struct ct_value.dir). */
 export const CT_FORWARD = 0 as const;
 export const CT_REPLY = 1 as const;
@@ -399,6 +403,68 @@ export function encodeConntrackValue(v: ConntrackValue): Buffer {
   return b;
 }
 
+/** A backend endpoint: the key of `reply_nat`. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  protocol: Protocol;
+}
+
+const PORT_SPAN = 65536 * 2;
+
+/**
+ * An IPv4 endpoint as one number, address × 2^17 + port × 2 + (UDP ? 1 : 0):
+ * below 2^49, so exact in a double, and no string per endpoint where the
+ * control plane keeps 100,000 of them. -1 if the address is not IPv4 (such
+ * an endpoint gets no reply_nat entry).
+ */
+export function endpointCode(address: string, port: number, protocol: Protocol): number {
+  const a = parseIPv4(address);
+  if (a < 0 || !Number.isInteger(port) || port < 0 || port > 65535) return -1;
+  return a * PORT_SPAN + port * 2 + (protocol === 'udp' ? 1 : 0);
+}
+
+/** The endpoint an endpointCode stands for. */
+export function endpointOfCode(code: number): Endpoint {
+  const a = Math.floor(code / PORT_SPAN);
+  const rest = code - a * PORT_SPAN;
+  return { address: formatIPv4(a), port: rest >>> 1, protocol: (rest & 1) === 1 ? 'udp' : 'tcp' };
+}
+
+/** Encode a struct rnat_key (an endpoint, by its code) into `b` at `o` (zeroed bytes). */
+export function encodeReplyKeyInto(b: Buffer, o: number, code: number): Buffer {
+  const L = LAYOUTS.rnat_key.offsets;
+  const e = endpointOfCode(code);
+  b.writeUInt32BE(parseIPv4(e.address), o + L.addr);
+  b.writeUInt16BE(e.port, o + L.port);
+  b[o + L.proto] = protoNumber(e.protocol);
+  b[o + L.family] = AF_INET;
+  return b;
+}
+
+/** Decode a struct rnat_key to its endpoint code (-1 for a key that is not IPv4 TCP/UDP). */
+export function decodeReplyKey(b: Buffer): number {
+  const L = LAYOUTS.rnat_key.offsets;
+  const proto = b[L.proto];
+  if (b[L.family] !== AF_INET || (proto !== 6 && proto !== 17)) return -1;
+  return endpointCode(formatIPv4(b.readUInt32BE(L.addr)), b.readUInt16BE(L.port), protoName(proto));
+}
+
+/** Encode a struct rnat_value: the endpoint's backend id, or 0 for an endpoint of several service ports. */
+export function encodeReplyValueInto(b: Buffer, o: number, backendId: number): Buffer {
+  const L = LAYOUTS.rnat_value.offsets;
+  checkU32(backendId, 'backendId');
+  b.writeUInt32LE(backendId, o + L.backend_id);
+  b.writeUInt32LE(backendId === 0 ? RNAT_FLAG_AMBIGUOUS : 0, o + L.flags);
+  return b;
+}
+
+/** Decode a struct rnat_value: the backend id, 0 when ambiguous. */
+export function decodeReplyValue(b: Buffer): number {
+  const L = LAYOUTS.rnat_value.offsets;
+  return (b.readUInt32LE(L.flags) & RNAT_FLAG_AMBIGUOUS) !== 0 ? 0 : b.readUInt32LE(L.backend_id);
+}
+
 /** Encode a struct affinity_key. */
 export function encodeAffinityKey(client: string, serviceId: number): Buffer {
   const L = LAYOUTS.affinity_key.offsets;
@@ -453,6 +519,7 @@ export const GLOBAL_COUNTERS = [
   'rx_packets', 'passed_other', 'forwarded', 'forwarded_stack', 'replies',
   'drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend',
   'drop_ct_full', 'passed_malformed', 'ct_rescheduled', 'affinity_hits', 'fib_miss',
+  'reply_restored', 'reply_ambiguous',
 ] as const;
 
 /** One global counter's name. */

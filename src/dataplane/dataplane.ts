@@ -35,7 +35,7 @@ export interface ConntrackEntry {
 
 /** Typed access to the load balancer's maps. */
 export interface Dataplane {
-  /** Create or replace the entry of one service port. */
+  /** Create or replace the entry of one service port (and its id's frontend, for reply_nat). */
   putService(key: ServiceKey, value: ServiceValue): void;
   /** Remove a service port; false if it was not there. */
   deleteService(key: ServiceKey): boolean;
@@ -57,6 +57,16 @@ export interface Dataplane {
   deleteBackend(id: number): boolean;
   /** Every backend. */
   listBackends(): Map<number, BackendValue>;
+  /**
+   * Create or replace reply_nat entries: endpoint (endpointCode) -> the
+   * backend id that endpoint is, or 0 for an endpoint of several service
+   * ports; one batch.
+   */
+  putReplies(entries: ReadonlyArray<readonly [number, number]>): void;
+  /** Remove the reply_nat entry of an endpoint; false if it was not there. */
+  deleteReply(endpoint: number): boolean;
+  /** Every reply_nat entry: endpoint code -> backend id (0: ambiguous). */
+  listReplies(): Map<number, number>;
   /** Slots of the array that holds every Maglev table. */
   tableCapacity(): number;
   /** Ids the maps have room for: service ids are 1..services, backend ids 1..backends. */

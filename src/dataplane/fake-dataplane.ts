@@ -37,6 +37,10 @@ export class FakeDataplane implements Dataplane {
   readonly services = new Map<string, { key: ServiceKey; value: ServiceValue }>();
   readonly vips = new Map<string, { address: string; services: number }>();
   readonly backends = new Map<number, BackendValue>();
+  /** reply_nat: endpoint code -> backend id (0: ambiguous). */
+  readonly replies = new Map<number, number>();
+  /** svc_frontends: service id -> frontend. */
+  readonly frontends = new Map<number, ServiceKey>();
   /** Regions written to the table array, by base slot. */
   readonly tables = new Map<number, Uint32Array>();
   /** Slots of the table array. */
@@ -56,6 +60,7 @@ export class FakeDataplane implements Dataplane {
     const id = encodeServiceKey(key).toString('hex');
     this.record('putService', id);
     this.services.set(id, { key, value: { ...value } });
+    this.frontends.set(value.id, { ...key });
   }
 
   deleteService(key: ServiceKey): boolean {
@@ -104,6 +109,22 @@ export class FakeDataplane implements Dataplane {
 
   listBackends(): Map<number, BackendValue> {
     return new Map(this.backends);
+  }
+
+  putReplies(entries: ReadonlyArray<readonly [number, number]>): void {
+    for (const [endpoint, backendId] of entries) {
+      this.record('putReply', String(endpoint));
+      this.replies.set(endpoint, backendId);
+    }
+  }
+
+  deleteReply(endpoint: number): boolean {
+    this.record('deleteReply', String(endpoint));
+    return this.replies.delete(endpoint);
+  }
+
+  listReplies(): Map<number, number> {
+    return new Map(this.replies);
   }
 
   /** Exclusive bound of service ids and of backend ids. */

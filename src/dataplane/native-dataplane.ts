@@ -9,6 +9,10 @@ import {
   decodeConntrackKey,
   decodeConntrackValue,
   decodeGlobalStats,
+  decodeReplyKey,
+  decodeReplyValue,
+  encodeReplyKeyInto,
+  encodeReplyValueInto,
   decodeLbStats,
   decodeServiceKey,
   decodeServiceValue,
@@ -20,7 +24,6 @@ import {
   encodeServiceValueInto,
   encodeConntrackKey,
   encodeServiceKey,
-  encodeServiceValue,
   encodeU32,
   encodeVipKey,
   encodeVipValue,
@@ -43,6 +46,8 @@ export interface NativeDataplaneOptions {
   pinDir?: string;
   /** Redirect after a FIB lookup (default) or always hand packets to the stack. */
   fibRedirect?: boolean;
+  /** Restore replies of flows without an entry through reply_nat (default true; see bpf/include/config.h). */
+  statelessReplies?: boolean;
   /** Map capacities; each must match an adopted pin's (libbpf refuses a pin of another size). */
   capacity?: Partial<DataplaneCapacity>;
 }
@@ -68,10 +73,10 @@ export function mapSizes(c: Partial<DataplaneCapacity>): Record<string, number> 
   if (c.affinity !== undefined) sizes['affinity'] = c.affinity;
   // Id 0 means "none": id N needs N + 1 entries in the arrays it indexes.
   if (c.frontends !== undefined) {
-    for (const m of ['services', 'vips', 'svc_stats']) sizes[m] = c.frontends + 1;
+    for (const m of ['services', 'vips', 'svc_stats', 'svc_frontends']) sizes[m] = c.frontends + 1;
   }
   if (c.backends !== undefined) {
-    for (const m of ['backends', 'backend_stats']) sizes[m] = c.backends + 1;
+    for (const m of ['backends', 'backend_stats', 'reply_nat']) sizes[m] = c.backends + 1;
   }
   // Two slots per element of the array (see bpf/include/maps.h).
   if (c.maglevSlots !== undefined) sizes['maglev_slots'] = Math.ceil(c.maglevSlots / 2);
@@ -93,7 +98,7 @@ export function capacityOfMap(name: string, maxEntries: number): [keyof Dataplan
 const ZERO_KEY = encodeU32(0);
 
 /** The maps of the object, for mapUsage. */
-const MAP_NAMES = ['services', 'vips', 'backends', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock'] as const;
 
 /** What one hook of an interface holds. */
 export interface HookState {
@@ -161,6 +166,7 @@ export class NativeDataplane implements Dataplane {
     const loadOpts: NativeLoadOptions = {};
     if (opts.pinDir !== undefined) loadOpts.pinDir = opts.pinDir;
     if (opts.fibRedirect !== undefined) loadOpts.fibRedirect = opts.fibRedirect;
+    if (opts.statelessReplies !== undefined) loadOpts.statelessReplies = opts.statelessReplies;
     const sizes = mapSizes(opts.capacity ?? {});
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {
@@ -173,7 +179,7 @@ export class NativeDataplane implements Dataplane {
   }
 
   putService(key: ServiceKey, value: ServiceValue): void {
-    this.raw.mapUpdate('services', encodeServiceKey(key), encodeServiceValue(value));
+    this.putServices([{ key, value }]);
   }
 
   deleteService(key: ServiceKey): boolean {
@@ -227,10 +233,15 @@ export class NativeDataplane implements Dataplane {
     const vs = LAYOUTS.svc_value.size;
     const keys = Buffer.alloc(entries.length * ks);
     const values = Buffer.alloc(entries.length * vs);
+    const ids = Buffer.alloc(entries.length * 4);
     entries.forEach((e, i) => {
       encodeServiceKeyInto(keys, i * ks, e.key);
       encodeServiceValueInto(values, i * vs, e.value);
+      ids.writeUInt32LE(e.value.id, i * 4);
     });
+    // The frontend of each id first: reply_nat reaches it only through a
+    // backend of that id, which the service entry makes live.
+    this.raw.mapUpdateBatch('svc_frontends', ids, keys);
     this.raw.mapUpdateBatch('services', keys, values);
   }
 
@@ -251,6 +262,35 @@ export class NativeDataplane implements Dataplane {
     for (let i = 0; i < count; i++) {
       if (values[i * size + family] === 0) continue; // a free slot
       out.set(keys.readUInt32LE(i * 4), decodeBackendValue(values.subarray(i * size, (i + 1) * size)));
+    }
+    return out;
+  }
+
+  putReplies(entries: ReadonlyArray<readonly [number, number]>): void {
+    if (entries.length === 0) return;
+    const ks = LAYOUTS.rnat_key.size;
+    const vs = LAYOUTS.rnat_value.size;
+    const keys = Buffer.alloc(entries.length * ks);
+    const values = Buffer.alloc(entries.length * vs);
+    entries.forEach(([endpoint, backendId], i) => {
+      encodeReplyKeyInto(keys, i * ks, endpoint);
+      encodeReplyValueInto(values, i * vs, backendId);
+    });
+    this.raw.mapUpdateBatch('reply_nat', keys, values);
+  }
+
+  deleteReply(endpoint: number): boolean {
+    return this.raw.mapDelete('reply_nat', encodeReplyKeyInto(Buffer.alloc(LAYOUTS.rnat_key.size), 0, endpoint));
+  }
+
+  listReplies(): Map<number, number> {
+    const { keys, values, count } = this.raw.mapDump('reply_nat');
+    const ks = LAYOUTS.rnat_key.size;
+    const vs = LAYOUTS.rnat_value.size;
+    const out = new Map<number, number>();
+    for (let i = 0; i < count; i++) {
+      const code = decodeReplyKey(keys.subarray(i * ks, (i + 1) * ks));
+      if (code >= 0) out.set(code, decodeReplyValue(values.subarray(i * vs, (i + 1) * vs)));
     }
     return out;
   }

@@ -70,6 +70,8 @@ export interface NativeLoadOptions {
   pinDir?: string;
   /** Redirect after a FIB lookup (default true) instead of handing packets to the stack. */
   fibRedirect?: boolean;
+  /** Restore replies of flows without an entry through reply_nat (default true). */
+  statelessReplies?: boolean;
   /** How often conntrack/affinity timestamps are refreshed, in ns. */
   refreshNs?: number;
   /** Capacities set before load, by map name (e.g. { conntrack: 65536 }). */

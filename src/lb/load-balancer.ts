@@ -15,6 +15,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import {
   BACKEND_FLAG_DRAINING,
   SVC_FLAG_AFFINITY,
+  endpointCode,
   type LbStats,
   type ServiceKey,
 } from '../dataplane/codec.js';
@@ -185,6 +186,13 @@ export class LoadBalancer {
   private readonly inMaps = new Map<string, FrontendIds>();
   /** What the maps should hold, for every installed service. */
   private readonly desired: DataplaneState = emptyState();
+  /**
+   * The backend ids of each endpoint that serves several service ports
+   * (desired.replies holds 0 for it); an endpoint of one holds that one's id
+   * in desired.replies, and is not here. Arrays are replaced, never changed
+   * in place, so that an UndoLog can restore them.
+   */
+  private readonly sharedEndpoints = new Map<number, readonly number[]>();
   /** What the maps hold (read at start, then kept by the applier). */
   private readonly current: DataplaneState;
   /** Regions of maglev_slots in use. */
@@ -381,7 +389,7 @@ export class LoadBalancer {
     const undo: Array<() => void> = [];
     const scope: ScopeSets = {
       services: new Set<string>(), backends: new Set<number>(), tables: new Set<number>(), vips: new Set<string>(),
-      freshServices: [], freshBackends: [],
+      replies: new Set<number>(), freshServices: [], freshBackends: [],
     };
     try {
       for (const name of remove) this.unstage(name, scope, undo);
@@ -473,6 +481,7 @@ export class LoadBalancer {
       const bid = bids[i]!;
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING, serviceId: id });
       scope.backends.add(bid);
+      this.addEndpointUser(endpointCode(b.address, b.port, spec.protocol), bid, scope, log);
     });
     const { base, image } = this.placeTable(prev, prevImage, key, id, table, undo);
     if (base !== undefined) {
@@ -573,12 +582,51 @@ export class LoadBalancer {
       log.delete(this.desired.tables, prev.tableBase);
       scope.tables.add(prev.tableBase);
     }
-    for (const bid of prev.backendIds) {
+    prev.backendIds.forEach((bid, i) => {
       log.delete(this.desired.backends, bid);
       scope.backends.add(bid);
-    }
+      const b = prev.spec.backends[i]!;
+      this.removeEndpointUser(endpointCode(b.address, b.port, prev.spec.protocol), bid, scope, log);
+    });
     if (this.byKey.get(key) === prev.spec.name) log.delete(this.byKey, key);
     this.addVip(prev.spec.address, -1, scope, log);
+  }
+
+  /**
+   * Backend `bid` is endpoint `code`: reply_nat restores the endpoint's
+   * replies to bid's service port while it is the endpoint's only backend,
+   * and not at all (0) once another service port uses the endpoint too.
+   */
+  private addEndpointUser(code: number, bid: number, scope: ScopeSets, log: UndoLog): void {
+    if (code < 0) return;
+    const one = this.desired.replies.get(code);
+    if (one === undefined) {
+      log.set(this.desired.replies, code, bid);
+    } else {
+      const users = this.sharedEndpoints.get(code) ?? [one];
+      log.set(this.sharedEndpoints, code, [...users, bid]);
+      log.set(this.desired.replies, code, 0);
+    }
+    scope.replies.add(code);
+  }
+
+  /** Backend `bid` is no longer endpoint `code` (addEndpointUser's inverse). */
+  private removeEndpointUser(code: number, bid: number, scope: ScopeSets, log: UndoLog): void {
+    if (code < 0) return;
+    const users = this.sharedEndpoints.get(code);
+    if (users) {
+      const rest = users.filter((u) => u !== bid);
+      if (rest.length > 1) {
+        log.set(this.sharedEndpoints, code, rest);
+      } else {
+        log.delete(this.sharedEndpoints, code);
+        if (rest.length === 1) log.set(this.desired.replies, code, rest[0]!);
+        else log.delete(this.desired.replies, code);
+      }
+    } else if (this.desired.replies.get(code) === bid) {
+      log.delete(this.desired.replies, code);
+    }
+    scope.replies.add(code);
   }
 
   /** Keep the VIP set equal to the addresses that carry a service (with their service counts). */
@@ -658,6 +706,7 @@ interface ScopeSets {
   backends: Set<number>;
   tables: Set<number>;
   vips: Set<string>;
+  replies: Set<number>;
   /** Ids handed out by this change, whose counters must start from zero. */
   freshServices: number[];
   freshBackends: number[];

@@ -1,6 +1,6 @@
 /**
  * Apply reconciler operations to a Dataplane, in order, batching runs of
- * backend, table, service and VIP writes (one system call, or one mapping
+ * backend, table, service, VIP and reply_nat writes (one system call, or one mapping
  * of the table array, per run), and keep a mirror of
  * what the maps hold (`current`) exact: an operation is recorded only once
  * it succeeded, so after a failure the mirror still tells the truth.
@@ -67,6 +67,17 @@ export async function applyOperations(dp: Dataplane, ops: readonly Operation[], 
           i += run.length;
           continue;
         }
+        case 'putReply': {
+          const run = runOf(ops, i, op.op);
+          dp.putReplies(run.map((o) => [o.endpoint, o.backendId] as const));
+          for (const o of run) current.replies.set(o.endpoint, o.backendId);
+          i += run.length;
+          continue;
+        }
+        case 'deleteReply':
+          dp.deleteReply(op.endpoint);
+          current.replies.delete(op.endpoint);
+          break;
         case 'deleteService':
           dp.deleteService(op.key);
           current.services.delete(keyString(op.key));
@@ -105,5 +116,5 @@ export function readState(dp: Dataplane): DataplaneState {
   for (const a of dp.listVips()) vips.set(a, 0);
   // The count stored in the map is informational; take the real one.
   for (const { key } of services.values()) if (vips.has(key.address)) vips.set(key.address, (vips.get(key.address) ?? 0) + 1);
-  return { services, backends: BackendTable.from(dp.listBackends()), tables, vips };
+  return { services, backends: BackendTable.from(dp.listBackends()), tables, vips, replies: dp.listReplies() };
 }

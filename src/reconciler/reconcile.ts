@@ -8,9 +8,10 @@
  *   2. Maglev tables, each written complete to a fresh region of the table
  *      array (nothing points at it yet);
  *   3. service entries (each switching to its new table base and size in
- *      one atomic element replacement), then VIPs;
+ *      one atomic element replacement), then VIPs, then reply_nat entries
+ *      (they name backends and, through them, service ids);
  *   4. deletions: services first (no new packets find them), then VIPs,
- *      released table regions, and backends last.
+ *      reply_nat entries, released table regions, and backends last.
  */
 import type { BackendValue, ServiceKey, ServiceValue } from '../dataplane/codec.js';
 import { BackendTable } from './backend-table.js';
@@ -25,6 +26,12 @@ export interface DataplaneState {
   tables: Map<number, TableImage>;
   /** VIP -> number of service ports on it */
   vips: Map<string, number>;
+  /**
+   * reply_nat: backend endpoint (codec's endpointCode: a number, not a
+   * string, for 100,000 of them) -> the backend id that endpoint is, or 0
+   * when it serves several service ports.
+   */
+  replies: Map<number, number>;
 }
 
 /** One map operation. */
@@ -33,6 +40,8 @@ export type Operation =
   | { op: 'writeTable'; base: number; table: Uint32Array }
   | { op: 'putService'; key: ServiceKey; value: ServiceValue }
   | { op: 'putVip'; address: string; services: number }
+  | { op: 'putReply'; endpoint: number; backendId: number }
+  | { op: 'deleteReply'; endpoint: number }
   | { op: 'deleteService'; key: ServiceKey }
   | { op: 'deleteVip'; address: string }
   /** Forget a region: nothing to do in the kernel (the allocator reuses it later). */
@@ -45,6 +54,7 @@ export interface Scope {
   backends?: Iterable<number>;
   tables?: Iterable<number>;
   vips?: Iterable<string>;
+  replies?: Iterable<number>;
 }
 
 /** The canonical string of a service key (codec's serviceKeyString). */
@@ -52,7 +62,7 @@ export { serviceKeyString as keyString } from '../dataplane/codec.js';
 
 /** An empty state. */
 export function emptyState(): DataplaneState {
-  return { services: new Map(), backends: new BackendTable(), tables: new Map(), vips: new Map() };
+  return { services: new Map(), backends: new BackendTable(), tables: new Map(), vips: new Map(), replies: new Map() };
 }
 
 function sameBackend(a: BackendValue, b: BackendValue): boolean {
@@ -152,13 +162,24 @@ export function reconcile(desired: DataplaneState, current: DataplaneState, scop
     else if (want === undefined && have !== undefined) delVips.push({ op: 'deleteVip', address: a });
   }
 
+  const putReplies: Operation[] = [];
+  const delReplies: Operation[] = [];
+  for (const e of keysOf(scope.replies, desired.replies, current.replies)) {
+    const want = desired.replies.get(e);
+    const have = current.replies.get(e);
+    if (want !== undefined && want !== have) putReplies.push({ op: 'putReply', endpoint: e, backendId: want });
+    else if (want === undefined && have !== undefined) delReplies.push({ op: 'deleteReply', endpoint: e });
+  }
+
   return [
     ...putBackends,
     ...setTables,
     ...putServices,
     ...putVips,
+    ...putReplies,
     ...delServices,
     ...delVips,
+    ...delReplies,
     ...delTables,
     ...delBackends,
   ];

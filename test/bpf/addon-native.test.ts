@@ -33,7 +33,7 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   t.deepEqual(sizes, {
     svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
     ct_key: 16, ct_value: 32, affinity_key: 24, affinity_value: 16,
-    lb_stats: 32, global_stats: 128,
+    lb_stats: 32, global_stats: 128, rnat_key: 20, rnat_value: 8,
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
   t.deepEqual(l.ct_key?.offsets, {
@@ -44,7 +44,8 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   t.is(l.ct_value?.offsets.created_ns, 16);
   t.is(l.ct_value?.offsets.last_seen_ns, 24);
   t.is(l.global_stats?.offsets.fib_miss, 104);
-  t.is(l.global_stats?.offsets.pad, 112);
+  t.is(l.global_stats?.offsets.reply_restored, 112);
+  t.is(l.global_stats?.offsets.reply_ambiguous, 120);
 
   const c = native.constants();
   t.is(c.SLUICE_MAGLEV_MAX, 131071);

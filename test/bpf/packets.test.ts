@@ -255,12 +255,79 @@ test.serial('reply path: backend -> client is restored to VIP:port with valid ch
   t.deepEqual(r.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
   t.is(diffStats(before, dp.serviceStats(ids.service)).replyPackets, 1);
 
-  // A packet from the same backend to a client it never served is not ours.
-  const stray = buildPacket({ ...reply, dport: 42999 });
-  const s = send('xdp', stray);
+  // A SYN from the backend's service port opens a connection of its own:
+  // not a reply, not ours.
+  const own = buildPacket({ ...reply, dport: 42999, tcpFlags: { syn: true } });
+  const s = send('xdp', own);
   t.is(s.verdict, XDP_PASS);
-  t.true(s.out.equals(stray), 'stray reply must be untouched');
+  t.true(s.out.equals(own), 'a SYN from a backend must be untouched');
   t.deepEqual(s.global, { rx_packets: 1, passed_other: 1 });
+});
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: a reply of a flow another node placed is restored statelessly, and the flow tracked`, (t) => {
+    const cport = prog === 'xdp' ? 43001 : 43002;
+    const backend = BACKENDS[2]!;
+    const key = { saddr: CLIENT, daddr: VIP, sport: cport, dport: 80, protocol: 'tcp' as const };
+    t.is(dp.getConntrack(key), null, 'this node has never seen the flow');
+    const reply: PacketSpec = {
+      saddr: backend, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: cport, tcpFlags: { ack: true }, payload: Buffer.from('hello'),
+    };
+    const r = send(prog, buildPacket(reply));
+    t.is(r.verdict, prog === 'xdp' ? XDP_PASS : TC_ACT_OK);
+    const o = parsePacket(r.out);
+    t.is(`${o.saddr}:${o.sport}`, `${VIP}:80`, 'restored to the VIP and service port');
+    t.is(`${o.daddr}:${o.dport}`, `${CLIENT}:${cport}`);
+    t.true(o.ipChecksumOk, 'IP checksum');
+    t.true(o.l4ChecksumOk === true, 'TCP checksum');
+    t.deepEqual(r.global, { rx_packets: 1, replies: 1, reply_restored: 1, forwarded_stack: 1 });
+
+    // Both entries are in conntrack now: the client's next packet arriving
+    // here keeps the backend the flow has, whatever Maglev would pick.
+    const fwd = dp.getConntrack(key);
+    t.truthy(fwd, 'a forward entry was learnt from the reply');
+    t.is(`${fwd?.natAddress}:${fwd?.natPort}`, `${backend}:8080`);
+    const next = send(prog, buildPacket({ saddr: CLIENT, daddr: VIP, proto: 'tcp', sport: cport, dport: 80, tcpFlags: { ack: true } }));
+    t.is(parsePacket(next.out).daddr, backend);
+    t.is(next.global.ct_rescheduled, undefined);
+    // And the flow's next reply is a conntrack hit.
+    const again = send(prog, buildPacket(reply));
+    t.deepEqual(again.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
+  });
+}
+
+test.serial('an endpoint behind two service ports: its replies without an entry pass, counted', async (t) => {
+  // "web-alt" sends VIP2:8000 to the same backends' port 8080 as "web".
+  const alt: ServiceSpec = { ...web, name: 'web-alt', address: '10.96.0.40', port: 8000, backends: web.backends.map((b) => ({ ...b })) };
+  await lb.apply(alt);
+  try {
+    const frame = buildPacket({ saddr: BACKENDS[0]!, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: 43100, tcpFlags: { ack: true } });
+    const r = send('xdp', frame);
+    t.is(r.verdict, XDP_PASS);
+    t.true(r.out.equals(frame), 'which VIP the flow used cannot be known: untouched');
+    t.deepEqual(r.global, { rx_packets: 1, passed_other: 1, reply_ambiguous: 1 });
+  } finally {
+    await lb.delete('web-alt');
+  }
+  // Unique again once web-alt is gone.
+  const r = send('xdp', buildPacket({ saddr: BACKENDS[0]!, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: 43101, tcpFlags: { ack: true } }));
+  t.is(parsePacket(r.out).saddr, VIP);
+  t.is(r.global.reply_restored, 1);
+});
+
+test.serial('with statelessReplies off, a reply without an entry passes untouched', async (t) => {
+  const off = await NativeDataplane.open({ fibRedirect: false, statelessReplies: false, capacity: { conntrack: 1024 } });
+  try {
+    await new LoadBalancer(off).apply(web);
+    const frame = buildPacket({ saddr: BACKENDS[1]!, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: 43200, tcpFlags: { ack: true } });
+    t.is(off.listReplies().size, BACKENDS.length, 'reply_nat is kept all the same');
+    const before = off.globalStats();
+    const r = off.raw.testRun('xdp', frame);
+    t.true(r.data.equals(frame));
+    t.deepEqual(diffGlobal(before, off.globalStats()), { rx_packets: 1, passed_other: 1 });
+  } finally {
+    off.close();
+  }
 });
 
 test.serial('ClientIP affinity: one backend across source ports, Maglev again after the timeout', (t) => {

@@ -1,6 +1,14 @@
 import test from 'ava';
 import {
   CodecError,
+  LAYOUTS,
+  RNAT_FLAG_AMBIGUOUS,
+  decodeReplyKey,
+  decodeReplyValue,
+  encodeReplyKeyInto,
+  encodeReplyValueInto,
+  endpointCode,
+  endpointOfCode,
   decodeBackendValue,
   decodeConntrackKey,
   decodeConntrackValue,
@@ -51,4 +59,20 @@ test('IPv4 parsing: dotted quads only, no leading zeros, each octet ≤ 255', (t
   for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '1..2.3', 'a.b.c.d', '1.2.3.4 ', '-1.2.3.4', '1.2.3.1000']) {
     t.throws(() => encodeServiceKey({ address: bad, port: 1, protocol: 'udp' }), { instanceOf: CodecError }, JSON.stringify(bad));
   }
+});
+
+test('endpoint codes: exact, distinct per protocol, and the reply_nat key they encode to', (t) => {
+  for (const [a, p, proto] of [['10.1.0.2', 8080, 'tcp'], ['255.255.255.255', 65535, 'udp'], ['0.0.0.1', 1, 'tcp']] as const) {
+    const code = endpointCode(a, p, proto);
+    t.deepEqual(endpointOfCode(code), { address: a, port: p, protocol: proto });
+    const key = encodeReplyKeyInto(Buffer.alloc(LAYOUTS.rnat_key.size), 0, code);
+    t.is(decodeReplyKey(key), code);
+  }
+  t.not(endpointCode('10.1.0.2', 8080, 'tcp'), endpointCode('10.1.0.2', 8080, 'udp'));
+  t.is(endpointCode('fd00::1', 80, 'tcp'), -1);
+  const key = encodeReplyKeyInto(Buffer.alloc(20), 0, endpointCode('10.1.0.2', 8080, 'udp'));
+  t.is(key.toString('hex'), '0a010002' + '00'.repeat(12) + '1f90' + '11' + '02');
+  const v = encodeReplyValueInto(Buffer.alloc(8), 0, 0);
+  t.is(v.readUInt32LE(4), RNAT_FLAG_AMBIGUOUS, 'backend id 0 is written as ambiguous');
+  t.is(decodeReplyValue(encodeReplyValueInto(Buffer.alloc(8), 0, 77)), 77);
 });

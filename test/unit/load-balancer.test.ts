@@ -7,7 +7,7 @@ import test from 'ava';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import { SluiceError } from '../../src/errors.js';
-import { BACKEND_FLAG_DRAINING, SVC_FLAG_AFFINITY } from '../../src/dataplane/codec.js';
+import { BACKEND_FLAG_DRAINING, SVC_FLAG_AFFINITY, endpointCode } from '../../src/dataplane/codec.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 
 const web: ServiceSpec = {
@@ -36,7 +36,7 @@ test('apply writes backends, then the table, then the service and VIP', async (t
   const lb = new LoadBalancer(dp);
   await lb.apply(web);
   const order = dp.ops.map((o) => o.op).filter((op) => !op.startsWith('reset'));
-  t.deepEqual(order, ['putBackend', 'putBackend', 'putBackend', 'writeTable', 'putService', 'putVip']);
+  t.deepEqual(order, ['putBackend', 'putBackend', 'putBackend', 'writeTable', 'putService', 'putVip', 'putReply', 'putReply', 'putReply']);
   const { service, backends } = lb.ids('web');
   const table = dp.getMaglevTable(service)!;
   t.is(table.length, 1021, 'default table size for 3 backends');
@@ -149,4 +149,40 @@ test('an adopted dataplane keeps its ids out of new allocations', async (t) => {
   const ids = second.ids('api');
   t.not(ids.service, used.service);
   for (const id of ids.backends.values()) t.false([...used.backends.values()].includes(id), `backend id ${id} reused`);
+});
+
+test('reply_nat: an endpoint of one service port names its backend; shared by two, it is ambiguous (0); unique again when one goes', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  const a: ServiceSpec = { name: 'a', address: '10.96.1.1', port: 80, protocol: 'tcp', backends: [{ address: '10.1.0.1', port: 8080 }, { address: '10.1.0.2', port: 8080 }] };
+  const b: ServiceSpec = { name: 'b', address: '10.96.1.2', port: 80, protocol: 'tcp', backends: [{ address: '10.1.0.2', port: 8080 }] };
+  const u: ServiceSpec = { name: 'u', address: '10.96.1.2', port: 53, protocol: 'udp', backends: [{ address: '10.1.0.2', port: 8080 }] };
+  const ep = (address: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): number => endpointCode(address, port, proto);
+  await lb.applyMany([a, u]);
+  const ida = lb.ids('a').backends;
+  t.is(dp.replies.get(ep('10.1.0.1', 8080)), ida.get('10.1.0.1:8080'));
+  t.is(dp.replies.get(ep('10.1.0.2', 8080)), ida.get('10.1.0.2:8080'));
+  t.is(dp.replies.get(ep('10.1.0.2', 8080, 'udp')), lb.ids('u').backends.get('10.1.0.2:8080'), 'UDP is another endpoint');
+
+  dp.ops.length = 0;
+  await lb.apply(b);
+  t.is(dp.replies.get(ep('10.1.0.2', 8080)), 0, 'shared by a and b');
+  t.is(dp.replies.get(ep('10.1.0.1', 8080)), ida.get('10.1.0.1:8080'));
+  t.deepEqual(dp.ops.filter((o) => o.op.endsWith('Reply')).map((o) => o.op), ['putReply'], 'only the shared endpoint was written');
+
+  // A change that fails leaves reply_nat as it was.
+  const orig = dp.writeTables.bind(dp);
+  dp.writeTables = () => {
+    throw Object.assign(new Error('map full'), { code: 'E2BIG' });
+  };
+  await t.throwsAsync(lb.apply({ ...b, backends: [{ address: '10.1.0.3', port: 8080 }] }));
+  dp.writeTables = orig;
+  t.is(dp.replies.get(ep('10.1.0.2', 8080)), 0);
+  t.false(dp.replies.has(ep('10.1.0.3', 8080)));
+
+  await lb.delete('a');
+  t.is(dp.replies.get(ep('10.1.0.2', 8080)), lb.ids('b').backends.get('10.1.0.2:8080'), "b's alone again");
+  t.false(dp.replies.has(ep('10.1.0.1', 8080)), 'gone with a');
+  await lb.deleteMany(['b', 'u']);
+  t.is(dp.replies.size, 0);
 });

@@ -76,8 +76,11 @@ test('a new load balancer with the persisted ids adopts the maps without writing
 
   const second = new LoadBalancer(dp, { ids });
   await second.apply(web);
-  // Only the VIP's informational service count moves (the unclaimed "old" no longer counts).
-  t.deepEqual(writes(dp), ['putVip'], 'adoption rewrote maps');
+  // Only what the unclaimed "old" shared moves: the VIP's informational
+  // service count, and reply_nat (web's endpoints were web's and old's, so
+  // ambiguous; they are web's alone now).
+  t.deepEqual(writes(dp), ['putVip', 'putReply', 'putReply', 'putReply', 'putReply'], 'adoption rewrote maps');
+  t.deepEqual([...dp.replies.values()], [...second.ids('web').backends.values()], 'each endpoint names web\'s backend');
   t.deepEqual(second.ids('web'), first.ids('web'));
   dp.ops.length = 0;
   const removed = await second.converge();
