@@ -76,7 +76,8 @@ export function guardMalformed(
         }
       },
     };
-    const handler = impl[name];
+    // grpc-js finds a handler by the method's name or by its original (camelCase) name.
+    const handler = impl[name] ?? (m.originalName === undefined ? undefined : impl[m.originalName]);
     if (handler === undefined || m.requestStream) {
       if (handler !== undefined) outImpl[name] = handler;
       continue;

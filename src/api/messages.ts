@@ -1,12 +1,20 @@
 /**
- * TypeScript shapes of the sluice.v1 messages as @grpc/proto-loader gives
- * them with the options of protos.ts: camelCase fields, 64-bit integers as
- * decimal strings, enums as their names, unset scalars as zero values,
- * unset messages as null, unset `optional` fields absent. Hand-written from
- * proto/sluice/v1/*.proto; the contract tests exercise every one.
+ * The sluice.v1 (and grpc.health.v1) messages under the names the control
+ * plane uses. The types are generated from proto/ into generated/ by
+ * scripts/gen-types.sh (proto-loader-gen-types, with the loader options of
+ * protos.ts); this module only names them.
  *
- * The `*Input` types are what a client may send: every field optional,
- * 64-bit integers as string or number.
+ * `*Message` and request/response names are messages as @grpc/proto-loader
+ * decodes them (the generator's `__Output` types): camelCase fields, 64-bit
+ * integers as decimal strings, enums as their names, unset scalars and
+ * lists as zero values, unset messages as null, unset `optional` fields
+ * absent (a set one comes with its virtual oneof, `_weight: 'weight'`).
+ * An enum number this version has no name for stays a number at run time,
+ * which the generated types do not say: the converters take such fields
+ * as `unknown` and refuse the number.
+ *
+ * `*Input` types are what a client may send: every field optional, 64-bit
+ * integers as string or number, enums as name or number.
  */
 
 /** A 64-bit integer as decoded: a decimal string. */
@@ -14,311 +22,58 @@ export type Int64 = string;
 /** A 64-bit integer as a client may send it. */
 export type Int64Input = string | number;
 
-/** sluice.v1.Protocol. */
-export type ProtocolName = 'PROTOCOL_UNSPECIFIED' | 'TCP' | 'UDP';
-/** sluice.v1.Backend.State. */
-export type BackendStateName = 'STATE_UNSPECIFIED' | 'ACTIVE' | 'DRAINING' | 'MAINTENANCE';
-/** sluice.v1.WatchServicesResponse.EventType. */
-export type EventTypeName = 'EVENT_TYPE_UNSPECIFIED' | 'SNAPSHOT' | 'SYNCED' | 'PUT' | 'DELETE';
-/** sluice.v1.LookupFlowResponse.Reason. */
-export type FlowReasonName = 'REASON_UNSPECIFIED' | 'CONNTRACK' | 'AFFINITY' | 'MAGLEV' | 'NO_BACKEND';
+export type { Protocol__Output as ProtocolName } from './generated/sluice/v1/Protocol.js';
+export type { _sluice_v1_Backend_State__Output as BackendStateName } from './generated/sluice/v1/Backend.js';
+export type { _sluice_v1_WatchServicesResponse_EventType__Output as EventTypeName } from './generated/sluice/v1/WatchServicesResponse.js';
+export type { _sluice_v1_LookupFlowResponse_Reason__Output as FlowReasonName } from './generated/sluice/v1/LookupFlowResponse.js';
+export type { ServiceView__Output as ServiceViewName } from './generated/sluice/v1/ServiceView.js';
 
-/** sluice.v1.ServicePort. */
-export interface ServicePortMessage {
-  name: string;
-  port: number;
-  /** A name, or the number of a value this version does not know. */
-  protocol: ProtocolName | number;
-  targetPort: number;
-}
+export type { Service__Output as ServiceMessage, Service as ServiceInput } from './generated/sluice/v1/Service.js';
+export type { ServicePort__Output as ServicePortMessage } from './generated/sluice/v1/ServicePort.js';
+export type { Backend__Output as BackendMessage } from './generated/sluice/v1/Backend.js';
+export type { SessionAffinity__Output as SessionAffinityMessage } from './generated/sluice/v1/SessionAffinity.js';
 
-/** sluice.v1.Backend. */
-export interface BackendMessage {
-  address: string;
-  /** Absent when unset. */
-  weight?: number;
-  state: BackendStateName | number;
-  leaseId: string;
-}
+export type {
+  ApplyServiceRequest__Output as ApplyServiceRequest,
+  ApplyServiceRequest as ApplyServiceInput,
+} from './generated/sluice/v1/ApplyServiceRequest.js';
+export type { ApplyServicesRequest__Output as ApplyServicesRequest } from './generated/sluice/v1/ApplyServicesRequest.js';
+export type { ApplyServicesResponse__Output as ApplyServicesResponse } from './generated/sluice/v1/ApplyServicesResponse.js';
+export type { DeleteServiceRequest__Output as DeleteServiceRequest } from './generated/sluice/v1/DeleteServiceRequest.js';
+export type { DeleteServiceResponse__Output as DeleteServiceResponse } from './generated/sluice/v1/DeleteServiceResponse.js';
+export type { GetServiceRequest__Output as GetServiceRequest } from './generated/sluice/v1/GetServiceRequest.js';
+export type { ListServicesRequest__Output as ListServicesRequest } from './generated/sluice/v1/ListServicesRequest.js';
+export type { ListServicesResponse__Output as ListServicesResponse } from './generated/sluice/v1/ListServicesResponse.js';
+export type { WatchServicesRequest__Output as WatchServicesRequest } from './generated/sluice/v1/WatchServicesRequest.js';
+export type { WatchServicesResponse__Output as WatchServicesResponse } from './generated/sluice/v1/WatchServicesResponse.js';
 
-/** sluice.v1.SessionAffinity. */
-export interface SessionAffinityMessage {
-  timeoutSeconds: number;
-}
+export type { RegisterBackendRequest__Output as RegisterBackendRequest } from './generated/sluice/v1/RegisterBackendRequest.js';
+export type { RegisterBackendResponse__Output as RegisterBackendResponse } from './generated/sluice/v1/RegisterBackendResponse.js';
+export type { KeepAliveRequest__Output as KeepAliveRequest } from './generated/sluice/v1/KeepAliveRequest.js';
+export type { KeepAliveResponse__Output as KeepAliveResponse } from './generated/sluice/v1/KeepAliveResponse.js';
+export type { HeartbeatRequest__Output as HeartbeatRequest } from './generated/sluice/v1/HeartbeatRequest.js';
+export type { HeartbeatResponse__Output as HeartbeatResponse } from './generated/sluice/v1/HeartbeatResponse.js';
+export type { DeregisterBackendRequest__Output as DeregisterBackendRequest } from './generated/sluice/v1/DeregisterBackendRequest.js';
+export type { SetBackendStateRequest__Output as SetBackendStateRequest } from './generated/sluice/v1/SetBackendStateRequest.js';
 
-/** sluice.v1.Service. */
-export interface ServiceMessage {
-  name: string;
-  addresses: string[];
-  ports: ServicePortMessage[];
-  backends: BackendMessage[];
-  sessionAffinity: SessionAffinityMessage | null;
-  tableSize: number;
-  revision: Int64;
-  createRevision: Int64;
-  /** OUTPUT_ONLY: the table size in use (0: none). */
-  effectiveTableSize: number;
-}
+export type { Counters__Output as CountersMessage } from './generated/sluice/v1/Counters.js';
+export type { GetStatsRequest__Output as GetStatsRequest } from './generated/sluice/v1/GetStatsRequest.js';
+export type { GetStatsResponse__Output as GetStatsResponse } from './generated/sluice/v1/GetStatsResponse.js';
+export type { FrontendStats__Output as FrontendStatsMessage } from './generated/sluice/v1/FrontendStats.js';
+export type { BackendStats__Output as BackendStatsMessage } from './generated/sluice/v1/BackendStats.js';
+export type { ServiceStats__Output as ServiceStatsMessage } from './generated/sluice/v1/ServiceStats.js';
+export type { DropCounters__Output as DropCountersMessage } from './generated/sluice/v1/DropCounters.js';
+export type { GlobalStats__Output as GlobalStatsMessage } from './generated/sluice/v1/GlobalStats.js';
+export type { LookupFlowRequest__Output as LookupFlowRequest } from './generated/sluice/v1/LookupFlowRequest.js';
+export type { LookupFlowResponse__Output as LookupFlowResponse } from './generated/sluice/v1/LookupFlowResponse.js';
+export type { Connection__Output as ConnectionMessage } from './generated/sluice/v1/Connection.js';
+export type { ListConnectionsRequest__Output as ListConnectionsRequest } from './generated/sluice/v1/ListConnectionsRequest.js';
+export type { ListConnectionsResponse__Output as ListConnectionsResponse } from './generated/sluice/v1/ListConnectionsResponse.js';
+export type { FlushConnectionsRequest__Output as FlushConnectionsRequest } from './generated/sluice/v1/FlushConnectionsRequest.js';
+export type { FlushConnectionsResponse__Output as FlushConnectionsResponse } from './generated/sluice/v1/FlushConnectionsResponse.js';
 
-/** sluice.v1.Service as a client sends it. */
-export interface ServiceInput {
-  name?: string;
-  addresses?: string[];
-  ports?: Array<Partial<ServicePortMessage>>;
-  backends?: Array<Partial<BackendMessage>>;
-  sessionAffinity?: SessionAffinityMessage | null;
-  tableSize?: number;
-}
-
-/** sluice.v1.ApplyServiceRequest. */
-export interface ApplyServiceRequest {
-  service: ServiceMessage | null;
-  expectedRevision?: Int64;
-}
-
-/** sluice.v1.ApplyServiceRequest as a client sends it. */
-export interface ApplyServiceInput {
-  service?: ServiceInput;
-  expectedRevision?: Int64Input;
-}
-
-/** sluice.v1.ApplyServicesRequest. */
-export interface ApplyServicesRequest {
-  requests: ApplyServiceRequest[];
-  view: ServiceViewName;
-}
-
-/** sluice.v1.ServiceView. */
-export type ServiceViewName = 'SERVICE_VIEW_UNSPECIFIED' | 'BASIC' | 'FULL';
-
-/** sluice.v1.ApplyServicesResponse. */
-export interface ApplyServicesResponse {
-  services: ServiceMessage[];
-  revision: Int64;
-  /** Names of the services that were already as requested. */
-  unchanged: string[];
-}
-
-/** sluice.v1.DeleteServiceRequest. */
-export interface DeleteServiceRequest {
-  name: string;
-  expectedRevision?: Int64;
-}
-
-/** sluice.v1.DeleteServiceResponse. */
-export interface DeleteServiceResponse {
-  revision: Int64;
-}
-
-/** sluice.v1.GetServiceRequest. */
-export interface GetServiceRequest {
-  name: string;
-}
-
-/** sluice.v1.ListServicesRequest. */
-export interface ListServicesRequest {
-  pageSize: number;
-  pageToken: string;
-  namePrefix: string;
-  address: string;
-}
-
-/** sluice.v1.ListServicesResponse. */
-export interface ListServicesResponse {
-  services: ServiceMessage[];
-  nextPageToken: string;
-  revision: Int64;
-}
-
-/** sluice.v1.WatchServicesRequest. */
-export interface WatchServicesRequest {
-  startRevision?: Int64;
-}
-
-/** sluice.v1.WatchServicesResponse. */
-export interface WatchServicesResponse {
-  type: EventTypeName;
-  name: string;
-  service: ServiceMessage | null;
-  revision: Int64;
-}
-
-/** sluice.v1.RegisterBackendRequest. */
-export interface RegisterBackendRequest {
-  service: string;
-  address: string;
-  weight?: number;
-  ttlSeconds: number;
-  leaseId: string;
-}
-
-/** sluice.v1.RegisterBackendResponse. */
-export interface RegisterBackendResponse {
-  leaseId: string;
-  ttlSeconds: number;
-  service: ServiceMessage | null;
-}
-
-/** sluice.v1.KeepAliveRequest (and HeartbeatRequest). */
-export interface KeepAliveRequest {
-  leaseId: string;
-}
-
-/** sluice.v1.KeepAliveResponse (and HeartbeatResponse). */
-export interface KeepAliveResponse {
-  leaseId: string;
-  ttlSeconds: number;
-}
-
-/** sluice.v1.DeregisterBackendRequest. */
-export interface DeregisterBackendRequest {
-  service: string;
-  address: string;
-}
-
-/** sluice.v1.SetBackendStateRequest. */
-export interface SetBackendStateRequest {
-  service: string;
-  address: string;
-  state: BackendStateName | number;
-}
-
-/** sluice.v1.Counters. */
-export interface CountersMessage {
-  packets: Int64;
-  bytes: Int64;
-  newConnections: Int64;
-  replyPackets: Int64;
-}
-
-/** sluice.v1.GetStatsRequest. */
-export interface GetStatsRequest {
-  service: string;
-}
-
-/** sluice.v1.FrontendStats. */
-export interface FrontendStatsMessage {
-  address: string;
-  port: number;
-  protocol: ProtocolName;
-  counters: CountersMessage | null;
-}
-
-/** sluice.v1.BackendStats. */
-export interface BackendStatsMessage {
-  address: string;
-  state: BackendStateName;
-  counters: CountersMessage | null;
-}
-
-/** sluice.v1.ServiceStats. */
-export interface ServiceStatsMessage {
-  name: string;
-  counters: CountersMessage | null;
-  frontends: FrontendStatsMessage[];
-  backends: BackendStatsMessage[];
-}
-
-/** sluice.v1.DropCounters. */
-export interface DropCountersMessage {
-  malformed: Int64;
-  fragment: Int64;
-  noService: Int64;
-  noBackend: Int64;
-  ctFull: Int64;
-}
-
-/** sluice.v1.GlobalStats. */
-export interface GlobalStatsMessage {
-  rxPackets: Int64;
-  passedOther: Int64;
-  forwarded: Int64;
-  forwardedStack: Int64;
-  replies: Int64;
-  passedMalformed: Int64;
-  ctRescheduled: Int64;
-  affinityHits: Int64;
-  fibMiss: Int64;
-  drops: DropCountersMessage | null;
-}
-
-/** sluice.v1.GetStatsResponse. */
-export interface GetStatsResponse {
-  services: ServiceStatsMessage[];
-  globalStats: GlobalStatsMessage | null;
-}
-
-/** sluice.v1.LookupFlowRequest. */
-export interface LookupFlowRequest {
-  clientAddress: string;
-  clientPort: number;
-  address: string;
-  port: number;
-  protocol: ProtocolName | number;
-}
-
-/** sluice.v1.LookupFlowResponse. */
-export interface LookupFlowResponse {
-  backendAddress: string;
-  backendPort: number;
-  reason: FlowReasonName;
-  maglevSlot: number;
-  tableSize: number;
-  service: string;
-  flowHash: number;
-}
-
-/** sluice.v1.Connection. */
-export interface ConnectionMessage {
-  clientAddress: string;
-  clientPort: number;
-  address: string;
-  port: number;
-  protocol: ProtocolName;
-  backendAddress: string;
-  backendPort: number;
-  service: string;
-  ageMs: Int64;
-  idleMs: Int64;
-}
-
-/** sluice.v1.ListConnectionsRequest. */
-export interface ListConnectionsRequest {
-  service: string;
-  backendAddress: string;
-  clientAddress: string;
-  pageSize: number;
-  pageToken: string;
-}
-
-/** sluice.v1.ListConnectionsResponse. */
-export interface ListConnectionsResponse {
-  connections: ConnectionMessage[];
-  nextPageToken: string;
-}
-
-/** sluice.v1.FlushConnectionsRequest. */
-export interface FlushConnectionsRequest {
-  service: string;
-  backendAddress: string;
-  clientAddress: string;
-  all: boolean;
-}
-
-/** sluice.v1.FlushConnectionsResponse. */
-export interface FlushConnectionsResponse {
-  flushed: Int64;
-}
-
-/** grpc.health.v1.HealthCheckRequest. */
-export interface HealthCheckRequest {
-  service: string;
-}
-
-/** grpc.health.v1.HealthCheckResponse.ServingStatus. */
-export type ServingStatusName = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
-
-/** grpc.health.v1.HealthCheckResponse. */
-export interface HealthCheckResponse {
-  status: ServingStatusName;
-}
+export type { HealthCheckRequest__Output as HealthCheckRequest } from './generated/grpc/health/v1/HealthCheckRequest.js';
+export type {
+  HealthCheckResponse__Output as HealthCheckResponse,
+  _grpc_health_v1_HealthCheckResponse_ServingStatus__Output as ServingStatusName,
+} from './generated/grpc/health/v1/HealthCheckResponse.js';

@@ -188,7 +188,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   add('sluice.v1.ServiceRegistry', serviceRegistryService(ctx));
   add('sluice.v1.Registration', registrationService(ctx));
   add('sluice.v1.Operations', operationsService(ctx));
-  add('grpc.health.v1.Health', health.service(streams));
+  health.addTo(server, streams);
   // @grpc/reflection bundles its own proto-loader; the package definition is the same data.
   new ReflectionService(reflectionPackageDefinition() as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server);
 

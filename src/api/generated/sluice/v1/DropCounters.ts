@@ -1,0 +1,55 @@
+// Original file: proto/sluice/v1/operations.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * Packets dropped, by reason.
+ */
+export interface DropCounters {
+  /**
+   * Truncated or invalid headers to a VIP.
+   */
+  'malformed'?: (number | string | Long);
+  /**
+   * IP fragments to a VIP.
+   */
+  'fragment'?: (number | string | Long);
+  /**
+   * A VIP on a port and protocol no service defines.
+   */
+  'noService'?: (number | string | Long);
+  /**
+   * A service without usable backends.
+   */
+  'noBackend'?: (number | string | Long);
+  /**
+   * The connection table was full.
+   */
+  'ctFull'?: (number | string | Long);
+}
+
+/**
+ * Packets dropped, by reason.
+ */
+export interface DropCounters__Output {
+  /**
+   * Truncated or invalid headers to a VIP.
+   */
+  'malformed': (string);
+  /**
+   * IP fragments to a VIP.
+   */
+  'fragment': (string);
+  /**
+   * A VIP on a port and protocol no service defines.
+   */
+  'noService': (string);
+  /**
+   * A service without usable backends.
+   */
+  'noBackend': (string);
+  /**
+   * The connection table was full.
+   */
+  'ctFull': (string);
+}

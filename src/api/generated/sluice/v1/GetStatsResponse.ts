@@ -1,0 +1,32 @@
+// Original file: proto/sluice/v1/operations.proto
+
+import type { ServiceStats as _sluice_v1_ServiceStats, ServiceStats__Output as _sluice_v1_ServiceStats__Output } from '../../sluice/v1/ServiceStats.js';
+import type { GlobalStats as _sluice_v1_GlobalStats, GlobalStats__Output as _sluice_v1_GlobalStats__Output } from '../../sluice/v1/GlobalStats.js';
+
+/**
+ * Response of GetStats.
+ */
+export interface GetStatsResponse {
+  /**
+   * One entry per service (one, or all in name order).
+   */
+  'services'?: (_sluice_v1_ServiceStats)[];
+  /**
+   * The dataplane's global counters (all services and all traffic seen).
+   */
+  'globalStats'?: (_sluice_v1_GlobalStats | null);
+}
+
+/**
+ * Response of GetStats.
+ */
+export interface GetStatsResponse__Output {
+  /**
+   * One entry per service (one, or all in name order).
+   */
+  'services': (_sluice_v1_ServiceStats__Output)[];
+  /**
+   * The dataplane's global counters (all services and all traffic seen).
+   */
+  'globalStats': (_sluice_v1_GlobalStats__Output | null);
+}

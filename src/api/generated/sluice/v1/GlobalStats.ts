@@ -1,0 +1,96 @@
+// Original file: proto/sluice/v1/operations.proto
+
+import type { DropCounters as _sluice_v1_DropCounters, DropCounters__Output as _sluice_v1_DropCounters__Output } from '../../sluice/v1/DropCounters.js';
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * The dataplane's global counters, summed over CPUs.
+ */
+export interface GlobalStats {
+  /**
+   * Packets the programs saw.
+   */
+  'rxPackets'?: (number | string | Long);
+  /**
+   * Packets not for a VIP, passed untouched.
+   */
+  'passedOther'?: (number | string | Long);
+  /**
+   * Packets rewritten and redirected to a backend.
+   */
+  'forwarded'?: (number | string | Long);
+  /**
+   * Packets rewritten and handed to the kernel's stack (no FIB answer).
+   */
+  'forwardedStack'?: (number | string | Long);
+  /**
+   * Reply packets restored to the VIP.
+   */
+  'replies'?: (number | string | Long);
+  /**
+   * Malformed packets not for a VIP, passed untouched.
+   */
+  'passedMalformed'?: (number | string | Long);
+  /**
+   * Flows whose backend was gone, balanced anew.
+   */
+  'ctRescheduled'?: (number | string | Long);
+  /**
+   * New flows that followed ClientIP affinity.
+   */
+  'affinityHits'?: (number | string | Long);
+  /**
+   * Forwarded packets without a full FIB answer.
+   */
+  'fibMiss'?: (number | string | Long);
+  /**
+   * Drops, by reason.
+   */
+  'drops'?: (_sluice_v1_DropCounters | null);
+}
+
+/**
+ * The dataplane's global counters, summed over CPUs.
+ */
+export interface GlobalStats__Output {
+  /**
+   * Packets the programs saw.
+   */
+  'rxPackets': (string);
+  /**
+   * Packets not for a VIP, passed untouched.
+   */
+  'passedOther': (string);
+  /**
+   * Packets rewritten and redirected to a backend.
+   */
+  'forwarded': (string);
+  /**
+   * Packets rewritten and handed to the kernel's stack (no FIB answer).
+   */
+  'forwardedStack': (string);
+  /**
+   * Reply packets restored to the VIP.
+   */
+  'replies': (string);
+  /**
+   * Malformed packets not for a VIP, passed untouched.
+   */
+  'passedMalformed': (string);
+  /**
+   * Flows whose backend was gone, balanced anew.
+   */
+  'ctRescheduled': (string);
+  /**
+   * New flows that followed ClientIP affinity.
+   */
+  'affinityHits': (string);
+  /**
+   * Forwarded packets without a full FIB answer.
+   */
+  'fibMiss': (string);
+  /**
+   * Drops, by reason.
+   */
+  'drops': (_sluice_v1_DropCounters__Output | null);
+}

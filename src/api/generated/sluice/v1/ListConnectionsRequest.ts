@@ -1,0 +1,58 @@
+// Original file: proto/sluice/v1/operations.proto
+
+
+/**
+ * Request of ListConnections.
+ */
+export interface ListConnectionsRequest {
+  /**
+   * OPTIONAL. Only connections of this service.
+   */
+  'service'?: (string);
+  /**
+   * OPTIONAL. Only connections to this backend address.
+   */
+  'backendAddress'?: (string);
+  /**
+   * OPTIONAL. Only connections from this client address.
+   */
+  'clientAddress'?: (string);
+  /**
+   * OPTIONAL. Most connections to return, 0..1000. 0: 100; larger values
+   * are coerced to 1000.
+   */
+  'pageSize'?: (number);
+  /**
+   * OPTIONAL. `next_page_token` of the previous page; the filters must be
+   * the same.
+   */
+  'pageToken'?: (string);
+}
+
+/**
+ * Request of ListConnections.
+ */
+export interface ListConnectionsRequest__Output {
+  /**
+   * OPTIONAL. Only connections of this service.
+   */
+  'service': (string);
+  /**
+   * OPTIONAL. Only connections to this backend address.
+   */
+  'backendAddress': (string);
+  /**
+   * OPTIONAL. Only connections from this client address.
+   */
+  'clientAddress': (string);
+  /**
+   * OPTIONAL. Most connections to return, 0..1000. 0: 100; larger values
+   * are coerced to 1000.
+   */
+  'pageSize': (number);
+  /**
+   * OPTIONAL. `next_page_token` of the previous page; the filters must be
+   * the same.
+   */
+  'pageToken': (string);
+}

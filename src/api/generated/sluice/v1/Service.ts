@@ -1,0 +1,138 @@
+// Original file: proto/sluice/v1/service.proto
+
+import type { ServicePort as _sluice_v1_ServicePort, ServicePort__Output as _sluice_v1_ServicePort__Output } from '../../sluice/v1/ServicePort.js';
+import type { Backend as _sluice_v1_Backend, Backend__Output as _sluice_v1_Backend__Output } from '../../sluice/v1/Backend.js';
+import type { SessionAffinity as _sluice_v1_SessionAffinity, SessionAffinity__Output as _sluice_v1_SessionAffinity__Output } from '../../sluice/v1/SessionAffinity.js';
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * A load-balanced service: one or more virtual IPs (VIPs) times one or more
+ * ports, balanced over one set of backends by Maglev consistent hashing. Each
+ * (VIP, port, protocol) of a service is one frontend in the dataplane, and
+ * belongs to exactly one service. In the CLI's service files (this message
+ * in JSON or YAML) an unknown field is refused, with the nearest known name
+ * suggested; the OUTPUT_ONLY fields are accepted and ignored.
+ */
+export interface Service {
+  /**
+   * REQUIRED, IMMUTABLE. The service's identifier: 1-253 characters of
+   * letters, digits, ".", "_", "/" and "-" (e.g. "default/web"). Another name
+   * is another service.
+   */
+  'name'?: (string);
+  /**
+   * REQUIRED. The VIPs (IPv4 addresses), at least one, without duplicates.
+   * Addresses that cannot carry a flow are refused, with the reason: 0.0.0.0/8,
+   * loopback 127.0.0.0/8, link-local 169.254.0.0/16, multicast 224.0.0.0/4,
+   * 240.0.0.0/4 and 255.255.255.255 (for backends too).
+   */
+  'addresses'?: (string)[];
+  /**
+   * REQUIRED. The ports, at least one, unique by (port, protocol) and by name.
+   * VIPs x ports may be at most 64.
+   */
+  'ports'?: (_sluice_v1_ServicePort)[];
+  /**
+   * OPTIONAL. The backends (at most 1310), unique by address, none on one of
+   * the service's own VIPs. Each serves every port of the service at that
+   * port's target_port. Empty: packets to the service are dropped (counted as
+   * drop_no_backend). Each backend of each frontend (VIP x port) takes one of
+   * the daemon's --max-backends entries.
+   */
+  'backends'?: (_sluice_v1_Backend)[];
+  /**
+   * OPTIONAL. ClientIP session affinity. Unset: none.
+   */
+  'sessionAffinity'?: (_sluice_v1_SessionAffinity | null);
+  /**
+   * OPTIONAL. Size of the Maglev lookup table: a prime, at most 131071 and at
+   * least 100 x the number of active backends. 0: chosen from the backend
+   * count.
+   */
+  'tableSize'?: (number);
+  /**
+   * OUTPUT_ONLY. Store revision of the last change to this service's
+   * definition (a registered backend coming, changing or going does not move
+   * it). This is the service's etag: pass it as `expected_revision` to update
+   * or delete it
+   * only if nobody changed it since.
+   */
+  'revision'?: (number | string | Long);
+  /**
+   * OUTPUT_ONLY. Store revision at which the service was created.
+   */
+  'createRevision'?: (number | string | Long);
+  /**
+   * OUTPUT_ONLY. Size of the Maglev table the dataplane uses for the service
+   * now (table_size if set, else the size chosen from the backends); 0 when
+   * no backend takes new flows. Set on the services calls return; 0 in
+   * WatchServices events.
+   */
+  'effectiveTableSize'?: (number);
+}
+
+/**
+ * A load-balanced service: one or more virtual IPs (VIPs) times one or more
+ * ports, balanced over one set of backends by Maglev consistent hashing. Each
+ * (VIP, port, protocol) of a service is one frontend in the dataplane, and
+ * belongs to exactly one service. In the CLI's service files (this message
+ * in JSON or YAML) an unknown field is refused, with the nearest known name
+ * suggested; the OUTPUT_ONLY fields are accepted and ignored.
+ */
+export interface Service__Output {
+  /**
+   * REQUIRED, IMMUTABLE. The service's identifier: 1-253 characters of
+   * letters, digits, ".", "_", "/" and "-" (e.g. "default/web"). Another name
+   * is another service.
+   */
+  'name': (string);
+  /**
+   * REQUIRED. The VIPs (IPv4 addresses), at least one, without duplicates.
+   * Addresses that cannot carry a flow are refused, with the reason: 0.0.0.0/8,
+   * loopback 127.0.0.0/8, link-local 169.254.0.0/16, multicast 224.0.0.0/4,
+   * 240.0.0.0/4 and 255.255.255.255 (for backends too).
+   */
+  'addresses': (string)[];
+  /**
+   * REQUIRED. The ports, at least one, unique by (port, protocol) and by name.
+   * VIPs x ports may be at most 64.
+   */
+  'ports': (_sluice_v1_ServicePort__Output)[];
+  /**
+   * OPTIONAL. The backends (at most 1310), unique by address, none on one of
+   * the service's own VIPs. Each serves every port of the service at that
+   * port's target_port. Empty: packets to the service are dropped (counted as
+   * drop_no_backend). Each backend of each frontend (VIP x port) takes one of
+   * the daemon's --max-backends entries.
+   */
+  'backends': (_sluice_v1_Backend__Output)[];
+  /**
+   * OPTIONAL. ClientIP session affinity. Unset: none.
+   */
+  'sessionAffinity': (_sluice_v1_SessionAffinity__Output | null);
+  /**
+   * OPTIONAL. Size of the Maglev lookup table: a prime, at most 131071 and at
+   * least 100 x the number of active backends. 0: chosen from the backend
+   * count.
+   */
+  'tableSize': (number);
+  /**
+   * OUTPUT_ONLY. Store revision of the last change to this service's
+   * definition (a registered backend coming, changing or going does not move
+   * it). This is the service's etag: pass it as `expected_revision` to update
+   * or delete it
+   * only if nobody changed it since.
+   */
+  'revision': (string);
+  /**
+   * OUTPUT_ONLY. Store revision at which the service was created.
+   */
+  'createRevision': (string);
+  /**
+   * OUTPUT_ONLY. Size of the Maglev table the dataplane uses for the service
+   * now (table_size if set, else the size chosen from the backends); 0 when
+   * no backend takes new flows. Set on the services calls return; 0 in
+   * WatchServices events.
+   */
+  'effectiveTableSize': (number);
+}
