@@ -175,6 +175,8 @@ export function globalStatsToMessage(g: Record<GlobalCounter, bigint>): GlobalSt
     ctRescheduled: s('ct_rescheduled'),
     affinityHits: s('affinity_hits'),
     fibMiss: s('fib_miss'),
+    repliesRestored: s('reply_restored'),
+    repliesAmbiguous: s('reply_ambiguous'),
     drops: {
       malformed: s('drop_malformed'),
       fragment: s('drop_fragment'),

@@ -394,14 +394,15 @@ test('get shows the table size in use; stats shows every counter, replies apart 
   t.regex(r.stdout, /^table: {5}1021 slots \(chosen from the backend count\)$/m);
   t.is(Number((JSON.parse((await sluice(['--server', f.server.address, 'service', 'get', 'default/owner', '-o', 'json'])).stdout) as ServiceMessage).effectiveTableSize), 1021);
   const counters: Array<[string, bigint]> = [['rx_packets', 100n], ['forwarded', 70n], ['forwarded_stack', 10n], ['replies', 30n], ['passed_other', 9n], ['passed_malformed', 2n],
-    ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n]];
+    ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n],
+    ['reply_restored', 12n], ['reply_ambiguous', 13n]];
   for (const [k, v] of counters) f.dp.global.set(k as never, v);
   r = await sluice(['--server', f.server.address, 'stats']);
   const tail = r.stdout.trimEnd().split('\n').slice(-4).join('\n');
   t.is(tail, [
     'packets: rx 100, to backends 50, replies 30, passed 9, passed malformed 2',
     'egress:  redirected 70, via stack 10 (of which fib misses 4)',
-    'flows:   rescheduled 5, affinity hits 6',
+    'flows:   rescheduled 5, affinity hits 6, replies restored without an entry 12 (ambiguous, passed 13)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));
 });

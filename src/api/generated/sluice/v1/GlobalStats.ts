@@ -47,6 +47,17 @@ export interface GlobalStats {
    * Drops, by reason.
    */
   'drops'?: (_sluice_v1_DropCounters | null);
+  /**
+   * Replies of flows this node had no entry for (another node placed them),
+   * restored by their backend endpoint; the flow is tracked from then on.
+   */
+  'repliesRestored'?: (number | string | Long);
+  /**
+   * Replies of flows this node had no entry for, from an endpoint that
+   * serves several service ports: passed unrewritten (see the README's
+   * scale-out section).
+   */
+  'repliesAmbiguous'?: (number | string | Long);
 }
 
 /**
@@ -93,4 +104,15 @@ export interface GlobalStats__Output {
    * Drops, by reason.
    */
   'drops': (_sluice_v1_DropCounters__Output | null);
+  /**
+   * Replies of flows this node had no entry for (another node placed them),
+   * restored by their backend endpoint; the flow is tracked from then on.
+   */
+  'repliesRestored': (string);
+  /**
+   * Replies of flows this node had no entry for, from an endpoint that
+   * serves several service ports: passed unrewritten (see the README's
+   * scale-out section).
+   */
+  'repliesAmbiguous': (string);
 }
