@@ -56,6 +56,12 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
       force: f.force === true,
       dataplaneStart: f.adoptDataplane ? 'adopt' : f.resetDataplane ? 'reset' : 'refuse-unknown',
       ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),
+      ...(f.store !== undefined ? { store: f.store } : {}),
+      ...(f.storeCa !== undefined || f.storeCert !== undefined || f.storeKey !== undefined
+        ? { storeTls: { ...(f.storeCa !== undefined ? { ca: f.storeCa } : {}), ...(f.storeCert !== undefined ? { cert: f.storeCert } : {}), ...(f.storeKey !== undefined ? { key: f.storeKey } : {}) } }
+        : {}),
+      ...(f.storePrefix !== undefined ? { storePrefix: f.storePrefix } : {}),
+      statelessReplies: f.statelessReplies !== false,
     });
   } catch (err) {
     throw asFlagError(err);

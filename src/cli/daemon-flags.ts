@@ -26,6 +26,12 @@ export interface DaemonFlags {
   resetDataplane?: boolean;
   logLevel?: string;
   exitWithParent?: boolean;
+  store?: string;
+  storeCa?: string;
+  storeCert?: string;
+  storeKey?: string;
+  storePrefix?: string;
+  statelessReplies?: boolean;
 }
 
 /** One flag of the daemon. */
@@ -58,6 +64,12 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--require-client-cert', field: 'tls.requireClientCert', description: 'mutual TLS: refuse clients without a certificate signed by --tls-ca' },
   { flags: '--state-dir <dir>', field: 'stateDir', description: 'the store\'s directory, locked by the daemon (default /var/lib/sluice)' },
   { flags: '--pin-dir <dir>', field: 'pinDir', description: 'bpffs directory of the pinned maps, locked by the daemon (default /sys/fs/bpf/sluice)' },
+  { flags: '--store <url>', field: 'store', description: 'where desired state lives: etcd://HOST:PORT[,HOST:PORT...] for an etcd cluster shared by several nodes (default: SQLite in --state-dir, for one node)' },
+  { flags: '--store-ca <file>', field: 'storeTls.ca', description: 'TLS to etcd: the CA that signs its members\' certificates (PEM)' },
+  { flags: '--store-cert <file>', field: 'storeTls.cert', description: 'TLS to etcd: this node\'s client certificate (PEM), with --store-key' },
+  { flags: '--store-key <file>', field: 'storeTls.key', description: 'TLS to etcd: the client certificate\'s key (PEM)' },
+  { flags: '--store-prefix <prefix>', field: 'storePrefix', description: 'the key prefix of sluice\'s state in the store (default /sluice); nodes that share it balance alike' },
+  { flags: '--no-stateless-replies', field: 'statelessReplies', description: 'pass replies of flows this node has no entry for untouched, instead of restoring them by their backend endpoint (see README: scale-out)' },
   { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
   { flags: '--conntrack-size <n>', field: 'capacity.conntrack', description: `conntrack entries, two per flow (default ${fmt(CAPACITY_RANGE.conntrack.default)}, or the pinned map's)`, parse: count('conntrack-size', CAPACITY_RANGE.conntrack) },
   { flags: '--affinity-size <n>', field: 'capacity.affinity', description: `ClientIP affinity entries (default ${fmt(CAPACITY_RANGE.affinity.default)}, or the pinned map's)`, parse: count('affinity-size', CAPACITY_RANGE.affinity) },

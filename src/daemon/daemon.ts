@@ -26,6 +26,7 @@ import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from '../datap
 import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
 import { SqliteKvStore } from '../store/sqlite-kv.js';
+import { EtcdKvStore, parseEtcdUrl } from '../store/etcd-kv.js';
 import type { KvStore } from '../store/kv.js';
 import { Catalog } from '../catalog/catalog.js';
 import { CatalogKeys } from '../catalog/keys.js';
@@ -52,8 +53,20 @@ export interface DaemonOptions {
   listen: string;
   /** TLS for a TCP listener: PEM file paths; with `ca` and requireClientCert, mutual TLS. */
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
-  /** Directory of the store (sluice.db). */
+  /** The node's own directory: SQLite's sluice.db (without `store`), and its lock. */
   stateDir: string;
+  /**
+   * Where desired state lives: absent, SQLite in stateDir (one node);
+   * "etcd://HOST:PORT[,HOST:PORT...]", an etcd cluster that several nodes
+   * share.
+   */
+  store?: string;
+  /** TLS to etcd: PEM file paths; cert and key go together. */
+  storeTls?: { ca?: string; cert?: string; key?: string };
+  /** The catalog's key prefix in the store (default /sluice). */
+  storePrefix: string;
+  /** Restore replies of flows without an entry by their backend endpoint (default true). */
+  statelessReplies: boolean;
   /** bpffs directory of the pinned maps. */
   pinDir: string;
   /** Detach the programs when the daemon exits (default: keep forwarding). */
@@ -98,6 +111,8 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     mode: o.mode ?? 'xdp',
     listen: o.listen ?? 'unix:///run/sluice/sluice.sock',
     stateDir: o.stateDir ?? '/var/lib/sluice',
+    storePrefix: o.storePrefix ?? DEFAULT_STORE_PREFIX,
+    statelessReplies: o.statelessReplies ?? true,
     pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
     detachOnExit: o.detachOnExit ?? false,
     capacity: { ...o.capacity },
@@ -107,6 +122,26 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
+  if (o.store !== undefined) {
+    out.store = o.store;
+    parseEtcdUrl(o.store);
+  }
+  if (o.storeTls !== undefined) {
+    out.storeTls = { ...o.storeTls };
+    const given = (['ca', 'cert', 'key'] as const).find((k) => o.storeTls?.[k] !== undefined);
+    if (given && out.store === undefined) {
+      throw new SluiceError('INVALID_ARGUMENT', 'applies to an etcd store: give --store etcd://HOST:PORT too', { field: `storeTls.${given}` });
+    }
+    if ((out.storeTls.cert === undefined) !== (out.storeTls.key === undefined)) {
+      throw new SluiceError('INVALID_ARGUMENT', 'a client certificate and its key go together: give --store-cert and --store-key', { field: out.storeTls.cert === undefined ? 'storeTls.cert' : 'storeTls.key' });
+    }
+  }
+  if (!/^\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(out.storePrefix)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be a path of [A-Za-z0-9._-] parts such as /sluice or /prod/lb, without a trailing slash, got ${JSON.stringify(out.storePrefix)}`, { field: 'storePrefix' });
+  }
+  if (o.storePrefix !== undefined && out.store === undefined && o.storePrefix !== DEFAULT_STORE_PREFIX) {
+    throw new SluiceError('INVALID_ARGUMENT', 'applies to an etcd store (SQLite in --state-dir holds one node\'s state): give --store etcd://HOST:PORT too', { field: 'storePrefix' });
+  }
   if (!['xdp', 'xdp-generic', 'tc'].includes(out.mode)) {
     throw new SluiceError('INVALID_ARGUMENT', `must be xdp, xdp-generic or tc, got ${out.mode}`, { field: 'mode' });
   }
@@ -210,8 +245,8 @@ function rmEmptyDirs(dir: string, top: string): void {
   }
 }
 
-/** The catalog's key prefix in the store. */
-const STORE_PREFIX = '/sluice';
+/** The catalog's key prefix in the store, unless --store-prefix says otherwise. */
+export const DEFAULT_STORE_PREFIX = '/sluice';
 
 /**
  * What the catalog asks of the maps: services, frontends, and backend
@@ -236,6 +271,70 @@ async function catalogDemand(store: KvStore, keys: CatalogKeys): Promise<{ servi
     backendEntries += n * (d.backends.filter((b) => b.state !== 'maintenance').length + (registered.get(d.name) ?? 0));
   }
   return { services: services.kvs.length, frontends, backendEntries };
+}
+
+/** The store as messages name it. */
+function storeName(opts: DaemonOptions): string {
+  return opts.store === undefined ? path.join(opts.stateDir, 'sluice.db') : `${opts.store} under ${opts.storePrefix}`;
+}
+
+/**
+ * Open the store the options name: SQLite in the state directory (made if
+ * need be, and removed again by `undo` if this start made it), or the etcd
+ * cluster (UNAVAILABLE if no member answers).
+ */
+async function openStore(opts: DaemonOptions, undo: Array<() => void | Promise<void>>, log: Logger): Promise<KvStore> {
+  if (opts.store !== undefined) {
+    const endpoints = parseEtcdUrl(opts.store);
+    const tls = opts.storeTls && Object.keys(opts.storeTls).length > 0 ? await readStoreTls(opts.storeTls) : undefined;
+    let store: KvStore;
+    try {
+      store = await EtcdKvStore.connect({ endpoints, ...(tls ? { tls } : {}) });
+    } catch (err) {
+      if (err instanceof SluiceError && err.field === undefined) {
+        throw new SluiceError(err.code, `--store ${opts.store}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    undo.push(() => store.close());
+    log.info({ store: opts.store, prefix: opts.storePrefix, tls: tls !== undefined }, 'connected to etcd');
+    return store;
+  }
+  const dbPath = path.join(opts.stateDir, 'sluice.db');
+  const dbExisted = existsSync(dbPath);
+  let store: KvStore;
+  try {
+    store = SqliteKvStore.open(dbPath);
+  } catch (err) {
+    if (!(err instanceof SluiceError)) throw err;
+    throw new SluiceError(
+      err.code,
+      `${err.message}; restore it from a backup, or move it away and start again (with --adopt-dataplane, the store is rebuilt from the pinned dataplane)`,
+      { cause: err },
+    );
+  }
+  undo.push(async () => {
+    await store.close();
+    if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+  });
+  return store;
+}
+
+/** The etcd TLS files, read; INVALID_ARGUMENT naming storeTls.<which> for one that cannot be read. */
+async function readStoreTls(t: NonNullable<DaemonOptions['storeTls']>): Promise<{ ca?: Buffer; cert?: Buffer; key?: Buffer }> {
+  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const file = t[k];
+    if (file === undefined) continue;
+    try {
+      out[k] = await readFile(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+      throw new SluiceError('INVALID_ARGUMENT', `${file}: ${why}`, { field: `storeTls.${k}`, cause: err });
+    }
+  }
+  return out;
 }
 
 /** INVALID_ARGUMENT (field interfaces) unless the target's namespace and interface exist. */
@@ -326,24 +425,8 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       }
     }
 
-    const dbPath = path.join(opts.stateDir, 'sluice.db');
-    const dbExisted = existsSync(dbPath);
-    let store: KvStore;
-    try {
-      store = SqliteKvStore.open(dbPath);
-    } catch (err) {
-      if (!(err instanceof SluiceError)) throw err;
-      throw new SluiceError(
-        err.code,
-        `${err.message}; restore it from a backup, or move it away and start again (with --adopt-dataplane, the store is rebuilt from the pinned dataplane)`,
-        { cause: err },
-      );
-    }
-    undo.push(async () => {
-      await store.close();
-      if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
-    });
-    const keys = new CatalogKeys(STORE_PREFIX);
+    const store = await openStore(opts, undo, log);
+    const keys = new CatalogKeys(opts.storePrefix);
     const demand = await catalogDemand(store, keys);
     const freshStore = demand.services === 0;
 
@@ -385,7 +468,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       log.warn({ pinDir: opts.pinDir, removed }, 'reset: the pinned dataplane is replaced by empty maps');
     }
 
-    const dp = await NativeDataplane.open({ pinDir: opts.pinDir, capacity });
+    const dp = await NativeDataplane.open({ pinDir: opts.pinDir, capacity, statelessReplies: opts.statelessReplies });
     undo.push(() => void dp.close());
     for (const id of formerMapIds) dp.formerMapIds.add(id);
     log.info({ pinDir: opts.pinDir, adopted: dp.reused }, dp.reused.length ? 'adopted the pinned dataplane' : 'created the dataplane');
@@ -405,7 +488,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       if (opts.dataplaneStart !== 'adopt') {
         throw new SluiceError(
           'FAILED_PRECONDITION',
-          `the store in ${opts.stateDir} is empty, but the pinned dataplane in ${opts.pinDir} holds ${live} service ${live === 1 ? 'entry' : 'entries'} (VIP:port:protocol) that would be deleted: ` +
+          `the store (${storeName(opts)}) is empty, but the pinned dataplane in ${opts.pinDir} holds ${live} service ${live === 1 ? 'entry' : 'entries'} (VIP:port:protocol) that would be deleted: ` +
             'give --adopt-dataplane to rebuild the store from them (services named adopted/<vip>-<port>-<protocol>), ' +
             'or --reset-dataplane to start from empty maps (every connection is dropped)',
         );
@@ -419,7 +502,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       log.warn({ services: adopted.definitions.length, skipped: adopted.skipped.length }, 'adopt: the store was rebuilt from the pinned dataplane');
     }
 
-    const plane = await buildControlPlane({ store, dataplane: dp, prefix: STORE_PREFIX, logger });
+    const plane = await buildControlPlane({ store, dataplane: dp, prefix: opts.storePrefix, logger });
     undo.push(() => plane.close());
     const targets = opts.interfaces.map((i) => parseInterface(i, opts.mode));
     log.info({ services: plane.view.size, revision: plane.view.revision, staleRemoved: plane.removed }, 'desired state restored');

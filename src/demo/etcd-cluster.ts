@@ -166,6 +166,14 @@ export interface EtcdClusterOptions {
   heartbeatMs?: number;
   /** etcd's --election-timeout in ms (1000, etcd's default). */
   electionMs?: number;
+  /**
+   * etcd's --max-txn-ops (128, etcd's default): a catalog batch is one
+   * transaction of about two operations per service, so the benchmark's
+   * batches of 1,000 services need more.
+   */
+  maxTxnOps?: number;
+  /** etcd's --max-request-bytes (1.5 MiB, etcd's default). */
+  maxRequestBytes?: number;
   /** How long startEtcdCluster waits for readiness (20 s). */
   readyTimeoutMs?: number;
   /** Where the cluster's directory goes (os.tmpdir()). */
@@ -182,6 +190,8 @@ function resolveOptions(opts: EtcdClusterOptions): ResolvedOptions {
     logLevel: opts.logLevel ?? 'warn',
     heartbeatMs: opts.heartbeatMs ?? 100,
     electionMs: opts.electionMs ?? 1000,
+    maxTxnOps: opts.maxTxnOps ?? 128,
+    maxRequestBytes: opts.maxRequestBytes ?? 1572864,
     readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
     baseDir: opts.baseDir ?? tmpdir(),
   };
@@ -316,6 +326,8 @@ export class EtcdCluster {
       `--initial-cluster-token=${this.token}`,
       `--heartbeat-interval=${opts.heartbeatMs}`,
       `--election-timeout=${opts.electionMs}`,
+      `--max-txn-ops=${opts.maxTxnOps}`,
+      `--max-request-bytes=${opts.maxRequestBytes}`,
       '--logger=zap',
       '--log-outputs=stderr',
       `--log-level=${opts.logLevel}`,
