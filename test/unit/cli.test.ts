@@ -325,6 +325,12 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--tls-cert', path.join(dir, 'none.pem'), '--tls-key', path.join(dir, 'none.key'), '--listen', '127.0.0.1:0', '--state-dir', path.join(dir, 'state')], `--tls-cert: ${path.join(dir, 'none.pem')}: no such file`],
     [['daemon', '--server', 'unix:///x.sock'], '--server: a client option; the daemon listens on --listen'],
     [['daemon', '--adopt-dataplane', '--reset-dataplane'], '--adopt-dataplane and --reset-dataplane: give one or the other'],
+    [['daemon', '--store', 'etcd:/127.0.0.1:2379'], '--store: want etcd://HOST:PORT[,HOST:PORT...], got "etcd:/127.0.0.1:2379"'],
+    [['daemon', '--store', 'etcd://127.0.0.1:2379,127.0.0.1'], '--store: "127.0.0.1" is not HOST:PORT with a port in 1..65535'],
+    [['daemon', '--store-ca', 'ca.pem'], '--store-ca: applies to an etcd store: give --store etcd://HOST:PORT too'],
+    [['daemon', '--store', 'etcd://127.0.0.1:2379', '--store-cert', 'c.pem'], '--store-key: a client certificate and its key go together: give --store-cert and --store-key'],
+    [['daemon', '--store-prefix', '/other'], '--store-prefix: applies to an etcd store (SQLite in --state-dir holds one node\'s state): give --store etcd://HOST:PORT too'],
+    [['daemon', '--store', 'etcd://127.0.0.1:2379', '--store-prefix', 'sluice/'], '--store-prefix: must be a path of [A-Za-z0-9._-] parts such as /sluice or /prod/lb, without a trailing slash, got "sluice/"'],
   ] as Array<[string[], string]>) {
     // A daemon that started by mistake would use this test's own directories (a flag given again wins).
     const safe = args[0] === 'daemon'
@@ -335,6 +341,19 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     t.is(r.code, 2, `${args.join(' ')}: exit status`);
   }
   t.false(existsSync(pins), 'no daemon started');
+});
+
+test('a daemon whose etcd does not answer exits 1 naming --store, and leaves nothing behind', async (t) => {
+  const dir = tmp(t);
+  const pins = `/sys/fs/bpf/sluice-cli-etcd-${process.pid}`;
+  t.teardown(() => rmSync(pins, { recursive: true, force: true }));
+  const r = await sluice(['daemon', '--store', 'etcd://127.0.0.1:1', '--pin-dir', pins, '--state-dir', path.join(dir, 'state'),
+    '--listen', `unix://${path.join(dir, 'd.sock')}`, '--exit-with-parent'], { timeoutMs: 30_000 });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^sluice: UNAVAILABLE: --store etcd:\/\/127\.0\.0\.1:1: etcd at 127\.0\.0\.1:1 did not answer .*Check that the etcd members run/);
+  t.is(r.stderr.split('\n').length, 2, 'one line');
+  t.false(existsSync(pins), 'no pins made');
+  t.false(existsSync(path.join(dir, 'state')), 'no state directory left');
 });
 
 test('the client: a request it cannot encode is not sent and says so; a body the server cannot decode is INVALID_ARGUMENT', async (t) => {
