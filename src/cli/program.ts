@@ -190,9 +190,15 @@ Run \`sluice <command> --help\` for a command's options.`);
   program
     .command('demo')
     .description('run the daemon on a built-in topology of network namespaces and balance real HTTP and UDP traffic through it, then tear everything down')
+    .argument('[topology]', 'single: one load balancer (default); scale-out: three behind ECMP, on one etcd cluster', choice('<topology>', ['single', 'scale-out'] as const), 'single')
     .option('--mode <mode>', 'how to attach: xdp, xdp-generic or tc', choice('--mode', ['xdp', 'xdp-generic', 'tc'] as const), 'xdp')
     .option('--requests <n>', 'HTTP requests and UDP datagrams to send', intOption('requests', 1, 40000), 1000)
-    .action(async (o: { mode: AttachMode; requests: number }) => {
+    .action(async (topology: 'single' | 'scale-out', o: { mode: AttachMode; requests: number }) => {
+      if (topology === 'scale-out') {
+        const { runScaleoutDemo } = await import('../demo/scaleout-demo.js');
+        await runScaleoutDemo({ mode: o.mode, requests: o.requests });
+        return;
+      }
       const { runDemo } = await import('../demo/demo.js');
       await runDemo({ mode: o.mode, requests: o.requests });
     });

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse } from '../api/messages.js';
@@ -76,7 +76,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
   // One teardown, shared by the normal path, failures and signals.
   const teardown = (): Promise<void> => (tornDown ??= teardownOnce());
+  // CLI commands in flight: a Ctrl-C of the demo alone must not leave them waiting on a daemon that is gone.
+  const commands = new Set<ChildProcess>();
   const teardownOnce = async (): Promise<void> => {
+    for (const c of commands) c.kill('SIGTERM');
     // SIGTERM with --detach-on-exit: the daemon detaches its programs.
     await daemon?.stop('SIGTERM').catch(() => undefined);
     await daemon?.destroy();
@@ -95,7 +98,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     const quiet = args.includes('json');
     if (!quiet) out(`$ sluice ${args.join(' ')}`);
     try {
-      const { stdout } = await run(process.execPath, [cliPath(), ...args], { env: { ...process.env, SLUICE_SERVER: daemon!.address } });
+      const p = run(process.execPath, [cliPath(), ...args], { env: { ...process.env, SLUICE_SERVER: daemon!.address } });
+      commands.add(p.child);
+      const { stdout } = await p.finally(() => commands.delete(p.child));
       if (!quiet) out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
       return stdout;
     } catch (err) {
