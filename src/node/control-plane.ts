@@ -1,8 +1,9 @@
 /**
  * One node's control plane, assembled: the catalog (writes to the store),
  * the view (the node's copy of desired state, from the store's watch), the
- * syncer (the view into the load balancer and its maps) and the inspector
- * (questions about this node's dataplane). The gRPC API serves it; the
+ * runtime overlay (what the node learns of its backends, not persisted), the
+ * syncer (the view, overlaid, into the load balancer and its maps) and the
+ * inspector (questions about this node's dataplane). The gRPC API serves it; the
  * daemon and the tests build it the same way (buildControlPlane).
  *
  * A write returns once the node that took it has applied its own change:
@@ -21,6 +22,7 @@ import { CatalogView } from '../catalog/view.js';
 import type { KvStore } from '../store/kv.js';
 import { Inspector } from '../inspect/inspector.js';
 import { Syncer } from './syncer.js';
+import { RuntimeOverlay } from './overlay.js';
 import { capacityCheck } from './capacity.js';
 
 /** A node's control plane. */
@@ -31,6 +33,8 @@ export interface ControlPlane {
   syncer: Syncer;
   inspector: Inspector;
   lb: LoadBalancer;
+  /** What this node lays over the catalog (health, next); never persisted. */
+  overlay: RuntimeOverlay;
   /**
    * Wait until this node has applied everything up to `revision`; then, if
    * it could not program one of `names`, throw that service's error (the
@@ -80,7 +84,8 @@ export async function buildControlPlane(o: ControlPlaneOptions): Promise<Control
     precheck: capacityCheck(lb),
     ...(o.defaultLeaseTtlSeconds !== undefined ? { defaultLeaseTtlSeconds: o.defaultLeaseTtlSeconds } : {}),
   });
-  const syncer = new Syncer({ view, lb, logger: log.child({ component: 'syncer' }), ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}) });
+  const overlay = new RuntimeOverlay();
+  const syncer = new Syncer({ view, lb, overlay, logger: log.child({ component: 'syncer' }), ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}) });
   const inspector = new Inspector({ view, lb, dataplane: o.dataplane, ...(o.monotonicNs ? { monotonicNs: o.monotonicNs } : {}) });
   await view.start();
   let removed: number;
@@ -97,6 +102,7 @@ export async function buildControlPlane(o: ControlPlaneOptions): Promise<Control
     syncer,
     inspector,
     lb,
+    overlay,
     removed,
     async settle(revision, names) {
       await syncer.waitFor(revision);

@@ -4,6 +4,11 @@
  * that arrive while a batch is being applied are merged into the next one,
  * so a burst costs one reconcile per service, however many writes it held.
  *
+ * What reaches the load balancer is the view's definition with the node's
+ * runtime overlay laid over it (overlay.ts: what this node learnt of its
+ * backends, never persisted); a change of the overlay re-applies the
+ * services it touches like a change of the view.
+ *
  * A service the dataplane refuses (a capacity reached) is recorded with its
  * error (its runtime status, not persisted), and tried again with the next
  * change and every `retryMs`; the others go on. Writes wait for their own
@@ -17,6 +22,7 @@ import { expandDefinition, type ServiceDefinition } from '../model/definition.js
 import type { ServiceSpec } from '../model/service.js';
 import type { CatalogView, ViewChange } from '../catalog/view.js';
 import { engineError } from './engine-error.js';
+import { RuntimeOverlay } from './overlay.js';
 
 /** What the node holds of one service. */
 export interface ServiceStatus {
@@ -31,6 +37,8 @@ export interface SyncerOptions {
   view: CatalogView;
   lb: LoadBalancer;
   logger: Logger;
+  /** The node's runtime overlay (default: an empty one of its own). */
+  overlay?: RuntimeOverlay;
   /** How often services that failed are tried again, in ms (default 5000). */
   retryMs?: number;
 }
@@ -40,6 +48,9 @@ export class Syncer {
   private readonly view: CatalogView;
   private readonly lb: LoadBalancer;
   private readonly log: Logger;
+  /** The node's runtime overlay, laid over every definition applied. */
+  readonly overlay: RuntimeOverlay;
+  private unsubscribeOverlay: (() => void) | undefined;
   /** Frontend names installed per service. */
   private readonly installed = new Map<string, string[]>();
   private readonly status = new Map<string, ServiceStatus>();
@@ -60,6 +71,7 @@ export class Syncer {
     this.view = opts.view;
     this.lb = opts.lb;
     this.log = opts.logger;
+    this.overlay = opts.overlay ?? new RuntimeOverlay();
     this.retryMs = opts.retryMs ?? 5000;
   }
 
@@ -70,6 +82,7 @@ export class Syncer {
    */
   async start(): Promise<number> {
     this.unsubscribe = this.view.subscribe((changes) => this.enqueue(changes));
+    this.unsubscribeOverlay = this.overlay.subscribe((names) => this.reapply(names));
     const revision = this.view.revision;
     for (const name of this.view.names()) {
       const s = this.view.get(name)!;
@@ -88,6 +101,7 @@ export class Syncer {
   close(): void {
     this.closed = true;
     this.unsubscribe?.();
+    this.unsubscribeOverlay?.();
     clearInterval(this.retryTimer);
     for (const w of this.waiters.splice(0)) w.resolve();
   }
@@ -97,6 +111,11 @@ export class Syncer {
     await this.view.waitFor(revision);
     if (revision <= this.applied || this.closed) return;
     await new Promise<void>((resolve) => this.waiters.push({ revision, resolve }));
+  }
+
+  /** Resolves once nothing is pending (an overlay change, a retry, a view change applied or failed). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
   }
 
   /** The node's status of a service (undefined: none known). */
@@ -112,14 +131,18 @@ export class Syncer {
   /** Slots of the Maglev table a service's frontends use now (the largest; 0: none). */
   tableSizeOf(d: ServiceDefinition): number {
     let size = 0;
-    for (const spec of expandDefinition(d)) size = Math.max(size, this.lb.tableSizeOf(spec.name) ?? 0);
+    for (const spec of expandDefinition(this.overlay.apply(d))) size = Math.max(size, this.lb.tableSizeOf(spec.name) ?? 0);
     return size;
   }
 
   // ---------------------------------------------------------------- internals
 
   private enqueue(changes: ViewChange[]): void {
-    for (const c of changes) this.pending.set(c.name, c);
+    for (const c of changes) {
+      this.pending.set(c.name, c);
+      // A service deleted takes what the node learnt of it along.
+      if (c.type === 'DELETE') this.overlay.clearService(c.name);
+    }
     this.pendingTop = Math.max(this.pendingTop, changes[changes.length - 1]!.revision);
     void this.drain();
   }
@@ -186,11 +209,15 @@ export class Syncer {
 
   /** Try the services the dataplane refused again, now (the timer does it every retryMs). Resolves when done. */
   retryFailed(): Promise<void> {
-    const failed = [...this.status].filter(([, s]) => s.error).map(([n]) => n);
-    if (failed.length === 0 || this.closed) return Promise.resolve();
-    for (const name of failed) {
+    return this.reapply([...this.status].filter(([, s]) => s.error).map(([n]) => n));
+  }
+
+  /** Apply these services again as the view has them (their overlay, or their last attempt, changed). Resolves when done. */
+  reapply(names: readonly string[]): Promise<void> {
+    if (names.length === 0 || this.closed) return Promise.resolve();
+    for (const name of names) {
       const s = this.view.get(name);
-      // A failed service deleted since went with its DELETE change.
+      // A service deleted since went with its DELETE change.
       if (s) this.pending.set(name, { type: 'PUT', name, revision: s.revision, service: s });
       else this.status.delete(name);
     }
@@ -206,7 +233,7 @@ export class Syncer {
     const next: ServiceSpec[] = [];
     const nextByService = new Map<string, string[]>();
     for (const c of batch) {
-      const specs = c.type === 'PUT' ? expandDefinition(c.service.definition) : [];
+      const specs = c.type === 'PUT' ? expandDefinition(this.overlay.apply(c.service.definition)) : [];
       next.push(...specs);
       nextByService.set(c.name, specs.map((s) => s.name));
     }
