@@ -14,6 +14,8 @@ import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
 import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
 import { isIPv4Address } from '../model/address.js';
+import { MAX_WEIGHT } from '../model/limits.js';
+import { LEASE_TTL } from '../store/lease.js';
 import { SluiceError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { emit, table, UsageError, type OutputFormat } from './output.js';
@@ -323,8 +325,8 @@ Backends registered with a lease are kept when the file does not name them.`)
     .description('add a backend under a lease: it is removed when the lease expires (or at once on Ctrl-C with --keepalive)')
     .argument('<service>', 'the service')
     .argument('<address>', 'the backend\'s IPv4 address', addressArg)
-    .option('--weight <w>', 'weight in the Maglev table, 0..1000 (default: 1, or the backend\'s current weight)', intOption('weight', 0, 1000))
-    .option('--ttl <seconds>', 'lease TTL, 1..86400 (default 10)', intOption('ttl', 1, 86400))
+    .option('--weight <w>', `weight in the Maglev table, 0..${MAX_WEIGHT} (default: 1, or the backend's current weight)`, intOption('weight', 0, MAX_WEIGHT))
+    .option('--ttl <seconds>', `lease TTL, ${LEASE_TTL.min}..${LEASE_TTL.max} (default 10)`, intOption('ttl', LEASE_TTL.min, LEASE_TTL.max))
     .option('--keepalive', 'keep the lease alive until Ctrl-C (or SIGTERM), then deregister')
     .action(async (svc: string, address: string, o: { weight?: number; ttl?: number; keepalive?: boolean }) => {
       const c = await client();

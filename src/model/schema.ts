@@ -17,12 +17,9 @@ import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
 import { addressProblem } from './address.js';
 
-/** Largest backend weight. */
-export const MAX_WEIGHT = 1000;
-/** Longest affinity timeout Kubernetes allows (one day). */
-export const MAX_AFFINITY_TIMEOUT = 86400;
-/** Longest service name. */
-export const MAX_NAME_LENGTH = 253;
+import { MAX_AFFINITY_TIMEOUT, MAX_NAME_LENGTH, MAX_WEIGHT } from './limits.js';
+
+export { MAX_AFFINITY_TIMEOUT, MAX_NAME_LENGTH, MAX_WEIGHT };
 /** Longest port name. */
 export const MAX_PORT_NAME_LENGTH = 63;
 /** Longest lease id accepted on input. */
