@@ -60,20 +60,10 @@ module.exports = {
       comment:
         'A KvStore (memory, SQLite, etcd) is a generic, etcd-shaped key-value store: it knows nothing of ' +
         'services, catalog keys or maps, and imports only store/ and errors.ts. Key layouts and what the ' +
-        'values mean belong in catalog/.',
-      from: { path: '^src/store/', pathNot: '^src/store/sqlite-kv\\.ts$' },
+        'values mean belong in catalog/; what the store cannot do alone, its caller passes in (as the daemon ' +
+        "passes SqliteKvStore.open the catalog's migration of schema-1 files).",
+      from: { path: '^src/store/' },
       to: { path: '^src/', pathNot: '^src/(store/|errors\\.ts$)' },
-    },
-    {
-      name: 'store-sqlite-migration-exception',
-      severity: 'error',
-      comment:
-        'EXCEPTION to store-stands-alone for one file: sqlite-kv.ts migrates the files of the old service ' +
-        'store into catalog keys, and so imports catalog/keys.ts and model/definition.ts. Nothing more may ' +
-        'be added. To remove it: move the migration to catalog/ (or the daemon start-up), then delete this ' +
-        'rule, the pathNot in store-stands-alone and the store pathNots in no-folder-cycles.',
-      from: { path: '^src/store/sqlite-kv\\.ts$' },
-      to: { path: '^src/', pathNot: '^src/(store/|errors\\.ts$|catalog/keys\\.ts$|model/definition\\.ts$)' },
     },
     {
       name: 'maglev-is-pure',
@@ -184,13 +174,10 @@ module.exports = {
       severity: 'error',
       comment:
         'Folders form layers, so no cycle between two folders: move the shared piece down, or pass it ' +
-        'in from above. The store pathNots skip two-folder cycles through store/, for the one that ' +
-        'store-sqlite-migration-exception allows (store/ <-> catalog/; a folder rule cannot name a file); ' +
-        'longer cycles through store/ are still reported, and store-stands-alone keeps store/ from ' +
-        'importing anything else. Delete the pathNots with that exception.',
+        'in from above.',
       scope: 'folder',
-      from: { path: '^src/', pathNot: '^src/store$' },
-      to: { circular: true, pathNot: '^src/store$' },
+      from: { path: '^src/' },
+      to: { circular: true },
     },
     {
       name: 'no-runtime-cycles',

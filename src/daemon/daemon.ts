@@ -30,6 +30,7 @@ import { EtcdKvStore, parseEtcdUrl } from '../store/etcd-kv.js';
 import type { KvStore } from '../store/kv.js';
 import { Catalog } from '../catalog/catalog.js';
 import { CatalogKeys } from '../catalog/keys.js';
+import { legacyRowsToCatalog } from '../catalog/legacy.js';
 import { buildControlPlane, type ControlPlane } from '../node/control-plane.js';
 import type { ServiceDefinition } from '../model/definition.js';
 import type { RegistrationValue } from '../catalog/keys.js';
@@ -304,7 +305,9 @@ async function openStore(opts: DaemonOptions, undo: Array<() => void | Promise<v
   const dbExisted = existsSync(dbPath);
   let store: KvStore;
   try {
-    store = SqliteKvStore.open(dbPath);
+    // A file of an older sluice (schema 1) has its services moved into the catalog's keys.
+    const keys = new CatalogKeys(opts.storePrefix);
+    store = SqliteKvStore.open(dbPath, { migrateSchema1: (rows) => legacyRowsToCatalog(rows, keys) });
   } catch (err) {
     if (!(err instanceof SluiceError)) throw err;
     throw new SluiceError(

@@ -14,9 +14,7 @@
  */
 import { closeSync, fchmodSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { CatalogKeys, type RegistrationValue } from '../catalog/keys.js';
 import { SluiceError, invalid } from '../errors.js';
-import type { ServiceDefinition } from '../model/definition.js';
 import {
   CompactedError,
   type Compare,
@@ -41,13 +39,40 @@ export interface SqliteKvOptions {
   /** Revisions of history kept for watches (default 10,000); older ones are compacted. */
   historyRevisions?: number;
   /**
-   * Where the services of a schema-1 file (the service-shaped store of
-   * sluice before the KvStore) are moved, in the layout of catalog/keys.ts
-   * (default "/sluice", the daemon's default --store-prefix). Read only
-   * when such a file is opened.
+   * Turns the rows of a schema-1 file (the service-shaped store of sluice
+   * before the KvStore) into the keys of schema 2. Called only when such a
+   * file is opened, inside the transaction of the upgrade; without it, a
+   * schema-1 file is refused and left as it is. The store knows the old
+   * tables, not what the keys mean: the daemon passes the catalog's
+   * (legacyRowsToCatalog in catalog/legacy.ts).
    */
-  catalogPrefix?: string;
+  migrateSchema1?: Schema1Migration;
 }
+
+/** The rows of a schema-1 file that its migration needs. */
+export interface Schema1Rows {
+  /** The services table, by name: each definition as the JSON text it was stored as. */
+  services: Array<{ name: string; definition: string; revision: number; createRevision: number }>;
+  /** The ids in the leases table, which the upgrade keeps as they are. */
+  leases: ReadonlySet<string>;
+}
+
+/** A key a schema-1 migration writes, with its revisions; `lease` must be one of Schema1Rows.leases. */
+export interface Schema1Key {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  lease?: string;
+}
+
+/**
+ * What SqliteKvOptions.migrateSchema1 is: the keys to write for the rows of
+ * a schema-1 file. It throws a SluiceError (FAILED_PRECONDITION) for rows it
+ * cannot migrate; the store adds the file's path, and leaves the file at
+ * schema 1.
+ */
+export type Schema1Migration = (rows: Schema1Rows) => Schema1Key[];
 
 /** The schema version this code writes: 1 was the service-shaped store, 2 is this one. */
 export const SCHEMA_VERSION = 2;
@@ -113,9 +138,12 @@ const SCHEMA_2 = `
  * Upgrades: UPGRADES[v] takes a file from schema v to v + 1, inside the
  * transaction that records the new version. Append, never edit.
  */
-const UPGRADES: Readonly<Record<number, (db: Database.Database, ctx: { path: string; catalogPrefix: string }) => void>> = {
+const UPGRADES: Readonly<Record<number, (db: Database.Database, ctx: UpgradeContext) => void>> = {
   1: fromServices,
 };
+
+/** What an upgrade is given: the file (for messages) and the caller's migration of schema 1. */
+type UpgradeContext = { path: string; migrateSchema1: Schema1Migration | undefined };
 
 type KvRow = { key: string; value: string; create_revision: number; mod_revision: number; lease: string | null };
 type ChangeRow = {
@@ -163,7 +191,7 @@ export class SqliteKvStore implements KvStore {
   readonly #expireTx: (now: number) => Committed[];
   readonly #compactTx: (revision: number) => void;
 
-  private constructor(path: string, db: Database.Database, o: Required<Omit<SqliteKvOptions, 'catalogPrefix'>>) {
+  private constructor(path: string, db: Database.Database, o: ResolvedOptions) {
     this.path = path;
     this.#db = db;
     this.#now = o.now;
@@ -241,9 +269,9 @@ export class SqliteKvStore implements KvStore {
   /**
    * Open the store at `path`, creating the file (mode 0600) and the schema
    * if need be; the directory must exist. A file of schema 1 (the
-   * service-shaped store) is migrated to the catalog layout under
-   * `catalogPrefix`; one of a newer schema, one that is damaged and one that
-   * is not a sluice store are refused (FAILED_PRECONDITION, naming the path).
+   * service-shaped store) is migrated by `migrateSchema1`, and refused
+   * without it; one of a newer schema, one that is damaged and one that is
+   * not a sluice store are refused (FAILED_PRECONDITION, naming the path).
    */
   static open(path: string, opts: SqliteKvOptions = {}): SqliteKvStore {
     const o = resolveOptions(opts);
@@ -273,7 +301,7 @@ export class SqliteKvStore implements KvStore {
       // some later query with SQLite's words alone.
       const check = db.pragma('quick_check', { simple: true }) as string;
       if (check !== 'ok') throw new SluiceError('FAILED_PRECONDITION', `the store at ${path} is damaged (${check})`);
-      migrate(db, path, o.catalogPrefix);
+      migrate(db, { path, migrateSchema1: o.migrateSchema1 });
       return new SqliteKvStore(path, db, o);
     } catch (err) {
       db?.close();
@@ -629,13 +657,15 @@ function leaseNotFound(id: string): SluiceError {
   return new SluiceError('NOT_FOUND', `lease ${id} does not exist (expired or revoked)`);
 }
 
+type ResolvedOptions = Required<Omit<SqliteKvOptions, 'migrateSchema1'>> & { migrateSchema1: Schema1Migration | undefined };
+
 /** The options with their defaults. */
-function resolveOptions(opts: SqliteKvOptions): Required<SqliteKvOptions> {
+function resolveOptions(opts: SqliteKvOptions): ResolvedOptions {
   const o = {
     now: opts.now ?? Date.now,
     leaseCheckMs: opts.leaseCheckMs ?? 200,
     historyRevisions: opts.historyRevisions ?? 10_000,
-    catalogPrefix: opts.catalogPrefix ?? '/sluice',
+    migrateSchema1: opts.migrateSchema1,
   };
   if (!Number.isSafeInteger(o.leaseCheckMs) || o.leaseCheckMs < 0) {
     throw invalid('leaseCheckMs', `must be a non-negative integer, got ${String(opts.leaseCheckMs)}`);
@@ -663,7 +693,8 @@ function createPrivate(path: string): void {
 }
 
 /** Bring the file to SCHEMA_VERSION, in one transaction: all of the upgrade or none. */
-function migrate(db: Database.Database, path: string, catalogPrefix: string): void {
+function migrate(db: Database.Database, ctx: UpgradeContext): void {
+  const { path } = ctx;
   db.transaction(() => {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
     if (!tables.includes('schema_version')) {
@@ -681,73 +712,64 @@ function migrate(db: Database.Database, path: string, catalogPrefix: string): vo
     for (let v = version; v < SCHEMA_VERSION; v++) {
       const upgrade = UPGRADES[v];
       if (!upgrade) throw new SluiceError('FAILED_PRECONDITION', `${path} has schema version ${version}, which this sluice cannot upgrade`);
-      upgrade(db, { path, catalogPrefix });
+      upgrade(db, ctx);
     }
     db.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION);
   }).immediate();
 }
 
 /**
- * Schema 1 → 2: the services of the service-shaped store become keys of the
- * catalog (catalog/keys.ts), so that a daemon upgraded in place finds them:
- *
- * - a service's definition, with its static backends only (those without a
- *   lease), at services/<name>, with the service's creation and last
- *   revision;
- * - each backend with a lease at registrations/<name>|<address>, as
- *   {"weight", "state"}, attached to its lease; a backend whose lease is no
- *   longer in the leases table was on its way out (the old registry drops
- *   such backends), and a key cannot hang on a lease that does not exist,
- *   so it is left out;
- * - each (VIP, port, protocol) at frontends/<vip>:<port>/<protocol>, holding
- *   the service's name. Two services on one frontend cannot come from a
- *   store the old registry wrote; such a file is refused (and left as it
- *   was) rather than one of them losing its claim unseen.
+ * Schema 1 → 2: the services of the service-shaped store become keys,
+ * those the caller's migration returns for the rows of the services table
+ * and the ids of the leases table, so that a daemon upgraded in place finds
+ * them. Without a migration the file is refused: moving it to schema 2
+ * with no keys would lose every service unseen.
  *
  * The store revision is kept; the history starts empty (compacted at the
  * current revision), as the old events describe services, not keys. The
  * leases stay as they are; the dataplane ids (frontend_ids) are a node's own
- * and are not kept in the store any more.
+ * and are not kept in the store any more. Any refusal leaves the file as it
+ * was (the upgrade's transaction rolls back).
  */
-function fromServices(db: Database.Database, { path, catalogPrefix }: { path: string; catalogPrefix: string }): void {
-  const keys = new CatalogKeys(catalogPrefix);
-  db.exec(KV_TABLES);
+function fromServices(db: Database.Database, { path, migrateSchema1 }: UpgradeContext): void {
+  if (migrateSchema1 === undefined) {
+    throw new SluiceError(
+      'FAILED_PRECONDITION',
+      `${path} has schema version 1 (the service store of an older sluice), whose services only a migration into keys ` +
+        'can keep: open it with the migrateSchema1 option (the sluice daemon passes the catalog\'s); the file is left at schema 1',
+    );
+  }
+  const refuse = (why: string, cause?: unknown): SluiceError =>
+    new SluiceError('FAILED_PRECONDITION', `${path}: ${why}; the file is left at schema 1`, cause === undefined ? undefined : { cause });
   const leases = new Set(db.prepare('SELECT id FROM leases').pluck().all() as string[]);
+  const services = db
+    .prepare('SELECT name, definition, revision, create_revision AS createRevision FROM services ORDER BY name')
+    .all() as Schema1Rows['services'];
+  const revision = db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck().get() as number;
+  let kvs: Schema1Key[];
+  try {
+    kvs = migrateSchema1({ services, leases });
+  } catch (err) {
+    throw refuse((err as Error).message, err);
+  }
+
+  db.exec(KV_TABLES);
   const insert = db.prepare<[string, string, number, number, string | null]>(
     'INSERT INTO kv (key, value, create_revision, mod_revision, lease) VALUES (?, ?, ?, ?, ?)',
   );
-  const owners = new Map<string, string>();
-  const services = db.prepare('SELECT name, definition, revision, create_revision FROM services ORDER BY name').all() as Array<{
-    name: string;
-    definition: string;
-    revision: number;
-    create_revision: number;
-  }>;
-  for (const row of services) {
-    let d: ServiceDefinition;
-    try {
-      d = JSON.parse(row.definition) as ServiceDefinition;
-    } catch (err) {
-      throw new SluiceError('FAILED_PRECONDITION', `${path}: the definition of service ${row.name} is not JSON: ${(err as Error).message}`, { cause: err });
+  const written = new Set<string>();
+  for (const kv of kvs) {
+    // Checked, not trusted: what the store keeps true of every key (one row
+    // each, revisions in order and not ahead of the store, a lease that
+    // exists) holds of these too.
+    if (written.has(kv.key)) throw refuse(`the migration gives key ${kv.key} twice`);
+    const { createRevision: c, modRevision: m } = kv;
+    if (!Number.isSafeInteger(c) || !Number.isSafeInteger(m) || c < 1 || c > m || m > revision) {
+      throw refuse(`the migration gives key ${kv.key} revisions ${c}..${m}, not in order within 1..${revision}`);
     }
-    const statics = d.backends.filter((b) => b.leaseId === undefined);
-    insert.run(keys.service(row.name), JSON.stringify({ ...d, backends: statics }), row.create_revision, row.revision, null);
-    for (const b of d.backends) {
-      if (b.leaseId === undefined || !leases.has(b.leaseId)) continue;
-      const value: RegistrationValue = { weight: b.weight, state: b.state };
-      insert.run(keys.registration(row.name, b.address), JSON.stringify(value), row.revision, row.revision, b.leaseId);
-    }
-    for (const address of d.addresses) {
-      for (const p of d.ports) {
-        const key = keys.frontend(address, p.port, p.protocol);
-        const owner = owners.get(key);
-        if (owner !== undefined) {
-          throw new SluiceError('FAILED_PRECONDITION', `${path}: services ${owner} and ${row.name} both hold ${address}:${p.port}/${p.protocol}; the file is left at schema 1`);
-        }
-        owners.set(key, row.name);
-        insert.run(key, row.name, row.revision, row.revision, null);
-      }
-    }
+    if (kv.lease !== undefined && !leases.has(kv.lease)) throw refuse(`the migration attaches key ${kv.key} to lease ${kv.lease}, which the file does not hold`);
+    written.add(kv.key);
+    insert.run(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.lease ?? null);
   }
   db.exec(`
     UPDATE meta SET value = (SELECT value FROM meta WHERE key = 'revision') WHERE key = 'compacted_revision';

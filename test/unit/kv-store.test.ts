@@ -4,18 +4,21 @@
  * Then what only the SQLite store promises: everything survives a reopen,
  * a private file, schema versions, refusals that name the file, byte
  * order, and the migration of a file of the service-shaped store (schema
- * 1) into the catalog's keys.
+ * 1): the store's part (the hook's rows, one transaction, refusals) and,
+ * through the daemon's hook (catalog/legacy.ts), the catalog's keys.
  */
 import { mkdtemp, open as openFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
+import { CatalogKeys } from '../../src/catalog/keys.js';
+import { legacyRowsToCatalog } from '../../src/catalog/legacy.js';
 import { SluiceError, type SluiceErrorCode } from '../../src/errors.js';
 import type { ServiceDefinition } from '../../src/model/definition.js';
 import { CompactedError, type KvChanges, type KvStore } from '../../src/store/kv.js';
 import { MemoryKvStore } from '../../src/store/memory-kv.js';
-import { SCHEMA_VERSION, SqliteKvStore, type SqliteKvOptions } from '../../src/store/sqlite-kv.js';
+import { SCHEMA_VERSION, SqliteKvStore, type Schema1Rows, type SqliteKvOptions } from '../../src/store/sqlite-kv.js';
 import { kvContract } from '../helpers/kv-contract.js';
 
 
@@ -430,6 +433,21 @@ const v1Writer = (path: string): V1Writer => handWriter(path);
 
 const T0 = 1_000_000;
 
+/** The hook the daemon passes (its --store-prefix is /sluice on SQLite). */
+function catalogMigration(prefix = '/sluice'): Pick<SqliteKvOptions, 'migrateSchema1'> {
+  const keys = new CatalogKeys(prefix);
+  return { migrateSchema1: (rows) => legacyRowsToCatalog(rows, keys) };
+}
+
+/** What a schema-1 file holds after a failed open: its version, its services, and no table of schema 2. */
+function assertLeftAtSchema1(t: ExecutionContext, path: string, services: string[]): void {
+  const db = new Database(path, { readonly: true });
+  t.teardown(() => db.close());
+  t.deepEqual(db.prepare('SELECT version FROM schema_version').pluck().all(), [1], 'still schema 1');
+  t.deepEqual(db.prepare('SELECT name FROM services ORDER BY name').pluck().all(), services);
+  t.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('kv', 'changes')").pluck().all(), [], 'no table of schema 2');
+}
+
 function webDef(leased: string, revoked: string, weight: number): ServiceDefinition {
   return {
     name: 'default/web',
@@ -477,7 +495,7 @@ test('sqlite: a schema-1 file (the service store) is migrated into the catalog\'
   const path = join(await tempDir(t), 'store.db');
   const { leased, revoked, web } = writeV1Scenario(path);
   const clock = new Clock(T0 + 10_000);
-  const store = openKv(t, path, { now: clock.now });
+  const store = openKv(t, path, { now: clock.now, ...catalogMigration() });
 
   t.is(await store.revision(), 5, 'the store revision is kept');
   const { kvs } = await store.range('/');
@@ -535,10 +553,10 @@ test('sqlite: a schema-1 file (the service store) is migrated into the catalog\'
   t.deepEqual(db.prepare('SELECT key, value FROM meta ORDER BY key').all(), [{ key: 'compacted_revision', value: 5 }, { key: 'revision', value: 6 }]);
 });
 
-test('sqlite: the migration from schema 1 puts the catalog under catalogPrefix', async (t) => {
+test('sqlite: the migration from schema 1 puts the catalog under the prefix of the hook\'s keys', async (t) => {
   const path = join(await tempDir(t), 'store.db');
   writeV1Scenario(path);
-  const store = openKv(t, path, { catalogPrefix: '/other/', now: () => T0 });
+  const store = openKv(t, path, { now: () => T0, ...catalogMigration('/other/') });
   t.deepEqual((await store.range('/sluice/')).kvs, []);
   t.deepEqual((await store.range('/other/services/')).kvs.map((kv) => kv.key), ['/other/services/api', '/other/services/default/web']);
   t.is((await store.range('/other/')).kvs.length, 8);
@@ -549,13 +567,88 @@ test('sqlite: a schema-1 file with two services on one frontend is refused and l
   const w = v1Writer(path);
   w.put([apiDef, { ...apiDef, name: 'api-copy', ports: [{ name: 'https', port: 443, protocol: 'tcp', targetPort: 9443 }] }]);
   w.close();
-  const err = throwsCode(t, () => SqliteKvStore.open(path), 'FAILED_PRECONDITION', 'a frontend held twice');
-  t.regex(err?.message ?? '', /api and api-copy both hold 10\.96\.0\.20:443\/tcp/);
+  const err = throwsCode(t, () => SqliteKvStore.open(path, catalogMigration()), 'FAILED_PRECONDITION', 'a frontend held twice');
+  t.regex(err?.message ?? '', /api and api-copy both hold 10\.96\.0\.20:443\/tcp; the file is left at schema 1/);
   t.true(err?.message.includes(path), `the message names the file: ${err?.message}`);
-  const db = new Database(path, { readonly: true });
-  t.teardown(() => db.close());
-  t.deepEqual(db.prepare('SELECT version FROM schema_version').pluck().all(), [1], 'still schema 1');
-  t.deepEqual(db.prepare('SELECT name FROM services ORDER BY name').pluck().all(), ['api', 'api-copy']);
-  t.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('kv', 'changes')").pluck().all(), [], 'no table of schema 2');
+  assertLeftAtSchema1(t, path, ['api', 'api-copy']);
+});
+
+test('sqlite: a schema-1 file with a definition that is not JSON is refused and left as it was', async (t) => {
+  const path = join(await tempDir(t), 'store.db');
+  const w = v1Writer(path);
+  w.put([apiDef]);
+  w.close();
+  const db = new Database(path);
+  db.prepare('UPDATE services SET definition = ? WHERE name = ?').run('{"name":', 'api');
+  db.close();
+  const err = throwsCode(t, () => SqliteKvStore.open(path, catalogMigration()), 'FAILED_PRECONDITION', 'a definition not JSON');
+  t.regex(err?.message ?? '', /the definition of service api is not JSON/);
+  t.true(err?.message.includes(path), `the message names the file: ${err?.message}`);
+  assertLeftAtSchema1(t, path, ['api']);
+});
+
+test('sqlite: a schema-1 file opened without a migration is refused, saying what to do, and left as it was', async (t) => {
+  const path = join(await tempDir(t), 'store.db');
+  writeV1Scenario(path);
+  const err = throwsCode(t, () => SqliteKvStore.open(path), 'FAILED_PRECONDITION', 'no migrateSchema1');
+  t.regex(err?.message ?? '', /schema version 1 .*migrateSchema1/);
+  t.true(err?.message.includes(path), `the message names the file: ${err?.message}`);
+  assertLeftAtSchema1(t, path, ['api', 'default/web']);
+});
+
+test('sqlite: the schema-1 hook gets the rows inside the upgrade, and the store writes what it returns', async (t) => {
+  const path = join(await tempDir(t), 'store.db');
+  const { leased, revoked, web } = writeV1Scenario(path);
+  const seen: Schema1Rows[] = [];
+  const store = openKv(t, path, {
+    now: () => T0,
+    migrateSchema1: (rows) => {
+      seen.push(rows);
+      return [
+        { key: '/x/a', value: 'A', createRevision: 1, modRevision: 3 },
+        { key: '/x/b', value: 'B', createRevision: 5, modRevision: 5, lease: leased },
+      ];
+    },
+  });
+  t.is(seen.length, 1);
+  t.deepEqual(seen[0], {
+    services: [
+      { name: 'api', definition: JSON.stringify(apiDef), revision: 2, createRevision: 2 },
+      { name: 'default/web', definition: JSON.stringify(web), revision: 3, createRevision: 1 },
+    ],
+    leases: new Set([leased]),
+  }, 'the services by name, and the leases the file still holds (not the revoked one)');
+  t.false(seen[0]!.leases.has(revoked));
+  t.deepEqual((await store.range('/')).kvs, [
+    { key: '/x/a', value: 'A', createRevision: 1, modRevision: 3 },
+    { key: '/x/b', value: 'B', createRevision: 5, modRevision: 5, lease: leased },
+  ]);
+  t.is(await store.revision(), 5);
+  await store.close();
+  await SqliteKvStore.open(path, { leaseCheckMs: 0 }).close(); // a migrated file needs no hook
+});
+
+test('sqlite: keys from the schema-1 hook that the store cannot hold refuse the file, all of the upgrade or none', async (t) => {
+  const dir = await tempDir(t);
+  const good = { key: '/x/a', value: 'A', createRevision: 1, modRevision: 1 };
+  const cases = [
+    ['a key twice', [good, good], /key \/x\/a twice/],
+    ['an unknown lease', [good, { ...good, key: '/x/b', lease: 'ffffffffffffffff' }], /lease ffffffffffffffff, which the file does not hold/],
+    ['a revision ahead of the store', [good, { ...good, key: '/x/b', modRevision: 6 }], /revisions 1\.\.6, not in order within 1\.\.5/],
+    ['create after mod', [good, { ...good, key: '/x/b', createRevision: 3, modRevision: 2 }], /revisions 3\.\.2/],
+    ['the hook throws', new Error('no such thing'), /no such thing/],
+  ] as const;
+  for (const [what, out, message] of cases) {
+    const path = join(dir, `${what.replaceAll(' ', '-')}.db`);
+    writeV1Scenario(path);
+    const migrateSchema1 = (): typeof good[] => {
+      if (out instanceof Error) throw out;
+      return [...out];
+    };
+    const err = throwsCode(t, () => SqliteKvStore.open(path, { migrateSchema1 }), 'FAILED_PRECONDITION', what);
+    t.regex(err?.message ?? '', message, what);
+    t.true(err?.message.includes(path), `${what}: the message names the file: ${err?.message}`);
+    assertLeftAtSchema1(t, path, ['api', 'default/web']);
+  }
 });
 
