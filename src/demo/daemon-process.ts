@@ -76,7 +76,7 @@ export class DaemonProcess {
     this.child = child;
     child.stdout!.on('data', (b: Buffer) => (this.output += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (this.output += b.toString()));
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${this.output}`);
       const c = connect(this.address);
@@ -87,7 +87,7 @@ export class DaemonProcess {
       } finally {
         c.close();
       }
-      if (Date.now() > deadline) throw new Error(`daemon did not serve within 15 s: ${this.output}`);
+      if (Date.now() > deadline) throw new Error(`daemon did not serve within 30 s: ${this.output}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

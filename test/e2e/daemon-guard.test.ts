@@ -164,7 +164,7 @@ test('an empty store over a live dataplane: refused, then adopted (connections k
   for (const f of [`${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
   writeFileSync(db, '');
   const err = await t.throwsAsync(a.start());
-  t.regex(err!.message, new RegExp(`sluice: FAILED_PRECONDITION: the store in ${path.join(a.dir, 'state')} is empty, but the pinned dataplane in ${a.pinDir} holds 1 service entry \\(VIP:port:protocol\\) that would be deleted: give --adopt-dataplane .*, or --reset-dataplane .*`));
+  t.regex(err!.message, new RegExp(`sluice: FAILED_PRECONDITION: the store \\(${path.join(a.dir, 'state', 'sluice.db')}\\) is empty, but the pinned dataplane in ${a.pinDir} holds 1 service entry \\(VIP:port:protocol\\) that would be deleted: give --adopt-dataplane .*, or --reset-dataplane .*`));
   t.is((await l.client.request(conn.conn)).backend, conn.backend, 'the refused start touched nothing: the connection lives');
   const check = await NativeDataplane.open({ pinDir: a.pinDir, capacity: { conntrack: 65536 } });
   t.is(check.listServices().length, 1, 'the pinned service is still there');
@@ -320,5 +320,5 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'global_stats', 'lb_clock', 'maglev_slots', 'services', 'svc_stats', 'vips'], 'the TCP daemon ran on its pins');
+  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'global_stats', 'lb_clock', 'maglev_slots', 'reply_nat', 'services', 'svc_frontends', 'svc_stats', 'vips'], 'the TCP daemon ran on its pins');
 });
