@@ -41,7 +41,11 @@ export interface ControlPlane {
    * change stays committed: the API says so).
    */
   settle(revision: number, names: readonly string[]): Promise<void>;
-  /** Wait until the view holds everything the store held when called (a read after a write sees it). */
+  /**
+   * Wait until the view holds everything the store held when called (a
+   * read after a write sees it); with the store unreachable, at once (the
+   * read is of what this node holds).
+   */
   fresh(): Promise<void>;
   /** The table size the node uses for a service. */
   tableSizeOf(s: StoredService): number;
@@ -114,7 +118,17 @@ export async function buildControlPlane(o: ControlPlaneOptions): Promise<Control
       }
     },
     async fresh() {
-      await view.waitFor(await o.store.revision());
+      let revision: number;
+      try {
+        revision = await o.store.revision();
+      } catch (err) {
+        // The store is away (every etcd member down): the view is what this
+        // node forwards with, and no write can have been committed since
+        // through it; answer from it rather than not at all.
+        if (err instanceof SluiceError && err.code === 'UNAVAILABLE') return;
+        throw err;
+      }
+      await view.waitFor(revision);
     },
     tableSizeOf: (s) => syncer.tableSizeOf(s.definition),
     close() {

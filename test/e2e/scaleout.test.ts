@@ -247,6 +247,8 @@ test.serial('etcd: one member down goes unnoticed; all down, nodes forward and r
       t.is(err?.codeName, 'UNAVAILABLE', `node ${i}: ${err?.message}`);
     }
     t.deepEqual((await backendsPerNode(WEB)).map((b) => b.length), [3, 3, 3], 'the last state stays in every node\'s maps');
+    // Reads answer from what each node holds.
+    for (const i of [1, 2, 3]) t.is((await api(i).getService('default/web')).backends.length, 3, `node ${i} reads its view`);
   } finally {
     await etcd.startAll();
     await etcd.waitReady();
