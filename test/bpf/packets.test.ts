@@ -296,6 +296,19 @@ for (const prog of ['xdp', 'tc'] as const) {
   });
 }
 
+test.serial('a mid-flow packet of a flow this node never saw goes where Maglev says, and is tracked from then on', (t) => {
+  // What a node gets when the router moves a flow to it: an ACK, no SYN.
+  const mid: PacketSpec = { saddr: CLIENT, daddr: VIP, proto: 'tcp', sport: 43300, dport: 80, tcpFlags: { ack: true }, payload: Buffer.from('GET / HTTP/1.1') };
+  const key = { saddr: CLIENT, daddr: VIP, sport: 43300, dport: 80, protocol: 'tcp' as const };
+  t.is(dp.getConntrack(key), null);
+  const r = send('xdp', buildPacket(mid));
+  const want = maglevPick('web', mid);
+  t.is(parsePacket(r.out).daddr, want, 'the backend Maglev picks, as on the node that saw the SYN');
+  t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
+  t.is(dp.getConntrack(key)?.natAddress, want, 'tracked');
+  t.truthy(dp.getConntrack({ saddr: want, daddr: CLIENT, sport: 8080, dport: 43300, protocol: 'tcp' }), 'with its reply entry');
+});
+
 test.serial('an endpoint behind two service ports: its replies without an entry pass, counted', async (t) => {
   // "web-alt" sends VIP2:8000 to the same backends' port 8080 as "web".
   const alt: ServiceSpec = { ...web, name: 'web-alt', address: '10.96.0.40', port: 8000, backends: web.backends.map((b) => ({ ...b })) };
