@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <net/if.h>
 #include <sys/file.h>
+#include <malloc.h>
 
 #include <cerrno>
 
@@ -68,6 +69,29 @@ Napi::Value Flock(const Napi::CallbackInfo &info)
 	return env.Undefined();
 }
 
+/* mallopt(3) with a parameter named as glibc names it (without M_). */
+Napi::Value Mallopt(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "mallopt";
+	std::string name = GetString(env, info[0], op, "param");
+	uint32_t value = GetU32(env, info[1], op, "value");
+	int param;
+	if (name == "ARENA_MAX")
+		param = M_ARENA_MAX;
+	else if (name == "TRIM_THRESHOLD")
+		param = M_TRIM_THRESHOLD;
+	else if (name == "MMAP_THRESHOLD")
+		param = M_MMAP_THRESHOLD;
+	else
+		Throw(env, EINVAL, op, "param must be ARENA_MAX, TRIM_THRESHOLD or MMAP_THRESHOLD, not '" + name + "'",
+		      ErrorKind::TypeError);
+	/* mallopt returns 1 on success, 0 on error (and sets no errno). */
+	if (mallopt(param, static_cast<int>(value)) != 1)
+		Throw(env, EINVAL, "mallopt", name + " " + std::to_string(value));
+	return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	InstallLibbpfPrint();
@@ -77,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion, "libbpfVersion"));
 	exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
 	exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
+	exports.Set("mallopt", Napi::Function::New(env, Mallopt, "mallopt"));
 	exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery, "xdpQuery"));
 	exports.Set("tcQuery", Napi::Function::New(env, TcQuery, "tcQuery"));
 	exports.Set("progInfo", Napi::Function::New(env, ProgInfo, "progInfo"));

@@ -160,11 +160,25 @@ export class Catalog {
         return { services: wanted.map((w) => merged(currents.get(w.definition.name)!)!), revision: await this.store.revision(), unchanged };
       }
       await this.claims(wanted.filter((w) => next.has(w.definition.name)), currents, compares, ops);
-      this.precheck?.([...next.values()].map((n) => mergedDefinition(n.stat, n.cur.registrations, ops, this.keys)), []);
+      // Each service's registration writes, found in one pass (a bulk load of
+      // 1,000 services would otherwise parse its thousands of keys once per
+      // service), and the definitions the write leaves.
+      const regOps = registrationOpsByService(ops, this.keys);
+      const after = new Map<string, ServiceDefinition>();
+      for (const n of next.values()) after.set(n.stat.name, mergedDefinition(n.stat, n.cur.registrations, regOps.get(n.stat.name) ?? [], this.keys));
+      this.precheck?.([...after.values()], []);
       const r = await this.store.txn(compares, ops);
       if (!r.succeeded) throw new Raced();
-      const after = await this.readMany(wanted.map((w) => w.definition.name));
-      return { services: wanted.map((w) => merged(after.get(w.definition.name)!)!), revision: r.revision, unchanged };
+      // The compares held, so the store holds exactly what was read plus
+      // these writes: the answer is built from them rather than read again.
+      const services = wanted.map((w): StoredService => {
+        const name = w.definition.name;
+        const cur = currents.get(name)!;
+        const definition = after.get(name);
+        if (definition === undefined) return merged(cur)!;
+        return { definition, revision: r.revision, createRevision: cur.kv?.createRevision ?? r.revision };
+      });
+      return { services, revision: r.revision, unchanged };
     });
   }
 
@@ -350,25 +364,15 @@ export class Catalog {
     return current(kv, regs.kvs, this.keys);
   }
 
-  /** Several services' keys: one by one for a few, the whole prefixes for a bulk load. */
+  /**
+   * Several services' keys, each service's own. (Not the whole prefixes for
+   * a bulk load: the tenth batch of 1,000 would read, parse and drop all
+   * the 9,000 services before it, and a load of N services would read
+   * N²/2000 of them.)
+   */
   private async readMany(names: readonly string[]): Promise<Map<string, Current>> {
     const out = new Map<string, Current>();
-    if (names.length <= 16) {
-      await Promise.all(names.map(async (n) => out.set(n, await this.read(n))));
-      return out;
-    }
-    const [services, regs] = await Promise.all([this.store.range(this.keys.services), this.store.range(this.keys.registrations)]);
-    const want = new Set(names);
-    const byName = new Map<string, KeyValue[]>();
-    for (const kv of regs.kvs) {
-      const p = this.keys.parse(kv.key);
-      if (p?.kind !== 'registration' || !want.has(p.name)) continue;
-      let list = byName.get(p.name);
-      if (!list) byName.set(p.name, (list = []));
-      list.push(kv);
-    }
-    const kvs = new Map(services.kvs.map((kv) => [kv.key, kv]));
-    for (const n of names) out.set(n, current(kvs.get(this.keys.service(n)), byName.get(n) ?? [], this.keys));
+    await Promise.all(names.map(async (n) => out.set(n, await this.read(n))));
     return out;
   }
 
@@ -472,12 +476,26 @@ function merged(cur: Current): StoredService | undefined {
 }
 
 /** A definition's static backends, then its registrations in address order. */
-export function withRegistrations(def: ServiceDefinition, registrations: ReadonlyMap<string, { kv: KeyValue; value: RegistrationValue }>): ServiceDefinition {
+export function withRegistrations(def: ServiceDefinition, registrations: ReadonlyMap<string, { kv: Pick<KeyValue, 'lease'>; value: RegistrationValue }>): ServiceDefinition {
   if (registrations.size === 0) return def;
   const regs = [...registrations.entries()]
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map(([address, r]): BackendDefinition => ({ address, weight: r.value.weight, state: r.value.state, ...(r.kv.lease ? { leaseId: r.kv.lease } : {}) }));
   return { ...def, backends: [...def.backends, ...regs] };
+}
+
+/** The registration writes among `ops`, by service, in their order. */
+function registrationOpsByService(ops: readonly Operation[], keys: CatalogKeys): Map<string, Operation[]> {
+  const out = new Map<string, Operation[]>();
+  for (const op of ops) {
+    const key = 'put' in op ? op.put : 'delete' in op ? op.delete : undefined;
+    const p = key === undefined || !key.startsWith(keys.registrations) ? undefined : keys.parse(key);
+    if (p?.kind !== 'registration') continue;
+    let list = out.get(p.name);
+    if (!list) out.set(p.name, (list = []));
+    list.push(op);
+  }
+  return out;
 }
 
 /** The merged definition a write would leave: `stat` with the registrations after `ops`. */

@@ -36,13 +36,28 @@ export interface ViewOptions {
   logger?: Logger;
 }
 
+/** A registration as the view keeps it: its parsed value and its lease (not the raw key-value). */
+interface Registration {
+  kv: Pick<KeyValue, 'lease'>;
+  value: RegistrationValue;
+}
+
+/**
+ * One service: the parsed definition and its revisions. The key-value it
+ * came from (its raw JSON value) is not kept: the definition is the node's
+ * one copy of the service, which the load balancer's frontends refer to.
+ */
 interface Entry {
-  kv: KeyValue;
   definition: ServiceDefinition;
-  registrations: Map<string, { kv: KeyValue; value: RegistrationValue }>;
+  modRevision: number;
+  createRevision: number;
+  /** Its registered backends by address; undefined while it has none (most services). */
+  registrations: Map<string, Registration> | undefined;
   /** The merged service, built when asked and dropped when the entry changes. */
   merged?: StoredService;
 }
+
+const NO_REGISTRATIONS: ReadonlyMap<string, Registration> = new Map();
 
 /** The services of the catalog, kept current from the store. */
 export class CatalogView {
@@ -52,9 +67,9 @@ export class CatalogView {
   readonly #log: Logger | undefined;
   readonly #entries = new Map<string, Entry>();
   /** Registrations whose service is not (yet) in the view, by service. */
-  readonly #orphans = new Map<string, Map<string, { kv: KeyValue; value: RegistrationValue }>>();
-  readonly #byAddress = new Map<string, Set<string>>();
-  readonly #owners = new Map<string, string>();
+  readonly #orphans = new Map<string, Map<string, Registration>>();
+  /** The service (or, when several share the VIP, the services) carrying each VIP. */
+  readonly #byAddress = new Map<string, string | Set<string>>();
   /** Recent changes, oldest first, for resuming watchers. */
   #changes: ViewChange[] = [];
   /** The oldest revision #changes can resume from. */
@@ -111,12 +126,19 @@ export class CatalogView {
 
   /** Names of the services that have `address` among their VIPs. */
   servicesWithAddress(address: string): string[] {
-    return [...(this.#byAddress.get(address) ?? [])];
+    const held = this.#byAddress.get(address);
+    return held === undefined ? [] : typeof held === 'string' ? [held] : [...held];
   }
 
   /** The service that owns a frontend ("VIP:port/protocol"), if any. */
   owner(frontend: string): string | undefined {
-    return this.#owners.get(frontend);
+    const m = /^(.*):(\d+)\/(\w+)$/.exec(frontend);
+    if (!m) return undefined;
+    const port = Number(m[2]);
+    for (const name of this.servicesWithAddress(m[1]!)) {
+      if (this.#entries.get(name)?.definition.ports.some((p) => p.port === port && p.protocol === m[3])) return name;
+    }
+    return undefined;
   }
 
   /**
@@ -156,7 +178,6 @@ export class CatalogView {
     this.#entries.clear();
     this.#orphans.clear();
     this.#byAddress.clear();
-    this.#owners.clear();
     this.#sortedNames = undefined;
     const regs: KeyValue[] = [];
     for (const kv of kvs) {
@@ -251,14 +272,16 @@ export class CatalogView {
     }
   }
 
-  #putService(name: string, kv: KeyValue): void {
+  #putService(key: string, kv: KeyValue): void {
+    const definition = JSON.parse(kv.value) as ServiceDefinition;
+    // The definition's own copy of the name, rather than a slice that keeps the whole key alive.
+    const name = definition.name === key ? definition.name : key;
     const prev = this.#entries.get(name);
     if (prev) this.#unindex(name, prev.definition);
     else this.#sortedNames = undefined;
-    const definition = JSON.parse(kv.value) as ServiceDefinition;
-    const registrations = prev?.registrations ?? this.#orphans.get(name) ?? new Map();
+    const registrations = prev?.registrations ?? this.#orphans.get(name);
     this.#orphans.delete(name);
-    this.#entries.set(name, { kv, definition, registrations });
+    this.#entries.set(name, { definition, modRevision: kv.modRevision, createRevision: kv.createRevision, registrations });
     this.#index(name, definition);
   }
 
@@ -274,43 +297,50 @@ export class CatalogView {
     const p = this.#keys.parse(kv.key);
     if (p?.kind !== 'registration') return;
     const e = this.#entries.get(p.name);
-    let regs = e?.registrations ?? this.#orphans.get(p.name);
-    if (!regs) this.#orphans.set(p.name, (regs = new Map()));
-    regs.set(p.address, { kv, value: JSON.parse(kv.value) as RegistrationValue });
+    let regs = e ? e.registrations : this.#orphans.get(p.name);
+    if (!regs) {
+      regs = new Map();
+      if (e) e.registrations = regs;
+      else this.#orphans.set(p.name, regs);
+    }
+    regs.set(p.address, { kv: kv.lease === undefined ? {} : { lease: kv.lease }, value: JSON.parse(kv.value) as RegistrationValue });
     if (e) delete e.merged;
   }
 
   #deleteRegistration(name: string, address: string): void {
     const e = this.#entries.get(name);
-    const regs = e?.registrations ?? this.#orphans.get(name);
+    const regs = e ? e.registrations : this.#orphans.get(name);
     regs?.delete(address);
+    if (regs?.size === 0) {
+      if (e) e.registrations = undefined;
+      else this.#orphans.delete(name);
+    }
     if (e) delete e.merged;
   }
 
   #index(name: string, d: ServiceDefinition): void {
     for (const a of d.addresses) {
-      let set = this.#byAddress.get(a);
-      if (!set) this.#byAddress.set(a, (set = new Set()));
-      set.add(name);
-      for (const p of d.ports) this.#owners.set(`${a}:${p.port}/${p.protocol}`, name);
+      const held = this.#byAddress.get(a);
+      if (held === undefined || held === name) this.#byAddress.set(a, name);
+      else if (typeof held === 'string') this.#byAddress.set(a, new Set([held, name]));
+      else held.add(name);
     }
   }
 
   #unindex(name: string, d: ServiceDefinition): void {
     for (const a of d.addresses) {
-      const set = this.#byAddress.get(a);
-      set?.delete(name);
-      if (set?.size === 0) this.#byAddress.delete(a);
-      for (const p of d.ports) {
-        const k = `${a}:${p.port}/${p.protocol}`;
-        if (this.#owners.get(k) === name) this.#owners.delete(k);
+      const held = this.#byAddress.get(a);
+      if (held === name) this.#byAddress.delete(a);
+      else if (held instanceof Set) {
+        held.delete(name);
+        if (held.size === 1) this.#byAddress.set(a, held.values().next().value!);
       }
     }
   }
 }
 
 function merged(e: Entry): StoredService {
-  e.merged ??= { definition: withRegistrations(e.definition, e.registrations), revision: e.kv.modRevision, createRevision: e.kv.createRevision };
+  e.merged ??= { definition: withRegistrations(e.definition, e.registrations ?? NO_REGISTRATIONS), revision: e.modRevision, createRevision: e.createRevision };
   return e.merged;
 }
 

@@ -167,6 +167,8 @@ export interface NativeAddon {
    * so also when the process dies.
    */
   flock(fd: number, op: 'exclusive' | 'unlock'): void;
+  /** mallopt(3): glibc's M_ARENA_MAX, M_TRIM_THRESHOLD or M_MMAP_THRESHOLD (daemon/memory.ts). */
+  mallopt(param: 'ARENA_MAX' | 'TRIM_THRESHOLD' | 'MMAP_THRESHOLD', value: number): void;
   /** The XDP programs attached to an interface; ENODEV if there is no such ifindex. */
   xdpQuery(ifindex: number, netnsPath?: string): NativeXdpQuery;
   /**

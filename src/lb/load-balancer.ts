@@ -37,27 +37,56 @@ export interface FrontendIds {
   backends: Map<string, number>;
 }
 
-/** What the load balancer holds for one service. */
+/**
+ * What the load balancer holds for one service: its ids and table, not its
+ * spec. The spec's contents are in `desired` already (the key in
+ * desired.services, each backend's address and port in desired.backends),
+ * so only what the maps do not say is kept here, and specOf() puts a spec
+ * together when one is asked for. The caller's definitions are the one
+ * full copy of desired state; this is an index over the maps.
+ */
 interface Installed {
-  spec: ServiceSpec;
+  /** VIP, port and protocol (the same object as its desired.services entry's key). */
+  key: ServiceKey;
   id: number;
   /** Size of its Maglev table: its explicit size, or the ladder step of its backend count. */
   tableSize: number;
+  /** Whether the spec gave tableSize (else it follows the backend count). */
+  explicitSize: boolean;
   /** Where its table is in maglev_slots (undefined: no usable backend, no
    * table); the table itself is desired.tables.get(tableBase). */
   tableBase: number | undefined;
+  /** sessionAffinity.timeoutSeconds; undefined without affinity. */
+  affinity: number | undefined;
   /** The id of each backend, in the order of spec.backends (not a Map by
    * identity: 10,000 services would hold 100,000 identity strings and
    * 10,000 small hash tables for it; idsByIdentity builds one when needed). */
   backendIds: number[];
+  /** Each backend's weight and state (packMeta), in the same order;
+   * undefined when every one is DEFAULT_META, as frontends of definitions are. */
+  backendMeta: number[] | undefined;
 }
+
+/**
+ * A backend's weight and state in one small integer, as given (a missing
+ * weight or state stays missing): (weight + 1, or 0) × 4 + (1 active,
+ * 2 draining, or 0).
+ */
+function packMeta(b: BackendSpec): number {
+  const w = b.weight === undefined ? 0 : b.weight + 1;
+  const st = b.state === undefined ? 0 : b.state === 'draining' ? 2 : 1;
+  return w * 4 + st;
+}
+
+/** packMeta of weight 1, active: what every backend of an expanded definition has. */
+const DEFAULT_META = 9;
 
 /** Options of LoadBalancer.applyMany. */
 export interface ApplyOptions {
   /**
-   * The caller hands the specs over: it will neither modify nor keep them,
-   * so they are held as they are instead of copied (the registry, which
-   * builds a fresh spec for every change, does).
+   * The caller hands the specs over: it will not modify them while the
+   * change waits its turn, so they are not copied (the syncer, which
+   * builds fresh specs for every change, does).
    */
   handOver?: boolean;
   /**
@@ -170,9 +199,8 @@ function isActive(b: BackendSpec): boolean {
 /** Services and backends over a Dataplane. */
 export class LoadBalancer {
   private readonly installed = new Map<string, Installed>();
-  /** dataplane service id -> service name */
+  /** dataplane service id -> service name (with desired.services, the owner of each key: ownerOf) */
   private readonly names = new Map<number, string>();
-  private readonly byKey = new Map<string, string>();
   private readonly svcIds: IdAllocator;
   private readonly backendIds: IdAllocator;
   /** Ids given by name (options.ids), used when those frontends are applied. */
@@ -281,7 +309,7 @@ export class LoadBalancer {
     const out = new Map<string, FrontendIds>();
     for (const n of names ?? this.installed.keys()) {
       const s = this.installed.get(n);
-      if (s) out.set(n, { serviceId: s.id, backends: idsByIdentity(s) });
+      if (s) out.set(n, { serviceId: s.id, backends: this.idsByIdentity(s) });
     }
     return out;
   }
@@ -289,7 +317,7 @@ export class LoadBalancer {
   /** Set one backend's state (drain it, or make it active again). */
   setBackendState(name: string, address: string, port: number, state: 'active' | 'draining'): Promise<void> {
     return this.serialise(async () => {
-      const next = copySpec(this.requireService(name).spec);
+      const next = this.specOf(name, this.requireService(name));
       const b = next.backends.find((x) => x.address === address && x.port === port);
       if (!b) throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${address}:${port}`);
       b.state = state;
@@ -300,7 +328,7 @@ export class LoadBalancer {
   /** Remove one backend: its flows are rescheduled to the others. */
   removeBackend(name: string, address: string, port: number): Promise<void> {
     return this.serialise(async () => {
-      const next = copySpec(this.requireService(name).spec);
+      const next = this.specOf(name, this.requireService(name));
       const before = next.backends.length;
       next.backends = next.backends.filter((x) => !(x.address === address && x.port === port));
       if (next.backends.length === before) {
@@ -310,20 +338,20 @@ export class LoadBalancer {
     });
   }
 
-  /** The spec of a service (a copy), or undefined. */
+  /** The spec of a service (the caller's to keep), or undefined. */
   get(name: string): ServiceSpec | undefined {
     const s = this.installed.get(name);
-    return s ? copySpec(s.spec) : undefined;
+    return s ? this.specOf(name, s) : undefined;
   }
 
-  /** The spec of a service as held (not a copy: do not modify it), or undefined. */
+  /** The spec of a service, for reading (as get: specs are put together from the maps' state when asked). */
   peek(name: string): Readonly<ServiceSpec> | undefined {
-    return this.installed.get(name)?.spec;
+    return this.get(name);
   }
 
   /** Every service. */
   list(): ServiceSpec[] {
-    return [...this.installed.values()].map((s) => copySpec(s.spec));
+    return [...this.installed].map(([name, s]) => this.specOf(name, s));
   }
 
   /** What is free now: service ids, backend ids, table slots (used or in quarantine count as taken). */
@@ -354,13 +382,13 @@ export class LoadBalancer {
   /** The dataplane id of a service and of each of its backends. */
   ids(name: string): { service: number; backends: Map<string, number> } {
     const s = this.requireService(name);
-    return { service: s.id, backends: idsByIdentity(s) };
+    return { service: s.id, backends: this.idsByIdentity(s) };
   }
 
   /** Counters of a service and its backends, summed over CPUs. */
   stats(name: string): ServiceStats {
     const s = this.requireService(name);
-    const backends = s.spec.backends.map((b, i): BackendStats => {
+    const backends = this.specOf(name, s).backends.map((b, i): BackendStats => {
       const id = s.backendIds[i]!;
       return { ...this.dataplane.backendStats(id), address: b.address, port: b.port, id, state: b.state ?? 'active' };
     });
@@ -377,6 +405,35 @@ export class LoadBalancer {
     const s = this.installed.get(name);
     if (!s) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`);
     return s;
+  }
+
+  /** The spec an installed service was applied with, from what it and `desired` hold. */
+  private specOf(name: string, s: Installed): ServiceSpec {
+    const backends = s.backendIds.map((bid, i): BackendSpec => {
+      const row = this.desired.backends.get(bid)!;
+      const b: BackendSpec = { address: row.address, port: row.port };
+      const meta = s.backendMeta?.[i] ?? DEFAULT_META;
+      if (meta >= 4) b.weight = Math.floor(meta / 4) - 1;
+      if ((meta & 3) !== 0) b.state = (meta & 3) === 2 ? 'draining' : 'active';
+      return b;
+    });
+    const spec: ServiceSpec = { name, address: s.key.address, port: s.key.port, protocol: s.key.protocol, backends };
+    if (s.affinity !== undefined) spec.sessionAffinity = { timeoutSeconds: s.affinity };
+    if (s.explicitSize) spec.tableSize = s.tableSize;
+    return spec;
+  }
+
+  /** backend identity -> backend id, for one installed service. */
+  private idsByIdentity(s: Installed): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const bid of s.backendIds) out.set(backendIdentity(this.desired.backends.get(bid)!), bid);
+    return out;
+  }
+
+  /** The service whose frontend has this key (keyString), if any. */
+  private ownerOf(k: string): string | undefined {
+    const entry = this.desired.services.get(k);
+    return entry && this.names.get(entry.value.id);
   }
 
   /** Validate, stage into `desired`, reconcile the touched scope, apply; undo everything on failure. */
@@ -425,8 +482,8 @@ export class LoadBalancer {
     const removing = new Set(remove);
     const claimed = new Map<string, string>();
     for (const spec of apply) {
-      const k = keyString(keyOf(spec));
-      const owner = this.byKey.get(k);
+      const k = keyString(spec);
+      const owner = this.ownerOf(k);
       const other = claimed.get(k);
       if ((owner !== undefined && owner !== spec.name && !removing.has(owner)) || (other !== undefined && other !== spec.name)) {
         throw new SluiceError('ALREADY_EXISTS', `${k} belongs to service ${owner ?? other}`, { field: 'address' });
@@ -454,15 +511,15 @@ export class LoadBalancer {
     const id = prev?.id ?? this.idFor('service', restored?.serviceId, freshSvc, undo);
     // Each backend's identity (the Maglev hash input, and how a backend keeps
     // its id across changes) and id, computed once.
-    const prevIds = prev ? idsByIdentity(prev) : undefined;
-    const bids: number[] = [];
+    const prevIds = prev ? this.idsByIdentity(prev) : undefined;
     const maglev: Array<{ id: number; identity: string; weight: number }> = [];
-    for (const b of spec.backends) {
+    // Made by map() so that the array is no longer than its backends (it is kept).
+    const bids = spec.backends.map((b) => {
       const ident = backendIdentity(b);
       const bid = prevIds?.get(ident) ?? this.idFor('backend', restored?.backends.get(ident), freshBe, undo);
-      bids.push(bid);
       if (isActive(b)) maglev.push({ id: bid, identity: ident, weight: b.weight ?? 1 });
-    }
+      return bid;
+    });
     // A function of the spec alone (never of what this node held before), so
     // that every node given the same service builds the same table.
     const size = spec.tableSize ?? defaultTableSize(Math.max(spec.backends.length, 1));
@@ -477,6 +534,13 @@ export class LoadBalancer {
     if (prev) this.removeFromDesired(prev, scope, log);
 
     const key = keyOf(spec);
+    const k = keyString(key);
+    let meta: number[] | undefined;
+    spec.backends.forEach((b, i) => {
+      const m = packMeta(b);
+      if (m !== DEFAULT_META && meta === undefined) meta = new Array<number>(spec.backends.length).fill(DEFAULT_META);
+      if (meta !== undefined) meta[i] = m;
+    });
     spec.backends.forEach((b, i) => {
       const bid = bids[i]!;
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING, serviceId: id });
@@ -488,7 +552,7 @@ export class LoadBalancer {
       log.set(this.desired.tables, base, image);
       scope.tables.add(base);
     }
-    log.set(this.desired.services, keyString(key), {
+    log.set(this.desired.services, k, {
       key,
       value: {
         id,
@@ -498,20 +562,22 @@ export class LoadBalancer {
         tableBase: base ?? 0,
       },
     });
-    scope.services.add(keyString(key));
+    scope.services.add(k);
     this.addVip(key.address, 1, scope, log);
-    log.set(this.installed, spec.name, { spec, id, tableSize: size, tableBase: base, backendIds: bids });
+    log.set(this.installed, spec.name, {
+      key, id, tableSize: size, explicitSize: spec.tableSize !== undefined, tableBase: base,
+      affinity: spec.sessionAffinity?.timeoutSeconds, backendIds: bids, backendMeta: meta,
+    });
     log.set(this.names, id, spec.name);
-    log.set(this.byKey, keyString(key), spec.name);
     if (restored) {
       log.delete(this.restored, spec.name);
-      log.delete(this.inMaps, keyString(key));
+      log.delete(this.inMaps, k);
     }
   }
 
   /** The ids the maps hold for this frontend's key, unless another installed frontend took that service id. */
   private unclaimedInMaps(spec: ServiceSpec): FrontendIds | undefined {
-    const ids = this.inMaps.get(keyString(keyOf(spec)));
+    const ids = this.inMaps.get(keyString(spec));
     return ids && !this.names.has(ids.serviceId) ? ids : undefined;
   }
 
@@ -575,21 +641,20 @@ export class LoadBalancer {
   }
 
   private removeFromDesired(prev: Installed, scope: ScopeSets, log: UndoLog): void {
-    const key = keyString(keyOf(prev.spec));
+    const key = keyString(prev.key);
     log.delete(this.desired.services, key);
     scope.services.add(key);
     if (prev.tableBase !== undefined) {
       log.delete(this.desired.tables, prev.tableBase);
       scope.tables.add(prev.tableBase);
     }
-    prev.backendIds.forEach((bid, i) => {
+    for (const bid of prev.backendIds) {
+      const b = this.desired.backends.get(bid)!;
       log.delete(this.desired.backends, bid);
       scope.backends.add(bid);
-      const b = prev.spec.backends[i]!;
-      this.removeEndpointUser(endpointCode(b.address, b.port, prev.spec.protocol), bid, scope, log);
-    });
-    if (this.byKey.get(key) === prev.spec.name) log.delete(this.byKey, key);
-    this.addVip(prev.spec.address, -1, scope, log);
+      this.removeEndpointUser(endpointCode(b.address, b.port, prev.key.protocol), bid, scope, log);
+    }
+    this.addVip(prev.key.address, -1, scope, log);
   }
 
   /**
@@ -638,12 +703,6 @@ export class LoadBalancer {
   }
 }
 
-/** backend identity -> backend id, for one installed service. */
-function idsByIdentity(s: Installed): Map<string, number> {
-  const out = new Map<string, number>();
-  s.spec.backends.forEach((b, i) => out.set(backendIdentity(b), s.backendIds[i]!));
-  return out;
-}
 
 /** A deep copy of a spec (cheaper than structuredClone for this shape). */
 function copySpec(s: ServiceSpec): ServiceSpec {

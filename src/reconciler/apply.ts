@@ -7,6 +7,7 @@
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { BackendTable } from './backend-table.js';
+import { ReplyTable } from './reply-table.js';
 import { digestTable, keyString, type DataplaneState, type Operation, type TableImage } from './reconcile.js';
 
 /** Thrown when an operation fails; `applied` operations before it took effect. */
@@ -116,5 +117,5 @@ export function readState(dp: Dataplane): DataplaneState {
   for (const a of dp.listVips()) vips.set(a, 0);
   // The count stored in the map is informational; take the real one.
   for (const { key } of services.values()) if (vips.has(key.address)) vips.set(key.address, (vips.get(key.address) ?? 0) + 1);
-  return { services, backends: BackendTable.from(dp.listBackends()), tables, vips, replies: dp.listReplies() };
+  return { services, backends: BackendTable.from(dp.listBackends()), tables, vips, replies: ReplyTable.from(dp.listReplies()) };
 }

@@ -15,6 +15,7 @@
  */
 import type { BackendValue, ServiceKey, ServiceValue } from '../dataplane/codec.js';
 import { BackendTable } from './backend-table.js';
+import { ReplyTable } from './reply-table.js';
 
 /** What the maps hold (or should hold). */
 export interface DataplaneState {
@@ -27,11 +28,11 @@ export interface DataplaneState {
   /** VIP -> number of service ports on it */
   vips: Map<string, number>;
   /**
-   * reply_nat: backend endpoint (codec's endpointCode: a number, not a
-   * string, for 100,000 of them) -> the backend id that endpoint is, or 0
-   * when it serves several service ports.
+   * reply_nat: backend endpoint (codec's endpointCode) -> the backend id
+   * that endpoint is, or 0 when it serves several service ports (rows, not
+   * a Map: see reply-table.ts)
    */
-  replies: Map<number, number>;
+  replies: ReplyTable;
 }
 
 /** One map operation. */
@@ -57,12 +58,19 @@ export interface Scope {
   replies?: Iterable<number>;
 }
 
-/** The canonical string of a service key (codec's serviceKeyString). */
-export { serviceKeyString as keyString } from '../dataplane/codec.js';
+/**
+ * The canonical string of a service key: codec's serviceKeyString, built
+ * by join() so that it is one flat string. A template literal makes a rope
+ * of four pieces, which the desired and current states would each keep for
+ * every service as its map key (about 130 bytes instead of 40).
+ */
+export function keyString(k: ServiceKey): string {
+  return [k.address, ':', k.port, '/', k.protocol].join('');
+}
 
 /** An empty state. */
 export function emptyState(): DataplaneState {
-  return { services: new Map(), backends: new BackendTable(), tables: new Map(), vips: new Map(), replies: new Map() };
+  return { services: new Map(), backends: new BackendTable(), tables: new Map(), vips: new Map(), replies: new ReplyTable() };
 }
 
 function sameBackend(a: BackendValue, b: BackendValue): boolean {
@@ -100,7 +108,7 @@ export function digestTable(t: TableImage): TableDigest {
     h2 = Math.imul(h2 ^ (v + i), 0x5bd1e995);
     h2 ^= h2 >>> 15;
   }
-  return { length: t.length, digest: `${(h1 >>> 0).toString(16)}.${(h2 >>> 0).toString(16)}` };
+  return { length: t.length, digest: [(h1 >>> 0).toString(16), (h2 >>> 0).toString(16)].join('.') };
 }
 
 /** Whether two Maglev tables are equal (slot for slot when both are held in full). */

@@ -94,10 +94,11 @@ import {
   type TxnResult,
 } from './kv.js';
 import { checkLeaseTtl } from './lease.js';
+import { checkEndpoint } from './etcd-url.js';
 
 /** How to reach the cluster. */
 export interface EtcdKvOptions {
-  /** "HOST:PORT" of one or more members (parseEtcdUrl gives them from etcd://...). */
+  /** "HOST:PORT" of one or more members (etcd-url.ts's parseEtcdUrl gives them from etcd://...). */
   endpoints: readonly string[];
   /** TLS: each a PEM text or the path of a PEM file. `cert` and `key` go together. */
   tls?: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string };
@@ -142,24 +143,6 @@ const GRPC_OPTIONS = {
  * many requests pending).
  */
 const UNSENT = /No connection established|ECONNREFUSED|Name resolution failed|before call started|etcdserver: no leader|etcdserver: too many requests/;
-
-/**
- * etcd endpoints from a URL "etcd://HOST:PORT[,HOST:PORT...]" (the daemon's
- * --store flag). INVALID_ARGUMENT naming `store` if it is not one.
- */
-export function parseEtcdUrl(url: string): string[] {
-  const m = /^etcd:\/\/([^/?#]*)\/?$/.exec(url);
-  if (!m || m[1] === '') throw invalid('store', `want etcd://HOST:PORT[,HOST:PORT...], got ${JSON.stringify(url)}`);
-  const endpoints = m[1]!.split(',');
-  for (const e of endpoints) checkEndpoint(e, 'store');
-  return endpoints;
-}
-
-function checkEndpoint(endpoint: string, field: string): void {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(endpoint);
-  const port = m ? Number(m[3]) : 0;
-  if (port < 1 || port > 65535) throw invalid(field, `${JSON.stringify(endpoint)} is not HOST:PORT with a port in 1..65535`);
-}
 
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
 type HostPolicy = ReturnType<NonNullable<FaultHandling['host']>>;

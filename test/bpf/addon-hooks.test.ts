@@ -339,3 +339,21 @@ test('flock: a bad op is a TypeError, a descriptor that is not open EBADF', (t) 
   /* Far above anything this process opens, so never a live descriptor. */
   t.is(code(t, () => native.flock(1_000_000, 'exclusive')).code, 'EBADF');
 });
+
+// ---- mallopt ----
+
+test('mallopt takes the three glibc parameters the daemon sets, and names a wrong one', (t) => {
+  // In a child process: the settings are process-wide.
+  const script = `
+    const { native } = await import(${JSON.stringify(path.join(packageRoot(), 'dist/src/dataplane/native.js'))});
+    const n = native();
+    n.mallopt('ARENA_MAX', 2);
+    n.mallopt('TRIM_THRESHOLD', 131072);
+    n.mallopt('MMAP_THRESHOLD', 131072);
+    try { n.mallopt('MMAP_THRESHOLD', -1); console.log('no error'); } catch (e) { console.log(e.name, e.message); }
+    try { n.mallopt('TOP_PAD', 1); console.log('no error'); } catch (e) { console.log(e.name, e.message); }
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n');
+  t.regex(out[0]!, /^TypeError .*value/);
+  t.regex(out[1]!, /^TypeError .*param must be ARENA_MAX, TRIM_THRESHOLD or MMAP_THRESHOLD, not 'TOP_PAD'/);
+});

@@ -14,7 +14,8 @@ import test, { type ExecutionContext } from 'ava';
 import { Etcd3 } from 'etcd3';
 import { startEtcdCluster, type EtcdCluster } from '../../src/demo/etcd-cluster.js';
 import { SluiceError, type SluiceErrorCode } from '../../src/errors.js';
-import { EtcdKvStore, parseEtcdUrl, type EtcdKvOptions } from '../../src/store/etcd-kv.js';
+import { EtcdKvStore, type EtcdKvOptions } from '../../src/store/etcd-kv.js';
+import { parseEtcdUrl } from '../../src/store/etcd-url.js';
 import type { Compare, KeyValue, KvChanges, KvStore, KvWatch, LeaseInfo, Operation, RangeOptions, TxnResult } from '../../src/store/kv.js';
 import { kvContract } from '../helpers/kv-contract.js';
 

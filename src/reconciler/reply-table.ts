@@ -1,0 +1,144 @@
+/**
+ * The control plane's copy of the `reply_nat` map (what the kernel holds,
+ * and what it should hold): backend endpoint code (codec's endpointCode) →
+ * backend id, in an open-addressing hash table of two typed arrays instead
+ * of a Map.
+ *
+ * The load balancer keeps two such copies, desired and current, with an
+ * entry per backend endpoint: 100,000 at 10,000 services × 10 backends. As
+ * Maps they were two 3.7 MB hash tables plus a heap number per key (the
+ * codes exceed 2^31), all of it traced by every major GC; as typed arrays
+ * they are 12 bytes a slot, and the GC does not look inside them.
+ *
+ * The interface is the part of Map that the reconciler and the load
+ * balancer use. Keys are integers in 0..2^53; iteration is in slot order.
+ */
+
+/** Slots are at most this full (linear probing stays short below it). */
+const MAX_LOAD = 0.8;
+const EMPTY = -1;
+
+/** reply_nat's endpoint code → backend id (0: ambiguous), as rows. */
+export class ReplyTable implements Iterable<[number, number]> {
+  /** Endpoint codes; EMPTY in free slots. */
+  private codes: Float64Array;
+  private ids: Uint32Array;
+  private count = 0;
+
+  constructor(capacity = 1024) {
+    let n = 16;
+    while (n * MAX_LOAD < capacity) n *= 2;
+    this.codes = new Float64Array(n).fill(EMPTY);
+    this.ids = new Uint32Array(n);
+  }
+
+  /** A table holding `entries`. */
+  static from(entries: Iterable<readonly [number, number]> & { size?: number }): ReplyTable {
+    const t = new ReplyTable(entries.size ?? 1024);
+    for (const [k, v] of entries) t.set(k, v);
+    return t;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(code: number): boolean {
+    return this.slotOf(code) >= 0;
+  }
+
+  get(code: number): number | undefined {
+    const i = this.slotOf(code);
+    return i < 0 ? undefined : this.ids[i];
+  }
+
+  set(code: number, backendId: number): this {
+    if (!Number.isSafeInteger(code) || code < 0) throw new RangeError(`not an endpoint code: ${code}`);
+    if (!Number.isInteger(backendId) || backendId < 0 || backendId > 0xffffffff) throw new RangeError(`not a backend id: ${backendId}`);
+    if ((this.count + 1) > this.codes.length * MAX_LOAD) this.resize(this.codes.length * 2);
+    const mask = this.codes.length - 1;
+    for (let i = hash(code) & mask; ; i = (i + 1) & mask) {
+      const k = this.codes[i]!;
+      if (k === code) {
+        this.ids[i] = backendId;
+        return this;
+      }
+      if (k === EMPTY) {
+        this.codes[i] = code;
+        this.ids[i] = backendId;
+        this.count++;
+        return this;
+      }
+    }
+  }
+
+  delete(code: number): boolean {
+    let i = this.slotOf(code);
+    if (i < 0) return false;
+    // Backward-shift deletion: move later entries of the probe run into the
+    // hole, so that lookups need no tombstones.
+    const codes = this.codes;
+    const mask = codes.length - 1;
+    for (let j = (i + 1) & mask; codes[j] !== EMPTY; j = (j + 1) & mask) {
+      const home = hash(codes[j]!) & mask;
+      // Entry j may fill the hole at i if its home slot is not within (i, j].
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        codes[i] = codes[j]!;
+        this.ids[i] = this.ids[j]!;
+        i = j;
+      }
+    }
+    codes[i] = EMPTY;
+    this.count--;
+    return true;
+  }
+
+  /** Codes in slot order. */
+  *keys(): IterableIterator<number> {
+    const codes = this.codes;
+    for (let i = 0; i < codes.length; i++) if (codes[i] !== EMPTY) yield codes[i]!;
+  }
+
+  *values(): IterableIterator<number> {
+    const codes = this.codes;
+    for (let i = 0; i < codes.length; i++) if (codes[i] !== EMPTY) yield this.ids[i]!;
+  }
+
+  *entries(): IterableIterator<[number, number]> {
+    const codes = this.codes;
+    for (let i = 0; i < codes.length; i++) if (codes[i] !== EMPTY) yield [codes[i]!, this.ids[i]!];
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, number]> {
+    return this.entries();
+  }
+
+  private slotOf(code: number): number {
+    if (code === EMPTY) return -1;
+    const codes = this.codes;
+    const mask = codes.length - 1;
+    for (let i = hash(code) & mask; ; i = (i + 1) & mask) {
+      const k = codes[i]!;
+      if (k === code) return i;
+      if (k === EMPTY) return -1;
+    }
+  }
+
+  private resize(n: number): void {
+    const oldCodes = this.codes;
+    const oldIds = this.ids;
+    this.codes = new Float64Array(n).fill(EMPTY);
+    this.ids = new Uint32Array(n);
+    this.count = 0;
+    for (let i = 0; i < oldCodes.length; i++) if (oldCodes[i] !== EMPTY) this.set(oldCodes[i]!, oldIds[i]!);
+  }
+}
+
+/** A 32-bit mix of a code's high and low words (murmur3's finaliser). */
+function hash(code: number): number {
+  const hi = Math.floor(code / 0x100000000);
+  let h = (code >>> 0) ^ Math.imul(hi, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
