@@ -119,10 +119,11 @@ module.exports = {
       severity: 'error',
       comment:
         "inspect/ is node-local, read-only inspection of this node's maps: it may read dataplane/, lb/ " +
-        "(ids), maglev/ (the flow hash) and the catalog's view, not the store, node/ or anything above. " +
+        "(ids) and the catalog's view, not the store, node/ or anything above. Where a flow goes is the " +
+        "dataplane's own decision (Dataplane.lookupFlow), never recomputed here from maglev/. " +
         'Changes go through the catalog.',
       from: { path: '^src/inspect/' },
-      to: onlyTo('inspect/', 'lb/', 'dataplane/', 'maglev/', 'catalog/', 'model/'),
+      to: onlyTo('inspect/', 'lb/', 'dataplane/', 'catalog/', 'model/'),
     },
     {
       name: 'node-below-edge',

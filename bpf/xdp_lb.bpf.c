@@ -131,7 +131,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	}
 	reply = ct->dir == SLUICE_CT_REPLY;
 	if (!reply) {
-		be = ct_follow(ct, syn_only);
+		be = ct_follow(ct, syn_only, 0);
 		if (!be)
 			return XDP_FAST_MISS;
 	}
@@ -197,7 +197,7 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 	__u32 ifindex = 0;
 
 	rc = lb_decide((void *)(long)ctx->data, (void *)(long)ctx->data_end,
-		       new_to_vip, &act);
+		       new_to_vip, &act, 0);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		/* A failed rewrite cannot happen after a successful parse; it is
 		 * counted and the packet dropped, never sent half-rewritten. */

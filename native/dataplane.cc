@@ -269,6 +269,9 @@ void LoadWorker::Run()
 	if (!xdp || !tc)
 		return Fail(ENOENT, "bpf_object__find_program_by_name",
 			    xdp ? "sluice_tc" : "sluice_xdp");
+	/* Optional: objects given by objectPath (the benchmark's baselines)
+	 * have none; testRun('lookup') then fails with ENOENT. */
+	struct bpf_program *lookup = bpf_object__find_program_by_name(lo->obj, "sluice_lookup");
 
 	std::string detail;
 	int err = 0;
@@ -321,6 +324,7 @@ void LoadWorker::Run()
 
 	lo->xdpFd = bpf_program__fd(xdp);
 	lo->tcFd = bpf_program__fd(tc);
+	lo->lookupFd = lookup ? bpf_program__fd(lookup) : -1;
 	bpf_object__for_each_map(map, lo->obj) {
 		if (bpf_map__is_internal(map))
 			continue;

@@ -42,6 +42,7 @@ struct LoadedObject {
 	std::map<std::string, MapEntry> maps;
 	int xdpFd = -1;
 	int tcFd = -1;
+	int lookupFd = -1; // sluice_lookup, never attached; -1 if the object has none
 	std::string pinDir;
 	std::vector<std::string> reused;
 };

@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "sluice_shared.h"
+/* lb_decide()'s outcomes; by path, since native/errors.h shadows the name. */
+#include "../bpf/include/errors.h"
 
 namespace sluice {
 
@@ -74,6 +76,14 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(global_stats, ct_rescheduled), F(global_stats, affinity_hits),
 	       F(global_stats, fib_miss), F(global_stats, reply_restored),
 	       F(global_stats, reply_ambiguous));
+	LAYOUT(lookup_result, F(lookup_result, rc), F(lookup_result, svc_id),
+	       F(lookup_result, backend_id), F(lookup_result, new_addr),
+	       F(lookup_result, new_port), F(lookup_result, new_flow),
+	       F(lookup_result, affinity_hit), F(lookup_result, rescheduled),
+	       F(lookup_result, reply_restored),
+	       F(lookup_result, reply_ambiguous), F(lookup_result, pad),
+	       F(lookup_result, dst_svc_id), F(lookup_result, hash),
+	       F(lookup_result, table_size), F(lookup_result, slot));
 	return out;
 }
 
@@ -101,6 +111,13 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_CT_REPLY);
 	C(SLUICE_AF_INET);
 	C(SLUICE_AF_INET6);
+	C(SLUICE_LOOKUP_OFF);
+	/* lb_decide()'s outcomes, as sluice_lookup's answer gives them. */
+	C(SLUICE_PASS);
+	C(SLUICE_NAT_FWD);
+	C(SLUICE_NAT_REPLY);
+	C(SLUICE_ERR_NO_SERVICE);
+	C(SLUICE_ERR_NO_BACKEND);
 #undef C
 	out.Set("numCpus", Napi::Number::New(env, NumCpus()));
 	return out;

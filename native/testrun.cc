@@ -97,9 +97,12 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 	const char *op = "testRun";
 	Ready(env, op);
 	std::string prog = GetString(env, info[0], op, "prog");
-	if (prog != "xdp" && prog != "tc")
-		Throw(env, EINVAL, op, "prog must be 'xdp' or 'tc', not '" + prog + "'",
+	if (prog != "xdp" && prog != "tc" && prog != "lookup")
+		Throw(env, EINVAL, op,
+		      "prog must be 'xdp', 'tc' or 'lookup', not '" + prog + "'",
 		      ErrorKind::TypeError);
+	if (prog == "lookup" && loaded_->lookupFd < 0)
+		Throw(env, ENOENT, op, "the loaded object has no sluice_lookup program");
 	Bytes data = GetBytes(env, info[1], op, "data");
 	Napi::Value repeatV = OptField(info[2], "repeat");
 	Napi::Value ifindexV = OptField(info[2], "ingressIfindex");
@@ -117,7 +120,7 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 
 	struct xdp_md xctx;
 	struct __sk_buff sctx;
-	if (ifindex && prog == "xdp") {
+	if (ifindex && prog != "tc") {
 		xctx = XdpCtx(data.size, ifindex);
 		o.ctx_in = &xctx;
 		o.ctx_size_in = sizeof(xctx);
@@ -128,7 +131,8 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 		o.ctx_size_in = sizeof(sctx);
 	}
 
-	int fd = prog == "xdp" ? loaded_->xdpFd : loaded_->tcFd;
+	int fd = prog == "xdp" ? loaded_->xdpFd
+		 : prog == "tc" ? loaded_->tcFd : loaded_->lookupFd;
 	int err = bpf_prog_test_run_opts(fd, &o);
 	if (err)
 		Throw(env, -err, "bpf_prog_test_run_opts",

@@ -22,7 +22,7 @@ export { NativeDataplane, type NativeDataplaneOptions } from './dataplane/native
 /** An in-memory dataplane for tests. */
 export { FakeDataplane } from './dataplane/fake-dataplane.js';
 /** The interface both dataplanes implement. */
-export type { Dataplane, AttachTarget, AttachMode, ConntrackEntry } from './dataplane/dataplane.js';
+export type { Dataplane, AttachTarget, AttachMode, ConntrackEntry, FlowPacket, FlowDecision, FlowOutcome } from './dataplane/dataplane.js';
 /** Define services and backends. */
 export { LoadBalancer, type ServiceStats, type BackendStats, type LoadBalancerOptions } from './lb/load-balancer.js';
 /** The service model and its validation. */

@@ -2,6 +2,8 @@
 /*
  * errors.h: reasons internal helpers return (negative), turned into a
  * verdict and counted exactly once, at the entry point's single exit.
+ * sluice_lookup hands lb_decide()'s outcome to user space as it is
+ * (struct lookup_result's rc): the addon exports those it can be.
  */
 #ifndef SLUICE_ERRORS_H
 #define SLUICE_ERRORS_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * hash.h: the flow hash that picks a Maglev slot. It must be the same on every
- * load balancer node (and in src/maglev/flow-hash.ts, which LookupFlow and the
- * tests use), so it is a fixed-seed Jenkins lookup3 mix over the 5-tuple.
+ * load balancer node (and in src/maglev/flow-hash.ts, which the tests use), so
+ * it is a fixed-seed Jenkins lookup3 mix over the 5-tuple.
  */
 #ifndef SLUICE_HASH_H
 #define SLUICE_HASH_H

@@ -11,6 +11,12 @@
  * xdp_lb.bpf.c's fast path settles tracked flows and traffic for no VIP
  * itself, following entries with ct_follow() and counting with
  * lb_count_nat(), so that both paths agree.
+ *
+ * The decision's functions take `lookup`, a constant at every call site: 0
+ * on the packet path; 1 for sluice_lookup (lookup.bpf.c), which asks what a
+ * packet would get without doing it: no conntrack or affinity entry is
+ * written, no timestamp refreshed, nothing counted. Everything is inlined,
+ * so each program keeps only its own side of every test of `lookup`.
  */
 #ifndef SLUICE_LB_H
 #define SLUICE_LB_H
@@ -102,17 +108,20 @@ backend_for_ct(const struct ct_value *ct)
  * The backend a forward conntrack entry may still be followed to, or NULL if
  * the flow must be placed again: its backend is gone or changed, or this is
  * a fresh SYN (a new connection reusing the tuple) and the backend is
- * draining. Refreshes the entry's last-seen time when followed. Shared by
- * lb_flow() and the XDP fast path, so that both follow the same entries.
+ * draining. Refreshes the entry's last-seen time when followed (unless
+ * `lookup`). Shared by lb_flow() and the XDP fast path, so that both follow
+ * the same entries.
  */
 static __always_inline struct backend_value *
-ct_follow(struct ct_value *ct, __u8 syn_only)
+ct_follow(struct ct_value *ct, __u8 syn_only, int lookup)
 {
 	struct backend_value *be = backend_for_ct(ct);
 	__u64 now;
 
 	if (!be || (syn_only && (be->flags & SLUICE_BE_DRAINING)))
 		return NULL;
+	if (lookup)
+		return be;
 	/* Timestamps here only need second-level precision (the refresh
 	 * interval, affinity timeouts): the coarse clock, cached a tick per
 	 * CPU (clock.h). */
@@ -120,6 +129,13 @@ ct_follow(struct ct_value *ct, __u8 syn_only)
 	if (now - ct->last_seen_ns > cfg_refresh_ns)
 		ct->last_seen_ns = now;
 	return be;
+}
+
+/* A hash's slot in a service's Maglev table, relative to its region (the
+ * table must have slots). */
+static __always_inline __u32 maglev_slot(const struct svc_value *svc, __u32 hash)
+{
+	return hash % svc->table_size;
 }
 
 static __always_inline int pick_maglev(const struct svc_value *svc,
@@ -130,7 +146,7 @@ static __always_inline int pick_maglev(const struct svc_value *svc,
 
 	if (!svc->table_size)
 		return SLUICE_ERR_NO_BACKEND;
-	slot = svc->table_base + hash % svc->table_size;
+	slot = svc->table_base + maglev_slot(svc, hash);
 	elem = slot >> 1;
 	pair = bpf_map_lookup_elem(&maglev_slots, &elem);
 	if (!pair)
@@ -154,7 +170,8 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 					  __be16 dport, __u32 svc_id,
 					  __u32 backend_id,
 					  const struct backend_value *be,
-					  int new_flow, struct nat_action *act)
+					  int new_flow, struct nat_action *act,
+					  int lookup)
 {
 	act->rewrite_dst = 1;
 	act->old_addr = iph->daddr;
@@ -164,6 +181,8 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 	act->svc_id = svc_id;
 	act->backend_id = backend_id;
 	act->new_flow = new_flow;
+	if (lookup)
+		return SLUICE_NAT_FWD;
 	lb_stats_add(&svc_stats, svc_id, act->ip_len, new_flow, 0);
 	lb_stats_add(&backend_stats, backend_id, act->ip_len, new_flow, 0);
 	return SLUICE_NAT_FWD;
@@ -171,14 +190,14 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 
 /*
  * A new flow to a service (or one whose backend is gone): ClientIP
- * affinity, else Maglev; then the forward entry under the packet's own
- * tuple `fk` and the reply entry under the backend's.
+ * affinity, else Maglev; then (unless `lookup`) the forward entry under the
+ * packet's own tuple `fk` and the reply entry under the backend's.
  */
 static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 				       __be16 dport,
 				       const struct svc_value *svc,
 				       const struct ct_key *fk, __u64 now,
-				       struct nat_action *act)
+				       struct nat_action *act, int lookup)
 {
 	struct ct_key rk = {};
 	struct ct_value nct = {};
@@ -200,7 +219,8 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 			if (be && be->svc_id == svc_id &&
 			    !(be->flags & SLUICE_BE_DRAINING)) {
 				backend_id = id;
-				av->last_seen_ns = now;
+				if (!lookup)
+					av->last_seen_ns = now;
 				act->affinity_hit = 1;
 				goto insert;
 			}
@@ -216,7 +236,7 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 	if (!be)
 		return SLUICE_ERR_NO_BACKEND;
 
-	if (svc->flags & SLUICE_SVC_AFFINITY) {
+	if (!lookup && (svc->flags & SLUICE_SVC_AFFINITY)) {
 		struct affinity_value av = {};
 
 		affinity_key_of(&ak, iph->saddr, svc_id);
@@ -226,6 +246,8 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 	}
 
 insert:
+	if (lookup)
+		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 1);
 	nct.nat_addr = be->addr[0];
 	nct.nat_port = be->port;
 	nct.dir = SLUICE_CT_FORWARD;
@@ -247,13 +269,13 @@ insert:
 	nct.dir = SLUICE_CT_REPLY;
 	if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
 		return SLUICE_ERR_CT_FULL;
-	return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act);
+	return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 0);
 }
 
 /* The reply path: a packet from a backend to a client of one of our flows. */
 static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 				    const struct ct_value *ct,
-				    struct nat_action *act)
+				    struct nat_action *act, int lookup)
 {
 	act->rewrite_dst = 0;
 	act->old_addr = iph->saddr;
@@ -262,6 +284,8 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 	act->new_port = ct->nat_port;
 	act->svc_id = ct->svc_id;
 	act->backend_id = ct->backend_id;
+	if (lookup)
+		return SLUICE_NAT_REPLY;
 	lb_stats_add(&svc_stats, act->svc_id, act->ip_len, 0, 1);
 	lb_stats_add(&backend_stats, act->backend_id, act->ip_len, 0, 1);
 	return SLUICE_NAT_REPLY;
@@ -293,13 +317,14 @@ static __always_inline struct rnat_value *rnat_find(__be32 saddr, __be16 sport,
  * arriving here on the same backend. A SYN from the endpoint opens a
  * connection of its own and is no reply; an endpoint of several service
  * ports cannot be restored without the entry (counted); anything else is
- * not ours and passes.
+ * not ours and passes. With `lookup`, the restore is decided, not tracked.
  */
 static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 					      __be16 sport, __be16 dport,
 					      __u8 syn_only,
 					      const struct ct_key *rk,
-					      struct nat_action *act)
+					      struct nat_action *act,
+					      int lookup)
 {
 	struct rnat_value *rv = rnat_find(iph->saddr, sport, iph->protocol);
 	struct backend_value *be;
@@ -334,10 +359,12 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 	nct.svc_id = svc_id;
 	nct.created_ns = now;
 	nct.last_seen_ns = now;
-	if (bpf_map_update_elem(&conntrack, rk, &nct, BPF_ANY))
+	if (!lookup && bpf_map_update_elem(&conntrack, rk, &nct, BPF_ANY))
 		return SLUICE_ERR_CT_FULL;
 	act->reply_restored = 1;
-	rc = lb_reply(iph, sport, &nct, act);
+	rc = lb_reply(iph, sport, &nct, act, lookup);
+	if (lookup)
+		return rc;
 
 	fk.saddr = iph->daddr;
 	fk.daddr = nct.nat_addr;
@@ -362,7 +389,7 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
  */
 static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 				   __be16 dport, __u8 syn_only, int new_to_vip,
-				   struct nat_action *act)
+				   struct nat_action *act, int lookup)
 {
 	struct ct_key fk = {};
 	struct svc_key sk = {};
@@ -381,12 +408,12 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 		struct backend_value *be;
 
 		if (ct->dir == SLUICE_CT_REPLY)
-			return lb_reply(iph, sport, ct, act);
+			return lb_reply(iph, sport, ct, act, lookup);
 		act->to_vip = 1;
-		be = ct_follow(ct, syn_only);
+		be = ct_follow(ct, syn_only, lookup);
 		if (be)
 			return lb_rewrite_fwd(iph, dport, ct->svc_id,
-					      ct->backend_id, be, 0, act);
+					      ct->backend_id, be, 0, act, lookup);
 		act->rescheduled = 1;
 	}
 
@@ -394,7 +421,8 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	 * talking to a pod, when attached to pods' veths): one lookup of the
 	 * destination among the VIPs settles it before any service lookup. */
 	if (!vip_known(iph->daddr))
-		return lb_stateless_reply(iph, sport, dport, syn_only, &fk, act);
+		return lb_stateless_reply(iph, sport, dport, syn_only, &fk, act,
+					  lookup);
 new_flow:
 	act->to_vip = 1;
 	sk.addr[0] = iph->daddr;
@@ -404,11 +432,14 @@ new_flow:
 	svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc)
 		return SLUICE_ERR_NO_SERVICE;
-	return lb_new_flow(iph, sport, dport, svc, &fk, lb_now(), act);
+	/* A lookup takes the time through lb_now() too, so that it judges
+	 * affinity timeouts by the very clock a packet would. */
+	return lb_new_flow(iph, sport, dport, svc, &fk, lb_now(), act, lookup);
 }
 
 static __always_inline int lb_decide(void *data, void *data_end,
-				     int new_to_vip, struct nat_action *act)
+				     int new_to_vip, struct nat_action *act,
+				     int lookup)
 {
 	struct cursor c = { .pos = data };
 	struct ethhdr *eth;
@@ -475,7 +506,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		return SLUICE_PASS;
 	}
 
-	return lb_flow(iph, sport, dport, syn_only, new_to_vip, act);
+	return lb_flow(iph, sport, dport, syn_only, new_to_vip, act, lookup);
 }
 
 /* Count a rewritten packet's way out (with rx_packets, counted by the caller):

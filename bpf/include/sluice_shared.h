@@ -225,6 +225,34 @@ struct global_stats {
 	__u64 reply_ambiguous;   /* replies without an entry from an endpoint of several service ports: passed */
 };
 
+/* Where sluice_lookup (bpf/lookup.bpf.c) writes its struct lookup_result
+ * in the frame it is test-run on: past any Ethernet + IPv4 + TCP headers
+ * with options (14 + 60 + 60), 8-aligned, so that the answer never overlaps
+ * what the decision read. The frame's bytes between the headers and here
+ * are padding that no parser looks at. */
+#define SLUICE_LOOKUP_OFF 136
+
+/* What the load balancer would do with one packet (sluice_lookup's answer):
+ * lb_decide()'s outcome and its struct nat_action, read-only, and the Maglev
+ * slot of the packet's destination service whatever the outcome. */
+struct lookup_result {
+	__s32 rc;           /* SLUICE_NAT_FWD, SLUICE_NAT_REPLY, SLUICE_PASS or a SLUICE_ERR_* (negative) */
+	__u32 svc_id;       /* the service the decision went by (a flow's entry's, for conntrack); 0: none */
+	__u32 backend_id;   /* the backend it goes to (FWD) or whose reply it is (REPLY) */
+	__be32 new_addr;    /* FWD: the backend's address; REPLY: the VIP the source is restored to; network order */
+	__be16 new_port;    /* its port, network order */
+	__u8 new_flow;      /* FWD: placed now (affinity or Maglev), not by a conntrack entry */
+	__u8 affinity_hit;  /* placed by a ClientIP affinity entry */
+	__u8 rescheduled;   /* a forward entry was found and not followed: placed again */
+	__u8 reply_restored;  /* REPLY without an entry, through reply_nat */
+	__u8 reply_ambiguous; /* PASS: a reply without an entry from an endpoint of several service ports */
+	__u8 pad;
+	__u32 dst_svc_id;   /* the service on the packet's destination (VIP, port, protocol); 0: none */
+	__u32 hash;         /* flow_hash of the packet's 5-tuple */
+	__u32 table_size;   /* the destination service's Maglev table size; 0: none */
+	__u32 slot;         /* hash % table_size (0 without a table) */
+};
+
 /* Runtime settings, set in .rodata before load (see bpf/include/config.h). */
 
 SLUICE_STATIC_ASSERT(sizeof(struct svc_key) == 20, "svc_key layout");
@@ -240,5 +268,6 @@ SLUICE_STATIC_ASSERT(sizeof(struct affinity_key) == 24, "affinity_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_value) == 16, "affinity_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct lb_stats) == 32, "lb_stats layout");
 SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 128, "global_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct lookup_result) == 40, "lookup_result layout");
 
 #endif /* SLUICE_SHARED_H */

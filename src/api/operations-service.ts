@@ -51,6 +51,7 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
           address: req.address,
           port: req.port,
           protocol,
+          syn: req.syn,
         }),
       );
     }),

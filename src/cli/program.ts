@@ -380,20 +380,24 @@ Backends registered with a lease are kept when the file does not name them.`)
   const flow = program.command('flow').description('ask where a flow goes');
   flow
     .command('lookup')
-    .description('where a new packet of a flow would go now, and why')
+    .description('where a packet of a flow would go now, and why, as the dataplane decides it (nothing is tracked or counted)')
     .requiredOption('--client <ip:port>', 'the client\'s address and port', ipPort('client'))
     .requiredOption('--vip <ip:port>', 'the service\'s VIP and port', ipPort('vip'))
     .option('--protocol <protocol>', 'tcp or udp', choice('--protocol', ['tcp', 'udp'] as const), 'tcp')
-    .action(async (o: { client: { address: string; port: number }; vip: { address: string; port: number }; protocol: 'tcp' | 'udp' }) => {
+    .option('--syn', 'TCP: ask about a SYN (a new connection on this tuple: a draining backend\'s flow is placed again) rather than a packet of the flow')
+    .action(async (o: { client: { address: string; port: number }; vip: { address: string; port: number }; protocol: 'tcp' | 'udp'; syn?: boolean }) => {
+      const syn = o.syn === true;
+      if (syn && o.protocol !== 'tcp') throw new UsageError(`--syn: a SYN is TCP, not ${o.protocol}`);
       const proto = o.protocol.toUpperCase() as 'TCP' | 'UDP';
       const cl = o.client;
       const vip = o.vip;
       const r = await withClient((c) =>
-        c.lookupFlow({ clientAddress: cl.address, clientPort: cl.port, address: vip.address, port: vip.port, protocol: proto }));
+        c.lookupFlow({ clientAddress: cl.address, clientPort: cl.port, address: vip.address, port: vip.port, protocol: proto, syn }));
+      const packet = `${cl.address}:${cl.port} -> ${vip.address}:${vip.port}/${o.protocol}${syn ? ' SYN' : ''}`;
       out(r, () =>
         r.reason === 'NO_BACKEND'
-          ? `${cl.address}:${cl.port} -> ${vip.address}:${vip.port}/${o.protocol}: no backend (service ${r.service})`
-          : `${cl.address}:${cl.port} -> ${vip.address}:${vip.port}/${o.protocol} goes to ${r.backendAddress}:${r.backendPort} ` +
+          ? `${packet}: no backend (service ${r.service})`
+          : `${packet} goes to ${r.backendAddress}:${r.backendPort} ` +
             `(service ${r.service}, by ${lower(r.reason)}${r.reason === 'MAGLEV' ? `: hash ${r.flowHash >>> 0}, slot ${r.maglevSlot} of ${r.tableSize}` : ''})`);
     });
 

@@ -38,6 +38,14 @@ export const LAYOUTS = {
       fib_miss: 104, reply_restored: 112, reply_ambiguous: 120,
     },
   },
+  lookup_result: {
+    size: 40,
+    offsets: {
+      rc: 0, svc_id: 4, backend_id: 8, new_addr: 12, new_port: 16, new_flow: 18, affinity_hit: 19,
+      rescheduled: 20, reply_restored: 21, reply_ambiguous: 22, pad: 23, dst_svc_id: 24, hash: 28,
+      table_size: 32, slot: 36,
+    },
+  },
 } as const;
 
 /** Protocols the dataplane balances. */
@@ -71,7 +79,8 @@ export class CodecError extends Error {
   }
 }
 
-function protoNumber(protocol: Protocol): number {
+/** The IP protocol number of `protocol`; CodecError otherwise. */
+export function protoNumber(protocol: Protocol): number {
   const n = IPPROTO[protocol];
   if (n === undefined) throw new CodecError('protocol', `unknown protocol ${String(protocol)}`);
   return n;
@@ -160,7 +169,8 @@ function expandIPv6(address: string): number[] {
   return [...h, ...zeros, ...t];
 }
 
-function checkPort(port: number, field: string): void {
+/** A port in 1..65535; CodecError naming `field` otherwise. */
+export function checkPort(port: number, field: string): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new CodecError(field, `port must be an integer in 1..65535, got ${port}`);
   }
@@ -332,7 +342,7 @@ export interface ConntrackKey {
 }
 
 /** Write an IPv4 address (4 bytes) at `off`; CodecError naming `field` otherwise. */
-function writeIPv4Field(buf: Buffer, off: number, address: string, field: string): void {
+export function writeIPv4Field(buf: Buffer, off: number, address: string, field: string): void {
   if (typeof address === 'string' && writeIPv4(buf, off, address)) return;
   throw new CodecError(field, isIPv6(address)
     ? `the conntrack table holds IPv4 flows, got ${JSON.stringify(address)}`

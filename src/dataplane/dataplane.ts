@@ -33,6 +33,43 @@ export interface ConntrackEntry {
   value: ConntrackValue;
 }
 
+/** A packet to ask the dataplane about (lookupFlow): its 5-tuple as it arrives. */
+export interface FlowPacket extends ConntrackKey {
+  /** TCP: a SYN without ACK (a new connection on the tuple); default an ACK, a packet of an established flow. */
+  syn?: boolean;
+}
+
+/**
+ * What the dataplane does with a packet: forwards it to a backend found by
+ * its CONNTRACK entry, by ClientIP AFFINITY or by MAGLEV; drops it, its
+ * service having NO_BACKEND or its VIP NO_SERVICE on that port and
+ * protocol; restores it as a backend's REPLY; or lets it PASS (not ours).
+ */
+export type FlowOutcome = 'CONNTRACK' | 'AFFINITY' | 'MAGLEV' | 'NO_BACKEND' | 'NO_SERVICE' | 'REPLY' | 'PASS';
+
+/** The dataplane's decision for one packet (lookupFlow). */
+export interface FlowDecision {
+  outcome: FlowOutcome;
+  /** The service the decision went by (the entry's, for CONNTRACK and REPLY), else the one on the packet's destination; 0: none. */
+  serviceId: number;
+  /** The backend the packet goes to (CONNTRACK, AFFINITY, MAGLEV) or whose reply it is (REPLY); else 0. */
+  backendId: number;
+  /** The rewrite: the backend's address and port (CONNTRACK, AFFINITY, MAGLEV), or the VIP and port a REPLY's source becomes. */
+  rewrite?: { address: string; port: number };
+  /** A forward entry was found but not followed (its backend gone or changed, or draining under a SYN): the flow is placed again. */
+  rescheduled: boolean;
+  /** A REPLY without an entry, restored through reply_nat. */
+  replyRestored: boolean;
+  /** PASS: a reply without an entry from an endpoint of several service ports, which cannot be restored. */
+  replyAmbiguous: boolean;
+  /** The flow hash of the 5-tuple. */
+  hash: number;
+  /** The Maglev table size of the service on the packet's destination; 0: none. */
+  tableSize: number;
+  /** hash % tableSize (0 without a table): the flow's slot, whatever the outcome. */
+  slot: number;
+}
+
 /** Typed access to the load balancer's maps. */
 export interface Dataplane {
   /** Create or replace the entry of one service port (and its id's frontend, for reply_nat). */
@@ -87,6 +124,12 @@ export interface Dataplane {
   getAffinity(client: string, serviceId: number): AffinityValue | null;
   /** Every conntrack entry. */
   listConntrack(): ConntrackEntry[];
+  /**
+   * What the dataplane would do with this packet now, decided by its own
+   * code (bpf/include/lb.h) without doing it: nothing is written, no
+   * entry, no counter.
+   */
+  lookupFlow(packet: FlowPacket): FlowDecision;
   /** Delete the entries `match` selects; returns how many. */
   flushConntrack(match: (e: ConntrackEntry) => boolean): number;
   /** Per-service counters summed over CPUs. */

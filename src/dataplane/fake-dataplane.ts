@@ -18,7 +18,7 @@ import {
   type ServiceValue,
   GLOBAL_COUNTERS,
 } from './codec.js';
-import type { AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
+import type { AttachTarget, ConntrackEntry, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
 
 /** One recorded write. */
 export interface FakeOp {
@@ -27,6 +27,8 @@ export interface FakeOp {
 }
 
 const zeroStats = (): LbStats => ({ packets: 0n, bytes: 0n, newConnections: 0n, replyPackets: 0n });
+
+const flowKey = (p: FlowPacket): string => `${encodeConntrackKey(p).toString('hex')}${p.syn ? '/syn' : ''}`;
 
 /** A Dataplane in memory. */
 export class FakeDataplane implements Dataplane {
@@ -186,6 +188,30 @@ export class FakeDataplane implements Dataplane {
   /** Test helper: insert a conntrack entry as the dataplane would. */
   addConntrack(e: ConntrackEntry): void {
     this.conntrack.set(encodeConntrackKey(e.key).toString('hex'), e);
+  }
+
+  /** Decisions lookupFlow gives, set by tests (decideFlow). */
+  readonly flowDecisions = new Map<string, FlowDecision>();
+  /** Every packet lookupFlow was asked about, in order. */
+  readonly lookups: FlowPacket[] = [];
+
+  /** Test helper: the decision lookupFlow gives for this packet (its tuple and `syn`). */
+  decideFlow(packet: FlowPacket, decision: FlowDecision): void {
+    this.flowDecisions.set(flowKey(packet), decision);
+  }
+
+  /**
+   * The decision a test set with decideFlow. The fake decides nothing
+   * itself (the dataplane's decision is bpf/include/lb.h's, tested through
+   * the kernel in test/bpf/flow-lookup.test.ts): any other packet is
+   * NO_SERVICE.
+   */
+  lookupFlow(packet: FlowPacket): FlowDecision {
+    if (this.closed) throw new Error('FakeDataplane: closed');
+    this.lookups.push({ ...packet });
+    const d = this.flowDecisions.get(flowKey(packet));
+    if (d) return { ...d };
+    return { outcome: 'NO_SERVICE', serviceId: 0, backendId: 0, rescheduled: false, replyRestored: false, replyAmbiguous: false, hash: 0, tableSize: 0, slot: 0 };
   }
 
   flushConntrack(match: (e: ConntrackEntry) => boolean): number {

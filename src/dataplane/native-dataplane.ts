@@ -37,7 +37,8 @@ import {
   type ServiceValue,
 } from './codec.js';
 import { SluiceError } from '../errors.js';
-import type { AttachMode, AttachTarget, ConntrackEntry, Dataplane } from './dataplane.js';
+import type { AttachMode, AttachTarget, ConntrackEntry, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
+import { decodeLookupResult, encodeLookupFrame } from './lookup-frame.js';
 import { native, type AddonDataplane, type NativeLoadOptions } from './native.js';
 
 /** Options of NativeDataplane.open. */
@@ -96,6 +97,7 @@ export function capacityOfMap(name: string, maxEntries: number): [keyof Dataplan
 }
 
 const ZERO_KEY = encodeU32(0);
+const XDP_PASS = 2;
 
 /** The maps of the object, for mapUsage. */
 const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock'] as const;
@@ -350,6 +352,13 @@ export class NativeDataplane implements Dataplane {
       });
     }
     return out;
+  }
+
+  lookupFlow(packet: FlowPacket): FlowDecision {
+    const r = this.raw.testRun('lookup', encodeLookupFrame(packet));
+    // XDP_ABORTED only for a frame without room for the answer, which encodeLookupFrame never builds.
+    if (r.retval !== XDP_PASS) throw new SluiceError('INTERNAL', `sluice_lookup returned ${r.retval}, not XDP_PASS`);
+    return decodeLookupResult(r.data);
   }
 
   flushConntrack(match: (e: ConntrackEntry) => boolean): number {

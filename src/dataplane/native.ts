@@ -138,8 +138,13 @@ export interface AddonDataplane {
   arrayWriteRegions(name: string, starts: Uint32Array, tables: readonly Uint32Array[]): void;
   /** Read slots [start, start + count) of an mmapable array of __u32 slots. */
   arrayRead(name: string, start: number, count: number): Uint32Array;
+  /**
+   * One BPF_PROG_TEST_RUN of a program: the XDP or tc entry point, or
+   * sluice_lookup ('lookup', never attached: the dataplane's decision
+   * without its effects; ENOENT if the object has none).
+   */
   testRun(
-    prog: 'xdp' | 'tc',
+    prog: 'xdp' | 'tc' | 'lookup',
     data: Buffer,
     opts?: { repeat?: number; ingressIfindex?: number },
   ): NativeTestRun;

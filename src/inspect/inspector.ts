@@ -14,7 +14,7 @@ import type { LoadBalancer } from '../lb/load-balancer.js';
 import { isIPv4Address } from '../model/address.js';
 import { expandDefinition, serviceOfFrontend, type StoredService } from '../model/definition.js';
 import type { Protocol } from '../model/service.js';
-import { checkServiceName, show } from '../model/schema.js';
+import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
 import type { CatalogView } from '../catalog/view.js';
 import { flushConnections, listConnections, type ConnectionInfo } from './connections.js';
 import { lookupFlow, type FlowQuery, type FlowVerdict } from './flow-lookup.js';
@@ -76,18 +76,23 @@ export class Inspector {
   }
 
   /**
-   * Where a new packet of a flow would go now. NOT_FOUND (field `address`)
-   * if no service is on its VIP, port and protocol.
+   * Where a packet of a flow (an ACK, or with `syn` a SYN) would go now, as
+   * the dataplane decides it. NOT_FOUND (field `address`) if the dataplane
+   * takes it for no flow to a service: no service on its VIP, port and
+   * protocol, or a backend's reply.
    */
   lookupFlow(q: FlowQuery): FlowLookup {
     checkAddress(q.clientAddress, 'clientAddress');
-    checkPort(q.clientPort, 'clientPort');
+    checkArgument(portSchema, q.clientPort, 'clientPort');
     checkAddress(q.address, 'address');
-    checkPort(q.port, 'port');
-    if (q.protocol !== 'tcp' && q.protocol !== 'udp') throw invalid('protocol', `must be tcp or udp, got ${show(q.protocol)}`);
-    const v = lookupFlow(this.dataplane, q, this.monotonicNs());
-    const key = `${q.address}:${q.port}/${q.protocol}`;
-    if (!v) throw new SluiceError('NOT_FOUND', `no service on ${key}`, { field: 'address' });
+    checkArgument(portSchema, q.port, 'port');
+    const protocol = checkArgument(protocolSchema, q.protocol, 'protocol');
+    const v = lookupFlow(this.dataplane, { ...q, protocol });
+    const key = `${q.address}:${q.port}/${protocol}`;
+    if ('outcome' in v) {
+      const why = v.outcome === 'REPLY' ? ': the dataplane takes this tuple for a backend\'s reply' : '';
+      throw new SluiceError('NOT_FOUND', `no service on ${key}${why}`, { field: 'address' });
+    }
     return { ...v, service: this.serviceOfId(v.serviceId) ?? this.view.owner(key) ?? '' };
   }
 
@@ -136,12 +141,6 @@ export class Inspector {
 
 function checkAddress(a: unknown, field: string): void {
   if (!isIPv4Address(a)) throw invalid(field, `must be an IPv4 address, got ${show(a)}`);
-}
-
-function checkPort(p: unknown, field: string): void {
-  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
-    throw invalid(field, `must be an integer in 1..65535, got ${show(p)}`);
-  }
 }
 
 export type { Protocol };

@@ -1,7 +1,7 @@
 /**
  * The flow hash of the dataplane (bpf/include/hash.h), mirrored in
- * TypeScript so that LookupFlow, the tests and every node of a cluster
- * compute the same Maglev slot as the kernel. Part of the wire contract:
+ * TypeScript so that tests and tools compute the Maglev slot the kernel
+ * does (LookupFlow asks the kernel itself). Part of the wire contract:
  * changing it moves every flow.
  *
  * The C code loads each network-order field as a host-order (little-endian)

@@ -305,11 +305,16 @@ function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-/** Check a service name given as an argument (GetService, a registration...); INVALID_ARGUMENT naming `field`. */
-export function checkServiceName(name: unknown, field: string): string {
+/** Check one argument of a call (a name, a port) with `schema`; INVALID_ARGUMENT naming `field`. */
+export function checkArgument<S extends v.GenericSchema>(schema: S, value: unknown, field: string): v.InferOutput<S> {
   try {
-    return parse(serviceNameSchema, name);
+    return parse(schema, value);
   } catch (err) {
     throw new SluiceError('INVALID_ARGUMENT', (err as Error).message, { field });
   }
+}
+
+/** Check a service name given as an argument (GetService, a registration...); INVALID_ARGUMENT naming `field`. */
+export function checkServiceName(name: unknown, field: string): string {
+  return checkArgument(serviceNameSchema, name, field);
 }

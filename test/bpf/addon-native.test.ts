@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { native as loadNative, type AddonDataplane as Dataplane } from '../../src/dataplane/native.js';
+import { XDP_PASS } from '../helpers/packet.js';
 
 const native = loadNative();
-
-const XDP_PASS = 2;
 
 async function loaded(t: { teardown(fn: () => void): void }, opts = {}): Promise<Dataplane> {
   const dp = new native.Dataplane();
@@ -33,7 +32,7 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   t.deepEqual(sizes, {
     svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
     ct_key: 16, ct_value: 32, affinity_key: 24, affinity_value: 16,
-    lb_stats: 32, global_stats: 128, rnat_key: 20, rnat_value: 8,
+    lb_stats: 32, global_stats: 128, rnat_key: 20, rnat_value: 8, lookup_result: 40,
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
   t.deepEqual(l.ct_key?.offsets, {

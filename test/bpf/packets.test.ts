@@ -20,12 +20,7 @@ import {
 } from '../../src/dataplane/codec.js';
 import { flowHash } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
-import { buildPacket, parsePacket, type PacketSpec } from '../helpers/packet.js';
-
-const XDP_DROP = 1;
-const XDP_PASS = 2;
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
+import { TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS, buildPacket, parsePacket, type PacketSpec } from '../helpers/packet.js';
 
 const VIP = '10.96.0.10';
 const CLIENT = '192.168.50.7';

@@ -26,6 +26,12 @@ export interface PacketSpec {
   dstMac?: string;
 }
 
+/** The verdicts a test run returns: XDP's, and tc's direct-action ones. */
+export const XDP_DROP = 1;
+export const XDP_PASS = 2;
+export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
+
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;

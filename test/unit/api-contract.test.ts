@@ -8,8 +8,8 @@
  */
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { BACKEND_FLAG_DRAINING, CT_FORWARD, CT_REPLY, IPPROTO } from '../../src/dataplane/codec.js';
-import { flowHash } from '../../src/maglev/flow-hash.js';
+import { BACKEND_FLAG_DRAINING, CT_FORWARD, CT_REPLY } from '../../src/dataplane/codec.js';
+import type { FlowDecision, FlowOutcome } from '../../src/dataplane/dataplane.js';
 import type { ServiceMessage, WatchServicesResponse } from '../../src/api/messages.js';
 import { dataplaneSnapshot, startApi, unary, webService, type ApiFixture } from '../helpers/api.js';
 
@@ -313,50 +313,70 @@ test('GetStats: per service (sum over frontends), per backend, global', async (t
   t.is((await code(unary(f.raw.operations, 'GetStats', { service: 'nope' }))).code, grpc.status.NOT_FOUND);
 });
 
-test('LookupFlow: CONNTRACK, AFFINITY, MAGLEV, NOT_FOUND', async (t) => {
+test('LookupFlow: the dataplane\'s decision as the response; NOT_FOUND for no service flow', async (t) => {
+  // The fake decides nothing: each packet's decision is set here, and the
+  // test checks what the API asks the dataplane and how it tells the answer.
+  // The decision itself (lb.h's, in the kernel) is test/bpf/flow-lookup.test.ts's.
   const f = await startApi(t, { tag: 'contract-flow' });
   await apply(f, webService('web', '10.96.0.10', ['10.1.0.1', '10.1.0.2', '10.1.0.3'], { sessionAffinity: { timeoutSeconds: 60 } }));
   const ids = f.lb.ids(fe('web', '10.96.0.10'));
   const q = { clientAddress: '10.0.0.5', clientPort: 40000, address: '10.96.0.10', port: 80, protocol: 'TCP' };
-  const hash = flowHash('10.0.0.5', '10.96.0.10', 40000, 80, IPPROTO.tcp);
-
-  // No state: Maglev.
-  const m = await unary<any>(f.raw.operations, 'LookupFlow', q);
-  t.is(m.reason, 'MAGLEV');
-  t.is(m.tableSize, 1021);
-  t.is(m.maglevSlot, hash % 1021);
-  t.is(m.flowHash, hash);
-  t.is(m.service, 'web');
-  const table = f.dp.getMaglevTable(ids.service)!;
-  const chosen = f.dp.backends.get(table[hash % 1021]!)!;
-  t.deepEqual([m.backendAddress, m.backendPort], [chosen.address, chosen.port]);
-
-  // A fresh affinity entry to another backend wins over Maglev.
-  const other = ['10.1.0.1', '10.1.0.2', '10.1.0.3'].find((a) => a !== chosen.address)!;
-  const otherId = ids.backends.get(`${other}:8080`)!;
-  f.dp.setAffinity('10.0.0.5', ids.service, { backendId: otherId, lastSeenNs: process.hrtime.bigint() });
-  const a = await unary<any>(f.raw.operations, 'LookupFlow', q);
-  t.deepEqual([a.reason, a.backendAddress, a.backendPort], ['AFFINITY', other, 8080]);
-  // A stale one does not.
-  f.dp.setAffinity('10.0.0.5', ids.service, { backendId: otherId, lastSeenNs: process.hrtime.bigint() - 61_000_000_000n });
-  t.is((await unary<any>(f.raw.operations, 'LookupFlow', q)).reason, 'MAGLEV');
-
-  // A conntrack entry wins over both.
-  const third = ['10.1.0.1', '10.1.0.2', '10.1.0.3'].find((x) => x !== chosen.address && x !== other)!;
-  const thirdId = ids.backends.get(`${third}:8080`)!;
-  f.dp.addConntrack({
-    key: { saddr: '10.0.0.5', daddr: '10.96.0.10', sport: 40000, dport: 80, protocol: 'tcp' },
-    value: { dir: CT_FORWARD, natAddress: third, natPort: 8080, backendId: thirdId, serviceId: ids.service, createdNs: 1n, lastSeenNs: 1n },
+  const packet = { saddr: '10.0.0.5', sport: 40000, daddr: '10.96.0.10', dport: 80, protocol: 'tcp' as const };
+  const idOf = (a: string): number => ids.backends.get(`${a}:8080`)!;
+  const decision = (outcome: FlowOutcome, backend?: string): FlowDecision => ({
+    outcome,
+    serviceId: ids.service,
+    backendId: backend === undefined ? 0 : idOf(backend),
+    ...(backend === undefined ? {} : { rewrite: { address: backend, port: 8080 } }),
+    rescheduled: false,
+    replyRestored: false,
+    replyAmbiguous: false,
+    hash: 0xdeadbeef,
+    tableSize: 1021,
+    slot: 0xdeadbeef % 1021,
   });
-  const c = await unary<any>(f.raw.operations, 'LookupFlow', q);
-  t.deepEqual([c.reason, c.backendAddress, c.backendPort, c.maglevSlot], ['CONNTRACK', third, 8080, hash % 1021]);
 
+  f.dp.decideFlow(packet, decision('MAGLEV', '10.1.0.2'));
+  const m = await unary<any>(f.raw.operations, 'LookupFlow', q);
+  t.deepEqual(
+    [m.reason, m.backendAddress, m.backendPort, m.maglevSlot, m.tableSize, m.flowHash, m.service],
+    ['MAGLEV', '10.1.0.2', 8080, 0xdeadbeef % 1021, 1021, 0xdeadbeef, 'web'],
+  );
+  t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: false }, 'an ACK unless the request says syn');
+
+  f.dp.decideFlow(packet, decision('AFFINITY', '10.1.0.3'));
+  t.deepEqual(pick(await unary<any>(f.raw.operations, 'LookupFlow', q)), ['AFFINITY', '10.1.0.3', 8080]);
+  f.dp.decideFlow(packet, decision('CONNTRACK', '10.1.0.1'));
+  t.deepEqual(pick(await unary<any>(f.raw.operations, 'LookupFlow', q)), ['CONNTRACK', '10.1.0.1', 8080]);
+
+  // A SYN is asked as one, and may get another answer (a draining backend's flow placed again).
+  f.dp.decideFlow({ ...packet, syn: true }, decision('MAGLEV', '10.1.0.2'));
+  t.deepEqual(pick(await unary<any>(f.raw.operations, 'LookupFlow', { ...q, syn: true })), ['MAGLEV', '10.1.0.2', 8080]);
+  t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: true });
+
+  f.dp.decideFlow(packet, decision('NO_BACKEND'));
+  const nb = await unary<any>(f.raw.operations, 'LookupFlow', q);
+  t.deepEqual([...pick(nb), nb.service, nb.tableSize], ['NO_BACKEND', '', 0, 'web', 1021]);
+
+  // No flow to a service: no service on that port (the fake's default), a packet the dataplane passes, a backend's reply.
   const none = await code(unary(f.raw.operations, 'LookupFlow', { ...q, port: 81 }));
   t.is(none.code, grpc.status.NOT_FOUND);
+  t.regex(none.details, /^address: no service on 10\.96\.0\.10:81\/tcp$/);
+  f.dp.decideFlow(packet, { ...decision('PASS'), serviceId: 0 });
+  t.is((await code(unary(f.raw.operations, 'LookupFlow', q))).code, grpc.status.NOT_FOUND);
+  f.dp.decideFlow(packet, { ...decision('REPLY', '10.1.0.1'), rewrite: { address: '10.96.0.10', port: 80 } });
+  const reply = await code(unary(f.raw.operations, 'LookupFlow', q));
+  t.is(reply.code, grpc.status.NOT_FOUND);
+  t.regex(reply.details, /backend's reply/);
+
   const bad = await code(unary(f.raw.operations, 'LookupFlow', { ...q, protocol: 'PROTOCOL_UNSPECIFIED' }));
   t.is(bad.code, grpc.status.INVALID_ARGUMENT);
   t.regex(bad.details, /^protocol: /);
 });
+
+function pick(r: { reason: string; backendAddress: string; backendPort: number }): [string, string, number] {
+  return [r.reason, r.backendAddress, r.backendPort];
+}
 
 test('ListConnections and FlushConnections with filters', async (t) => {
   const f = await startApi(t, { tag: 'contract-conns' });

@@ -18,9 +18,10 @@ import { buildProgram, version } from '../../src/cli/program.js';
 import { startApiServer } from '../../src/api/server.js';
 import { SluiceError } from '../../src/errors.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import type { FlowDecision } from '../../src/dataplane/dataplane.js';
 import type { ServiceMessage } from '../../src/api/messages.js';
 import { dataplaneSnapshot, startApi, unary, uniqueSocket, webService, type ApiFixture } from '../helpers/api.js';
-import { sluice, sluiceCommand } from '../helpers/cli.js';
+import { sluice, sluiceCommand, type CliRun } from '../helpers/cli.js';
 import { makeCerts } from '../helpers/tls.js';
 
 const sh = promisify(execFile);
@@ -301,6 +302,7 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['backend', 'register', 'web', '10.1.0.1', '--weight', '1.5'], '--weight: must be an integer in 0..1000, got 1.5'],
     [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 10.96.0.10:80), got 1.2.3.4'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:80', '--protocol', 'sctp'], '--protocol: must be tcp or udp, got sctp'],
+    [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:53', '--protocol', 'udp', '--syn'], '--syn: a SYN is TCP, not udp'],
     [['conntrack', 'flush'], 'conntrack flush: give --service, --backend, --client or --all'],
     [['conntrack', 'flush', '--all', '--client', '1.2.3.4'], 'conntrack flush: --all goes alone, without filters'],
     [['conntrack', 'list', '--client', 'nope'], '--client: must be an IPv4 address, got nope'],
@@ -424,6 +426,30 @@ test('get shows the table size in use; stats shows every counter, replies apart 
     'flows:   rescheduled 5, affinity hits 6, replies restored without an entry 12 (ambiguous, passed 13)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));
+});
+
+test('flow lookup asks about an ACK, or with --syn a SYN, and says which it asked about', async (t) => {
+  const f = await api(t, 'cli-lookup');
+  const ids = f.lb.ids('default/owner|10.96.0.10:80/tcp');
+  const packet = { saddr: '192.168.1.5', sport: 40000, daddr: '10.96.0.10', dport: 80, protocol: 'tcp' as const };
+  const decision = (outcome: 'CONNTRACK' | 'MAGLEV', backend: string): FlowDecision => ({
+    outcome, serviceId: ids.service, backendId: ids.backends.get(`${backend}:8080`)!, rewrite: { address: backend, port: 8080 },
+    rescheduled: outcome === 'MAGLEV', replyRestored: false, replyAmbiguous: false, hash: 123456, tableSize: 1021, slot: 123456 % 1021,
+  });
+  // A flow on a draining backend: its packets follow it, a SYN on its tuple is placed again.
+  f.dp.decideFlow({ ...packet, syn: false }, decision('CONNTRACK', '10.1.0.1'));
+  f.dp.decideFlow({ ...packet, syn: true }, decision('MAGLEV', '10.1.0.2'));
+  const ask = (...more: string[]): Promise<CliRun> =>
+    sluice(['--server', f.server.address, 'flow', 'lookup', '--client', '192.168.1.5:40000', '--vip', '10.96.0.10:80', ...more]);
+
+  let r = await ask();
+  t.is(r.stdout, '192.168.1.5:40000 -> 10.96.0.10:80/tcp goes to 10.1.0.1:8080 (service default/owner, by conntrack)\n', r.stderr);
+  t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: false });
+  r = await ask('--syn');
+  t.is(r.stdout, `192.168.1.5:40000 -> 10.96.0.10:80/tcp SYN goes to 10.1.0.2:8080 (service default/owner, by maglev: hash 123456, slot ${123456 % 1021} of 1021)\n`, r.stderr);
+  t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: true });
+  r = await ask('--syn', '-o', 'json');
+  t.like(JSON.parse(r.stdout), { reason: 'MAGLEV', backendAddress: '10.1.0.2' });
 });
 
 test('registering an address that is a static backend is refused; --keepalive deregisters on Ctrl-C', async (t) => {

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { native } from '../../src/dataplane/native.js';
 import { LAYOUTS } from '../../src/dataplane/codec.js';
+import { LOOKUP_RC, LOOKUP_RESULT_OFFSET } from '../../src/dataplane/lookup-frame.js';
 
 test('every struct: same size and field offsets in C and in the codecs', (t) => {
   const c = native().layouts();
@@ -27,4 +28,6 @@ test('capacities the control plane relies on', (t) => {
   t.is(k['SLUICE_SVC_AFFINITY'], 1);
   t.is(k['SLUICE_BE_DRAINING'], 1);
   t.true((k['numCpus'] ?? 0) >= 1);
+  t.is(k['SLUICE_LOOKUP_OFF'], LOOKUP_RESULT_OFFSET, 'where sluice_lookup writes its answer in the frame');
+  for (const [name, rc] of Object.entries(LOOKUP_RC)) t.is(k[name], rc, `${name}, an outcome sluice_lookup answers`);
 });

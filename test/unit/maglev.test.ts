@@ -14,6 +14,7 @@ import {
   type MaglevBackend,
   type Permutation,
 } from '../../src/maglev/maglev.js';
+import { rng } from '../helpers/rng.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -57,18 +58,6 @@ function counts(table: ArrayLike<number>): Map<number, number> {
   const m = new Map<number, number>();
   for (let s = 0; s < table.length; s++) m.set(table[s]!, (m.get(table[s]!) ?? 0) + 1);
   return m;
-}
-
-/** A deterministic PRNG (mulberry32) so the randomised cases are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function backend(i: number, weight = 1): MaglevBackend {

@@ -3,7 +3,10 @@
 import type { Protocol as _sluice_v1_Protocol, Protocol__Output as _sluice_v1_Protocol__Output } from '../../sluice/v1/Protocol.js';
 
 /**
- * Request of LookupFlow: one flow as its first packet shows it.
+ * Request of LookupFlow: one packet of a flow, from the client to the VIP.
+ * The answer is the dataplane's own decision for that packet now, made by
+ * its code in the kernel without its effects (no connection is tracked, no
+ * counter moves).
  */
 export interface LookupFlowRequest {
   /**
@@ -26,10 +29,19 @@ export interface LookupFlowRequest {
    * REQUIRED. TCP or UDP.
    */
   'protocol'?: (_sluice_v1_Protocol);
+  /**
+   * OPTIONAL. TCP: the packet is a SYN without ACK, a new connection on
+   * this tuple (a tracked flow on a draining backend is then placed
+   * again). Default: a packet of the flow (ACK). Ignored for UDP.
+   */
+  'syn'?: (boolean);
 }
 
 /**
- * Request of LookupFlow: one flow as its first packet shows it.
+ * Request of LookupFlow: one packet of a flow, from the client to the VIP.
+ * The answer is the dataplane's own decision for that packet now, made by
+ * its code in the kernel without its effects (no connection is tracked, no
+ * counter moves).
  */
 export interface LookupFlowRequest__Output {
   /**
@@ -52,4 +64,10 @@ export interface LookupFlowRequest__Output {
    * REQUIRED. TCP or UDP.
    */
   'protocol': (_sluice_v1_Protocol__Output);
+  /**
+   * OPTIONAL. TCP: the packet is a SYN without ACK, a new connection on
+   * this tuple (a tracked flow on a draining backend is then placed
+   * again). Default: a packet of the flow (ACK). Ignored for UDP.
+   */
+  'syn': (boolean);
 }

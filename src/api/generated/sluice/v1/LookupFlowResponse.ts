@@ -12,7 +12,8 @@ export const _sluice_v1_LookupFlowResponse_Reason = {
    */
   REASON_UNSPECIFIED: 'REASON_UNSPECIFIED',
   /**
-   * The flow is in the connection table and its backend still exists.
+   * The flow is in the connection table and its backend still exists
+   * (and, for a SYN, is not draining).
    */
   CONNTRACK: 'CONNTRACK',
   /**
@@ -39,7 +40,8 @@ export type _sluice_v1_LookupFlowResponse_Reason =
   | 'REASON_UNSPECIFIED'
   | 0
   /**
-   * The flow is in the connection table and its backend still exists.
+   * The flow is in the connection table and its backend still exists
+   * (and, for a SYN, is not draining).
    */
   | 'CONNTRACK'
   | 1
@@ -85,7 +87,7 @@ export interface LookupFlowResponse {
    */
   'maglevSlot'?: (number);
   /**
-   * The service's Maglev table size.
+   * The Maglev table size of the service on the VIP, port and protocol.
    */
   'tableSize'?: (number);
   /**
@@ -119,7 +121,7 @@ export interface LookupFlowResponse__Output {
    */
   'maglevSlot': (number);
   /**
-   * The service's Maglev table size.
+   * The Maglev table size of the service on the VIP, port and protocol.
    */
   'tableSize': (number);
   /**

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lookup.bpf.c: what the load balancer would do with a packet, without
+ * doing it. Never attached: user space runs it through BPF_PROG_TEST_RUN on
+ * a frame it builds (Operations.LookupFlow), so the answer comes from
+ * lb_decide() itself and cannot drift from sluice_xdp and sluice_tc. In its
+ * read-only mode the decision writes no entry (no conntrack or affinity
+ * entry, no refreshed timestamp) and references no counter map; it leaves
+ * the headers as they are. What it does touch, as any packet would: lb_now()'s
+ * per-CPU clock cache, and the LRU maps' recently-used marks of the entries
+ * it reads.
+ */
+#include "include/lb.h"
+
+/* The Maglev slot of the packet's destination service, whatever the
+ * decision: the tuple, found again from the action's offsets. */
+static __always_inline void lookup_maglev(void *data, void *data_end,
+					  const struct nat_action *act,
+					  struct lookup_result *res)
+{
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	__be16 *ports;
+	__sum16 *check;
+	struct svc_key sk = {};
+	struct svc_value *svc;
+
+	if (lb_action_headers(data, data_end, act, &eth, &iph, &ports, &check))
+		return;
+	res->hash = flow_hash4(iph->saddr, iph->daddr, ports[0], ports[1],
+			       iph->protocol);
+	sk.addr[0] = iph->daddr;
+	sk.port = ports[1];
+	sk.proto = iph->protocol;
+	sk.family = SLUICE_AF_INET;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (!svc)
+		return;
+	res->dst_svc_id = svc->id;
+	res->table_size = svc->table_size;
+	if (svc->table_size)
+		res->slot = maglev_slot(svc, res->hash);
+}
+
+/* XDP_PASS with the answer at SLUICE_LOOKUP_OFF, or XDP_ABORTED if the
+ * frame has no room for it. */
+SEC("xdp")
+int sluice_lookup(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct nat_action act = {};
+	struct lookup_result res = {};
+	struct lookup_result *out;
+
+	res.rc = lb_decide(data, data_end, 0, &act, 1);
+	res.svc_id = act.svc_id;
+	res.backend_id = act.backend_id;
+	res.new_addr = act.new_addr;
+	res.new_port = act.new_port;
+	res.new_flow = act.new_flow;
+	res.affinity_hit = act.affinity_hit;
+	res.rescheduled = act.rescheduled;
+	res.reply_restored = act.reply_restored;
+	res.reply_ambiguous = act.reply_ambiguous;
+	lookup_maglev(data, data_end, &act, &res);
+
+	out = data + SLUICE_LOOKUP_OFF;
+	if ((void *)(out + 1) > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(out, &res, sizeof(res));
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
