@@ -401,6 +401,7 @@ Napi::Function Dataplane::Init(Napi::Env env)
 		InstanceMethod<&Dataplane::MapUpdate>("mapUpdate"),
 		InstanceMethod<&Dataplane::MapDelete>("mapDelete"),
 		InstanceMethod<&Dataplane::MapDump>("mapDump"),
+		InstanceMethod<&Dataplane::MapLookupBatch>("mapLookupBatch"),
 		InstanceMethod<&Dataplane::MapUpdateBatch>("mapUpdateBatch"),
 		InstanceMethod<&Dataplane::MapDeleteBatch>("mapDeleteBatch"),
 		InstanceMethod<&Dataplane::MapClear>("mapClear"),

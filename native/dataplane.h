@@ -125,6 +125,7 @@ private:
 	Napi::Value MapUpdate(const Napi::CallbackInfo &info);
 	Napi::Value MapDelete(const Napi::CallbackInfo &info);
 	Napi::Value MapDump(const Napi::CallbackInfo &info);
+	Napi::Value MapLookupBatch(const Napi::CallbackInfo &info);
 	Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info);
 	Napi::Value MapDeleteBatch(const Napi::CallbackInfo &info);
 	Napi::Value MapClear(const Napi::CallbackInfo &info);

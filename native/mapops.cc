@@ -67,38 +67,32 @@ int DumpByKeys(const MapShape &m, std::vector<uint8_t> &keys,
 int DumpBatch(const MapShape &m, std::vector<uint8_t> &keys,
 	      std::vector<uint8_t> &values, size_t &count, const char **call)
 {
-	/* The batch cursor is a bucket number (u32) for hash maps and a key
-	 * for arrays: room for either. */
-	std::vector<uint8_t> in(std::max<size_t>(m.keySize, 8));
+	std::vector<uint8_t> in(BatchCursorSize(m));
 	std::vector<uint8_t> out(in.size());
-	bpf_map_batch_opts opts = BatchOpts();
 	uint32_t chunk = std::min(std::max(m.maxEntries, 1u), kChunk);
 	bool first = true;
+	bool done = false;
 
 	count = 0;
-	for (;;) {
+	while (!done) {
 		uint32_t n = chunk;
 		keys.resize((count + n) * m.keySize);
 		values.resize((count + n) * m.valueBytes);
-		int err = bpf_map_lookup_batch(m.fd, first ? nullptr : in.data(),
-					       out.data(),
-					       keys.data() + count * m.keySize,
-					       values.data() + count * m.valueBytes,
-					       &n, &opts);
-		if (err && err != -ENOENT) {
-			if (first && count == 0 && BatchUnsupported(-err))
+		int err = LookupBatchStep(m, first ? nullptr : in.data(), out.data(),
+					  keys.data() + count * m.keySize,
+					  values.data() + count * m.valueBytes,
+					  &n, &done, call);
+		if (err) {
+			if (first && count == 0 && BatchUnsupported(err))
 				return -1;
 			/* A hash bucket holds more entries than fit. */
-			if (err == -ENOSPC && n == 0) {
+			if (err == ENOSPC) {
 				chunk *= 2;
 				continue;
 			}
-			*call = "bpf_map_lookup_batch";
-			return -err;
+			return err;
 		}
 		count += n;
-		if (err == -ENOENT)
-			break;
 		in.swap(out);
 		first = false;
 	}
@@ -153,6 +147,44 @@ int MapKeys(const MapShape &m, std::vector<uint8_t> &keys, size_t &count,
 		return DumpByKeys(m, keys, nullptr, count, call);
 	std::vector<uint8_t> values;
 	return DumpMap(m, keys, values, count, call);
+}
+
+size_t BatchCursorSize(const MapShape &m)
+{
+	switch (m.type) {
+	case BPF_MAP_TYPE_HASH:
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_LRU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+	case BPF_MAP_TYPE_HASH_OF_MAPS:
+		return sizeof(uint32_t);
+	default:
+		return m.keySize;
+	}
+}
+
+int LookupBatchStep(const MapShape &m, const uint8_t *in, uint8_t *out,
+		    uint8_t *keys, uint8_t *values, uint32_t *count,
+		    bool *done, const char **call)
+{
+	bpf_map_batch_opts opts = BatchOpts();
+
+	*done = false;
+	/* ENOENT is the end of the walk: *count holds what this last step
+	 * read (0 for a cursor past the last bucket: the kernel zeroes the
+	 * count before it checks the cursor). */
+	int err = bpf_map_lookup_batch(m.fd, const_cast<uint8_t *>(in), out,
+				       keys, values, count, &opts);
+	if (err == -ENOENT) {
+		*done = true;
+		return 0;
+	}
+	if (err) {
+		*count = 0;
+		*call = "bpf_map_lookup_batch";
+		return -err;
+	}
+	return 0;
 }
 
 int UpdateBatch(const MapShape &m, const uint8_t *keys, const uint8_t *values,

@@ -48,6 +48,21 @@ int DumpMap(const MapShape &m, std::vector<uint8_t> &keys,
 int MapKeys(const MapShape &m, std::vector<uint8_t> &keys, size_t &count,
 	    const char **call);
 
+// Bytes of the kernel's batch cursor (in_batch/out_batch): a bucket index
+// (__u32) for hash maps, a key for the others.
+size_t BatchCursorSize(const MapShape &m);
+
+// One step of a batch walk, for paging through a map: up to *count entries
+// from cursor `in` (null: the start) into keys and values, the cursor of the
+// rest into `out` (BatchCursorSize bytes), and *done once the walk has read
+// the last entry. A hash map is read in whole buckets, so *count may come
+// back smaller than asked; ENOSPC (nothing read) means the first bucket
+// alone holds more than *count entries. Not for maps of maps (the kernel's
+// batch stops at their first empty slot).
+int LookupBatchStep(const MapShape &m, const uint8_t *in, uint8_t *out,
+		    uint8_t *keys, uint8_t *values, uint32_t *count,
+		    bool *done, const char **call);
+
 int UpdateBatch(const MapShape &m, const uint8_t *keys, const uint8_t *values,
 		size_t count, uint64_t flags, const char **call);
 

@@ -135,6 +135,42 @@ Napi::Value Dataplane::MapDump(const Napi::CallbackInfo &info)
 	return o;
 }
 
+Napi::Value Dataplane::MapLookupBatch(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "mapLookupBatch";
+	const MapEntry &m = Map(env, op, info[0]);
+	std::string name = Name(info[0]);
+	if (IsMapOfMaps(m.type))
+		Throw(env, EINVAL, op, name + ": a map of maps cannot be read in batches");
+	size_t cursorSize = BatchCursorSize(m);
+	Bytes in{nullptr, 0};
+	if (!info[1].IsNull() && !info[1].IsUndefined()) {
+		in = GetBytes(env, info[1], op, "cursor");
+		CheckSize(env, op, name, "cursor", in.size, cursorSize);
+	}
+	uint32_t max = GetU32(env, info[2], op, "max");
+	if (max == 0)
+		Throw(env, EINVAL, op, name + ": max is 0, must be at least 1");
+	/* No batch holds more than the map does: that bounds the buffers. */
+	uint32_t count = std::min(max, std::max(m.maxEntries, 1u));
+
+	std::vector<uint8_t> keys(size_t(count) * m.keySize);
+	std::vector<uint8_t> values(size_t(count) * m.valueBytes);
+	std::vector<uint8_t> out(cursorSize);
+	bool done = false;
+	const char *call = "";
+	if (int err = LookupBatchStep(m, in.data, out.data(), keys.data(), values.data(),
+				      &count, &done, &call))
+		Throw(env, err, call, name);
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("keys", Copy(env, keys.data(), size_t(count) * m.keySize));
+	o.Set("values", Copy(env, values.data(), size_t(count) * m.valueBytes));
+	o.Set("count", Napi::Number::New(env, count));
+	o.Set("next", done ? env.Null() : Napi::Value(Copy(env, out.data(), out.size())));
+	return o;
+}
+
 Napi::Value Dataplane::MapUpdateBatch(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();

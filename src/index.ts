@@ -22,7 +22,9 @@ export { NativeDataplane, type NativeDataplaneOptions } from './dataplane/native
 /** An in-memory dataplane for tests. */
 export { FakeDataplane } from './dataplane/fake-dataplane.js';
 /** The interface both dataplanes implement. */
-export type { Dataplane, AttachTarget, AttachMode, ConntrackEntry, FlowPacket, FlowDecision, FlowOutcome } from './dataplane/dataplane.js';
+export type { Dataplane, AttachTarget, AttachMode, ConntrackEntry, ConntrackBatch, ConntrackCursor, FlowPacket, FlowDecision, FlowOutcome } from './dataplane/dataplane.js';
+/** Conntrack entries as one step of a walk over the table returns them (Dataplane.readConntrack). */
+export { ConntrackRows } from './dataplane/conntrack-rows.js';
 /** Define services and backends. */
 export { LoadBalancer, type ServiceStats, type BackendStats, type LoadBalancerOptions } from './lb/load-balancer.js';
 /** The service model and its validation. */

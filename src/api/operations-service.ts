@@ -2,6 +2,7 @@
  * sluice.v1.Operations: the handlers, over this node's inspector.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { formatConnectionCursor, parseConnectionCursor } from '../inspect/connections.js';
 import type { ConnectionFilter } from '../inspect/inspector.js';
 import { unary } from './call.js';
 import {
@@ -59,17 +60,16 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
     ListConnections: unary<ListConnectionsRequest, ListConnectionsResponse>(log, (req) => {
       const limit = pageSize(req.pageSize);
       const filters = { service: req.service, backend: req.backendAddress, client: req.clientAddress };
-      const after = decodePageToken(req.pageToken, filters);
+      const after = decodePageToken(req.pageToken, filters, parseConnectionCursor);
       const page = inspector.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });
-      const last = page.connections.at(-1);
       return {
         connections: page.connections.map(connectionToMessage),
-        nextPageToken: page.more && last ? encodePageToken(last.cursor, filters) : '',
+        nextPageToken: page.next === undefined ? '' : encodePageToken(formatConnectionCursor(page.next), filters),
       };
     }),
 
-    FlushConnections: unary<FlushConnectionsRequest, FlushConnectionsResponse>(log, (req) => ({
-      flushed: String(inspector.flushConnections(filterOf(req), { all: req.all })),
+    FlushConnections: unary<FlushConnectionsRequest, FlushConnectionsResponse>(log, async (req) => ({
+      flushed: String(await inspector.flushConnections(filterOf(req), { all: req.all })),
     })),
   };
 }

@@ -25,11 +25,18 @@ export function encodePageToken(cursor: string, filters: Record<string, string>)
 }
 
 /**
- * The cursor in `token` (undefined for an empty token: the first page).
- * INVALID_ARGUMENT (field `pageToken`) if it is malformed or was made for
- * other filters.
+ * The cursor in `token` (undefined for an empty token: the first page), as
+ * `parse` reads it (default: the string itself). INVALID_ARGUMENT (field
+ * `pageToken`) if it is malformed, `parse` refuses its cursor (returns
+ * undefined), or it was made for other filters.
  */
-export function decodePageToken(token: string, filters: Record<string, string>): string | undefined {
+export function decodePageToken(token: string, filters: Record<string, string>): string | undefined;
+export function decodePageToken<T>(token: string, filters: Record<string, string>, parse: (cursor: string) => T | undefined): T | undefined;
+export function decodePageToken<T>(
+  token: string,
+  filters: Record<string, string>,
+  parse?: (cursor: string) => T | undefined,
+): T | string | undefined {
   if (token === '') return undefined;
   let parsed: unknown;
   try {
@@ -42,5 +49,8 @@ export function decodePageToken(token: string, filters: Record<string, string>):
   const f = p.f as Record<string, unknown>;
   const same = Object.keys(filters).every((k) => f[k] === filters[k]) && Object.keys(f).length === Object.keys(filters).length;
   if (!same) throw invalid('pageToken', 'the page token was made for other filters: keep them the same across pages');
-  return p.c;
+  if (parse === undefined) return p.c;
+  const cursor = parse(p.c);
+  if (cursor === undefined) throw invalid('pageToken', 'malformed page token');
+  return cursor;
 }

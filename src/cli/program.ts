@@ -13,7 +13,7 @@ import type { AttachMode } from '../dataplane/dataplane.js';
 import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
 import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
-import { isIPv4Address } from '../model/address.js';
+import { compareIPv4, isIPv4Address } from '../model/address.js';
 import { MAX_WEIGHT } from '../model/limits.js';
 import { LEASE_TTL } from '../store/lease.js';
 import { SluiceError } from '../errors.js';
@@ -421,6 +421,8 @@ Backends registered with a lease are kept when the file does not name them.`)
         } while (pageToken);
         return acc;
       });
+      // The API pages in the table's order; people read them by client.
+      all.sort((a, b) => compareIPv4(a.clientAddress, b.clientAddress) || a.clientPort - b.clientPort || compareIPv4(a.address, b.address) || a.port - b.port || a.protocol.localeCompare(b.protocol));
       out(all, () => table(
         ['CLIENT', 'VIP', 'PROTO', 'BACKEND', 'SERVICE', 'AGE', 'IDLE'],
         all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, `${Math.round(Number(x.ageMs) / 1000)}s`, `${Math.round(Number(x.idleMs) / 1000)}s`]),

@@ -13,6 +13,7 @@ import type {
   ServiceKey,
   ServiceValue,
 } from './codec.js';
+import type { ConntrackRows } from './conntrack-rows.js';
 
 /** Where and how to attach the programs. */
 export interface AttachTarget {
@@ -70,6 +71,24 @@ export interface FlowDecision {
   slot: number;
 }
 
+/**
+ * Where a walk over the conntrack table stands: CONNTRACK_CURSOR_SIZE
+ * opaque bytes from readConntrack. It is the kernel's batch cursor of a
+ * hash map, a bucket index; any such bytes are safe to pass back (one past
+ * the table ends the walk).
+ */
+export type ConntrackCursor = Buffer;
+
+/** Bytes of a ConntrackCursor. */
+export const CONNTRACK_CURSOR_SIZE = 4;
+
+/** One step of a walk over the conntrack table. */
+export interface ConntrackBatch {
+  rows: ConntrackRows;
+  /** Where the walk goes on; null once it has read the last entry. */
+  next: ConntrackCursor | null;
+}
+
 /** Typed access to the load balancer's maps. */
 export interface Dataplane {
   /** Create or replace the entry of one service port (and its id's frontend, for reply_nat). */
@@ -122,16 +141,27 @@ export interface Dataplane {
   getConntrack(key: ConntrackKey): ConntrackValue | null;
   /** The affinity entry of a client of a service, or null. */
   getAffinity(client: string, serviceId: number): AffinityValue | null;
-  /** Every conntrack entry. */
-  listConntrack(): ConntrackEntry[];
   /**
    * What the dataplane would do with this packet now, decided by its own
    * code (bpf/include/lb.h) without doing it: nothing is written, no
    * entry, no counter.
    */
   lookupFlow(packet: FlowPacket): FlowDecision;
-  /** Delete the entries `match` selects; returns how many. */
-  flushConntrack(match: (e: ConntrackEntry) => boolean): number;
+  /**
+   * One step of a walk over the conntrack table, in the table's own order
+   * (hash buckets, no sort order): whole buckets from `cursor` on (null:
+   * the start), at most `max` entries unless the first bucket alone holds
+   * more (then that bucket alone). The walk holds nothing between steps,
+   * and while the table changes under it: an entry present for the whole
+   * walk is read exactly once (a key stays in its bucket, and the buckets
+   * behind the cursor are never read again); one added or deleted meanwhile
+   * may or may not be read; a deleted entry neither fails the walk nor
+   * restarts it (a walk by bpf_map_get_next_key would: given a key that is
+   * gone, it answers with the table's first key).
+   */
+  readConntrack(cursor: ConntrackCursor | null, max: number): ConntrackBatch;
+  /** Delete conntrack entries by key (encoded struct ct_key, e.g. ConntrackRows.keyBytes); missing ones are skipped. Returns how many were deleted. */
+  deleteConntrack(keys: readonly Buffer[]): number;
   /** Per-service counters summed over CPUs. */
   serviceStats(serviceId: number): LbStats;
   /** Per-backend counters summed over CPUs. */

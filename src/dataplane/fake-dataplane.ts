@@ -18,12 +18,26 @@ import {
   type ServiceValue,
   GLOBAL_COUNTERS,
 } from './codec.js';
-import type { AttachTarget, ConntrackEntry, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
+import { ConntrackRows } from './conntrack-rows.js';
+import type { AttachTarget, ConntrackBatch, ConntrackCursor, ConntrackEntry, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
 
 /** One recorded write. */
 export interface FakeOp {
   op: string;
   id: string;
+}
+
+/** The bucket of a conntrack key (its hex) among n: FNV-1a over the hex digits. */
+function bucketOf(hex: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < hex.length; i++) h = Math.imul(h ^ hex.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % n;
+}
+
+function cursorOf(bucket: number): ConntrackCursor {
+  const c = Buffer.alloc(4);
+  c.writeUInt32LE(bucket, 0);
+  return c;
 }
 
 const zeroStats = (): LbStats => ({ packets: 0n, bytes: 0n, newConnections: 0n, replyPackets: 0n });
@@ -47,7 +61,10 @@ export class FakeDataplane implements Dataplane {
   readonly tables = new Map<number, Uint32Array>();
   /** Slots of the table array. */
   capacity = 1 << 22;
+  /** Conntrack entries by the hex of their encoded key. */
   readonly conntrack = new Map<string, ConntrackEntry>();
+  /** Hash buckets readConntrack spreads conntrack over (the kernel has about one per entry). */
+  conntrackBuckets = 1024;
   readonly affinity = new Map<string, AffinityValue>();
   readonly svcStats = new Map<number, LbStats>();
   readonly beStats = new Map<number, LbStats>();
@@ -181,10 +198,6 @@ export class FakeDataplane implements Dataplane {
     this.affinity.set(`${client}|${serviceId}`, value);
   }
 
-  listConntrack(): ConntrackEntry[] {
-    return [...this.conntrack.values()];
-  }
-
   /** Test helper: insert a conntrack entry as the dataplane would. */
   addConntrack(e: ConntrackEntry): void {
     this.conntrack.set(encodeConntrackKey(e.key).toString('hex'), e);
@@ -214,15 +227,34 @@ export class FakeDataplane implements Dataplane {
     return { outcome: 'NO_SERVICE', serviceId: 0, backendId: 0, rescheduled: false, replyRestored: false, replyAmbiguous: false, hash: 0, tableSize: 0, slot: 0 };
   }
 
-  flushConntrack(match: (e: ConntrackEntry) => boolean): number {
-    let n = 0;
-    for (const [k, e] of this.conntrack) {
-      if (match(e)) {
-        this.conntrack.delete(k);
-        n++;
-      }
+  /**
+   * As the kernel's LRU hash: entries hashed into conntrackBuckets
+   * buckets (FNV-1a of the key, so a test sees the same order every run),
+   * read in whole buckets, the cursor a little-endian bucket index.
+   */
+  readConntrack(cursor: ConntrackCursor | null, max: number): ConntrackBatch {
+    const start = cursor === null ? 0 : cursor.readUInt32LE(0);
+    const buckets = new Map<number, ConntrackEntry[]>();
+    for (const [hex, e] of this.conntrack) {
+      const b = bucketOf(hex, this.conntrackBuckets);
+      if (b < start) continue;
+      const list = buckets.get(b);
+      if (list) list.push(e);
+      else buckets.set(b, [e]);
     }
-    this.record('flushConntrack', String(n));
+    const out: ConntrackEntry[] = [];
+    for (const b of [...buckets.keys()].sort((x, y) => x - y)) {
+      const list = buckets.get(b)!;
+      if (out.length > 0 && out.length + list.length > max) return { rows: ConntrackRows.of(out), next: cursorOf(b) };
+      out.push(...list);
+    }
+    return { rows: ConntrackRows.of(out), next: null };
+  }
+
+  deleteConntrack(keys: readonly Buffer[]): number {
+    let n = 0;
+    for (const k of keys) if (this.conntrack.delete(k.toString('hex'))) n++;
+    this.record('deleteConntrack', String(n));
     return n;
   }
 

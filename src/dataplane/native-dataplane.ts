@@ -6,7 +6,6 @@ import {
   LAYOUTS,
   decodeAffinityValue,
   decodeBackendValue,
-  decodeConntrackKey,
   decodeConntrackValue,
   decodeGlobalStats,
   decodeReplyKey,
@@ -37,9 +36,10 @@ import {
   type ServiceValue,
 } from './codec.js';
 import { SluiceError } from '../errors.js';
-import type { AttachMode, AttachTarget, ConntrackEntry, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
+import { ConntrackRows } from './conntrack-rows.js';
+import type { AttachMode, AttachTarget, ConntrackBatch, ConntrackCursor, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
 import { decodeLookupResult, encodeLookupFrame } from './lookup-frame.js';
-import { native, type AddonDataplane, type NativeLoadOptions } from './native.js';
+import { native, type AddonDataplane, type NativeError, type NativeLoadOptions } from './native.js';
 
 /** Options of NativeDataplane.open. */
 export interface NativeDataplaneOptions {
@@ -340,18 +340,19 @@ export class NativeDataplane implements Dataplane {
     return v ? decodeAffinityValue(v) : null;
   }
 
-  listConntrack(): ConntrackEntry[] {
-    const { keys, values, count } = this.raw.mapDump('conntrack');
-    const out: ConntrackEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      const k = keys.subarray(i * LAYOUTS.ct_key.size, (i + 1) * LAYOUTS.ct_key.size);
-      const v = values.subarray(i * LAYOUTS.ct_value.size, (i + 1) * LAYOUTS.ct_value.size);
-      out.push({
-        key: decodeConntrackKey(k),
-        value: decodeConntrackValue(v),
-      });
+  readConntrack(cursor: ConntrackCursor | null, max: number): ConntrackBatch {
+    // The kernel reads a hash map in whole buckets and refuses (ENOSPC) a
+    // first bucket larger than max: ask for one more entry until it fits,
+    // so that it comes alone. Buckets hold a few entries (the table has
+    // about one bucket per entry).
+    for (let want = max; ; want++) {
+      try {
+        const r = this.raw.mapLookupBatch('conntrack', cursor, want);
+        return { rows: new ConntrackRows(r.keys, r.values, r.count), next: r.next };
+      } catch (err) {
+        if ((err as NativeError).code !== 'ENOSPC') throw err;
+      }
     }
-    return out;
   }
 
   lookupFlow(packet: FlowPacket): FlowDecision {
@@ -361,10 +362,9 @@ export class NativeDataplane implements Dataplane {
     return decodeLookupResult(r.data);
   }
 
-  flushConntrack(match: (e: ConntrackEntry) => boolean): number {
-    const doomed = this.listConntrack().filter(match);
-    if (doomed.length === 0) return 0;
-    return this.raw.mapDeleteBatch('conntrack', Buffer.concat(doomed.map((e) => encodeConntrackKey(e.key))));
+  deleteConntrack(keys: readonly Buffer[]): number {
+    if (keys.length === 0) return 0;
+    return this.raw.mapDeleteBatch('conntrack', Buffer.concat(keys));
   }
 
   serviceStats(serviceId: number): LbStats {

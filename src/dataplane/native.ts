@@ -125,6 +125,17 @@ export interface AddonDataplane {
   mapUpdate(name: string, key: Buffer, value: Buffer, flags?: number): void;
   mapDelete(name: string, key: Buffer): boolean;
   mapDump(name: string): { keys: Buffer; values: Buffer; count: number };
+  /**
+   * One step of a walk through a map (BPF_MAP_LOOKUP_BATCH): up to `max`
+   * entries from `cursor` on (null: the start) and the cursor of the rest
+   * (null once the walk has read the last entry). The cursor is the
+   * kernel's, opaque: 4 bytes (a bucket index) for a hash map, a key for
+   * the others. A hash map is read in whole buckets, so fewer than `max`
+   * may come; if the first bucket alone holds more than `max`, it throws
+   * code 'ENOSPC' and reads nothing. `max` is at least 1; one above the
+   * map's size reads as much as the map holds. Not for maps of maps.
+   */
+  mapLookupBatch(name: string, cursor: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; next: Buffer | null };
   mapUpdateBatch(name: string, keys: Buffer, values: Buffer): number;
   mapDeleteBatch(name: string, keys: Buffer): number;
   mapClear(name: string): number;

@@ -16,7 +16,7 @@ import { expandDefinition, serviceOfFrontend, type StoredService } from '../mode
 import type { Protocol } from '../model/service.js';
 import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
 import type { CatalogView } from '../catalog/view.js';
-import { flushConnections, listConnections, type ConnectionInfo } from './connections.js';
+import { flushConnections, listConnections, type ConnectionCursor, type ConnectionInfo, type ListOptions } from './connections.js';
 import { lookupFlow, type FlowQuery, type FlowVerdict } from './flow-lookup.js';
 import { serviceCounters, type ServiceCounters } from './service-stats.js';
 
@@ -96,14 +96,23 @@ export class Inspector {
     return { ...v, service: this.serviceOfId(v.serviceId) ?? this.view.owner(key) ?? '' };
   }
 
-  /** A page of connections (in cursor order) and whether more follow. */
-  listConnections(filter: ConnectionFilter, page: { after?: string; limit: number }): { connections: Connection[]; more: boolean } {
-    const { connections, more } = listConnections(this.dataplane, this.match(filter), page, this.monotonicNs());
-    return { connections: connections.map((c) => ({ ...c, service: this.serviceOfId(c.serviceId) ?? '' })), more };
+  /**
+   * A page of connections in the table's order, and where the listing goes
+   * on (none: it is complete). A page may be short, even empty, with a next
+   * cursor (see inspect/connections.ts).
+   */
+  listConnections(
+    filter: ConnectionFilter,
+    page: { after?: ConnectionCursor; limit: number },
+    opts: ListOptions = {},
+  ): { connections: Connection[]; next?: ConnectionCursor } {
+    const { connections, next } = listConnections(this.dataplane, this.match(filter), page, this.monotonicNs(), opts);
+    const named = connections.map((c) => ({ ...c, service: this.serviceOfId(c.serviceId) ?? '' }));
+    return next === undefined ? { connections: named } : { connections: named, next };
   }
 
-  /** Forget the matching connections; returns how many. With no filter, `all` must be set (field `all`). */
-  flushConnections(filter: ConnectionFilter, opts: { all?: boolean } = {}): number {
+  /** Forget the matching connections; resolves to how many. With no filter, `all` must be set (field `all`). */
+  async flushConnections(filter: ConnectionFilter, opts: { all?: boolean } = {}): Promise<number> {
     const empty = !filter.service && !filter.backendAddress && !filter.clientAddress;
     if (empty && opts.all !== true) throw invalid('all', 'give a filter, or set all to flush every connection');
     if (!empty && opts.all === true) throw invalid('all', 'cannot be combined with filters');

@@ -59,6 +59,11 @@ export function isIPv4Address(s: unknown): s is string {
   return parseIPv4(s) !== undefined;
 }
 
+/** Order of two dotted-quad IPv4 addresses as numbers (negative, zero, positive); for sorting what the API returns. */
+export function compareIPv4(a: string, b: string): number {
+  return (parseIPv4(a) ?? -1) - (parseIPv4(b) ?? -1);
+}
+
 /** What addressProblem found. */
 export type AddressProblem = { kind: 'syntax' } | { kind: 'range'; why: string };
 

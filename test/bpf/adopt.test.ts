@@ -10,6 +10,7 @@ import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import type { NativeError } from '../../src/dataplane/native.js';
 import { buildPacket } from '../helpers/packet.js';
+import { conntrackEntries } from '../helpers/conntrack.js';
 
 const pinDir = `/sys/fs/bpf/sluice-test-adopt-${process.pid}`;
 
@@ -28,7 +29,7 @@ test('second instance sees the first one\'s services, tables and flows; a resize
   });
   const svcId = lb.ids('web').service;
   first.raw.testRun('xdp', buildPacket({ saddr: '192.168.1.1', daddr: '10.96.0.10', proto: 'tcp', sport: 1234, dport: 80 }));
-  const flows = first.listConntrack();
+  const flows = conntrackEntries(first);
   t.is(flows.length, 2, 'forward and reply entries');
 
   const second = await NativeDataplane.open({ pinDir, fibRedirect: false, capacity: { conntrack: 4096, maglevSlots: 65536 } });
@@ -39,7 +40,7 @@ test('second instance sees the first one\'s services, tables and flows; a resize
   t.deepEqual(second.listServices(), first.listServices());
   t.deepEqual(second.listBackends(), first.listBackends());
   t.deepEqual(second.getMaglevTable(svcId), first.getMaglevTable(svcId));
-  t.deepEqual(second.listConntrack(), flows);
+  t.deepEqual(conntrackEntries(second), flows);
   t.is(second.serviceStats(svcId).newConnections, 1n, 'counters survive too');
 
   const err = await t.throwsAsync<NativeError>(NativeDataplane.open({ pinDir, capacity: { conntrack: 8192, maglevSlots: 65536 } }));

@@ -32,6 +32,7 @@ import type { ServiceSpec } from '../../src/model/service.js';
 import { packageRoot } from '../../src/package-root.js';
 import { TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS, buildPacket, parsePacket } from '../helpers/packet.js';
 import { rng } from '../helpers/rng.js';
+import { conntrackEntries, deleteConntrackWhere } from '../helpers/conntrack.js';
 
 const BACKENDS = ['10.1.0.11', '10.1.0.12', '10.1.0.13', '10.1.0.14'];
 const CLIENTS = ['192.168.50.1', '192.168.50.2', '192.168.50.3', '192.168.60.4', '172.16.0.5', '10.9.9.9'];
@@ -262,7 +263,7 @@ async function randomChange(r: () => number): Promise<string> {
   }
   if (x < 0.8) {
     // Age a flow's entries: a packet would refresh them, a lookup must not.
-    const all = dp.listConntrack();
+    const all = conntrackEntries(dp);
     if (all.length === 0) return 'nothing';
     const e = pick(all);
     dp.raw.mapUpdate('conntrack', encodeConntrackKey(e.key), encodeConntrackValue({ ...e.value, lastSeenNs: 1n }));
@@ -280,7 +281,7 @@ async function randomChange(r: () => number): Promise<string> {
     return lastSeenNs === 1n ? 'an affinity entry expired' : 'an affinity entry 10 s old';
   }
   const client = pick(CLIENTS);
-  const n = dp.flushConntrack((e) => e.key.saddr === client || e.key.daddr === client);
+  const n = deleteConntrackWhere(dp, (e) => e.key.saddr === client || e.key.daddr === client);
   return `${n} conntrack entries of ${client} flushed`;
 }
 

@@ -21,6 +21,7 @@ import {
 import { flowHash } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import { TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS, buildPacket, parsePacket, type PacketSpec } from '../helpers/packet.js';
+import { conntrackEntries, deleteConntrackWhere } from '../helpers/conntrack.js';
 
 const VIP = '10.96.0.10';
 const CLIENT = '192.168.50.7';
@@ -148,7 +149,7 @@ test.serial('SYN to a VIP: DNAT to the Maglev backend, checksums valid, counters
     { packets: 1, bytes: frame.length - 14, newConnections: 1, replyPackets: 0 });
   t.deepEqual(diffStats(beBefore, dp.backendStats(beId)),
     { packets: 1, bytes: frame.length - 14, newConnections: 1, replyPackets: 0 });
-  const ct = dp.listConntrack().filter((e) => e.key.saddr === CLIENT && e.key.sport === 40001);
+  const ct = conntrackEntries(dp).filter((e) => e.key.saddr === CLIENT && e.key.sport === 40001);
   t.is(ct.length, 1, 'one forward conntrack entry');
   t.is(ct[0]?.value.natAddress, want);
 });
@@ -192,7 +193,7 @@ test.serial('established flow keeps its backend after the backend set changes; d
 
   // Put it back, pin the flow to it again, then delete it: the flow moves.
   await lb.setBackendState('web', first, 8080, 'active');
-  dp.flushConntrack((e) => e.key.sport === 41000 || e.key.dport === 41000);
+  deleteConntrackWhere(dp, (e) => e.key.sport === 41000 || e.key.dport === 41000);
   const again = parsePacket(send('xdp', buildPacket(spec)).out).daddr;
   await lb.removeBackend('web', again, 8080);
   r = send('xdp', buildPacket(ack));
@@ -209,7 +210,7 @@ test.serial('a conntrack entry is only good while its backend id still belongs t
   const spec = syn(41500);
   const backend = parsePacket(send('xdp', buildPacket(spec)).out).daddr;
   const ack: PacketSpec = { ...spec, tcpFlags: { ack: true, psh: true } };
-  const entry = dp.listConntrack().find((e) => e.key.sport === 41500 && e.value.dir === 0);
+  const entry = conntrackEntries(dp).find((e) => e.key.sport === 41500 && e.value.dir === 0);
   t.truthy(entry, 'the SYN made a forward entry under its own tuple');
   const id = entry!.value.backendId;
   const be = dp.listBackends().get(id)!;

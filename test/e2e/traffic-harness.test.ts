@@ -12,6 +12,7 @@ import { Generator } from '../../bench/lib/generators.js';
 import { serviceSet, startPeer, type Peer } from '../../bench/lib/peers.js';
 import { Sink } from '../../bench/lib/sink.js';
 import { measure } from '../../bench/lib/traffic.js';
+import { conntrackEntries } from '../helpers/conntrack.js';
 
 const PACKETS = 20_000;
 const FLOWS = 1_000;
@@ -63,7 +64,7 @@ for (const peer of ['sluice-xdp', 'sluice-tc'] as Peer[]) {
       t.is(s.forwarded, PACKETS, 'the sink counted every one');
       t.deepEqual(s.sluice?.backendPackets, s.perBackend, "sluice's per-backend counters equal the sink's per-destination counts");
       t.true(s.perBackend.every((n) => n > 0), `every backend got packets: ${s.perBackend.join(', ')}`);
-      const forward = running.sluice!.dp.listConntrack().filter((e) => e.value.dir === CT_FORWARD);
+      const forward = conntrackEntries(running.sluice!.dp).filter((e) => e.value.dir === CT_FORWARD);
       t.is(forward.length, FLOWS, 'conntrack holds one forward entry per distinct flow the generator claims');
     } finally {
       await running.stop();

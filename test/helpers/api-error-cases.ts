@@ -23,6 +23,11 @@ export interface Case {
 const svc = (over: Record<string, unknown> = {}, name = 'new'): unknown => ({ service: { ...webService(name, '10.96.0.99', ['10.1.0.1']), ...over } });
 const tcp80 = { port: 80, protocol: 'TCP' };
 
+/** A ListConnections page token around `cursor`, for requests without filters (the format of src/api/page-token.ts). */
+function connectionsToken(cursor: string): string {
+  return Buffer.from(JSON.stringify({ c: cursor, f: { service: '', backend: '', client: '' } })).toString('base64url');
+}
+
 /** Every bad request. */
 export const CASES: Case[] = [
   { description: 'VIP not an IPv4 address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.300'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]' },
@@ -103,6 +108,11 @@ export const CASES: Case[] = [
   { description: 'lookup on a port no service has', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '10.0.0.1', clientPort: 1, address: '10.96.0.10', port: 81, protocol: 'TCP' }), code: grpc.status.NOT_FOUND, field: 'address' },
   { description: 'stats of an unknown service', client: 'operations', method: 'GetStats', request: () => ({ service: 'nope' }), code: grpc.status.NOT_FOUND, field: 'service' },
   { description: 'connections by a bad client address', client: 'operations', method: 'ListConnections', request: () => ({ clientAddress: '10.0.0' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address' },
+  { description: 'connections with a malformed page token', client: 'operations', method: 'ListConnections', request: () => ({ pageToken: '!!' }), code: grpc.status.INVALID_ARGUMENT, field: 'page_token' },
+  { description: 'connections with a page token of another version', client: 'operations', method: 'ListConnections', request: () => ({ pageToken: connectionsToken('2.AAAAAA.') }), code: grpc.status.INVALID_ARGUMENT, field: 'page_token', says: /malformed page token/ },
+  { description: 'connections with a page token whose table cursor is cut short', client: 'operations', method: 'ListConnections', request: () => ({ pageToken: connectionsToken('1.AAA.') }), code: grpc.status.INVALID_ARGUMENT, field: 'page_token' },
+  { description: 'connections with a page token holding half a key', client: 'operations', method: 'ListConnections', request: () => ({ pageToken: connectionsToken('1.AAAAAA.AAAAAAAA') }), code: grpc.status.INVALID_ARGUMENT, field: 'page_token' },
+  { description: 'connections with a page token made for other filters', client: 'operations', method: 'ListConnections', request: () => ({ clientAddress: '10.0.0.1', pageToken: connectionsToken('1.AAAAAA.') }), code: grpc.status.INVALID_ARGUMENT, field: 'page_token', says: /other filters/ },
   { description: 'flush everything with a filter too', client: 'operations', method: 'FlushConnections', request: () => ({ all: true, service: 'web' }), code: grpc.status.INVALID_ARGUMENT, field: 'all' },
 ];
 

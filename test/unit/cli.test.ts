@@ -17,6 +17,7 @@ import type { Command } from 'commander';
 import { buildProgram, version } from '../../src/cli/program.js';
 import { startApiServer } from '../../src/api/server.js';
 import { SluiceError } from '../../src/errors.js';
+import { CT_FORWARD, CT_REPLY } from '../../src/dataplane/codec.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import type { FlowDecision } from '../../src/dataplane/dataplane.js';
 import type { ServiceMessage } from '../../src/api/messages.js';
@@ -450,6 +451,31 @@ test('flow lookup asks about an ACK, or with --syn a SYN, and says which it aske
   t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: true });
   r = await ask('--syn', '-o', 'json');
   t.like(JSON.parse(r.stdout), { reason: 'MAGLEV', backendAddress: '10.1.0.2' });
+});
+
+test('conntrack list follows every page (more than one) and sorts by client; a filter goes with each page', async (t) => {
+  const f = await api(t, 'cli-conntrack');
+  const serviceId = f.lb.ids('default/owner|10.96.0.10:80/tcp').service;
+  const flows = 2500; // two and a half pages of the 1,000 the CLI asks for
+  // Clients numbered in reverse, so that sorting by client is no accident of insertion order.
+  const client = (i: number): string => `10.0.${(flows - i) >> 8}.${(flows - i) & 255}`;
+  for (let i = 0; i < flows; i++) {
+    const value = { backendId: 1, serviceId, createdNs: 0n, lastSeenNs: 0n };
+    f.dp.addConntrack({ key: { saddr: client(i), daddr: '10.96.0.10', sport: 40_000, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080 } });
+    f.dp.addConntrack({ key: { saddr: '10.1.0.1', daddr: client(i), sport: 8080, dport: 40_000, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: '10.96.0.10', natPort: 80 } });
+  }
+  const list = async (...args: string[]): Promise<Array<{ clientAddress: string; service: string }>> => {
+    const r = await sluice(['--server', f.server.address, '-o', 'json', 'conntrack', 'list', ...args]);
+    t.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Array<{ clientAddress: string; service: string }>;
+  };
+  const all = await list();
+  t.is(all.length, flows, 'every flow, once: the CLI read every page');
+  t.deepEqual(all.map((c) => c.clientAddress), Array.from({ length: flows }, (_, i) => client(flows - 1 - i)), 'sorted by client address, as numbers');
+  t.true(all.every((c) => c.service === 'default/owner'));
+  t.deepEqual((await list('--client', client(7))).map((c) => c.clientAddress), [client(7)]);
+  const table = await sluice(['--server', f.server.address, 'conntrack', 'list']);
+  t.is(table.stdout.trimEnd().split('\n').length, 1 + flows, 'a header and a line per flow');
 });
 
 test('registering an address that is a static backend is refused; --keepalive deregisters on Ctrl-C', async (t) => {

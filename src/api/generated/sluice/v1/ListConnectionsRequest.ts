@@ -24,7 +24,8 @@ export interface ListConnectionsRequest {
   'pageSize'?: (number);
   /**
    * OPTIONAL. `next_page_token` of the previous page; the filters must be
-   * the same.
+   * the same. The token holds a position in this node's connection table:
+   * it is good for this node only.
    */
   'pageToken'?: (string);
 }
@@ -52,7 +53,8 @@ export interface ListConnectionsRequest__Output {
   'pageSize': (number);
   /**
    * OPTIONAL. `next_page_token` of the previous page; the filters must be
-   * the same.
+   * the same. The token holds a position in this node's connection table:
+   * it is good for this node only.
    */
   'pageToken': (string);
 }

@@ -7,11 +7,12 @@ import type { Connection as _sluice_v1_Connection, Connection__Output as _sluice
  */
 export interface ListConnectionsResponse {
   /**
-   * The connections of this page, in key order.
+   * The connections of this page, in the table's order (see
+   * ListConnections); possibly fewer than page_size, even none.
    */
   'connections'?: (_sluice_v1_Connection)[];
   /**
-   * Token of the next page; empty on the last page.
+   * Token of the next page; empty only when the listing is complete.
    */
   'nextPageToken'?: (string);
 }
@@ -21,11 +22,12 @@ export interface ListConnectionsResponse {
  */
 export interface ListConnectionsResponse__Output {
   /**
-   * The connections of this page, in key order.
+   * The connections of this page, in the table's order (see
+   * ListConnections); possibly fewer than page_size, even none.
    */
   'connections': (_sluice_v1_Connection__Output)[];
   /**
-   * Token of the next page; empty on the last page.
+   * Token of the next page; empty only when the listing is complete.
    */
   'nextPageToken': (string);
 }
