@@ -9,6 +9,7 @@ import { show } from '../model/schema.js';
 import type { Protocol } from '../model/service.js';
 import { SluiceError, invalid } from '../errors.js';
 import {
+  API_OWNER,
   normaliseDefinition,
   type BackendDefinitionState,
   type ServiceDefinition,
@@ -80,9 +81,14 @@ export function int64ToNumber(v: unknown, field: string): number {
  * A Service message as the plain input of normaliseDefinition (the one
  * schema checks it): enum names become the domain's words (an unknown
  * number stays a number, for the schema to refuse), zero values become
- * "unset". OUTPUT_ONLY fields are dropped, as the API documents.
+ * "unset". OUTPUT_ONLY fields are dropped, as the API documents, except an
+ * owner other than the API's: a service of another owner is not the API's
+ * to write, and dropping the field would make it the API's.
  */
 export function definitionInputFromMessage(m: ServiceMessage | ServiceInput): Record<string, unknown> {
+  if (m.owner && m.owner !== API_OWNER) {
+    throw invalid('owner', `is output only; the API writes services as ${JSON.stringify(API_OWNER)}, not ${show(m.owner)} (leave it out)`);
+  }
   const out: Record<string, unknown> = {
     name: m.name ?? '',
     addresses: m.addresses ?? [],
@@ -120,7 +126,7 @@ export function definitionFromMessage(m: ServiceMessage | ServiceInput): Service
 }
 
 /** A definition's fields of the Service message (everything but the output-only ones). */
-function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize'> {
+function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize' | 'owner'> {
   return {
     name: d.name,
     addresses: [...d.addresses],
@@ -138,7 +144,7 @@ export function definitionToMessage(d: ServiceDefinition): ServiceInput {
 
 /** A stored service as the Service message the API returns, with the table size the dataplane uses (0 if not given). */
 export function serviceToMessage(s: StoredService, effectiveTableSize = 0): ServiceMessage {
-  return { ...definitionFields(s.definition), revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize };
+  return { ...definitionFields(s.definition), revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize, owner: s.owner };
 }
 
 /** A decoded Service message's revision fields as numbers. */

@@ -63,11 +63,11 @@ function batchPath(f: string): string {
 }
 
 /** The ServiceRegistry implementation. */
-/** The BASIC view of a stored service: its name and revisions. */
+/** The BASIC view of a stored service: its name, owner and revisions. */
 function basicServiceMessage(s: StoredService): ServiceMessage {
   return {
     name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0,
-    revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0,
+    revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0, owner: s.owner,
   };
 }
 

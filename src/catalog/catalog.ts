@@ -19,11 +19,17 @@
  * revision and create revision are its definition key's: a registration
  * coming or going does not change them.
  *
+ * Every service has an owner, the source that writes it (API_OWNER, or
+ * "kubernetes" for the kube-proxy mode): a Catalog writes as one owner, and
+ * a write to a service of another owner is refused (FAILED_PRECONDITION)
+ * rather than taken over; each source of services keeps to its own.
+ *
  * Errors are SluiceErrors whose field path is relative to the method's
  * arguments ("[3].ports[0].port", "leaseId"); the gRPC edge re-roots them.
  */
 import { SluiceError, invalid } from '../errors.js';
 import {
+  API_OWNER,
   normaliseDefinition,
   sameDefinition,
   type BackendDefinition,
@@ -36,7 +42,7 @@ import { checkServiceName, parse, weightSchema } from '../model/schema.js';
 import { checkLeaseTtl } from '../store/lease.js';
 import type { Compare, KeyValue, KvStore, LeaseInfo, Operation } from '../store/kv.js';
 import { joinPath, withField } from '../field-path.js';
-import { CatalogKeys, type RegistrationValue } from './keys.js';
+import { CatalogKeys, decodeServiceValue, encodeServiceValue, type RegistrationValue } from './keys.js';
 
 /** One item of apply. */
 export interface ApplyItem {
@@ -65,6 +71,8 @@ export interface CatalogOptions {
   keys?: CatalogKeys;
   /** TTL of a lease when a registration gives none, seconds (default 10). */
   defaultLeaseTtlSeconds?: number;
+  /** The owner this catalog writes as (default API_OWNER): lower-case letters, digits and "-", at most 63. */
+  owner?: string;
   /** How many times a write that raced another is tried again before ABORTED (default 8). */
   retries?: number;
   /**
@@ -80,6 +88,8 @@ interface Current {
   kv: KeyValue | undefined;
   /** The applied definition (static backends). */
   definition: ServiceDefinition | undefined;
+  /** Who wrote it (undefined while there is no definition). */
+  owner: string | undefined;
   registrations: Map<string, { kv: KeyValue; value: RegistrationValue }>;
 }
 
@@ -91,6 +101,8 @@ const STATES: readonly BackendDefinitionState[] = ['active', 'draining', 'mainte
 /** The domain's writes (and linearizable reads) over a KvStore. */
 export class Catalog {
   readonly keys: CatalogKeys;
+  /** The owner of the services this catalog writes. */
+  readonly owner: string;
   private readonly store: KvStore;
   private readonly ttl: number;
   private readonly retries: number;
@@ -99,6 +111,8 @@ export class Catalog {
   constructor(opts: CatalogOptions) {
     this.store = opts.store;
     this.keys = opts.keys ?? new CatalogKeys('/sluice');
+    this.owner = opts.owner ?? API_OWNER;
+    if (!/^[a-z][a-z0-9-]{0,62}$/.test(this.owner)) throw new Error(`Catalog: owner ${JSON.stringify(this.owner)} is not lower-case letters, digits and "-" (at most 63)`);
     this.ttl = opts.defaultLeaseTtlSeconds ?? 10;
     this.retries = opts.retries ?? 8;
     this.precheck = opts.precheck;
@@ -146,6 +160,7 @@ export class Catalog {
         const name = w.definition.name;
         const cur = currents.get(name)!;
         checkExpected(name, cur.kv, w.item.expectedRevision, joinPath(w.path, 'expectedRevision'));
+        this.checkOwner(name, cur, joinPath(w.path, 'name'));
         const { stat, regOps, regCompares } = this.split(w.definition, cur, w.path);
         if (cur.definition && sameDefinition(cur.definition, stat) && regOps.length === 0) {
           unchanged.push(name);
@@ -153,7 +168,7 @@ export class Catalog {
         }
         checkMerged(stat, cur, regOps, w.path, this.keys);
         compares.push({ key: this.keys.service(name), modRevision: cur.kv?.modRevision ?? 0 }, ...regCompares);
-        ops.push({ put: this.keys.service(name), value: JSON.stringify(stat) }, ...regOps);
+        ops.push({ put: this.keys.service(name), value: encodeServiceValue(stat, this.owner) }, ...regOps);
         next.set(name, { stat, cur });
       }
       if (next.size === 0) {
@@ -176,7 +191,7 @@ export class Catalog {
         const cur = currents.get(name)!;
         const definition = after.get(name);
         if (definition === undefined) return merged(cur)!;
-        return { definition, revision: r.revision, createRevision: cur.kv?.createRevision ?? r.revision };
+        return { definition, owner: this.owner, revision: r.revision, createRevision: cur.kv?.createRevision ?? r.revision };
       });
       return { services, revision: r.revision, unchanged };
     });
@@ -189,6 +204,7 @@ export class Catalog {
       const cur = await this.read(name);
       if (!cur.kv || !cur.definition) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'name' });
       checkExpected(name, cur.kv, expectedRevision, 'expectedRevision');
+      this.checkOwner(name, cur, 'name');
       const compares: Compare[] = [{ key: this.keys.service(name), modRevision: cur.kv.modRevision }];
       const ops: Operation[] = [{ delete: this.keys.service(name) }, { deletePrefix: this.keys.registrationsOf(name) }];
       for (const f of frontendsOf(cur.definition)) {
@@ -229,6 +245,7 @@ export class Catalog {
       const service = await this.retry(async () => {
         const cur = await this.read(name);
         if (!cur.kv || !cur.definition) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'service' });
+        this.checkOwner(name, cur, 'service');
         if (cur.definition.backends.some((b) => b.address === args.address)) {
           throw new SluiceError(
             'ALREADY_EXISTS',
@@ -283,6 +300,7 @@ export class Catalog {
     const out = await this.retry(async () => {
       const cur = await this.read(name);
       if (!cur.kv || !cur.definition) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'service' });
+      this.checkOwner(name, cur, 'service');
       const reg = cur.registrations.get(address);
       if (reg) {
         const key = this.keys.registration(name, address);
@@ -309,6 +327,7 @@ export class Catalog {
     return this.retry(async () => {
       const cur = await this.read(name);
       if (!cur.kv || !cur.definition) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'service' });
+      this.checkOwner(name, cur, 'service');
       const reg = cur.registrations.get(address);
       if (reg) {
         if (reg.value.state === state) return merged(cur)!;
@@ -338,9 +357,19 @@ export class Catalog {
       throw nest(err, 'state');
     }
     this.precheck?.([mergedDefinition(def, cur.registrations, [], this.keys)], []);
-    const r = await this.store.txn([{ key: this.keys.service(name), modRevision: cur.kv!.modRevision }], [{ put: this.keys.service(name), value: JSON.stringify(def) }]);
+    const r = await this.store.txn([{ key: this.keys.service(name), modRevision: cur.kv!.modRevision }], [{ put: this.keys.service(name), value: encodeServiceValue(def, this.owner) }]);
     if (!r.succeeded) throw new Raced();
     return merged(await this.read(name))!;
+  }
+
+  /** FAILED_PRECONDITION naming `field` if another owner wrote the service. */
+  private checkOwner(name: string, cur: Current, field: string): void {
+    if (cur.owner === undefined || cur.owner === this.owner) return;
+    throw new SluiceError(
+      'FAILED_PRECONDITION',
+      `service ${name} is owned by ${JSON.stringify(cur.owner)}, not ${JSON.stringify(this.owner)}: change it through its owner (or delete it there first)`,
+      { field },
+    );
   }
 
   /** Run `fn` again while it loses races with other writers. */
@@ -466,13 +495,14 @@ function current(kv: KeyValue | undefined, regs: readonly KeyValue[], keys: Cata
     const p = keys.parse(r.key);
     if (p?.kind === 'registration') registrations.set(p.address, { kv: r, value: JSON.parse(r.value) as RegistrationValue });
   }
-  return { kv, definition: kv ? (JSON.parse(kv.value) as ServiceDefinition) : undefined, registrations };
+  const stored = kv ? decodeServiceValue(kv.value) : undefined;
+  return { kv, definition: stored?.definition, owner: stored?.owner, registrations };
 }
 
 /** The service as the API shows it, or undefined if its definition key is absent. */
 function merged(cur: Current): StoredService | undefined {
   if (!cur.kv || !cur.definition) return undefined;
-  return { definition: withRegistrations(cur.definition, cur.registrations), revision: cur.kv.modRevision, createRevision: cur.kv.createRevision };
+  return { definition: withRegistrations(cur.definition, cur.registrations), owner: cur.owner ?? API_OWNER, revision: cur.kv.modRevision, createRevision: cur.kv.createRevision };
 }
 
 /** A definition's static backends, then its registrations in address order. */

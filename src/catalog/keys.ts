@@ -4,7 +4,7 @@
  * every write is a transaction over exactly what it changes:
  *
  *   <prefix>/services/<name>                  the definition as applied: VIPs, ports, the static
- *                                             backends, affinity, table size (JSON)
+ *                                             backends, affinity, table size, and its owner (JSON)
  *   <prefix>/registrations/<name>|<address>   a backend registered with a lease, attached to it:
  *                                             {"weight": w, "state": "active"} (JSON); deleted by
  *                                             the store when the lease ends
@@ -15,6 +15,7 @@
  * registrations are exactly the keys under "<prefix>/registrations/<name>|".
  * Nothing a node derives (dataplane ids, table regions, health) is here.
  */
+import { API_OWNER, type ServiceDefinition } from '../model/definition.js';
 
 /** The key layout under one prefix. */
 export class CatalogKeys {
@@ -67,6 +68,17 @@ export class CatalogKeys {
     if (key.startsWith(this.frontends)) return { kind: 'frontend', frontend: key.slice(this.frontends.length) };
     return undefined;
   }
+}
+
+/** The value of a service key: its definition and the owner that wrote it. */
+export function encodeServiceValue(definition: ServiceDefinition, owner: string): string {
+  return JSON.stringify({ owner, ...definition });
+}
+
+/** A service key's value as encodeServiceValue wrote it (one written before owners is the API's). */
+export function decodeServiceValue(value: string): { definition: ServiceDefinition; owner: string } {
+  const { owner = API_OWNER, ...definition } = JSON.parse(value) as ServiceDefinition & { owner?: string };
+  return { definition, owner };
 }
 
 /** The value of a registration key. */

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { SluiceError } from '../errors.js';
 import type { ServiceDefinition, StoredService } from '../model/definition.js';
 import { CompactedError, type KeyValue, type KvChanges, type KvStore, type KvWatch } from '../store/kv.js';
-import { CatalogKeys, type RegistrationValue } from './keys.js';
+import { CatalogKeys, decodeServiceValue, type RegistrationValue } from './keys.js';
 import { withRegistrations } from './catalog.js';
 
 /** One service's change, as the view's subscribers get it. */
@@ -49,6 +49,8 @@ interface Registration {
  */
 interface Entry {
   definition: ServiceDefinition;
+  /** Who wrote it (the same string for every service of one owner). */
+  owner: string;
   modRevision: number;
   createRevision: number;
   /** Its registered backends by address; undefined while it has none (most services). */
@@ -66,6 +68,8 @@ export class CatalogView {
   readonly #maxLog: number;
   readonly #log: Logger | undefined;
   readonly #entries = new Map<string, Entry>();
+  /** One string per owner name, shared by its services' entries. */
+  readonly #ownerNames = new Map<string, string>();
   /** Registrations whose service is not (yet) in the view, by service. */
   readonly #orphans = new Map<string, Map<string, Registration>>();
   /** The service (or, when several share the VIP, the services) carrying each VIP. */
@@ -273,7 +277,8 @@ export class CatalogView {
   }
 
   #putService(key: string, kv: KeyValue): void {
-    const definition = JSON.parse(kv.value) as ServiceDefinition;
+    const { definition, owner: written } = decodeServiceValue(kv.value);
+    const owner = this.#ownerNames.get(written) ?? (this.#ownerNames.set(written, written), written);
     // The definition's own copy of the name, rather than a slice that keeps the whole key alive.
     const name = definition.name === key ? definition.name : key;
     const prev = this.#entries.get(name);
@@ -281,7 +286,7 @@ export class CatalogView {
     else this.#sortedNames = undefined;
     const registrations = prev?.registrations ?? this.#orphans.get(name);
     this.#orphans.delete(name);
-    this.#entries.set(name, { definition, modRevision: kv.modRevision, createRevision: kv.createRevision, registrations });
+    this.#entries.set(name, { definition, owner, modRevision: kv.modRevision, createRevision: kv.createRevision, registrations });
     this.#index(name, definition);
   }
 
@@ -340,7 +345,7 @@ export class CatalogView {
 }
 
 function merged(e: Entry): StoredService {
-  e.merged ??= { definition: withRegistrations(e.definition, e.registrations ?? NO_REGISTRATIONS), revision: e.modRevision, createRevision: e.createRevision };
+  e.merged ??= { definition: withRegistrations(e.definition, e.registrations ?? NO_REGISTRATIONS), owner: e.owner, revision: e.modRevision, createRevision: e.createRevision };
   return e.merged;
 }
 

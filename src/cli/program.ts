@@ -444,7 +444,7 @@ Backends registered with a lease are kept when the file does not name them.`)
 
 function serviceRows(services: ServiceMessage[]): string {
   return table(
-    ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'REVISION'],
+    ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'REVISION', 'OWNER'],
     services.map((s) => [
       s.name,
       s.addresses.join(','),
@@ -452,6 +452,7 @@ function serviceRows(services: ServiceMessage[]): string {
       `${s.backends.filter((b) => b.state === 'ACTIVE' && (b.weight ?? 1) > 0).length}/${s.backends.length}`,
       s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
       s.revision,
+      s.owner,
     ]),
   );
 }
@@ -467,6 +468,7 @@ function serviceDetail(s: ServiceMessage): string {
     `affinity:  ${s.sessionAffinity ? `ClientIP, ${s.sessionAffinity.timeoutSeconds}s` : 'none'}`,
     `table:     ${size}`,
     `revision:  ${s.revision} (created at ${s.createRevision})`,
+    `owner:     ${s.owner}`,
     '',
     table(['BACKEND', 'WEIGHT', 'STATE', 'LEASE'], s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), b.leaseId || '-'])),
   ].join('\n');

@@ -12,13 +12,14 @@
  * `revision` makes the apply conditional (the service must still be at that
  * revision, so that an old file does not undo a newer change), and the
  * other OUTPUT_ONLY fields (createRevision, effectiveTableSize) are
- * ignored, as the API ignores them.
+ * ignored, as the API ignores them; `owner` may only be the API's ("api"):
+ * a service of another owner is not the CLI's to write.
  */
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
-import { normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
+import { API_OWNER, normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
 import { objectMessage, parse, serviceDefinitionEntries, show } from '../model/schema.js';
 import { describe, joinPath, withField } from '../field-path.js';
 
@@ -38,6 +39,9 @@ const fileServiceSchema = v.strictObject(
     revision: v.optional(revision),
     createRevision: v.optional(revision),
     effectiveTableSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+    owner: v.optional(
+      v.literal(API_OWNER, (i) => `${show(i.input)}: services the API writes are owned by "api"; one owned by another source is changed through that source (leave owner out)`),
+    ),
   },
   objectMessage('a service definition (an object)'),
 );
@@ -132,7 +136,7 @@ function servicesOf(value: unknown, where: string): Array<{ path: string; item: 
 
 function checkService(item: unknown, where: string, path: string): { definition: ServiceDefinition; revision?: number } {
   try {
-    const { revision, createRevision: _c, effectiveTableSize: _e, ...definition } = parse(fileServiceSchema, item);
+    const { revision, createRevision: _c, effectiveTableSize: _e, owner: _o, ...definition } = parse(fileServiceSchema, item);
     const out = { definition: normaliseDefinition(definition) };
     return revision === undefined ? out : { ...out, revision: Number(revision) };
   } catch (err) {

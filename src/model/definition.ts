@@ -46,9 +46,17 @@ export interface ServiceDefinition {
   tableSize?: number;
 }
 
-/** A definition as stored, with etcd-style revisions. */
+/**
+ * Who writes a service: the API ("api"), and next the kube-proxy mode and
+ * other sources of services. Each source writes only its own services.
+ */
+export const API_OWNER = 'api';
+
+/** A definition as stored, with its owner and etcd-style revisions. */
 export interface StoredService {
   definition: ServiceDefinition;
+  /** The source that writes it (API_OWNER for the API); no other changes it. */
+  owner: string;
   /** Store revision of the last change to this service. */
   revision: number;
   /** Store revision at which it was created. */

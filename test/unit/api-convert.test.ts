@@ -42,13 +42,15 @@ test('definition → message → definition is the identity', (t) => {
 });
 
 test('a stored service becomes a message with enum names and string revisions', (t) => {
-  const m = serviceToMessage({ definition: def, revision: 42, createRevision: 7 });
+  const m = serviceToMessage({ definition: def, owner: 'api', revision: 42, createRevision: 7 });
   t.is(m.revision, '42');
+  t.is(m.owner, 'api');
   t.is(m.createRevision, '7');
   t.deepEqual(m.ports.map((p) => p.protocol), ['TCP', 'UDP']);
   t.deepEqual(m.backends.map((b) => [b.state, b.weight, b.leaseId]), [['ACTIVE', 1, ''], ['DRAINING', 0, 'lease-1'], ['MAINTENANCE', 5, '']]);
   t.deepEqual(m.sessionAffinity, { timeoutSeconds: 600 });
-  const bare = serviceToMessage({ definition: { ...def, sessionAffinity: undefined, tableSize: undefined } as unknown as ServiceDefinition, revision: 1, createRevision: 1 });
+  const bare = serviceToMessage({ definition: { ...def, sessionAffinity: undefined, tableSize: undefined } as unknown as ServiceDefinition, owner: 'kubernetes', revision: 1, createRevision: 1 });
+  t.is(bare.owner, 'kubernetes');
   t.is(bare.sessionAffinity, null);
   t.is(bare.tableSize, 0);
 });
@@ -64,13 +66,21 @@ test('zero values of a decoded message mean "unset"', (t) => {
     revision: '9',
     createRevision: '3',
     effectiveTableSize: 0,
+    owner: '',
   };
-  t.deepEqual(definitionFromMessage(decoded), {
+  const expected = {
     name: 'x',
     addresses: ['10.0.0.1'],
     ports: [{ name: '80-tcp', port: 80, protocol: 'tcp', targetPort: 80 }],
     backends: [{ address: '10.1.0.1', weight: 1, state: 'active' }],
-  });
+  };
+  t.deepEqual(definitionFromMessage(decoded), expected);
+  // An owner on input: the API's own is as good as none; another is refused, not dropped.
+  t.deepEqual(definitionFromMessage({ ...decoded, owner: 'api' }), expected);
+  const err = t.throws(() => definitionFromMessage({ ...decoded, owner: 'kubernetes' }), { instanceOf: SluiceError });
+  t.is(err?.code, 'INVALID_ARGUMENT');
+  t.is(err?.field, 'owner');
+  t.regex(err?.message ?? '', /output only; the API writes services as "api", not "kubernetes"/);
 });
 
 test('enum values: names map, unspecified and unknown values are refused with the field', (t) => {

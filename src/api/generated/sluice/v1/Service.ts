@@ -69,6 +69,14 @@ export interface Service {
    * WatchServices events.
    */
   'effectiveTableSize'?: (number);
+  /**
+   * OUTPUT_ONLY. Who writes the service: "api" for services made through
+   * this API; another source of services (the kube-proxy mode's
+   * "kubernetes") writes its own, and the API may read them but not change
+   * or delete them (FAILED_PRECONDITION). On input it may be empty or
+   * "api"; any other value is INVALID_ARGUMENT.
+   */
+  'owner'?: (string);
 }
 
 /**
@@ -135,4 +143,12 @@ export interface Service__Output {
    * WatchServices events.
    */
   'effectiveTableSize': (number);
+  /**
+   * OUTPUT_ONLY. Who writes the service: "api" for services made through
+   * this API; another source of services (the kube-proxy mode's
+   * "kubernetes") writes its own, and the API may read them but not change
+   * or delete them (FAILED_PRECONDITION). On input it may be empty or
+   * "api"; any other value is INVALID_ARGUMENT.
+   */
+  'owner': (string);
 }
