@@ -29,7 +29,7 @@ import {
 } from '../lib/kube-rules.js';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
 import { deleteNamespaces, sh } from '../../src/demo/topology.js';
-import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import { openPinned } from '../../src/dataplane/pinned.js';
 import type { ServiceInput } from '../../src/api/messages.js';
 import { ClientGcWatch, collectGarbage } from '../lib/client-gc.js';
 import { runStandalone } from '../lib/standalone.js';
@@ -223,7 +223,7 @@ async function measureSluice(ctx: StageContext, cfg: Config, n: number): Promise
       const loadSeconds = (performance.now() - t0) / 1000;
       const loaded = rssMb(pid);
 
-      const check = await NativeDataplane.open({ pinDir: daemon.pinDir, capacity: { conntrack: 65536 } });
+      const check = await openPinned(daemon.pinDir);
       let mapServices: number;
       let mapBackends: number;
       try {

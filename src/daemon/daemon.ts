@@ -22,7 +22,8 @@ import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from '../dataplane/native-dataplane.js';
+import { NativeDataplane, type DataplaneCapacity } from '../dataplane/native-dataplane.js';
+import { pinnedCapacity } from '../dataplane/pinned.js';
 import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
 import { SqliteKvStore } from '../store/sqlite-kv.js';
@@ -390,18 +391,6 @@ export interface RunningDaemon {
   plane: ControlPlane;
   /** Stop serving and release this process's resources (idempotent). */
   stop(): Promise<void>;
-}
-
-/** The maps' sizes as the pins in `dir` have them (nothing for a map not pinned there). */
-function pinnedCapacity(dir: string): Partial<DataplaneCapacity> {
-  const out: Partial<DataplaneCapacity> = {};
-  for (const map of ['conntrack', 'affinity', 'services', 'backends', 'maglev_slots']) {
-    const file = path.join(dir, map);
-    if (!existsSync(file)) continue;
-    const c = capacityOfMap(map, native().pinnedMapInfo(file).maxEntries);
-    if (c) out[c[0]] = c[1];
-  }
-  return out;
 }
 
 /** Start the daemon; resolves once the API serves. On failure, everything it made is undone. */

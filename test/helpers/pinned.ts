@@ -1,23 +1,14 @@
 /**
  * Read a running daemon's dataplane from outside: its pinned maps, opened
- * by a second (never attached) instance of the object, as adopt.test.ts
- * does. The tables are compared by backend address, not id: ids are each
- * node's own.
+ * by a second (never attached) instance of the object (openPinned, from
+ * src/dataplane/pinned.ts, which the benchmark uses too). The tables are
+ * compared by backend address, not id: ids are each node's own.
  */
-import path from 'node:path';
-import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from '../../src/dataplane/native-dataplane.js';
-import { native } from '../../src/dataplane/native.js';
+import type { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import { openPinned } from '../../src/dataplane/pinned.js';
 import { serviceKeyString } from '../../src/dataplane/codec.js';
 
-/** Open the maps pinned in `pinDir` at the sizes they have. Close it yourself. */
-export async function openPinned(pinDir: string): Promise<NativeDataplane> {
-  const capacity: Partial<DataplaneCapacity> = {};
-  for (const map of ['conntrack', 'affinity', 'services', 'backends', 'maglev_slots']) {
-    const c = capacityOfMap(map, native().pinnedMapInfo(path.join(pinDir, map)).maxEntries);
-    if (c) capacity[c[0]] = c[1];
-  }
-  return NativeDataplane.open({ pinDir, capacity, fibRedirect: false });
-}
+export { openPinned };
 
 /**
  * Every frontend's Maglev table as the maps hold it: "VIP:port/protocol" ->
