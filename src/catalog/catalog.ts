@@ -43,6 +43,14 @@ import { checkLeaseTtl } from '../store/lease.js';
 import type { Compare, KeyValue, KvStore, LeaseInfo, Operation } from '../store/kv.js';
 import { joinPath, withField } from '../field-path.js';
 import { CatalogKeys, decodeServiceValue, encodeServiceValue, type RegistrationValue } from './keys.js';
+import type { CatalogView } from './view.js';
+
+/**
+ * Up to this many keys are read one by one, all at once; more (a bulk
+ * batch) are read as their whole prefix in one range: a thousand reads at
+ * once queue in etcd's client long enough to run out of their deadlines.
+ */
+const FEW_READS = 16;
 
 /** One item of apply. */
 export interface ApplyItem {
@@ -81,6 +89,13 @@ export interface CatalogOptions {
    * dataplane cannot hold (RESOURCE_EXHAUSTED naming the flag).
    */
   precheck?: (next: readonly ServiceDefinition[], removed: readonly ServiceDefinition[]) => void;
+  /**
+   * This node's view of the store: apply decides from it first, without
+   * reading the store (its compares catch a view that is behind, and a
+   * decision that is not a write, an error or "unchanged", is taken again
+   * from the store).
+   */
+  view?: CatalogView;
 }
 
 /** What a read of one service found: its definition key and its registrations. */
@@ -96,6 +111,9 @@ interface Current {
 /** A write that lost a race: read and check again. */
 class Raced extends Error {}
 
+/** Refusals that depend on what was read (a view behind the store may have given them). */
+const DECIDED: ReadonlySet<string> = new Set(['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'ALREADY_EXISTS', 'NOT_FOUND', 'RESOURCE_EXHAUSTED']);
+
 const STATES: readonly BackendDefinitionState[] = ['active', 'draining', 'maintenance'];
 
 /** The domain's writes (and linearizable reads) over a KvStore. */
@@ -107,6 +125,7 @@ export class Catalog {
   private readonly ttl: number;
   private readonly retries: number;
   private readonly precheck: CatalogOptions['precheck'];
+  private readonly view: CatalogView | undefined;
 
   constructor(opts: CatalogOptions) {
     this.store = opts.store;
@@ -116,6 +135,7 @@ export class Catalog {
     this.ttl = opts.defaultLeaseTtlSeconds ?? 10;
     this.retries = opts.retries ?? 8;
     this.precheck = opts.precheck;
+    this.view = opts.view;
   }
 
   /** One service as the API shows it; NOT_FOUND (field `name`) if absent. */
@@ -150,51 +170,74 @@ export class Catalog {
       if (first !== undefined) throw invalid(joinPath(w.path, 'name'), `${w.definition.name} is also item ${first} of this batch`);
       seen.set(w.definition.name, i);
     });
-    return this.retry(async () => {
-      const currents = await this.readMany(wanted.map((w) => w.definition.name));
-      const compares: Compare[] = [];
-      const ops: Operation[] = [];
-      const unchanged: string[] = [];
-      const next = new Map<string, { stat: ServiceDefinition; cur: Current }>();
-      for (const w of wanted) {
-        const name = w.definition.name;
-        const cur = currents.get(name)!;
-        checkExpected(name, cur.kv, w.item.expectedRevision, joinPath(w.path, 'expectedRevision'));
-        this.checkOwner(name, cur, joinPath(w.path, 'name'));
-        const { stat, regOps, regCompares } = this.split(w.definition, cur, w.path);
-        if (cur.definition && sameDefinition(cur.definition, stat) && regOps.length === 0) {
-          unchanged.push(name);
-          continue;
-        }
-        checkMerged(stat, cur, regOps, w.path, this.keys);
-        compares.push({ key: this.keys.service(name), modRevision: cur.kv?.modRevision ?? 0 }, ...regCompares);
-        ops.push({ put: this.keys.service(name), value: encodeServiceValue(stat, this.owner) }, ...regOps);
-        next.set(name, { stat, cur });
+    return this.retry(async (attempt) => {
+      if (attempt > 0 || this.view === undefined) return this.applyOnce(wanted, undefined);
+      try {
+        return await this.applyOnce(wanted, this.view);
+      } catch (err) {
+        // Decided from a view that may be behind the store: a refusal is
+        // taken again from the store's own keys.
+        if (err instanceof SluiceError && DECIDED.has(err.code)) throw new Raced();
+        throw err;
       }
-      if (next.size === 0) {
-        return { services: wanted.map((w) => merged(currents.get(w.definition.name)!)!), revision: await this.store.revision(), unchanged };
-      }
-      await this.claims(wanted.filter((w) => next.has(w.definition.name)), currents, compares, ops);
-      // Each service's registration writes, found in one pass (a bulk load of
-      // 1,000 services would otherwise parse its thousands of keys once per
-      // service), and the definitions the write leaves.
-      const regOps = registrationOpsByService(ops, this.keys);
-      const after = new Map<string, ServiceDefinition>();
-      for (const n of next.values()) after.set(n.stat.name, mergedDefinition(n.stat, n.cur.registrations, regOps.get(n.stat.name) ?? [], this.keys));
-      this.precheck?.([...after.values()], []);
-      const r = await this.store.txn(compares, ops);
-      if (!r.succeeded) throw new Raced();
-      // The compares held, so the store holds exactly what was read plus
-      // these writes: the answer is built from them rather than read again.
-      const services = wanted.map((w): StoredService => {
-        const name = w.definition.name;
-        const cur = currents.get(name)!;
-        const definition = after.get(name);
-        if (definition === undefined) return merged(cur)!;
-        return { definition, owner: this.owner, revision: r.revision, createRevision: cur.kv?.createRevision ?? r.revision };
-      });
-      return { services, revision: r.revision, unchanged };
     });
+  }
+
+  /**
+   * One try of apply, reading the store, or `view` (then the compares
+   * guard every key it read, those of unchanged items too, and a batch
+   * with nothing to write is Raced: "unchanged" must come from the store).
+   */
+  private async applyOnce(
+    wanted: ReadonlyArray<{ item: ApplyItem; path: string; definition: ServiceDefinition }>,
+    view: CatalogView | undefined,
+  ): Promise<{ services: StoredService[]; revision: number; unchanged: string[] }> {
+    const names = wanted.map((w) => w.definition.name);
+    const currents = view ? this.fromView(view, names) : await this.readMany(names);
+    const compares: Compare[] = [];
+    const ops: Operation[] = [];
+    const unchanged: string[] = [];
+    const next = new Map<string, { stat: ServiceDefinition; cur: Current }>();
+    for (const w of wanted) {
+      const name = w.definition.name;
+      const cur = currents.get(name)!;
+      checkExpected(name, cur.kv, w.item.expectedRevision, joinPath(w.path, 'expectedRevision'));
+      this.checkOwner(name, cur, joinPath(w.path, 'name'));
+      const { stat, regOps, regCompares } = this.split(w.definition, cur, w.path);
+      if (cur.definition && sameDefinition(cur.definition, stat) && regOps.length === 0) {
+        unchanged.push(name);
+        if (view) compares.push({ key: this.keys.service(name), modRevision: cur.kv!.modRevision });
+        continue;
+      }
+      checkMerged(stat, cur, regOps, w.path, this.keys);
+      compares.push({ key: this.keys.service(name), modRevision: cur.kv?.modRevision ?? 0 }, ...regCompares);
+      ops.push({ put: this.keys.service(name), value: encodeServiceValue(stat, this.owner) }, ...regOps);
+      next.set(name, { stat, cur });
+    }
+    if (next.size === 0) {
+      if (view) throw new Raced();
+      return { services: wanted.map((w) => merged(currents.get(w.definition.name)!)!), revision: await this.store.revision(), unchanged };
+    }
+    await this.claims(wanted.filter((w) => next.has(w.definition.name)), currents, compares, ops, view);
+    // Each service's registration writes, found in one pass (a bulk load of
+    // 1,000 services would otherwise parse its thousands of keys once per
+    // service), and the definitions the write leaves.
+    const regOps = registrationOpsByService(ops, this.keys);
+    const after = new Map<string, ServiceDefinition>();
+    for (const n of next.values()) after.set(n.stat.name, mergedDefinition(n.stat, n.cur.registrations, regOps.get(n.stat.name) ?? [], this.keys));
+    this.precheck?.([...after.values()], []);
+    const r = await this.store.txn(compares, ops);
+    if (!r.succeeded) throw new Raced();
+    // The compares held, so the store holds exactly what was read plus
+    // these writes: the answer is built from them rather than read again.
+    const services = wanted.map((w): StoredService => {
+      const name = w.definition.name;
+      const cur = currents.get(name)!;
+      const definition = after.get(name);
+      if (definition === undefined) return merged(cur)!;
+      return { definition, owner: this.owner, revision: r.revision, createRevision: cur.kv?.createRevision ?? r.revision };
+    });
+    return { services, revision: r.revision, unchanged };
   }
 
   /** Delete a service (its registrations too); returns the revision of the deletion. Fields: `name`, `expectedRevision`. */
@@ -373,18 +416,38 @@ export class Catalog {
   }
 
   /** Run `fn` again while it loses races with other writers. */
-  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+  private async retry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await fn();
+        return await fn(attempt);
       } catch (err) {
         if (!(err instanceof Raced)) throw err;
         if (attempt >= this.retries) {
           throw new SluiceError('ABORTED', `the change raced other writers ${attempt + 1} times: try again`);
         }
-        await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1)));
+        // The first try may have decided from the view: the store's keys at once.
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
       }
     }
+  }
+
+  /** Services' keys as the view holds them. */
+  private fromView(view: CatalogView, names: readonly string[]): Map<string, Current> {
+    const out = new Map<string, Current>();
+    for (const name of names) {
+      const v = view.stored(name);
+      if (!v) {
+        out.set(name, { kv: undefined, definition: undefined, owner: undefined, registrations: new Map() });
+        continue;
+      }
+      const registrations = new Map<string, { kv: KeyValue; value: RegistrationValue }>();
+      for (const [address, r] of v.registrations) {
+        registrations.set(address, { kv: { key: this.keys.registration(name, address), value: '', createRevision: 0, ...r.kv }, value: r.value });
+      }
+      const kv: KeyValue = { key: this.keys.service(name), value: '', modRevision: v.modRevision, createRevision: v.createRevision };
+      out.set(name, { kv, definition: v.definition, owner: v.owner, registrations });
+    }
+    return out;
   }
 
   /** One service's keys. */
@@ -394,15 +457,37 @@ export class Catalog {
   }
 
   /**
-   * Several services' keys, each service's own. (Not the whole prefixes for
-   * a bulk load: the tenth batch of 1,000 would read, parse and drop all
-   * the 9,000 services before it, and a load of N services would read
-   * N²/2000 of them.)
+   * Several services' keys from the store: one by one for a few, the whole
+   * prefixes for many (a thousand reads at once outlast their deadlines in
+   * etcd's client). Bulk writes read the view instead (apply), and come
+   * here only when the view was behind.
    */
   private async readMany(names: readonly string[]): Promise<Map<string, Current>> {
     const out = new Map<string, Current>();
-    await Promise.all(names.map(async (n) => out.set(n, await this.read(n))));
+    if (names.length <= FEW_READS) {
+      await Promise.all(names.map(async (n) => out.set(n, await this.read(n))));
+      return out;
+    }
+    const [services, regs] = await Promise.all([this.store.range(this.keys.services), this.store.range(this.keys.registrations)]);
+    const want = new Set(names);
+    const byName = new Map<string, KeyValue[]>();
+    for (const kv of regs.kvs) {
+      const p = this.keys.parse(kv.key);
+      if (p?.kind !== 'registration' || !want.has(p.name)) continue;
+      let list = byName.get(p.name);
+      if (!list) byName.set(p.name, (list = []));
+      list.push(kv);
+    }
+    const kvs = new Map(services.kvs.map((kv) => [kv.key, kv]));
+    for (const n of names) out.set(n, current(kvs.get(this.keys.service(n)), byName.get(n) ?? [], this.keys));
     return out;
+  }
+
+  /** Keys under `prefix`, in order: one by one for a few, the whole prefix in one range for many. */
+  private async readKeys(keys: readonly string[], prefix: string): Promise<Array<KeyValue | undefined>> {
+    if (keys.length <= FEW_READS) return Promise.all(keys.map((k) => this.store.get(k)));
+    const all = new Map((await this.store.range(prefix)).kvs.map((kv) => [kv.key, kv]));
+    return keys.map((k) => all.get(k));
   }
 
   /**
@@ -449,6 +534,7 @@ export class Catalog {
     currents: ReadonlyMap<string, Current>,
     compares: Compare[],
     ops: Operation[],
+    view: CatalogView | undefined,
   ): Promise<void> {
     const inBatch = new Set(items.map((w) => w.definition.name));
     const want = new Map<string, { name: string; path: string; field: string; text: string }>();
@@ -470,7 +556,17 @@ export class Catalog {
       if (prev) for (const f of frontendsOf(prev)) released.add(this.keys.frontend(f.address, f.port, f.protocol));
     }
     const keys = [...new Set([...want.keys(), ...released])];
-    const read = await Promise.all(keys.map((k) => this.store.get(k)));
+    // From the view: the service whose definition has the frontend, which
+    // is what its key holds (both are written in one transaction); compared
+    // by that value, as the view has no revision of the frontend keys.
+    const read: Array<{ value: string; modRevision?: number } | undefined> = view
+      ? keys.map((k) => {
+          const holder = view.frontendService(k.slice(this.keys.frontends.length));
+          return holder === undefined ? undefined : { value: holder };
+        })
+      : await this.readKeys(keys, this.keys.frontends);
+    const held = (key: string, kv: { value: string; modRevision?: number }): Compare =>
+      kv.modRevision === undefined ? { key, value: kv.value } : { key, modRevision: kv.modRevision };
     keys.forEach((key, i) => {
       const kv = read[i];
       const claim = want.get(key);
@@ -478,10 +574,10 @@ export class Catalog {
         if (kv && kv.value !== claim.name && !inBatch.has(kv.value)) {
           throw invalid(claim.field, `${claim.text} is already owned by service ${JSON.stringify(kv.value)}`);
         }
-        compares.push({ key, modRevision: kv?.modRevision ?? 0 });
+        compares.push(kv ? held(key, kv) : { key, modRevision: 0 });
         if (!kv || kv.value !== claim.name) ops.push({ put: key, value: claim.name });
       } else if (kv && inBatch.has(kv.value)) {
-        compares.push({ key, modRevision: kv.modRevision });
+        compares.push(held(key, kv));
         ops.push({ delete: key });
       }
     });

@@ -36,10 +36,20 @@ export interface ViewOptions {
   logger?: Logger;
 }
 
-/** A registration as the view keeps it: its parsed value and its lease (not the raw key-value). */
-interface Registration {
-  kv: Pick<KeyValue, 'lease'>;
+/** A registration as the view keeps it: its parsed value, its lease and revision (not the raw key-value). */
+export interface ViewRegistration {
+  kv: Pick<KeyValue, 'lease' | 'modRevision'>;
   value: RegistrationValue;
+}
+type Registration = ViewRegistration;
+
+/** One service's keys as the view holds them (for the catalog's writes: what it would read from the store). */
+export interface ViewService {
+  definition: ServiceDefinition;
+  owner: string;
+  modRevision: number;
+  createRevision: number;
+  registrations: ReadonlyMap<string, ViewRegistration>;
 }
 
 /**
@@ -134,8 +144,18 @@ export class CatalogView {
     return held === undefined ? [] : typeof held === 'string' ? [held] : [...held];
   }
 
+  /**
+   * A service's keys as the view holds them, undefined if it has none: the
+   * catalog writes from these (its compares catch a view that is behind).
+   */
+  stored(name: string): ViewService | undefined {
+    const e = this.#entries.get(name);
+    if (!e) return undefined;
+    return { definition: e.definition, owner: e.owner, modRevision: e.modRevision, createRevision: e.createRevision, registrations: e.registrations ?? NO_REGISTRATIONS };
+  }
+
   /** The service that owns a frontend ("VIP:port/protocol"), if any. */
-  owner(frontend: string): string | undefined {
+  frontendService(frontend: string): string | undefined {
     const m = /^(.*):(\d+)\/(\w+)$/.exec(frontend);
     if (!m) return undefined;
     const port = Number(m[2]);
@@ -308,7 +328,7 @@ export class CatalogView {
       if (e) e.registrations = regs;
       else this.#orphans.set(p.name, regs);
     }
-    regs.set(p.address, { kv: kv.lease === undefined ? {} : { lease: kv.lease }, value: JSON.parse(kv.value) as RegistrationValue });
+    regs.set(p.address, { kv: kv.lease === undefined ? { modRevision: kv.modRevision } : { lease: kv.lease, modRevision: kv.modRevision }, value: JSON.parse(kv.value) as RegistrationValue });
     if (e) delete e.merged;
   }
 

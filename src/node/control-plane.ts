@@ -86,6 +86,7 @@ export async function buildControlPlane(o: ControlPlaneOptions): Promise<Control
     store: o.store,
     keys,
     precheck: capacityCheck(lb),
+    view,
     ...(o.defaultLeaseTtlSeconds !== undefined ? { defaultLeaseTtlSeconds: o.defaultLeaseTtlSeconds } : {}),
   });
   const overlay = new RuntimeOverlay();

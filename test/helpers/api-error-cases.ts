@@ -87,6 +87,20 @@ export const CASES: Case[] = [
     code: grpc.status.INVALID_ARGUMENT,
     field: 'requests[1].service.addresses[0]',
   },
+  {
+    description: 'batch of 20 (its frontends read as one range): the last claims a VIP:port:protocol another service owns',
+    client: 'registry',
+    method: 'ApplyServices',
+    request: () => ({
+      requests: [
+        ...Array.from({ length: 19 }, (_, i) => svc({ addresses: [`10.96.1.${i + 1}`] }, `many-${i}`)),
+        svc({ addresses: ['10.96.0.10'] }, 'many-19'),
+      ],
+    }),
+    code: grpc.status.INVALID_ARGUMENT,
+    field: 'requests[19].service.addresses[0]',
+    says: /10\.96\.0\.10:80\/tcp .*"owner"/,
+  },
   { description: 'batch: the same name twice', client: 'registry', method: 'ApplyServices', request: () => ({ requests: [svc({}, 'x'), svc({ addresses: ['10.96.0.98'] }, 'x')] }), code: grpc.status.INVALID_ARGUMENT, field: 'requests[1].service.name' },
   { description: 'batch: stale revision of one item', client: 'registry', method: 'ApplyServices', request: () => ({ requests: [svc({}, 'fine'), { ...(svc({}, 'web') as object), expectedRevision: '1' }] }), code: grpc.status.FAILED_PRECONDITION, field: 'requests[1].expected_revision' },
   { description: 'batch: empty', client: 'registry', method: 'ApplyServices', request: () => ({ requests: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'requests' },

@@ -465,3 +465,18 @@ test('ApplyServices: all applied; the BASIC view returns names and revisions onl
   t.is(Number(basic.services[1]!.createRevision), Number(full.services[0]!.createRevision));
   t.deepEqual((await f.client.getService('a')).backends.map((b) => b.address), ['10.1.0.5'], 'the apply itself was complete');
 });
+
+test('ApplyServices of many (their frontends read as one range): two swap VIPs in one batch, the others stay', async (t) => {
+  const f = await startApi(t, { tag: 'contract-many' });
+  const many = (vipOf: (i: number) => string) => Array.from({ length: 20 }, (_, i) => ({ service: webService(`s${i}`, vipOf(i), ['10.1.0.1']) }));
+  await f.client.applyServices(many((i) => `10.96.6.${i + 1}`), { view: 'BASIC' });
+  // s0 and s1 swap: each releases the frontend the other claims.
+  await f.client.applyServices(many((i) => `10.96.6.${i === 0 ? 2 : i === 1 ? 1 : i + 1}`), { view: 'BASIC' });
+  t.deepEqual((await f.client.getService('s0')).addresses, ['10.96.6.2']);
+  t.deepEqual((await f.client.getService('s1')).addresses, ['10.96.6.1']);
+  t.deepEqual((await f.client.getService('s19')).addresses, ['10.96.6.20']);
+  // A frontend of a service outside the batch stays its own.
+  const err = await t.throwsAsync(f.client.applyServices([{ service: webService('s20', '10.96.6.20', ['10.1.0.1']) }, ...many((i) => `10.96.7.${i + 1}`).slice(0, 17)]));
+  t.like(err, { field: 'requests[0].service.addresses[0]' });
+  t.regex(err!.message, /already owned by service "s19"/);
+});
