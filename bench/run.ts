@@ -33,12 +33,16 @@ stage options (each stage reads the ones it knows):
                           --service-counts 1,1000,10000  --service-count-flows 1000  --program-cap <s>
                           --generator live-frames|trafgen (full runs also cross-check with trafgen when installed)
   control-plane:          --services 100,1000,10000  --changes <n>  --peer-changes <n>  --cap <s>
-                          --methods sluice,iptables-legacy,iptables-nft,nft  --sluice-runs <n> (at 10,000; full: 3)`;
+                          --methods sluice,iptables-legacy,iptables-nft,nft  --sluice-runs <n> (at 10,000; full: 3)
+  scale-out:              --scaleout-services <n> (full: 10000, quick: 1000)  --scaleout-changes <n> (full: 200, quick: 30)
+                          --scaleout-runs <n> (full: 3, quick: 1)
+  failover:               --failover-connections 30`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
   'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
+  'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'failover-connections',
 ] as const;
 
 interface Options {

@@ -4,8 +4,10 @@
  */
 import type { Stage } from '../lib/types.js';
 import { controlPlaneStage } from './control-plane.js';
+import { failoverStage } from './failover.js';
 import { maglevStage } from './maglev.js';
 import { perPacketStage } from './per-packet.js';
+import { scaleoutStage } from './scaleout.js';
 import { serviceCountStage, trafficStage } from './traffic.js';
 
 export const STAGES: Stage[] = [
@@ -13,5 +15,7 @@ export const STAGES: Stage[] = [
   trafficStage,
   serviceCountStage,
   controlPlaneStage,
+  scaleoutStage,
+  failoverStage,
   maglevStage,
 ];
