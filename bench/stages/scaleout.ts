@@ -482,9 +482,9 @@ function tables(cfg: Config, runs: RunResult[]): Table[] {
     rows: runs.map((r, i) => [i + 1, round(r.commit.p50, 2), round(r.commit.p99, 2), round(r.apply.p50, 2), round(r.apply.p99, 2),
       ...r.perNode.flatMap((l) => [round(l.p50, 2), round(l.p99, 2)]), round(r.api.p50, 2), round(r.api.p99, 2), round(r.read.p50, 2), round(r.read.p99, 2)]),
     notes: [
-      '"etcd delivered it": from the call until a watch of the catalog\'s prefix in the benchmark (beside the daemons\' own) delivered the service\'s new definition: the gRPC request, node 1\'s reads of the service and its frontend from etcd, and the transaction\'s commit. "then the slowest node": from there until the last node\'s map held it: the watch\'s delivery to the daemons, their reconcile (a new Maglev table) and map writes.',
+      '"etcd delivered it": from the call until a watch of the catalog\'s prefix in the benchmark (beside the daemons\' own) delivered the service\'s new definition: the gRPC request, node 1\'s decision (from its own view of the catalog: no etcd read before the transaction, whose compares catch a stale view) and the transaction\'s commit. "then the slowest node": from there until the last node\'s map held it: the watch\'s delivery to the daemons, their reconcile (a new Maglev table) and map writes.',
       'Per node: from the call until that node\'s map held the change. Node 1 takes the request and commits it, then programs it from its own watch as the others do; its API answers after that.',
-      '"etcd read": a get of one key through EtcdKvStore after each round trip. Before its transaction node 1 reads the service (its key and its registrations, together), then the frontend keys it claims: two such reads one after the other.',
+      '"etcd read": a get of one key through EtcdKvStore after each round trip, for scale: node 1 makes no read before its transaction (it decides from its view), so the commit is one etcd round trip.',
     ],
   };
   const memory: Table = {

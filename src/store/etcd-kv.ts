@@ -585,25 +585,35 @@ function toRequestOps(operations: readonly Operation[]): IRequestOp[] {
     | { kind: 'range'; start: Buffer; end: Buffer; prefix: Buffer; keep: Buffer[]; live: true };
   const entries: Entry[] = [];
   const under = (key: Buffer, prefix: Buffer): boolean => key.subarray(0, prefix.length).equals(prefix);
+  // The live put or delete of each key, and the prefix deletes so far: a
+  // batch of 1,000 services is thousands of operations, looked up here
+  // rather than compared with every earlier one.
+  const byKey = new Map<string, Entry & { kind: 'put' | 'delete' }>();
+  const ranges: Array<Entry & { kind: 'range' }> = [];
+  const supersede = (k: string): void => {
+    const prev = byKey.get(k);
+    if (prev) prev.live = false;
+  };
   for (const op of operations) {
     if ('put' in op) {
       const key = Buffer.from(op.put);
-      for (const e of entries) {
-        if (e.kind === 'range') {
-          if (under(key, e.prefix)) e.keep.push(key);
-        } else if (e.live && e.key.equals(key)) {
-          e.live = false;
-        }
-      }
-      entries.push({ kind: 'put', key, op, live: true });
+      for (const r of ranges) if (under(key, r.prefix)) r.keep.push(key);
+      supersede(op.put);
+      const e = { kind: 'put' as const, key, op, live: true };
+      byKey.set(op.put, e);
+      entries.push(e);
     } else if ('delete' in op) {
       const key = Buffer.from(op.delete);
-      for (const e of entries) if (e.kind === 'put' && e.live && e.key.equals(key)) e.live = false;
-      entries.push({ kind: 'delete', key, live: true });
+      supersede(op.delete);
+      const e = { kind: 'delete' as const, key, live: true };
+      byKey.set(op.delete, e);
+      entries.push(e);
     } else {
       const prefix = Buffer.from(op.deletePrefix);
-      for (const e of entries) if (e.kind === 'put' && e.live && under(e.key, prefix)) e.live = false;
-      entries.push({ kind: 'range', start: keyOf(prefix), end: prefixEnd(prefix), prefix, keep: [], live: true });
+      for (const e of byKey.values()) if (e.kind === 'put' && e.live && under(e.key, prefix)) e.live = false;
+      const r = { kind: 'range' as const, start: keyOf(prefix), end: prefixEnd(prefix), prefix, keep: [] as Buffer[], live: true as const };
+      ranges.push(r);
+      entries.push(r);
     }
   }
   const out: IRequestOp[] = [];
