@@ -13,16 +13,14 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { execFile, type ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
+import { CliRuns } from './cli-runs.js';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse } from '../api/messages.js';
 import { startLab, type Lab } from './lab.js';
-import { DaemonProcess, cliPath } from './daemon-process.js';
+import { DaemonProcess } from './daemon-process.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP } from './services.js';
 import { deleteNamespaces, listNamespaces, type Topology } from './topology.js';
 
-const run = promisify(execFile);
 
 /** Options of runDemo. */
 export interface DemoOptions {
@@ -77,9 +75,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   // One teardown, shared by the normal path, failures and signals.
   const teardown = (): Promise<void> => (tornDown ??= teardownOnce());
   // CLI commands in flight: a Ctrl-C of the demo alone must not leave them waiting on a daemon that is gone.
-  const commands = new Set<ChildProcess>();
+  const commands = new CliRuns();
   const teardownOnce = async (): Promise<void> => {
-    for (const c of commands) c.kill('SIGTERM');
+    await commands.stop();
     // SIGTERM with --detach-on-exit: the daemon detaches its programs.
     await daemon?.stop('SIGTERM').catch(() => undefined);
     await daemon?.destroy();
@@ -98,14 +96,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     const quiet = args.includes('json');
     if (!quiet) out(`$ sluice ${args.join(' ')}`);
     try {
-      const p = run(process.execPath, [cliPath(), ...args], { env: { ...process.env, SLUICE_SERVER: daemon!.address } });
-      commands.add(p.child);
-      const { stdout } = await p.finally(() => commands.delete(p.child));
+      const stdout = await commands.run(args, { ...process.env, SLUICE_SERVER: daemon!.address });
       if (!quiet) out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
       return stdout;
     } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`sluice ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+      throw new Error(`sluice ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
     }
   };
 

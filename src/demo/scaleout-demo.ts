@@ -15,18 +15,16 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { execFile, type ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
+import { CliRuns } from './cli-runs.js';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse, LookupFlowResponse } from '../api/messages.js';
-import { DaemonProcess, cliPath } from './daemon-process.js';
+import { DaemonProcess } from './daemon-process.js';
 import { cleanStaleEtcdClusters, startEtcdCluster, type EtcdCluster } from './etcd-cluster.js';
 import { removeStaleLabs, startScaleoutLab, type ScaleoutLab } from './scaleout-lab.js';
 import { scaleoutNamespaces } from './scaleout-topology.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_VIP as VIP } from './services.js';
 import { deleteNamespaces } from './topology.js';
 
-const run = promisify(execFile);
 
 /** Options of runScaleoutDemo. */
 export interface ScaleoutDemoOptions {
@@ -76,9 +74,9 @@ export async function runScaleoutDemo(opts: ScaleoutDemoOptions = {}): Promise<v
   let interrupted: NodeJS.Signals | undefined;
 
   // CLI commands in flight: a Ctrl-C of the demo alone must not leave them waiting on a daemon that is gone.
-  const commands = new Set<ChildProcess>();
+  const commands = new CliRuns();
   const teardown = (): Promise<void> => (tornDown ??= (async () => {
-    for (const c of commands) c.kill('SIGTERM');
+    await commands.stop();
     // SIGTERM with --detach-on-exit: each daemon detaches its programs.
     await Promise.all(daemons.map((d) => d.stop('SIGTERM').catch(() => undefined)));
     for (const d of daemons) await d.destroy();
@@ -100,14 +98,11 @@ export async function runScaleoutDemo(opts: ScaleoutDemoOptions = {}): Promise<v
     const server = daemons[node - 1]!.address;
     if (!quiet) out(`$ sluice --server ${server} ${args.join(' ')}`);
     try {
-      const p = run(process.execPath, [cliPath(), '--server', server, ...args]);
-      commands.add(p.child);
-      const { stdout } = await p.finally(() => commands.delete(p.child));
+      const stdout = await commands.run(['--server', server, ...args]);
       if (!quiet) out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
       return stdout;
     } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`sluice ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+      throw new Error(`sluice ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
     }
   };
 

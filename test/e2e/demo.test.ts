@@ -1,7 +1,8 @@
 /**
- * `sluice demo scale-out` as a user runs it: through the CLI, to "demo OK"
- * and a clean machine; and interrupted with Ctrl-C while its three daemons
- * and etcd run, which must leave nothing behind either.
+ * `sluice demo` (the README's first command) and `sluice demo scale-out` as
+ * a user runs them: through the CLI, to "demo OK" and a clean machine; and
+ * interrupted with Ctrl-C while their daemons (and etcd) run, which must
+ * leave nothing behind either.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -31,10 +32,20 @@ function cmdline(pid: string): string {
   }
 }
 
-/** Run `sluice demo scale-out`; with `interruptOn`, send SIGINT once that line is printed. */
-function runDemo(interruptOn?: RegExp): Promise<{ code: number | null; out: string; pid: number }> {
+/** What `sluice demo` run with this pid could leave: namespaces, its pins, its daemon. */
+async function singleLeftovers(pid: number): Promise<string[]> {
+  const ns = await listNamespaces(`sl-d${pid.toString(36)}-`);
+  const pins = readdirSync('/sys/fs/bpf').filter((p) => p === `sluice-demo-${pid}`);
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && cmdline(d).includes(`sluice-demo-${pid}-`))
+    .map((d) => `${d}: ${cmdline(d).slice(0, 120)}`);
+  return [...ns, ...pins, ...procs];
+}
+
+/** Run `sluice demo scale-out` (or `args`); with `interruptOn`, send SIGINT once that line is printed. */
+function runDemo(interruptOn?: RegExp, args = ['scale-out']): Promise<{ code: number | null; out: string; pid: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), 'demo', 'scale-out', '--requests', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), 'demo', ...args, '--requests', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let sent = false;
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
@@ -69,4 +80,20 @@ test.serial('demo scale-out interrupted while its daemons run: exit 130, nothing
   t.is(r.code, 130, r.out);
   t.regex(r.out, /SIGINT: tearing down/);
   t.deepEqual(await leftovers(r.pid), []);
+});
+
+test.serial('demo: demo OK through one daemon, nothing left', async (t) => {
+  const r = await runDemo(undefined, []);
+  t.is(r.code, 0, r.out);
+  t.regex(r.out, /\ndemo OK\n/);
+  t.regex(r.out, /owner: +api/);
+  t.regex(r.out, /clean: no namespace, link, pin or attachment left/);
+  t.deepEqual(await singleLeftovers(r.pid), []);
+});
+
+test.serial('demo interrupted while its daemon runs: exit 130, nothing left', async (t) => {
+  const r = await runDemo(/^\$ sluice service apply/m, []);
+  t.is(r.code, 130, r.out);
+  t.regex(r.out, /SIGINT: tearing down/);
+  t.deepEqual(await singleLeftovers(r.pid), []);
 });
