@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { SluiceError } from '../errors.js';
-import { decodeFieldViolations, STATUS_DETAILS_KEY } from './error-details.js';
+import { decodeFieldViolations, ORIGIN_KEY, STATUS_DETAILS_KEY } from './error-details.js';
 import type {
   ApplyServicesResponse,
   ServiceViewName,
@@ -52,6 +52,8 @@ export class ApiError extends Error {
   readonly codeName: string;
   /** Path of the request field at fault ("service.ports[0].port"), if any. */
   readonly field: string | undefined;
+  /** The daemon answered with this status (rather than the call failing to reach it, or on the way). */
+  readonly fromDaemon: boolean;
 
   constructor(err: grpc.ServiceError) {
     super(err.details || err.message, { cause: err });
@@ -60,6 +62,7 @@ export class ApiError extends Error {
     this.codeName = grpc.status[err.code] ?? String(err.code);
     const bin = err.metadata?.get(STATUS_DETAILS_KEY)[0];
     this.field = Buffer.isBuffer(bin) ? decodeFieldViolations(bin)[0]?.field : undefined;
+    this.fromDaemon = err.metadata?.get(ORIGIN_KEY)[0] === 'daemon';
   }
 }
 

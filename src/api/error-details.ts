@@ -57,3 +57,6 @@ export function decodeFieldViolations(bin: Buffer | Uint8Array): FieldViolation[
     return [];
   }
 }
+
+/** Trailer metadata on every error status the daemon sends (value "daemon"), so that a client tells the daemon's UNAVAILABLE (its store) from its own failure to reach the daemon. */
+export const ORIGIN_KEY = 'sluice-origin';

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { SluiceError, type SluiceErrorCode } from '../errors.js';
 import { describe } from '../field-path.js';
-import { STATUS_DETAILS_KEY, encodeBadRequestStatus } from './error-details.js';
+import { ORIGIN_KEY, STATUS_DETAILS_KEY, encodeBadRequestStatus } from './error-details.js';
 
 const CODES: Readonly<Record<SluiceErrorCode, grpc.status>> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
@@ -41,8 +41,12 @@ function bounded(s: string): string {
 /** The status a failure is answered with. INTERNAL failures are logged. */
 export function toStatus(err: unknown, log?: Logger): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
   const s = statusOf(err, log);
-  if (s.details.length <= MAX_DETAILS) return s;
-  return { ...s, details: bounded(s.details) };
+  // Marks the status as the daemon's answer: a client tells it from a
+  // failure of its own to reach the daemon (both can be UNAVAILABLE).
+  const metadata = s.metadata ?? new grpc.Metadata();
+  metadata.set(ORIGIN_KEY, 'daemon');
+  if (s.details.length <= MAX_DETAILS) return { ...s, metadata };
+  return { ...s, metadata, details: bounded(s.details) };
 }
 
 function statusOf(err: unknown, log?: Logger): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {

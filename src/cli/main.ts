@@ -38,7 +38,14 @@ function describe(err: unknown, server: string): { line: string; code: number } 
   // Recognised by name: the modules that define these are loaded only by the commands that need them.
   if (err instanceof Error && err.name === 'ServiceFileError') return { line: err.message, code: 1 };
   if (err instanceof Error && err.name === 'ApiError') {
-    const e = err as Error & { code: number; codeName: string };
+    const e = err as Error & { code: number; codeName: string; fromDaemon?: boolean };
+    if (e.code === UNAVAILABLE && e.fromDaemon) return { line: `${e.codeName}: ${oneLine(err.message)}`, code: 1 };
+    if (e.code === UNAVAILABLE && /Connection dropped|Call ended without|RST_STREAM/i.test(err.message)) {
+      return {
+        line: `the connection to the daemon at ${server} dropped during the call (${oneLine(err.message)}): a change may or may not have been made; look (sluice service list) before trying again (applying the same file again is safe)`,
+        code: 1,
+      };
+    }
     if (e.code === UNAVAILABLE) {
       const raw = err.message.replace(/\s*Resolution note:.*$/s, '').replace(/^No connection established\.\s*Last error:\s*/, '').replace(/\.$/, '');
       if (/SSL|TLS|certificate|handshake|self.signed|wrong version number/i.test(raw)) {

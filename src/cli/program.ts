@@ -64,11 +64,11 @@ export function choice<T extends string>(flag: string, values: readonly T[]) {
   };
 }
 
-function ipPort(flag: string) {
+function ipPort(flag: string, example: string) {
   return (v: string): { address: string; port: number } => {
     const m = /^([^:]+):(\d+)$/.exec(v);
     const port = m ? Number(m[2]) : NaN;
-    if (!m || !isIPv4Address(m[1]) || !(port >= 1 && port <= 65535)) throw new UsageError(`--${flag}: must be IP:PORT (e.g. 10.96.0.10:80), got ${typed(v)}`);
+    if (!m || !isIPv4Address(m[1]) || !(port >= 1 && port <= 65535)) throw new UsageError(`--${flag}: must be IP:PORT (e.g. ${example}), got ${typed(v)}`);
     return { address: m[1]!, port };
   };
 }
@@ -139,7 +139,7 @@ export function buildProgram(): { program: Command; server: () => string } {
     .option('--tls-cert <file>', 'certificate (PEM): the client\'s, for mutual TLS; for `daemon`, the server\'s')
     .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
     .option('--tls-server-name <name>', 'name to verify in the server\'s certificate (clients only)')
-    .option('--timeout <seconds>', 'give up on a call the daemon does not answer within this time (default 30)', intOption('timeout', 1, 86400), 30)
+    .option('--timeout <seconds>', 'give up on a call the daemon does not answer within this time', intOption('timeout', 1, 86400), 30)
     .showSuggestionAfterError()
     .showHelpAfterError(false)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -361,8 +361,16 @@ Backends registered with a lease are kept when the file does not name them.`)
       .argument('<service>', 'the service')
       .argument('<address>', 'the backend\'s address', addressArg)
       .action(async (svc: string, address: string) => {
-        const s = await withClient((c) => c.setBackendState(svc, address, state));
-        out(s, () => `backend ${address} of ${svc} is now ${lower(state)} (revision ${s.revision})`);
+        const { s, already } = await withClient(async (c) => {
+          // Read first only to say so when there was nothing to change (the call itself makes no revision then).
+          const before = await c.getService(svc).catch(() => undefined);
+          const after = await c.setBackendState(svc, address, state);
+          const was = before?.backends.find((b) => b.address === address)?.state;
+          return { s: after, already: was === state && before?.revision === after.revision };
+        });
+        out(s, () => (already
+          ? `backend ${address} of ${svc} is already ${lower(state)}: unchanged (revision ${s.revision})`
+          : `backend ${address} of ${svc} is now ${lower(state)} (revision ${s.revision})`));
       });
   }
 
@@ -381,8 +389,8 @@ Backends registered with a lease are kept when the file does not name them.`)
   flow
     .command('lookup')
     .description('where a packet of a flow would go now, and why, as the dataplane decides it (nothing is tracked or counted)')
-    .requiredOption('--client <ip:port>', 'the client\'s address and port', ipPort('client'))
-    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port', ipPort('vip'))
+    .requiredOption('--client <ip:port>', 'the client\'s address and port', ipPort('client', '192.168.1.5:40000'))
+    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port', ipPort('vip', '10.96.0.10:80'))
     .option('--protocol <protocol>', 'tcp or udp', choice('--protocol', ['tcp', 'udp'] as const), 'tcp')
     .option('--syn', 'TCP: ask about a SYN (a new connection on this tuple: a draining backend\'s flow is placed again) rather than a packet of the flow')
     .action(async (o: { client: { address: string; port: number }; vip: { address: string; port: number }; protocol: 'tcp' | 'udp'; syn?: boolean }) => {

@@ -316,7 +316,7 @@ async function openStore(opts: DaemonOptions, undo: Array<() => void | Promise<v
     const { EtcdKvStore } = await import('../store/etcd-kv.js');
     let store: KvStore;
     try {
-      store = await EtcdKvStore.connect({ endpoints, ...(tls ? { tls } : {}) });
+      store = await EtcdKvStore.connect({ endpoints, ...(tls ? { tls } : {}), logger: log.child({ component: 'etcd' }) });
     } catch (err) {
       if (err instanceof SluiceError && err.field === undefined) {
         throw new SluiceError(err.code, `--store ${opts.store}: ${err.message}`, { cause: err });

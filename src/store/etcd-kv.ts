@@ -106,6 +106,13 @@ export interface EtcdKvOptions {
   dialTimeoutMs?: number;
   /** How long one call may take, retries included, in ms (default 3000). */
   callTimeoutMs?: number;
+  /** Where a watch says that it lost etcd and that it is back (pino's shape). */
+  logger?: WatchLogger;
+}
+
+/** The part of a pino logger the store uses. */
+export interface WatchLogger {
+  warn(obj: object, msg: string): void;
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 5000;
@@ -223,8 +230,10 @@ export class EtcdKvStore implements KvStore {
   readonly #cancels = new Set<Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #log: WatchLogger | undefined;
 
-  private constructor(client: Etcd3, endpoints: readonly string[], callTimeoutMs: number) {
+  private constructor(client: Etcd3, endpoints: readonly string[], callTimeoutMs: number, log: WatchLogger | undefined) {
+    this.#log = log;
     this.#client = client;
     this.endpoints = endpoints;
     this.#callTimeoutMs = callTimeoutMs;
@@ -254,7 +263,7 @@ export class EtcdKvStore implements KvStore {
         watchBackoff: watchBackoff(WATCH_BACKOFF_MIN_MS / 2),
       },
     });
-    const store = new EtcdKvStore(client, [...opts.endpoints], callTimeoutMs);
+    const store = new EtcdKvStore(client, [...opts.endpoints], callTimeoutMs, opts.logger);
     try {
       await store.#call('a first read', 'idempotent', (o) => client.kv.range({ key: ZERO_KEY, limit: 1 }, o), dialTimeoutMs);
     } catch (err) {
@@ -337,7 +346,19 @@ export class EtcdKvStore implements KvStore {
         onChanges(c);
       }
     });
-    watcher.on('disconnected', resume);
+    // Said once an outage, and once when it ends: an operator's record of it.
+    let lost = false;
+    watcher.on('disconnected', () => {
+      resume();
+      if (lost || !active) return;
+      lost = true;
+      this.#log?.warn({ prefix, endpoints: this.endpoints.join(','), lastRevision: last }, 'lost the etcd watch: forwarding goes on with the last state; reconnecting');
+    });
+    watcher.on('connected', () => {
+      if (!lost) return;
+      lost = false;
+      this.#log?.warn({ prefix, fromRevision: last }, 'the etcd watch is back: catching up from the last revision seen');
+    });
     watcher.on('error', (err: Error) => {
       failed = true;
       if (!active) return;
@@ -676,7 +697,7 @@ function finalError(what: string, err: unknown): SluiceError {
   if (err instanceof EtcdLeaseInvalidError) return e('NOT_FOUND', `${what}: the lease does not exist (expired or revoked)`);
   if (err instanceof GRPCInvalidArgumentError) {
     if (/too many operations in txn request/.test(m)) {
-      return e('RESOURCE_EXHAUSTED', `${what} has more operations than etcd allows in one transaction (--max-txn-ops, 128 by default)`);
+      return e('RESOURCE_EXHAUSTED', `${what} has more operations than etcd allows in one transaction (--max-txn-ops, 128 by default): raise it on every etcd member, or apply fewer services at a time (a service of one VIP and one port takes 2 at least, so 64 a batch at the default)`);
     }
     if (/request is too large/.test(m)) return e('RESOURCE_EXHAUSTED', `${what} is larger than etcd accepts (--max-request-bytes, 1.5 MiB by default)`);
     if (/key is not provided/.test(m)) return e('INVALID_ARGUMENT', 'must not be empty (etcd has no empty key)', 'key');

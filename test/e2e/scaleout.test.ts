@@ -271,6 +271,11 @@ test.serial('etcd: one member down goes unnoticed; all down, nodes forward and r
   // Back: a change through node 2 reaches everyone.
   await until('a write through node 2 once etcd is back', async () => (await api(2).applyService(webService([2, 3]))) ? true : undefined, 20_000);
   await converged(WEB, ['10.82.2.2:8080', '10.82.3.2:8080'], 'the nodes caught up');
+  // Each node's log says when it lost etcd and when it had it back.
+  for (const d of env!.daemons) {
+    t.regex(d.log(), /lost the etcd watch: forwarding goes on with the last state/);
+    t.regex(d.log(), /the etcd watch is back: catching up from the last revision seen/);
+  }
 });
 
 test.serial('a node that missed changes, and a compaction, catches up; every node holds the same table, slot for slot', async (t) => {

@@ -24,6 +24,7 @@ import type { ServiceMessage } from '../../src/api/messages.js';
 import { dataplaneSnapshot, startApi, unary, uniqueSocket, webService, type ApiFixture } from '../helpers/api.js';
 import { sluice, sluiceCommand, type CliRun } from '../helpers/cli.js';
 import { makeCerts } from '../helpers/tls.js';
+import { MemoryKvStore } from '../../src/store/memory-kv.js';
 
 const sh = promisify(execFile);
 
@@ -166,7 +167,7 @@ test('an apply keeps registered backends; a file\'s revision keeps an old file f
   r = await sluice([...srv, 'backend', 'drain', 'default/web', '10.1.0.11']);
   t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 5)\n');
   r = await sluice([...srv, 'backend', 'drain', 'default/web', '10.1.0.11']);
-  t.is(r.stdout, 'backend 10.1.0.11 of default/web is now draining (revision 5)\n');
+  t.is(r.stdout, 'backend 10.1.0.11 of default/web is already draining: unchanged (revision 5)\n');
 
   // A file taken at revision 4, applied after the drain (revision 5), would undo it: refused.
   writeFileSync(file, `revision: "4"\n${web('').replace('weight: 2}', 'weight: 3}')}`);
@@ -302,7 +303,7 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['service', 'delete', 'x', '--expected-revision', '0'], '--expected-revision: must be an integer in 1..9007199254740991, got 0'],
     [['backend', 'register', 'web', '10.1.0.1', '--ttl', '0'], '--ttl: must be an integer in 1..86400, got 0'],
     [['backend', 'register', 'web', '10.1.0.1', '--weight', '1.5'], '--weight: must be an integer in 0..1000, got 1.5'],
-    [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 10.96.0.10:80), got 1.2.3.4'],
+    [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000), got 1.2.3.4'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:80', '--protocol', 'sctp'], '--protocol: must be tcp or udp, got sctp'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:53', '--protocol', 'udp', '--syn'], '--syn: a SYN is TCP, not udp'],
     [['conntrack', 'flush'], 'conntrack flush: give --service, --backend, --client or --all'],
@@ -311,7 +312,7 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['service', 'list', '--address', '10.96.0.300'], '--address: must be an IPv4 address, got 10.96.0.300'],
     [['backend', 'register', 'web', '10.77.1.999'], '<address>: must be an IPv4 address, got 10.77.1.999'],
     [['backend', 'drain', 'web', 'x'.repeat(5000)], '<address>: must be an IPv4 address, got a value of 5000 characters'],
-    [['flow', 'lookup', '--client', 'y'.repeat(5000), '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 10.96.0.10:80), got a value of 5000 characters'],
+    [['flow', 'lookup', '--client', 'y'.repeat(5000), '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000), got a value of 5000 characters'],
     [['--server', '', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got ""'],
     [['--server', 'sluice.sock', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got "sluice.sock"'],
     [['--server', '127.0.0.1:1', '--tls-ca', path.join(dir, 'none.pem'), 'service', 'list'], `--tls-ca: ${path.join(dir, 'none.pem')}: no such file`],
@@ -503,4 +504,33 @@ test('registering an address that is a static backend is refused; --keepalive de
   t.regex(out, /keepalive stopped; backend 10\.1\.0\.9 deregistered from default\/owner\n$/);
   t.false((await f.client.getService('default/owner')).backends.some((b) => b.address === '10.1.0.9'), 'the backend is gone at once');
   t.is(await f.store.lease(lease), undefined, 'its lease is revoked');
+});
+
+test('the daemon\'s own UNAVAILABLE (its store away) is said as the daemon said it, not as a failure to reach the daemon', async (t) => {
+  const store = new MemoryKvStore();
+  let away = false;
+  // The store as etcd with every member down: writes fail UNAVAILABLE, naming the endpoints.
+  const flaky = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'txn' && typeof v === 'function') {
+        return (...args: unknown[]) =>
+          away
+            ? Promise.reject(new SluiceError('UNAVAILABLE', 'etcd at 127.0.0.1:2379 did not answer a transaction (ECONNREFUSED); it was not applied. Check that the etcd members run (addresses, firewall, TLS).'))
+            : (v as (...a: unknown[]) => unknown).apply(target, args);
+      }
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const f = await startApi(t, { tag: 'cli-unavail', store: flaky });
+  const dir = tmp(t);
+  const file = path.join(dir, 'web.yaml');
+  writeFileSync(file, web(''));
+  away = true;
+  const r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'sluice: UNAVAILABLE: etcd at 127.0.0.1:2379 did not answer a transaction (ECONNREFUSED); it was not applied. Check that the etcd members run (addresses, firewall, TLS).\n');
+  // A daemon that is not there is still said as such.
+  const gone = await sluice(['--server', `unix://${path.join(dir, 'nothing.sock')}`, 'service', 'list']);
+  t.regex(gone.stderr, /^sluice: cannot reach the daemon at unix:\/\/.*nothing\.sock \(no socket there\)/);
 });
