@@ -68,6 +68,36 @@ async function pem(v: string | Buffer): Promise<Buffer> {
   return v.includes('-----BEGIN') ? Buffer.from(v) : readFile(v);
 }
 
+/**
+ * FAILED_PRECONDITION (field `listen`) if a server listens on the unix
+ * socket of `listen`, or its path is a file that is not a socket: the
+ * daemon asks before it makes anything, so that a second daemon started by
+ * mistake with only this in common makes no maps.
+ */
+export async function checkSocketFree(listen: string): Promise<void> {
+  if (!listen.startsWith('unix://')) return;
+  const path = listen.slice('unix://'.length);
+  let st;
+  try {
+    st = await lstat(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new SluiceError('FAILED_PRECONDITION', `${path} exists and is not a socket`, { field: 'listen' });
+  if (await socketLive(path)) throw new SluiceError('FAILED_PRECONDITION', `another server is listening on ${path}`, { field: 'listen' });
+}
+
+function socketLive(path: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 /** Remove a socket file no server listens on; refuse a live one or a file that is not a socket. */
 async function clearStaleSocket(path: string): Promise<void> {
   let st;
@@ -78,15 +108,7 @@ async function clearStaleSocket(path: string): Promise<void> {
     throw err;
   }
   if (!st.isSocket()) throw new SluiceError('FAILED_PRECONDITION', `${path} exists and is not a socket`, { field: 'listen' });
-  const live = await new Promise<boolean>((resolve) => {
-    const s = net.connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-  if (live) throw new SluiceError('FAILED_PRECONDITION', `another server is listening on ${path}`, { field: 'listen' });
+  if (await socketLive(path)) throw new SluiceError('FAILED_PRECONDITION', `another server is listening on ${path}`, { field: 'listen' });
   await unlink(path);
 }
 

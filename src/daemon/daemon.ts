@@ -35,7 +35,7 @@ import { legacyRowsToCatalog } from '../catalog/legacy.js';
 import { buildControlPlane, type ControlPlane } from '../node/control-plane.js';
 import type { ServiceDefinition } from '../model/definition.js';
 import type { RegistrationValue } from '../catalog/keys.js';
-import { checkListen, startApiServer } from '../api/server.js';
+import { checkListen, checkSocketFree, startApiServer } from '../api/server.js';
 import { SluiceError } from '../errors.js';
 import { adoptDataplane } from './adopt.js';
 import { CAPACITY_FLAG, CAPACITY_RANGE } from './capacity.js';
@@ -418,6 +418,8 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
   try {
     // Every interface must exist before anything is made.
     for (const t of opts.interfaces.map((i) => parseInterface(i, opts.mode))) checkInterface(t);
+    // And no other server on the API socket (bound later, after the maps).
+    await checkSocketFree(opts.listen);
 
     // The state directory, locked: one daemon per store.
     if (existsSync(opts.stateDir) && !statSync(opts.stateDir).isDirectory()) {

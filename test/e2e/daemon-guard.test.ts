@@ -301,6 +301,14 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   const r = await sluice(['--server', a.address, 'service', 'list']);
   t.is(r.code, 0, r.stderr);
   t.regex(a.log(), /the API socket was removed; binding it again/);
+  // A second daemon with only --listen in common is refused before it makes anything.
+  const other = dirs(t, a, 'second');
+  const second = await sluice(['daemon', '--log-level', 'info', '--exit-with-parent', '--listen', a.address, '--state-dir', other.state, '--pin-dir', other.pins], { timeoutMs: 30_000 });
+  t.is(second.code, 1, second.stderr);
+  t.true(second.stderr.includes(`another server is listening on ${a.socket}`), second.stderr);
+  t.notRegex(second.stdout, /created the dataplane|adopted the pinned dataplane/, 'no maps were made');
+  t.false(existsSync(other.pins), 'no pin directory left');
+  t.false(existsSync(other.state), 'no state directory left');
   t.is(await a.stop('SIGTERM'), 0);
 
   // --listen on TCP without TLS: the daemon says what that exposes.
