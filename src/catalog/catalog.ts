@@ -644,8 +644,8 @@ function mergedDefinition(stat: ServiceDefinition, regs: ReadonlyMap<string, { k
 /** The merged definition must still be a valid one (backend count, a backend on a VIP). */
 function checkMerged(stat: ServiceDefinition, cur: Current, ops: readonly Operation[], path: string, keys: CatalogKeys): void {
   // Without registrations the merged definition is `stat`: apply's static
-  // part of a normalised definition, valid as it is (most services; the
-  // schema is a tenth of a bulk load's time).
+  // part of a normalised definition, valid as it is (most services, so a
+  // bulk load does not run the schema twice).
   if (cur.registrations.size === 0 && ops.length === 0) return;
   try {
     normaliseDefinition(mergedDefinition(stat, cur.registrations, ops, keys));

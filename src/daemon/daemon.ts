@@ -199,8 +199,7 @@ function applyHeapGrowth(percent: number, log: Logger): void {
  * libuv's threads each kept one, with what they once held), and freed memory
  * at the top of the heap, or in large blocks, handed back to the kernel at
  * 128 KiB rather than kept up to glibc's dynamic thresholds (up to 64 MiB).
- * At 10,000 services × 10 backends this is ~15 MB of the daemon's RSS. A
- * MALLOC_* variable in the environment (glibc's own tunables) wins.
+ * A MALLOC_* variable in the environment (glibc's own tunables) wins.
  */
 function applyMallocTuning(log: Logger): void {
   const set: Array<['ARENA_MAX' | 'TRIM_THRESHOLD' | 'MMAP_THRESHOLD', string, number]> = [
@@ -312,7 +311,7 @@ async function openStore(opts: DaemonOptions, undo: Array<() => void | Promise<v
   if (opts.store !== undefined) {
     const endpoints = parseEtcdUrl(opts.store);
     const tls = opts.storeTls && Object.keys(opts.storeTls).length > 0 ? await readStoreTls(opts.storeTls) : undefined;
-    // Loaded here: etcd3 and its protocol are ~5 MB of RSS a daemon on SQLite need not hold.
+    // Loaded here: a daemon on SQLite need not hold etcd3 and its protocol definitions.
     const { EtcdKvStore } = await import('../store/etcd-kv.js');
     let store: KvStore;
     try {

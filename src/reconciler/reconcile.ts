@@ -62,7 +62,7 @@ export interface Scope {
  * The canonical string of a service key: codec's serviceKeyString, built
  * by join() so that it is one flat string. A template literal makes a rope
  * of four pieces, which the desired and current states would each keep for
- * every service as its map key (about 130 bytes instead of 40).
+ * every service as its map key, several times the flat string's size.
  */
 export function keyString(k: ServiceKey): string {
   return [k.address, ':', k.port, '/', k.protocol].join('');

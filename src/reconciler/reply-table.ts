@@ -5,10 +5,10 @@
  * of a Map.
  *
  * The load balancer keeps two such copies, desired and current, with an
- * entry per backend endpoint: 100,000 at 10,000 services × 10 backends. As
- * Maps they were two 3.7 MB hash tables plus a heap number per key (the
- * codes exceed 2^31), all of it traced by every major GC; as typed arrays
- * they are 12 bytes a slot, and the GC does not look inside them.
+ * entry per backend endpoint (100,000 at 10,000 services × 10 backends). A
+ * Map would hold a heap number per key (the codes exceed 2^31) and a hash
+ * table that every major GC traces; typed arrays are 12 bytes a slot, and
+ * the GC does not look inside them.
  *
  * The interface is the part of Map that the reconciler and the load
  * balancer use. Keys are integers in 0..2^53; iteration is in slot order.

@@ -301,8 +301,8 @@ export class SqliteKvStore implements KvStore {
       // 16 MB better-sqlite3 builds it with: the store is read at start and
       // by watches that resume, and written in appends; the pages it would
       // keep are in the kernel's page cache anyway. The control plane holds
-      // the catalog once, in its view; a second copy here would be 16 MB of
-      // the daemon's RSS at 10,000 services.
+      // the catalog once, in its view; a second copy here would be the
+      // daemon's memory spent twice.
       db.pragma('cache_size = -2000');
       // A damaged file is refused here, with its path, rather than failing
       // some later query with SQLite's words alone.
