@@ -152,10 +152,12 @@ test.serial('failover under traffic: a load balancer withdrawn and its daemon ki
   const start = await lab.topo.counters();
   for (const c of conns) await lab.client.request(c);
   const before = await lab.topo.counters();
-  // Each load balancer carries some of them (requests in at its front), so
-  // the one withdrawn leaves connections to the others.
+  // The one to be withdrawn (lb2) carries some of them (requests in at its
+  // front), so that its withdrawal moves connections to the others. (How the
+  // router's hash spreads 30 flows over the three varies from run to run.)
   const carried = before.map((c, i) => c.front.rxPackets - start[i]!.front.rxPackets);
-  t.true(carried.every((n) => n >= 3), `requests per load balancer: ${carried.join('/')}`);
+  t.log(`packets in per load balancer before the failover: ${carried.join('/')}`);
+  t.true(carried[1]! >= 3, `lb2 carried no connection: ${carried.join('/')}`);
 
   await lab.topo.withdraw(2);
   await env!.daemons[1]!.stop('SIGKILL');
