@@ -4,9 +4,10 @@
  * a change from its store watch (view.ts) and reconciles its dataplane to
  * it (node/syncer.ts); nothing here touches a dataplane.
  *
- * Each write reads what it depends on, checks it (the one schema, compare-
- * and-set revisions, frontend ownership, leases), and commits one store
- * transaction whose compares are the revisions it read: a write that raced
+ * Each write reads what it depends on (apply, with a view, from the node's
+ * view first; the other writes from the store), checks it (the one schema,
+ * compare-and-set revisions, frontend ownership, leases), and commits one
+ * store transaction whose compares are the revisions it read: a write that raced
  * another node's is read and checked again (a few times, then ABORTED),
  * unless the caller's own expected revision no longer holds
  * (FAILED_PRECONDITION). Ownership of a frontend (VIP, port, protocol) is a
