@@ -10,10 +10,9 @@
  * on Ctrl-C too.
  */
 import { existsSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tmpdir } from 'node:os';
-import { CliRuns } from './cli-runs.js';
+import { DemoSession, pinsLeft, removeStaleDemoDirs } from './demo-session.js';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse } from '../api/messages.js';
 import { startLab, type Lab } from './lab.js';
@@ -32,24 +31,13 @@ export interface DemoOptions {
   out?: (line: string) => void;
 }
 
-const BPFFS = '/sys/fs/bpf';
-
-const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
-
 /** Remove what an earlier demo that was killed outright (SIGKILL) left behind. */
 async function cleanStale(): Promise<void> {
   for (const ns of await listNamespaces('sl-d')) {
     const pid = parseInt(ns.slice(4).split('-')[0] ?? '', 36);
-    if (Number.isFinite(pid) && !pidAlive(pid)) await deleteNamespaces([ns]);
+    if (Number.isFinite(pid) && !existsSync(`/proc/${pid}`)) await deleteNamespaces([ns]);
   }
-  for (const dir of await readdir(BPFFS).catch(() => [] as string[])) {
-    const m = /^sluice-demo-(\d+)$/.exec(dir);
-    if (m && !pidAlive(Number(m[1]))) await rm(`${BPFFS}/${dir}`, { recursive: true, force: true });
-  }
-  for (const dir of await readdir(tmpdir()).catch(() => [] as string[])) {
-    const m = /^sluice-demo-(\d+)-/.exec(dir);
-    if (m && !pidAlive(Number(m[1]))) await rm(path.join(tmpdir(), dir), { recursive: true, force: true });
-  }
+  await removeStaleDemoDirs(/^sluice-demo-(\d+)$/, /^sluice-demo-(\d+)-/);
 }
 
 function pad(s: string | number | bigint, n: number, left = false): string {
@@ -69,40 +57,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   let lab: Lab | undefined;
   let topo: Topology | undefined;
   let daemon: DaemonProcess | undefined;
-  let tornDown: Promise<void> | undefined;
-  let interrupted: NodeJS.Signals | undefined;
-
-  // One teardown, shared by the normal path, failures and signals.
-  const teardown = (): Promise<void> => (tornDown ??= teardownOnce());
-  // CLI commands in flight: a Ctrl-C of the demo alone must not leave them waiting on a daemon that is gone.
-  const commands = new CliRuns();
-  const teardownOnce = async (): Promise<void> => {
-    await commands.stop();
+  const session = new DemoSession(out, async () => {
     // SIGTERM with --detach-on-exit: the daemon detaches its programs.
     await daemon?.stop('SIGTERM').catch(() => undefined);
     await daemon?.destroy();
     await lab?.destroy();
-  };
-  const onSignal = (sig: NodeJS.Signals): void => {
-    out(`\n${sig}: tearing down`);
-    interrupted = sig;
-    void teardown().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
+  });
   /** Run the CLI as a person would, and show it. */
-  const sluice = async (...args: string[]): Promise<string> => {
-    const quiet = args.includes('json');
-    if (!quiet) out(`$ sluice ${args.join(' ')}`);
-    try {
-      const stdout = await commands.run(args, { ...process.env, SLUICE_SERVER: daemon!.address });
-      if (!quiet) out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
-      return stdout;
-    } catch (err) {
-      throw new Error(`sluice ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
-    }
-  };
+  const sluice = (...args: string[]): Promise<string> => session.sluice(daemon!.address, args);
 
   try {
     out('sluice demo: building the topology (client, load balancer, 3 backends) ...');
@@ -193,13 +155,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     if (!ok) process.exitCode = 1;
   } finally {
     out('tearing down: agents, the daemon (detaching), pins, namespaces ...');
-    await teardown();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const left = await listNamespaces(`sl-${tag}-`);
-    const pins = await readdir(BPFFS).catch(() => [] as string[]);
-    const leftPins = pins.filter((p) => p.startsWith('sluice-demo-'));
-    out(left.length || leftPins.length ? `left behind: ${[...left, ...leftPins].join(', ')}` : 'clean: no namespace, link, pin or attachment left');
-    if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
+    await session.teardown();
+    const left = [...(await listNamespaces(`sl-${tag}-`)), ...(await pinsLeft(`sluice-demo-${process.pid}`))];
+    out(left.length ? `left behind: ${left.join(', ')}` : 'clean: no namespace, link, pin or attachment left');
+    session.finish();
   }
 }

@@ -11,11 +11,9 @@
  * the long-lived connections it carried. Everything is torn down at the
  * end, on failure and on Ctrl-C too.
  */
-import { existsSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tmpdir } from 'node:os';
-import { CliRuns } from './cli-runs.js';
+import { DemoSession, pinsLeft, removeStaleDemoDirs } from './demo-session.js';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse, LookupFlowResponse } from '../api/messages.js';
 import { DaemonProcess } from './daemon-process.js';
@@ -38,24 +36,14 @@ export interface ScaleoutDemoOptions {
 
 /** Tags of this demo's namespaces: `sl-x<pid in base 36>-...`. */
 const TAG_PREFIX = 'x';
-const BPFFS = '/sys/fs/bpf';
 /** Long-lived connections kept open across the failover. */
 const LONG_LIVED = 30;
-
-const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
 
 /** Remove what an earlier scale-out demo that was killed outright left behind. */
 async function cleanStale(): Promise<void> {
   await removeStaleLabs(TAG_PREFIX);
   await cleanStaleEtcdClusters();
-  for (const dir of await readdir(BPFFS).catch(() => [] as string[])) {
-    const m = /^sluice-x[0-9a-z]+n\d-(\d+)$/.exec(dir);
-    if (m && !pidAlive(Number(m[1]))) await rm(`${BPFFS}/${dir}`, { recursive: true, force: true });
-  }
-  for (const dir of await readdir(tmpdir()).catch(() => [] as string[])) {
-    const m = /^sluice-x[0-9a-z]+n\d-(\d+)-/.exec(dir);
-    if (m && !pidAlive(Number(m[1]))) await rm(path.join(tmpdir(), dir), { recursive: true, force: true });
-  }
+  await removeStaleDemoDirs(/^sluice-x[0-9a-z]+n\d-(\d+)$/, /^sluice-x[0-9a-z]+n\d-(\d+)-/);
 }
 
 /** Run the scale-out demo; resolves when everything is torn down. */
@@ -70,40 +58,18 @@ export async function runScaleoutDemo(opts: ScaleoutDemoOptions = {}): Promise<v
   let lab: ScaleoutLab | undefined;
   let etcd: EtcdCluster | undefined;
   const daemons: DaemonProcess[] = [];
-  let tornDown: Promise<void> | undefined;
-  let interrupted: NodeJS.Signals | undefined;
-
-  // CLI commands in flight: a Ctrl-C of the demo alone must not leave them waiting on a daemon that is gone.
-  const commands = new CliRuns();
-  const teardown = (): Promise<void> => (tornDown ??= (async () => {
-    await commands.stop();
+  const session = new DemoSession(out, async () => {
     // SIGTERM with --detach-on-exit: each daemon detaches its programs.
     await Promise.all(daemons.map((d) => d.stop('SIGTERM').catch(() => undefined)));
     for (const d of daemons) await d.destroy();
     await lab?.destroy();
     await deleteNamespaces(await scaleoutNamespaces(tag));
     await etcd?.destroy();
-  })());
-  const onSignal = (sig: NodeJS.Signals): void => {
-    out(`\n${sig}: tearing down`);
-    interrupted = sig;
-    void teardown().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
+  });
   /** Run the CLI against node i (1-based) as a person would, and show it. */
-  const sluice = async (node: number, ...args: string[]): Promise<string> => {
-    const quiet = args.includes('json');
+  const sluice = (node: number, ...args: string[]): Promise<string> => {
     const server = daemons[node - 1]!.address;
-    if (!quiet) out(`$ sluice --server ${server} ${args.join(' ')}`);
-    try {
-      const stdout = await commands.run(['--server', server, ...args]);
-      if (!quiet) out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
-      return stdout;
-    } catch (err) {
-      throw new Error(`sluice ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
-    }
+    return session.sluice(server, args, ['--server', server, ...args]);
   };
 
   try {
@@ -197,12 +163,9 @@ export async function runScaleoutDemo(opts: ScaleoutDemoOptions = {}): Promise<v
     if (!ok) process.exitCode = 1;
   } finally {
     out('tearing down: agents, the daemons (detaching), etcd, pins, namespaces ...');
-    await teardown();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const left = await scaleoutNamespaces(tag);
-    const pins = (await readdir(BPFFS).catch(() => [] as string[])).filter((p) => p.startsWith(`sluice-${tag}`));
-    out(left.length || pins.length ? `left behind: ${[...left, ...pins].join(', ')}` : 'clean: no namespace, link, pin, attachment, etcd member or daemon left');
-    if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
+    await session.teardown();
+    const left = [...(await scaleoutNamespaces(tag)), ...(await pinsLeft(`sluice-${tag}`))];
+    out(left.length ? `left behind: ${left.join(', ')}` : 'clean: no namespace, link, pin, attachment, etcd member or daemon left');
+    session.finish();
   }
 }
