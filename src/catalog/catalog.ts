@@ -540,11 +540,18 @@ export class Catalog {
     const inBatch = new Set(items.map((w) => w.definition.name));
     const want = new Map<string, { name: string; path: string; field: string; text: string }>();
     const released = new Set<string>();
+    /** Each key's frontend, for the view (which knows frontends by their service's definition). */
+    const frontendOf = new Map<string, { address: string; port: number; protocol: string }>();
+    const keyOf = (f: { address: string; port: number; protocol: string }): string => {
+      const key = this.keys.frontend(f.address, f.port, f.protocol);
+      frontendOf.set(key, f);
+      return key;
+    };
     for (const w of items) {
       const d = w.definition;
       d.addresses.forEach((address, i) => {
         d.ports.forEach((p, j) => {
-          const key = this.keys.frontend(address, p.port, p.protocol);
+          const key = keyOf({ address, port: p.port, protocol: p.protocol });
           const text = `${address}:${p.port}/${p.protocol}`;
           const other = want.get(key);
           if (other && other.name !== d.name) {
@@ -554,7 +561,7 @@ export class Catalog {
         });
       });
       const prev = currents.get(d.name)?.definition;
-      if (prev) for (const f of frontendsOf(prev)) released.add(this.keys.frontend(f.address, f.port, f.protocol));
+      if (prev) for (const f of frontendsOf(prev)) released.add(keyOf(f));
     }
     const keys = [...new Set([...want.keys(), ...released])];
     // From the view: the service whose definition has the frontend, which
@@ -562,7 +569,8 @@ export class Catalog {
     // by that value, as the view has no revision of the frontend keys.
     const read: Array<{ value: string; modRevision?: number } | undefined> = view
       ? keys.map((k) => {
-          const holder = view.frontendService(k.slice(this.keys.frontends.length));
+          const f = frontendOf.get(k)!;
+          const holder = view.frontendService(f.address, f.port, f.protocol);
           return holder === undefined ? undefined : { value: holder };
         })
       : await this.readKeys(keys, this.keys.frontends);

@@ -154,13 +154,10 @@ export class CatalogView {
     return { definition: e.definition, owner: e.owner, modRevision: e.modRevision, createRevision: e.createRevision, registrations: e.registrations ?? NO_REGISTRATIONS };
   }
 
-  /** The service that owns a frontend ("VIP:port/protocol"), if any. */
-  frontendService(frontend: string): string | undefined {
-    const m = /^(.*):(\d+)\/(\w+)$/.exec(frontend);
-    if (!m) return undefined;
-    const port = Number(m[2]);
-    for (const name of this.servicesWithAddress(m[1]!)) {
-      if (this.#entries.get(name)?.definition.ports.some((p) => p.port === port && p.protocol === m[3])) return name;
+  /** The service that owns a frontend (VIP, port, protocol), if any. */
+  frontendService(address: string, port: number, protocol: string): string | undefined {
+    for (const name of this.servicesWithAddress(address)) {
+      if (this.#entries.get(name)?.definition.ports.some((p) => p.port === port && p.protocol === protocol)) return name;
     }
     return undefined;
   }

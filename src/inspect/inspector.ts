@@ -93,7 +93,7 @@ export class Inspector {
       const why = v.outcome === 'REPLY' ? ': the dataplane takes this tuple for a backend\'s reply' : '';
       throw new SluiceError('NOT_FOUND', `no service on ${key}${why}`, { field: 'address' });
     }
-    return { ...v, service: this.serviceOfId(v.serviceId) ?? this.view.frontendService(key) ?? '' };
+    return { ...v, service: this.serviceOfId(v.serviceId) ?? this.view.frontendService(q.address, q.port, protocol) ?? '' };
   }
 
   /**
