@@ -5,7 +5,7 @@
  *
  * From the bottom up: the shared leaves (errors.ts, field-path.ts,
  * package-root.ts); model/ and store/; maglev/, dataplane/ and catalog/;
- * reconciler/; lb/; inspect/; node/; api/; daemon/, demo/ and cli/ on top.
+ * reconciler/; lb/; inspect/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
  * Each folder has one rule that lists what it may import from src/ (npm
  * packages and node: builtins are not restricted here). Type-only imports
  * count: a type pulls its module's layer in as much as a value does.
@@ -144,6 +144,16 @@ module.exports = {
         'or the catalog the function the edge needs.',
       from: { path: '^src/api/' },
       to: onlyTo('api/', 'node/', 'catalog/', 'inspect/', 'model/'),
+    },
+    {
+      name: 'kube-is-a-source',
+      severity: 'error',
+      comment:
+        'kube/ is a source of services, as the gRPC API is: it watches the Kubernetes API server and writes ' +
+        'through the catalog (as owner "kubernetes"). It never reaches the maps, the load balancer or the ' +
+        'store directly; the agent (daemon/kube-proxy.ts) wires it to a node.',
+      from: { path: '^src/kube/' },
+      to: onlyTo('kube/', 'catalog/', 'model/'),
     },
     {
       name: 'top-not-imported',

@@ -11,7 +11,7 @@
  *   <prefix>/frontends/<vip>:<port>/<proto>   the name of the service that owns the frontend, so
  *                                             that two services (on two nodes) cannot both take it
  *
- * Names are [A-Za-z0-9._/-], so "|" cannot occur in one: a service's
+ * Names are [A-Za-z0-9._/:-], so "|" cannot occur in one: a service's
  * registrations are exactly the keys under "<prefix>/registrations/<name>|".
  * Nothing a node derives (dataplane ids, table regions, health) is here.
  */

@@ -76,14 +76,21 @@ export async function runDaemon(opts: DaemonOptions, exitWithParent: boolean): P
   } catch (err) {
     throw asFlagError(err);
   }
-  const running = d;
-  await new Promise<void>((resolve) => {
+  await untilStopped(d, exitWithParent);
+}
+
+/**
+ * Wait for SIGTERM, SIGINT or SIGHUP (the terminal of a process run in the
+ * foreground closing), or with exitWithParent the parent's death; then
+ * stop `running` and resolve.
+ */
+export function untilStopped(running: { stop(): Promise<void> }, exitWithParent: boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
     let watch: NodeJS.Timeout | undefined;
     const stop = (): void => {
       clearInterval(watch);
       void running.stop().then(resolve);
     };
-    // SIGHUP too: the terminal of a daemon run in the foreground closing stops it cleanly.
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, stop);
     if (exitWithParent) {
       const parent = process.ppid;

@@ -13,6 +13,7 @@ import type { AttachMode } from '../dataplane/dataplane.js';
 import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
 import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
+import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { compareIPv4, isIPv4Address } from '../model/address.js';
 import { MAX_WEIGHT } from '../model/limits.js';
 import { LEASE_TTL } from '../store/lease.js';
@@ -204,6 +205,26 @@ Run \`sluice <command> --help\` for a command's options.`);
       const { runDemo } = await import('../demo/demo.js');
       await runDemo({ mode: o.mode, requests: o.requests });
     });
+
+  // ---- kube-proxy
+  const kubeProxy = program
+    .command('kube-proxy')
+    .description('replace kube-proxy on a Kubernetes node: program Services and EndpointSlices into the dataplane until SIGTERM');
+  for (const f of KUBE_PROXY_FLAGS) {
+    const opt = new Option(f.flags, f.description);
+    if (f.choices) opt.argParser(choice(f.flags.split(' ')[0]!, f.choices));
+    if (f.parse) opt.argParser(f.parse);
+    if (f.hidden) opt.hideHelp();
+    kubeProxy.addOption(opt);
+  }
+  kubeProxy.action(async (o: KubeProxyFlags) => {
+    for (const [flag, given] of [['server', globals.server], ['tls-server-name', globals.tlsServerName], ['tls-cert', globals.tlsCert], ['tls-key', globals.tlsKey], ['tls-ca', globals.tlsCa]] as const) {
+      if (given !== undefined) throw new UsageError(`--${flag}: not an option of kube-proxy (its API listens on --listen, a local socket)`);
+    }
+    if (globals.output !== 'table') throw new UsageError('-o: kube-proxy writes JSON logs; -o applies to client commands');
+    const { kubeProxyOptions, runKubeProxy } = await import('./kube-proxy-command.js');
+    await runKubeProxy(kubeProxyOptions(o), o.exitWithParent === true);
+  });
 
   // ---- daemon
   const daemon = program

@@ -34,7 +34,7 @@ export interface BackendDefinition {
 
 /** A service as the API defines it. */
 export interface ServiceDefinition {
-  /** Unique, 1-253 characters of [A-Za-z0-9._/-]. */
+  /** Unique, 1-253 characters of [A-Za-z0-9._/:-]. */
   name: string;
   /** VIPs (IPv4), at least one. */
   addresses: string[];

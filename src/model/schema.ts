@@ -25,7 +25,7 @@ export const MAX_PORT_NAME_LENGTH = 63;
 /** Longest lease id accepted on input. */
 export const MAX_LEASE_ID_LENGTH = 64;
 
-const SERVICE_NAME_RE = /^[A-Za-z0-9._/-]+$/;
+const SERVICE_NAME_RE = /^[A-Za-z0-9._/:-]+$/;
 const PORT_NAME_RE = /^[A-Za-z0-9._-]+$/;
 const LEASE_ID_RE = /^[A-Za-z0-9_-]+$/;
 
@@ -92,11 +92,11 @@ function caseEnum<const T extends readonly [string, ...string[]]>(values: T) {
 const str = (): v.StringSchema<(i: { input: unknown }) => string> =>
   v.string((i) => (i.input === undefined ? 'required' : `must be a string, got ${show(i.input)}`));
 
-/** A service name: 1-253 characters of letters, digits, ".", "_", "/", "-". */
+/** A service name: 1-253 characters of letters, digits, ".", "_", "/", ":", "-" (the kube-proxy mode names a service port "namespace/name:port"). */
 export const serviceNameSchema = checked(str(), (x) => {
   if (x === '') return 'required';
   if (x.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters, got ${x.length}`;
-  if (!SERVICE_NAME_RE.test(x)) return `must be letters, digits, ".", "_", "/" and "-", got ${show(x)}`;
+  if (!SERVICE_NAME_RE.test(x)) return `must be letters, digits, ".", "_", "/", ":" and "-", got ${show(x)}`;
   return undefined;
 });
 

@@ -72,7 +72,7 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'a backend on the VIP', text: web('').replace('10.1.0.11', '10.96.0.20'), says: 'backends[0].address: 10.96.0.20 is a VIP of this service: a backend must be another host' },
   { what: 'an address with a leading zero', text: web('').replace('10.96.0.20', '10.96.0.020'), says: 'addresses[0]: must be an IPv4 address, got "10.96.0.020"' },
   { what: 'a 254-character name', text: web('').replace('default/web', 'n'.repeat(254)), says: 'name: must be at most 253 characters, got 254' },
-  { what: 'a name with a space', text: web('').replace('default/web', '"default web"'), says: 'name: must be letters, digits, ".", "_", "/" and "-", got "default web"' },
+  { what: 'a name with a space', text: web('').replace('default/web', '"default web"'), says: 'name: must be letters, digits, ".", "_", "/", ":" and "-", got "default web"' },
   { what: 'no name', text: web('').replace('name: default/web\n', ''), says: 'name: required' },
   { what: 'a misspelt required field', text: web('').replace('addresses:', 'adresses:'), says: 'adresses: unknown field; did you mean addresses?' },
   { what: 'a misspelt required field of a port', text: web('').replace('port: 80,', 'prot: 80,'), says: 'ports[0].prot: unknown field; did you mean port?' },

@@ -1,0 +1,59 @@
+/**
+ * `sluice kube-proxy` on the command line: flags (kube-proxy-flags.ts) into
+ * KubeProxyOptions, errors named by their flag, and the process's life.
+ */
+import { SluiceError } from '../errors.js';
+import { resolveKubeProxyOptions, startKubeProxy, type KubeProxyOptions } from '../daemon/kube-proxy.js';
+import { asFlagError, untilStopped } from './daemon-command.js';
+import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
+import { UsageError } from './output.js';
+
+/** A KubeProxyOptions field's flag. */
+function flagOf(field: string): string | undefined {
+  const f = KUBE_PROXY_FLAGS.find((x) => x.field === field);
+  return f ? f.flags.split(' ')[0] : undefined;
+}
+
+/** An agent error about an option, named by its flag (UsageError for an invalid value); daemon fields go to the daemon's names. */
+function asKubeFlagError(err: unknown): unknown {
+  if (!(err instanceof SluiceError) || err.field === undefined) return err;
+  const flag = flagOf(err.field);
+  if (flag === undefined) return asFlagError(err);
+  const reason = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+  if (err.code === 'INVALID_ARGUMENT') return new UsageError(`${flag}: ${reason}`);
+  return new SluiceError(err.code, `${flag}: ${reason}`, { cause: err });
+}
+
+export function kubeProxyOptions(f: KubeProxyFlags): KubeProxyOptions {
+  try {
+    return resolveKubeProxyOptions({
+      ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
+      ...(f.hostnameOverride !== undefined ? { hostnameOverride: f.hostnameOverride } : {}),
+      ...(f.healthzBindAddress !== undefined ? { healthzBindAddress: f.healthzBindAddress } : {}),
+      ...(f.metricsBindAddress !== undefined ? { metricsBindAddress: f.metricsBindAddress } : {}),
+      ...(f.nodeportAddresses !== undefined ? { nodePortAddresses: f.nodeportAddresses } : {}),
+      ...(f.clusterCidr !== undefined ? { clusterCidr: f.clusterCidr } : {}),
+      ...(f.mode !== undefined ? { mode: f.mode } : {}),
+      ...(f.pinDir !== undefined ? { pinDir: f.pinDir } : {}),
+      ...(f.stateDir !== undefined ? { stateDir: f.stateDir } : {}),
+      ...(f.netns !== undefined ? { netns: f.netns } : {}),
+      ...(f.interface !== undefined ? { interfaces: f.interface } : {}),
+      ...(f.listen !== undefined ? { listen: f.listen } : {}),
+      ...(f.minSyncPeriod !== undefined ? { minSyncMs: f.minSyncPeriod } : {}),
+      ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),
+    });
+  } catch (err) {
+    throw asKubeFlagError(err);
+  }
+}
+
+/** Run the agent until SIGTERM or SIGINT. */
+export async function runKubeProxy(opts: KubeProxyOptions, exitWithParent: boolean): Promise<void> {
+  let running;
+  try {
+    running = await startKubeProxy(opts);
+  } catch (err) {
+    throw asKubeFlagError(err);
+  }
+  await untilStopped(running, exitWithParent);
+}

@@ -1,0 +1,212 @@
+/**
+ * `sluice kube-proxy`: the node agent that replaces kube-proxy. It is the
+ * daemon (one dataplane per node: pins, locks, adoption, the API on a
+ * local socket for `sluice stats`, `flow lookup`, `conntrack list`) with
+ * Kubernetes as the writer of its services: a KubeSource (src/kube/)
+ * lists and watches the API server and writes, as owner "kubernetes",
+ * into the node's own SQLite store, which the node's reconciler follows.
+ * Health and metrics are served where the process runs; with --netns the
+ * dataplane is attached inside that namespace (the node) while the API
+ * server is reached from here, so one machine can host several simulated
+ * nodes.
+ */
+import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import ipaddr from 'ipaddr.js';
+import { pino, type Logger } from 'pino';
+import { Catalog } from '../catalog/catalog.js';
+import { SluiceError } from '../errors.js';
+import { connectKube } from '../kube/client.js';
+import { KubeMetrics, parseBindAddress, startHealthServers, type HealthServers } from '../kube/health.js';
+import { KubeSource, type KubeApi } from '../kube/source.js';
+import { KUBE_OWNER } from '../kube/translate.js';
+import { resolveDaemonOptions, startDaemon, type DaemonOptions, type RunningDaemon } from './daemon.js';
+
+const run = promisify(execFile);
+
+/** Options of the agent, with kube-proxy's names where it has the option. */
+export interface KubeProxyOptions {
+  /** kubeconfig file; absent: the in-cluster configuration. */
+  kubeconfig?: string;
+  /** This node's name in the API (default: the host name). */
+  hostnameOverride: string;
+  /** HOST:PORT of /healthz and /livez ("" turns them off). */
+  healthzBindAddress: string;
+  /** HOST:PORT of /metrics ("" turns it off). */
+  metricsBindAddress: string;
+  /** CIDRs selecting the node addresses that carry node ports (empty: all). */
+  nodePortAddresses: string[];
+  /** The pods' CIDRs (kube-proxy's --cluster-cidr): checked and logged; see README. */
+  clusterCidr: string[];
+  /** The hook on the node's external interfaces: xdp (native) or tc. Pod interfaces always use tc. */
+  mode: 'xdp' | 'tc';
+  pinDir: string;
+  stateDir: string;
+  /** The node's network namespace (a path), if not this process's. */
+  netns?: string;
+  /** External interfaces; default: those that carry a default route in the node's namespace. */
+  interfaces: string[];
+  /** The API for sluice's CLI (stats, flow lookup, conntrack). */
+  listen: string;
+  /** kube-proxy's --min-sync-period, ms. */
+  minSyncMs: number;
+  /** How long a change may wait before /healthz says 503, ms (kube-proxy: 2 × its 30 s sync period). */
+  healthTimeoutMs: number;
+  /** How long an endpoint that left keeps its TCP connections, ms. */
+  drainGraceMs: number;
+  logLevel: string;
+}
+
+/** Fill in defaults and check every value; INVALID_ARGUMENT naming the option otherwise. */
+export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxyOptions {
+  const out: KubeProxyOptions = {
+    hostnameOverride: o.hostnameOverride ?? hostname(),
+    healthzBindAddress: o.healthzBindAddress ?? '0.0.0.0:10256',
+    metricsBindAddress: o.metricsBindAddress ?? '127.0.0.1:10249',
+    nodePortAddresses: o.nodePortAddresses ?? [],
+    clusterCidr: o.clusterCidr ?? [],
+    mode: o.mode ?? 'xdp',
+    pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
+    stateDir: o.stateDir ?? '/var/lib/sluice',
+    interfaces: o.interfaces ?? [],
+    listen: o.listen ?? 'unix:///run/sluice/sluice.sock',
+    minSyncMs: o.minSyncMs ?? 100,
+    healthTimeoutMs: o.healthTimeoutMs ?? 60_000,
+    drainGraceMs: o.drainGraceMs ?? 3_600_000,
+    logLevel: o.logLevel ?? 'info',
+  };
+  if (o.kubeconfig !== undefined) out.kubeconfig = o.kubeconfig;
+  if (o.netns !== undefined) {
+    if (!path.isAbsolute(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path (e.g. /var/run/netns/node1), got ${o.netns}`, { field: 'netns' });
+    out.netns = o.netns;
+  }
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(out.hostnameOverride)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be a node name (lower-case letters, digits, "-" and "."), got ${JSON.stringify(out.hostnameOverride)}`, { field: 'hostnameOverride' });
+  }
+  parseBindAddress(out.healthzBindAddress, 'healthzBindAddress');
+  parseBindAddress(out.metricsBindAddress, 'metricsBindAddress');
+  for (const [field, list] of [['nodePortAddresses', out.nodePortAddresses], ['clusterCidr', out.clusterCidr]] as const) {
+    for (const c of list) {
+      if (!ipaddr.IPv4.isValidCIDR(c)) {
+        const v6 = ipaddr.IPv6.isValidCIDR(c);
+        throw new SluiceError('INVALID_ARGUMENT', v6 ? `${c}: IPv6 is not balanced yet (IPv4 CIDRs only)` : `must be CIDRs like 10.0.0.0/8, comma-separated, got ${JSON.stringify(c)}`, { field });
+      }
+    }
+  }
+  if (out.mode !== 'xdp' && out.mode !== 'tc') throw new SluiceError('INVALID_ARGUMENT', `must be xdp or tc, got ${out.mode as string}`, { field: 'mode' });
+  return out;
+}
+
+/** The interfaces with a default route in the namespace (the node's way out: its external interfaces). */
+async function defaultRouteInterfaces(netns: string | undefined): Promise<string[]> {
+  const [cmd, args] = netns === undefined ? ['ip', ['-j', '-4', 'route', 'show', 'default']] : ['nsenter', [`--net=${netns}`, 'ip', '-j', '-4', 'route', 'show', 'default']];
+  const { stdout } = await run(cmd, args as string[]);
+  const routes = JSON.parse(stdout || '[]') as Array<{ dev?: string; nexthops?: Array<{ dev?: string }> }>;
+  const devs = new Set<string>();
+  for (const r of routes) {
+    if (r.dev) devs.add(r.dev);
+    for (const n of r.nexthops ?? []) if (n.dev) devs.add(n.dev);
+  }
+  return [...devs];
+}
+
+/** A running agent. */
+export interface RunningKubeProxy {
+  daemon: RunningDaemon;
+  source: KubeSource;
+  health: HealthServers;
+  /** The interfaces attached at start (external). */
+  interfaces: string[];
+  stop(): Promise<void>;
+}
+
+/** Start the agent; on failure, everything it made is undone. `api` replaces the kubeconfig's (tests). */
+export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pino({ level: opts.logLevel }), api?: KubeApi): Promise<RunningKubeProxy> {
+  const log = logger.child({ component: 'kube-proxy' });
+  const kube = api ? { api, server: 'given' } : await connectKube(opts.kubeconfig);
+  const external = opts.interfaces.length > 0 ? opts.interfaces : await defaultRouteInterfaces(opts.netns);
+  if (external.length === 0) log.warn({ netns: opts.netns }, 'no external interface (no default route, and no --interface): node ports and load balancer IPs are served only to pods');
+  if (opts.clusterCidr.length > 0) log.info({ clusterCidr: opts.clusterCidr }, 'cluster CIDR noted: pod traffic keeps its source address; it will select what is masqueraded once traffic crosses nodes');
+  const daemonOpts: DaemonOptions = resolveDaemonOptions({
+    interfaces: external.map((i) => (opts.netns === undefined ? i : `${i}@${opts.netns}`)),
+    mode: opts.mode,
+    listen: opts.listen,
+    stateDir: opts.stateDir,
+    pinDir: opts.pinDir,
+    logLevel: opts.logLevel,
+  });
+  const daemon = await startDaemon(daemonOpts, logger);
+  const metrics = new KubeMetrics();
+  let source: KubeSource | undefined;
+  let health: HealthServers | undefined;
+  try {
+    const plane = daemon.plane;
+    const catalog = new Catalog({ store: plane.store, keys: plane.catalog.keys, owner: KUBE_OWNER, view: plane.view });
+    const src = new KubeSource({
+      api: kube.api,
+      catalog,
+      view: plane.view,
+      nodeName: opts.hostnameOverride,
+      nodePortCidrs: opts.nodePortAddresses,
+      logger,
+      minSyncMs: opts.minSyncMs,
+      drainGraceMs: opts.drainGraceMs,
+      onSync: (r) => {
+        metrics.syncDuration.observe(r.ms / 1000);
+        metrics.lastSync.set(Date.now() / 1000);
+      },
+      onSyncError: () => metrics.syncErrors.inc(),
+      onUdpBackendsRemoved: async (removed) => {
+        let flushed = 0;
+        for (const r of removed) {
+          try {
+            flushed += await plane.inspector.flushConnections({ service: r.service, backendAddress: r.address });
+          } catch (err) {
+            if (!(err instanceof SluiceError && err.code === 'NOT_FOUND')) throw err;
+          }
+        }
+        if (flushed > 0) log.info({ endpoints: removed.length, flushed }, 'UDP flows to endpoints that left were flushed');
+      },
+    });
+    source = src;
+    const healthz = parseBindAddress(opts.healthzBindAddress, 'healthzBindAddress');
+    const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
+    health = await startHealthServers({
+      ...(healthz ? { healthz } : {}),
+      ...(metricsAt ? { metrics: metricsAt } : {}),
+      state: { lastSynced: () => src.lastSynced, oldestPending: () => src.oldestPending, nodeEligible: () => src.nodeEligible },
+      metricsRegistry: metrics,
+      healthTimeoutMs: opts.healthTimeoutMs,
+      beforeScrape: () => {
+        const c = src.counts();
+        metrics.services.set(c.services);
+        metrics.endpoints.set(c.endpoints);
+        metrics.apiReachable.set(src.apiReachable ? 1 : 0);
+      },
+    });
+    src.start();
+    log.info({ node: opts.hostnameOverride, apiServer: kube.server, external, netns: opts.netns, healthz: health.healthzAddress, metrics: health.metricsAddress }, 'kube-proxy started');
+  } catch (err) {
+    await source?.stop();
+    await health?.close();
+    await daemon.stop();
+    throw err;
+  }
+  const src = source;
+  const hs = health;
+  let stopping: Promise<void> | undefined;
+  return {
+    daemon,
+    source: src,
+    health: hs,
+    interfaces: external,
+    stop: () =>
+      (stopping ??= (async () => {
+        await src.stop();
+        await hs.close();
+        await daemon.stop();
+      })()),
+  };
+}
