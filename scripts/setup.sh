@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 # jq: the CLI tests pipe its output into jq, as its users do.
 # etcd-server: the tests and the demo start their own etcd clusters
 # (src/demo/etcd-cluster.ts); etcd-client: etcdctl, to look into one by hand.
+# prometheus: its promtool checks the metrics the tests scrape.
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
-	ethtool make g++ python3 openssl iptables nftables jq etcd-server etcd-client)
+	ethtool make g++ python3 openssl iptables nftables jq etcd-server etcd-client prometheus)
 # `setup.sh --bench` (npm run bench): also trafgen (the benchmark's second
 # packet generator) and conntrack (to empty netfilter's table between peers).
 if [[ ${1:-} == --bench ]]; then
@@ -35,6 +36,13 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kubectl is not a Debian package here (Debian's kubernetes-client is 1.20 and
+# conflicts with the machine's 1.32): the kube-proxy tests need the one the
+# machine comes with, and fail without it.
+if ! command -v kubectl >/dev/null; then
+	echo "setup: warning: kubectl not found: the kube-proxy tests hold their API server to it and will fail" >&2
 fi
 
 if ! mountpoint -q /sys/fs/bpf; then
