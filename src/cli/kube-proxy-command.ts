@@ -3,6 +3,7 @@
  * KubeProxyOptions, errors named by their flag, and the process's life.
  */
 import { SluiceError } from '../errors.js';
+import { cleanupNode, formatCleanupReport, type CleanupReport } from '../daemon/cleanup.js';
 import { resolveKubeProxyOptions, startKubeProxy, type KubeProxyOptions } from '../daemon/kube-proxy.js';
 import { asFlagError, untilStopped } from './daemon-command.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
@@ -56,4 +57,25 @@ export async function runKubeProxy(opts: KubeProxyOptions, exitWithParent: boole
     throw asKubeFlagError(err);
   }
   await untilStopped(running, exitWithParent);
+}
+
+/**
+ * `--cleanup`: take sluice off the node that --netns, --pin-dir and
+ * --state-dir name, without the API server. The other flags are not looked
+ * at (the DaemonSet's arguments may be given as they are), nor is the node's
+ * name: a host name that is not a node name must not refuse a cleanup.
+ */
+export async function runKubeProxyCleanup(f: KubeProxyFlags): Promise<{ report: CleanupReport; text: string }> {
+  const opts = kubeProxyOptions({
+    hostnameOverride: 'cleanup',
+    ...(f.netns !== undefined ? { netns: f.netns } : {}),
+    ...(f.pinDir !== undefined ? { pinDir: f.pinDir } : {}),
+    ...(f.stateDir !== undefined ? { stateDir: f.stateDir } : {}),
+  });
+  try {
+    const report = await cleanupNode({ ...(opts.netns !== undefined ? { netns: opts.netns } : {}), pinDir: opts.pinDir, stateDir: opts.stateDir });
+    return { report, text: formatCleanupReport(report) };
+  } catch (err) {
+    throw asKubeFlagError(err);
+  }
 }

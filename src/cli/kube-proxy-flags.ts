@@ -22,6 +22,7 @@ export interface KubeProxyFlags {
   minSyncPeriod?: number;
   logLevel?: string;
   exitWithParent?: boolean;
+  cleanup?: boolean;
 }
 
 export interface KubeProxyFlag {
@@ -60,5 +61,6 @@ export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--listen <address>', field: 'listen', description: 'sluice\'s API for `sluice stats`, `flow lookup`, `conntrack list` (default unix:///run/sluice/sluice.sock)' },
   { flags: '--min-sync-period <duration>', field: 'minSyncMs', description: 'least time between two syncs; changes in between are written together (default 100ms; a lone change is written at once)', parse: (v) => parseDuration('min-sync-period', v) },
   { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  { flags: '--cleanup', description: 'take sluice off this node and exit: detach its programs from every interface (of --netns), remove the maps pinned in --pin-dir and the store in --state-dir; refused while a daemon runs on them. The other flags are ignored' },
   { flags: '--exit-with-parent', description: 'stop when the parent process dies (for the demo and tests)', hidden: true },
 ];

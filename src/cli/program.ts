@@ -221,6 +221,12 @@ Run \`sluice <command> --help\` for a command's options.`);
     for (const [flag, given] of [['server', globals.server], ['tls-server-name', globals.tlsServerName], ['tls-cert', globals.tlsCert], ['tls-key', globals.tlsKey], ['tls-ca', globals.tlsCa]] as const) {
       if (given !== undefined) throw new UsageError(`--${flag}: not an option of kube-proxy (its API listens on --listen, a local socket)`);
     }
+    if (o.cleanup === true) {
+      const { runKubeProxyCleanup } = await import('./kube-proxy-command.js');
+      const { report, text } = await runKubeProxyCleanup(o);
+      out(report, () => text);
+      return;
+    }
     if (globals.output !== 'table') throw new UsageError('-o: kube-proxy writes JSON logs; -o applies to client commands');
     const { kubeProxyOptions, runKubeProxy } = await import('./kube-proxy-command.js');
     await runKubeProxy(kubeProxyOptions(o), o.exitWithParent === true);

@@ -25,6 +25,18 @@ export interface PinDirState {
  * INVALID_ARGUMENT (field pinDir) if it is not absolute or not on bpffs.
  */
 export function preparePinDir(dir: string): PinDirState {
+  checkPinDir(dir);
+  // mkdirSync returns the first directory it created.
+  const created = existsSync(dir) ? undefined : mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return { dir, created, before: new Set(readdirSync(dir)) };
+}
+
+/**
+ * Check that `dir` is (or would be) a directory of its own on bpffs, and
+ * return the root of that bpffs mount. INVALID_ARGUMENT (field pinDir) if
+ * it is not absolute, not on bpffs, or the mount's root itself.
+ */
+export function checkPinDir(dir: string): string {
   if (!path.isAbsolute(dir)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path, got ${dir}`, { field: 'pinDir' });
   let probe = dir;
   while (!existsSync(probe)) probe = path.dirname(probe);
@@ -40,9 +52,9 @@ export function preparePinDir(dir: string): PinDirState {
   if (existsSync(dir) && statSync(dir).dev !== statSync(path.dirname(dir)).dev) {
     throw new SluiceError('INVALID_ARGUMENT', `${dir} is the root of a BPF filesystem, shared with other tools: give a directory of its own under it (e.g. ${path.join(dir, 'sluice')})`, { field: 'pinDir' });
   }
-  // mkdirSync returns the first directory it created.
-  const created = existsSync(dir) ? undefined : mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return { dir, created, before: new Set(readdirSync(dir)) };
+  let root = probe;
+  while (root !== path.dirname(root) && statSync(path.dirname(root)).dev === statSync(root).dev) root = path.dirname(root);
+  return root;
 }
 
 /** Remove the pins this daemon added (and the directory if it made it); what was there before stays. */

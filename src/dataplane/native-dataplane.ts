@@ -129,11 +129,16 @@ function refused(where: string, h: HookState): SluiceError {
   return new SluiceError('FAILED_PRECONDITION', `${where}: ${h.hook} already runs ${describeProgram(h.id)}, which is not this dataplane's; pass --force to replace it`);
 }
 
+/** Is `name` (the kernel's copy, at most 15 characters) one of sluice's attached entry points? */
+export function isSluiceProgramName(name: string): boolean {
+  return name === 'sluice_xdp' || name === 'sluice_tc';
+}
+
 /** "program 'name' (id 42)", or "program 42" if it is gone. */
 function describeProgram(id: number): string {
   try {
     const p = native().progInfo(id);
-    const sluice = p.name === 'sluice_xdp' || p.name === 'sluice_tc' ? ' of another sluice dataplane (other pinned maps: is another daemon running with another --pin-dir?)' : '';
+    const sluice = isSluiceProgramName(p.name) ? ' of another sluice dataplane (other pinned maps: is another daemon running with another --pin-dir?)' : '';
     return `program '${p.name}' (id ${id})${sluice}`;
   } catch {
     return `program ${id}`;
@@ -493,7 +498,7 @@ export class NativeDataplane implements Dataplane {
     }
     const conntrack = this.raw.mapInfo('conntrack').id;
     if (info.mapIds.some((m) => m === conntrack || this.formerMapIds.has(m))) return 'own';
-    return info.name === 'sluice_xdp' || info.name === 'sluice_tc' ? 'sluice' : 'other';
+    return isSluiceProgramName(info.name) ? 'sluice' : 'other';
   }
 
   /** Remove this instance's pins (the maps die with the last reference). */

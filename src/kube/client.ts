@@ -10,6 +10,20 @@ import type { ListPage } from './list-watch.js';
 import { existsSync } from 'node:fs';
 import { SluiceError } from '../errors.js';
 
+/**
+ * Everything the agent asks of the API server, as RBAC rules: list and
+ * watch of Services, EndpointSlices, and Nodes (its own, by a field
+ * selector on its name, which one ClusterRole for every node cannot
+ * name). deploy/kube-proxy.yaml's ClusterRole grants exactly these, and
+ * test/unit/deploy.test.ts records the requests the agent makes against
+ * them: a new call goes here and into the ClusterRole together.
+ */
+export const KUBE_API_ACCESS = [
+  { apiGroup: '', resource: 'services', verbs: ['list', 'watch'] },
+  { apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'] },
+  { apiGroup: '', resource: 'nodes', verbs: ['list', 'watch'] },
+] as const;
+
 /** Connect to the API server described by `kubeconfig` (or the in-cluster configuration). */
 export async function connectKube(kubeconfig: string | undefined): Promise<{ api: KubeApi; server: string }> {
   const k8s = await import('@kubernetes/client-node');
