@@ -67,7 +67,7 @@ export class FakeKube implements KubeApi {
   }
 
   /** Send an event to the open watches of `path` (and keep the arrays in step). */
-  emit(path: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: { metadata?: { resourceVersion?: string; namespace?: string; name?: string } }): void {
+  emit(path: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeService | KubeEndpointSlice | KubeNode): void {
     this.rv++;
     obj.metadata = { ...obj.metadata, resourceVersion: String(this.rv) };
     const arr = (path.includes('endpointslices') ? this.slices : path.includes('nodes') ? this.nodes : this.services) as Array<typeof obj>;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { KubeMetrics, parseBindAddress, startHealthServers } from '../../src/kube/health.js';
 import { SluiceError } from '../../src/errors.js';
 
-function state(s: { synced?: number; pending?: number; eligible?: boolean }) {
+function state(s: { synced?: number | undefined; pending?: number | undefined; eligible?: boolean }) {
   return { lastSynced: () => s.synced, oldestPending: () => s.pending, nodeEligible: () => s.eligible ?? true };
 }
 
@@ -17,7 +17,7 @@ async function get(address: string, path: string): Promise<{ status: number; bod
 }
 
 test('healthz: 503 before the first sync, 200 with lastUpdated and currentTime once synced, 503 when a change waits too long', async (t) => {
-  const s: { synced?: number; pending?: number; eligible?: boolean } = { pending: Date.now() };
+  const s: { synced?: number | undefined; pending?: number | undefined; eligible?: boolean } = { pending: Date.now() };
   const metrics = new KubeMetrics();
   const h = await startHealthServers({ healthz: { host: '127.0.0.1', port: 0 }, metrics: { host: '127.0.0.1', port: 0 }, state: state(s), metricsRegistry: metrics, healthTimeoutMs: 1000 });
   t.teardown(() => h.close());
