@@ -4,6 +4,7 @@
       "target_name": "sluice_native",
       "sources": [
         "native/addon.cc",
+        "native/cgroup.cc",
         "native/dataplane.cc",
         "native/errors.cc",
         "native/inspect.cc",

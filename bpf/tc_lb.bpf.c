@@ -48,6 +48,15 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb,
 		iph->saddr = act->new_addr;
 		ports[0] = act->new_port;
 	}
+	if (act->hairpin) {
+		iph->check = csum_apply(iph->check,
+					csum_delta4(0, act->peer_old_addr,
+						    act->peer_new_addr));
+		if (act->rewrite_dst)
+			iph->saddr = act->peer_new_addr;
+		else
+			iph->daddr = act->peer_new_addr;
+	}
 	/* The helpers may move the packet: no packet pointer is used after. */
 	if (bpf_l4_csum_replace(skb, act->l4_check_off, act->old_addr,
 				act->new_addr,
@@ -55,6 +64,11 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb,
 		return SLUICE_ERR_REWRITE;
 	if (bpf_l4_csum_replace(skb, act->l4_check_off, act->old_port,
 				act->new_port, l4_flags | sizeof(__be16)))
+		return SLUICE_ERR_REWRITE;
+	if (act->hairpin &&
+	    bpf_l4_csum_replace(skb, act->l4_check_off, act->peer_old_addr,
+				act->peer_new_addr,
+				l4_flags | BPF_F_PSEUDO_HDR | sizeof(__be32)))
 		return SLUICE_ERR_REWRITE;
 	return 0;
 }
@@ -67,6 +81,11 @@ int sluice_tc(struct __sk_buff *skb)
 	__u32 pull = skb->len < SLUICE_TC_PULL ? skb->len : SLUICE_TC_PULL;
 	__u32 ifindex = 0;
 	int rc, verdict = TC_ACT_OK;
+	/* At clsact egress (a pod's link, towards the pod: replies of backends
+	 * reached through routing) the packet already leaves where it must, so
+	 * it is rewritten in place, never redirected. At ingress the kernel has
+	 * just set ingress_ifindex to this interface's own. */
+	int egress = skb->ingress_ifindex != skb->ifindex;
 
 	/* Headers may sit in paged data; pull them into the linear part. */
 	if ((long)skb->data_end - (long)skb->data < pull)
@@ -78,7 +97,7 @@ int sluice_tc(struct __sk_buff *skb)
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		if (tc_rewrite(skb, &act)) {
 			rc = SLUICE_ERR_REWRITE;
-		} else if (cfg_fib_redirect) {
+		} else if (cfg_fib_redirect && !egress) {
 			struct ethhdr *eth;
 			struct iphdr *iph;
 
@@ -94,7 +113,8 @@ int sluice_tc(struct __sk_buff *skb)
 				verdict = bpf_redirect(ifindex, 0);
 		}
 	}
-	if (lb_account(rc, &act, ifindex != 0, cfg_fib_redirect && !ifindex))
+	if (lb_account(rc, &act, ifindex != 0,
+		       cfg_fib_redirect && !egress && !ifindex))
 		return TC_ACT_SHOT;
 	return verdict;
 }

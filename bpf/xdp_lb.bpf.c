@@ -42,6 +42,23 @@ static __always_inline void nat_rewrite4(struct iphdr *iph, __be32 *addr,
 	iph->check = csum_apply(iph->check, delta);
 }
 
+/* Rewrite an address whose port stays (a hairpin flow's other side): the
+ * IP checksum and the L4 checksum's pseudo-header. */
+static __always_inline void nat_rewrite_addr4(struct iphdr *iph, __be32 *addr,
+					      __sum16 *check, int udp,
+					      __be32 to_addr)
+{
+	__u32 delta = csum_delta4(0, *addr, to_addr);
+
+	if (!udp || *check) {
+		*check = csum_apply(*check, delta);
+		if (udp && *check == 0)
+			*check = 0xffff;
+	}
+	*addr = to_addr;
+	iph->check = csum_apply(iph->check, delta);
+}
+
 /* The verdict for a packet the FIB lookup sent out of `ifindex` (0: it goes
  * to the stack, rewritten). */
 static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 ifindex)
@@ -129,6 +146,9 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 		}
 		return XDP_PASS;
 	}
+	/* A hairpin flow rewrites both addresses: the general path's. */
+	if (ct->flags)
+		return XDP_FAST_MISS;
 	reply = ct->dir == SLUICE_CT_REPLY;
 	if (!reply) {
 		be = ct_follow(ct, syn_only, 0);
@@ -178,6 +198,10 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx,
 	else
 		nat_rewrite4(*iph, &(*iph)->saddr, &ports[0], check, act->udp,
 			     act->new_addr, act->new_port);
+	if (act->hairpin)
+		nat_rewrite_addr4(*iph, act->rewrite_dst ? &(*iph)->saddr :
+							   &(*iph)->daddr,
+				  check, act->udp, act->peer_new_addr);
 	return 0;
 }
 

@@ -272,6 +272,10 @@ void LoadWorker::Run()
 	/* Optional: objects given by objectPath (the benchmark's baselines)
 	 * have none; testRun('lookup') then fails with ENOENT. */
 	struct bpf_program *lookup = bpf_object__find_program_by_name(lo->obj, "sluice_lookup");
+	const std::pair<const char *, const char *> sockProgs[] = {
+		{"connect4", "sluice_connect4"}, {"sendmsg4", "sluice_sendmsg4"},
+		{"recvmsg4", "sluice_recvmsg4"}, {"getpeername4", "sluice_getpeer4"},
+	};
 
 	std::string detail;
 	int err = 0;
@@ -325,6 +329,10 @@ void LoadWorker::Run()
 	lo->xdpFd = bpf_program__fd(xdp);
 	lo->tcFd = bpf_program__fd(tc);
 	lo->lookupFd = lookup ? bpf_program__fd(lookup) : -1;
+	for (const auto &sp : sockProgs) {
+		if (struct bpf_program *p = bpf_object__find_program_by_name(lo->obj, sp.second))
+			lo->sockFds[sp.first] = bpf_program__fd(p);
+	}
 	bpf_object__for_each_map(map, lo->obj) {
 		if (bpf_map__is_internal(map))
 			continue;
@@ -394,6 +402,8 @@ Napi::Function Dataplane::Init(Napi::Env env)
 		InstanceMethod<&Dataplane::AttachTc>("attachTc"),
 		InstanceMethod<&Dataplane::DetachTc>("detachTc"),
 		InstanceMethod<&Dataplane::DestroyTcHook>("destroyTcHook"),
+		InstanceMethod<&Dataplane::AttachCgroup>("attachCgroup"),
+		InstanceMethod<&Dataplane::DetachCgroup>("detachCgroup"),
 		InstanceMethod<&Dataplane::Attachments>("attachments"),
 		InstanceMethod<&Dataplane::Programs>("programs"),
 		InstanceMethod<&Dataplane::MapInfo>("mapInfo"),
@@ -760,13 +770,15 @@ Napi::Value Dataplane::Programs(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	Ready(env, "programs");
 	Napi::Object out = Napi::Object::New(env);
-	const std::pair<const char *, int> progs[] = {
+	std::vector<std::pair<std::string, int>> progs = {
 		{"xdp", loaded_->xdpFd}, {"tc", loaded_->tcFd},
 	};
+	for (const auto &sp : loaded_->sockFds)
+		progs.emplace_back(sp.first, sp.second);
 	for (const auto &p : progs) {
 		struct bpf_prog_info pi;
 		if (int err = GetProgInfo(p.second, &pi, nullptr))
-			Throw(env, err, "bpf_obj_get_info_by_fd", std::string(p.first) + " program");
+			Throw(env, err, "bpf_obj_get_info_by_fd", p.first + " program");
 		Napi::Object o = Napi::Object::New(env);
 		o.Set("id", pi.id);
 		o.Set("name", ProgName(pi));

@@ -43,7 +43,12 @@ struct LoadedObject {
 	int xdpFd = -1;
 	int tcFd = -1;
 	int lookupFd = -1; // sluice_lookup, never attached; -1 if the object has none
+	// The socket programs by hook (connect4, sendmsg4, recvmsg4,
+	// getpeername4); none if the object has them not (objectPath).
+	std::map<std::string, int> sockFds;
 	std::string pinDir;
+
+	int SockFd(const std::string &hook) const; // -1 if none (cgroup.cc)
 	std::vector<std::string> reused;
 };
 
@@ -113,6 +118,9 @@ private:
 	Napi::Value AttachTc(const Napi::CallbackInfo &info);
 	Napi::Value DetachTc(const Napi::CallbackInfo &info);
 	Napi::Value DestroyTcHook(const Napi::CallbackInfo &info);
+	// the socket programs on a cgroup (cgroup.cc)
+	Napi::Value AttachCgroup(const Napi::CallbackInfo &info);
+	Napi::Value DetachCgroup(const Napi::CallbackInfo &info);
 	Napi::Value Attachments(const Napi::CallbackInfo &info);
 	Napi::Value Programs(const Napi::CallbackInfo &info);
 	Napi::Value PinDir(const Napi::CallbackInfo &info);
@@ -150,6 +158,10 @@ private:
 // module functions, next to the attach calls whose hooks they read.
 Napi::Value XdpQuery(const Napi::CallbackInfo &info);
 Napi::Value TcQuery(const Napi::CallbackInfo &info);
+// The programs attached to a cgroup for a socket hook, and the cookie of a
+// network namespace (cgroup.cc).
+Napi::Value CgroupQuery(const Napi::CallbackInfo &info);
+Napi::Value NetnsCookie(const Napi::CallbackInfo &info);
 
 // Argument helpers shared by the .cc files; all throw EINVAL TypeErrors.
 struct Bytes {

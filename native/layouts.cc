@@ -53,7 +53,7 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	LAYOUT(ct_key, F(ct_key, saddr), F(ct_key, daddr), F(ct_key, sport),
 	       F(ct_key, dport), F(ct_key, proto), F(ct_key, pad));
 	LAYOUT(ct_value, F(ct_value, nat_addr), F(ct_value, nat_port),
-	       F(ct_value, dir), F(ct_value, pad), F(ct_value, backend_id),
+	       F(ct_value, dir), F(ct_value, flags), F(ct_value, backend_id),
 	       F(ct_value, svc_id),
 	       F(ct_value, created_ns),
 	       F(ct_value, last_seen_ns));
@@ -75,7 +75,15 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(global_stats, passed_malformed),
 	       F(global_stats, ct_rescheduled), F(global_stats, affinity_hits),
 	       F(global_stats, fib_miss), F(global_stats, reply_restored),
-	       F(global_stats, reply_ambiguous));
+	       F(global_stats, reply_ambiguous), F(global_stats, hairpin_flows),
+	       F(global_stats, sock_translated));
+	LAYOUT(node_config, F(node_config, hairpin_addr), F(node_config, pad),
+	       F(node_config, sock_netns_cookie));
+	LAYOUT(sock_rnat_key, F(sock_rnat_key, cookie), F(sock_rnat_key, addr),
+	       F(sock_rnat_key, port), F(sock_rnat_key, proto),
+	       F(sock_rnat_key, pad));
+	LAYOUT(sock_rnat_value, F(sock_rnat_value, addr), F(sock_rnat_value, port),
+	       F(sock_rnat_value, pad));
 	LAYOUT(lookup_result, F(lookup_result, rc), F(lookup_result, svc_id),
 	       F(lookup_result, backend_id), F(lookup_result, new_addr),
 	       F(lookup_result, new_port), F(lookup_result, new_flow),
@@ -109,6 +117,7 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_BE_DRAINING);
 	C(SLUICE_CT_FORWARD);
 	C(SLUICE_CT_REPLY);
+	C(SLUICE_CT_F_HAIRPIN);
 	C(SLUICE_AF_INET);
 	C(SLUICE_AF_INET6);
 	C(SLUICE_LOOKUP_OFF);

@@ -58,3 +58,5 @@ export { connect, ApiError, type SluiceClient, type ClientTlsOptions, type Regis
 export { definitionFromMessage, definitionToMessage } from './api/convert.js';
 /** Shapes of the sluice.v1 messages as the client and server see them. */
 export type * as ApiMessages from './api/messages.js';
+/** The socket programs' target (NativeDataplane.attachSockets: the node's own processes, balanced at connect/sendmsg). */
+export type { SocketTarget } from './dataplane/native-dataplane.js';

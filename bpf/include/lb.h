@@ -39,6 +39,7 @@
 #include "parsing.h"
 #include "hash.h"
 #include "stats.h"
+#include "hairpin.h"
 
 #define SLUICE_IP_MF 0x2000
 #define SLUICE_IP_OFFSET 0x1fff
@@ -66,6 +67,11 @@ struct nat_action {
 	__u8 new_flow;
 	__u8 affinity_hit;
 	__u8 rescheduled;
+	/* SLUICE_CT_F_HAIRPIN (hairpin.h): the other address is rewritten too,
+	 * its port kept: the source of a DNAT, the destination of a reply. */
+	__u8 hairpin;
+	__be32 peer_old_addr;
+	__be32 peer_new_addr;
 };
 
 /* The backend with this id, or NULL if there is none (a deleted backend is
@@ -188,6 +194,15 @@ static __always_inline int lb_rewrite_fwd(const struct iphdr *iph,
 	return SLUICE_NAT_FWD;
 }
 
+/* A hairpin flow's second rewrite: the other address, from -> to. */
+static __always_inline void lb_hairpin(struct nat_action *act, __be32 from,
+				       __be32 to)
+{
+	act->hairpin = 1;
+	act->peer_old_addr = from;
+	act->peer_new_addr = to;
+}
+
 /*
  * A new flow to a service (or one whose backend is gone): ClientIP
  * affinity, else Maglev; then (unless `lookup`) the forward entry under the
@@ -204,6 +219,7 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 	struct affinity_key ak;
 	struct backend_value *be = NULL;
 	__u32 backend_id = 0, svc_id = svc->id;
+	__be32 hairpin;
 	int err;
 
 	if (svc->flags & SLUICE_SVC_AFFINITY) {
@@ -246,11 +262,16 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 	}
 
 insert:
+	/* Given itself: source-NATed to the hairpin address, when there is one. */
+	hairpin = be->addr[0] == iph->saddr ? hairpin_addr() : 0;
+	if (hairpin)
+		lb_hairpin(act, iph->saddr, hairpin);
 	if (lookup)
 		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 1);
 	nct.nat_addr = be->addr[0];
 	nct.nat_port = be->port;
 	nct.dir = SLUICE_CT_FORWARD;
+	nct.flags = hairpin ? SLUICE_CT_F_HAIRPIN : 0;
 	nct.backend_id = backend_id;
 	nct.svc_id = svc_id;
 	nct.created_ns = now;
@@ -258,9 +279,10 @@ insert:
 	if (bpf_map_update_elem(&conntrack, fk, &nct, BPF_ANY))
 		return SLUICE_ERR_CT_FULL;
 
-	/* The reply entry: backend -> client, restored to VIP:port. */
+	/* The reply entry: backend -> client (or the hairpin address), restored
+	 * to VIP:port. */
 	rk.saddr = be->addr[0];
-	rk.daddr = iph->saddr;
+	rk.daddr = hairpin ? hairpin : iph->saddr;
 	rk.sport = be->port;
 	rk.dport = sport;
 	rk.proto = fk->proto;
@@ -284,6 +306,8 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 	act->new_port = ct->nat_port;
 	act->svc_id = ct->svc_id;
 	act->backend_id = ct->backend_id;
+	if (ct->flags & SLUICE_CT_F_HAIRPIN)
+		lb_hairpin(act, iph->daddr, iph->saddr);
 	if (lookup)
 		return SLUICE_NAT_REPLY;
 	lb_stats_add(&svc_stats, act->svc_id, act->ip_len, 0, 1);
@@ -411,9 +435,15 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 			return lb_reply(iph, sport, ct, act, lookup);
 		act->to_vip = 1;
 		be = ct_follow(ct, syn_only, lookup);
-		if (be)
+		if (be) {
+			__be32 hairpin = (ct->flags & SLUICE_CT_F_HAIRPIN) ?
+						 hairpin_addr() : 0;
+
+			if (hairpin)
+				lb_hairpin(act, iph->saddr, hairpin);
 			return lb_rewrite_fwd(iph, dport, ct->svc_id,
 					      ct->backend_id, be, 0, act, lookup);
+		}
 		act->rescheduled = 1;
 	}
 
@@ -602,6 +632,8 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 		g->reply_restored++;
 	if (act->reply_ambiguous)
 		g->reply_ambiguous++;
+	if (act->hairpin && act->new_flow)
+		g->hairpin_flows++;
 	switch (rc) {
 	case SLUICE_PASS:
 		g->passed_other++;

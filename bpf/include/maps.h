@@ -100,6 +100,23 @@ struct {
 	__type(value, struct affinity_value);
 } affinity SEC(".maps") __weak;
 
+/* Settings the control plane changes at run time (struct node_config). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct node_config);
+} node_config SEC(".maps") __weak;
+
+/* The node's own sockets sent to a backend in place of a VIP: what
+ * recvmsg() and getpeername() report instead (sock_lb.bpf.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_SOCK_RNAT_SIZE);
+	__type(key, struct sock_rnat_key);
+	__type(value, struct sock_rnat_value);
+} sock_rnat SEC(".maps") __weak;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SLUICE_MAX_SERVICES);

@@ -50,6 +50,11 @@
 #ifndef SLUICE_AFFINITY_SIZE
 #define SLUICE_AFFINITY_SIZE 262144
 #endif
+#ifndef SLUICE_SOCK_RNAT_SIZE
+/* One entry per socket of the node's own processes connected (or sending)
+ * to a VIP: LRU, so idle ones make room. */
+#define SLUICE_SOCK_RNAT_SIZE 65536
+#endif
 /* Largest Maglev table the dataplane accepts; the control plane picks primes
  * up to this. 131,071 is prime. */
 #define SLUICE_MAGLEV_MAX 131071
@@ -79,6 +84,13 @@
 /* Conntrack entry kind (ct_value.dir). */
 #define SLUICE_CT_FORWARD 0 /* client -> VIP, value names the backend */
 #define SLUICE_CT_REPLY 1   /* backend -> client, value names the VIP */
+
+/* Conntrack entry flags (ct_value.flags). */
+#define SLUICE_CT_F_HAIRPIN (1U << 0) /* the client is its own backend: FORWARD
+				       * also rewrites the source to the hairpin
+				       * address (node_config), REPLY the
+				       * destination back to the client (the
+				       * reply's own source); ports stay */
 
 /* Key of the `services` hash: one service port on one VIP. */
 struct svc_key {
@@ -154,7 +166,7 @@ struct ct_value {
 	__be32 nat_addr;    /* FORWARD: the backend's address; REPLY: the VIP */
 	__be16 nat_port;    /* FORWARD: backend port; REPLY: service port */
 	__u8 dir;           /* SLUICE_CT_FORWARD or SLUICE_CT_REPLY */
-	__u8 pad;
+	__u8 flags;         /* SLUICE_CT_F_* */
 	__u32 backend_id;   /* the backend this flow was given */
 	__u32 svc_id;
 	__u64 created_ns;   /* bpf_ktime_get_coarse_ns() of the first packet */
@@ -223,6 +235,40 @@ struct global_stats {
 	__u64 fib_miss;          /* FIB redirect tried, not taken (no neighbour, TTL): to the stack */
 	__u64 reply_restored;    /* replies of flows without an entry, restored by reply_nat (and tracked) */
 	__u64 reply_ambiguous;   /* replies without an entry from an endpoint of several service ports: passed */
+	__u64 hairpin_flows;     /* new flows whose client is its own backend, source NATed to the hairpin address */
+	__u64 sock_translated;   /* connect()/sendmsg() of the node's own sockets to a VIP, sent to a backend */
+};
+
+/* Value of the one-entry `node_config` array: this node's settings that the
+ * control plane changes while the programs run (the Kubernetes Node object
+ * gives the node's address after start), unlike the .rodata settings fixed
+ * at load (config.h). */
+struct node_config {
+	__be32 hairpin_addr;     /* network order; the address a flow whose client
+				  * is its own backend is source-NATed to (a pod
+				  * drops a packet from its own address); 0: no
+				  * hairpin SNAT, such flows are only DNATed */
+	__u32 pad;
+	__u64 sock_netns_cookie; /* the network namespace whose sockets the cgroup
+				  * programs translate (SO_NETNS_COOKIE); 0: none */
+};
+
+/* Key of the `sock_rnat` LRU hash: one socket of the node's own processes and
+ * the backend it was sent to in place of a VIP. */
+struct sock_rnat_key {
+	__u64 cookie;   /* bpf_get_socket_cookie() */
+	__be32 addr;    /* the backend's address, network order */
+	__be16 port;    /* the backend's port, network order */
+	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+/* Value of `sock_rnat`: the VIP and port the socket asked for, which
+ * recvmsg() and getpeername() report in place of the backend's. */
+struct sock_rnat_value {
+	__be32 addr;    /* network order */
+	__be16 port;    /* network order */
+	__u8 pad[2];
 };
 
 /* Where sluice_lookup (bpf/lookup.bpf.c) writes its struct lookup_result
@@ -267,7 +313,10 @@ SLUICE_STATIC_ASSERT(sizeof(struct rnat_value) == 8, "rnat_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_key) == 24, "affinity_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_value) == 16, "affinity_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct lb_stats) == 32, "lb_stats layout");
-SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 128, "global_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 144, "global_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct node_config) == 16, "node_config layout");
+SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_key) == 16, "sock_rnat_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_value) == 8, "sock_rnat_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct lookup_result) == 40, "lookup_result layout");
 
 #endif /* SLUICE_SHARED_H */

@@ -21,7 +21,7 @@ export const LAYOUTS = {
   ct_value: {
     size: 32,
     offsets: {
-      nat_addr: 0, nat_port: 4, dir: 6, pad: 7, backend_id: 8, svc_id: 12, created_ns: 16, last_seen_ns: 24,
+      nat_addr: 0, nat_port: 4, dir: 6, flags: 7, backend_id: 8, svc_id: 12, created_ns: 16, last_seen_ns: 24,
     },
   },
   rnat_key: { size: 20, offsets: { addr: 0, port: 16, proto: 18, family: 19 } },
@@ -30,14 +30,18 @@ export const LAYOUTS = {
   affinity_value: { size: 16, offsets: { backend_id: 0, pad: 4, last_seen_ns: 8 } },
   lb_stats: { size: 32, offsets: { packets: 0, bytes: 8, new_conns: 16, reply_packets: 24 } },
   global_stats: {
-    size: 128,
+    size: 144,
     offsets: {
       rx_packets: 0, passed_other: 8, forwarded: 16, forwarded_stack: 24, replies: 32,
       drop_malformed: 40, drop_fragment: 48, drop_no_service: 56, drop_no_backend: 64,
       drop_ct_full: 72, passed_malformed: 80, ct_rescheduled: 88, affinity_hits: 96,
-      fib_miss: 104, reply_restored: 112, reply_ambiguous: 120,
+      fib_miss: 104, reply_restored: 112, reply_ambiguous: 120, hairpin_flows: 128,
+      sock_translated: 136,
     },
   },
+  node_config: { size: 16, offsets: { hairpin_addr: 0, pad: 4, sock_netns_cookie: 8 } },
+  sock_rnat_key: { size: 16, offsets: { cookie: 0, addr: 8, port: 12, proto: 14, pad: 15 } },
+  sock_rnat_value: { size: 8, offsets: { addr: 0, port: 4, pad: 6 } },
   lookup_result: {
     size: 40,
     offsets: {
@@ -67,6 +71,8 @@ export const RNAT_FLAG_AMBIGUOUS = 1;
 /** Conntrack entry kinds (struct ct_value.dir). */
 export const CT_FORWARD = 0 as const;
 export const CT_REPLY = 1 as const;
+/** Conntrack flag: the client is its own backend, source-NATed to the hairpin address (SLUICE_CT_F_HAIRPIN). */
+export const CT_FLAG_HAIRPIN = 1;
 
 /** Thrown when a value cannot be encoded; `field` names what was wrong. */
 export class CodecError extends Error {
@@ -383,6 +389,13 @@ export interface ConntrackValue {
   serviceId: number;
   createdNs: bigint;
   lastSeenNs: bigint;
+  /**
+   * A hairpin flow (CT_FLAG_HAIRPIN): its client is its own backend; the
+   * forward entry also rewrites the source to the hairpin address, the
+   * reply entry (keyed by that address) the destination back to the
+   * client. Decoded as present only when set.
+   */
+  hairpin?: boolean;
 }
 
 /** Decode a struct ct_value. */
@@ -396,6 +409,7 @@ export function decodeConntrackValue(b: Buffer): ConntrackValue {
     serviceId: b.readUInt32LE(L.svc_id),
     createdNs: b.readBigUInt64LE(L.created_ns),
     lastSeenNs: b.readBigUInt64LE(L.last_seen_ns),
+    ...(((b[L.flags] ?? 0) & CT_FLAG_HAIRPIN) !== 0 ? { hairpin: true } : {}),
   };
 }
 
@@ -406,6 +420,7 @@ export function encodeConntrackValue(v: ConntrackValue): Buffer {
   writeIPv4Field(b, L.nat_addr, v.natAddress, 'natAddress');
   b.writeUInt16BE(v.natPort, L.nat_port);
   b[L.dir] = v.dir;
+  b[L.flags] = v.hairpin ? CT_FLAG_HAIRPIN : 0;
   b.writeUInt32LE(v.backendId, L.backend_id);
   b.writeUInt32LE(v.serviceId, L.svc_id);
   b.writeBigUInt64LE(v.createdNs, L.created_ns);
@@ -529,7 +544,7 @@ export const GLOBAL_COUNTERS = [
   'rx_packets', 'passed_other', 'forwarded', 'forwarded_stack', 'replies',
   'drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend',
   'drop_ct_full', 'passed_malformed', 'ct_rescheduled', 'affinity_hits', 'fib_miss',
-  'reply_restored', 'reply_ambiguous',
+  'reply_restored', 'reply_ambiguous', 'hairpin_flows', 'sock_translated',
 ] as const;
 
 /** One global counter's name. */
@@ -542,4 +557,28 @@ export function decodeGlobalStats(b: Buffer): Record<GlobalCounter, bigint> {
     out[name] = b.readBigUInt64LE(LAYOUTS.global_stats.offsets[name]);
   }
   return out;
+}
+
+/** This node's run-time settings (struct node_config). */
+export interface NodeConfig {
+  /** The IPv4 address hairpin flows are source-NATed to; null: off. */
+  hairpinAddress: string | null;
+  /** The network namespace (SO_NETNS_COOKIE) whose sockets the cgroup programs balance; 0n: none. */
+  sockNetnsCookie: bigint;
+}
+
+/** Encode a struct node_config. */
+export function encodeNodeConfig(c: NodeConfig): Buffer {
+  const L = LAYOUTS.node_config.offsets;
+  const b = Buffer.alloc(LAYOUTS.node_config.size);
+  if (c.hairpinAddress !== null) writeIPv4Field(b, L.hairpin_addr, c.hairpinAddress, 'hairpinAddress');
+  b.writeBigUInt64LE(c.sockNetnsCookie, L.sock_netns_cookie);
+  return b;
+}
+
+/** Decode a struct node_config. */
+export function decodeNodeConfig(b: Buffer): NodeConfig {
+  const L = LAYOUTS.node_config.offsets;
+  const a = b.readUInt32BE(L.hairpin_addr);
+  return { hairpinAddress: a === 0 ? null : formatIPv4(a), sockNetnsCookie: b.readBigUInt64LE(L.sock_netns_cookie) };
 }

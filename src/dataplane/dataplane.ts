@@ -23,6 +23,12 @@ export interface AttachTarget {
   netns?: string;
   /** xdp (native), xdp-generic (skb mode) or tc (clsact ingress). */
   mode: AttachMode;
+  /**
+   * tc only: at clsact egress too, for traffic that reaches the interface
+   * through the stack (a pod's link: the replies of backends reached
+   * through routing, restored on their way into the pod).
+   */
+  egress?: boolean;
 }
 
 /** How the programs are attached to an interface. */
@@ -170,6 +176,16 @@ export interface Dataplane {
   resetStats(kind: 'service' | 'backend', ids: readonly number[]): void;
   /** Global verdict and drop counters summed over CPUs. */
   globalStats(): Record<GlobalCounter, bigint>;
+  /**
+   * The IPv4 address a flow whose client is its own backend (hairpin) is
+   * source-NATed to, or null when such flows are only DNATed.
+   */
+  hairpinAddress(): string | null;
+  /**
+   * Set it, or turn it off (null), for new hairpin flows and the next
+   * packets of established ones (bpf/include/hairpin.h).
+   */
+  setHairpinAddress(address: string | null): void;
   /**
    * Attach the programs to an interface. A hook that holds a program that
    * is not this dataplane's (another sluice's, another tool's) is refused

@@ -280,6 +280,18 @@ export class FakeDataplane implements Dataplane {
     return out;
   }
 
+  /** The hairpin SNAT address (node_config). */
+  hairpin: string | null = null;
+
+  hairpinAddress(): string | null {
+    return this.hairpin;
+  }
+
+  setHairpinAddress(address: string | null): void {
+    this.record('setHairpinAddress', address ?? '');
+    this.hairpin = address;
+  }
+
   attach(target: AttachTarget): void {
     this.record('attach', `${target.netns ?? ''}/${target.ifname}`);
     this.attached.set(`${target.netns ?? ''}/${target.ifname}`, target);

@@ -13,6 +13,8 @@ import {
   encodeReplyKeyInto,
   encodeReplyValueInto,
   decodeLbStats,
+  decodeNodeConfig,
+  encodeNodeConfig,
   decodeServiceKey,
   decodeServiceValue,
   decodeVipKey,
@@ -39,7 +41,7 @@ import { SluiceError } from '../errors.js';
 import { ConntrackRows } from './conntrack-rows.js';
 import type { AttachMode, AttachTarget, ConntrackBatch, ConntrackCursor, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
 import { decodeLookupResult, encodeLookupFrame } from './lookup-frame.js';
-import { native, type AddonDataplane, type NativeError, type NativeLoadOptions } from './native.js';
+import { native, type AddonDataplane, type NativeError, type NativeLoadOptions, type SocketHook } from './native.js';
 
 /** Options of NativeDataplane.open. */
 export interface NativeDataplaneOptions {
@@ -100,7 +102,18 @@ const ZERO_KEY = encodeU32(0);
 const XDP_PASS = 2;
 
 /** The maps of the object, for mapUsage. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat'] as const;
+
+/** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
+export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
+
+/** Where the socket programs balance the node's own processes. */
+export interface SocketTarget {
+  /** A cgroup v2 directory: its processes (and its descendants') are balanced at connect()/sendmsg(). */
+  cgroup: string;
+  /** Only sockets of this network namespace (a path such as /var/run/netns/node); default the caller's. */
+  netns?: string;
+}
 
 /** What one hook of an interface holds. */
 export interface HookState {
@@ -121,6 +134,8 @@ export interface AttachPlan {
   where: string;
   /** What the target's hook holds now. */
   current: HookState;
+  /** With target.egress: what its tc egress hook holds now. */
+  egress?: HookState;
   /** Other hooks whose program is detached first: this dataplane's (an earlier mode), or, with force, someone else's. */
   detach: HookState[];
 }
@@ -131,7 +146,7 @@ function refused(where: string, h: HookState): SluiceError {
 
 /** Is `name` (the kernel's copy, at most 15 characters) one of sluice's attached entry points? */
 export function isSluiceProgramName(name: string): boolean {
-  return name === 'sluice_xdp' || name === 'sluice_tc';
+  return name.startsWith('sluice_');
 }
 
 /** "program 'name' (id 42)", or "program 42" if it is gone. */
@@ -390,7 +405,55 @@ export class NativeDataplane implements Dataplane {
   }
 
   globalStats(): Record<GlobalCounter, bigint> {
-    return decodeGlobalStats(this.raw.perCpuSum('global_stats', ZERO_KEY) ?? Buffer.alloc(128));
+    return decodeGlobalStats(this.raw.perCpuSum('global_stats', ZERO_KEY) ?? Buffer.alloc(LAYOUTS.global_stats.size));
+  }
+
+  hairpinAddress(): string | null {
+    return this.nodeConfig().hairpinAddress;
+  }
+
+  setHairpinAddress(address: string | null): void {
+    this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), hairpinAddress: address }));
+  }
+
+  private nodeConfig(): ReturnType<typeof decodeNodeConfig> {
+    return decodeNodeConfig(this.raw.mapLookup('node_config', ZERO_KEY) ?? Buffer.alloc(LAYOUTS.node_config.size));
+  }
+
+  /**
+   * Balance the sockets of the target's processes in the target's
+   * namespace at connect()/sendmsg() (bpf/sock_lb.bpf.c): the namespace's
+   * cookie goes to node_config, then each hook of the cgroup gets this
+   * dataplane's program, in place of an earlier one of its own (an earlier
+   * daemon over the same pins), alongside anyone else's (multi-attach).
+   */
+  attachSockets(target: SocketTarget): void {
+    const addon = native();
+    const cookie = addon.netnsCookie(...(target.netns === undefined ? [] : [target.netns]));
+    this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), sockNetnsCookie: cookie }));
+    const mine = this.raw.programs();
+    for (const hook of SOCKET_HOOKS) {
+      const ids = addon.cgroupQuery(target.cgroup, hook);
+      const own = mine[hook]?.id;
+      if (own !== undefined && ids.includes(own)) continue;
+      const earlier = ids.find((id) => this.ownerOf(id) === 'own');
+      this.raw.attachCgroup(target.cgroup, hook, earlier === undefined ? {} : { replaceProgId: earlier });
+    }
+  }
+
+  /** Whether every socket hook of the cgroup runs this dataplane's program. */
+  socketsAttached(target: SocketTarget): boolean {
+    const mine = this.raw.programs();
+    return SOCKET_HOOKS.every((hook) => native().cgroupQuery(target.cgroup, hook).includes(mine[hook]?.id ?? -1));
+  }
+
+  /** Take the socket programs off the cgroup (those attached) and stop translating. */
+  detachSockets(target: SocketTarget): void {
+    const mine = this.raw.programs();
+    for (const hook of SOCKET_HOOKS) {
+      if (native().cgroupQuery(target.cgroup, hook).includes(mine[hook]?.id ?? -1)) this.raw.detachCgroup(target.cgroup, hook);
+    }
+    this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), sockNetnsCookie: 0n }));
   }
 
   /**
@@ -405,6 +468,9 @@ export class NativeDataplane implements Dataplane {
     const ns = netnsArgs(target);
     const ifindex = addon.ifIndex(target.ifname, ...ns);
     const where = `${target.ifname}${target.netns ? ` (in ${target.netns})` : ''}`;
+    if (target.egress && target.mode !== 'tc') {
+      throw new SluiceError('INVALID_ARGUMENT', `${where}: egress is a tc hook; --mode ${target.mode} has none`);
+    }
     const xdp = addon.xdpQuery(ifindex, ...ns);
     const tc = addon.tcQuery(ifindex, 'ingress', ...ns);
     if (xdp.hwProgId !== 0 && target.mode !== 'tc') {
@@ -414,6 +480,7 @@ export class NativeDataplane implements Dataplane {
       { hook: 'XDP (native)', mode: 'xdp', id: xdp.drvProgId },
       { hook: 'XDP (generic)', mode: 'xdp-generic', id: xdp.skbProgId },
       { hook: 'tc ingress (handle 1, priority 1)', mode: 'tc', id: tc },
+      ...(target.egress ? [{ hook: 'tc egress (handle 1, priority 1)', mode: 'tc', id: addon.tcQuery(ifindex, 'egress', ...ns) }] : []),
     ].map((h) => ({ ...h, owner: h.id === 0 ? 'none' : this.ownerOf(h.id) }) as HookState);
     const detach: HookState[] = [];
     for (const h of hooks) {
@@ -427,11 +494,11 @@ export class NativeDataplane implements Dataplane {
       if (!opts.force) throw refused(where, h);
       detach.push(h);
     }
-    const mine = hooks.find((h) => h.mode === target.mode)!;
-    if (mine.owner === 'sluice' || mine.owner === 'other') {
-      if (!opts.force) throw refused(where, mine);
+    const [mine, egress] = hooks.filter((h) => h.mode === target.mode) as [HookState, HookState | undefined];
+    for (const h of [mine, egress]) {
+      if ((h?.owner === 'sluice' || h?.owner === 'other') && !opts.force) throw refused(where, h);
     }
-    return { target, ifindex, where, current: mine, detach };
+    return { target, ifindex, where, current: mine, detach, ...(egress ? { egress } : {}) };
   }
 
   /**
@@ -449,8 +516,10 @@ export class NativeDataplane implements Dataplane {
       else this.raw.detachXdp(plan.ifindex, h.mode === 'xdp' ? 'native' : 'generic', ...ns);
     }
     const current = plan.current.id;
-    if (target.mode === 'tc') this.raw.attachTc(plan.ifindex, 'ingress', ns[0], { replace: current !== 0 });
-    else {
+    if (target.mode === 'tc') {
+      this.raw.attachTc(plan.ifindex, 'ingress', ns[0], { replace: current !== 0 });
+      if (plan.egress) this.raw.attachTc(plan.ifindex, 'egress', ns[0], { replace: plan.egress.id !== 0 });
+    } else {
       try {
         this.raw.attachXdp(plan.ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
       } catch (err) {
@@ -468,15 +537,20 @@ export class NativeDataplane implements Dataplane {
     const ns = netnsArgs(target);
     const ifindex = addon.ifIndex(target.ifname, ...ns);
     const mine = this.raw.programs();
-    if (target.mode === 'tc') return addon.tcQuery(ifindex, 'ingress', ...ns) === mine.tc.id;
+    if (target.mode === 'tc') {
+      return addon.tcQuery(ifindex, 'ingress', ...ns) === mine.tc.id &&
+        (!target.egress || addon.tcQuery(ifindex, 'egress', ...ns) === mine.tc.id);
+    }
     const q = addon.xdpQuery(ifindex, ...ns);
     return (target.mode === 'xdp' ? q.drvProgId : q.skbProgId) === mine.xdp.id;
   }
 
   detach(target: AttachTarget): void {
     const ifindex = native().ifIndex(target.ifname, ...netnsArgs(target));
-    if (target.mode === 'tc') this.raw.detachTc(ifindex, 'ingress', ...netnsArgs(target));
-    else this.raw.detachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+    if (target.mode === 'tc') {
+      this.raw.detachTc(ifindex, 'ingress', ...netnsArgs(target));
+      if (target.egress) this.raw.detachTc(ifindex, 'egress', ...netnsArgs(target));
+    } else this.raw.detachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
   }
 
   /**
@@ -489,15 +563,16 @@ export class NativeDataplane implements Dataplane {
   /** Whose program `id` is: this dataplane's (it uses its maps, or maps it took over), another sluice's, or another tool's. */
   private ownerOf(id: number): 'own' | 'sluice' | 'other' {
     const mine = this.raw.programs();
-    if (id === mine.xdp.id || id === mine.tc.id) return 'own';
+    if (Object.values(mine).some((p) => p?.id === id)) return 'own';
     let info;
     try {
       info = native().progInfo(id);
     } catch {
       return 'other';
     }
-    const conntrack = this.raw.mapInfo('conntrack').id;
-    if (info.mapIds.some((m) => m === conntrack || this.formerMapIds.has(m))) return 'own';
+    // Every program of the object uses services (the socket programs no conntrack).
+    const maps = new Set([this.raw.mapInfo('conntrack').id, this.raw.mapInfo('services').id, ...this.formerMapIds]);
+    if (info.mapIds.some((m) => maps.has(m))) return 'own';
     return isSluiceProgramName(info.name) ? 'sluice' : 'other';
   }
 

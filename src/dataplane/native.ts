@@ -64,6 +64,9 @@ export interface NativeProgram {
   name: string;
 }
 
+/** A socket hook of a cgroup that the socket programs take (bpf/sock_lb.bpf.c). */
+export type SocketHook = 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4';
+
 /** Options of Dataplane.load. */
 export interface NativeLoadOptions {
   /** bpffs directory to pin maps in, or to reuse an earlier instance's pins from. */
@@ -116,10 +119,19 @@ export interface AddonDataplane {
   ): void;
   detachTc(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
   destroyTcHook(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): void;
+  /**
+   * Attach the socket program of `hook` to a cgroup v2 directory, next to
+   * the programs already there (BPF_F_ALLOW_MULTI); with replaceProgId, in
+   * place of that program (ENOENT if it is no longer there). It stays after
+   * close(), until detached or the cgroup is removed.
+   */
+  attachCgroup(cgroupPath: string, hook: SocketHook, opts?: { replaceProgId?: number }): void;
+  /** Detach this object's program of `hook` from the cgroup (ENOENT if it is not there). */
+  detachCgroup(cgroupPath: string, hook: SocketHook): void;
   /** What this object has attached and not detached, as recorded by the addon. */
   attachments(): NativeAttachment[];
-  /** Ids and names of this object's programs, to recognise them on an interface. */
-  programs(): { xdp: NativeProgram; tc: NativeProgram };
+  /** Ids and names of this object's programs, to recognise them on an interface or a cgroup (the socket programs if the object has them). */
+  programs(): { xdp: NativeProgram; tc: NativeProgram } & Partial<Record<SocketHook, NativeProgram>>;
   mapInfo(name: string): NativeMapInfo;
   mapLookup(name: string, key: Buffer): Buffer | null;
   mapUpdate(name: string, key: Buffer, value: Buffer, flags?: number): void;
@@ -193,6 +205,10 @@ export interface NativeAddon {
    * clsact qdisc.
    */
   tcQuery(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): number;
+  /** Ids of the programs attached to the cgroup itself (not inherited) for a socket hook. */
+  cgroupQuery(cgroupPath: string, hook: SocketHook): number[];
+  /** The cookie (SO_NETNS_COOKIE) of a network namespace: the caller's, or the one at netnsPath. */
+  netnsCookie(netnsPath?: string): bigint;
   /** A loaded program by id; ENOENT if there is none. */
   progInfo(id: number): NativeProgInfo;
   /** The map pinned at path; ENOENT if nothing is pinned there, EINVAL if the pin is not a map. */

@@ -576,3 +576,96 @@ test.serial('a tracked flow comes out of XDP\'s fast path exactly as out of the 
   t.deepEqual(r.global, { rx_packets: 1, drop_malformed: 1 });
   t.true(r.out.equals(cut), 'the cut frame was modified');
 });
+
+/**
+ * Hairpin: a client that is its own backend (a pod calling its own
+ * service). The forward entry rewrites the destination to the backend and
+ * the source to the hairpin address; the reply entry, keyed by (backend ->
+ * hairpin address), restores the source to VIP:port and the destination to
+ * the client, the reply's own source. Ports stay. Exact frames: each is
+ * compared with one built from scratch, checksums computed anew.
+ */
+const POD = '10.244.1.11';
+const HAIRPIN = '192.168.80.1';
+const loop: ServiceSpec = { name: 'loop', address: '10.96.0.50', port: 80, protocol: 'tcp', backends: [{ address: POD, port: 8080 }] };
+const loopDns: ServiceSpec = { name: 'loop-dns', address: '10.96.0.50', port: 53, protocol: 'udp', backends: [{ address: POD, port: 5353 }] };
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: hairpin forward and reply are rewritten both ways, exact bytes, valid checksums`, async (t) => {
+    await lb.apply(loop);
+    await lb.apply(loopDns);
+    dp.setHairpinAddress(HAIRPIN);
+    t.teardown(() => dp.setHairpinAddress(null));
+    t.is(dp.hairpinAddress(), HAIRPIN);
+    const ok = prog === 'xdp' ? XDP_PASS : TC_ACT_OK;
+    const sport = prog === 'xdp' ? 49001 : 49002;
+    const payload = Buffer.from('GET / HTTP/1.1\r\n');
+
+    // The SYN: destination to the backend (the pod itself), source to the hairpin address.
+    const synIn = buildPacket({ saddr: POD, daddr: loop.address, proto: 'tcp', sport, dport: 80, tcpFlags: { syn: true } });
+    let r = send(prog, synIn);
+    t.is(r.verdict, ok);
+    const synWant = buildPacket({ saddr: HAIRPIN, daddr: POD, proto: 'tcp', sport, dport: 8080, tcpFlags: { syn: true } });
+    t.true(r.out.equals(synWant), `SYN: got ${JSON.stringify(parsePacket(r.out))}, want ${HAIRPIN}:${sport} -> ${POD}:8080`);
+    t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1, hairpin_flows: 1 });
+    const fwd = dp.getConntrack({ saddr: POD, daddr: loop.address, sport, dport: 80, protocol: 'tcp' });
+    t.is(fwd?.hairpin, true, 'the forward entry is a hairpin entry');
+    t.is(`${fwd?.natAddress}:${fwd?.natPort}`, `${POD}:8080`);
+    const rev = dp.getConntrack({ saddr: POD, daddr: HAIRPIN, sport: 8080, dport: sport, protocol: 'tcp' });
+    t.is(rev?.hairpin, true, 'the reply entry is keyed by (backend -> hairpin address)');
+    t.is(`${rev?.natAddress}:${rev?.natPort}`, `${loop.address}:80`);
+    t.is(dp.getConntrack({ saddr: POD, daddr: POD, sport: 8080, dport: sport, protocol: 'tcp' }), null, 'no entry keyed by the pod\'s own address');
+
+    // The SYN-ACK, from the pod's server to the hairpin address: back to VIP:80 -> pod:sport.
+    const synAckIn = buildPacket({ saddr: POD, daddr: HAIRPIN, proto: 'tcp', sport: 8080, dport: sport, tcpFlags: { syn: true, ack: true } });
+    r = send(prog, synAckIn);
+    t.is(r.verdict, ok);
+    const synAckWant = buildPacket({ saddr: loop.address, daddr: POD, proto: 'tcp', sport: 80, dport: sport, tcpFlags: { syn: true, ack: true } });
+    t.true(r.out.equals(synAckWant), `SYN-ACK: got ${JSON.stringify(parsePacket(r.out))}, want ${loop.address}:80 -> ${POD}:${sport}`);
+    t.deepEqual(r.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
+
+    // An established packet (XDP: past its fast path, to the general one): the same rewrite, no new flow.
+    const ackIn = buildPacket({ saddr: POD, daddr: loop.address, proto: 'tcp', sport, dport: 80, tcpFlags: { ack: true, psh: true }, payload });
+    r = send(prog, ackIn);
+    t.true(r.out.equals(buildPacket({ saddr: HAIRPIN, daddr: POD, proto: 'tcp', sport, dport: 8080, tcpFlags: { ack: true, psh: true }, payload })), 'established forward packet');
+    t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
+
+    // UDP, with a checksum and with none (0 stays 0).
+    for (const udpChecksum of [true, false]) {
+      const p = sport + 100 + 10 * Number(udpChecksum);
+      const q = Buffer.from('query');
+      r = send(prog, buildPacket({ saddr: POD, daddr: loopDns.address, proto: 'udp', sport: p, dport: 53, udpChecksum, payload: q }));
+      t.true(r.out.equals(buildPacket({ saddr: HAIRPIN, daddr: POD, proto: 'udp', sport: p, dport: 5353, udpChecksum, payload: q })), `UDP forward, checksum ${udpChecksum ? 'set' : '0'}`);
+      t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1, hairpin_flows: 1 });
+      r = send(prog, buildPacket({ saddr: POD, daddr: HAIRPIN, proto: 'udp', sport: 5353, dport: p, udpChecksum, payload: q }));
+      t.true(r.out.equals(buildPacket({ saddr: loopDns.address, daddr: POD, proto: 'udp', sport: 53, dport: p, udpChecksum, payload: q })), `UDP reply, checksum ${udpChecksum ? 'set' : '0'}`);
+      t.deepEqual(r.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
+    }
+
+    // Another client of the same service is only DNATed: its source stays.
+    const other = buildPacket({ saddr: CLIENT, daddr: loop.address, proto: 'tcp', sport, dport: 80, tcpFlags: { syn: true } });
+    r = send(prog, other);
+    t.true(r.out.equals(buildPacket({ saddr: CLIENT, daddr: POD, proto: 'tcp', sport, dport: 8080, tcpFlags: { syn: true } })), 'a client that is not the backend keeps its address');
+    t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
+  });
+}
+
+test.serial('hairpin SNAT off: a client given itself is only DNATed; the address is a runtime setting', async (t) => {
+  await lb.apply(loop);
+  dp.setHairpinAddress(null);
+  t.is(dp.hairpinAddress(), null);
+  let r = send('tc', buildPacket({ saddr: POD, daddr: loop.address, proto: 'tcp', sport: 49100, dport: 80, tcpFlags: { syn: true } }));
+  t.true(r.out.equals(buildPacket({ saddr: POD, daddr: POD, proto: 'tcp', sport: 49100, dport: 8080, tcpFlags: { syn: true } })), 'DNAT only');
+  t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
+  t.falsy(dp.getConntrack({ saddr: POD, daddr: loop.address, sport: 49100, dport: 80, protocol: 'tcp' })?.hairpin);
+
+  // Turned on while the programs run: the next new flow is source-NATed to it.
+  dp.setHairpinAddress('192.168.80.9');
+  try {
+    r = send('tc', buildPacket({ saddr: POD, daddr: loop.address, proto: 'tcp', sport: 49101, dport: 80, tcpFlags: { syn: true } }));
+    t.true(r.out.equals(buildPacket({ saddr: '192.168.80.9', daddr: POD, proto: 'tcp', sport: 49101, dport: 8080, tcpFlags: { syn: true } })), 'source NATed to the new address');
+    t.is(r.global.hairpin_flows, 1);
+  } finally {
+    dp.setHairpinAddress(null);
+  }
+});

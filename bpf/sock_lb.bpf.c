@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sock_lb.bpf.c: the load balancer at the socket, for the node's own
+ * processes (cgroup/connect4, sendmsg4, recvmsg4, getpeername4), as Cilium's
+ * socket LB does. Their packets to a VIP never cross an interface the tc or
+ * XDP programs are on before they are routed, so they are balanced where they
+ * start: connect() or sendto() of a VIP:port is sent to a backend, once per
+ * socket rather than per packet; the kernel routes to the backend and picks
+ * the source address for it, and the backend's replies match the socket with
+ * no reverse NAT. recvmsg() and getpeername() report the VIP instead of the
+ * backend (sock_rnat), as a client that asked for the VIP expects.
+ *
+ * A cgroup program runs for every process in its cgroup, whatever its
+ * network namespace: only sockets of the namespace in
+ * node_config.sock_netns_cookie are translated (0: none), so that pods (in
+ * their own namespaces, balanced by tc on their links) and other namespaces
+ * under the same cgroup are left alone.
+ *
+ * The backend is Maglev's slot for a hash of the socket's cookie: one
+ * backend per socket, spread over sockets. ClientIP affinity does not apply
+ * here (every such socket has the node as its client).
+ */
+#include "include/lb.h"
+
+/* What a sock_addr program returns: 1 lets the call go on (rewritten or
+ * not); 0 fails it, with the error set by bpf_set_retval. */
+#define SOCK_PASS 1
+#define SOCK_FAIL 0
+
+#ifndef ECONNREFUSED
+#define ECONNREFUSED 111
+#endif
+
+static __always_inline int sock_in_node_ns(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+	struct node_config *nc = bpf_map_lookup_elem(&node_config, &zero);
+
+	return nc && nc->sock_netns_cookie &&
+	       nc->sock_netns_cookie == bpf_get_netns_cookie(ctx);
+}
+
+static __always_inline void sock_count_new(void *map, __u32 id)
+{
+	struct lb_stats *s = bpf_map_lookup_elem(map, &id);
+
+	if (s)
+		s->new_conns++;
+}
+
+/*
+ * connect() or sendmsg() to user_ip4:user_port: a VIP's service port is
+ * replaced by a backend; anything else is left as it is. A service without
+ * a backend fails the call with ECONNREFUSED, as a closed port would.
+ */
+static __always_inline int sock4_forward(struct bpf_sock_addr *ctx)
+{
+	struct svc_key sk = {};
+	struct sock_rnat_key rk = {};
+	struct sock_rnat_value rv = {};
+	struct backend_value *be;
+	struct global_stats *g;
+	struct svc_value *svc;
+	__u32 backend_id = 0;
+	__u64 cookie;
+	__u8 proto = ctx->protocol;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SOCK_PASS;
+	sk.addr[0] = ctx->user_ip4;
+	/* user_port holds the port in network order in its low 16 bits. */
+	sk.port = (__be16)ctx->user_port;
+	sk.proto = proto;
+	sk.family = SLUICE_AF_INET;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (!svc || !sock_in_node_ns(ctx))
+		return SOCK_PASS;
+
+	cookie = bpf_get_socket_cookie(ctx);
+	if (pick_maglev(svc, flow_hash4((__u32)cookie, sk.addr[0],
+					(__u16)(cookie >> 32), sk.port, proto),
+			&backend_id) ||
+	    !(be = backend_get(backend_id))) {
+		bpf_set_retval(-ECONNREFUSED);
+		return SOCK_FAIL;
+	}
+
+	rk.cookie = cookie;
+	rk.addr = be->addr[0];
+	rk.port = be->port;
+	rk.proto = proto;
+	rv.addr = sk.addr[0];
+	rv.port = sk.port;
+	/* A socket's first use of this backend is its new connection (an
+	 * unconnected UDP socket sends many datagrams to one). */
+	if (!bpf_map_update_elem(&sock_rnat, &rk, &rv, BPF_NOEXIST)) {
+		sock_count_new(&svc_stats, svc->id);
+		sock_count_new(&backend_stats, backend_id);
+	}
+	ctx->user_ip4 = be->addr[0];
+	ctx->user_port = be->port;
+	g = global_stats_get();
+	if (g)
+		g->sock_translated++;
+	return SOCK_PASS;
+}
+
+/* recvmsg() and getpeername(): a backend the socket was sent to in place of
+ * a VIP is reported as that VIP. These hooks must return 1. */
+static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
+{
+	struct sock_rnat_key rk = {};
+	struct sock_rnat_value *rv;
+
+	rk.cookie = bpf_get_socket_cookie(ctx);
+	rk.addr = ctx->user_ip4;
+	rk.port = (__be16)ctx->user_port;
+	rk.proto = ctx->protocol;
+	rv = bpf_map_lookup_elem(&sock_rnat, &rk);
+	if (rv) {
+		ctx->user_ip4 = rv->addr;
+		ctx->user_port = rv->port;
+	}
+	return SOCK_PASS;
+}
+
+SEC("cgroup/connect4")
+int sluice_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock4_forward(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int sluice_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_forward(ctx);
+}
+
+SEC("cgroup/recvmsg4")
+int sluice_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_reverse(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int sluice_getpeer4(struct bpf_sock_addr *ctx)
+{
+	return sock4_reverse(ctx);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
