@@ -44,6 +44,9 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
   try {
     return resolveDaemonOptions({
       interfaces: f.interface ?? [],
+      followInterfaces: f.followInterfaces ?? [],
+      ...(f.hairpinSnatAddress !== undefined ? { hairpinSnatAddress: f.hairpinSnatAddress } : {}),
+      ...(f.socketLb !== undefined ? { socketLb: f.socketLb } : {}),
       ...(f.mode !== undefined ? { mode: f.mode } : {}),
       ...(f.listen !== undefined ? { listen: f.listen } : {}),
       ...(tls.tlsCert !== undefined && tls.tlsKey !== undefined
@@ -61,7 +64,7 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
         ? { storeTls: { ...(f.storeCa !== undefined ? { ca: f.storeCa } : {}), ...(f.storeCert !== undefined ? { cert: f.storeCert } : {}), ...(f.storeKey !== undefined ? { key: f.storeKey } : {}) } }
         : {}),
       ...(f.storePrefix !== undefined ? { storePrefix: f.storePrefix } : {}),
-      statelessReplies: f.statelessReplies !== false,
+      ...(f.statelessReplies === false ? { statelessReplies: false } : {}),
     });
   } catch (err) {
     throw asFlagError(err);

@@ -10,6 +10,9 @@ import { UsageError } from './output.js';
 /** The daemon's flags as commander gives them. */
 export interface DaemonFlags {
   interface?: string[];
+  followInterfaces?: string[];
+  hairpinSnatAddress?: string | null;
+  socketLb?: string;
   mode?: AttachMode;
   listen?: string;
   requireClientCert?: boolean;
@@ -59,6 +62,9 @@ const fmt = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 /** Every flag of `sluice daemon`. The TLS files are the global --tls-cert, --tls-key and --tls-ca. */
 export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--interface <if[@netns]>', field: 'interfaces', description: 'attach to this interface (repeat for more); IF@/var/run/netns/NAME for one inside a namespace', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
+  { flags: '--follow-interfaces <glob[@netns]>', field: 'followInterfaces', description: 'attach tc (ingress and egress) to every interface whose name matches, now and as they appear, e.g. veth* for pods\' links (kube-proxy mode; also cali*, lxc*); GLOB@/var/run/netns/NAME for a namespace; repeat for more; turns stateless replies off', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
+  { flags: '--hairpin-snat-address <ipv4|off>', field: 'hairpinSnatAddress', description: 'source-NAT a pod that reaches itself through its service to this address of the node (off: none; default: as the pinned dataplane has it)', parse: (v) => (v === 'off' ? null : v) },
+  { flags: '--socket-lb <cgroup[@netns]>', field: 'socketLb', description: 'balance the node\'s own processes at connect()/sendmsg(): the cgroup v2 directory whose processes are translated (e.g. /sys/fs/cgroup), for sockets of the daemon\'s namespace or the one after @' },
   { flags: '--mode <mode>', field: 'mode', description: 'xdp (native), xdp-generic or tc (default xdp)', choices: ['xdp', 'xdp-generic', 'tc'] },
   { flags: '--listen <address>', field: 'listen', description: 'where the API listens: unix:///path (default unix:///run/sluice/sluice.sock, mode 0600) or host:port' },
   { flags: '--require-client-cert', field: 'tls.requireClientCert', description: 'mutual TLS: refuse clients without a certificate signed by --tls-ca' },

@@ -22,7 +22,7 @@ import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { NativeDataplane, type DataplaneCapacity } from '../dataplane/native-dataplane.js';
+import { NativeDataplane, type DataplaneCapacity, type SocketTarget } from '../dataplane/native-dataplane.js';
 import { pinnedCapacity } from '../dataplane/pinned.js';
 import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
@@ -40,6 +40,8 @@ import { SluiceError } from '../errors.js';
 import { adoptDataplane } from './adopt.js';
 import { CAPACITY_FLAG, CAPACITY_RANGE } from './capacity.js';
 import { lockDirectory } from './lock.js';
+import { LinkFollower, type FollowedLink } from './link-follower.js';
+import { addressProblem } from '../model/address.js';
 import { clearPins, preparePinDir, undoPinDir, type PinDirState } from './pin-dir.js';
 
 /** What to do with a pinned dataplane the store does not describe. */
@@ -51,6 +53,27 @@ export interface DaemonOptions {
   interfaces: string[];
   /** xdp (native), xdp-generic or tc. */
   mode: AttachMode;
+  /**
+   * Links to follow: "PATTERN" or "PATTERN@/var/run/netns/NAME", a glob of
+   * interface names (`veth*`; kube-proxy mode's pods' links): every
+   * matching link, now and as it appears, gets the tc program at ingress
+   * and egress (whatever `mode` is), and is forgotten when it goes
+   * (LinkFollower).
+   */
+  followInterfaces: string[];
+  /**
+   * The hairpin SNAT address set at start (bpf/include/hairpin.h): an IPv4
+   * address of the node, or null for none; absent, the pinned dataplane's
+   * is kept (none for new maps). RunningDaemon.setHairpinAddress changes it.
+   */
+  hairpinSnatAddress?: string | null;
+  /**
+   * Balance the node's own processes at their sockets: "CGROUP" or
+   * "CGROUP@/var/run/netns/NAME", a cgroup v2 directory whose processes'
+   * connect()/sendmsg() to a VIP go to a backend, for sockets of that
+   * namespace only (default the daemon's).
+   */
+  socketLb?: string;
   /** "unix:///path" (default unix:///run/sluice/sluice.sock, mode 0600) or "host:port". */
   listen: string;
   /** TLS for a TCP listener: PEM file paths; with `ca` and requireClientCert, mutual TLS. */
@@ -67,7 +90,11 @@ export interface DaemonOptions {
   storeTls?: { ca?: string; cert?: string; key?: string };
   /** The catalog's key prefix in the store (default /sluice). */
   storePrefix: string;
-  /** Restore replies of flows without an entry by their backend endpoint (default true). */
+  /**
+   * Restore replies of flows without an entry by their backend endpoint
+   * (default true, false with followInterfaces: on pods' links a pod's
+   * direct connection to another pod's service port would be rewritten).
+   */
   statelessReplies: boolean;
   /** bpffs directory of the pinned maps. */
   pinDir: string;
@@ -108,13 +135,15 @@ export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
 /** Fill in defaults and check; INVALID_ARGUMENT naming the option (a DaemonOptions field, or capacity.<name>). */
 export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
+  const followInterfaces = o.followInterfaces ?? [];
   const out: DaemonOptions = {
     interfaces: o.interfaces ?? [],
+    followInterfaces,
     mode: o.mode ?? 'xdp',
     listen: o.listen ?? 'unix:///run/sluice/sluice.sock',
     stateDir: o.stateDir ?? '/var/lib/sluice',
     storePrefix: o.storePrefix ?? DEFAULT_STORE_PREFIX,
-    statelessReplies: o.statelessReplies ?? true,
+    statelessReplies: o.statelessReplies ?? followInterfaces.length === 0,
     pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
     detachOnExit: o.detachOnExit ?? false,
     capacity: { ...o.capacity },
@@ -124,6 +153,24 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
+  if (o.hairpinSnatAddress !== undefined) out.hairpinSnatAddress = checkHairpinAddress(o.hairpinSnatAddress, 'hairpinSnatAddress');
+  if (o.socketLb !== undefined) {
+    out.socketLb = o.socketLb;
+    const t = parseSocketLb(o.socketLb);
+    if (!path.isAbsolute(t.cgroup) || (t.netns !== undefined && !path.isAbsolute(t.netns))) {
+      throw new SluiceError('INVALID_ARGUMENT', `must be an absolute cgroup v2 directory, optionally @ an absolute namespace path (e.g. /sys/fs/cgroup or /sys/fs/cgroup/node@/var/run/netns/node), got ${o.socketLb}`, { field: 'socketLb' });
+    }
+  }
+  const seenFollow = new Set<string>();
+  for (const spec of followInterfaces) {
+    const f = parseFollow(spec);
+    if (!/^[^\s/@]{1,15}$/.test(f.pattern)) throw new SluiceError('INVALID_ARGUMENT', `not a pattern of interface names: ${JSON.stringify(f.pattern)} (in ${spec}); e.g. veth* or veth*@/var/run/netns/node`, { field: 'followInterfaces' });
+    if (f.netns !== undefined && !path.isAbsolute(f.netns)) {
+      throw new SluiceError('INVALID_ARGUMENT', `the namespace after @ must be an absolute path (e.g. /var/run/netns/node), got ${spec}`, { field: 'followInterfaces' });
+    }
+    if (seenFollow.has(spec)) throw new SluiceError('INVALID_ARGUMENT', `${spec} is given twice`, { field: 'followInterfaces' });
+    seenFollow.add(spec);
+  }
   if (o.store !== undefined) {
     out.store = o.store;
     parseEtcdUrl(o.store);
@@ -213,6 +260,26 @@ function applyMallocTuning(log: Logger): void {
     native().mallopt(param, value);
   }
   log.debug('malloc tuned');
+}
+
+/** An IPv4 address a packet can come back to, or null (off); INVALID_ARGUMENT naming `field` otherwise. */
+export function checkHairpinAddress(address: string | null, field: string): string | null {
+  if (address === null) return null;
+  const p = addressProblem(address);
+  if (p) throw new SluiceError('INVALID_ARGUMENT', p.kind === 'syntax' ? `not an IPv4 address: ${JSON.stringify(address)}` : `${address} is in ${p.why}`, { field });
+  return address;
+}
+
+/** Parse "veth*" or "veth*@/var/run/netns/node" (--follow-interfaces). */
+export function parseFollow(spec: string): { pattern: string; netns?: string } {
+  const at = spec.indexOf('@');
+  return at < 0 ? { pattern: spec } : { pattern: spec.slice(0, at), netns: spec.slice(at + 1) };
+}
+
+/** Parse "/sys/fs/cgroup" or "/sys/fs/cgroup/x@/var/run/netns/node" (--socket-lb). */
+export function parseSocketLb(spec: string): SocketTarget {
+  const at = spec.indexOf('@');
+  return at < 0 ? { cgroup: spec } : { cgroup: spec.slice(0, at), netns: spec.slice(at + 1) };
 }
 
 /** Parse "eth0" or "eth0@/var/run/netns/lb". */
@@ -388,6 +455,14 @@ export interface RunningDaemon {
   address: string;
   /** The node's control plane. */
   plane: ControlPlane;
+  /**
+   * Set the hairpin SNAT address (an IPv4 address of the node, as the
+   * kube-proxy agent learns it from the Node object), or turn hairpin SNAT
+   * off (null); INVALID_ARGUMENT for an address no packet can come back to.
+   */
+  setHairpinAddress(address: string | null): void;
+  /** The links followed now (followInterfaces), with their namespace. */
+  followedLinks(): Array<FollowedLink & { netns?: string }>;
   /** Stop serving and release this process's resources (idempotent). */
   stop(): Promise<void>;
 }
@@ -415,8 +490,20 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
   };
 
   try {
-    // Every interface must exist before anything is made.
+    // Every interface must exist before anything is made, and every namespace and cgroup named.
     for (const t of opts.interfaces.map((i) => parseInterface(i, opts.mode))) checkInterface(t);
+    for (const f of opts.followInterfaces.map(parseFollow)) {
+      if (f.netns !== undefined && !existsSync(f.netns)) {
+        throw new SluiceError('INVALID_ARGUMENT', `${f.pattern}@${f.netns}: no network namespace at ${f.netns}`, { field: 'followInterfaces' });
+      }
+    }
+    const socketLb = opts.socketLb === undefined ? undefined : parseSocketLb(opts.socketLb);
+    if (socketLb && !existsSync(path.join(socketLb.cgroup, 'cgroup.procs'))) {
+      throw new SluiceError('INVALID_ARGUMENT', `${socketLb.cgroup}: not a cgroup directory`, { field: 'socketLb' });
+    }
+    if (socketLb?.netns !== undefined && !existsSync(socketLb.netns)) {
+      throw new SluiceError('INVALID_ARGUMENT', `${opts.socketLb}: no network namespace at ${socketLb.netns}`, { field: 'socketLb' });
+    }
     // And no other server on the API socket (bound later, after the maps).
     await checkSocketFree(opts.listen);
 
@@ -491,6 +578,11 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     undo.push(() => void dp.close());
     for (const id of formerMapIds) dp.formerMapIds.add(id);
     log.info({ pinDir: opts.pinDir, adopted: dp.reused }, dp.reused.length ? 'adopted the pinned dataplane' : 'created the dataplane');
+    if (opts.hairpinSnatAddress !== undefined) dp.setHairpinAddress(opts.hairpinSnatAddress);
+    log.info({ hairpinSnatAddress: dp.hairpinAddress(), given: opts.hairpinSnatAddress !== undefined }, dp.hairpinAddress() === null ? 'hairpin SNAT off' : 'hairpin SNAT on');
+    if (opts.statelessReplies && opts.followInterfaces.length > 0) {
+      log.warn('stateless replies are on while following pods\' links: a pod\'s direct connection to another pod\'s service port has its replies rewritten to the VIP');
+    }
     const usage = dp.mapUsage();
     const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
     log.info(
@@ -554,6 +646,30 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       }
       log.info({ ifname: t.ifname, netns: t.netns, mode: t.mode }, 'attached');
     }
+    if (socketLb) {
+      const was = dp.socketsAttached(socketLb);
+      dp.attachSockets(socketLb);
+      if (!was) undo.push(() => dp.detachSockets(socketLb));
+      log.info({ cgroup: socketLb.cgroup, netns: socketLb.netns }, 'balancing the node\'s own sockets (connect4, sendmsg4, recvmsg4, getpeername4)');
+    }
+
+    // Followed links last: each follower attaches as links come, for as long as it runs.
+    const followers: LinkFollower[] = [];
+    const byNetns = new Map<string | undefined, string[]>();
+    for (const f of opts.followInterfaces.map(parseFollow)) byNetns.set(f.netns, [...(byNetns.get(f.netns) ?? []), f.pattern]);
+    for (const [netns, patterns] of byNetns) {
+      const follower = await LinkFollower.start({
+        patterns,
+        ...(netns === undefined ? {} : { netns }),
+        dataplane: dp,
+        force: opts.force,
+        logger,
+      });
+      followers.push(follower);
+      undo.push(() => follower.stop());
+      log.info({ patterns, netns, links: follower.links().map((l) => l.ifname) }, 'following links');
+    }
+
     server.setServing(true);
     log.info({ address: server.address }, 'serving');
     const watchdog = watchAttachments(dp, targets, log);
@@ -562,6 +678,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         watchdog.stop();
+        await Promise.all(followers.map((f) => f.stop()));
         await server.close();
         plane.close();
         if (opts.detachOnExit) {
@@ -572,6 +689,14 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
               log.warn({ err, ifname: t.ifname }, 'detach failed');
             }
           }
+          for (const f of followers) f.detachAll();
+          if (socketLb) {
+            try {
+              dp.detachSockets(socketLb);
+            } catch (err) {
+              log.warn({ err, cgroup: socketLb.cgroup }, 'detach failed');
+            }
+          }
         }
         await store.close();
         dp.close();
@@ -579,7 +704,16 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         stateLock.release();
         log.info({ detached: opts.detachOnExit }, opts.detachOnExit ? 'stopped and detached' : 'stopped; the dataplane keeps forwarding');
       })());
-    return { address: server.address, plane, stop };
+    const setHairpinAddress = (address: string | null): void => {
+      dp.setHairpinAddress(checkHairpinAddress(address, 'hairpinAddress'));
+      log.info({ hairpinSnatAddress: address }, address === null ? 'hairpin SNAT off' : 'hairpin SNAT address set');
+    };
+    const followedLinks = (): Array<FollowedLink & { netns?: string }> =>
+      followers.flatMap((f, i) => {
+        const netns = [...byNetns.keys()][i];
+        return f.links().map((l) => (netns === undefined ? l : { ...l, netns }));
+      });
+    return { address: server.address, plane, stop, setHairpinAddress, followedLinks };
   } catch (err) {
     await rollback();
     throw err;

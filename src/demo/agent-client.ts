@@ -27,10 +27,16 @@ export class Agent {
   /** Resolves when the agent said it is ready. */
   readonly ready: Promise<void>;
 
-  constructor(readonly ns: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, agentPath()], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+  /**
+   * Start an agent in namespace `ns`; with `cgroup` (a cgroup v2
+   * directory), the agent runs in that cgroup from its first instruction
+   * (its shell moves itself there before it becomes the agent).
+   */
+  constructor(readonly ns: string, opts: { cgroup?: string } = {}) {
+    const argv = ['ip', 'netns', 'exec', ns, process.execPath, agentPath()];
+    this.child = opts.cgroup === undefined
+      ? spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;
     this.ready = new Promise((res, rej) => {

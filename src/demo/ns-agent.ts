@@ -30,6 +30,10 @@ export interface ServerStats {
   httpConnections: number;
   udpDatagrams: number;
   udpBytes: number;
+  /** HTTP connections by the client address the server saw. */
+  httpPeers: Record<string, number>;
+  /** UDP datagrams by the client address the server saw. */
+  udpPeers: Record<string, number>;
 }
 
 /** Outcome of a batch of client requests. */
@@ -38,10 +42,16 @@ export interface BatchResult {
   failed: number;
   /** answers per backend name */
   byBackend: Record<string, number>;
+  /** UDP: answers by the address and port they came from, as recvmsg reported it. */
+  replyFrom: Record<string, number>;
   errors: string[];
 }
 
-const stats: ServerStats = { httpRequests: 0, httpBytes: 0, httpConnections: 0, udpDatagrams: 0, udpBytes: 0 };
+const stats: ServerStats = { httpRequests: 0, httpBytes: 0, httpConnections: 0, udpDatagrams: 0, udpBytes: 0, httpPeers: {}, udpPeers: {} };
+const count = (m: Record<string, number>, k: string | undefined): void => {
+  const key = k ?? 'unknown';
+  m[key] = (m[key] ?? 0) + 1;
+};
 const servers: Array<{ close(): void }> = [];
 
 function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpPort: number; udpPort: number }> {
@@ -58,12 +68,16 @@ function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpP
       });
     });
     srv.keepAliveTimeout = 60_000;
-    srv.on('connection', () => stats.httpConnections++);
+    srv.on('connection', (sock: import('node:net').Socket) => {
+      stats.httpConnections++;
+      count(stats.httpPeers, sock.remoteAddress);
+    });
     srv.on('error', reject);
     const udp = dgram.createSocket('udp4');
     udp.on('message', (msg, rinfo) => {
       stats.udpDatagrams++;
       stats.udpBytes += msg.length;
+      count(stats.udpPeers, rinfo.address);
       udp.send(Buffer.from(name), rinfo.port, rinfo.address);
     });
     udp.on('error', reject);
@@ -92,16 +106,17 @@ function httpOnce(url: string, agent: http.Agent | false, timeoutMs: number): Pr
   });
 }
 
-function udpOnce(host: string, port: number, timeoutMs: number, srcPort?: number): Promise<string> {
+function udpOnce(host: string, port: number, timeoutMs: number, srcPort: number | undefined, from: Record<string, number>): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     const timer = setTimeout(() => {
       s.close();
       reject(new Error(`UDP timeout after ${timeoutMs} ms`));
     }, timeoutMs);
-    s.on('message', (msg) => {
+    s.on('message', (msg, rinfo) => {
       clearTimeout(timer);
       s.close();
+      count(from, `${rinfo.address}:${rinfo.port}`);
       resolve(msg.toString());
     });
     s.on('error', (err) => {
@@ -117,14 +132,14 @@ function udpOnce(host: string, port: number, timeoutMs: number, srcPort?: number
   });
 }
 
-async function batch(count: number, concurrency: number, one: (i: number) => Promise<string>): Promise<BatchResult> {
-  const out: BatchResult = { ok: 0, failed: 0, byBackend: {}, errors: [] };
+async function batch(count: number, concurrency: number, one: (i: number, out: BatchResult) => Promise<string>): Promise<BatchResult> {
+  const out: BatchResult = { ok: 0, failed: 0, byBackend: {}, replyFrom: {}, errors: [] };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
       try {
-        const b = await one(i);
+        const b = await one(i, out);
         out.ok++;
         out.byBackend[b] = (out.byBackend[b] ?? 0) + 1;
       } catch (err) {
@@ -149,8 +164,8 @@ async function handle(cmd: AgentCommand): Promise<unknown> {
     case 'http':
       return batch(cmd.count, cmd.concurrency ?? 8, async () => (await httpOnce(cmd.url, false, cmd.timeoutMs ?? 3000)).backend);
     case 'udp':
-      return batch(cmd.count, cmd.concurrency ?? 8, (i) =>
-        udpOnce(cmd.host, cmd.port, cmd.timeoutMs ?? 2000, cmd.srcPortBase === undefined ? undefined : cmd.srcPortBase + i));
+      return batch(cmd.count, cmd.concurrency ?? 8, (i, out) =>
+        udpOnce(cmd.host, cmd.port, cmd.timeoutMs ?? 2000, cmd.srcPortBase === undefined ? undefined : cmd.srcPortBase + i, out.replyFrom));
     case 'open': {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1, keepAliveMsecs: 1000 });
       const id = nextConn++;

@@ -336,6 +336,14 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--store', 'etcd://127.0.0.1:2379', '--store-cert', 'c.pem'], '--store-key: a client certificate and its key go together: give --store-cert and --store-key'],
     [['daemon', '--store-prefix', '/other'], '--store-prefix: applies to an etcd store (SQLite in --state-dir holds one node\'s state): give --store etcd://HOST:PORT too'],
     [['daemon', '--store', 'etcd://127.0.0.1:2379', '--store-prefix', 'sluice/'], '--store-prefix: must be a path of [A-Za-z0-9._-] parts such as /sluice or /prod/lb, without a trailing slash, got "sluice/"'],
+    [['daemon', '--follow-interfaces', 'veth*@netns/node'], '--follow-interfaces: the namespace after @ must be an absolute path (e.g. /var/run/netns/node), got veth*@netns/node'],
+    [['daemon', '--follow-interfaces', 'pods/veth*'], '--follow-interfaces: not a pattern of interface names: "pods/veth*" (in pods/veth*); e.g. veth* or veth*@/var/run/netns/node'],
+    [['daemon', '--follow-interfaces', 'veth*', '--follow-interfaces', 'veth*'], '--follow-interfaces: veth* is given twice'],
+    [['daemon', '--follow-interfaces', 'veth*@/var/run/netns/sluice-no-such-ns'], '--follow-interfaces: veth*@/var/run/netns/sluice-no-such-ns: no network namespace at /var/run/netns/sluice-no-such-ns'],
+    [['daemon', '--hairpin-snat-address', 'node'], '--hairpin-snat-address: not an IPv4 address: "node"'],
+    [['daemon', '--hairpin-snat-address', '127.0.0.1'], '--hairpin-snat-address: 127.0.0.1 is in loopback (127.0.0.0/8): it never leaves the host'],
+    [['daemon', '--socket-lb', 'sys/fs/cgroup'], '--socket-lb: must be an absolute cgroup v2 directory, optionally @ an absolute namespace path (e.g. /sys/fs/cgroup or /sys/fs/cgroup/node@/var/run/netns/node), got sys/fs/cgroup'],
+    [['daemon', '--socket-lb', '/sluice-no-such-cgroup'], '--socket-lb: /sluice-no-such-cgroup: not a cgroup directory'],
   ] as Array<[string[], string]>) {
     // A daemon that started by mistake would use this test's own directories (a flag given again wins).
     const safe = args[0] === 'daemon'
