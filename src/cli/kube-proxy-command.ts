@@ -9,10 +9,18 @@ import { asFlagError, untilStopped } from './daemon-command.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { UsageError } from './output.js';
 
-/** A KubeProxyOptions field's flag. */
+/** The agent's flag for a DaemonOptions field it sets. */
+const DAEMON_FIELDS: Record<string, string> = {
+  followInterfaces: '--pod-interfaces',
+  socketLb: '--socket-lb',
+  'capacity.conntrack': '--conntrack-size',
+  interfaces: '--interface',
+};
+
+/** A KubeProxyOptions (or daemon) field's flag. */
 function flagOf(field: string): string | undefined {
   const f = KUBE_PROXY_FLAGS.find((x) => x.field === field);
-  return f ? f.flags.split(' ')[0] : undefined;
+  return f ? f.flags.split(' ')[0] : DAEMON_FIELDS[field];
 }
 
 /** An agent error about an option, named by its flag (UsageError for an invalid value); daemon fields go to the daemon's names. */
@@ -39,6 +47,9 @@ export function kubeProxyOptions(f: KubeProxyFlags): KubeProxyOptions {
       ...(f.stateDir !== undefined ? { stateDir: f.stateDir } : {}),
       ...(f.netns !== undefined ? { netns: f.netns } : {}),
       ...(f.interface !== undefined ? { interfaces: f.interface } : {}),
+      ...(f.podInterfaces !== undefined ? { podInterfaces: f.podInterfaces } : {}),
+      ...(f.socketLb !== undefined ? { socketLb: f.socketLb } : {}),
+      ...(f.conntrackSize !== undefined ? { conntrackSize: f.conntrackSize } : {}),
       ...(f.listen !== undefined ? { listen: f.listen } : {}),
       ...(f.minSyncPeriod !== undefined ? { minSyncMs: f.minSyncPeriod } : {}),
       ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),

@@ -18,6 +18,9 @@ export interface KubeProxyFlags {
   stateDir?: string;
   netns?: string;
   interface?: string[];
+  podInterfaces?: string[];
+  socketLb?: string;
+  conntrackSize?: number;
   listen?: string;
   minSyncPeriod?: number;
   logLevel?: string;
@@ -58,6 +61,9 @@ export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--state-dir <dir>', field: 'stateDir', description: 'the node\'s store (SQLite) and lock (default /var/lib/sluice)' },
   { flags: '--netns <path>', field: 'netns', description: 'attach inside this network namespace (the node), while the API server is reached from where the process runs' },
   { flags: '--interface <if>', field: 'interfaces', description: 'an external interface, for node ports and load balancer IPs (repeat for more; default: those with a default route)', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
+  { flags: '--pod-interfaces <globs>', field: 'podInterfaces', description: 'name patterns of the pods\' host-side links, comma-separated, attached at tc (ingress and egress) as they come and go (default veth*; Calico cali*, Cilium lxc*)', parse: list },
+  { flags: '--socket-lb <cgroup>', field: 'socketLb', description: 'balance the node\'s own processes at connect()/sendmsg(): the cgroup v2 directory they run under, only sockets of the node\'s namespace (default /sys/fs/cgroup; "" turns it off)' },
+  { flags: '--conntrack-size <n>', field: 'conntrackSize', description: 'conntrack entries, two per flow (default 2,097,152, or the pinned map\'s)', parse: (v) => { const n = /^\d+$/.test(v) ? Number(v) : NaN; if (!Number.isSafeInteger(n)) throw new UsageError(`--conntrack-size: must be an integer, got ${v}`); return n; } },
   { flags: '--listen <address>', field: 'listen', description: 'sluice\'s API for `sluice stats`, `flow lookup`, `conntrack list` (default unix:///run/sluice/sluice.sock)' },
   { flags: '--min-sync-period <duration>', field: 'minSyncMs', description: 'least time between two syncs; changes in between are written together (default 100ms; a lone change is written at once)', parse: (v) => parseDuration('min-sync-period', v) },
   { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },

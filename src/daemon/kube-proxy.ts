@@ -48,6 +48,12 @@ export interface KubeProxyOptions {
   netns?: string;
   /** External interfaces; default: those that carry a default route in the node's namespace. */
   interfaces: string[];
+  /** Name patterns of the pods' host-side links, followed as they come and go (tc). */
+  podInterfaces: string[];
+  /** The cgroup v2 directory whose processes' sockets are balanced at connect()/sendmsg() ("" off). */
+  socketLb: string;
+  /** Conntrack entries (two per flow); default the daemon's. */
+  conntrackSize?: number;
   /** The API for sluice's CLI (stats, flow lookup, conntrack). */
   listen: string;
   /** kube-proxy's --min-sync-period, ms. */
@@ -71,6 +77,8 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
     pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
     stateDir: o.stateDir ?? '/var/lib/sluice',
     interfaces: o.interfaces ?? [],
+    podInterfaces: o.podInterfaces ?? ['veth*'],
+    socketLb: o.socketLb ?? '/sys/fs/cgroup',
     listen: o.listen ?? 'unix:///run/sluice/sluice.sock',
     minSyncMs: o.minSyncMs ?? 100,
     healthTimeoutMs: o.healthTimeoutMs ?? 60_000,
@@ -78,6 +86,7 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
     logLevel: o.logLevel ?? 'info',
   };
   if (o.kubeconfig !== undefined) out.kubeconfig = o.kubeconfig;
+  if (o.conntrackSize !== undefined) out.conntrackSize = o.conntrackSize;
   if (o.netns !== undefined) {
     if (!path.isAbsolute(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path (e.g. /var/run/netns/node1), got ${o.netns}`, { field: 'netns' });
     out.netns = o.netns;
@@ -129,8 +138,12 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
   const external = opts.interfaces.length > 0 ? opts.interfaces : await defaultRouteInterfaces(opts.netns);
   if (external.length === 0) log.warn({ netns: opts.netns }, 'no external interface (no default route, and no --interface): node ports and load balancer IPs are served only to pods');
   if (opts.clusterCidr.length > 0) log.info({ clusterCidr: opts.clusterCidr }, 'cluster CIDR noted: pod traffic keeps its source address; it will select what is masqueraded once traffic crosses nodes');
+  const at = (x: string): string => (opts.netns === undefined ? x : `${x}@${opts.netns}`);
   const daemonOpts: DaemonOptions = resolveDaemonOptions({
-    interfaces: external.map((i) => (opts.netns === undefined ? i : `${i}@${opts.netns}`)),
+    interfaces: external.map(at),
+    followInterfaces: opts.podInterfaces.map(at),
+    ...(opts.socketLb !== '' ? { socketLb: at(opts.socketLb) } : {}),
+    ...(opts.conntrackSize !== undefined ? { capacity: { conntrack: opts.conntrackSize } } : {}),
     mode: opts.mode,
     listen: opts.listen,
     stateDir: opts.stateDir,
@@ -139,6 +152,7 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
   });
   const daemon = await startDaemon(daemonOpts, logger);
   const metrics = new KubeMetrics();
+  let hairpin: string | null | undefined;
   let source: KubeSource | undefined;
   let health: HealthServers | undefined;
   try {
@@ -158,6 +172,18 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
         metrics.lastSync.set(Date.now() / 1000);
       },
       onSyncError: () => metrics.syncErrors.inc(),
+      // Hairpin traffic leaves with the node's first address, as kube-proxy masquerades it.
+      onNodeAddresses: (addresses) => {
+        const want = addresses[0] ?? null;
+        if (want === hairpin) return;
+        try {
+          daemon.setHairpinAddress(want);
+          hairpin = want;
+          log.info({ hairpinSnatAddress: want }, want === null ? 'hairpin SNAT off: the Node has no IPv4 address' : 'hairpin SNAT to the node\'s address');
+        } catch (err) {
+          log.warn({ err: (err as Error).message, address: want }, 'hairpin SNAT address refused');
+        }
+      },
       onUdpBackendsRemoved: async (removed) => {
         let flushed = 0;
         for (const r of removed) {

@@ -25,7 +25,7 @@ export function nodeFlagsOf(script: string): string[] {
   return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
 }
 
-/** A daemon child process and what it needs. */
+/** A daemon child process (`sluice daemon`, or `sluice kube-proxy`) and what it needs. */
 export class DaemonProcess {
   private child: ChildProcess | undefined;
   private output = '';
@@ -36,16 +36,17 @@ export class DaemonProcess {
     readonly dir: string,
     readonly pinDir: string,
     private readonly args: string[],
+    private readonly command: 'daemon' | 'kube-proxy',
   ) {
     this.socket = path.join(dir, 'sluice.sock');
     this.address = `unix://${this.socket}`;
   }
 
   /** Prepare (not start) a daemon with its own state dir, socket and pin dir. */
-  static async create(tag: string, extraArgs: string[]): Promise<DaemonProcess> {
+  static async create(tag: string, extraArgs: string[], opts: { command?: 'daemon' | 'kube-proxy' } = {}): Promise<DaemonProcess> {
     const dir = await mkdtemp(path.join(tmpdir(), `sluice-${tag}-${process.pid}-`));
     const pinDir = `/sys/fs/bpf/sluice-${tag}-${process.pid}`;
-    return new DaemonProcess(dir, pinDir, extraArgs);
+    return new DaemonProcess(dir, pinDir, extraArgs, opts.command ?? 'daemon');
   }
 
   /** Kill it if it runs, and remove its state dir, socket and pins. Idempotent. */
@@ -63,7 +64,7 @@ export class DaemonProcess {
     const child = spawn(process.execPath, [
       ...nodeFlagsOf(cliPath()),
       ...nodeArgs,
-      cliPath(), 'daemon',
+      cliPath(), this.command,
       '--listen', this.address,
       '--state-dir', path.join(this.dir, 'state'),
       '--pin-dir', this.pinDir,
