@@ -73,6 +73,8 @@ function request(api: KubeApiServer, method: string, urlPath: string, opts: { bo
       {
         method,
         ca: api.caPem,
+        // A connection per request: a kept-alive one may be from before a restart.
+        agent: false,
         headers: {
           Accept: 'application/json',
           ...(token !== null ? { Authorization: `Bearer ${token}` } : {}),
@@ -115,7 +117,7 @@ interface Watch {
 
 function watch(t: ExecutionContext, api: KubeApiServer, urlPath: string): Promise<Watch> {
   return new Promise((resolve, reject) => {
-    const req = https.request(`${api.url}${urlPath}`, { ca: api.caPem, headers: { Authorization: `Bearer ${api.token}`, Accept: 'application/json' } });
+    const req = https.request(`${api.url}${urlPath}`, { ca: api.caPem, agent: false, headers: { Authorization: `Bearer ${api.token}`, Accept: 'application/json' } });
     req.on('error', (err) => reject(err));
     req.on('response', (res: IncomingMessage) => {
       const events: WatchEvent[] = [];
@@ -268,6 +270,45 @@ test('kubectl apply of the fixtures: services get the real defaults and allocati
   ]);
 });
 
+test('kubectl get prints the server-side Table columns of a cluster, for lists and watches', async (t) => {
+  const env = await setup(t);
+  await ok(t, env, ['apply', '-f', FIXTURES]);
+  env.api.patch('services', 'default', 'web-lb', { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } } }, { subresource: 'status' });
+  const svcs = await ok(t, env, ['get', 'svc', '-A']);
+  t.regex(svcs, /^NAMESPACE\s+NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/m);
+  t.regex(svcs, /^kube-system\s+kube-dns\s+ClusterIP\s+10\.96\.0\.10\s+<none>\s+53\/UDP,53\/TCP\s+\d+s$/m);
+  t.regex(svcs, /^default\s+web-nodeport\s+NodePort\s+10\.96\.\S+\s+<none>\s+80:3\d{4}\/TCP,9100:30910\/TCP\s/m);
+  t.regex(svcs, /^default\s+web-lb\s+LoadBalancer\s+\S+\s+203\.0\.113\.7\s+443:3\d{4}\/TCP\s/m);
+  t.regex(svcs, /^default\s+upstream\s+ExternalName\s+<none>\s+api\.example\.com\s+<none>\s/m);
+  t.regex(svcs, /^default\s+db\s+ClusterIP\s+None\s/m);
+  t.regex(await ok(t, env, ['get', 'svc', 'web', '-o', 'wide']), /^web\s+ClusterIP\s+\S+\s+<none>\s+80\/TCP,443\/TCP\s+\d+s\s+app=web$/m);
+  t.regex(await ok(t, env, ['get', 'endpointslices']), /^web-7xk2p\s+IPv4\s+8080,8443\s+10\.244\.1\.10,10\.244\.2\.11,10\.244\.1\.12\s+\d+s$/m);
+  t.regex(await ok(t, env, ['get', 'nodes', '-o', 'wide']), /^node-a\s+Ready\s+<none>\s+\d+s\s+v1\.32\.4\s+192\.168\.56\.11\s+<none>\s+Debian GNU\/Linux 12 \(bookworm\)\s+6\.1\.0-28-amd64\s+containerd:\/\/1\.7\.24$/m);
+  t.regex(await ok(t, env, ['get', 'ns', 'kube-system']), /^kube-system\s+Active\s+\d+s$/m);
+  const table = env.api.requests.find((r) => r.path === '/api/v1/services' && r.method === 'GET');
+  t.regex(table?.accept ?? '', /^application\/json;as=Table;v=v1;g=meta\.k8s\.io/);
+});
+
+test('kubectl create namespace and create service (protobuf request bodies)', async (t) => {
+  const env = await setup(t);
+  t.regex(await ok(t, env, ['create', 'namespace', 'team']), /namespace\/team created/);
+  await ok(t, env, ['create', 'service', 'nodeport', 'np', '-n', 'team', '--tcp=80:8080', '--node-port=30555']);
+  await ok(t, env, ['create', 'service', 'clusterip', 'headless', '-n', 'team', '--clusterip=None', '--tcp=5432:5432']);
+  await ok(t, env, ['create', 'service', 'externalname', 'ext', '-n', 'team', '--external-name=example.com']);
+  const posts = env.api.requests.filter((r) => r.method === 'POST');
+  t.is(posts.length, 4);
+  t.true(posts.every((r) => r.contentType === 'application/vnd.kubernetes.protobuf' && r.status === 201));
+  t.deepEqual(metaOf(env.api.get('namespaces', undefined, 'team')!)['labels'], { 'kubernetes.io/metadata.name': 'team' });
+  const np = env.api.get('services', 'team', 'np')!;
+  t.deepEqual(metaOf(np)['labels'], { app: 'np' });
+  t.deepEqual(specOf(np)['ports'], [{ name: '80-8080', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30555 }]);
+  t.is(specOf(np)['type'], 'NodePort');
+  t.regex(String(specOf(np)['clusterIP']), /^10\.96\./);
+  t.is(specOf(env.api.get('services', 'team', 'headless')!)['clusterIP'], 'None');
+  t.is(specOf(env.api.get('services', 'team', 'ext')!)['externalName'], 'example.com');
+  t.is(specOf(env.api.get('services', 'team', 'ext')!)['clusterIP'], undefined);
+});
+
 test('kubectl get endpointslices with label selectors, conditions kept as given', async (t) => {
   const env = await setup(t);
   await ok(t, env, ['apply', '-f', FIXTURES]);
@@ -398,7 +439,7 @@ test('kubectl delete removes objects, and a get of a missing one is NotFound', a
   t.regex(kept.stderr, /namespaces "default" is forbidden: this namespace may not be deleted/);
 });
 
-test('kubectl create of an invalid service gets the 422 with the field named', async (t) => {
+test('kubectl create of an invalid service gets the 422 with the field named; unknown fields per --validate', async (t) => {
   const env = await setup(t);
   const file = path.join(env.dir, 'bad.yaml');
   writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n  ports: [{port: 70000, targetPort: 80}]\n');
@@ -408,6 +449,18 @@ test('kubectl create of an invalid service gets the 422 with the field named', a
   const create = env.api.requests.find((q) => q.method === 'POST');
   t.is(create?.query['fieldManager'], 'kubectl-create');
   t.is(create?.status, 422);
+
+  // Unknown fields: refused with kubectl's default --validate=strict, dropped with a warning with warn.
+  writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: {name: typo}\nspec:\n  ports: [{port: 80, targetport: 8080}]\n');
+  const strict = await env.kubectl(['apply', '-f', file]);
+  t.is(strict.code, 1);
+  t.regex(strict.stderr, /Service in version "v1" cannot be handled as a Service: strict decoding error: unknown field "spec\.ports\[0\]\.targetport"/);
+  const warn = await env.kubectl(['apply', '--validate=warn', '-f', file]);
+  t.is(warn.code, 0);
+  t.regex(warn.stderr, /^Warning: unknown field "spec\.ports\[0\]\.targetport"$/m);
+  t.deepEqual(specOf(env.api.get('services', 'default', 'typo')!)['ports'], [{ port: 80, protocol: 'TCP', targetPort: 80 }]);
+  writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: {name: typed}\nspec:\n  ports: [{port: "80"}]\n');
+  t.regex((await env.kubectl(['apply', '-f', file])).stderr, /json: cannot unmarshal string into Go struct field ServicePort\.spec\.ports\.port of type int32/);
 
   writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: {name: good}\nspec:\n  ports: [{port: 80}]\n');
   t.regex(await ok(t, env, ['create', '-f', file]), /service\/good created/);
@@ -646,7 +699,10 @@ test('restart keeps objects and resourceVersions; watches are cut and old revisi
 
   const w3 = await watch(t, env.api, `/api/v1/services?watch=true&resourceVersion=${rv}`);
   await env.api.restart();
-  t.is(await w3.ended, 'aborted', 'a restart cuts open watches');
+  t.is(await w3.ended, 'end', 'a restart ends open watches as a graceful shutdown does');
+  const w4 = await watch(t, env.api, `/api/v1/services?watch=true&resourceVersion=${rv}`);
+  await env.api.restart({ crash: true });
+  t.is(await w4.ended, 'aborted', 'a crash cuts them');
   t.is(env.api.port, port);
   t.is(env.api.revision, rv);
 

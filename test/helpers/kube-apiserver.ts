@@ -59,6 +59,9 @@ export interface KubeApiServerOptions {
   bookmarkIntervalMs?: number;
 }
 
+/** Programmatic writes refuse unknown fields, so that a typo in a test's object is an error, not a dropped field. */
+const STRICT: WriteOptions = { fieldValidation: 'Strict' };
+
 const DEFAULT_NAMESPACES = ['default', 'kube-node-lease', 'kube-public', 'kube-system'];
 
 function resolveOptions(opts: KubeApiServerOptions): Required<KubeApiServerOptions> {
@@ -218,7 +221,8 @@ export class KubeApiServer {
    * Create each object, or replace it if it exists (no resourceVersion check),
    * through the same registry as the HTTP API: defaults, validation and
    * allocation apply, watches see the events. A namespaced object without a
-   * namespace goes to `default`. Throws ApiError as the API would answer.
+   * namespace goes to `default`. Unknown fields are refused (as with
+   * fieldValidation=Strict). Throws ApiError as the API would answer.
    */
   applyObjects(objects: readonly JsonObject[]): JsonObject[] {
     return objects.map((obj) => {
@@ -228,12 +232,12 @@ export class KubeApiServer {
       const ns = r.namespaced ? String(meta['namespace'] ?? 'default') : undefined;
       const name = String(meta['name'] ?? '');
       const existing = this.#registry.store.get(this.#registry.key(r, ns, name));
-      if (!existing) return this.#registry.create(r, ns, obj);
+      if (!existing) return this.#registry.create(r, ns, obj, STRICT);
       const body = structuredClone(obj);
       if (isObject(body['metadata'])) delete body['metadata']['resourceVersion'];
-      const updated = this.#registry.update(r, ns, name, body).object;
+      const updated = this.#registry.update(r, ns, name, body, STRICT).object;
       if (r.statusSubresource && obj['status'] !== undefined && r.plural !== 'namespaces') {
-        return this.#registry.update(r, ns, name, { ...updated, status: obj['status'] }, { subresource: 'status' }).object;
+        return this.#registry.update(r, ns, name, { ...updated, status: obj['status'] }, { ...STRICT, subresource: 'status' }).object;
       }
       return updated;
     });
@@ -264,7 +268,7 @@ export class KubeApiServer {
     opts: { type?: 'merge' | 'strategic'; subresource?: 'status' } = {},
   ): JsonObject {
     const type = opts.type === 'strategic' ? 'application/strategic-merge-patch+json' : 'application/merge-patch+json';
-    const write: WriteOptions = opts.subresource ? { subresource: opts.subresource } : {};
+    const write: WriteOptions = { ...STRICT, ...(opts.subresource ? { subresource: opts.subresource } : {}) };
     return this.#registry.patch(def(resource), namespace, name, type, patch, write).object;
   }
 
@@ -278,23 +282,37 @@ export class KubeApiServer {
     return this.#registry.store.compact();
   }
 
-  /** Cut every open watch connection without ending its response; returns how many. */
-  closeWatches(): number {
+  /**
+   * Close every open watch; returns how many. By default the connections are
+   * cut (no end of the chunked body: a network failure, a crash); `graceful`
+   * ends each response as a timeoutSeconds does.
+   */
+  closeWatches(opts: { graceful?: boolean } = {}): number {
     const watches = [...this.#handler.watches];
-    for (const w of watches) w.abort();
+    for (const w of watches) {
+      if (opts.graceful) w.close();
+      else w.abort();
+    }
     return watches.length;
   }
 
-  /** Stop listening and cut every connection; the state stays for restart(). */
-  async stop(): Promise<void> {
+  /**
+   * Stop listening; the state stays for restart(). Open watches are ended
+   * cleanly, as a real API server's graceful shutdown does; `crash` cuts them
+   * instead. Every connection is then closed.
+   */
+  async stop(opts: { crash?: boolean } = {}): Promise<void> {
     const server = this.#server;
     if (!server) return;
     this.#server = undefined;
-    this.closeWatches();
+    this.closeWatches({ graceful: !opts.crash });
     const closed = once(server, 'close');
     server.close();
-    server.closeAllConnections();
+    server.closeIdleConnections();
+    // Ended watches flush their last chunk first; whatever is still open after that is cut.
+    const cut = setTimeout(() => server.closeAllConnections(), opts.crash ? 0 : 200);
     await closed;
+    clearTimeout(cut);
   }
 
   /**
@@ -302,10 +320,10 @@ export class KubeApiServer {
    * same objects and revision counter. The watch history is gone, as the real
    * watch cache is rebuilt from a list at the current revision: a client that
    * resumes a watch from an older resourceVersion gets 410 and must relist.
-   * `keepHistory` keeps it instead.
+   * `keepHistory` keeps it instead; `crash` cuts open watches (see stop()).
    */
-  async restart(opts: { keepHistory?: boolean } = {}): Promise<void> {
-    await this.stop();
+  async restart(opts: { keepHistory?: boolean; crash?: boolean } = {}): Promise<void> {
+    await this.stop(opts.crash ? { crash: true } : {});
     if (!opts.keepHistory) this.#registry.store.dropHistory();
     await this.#listen();
   }

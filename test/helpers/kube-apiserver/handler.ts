@@ -14,7 +14,9 @@ import { parse as parseYaml } from 'yaml';
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, openApiV3Doc, openApiV3Index, versionInfo } from './discovery.js';
 import { PATCH_TYPES, parseResourceVersion, type ListOptions, type Preconditions, type Registry, type WriteOptions } from './registry.js';
 import { resourceByPath, type ResourceDef } from './resources.js';
+import { decodeKubeProtobuf } from './protobuf.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
+import { toTable, wantsTable, type IncludeObject } from './table.js';
 import { ApiError, badRequest, isObject, methodNotSupported, pathNotFound, unauthorized, unsupportedMediaType, type JsonObject } from './status.js';
 import { WatchStream } from './watch.js';
 
@@ -46,8 +48,9 @@ interface Route {
   watchPath: boolean;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, warnings: readonly string[] = []): void {
   const text = JSON.stringify(body);
+  if (warnings.length) res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -72,9 +75,9 @@ function mediaType(header: string | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
-/** Whether the Accept header lets us answer with plain JSON. */
+/** Whether the Accept header lets us answer with JSON (an object, a List or a Table). */
 function acceptsJson(accept: string | undefined): boolean {
-  if (!accept) return true;
+  if (!accept || wantsTable(accept)) return true;
   return accept.split(',').some((part) => {
     const [type, ...params] = part.split(';').map((s) => s.trim());
     if (type === '*/*' || type === 'application/*') return true;
@@ -83,10 +86,9 @@ function acceptsJson(accept: string | undefined): boolean {
 }
 
 function parseBody(raw: Buffer, contentType: string): unknown {
+  if (contentType === 'application/vnd.kubernetes.protobuf') return decodeKubeProtobuf(raw);
+  if (contentType === 'application/cbor') throw unsupportedMediaType(contentType, ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']);
   const text = raw.toString('utf8');
-  if (contentType === 'application/vnd.kubernetes.protobuf' || contentType === 'application/cbor') {
-    throw unsupportedMediaType(contentType, ['application/json', 'application/yaml']);
-  }
   try {
     return contentType.includes('yaml') ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
@@ -235,28 +237,35 @@ export class ApiHandler {
       throw badRequest(`fieldValidation: Unsupported value: ${JSON.stringify(fieldValidation)}: supported values: "Ignore", "Strict", "Warn"`);
     }
     const fieldManager = q.get('fieldManager');
+    const warnings: string[] = [];
     const write: WriteOptions = {
+      warnings,
+      ...(fieldValidation !== null ? { fieldValidation: fieldValidation as 'Ignore' | 'Warn' | 'Strict' } : {}),
       ...(dryRunParam.length ? { dryRun: true } : {}),
       ...(fieldManager !== null ? { fieldManager } : {}),
       ...(boolParam(q.get('force')) ? { force: true } : {}),
       ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
     };
     const watch = route.watchPath || boolParam(q.get('watch'));
+    const include = q.get('includeObject') ?? 'Metadata';
+    if (!['None', 'Metadata', 'Object'].includes(include)) throw badRequest(`includeObject: Unsupported value: ${JSON.stringify(include)}`);
+    const table = wantsTable(req.headers['accept']) && method === 'GET' ? (include as IncludeObject) : undefined;
     if (def.namespaced && namespace === undefined && name !== undefined) throw pathNotFound();
 
     if (method === 'GET' && watch) {
       let fieldText = q.get('fieldSelector');
       if (name !== undefined) fieldText = [fieldText, `metadata.name=${name}`].filter(Boolean).join(',');
-      this.#watch(res, def, namespace, q, fieldText);
+      this.#watch(res, def, namespace, q, fieldText, table);
       return;
     }
     if (name === undefined) {
       if (method === 'GET') {
-        send(res, 200, registry.list(def, namespace, this.#listOptions(def, q)));
+        const list = registry.list(def, namespace, this.#listOptions(def, q));
+        send(res, 200, table ? toTable(def, list['items'] as JsonObject[], list['metadata'] as JsonObject, table) : list);
       } else if (method === 'POST') {
         if (def.namespaced && namespace === undefined) throw methodNotSupported(def, 'create');
         const body = await this.#objectBody(req);
-        send(res, 201, registry.create(def, namespace, body, write));
+        send(res, 201, registry.create(def, namespace, body, write), warnings);
       } else if (method === 'DELETE') {
         if (def.plural === 'namespaces') throw methodNotSupported(def, 'deletecollection');
         await readBody(req);
@@ -267,13 +276,14 @@ export class ApiHandler {
     switch (method) {
       case 'GET': {
         const obj = registry.get(def, namespace, name);
-        send(res, 200, obj);
+        const rv = (obj['metadata'] as JsonObject)['resourceVersion'];
+        send(res, 200, table ? toTable(def, [obj], { resourceVersion: rv }, table) : obj);
         return;
       }
       case 'PUT': {
         const body = await this.#objectBody(req);
         const { object, created } = registry.update(def, namespace, name, body, write);
-        send(res, created ? 201 : 200, object);
+        send(res, created ? 201 : 200, object, warnings);
         return;
       }
       case 'PATCH': {
@@ -281,7 +291,7 @@ export class ApiHandler {
         if (!(PATCH_TYPES as readonly string[]).includes(type)) throw unsupportedMediaType(type, PATCH_TYPES);
         const patch = parseBody(await readBody(req), type === 'application/apply-patch+yaml' ? 'yaml' : 'json');
         const { object, created } = registry.patch(def, namespace, name, type, patch, write);
-        send(res, created ? 201 : 200, object);
+        send(res, created ? 201 : 200, object, warnings);
         return;
       }
       case 'DELETE': {
@@ -321,7 +331,7 @@ export class ApiHandler {
     };
   }
 
-  #watch(res: ServerResponse, def: ResourceDef, namespace: string | undefined, q: URLSearchParams, fieldText: string | null): void {
+  #watch(res: ServerResponse, def: ResourceDef, namespace: string | undefined, q: URLSearchParams, fieldText: string | null, table: IncludeObject | undefined): void {
     const labelSelector = parseLabelSelector(q.get('labelSelector'));
     const fieldSelector = parseFieldSelector(fieldText, def.selectableFields);
     const rvText = q.get('resourceVersion');
@@ -333,7 +343,11 @@ export class ApiHandler {
     if (sendInitialEvents && !allowBookmarks) throw badRequest('sendInitialEvents is forbidden for watch unless allowWatchBookmarks=true');
     const stream = new WatchStream(
       this.#registry,
-      { def, namespace, labelSelector, fieldSelector, resourceVersion, allowBookmarks, sendInitialEvents, timeoutSeconds: timeout === null ? undefined : Number(timeout) },
+      {
+        def, namespace, labelSelector, fieldSelector, resourceVersion, allowBookmarks, sendInitialEvents,
+        timeoutSeconds: timeout === null ? undefined : Number(timeout),
+        ...(table ? { transform: (o: JsonObject) => toTable(def, [o], { resourceVersion: (o['metadata'] as JsonObject)['resourceVersion'] }, table) } : {}),
+      },
       res,
       { bookmarkIntervalMs: this.#bookmarkIntervalMs, onClose: (w) => this.watches.delete(w) },
     );

@@ -15,11 +15,16 @@ import {
   ApiError, alreadyExists, badRequest, conflict, expired, forbidden, internalError, invalid, isObject, notFound, unsupportedMediaType,
   type FieldError, type JsonObject,
 } from './status.js';
+import { pruneUnknown, SCHEMAS } from './schema.js';
 import { RevisionStore } from './store.js';
 
 /** Options of a write (query parameters). */
 export interface WriteOptions {
   dryRun?: boolean;
+  /** What to do with unknown fields: drop them, drop them with a warning (the default), or refuse the request. */
+  fieldValidation?: 'Ignore' | 'Warn' | 'Strict';
+  /** Receives the warnings of the request (the Warning header's texts). */
+  warnings?: string[];
   fieldManager?: string;
   /** For a patch of type apply: take fields from other managers (always, here). */
   force?: boolean;
@@ -228,6 +233,18 @@ export class Registry {
     }
   }
 
+  /** What decoding into the Go type does: unknown fields dropped (or refused), wrong JSON types refused. */
+  #decode(def: ResourceDef, obj: JsonObject, opts: WriteOptions): void {
+    const report = pruneUnknown(obj, SCHEMAS[def.plural]!);
+    const prefix = `${def.kind} in version ${JSON.stringify(def.version)} cannot be handled as a ${def.kind}`;
+    if (report.typeErrors.length) throw badRequest(`${prefix}: ${report.typeErrors[0]!}`);
+    if (report.unknown.length === 0) return;
+    const texts = report.unknown.map((u) => `unknown field ${JSON.stringify(u)}`);
+    const mode = opts.fieldValidation ?? 'Warn';
+    if (mode === 'Strict') throw badRequest(`${prefix}: strict decoding error: ${texts.join(', ')}`);
+    if (mode === 'Warn') opts.warnings?.push(...texts);
+  }
+
   #validate(def: ResourceDef, obj: JsonObject, old: JsonObject | undefined, subresource: string | undefined): void {
     const errs: FieldError[] = subresource === 'status' ? def.validateStatus(obj) : def.validate(obj, old);
     if (errs.length) throw invalid(def, String(meta(obj)['name'] ?? ''), errs);
@@ -243,6 +260,7 @@ export class Registry {
   /** POST: create an object; returns it as stored. */
   create(def: ResourceDef, ns: string | undefined, body: JsonObject, opts: WriteOptions = {}): JsonObject {
     const obj = structuredClone(body);
+    this.#decode(def, obj, opts);
     this.#checkBody(def, ns, obj);
     const m = meta(obj);
     if ((m['name'] === undefined || m['name'] === '') && typeof m['generateName'] === 'string' && m['generateName'] !== '') {
@@ -275,6 +293,7 @@ export class Registry {
   /** PUT: replace an object (or create it where the resource allows); `created` tells which. */
   update(def: ResourceDef, ns: string | undefined, name: string, body: JsonObject, opts: WriteOptions = {}): { object: JsonObject; created: boolean } {
     const obj = structuredClone(body);
+    this.#decode(def, obj, opts);
     const m = meta(obj);
     if (m['name'] !== undefined && m['name'] !== name) throw badRequest(`the name of the object (${String(m['name'])}) does not match the name on the URL (${name})`);
     m['name'] = name;
@@ -326,6 +345,7 @@ export class Registry {
       const m = meta(patch);
       if (m['name'] !== undefined && m['name'] !== name) throw badRequest(`the name of the object (${String(m['name'])}) does not match the name on the URL (${name})`);
       if (patch['kind'] === undefined || patch['apiVersion'] === undefined) throw badRequest('invalid object type: /, Kind=');
+      this.#decode(def, patch, opts);
       const previous = old ? this.#applied.get(String(meta(old)['uid']))?.get(opts.fieldManager) : undefined;
       const merged = serverSideApply(old, patch, previous, def.patchMeta);
       let result: { object: JsonObject; created: boolean };
@@ -357,6 +377,7 @@ export class Registry {
       throw unsupportedMediaType(contentType, PATCH_TYPES.filter((t) => t !== 'application/json-patch+json'));
     }
     if (!isObject(next)) throw badRequest('the patch does not result in an object');
+    this.#decode(def, next, opts);
     const m = meta(next);
     if (m['name'] !== name) throw badRequest(`the name of the object (${String(m['name'])}) does not match the name on the URL (${name})`);
     // A resourceVersion the patch sets is a precondition (as in a PUT); otherwise the patch applies to what is there.

@@ -35,6 +35,8 @@ export interface WatchRequest {
   allowBookmarks: boolean;
   sendInitialEvents: boolean;
   timeoutSeconds: number | undefined;
+  /** How objects of ADDED, MODIFIED and DELETED events are sent (a Table for kubectl get -w); as they are by default. */
+  transform?: (obj: JsonObject) => JsonObject;
 }
 
 /** An open watch stream. */
@@ -67,7 +69,8 @@ export class WatchStream {
   #write(type: string, object: JsonObject): void {
     if (this.#closed) return;
     this.events++;
-    this.#res.write(`${JSON.stringify({ type, object })}\n`);
+    const sent = this.#req.transform && type !== 'BOOKMARK' && type !== 'ERROR' ? this.#req.transform(object) : object;
+    this.#res.write(`${JSON.stringify({ type, object: sent })}\n`);
   }
 
   #bookmark(annotations?: Record<string, string>): void {
