@@ -780,6 +780,46 @@ test('errors are Status objects: AlreadyExists, NotFound, Conflict on a stale re
   t.is(slice.body['message'], 'EndpointSlice.discovery.k8s.io "noaddr" is invalid: addressType: Required value');
 });
 
+test('updates keep allocated values; a type change drops what the new type does not use', async (t) => {
+  const env = await setup(t);
+  env.api.applyObjects(loadManifests(path.join(FIXTURES, 'nodeport.yaml')));
+  const before = env.api.get('services', 'default', 'web-nodeport')!;
+  const nodePorts = (specOf(before)['ports'] as JsonObject[]).map((p) => p['nodePort']);
+
+  // A PUT of the manifest as written (no clusterIP, one nodePort unset) keeps what was allocated.
+  const manifest = loadManifests(path.join(FIXTURES, 'nodeport.yaml'))[0]!;
+  const put = await request(env.api, 'PUT', '/api/v1/namespaces/default/services/web-nodeport', { body: manifest });
+  t.is(put.status, 200);
+  t.is(specOf(put.body)['clusterIP'], specOf(before)['clusterIP']);
+  t.deepEqual((specOf(put.body)['ports'] as JsonObject[]).map((p) => p['nodePort']), nodePorts);
+  t.is(metaOf(put.body)['resourceVersion'], metaOf(before)['resourceVersion'], 'nothing changed, nothing written');
+
+  const toClusterIP = await request(env.api, 'PATCH', '/api/v1/namespaces/default/services/web-nodeport', {
+    body: { spec: { type: 'ClusterIP' } }, contentType: 'application/strategic-merge-patch+json',
+  });
+  t.is(toClusterIP.status, 200, JSON.stringify(toClusterIP.body));
+  t.deepEqual((specOf(toClusterIP.body)['ports'] as JsonObject[]).map((p) => p['nodePort']), [undefined, undefined]);
+  t.is(specOf(toClusterIP.body)['externalTrafficPolicy'], undefined);
+  const toExternalName = await request(env.api, 'PATCH', '/api/v1/namespaces/default/services/web-nodeport', {
+    body: { spec: { type: 'ExternalName', externalName: 'web.example.com' } }, contentType: 'application/merge-patch+json',
+  });
+  t.is(toExternalName.status, 200, JSON.stringify(toExternalName.body));
+  t.is(specOf(toExternalName.body)['clusterIP'], undefined);
+  t.is(specOf(toExternalName.body)['ipFamilies'], undefined);
+
+  env.api.applyObjects([service('fixed')]);
+  const moved = await request(env.api, 'PATCH', '/api/v1/namespaces/default/services/fixed', {
+    body: { spec: { clusterIP: '10.96.200.1', clusterIPs: ['10.96.200.1'] } }, contentType: 'application/merge-patch+json',
+  });
+  t.is(moved.status, 422);
+  t.regex(String(moved.body['message']), /^Service "fixed" is invalid: spec\.clusterIPs\[0\]: Invalid value: \[\]string\{"10\.96\.200\.1"\}: may not change once set$/);
+  const stolen = await request(env.api, 'POST', '/api/v1/namespaces/default/services', {
+    body: { metadata: { name: 'thief' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 29999 }] } },
+  });
+  t.is(stolen.status, 422);
+  t.regex(String(stolen.body['message']), /spec\.ports\[0\]\.nodePort: Invalid value: 29999: provided port is not in the valid range\. The range of valid ports is 30000-32767/);
+});
+
 test('the status subresource sets a load balancer ingress; the main resource ignores status', async (t) => {
   const env = await setup(t);
   env.api.applyObjects(loadManifests(path.join(FIXTURES, 'loadbalancer.yaml')));

@@ -213,8 +213,13 @@ function applyMerge(live: unknown, config: unknown, meta: PatchMeta | undefined)
 function prune(target: unknown, previous: unknown, config: unknown, meta: PatchMeta | undefined): unknown {
   if (isObject(target) && isObject(previous) && isObject(config)) {
     for (const k of Object.keys(previous)) {
-      if (!(k in config)) delete target[k];
-      else target[k] = prune(target[k], previous[k], config[k], meta?.fields?.[k]);
+      const childMeta = meta?.fields?.[k];
+      if (k in config) target[k] = prune(target[k], previous[k], config[k], childMeta);
+      // No longer applied: a map keeps what others set in it, a keyed list what others added; anything else goes.
+      else if (isObject(previous[k]) && isObject(target[k])) target[k] = prune(target[k], previous[k], {}, childMeta);
+      else if (Array.isArray(previous[k]) && Array.isArray(target[k]) && (childMeta?.primitiveMerge || applyKeys(childMeta))) {
+        target[k] = prune(target[k], previous[k], [], childMeta);
+      } else delete target[k];
     }
     return target;
   }

@@ -308,6 +308,9 @@ export class Registry {
     const oldMeta = meta(old);
     const rv = m['resourceVersion'];
     if (rv !== undefined && rv !== '' && rv !== oldMeta['resourceVersion']) throw conflict(def, name);
+    if (m['uid'] !== undefined && m['uid'] !== '' && m['uid'] !== oldMeta['uid']) {
+      throw conflict(def, name, `Precondition failed: UID in precondition: ${String(m['uid'])}, UID in object meta: ${String(oldMeta['uid'])}`);
+    }
     obj['kind'] = def.kind;
     obj['apiVersion'] = def.apiVersion;
     m['uid'] = oldMeta['uid'];
@@ -328,9 +331,11 @@ export class Registry {
     }
     this.#validate(def, obj, old, opts.subresource);
     this.#allocate(def, obj, key);
-    if (canonical(obj) === canonical(old)) return { object: old, created: false };
-    if (opts.dryRun) return { object: ordered(obj), created: false };
-    return { object: this.store.put(def.plural, key, ordered(obj)), created: false };
+    const next = ordered(obj);
+    // etcd's GuaranteedUpdate writes nothing when the bytes are the same: no new resourceVersion, no event.
+    if (canonical(next) === canonical(old)) return { object: old, created: false };
+    if (opts.dryRun) return { object: next, created: false };
+    return { object: this.store.put(def.plural, key, next), created: false };
   }
 
   /** PATCH of any of the four types; `created` when an apply made the object. */

@@ -137,6 +137,12 @@ export function prepareServiceUpdate(svc: JsonObject, old: JsonObject): void {
     }
   }
   if (!needsHealthCheckNodePort(s) && s['healthCheckNodePort'] === o['healthCheckNodePort']) delete s['healthCheckNodePort'];
+  if (!externallyAccessible(s) && s['externalTrafficPolicy'] === o['externalTrafficPolicy']) delete s['externalTrafficPolicy'];
+  if (s['type'] !== 'LoadBalancer') {
+    if (s['allocateLoadBalancerNodePorts'] === o['allocateLoadBalancerNodePorts']) delete s['allocateLoadBalancerNodePorts'];
+    if (s['loadBalancerClass'] === o['loadBalancerClass']) delete s['loadBalancerClass'];
+  }
+  if (s['type'] === 'ExternalName' && s['internalTrafficPolicy'] === o['internalTrafficPolicy']) delete s['internalTrafficPolicy'];
   svc['status'] = structuredClone(old['status'] ?? { loadBalancer: {} });
 }
 
