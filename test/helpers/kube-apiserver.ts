@@ -31,7 +31,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseAllDocuments, stringify } from 'yaml';
-import { makeServerCerts } from './kube-apiserver/certs.js';
+import { makeServerCerts, type ServerCerts } from './kube-apiserver/certs.js';
 import { ApiHandler, type RequestRecord } from './kube-apiserver/handler.js';
 import { Registry, type WriteOptions } from './kube-apiserver/registry.js';
 import { RESOURCES, resourceByKind, type ResourceDef } from './kube-apiserver/resources.js';
@@ -114,17 +114,17 @@ function def(resource: KubeResource): ResourceDef {
 export class KubeApiServer {
   readonly #registry: Registry;
   readonly #handler: ApiHandler;
-  readonly #certs: { ca: string; cert: string; key: string };
+  readonly #certs: ServerCerts;
   #server: https.Server | undefined;
   #port: number;
 
   /** The bearer token clients must send. */
   readonly token: string;
 
-  private constructor(opts: Required<KubeApiServerOptions>) {
+  private constructor(opts: Required<KubeApiServerOptions>, certs: ServerCerts) {
     this.token = opts.token;
     this.#port = opts.port;
-    this.#certs = makeServerCerts();
+    this.#certs = certs;
     this.#registry = new Registry({ network: { cidr: opts.serviceCidr, ...parsePortRange(opts.nodePortRange) }, historySize: opts.historySize });
     this.#handler = new ApiHandler(this.#registry, {
       token: opts.token,
@@ -136,7 +136,7 @@ export class KubeApiServer {
 
   /** Make the certificates, the default namespaces, and listen. */
   static async start(opts: KubeApiServerOptions = {}): Promise<KubeApiServer> {
-    const server = new KubeApiServer(resolveOptions(opts));
+    const server = new KubeApiServer(resolveOptions(opts), await makeServerCerts());
     await server.#listen();
     return server;
   }

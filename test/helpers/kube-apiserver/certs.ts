@@ -4,10 +4,13 @@
  * with P-256 keys, which are quicker to make than RSA). The files live only
  * while openssl runs: the PEM text is read back and the directory removed.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** PEM text of the CA certificate and of the server's certificate and key. */
 export interface ServerCerts {
@@ -16,21 +19,21 @@ export interface ServerCerts {
   key: string;
 }
 
-/** Make a throwaway CA and a server certificate signed by it. */
-export function makeServerCerts(): ServerCerts {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `sluice-kubeapi-certs-${process.pid}-`));
+/** Make a throwaway CA and a server certificate signed by it (openssl runs without blocking the event loop). */
+export async function makeServerCerts(): Promise<ServerCerts> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `sluice-kubeapi-certs-${process.pid}-`));
   try {
-    const ssl = (...args: string[]): void => {
-      execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const ssl = async (...args: string[]): Promise<void> => {
+      await run('openssl', args, { cwd: dir });
     };
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sluice test kube CA');
-    ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver');
-    writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
-    const read = (f: string): string => readFileSync(path.join(dir, f), 'utf8');
-    return { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key') };
+    await ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sluice test kube CA');
+    await ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver');
+    await writeFile(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+    await ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    const read = (f: string): Promise<string> => readFile(path.join(dir, f), 'utf8');
+    return { ca: await read('ca.pem'), cert: await read('server.pem'), key: await read('server.key') };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }
