@@ -15,14 +15,16 @@
  *
  * What a test can do to it that a cluster does on its own: compact() (etcd's
  * compaction: old resourceVersions answer 410), closeWatches() (connections
- * cut), stop()/restart() (an API server restart on the same port, state and
- * revisions kept, watch history gone as the real watch cache is rebuilt), and
- * `requests` to see what clients asked (a relist, a watch's resourceVersion).
+ * cut, or ended), stop()/restart() (an API server restart on the same port,
+ * state and revisions kept, watch history gone as the real watch cache is
+ * rebuilt), and `requests` to see what clients asked (a relist, a watch's
+ * resourceVersion).
  *
  * The parts are in test/helpers/kube-apiserver/: store (revisions, history),
  * registry (the generic registry), resources and services (per-type
- * strategies), patch, selectors, watch, handler (HTTP), discovery, status
- * (error objects), certs.
+ * strategies), schema (known fields), patch, selectors, watch, handler
+ * (HTTP), table (kubectl's columns), protobuf (kubectl's generator bodies),
+ * discovery, status (error objects), certs.
  */
 import { once } from 'node:events';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
