@@ -1,5 +1,5 @@
 /**
- * The test Kubernetes API server (test/helpers/kube-apiserver.ts) is held to
+ * The test Kubernetes API server (src/demo/kube-apiserver.ts) is held to
  * the real API's behaviour by the real kubectl (/usr/bin/kubectl, 1.32):
  * apply of the YAML fixtures, the server's defaults and allocations as
  * `kubectl get -o json` shows them, a second apply (strategic merge patch),
@@ -19,7 +19,7 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeApiServer, loadManifests, type JsonObject, type KubeApiServerOptions } from '../helpers/kube-apiserver.js';
+import { KubeApiServer, loadManifests, type JsonObject, type KubeApiServerOptions } from '../../src/demo/kube-apiserver.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/kube');
 const KUBECTL = '/usr/bin/kubectl';

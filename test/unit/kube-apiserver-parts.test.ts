@@ -1,13 +1,13 @@
 /**
- * Pure parts of the test Kubernetes API server (test/helpers/kube-apiserver/)
+ * Pure parts of the test Kubernetes API server (src/demo/kube-apiserver/)
  * that the kubectl tests reach only in part: the strategic merge patch
  * directives, server-side apply's removal of fields no longer applied, label
  * and field selectors, and the Go-style duration of the Age column.
  */
 import test from 'ava';
-import { jsonMergePatch, serverSideApply, strategicMergePatch, type PatchMeta } from '../helpers/kube-apiserver/patch.js';
-import { parseFieldSelector, parseLabelSelector } from '../helpers/kube-apiserver/selectors.js';
-import { humanDuration } from '../helpers/kube-apiserver/table.js';
+import { jsonMergePatch, serverSideApply, strategicMergePatch, type PatchMeta } from '../../src/demo/kube-apiserver/patch.js';
+import { parseFieldSelector, parseLabelSelector } from '../../src/demo/kube-apiserver/selectors.js';
+import { humanDuration } from '../../src/demo/kube-apiserver/table.js';
 
 const PORTS: PatchMeta = {
   fields: {

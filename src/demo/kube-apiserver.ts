@@ -20,7 +20,7 @@
  * rebuilt), and `requests` to see what clients asked (a relist, a watch's
  * resourceVersion).
  *
- * The parts are in test/helpers/kube-apiserver/: store (revisions, history),
+ * The parts are in src/demo/kube-apiserver/: store (revisions, history),
  * registry (the generic registry), resources and services (per-type
  * strategies), schema (known fields), patch, selectors, watch, handler
  * (HTTP), table (kubectl's columns), protobuf (kubectl's generator bodies),

@@ -1,0 +1,157 @@
+/**
+ * A simulated Kubernetes node for the kube-proxy mode's end-to-end tests: a
+ * test API server (src/demo/kube-apiserver.ts) holding this node's Node, a
+ * node namespace with pods on a bridge (src/demo/pod-topology.ts) and a
+ * client outside it, and `sluice kube-proxy` run as a process that watches
+ * the API server from here and attaches inside the node's namespace.
+ * Everything goes with the test, on every path.
+ */
+import type { ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Agent } from '../../src/demo/agent-client.js';
+import { createCgroup, removeCgroup } from '../../src/demo/cgroup.js';
+import { KubeApiServer } from '../../src/demo/kube-apiserver.js';
+import { CLIENT_ADDRESS, NODE_ADDRESS, createPodNode, type PodNode } from '../../src/demo/pod-topology.js';
+import { ipIn, listNamespaces } from '../../src/demo/topology.js';
+import { DaemonProcess } from './daemon.js';
+
+const run = promisify(execFile);
+
+/** The service CIDR the test API server allocates from, routed to the node from the client. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+/** External and load balancer IPs of the tests, routed to the node from the client. */
+export const EXTERNAL_CIDR = '203.0.113.0/24';
+
+export interface KubeNode {
+  api: KubeApiServer;
+  node: PodNode;
+  nodeName: string;
+  agent: DaemonProcess;
+  dir: string;
+  kubeconfig: string;
+  cgroup: string;
+  healthz: string;
+  metrics: string;
+  /** Start `sluice kube-proxy` (again) and wait until its API serves. */
+  start(extra?: string[]): Promise<void>;
+  /** `kubectl` against the test API server. */
+  kubectl(...args: string[]): Promise<string>;
+  /** `kubectl apply -f -` of a YAML text. */
+  apply(yaml: string): Promise<string>;
+  /** A helper process in a namespace (a pod's, the node's, the client's), stopped with the test. */
+  agentIn(ns: string, opts?: { cgroup?: string }): Promise<Agent>;
+  /** Wait until the agent holds exactly these kubernetes-owned services (by sluice name), each with these backends ("10.0.0.1" active, "10.0.0.2:draining"). */
+  programmed(want: Record<string, string[]>, ms?: number): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Build the node, the API server and the agent (not started). */
+export async function kubeNode(t: ExecutionContext, prefix: string, opts: { mode?: 'xdp' | 'tc' } = {}): Promise<KubeNode> {
+  const tag = `${prefix}${process.pid.toString(36)}`.slice(0, 8);
+  const nodeName = `node-${tag}`;
+  const dir = await mkdtemp(path.join(tmpdir(), `sluice-kube-${tag}-`));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const api = await KubeApiServer.start({ bookmarkIntervalMs: 1000 });
+  t.teardown(() => api.close());
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  api.writeKubeconfig(kubeconfig);
+  const node = await createPodNode({ tag });
+  t.teardown(async () => {
+    await node.destroy();
+    const left = await listNamespaces(`sl-${tag}-`);
+    if (left.length) throw new Error(`namespaces left behind: ${left.join(', ')}`);
+  });
+  // The node's way out is its external link (the agent finds it by its
+  // default route); the client reaches service and external IPs through the node.
+  await ipIn(node.ns, 'route', 'add', 'default', 'via', CLIENT_ADDRESS);
+  await ipIn(node.client.ns, 'route', 'add', SERVICE_CIDR, 'via', NODE_ADDRESS);
+  await ipIn(node.client.ns, 'route', 'add', EXTERNAL_CIDR, 'via', NODE_ADDRESS);
+  const cgroup = await createCgroup(`sluice-kube-${tag}`);
+  t.teardown(() => removeCgroup(cgroup));
+  api.applyObjects([{ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'Hostname', address: nodeName }] } }]);
+  const [hp, mp] = [await freePort(), await freePort()];
+  const healthz = `127.0.0.1:${hp}`;
+  const metrics = `127.0.0.1:${mp}`;
+  const agent = await DaemonProcess.create(tag, [
+    '--kubeconfig', kubeconfig,
+    '--hostname-override', nodeName,
+    '--netns', node.nsPath,
+    '--socket-lb', cgroup,
+    '--mode', opts.mode ?? 'xdp',
+    '--healthz-bind-address', healthz,
+    '--metrics-bind-address', metrics,
+  ], { command: 'kube-proxy' });
+  t.teardown(() => agent.destroy());
+  const env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: path.join(dir, 'kubecache') };
+  const kubectl = async (...args: string[]): Promise<string> => {
+    try {
+      return (await run('kubectl', args, { env, timeout: 30_000 })).stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`kubectl ${args.join(' ')}: ${e.stderr || e.message}`);
+    }
+  };
+  let n = 0;
+  const k: KubeNode = {
+    api, node, nodeName, agent, dir, kubeconfig, cgroup, healthz, metrics,
+    start: (extra = []) => agent.start(extra),
+    kubectl,
+    apply: async (yaml: string) => {
+      const f = path.join(dir, `manifest-${n++}.yaml`);
+      await writeFile(f, yaml);
+      return kubectl('apply', '-f', f);
+    },
+    agentIn: async (ns, o = {}) => {
+      const a = new Agent(ns, o);
+      t.teardown(() => a.stop());
+      await a.ready;
+      return a;
+    },
+    programmed: async (want, ms = 15_000) => {
+      let last = '';
+      await until(`the agent to program ${JSON.stringify(want)} (last: ${last})`, async () => {
+        const c = agent.client();
+        try {
+          const got: Record<string, string[]> = {};
+          for (const s of (await c.listServices({ pageSize: 1000 })).services) {
+            if (s.owner !== 'kubernetes') continue;
+            got[s.name] = s.backends.map((b) => (b.state === 'ACTIVE' ? b.address : `${b.address}:${String(b.state).toLowerCase()}`)).sort();
+          }
+          last = JSON.stringify(got);
+          const norm = Object.fromEntries(Object.entries(want).map(([k2, v]) => [k2, [...v].sort()]));
+          return JSON.stringify(Object.fromEntries(Object.entries(got).sort())) === JSON.stringify(Object.fromEntries(Object.entries(norm).sort()));
+        } catch {
+          return false;
+        } finally {
+          c.close();
+        }
+      }, ms);
+    },
+  };
+  return k;
+}
