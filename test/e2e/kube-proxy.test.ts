@@ -145,7 +145,7 @@ function clusterIP(k: KubeNode, name: string): string {
 const httpTo = (a: Agent, host: string, port: number, n: number): Promise<BatchResult> => a.http(`http://${host}:${port}/`, n, 4);
 
 test('Services and EndpointSlices applied with kubectl are programmed and carry real traffic as kube-proxy would', async (t) => {
-  const k = await kubeNode(t, 'kpa');
+  const k = await kubeNode(t, 'kpa', { mode: 'tc' });
   const [web1, web2] = [await k.node.addPod('web-1', WEB_1), await k.node.addPod('web-2', WEB_2)];
   const [a1, a2, client, nodeProc] = await Promise.all([k.agentIn(web1.ns), k.agentIn(web2.ns), k.agentIn(k.node.client.ns), k.agentIn(k.node.ns, { cgroup: k.cgroup })]);
   await Promise.all([a1.serve('web-1', HTTP, UDP), a2.serve('web-2', HTTP, UDP)]);
@@ -156,7 +156,7 @@ test('Services and EndpointSlices applied with kubectl are programmed and carry 
   await k.start();
   const two = [WEB_1, WEB_2];
   await k.programmed({
-    'default/web:http': two, 'default/web:http/nodeport': two, 'default/web:alt': two,
+    'default/web:http': two, 'default/web:http/nodeport': two, 'default/web:alt': two, 'default/web:alt/nodeport': two,
     'default/dns:dns-udp': two, 'default/dns:dns-tcp': two,
     'default/edge:http': two, 'default/edge:http/nodeport': two,
     'default/sticky:http': two,
@@ -243,7 +243,7 @@ test('Services and EndpointSlices applied with kubectl are programmed and carry 
   t.is(h.status, 200);
   t.true('lastUpdated' in ((await h.json()) as object));
   const m = await (await fetch(`http://${k.metrics}/metrics`)).text();
-  t.regex(m, /^sluice_kube_programmed_services 13$/m);
+  t.regex(m, /^sluice_kube_programmed_services 14$/m);
   t.is(execFileSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' }).trim(), '');
 });
 

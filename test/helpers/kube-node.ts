@@ -61,11 +61,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+export async function until(what: string | (() => string), cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -134,7 +134,7 @@ export async function kubeNode(t: ExecutionContext, prefix: string, opts: { mode
     },
     programmed: async (want, ms = 15_000) => {
       let last = '';
-      await until(`the agent to program ${JSON.stringify(want)} (last: ${last})`, async () => {
+      await until(() => `the agent to program ${JSON.stringify(want)} (it holds ${last}); its log: ${agent.log().slice(-3000)}`, async () => {
         const c = agent.client();
         try {
           const got: Record<string, string[]> = {};
