@@ -4,12 +4,15 @@
  * where XDP does not fit: a pod's host-side veth, egress, or a device
  * without native XDP. Same core as XDP (lb_decide, without XDP's fast
  * path); the L4 checksum goes through the skb helpers, which keep offloaded
- * (CHECKSUM_PARTIAL) checksums correct.
+ * (CHECKSUM_PARTIAL) checksums correct. A packet for a service without a
+ * usable backend may be answered in its place (reject.h): the skb becomes
+ * the answer and is redirected back towards its sender.
  */
 #include <linux/pkt_cls.h>
 #include "include/lb.h"
 #include "include/csum.h"
 #include "include/fib.h"
+#include "include/reject.h"
 
 /* Enough linear data for Ethernet, IPv4 with options and a TCP header. */
 #define SLUICE_TC_PULL (sizeof(struct ethhdr) + 60 + sizeof(struct tcphdr))
@@ -73,6 +76,119 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb,
 	return 0;
 }
 
+/*
+ * Make the skb a plain packet before it becomes an answer. It keeps the
+ * checksum state of the packet it was, which a program can neither read
+ * nor set: a CHECKSUM_PARTIAL one (from a sender with checksum offload: a
+ * pod's veth, this host's own sockets) has its checksum completed, or
+ * trusted unchecked, from csum_start, its L4 header, which is not where
+ * the answer's L4 header will be (nor, for an ICMP answer, its checksum
+ * field). Cutting bytes at the network layer until the data starts past
+ * csum_start is what makes the kernel give that state up
+ * (skb_postpull_rcsum: CHECKSUM_NONE); the frame is extended first if it
+ * is too short to cut that much. What is cut is the packet's IP options,
+ * its L4 header and a byte more, all of it read before.
+ */
+static __always_inline int tc_reject_plain(struct __sk_buff *skb, __u32 ihl_len)
+{
+	__u32 base = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	__u32 cut = sizeof(struct ethhdr) + ihl_len + 1;
+
+	if (skb->len < base + cut && bpf_skb_change_tail(skb, base + cut, 0))
+		return SLUICE_ERR_REWRITE;
+	if (bpf_skb_adjust_room(skb, -(int)cut, BPF_ADJ_ROOM_NET, 0))
+		return SLUICE_ERR_REWRITE;
+	return 0;
+}
+
+/* Cut or extend the skb to `len` bytes. Two calls: the length always
+ * changes, and a change of length is what turns a CHECKSUM_COMPLETE skb
+ * (whose sum the answer's bytes would no longer match) into
+ * CHECKSUM_NONE. */
+static __always_inline int tc_reject_resize(struct __sk_buff *skb, __u32 len)
+{
+	if (bpf_skb_change_tail(skb, len - 1, 0) || bpf_skb_change_tail(skb, len, 0))
+		return SLUICE_ERR_REWRITE;
+	return 0;
+}
+
+/* A SYN becomes its RST: a plain skb of the RST's length, its headers
+ * written over it. */
+static __always_inline int tc_reject4_tcp_rst(struct __sk_buff *skb,
+					      const struct reject4_orig *o)
+{
+	struct reject4_rst r;
+	void *data;
+
+	reject4_tcp_rst(&r, o);
+	if (tc_reject_plain(skb, o->ihl_len) || tc_reject_resize(skb, REJECT4_RST_LEN))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)skb->data;
+	if (data + REJECT4_RST_LEN > (void *)(long)skb->data_end)
+		return SLUICE_ERR_REWRITE;
+	reject4_eth(data, o);
+	__builtin_memcpy(data + sizeof(struct ethhdr), &r, sizeof(r));
+	return SLUICE_REJECT_RST;
+}
+
+/* A UDP datagram becomes its ICMP port unreachable: the quote read into the
+ * stack, a plain skb of the answer's length, the quote written back after
+ * the headers. */
+static __always_inline int tc_reject4_icmp_unreach(struct __sk_buff *skb,
+						   const struct nat_action *act,
+						   const struct reject4_orig *o)
+{
+	struct reject4_quote q = {};
+	struct reject4_unreach u;
+	__u32 len = reject4_quote_len(o);
+	void *data;
+
+	if (bpf_skb_load_bytes(skb, act->l3_off, &q, len))
+		return SLUICE_ERR_REWRITE;
+	reject4_icmp_unreach(&u, o, &q, len);
+	if (tc_reject_plain(skb, o->ihl_len) ||
+	    tc_reject_resize(skb, REJECT4_ICMP_LEN + len) ||
+	    bpf_skb_store_bytes(skb, REJECT4_ICMP_LEN, &q, len, 0))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)skb->data;
+	if (data + REJECT4_ICMP_LEN > (void *)(long)skb->data_end)
+		return SLUICE_ERR_REWRITE;
+	reject4_eth(data, o);
+	__builtin_memcpy(data + sizeof(struct ethhdr), &u, sizeof(u));
+	return SLUICE_REJECT_ICMP;
+}
+
+/* Answer the packet of `act`, for a service without a usable backend, if
+ * it may be answered and the bucket has a token: SLUICE_REJECT_* (the skb
+ * is now the answer), or why not. */
+static __always_inline int tc_reject4(struct __sk_buff *skb,
+				      const struct nat_action *act)
+{
+	struct reject4_orig o = {};
+	int err = reject4_prepare((void *)(long)skb->data,
+				  (void *)(long)skb->data_end, act, &o);
+
+	if (err)
+		return err;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	if (act->udp)
+		return tc_reject4_icmp_unreach(skb, act, &o);
+	return tc_reject4_tcp_rst(skb, &o);
+}
+
+/* Where an answer goes: at ingress, back out of the device it came in by
+ * (on a pod's host-side veth, into the pod); at egress (a packet of this
+ * host's own, or one it forwards), into the device's ingress, so that the
+ * host's stack takes it. At ingress skb->ifindex is the device the packet
+ * arrived on, which is what ingress_ifindex says; at egress it is the
+ * device it leaves by. */
+static __always_inline int tc_reject_verdict(struct __sk_buff *skb)
+{
+	return bpf_redirect(skb->ifindex,
+			    skb->ingress_ifindex == skb->ifindex ? 0 : BPF_F_INGRESS);
+}
+
 SEC("tc")
 int sluice_tc(struct __sk_buff *skb)
 {
@@ -112,6 +228,10 @@ int sluice_tc(struct __sk_buff *skb)
 			if (ifindex)
 				verdict = bpf_redirect(ifindex, 0);
 		}
+	} else if (rc == SLUICE_ERR_NO_BACKEND && act.reject) {
+		rc = tc_reject4(skb, &act);
+		if (rc == SLUICE_REJECT_RST || rc == SLUICE_REJECT_ICMP)
+			verdict = tc_reject_verdict(skb);
 	}
 	if (lb_account(rc, &act, ifindex != 0,
 		       cfg_fib_redirect && !egress && !ifindex))

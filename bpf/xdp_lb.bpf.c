@@ -12,11 +12,14 @@
  * and decides (a new flow to a VIP without repeating the fast path's
  * conntrack miss and VIP check), and is rewritten from its struct
  * nat_action. Both paths follow the same entries (ct_follow), count alike
- * and forward by the FIB alike (fib_forward, xdp_verdict).
+ * and forward by the FIB alike (fib_forward, xdp_verdict). A packet for a
+ * service without a usable backend may be answered in its place
+ * (reject.h): the frame becomes the answer and goes back out with XDP_TX.
  */
 #include "include/lb.h"
 #include "include/csum.h"
 #include "include/fib.h"
+#include "include/reject.h"
 
 /*
  * Rewrite one address and its port in place, with incremental checksums:
@@ -205,6 +208,78 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx,
 	return 0;
 }
 
+/* A SYN becomes its RST: the headers written over the frame's start, which
+ * is cut to their length. */
+static __always_inline int xdp_reject4_tcp_rst(struct xdp_md *ctx,
+					       const struct reject4_orig *o)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct reject4_rst r;
+
+	reject4_tcp_rst(&r, o);
+	/* A SYN's frame holds at least the RST's headers (the parser saw
+	 * them): only ever shrunk. */
+	if (bpf_xdp_adjust_tail(ctx, (int)REJECT4_RST_LEN - (int)(data_end - data)))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + REJECT4_RST_LEN > data_end)
+		return SLUICE_ERR_REWRITE;
+	reject4_eth(data, o);
+	__builtin_memcpy(data + sizeof(struct ethhdr), &r, sizeof(r));
+	return SLUICE_REJECT_RST;
+}
+
+/* A UDP datagram becomes its ICMP port unreachable: room for an IP and an
+ * ICMP header is made before the datagram's IP header, which with what
+ * follows it, cut to the quote's length, is the quote. */
+static __always_inline int xdp_reject4_icmp_unreach(struct xdp_md *ctx,
+						    const struct nat_action *act,
+						    const struct reject4_orig *o)
+{
+	struct reject4_quote q = {};
+	struct reject4_unreach u;
+	void *data, *data_end;
+	__u32 len = reject4_quote_len(o);
+
+	if (bpf_xdp_load_bytes(ctx, act->l3_off, &q, len))
+		return SLUICE_ERR_REWRITE;
+	reject4_icmp_unreach(&u, o, &q, len);
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + sizeof(struct icmp4hdr))))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (bpf_xdp_adjust_tail(ctx, (int)(REJECT4_ICMP_LEN + len) - (int)(data_end - data)))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + REJECT4_ICMP_LEN > data_end)
+		return SLUICE_ERR_REWRITE;
+	reject4_eth(data, o);
+	__builtin_memcpy(data + sizeof(struct ethhdr), &u, sizeof(u));
+	return SLUICE_REJECT_ICMP;
+}
+
+/* Answer the packet of `act`, for a service without a usable backend, if
+ * it may be answered and the bucket has a token: SLUICE_REJECT_* (the frame
+ * is now the answer), or why not. */
+static __always_inline int xdp_reject4(struct xdp_md *ctx,
+				       const struct nat_action *act)
+{
+	struct reject4_orig o = {};
+	int err = reject4_prepare((void *)(long)ctx->data,
+				  (void *)(long)ctx->data_end, act, &o);
+
+	if (err)
+		return err;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	if (act->udp)
+		return xdp_reject4_icmp_unreach(ctx, act, &o);
+	return xdp_reject4_tcp_rst(ctx, &o);
+}
+
 /*
  * The general path, for what the fast path left: lb_decide(), then the
  * rewrite from its action. Inlined, but its own scope: the action is zeroed
@@ -231,6 +306,10 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 			ifindex = fib_forward(ctx, ctx->ingress_ifindex, eth, iph);
 			verdict = xdp_verdict(ctx, ifindex);
 		}
+	} else if (rc == SLUICE_ERR_NO_BACKEND && act.reject) {
+		rc = xdp_reject4(ctx, &act);
+		if (rc == SLUICE_REJECT_RST || rc == SLUICE_REJECT_ICMP)
+			verdict = XDP_TX;
 	}
 	if (lb_account(rc, &act, ifindex != 0, cfg_fib_redirect && !ifindex))
 		return XDP_DROP;

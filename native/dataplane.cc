@@ -31,6 +31,8 @@ constexpr size_t kLogSize = 4 << 20;
 using FibRedirect = decltype(sluice_bpf::sluice_bpf__rodata::cfg_fib_redirect);
 using RefreshNs = decltype(sluice_bpf::sluice_bpf__rodata::cfg_refresh_ns);
 using StatelessReply = decltype(sluice_bpf::sluice_bpf__rodata::cfg_stateless_reply);
+using RejectRate = decltype(sluice_bpf::sluice_bpf__rodata::cfg_reject_rate);
+using RejectBurst = decltype(sluice_bpf::sluice_bpf__rodata::cfg_reject_burst);
 
 int MkdirP(const std::string &path)
 {
@@ -136,6 +138,10 @@ struct LoadOptions {
 	StatelessReply stateless = 0;
 	bool setRefresh = false;
 	RefreshNs refreshNs = 0;
+	bool setRejectRate = false;
+	RejectRate rejectRate = 0;
+	bool setRejectBurst = false;
+	RejectBurst rejectBurst = 0;
 	/* Map capacities chosen at load time (e.g. a smaller conntrack for
 	 * tests); a pinned map of another size is then refused by libbpf. */
 	std::vector<std::pair<std::string, uint32_t>> maxEntries;
@@ -288,6 +294,12 @@ void LoadWorker::Run()
 	if (!err && opts_.setRefresh)
 		err = SetRodata(lo->obj, "cfg_refresh_ns", &opts_.refreshNs,
 				sizeof(opts_.refreshNs), &detail);
+	if (!err && opts_.setRejectRate)
+		err = SetRodata(lo->obj, "cfg_reject_rate", &opts_.rejectRate,
+				sizeof(opts_.rejectRate), &detail);
+	if (!err && opts_.setRejectBurst)
+		err = SetRodata(lo->obj, "cfg_reject_burst", &opts_.rejectBurst,
+				sizeof(opts_.rejectBurst), &detail);
 	if (err)
 		return Fail(err, "bpf_map__set_initial_value", detail);
 
@@ -549,6 +561,16 @@ Napi::Value Dataplane::StartLoad(const Napi::CallbackInfo &info)
 			      ErrorKind::TypeError);
 		o.setRefresh = true;
 		o.refreshNs = static_cast<RefreshNs>(d);
+	}
+	Napi::Value rate = OptField(opts, "rejectRate");
+	if (!rate.IsUndefined()) {
+		o.setRejectRate = true;
+		o.rejectRate = GetU32(env, rate, op, "rejectRate");
+	}
+	Napi::Value burst = OptField(opts, "rejectBurst");
+	if (!burst.IsUndefined()) {
+		o.setRejectBurst = true;
+		o.rejectBurst = GetU32(env, burst, op, "rejectBurst");
 	}
 
 	Napi::Value sizes = OptField(opts, "maxEntries");

@@ -76,7 +76,10 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(global_stats, ct_rescheduled), F(global_stats, affinity_hits),
 	       F(global_stats, fib_miss), F(global_stats, reply_restored),
 	       F(global_stats, reply_ambiguous), F(global_stats, hairpin_flows),
-	       F(global_stats, sock_translated));
+	       F(global_stats, sock_translated),
+	       F(global_stats, reject_tcp_rst),
+	       F(global_stats, reject_icmp_unreach),
+	       F(global_stats, reject_rate_limited));
 	LAYOUT(node_config, F(node_config, hairpin_addr), F(node_config, pad),
 	       F(node_config, sock_netns_cookie));
 	LAYOUT(sock_rnat_key, F(sock_rnat_key, cookie), F(sock_rnat_key, addr),
@@ -114,6 +117,7 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_MAGLEV_MAX);
 	C(SLUICE_MAGLEV_SLOTS);
 	C(SLUICE_SVC_AFFINITY);
+	C(SLUICE_SVC_DROP_NO_BACKEND);
 	C(SLUICE_BE_DRAINING);
 	C(SLUICE_CT_FORWARD);
 	C(SLUICE_CT_REPLY);

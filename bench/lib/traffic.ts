@@ -69,7 +69,9 @@ function sluiceCounters(p: RunningPeer, measured: BenchService): SluiceCounters 
     return id === undefined ? NaN : Number(dp.backendStats(id).packets);
   });
   const drops: Record<string, number> = {};
-  for (const [k, v] of Object.entries(g)) if (k.startsWith('drop_') || k === 'fib_miss') drops[`sluice.${k}`] = Number(v);
+  // Where packets went other than to a backend: drops, answers in their
+  // place (a measured service has backends, so any is a fault), FIB misses.
+  for (const [k, v] of Object.entries(g)) if (k.startsWith('drop_') || k.startsWith('reject_') || k === 'fib_miss') drops[`sluice.${k}`] = Number(v);
   return { rxPackets: Number(g.rx_packets), forwarded: Number(g.forwarded), backendPackets, drops };
 }
 

@@ -28,4 +28,18 @@ const volatile __u8 cfg_stateless_reply __weak = 1;
  * established flow does not write to a shared map on every packet. */
 const volatile __u64 cfg_refresh_ns __weak = 1000000000ULL;
 
+/* Answers to packets for a service without a usable backend (a RST to a
+ * SYN, ICMP port unreachable to a UDP datagram: reject.h) come out of a
+ * token bucket per CPU: cfg_reject_rate tokens a second, at most
+ * cfg_reject_burst held, the bucket full at a CPU's first answer. Over the
+ * limit the packet is dropped and counted (reject_rate_limited), so that
+ * spoofed sources cannot make sluice send more than rate x CPUs answers a
+ * second, each for one packet and at most 28 bytes (an IP and an ICMP
+ * header) longer than it. Default: 1,000 a second with a burst of 100, per
+ * CPU (Linux's own ICMP limit is 1,000 a second with a burst of 50, per
+ * host). A rate of 0 never refills the bucket; a burst of 0 answers
+ * nothing. */
+const volatile __u32 cfg_reject_rate __weak = 1000;
+const volatile __u32 cfg_reject_burst __weak = 100;
+
 #endif /* SLUICE_CONFIG_H */

@@ -4,7 +4,8 @@
  * HC' = ~(~HC + ~m + m')) for the XDP path, which sees raw frames with full
  * checksums, and for the IPv4 header checksum at tc (never offloaded). tc
  * updates the L4 checksum with the kernel's bpf_l4_csum_replace instead,
- * because an skb may carry a partial (offloaded) one.
+ * because an skb may carry a partial (offloaded) one. Below them, sums from
+ * scratch, for the headers of the packets reject.h builds.
  *
  * One's complement sums do not depend on byte order as long as every 16-bit
  * word is taken as it sits in memory, so the values below are never swapped.
@@ -13,6 +14,8 @@
 #define SLUICE_CSUM_H
 
 #include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 static __always_inline __u16 csum_fold(__u32 sum)
 {
@@ -38,6 +41,31 @@ static __always_inline __u32 csum_delta2(__u32 acc, __be16 from, __be16 to)
 static __always_inline __u16 csum_apply(__u16 check, __u32 delta)
 {
 	return (__u16)~csum_fold((__u32)(__u16)~check + delta);
+}
+
+/*
+ * The sum of `len` bytes at `p`, added to `seed`: a 32-bit partial sum, to
+ * be folded. `p` is on the stack and `len` a constant multiple of 4, as
+ * bpf_csum_diff wants; it cannot fail on such arguments.
+ */
+static __always_inline __u32 csum_sum(void *p, __u32 len, __u32 seed)
+{
+	return (__u32)bpf_csum_diff(NULL, 0, p, len, seed);
+}
+
+/* The partial sum of an IPv4 pseudo-header (RFC 793, 768): the addresses,
+ * a zero byte and the protocol, the L4 length. */
+static __always_inline __u32 csum_pseudo4(__be32 saddr, __be32 daddr,
+					  __u8 proto, __u16 len)
+{
+	return (saddr & 0xffff) + (saddr >> 16) + (daddr & 0xffff) +
+	       (daddr >> 16) + bpf_htons((__u16)proto) + bpf_htons(len);
+}
+
+/* A partial sum as a checksum field holds it: folded, complemented. */
+static __always_inline __sum16 csum_finish(__u32 sum)
+{
+	return (__sum16)~csum_fold(sum);
 }
 
 #endif /* SLUICE_CSUM_H */

@@ -15,10 +15,13 @@
 #define SLUICE_ERR_NO_BACKEND -5 /* service without a usable backend */
 #define SLUICE_ERR_CT_FULL -6    /* conntrack update failed */
 #define SLUICE_ERR_REWRITE -7    /* a checksum/store helper failed */
+#define SLUICE_ERR_RATE_LIMITED -8 /* an answer (RST, ICMP) over the rate limit */
 
 /* Non-negative outcomes of the core. */
 #define SLUICE_PASS 0      /* not ours: hand to the stack untouched */
 #define SLUICE_NAT_FWD 1   /* DNAT done, forward towards the backend */
 #define SLUICE_NAT_REPLY 2 /* reverse NAT done, forward towards the client */
+#define SLUICE_REJECT_RST 3  /* no backend: the packet became a TCP RST to its sender */
+#define SLUICE_REJECT_ICMP 4 /* no backend: the packet became an ICMP port unreachable */
 
 #endif /* SLUICE_ERRORS_H */

@@ -72,6 +72,10 @@ struct nat_action {
 	__u8 hairpin;
 	__be32 peer_old_addr;
 	__be32 peer_new_addr;
+	/* With SLUICE_ERR_NO_BACKEND: the service has no usable backend and
+	 * does not say drop, so the entry point may answer the packet
+	 * (reject.h decides whether this one can be). */
+	__u8 reject;
 };
 
 /* The backend with this id, or NULL if there is none (a deleted backend is
@@ -244,6 +248,10 @@ static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
 		}
 	}
 
+	if (!svc->table_size) {
+		act->reject = !(svc->flags & SLUICE_SVC_DROP_NO_BACKEND);
+		return SLUICE_ERR_NO_BACKEND;
+	}
 	err = pick_maglev(svc, flow_hash4(fk->saddr, fk->daddr, sport, dport, fk->proto),
 			  &backend_id);
 	if (err)
@@ -611,7 +619,8 @@ static __always_inline int lb_action_headers(void *data, void *data_end,
 
 /*
  * Count the outcome of one packet, once, at the entry point's single exit;
- * returns 1 if the packet must be dropped. For a rewritten packet
+ * returns 1 if the packet must be dropped. A packet answered in its place
+ * (SLUICE_REJECT_*) is sent back by the entry point. For a rewritten packet
  * (SLUICE_NAT_*), `redirected` says whether it left by a FIB redirect or
  * through the stack, and `fib_missed` whether a FIB redirect was tried and
  * gave no next hop.
@@ -661,6 +670,15 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 		return 1;
 	case SLUICE_ERR_CT_FULL:
 		g->drop_ct_full++;
+		return 1;
+	case SLUICE_REJECT_RST:
+		g->reject_tcp_rst++;
+		return 0;
+	case SLUICE_REJECT_ICMP:
+		g->reject_icmp_unreach++;
+		return 0;
+	case SLUICE_ERR_RATE_LIMITED:
+		g->reject_rate_limited++;
 		return 1;
 	default: /* SLUICE_ERR_REWRITE: never forward a half-rewritten packet */
 		g->drop_malformed++;

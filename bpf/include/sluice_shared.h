@@ -71,6 +71,11 @@
 
 /* Service flags (svc_value.flags). */
 #define SLUICE_SVC_AFFINITY (1U << 0) /* ClientIP session affinity */
+#define SLUICE_SVC_DROP_NO_BACKEND (1U << 1) /* without a usable backend, drop
+					      * its packets; unset: answer a
+					      * SYN with a RST and a UDP
+					      * datagram with ICMP port
+					      * unreachable (reject.h) */
 
 /* Backend flags (backend_value.flags). */
 #define SLUICE_BE_DRAINING (1U << 0) /* informational: the control plane
@@ -227,7 +232,8 @@ struct global_stats {
 	__u64 drop_malformed;    /* truncated or invalid L3/L4 header to a VIP */
 	__u64 drop_fragment;     /* an IP fragment addressed to a VIP */
 	__u64 drop_no_service;   /* VIP on a port/protocol no service defines */
-	__u64 drop_no_backend;   /* service exists, Maglev table empty/missing */
+	__u64 drop_no_backend;   /* service without a usable backend, not answered (the
+				  * service says drop, not a SYN, not answerable) */
 	__u64 drop_ct_full;      /* conntrack insert failed */
 	__u64 passed_malformed;  /* truncated packet not addressed to a VIP */
 	__u64 ct_rescheduled;    /* flow whose backend was deleted, rescheduled */
@@ -237,6 +243,9 @@ struct global_stats {
 	__u64 reply_ambiguous;   /* replies without an entry from an endpoint of several service ports: passed */
 	__u64 hairpin_flows;     /* new flows whose client is its own backend, source NATed to the hairpin address */
 	__u64 sock_translated;   /* connect()/sendmsg() of the node's own sockets to a VIP, sent to a backend */
+	__u64 reject_tcp_rst;    /* SYNs to a service without a usable backend, answered with a RST */
+	__u64 reject_icmp_unreach; /* UDP to a service without a usable backend, answered with ICMP port unreachable */
+	__u64 reject_rate_limited; /* packets that would have been answered, over the rate limit: dropped */
 };
 
 /* Value of the one-entry `node_config` array: this node's settings that the
@@ -313,7 +322,7 @@ SLUICE_STATIC_ASSERT(sizeof(struct rnat_value) == 8, "rnat_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_key) == 24, "affinity_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_value) == 16, "affinity_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct lb_stats) == 32, "lb_stats layout");
-SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 144, "global_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 168, "global_stats layout");
 SLUICE_STATIC_ASSERT(sizeof(struct node_config) == 16, "node_config layout");
 SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_key) == 16, "sock_rnat_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_value) == 8, "sock_rnat_value layout");

@@ -30,13 +30,14 @@ export const LAYOUTS = {
   affinity_value: { size: 16, offsets: { backend_id: 0, pad: 4, last_seen_ns: 8 } },
   lb_stats: { size: 32, offsets: { packets: 0, bytes: 8, new_conns: 16, reply_packets: 24 } },
   global_stats: {
-    size: 144,
+    size: 168,
     offsets: {
       rx_packets: 0, passed_other: 8, forwarded: 16, forwarded_stack: 24, replies: 32,
       drop_malformed: 40, drop_fragment: 48, drop_no_service: 56, drop_no_backend: 64,
       drop_ct_full: 72, passed_malformed: 80, ct_rescheduled: 88, affinity_hits: 96,
       fib_miss: 104, reply_restored: 112, reply_ambiguous: 120, hairpin_flows: 128,
-      sock_translated: 136,
+      sock_translated: 136, reject_tcp_rst: 144, reject_icmp_unreach: 152,
+      reject_rate_limited: 160,
     },
   },
   node_config: { size: 16, offsets: { hairpin_addr: 0, pad: 4, sock_netns_cookie: 8 } },
@@ -64,6 +65,8 @@ const AF_INET6 = 10;
 
 /** Service flag: ClientIP session affinity (SLUICE_SVC_AFFINITY). */
 export const SVC_FLAG_AFFINITY = 1;
+/** Service flag: without a usable backend, drop its packets instead of answering them (SLUICE_SVC_DROP_NO_BACKEND). */
+export const SVC_FLAG_DROP_NO_BACKEND = 2;
 /** Backend flag: removed from the Maglev table, existing flows stay (SLUICE_BE_DRAINING). */
 export const BACKEND_FLAG_DRAINING = 1;
 /** Reply NAT flag: the endpoint serves several service ports (SLUICE_RNAT_AMBIGUOUS). */
@@ -545,6 +548,7 @@ export const GLOBAL_COUNTERS = [
   'drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend',
   'drop_ct_full', 'passed_malformed', 'ct_rescheduled', 'affinity_hits', 'fib_miss',
   'reply_restored', 'reply_ambiguous', 'hairpin_flows', 'sock_translated',
+  'reject_tcp_rst', 'reject_icmp_unreach', 'reject_rate_limited',
 ] as const;
 
 /** One global counter's name. */

@@ -51,6 +51,14 @@ export interface NativeDataplaneOptions {
   fibRedirect?: boolean;
   /** Restore replies of flows without an entry through reply_nat (default true; see bpf/include/config.h). */
   statelessReplies?: boolean;
+  /**
+   * The token bucket of answers to packets for services without a usable
+   * backend (a RST, ICMP port unreachable), per CPU: tokens a second
+   * (default 1,000; 0: the bucket never refills) and the most held (default
+   * 100; 0: nothing is answered). See bpf/include/config.h.
+   */
+  rejectRate?: number;
+  rejectBurst?: number;
   /** Map capacities; each must match an adopted pin's (libbpf refuses a pin of another size). */
   capacity?: Partial<DataplaneCapacity>;
 }
@@ -102,7 +110,7 @@ const ZERO_KEY = encodeU32(0);
 const XDP_PASS = 2;
 
 /** The maps of the object, for mapUsage. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
@@ -189,6 +197,8 @@ export class NativeDataplane implements Dataplane {
     if (opts.pinDir !== undefined) loadOpts.pinDir = opts.pinDir;
     if (opts.fibRedirect !== undefined) loadOpts.fibRedirect = opts.fibRedirect;
     if (opts.statelessReplies !== undefined) loadOpts.statelessReplies = opts.statelessReplies;
+    if (opts.rejectRate !== undefined) loadOpts.rejectRate = opts.rejectRate;
+    if (opts.rejectBurst !== undefined) loadOpts.rejectBurst = opts.rejectBurst;
     const sizes = mapSizes(opts.capacity ?? {});
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {

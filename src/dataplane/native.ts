@@ -77,6 +77,10 @@ export interface NativeLoadOptions {
   statelessReplies?: boolean;
   /** How often conntrack/affinity timestamps are refreshed, in ns. */
   refreshNs?: number;
+  /** Answers (RST, ICMP) to packets for services without a usable backend, per second per CPU (default 1,000). */
+  rejectRate?: number;
+  /** The most answers a CPU sends at once, its bucket full (default 100; 0: none). */
+  rejectBurst?: number;
   /** Capacities set before load, by map name (e.g. { conntrack: 65536 }). */
   maxEntries?: Record<string, number>;
   /** Load this object file instead of the embedded one (tests of error paths). */

@@ -15,6 +15,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import {
   BACKEND_FLAG_DRAINING,
   SVC_FLAG_AFFINITY,
+  SVC_FLAG_DROP_NO_BACKEND,
   endpointCode,
   type LbStats,
   type ServiceKey,
@@ -58,6 +59,8 @@ interface Installed {
   tableBase: number | undefined;
   /** sessionAffinity.timeoutSeconds; undefined without affinity. */
   affinity: number | undefined;
+  /** noBackends is drop (else reject, the default). */
+  dropNoBackends: boolean;
   /** The id of each backend, in the order of spec.backends (not a Map by
    * identity: 10,000 services would hold 100,000 identity strings and
    * 10,000 small hash tables for it; idsByIdentity builds one when needed). */
@@ -420,6 +423,7 @@ export class LoadBalancer {
     const spec: ServiceSpec = { name, address: s.key.address, port: s.key.port, protocol: s.key.protocol, backends };
     if (s.affinity !== undefined) spec.sessionAffinity = { timeoutSeconds: s.affinity };
     if (s.explicitSize) spec.tableSize = s.tableSize;
+    if (s.dropNoBackends) spec.noBackends = 'drop';
     return spec;
   }
 
@@ -556,7 +560,7 @@ export class LoadBalancer {
       key,
       value: {
         id,
-        flags: spec.sessionAffinity ? SVC_FLAG_AFFINITY : 0,
+        flags: (spec.sessionAffinity ? SVC_FLAG_AFFINITY : 0) | (spec.noBackends === 'drop' ? SVC_FLAG_DROP_NO_BACKEND : 0),
         affinityTimeoutSec: spec.sessionAffinity?.timeoutSeconds ?? 0,
         tableSize: base === undefined ? 0 : size,
         tableBase: base ?? 0,
@@ -566,7 +570,7 @@ export class LoadBalancer {
     this.addVip(key.address, 1, scope, log);
     log.set(this.installed, spec.name, {
       key, id, tableSize: size, explicitSize: spec.tableSize !== undefined, tableBase: base,
-      affinity: spec.sessionAffinity?.timeoutSeconds, backendIds: bids, backendMeta: meta,
+      affinity: spec.sessionAffinity?.timeoutSeconds, dropNoBackends: spec.noBackends === 'drop', backendIds: bids, backendMeta: meta,
     });
     log.set(this.names, id, spec.name);
     if (restored) {

@@ -7,6 +7,14 @@
 import * as v from 'valibot';
 /** A transport protocol of a service port. */
 export type Protocol = 'tcp' | 'udp';
+/**
+ * What packets for a service get while it has no usable backend (none, or
+ * every one draining, in maintenance or of weight 0): `reject` answers a
+ * TCP SYN with a RST and a UDP datagram with ICMP port unreachable, so that
+ * clients fail at once, as kube-proxy does (other packets are dropped);
+ * `drop` drops them all.
+ */
+export type NoBackends = 'reject' | 'drop';
 import { invalid } from '../errors.js';
 import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
@@ -45,6 +53,8 @@ export interface ServiceSpec {
   sessionAffinity?: SessionAffinity;
   /** Maglev table size: a prime ≤ 131071; default from the backend count. */
   tableSize?: number;
+  /** Without a usable backend: reject (default) or drop. */
+  noBackends?: NoBackends;
 }
 
 export { MAX_AFFINITY_TIMEOUT, MAX_WEIGHT } from './schema.js';
@@ -71,6 +81,7 @@ const frontendSchema = v.object({
   ),
   sessionAffinity: v.optional(v.object({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) })),
   tableSize: v.optional(v.number()),
+  noBackends: v.optional(v.picklist(['reject', 'drop'], (i) => `must be "reject" or "drop", got ${show(i.input)}`)),
 });
 
 /**

@@ -269,6 +269,7 @@ function sameSpec(a: Readonly<ServiceSpec> | undefined, b: ServiceSpec): boolean
   if (a.address !== b.address || a.port !== b.port || a.protocol !== b.protocol) return false;
   if ((a.tableSize ?? 0) !== (b.tableSize ?? 0)) return false;
   if ((a.sessionAffinity?.timeoutSeconds ?? 0) !== (b.sessionAffinity?.timeoutSeconds ?? 0)) return false;
+  if ((a.noBackends ?? 'reject') !== (b.noBackends ?? 'reject')) return false;
   if (a.backends.length !== b.backends.length) return false;
   return a.backends.every((x, i) => {
     const y = b.backends[i]!;

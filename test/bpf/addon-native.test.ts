@@ -32,7 +32,7 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   t.deepEqual(sizes, {
     svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
     ct_key: 16, ct_value: 32, affinity_key: 24, affinity_value: 16,
-    lb_stats: 32, global_stats: 144, rnat_key: 20, rnat_value: 8, lookup_result: 40,
+    lb_stats: 32, global_stats: 168, rnat_key: 20, rnat_value: 8, lookup_result: 40,
     node_config: 16, sock_rnat_key: 16, sock_rnat_value: 8,
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
@@ -49,6 +49,7 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   t.is(l.ct_value?.offsets.flags, 7, 'the hairpin flag sits in the byte after dir');
   t.is(l.global_stats?.offsets.hairpin_flows, 128);
   t.is(l.global_stats?.offsets.sock_translated, 136);
+  t.is(l.global_stats?.offsets.reject_rate_limited, 160);
 
   const c = native.constants();
   t.is(c.SLUICE_MAGLEV_MAX, 131071);
@@ -184,7 +185,7 @@ test('testRun passes a garbage frame and counts it', async (t) => {
   t.deepEqual(r.data, frame);
 
   const sum = dp.perCpuSum('global_stats', Buffer.alloc(4));
-  t.is(sum?.length, 144);
+  t.is(sum?.length, 168);
   t.is(sum?.readBigUInt64LE(0), 1n, 'rx_packets');
 
   const live = await dp.testRunLive(Buffer.alloc(64), { repeat: 16, ingressIfindex: 1 });

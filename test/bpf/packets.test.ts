@@ -20,7 +20,21 @@ import {
 } from '../../src/dataplane/codec.js';
 import { flowHash } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
-import { TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS, buildPacket, parsePacket, type PacketSpec } from '../helpers/packet.js';
+import {
+  TC_ACT_OK,
+  TC_ACT_REDIRECT,
+  TC_ACT_SHOT,
+  XDP_DROP,
+  XDP_PASS,
+  XDP_TX,
+  buildPacket,
+  checksumsOk,
+  parsePacket,
+  portUnreachableFor,
+  rstFor,
+  type PacketSpec,
+} from '../helpers/packet.js';
+import { native } from '../../src/dataplane/native.js';
 import { conntrackEntries, deleteConntrackWhere } from '../helpers/conntrack.js';
 
 const VIP = '10.96.0.10';
@@ -56,6 +70,10 @@ const empty: ServiceSpec = {
   protocol: 'tcp',
   backends: [],
 };
+const emptyDns: ServiceSpec = { ...empty, name: 'empty-dns', port: 53, protocol: 'udp' };
+/* Without backends too, but set to drop their packets rather than answer them. */
+const dropper: ServiceSpec = { ...empty, name: 'dropper', address: '10.96.0.31', noBackends: 'drop' };
+const dropperDns: ServiceSpec = { ...emptyDns, name: 'dropper-dns', address: '10.96.0.31', noBackends: 'drop' };
 
 let dp: NativeDataplane;
 let lb: LoadBalancer;
@@ -63,7 +81,7 @@ let lb: LoadBalancer;
 test.before(async () => {
   dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 65536 } });
   lb = new LoadBalancer(dp);
-  for (const s of [web, dns, sticky, empty]) await lb.apply(s);
+  for (const s of [web, dns, sticky, empty, emptyDns, dropper, dropperDns]) await lb.apply(s);
 });
 
 test.after.always(() => {
@@ -451,17 +469,176 @@ test.serial('fragments to a VIP are dropped and counted; others pass', (t) => {
   }
 });
 
-test.serial('a VIP on an undefined port, or a service without backends, is dropped and counted', (t) => {
-  let r = send('xdp', buildPacket(syn(46000, { dport: 81 })));
-  t.is(r.verdict, XDP_DROP);
-  t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
-  r = send('xdp', buildPacket({ saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 46001, dport: 80 }));
-  t.is(r.verdict, XDP_DROP, 'TCP-only port, UDP packet');
-  t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
-  r = send('xdp', buildPacket(syn(46002, { daddr: empty.address })));
-  t.is(r.verdict, XDP_DROP);
-  t.deepEqual(r.global, { rx_packets: 1, drop_no_backend: 1 });
+test.serial('a VIP on an undefined port is dropped, not answered, and counted', (t) => {
+  for (const prog of ['xdp', 'tc'] as const) {
+    const drop = prog === 'xdp' ? XDP_DROP : TC_ACT_SHOT;
+    let r = send(prog, buildPacket(syn(46000, { dport: 81 })));
+    t.is(r.verdict, drop, `${prog}: SYN to a port no service has`);
+    t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
+    r = send(prog, buildPacket({ saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 46001, dport: 80 }));
+    t.is(r.verdict, drop, `${prog}: TCP-only port, UDP packet`);
+    t.deepEqual(r.global, { rx_packets: 1, drop_no_service: 1 });
+  }
 });
+
+/*
+ * A service without a usable backend answers what it can, so that clients
+ * fail at once: a SYN with a RST, a UDP datagram with ICMP port
+ * unreachable, each compared byte for byte with the answer built from
+ * scratch in test/helpers/packet.ts (addresses, ports and MACs swapped,
+ * sequence numbers, the quote, every checksum).
+ */
+const answerOf = { xdp: XDP_TX, tc: TC_ACT_REDIRECT } as const;
+const dropOf = { xdp: XDP_DROP, tc: TC_ACT_SHOT } as const;
+const noPayload = Buffer.alloc(0);
+
+/** Check one answer: the verdict, the frame against `want`, its checksums summed here, the counters. */
+function assertAnswer(t: ExecutionContext, prog: 'xdp' | 'tc', what: string, r: Sent, want: Buffer, counter: 'reject_tcp_rst' | 'reject_icmp_unreach'): void {
+  t.is(r.verdict, answerOf[prog], `${prog}: ${what}: verdict (sent back)`);
+  const sums = checksumsOk(r.out);
+  t.true(sums.ip, `${prog}: ${what}: IP checksum of the answer`);
+  t.true(sums.l4, `${prog}: ${what}: ${counter === 'reject_tcp_rst' ? 'TCP' : 'ICMP'} checksum of the answer`);
+  t.is(r.out.toString('hex'), want.toString('hex'), `${prog}: ${what}: the answer's bytes`);
+  t.deepEqual(r.global, { rx_packets: 1, [counter]: 1 }, `${prog}: ${what}: counters`);
+}
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: a SYN to a service without backends is answered with a RST`, (t) => {
+    const cases: Array<[string, PacketSpec]> = [
+      ['a plain SYN', syn(46100, { daddr: empty.address, payload: noPayload })],
+      ['a SYN with data and IP options (the RST has neither)', syn(46101, {
+        daddr: empty.address, payload: Buffer.from('fast open'), ipOptions: Buffer.from([0x01, 0x01, 0x01, 0x00]),
+      })],
+      ['a SYN|FIN', syn(46102, { daddr: empty.address, payload: noPayload, tcpFlags: { syn: true, fin: true } })],
+      ['a SYN with the largest sequence number (the acknowledgement wraps)', syn(46103, { daddr: empty.address, payload: noPayload, seq: 0xffffffff })],
+    ];
+    for (const [what, spec] of cases) {
+      const frame = buildPacket(spec);
+      const r = send(prog, frame);
+      const want = rstFor(frame);
+      assertAnswer(t, prog, what, r, want, 'reject_tcp_rst');
+      const o = parsePacket(r.out);
+      t.deepEqual([o.saddr, o.sport, o.daddr, o.dport], [empty.address, 80, CLIENT, spec.sport], `${prog}: ${what}: from the VIP and service port to the client`);
+      t.is(r.out[14 + 20 + 13], 0x14, `${prog}: ${what}: flags RST|ACK`);
+      t.is(r.out.readUInt32BE(14 + 20 + 4), 0, `${prog}: ${what}: sequence number 0`);
+      const sent = frame.readUInt32BE(14 + (frame[14]! & 0xf) * 4 + 4);
+      const extra = (spec.payload?.length ?? 0) + (spec.tcpFlags?.fin ? 1 : 0);
+      t.is(r.out.readUInt32BE(14 + 20 + 8), (sent + 1 + extra) >>> 0, `${prog}: ${what}: acknowledges the SYN`);
+      t.is(r.out.length, 54, `${prog}: ${what}: no options, no payload`);
+    }
+  });
+
+  test.serial(`${prog}: a UDP datagram to a service without backends is answered with ICMP port unreachable`, (t) => {
+    const dgram = (sport: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
+      saddr: CLIENT, daddr: emptyDns.address, proto: 'udp', sport, dport: 53, ...extra,
+    });
+    const cases: Array<[string, PacketSpec, number]> = [
+      ['a short datagram, quoted whole', dgram(46200, { payload: Buffer.from('query') }), 20 + 8 + 5],
+      ['a long one, quoted to its first 64 bytes after the IP header', dgram(46201, { payload: Buffer.alloc(300, 0xab) }), 20 + 64],
+      ['an odd length (the sum pads the last byte)', dgram(46202, { payload: Buffer.from('odd') }), 20 + 8 + 3],
+      ['no UDP checksum', dgram(46203, { udpChecksum: false, payload: Buffer.from('x'.repeat(40)) }), 20 + 8 + 40],
+      ['IP options, quoted with the header', dgram(46204, {
+        ipOptions: Buffer.from([0x01, 0x01, 0x01, 0x00, 0x01, 0x01, 0x01, 0x00]), payload: Buffer.alloc(100, 7),
+      }), 28 + 64],
+      ['the longest quote: 40 bytes of options', dgram(46205, {
+        ipOptions: Buffer.alloc(40, 0x01), payload: Buffer.alloc(100, 9),
+      }), 60 + 64],
+    ];
+    for (const [what, spec, quoted] of cases) {
+      const frame = buildPacket(spec);
+      const r = send(prog, frame);
+      const want = portUnreachableFor(frame);
+      assertAnswer(t, prog, what, r, want, 'reject_icmp_unreach');
+      t.is(r.out.length, 14 + 20 + 8 + quoted, `${prog}: ${what}: quote length`);
+      t.deepEqual([...r.out.subarray(14 + 20, 14 + 20 + 2)], [3, 3], `${prog}: ${what}: destination unreachable, port unreachable`);
+      t.true(r.out.subarray(14 + 28).equals(frame.subarray(14, 14 + quoted)), `${prog}: ${what}: the quote is the datagram's start, as sent`);
+      const o = parsePacket(r.out);
+      t.deepEqual([o.saddr, o.daddr, o.proto], [emptyDns.address, CLIENT, 1], `${prog}: ${what}: ICMP from the VIP to the client`);
+    }
+  });
+
+  test.serial(`${prog}: what is not answered is dropped: not a SYN, a service set to drop, a fragment, group addresses`, (t) => {
+    const tcp = (sport: number, extra: Partial<PacketSpec> = {}): PacketSpec => syn(sport, { daddr: empty.address, ...extra });
+    const udp = (sport: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
+      saddr: CLIENT, daddr: emptyDns.address, proto: 'udp', sport, dport: 53, ...extra,
+    });
+    const noBackend = { rx_packets: 1, drop_no_backend: 1 };
+    const cases: Array<[string, PacketSpec, Partial<Record<GlobalCounter, number>>]> = [
+      ['an ACK (a connection this service cannot have)', tcp(46300, { tcpFlags: { ack: true, psh: true } }), noBackend],
+      ['a SYN|ACK', tcp(46301, { tcpFlags: { syn: true, ack: true } }), noBackend],
+      ['a RST', tcp(46302, { tcpFlags: { rst: true } }), noBackend],
+      ['a SYN|RST', tcp(46303, { tcpFlags: { syn: true, rst: true } }), noBackend],
+      ['a FIN', tcp(46304, { tcpFlags: { fin: true, ack: true } }), noBackend],
+      ['a SYN to a service that says drop', tcp(46305, { daddr: dropper.address }), noBackend],
+      ['UDP to a service that says drop', udp(46306, { daddr: dropperDns.address }), noBackend],
+      ['a SYN in a first fragment', tcp(46307, { moreFragments: true }), { rx_packets: 1, drop_fragment: 1 }],
+      ['a later UDP fragment', udp(46308, { fragOffset: 100 }), { rx_packets: 1, drop_fragment: 1 }],
+      ['a SYN sent to the Ethernet broadcast address', tcp(46309, { dstMac: 'ff:ff:ff:ff:ff:ff' }), noBackend],
+      ['UDP sent to an Ethernet multicast address', udp(46310, { dstMac: '01:00:5e:00:00:01' }), noBackend],
+      ['a SYN from a multicast address', tcp(46311, { saddr: '224.0.0.9' }), noBackend],
+      ['UDP from the limited broadcast address', udp(46312, { saddr: '255.255.255.255' }), noBackend],
+      ['UDP from 0.0.0.0', udp(46313, { saddr: '0.0.0.0' }), noBackend],
+      ['a SYN from loopback', tcp(46314, { saddr: '127.0.0.1' }), noBackend],
+    ];
+    for (const [what, spec, global] of cases) {
+      const frame = buildPacket(spec);
+      const r = send(prog, frame);
+      t.is(r.verdict, dropOf[prog], `${prog}: ${what}: verdict`);
+      t.deepEqual(r.global, global, `${prog}: ${what}: counters`);
+    }
+  });
+}
+
+/* The answers' rate limit, per CPU, set at load (cfg_reject_rate, cfg_reject_burst). */
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: a burst of 0 answers nothing: every would-be answer is dropped and counted`, async (t) => {
+    const lim = await NativeDataplane.open({ fibRedirect: false, rejectBurst: 0, capacity: { conntrack: 1024, maglevSlots: 65536 } });
+    t.teardown(() => lim.close());
+    const llb = new LoadBalancer(lim);
+    await llb.applyMany([empty, emptyDns]);
+    for (const spec of [syn(46400, { daddr: empty.address }), { saddr: CLIENT, daddr: emptyDns.address, proto: 'udp' as const, sport: 46401, dport: 53 }]) {
+      const frame = buildPacket(spec);
+      const before = lim.globalStats();
+      const r = lim.raw.testRun(prog, frame);
+      t.is(r.retval, dropOf[prog], `${prog} ${spec.proto}: dropped`);
+      t.deepEqual(diffGlobal(before, lim.globalStats()), { rx_packets: 1, reject_rate_limited: 1 }, `${prog} ${spec.proto}: counted as rate limited`);
+    }
+  });
+
+  test.serial(`${prog}: the bucket: a burst per CPU, then drops until it refills`, async (t) => {
+    // A burst of 2 that refills at 1 a second: within the loop below no
+    // bucket refills. The test may run on any CPU, each with its bucket.
+    const burst = 2;
+    const lim = await NativeDataplane.open({ fibRedirect: false, rejectRate: 1, rejectBurst: burst, capacity: { conntrack: 1024, maglevSlots: 65536 } });
+    t.teardown(() => lim.close());
+    await new LoadBalancer(lim).apply(empty);
+    const cpus = native().constants()['numCpus'] ?? 1;
+    const sendSyn = (sport: number): { answered: boolean; global: Partial<Record<GlobalCounter, number>> } => {
+      const before = lim.globalStats();
+      const r = lim.raw.testRun(prog, buildPacket(syn(sport, { daddr: empty.address })));
+      const global = diffGlobal(before, lim.globalStats());
+      if (r.retval === answerOf[prog]) t.deepEqual(global, { rx_packets: 1, reject_tcp_rst: 1 });
+      else {
+        t.is(r.retval, dropOf[prog], 'answered or dropped');
+        t.deepEqual(global, { rx_packets: 1, reject_rate_limited: 1 }, 'a drop over the limit is counted as such');
+      }
+      return { answered: r.retval === answerOf[prog], global };
+    };
+    let answered = 0;
+    let limited = 0;
+    for (let i = 0; i < burst * cpus + 1; i++) {
+      if (sendSyn(46500 + i).answered) answered++;
+      else limited++;
+    }
+    t.true(answered >= burst, `at least one CPU's burst is answered (${answered})`);
+    t.true(answered <= burst * cpus, `no more than a burst per CPU is answered (${answered} of ${burst} x ${cpus})`);
+    t.true(limited >= 1, 'the packet past every burst is dropped');
+    // A second on: every bucket the loop used has a token again (one a
+    // second), and one it did not use is still full.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    t.true(sendSyn(46600).answered, 'answered again once the bucket refilled');
+  });
+}
 
 test.serial('tc: the same core through the skb helpers (DNAT, reply, UDP zero checksum, drops)', (t) => {
   const spec = syn(47000);

@@ -12,6 +12,8 @@ export interface PacketSpec {
   dport: number;
   /** TCP flags, default SYN. */
   tcpFlags?: { syn?: boolean; ack?: boolean; fin?: boolean; rst?: boolean; psh?: boolean };
+  /** TCP sequence number, default 1000. */
+  seq?: number;
   payload?: Buffer;
   /** Raw IPv4 options (padded to a multiple of 4 by the caller). */
   ipOptions?: Buffer;
@@ -29,8 +31,10 @@ export interface PacketSpec {
 /** The verdicts a test run returns: XDP's, and tc's direct-action ones. */
 export const XDP_DROP = 1;
 export const XDP_PASS = 2;
+export const XDP_TX = 3;
 export const TC_ACT_OK = 0;
 export const TC_ACT_SHOT = 2;
+export const TC_ACT_REDIRECT = 7;
 
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
@@ -94,7 +98,7 @@ export function buildPacket(s: PacketSpec): Buffer {
   l4.writeUInt16BE(s.dport, 2);
   if (s.proto === 'tcp') {
     const f = s.tcpFlags ?? { syn: true };
-    l4.writeUInt32BE(1000, 4);
+    l4.writeUInt32BE(s.seq ?? 1000, 4);
     l4.writeUInt32BE(f.ack ? 2000 : 0, 8);
     l4[12] = 5 << 4;
     l4[13] = (f.fin ? TCP_FIN : 0) | (f.syn ? TCP_SYN : 0) | (f.rst ? TCP_RST : 0) |
@@ -163,4 +167,84 @@ export function parsePacket(buf: Buffer): ParsedPacket {
     l4Checksum,
     payload: l4.subarray(proto === 6 ? 20 : 8),
   };
+}
+
+/** An Ethernet + IPv4 frame (no options, TTL 64, IP id 0) around `l4`, its IP checksum computed. */
+function ipv4Frame(o: { dstMac: Buffer; srcMac: Buffer; saddr: Buffer; daddr: Buffer; proto: number; df: boolean }, l4: Buffer): Buffer {
+  const eth = Buffer.alloc(14);
+  o.dstMac.copy(eth, 0);
+  o.srcMac.copy(eth, 6);
+  eth.writeUInt16BE(0x0800, 12);
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + l4.length, 2);
+  ip.writeUInt16BE(o.df ? 0x4000 : 0, 6);
+  ip[8] = 64;
+  ip[9] = o.proto;
+  o.saddr.copy(ip, 12);
+  o.daddr.copy(ip, 16);
+  ip.writeUInt16BE(~onesSum(ip) & 0xffff, 10);
+  return Buffer.concat([eth, ip, l4]);
+}
+
+/** The parts of a frame an answer is made from: MACs, the IP header, the L4 bytes. */
+function frameParts(frame: Buffer): { dstMac: Buffer; srcMac: Buffer; ip: Buffer; l4: Buffer } {
+  const ihl = (frame[14]! & 0x0f) * 4;
+  const totLen = frame.readUInt16BE(16);
+  return {
+    dstMac: frame.subarray(0, 6),
+    srcMac: frame.subarray(6, 12),
+    ip: frame.subarray(14, 14 + ihl),
+    l4: frame.subarray(14 + ihl, 14 + totLen),
+  };
+}
+
+/**
+ * The RST that answers a SYN (without ACK) in `frame`, as Linux answers one
+ * to a closed port, built here from scratch: back to its sender's MAC and
+ * address from its destination's, RST|ACK, sequence number 0, acknowledging
+ * the SYN's sequence number plus one (and its payload, and a FIN), window 0,
+ * no options; IPv4 with DF, TTL 64, id 0.
+ */
+export function rstFor(frame: Buffer): Buffer {
+  const { dstMac, srcMac, ip, l4 } = frameParts(frame);
+  const doff = (l4[12]! >> 4) * 4;
+  const fin = l4[13]! & TCP_FIN ? 1 : 0;
+  const tcp = Buffer.alloc(20);
+  l4.copy(tcp, 0, 2, 4); // source port: the SYN's destination
+  l4.copy(tcp, 2, 0, 2);
+  tcp.writeUInt32BE((l4.readUInt32BE(4) + 1 + fin + l4.length - doff) >>> 0, 8);
+  tcp[12] = 5 << 4;
+  tcp[13] = TCP_RST | TCP_ACK;
+  const saddr = ip.subarray(16, 20);
+  const daddr = ip.subarray(12, 16);
+  tcp.writeUInt16BE(~onesSum(tcp, pseudoSum(saddr, daddr, 6, 20)) & 0xffff, 16);
+  return ipv4Frame({ dstMac: srcMac, srcMac: dstMac, saddr, daddr, proto: 6, df: true }, tcp);
+}
+
+/**
+ * The ICMP destination unreachable, port unreachable (type 3, code 3) that
+ * answers the UDP datagram in `frame`, built here from scratch: back to its
+ * sender from its destination, quoting its IP header (options too) and
+ * `quoteL4` bytes of what follows (or all there is); IPv4 without DF, TTL
+ * 64, id 0.
+ */
+export function portUnreachableFor(frame: Buffer, quoteL4 = 64): Buffer {
+  const { dstMac, srcMac, ip, l4 } = frameParts(frame);
+  const quote = Buffer.concat([ip, l4.subarray(0, quoteL4)]);
+  const icmp = Buffer.concat([Buffer.from([3, 3, 0, 0, 0, 0, 0, 0]), quote]);
+  icmp.writeUInt16BE(~onesSum(icmp) & 0xffff, 2);
+  return ipv4Frame({ dstMac: srcMac, srcMac: dstMac, saddr: ip.subarray(16, 20), daddr: ip.subarray(12, 16), proto: 1, df: false }, icmp);
+}
+
+/**
+ * Whether a frame's IPv4 header checksum and its L4 checksum (TCP or UDP
+ * with the pseudo-header, ICMP without) sum right: summed here, not taken
+ * from the frame's builder.
+ */
+export function checksumsOk(frame: Buffer): { ip: boolean; l4: boolean } {
+  const { ip, l4 } = frameParts(frame);
+  const proto = ip[9]!;
+  const l4Sum = proto === 1 ? onesSum(l4) : onesSum(l4, pseudoSum(ip.subarray(12, 16), ip.subarray(16, 20), proto, l4.length));
+  return { ip: onesSum(ip) === 0xffff, l4: l4Sum === 0xffff };
 }
