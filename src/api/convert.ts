@@ -6,7 +6,7 @@
  * ("ports[0].protocol"); the handlers re-root and snake_case them.
  */
 import { show } from '../model/schema.js';
-import type { Protocol } from '../model/service.js';
+import type { NoBackends, Protocol } from '../model/service.js';
 import { SluiceError, invalid } from '../errors.js';
 import {
   API_OWNER,
@@ -24,6 +24,7 @@ import type {
   GlobalStatsMessage,
   Int64,
   LookupFlowResponse,
+  NoBackendsName,
   ProtocolName,
   ServiceInput,
   ServiceMessage,
@@ -70,6 +71,11 @@ export function stateToName(s: BackendDefinitionState): BackendStateName {
   return s === 'active' ? 'ACTIVE' : s === 'draining' ? 'DRAINING' : 'MAINTENANCE';
 }
 
+/** The Service.NoBackends enum name of a domain choice. */
+export function noBackendsToName(n: NoBackends): NoBackendsName {
+  return n === 'drop' ? 'DROP' : 'REJECT';
+}
+
 /** An int64 field (a decimal string, or a number) as a safe non-negative integer; INVALID_ARGUMENT otherwise. */
 export function int64ToNumber(v: unknown, field: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
@@ -111,6 +117,8 @@ export function definitionInputFromMessage(m: ServiceMessage | ServiceInput): Re
   };
   if (m.sessionAffinity) out['sessionAffinity'] = { timeoutSeconds: m.sessionAffinity.timeoutSeconds ?? 0 };
   if (m.tableSize) out['tableSize'] = m.tableSize;
+  const noBackends = enumInput(m.noBackends, 'NO_BACKENDS_UNSPECIFIED');
+  if (noBackends !== undefined) out['noBackends'] = noBackends;
   return out;
 }
 
@@ -134,6 +142,7 @@ function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision'
     backends: d.backends.map((b) => ({ address: b.address, weight: b.weight, state: stateToName(b.state), leaseId: b.leaseId ?? '' })),
     sessionAffinity: d.sessionAffinity ? { timeoutSeconds: d.sessionAffinity.timeoutSeconds } : null,
     tableSize: d.tableSize ?? 0,
+    noBackends: noBackendsToName(d.noBackends),
   };
 }
 
@@ -189,6 +198,11 @@ export function globalStatsToMessage(g: Record<GlobalCounter, bigint>): GlobalSt
       noService: s('drop_no_service'),
       noBackend: s('drop_no_backend'),
       ctFull: s('drop_ct_full'),
+    },
+    rejects: {
+      tcpRst: s('reject_tcp_rst'),
+      icmpUnreachable: s('reject_icmp_unreach'),
+      rateLimited: s('reject_rate_limited'),
     },
   };
 }

@@ -24,6 +24,7 @@ export type Int64Input = string | number;
 
 export type { Protocol__Output as ProtocolName } from './generated/sluice/v1/Protocol.js';
 export type { _sluice_v1_Backend_State__Output as BackendStateName } from './generated/sluice/v1/Backend.js';
+export type { _sluice_v1_Service_NoBackends__Output as NoBackendsName } from './generated/sluice/v1/Service.js';
 export type { _sluice_v1_WatchServicesResponse_EventType__Output as EventTypeName } from './generated/sluice/v1/WatchServicesResponse.js';
 export type { _sluice_v1_LookupFlowResponse_Reason__Output as FlowReasonName } from './generated/sluice/v1/LookupFlowResponse.js';
 export type { ServiceView__Output as ServiceViewName } from './generated/sluice/v1/ServiceView.js';
@@ -63,6 +64,7 @@ export type { FrontendStats__Output as FrontendStatsMessage } from './generated/
 export type { BackendStats__Output as BackendStatsMessage } from './generated/sluice/v1/BackendStats.js';
 export type { ServiceStats__Output as ServiceStatsMessage } from './generated/sluice/v1/ServiceStats.js';
 export type { DropCounters__Output as DropCountersMessage } from './generated/sluice/v1/DropCounters.js';
+export type { RejectCounters__Output as RejectCountersMessage } from './generated/sluice/v1/RejectCounters.js';
 export type { GlobalStats__Output as GlobalStatsMessage } from './generated/sluice/v1/GlobalStats.js';
 export type { LookupFlowRequest__Output as LookupFlowRequest } from './generated/sluice/v1/LookupFlowRequest.js';
 export type { LookupFlowResponse__Output as LookupFlowResponse } from './generated/sluice/v1/LookupFlowResponse.js';

@@ -66,7 +66,7 @@ function batchPath(f: string): string {
 /** The BASIC view of a stored service: its name, owner and revisions. */
 function basicServiceMessage(s: StoredService): ServiceMessage {
   return {
-    name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0,
+    name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0, noBackends: 'NO_BACKENDS_UNSPECIFIED',
     revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0, owner: s.owner,
   };
 }

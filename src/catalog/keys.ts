@@ -15,7 +15,7 @@
  * registrations are exactly the keys under "<prefix>/registrations/<name>|".
  * Nothing a node derives (dataplane ids, table regions, health) is here.
  */
-import { API_OWNER, type ServiceDefinition } from '../model/definition.js';
+import { API_OWNER, DEFAULT_NO_BACKENDS, type ServiceDefinition } from '../model/definition.js';
 
 /** The key layout under one prefix. */
 export class CatalogKeys {
@@ -75,10 +75,15 @@ export function encodeServiceValue(definition: ServiceDefinition, owner: string)
   return JSON.stringify({ owner, ...definition });
 }
 
-/** A service key's value as encodeServiceValue wrote it (one written before owners is the API's). */
+/**
+ * A service key's value as encodeServiceValue wrote it. Fields added since
+ * take their defaults in a value written before them: one written before
+ * owners is the API's, one written before noBackends rejects.
+ */
 export function decodeServiceValue(value: string): { definition: ServiceDefinition; owner: string } {
-  const { owner = API_OWNER, ...definition } = JSON.parse(value) as ServiceDefinition & { owner?: string };
-  return { definition, owner };
+  const { owner = API_OWNER, noBackends = DEFAULT_NO_BACKENDS, ...rest } =
+    JSON.parse(value) as Omit<ServiceDefinition, 'noBackends'> & Partial<Pick<ServiceDefinition, 'noBackends'>> & { owner?: string };
+  return { definition: { ...rest, noBackends }, owner };
 }
 
 /** The value of a registration key. */

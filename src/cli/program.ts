@@ -479,13 +479,14 @@ Backends registered with a lease are kept when the file does not name them.`)
 
 function serviceRows(services: ServiceMessage[]): string {
   return table(
-    ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'REVISION', 'OWNER'],
+    ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'NO BACKENDS', 'REVISION', 'OWNER'],
     services.map((s) => [
       s.name,
       s.addresses.join(','),
       s.ports.map((p) => `${p.port}/${lower(p.protocol)}${p.targetPort !== p.port ? `->${p.targetPort}` : ''}`).join(','),
       `${s.backends.filter((b) => b.state === 'ACTIVE' && (b.weight ?? 1) > 0).length}/${s.backends.length}`,
       s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
+      lower(s.noBackends),
       s.revision,
       s.owner,
     ]),
@@ -496,14 +497,18 @@ function serviceDetail(s: ServiceMessage): string {
   const size = s.effectiveTableSize
     ? `${s.effectiveTableSize} slots${s.tableSize ? ' (set)' : ' (chosen from the backend count)'}`
     : 'none: no backend takes new flows (all draining, in maintenance or of weight 0)';
+  const line = (label: string, value: string): string => `${`${label}:`.padEnd(13)}${value}`;
   return [
-    `name:      ${s.name}`,
-    `vips:      ${s.addresses.join(', ')}`,
-    `ports:     ${s.ports.map((p) => `${p.name} ${p.port}/${lower(p.protocol)} -> ${p.targetPort}`).join(', ')}`,
-    `affinity:  ${s.sessionAffinity ? `ClientIP, ${s.sessionAffinity.timeoutSeconds}s` : 'none'}`,
-    `table:     ${size}`,
-    `revision:  ${s.revision} (created at ${s.createRevision})`,
-    `owner:     ${s.owner}`,
+    line('name', s.name),
+    line('vips', s.addresses.join(', ')),
+    line('ports', s.ports.map((p) => `${p.name} ${p.port}/${lower(p.protocol)} -> ${p.targetPort}`).join(', ')),
+    line('affinity', s.sessionAffinity ? `ClientIP, ${s.sessionAffinity.timeoutSeconds}s` : 'none'),
+    line('table', size),
+    line('no backends', s.noBackends === 'DROP'
+      ? 'drop (clients wait for their timeouts)'
+      : 'reject (a SYN is answered with a RST, UDP with ICMP port unreachable)'),
+    line('revision', `${s.revision} (created at ${s.createRevision})`),
+    line('owner', s.owner),
     '',
     table(['BACKEND', 'WEIGHT', 'STATE', 'LEASE'], s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), b.leaseId || '-'])),
   ].join('\n');
@@ -519,6 +524,7 @@ function statsTable(r: GetStatsResponse): string {
   }
   const g = r.globalStats;
   const d = g?.drops;
+  const j = g?.rejects;
   const big = (x: string | undefined | null): bigint => BigInt(x ?? '0');
   // `forwarded` and `forwardedStack` count every rewritten packet by how it
   // left (FIB redirect or the stack), replies included.
@@ -529,6 +535,7 @@ function statsTable(r: GetStatsResponse): string {
     `packets: rx ${n(g?.rxPackets)}, to backends ${toBackends}, replies ${n(g?.replies)}, passed ${n(g?.passedOther)}, passed malformed ${n(g?.passedMalformed)}`,
     `egress:  redirected ${n(g?.forwarded)}, via stack ${n(g?.forwardedStack)} (of which fib misses ${n(g?.fibMiss)})`,
     `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}, replies restored without an entry ${n(g?.repliesRestored)} (ambiguous, passed ${n(g?.repliesAmbiguous)})`,
+    `rejects: tcp_rst ${n(j?.tcpRst)}, icmp_unreach ${n(j?.icmpUnreachable)} (rate limited, dropped ${n(j?.rateLimited)})`,
     `drops:   no_service ${n(d?.noService)}, no_backend ${n(d?.noBackend)}, malformed ${n(d?.malformed)}, fragment ${n(d?.fragment)}, ct_full ${n(d?.ctFull)}`,
   ].join('\n');
 }

@@ -24,6 +24,7 @@
 import {
   BACKEND_FLAG_DRAINING,
   SVC_FLAG_AFFINITY,
+  SVC_FLAG_DROP_NO_BACKEND,
   serviceKeyString,
   type BackendValue,
 } from '../dataplane/codec.js';
@@ -80,6 +81,7 @@ export function adoptDataplane(dp: Dataplane): Adopted {
     if ((value.flags & SVC_FLAG_AFFINITY) !== 0 && value.affinityTimeoutSec > 0) {
       input['sessionAffinity'] = { timeoutSeconds: value.affinityTimeoutSec };
     }
+    if ((value.flags & SVC_FLAG_DROP_NO_BACKEND) !== 0) input['noBackends'] = 'drop';
     // A table size other than the one the backend count gives was set: it is kept (when still valid).
     const active = definitionBackends.filter((b) => b.state === 'active' && b.weight > 0).length;
     if (value.tableSize > 0 && value.tableSize !== defaultTableSize(Math.max(kept.length, 1)) && isPrime(value.tableSize) && value.tableSize >= 100 * active) {

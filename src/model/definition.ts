@@ -4,7 +4,7 @@
  * per (VIP, port, protocol), each a ServiceSpec (model/service.ts); this
  * module validates definitions and expands them into frontends.
  */
-import type { Protocol } from './service.js';
+import type { NoBackends, Protocol } from './service.js';
 import { SluiceError, invalid } from '../errors.js';
 import { serviceDefinitionSchema, parse } from './schema.js';
 import { MAX_BACKENDS_PER_SERVICE, type ServiceSpec } from './service.js';
@@ -44,6 +44,8 @@ export interface ServiceDefinition {
   sessionAffinity?: { timeoutSeconds: number };
   /** Maglev table size (prime); default from the backend count. */
   tableSize?: number;
+  /** What packets get while no backend takes new flows (default reject: answered; see NoBackends). */
+  noBackends: NoBackends;
 }
 
 /**
@@ -62,6 +64,9 @@ export interface StoredService {
   /** Store revision at which it was created. */
   createRevision: number;
 }
+
+/** What a service does without a usable backend unless it says otherwise. */
+export const DEFAULT_NO_BACKENDS: NoBackends = 'reject';
 
 /** Most VIPs × ports one service may expand to. */
 export const MAX_FRONTENDS_PER_SERVICE = 64;
@@ -109,7 +114,7 @@ export function normaliseDefinition(input: unknown): ServiceDefinition {
     if (b.leaseId !== undefined && b.leaseId !== '') out.leaseId = b.leaseId;
     return out;
   });
-  const out: ServiceDefinition = { name: d.name, addresses: d.addresses, ports, backends };
+  const out: ServiceDefinition = { name: d.name, addresses: d.addresses, ports, backends, noBackends: d.noBackends ?? DEFAULT_NO_BACKENDS };
   if (d.sessionAffinity) out.sessionAffinity = { timeoutSeconds: d.sessionAffinity.timeoutSeconds };
   if (d.tableSize !== undefined && d.tableSize !== 0) {
     const active = backends.filter((b) => b.state === 'active' && b.weight > 0).length;
@@ -138,7 +143,8 @@ export function sameDefinition(a: ServiceDefinition, b: ServiceDefinition): bool
       return x.address === y.address && x.weight === y.weight && x.state === y.state && (x.leaseId ?? '') === (y.leaseId ?? '');
     }) &&
     (a.sessionAffinity?.timeoutSeconds ?? 0) === (b.sessionAffinity?.timeoutSeconds ?? 0) &&
-    (a.tableSize ?? 0) === (b.tableSize ?? 0)
+    (a.tableSize ?? 0) === (b.tableSize ?? 0) &&
+    a.noBackends === b.noBackends
   );
 }
 
@@ -170,6 +176,7 @@ export function expandDefinition(d: ServiceDefinition): ServiceSpec[] {
       };
       if (d.sessionAffinity) spec.sessionAffinity = { ...d.sessionAffinity };
       if (d.tableSize !== undefined) spec.tableSize = d.tableSize;
+      if (d.noBackends !== DEFAULT_NO_BACKENDS) spec.noBackends = d.noBackends;
       out.push(spec);
     }
   }

@@ -121,6 +121,8 @@ export const weightSchema = intIn(0, MAX_WEIGHT);
 export const protocolSchema = caseEnum(['tcp', 'udp']);
 /** A backend's administrative state. */
 export const backendStateSchema = caseEnum(['active', 'draining', 'maintenance']);
+/** What a service's packets get while it has no usable backend: reject (answered) or drop. */
+export const noBackendsSchema = caseEnum(['reject', 'drop']);
 
 const portNameSchema = checked(str(), (x) =>
   x === '' || (x.length <= MAX_PORT_NAME_LENGTH && PORT_NAME_RE.test(x))
@@ -195,6 +197,8 @@ export const serviceDefinitionEntries = {
   sessionAffinity: v.nullish(v.strictObject({ timeoutSeconds: intIn(1, MAX_AFFINITY_TIMEOUT) }, objectMessage('an object'))),
   /** Absent or 0: chosen from the backend count. */
   tableSize: v.optional(tableSizeSchema),
+  /** Absent: reject. */
+  noBackends: v.optional(noBackendsSchema),
 };
 
 /** A service definition as given (before defaults and the checks across fields, see definition.ts). */

@@ -182,7 +182,7 @@ test('an empty store over a live dataplane: refused, then adopted (connections k
   writeFileSync(db, '');
   for (const f of [`${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
   await a.start(['--reset-dataplane']);
-  t.is((await sluice(['--server', a.address, 'service', 'list'])).stdout, 'NAME  VIPS  PORTS  BACKENDS  AFFINITY  REVISION  OWNER\n');
+  t.is((await sluice(['--server', a.address, 'service', 'list'])).stdout, 'NAME  VIPS  PORTS  BACKENDS  AFFINITY  NO BACKENDS  REVISION  OWNER\n');
   t.regex(a.log(), /"msg":"reset: the pinned dataplane is replaced by empty maps"/);
   t.is((await sluice(['--server', a.address, 'service', 'apply', '-f', webFile(a, l)])).code, 0);
   await served(t, l, 60, 'a new service after the reset');

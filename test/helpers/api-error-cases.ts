@@ -46,6 +46,7 @@ export const CASES: Case[] = [
   { description: 'port 65536', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [tcp80, { port: 65536, protocol: 'UDP' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[1].port', says: /got 65536/ },
   { description: 'target port 70000', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ ...tcp80, targetPort: 70000 }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].target_port' },
   { description: 'unknown protocol number', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 80, protocol: 132 }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].protocol', says: /132/ },
+  { description: 'unknown no_backends value', client: 'registry', method: 'ApplyService', request: () => svc({ noBackends: 5 }), code: grpc.status.INVALID_ARGUMENT, field: 'service.no_backends', says: /must be reject or drop, got 5$/ },
   { description: 'protocol unspecified', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [{ port: 80, protocol: 'PROTOCOL_UNSPECIFIED' }] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[0].protocol' },
   { description: 'duplicate port', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [tcp80, tcp80] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports[1]' },
   { description: 'no port', client: 'registry', method: 'ApplyService', request: () => svc({ ports: [] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.ports' },

@@ -33,11 +33,12 @@ const def: ServiceDefinition = {
   ],
   sessionAffinity: { timeoutSeconds: 600 },
   tableSize: 1021,
+  noBackends: 'drop',
 };
 
 test('definition → message → definition is the identity', (t) => {
   t.deepEqual(definitionFromMessage(definitionToMessage(def)), def);
-  const min: ServiceDefinition = { name: 'x', addresses: ['10.0.0.1'], ports: [{ name: '80-tcp', port: 80, protocol: 'tcp', targetPort: 80 }], backends: [] };
+  const min: ServiceDefinition = { name: 'x', addresses: ['10.0.0.1'], ports: [{ name: '80-tcp', port: 80, protocol: 'tcp', targetPort: 80 }], backends: [], noBackends: 'reject' };
   t.deepEqual(definitionFromMessage(definitionToMessage(min)), min);
 });
 
@@ -67,12 +68,14 @@ test('zero values of a decoded message mean "unset"', (t) => {
     createRevision: '3',
     effectiveTableSize: 0,
     owner: '',
+    noBackends: 'NO_BACKENDS_UNSPECIFIED',
   };
   const expected = {
     name: 'x',
     addresses: ['10.0.0.1'],
     ports: [{ name: '80-tcp', port: 80, protocol: 'tcp', targetPort: 80 }],
     backends: [{ address: '10.1.0.1', weight: 1, state: 'active' }],
+    noBackends: 'reject',
   };
   t.deepEqual(definitionFromMessage(decoded), expected);
   // An owner on input: the API's own is as good as none; another is refused, not dropped.

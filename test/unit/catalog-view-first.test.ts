@@ -19,6 +19,7 @@ const def = (name: string, vip: string, backends: string[]): ServiceDefinition =
   addresses: [vip],
   ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
   backends: backends.map((address) => ({ address, weight: 1, state: 'active' })),
+  noBackends: 'reject',
 });
 
 /** A store, node A's catalog (no view), and node B's catalog over a view frozen now. */

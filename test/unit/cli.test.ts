@@ -62,7 +62,10 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'wieght', text: web('').replace('weight: 2', 'wieght: 2'), says: 'backends[1].wieght: unknown field; did you mean weight?' },
   { what: 'another owner', text: `owner: kubernetes\n${web('')}`, says: 'owner: "kubernetes": services the API writes are owned by "api"; one owned by another source is changed through that source (leave owner out)' },
   { what: 'snake_case', text: web('session_affinity: {timeoutSeconds: 60}\n'), says: 'session_affinity: unknown field; did you mean sessionAffinity?' },
-  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, revision, createRevision, effectiveTableSize, owner)' },
+  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, noBackends, revision, createRevision, effectiveTableSize, owner)' },
+  { what: 'a misspelt noBackends', text: web('noBackends: rejet\n'), says: 'noBackends: must be reject or drop, got "rejet"; did you mean reject?' },
+  { what: 'noBackends as a boolean', text: web('noBackends: false\n'), says: 'noBackends: must be reject or drop, got false' },
+  { what: 'nobackends', text: web('nobackends: drop\n'), says: 'nobackends: unknown field; did you mean noBackends?' },
   { what: 'the unspecified address as a VIP', text: web('').replace('10.96.0.20', '0.0.0.0'), says: 'addresses[0]: 0.0.0.0 cannot be a VIP: it is the unspecified ("this network") range 0.0.0.0/8' },
   { what: 'the broadcast address as a VIP', text: web('').replace('10.96.0.20', '255.255.255.255'), says: 'addresses[0]: 255.255.255.255 cannot be a VIP: it is the limited broadcast address' },
   { what: 'a multicast VIP', text: web('').replace('10.96.0.20', '224.0.0.1'), says: 'addresses[0]: 224.0.0.1 cannot be a VIP: it is multicast (224.0.0.0/4): one flow cannot go to one backend' },
@@ -190,7 +193,7 @@ test('a weight-0 backend does not count as taking flows; a server that never ans
   let r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/zero']);
   t.regex(r.stdout, /^default\/zero +10\.96\.0\.40 +80\/tcp->8080 +0\/1 /m);
   r = await sluice(['--server', f.server.address, 'service', 'get', 'default/zero']);
-  t.regex(r.stdout, /^table: {5}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
+  t.regex(r.stdout, /^table: {7}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
 
   const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
   await new Promise((res) => silent.once('listening', res));
@@ -242,8 +245,8 @@ test('large outputs arrive whole through a pipe (jq, wc)', async (t) => {
   const dir = tmp(t);
   await run(`${cmd} service list -o yaml > ${dir}/list.yaml`);
   t.is(await run(`${cmd} service list -o yaml | wc -c`), await run(`wc -c < ${dir}/list.yaml`), 'the pipe carries as many bytes as a file');
-  // stats: a header, one line per service and per backend, a blank line and four summary lines.
-  t.is(await run(`${cmd} stats | wc -l`), String(1 + n * 3 + 1 + 4));
+  // stats: a header, one line per service and per backend, a blank line and five summary lines.
+  t.is(await run(`${cmd} stats | wc -l`), String(1 + n * 3 + 1 + 5));
   t.regex(await run(`${cmd} stats | head -1`), /^SERVICE +BACKEND +PACKETS +BYTES +CONNECTIONS +REPLIES$/, 'a reader that leaves early is no error');
 });
 
@@ -423,18 +426,19 @@ test('TLS to an IP address: no deprecation warning on stderr', async (t) => {
 test('get shows the table size in use; stats shows every counter, replies apart from forwarded packets', async (t) => {
   const f = await api(t, 'cli-show');
   let r = await sluice(['--server', f.server.address, 'service', 'get', 'default/owner']);
-  t.regex(r.stdout, /^table: {5}1021 slots \(chosen from the backend count\)$/m);
+  t.regex(r.stdout, /^table: {7}1021 slots \(chosen from the backend count\)$/m);
   t.is(Number((JSON.parse((await sluice(['--server', f.server.address, 'service', 'get', 'default/owner', '-o', 'json'])).stdout) as ServiceMessage).effectiveTableSize), 1021);
   const counters: Array<[string, bigint]> = [['rx_packets', 100n], ['forwarded', 70n], ['forwarded_stack', 10n], ['replies', 30n], ['passed_other', 9n], ['passed_malformed', 2n],
     ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n],
-    ['reply_restored', 12n], ['reply_ambiguous', 13n]];
+    ['reply_restored', 12n], ['reply_ambiguous', 13n], ['reject_tcp_rst', 14n], ['reject_icmp_unreach', 15n], ['reject_rate_limited', 16n]];
   for (const [k, v] of counters) f.dp.global.set(k as never, v);
   r = await sluice(['--server', f.server.address, 'stats']);
-  const tail = r.stdout.trimEnd().split('\n').slice(-4).join('\n');
+  const tail = r.stdout.trimEnd().split('\n').slice(-5).join('\n');
   t.is(tail, [
     'packets: rx 100, to backends 50, replies 30, passed 9, passed malformed 2',
     'egress:  redirected 70, via stack 10 (of which fib misses 4)',
     'flows:   rescheduled 5, affinity hits 6, replies restored without an entry 12 (ambiguous, passed 13)',
+    'rejects: tcp_rst 14, icmp_unreach 15 (rate limited, dropped 16)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));
 });

@@ -16,6 +16,9 @@ import { CatalogKeys } from '../../src/catalog/keys.js';
 import { legacyRowsToCatalog } from '../../src/catalog/legacy.js';
 import { SluiceError, type SluiceErrorCode } from '../../src/errors.js';
 import type { ServiceDefinition } from '../../src/model/definition.js';
+
+/** A definition as schema-1 files hold it: written before noBackends existed. */
+type V1Definition = Omit<ServiceDefinition, 'noBackends'>;
 import { CompactedError, type KvChanges, type KvStore } from '../../src/store/kv.js';
 import { MemoryKvStore } from '../../src/store/memory-kv.js';
 import { SCHEMA_VERSION, SqliteKvStore, type Schema1Rows, type SqliteKvOptions } from '../../src/store/sqlite-kv.js';
@@ -306,7 +309,7 @@ test('sqlite: a bulk load of 10,000 services and their frontends is one revision
   for (let i = 0; i < 10_000; i++) {
     const name = `default/svc-${String(i).padStart(5, '0')}`;
     const vip = `10.96.${i >> 8}.${i & 255}`;
-    const definition: ServiceDefinition = {
+    const definition: V1Definition = {
       name,
       addresses: [vip],
       ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
@@ -338,7 +341,7 @@ interface V1Writer {
   grantLease(ttlSeconds: number, nowMs: number): string;
   revokeLease(id: string): void;
   /** Each definition at its own revision. */
-  put(definitions: ServiceDefinition[]): void;
+  put(definitions: V1Definition[]): void;
   delete(name: string): void;
   saveIds(frontend: string, serviceId: number): void;
   close(): void;
@@ -448,7 +451,7 @@ function assertLeftAtSchema1(t: ExecutionContext, path: string, services: string
   t.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('kv', 'changes')").pluck().all(), [], 'no table of schema 2');
 }
 
-function webDef(leased: string, revoked: string, weight: number): ServiceDefinition {
+function webDef(leased: string, revoked: string, weight: number): V1Definition {
   return {
     name: 'default/web',
     addresses: ['10.96.0.10', '10.96.0.11'],
@@ -467,7 +470,7 @@ function webDef(leased: string, revoked: string, weight: number): ServiceDefinit
   };
 }
 
-const apiDef: ServiceDefinition = {
+const apiDef: V1Definition = {
   name: 'api',
   addresses: ['10.96.0.20'],
   ports: [{ name: 'https', port: 443, protocol: 'tcp', targetPort: 8443 }],
@@ -475,7 +478,7 @@ const apiDef: ServiceDefinition = {
 };
 
 /** A schema-1 file at revision 5: web (created at 1, changed at 3), api (at 2), a service created and deleted (4, 5). */
-function writeV1Scenario(path: string): { leased: string; revoked: string; web: ServiceDefinition } {
+function writeV1Scenario(path: string): { leased: string; revoked: string; web: V1Definition } {
   const w = v1Writer(path);
   const leased = w.grantLease(30, T0);
   const revoked = w.grantLease(30, T0);

@@ -77,6 +77,7 @@ test('apply: the definition itself when nothing applies; a lesser state only; un
   const d: ServiceDefinition = {
     name: 's', addresses: ['10.96.0.1'], ports: [{ name: 'p', port: 80, protocol: 'tcp', targetPort: 80 }],
     backends: [{ address: '10.1.0.1', weight: 1, state: 'maintenance' }, { address: '10.1.0.2', weight: 1, state: 'active' }],
+    noBackends: 'reject',
   };
   t.is(o.apply(d), d);
   const seen: string[][] = [];

@@ -20,6 +20,7 @@ const definition = (name: string, vip: string): ServiceDefinition => ({
   addresses: [vip],
   ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
   backends: [{ address: '10.1.0.1', weight: 1, state: 'active' }],
+  noBackends: 'reject',
 });
 
 async function refused(t: ExecutionContext, p: Promise<unknown>, field: string, owner = 'kubernetes', writer = 'api'): Promise<void> {

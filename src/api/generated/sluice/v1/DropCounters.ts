@@ -19,7 +19,8 @@ export interface DropCounters {
    */
   'noService'?: (number | string | Long);
   /**
-   * A service without usable backends.
+   * A service without usable backends, not answered: it says DROP, or the
+   * packet is not one that is answered (TCP without SYN, a group address).
    */
   'noBackend'?: (number | string | Long);
   /**
@@ -45,7 +46,8 @@ export interface DropCounters__Output {
    */
   'noService': (string);
   /**
-   * A service without usable backends.
+   * A service without usable backends, not answered: it says DROP, or the
+   * packet is not one that is answered (TCP without SYN, a group address).
    */
   'noBackend': (string);
   /**

@@ -1,6 +1,7 @@
 // Original file: proto/sluice/v1/operations.proto
 
 import type { DropCounters as _sluice_v1_DropCounters, DropCounters__Output as _sluice_v1_DropCounters__Output } from '../../sluice/v1/DropCounters.js';
+import type { RejectCounters as _sluice_v1_RejectCounters, RejectCounters__Output as _sluice_v1_RejectCounters__Output } from '../../sluice/v1/RejectCounters.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -58,6 +59,11 @@ export interface GlobalStats {
    * scale-out section).
    */
   'repliesAmbiguous'?: (number | string | Long);
+  /**
+   * Packets for services without a usable backend answered in their place
+   * (a service's no_backends REJECT).
+   */
+  'rejects'?: (_sluice_v1_RejectCounters | null);
 }
 
 /**
@@ -115,4 +121,9 @@ export interface GlobalStats__Output {
    * scale-out section).
    */
   'repliesAmbiguous': (string);
+  /**
+   * Packets for services without a usable backend answered in their place
+   * (a service's no_backends REJECT).
+   */
+  'rejects': (_sluice_v1_RejectCounters__Output | null);
 }

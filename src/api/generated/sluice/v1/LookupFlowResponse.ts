@@ -25,7 +25,9 @@ export const _sluice_v1_LookupFlowResponse_Reason = {
    */
   MAGLEV: 'MAGLEV',
   /**
-   * The service has no usable backend: the packet would be dropped.
+   * The service has no usable backend: the packet would be answered (a
+   * SYN with a RST, UDP with ICMP port unreachable) or dropped, as the
+   * service's no_backends says.
    */
   NO_BACKEND: 'NO_BACKEND',
 } as const;
@@ -56,7 +58,9 @@ export type _sluice_v1_LookupFlowResponse_Reason =
   | 'MAGLEV'
   | 3
   /**
-   * The service has no usable backend: the packet would be dropped.
+   * The service has no usable backend: the packet would be answered (a
+   * SYN with a RST, UDP with ICMP port unreachable) or dropped, as the
+   * service's no_backends says.
    */
   | 'NO_BACKEND'
   | 4

@@ -5,6 +5,64 @@ import type { Backend as _sluice_v1_Backend, Backend__Output as _sluice_v1_Backe
 import type { SessionAffinity as _sluice_v1_SessionAffinity, SessionAffinity__Output as _sluice_v1_SessionAffinity__Output } from '../../sluice/v1/SessionAffinity.js';
 import type { Long } from '@grpc/proto-loader';
 
+// Original file: proto/sluice/v1/service.proto
+
+/**
+ * What packets for a service get while it has no usable backend (none,
+ * or every one draining, in maintenance or of weight 0).
+ */
+export const _sluice_v1_Service_NoBackends = {
+  /**
+   * On input: REJECT. Returned only in the BASIC view, which leaves the
+   * field out.
+   */
+  NO_BACKENDS_UNSPECIFIED: 'NO_BACKENDS_UNSPECIFIED',
+  /**
+   * Answered from the VIP so that clients fail at once, as kube-proxy
+   * does: a TCP SYN with a RST (connect() gets ECONNREFUSED), a UDP
+   * datagram with ICMP port unreachable (a connected socket gets
+   * ECONNREFUSED). Other TCP packets are dropped, and so are answers over
+   * the dataplane's rate limit (1,000 a second per CPU, bursts of 100).
+   */
+  REJECT: 'REJECT',
+  /**
+   * Dropped: clients wait for their timeouts.
+   */
+  DROP: 'DROP',
+} as const;
+
+/**
+ * What packets for a service get while it has no usable backend (none,
+ * or every one draining, in maintenance or of weight 0).
+ */
+export type _sluice_v1_Service_NoBackends =
+  /**
+   * On input: REJECT. Returned only in the BASIC view, which leaves the
+   * field out.
+   */
+  | 'NO_BACKENDS_UNSPECIFIED'
+  | 0
+  /**
+   * Answered from the VIP so that clients fail at once, as kube-proxy
+   * does: a TCP SYN with a RST (connect() gets ECONNREFUSED), a UDP
+   * datagram with ICMP port unreachable (a connected socket gets
+   * ECONNREFUSED). Other TCP packets are dropped, and so are answers over
+   * the dataplane's rate limit (1,000 a second per CPU, bursts of 100).
+   */
+  | 'REJECT'
+  | 1
+  /**
+   * Dropped: clients wait for their timeouts.
+   */
+  | 'DROP'
+  | 2
+
+/**
+ * What packets for a service get while it has no usable backend (none,
+ * or every one draining, in maintenance or of weight 0).
+ */
+export type _sluice_v1_Service_NoBackends__Output = typeof _sluice_v1_Service_NoBackends[keyof typeof _sluice_v1_Service_NoBackends]
+
 /**
  * A load-balanced service: one or more virtual IPs (VIPs) times one or more
  * ports, balanced over one set of backends by Maglev consistent hashing. Each
@@ -35,9 +93,9 @@ export interface Service {
   /**
    * OPTIONAL. The backends (at most 1310), unique by address, none on one of
    * the service's own VIPs. Each serves every port of the service at that
-   * port's target_port. Empty: packets to the service are dropped (counted as
-   * drop_no_backend). Each backend of each frontend (VIP x port) takes one of
-   * the daemon's --max-backends entries.
+   * port's target_port. Empty (or none active): packets to the service are
+   * answered or dropped, as no_backends says. Each backend of each frontend
+   * (VIP x port) takes one of the daemon's --max-backends entries.
    */
   'backends'?: (_sluice_v1_Backend)[];
   /**
@@ -77,6 +135,11 @@ export interface Service {
    * "api"; any other value is INVALID_ARGUMENT.
    */
   'owner'?: (string);
+  /**
+   * OPTIONAL. What packets for the service get while it has no usable
+   * backend. NO_BACKENDS_UNSPECIFIED on input: REJECT.
+   */
+  'noBackends'?: (_sluice_v1_Service_NoBackends);
 }
 
 /**
@@ -109,9 +172,9 @@ export interface Service__Output {
   /**
    * OPTIONAL. The backends (at most 1310), unique by address, none on one of
    * the service's own VIPs. Each serves every port of the service at that
-   * port's target_port. Empty: packets to the service are dropped (counted as
-   * drop_no_backend). Each backend of each frontend (VIP x port) takes one of
-   * the daemon's --max-backends entries.
+   * port's target_port. Empty (or none active): packets to the service are
+   * answered or dropped, as no_backends says. Each backend of each frontend
+   * (VIP x port) takes one of the daemon's --max-backends entries.
    */
   'backends': (_sluice_v1_Backend__Output)[];
   /**
@@ -151,4 +214,9 @@ export interface Service__Output {
    * "api"; any other value is INVALID_ARGUMENT.
    */
   'owner': (string);
+  /**
+   * OPTIONAL. What packets for the service get while it has no usable
+   * backend. NO_BACKENDS_UNSPECIFIED on input: REJECT.
+   */
+  'noBackends': (_sluice_v1_Service_NoBackends__Output);
 }
