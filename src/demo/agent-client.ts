@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { packageRoot } from '../package-root.js';
-import type { AgentCommand, BatchResult, ServerStats } from './ns-agent.js';
+import type { AgentCommand, BatchResult, ProbeResult, ServerStats } from './ns-agent.js';
 
 /** Where the compiled agent lives (dist/src/demo/ns-agent.js). */
 function agentPath(): string {
@@ -97,6 +97,11 @@ export class Agent {
     return this.call(srcPortBase === undefined
       ? { op: 'udp', host, port, count, concurrency }
       : { op: 'udp', host, port, count, concurrency, srcPortBase });
+  }
+
+  /** One TCP connect or one UDP datagram (on a connected socket) to host:port, and what came of it. */
+  probe(host: string, port: number, protocol: 'tcp' | 'udp', timeoutMs: number): Promise<ProbeResult> {
+    return this.call({ op: 'probe', host, port, protocol, timeoutMs });
   }
 
   /** Open a persistent HTTP connection; returns its id and the backend that answered. */

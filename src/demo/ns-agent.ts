@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import readline from 'node:readline';
 import type { AddressInfo } from 'node:net';
 
@@ -19,6 +20,7 @@ export type AgentCommand =
   | { op: 'stats' }
   | { op: 'http'; url: string; count: number; concurrency?: number; timeoutMs?: number }
   | { op: 'udp'; host: string; port: number; count: number; concurrency?: number; timeoutMs?: number; srcPortBase?: number }
+  | { op: 'probe'; host: string; port: number; protocol: 'tcp' | 'udp'; timeoutMs: number }
   | { op: 'open'; url: string }
   | { op: 'request'; conn: number }
   | { op: 'close'; conn: number };
@@ -34,6 +36,17 @@ export interface ServerStats {
   httpPeers: Record<string, number>;
   /** UDP datagrams by the client address the server saw. */
   udpPeers: Record<string, number>;
+}
+
+/**
+ * What one probe of a service port met: a TCP connection or a UDP answer,
+ * a refusal (a RST to the SYN, ICMP port unreachable to the datagram, both
+ * ECONNREFUSED), another error code, or nothing within the time given.
+ */
+export interface ProbeResult {
+  outcome: 'connected' | 'answered' | 'timeout' | string;
+  /** Milliseconds from the connect (or send) to the outcome. */
+  ms: number;
 }
 
 /** Outcome of a batch of client requests. */
@@ -132,6 +145,39 @@ function udpOnce(host: string, port: number, timeoutMs: number, srcPort: number 
   });
 }
 
+/**
+ * One TCP connect, or one datagram on a connected UDP socket (the kernel
+ * reports an ICMP error to a connected socket only), and what came of it.
+ */
+function probe(host: string, port: number, protocol: 'tcp' | 'udp', timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    let close = (): void => undefined;
+    let settled = false;
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    const done = (outcome: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      close();
+      resolve({ outcome, ms: Math.round(performance.now() - start) });
+    };
+    const failed = (err: NodeJS.ErrnoException): void => done(err.code ?? err.message);
+    if (protocol === 'tcp') {
+      const s = net.connect({ host, port });
+      close = () => s.destroy();
+      s.on('connect', () => done('connected'));
+      s.on('error', failed);
+    } else {
+      const s = dgram.createSocket('udp4');
+      close = () => s.close();
+      s.on('message', () => done('answered'));
+      s.on('error', failed);
+      s.connect(port, host, () => s.send(Buffer.from('probe from sluice client')));
+    }
+  });
+}
+
 async function batch(count: number, concurrency: number, one: (i: number, out: BatchResult) => Promise<string>): Promise<BatchResult> {
   const out: BatchResult = { ok: 0, failed: 0, byBackend: {}, replyFrom: {}, errors: [] };
   let next = 0;
@@ -166,6 +212,8 @@ async function handle(cmd: AgentCommand): Promise<unknown> {
     case 'udp':
       return batch(cmd.count, cmd.concurrency ?? 8, (i, out) =>
         udpOnce(cmd.host, cmd.port, cmd.timeoutMs ?? 2000, cmd.srcPortBase === undefined ? undefined : cmd.srcPortBase + i, out.replyFrom));
+    case 'probe':
+      return probe(cmd.host, cmd.port, cmd.protocol, cmd.timeoutMs);
     case 'open': {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1, keepAliveMsecs: 1000 });
       const id = nextConn++;

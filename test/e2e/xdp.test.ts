@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
-import { checkDelete, checkDrain, checkTraffic, setup, VIP } from '../helpers/e2e.js';
+import { checkDelete, checkDrain, checkReject, checkTraffic, setup, VIP } from '../helpers/e2e.js';
 import { conntrackEntries } from '../helpers/conntrack.js';
 
 test('XDP: every request answered and spread, drain keeps flows, delete loses them, restart adopts pins', async (t) => {
@@ -44,4 +44,10 @@ test('XDP: every request answered and spread, drain keeps flows, delete loses th
   const fresh = await env.client.http(`http://${VIP}:80/`, 60, 8);
   t.is(fresh.failed, 0, 'new connections are served by the second instance');
   for (const ifname of env.topo.lb.ifnames) second.detach({ ifname, netns: env.topo.lb.nsPath, mode: 'xdp' });
+});
+
+test('XDP: a service without backends refuses at once (RST, ICMP port unreachable, by XDP_TX); one set to drop times out', async (t) => {
+  const env = await setup(t, 'r', 'xdp');
+  await checkReject(t, env);
+  for (const ifname of env.topo.lb.ifnames) env.dp.detach({ ifname, netns: env.topo.lb.nsPath, mode: 'xdp' });
 });

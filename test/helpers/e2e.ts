@@ -107,6 +107,51 @@ export async function checkTraffic(t: ExecutionContext, env: Env, n: number): Pr
   t.is(g.drop_malformed + g.drop_no_backend + g.drop_no_service + g.drop_ct_full, 0n, 'no drops');
 }
 
+/** VIPs of the services without backends of checkReject: one that rejects (the default), one set to drop. */
+export const REJECT_VIP = '10.96.0.50';
+export const DROP_VIP = '10.96.0.51';
+
+/**
+ * Services without backends, probed by the client's kernel: a TCP connect
+ * to one that rejects is refused at once (its SYN answered with a RST), a
+ * datagram on a connected UDP socket gets ECONNREFUSED (ICMP port
+ * unreachable); a connect to one set to drop times out. Each answer is
+ * counted once. The services are removed at the end.
+ */
+export async function checkReject(t: ExecutionContext, env: Pick<Env, 'dp' | 'lb' | 'client'>): Promise<void> {
+  const quiet: ServiceSpec = { name: 'quiet', address: REJECT_VIP, port: 80, protocol: 'tcp', backends: [] };
+  const specs: ServiceSpec[] = [
+    quiet,
+    { ...quiet, name: 'quiet-dns', port: 53, protocol: 'udp' },
+    { ...quiet, name: 'deaf', address: DROP_VIP, noBackends: 'drop' },
+  ];
+  await env.lb.applyMany(specs);
+  try {
+    let before = env.dp.globalStats();
+    const tcp = await env.client.probe(REJECT_VIP, 80, 'tcp', 3000);
+    t.is(tcp.outcome, 'ECONNREFUSED', 'a TCP connect to a service without backends is refused');
+    t.true(tcp.ms < 1000, `refused at once, not after a SYN retransmission (${tcp.ms} ms)`);
+    let g = env.dp.globalStats();
+    t.is(g.reject_tcp_rst - before.reject_tcp_rst, 1n, 'one SYN, answered with one RST');
+
+    before = g;
+    const udp = await env.client.probe(REJECT_VIP, 53, 'udp', 3000);
+    t.is(udp.outcome, 'ECONNREFUSED', 'a connected UDP socket is told the port is unreachable');
+    g = env.dp.globalStats();
+    t.is(g.reject_icmp_unreach - before.reject_icmp_unreach, 1n, 'one datagram, answered with one ICMP port unreachable');
+
+    before = g;
+    const dropped = await env.client.probe(DROP_VIP, 80, 'tcp', 1500);
+    t.is(dropped.outcome, 'timeout', 'a connect to a service set to drop gets no answer');
+    g = env.dp.globalStats();
+    t.true(g.drop_no_backend > before.drop_no_backend, 'its SYNs are dropped and counted');
+    t.is(g.reject_tcp_rst, before.reject_tcp_rst, 'and never answered');
+    t.is(g.reject_rate_limited, 0n, 'no answer was held back by the rate limit');
+  } finally {
+    await env.lb.deleteMany(specs.map((s) => s.name));
+  }
+}
+
 /** Drain: a long-lived connection to the drained backend survives; new connections avoid it. */
 export async function checkDrain(t: ExecutionContext, env: Env): Promise<{ conn: number; backend: string }> {
   const c = await env.client.open(`http://${VIP}:80/`);
