@@ -4,7 +4,8 @@
  * every write is a transaction over exactly what it changes:
  *
  *   <prefix>/services/<name>                  the definition as applied: VIPs, ports, the static
- *                                             backends, affinity, table size, and its owner (JSON)
+ *                                             backends, affinity, table size, noBackends, and its
+ *                                             owner (JSON)
  *   <prefix>/registrations/<name>|<address>   a backend registered with a lease, attached to it:
  *                                             {"weight": w, "state": "active"} (JSON); deleted by
  *                                             the store when the lease ends
