@@ -172,6 +172,8 @@ export function translateService(svc: KubeService, slices: Iterable<KubeEndpoint
         addresses,
         ports: [{ name: port.name || `${servicePort}-${protocol}`, port: servicePort, protocol, targetPort }],
         backends: backendsOf(eps.standing, protocol, new Set(addresses), portProblems),
+        // kube-proxy rejects traffic to a service without endpoints.
+        noBackends: 'reject',
       };
       if (affinity) d.sessionAffinity = { ...affinity };
       return d;

@@ -117,7 +117,7 @@ test('a node port with no node address is reported, not programmed', (t) => {
 
 test('a gone TCP endpoint drains for the grace period, then goes; UDP ones go at once', (t) => {
   const since: GoneSince = new Map();
-  const prev = { name: 'default/web:http', addresses: ['10.96.0.10'], ports: [{ name: 'http', port: 80, protocol: 'tcp' as const, targetPort: 8080 }], backends: [{ address: '10.0.0.1', weight: 1, state: 'active' as const }, { address: '10.0.0.2', weight: 1, state: 'active' as const }] };
+  const prev = { name: 'default/web:http', noBackends: 'reject' as const, addresses: ['10.96.0.10'], ports: [{ name: 'http', port: 80, protocol: 'tcp' as const, targetPort: 8080 }], backends: [{ address: '10.0.0.1', weight: 1, state: 'active' as const }, { address: '10.0.0.2', weight: 1, state: 'active' as const }] };
   const next = () => ({ ...prev, backends: [{ address: '10.0.0.2', weight: 1, state: 'active' as const }] });
   const a = next();
   t.is(keepGoneEndpoints(a, prev, since, 1000, 500), 1500);

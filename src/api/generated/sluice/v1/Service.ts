@@ -74,7 +74,7 @@ export type _sluice_v1_Service_NoBackends__Output = typeof _sluice_v1_Service_No
 export interface Service {
   /**
    * REQUIRED, IMMUTABLE. The service's identifier: 1-253 characters of
-   * letters, digits, ".", "_", "/" and "-" (e.g. "default/web"). Another name
+   * letters, digits, ".", "_", "/", ":" and "-" (e.g. "default/web"). Another name
    * is another service.
    */
   'name'?: (string);
@@ -153,7 +153,7 @@ export interface Service {
 export interface Service__Output {
   /**
    * REQUIRED, IMMUTABLE. The service's identifier: 1-253 characters of
-   * letters, digits, ".", "_", "/" and "-" (e.g. "default/web"). Another name
+   * letters, digits, ".", "_", "/", ":" and "-" (e.g. "default/web"). Another name
    * is another service.
    */
   'name': (string);
