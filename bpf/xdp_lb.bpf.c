@@ -62,6 +62,28 @@ static __always_inline void nat_rewrite_addr4(struct iphdr *iph, __be32 *addr,
 	iph->check = csum_apply(iph->check, delta);
 }
 
+/*
+ * fib_forward() for XDP: a next hop out of an interface that cannot take
+ * an XDP frame (not in xdp_ports, not the one it came in on) is not
+ * redirected: the packet goes to the stack, rewritten, and the stack
+ * forwards it (counted as fib_miss).
+ */
+static __always_inline __u32 xdp_fib_forward(struct xdp_md *ctx,
+					     struct ethhdr *eth,
+					     struct iphdr *iph)
+{
+	struct fib_out out;
+	__u32 in = ctx->ingress_ifindex;
+
+	if (fib_next_hop(ctx, in, iph, &out))
+		return 0;
+	if (out.ifindex != in && !bpf_map_lookup_elem(&xdp_ports, &out.ifindex))
+		return 0;
+	if (fib_apply_l2(eth, iph, &out))
+		return 0;
+	return out.ifindex;
+}
+
 /* The verdict for a packet the FIB lookup sent out of `ifindex` (0: it goes
  * to the stack, rewritten). */
 static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 ifindex)
@@ -172,7 +194,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 0);
 	}
 	if (cfg_fib_redirect)
-		ifindex = fib_forward(ctx, ctx->ingress_ifindex, eth, iph);
+		ifindex = xdp_fib_forward(ctx, eth, iph);
 	g = global_stats_get();
 	if (g) {
 		g->rx_packets++;
@@ -303,7 +325,7 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 		if (xdp_rewrite(ctx, &act, &eth, &iph)) {
 			rc = SLUICE_ERR_REWRITE;
 		} else if (cfg_fib_redirect) {
-			ifindex = fib_forward(ctx, ctx->ingress_ifindex, eth, iph);
+			ifindex = xdp_fib_forward(ctx, eth, iph);
 			verdict = xdp_verdict(ctx, ifindex);
 		}
 	} else if (rc == SLUICE_ERR_NO_BACKEND && act.reject) {

@@ -100,6 +100,21 @@ struct {
 	__type(value, struct affinity_value);
 } affinity SEC(".maps") __weak;
 
+/* Interfaces a native XDP redirect may send to, by ifindex (value unused):
+ * the interfaces this dataplane's XDP program is attached to. A native XDP
+ * redirect needs a device that takes XDP frames (ndo_xdp_xmit); to any
+ * other (a bridge: the pods of a Kubernetes node behind cni0) the frame
+ * would be dropped, so it goes to the stack instead, which forwards it. */
+#ifndef SLUICE_XDP_PORTS
+#define SLUICE_XDP_PORTS 256
+#endif
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_XDP_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdp_ports SEC(".maps") __weak;
+
 /* Settings the control plane changes at run time (struct node_config). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -238,7 +238,8 @@ struct global_stats {
 	__u64 passed_malformed;  /* truncated packet not addressed to a VIP */
 	__u64 ct_rescheduled;    /* flow whose backend was deleted, rescheduled */
 	__u64 affinity_hits;     /* new flows that reused an affinity entry */
-	__u64 fib_miss;          /* FIB redirect tried, not taken (no neighbour, TTL): to the stack */
+	__u64 fib_miss;          /* FIB redirect tried, not taken (no neighbour, TTL, or at XDP an
+				  * egress interface without this XDP program): to the stack */
 	__u64 reply_restored;    /* replies of flows without an entry, restored by reply_nat (and tracked) */
 	__u64 reply_ambiguous;   /* replies without an entry from an endpoint of several service ports: passed */
 	__u64 hairpin_flows;     /* new flows whose client is its own backend, source NATed to the hairpin address */

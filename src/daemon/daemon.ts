@@ -653,6 +653,9 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       log.info({ cgroup: socketLb.cgroup, netns: socketLb.netns }, 'balancing the node\'s own sockets (connect4, sendmsg4, recvmsg4, getpeername4)');
     }
 
+    // Native XDP redirects only to the XDP interfaces attached now.
+    dp.keepXdpPorts(plans.filter((p) => p.target.mode !== 'tc').map((p) => p.ifindex));
+
     // Followed links last: each follower attaches as links come, for as long as it runs.
     const followers: LinkFollower[] = [];
     const byNetns = new Map<string | undefined, string[]>();

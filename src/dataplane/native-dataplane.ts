@@ -110,7 +110,7 @@ const ZERO_KEY = encodeU32(0);
 const XDP_PASS = 2;
 
 /** The maps of the object, for mapUsage. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
@@ -532,6 +532,8 @@ export class NativeDataplane implements Dataplane {
     } else {
       try {
         this.raw.attachXdp(plan.ifindex, target.mode === 'xdp' ? 'native' : 'generic', ns[0], { expectedProgId: current });
+        // A redirect may go out of it (bpf/include/maps.h, xdp_ports).
+        this.raw.mapUpdate('xdp_ports', encodeU32(plan.ifindex), encodeU32(1));
       } catch (err) {
         if ((err as { code?: string }).code === 'EOPNOTSUPP' && target.mode === 'xdp') {
           throw new SluiceError('FAILED_PRECONDITION', `${plan.where}: its driver has no native XDP; use --mode xdp-generic or --mode tc`, { cause: err });
@@ -560,7 +562,24 @@ export class NativeDataplane implements Dataplane {
     if (target.mode === 'tc') {
       this.raw.detachTc(ifindex, 'ingress', ...netnsArgs(target));
       if (target.egress) this.raw.detachTc(ifindex, 'egress', ...netnsArgs(target));
-    } else this.raw.detachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+    } else {
+      this.raw.detachXdp(ifindex, target.mode === 'xdp' ? 'native' : 'generic', ...netnsArgs(target));
+      this.raw.mapDelete('xdp_ports', encodeU32(ifindex));
+    }
+  }
+
+  /**
+   * Keep in xdp_ports only these interfaces (the XDP targets attached
+   * now): an entry left by an earlier run may name an interface that is
+   * gone, whose ifindex a new one (a bridge) may get.
+   */
+  keepXdpPorts(ifindexes: readonly number[]): void {
+    const keep = new Set(ifindexes);
+    const { keys, count } = this.raw.mapDump('xdp_ports');
+    for (let i = 0; i < count; i++) {
+      const ifindex = keys.readUInt32LE(i * 4);
+      if (!keep.has(ifindex)) this.raw.mapDelete('xdp_ports', encodeU32(ifindex));
+    }
   }
 
   /**

@@ -17,7 +17,7 @@ import { Agent } from '../../src/demo/agent-client.js';
 import { createCgroup, removeCgroup } from '../../src/demo/cgroup.js';
 import { KubeApiServer } from '../../src/demo/kube-apiserver.js';
 import { CLIENT_ADDRESS, NODE_ADDRESS, createPodNode, type PodNode } from '../../src/demo/pod-topology.js';
-import { ipIn, listNamespaces } from '../../src/demo/topology.js';
+import { ipIn, listNamespaces, tuneEndpoint } from '../../src/demo/topology.js';
 import { DaemonProcess } from './daemon.js';
 
 const run = promisify(execFile);
@@ -91,6 +91,10 @@ export async function kubeNode(t: ExecutionContext, prefix: string, opts: { mode
   await ipIn(node.ns, 'route', 'add', 'default', 'via', CLIENT_ADDRESS);
   await ipIn(node.client.ns, 'route', 'add', SERVICE_CIDR, 'via', NODE_ADDRESS);
   await ipIn(node.client.ns, 'route', 'add', EXTERNAL_CIDR, 'via', NODE_ADDRESS);
+  // The node's XDP program sends frames into the client's end (XDP_TX of a
+  // reject, redirects): a veth takes them only with GRO on (a NIC needs nothing).
+  await tuneEndpoint(node.client.ns, node.client.ifname);
+  await tuneEndpoint(node.ns, node.external.ifname);
   const cgroup = await createCgroup(`sluice-kube-${tag}`);
   t.teardown(() => removeCgroup(cgroup));
   api.applyObjects([{ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'Hostname', address: nodeName }] } }]);
