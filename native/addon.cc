@@ -105,6 +105,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery, "xdpQuery"));
 	exports.Set("tcQuery", Napi::Function::New(env, TcQuery, "tcQuery"));
 	exports.Set("cgroupQuery", Napi::Function::New(env, CgroupQuery, "cgroupQuery"));
+	exports.Set("detachCgroupProgram", Napi::Function::New(env, DetachCgroupProgram, "detachCgroupProgram"));
 	exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
 	exports.Set("progInfo", Napi::Function::New(env, ProgInfo, "progInfo"));
 	exports.Set("pinnedMapInfo", Napi::Function::New(env, PinnedMapInfo, "pinnedMapInfo"));

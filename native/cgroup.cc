@@ -107,6 +107,26 @@ Napi::Value Dataplane::DetachCgroup(const Napi::CallbackInfo &info)
 	return env.Undefined();
 }
 
+// Detach the program with this id from a cgroup's hook, whoever loaded it
+// (`sluice kube-proxy --cleanup` finds an earlier daemon's by its maps).
+Napi::Value DetachCgroupProgram(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "detachCgroupProgram";
+	std::string path = GetString(env, info[0], op, "cgroupPath");
+	std::string hook = GetString(env, info[1], op, "hook");
+	enum bpf_attach_type type = CgroupType(env, hook, op);
+	uint32_t id = GetU32(env, info[2], op, "progId");
+	int fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		Throw(env, -fd, "bpf_prog_get_fd_by_id", "program id " + std::to_string(id));
+	ScopedFd prog(fd);
+	ScopedFd cg(OpenCgroup(env, path));
+	if (int err = bpf_prog_detach2(prog.get(), cg.get(), type))
+		Throw(env, -err, "bpf_prog_detach2", path + " " + hook);
+	return env.Undefined();
+}
+
 Napi::Value CgroupQuery(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();

@@ -161,6 +161,7 @@ Napi::Value TcQuery(const Napi::CallbackInfo &info);
 // The programs attached to a cgroup for a socket hook, and the cookie of a
 // network namespace (cgroup.cc).
 Napi::Value CgroupQuery(const Napi::CallbackInfo &info);
+Napi::Value DetachCgroupProgram(const Napi::CallbackInfo &info);
 Napi::Value NetnsCookie(const Napi::CallbackInfo &info);
 
 // Argument helpers shared by the .cc files; all throw EINVAL TypeErrors.

@@ -82,9 +82,10 @@ export async function runKubeProxyCleanup(f: KubeProxyFlags): Promise<{ report: 
     ...(f.netns !== undefined ? { netns: f.netns } : {}),
     ...(f.pinDir !== undefined ? { pinDir: f.pinDir } : {}),
     ...(f.stateDir !== undefined ? { stateDir: f.stateDir } : {}),
+    ...(f.socketLb !== undefined ? { socketLb: f.socketLb } : {}),
   });
   try {
-    const report = await cleanupNode({ ...(opts.netns !== undefined ? { netns: opts.netns } : {}), pinDir: opts.pinDir, stateDir: opts.stateDir });
+    const report = await cleanupNode({ ...(opts.netns !== undefined ? { netns: opts.netns } : {}), pinDir: opts.pinDir, stateDir: opts.stateDir, ...(opts.socketLb !== '' ? { socketLb: opts.socketLb } : {}) });
     return { report, text: formatCleanupReport(report) };
   } catch (err) {
     throw asKubeFlagError(err);

@@ -18,7 +18,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../errors.js';
 import { native, type AddonDataplane } from '../dataplane/native.js';
-import { isSluiceProgramName } from '../dataplane/native-dataplane.js';
+import { isSluiceProgramName, SOCKET_HOOKS } from '../dataplane/native-dataplane.js';
+import type { SocketHook } from '../dataplane/native.js';
 import { lockDirectory, lockHolder, type DirectoryLock } from './lock.js';
 import { checkPinDir } from './pin-dir.js';
 
@@ -35,10 +36,12 @@ export interface CleanupOptions {
   pinDir: string;
   /** The daemon's --state-dir. */
   stateDir: string;
+  /** The cgroup v2 directory of --socket-lb, whose socket hooks are cleaned too. */
+  socketLb?: string;
 }
 
 /** A hook sluice may use. */
-export type CleanupHook = 'XDP (native)' | 'XDP (generic)' | 'tc ingress' | 'tc egress';
+export type CleanupHook = 'XDP (native)' | 'XDP (generic)' | 'tc ingress' | 'tc egress' | `cgroup ${SocketHook}`;
 
 /** A program found in a hook: detached, or left attached. */
 export interface HookProgram {
@@ -252,6 +255,29 @@ export async function cleanupNode(opts: CleanupOptions): Promise<CleanupReport> 
         else if (hook === 'XDP (generic)') dp.detachXdp(ifindex, 'generic', ...ns);
         else dp.detachTc(ifindex, hook === 'tc ingress' ? 'ingress' : 'egress', ...ns);
         report.detached.push(found);
+      }
+    }
+
+    // The socket programs (--socket-lb) of the cgroup: attached, not linked, they outlive the daemon.
+    if (opts.socketLb !== undefined && existsSync(path.join(opts.socketLb, 'cgroup.procs'))) {
+      for (const hook of SOCKET_HOOKS) {
+        for (const id of addon.cgroupQuery(opts.socketLb, hook)) {
+          let info;
+          try {
+            info = addon.progInfo(id);
+          } catch (err) {
+            if ((err as { code?: string }).code === 'ENOENT') continue;
+            throw err;
+          }
+          const verdict = classifyProgram(info, ctx);
+          const found: HookProgram = { ifname: opts.socketLb, hook: `cgroup ${hook}`, id, name: info.name, reason: verdict.reason };
+          if (!verdict.detach) {
+            report.kept.push(found);
+            continue;
+          }
+          addon.detachCgroupProgram(opts.socketLb, hook, id);
+          report.detached.push(found);
+        }
       }
     }
 

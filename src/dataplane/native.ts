@@ -211,6 +211,8 @@ export interface NativeAddon {
   tcQuery(ifindex: number, direction: 'ingress' | 'egress', netnsPath?: string): number;
   /** Ids of the programs attached to the cgroup itself (not inherited) for a socket hook. */
   cgroupQuery(cgroupPath: string, hook: SocketHook): number[];
+  /** Detach the program with this id from the cgroup's hook, whoever attached it. */
+  detachCgroupProgram(cgroupPath: string, hook: SocketHook, progId: number): void;
   /** The cookie (SO_NETNS_COOKIE) of a network namespace: the caller's, or the one at netnsPath. */
   netnsCookie(netnsPath?: string): bigint;
   /** A loaded program by id; ENOENT if there is none. */

@@ -13,6 +13,8 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { native } from '../../src/dataplane/native.js';
 import { STATE_FILES, type CleanupReport } from '../../src/daemon/cleanup.js';
+import { createCgroup, removeCgroup } from '../../src/demo/cgroup.js';
+import { SOCKET_HOOKS } from '../../src/dataplane/native-dataplane.js';
 import { deleteNamespaces, ipIn, sh } from '../../src/demo/topology.js';
 import { testDaemon, type DaemonProcess } from '../helpers/daemon.js';
 import { sluice } from '../helpers/cli.js';
@@ -66,13 +68,15 @@ function hooks(n: Node, ifname: string): { xdp: number; xdpGeneric: number; tcIn
 
 const EMPTY = { xdp: 0, xdpGeneric: 0, tcIngress: 0, tcEgress: 0 };
 
-function cleanupArgs(n: Node, d: DaemonProcess): string[] {
-  return ['kube-proxy', '--cleanup', '--netns', n.path, '--pin-dir', d.pinDir, '--state-dir', path.join(d.dir, 'state')];
+function cleanupArgs(n: Node, d: DaemonProcess, cgroup: string): string[] {
+  return ['kube-proxy', '--cleanup', '--netns', n.path, '--pin-dir', d.pinDir, '--state-dir', path.join(d.dir, 'state'), '--socket-lb', cgroup];
 }
 
 test('cleanup detaches sluice\'s programs, removes its pins and store, leaves the rest, and is refused while a daemon runs', async (t) => {
   const n = await node(t, ['x0', 't0', 'o0', 'p0']);
   const obj = foreignObject(t);
+  const cgroup = await createCgroup(`sluice-kc-${process.pid}`);
+  t.teardown(() => removeCgroup(cgroup));
 
   // Another tool's programs on o0: XDP, and tc ingress at handle 1, priority 1, where sluice attaches.
   await ipIn(n.name, 'link', 'set', 'dev', 'o0', 'xdp', 'obj', obj, 'sec', 'xdp');
@@ -86,12 +90,12 @@ test('cleanup detaches sluice\'s programs, removes its pins and store, leaves th
   const a = await testDaemon(t, 'kc-a', []);
   await a.start(['--interface', `x0@${n.path}`, '--mode', 'xdp']);
   t.is(await a.stop('SIGTERM'), 0);
-  await a.start(['--interface', `t0@${n.path}`, '--mode', 'tc']);
+  await a.start(['--interface', `t0@${n.path}`, '--mode', 'tc', '--socket-lb', `${cgroup}@${n.path}`]);
   const running = hooks(n, 't0').tcIngress;
   t.not(running, 0);
 
   // While it runs, the cleanup is refused, naming the lock and its holder, and touches nothing.
-  const refused = await sluice(cleanupArgs(n, a));
+  const refused = await sluice(cleanupArgs(n, a, cgroup));
   t.is(refused.code, 1, refused.stderr);
   t.regex(refused.stderr.trim(), new RegExp(`^sluice: FAILED_PRECONDITION: the state directory ${path.join(a.dir, 'state')} is locked by process ${a.pid()} \\(sluice daemon .*\\): a sluice daemon runs on it; stop it \\(delete sluice's DaemonSet\\) before cleaning up$`));
   t.is(hooks(n, 't0').tcIngress, running);
@@ -111,10 +115,12 @@ test('cleanup detaches sluice\'s programs, removes its pins and store, leaves th
   const pins = readdirSync(a.pinDir).sort();
   t.true(pins.length >= 10, `pins: ${pins.join(', ')}`);
 
-  const first = await sluice(['-o', 'json', ...cleanupArgs(n, a)]);
+  const first = await sluice(['-o', 'json', ...cleanupArgs(n, a, cgroup)]);
   t.is(first.code, 0, first.stderr);
   const r = JSON.parse(first.stdout) as CleanupReport;
-  t.deepEqual(r.detached.map((p) => `${p.ifname} ${p.hook} ${p.name} ${p.id}`).sort(), [`t0 tc ingress sluice_tc ${t0}`, `x0 XDP (native) sluice_xdp ${x0}`]);
+  t.deepEqual(r.detached.filter((p) => !p.hook.startsWith('cgroup')).map((p) => `${p.ifname} ${p.hook} ${p.name} ${p.id}`).sort(), [`t0 tc ingress sluice_tc ${t0}`, `x0 XDP (native) sluice_xdp ${x0}`]);
+  t.deepEqual(r.detached.filter((p) => p.hook.startsWith('cgroup')).map((p) => p.hook).sort(), ['cgroup connect4', 'cgroup getpeername4', 'cgroup recvmsg4', 'cgroup sendmsg4'], 'the socket programs (--socket-lb) are detached from their cgroup');
+  for (const hook of SOCKET_HOOKS) t.deepEqual(native().cgroupQuery(cgroup, hook), [], `${hook} of the cgroup after the cleanup`);
   t.deepEqual(r.kept.map((p) => `${p.ifname} ${p.hook} ${p.name}`).sort(), ['o0 XDP (native) not_sluice_xdp', 'o0 tc ingress not_sluice_tc', 'p0 tc ingress sluice_tc']);
   t.regex(r.kept.find((p) => p.ifname === 'p0')!.reason, new RegExp(`pinned in ${b.pinDir} `));
   t.deepEqual(r.unpinned.map((f) => path.basename(f)).sort(), pins);
@@ -132,7 +138,7 @@ test('cleanup detaches sluice\'s programs, removes its pins and store, leaves th
   t.true(existsSync(path.join(b.pinDir, 'conntrack')), 'another dataplane\'s pins stay');
 
   // Again: nothing to do, said so, exit 0.
-  const second = await sluice(cleanupArgs(n, a));
+  const second = await sluice(cleanupArgs(n, a, cgroup));
   t.is(second.code, 0, second.stderr);
   const lines = second.stdout.trim().split('\n');
   t.is(lines[0], `nothing to clean up: no sluice program on the interfaces of ${n.path}, no pinned maps in ${a.pinDir}, no store in ${path.join(a.dir, 'state')}`);
@@ -140,7 +146,7 @@ test('cleanup detaches sluice\'s programs, removes its pins and store, leaves th
 
   // b's pins removed by hand: its program, forwarding with maps nobody can reach, is taken off too.
   rmSync(b.pinDir, { recursive: true });
-  const third = await sluice(cleanupArgs(n, a));
+  const third = await sluice(cleanupArgs(n, a, cgroup));
   t.is(third.code, 0, third.stderr);
   t.regex(third.stdout, new RegExp(`^detached program 'sluice_tc' \\(id ${bProgram}\\) from p0 tc ingress: a sluice program whose maps are pinned nowhere under /sys/fs/bpf$`, 'm'));
   t.deepEqual(hooks(n, 'p0'), EMPTY);
