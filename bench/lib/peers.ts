@@ -154,6 +154,8 @@ export async function startPeer(
         await lb.applyMany(services.map((s) => s.spec));
         const seconds = elapsed();
         dp.attach(target);
+        // The sink's end runs an XDP program: a redirect out of the LB's out link reaches it.
+        if (peer === 'sluice-xdp') dp.allowXdpRedirect(topo.lb.outIf.ifindex);
         return {
           peer,
           sluice: { dp, lb },

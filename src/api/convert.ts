@@ -192,6 +192,8 @@ export function globalStatsToMessage(g: Record<GlobalCounter, bigint>): GlobalSt
     fibMiss: s('fib_miss'),
     repliesRestored: s('reply_restored'),
     repliesAmbiguous: s('reply_ambiguous'),
+    hairpinFlows: s('hairpin_flows'),
+    socketsTranslated: s('sock_translated'),
     drops: {
       malformed: s('drop_malformed'),
       fragment: s('drop_fragment'),

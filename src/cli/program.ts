@@ -534,7 +534,7 @@ function statsTable(r: GetStatsResponse): string {
     '',
     `packets: rx ${n(g?.rxPackets)}, to backends ${toBackends}, replies ${n(g?.replies)}, passed ${n(g?.passedOther)}, passed malformed ${n(g?.passedMalformed)}`,
     `egress:  redirected ${n(g?.forwarded)}, via stack ${n(g?.forwardedStack)} (of which fib misses ${n(g?.fibMiss)})`,
-    `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}, replies restored without an entry ${n(g?.repliesRestored)} (ambiguous, passed ${n(g?.repliesAmbiguous)})`,
+    `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}, replies restored without an entry ${n(g?.repliesRestored)} (ambiguous, passed ${n(g?.repliesAmbiguous)}), hairpin ${n(g?.hairpinFlows)}, node sockets ${n(g?.socketsTranslated)}`,
     `rejects: tcp_rst ${n(j?.tcpRst)}, icmp_unreach ${n(j?.icmpUnreachable)} (rate limited, dropped ${n(j?.rateLimited)})`,
     `drops:   no_service ${n(d?.noService)}, no_backend ${n(d?.noBackend)}, malformed ${n(d?.malformed)}, fragment ${n(d?.fragment)}, ct_full ${n(d?.ctFull)}`,
   ].join('\n');

@@ -569,6 +569,15 @@ export class NativeDataplane implements Dataplane {
   }
 
   /**
+   * Let native XDP redirect out of this interface though this dataplane's
+   * program is not attached to it: one known to take XDP frames (a NIC
+   * whose driver has ndo_xdp_xmit, a veth whose peer runs an XDP program).
+   */
+  allowXdpRedirect(ifindex: number): void {
+    this.raw.mapUpdate('xdp_ports', encodeU32(ifindex), encodeU32(1));
+  }
+
+  /**
    * Keep in xdp_ports only these interfaces (the XDP targets attached
    * now): an entry left by an earlier run may name an interface that is
    * gone, whose ifindex a new one (a bridge) may get.

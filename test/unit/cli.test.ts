@@ -430,14 +430,14 @@ test('get shows the table size in use; stats shows every counter, replies apart 
   t.is(Number((JSON.parse((await sluice(['--server', f.server.address, 'service', 'get', 'default/owner', '-o', 'json'])).stdout) as ServiceMessage).effectiveTableSize), 1021);
   const counters: Array<[string, bigint]> = [['rx_packets', 100n], ['forwarded', 70n], ['forwarded_stack', 10n], ['replies', 30n], ['passed_other', 9n], ['passed_malformed', 2n],
     ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n],
-    ['reply_restored', 12n], ['reply_ambiguous', 13n], ['reject_tcp_rst', 14n], ['reject_icmp_unreach', 15n], ['reject_rate_limited', 16n]];
+    ['reply_restored', 12n], ['reply_ambiguous', 13n], ['reject_tcp_rst', 14n], ['reject_icmp_unreach', 15n], ['reject_rate_limited', 16n], ['hairpin_flows', 17n], ['sock_translated', 18n]];
   for (const [k, v] of counters) f.dp.global.set(k as never, v);
   r = await sluice(['--server', f.server.address, 'stats']);
   const tail = r.stdout.trimEnd().split('\n').slice(-5).join('\n');
   t.is(tail, [
     'packets: rx 100, to backends 50, replies 30, passed 9, passed malformed 2',
     'egress:  redirected 70, via stack 10 (of which fib misses 4)',
-    'flows:   rescheduled 5, affinity hits 6, replies restored without an entry 12 (ambiguous, passed 13)',
+    'flows:   rescheduled 5, affinity hits 6, replies restored without an entry 12 (ambiguous, passed 13), hairpin 17, node sockets 18',
     'rejects: tcp_rst 14, icmp_unreach 15 (rate limited, dropped 16)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));

@@ -19,7 +19,7 @@ async function get(address: string, path: string): Promise<{ status: number; bod
 test('healthz: 503 before the first sync, 200 with lastUpdated and currentTime once synced, 503 when a change waits too long', async (t) => {
   const s: { synced?: number | undefined; pending?: number | undefined; eligible?: boolean } = { pending: Date.now() };
   const metrics = new KubeMetrics();
-  const h = await startHealthServers({ healthz: { host: '127.0.0.1', port: 0 }, metrics: { host: '127.0.0.1', port: 0 }, state: state(s), metricsRegistry: metrics, healthTimeoutMs: 1000 });
+  const h = await startHealthServers({ healthz: { host: '127.0.0.1', port: 0 }, metrics: { host: '127.0.0.1', port: 0 }, state: state(s), metricsRegistry: metrics, healthTimeoutMs: 60_000 });
   t.teardown(() => h.close());
   const addr = h.healthzAddress!;
   t.is((await get(addr, '/healthz')).status, 503);
@@ -33,7 +33,7 @@ test('healthz: 503 before the first sync, 200 with lastUpdated and currentTime o
   t.deepEqual(Object.keys(body).sort(), ['currentTime', 'lastUpdated', 'nodeEligible']);
   t.false(Number.isNaN(Date.parse(body['currentTime'] as string)));
   t.true(body['nodeEligible']);
-  s.pending = Date.now() - 5000;
+  s.pending = Date.now() - 120_000;
   t.is((await get(addr, '/healthz')).status, 503);
   t.is((await get(addr, '/livez')).status, 503);
   s.pending = undefined;

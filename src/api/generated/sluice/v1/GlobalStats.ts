@@ -64,6 +64,16 @@ export interface GlobalStats {
    * (a service's no_backends REJECT).
    */
   'rejects'?: (_sluice_v1_RejectCounters | null);
+  /**
+   * New flows whose client was its own backend (a pod reaching itself
+   * through its service), source-NATed to the node's hairpin address.
+   */
+  'hairpinFlows'?: (number | string | Long);
+  /**
+   * connect()/sendmsg() calls of the node's own processes to a VIP, sent
+   * to a backend by the socket programs (--socket-lb).
+   */
+  'socketsTranslated'?: (number | string | Long);
 }
 
 /**
@@ -126,4 +136,14 @@ export interface GlobalStats__Output {
    * (a service's no_backends REJECT).
    */
   'rejects': (_sluice_v1_RejectCounters__Output | null);
+  /**
+   * New flows whose client was its own backend (a pod reaching itself
+   * through its service), source-NATed to the node's hairpin address.
+   */
+  'hairpinFlows': (string);
+  /**
+   * connect()/sendmsg() calls of the node's own processes to a VIP, sent
+   * to a backend by the socket programs (--socket-lb).
+   */
+  'socketsTranslated': (string);
 }
