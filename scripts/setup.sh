@@ -42,7 +42,7 @@ fi
 # conflicts with the machine's 1.32): the kube-proxy tests need the one the
 # machine comes with, and fail without it.
 if ! command -v kubectl >/dev/null; then
-	echo "setup: warning: kubectl not found: the kube-proxy tests hold their API server to it and will fail" >&2
+	echo "setup: warning: kubectl not found: the kube-proxy tests hold their API server to it and will fail, and \`npm run demo -- kube-proxy\` runs it" >&2
 fi
 
 if ! mountpoint -q /sys/fs/bpf; then

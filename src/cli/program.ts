@@ -192,11 +192,18 @@ Run \`sluice <command> --help\` for a command's options.`);
   // ---- demo
   program
     .command('demo')
-    .description('run the daemon on a built-in topology of network namespaces and balance real HTTP and UDP traffic through it, then tear everything down')
-    .argument('[topology]', 'single: one load balancer (default); scale-out: three behind ECMP, on one etcd cluster', choice('<topology>', ['single', 'scale-out'] as const), 'single')
-    .option('--mode <mode>', 'how to attach: xdp, xdp-generic or tc', choice('--mode', ['xdp', 'xdp-generic', 'tc'] as const), 'xdp')
+    .description('run sluice on a built-in topology of network namespaces (or a simulated Kubernetes node) and balance real HTTP and UDP traffic through it, then tear everything down')
+    .argument('[topology]', 'single: one load balancer (default); scale-out: three behind ECMP, on one etcd cluster; kube-proxy: `sluice kube-proxy` on a simulated Kubernetes node, driven with kubectl',
+      choice('<topology>', ['single', 'scale-out', 'kube-proxy'] as const), 'single')
+    .option('--mode <mode>', 'how to attach: xdp, xdp-generic or tc (kube-proxy: xdp or tc, on the node\'s external link)', choice('--mode', ['xdp', 'xdp-generic', 'tc'] as const), 'xdp')
     .option('--requests <n>', 'HTTP requests and UDP datagrams to send', intOption('requests', 1, 40000), 1000)
-    .action(async (topology: 'single' | 'scale-out', o: { mode: AttachMode; requests: number }) => {
+    .action(async (topology: 'single' | 'scale-out' | 'kube-proxy', o: { mode: AttachMode; requests: number }) => {
+      if (topology === 'kube-proxy') {
+        if (o.mode === 'xdp-generic') throw new UsageError('--mode: the kube-proxy demo attaches with xdp or tc, got xdp-generic');
+        const { runKubeProxyDemo } = await import('../demo/kube-proxy-demo.js');
+        await runKubeProxyDemo({ mode: o.mode, requests: o.requests });
+        return;
+      }
       if (topology === 'scale-out') {
         const { runScaleoutDemo } = await import('../demo/scaleout-demo.js');
         await runScaleoutDemo({ mode: o.mode, requests: o.requests });

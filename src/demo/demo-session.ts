@@ -1,11 +1,11 @@
 /**
- * What both demos share around their own steps: one teardown for the
+ * What the demos share around their own steps: one teardown for the
  * normal path, failures and Ctrl-C (SIGINT exits 130, SIGTERM 143, after
- * the teardown); the CLI commands run as a person would, shown with their
- * output, and tracked so that a Ctrl-C leaves none behind (a command the
- * main flow was about to start when the signal came is refused, those in
- * flight get SIGTERM and are waited for); and the sweep of what a demo
- * killed outright left in bpffs and the temp directory.
+ * the teardown); the commands (`sluice`, `kubectl`) run as a person would,
+ * shown with their output, and tracked so that a Ctrl-C leaves none behind
+ * (a command the main flow was about to start when the signal came is
+ * refused, those in flight get SIGTERM and are waited for); and the sweep
+ * of what a demo killed outright left in bpffs and the temp directory.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
@@ -15,6 +15,18 @@ import path from 'node:path';
 import { cliPath } from './daemon-process.js';
 
 const BPFFS = '/sys/fs/bpf';
+
+/** Options of DemoSession.command. */
+export interface CommandOptions {
+  /** The environment (default: the demo's own). */
+  env?: NodeJS.ProcessEnv;
+  /** The working directory (default: the demo's own). */
+  cwd?: string;
+  /** The command line to print (default: the file and its arguments). */
+  shown?: string;
+  /** Print neither the command nor its output (a `-o json` run the demo reads itself). */
+  quiet?: boolean;
+}
 
 export class DemoSession {
   readonly #running = new Set<ChildProcess>();
@@ -36,16 +48,29 @@ export class DemoSession {
     process.once('SIGTERM', this.#onSignal);
   }
 
-  /** Run `sluice args...` against `server` and show it; rejects with the command and its stderr. */
-  async sluice(server: string, args: readonly string[], shownArgs: readonly string[] = args): Promise<string> {
-    const quiet = args.includes('json');
-    if (!quiet) this.out(`$ sluice ${shownArgs.join(' ')}`);
+  /** Run `sluice args...` against `server` and show it (not with `-o json`); rejects with the command and its stderr. */
+  sluice(server: string, args: readonly string[], shownArgs: readonly string[] = args): Promise<string> {
+    return this.command(process.execPath, [cliPath(), ...args], {
+      env: { ...process.env, SLUICE_SERVER: server },
+      shown: `sluice ${shownArgs.join(' ')}`,
+      quiet: args.includes('json'),
+    });
+  }
+
+  /**
+   * Run a program and show it as `$ <shown>` (by default the file and its
+   * arguments) with its output indented, unless `quiet`; resolves with its
+   * stdout, rejects with the command and its stderr.
+   */
+  async command(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<string> {
+    const shown = opts.shown ?? [file, ...args].join(' ');
+    if (!opts.quiet) this.out(`$ ${shown}`);
     try {
-      const stdout = await this.#run(args, { ...process.env, SLUICE_SERVER: server });
-      if (!quiet) this.out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+      const stdout = await this.#run(file, args, opts);
+      if (!opts.quiet) this.out(stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
       return stdout;
     } catch (err) {
-      throw new Error(`sluice ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${shown}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -66,10 +91,10 @@ export class DemoSession {
     if (this.#interrupted) process.exit(exitStatus(this.#interrupted));
   }
 
-  #run(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  #run(file: string, args: readonly string[], opts: CommandOptions): Promise<string> {
     if (this.#stopping) return Promise.reject(new Error('the demo is being torn down'));
     return new Promise((resolve, reject) => {
-      const child = execFile(process.execPath, [cliPath(), ...args], { env }, (err, stdout, stderr) => {
+      const child = execFile(file, args, { env: opts.env ?? process.env, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) }, (err, stdout, stderr) => {
         this.#running.delete(child);
         if (err) reject(new Error((stderr || err.message).trim(), { cause: err }));
         else resolve(stdout);
