@@ -3,6 +3,7 @@
  * has the option, sluice's for the rest. One table for help, parsing and
  * the messages that name a flag; light, like daemon-flags.ts.
  */
+import type { DaemonFlag } from './daemon-flags.js';
 import { UsageError } from './output.js';
 
 /** The agent's flags as commander gives them. */
@@ -28,15 +29,8 @@ export interface KubeProxyFlags {
   cleanup?: boolean;
 }
 
-export interface KubeProxyFlag {
-  flags: string;
-  description: string;
-  /** KubeProxyOptions field that errors name this flag by. */
-  field?: string;
-  choices?: string[];
-  parse?: (value: string, previous: unknown) => unknown;
-  hidden?: boolean;
-}
+/** One flag of the agent: the daemon's shape (field: the KubeProxyOptions field errors name it by). */
+export type KubeProxyFlag = DaemonFlag;
 
 /** A Go-style duration as kube-proxy takes it ("1s", "250ms", "1m30s", "0") → ms. */
 export function parseDuration(flag: string, v: string): number {

@@ -12,7 +12,7 @@ import { Command, Option } from 'commander';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
-import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
+import { DAEMON_FLAGS, type DaemonFlag, type DaemonFlags } from './daemon-flags.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { compareIPv4, isIPv4Address } from '../model/address.js';
 import { MAX_WEIGHT } from '../model/limits.js';
@@ -120,6 +120,17 @@ function addressArg(v: string): string {
 const lower = (s: string | number): string => String(s).toLowerCase();
 const n = (x: string | undefined | null): string => x ?? '0';
 
+/** A table of flags (daemon-flags.ts, kube-proxy-flags.ts) as a command's options. */
+function addFlags(cmd: Command, flags: readonly DaemonFlag[]): void {
+  for (const f of flags) {
+    const opt = new Option(f.flags, f.description);
+    if (f.choices) opt.argParser(choice(f.flags.split(' ')[0]!, f.choices));
+    if (f.parse) opt.argParser(f.parse);
+    if (f.hidden) opt.hideHelp();
+    cmd.addOption(opt);
+  }
+}
+
 /**
  * The program, and a function that tells the daemon address the command
  * used (for error messages). Each action loads what it needs when it runs
@@ -217,13 +228,7 @@ Run \`sluice <command> --help\` for a command's options.`);
   const kubeProxy = program
     .command('kube-proxy')
     .description('replace kube-proxy on a Kubernetes node: program Services and EndpointSlices into the dataplane until SIGTERM');
-  for (const f of KUBE_PROXY_FLAGS) {
-    const opt = new Option(f.flags, f.description);
-    if (f.choices) opt.argParser(choice(f.flags.split(' ')[0]!, f.choices));
-    if (f.parse) opt.argParser(f.parse);
-    if (f.hidden) opt.hideHelp();
-    kubeProxy.addOption(opt);
-  }
+  addFlags(kubeProxy, KUBE_PROXY_FLAGS);
   kubeProxy.action(async (o: KubeProxyFlags) => {
     for (const [flag, given] of [['server', globals.server], ['tls-server-name', globals.tlsServerName], ['tls-cert', globals.tlsCert], ['tls-key', globals.tlsKey], ['tls-ca', globals.tlsCa]] as const) {
       if (given !== undefined) throw new UsageError(`--${flag}: not an option of kube-proxy (its API listens on --listen, a local socket)`);
@@ -243,13 +248,7 @@ Run \`sluice <command> --help\` for a command's options.`);
   const daemon = program
     .command('daemon')
     .description('run the control plane: load (or adopt) the dataplane, attach it, serve the API until SIGTERM');
-  for (const f of DAEMON_FLAGS) {
-    const opt = new Option(f.flags, f.description);
-    if (f.choices) opt.argParser(choice(f.flags.split(' ')[0]!, f.choices));
-    if (f.parse) opt.argParser(f.parse);
-    if (f.hidden) opt.hideHelp();
-    daemon.addOption(opt);
-  }
+  addFlags(daemon, DAEMON_FLAGS);
   daemon.addHelpText('after', `
 TLS: --tls-cert and --tls-key (the server's certificate and key) serve TLS on a
 TCP --listen address; add --tls-ca and --require-client-cert for mutual TLS.`);

@@ -15,7 +15,6 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Agent } from './agent-client.js';
 import { cgroup2Root, createCgroup, removeCgroup } from './cgroup.js';
@@ -26,7 +25,7 @@ import type { BatchResult } from './ns-agent.js';
 import { CLIENT_ADDRESS, NODE_ADDRESS, createPodNode, type PodNode } from './pod-topology.js';
 import { removeStaleLabs } from './scaleout-lab.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT } from './services.js';
-import { deleteNamespaces, ipIn, listNamespaces, tuneEndpoint } from './topology.js';
+import { deleteNamespaces, freePort, listNamespaces } from './topology.js';
 
 /** Options of runKubeProxyDemo. */
 export interface KubeProxyDemoOptions {
@@ -43,9 +42,6 @@ const TAG_PREFIX = 'kd';
 /** Its pins (/sys/fs/bpf/sluice-kdemo-<pid>), temp directory (sluice-kdemo-<pid>-*) and cgroup (sluice-kdemo-<pid>). */
 const NAME = 'kdemo';
 const NODE_NAME = 'node-1';
-/** The routes kube-node.ts gives the client: service and external IPs through the node. */
-const SERVICE_CIDR = '10.96.0.0/16';
-const EXTERNAL_CIDR = '203.0.113.0/24';
 const NODE_PORT = 30080;
 /** The pods: two behind the services, one that replaces an endpoint later, one client. */
 const PODS = { 'web-1': '10.244.1.11', 'web-2': '10.244.1.12', 'web-3': '10.244.1.13', app: '10.244.1.10' } as const;
@@ -89,17 +85,6 @@ ${endpoints}
   ].join('---\n');
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Whether an executable `name` is on PATH. */
 function onPath(name: string): boolean {
@@ -176,14 +161,6 @@ export async function runKubeProxyDemo(opts: KubeProxyDemoOptions = {}): Promise
   try {
     out('sluice demo kube-proxy: building a node (pods web-1, web-2 and app on the bridge cni0) and a client outside it ...');
     node = await createPodNode({ tag });
-    // The node's way out is its external link (the agent finds it by its
-    // default route); the client reaches service IPs through the node.
-    await ipIn(node.ns, 'route', 'add', 'default', 'via', CLIENT_ADDRESS);
-    await ipIn(node.client.ns, 'route', 'add', SERVICE_CIDR, 'via', NODE_ADDRESS);
-    await ipIn(node.client.ns, 'route', 'add', EXTERNAL_CIDR, 'via', NODE_ADDRESS);
-    // XDP_TX and redirects send frames into the client's veth end: a veth takes them only with GRO on.
-    await tuneEndpoint(node.client.ns, node.client.ifname);
-    await tuneEndpoint(node.ns, node.external.ifname);
     for (const name of ['web-1', 'web-2', 'app'] as const) await node.addPod(name, PODS[name]);
     const cgroup = await createCgroup(path.basename(cgroupDir));
     const nsOf = (name: string): string => node!.pods.get(name)!.ns;

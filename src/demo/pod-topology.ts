@@ -21,7 +21,7 @@
  * links. The host namespace is never given an address or a route.
  */
 import { createHash } from 'node:crypto';
-import { deleteNamespaces, ipIn, nsExec, sh } from './topology.js';
+import { deleteNamespaces, ipIn, nsExec, sh, tuneEndpoint } from './topology.js';
 
 /** The node's bridge and its address, the pods' gateway. */
 export const POD_GATEWAY = '10.244.1.1';
@@ -33,6 +33,10 @@ export const BRIDGE_MAC = '02:42:0a:f4:01:01';
 export const NODE_ADDRESS = '192.168.80.1';
 /** The client's address, outside the node. */
 export const CLIENT_ADDRESS = '192.168.80.2';
+/** Service IPs (the test API server's service CIDR), routed to the node from the client. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+/** External and load balancer IPs, routed to the node from the client. */
+export const EXTERNAL_CIDR = '203.0.113.0/24';
 
 /** One pod: its namespace and its link to the node's bridge. */
 export interface Pod {
@@ -151,8 +155,17 @@ export async function createPodNode(opts: { tag: string }): Promise<PodNode> {
     await ipIn(nodeNs, 'link', 'set', 'ext0', 'up');
     await ipIn(clientNs, 'addr', 'add', `${CLIENT_ADDRESS}/24`, 'dev', 'eth0');
     await ipIn(clientNs, 'link', 'set', 'eth0', 'up');
-    // The client reaches (and answers) the node's pods through the node.
+    // The client reaches (and answers) the node's pods, service IPs and
+    // external IPs through the node; the node's way out (its default
+    // route, by which the kube-proxy agent finds its external interface)
+    // is the client.
     await ipIn(clientNs, 'route', 'add', '10.244.0.0/16', 'via', NODE_ADDRESS);
+    await ipIn(clientNs, 'route', 'add', SERVICE_CIDR, 'via', NODE_ADDRESS);
+    await ipIn(clientNs, 'route', 'add', EXTERNAL_CIDR, 'via', NODE_ADDRESS);
+    await ipIn(nodeNs, 'route', 'add', 'default', 'via', CLIENT_ADDRESS);
+    // XDP_TX and redirects on ext0 send frames into the client's end: a veth takes them only with GRO on.
+    await tuneEndpoint(clientNs, 'eth0');
+    await tuneEndpoint(nodeNs, 'ext0');
     await nsExec(clientNs, 'ping', '-c1', '-W1', NODE_ADDRESS).catch(() => undefined);
   } catch (err) {
     await destroy();

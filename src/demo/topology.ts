@@ -15,6 +15,7 @@
  * Every name carries a tag unique to its owner, so parallel tests never
  * collide, and teardown removes everything it made on every path.
  */
+import { createServer } from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdir } from 'node:fs/promises';
@@ -96,6 +97,18 @@ export async function deleteNamespaces(names: string[]): Promise<void> {
  */
 export async function tuneEndpoint(ns: string, ifname: string): Promise<void> {
   await nsExec(ns, 'ethtool', '-K', ifname, 'gro', 'on', 'tx', 'off');
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
 }
 
 /** Build the topology. On failure, what was made is removed before the error is thrown. */

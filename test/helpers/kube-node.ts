@@ -9,23 +9,18 @@
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Agent } from '../../src/demo/agent-client.js';
 import { createCgroup, removeCgroup } from '../../src/demo/cgroup.js';
 import { KubeApiServer } from '../../src/demo/kube-apiserver.js';
-import { CLIENT_ADDRESS, NODE_ADDRESS, createPodNode, type PodNode } from '../../src/demo/pod-topology.js';
-import { ipIn, listNamespaces, tuneEndpoint } from '../../src/demo/topology.js';
+import { NODE_ADDRESS, createPodNode, type PodNode } from '../../src/demo/pod-topology.js';
+import { freePort, listNamespaces } from '../../src/demo/topology.js';
 import { DaemonProcess } from './daemon.js';
 
 const run = promisify(execFile);
 
-/** The service CIDR the test API server allocates from, routed to the node from the client. */
-export const SERVICE_CIDR = '10.96.0.0/16';
-/** External and load balancer IPs of the tests, routed to the node from the client. */
-export const EXTERNAL_CIDR = '203.0.113.0/24';
 
 export interface KubeNode {
   api: KubeApiServer;
@@ -47,18 +42,6 @@ export interface KubeNode {
   agentIn(ns: string, opts?: { cgroup?: string }): Promise<Agent>;
   /** Wait until the agent holds exactly these kubernetes-owned services (by sluice name), each with these backends ("10.0.0.1" active, "10.0.0.2:draining"). */
   programmed(want: Record<string, string[]>, ms?: number): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 export async function until(what: string | (() => string), cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
@@ -86,15 +69,6 @@ export async function kubeNode(t: ExecutionContext, prefix: string, opts: { mode
     const left = await listNamespaces(`sl-${tag}-`);
     if (left.length) throw new Error(`namespaces left behind: ${left.join(', ')}`);
   });
-  // The node's way out is its external link (the agent finds it by its
-  // default route); the client reaches service and external IPs through the node.
-  await ipIn(node.ns, 'route', 'add', 'default', 'via', CLIENT_ADDRESS);
-  await ipIn(node.client.ns, 'route', 'add', SERVICE_CIDR, 'via', NODE_ADDRESS);
-  await ipIn(node.client.ns, 'route', 'add', EXTERNAL_CIDR, 'via', NODE_ADDRESS);
-  // The node's XDP program sends frames into the client's end (XDP_TX of a
-  // reject, redirects): a veth takes them only with GRO on (a NIC needs nothing).
-  await tuneEndpoint(node.client.ns, node.client.ifname);
-  await tuneEndpoint(node.ns, node.external.ifname);
   const cgroup = await createCgroup(`sluice-kube-${tag}`);
   t.teardown(() => removeCgroup(cgroup));
   api.applyObjects([{ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'Hostname', address: nodeName }] } }]);
