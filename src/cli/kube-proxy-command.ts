@@ -23,8 +23,35 @@ function flagOf(field: string): string | undefined {
   return f ? f.flags.split(' ')[0] : DAEMON_FIELDS[field];
 }
 
+/**
+ * The daemon's remedies in the agent's terms: the agent has no
+ * --adopt-dataplane, --reset-dataplane or --force; its way to start afresh
+ * is --cleanup (which also names another dataplane's pins).
+ */
+const REMEDIES: ReadonlyArray<[RegExp, string]> = [
+  [/give --adopt-dataplane to rebuild the store from them \([^)]*\), or --reset-dataplane to start from empty maps \(every connection is dropped\)/,
+    'give the agent its --state-dir back, or run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir first (every connection is dropped)'],
+  [/or --reset-dataplane to rebuild the maps at the new size \(every connection is dropped\)/,
+    'or run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir first to rebuild the maps at the new size (every connection is dropped)'],
+  [/\(with --adopt-dataplane, the store is rebuilt from the pinned dataplane\)/, '(or run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir)'],
+  [/pass --force to replace it/, 'remove it first (`sluice kube-proxy --cleanup` with that dataplane\'s --pin-dir removes another sluice\'s)'],
+];
+
+export function inAgentTerms(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  let message = err.message;
+  for (const [re, said] of REMEDIES) message = message.replace(re, said);
+  if (message === err.message) return err;
+  if (err instanceof SluiceError) {
+    const own = err.field !== undefined && message.startsWith(`${err.field}: `) ? message.slice(err.field.length + 2) : message;
+    return new SluiceError(err.code, own, { ...(err.field !== undefined ? { field: err.field } : {}), cause: err });
+  }
+  return new Error(message, { cause: err });
+}
+
 /** An agent error about an option, named by its flag (UsageError for an invalid value); daemon fields go to the daemon's names. */
-function asKubeFlagError(err: unknown): unknown {
+function asKubeFlagError(e: unknown): unknown {
+  const err = inAgentTerms(e);
   if (!(err instanceof SluiceError) || err.field === undefined) return err;
   const flag = flagOf(err.field);
   if (flag === undefined) return asFlagError(err);

@@ -11,6 +11,7 @@
  * nodes.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -89,6 +90,7 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
   if (o.conntrackSize !== undefined) out.conntrackSize = o.conntrackSize;
   if (o.netns !== undefined) {
     if (!path.isAbsolute(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path (e.g. /var/run/netns/node1), got ${o.netns}`, { field: 'netns' });
+    if (!existsSync(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `no network namespace at ${o.netns}`, { field: 'netns' });
     out.netns = o.netns;
   }
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(out.hostnameOverride)) {
@@ -137,6 +139,7 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
   const kube = api ? { api, server: 'given' } : await connectKube(opts.kubeconfig);
   const external = opts.interfaces.length > 0 ? opts.interfaces : await defaultRouteInterfaces(opts.netns);
   if (external.length === 0) log.warn({ netns: opts.netns }, 'no external interface (no default route, and no --interface): node ports and load balancer IPs are served only to pods');
+  if (opts.podInterfaces.length === 0) log.warn('pod interfaces: off (--pod-interfaces ""): pods\' links are not followed, their traffic to services is not balanced');
   if (opts.clusterCidr.length > 0) log.info({ clusterCidr: opts.clusterCidr }, 'cluster CIDR noted: pod traffic keeps its source address; it will select what is masqueraded once traffic crosses nodes');
   const at = (x: string): string => (opts.netns === undefined ? x : `${x}@${opts.netns}`);
   const daemonOpts: DaemonOptions = resolveDaemonOptions({
@@ -150,15 +153,43 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     pinDir: opts.pinDir,
     logLevel: opts.logLevel,
   });
-  const daemon = await startDaemon(daemonOpts, logger);
+  // The health and metrics ports first: one that is taken (kube-proxy still
+  // running) must refuse the start before anything is attached.
   const metrics = new KubeMetrics();
+  let src: KubeSource | undefined;
+  const healthz = parseBindAddress(opts.healthzBindAddress, 'healthzBindAddress');
+  const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
+  const startedAt = Date.now();
+  const health = await startHealthServers({
+    ...(healthz ? { healthz } : {}),
+    ...(metricsAt ? { metrics: metricsAt } : {}),
+    state: {
+      lastSynced: () => src?.lastSynced,
+      oldestPending: () => (src ? src.oldestPending : startedAt),
+      nodeEligible: () => src?.nodeEligible ?? true,
+    },
+    metricsRegistry: metrics,
+    healthTimeoutMs: opts.healthTimeoutMs,
+    beforeScrape: () => {
+      if (!src) return;
+      const c = src.counts();
+      metrics.services.set(c.services);
+      metrics.endpoints.set(c.endpoints);
+      metrics.apiReachable.set(src.apiReachable ? 1 : 0);
+    },
+  });
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(daemonOpts, logger);
+  } catch (err) {
+    await health.close();
+    throw err;
+  }
   let hairpin: string | null | undefined;
-  let source: KubeSource | undefined;
-  let health: HealthServers | undefined;
   try {
     const plane = daemon.plane;
     const catalog = new Catalog({ store: plane.store, keys: plane.catalog.keys, owner: KUBE_OWNER, view: plane.view });
-    const src = new KubeSource({
+    src = new KubeSource({
       api: kube.api,
       catalog,
       view: plane.view,
@@ -196,42 +227,25 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
         if (flushed > 0) log.info({ endpoints: removed.length, flushed }, 'UDP flows to endpoints that left were flushed');
       },
     });
-    source = src;
-    const healthz = parseBindAddress(opts.healthzBindAddress, 'healthzBindAddress');
-    const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
-    health = await startHealthServers({
-      ...(healthz ? { healthz } : {}),
-      ...(metricsAt ? { metrics: metricsAt } : {}),
-      state: { lastSynced: () => src.lastSynced, oldestPending: () => src.oldestPending, nodeEligible: () => src.nodeEligible },
-      metricsRegistry: metrics,
-      healthTimeoutMs: opts.healthTimeoutMs,
-      beforeScrape: () => {
-        const c = src.counts();
-        metrics.services.set(c.services);
-        metrics.endpoints.set(c.endpoints);
-        metrics.apiReachable.set(src.apiReachable ? 1 : 0);
-      },
-    });
     src.start();
     log.info({ node: opts.hostnameOverride, apiServer: kube.server, external, netns: opts.netns, healthz: health.healthzAddress, metrics: health.metricsAddress }, 'kube-proxy started');
   } catch (err) {
-    await source?.stop();
-    await health?.close();
+    await src?.stop();
+    await health.close();
     await daemon.stop();
     throw err;
   }
-  const src = source;
-  const hs = health;
+  const source = src;
   let stopping: Promise<void> | undefined;
   return {
     daemon,
-    source: src,
-    health: hs,
+    source,
+    health,
     interfaces: external,
     stop: () =>
       (stopping ??= (async () => {
-        await src.stop();
-        await hs.close();
+        await source.stop();
+        await health.close();
         await daemon.stop();
       })()),
   };

@@ -133,7 +133,14 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   }
 
   private fail(err: unknown, what: string): void {
-    if (this.healthy) this.log.warn({ err: String((err as Error)?.message ?? err), status: statusOf(err) }, `${what} failed: retrying with backoff; the dataplane keeps the last state`);
+    const status = statusOf(err);
+    if (this.healthy) {
+      if (status === 401 || status === 403) {
+        this.log.warn({ status }, `${what}: the API server refused the credentials of the kubeconfig (${status === 401 ? 'not authenticated' : `not allowed to list and watch ${this.o.resource}`}): retrying with backoff; the dataplane keeps the last state`);
+      } else {
+        this.log.warn({ err: String((err as Error)?.message ?? err).split('\n')[0], status }, `${what} failed: retrying with backoff; the dataplane keeps the last state`);
+      }
+    }
     this.healthy = false;
   }
 

@@ -81,6 +81,9 @@ export interface KubeSourceOptions {
 
 const DEFAULT_GRACE_MS = 3_600_000;
 
+/** How soon a service the catalog refused is tried again, ms. */
+const RETRY_REFUSED_MS = 5000;
+
 /** The cluster autoscaler's taint on a node it is about to delete. */
 const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
@@ -186,7 +189,7 @@ export class KubeSource {
       list: (p) => o.api.listNodes(p),
       watcher: o.api.watcher,
       onList: (items) => this.setNode(items.find((n) => n.metadata?.name === o.nodeName)),
-      onEvent: (type, n) => this.setNode(type === 'DELETED' ? undefined : n),
+      onEvent: (type, n) => this.setNode(type === 'DELETED' ? undefined : n, type === 'DELETED'),
     });
     this.watches = [services, slices, nodes] as unknown as Array<ListWatch<never>>;
   }
@@ -307,8 +310,8 @@ export class KubeSource {
     this.changed(sliceServiceKey(s));
   }
 
-  private setNode(node: KubeNode | undefined): void {
-    this.nodeEligible = node === undefined || (!node.metadata?.deletionTimestamp && !(node.spec?.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT));
+  private setNode(node: KubeNode | undefined, deleted = false): void {
+    this.nodeEligible = !deleted && (node === undefined || (!node.metadata?.deletionTimestamp && !(node.spec?.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT)));
     if (!node) this.log.warn({ node: this.o.nodeName }, 'no Node object by this name: node ports have no address (give --hostname-override the name the node is registered under)');
     const all = nodeAddresses(node);
     this.o.onNodeAddresses?.(all);
@@ -385,9 +388,13 @@ export class KubeSource {
         else this.programmed.set(key, names);
       }
       if (udpRemoved.length > 0 && this.o.onUdpBackendsRemoved) await this.o.onUdpBackendsRemoved(udpRemoved);
+      const first = this.lastSynced === undefined;
       this.lastSynced = Date.now();
       const ms = performance.now() - started;
-      this.log.debug({ services: keys.size, written, deleted: deletes.length, ms }, 'synced');
+      const c = first || written > 0 || deletes.length > 0 ? this.counts() : undefined;
+      if (first) this.log.info({ kubeServices: c!.kubeServices, services: c!.services, endpoints: c!.endpoints, ms: Math.round(ms) }, 'first sync: the dataplane holds the cluster\'s services');
+      else if (c) this.log.info({ written, deleted: deletes.length, services: c.services, ms: Math.round(ms) }, 'synced');
+      else this.log.debug({ services: keys.size, ms }, 'synced: nothing changed');
       this.o.onSync?.({ services: keys.size, written, deleted: deletes.length, ms });
     } catch (err) {
       // Everything looked at is looked at again.
@@ -420,6 +427,8 @@ export class KubeSource {
           if (key !== undefined) {
             programmed.get(key)?.delete(bad.name);
             this.noteProblems(key, [...(this.problemsBy.get(key) ?? []), `${bad.name}: ${(err as Error).message}`]);
+            // What refused it (a VIP and port another service holds) may go: tried again.
+            this.expireAt(key, Date.now() + RETRY_REFUSED_MS);
           }
           batch = batch.filter((d) => d !== bad);
         }

@@ -9,6 +9,10 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { native } from '../../src/dataplane/native.js';
 import type { Agent } from '../../src/demo/agent-client.js';
 import type { BatchResult } from '../../src/demo/ns-agent.js';
 import { NODE_ADDRESS, CLIENT_ADDRESS } from '../../src/demo/pod-topology.js';
@@ -260,6 +264,16 @@ spec:
 `);
   const ports = [{ name: 'http', port: HTTP }, { name: 'dns', port: UDP, protocol: 'UDP' }];
   await k.apply(slice('web', ports, [{ ip: WEB_1 }, { ip: WEB_2 }]));
+  // kube-proxy still on the health port: refused before anything is made or attached.
+  const busy = createServer().listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  const taken = `127.0.0.1:${(busy.address() as { port: number }).port}`;
+  const refused = await k.start(['--healthz-bind-address', taken]).then(() => 'started', (err: Error) => err.message);
+  busy.close();
+  t.regex(refused, /--healthz-bind-address: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+  t.false(existsSync(k.agent.pinDir), 'no pin was made');
+  t.is(native().xdpQuery(native().ifIndex('ext0', k.node.nsPath), k.node.nsPath).drvProgId, 0, 'nothing was attached');
+  t.is(native().tcQuery(native().ifIndex('ext0', k.node.nsPath), 'ingress', k.node.nsPath), 0, 'nothing was attached');
   await k.start();
   await k.programmed({ 'default/web:http': [WEB_1, WEB_2], 'default/web:dns': [WEB_1, WEB_2] });
   const web = clusterIP(k, 'web');
@@ -311,6 +325,26 @@ spec:
   await k.api.restart();
   await k.programmed({ 'default/web:http': [WEB_1, WEB_2, WEB_3], 'default/web:dns': [WEB_1, WEB_2, WEB_3] }, 60_000);
   t.true(lists() > listsBefore, 'the agent listed again after the restart');
+
+  // A service port refused because another service holds its VIP and port is tried again when that one goes.
+  const held = await sluice(['--server', k.agent.address, 'service', 'apply', '-f', '-'], { input: 'name: mine/holder\naddresses: [10.96.200.1]\nports: [{port: 80, protocol: tcp}]\nbackends: []\n' });
+  t.is(held.code, 0, held.stderr);
+  await k.apply(`apiVersion: v1
+kind: Service
+metadata: {name: late, namespace: default}
+spec:
+  clusterIP: 10.96.200.1
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+`);
+  await k.apply(slice('late', [{ name: 'http', port: HTTP }], [{ ip: WEB_1 }]));
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = await sluice(['--server', k.agent.address, '-o', 'json', 'service', 'list']);
+  t.false((JSON.parse(before.stdout) as Array<{ name: string }>).some((x) => x.name === 'default/late:http'), 'refused while mine/holder holds 10.96.200.1:80');
+  t.is((await sluice(['--server', k.agent.address, 'service', 'delete', 'mine/holder'])).code, 0);
+  await k.programmed({ 'default/web:http': [WEB_1, WEB_2, WEB_3], 'default/web:dns': [WEB_1, WEB_2, WEB_3], 'default/late:http': [WEB_1] }, 20_000);
+  await k.kubectl('delete', 'service', 'late');
 
   // Type changes program and remove exactly what they should.
   await k.kubectl('patch', 'service', 'web', '-p', '{"spec":{"type":"NodePort"}}');
