@@ -324,7 +324,9 @@ spec:
   k.api.compact();
   await k.api.restart();
   await k.programmed({ 'default/web:http': [WEB_1, WEB_2, WEB_3], 'default/web:dns': [WEB_1, WEB_2, WEB_3] }, 60_000);
-  t.true(lists() > listsBefore, 'the agent listed again after the restart');
+  // (the Services watch may still be waiting out its backoff when the slices' relist has landed)
+  await until('the agent to list Services again after the restart', () => lists() > listsBefore, 40_000);
+  t.pass('the agent listed again after the restart');
 
   // A service port refused because another service holds its VIP and port is tried again when that one goes.
   const held = await sluice(['--server', k.agent.address, 'service', 'apply', '-f', '-'], { input: 'name: mine/holder\naddresses: [10.96.200.1]\nports: [{port: 80, protocol: tcp}]\nbackends: []\n' });
