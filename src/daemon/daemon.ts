@@ -468,7 +468,16 @@ export interface RunningDaemon {
 }
 
 /** Start the daemon; resolves once the API serves. On failure, everything it made is undone. */
-export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ level: opts.logLevel })): Promise<RunningDaemon> {
+/** What a caller (the kube-proxy agent) runs inside the daemon's start. */
+export interface DaemonStartHooks {
+  /**
+   * Awaited once the maps hold the store and the API is bound, before
+   * anything is attached; a failure undoes the start like any other.
+   */
+  beforeAttach?: () => Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ level: opts.logLevel }), hooks: DaemonStartHooks = {}): Promise<RunningDaemon> {
   const log = logger.child({ component: 'daemon' });
   applyHeapGrowth(opts.heapGrowingPercent, log);
   applyMallocTuning(log);
@@ -629,6 +638,8 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       notServingYet: true,
     });
     undo.push(() => server.close());
+
+    await hooks.beforeAttach?.();
 
     // Every interface is checked before any is attached: a refusal on the last leaves the first untouched.
     const plans = targets.map((t) => dp.planAttach(t, { force: opts.force }));

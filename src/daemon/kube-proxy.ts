@@ -136,7 +136,12 @@ export interface RunningKubeProxy {
 /** Start the agent; on failure, everything it made is undone. `api` replaces the kubeconfig's (tests). */
 export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pino({ level: opts.logLevel }), api?: KubeApi): Promise<RunningKubeProxy> {
   const log = logger.child({ component: 'kube-proxy' });
-  const kube = api ? { api, server: 'given' } : await connectKube(opts.kubeconfig);
+  // The kubeconfig is read (and client-node, about 0.8 s of module loading,
+  // loaded) while the daemon loads its BPF object off the main thread; the
+  // daemon waits for it before it attaches anything, so a bad kubeconfig
+  // still leaves the node untouched.
+  const kubeP = api ? Promise.resolve({ api, server: 'given' }) : connectKube(opts.kubeconfig);
+  kubeP.catch(() => undefined);
   const external = opts.interfaces.length > 0 ? opts.interfaces : await defaultRouteInterfaces(opts.netns);
   if (external.length === 0) log.warn({ netns: opts.netns }, 'no external interface (no default route, and no --interface): node ports and load balancer IPs are served only to pods');
   if (opts.podInterfaces.length === 0) log.warn('pod interfaces: off (--pod-interfaces ""): pods\' links are not followed, their traffic to services is not balanced');
@@ -179,8 +184,13 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     },
   });
   let daemon: RunningDaemon;
+  let kube!: { api: KubeApi; server: string };
   try {
-    daemon = await startDaemon(daemonOpts, logger);
+    daemon = await startDaemon(daemonOpts, logger, {
+      beforeAttach: async () => {
+        kube = await kubeP;
+      },
+    });
   } catch (err) {
     await health.close();
     throw err;
