@@ -252,7 +252,7 @@ export class Registry {
 
   #allocate(def: ResourceDef, obj: JsonObject, key: string): void {
     if (def !== SERVICES) return;
-    const others = this.store.list(this.prefix(SERVICES, undefined)).filter(([k]) => k !== key).map(([, o]) => o);
+    const others = this.store.peekCurrent(this.prefix(SERVICES, undefined), key);
     const errs = allocateService(obj, others, this.#network);
     if (errs.length) throw invalid(def, String(meta(obj)['name'] ?? ''), errs);
   }

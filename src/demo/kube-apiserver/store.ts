@@ -87,6 +87,22 @@ export class RevisionStore {
     return undefined;
   }
 
+  /**
+   * The current objects under `prefix`, not copied and in no order: for
+   * reads that only look (the allocators, which look at every Service on
+   * each create: copying them all made loading 10,000 Services quadratic in
+   * copies).
+   */
+  peekCurrent(prefix: string, except?: string): JsonObject[] {
+    const out: JsonObject[] = [];
+    for (const [k, versions] of this.#versions) {
+      if (k === except || !k.startsWith(prefix)) continue;
+      const v = versions[versions.length - 1];
+      if (v && v.object !== null) out.push(v.object);
+    }
+    return out;
+  }
+
   /** Keys under `prefix` in key order with their objects at `revision`. */
   list(prefix: string, revision = this.#revision): Array<[string, JsonObject]> {
     const keys = [...this.#versions.keys()].filter((k) => k.startsWith(prefix)).sort();
