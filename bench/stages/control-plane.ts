@@ -42,12 +42,16 @@ const INFLIGHT = 2;
 // 10.128.0.0/9, replacement endpoints from 10.255.0.0/16 upwards in it.
 const RULE_OPTS: KubeRulesOptions = { clusterCidr: '10.128.0.0/9', serviceCidr: '10.96.0.0/12' };
 
-type Method = 'sluice' | 'iptables-legacy' | 'iptables-nft' | 'nft';
+/** What programs the services: sluice's daemon, or one of kube-proxy's tools. */
+export type Method = 'sluice' | 'iptables-legacy' | 'iptables-nft' | 'nft';
+/** kube-proxy's ways of programming its rules. */
+export type PeerMethod = Exclude<Method, 'sluice'>;
 const METHODS: readonly Method[] = ['sluice', 'iptables-legacy', 'iptables-nft', 'nft'];
 /** Short names for ratio columns. */
 const SHORT: Record<Method, string> = { sluice: 'sluice', 'iptables-legacy': 'legacy', 'iptables-nft': 'iptables-nft', nft: 'nft' };
-const PEERS = METHODS.filter((m) => m !== 'sluice') as Exclude<Method, 'sluice'>[];
-const LABEL: Record<Method, string> = {
+const PEERS = METHODS.filter((m) => m !== 'sluice') as PeerMethod[];
+/** What each method runs, as the tables name it. */
+export const LABEL: Record<Method, string> = {
   sluice: 'sluice (gRPC ApplyServices)',
   'iptables-legacy': 'iptables-legacy-restore',
   'iptables-nft': 'iptables-nft-restore',
@@ -68,6 +72,9 @@ interface Config {
   /** sluice at 10,000 services is measured this many times, each with a fresh daemon; the targets take the medians. */
   sluiceRuns: number;
 }
+
+/** What measurePeer needs of the configuration. */
+export type PeerSettings = Pick<Config, 'capSeconds' | 'peerChanges' | 'peerChangeBudget'>;
 
 function config(ctx: StageContext): Config {
   const a = ctx.args ?? {};
@@ -109,10 +116,10 @@ interface Svc {
   endpoints: string[];
 }
 
-function serviceSet(n: number): Svc[] {
+function serviceSet(n: number, backends = BACKENDS): Svc[] {
   return Array.from({ length: n }, (_, i) => ({
     vip: vipOf(i),
-    endpoints: Array.from({ length: BACKENDS }, (_, j) => podOf(i * BACKENDS + j)),
+    endpoints: Array.from({ length: backends }, (_, j) => podOf(i * backends + j)),
   }));
 }
 
@@ -132,7 +139,7 @@ const sluiceService = (s: Svc, i: number): ServiceInput => ({
 function change(set: Svc[], k: number): { index: number; before: Svc; after: Svc } {
   const index = (Math.imul(k + 1, 2654435761) >>> 0) % set.length;
   const before = set[index]!;
-  const slot = k % BACKENDS;
+  const slot = k % before.endpoints.length;
   const after = { vip: before.vip, endpoints: before.endpoints.map((ip, j) => (j === slot ? freshOf(k) : ip)) };
   set[index] = after;
   return { index, before, after };
@@ -146,7 +153,7 @@ function pct(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-interface Latencies {
+export interface Latencies {
   /** Milliseconds, sorted. */
   ms: number[];
   p50: number;
@@ -161,10 +168,11 @@ function latencies(ms: number[], timedOut = 0): Latencies {
   return { ms: sorted, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, timedOut };
 }
 
-interface Measurement {
+/** One method at one service count. */
+export interface Measurement {
   method: Method;
   services: number;
-  /** Seconds to program all N × 10 from empty; with timedOut, the cap it was killed at. */
+  /** Seconds to program all N services from empty; with timedOut, the cap it was killed at. */
   loadSeconds: number;
   loadTimedOut: boolean;
   /** Seconds spent generating the input (peers; not part of loadSeconds). */
@@ -293,7 +301,7 @@ async function scratchNamespace(ctx: StageContext, method: string): Promise<{ ns
   return { ns, remove: async () => { await remove(); unregister(); } };
 }
 
-function load(method: Exclude<Method, 'sluice'>, ns: string, services: readonly KubeService[], timeoutMs: number): { input: () => string; apply: (input: string) => Promise<ApplyResult> } {
+function load(method: PeerMethod, ns: string, services: readonly KubeService[], timeoutMs: number): { input: () => string; apply: (input: string) => Promise<ApplyResult> } {
   switch (method) {
     case 'iptables-legacy':
     case 'iptables-nft': {
@@ -305,13 +313,13 @@ function load(method: Exclude<Method, 'sluice'>, ns: string, services: readonly 
   }
 }
 
-function changeInput(method: Exclude<Method, 'sluice'>, after: KubeService, before: KubeService, services: readonly KubeService[]): string {
+function changeInput(method: PeerMethod, after: KubeService, before: KubeService, services: readonly KubeService[]): string {
   return method === 'nft'
     ? nftChange(after, { ...RULE_OPTS, previous: before })
     : iptablesChangeInput(after, { ...RULE_OPTS, previous: before, services });
 }
 
-function applyChange(method: Exclude<Method, 'sluice'>, ns: string, input: string, timeoutMs: number): Promise<ApplyResult> {
+function applyChange(method: PeerMethod, ns: string, input: string, timeoutMs: number): Promise<ApplyResult> {
   switch (method) {
     case 'iptables-legacy': return applyIptables(ns, 'legacy', input, { noflush: true, timeoutMs });
     case 'iptables-nft': return applyIptables(ns, 'nft', input, { noflush: true, timeoutMs });
@@ -319,10 +327,17 @@ function applyChange(method: Exclude<Method, 'sluice'>, ns: string, input: strin
   }
 }
 
-async function measurePeer(ctx: StageContext, cfg: Config, method: Exclude<Method, 'sluice'>, n: number): Promise<Measurement> {
+/**
+ * kube-proxy's rules for n ClusterIP services × `backends` endpoints, in a
+ * scratch namespace of their own: the full load from empty, then one-service
+ * changes (kube-proxy's partial syncs) up to cfg.peerChanges or
+ * cfg.peerChangeBudget seconds. The kube-proxy stage runs it too, beside its
+ * agent.
+ */
+export async function measurePeer(ctx: StageContext, cfg: PeerSettings, method: PeerMethod, n: number, backends = BACKENDS): Promise<Measurement> {
   const scratch = await scratchNamespace(ctx, method === 'iptables-legacy' ? 'ipl' : method === 'iptables-nft' ? 'ipn' : 'nft');
   try {
-    const set = serviceSet(n);
+    const set = serviceSet(n, backends);
     const kube = set.map(kubeService);
     const capMs = cfg.capSeconds * 1000;
     const l = load(method, scratch.ns, kube, capMs);

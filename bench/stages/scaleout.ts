@@ -23,7 +23,6 @@
  *   npx tsx bench/stages/scaleout.ts [--quick] [options]
  * runs it alone and prints the tables.
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
@@ -37,6 +36,7 @@ import { openPinned } from '../../src/dataplane/pinned.js';
 import type { ServiceInput } from '../../src/api/messages.js';
 import { ApiError, type SluiceClient } from '../../src/api/client.js';
 import { collectGarbage } from '../lib/client-gc.js';
+import { cpuSeconds, loadAverage, memoryMb } from '../lib/proc.js';
 import { Resources } from '../lib/resources.js';
 import { runStandalone } from '../lib/standalone.js';
 
@@ -147,16 +147,6 @@ function round(x: number, digits: number): number {
 
 const fmtN = (n: number): string => n.toLocaleString('en-US');
 
-/** VmRSS and VmHWM of a process, MB. */
-function memoryMb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
-    return m ? Number(m[1]) / 1024 : NaN;
-  };
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /**
  * Between two looks at the maps: 1 ms (a timer's floor in Node), not a turn
@@ -199,22 +189,6 @@ interface RunResult {
   memory: { loaded: { rss: number; hwm: number }; changed: { rss: number; hwm: number } }[];
 }
 
-/** USER_HZ: the unit of /proc/<pid>/stat's times, 100 wherever Linux shows them to user space. */
-const USER_HZ = 100;
-
-/** CPU seconds (user and system) a process has used so far; 0 if it is gone. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / USER_HZ;
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds used so far by each daemon, the etcd members together, and this process. */
 function cpuNow(pids: readonly number[], etcd: EtcdCluster): { daemons: number[]; etcd: number; bench: number } {
   let members = 0;
@@ -222,8 +196,6 @@ function cpuNow(pids: readonly number[], etcd: EtcdCluster): { daemons: number[]
   const own = process.cpuUsage();
   return { daemons: pids.map(cpuSeconds), etcd: members, bench: (own.user + own.system) / 1e6 };
 }
-
-const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
 async function measureRun(ctx: StageContext, cfg: Config, run: number, progress: (label: string) => void): Promise<RunResult> {
   const res = new Resources(ctx, 'scale-out');

@@ -1,0 +1,34 @@
+/**
+ * What /proc says about a process the benchmark runs: its memory and the CPU
+ * time it has used, and the machine's load average (other work shows there).
+ */
+import { readFileSync } from 'node:fs';
+
+/** VmRSS and VmHWM (the peak resident size since it started) of a process, MB. */
+export function memoryMb(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** USER_HZ: the unit of /proc/<pid>/stat's times, 100 wherever Linux shows them to user space. */
+const USER_HZ = 100;
+
+/** CPU seconds (user and system) a process has used so far; 0 if it is gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}
+
+/** The machine's 1-minute load average (/proc/loadavg). */
+export const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
