@@ -36,13 +36,16 @@ stage options (each stage reads the ones it knows):
                           --methods sluice,iptables-legacy,iptables-nft,nft  --sluice-runs <n> (at 10,000; full: 3)
   scale-out:              --scaleout-services <n> (full: 10000, quick: 1000)  --scaleout-changes <n> (full: 200, quick: 30)
                           --scaleout-runs <n> (full: 3, quick: 1)
+  kube-proxy:             --kube-services <n> (full: 10000, quick: 1000)  --kube-changes <n> (full: 200, quick: 30)
+                          --kube-runs <n> (full: 3, quick: 1)  --kube-burst <n> (1000, at most the services)
   failover:               --failover-connections 30`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
   'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
-  'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'failover-connections',
+  'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'kube-services', 'kube-changes', 'kube-runs', 'kube-burst',
+  'failover-connections',
 ] as const;
 
 interface Options {

@@ -32,3 +32,17 @@ export function cpuSeconds(pid: number | undefined): number {
 
 /** The machine's 1-minute load average (/proc/loadavg). */
 export const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
+/**
+ * What a process's resident memory is made of, MB: anonymous pages (its
+ * heaps), file pages (its executable and libraries, shared with every
+ * other process that maps them) and shared memory.
+ */
+export function residentParts(pid: number): { anon: number; file: number; shmem: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') };
+}

@@ -5,6 +5,7 @@
 import type { Stage } from '../lib/types.js';
 import { controlPlaneStage } from './control-plane.js';
 import { failoverStage } from './failover.js';
+import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
 import { perPacketStage } from './per-packet.js';
 import { scaleoutStage } from './scaleout.js';
@@ -16,6 +17,7 @@ export const STAGES: Stage[] = [
   serviceCountStage,
   controlPlaneStage,
   scaleoutStage,
+  kubeProxyStage,
   failoverStage,
   maglevStage,
 ];
