@@ -355,7 +355,7 @@ async function syncCount(metrics: string): Promise<number> {
 // One run
 
 interface Load {
-  /** Seconds from the agent's spawn until: its /healthz first answered (the agent is up: maps loaded, store open). */
+  /** Seconds from the agent's spawn until: its maps were all pinned (the agent is up: BPF object loaded, store open). */
   up: number;
   /** The test API server received its first list request. */
   firstList: number;
@@ -449,17 +449,23 @@ async function measureRun(ctx: StageContext, cfg: Config, c: Cluster, run: numbe
       const now = (): number => (performance.now() - t0) / 1000;
       if (Number.isNaN(healthz)) {
         const r = await httpGet(`http://${healthzAt}/healthz`, 200);
-        if (r && Number.isNaN(up)) {
-          up = now();
-          upMemory = memoryMb(d.pid()!);
-        }
         if (r?.status === 200) healthz = now();
       }
-      // The health server starts after the daemon has made and pinned its maps.
-      if (!dp && !Number.isNaN(up)) {
-        dp = await openPinned(d.pinDir);
-        const opened = dp;
-        res.add(() => opened.close());
+      // The agent binds its health port first (a taken port refuses the
+      // start before anything is made), then makes and pins its maps: it is
+      // up when the pins are all there.
+      if (!dp) {
+        try {
+          dp = await openPinned(d.pinDir);
+        } catch {
+          dp = undefined;
+        }
+        if (dp) {
+          up = now();
+          upMemory = memoryMb(d.pid()!);
+          const opened = dp;
+          res.add(() => opened.close());
+        }
       }
       if (dp && Number.isNaN(maps) && probes.every((k) => {
         const v = dp!.raw.mapLookup('services', k);
@@ -668,7 +674,7 @@ function tables(cfg: Config, c: Cluster, runs: RunResult[], peers: Measurement[]
         med(runs, (r) => r.load.healthz, 2), med(runs, (r) => r.load.agentCpu, 2), med(runs, (r) => r.load.benchCpu, 2), null, null, med(runs, (r) => r.load.prime.seconds, 2), null]] : []),
     ],
     notes: [
-      '"agent up": its /healthz first answered (503 until the first sync): the process has started, loaded and pinned its BPF object and opened its store. "first list request": the first list request the API server\'s front received. "lists read": the last page of its three lists (Services, EndpointSlices, its Node) was answered. "maps hold all": every 100th service and the last have an entry with a Maglev table, then a dump of the services map counts all of them (looked at every 5 ms). "/healthz 200": the first sync is written to its store. All from the spawn of the process.',
+      '"agent up": its maps are all pinned: the process has started, loaded and pinned its BPF object and opened its store (it binds /healthz before that, answering 503 until the first sync). "first list request": the first list request the API server\'s front received. "lists read": the last page of its three lists (Services, EndpointSlices, its Node) was answered. "maps hold all": every 100th service and the last have an entry with a Maglev table, then a dump of the services map counts all of them (looked at every 5 ms). "/healthz 200": the first sync is written to its store. All from the spawn of the process.',
       '"services verified": after the load (not timed), each service\'s entry read back with its table, whose backends are exactly its slice\'s endpoints.',
       `"agent CPU": user and system time of the agent from its spawn until the maps held everything; "benchmark CPU": this process's in that time: the API server, its front, the polling. On ${CPUS} CPUs shared with whatever else runs here.`,
       `"list pages from the front": the test API server builds each page of a list from a copy of every object (O(N²) for a paged list), so the agent's list pages are read from it beforehand and answered from memory by a front, as a real API server answers from its watch cache (bench/lib/kube-list-cache.ts); "the same pages from the test server" is what reading them from it took the benchmark alone, kept out of the agent's figures. The watches and the changes go through the front to the test server.`,
@@ -711,7 +717,7 @@ function tables(cfg: Config, c: Cluster, runs: RunResult[], peers: Measurement[]
     rows: runs.map((r, i): Cell[] => [i + 1, round(r.memory.up.rss, 0), round(r.memory.loaded.rss, 0), round(r.loadedParts.anon, 0), round(r.loadedParts.file, 0),
       round(r.memory.loaded.hwm, 0), round(r.memory.changed.rss, 0), round(r.memory.changed.hwm, 0)]),
     notes: [
-      'From /proc/<pid>/status: when its /healthz first answered (the agent up, its maps made, nothing listed yet), once the maps held the load, and after the changes and the burst; VmHWM is the peak resident size since the agent started.',
+      'From /proc/<pid>/status: when its maps were pinned (the agent up, nothing listed yet), once the maps held the load, and after the changes and the burst; VmHWM is the peak resident size since the agent started.',
       '"of it anonymous" (RssAnon): its heaps, JavaScript and native; "of it file pages" (RssFile): the node executable and the libraries it maps, shared with every other process that maps them. The BPF maps are kernel memory, not in these figures.',
     ],
   };
