@@ -57,7 +57,7 @@ function describe(err: unknown, server: string): { line: string; code: number } 
       const why = /ENOENT/.test(err.message) ? 'no socket there' : /ECONNREFUSED/.test(err.message) ? 'connection refused' : raw;
       const tcp = !server.startsWith('unix://');
       return {
-        line: `cannot reach the daemon at ${server} (${oneLine(why)}): is \`sluice daemon\` running there${tcp ? ', and with TLS (then give --tls-ca)' : ''}? --server or $SLUICE_SERVER names another address`,
+        line: `cannot reach the daemon at ${server} (${oneLine(why)}): is \`sluice daemon\` (or \`sluice kube-proxy\`) running there${tcp ? ', and with TLS (then give --tls-ca)' : ''}? --server or $SLUICE_SERVER names another address`,
         code: 1,
       };
     }

@@ -185,5 +185,16 @@ export function translateService(svc: KubeService, slices: Iterable<KubeEndpoint
     }
     problems.push(...new Set(portProblems));
   }
+  // A slice port that names no port of the service (a typo in a hand-written
+  // slice) gives nothing; kube-proxy ignores it silently, sluice says so.
+  const known = new Set((spec.ports ?? []).map((p) => `${p.name ?? ''}/${p.protocol ?? 'TCP'}`));
+  const stray = new Set<string>();
+  for (const slice of sliceList) {
+    for (const p of slice.ports ?? []) {
+      const k = `${p.name ?? ''}/${p.protocol ?? 'TCP'}`;
+      if (!known.has(k)) stray.add(`EndpointSlice ${slice.metadata?.name ?? ''}: port ${p.name ? JSON.stringify(p.name) : '(unnamed)'}/${p.protocol ?? 'TCP'} names no port of the service`);
+    }
+  }
+  problems.push(...stray);
   return { definitions, problems };
 }

@@ -290,7 +290,7 @@ test('global options before or after the command; $SLUICE_SERVER; an unreachable
   const gone = `unix://${uniqueSocket('cli-nothing')}`;
   const r = await sluice(['--server', gone, 'service', 'list']);
   t.is(r.code, 1);
-  t.is(r.stderr, `sluice: cannot reach the daemon at ${gone} (no socket there): is \`sluice daemon\` running there? --server or $SLUICE_SERVER names another address\n`);
+  t.is(r.stderr, `sluice: cannot reach the daemon at ${gone} (no socket there): is \`sluice daemon\` (or \`sluice kube-proxy\`) running there? --server or $SLUICE_SERVER names another address\n`);
 });
 
 test('wrong command lines exit 2 with one line naming the flag', async (t) => {

@@ -133,3 +133,9 @@ test('a gone TCP endpoint drains for the grace period, then goes; UDP ones go at
   t.is(keepGoneEndpoints(u, udpPrev, since, 1000, 500), undefined);
   t.is(u.backends.length, 1);
 });
+
+test('a slice port that names no port of the service is reported', (t) => {
+  const r = translateService(svc({ ports: [{ name: 'http', port: 80 }] }), [slice('a', [{ name: 'htp', port: 8080 }], [['10.0.0.1']])], node);
+  t.deepEqual(r.definitions[0]!.backends, []);
+  t.deepEqual(r.problems, ['EndpointSlice a: port "htp"/TCP names no port of the service']);
+});
