@@ -48,7 +48,7 @@ export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--hostname-override <name>', field: 'hostnameOverride', description: 'this node\'s name in the API: its Node gives the node port addresses (default: the host name)' },
   { flags: '--healthz-bind-address <host:port>', field: 'healthzBindAddress', description: '/healthz and /livez, as kube-proxy serves them (default 0.0.0.0:10256; "" turns them off)' },
   { flags: '--metrics-bind-address <host:port>', field: 'metricsBindAddress', description: 'Prometheus /metrics (default 127.0.0.1:10249; "" turns it off)' },
-  { flags: '--nodeport-addresses <cidrs>', field: 'nodePortAddresses', description: 'node ports only on the Node\'s addresses in these CIDRs, comma-separated (default: all of its InternalIP and ExternalIP addresses)', parse: list },
+  { flags: '--nodeport-addresses <cidrs>', field: 'nodePortAddresses', description: 'node ports only on the Node\'s addresses in these CIDRs, comma-separated, or primary (its first InternalIP) (default: all of its InternalIP and ExternalIP addresses)', parse: list },
   { flags: '--cluster-cidr <cidrs>', field: 'clusterCidr', description: 'the pods\' CIDRs, comma-separated (checked and logged; see README: kube-proxy mode)', parse: list },
   { flags: '--mode <mode>', field: 'mode', description: 'the hook on the node\'s external interfaces: xdp (native) or tc (default xdp); pod interfaces always use tc', choices: ['xdp', 'tc'] },
   { flags: '--pin-dir <dir>', field: 'pinDir', description: 'bpffs directory of the pinned maps, locked (default /sys/fs/bpf/sluice)' },

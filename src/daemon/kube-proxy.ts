@@ -98,7 +98,10 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
   }
   parseBindAddress(out.healthzBindAddress, 'healthzBindAddress');
   parseBindAddress(out.metricsBindAddress, 'metricsBindAddress');
-  for (const [field, list] of [['nodePortAddresses', out.nodePortAddresses], ['clusterCidr', out.clusterCidr]] as const) {
+  if (out.nodePortAddresses.includes('primary') && out.nodePortAddresses.length > 1) {
+    throw new SluiceError('INVALID_ARGUMENT', 'primary stands alone (the node\'s primary address); give it or CIDRs, not both', { field: 'nodePortAddresses' });
+  }
+  for (const [field, list] of [['nodePortAddresses', out.nodePortAddresses.filter((c) => c !== 'primary')], ['clusterCidr', out.clusterCidr]] as const) {
     for (const c of list) {
       if (!ipaddr.IPv4.isValidCIDR(c)) {
         const v6 = ipaddr.IPv6.isValidCIDR(c);

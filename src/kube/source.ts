@@ -58,7 +58,7 @@ export interface KubeSourceOptions {
   view: CatalogView;
   /** This node's name (kube-proxy's --hostname-override). */
   nodeName: string;
-  /** CIDRs whose node addresses carry node ports (empty: all of the node's addresses). */
+  /** CIDRs whose node addresses carry node ports (empty: all of the node's addresses; ["primary"]: its first InternalIP). */
   nodePortCidrs: readonly string[];
   logger: Logger;
   /** Least time between the end of a sync and the start of the next, ms (default 100). */
@@ -315,7 +315,8 @@ export class KubeSource {
     if (!node) this.log.warn({ node: this.o.nodeName }, 'no Node object by this name: node ports have no address (give --hostname-override the name the node is registered under)');
     const all = nodeAddresses(node);
     this.o.onNodeAddresses?.(all);
-    const next = all.filter((a) => inCidrs(a, this.o.nodePortCidrs));
+    // "primary" (kube-proxy's): the node's primary address, its first InternalIP.
+    const next = this.o.nodePortCidrs.includes('primary') ? all.slice(0, 1) : all.filter((a) => inCidrs(a, this.o.nodePortCidrs));
     if (next.join(',') !== this.nodePortAddresses.join(',')) {
       this.nodePortAddresses = next;
       this.log.info({ nodePortAddresses: next }, 'node port addresses');

@@ -226,3 +226,22 @@ test('an endpoint that leaves a TCP port drains for the grace period; one that l
   await s.settle();
   t.deepEqual(s.backends('default/web:http'), ['10.244.1.6:active']);
 });
+
+test('--nodeport-addresses: CIDRs select the Node\'s addresses; primary is its first InternalIP', async (t) => {
+  const kube = new FakeKube();
+  kube.nodes = [{ metadata: { name: 'node-1' }, status: { addresses: [{ type: 'ExternalIP', address: '203.0.113.9' }, { type: 'InternalIP', address: '192.168.7.2' }, { type: 'InternalIP', address: '10.0.0.2' }] } }];
+  kube.services = [service('np', '10.96.0.11', { type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30081 }] })];
+  for (const [cidrs, want] of [[[], ['192.168.7.2', '10.0.0.2', '203.0.113.9']], [['10.0.0.0/8'], ['10.0.0.2']], [['primary'], ['192.168.7.2']]] as const) {
+    const store = new MemoryKvStore();
+    const keys = new CatalogKeys('/sluice');
+    const view = new CatalogView({ store, keys });
+    await view.start();
+    const source = new KubeSource({ api: kube, catalog: new Catalog({ store, keys, owner: 'kubernetes', view }), view, nodeName: 'node-1', nodePortCidrs: cidrs, logger: pino({ level: 'silent' }), minSyncMs: 0, watch: { timeoutSeconds: () => 60, backoffMs: { initial: 10, max: 50 } } });
+    source.start();
+    await kube.watching(3 * (kube.open.length / 3 + 1));
+    for (let i = 0; i < 100 && !view.get('default/np:http/nodeport'); i++) await new Promise((r) => setTimeout(r, 20));
+    t.deepEqual(view.get('default/np:http/nodeport')?.definition.addresses, [...want], JSON.stringify(cidrs));
+    await source.stop();
+    view.close();
+  }
+});
