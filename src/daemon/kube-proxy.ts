@@ -23,6 +23,7 @@ import { connectKube } from '../kube/client.js';
 import { KubeMetrics, parseBindAddress, startHealthServers, type HealthServers } from '../kube/health.js';
 import { KubeSource, type KubeApi } from '../kube/source.js';
 import { KUBE_OWNER } from '../kube/translate.js';
+import { cgroup2Root } from './cgroup-root.js';
 import { resolveDaemonOptions, startDaemon, type DaemonOptions, type RunningDaemon } from './daemon.js';
 
 const run = promisify(execFile);
@@ -51,7 +52,7 @@ export interface KubeProxyOptions {
   interfaces: string[];
   /** Name patterns of the pods' host-side links, followed as they come and go (tc). */
   podInterfaces: string[];
-  /** The cgroup v2 directory whose processes' sockets are balanced at connect()/sendmsg() ("" off). */
+  /** The cgroup v2 directory whose processes' sockets are balanced at connect()/sendmsg() ("" off; default the cgroup v2 root). */
   socketLb: string;
   /** Conntrack entries (two per flow); default the daemon's. */
   conntrackSize?: number;
@@ -79,7 +80,8 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
     stateDir: o.stateDir ?? '/var/lib/sluice',
     interfaces: o.interfaces ?? [],
     podInterfaces: o.podInterfaces ?? ['veth*'],
-    socketLb: o.socketLb ?? '/sys/fs/cgroup',
+    // The cgroup v2 root: every process of the node (only sockets of its namespace are translated).
+    socketLb: o.socketLb ?? cgroup2Root() ?? '',
     listen: o.listen ?? 'unix:///run/sluice/sluice.sock',
     minSyncMs: o.minSyncMs ?? 100,
     healthTimeoutMs: o.healthTimeoutMs ?? 60_000,

@@ -4,17 +4,16 @@
  * whatever its namespace) reach only them, never the machine's other
  * processes, as they would from the root cgroup.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { cgroup2Root as cgroup2RootOrNone } from '../daemon/cgroup-root.js';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host). */
 export function cgroup2Root(): string {
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, mountPoint, type] = line.split(' ');
-    if (type === 'cgroup2' && mountPoint) return mountPoint;
-  }
-  throw new Error('no cgroup v2 hierarchy is mounted');
+  const root = cgroup2RootOrNone();
+  if (root === undefined) throw new Error('no cgroup v2 hierarchy is mounted');
+  return root;
 }
 
 /** Make a child cgroup `name` of the v2 root; returns its directory. */
