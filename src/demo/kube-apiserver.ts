@@ -29,7 +29,7 @@
 import { once } from 'node:events';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -118,6 +118,7 @@ export class KubeApiServer {
   readonly #handler: ApiHandler;
   readonly #certs: ServerCerts;
   #server: https.Server | undefined;
+  #sockets = new Set<Socket>();
   #port: number;
 
   /** The bearer token clients must send. */
@@ -145,6 +146,14 @@ export class KubeApiServer {
 
   async #listen(): Promise<void> {
     const server = https.createServer({ cert: this.#certs.cert, key: this.#certs.key }, (req, res) => this.#handler.handle(req, res));
+    // Every TCP connection, TLS handshakes under way included: closeAllConnections()
+    // knows only those that carry HTTP, and one still in its handshake keeps close() waiting.
+    const sockets = new Set<Socket>();
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    this.#sockets = sockets;
     // A port given back by a stopped server can be taken for a moment by a client socket: try again briefly.
     for (let attempt = 0; ; attempt++) {
       server.listen(this.#port, '127.0.0.1');
@@ -312,7 +321,11 @@ export class KubeApiServer {
     server.close();
     server.closeIdleConnections();
     // Ended watches flush their last chunk first; whatever is still open after that is cut.
-    const cut = setTimeout(() => server.closeAllConnections(), opts.crash ? 0 : 200);
+    const sockets = this.#sockets;
+    const cut = setTimeout(() => {
+      server.closeAllConnections();
+      for (const s of sockets) s.destroy();
+    }, opts.crash ? 0 : 200);
     await closed;
     clearTimeout(cut);
   }
