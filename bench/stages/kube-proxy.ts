@@ -33,10 +33,11 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { fmtN, latencies, median, round, sleep, type Latencies } from '../lib/figures.js';
+import { freePort } from '../../src/demo/topology.js';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import { collectGarbage } from '../lib/client-gc.js';
 import { ListCacheFront, type PrimeResult } from '../lib/kube-list-cache.js';
@@ -285,49 +286,6 @@ function verifyAll(dp: NativeDataplane, c: Cluster): number {
 // ---------------------------------------------------------------------------
 // Figures
 
-interface Latencies {
-  /** Milliseconds, sorted. */
-  ms: number[];
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function pct(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function latencies(ms: readonly number[]): Latencies {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return { ms: sorted, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
-}
-
-/** The median (the lower middle one of an even count). */
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-const fmtN = (n: number): string => n.toLocaleString('en-US');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** GET a local URL: its status and body, or null when nothing answers (yet). */
 function httpGet(url: string, timeoutMs = 1000): Promise<{ status: number; body: string } | null> {

@@ -25,6 +25,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { fmtN, latencies, median, round, sleep, type Latencies } from '../lib/figures.js';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import { startEtcdCluster, type EtcdCluster } from '../../src/demo/etcd-cluster.js';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
@@ -116,38 +117,6 @@ function serviceOf(i: number, backends: readonly string[]): ServiceInput {
 // ---------------------------------------------------------------------------
 // Figures
 
-interface Latencies {
-  /** Milliseconds, sorted. */
-  ms: number[];
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function pct(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function latencies(ms: readonly number[]): Latencies {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return { ms: sorted, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
-}
-
-/** The median (the lower middle one of an even count). */
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-const fmtN = (n: number): string => n.toLocaleString('en-US');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /**
  * Between two looks at the maps: 1 ms (a timer's floor in Node), not a turn
  * of the event loop, which would keep one of the machine's two CPUs from
