@@ -53,7 +53,7 @@ int sluice_lookup(struct xdp_md *ctx)
 	struct lookup_result res = {};
 	struct lookup_result *out;
 
-	res.rc = lb_decide(data, data_end, 0, &act, 1);
+	res.rc = lb_decide(data, data_end, data_end - data, 0, &act, 1);
 	res.svc_id = act.svc_id;
 	res.backend_id = act.backend_id;
 	res.new_addr = act.new_addr;
@@ -63,6 +63,7 @@ int sluice_lookup(struct xdp_md *ctx)
 	res.rescheduled = act.rescheduled;
 	res.reply_restored = act.reply_restored;
 	res.reply_ambiguous = act.reply_ambiguous;
+	res.ct_dead = act.ct_expired ? 1 : act.reply_stale ? 2 : 0;
 	lookup_maglev(data, data_end, &act, &res);
 
 	out = data + SLUICE_LOOKUP_OFF;

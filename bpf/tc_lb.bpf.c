@@ -209,7 +209,7 @@ int sluice_tc(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	rc = lb_decide(data, data_end, 0, &act, 0);
+	rc = lb_decide(data, data_end, skb->len, 0, &act, 0);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		if (tc_rewrite(skb, &act)) {
 			rc = SLUICE_ERR_REWRITE;

@@ -121,27 +121,27 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	struct global_stats *g;
 	__be16 *ports;
 	__sum16 *check;
-	__u8 syn_only = 0;
+	__u8 tflags = 0;
 	int proto, udp = 0, reply;
-	__u32 len, ifindex = 0;
+	__u32 len, l4_len, now, ifindex = 0;
 
 	if (parse_ethhdr(&c, data_end, &eth) != bpf_htons(ETH_P_IP))
 		return XDP_FAST_MISS;
-	proto = parse_iphdr(&c, data_end, &iph);
+	proto = parse_iphdr(&c, data_end, data_end - (void *)(eth + 1), &iph, &l4_len);
 	if (proto < 0 || (iph->frag_off & bpf_htons(SLUICE_IP_MF | SLUICE_IP_OFFSET)))
 		return XDP_FAST_MISS;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th;
 
-		if (parse_tcphdr(&c, data_end, &th))
+		if (parse_tcphdr(&c, data_end, l4_len, &th))
 			return XDP_FAST_MISS;
-		syn_only = th->syn && !th->ack;
+		tflags = ((__u8 *)th)[13];
 		ports = &th->source;
 		check = &th->check;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh;
 
-		if (parse_udphdr(&c, data_end, &uh))
+		if (parse_udphdr(&c, data_end, l4_len, &uh))
 			return XDP_FAST_MISS;
 		udp = 1;
 		ports = &uh->source;
@@ -171,12 +171,25 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 		}
 		return XDP_PASS;
 	}
-	/* A hairpin flow rewrites both addresses: the general path's. */
-	if (ct->flags)
+	/*
+	 * The fast path takes an established flow's packet that changes
+	 * nothing in its entries: not a hairpin flow's (both addresses are
+	 * rewritten), no SYN, FIN or RST, and its expiry already where this
+	 * packet would move it (a flow's first packet in each second goes the
+	 * general way, which writes both entries). A dead entry, too, is the
+	 * general path's.
+	 */
+	now = lb_now_s();
+	if ((ct->flags & SLUICE_CT_F_HAIRPIN) || ct->state != SLUICE_CT_ESTABLISHED ||
+	    (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) ||
+	    ct->expires != now + ct_timeout(proto, SLUICE_CT_ESTABLISHED))
 		return XDP_FAST_MISS;
-	reply = ct->dir == SLUICE_CT_REPLY;
-	if (!reply) {
-		be = ct_follow(ct, syn_only, 0);
+	reply = ct->flags & SLUICE_CT_F_REPLY;
+	if (reply) {
+		if (!ct_reply_valid(ct, iph->saddr, ports[0]))
+			return XDP_FAST_MISS;
+	} else {
+		be = ct_follow(ct, 0);
 		if (!be)
 			return XDP_FAST_MISS;
 	}
@@ -318,7 +331,7 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 	__u32 ifindex = 0;
 
 	rc = lb_decide((void *)(long)ctx->data, (void *)(long)ctx->data_end,
-		       new_to_vip, &act, 0);
+		       ctx->data_end - ctx->data, new_to_vip, &act, 0);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
 		/* A failed rewrite cannot happen after a successful parse; it is
 		 * counted and the packet dropped, never sent half-rewritten. */

@@ -29,7 +29,6 @@ constexpr size_t kLogSize = 4 << 20;
 // The .rodata variables we set; their types come from the skeleton, so a
 // renamed or retyped variable fails the build.
 using FibRedirect = decltype(sluice_bpf::sluice_bpf__rodata::cfg_fib_redirect);
-using RefreshNs = decltype(sluice_bpf::sluice_bpf__rodata::cfg_refresh_ns);
 using StatelessReply = decltype(sluice_bpf::sluice_bpf__rodata::cfg_stateless_reply);
 using RejectRate = decltype(sluice_bpf::sluice_bpf__rodata::cfg_reject_rate);
 using RejectBurst = decltype(sluice_bpf::sluice_bpf__rodata::cfg_reject_burst);
@@ -136,8 +135,8 @@ struct LoadOptions {
 	FibRedirect fib = 0;
 	bool setStateless = false;
 	StatelessReply stateless = 0;
-	bool setRefresh = false;
-	RefreshNs refreshNs = 0;
+	/* Other .rodata settings, all __u32: cfg_<name> -> value. */
+	std::vector<std::pair<std::string, uint32_t>> settings;
 	bool setRejectRate = false;
 	RejectRate rejectRate = 0;
 	bool setRejectBurst = false;
@@ -291,9 +290,12 @@ void LoadWorker::Run()
 	if (!err && opts_.setStateless)
 		err = SetRodata(lo->obj, "cfg_stateless_reply", &opts_.stateless,
 				sizeof(opts_.stateless), &detail);
-	if (!err && opts_.setRefresh)
-		err = SetRodata(lo->obj, "cfg_refresh_ns", &opts_.refreshNs,
-				sizeof(opts_.refreshNs), &detail);
+	for (const auto &st : opts_.settings) {
+		if (err)
+			break;
+		err = SetRodata(lo->obj, ("cfg_" + st.first).c_str(), &st.second,
+				sizeof(st.second), &detail);
+	}
 	if (!err && opts_.setRejectRate)
 		err = SetRodata(lo->obj, "cfg_reject_rate", &opts_.rejectRate,
 				sizeof(opts_.rejectRate), &detail);
@@ -553,14 +555,18 @@ Napi::Value Dataplane::StartLoad(const Napi::CallbackInfo &info)
 		o.setStateless = true;
 		o.stateless = stateless.As<Napi::Boolean>().Value() ? 1 : 0;
 	}
-	Napi::Value refresh = OptField(opts, "refreshNs");
-	if (!refresh.IsUndefined()) {
-		double d = refresh.IsNumber() ? refresh.As<Napi::Number>().DoubleValue() : -1;
-		if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
-			Throw(env, EINVAL, op, "refreshNs must be a non-negative integer",
+	Napi::Value settings = OptField(opts, "settings");
+	if (!settings.IsUndefined()) {
+		if (!settings.IsObject())
+			Throw(env, EINVAL, op, "settings must be an object of name -> integer",
 			      ErrorKind::TypeError);
-		o.setRefresh = true;
-		o.refreshNs = static_cast<RefreshNs>(d);
+		Napi::Object so = settings.As<Napi::Object>();
+		Napi::Array names = so.GetPropertyNames();
+		for (uint32_t i = 0; i < names.Length(); i++) {
+			std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+			o.settings.emplace_back(name, GetU32(env, so.Get(name), op,
+							   ("settings." + name).c_str()));
+		}
 	}
 	Napi::Value rate = OptField(opts, "rejectRate");
 	if (!rate.IsUndefined()) {

@@ -53,10 +53,9 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	LAYOUT(ct_key, F(ct_key, saddr), F(ct_key, daddr), F(ct_key, sport),
 	       F(ct_key, dport), F(ct_key, proto), F(ct_key, pad));
 	LAYOUT(ct_value, F(ct_value, nat_addr), F(ct_value, nat_port),
-	       F(ct_value, dir), F(ct_value, flags), F(ct_value, backend_id),
-	       F(ct_value, svc_id),
-	       F(ct_value, created_ns),
-	       F(ct_value, last_seen_ns));
+	       F(ct_value, state), F(ct_value, flags), F(ct_value, backend_id),
+	       F(ct_value, svc_id), F(ct_value, created),
+	       F(ct_value, expires));
 	LAYOUT(rnat_key, F(rnat_key, addr), F(rnat_key, port), F(rnat_key, proto),
 	       F(rnat_key, family));
 	LAYOUT(rnat_value, F(rnat_value, backend_id), F(rnat_value, flags));
@@ -79,7 +78,14 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(global_stats, sock_translated),
 	       F(global_stats, reject_tcp_rst),
 	       F(global_stats, reject_icmp_unreach),
-	       F(global_stats, reject_rate_limited));
+	       F(global_stats, reject_rate_limited),
+	       F(global_stats, ct_expired), F(global_stats, ct_untracked),
+	       F(global_stats, ct_reply_clash),
+	       F(global_stats, ct_reply_recreated),
+	       F(global_stats, ct_reply_stale),
+	       F(global_stats, frag_translated),
+	       F(global_stats, icmp_translated),
+	       F(global_stats, icmp_frag_needed));
 	LAYOUT(node_config, F(node_config, hairpin_addr), F(node_config, pad),
 	       F(node_config, sock_netns_cookie));
 	LAYOUT(sock_rnat_key, F(sock_rnat_key, cookie), F(sock_rnat_key, addr),
@@ -92,7 +98,7 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(lookup_result, new_port), F(lookup_result, new_flow),
 	       F(lookup_result, affinity_hit), F(lookup_result, rescheduled),
 	       F(lookup_result, reply_restored),
-	       F(lookup_result, reply_ambiguous), F(lookup_result, pad),
+	       F(lookup_result, reply_ambiguous), F(lookup_result, ct_dead),
 	       F(lookup_result, dst_svc_id), F(lookup_result, hash),
 	       F(lookup_result, table_size), F(lookup_result, slot));
 	return out;
@@ -119,9 +125,11 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_SVC_AFFINITY);
 	C(SLUICE_SVC_DROP_NO_BACKEND);
 	C(SLUICE_BE_DRAINING);
-	C(SLUICE_CT_FORWARD);
-	C(SLUICE_CT_REPLY);
 	C(SLUICE_CT_F_HAIRPIN);
+	C(SLUICE_CT_F_REPLY);
+	C(SLUICE_CT_ESTABLISHED);
+	C(SLUICE_CT_NEW);
+	C(SLUICE_CT_CLOSING);
 	C(SLUICE_AF_INET);
 	C(SLUICE_AF_INET6);
 	C(SLUICE_LOOKUP_OFF);
@@ -131,6 +139,7 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_NAT_REPLY);
 	C(SLUICE_ERR_NO_SERVICE);
 	C(SLUICE_ERR_NO_BACKEND);
+	C(SLUICE_ERR_CT_CLASH);
 #undef C
 	out.Set("numCpus", Napi::Number::New(env, NumCpus()));
 	return out;

@@ -581,11 +581,14 @@ function setUpMinDnat(dp: AddonDataplane): void {
   dp.mapDelete('dnat', dnatEntry(VIP, 81, 6));
 }
 
+/** CLOCK_MONOTONIC in whole seconds: conntrack's clock. */
+const monotonicSeconds = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
+
 /** The ladder's maps: the established flow CLIENT:LADDER_SPORT -> VIP:80, backend VIP:80. */
 function setUpLadder(dp: AddonDataplane): void {
   dp.mapUpdate('conntrack',
     encodeConntrackKey({ saddr: CLIENT, daddr: VIP, sport: LADDER_SPORT, dport: 80, protocol: 'tcp' }),
-    encodeConntrackValue({ dir: CT_FORWARD, natAddress: VIP, natPort: 80, backendId: 1, serviceId: 1, createdNs: 0n, lastSeenNs: 0n }));
+    encodeConntrackValue({ dir: CT_FORWARD, natAddress: VIP, natPort: 80, backendId: 1, serviceId: 1, state: 'established', created: 0, expires: monotonicSeconds() + 21_600 }));
   dp.mapUpdate('backends', encodeU32(1), encodeBackendValue({ address: VIP, port: 80, flags: 0, serviceId: 1 }));
 }
 

@@ -32,7 +32,8 @@
 #define LADDER_STEP 5
 #endif
 
-#define REFRESH_NS 1000000000ULL
+/* sluice's default idle timeout of an established TCP flow (config.h). */
+#define EST_TIMEOUT 21600
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -96,7 +97,7 @@ int sluice_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	ct_key_of(&fk, &h);
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
-	if (!ct || ct->dir != SLUICE_CT_FORWARD)
+	if (!ct || (ct->flags & SLUICE_CT_F_REPLY))
 		return XDP_PASS;
 #if LADDER_STEP >= 2
 	struct backend_value *be;
@@ -108,10 +109,15 @@ int sluice_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 #endif
 #if LADDER_STEP >= 3
-	__u64 now = lb_now();
+	/* The lifecycle's check: alive, and its expiry where this packet
+	 * would move it (sluice's fast path leaves the once-a-second write to
+	 * its general path; here it is written in place). */
+	__u32 now = lb_now_s();
 
-	if (now - ct->last_seen_ns > REFRESH_NS)
-		ct->last_seen_ns = now;
+	if ((__s32)(ct->expires - now) <= 0)
+		return XDP_PASS;
+	if (ct->expires != now + EST_TIMEOUT)
+		ct->expires = now + EST_TIMEOUT;
 #endif
 
 	dnat_rewrite(&h, ct->nat_addr, ct->nat_port);

@@ -42,7 +42,7 @@ int sluice_xdp(struct xdp_md *ctx)
 	nat = dnat_lookup(&h);
 	if (!nat)
 		return XDP_PASS;
-	v.dir = SLUICE_CT_FORWARD;
+	v.flags = 0;
 	v.nat_addr = nat->daddr;
 	v.nat_port = nat->dport;
 	if (bpf_map_update_elem(&conntrack, &fk, &v, BPF_ANY))
@@ -56,7 +56,7 @@ int sluice_xdp(struct xdp_md *ctx)
 		rk.sport = nat->dport;
 		rk.dport = fk.sport;
 		rk.proto = fk.proto;
-		v.dir = SLUICE_CT_REPLY;
+		v.flags = SLUICE_CT_F_REPLY;
 		v.nat_addr = fk.daddr;
 		v.nat_port = fk.dport;
 		if (bpf_map_update_elem(&conntrack, &rk, &v, BPF_ANY))

@@ -21,6 +21,9 @@
 struct clock_cache {
 	__u64 jiffies;	/* bpf_jiffies64() when now_ns was read */
 	__u64 now_ns;	/* bpf_ktime_get_coarse_ns() then */
+	__u32 now_s;	/* now_ns in whole seconds: conntrack's clock */
+	__u32 flood_s;	/* the second flood_flows counts new flows of */
+	__u64 flood_flows; /* new flows this CPU tracked in second flood_s */
 };
 
 struct {
@@ -30,19 +33,37 @@ struct {
 	__type(value, struct clock_cache);
 } lb_clock SEC(".maps") __weak;
 
-static __always_inline __u64 lb_now(void)
+/* This CPU's cache, brought up to the current tick. */
+static __always_inline struct clock_cache *lb_clock_get(void)
 {
 	__u32 zero = 0;
 	struct clock_cache *c = bpf_map_lookup_elem(&lb_clock, &zero);
 	__u64 j = bpf_jiffies64();
 
 	if (!c)
-		return bpf_ktime_get_coarse_ns();
+		return NULL;
 	if (c->jiffies != j) {
 		c->jiffies = j;
 		c->now_ns = bpf_ktime_get_coarse_ns();
+		/* A division once a tick, not once a packet. */
+		c->now_s = c->now_ns / 1000000000ULL;
 	}
-	return c->now_ns;
+	return c;
+}
+
+static __always_inline __u64 lb_now(void)
+{
+	struct clock_cache *c = lb_clock_get();
+
+	return c ? c->now_ns : bpf_ktime_get_coarse_ns();
+}
+
+/* Whole seconds of the same clock: conntrack's times (struct ct_value). */
+static __always_inline __u32 lb_now_s(void)
+{
+	struct clock_cache *c = lb_clock_get();
+
+	return c ? c->now_s : bpf_ktime_get_coarse_ns() / 1000000000ULL;
 }
 
 #endif /* SLUICE_CLOCK_H */

@@ -24,9 +24,26 @@ const volatile __u8 cfg_fib_redirect __weak = 1;
  * VIP) through this node is never rewritten. */
 const volatile __u8 cfg_stateless_reply __weak = 1;
 
-/* Conntrack and affinity timestamps are refreshed at most this often, so an
- * established flow does not write to a shared map on every packet. */
-const volatile __u64 cfg_refresh_ns __weak = 1000000000ULL;
+/* Idle timeouts of a flow, in seconds, by its state (ct.h): a flow none of
+ * whose packets came for this long is dead, and the next packet of its
+ * tuple is placed afresh. Chosen beside the anchors (README "Flow
+ * lifecycle"): Linux conntrack keeps an unanswered SYN 120 s, an
+ * established connection 5 days, a closing one 10-120 s, UDP 30-120 s;
+ * IPVS 15 min established, UDP 5 min; Cilium 60 s SYN, 6 h established,
+ * 10 s closing, 60 s for UDP. Sluice takes Cilium's: a flow's entries are
+ * a cache of a decision Maglev makes again the same way while the backends
+ * do not change, so an idle flow losing them costs nothing while they do
+ * not, and a long timeout keeps dead flows in the table. */
+const volatile __u32 cfg_ct_tcp_syn __weak = 60;
+const volatile __u32 cfg_ct_tcp_established __weak = 21600;
+const volatile __u32 cfg_ct_tcp_closing __weak = 10;
+const volatile __u32 cfg_ct_udp __weak = 60;
+
+/* The flood guard (Katran's idea): past this many new flows in one second
+ * on one CPU, further new flows that second are still balanced by Maglev,
+ * but not tracked (counted as ct_untracked), so that a SYN flood cannot
+ * evict the table's live flows. 0: no limit. Katran's default. */
+const volatile __u32 cfg_ct_flood_rate __weak = 125000;
 
 /* Answers to packets for a service without a usable backend (a RST to a
  * SYN, ICMP port unreachable to a UDP datagram: reject.h) come out of a

@@ -16,6 +16,7 @@
 #define SLUICE_ERR_CT_FULL -6    /* conntrack update failed */
 #define SLUICE_ERR_REWRITE -7    /* a checksum/store helper failed */
 #define SLUICE_ERR_RATE_LIMITED -8 /* an answer (RST, ICMP) over the rate limit */
+#define SLUICE_ERR_CT_CLASH -9   /* a new flow whose reply tuple another live flow holds */
 
 /* Non-negative outcomes of the core. */
 #define SLUICE_PASS 0      /* not ours: hand to the stack untouched */

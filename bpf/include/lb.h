@@ -40,6 +40,7 @@
 #include "hash.h"
 #include "stats.h"
 #include "hairpin.h"
+#include "ct.h"
 
 #define SLUICE_IP_MF 0x2000
 #define SLUICE_IP_OFFSET 0x1fff
@@ -76,6 +77,10 @@ struct nat_action {
 	 * does not say drop, so the entry point may answer the packet
 	 * (reject.h decides whether this one can be). */
 	__u8 reject;
+	/* Outcomes counted at the exit (lb_account). */
+	__u8 ct_expired;     /* the packet's entry was dead: judged without it */
+	__u8 untracked;      /* a new flow balanced without entries (RST, flood guard) */
+	__u8 reply_stale;    /* a reply entry whose backend is no longer its own, removed */
 };
 
 /* The backend with this id, or NULL if there is none (a deleted backend is
@@ -115,30 +120,36 @@ backend_for_ct(const struct ct_value *ct)
 }
 
 /*
- * The backend a forward conntrack entry may still be followed to, or NULL if
- * the flow must be placed again: its backend is gone or changed, or this is
- * a fresh SYN (a new connection reusing the tuple) and the backend is
- * draining. Refreshes the entry's last-seen time when followed (unless
- * `lookup`). Shared by lb_flow() and the XDP fast path, so that both follow
- * the same entries.
+ * The backend a live forward conntrack entry may still be followed to, or
+ * NULL if the flow must be placed again: its backend is gone or changed,
+ * or this is a fresh SYN (a new connection reusing the tuple) and the
+ * backend is draining or the flow closing. Shared by lb_flow() and the XDP
+ * fast path, so that both follow the same entries.
  */
 static __always_inline struct backend_value *
-ct_follow(struct ct_value *ct, __u8 syn_only, int lookup)
+ct_follow(const struct ct_value *ct, __u8 syn_only)
 {
 	struct backend_value *be = backend_for_ct(ct);
-	__u64 now;
 
-	if (!be || (syn_only && (be->flags & SLUICE_BE_DRAINING)))
+	if (!be)
 		return NULL;
-	if (lookup)
-		return be;
-	/* Timestamps here only need second-level precision (the refresh
-	 * interval, affinity timeouts): the coarse clock, cached a tick per
-	 * CPU (clock.h). */
-	now = lb_now();
-	if (now - ct->last_seen_ns > cfg_refresh_ns)
-		ct->last_seen_ns = now;
+	if (syn_only && ((be->flags & SLUICE_BE_DRAINING) ||
+			 ct->state == SLUICE_CT_CLOSING))
+		return NULL;
 	return be;
+}
+
+/* Whether a reply entry still speaks for the packet's source: its backend
+ * is there, of its service, at the packet's source address and port.
+ * Backend ids and pod addresses are both reused: an entry made for an
+ * earlier backend must not restore a new server's packets to an old VIP. */
+static __always_inline int ct_reply_valid(const struct ct_value *ct,
+					  __be32 saddr, __be16 sport)
+{
+	struct backend_value *be = backend_get(ct->backend_id);
+
+	return be && be->svc_id == ct->svc_id && be->addr[0] == saddr &&
+	       be->port == sport;
 }
 
 /* A hash's slot in a service's Maglev table, relative to its region (the
@@ -208,18 +219,24 @@ static __always_inline void lb_hairpin(struct nat_action *act, __be32 from,
 }
 
 /*
- * A new flow to a service (or one whose backend is gone): ClientIP
- * affinity, else Maglev; then (unless `lookup`) the forward entry under the
- * packet's own tuple `fk` and the reply entry under the backend's.
+ * A new flow to a service (or one whose entry is dead, or whose backend is
+ * gone): ClientIP affinity, else Maglev; then (unless `lookup`) the forward
+ * entry under the packet's own tuple `fk` and the reply entry under the
+ * backend's. A RST, and any new flow past the flood guard's rate, is
+ * balanced the same way but not tracked. A reply tuple held by another
+ * live flow (the same client port to another VIP with the same backend
+ * endpoint) is not taken over: the new flow is refused (SLUICE_ERR_CT_CLASH).
  */
 static __always_inline int lb_new_flow(struct iphdr *iph, __be16 sport,
-				       __be16 dport,
+				       __be16 dport, __u8 tflags,
 				       const struct svc_value *svc,
 				       const struct ct_key *fk, __u64 now,
-				       struct nat_action *act, int lookup)
+				       __u32 now_s, struct nat_action *act,
+				       int lookup)
 {
 	struct ct_key rk = {};
 	struct ct_value nct = {};
+	struct ct_value *held;
 	struct affinity_key ak;
 	struct backend_value *be = NULL;
 	__u32 backend_id = 0, svc_id = svc->id;
@@ -274,31 +291,51 @@ insert:
 	hairpin = be->addr[0] == iph->saddr ? hairpin_addr() : 0;
 	if (hairpin)
 		lb_hairpin(act, iph->saddr, hairpin);
-	if (lookup)
-		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 1);
-	nct.nat_addr = be->addr[0];
-	nct.nat_port = be->port;
-	nct.dir = SLUICE_CT_FORWARD;
-	nct.flags = hairpin ? SLUICE_CT_F_HAIRPIN : 0;
-	nct.backend_id = backend_id;
-	nct.svc_id = svc_id;
-	nct.created_ns = now;
-	nct.last_seen_ns = now;
-	if (bpf_map_update_elem(&conntrack, fk, &nct, BPF_ANY))
-		return SLUICE_ERR_CT_FULL;
-
-	/* The reply entry: backend -> client (or the hairpin address), restored
-	 * to VIP:port. */
+	/* The reply entry's key: backend -> client (or the hairpin address). */
 	rk.saddr = be->addr[0];
 	rk.daddr = hairpin ? hairpin : iph->saddr;
 	rk.sport = be->port;
 	rk.dport = sport;
 	rk.proto = fk->proto;
+	if (lookup) {
+		held = bpf_map_lookup_elem(&conntrack, &rk);
+		if (held && ct_live(held, now_s) && ct_trackable(fk->proto, tflags) &&
+		    (held->nat_addr != iph->daddr || held->nat_port != dport))
+			return SLUICE_ERR_CT_CLASH;
+		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 1);
+	}
+	if (!ct_trackable(fk->proto, tflags) || !ct_flood_ok(now_s)) {
+		act->untracked = 1;
+		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 0);
+	}
+	nct.nat_addr = be->addr[0];
+	nct.nat_port = be->port;
+	nct.state = ct_first_state(fk->proto, tflags);
+	nct.flags = hairpin ? SLUICE_CT_F_HAIRPIN : 0;
+	nct.backend_id = backend_id;
+	nct.svc_id = svc_id;
+	nct.created = now_s;
+	nct.expires = now_s + ct_timeout(fk->proto, nct.state);
+	if (bpf_map_update_elem(&conntrack, fk, &nct, BPF_ANY))
+		return SLUICE_ERR_CT_FULL;
+
+	/* The reply entry, restored to VIP:port. Over a dead entry, or this
+	 * flow's own earlier one (same VIP and port), but never over another
+	 * live flow's: its replies would then come back from the wrong VIP. */
 	nct.nat_addr = iph->daddr;
 	nct.nat_port = dport;
-	nct.dir = SLUICE_CT_REPLY;
-	if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
-		return SLUICE_ERR_CT_FULL;
+	nct.flags |= SLUICE_CT_F_REPLY;
+	err = bpf_map_update_elem(&conntrack, &rk, &nct, BPF_NOEXIST);
+	if (err) {
+		held = bpf_map_lookup_elem(&conntrack, &rk);
+		if (held && ct_live(held, now_s) &&
+		    (held->nat_addr != iph->daddr || held->nat_port != dport)) {
+			bpf_map_delete_elem(&conntrack, fk);
+			return SLUICE_ERR_CT_CLASH;
+		}
+		if (bpf_map_update_elem(&conntrack, &rk, &nct, BPF_ANY))
+			return SLUICE_ERR_CT_FULL;
+	}
 	return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 0);
 }
 
@@ -347,14 +384,16 @@ static __always_inline struct rnat_value *rnat_find(__be32 saddr, __be16 sport,
  * from here on: the reply entry under the packet's own tuple `rk`, and,
  * unless there is one, the forward entry that keeps the client's packets
  * arriving here on the same backend. A SYN from the endpoint opens a
- * connection of its own and is no reply; an endpoint of several service
- * ports cannot be restored without the entry (counted); anything else is
- * not ours and passes. With `lookup`, the restore is decided, not tracked.
+ * connection of its own and is no reply; a RST is restored, not tracked;
+ * an endpoint of several service ports cannot be restored without the
+ * entry (counted); anything else is not ours and passes. With `lookup`,
+ * the restore is decided, not tracked.
  */
 static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 					      __be16 sport, __be16 dport,
-					      __u8 syn_only,
+					      __u8 tflags,
 					      const struct ct_key *rk,
+					      __u32 now,
 					      struct nat_action *act,
 					      int lookup)
 {
@@ -364,10 +403,10 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 	struct ct_key fk = {};
 	struct ct_value nct = {};
 	__u32 svc_id;
-	__u64 now;
 	int rc;
 
-	if (!rv || syn_only)
+	if (!rv || (iph->protocol == IPPROTO_TCP &&
+		    (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN))
 		return SLUICE_PASS;
 	if (rv->flags & SLUICE_RNAT_AMBIGUOUS) {
 		act->reply_ambiguous = 1;
@@ -383,19 +422,21 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 	if (!fe || fe->family != SLUICE_AF_INET || fe->proto != iph->protocol)
 		return SLUICE_PASS;
 
-	now = lb_now();
 	nct.nat_addr = fe->addr[0];
 	nct.nat_port = fe->port;
-	nct.dir = SLUICE_CT_REPLY;
+	nct.state = ct_first_state(iph->protocol, tflags);
+	nct.flags = SLUICE_CT_F_REPLY;
 	nct.backend_id = rv->backend_id;
 	nct.svc_id = svc_id;
-	nct.created_ns = now;
-	nct.last_seen_ns = now;
-	if (!lookup && bpf_map_update_elem(&conntrack, rk, &nct, BPF_ANY))
-		return SLUICE_ERR_CT_FULL;
+	nct.created = now;
+	nct.expires = now + ct_timeout(iph->protocol, nct.state);
 	act->reply_restored = 1;
+	if (!lookup && !ct_trackable(iph->protocol, tflags))
+		act->untracked = 1;
+	else if (!lookup && bpf_map_update_elem(&conntrack, rk, &nct, BPF_ANY))
+		return SLUICE_ERR_CT_FULL;
 	rc = lb_reply(iph, sport, &nct, act, lookup);
-	if (lookup)
+	if (lookup || act->untracked)
 		return rc;
 
 	fk.saddr = iph->daddr;
@@ -405,7 +446,7 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 	fk.proto = iph->protocol;
 	nct.nat_addr = be->addr[0];
 	nct.nat_port = be->port;
-	nct.dir = SLUICE_CT_FORWARD;
+	nct.flags = 0;
 	/* An existing forward entry is the flow's own decision: keep it. */
 	bpf_map_update_elem(&conntrack, &fk, &nct, BPF_NOEXIST);
 	return rc;
@@ -414,19 +455,22 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 /*
  * Everything after parsing: conntrack first, on the packet's own tuple, so
  * that an established flow or a reply costs one hash lookup (plus the
- * backend's array slot for a forward entry); only a packet that belongs to
- * no flow looks at the VIPs, then, if its destination is one, the services.
- * With `new_to_vip` the caller has already looked (XDP's fast path: no entry
- * under the packet's tuple, its destination a VIP): straight to the service.
+ * backend's array slot); only a packet that belongs to no live flow looks
+ * at the VIPs, then, if its destination is one, the services. With
+ * `new_to_vip` the caller has already looked (XDP's fast path: no entry
+ * under the packet's tuple, its destination a VIP): straight to the
+ * service. `tflags` are the TCP flags (0 for UDP).
  */
 static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
-				   __be16 dport, __u8 syn_only, int new_to_vip,
+				   __be16 dport, __u8 tflags, int new_to_vip,
 				   struct nat_action *act, int lookup)
 {
 	struct ct_key fk = {};
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct ct_value *ct;
+	__u8 syn_only = (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN;
+	__u32 now = lb_now_s();
 
 	fk.saddr = iph->saddr;
 	fk.daddr = iph->daddr;
@@ -436,31 +480,52 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	if (new_to_vip)
 		goto new_flow;
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
+	if (ct && !ct_live(ct, now)) {
+		act->ct_expired = 1;
+		ct = NULL;
+	}
+	if (ct && (ct->flags & SLUICE_CT_F_REPLY)) {
+		if (ct_reply_valid(ct, iph->saddr, sport)) {
+			if (!lookup)
+				ct_touch(&fk, ct, ct_next_state(fk.proto, ct->state,
+								tflags), now);
+			return lb_reply(iph, sport, ct, act, lookup);
+		}
+		if (!lookup)
+			bpf_map_delete_elem(&conntrack, &fk);
+		act->reply_stale = 1;
+		ct = NULL;
+	}
 	if (ct) {
 		struct backend_value *be;
 
-		if (ct->dir == SLUICE_CT_REPLY)
-			return lb_reply(iph, sport, ct, act, lookup);
 		act->to_vip = 1;
-		be = ct_follow(ct, syn_only, lookup);
+		be = ct_follow(ct, syn_only);
 		if (be) {
 			__be32 hairpin = (ct->flags & SLUICE_CT_F_HAIRPIN) ?
 						 hairpin_addr() : 0;
 
+			if (!lookup)
+				ct_touch(&fk, ct, ct_next_state(fk.proto, ct->state,
+								tflags), now);
 			if (hairpin)
 				lb_hairpin(act, iph->saddr, hairpin);
 			return lb_rewrite_fwd(iph, dport, ct->svc_id,
 					      ct->backend_id, be, 0, act, lookup);
 		}
-		act->rescheduled = 1;
+		/* A new connection on a closing flow's tuple is not one whose
+		 * backend went. */
+		if (!syn_only || ct->state != SLUICE_CT_CLOSING ||
+		    !backend_for_ct(ct))
+			act->rescheduled = 1;
 	}
 
 	/* Most traffic that belongs to no flow is not for us at all (a pod
 	 * talking to a pod, when attached to pods' veths): one lookup of the
 	 * destination among the VIPs settles it before any service lookup. */
 	if (!vip_known(iph->daddr))
-		return lb_stateless_reply(iph, sport, dport, syn_only, &fk, act,
-					  lookup);
+		return lb_stateless_reply(iph, sport, dport, tflags, &fk, now,
+					  act, lookup);
 new_flow:
 	act->to_vip = 1;
 	sk.addr[0] = iph->daddr;
@@ -472,18 +537,20 @@ new_flow:
 		return SLUICE_ERR_NO_SERVICE;
 	/* A lookup takes the time through lb_now() too, so that it judges
 	 * affinity timeouts by the very clock a packet would. */
-	return lb_new_flow(iph, sport, dport, svc, &fk, lb_now(), act, lookup);
+	return lb_new_flow(iph, sport, dport, tflags, svc, &fk, lb_now(), now,
+			   act, lookup);
 }
 
 static __always_inline int lb_decide(void *data, void *data_end,
-				     int new_to_vip, struct nat_action *act,
-				     int lookup)
+				     __u32 pkt_len, int new_to_vip,
+				     struct nat_action *act, int lookup)
 {
 	struct cursor c = { .pos = data };
 	struct ethhdr *eth;
 	struct iphdr *iph;
 	__be16 sport, dport;
-	__u8 syn_only = 0;
+	__u8 tflags = 0;
+	__u32 l4_len;
 	int proto;
 
 	/* Keep the action in memory. Without this, LLVM splits it into one
@@ -500,10 +567,19 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		return SLUICE_PASS; /* IPv6 and ARP: not yet ours */
 
 	act->l3_off = c.pos - data;
-	proto = parse_iphdr(&c, data_end, &iph);
-	if (proto < 0)
+	proto = parse_iphdr(&c, data_end, pkt_len - act->l3_off, &iph, &l4_len);
+	if (proto < 0) {
+		/* Lengths that do not add up are dropped when they claim to
+		 * be for a VIP, as a truncated header is: the destination is
+		 * read where the fixed header holds it. */
+		struct iphdr *h = c.pos;
+
+		if ((void *)(h + 1) <= data_end)
+			act->to_vip = vip_known(h->daddr);
 		return proto;
+	}
 	act->l4_off = c.pos - data;
+	/* Checked against the frame: the bytes on the wire. */
 	act->ip_len = bpf_ntohs(iph->tot_len);
 
 	if (iph->frag_off & bpf_htons(SLUICE_IP_MF | SLUICE_IP_OFFSET)) {
@@ -518,7 +594,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th;
-		int err = parse_tcphdr(&c, data_end, &th);
+		int err = parse_tcphdr(&c, data_end, l4_len, &th);
 
 		if (err < 0) {
 			act->to_vip = vip_known(iph->daddr);
@@ -526,11 +602,11 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		}
 		sport = th->source;
 		dport = th->dest;
-		syn_only = th->syn && !th->ack;
+		tflags = ((__u8 *)th)[13];
 		act->l4_check_off = act->l4_off + offsetof(struct tcphdr, check);
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh;
-		int err = parse_udphdr(&c, data_end, &uh);
+		int err = parse_udphdr(&c, data_end, l4_len, &uh);
 
 		if (err < 0) {
 			act->to_vip = vip_known(iph->daddr);
@@ -544,7 +620,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		return SLUICE_PASS;
 	}
 
-	return lb_flow(iph, sport, dport, syn_only, new_to_vip, act, lookup);
+	return lb_flow(iph, sport, dport, tflags, new_to_vip, act, lookup);
 }
 
 /* Count a rewritten packet's way out (with rx_packets, counted by the caller):
@@ -643,6 +719,12 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 		g->reply_ambiguous++;
 	if (act->hairpin && act->new_flow)
 		g->hairpin_flows++;
+	if (act->ct_expired)
+		g->ct_expired++;
+	if (act->untracked)
+		g->ct_untracked++;
+	if (act->reply_stale)
+		g->ct_reply_stale++;
 	switch (rc) {
 	case SLUICE_PASS:
 		g->passed_other++;
@@ -679,6 +761,9 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 		return 0;
 	case SLUICE_ERR_RATE_LIMITED:
 		g->reject_rate_limited++;
+		return 1;
+	case SLUICE_ERR_CT_CLASH:
+		g->ct_reply_clash++;
 		return 1;
 	default: /* SLUICE_ERR_REWRITE: never forward a half-rewritten packet */
 		g->drop_malformed++;

@@ -33,12 +33,21 @@ static __always_inline int parse_ethhdr(struct cursor *c, void *data_end,
 	return h->h_proto; /* network order */
 }
 
-/* IPv4 header, options included. Returns the L4 protocol. */
+/*
+ * IPv4 header, options included. Returns the L4 protocol, and in *l4_len
+ * the bytes the header's total length leaves for L4. The lengths are
+ * checked as the kernel checks them (ip_rcv_core): a total length of at
+ * least the header's, and no more than the `l3_avail` bytes the packet
+ * holds from the IPv4 header on (a frame may hold more: Ethernet padding,
+ * which the total length leaves out). A redirected packet never meets the
+ * kernel's own checks, so these are the only ones it gets.
+ */
 static __always_inline int parse_iphdr(struct cursor *c, void *data_end,
-				       struct iphdr **iph)
+				       __u32 l3_avail, struct iphdr **iph,
+				       __u32 *l4_len)
 {
 	struct iphdr *h = c->pos;
-	__u32 hdrsize;
+	__u32 hdrsize, tot_len;
 
 	if ((void *)(h + 1) > data_end)
 		return SLUICE_ERR_TRUNCATED;
@@ -48,31 +57,47 @@ static __always_inline int parse_iphdr(struct cursor *c, void *data_end,
 	hdrsize = (h->ihl & 0xf) * 4;
 	if (c->pos + hdrsize > data_end)
 		return SLUICE_ERR_TRUNCATED;
+	tot_len = bpf_ntohs(h->tot_len);
+	if (tot_len < hdrsize)
+		return SLUICE_ERR_MALFORMED;
+	if (tot_len > l3_avail)
+		return SLUICE_ERR_TRUNCATED;
 	c->pos += hdrsize;
 	*iph = h;
+	*l4_len = tot_len - hdrsize;
 	return h->protocol;
 }
 
+/* TCP header: its data offset at least the fixed header, and within the
+ * `l4_len` bytes the IPv4 total length gives it. */
 static __always_inline int parse_tcphdr(struct cursor *c, void *data_end,
-					struct tcphdr **tcph)
+					__u32 l4_len, struct tcphdr **tcph)
 {
 	struct tcphdr *h = c->pos;
 
 	if ((void *)(h + 1) > data_end)
 		return SLUICE_ERR_TRUNCATED;
-	if (h->doff < 5)
+	if (h->doff < 5 || (__u32)h->doff * 4 > l4_len)
 		return SLUICE_ERR_MALFORMED;
 	*tcph = h;
 	return 0;
 }
 
+/* UDP header: its length at least the header's and within `l4_len` (the
+ * kernel's __udp4_lib_rcv; it trims what lies beyond). The first fragment
+ * of a datagram carries the whole datagram's length: the caller passes
+ * ~0U for it. */
 static __always_inline int parse_udphdr(struct cursor *c, void *data_end,
-					struct udphdr **udph)
+					__u32 l4_len, struct udphdr **udph)
 {
 	struct udphdr *h = c->pos;
+	__u32 len;
 
 	if ((void *)(h + 1) > data_end)
 		return SLUICE_ERR_TRUNCATED;
+	len = bpf_ntohs(h->len);
+	if (len < sizeof(*h) || len > l4_len)
+		return SLUICE_ERR_MALFORMED;
 	*udph = h;
 	return 0;
 }

@@ -86,16 +86,21 @@
 					 * ports: its replies cannot be restored
 					 * without the flow's entry */
 
-/* Conntrack entry kind (ct_value.dir). */
-#define SLUICE_CT_FORWARD 0 /* client -> VIP, value names the backend */
-#define SLUICE_CT_REPLY 1   /* backend -> client, value names the VIP */
-
 /* Conntrack entry flags (ct_value.flags). */
 #define SLUICE_CT_F_HAIRPIN (1U << 0) /* the client is its own backend: FORWARD
 				       * also rewrites the source to the hairpin
 				       * address (node_config), REPLY the
 				       * destination back to the client (the
 				       * reply's own source); ports stay */
+#define SLUICE_CT_F_REPLY (1U << 1)   /* a reply entry (backend -> client, value
+				       * names the VIP); unset: a forward entry
+				       * (client -> VIP, value names the backend) */
+
+/* A flow's state (ct_value.state), the same in both of its entries. UDP
+ * flows are always ESTABLISHED. */
+#define SLUICE_CT_ESTABLISHED 0 /* TCP past its SYN, or UDP */
+#define SLUICE_CT_NEW 1         /* TCP: only the client's SYN seen so far */
+#define SLUICE_CT_CLOSING 2     /* TCP: a FIN or a RST seen, either way */
 
 /* Key of the `services` hash: one service port on one VIP. */
 struct svc_key {
@@ -166,16 +171,22 @@ struct ct_key {
 	__u8 pad[3];   /* zero */
 };
 
-/* Value of the `conntrack` LRU hash. */
+/* Value of the `conntrack` LRU hash. Times are whole seconds of
+ * CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns() / 1e9, clock.h): an entry is
+ * dead from second `expires` on, and a packet that finds a dead entry is
+ * treated as finding none. Both entries of a flow carry the same state and
+ * (within a second) the same expiry: whichever way a packet goes, it
+ * refreshes both (ct.h), so a flow lives as long as either side talks. */
 struct ct_value {
 	__be32 nat_addr;    /* FORWARD: the backend's address; REPLY: the VIP */
 	__be16 nat_port;    /* FORWARD: backend port; REPLY: service port */
-	__u8 dir;           /* SLUICE_CT_FORWARD or SLUICE_CT_REPLY */
+	__u8 state;         /* SLUICE_CT_ESTABLISHED, _NEW or _CLOSING */
 	__u8 flags;         /* SLUICE_CT_F_* */
 	__u32 backend_id;   /* the backend this flow was given */
 	__u32 svc_id;
-	__u64 created_ns;   /* bpf_ktime_get_coarse_ns() of the first packet */
-	__u64 last_seen_ns; /* refreshed at most once a second */
+	__u32 created;      /* second of the flow's first packet */
+	__u32 expires;      /* first second the entry is dead: the last
+			     * packet's second plus its state's idle timeout */
 };
 
 /* Key of the `reply_nat` hash: a backend endpoint, as its replies carry it
@@ -247,6 +258,14 @@ struct global_stats {
 	__u64 reject_tcp_rst;    /* SYNs to a service without a usable backend, answered with a RST */
 	__u64 reject_icmp_unreach; /* UDP to a service without a usable backend, answered with ICMP port unreachable */
 	__u64 reject_rate_limited; /* packets that would have been answered, over the rate limit: dropped */
+	__u64 ct_expired;        /* packets that found their entry dead (idle past its timeout): judged without it */
+	__u64 ct_untracked;      /* new flows balanced but not tracked: over the flood guard's rate, or a RST */
+	__u64 ct_reply_clash;    /* new flows refused: their reply tuple belongs to another live flow */
+	__u64 ct_reply_recreated; /* reply entries a flow's forward packets found gone and wrote again */
+	__u64 ct_reply_stale;    /* reply entries whose backend is no longer theirs: removed, the packet judged without */
+	__u64 frag_translated;   /* fragments after a datagram's first, translated as their first was */
+	__u64 icmp_translated;   /* ICMP errors about a tracked flow, translated through the NAT */
+	__u64 icmp_frag_needed;  /* DF packets over the egress MTU, answered with "fragmentation needed" */
 };
 
 /* Value of the one-entry `node_config` array: this node's settings that the
@@ -302,7 +321,8 @@ struct lookup_result {
 	__u8 rescheduled;   /* a forward entry was found and not followed: placed again */
 	__u8 reply_restored;  /* REPLY without an entry, through reply_nat */
 	__u8 reply_ambiguous; /* PASS: a reply without an entry from an endpoint of several service ports */
-	__u8 pad;
+	__u8 ct_dead;       /* the packet's entry was dead (1: expired; 2: a reply entry
+			     * whose backend is no longer its own): judged without it */
 	__u32 dst_svc_id;   /* the service on the packet's destination (VIP, port, protocol); 0: none */
 	__u32 hash;         /* flow_hash of the packet's 5-tuple */
 	__u32 table_size;   /* the destination service's Maglev table size; 0: none */
@@ -317,13 +337,13 @@ SLUICE_STATIC_ASSERT(sizeof(struct vip_key) == 20, "vip_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct vip_value) == 4, "vip_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct backend_value) == 24, "backend_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct ct_key) == 16, "ct_key layout");
-SLUICE_STATIC_ASSERT(sizeof(struct ct_value) == 32, "ct_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct ct_value) == 24, "ct_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct rnat_key) == 20, "rnat_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct rnat_value) == 8, "rnat_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_key) == 24, "affinity_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct affinity_value) == 16, "affinity_value layout");
 SLUICE_STATIC_ASSERT(sizeof(struct lb_stats) == 32, "lb_stats layout");
-SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 168, "global_stats layout");
+SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 232, "global_stats layout");
 SLUICE_STATIC_ASSERT(sizeof(struct node_config) == 16, "node_config layout");
 SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_key) == 16, "sock_rnat_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_value) == 8, "sock_rnat_value layout");

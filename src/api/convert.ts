@@ -249,7 +249,8 @@ export function connectionToMessage(c: Connection): ConnectionMessage {
     backendPort: c.backendPort,
     service: c.service,
     ageMs: String(c.ageMs),
-    idleMs: String(c.idleMs),
+    state: c.state === 'new' ? 'NEW' : c.state === 'closing' ? 'CLOSING' : 'ESTABLISHED',
+    expiresInMs: String(c.expiresInMs),
   };
 }
 

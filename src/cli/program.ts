@@ -438,6 +438,8 @@ Backends registered with a lease are kept when the file does not name them.`)
       out(r, () =>
         r.reason === 'NO_BACKEND'
           ? `${packet}: no backend (service ${r.service})`
+          : r.reason === 'TUPLE_CLASH'
+          ? `${packet}: refused: its reply tuple belongs to another live flow of this client port (service ${r.service})`
           : `${packet} goes to ${r.backendAddress}:${r.backendPort} ` +
             `(service ${r.service}, by ${lower(r.reason)}${r.reason === 'MAGLEV' ? `: hash ${r.flowHash >>> 0}, slot ${r.maglevSlot} of ${r.tableSize}` : ''})`);
     });
@@ -465,8 +467,8 @@ Backends registered with a lease are kept when the file does not name them.`)
       // The API pages in the table's order; people read them by client.
       all.sort((a, b) => compareIPv4(a.clientAddress, b.clientAddress) || a.clientPort - b.clientPort || compareIPv4(a.address, b.address) || a.port - b.port || a.protocol.localeCompare(b.protocol));
       out(all, () => table(
-        ['CLIENT', 'VIP', 'PROTO', 'BACKEND', 'SERVICE', 'AGE', 'IDLE'],
-        all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, `${Math.round(Number(x.ageMs) / 1000)}s`, `${Math.round(Number(x.idleMs) / 1000)}s`]),
+        ['CLIENT', 'VIP', 'PROTO', 'BACKEND', 'SERVICE', 'STATE', 'AGE', 'EXPIRES IN'],
+        all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, lower(x.state), `${Math.round(Number(x.ageMs) / 1000)}s`, `${Math.round(Number(x.expiresInMs) / 1000)}s`]),
       ));
     });
   filters(conntrack.command('flush').description('forget tracked connections: give a filter, or --all'))

@@ -19,9 +19,9 @@ export const LAYOUTS = {
   backend_value: { size: 24, offsets: { addr: 0, port: 16, family: 18, flags: 19, svc_id: 20 } },
   ct_key: { size: 16, offsets: { saddr: 0, daddr: 4, sport: 8, dport: 10, proto: 12, pad: 13 } },
   ct_value: {
-    size: 32,
+    size: 24,
     offsets: {
-      nat_addr: 0, nat_port: 4, dir: 6, flags: 7, backend_id: 8, svc_id: 12, created_ns: 16, last_seen_ns: 24,
+      nat_addr: 0, nat_port: 4, state: 6, flags: 7, backend_id: 8, svc_id: 12, created: 16, expires: 20,
     },
   },
   rnat_key: { size: 20, offsets: { addr: 0, port: 16, proto: 18, family: 19 } },
@@ -30,14 +30,16 @@ export const LAYOUTS = {
   affinity_value: { size: 16, offsets: { backend_id: 0, pad: 4, last_seen_ns: 8 } },
   lb_stats: { size: 32, offsets: { packets: 0, bytes: 8, new_conns: 16, reply_packets: 24 } },
   global_stats: {
-    size: 168,
+    size: 232,
     offsets: {
       rx_packets: 0, passed_other: 8, forwarded: 16, forwarded_stack: 24, replies: 32,
       drop_malformed: 40, drop_fragment: 48, drop_no_service: 56, drop_no_backend: 64,
       drop_ct_full: 72, passed_malformed: 80, ct_rescheduled: 88, affinity_hits: 96,
       fib_miss: 104, reply_restored: 112, reply_ambiguous: 120, hairpin_flows: 128,
       sock_translated: 136, reject_tcp_rst: 144, reject_icmp_unreach: 152,
-      reject_rate_limited: 160,
+      reject_rate_limited: 160, ct_expired: 168, ct_untracked: 176, ct_reply_clash: 184,
+      ct_reply_recreated: 192, ct_reply_stale: 200, frag_translated: 208, icmp_translated: 216,
+      icmp_frag_needed: 224,
     },
   },
   node_config: { size: 16, offsets: { hairpin_addr: 0, pad: 4, sock_netns_cookie: 8 } },
@@ -47,7 +49,7 @@ export const LAYOUTS = {
     size: 40,
     offsets: {
       rc: 0, svc_id: 4, backend_id: 8, new_addr: 12, new_port: 16, new_flow: 18, affinity_hit: 19,
-      rescheduled: 20, reply_restored: 21, reply_ambiguous: 22, pad: 23, dst_svc_id: 24, hash: 28,
+      rescheduled: 20, reply_restored: 21, reply_ambiguous: 22, ct_dead: 23, dst_svc_id: 24, hash: 28,
       table_size: 32, slot: 36,
     },
   },
@@ -71,11 +73,17 @@ export const SVC_FLAG_DROP_NO_BACKEND = 2;
 export const BACKEND_FLAG_DRAINING = 1;
 /** Reply NAT flag: the endpoint serves several service ports (SLUICE_RNAT_AMBIGUOUS). */
 export const RNAT_FLAG_AMBIGUOUS = 1;
-/** Conntrack entry kinds (struct ct_value.dir). */
+/** Conntrack entry kinds (SLUICE_CT_F_REPLY in struct ct_value.flags). */
 export const CT_FORWARD = 0 as const;
 export const CT_REPLY = 1 as const;
 /** Conntrack flag: the client is its own backend, source-NATed to the hairpin address (SLUICE_CT_F_HAIRPIN). */
 export const CT_FLAG_HAIRPIN = 1;
+/** Conntrack flag: a reply entry (SLUICE_CT_F_REPLY). */
+export const CT_FLAG_REPLY = 2;
+/** A flow's state (struct ct_value.state; bpf/include/ct.h), by its number. */
+export const CT_STATES = ['established', 'new', 'closing'] as const;
+/** A flow's state. */
+export type ConntrackState = (typeof CT_STATES)[number];
 
 /** Thrown when a value cannot be encoded; `field` names what was wrong. */
 export class CodecError extends Error {
@@ -390,8 +398,12 @@ export interface ConntrackValue {
   natPort: number;
   backendId: number;
   serviceId: number;
-  createdNs: bigint;
-  lastSeenNs: bigint;
+  /** The flow's state; the same in both of its entries. */
+  state: ConntrackState;
+  /** Second (CLOCK_MONOTONIC) of the flow's first packet. */
+  created: number;
+  /** First second (CLOCK_MONOTONIC) the entry is dead: its last packet's second plus its state's idle timeout. */
+  expires: number;
   /**
    * A hairpin flow (CT_FLAG_HAIRPIN): its client is its own backend; the
    * forward entry also rewrites the source to the hairpin address, the
@@ -405,13 +417,14 @@ export interface ConntrackValue {
 export function decodeConntrackValue(b: Buffer): ConntrackValue {
   const L = LAYOUTS.ct_value.offsets;
   return {
-    dir: b[L.dir] === CT_REPLY ? CT_REPLY : CT_FORWARD,
+    dir: ((b[L.flags] ?? 0) & CT_FLAG_REPLY) !== 0 ? CT_REPLY : CT_FORWARD,
     natAddress: readAddr(b, L.nat_addr, AF_INET),
     natPort: b.readUInt16BE(L.nat_port),
     backendId: b.readUInt32LE(L.backend_id),
     serviceId: b.readUInt32LE(L.svc_id),
-    createdNs: b.readBigUInt64LE(L.created_ns),
-    lastSeenNs: b.readBigUInt64LE(L.last_seen_ns),
+    state: CT_STATES[b[L.state] ?? 0] ?? 'established',
+    created: b.readUInt32LE(L.created),
+    expires: b.readUInt32LE(L.expires),
     ...(((b[L.flags] ?? 0) & CT_FLAG_HAIRPIN) !== 0 ? { hairpin: true } : {}),
   };
 }
@@ -422,12 +435,12 @@ export function encodeConntrackValue(v: ConntrackValue): Buffer {
   const b = Buffer.alloc(LAYOUTS.ct_value.size);
   writeIPv4Field(b, L.nat_addr, v.natAddress, 'natAddress');
   b.writeUInt16BE(v.natPort, L.nat_port);
-  b[L.dir] = v.dir;
-  b[L.flags] = v.hairpin ? CT_FLAG_HAIRPIN : 0;
+  b[L.state] = CT_STATES.indexOf(v.state);
+  b[L.flags] = (v.hairpin ? CT_FLAG_HAIRPIN : 0) | (v.dir === CT_REPLY ? CT_FLAG_REPLY : 0);
   b.writeUInt32LE(v.backendId, L.backend_id);
   b.writeUInt32LE(v.serviceId, L.svc_id);
-  b.writeBigUInt64LE(v.createdNs, L.created_ns);
-  b.writeBigUInt64LE(v.lastSeenNs, L.last_seen_ns);
+  b.writeUInt32LE(v.created >>> 0, L.created);
+  b.writeUInt32LE(v.expires >>> 0, L.expires);
   return b;
 }
 
@@ -549,6 +562,8 @@ export const GLOBAL_COUNTERS = [
   'drop_ct_full', 'passed_malformed', 'ct_rescheduled', 'affinity_hits', 'fib_miss',
   'reply_restored', 'reply_ambiguous', 'hairpin_flows', 'sock_translated',
   'reject_tcp_rst', 'reject_icmp_unreach', 'reject_rate_limited',
+  'ct_expired', 'ct_untracked', 'ct_reply_clash', 'ct_reply_recreated', 'ct_reply_stale',
+  'frag_translated', 'icmp_translated', 'icmp_frag_needed',
 ] as const;
 
 /** One global counter's name. */

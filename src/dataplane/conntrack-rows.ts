@@ -6,6 +6,9 @@
  * a large table filters rows first and decodes only the ones it keeps.
  */
 import {
+  CT_FLAG_REPLY,
+  CT_FORWARD,
+  CT_REPLY,
   LAYOUTS,
   decodeConntrackKey,
   decodeConntrackValue,
@@ -23,7 +26,7 @@ const V = LAYOUTS.ct_value;
 export class ConntrackRows {
   /** Packed struct ct_key, count × 16 bytes. */
   readonly keys: Buffer;
-  /** Packed struct ct_value, count × 32 bytes. */
+  /** Packed struct ct_value, count × 24 bytes. */
   readonly values: Buffer;
   /** How many entries. */
   readonly count: number;
@@ -71,7 +74,12 @@ export class ConntrackRows {
 
   /** CT_FORWARD or CT_REPLY. */
   dir(i: number): number {
-    return this.values[i * V.size + V.offsets.dir]!;
+    return (this.values[i * V.size + V.offsets.flags]! & CT_FLAG_REPLY) !== 0 ? CT_REPLY : CT_FORWARD;
+  }
+
+  /** The first second (CLOCK_MONOTONIC) row i is dead. */
+  expires(i: number): number {
+    return this.values.readUInt32LE(i * V.size + V.offsets.expires);
   }
 
   /** Row i's service id. */

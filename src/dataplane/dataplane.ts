@@ -52,7 +52,7 @@ export interface FlowPacket extends ConntrackKey {
  * service having NO_BACKEND or its VIP NO_SERVICE on that port and
  * protocol; restores it as a backend's REPLY; or lets it PASS (not ours).
  */
-export type FlowOutcome = 'CONNTRACK' | 'AFFINITY' | 'MAGLEV' | 'NO_BACKEND' | 'NO_SERVICE' | 'REPLY' | 'PASS';
+export type FlowOutcome = 'CONNTRACK' | 'AFFINITY' | 'MAGLEV' | 'NO_BACKEND' | 'TUPLE_CLASH' | 'NO_SERVICE' | 'REPLY' | 'PASS';
 
 /** The dataplane's decision for one packet (lookupFlow). */
 export interface FlowDecision {
@@ -69,6 +69,10 @@ export interface FlowDecision {
   replyRestored: boolean;
   /** PASS: a reply without an entry from an endpoint of several service ports, which cannot be restored. */
   replyAmbiguous: boolean;
+  /** The packet's entry was dead (idle past its timeout): judged as if there were none. */
+  ctExpired: boolean;
+  /** The packet's entry was a reply entry whose backend is no longer its own: a packet removes it and is judged without it. */
+  replyStale: boolean;
   /** The flow hash of the 5-tuple. */
   hash: number;
   /** The Maglev table size of the service on the packet's destination; 0: none. */

@@ -224,7 +224,7 @@ export class FakeDataplane implements Dataplane {
     this.lookups.push({ ...packet });
     const d = this.flowDecisions.get(flowKey(packet));
     if (d) return { ...d };
-    return { outcome: 'NO_SERVICE', serviceId: 0, backendId: 0, rescheduled: false, replyRestored: false, replyAmbiguous: false, hash: 0, tableSize: 0, slot: 0 };
+    return { outcome: 'NO_SERVICE', serviceId: 0, backendId: 0, rescheduled: false, replyRestored: false, replyAmbiguous: false, ctExpired: false, replyStale: false, hash: 0, tableSize: 0, slot: 0 };
   }
 
   /**

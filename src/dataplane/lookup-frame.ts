@@ -24,6 +24,7 @@ export const LOOKUP_RC = {
   SLUICE_NAT_REPLY: 2,
   SLUICE_ERR_NO_SERVICE: -4,
   SLUICE_ERR_NO_BACKEND: -5,
+  SLUICE_ERR_CT_CLASH: -9,
 } as const;
 
 const ETH_HLEN = 14;
@@ -74,6 +75,7 @@ function outcomeOf(rc: number, newFlow: boolean, affinityHit: boolean): FlowOutc
     case LOOKUP_RC.SLUICE_PASS: return 'PASS';
     case LOOKUP_RC.SLUICE_ERR_NO_BACKEND: return 'NO_BACKEND';
     case LOOKUP_RC.SLUICE_ERR_NO_SERVICE: return 'NO_SERVICE';
+    case LOOKUP_RC.SLUICE_ERR_CT_CLASH: return 'TUPLE_CLASH';
     default:
       // A fragment, a malformed header or a failed insert: none can come
       // from a frame built above by a decision that writes nothing.
@@ -95,6 +97,8 @@ export function decodeLookupResult(frame: Buffer): FlowDecision {
     rescheduled: b[L.rescheduled] !== 0,
     replyRestored: b[L.reply_restored] !== 0,
     replyAmbiguous: b[L.reply_ambiguous] !== 0,
+    ctExpired: b[L.ct_dead] === 1,
+    replyStale: b[L.ct_dead] === 2,
     hash: b.readUInt32LE(L.hash),
     tableSize: b.readUInt32LE(L.table_size),
     slot: b.readUInt32LE(L.slot),

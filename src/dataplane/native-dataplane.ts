@@ -59,9 +59,33 @@ export interface NativeDataplaneOptions {
    */
   rejectRate?: number;
   rejectBurst?: number;
+  /** Idle timeouts of flows by state, in seconds (defaults in FLOW_TIMEOUT_DEFAULTS; see bpf/include/ct.h). */
+  flowTimeouts?: Partial<FlowTimeouts>;
+  /** New flows a CPU tracks in one second before the rest are balanced untracked (default 125,000; 0: no limit). */
+  floodRate?: number;
   /** Map capacities; each must match an adopted pin's (libbpf refuses a pin of another size). */
   capacity?: Partial<DataplaneCapacity>;
 }
+
+/** Idle timeouts of a flow by its state, in seconds (bpf/include/config.h). */
+export interface FlowTimeouts {
+  /** TCP with only the client's SYN seen. */
+  tcpSyn: number;
+  /** TCP past its SYN. */
+  tcpEstablished: number;
+  /** TCP after a FIN or a RST. */
+  tcpClosing: number;
+  /** UDP. */
+  udp: number;
+}
+
+/** The dataplane's own defaults (bpf/include/config.h explains them). */
+export const FLOW_TIMEOUT_DEFAULTS: Readonly<FlowTimeouts> = { tcpSyn: 60, tcpEstablished: 21_600, tcpClosing: 10, udp: 60 };
+
+/** The .rodata name of each timeout. */
+const FLOW_TIMEOUT_SETTING: Readonly<Record<keyof FlowTimeouts, string>> = {
+  tcpSyn: 'ct_tcp_syn', tcpEstablished: 'ct_tcp_established', tcpClosing: 'ct_tcp_closing', udp: 'ct_udp',
+};
 
 /** How much the maps hold: what the daemon's capacity flags set. */
 export interface DataplaneCapacity {
@@ -199,6 +223,12 @@ export class NativeDataplane implements Dataplane {
     if (opts.statelessReplies !== undefined) loadOpts.statelessReplies = opts.statelessReplies;
     if (opts.rejectRate !== undefined) loadOpts.rejectRate = opts.rejectRate;
     if (opts.rejectBurst !== undefined) loadOpts.rejectBurst = opts.rejectBurst;
+    const settings: Record<string, number> = {};
+    for (const [k, v] of Object.entries(opts.flowTimeouts ?? {})) {
+      if (v !== undefined) settings[FLOW_TIMEOUT_SETTING[k as keyof FlowTimeouts]] = v;
+    }
+    if (opts.floodRate !== undefined) settings['ct_flood_rate'] = opts.floodRate;
+    if (Object.keys(settings).length) loadOpts.settings = settings;
     const sizes = mapSizes(opts.capacity ?? {});
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {

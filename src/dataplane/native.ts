@@ -75,8 +75,8 @@ export interface NativeLoadOptions {
   fibRedirect?: boolean;
   /** Restore replies of flows without an entry through reply_nat (default true). */
   statelessReplies?: boolean;
-  /** How often conntrack/affinity timestamps are refreshed, in ns. */
-  refreshNs?: number;
+  /** Other settings of bpf/include/config.h, all __u32, by name without `cfg_` (e.g. { ct_udp: 60 }). */
+  settings?: Record<string, number>;
   /** Answers (RST, ICMP) to packets for services without a usable backend, per second per CPU (default 1,000). */
   rejectRate?: number;
   /** The most answers a CPU sends at once, its bucket full (default 100; 0: none). */

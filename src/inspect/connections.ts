@@ -19,7 +19,7 @@
  * table's (hash buckets), not a sort order: sorting would need the whole
  * table on every page.
  */
-import { CT_FORWARD, LAYOUTS, decodeConntrackKey, encodeConntrackKey, parseIPv4, type ConntrackKey, type Protocol } from '../dataplane/codec.js';
+import { CT_FORWARD, LAYOUTS, decodeConntrackKey, encodeConntrackKey, parseIPv4, type ConntrackKey, type ConntrackState, type Protocol } from '../dataplane/codec.js';
 import { ConntrackRows } from '../dataplane/conntrack-rows.js';
 import { CONNTRACK_CURSOR_SIZE, type ConntrackCursor, type Dataplane } from '../dataplane/dataplane.js';
 
@@ -42,8 +42,12 @@ export interface ConnectionInfo {
   backendAddress: string;
   backendPort: number;
   serviceId: number;
+  /** The flow's state (bpf/include/ct.h). */
+  state: ConntrackState;
+  /** Since its first packet, in whole seconds. */
   ageMs: number;
-  idleMs: number;
+  /** Until it expires unless a packet comes, in whole seconds; 0: dead, awaiting collection. */
+  expiresInMs: number;
 }
 
 /** Where a listing goes on (see the top of this file). */
@@ -107,7 +111,9 @@ function address(a: string): number {
   return v;
 }
 
-const msSince = (nowNs: bigint, thenNs: bigint): number => (nowNs > thenNs ? Number((nowNs - thenNs) / 1_000_000n) : 0);
+const NS_PER_S = 1_000_000_000n;
+/** Milliseconds from second `from` to second `to` of CLOCK_MONOTONIC, 0 if `to` is not later. */
+const msBetween = (from: number, to: number): number => (to > from ? (to - from) * 1000 : 0);
 
 function info(rows: ConntrackRows, i: number, nowNs: bigint): ConnectionInfo {
   const { key, value } = rows.entry(i);
@@ -120,8 +126,9 @@ function info(rows: ConntrackRows, i: number, nowNs: bigint): ConnectionInfo {
     backendAddress: value.natAddress,
     backendPort: value.natPort,
     serviceId: value.serviceId,
-    ageMs: msSince(nowNs, value.createdNs),
-    idleMs: msSince(nowNs, value.lastSeenNs),
+    state: value.state,
+    ageMs: msBetween(value.created, Number(nowNs / NS_PER_S)),
+    expiresInMs: msBetween(Number(nowNs / NS_PER_S), value.expires),
   };
 }
 

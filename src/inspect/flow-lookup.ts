@@ -21,12 +21,12 @@ export interface FlowQuery {
 }
 
 /** Why a flow goes where it goes. */
-export type FlowReason = 'CONNTRACK' | 'AFFINITY' | 'MAGLEV' | 'NO_BACKEND';
+export type FlowReason = 'CONNTRACK' | 'AFFINITY' | 'MAGLEV' | 'NO_BACKEND' | 'TUPLE_CLASH';
 
 /** The answer of lookupFlow. */
 export interface FlowVerdict {
   reason: FlowReason;
-  /** The chosen backend; undefined for NO_BACKEND. */
+  /** The chosen backend; undefined for NO_BACKEND and TUPLE_CLASH. */
   backend?: { id: number; address: string; port: number };
   /** Dataplane id of the service port (a conntrack entry's, for CONNTRACK). */
   serviceId: number;
@@ -61,7 +61,8 @@ export function lookupFlow(dataplane: Dataplane, q: FlowQuery): FlowVerdict | No
     case 'MAGLEV':
       return { ...base, reason: d.outcome, backend: { id: d.backendId, address: d.rewrite!.address, port: d.rewrite!.port } };
     case 'NO_BACKEND':
-      return { ...base, reason: 'NO_BACKEND' };
+    case 'TUPLE_CLASH':
+      return { ...base, reason: d.outcome };
     default:
       return { outcome: d.outcome, decision: d };
   }

@@ -31,31 +31,32 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   const sizes = Object.fromEntries(Object.entries(l).map(([name, v]) => [name, v.size]));
   t.deepEqual(sizes, {
     svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
-    ct_key: 16, ct_value: 32, affinity_key: 24, affinity_value: 16,
-    lb_stats: 32, global_stats: 168, rnat_key: 20, rnat_value: 8, lookup_result: 40,
+    ct_key: 16, ct_value: 24, affinity_key: 24, affinity_value: 16,
+    lb_stats: 32, global_stats: 232, rnat_key: 20, rnat_value: 8, lookup_result: 40,
     node_config: 16, sock_rnat_key: 16, sock_rnat_value: 8,
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
   t.deepEqual(l.ct_key?.offsets, {
     saddr: 0, daddr: 4, sport: 8, dport: 10, proto: 12, pad: 13,
   });
-  t.is(l.ct_value?.offsets.dir, 6);
+  t.deepEqual(l.ct_value?.offsets, {
+    nat_addr: 0, nat_port: 4, state: 6, flags: 7, backend_id: 8, svc_id: 12, created: 16, expires: 20,
+  });
   t.is(l.backend_value?.offsets.svc_id, 20);
-  t.is(l.ct_value?.offsets.created_ns, 16);
-  t.is(l.ct_value?.offsets.last_seen_ns, 24);
   t.is(l.global_stats?.offsets.fib_miss, 104);
   t.is(l.global_stats?.offsets.reply_restored, 112);
   t.is(l.global_stats?.offsets.reply_ambiguous, 120);
-  t.is(l.ct_value?.offsets.flags, 7, 'the hairpin flag sits in the byte after dir');
   t.is(l.global_stats?.offsets.hairpin_flows, 128);
   t.is(l.global_stats?.offsets.sock_translated, 136);
   t.is(l.global_stats?.offsets.reject_rate_limited, 160);
+  t.is(l.global_stats?.offsets.icmp_frag_needed, 224);
 
   const c = native.constants();
   t.is(c.SLUICE_MAGLEV_MAX, 131071);
   t.is(c.SLUICE_AF_INET6, 10);
-  t.is(c.SLUICE_CT_REPLY, 1);
   t.is(c.SLUICE_CT_F_HAIRPIN, 1);
+  t.is(c.SLUICE_CT_F_REPLY, 2);
+  t.is(c.SLUICE_CT_NEW, 1);
   t.true((c.numCpus ?? 0) >= 1);
   t.regex(native.libbpfVersion(), /^v?1\.\d+/);
 });
@@ -185,7 +186,7 @@ test('testRun passes a garbage frame and counts it', async (t) => {
   t.deepEqual(r.data, frame);
 
   const sum = dp.perCpuSum('global_stats', Buffer.alloc(4));
-  t.is(sum?.length, 168);
+  t.is(sum?.length, 232);
   t.is(sum?.readBigUInt64LE(0), 1n, 'rx_packets');
 
   const live = await dp.testRunLive(Buffer.alloc(64), { repeat: 16, ingressIfindex: 1 });

@@ -29,6 +29,7 @@ import {
   XDP_TX,
   buildPacket,
   checksumsOk,
+  onesSum,
   parsePacket,
   portUnreachableFor,
   rstFor,
@@ -434,8 +435,14 @@ test.serial('truncated and malformed headers: dropped and counted to a VIP, pass
       global: { rx_packets: 1, passed_malformed: 1 },
     },
     {
-      name: 'IHL below 5',
+      name: 'IHL below 5, to a VIP',
       frame: (() => { const f = Buffer.from(full); f[14] = 0x44; return f; })(),
+      verdict: XDP_DROP,
+      global: { rx_packets: 1, drop_malformed: 1 },
+    },
+    {
+      name: 'IHL below 5, not to a VIP',
+      frame: (() => { const f = buildPacket({ ...syn(44002), daddr: '10.9.9.9' }); f[14] = 0x44; return f; })(),
       verdict: XDP_PASS,
       global: { rx_packets: 1, passed_malformed: 1 },
     },
@@ -453,6 +460,56 @@ test.serial('truncated and malformed headers: dropped and counted to a VIP, pass
     if (c.verdict === XDP_PASS) t.true(r.out.equals(c.frame), `${c.name}: frame was modified`);
   }
 });
+
+/** `frame` with its IPv4 total length (or, with `at`, another 16-bit field) set, and the IPv4 checksum made right again. */
+function withField(frame: Buffer, value: number, at = 14 + 2): Buffer {
+  const f = Buffer.from(frame);
+  f.writeUInt16BE(value, at);
+  f.writeUInt16BE(0, 14 + 10);
+  f.writeUInt16BE(~onesSum(f.subarray(14, 14 + (f[14]! & 0xf) * 4)) & 0xffff, 14 + 10);
+  return f;
+}
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: lengths are checked as the kernel checks them; a packet whose lengths do not add up is never rewritten`, (t) => {
+    const drop = prog === 'xdp' ? XDP_DROP : TC_ACT_SHOT;
+    const pass = prog === 'xdp' ? XDP_PASS : TC_ACT_OK;
+    const tcp = buildPacket(syn(44100, { payload: Buffer.from('hello') }));
+    const udp = buildPacket({ saddr: CLIENT, daddr: VIP, proto: 'udp', sport: 44101, dport: 53, payload: Buffer.from('query') });
+    const elsewhere = buildPacket({ ...syn(44102), daddr: '10.9.9.9' });
+    const udpLen = 14 + 20 + 4;
+    // The reviewer's frame: a SYN to 10.96.0.10:80 with total length 0, rewritten before.
+    const zero = Buffer.from('0200000000020200000000010800450000000000000040067ddfc0a832070a60000aa028005000000000000000005002000012510000', 'hex');
+    const malformed = { rx_packets: 1, drop_malformed: 1 };
+    const cases: Array<[string, Buffer, number, Partial<Record<GlobalCounter, number>>]> = [
+      ['total length 0 (the reviewer\'s frame)', zero, drop, malformed],
+      ['total length below the header', withField(tcp, 19), drop, malformed],
+      ['total length 65,535 on a short frame', withField(tcp, 65535), drop, malformed],
+      ['total length one byte beyond the frame', withField(tcp, tcp.length - 14 + 1), drop, malformed],
+      ['total length beyond the frame, not to a VIP', withField(elsewhere, 65535), pass, { rx_packets: 1, passed_malformed: 1 }],
+      ['TCP data offset beyond the total length', (() => { const f = Buffer.from(tcp); f[14 + 20 + 12] = 0xf0; return f; })(), drop, malformed],
+      ['UDP length 0', withField(udp, 0, udpLen), drop, malformed],
+      ['UDP length below its header', withField(udp, 7, udpLen), drop, malformed],
+      ['UDP length beyond the total length', withField(udp, udp.length - 34 + 1, udpLen), drop, malformed],
+    ];
+    for (const [name, frame, verdict, global] of cases) {
+      const r = send(prog, frame);
+      t.is(r.verdict, verdict, `${name}: verdict`);
+      t.deepEqual(r.global, global, `${name}: counters`);
+      if (verdict === pass) t.true(r.out.equals(frame), `${name}: frame was modified`);
+    }
+
+    // Ethernet padding past the total length is no error: rewritten, and
+    // the byte counters grow by the IPv4 length, not the frame's.
+    const before = lb.stats('web');
+    const padded = Buffer.concat([buildPacket(syn(44103)), Buffer.alloc(6)]);
+    const r = send(prog, padded);
+    t.not(r.verdict, drop, 'a padded frame is forwarded');
+    t.deepEqual(r.global.rx_packets, 1);
+    const ipLen = padded.readUInt16BE(14 + 2);
+    t.is(Number(lb.stats('web').bytes - before.bytes), ipLen, 'bytes counted are the IPv4 total length');
+  });
+}
 
 test.serial('fragments to a VIP are dropped and counted; others pass', (t) => {
   const cases: Array<[string, PacketSpec, number, Partial<Record<GlobalCounter, number>>]> = [

@@ -449,7 +449,7 @@ test('flow lookup asks about an ACK, or with --syn a SYN, and says which it aske
   const packet = { saddr: '192.168.1.5', sport: 40000, daddr: '10.96.0.10', dport: 80, protocol: 'tcp' as const };
   const decision = (outcome: 'CONNTRACK' | 'MAGLEV', backend: string): FlowDecision => ({
     outcome, serviceId: ids.service, backendId: ids.backends.get(`${backend}:8080`)!, rewrite: { address: backend, port: 8080 },
-    rescheduled: outcome === 'MAGLEV', replyRestored: false, replyAmbiguous: false, hash: 123456, tableSize: 1021, slot: 123456 % 1021,
+    rescheduled: outcome === 'MAGLEV', replyRestored: false, replyAmbiguous: false, ctExpired: false, replyStale: false, hash: 123456, tableSize: 1021, slot: 123456 % 1021,
   });
   // A flow on a draining backend: its packets follow it, a SYN on its tuple is placed again.
   f.dp.decideFlow({ ...packet, syn: false }, decision('CONNTRACK', '10.1.0.1'));
@@ -474,7 +474,7 @@ test('conntrack list follows every page (more than one) and sorts by client; a f
   // Clients numbered in reverse, so that sorting by client is no accident of insertion order.
   const client = (i: number): string => `10.0.${(flows - i) >> 8}.${(flows - i) & 255}`;
   for (let i = 0; i < flows; i++) {
-    const value = { backendId: 1, serviceId, createdNs: 0n, lastSeenNs: 0n };
+    const value = { backendId: 1, serviceId, state: 'established' as const, created: 0, expires: 0 };
     f.dp.addConntrack({ key: { saddr: client(i), daddr: '10.96.0.10', sport: 40_000, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080 } });
     f.dp.addConntrack({ key: { saddr: '10.1.0.1', daddr: client(i), sport: 8080, dport: 40_000, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: '10.96.0.10', natPort: 80 } });
   }

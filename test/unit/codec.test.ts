@@ -35,7 +35,7 @@ test('service value, backend value, conntrack key and value round-trip', (t) => 
   t.deepEqual(decodeBackendValue(encodeBackendValue(be)), be);
   const k = { saddr: '10.1.0.11', daddr: '192.168.1.2', sport: 8080, dport: 40000, protocol: 'udp' as const };
   t.deepEqual(decodeConntrackKey(encodeConntrackKey(k)), k);
-  const ct = { dir: CT_REPLY as typeof CT_REPLY, natAddress: '10.96.0.10', natPort: 53, backendId: 9, serviceId: 7, createdNs: 5n, lastSeenNs: 6n };
+  const ct = { dir: CT_REPLY as typeof CT_REPLY, natAddress: '10.96.0.10', natPort: 53, backendId: 9, serviceId: 7, state: 'closing' as const, created: 5, expires: 6 };
   t.deepEqual(decodeConntrackValue(encodeConntrackValue(ct)), ct);
 });
 

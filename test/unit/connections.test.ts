@@ -26,7 +26,7 @@ function flow(i: number): [ConntrackEntry, ConntrackEntry] {
   const client = `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
   const vip = `10.96.0.${10 + (i % 3)}`;
   const backend = `10.1.0.${1 + (i % 5)}`;
-  const value = { backendId: 1 + (i % 5), serviceId: 1 + (i % 3), createdNs: 1_000_000_000n, lastSeenNs: 9_000_000_000n };
+  const value = { backendId: 1 + (i % 5), serviceId: 1 + (i % 3), state: 'established' as const, created: 1, expires: 12 };
   return [
     { key: { saddr: client, daddr: vip, sport: 1024 + i, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: backend, natPort: 8080 } },
     { key: { saddr: backend, daddr: client, sport: 8080, dport: 1024 + i, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: vip, natPort: 80 } },
@@ -109,7 +109,7 @@ for (const limit of [1, 2, 7, 100, 1000]) {
     t.deepEqual([...seenOnce(t, ps)].sort((a, b) => a - b), range(1000));
     t.like(ps.flat().find((c) => flowOf(c) === 7), {
       clientAddress: '10.0.0.8', clientPort: 1031, address: '10.96.0.11', port: 80, protocol: 'tcp',
-      backendAddress: '10.1.0.3', backendPort: 8080, serviceId: 2, ageMs: 9000, idleMs: 1000,
+      backendAddress: '10.1.0.3', backendPort: 8080, serviceId: 2, state: 'established', ageMs: 9000, expiresInMs: 2000,
     });
     if (limit < 1000) t.true(ps.filter((p) => p.length === limit).length >= ps.length / 2, 'most pages are full');
   });

@@ -71,7 +71,7 @@ test('a new load balancer with the persisted ids adopts the maps without writing
   const first = new LoadBalancer(dp);
   await first.applyMany([web, { ...web, name: 'old', port: 81 }]);
   const ids = first.exportIds(['web']);
-  const conntrack = { key: { saddr: '1.1.1.1', daddr: '10.96.0.10', sport: 1, dport: 80, protocol: 'tcp' as const }, value: { dir: 0 as const, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, createdNs: 1n, lastSeenNs: 1n } };
+  const conntrack = { key: { saddr: '1.1.1.1', daddr: '10.96.0.10', sport: 1, dport: 80, protocol: 'tcp' as const }, value: { dir: 0 as const, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, state: 'established' as const, created: 1, expires: 1 } };
   dp.addConntrack(conntrack);
   dp.ops.length = 0;
 

@@ -1,6 +1,7 @@
 // Original file: proto/sluice/v1/operations.proto
 
 import type { Protocol as _sluice_v1_Protocol, Protocol__Output as _sluice_v1_Protocol__Output } from '../../sluice/v1/Protocol.js';
+import type { ConnectionState as _sluice_v1_ConnectionState, ConnectionState__Output as _sluice_v1_ConnectionState__Output } from '../../sluice/v1/ConnectionState.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -40,14 +41,19 @@ export interface Connection {
    */
   'service'?: (string);
   /**
-   * Milliseconds since the connection started.
+   * Milliseconds since the connection's first packet (whole seconds: the
+   * dataplane keeps flow times in seconds).
    */
   'ageMs'?: (number | string | Long);
   /**
-   * Milliseconds since its last packet (the dataplane refreshes this about
-   * once a second).
+   * The connection's state, from its TCP flags (UDP flows are ESTABLISHED).
    */
-  'idleMs'?: (number | string | Long);
+  'state'?: (_sluice_v1_ConnectionState);
+  /**
+   * Milliseconds until it expires unless a packet comes: its state's idle
+   * timeout less the time since its last packet (whole seconds).
+   */
+  'expiresInMs'?: (number | string | Long);
 }
 
 /**
@@ -87,12 +93,17 @@ export interface Connection__Output {
    */
   'service': (string);
   /**
-   * Milliseconds since the connection started.
+   * Milliseconds since the connection's first packet (whole seconds: the
+   * dataplane keeps flow times in seconds).
    */
   'ageMs': (string);
   /**
-   * Milliseconds since its last packet (the dataplane refreshes this about
-   * once a second).
+   * The connection's state, from its TCP flags (UDP flows are ESTABLISHED).
    */
-  'idleMs': (string);
+  'state': (_sluice_v1_ConnectionState__Output);
+  /**
+   * Milliseconds until it expires unless a packet comes: its state's idle
+   * timeout less the time since its last packet (whole seconds).
+   */
+  'expiresInMs': (string);
 }

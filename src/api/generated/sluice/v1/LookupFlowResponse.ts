@@ -30,6 +30,13 @@ export const _sluice_v1_LookupFlowResponse_Reason = {
    * service's no_backends says.
    */
   NO_BACKEND: 'NO_BACKEND',
+  /**
+   * A new flow that would be refused: the client's address and port
+   * already talk to another VIP whose service has the backend Maglev
+   * picks, and the two flows' replies could not be told apart (README
+   * "Flow lifecycle"). Counted as ct_reply_clash.
+   */
+  TUPLE_CLASH: 'TUPLE_CLASH',
 } as const;
 
 /**
@@ -64,6 +71,14 @@ export type _sluice_v1_LookupFlowResponse_Reason =
    */
   | 'NO_BACKEND'
   | 4
+  /**
+   * A new flow that would be refused: the client's address and port
+   * already talk to another VIP whose service has the backend Maglev
+   * picks, and the two flows' replies could not be told apart (README
+   * "Flow lifecycle"). Counted as ct_reply_clash.
+   */
+  | 'TUPLE_CLASH'
+  | 5
 
 /**
  * Why the flow goes where it goes.
@@ -75,7 +90,7 @@ export type _sluice_v1_LookupFlowResponse_Reason__Output = typeof _sluice_v1_Loo
  */
 export interface LookupFlowResponse {
   /**
-   * The chosen backend's address; empty for NO_BACKEND.
+   * The chosen backend's address; empty for NO_BACKEND and TUPLE_CLASH.
    */
   'backendAddress'?: (string);
   /**
@@ -109,7 +124,7 @@ export interface LookupFlowResponse {
  */
 export interface LookupFlowResponse__Output {
   /**
-   * The chosen backend's address; empty for NO_BACKEND.
+   * The chosen backend's address; empty for NO_BACKEND and TUPLE_CLASH.
    */
   'backendAddress': (string);
   /**
