@@ -1,0 +1,503 @@
+/**
+ * The packet fuzzer's checker: given what the dataplane held before a
+ * packet (FuzzWorld), the frame sent and what came out (verdict, frame,
+ * counter deltas), the properties it broke. Pure: no dataplane, so that
+ * test/unit/fuzz-check.test.ts shows each property failing on a wrong
+ * output without root.
+ *
+ * The properties (issue 15, item 8):
+ *  - untouched: a packet for no VIP, of no tracked flow and no reply that
+ *    reply_nat restores, leaves byte-identical with a pass verdict;
+ *  - nat: a rewritten packet differs from the input only where the NAT
+ *    writes (MACs, TTL, addresses, ports, checksums), goes to a backend of
+ *    its service (forward) or comes from its service's VIP:port (reply); an
+ *    answer (RST, ICMP port unreachable) is the one built from scratch;
+ *  - checksums: every checksum of a rewritten frame is right where the
+ *    input's was, and keeps the input's error where it was not (an
+ *    incremental update must neither break nor launder one); a UDP checksum
+ *    of 0 stays 0; an answer's are right;
+ *  - malformed: a frame whose IPv4 version, IHL or total length, TCP data
+ *    offset or UDP length the kernel would refuse is never rewritten: to a
+ *    VIP dropped and counted drop_malformed, otherwise passed untouched and
+ *    counted passed_malformed;
+ *  - counters: rx_packets +1 and exactly one verdict counter, the one the
+ *    verdict says; service and backend counters move only for a rewrite, by
+ *    one packet and the packet's IPv4 total length (never more than the
+ *    frame holds).
+ */
+import { rstFor, portUnreachableFor } from './packet.js';
+import type { GlobalCounter } from '../../src/dataplane/codec.js';
+import {
+  ETH_LEN,
+  ETH_P_IP,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  TCP_ACK,
+  TCP_RST,
+  TCP_SYN,
+  bytesToIp,
+  checksumSums,
+  readFrame,
+  type FrameReading,
+} from './fuzz-frames.js';
+
+export const PROPERTIES = ['untouched', 'nat', 'checksums', 'malformed', 'counters'] as const;
+export type Property = (typeof PROPERTIES)[number];
+
+export type Prog = 'xdp' | 'tc';
+export const VERDICTS = {
+  xdp: { pass: 2, drop: 1, answer: 3 },
+  tc: { pass: 0, drop: 2, answer: 7 },
+} as const;
+
+/** One backend of a service, as the dataplane holds it. */
+export interface WorldBackend {
+  id: number;
+  address: string;
+  port: number;
+  /** Takes no new flows (draining, or weight 0). */
+  draining: boolean;
+}
+
+/** One service port, as the dataplane holds it. */
+export interface WorldService {
+  id: number;
+  vip: string;
+  port: number;
+  proto: number;
+  backends: WorldBackend[];
+  affinity: boolean;
+  /** Without a usable backend: drop rather than answer. */
+  drop: boolean;
+}
+
+/** A conntrack entry, as the dataplane's codec gives it. */
+export interface WorldConntrack {
+  natAddress: string;
+  natPort: number;
+  /** 'forward' or 'reply'. */
+  reply: boolean;
+  hairpin: boolean;
+  backendId: number;
+  serviceId: number;
+}
+
+/** What the dataplane held before the packet. */
+export interface FuzzWorld {
+  services: WorldService[];
+  hairpin: string | null;
+  /** The entry under the packet's own tuple, when it is TCP or UDP. */
+  conntrack: WorldConntrack | null;
+  /** An ICMP packet quotes a flow that has an entry (either way), or comes from or goes to a VIP. */
+  icmpRelated: boolean;
+}
+
+export interface LbDelta { packets: number; bytes: number; newConnections: number; replyPackets: number }
+
+/** What came out of one test run. */
+export interface FuzzObservation {
+  prog: Prog;
+  input: Buffer;
+  verdict: number;
+  output: Buffer;
+  /** Global counters that moved, by how much. */
+  global: Partial<Record<GlobalCounter, number>>;
+  /** Service and backend counters that moved, by id. */
+  svc: Map<number, LbDelta>;
+  backend: Map<number, LbDelta>;
+}
+
+export interface Violation { property: Property; message: string }
+
+/**
+ * Dataplane bugs the fuzzer found that are reported and not fixed yet: the
+ * checker counts a packet that shows one (CheckResult.known) instead of
+ * failing on it, when the caller allows it. Each is in the fuzzer's report.
+ *  - stale-reply-entry: a reply entry is followed after its service (or its
+ *    backend) is gone: the reply is restored to a VIP:port that no longer
+ *    serves it and counted under a service id that may be another's now.
+ *    lb_reply() never checks the entry's backend, as backend_for_ct() does
+ *    for forward entries.
+ */
+export const KNOWN_ISSUES = ['stale-reply-entry'] as const;
+export type KnownIssue = (typeof KNOWN_ISSUES)[number];
+
+/** What the checker concluded the packet was: for the per-property counts. */
+export type Outcome =
+  | 'passed' | 'passed-malformed' | 'dropped-malformed' | 'fragment' | 'forward' | 'reply'
+  | 'answer' | 'dropped' | 'icmp';
+
+export interface CheckResult {
+  outcome: Outcome;
+  /** Properties that had something to check on this packet (beyond "not rewritten"). */
+  applied: Set<Property>;
+  violations: Violation[];
+  /** A known issue this packet showed, allowed by the caller. */
+  known?: KnownIssue;
+}
+
+const VERDICT_COUNTERS: readonly GlobalCounter[] = [
+  'passed_other', 'forwarded', 'forwarded_stack', 'drop_malformed', 'drop_fragment', 'drop_no_service',
+  'drop_no_backend', 'drop_ct_full', 'passed_malformed', 'reject_tcp_rst', 'reject_icmp_unreach', 'reject_rate_limited',
+];
+const DROP_COUNTERS: ReadonlySet<GlobalCounter> = new Set(['drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend', 'drop_ct_full', 'reject_rate_limited']);
+
+const hx = (b: Buffer): string => b.toString('hex');
+
+/** Whether `ip` is one a reject answer may go to or come from (reject.h's reject4_unicast). */
+function unicast(ip: string): boolean {
+  const first = Number(ip.split('.')[0]);
+  return first !== 0 && first !== 127 && first < 224;
+}
+
+/** The positions at which two frames of one length differ. */
+function diffPositions(a: Buffer, b: Buffer): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) out.push(i);
+  return out;
+}
+
+const normSum = (s: number | undefined): number | undefined => (s === 0 ? 0xffff : s);
+
+export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: ReadonlySet<KnownIssue> = new Set()): CheckResult {
+  const violations: Violation[] = [];
+  const applied = new Set<Property>(['counters']);
+  const fail = (property: Property, message: string): void => {
+    violations.push({ property, message: `${obs.prog}: ${message}` });
+  };
+  const r = readFrame(obs.input);
+  const v = VERDICTS[obs.prog];
+  const identical = obs.output.equals(obs.input);
+  const vip = r.ipHeader && world.services.some((s) => s.vip === r.daddr);
+
+  /* Counters: rx_packets +1 and exactly one verdict counter, the verdict's kind. */
+  const g = obs.global;
+  if (g.rx_packets !== 1) fail('counters', `rx_packets moved by ${g.rx_packets ?? 0}, want 1`);
+  const moved = VERDICT_COUNTERS.filter((c) => (g[c] ?? 0) !== 0);
+  const counter = moved.length === 1 && g[moved[0]!] === 1 ? moved[0]! : undefined;
+  if (!counter) fail('counters', `want exactly one verdict counter +1, got ${JSON.stringify(Object.fromEntries(moved.map((c) => [c, g[c]])))}`);
+  for (const [k, n] of Object.entries(g) as Array<[GlobalCounter, number]>) {
+    if (n !== 0 && n !== 1) fail('counters', `${k} moved by ${n}`);
+  }
+  for (const k of ['forwarded', 'fib_miss', 'sock_translated'] as const) {
+    if (g[k]) fail('counters', `${k} moved without FIB redirects or sockets`);
+  }
+
+  let outcome: Outcome;
+  const rewritten = obs.verdict === v.pass && !identical;
+  if (obs.verdict === v.answer) outcome = 'answer';
+  else if (obs.verdict === v.drop) outcome = 'dropped';
+  else if (obs.verdict !== v.pass) {
+    fail('counters', `unexpected verdict ${obs.verdict}`);
+    outcome = 'dropped';
+  } else outcome = identical ? 'passed' : 'forward';
+
+  /* The verdict and the counter agree. */
+  if (counter) {
+    const want = outcome === 'answer' ? ['reject_tcp_rst', 'reject_icmp_unreach']
+      : outcome === 'dropped' ? [...DROP_COUNTERS]
+        : identical ? ['passed_other', 'passed_malformed'] : ['forwarded_stack'];
+    if (!want.includes(counter)) fail('counters', `verdict ${obs.verdict} (${outcome}${obs.verdict === v.pass ? identical ? ', untouched' : ', rewritten' : ''}) counted as ${counter}`);
+  }
+  if (!rewritten && (g.replies || g.reply_restored || g.hairpin_flows)) {
+    fail('counters', `not rewritten, yet counted ${JSON.stringify(g)}`);
+  }
+  if (obs.svc.size || obs.backend.size) {
+    if (!rewritten) fail('counters', `service/backend counters moved for a packet not rewritten: svc ${fmtDeltas(obs.svc)} backend ${fmtDeltas(obs.backend)}`);
+  }
+
+  /* Not IPv4, or no IPv4 header to read: never ours. */
+  if (r.ethType !== ETH_P_IP || !r.ipHeader) {
+    applied.add('untouched');
+    const want: GlobalCounter = r.ethType === ETH_P_IP ? 'passed_malformed' : 'passed_other';
+    if (!identical || obs.verdict !== v.pass) fail('untouched', `a frame that is ${r.ethType === ETH_P_IP ? 'a cut IPv4 header' : `not IPv4 (ethertype 0x${r.ethType.toString(16)})`} must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
+    else if (counter && counter !== want) fail('counters', `counted ${counter}, want ${want}`);
+    return { outcome: 'passed', applied, violations };
+  }
+
+  /* Invalid lengths (IPv4, then TCP/UDP of an unfragmented packet): never rewritten. */
+  const invalid = r.ipInvalid ?? (r.fragment ? undefined : r.l4Invalid);
+  if (invalid !== undefined) {
+    applied.add('malformed');
+    if (vip) {
+      outcome = 'dropped-malformed';
+      if (obs.verdict !== v.drop || counter !== 'drop_malformed') {
+        fail('malformed', `${invalid}, to VIP ${r.daddr}: want dropped and counted drop_malformed, got verdict ${obs.verdict}, ${counter ?? 'no single counter'}${identical ? '' : ', rewritten'}`);
+      }
+    } else {
+      outcome = 'passed-malformed';
+      if (obs.verdict !== v.pass || !identical || counter !== 'passed_malformed') {
+        fail('malformed', `${invalid}, not to a VIP: want passed untouched, counted passed_malformed; got verdict ${obs.verdict}, ${counter ?? 'no single counter'}${identical ? '' : ', rewritten'}`);
+      }
+    }
+    return { outcome, applied, violations };
+  }
+
+  if (r.fragment) {
+    if (vip) {
+      if (obs.verdict !== v.drop || counter !== 'drop_fragment') fail('nat', `a fragment to VIP ${r.daddr}: want dropped, drop_fragment; got verdict ${obs.verdict}, ${counter}`);
+    } else {
+      applied.add('untouched');
+      if (!identical || obs.verdict !== v.pass) fail('untouched', `a fragment for no VIP must pass untouched: verdict ${obs.verdict}`);
+    }
+    return { outcome: 'fragment', applied, violations };
+  }
+
+  const rs = checksumSums(obs.input, r);
+
+  /* Neither TCP nor UDP: ICMP errors quoting our flows may be translated (not today); anything else is left alone. */
+  if (r.proto !== IPPROTO_TCP && r.proto !== IPPROTO_UDP) {
+    if (r.proto === IPPROTO_ICMP && world.icmpRelated) {
+      if (rewritten) {
+        applied.add('nat').add('checksums');
+        checkIcmpRewrite(obs, r, fail);
+      }
+      return { outcome: 'icmp', applied, violations };
+    }
+    applied.add('untouched');
+    if (!identical || obs.verdict !== v.pass) fail('untouched', `protocol ${r.proto}${r.proto === IPPROTO_ICMP ? ' (no flow of ours quoted)' : ''}, must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
+    else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
+    return { outcome: 'passed', applied, violations };
+  }
+
+  /* TCP or UDP, well formed. */
+  const proto = r.proto;
+  const sport = r.sport!;
+  const dport = r.dport!;
+  const synOnly = proto === IPPROTO_TCP && (r.tcpFlags! & TCP_SYN) !== 0 && (r.tcpFlags! & TCP_ACK) === 0;
+  const ct = world.conntrack;
+  const svcById = new Map(world.services.map((s) => [s.id, s]));
+  const endpointOf = (addr: string, port: number): Array<{ s: WorldService; b: WorldBackend }> =>
+    world.services.flatMap((s) => (s.proto === proto ? s.backends.filter((b) => b.address === addr && b.port === port).map((b) => ({ s, b })) : []));
+
+  /* The forward entry is followed if its backend is still its service's and still the address it names, unless a fresh SYN meets a draining one. */
+  let follow: WorldBackend | undefined;
+  if (ct && !ct.reply) {
+    const s = svcById.get(ct.serviceId);
+    const b = s?.backends.find((x) => x.id === ct.backendId);
+    if (b && b.address === ct.natAddress && b.port === ct.natPort && !(synOnly && b.draining)) follow = b;
+  }
+  const service = world.services.find((s) => s.vip === r.daddr && s.port === dport && s.proto === proto);
+  const endpoints = endpointOf(r.saddr!, sport);
+
+  if (ct?.reply) {
+    outcome = 'reply';
+  } else if (follow || vip) {
+    outcome = 'forward';
+  } else if (!synOnly && endpoints.length === 1) {
+    outcome = 'reply';
+  } else {
+    /* Not ours: untouched. */
+    applied.add('untouched');
+    if (!identical || obs.verdict !== v.pass) {
+      fail('untouched', `${r.saddr}:${sport} -> ${r.daddr}:${dport}/${proto}: no VIP, no entry, no reply to restore: must pass untouched; got verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
+    } else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
+    if (endpoints.length > 1 && !synOnly && g.reply_ambiguous !== 1) fail('counters', `a reply from ${r.saddr}:${sport}, an endpoint of ${endpoints.length} service ports, must count reply_ambiguous`);
+    return { outcome: 'passed', applied, violations };
+  }
+
+  applied.add('nat');
+  if (outcome === 'reply') {
+    /* From the service's VIP:port, by the reply entry or by reply_nat. */
+    const viaEntry = ct?.reply ? svcById.get(ct.serviceId) : undefined;
+    const owner = ct?.reply ? viaEntry : endpoints[0]!.s;
+    const be = ct?.reply ? viaEntry?.backends.find((b) => b.id === ct.backendId) : endpoints[0]!.b;
+    if (!rewritten) {
+      fail('nat', `a reply ${r.saddr}:${sport} -> ${r.daddr}:${dport} (${ct?.reply ? 'conntrack reply entry' : 'reply_nat'}) was not restored: verdict ${obs.verdict}, counted ${counter}`);
+      return { outcome, applied, violations };
+    }
+    if ((!owner || !be || be.address !== r.saddr || be.port !== sport) && ct?.reply && allow.has('stale-reply-entry')) {
+      return { outcome, applied, violations, known: 'stale-reply-entry' };
+    }
+    if (!owner || !be || be.address !== r.saddr || be.port !== sport) {
+      fail('nat', `a reply from ${r.saddr}:${sport} was restored by ${ct?.reply ? `a reply entry naming service ${ct.serviceId} (${ct.natAddress}:${ct.natPort}), backend ${ct.backendId}` : 'reply_nat'}, but that service${owner ? '' : ' no longer exists'}${owner && be ? ` has backend ${be.address}:${be.port}` : ''}${owner && !be ? ' no longer has that backend' : ''}`);
+    }
+    const o = readFrame(obs.output);
+    const want = owner ? `${owner.vip}:${owner.port}` : ct ? `${ct.natAddress}:${ct.natPort}` : '?';
+    if (`${o.saddr}:${o.sport}` !== want) fail('nat', `reply restored to ${o.saddr}:${o.sport}, want ${want}`);
+    const hairpin = ct?.reply ? ct.hairpin : false;
+    const wantDst = hairpin ? r.saddr : r.daddr;
+    if (`${o.daddr}:${o.dport}` !== `${wantDst}:${dport}`) fail('nat', `reply's destination became ${o.daddr}:${o.dport}, want ${wantDst}:${dport}`);
+    if (g.replies !== 1) fail('counters', 'a restored reply must count replies');
+    if ((g.reply_restored === 1) !== !ct?.reply) fail('counters', `reply_restored ${g.reply_restored ?? 0} for a reply ${ct?.reply ? 'with' : 'without'} an entry`);
+    const sid = owner?.id ?? ct?.serviceId;
+    const bid = be?.id ?? ct?.backendId;
+    checkStats(obs, sid, bid, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
+    checkRewrite(obs, r, { reply: true, hairpin }, fail);
+    applied.add('checksums');
+    checkChecksums(obs, r, rs, fail);
+    return { outcome, applied, violations };
+  }
+
+  /* Forward: a followed entry's backend, or a new decision. */
+  const fresh = !follow;
+  if (fresh && ct && !ct.reply && g.ct_rescheduled !== 1) fail('counters', `a forward entry to backend ${ct.backendId} (${ct.natAddress}:${ct.natPort}) not followed must count ct_rescheduled`);
+  if (!fresh && g.ct_rescheduled) fail('counters', 'ct_rescheduled for a followed entry');
+  if (fresh && !service) {
+    if (obs.verdict !== v.drop || counter !== 'drop_no_service') fail('nat', `${r.daddr}:${dport}/${proto}: a VIP, no such service: want dropped, drop_no_service; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
+    return { outcome: 'dropped', applied, violations };
+  }
+  const usable = service ? service.backends.filter((b) => !b.draining) : [];
+  if (rewritten) {
+    const o = readFrame(obs.output);
+    const to = `${o.daddr}:${o.dport}`;
+    const svc = fresh ? service! : svcById.get(ct!.serviceId)!;
+    let be: WorldBackend | undefined;
+    if (follow) {
+      be = follow;
+      if (to !== `${follow.address}:${follow.port}`) fail('nat', `an established flow left its backend: went to ${to}, its entry names ${follow.address}:${follow.port}`);
+    } else {
+      be = usable.find((b) => `${b.address}:${b.port}` === to);
+      if (!be) fail('nat', `a new flow to ${r.daddr}:${dport} went to ${to}, not an active backend of service ${svc.id} (${usable.map((b) => `${b.address}:${b.port}`).join(', ') || 'none'})`);
+    }
+    if (follow && (r.daddr !== svc.vip || dport !== svc.port)) {
+      /* An entry keyed by a VIP:port that is not its service's. */
+      fail('nat', `${r.daddr}:${dport} followed an entry of service ${svc.id}, whose VIP is ${svc.vip}:${svc.port}`);
+    }
+    const hairpin = world.hairpin !== null && be !== undefined && be.address === r.saddr;
+    if (hairpin && o.saddr !== world.hairpin) fail('nat', `a client given itself (${r.saddr}) must be source-NATed to ${world.hairpin}, got ${o.saddr}`);
+    if (!hairpin && o.saddr !== r.saddr) fail('nat', `source address changed on the way in: ${r.saddr} -> ${o.saddr}`);
+    if (o.sport !== sport) fail('nat', `source port changed on the way in: ${sport} -> ${o.sport}`);
+    if (g.replies || g.reply_restored) fail('counters', 'a forwarded packet counted as a reply');
+    if (g.affinity_hits && !svc.affinity) fail('counters', 'affinity_hits for a service without affinity');
+    if (g.affinity_hits && !fresh) fail('counters', 'affinity_hits for an established flow');
+    checkStats(obs, svc.id, be?.id, { packets: 1, bytes: r.totLen!, newConnections: fresh ? 1 : 0, replyPackets: 0 }, fail);
+    checkRewrite(obs, r, { reply: false, hairpin }, fail);
+    applied.add('checksums');
+    checkChecksums(obs, r, rs, fail);
+    return { outcome: 'forward', applied, violations };
+  }
+  if (!fresh) {
+    fail('nat', `an established flow (entry to ${follow!.address}:${follow!.port}) was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    return { outcome, applied, violations };
+  }
+  if (usable.length > 0 && !(service!.affinity)) {
+    fail('nat', `a new flow to ${r.daddr}:${dport}, a service with ${usable.length} active backends, was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    return { outcome, applied, violations };
+  }
+  if (usable.length > 0) {
+    /* With affinity, a backend gone to draining leaves the table; not forwarding is only right without a table. */
+    fail('nat', `a new flow to ${r.daddr}:${dport} (affinity service with active backends) was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    return { outcome, applied, violations };
+  }
+  /* No usable backend: answer a SYN or a datagram, if the service says so and it may be answered; else drop. */
+  const flags = r.tcpFlags ?? 0;
+  const macsOk = ((obs.input[0]! | obs.input[6]!) & 1) === 0;
+  const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) &&
+    (proto === IPPROTO_UDP || ((flags & TCP_SYN) !== 0 && (flags & (TCP_ACK | TCP_RST)) === 0));
+  if (!answerable) {
+    if (obs.verdict !== v.drop || counter !== 'drop_no_backend') fail('nat', `no usable backend, not answerable: want dropped, drop_no_backend; got verdict ${obs.verdict}, ${counter}`);
+    return { outcome: 'dropped', applied, violations };
+  }
+  if (obs.verdict === v.drop && counter === 'reject_rate_limited') return { outcome: 'dropped', applied, violations };
+  if (obs.verdict !== v.answer) {
+    fail('nat', `no usable backend: want an answer (or a rate-limited drop), got verdict ${obs.verdict}, ${counter}`);
+    return { outcome, applied, violations };
+  }
+  applied.add('checksums');
+  const want = proto === IPPROTO_TCP ? rstFor(obs.input) : portUnreachableFor(obs.input);
+  if (!obs.output.equals(want)) fail('nat', `the ${proto === IPPROTO_TCP ? 'RST' : 'ICMP port unreachable'} differs from the one built from scratch: got ${hx(obs.output)}, want ${hx(want)}`);
+  const o = readFrame(obs.output);
+  if (o.ipInvalid !== undefined) fail('checksums', `the answer's IPv4 header is invalid: ${o.ipInvalid}`);
+  else {
+    const sums = checksumSums(obs.output, o);
+    if (sums.ip !== 0xffff) fail('checksums', 'the answer\'s IPv4 checksum is wrong');
+    if (sums.l4 !== 0xffff) fail('checksums', `the answer's ${proto === IPPROTO_TCP ? 'TCP' : 'ICMP'} checksum is wrong`);
+  }
+  if (counter !== (proto === IPPROTO_TCP ? 'reject_tcp_rst' : 'reject_icmp_unreach')) fail('counters', `an answer counted as ${counter}`);
+  return { outcome: 'answer', applied, violations };
+}
+
+function fmtDeltas(m: Map<number, LbDelta>): string {
+  return JSON.stringify(Object.fromEntries(m));
+}
+
+/** Exactly service `sid` and backend `bid` moved, each by `want`. */
+function checkStats(obs: FuzzObservation, sid: number | undefined, bid: number | undefined, want: LbDelta, fail: (p: Property, m: string) => void): void {
+  for (const [kind, m, id] of [['service', obs.svc, sid], ['backend', obs.backend, bid]] as const) {
+    const got = id === undefined ? undefined : m.get(id);
+    const others = [...m.keys()].filter((k) => k !== id);
+    if (others.length) fail('counters', `${kind} counters of ${others.join(', ')} moved, not ${kind} ${id}'s: ${fmtDeltas(m)}`);
+    const gotS = JSON.stringify(got ?? { packets: 0, bytes: 0, newConnections: 0, replyPackets: 0 });
+    const newOk = want.packets === 1 && got !== undefined && got.packets === 1 && got.bytes === want.bytes && got.replyPackets === 0 &&
+      (got.newConnections === want.newConnections);
+    const ok = want.replyPackets ? gotS === JSON.stringify(want) : newOk;
+    if (!ok) {
+      const frame = obs.input.length - ETH_LEN;
+      fail('counters', `${kind} ${id} counters moved by ${gotS}, want ${JSON.stringify(want)}${got && got.bytes > frame ? ` (${got.bytes} bytes counted, the frame holds ${frame} after Ethernet)` : ''}`);
+    }
+  }
+}
+
+/** Only the NAT's bytes differ: MACs, TTL (down by one at most), the IPv4 checksum, the addresses, the ports, the L4 checksum. */
+function checkRewrite(obs: FuzzObservation, r: FrameReading, how: { reply: boolean; hairpin: boolean }, fail: (p: Property, m: string) => void): void {
+  if (obs.output.length !== obs.input.length) {
+    fail('nat', `the rewrite changed the frame's length: ${obs.input.length} -> ${obs.output.length}`);
+    return;
+  }
+  const ip = ETH_LEN;
+  const l4 = ETH_LEN + r.ihl!;
+  const allowed = new Set<number>();
+  for (let i = 0; i < 12; i++) allowed.add(i);
+  allowed.add(ip + 8).add(ip + 10).add(ip + 11);
+  const src = [ip + 12, ip + 13, ip + 14, ip + 15];
+  const dst = [ip + 16, ip + 17, ip + 18, ip + 19];
+  for (const i of how.reply || how.hairpin ? src : []) allowed.add(i);
+  for (const i of !how.reply || how.hairpin ? dst : []) allowed.add(i);
+  for (const i of how.reply ? [l4, l4 + 1] : [l4 + 2, l4 + 3]) allowed.add(i);
+  const ck = r.proto === IPPROTO_TCP ? l4 + 16 : l4 + 6;
+  allowed.add(ck).add(ck + 1);
+  const bad = diffPositions(obs.input, obs.output).filter((i) => !allowed.has(i));
+  if (bad.length) fail('nat', `the ${how.reply ? 'reply' : 'forward'} rewrite changed bytes the NAT does not own, at offsets ${bad.slice(0, 8).join(', ')}: in ${obs.input.subarray(bad[0]!, bad[0]! + 4).toString('hex')}, out ${obs.output.subarray(bad[0]!, bad[0]! + 4).toString('hex')}`);
+  const ttlIn = obs.input[ip + 8]!;
+  const ttlOut = obs.output[ip + 8]!;
+  if (ttlOut !== ttlIn && ttlOut !== ttlIn - 1) fail('nat', `TTL ${ttlIn} -> ${ttlOut}`);
+}
+
+/** The output's checksums carry the input's errors, none more, none fewer; a UDP 0 stays 0. */
+function checkChecksums(obs: FuzzObservation, r: FrameReading, rs: { ip: number; l4?: number }, fail: (p: Property, m: string) => void): void {
+  const o = readFrame(obs.output);
+  if (o.ipInvalid !== undefined || o.l4Invalid !== undefined) {
+    fail('checksums', `the rewritten frame does not parse: ${o.ipInvalid ?? o.l4Invalid}`);
+    return;
+  }
+  const os = checksumSums(obs.output, o);
+  const what = (s: number | undefined): string => (s === 0xffff || s === 0 ? 'right' : `off (sum 0x${s?.toString(16)})`);
+  if (normSum(os.ip) !== normSum(rs.ip)) fail('checksums', `IPv4 header checksum ${what(rs.ip)} in, ${what(os.ip)} out`);
+  if (r.proto === IPPROTO_UDP && r.udpChecksum === 0) {
+    if (o.udpChecksum !== 0) fail('checksums', `a UDP checksum of 0 became 0x${o.udpChecksum?.toString(16)}`);
+    return;
+  }
+  if (r.proto === IPPROTO_UDP && o.udpChecksum === 0) {
+    fail('checksums', 'a UDP checksum became 0 (none): a computed 0 must be sent as 0xffff');
+    return;
+  }
+  if (normSum(os.l4) !== normSum(rs.l4)) fail('checksums', `${r.proto === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum ${what(rs.l4)} in, ${what(os.l4)} out`);
+}
+
+/** An ICMP error about one of our flows, translated: outer and quoted addresses, ports and checksums only; the outer sums right. */
+function checkIcmpRewrite(obs: FuzzObservation, r: FrameReading, fail: (p: Property, m: string) => void): void {
+  if (obs.output.length !== obs.input.length) {
+    fail('nat', `an ICMP error's length changed: ${obs.input.length} -> ${obs.output.length}`);
+    return;
+  }
+  const l4 = ETH_LEN + r.ihl!;
+  const allowed = new Set<number>();
+  for (let i = 0; i < 12; i++) allowed.add(i);
+  for (const i of [8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]) allowed.add(ETH_LEN + i);
+  allowed.add(l4 + 2).add(l4 + 3);
+  const inner = l4 + 8;
+  if (obs.input.length >= inner + 20) {
+    const ihl = (obs.input[inner]! & 0x0f) * 4;
+    for (const i of [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]) allowed.add(inner + i);
+    for (let i = 0; i < 8; i++) allowed.add(inner + ihl + i);
+  }
+  const bad = diffPositions(obs.input, obs.output).filter((i) => !allowed.has(i));
+  if (bad.length) fail('nat', `an ICMP error's translation changed bytes at offsets ${bad.slice(0, 8).join(', ')}`);
+  const o = readFrame(obs.output);
+  const sums = o.ipInvalid === undefined ? checksumSums(obs.output, o) : undefined;
+  if (!sums || sums.ip !== 0xffff) fail('checksums', 'a translated ICMP error\'s IPv4 checksum is wrong');
+  if (sums && sums.l4 !== 0xffff) fail('checksums', 'a translated ICMP error\'s ICMP checksum is wrong');
+  void bytesToIp;
+}

@@ -1,0 +1,306 @@
+/**
+ * The packet fuzzer's rig: a dataplane loaded into the kernel (small maps,
+ * no FIB redirects, as in test/bpf/packets.test.ts), services programmed
+ * through the LoadBalancer, and one scenario at a time run through
+ * BPF_PROG_TEST_RUN at XDP and tc, every packet checked by checkPacket().
+ * Shared by test/bpf/fuzz.test.ts and bench/stages/fuzz.ts.
+ */
+import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import { decodeLbStats, encodeAffinityKey, encodeAffinityValue, type GlobalCounter } from '../../src/dataplane/codec.js';
+import type { ServiceSpec } from '../../src/model/service.js';
+import { ETH_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp, readFrame } from './fuzz-frames.js';
+import {
+  PROPERTIES,
+  checkPacket,
+  type CheckResult,
+  type FuzzWorld,
+  type KnownIssue,
+  type LbDelta,
+  type Outcome,
+  type Property,
+  type WorldService,
+} from './fuzz-check.js';
+import { BACKEND_ADDRS, CLIENTS, HAIRPIN_ADDR, resolveFrame, serviceSpecs, type Scenario, type Step } from './fuzz-scenario.js';
+
+/** What the fuzzer did: packets, and per property how many packets it applied to and how many broke it. */
+export interface FuzzTally {
+  scenarios: number;
+  packets: number;
+  byProg: Record<'xdp' | 'tc', number>;
+  /**
+   * Frames meant for tc that went to XDP instead: the kernel refuses an skb
+   * test run of an IPv4 frame shorter than 34 bytes (IPv6: 54).
+   */
+  tcTooShort: number;
+  outcomes: Partial<Record<Outcome, number>>;
+  properties: Record<Property, { checked: number; failed: number }>;
+  /** Packets that showed a known issue (allowed, not failed), by issue. */
+  known: Partial<Record<KnownIssue, number>>;
+  /** The first failures, when the run goes on past them (the benchmark). */
+  failures: FuzzFailure[];
+}
+
+export function newTally(): FuzzTally {
+  return {
+    scenarios: 0,
+    packets: 0,
+    byProg: { xdp: 0, tc: 0 },
+    tcTooShort: 0,
+    outcomes: {},
+    properties: Object.fromEntries(PROPERTIES.map((p) => [p, { checked: 0, failed: 0 }])) as FuzzTally['properties'],
+    known: {},
+    failures: [],
+  };
+}
+
+/** A packet that broke a property: everything needed to replay it by hand. */
+export class FuzzFailure extends Error {
+  constructor(readonly step: number, readonly prog: string, readonly frame: Buffer, readonly output: Buffer, readonly result: CheckResult) {
+    super([
+      `packet ${step} (${prog}) broke ${[...new Set(result.violations.map((v) => v.property))].join(', ')}:`,
+      ...result.violations.map((v) => `  [${v.property}] ${v.message}`),
+      `  frame:  ${frame.toString('hex')}`,
+      `  output: ${output.toString('hex')}`,
+    ].join('\n'));
+    this.name = 'FuzzFailure';
+  }
+}
+
+function deltas(before: Buffer, after: Buffer): Map<number, LbDelta> {
+  const out = new Map<number, LbDelta>();
+  for (let off = 0; off + 32 <= after.length; off += 32) {
+    if (before.compare(after, off, off + 32, off, off + 32) === 0) continue;
+    const a = decodeLbStats(after, off);
+    const b = decodeLbStats(before, off);
+    out.set(off / 32, {
+      packets: Number(a.packets - b.packets),
+      bytes: Number(a.bytes - b.bytes),
+      newConnections: Number(a.newConnections - b.newConnections),
+      replyPackets: Number(a.replyPackets - b.replyPackets),
+    });
+  }
+  return out;
+}
+
+function diffGlobal(before: Record<GlobalCounter, bigint>, after: Record<GlobalCounter, bigint>): Partial<Record<GlobalCounter, number>> {
+  const out: Partial<Record<GlobalCounter, number>> = {};
+  for (const k of Object.keys(after) as GlobalCounter[]) {
+    const d = Number(after[k] - before[k]);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+export class FuzzRig {
+  private specs: ServiceSpec[] = [];
+  /** The services as programmed now, by name; null: deleted. */
+  private current = new Map<string, ServiceSpec | null>();
+  private world: WorldService[] = [];
+  private hairpin: string | null = null;
+  private global!: Record<GlobalCounter, bigint>;
+  private svcStats!: Buffer;
+  private beStats!: Buffer;
+
+  /** Known issues counted rather than failed (fuzz-check.ts, KNOWN_ISSUES). */
+  allow: ReadonlySet<KnownIssue> = new Set();
+
+  private constructor(readonly dp: NativeDataplane, readonly lb: LoadBalancer) {}
+
+  /** Load a dataplane of its own: a few service and backend ids, so that ids are recycled soon and every counter is read in one call. */
+  static async open(): Promise<FuzzRig> {
+    const dp = await NativeDataplane.open({
+      fibRedirect: false,
+      capacity: { conntrack: 8192, affinity: 1024, frontends: 31, backends: 255, maglevSlots: 65536 },
+    });
+    /* No quarantine for freed table regions: packets here are test runs, none in flight while a table changes. */
+    return new FuzzRig(dp, new LoadBalancer(dp, { regions: { quarantineMs: 0 } }));
+  }
+
+  close(): void {
+    this.dp.close();
+  }
+
+  /** Run one scenario from a clean dataplane; throws FuzzFailure at the first packet that breaks a property. */
+  async run(s: Scenario, tally: FuzzTally, opts: { keepGoing?: boolean } = {}): Promise<void> {
+    await this.lb.deleteMany(this.lb.list().map((x) => x.name));
+    this.dp.raw.mapClear('conntrack');
+    this.dp.raw.mapClear('affinity');
+    this.specs = serviceSpecs(s.services);
+    this.current = new Map(this.specs.map((x) => [x.name, x]));
+    await this.lb.applyMany(this.specs);
+    this.setHairpin(s.hairpin);
+    this.refreshWorld();
+    this.snapshot();
+    tally.scenarios++;
+    for (let i = 0; i < s.steps.length; i++) {
+      const step = s.steps[i]!;
+      if (step.kind === 'packet') this.packet(i, step, tally, opts.keepGoing === true);
+      else await this.change(step);
+    }
+  }
+
+  private setHairpin(on: boolean): void {
+    this.hairpin = on ? HAIRPIN_ADDR : null;
+    this.dp.setHairpinAddress(this.hairpin);
+  }
+
+  private snapshot(): void {
+    this.global = this.dp.globalStats();
+    this.svcStats = this.dp.raw.perCpuSumAll('svc_stats');
+    this.beStats = this.dp.raw.perCpuSumAll('backend_stats');
+  }
+
+  /** The services as the dataplane holds them, with their ids. */
+  private refreshWorld(): void {
+    this.world = [];
+    for (const spec of this.current.values()) {
+      if (!spec) continue;
+      const ids = this.lb.ids(spec.name);
+      this.world.push({
+        id: ids.service,
+        vip: spec.address,
+        port: spec.port,
+        proto: spec.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP,
+        affinity: spec.sessionAffinity !== undefined,
+        drop: spec.noBackends === 'drop',
+        backends: spec.backends.map((b) => ({
+          id: ids.backends.get(`${b.address}:${b.port}`)!,
+          address: b.address,
+          port: b.port,
+          draining: b.state === 'draining' || b.weight === 0,
+        })),
+      });
+    }
+  }
+
+  /** The services of the scenario as packets see them: the current version, or the last one of a deleted service (its VIP may be gone). */
+  private visible(): ServiceSpec[] {
+    return this.specs.map((s) => this.current.get(s.name) ?? s);
+  }
+
+  private async change(step: Exclude<Step, { kind: 'packet' }>): Promise<void> {
+    const pick = (i: number): ServiceSpec => this.specs[i % this.specs.length]!;
+    switch (step.kind) {
+      case 'drain': {
+        const s = this.current.get(pick(step.svc).name);
+        if (!s || s.backends.length === 0) return;
+        const b = s.backends[step.backend % s.backends.length]!;
+        await this.lb.setBackendState(s.name, b.address, b.port, step.draining ? 'draining' : 'active');
+        this.current.set(s.name, this.lb.get(s.name)!);
+        break;
+      }
+      case 'removeBackend': {
+        const s = this.current.get(pick(step.svc).name);
+        if (!s || s.backends.length === 0) return;
+        const b = s.backends[step.backend % s.backends.length]!;
+        await this.lb.removeBackend(s.name, b.address, b.port);
+        this.current.set(s.name, this.lb.get(s.name)!);
+        break;
+      }
+      case 'deleteService': {
+        const name = pick(step.svc).name;
+        if (!this.current.get(name)) return;
+        await this.lb.delete(name);
+        this.current.set(name, null);
+        break;
+      }
+      case 'restoreService': {
+        const s = pick(step.svc);
+        await this.lb.apply(s);
+        this.current.set(s.name, this.lb.get(s.name)!);
+        break;
+      }
+      case 'expireAffinity':
+        /* Every affinity entry last used long ago: the next flow is placed by Maglev again. */
+        for (const svc of this.world) {
+          if (!svc.affinity) continue;
+          for (const client of [...CLIENTS, ...BACKEND_ADDRS]) {
+            const a = this.dp.getAffinity(client, svc.id);
+            if (a) this.dp.raw.mapUpdate('affinity', encodeAffinityKey(client, svc.id), encodeAffinityValue({ ...a, lastSeenNs: 1n }));
+          }
+        }
+        break;
+      case 'forgetFlows':
+        /* As if every entry had been evicted: replies now go through reply_nat. */
+        this.dp.raw.mapClear('conntrack');
+        break;
+      case 'hairpin':
+        this.setHairpin(step.on);
+        break;
+    }
+    this.refreshWorld();
+    this.snapshot();
+  }
+
+  /** The world before a frame: its own conntrack entry, and for ICMP whether it concerns one of our flows. */
+  private worldFor(frame: Buffer): FuzzWorld {
+    const r = readFrame(frame);
+    const w: FuzzWorld = { services: this.world, hairpin: this.hairpin, conntrack: null, icmpRelated: false };
+    if (r.sport !== undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP) && r.ipInvalid === undefined && !r.fragment) {
+      const ct = this.dp.getConntrack({ saddr: r.saddr!, daddr: r.daddr!, sport: r.sport, dport: r.dport!, protocol: r.proto === IPPROTO_TCP ? 'tcp' : 'udp' });
+      if (ct) w.conntrack = { natAddress: ct.natAddress, natPort: ct.natPort, reply: ct.dir === 1, hairpin: ct.hairpin === true, backendId: ct.backendId, serviceId: ct.serviceId };
+    }
+    if (r.proto === IPPROTO_ICMP && r.ipHeader) {
+      const vips = new Set(this.world.map((s) => s.vip));
+      w.icmpRelated = vips.has(r.saddr!) || vips.has(r.daddr!);
+      const inner = ETH_LEN + (r.ihl ?? 20) + 8;
+      if (frame.length >= inner + 24) {
+        const ip = frame.subarray(inner);
+        const proto = ip[9];
+        const l4 = (ip[0]! & 0x0f) * 4;
+        if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ip.length >= l4 + 4) {
+          const protocol = proto === IPPROTO_TCP ? 'tcp' : 'udp';
+          const s = bytesToIp(ip, 12);
+          const d = bytesToIp(ip, 16);
+          const sp = ip.readUInt16BE(l4);
+          const dp = ip.readUInt16BE(l4 + 2);
+          w.icmpRelated ||= vips.has(s) || vips.has(d) ||
+            this.dp.getConntrack({ saddr: s, daddr: d, sport: sp, dport: dp, protocol }) !== null ||
+            this.dp.getConntrack({ saddr: d, daddr: s, sport: dp, dport: sp, protocol }) !== null;
+        }
+      }
+    }
+    return w;
+  }
+
+  /** Send one frame through a program and check it. */
+  sendAndCheck(prog: 'xdp' | 'tc', frame: Buffer): { result: CheckResult; output: Buffer } {
+    const world = this.worldFor(frame);
+    const run = this.dp.raw.testRun(prog, frame);
+    const before = { global: this.global, svc: this.svcStats, be: this.beStats };
+    this.snapshot();
+    const result = checkPacket(world, {
+      prog,
+      input: frame,
+      verdict: run.retval,
+      output: run.data,
+      global: diffGlobal(before.global, this.global),
+      svc: deltas(before.svc, this.svcStats),
+      backend: deltas(before.be, this.beStats),
+    }, this.allow);
+    return { result, output: run.data };
+  }
+
+  private packet(i: number, step: Extract<Step, { kind: 'packet' }>, tally: FuzzTally, keepGoing: boolean): void {
+    const frame = buildFrame(resolveFrame(step, this.visible(), HAIRPIN_ADDR));
+    const ethType = frame.readUInt16BE(12);
+    const tcMin = ethType === 0x0800 ? ETH_LEN + 20 : ethType === 0x86dd ? ETH_LEN + 40 : 0;
+    let prog = step.prog;
+    if (prog === 'tc' && frame.length < tcMin) {
+      prog = 'xdp';
+      tally.tcTooShort++;
+    }
+    const { result, output } = this.sendAndCheck(prog, frame);
+    tally.packets++;
+    tally.byProg[prog]++;
+    tally.outcomes[result.outcome] = (tally.outcomes[result.outcome] ?? 0) + 1;
+    for (const p of result.applied) tally.properties[p].checked++;
+    if (result.known) tally.known[result.known] = (tally.known[result.known] ?? 0) + 1;
+    for (const p of new Set(result.violations.map((v) => v.property))) tally.properties[p].failed++;
+    if (!result.violations.length) return;
+    const failure = new FuzzFailure(i, prog, frame, output, result);
+    if (!keepGoing) throw failure;
+    if (tally.failures.length < 20) tally.failures.push(failure);
+  }
+}

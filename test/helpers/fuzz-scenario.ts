@@ -1,0 +1,286 @@
+/**
+ * What the packet fuzzer generates, as fast-check arbitraries: a scenario
+ * is a set of services (VIPs, ports, TCP/UDP, backends, affinity, drop or
+ * reject) and a sequence of steps: packets at XDP or tc, and changes
+ * between them (drains, backend and service deletes, affinity timeouts,
+ * conntrack entries forgotten, the hairpin address).
+ *
+ * A packet names its flow abstractly (the i-th service, its j-th backend,
+ * the k-th client), resolved against the services as they are when it is
+ * sent (resolveFrame), so that fast-check shrinks a scenario without
+ * making its packets meaningless. Addresses come from small pools so that
+ * flows repeat: the fuzzer reaches established flows, replies, affinity
+ * and reply_nat, not only new flows.
+ */
+import fc from 'fast-check';
+import type { ServiceSpec } from '../../src/model/service.js';
+import {
+  buildFrame,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  type FrameSpec,
+  type L4Spec,
+  type Mutation,
+} from './fuzz-frames.js';
+
+export const VIPS = ['10.96.0.10', '10.96.0.20', '10.96.0.30', '10.96.0.40'];
+export const SERVICE_PORTS = [80, 53, 443, 8080];
+export const BACKEND_ADDRS = ['10.1.0.11', '10.1.0.12', '10.1.0.13', '10.1.0.14', '10.1.0.15', '10.1.0.16'];
+export const BACKEND_PORTS = [8080, 5353, 80];
+export const CLIENTS = ['192.168.50.7', '192.168.50.8', '192.168.60.1', '172.16.5.5'];
+export const CLIENT_PORTS = [40000, 40001, 41000, 53];
+export const HAIRPIN_ADDR = '192.168.80.1';
+export const ROUTER = '172.31.0.1';
+
+export interface ServiceGen {
+  vip: number;
+  port: number;
+  proto: 'tcp' | 'udp';
+  backends: Array<{ addr: number; port: number; draining: boolean }>;
+  affinity: boolean;
+  drop: boolean;
+}
+
+export type FlowGen =
+  /** A client to a service's VIP:port (or another port, or the other protocol). */
+  | { kind: 'client'; svc: number; client: number; cport: number; port: 'same' | 'other'; otherProto: boolean }
+  /** A backend's packet to a client (a reply, or not: a SYN from a backend opens a flow of its own). */
+  | { kind: 'reply'; svc: number; backend: number; client: number; cport: number; toHairpin: boolean }
+  /** A backend calling its own service. */
+  | { kind: 'hairpin'; svc: number; backend: number; cport: number }
+  | { kind: 'random'; saddr: number; daddr: number; sport: number; dport: number; proto: 'tcp' | 'udp' };
+
+export interface ShapeGen {
+  flags: number;
+  seq: number;
+  payload: number[];
+  ipOptions: number[];
+  tcpOptions: number[];
+  ttl: number;
+  df: boolean;
+  mf: boolean;
+  fragOffset: number;
+  mac: 'unicast' | 'broadcast' | 'multicast';
+  udpZero: boolean;
+}
+
+export interface IcmpGen {
+  type: number;
+  code: number;
+  /** The quoted packet: the flow as its sender sent it, after the NAT (DNAT/restore), or turned around. */
+  view: 'sent' | 'natted' | 'reversed';
+  /** Who sends the error: a router on the way, or the far end of the quoted packet. */
+  from: 'router' | 'far';
+  quoteL4: number;
+}
+
+export interface PacketStep {
+  kind: 'packet';
+  prog: 'xdp' | 'tc';
+  flow: FlowGen;
+  shape: ShapeGen;
+  /** Set: the packet is an ICMP error quoting the flow's packet; other protocols: a raw payload. */
+  icmp: IcmpGen | null;
+  otherProto: number | null;
+  mutations: Mutation[];
+}
+
+export type Step =
+  | PacketStep
+  | { kind: 'drain'; svc: number; backend: number; draining: boolean }
+  | { kind: 'removeBackend'; svc: number; backend: number }
+  | { kind: 'deleteService'; svc: number }
+  | { kind: 'restoreService'; svc: number }
+  | { kind: 'expireAffinity' }
+  | { kind: 'forgetFlows' }
+  | { kind: 'hairpin'; on: boolean };
+
+export interface Scenario {
+  services: ServiceGen[];
+  hairpin: boolean;
+  steps: Step[];
+}
+
+const serviceArb: fc.Arbitrary<ServiceGen> = fc.record({
+  vip: fc.nat(VIPS.length - 1),
+  port: fc.nat(SERVICE_PORTS.length - 1),
+  proto: fc.constantFrom('tcp' as const, 'udp' as const),
+  backends: fc.array(fc.record({ addr: fc.nat(BACKEND_ADDRS.length - 1), port: fc.nat(BACKEND_PORTS.length - 1), draining: fc.boolean() }), { maxLength: 4 }),
+  affinity: fc.boolean(),
+  drop: fc.boolean(),
+});
+
+const flowArb: fc.Arbitrary<FlowGen> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('client' as const), svc: fc.nat(7), client: fc.nat(CLIENTS.length - 1), cport: fc.nat(CLIENT_PORTS.length - 1), port: fc.constantFrom('same' as const, 'same' as const, 'other' as const), otherProto: fc.constant(false) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('client' as const), svc: fc.nat(7), client: fc.nat(CLIENTS.length - 1), cport: fc.nat(CLIENT_PORTS.length - 1), port: fc.constantFrom('same' as const, 'other' as const), otherProto: fc.constant(true) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply' as const), svc: fc.nat(7), backend: fc.nat(3), client: fc.nat(CLIENTS.length - 1), cport: fc.nat(CLIENT_PORTS.length - 1), toHairpin: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('hairpin' as const), svc: fc.nat(7), backend: fc.nat(3), cport: fc.nat(CLIENT_PORTS.length - 1) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('random' as const), saddr: fc.nat(), daddr: fc.nat(), sport: fc.nat(65535), dport: fc.nat(65535), proto: fc.constantFrom('tcp' as const, 'udp' as const) }) },
+);
+
+const bytes = (max: number): fc.Arbitrary<number[]> => fc.array(fc.nat(255), { maxLength: max });
+
+const shapeArb: fc.Arbitrary<ShapeGen> = fc.record({
+  flags: fc.oneof(
+    fc.constantFrom(TCP_SYN, TCP_ACK, TCP_ACK | TCP_PSH, TCP_SYN | TCP_ACK, TCP_FIN | TCP_ACK, TCP_RST),
+    fc.nat(0x3f),
+  ),
+  seq: fc.nat(),
+  payload: bytes(48),
+  ipOptions: fc.oneof({ weight: 4, arbitrary: fc.constant<number[]>([]) }, { weight: 1, arbitrary: fc.oneof(fc.constant<number[]>([1, 1, 1, 0]), fc.constant<number[]>([7, 7, 4, 0, 0, 0, 0, 0]), bytes(40)) }),
+  tcpOptions: fc.oneof({ weight: 4, arbitrary: fc.constant<number[]>([]) }, { weight: 1, arbitrary: fc.oneof(fc.constant<number[]>([2, 4, 5, 0xb4]), bytes(40)) }),
+  ttl: fc.oneof(fc.constant(64), fc.nat(255)),
+  df: fc.boolean(),
+  mf: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  fragOffset: fc.oneof({ weight: 12, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(0x1fff) }),
+  mac: fc.oneof({ weight: 10, arbitrary: fc.constant('unicast' as const) }, { weight: 1, arbitrary: fc.constantFrom('broadcast' as const, 'multicast' as const) }),
+  udpZero: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+});
+
+const icmpArb: fc.Arbitrary<IcmpGen> = fc.record({
+  type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(3, 11) }, { weight: 1, arbitrary: fc.nat(255) }),
+  code: fc.oneof(fc.constantFrom(0, 1, 3, 4), fc.nat(15)),
+  view: fc.constantFrom('sent' as const, 'natted' as const, 'reversed' as const),
+  from: fc.constantFrom('router' as const, 'far' as const),
+  quoteL4: fc.oneof(fc.constant(8), fc.nat(64)),
+});
+
+/** Lengths near the edges (0, small, around a header) and anything. */
+const lengthArb = fc.oneof(fc.constantFrom(0, 1, 7, 8, 19, 20, 21, 0xffff), fc.nat(120), fc.nat(0xffff));
+
+export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat(200) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('totLen' as const), value: lengthArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('ihl' as const), value: fc.nat(15) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('version' as const), value: fc.nat(15) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('doff' as const), value: fc.nat(15) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('udpLen' as const), value: lengthArb, fixChecksum: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('ipCsum' as const), xor: fc.integer({ min: 1, max: 255 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('l4Csum' as const), xor: fc.integer({ min: 1, max: 255 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pad' as const), bytes: fc.array(fc.nat(255), { minLength: 1, maxLength: 24 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('flip' as const), pos: fc.nat(120), xor: fc.integer({ min: 1, max: 255 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('ethType' as const), value: fc.oneof(fc.constantFrom(0x86dd, 0x0806, 0x8100), fc.nat(0xffff)) }) },
+);
+
+const packetArb: fc.Arbitrary<PacketStep> = fc.record({
+  kind: fc.constant('packet' as const),
+  prog: fc.constantFrom('xdp' as const, 'tc' as const),
+  flow: flowArb,
+  shape: shapeArb,
+  icmp: fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: icmpArb }),
+  otherProto: fc.oneof({ weight: 40, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat(255) }),
+  mutations: fc.oneof(
+    { weight: 3, arbitrary: fc.constant<Mutation[]>([]) },
+    { weight: 2, arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 3 }) },
+  ),
+});
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 30, arbitrary: packetArb },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('drain' as const), svc: fc.nat(7), backend: fc.nat(3), draining: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('removeBackend' as const), svc: fc.nat(7), backend: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('deleteService' as const), svc: fc.nat(7) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restoreService' as const), svc: fc.nat(7) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'expireAffinity' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'forgetFlows' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('hairpin' as const), on: fc.boolean() }) },
+);
+
+/** A scenario of up to `maxSteps` steps. */
+export function scenarioArb(maxSteps: number): fc.Arbitrary<Scenario> {
+  return fc.record({
+    services: fc.array(serviceArb, { minLength: 1, maxLength: 6 }),
+    hairpin: fc.boolean(),
+    steps: fc.array(stepArb, { minLength: 1, maxLength: maxSteps, size: 'max' }),
+  });
+}
+
+/** The service specs of a scenario: one per distinct (VIP, port, protocol), backends without duplicates. */
+export function serviceSpecs(gens: readonly ServiceGen[]): ServiceSpec[] {
+  const seen = new Set<string>();
+  const out: ServiceSpec[] = [];
+  gens.forEach((g, i) => {
+    const key = `${g.vip}/${g.port}/${g.proto}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const be = new Map<string, { address: string; port: number; state: 'active' | 'draining' }>();
+    for (const b of g.backends) {
+      const address = BACKEND_ADDRS[b.addr]!;
+      const port = BACKEND_PORTS[b.port]!;
+      be.set(`${address}:${port}`, { address, port, state: b.draining ? 'draining' : 'active' });
+    }
+    out.push({
+      name: `svc${i}`,
+      address: VIPS[g.vip]!,
+      port: SERVICE_PORTS[g.port]!,
+      protocol: g.proto,
+      backends: [...be.values()],
+      ...(g.affinity ? { sessionAffinity: { timeoutSeconds: 30 } } : {}),
+      noBackends: g.drop ? 'drop' : 'reject',
+    });
+  });
+  return out;
+}
+
+const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+
+/** A flow's addresses and ports, and where the NAT would send it (for an ICMP error's 'natted' view). */
+interface Tuple { saddr: string; daddr: string; sport: number; dport: number; proto: 'tcp' | 'udp' }
+
+/** Resolve a flow against the services of the moment (all of the scenario's, deleted ones too: packets to a deleted VIP). */
+function resolveFlow(f: FlowGen, specs: readonly ServiceSpec[], hairpin: string): { t: Tuple; natted: Tuple } {
+  if (f.kind === 'random') {
+    const t = { saddr: intToIp(f.saddr), daddr: intToIp(f.daddr), sport: f.sport, dport: f.dport, proto: f.proto };
+    return { t, natted: t };
+  }
+  const s = specs[f.svc % specs.length]!;
+  const be = s.backends.length ? s.backends[('backend' in f ? f.backend : 0) % s.backends.length]! : { address: BACKEND_ADDRS[0]!, port: BACKEND_PORTS[0]! };
+  if (f.kind === 'client') {
+    const proto = f.otherProto ? (s.protocol === 'tcp' ? 'udp' : 'tcp') : s.protocol;
+    const t = { saddr: CLIENTS[f.client]!, daddr: s.address, sport: CLIENT_PORTS[f.cport]!, dport: f.port === 'same' ? s.port : s.port + 1, proto };
+    return { t, natted: { ...t, daddr: be.address, dport: be.port } };
+  }
+  if (f.kind === 'hairpin') {
+    const t = { saddr: be.address, daddr: s.address, sport: CLIENT_PORTS[f.cport]!, dport: s.port, proto: s.protocol };
+    return { t, natted: { ...t, saddr: hairpin, daddr: be.address, dport: be.port } };
+  }
+  const t = { saddr: be.address, daddr: f.toHairpin ? hairpin : CLIENTS[f.client]!, sport: be.port, dport: CLIENT_PORTS[f.cport]!, proto: s.protocol };
+  return { t, natted: { ...t, saddr: s.address, sport: s.port } };
+}
+
+const MAC_A = [0x02, 0, 0, 0, 0, 0x01];
+const MAC_B = [0x02, 0, 0, 0, 0, 0x02];
+
+/** The frame a packet step sends, with the services as they are now. */
+export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairpin: string): FrameSpec {
+  const { t, natted } = resolveFlow(p.flow, specs, hairpin);
+  const sh = p.shape;
+  const dstMac = sh.mac === 'broadcast' ? [255, 255, 255, 255, 255, 255] : sh.mac === 'multicast' ? [0x01, 0, 0x5e, 0, 0, 1] : MAC_B;
+  const l4Of = (u: Tuple): L4Spec => u.proto === 'tcp'
+    ? { kind: 'tcp', sport: u.sport, dport: u.dport, seq: sh.seq, flags: sh.flags, options: sh.tcpOptions, payload: sh.payload }
+    : { kind: 'udp', sport: u.sport, dport: u.dport, zeroChecksum: sh.udpZero, payload: sh.payload };
+  const ipOf = (u: Tuple): FrameSpec['ip'] => ({ saddr: u.saddr, daddr: u.daddr, ttl: sh.ttl, id: 0x1234, df: sh.df, mf: sh.mf, fragOffset: sh.fragOffset, options: sh.ipOptions });
+  if (p.icmp) {
+    /* The quoted packet, as its sender sent it: an IPv4 header and the start of its L4 bytes. */
+    const q = p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
+      : { saddr: t.daddr, daddr: t.saddr, sport: t.dport, dport: t.sport, proto: t.proto };
+    const inner: FrameSpec = { dstMac: MAC_B, srcMac: MAC_A, ip: { ...ipOf(q), options: [], mf: false, fragOffset: 0 }, l4: l4Of(q), mutations: [] };
+    const innerIp = buildInner(inner);
+    const quote = [...innerIp.subarray(0, 20 + Math.min(p.icmp.quoteL4, innerIp.length - 20))];
+    /* The error goes back to the quoted packet's sender, from a router or from its destination. */
+    const from = p.icmp.from === 'router' ? ROUTER : q.daddr;
+    return { dstMac, srcMac: MAC_A, ip: { ...ipOf({ ...q, saddr: from, daddr: q.saddr }), mf: false, fragOffset: 0 }, l4: { kind: 'icmp', type: p.icmp.type, code: p.icmp.code, quote }, mutations: p.mutations };
+  }
+  const l4: L4Spec = p.otherProto !== null && p.otherProto !== 6 && p.otherProto !== 17
+    ? { kind: 'raw', proto: p.otherProto, payload: sh.payload }
+    : l4Of(t);
+  return { dstMac, srcMac: MAC_A, ip: ipOf(t), l4, mutations: p.mutations };
+}
+
+/** The IPv4 packet (no Ethernet header) of a frame spec. */
+function buildInner(s: FrameSpec): Buffer {
+  return buildFrame(s).subarray(14);
+}
