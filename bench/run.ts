@@ -38,14 +38,15 @@ stage options (each stage reads the ones it knows):
                           --scaleout-runs <n> (full: 3, quick: 1)
   kube-proxy:             --kube-services <n> (full: 10000, quick: 1000)  --kube-changes <n> (full: 200, quick: 30)
                           --kube-runs <n> (full: 3, quick: 1)  --kube-burst <n> (1000, at most the services)
-  failover:               --failover-connections 30`;
+  failover:               --failover-connections 30
+  fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
   'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
   'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'kube-services', 'kube-changes', 'kube-runs', 'kube-burst',
-  'failover-connections',
+  'failover-connections', 'fuzz-packets', 'fuzz-seed',
 ] as const;
 
 interface Options {

@@ -5,6 +5,7 @@
 import type { Stage } from '../lib/types.js';
 import { controlPlaneStage } from './control-plane.js';
 import { failoverStage } from './failover.js';
+import { fuzzStage } from './fuzz.js';
 import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
 import { perPacketStage } from './per-packet.js';
@@ -20,4 +21,5 @@ export const STAGES: Stage[] = [
   kubeProxyStage,
   failoverStage,
   maglevStage,
+  fuzzStage,
 ];

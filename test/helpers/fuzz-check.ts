@@ -355,7 +355,8 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
       /* An entry keyed by a VIP:port that is not its service's. */
       fail('nat', `${r.daddr}:${dport} followed an entry of service ${svc.id}, whose VIP is ${svc.vip}:${svc.port}`);
     }
-    const hairpin = world.hairpin !== null && be !== undefined && be.address === r.saddr;
+    /* A flow's entry says whether it is a hairpin flow (set when it was placed); the address is the one of the moment. */
+    const hairpin = world.hairpin !== null && (follow ? ct!.hairpin : be !== undefined && be.address === r.saddr);
     if (hairpin && o.saddr !== world.hairpin) fail('nat', `a client given itself (${r.saddr}) must be source-NATed to ${world.hairpin}, got ${o.saddr}`);
     if (!hairpin && o.saddr !== r.saddr) fail('nat', `source address changed on the way in: ${r.saddr} -> ${o.saddr}`);
     if (o.sport !== sport) fail('nat', `source port changed on the way in: ${sport} -> ${o.sport}`);

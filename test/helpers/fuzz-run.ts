@@ -92,6 +92,13 @@ function diffGlobal(before: Record<GlobalCounter, bigint>, after: Record<GlobalC
   return out;
 }
 
+/** The program a frame can be test-run at: the kernel refuses an skb test run of an IPv4 frame under 34 bytes (IPv6: 54), so those go to XDP. */
+export function progFor(prog: 'xdp' | 'tc', frame: Buffer): 'xdp' | 'tc' {
+  const ethType = frame.readUInt16BE(12);
+  const tcMin = ethType === 0x0800 ? ETH_LEN + 20 : ethType === 0x86dd ? ETH_LEN + 40 : 0;
+  return prog === 'tc' && frame.length < tcMin ? 'xdp' : prog;
+}
+
 export class FuzzRig {
   private specs: ServiceSpec[] = [];
   /** The services as programmed now, by name; null: deleted. */
@@ -105,16 +112,20 @@ export class FuzzRig {
   /** Known issues counted rather than failed (fuzz-check.ts, KNOWN_ISSUES). */
   allow: ReadonlySet<KnownIssue> = new Set();
 
-  private constructor(readonly dp: NativeDataplane, readonly lb: LoadBalancer) {}
+  private constructor(readonly dp: NativeDataplane, public lb: LoadBalancer) {}
+
+  /* No quarantine for freed table regions: packets here are test runs, none in flight while a table changes. */
+  private static balancer(dp: NativeDataplane): LoadBalancer {
+    return new LoadBalancer(dp, { regions: { quarantineMs: 0 } });
+  }
 
   /** Load a dataplane of its own: a few service and backend ids, so that ids are recycled soon and every counter is read in one call. */
   static async open(): Promise<FuzzRig> {
     const dp = await NativeDataplane.open({
       fibRedirect: false,
-      capacity: { conntrack: 8192, affinity: 1024, frontends: 31, backends: 255, maglevSlots: 65536 },
+      capacity: { conntrack: 8192, affinity: 1024, frontends: 15, backends: 63, maglevSlots: 65536 },
     });
-    /* No quarantine for freed table regions: packets here are test runs, none in flight while a table changes. */
-    return new FuzzRig(dp, new LoadBalancer(dp, { regions: { quarantineMs: 0 } }));
+    return new FuzzRig(dp, FuzzRig.balancer(dp));
   }
 
   close(): void {
@@ -124,6 +135,11 @@ export class FuzzRig {
   /** Run one scenario from a clean dataplane; throws FuzzFailure at the first packet that breaks a property. */
   async run(s: Scenario, tally: FuzzTally, opts: { keepGoing?: boolean } = {}): Promise<void> {
     await this.lb.deleteMany(this.lb.list().map((x) => x.name));
+    /* The LoadBalancer never frees the id of a backend a change drops (only a
+     * deleted service's), so a long run runs out of them: start a new one,
+     * over maps now empty of services, before it does. */
+    const room = this.lb.room();
+    if (room.backendIds.free < 40 || room.serviceIds.free < 10) this.lb = FuzzRig.balancer(this.dp);
     this.dp.raw.mapClear('conntrack');
     this.dp.raw.mapClear('affinity');
     this.specs = serviceSpecs(s.services);
@@ -284,13 +300,8 @@ export class FuzzRig {
 
   private packet(i: number, step: Extract<Step, { kind: 'packet' }>, tally: FuzzTally, keepGoing: boolean): void {
     const frame = buildFrame(resolveFrame(step, this.visible(), HAIRPIN_ADDR));
-    const ethType = frame.readUInt16BE(12);
-    const tcMin = ethType === 0x0800 ? ETH_LEN + 20 : ethType === 0x86dd ? ETH_LEN + 40 : 0;
-    let prog = step.prog;
-    if (prog === 'tc' && frame.length < tcMin) {
-      prog = 'xdp';
-      tally.tcTooShort++;
-    }
+    const prog = progFor(step.prog, frame);
+    if (prog !== step.prog) tally.tcTooShort++;
     const { result, output } = this.sendAndCheck(prog, frame);
     tally.packets++;
     tally.byProg[prog]++;
