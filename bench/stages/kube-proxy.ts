@@ -47,6 +47,7 @@ import { runStandalone } from '../lib/standalone.js';
 import { LABEL, measurePeer, type Measurement, type PeerMethod, type PeerSettings } from './control-plane.js';
 import { KubeApiServer, type JsonObject } from '../../src/demo/kube-apiserver.js';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
+import { LARGE_CAPACITY_ARGS } from '../lib/capacity.js';
 import { deleteNamespaces, sh } from '../../src/demo/topology.js';
 import { decodeBackendValue, decodeServiceValue, encodeServiceKey, encodeU32, LAYOUTS } from '../../src/dataplane/codec.js';
 import type { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
@@ -380,6 +381,7 @@ async function measureRun(ctx: StageContext, cfg: Config, c: Cluster, run: numbe
       '--healthz-bind-address', healthzAt,
       '--metrics-bind-address', metricsAt,
       '--min-sync-period', `${MIN_SYNC_MS}ms`,
+      ...LARGE_CAPACITY_ARGS,
     ], { command: 'kube-proxy' });
     res.add(() => d.destroy());
 
@@ -766,7 +768,7 @@ function method(cfg: Config): string[] {
   const n = fmtN(cfg.services);
   return [
     `**Set-up, once.** The test Kubernetes API server (src/demo/kube-apiserver.ts) in the benchmark's process on 127.0.0.1, holding ${n} ClusterIP Services (one TCP port each, 80 → 8080; cluster IPs allocated by the server) in namespace "${NAMESPACE}", ${n} EndpointSlices with ${ENDPOINTS} ready endpoints each (${fmtN(cfg.services * ENDPOINTS)} endpoints, from 10.128.0.0/9), and the agent's Node, all applied directly (applyObjects), not over HTTP. In front of it, a front that answers the agent's list pages from memory (see the load table's notes) and passes everything else through.`,
-    `**The agent, every run afresh.** \`sluice kube-proxy\` as a child process (src/demo/daemon-process.ts) with its own state and pin directories, \`--kubeconfig\` (the front, bearer token), \`--hostname-override\`, \`--netns\` a namespace made for the run without a default route (so it attaches to no interface: only programming is measured), \`--socket-lb ''\`, \`--min-sync-period ${MIN_SYNC_MS}ms\`, \`--conntrack-size 65536\`, and its /healthz and /metrics on 127.0.0.1. The benchmark reads its maps through the pins (a second, never attached instance of the object).`,
+    `**The agent, every run afresh.** \`sluice kube-proxy\` as a child process (src/demo/daemon-process.ts) with its own state and pin directories, \`--kubeconfig\` (the front, bearer token), \`--hostname-override\`, \`--netns\` a namespace made for the run without a default route (so it attaches to no interface: only programming is measured), \`--socket-lb ''\`, \`--min-sync-period ${MIN_SYNC_MS}ms\`, \`--conntrack-size 65536\`, \`${LARGE_CAPACITY_ARGS.join(' ')}\` (the map sizes of earlier runs: the defaults fit a small node), and its /healthz and /metrics on 127.0.0.1. The benchmark reads its maps through the pins (a second, never attached instance of the object).`,
     `**Load.** From the spawn until its maps hold every service with a Maglev table (every 100th service and the last looked up every 5 ms, then the services map dumped and counted), and until its /healthz answers 200 (its first sync written); with when it came up and when its lists began and ended (from the front's record of requests), its CPU time and the benchmark's. After it, every service's entry is read back and its table's backends compared with its slice's endpoints.`,
     `**One change.** After ${cfg.settleMs} ms of rest, ${cfg.changes} changes one after another, ${GAP_MS} ms apart: a merge PATCH of one service's EndpointSlice over HTTPS replacing one endpoint's address, timed until the service's entry holds a table with the new endpoint and without the old (looked up every 1 ms, the timer's floor in Node, so that the agent keeps the other CPU), beside the PATCH's own round trip measured on the same request.`,
     `**Burst.** ${fmtN(cfg.burst)} such PATCHes, each of a different service, ${BURST_CONCURRENCY} in flight, timed from the first until the maps hold every one.`,

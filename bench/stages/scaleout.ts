@@ -29,6 +29,7 @@ import { fmtN, latencies, median, round, sleep, type Latencies } from '../lib/fi
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 import { startEtcdCluster, type EtcdCluster } from '../../src/demo/etcd-cluster.js';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
+import { LARGE_CAPACITY_ARGS } from '../lib/capacity.js';
 import { EtcdKvStore } from '../../src/store/etcd-kv.js';
 import { CatalogKeys } from '../../src/catalog/keys.js';
 import { encodeServiceKey } from '../../src/dataplane/codec.js';
@@ -68,7 +69,7 @@ const CHANGE_CAP_MS = 10_000;
 
 /**
  * The most services the daemons' default map sizes hold: 10 backend entries
- * each against --max-backends 131,071.
+ * each against --max-backends 131,071 (bench/lib/capacity.ts).
  */
 const MAX_SERVICES = 13_000;
 
@@ -177,7 +178,7 @@ async function measureRun(ctx: StageContext, cfg: Config, run: number, progress:
     progress('daemons');
     const daemons: DaemonProcess[] = [];
     for (let i = 1; i <= NODES; i++) {
-      const d = await DaemonProcess.create(`bso${run}n${i}`, ['--store', etcd.url, '--store-prefix', KEYS.prefix]);
+      const d = await DaemonProcess.create(`bso${run}n${i}`, ['--store', etcd.url, '--store-prefix', KEYS.prefix, ...LARGE_CAPACITY_ARGS]);
       res.add(() => d.destroy());
       daemons.push(d);
     }

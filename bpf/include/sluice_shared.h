@@ -30,40 +30,45 @@
 #endif
 
 /* Capacities. Each may be overridden at build time (-DSLUICE_MAX_...=N);
- * the addon reads them back from the loaded maps, never from here. */
+ * the addon reads them back from the loaded maps, never from here. The
+ * daemon sets every one at load from its flags (src/daemon/capacity.ts,
+ * where each default is explained); these are the same defaults, for a
+ * dataplane loaded without them (tests, tools). */
 #ifndef SLUICE_MAX_SERVICES
-/* svc ids index per-CPU stats arrays, so this bounds their memory:
- * 65,536 x 32 B x nr_cpus. */
-#define SLUICE_MAX_SERVICES 65536
+/* Service ids 1..16,383 (0 is none): they index svc_frontends and the
+ * per-CPU svc_stats, 16,384 x 32 B x nr_cpus. */
+#define SLUICE_MAX_SERVICES 16384
 #endif
 #ifndef SLUICE_MAX_BACKENDS
-/* 10,000 services x 10 backends must fit with room for churn. */
-#define SLUICE_MAX_BACKENDS 131072
+/* Backend ids 1..65,535: they index backends and the per-CPU backend_stats,
+ * 65,536 x 32 B x nr_cpus. */
+#define SLUICE_MAX_BACKENDS 65536
 #endif
 #ifndef SLUICE_MAX_VIPS
-#define SLUICE_MAX_VIPS 65536
+/* At most one VIP per frontend. */
+#define SLUICE_MAX_VIPS 16384
 #endif
 #ifndef SLUICE_CT_SIZE
-/* Two entries (forward and reply) per flow: one million concurrent flows. */
-#define SLUICE_CT_SIZE 2097152
+/* Two entries (forward and reply) per flow: 131,072 concurrent flows. */
+#define SLUICE_CT_SIZE 262144
 #endif
 #ifndef SLUICE_AFFINITY_SIZE
-#define SLUICE_AFFINITY_SIZE 262144
+#define SLUICE_AFFINITY_SIZE 65536
 #endif
 #ifndef SLUICE_SOCK_RNAT_SIZE
 /* One entry per socket of the node's own processes connected (or sending)
  * to a VIP: LRU, so idle ones make room. */
-#define SLUICE_SOCK_RNAT_SIZE 65536
+#define SLUICE_SOCK_RNAT_SIZE 16384
 #endif
 /* Largest Maglev table the dataplane accepts; the control plane picks primes
  * up to this. 131,071 is prime. */
 #define SLUICE_MAGLEV_MAX 131071
 #ifndef SLUICE_MAGLEV_SLOTS
 /* Slots of the one array that holds every service's Maglev table as a
- * region (svc_value.table_base, .table_size): 10,000 services of 1,021
- * slots, with room for tables being replaced. 64 MiB, two slots per array
+ * region (svc_value.table_base, .table_size): 1,000 services of 1,021
+ * slots, with room for tables being replaced. 8 MiB, two slots per array
  * element (see maps.h); the element count is settable at load. */
-#define SLUICE_MAGLEV_SLOTS 16777216
+#define SLUICE_MAGLEV_SLOTS 2097152
 #endif
 
 #define SLUICE_AF_INET 2

@@ -6,7 +6,7 @@
 import { SluiceError } from '../errors.js';
 import type { DataplaneCapacity } from '../dataplane/native-dataplane.js';
 import { resolveDaemonOptions, startDaemon, type DaemonOptions } from '../daemon/daemon.js';
-import { DAEMON_FLAGS, type DaemonFlags } from './daemon-flags.js';
+import { DAEMON_FLAGS, type CapacityFlags, type DaemonFlags } from './daemon-flags.js';
 import { UsageError } from './output.js';
 
 /** The flag an option field is set by ("capacity.conntrack" → "--conntrack-size"). */
@@ -28,6 +28,18 @@ export function asFlagError(err: unknown): unknown {
   return new SluiceError(err.code, `${flagOf(err.field)}: ${reason}`, { cause: err });
 }
 
+/** The capacities the flags give (those of CAPACITY_FLAGS, which the daemon and the agent share). */
+export function capacityOf(f: CapacityFlags): Partial<DataplaneCapacity> {
+  const capacity: Partial<DataplaneCapacity> = {};
+  if (f.conntrackSize !== undefined) capacity.conntrack = f.conntrackSize;
+  if (f.affinitySize !== undefined) capacity.affinity = f.affinitySize;
+  if (f.maxFrontends !== undefined) capacity.frontends = f.maxFrontends;
+  if (f.maxBackends !== undefined) capacity.backends = f.maxBackends;
+  if (f.maglevSlots !== undefined) capacity.maglevSlots = f.maglevSlots;
+  if (f.socketLbSize !== undefined) capacity.sockets = f.socketLbSize;
+  return capacity;
+}
+
 /** DaemonOptions from the flags and the global TLS files; a wrong value is a UsageError naming its flag. */
 export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefined; tlsKey?: string | undefined; tlsCa?: string | undefined }): DaemonOptions {
   if ((tls.tlsCert === undefined) !== (tls.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -35,12 +47,7 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
     throw new UsageError(`${tls.tlsCa !== undefined ? '--tls-ca' : '--require-client-cert'}: applies to a TLS listener: give --tls-cert and --tls-key too`);
   }
   if (f.adoptDataplane && f.resetDataplane) throw new UsageError('--adopt-dataplane and --reset-dataplane: give one or the other');
-  const capacity: Partial<DataplaneCapacity> = {};
-  if (f.conntrackSize !== undefined) capacity.conntrack = f.conntrackSize;
-  if (f.affinitySize !== undefined) capacity.affinity = f.affinitySize;
-  if (f.maxFrontends !== undefined) capacity.frontends = f.maxFrontends;
-  if (f.maxBackends !== undefined) capacity.backends = f.maxBackends;
-  if (f.maglevSlots !== undefined) capacity.maglevSlots = f.maglevSlots;
+  const capacity = capacityOf(f);
   try {
     return resolveDaemonOptions({
       interfaces: f.interface ?? [],

@@ -7,8 +7,18 @@ import type { AttachMode } from '../dataplane/dataplane.js';
 import { CAPACITY_RANGE } from '../daemon/capacity.js';
 import { UsageError } from './output.js';
 
+/** The capacity flags as commander gives them (the daemon's and the agent's). */
+export interface CapacityFlags {
+  conntrackSize?: number;
+  affinitySize?: number;
+  maxFrontends?: number;
+  maxBackends?: number;
+  maglevSlots?: number;
+  socketLbSize?: number;
+}
+
 /** The daemon's flags as commander gives them. */
-export interface DaemonFlags {
+export interface DaemonFlags extends CapacityFlags {
   interface?: string[];
   followInterfaces?: string[];
   hairpinSnatAddress?: string | null;
@@ -19,11 +29,6 @@ export interface DaemonFlags {
   stateDir?: string;
   pinDir?: string;
   detachOnExit?: boolean;
-  conntrackSize?: number;
-  affinitySize?: number;
-  maxFrontends?: number;
-  maxBackends?: number;
-  maglevSlots?: number;
   force?: boolean;
   adoptDataplane?: boolean;
   resetDataplane?: boolean;
@@ -59,6 +64,20 @@ function count(flag: string, r: { min: number; max: number }) {
 /** 2097152 → "2,097,152" (by hand: toLocaleString would load ICU, megabytes of the daemon's RSS). */
 const fmt = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 
+/**
+ * The flags of the map capacities (src/daemon/capacity.ts), shared by the
+ * daemon and the agent. Each default says what it holds in README's "Map
+ * sizes"; `sluice stats` shows how full each map is.
+ */
+export const CAPACITY_FLAGS: readonly DaemonFlag[] = [
+  { flags: '--conntrack-size <n>', field: 'capacity.conntrack', description: `conntrack entries, two per flow (default ${fmt(CAPACITY_RANGE.conntrack.default)}, or the pinned map's)`, parse: count('conntrack-size', CAPACITY_RANGE.conntrack) },
+  { flags: '--affinity-size <n>', field: 'capacity.affinity', description: `ClientIP affinity entries (default ${fmt(CAPACITY_RANGE.affinity.default)}, or the pinned map's)`, parse: count('affinity-size', CAPACITY_RANGE.affinity) },
+  { flags: '--max-frontends <n>', field: 'capacity.frontends', description: `frontends (VIP x port x protocol) over all services (default ${fmt(CAPACITY_RANGE.frontends.default)}, or the pinned map's)`, parse: count('max-frontends', CAPACITY_RANGE.frontends) },
+  { flags: '--max-backends <n>', field: 'capacity.backends', description: `backend entries, one per backend of each frontend (default ${fmt(CAPACITY_RANGE.backends.default)}, or the pinned map's)`, parse: count('max-backends', CAPACITY_RANGE.backends) },
+  { flags: '--maglev-slots <n>', field: 'capacity.maglevSlots', description: `slots for all Maglev tables, 4 bytes each (default ${fmt(CAPACITY_RANGE.maglevSlots.default)}, or the pinned map's)`, parse: count('maglev-slots', CAPACITY_RANGE.maglevSlots) },
+  { flags: '--socket-lb-size <n>', field: 'capacity.sockets', description: `sockets of the node's processes connected to a VIP that the socket LB remembers (default ${fmt(CAPACITY_RANGE.sockets.default)}, or the pinned map's)`, parse: count('socket-lb-size', CAPACITY_RANGE.sockets) },
+];
+
 /** Every flag of `sluice daemon`. The TLS files are the global --tls-cert, --tls-key and --tls-ca. */
 export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--interface <if[@netns]>', field: 'interfaces', description: 'attach to this interface (repeat for more); IF@/var/run/netns/NAME for one inside a namespace', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
@@ -77,11 +96,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--store-prefix <prefix>', field: 'storePrefix', description: 'the key prefix of sluice\'s state in the store (default /sluice); nodes that share it balance alike' },
   { flags: '--no-stateless-replies', field: 'statelessReplies', description: 'pass replies of flows this node has no entry for untouched, instead of restoring them by their backend endpoint (see README: scale-out)' },
   { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
-  { flags: '--conntrack-size <n>', field: 'capacity.conntrack', description: `conntrack entries, two per flow (default ${fmt(CAPACITY_RANGE.conntrack.default)}, or the pinned map's)`, parse: count('conntrack-size', CAPACITY_RANGE.conntrack) },
-  { flags: '--affinity-size <n>', field: 'capacity.affinity', description: `ClientIP affinity entries (default ${fmt(CAPACITY_RANGE.affinity.default)}, or the pinned map's)`, parse: count('affinity-size', CAPACITY_RANGE.affinity) },
-  { flags: '--max-frontends <n>', field: 'capacity.frontends', description: `frontends (VIP x port x protocol) over all services (default ${fmt(CAPACITY_RANGE.frontends.default)}, or the pinned map's)`, parse: count('max-frontends', CAPACITY_RANGE.frontends) },
-  { flags: '--max-backends <n>', field: 'capacity.backends', description: `backend entries, one per backend of each frontend (default ${fmt(CAPACITY_RANGE.backends.default)}, or the pinned map's)`, parse: count('max-backends', CAPACITY_RANGE.backends) },
-  { flags: '--maglev-slots <n>', field: 'capacity.maglevSlots', description: `slots for all Maglev tables, 4 bytes each (default ${fmt(CAPACITY_RANGE.maglevSlots.default)}, or the pinned map's)`, parse: count('maglev-slots', CAPACITY_RANGE.maglevSlots) },
+  ...CAPACITY_FLAGS,
   { flags: '--force', description: 'replace another program attached to an interface\'s hook (refused otherwise)' },
   { flags: '--adopt-dataplane', description: 'with an empty store, rebuild it from the pinned dataplane instead of refusing to start' },
   { flags: '--reset-dataplane', description: 'start from empty maps, dropping every connection (for an empty store over a live dataplane, or to change a map\'s size)' },

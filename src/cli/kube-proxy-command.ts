@@ -5,7 +5,7 @@
 import { SluiceError } from '../errors.js';
 import { cleanupNode, formatCleanupReport, type CleanupReport } from '../daemon/cleanup.js';
 import { resolveKubeProxyOptions, startKubeProxy, type KubeProxyOptions } from '../daemon/kube-proxy.js';
-import { asFlagError, untilStopped } from './daemon-command.js';
+import { asFlagError, capacityOf, untilStopped } from './daemon-command.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { UsageError } from './output.js';
 
@@ -13,7 +13,6 @@ import { UsageError } from './output.js';
 const DAEMON_FIELDS: Record<string, string> = {
   followInterfaces: '--pod-interfaces',
   socketLb: '--socket-lb',
-  'capacity.conntrack': '--conntrack-size',
   interfaces: '--interface',
 };
 
@@ -33,6 +32,8 @@ const REMEDIES: ReadonlyArray<[RegExp, string]> = [
     'give the agent its --state-dir back, or run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir first (every connection is dropped)'],
   [/or --reset-dataplane to rebuild the maps at the new size \(every connection is dropped\)/,
     'or run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir first to rebuild the maps at the new size (every connection is dropped)'],
+  [/--reset-dataplane rebuilds the maps at the sizes of the flags \(every connection is dropped\)/,
+    'run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir first to rebuild the maps at the sizes of the flags (every connection is dropped)'],
   [/\(with --adopt-dataplane, the store is rebuilt from the pinned dataplane\)/, '(or run `sluice kube-proxy --cleanup` with this --pin-dir and --state-dir)'],
   [/pass --force to replace it/, 'remove it first (`sluice kube-proxy --cleanup` with that dataplane\'s --pin-dir removes another sluice\'s)'],
 ];
@@ -76,7 +77,7 @@ export function kubeProxyOptions(f: KubeProxyFlags): KubeProxyOptions {
       ...(f.interface !== undefined ? { interfaces: f.interface } : {}),
       ...(f.podInterfaces !== undefined ? { podInterfaces: f.podInterfaces } : {}),
       ...(f.socketLb !== undefined ? { socketLb: f.socketLb } : {}),
-      ...(f.conntrackSize !== undefined ? { conntrackSize: f.conntrackSize } : {}),
+      ...(Object.keys(capacityOf(f)).length > 0 ? { capacity: capacityOf(f) } : {}),
       ...(f.listen !== undefined ? { listen: f.listen } : {}),
       ...(f.minSyncPeriod !== undefined ? { minSyncMs: f.minSyncPeriod } : {}),
       ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),

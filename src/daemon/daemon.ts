@@ -23,7 +23,7 @@ import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { NativeDataplane, type DataplaneCapacity, type SocketTarget } from '../dataplane/native-dataplane.js';
-import { pinnedCapacity } from '../dataplane/pinned.js';
+import { pinnedCapacity, pinnedMismatches } from '../dataplane/pinned.js';
 import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
 import { SqliteKvStore } from '../store/sqlite-kv.js';
@@ -560,6 +560,20 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         );
       }
       capacity[name] = asked ?? (reset ? undefined : has) ?? CAPACITY_RANGE[name].default;
+    }
+
+    // Every pinned map of a capacity has the size that capacity gives it
+    // (pins of a build that sized some at compile time may not): libbpf
+    // would refuse the pin with a bare EINVAL.
+    const odd = reset ? [] : pinnedMismatches(opts.pinDir, capacity);
+    if (odd.length > 0) {
+      const m = odd[0]!;
+      throw new SluiceError(
+        'FAILED_PRECONDITION',
+        `the pinned map ${m.map} in ${opts.pinDir} has ${m.pinned} entries, ${CAPACITY_FLAG[m.capacity]} ${capacity[m.capacity]} gives it ${m.wanted}` +
+          `${odd.length > 1 ? ` (and ${odd.slice(1).map((x) => x.map).join(', ')})` : ''}: ` +
+          `--reset-dataplane rebuilds the maps at the sizes of the flags (every connection is dropped)`,
+      );
     }
 
     // The store must fit the maps: checked before any pin is touched.

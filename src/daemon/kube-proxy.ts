@@ -23,6 +23,7 @@ import { connectKube } from '../kube/client.js';
 import { KubeMetrics, parseBindAddress, startHealthServers, type HealthServers } from '../kube/health.js';
 import { KubeSource, type KubeApi } from '../kube/source.js';
 import { KUBE_OWNER } from '../kube/translate.js';
+import type { DataplaneCapacity } from '../dataplane/native-dataplane.js';
 import { cgroup2Root } from './cgroup-root.js';
 import { resolveDaemonOptions, startDaemon, type DaemonOptions, type RunningDaemon } from './daemon.js';
 
@@ -54,8 +55,8 @@ export interface KubeProxyOptions {
   podInterfaces: string[];
   /** The cgroup v2 directory whose processes' sockets are balanced at connect()/sendmsg() ("" off; default the cgroup v2 root). */
   socketLb: string;
-  /** Conntrack entries (two per flow); default the daemon's. */
-  conntrackSize?: number;
+  /** Map capacities (the daemon's flags); an unset one is the pinned map's or the default. */
+  capacity?: Partial<DataplaneCapacity>;
   /** The API for sluice's CLI (stats, flow lookup, conntrack). */
   listen: string;
   /** kube-proxy's --min-sync-period, ms. */
@@ -89,7 +90,7 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
     logLevel: o.logLevel ?? 'info',
   };
   if (o.kubeconfig !== undefined) out.kubeconfig = o.kubeconfig;
-  if (o.conntrackSize !== undefined) out.conntrackSize = o.conntrackSize;
+  if (o.capacity !== undefined) out.capacity = { ...o.capacity };
   if (o.netns !== undefined) {
     if (!path.isAbsolute(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path (e.g. /var/run/netns/node1), got ${o.netns}`, { field: 'netns' });
     if (!existsSync(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `no network namespace at ${o.netns}`, { field: 'netns' });
@@ -156,7 +157,7 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     interfaces: external.map(at),
     followInterfaces: opts.podInterfaces.map(at),
     ...(opts.socketLb !== '' ? { socketLb: at(opts.socketLb) } : {}),
-    ...(opts.conntrackSize !== undefined ? { capacity: { conntrack: opts.conntrackSize } } : {}),
+    ...(opts.capacity !== undefined ? { capacity: opts.capacity } : {}),
     mode: opts.mode,
     listen: opts.listen,
     stateDir: opts.stateDir,

@@ -87,46 +87,74 @@ const FLOW_TIMEOUT_SETTING: Readonly<Record<keyof FlowTimeouts, string>> = {
   tcpSyn: 'ct_tcp_syn', tcpEstablished: 'ct_tcp_established', tcpClosing: 'ct_tcp_closing', udp: 'ct_udp',
 };
 
-/** How much the maps hold: what the daemon's capacity flags set. */
+/** How much the maps hold: what the daemon's capacity flags set (defaults and reasons: src/daemon/capacity.ts). */
 export interface DataplaneCapacity {
-  /** Conntrack entries (two per flow; default 2,097,152, about 300 MB of kernel memory, preallocated). */
+  /** Conntrack entries, two per flow (preallocated). */
   conntrack: number;
-  /** ClientIP affinity entries (default 262,144). */
+  /** ClientIP affinity entries (preallocated). */
   affinity: number;
-  /** Frontends (VIP, port, protocol), i.e. service ids 1..frontends (default 65,535). */
+  /** Frontends (VIP, port, protocol), i.e. service ids 1..frontends: services, vips, svc_frontends, svc_stats. */
   frontends: number;
-  /** Backend entries, one per backend of each frontend: ids 1..backends (default 131,071). */
+  /** Backend entries, one per backend of each frontend: ids 1..backends: backends, backend_stats, reply_nat. */
   backends: number;
-  /** Slots for all Maglev tables (default 16,777,216: 64 MiB); even. */
+  /** Slots for all Maglev tables; even. */
   maglevSlots: number;
+  /** Entries of sock_rnat: sockets of the node's processes sent to a backend in place of a VIP. */
+  sockets: number;
 }
+
+/**
+ * The maps each capacity sizes. Every other map has a fixed size of a few
+ * entries (global_stats, node_config, lb_clock, reject_bucket: one;
+ * xdp_ports: SLUICE_XDP_PORTS interfaces).
+ */
+export const CAPACITY_MAPS: Readonly<Record<keyof DataplaneCapacity, readonly string[]>> = {
+  conntrack: ['conntrack'],
+  affinity: ['affinity'],
+  frontends: ['services', 'vips', 'svc_frontends', 'svc_stats'],
+  backends: ['backends', 'backend_stats', 'reply_nat'],
+  maglevSlots: ['maglev_slots'],
+  sockets: ['sock_rnat'],
+};
 
 /** The map sizes a capacity gives, by map name. */
 export function mapSizes(c: Partial<DataplaneCapacity>): Record<string, number> {
   const sizes: Record<string, number> = {};
-  if (c.conntrack !== undefined) sizes['conntrack'] = c.conntrack;
-  if (c.affinity !== undefined) sizes['affinity'] = c.affinity;
-  // Id 0 means "none": id N needs N + 1 entries in the arrays it indexes.
-  if (c.frontends !== undefined) {
-    for (const m of ['services', 'vips', 'svc_stats', 'svc_frontends']) sizes[m] = c.frontends + 1;
+  for (const name of Object.keys(CAPACITY_MAPS) as Array<keyof DataplaneCapacity>) {
+    const v = c[name];
+    if (v === undefined) continue;
+    for (const m of CAPACITY_MAPS[name]) sizes[m] = mapSizeOf(name, v);
   }
-  if (c.backends !== undefined) {
-    for (const m of ['backends', 'backend_stats', 'reply_nat']) sizes[m] = c.backends + 1;
-  }
-  // Two slots per element of the array (see bpf/include/maps.h).
-  if (c.maglevSlots !== undefined) sizes['maglev_slots'] = Math.ceil(c.maglevSlots / 2);
   return sizes;
+}
+
+/** max_entries of the maps of one capacity. */
+function mapSizeOf(name: keyof DataplaneCapacity, v: number): number {
+  switch (name) {
+    // Id 0 means "none": id N needs N + 1 entries in the arrays it indexes.
+    case 'frontends':
+    case 'backends':
+      return v + 1;
+    // Two slots per element of the array (see bpf/include/maps.h).
+    case 'maglevSlots':
+      return Math.ceil(v / 2);
+    default:
+      return v;
+  }
 }
 
 /** The capacity of a map of `name` with `maxEntries`, as the flag that sets it says it (inverse of mapSizes). */
 export function capacityOfMap(name: string, maxEntries: number): [keyof DataplaneCapacity, number] | undefined {
-  switch (name) {
-    case 'conntrack': return ['conntrack', maxEntries];
-    case 'affinity': return ['affinity', maxEntries];
-    case 'services': return ['frontends', maxEntries - 1];
-    case 'backends': return ['backends', maxEntries - 1];
-    case 'maglev_slots': return ['maglevSlots', maxEntries * 2];
-    default: return undefined;
+  const cap = (Object.keys(CAPACITY_MAPS) as Array<keyof DataplaneCapacity>).find((c) => CAPACITY_MAPS[c].includes(name));
+  if (cap === undefined) return undefined;
+  switch (cap) {
+    case 'frontends':
+    case 'backends':
+      return [cap, maxEntries - 1];
+    case 'maglevSlots':
+      return [cap, maxEntries * 2];
+    default:
+      return [cap, maxEntries];
   }
 }
 
@@ -358,7 +386,9 @@ export class NativeDataplane implements Dataplane {
   }
 
   idCapacity(): { services: number; backends: number } {
-    return { services: this.raw.mapInfo('svc_stats').maxEntries - 1, backends: this.raw.mapInfo('backends').maxEntries - 1 };
+    // Every array an id indexes must hold it: the smallest one bounds the ids.
+    const room = (maps: readonly string[]): number => Math.min(...maps.map((m) => this.raw.mapInfo(m).maxEntries)) - 1;
+    return { services: room(['svc_stats', 'svc_frontends']), backends: room(['backends', 'backend_stats']) };
   }
 
   /** Entries and kernel memory of each map (fdinfo's memlock), for the start-up log. */

@@ -7,11 +7,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
-import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from './native-dataplane.js';
+import { CAPACITY_MAPS, NativeDataplane, capacityOfMap, mapSizes, type DataplaneCapacity } from './native-dataplane.js';
 import { native } from './native.js';
 
-/** The pinned maps whose size a capacity flag sets. */
-const SIZED_MAPS = ['conntrack', 'affinity', 'services', 'backends', 'maglev_slots'] as const;
+/** One pinned map of each capacity, whose size says it. */
+const SIZED_MAPS = Object.values(CAPACITY_MAPS).map((maps) => maps[0]!);
 
 /** The maps' sizes as the pins in `dir` have them (nothing for a map not pinned there). */
 export function pinnedCapacity(dir: string): Partial<DataplaneCapacity> {
@@ -21,6 +21,34 @@ export function pinnedCapacity(dir: string): Partial<DataplaneCapacity> {
     if (!existsSync(file)) continue;
     const c = capacityOfMap(map, native().pinnedMapInfo(file).maxEntries);
     if (c) out[c[0]] = c[1];
+  }
+  return out;
+}
+
+/** A pinned map whose size is not the one a capacity gives it. */
+export interface PinnedMismatch {
+  map: string;
+  capacity: keyof DataplaneCapacity;
+  /** max_entries of the pin. */
+  pinned: number;
+  /** max_entries the capacity gives. */
+  wanted: number;
+}
+
+/**
+ * The maps pinned in `dir` whose size differs from what `capacity` gives
+ * them. libbpf refuses to reuse such a pin (its load fails with EINVAL,
+ * "parameter mismatch"), so the daemon looks first, to name the flag: the
+ * maps of one capacity can disagree when they were pinned by a build that
+ * sized some of them at compile time.
+ */
+export function pinnedMismatches(dir: string, capacity: Partial<DataplaneCapacity>): PinnedMismatch[] {
+  const out: PinnedMismatch[] = [];
+  for (const [map, wanted] of Object.entries(mapSizes(capacity))) {
+    const file = path.join(dir, map);
+    if (!existsSync(file)) continue;
+    const pinned = native().pinnedMapInfo(file).maxEntries;
+    if (pinned !== wanted) out.push({ map, capacity: capacityOfMap(map, wanted)![0], pinned, wanted });
   }
   return out;
 }

@@ -219,7 +219,7 @@ test('failed starts remove what they made; capacities are flags; a changed size 
   await a.start(['--max-frontends', '4', '--maglev-slots', '262144', '--log-level', 'info']);
   const maps = /"capacity":(\{[^}]*\}),"maps":.*"totalMiB":([\d.]+),"msg":"dataplane maps \(kernel memory\)"/.exec(a.log());
   t.truthy(maps, `the start logs the maps and their memory: ${a.log()}`);
-  t.deepEqual(JSON.parse(maps![1]!), { conntrack: 65536, affinity: 262144, frontends: 4, backends: 131071, maglevSlots: 262144 });
+  t.deepEqual(JSON.parse(maps![1]!), { conntrack: 65536, affinity: 65536, frontends: 4, backends: 65535, maglevSlots: 262144, sockets: 16384 });
   t.true(Number(maps![2]) > 5, `a 64 Ki-entry conntrack alone takes megabytes: ${maps![2]} MiB`);
   const file = path.join(a.dir, 'five.yaml');
   writeFileSync(file, `name: five\naddresses: [10.96.9.1]\nports: [${[80, 81, 82, 83, 84].map((p) => `{port: ${p}, protocol: tcp}`).join(', ')}]\nbackends: [{address: 10.1.9.1}]\n`);
