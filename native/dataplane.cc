@@ -426,6 +426,7 @@ Napi::Function Dataplane::Init(Napi::Env env)
 		InstanceMethod<&Dataplane::MapDelete>("mapDelete"),
 		InstanceMethod<&Dataplane::MapDump>("mapDump"),
 		InstanceMethod<&Dataplane::MapLookupBatch>("mapLookupBatch"),
+		InstanceMethod<&Dataplane::MapCount>("mapCount"),
 		InstanceMethod<&Dataplane::MapUpdateBatch>("mapUpdateBatch"),
 		InstanceMethod<&Dataplane::MapDeleteBatch>("mapDeleteBatch"),
 		InstanceMethod<&Dataplane::MapClear>("mapClear"),

@@ -141,6 +141,8 @@ private:
 	Napi::Value PerCpuSumAll(const Napi::CallbackInfo &info);
 	Napi::Value ArrayWriteRegions(const Napi::CallbackInfo &info);
 	Napi::Value ArrayRead(const Napi::CallbackInfo &info);
+	Napi::Value MapCount(const Napi::CallbackInfo &info);
+	Napi::Value StartMapCount(const Napi::CallbackInfo &info);
 
 	// test runs (testrun.cc)
 	Napi::Value TestRun(const Napi::CallbackInfo &info);

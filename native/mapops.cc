@@ -187,6 +187,63 @@ int LookupBatchStep(const MapShape &m, const uint8_t *in, uint8_t *out,
 	return 0;
 }
 
+int CountEntries(const MapShape &m, size_t budget, size_t *count,
+		 bool *estimated, const char **call)
+{
+	switch (m.type) {
+	case BPF_MAP_TYPE_HASH:
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_LRU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+		break;
+	default:
+		*call = "count";
+		return EINVAL;
+	}
+	/* Chunks of 8,192 entries: the buffers stay under a megabyte. */
+	uint32_t chunk = std::min(std::max(m.maxEntries, 1u), 2 * kChunk);
+	std::vector<uint8_t> in(BatchCursorSize(m)), out(in.size());
+	std::vector<uint8_t> keys(size_t(chunk) * m.keySize);
+	std::vector<uint8_t> values(size_t(chunk) * m.valueBytes);
+	bool first = true;
+	bool done = false;
+	uint32_t bucket = 0;
+
+	*count = 0;
+	*estimated = false;
+	while (!done) {
+		if (budget && *count >= budget) {
+			/* The kernel's htab has round_up_pow_of_two(max_entries)
+			 * buckets, and its hash spreads keys evenly over them: the
+			 * first `bucket` of them hold about that share. */
+			uint64_t buckets = 1;
+			while (buckets < m.maxEntries)
+				buckets <<= 1;
+			*count = static_cast<size_t>(double(*count) * double(buckets) / double(bucket) + 0.5);
+			*estimated = true;
+			return 0;
+		}
+		uint32_t n = chunk;
+		int err = LookupBatchStep(m, first ? nullptr : in.data(), out.data(),
+					  keys.data(), values.data(), &n, &done, call);
+		if (err == ENOSPC) {
+			/* One bucket holds more than a chunk: grow and retry it. */
+			chunk *= 2;
+			keys.resize(size_t(chunk) * m.keySize);
+			values.resize(size_t(chunk) * m.valueBytes);
+			continue;
+		}
+		if (err)
+			return err;
+		*count += n;
+		/* A hash map's cursor is the index of the next bucket. */
+		std::memcpy(&bucket, out.data(), sizeof(bucket));
+		in.swap(out);
+		first = false;
+	}
+	return 0;
+}
+
 int UpdateBatch(const MapShape &m, const uint8_t *keys, const uint8_t *values,
 		size_t count, uint64_t flags, const char **call)
 {

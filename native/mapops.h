@@ -63,6 +63,16 @@ int LookupBatchStep(const MapShape &m, const uint8_t *in, uint8_t *out,
 		    uint8_t *keys, uint8_t *values, uint32_t *count,
 		    bool *done, const char **call);
 
+// How many entries a hash map holds now, by a batch walk that copies each
+// bucket into reused buffers and keeps nothing: the kernel keeps no count
+// that user space can read. The walk stops after `budget` entries (0: no
+// limit); the count is then estimated from the buckets read, out of the
+// table's round_up_pow_of_two(max_entries), and *estimated is set. An entry
+// added or deleted during the walk may or may not be counted. EINVAL for a
+// map that is not a hash.
+int CountEntries(const MapShape &m, size_t budget, size_t *count,
+		 bool *estimated, const char **call);
+
 int UpdateBatch(const MapShape &m, const uint8_t *keys, const uint8_t *values,
 		size_t count, uint64_t flags, const char **call);
 

@@ -60,7 +60,80 @@ void CheckSummable(Napi::Env env, const char *op, const std::string &map,
 		Throw(env, EINVAL, op, map + ": not a per-CPU map of __u64 values");
 }
 
+// Counts the entries of hash maps off the JS thread: a full conntrack
+// table takes milliseconds to walk (see CountEntries).
+class CountWorker : public DpWorker {
+public:
+	CountWorker(Dataplane *dp, std::vector<std::pair<std::string, MapShape>> maps,
+		    size_t budget)
+		: DpWorker(dp, "sluice:mapCount"), maps_(std::move(maps)), budget_(budget) {}
+
+private:
+	void Run() override
+	{
+		for (const auto &m : maps_) {
+			size_t n = 0;
+			bool estimated = false;
+			const char *call = "";
+			if (int err = CountEntries(m.second, budget_, &n, &estimated, &call))
+				return Fail(err, call, m.first);
+			counts_.push_back(n);
+			estimated_.push_back(estimated);
+		}
+	}
+
+	Napi::Value Finish(Napi::Env env) override
+	{
+		Napi::Array out = Napi::Array::New(env, counts_.size());
+		for (size_t i = 0; i < counts_.size(); i++) {
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("count", Napi::Number::New(env, static_cast<double>(counts_[i])));
+			o.Set("estimated", Napi::Boolean::New(env, estimated_[i]));
+			out.Set(i, o);
+		}
+		return out;
+	}
+
+	std::vector<std::pair<std::string, MapShape>> maps_;
+	size_t budget_;
+	std::vector<size_t> counts_;
+	std::vector<bool> estimated_;
+};
+
 } // namespace
+
+Napi::Value Dataplane::MapCount(const Napi::CallbackInfo &info)
+{
+	return RejectOnThrow(info.Env(), [&] { return StartMapCount(info); });
+}
+
+Napi::Value Dataplane::StartMapCount(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *op = "mapCount";
+	Ready(env, op);
+	if (!info[0].IsArray())
+		Throw(env, EINVAL, op, "names must be an array of map names", ErrorKind::TypeError);
+	Napi::Array names = info[0].As<Napi::Array>();
+	std::vector<std::pair<std::string, MapShape>> maps;
+	for (uint32_t i = 0; i < names.Length(); i++) {
+		const MapEntry &m = Map(env, op, names.Get(i));
+		switch (m.type) {
+		case BPF_MAP_TYPE_HASH:
+		case BPF_MAP_TYPE_PERCPU_HASH:
+		case BPF_MAP_TYPE_LRU_HASH:
+		case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+			break;
+		default:
+			Throw(env, EINVAL, op, Name(names.Get(i)) + ": not a hash map (an array holds all its entries)");
+		}
+		maps.emplace_back(Name(names.Get(i)), static_cast<const MapShape &>(m));
+	}
+	Napi::Value budgetV = OptField(info[1], "budget");
+	size_t budget = budgetV.IsUndefined() ? 0 : GetU32(env, budgetV, op, "budget");
+	auto *w = new CountWorker(this, std::move(maps), budget);
+	return w->Start();
+}
 
 Napi::Value Dataplane::MapInfo(const Napi::CallbackInfo &info)
 {

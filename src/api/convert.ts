@@ -15,7 +15,7 @@ import {
   type ServiceDefinition,
   type StoredService,
 } from '../model/definition.js';
-import type { Connection, FlowLookup, GlobalCounter, LbStats, ServiceCounters } from '../inspect/inspector.js';
+import type { Connection, FlowLookup, GlobalCounter, LbStats, MapOccupancy, ServiceCounters } from '../inspect/inspector.js';
 import type { WatchEvent } from '../catalog/watch.js';
 import type {
   BackendStateName,
@@ -24,6 +24,7 @@ import type {
   GlobalStatsMessage,
   Int64,
   LookupFlowResponse,
+  MapStatsMessage,
   NoBackendsName,
   ProtocolName,
   ServiceInput,
@@ -175,6 +176,18 @@ export function countersToMessage(c: LbStats): CountersMessage {
 export function countersFromMessage(m: CountersMessage | null): LbStats {
   const big = (v: Int64 | undefined): bigint => BigInt(v ?? '0');
   return { packets: big(m?.packets), bytes: big(m?.bytes), newConnections: big(m?.newConnections), replyPackets: big(m?.replyPackets) };
+}
+
+/** One map's occupancy as its message. */
+export function mapStatsToMessage(m: MapOccupancy): MapStatsMessage {
+  return {
+    name: m.map,
+    entries: m.entries,
+    maxEntries: m.maxEntries,
+    bytes: String(m.bytes),
+    capacity: m.capacity ?? '',
+    estimated: m.estimated === true,
+  };
 }
 
 /** The dataplane's global counters as their message. */

@@ -9,6 +9,7 @@ import {
   connectionToMessage,
   flowToMessage,
   globalStatsToMessage,
+  mapStatsToMessage,
   protocolFromName,
   serviceStatsToMessage,
 } from './convert.js';
@@ -38,9 +39,11 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
   const { plane, log } = ctx;
   const inspector = plane.inspector;
   return {
-    GetStats: unary<GetStatsRequest, GetStatsResponse>(log, (req) => {
+    GetStats: unary<GetStatsRequest, GetStatsResponse>(log, async (req) => {
       const s = inspector.stats(req.service === '' ? undefined : req.service);
-      return { services: s.services.map(serviceStatsToMessage), globalStats: globalStatsToMessage(s.global) };
+      // The maps are the node's, not a service's: only in the whole view.
+      const maps = req.service === '' ? (await inspector.maps()).map(mapStatsToMessage) : [];
+      return { services: s.services.map(serviceStatsToMessage), globalStats: globalStatsToMessage(s.global), maps };
     }),
 
     LookupFlow: unary<LookupFlowRequest, LookupFlowResponse>(log, (req) => {

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
-import type { BackendStateName, GetStatsResponse, ServiceMessage } from '../api/messages.js';
+import type { BackendStateName, GetStatsResponse, MapStatsMessage, ServiceMessage } from '../api/messages.js';
+import { CAPACITY_FLAG } from '../daemon/capacity.js';
 import { DAEMON_FLAGS, type DaemonFlag, type DaemonFlags } from './daemon-flags.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { compareIPv4, isIPv4Address } from '../model/address.js';
@@ -545,7 +546,31 @@ function statsTable(r: GetStatsResponse): string {
     `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}, replies restored without an entry ${n(g?.repliesRestored)} (ambiguous, passed ${n(g?.repliesAmbiguous)}), hairpin ${n(g?.hairpinFlows)}, node sockets ${n(g?.socketsTranslated)}`,
     `rejects: tcp_rst ${n(j?.tcpRst)}, icmp_unreach ${n(j?.icmpUnreachable)} (rate limited, dropped ${n(j?.rateLimited)})`,
     `drops:   no_service ${n(d?.noService)}, no_backend ${n(d?.noBackend)}, malformed ${n(d?.malformed)}, fragment ${n(d?.fragment)}, ct_full ${n(d?.ctFull)}`,
+    ...(r.maps.length > 0 ? ['', mapsTable(r.maps)] : []),
   ].join('\n');
+}
+
+/** 2097152 → "2,097,152" (by hand, as daemon-flags.ts: no ICU). */
+const thousands = (x: number): string => String(x).replace(/\B(?=(\d{3})+$)/g, ',');
+
+/** Bytes in MiB, one decimal ("28.0 MiB"), or KiB below one MiB. */
+function mem(bytes: number): string {
+  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** Each map: entries in use of how many, its kernel memory, the flag that sizes it; then the total. */
+function mapsTable(maps: readonly MapStatsMessage[]): string {
+  const total = maps.reduce((a, m) => a + Number(m.bytes), 0);
+  const rows = maps.map((m) => [
+    m.name,
+    `${m.estimated ? '~' : ''}${thousands(m.entries)}`,
+    thousands(m.maxEntries),
+    m.maxEntries > 0 ? `${((100 * m.entries) / m.maxEntries).toFixed(1)}%` : '-',
+    mem(Number(m.bytes)),
+    CAPACITY_FLAG[m.capacity as keyof typeof CAPACITY_FLAG] ?? '',
+  ]);
+  rows.push(['total', '', '', '', mem(total), '']);
+  return table(['MAP', 'ENTRIES', 'MAX', 'USED', 'MEMORY', 'FLAG'], rows);
 }
 
 /**

@@ -99,6 +99,25 @@ export interface ConntrackBatch {
   next: ConntrackCursor | null;
 }
 
+/** How full one map is (Dataplane.mapOccupancy). */
+export interface MapOccupancy {
+  /** The map's name, as in bpf/include/maps.h and the pin directory. */
+  map: string;
+  /**
+   * Entries in use: counted in a hash map; in an array, the ids in use
+   * (services, backends) or, for maglev_slots, the slots of live tables.
+   */
+  entries: number;
+  /** The count is an estimate: a hash map larger than the walk's budget (see NativeDataplane.mapOccupancy). */
+  estimated?: boolean;
+  /** Entries it holds (max_entries); for maglev_slots, slots (two an element). */
+  maxEntries: number;
+  /** Kernel memory, bytes: the kernel's own figure (fdinfo memlock); 0 where it gives none. */
+  bytes: number;
+  /** The capacity that sizes it (DataplaneCapacity's name), or undefined for a fixed size. */
+  capacity?: string;
+}
+
 /** Typed access to the load balancer's maps. */
 export interface Dataplane {
   /** Create or replace the entry of one service port (and its id's frontend, for reply_nat). */
@@ -180,6 +199,13 @@ export interface Dataplane {
   resetStats(kind: 'service' | 'backend', ids: readonly number[]): void;
   /** Global verdict and drop counters summed over CPUs. */
   globalStats(): Record<GlobalCounter, bigint>;
+  /**
+   * How full each map of the object is and the kernel memory it takes.
+   * Hash maps are counted by a batch walk off the JS
+   * thread, exact up to a budget of entries and estimated beyond; arrays
+   * by the ids or slots in use.
+   */
+  mapOccupancy(): Promise<MapOccupancy[]>;
   /**
    * The IPv4 address a flow whose client is its own backend (hairpin) is
    * source-NATed to, or null when such flows are only DNATed.

@@ -19,7 +19,7 @@ import {
   GLOBAL_COUNTERS,
 } from './codec.js';
 import { ConntrackRows } from './conntrack-rows.js';
-import type { AttachTarget, ConntrackBatch, ConntrackCursor, ConntrackEntry, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
+import type { AttachTarget, ConntrackBatch, ConntrackCursor, ConntrackEntry, Dataplane, FlowDecision, FlowPacket, MapOccupancy } from './dataplane.js';
 
 /** One recorded write. */
 export interface FakeOp {
@@ -281,6 +281,29 @@ export class FakeDataplane implements Dataplane {
   }
 
   /** The hairpin SNAT address (node_config). */
+  /** Sizes mapOccupancy reports for the maps the fake does not size (defaults: the daemon's). */
+  mapMaxEntries = { conntrack: 262_144, affinity: 65_536, sock_rnat: 16_384 };
+
+  /** Each map as mapOccupancy finds it; kernel memory is made up: 64 bytes an entry. */
+  async mapOccupancy(): Promise<MapOccupancy[]> {
+    const slots = [...this.services.values()].reduce((a, s) => a + s.value.tableSize, 0);
+    const rows: Array<[string, number, number, string?]> = [
+      ['services', this.services.size, this.maxIds.services, 'frontends'],
+      ['vips', this.vips.size, this.maxIds.services, 'frontends'],
+      ['svc_frontends', this.services.size, this.maxIds.services, 'frontends'],
+      ['backends', this.backends.size, this.maxIds.backends, 'backends'],
+      ['reply_nat', this.replies.size, this.maxIds.backends, 'backends'],
+      ['maglev_slots', slots, this.capacity, 'maglevSlots'],
+      ['conntrack', this.conntrack.size, this.mapMaxEntries.conntrack, 'conntrack'],
+      ['affinity', this.affinity.size, this.mapMaxEntries.affinity, 'affinity'],
+      ['svc_stats', this.services.size, this.maxIds.services, 'frontends'],
+      ['backend_stats', this.backends.size, this.maxIds.backends, 'backends'],
+      ['global_stats', 1, 1],
+      ['sock_rnat', 0, this.mapMaxEntries.sock_rnat, 'sockets'],
+    ];
+    return rows.map(([map, entries, maxEntries, capacity]) => ({ map, entries, maxEntries, bytes: maxEntries * 64, ...(capacity ? { capacity } : {}) }));
+  }
+
   hairpin: string | null = null;
 
   hairpinAddress(): string | null {

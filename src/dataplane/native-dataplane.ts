@@ -39,7 +39,7 @@ import {
 } from './codec.js';
 import { SluiceError } from '../errors.js';
 import { ConntrackRows } from './conntrack-rows.js';
-import type { AttachMode, AttachTarget, ConntrackBatch, ConntrackCursor, Dataplane, FlowDecision, FlowPacket } from './dataplane.js';
+import type { AttachMode, AttachTarget, ConntrackBatch, ConntrackCursor, Dataplane, FlowDecision, FlowPacket, MapOccupancy } from './dataplane.js';
 import { decodeLookupResult, encodeLookupFrame } from './lookup-frame.js';
 import { native, type AddonDataplane, type NativeError, type NativeLoadOptions, type SocketHook } from './native.js';
 
@@ -161,7 +161,19 @@ export function capacityOfMap(name: string, maxEntries: number): [keyof Dataplan
 const ZERO_KEY = encodeU32(0);
 const XDP_PASS = 2;
 
-/** The maps of the object, for mapUsage. */
+/** BPF_MAP_TYPE_HASH and _LRU_HASH: maps whose entries are counted, not known from their size. */
+const HASH_TYPES = new Set([1, 9]);
+
+/**
+ * Entries a count of one hash map reads at most: a full conntrack table
+ * of the default size is counted exactly (about 100 ms here, ~400 ns an
+ * entry in the kernel's batch copy); a larger one is estimated from the
+ * share of its buckets read, within about 0.5 % (the hash spreads keys
+ * evenly), so that `sluice stats` stays about as quick for any size.
+ */
+const COUNT_BUDGET = 262_144;
+
+/** The maps of the object, for mapUsage and mapOccupancy. */
 const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
@@ -396,6 +408,32 @@ export class NativeDataplane implements Dataplane {
     return MAP_NAMES.map((map) => {
       const info = this.raw.mapInfo(map);
       return { map, entries: info.maxEntries, bytes: info.memlock };
+    });
+  }
+
+  async mapOccupancy(): Promise<MapOccupancy[]> {
+    const infos = MAP_NAMES.map((map) => ({ map, info: this.raw.mapInfo(map) }));
+    const hashes = infos.filter((m) => HASH_TYPES.has(m.info.type)).map((m) => m.map);
+    const counted = await this.raw.mapCount(hashes, { budget: COUNT_BUDGET });
+    const counts = new Map(hashes.map((m, i) => [m, counted[i]!]));
+    // Arrays hold every entry: what is in use is the ids (and slots) the
+    // services and backends maps name.
+    const services = this.listServices();
+    const backends = this.listBackends().size;
+    const slots = services.reduce((a, s) => a + s.value.tableSize, 0);
+    const inUse: Record<string, number> = { svc_frontends: services.length, svc_stats: services.length, backends, backend_stats: backends, maglev_slots: slots };
+    return infos.map(({ map, info }) => {
+      const cap = capacityOfMap(map, info.maxEntries);
+      const isSlots = map === 'maglev_slots';
+      const c = counts.get(map);
+      return {
+        map,
+        entries: c?.count ?? inUse[map] ?? info.maxEntries,
+        ...(c?.estimated ? { estimated: true } : {}),
+        maxEntries: isSlots ? info.maxEntries * (info.valueSize / 4) : info.maxEntries,
+        bytes: info.memlock,
+        ...(cap ? { capacity: cap[0] } : {}),
+      };
     });
   }
 

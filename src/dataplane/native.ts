@@ -152,6 +152,14 @@ export interface AddonDataplane {
    * map's size reads as much as the map holds. Not for maps of maps.
    */
   mapLookupBatch(name: string, cursor: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; next: Buffer | null };
+  /**
+   * Entries in each of these hash maps now, counted off the JS thread by a
+   * batch walk that keeps nothing (the kernel keeps no count user space
+   * can read); EINVAL for a map that is not a hash. With a budget, a walk
+   * stops after that many entries and estimates the rest from the share of
+   * the hash buckets it read (estimated: true).
+   */
+  mapCount(names: readonly string[], opts?: { budget?: number }): Promise<Array<{ count: number; estimated: boolean }>>;
   mapUpdateBatch(name: string, keys: Buffer, values: Buffer): number;
   mapDeleteBatch(name: string, keys: Buffer): number;
   mapClear(name: string): number;

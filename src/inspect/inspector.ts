@@ -8,7 +8,7 @@
  * "service").
  */
 import type { GlobalCounter } from '../dataplane/codec.js';
-import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
 import { isIPv4Address } from '../model/address.js';
@@ -73,6 +73,11 @@ export class Inspector {
       ? this.view.names().map((n) => this.view.get(n)!)
       : [this.requireService(service)];
     return { services: services.map((s) => serviceCounters(this.lb, s.definition)), global: this.dataplane.globalStats() };
+  }
+
+  /** How full each map of the dataplane is, and its kernel memory (Dataplane.mapOccupancy). */
+  maps(): Promise<MapOccupancy[]> {
+    return this.dataplane.mapOccupancy();
   }
 
   /**
@@ -154,4 +159,5 @@ function checkAddress(a: unknown, field: string): void {
 
 export type { Protocol };
 export type { GlobalCounter, LbStats } from '../dataplane/codec.js';
+export type { MapOccupancy } from '../dataplane/dataplane.js';
 export type { ServiceCounters } from './service-stats.js';

@@ -245,8 +245,9 @@ test('large outputs arrive whole through a pipe (jq, wc)', async (t) => {
   const dir = tmp(t);
   await run(`${cmd} service list -o yaml > ${dir}/list.yaml`);
   t.is(await run(`${cmd} service list -o yaml | wc -c`), await run(`wc -c < ${dir}/list.yaml`), 'the pipe carries as many bytes as a file');
-  // stats: a header, one line per service and per backend, a blank line and five summary lines.
-  t.is(await run(`${cmd} stats | wc -l`), String(1 + n * 3 + 1 + 5));
+  // stats: a header, one line per service and per backend, a blank line and five summary lines,
+  // then a blank line, the maps' header, one line per map (the fake has 12) and their total.
+  t.is(await run(`${cmd} stats | wc -l`), String(1 + n * 3 + 1 + 5 + 1 + 1 + 12 + 1));
   t.regex(await run(`${cmd} stats | head -1`), /^SERVICE +BACKEND +PACKETS +BYTES +CONNECTIONS +REPLIES$/, 'a reader that leaves early is no error');
 });
 
@@ -433,7 +434,7 @@ test('get shows the table size in use; stats shows every counter, replies apart 
     ['reply_restored', 12n], ['reply_ambiguous', 13n], ['reject_tcp_rst', 14n], ['reject_icmp_unreach', 15n], ['reject_rate_limited', 16n], ['hairpin_flows', 17n], ['sock_translated', 18n]];
   for (const [k, v] of counters) f.dp.global.set(k as never, v);
   r = await sluice(['--server', f.server.address, 'stats']);
-  const tail = r.stdout.trimEnd().split('\n').slice(-5).join('\n');
+  const tail = r.stdout.split('\n\nMAP ')[0]!.trimEnd().split('\n').slice(-5).join('\n');
   t.is(tail, [
     'packets: rx 100, to backends 50, replies 30, passed 9, passed malformed 2',
     'egress:  redirected 70, via stack 10 (of which fib misses 4)',
@@ -441,6 +442,38 @@ test('get shows the table size in use; stats shows every counter, replies apart 
     'rejects: tcp_rst 14, icmp_unreach 15 (rate limited, dropped 16)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));
+});
+
+test('stats shows each map: entries used of its size, kernel memory, the flag that sizes it; -o json pipes into jq', async (t) => {
+  const f = await api(t, 'cli-maps');
+  f.dp.maxIds = { services: 16_384, backends: 65_536 };
+  f.dp.capacity = 2_097_152;
+  const value = { dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, createdNs: 0n, lastSeenNs: 0n } as const;
+  for (let i = 0; i < 1000; i++) f.dp.addConntrack({ key: { saddr: '192.168.1.5', sport: 10_000 + i, daddr: '10.96.0.10', dport: 80, protocol: 'tcp' }, value });
+  const r = await sluice(['--server', f.server.address, 'stats']);
+  t.is(r.code, 0, r.stderr);
+  const maps = r.stdout.slice(r.stdout.indexOf('\nMAP ') + 1).trimEnd().split('\n');
+  t.deepEqual(maps.map((l) => l.split(/\s{2,}/)), [
+    ['MAP', 'ENTRIES', 'MAX', 'USED', 'MEMORY', 'FLAG'],
+    ['services', '1', '16,384', '0.0%', '1.0 MiB', '--max-frontends'],
+    ['vips', '1', '16,384', '0.0%', '1.0 MiB', '--max-frontends'],
+    ['svc_frontends', '1', '16,384', '0.0%', '1.0 MiB', '--max-frontends'],
+    ['backends', '2', '65,536', '0.0%', '4.0 MiB', '--max-backends'],
+    ['reply_nat', '2', '65,536', '0.0%', '4.0 MiB', '--max-backends'],
+    ['maglev_slots', '1,021', '2,097,152', '0.0%', '128.0 MiB', '--maglev-slots'],
+    ['conntrack', '1,000', '262,144', '0.4%', '16.0 MiB', '--conntrack-size'],
+    ['affinity', '0', '65,536', '0.0%', '4.0 MiB', '--affinity-size'],
+    ['svc_stats', '1', '16,384', '0.0%', '1.0 MiB', '--max-frontends'],
+    ['backend_stats', '2', '65,536', '0.0%', '4.0 MiB', '--max-backends'],
+    ['global_stats', '1', '1', '100.0%', '0.1 KiB'],
+    ['sock_rnat', '0', '16,384', '0.0%', '1.0 MiB', '--socket-lb-size'],
+    ['total', '165.0 MiB'],
+  ]);
+  const cmd = `${sluiceCommand()} --server '${f.server.address}'`;
+  const run = async (c: string): Promise<string> => (await sh('bash', ['-o', 'pipefail', '-c', c])).stdout.trim();
+  t.is(await run(`${cmd} stats -o json | jq -r '.maps[] | select(.name == "conntrack") | "\\(.entries)/\\(.maxEntries) \\(.bytes) \\(.capacity) \\(.estimated)"'`), '1000/262144 16777216 conntrack false');
+  t.is(await run(`${cmd} stats -o json | jq '[.maps[] | .bytes | tonumber] | add'`), String(173_015_104));
+  t.is(JSON.parse((await sluice(['--server', f.server.address, '-o', 'json', 'stats', 'default/owner'])).stdout).maps.length, 0, 'one service: no maps');
 });
 
 test('flow lookup asks about an ACK, or with --syn a SYN, and says which it asked about', async (t) => {
