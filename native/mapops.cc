@@ -202,6 +202,8 @@ int CountEntries(const MapShape &m, size_t budget, size_t *count,
 	}
 	/* Chunks of 8,192 entries: the buffers stay under a megabyte. */
 	uint32_t chunk = std::min(std::max(m.maxEntries, 1u), 2 * kChunk);
+	if (budget)
+		chunk = static_cast<uint32_t>(std::min<size_t>(chunk, budget));
 	std::vector<uint8_t> in(BatchCursorSize(m)), out(in.size());
 	std::vector<uint8_t> keys(size_t(chunk) * m.keySize);
 	std::vector<uint8_t> values(size_t(chunk) * m.valueBytes);
