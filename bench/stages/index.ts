@@ -8,6 +8,7 @@ import { failoverStage } from './failover.js';
 import { fuzzStage } from './fuzz.js';
 import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
+import { mapsStage } from './maps.js';
 import { perPacketStage } from './per-packet.js';
 import { scaleoutStage } from './scaleout.js';
 import { serviceCountStage, trafficStage } from './traffic.js';
@@ -22,4 +23,5 @@ export const STAGES: Stage[] = [
   failoverStage,
   maglevStage,
   fuzzStage,
+  mapsStage,
 ];
