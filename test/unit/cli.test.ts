@@ -448,7 +448,7 @@ test('stats shows each map: entries used of its size, kernel memory, the flag th
   const f = await api(t, 'cli-maps');
   f.dp.maxIds = { services: 16_384, backends: 65_536 };
   f.dp.capacity = 2_097_152;
-  const value = { dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, createdNs: 0n, lastSeenNs: 0n } as const;
+  const value = { dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, state: 'established', created: 0, expires: 0 } as const;
   for (let i = 0; i < 1000; i++) f.dp.addConntrack({ key: { saddr: '192.168.1.5', sport: 10_000 + i, daddr: '10.96.0.10', dport: 80, protocol: 'tcp' }, value });
   const r = await sluice(['--server', f.server.address, 'stats']);
   t.is(r.code, 0, r.stderr);
