@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { rm } from 'node:fs/promises';
+import { LAYOUTS } from '../../src/dataplane/codec.js';
 import { CAPACITY_RANGE } from '../../src/daemon/capacity.js';
 import { NativeDataplane, type DataplaneCapacity } from '../../src/dataplane/native-dataplane.js';
 import { native } from '../../src/dataplane/native.js';
@@ -69,7 +70,7 @@ test('occupancy: hash maps counted, arrays by ids in use, memory from the kernel
     keys.writeUInt32BE(0x0a60000a, i * 16 + 4);
     keys[i * 16 + 12] = 6;
   }
-  dp.raw.mapUpdateBatch('conntrack', keys, Buffer.alloc(n * 32));
+  dp.raw.mapUpdateBatch('conntrack', keys, Buffer.alloc(n * LAYOUTS.ct_value.size));
   const occ = await dp.mapOccupancy();
   const ct = occ.find((o) => o.map === 'conntrack')!;
   t.deepEqual({ entries: ct.entries, maxEntries: ct.maxEntries, capacity: ct.capacity, estimated: ct.estimated }, { entries: n, maxEntries: 8192, capacity: 'conntrack', estimated: undefined });
