@@ -535,7 +535,17 @@ export class LoadBalancer {
 
     const prevImage = prev?.tableBase === undefined ? undefined : this.desired.tables.get(prev.tableBase);
     const log = new UndoLog(undo);
-    if (prev) this.removeFromDesired(prev, scope, log);
+    if (prev) {
+      this.removeFromDesired(prev, scope, log);
+      // A backend the service no longer has gives its id back, as a
+      // deleted service's do (pods come and go: ids must not run out).
+      const kept = new Set(bids);
+      for (const bid of prev.backendIds) {
+        if (kept.has(bid)) continue;
+        this.backendIds.release(bid);
+        undo.push(() => this.backendIds.reserve(bid));
+      }
+    }
 
     const key = keyOf(spec);
     const k = keyString(key);

@@ -186,3 +186,23 @@ test('reply_nat: an endpoint of one service port names its backend; shared by tw
   await lb.deleteMany(['b', 'u']);
   t.is(dp.replies.size, 0);
 });
+
+test('a backend a service no longer has gives its id back: churn never runs out of ids', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp, { maxBackends: 8 });
+  await lb.apply(web);
+  const free = lb.room().backendIds.free;
+  // Pods replaced one by one, far more often than there are ids.
+  for (let i = 0; i < 40; i++) {
+    await lb.removeBackend('web', '10.1.0.1', 8080);
+    t.is(lb.room().backendIds.free, free + 1, `after removal ${i}`);
+    await lb.apply({ ...web, backends: web.backends.map((b) => (b.address === '10.1.0.2' ? { ...b, address: `10.1.1.${i + 1}` } : b)) });
+    await lb.apply(web);
+    t.is(lb.room().backendIds.free, free, `after churn ${i}`);
+  }
+  // A failed change gives nothing away: the ids it would have freed stay taken.
+  await t.throwsAsync(lb.apply({ ...web, backends: [...web.backends.slice(1), ...Array.from({ length: 8 }, (_, k) => ({ address: `10.1.2.${k + 1}`, port: 8080 }))] }), { message: /no free backend id/ });
+  t.is(lb.room().backendIds.free, free);
+  await lb.delete('web');
+  t.is(lb.room().backendIds.free, 8);
+});
