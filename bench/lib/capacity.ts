@@ -10,3 +10,6 @@ export const LARGE_CAPACITY_ARGS: readonly string[] = [
   '--max-backends', '131071',
   '--maglev-slots', '16777216',
 ];
+
+/** The same sizes, for a dataplane the benchmark opens itself. */
+export const LARGE_CAPACITY = { frontends: 65_535, backends: 131_071, maglevSlots: 16_777_216 } as const;

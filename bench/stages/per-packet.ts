@@ -65,6 +65,7 @@
  * test run on the new flows' fresh tuples: what any load balancer that
  * tracks connections pays for a first packet, measured the same way.
  */
+import { LARGE_CAPACITY } from '../lib/capacity.js';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,7 +80,7 @@ import {
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { native, type AddonDataplane } from '../../src/dataplane/native.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
-import { flowHash } from '../../src/maglev/flow-hash.js';
+import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import { packageRoot } from '../../src/package-root.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../../test/helpers/packet.js';
@@ -266,7 +267,7 @@ interface Sluice {
 }
 
 async function loadSluice(label: string, specs: ServiceSpec[], opened: Array<{ close(): unknown }>, log: (line: string) => void): Promise<Sluice> {
-  const dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 65536, maglevSlots: 16777216 } });
+  const dp = await NativeDataplane.open({ fibRedirect: false, capacity: { ...LARGE_CAPACITY, conntrack: 65536 } });
   opened.push(dp);
   const lb = new LoadBalancer(dp);
   const t0 = performance.now();
@@ -282,7 +283,7 @@ function maglevPick(s: Sluice, name: string, saddr: string, daddr: string, sport
   const ids = s.lb.ids(name);
   const table = s.dp.getMaglevTable(ids.service);
   if (!table) throw new BenchError(`no Maglev table for ${name}`);
-  const id = table[flowHash(saddr, daddr, sport, dport, 6) % table.length];
+  const id = table[maglevSlot(flowHash(saddr, daddr, sport, dport, 6), table.length)];
   for (const [ident, bid] of ids.backends) if (bid === id) return ident;
   throw new BenchError(`unknown backend id ${id} in ${name}'s table`);
 }

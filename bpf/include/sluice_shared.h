@@ -331,7 +331,7 @@ struct lookup_result {
 	__u32 dst_svc_id;   /* the service on the packet's destination (VIP, port, protocol); 0: none */
 	__u32 hash;         /* flow_hash of the packet's 5-tuple */
 	__u32 table_size;   /* the destination service's Maglev table size; 0: none */
-	__u32 slot;         /* hash % table_size (0 without a table) */
+	__u32 slot;         /* maglev_slot(hash) (0 without a table) */
 };
 
 /* Runtime settings, set in .rodata before load (see bpf/include/config.h). */

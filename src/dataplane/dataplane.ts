@@ -77,7 +77,7 @@ export interface FlowDecision {
   hash: number;
   /** The Maglev table size of the service on the packet's destination; 0: none. */
   tableSize: number;
-  /** hash % tableSize (0 without a table): the flow's slot, whatever the outcome. */
+  /** maglevSlot(hash, tableSize) (0 without a table): the flow's slot, whatever the outcome. */
   slot: number;
 }
 

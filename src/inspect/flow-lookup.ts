@@ -34,7 +34,7 @@ export interface FlowVerdict {
   hash: number;
   /** The Maglev table size of the service on the VIP, port and protocol (0: none). */
   tableSize: number;
-  /** hash % tableSize (0 without a table). */
+  /** maglevSlot(hash, tableSize) (0 without a table). */
   slot: number;
 }
 

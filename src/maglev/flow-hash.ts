@@ -59,3 +59,14 @@ export function flowHash(saddr: string, daddr: string, sport: number, dport: num
   c = (c ^ b) >>> 0; c = (c - rol(b, 24)) >>> 0;
   return c;
 }
+
+/**
+ * The Maglev slot of a flow hash in a table of `size` slots, as the
+ * dataplane computes it (bpf/include/lb.h maglev_slot): the hash scaled to
+ * the table, (hash × size) >> 32, a multiply and a shift where `%` by a
+ * size known only at run time is a division. Exact here: the product is
+ * below 2^49.
+ */
+export function maglevSlot(hash: number, size: number): number {
+  return Math.floor(((hash >>> 0) * size) / 4294967296);
+}

@@ -18,7 +18,7 @@ import {
   type GlobalCounter,
   type LbStats,
 } from '../../src/dataplane/codec.js';
-import { flowHash } from '../../src/maglev/flow-hash.js';
+import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import {
   TC_ACT_OK,
@@ -94,7 +94,7 @@ function maglevPick(name: string, p: Pick<PacketSpec, 'saddr' | 'daddr' | 'sport
   const ids = lb.ids(name);
   const table = dp.getMaglevTable(ids.service);
   if (!table) throw new Error(`no Maglev table for ${name}`);
-  const slot = flowHash(p.saddr, p.daddr, p.sport, p.dport, p.proto === 'tcp' ? 6 : 17) % table.length;
+  const slot = maglevSlot(flowHash(p.saddr, p.daddr, p.sport, p.dport, p.proto === 'tcp' ? 6 : 17), table.length);
   const id = table[slot];
   for (const [ident, bid] of ids.backends) if (bid === id) return ident.split(':')[0]!;
   throw new Error(`slot ${slot} holds unknown backend id ${id}`);

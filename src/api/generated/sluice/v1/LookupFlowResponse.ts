@@ -21,7 +21,7 @@ export const _sluice_v1_LookupFlowResponse_Reason = {
    */
   AFFINITY: 'AFFINITY',
   /**
-   * The Maglev table: slot = flow_hash % table_size.
+   * The Maglev table: slot = (flow_hash × table_size) >> 32.
    */
   MAGLEV: 'MAGLEV',
   /**
@@ -60,7 +60,7 @@ export type _sluice_v1_LookupFlowResponse_Reason =
   | 'AFFINITY'
   | 2
   /**
-   * The Maglev table: slot = flow_hash % table_size.
+   * The Maglev table: slot = (flow_hash × table_size) >> 32.
    */
   | 'MAGLEV'
   | 3
@@ -102,7 +102,8 @@ export interface LookupFlowResponse {
    */
   'reason'?: (_sluice_v1_LookupFlowResponse_Reason);
   /**
-   * The flow's Maglev slot (flow_hash % table_size), whatever the reason.
+   * The flow's Maglev slot ((flow_hash × table_size) >> 32), whatever the
+   * reason.
    */
   'maglevSlot'?: (number);
   /**
@@ -136,7 +137,8 @@ export interface LookupFlowResponse__Output {
    */
   'reason': (_sluice_v1_LookupFlowResponse_Reason__Output);
   /**
-   * The flow's Maglev slot (flow_hash % table_size), whatever the reason.
+   * The flow's Maglev slot ((flow_hash × table_size) >> 32), whatever the
+   * reason.
    */
   'maglevSlot': (number);
   /**
