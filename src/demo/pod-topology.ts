@@ -21,7 +21,7 @@
  * links. The host namespace is never given an address or a route.
  */
 import { createHash } from 'node:crypto';
-import { deleteNamespaces, ipIn, nsExec, sh, tuneEndpoint } from './topology.js';
+import { acceptXdpTx, deleteNamespaces, ipIn, nsExec, sh, tuneEndpoint } from './topology.js';
 
 /** The node's bridge and its address, the pods' gateway. */
 export const POD_GATEWAY = '10.244.1.1';
@@ -163,8 +163,10 @@ export async function createPodNode(opts: { tag: string }): Promise<PodNode> {
     await ipIn(clientNs, 'route', 'add', SERVICE_CIDR, 'via', NODE_ADDRESS);
     await ipIn(clientNs, 'route', 'add', EXTERNAL_CIDR, 'via', NODE_ADDRESS);
     await ipIn(nodeNs, 'route', 'add', 'default', 'via', CLIENT_ADDRESS);
-    // XDP_TX and redirects on ext0 send frames into the client's end: a veth takes them only with GRO on.
+    // XDP_TX and redirects on ext0 send frames into the client's end: a veth
+    // takes them only with GRO on, and is woken for XDP_TX only with an XDP program.
     await tuneEndpoint(clientNs, 'eth0');
+    await acceptXdpTx(clientNs, 'eth0');
     await tuneEndpoint(nodeNs, 'ext0');
     await nsExec(clientNs, 'ping', '-c1', '-W1', NODE_ADDRESS).catch(() => undefined);
   } catch (err) {

@@ -62,7 +62,7 @@
  * namespace (each veth pair is made in one namespace with its peer placed
  * straight into the other); teardown removes every namespace made.
  */
-import { deleteNamespaces, ipIn, listNamespaces, nsExec, sh, tuneEndpoint } from './topology.js';
+import { acceptXdpTx, deleteNamespaces, ipIn, listNamespaces, nsExec, sh, tuneEndpoint } from './topology.js';
 
 /** The VIP range the router sends over the load balancers. */
 export const SCALEOUT_VIP_RANGE = '10.96.0.0/16';
@@ -269,6 +269,9 @@ export async function createScaleoutTopology(opts: ScaleoutOptions): Promise<Sca
       const back: ScaleoutLbPort = { ifname: 'back', address: `10.81.${i}.2`, peerIfname: `lb${i}`, peerAddress: `10.81.${i}.1` };
       await link({ ns: router.ns, ifname: front.peerIfname, address: front.peerAddress }, { ns: lbNs.ns, ifname: front.ifname, address: front.address });
       await link({ ns: lbNs.ns, ifname: back.ifname, address: back.address }, { ns: backendRouter.ns, ifname: back.peerIfname, address: back.peerAddress });
+      // The routers' ends take what a load balancer's XDP sends back out of the link it came in on.
+      await acceptXdpTx(router.ns, front.peerIfname);
+      await acceptXdpTx(backendRouter.ns, back.peerIfname);
       await ipIn(lbNs.ns, 'route', 'add', 'default', 'via', front.peerAddress);
       await ipIn(lbNs.ns, 'route', 'add', SCALEOUT_BACKEND_RANGE, 'via', back.peerAddress);
       await ipIn(lbNs.ns, 'route', 'add', 'unreachable', SCALEOUT_VIP_RANGE);

@@ -19,6 +19,9 @@ import { createServer } from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../package-root.js';
 
 const run = promisify(execFile);
 
@@ -99,6 +102,28 @@ export async function tuneEndpoint(ns: string, ifname: string): Promise<void> {
   await nsExec(ns, 'ethtool', '-K', ifname, 'gro', 'on', 'tx', 'off');
 }
 
+/** The XDP_PASS program of acceptXdpTx (bpf/xdp_peer.bpf.c, built by `make -C bpf`). */
+export function xdpPeerObject(): string {
+  const file = path.join(packageRoot(), 'bpf', 'out', 'xdp_peer.bpf.o');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run make -C bpf`);
+  return file;
+}
+
+/**
+ * Prepare the far end of a veth whose near end runs sluice at XDP to take
+ * what sluice sends back with XDP_TX (answers for services without
+ * backends, a next hop out of the link a packet came in on): an XDP program
+ * of its own, which passes everything. The veth driver queues an XDP_TX
+ * frame on the peer's ring whenever the peer has NAPI (GRO on gives it
+ * that), but wakes the peer to take it only if the peer has an XDP program;
+ * without one, the frame waits until a packet sent through the veth the
+ * ordinary way (ARP, IPv6 link-local chatter) wakes the peer: about 20 ms
+ * to never, measured. Not for an end sluice attaches to.
+ */
+export async function acceptXdpTx(ns: string, ifname: string): Promise<void> {
+  await ipIn(ns, 'link', 'set', 'dev', ifname, 'xdpdrv', 'object', xdpPeerObject(), 'section', 'xdp');
+}
+
 /** A free TCP port on 127.0.0.1 (bound and released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -143,6 +168,7 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       await ipIn(ns, 'link', 'set', 'eth0', 'up');
       await ipIn(ns, 'route', 'add', 'default', 'via', lbAddress);
       await tuneEndpoint(ns, 'eth0');
+      await acceptXdpTx(ns, 'eth0');
       await tuneEndpoint(lbNs, lbIf);
       return { ns, nsPath: `/var/run/netns/${ns}`, address, ifname: 'eth0', lbIfname: lbIf, lbAddress };
     };

@@ -13,7 +13,7 @@ test('tc: every request answered and spread, drain keeps flows, delete loses the
   t.true(env.dp.globalStats().forwarded > 0n, 'packets were redirected after a FIB lookup');
   await checkDrain(t, env);
   await checkDelete(t, env);
-  await checkReject(t, env, 'tc');
+  await checkReject(t, env);
   for (const ifname of env.topo.lb.ifnames) env.dp.detach({ ifname, netns: env.topo.lb.nsPath, mode: 'tc' });
 });
 
@@ -36,7 +36,7 @@ test('tc: senders with checksum offload (CHECKSUM_PARTIAL) are balanced, checksu
   // The answers too: a SYN and a datagram arrive as CHECKSUM_PARTIAL, and
   // the answer made of each leaves by an interface without offload, where
   // the kernel completes its checksum from what the program put in.
-  await checkReject(t, env, 'tc');
+  await checkReject(t, env);
   for (const ifname of env.topo.lb.ifnames) env.dp.detach({ ifname, netns: env.topo.lb.nsPath, mode: 'tc' });
 });
 
@@ -63,7 +63,7 @@ test('tc egress: a host\'s own connect and datagram to a service without backend
       /* the namespace is gone already */
     }
   });
-  await checkReject(t, env, 'tc');
+  await checkReject(t, env);
 });
 
 test('xdp-generic: traffic through skb-mode XDP', async (t) => {

@@ -48,6 +48,6 @@ test('XDP: every request answered and spread, drain keeps flows, delete loses th
 
 test('XDP: a service without backends refuses at once (RST, ICMP port unreachable, by XDP_TX); one set to drop times out', async (t) => {
   const env = await setup(t, 'r', 'xdp');
-  await checkReject(t, env, 'xdp');
+  await checkReject(t, env);
   for (const ifname of env.topo.lb.ifnames) env.dp.detach({ ifname, netns: env.topo.lb.nsPath, mode: 'xdp' });
 });
