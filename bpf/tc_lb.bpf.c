@@ -13,6 +13,7 @@
 #include "include/csum.h"
 #include "include/fib.h"
 #include "include/reject.h"
+#include "include/pmtu.h"
 
 /* Enough linear data for Ethernet, IPv4 with options and a TCP header. */
 #define SLUICE_TC_PULL (sizeof(struct ethhdr) + 60 + sizeof(struct tcphdr))
@@ -177,6 +178,71 @@ static __always_inline int tc_reject4(struct __sk_buff *skb,
 	return tc_reject4_tcp_rst(skb, &o);
 }
 
+/* The length of the packets the FIB lookup judges: the IP total length, or
+ * for a GSO skb (GRO merges a flow's segments on the way in) that of one
+ * segment as it will leave: its headers and gso_size bytes. */
+static __always_inline __u16 tc_fib_len(struct __sk_buff *skb,
+					const struct nat_action *act,
+					const struct iphdr *iph)
+{
+	__u8 doff = 0;
+	__u32 l4_hdr = sizeof(struct udphdr);
+
+	if (!skb->gso_size)
+		return bpf_ntohs(iph->tot_len);
+	if (!act->udp) {
+		if (bpf_skb_load_bytes(skb, act->l4_off + 12, &doff, 1))
+			return bpf_ntohs(iph->tot_len);
+		l4_hdr = (doff >> 4) * 4;
+	}
+	return act->l4_off - act->l3_off + l4_hdr + skb->gso_size;
+}
+
+/* The rewrite of a later fragment (frag.h) or an ICMP error (icmp_nat.h):
+ * direct writes, every one summed into the checksum that covers it. */
+static __always_inline int tc_rewrite_other(struct __sk_buff *skb, int rc,
+					    const struct nat_action *act)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth;
+	struct iphdr *iph;
+
+	if (lb_action_l3(data, data_end, act, &eth, &iph))
+		return SLUICE_ERR_REWRITE;
+	if (rc == SLUICE_NAT_FRAG) {
+		frag4_rewrite(iph, act);
+		return 0;
+	}
+	return icmp4_rewrite(data, data_end, iph, act);
+}
+
+/* A DF packet of `act`, rewritten, too long for the next hop: undo the
+ * rewrite and answer its sender with fragmentation needed (the skb
+ * becomes the answer), if it may be answered and the bucket has a token:
+ * SLUICE_FRAG_NEEDED, or why not. */
+static __always_inline int tc_frag_needed(struct __sk_buff *skb,
+					  struct nat_action *act, __u16 mtu)
+{
+	struct reject4_orig o = {};
+	int rc;
+
+	pmtu_invert(act);
+	if (tc_rewrite(skb, act))
+		return SLUICE_ERR_REWRITE;
+	rc = pmtu_prepare((void *)(long)skb->data, (void *)(long)skb->data_end,
+			  act, &o);
+	if (rc)
+		return rc;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	rc = tc_reject4_icmp_unreach(skb, act, &o);
+	if (rc != SLUICE_REJECT_ICMP)
+		return rc;
+	return pmtu_frag_needed((void *)(long)skb->data,
+				(void *)(long)skb->data_end, mtu);
+}
+
 /* Where an answer goes: at ingress, back out of the device it came in by
  * (on a pod's host-side veth, into the pod); at egress (a packet of this
  * host's own, or one it forwards), into the device's ingress, so that the
@@ -196,6 +262,7 @@ int sluice_tc(struct __sk_buff *skb)
 	void *data, *data_end;
 	__u32 pull = skb->len < SLUICE_TC_PULL ? skb->len : SLUICE_TC_PULL;
 	__u32 ifindex = 0;
+	__u16 mtu = 0;
 	int rc, verdict = TC_ACT_OK;
 	/* At clsact egress (a pod's link, towards the pod: replies of backends
 	 * reached through routing) the packet already leaves where it must, so
@@ -210,8 +277,10 @@ int sluice_tc(struct __sk_buff *skb)
 	data_end = (void *)(long)skb->data_end;
 
 	rc = lb_decide(data, data_end, skb->len, 0, &act, 0);
-	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
-		if (tc_rewrite(skb, &act)) {
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ||
+	    rc == SLUICE_NAT_FRAG || rc == SLUICE_NAT_ICMP) {
+		if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ?
+			    tc_rewrite(skb, &act) : tc_rewrite_other(skb, rc, &act)) {
 			rc = SLUICE_ERR_REWRITE;
 		} else if (cfg_fib_redirect && !egress) {
 			struct ethhdr *eth;
@@ -224,7 +293,20 @@ int sluice_tc(struct __sk_buff *skb)
 				ifindex = fib_forward(skb, skb->ingress_ifindex ?
 							       skb->ingress_ifindex :
 							       skb->ifindex,
-						      eth, iph);
+						      eth, iph,
+						      tc_fib_len(skb, &act, iph),
+						      &mtu);
+			if (ifindex == FIB_FRAG_NEEDED) {
+				/* Fragments and ICMP errors never carry DF
+				 * from Linux; from elsewhere, the stack
+				 * judges them. */
+				ifindex = 0;
+				if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+					rc = tc_frag_needed(skb, &act, mtu);
+					if (rc == SLUICE_FRAG_NEEDED)
+						verdict = tc_reject_verdict(skb);
+				}
+			}
 			if (ifindex)
 				verdict = bpf_redirect(ifindex, 0);
 		}

@@ -20,6 +20,7 @@
 #include "include/csum.h"
 #include "include/fib.h"
 #include "include/reject.h"
+#include "include/pmtu.h"
 
 /*
  * Rewrite one address and its port in place, with incremental checksums:
@@ -66,16 +67,22 @@ static __always_inline void nat_rewrite_addr4(struct iphdr *iph, __be32 *addr,
  * fib_forward() for XDP: a next hop out of an interface that cannot take
  * an XDP frame (not in xdp_ports, not the one it came in on) is not
  * redirected: the packet goes to the stack, rewritten, and the stack
- * forwards it (counted as fib_miss).
+ * forwards it (counted as fib_miss). FIB_FRAG_NEEDED (the MTU in *mtu): a
+ * DF packet too long for the next hop, answered by pmtu.h.
  */
 static __always_inline __u32 xdp_fib_forward(struct xdp_md *ctx,
 					     struct ethhdr *eth,
-					     struct iphdr *iph)
+					     struct iphdr *iph, __u16 *mtu)
 {
 	struct fib_out out;
 	__u32 in = ctx->ingress_ifindex;
+	int rc = fib_next_hop(ctx, in, iph, bpf_ntohs(iph->tot_len), &out);
 
-	if (fib_next_hop(ctx, in, iph, &out))
+	if (__builtin_expect(fib_frag_needed(rc, iph), 0)) {
+		*mtu = out.mtu;
+		return FIB_FRAG_NEEDED;
+	}
+	if (rc)
 		return 0;
 	if (out.ifindex != in && !bpf_map_lookup_elem(&xdp_ports, &out.ifindex))
 		return 0;
@@ -124,6 +131,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	__u8 tflags = 0;
 	int proto, udp = 0, reply;
 	__u32 len, l4_len, now, ifindex = 0;
+	__u16 mtu;
 
 	if (parse_ethhdr(&c, data_end, &eth) != bpf_htons(ETH_P_IP))
 		return XDP_FAST_MISS;
@@ -195,19 +203,28 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	}
 
 	len = bpf_ntohs(iph->tot_len);
-	if (reply) {
+	if (reply)
 		nat_rewrite4(iph, &iph->saddr, &ports[0], check, udp,
 			     ct->nat_addr, ct->nat_port);
-		lb_stats_add(&svc_stats, ct->svc_id, len, 0, 1);
-		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 1);
-	} else {
+	else
 		nat_rewrite4(iph, &iph->daddr, &ports[1], check, udp,
 			     be->addr[0], be->port);
-		lb_stats_add(&svc_stats, ct->svc_id, len, 0, 0);
-		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 0);
+	if (cfg_fib_redirect) {
+		ifindex = xdp_fib_forward(ctx, eth, iph, &mtu);
+		if (__builtin_expect(ifindex == FIB_FRAG_NEEDED, 0)) {
+			/* Too long for the next hop: undone, and left to the
+			 * general path, which answers it (pmtu.h). */
+			if (reply)
+				nat_rewrite4(iph, &iph->saddr, &ports[0], check,
+					     udp, fk.saddr, fk.sport);
+			else
+				nat_rewrite4(iph, &iph->daddr, &ports[1], check,
+					     udp, fk.daddr, fk.dport);
+			return XDP_FAST_MISS;
+		}
 	}
-	if (cfg_fib_redirect)
-		ifindex = xdp_fib_forward(ctx, eth, iph);
+	lb_stats_add(&svc_stats, ct->svc_id, len, 0, reply);
+	lb_stats_add(&backend_stats, ct->backend_id, len, 0, reply);
 	g = global_stats_get();
 	if (g) {
 		g->rx_packets++;
@@ -315,6 +332,53 @@ static __always_inline int xdp_reject4(struct xdp_md *ctx,
 	return xdp_reject4_tcp_rst(ctx, &o);
 }
 
+/* The general path's rewrite of a later fragment (frag.h) or an ICMP error
+ * (icmp_nat.h); its headers, for the FIB lookup. */
+static __always_inline int xdp_rewrite_other(struct xdp_md *ctx, int rc,
+					     const struct nat_action *act,
+					     struct ethhdr **eth,
+					     struct iphdr **iph)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (lb_action_l3(data, data_end, act, eth, iph))
+		return SLUICE_ERR_REWRITE;
+	if (rc == SLUICE_NAT_FRAG) {
+		frag4_rewrite(*iph, act);
+		return 0;
+	}
+	return icmp4_rewrite(data, data_end, *iph, act);
+}
+
+/* A DF packet of `act`, rewritten, too long for the next hop: undo the
+ * rewrite and answer its sender with fragmentation needed (the frame
+ * becomes the answer, sent back with XDP_TX), if it may be answered and
+ * the bucket has a token: SLUICE_FRAG_NEEDED, or why not. */
+static __always_inline int xdp_frag_needed(struct xdp_md *ctx,
+					   struct nat_action *act, __u16 mtu)
+{
+	struct reject4_orig o = {};
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	int rc;
+
+	pmtu_invert(act);
+	if (xdp_rewrite(ctx, act, &eth, &iph))
+		return SLUICE_ERR_REWRITE;
+	rc = pmtu_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end,
+			  act, &o);
+	if (rc)
+		return rc;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	rc = xdp_reject4_icmp_unreach(ctx, act, &o);
+	if (rc != SLUICE_REJECT_ICMP)
+		return rc;
+	return pmtu_frag_needed((void *)(long)ctx->data,
+				(void *)(long)ctx->data_end, mtu);
+}
+
 /*
  * The general path, for what the fast path left: lb_decide(), then the
  * rewrite from its action. Inlined, but its own scope: the action is zeroed
@@ -329,17 +393,32 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 	struct iphdr *iph;
 	int rc, verdict = XDP_PASS;
 	__u32 ifindex = 0;
+	__u16 mtu = 0;
 
 	rc = lb_decide((void *)(long)ctx->data, (void *)(long)ctx->data_end,
 		       ctx->data_end - ctx->data, new_to_vip, &act, 0);
-	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ||
+	    rc == SLUICE_NAT_FRAG || rc == SLUICE_NAT_ICMP) {
 		/* A failed rewrite cannot happen after a successful parse; it is
 		 * counted and the packet dropped, never sent half-rewritten. */
-		if (xdp_rewrite(ctx, &act, &eth, &iph)) {
+		if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ?
+			    xdp_rewrite(ctx, &act, &eth, &iph) :
+			    xdp_rewrite_other(ctx, rc, &act, &eth, &iph)) {
 			rc = SLUICE_ERR_REWRITE;
 		} else if (cfg_fib_redirect) {
-			ifindex = xdp_fib_forward(ctx, eth, iph);
-			verdict = xdp_verdict(ctx, ifindex);
+			ifindex = xdp_fib_forward(ctx, eth, iph, &mtu);
+			if (ifindex == FIB_FRAG_NEEDED) {
+				/* Fragments and ICMP errors never carry DF
+				 * from Linux; from elsewhere, the stack
+				 * judges them. */
+				ifindex = 0;
+				if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+					rc = xdp_frag_needed(ctx, &act, mtu);
+					verdict = XDP_TX;
+				}
+			} else {
+				verdict = xdp_verdict(ctx, ifindex);
+			}
 		}
 	} else if (rc == SLUICE_ERR_NO_BACKEND && act.reject) {
 		rc = xdp_reject4(ctx, &act);

@@ -24,5 +24,8 @@
 #define SLUICE_NAT_REPLY 2 /* reverse NAT done, forward towards the client */
 #define SLUICE_REJECT_RST 3  /* no backend: the packet became a TCP RST to its sender */
 #define SLUICE_REJECT_ICMP 4 /* no backend: the packet became an ICMP port unreachable */
+#define SLUICE_NAT_FRAG 5    /* a later fragment: its address rewritten as its first's (frag.h) */
+#define SLUICE_NAT_ICMP 6    /* an ICMP error about a flow, translated through the NAT (icmp_nat.h) */
+#define SLUICE_FRAG_NEEDED 7 /* a DF packet over the next hop's MTU became ICMP fragmentation needed */
 
 #endif /* SLUICE_ERRORS_H */

@@ -24,12 +24,17 @@ struct fib_out {
 	__u32 ifindex;
 	__u8 dmac[ETH_ALEN];
 	__u8 smac[ETH_ALEN];
+	__u16 mtu;  /* BPF_FIB_LKUP_RET_FRAG_NEEDED: the next hop's MTU */
 };
 
-/* The next hop of a rewritten IPv4 packet (its header as it now is). ctx is
- * an xdp_md or a __sk_buff: bpf_fib_lookup takes either. */
+/* The next hop of a rewritten IPv4 packet (its header as it now is), whose
+ * packets are `tot_len` bytes long (its total length, or for a GSO skb one
+ * segment's). ctx is an xdp_md or a __sk_buff: bpf_fib_lookup takes either.
+ * Returns BPF_FIB_LKUP_RET_SUCCESS (0) or why not; a packet longer than the
+ * next hop's MTU (a nonzero tot_len has the lookup check it) gives
+ * BPF_FIB_LKUP_RET_FRAG_NEEDED and the MTU in out->mtu. */
 static __always_inline int fib_next_hop(void *ctx, __u32 ifindex,
-					const struct iphdr *iph,
+					const struct iphdr *iph, __u16 tot_len,
 					struct fib_out *out)
 {
 	struct bpf_fib_lookup p = {};
@@ -38,13 +43,15 @@ static __always_inline int fib_next_hop(void *ctx, __u32 ifindex,
 	p.family = AF_INET;
 	p.tos = iph->tos;
 	p.l4_protocol = iph->protocol;
-	p.tot_len = bpf_ntohs(iph->tot_len);
+	p.tot_len = tot_len;
 	p.ipv4_src = iph->saddr;
 	p.ipv4_dst = iph->daddr;
 	p.ifindex = ifindex;
 	rc = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		out->mtu = p.mtu_result; /* a union with tot_len */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return -1;
+		return rc;
 	out->ifindex = p.ifindex;
 	__builtin_memcpy(out->dmac, p.dmac, ETH_ALEN);
 	__builtin_memcpy(out->smac, p.smac, ETH_ALEN);
@@ -69,18 +76,37 @@ static __always_inline int fib_apply_l2(struct ethhdr *eth, struct iphdr *iph,
 	return 0;
 }
 
+/* Not an interface: fib_forward's answer for a DF packet longer than the
+ * next hop's MTU, which is answered, not forwarded (frag.h). */
+#define FIB_FRAG_NEEDED 0xffffffffU
+
+/* Whether the FIB's answer is "too long" for a packet that must not be
+ * fragmented; any other (a packet the stack may fragment) goes on. */
+static __always_inline int fib_frag_needed(int rc, const struct iphdr *iph)
+{
+	return rc == BPF_FIB_LKUP_RET_FRAG_NEEDED &&
+	       (iph->frag_off & bpf_htons(0x4000 /* DF */));
+}
+
 /*
  * Forward a rewritten packet by the FIB: the next hop of its IPv4 header
  * (which follows `eth`, bounds checked by the caller), applied to the frame.
- * Returns the interface to redirect to, or 0 to hand the packet to the stack
- * unchanged (no full answer, or a TTL about to expire).
+ * Returns the interface to redirect to, 0 to hand the packet to the stack
+ * unchanged (no full answer, a TTL about to expire, a packet the stack
+ * fragments), or FIB_FRAG_NEEDED with the MTU in *mtu.
  */
 static __always_inline __u32 fib_forward(void *ctx, __u32 ifindex,
-					 struct ethhdr *eth, struct iphdr *iph)
+					 struct ethhdr *eth, struct iphdr *iph,
+					 __u16 tot_len, __u16 *mtu)
 {
 	struct fib_out out;
+	int rc = fib_next_hop(ctx, ifindex, iph, tot_len, &out);
 
-	if (fib_next_hop(ctx, ifindex, iph, &out) || fib_apply_l2(eth, iph, &out))
+	if (__builtin_expect(fib_frag_needed(rc, iph), 0)) {
+		*mtu = out.mtu;
+		return FIB_FRAG_NEEDED;
+	}
+	if (rc || fib_apply_l2(eth, iph, &out))
 		return 0;
 	return out.ifindex;
 }

@@ -545,6 +545,10 @@ new_flow:
 			   act, lookup);
 }
 
+/* lb_decide()'s hooks for fragments and ICMP errors: they use the above. */
+#include "frag.h"
+#include "icmp_nat.h"
+
 static __always_inline int lb_decide(void *data, void *data_end,
 				     __u32 pkt_len, int new_to_vip,
 				     struct nat_action *act, int lookup)
@@ -555,7 +559,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	__be16 sport, dport;
 	__u8 tflags = 0;
 	__u32 l4_len;
-	int proto;
+	int proto, first_frag = 0, rc;
 
 	/* Keep the action in memory. Without this, LLVM splits it into one
 	 * value per field (it never leaves the function once everything is
@@ -587,13 +591,11 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	act->ip_len = bpf_ntohs(iph->tot_len);
 
 	if (iph->frag_off & bpf_htons(SLUICE_IP_MF | SLUICE_IP_OFFSET)) {
-		/* Only the first fragment has ports, so a fragmented flow
-		 * cannot be balanced consistently: refuse it to a VIP. */
-		if (vip_known(iph->daddr)) {
-			act->to_vip = 1;
-			return SLUICE_ERR_FRAGMENT;
-		}
-		return SLUICE_PASS;
+		/* Only the first fragment has ports: it is decided, the later
+		 * ones follow it (frag.h). */
+		if (iph->frag_off & bpf_htons(SLUICE_IP_OFFSET))
+			return frag4_later(iph, act, lookup);
+		first_frag = 1;
 	}
 
 	if (proto == IPPROTO_TCP) {
@@ -610,7 +612,8 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		act->l4_check_off = act->l4_off + offsetof(struct tcphdr, check);
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh;
-		int err = parse_udphdr(&c, data_end, l4_len, &uh);
+		/* A first fragment's UDP length is the whole datagram's. */
+		int err = parse_udphdr(&c, data_end, first_frag ? ~0U : l4_len, &uh);
 
 		if (err < 0) {
 			act->to_vip = vip_known(iph->daddr);
@@ -621,10 +624,15 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		act->udp = 1;
 		act->l4_check_off = act->l4_off + offsetof(struct udphdr, check);
 	} else {
-		return SLUICE_PASS;
+		if (first_frag)
+			return SLUICE_PASS;
+		return icmp4_decide(&c, data, data_end, iph, l4_len, act, lookup);
 	}
 
-	return lb_flow(iph, sport, dport, tflags, new_to_vip, act, lookup);
+	rc = lb_flow(iph, sport, dport, tflags, new_to_vip, act, lookup);
+	if (first_frag)
+		return frag4_first(iph, rc, act, lookup);
+	return rc;
 }
 
 /* Count a rewritten packet's way out (with rx_packets, counted by the caller):
@@ -769,6 +777,17 @@ static __always_inline int lb_account(int rc, const struct nat_action *act,
 	case SLUICE_ERR_CT_CLASH:
 		g->ct_reply_clash++;
 		return 1;
+	case SLUICE_NAT_FRAG:
+		g->frag_translated++;
+		lb_count_nat(g, !act->rewrite_dst, redirected, fib_missed);
+		return 0;
+	case SLUICE_NAT_ICMP:
+		g->icmp_translated++;
+		lb_count_nat(g, 0, redirected, fib_missed);
+		return 0;
+	case SLUICE_FRAG_NEEDED:
+		g->icmp_frag_needed++;
+		return 0;
 	default: /* SLUICE_ERR_REWRITE: never forward a half-rewritten packet */
 		g->drop_malformed++;
 		return 1;

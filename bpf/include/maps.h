@@ -153,4 +153,45 @@ struct {
 	__type(value, struct global_stats);
 } global_stats SEC(".maps") __weak;
 
+/*
+ * Fragmented datagrams whose first fragment was balanced (frag.h): the
+ * decision of the first fragment, for the later ones, which carry no ports.
+ * Only the programs read it (user space only pins it), so its structs live
+ * here rather than in sluice_shared.h. Addresses in network order.
+ */
+struct frag4_key {
+	__be32 saddr;   /* the fragments' source, as they arrive */
+	__be32 daddr;   /* their destination, as they arrive */
+	__be16 id;      /* the IP identification the fragments share */
+	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+struct frag4_value {
+	__be32 new_addr;      /* what the rewritten address becomes */
+	__be32 peer_new_addr; /* SLUICE_CT_F_HAIRPIN: what the other address becomes */
+	__u32 svc_id;         /* for the service's and backend's counters */
+	__u32 backend_id;
+	__u8 rewrite_dst;     /* 1: the destination (DNAT); 0: the source (a reply) */
+	__u8 hairpin;         /* the other address is rewritten too */
+	__u8 pad[2];
+};
+
+#ifndef SLUICE_FRAG_SIZE
+/* Datagrams in reassembly at once, not flows: an entry is needed from a
+ * datagram's first fragment to its last, a few microseconds on a LAN. Linux
+ * holds at most 4 MB of fragments in reassembly per namespace
+ * (ipfrag_high_thresh), fewer than 3,000 fragments of 1,500 bytes, so fewer
+ * datagrams than that; 8,192 entries (about 0.5 MB with the LRU's overhead)
+ * is more, and the LRU evicts the oldest, whose datagram is long complete
+ * or lost. */
+#define SLUICE_FRAG_SIZE 8192
+#endif
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_FRAG_SIZE);
+	__type(key, struct frag4_key);
+	__type(value, struct frag4_value);
+} frag4 SEC(".maps") __weak;
+
 #endif /* SLUICE_MAPS_H */

@@ -32,17 +32,7 @@
 
 #include "lb.h"
 #include "csum.h"
-
-/* The ICMP header (RFC 792), declared here because linux/icmp.h pulls in
- * libc headers that a BPF object cannot build with. */
-struct icmp4hdr {
-	__u8 type;
-	__u8 code;
-	__sum16 checksum;
-	__be32 unused; /* destination unreachable: 0 */
-};
-#define ICMP4_DEST_UNREACH 3
-#define ICMP4_PORT_UNREACH 3
+#include "icmp.h"
 
 #ifndef SLUICE_REJECT_QUOTE_L4
 /* Bytes of a datagram, from its UDP header on, that an ICMP error quotes

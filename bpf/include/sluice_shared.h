@@ -246,7 +246,7 @@ struct global_stats {
 	__u64 forwarded_stack;   /* rewritten and handed to the stack */
 	__u64 replies;           /* reverse NAT applied */
 	__u64 drop_malformed;    /* truncated or invalid L3/L4 header to a VIP */
-	__u64 drop_fragment;     /* an IP fragment addressed to a VIP */
+	__u64 drop_fragment;     /* a later fragment to a VIP whose first fragment was not seen (frag.h) */
 	__u64 drop_no_service;   /* VIP on a port/protocol no service defines */
 	__u64 drop_no_backend;   /* service without a usable backend, not answered (the
 				  * service says drop, not a SYN, not answerable) */

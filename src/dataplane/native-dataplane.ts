@@ -174,7 +174,7 @@ const HASH_TYPES = new Set([1, 9]);
 const COUNT_BUDGET = 262_144;
 
 /** The maps of the object, for mapUsage and mapOccupancy. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];

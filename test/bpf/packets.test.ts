@@ -511,18 +511,20 @@ for (const prog of ['xdp', 'tc'] as const) {
   });
 }
 
-test.serial('fragments to a VIP are dropped and counted; others pass', (t) => {
+/* Fragmented datagrams in full: test/bpf/icmp-frag.test.ts. */
+test.serial('a first fragment to a VIP is balanced; a later one without it is dropped and counted; others pass', (t) => {
   const cases: Array<[string, PacketSpec, number, Partial<Record<GlobalCounter, number>>]> = [
-    ['first fragment (MF) to a VIP', syn(45000, { moreFragments: true }), XDP_DROP, { rx_packets: 1, drop_fragment: 1 }],
-    ['later fragment to a VIP', syn(45001, { fragOffset: 185 }), XDP_DROP, { rx_packets: 1, drop_fragment: 1 }],
-    ['fragment elsewhere', syn(45002, { moreFragments: true, daddr: '10.9.9.9' }), XDP_PASS, { rx_packets: 1, passed_other: 1 }],
+    ['first fragment (MF) to a VIP', syn(45000, { moreFragments: true }), XDP_PASS, { rx_packets: 1, forwarded_stack: 1 }],
+    ['later fragment to a VIP, its first never seen', syn(45001, { fragOffset: 185, ipId: 0x4501 }), XDP_DROP, { rx_packets: 1, drop_fragment: 1 }],
+    ['fragment elsewhere', syn(45002, { moreFragments: true, daddr: '10.9.9.9', ipId: 0x4502 }), XDP_PASS, { rx_packets: 1, passed_other: 1 }],
   ];
   for (const [name, spec, verdict, global] of cases) {
     const frame = buildPacket(spec);
     const r = send('xdp', frame);
     t.is(r.verdict, verdict, name);
     t.deepEqual(r.global, global, name);
-    if (verdict === XDP_PASS) t.true(r.out.equals(frame), `${name}: modified`);
+    if (name === 'first fragment (MF) to a VIP') assertDnat(t, frame, r.out, maglevPick('web', spec), 8080);
+    else if (verdict === XDP_PASS) t.true(r.out.equals(frame), `${name}: modified`);
   }
 });
 
@@ -628,8 +630,8 @@ for (const prog of ['xdp', 'tc'] as const) {
       ['a FIN', tcp(46304, { tcpFlags: { fin: true, ack: true } }), noBackend],
       ['a SYN to a service that says drop', tcp(46305, { daddr: dropper.address }), noBackend],
       ['UDP to a service that says drop', udp(46306, { daddr: dropperDns.address }), noBackend],
-      ['a SYN in a first fragment', tcp(46307, { moreFragments: true }), { rx_packets: 1, drop_fragment: 1 }],
-      ['a later UDP fragment', udp(46308, { fragOffset: 100 }), { rx_packets: 1, drop_fragment: 1 }],
+      ['a later TCP fragment', tcp(46307, { fragOffset: 100, ipId: 0x4637 }), { rx_packets: 1, drop_fragment: 1 }],
+      ['a later UDP fragment', udp(46308, { fragOffset: 100, ipId: 0x4638 }), { rx_packets: 1, drop_fragment: 1 }],
       ['a SYN sent to the Ethernet broadcast address', tcp(46309, { dstMac: 'ff:ff:ff:ff:ff:ff' }), noBackend],
       ['UDP sent to an Ethernet multicast address', udp(46310, { dstMac: '01:00:5e:00:00:01' }), noBackend],
       ['a SYN from a multicast address', tcp(46311, { saddr: '224.0.0.9' }), noBackend],

@@ -21,6 +21,10 @@ export interface PacketSpec {
   moreFragments?: boolean;
   /** Fragment offset in 8-byte units. */
   fragOffset?: number;
+  /** IP identification, default 0x1234 (the fragments of a datagram share it). */
+  ipId?: number;
+  /** Set don't-fragment. */
+  dontFragment?: boolean;
   /** For UDP: false sends a checksum of 0 ("none"). Default true. */
   udpChecksum?: boolean;
   ttl?: number;
@@ -84,8 +88,8 @@ export function buildPacket(s: PacketSpec): Buffer {
   const ip = Buffer.alloc(ihl * 4);
   ip[0] = 0x40 | ihl;
   ip.writeUInt16BE(ihl * 4 + l4len, 2);
-  ip.writeUInt16BE(0x1234, 4);
-  ip.writeUInt16BE((s.moreFragments ? 0x2000 : 0) | (s.fragOffset ?? 0), 6);
+  ip.writeUInt16BE(s.ipId ?? 0x1234, 4);
+  ip.writeUInt16BE((s.dontFragment ? 0x4000 : 0) | (s.moreFragments ? 0x2000 : 0) | (s.fragOffset ?? 0), 6);
   ip[8] = s.ttl ?? 64;
   ip[9] = proto;
   ipBytes(s.saddr).copy(ip, 12);
@@ -247,4 +251,72 @@ export function checksumsOk(frame: Buffer): { ip: boolean; l4: boolean } {
   const proto = ip[9]!;
   const l4Sum = proto === 1 ? onesSum(l4) : onesSum(l4, pseudoSum(ip.subarray(12, 16), ip.subarray(16, 20), proto, l4.length));
   return { ip: onesSum(ip) === 0xffff, l4: l4Sum === 0xffff };
+}
+
+/**
+ * An ICMP error (type, code, and the 32 bits after the checksum: for
+ * fragmentation needed, the next-hop MTU) from `saddr` to `daddr` about the
+ * packet in `about`: quoting its IP header and `quoteL4` bytes of what
+ * follows (or all there is), built from scratch; IPv4 without DF, TTL 64,
+ * id 0, MACs as given (default buildPacket's).
+ */
+export function icmpError(o: {
+  saddr: string; daddr: string; type: number; code: number; mtu?: number;
+  about: Buffer; quoteL4?: number; srcMac?: string; dstMac?: string;
+}): Buffer {
+  const { ip, l4 } = frameParts(o.about);
+  const quote = Buffer.concat([ip, l4.subarray(0, o.quoteL4 ?? 64)]);
+  const icmp = Buffer.concat([Buffer.from([o.type, o.code, 0, 0, 0, 0, 0, 0]), quote]);
+  icmp.writeUInt16BE(o.mtu ?? 0, 6);
+  icmp.writeUInt16BE(~onesSum(icmp) & 0xffff, 2);
+  return ipv4Frame({
+    dstMac: macBytes(o.dstMac ?? '02:00:00:00:00:02'), srcMac: macBytes(o.srcMac ?? '02:00:00:00:00:01'),
+    saddr: ipBytes(o.saddr), daddr: ipBytes(o.daddr), proto: 1, df: false,
+  }, icmp);
+}
+
+/**
+ * Cut the datagram in `frame` into fragments of at most `maxData` bytes of
+ * L4 data each (a multiple of 8), as a router would: the IP header copied
+ * (its id kept), total length, MF and offset set, its checksum recomputed.
+ */
+export function fragmentPacket(frame: Buffer, maxData: number): Buffer[] {
+  if (maxData % 8) throw new Error('fragment data must be a multiple of 8 bytes');
+  const { dstMac, srcMac, ip, l4 } = frameParts(frame);
+  const out: Buffer[] = [];
+  for (let off = 0; off < l4.length; off += maxData) {
+    const data = l4.subarray(off, off + maxData);
+    const h = Buffer.from(ip);
+    h.writeUInt16BE(ip.length + data.length, 2);
+    const more = off + maxData < l4.length;
+    h.writeUInt16BE((ip.readUInt16BE(6) & 0x4000) | (more ? 0x2000 : 0) | (off / 8), 6);
+    h.writeUInt16BE(0, 10);
+    h.writeUInt16BE(~onesSum(h) & 0xffff, 10);
+    const eth = Buffer.alloc(14);
+    dstMac.copy(eth, 0);
+    srcMac.copy(eth, 6);
+    eth.writeUInt16BE(0x0800, 12);
+    out.push(Buffer.concat([eth, h, data]));
+  }
+  return out;
+}
+
+/** Reassemble fragments (any order) into one frame, the first fragment's headers with MF and offset cleared. */
+export function reassemble(frags: Buffer[]): Buffer {
+  const parts = frags.map((f) => {
+    const { dstMac, srcMac, ip, l4 } = frameParts(f);
+    return { dstMac, srcMac, ip, l4, off: (ip.readUInt16BE(6) & 0x1fff) * 8 };
+  }).sort((a, b) => a.off - b.off);
+  const first = parts[0]!;
+  const data = Buffer.concat(parts.map((p) => p.l4));
+  const h = Buffer.from(first.ip);
+  h.writeUInt16BE(h.length + data.length, 2);
+  h.writeUInt16BE(h.readUInt16BE(6) & 0x4000, 6);
+  h.writeUInt16BE(0, 10);
+  h.writeUInt16BE(~onesSum(h) & 0xffff, 10);
+  const eth = Buffer.alloc(14);
+  first.dstMac.copy(eth, 0);
+  first.srcMac.copy(eth, 6);
+  eth.writeUInt16BE(0x0800, 12);
+  return Buffer.concat([eth, h, data]);
 }

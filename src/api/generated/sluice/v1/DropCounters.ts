@@ -11,7 +11,8 @@ export interface DropCounters {
    */
   'malformed'?: (number | string | Long);
   /**
-   * IP fragments to a VIP.
+   * Later IP fragments to a VIP whose first fragment was not seen (a
+   * fragmented datagram is balanced as one, by its first fragment).
    */
   'fragment'?: (number | string | Long);
   /**
@@ -38,7 +39,8 @@ export interface DropCounters__Output {
    */
   'malformed': (string);
   /**
-   * IP fragments to a VIP.
+   * Later IP fragments to a VIP whose first fragment was not seen (a
+   * fragmented datagram is balanced as one, by its first fragment).
    */
   'fragment': (string);
   /**

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * icmp.h: the ICMP header (RFC 792) and the types sluice reads or sends,
+ * declared here because linux/icmp.h pulls in libc headers that a BPF
+ * object cannot build with.
+ */
+#ifndef SLUICE_ICMP_H
+#define SLUICE_ICMP_H
+
+#include <linux/types.h>
+
+struct icmp4hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	/* Destination unreachable: 0, or for "fragmentation needed" 16
+	 * unused bits then the next hop's MTU (RFC 1191), network order. */
+	__be32 unused;
+};
+
+#define ICMP4_DEST_UNREACH 3
+#define ICMP4_PORT_UNREACH 3  /* code of ICMP4_DEST_UNREACH */
+#define ICMP4_FRAG_NEEDED 4   /* code of ICMP4_DEST_UNREACH */
+#define ICMP4_TIME_EXCEEDED 11
+#define ICMP4_PARAMETERPROB 12
+
+#endif /* SLUICE_ICMP_H */
