@@ -223,8 +223,13 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 			return XDP_FAST_MISS;
 		}
 	}
-	lb_stats_add(&svc_stats, ct->svc_id, len, 0, reply);
-	lb_stats_add(&backend_stats, ct->backend_id, len, 0, reply);
+	if (reply) {
+		lb_stats_add(&svc_stats, ct->svc_id, len, 0, 1);
+		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 1);
+	} else {
+		lb_stats_add(&svc_stats, ct->svc_id, len, 0, 0);
+		lb_stats_add(&backend_stats, ct->backend_id, len, 0, 0);
+	}
 	g = global_stats_get();
 	if (g) {
 		g->rx_packets++;
