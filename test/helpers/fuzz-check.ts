@@ -23,7 +23,19 @@
  *  - counters: rx_packets +1 and exactly one verdict counter, the one the
  *    verdict says; service and backend counters move only for a rewrite, by
  *    one packet and the packet's IPv4 total length (never more than the
- *    frame holds).
+ *    frame holds); the lifecycle's counters (ct_expired, ct_reply_stale,
+ *    ct_rescheduled, ct_untracked, ct_reply_recreated, reply_restored,
+ *    reply_ambiguous, hairpin_flows) move exactly when the lifecycle says;
+ *  - conntrack: the table after the packet is the one the flow lifecycle
+ *    (bpf/include/ct.h) makes of the table before it: an entry counts only
+ *    while live (expires after the packet's second), a reply entry only
+ *    while valid (its backend still its service's, at the packet's source);
+ *    a stale reply entry is removed; a followed entry moves its flow's state
+ *    (new -> established -> closing) and expiry in both entries, at most
+ *    once a second, writing a peer entry that is gone; a new flow writes
+ *    both entries unless it is a RST, or its reply tuple is held by another
+ *    live flow of another VIP:port (refused: ct_reply_clash); nothing else
+ *    changes.
  */
 import { rstFor, portUnreachableFor } from './packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
@@ -34,6 +46,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   TCP_ACK,
+  TCP_FIN,
   TCP_RST,
   TCP_SYN,
   bytesToIp,
@@ -42,7 +55,7 @@ import {
   type FrameReading,
 } from './fuzz-frames.js';
 
-export const PROPERTIES = ['untouched', 'nat', 'checksums', 'malformed', 'counters'] as const;
+export const PROPERTIES = ['untouched', 'nat', 'checksums', 'malformed', 'counters', 'conntrack'] as const;
 export type Property = (typeof PROPERTIES)[number];
 
 export type Prog = 'xdp' | 'tc';
@@ -72,6 +85,9 @@ export interface WorldService {
   drop: boolean;
 }
 
+/** A flow's state (struct ct_value.state). */
+export type CtState = 'established' | 'new' | 'closing';
+
 /** A conntrack entry, as the dataplane's codec gives it. */
 export interface WorldConntrack {
   natAddress: string;
@@ -81,14 +97,32 @@ export interface WorldConntrack {
   hairpin: boolean;
   backendId: number;
   serviceId: number;
+  state: CtState;
+  /** Seconds of CLOCK_MONOTONIC, as the dataplane's u32. */
+  created: number;
+  expires: number;
+}
+
+/** The flows' idle timeouts the dataplane was loaded with, in seconds. */
+export interface CtTimeouts { tcpSyn: number; tcpEstablished: number; tcpClosing: number; udp: number }
+
+/** A conntrack table: entries by ctKey(). */
+export type CtTable = ReadonlyMap<string, WorldConntrack>;
+
+/** The key of the entry under one 5-tuple, as the packet carries it. */
+export function ctKey(saddr: string, sport: number, daddr: string, dport: number, proto: number): string {
+  return `${saddr}:${sport}>${daddr}:${dport}/${proto}`;
 }
 
 /** What the dataplane held before the packet. */
 export interface FuzzWorld {
   services: WorldService[];
   hairpin: string | null;
-  /** The entry under the packet's own tuple, when it is TCP or UDP. */
-  conntrack: WorldConntrack | null;
+  /** The whole conntrack table. */
+  conntrack: CtTable;
+  /** The second (CLOCK_MONOTONIC, whole seconds) the packet is judged at. */
+  now: number;
+  timeouts: CtTimeouts;
   /** An ICMP packet quotes a flow that has an entry (either way), or comes from or goes to a VIP. */
   icmpRelated: boolean;
 }
@@ -106,22 +140,22 @@ export interface FuzzObservation {
   /** Service and backend counters that moved, by id. */
   svc: Map<number, LbDelta>;
   backend: Map<number, LbDelta>;
+  /** The conntrack table after the packet. */
+  conntrack: CtTable;
 }
 
 export interface Violation { property: Property; message: string }
 
 /**
  * Dataplane bugs the fuzzer found that are reported and not fixed yet: the
- * checker counts a packet that shows one (CheckResult.known) instead of
- * failing on it, when the caller allows it. Each is in the fuzzer's report.
- *  - stale-reply-entry: a reply entry is followed after its service (or its
- *    backend) is gone: the reply is restored to a VIP:port that no longer
- *    serves it and counted under a service id that may be another's now.
- *    lb_reply() never checks the entry's backend, as backend_for_ct() does
- *    for forward entries.
+ * checker would count a packet that shows one (CheckResult.known) instead
+ * of failing on it, when the caller allows it. None is open:
+ * test/bpf/fuzz.test.ts fails while this list is not empty, so that an
+ * allowance cannot outlive its fix unnoticed.
  */
-export const KNOWN_ISSUES = ['stale-reply-entry'] as const;
-export type KnownIssue = (typeof KNOWN_ISSUES)[number];
+export const KNOWN_ISSUES: readonly string[] = [];
+/** A name in KNOWN_ISSUES. */
+export type KnownIssue = string;
 
 /** What the checker concluded the packet was: for the per-property counts. */
 export type Outcome =
@@ -133,6 +167,8 @@ export interface CheckResult {
   /** Properties that had something to check on this packet (beyond "not rewritten"). */
   applied: Set<Property>;
   violations: Violation[];
+  /** The lifecycle's events of this packet (its counters that moved, as the checker expected them; ct_reply_clash too). */
+  lifecycle?: GlobalCounter[];
   /** A known issue this packet showed, allowed by the caller. */
   known?: KnownIssue;
 }
@@ -140,8 +176,19 @@ export interface CheckResult {
 const VERDICT_COUNTERS: readonly GlobalCounter[] = [
   'passed_other', 'forwarded', 'forwarded_stack', 'drop_malformed', 'drop_fragment', 'drop_no_service',
   'drop_no_backend', 'drop_ct_full', 'passed_malformed', 'reject_tcp_rst', 'reject_icmp_unreach', 'reject_rate_limited',
+  'ct_reply_clash',
 ];
-const DROP_COUNTERS: ReadonlySet<GlobalCounter> = new Set(['drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend', 'drop_ct_full', 'reject_rate_limited']);
+const DROP_COUNTERS: ReadonlySet<GlobalCounter> = new Set(['drop_malformed', 'drop_fragment', 'drop_no_service', 'drop_no_backend', 'drop_ct_full', 'reject_rate_limited', 'ct_reply_clash']);
+/** Counters of the flow lifecycle, besides the verdict: each moves by one exactly when the lifecycle says. */
+export const LIFECYCLE_COUNTERS: readonly GlobalCounter[] = [
+  'ct_expired', 'ct_reply_stale', 'ct_rescheduled', 'ct_untracked', 'ct_reply_recreated', 'reply_restored', 'reply_ambiguous', 'hairpin_flows',
+];
+
+/** What the lifecycle makes of a packet besides its verdict: the counters it moves and the table it leaves (undefined: not known, a property already broke). */
+interface Expected {
+  life: Set<GlobalCounter>;
+  table: Map<string, WorldConntrack> | undefined;
+}
 
 const hx = (b: Buffer): string => b.toString('hex');
 
@@ -161,6 +208,42 @@ function diffPositions(a: Buffer, b: Buffer): number[] {
 const normSum = (s: number | undefined): number | undefined => (s === 0 ? 0xffff : s);
 
 export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: ReadonlySet<KnownIssue> = new Set()): CheckResult {
+  void allow; /* no issue is open (KNOWN_ISSUES): nothing to allow */
+  const exp: Expected = { life: new Set(), table: new Map(world.conntrack) };
+  const res = judge(world, obs, exp);
+  const fail = (property: Property, message: string): void => {
+    res.violations.push({ property, message: `${obs.prog}: ${message}` });
+  };
+  for (const c of LIFECYCLE_COUNTERS) {
+    const want = exp.life.has(c) ? 1 : 0;
+    if ((obs.global[c] ?? 0) !== want) fail('counters', `${c} moved by ${obs.global[c] ?? 0}, want ${want}`);
+  }
+  if (exp.table) {
+    const diff = tableDiff(exp.table, obs.conntrack);
+    if (diff.length) fail('conntrack', `the conntrack table (now ${world.now}) differs from the lifecycle's: ${diff.slice(0, 4).join('; ')}${diff.length > 4 ? ` (${diff.length} entries)` : ''}`);
+  }
+  res.lifecycle = [...exp.life, ...(obs.global.ct_reply_clash === 1 && !res.violations.length ? ['ct_reply_clash' as const] : [])];
+  return res;
+}
+
+function fmtEntry(e: WorldConntrack | undefined): string {
+  if (!e) return 'none';
+  return `${e.reply ? 'reply' : 'forward'}${e.hairpin ? '+hairpin' : ''} ${e.natAddress}:${e.natPort} be ${e.backendId} svc ${e.serviceId} ${e.state} ${e.created}..${e.expires}`;
+}
+
+/** The entries of two tables that differ, each as "key: want X, got Y". */
+function tableDiff(want: CtTable, got: CtTable): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...want.keys(), ...got.keys()])) {
+    const a = fmtEntry(want.get(k));
+    const b = fmtEntry(got.get(k));
+    if (a !== b) out.push(`${k}: want ${a}, got ${b}`);
+  }
+  return out;
+}
+
+/** The verdict, rewrite and counter properties of one packet; the lifecycle's expectations go to `exp`. */
+function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResult {
   const violations: Violation[] = [];
   const applied = new Set<Property>(['counters']);
   const fail = (property: Property, message: string): void => {
@@ -261,106 +344,192 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
     return { outcome: 'passed', applied, violations };
   }
 
-  /* TCP or UDP, well formed. */
+  /* TCP or UDP, well formed: the flow lifecycle (bpf/include/ct.h) on the table before the packet, then the rewrite. */
+  applied.add('conntrack');
   const proto = r.proto;
   const sport = r.sport!;
   const dport = r.dport!;
-  const synOnly = proto === IPPROTO_TCP && (r.tcpFlags! & TCP_SYN) !== 0 && (r.tcpFlags! & TCP_ACK) === 0;
-  const ct = world.conntrack;
+  const saddr = r.saddr!;
+  const daddr = r.daddr!;
+  const flags = proto === IPPROTO_TCP ? r.tcpFlags! : 0;
+  const synOnly = proto === IPPROTO_TCP && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+  const trackable = proto !== IPPROTO_TCP || (flags & TCP_RST) === 0;
+  const now = world.now;
+  const T = exp.table!;
+  const life = exp.life;
+  const key = ctKey(saddr, sport, daddr, dport, proto);
   const svcById = new Map(world.services.map((s) => [s.id, s]));
+  const backendById = new Map(world.services.flatMap((s) => s.backends.map((b) => [b.id, { s, b }] as const)));
   const endpointOf = (addr: string, port: number): Array<{ s: WorldService; b: WorldBackend }> =>
     world.services.flatMap((s) => (s.proto === proto ? s.backends.filter((b) => b.address === addr && b.port === port).map((b) => ({ s, b })) : []));
+  const timeout = (st: CtState): number => (proto !== IPPROTO_TCP ? world.timeouts.udp
+    : st === 'new' ? world.timeouts.tcpSyn : st === 'closing' ? world.timeouts.tcpClosing : world.timeouts.tcpEstablished);
+  /* Seconds are the dataplane's u32, compared wrap-safe. */
+  const live = (e: WorldConntrack): boolean => ((e.expires - now) | 0) > 0;
+  const nextState = (st: CtState): CtState => (proto !== IPPROTO_TCP ? st
+    : (flags & (TCP_FIN | TCP_RST)) !== 0 ? 'closing' : st === 'new' && (flags & TCP_SYN) === 0 ? 'established' : st);
+  const firstState: CtState = proto !== IPPROTO_TCP ? 'established' : (flags & TCP_FIN) !== 0 ? 'closing' : synOnly ? 'new' : 'established';
+  const entry = (v: Omit<WorldConntrack, 'state' | 'created' | 'expires'>): WorldConntrack =>
+    ({ ...v, state: firstState, created: now >>> 0, expires: (now + timeout(firstState)) >>> 0 });
 
-  /* The forward entry is followed if its backend is still its service's and still the address it names, unless a fresh SYN meets a draining one. */
-  let follow: WorldBackend | undefined;
-  if (ct && !ct.reply) {
-    const s = svcById.get(ct.serviceId);
-    const b = s?.backends.find((x) => x.id === ct.backendId);
-    if (b && b.address === ct.natAddress && b.port === ct.natPort && !(synOnly && b.draining)) follow = b;
+  /* A packet that found its flow's live entry: both entries move to the next state and expiry, if that changes them; a peer entry that is gone is written again, never over another flow's. */
+  const touch = (e: WorldConntrack): void => {
+    const state = nextState(e.state);
+    const expires = (now + timeout(state)) >>> 0;
+    if (e.expires === expires && e.state === state) return;
+    const self = { ...e, state, expires };
+    T.set(key, self);
+    const pk = e.reply
+      ? ctKey(e.hairpin ? saddr : daddr, dport, e.natAddress, e.natPort, proto)
+      : ctKey(e.natAddress, e.natPort, e.hairpin ? world.hairpin ?? '0.0.0.0' : saddr, sport, proto);
+    const pv: WorldConntrack = e.reply ? { ...self, reply: false, natAddress: saddr, natPort: sport } : { ...self, reply: true, natAddress: daddr, natPort: dport };
+    const p = T.get(pk);
+    if (p) {
+      if (p.reply === pv.reply && p.hairpin === pv.hairpin && p.natAddress === pv.natAddress && p.natPort === pv.natPort && p.backendId === pv.backendId) {
+        T.set(pk, { ...p, state, expires });
+      }
+      return;
+    }
+    T.set(pk, pv);
+    if (pv.reply) life.add('ct_reply_recreated');
+  };
+
+  /* The packet's own entry: dead is absent; a reply entry counts while its backend is still its service's at the packet's source (else removed); a forward entry is followed while its backend is, unless a fresh SYN meets a draining backend or a closing flow. */
+  let e = T.get(key);
+  if (e && !live(e)) {
+    life.add('ct_expired');
+    e = undefined;
   }
-  const service = world.services.find((s) => s.vip === r.daddr && s.port === dport && s.proto === proto);
-  const endpoints = endpointOf(r.saddr!, sport);
+  let viaEntry: WorldConntrack | undefined;
+  let follow: { s: WorldService; b: WorldBackend } | undefined;
+  if (e?.reply) {
+    const o = backendById.get(e.backendId);
+    if (o && o.s.id === e.serviceId && o.b.address === saddr && o.b.port === sport) {
+      viaEntry = e;
+      touch(e);
+    } else {
+      T.delete(key);
+      life.add('ct_reply_stale');
+    }
+  } else if (e) {
+    const o = backendById.get(e.backendId);
+    const mine = o && o.s.id === e.serviceId && o.b.address === e.natAddress && o.b.port === e.natPort ? o : undefined;
+    if (mine && !(synOnly && (mine.b.draining || e.state === 'closing'))) {
+      follow = mine;
+      touch(e);
+    } else if (!synOnly || e.state !== 'closing' || !mine) {
+      /* A new connection on a closing flow's tuple is placed afresh, not rescheduled. */
+      life.add('ct_rescheduled');
+    }
+  }
+  const service = world.services.find((s) => s.vip === daddr && s.port === dport && s.proto === proto);
+  const endpoints = endpointOf(saddr, sport);
+  const stateless = !viaEntry && !follow && !vip && !synOnly && endpoints.length === 1 ? endpoints[0]! : undefined;
 
-  if (ct?.reply) {
+  if (viaEntry || stateless) {
     outcome = 'reply';
   } else if (follow || vip) {
     outcome = 'forward';
-  } else if (!synOnly && endpoints.length === 1) {
-    outcome = 'reply';
   } else {
     /* Not ours: untouched. */
     applied.add('untouched');
     if (!identical || obs.verdict !== v.pass) {
-      fail('untouched', `${r.saddr}:${sport} -> ${r.daddr}:${dport}/${proto}: no VIP, no entry, no reply to restore: must pass untouched; got verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
+      fail('untouched', `${saddr}:${sport} -> ${daddr}:${dport}/${proto}: no VIP, no live entry, no reply to restore: must pass untouched; got verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
     } else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
-    if (endpoints.length > 1 && !synOnly && g.reply_ambiguous !== 1) fail('counters', `a reply from ${r.saddr}:${sport}, an endpoint of ${endpoints.length} service ports, must count reply_ambiguous`);
+    if (endpoints.length > 1 && !synOnly) life.add('reply_ambiguous');
     return { outcome: 'passed', applied, violations };
   }
 
   applied.add('nat');
   if (outcome === 'reply') {
-    /* From the service's VIP:port, by the reply entry or by reply_nat. */
-    const viaEntry = ct?.reply ? svcById.get(ct.serviceId) : undefined;
-    const owner = ct?.reply ? viaEntry : endpoints[0]!.s;
-    const be = ct?.reply ? viaEntry?.backends.find((b) => b.id === ct.backendId) : endpoints[0]!.b;
+    /* From the service's VIP:port, by the reply entry or by reply_nat (which tracks the flow from here, unless it is a RST). */
+    const owner = viaEntry ? svcById.get(viaEntry.serviceId)! : stateless!.s;
+    const be = viaEntry ? owner.backends.find((b) => b.id === viaEntry.backendId)! : stateless!.b;
+    if (stateless) {
+      life.add('reply_restored');
+      if (!trackable) life.add('ct_untracked');
+      else {
+        const rv = entry({ natAddress: owner.vip, natPort: owner.port, reply: true, hairpin: false, backendId: be.id, serviceId: owner.id });
+        T.set(key, rv);
+        const fk = ctKey(daddr, dport, owner.vip, owner.port, proto);
+        if (!T.has(fk)) T.set(fk, { ...rv, reply: false, natAddress: be.address, natPort: be.port });
+      }
+    }
     if (!rewritten) {
-      fail('nat', `a reply ${r.saddr}:${sport} -> ${r.daddr}:${dport} (${ct?.reply ? 'conntrack reply entry' : 'reply_nat'}) was not restored: verdict ${obs.verdict}, counted ${counter}`);
+      fail('nat', `a reply ${saddr}:${sport} -> ${daddr}:${dport} (${viaEntry ? 'live, valid conntrack reply entry' : 'reply_nat'}) was not restored: verdict ${obs.verdict}, counted ${counter}`);
+      exp.table = undefined;
       return { outcome, applied, violations };
     }
-    if ((!owner || !be || be.address !== r.saddr || be.port !== sport) && ct?.reply && allow.has('stale-reply-entry')) {
-      return { outcome, applied, violations, known: 'stale-reply-entry' };
-    }
-    if (!owner || !be || be.address !== r.saddr || be.port !== sport) {
-      fail('nat', `a reply from ${r.saddr}:${sport} was restored by ${ct?.reply ? `a reply entry naming service ${ct.serviceId} (${ct.natAddress}:${ct.natPort}), backend ${ct.backendId}` : 'reply_nat'}, but that service${owner ? '' : ' no longer exists'}${owner && be ? ` has backend ${be.address}:${be.port}` : ''}${owner && !be ? ' no longer has that backend' : ''}`);
-    }
     const o = readFrame(obs.output);
-    const want = owner ? `${owner.vip}:${owner.port}` : ct ? `${ct.natAddress}:${ct.natPort}` : '?';
+    const want = `${owner.vip}:${owner.port}`;
+    if (viaEntry && `${viaEntry.natAddress}:${viaEntry.natPort}` !== want) {
+      fail('nat', `a reply from ${saddr}:${sport} followed a reply entry naming ${viaEntry.natAddress}:${viaEntry.natPort}, but its service ${owner.id} (backend ${be.id}) is ${want}`);
+    }
     if (`${o.saddr}:${o.sport}` !== want) fail('nat', `reply restored to ${o.saddr}:${o.sport}, want ${want}`);
-    const hairpin = ct?.reply ? ct.hairpin : false;
-    const wantDst = hairpin ? r.saddr : r.daddr;
+    const hairpin = viaEntry ? viaEntry.hairpin : false;
+    const wantDst = hairpin ? saddr : daddr;
     if (`${o.daddr}:${o.dport}` !== `${wantDst}:${dport}`) fail('nat', `reply's destination became ${o.daddr}:${o.dport}, want ${wantDst}:${dport}`);
     if (g.replies !== 1) fail('counters', 'a restored reply must count replies');
-    if ((g.reply_restored === 1) !== !ct?.reply) fail('counters', `reply_restored ${g.reply_restored ?? 0} for a reply ${ct?.reply ? 'with' : 'without'} an entry`);
-    const sid = owner?.id ?? ct?.serviceId;
-    const bid = be?.id ?? ct?.backendId;
-    checkStats(obs, sid, bid, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
+    checkStats(obs, owner.id, be.id, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
     checkRewrite(obs, r, { reply: true, hairpin }, fail);
     applied.add('checksums');
     checkChecksums(obs, r, rs, fail);
     return { outcome, applied, violations };
   }
 
-  /* Forward: a followed entry's backend, or a new decision. */
+  /* Forward: a followed entry's backend, or a new flow placed now. */
   const fresh = !follow;
-  if (fresh && ct && !ct.reply && g.ct_rescheduled !== 1) fail('counters', `a forward entry to backend ${ct.backendId} (${ct.natAddress}:${ct.natPort}) not followed must count ct_rescheduled`);
-  if (!fresh && g.ct_rescheduled) fail('counters', 'ct_rescheduled for a followed entry');
   if (fresh && !service) {
-    if (obs.verdict !== v.drop || counter !== 'drop_no_service') fail('nat', `${r.daddr}:${dport}/${proto}: a VIP, no such service: want dropped, drop_no_service; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
+    if (obs.verdict !== v.drop || counter !== 'drop_no_service') fail('nat', `${daddr}:${dport}/${proto}: a VIP, no such service: want dropped, drop_no_service; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
     return { outcome: 'dropped', applied, violations };
   }
   const usable = service ? service.backends.filter((b) => !b.draining) : [];
+  /* A new flow's entries: the forward one under its own tuple, the reply one under the backend's (to the hairpin address for a client given itself). */
+  const hairpinFor = (b: WorldBackend): boolean => world.hairpin !== null && b.address === saddr;
+  const replyKeyFor = (b: WorldBackend): string => ctKey(b.address, b.port, hairpinFor(b) ? world.hairpin! : saddr, sport, proto);
+  /* Another live flow holds the reply tuple under another VIP:port: the new flow is refused. */
+  const clashes = (b: WorldBackend): WorldConntrack | undefined => {
+    const held = T.get(replyKeyFor(b));
+    return trackable && held && live(held) && (held.natAddress !== daddr || held.natPort !== dport) ? held : undefined;
+  };
   if (rewritten) {
     const o = readFrame(obs.output);
     const to = `${o.daddr}:${o.dport}`;
-    const svc = fresh ? service! : svcById.get(ct!.serviceId)!;
+    const svc = follow ? follow.s : service!;
     let be: WorldBackend | undefined;
     if (follow) {
-      be = follow;
-      if (to !== `${follow.address}:${follow.port}`) fail('nat', `an established flow left its backend: went to ${to}, its entry names ${follow.address}:${follow.port}`);
+      be = follow.b;
+      if (to !== `${be.address}:${be.port}`) fail('nat', `an established flow left its backend: went to ${to}, its entry names ${be.address}:${be.port}`);
+      if (daddr !== svc.vip || dport !== svc.port) {
+        /* An entry keyed by a VIP:port that is not its service's. */
+        fail('nat', `${daddr}:${dport} followed an entry of service ${svc.id}, whose VIP is ${svc.vip}:${svc.port}`);
+      }
     } else {
       be = usable.find((b) => `${b.address}:${b.port}` === to);
-      if (!be) fail('nat', `a new flow to ${r.daddr}:${dport} went to ${to}, not an active backend of service ${svc.id} (${usable.map((b) => `${b.address}:${b.port}`).join(', ') || 'none'})`);
-    }
-    if (follow && (r.daddr !== svc.vip || dport !== svc.port)) {
-      /* An entry keyed by a VIP:port that is not its service's. */
-      fail('nat', `${r.daddr}:${dport} followed an entry of service ${svc.id}, whose VIP is ${svc.vip}:${svc.port}`);
+      if (!be) {
+        fail('nat', `a new flow to ${daddr}:${dport} went to ${to}, not an active backend of service ${svc.id} (${usable.map((b) => `${b.address}:${b.port}`).join(', ') || 'none'})`);
+        exp.table = undefined;
+      } else {
+        if (hairpinFor(be)) life.add('hairpin_flows');
+        const held = clashes(be);
+        if (!trackable) life.add('ct_untracked');
+        else if (held) {
+          fail('nat', `a new flow to ${daddr}:${dport} was placed on ${to}, whose reply tuple ${replyKeyFor(be)} another live flow holds for ${held.natAddress}:${held.natPort}: want refused, ct_reply_clash`);
+          exp.table = undefined;
+        } else {
+          const hp = hairpinFor(be);
+          const fv = entry({ natAddress: be.address, natPort: be.port, reply: false, hairpin: hp, backendId: be.id, serviceId: svc.id });
+          T.set(key, fv);
+          T.set(replyKeyFor(be), { ...fv, reply: true, natAddress: daddr, natPort: dport });
+        }
+      }
     }
     /* A flow's entry says whether it is a hairpin flow (set when it was placed); the address is the one of the moment. */
-    const hairpin = world.hairpin !== null && (follow ? ct!.hairpin : be !== undefined && be.address === r.saddr);
-    if (hairpin && o.saddr !== world.hairpin) fail('nat', `a client given itself (${r.saddr}) must be source-NATed to ${world.hairpin}, got ${o.saddr}`);
-    if (!hairpin && o.saddr !== r.saddr) fail('nat', `source address changed on the way in: ${r.saddr} -> ${o.saddr}`);
+    const hairpin = world.hairpin !== null && (follow ? e!.hairpin : be !== undefined && be.address === saddr);
+    if (hairpin && o.saddr !== world.hairpin) fail('nat', `a client given itself (${saddr}) must be source-NATed to ${world.hairpin}, got ${o.saddr}`);
+    if (!hairpin && o.saddr !== saddr) fail('nat', `source address changed on the way in: ${saddr} -> ${o.saddr}`);
     if (o.sport !== sport) fail('nat', `source port changed on the way in: ${sport} -> ${o.sport}`);
-    if (g.replies || g.reply_restored) fail('counters', 'a forwarded packet counted as a reply');
+    if (g.replies) fail('counters', 'a forwarded packet counted as a reply');
     if (g.affinity_hits && !svc.affinity) fail('counters', 'affinity_hits for a service without affinity');
     if (g.affinity_hits && !fresh) fail('counters', 'affinity_hits for an established flow');
     checkStats(obs, svc.id, be?.id, { packets: 1, bytes: r.totLen!, newConnections: fresh ? 1 : 0, replyPackets: 0 }, fail);
@@ -370,20 +539,25 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
     return { outcome: 'forward', applied, violations };
   }
   if (!fresh) {
-    fail('nat', `an established flow (entry to ${follow!.address}:${follow!.port}) was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    fail('nat', `an established flow (entry to ${follow!.b.address}:${follow!.b.port}) was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    exp.table = undefined;
     return { outcome, applied, violations };
   }
-  if (usable.length > 0 && !(service!.affinity)) {
-    fail('nat', `a new flow to ${r.daddr}:${dport}, a service with ${usable.length} active backends, was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
-    return { outcome, applied, violations };
+  if (counter === 'ct_reply_clash') {
+    /* Refused: the forward entry written for it is removed again. */
+    T.delete(key);
+    const held = usable.map((b) => ({ b, held: clashes(b) })).filter((x) => x.held);
+    if (obs.verdict !== v.drop || !held.length) {
+      fail('nat', `a new flow to ${daddr}:${dport} refused as a reply tuple clash (verdict ${obs.verdict}), but no active backend's reply tuple is held by another live flow: ${usable.map((b) => `${replyKeyFor(b)} ${fmtEntry(T.get(replyKeyFor(b)))}`).join('; ') || 'no active backend'}`);
+    }
+    return { outcome: 'dropped', applied, violations };
   }
   if (usable.length > 0) {
-    /* With affinity, a backend gone to draining leaves the table; not forwarding is only right without a table. */
-    fail('nat', `a new flow to ${r.daddr}:${dport} (affinity service with active backends) was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    fail('nat', `a new flow to ${daddr}:${dport}, a service with ${usable.length} active backends${service!.affinity ? ' (affinity)' : ''}, was not forwarded: verdict ${obs.verdict}, counted ${counter}`);
+    exp.table = undefined;
     return { outcome, applied, violations };
   }
   /* No usable backend: answer a SYN or a datagram, if the service says so and it may be answered; else drop. */
-  const flags = r.tcpFlags ?? 0;
   const macsOk = ((obs.input[0]! | obs.input[6]!) & 1) === 0;
   const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) &&
     (proto === IPPROTO_UDP || ((flags & TCP_SYN) !== 0 && (flags & (TCP_ACK | TCP_RST)) === 0));

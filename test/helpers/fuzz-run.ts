@@ -7,21 +7,35 @@
  */
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
-import { decodeLbStats, encodeAffinityKey, encodeAffinityValue, type GlobalCounter } from '../../src/dataplane/codec.js';
+import {
+  decodeConntrackKey,
+  decodeConntrackValue,
+  decodeLbStats,
+  encodeAffinityKey,
+  encodeAffinityValue,
+  encodeConntrackKey,
+  encodeConntrackValue,
+  type ConntrackKey,
+  type GlobalCounter,
+} from '../../src/dataplane/codec.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import { ETH_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp, readFrame } from './fuzz-frames.js';
 import {
   PROPERTIES,
   checkPacket,
+  ctKey,
   type CheckResult,
+  type CtTable,
+  type CtTimeouts,
   type FuzzWorld,
   type KnownIssue,
   type LbDelta,
   type Outcome,
   type Property,
+  type WorldConntrack,
   type WorldService,
 } from './fuzz-check.js';
-import { BACKEND_ADDRS, CLIENTS, HAIRPIN_ADDR, resolveFrame, serviceSpecs, type Scenario, type Step } from './fuzz-scenario.js';
+import { BACKEND_ADDRS, CLIENTS, HAIRPIN_ADDR, resolveFrame, serviceSpecs, twinPackets, type Scenario, type Step } from './fuzz-scenario.js';
 
 /** What the fuzzer did: packets, and per property how many packets it applied to and how many broke it. */
 export interface FuzzTally {
@@ -35,6 +49,8 @@ export interface FuzzTally {
   tcTooShort: number;
   outcomes: Partial<Record<Outcome, number>>;
   properties: Record<Property, { checked: number; failed: number }>;
+  /** Packets by lifecycle event (fuzz-check.ts, CheckResult.lifecycle). */
+  lifecycle: Partial<Record<GlobalCounter, number>>;
   /** Packets that showed a known issue (allowed, not failed), by issue. */
   known: Partial<Record<KnownIssue, number>>;
   /** The first failures, when the run goes on past them (the benchmark). */
@@ -49,6 +65,7 @@ export function newTally(): FuzzTally {
     tcTooShort: 0,
     outcomes: {},
     properties: Object.fromEntries(PROPERTIES.map((p) => [p, { checked: 0, failed: 0 }])) as FuzzTally['properties'],
+    lifecycle: {},
     known: {},
     failures: [],
   };
@@ -66,6 +83,57 @@ export class FuzzFailure extends Error {
     this.name = 'FuzzFailure';
   }
 }
+
+/**
+ * The idle timeouts the rig loads the dataplane with: all different (the
+ * defaults give a SYN and UDP both 60 s), so that a flow given another
+ * state's timeout shows.
+ */
+export const FUZZ_TIMEOUTS: CtTimeouts = { tcpSyn: 60, tcpEstablished: 21600, tcpClosing: 10, udp: 75 };
+
+/**
+ * How far the second a packet sees may lag the one process.hrtime() gives
+ * at its start: bpf_ktime_get_coarse_ns() is the time of the last tick, and
+ * lb_clock's per-CPU cache may hold it one tick longer (HZ 100: 20 ms).
+ */
+const CLOCK_LAG_NS = 25_000_000n;
+
+const PROTO_NUMBER = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP } as const;
+
+/** The whole conntrack table, as the checker reads it. */
+function readTable(dp: NativeDataplane): Map<string, WorldConntrack> {
+  const { keys, values, count } = dp.raw.mapDump('conntrack');
+  const ks = keys.length / count;
+  const vs = values.length / count;
+  const out = new Map<string, WorldConntrack>();
+  for (let i = 0; i < count; i++) {
+    const k = decodeConntrackKey(keys.subarray(i * ks, (i + 1) * ks));
+    const v = decodeConntrackValue(values.subarray(i * vs, (i + 1) * vs));
+    out.set(ctKey(k.saddr, k.sport, k.daddr, k.dport, PROTO_NUMBER[k.protocol as 'tcp' | 'udp'] ?? 0), {
+      natAddress: v.natAddress, natPort: v.natPort, reply: v.dir === 1, hairpin: v.hairpin === true,
+      backendId: v.backendId, serviceId: v.serviceId, state: v.state, created: v.created, expires: v.expires,
+    });
+  }
+  return out;
+}
+
+/** The key a checker's table key names. */
+function parseCtKey(k: string): ConntrackKey {
+  const m = /^(.+):(\d+)>(.+):(\d+)\/(\d+)$/.exec(k)!;
+  return { saddr: m[1]!, sport: Number(m[2]), daddr: m[3]!, dport: Number(m[4]), protocol: Number(m[5]) === IPPROTO_TCP ? 'tcp' : 'udp' };
+}
+
+/** The other entry of a flow (bpf/include/ct.h's ct_peer): its key. */
+function peerKey(k: string, e: WorldConntrack, hairpin: string | null): string {
+  const t = parseCtKey(k);
+  const proto = PROTO_NUMBER[t.protocol as 'tcp' | 'udp'];
+  return e.reply
+    ? ctKey(e.hairpin ? t.saddr : t.daddr, t.dport, e.natAddress, e.natPort, proto)
+    : ctKey(e.natAddress, e.natPort, e.hairpin ? hairpin ?? '0.0.0.0' : t.saddr, t.sport, proto);
+}
+
+/** The second now, as the dataplane's clock counts it (whole seconds of CLOCK_MONOTONIC). */
+const nowSeconds = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
 
 function deltas(before: Buffer, after: Buffer): Map<number, LbDelta> {
   const out = new Map<number, LbDelta>();
@@ -123,6 +191,7 @@ export class FuzzRig {
   static async open(): Promise<FuzzRig> {
     const dp = await NativeDataplane.open({
       fibRedirect: false,
+      flowTimeouts: FUZZ_TIMEOUTS,
       capacity: { conntrack: 8192, affinity: 1024, frontends: 15, backends: 63, maglevSlots: 65536 },
     });
     return new FuzzRig(dp, FuzzRig.balancer(dp));
@@ -152,6 +221,7 @@ export class FuzzRig {
     for (let i = 0; i < s.steps.length; i++) {
       const step = s.steps[i]!;
       if (step.kind === 'packet') this.packet(i, step, tally, opts.keepGoing === true);
+      else if (step.kind === 'twin') for (const p of twinPackets(step, this.visible())) this.packet(i, p, tally, opts.keepGoing === true);
       else await this.change(step);
     }
   }
@@ -195,7 +265,7 @@ export class FuzzRig {
     return this.specs.map((s) => this.current.get(s.name) ?? s);
   }
 
-  private async change(step: Exclude<Step, { kind: 'packet' }>): Promise<void> {
+  private async change(step: Exclude<Step, { kind: 'packet' | 'twin' }>): Promise<void> {
     const pick = (i: number): ServiceSpec => this.specs[i % this.specs.length]!;
     switch (step.kind) {
       case 'drain': {
@@ -237,6 +307,32 @@ export class FuzzRig {
           }
         }
         break;
+      case 'expire':
+      case 'age':
+      case 'evict': {
+        /* One flow's entry (and its peer, as a flow's idle timeout ends both; or every entry, as if time passed): dead from a past second, or its last packet seconds earlier, or evicted alone. */
+        const table = readTable(this.dp);
+        const keys = [...table.keys()].filter((k) => step.kind !== 'evict' || table.get(k)!.reply === step.reply).sort();
+        if (!keys.length) return;
+        const k = keys[(step.entry ?? 0) % keys.length]!;
+        const e = table.get(k)!;
+        const targets = step.entry === null ? keys : [k];
+        if (step.kind !== 'evict' && step.entry !== null && step.both) targets.push(peerKey(k, e, this.hairpin));
+        for (const t of targets) {
+          const v = table.get(t);
+          if (!v) continue;
+          if (step.kind === 'evict') {
+            this.dp.raw.mapDelete('conntrack', encodeConntrackKey(parseCtKey(t)));
+            continue;
+          }
+          const expires = step.kind === 'expire' ? nowSeconds() - step.ago : v.expires - step.seconds;
+          this.dp.raw.mapUpdate('conntrack', encodeConntrackKey(parseCtKey(t)), encodeConntrackValue({
+            dir: v.reply ? 1 : 0, natAddress: v.natAddress, natPort: v.natPort, backendId: v.backendId, serviceId: v.serviceId,
+            state: v.state, created: v.created, expires: expires >>> 0, ...(v.hairpin ? { hairpin: true } : {}),
+          }));
+        }
+        break;
+      }
       case 'forgetFlows':
         /* As if every entry had been evicted: replies now go through reply_nat. */
         this.dp.raw.mapClear('conntrack');
@@ -249,44 +345,43 @@ export class FuzzRig {
     this.snapshot();
   }
 
-  /** The world before a frame: its own conntrack entry, and for ICMP whether it concerns one of our flows. */
-  private worldFor(frame: Buffer): FuzzWorld {
+  /** The world before a frame: the conntrack table, and for ICMP whether it concerns one of our flows. */
+  private worldFor(frame: Buffer, conntrack: CtTable, now: number): FuzzWorld {
     const r = readFrame(frame);
-    const w: FuzzWorld = { services: this.world, hairpin: this.hairpin, conntrack: null, icmpRelated: false };
-    if (r.sport !== undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP) && r.ipInvalid === undefined && !r.fragment) {
-      const ct = this.dp.getConntrack({ saddr: r.saddr!, daddr: r.daddr!, sport: r.sport, dport: r.dport!, protocol: r.proto === IPPROTO_TCP ? 'tcp' : 'udp' });
-      if (ct) w.conntrack = { natAddress: ct.natAddress, natPort: ct.natPort, reply: ct.dir === 1, hairpin: ct.hairpin === true, backendId: ct.backendId, serviceId: ct.serviceId };
-    }
+    const w: FuzzWorld = { services: this.world, hairpin: this.hairpin, conntrack, now, timeouts: FUZZ_TIMEOUTS, icmpRelated: false };
     if (r.proto === IPPROTO_ICMP && r.ipHeader) {
       const vips = new Set(this.world.map((s) => s.vip));
       w.icmpRelated = vips.has(r.saddr!) || vips.has(r.daddr!);
       const inner = ETH_LEN + (r.ihl ?? 20) + 8;
       if (frame.length >= inner + 24) {
         const ip = frame.subarray(inner);
-        const proto = ip[9];
+        const proto = ip[9]!;
         const l4 = (ip[0]! & 0x0f) * 4;
         if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ip.length >= l4 + 4) {
-          const protocol = proto === IPPROTO_TCP ? 'tcp' : 'udp';
           const s = bytesToIp(ip, 12);
           const d = bytesToIp(ip, 16);
           const sp = ip.readUInt16BE(l4);
           const dp = ip.readUInt16BE(l4 + 2);
-          w.icmpRelated ||= vips.has(s) || vips.has(d) ||
-            this.dp.getConntrack({ saddr: s, daddr: d, sport: sp, dport: dp, protocol }) !== null ||
-            this.dp.getConntrack({ saddr: d, daddr: s, sport: dp, dport: sp, protocol }) !== null;
+          w.icmpRelated ||= vips.has(s) || vips.has(d) || conntrack.has(ctKey(s, sp, d, dp, proto)) || conntrack.has(ctKey(d, dp, s, sp, proto));
         }
       }
     }
     return w;
   }
 
-  /** Send one frame through a program and check it. */
+  /**
+   * Send one frame through a program and check it. The second the packet
+   * is judged at is read around the test run; when the run may have seen
+   * either of two seconds, the packet passes if it is right at one of them.
+   */
   sendAndCheck(prog: 'xdp' | 'tc', frame: Buffer): { result: CheckResult; output: Buffer } {
-    const world = this.worldFor(frame);
+    const table = readTable(this.dp);
+    const t0 = process.hrtime.bigint();
     const run = this.dp.raw.testRun(prog, frame);
+    const t1 = process.hrtime.bigint();
     const before = { global: this.global, svc: this.svcStats, be: this.beStats };
     this.snapshot();
-    const result = checkPacket(world, {
+    const obs = {
       prog,
       input: frame,
       verdict: run.retval,
@@ -294,8 +389,17 @@ export class FuzzRig {
       global: diffGlobal(before.global, this.global),
       svc: deltas(before.svc, this.svcStats),
       backend: deltas(before.be, this.beStats),
-    }, this.allow);
-    return { result, output: run.data };
+      conntrack: readTable(this.dp),
+    };
+    const first = Number((t0 - CLOCK_LAG_NS) / 1_000_000_000n);
+    const last = Number(t1 / 1_000_000_000n);
+    let result: CheckResult | undefined;
+    for (let now = first; now <= last; now++) {
+      const r = checkPacket(this.worldFor(frame, table, now), obs, this.allow);
+      if (!result || !r.violations.length) result = r;
+      if (!r.violations.length) break;
+    }
+    return { result: result!, output: run.data };
   }
 
   private packet(i: number, step: Extract<Step, { kind: 'packet' }>, tally: FuzzTally, keepGoing: boolean): void {
@@ -307,6 +411,7 @@ export class FuzzRig {
     tally.byProg[prog]++;
     tally.outcomes[result.outcome] = (tally.outcomes[result.outcome] ?? 0) + 1;
     for (const p of result.applied) tally.properties[p].checked++;
+    for (const c of result.lifecycle ?? []) tally.lifecycle[c] = (tally.lifecycle[c] ?? 0) + 1;
     if (result.known) tally.known[result.known] = (tally.known[result.known] ?? 0) + 1;
     for (const p of new Set(result.violations.map((v) => v.property))) tally.properties[p].failed++;
     if (!result.violations.length) return;

@@ -3,7 +3,10 @@
  * is a set of services (VIPs, ports, TCP/UDP, backends, affinity, drop or
  * reject) and a sequence of steps: packets at XDP or tc, and changes
  * between them (drains, backend and service deletes, affinity timeouts,
- * conntrack entries forgotten, the hairpin address).
+ * conntrack entries forgotten, expired, aged or evicted one flow at a
+ * time, the hairpin address). A service may take another's backends, so
+ * that a client port reused towards two VIPs meets the same backend
+ * endpoint (a reply tuple clash).
  *
  * A packet names its flow abstractly (the i-th service, its j-th backend,
  * the k-th client), resolved against the services as they are when it is
@@ -42,6 +45,8 @@ export interface ServiceGen {
   backends: Array<{ addr: number; port: number; draining: boolean }>;
   affinity: boolean;
   drop: boolean;
+  /** Serve the backends of the scenario's service of this index (mod their count) in place of its own, if it comes earlier. */
+  shareBackendsOf: number | null;
 }
 
 export type FlowGen =
@@ -96,6 +101,18 @@ export type Step =
   | { kind: 'restoreService'; svc: number }
   | { kind: 'expireAffinity' }
   | { kind: 'forgetFlows' }
+  /** The entry at this index of the sorted table (and its peer, with `both`) dead since `ago` seconds before now. */
+  | { kind: 'expire'; entry: number; both: boolean; ago: number }
+  /** The entry's (and its peer's; null: every entry's) last packet `seconds` earlier: its expiry that much sooner (past now: dead). */
+  | { kind: 'age'; entry: number | null; both: boolean; seconds: number }
+  /**
+   * One client port towards two service ports: the i-th service's, then
+   * another of its protocol that shares a backend endpoint with it (if
+   * there is one): the second flow's reply tuple may be the first's.
+   */
+  | { kind: 'twin'; prog: 'xdp' | 'tc'; svc: number; client: number; cport: number; shape: ShapeGen }
+  /** The entry at this index among the reply (or forward) entries evicted alone, its peer kept (as the LRU does). */
+  | { kind: 'evict'; entry: number; reply: boolean }
   | { kind: 'hairpin'; on: boolean };
 
 export interface Scenario {
@@ -111,13 +128,17 @@ const serviceArb: fc.Arbitrary<ServiceGen> = fc.record({
   backends: fc.array(fc.record({ addr: fc.nat(BACKEND_ADDRS.length - 1), port: fc.nat(BACKEND_PORTS.length - 1), draining: fc.boolean() }), { maxLength: 4 }),
   affinity: fc.boolean(),
   drop: fc.boolean(),
+  shareBackendsOf: fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat(5) }),
 });
 
+/** An index into a pool, most often its first: flows repeat, so that packets meet the entries (live, dead, closing, clashing) of earlier ones. */
+const few = (max: number): fc.Arbitrary<number> => fc.oneof({ weight: 2, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.nat(max) });
+
 const flowArb: fc.Arbitrary<FlowGen> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('client' as const), svc: fc.nat(7), client: fc.nat(CLIENTS.length - 1), cport: fc.nat(CLIENT_PORTS.length - 1), port: fc.constantFrom('same' as const, 'same' as const, 'other' as const), otherProto: fc.constant(false) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('client' as const), svc: fc.nat(7), client: fc.nat(CLIENTS.length - 1), cport: fc.nat(CLIENT_PORTS.length - 1), port: fc.constantFrom('same' as const, 'other' as const), otherProto: fc.constant(true) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply' as const), svc: fc.nat(7), backend: fc.nat(3), client: fc.nat(CLIENTS.length - 1), cport: fc.nat(CLIENT_PORTS.length - 1), toHairpin: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('hairpin' as const), svc: fc.nat(7), backend: fc.nat(3), cport: fc.nat(CLIENT_PORTS.length - 1) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('client' as const), svc: fc.nat(7), client: few(CLIENTS.length - 1), cport: few(CLIENT_PORTS.length - 1), port: fc.constantFrom('same' as const, 'same' as const, 'other' as const), otherProto: fc.constant(false) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('client' as const), svc: fc.nat(7), client: few(CLIENTS.length - 1), cport: few(CLIENT_PORTS.length - 1), port: fc.constantFrom('same' as const, 'other' as const), otherProto: fc.constant(true) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply' as const), svc: fc.nat(7), backend: fc.nat(3), client: few(CLIENTS.length - 1), cport: few(CLIENT_PORTS.length - 1), toHairpin: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('hairpin' as const), svc: fc.nat(7), backend: fc.nat(3), cport: few(CLIENT_PORTS.length - 1) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('random' as const), saddr: fc.nat(), daddr: fc.nat(), sport: fc.nat(65535), dport: fc.nat(65535), proto: fc.constantFrom('tcp' as const, 'udp' as const) }) },
 );
 
@@ -126,6 +147,8 @@ const bytes = (max: number): fc.Arbitrary<number[]> => fc.array(fc.nat(255), { m
 const shapeArb: fc.Arbitrary<ShapeGen> = fc.record({
   flags: fc.oneof(
     fc.constantFrom(TCP_SYN, TCP_ACK, TCP_ACK | TCP_PSH, TCP_SYN | TCP_ACK, TCP_FIN | TCP_ACK, TCP_RST),
+    /* The lifecycle's edges: a FIN, a RST either way, a FIN with a SYN. */
+    fc.constantFrom(TCP_FIN, TCP_RST | TCP_ACK, TCP_FIN | TCP_ACK | TCP_PSH, TCP_SYN | TCP_FIN),
     fc.nat(0x3f),
   ),
   seq: fc.nat(),
@@ -186,6 +209,10 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restoreService' as const), svc: fc.nat(7) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'expireAffinity' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'forgetFlows' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('expire' as const), entry: fc.nat(63), both: fc.boolean(), ago: fc.constantFrom(0, 1, 3600) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('age' as const), entry: fc.option(fc.nat(63), { freq: 2 }), both: fc.boolean(), seconds: fc.constantFrom(1, 2, 9, 11, 59, 61, 74, 76) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('twin' as const), prog: fc.constantFrom('xdp' as const, 'tc' as const), svc: fc.nat(7), client: few(CLIENTS.length - 1), cport: few(CLIENT_PORTS.length - 1), shape: shapeArb }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('evict' as const), entry: fc.nat(63), reply: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('hairpin' as const), on: fc.boolean() }) },
 );
 
@@ -198,6 +225,21 @@ export function scenarioArb(maxSteps: number): fc.Arbitrary<Scenario> {
   });
 }
 
+/** The two packets of a 'twin' step, against the services as they are now. */
+export function twinPackets(t: Extract<Step, { kind: 'twin' }>, specs: readonly ServiceSpec[]): PacketStep[] {
+  const i = t.svc % specs.length;
+  const a = specs[i]!;
+  const ends = new Set(a.backends.map((b) => `${b.address}:${b.port}`));
+  let j = specs.findIndex((s, k) => k !== i && s.protocol === a.protocol && (s.address !== a.address || s.port !== a.port) &&
+    s.backends.some((b) => ends.has(`${b.address}:${b.port}`)));
+  if (j < 0) j = (i + 1) % specs.length;
+  const packet = (svc: number): PacketStep => ({
+    kind: 'packet', prog: t.prog, shape: t.shape, icmp: null, otherProto: null, mutations: [],
+    flow: { kind: 'client', svc, client: t.client, cport: t.cport, port: 'same', otherProto: false },
+  });
+  return [packet(i), packet(j)];
+}
+
 /** The service specs of a scenario: one per distinct (VIP, port, protocol), backends without duplicates. */
 export function serviceSpecs(gens: readonly ServiceGen[]): ServiceSpec[] {
   const seen = new Set<string>();
@@ -207,7 +249,8 @@ export function serviceSpecs(gens: readonly ServiceGen[]): ServiceSpec[] {
     if (seen.has(key)) return;
     seen.add(key);
     const be = new Map<string, { address: string; port: number; state: 'active' | 'draining' }>();
-    for (const b of g.backends) {
+    const from = g.shareBackendsOf === null ? i : g.shareBackendsOf % gens.length;
+    for (const b of gens[from < i ? from : i]!.backends) {
       const address = BACKEND_ADDRS[b.addr]!;
       const port = BACKEND_PORTS[b.port]!;
       be.set(`${address}:${port}`, { address, port, state: b.draining ? 'draining' : 'active' });

@@ -4,8 +4,11 @@
  * observations are made up here, from frames built from scratch.
  */
 import test from 'ava';
-import { buildFrame, type FrameSpec } from '../helpers/fuzz-frames.js';
-import { checkPacket, type FuzzObservation, type FuzzWorld, type LbDelta, type Property } from '../helpers/fuzz-check.js';
+import { buildFrame, readFrame, type FrameSpec } from '../helpers/fuzz-frames.js';
+import { checkPacket, ctKey, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack } from '../helpers/fuzz-check.js';
+
+const NOW = 5000;
+const TIMEOUTS = { tcpSyn: 60, tcpEstablished: 21600, tcpClosing: 10, udp: 75 };
 
 const world: FuzzWorld = {
   services: [{
@@ -16,9 +19,31 @@ const world: FuzzWorld = {
     backends: [{ id: 8, address: '10.1.0.12', port: 5353, draining: false }],
   }],
   hairpin: null,
-  conntrack: null,
+  conntrack: new Map(),
+  now: NOW,
+  timeouts: TIMEOUTS,
   icmpRelated: false,
 };
+
+/** The entries a new flow of `input` (client 192.168.50.7) placed on backend (id, addr:port) of service `svc` leaves. */
+function placed(input: Buffer, be: { id: number; address: string; port: number }, svc: number, state: WorldConntrack['state'] = 'new'): Map<string, WorldConntrack> {
+  const r = readFrame(input);
+  const timeout = r.proto === 17 ? TIMEOUTS.udp : state === 'new' ? TIMEOUTS.tcpSyn : state === 'closing' ? TIMEOUTS.tcpClosing : TIMEOUTS.tcpEstablished;
+  const fwd: WorldConntrack = { natAddress: be.address, natPort: be.port, reply: false, hairpin: false, backendId: be.id, serviceId: svc, state, created: NOW, expires: NOW + timeout };
+  return new Map([
+    [ctKey(r.saddr!, r.sport!, r.daddr!, r.dport!, r.proto!), fwd],
+    [ctKey(be.address, be.port, r.saddr!, r.sport!, r.proto!), { ...fwd, reply: true, natAddress: r.daddr!, natPort: r.dport! }],
+  ]);
+}
+
+/** The table a right dataplane leaves for one of the fixtures' frames, before any entry: a new flow's two entries when it was rewritten to a service. */
+function defaultTable(input: Buffer, output: Buffer): CtTable {
+  const r = readFrame(input);
+  if (output.equals(input) || r.ipInvalid !== undefined || r.l4Invalid !== undefined) return new Map();
+  if (r.daddr === '10.96.0.10' && r.dport === 80) return placed(input, { id: 7, address: '10.1.0.11', port: 8080 }, 3, r.proto === 6 && r.tcpFlags === 2 ? 'new' : 'established');
+  if (r.daddr === '10.96.0.10' && r.dport === 53) return placed(input, { id: 8, address: '10.1.0.12', port: 5353 }, 4, 'established');
+  return new Map();
+}
 
 const mac = { dstMac: [2, 0, 0, 0, 0, 2], srcMac: [2, 0, 0, 0, 0, 1] };
 const ip = (saddr: string, daddr: string): FrameSpec['ip'] => ({ saddr, daddr, ttl: 64, id: 1, df: false, mf: false, fragOffset: 0, options: [] });
@@ -37,6 +62,7 @@ function obs(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): F
     global: { rx_packets: 1, forwarded_stack: 1 },
     svc: new Map([[3, fwd(input.length - 14)]]),
     backend: new Map([[7, fwd(input.length - 14)]]),
+    conntrack: defaultTable(input, output),
     ...o,
   };
 }
@@ -116,4 +142,117 @@ test('counters: two verdict counters, no rx_packets, bytes counted by a claimed 
   t.deepEqual(broke(world, obs(f, dnatted(s), { global: { forwarded_stack: 1 } })), ['counters']);
   t.deepEqual(broke(world, obs(f, dnatted(s), { svc: new Map([[3, fwd(1000)]]) })), ['counters']);
   t.deepEqual(broke(world, obs(f, dnatted(s), { backend: new Map([[7, fwd(f.length - 14)], [8, fwd(1)]]) })), ['counters']);
+});
+
+/* The flow lifecycle (bpf/include/ct.h): each rule, shown a wrong output. */
+
+const CLIENT_KEY = ctKey('192.168.50.7', 40000, '10.96.0.10', 80, 6);
+const REPLY_KEY = ctKey('10.1.0.11', 8080, '192.168.50.7', 40000, 6);
+const be7 = { id: 7, address: '10.1.0.11', port: 8080 };
+const tcp = (flags: number): FrameSpec => ({ ...syn('10.96.0.10', 80), l4: { kind: 'tcp', sport: 40000, dport: 80, seq: 1, flags, options: [], payload: [1, 2, 3] } });
+const est = (len: number): LbDelta => ({ packets: 1, bytes: len, newConnections: 0, replyPackets: 0 });
+const withTable = (t: CtTable, now = NOW): FuzzWorld => ({ ...world, conntrack: t, now });
+/** A table's entries with some fields changed. */
+const edit = (t: CtTable, f: (e: WorldConntrack) => Partial<WorldConntrack>): Map<string, WorldConntrack> =>
+  new Map([...t].map(([k, e]) => [k, { ...e, ...f(e) }]));
+
+test('conntrack: a dead entry is judged as absent (ct_expired) and the flow placed afresh', (t) => {
+  const s = tcp(0x10);
+  const f = buildFrame(s);
+  const dead = edit(placed(f, be7, 3, 'established'), () => ({ created: 4000, expires: NOW }));
+  const right = { global: { rx_packets: 1, forwarded_stack: 1, ct_expired: 1 }, conntrack: placed(f, be7, 3, 'established') };
+  t.deepEqual(broke(withTable(dead), obs(f, dnatted(s), right)), []);
+  /* Followed as if live: no ct_expired, no new connection, the old entries kept. */
+  const followed = { global: { rx_packets: 1, forwarded_stack: 1 }, svc: new Map([[3, est(f.length - 14)]]), backend: new Map([[7, est(f.length - 14)]]), conntrack: edit(dead, () => ({ expires: NOW + 21600 })) };
+  t.deepEqual(broke(withTable(dead), obs(f, dnatted(s), followed)), ['conntrack', 'counters']);
+  /* Wrap-safe: an expiry of 2^32 - 1 is a second before 0. */
+  const wrapped = edit(dead, () => ({ expires: 0xffffffff }));
+  t.deepEqual(broke(withTable(wrapped, 0), obs(f, dnatted(s), { ...right, conntrack: edit(placed(f, be7, 3, 'established'), (e) => ({ created: 0, expires: e.expires - NOW })) })), []);
+});
+
+test('conntrack: a reply entry whose backend is gone is removed (ct_reply_stale), the reply judged without it', (t) => {
+  const r: FrameSpec = { ...mac, ip: ip('10.1.0.11', '192.168.50.7'), l4: { kind: 'tcp', sport: 8080, dport: 40000, seq: 1, flags: 0x10, options: [], payload: [1] }, mutations: [] };
+  const f = buildFrame(r);
+  const out = buildFrame({ ...r, ip: { ...r.ip, saddr: '10.96.0.10' }, l4: { ...r.l4, sport: 80 } as FrameSpec['l4'] });
+  const stale = new Map([[REPLY_KEY, { natAddress: '10.96.0.10', natPort: 80, reply: true, hairpin: false, backendId: 9, serviceId: 3, state: 'established' as const, created: 4000, expires: NOW + 100 }]]);
+  const replied = { svc: new Map([[3, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }]]), backend: new Map([[7, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }]]) };
+  /* Restored by reply_nat (10.1.0.11:8080 serves one service port), which tracks the flow anew. */
+  const right = { ...replied, global: { rx_packets: 1, forwarded_stack: 1, replies: 1, reply_restored: 1, ct_reply_stale: 1 }, conntrack: placed(buildFrame(tcp(0x10)), be7, 3, 'established') };
+  t.deepEqual(broke(withTable(stale), obs(f, out, right)), []);
+  /* Restored by the stale entry, as before the lifecycle. */
+  const followed = { svc: right.svc, backend: new Map([[9, right.backend.get(7)!]]), global: { rx_packets: 1, forwarded_stack: 1, replies: 1 }, conntrack: stale };
+  t.deepEqual(broke(withTable(stale), obs(f, out, followed)), ['conntrack', 'counters']);
+});
+
+test('conntrack: a RST is balanced but creates no entry (ct_untracked)', (t) => {
+  const s = tcp(0x04);
+  const f = buildFrame(s);
+  t.deepEqual(broke(world, obs(f, dnatted(s), { global: { rx_packets: 1, forwarded_stack: 1, ct_untracked: 1 }, conntrack: new Map() })), []);
+  t.deepEqual(broke(world, obs(f, dnatted(s), { global: { rx_packets: 1, forwarded_stack: 1, ct_untracked: 1 }, conntrack: placed(f, be7, 3, 'established') })), ['conntrack']);
+  t.deepEqual(broke(world, obs(f, dnatted(s), { global: { rx_packets: 1, forwarded_stack: 1 }, conntrack: new Map() })), ['counters']);
+});
+
+test('conntrack: the state moves new -> established -> closing in both entries; a fresh SYN on a closing flow is placed afresh, not rescheduled', (t) => {
+  const a = tcp(0x10);
+  const f = buildFrame(a);
+  const fresh = placed(f, be7, 3, 'new');
+  const stats = { svc: new Map([[3, est(f.length - 14)]]), backend: new Map([[7, est(f.length - 14)]]) };
+  const moved = edit(fresh, () => ({ state: 'established', expires: NOW + 21600 }));
+  t.deepEqual(broke(withTable(fresh), obs(f, dnatted(a), { ...stats, conntrack: moved })), []);
+  t.deepEqual(broke(withTable(fresh), obs(f, dnatted(a), { ...stats, conntrack: fresh })), ['conntrack'], 'left new');
+  t.deepEqual(broke(withTable(fresh), obs(f, dnatted(a), { ...stats, conntrack: new Map([...moved].slice(0, 1).concat([...fresh].slice(1))) })), ['conntrack'], 'only one entry moved');
+  const fin = tcp(0x11);
+  const ff = buildFrame(fin);
+  const closing = edit(moved, () => ({ state: 'closing', expires: NOW + 10 }));
+  t.deepEqual(broke(withTable(moved), obs(ff, dnatted(fin), { ...stats, conntrack: closing })), []);
+  t.deepEqual(broke(withTable(moved), obs(ff, dnatted(fin), { ...stats, conntrack: moved })), ['conntrack'], 'a FIN that does not close');
+  const s = tcp(0x02);
+  const sf = buildFrame(s);
+  const old = edit(closing, () => ({ created: 4000 }));
+  t.deepEqual(broke(withTable(old), obs(sf, dnatted(s), { conntrack: placed(sf, be7, 3, 'new') })), []);
+  t.deepEqual(broke(withTable(old), obs(sf, dnatted(s), { global: { rx_packets: 1, forwarded_stack: 1, ct_rescheduled: 1 }, conntrack: placed(sf, be7, 3, 'new') })), ['counters']);
+  t.deepEqual(broke(withTable(old), obs(sf, dnatted(s), { ...stats, conntrack: edit(old, () => ({ state: 'closing', expires: NOW + 10 })) })), ['conntrack', 'counters'], 'followed');
+});
+
+test('conntrack: a new flow whose reply tuple another live flow holds for another VIP:port is refused (ct_reply_clash)', (t) => {
+  const s = tcp(0x02);
+  const f = buildFrame(s);
+  const held = new Map([[REPLY_KEY, { natAddress: '10.96.0.20', natPort: 80, reply: true, hairpin: false, backendId: 7, serviceId: 5, state: 'established' as const, created: 4000, expires: NOW + 100 }]]);
+  const refused = { verdict: 1, global: { rx_packets: 1, ct_reply_clash: 1 }, svc: new Map(), backend: new Map(), conntrack: held };
+  t.deepEqual(broke(withTable(held), obs(f, f, refused)), []);
+  t.deepEqual(broke(withTable(held), obs(f, dnatted(s), { conntrack: edit(placed(f, be7, 3, 'new'), () => ({})) })), ['nat'], 'placed over it');
+  t.deepEqual(broke(withTable(held), obs(f, f, { ...refused, conntrack: new Map([...held, ...[...placed(f, be7, 3, 'new')].slice(0, 1)]) })), ['conntrack'], 'its forward entry left');
+  const dead = edit(held, () => ({ expires: NOW }));
+  t.deepEqual(broke(withTable(dead), obs(f, f, { ...refused, conntrack: dead })), ['nat'], 'refused for a dead entry');
+  const same = edit(held, () => ({ natAddress: '10.96.0.10' }));
+  t.deepEqual(broke(withTable(same), obs(f, f, { ...refused, conntrack: same })), ['nat'], 'refused for its own VIP:port');
+});
+
+test('conntrack: a forward packet writes its gone reply entry again (ct_reply_recreated), only as its flow\'s first in a second', (t) => {
+  const a = tcp(0x10);
+  const f = buildFrame(a);
+  const stats = { svc: new Map([[3, est(f.length - 14)]]), backend: new Map([[7, est(f.length - 14)]]) };
+  const both = edit(placed(f, be7, 3, 'established'), () => ({ created: 4000 }));
+  const alone = (expires: number): Map<string, WorldConntrack> => new Map([[CLIENT_KEY, { ...both.get(CLIENT_KEY)!, expires }]]);
+  const right = { ...stats, global: { rx_packets: 1, forwarded_stack: 1, ct_reply_recreated: 1 }, conntrack: both };
+  t.deepEqual(broke(withTable(alone(NOW + 100)), obs(f, dnatted(a), right)), []);
+  t.deepEqual(broke(withTable(alone(NOW + 100)), obs(f, dnatted(a), { ...right, global: { rx_packets: 1, forwarded_stack: 1 } })), ['counters']);
+  t.deepEqual(broke(withTable(alone(NOW + 100)), obs(f, dnatted(a), { ...right, conntrack: alone(NOW + 21600) })), ['conntrack'], 'not written');
+  /* The flow's second packet in this second changes nothing. */
+  t.deepEqual(broke(withTable(alone(NOW + 21600)), obs(f, dnatted(a), { ...stats, conntrack: alone(NOW + 21600) })), []);
+  t.deepEqual(broke(withTable(alone(NOW + 21600)), obs(f, dnatted(a), right)), ['conntrack', 'counters']);
+  /* Another flow's entry under the reply tuple is not overwritten. */
+  const other = new Map([...alone(NOW + 100), [REPLY_KEY, { ...both.get(REPLY_KEY)!, natAddress: '10.96.0.20' }]]);
+  t.deepEqual(broke(withTable(other), obs(f, dnatted(a), { ...stats, conntrack: new Map([...other, [CLIENT_KEY, { ...other.get(CLIENT_KEY)!, expires: NOW + 21600 }]]) })), []);
+  t.deepEqual(broke(withTable(other), obs(f, dnatted(a), right)), ['conntrack', 'counters']);
+});
+
+test('malformed: IHL < 5 or version 6 to a VIP is dropped as drop_malformed; nothing of it reaches the table', (t) => {
+  const dropped = { verdict: 1, global: { rx_packets: 1, drop_malformed: 1 }, svc: new Map(), backend: new Map() };
+  for (const m of [{ kind: 'ihl' as const, value: 4 }, { kind: 'version' as const, value: 6 }]) {
+    const f = buildFrame(syn('10.96.0.10', 80, { mutations: [m] }));
+    t.deepEqual(broke(world, obs(f, f, dropped)), [], m.kind);
+    t.deepEqual(broke(world, obs(f, f, { ...dropped, verdict: 2, global: { rx_packets: 1, passed_malformed: 1 } })), ['malformed'], `${m.kind}: passed`);
+    t.deepEqual(broke(world, obs(f, f, { ...dropped, conntrack: placed(f, be7, 3) })), ['conntrack'], `${m.kind}: an entry`);
+  }
 });
