@@ -14,7 +14,7 @@ import type { ExecutionContext } from 'ava';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
-import { flowHash } from '../../src/maglev/flow-hash.js';
+import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import {
   TC_ACT_OK,
@@ -78,7 +78,7 @@ function send(prog: 'xdp' | 'tc', frame: Buffer): { verdict: number; out: Buffer
 function maglevPick(name: string, p: Pick<PacketSpec, 'saddr' | 'daddr' | 'sport' | 'dport' | 'proto'>): string {
   const ids = lb.ids(name);
   const table = dp.getMaglevTable(ids.service)!;
-  const id = table[flowHash(p.saddr, p.daddr, p.sport, p.dport, p.proto === 'tcp' ? 6 : 17) % table.length];
+  const id = table[maglevSlot(flowHash(p.saddr, p.daddr, p.sport, p.dport, p.proto === 'tcp' ? 6 : 17), table.length)];
   for (const [ident, bid] of ids.backends) if (bid === id) return ident.split(':')[0]!;
   throw new Error(`no backend with id ${id}`);
 }
