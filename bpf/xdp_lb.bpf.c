@@ -101,7 +101,7 @@ static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 ifindex)
 }
 
 /* Not XDP verdicts: the fast path leaves the packet to lb_decide(), which
- * for XDP_FAST_NEW_FLOW (no entry under its tuple, to a VIP) need not look
+ * for XDP_FAST_NEW_FLOW (no entry under its tuple, maybe to a VIP: its filter bit is set) need not look
  * again. */
 #define XDP_FAST_MISS (-1)
 #define XDP_FAST_NEW_FLOW (-2)
@@ -167,7 +167,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	if (__builtin_expect(!ct, 0)) {
 		/* No flow, and not to a VIP: not ours (lb_flow's verdict too),
 		 * settled here without a second conntrack lookup there. */
-		if (vip_known(iph->daddr))
+		if (vip_maybe(iph->daddr))
 			return XDP_FAST_NEW_FLOW;
 		/* A reply reply_nat may restore: lb_decide() judges it. */
 		if (rnat_find(iph->saddr, ports[0], proto))

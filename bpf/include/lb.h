@@ -94,9 +94,29 @@ static __always_inline struct backend_value *backend_get(__u32 id)
 	return be;
 }
 
+/* The filter's bit of an IPv4 address: the top 16 bits of a multiplicative
+ * hash (src/dataplane/vip-filter.ts computes the same). */
+static __always_inline __u32 vip_filter_hash(__be32 addr)
+{
+	return ((__u32)addr * 0x9e3779b1U) >> 16;
+}
+
+/* Whether `daddr` may be a VIP: its filter bit is set. "No" is certain. */
+static __always_inline int vip_maybe(__be32 daddr)
+{
+	__u32 h = vip_filter_hash(daddr);
+	__u32 word = h >> 6;
+	__u64 *w = bpf_map_lookup_elem(&vip_filter, &word);
+
+	return w && (*w & (1ULL << (h & 63)));
+}
+
 static __always_inline int vip_known(__be32 daddr)
 {
 	struct vip_key vk = {};
+
+	if (!vip_maybe(daddr))
+		return 0;
 
 	vk.addr[0] = daddr;
 	vk.family = SLUICE_AF_INET;
@@ -525,20 +545,28 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	}
 
 	/* Most traffic that belongs to no flow is not for us at all (a pod
-	 * talking to a pod, when attached to pods' veths): one lookup of the
-	 * destination among the VIPs settles it before any service lookup. */
-	if (!vip_known(iph->daddr))
+	 * talking to a pod, when attached to pods' veths): the VIP filter
+	 * settles most of it with an array load; what may be for a VIP goes
+	 * straight to the service, and only a miss there asks whether the
+	 * destination is a VIP at all (no service on this port) or the
+	 * filter's false positive. */
+	if (!vip_maybe(iph->daddr))
 		return lb_stateless_reply(iph, sport, dport, tflags, &fk, now,
 					  act, lookup);
 new_flow:
-	act->to_vip = 1;
 	sk.addr[0] = iph->daddr;
 	sk.port = dport;
 	sk.proto = iph->protocol;
 	sk.family = SLUICE_AF_INET;
 	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc)
+	if (!svc) {
+		if (!vip_known(iph->daddr))
+			return lb_stateless_reply(iph, sport, dport, tflags, &fk,
+						  now, act, lookup);
+		act->to_vip = 1;
 		return SLUICE_ERR_NO_SERVICE;
+	}
+	act->to_vip = 1;
 	/* A lookup takes the time through lb_now() too, so that it judges
 	 * affinity timeouts by the very clock a packet would. */
 	return lb_new_flow(iph, sport, dport, tflags, svc, &fk, lb_now(), now,

@@ -33,6 +33,24 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } vips SEC(".maps") __weak;
 
+/*
+ * A bit per hash of a VIP's address (sluice_shared.h vip_filter_hash),
+ * set while some VIP hashes there: an address whose bit is clear is no
+ * VIP, known from an array load instead of a hash lookup. Traffic for no
+ * VIP (most of a node's, on pods' links) pays that instead of the vips
+ * lookup, and a flow's first packet to a VIP goes straight to its service
+ * (lb_flow). User space sets a bit before it writes the VIP and clears it
+ * after the last VIP of that bit is gone, and rebuilds the filter from
+ * `vips` whenever it opens the maps, so the filter never says "no VIP"
+ * of one.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} vip_filter SEC(".maps") __weak;
+
 /* backend id -> address. An array, so that the lookup on every packet of an
  * established flow is inlined by the verifier (a hash lookup costs ~20 ns);
  * a deleted backend is an all-zero slot (family 0). */

@@ -71,6 +71,10 @@
 #define SLUICE_MAGLEV_SLOTS 2097152
 #endif
 
+/* Bits of the VIP filter (vip_filter in maps.h): 2^16, one bit per value of
+ * vip_filter_hash(address), in words of 64. */
+#define SLUICE_VIP_FILTER_WORDS 1024
+
 #define SLUICE_AF_INET 2
 #define SLUICE_AF_INET6 10
 

@@ -41,6 +41,7 @@ import { SluiceError } from '../errors.js';
 import { ConntrackRows } from './conntrack-rows.js';
 import type { AttachMode, AttachTarget, ConntrackBatch, ConntrackCursor, Dataplane, FlowDecision, FlowPacket, MapOccupancy } from './dataplane.js';
 import { decodeLookupResult, encodeLookupFrame } from './lookup-frame.js';
+import { VIP_FILTER_WORDS, VipFilter } from './vip-filter.js';
 import { native, type AddonDataplane, type NativeError, type NativeLoadOptions, type SocketHook } from './native.js';
 
 /** Options of NativeDataplane.open. */
@@ -174,7 +175,7 @@ const HASH_TYPES = new Set([1, 9]);
 const COUNT_BUDGET = 262_144;
 
 /** The maps of the object, for mapUsage and mapOccupancy. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
@@ -248,9 +249,12 @@ export class NativeDataplane implements Dataplane {
   /** The raw addon object, for tests and the benchmark (test runs). */
   readonly raw: AddonDataplane;
 
+  private readonly vipFilter = new VipFilter();
+
   private constructor(raw: AddonDataplane, reused: string[]) {
     this.raw = raw;
     this.reused = reused;
+    this.rebuildVipFilter();
   }
 
   /** Load the BPF object (adopting pinned maps when pinDir holds them). */
@@ -297,6 +301,13 @@ export class NativeDataplane implements Dataplane {
 
   putVips(entries: ReadonlyArray<{ address: string; services: number }>): void {
     if (entries.length === 0) return;
+    // Each new VIP's filter bit first: the filter never says "no" of a VIP.
+    const words = new Set<number>();
+    for (const e of entries) {
+      const w = this.vipFilter.add(e.address);
+      if (w !== undefined) words.add(w);
+    }
+    this.writeFilterWords(words);
     this.raw.mapUpdateBatch(
       'vips',
       Buffer.concat(entries.map((e) => encodeVipKey(e.address))),
@@ -305,7 +316,25 @@ export class NativeDataplane implements Dataplane {
   }
 
   deleteVip(address: string): boolean {
-    return this.raw.mapDelete('vips', encodeVipKey(address));
+    const gone = this.raw.mapDelete('vips', encodeVipKey(address));
+    const w = this.vipFilter.remove(address);
+    if (w !== undefined) this.writeFilterWords([w]);
+    return gone;
+  }
+
+  /** Write these words of the VIP filter (bpf/include/maps.h vip_filter). */
+  private writeFilterWords(words: Iterable<number>): void {
+    const ws = [...words];
+    if (ws.length === 0) return;
+    const values = Buffer.alloc(ws.length * 8);
+    ws.forEach((w, i) => values.writeBigUInt64LE(this.vipFilter.words[w]!, i * 8));
+    this.raw.mapUpdateBatch('vip_filter', Buffer.concat(ws.map((w) => encodeU32(w))), values);
+  }
+
+  /** The filter from the VIPs the maps hold, every word written: whatever an earlier run (or none) left in it. */
+  private rebuildVipFilter(): void {
+    for (const a of this.listVips()) this.vipFilter.add(a);
+    this.writeFilterWords(Array.from({ length: VIP_FILTER_WORDS }, (_, i) => i));
   }
 
   listVips(): string[] {

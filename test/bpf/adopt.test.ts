@@ -11,6 +11,8 @@ import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import type { NativeError } from '../../src/dataplane/native.js';
 import { buildPacket } from '../helpers/packet.js';
 import { conntrackEntries } from '../helpers/conntrack.js';
+import { encodeU32 } from '../../src/dataplane/codec.js';
+import { VIP_FILTER_WORDS } from '../../src/dataplane/vip-filter.js';
 
 const pinDir = `/sys/fs/bpf/sluice-test-adopt-${process.pid}`;
 
@@ -48,5 +50,26 @@ test('second instance sees the first one\'s services, tables and flows; a resize
   t.truthy(err?.code);
   t.regex(err?.message ?? '', /conntrack|pinned/, 'the error says which pin did not fit');
 
+  first.unpin();
+});
+
+test('the VIP filter is rebuilt from the pinned VIPs at every open: an emptied filter never hides a VIP', async (t) => {
+  const dir = `${pinDir}-filter`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const first = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, capacity: { conntrack: 4096, maglevSlots: 65536 } });
+  t.teardown(() => first.close());
+  const lb = new LoadBalancer(first);
+  await lb.apply({ name: 'web', address: '10.96.0.11', port: 80, protocol: 'tcp', backends: [{ address: '10.1.0.1', port: 8080 }] });
+  const syn = (sport: number): Buffer => buildPacket({ saddr: '192.168.1.1', daddr: '10.96.0.11', proto: 'tcp', sport, dport: 80 });
+  t.is([...first.raw.testRun('xdp', syn(2001)).data.subarray(30, 34)].join('.'), '10.1.0.1', 'balanced');
+  // As a dataplane of an earlier version would leave it: no filter bits at all.
+  const zero = Buffer.alloc(8);
+  for (let w = 0; w < VIP_FILTER_WORDS; w++) first.raw.mapUpdate('vip_filter', encodeU32(w), zero);
+  t.is([...first.raw.testRun('xdp', syn(2002)).data.subarray(30, 34)].join('.'), '10.96.0.11', 'with the filter emptied, the VIP is taken for no VIP');
+  const second = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, capacity: { conntrack: 4096, maglevSlots: 65536 } });
+  t.teardown(() => second.close());
+  t.is([...second.raw.testRun('xdp', syn(2003)).data.subarray(30, 34)].join('.'), '10.1.0.1', 'the next open rebuilt it');
+  // Removing the VIP clears its bit; another VIP of the same bit would keep it (unit test).
+  await new LoadBalancer(second).delete('web').catch(() => undefined);
   first.unpin();
 });

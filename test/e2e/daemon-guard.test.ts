@@ -328,5 +328,5 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'frag4', 'global_stats', 'lb_clock', 'maglev_slots', 'node_config', 'reject_bucket', 'reply_nat', 'services', 'sock_rnat', 'svc_frontends', 'svc_stats', 'vips', 'xdp_ports'], 'the TCP daemon ran on its pins');
+  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'frag4', 'global_stats', 'lb_clock', 'maglev_slots', 'node_config', 'reject_bucket', 'reply_nat', 'services', 'sock_rnat', 'svc_frontends', 'svc_stats', 'vip_filter', 'vips', 'xdp_ports'], 'the TCP daemon ran on its pins');
 });

@@ -1,0 +1,48 @@
+/**
+ * The VIP filter's counts: a bit is set with its first VIP, stays while
+ * any VIP of it is left, and is cleared with its last; the words are what
+ * the dataplane reads.
+ */
+import test from 'ava';
+import { VIP_FILTER_WORDS, VipFilter, vipFilterBit } from '../../src/dataplane/vip-filter.js';
+
+/** Two addresses of one bit, found by search. */
+function sameBit(): [string, string] {
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const a = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const b = vipFilterBit(a);
+    const other = seen.get(b);
+    if (other !== undefined) return [other, a];
+    seen.set(b, a);
+  }
+}
+
+test('a bit lives as long as any of its VIPs; the word to write is said once', (t) => {
+  const f = new VipFilter();
+  const [a, b] = sameBit();
+  const bit = vipFilterBit(a);
+  const word = bit >>> 6;
+  const set = (): boolean => (f.words[word]! & (1n << BigInt(bit & 63))) !== 0n;
+  t.is(f.add(a), word, 'the first VIP of a bit sets it: write the word first');
+  t.true(set());
+  t.is(f.add(a), undefined, 'the same VIP again changes nothing');
+  t.is(f.add(b), undefined, 'a second VIP of the bit needs no write');
+  t.is(f.remove(a), undefined, 'the bit stays while b is left');
+  t.true(set());
+  t.is(f.remove(b), word, 'the last one clears it');
+  t.false(set());
+  t.is(f.remove(b), undefined, 'removing an unknown VIP changes nothing');
+  t.true(f.words.every((w) => w === 0n));
+});
+
+test('bits are spread over the whole filter and stay within it', (t) => {
+  const words = new Set<number>();
+  for (let i = 0; i < 4096; i++) {
+    const bit = vipFilterBit(`10.96.${i >> 8}.${i & 255}`);
+    t.true(bit >= 0 && bit < VIP_FILTER_WORDS * 64);
+    words.add(bit >>> 6);
+  }
+  t.true(words.size > VIP_FILTER_WORDS * 0.9, `4,096 consecutive VIPs touch ${words.size} of ${VIP_FILTER_WORDS} words`);
+  t.throws(() => vipFilterBit('fd00::1'), { instanceOf: RangeError });
+});
