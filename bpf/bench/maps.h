@@ -39,11 +39,17 @@ static __always_inline struct dnat_value *dnat_lookup(const struct l4_hdrs *h)
 #include "l4.h"
 #include "sluice_shared.h"
 
+/* The flags of sluice's conntrack (include/maps.h), set by the Makefile
+ * for the BPF_F_NO_COMMON_LRU variants. */
+#ifndef SLUICE_CT_MAP_FLAGS
+#define SLUICE_CT_MAP_FLAGS 0
+#endif
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
+	__uint(map_flags, SLUICE_CT_MAP_FLAGS);
 } conntrack SEC(".maps");
 
 /* The conntrack key of a parsed packet: its own tuple. */

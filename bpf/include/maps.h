@@ -81,12 +81,18 @@ struct {
 } maglev_slots SEC(".maps") __weak;
 
 /* Flows: forward and reply entries (struct ct_value.dir). LRU so a full table
- * evicts the coldest flow instead of refusing new ones. */
+ * evicts the coldest flow instead of refusing new ones. One LRU list common
+ * to all CPUs by default; BPF_F_NO_COMMON_LRU (bpf/Makefile CT_MAP_FLAGS)
+ * would give each CPU max_entries / possible CPUs of its own. */
+#ifndef SLUICE_CT_MAP_FLAGS
+#define SLUICE_CT_MAP_FLAGS 0
+#endif
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_CT_SIZE);
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
+	__uint(map_flags, SLUICE_CT_MAP_FLAGS);
 } conntrack SEC(".maps") __weak;
 
 /* Service id -> its frontend (VIP, port, protocol): where reply_nat's
