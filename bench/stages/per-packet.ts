@@ -33,7 +33,8 @@
  * - new flow and affinity hit: a second iteration would hit the conntrack
  *   entry the first one wrote, so
  *   * they run one packet per test run, over distinct 5-tuples (conntrack
- *     is emptied at the start of each round; the affinity entry stays): the
+ *     is emptied at the start of each round, and before each run of new
+ *     flows; the affinity entry stays): the
  *     kernel's duration of each run minus that of xdp_floor run the same
  *     way, plus xdp_floor's repeat-mode cost (the harness's per-iteration
  *     share, which every repeat-mode figure includes). Caches are colder
@@ -64,6 +65,13 @@
  * plus a flow's conntrack entry (and its reply entry), run one packet per
  * test run on the new flows' fresh tuples: what any load balancer that
  * tracks connections pays for a first packet, measured the same way.
+ *
+ * The new flow and the floors run with conntrack empty and full (filled to
+ * its size with other flows' entries before each run, so that every insert
+ * evicts), in both LRU flavours of the conntrack map: the default build's
+ * and the variant bpf/Makefile builds with the other flags (NCL_OBJS); the
+ * established flow too. After the rounds, an untimed probe counts what new
+ * flows evict from a table filled to a share of its size.
  */
 import { LARGE_CAPACITY } from '../lib/capacity.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -71,13 +79,15 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CT_FORWARD,
+  CT_REPLY,
   encodeBackendValue,
   encodeConntrackKey,
   encodeConntrackValue,
   encodeU32,
+  LAYOUTS,
   type GlobalCounter,
 } from '../../src/dataplane/codec.js';
-import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
+import { mapSizes, NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { native, type AddonDataplane } from '../../src/dataplane/native.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
@@ -86,7 +96,7 @@ import { packageRoot } from '../../src/package-root.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../../test/helpers/packet.js';
 import { cpusAllowed } from '../lib/machine.js';
 import { formatNumber, formatPercent, formatRatio } from '../lib/report.js';
-import type { Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
+import type { Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
 
 /** What to run: counts and rounds. */
 export interface PerPacketOptions {
@@ -121,7 +131,9 @@ export function perPacketOptions(given: Partial<Omit<PerPacketOptions, 'cycleRun
   };
   // Conntrack holds 65,536 entries, two per flow: a round's one-packet runs
   // (new flows and affinity hits, 4 entries per call) and a cycle's lap
-  // (2 per service) must fit, or LRU evictions would be measured too.
+  // (2 per service) must fit, or LRU evictions would be measured too; with
+  // BPF_F_NO_COMMON_LRU a run's new flows (2 entries per call) must fit
+  // the one CPU's share, 65,536 / possible CPUs.
   for (const [name, v, min, max] of [['services', o.services, 2, 65000], ['rounds', o.rounds, 1, 1000],
     ['repeat', o.repeat, 1, 2 ** 31 - 1], ['calls', o.calls, 1, 16000], ['cycle', o.cycle, 1, 30000]] as const) {
     if (!Number.isInteger(v) || v < min || v > max) throw new BenchError(`--${name} must be an integer in ${min}..${max}`);
@@ -137,6 +149,22 @@ const OUTLIER = 10;
 const LADDER_STEPS = [1, 2, 3, 4, 5];
 /** Conntrack entries a new flow writes in each new-flow floor object. */
 const NEW_FLOW_FLOORS = [1, 2];
+/**
+ * The conntrack map's two LRU flavours: the default build's, and the
+ * variant built with BPF_F_NO_COMMON_LRU (one LRU list per CPU, each with
+ * max_entries / possible CPUs of the entries), bpf/Makefile's NCL objects.
+ */
+const LRUS = ['common', 'ncl'] as const;
+type Lru = (typeof LRUS)[number];
+const LRU_LABEL: Record<Lru, string> = { common: 'common LRU', ncl: 'BPF_F_NO_COMMON_LRU' };
+/** The flavour include/maps.h gives the conntrack map by default (SLUICE_CT_MAP_FLAGS). */
+const DEFAULT_LRU: Lru = 'common';
+/** The bench object file suffix of a flavour. */
+const lruSuffix = (l: Lru): string => (l === 'ncl' ? '_no_common_lru' : '');
+/** Conntrack entries of the sluice instances and the floors (bpf/bench/maps.h). */
+const CT_ENTRIES = 65536;
+/** Shares of the table filled with other flows before the eviction probe's new flows. */
+const PROBE_FILLS = [0.25, 0.5, 1];
 
 const XDP_PASS = 2;
 const XDP_TX = 3;
@@ -149,6 +177,9 @@ const NEW_CLIENT = '192.168.51.9';
 const STICKY_CLIENT = '192.168.60.1';
 const CYCLE_CLIENT = '192.168.70.1';
 const ELSEWHERE = '10.9.9.9';
+/** Clients of the other flows a table is filled with: 100.64.0.0/16, so never a measured tuple. */
+const FILL_NET = [100, 64];
+const FILL_BACKEND = '10.1.0.1';
 const LADDER_SPORT = 40000;
 
 function check(cond: boolean, what: string): void {
@@ -266,8 +297,30 @@ interface Sluice {
   lb: LoadBalancer;
 }
 
-async function loadSluice(label: string, specs: ServiceSpec[], opened: Array<{ close(): unknown }>, log: (line: string) => void): Promise<Sluice> {
-  const dp = await NativeDataplane.open({ fibRedirect: false, capacity: { ...LARGE_CAPACITY, conntrack: 65536 } });
+const SLUICE_CAPACITY = { ...LARGE_CAPACITY, conntrack: CT_ENTRIES };
+
+/**
+ * sluice's object from a file (a build variant in bpf/out/bench/), loaded as
+ * NativeDataplane.open loads the embedded one with these options: open()
+ * takes no object path, so the bench builds the instance around the addon
+ * object itself.
+ */
+async function openVariant(file: string): Promise<NativeDataplane> {
+  const raw = new (native().Dataplane)();
+  try {
+    const { reused } = await raw.load({ objectPath: file, fibRedirect: false, maxEntries: mapSizes(SLUICE_CAPACITY) });
+    return new (NativeDataplane as unknown as new (raw: AddonDataplane, reused: string[]) => NativeDataplane)(raw, reused);
+  } catch (err) {
+    raw.close();
+    throw err;
+  }
+}
+
+async function loadSluice(label: string, specs: ServiceSpec[], opened: Array<{ close(): unknown }>, log: (line: string) => void,
+  objectFile?: string): Promise<Sluice> {
+  const dp = objectFile === undefined
+    ? await NativeDataplane.open({ fibRedirect: false, capacity: SLUICE_CAPACITY })
+    : await openVariant(objectFile);
   opened.push(dp);
   const lb = new LoadBalancer(dp);
   const t0 = performance.now();
@@ -374,7 +427,8 @@ interface Sample {
   calls?: CallsResult;
 }
 
-type Column = 'base' | 'small' | 'twin' | 'large' | 'cycle';
+/** alt: the measured services in the other LRU flavour's build (LRUS). */
+type Column = 'base' | 'small' | 'twin' | 'large' | 'cycle' | 'alt';
 
 interface Task {
   /** `${column}:${scenario}` */
@@ -401,16 +455,32 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
   const floorsMissing = NEW_FLOW_FLOORS.some((i) => !existsSync(benchObject(`xdp_new_flow_floor_${i}`)));
   const newFlowFloors: AddonDataplane[] = [];
   if (!floorsMissing) for (const i of NEW_FLOW_FLOORS) newFlowFloors.push(await load(`xdp_new_flow_floor_${i}`));
+  // The other LRU flavour's floors and sluice object (make -C bpf bench).
+  const otherLru: Lru = DEFAULT_LRU === 'common' ? 'ncl' : 'common';
+  const otherFiles = [`sluice${lruSuffix(otherLru)}`, ...NEW_FLOW_FLOORS.map((i) => `xdp_new_flow_floor_${i}${lruSuffix(otherLru)}`)];
+  const withLru = !floorsMissing && otherFiles.every((f) => existsSync(benchObject(f)));
+  const lruFloors: Partial<Record<Lru, AddonDataplane[]>> = { [DEFAULT_LRU]: newFlowFloors };
+  if (withLru) {
+    lruFloors[otherLru] = [];
+    for (const i of NEW_FLOW_FLOORS) lruFloors[otherLru].push(await load(`xdp_new_flow_floor_${i}${lruSuffix(otherLru)}`));
+  }
 
   const small = await loadSluice('measured services only', [web, sticky], opened, ctx.log);
   const twin = await loadSluice('the same again (noise control)', [web, sticky], opened, ctx.log);
   const large = await loadSluice('with fillers', [web, sticky, ...range(Math.max(0, o.services - 2)).map(filler)], opened, ctx.log);
   const cyc = await loadSluice('cycles', [...cycle(PLAIN_NET, o.cycle, false), ...cycle(STICKY_NET, o.cycle, true)], opened, ctx.log);
-  const sluices = { small, twin, large };
+  // The measured services again, in the other LRU flavour's build.
+  const alt = withLru
+    ? await loadSluice(`measured services only, ${LRU_LABEL[otherLru]}`, [web, sticky], opened, ctx.log, benchObject(`sluice${lruSuffix(otherLru)}`))
+    : undefined;
+  const lruSluice: Partial<Record<Lru, Sluice>> = { [DEFAULT_LRU]: small, ...(alt ? { [otherLru]: alt } : {}) };
+  const sluices = { small, twin, large, ...(alt ? { alt } : {}) };
+  /** Other flows' entries, enough to fill a table of CT_ENTRIES. */
+  const fillWith = fillerEntries(CT_ENTRIES / 2);
 
   // The client port whose flow Maglev gives to the VIP:80 backend, in all.
   let sport = 40000;
-  while (![small, twin, large].every((s) => maglevPick(s, web.name, CLIENT, VIP, sport, 80) === `${VIP}:80`)) sport++;
+  while (!Object.values(sluices).every((s) => maglevPick(s, web.name, CLIENT, VIP, sport, 80) === `${VIP}:80`)) sport++;
 
   const est = ack({ saddr: CLIENT, daddr: VIP, sport, dport: 80 });
   const reply = ack({ saddr: VIP, daddr: CLIENT, sport: 80, dport: sport });
@@ -424,7 +494,7 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
 
   setUpMinDnat(dnat);
   for (const dp of ladder) setUpLadder(dp);
-  newFlowFloors.forEach((dp, i) => setUpNewFlowFloor(dp, NEW_FLOW_FLOORS[i]!));
+  for (const lru of LRUS) lruFloors[lru]?.forEach((dp, i) => setUpNewFlowFloor(dp, NEW_FLOW_FLOORS[i]!));
 
   /**
    * Empty conntrack (the previous round's new flows would be hits now) and
@@ -438,7 +508,7 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
       check(r.retval === XDP_PASS && parsePacket(r.data).daddr === VIP, `${s.label}: the established flow did not go to VIP:80`);
     });
   };
-  for (const s of [small, twin, large]) {
+  for (const s of Object.values(sluices)) {
     resetFlows(s);
     expectGlobal(s.dp, { ...forwarded(1) }, `${s.label}: priming the affinity entry`, () =>
       s.dp.raw.testRun('xdp', syn({ saddr: STICKY_CLIENT, daddr: STICKY_VIP, sport: 1000, dport: 443 })));
@@ -480,21 +550,55 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
   ladder.forEach((dp, i) => add('base', `ladder_${i + 1}`, (w) => ({ ns: repeatRun(dp, dnatFrame, r(w), XDP_TX, `ladder step ${i + 1}`) })));
   // The new-flow floors, on sluice's fresh tuples, from an empty conntrack
   // each time; the entries they wrote prove every packet did the insert(s).
-  newFlowFloors.forEach((dp, i) => {
-    const entries = NEW_FLOW_FLOORS[i]!;
-    const what = `new-flow floor (${entries} conntrack ${entries === 1 ? 'entry' : 'entries'})`;
-    add('base', `new_flow_floor_${entries}`, (w) => {
-      dp.mapClear('conntrack');
-      const x = callsRun(dp, newFlows.slice(0, c(w)), XDP_TX, what);
-      const n = dp.mapDump('conntrack').count;
-      check(n === entries * c(w), `${what}: ${n} conntrack entries after ${c(w)} new flows, want ${entries * c(w)}`);
-      return calls(x);
+  // Full: conntrack filled to its size with other flows' entries first,
+  // so that every insert evicts; the new flows' entries must all be found.
+  for (const lru of LRUS) {
+    lruFloors[lru]?.forEach((dp, i) => {
+      const entries = NEW_FLOW_FLOORS[i]!;
+      const what = `new-flow floor (${entries} conntrack ${entries === 1 ? 'entry' : 'entries'}, ${LRU_LABEL[lru]})`;
+      const key = `new_flow_floor_${entries}${lru === DEFAULT_LRU ? '' : `_${lru}`}`;
+      add('base', key, (w) => {
+        dp.mapClear('conntrack');
+        const x = callsRun(dp, newFlows.slice(0, c(w)), XDP_TX, what);
+        const n = dp.mapDump('conntrack').count;
+        check(n === entries * c(w), `${what}: ${n} conntrack entries after ${c(w)} new flows, want ${entries * c(w)}`);
+        return calls(x);
+      });
+      add('base', `${key}_full`, (w) => {
+        fill(dp, fillWith, CT_ENTRIES / 2);
+        const x = callsRun(dp, newFlows.slice(0, c(w)), XDP_TX, `${what}, table full`);
+        const n = census(dp).fresh;
+        check(n === entries * c(w), `${what}, table full: ${n} of the new flows' entries found after ${c(w)} new flows, want ${entries * c(w)}`);
+        return calls(x);
+      });
     });
-  });
+  }
 
-  for (const [col, s] of Object.entries(sluices) as Array<['small' | 'twin' | 'large', Sluice]>) {
+  for (const [col, s] of Object.entries(sluices) as Array<['small' | 'twin' | 'large' | 'alt', Sluice]>) {
     const x = s.dp.raw;
     const what = (k: string): string => `${s.label}, ${k}`;
+    const newFlow = (k: string) => (w: boolean): Sample => calls(expectGlobal(s.dp, forwarded(c(w)), what(k), () =>
+      expectService(s, web.name, { packets: c(w), newConns: c(w), replies: 0 }, what(k), () =>
+        callsRun(x, newFlows.slice(0, c(w)), XDP_PASS, what(k)))));
+    if (col === 'small' || col === 'alt') {
+      // The table full of other flows: every insert evicts. Emptied and
+      // the established flow written again after, for the other scenarios.
+      add(col, 'new_flow_full', (w) => {
+        fill(x, fillWith, CT_ENTRIES / 2);
+        const got = newFlow('new flow, table full')(w);
+        const n = census(x).fresh;
+        check(n === 2 * c(w), `${what('new flow, table full')}: ${n} of the new flows' entries found, want ${2 * c(w)}`);
+        resetFlows(s);
+        return got;
+      });
+    }
+    // Empty: only the established flow's entries besides, as the floors'.
+    add(col, 'new_flow', (w) => {
+      resetFlows(s);
+      return newFlow('new flow')(w);
+    });
+    add(col, 'established_calls', (w) => calls(expectGlobal(s.dp, forwarded(c(w)), what('established, one per run'), () =>
+      callsRun(x, same(est).slice(0, c(w)), XDP_PASS, what('established, one per run')))));
     add(col, 'established', (w) => ({
       ns: expectGlobal(s.dp, forwarded(r(w)), what('established'), () =>
         expectService(s, web.name, { packets: r(w), newConns: 0, replies: 0 }, what('established'), () =>
@@ -509,6 +613,8 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
       ns: expectGlobal(s.dp, { rx_packets: r(w), passed_other: r(w) }, what('non-service'), () =>
         repeatRun(x, other, r(w), XDP_PASS, what('non-service'))),
     }));
+    // The other LRU flavour: the established flow and the new flows only.
+    if (col === 'alt') continue;
     // The same two flows through the tc program (lb_decide and the skb
     // helpers), for the attach mode of pods' veths; not in the XDP targets.
     add(col, 'established_tc', (w) => ({
@@ -523,14 +629,9 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
     }));
     // The twin only tells how much two identical instances differ: for the
     // one-packet scenarios too, whose noise is larger than repeat mode's.
-    add(col, 'new_flow', (w) => calls(expectGlobal(s.dp, forwarded(c(w)), what('new flow'), () =>
-      expectService(s, web.name, { packets: c(w), newConns: c(w), replies: 0 }, what('new flow'), () =>
-        callsRun(x, newFlows.slice(0, c(w)), XDP_PASS, what('new flow'))))));
     add(col, 'affinity_hit', (w) => calls(expectGlobal(s.dp, { ...forwarded(c(w)), affinity_hits: c(w) }, what('affinity hit'), () =>
       expectService(s, sticky.name, { packets: c(w), newConns: c(w), replies: 0 }, what('affinity hit'), () =>
         callsRun(x, affinityFlows.slice(0, c(w)), XDP_PASS, what('affinity hit'))))));
-    add(col, 'established_calls', (w) => calls(expectGlobal(s.dp, forwarded(c(w)), what('established, one per run'), () =>
-      callsRun(x, same(est).slice(0, c(w)), XDP_PASS, what('established, one per run')))));
   }
   const cycleRuns = (frame: Buffer, hits: boolean, established = false) => (w: boolean): Sample =>
     ({ ns: mean(range(w ? 1 : o.cycleRuns).map(() => cycleRun(frame, hits, established))) });
@@ -546,17 +647,46 @@ async function bench(o: PerPacketOptions, ctx: Hooks, opened: Array<{ close(): u
     ctx.progress(2 + round, steps, `round ${round + 1}/${o.rounds}`);
     // Between rounds only: let progress bars redraw and signals through.
     await new Promise((resolve) => setImmediate(resolve));
-    for (const s of [small, twin, large]) resetFlows(s);
+    for (const s of Object.values(sluices)) resetFlows(s);
     const got: Record<string, Sample> = {};
     for (const t of shuffled(tasks, round + 1)) got[t.id] = t.run();
     rounds.push(got);
     const ns = (id: string): string => got[id]!.ns.toFixed(0);
     ctx.log(`  round ${round + 1}/${o.rounds}: floor ${ns('base:floor')}, min DNAT ${ns('base:min_dnat')}, ` +
       `established ${ns('small:established')}/${ns('twin:established')}/${ns('large:established')}, ` +
-      `new flow ${ns('small:new_flow')}/${ns('large:new_flow')}, cycle ${ns('cycle:new_flow')} ns`);
+      `new flow ${ns('small:new_flow')}/${ns('large:new_flow')}, table full ${ns('small:new_flow_full')}, cycle ${ns('cycle:new_flow')} ns` +
+      (withLru ? `; ${LRU_LABEL[otherLru]}: new flow ${ns('alt:new_flow')}, table full ${ns('alt:new_flow_full')}` : ''));
+  }
+
+  /**
+   * The eviction probe, untimed: fill each flavour's table to a share of
+   * its size with other flows, send o.calls new flows, and count what is
+   * left. An LRU that evicts only when full loses 2 entries (one flow or
+   * two) per new flow at 100% and none below.
+   */
+  const probes: Probe[] = [];
+  for (const lru of LRUS) {
+    const s = lruSluice[lru];
+    if (!s) continue;
+    const x = s.dp.raw;
+    for (const share of PROBE_FILLS) {
+      const flows = Math.round((share * CT_ENTRIES) / 2);
+      fill(x, fillWith, flows);
+      const held = census(x);
+      for (const f of newFlows) check(x.testRun('xdp', f).retval === XDP_PASS, `${s.label}: eviction probe: a new flow was not passed`);
+      const after = census(x);
+      probes.push({
+        lru, share, filled: flows, heldEntries: held.entries, heldFlows: held.fillerFlows, newFlows: newFlows.length,
+        freshEntries: after.fresh, entriesAfter: after.entries, fillerFlowsAfter: after.fillerFlows,
+      });
+    }
+    s.dp.raw.mapClear('conntrack');
   }
   ctx.progress(steps, steps, 'done');
-  return { rounds, services: [small.services, large.services], withLadder: ladder.length > 0, withFloors: newFlowFloors.length > 0 };
+  return {
+    rounds, services: [small.services, large.services], withLadder: ladder.length > 0, withFloors: newFlowFloors.length > 0,
+    withLru, probes, cpus: { possible: readSys('/sys/devices/system/cpu/possible'), online: readSys('/sys/devices/system/cpu/online') },
+  };
 }
 
 /** A key or value of the baselines' `dnat` map (struct dnat_key / dnat_value in bpf/bench/dnat.h). */
@@ -605,6 +735,89 @@ function setUpNewFlowFloor(dp: AddonDataplane, entries: number): void {
   dp.mapClear('conntrack');
 }
 
+// ---- a full conntrack ----
+
+/** A client of the filler flows: 100.64.(i >> 14).7, source port 1024 + (i mod 16,384). */
+const fillClient = (i: number): [string, number] => [`${FILL_NET.join('.')}.${(i >> 14) & 255}.7`, 1024 + (i & 0x3fff)];
+
+/**
+ * The conntrack entries of `flows` other flows, forward (client -> VIP:80)
+ * and reply (backend -> client), established and far from expiry: what a
+ * table full of live flows holds.
+ */
+function fillerEntries(flows: number): { keys: Buffer; values: Buffer } {
+  const ks: Buffer[] = [];
+  const vs: Buffer[] = [];
+  const expires = monotonicSeconds() + 21_600;
+  const value = (dir: typeof CT_FORWARD | typeof CT_REPLY, natAddress: string, natPort: number): Buffer => encodeConntrackValue({
+    dir, natAddress, natPort, backendId: 1, serviceId: 1, state: 'established', created: 0, expires,
+  });
+  const fwd = value(CT_FORWARD, FILL_BACKEND, 8080);
+  const rev = value(CT_REPLY, VIP, 80);
+  for (let i = 0; i < flows; i++) {
+    const [client, port] = fillClient(i);
+    ks.push(encodeConntrackKey({ saddr: client, daddr: VIP, sport: port, dport: 80, protocol: 'tcp' }));
+    ks.push(encodeConntrackKey({ saddr: FILL_BACKEND, daddr: client, sport: 8080, dport: port, protocol: 'tcp' }));
+    vs.push(fwd, rev);
+  }
+  return { keys: Buffer.concat(ks), values: Buffer.concat(vs) };
+}
+
+/** What a conntrack holds: every entry, the measured new flows' (NEW_CLIENT's, either way), and filler flows with both entries left. */
+interface Census {
+  entries: number;
+  fresh: number;
+  fillerFlows: number;
+}
+
+function census(dp: AddonDataplane): Census {
+  const { keys, count } = dp.mapDump('conntrack');
+  const L = LAYOUTS.ct_key;
+  const fresh = Buffer.from(NEW_CLIENT.split('.').map(Number)).readUInt32BE(0);
+  const net = (FILL_NET[0]! << 8) | FILL_NET[1]!;
+  const halves = new Map<number, number>();
+  let n = 0;
+  for (let i = 0; i < count; i++) {
+    const at = i * L.size;
+    const saddr = keys.readUInt32BE(at + L.offsets.saddr);
+    const daddr = keys.readUInt32BE(at + L.offsets.daddr);
+    if (saddr === fresh || daddr === fresh) n++;
+    // A filler flow is (client, client port); each entry is half of one.
+    const fwd = saddr >>> 16 === net;
+    if (fwd || daddr >>> 16 === net) {
+      const id = (fwd ? saddr : daddr) * 65536 + keys.readUInt16BE(at + (fwd ? L.offsets.sport : L.offsets.dport));
+      halves.set(id, (halves.get(id) ?? 0) + 1);
+    }
+  }
+  let whole = 0;
+  for (const h of halves.values()) if (h === 2) whole++;
+  return { entries: count, fresh: n, fillerFlows: whole };
+}
+
+/** Empty conntrack and write `flows` filler flows into it (2 entries each): a table that is full when 2 × flows is its size. */
+function fill(dp: AddonDataplane, filler: { keys: Buffer; values: Buffer }, flows: number): void {
+  dp.mapClear('conntrack');
+  dp.mapUpdateBatch('conntrack', filler.keys.subarray(0, 2 * flows * LAYOUTS.ct_key.size),
+    filler.values.subarray(0, 2 * flows * LAYOUTS.ct_value.size));
+}
+
+/** The eviction probe's figures: new flows into a table filled to a share of its size. */
+interface Probe {
+  lru: Lru;
+  /** Share of max_entries the filler flows would take. */
+  share: number;
+  /** Filler flows written, and the entries and whole filler flows the table held after. */
+  filled: number;
+  heldEntries: number;
+  heldFlows: number;
+  /** New flows sent through sluice, and their entries found after. */
+  newFlows: number;
+  freshEntries: number;
+  /** Entries after the new flows, and whole filler flows left. */
+  entriesAfter: number;
+  fillerFlowsAfter: number;
+}
+
 // ---- the results ----
 
 interface Measured {
@@ -614,6 +827,11 @@ interface Measured {
   withLadder: boolean;
   /** Whether the new-flow floors (bpf/bench/xdp_new_flow_floor.bpf.c) were measured. */
   withFloors: boolean;
+  /** Whether the other LRU flavour's objects were measured too (bpf/Makefile NCL_OBJS). */
+  withLru: boolean;
+  probes: Probe[];
+  /** The kernel's CPU lists: BPF_F_NO_COMMON_LRU splits a map's entries over the possible ones. */
+  cpus: { possible: string; online: string };
 }
 
 /** A scenario's figures: medians and minima over rounds, per column (null where the column does not apply). */
@@ -630,7 +848,7 @@ interface Row {
 
 /** Tables, charts and targets from the rounds; the figures are computed as the stand-alone script always did. */
 function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResult, 'seconds'> {
-  const { rounds, services, withLadder, withFloors } = m;
+  const { rounds, services, withLadder, withFloors, withLru, probes } = m;
   /** A per-round figure; one-packet runs are put on the repeat-mode footing, round by round. */
   const at = (r: Record<string, Sample>, id: string): number => {
     const x = r[id]!;
@@ -763,6 +981,85 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
     ],
   });
 
+  // The LRU flavours side by side: the new flow with conntrack empty and
+  // full, the established flow, and what a full table's evictions cost.
+  const lruCol = (lru: Lru): string => `${lru === DEFAULT_LRU ? 'small' : 'alt'}`;
+  const floorKey = (lru: Lru, entries: number, full: boolean): string =>
+    `base:new_flow_floor_${entries}${lru === DEFAULT_LRU ? '' : `_${lru}`}${full ? '_full' : ''}`;
+  const lrus = LRUS.filter((l) => rounds[0]![`${lruCol(l)}:new_flow`] !== undefined && rounds[0]![floorKey(l, 2, true)] !== undefined);
+  const states = [false, true];
+  const mm = (id: string): { min: number; med: number } => ({ min: lowest((r) => at(r, id)), med: fig(id) });
+  const sluiceNew = (lru: Lru, full: boolean): string => `${lruCol(lru)}:new_flow${full ? '_full' : ''}`;
+  /** sluice's new flow ÷ the 2-entry floor of the same flavour and state: minima, and medians. */
+  const overFloor = (lru: Lru, full: boolean): { min: number; med: number } => {
+    const a = mm(sluiceNew(lru, full));
+    const b = mm(floorKey(lru, 2, full));
+    return { min: a.min / b.min, med: a.med / b.med };
+  };
+  const lruFigures = lrus.flatMap((lru) => states.map((full) => ({
+    lru, state: full ? 'full' : 'empty',
+    sluice: mm(sluiceNew(lru, full)), floor1: mm(floorKey(lru, 1, full)), floor2: mm(floorKey(lru, 2, full)),
+    overFloor2: overFloor(lru, full),
+  })));
+  if (lrus.length) {
+    const both = (x: { min: number; med: number }): string => `${formatNumber(x.min)} (${formatNumber(x.med)})`;
+    const cols = lrus.flatMap((l) => states.map((full) => ({ l, full })));
+    tables.push({
+      title: 'New flow with conntrack empty and full, by LRU flavour (ns/packet, runs of 1 − floor: min (median))',
+      columns: ['', ...cols.map(({ l, full }) => `${LRU_LABEL[l]}${l === DEFAULT_LRU ? ' (default)' : ''}: ${full ? 'full' : 'empty'}`)],
+      rows: [
+        [`sluice's new flow, ${svc[0]}`, ...cols.map(({ l, full }) => both(mm(sluiceNew(l, full))))],
+        ['floor: minimal DNAT + 1 entry', ...cols.map(({ l, full }) => both(mm(floorKey(l, 1, full))))],
+        ['floor: + the reply entry (2, as sluice)', ...cols.map(({ l, full }) => both(mm(floorKey(l, 2, full))))],
+        ['sluice ÷ 2-entry floor', ...cols.map(({ l, full }) => {
+          const x = overFloor(l, full);
+          return `${formatRatio(x.min)} (${formatRatio(x.med)})`;
+        })],
+        ['full ÷ empty, sluice', ...cols.map(({ l, full }) => (full
+          ? formatRatio(mm(sluiceNew(l, true)).min / mm(sluiceNew(l, false)).min) : ''))],
+      ],
+      notes: [
+        'empty: conntrack emptied before each run of new flows (sluice keeps the established flow\'s two entries); ' +
+          `full: filled before each run with ${formatNumber(CT_ENTRIES / 2)} other flows (${formatNumber(CT_ENTRIES)} entries, ` +
+          'its max_entries), so that every insert evicts; the new flows\' entries are all checked to be there after. ' +
+          `${LRU_LABEL.ncl} gives each possible CPU (${m.cpus.possible}) max_entries / CPUs of the entries, and the fill runs on ` +
+          'the one CPU this stage is pinned to: its share is full, the others\' stay empty.',
+        'The same rounds, the same fresh tuples, one packet per test run; the ratios use the minima (medians in brackets).',
+      ],
+    });
+    const estRows: Cell[][] = [['established flow (repeat)', 'established'], ['established flow (runs of 1 − floor)', 'established_calls']]
+      .map(([label, key]) => [label!, ...lrus.flatMap((l) => {
+        const x = mm(`${lruCol(l)}:${key}`);
+        return [x.min, x.med];
+      }), ...(lrus.length === 2
+        ? [formatRatio(mm(`${lruCol(lrus[1]!)}:${key}`).min / mm(`${lruCol(lrus[0]!)}:${key}`).min)] : [])]);
+    tables.push({
+      title: `Established flow by LRU flavour (ns/packet, ${svc[0]})`,
+      columns: ['scenario', ...lrus.flatMap((l) => [`${LRU_LABEL[l]}: min`, 'median']),
+        ...(lrus.length === 2 ? [`${LRU_LABEL[lrus[1]!]} ÷ ${LRU_LABEL[lrus[0]!]} (min)`] : [])],
+      rows: estRows,
+      notes: ['A hit looks the entry up and marks it referenced the same way in both flavours; only how free entries are found differs.'],
+    });
+  }
+  if (probes.length) {
+    tables.push({
+      title: `Evictions: ${formatNumber(probes[0]!.newFlows)} new flows into a table filled with other flows (max_entries ${formatNumber(CT_ENTRIES)})`,
+      columns: ['LRU', 'filled to', 'filler flows written', 'entries held after', 'filler flows whole', 'new flows',
+        'their entries found', 'entries evicted', 'evicted ÷ inserted', 'filler flows lost'],
+      rows: probes.map((p) => {
+        const evicted = p.heldEntries + 2 * p.newFlows - p.entriesAfter;
+        return [LRU_LABEL[p.lru], `${Math.round(p.share * 100)}%`, p.filled, p.heldEntries, p.heldFlows, p.newFlows,
+          p.freshEntries, evicted, formatRatio(evicted / (2 * p.newFlows)), p.heldFlows - p.fillerFlowsAfter];
+      }),
+      notes: [
+        'Untimed, after the rounds, through sluice\'s own program (the measured services, each flavour\'s build): conntrack ' +
+          'filled from user space with other flows (forward and reply entries), then the new flows sent one packet per test run. ' +
+          'entries evicted = held + 2 × new flows − entries after; a filler flow is lost when either of its entries is gone. ' +
+          'Everything runs on the one CPU the stage is pinned to, as the packets of one RSS queue would.',
+      ],
+    });
+  }
+
   const ladder: Array<{ step: string; ns: number; min: number }> = [];
   if (withLadder) {
     const names = ['conntrack hit (own tuple, LRU) for the DNAT map lookup', '+ backends array slot, checked against the entry',
@@ -822,6 +1119,26 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
   ratio(`new flow, hot estimate, ${svc[0]}`, row('new_flow_hot'), false, 1.6, floorNote);
   ratio(`new flow, hot estimate, ${svc[1]}`, row('new_flow_hot'), true, 1.6, floorNote);
   ratio(`new flow, runs of 1, ${svc[0]}`, row('new_flow'), false, 1.6, floorNote);
+  // The issue's new-flow target: against the floor that writes the same
+  // entries, with the table empty and full, in the default build.
+  if (lrus.includes(DEFAULT_LRU)) {
+    for (const full of states) {
+      const x = overFloor(DEFAULT_LRU, full);
+      const met = x.min <= 1.1;
+      const near = Math.abs(x.min - 1.1) < 0.02;
+      targets.push({
+        what: `XDP new flow, conntrack ${full ? 'full (every insert evicts)' : 'empty'}, ${svc[0]}`,
+        target: '≤ 1.1 × the new-flow floor with 2 entries',
+        measured: `${near ? `${x.min.toFixed(3)} ×` : formatRatio(x.min)} (medians: ${formatRatio(x.med)})`,
+        met,
+        ...(met ? {} : {
+          why: `${formatNumber(mm(sluiceNew(DEFAULT_LRU, full)).min)} ns against the floor's ` +
+            `${formatNumber(mm(floorKey(DEFAULT_LRU, 2, full)).min)} ns (${LRU_LABEL[DEFAULT_LRU]}): what sluice adds over ` +
+            'writing the same two entries is its choice of backend (VIP and service lookups, Maglev slot, backend, counters).',
+        }),
+      });
+    }
+  }
   // The targets are the issue's, at XDP: the tc rows are shown, not judged.
   for (const x of scaled.filter((r) => !r.key.endsWith('_tc'))) {
     const d = diff(x.min.small, x.min.large!);
@@ -899,7 +1216,7 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
       'attach mode of pods\' veths. Shown, not judged: the targets are at XDP.\n' +
       '- **new flow** and **affinity hit**: a second iteration would hit the conntrack entry the first one wrote, so they ' +
       `run one packet per test run, over ${o.calls.toLocaleString('en')} distinct 5-tuples a round (conntrack is emptied ` +
-      'at the start of each round; the affinity entry stays): the kernel\'s duration of each run minus that of ' +
+      'at the start of each round, and before each run of new flows; the affinity entry stays): the kernel\'s duration of each run minus that of ' +
       '`xdp_floor` run the same way, plus `xdp_floor`\'s repeat-mode cost (the harness\'s per-iteration share, which every ' +
       'repeat-mode figure includes). Caches are colder between system calls, so this overstates: the established flow is ' +
       'measured this way too, and the *hot estimate* is the established flow\'s repeat-mode cost plus what a new flow adds ' +
@@ -917,6 +1234,15 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
       `10,000 services with 1; the small instance here holds the ${services[0]} measured services.`,
     ...(withLadder ? ['The cost ladder (bpf/bench/xdp_ladder.bpf.c) adds sluice\'s established-path work to the minimal ' +
       'DNAT one piece at a time, to show what costs what.'] : ['The cost ladder was skipped: build it with `make -C bpf bench`.']),
+    ...(withLru ? ['The conntrack map\'s LRU flavours: the default build (' + LRU_LABEL[DEFAULT_LRU] + ') and its variant ' +
+      'built by `make -C bpf bench` with the map flagged otherwise (bpf/Makefile NCL_OBJS; `make CT_MAP_FLAGS=...` builds ' +
+      'sluice itself so). With BPF_F_NO_COMMON_LRU each CPU has an LRU list of its own, holding max_entries / possible CPUs ' +
+      'entries, and takes free entries only from it; the common LRU shares one list, each CPU keeping a small cache of free ' +
+      'entries. Both flavours\' sluice (the measured services) and new-flow floors run the new flows with conntrack empty ' +
+      `and full (filled before each run with other flows' entries up to its ${formatNumber(CT_ENTRIES)} entries, so that ` +
+      'every insert evicts), and the established flow, in the same rounds. After the rounds an untimed probe fills each ' +
+      'flavour\'s table to a share of its size, sends new flows and counts the entries evicted and the filler flows lost.']
+      : ['The other LRU flavour was skipped: build it with `make -C bpf bench`.']),
     ...(withFloors ? ['The new-flow floors (bpf/bench/xdp_new_flow_floor.bpf.c) are the minimal DNAT plus what any load ' +
       'balancer that tracks connections does on a flow\'s first packet: a conntrack lookup of its tuple that misses and ' +
       'the insert of its entry (sluice\'s key, value and LRU hash, the same size), and, in the second, the reply entry ' +
@@ -952,6 +1278,7 @@ function results(o: PerPacketOptions, m: Measured, cpus: string): Omit<StageResu
       cycle: { established: cycleEst, newFlow: delta('cycle', 'new_flow'), affinityHit: delta('cycle', 'affinity_hit') },
     },
     ladder,
+    lru: withLru || lrus.length ? { default: DEFAULT_LRU, cpus: m.cpus, newFlow: lruFigures, probes } : undefined,
     targets: targets.map((t) => ({ ...t, verdict: t.met ? 'meets' : 'falls short' })),
     rounds,
   };
