@@ -147,7 +147,12 @@ export async function startPeer(
     case 'sluice-tc': {
       // Two conntrack entries per flow (forward and reply), with room to spare.
       const conntrackSize = Math.max(65_536, 2 ** Math.ceil(Math.log2(flows * 2.5)));
-      const dp = await NativeDataplane.open({ capacity: { conntrack: conntrackSize, maglevSlots: 16_777_216 } });
+      // No flood guard: the warm-up sends every flow's first packet at the
+      // generator's full rate (over a million a second), and past the
+      // guard's 125,000 new flows a second most of a million flows would be
+      // balanced untracked, so that the measured packets were new flows,
+      // not the established ones the stage measures.
+      const dp = await NativeDataplane.open({ capacity: { conntrack: conntrackSize, maglevSlots: 16_777_216 }, floodRate: 0 });
       const target = { ifname: topo.lb.inIf.ifname, netns: topo.lb.nsPath, mode: peer === 'sluice-xdp' ? 'xdp' : 'tc' } as const;
       try {
         const lb = new LoadBalancer(dp);

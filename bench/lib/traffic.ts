@@ -30,8 +30,13 @@ export interface TrafficSample {
   perBackend: number[];
   /** Nonzero drop and error counters along the path (veth queues, sluice), as deltas. */
   dropsAt: Record<string, number>;
-  /** sluice's own counters for the measured service, when the peer is sluice. */
-  sluice?: { rxPackets: number; forwarded: number; backendPackets: number[] };
+  /**
+   * sluice's own counters for the measured service, when the peer is sluice:
+   * newFlows (the service's new connections) and untracked (balanced
+   * without a conntrack entry) say whether the measured packets were the
+   * established flows they are meant to be (both 0).
+   */
+  sluice?: { rxPackets: number; forwarded: number; backendPackets: number[]; newFlows: number; untracked: number };
 }
 
 async function pathCounters(topo: TrafficTopology): Promise<Record<string, number>> {
@@ -56,6 +61,8 @@ interface SluiceCounters {
   rxPackets: number;
   forwarded: number;
   backendPackets: number[];
+  newFlows: number;
+  untracked: number;
   drops: Record<string, number>;
 }
 
@@ -72,7 +79,8 @@ function sluiceCounters(p: RunningPeer, measured: BenchService): SluiceCounters 
   // Where packets went other than to a backend: drops, answers in their
   // place (a measured service has backends, so any is a fault), FIB misses.
   for (const [k, v] of Object.entries(g)) if (k.startsWith('drop_') || k.startsWith('reject_') || k === 'fib_miss') drops[`sluice.${k}`] = Number(v);
-  return { rxPackets: Number(g.rx_packets), forwarded: Number(g.forwarded), backendPackets, drops };
+  const newFlows = ids === undefined ? NaN : Number(dp.serviceStats(ids.serviceId).newConnections);
+  return { rxPackets: Number(g.rx_packets), forwarded: Number(g.forwarded), backendPackets, newFlows, untracked: Number(g.ct_untracked), drops };
 }
 
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
@@ -136,6 +144,8 @@ export async function measure(
       rxPackets: sluiceAfter.rxPackets - sluiceBefore.rxPackets,
       forwarded: sluiceAfter.forwarded - sluiceBefore.forwarded,
       backendPackets: sluiceAfter.backendPackets.map((v, i) => v - (sluiceBefore.backendPackets[i] ?? 0)),
+      newFlows: sluiceAfter.newFlows - sluiceBefore.newFlows,
+      untracked: sluiceAfter.untracked - sluiceBefore.untracked,
     };
     Object.assign(sample.dropsAt, delta(sluiceAfter.drops, sluiceBefore.drops));
   }
