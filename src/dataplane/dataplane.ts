@@ -168,6 +168,8 @@ export interface Dataplane {
   getMaglevTable(serviceId: number): Uint32Array | null;
   /** One conntrack entry, or null. */
   getConntrack(key: ConntrackKey): ConntrackValue | null;
+  /** One conntrack entry by its encoded struct ct_key, as its encoded struct ct_value, or null (nothing decoded: for walks over the whole table). */
+  lookupConntrack(key: Buffer): Buffer | null;
   /** The affinity entry of a client of a service, or null. */
   getAffinity(client: string, serviceId: number): AffinityValue | null;
   /**

@@ -6,6 +6,7 @@
  */
 import {
   encodeConntrackKey,
+  encodeConntrackValue,
   encodeServiceKey,
   encodeVipKey,
   type AffinityValue,
@@ -187,6 +188,11 @@ export class FakeDataplane implements Dataplane {
 
   getConntrack(key: ConntrackKey): ConntrackValue | null {
     return this.conntrack.get(encodeConntrackKey(key).toString('hex'))?.value ?? null;
+  }
+
+  lookupConntrack(key: Buffer): Buffer | null {
+    const e = this.conntrack.get(key.toString('hex'));
+    return e ? encodeConntrackValue(e.value) : null;
   }
 
   getAffinity(client: string, serviceId: number): AffinityValue | null {

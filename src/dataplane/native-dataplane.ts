@@ -492,6 +492,10 @@ export class NativeDataplane implements Dataplane {
     return v ? decodeConntrackValue(v) : null;
   }
 
+  lookupConntrack(key: Buffer): Buffer | null {
+    return this.raw.mapLookup('conntrack', key);
+  }
+
   getAffinity(client: string, serviceId: number): AffinityValue | null {
     const v = this.raw.mapLookup('affinity', encodeAffinityKey(client, serviceId));
     return v ? decodeAffinityValue(v) : null;

@@ -1,0 +1,270 @@
+/**
+ * The conntrack collector: deletes dead entries (bpf/include/ct.h: an entry
+ * is dead from second `expires` on, and the dataplane already treats it as
+ * absent), so that the LRU table's room goes to live flows instead of
+ * being won back by evicting them.
+ *
+ * A pass walks the whole table in batches (Dataplane.readConntrack) and
+ * is spread over the interval: it reads at the pace that would cover a
+ * table of `tableSize` entries in PACE_SHARE of the interval, sleeping
+ * between batches, so a full table costs the same share of a CPU however
+ * the entries are spread, and the event loop is free between batches.
+ *
+ * Deciding, for each entry the batch shows dead:
+ *   - it is looked up again and left if it is gone or alive now (a packet
+ *     refreshed it, or a new flow took its key, since the batch was read);
+ *   - its flow's other entry (ct_peer) is looked up: if that is this flow's
+ *     and dead too, both are deleted in one call; a live one is left (the
+ *     flow still talks one way: the dataplane writes the missing entry
+ *     again), and so is another flow's entry under that key, which is
+ *     judged by itself when the walk comes to it;
+ *   - counted once per flow by its state (expired new, established,
+ *     closing), or as an orphaned reply: a dead reply entry whose forward
+ *     entry is not there (or is another flow's, or still alive).
+ * The re-read narrows the race with packets to the microseconds between
+ * one lookup and its delete, against a batch's milliseconds; and an entry
+ * counts as dead only a second after its expiry (DEAD_MARGIN_S), because
+ * the dataplane's clock is CLOCK_MONOTONIC_COARSE, cached per CPU for a
+ * tick, and can still be in the previous second when this process is in
+ * the next one.
+ */
+import type { Logger } from 'pino';
+import { CT_FLAG_HAIRPIN, CT_FLAG_REPLY, CT_STATES, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
+import type { ConntrackCursor, Dataplane } from '../dataplane/dataplane.js';
+
+const K = LAYOUTS.ct_key.offsets;
+const V = LAYOUTS.ct_value.offsets;
+const KEY_SIZE = LAYOUTS.ct_key.size;
+
+/** Entries read from the kernel per batch. */
+const BATCH = 1024;
+
+/** A pass is paced to cover `tableSize` entries in this share of the interval, leaving the rest as slack. */
+const PACE_SHARE = 0.8;
+
+/** Seconds past its expiry before an entry is taken for dead (see the top of this file). */
+export const DEAD_MARGIN_S = 1;
+
+/** The collector's default interval: a full pass over the table every this many seconds. */
+export const GC_INTERVAL_DEFAULT_S = 60;
+
+/** What the collector has deleted since it started, and how its last pass went. */
+export interface ConntrackGcStats {
+  /** Passes completed. */
+  passes: number;
+  /** Flows deleted (both entries, or the one left) by the state they died in. */
+  expired: Record<ConntrackState, number>;
+  /** Dead reply entries deleted whose forward entry was gone (or another flow's, or alive). */
+  orphanedReplies: number;
+  /** Entries deleted in all. */
+  entriesDeleted: number;
+  /** Entries found dead in a batch but alive when looked up again (a packet came meanwhile): left. */
+  raced: number;
+  /** The last completed pass: entries read, wall time, CPU time of this process, ms. */
+  lastPass: { entries: number; deleted: number; wallMs: number; cpuMs: number } | null;
+  /** The interval, ms. */
+  intervalMs: number;
+}
+
+/** Options of ConntrackGc. */
+export interface ConntrackGcOptions {
+  dataplane: Dataplane;
+  /** A full pass every this many ms (default GC_INTERVAL_DEFAULT_S). */
+  intervalMs?: number;
+  /** The table's capacity, which a pass is paced to cover within the interval (default 2,097,152). */
+  tableSize?: number;
+  /** Entries per batch (default 1024). */
+  batch?: number;
+  /** CLOCK_MONOTONIC in whole seconds, the dataplane's clock (default process.hrtime). */
+  nowS?: () => number;
+  /** Waits between batches (default setTimeout/setImmediate). */
+  sleep?: (ms: number) => Promise<void>;
+  logger?: Logger;
+}
+
+/** The result of one pass. */
+export interface GcPassResult {
+  entries: number;
+  deleted: number;
+  expired: Record<ConntrackState, number>;
+  orphanedReplies: number;
+  raced: number;
+  wallMs: number;
+  cpuMs: number;
+}
+
+const monotonicS = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
+
+const defaultSleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    if (ms <= 0) setImmediate(resolve);
+    else setTimeout(resolve, ms).unref();
+  });
+
+/** Whether an entry expiring at `expires` is dead at `now` with the margin (wrap-safe, as ct_live). */
+export function deadAt(expires: number, now: number): boolean {
+  return ((expires - (now - DEAD_MARGIN_S)) | 0) <= 0;
+}
+
+/**
+ * The key of the other entry of the flow whose entry is (key, value), and
+ * the value that entry has if it is this flow's (bpf/include/ct.h
+ * ct_peer(), on the encoded structs). `hairpin` is node_config's hairpin
+ * address as parseIPv4 gives it (0: none).
+ */
+export function peerOf(key: Buffer, value: Buffer, hairpin: number): { key: Buffer; natAddr: number; natPort: number; flags: number } {
+  const pk = Buffer.alloc(KEY_SIZE);
+  pk[K.proto] = key[K.proto]!;
+  const flags = value[V.flags]!;
+  const hp = (flags & CT_FLAG_HAIRPIN) !== 0;
+  if ((flags & CT_FLAG_REPLY) !== 0) {
+    key.copy(pk, K.saddr, hp ? K.saddr : K.daddr, (hp ? K.saddr : K.daddr) + 4);
+    value.copy(pk, K.daddr, V.nat_addr, V.nat_addr + 4);
+    key.copy(pk, K.sport, K.dport, K.dport + 2);
+    value.copy(pk, K.dport, V.nat_port, V.nat_port + 2);
+    return { key: pk, natAddr: key.readUInt32BE(K.saddr), natPort: key.readUInt16BE(K.sport), flags: flags ^ CT_FLAG_REPLY };
+  }
+  value.copy(pk, K.saddr, V.nat_addr, V.nat_addr + 4);
+  if (hp) pk.writeUInt32BE(hairpin >>> 0, K.daddr);
+  else key.copy(pk, K.daddr, K.saddr, K.saddr + 4);
+  value.copy(pk, K.sport, V.nat_port, V.nat_port + 2);
+  key.copy(pk, K.dport, K.sport, K.sport + 2);
+  return { key: pk, natAddr: key.readUInt32BE(K.daddr), natPort: key.readUInt16BE(K.dport), flags: flags ^ CT_FLAG_REPLY };
+}
+
+/** Whether `peer` is the other entry of the flow of `value`, whose peerOf() is `want` (ct_is_peer()). */
+function isPeer(peer: Buffer, value: Buffer, want: { natAddr: number; natPort: number; flags: number }): boolean {
+  return peer[V.flags] === want.flags && peer.readUInt32BE(V.nat_addr) === want.natAddr >>> 0 &&
+    peer.readUInt16BE(V.nat_port) === want.natPort && peer.readUInt32LE(V.backend_id) === value.readUInt32LE(V.backend_id);
+}
+
+const zeroExpired = (): Record<ConntrackState, number> => ({ established: 0, new: 0, closing: 0 });
+
+/** The collector: start() runs passes until stop(); collect() runs one now. */
+export class ConntrackGc {
+  private readonly dp: Dataplane;
+  private readonly intervalMs: number;
+  private readonly tableSize: number;
+  private readonly batch: number;
+  private readonly nowS: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly log: Logger | undefined;
+  private readonly totals: Omit<ConntrackGcStats, 'intervalMs'> = { passes: 0, expired: zeroExpired(), orphanedReplies: 0, entriesDeleted: 0, raced: 0, lastPass: null };
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+
+  constructor(o: ConntrackGcOptions) {
+    this.dp = o.dataplane;
+    this.intervalMs = o.intervalMs ?? GC_INTERVAL_DEFAULT_S * 1000;
+    this.tableSize = o.tableSize ?? 2_097_152;
+    this.batch = o.batch ?? BATCH;
+    this.nowS = o.nowS ?? monotonicS;
+    this.sleep = o.sleep ?? defaultSleep;
+    this.log = o.logger;
+  }
+
+  /** Totals since start. */
+  stats(): ConntrackGcStats {
+    return { ...this.totals, expired: { ...this.totals.expired }, intervalMs: this.intervalMs };
+  }
+
+  /** Run passes, one every interval (a pass that overruns it is followed at once by the next). */
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.running = (async () => {
+      while (!this.stopping) {
+        const began = Date.now();
+        try {
+          await this.collect({ paced: true });
+        } catch (err) {
+          this.log?.warn({ err }, 'conntrack collection failed; trying again next interval');
+        }
+        const rest = this.intervalMs - (Date.now() - began);
+        if (rest > 0 && !this.stopping) await this.nap(rest);
+      }
+    })();
+  }
+
+  /** Stop after the current batch; resolves once the collector is idle. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Sleep `ms`, or less if stop() is called. */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /**
+   * One pass over the table. Paced (start()'s passes), it sleeps between
+   * batches to keep to the interval; unpaced, it only yields to the event
+   * loop between them.
+   */
+  async collect(opts: { paced?: boolean } = {}): Promise<GcPassResult> {
+    const began = performance.now();
+    const cpu0 = process.cpuUsage();
+    const r: GcPassResult = { entries: 0, deleted: 0, expired: zeroExpired(), orphanedReplies: 0, raced: 0, wallMs: 0, cpuMs: 0 };
+    const hairpinAddr = this.dp.hairpinAddress();
+    const hairpin = hairpinAddr === null ? 0 : parseIPv4(hairpinAddr);
+    // Entries per ms that cover tableSize in PACE_SHARE of the interval.
+    const perMs = this.tableSize / (this.intervalMs * PACE_SHARE);
+    let at: ConntrackCursor | null = null;
+    do {
+      const { rows, next } = this.dp.readConntrack(at, this.batch);
+      const now = this.nowS();
+      for (let i = 0; i < rows.count; i++) {
+        if (!deadAt(rows.expires(i), now)) continue;
+        this.judge(Buffer.from(rows.keyBytes(i)), now, hairpin, r);
+      }
+      r.entries += rows.count;
+      at = next;
+      if (at === null || this.stopping) break;
+      const ahead = opts.paced ? r.entries / perMs - (performance.now() - began) : 0;
+      await this.sleep(ahead);
+    } while (!this.stopping);
+    r.wallMs = performance.now() - began;
+    const cpu = process.cpuUsage(cpu0);
+    r.cpuMs = (cpu.user + cpu.system) / 1000;
+    const t = this.totals;
+    t.passes++;
+    for (const s of CT_STATES) t.expired[s] += r.expired[s];
+    t.orphanedReplies += r.orphanedReplies;
+    t.entriesDeleted += r.deleted;
+    t.raced += r.raced;
+    t.lastPass = { entries: r.entries, deleted: r.deleted, wallMs: Math.round(r.wallMs), cpuMs: Math.round(r.cpuMs) };
+    this.log?.debug({ ...r, wallMs: Math.round(r.wallMs), cpuMs: Math.round(r.cpuMs) }, 'conntrack collected');
+    return r;
+  }
+
+  /** Decide about one entry a batch showed dead (see the top of this file). */
+  private judge(key: Buffer, now: number, hairpin: number, r: GcPassResult): void {
+    const value = this.dp.lookupConntrack(key);
+    // Gone: deleted with its peer earlier in this batch, or by a flush.
+    if (value === null) return;
+    if (!deadAt(value.readUInt32LE(V.expires), now)) {
+      r.raced++;
+      return;
+    }
+    const want = peerOf(key, value, hairpin);
+    const peer = this.dp.lookupConntrack(want.key);
+    const ours = peer !== null && isPeer(peer, value, want);
+    const both = ours && deadAt(peer.readUInt32LE(V.expires), now);
+    r.deleted += this.dp.deleteConntrack(both ? [key, want.key] : [key]);
+    const reply = (value[V.flags]! & CT_FLAG_REPLY) !== 0;
+    if (reply && !both) r.orphanedReplies++;
+    else r.expired[CT_STATES[value[V.state]!] ?? 'established']++;
+  }
+}
