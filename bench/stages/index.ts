@@ -3,6 +3,7 @@
  * stage: one import and one entry here.
  */
 import type { Stage } from '../lib/types.js';
+import { conntrackGcStage } from './conntrack-gc.js';
 import { controlPlaneStage } from './control-plane.js';
 import { failoverStage } from './failover.js';
 import { fuzzStage } from './fuzz.js';
@@ -24,4 +25,5 @@ export const STAGES: Stage[] = [
   maglevStage,
   fuzzStage,
   mapsStage,
+  conntrackGcStage,
 ];

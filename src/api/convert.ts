@@ -17,11 +17,13 @@ import {
 } from '../model/definition.js';
 import type { Connection, FlowLookup, GlobalCounter, LbStats, MapOccupancy, ServiceCounters } from '../inspect/inspector.js';
 import type { WatchEvent } from '../catalog/watch.js';
+import type { ConntrackGcStats } from '../node/conntrack-gc.js';
 import type {
   BackendStateName,
   ConnectionMessage,
   CountersMessage,
   GlobalStatsMessage,
+  ConntrackGcStatsMessage,
   Int64,
   LookupFlowResponse,
   MapStatsMessage,
@@ -46,6 +48,14 @@ export function protocolFromName(v: unknown, field: string): Protocol {
   if (p !== undefined) return p;
   if (v === 'PROTOCOL_UNSPECIFIED' || v === undefined || v === null) throw invalid(field, 'required: TCP or UDP');
   throw invalid(field, `must be TCP or UDP, got ${show(v)}`);
+}
+
+/** A ConnectionState enum value (not UNSPECIFIED) as a flow's state; INVALID_ARGUMENT naming `field` otherwise. */
+export function connectionStateFromName(v: unknown, field: string): Connection['state'] {
+  if (v === 'NEW') return 'new';
+  if (v === 'ESTABLISHED') return 'established';
+  if (v === 'CLOSING') return 'closing';
+  throw invalid(field, `must be NEW, ESTABLISHED or CLOSING, got ${show(v)}`);
 }
 
 /** The Protocol enum name of a domain protocol. */
@@ -219,6 +229,23 @@ export function globalStatsToMessage(g: Record<GlobalCounter, bigint>): GlobalSt
       icmpUnreachable: s('reject_icmp_unreach'),
       rateLimited: s('reject_rate_limited'),
     },
+  };
+}
+
+/** The conntrack collector's totals as their message. */
+export function conntrackGcToMessage(s: ConntrackGcStats): ConntrackGcStatsMessage {
+  return {
+    passes: String(s.passes),
+    expiredNew: String(s.expired.new),
+    expiredEstablished: String(s.expired.established),
+    expiredClosing: String(s.expired.closing),
+    orphanedReplies: String(s.orphanedReplies),
+    entriesDeleted: String(s.entriesDeleted),
+    raced: String(s.raced),
+    intervalSeconds: Math.round(s.intervalMs / 1000),
+    lastPassEntries: String(s.lastPass?.entries ?? 0),
+    lastPassMs: String(s.lastPass?.wallMs ?? 0),
+    lastPassCpuMs: String(s.lastPass?.cpuMs ?? 0),
   };
 }
 

@@ -67,6 +67,7 @@ export type { DropCounters__Output as DropCountersMessage } from './generated/sl
 export type { RejectCounters__Output as RejectCountersMessage } from './generated/sluice/v1/RejectCounters.js';
 export type { GlobalStats__Output as GlobalStatsMessage } from './generated/sluice/v1/GlobalStats.js';
 export type { MapStats__Output as MapStatsMessage } from './generated/sluice/v1/MapStats.js';
+export type { ConntrackGcStats__Output as ConntrackGcStatsMessage } from './generated/sluice/v1/ConntrackGcStats.js';
 export type { LookupFlowRequest__Output as LookupFlowRequest } from './generated/sluice/v1/LookupFlowRequest.js';
 export type { LookupFlowResponse__Output as LookupFlowResponse } from './generated/sluice/v1/LookupFlowResponse.js';
 export type { Connection__Output as ConnectionMessage } from './generated/sluice/v1/Connection.js';

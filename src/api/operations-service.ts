@@ -6,7 +6,9 @@ import { formatConnectionCursor, parseConnectionCursor } from '../inspect/connec
 import type { ConnectionFilter } from '../inspect/inspector.js';
 import { unary } from './call.js';
 import {
+  connectionStateFromName,
   connectionToMessage,
+  conntrackGcToMessage,
   flowToMessage,
   globalStatsToMessage,
   mapStatsToMessage,
@@ -26,8 +28,9 @@ import type {
 import { decodePageToken, encodePageToken, pageSize } from './page-token.js';
 import type { HandlerContext } from './service-registry-service.js';
 
-function filterOf(req: { service: string; backendAddress: string; clientAddress: string }): ConnectionFilter {
+function filterOf(req: { service: string; backendAddress: string; clientAddress: string; state?: string }): ConnectionFilter {
   const f: ConnectionFilter = {};
+  if (req.state !== undefined && req.state !== 'CONNECTION_STATE_UNSPECIFIED') f.state = connectionStateFromName(req.state, 'state');
   if (req.service !== '') f.service = req.service;
   if (req.backendAddress !== '') f.backendAddress = req.backendAddress;
   if (req.clientAddress !== '') f.clientAddress = req.clientAddress;
@@ -43,7 +46,13 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
       const s = inspector.stats(req.service === '' ? undefined : req.service);
       // The maps are the node's, not a service's: only in the whole view.
       const maps = req.service === '' ? (await inspector.maps()).map(mapStatsToMessage) : [];
-      return { services: s.services.map(serviceStatsToMessage), globalStats: globalStatsToMessage(s.global), maps };
+      const gc = plane.conntrackGc?.stats();
+      return {
+        services: s.services.map(serviceStatsToMessage),
+        globalStats: globalStatsToMessage(s.global),
+        maps,
+        conntrackGc: gc ? conntrackGcToMessage(gc) : null,
+      };
     }),
 
     LookupFlow: unary<LookupFlowRequest, LookupFlowResponse>(log, (req) => {
@@ -62,7 +71,7 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
 
     ListConnections: unary<ListConnectionsRequest, ListConnectionsResponse>(log, (req) => {
       const limit = pageSize(req.pageSize);
-      const filters = { service: req.service, backend: req.backendAddress, client: req.clientAddress };
+      const filters = { service: req.service, backend: req.backendAddress, client: req.clientAddress, state: req.state === 'CONNECTION_STATE_UNSPECIFIED' ? '' : req.state };
       const after = decodePageToken(req.pageToken, filters, parseConnectionCursor);
       const page = inspector.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });
       return {

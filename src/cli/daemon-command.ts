@@ -6,6 +6,7 @@
 import { SluiceError } from '../errors.js';
 import type { DataplaneCapacity } from '../dataplane/native-dataplane.js';
 import { resolveDaemonOptions, startDaemon, type DaemonOptions } from '../daemon/daemon.js';
+import { conntrackOptions } from './conntrack-flags.js';
 import { DAEMON_FLAGS, type CapacityFlags, type DaemonFlags } from './daemon-flags.js';
 import { UsageError } from './output.js';
 
@@ -72,6 +73,7 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
         : {}),
       ...(f.storePrefix !== undefined ? { storePrefix: f.storePrefix } : {}),
       ...(f.statelessReplies === false ? { statelessReplies: false } : {}),
+      ...conntrackOptions(f),
     });
   } catch (err) {
     throw asFlagError(err);

@@ -5,6 +5,7 @@
  */
 import type { AttachMode } from '../dataplane/dataplane.js';
 import { CAPACITY_RANGE } from '../daemon/capacity.js';
+import { CONNTRACK_FLAGS, type ConntrackFlags } from './conntrack-flags.js';
 import { UsageError } from './output.js';
 
 /** The capacity flags as commander gives them (the daemon's and the agent's). */
@@ -18,7 +19,7 @@ export interface CapacityFlags {
 }
 
 /** The daemon's flags as commander gives them. */
-export interface DaemonFlags extends CapacityFlags {
+export interface DaemonFlags extends CapacityFlags, ConntrackFlags {
   interface?: string[];
   followInterfaces?: string[];
   hairpinSnatAddress?: string | null;
@@ -97,6 +98,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--no-stateless-replies', field: 'statelessReplies', description: 'pass replies of flows this node has no entry for untouched, instead of restoring them by their backend endpoint (see README: scale-out)' },
   { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
   ...CAPACITY_FLAGS,
+  ...CONNTRACK_FLAGS,
   { flags: '--force', description: 'replace another program attached to an interface\'s hook (refused otherwise)' },
   { flags: '--adopt-dataplane', description: 'with an empty store, rebuild it from the pinned dataplane instead of refusing to start' },
   { flags: '--reset-dataplane', description: 'start from empty maps, dropping every connection (for an empty store over a live dataplane, or to change a map\'s size)' },

@@ -6,6 +6,7 @@ import { SluiceError } from '../errors.js';
 import { cleanupNode, formatCleanupReport, type CleanupReport } from '../daemon/cleanup.js';
 import { resolveKubeProxyOptions, startKubeProxy, type KubeProxyOptions } from '../daemon/kube-proxy.js';
 import { asFlagError, capacityOf, untilStopped } from './daemon-command.js';
+import { conntrackOptions } from './conntrack-flags.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { UsageError } from './output.js';
 
@@ -81,6 +82,7 @@ export function kubeProxyOptions(f: KubeProxyFlags): KubeProxyOptions {
       ...(f.listen !== undefined ? { listen: f.listen } : {}),
       ...(f.minSyncPeriod !== undefined ? { minSyncMs: f.minSyncPeriod } : {}),
       ...(f.logLevel !== undefined ? { logLevel: f.logLevel } : {}),
+      ...conntrackOptions(f),
     });
   } catch (err) {
     throw asKubeFlagError(err);

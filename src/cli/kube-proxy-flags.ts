@@ -3,11 +3,12 @@
  * has the option, sluice's for the rest. One table for help, parsing and
  * the messages that name a flag; light, like daemon-flags.ts.
  */
+import { CONNTRACK_FLAGS, type ConntrackFlags } from './conntrack-flags.js';
 import { CAPACITY_FLAGS, type CapacityFlags, type DaemonFlag } from './daemon-flags.js';
 import { UsageError } from './output.js';
 
 /** The agent's flags as commander gives them. */
-export interface KubeProxyFlags extends CapacityFlags {
+export interface KubeProxyFlags extends CapacityFlags, ConntrackFlags {
   kubeconfig?: string;
   hostnameOverride?: string;
   healthzBindAddress?: string;
@@ -57,6 +58,7 @@ export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--pod-interfaces <globs>', field: 'podInterfaces', description: 'name patterns of the pods\' host-side links, comma-separated, attached at tc (ingress and egress) as they come and go (default veth*; Calico cali*, Cilium lxc*; \"\" turns it off)', parse: list },
   { flags: '--socket-lb <cgroup>', field: 'socketLb', description: 'balance the node\'s own processes at connect()/sendmsg(): the cgroup v2 directory they run under, only sockets of the node\'s namespace (default: the cgroup v2 root, /sys/fs/cgroup or /sys/fs/cgroup/unified; "" turns it off)' },
   ...CAPACITY_FLAGS,
+  ...CONNTRACK_FLAGS,
   { flags: '--listen <address>', field: 'listen', description: 'sluice\'s API for `sluice stats`, `flow lookup`, `conntrack list` (default unix:///run/sluice/sluice.sock)' },
   { flags: '--min-sync-period <duration>', field: 'minSyncMs', description: 'least time between two syncs; changes in between are written together (default 100ms; a lone change is written at once)', parse: (v) => parseDuration('min-sync-period', v) },
   { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { AttachMode } from '../dataplane/dataplane.js';
 import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
-import type { BackendStateName, GetStatsResponse, MapStatsMessage, ServiceMessage } from '../api/messages.js';
+import type { BackendStateName, ConntrackGcStatsMessage, GetStatsResponse, MapStatsMessage, ServiceMessage } from '../api/messages.js';
 import { CAPACITY_FLAG } from '../daemon/capacity.js';
 import { DAEMON_FLAGS, type DaemonFlag, type DaemonFlags } from './daemon-flags.js';
 import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
@@ -452,9 +452,10 @@ Backends registered with a lease are kept when the file does not name them.`)
       .option('--service <name>', 'only this service\'s connections')
       .option('--backend <ip>', 'only connections to this backend', ipAddress('backend'))
       .option('--client <ip>', 'only connections from this client', ipAddress('client'));
-  filters(conntrack.command('list').description('list tracked connections'))
-    .action(async (o: { service?: string; backend?: string; client?: string }) => {
-      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '' };
+  filters(conntrack.command('list').description('list tracked connections that are alive (an entry idle past its state\'s timeout is dead: its next packet is placed afresh)'))
+    .option('--state <state>', 'only connections in this state: new (TCP, only the SYN seen), established (TCP, or UDP) or closing (TCP, a FIN or RST seen)', choice('--state', ['new', 'established', 'closing'] as const))
+    .action(async (o: { service?: string; backend?: string; client?: string; state?: 'new' | 'established' | 'closing' }) => {
+      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '', ...(o.state !== undefined ? { state: o.state.toUpperCase() as 'NEW' | 'ESTABLISHED' | 'CLOSING' } : {}) };
       const all = await withClient(async (c) => {
         const acc = [];
         let pageToken = '';
@@ -469,7 +470,7 @@ Backends registered with a lease are kept when the file does not name them.`)
       all.sort((a, b) => compareIPv4(a.clientAddress, b.clientAddress) || a.clientPort - b.clientPort || compareIPv4(a.address, b.address) || a.port - b.port || a.protocol.localeCompare(b.protocol));
       out(all, () => table(
         ['CLIENT', 'VIP', 'PROTO', 'BACKEND', 'SERVICE', 'STATE', 'AGE', 'EXPIRES IN'],
-        all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, lower(x.state), `${Math.round(Number(x.ageMs) / 1000)}s`, `${Math.round(Number(x.expiresInMs) / 1000)}s`]),
+        all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, lower(x.state), span(Number(x.ageMs)), span(Number(x.expiresInMs))]),
       ));
     });
   filters(conntrack.command('flush').description('forget tracked connections: give a filter, or --all'))
@@ -546,6 +547,7 @@ function statsTable(r: GetStatsResponse): string {
     `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}, replies restored without an entry ${n(g?.repliesRestored)} (ambiguous, passed ${n(g?.repliesAmbiguous)}), hairpin ${n(g?.hairpinFlows)}, node sockets ${n(g?.socketsTranslated)}`,
     `rejects: tcp_rst ${n(j?.tcpRst)}, icmp_unreach ${n(j?.icmpUnreachable)} (rate limited, dropped ${n(j?.rateLimited)})`,
     `drops:   no_service ${n(d?.noService)}, no_backend ${n(d?.noBackend)}, malformed ${n(d?.malformed)}, fragment ${n(d?.fragment)}, ct_full ${n(d?.ctFull)}`,
+    ...(r.conntrackGc ? [conntrackGcLine(r.conntrackGc)] : []),
     ...(r.maps.length > 0 ? ['', mapsTable(r.maps)] : []),
   ].join('\n');
 }
@@ -571,6 +573,21 @@ function mapsTable(maps: readonly MapStatsMessage[]): string {
   ]);
   rows.push(['total', '', '', '', mem(total), '']);
   return table(['MAP', 'ENTRIES', 'MAX', 'USED', 'MEMORY', 'FLAG'], rows);
+}
+
+/** Milliseconds as the two largest units: 42s, 3m12s, 5h59m, 2d3h. */
+function span(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const [d, h, m, sec] = [Math.floor(s / 86400), Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60), s % 60];
+  if (d) return `${d}d${h ? `${h}h` : ''}`;
+  if (h) return `${h}h${m ? `${m}m` : ''}`;
+  if (m) return `${m}m${sec ? `${sec}s` : ''}`;
+  return `${sec}s`;
+}
+
+function conntrackGcLine(c: ConntrackGcStatsMessage): string {
+  const last = c.passes === '0' ? 'no pass yet' : `last pass ${n(c.lastPassEntries)} entries in ${(Number(c.lastPassMs) / 1000).toFixed(1)} s (CPU ${(Number(c.lastPassCpuMs) / 1000).toFixed(1)} s)`;
+  return `conntrack gc: ${n(c.passes)} passes every ${c.intervalSeconds}s, deleted ${n(c.entriesDeleted)} entries: expired new ${n(c.expiredNew)}, established ${n(c.expiredEstablished)}, closing ${n(c.expiredClosing)}, orphaned replies ${n(c.orphanedReplies)} (raced, kept ${n(c.raced)}); ${last}`;
 }
 
 /**

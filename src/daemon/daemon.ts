@@ -22,7 +22,8 @@ import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { NativeDataplane, type DataplaneCapacity, type SocketTarget } from '../dataplane/native-dataplane.js';
+import { NativeDataplane, type DataplaneCapacity, type FlowTimeouts, type SocketTarget } from '../dataplane/native-dataplane.js';
+import { CONNTRACK_LIMITS, ConntrackGc, GC_INTERVAL_DEFAULT_S } from '../node/conntrack-gc.js';
 import { pinnedCapacity, pinnedMismatches } from '../dataplane/pinned.js';
 import { native } from '../dataplane/native.js';
 import type { AttachMode, AttachTarget } from '../dataplane/dataplane.js';
@@ -102,6 +103,12 @@ export interface DaemonOptions {
   detachOnExit: boolean;
   /** Map capacities; an unset one is the pinned map's (when adopting pins) or the default. */
   capacity: Partial<DataplaneCapacity>;
+  /** Idle timeouts of flows by state, whole seconds; an unset one is the dataplane's default (FLOW_TIMEOUT_DEFAULTS). */
+  flowTimeouts: Partial<FlowTimeouts>;
+  /** New flows a CPU tracks in one second (the flood guard; 0: no limit); unset: the dataplane's default. */
+  floodRate?: number;
+  /** Seconds between two passes of the conntrack collector (src/node/conntrack-gc.ts). */
+  conntrackGcInterval: number;
   /** Replace a program of someone else's on an interface's hook. */
   force: boolean;
   /**
@@ -147,12 +154,26 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     pinDir: o.pinDir ?? '/sys/fs/bpf/sluice',
     detachOnExit: o.detachOnExit ?? false,
     capacity: { ...o.capacity },
+    flowTimeouts: { ...o.flowTimeouts },
+    conntrackGcInterval: o.conntrackGcInterval ?? GC_INTERVAL_DEFAULT_S,
     force: o.force ?? false,
     dataplaneStart: o.dataplaneStart ?? 'refuse-unknown',
     logLevel: o.logLevel ?? 'info',
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
+  if (o.floodRate !== undefined) out.floodRate = o.floodRate;
+  for (const [name, v] of Object.entries(out.flowTimeouts)) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= CONNTRACK_LIMITS.timeoutMaxS)) {
+      throw new SluiceError('INVALID_ARGUMENT', `must be whole seconds in 1..${CONNTRACK_LIMITS.timeoutMaxS}, got ${v}`, { field: `flowTimeouts.${name}` });
+    }
+  }
+  if (out.floodRate !== undefined && !(Number.isInteger(out.floodRate) && out.floodRate >= 0 && out.floodRate <= CONNTRACK_LIMITS.floodRateMax)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be an integer in 0..${CONNTRACK_LIMITS.floodRateMax}, got ${out.floodRate}`, { field: 'floodRate' });
+  }
+  if (!(Number.isInteger(out.conntrackGcInterval) && out.conntrackGcInterval >= 1 && out.conntrackGcInterval <= CONNTRACK_LIMITS.gcIntervalMaxS)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be whole seconds in 1..${CONNTRACK_LIMITS.gcIntervalMaxS}, got ${out.conntrackGcInterval}`, { field: 'conntrackGcInterval' });
+  }
   if (o.hairpinSnatAddress !== undefined) out.hairpinSnatAddress = checkHairpinAddress(o.hairpinSnatAddress, 'hairpinSnatAddress');
   if (o.socketLb !== undefined) {
     out.socketLb = o.socketLb;
@@ -597,7 +618,13 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       log.warn({ pinDir: opts.pinDir, removed }, 'reset: the pinned dataplane is replaced by empty maps');
     }
 
-    const dp = await NativeDataplane.open({ pinDir: opts.pinDir, capacity, statelessReplies: opts.statelessReplies });
+    const dp = await NativeDataplane.open({
+      pinDir: opts.pinDir,
+      capacity,
+      statelessReplies: opts.statelessReplies,
+      flowTimeouts: opts.flowTimeouts,
+      ...(opts.floodRate !== undefined ? { floodRate: opts.floodRate } : {}),
+    });
     undo.push(() => void dp.close());
     for (const id of formerMapIds) dp.formerMapIds.add(id);
     log.info({ pinDir: opts.pinDir, adopted: dp.reused }, dp.reused.length ? 'adopted the pinned dataplane' : 'created the dataplane');
@@ -638,6 +665,11 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
 
     const plane = await buildControlPlane({ store, dataplane: dp, prefix: opts.storePrefix, logger });
     undo.push(() => plane.close());
+    const gc = new ConntrackGc({ dataplane: dp, intervalMs: opts.conntrackGcInterval * 1000, tableSize: capacity.conntrack!, logger: logger.child({ component: 'conntrack-gc' }) });
+    plane.conntrackGc = gc;
+    gc.start();
+    undo.push(() => gc.stop());
+    log.info({ flowTimeouts: opts.flowTimeouts, floodRate: opts.floodRate, conntrackGcInterval: opts.conntrackGcInterval }, 'flow lifecycle (unset: the dataplane\'s defaults)');
     const targets = opts.interfaces.map((i) => parseInterface(i, opts.mode));
     log.info({ services: plane.view.size, revision: plane.view.revision, staleRemoved: plane.removed }, 'desired state restored');
 
@@ -708,6 +740,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         watchdog.stop();
         await Promise.all(followers.map((f) => f.stop()));
         await server.close();
+        await gc.stop();
         plane.close();
         if (opts.detachOnExit) {
           for (const t of targets) {

@@ -25,6 +25,7 @@ import { KubeSource, type KubeApi } from '../kube/source.js';
 import { KUBE_OWNER } from '../kube/translate.js';
 import type { DataplaneCapacity } from '../dataplane/native-dataplane.js';
 import { cgroup2Root } from './cgroup-root.js';
+import type { FlowTimeouts } from '../dataplane/native-dataplane.js';
 import { resolveDaemonOptions, startDaemon, type DaemonOptions, type RunningDaemon } from './daemon.js';
 
 const run = promisify(execFile);
@@ -59,6 +60,12 @@ export interface KubeProxyOptions {
   capacity?: Partial<DataplaneCapacity>;
   /** The API for sluice's CLI (stats, flow lookup, conntrack). */
   listen: string;
+  /** Idle timeouts of flows by state, whole seconds (kube-proxy's --conntrack-tcp-timeout-established, --conntrack-udp-timeout; sluice's for the others); unset: the dataplane's. */
+  flowTimeouts?: Partial<FlowTimeouts>;
+  /** The flood guard: new flows a CPU tracks in one second (0: no limit); unset: the dataplane's. */
+  floodRate?: number;
+  /** Seconds between conntrack collector passes; unset: the daemon's. */
+  conntrackGcInterval?: number;
   /** kube-proxy's --min-sync-period, ms. */
   minSyncMs: number;
   /** How long a change may wait before /healthz says 503, ms (kube-proxy: 2 × its 30 s sync period). */
@@ -91,6 +98,9 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
   };
   if (o.kubeconfig !== undefined) out.kubeconfig = o.kubeconfig;
   if (o.capacity !== undefined) out.capacity = { ...o.capacity };
+  if (o.flowTimeouts !== undefined) out.flowTimeouts = o.flowTimeouts;
+  if (o.floodRate !== undefined) out.floodRate = o.floodRate;
+  if (o.conntrackGcInterval !== undefined) out.conntrackGcInterval = o.conntrackGcInterval;
   if (o.netns !== undefined) {
     if (!path.isAbsolute(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `must be an absolute path (e.g. /var/run/netns/node1), got ${o.netns}`, { field: 'netns' });
     if (!existsSync(o.netns)) throw new SluiceError('INVALID_ARGUMENT', `no network namespace at ${o.netns}`, { field: 'netns' });
@@ -163,6 +173,9 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     stateDir: opts.stateDir,
     pinDir: opts.pinDir,
     logLevel: opts.logLevel,
+    ...(opts.flowTimeouts !== undefined ? { flowTimeouts: opts.flowTimeouts } : {}),
+    ...(opts.floodRate !== undefined ? { floodRate: opts.floodRate } : {}),
+    ...(opts.conntrackGcInterval !== undefined ? { conntrackGcInterval: opts.conntrackGcInterval } : {}),
   });
   // The health and metrics ports first: one that is taken (kube-proxy still
   // running) must refuse the start before anything is attached.

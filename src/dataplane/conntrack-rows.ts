@@ -82,6 +82,11 @@ export class ConntrackRows {
     return this.values.readUInt32LE(i * V.size + V.offsets.expires);
   }
 
+  /** Row i's state, as its number (CT_STATES). */
+  state(i: number): number {
+    return this.values[i * V.size + V.offsets.state]!;
+  }
+
   /** Row i's service id. */
   serviceId(i: number): number {
     return this.values.readUInt32LE(i * V.size + V.offsets.svc_id);

@@ -7,7 +7,7 @@
  * Fields of errors are the method's argument names ("clientAddress",
  * "service").
  */
-import type { GlobalCounter } from '../dataplane/codec.js';
+import type { ConntrackState, GlobalCounter } from '../dataplane/codec.js';
 import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
@@ -16,7 +16,7 @@ import { expandDefinition, serviceOfFrontend, type StoredService } from '../mode
 import type { Protocol } from '../model/service.js';
 import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
 import type { CatalogView } from '../catalog/view.js';
-import { flushConnections, listConnections, type ConnectionCursor, type ConnectionInfo, type ListOptions } from './connections.js';
+import { flushConnections, listConnections, type ConnectionCursor, type ConnectionInfo, type ConnectionMatch, type ListOptions } from './connections.js';
 import { lookupFlow, type FlowQuery, type FlowVerdict } from './flow-lookup.js';
 import { serviceCounters, type ServiceCounters } from './service-stats.js';
 
@@ -25,6 +25,8 @@ export interface ConnectionFilter {
   service?: string;
   backendAddress?: string;
   clientAddress?: string;
+  /** Only flows in this state. */
+  state?: ConntrackState;
 }
 
 /** A connection, with its service's name. */
@@ -135,8 +137,9 @@ export class Inspector {
     return s;
   }
 
-  private match(f: ConnectionFilter): { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string } {
-    const m: { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string } = {};
+  private match(f: ConnectionFilter): ConnectionMatch {
+    const m: { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string; state?: ConntrackState } = {};
+    if (f.state !== undefined) m.state = f.state;
     if (f.service) {
       const def = this.requireService(f.service).definition;
       m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.lb.idOf(s.name) ?? []));

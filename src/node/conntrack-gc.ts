@@ -10,23 +10,31 @@
  * between batches, so a full table costs the same share of a CPU however
  * the entries are spread, and the event loop is free between batches.
  *
- * Deciding, for each entry the batch shows dead:
- *   - it is looked up again and left if it is gone or alive now (a packet
- *     refreshed it, or a new flow took its key, since the batch was read);
- *   - its flow's other entry (ct_peer) is looked up: if that is this flow's
- *     and dead too, both are deleted in one call; a live one is left (the
- *     flow still talks one way: the dataplane writes the missing entry
- *     again), and so is another flow's entry under that key, which is
- *     judged by itself when the walk comes to it;
- *   - counted once per flow by its state (expired new, established,
- *     closing), or as an orphaned reply: a dead reply entry whose forward
- *     entry is not there (or is another flow's, or still alive).
- * The re-read narrows the race with packets to the microseconds between
- * one lookup and its delete, against a batch's milliseconds; and an entry
- * counts as dead only a second after its expiry (DEAD_MARGIN_S), because
- * the dataplane's clock is CLOCK_MONOTONIC_COARSE, cached per CPU for a
- * tick, and can still be in the previous second when this process is in
- * the next one.
+ * Deciding, for each entry the batch shows dead, with one lookup: its
+ * flow's other entry (ct_peer) is looked up, and
+ *   - if that is this flow's and alive, both are left: every packet of a
+ *     flow moves both expiries, so a packet came since the batch was read
+ *     (counted as raced);
+ *   - if it is this flow's and dead too, both are deleted in one call;
+ *   - otherwise (gone, or another flow's entry under that key, which is
+ *     judged by itself when the walk comes to it) the entry is deleted
+ *     alone;
+ * and counted once per flow by the state it died in (expired new,
+ * established, closing), or as an orphaned reply: a dead reply entry
+ * whose forward entry is gone (or another flow's).
+ *
+ * The entry itself is not read again before its delete (a lookup is most
+ * of the cost of a dead flow): a packet of its own flow shows in the peer,
+ * and deletes follow their lookup at once, so what can still be lost is an
+ * entry that a new flow took between the batch's read and the delete (a
+ * millisecond at most). The dataplane makes such a flow whole again: its
+ * next forward packet finds no entry and is placed by Maglev as its first
+ * was (the same backend while the table is unchanged), and writes both
+ * entries; a reply before it is restored through reply_nat, where that is
+ * on. An entry counts as dead only a second after its expiry
+ * (DEAD_MARGIN_S), because the dataplane's clock is
+ * CLOCK_MONOTONIC_COARSE, cached per CPU for a tick, and can still be in
+ * the previous second when this process is in the next one.
  */
 import type { Logger } from 'pino';
 import { CT_FLAG_HAIRPIN, CT_FLAG_REPLY, CT_STATES, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
@@ -35,6 +43,7 @@ import type { ConntrackCursor, Dataplane } from '../dataplane/dataplane.js';
 const K = LAYOUTS.ct_key.offsets;
 const V = LAYOUTS.ct_value.offsets;
 const KEY_SIZE = LAYOUTS.ct_key.size;
+const V_SIZE = LAYOUTS.ct_value.size;
 
 /** Entries read from the kernel per batch. */
 const BATCH = 1024;
@@ -45,8 +54,29 @@ const PACE_SHARE = 0.8;
 /** Seconds past its expiry before an entry is taken for dead (see the top of this file). */
 export const DEAD_MARGIN_S = 1;
 
-/** The collector's default interval: a full pass over the table every this many seconds. */
-export const GC_INTERVAL_DEFAULT_S = 60;
+/**
+ * The collector's default interval: a full pass over the table every this
+ * many seconds. A dead entry costs nothing but its room until then (the
+ * dataplane treats it as absent, and the LRU evicts the least recently
+ * used first); a pass costs about 15 µs of CPU per dead flow (bench
+ * "conntrack-gc"), so a full table of 2M entries, half dead, costs a few
+ * percent of one CPU at this interval.
+ */
+export const GC_INTERVAL_DEFAULT_S = 300;
+
+/** Bounds of the flow lifecycle's settings. */
+export const CONNTRACK_LIMITS = {
+  /**
+   * The longest idle timeout: the dataplane's clock is a u32 of seconds
+   * compared wrap-safe (ct_live), so an expiry must stay within 2^31 s of
+   * now; a year is far inside that, and past any sensible idle timeout.
+   */
+  timeoutMaxS: 365 * 24 * 3600,
+  /** The longest interval between two passes. */
+  gcIntervalMaxS: 24 * 3600,
+  /** The flood guard's largest rate (a u32 in the dataplane). */
+  floodRateMax: 0xffff_ffff,
+} as const;
 
 /** What the collector has deleted since it started, and how its last pass went. */
 export interface ConntrackGcStats {
@@ -54,11 +84,11 @@ export interface ConntrackGcStats {
   passes: number;
   /** Flows deleted (both entries, or the one left) by the state they died in. */
   expired: Record<ConntrackState, number>;
-  /** Dead reply entries deleted whose forward entry was gone (or another flow's, or alive). */
+  /** Dead reply entries deleted whose forward entry was gone (or another flow's). */
   orphanedReplies: number;
   /** Entries deleted in all. */
   entriesDeleted: number;
-  /** Entries found dead in a batch but alive when looked up again (a packet came meanwhile): left. */
+  /** Entries found dead in a batch whose flow's other entry was alive (a packet came meanwhile): left. */
   raced: number;
   /** The last completed pass: entries read, wall time, CPU time of this process, ms. */
   lastPass: { entries: number; deleted: number; wallMs: number; cpuMs: number } | null;
@@ -225,9 +255,13 @@ export class ConntrackGc {
     do {
       const { rows, next } = this.dp.readConntrack(at, this.batch);
       const now = this.nowS();
+      const gone = new Set<string>();
       for (let i = 0; i < rows.count; i++) {
         if (!deadAt(rows.expires(i), now)) continue;
-        this.judge(Buffer.from(rows.keyBytes(i)), now, hairpin, r);
+        const key = rows.keyBytes(i);
+        // Deleted already, as the peer of an entry earlier in this batch.
+        if (gone.size > 0 && gone.delete(key.toString('latin1'))) continue;
+        this.judge(key, rows.values.subarray(i * V_SIZE, (i + 1) * V_SIZE), now, hairpin, gone, r);
       }
       r.entries += rows.count;
       at = next;
@@ -250,21 +284,20 @@ export class ConntrackGc {
   }
 
   /** Decide about one entry a batch showed dead (see the top of this file). */
-  private judge(key: Buffer, now: number, hairpin: number, r: GcPassResult): void {
-    const value = this.dp.lookupConntrack(key);
-    // Gone: deleted with its peer earlier in this batch, or by a flush.
-    if (value === null) return;
-    if (!deadAt(value.readUInt32LE(V.expires), now)) {
-      r.raced++;
-      return;
-    }
+  private judge(key: Buffer, value: Buffer, now: number, hairpin: number, gone: Set<string>, r: GcPassResult): void {
     const want = peerOf(key, value, hairpin);
     const peer = this.dp.lookupConntrack(want.key);
     const ours = peer !== null && isPeer(peer, value, want);
-    const both = ours && deadAt(peer.readUInt32LE(V.expires), now);
-    r.deleted += this.dp.deleteConntrack(both ? [key, want.key] : [key]);
+    if (ours && !deadAt(peer.readUInt32LE(V.expires), now)) {
+      // Every packet of a flow moves both expiries: a live peer says a
+      // packet came since the batch was read.
+      r.raced++;
+      return;
+    }
+    r.deleted += this.dp.deleteConntrack(ours ? [key, want.key] : [key]);
+    if (ours) gone.add(want.key.toString('latin1'));
     const reply = (value[V.flags]! & CT_FLAG_REPLY) !== 0;
-    if (reply && !both) r.orphanedReplies++;
+    if (reply && !ours) r.orphanedReplies++;
     else r.expired[CT_STATES[value[V.state]!] ?? 'established']++;
   }
 }

@@ -24,6 +24,7 @@ import { Inspector } from '../inspect/inspector.js';
 import { Syncer } from './syncer.js';
 import { RuntimeOverlay } from './overlay.js';
 import { capacityCheck } from './capacity.js';
+import type { ConntrackGcStats } from './conntrack-gc.js';
 
 /** A node's control plane. */
 export interface ControlPlane {
@@ -51,6 +52,8 @@ export interface ControlPlane {
   tableSizeOf(s: StoredService): number;
   /** Stop the view and the syncer (the store, load balancer and dataplane belong to the caller). */
   close(): void;
+  /** The conntrack collector, where the process runs one (the daemon does). */
+  conntrackGc?: { stats(): ConntrackGcStats };
 }
 
 /** Options of buildControlPlane. */

@@ -35,7 +35,7 @@ async function filled(t: { teardown(fn: () => void): void }, flows = FLOWS, conn
   const keys: Buffer[] = [];
   const values: Buffer[] = [];
   for (let i = 0; i < flows; i++) {
-    const common = { backendId: 1 + (i % 50), serviceId: 1 + (i % 4), state: 'established' as const, created: 1, expires: 2 };
+    const common = { backendId: 1 + (i % 50), serviceId: 1 + (i % 4), state: 'established' as const, created: 1, expires: 20 };
     keys.push(encodeConntrackKey(forwardKey(i)), encodeConntrackKey(replyKey(i)));
     values.push(
       encodeConntrackValue({ ...common, dir: CT_FORWARD, natAddress: `10.1.0.${1 + (i % 50)}`, natPort: 8080 }),

@@ -392,7 +392,7 @@ test('ListConnections and FlushConnections with filters', async (t) => {
   await apply(f, webService('api', '10.96.0.20', ['10.1.0.3']));
   const flow = (client: string, sport: number, service: string, vip: string, backend: string): void => {
     const ids = f.lb.ids(fe(service, vip));
-    const value = { backendId: ids.backends.get(`${backend}:8080`)!, serviceId: ids.service, state: 'established' as const, created: 0, expires: 0 };
+    const value = { backendId: ids.backends.get(`${backend}:8080`)!, serviceId: ids.service, state: 'established' as const, created: 0, expires: Number(process.hrtime.bigint() / 1_000_000_000n) + 3600 };
     f.dp.addConntrack({ key: { saddr: client, daddr: vip, sport, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: backend, natPort: 8080 } });
     f.dp.addConntrack({ key: { saddr: backend, daddr: client, sport: 8080, dport: sport, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: vip, natPort: 80 } });
   };

@@ -327,6 +327,12 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--mode', 'fast'], '--mode: must be xdp, xdp-generic or tc, got fast'],
     [['daemon', '--conntrack-size', '100'], '--conntrack-size: must be an integer in 1024..268435456, got 100'],
     [['daemon', '--maglev-slots', '300001'], '--maglev-slots: must be an even integer in 262144..1073741824, got 300001'],
+    [['daemon', '--conntrack-udp-timeout', '60'], '--conntrack-udp-timeout: must be a duration in whole seconds (e.g. 90s, 1h30m or 24h0m0s), got "60"'],
+    [['daemon', '--conntrack-tcp-timeout-established', '1500ms'], '--conntrack-tcp-timeout-established: must be whole seconds (e.g. 90s, 1h30m or 24h0m0s), got "1500ms"'],
+    [['daemon', '--conntrack-tcp-timeout-syn', '0s'], '--conntrack-tcp-timeout-syn: must be 1s..8760h (e.g. 90s, 1h30m or 24h0m0s), got "0s"'],
+    [['daemon', '--conntrack-gc-interval', '48h'], '--conntrack-gc-interval: must be 1s..24h (e.g. 90s, 1h30m or 24h0m0s), got "48h"'],
+    [['daemon', '--conntrack-flood-rate', '-1'], '--conntrack-flood-rate: must be an integer in 0..4294967295 (new flows a second per CPU, e.g. 125000; 0: no limit), got -1'],
+    [['kube-proxy', '--conntrack-tcp-timeout-close', '10'], '--conntrack-tcp-timeout-close: must be a duration in whole seconds (e.g. 90s, 1h30m or 24h0m0s), got "10"'],
     [['daemon', '--state-dir', 'relative'], '--state-dir: must be an absolute path, got relative'],
     [['daemon', '--interface', 'eth0@netns/lb'], '--interface: the namespace after @ must be an absolute path (e.g. /var/run/netns/lb), got eth0@netns/lb'],
     [['daemon', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--listen', '127.0.0.1:0', '--require-client-cert'], '--require-client-cert: needs the CA that signs client certificates (--tls-ca): without it every client would be refused'],
@@ -442,6 +448,15 @@ test('get shows the table size in use; stats shows every counter, replies apart 
     'rejects: tcp_rst 14, icmp_unreach 15 (rate limited, dropped 16)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));
+  t.is(JSON.parse((await sluice(['--server', f.server.address, 'stats', '-o', 'json'])).stdout).conntrackGc, null, 'no collector, no figures');
+  // The daemon's collector, as it reports itself.
+  f.plane.conntrackGc = {
+    stats: () => ({ passes: 3, expired: { new: 4, established: 5, closing: 6 }, orphanedReplies: 7, entriesDeleted: 27, raced: 1, lastPass: { entries: 2000, deleted: 9, wallMs: 2500, cpuMs: 160 }, intervalMs: 300_000 }),
+  };
+  r = await sluice(['--server', f.server.address, 'stats']);
+  t.is(r.stdout.trimEnd().split('\n').at(-1), 'conntrack gc: 3 passes every 300s, deleted 27 entries: expired new 4, established 5, closing 6, orphaned replies 7 (raced, kept 1); last pass 2000 entries in 2.5 s (CPU 0.2 s)');
+  const json = JSON.parse((await sluice(['--server', f.server.address, 'stats', '-o', 'json'])).stdout) as { conntrackGc: Record<string, unknown> };
+  t.like(json.conntrackGc, { passes: '3', expiredNew: '4', expiredEstablished: '5', expiredClosing: '6', orphanedReplies: '7', entriesDeleted: '27', raced: '1', intervalSeconds: 300, lastPassEntries: '2000', lastPassMs: '2500', lastPassCpuMs: '160' });
 });
 
 test('stats shows each map: entries used of its size, kernel memory, the flag that sizes it; -o json pipes into jq', async (t) => {
@@ -507,7 +522,7 @@ test('conntrack list follows every page (more than one) and sorts by client; a f
   // Clients numbered in reverse, so that sorting by client is no accident of insertion order.
   const client = (i: number): string => `10.0.${(flows - i) >> 8}.${(flows - i) & 255}`;
   for (let i = 0; i < flows; i++) {
-    const value = { backendId: 1, serviceId, state: 'established' as const, created: 0, expires: 0 };
+    const value = { backendId: 1, serviceId, state: 'established' as const, created: 0, expires: Number(process.hrtime.bigint() / 1_000_000_000n) + 3600 };
     f.dp.addConntrack({ key: { saddr: client(i), daddr: '10.96.0.10', sport: 40_000, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080 } });
     f.dp.addConntrack({ key: { saddr: '10.1.0.1', daddr: client(i), sport: 8080, dport: 40_000, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: '10.96.0.10', natPort: 80 } });
   }
@@ -523,6 +538,36 @@ test('conntrack list follows every page (more than one) and sorts by client; a f
   t.deepEqual((await list('--client', client(7))).map((c) => c.clientAddress), [client(7)]);
   const table = await sluice(['--server', f.server.address, 'conntrack', 'list']);
   t.is(table.stdout.trimEnd().split('\n').length, 1 + flows, 'a header and a line per flow');
+});
+
+test('conntrack list: state, age and lifetime; --state filters; dead flows are not listed', async (t) => {
+  const f = await api(t, 'cli-ct-state');
+  const serviceId = f.lb.ids('default/owner|10.96.0.10:80/tcp').service;
+  const now = Number(process.hrtime.bigint() / 1_000_000_000n);
+  const flow = (client: string, state: 'new' | 'established' | 'closing', created: number, expires: number): void => {
+    const value = { backendId: 1, serviceId, state, created, expires };
+    f.dp.addConntrack({ key: { saddr: client, daddr: '10.96.0.10', sport: 40_000, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080 } });
+    f.dp.addConntrack({ key: { saddr: '10.1.0.1', daddr: client, sport: 8080, dport: 40_000, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: '10.96.0.10', natPort: 80 } });
+  };
+  flow('10.0.0.1', 'new', now - 5, now + 55);
+  flow('10.0.0.2', 'established', now - 7300, now + 21_000);
+  flow('10.0.0.3', 'closing', now - 100, now + 8);
+  flow('10.0.0.4', 'established', now - 4000, now - 2); // dead, not yet collected
+  const r = await sluice(['--server', f.server.address, 'conntrack', 'list']);
+  const lines = r.stdout.trimEnd().split('\n');
+  t.regex(lines[0]!, /^CLIENT +VIP +PROTO +BACKEND +SERVICE +STATE +AGE +EXPIRES IN$/);
+  t.is(lines.length, 4, 'the dead flow is not a connection');
+  t.regex(lines[1]!, /^10\.0\.0\.1:40000 .* new +\ds +5\ds$/);
+  t.regex(lines[2]!, /^10\.0\.0\.2:40000 .* established +2h1m +5h(49|50)m$/);
+  t.regex(lines[3]!, /^10\.0\.0\.3:40000 .* closing +1m4\ds +[1-8]s$/);
+  const json = await sluice(['--server', f.server.address, '-o', 'json', 'conntrack', 'list', '--state', 'closing']);
+  const got = JSON.parse(json.stdout) as Array<{ clientAddress: string; state: string; expiresInMs: string }>;
+  t.deepEqual(got.map((c) => [c.clientAddress, c.state]), [['10.0.0.3', 'CLOSING']]);
+  const jq = await sh('sh', ['-c', `${sluiceCommand()} --server '${f.server.address}' -o json conntrack list | jq -r '.[] | .state'`]);
+  t.deepEqual(jq.stdout.trim().split('\n'), ['NEW', 'ESTABLISHED', 'CLOSING']);
+  const bad = await sluice(['--server', f.server.address, 'conntrack', 'list', '--state', 'open']);
+  t.is(bad.stderr, 'sluice: --state: must be new, established or closing, got open\n');
+  t.is(bad.code, 2);
 });
 
 test('registering an address that is a static backend is refused; --keepalive deregisters on Ctrl-C', async (t) => {

@@ -225,3 +225,24 @@ test('a cursor that would not read back is never made', (t) => {
   t.is(fits.next?.pending.length, 200);
   t.deepEqual(parseConnectionCursor(formatConnectionCursor(fits.next!)), fits.next);
 });
+
+test('a listing shows live connections only, and filters by state', (t) => {
+  const dp = new FakeDataplane();
+  const nowS = Number(NOW / 1_000_000_000n);
+  const states = ['established', 'new', 'closing'] as const;
+  for (let i = 0; i < 30; i++) {
+    const [fwd, rep] = flow(i);
+    // Every third flow dead: expired this very second, or long ago.
+    const expires = i % 3 === 0 ? nowS - (i % 2) : nowS + 1 + i;
+    const state = states[i % 3 === 0 ? 0 : Math.floor(i / 3) % 3]!;
+    for (const e of [fwd, rep]) dp.addConntrack({ key: e.key, value: { ...e.value, state, expires } });
+  }
+  const all = pages(dp, {}, 100).flat();
+  t.deepEqual(all.map(flowOf).sort((a, b) => a - b), range(30).filter((i) => i % 3 !== 0), 'dead entries are not connections');
+  t.true(all.every((c) => c.expiresInMs >= 1000));
+  for (const state of states) {
+    const got = pages(dp, { state }, 100).flat();
+    t.deepEqual(got.map(flowOf).sort((a, b) => a - b), range(30).filter((i) => i % 3 !== 0 && states[Math.floor(i / 3) % 3] === state), state);
+    t.true(got.every((c) => c.state === state));
+  }
+});

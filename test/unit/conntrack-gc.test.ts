@@ -90,28 +90,29 @@ test('a dead flow goes with both entries; live flows are never touched', async (
   t.true(r.entries >= 8 && r.entries <= 12, `${r.entries} read`);
 });
 
-test('a live peer stays; a dead reply without its forward entry goes as an orphan', async (t) => {
+test('a live peer keeps its flow; a dead reply without its forward entry goes as an orphan', async (t) => {
   const dp = new FakeDataplane();
+  // Both entries of a flow move together: one alive means a packet came since the batch was read.
   const fwdDead = add(dp, { client: '192.168.1.1', port: 1000, forward: dead, reply: NOW + 30 });
   const replyDead = add(dp, { client: '192.168.1.2', port: 1000, forward: NOW + 30, reply: dead });
   const orphan = add(dp, { client: '192.168.1.3', port: 1000, forward: null, reply: dead });
   const liveOrphan = add(dp, { client: '192.168.1.4', port: 1000, forward: null, reply: NOW + 30 });
-  const lone = add(dp, { client: '192.168.1.5', port: 1000, forward: dead, reply: null });
+  const lone = add(dp, { client: '192.168.1.5', port: 1000, forward: dead, reply: null, state: 'closing' });
   const c = gc(dp);
   const r = await c.collect();
-  t.false(has(dp, fwdDead.forward));
-  t.true(has(dp, fwdDead.reply), 'a live reply entry stays');
-  t.true(has(dp, replyDead.forward), 'a live forward entry stays');
-  t.false(has(dp, replyDead.reply));
-  t.false(has(dp, orphan.reply));
+  t.true(has(dp, fwdDead.forward) && has(dp, fwdDead.reply), 'a live reply entry keeps its flow');
+  t.true(has(dp, replyDead.forward) && has(dp, replyDead.reply), 'a live forward entry keeps its flow');
+  t.false(has(dp, orphan.reply), 'a dead orphan goes');
   t.true(has(dp, liveOrphan.reply), 'a live orphan stays');
-  t.false(has(dp, lone.forward));
-  t.deepEqual(r.expired, { established: 2, new: 0, closing: 0 }, 'the dead forward entries');
-  t.is(r.orphanedReplies, 2, 'the dead reply entries without their flow\'s (dead) forward entry');
+  t.false(has(dp, lone.forward), 'a dead forward entry without its reply goes');
+  t.deepEqual(r.expired, { established: 0, new: 0, closing: 1 });
+  t.is(r.orphanedReplies, 1);
+  t.is(r.raced, 2);
   const s = c.stats();
   t.is(s.passes, 1);
-  t.is(s.entriesDeleted, 4);
-  t.is(s.orphanedReplies, 2);
+  t.is(s.entriesDeleted, 2);
+  t.is(s.orphanedReplies, 1);
+  t.deepEqual(s.lastPass && { entries: s.lastPass.entries, deleted: s.lastPass.deleted }, { entries: 7, deleted: 2 });
 });
 
 test('another flow\'s entry under the peer key is judged by itself: left while alive', async (t) => {

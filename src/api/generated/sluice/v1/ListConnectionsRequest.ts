@@ -1,5 +1,6 @@
 // Original file: proto/sluice/v1/operations.proto
 
+import type { ConnectionState as _sluice_v1_ConnectionState, ConnectionState__Output as _sluice_v1_ConnectionState__Output } from '../../sluice/v1/ConnectionState.js';
 
 /**
  * Request of ListConnections.
@@ -28,6 +29,10 @@ export interface ListConnectionsRequest {
    * it is good for this node only.
    */
   'pageToken'?: (string);
+  /**
+   * OPTIONAL. Only connections in this state. Unspecified: every state.
+   */
+  'state'?: (_sluice_v1_ConnectionState);
 }
 
 /**
@@ -57,4 +62,8 @@ export interface ListConnectionsRequest__Output {
    * it is good for this node only.
    */
   'pageToken': (string);
+  /**
+   * OPTIONAL. Only connections in this state. Unspecified: every state.
+   */
+  'state': (_sluice_v1_ConnectionState__Output);
 }
