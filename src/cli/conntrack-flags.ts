@@ -10,8 +10,9 @@ import { UsageError } from './output.js';
 
 const UNIT_NS: Record<string, bigint> = { ns: 1n, us: 1000n, 'µs': 1000n, 'μs': 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
 
-/** "1h30m" → "1h30m0s"-style text of whole seconds, for messages and help. */
+/** Whole seconds as a duration for messages and help: 60s, 5m, 1h30m30s, 6h (seconds alone below two minutes). */
 export function formatSeconds(s: number): string {
+  if (s < 120) return `${s}s`;
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;

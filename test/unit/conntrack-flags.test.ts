@@ -23,7 +23,8 @@ test('durations: Go and Kubernetes forms, whole seconds', (t) => {
   }
   t.is(formatSeconds(21_600), '6h');
   t.is(formatSeconds(5430), '1h30m30s');
-  t.is(formatSeconds(60), '1m');
+  t.is(formatSeconds(60), '60s');
+  t.is(formatSeconds(300), '5m');
 });
 
 test('the help\'s defaults are the dataplane\'s and the collector\'s', (t) => {
