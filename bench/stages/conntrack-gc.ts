@@ -160,7 +160,7 @@ export async function measureConntrackGc(ctx: Pick<StageContext, 'quick' | 'prog
           title: 'ListConnections scrape (API, paged)',
           columns: ['connections', 'pages', 'wall s', 'CPU s', 'connections/s'],
           rows: [[listed, pages, round(scrapeMs / 1000, 2), round((scrapeCpu.user + scrapeCpu.system) / 1e6, 2), Math.round(listed / (scrapeMs / 1000))]],
-          notes: ['Forward entries only (one per flow), dead ones included, as the API lists them.'],
+          notes: [`Live flows only, one per flow (${(flows / 2).toLocaleString('en-US')} of the ${flows.toLocaleString('en-US')} in the table): the listing reads every entry and leaves the dead out.`],
         },
       ],
       charts: [{

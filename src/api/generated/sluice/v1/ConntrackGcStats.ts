@@ -52,8 +52,9 @@ export interface ConntrackGcStats {
    */
   'lastPassMs'?: (number | string | Long);
   /**
-   * The last completed pass: milliseconds of CPU the daemon spent in it
-   * (the whole process's CPU over the pass).
+   * The last completed pass: milliseconds of CPU the daemon spent in its
+   * batches (the process's CPU from each batch's start to its end, so
+   * little else than the collector's own).
    */
   'lastPassCpuMs'?: (number | string | Long);
 }
@@ -108,8 +109,9 @@ export interface ConntrackGcStats__Output {
    */
   'lastPassMs': (string);
   /**
-   * The last completed pass: milliseconds of CPU the daemon spent in it
-   * (the whole process's CPU over the pass).
+   * The last completed pass: milliseconds of CPU the daemon spent in its
+   * batches (the process's CPU from each batch's start to its end, so
+   * little else than the collector's own).
    */
   'lastPassCpuMs': (string);
 }
