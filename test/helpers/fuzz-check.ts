@@ -35,9 +35,42 @@
  *    once a second, writing a peer entry that is gone; a new flow writes
  *    both entries unless it is a RST, or its reply tuple is held by another
  *    live flow of another VIP:port (refused: ct_reply_clash); nothing else
- *    changes.
+ *    changes;
+ *  - fragments (bpf/include/frag.h): a first fragment (MF, offset 0) is
+ *    judged as an unfragmented packet (its UDP length the whole datagram's:
+ *    only >= 8 asked), and when it is forwarded or restored its rewrite is
+ *    kept in frag4 under (source, destination, protocol, IP id), replacing
+ *    any entry there; a first fragment refused, answered or passed leaves
+ *    frag4 as it was. A later fragment (offset > 0) with an entry gets the
+ *    entry's address rewrite and nothing else (the IPv4 checksum brought
+ *    along), counted frag_translated (and replies for a reply) and in the
+ *    entry's service and backend counters as its first fragment was (a
+ *    packet of its length, no new connection; a reply packet); without an
+ *    entry it is dropped (drop_fragment) to a VIP and passes untouched
+ *    elsewhere. Entries are never removed (the LRU of 8,192 ages them out,
+ *    which a scenario never reaches: the rig clears frag4 before each);
+ *    conntrack is not touched by a later fragment. A first fragment of
+ *    another protocol passes untouched, to a VIP too;
+ *  - icmp (bpf/include/icmp_nat.h): an ICMP error (type 3, 11 or 12, not
+ *    a fragment) quoting the IPv4 header (version 4, IHL >= 5, no offset)
+ *    and 8 bytes of TCP or UDP of a packet whose reversed tuple has a live,
+ *    not hairpin entry is translated: from the backend's side (a reply
+ *    entry still valid for the quoted destination) the quoted destination
+ *    and port become the VIP's and the error's source, if it is the quoted
+ *    destination, the VIP; from the client's side (a forward entry whose
+ *    backend is still its own) the quoted source and port become the
+ *    backend's and the error's destination, if it is the quoted source,
+ *    the backend. The output is compared byte for byte with the input so
+ *    translated, its checksums (outer IPv4, ICMP, quoted IPv4, quoted L4
+ *    when quoted: 16 bytes of TCP, 8 of UDP, a UDP 0 kept) updated as
+ *    RFC 1624 says, and each sum that was right in the input summed anew
+ *    over the output. Counted icmp_translated and forwarded_stack, no
+ *    service or backend counter; conntrack only read. Any other ICMP
+ *    passes untouched. Fragmentation needed answers (pmtu.h) need a FIB
+ *    lookup: the rig runs without FIB redirects, so icmp_frag_needed must
+ *    never move.
  */
-import { rstFor, portUnreachableFor } from './packet.js';
+import { rstFor, portUnreachableFor, onesSum } from './packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
 import {
   ETH_LEN,
@@ -51,11 +84,12 @@ import {
   TCP_SYN,
   bytesToIp,
   checksumSums,
+  ipToBytes,
   readFrame,
   type FrameReading,
 } from './fuzz-frames.js';
 
-export const PROPERTIES = ['untouched', 'nat', 'checksums', 'malformed', 'counters', 'conntrack'] as const;
+export const PROPERTIES = ['untouched', 'nat', 'checksums', 'malformed', 'counters', 'conntrack', 'fragments', 'icmp'] as const;
 export type Property = (typeof PROPERTIES)[number];
 
 export type Prog = 'xdp' | 'tc';
@@ -114,6 +148,26 @@ export function ctKey(saddr: string, sport: number, daddr: string, dport: number
   return `${saddr}:${sport}>${daddr}:${dport}/${proto}`;
 }
 
+/** A frag4 entry (bpf/include/maps.h struct frag4_value): the rewrite a datagram's later fragments get. */
+export interface WorldFrag {
+  /** What the rewritten address becomes: the backend's (forward) or the VIP (reply). */
+  newAddress: string;
+  /** Hairpin: what the other address becomes; '0.0.0.0' otherwise. */
+  peerNewAddress: string;
+  serviceId: number;
+  backendId: number;
+  rewriteDst: boolean;
+  hairpin: boolean;
+}
+
+/** The frag4 table: entries by fragKey(). */
+export type FragTable = ReadonlyMap<string, WorldFrag>;
+
+/** The key of a datagram's frag4 entry, as its fragments arrive. */
+export function fragKey(saddr: string, daddr: string, proto: number, id: number): string {
+  return `${saddr}>${daddr}/${proto}#${id}`;
+}
+
 /** What the dataplane held before the packet. */
 export interface FuzzWorld {
   services: WorldService[];
@@ -123,8 +177,8 @@ export interface FuzzWorld {
   /** The second (CLOCK_MONOTONIC, whole seconds) the packet is judged at. */
   now: number;
   timeouts: CtTimeouts;
-  /** An ICMP packet quotes a flow that has an entry (either way), or comes from or goes to a VIP. */
-  icmpRelated: boolean;
+  /** The whole frag4 table. */
+  frag4: FragTable;
 }
 
 export interface LbDelta { packets: number; bytes: number; newConnections: number; replyPackets: number }
@@ -142,6 +196,8 @@ export interface FuzzObservation {
   backend: Map<number, LbDelta>;
   /** The conntrack table after the packet. */
   conntrack: CtTable;
+  /** The frag4 table after the packet. */
+  frag4: FragTable;
 }
 
 export interface Violation { property: Property; message: string }
@@ -160,7 +216,7 @@ export type KnownIssue = string;
 /** What the checker concluded the packet was: for the per-property counts. */
 export type Outcome =
   | 'passed' | 'passed-malformed' | 'dropped-malformed' | 'fragment' | 'forward' | 'reply'
-  | 'answer' | 'dropped' | 'icmp';
+  | 'answer' | 'dropped' | 'icmp' | 'fragment-translated' | 'icmp-translated';
 
 export interface CheckResult {
   outcome: Outcome;
@@ -183,11 +239,17 @@ const DROP_COUNTERS: ReadonlySet<GlobalCounter> = new Set(['drop_malformed', 'dr
 export const LIFECYCLE_COUNTERS: readonly GlobalCounter[] = [
   'ct_expired', 'ct_reply_stale', 'ct_rescheduled', 'ct_untracked', 'ct_reply_recreated', 'reply_restored', 'reply_ambiguous', 'hairpin_flows',
 ];
+/** Counters of the translations of fragments and ICMP errors, besides the verdict (forwarded_stack): each moves by one exactly when the rules say; icmp_frag_needed never (no FIB lookup). */
+export const TRANSLATION_COUNTERS: readonly GlobalCounter[] = ['frag_translated', 'icmp_translated', 'icmp_frag_needed'];
 
 /** What the lifecycle makes of a packet besides its verdict: the counters it moves and the table it leaves (undefined: not known, a property already broke). */
 interface Expected {
   life: Set<GlobalCounter>;
   table: Map<string, WorldConntrack> | undefined;
+  /** The rewrite of a forwarded or restored TCP/UDP packet, as frag4 keeps it for a first fragment; undefined when there was none or it is not known. */
+  nat?: WorldFrag;
+  /** The rewrite was expected but not known (a property already broke): frag4 is not judged. */
+  natUnknown?: boolean;
 }
 
 const hx = (b: Buffer): string => b.toString('hex');
@@ -214,7 +276,17 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
   const fail = (property: Property, message: string): void => {
     res.violations.push({ property, message: `${obs.prog}: ${message}` });
   };
-  for (const c of LIFECYCLE_COUNTERS) {
+  /* frag4: a first TCP/UDP fragment forwarded or restored keeps its rewrite; nothing else writes or removes an entry. */
+  const r = readFrame(obs.input);
+  const first = r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
+  if (!(first && exp.natUnknown)) {
+    const want = new Map(world.frag4);
+    if (first && exp.nat) want.set(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!), exp.nat);
+    if (first) res.applied.add('fragments');
+    const diff = fragDiff(want, obs.frag4);
+    if (diff.length) fail('fragments', `the frag4 table differs from the rules': ${diff.slice(0, 4).join('; ')}${diff.length > 4 ? ` (${diff.length} entries)` : ''}`);
+  }
+  for (const c of [...LIFECYCLE_COUNTERS, ...TRANSLATION_COUNTERS]) {
     const want = exp.life.has(c) ? 1 : 0;
     if ((obs.global[c] ?? 0) !== want) fail('counters', `${c} moved by ${obs.global[c] ?? 0}, want ${want}`);
   }
@@ -224,6 +296,21 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
   }
   res.lifecycle = [...exp.life, ...(obs.global.ct_reply_clash === 1 && !res.violations.length ? ['ct_reply_clash' as const] : [])];
   return res;
+}
+
+function fmtFrag(e: WorldFrag | undefined): string {
+  if (!e) return 'none';
+  return `${e.rewriteDst ? 'dst' : 'src'} -> ${e.newAddress}${e.hairpin ? ` (hairpin, other -> ${e.peerNewAddress})` : e.peerNewAddress !== '0.0.0.0' ? ` (peer ${e.peerNewAddress} without hairpin)` : ''} svc ${e.serviceId} be ${e.backendId}`;
+}
+
+function fragDiff(want: FragTable, got: FragTable): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...want.keys(), ...got.keys()])) {
+    const a = fmtFrag(want.get(k));
+    const b = fmtFrag(got.get(k));
+    if (a !== b) out.push(`${k}: want ${a}, got ${b}`);
+  }
+  return out;
 }
 
 function fmtEntry(e: WorldConntrack | undefined): string {
@@ -299,8 +386,8 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     return { outcome: 'passed', applied, violations };
   }
 
-  /* Invalid lengths (IPv4, then TCP/UDP of an unfragmented packet): never rewritten. */
-  const invalid = r.ipInvalid ?? (r.fragment ? undefined : r.l4Invalid);
+  /* Invalid lengths (IPv4, then TCP/UDP of a packet that is not a later fragment): never rewritten. */
+  const invalid = r.ipInvalid ?? r.l4Invalid;
   if (invalid !== undefined) {
     applied.add('malformed');
     if (vip) {
@@ -317,27 +404,58 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     return { outcome, applied, violations };
   }
 
-  if (r.fragment) {
-    if (vip) {
-      if (obs.verdict !== v.drop || counter !== 'drop_fragment') fail('nat', `a fragment to VIP ${r.daddr}: want dropped, drop_fragment; got verdict ${obs.verdict}, ${counter}`);
-    } else {
-      applied.add('untouched');
-      if (!identical || obs.verdict !== v.pass) fail('untouched', `a fragment for no VIP must pass untouched: verdict ${obs.verdict}`);
+  /* A later fragment: its datagram's frag4 entry, or none. */
+  if (r.laterFragment) {
+    applied.add('fragments');
+    const fe = world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
+    if (!fe) {
+      if (vip) {
+        if (obs.verdict !== v.drop || counter !== 'drop_fragment') fail('fragments', `a later fragment to VIP ${r.daddr} whose first fragment was not forwarded: want dropped, drop_fragment; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
+      } else {
+        applied.add('untouched');
+        if (!identical || obs.verdict !== v.pass) fail('untouched', `a later fragment for no VIP, of no datagram frag4 holds, must pass untouched: verdict ${obs.verdict}${identical ? '' : `, out ${hx(obs.output)}`}`);
+        else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
+      }
+      return { outcome: 'fragment', applied, violations };
     }
+    exp.life.add('frag_translated');
+    const want = fragRewrite(obs.input, fe);
+    if (obs.verdict !== v.pass || !obs.output.equals(want)) {
+      fail('fragments', `a later fragment of a datagram frag4 holds (${fmtFrag(fe)}) must get the address rewrite only: want verdict ${v.pass}, ${hx(want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
+    }
+    if ((g.replies ?? 0) !== (fe.rewriteDst ? 0 : 1)) fail('counters', `a later fragment of a ${fe.rewriteDst ? 'forward' : 'reply'} datagram counted replies ${g.replies ?? 0}`);
+    checkStats(obs, fe.serviceId, fe.backendId, fe.rewriteDst ? { packets: 1, bytes: r.totLen!, newConnections: 0, replyPackets: 0 } : { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
+    applied.add('checksums');
+    const os = readFrame(obs.output);
+    if (os.ipHeader && os.ipInvalid === undefined && normSum(checksumSums(obs.output, os).ip) !== normSum(checksumSums(obs.input, r).ip)) fail('checksums', 'a translated fragment\'s IPv4 checksum does not carry the input\'s sum');
+    return { outcome: 'fragment-translated', applied, violations };
+  }
+
+  /* A first fragment of neither TCP nor UDP: never decided, passed. */
+  if (r.firstFragment && r.proto !== IPPROTO_TCP && r.proto !== IPPROTO_UDP) {
+    applied.add('untouched');
+    if (!identical || obs.verdict !== v.pass) fail('untouched', `a first fragment of protocol ${r.proto} must pass untouched: verdict ${obs.verdict}`);
+    else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
     return { outcome: 'fragment', applied, violations };
   }
 
   const rs = checksumSums(obs.input, r);
 
-  /* Neither TCP nor UDP: ICMP errors quoting our flows may be translated (not today); anything else is left alone. */
+  /* Neither TCP nor UDP: an ICMP error about a tracked flow is translated; anything else is left alone. */
   if (r.proto !== IPPROTO_TCP && r.proto !== IPPROTO_UDP) {
-    if (r.proto === IPPROTO_ICMP && world.icmpRelated) {
-      if (rewritten) {
-        applied.add('nat').add('checksums');
-        checkIcmpRewrite(obs, r, fail);
+    const tr = r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r) : undefined;
+    if (tr) {
+      applied.add('icmp').add('checksums');
+      exp.life.add('icmp_translated');
+      if (obs.verdict !== v.pass || !obs.output.equals(tr.want)) {
+        fail('icmp', `an ICMP error about a tracked flow (${tr.what}) must be translated: want verdict ${v.pass}, ${hx(tr.want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
       }
-      return { outcome: 'icmp', applied, violations };
+      if (g.replies) fail('counters', 'a translated ICMP error counted as a reply');
+      if (obs.svc.size || obs.backend.size) fail('counters', `a translated ICMP error moved service/backend counters: svc ${fmtDeltas(obs.svc)} backend ${fmtDeltas(obs.backend)}`);
+      checkIcmpSums(obs, r, rs, fail);
+      return { outcome: 'icmp-translated', applied, violations };
     }
+    if (r.proto === IPPROTO_ICMP) applied.add('icmp');
     applied.add('untouched');
     if (!identical || obs.verdict !== v.pass) fail('untouched', `protocol ${r.proto}${r.proto === IPPROTO_ICMP ? ' (no flow of ours quoted)' : ''}, must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
     else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
@@ -469,6 +587,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     const hairpin = viaEntry ? viaEntry.hairpin : false;
     const wantDst = hairpin ? saddr : daddr;
     if (`${o.daddr}:${o.dport}` !== `${wantDst}:${dport}`) fail('nat', `reply's destination became ${o.daddr}:${o.dport}, want ${wantDst}:${dport}`);
+    exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : '0.0.0.0', serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
     if (g.replies !== 1) fail('counters', 'a restored reply must count replies');
     checkStats(obs, owner.id, be.id, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
     checkRewrite(obs, r, { reply: true, hairpin }, fail);
@@ -526,6 +645,8 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     }
     /* A flow's entry says whether it is a hairpin flow (set when it was placed); the address is the one of the moment. */
     const hairpin = world.hairpin !== null && (follow ? e!.hairpin : be !== undefined && be.address === saddr);
+    if (be) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? world.hairpin! : '0.0.0.0', serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
+    else exp.natUnknown = true;
     if (hairpin && o.saddr !== world.hairpin) fail('nat', `a client given itself (${saddr}) must be source-NATed to ${world.hairpin}, got ${o.saddr}`);
     if (!hairpin && o.saddr !== saddr) fail('nat', `source address changed on the way in: ${saddr} -> ${o.saddr}`);
     if (o.sport !== sport) fail('nat', `source port changed on the way in: ${sport} -> ${o.sport}`);
@@ -559,7 +680,8 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   }
   /* No usable backend: answer a SYN or a datagram, if the service says so and it may be answered; else drop. */
   const macsOk = ((obs.input[0]! | obs.input[6]!) & 1) === 0;
-  const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) &&
+  /* reject4_prepare wants the L4 header within the total length: a first fragment's UDP header may lie past it, in the frame's padding (parsing.h checks it against the frame only). */
+  const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) && r.totLen! - r.ihl! >= (proto === IPPROTO_UDP ? 8 : 20) &&
     (proto === IPPROTO_UDP || ((flags & TCP_SYN) !== 0 && (flags & (TCP_ACK | TCP_RST)) === 0));
   if (!answerable) {
     if (obs.verdict !== v.drop || counter !== 'drop_no_backend') fail('nat', `no usable backend, not answerable: want dropped, drop_no_backend; got verdict ${obs.verdict}, ${counter}`);
@@ -651,28 +773,158 @@ function checkChecksums(obs: FuzzObservation, r: FrameReading, rs: { ip: number;
   if (normSum(os.l4) !== normSum(rs.l4)) fail('checksums', `${r.proto === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum ${what(rs.l4)} in, ${what(os.l4)} out`);
 }
 
-/** An ICMP error about one of our flows, translated: outer and quoted addresses, ports and checksums only; the outer sums right. */
-function checkIcmpRewrite(obs: FuzzObservation, r: FrameReading, fail: (p: Property, m: string) => void): void {
-  if (obs.output.length !== obs.input.length) {
-    fail('nat', `an ICMP error's length changed: ${obs.input.length} -> ${obs.output.length}`);
+/*
+ * Incremental checksum updates (RFC 1624), as bpf/include/csum.h makes them:
+ * a delta of 16-bit words accumulated, then applied as ~fold(~check + delta).
+ * One's complement sums do not depend on byte order, so big-endian words
+ * here give the bytes the dataplane's little-endian loads do.
+ */
+const words = (ip: string): [number, number] => {
+  const b = ipToBytes(ip);
+  return [b.readUInt16BE(0), b.readUInt16BE(2)];
+};
+const delta2 = (acc: number, from: number, to: number): number => acc + (~from & 0xffff) + to;
+const delta4 = (acc: number, from: string, to: string): number => {
+  const [f0, f1] = words(from);
+  const [t0, t1] = words(to);
+  return delta2(delta2(acc, f0, t0), f1, t1);
+};
+const fold = (x: number): number => {
+  let v = (x & 0xffff) + Math.floor(x / 0x10000);
+  v = (v & 0xffff) + (v >>> 16);
+  return v & 0xffff;
+};
+const csumApply = (check: number, delta: number): number => ~fold((~check & 0xffff) + delta) & 0xffff;
+
+/** A later fragment as frag4's entry makes it: the address (and a hairpin flow's other one) and the IPv4 checksum, nothing else. */
+export function fragRewrite(input: Buffer, e: WorldFrag): Buffer {
+  const out = Buffer.from(input);
+  const addrOff = ETH_LEN + (e.rewriteDst ? 16 : 12);
+  const peerOff = ETH_LEN + (e.rewriteDst ? 12 : 16);
+  let d = delta4(0, bytesToIp(out, addrOff), e.newAddress);
+  ipToBytes(e.newAddress).copy(out, addrOff);
+  if (e.hairpin) {
+    d = delta4(d, bytesToIp(out, peerOff), e.peerNewAddress);
+    ipToBytes(e.peerNewAddress).copy(out, peerOff);
+  }
+  out.writeUInt16BE(csumApply(out.readUInt16BE(ETH_LEN + 10), d), ETH_LEN + 10);
+  return out;
+}
+
+/**
+ * icmp_nat.h's decision for an ICMP packet (a valid IPv4 header, not a
+ * fragment), and the error as it must leave: undefined when it passes
+ * untouched.
+ */
+export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number } | undefined {
+  const l4 = ETH_LEN + r.ihl!;
+  const l4Len = r.totLen! - r.ihl!;
+  if (l4Len < 8) return undefined;
+  const type = input[l4]!;
+  if (type !== 3 && type !== 11 && type !== 12) return undefined;
+  const inner = l4 + 8;
+  if (input.length < inner + 20) return undefined;
+  if (input[inner]! >> 4 !== 4 || (input[inner]! & 0x0f) < 5) return undefined;
+  if (input.readUInt16BE(inner + 6) & 0x1fff) return undefined;
+  const proto = input[inner + 9]!;
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return undefined;
+  const inLen = (input[inner]! & 0x0f) * 4;
+  const quote = l4Len - 8;
+  const ports = inner + inLen;
+  if (quote < inLen + 8 || ports + 8 > input.length) return undefined;
+  const qs = bytesToIp(input, inner + 12);
+  const qd = bytesToIp(input, inner + 16);
+  const qsp = input.readUInt16BE(ports);
+  const qdp = input.readUInt16BE(ports + 2);
+  /* The quoted packet's tuple reversed: the entry of the packet its sender would send back. */
+  const key = ctKey(qd, qdp, qs, qsp, proto);
+  const ct = world.conntrack.get(key);
+  if (!ct || ((ct.expires - world.now) | 0) <= 0 || ct.hairpin) return undefined;
+  const owner = world.services.flatMap((s) => s.backends.filter((b) => b.id === ct.backendId).map((b) => ({ s, b })))[0];
+  const udp = proto === IPPROTO_UDP;
+  let rewriteDst: boolean;
+  let oldAddr: string;
+  let oldPort: number;
+  let peer: { off: number; old: string } | undefined;
+  if (ct.reply) {
+    if (!owner || owner.s.id !== ct.serviceId || owner.b.address !== qd || owner.b.port !== qdp) return undefined;
+    rewriteDst = true;
+    oldAddr = qd;
+    oldPort = qdp;
+    if (r.saddr === qd) peer = { off: ETH_LEN + 12, old: qd };
+  } else {
+    if (!owner || owner.s.id !== ct.serviceId || owner.b.address !== ct.natAddress || owner.b.port !== ct.natPort) return undefined;
+    rewriteDst = false;
+    oldAddr = qs;
+    oldPort = qsp;
+    if (r.daddr === qs) peer = { off: ETH_LEN + 16, old: qs };
+  }
+  const out = Buffer.from(input);
+  /* The quoted header: the address, and its checksum. */
+  const d = delta4(0, oldAddr, ct.natAddress);
+  let icmpDelta = d;
+  ipToBytes(ct.natAddress).copy(out, inner + (rewriteDst ? 16 : 12));
+  const oldIpCheck = out.readUInt16BE(inner + 10);
+  const newIpCheck = csumApply(oldIpCheck, d);
+  out.writeUInt16BE(newIpCheck, inner + 10);
+  icmpDelta = delta2(icmpDelta, oldIpCheck, newIpCheck);
+  /* Its port, and its L4 checksum if quoted (a UDP 0 stays 0, a computed 0 is 0xffff). */
+  out.writeUInt16BE(ct.natPort, ports + (rewriteDst ? 2 : 0));
+  icmpDelta = delta2(icmpDelta, oldPort, ct.natPort);
+  const l4Check = quote >= inLen + (udp ? 8 : 18) ? ports + (udp ? 6 : 16) : 0;
+  if (l4Check) {
+    const old = out.readUInt16BE(l4Check);
+    if (!udp || old) {
+      let c = csumApply(old, delta2(d, oldPort, ct.natPort));
+      if (udp && c === 0) c = 0xffff;
+      out.writeUInt16BE(c, l4Check);
+      icmpDelta = delta2(icmpDelta, old, c);
+    }
+  }
+  out.writeUInt16BE(csumApply(out.readUInt16BE(l4 + 2), icmpDelta), l4 + 2);
+  /* The error's own source or destination. */
+  if (peer) {
+    out.writeUInt16BE(csumApply(out.readUInt16BE(ETH_LEN + 10), delta4(0, peer.old, ct.natAddress)), ETH_LEN + 10);
+    ipToBytes(ct.natAddress).copy(out, peer.off);
+  }
+  const what = `${ct.reply ? 'from the backend\'s side, reply entry' : 'from the client\'s side, forward entry'} ${key} -> ${ct.natAddress}:${ct.natPort}${peer ? `, the error's ${rewriteDst ? 'source' : 'destination'} too` : ''}`;
+  return { want: out, what, l4Check };
+}
+
+/**
+ * The sums of a translated ICMP error, summed anew over the output: the
+ * outer IPv4 header's, the ICMP message's and the quoted IPv4 header's each
+ * right where the input's was (and off by as much where it was not), and
+ * the quoted L4 sum too when the quote holds the quoted packet whole.
+ */
+function checkIcmpSums(obs: FuzzObservation, r: FrameReading, rs: { ip: number; l4?: number }, fail: (p: Property, m: string) => void): void {
+  const o = readFrame(obs.output);
+  if (!o.ipHeader || o.ipInvalid !== undefined || obs.output.length !== obs.input.length) {
+    fail('checksums', `a translated ICMP error does not parse: ${o.ipInvalid ?? 'cut or grown'}`);
     return;
   }
-  const l4 = ETH_LEN + r.ihl!;
-  const allowed = new Set<number>();
-  for (let i = 0; i < 12; i++) allowed.add(i);
-  for (const i of [8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]) allowed.add(ETH_LEN + i);
-  allowed.add(l4 + 2).add(l4 + 3);
-  const inner = l4 + 8;
-  if (obs.input.length >= inner + 20) {
-    const ihl = (obs.input[inner]! & 0x0f) * 4;
-    for (const i of [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]) allowed.add(inner + i);
-    for (let i = 0; i < 8; i++) allowed.add(inner + ihl + i);
+  const os = checksumSums(obs.output, o);
+  if (normSum(os.ip) !== normSum(rs.ip)) fail('checksums', `a translated ICMP error's IPv4 checksum: sum 0x${rs.ip.toString(16)} in, 0x${os.ip.toString(16)} out`);
+  if (normSum(os.l4) !== normSum(rs.l4)) fail('checksums', `a translated ICMP error's ICMP checksum: sum 0x${rs.l4?.toString(16)} in, 0x${os.l4?.toString(16)} out`);
+  const inner = ETH_LEN + r.ihl! + 8;
+  const inLen = (obs.input[inner]! & 0x0f) * 4;
+  const quotedIp = (f: Buffer): number => onesSum(f.subarray(inner, inner + inLen));
+  if (normSum(quotedIp(obs.output)) !== normSum(quotedIp(obs.input))) fail('checksums', 'a translated ICMP error\'s quoted IPv4 checksum does not carry the input\'s sum');
+  /* The quoted packet whole (not a fragment, its total length within the quote): its L4 sum, pseudo-header and all. */
+  const qTot = obs.input.readUInt16BE(inner + 2);
+  const quoteEnd = ETH_LEN + r.totLen!;
+  const proto = obs.input[inner + 9]!;
+  if ((obs.input.readUInt16BE(inner + 6) & 0x3fff) === 0 && qTot >= inLen + 8 && inner + qTot <= quoteEnd) {
+    const quotedL4 = (f: Buffer): number | undefined => {
+      const l4 = f.subarray(inner + inLen, inner + qTot);
+      if (proto === IPPROTO_UDP && l4.readUInt16BE(6) === 0) return undefined;
+      if (proto === IPPROTO_TCP && l4.length < 20) return undefined;
+      const p = Buffer.alloc(12);
+      f.copy(p, 0, inner + 12, inner + 20);
+      p[9] = proto;
+      p.writeUInt16BE(l4.length, 10);
+      return onesSum(l4, onesSum(p));
+    };
+    if (normSum(quotedL4(obs.output)) !== normSum(quotedL4(obs.input))) fail('checksums', `a translated ICMP error's quoted ${proto === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum (the quoted packet whole) does not carry the input's sum`);
   }
-  const bad = diffPositions(obs.input, obs.output).filter((i) => !allowed.has(i));
-  if (bad.length) fail('nat', `an ICMP error's translation changed bytes at offsets ${bad.slice(0, 8).join(', ')}`);
-  const o = readFrame(obs.output);
-  const sums = o.ipInvalid === undefined ? checksumSums(obs.output, o) : undefined;
-  if (!sums || sums.ip !== 0xffff) fail('checksums', 'a translated ICMP error\'s IPv4 checksum is wrong');
-  if (sums && sums.l4 !== 0xffff) fail('checksums', 'a translated ICMP error\'s ICMP checksum is wrong');
-  void bytesToIp;
 }

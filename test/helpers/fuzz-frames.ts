@@ -239,8 +239,15 @@ export interface FrameReading {
   ipInvalid?: string;
   ihl?: number;
   totLen?: number;
+  /** A fragment: MF set, or an offset. */
   fragment?: boolean;
-  /** Why the TCP or UDP header is invalid (only judged for a valid, unfragmented IPv4 packet). */
+  /** A datagram's first fragment (MF, offset 0): decided as an unfragmented packet, its UDP length the whole datagram's. */
+  firstFragment?: boolean;
+  /** A later fragment (offset > 0): no L4 header. */
+  laterFragment?: boolean;
+  /** The IP identification. */
+  id?: number;
+  /** Why the TCP or UDP header is invalid (judged for a valid IPv4 packet that is not a later fragment). */
   l4Invalid?: string;
   sport?: number;
   dport?: number;
@@ -270,9 +277,25 @@ export function readFrame(f: Buffer): FrameReading {
   else if (totLen < ihl) r.ipInvalid = `total length ${totLen} < IHL*4 ${ihl}`;
   else if (totLen > avail) r.ipInvalid = `total length ${totLen} > ${avail} bytes after Ethernet`;
   if (r.ipInvalid) return r;
-  r.fragment = (ip.readUInt16BE(6) & 0x3fff) !== 0;
-  if (r.fragment) return r;
+  const frag = ip.readUInt16BE(6);
+  r.id = ip.readUInt16BE(4);
+  r.fragment = (frag & 0x3fff) !== 0;
+  r.laterFragment = (frag & 0x1fff) !== 0;
+  r.firstFragment = r.fragment && !r.laterFragment;
+  if (r.laterFragment) return r;
   const l4 = ip.subarray(ihl, totLen);
+  if (r.firstFragment && r.proto === IPPROTO_UDP) {
+    /* The UDP length is the whole datagram's (lb_decide passes ~0U for it): only >= 8 is asked, and the header is read where the frame holds it. */
+    const h = ip.subarray(ihl);
+    if (h.length < 8) return { ...r, l4Invalid: `UDP header cut: ${h.length} bytes in the frame (a first fragment)` };
+    const ulen = h.readUInt16BE(4);
+    r.sport = h.readUInt16BE(0);
+    r.dport = h.readUInt16BE(2);
+    r.udpChecksum = h.readUInt16BE(6);
+    if (ulen < 8) r.l4Invalid = `UDP length ${ulen} < 8 (a first fragment)`;
+    else r.udpLen = ulen;
+    return r;
+  }
   if (r.proto === IPPROTO_TCP) {
     if (l4.length < 20) return { ...r, l4Invalid: `TCP header cut: ${l4.length} bytes in the total length` };
     const doff = (l4[12]! >> 4) * 4;
@@ -307,10 +330,23 @@ export function checksumSums(f: Buffer, r: FrameReading): { ip: number; l4?: num
   const l4 = f.subarray(ETH_LEN + r.ihl!, ETH_LEN + r.totLen!);
   const s = ip.subarray(12, 16);
   const d = ip.subarray(16, 20);
-  if (r.proto === IPPROTO_TCP && r.l4Invalid === undefined && !r.fragment) out.l4 = onesSum(l4, pseudoSum(s, d, IPPROTO_TCP, l4.length));
+  if (r.laterFragment) return out;
+  if (r.firstFragment) {
+    /*
+     * The L4 checksum covers the whole datagram, of which the first
+     * fragment holds the start: the partial sum over the bytes it holds
+     * (and a pseudo-header of a length that does not change) is what an
+     * incremental rewrite keeps, as it keeps a whole packet's sum.
+     */
+    if ((r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP) && r.l4Invalid === undefined && l4.length >= (r.proto === IPPROTO_TCP ? 20 : 8)) {
+      out.l4 = onesSum(l4, pseudoSum(s, d, r.proto, r.proto === IPPROTO_UDP ? r.udpLen! : l4.length));
+    }
+    return out;
+  }
+  if (r.proto === IPPROTO_TCP && r.l4Invalid === undefined) out.l4 = onesSum(l4, pseudoSum(s, d, IPPROTO_TCP, l4.length));
   else if (r.proto === IPPROTO_UDP && r.udpLen !== undefined) {
     out.l4 = onesSum(l4.subarray(0, r.udpLen), pseudoSum(s, d, IPPROTO_UDP, r.udpLen));
-  } else if (r.proto === IPPROTO_ICMP && !r.fragment) out.l4 = onesSum(l4);
+  } else if (r.proto === IPPROTO_ICMP) out.l4 = onesSum(l4);
   return out;
 }
 

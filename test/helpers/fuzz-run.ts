@@ -19,23 +19,25 @@ import {
   type GlobalCounter,
 } from '../../src/dataplane/codec.js';
 import type { ServiceSpec } from '../../src/model/service.js';
-import { ETH_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp, readFrame } from './fuzz-frames.js';
+import { ETH_LEN, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp } from './fuzz-frames.js';
 import {
   PROPERTIES,
   checkPacket,
   ctKey,
+  fragKey,
   type CheckResult,
-  type CtTable,
   type CtTimeouts,
+  type FragTable,
   type FuzzWorld,
   type KnownIssue,
   type LbDelta,
   type Outcome,
   type Property,
   type WorldConntrack,
+  type WorldFrag,
   type WorldService,
 } from './fuzz-check.js';
-import { BACKEND_ADDRS, CLIENTS, HAIRPIN_ADDR, resolveFrame, serviceSpecs, twinPackets, type Scenario, type Step } from './fuzz-scenario.js';
+import { BACKEND_ADDRS, CLIENTS, HAIRPIN_ADDR, datagramFrames, resolveFrame, serviceSpecs, twinPackets, type Scenario, type Step, type Tuple } from './fuzz-scenario.js';
 
 /** What the fuzzer did: packets, and per property how many packets it applied to and how many broke it. */
 export interface FuzzTally {
@@ -112,6 +114,24 @@ function readTable(dp: NativeDataplane): Map<string, WorldConntrack> {
     out.set(ctKey(k.saddr, k.sport, k.daddr, k.dport, PROTO_NUMBER[k.protocol as 'tcp' | 'udp'] ?? 0), {
       natAddress: v.natAddress, natPort: v.natPort, reply: v.dir === 1, hairpin: v.hairpin === true,
       backendId: v.backendId, serviceId: v.serviceId, state: v.state, created: v.created, expires: v.expires,
+    });
+  }
+  return out;
+}
+
+/** The whole frag4 table (bpf/include/maps.h struct frag4_key, frag4_value), as the checker reads it. */
+function readFrag4(dp: NativeDataplane): Map<string, WorldFrag> {
+  const { keys, values, count } = dp.raw.mapDump('frag4');
+  const out = new Map<string, WorldFrag>();
+  if (!count) return out;
+  const ks = keys.length / count;
+  const vs = values.length / count;
+  for (let i = 0; i < count; i++) {
+    const k = keys.subarray(i * ks, (i + 1) * ks);
+    const v = values.subarray(i * vs, (i + 1) * vs);
+    out.set(fragKey(bytesToIp(k, 0), bytesToIp(k, 4), k[10]!, k.readUInt16BE(8)), {
+      newAddress: bytesToIp(v, 0), peerNewAddress: bytesToIp(v, 4), serviceId: v.readUInt32LE(8), backendId: v.readUInt32LE(12),
+      rewriteDst: v[16] === 1, hairpin: v[17] === 1,
     });
   }
   return out;
@@ -211,6 +231,7 @@ export class FuzzRig {
     if (room.backendIds.free < 40 || room.serviceIds.free < 10) this.lb = FuzzRig.balancer(this.dp);
     this.dp.raw.mapClear('conntrack');
     this.dp.raw.mapClear('affinity');
+    this.dp.raw.mapClear('frag4');
     this.specs = serviceSpecs(s.services);
     this.current = new Map(this.specs.map((x) => [x.name, x]));
     await this.lb.applyMany(this.specs);
@@ -222,6 +243,7 @@ export class FuzzRig {
       const step = s.steps[i]!;
       if (step.kind === 'packet') this.packet(i, step, tally, opts.keepGoing === true);
       else if (step.kind === 'twin') for (const p of twinPackets(step, this.visible())) this.packet(i, p, tally, opts.keepGoing === true);
+      else if (step.kind === 'datagram') for (const f of datagramFrames(step, this.visible(), HAIRPIN_ADDR)) this.send(i, step.prog, f, tally, opts.keepGoing === true);
       else await this.change(step);
     }
   }
@@ -265,7 +287,7 @@ export class FuzzRig {
     return this.specs.map((s) => this.current.get(s.name) ?? s);
   }
 
-  private async change(step: Exclude<Step, { kind: 'packet' | 'twin' }>): Promise<void> {
+  private async change(step: Exclude<Step, { kind: 'packet' | 'twin' | 'datagram' }>): Promise<void> {
     const pick = (i: number): ServiceSpec => this.specs[i % this.specs.length]!;
     switch (step.kind) {
       case 'drain': {
@@ -345,30 +367,6 @@ export class FuzzRig {
     this.snapshot();
   }
 
-  /** The world before a frame: the conntrack table, and for ICMP whether it concerns one of our flows. */
-  private worldFor(frame: Buffer, conntrack: CtTable, now: number): FuzzWorld {
-    const r = readFrame(frame);
-    const w: FuzzWorld = { services: this.world, hairpin: this.hairpin, conntrack, now, timeouts: FUZZ_TIMEOUTS, icmpRelated: false };
-    if (r.proto === IPPROTO_ICMP && r.ipHeader) {
-      const vips = new Set(this.world.map((s) => s.vip));
-      w.icmpRelated = vips.has(r.saddr!) || vips.has(r.daddr!);
-      const inner = ETH_LEN + (r.ihl ?? 20) + 8;
-      if (frame.length >= inner + 24) {
-        const ip = frame.subarray(inner);
-        const proto = ip[9]!;
-        const l4 = (ip[0]! & 0x0f) * 4;
-        if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ip.length >= l4 + 4) {
-          const s = bytesToIp(ip, 12);
-          const d = bytesToIp(ip, 16);
-          const sp = ip.readUInt16BE(l4);
-          const dp = ip.readUInt16BE(l4 + 2);
-          w.icmpRelated ||= vips.has(s) || vips.has(d) || conntrack.has(ctKey(s, sp, d, dp, proto)) || conntrack.has(ctKey(d, dp, s, sp, proto));
-        }
-      }
-    }
-    return w;
-  }
-
   /**
    * Send one frame through a program and check it. The second the packet
    * is judged at is read around the test run; when the run may have seen
@@ -376,6 +374,7 @@ export class FuzzRig {
    */
   sendAndCheck(prog: 'xdp' | 'tc', frame: Buffer): { result: CheckResult; output: Buffer } {
     const table = readTable(this.dp);
+    const frag4: FragTable = readFrag4(this.dp);
     const t0 = process.hrtime.bigint();
     const run = this.dp.raw.testRun(prog, frame);
     const t1 = process.hrtime.bigint();
@@ -390,12 +389,14 @@ export class FuzzRig {
       svc: deltas(before.svc, this.svcStats),
       backend: deltas(before.be, this.beStats),
       conntrack: readTable(this.dp),
+      frag4: readFrag4(this.dp),
     };
     const first = Number((t0 - CLOCK_LAG_NS) / 1_000_000_000n);
     const last = Number(t1 / 1_000_000_000n);
     let result: CheckResult | undefined;
     for (let now = first; now <= last; now++) {
-      const r = checkPacket(this.worldFor(frame, table, now), obs, this.allow);
+      const world: FuzzWorld = { services: this.world, hairpin: this.hairpin, conntrack: table, now, timeouts: FUZZ_TIMEOUTS, frag4 };
+      const r = checkPacket(world, obs, this.allow);
       if (!result || !r.violations.length) result = r;
       if (!r.violations.length) break;
     }
@@ -403,9 +404,24 @@ export class FuzzRig {
   }
 
   private packet(i: number, step: Extract<Step, { kind: 'packet' }>, tally: FuzzTally, keepGoing: boolean): void {
-    const frame = buildFrame(resolveFrame(step, this.visible(), HAIRPIN_ADDR));
-    const prog = progFor(step.prog, frame);
-    if (prog !== step.prog) tally.tcTooShort++;
+    /* An ICMP error about a client's flow quotes the packet its backend got: the one its forward entry names, if any. */
+    const table = step.icmp ? readTable(this.dp) : undefined;
+    const placed = (t: Tuple): { address: string; port: number } | undefined => {
+      const e = table?.get(ctKey(t.saddr, t.sport, t.daddr, t.dport, PROTO_NUMBER[t.proto]));
+      return e && !e.reply ? { address: e.natAddress, port: e.natPort } : undefined;
+    };
+    /* Or it is about the packet that would answer an entry of the table: a live, dead or hairpin flow's, either way. */
+    let quoted: Tuple | undefined;
+    if (table?.size && step.icmp?.entry != null) {
+      const k = parseCtKey([...table.keys()].sort()[step.icmp.entry % table.size]!);
+      quoted = { saddr: k.daddr, sport: k.dport, daddr: k.saddr, dport: k.sport, proto: k.protocol as 'tcp' | 'udp' };
+    }
+    this.send(i, step.prog, buildFrame(resolveFrame(step, this.visible(), HAIRPIN_ADDR, placed, quoted)), tally, keepGoing);
+  }
+
+  private send(i: number, meant: 'xdp' | 'tc', frame: Buffer, tally: FuzzTally, keepGoing: boolean): void {
+    const prog = progFor(meant, frame);
+    if (prog !== meant) tally.tcTooShort++;
     const { result, output } = this.sendAndCheck(prog, frame);
     tally.packets++;
     tally.byProg[prog]++;

@@ -14,7 +14,15 @@
  * making its packets meaningless. Addresses come from small pools so that
  * flows repeat: the fuzzer reaches established flows, replies, affinity
  * and reply_nat, not only new flows.
+ *
+ * A datagram step sends one flow's packet cut into fragments (frag.h): in
+ * order, a later fragment before the first, the first alone, the later
+ * ones alone, or backwards; with an IP id from a pool of three (packet
+ * steps use the first), so that datagrams of several sources, and of one
+ * source over time, share an id; optionally interleaved with a datagram of
+ * another client to the same service and with the same id.
  */
+import { fragmentPacket } from './packet.js';
 import fc from 'fast-check';
 import type { ServiceSpec } from '../../src/model/service.js';
 import {
@@ -80,6 +88,8 @@ export interface IcmpGen {
   /** Who sends the error: a router on the way, or the far end of the quoted packet. */
   from: 'router' | 'far';
   quoteL4: number;
+  /** Set: the error is about the packet that would answer the conntrack entry at this index of the sorted table (live or dead), not about the step's flow. */
+  entry: number | null;
 }
 
 export interface PacketStep {
@@ -113,7 +123,25 @@ export type Step =
   | { kind: 'twin'; prog: 'xdp' | 'tc'; svc: number; client: number; cport: number; shape: ShapeGen }
   /** The entry at this index among the reply (or forward) entries evicted alone, its peer kept (as the LRU does). */
   | { kind: 'evict'; entry: number; reply: boolean }
-  | { kind: 'hairpin'; on: boolean };
+  | { kind: 'hairpin'; on: boolean }
+  | DatagramStep;
+
+/** One flow's packet, cut into fragments of `piece` bytes of data and sent in `order` (and, with `alsoClient`, a datagram of that client's interleaved). */
+export interface DatagramStep {
+  kind: 'datagram';
+  prog: 'xdp' | 'tc';
+  flow: FlowGen;
+  shape: ShapeGen;
+  id: number;
+  /** Bytes of payload: more than a piece, so that there are at least two fragments. */
+  size: number;
+  piece: number;
+  order: 'inOrder' | 'laterFirst' | 'firstOnly' | 'laterOnly' | 'backwards';
+  alsoClient: number | null;
+}
+
+/** The IP ids datagrams are sent with: packet steps use the first. */
+export const DATAGRAM_IDS = [0x1234, 0x4242, 0x0001];
 
 export interface Scenario {
   services: ServiceGen[];
@@ -164,11 +192,12 @@ const shapeArb: fc.Arbitrary<ShapeGen> = fc.record({
 });
 
 const icmpArb: fc.Arbitrary<IcmpGen> = fc.record({
-  type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(3, 11) }, { weight: 1, arbitrary: fc.nat(255) }),
+  type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(3, 3, 11, 12) }, { weight: 1, arbitrary: fc.nat(255) }),
   code: fc.oneof(fc.constantFrom(0, 1, 3, 4), fc.nat(15)),
   view: fc.constantFrom('sent' as const, 'natted' as const, 'reversed' as const),
   from: fc.constantFrom('router' as const, 'far' as const),
   quoteL4: fc.oneof(fc.constant(8), fc.nat(64)),
+  entry: fc.option(fc.nat(63), { freq: 2 }),
 });
 
 /** Lengths near the edges (0, small, around a header) and anything. */
@@ -193,12 +222,25 @@ const packetArb: fc.Arbitrary<PacketStep> = fc.record({
   prog: fc.constantFrom('xdp' as const, 'tc' as const),
   flow: flowArb,
   shape: shapeArb,
-  icmp: fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: icmpArb }),
+  icmp: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: icmpArb }),
   otherProto: fc.oneof({ weight: 40, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat(255) }),
   mutations: fc.oneof(
     { weight: 3, arbitrary: fc.constant<Mutation[]>([]) },
     { weight: 2, arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 3 }) },
   ),
+});
+
+const datagramArb: fc.Arbitrary<DatagramStep> = fc.record({
+  kind: fc.constant('datagram' as const),
+  prog: fc.constantFrom('xdp' as const, 'tc' as const),
+  /* Clients to services, and backends' replies (restored fragment by fragment), most often. */
+  flow: fc.oneof({ weight: 4, arbitrary: flowArb }, { weight: 2, arbitrary: fc.record({ kind: fc.constant('reply' as const), svc: fc.nat(7), backend: fc.nat(3), client: few(CLIENTS.length - 1), cport: few(CLIENT_PORTS.length - 1), toHairpin: fc.constant(false) }) }),
+  shape: shapeArb,
+  id: few(DATAGRAM_IDS.length - 1),
+  size: fc.integer({ min: 49, max: 120 }),
+  piece: fc.constantFrom(16, 24, 48, 48),
+  order: fc.constantFrom('inOrder' as const, 'inOrder' as const, 'laterFirst' as const, 'firstOnly' as const, 'laterOnly' as const, 'backwards' as const),
+  alsoClient: fc.option(fc.nat(CLIENTS.length - 1), { freq: 3 }),
 });
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -214,6 +256,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('twin' as const), prog: fc.constantFrom('xdp' as const, 'tc' as const), svc: fc.nat(7), client: few(CLIENTS.length - 1), cport: few(CLIENT_PORTS.length - 1), shape: shapeArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('evict' as const), entry: fc.nat(63), reply: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('hairpin' as const), on: fc.boolean() }) },
+  { weight: 2, arbitrary: datagramArb },
 );
 
 /** A scenario of up to `maxSteps` steps. */
@@ -271,7 +314,7 @@ export function serviceSpecs(gens: readonly ServiceGen[]): ServiceSpec[] {
 const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
 /** A flow's addresses and ports, and where the NAT would send it (for an ICMP error's 'natted' view). */
-interface Tuple { saddr: string; daddr: string; sport: number; dport: number; proto: 'tcp' | 'udp' }
+export interface Tuple { saddr: string; daddr: string; sport: number; dport: number; proto: 'tcp' | 'udp' }
 
 /** Resolve a flow against the services of the moment (all of the scenario's, deleted ones too: packets to a deleted VIP). */
 function resolveFlow(f: FlowGen, specs: readonly ServiceSpec[], hairpin: string): { t: Tuple; natted: Tuple } {
@@ -297,9 +340,18 @@ function resolveFlow(f: FlowGen, specs: readonly ServiceSpec[], hairpin: string)
 const MAC_A = [0x02, 0, 0, 0, 0, 0x01];
 const MAC_B = [0x02, 0, 0, 0, 0, 0x02];
 
-/** The frame a packet step sends, with the services as they are now. */
-export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairpin: string): FrameSpec {
-  const { t, natted } = resolveFlow(p.flow, specs, hairpin);
+/**
+ * The frame a packet step sends, with the services as they are now.
+ * `placed` gives the backend a client's flow was placed on (its forward
+ * entry), so that an ICMP error quotes the packet that backend got; without
+ * it, or without an entry, the service's first backend.
+ */
+export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairpin: string, placed?: (t: Tuple) => { address: string; port: number } | undefined, quoted?: Tuple): FrameSpec {
+  const resolved = resolveFlow(p.flow, specs, hairpin);
+  const t = resolved.t;
+  let natted = resolved.natted;
+  const at = p.icmp && p.flow.kind === 'client' && placed ? placed(t) : undefined;
+  if (at) natted = { ...natted, daddr: at.address, dport: at.port };
   const sh = p.shape;
   const dstMac = sh.mac === 'broadcast' ? [255, 255, 255, 255, 255, 255] : sh.mac === 'multicast' ? [0x01, 0, 0x5e, 0, 0, 1] : MAC_B;
   const l4Of = (u: Tuple): L4Spec => u.proto === 'tcp'
@@ -308,8 +360,8 @@ export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairp
   const ipOf = (u: Tuple): FrameSpec['ip'] => ({ saddr: u.saddr, daddr: u.daddr, ttl: sh.ttl, id: 0x1234, df: sh.df, mf: sh.mf, fragOffset: sh.fragOffset, options: sh.ipOptions });
   if (p.icmp) {
     /* The quoted packet, as its sender sent it: an IPv4 header and the start of its L4 bytes. */
-    const q = p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
-      : { saddr: t.daddr, daddr: t.saddr, sport: t.dport, dport: t.sport, proto: t.proto };
+    const q = quoted ?? (p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
+      : { saddr: t.daddr, daddr: t.saddr, sport: t.dport, dport: t.sport, proto: t.proto });
     const inner: FrameSpec = { dstMac: MAC_B, srcMac: MAC_A, ip: { ...ipOf(q), options: [], mf: false, fragOffset: 0 }, l4: l4Of(q), mutations: [] };
     const innerIp = buildInner(inner);
     const quote = [...innerIp.subarray(0, 20 + Math.min(p.icmp.quoteL4, innerIp.length - 20))];
@@ -326,4 +378,29 @@ export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairp
 /** The IPv4 packet (no Ethernet header) of a frame spec. */
 function buildInner(s: FrameSpec): Buffer {
   return buildFrame(s).subarray(14);
+}
+
+/** The frames of a datagram step, against the services as they are now. */
+export function datagramFrames(d: DatagramStep, specs: readonly ServiceSpec[], hairpin: string): Buffer[] {
+  const cut = (flow: FlowGen): Buffer[] => {
+    const payload = Array.from({ length: d.size }, (_, i) => (d.shape.payload[i % Math.max(1, d.shape.payload.length)] ?? i) & 0xff);
+    const p: PacketStep = { kind: 'packet', prog: d.prog, flow, shape: { ...d.shape, payload, mf: false, fragOffset: 0 }, icmp: null, otherProto: null, mutations: [] };
+    const spec = resolveFrame(p, specs, hairpin);
+    spec.ip.id = DATAGRAM_IDS[d.id % DATAGRAM_IDS.length]!;
+    const frags = fragmentPacket(buildFrame(spec), d.piece);
+    const [first, ...later] = frags;
+    switch (d.order) {
+      case 'inOrder': return frags;
+      case 'laterFirst': return [later[later.length - 1]!, first!, ...later];
+      case 'firstOnly': return [first!];
+      case 'laterOnly': return later;
+      case 'backwards': return [...frags].reverse();
+    }
+  };
+  const a = cut(d.flow);
+  if (d.alsoClient === null || d.flow.kind !== 'client') return a;
+  const b = cut({ ...d.flow, client: d.alsoClient });
+  const out: Buffer[] = [];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) out.push(...(a[i] ? [a[i]!] : []), ...(b[i] ? [b[i]!] : []));
+  return out;
 }

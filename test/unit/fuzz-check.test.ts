@@ -5,7 +5,8 @@
  */
 import test from 'ava';
 import { buildFrame, readFrame, type FrameSpec } from '../helpers/fuzz-frames.js';
-import { checkPacket, ctKey, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack } from '../helpers/fuzz-check.js';
+import { checkPacket, ctKey, fragKey, fragRewrite, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack, type WorldFrag } from '../helpers/fuzz-check.js';
+import { fragmentPacket, icmpError } from '../helpers/packet.js';
 
 const NOW = 5000;
 const TIMEOUTS = { tcpSyn: 60, tcpEstablished: 21600, tcpClosing: 10, udp: 75 };
@@ -22,7 +23,7 @@ const world: FuzzWorld = {
   conntrack: new Map(),
   now: NOW,
   timeouts: TIMEOUTS,
-  icmpRelated: false,
+  frag4: new Map(),
 };
 
 /** The entries a new flow of `input` (client 192.168.50.7) placed on backend (id, addr:port) of service `svc` leaves. */
@@ -63,6 +64,7 @@ function obs(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): F
     svc: new Map([[3, fwd(input.length - 14)]]),
     backend: new Map([[7, fwd(input.length - 14)]]),
     conntrack: defaultTable(input, output),
+    frag4: new Map(),
     ...o,
   };
 }
@@ -254,5 +256,137 @@ test('malformed: IHL < 5 or version 6 to a VIP is dropped as drop_malformed; not
     t.deepEqual(broke(world, obs(f, f, dropped)), [], m.kind);
     t.deepEqual(broke(world, obs(f, f, { ...dropped, verdict: 2, global: { rx_packets: 1, passed_malformed: 1 } })), ['malformed'], `${m.kind}: passed`);
     t.deepEqual(broke(world, obs(f, f, { ...dropped, conntrack: placed(f, be7, 3) })), ['conntrack'], `${m.kind}: an entry`);
+  }
+});
+
+/* Fragments (bpf/include/frag.h) and ICMP errors (bpf/include/icmp_nat.h): each rule, shown a wrong output. */
+
+const FRAG_ID = 0x4242;
+/** A UDP datagram to the dns service (10.96.0.10:53 -> 10.1.0.12:5353, service 4, backend 8) cut in two: first (MF, offset 0) and later (offset 2). */
+function udpFragments(daddr = '10.96.0.10'): { first: Buffer; later: Buffer } {
+  const whole = buildFrame({ ...mac, ip: { ...ip('192.168.50.7', daddr), id: FRAG_ID }, l4: { kind: 'udp', sport: 40000, dport: 53, zeroChecksum: false, payload: Array.from({ length: 24 }, (_, i) => i) }, mutations: [] });
+  const [first, later] = fragmentPacket(whole, 16);
+  return { first: first!, later: later! };
+}
+const dnsFrag: WorldFrag = { newAddress: '10.1.0.12', peerNewAddress: '0.0.0.0', serviceId: 4, backendId: 8, rewriteDst: true, hairpin: false };
+const FRAG_KEY = fragKey('192.168.50.7', '10.96.0.10', 17, FRAG_ID);
+
+test('fragments: a first fragment is judged as a packet to its service, and its rewrite kept in frag4', (t) => {
+  const { first } = udpFragments();
+  const out = Buffer.from(first);
+  /* The DNAT of the first fragment: address, port and the checksum brought along (the datagram's, which the fragment only starts). */
+  const dn = fragRewrite(first, dnsFrag);
+  dn.copy(out, 0, 0, 34);
+  out.writeUInt16BE(5353, 36);
+  const sumDelta = (a: number, b: number): number => a + (~b & 0xffff);
+  let c = first.readUInt16BE(40);
+  let d = sumDelta(0x0a01, 0x0a60) + sumDelta(0x000c, 0x000a) + sumDelta(5353, 53);
+  d = (~c & 0xffff) + d;
+  while (d > 0xffff) d = (d & 0xffff) + (d >>> 16);
+  c = ~d & 0xffff;
+  out.writeUInt16BE(c, 40);
+  const stats = { svc: new Map([[4, fwd(first.length - 14)]]), backend: new Map([[8, fwd(first.length - 14)]]) };
+  const right = { ...stats, conntrack: placed(first, { id: 8, address: '10.1.0.12', port: 5353 }, 4, 'established'), frag4: new Map([[FRAG_KEY, dnsFrag]]) };
+  t.deepEqual(broke(world, obs(first, out, right)), []);
+  t.deepEqual(broke(world, obs(first, out, { ...right, frag4: new Map() })), ['fragments'], 'its rewrite not kept');
+  t.deepEqual(broke(world, obs(first, out, { ...right, frag4: new Map([[FRAG_KEY, { ...dnsFrag, backendId: 7 }]]) })), ['fragments'], 'kept with another backend');
+  /* Dropped as a fragment, as before frag.h. */
+  t.true(broke(world, obs(first, first, { verdict: 1, global: { rx_packets: 1, drop_fragment: 1 }, svc: new Map(), backend: new Map(), conntrack: new Map() })).includes('nat'));
+  /* To a service without backends: drop_no_backend (drop) is right, drop_fragment is not; frag4 keeps what it held. */
+  const none: FuzzWorld = { ...world, services: world.services.map((s) => ({ ...s, backends: [], drop: true })), frag4: new Map([[FRAG_KEY, dnsFrag]]) };
+  const dropped = { verdict: 1, svc: new Map(), backend: new Map(), conntrack: new Map(), frag4: new Map([[FRAG_KEY, dnsFrag]]) };
+  t.deepEqual(broke(none, obs(first, first, { ...dropped, global: { rx_packets: 1, drop_no_backend: 1 } })), []);
+  t.deepEqual(broke(none, obs(first, first, { ...dropped, global: { rx_packets: 1, drop_fragment: 1 } })), ['nat']);
+  t.deepEqual(broke(none, obs(first, first, { ...dropped, global: { rx_packets: 1, drop_no_backend: 1 }, frag4: new Map() })), ['fragments'], 'a refused first fragment removed the entry');
+});
+
+test('fragments: a later fragment gets its first fragment\'s address rewrite only, counted frag_translated', (t) => {
+  const { later } = udpFragments();
+  const w: FuzzWorld = { ...world, frag4: new Map([[FRAG_KEY, dnsFrag]]) };
+  const est1 = (n: number): LbDelta => ({ packets: 1, bytes: n, newConnections: 0, replyPackets: 0 });
+  const right = { global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1 }, svc: new Map([[4, est1(later.length - 14)]]), backend: new Map([[8, est1(later.length - 14)]]), conntrack: new Map(), frag4: w.frag4 };
+  const want = fragRewrite(later, dnsFrag);
+  t.is([...want.subarray(30, 34)].join('.'), '10.1.0.12');
+  t.deepEqual(broke(w, obs(later, want, right)), []);
+  const payload = Buffer.from(want);
+  payload[payload.length - 1]! ^= 1;
+  t.deepEqual(broke(w, obs(later, payload, right)), ['fragments'], 'a data byte changed');
+  const badIp = Buffer.from(want);
+  badIp[24]! ^= 0x10;
+  t.deepEqual(broke(w, obs(later, badIp, right)), ['checksums', 'fragments'], 'the IPv4 checksum not brought along');
+  t.deepEqual(broke(w, obs(later, want, { ...right, global: { rx_packets: 1, forwarded_stack: 1 } })), ['counters'], 'frag_translated not counted');
+  t.deepEqual(broke(w, obs(later, want, { ...right, svc: new Map([[4, fwd(later.length - 14)]]) })), ['counters'], 'counted a new connection');
+  t.deepEqual(broke(w, obs(later, later, { verdict: 1, global: { rx_packets: 1, drop_fragment: 1 }, svc: new Map(), backend: new Map(), conntrack: new Map(), frag4: w.frag4 })), ['counters', 'fragments'], 'dropped although its first came (and frag_translated not counted)');
+  /* A reply entry: the source becomes the VIP, counted as a reply. */
+  const reply: WorldFrag = { ...dnsFrag, newAddress: '10.96.0.10', rewriteDst: false };
+  const back = udpFragments('192.168.50.7').later;
+  const rk = fragKey('192.168.50.7', '192.168.50.7', 17, FRAG_ID);
+  const rw: FuzzWorld = { ...world, frag4: new Map([[rk, reply]]) };
+  const replied = { global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1, replies: 1 }, svc: new Map([[4, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }]]), backend: new Map([[8, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }]]), conntrack: new Map(), frag4: rw.frag4 };
+  t.deepEqual(broke(rw, obs(back, fragRewrite(back, reply), replied)), []);
+  t.deepEqual(broke(rw, obs(back, fragRewrite(back, dnsFrag), replied)), ['fragments'], 'the destination rewritten for a reply');
+});
+
+test('fragments: a later fragment without an entry is dropped to a VIP (drop_fragment), passed elsewhere', (t) => {
+  const { later } = udpFragments();
+  const dropped = { verdict: 1, global: { rx_packets: 1, drop_fragment: 1 }, svc: new Map(), backend: new Map(), conntrack: new Map() };
+  t.deepEqual(broke(world, obs(later, later, dropped)), []);
+  t.deepEqual(broke(world, obs(later, later, { ...dropped, verdict: 2, global: { rx_packets: 1, passed_other: 1 } })), ['fragments'], 'passed to a VIP');
+  const elsewhere = udpFragments('10.9.9.9').later;
+  t.deepEqual(broke(world, obs(elsewhere, elsewhere, { ...dropped, verdict: 2, global: { rx_packets: 1, passed_other: 1 } })), []);
+  t.deepEqual(broke(world, obs(elsewhere, elsewhere, dropped)), ['untouched'], 'dropped elsewhere');
+});
+
+/** The error a backend (or a router) sends about the client's packet as the backend got it, and the one the client must get. */
+function icmpPair(from: string, quoteL4 = 64): { input: Buffer; want: Buffer } {
+  const sent = buildFrame(syn('10.96.0.10', 80));
+  const natted = dnatted(syn('10.96.0.10', 80));
+  return {
+    input: icmpError({ saddr: from, daddr: '192.168.50.7', type: 3, code: 4, mtu: 1400, about: natted, quoteL4 }),
+    want: icmpError({ saddr: from === '10.1.0.11' ? '10.96.0.10' : from, daddr: '192.168.50.7', type: 3, code: 4, mtu: 1400, about: sent, quoteL4 }),
+  };
+}
+
+test('icmp: an error about a tracked flow is the error built from scratch about the packet its receiver sent', (t) => {
+  const table = placed(buildFrame(syn('10.96.0.10', 80)), be7, 3, 'established');
+  const w = withTable(table);
+  const translated = { global: { rx_packets: 1, forwarded_stack: 1, icmp_translated: 1 }, svc: new Map(), backend: new Map(), conntrack: table };
+  for (const [from, quoteL4] of [['10.1.0.11', 64], ['172.31.0.1', 64], ['10.1.0.11', 8]] as const) {
+    const { input, want } = icmpPair(from, quoteL4);
+    t.deepEqual(broke(w, obs(input, want, translated)), [], `${from}, ${quoteL4} bytes quoted`);
+  }
+  const { input, want } = icmpPair('10.1.0.11');
+  /* Left untouched: the client's kernel would find no socket. */
+  t.deepEqual(broke(w, obs(input, input, { ...translated, global: { rx_packets: 1, passed_other: 1 } })), ['counters', 'icmp']);
+  /* The quoted TCP checksum not brought along. */
+  const l4Check = Buffer.from(want);
+  l4Check[14 + 20 + 8 + 20 + 16]! ^= 1;
+  l4Check.writeUInt16BE(l4Check.readUInt16BE(14 + 20 + 2) ^ 0x0100, 14 + 20 + 2);
+  t.deepEqual(broke(w, obs(input, l4Check, translated)), ['checksums', 'icmp']);
+  /* The quoted IPv4 checksum not updated, the ICMP checksum made to hide it. */
+  const qip = Buffer.from(want);
+  qip.writeUInt16BE(input.readUInt16BE(14 + 20 + 8 + 10), 14 + 20 + 8 + 10);
+  t.deepEqual(broke(w, obs(input, qip, translated)).includes('icmp'), true);
+  /* The outer source kept: the client hears from the backend, not the VIP. */
+  const src = Buffer.from(input);
+  want.copy(src, 14 + 20);
+  t.true(broke(w, obs(input, src, translated)).includes('icmp'));
+  t.deepEqual(broke(w, obs(input, want, { ...translated, global: { rx_packets: 1, forwarded_stack: 1 } })), ['counters'], 'icmp_translated not counted');
+  t.deepEqual(broke(w, obs(input, want, { ...translated, svc: new Map([[3, est(input.length - 14)]]) })), ['counters'], 'counted for the service');
+});
+
+test('icmp: an error about a dead, stale or unknown flow passes untouched', (t) => {
+  const table = placed(buildFrame(syn('10.96.0.10', 80)), be7, 3, 'established');
+  const { input, want } = icmpPair('10.1.0.11');
+  const passed = { global: { rx_packets: 1, passed_other: 1 }, svc: new Map(), backend: new Map() };
+  for (const [what, tbl] of [
+    ['dead', edit(table, () => ({ expires: NOW }))],
+    ['its backend gone', edit(table, () => ({ backendId: 9 }))],
+    ['a hairpin flow', edit(table, () => ({ hairpin: true }))],
+    ['unknown', new Map()],
+  ] as const) {
+    const w = withTable(tbl);
+    t.deepEqual(broke(w, obs(input, input, { ...passed, conntrack: tbl })), [], what);
+    t.true(broke(w, obs(input, want, { ...passed, global: { rx_packets: 1, forwarded_stack: 1, icmp_translated: 1 }, conntrack: tbl })).length > 0, `${what}: translated`);
   }
 });
