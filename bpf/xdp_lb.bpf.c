@@ -149,7 +149,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh;
 
-		if (parse_udphdr(&c, data_end, l4_len, &uh))
+		if (parse_udphdr(&c, data_end, l4_len, 0, &uh))
 			return XDP_FAST_MISS;
 		udp = 1;
 		ports = &uh->source;
@@ -182,15 +182,14 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, void *data,
 	/*
 	 * The fast path takes an established flow's packet that changes
 	 * nothing in its entries: not a hairpin flow's (both addresses are
-	 * rewritten), no SYN, FIN or RST, and its expiry already where this
-	 * packet would move it (a flow's first packet in each second goes the
-	 * general way, which writes both entries). A dead entry, too, is the
-	 * general path's.
+	 * rewritten), no SYN, FIN or RST, and its expiry not due for a refresh
+	 * (once a step, ct.h: that packet goes the general way, which writes
+	 * both entries). A dead entry, too, is the general path's.
 	 */
 	now = lb_now_s();
 	if ((ct->flags & SLUICE_CT_F_HAIRPIN) || ct->state != SLUICE_CT_ESTABLISHED ||
 	    (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) ||
-	    ct->expires != now + ct_timeout(proto, SLUICE_CT_ESTABLISHED))
+	    ct_due(ct, proto, SLUICE_CT_ESTABLISHED, now))
 		return XDP_FAST_MISS;
 	reply = ct->flags & SLUICE_CT_F_REPLY;
 	if (reply) {

@@ -25,8 +25,9 @@ const volatile __u8 cfg_fib_redirect __weak = 1;
 const volatile __u8 cfg_stateless_reply __weak = 1;
 
 /* Idle timeouts of a flow, in seconds, by its state (ct.h): a flow none of
- * whose packets came for this long is dead, and the next packet of its
- * tuple is placed afresh. Chosen beside the anchors (README "Flow
+ * whose packets came for this long (or for 7/8 of it: expiries are moved
+ * once a step of 1/8) is dead, and the next packet of its tuple is placed
+ * afresh. Chosen beside the anchors (README "Flow
  * lifecycle"): Linux conntrack keeps an unanswered SYN 120 s, an
  * established connection 5 days, a closing one 10-120 s, UDP 30-120 s;
  * IPVS 15 min established, UDP 5 min; Cilium 60 s SYN, 6 h established,

@@ -9,10 +9,13 @@
  *     first seen mid-connection (placed by another node, or evicted) starts
  *     ESTABLISHED, or CLOSING at a FIN; a RST creates no entry. UDP flows are
  *     ESTABLISHED from their first datagram.
- *   - Each state has an idle timeout (config.h). Every packet moves the
- *     expiry to its second plus the timeout; the entries are written only
- *     when that moves them, so at most once a second per flow, and then both
- *     of them: a flow lives while either side talks, and a forward packet
+ *   - Each state has an idle timeout T (config.h). A packet moves the
+ *     expiry to its second plus T, but only once it has moved by a step,
+ *     T/8 (at least a second): so an idle flow dies between 7/8 T and T
+ *     after its last packet, and a flow's entries are written once a step,
+ *     not once a packet (with a million flows of a packet a second each, a
+ *     write a second would be a write a packet). Then both entries are
+ *     written: a flow lives while either side talks, and a forward packet
  *     that finds its reply entry gone (evicted on its own) writes it again.
  *   - A dead entry is an absent one: the packet is judged without it (a
  *     fresh Maglev pick for a forward packet, so that UDP flows leave a
@@ -51,6 +54,25 @@ static __always_inline __u32 ct_timeout(__u8 proto, __u8 state)
 	if (state == SLUICE_CT_CLOSING)
 		return cfg_ct_tcp_closing;
 	return cfg_ct_tcp_established;
+}
+
+/* The step an expiry must move by before it is written: T/8, at least a
+ * second. */
+static __always_inline __u32 ct_step(__u32 timeout)
+{
+	__u32 step = timeout >> 3;
+
+	return step ? step : 1;
+}
+
+/* Whether a live entry in `state` is due for its refresh at second `now`:
+ * its expiry is a step or more behind where a packet now would put it. */
+static __always_inline int ct_due(const struct ct_value *ct, __u8 proto,
+				  __u8 state, __u32 now)
+{
+	__u32 timeout = ct_timeout(proto, state);
+
+	return (__s32)(ct->expires - now) <= (__s32)(timeout - ct_step(timeout));
 }
 
 /* Whether an entry is alive at second `now` (wrap-safe). */
@@ -140,9 +162,9 @@ static __always_inline int ct_is_peer(const struct ct_value *peer,
 /*
  * A packet found the live entry (k, ct) of its flow: move the flow to
  * `state` and its expiry to now plus that state's timeout, in both
- * entries, if that changes anything (so at most once a second, or at a
- * change of state). A peer entry that is gone is written again, never over
- * another flow's (BPF_NOEXIST).
+ * entries, at a change of state or when the expiry is due (ct_due: once a
+ * step). A peer entry that is gone is written again, never over another
+ * flow's (BPF_NOEXIST).
  */
 static __always_inline void ct_touch(const struct ct_key *k,
 				     struct ct_value *ct, __u8 state,
@@ -153,7 +175,7 @@ static __always_inline void ct_touch(const struct ct_key *k,
 	struct ct_value pv, *peer;
 	struct global_stats *g;
 
-	if (ct->expires == expires && ct->state == state)
+	if (ct->state == state && !ct_due(ct, k->proto, state, now))
 		return;
 	ct->state = state;
 	ct->expires = expires;

@@ -641,7 +641,7 @@ static __always_inline int lb_decide(void *data, void *data_end,
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh;
 		/* A first fragment's UDP length is the whole datagram's. */
-		int err = parse_udphdr(&c, data_end, first_frag ? ~0U : l4_len, &uh);
+		int err = parse_udphdr(&c, data_end, l4_len, first_frag, &uh);
 
 		if (err < 0) {
 			act->to_vip = vip_known(iph->daddr);

@@ -83,12 +83,13 @@ static __always_inline int parse_tcphdr(struct cursor *c, void *data_end,
 	return 0;
 }
 
-/* UDP header: its length at least the header's and within `l4_len` (the
- * kernel's __udp4_lib_rcv; it trims what lies beyond). The first fragment
- * of a datagram carries the whole datagram's length: the caller passes
- * ~0U for it. */
+/* UDP header: within the `l4_len` bytes the IPv4 total length gives it,
+ * its length at least the header's and, but in a datagram's first
+ * fragment (`first_frag`: its length is the whole datagram's), within
+ * `l4_len` too (the kernel's __udp4_lib_rcv; it trims what lies beyond). */
 static __always_inline int parse_udphdr(struct cursor *c, void *data_end,
-					__u32 l4_len, struct udphdr **udph)
+					__u32 l4_len, int first_frag,
+					struct udphdr **udph)
 {
 	struct udphdr *h = c->pos;
 	__u32 len;
@@ -96,7 +97,7 @@ static __always_inline int parse_udphdr(struct cursor *c, void *data_end,
 	if ((void *)(h + 1) > data_end)
 		return SLUICE_ERR_TRUNCATED;
 	len = bpf_ntohs(h->len);
-	if (len < sizeof(*h) || len > l4_len)
+	if (l4_len < sizeof(*h) || len < sizeof(*h) || (!first_frag && len > l4_len))
 		return SLUICE_ERR_MALFORMED;
 	*udph = h;
 	return 0;

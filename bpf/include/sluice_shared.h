@@ -184,7 +184,7 @@ struct ct_key {
  * CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns() / 1e9, clock.h): an entry is
  * dead from second `expires` on, and a packet that finds a dead entry is
  * treated as finding none. Both entries of a flow carry the same state and
- * (within a second) the same expiry: whichever way a packet goes, it
+ * (within a refresh step) the same expiry: whichever way a packet goes, it
  * refreshes both (ct.h), so a flow lives as long as either side talks. */
 struct ct_value {
 	__be32 nat_addr;    /* FORWARD: the backend's address; REPLY: the VIP */

@@ -194,8 +194,9 @@ for (const prog of ['xdp', 'tc'] as const) {
     send(prog, tcp(sport, { ack: true }));
     const f = flowOf(sport);
     dp.deleteConntrack([encodeConntrackKey(f.rep!.key)]);
-    // A second older: the next packet refreshes the flow, and with it the reply entry.
-    put(f.fwd!.key, { ...f.fwd!.value, expires: f.fwd!.value.expires - 1 });
+    // Due for its refresh (a step, an eighth of the timeout, behind): the
+    // next packet refreshes the flow, and with it the reply entry.
+    put(f.fwd!.key, { ...f.fwd!.value, expires: nowS() + 2 });
     const r = send(prog, tcp(sport, { ack: true }));
     t.is(r.global.ct_reply_recreated, 1);
     const back = flowOf(sport).rep;
@@ -239,6 +240,30 @@ for (const prog of ['xdp', 'tc'] as const) {
     r = send(prog, tcp(sport, { syn: true }, right));
     t.is(parsePacket(r.out).daddr, '10.1.1.31');
     t.is(flowOf(sport, right).rep?.value.natAddress, right.address);
+  });
+}
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: expiries are written once a step (an eighth of the timeout), not once a packet`, (t) => {
+    const sport = prog === 'xdp' ? 41071 : 41072;
+    send(prog, tcp(sport, { syn: true }));
+    send(prog, tcp(sport, { ack: true }));
+    const step = FLOW_TIMEOUT_DEFAULTS.tcpEstablished / 8;
+    let f = flowOf(sport);
+    // Less than a step behind: a packet leaves both entries as they are.
+    const fresh = nowS() + FLOW_TIMEOUT_DEFAULTS.tcpEstablished - step + 60;
+    for (const e of [f.fwd!, f.rep!]) put(e.key, { ...e.value, expires: fresh });
+    send(prog, tcp(sport, { ack: true }));
+    f = flowOf(sport);
+    t.is(f.fwd?.value.expires, fresh, 'not written: within a step');
+    t.is(f.rep?.value.expires, fresh);
+    // A step behind: both written, to the packet's second plus the timeout.
+    const due = nowS() + FLOW_TIMEOUT_DEFAULTS.tcpEstablished - step - 1;
+    for (const e of [f.fwd!, f.rep!]) put(e.key, { ...e.value, expires: due });
+    send(prog, tcp(sport, { ack: true }));
+    f = flowOf(sport);
+    expiresNear(t, f.fwd, FLOW_TIMEOUT_DEFAULTS.tcpEstablished, 'due, forward');
+    expiresNear(t, f.rep, FLOW_TIMEOUT_DEFAULTS.tcpEstablished, 'due, reply');
   });
 }
 

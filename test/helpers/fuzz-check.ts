@@ -31,8 +31,9 @@
  *    while live (expires after the packet's second), a reply entry only
  *    while valid (its backend still its service's, at the packet's source);
  *    a stale reply entry is removed; a followed entry moves its flow's state
- *    (new -> established -> closing) and expiry in both entries, at most
- *    once a second, writing a peer entry that is gone; a new flow writes
+ *    (new -> established -> closing) and expiry in both entries, at a
+ *    change of state or once the expiry is a step (an eighth of the
+ *    timeout, at least a second) behind, writing a peer entry that is gone; a new flow writes
  *    both entries unless it is a RST, or its reply tuple is held by another
  *    live flow of another VIP:port (refused: ct_reply_clash); nothing else
  *    changes;
@@ -493,8 +494,10 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   /* A packet that found its flow's live entry: both entries move to the next state and expiry, if that changes them; a peer entry that is gone is written again, never over another flow's. */
   const touch = (e: WorldConntrack): void => {
     const state = nextState(e.state);
-    const expires = (now + timeout(state)) >>> 0;
-    if (e.expires === expires && e.state === state) return;
+    const t = timeout(state);
+    const expires = (now + t) >>> 0;
+    const step = Math.max(1, t >>> 3);
+    if (e.state === state && ((e.expires - now) | 0) > t - step) return;
     const self = { ...e, state, expires };
     T.set(key, self);
     const pk = e.reply
@@ -680,7 +683,6 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   }
   /* No usable backend: answer a SYN or a datagram, if the service says so and it may be answered; else drop. */
   const macsOk = ((obs.input[0]! | obs.input[6]!) & 1) === 0;
-  /* reject4_prepare wants the L4 header within the total length: a first fragment's UDP header may lie past it, in the frame's padding (parsing.h checks it against the frame only). */
   const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) && r.totLen! - r.ihl! >= (proto === IPPROTO_UDP ? 8 : 20) &&
     (proto === IPPROTO_UDP || ((flags & TCP_SYN) !== 0 && (flags & (TCP_ACK | TCP_RST)) === 0));
   if (!answerable) {

@@ -285,9 +285,9 @@ export function readFrame(f: Buffer): FrameReading {
   if (r.laterFragment) return r;
   const l4 = ip.subarray(ihl, totLen);
   if (r.firstFragment && r.proto === IPPROTO_UDP) {
-    /* The UDP length is the whole datagram's (lb_decide passes ~0U for it): only >= 8 is asked, and the header is read where the frame holds it. */
+    /* The UDP length is the whole datagram's: only >= 8 is asked of it; the header itself must lie within the total length, as any. */
     const h = ip.subarray(ihl);
-    if (h.length < 8) return { ...r, l4Invalid: `UDP header cut: ${h.length} bytes in the frame (a first fragment)` };
+    if (l4.length < 8) return { ...r, l4Invalid: `UDP header cut: ${l4.length} bytes in the total length (a first fragment)` };
     const ulen = h.readUInt16BE(4);
     r.sport = h.readUInt16BE(0);
     r.dport = h.readUInt16BE(2);
