@@ -25,7 +25,7 @@ const tcp80 = { port: 80, protocol: 'TCP' };
 
 /** A ListConnections page token around `cursor`, for requests without filters (the format of src/api/page-token.ts). */
 function connectionsToken(cursor: string): string {
-  return Buffer.from(JSON.stringify({ c: cursor, f: { service: '', backend: '', client: '' } })).toString('base64url');
+  return Buffer.from(JSON.stringify({ c: cursor, f: { service: '', backend: '', client: '', state: '' } })).toString('base64url');
 }
 
 /** Every bad request. */
