@@ -242,6 +242,32 @@ static __always_inline void lb_hairpin(struct nat_action *act, __be32 from,
 	act->peer_new_addr = to;
 }
 
+/* Whether a packet from this source may be a reply reply_nat restores: one
+ * lookup, on the path of traffic that is neither tracked nor for a VIP. */
+static __always_inline struct rnat_value *rnat_find(__be32 saddr, __be16 sport,
+						    __u8 proto)
+{
+	struct rnat_key rk = {};
+
+	if (!cfg_stateless_reply)
+		return NULL;
+	rk.addr[0] = saddr;
+	rk.port = sport;
+	rk.proto = proto;
+	rk.family = SLUICE_AF_INET;
+	return bpf_map_lookup_elem(&reply_nat, &rk);
+}
+
+/* Whether replies from backend `id` (`be`) are restored without an entry:
+ * reply_nat names it, unambiguously (see lb_stateless_reply). */
+static __always_inline int lb_reply_restorable(const struct backend_value *be,
+					       __u32 id, __u8 proto)
+{
+	struct rnat_value *rv = rnat_find(be->addr[0], be->port, proto);
+
+	return rv && !(rv->flags & SLUICE_RNAT_AMBIGUOUS) && rv->backend_id == id;
+}
+
 /*
  * A new flow to a service (or one whose entry is dead, or whose backend is
  * gone): ClientIP affinity, else Maglev; then (unless `lookup`) the forward
@@ -328,7 +354,14 @@ insert:
 			return SLUICE_ERR_CT_CLASH;
 		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 1);
 	}
-	if (!ct_trackable(fk->proto, tflags) || !ct_flood_ok(now_s)) {
+	/* Past the flood guard's rate, a flow goes untracked only where its
+	 * replies are restored without an entry: stateless replies on, the
+	 * backend's endpoint of this one service port, no hairpin SNAT to undo.
+	 * Anywhere else its replies would leave with the backend's address,
+	 * and it is tracked whatever the rate. */
+	if (!ct_trackable(fk->proto, tflags) ||
+	    (!ct_flood_ok(now_s) && !hairpin &&
+	     lb_reply_restorable(be, backend_id, fk->proto))) {
 		act->untracked = 1;
 		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 0);
 	}
@@ -382,22 +415,6 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
 	lb_stats_add(&svc_stats, act->svc_id, act->ip_len, 0, 1);
 	lb_stats_add(&backend_stats, act->backend_id, act->ip_len, 0, 1);
 	return SLUICE_NAT_REPLY;
-}
-
-/* Whether a packet from this source may be a reply reply_nat restores: one
- * lookup, on the path of traffic that is neither tracked nor for a VIP. */
-static __always_inline struct rnat_value *rnat_find(__be32 saddr, __be16 sport,
-						    __u8 proto)
-{
-	struct rnat_key rk = {};
-
-	if (!cfg_stateless_reply)
-		return NULL;
-	rk.addr[0] = saddr;
-	rk.port = sport;
-	rk.proto = proto;
-	rk.family = SLUICE_AF_INET;
-	return bpf_map_lookup_elem(&reply_nat, &rk);
 }
 
 /*

@@ -217,6 +217,16 @@ export function globalStatsToMessage(g: Record<GlobalCounter, bigint>): GlobalSt
     repliesAmbiguous: s('reply_ambiguous'),
     hairpinFlows: s('hairpin_flows'),
     socketsTranslated: s('sock_translated'),
+    flows: {
+      expired: s('ct_expired'),
+      untracked: s('ct_untracked'),
+      replyClashes: s('ct_reply_clash'),
+      repliesRecreated: s('ct_reply_recreated'),
+      repliesStale: s('ct_reply_stale'),
+    },
+    fragmentsTranslated: s('frag_translated'),
+    icmpTranslated: s('icmp_translated'),
+    icmpFragNeeded: s('icmp_frag_needed'),
     drops: {
       malformed: s('drop_malformed'),
       fragment: s('drop_fragment'),

@@ -59,10 +59,14 @@ function intOption(flag: string, min: number, max: number) {
 /** One of `values`, refused as typed otherwise. */
 export function choice<T extends string>(flag: string, values: readonly T[]) {
   return (v: string): T => {
-    if (!(values as readonly string[]).includes(v)) {
+    // Any case: `-o json` prints enums in capitals (ESTABLISHED), and people
+    // type back what they read.
+    const lower = v.toLowerCase();
+    const hit = values.find((x) => x.toLowerCase() === lower);
+    if (hit === undefined) {
       throw new UsageError(`${flag}: must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}, got ${typed(v)}`);
     }
-    return v as T;
+    return hit;
   };
 }
 
@@ -537,14 +541,18 @@ function statsTable(r: GetStatsResponse): string {
   const j = g?.rejects;
   const big = (x: string | undefined | null): bigint => BigInt(x ?? '0');
   // `forwarded` and `forwardedStack` count every rewritten packet by how it
-  // left (FIB redirect or the stack), replies included.
-  const toBackends = big(g?.forwarded) + big(g?.forwardedStack) - big(g?.replies);
+  // left (FIB redirect or the stack), replies and translated ICMP errors
+  // included.
+  const toBackends = big(g?.forwarded) + big(g?.forwardedStack) - big(g?.replies) - big(g?.icmpTranslated);
+  const fl = g?.flows;
   return [
     table(['SERVICE', 'BACKEND', 'PACKETS', 'BYTES', 'CONNECTIONS', 'REPLIES'], rows),
     '',
     `packets: rx ${n(g?.rxPackets)}, to backends ${toBackends}, replies ${n(g?.replies)}, passed ${n(g?.passedOther)}, passed malformed ${n(g?.passedMalformed)}`,
     `egress:  redirected ${n(g?.forwarded)}, via stack ${n(g?.forwardedStack)} (of which fib misses ${n(g?.fibMiss)})`,
     `flows:   rescheduled ${n(g?.ctRescheduled)}, affinity hits ${n(g?.affinityHits)}, replies restored without an entry ${n(g?.repliesRestored)} (ambiguous, passed ${n(g?.repliesAmbiguous)}), hairpin ${n(g?.hairpinFlows)}, node sockets ${n(g?.socketsTranslated)}`,
+    `lifecycle: expired ${n(fl?.expired)}, untracked ${n(fl?.untracked)}, reply clashes (dropped) ${n(fl?.replyClashes)}, reply entries rewritten ${n(fl?.repliesRecreated)}, stale reply entries removed ${n(fl?.repliesStale)}`,
+    `icmp and fragments: icmp errors translated ${n(g?.icmpTranslated)}, fragmentation needed sent ${n(g?.icmpFragNeeded)}, later fragments translated ${n(g?.fragmentsTranslated)}`,
     `rejects: tcp_rst ${n(j?.tcpRst)}, icmp_unreach ${n(j?.icmpUnreachable)} (rate limited, dropped ${n(j?.rateLimited)})`,
     `drops:   no_service ${n(d?.noService)}, no_backend ${n(d?.noBackend)}, malformed ${n(d?.malformed)}, fragment ${n(d?.fragment)}, ct_full ${n(d?.ctFull)}`,
     ...(r.conntrackGc ? [conntrackGcLine(r.conntrackGc)] : []),
@@ -587,7 +595,7 @@ function span(ms: number): string {
 
 function conntrackGcLine(c: ConntrackGcStatsMessage): string {
   const last = c.passes === '0' ? 'no pass yet' : `last pass ${n(c.lastPassEntries)} entries in ${(Number(c.lastPassMs) / 1000).toFixed(1)} s (CPU ${(Number(c.lastPassCpuMs) / 1000).toFixed(1)} s)`;
-  return `conntrack gc: ${n(c.passes)} passes every ${c.intervalSeconds}s, deleted ${n(c.entriesDeleted)} entries: expired new ${n(c.expiredNew)}, established ${n(c.expiredEstablished)}, closing ${n(c.expiredClosing)}, orphaned replies ${n(c.orphanedReplies)} (raced, kept ${n(c.raced)}); ${last}`;
+  return `conntrack gc: ${n(c.passes)} ${c.passes === '1' ? 'pass' : 'passes'} every ${c.intervalSeconds}s, deleted ${n(c.entriesDeleted)} entries: expired new ${n(c.expiredNew)}, established ${n(c.expiredEstablished)}, closing ${n(c.expiredClosing)}, orphaned replies ${n(c.orphanedReplies)} (raced, kept ${n(c.raced)}); ${last}`;
 }
 
 /**

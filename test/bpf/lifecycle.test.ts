@@ -283,3 +283,17 @@ test.serial('the flood guard: past the rate in a second, new flows are balanced 
   // Three a second: the ten runs take far less than a second, but may straddle one turn.
   t.true(tracked === 3 || tracked === 6, `${tracked} tracked`);
 });
+
+test.serial('the flood guard leaves a flow tracked where its replies could not be restored without an entry', async (t) => {
+  // The endpoint serves two service ports: reply_nat cannot say which VIP
+  // its replies come from, so an untracked flow would break.
+  const guarded = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 4096 }, floodRate: 3 });
+  t.teardown(() => guarded.close());
+  const glb = new LoadBalancer(guarded);
+  await glb.apply(left);
+  await glb.apply(right);
+  const before = guarded.globalStats();
+  for (let i = 0; i < 10; i++) guarded.raw.testRun('xdp', buildPacket(tcp(42100 + i, { syn: true }, left)));
+  t.is(guarded.globalStats().ct_untracked - before.ct_untracked, 0n, 'none untracked');
+  t.is(conntrackEntries(guarded).filter((e) => e.value.dir === CT_FORWARD).length, 10, 'every flow tracked, past the rate too');
+});

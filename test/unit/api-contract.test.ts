@@ -309,7 +309,7 @@ test('GetStats: per service (sum over frontends), per backend, global', async (t
   t.deepEqual(s.counters, { packets: '15', bytes: '1500', newConnections: '8', replyPackets: '30' });
   t.deepEqual(s.frontends.map((x: any) => [x.address, x.port, x.protocol, x.counters.packets]), [['10.96.0.10', 80, 'TCP', '10'], ['10.96.0.11', 80, 'TCP', '5']]);
   t.deepEqual(s.backends.map((x: any) => [x.address, x.state, x.counters.packets, x.counters.bytes]), [['10.1.0.1', 'ACTIVE', '11', '1100'], ['10.1.0.2', 'ACTIVE', '4', '400']]);
-  t.deepEqual(Object.keys(one.globalStats).sort(), ['affinityHits', 'ctRescheduled', 'drops', 'fibMiss', 'forwarded', 'forwardedStack', 'hairpinFlows', 'passedMalformed', 'passedOther', 'rejects', 'replies', 'repliesAmbiguous', 'repliesRestored', 'rxPackets', 'socketsTranslated']);
+  t.deepEqual(Object.keys(one.globalStats).sort(), ['affinityHits', 'ctRescheduled', 'drops', 'fibMiss', 'flows', 'forwarded', 'forwardedStack', 'fragmentsTranslated', 'hairpinFlows', 'icmpFragNeeded', 'icmpTranslated', 'passedMalformed', 'passedOther', 'rejects', 'replies', 'repliesAmbiguous', 'repliesRestored', 'rxPackets', 'socketsTranslated']);
   t.deepEqual(Object.keys(one.globalStats.drops).sort(), ['ctFull', 'fragment', 'malformed', 'noBackend', 'noService']);
   t.deepEqual(one.globalStats.rejects, { tcpRst: '21', icmpUnreachable: '22', rateLimited: '23' }, 'each reject counter in its field');
   t.is(one.globalStats.drops.noBackend, '24');

@@ -437,18 +437,24 @@ test('get shows the table size in use; stats shows every counter, replies apart 
   t.is(Number((JSON.parse((await sluice(['--server', f.server.address, 'service', 'get', 'default/owner', '-o', 'json'])).stdout) as ServiceMessage).effectiveTableSize), 1021);
   const counters: Array<[string, bigint]> = [['rx_packets', 100n], ['forwarded', 70n], ['forwarded_stack', 10n], ['replies', 30n], ['passed_other', 9n], ['passed_malformed', 2n],
     ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n],
-    ['reply_restored', 12n], ['reply_ambiguous', 13n], ['reject_tcp_rst', 14n], ['reject_icmp_unreach', 15n], ['reject_rate_limited', 16n], ['hairpin_flows', 17n], ['sock_translated', 18n]];
+    ['reply_restored', 12n], ['reply_ambiguous', 13n], ['reject_tcp_rst', 14n], ['reject_icmp_unreach', 15n], ['reject_rate_limited', 16n], ['hairpin_flows', 17n], ['sock_translated', 18n],
+    ['ct_expired', 19n], ['ct_untracked', 20n], ['ct_reply_clash', 21n], ['ct_reply_recreated', 22n], ['ct_reply_stale', 23n], ['frag_translated', 24n], ['icmp_translated', 25n], ['icmp_frag_needed', 26n]];
   for (const [k, v] of counters) f.dp.global.set(k as never, v);
   r = await sluice(['--server', f.server.address, 'stats']);
-  const tail = r.stdout.split('\n\nMAP ')[0]!.trimEnd().split('\n').slice(-5).join('\n');
+  const tail = r.stdout.split('\n\nMAP ')[0]!.trimEnd().split('\n').slice(-7).join('\n');
   t.is(tail, [
-    'packets: rx 100, to backends 50, replies 30, passed 9, passed malformed 2',
+    'packets: rx 100, to backends 25, replies 30, passed 9, passed malformed 2',
     'egress:  redirected 70, via stack 10 (of which fib misses 4)',
     'flows:   rescheduled 5, affinity hits 6, replies restored without an entry 12 (ambiguous, passed 13), hairpin 17, node sockets 18',
+    'lifecycle: expired 19, untracked 20, reply clashes (dropped) 21, reply entries rewritten 22, stale reply entries removed 23',
+    'icmp and fragments: icmp errors translated 25, fragmentation needed sent 26, later fragments translated 24',
     'rejects: tcp_rst 14, icmp_unreach 15 (rate limited, dropped 16)',
     'drops:   no_service 1, no_backend 3, malformed 7, fragment 8, ct_full 11',
   ].join('\n'));
-  t.is(JSON.parse((await sluice(['--server', f.server.address, 'stats', '-o', 'json'])).stdout).conntrackGc, null, 'no collector, no figures');
+  const plain = JSON.parse((await sluice(['--server', f.server.address, 'stats', '-o', 'json'])).stdout) as { conntrackGc: unknown; globalStats: Record<string, unknown> };
+  t.is(plain.conntrackGc, null, 'no collector, no figures');
+  t.deepEqual(plain.globalStats['flows'], { expired: '19', untracked: '20', replyClashes: '21', repliesRecreated: '22', repliesStale: '23' });
+  t.like(plain.globalStats, { fragmentsTranslated: '24', icmpTranslated: '25', icmpFragNeeded: '26' });
   // The daemon's collector, as it reports itself.
   f.plane.conntrackGc = {
     stats: () => ({ passes: 3, expired: { new: 4, established: 5, closing: 6 }, orphanedReplies: 7, entriesDeleted: 27, raced: 1, lastPass: { entries: 2000, deleted: 9, wallMs: 2500, cpuMs: 160 }, intervalMs: 300_000 }),
@@ -566,6 +572,9 @@ test('conntrack list: state, age and lifetime; --state filters; dead flows are n
   t.deepEqual(got.map((c) => [c.clientAddress, c.state]), [['10.0.0.3', 'CLOSING']]);
   const jq = await sh('sh', ['-c', `${sluiceCommand()} --server '${f.server.address}' -o json conntrack list | jq -r '.[] | .state'`]);
   t.deepEqual(jq.stdout.trim().split('\n'), ['NEW', 'ESTABLISHED', 'CLOSING']);
+  // What -o json prints (CLOSING) is taken back as typed.
+  const upper = await sluice(['--server', f.server.address, '-o', 'json', 'conntrack', 'list', '--state', 'CLOSING']);
+  t.deepEqual((JSON.parse(upper.stdout) as Array<{ clientAddress: string }>).map((c) => c.clientAddress), ['10.0.0.3']);
   const bad = await sluice(['--server', f.server.address, 'conntrack', 'list', '--state', 'open']);
   t.is(bad.stderr, 'sluice: --state: must be new, established or closing, got open\n');
   t.is(bad.code, 2);

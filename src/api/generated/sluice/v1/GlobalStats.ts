@@ -2,6 +2,7 @@
 
 import type { DropCounters as _sluice_v1_DropCounters, DropCounters__Output as _sluice_v1_DropCounters__Output } from '../../sluice/v1/DropCounters.js';
 import type { RejectCounters as _sluice_v1_RejectCounters, RejectCounters__Output as _sluice_v1_RejectCounters__Output } from '../../sluice/v1/RejectCounters.js';
+import type { FlowCounters as _sluice_v1_FlowCounters, FlowCounters__Output as _sluice_v1_FlowCounters__Output } from '../../sluice/v1/FlowCounters.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -74,6 +75,23 @@ export interface GlobalStats {
    * to a backend by the socket programs (--socket-lb).
    */
   'socketsTranslated'?: (number | string | Long);
+  /**
+   * The flow lifecycle (README "Flow lifecycle").
+   */
+  'flows'?: (_sluice_v1_FlowCounters | null);
+  /**
+   * Later IP fragments translated as their datagram's first fragment was.
+   */
+  'fragmentsTranslated'?: (number | string | Long);
+  /**
+   * ICMP errors about a tracked flow, translated through the NAT.
+   */
+  'icmpTranslated'?: (number | string | Long);
+  /**
+   * DF packets over the egress MTU, answered with ICMP fragmentation
+   * needed.
+   */
+  'icmpFragNeeded'?: (number | string | Long);
 }
 
 /**
@@ -146,4 +164,21 @@ export interface GlobalStats__Output {
    * to a backend by the socket programs (--socket-lb).
    */
   'socketsTranslated': (string);
+  /**
+   * The flow lifecycle (README "Flow lifecycle").
+   */
+  'flows': (_sluice_v1_FlowCounters__Output | null);
+  /**
+   * Later IP fragments translated as their datagram's first fragment was.
+   */
+  'fragmentsTranslated': (string);
+  /**
+   * ICMP errors about a tracked flow, translated through the NAT.
+   */
+  'icmpTranslated': (string);
+  /**
+   * DF packets over the egress MTU, answered with ICMP fragmentation
+   * needed.
+   */
+  'icmpFragNeeded': (string);
 }
