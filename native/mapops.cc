@@ -103,6 +103,19 @@ int DumpBatch(const MapShape &m, std::vector<uint8_t> &keys,
 
 } // namespace
 
+bool IsHash(uint32_t type)
+{
+	switch (type) {
+	case BPF_MAP_TYPE_HASH:
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_LRU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool IsPerCpu(uint32_t type)
 {
 	switch (type) {
@@ -190,13 +203,7 @@ int LookupBatchStep(const MapShape &m, const uint8_t *in, uint8_t *out,
 int CountEntries(const MapShape &m, size_t budget, size_t *count,
 		 bool *estimated, const char **call)
 {
-	switch (m.type) {
-	case BPF_MAP_TYPE_HASH:
-	case BPF_MAP_TYPE_PERCPU_HASH:
-	case BPF_MAP_TYPE_LRU_HASH:
-	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
-		break;
-	default:
+	if (!IsHash(m.type)) {
 		*call = "count";
 		return EINVAL;
 	}

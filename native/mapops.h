@@ -34,6 +34,8 @@ struct MapShape {
 	size_t valueBytes = 0;
 };
 
+/* Whether maps of this type are hash tables (counted, not sized). */
+bool IsHash(uint32_t type);
 bool IsPerCpu(uint32_t type);
 bool IsMapOfMaps(uint32_t type);
 // The errors a batch command gives where the map type lacks it.

@@ -118,15 +118,8 @@ Napi::Value Dataplane::StartMapCount(const Napi::CallbackInfo &info)
 	std::vector<std::pair<std::string, MapShape>> maps;
 	for (uint32_t i = 0; i < names.Length(); i++) {
 		const MapEntry &m = Map(env, op, names.Get(i));
-		switch (m.type) {
-		case BPF_MAP_TYPE_HASH:
-		case BPF_MAP_TYPE_PERCPU_HASH:
-		case BPF_MAP_TYPE_LRU_HASH:
-		case BPF_MAP_TYPE_LRU_PERCPU_HASH:
-			break;
-		default:
+		if (!IsHash(m.type))
 			Throw(env, EINVAL, op, Name(names.Get(i)) + ": not a hash map (an array holds all its entries)");
-		}
 		maps.emplace_back(Name(names.Get(i)), static_cast<const MapShape &>(m));
 	}
 	Napi::Value budgetV = OptField(info[1], "budget");

@@ -55,9 +55,7 @@ static __always_inline int pmtu_prepare(void *data, void *data_end,
 	if (act->l3_off != sizeof(struct ethhdr) ||
 	    lb_action_l3(data, data_end, act, &eth, &iph))
 		return SLUICE_ERR_REWRITE;
-	if ((eth->h_dest[0] | eth->h_source[0]) & 1)
-		return SLUICE_ERR_REWRITE;
-	if (!reject4_unicast(iph->saddr) || !reject4_unicast(iph->daddr))
+	if (!reject4_answerable(eth, iph))
 		return SLUICE_ERR_REWRITE;
 	o->ihl_len = (iph->ihl & 0xf) * 4;
 	ip_len = bpf_ntohs(iph->tot_len);

@@ -77,6 +77,17 @@ static __always_inline int reject4_unicast(__be32 addr)
 	return first != 0 && first != 127 && first < 224;
 }
 
+/* Whether a packet may be answered at all: neither sent to a link-layer
+ * group address (a broadcast or multicast frame) nor from one (not a valid
+ * source), and both its addresses unicast. Shared by the answers to
+ * packets without a backend and fragmentation needed (pmtu.h). */
+static __always_inline int reject4_answerable(const struct ethhdr *eth,
+					      const struct iphdr *iph)
+{
+	return !((eth->h_dest[0] | eth->h_source[0]) & 1) &&
+	       reject4_unicast(iph->saddr) && reject4_unicast(iph->daddr);
+}
+
 /* A quote of a datagram, zero past its length so that a sum over all of it
  * is the sum of the quote (an odd last byte taken as the high byte of a
  * word, as RFC 1071 pads it). A power of two, for reject4_quote_len(). */
@@ -119,11 +130,7 @@ static __always_inline int reject4_prepare(void *data, void *data_end,
 	if (act->l3_off != sizeof(struct ethhdr) ||
 	    lb_action_headers(data, data_end, act, &eth, &iph, &ports, &check))
 		return SLUICE_ERR_NO_BACKEND;
-	/* Never answer a frame sent to a link-layer group address (a
-	 * broadcast or multicast frame) or from one (not a valid source). */
-	if ((eth->h_dest[0] | eth->h_source[0]) & 1)
-		return SLUICE_ERR_NO_BACKEND;
-	if (!reject4_unicast(iph->saddr) || !reject4_unicast(iph->daddr))
+	if (!reject4_answerable(eth, iph))
 		return SLUICE_ERR_NO_BACKEND;
 
 	o->ihl_len = (iph->ihl & 0xf) * 4;
