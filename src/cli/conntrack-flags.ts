@@ -28,6 +28,11 @@ export function parseSeconds(flag: string, v: string, max: number = CONNTRACK_LI
   const bad = (why: string): never => {
     throw new UsageError(`--${flag}: ${why} (e.g. 90s, 1h30m or 24h0m0s), got ${v.length > 40 ? `a value of ${v.length} characters` : JSON.stringify(v)}`);
   };
+  // kube-proxy's "0: leave the kernel's setting as it is" has nothing to
+  // leave here: sluice's table always has a timeout.
+  if (v === '0') return bad('0 keeps kube-proxy from setting the kernel\'s timeout; sluice\'s own table always needs one: give a duration');
+  // A bare number is most likely seconds without their unit.
+  if (/^\d+$/.test(v)) return bad(`a duration needs its unit: ${v}s for ${v} seconds`);
   const parts = [...v.matchAll(/(\d+)(?:\.(\d+))?(ns|us|µs|μs|ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v) return bad('must be a duration in whole seconds');
   let ns = 0n;

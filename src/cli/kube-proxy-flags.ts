@@ -64,4 +64,6 @@ export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { flags: '--cleanup', description: 'take sluice off this node and exit: detach its programs from every interface (of --netns), remove the maps pinned in --pin-dir and the store in --state-dir; refused while a daemon runs on them. The other flags are ignored' },
   { flags: '--exit-with-parent', description: 'stop when the parent process dies (for the demo and tests)', hidden: true },
+  // kube-proxy's, carried over from its manifests: say what sluice has instead.
+  { flags: '--conntrack-tcp-timeout-close-wait <duration>', description: 'kube-proxy\'s; not sluice\'s', hidden: true, parse: () => { throw new UsageError('--conntrack-tcp-timeout-close-wait: kube-proxy\'s timeout of the kernel\'s CLOSE_WAIT state, which sluice\'s own table does not use; its closing flows (a FIN or RST seen) expire after --conntrack-tcp-timeout-close (default 10s): drop the flag, or give that one'); } },
 ];

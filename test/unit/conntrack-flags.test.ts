@@ -16,8 +16,8 @@ test('durations: Go and Kubernetes forms, whole seconds', (t) => {
     if (Number.isNaN(s)) t.throws(() => parseSeconds('x', v), { instanceOf: UsageError });
     else t.is(parseSeconds('x', v), s, v);
   }
-  for (const [bad, why] of [['60', 'must be a duration in whole seconds'], ['1d', 'must be a duration in whole seconds'], ['-1s', 'must be a duration in whole seconds'], ['', 'must be a duration in whole seconds'],
-    ['1500ms', 'must be whole seconds'], ['0s', 'must be 1s..8760h'], ['0', 'must be a duration in whole seconds'], ['8761h', 'must be 1s..8760h'], ['1h 30m', 'must be a duration in whole seconds']] as const) {
+  for (const [bad, why] of [['60', 'a duration needs its unit: 60s for 60 seconds'], ['1d', 'must be a duration in whole seconds'], ['-1s', 'must be a duration in whole seconds'], ['', 'must be a duration in whole seconds'],
+    ['1500ms', 'must be whole seconds'], ['0s', 'must be 1s..8760h'], ['0', '0 keeps kube-proxy from setting the kernel\'s timeout; sluice\'s own table always needs one: give a duration'], ['8761h', 'must be 1s..8760h'], ['1h 30m', 'must be a duration in whole seconds']] as const) {
     const e = t.throws(() => parseSeconds('conntrack-udp-timeout', bad), { instanceOf: UsageError });
     t.is(e!.message, `--conntrack-udp-timeout: ${why} (e.g. 90s, 1h30m or 24h0m0s), got ${JSON.stringify(bad)}`);
   }
