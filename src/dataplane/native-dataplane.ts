@@ -450,7 +450,9 @@ export class NativeDataplane implements Dataplane {
     const services = this.listServices();
     const backends = this.listBackends().size;
     const slots = services.reduce((a, s) => a + s.value.tableSize, 0);
-    const inUse: Record<string, number> = { svc_frontends: services.length, svc_stats: services.length, backends, backend_stats: backends, maglev_slots: slots };
+    // The VIP filter's words with a bit set: how much of it says "maybe".
+    const filterWords = this.vipFilter.words.reduce((n, w) => n + (w === 0n ? 0 : 1), 0);
+    const inUse: Record<string, number> = { svc_frontends: services.length, svc_stats: services.length, backends, backend_stats: backends, maglev_slots: slots, vip_filter: filterWords };
     return infos.map(({ map, info }) => {
       const cap = capacityOfMap(map, info.maxEntries);
       const isSlots = map === 'maglev_slots';

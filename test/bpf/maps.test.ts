@@ -78,6 +78,9 @@ test('occupancy: hash maps counted, arrays by ids in use, memory from the kernel
   t.is(occ.find((o) => o.map === 'maglev_slots')!.maxEntries, 262_144, 'slots, not elements');
   t.is(occ.find((o) => o.map === 'svc_stats')!.entries, 0);
   t.is(occ.find((o) => o.map === 'global_stats')!.capacity, undefined, 'a map of fixed size');
+  t.is(occ.find((o) => o.map === 'vip_filter')!.entries, 0, 'no VIP, no filter word in use');
+  dp.putVips([{ address: '10.96.0.10', services: 1 }]);
+  t.is((await dp.mapOccupancy()).find((o) => o.map === 'vip_filter')!.entries, 1, 'one VIP, one word');
   // Beyond the budget the count is estimated from the buckets read.
   const big = await dp.raw.mapCount(['conntrack'], { budget: 1000 });
   t.true(big[0]!.estimated);
