@@ -22,7 +22,7 @@ import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { NativeDataplane, type DataplaneCapacity, type FlowTimeouts, type SocketTarget } from '../dataplane/native-dataplane.js';
+import { FLOOD_RATE_DEFAULT, FLOW_TIMEOUT_DEFAULTS, NativeDataplane, type DataplaneCapacity, type FlowTimeouts, type SocketTarget } from '../dataplane/native-dataplane.js';
 import { CONNTRACK_LIMITS, ConntrackGc, GC_INTERVAL_DEFAULT_S } from '../node/conntrack-gc.js';
 import { pinnedCapacity, pinnedMismatches } from '../dataplane/pinned.js';
 import { native } from '../dataplane/native.js';
@@ -669,7 +669,12 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     plane.conntrackGc = gc;
     gc.start();
     undo.push(() => gc.stop());
-    log.info({ flowTimeouts: opts.flowTimeouts, floodRate: opts.floodRate, conntrackGcInterval: opts.conntrackGcInterval }, 'flow lifecycle (unset: the dataplane\'s defaults)');
+    // The values in force, defaults filled in: what a reader of the log needs.
+    log.info({
+      flowTimeouts: { ...FLOW_TIMEOUT_DEFAULTS, ...opts.flowTimeouts },
+      floodRate: opts.floodRate ?? FLOOD_RATE_DEFAULT,
+      conntrackGcInterval: opts.conntrackGcInterval,
+    }, 'flow lifecycle (seconds; flood rate in new flows a second per CPU)');
     const targets = opts.interfaces.map((i) => parseInterface(i, opts.mode));
     log.info({ services: plane.view.size, revision: plane.view.revision, staleRemoved: plane.removed }, 'desired state restored');
 

@@ -83,6 +83,9 @@ export interface FlowTimeouts {
 /** The dataplane's own defaults (bpf/include/config.h explains them). */
 export const FLOW_TIMEOUT_DEFAULTS: Readonly<FlowTimeouts> = { tcpSyn: 60, tcpEstablished: 21_600, tcpClosing: 10, udp: 60 };
 
+/** New flows a CPU tracks in a second before the flood guard (bpf/include/config.h cfg_ct_flood_rate). */
+export const FLOOD_RATE_DEFAULT = 125_000;
+
 /** The .rodata name of each timeout. */
 const FLOW_TIMEOUT_SETTING: Readonly<Record<keyof FlowTimeouts, string>> = {
   tcpSyn: 'ct_tcp_syn', tcpEstablished: 'ct_tcp_established', tcpClosing: 'ct_tcp_closing', udp: 'ct_udp',
