@@ -225,6 +225,27 @@ export class ConntrackGc {
     this.running = undefined;
   }
 
+  /**
+   * Wait `ms` between batches, or less if stop() is called: a stop must not
+   * wait out a paced pass's sleep, whose timer is unref'd (so it keeps no
+   * process alive): with nothing else left, the process would end with the
+   * stop still pending.
+   */
+  private pause(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        if (this.wake === finish) this.wake = undefined;
+        resolve();
+      };
+      this.wake = finish;
+      void this.sleep(ms).then(finish);
+    });
+  }
+
   /** Sleep `ms`, or less if stop() is called. */
   private nap(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -271,7 +292,7 @@ export class ConntrackGc {
       at = next;
       if (at === null || this.stopping) break;
       const ahead = opts.paced ? r.entries / perMs - (performance.now() - began) : 0;
-      await this.sleep(ahead);
+      await this.pause(ahead);
     } while (!this.stopping);
     r.wallMs = performance.now() - began;
     r.cpuMs = cpuUs / 1000;

@@ -188,3 +188,17 @@ test('start and stop: passes run until stopped', async (t) => {
   await new Promise((r) => setTimeout(r, 50));
   t.is(c.stats().passes, passes, 'no pass after stop');
 });
+
+test('stop does not wait out a paced pass\'s sleep between batches', async (t) => {
+  const dp = new FakeDataplane();
+  for (let i = 0; i < 100; i++) add(dp, { client: `192.168.2.${i}`, port: 3000 });
+  let sleeping = 0;
+  // A sleep that never ends, as an unref'd timer never does once nothing
+  // else keeps the process alive: a stop waiting for it would never return.
+  const c = new ConntrackGc({ dataplane: dp, nowS: () => NOW, batch: 10, intervalMs: 3_600_000, tableSize: 100, sleep: () => { sleeping++; return new Promise(() => {}); } });
+  c.start();
+  while (sleeping === 0) await new Promise((r) => setImmediate(r));
+  await c.stop();
+  t.is(sleeping, 1, 'stopped in its first pause between batches');
+  t.is(c.stats().passes, 1, 'the pass ends at the stop');
+});
