@@ -109,6 +109,8 @@ export interface ConntrackGcOptions {
   nowS?: () => number;
   /** Waits between batches (default setTimeout/setImmediate). */
   sleep?: (ms: number) => Promise<void>;
+  /** Milliseconds for pacing, any origin (default performance.now). */
+  clockMs?: () => number;
   logger?: Logger;
 }
 
@@ -178,6 +180,7 @@ export class ConntrackGc {
   private readonly batch: number;
   private readonly nowS: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clockMs: () => number;
   private readonly log: Logger | undefined;
   private readonly totals: Omit<ConntrackGcStats, 'intervalMs'> = { passes: 0, expired: zeroExpired(), orphanedReplies: 0, entriesDeleted: 0, raced: 0, lastPass: null };
   private running: Promise<void> | undefined;
@@ -191,6 +194,7 @@ export class ConntrackGc {
     this.batch = o.batch ?? BATCH;
     this.nowS = o.nowS ?? monotonicS;
     this.sleep = o.sleep ?? defaultSleep;
+    this.clockMs = o.clockMs ?? (() => performance.now());
     this.log = o.logger;
   }
 
@@ -265,7 +269,7 @@ export class ConntrackGc {
    * loop between them.
    */
   async collect(opts: { paced?: boolean } = {}): Promise<GcPassResult> {
-    const began = performance.now();
+    const began = this.clockMs();
     let cpuUs = 0;
     const r: GcPassResult = { entries: 0, deleted: 0, expired: zeroExpired(), orphanedReplies: 0, raced: 0, wallMs: 0, cpuMs: 0 };
     const hairpinAddr = this.dp.hairpinAddress();
@@ -291,10 +295,10 @@ export class ConntrackGc {
       cpuUs += cpu.user + cpu.system;
       at = next;
       if (at === null || this.stopping) break;
-      const ahead = opts.paced ? r.entries / perMs - (performance.now() - began) : 0;
+      const ahead = opts.paced ? r.entries / perMs - (this.clockMs() - began) : 0;
       await this.pause(ahead);
     } while (!this.stopping);
-    r.wallMs = performance.now() - began;
+    r.wallMs = this.clockMs() - began;
     r.cpuMs = cpuUs / 1000;
     const t = this.totals;
     t.passes++;

@@ -42,12 +42,19 @@ test('UDP draining finishes after the idle timeout; conntrack list shows the flo
   const first = await send();
   const firstAddr = topo.backends[Number(first.split('-')[1]) - 1]!.address;
 
-  const ct = await sluice(['--server', daemon.address, '-o', 'json', 'conntrack', 'list', '--client', topo.client.address]);
-  t.is(ct.code, 0, ct.stderr);
-  const flows = JSON.parse(ct.stdout) as Array<{ clientPort: number; backendAddress: string; protocol: string; state: string; expiresInMs: string }>;
-  const mine = flows.find((f) => f.clientPort === SRC_PORT);
+  // The flow lives 2 s past its last datagram, and a CLI run on a loaded
+  // machine can take longer: a datagram, then the listing, until it shows.
+  type Listed = { clientPort: number; backendAddress: string; protocol: string; state: string; expiresInMs: string };
+  let ct: { code: number | null; stdout: string; stderr: string } = { code: -1, stdout: '', stderr: '' };
+  let mine: Listed | undefined;
+  for (let i = 0; i < 5 && mine === undefined; i++) {
+    if (i > 0) await send();
+    ct = await sluice(['--server', daemon.address, '-o', 'json', 'conntrack', 'list', '--client', topo.client.address]);
+    t.is(ct.code, 0, ct.stderr);
+    mine = (JSON.parse(ct.stdout) as Listed[]).find((f) => f.clientPort === SRC_PORT);
+  }
   t.like(mine, { backendAddress: firstAddr, protocol: 'UDP', state: 'ESTABLISHED' }, ct.stdout);
-  t.true(Number(mine?.expiresInMs) >= 1000 && Number(mine?.expiresInMs) <= 2000, `expires in ${mine?.expiresInMs} ms`);
+  t.true(Number(mine?.expiresInMs) > 0 && Number(mine?.expiresInMs) <= 2000, `expires in ${mine?.expiresInMs} ms: within the 2 s timeout`);
 
   await api.setBackendState('default/dns', firstAddr, 'DRAINING');
   // Datagrams every half second for three times the timeout: the flow stays.
@@ -63,8 +70,13 @@ test('UDP draining finishes after the idle timeout; conntrack list shows the flo
   const after = await send();
   t.not(after, first, 'after the idle timeout the flow is placed afresh, off the draining backend');
   t.is(await send(), after, 'and keeps its new backend');
-  const table = await sluice(['--server', daemon.address, 'conntrack', 'list', '--state', 'established']);
-  t.regex(table.stdout, new RegExp(`${topo.client.address.replace(/\./g, '\\.')}:${SRC_PORT} .* udp .* established `), table.stdout);
+  const row = new RegExp(`${topo.client.address.replace(/\./g, '\\.')}:${SRC_PORT} .* udp .* established `);
+  let table = await sluice(['--server', daemon.address, 'conntrack', 'list', '--state', 'established']);
+  for (let i = 0; i < 4 && !row.test(table.stdout); i++) {
+    t.is(await send(), after);
+    table = await sluice(['--server', daemon.address, 'conntrack', 'list', '--state', 'established']);
+  }
+  t.regex(table.stdout, row, table.stdout);
 
   // The collector deleted the dead flow (its interval is 1 s here) and counts it.
   await sleep(2500);

@@ -168,11 +168,21 @@ test('paced: sleeps between batches so a full table takes most of the interval',
     read += b.rows.count;
     return b;
   };
-  const c = new ConntrackGc({ dataplane: dp, nowS: () => NOW, batch: 20, intervalMs: 1000, tableSize: 200, sleep: async (ms) => void slept.push([read, ms]) });
+  // A clock the test keeps: it moves only by the pauses, and by 1 ms a batch.
+  let clock = 0;
+  const c = new ConntrackGc({
+    dataplane: dp, nowS: () => NOW, batch: 20, intervalMs: 1000, tableSize: 200,
+    clockMs: () => clock,
+    sleep: async (ms) => { slept.push([read, ms]); clock += Math.max(ms, 0) + 1; },
+  });
   await c.collect({ paced: true });
-  // 200 entries in 800 ms: 0.25 entries a ms, so n entries read are n × 4 ms ahead (less the time taken).
+  // 200 entries in 800 ms: 0.25 entries a ms, so n entries read are due at n × 4 ms; each pause makes up the rest.
   t.true(slept.length >= 3, `${slept.length} pauses`);
-  for (const [n, ms] of slept) t.true(ms <= n * 4 && ms > n * 4 - 400, `after ${n} entries, a pause of ${ms} ms`);
+  let at = 0;
+  for (const [n, ms] of slept) {
+    t.is(ms, n * 4 - at, `after ${n} entries at ${at} ms, a pause to ${n * 4} ms`);
+    at += Math.max(ms, 0) + 1;
+  }
 });
 
 test('start and stop: passes run until stopped', async (t) => {
@@ -180,7 +190,8 @@ test('start and stop: passes run until stopped', async (t) => {
   add(dp, { client: '192.168.1.1', port: 1000, forward: dead, reply: dead });
   const c = new ConntrackGc({ dataplane: dp, nowS: () => NOW, intervalMs: 20 });
   c.start();
-  await new Promise((r) => setTimeout(r, 80));
+  // Passes come every 20 ms; however slow the machine, wait for two.
+  while (c.stats().passes < 2) await new Promise((r) => setTimeout(r, 10));
   await c.stop();
   t.true(c.stats().passes >= 2, `${c.stats().passes} passes`);
   t.is(dp.conntrack.size, 0);
