@@ -81,6 +81,21 @@ static __always_inline int ct_live(const struct ct_value *ct, __u32 now)
 	return (__s32)(ct->expires - now) > 0;
 }
 
+/*
+ * Whether a reply entry `held`, found under a new flow's reply tuple, bars
+ * the new flow (to VIP `vip`:`port`): it is another flow's, of another
+ * frontend, alive, and established. A closing flow's (a client reusing its
+ * port for another VIP right after a connection ended, which Linux does:
+ * the client's 4-tuples differ) or a new one's (a SYN never answered) gives
+ * way: the new flow takes the tuple.
+ */
+static __always_inline int ct_holds(const struct ct_value *held, __be32 vip,
+				    __be16 port, __u32 now)
+{
+	return ct_live(held, now) && held->state == SLUICE_CT_ESTABLISHED &&
+	       (held->nat_addr != vip || held->nat_port != port);
+}
+
 /* The state a flow in `state` moves to on a packet with TCP flags `tflags`
  * (UDP flows never move). */
 static __always_inline __u8 ct_next_state(__u8 proto, __u8 state, __u8 tflags)

@@ -349,8 +349,8 @@ insert:
 	rk.proto = fk->proto;
 	if (lookup) {
 		held = bpf_map_lookup_elem(&conntrack, &rk);
-		if (held && ct_live(held, now_s) && ct_trackable(fk->proto, tflags) &&
-		    (held->nat_addr != iph->daddr || held->nat_port != dport))
+		if (held && ct_trackable(fk->proto, tflags) &&
+		    ct_holds(held, iph->daddr, dport, now_s))
 			return SLUICE_ERR_CT_CLASH;
 		return lb_rewrite_fwd(iph, dport, svc_id, backend_id, be, 1, act, 1);
 	}
@@ -385,8 +385,7 @@ insert:
 	err = bpf_map_update_elem(&conntrack, &rk, &nct, BPF_NOEXIST);
 	if (err) {
 		held = bpf_map_lookup_elem(&conntrack, &rk);
-		if (held && ct_live(held, now_s) &&
-		    (held->nat_addr != iph->daddr || held->nat_port != dport)) {
+		if (held && ct_holds(held, iph->daddr, dport, now_s)) {
 			bpf_map_delete_elem(&conntrack, fk);
 			return SLUICE_ERR_CT_CLASH;
 		}

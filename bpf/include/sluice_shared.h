@@ -269,7 +269,7 @@ struct global_stats {
 	__u64 reject_rate_limited; /* packets that would have been answered, over the rate limit: dropped */
 	__u64 ct_expired;        /* packets that found their entry dead (idle past its timeout): judged without it */
 	__u64 ct_untracked;      /* new flows balanced but not tracked: over the flood guard's rate, or a RST */
-	__u64 ct_reply_clash;    /* new flows refused: their reply tuple belongs to another live flow */
+	__u64 ct_reply_clash;    /* new flows refused: their reply tuple belongs to another established flow */
 	__u64 ct_reply_recreated; /* reply entries a flow's forward packets found gone and wrote again */
 	__u64 ct_reply_stale;    /* reply entries whose backend is no longer theirs: removed, the packet judged without */
 	__u64 frag_translated;   /* fragments after a datagram's first, translated as their first was */

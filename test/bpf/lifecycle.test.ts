@@ -222,11 +222,12 @@ for (const prog of ['xdp', 'tc'] as const) {
     t.is(flowOf(sport).rep?.value.backendId, f.rep!.value.backendId, 'the stale entry is replaced by a true one');
   });
 
-  test.serial(`${prog}: one client port to two VIPs sharing a backend endpoint: the second flow is refused while the first lives`, (t) => {
+  test.serial(`${prog}: one client port to two VIPs sharing a backend endpoint: the second flow is refused while the first is established`, (t) => {
     const sport = prog === 'xdp' ? 41061 : 41062;
     const drop = prog === 'xdp' ? XDP_DROP : TC_ACT_SHOT;
     let r = send(prog, tcp(sport, { syn: true }, left));
     t.is(parsePacket(r.out).daddr, '10.1.1.31');
+    send(prog, tcp(sport, { ack: true }, left));
     r = send(prog, tcp(sport, { syn: true }, right));
     t.is(r.verdict, drop, 'refused');
     t.deepEqual(r.global, { rx_packets: 1, ct_reply_clash: 1 });
@@ -240,6 +241,25 @@ for (const prog of ['xdp', 'tc'] as const) {
     r = send(prog, tcp(sport, { syn: true }, right));
     t.is(parsePacket(r.out).daddr, '10.1.1.31');
     t.is(flowOf(sport, right).rep?.value.natAddress, right.address);
+  });
+
+  test.serial(`${prog}: a closing or unanswered flow gives its reply tuple way to the client's next connection`, (t) => {
+    const sport = prog === 'xdp' ? 41063 : 41064;
+    // A connection to one VIP ends; the client reuses its port for the other at once (Linux does: its 4-tuples differ).
+    send(prog, tcp(sport, { syn: true }, left));
+    send(prog, tcp(sport, { ack: true }, left));
+    send(prog, tcp(sport, { fin: true, ack: true }, left));
+    t.is(flowOf(sport, left).rep?.value.state, 'closing');
+    let r = send(prog, tcp(sport, { syn: true }, right));
+    t.is(parsePacket(r.out).daddr, '10.1.1.31', 'the new connection goes through');
+    t.is(r.global.ct_reply_clash, undefined);
+    t.is(flowOf(sport, right).rep?.value.natAddress, right.address, 'and takes the reply tuple');
+    // A SYN that was never answered holds nothing either.
+    const other = sport + 100;
+    send(prog, tcp(other, { syn: true }, right));
+    r = send(prog, tcp(other, { syn: true }, left));
+    t.is(r.global.ct_reply_clash, undefined);
+    t.is(flowOf(other, left).rep?.value.natAddress, left.address);
   });
 }
 

@@ -609,10 +609,10 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   /* A new flow's entries: the forward one under its own tuple, the reply one under the backend's (to the hairpin address for a client given itself). */
   const hairpinFor = (b: WorldBackend): boolean => world.hairpin !== null && b.address === saddr;
   const replyKeyFor = (b: WorldBackend): string => ctKey(b.address, b.port, hairpinFor(b) ? world.hairpin! : saddr, sport, proto);
-  /* Another live flow holds the reply tuple under another VIP:port: the new flow is refused. */
+  /* Another live, established flow holds the reply tuple under another VIP:port: the new flow is refused (a new or closing one gives way: ct_holds). */
   const clashes = (b: WorldBackend): WorldConntrack | undefined => {
     const held = T.get(replyKeyFor(b));
-    return trackable && held && live(held) && (held.natAddress !== daddr || held.natPort !== dport) ? held : undefined;
+    return trackable && held && live(held) && held.state === 'established' && (held.natAddress !== daddr || held.natPort !== dport) ? held : undefined;
   };
   if (rewritten) {
     const o = readFrame(obs.output);
