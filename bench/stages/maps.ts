@@ -9,6 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { CAPACITY_FLAG, CAPACITY_RANGE } from '../../src/daemon/capacity.js';
+import { LAYOUTS } from '../../src/dataplane/codec.js';
 import { NativeDataplane, capacityOfMap, type DataplaneCapacity } from '../../src/dataplane/native-dataplane.js';
 import { native } from '../../src/dataplane/native.js';
 import { median, round } from '../lib/figures.js';
@@ -46,7 +47,7 @@ async function occupancyMs(runs: number): Promise<{ ms: number; entries: number 
       keys.writeUInt16BE(1024 + (i & 0xff), i * 16 + 8);
       keys[i * 16 + 12] = 6;
     }
-    dp.raw.mapUpdateBatch('conntrack', keys, Buffer.alloc(n * 32));
+    dp.raw.mapUpdateBatch('conntrack', keys, Buffer.alloc(n * LAYOUTS.ct_value.size));
     const ms: number[] = [];
     let entries = 0;
     for (let r = 0; r < runs; r++) {
