@@ -104,5 +104,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--reset-dataplane', description: 'start from empty maps, dropping every connection (for an empty store over a live dataplane, or to change a map\'s size)' },
   { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { flags: '--exit-with-parent', description: 'stop when the parent process dies (for the demo and tests)', hidden: true },
+  // The agent's flag, tried on the daemon: say how the daemon says it.
+  { flags: '--netns <path>', description: 'the agent\'s; not the daemon\'s', hidden: true, parse: (v) => { throw new UsageError(`--netns: the daemon attaches inside a namespace interface by interface: --interface IF@${v.startsWith('/') ? v : `/var/run/netns/${v}`} (sluice kube-proxy takes --netns)`); } },
 ];
 

@@ -10,6 +10,7 @@
  * many CPUs and few services can lower --max-frontends and --max-backends.
  */
 import type { DataplaneCapacity } from '../dataplane/native-dataplane.js';
+import type { PinnedMismatch } from '../dataplane/pinned.js';
 
 /** Bounds of each capacity option, and its default. */
 export const CAPACITY_RANGE: Readonly<Record<keyof DataplaneCapacity, { min: number; max: number; default: number }>> = {
@@ -47,3 +48,14 @@ export const CAPACITY_FLAG: Readonly<Record<keyof DataplaneCapacity, string>> = 
   maglevSlots: '--maglev-slots',
   sockets: '--socket-lb-size',
 };
+
+/**
+ * What the daemon says of pinned maps whose sizes disagree with the flags:
+ * every one of them, each with the flag that sizes it (a person fixing one
+ * flag at a time would otherwise meet them one by one), and the remedy.
+ */
+export function pinMismatchMessage(pinDir: string, odd: readonly PinnedMismatch[], capacity: Partial<DataplaneCapacity>): string {
+  const each = odd.map((m) => `${m.map} has ${m.pinned} entries, ${CAPACITY_FLAG[m.capacity]} ${capacity[m.capacity]} gives it ${m.wanted}`);
+  return `${odd.length === 1 ? 'the pinned map' : 'the pinned maps'} in ${pinDir}: ${each.join('; ')}: ` +
+    '--reset-dataplane rebuilds the maps at the sizes of the flags (every connection is dropped)';
+}

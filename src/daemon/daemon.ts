@@ -39,7 +39,7 @@ import type { RegistrationValue } from '../catalog/keys.js';
 import { checkListen, checkSocketFree, startApiServer } from '../api/server.js';
 import { SluiceError } from '../errors.js';
 import { adoptDataplane } from './adopt.js';
-import { CAPACITY_FLAG, CAPACITY_RANGE } from './capacity.js';
+import { CAPACITY_FLAG, CAPACITY_RANGE, pinMismatchMessage } from './capacity.js';
 import { lockDirectory } from './lock.js';
 import { LinkFollower, type FollowedLink } from './link-follower.js';
 import { addressProblem } from '../model/address.js';
@@ -587,15 +587,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     // (pins of a build that sized some at compile time may not): libbpf
     // would refuse the pin with a bare EINVAL.
     const odd = reset ? [] : pinnedMismatches(opts.pinDir, capacity);
-    if (odd.length > 0) {
-      const m = odd[0]!;
-      throw new SluiceError(
-        'FAILED_PRECONDITION',
-        `the pinned map ${m.map} in ${opts.pinDir} has ${m.pinned} entries, ${CAPACITY_FLAG[m.capacity]} ${capacity[m.capacity]} gives it ${m.wanted}` +
-          `${odd.length > 1 ? ` (and ${odd.slice(1).map((x) => x.map).join(', ')})` : ''}: ` +
-          `--reset-dataplane rebuilds the maps at the sizes of the flags (every connection is dropped)`,
-      );
-    }
+    if (odd.length > 0) throw new SluiceError('FAILED_PRECONDITION', pinMismatchMessage(opts.pinDir, odd, capacity));
 
     // The store must fit the maps: checked before any pin is touched.
     for (const [name, need] of [['frontends', demand.frontends], ['backends', demand.backendEntries]] as const) {

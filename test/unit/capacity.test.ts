@@ -4,7 +4,7 @@
  * compile-time sizes equal to the defaults.
  */
 import test from 'ava';
-import { CAPACITY_FLAG, CAPACITY_RANGE } from '../../src/daemon/capacity.js';
+import { CAPACITY_FLAG, CAPACITY_RANGE, pinMismatchMessage } from '../../src/daemon/capacity.js';
 import { CAPACITY_FLAGS, DAEMON_FLAGS } from '../../src/cli/daemon-flags.js';
 import { KUBE_PROXY_FLAGS } from '../../src/cli/kube-proxy-flags.js';
 import { UsageError } from '../../src/cli/output.js';
@@ -90,4 +90,15 @@ test('the build\'s compile-time sizes are the defaults (a dataplane loaded witho
   t.is(k['SLUICE_MAX_BACKENDS'], DEFAULTS.backends + 1);
   t.is(k['SLUICE_MAGLEV_SLOTS'], DEFAULTS.maglevSlots);
   t.is(k['SLUICE_SOCK_RNAT_SIZE'], DEFAULTS.sockets);
+});
+
+test('pinned maps of other sizes: every one named with the flag that sizes it, and the remedy', (t) => {
+  const capacity = { conntrack: 1024, sockets: 2048 };
+  const one = pinMismatchMessage('/sys/fs/bpf/sluice', [{ map: 'conntrack', capacity: 'conntrack', pinned: 262_144, wanted: 1024 }], capacity);
+  t.is(one, 'the pinned map in /sys/fs/bpf/sluice: conntrack has 262144 entries, --conntrack-size 1024 gives it 1024: --reset-dataplane rebuilds the maps at the sizes of the flags (every connection is dropped)');
+  const two = pinMismatchMessage('/sys/fs/bpf/sluice', [
+    { map: 'conntrack', capacity: 'conntrack', pinned: 262_144, wanted: 1024 },
+    { map: 'sock_rnat', capacity: 'sockets', pinned: 16_384, wanted: 2048 },
+  ], capacity);
+  t.regex(two, /^the pinned maps in \/sys\/fs\/bpf\/sluice: conntrack has 262144 entries, --conntrack-size 1024 gives it 1024; sock_rnat has 16384 entries, --socket-lb-size 2048 gives it 2048: --reset-dataplane/);
 });

@@ -19,7 +19,7 @@ test('durations: Go-style, as kube-proxy takes them', (t) => {
 test('the daemon\'s remedies are said with the agent\'s flags: --cleanup, never --reset-dataplane, --adopt-dataplane or --force', (t) => {
   const empty = new SluiceError('FAILED_PRECONDITION', 'the store (SQLite in /var/lib/sluice) is empty, but the pinned dataplane in /sys/fs/bpf/sluice holds 3 service entries (VIP:port:protocol) that would be deleted: give --adopt-dataplane to rebuild the store from them (services named adopted/<vip>-<port>-<protocol>), or --reset-dataplane to start from empty maps (every connection is dropped)');
   const size = new SluiceError('FAILED_PRECONDITION', '--conntrack-size 4096 differs from the pinned dataplane in /sys/fs/bpf/sluice (65536): give --conntrack-size 65536, or --reset-dataplane to rebuild the maps at the new size (every connection is dropped)');
-  const odd = new SluiceError('FAILED_PRECONDITION', 'the pinned map svc_stats in /sys/fs/bpf/sluice has 65536 entries, --max-frontends 16383 gives it 16384: --reset-dataplane rebuilds the maps at the sizes of the flags (every connection is dropped)');
+  const odd = new SluiceError('FAILED_PRECONDITION', 'the pinned map in /sys/fs/bpf/sluice: svc_stats has 65536 entries, --max-frontends 16383 gives it 16384: --reset-dataplane rebuilds the maps at the sizes of the flags (every connection is dropped)');
   const hook = new SluiceError('FAILED_PRECONDITION', "eth0: XDP already runs program 'sluice_xdp' (id 7), which is not this dataplane's; pass --force to replace it");
   for (const e of [empty, size, odd, hook]) {
     const said = (inAgentTerms(e) as SluiceError).message;
