@@ -487,8 +487,16 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 	nct.nat_addr = be->addr[0];
 	nct.nat_port = be->port;
 	nct.flags = 0;
-	/* An existing forward entry is the flow's own decision: keep it. */
-	bpf_map_update_elem(&conntrack, &fk, &nct, BPF_NOEXIST);
+	/* An existing forward entry is the flow's own decision: keep it,
+	 * unless it is dead or names a backend no longer there, an earlier
+	 * flow's on this tuple: the client's next packet must follow the
+	 * backend that is answering, not be placed afresh by it. */
+	if (bpf_map_update_elem(&conntrack, &fk, &nct, BPF_NOEXIST)) {
+		struct ct_value *old = bpf_map_lookup_elem(&conntrack, &fk);
+
+		if (old && (!ct_live(old, now) || !backend_for_ct(old)))
+			bpf_map_update_elem(&conntrack, &fk, &nct, BPF_ANY);
+	}
 	return rc;
 }
 

@@ -64,6 +64,12 @@ export interface NativeDataplaneOptions {
   flowTimeouts?: Partial<FlowTimeouts>;
   /** New flows a CPU tracks in one second before the rest are balanced untracked (default 125,000; 0: no limit). */
   floodRate?: number;
+  /**
+   * Open another process's maps to read them (tests, benchmarks, cleanup):
+   * the VIP filter is then left as its owner keeps it, never rebuilt from
+   * a snapshot that the owner may change meanwhile.
+   */
+  observer?: boolean;
   /** Map capacities; each must match an adopted pin's (libbpf refuses a pin of another size). */
   capacity?: Partial<DataplaneCapacity>;
 }
@@ -254,10 +260,10 @@ export class NativeDataplane implements Dataplane {
 
   private readonly vipFilter = new VipFilter();
 
-  private constructor(raw: AddonDataplane, reused: string[]) {
+  private constructor(raw: AddonDataplane, reused: string[], observer: boolean) {
     this.raw = raw;
     this.reused = reused;
-    this.rebuildVipFilter();
+    if (!observer) this.rebuildVipFilter();
   }
 
   /** Load the BPF object (adopting pinned maps when pinDir holds them). */
@@ -280,7 +286,7 @@ export class NativeDataplane implements Dataplane {
     if (Object.keys(sizes).length) loadOpts.maxEntries = sizes;
     try {
       const { reused } = await raw.load(loadOpts);
-      return new NativeDataplane(raw, reused);
+      return new NativeDataplane(raw, reused, opts.observer === true);
     } catch (err) {
       raw.close();
       throw err;
@@ -305,12 +311,21 @@ export class NativeDataplane implements Dataplane {
   putVips(entries: ReadonlyArray<{ address: string; services: number }>): void {
     if (entries.length === 0) return;
     // Each new VIP's filter bit first: the filter never says "no" of a VIP.
+    // Counted in only once written: a failed write is tried again whole.
+    const added: string[] = [];
     const words = new Set<number>();
     for (const e of entries) {
+      const before = this.vipFilter.has(e.address);
       const w = this.vipFilter.add(e.address);
+      if (!before) added.push(e.address);
       if (w !== undefined) words.add(w);
     }
-    this.writeFilterWords(words);
+    try {
+      this.writeFilterWords(words);
+    } catch (err) {
+      for (const a of added) this.vipFilter.remove(a);
+      throw err;
+    }
     this.raw.mapUpdateBatch(
       'vips',
       Buffer.concat(entries.map((e) => encodeVipKey(e.address))),

@@ -62,5 +62,5 @@ export function pinnedMismatches(dir: string, capacity: Partial<DataplaneCapacit
 export async function openPinned(pinDir: string): Promise<NativeDataplane> {
   const missing = SIZED_MAPS.filter((map) => !existsSync(path.join(pinDir, map)));
   if (missing.length > 0) throw new SluiceError('NOT_FOUND', `no pinned dataplane in ${pinDir}: ${missing.join(', ')} not pinned there`);
-  return NativeDataplane.open({ pinDir, capacity: pinnedCapacity(pinDir), fibRedirect: false });
+  return NativeDataplane.open({ pinDir, capacity: pinnedCapacity(pinDir), fibRedirect: false, observer: true });
 }

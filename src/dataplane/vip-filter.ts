@@ -27,6 +27,11 @@ export class VipFilter {
   private readonly vips = new Set<string>();
   readonly words = new BigUint64Array(VIP_FILTER_WORDS);
 
+  /** Whether `address` is counted in. */
+  has(address: string): boolean {
+    return this.vips.has(address);
+  }
+
   /** Count `address` in, if it is new: the word to write first, if its bit was clear. */
   add(address: string): number | undefined {
     if (this.vips.has(address)) return undefined;

@@ -317,3 +317,22 @@ test.serial('the flood guard leaves a flow tracked where its replies could not b
   t.is(guarded.globalStats().ct_untracked - before.ct_untracked, 0n, 'none untracked');
   t.is(conntrackEntries(guarded).filter((e) => e.value.dir === CT_FORWARD).length, 10, 'every flow tracked, past the rate too');
 });
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: a reply restored without an entry keeps the client on the answering backend over a dead forward entry`, (t) => {
+    const sport = prog === 'xdp' ? 41081 : 41082;
+    // An earlier flow on this tuple, long dead, named another backend.
+    send(prog, tcp(sport, { syn: true }));
+    const f = flowOf(sport);
+    const answering = web.backends.find((b) => b.address !== f.fwd!.value.natAddress)!;
+    put(f.fwd!.key, { ...f.fwd!.value, expires: nowS() - 100 });
+    dp.deleteConntrack([encodeConntrackKey(f.rep!.key)]);
+    // Another node placed the flow on `answering`; its reply comes through here.
+    let r = send(prog, { saddr: answering.address, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: sport, tcpFlags: { ack: true } });
+    t.is(r.global.reply_restored, 1);
+    t.is(parsePacket(r.out).saddr, web.address);
+    t.is(flowOf(sport).fwd?.value.natAddress, answering.address, 'the dead forward entry is replaced by the restored flow\'s');
+    r = send(prog, tcp(sport, { ack: true }));
+    t.is(parsePacket(r.out).daddr, answering.address, 'the client\'s next packet follows the backend that answered');
+  });
+}

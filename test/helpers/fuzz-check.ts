@@ -573,7 +573,11 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
         const rv = entry({ natAddress: owner.vip, natPort: owner.port, reply: true, hairpin: false, backendId: be.id, serviceId: owner.id });
         T.set(key, rv);
         const fk = ctKey(daddr, dport, owner.vip, owner.port, proto);
-        if (!T.has(fk)) T.set(fk, { ...rv, reply: false, natAddress: be.address, natPort: be.port });
+        /* An existing forward entry is kept while it lives and still follows its backend (backend_for_ct); a dead or stale one is overwritten. */
+        const old = T.get(fk);
+        const oldBe = old && svcById.get(old.serviceId)?.backends.find((x) => x.id === old.backendId);
+        const keep = old !== undefined && live(old) && oldBe !== undefined && oldBe.address === old.natAddress && oldBe.port === old.natPort;
+        if (!keep) T.set(fk, { ...rv, reply: false, natAddress: be.address, natPort: be.port });
       }
     }
     if (!rewritten) {
