@@ -80,6 +80,14 @@ export const CT_REPLY = 1 as const;
 export const CT_FLAG_HAIRPIN = 1;
 /** Conntrack flag: a reply entry (SLUICE_CT_F_REPLY). */
 export const CT_FLAG_REPLY = 2;
+/**
+ * The longest idle timeout of a flow, in seconds: the dataplane's clock is
+ * a u32 of seconds compared wrap-safe (ct_live), so an expiry must stay
+ * within 2^31 s of now; a year is far inside that, and past any sensible
+ * timeout.
+ */
+export const FLOW_TIMEOUT_MAX_S = 365 * 24 * 3600;
+
 /** A flow's state (struct ct_value.state; bpf/include/ct.h), by its number. */
 export const CT_STATES = ['established', 'new', 'closing'] as const;
 /** A flow's state. */

@@ -2,7 +2,7 @@
  * The Dataplane over the real BPF maps, through the addon.
  */
 import {
-
+  FLOW_TIMEOUT_MAX_S,
   LAYOUTS,
   decodeAffinityValue,
   decodeBackendValue,
@@ -278,7 +278,14 @@ export class NativeDataplane implements Dataplane {
     if (opts.rejectBurst !== undefined) loadOpts.rejectBurst = opts.rejectBurst;
     const settings: Record<string, number> = {};
     for (const [k, v] of Object.entries(opts.flowTimeouts ?? {})) {
-      if (v !== undefined) settings[FLOW_TIMEOUT_SETTING[k as keyof FlowTimeouts]] = v;
+      if (v === undefined) continue;
+      const setting = FLOW_TIMEOUT_SETTING[k as keyof FlowTimeouts];
+      // 0 would make an entry dead as written; past the bound, the
+      // dataplane's wrap-safe comparisons would fail.
+      if (setting === undefined || !Number.isInteger(v) || v < 1 || v > FLOW_TIMEOUT_MAX_S) {
+        throw new SluiceError('INVALID_ARGUMENT', `must be whole seconds in 1..${FLOW_TIMEOUT_MAX_S}, got ${v}`, { field: `flowTimeouts.${k}` });
+      }
+      settings[setting] = v;
     }
     if (opts.floodRate !== undefined) settings['ct_flood_rate'] = opts.floodRate;
     if (Object.keys(settings).length) loadOpts.settings = settings;

@@ -37,7 +37,7 @@
  * the previous second when this process is in the next one.
  */
 import type { Logger } from 'pino';
-import { CT_FLAG_HAIRPIN, CT_FLAG_REPLY, CT_STATES, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
+import { CT_FLAG_HAIRPIN, CT_FLAG_REPLY, CT_STATES, FLOW_TIMEOUT_MAX_S, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
 import type { ConntrackCursor, Dataplane } from '../dataplane/dataplane.js';
 
 const K = LAYOUTS.ct_key.offsets;
@@ -66,12 +66,8 @@ export const GC_INTERVAL_DEFAULT_S = 300;
 
 /** Bounds of the flow lifecycle's settings. */
 export const CONNTRACK_LIMITS = {
-  /**
-   * The longest idle timeout: the dataplane's clock is a u32 of seconds
-   * compared wrap-safe (ct_live), so an expiry must stay within 2^31 s of
-   * now; a year is far inside that, and past any sensible idle timeout.
-   */
-  timeoutMaxS: 365 * 24 * 3600,
+  /** The longest idle timeout (the dataplane's bound, FLOW_TIMEOUT_MAX_S). */
+  timeoutMaxS: FLOW_TIMEOUT_MAX_S,
   /** The longest interval between two passes. */
   gcIntervalMaxS: 24 * 3600,
   /** The flood guard's largest rate (a u32 in the dataplane). */

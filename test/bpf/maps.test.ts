@@ -98,3 +98,10 @@ test('a pinned map whose size disagrees with the flags is found, naming its capa
   t.deepEqual(pinnedMismatches(pinDir, capacity), [{ map: 'svc_stats', capacity: 'frontends', pinned: 65_536, wanted: DEFAULTS.frontends + 1 }]);
   t.deepEqual(pinnedMismatches(pinDir, { ...capacity, frontends: 65_535 }).map((m) => m.map), ['services', 'vips', 'svc_frontends']);
 });
+
+test('flow timeouts outside 1 s..a year are refused at open, naming the field, before anything is loaded', async (t) => {
+  for (const [k, v] of [['udp', 0], ['tcpEstablished', 2 ** 31], ['tcpSyn', 1.5]] as const) {
+    const e = await t.throwsAsync(NativeDataplane.open({ fibRedirect: false, flowTimeouts: { [k]: v } }));
+    t.like(e, { code: 'INVALID_ARGUMENT', field: `flowTimeouts.${k}` } as never, `${k} ${v}`);
+  }
+});
