@@ -13,7 +13,6 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
-import type { GlobalCounter } from '../../src/dataplane/codec.js';
 import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import {
@@ -30,6 +29,7 @@ import {
   reassemble,
   type PacketSpec,
 } from '../helpers/packet.js';
+import { sendCounted } from '../helpers/test-run.js';
 
 const VIP = '10.96.1.10';
 const CLIENT = '192.168.51.7';
@@ -61,18 +61,8 @@ test.after.always(() => {
   dp?.close();
 });
 
-type Delta = Partial<Record<GlobalCounter, number>>;
-
-function send(prog: 'xdp' | 'tc', frame: Buffer): { verdict: number; out: Buffer; global: Delta } {
-  const before = dp.globalStats();
-  const r = dp.raw.testRun(prog, frame);
-  const after = dp.globalStats();
-  const global: Delta = {};
-  for (const k of Object.keys(after) as GlobalCounter[]) {
-    const d = Number(after[k] - before[k]);
-    if (d !== 0) global[k] = d;
-  }
-  return { verdict: r.retval, out: r.data, global };
+function send(prog: 'xdp' | 'tc', frame: Buffer): ReturnType<typeof sendCounted> {
+  return sendCounted(dp, prog, frame);
 }
 
 function maglevPick(name: string, p: Pick<PacketSpec, 'saddr' | 'daddr' | 'sport' | 'dport' | 'proto'>): string {

@@ -14,7 +14,6 @@ import {
   encodeConntrackValue,
   type ConntrackKey,
   type ConntrackValue,
-  type GlobalCounter,
 } from '../../src/dataplane/codec.js';
 import type { ConntrackEntry } from '../../src/dataplane/dataplane.js';
 import { FLOW_TIMEOUT_DEFAULTS, NativeDataplane } from '../../src/dataplane/native-dataplane.js';
@@ -22,6 +21,7 @@ import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import { conntrackEntries } from '../helpers/conntrack.js';
 import { TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS, buildPacket, checksumsOk, parsePacket, type PacketSpec } from '../helpers/packet.js';
+import { sendCounted } from '../helpers/test-run.js';
 
 const CLIENT = '192.168.60.7';
 const web: ServiceSpec = {
@@ -55,18 +55,8 @@ test.after.always(() => {
  * be in the second before: an entry made dead here is dead two seconds ago. */
 const nowS = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
 
-type Delta = Partial<Record<GlobalCounter, number>>;
-
-function send(prog: 'xdp' | 'tc', spec: PacketSpec): { verdict: number; out: Buffer; global: Delta } {
-  const before = dp.globalStats();
-  const r = dp.raw.testRun(prog, buildPacket(spec));
-  const after = dp.globalStats();
-  const global: Delta = {};
-  for (const k of Object.keys(after) as GlobalCounter[]) {
-    const d = Number(after[k] - before[k]);
-    if (d !== 0) global[k] = d;
-  }
-  return { verdict: r.retval, out: r.data, global };
+function send(prog: 'xdp' | 'tc', spec: PacketSpec): ReturnType<typeof sendCounted> {
+  return sendCounted(dp, prog, buildPacket(spec));
 }
 
 const tcp = (sport: number, flags: NonNullable<PacketSpec['tcpFlags']>, to: ServiceSpec = web): PacketSpec =>
