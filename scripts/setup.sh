@@ -15,12 +15,18 @@ cd "$(dirname "$0")/.."
 # etcd-server: the tests and the demo start their own etcd clusters
 # (src/demo/etcd-cluster.ts); etcd-client: etcdctl, to look into one by hand.
 # prometheus: its promtool checks the metrics the tests scrape.
+# dnsutils: dig asks the built-in DNS server. chromium: the status page test
+# drives it headless (playwright-core). tmux: `sluice top` is read back from
+# a tmux pane, a real pseudo-terminal.
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
-	ethtool make g++ python3 openssl iptables nftables jq etcd-server etcd-client prometheus)
+	ethtool make g++ python3 openssl iptables nftables jq etcd-server etcd-client prometheus
+	dnsutils chromium tmux)
 # `setup.sh --bench` (npm run bench): also trafgen (the benchmark's second
-# packet generator) and conntrack (to empty netfilter's table between peers).
+# packet generator), conntrack (to empty netfilter's table between peers),
+# and dnsperf with dnsmasq-base (the DNS server measured beside ours;
+# -base has no service unit that would want port 53).
 if [[ ${1:-} == --bench ]]; then
-	APT_PACKAGES+=(netsniff-ng conntrack)
+	APT_PACKAGES+=(netsniff-ng conntrack dnsperf dnsmasq-base)
 fi
 
 missing=()
