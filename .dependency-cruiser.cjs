@@ -5,7 +5,7 @@
  *
  * From the bottom up: the shared leaves (errors.ts, field-path.ts,
  * package-root.ts); model/ and store/; maglev/, dataplane/ and catalog/;
- * reconciler/; lb/; inspect/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
+ * reconciler/; lb/; inspect/; health/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
  * Each folder has one rule that lists what it may import from src/ (npm
  * packages and node: builtins are not restricted here). Type-only imports
  * count: a type pulls its module's layer in as much as a value does.
@@ -132,7 +132,17 @@ module.exports = {
         "node/ wires one node's control plane (catalog view -> syncer -> LoadBalancer, inspector, " +
         'capacity). The gRPC edge and the process sit above it and call it; it never imports them.',
       from: { path: '^src/node/' },
-      to: onlyTo('node/', 'catalog/', 'store/', 'inspect/', 'lb/', 'reconciler/', 'dataplane/', 'maglev/', 'model/'),
+      to: onlyTo('node/', 'health/', 'catalog/', 'store/', 'inspect/', 'lb/', 'reconciler/', 'dataplane/', 'maglev/', 'model/'),
+    },
+    {
+      name: 'health-writes-an-overlay',
+      severity: 'error',
+      comment:
+        "health/ probes the backends the catalog's view names and writes its verdicts through an overlay " +
+        "interface of its own (node/'s RuntimeOverlay fits it); node/ builds the checker and readers take " +
+        'HealthReader. It never imports node/, the maps or the store.',
+      from: { path: '^src/health/' },
+      to: onlyTo('health/', 'catalog/', 'model/'),
     },
     {
       name: 'api-not-to-dataplane',

@@ -25,6 +25,7 @@ import { Syncer } from './syncer.js';
 import { RuntimeOverlay } from './overlay.js';
 import { capacityCheck } from './capacity.js';
 import type { ConntrackGcStats } from './conntrack-gc.js';
+import type { HealthReader } from '../health/health.js';
 
 /** A node's control plane. */
 export interface ControlPlane {
@@ -54,6 +55,8 @@ export interface ControlPlane {
   close(): void;
   /** The conntrack collector, where the process runs one (the daemon does). */
   conntrackGc?: { stats(): ConntrackGcStats };
+  /** Backend health, where the process runs health checks (the standalone daemon does). */
+  health?: HealthReader;
 }
 
 /** Options of buildControlPlane. */
