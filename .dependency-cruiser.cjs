@@ -5,7 +5,7 @@
  *
  * From the bottom up: the shared leaves (errors.ts, field-path.ts,
  * package-root.ts); model/ and store/; maglev/, dataplane/ and catalog/;
- * reconciler/; lb/; inspect/; health/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
+ * reconciler/; lb/; inspect/; health/ and dns/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
  * Each folder has one rule that lists what it may import from src/ (npm
  * packages and node: builtins are not restricted here). Type-only imports
  * count: a type pulls its module's layer in as much as a value does.
@@ -143,6 +143,16 @@ module.exports = {
         'HealthReader. It never imports node/, the maps or the store.',
       from: { path: '^src/health/' },
       to: onlyTo('health/', 'catalog/', 'model/'),
+    },
+    {
+      name: 'dns-reads-the-view',
+      severity: 'error',
+      comment:
+        "dns/ answers DNS for the services the catalog's view holds: it reads the view (through an " +
+        'interface CatalogView fits) and takes names and types from model/. It never reaches the maps, ' +
+        "the load balancer, the store or node/; the daemon starts it with the control plane's view.",
+      from: { path: '^src/dns/' },
+      to: onlyTo('dns/', 'catalog/', 'model/'),
     },
     {
       name: 'api-not-to-dataplane',

@@ -1,0 +1,279 @@
+/**
+ * DNS answers for the zone's names, query bytes in and response bytes out,
+ * with no socket: server.ts carries them over UDP and TCP. dns-packet
+ * decodes every query and encodes every response; this module only
+ * chooses the records.
+ *
+ * - A at a service's name: its VIPs. SRV at `_PORT._PROTO.<service name>`:
+ *   priority 0, weight 1, the port, the service's name as the target, and
+ *   the target's VIPs in the additional section.
+ * - SOA and NS at the apex; the NS target is the apex itself, which has A
+ *   records only when the server listens on one IPv4 address (`apexAddresses`).
+ * - NXDOMAIN for a name the zone does not hold, NOERROR with no answer
+ *   (NODATA) for a name that exists without the type asked (AAAA; a
+ *   namespace's name); both carry the SOA in the authority section, whose
+ *   TTL and minimum are the TTL, so negative answers are cached as long as
+ *   positive ones.
+ * - REFUSED outside the zone, for classes other than IN (and ANY), and for
+ *   zone transfers; NOTIMP for opcodes other than QUERY; FORMERR for what
+ *   does not decode or does not ask one question; BADVERS for EDNS versions
+ *   above 0. Responses are authoritative (AA) inside the zone; recursion
+ *   is never offered (RA clear); RD is copied from the query.
+ * - Over UDP a response fits the client's EDNS payload size (512 bytes
+ *   without OPT, at most UDP_PAYLOAD_MAX): one that does not is sent with
+ *   TC set and the question only, and the client asks again over TCP. An
+ *   SRV answer's addresses count as part of the answer for this: a client
+ *   gets all of them or retries, never a silently shortened list.
+ *
+ * Encoded responses are cached per question (its exact bytes, so names
+ * keep the question's case) and EDNS presence; a hit costs a copy and
+ * the query's ID and RD bit patched in. The zone's change events drop the
+ * entries of the names they touch, so answers follow changes at once.
+ */
+import dnsPacket from 'dns-packet';
+import type { Answer, DecodedPacket, OptAnswer, Packet, Question } from 'dns-packet';
+import type { DnsZone, ZoneNode } from './zone.js';
+import { labelsInZone } from './names.js';
+
+/** The largest UDP response (the 2020 DNS flag day's figure: no IP fragmentation on common paths). */
+export const UDP_PAYLOAD_MAX = 1232;
+/** A UDP response's limit for a client that sends no OPT record (RFC 1035). */
+export const UDP_PAYLOAD_PLAIN = 512;
+/** Cached responses kept at most; past it the cache starts again empty (random names cannot grow it without bound). */
+export const CACHE_MAX_ENTRIES = 100_000;
+
+const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+/** BADVERS (16) is an extended rcode: its upper bits go in the OPT record. */
+const BADVERS_EXTENDED = 1;
+const QR = 0x80; // in byte 2 of the header
+const RD = 0x01; // in byte 2 of the header
+/** Names the cache and the zone can hold: printable ASCII without spaces. */
+const PRINTABLE = /^[\x21-\x7e]+$/;
+
+/** Options of a responder. */
+export interface ResponderOptions {
+  zone: DnsZone;
+  /** TTL of every record, and of negative answers (SOA minimum), seconds. */
+  ttl: number;
+  /** A records of the apex (the NS target): the address the server listens on, when it is one. */
+  apexAddresses?: readonly string[];
+  /** SOA serial (default: the start time in Unix seconds; the zone offers no transfers). */
+  serial?: number;
+  /** Cached responses kept at most (default CACHE_MAX_ENTRIES). */
+  maxCacheEntries?: number;
+}
+
+/** What the responder has answered (for logs, metrics and the benchmark). */
+export interface ResponderStats {
+  queries: number;
+  /** Answered from the cache of encoded responses. */
+  cacheHits: number;
+  /** Sent over UDP with TC set. */
+  truncated: number;
+  /** Dropped: shorter than a header, or a response. */
+  dropped: number;
+  /** Responses by rcode name. */
+  rcodes: Record<string, number>;
+}
+
+interface Cached {
+  full: Buffer;
+  /** TC set, the question only: built the first time a UDP client's limit is too small. */
+  truncated?: Buffer;
+  /** The packet `full` encodes, for building `truncated`. */
+  packet: Packet;
+}
+
+/** Answers queries for one zone. */
+export class DnsResponder {
+  readonly #zone: DnsZone;
+  readonly #ttl: number;
+  readonly #apex: readonly string[];
+  readonly #serial: number;
+  readonly #maxEntries: number;
+  /** Lowercase name → cache key → response. */
+  readonly #cache = new Map<string, Map<string, Cached>>();
+  #entries = 0;
+  readonly #unsubscribe: () => void;
+  readonly #stats: ResponderStats = { queries: 0, cacheHits: 0, truncated: 0, dropped: 0, rcodes: {} };
+
+  constructor(opts: ResponderOptions) {
+    this.#zone = opts.zone;
+    this.#ttl = opts.ttl;
+    this.#apex = opts.apexAddresses ?? [];
+    this.#serial = (opts.serial ?? Math.floor(Date.now() / 1000)) >>> 0;
+    this.#maxEntries = opts.maxCacheEntries ?? CACHE_MAX_ENTRIES;
+    this.#unsubscribe = this.#zone.onChange((names) => {
+      for (const n of names) {
+        const m = this.#cache.get(n);
+        if (m) {
+          this.#entries -= m.size;
+          this.#cache.delete(n);
+        }
+      }
+    });
+  }
+
+  /** Stop following the zone's changes. */
+  close(): void {
+    this.#unsubscribe();
+    this.#cache.clear();
+    this.#entries = 0;
+  }
+
+  /** What it has answered so far (a copy). */
+  stats(): ResponderStats {
+    return { ...this.#stats, rcodes: { ...this.#stats.rcodes } };
+  }
+
+  /** The response to `query`, or undefined to send nothing (not a query). */
+  respond(query: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+    this.#stats.queries++;
+    if (query.length < 12 || (query[2]! & QR) !== 0) {
+      this.#stats.dropped++;
+      return undefined;
+    }
+    const id = query.readUInt16BE(0);
+    const opcode = (query[2]! >> 3) & 0x0f;
+    let p: DecodedPacket;
+    try {
+      p = dnsPacket.decode(query);
+    } catch {
+      return this.#send(this.#error(query, RCODE.FORMERR, []), id, query, 'FORMERR');
+    }
+    const questions = p.questions ?? [];
+    const opts = (p.additionals ?? []).filter((a): a is OptAnswer => a.type === 'OPT');
+    if (opcode !== 0) return this.#send(this.#error(query, RCODE.NOTIMP, this.#echo(questions), opts[0]), id, query, 'NOTIMP');
+    if (questions.length !== 1 || opts.length > 1) return this.#send(this.#error(query, RCODE.FORMERR, this.#echo(questions), opts[0]), id, query, 'FORMERR');
+    const opt = opts[0];
+    if (opt && opt.ednsVersion !== 0) {
+      const packet: Packet = { type: 'response', id, flags: (query[2]! & RD) << 8, questions: this.#echo(questions), additionals: [this.#opt(BADVERS_EXTENDED)] };
+      return this.#send(dnsPacket.encode(packet), id, query, 'BADVERS');
+    }
+    const limit = transport === 'tcp' ? 65_535 : opt ? Math.max(UDP_PAYLOAD_PLAIN, Math.min(opt.udpPayloadSize, UDP_PAYLOAD_MAX)) : UDP_PAYLOAD_PLAIN;
+    const q = questions[0]!;
+    const lower = q.name.toLowerCase();
+    const key = `${opt ? 'e' : 'n'}${q.type}/${q.class ?? 'IN'}/${q.name}`;
+
+    let cached = this.#cache.get(lower)?.get(key);
+    if (cached) this.#stats.cacheHits++;
+    else {
+      const packet = this.#answer(q, lower, opt !== undefined);
+      cached = { full: dnsPacket.encode(packet), packet };
+      // Only names of the zone are kept: anything else is one REFUSED away.
+      if (labelsInZone(lower, this.#zone.zone) !== undefined && PRINTABLE.test(q.name)) this.#remember(lower, key, cached);
+    }
+    let out = cached.full;
+    if (out.length > limit) {
+      cached.truncated ??= dnsPacket.encode({
+        ...cached.packet,
+        flags: (cached.packet.flags ?? 0) | dnsPacket.TRUNCATED_RESPONSE,
+        answers: [],
+        authorities: [],
+        additionals: (cached.packet.additionals ?? []).filter((a) => a.type === 'OPT'),
+      });
+      out = cached.truncated;
+      this.#stats.truncated++;
+    }
+    return this.#send(out, id, query, undefined);
+  }
+
+  /** Copy `response`, with the query's ID and RD bit, and count it. */
+  #send(response: Buffer, id: number, query: Buffer, rcodeName: string | undefined): Buffer {
+    const out = Buffer.allocUnsafe(response.length);
+    response.copy(out);
+    out.writeUInt16BE(id, 0);
+    out[2] = (out[2]! & ~RD) | (query[2]! & RD);
+    const name = rcodeName ?? RCODE_NAMES[out[3]! & 0x0f]!;
+    this.#stats.rcodes[name] = (this.#stats.rcodes[name] ?? 0) + 1;
+    return out;
+  }
+
+  #remember(lower: string, key: string, c: Cached): void {
+    if (this.#entries >= this.#maxEntries) {
+      this.#cache.clear();
+      this.#entries = 0;
+    }
+    let m = this.#cache.get(lower);
+    if (!m) this.#cache.set(lower, (m = new Map()));
+    m.set(key, c);
+    this.#entries++;
+  }
+
+  /** The questions to echo in a response: those dns-packet can write back as they came. */
+  #echo(questions: Question[]): Question[] {
+    return questions.filter((q) => PRINTABLE.test(q.name) && (q.class === 'IN' || q.class === 'ANY' || q.class === 'CH' || q.class === 'HS' || q.class === 'CS'));
+  }
+
+  #opt(extendedRcode = 0): OptAnswer {
+    return { type: 'OPT', name: '.', udpPayloadSize: UDP_PAYLOAD_MAX, extendedRcode, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
+  }
+
+  /** A response with no records: an error, with the query's opcode. */
+  #error(query: Buffer, rcode: number, questions: Question[], opt?: OptAnswer): Buffer {
+    const flags = (((query[2]! >> 3) & 0x0f) << 11) | rcode;
+    return dnsPacket.encode({ type: 'response', id: 0, flags, questions, ...(opt ? { additionals: [this.#opt()] } : {}) });
+  }
+
+  /** The response to one question (ID 0; #send puts the query's in). */
+  #answer(q: Question, lower: string, edns: boolean): Packet {
+    const additionals: Answer[] = edns ? [this.#opt()] : [];
+    const reply = (rcode: number, aa: boolean, parts: { answers?: Answer[]; authorities?: Answer[]; additionals?: Answer[] } = {}): Packet => ({
+      type: 'response',
+      id: 0,
+      flags: (aa ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | rcode,
+      questions: [q],
+      answers: parts.answers ?? [],
+      authorities: parts.authorities ?? [],
+      additionals: [...(parts.additionals ?? []), ...additionals],
+    });
+    const labels = PRINTABLE.test(q.name) ? labelsInZone(lower, this.#zone.zone) : undefined;
+    if (labels === undefined) return { type: 'response', id: 0, flags: RCODE.REFUSED, questions: this.#echo([q]), additionals };
+    if (q.class !== 'IN' && q.class !== 'ANY') return reply(RCODE.REFUSED, false);
+    if (q.type === 'AXFR' || q.type === 'IXFR') return reply(RCODE.REFUSED, false);
+    const node = this.#zone.lookup(lower);
+    if (node === undefined) return reply(RCODE.NXDOMAIN, true, { authorities: [this.#soa()] });
+    const answers = this.#records(q, node);
+    if (answers.answers.length === 0) return reply(RCODE.NOERROR, true, { authorities: [this.#soa()] });
+    return reply(RCODE.NOERROR, true, answers);
+  }
+
+  /** The records of `node` for the question's type (none: NODATA). */
+  #records(q: Question, node: ZoneNode): { answers: Answer[]; additionals?: Answer[] } {
+    const any = (q.type as string) === 'ANY';
+    const ttl = this.#ttl;
+    const a = (name: string, addresses: readonly string[]): Answer[] => addresses.map((data) => ({ type: 'A', name, ttl, data }));
+    switch (node.kind) {
+      case 'apex': {
+        const out: Answer[] = [];
+        if (q.type === 'SOA' || any) out.push({ ...this.#soa(), name: q.name });
+        if (q.type === 'NS' || any) out.push({ type: 'NS', name: q.name, ttl, data: this.#zone.zone });
+        if (q.type === 'A' || any) out.push(...a(q.name, this.#apex));
+        // The NS target's addresses, when the answer names it and the A records are not already there.
+        return { answers: out, ...(q.type === 'NS' ? { additionals: a(this.#zone.zone, this.#apex) } : {}) };
+      }
+      case 'service':
+        return { answers: q.type === 'A' || any ? a(q.name, node.records.addresses) : [] };
+      case 'srv':
+        if (q.type !== 'SRV' && !any) return { answers: [] };
+        return {
+          answers: [{ type: 'SRV', name: q.name, ttl, data: { priority: 0, weight: 1, port: node.srv.port, target: node.srv.target } }],
+          additionals: a(node.srv.target, node.records.addresses),
+        };
+      case 'empty':
+        return { answers: [] };
+    }
+  }
+
+  #soa(): Answer {
+    const zone = this.#zone.zone;
+    return {
+      type: 'SOA',
+      name: zone,
+      ttl: this.#ttl,
+      data: { mname: zone, rname: `hostmaster.${zone}`, serial: this.#serial, refresh: 3600, retry: 600, expire: 86_400, minimum: this.#ttl },
+    };
+  }
+}
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE', 'RCODE_11', 'RCODE_12', 'RCODE_13', 'RCODE_14', 'RCODE_15'];
