@@ -73,6 +73,9 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
         : {}),
       ...(f.storePrefix !== undefined ? { storePrefix: f.storePrefix } : {}),
       ...(f.statelessReplies === false ? { statelessReplies: false } : {}),
+      ...(f.dnsBindAddress !== undefined ? { dnsBindAddress: f.dnsBindAddress } : {}),
+      ...(f.dnsZone !== undefined ? { dnsZone: f.dnsZone } : {}),
+      ...(f.dnsTtl !== undefined ? { dnsTtl: f.dnsTtl } : {}),
       ...conntrackOptions(f),
     });
   } catch (err) {

@@ -7,6 +7,7 @@ import type { AttachMode } from '../dataplane/dataplane.js';
 import { CAPACITY_RANGE } from '../daemon/capacity.js';
 import { CONNTRACK_FLAGS, type ConntrackFlags } from './conntrack-flags.js';
 import { UsageError } from './output.js';
+import { DEFAULT_DNS_ZONE, DNS_TTL_DEFAULT_S, DNS_TTL_MAX_S } from '../dns/names.js';
 
 /** The capacity flags as commander gives them (the daemon's and the agent's). */
 export interface CapacityFlags {
@@ -41,6 +42,9 @@ export interface DaemonFlags extends CapacityFlags, ConntrackFlags {
   storeKey?: string;
   storePrefix?: string;
   statelessReplies?: boolean;
+  dnsBindAddress?: string;
+  dnsZone?: string;
+  dnsTtl?: number;
 }
 
 /** One flag of the daemon. */
@@ -96,6 +100,9 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--store-key <file>', field: 'storeTls.key', description: 'TLS to etcd: the client certificate\'s key (PEM)' },
   { flags: '--store-prefix <prefix>', field: 'storePrefix', description: 'the key prefix of sluice\'s state in the store (default /sluice); nodes that share it balance alike' },
   { flags: '--no-stateless-replies', field: 'statelessReplies', description: 'pass replies of flows this node has no entry for untouched, instead of restoring them by their backend endpoint (see README: scale-out)' },
+  { flags: '--dns-bind-address <host:port>', field: 'dnsBindAddress', description: 'answer DNS for the services over UDP and TCP on this address, e.g. 127.0.0.1:53 (default: no DNS server)' },
+  { flags: '--dns-zone <zone>', field: 'dnsZone', description: `the zone of the services' names: service default/web is web.default.<zone> (default ${DEFAULT_DNS_ZONE})` },
+  { flags: '--dns-ttl <seconds>', field: 'dnsTtl', description: `TTL of DNS answers, negative ones included (default ${DNS_TTL_DEFAULT_S})`, parse: count('dns-ttl', { min: 0, max: DNS_TTL_MAX_S }) },
   { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
   ...CAPACITY_FLAGS,
   ...CONNTRACK_FLAGS,

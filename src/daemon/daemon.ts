@@ -37,6 +37,9 @@ import { buildControlPlane, type ControlPlane } from '../node/control-plane.js';
 import type { ServiceDefinition } from '../model/definition.js';
 import type { RegistrationValue } from '../catalog/keys.js';
 import { checkListen, checkSocketFree, startApiServer } from '../api/server.js';
+import { DEFAULT_DNS_ZONE, DNS_TTL_DEFAULT_S, DNS_TTL_MAX_S, zoneProblem } from '../dns/names.js';
+import { startDnsServer } from '../dns/server.js';
+import { parseBindAddress } from '../kube/health.js';
 import { SluiceError } from '../errors.js';
 import { adoptDataplane } from './adopt.js';
 import { CAPACITY_FLAG, CAPACITY_RANGE, pinMismatchMessage } from './capacity.js';
@@ -120,6 +123,12 @@ export interface DaemonOptions {
   dataplaneStart: DataplaneStart;
   /** pino log level. */
   logLevel: string;
+  /** Where the DNS server for the services answers, UDP and TCP ("HOST:PORT"; "", the default: no DNS server). */
+  dnsBindAddress: string;
+  /** The zone of the services' names: service default/web is web.default.<zone> (src/dns/names.ts). */
+  dnsZone: string;
+  /** TTL of DNS answers, negative ones included, seconds. */
+  dnsTtl: number;
   /**
    * How far V8 lets the old generation grow past what survived the last
    * full GC, in percent (V8's --heap-growing-percent); 0 leaves V8's own
@@ -159,6 +168,9 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     force: o.force ?? false,
     dataplaneStart: o.dataplaneStart ?? 'refuse-unknown',
     logLevel: o.logLevel ?? 'info',
+    dnsBindAddress: o.dnsBindAddress ?? '',
+    dnsZone: o.dnsZone ?? DEFAULT_DNS_ZONE,
+    dnsTtl: o.dnsTtl ?? DNS_TTL_DEFAULT_S,
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
@@ -211,6 +223,17 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   }
   if (o.storePrefix !== undefined && out.store === undefined && o.storePrefix !== DEFAULT_STORE_PREFIX) {
     throw new SluiceError('INVALID_ARGUMENT', 'applies to an etcd store (SQLite in --state-dir holds one node\'s state): give --store etcd://HOST:PORT too', { field: 'storePrefix' });
+  }
+  parseBindAddress(out.dnsBindAddress, 'dnsBindAddress');
+  const zone = zoneProblem(out.dnsZone);
+  if (zone !== undefined) throw new SluiceError('INVALID_ARGUMENT', zone, { field: 'dnsZone' });
+  if (!(Number.isInteger(out.dnsTtl) && out.dnsTtl >= 0 && out.dnsTtl <= DNS_TTL_MAX_S)) {
+    throw new SluiceError('INVALID_ARGUMENT', `must be whole seconds in 0..${DNS_TTL_MAX_S}, got ${out.dnsTtl}`, { field: 'dnsTtl' });
+  }
+  for (const [field, given] of [['dnsZone', o.dnsZone], ['dnsTtl', o.dnsTtl]] as const) {
+    if (given !== undefined && out.dnsBindAddress === '') {
+      throw new SluiceError('INVALID_ARGUMENT', 'applies to the DNS server, which is off: give --dns-bind-address HOST:PORT too', { field });
+    }
   }
   if (!['xdp', 'xdp-generic', 'tc'].includes(out.mode)) {
     throw new SluiceError('INVALID_ARGUMENT', `must be xdp, xdp-generic or tc, got ${out.mode}`, { field: 'mode' });
@@ -682,6 +705,14 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     });
     undo.push(() => server.close());
 
+    // DNS, bound before anything is attached too: a taken port refuses the start.
+    const dnsAt = parseBindAddress(opts.dnsBindAddress, 'dnsBindAddress');
+    const dns = dnsAt && (await startDnsServer({ view: plane.view, zone: opts.dnsZone, ...dnsAt, ttl: opts.dnsTtl, logger: logger.child({ component: 'dns' }) }));
+    if (dns) {
+      undo.push(() => dns.close());
+      log.info({ address: dns.address, zone: opts.dnsZone, ttl: opts.dnsTtl, names: dns.zone.services }, 'DNS answering for the services (UDP and TCP)');
+    }
+
     await hooks.beforeAttach?.();
 
     // Every interface is checked before any is attached: a refusal on the last leaves the first untouched.
@@ -737,6 +768,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         watchdog.stop();
         await Promise.all(followers.map((f) => f.stop()));
         await server.close();
+        await dns?.close();
         await gc.stop();
         plane.close();
         if (opts.detachOnExit) {

@@ -14,6 +14,11 @@ import type { Protocol } from '../model/service.js';
 /** The zone a daemon answers for unless told otherwise. */
 export const DEFAULT_DNS_ZONE = 'svc.sluice.local';
 
+/** TTL of answers unless told otherwise, seconds: short, so that clients follow a changed VIP soon. */
+export const DNS_TTL_DEFAULT_S = 5;
+/** Longest TTL a daemon takes: an hour. */
+export const DNS_TTL_MAX_S = 3600;
+
 /** Longest DNS name in its dotted form, without the final dot (RFC 1035 §3.1: 255 octets on the wire). */
 export const MAX_DNS_NAME_LENGTH = 253;
 

@@ -16,6 +16,9 @@ import { DnsZone } from '../../src/dns/zone.js';
 import { DnsResponder, UDP_PAYLOAD_MAX } from '../../src/dns/responder.js';
 import { startDnsServer } from '../../src/dns/server.js';
 import { SluiceError } from '../../src/errors.js';
+import { daemonOptions } from '../../src/cli/daemon-command.js';
+import { DAEMON_FLAGS } from '../../src/cli/daemon-flags.js';
+import { UsageError } from '../../src/cli/output.js';
 
 const ZONE = 'svc.sluice.local';
 
@@ -39,7 +42,7 @@ const big = {
 };
 
 async function plane(t: ExecutionContext): Promise<ControlPlane> {
-  const p = await buildControlPlane({ store: new MemoryKvStore(), dataplane: new FakeDataplane({ maxFrontends: 1024 }) });
+  const p = await buildControlPlane({ store: new MemoryKvStore(), dataplane: new FakeDataplane() });
   t.teardown(() => p.close());
   return p;
 }
@@ -341,4 +344,13 @@ test('the server answers over UDP and TCP on one port; a taken port is an error 
   t.true(err instanceof SluiceError);
   t.is((err as SluiceError).code, 'FAILED_PRECONDITION');
   t.regex(err!.message, new RegExp(`^dnsBindAddress: cannot listen for DNS \\(UDP\\) on 127\\.0\\.0\\.1:${s.port}: EADDRINUSE`));
+});
+
+test('the daemon\'s DNS flags: off by default; given, they become its options', (t) => {
+  t.like(daemonOptions({}, {}), { dnsBindAddress: '', dnsZone: 'svc.sluice.local', dnsTtl: 5 });
+  t.like(daemonOptions({ dnsBindAddress: '127.0.0.1:53', dnsZone: 'cluster.local', dnsTtl: 0 }, {}), { dnsBindAddress: '127.0.0.1:53', dnsZone: 'cluster.local', dnsTtl: 0 });
+  const e = t.throws(() => daemonOptions({ dnsBindAddress: '127.0.0.1:53', dnsZone: 'a..b' }, {}), { instanceOf: UsageError });
+  t.regex(e!.message, /^--dns-zone: must be lowercase DNS labels/);
+  t.throws(() => daemonOptions({ dnsTtl: 9 }, {}), { instanceOf: UsageError, message: '--dns-ttl: applies to the DNS server, which is off: give --dns-bind-address HOST:PORT too' });
+  t.throws(() => DAEMON_FLAGS.find((f) => f.flags.startsWith('--dns-ttl '))!.parse!('3601', undefined), { instanceOf: UsageError, message: '--dns-ttl: must be an integer in 0..3600, got 3601' });
 });
