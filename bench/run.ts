@@ -39,7 +39,9 @@ stage options (each stage reads the ones it knows):
   kube-proxy:             --kube-services <n> (full: 10000, quick: 1000)  --kube-changes <n> (full: 200, quick: 30)
                           --kube-runs <n> (full: 3, quick: 1)  --kube-burst <n> (1000, at most the services)
   failover:               --failover-connections 30
-  fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>`;
+  fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>
+  dns:                    --dns-services <n> (full: 10000, quick: 1000)  --dns-seconds <s> (full: 15, quick: 5)
+                          --dns-rounds <n> (full: 2, quick: 1)`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
@@ -47,6 +49,7 @@ const STAGE_FLAGS = [
   'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
   'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'kube-services', 'kube-changes', 'kube-runs', 'kube-burst',
   'failover-connections', 'fuzz-packets', 'fuzz-seed',
+  'dns-services', 'dns-seconds', 'dns-rounds',
 ] as const;
 
 interface Options {

@@ -5,6 +5,7 @@
 import type { Stage } from '../lib/types.js';
 import { conntrackGcStage } from './conntrack-gc.js';
 import { controlPlaneStage } from './control-plane.js';
+import { dnsStage } from './dns.js';
 import { failoverStage } from './failover.js';
 import { fuzzStage } from './fuzz.js';
 import { kubeProxyStage } from './kube-proxy.js';
@@ -26,4 +27,5 @@ export const STAGES: Stage[] = [
   fuzzStage,
   mapsStage,
   conntrackGcStage,
+  dnsStage,
 ];
