@@ -41,7 +41,7 @@ stage options (each stage reads the ones it knows):
   failover:               --failover-connections 30
   fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>
   dns:                    --dns-services <n> (full: 10000, quick: 1000)  --dns-seconds <s> (full: 15, quick: 5)
-                          --dns-rounds <n> (full: 2, quick: 1)`;
+                          --dns-rounds <n> (full: 3, quick: 1)`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [

@@ -6,7 +6,7 @@
  * as a hosts file (--addn-hosts, "VIP name" lines). dnsperf asks each
  * server for every name in turn over UDP (-c 4 clients, its default 100
  * queries in flight), for --dns-seconds (15; quick 5), the two servers
- * alternating for --dns-rounds rounds (2; quick 1). The figures are the
+ * alternating for --dns-rounds rounds (3; quick 1). The figures are the
  * medians over the rounds; every answer must be NOERROR, or the run fails.
  *
  *   npx tsx bench/stages/dns.ts [--quick] [--dns-services N] [--dns-seconds S] [--dns-rounds R]
@@ -56,7 +56,7 @@ function config(ctx: StageContext): Config {
   return {
     services: num('dns-services', ctx.quick ? 1000 : 10_000, 60_000),
     seconds: num('dns-seconds', ctx.quick ? 5 : 15, 600),
-    rounds: num('dns-rounds', ctx.quick ? 1 : 2, 20),
+    rounds: num('dns-rounds', ctx.quick ? 1 : 3, 20),
   };
 }
 

@@ -25,10 +25,12 @@
  *   SRV answer's addresses count as part of the answer for this: a client
  *   gets all of them or retries, never a silently shortened list.
  *
- * Encoded responses are cached per question (its exact bytes, so names
- * keep the question's case) and EDNS presence; a hit costs a copy and
- * the query's ID and RD bit patched in. The zone's change events drop the
- * entries of the names they touch, so answers follow changes at once.
+ * Encoded responses are cached by the query's bytes after its ID (the
+ * same question, case, flags and EDNS record get the same answer), so a
+ * hit is looked up before anything is decoded and costs a copy with the
+ * query's ID patched in. Only answers for names of the zone are kept; the
+ * zone's change events drop the entries of the names they touch, so
+ * answers follow changes at once.
  */
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, OptAnswer, Packet, Question } from 'dns-packet';
@@ -77,6 +79,10 @@ export interface ResponderStats {
 }
 
 interface Cached {
+  /** The lowercase name asked, whose changes drop the entry. */
+  name: string;
+  /** The largest UDP response the query allows. */
+  udpLimit: number;
   full: Buffer;
   /** TC set, the question only: built the first time a UDP client's limit is too small. */
   truncated?: Buffer;
@@ -91,9 +97,10 @@ export class DnsResponder {
   readonly #apex: readonly string[];
   readonly #serial: number;
   readonly #maxEntries: number;
-  /** Lowercase name → cache key → response. */
-  readonly #cache = new Map<string, Map<string, Cached>>();
-  #entries = 0;
+  /** The query's bytes after its ID (latin1) → response. */
+  readonly #cache = new Map<string, Cached>();
+  /** Lowercase name → the keys of its entries. */
+  readonly #keysOf = new Map<string, Set<string>>();
   readonly #unsubscribe: () => void;
   readonly #stats: ResponderStats = { queries: 0, cacheHits: 0, truncated: 0, dropped: 0, rcodes: {} };
 
@@ -105,11 +112,8 @@ export class DnsResponder {
     this.#maxEntries = opts.maxCacheEntries ?? CACHE_MAX_ENTRIES;
     this.#unsubscribe = this.#zone.onChange((names) => {
       for (const n of names) {
-        const m = this.#cache.get(n);
-        if (m) {
-          this.#entries -= m.size;
-          this.#cache.delete(n);
-        }
+        for (const k of this.#keysOf.get(n) ?? []) this.#cache.delete(k);
+        this.#keysOf.delete(n);
       }
     });
   }
@@ -118,7 +122,7 @@ export class DnsResponder {
   close(): void {
     this.#unsubscribe();
     this.#cache.clear();
-    this.#entries = 0;
+    this.#keysOf.clear();
   }
 
   /** What it has answered so far (a copy). */
@@ -134,6 +138,12 @@ export class DnsResponder {
       return undefined;
     }
     const id = query.readUInt16BE(0);
+    const key = query.toString('latin1', 2);
+    const hit = this.#cache.get(key);
+    if (hit) {
+      this.#stats.cacheHits++;
+      return this.#send(this.#fit(hit, transport === 'tcp' ? 65_535 : hit.udpLimit), id, query, undefined);
+    }
     const opcode = (query[2]! >> 3) & 0x0f;
     let p: DecodedPacket;
     try {
@@ -150,32 +160,28 @@ export class DnsResponder {
       const packet: Packet = { type: 'response', id, flags: (query[2]! & RD) << 8, questions: this.#echo(questions), additionals: [this.#opt(BADVERS_EXTENDED)] };
       return this.#send(dnsPacket.encode(packet), id, query, 'BADVERS');
     }
-    const limit = transport === 'tcp' ? 65_535 : opt ? Math.max(UDP_PAYLOAD_PLAIN, Math.min(opt.udpPayloadSize, UDP_PAYLOAD_MAX)) : UDP_PAYLOAD_PLAIN;
+    const udpLimit = opt ? Math.max(UDP_PAYLOAD_PLAIN, Math.min(opt.udpPayloadSize, UDP_PAYLOAD_MAX)) : UDP_PAYLOAD_PLAIN;
+    const limit = transport === 'tcp' ? 65_535 : udpLimit;
     const q = questions[0]!;
     const lower = q.name.toLowerCase();
-    const key = `${opt ? 'e' : 'n'}${q.type}/${q.class ?? 'IN'}/${q.name}`;
+    const packet = this.#answer(q, lower, opt !== undefined);
+    const cached: Cached = { name: lower, udpLimit, full: dnsPacket.encode(packet), packet };
+    // Only names of the zone are kept: anything else is one REFUSED away.
+    if (labelsInZone(lower, this.#zone.zone) !== undefined && PRINTABLE.test(q.name)) this.#remember(key, cached);
+    return this.#send(this.#fit(cached, limit), id, query, undefined);
+  }
 
-    let cached = this.#cache.get(lower)?.get(key);
-    if (cached) this.#stats.cacheHits++;
-    else {
-      const packet = this.#answer(q, lower, opt !== undefined);
-      cached = { full: dnsPacket.encode(packet), packet };
-      // Only names of the zone are kept: anything else is one REFUSED away.
-      if (labelsInZone(lower, this.#zone.zone) !== undefined && PRINTABLE.test(q.name)) this.#remember(lower, key, cached);
-    }
-    let out = cached.full;
-    if (out.length > limit) {
-      cached.truncated ??= dnsPacket.encode({
-        ...cached.packet,
-        flags: (cached.packet.flags ?? 0) | dnsPacket.TRUNCATED_RESPONSE,
-        answers: [],
-        authorities: [],
-        additionals: (cached.packet.additionals ?? []).filter((a) => a.type === 'OPT'),
-      });
-      out = cached.truncated;
-      this.#stats.truncated++;
-    }
-    return this.#send(out, id, query, undefined);
+  /** The response that fits `limit`: the whole one, or TC with the question only. */
+  #fit(c: Cached, limit: number): Buffer {
+    if (c.full.length <= limit) return c.full;
+    this.#stats.truncated++;
+    return (c.truncated ??= dnsPacket.encode({
+      ...c.packet,
+      flags: (c.packet.flags ?? 0) | dnsPacket.TRUNCATED_RESPONSE,
+      answers: [],
+      authorities: [],
+      additionals: (c.packet.additionals ?? []).filter((a) => a.type === 'OPT'),
+    }));
   }
 
   /** Copy `response`, with the query's ID and RD bit, and count it. */
@@ -189,15 +195,15 @@ export class DnsResponder {
     return out;
   }
 
-  #remember(lower: string, key: string, c: Cached): void {
-    if (this.#entries >= this.#maxEntries) {
+  #remember(key: string, c: Cached): void {
+    if (this.#cache.size >= this.#maxEntries) {
       this.#cache.clear();
-      this.#entries = 0;
+      this.#keysOf.clear();
     }
-    let m = this.#cache.get(lower);
-    if (!m) this.#cache.set(lower, (m = new Map()));
-    m.set(key, c);
-    this.#entries++;
+    this.#cache.set(key, c);
+    let keys = this.#keysOf.get(c.name);
+    if (!keys) this.#keysOf.set(c.name, (keys = new Set()));
+    keys.add(key);
   }
 
   /** The questions to echo in a response: those dns-packet can write back as they came. */
