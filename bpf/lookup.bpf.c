@@ -53,7 +53,10 @@ int sluice_lookup(struct xdp_md *ctx)
 	struct lookup_result res = {};
 	struct lookup_result *out;
 
-	res.rc = lb_decide(data, data_end, data_end - data, 0, &act, 1);
+	/* No interface: a lookup does not ask the FIB whether a reply is
+	 * addressed to this host (it is run in the daemon's namespace, not
+	 * the dataplane's). */
+	res.rc = lb_decide(ctx, 0, data, data_end, data_end - data, 0, &act, 1);
 	res.svc_id = act.svc_id;
 	res.backend_id = act.backend_id;
 	res.new_addr = act.new_addr;

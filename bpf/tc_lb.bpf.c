@@ -276,7 +276,8 @@ int sluice_tc(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	rc = lb_decide(data, data_end, skb->len, 0, &act, 0);
+	rc = lb_decide(skb, skb->ingress_ifindex ?: skb->ifindex, data,
+		       data_end, skb->len, 0, &act, 0);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ||
 	    rc == SLUICE_NAT_FRAG || rc == SLUICE_NAT_ICMP) {
 		if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ?

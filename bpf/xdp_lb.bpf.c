@@ -399,7 +399,8 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 	__u32 ifindex = 0;
 	__u16 mtu = 0;
 
-	rc = lb_decide((void *)(long)ctx->data, (void *)(long)ctx->data_end,
+	rc = lb_decide(ctx, ctx->ingress_ifindex, (void *)(long)ctx->data,
+		       (void *)(long)ctx->data_end,
 		       ctx->data_end - ctx->data, new_to_vip, &act, 0);
 	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ||
 	    rc == SLUICE_NAT_FRAG || rc == SLUICE_NAT_ICMP) {

@@ -58,6 +58,24 @@ static __always_inline int fib_next_hop(void *ctx, __u32 ifindex,
 	return 0;
 }
 
+/* Whether the FIB delivers `iph`'s destination to this host (a local,
+ * broadcast or multicast route: the kernel's NOT_FWDED), as routed in the
+ * namespace of interface `ifindex`. A failed lookup answers no. */
+static __always_inline int fib_dst_local(void *ctx, __u32 ifindex,
+					 const struct iphdr *iph)
+{
+	struct bpf_fib_lookup p = {};
+
+	p.family = AF_INET;
+	p.tos = iph->tos;
+	p.l4_protocol = iph->protocol;
+	p.ipv4_src = iph->saddr;
+	p.ipv4_dst = iph->daddr;
+	p.ifindex = ifindex;
+	return bpf_fib_lookup(ctx, &p, sizeof(p), 0) ==
+	       BPF_FIB_LKUP_RET_NOT_FWDED;
+}
+
 /* Rewrite MACs and decrement the TTL. Returns -1 (and changes nothing) if
  * the TTL would expire: the stack then sends ICMP time exceeded. */
 static __always_inline int fib_apply_l2(struct ethhdr *eth, struct iphdr *iph,

@@ -41,6 +41,7 @@
 #include "stats.h"
 #include "hairpin.h"
 #include "ct.h"
+#include "fib.h"
 
 #define SLUICE_IP_MF 0x2000
 #define SLUICE_IP_OFFSET 0x1fff
@@ -429,7 +430,8 @@ static __always_inline int lb_reply(const struct iphdr *iph, __be16 sport,
  * entry (counted); anything else is not ours and passes. With `lookup`,
  * the restore is decided, not tracked.
  */
-static __always_inline int lb_stateless_reply(const struct iphdr *iph,
+static __always_inline int lb_stateless_reply(void *ctx, __u32 ifindex,
+					      const struct iphdr *iph,
 					      __be16 sport, __be16 dport,
 					      __u8 tflags,
 					      const struct ct_key *rk,
@@ -447,6 +449,13 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
 
 	if (!rv || (iph->protocol == IPPROTO_TCP &&
 		    (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN))
+		return SLUICE_PASS;
+	/* A packet to this node itself is the answer to a connection the
+	 * node opened to the endpoint (a health probe, a kubelet's readiness
+	 * check, a direct query): the reply of a flow placed elsewhere goes
+	 * to a client beyond this node, never to one of its own addresses.
+	 * Asked only of packets from a backend endpoint without an entry. */
+	if (ifindex && fib_dst_local(ctx, ifindex, iph))
 		return SLUICE_PASS;
 	if (rv->flags & SLUICE_RNAT_AMBIGUOUS) {
 		act->reply_ambiguous = 1;
@@ -509,7 +518,8 @@ static __always_inline int lb_stateless_reply(const struct iphdr *iph,
  * under the packet's tuple, its destination a VIP): straight to the
  * service. `tflags` are the TCP flags (0 for UDP).
  */
-static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
+static __always_inline int lb_flow(void *ctx, __u32 ifindex,
+				   struct iphdr *iph, __be16 sport,
 				   __be16 dport, __u8 tflags, int new_to_vip,
 				   struct nat_action *act, int lookup)
 {
@@ -575,7 +585,8 @@ static __always_inline int lb_flow(struct iphdr *iph, __be16 sport,
 	 * destination is a VIP at all (no service on this port) or the
 	 * filter's false positive. */
 	if (!vip_maybe(iph->daddr))
-		return lb_stateless_reply(iph, sport, dport, tflags, &fk, now,
+		return lb_stateless_reply(ctx, ifindex, iph, sport, dport,
+					  tflags, &fk, now,
 					  act, lookup);
 new_flow:
 	sk.addr[0] = iph->daddr;
@@ -585,8 +596,9 @@ new_flow:
 	svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc) {
 		if (!vip_known(iph->daddr))
-			return lb_stateless_reply(iph, sport, dport, tflags, &fk,
-						  now, act, lookup);
+			return lb_stateless_reply(ctx, ifindex, iph, sport,
+						  dport, tflags, &fk, now, act,
+						  lookup);
 		act->to_vip = 1;
 		return SLUICE_ERR_NO_SERVICE;
 	}
@@ -601,7 +613,8 @@ new_flow:
 #include "frag.h"
 #include "icmp_nat.h"
 
-static __always_inline int lb_decide(void *data, void *data_end,
+static __always_inline int lb_decide(void *ctx, __u32 ifindex,
+				     void *data, void *data_end,
 				     __u32 pkt_len, int new_to_vip,
 				     struct nat_action *act, int lookup)
 {
@@ -681,7 +694,8 @@ static __always_inline int lb_decide(void *data, void *data_end,
 		return icmp4_decide(&c, data, data_end, iph, l4_len, act, lookup);
 	}
 
-	rc = lb_flow(iph, sport, dport, tflags, new_to_vip, act, lookup);
+	rc = lb_flow(ctx, ifindex, iph, sport, dport, tflags, new_to_vip, act,
+		     lookup);
 	if (first_frag)
 		return frag4_first(iph, rc, act, lookup);
 	return rc;
