@@ -23,6 +23,8 @@ export interface TopBackend {
   effectiveState?: string;
   /** unchecked, unknown, healthy or unhealthy, when the API says it. */
   health?: string;
+  /** The last probe ("ok 0.4ms", "ECONNREFUSED"), once there was one. */
+  lastProbe?: string;
   /** Absent when the backend is not in the dataplane (maintenance). */
   counters?: TopCounters;
 }
@@ -374,6 +376,7 @@ export function renderFrame(input: FrameInput): Frame {
         { header: 'PACKETS', cells: bs.map((b) => cnt(b, 'packets')), align: 'right', optional: true },
         { header: 'BYTES', cells: bs.map((b) => cnt(b, 'bytes')), align: 'right', optional: true },
         { header: 'CONNS', cells: bs.map((b) => cnt(b, 'newConnections')), align: 'right', optional: true },
+        { header: 'LAST PROBE', cells: bs.map((b) => b.lastProbe ?? '-'), align: 'left', optional: true },
       ], width);
       if (bs.length > 0) selected = indexOf(bs.map((b) => b.address), state.backend);
     }

@@ -54,6 +54,14 @@ function enumName(v: unknown, prefix: RegExp): string | undefined {
 
 const sum = (o: object | null | undefined): number => Object.values(o ?? {}).reduce((a: number, v) => a + (typeof v === 'string' || typeof v === 'number' ? Number(v) : 0), 0);
 
+/** The last probe as a cell: "ok 0.4ms" or its error; undefined before the first (or without the field). */
+function lastProbe(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object') return undefined;
+  const p = v as { ok?: unknown; latencyUs?: unknown; error?: unknown };
+  if (p.ok === true) return `ok ${(Number(p.latencyUs ?? 0) / 1000).toFixed(1)}ms`;
+  return typeof p.error === 'string' && p.error !== '' ? p.error : 'failed';
+}
+
 /**
  * One sample from the two answers: the services and counters of GetStats,
  * with each backend's weight, admin state and health from ListServices
@@ -77,13 +85,17 @@ export function toSample(stats: GetStatsResponse, services: readonly ServiceMess
       const state = enumName(b?.state ?? l?.state, /^STATE_/) ?? 'active';
       const extra = b as unknown as Record<string, unknown> | undefined;
       const effective = enumName(extra?.['effectiveState'], /^STATE_/) ?? enumName(l?.state, /^STATE_/);
-      const health = enumName(extra?.['health'], /^HEALTH_(STATE_)?/);
+      // HEALTH_UNSPECIFIED is "not checked"; a message without the field says nothing of health.
+      const rawHealth = extra?.['health'];
+      const health = rawHealth === 'HEALTH_UNSPECIFIED' ? 'unchecked' : enumName(rawHealth, /^HEALTH_/);
+      const probe = lastProbe(extra?.['lastProbe']);
       return {
         address,
         weight: b?.weight ?? 1,
         state,
         ...(effective !== undefined && effective !== state ? { effectiveState: effective } : {}),
         ...(health !== undefined ? { health } : {}),
+        ...(probe !== undefined ? { lastProbe: probe } : {}),
         ...(l ? { counters: counters(l.counters) } : {}),
       };
     });
@@ -135,6 +147,7 @@ export function onceData(previous: TopSample, sample: TopSample, state: ViewStat
         ...(b.effectiveState !== undefined ? { effectiveState: b.effectiveState } : {}),
         weight: b.weight,
         health: b.health ?? null,
+        lastProbe: b.lastProbe ?? null,
         packetsPerSecond: b.rates ? r3(b.rates.packets) : null,
         bytesPerSecond: b.rates ? r3(b.rates.bytes) : null,
         newConnectionsPerSecond: b.rates ? r3(b.rates.newConnections) : null,

@@ -89,7 +89,7 @@ test('sluice top under tmux: services, live rates, backends, sort, resize, quit 
   const backendRow = (l: string[], a: string): string[] | undefined => cells(l, new RegExp(`^${a.replace(/\./g, '\\.')} `));
   const drilled = await see('the backends, each with traffic', (l) => addresses.every((a) => positive(backendRow(l, a)?.[4])));
   t.regex(drilled[1]!, /^default\/web  packets\/s \S+  bytes\/s \S+  conns\/s \S+  backends up 3\/3$/);
-  t.regex(drilled.join('\n'), /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +CONN\/S +PACKETS +BYTES +CONNS$/m);
+  t.regex(drilled.join('\n'), /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +CONN\/S +PACKETS +BYTES +CONNS +LAST PROBE$/m);
   addresses.forEach((a, i) => {
     const r = backendRow(drilled, a)!;
     t.is(r[1], 'active', a);

@@ -46,8 +46,8 @@ function samples(): { previous: TopSample; sample: TopSample } {
     rejects: 2,
     services: [
       svc('default/web', 1100, 110_000, 14, [
-        { address: '10.1.0.1', weight: 1, state: 'active', health: 'healthy', counters: { packets: 700, bytes: 70_000, newConnections: 10 } },
-        { address: '10.1.0.2', weight: 2, state: 'active', health: 'unhealthy', effectiveState: 'draining', counters: { packets: 400, bytes: 40_000, newConnections: 4 } },
+        { address: '10.1.0.1', weight: 1, state: 'active', health: 'healthy', lastProbe: 'ok 0.4ms', counters: { packets: 700, bytes: 70_000, newConnections: 10 } },
+        { address: '10.1.0.2', weight: 2, state: 'active', health: 'unhealthy', lastProbe: 'ECONNREFUSED', effectiveState: 'draining', counters: { packets: 400, bytes: 40_000, newConnections: 4 } },
         { address: '10.1.0.10', weight: 1, state: 'maintenance' },
       ]),
       svc('default/api', 20, 80_000, 2),
@@ -177,10 +177,12 @@ test('the rows scroll to keep the selected one shown', (t) => {
 test('backends frame: address, state (admin>applied), weight, health, rates', (t) => {
   const lines = frame({ state: { mode: 'backends', sort: 'name', service: 'default/web' }, keys: true });
   t.is(lines[1], 'default/web  packets/s 50  bytes/s 5.00k  conns/s 2  backends up 1/3');
-  t.regex(lines[3]!, /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +CONN\/S +PACKETS +BYTES +CONNS$/);
-  t.regex(lines[4]!, /^10\.1\.0\.1 +active +1 +healthy +50 +5.00k +2 +700 +70.0k +10$/);
-  t.regex(lines[5]!, /^10\.1\.0\.2 +active>draining +2 +unhealthy +0 +0 +0 +400 +40.0k +4$/);
-  t.regex(lines[6]!, /^10\.1\.0\.10 +maintenance +1 +- +- +- +- +- +- +-$/, 'no health field: "-"');
+  t.regex(lines[3]!, /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +CONN\/S +PACKETS +BYTES +CONNS +LAST PROBE$/);
+  t.regex(lines[4]!, /^10\.1\.0\.1 +active +1 +healthy +50 +5.00k +2 +700 +70.0k +10 +ok 0.4ms$/);
+  t.regex(lines[5]!, /^10\.1\.0\.2 +active>draining +2 +unhealthy +0 +0 +0 +400 +40.0k +4 +ECONNREFUSED$/);
+  t.regex(lines[6]!, /^10\.1\.0\.10 +maintenance +1 +- +- +- +- +- +- +- +-$/, 'no health field: "-"');
+  const narrow = frame({ state: { mode: 'backends', sort: 'name', service: 'default/web' }, width: 80 });
+  t.regex(narrow[3]!, /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +CONN\/S +PACKETS$/, 'when narrow, the last probe and the totals go, from the right');
   t.is(lines[29], 'Esc/Backspace back  Up/Down/j/k select  s sort  q quit');
   const gone = frame({ state: { mode: 'backends', sort: 'name', service: 'default/gone' } });
   t.is(gone[1], 'service default/gone: gone');

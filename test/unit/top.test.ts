@@ -79,8 +79,8 @@ test('top --once prints a table; with a service, its backends', async (t) => {
   t.notRegex(r.stdout, /q quit/, 'no keys without a terminal');
   const one = await sluice(['--server', f.server.address, 'top', '--once', '--interval', '100ms', 'default/api']);
   t.is(one.code, 0, one.stderr);
-  t.regex(one.stdout, /^10\.1\.0\.3 +active +5 +- +0 +0 +0 +0 +0 +0$/m);
-  t.regex(one.stdout, /^10\.1\.0\.4 +maintenance +1 +- +- +- +- +- +- +-$/m);
+  t.regex(one.stdout, /^10\.1\.0\.3 +active +5 +\S+ +0 +0 +0 +0 +0 +0 +-$/m);
+  t.regex(one.stdout, /^10\.1\.0\.4 +maintenance +1 +\S+ +- +- +- +- +- +- +-$/m);
   const missing = await sluice(['--server', f.server.address, 'top', '--once', '--interval', '100ms', 'default/nope']);
   t.is(missing.code, 1);
   t.is(missing.stderr.trim(), 'sluice: NOT_FOUND: service "default/nope" not found');
@@ -101,7 +101,7 @@ test('top: mistakes are named by their flag', async (t) => {
   }
 });
 
-test('a sample takes health and the applied state from the API when it has them, "-" otherwise', (t) => {
+test('a sample takes health, the last probe and the applied state from the API (Backend.health, last_probe, effective_state) when it has them', (t) => {
   const counters = (n: number) => ({ packets: String(n), bytes: String(n * 10), newConnections: '1', replyPackets: '0' });
   const stats = {
     services: [{ name: 'default/web', counters: counters(9), frontends: [], backends: [{ address: '10.1.0.1', state: 'ACTIVE', counters: counters(5) }, { address: '10.1.0.2', state: 'DRAINING', counters: counters(4) }] }],
@@ -111,17 +111,17 @@ test('a sample takes health and the applied state from the API when it has them,
   const services = [{
     name: 'default/web',
     backends: [
-      { address: '10.1.0.1', weight: 3, state: 'ACTIVE', leaseId: '', health: 'HEALTHY', effectiveState: 'ACTIVE' },
-      { address: '10.1.0.2', weight: 1, state: 'ACTIVE', leaseId: '', health: 'UNHEALTHY', effectiveState: 'DRAINING' },
-      { address: '10.1.0.3', weight: 1, state: 'MAINTENANCE', leaseId: '', health: 'UNCHECKED', effectiveState: 'MAINTENANCE' },
+      { address: '10.1.0.1', weight: 3, state: 'ACTIVE', leaseId: '', health: 'HEALTHY', effectiveState: 'ACTIVE', lastProbe: { timeMs: '1', ok: true, latencyUs: 420, error: '' } },
+      { address: '10.1.0.2', weight: 1, state: 'ACTIVE', leaseId: '', health: 'UNHEALTHY', effectiveState: 'DRAINING', lastProbe: { timeMs: '1', ok: false, latencyUs: 900, error: 'ECONNREFUSED' } },
+      { address: '10.1.0.3', weight: 1, state: 'MAINTENANCE', leaseId: '', health: 'HEALTH_UNSPECIFIED', effectiveState: 'MAINTENANCE', lastProbe: null },
     ],
   }] as unknown as ServiceMessage[];
   const s = toSample(stats, services, 1000);
   t.is(s.drops, 7);
   t.is(s.rejects, 2);
   t.deepEqual(s.services[0]!.backends, [
-    { address: '10.1.0.1', weight: 3, state: 'active', health: 'healthy', counters: { packets: 5, bytes: 50, newConnections: 1 } },
-    { address: '10.1.0.2', weight: 1, state: 'active', effectiveState: 'draining', health: 'unhealthy', counters: { packets: 4, bytes: 40, newConnections: 1 } },
+    { address: '10.1.0.1', weight: 3, state: 'active', health: 'healthy', lastProbe: 'ok 0.4ms', counters: { packets: 5, bytes: 50, newConnections: 1 } },
+    { address: '10.1.0.2', weight: 1, state: 'active', effectiveState: 'draining', health: 'unhealthy', lastProbe: 'ECONNREFUSED', counters: { packets: 4, bytes: 40, newConnections: 1 } },
     { address: '10.1.0.3', weight: 1, state: 'maintenance', health: 'unchecked' },
   ]);
   const bare = toSample(stats, [{ name: 'default/web', backends: [{ address: '10.1.0.1', state: 'ACTIVE', leaseId: '' }] }] as unknown as ServiceMessage[], 1000);
