@@ -5,7 +5,8 @@
  *
  * From the bottom up: the shared leaves (errors.ts, field-path.ts,
  * package-root.ts); model/ and store/; maglev/, dataplane/ and catalog/;
- * reconciler/; lb/; inspect/; health/ and dns/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
+ * reconciler/; lb/; inspect/; health/ and dns/; node/; api/ and kube/; metrics/ and status/;
+ * daemon/, demo/ and cli/ on top.
  * Each folder has one rule that lists what it may import from src/ (npm
  * packages and node: builtins are not restricted here). Type-only imports
  * count: a type pulls its module's layer in as much as a value does.
@@ -174,6 +175,16 @@ module.exports = {
         'store directly; the agent (daemon/kube-proxy.ts) wires it to a node.',
       from: { path: '^src/kube/' },
       to: onlyTo('kube/', 'catalog/', 'model/'),
+    },
+    {
+      name: 'status-reads-a-snapshot',
+      severity: 'error',
+      comment:
+        'status/ (the status page: its HTTP routes and static files) shows what a SnapshotSource gives ' +
+        '(metrics/snapshot.ts); it never reads the maps, the catalog or the node itself. The daemon ' +
+        'builds the source and mounts the routes on its metrics server.',
+      from: { path: '^src/status/' },
+      to: onlyTo('status/', 'metrics/snapshot\\.ts$'),
     },
     {
       name: 'top-not-imported',

@@ -14,7 +14,7 @@ import type { ClientTlsOptions, SluiceClient } from '../api/client.js';
 import type { BackendStateName, ConntrackGcStatsMessage, GetStatsResponse, MapStatsMessage, ServiceMessage } from '../api/messages.js';
 import { CAPACITY_FLAG } from '../daemon/capacity.js';
 import { DAEMON_FLAGS, type DaemonFlag, type DaemonFlags } from './daemon-flags.js';
-import { KUBE_PROXY_FLAGS, type KubeProxyFlags } from './kube-proxy-flags.js';
+import { KUBE_PROXY_FLAGS, parseDuration, type KubeProxyFlags } from './kube-proxy-flags.js';
 import { compareIPv4, isIPv4Address } from '../model/address.js';
 import { MAX_WEIGHT } from '../model/limits.js';
 import { LEASE_TTL } from '../store/lease.js';
@@ -84,6 +84,13 @@ function ipAddress(flag: string) {
     if (!isIPv4Address(v)) throw new UsageError(`${flag.startsWith('<') ? flag : `--${flag}`}: must be an IPv4 address, got ${typed(v)}`);
     return v;
   };
+}
+
+/** --interval of top: a duration in 100ms..1h, in ms. */
+function topInterval(v: string): number {
+  const ms = parseDuration('interval', v);
+  if (ms < 100 || ms > 3_600_000) throw new UsageError(`--interval: must be between 100ms and 1h, got ${typed(v)}`);
+  return ms;
 }
 
 /** A TLS file's contents; a UsageError naming the flag if it cannot be read. */
@@ -420,6 +427,23 @@ Backends registered with a lease are kept when the file does not name them.`)
     .action(async (name: string | undefined) => {
       const r = await withClient((c) => c.getStats(name));
       out(r, () => statsTable(r));
+    });
+
+  // ---- top
+  program
+    .command('top')
+    .description('a live view of the services (sorted by packets/s) and, on Enter, of one service\'s backends; keys: Up/Down/j/k select, Enter backends, Esc/Backspace back, s sort (packets/s, bytes/s, name), q quit')
+    .argument('[service]', 'start in this service\'s backends')
+    .option('--interval <duration>', 'time between two samples, 100ms..1h (default 1s)', topInterval, 1000)
+    .option('--once', 'print one frame (two samples an interval apart) and exit; needs no terminal, works in pipes and with -o json|yaml')
+    .action(async (service: string | undefined, o: { interval: number; once?: boolean }) => {
+      const once = o.once === true;
+      if (!once && globals.output !== 'table') throw new UsageError(`-o ${globals.output}: top prints ${globals.output} only with --once`);
+      if (!once && (!process.stdout.isTTY || !process.stdin.isTTY)) {
+        throw new UsageError(`top needs a terminal (standard ${process.stdout.isTTY ? 'input' : 'output'} is not one): use --once to print one frame (it works in pipes and with -o json)`);
+      }
+      const { runTop } = await import('./top.js');
+      await withClient((c) => runTop({ client: c, server: serverOf(globals), intervalMs: o.interval, once, output: globals.output, ...(service !== undefined ? { service } : {}) }));
     });
 
   // ---- flow
