@@ -73,6 +73,7 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
         : {}),
       ...(f.storePrefix !== undefined ? { storePrefix: f.storePrefix } : {}),
       ...(f.statelessReplies === false ? { statelessReplies: false } : {}),
+      ...(f.healthNetns !== undefined ? { healthNetns: f.healthNetns } : {}),
       ...conntrackOptions(f),
     });
   } catch (err) {

@@ -41,6 +41,7 @@ export interface DaemonFlags extends CapacityFlags, ConntrackFlags {
   storeKey?: string;
   storePrefix?: string;
   statelessReplies?: boolean;
+  healthNetns?: string;
 }
 
 /** One flag of the daemon. */
@@ -96,6 +97,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--store-key <file>', field: 'storeTls.key', description: 'TLS to etcd: the client certificate\'s key (PEM)' },
   { flags: '--store-prefix <prefix>', field: 'storePrefix', description: 'the key prefix of sluice\'s state in the store (default /sluice); nodes that share it balance alike' },
   { flags: '--no-stateless-replies', field: 'statelessReplies', description: 'pass replies of flows this node has no entry for untouched, instead of restoring them by their backend endpoint (see README: scale-out)' },
+  { flags: '--health-netns <path>', field: 'healthNetns', description: 'the network namespace health checks probe from, e.g. /var/run/netns/lb (default: the namespace of the --interface targets when they share one, else the daemon\'s own)' },
   { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
   ...CAPACITY_FLAGS,
   ...CONNTRACK_FLAGS,
