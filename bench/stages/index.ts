@@ -7,6 +7,7 @@ import { conntrackGcStage } from './conntrack-gc.js';
 import { controlPlaneStage } from './control-plane.js';
 import { failoverStage } from './failover.js';
 import { fuzzStage } from './fuzz.js';
+import { healthStage } from './health.js';
 import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
 import { mapsStage } from './maps.js';
@@ -26,4 +27,5 @@ export const STAGES: Stage[] = [
   fuzzStage,
   mapsStage,
   conntrackGcStage,
+  healthStage,
 ];

@@ -204,7 +204,6 @@ test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH e
 
   engine.say('10.0.0.1', 'healthy');
   engine.say('10.0.0.2', 'unhealthy', 'ECONNREFUSED');
-  await f.plane.syncer.drain?.();
   t.like(f.plane.overlay.get('default/a', '10.0.0.2'), { state: 'draining', reason: 'health: 3 checks failed: ECONNREFUSED' });
   t.like(f.plane.overlay.get('default/b', '10.0.0.2'), { state: 'maintenance' });
   const a = await f.client.getService('default/a');
