@@ -8,6 +8,7 @@ import { controlPlaneStage } from './control-plane.js';
 import { dnsStage } from './dns.js';
 import { failoverStage } from './failover.js';
 import { fuzzStage } from './fuzz.js';
+import { healthStage } from './health.js';
 import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
 import { mapsStage } from './maps.js';
@@ -28,4 +29,5 @@ export const STAGES: Stage[] = [
   mapsStage,
   conntrackGcStage,
   dnsStage,
+  healthStage,
 ];

@@ -12,14 +12,19 @@ import {
   API_OWNER,
   normaliseDefinition,
   type BackendDefinitionState,
+  type HealthCheckDefinition,
   type ServiceDefinition,
   type StoredService,
 } from '../model/definition.js';
 import type { Connection, FlowLookup, GlobalCounter, LbStats, MapOccupancy, ServiceCounters } from '../inspect/inspector.js';
 import type { WatchEvent } from '../catalog/watch.js';
 import type { ConntrackGcStats } from '../node/conntrack-gc.js';
+import type { ControlPlane } from '../node/control-plane.js';
 import type {
+  BackendHealthName,
+  BackendMessage,
   BackendStateName,
+  HealthCheckMessage,
   ConnectionMessage,
   CountersMessage,
   GlobalStatsMessage,
@@ -130,7 +135,41 @@ export function definitionInputFromMessage(m: ServiceMessage | ServiceInput): Re
   if (m.tableSize) out['tableSize'] = m.tableSize;
   const noBackends = enumInput(m.noBackends, 'NO_BACKENDS_UNSPECIFIED');
   if (noBackends !== undefined) out['noBackends'] = noBackends;
+  if (m.healthCheck) out['healthCheck'] = healthCheckInput(m.healthCheck);
   return out;
+}
+
+/** A HealthCheck message as schema input (zero values left out). */
+function healthCheckInput(h: NonNullable<ServiceInput['healthCheck']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const type = enumInput(h.type, 'TYPE_UNSPECIFIED');
+  if (type !== undefined) out['type'] = type;
+  for (const k of ['port', 'portName', 'path', 'host', 'grpcService', 'intervalMs', 'timeoutMs', 'rise', 'fall'] as const) {
+    const x = h[k];
+    if (x !== undefined && x !== null && x !== 0 && x !== '') out[k] = x;
+  }
+  if (h.expectedStatus) out['expectedStatus'] = { min: h.expectedStatus.min ?? 0, max: h.expectedStatus.max ?? 0 };
+  const on = enumInput(h.onUnhealthy, 'ON_UNHEALTHY_UNSPECIFIED');
+  if (on !== undefined) out['onUnhealthy'] = typeof on === 'string' ? on.replace('_', '-') : on;
+  return out;
+}
+
+/** A normalised health check as its message. */
+export function healthCheckToMessage(h: HealthCheckDefinition): HealthCheckMessage {
+  return {
+    type: h.type === 'tcp' ? 'TCP' : h.type === 'http' ? 'HTTP' : h.type === 'https' ? 'HTTPS' : 'GRPC',
+    port: typeof h.port === 'number' ? h.port : 0,
+    portName: typeof h.port === 'string' ? h.port : '',
+    path: h.path ?? '',
+    host: h.host ?? '',
+    expectedStatus: h.expectedStatus ? { min: h.expectedStatus.min, max: h.expectedStatus.max } : null,
+    grpcService: h.grpcService ?? '',
+    intervalMs: h.intervalMs,
+    timeoutMs: h.timeoutMs,
+    rise: h.rise,
+    fall: h.fall,
+    onUnhealthy: h.onUnhealthy === 'reset' ? 'RESET' : 'KEEP_CONNECTIONS',
+  };
 }
 
 /** An enum value of a message as schema input: its name in lower case, undefined when unspecified, a number as it is. */
@@ -144,16 +183,49 @@ export function definitionFromMessage(m: ServiceMessage | ServiceInput): Service
   return normaliseDefinition(definitionInputFromMessage(m));
 }
 
-/** A definition's fields of the Service message (everything but the output-only ones). */
-function definitionFields(d: ServiceDefinition): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize' | 'owner'> {
+/**
+ * What a node knows of a service's backends at run time: their health and
+ * the state it applies (the definition overlaid, see node/overlay.ts).
+ */
+export interface BackendRuntime {
+  health?: Pick<NonNullable<ControlPlane['health']>, 'get'> | undefined;
+  /** The definition as the node applies it (RuntimeOverlay.apply). */
+  effective?: ServiceDefinition;
+}
+
+const HEALTH_NAMES: Readonly<Record<string, BackendHealthName>> = {
+  unchecked: 'HEALTH_UNSPECIFIED',
+  unknown: 'UNKNOWN',
+  healthy: 'HEALTHY',
+  unhealthy: 'UNHEALTHY',
+};
+
+/** A definition's fields of the Service message (everything but the output-only ones of the service). */
+function definitionFields(d: ServiceDefinition, rt?: BackendRuntime): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize' | 'owner'> {
+  const effective = rt?.effective ? new Map(rt.effective.backends.map((b) => [b.address, b.state])) : undefined;
   return {
     name: d.name,
     addresses: [...d.addresses],
     ports: d.ports.map((p) => ({ name: p.name, port: p.port, protocol: protocolToName(p.protocol), targetPort: p.targetPort })),
-    backends: d.backends.map((b) => ({ address: b.address, weight: b.weight, state: stateToName(b.state), leaseId: b.leaseId ?? '' })),
+    backends: d.backends.map((b): BackendMessage => {
+      const h = rt?.health?.get(d.name, b.address);
+      const state = effective?.get(b.address);
+      return {
+        address: b.address,
+        weight: b.weight,
+        state: stateToName(b.state),
+        leaseId: b.leaseId ?? '',
+        health: HEALTH_NAMES[h?.state ?? 'unchecked']!,
+        lastProbe: h?.lastProbe
+          ? { timeMs: String(Math.round(h.lastProbe.atMs)), ok: h.lastProbe.ok, latencyUs: Math.round(h.lastProbe.latencyMs * 1000), error: h.lastProbe.error ?? '' }
+          : null,
+        effectiveState: state ? stateToName(state) : 'STATE_UNSPECIFIED',
+      };
+    }),
     sessionAffinity: d.sessionAffinity ? { timeoutSeconds: d.sessionAffinity.timeoutSeconds } : null,
     tableSize: d.tableSize ?? 0,
     noBackends: noBackendsToName(d.noBackends),
+    healthCheck: d.healthCheck ? healthCheckToMessage(d.healthCheck) : null,
   };
 }
 
@@ -162,9 +234,13 @@ export function definitionToMessage(d: ServiceDefinition): ServiceInput {
   return definitionFields(d);
 }
 
-/** A stored service as the Service message the API returns, with the table size the dataplane uses (0 if not given). */
-export function serviceToMessage(s: StoredService, effectiveTableSize = 0): ServiceMessage {
-  return { ...definitionFields(s.definition), revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize, owner: s.owner };
+/**
+ * A stored service as the Service message the API returns, with the table
+ * size the dataplane uses (0 if not given) and what the node knows of its
+ * backends at run time (their output-only fields are unset without it).
+ */
+export function serviceToMessage(s: StoredService, effectiveTableSize = 0, rt?: BackendRuntime): ServiceMessage {
+  return { ...definitionFields(s.definition, rt), revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize, owner: s.owner };
 }
 
 /** A decoded Service message's revision fields as numbers. */
@@ -304,12 +380,12 @@ export function connectionToMessage(c: Connection): ConnectionMessage {
   };
 }
 
-/** A watch event as its message. */
-export function eventToMessage(e: WatchEvent): WatchServicesResponse {
+/** A watch event as its message; `rt` fills the backends' run-time fields (HEALTH events). */
+export function eventToMessage(e: WatchEvent | (Omit<WatchEvent, 'type'> & { type: 'HEALTH' }), rt?: BackendRuntime): WatchServicesResponse {
   return {
     type: e.type,
     name: e.name,
-    service: e.service ? serviceToMessage(e.service) : null,
+    service: e.service ? serviceToMessage(e.service, 0, rt) : null,
     revision: String(e.revision),
   };
 }

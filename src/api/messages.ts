@@ -32,6 +32,8 @@ export type { ServiceView__Output as ServiceViewName } from './generated/sluice/
 export type { Service__Output as ServiceMessage, Service as ServiceInput } from './generated/sluice/v1/Service.js';
 export type { ServicePort__Output as ServicePortMessage } from './generated/sluice/v1/ServicePort.js';
 export type { Backend__Output as BackendMessage } from './generated/sluice/v1/Backend.js';
+export type { _sluice_v1_Backend_Health__Output as BackendHealthName } from './generated/sluice/v1/Backend.js';
+export type { HealthCheck__Output as HealthCheckMessage } from './generated/sluice/v1/HealthCheck.js';
 export type { SessionAffinity__Output as SessionAffinityMessage } from './generated/sluice/v1/SessionAffinity.js';
 
 export type {

@@ -16,7 +16,7 @@ import { watchView } from '../catalog/watch.js';
 import type { ControlPlane } from '../node/control-plane.js';
 import type { StoredService } from '../model/definition.js';
 import { reroot, rerootAsync, unary } from './call.js';
-import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, serviceToMessage } from './convert.js';
+import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, serviceToMessage, type BackendRuntime } from './convert.js';
 import type {
   ApplyServiceRequest,
   ApplyServicesRequest,
@@ -66,14 +66,15 @@ function batchPath(f: string): string {
 /** The BASIC view of a stored service: its name, owner and revisions. */
 function basicServiceMessage(s: StoredService): ServiceMessage {
   return {
-    name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0, noBackends: 'NO_BACKENDS_UNSPECIFIED',
+    name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0, noBackends: 'NO_BACKENDS_UNSPECIFIED', healthCheck: null,
     revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0, owner: s.owner,
   };
 }
 
 export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
   const { plane, log } = ctx;
-  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, plane.tableSizeOf(s));
+  const runtime = (s: StoredService): BackendRuntime => ({ health: plane.health, effective: plane.overlay.apply(s.definition) });
+  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, plane.tableSizeOf(s), runtime(s));
   return {
     ApplyService: unary<ApplyServiceRequest, ServiceMessage>(log, async (req) => {
       const item = applyItem(req, '');
@@ -153,8 +154,34 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
             end(new SluiceError('RESOURCE_EXHAUSTED', `the watcher fell more than ${MAX_WATCH_BACKLOG} events behind: resume from the last revision received`));
             return;
           }
-          call.write(eventToMessage(e));
+          call.write(eventToMessage(e, e.type === 'DELETE' || !e.service ? undefined : runtime(e.service)));
         });
+        const health = plane.health;
+        if (health) {
+          const sendHealth = (name: string): void => {
+            const svc = plane.view.get(name);
+            if (ended || !svc) return;
+            if (!syncing && call.writableLength > limit) {
+              end(new SluiceError('RESOURCE_EXHAUSTED', `the watcher fell more than ${MAX_WATCH_BACKLOG} events behind: resume from the last revision received`));
+              return;
+            }
+            call.write(eventToMessage({ type: 'HEALTH', name, revision: plane.view.revision, service: svc }, runtime(svc)));
+          };
+          // A resumed watch missed the health changes since (they are not
+          // in the view's log): it gets each checked service's health now.
+          if (start !== undefined) {
+            for (const name of plane.view.names()) {
+              const svc = plane.view.get(name)!;
+              if (svc.definition.backends.some((b) => (health.get(name, b.address)?.state ?? 'unchecked') !== 'unchecked')) sendHealth(name);
+            }
+          }
+          const unwatch = health.subscribe(sendHealth);
+          const stopView = stop;
+          stop = () => {
+            stopView();
+            unwatch();
+          };
+        }
       } catch (err) {
         end(err);
         return;

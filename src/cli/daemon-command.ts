@@ -76,6 +76,7 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
       ...(f.dnsBindAddress !== undefined ? { dnsBindAddress: f.dnsBindAddress } : {}),
       ...(f.dnsZone !== undefined ? { dnsZone: f.dnsZone } : {}),
       ...(f.dnsTtl !== undefined ? { dnsTtl: f.dnsTtl } : {}),
+      ...(f.healthNetns !== undefined ? { healthNetns: f.healthNetns } : {}),
       ...conntrackOptions(f),
     });
   } catch (err) {

@@ -45,6 +45,7 @@ export interface DaemonFlags extends CapacityFlags, ConntrackFlags {
   dnsBindAddress?: string;
   dnsZone?: string;
   dnsTtl?: number;
+  healthNetns?: string;
 }
 
 /** One flag of the daemon. */
@@ -103,6 +104,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--dns-bind-address <host:port>', field: 'dnsBindAddress', description: 'answer DNS for the services over UDP and TCP on this address, e.g. 127.0.0.1:53 (default: no DNS server)' },
   { flags: '--dns-zone <zone>', field: 'dnsZone', description: `the zone of the services' names: service default/web is web.default.<zone> (default ${DEFAULT_DNS_ZONE})` },
   { flags: '--dns-ttl <seconds>', field: 'dnsTtl', description: `TTL of DNS answers, negative ones included (default ${DNS_TTL_DEFAULT_S})`, parse: count('dns-ttl', { min: 0, max: DNS_TTL_MAX_S }) },
+  { flags: '--health-netns <path>', field: 'healthNetns', description: 'the network namespace health checks probe from, e.g. /var/run/netns/lb (default: the namespace of the --interface targets when they share one, else the daemon\'s own)' },
   { flags: '--detach-on-exit', description: 'detach the programs when the daemon stops (default: keep forwarding)' },
   ...CAPACITY_FLAGS,
   ...CONNTRACK_FLAGS,

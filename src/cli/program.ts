@@ -547,9 +547,34 @@ function serviceDetail(s: ServiceMessage): string {
       : 'reject (a SYN is answered with a RST, UDP with ICMP port unreachable)'),
     line('revision', `${s.revision} (created at ${s.createRevision})`),
     line('owner', s.owner),
+    line('health check', s.healthCheck ? healthCheckLine(s.healthCheck) : 'none (every backend counts as up)'),
     '',
-    table(['BACKEND', 'WEIGHT', 'STATE', 'LEASE'], s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), b.leaseId || '-'])),
+    s.healthCheck
+      ? table(
+          ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'EFFECTIVE', 'LAST PROBE', 'LEASE'],
+          s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), healthWord(b.health), lower(b.effectiveState === 'STATE_UNSPECIFIED' ? b.state : b.effectiveState), lastProbeWord(b.lastProbe), b.leaseId || '-']),
+        )
+      : table(['BACKEND', 'WEIGHT', 'STATE', 'LEASE'], s.backends.map((b) => [b.address, b.weight ?? 1, lower(b.state), b.leaseId || '-'])),
   ].join('\n');
+}
+
+function healthCheckLine(h: NonNullable<ServiceMessage['healthCheck']>): string {
+  const port = h.portName || (h.port ? String(h.port) : 'first TCP port');
+  const what = h.type === 'HTTP' || h.type === 'HTTPS'
+    ? `${lower(h.type)} GET ${h.path}${h.host ? ` (Host ${h.host})` : ''} on ${port}, status ${h.expectedStatus?.min ?? 200}-${h.expectedStatus?.max ?? 399}`
+    : h.type === 'GRPC' ? `grpc health ${h.grpcService ? `of ${h.grpcService} ` : ''}on ${port}` : `tcp connect on ${port}`;
+  return `${what}; every ${h.intervalMs} ms, timeout ${h.timeoutMs} ms, rise ${h.rise}, fall ${h.fall}; unhealthy: ${h.onUnhealthy === 'RESET' ? 'flows moved (reset)' : 'flows kept (draining)'}`;
+}
+
+function healthWord(h: string): string {
+  return h === 'HEALTH_UNSPECIFIED' ? 'not checked' : lower(h);
+}
+
+function lastProbeWord(p: ServiceMessage['backends'][number]['lastProbe']): string {
+  if (!p) return '-';
+  const ago = Math.max(0, Date.now() - Number(p.timeMs));
+  const ms = (p.latencyUs / 1000).toFixed(p.latencyUs < 10_000 ? 2 : 0);
+  return `${p.ok ? 'ok' : `failed: ${p.error}`} in ${ms} ms, ${span(ago)} ago`;
 }
 
 function statsTable(r: GetStatsResponse): string {

@@ -16,7 +16,7 @@
  * daemon runs (unless `detachOnExit` is set).
  */
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
@@ -34,6 +34,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { CatalogKeys } from '../catalog/keys.js';
 import { legacyRowsToCatalog } from '../catalog/legacy.js';
 import { buildControlPlane, type ControlPlane } from '../node/control-plane.js';
+import { startHealthChecks } from '../node/health-checks.js';
 import type { ServiceDefinition } from '../model/definition.js';
 import type { RegistrationValue } from '../catalog/keys.js';
 import { checkListen, checkSocketFree, startApiServer } from '../api/server.js';
@@ -112,6 +113,12 @@ export interface DaemonOptions {
   floodRate?: number;
   /** Seconds between two passes of the conntrack collector (src/node/conntrack-gc.ts). */
   conntrackGcInterval: number;
+  /**
+   * The network namespace health probes go out from (a path); default: the
+   * namespace of the interfaces when they all name the same one, else the
+   * daemon's own.
+   */
+  healthNetns?: string;
   /** Replace a program of someone else's on an interface's hook. */
   force: boolean;
   /**
@@ -175,6 +182,14 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   };
   if (o.tls) out.tls = o.tls;
   if (o.floodRate !== undefined) out.floodRate = o.floodRate;
+  if (o.healthNetns !== undefined) {
+    if (!path.isAbsolute(o.healthNetns)) throw new SluiceError('INVALID_ARGUMENT', `must be the absolute path of a network namespace (e.g. /var/run/netns/lb), got ${JSON.stringify(o.healthNetns)}`, { field: 'healthNetns' });
+    out.healthNetns = o.healthNetns;
+  } else {
+    const spaces = new Set(out.interfaces.map((i) => parseInterface(i, out.mode).netns));
+    const only = spaces.size === 1 ? [...spaces][0] : undefined;
+    if (only !== undefined) out.healthNetns = only;
+  }
   for (const [name, v] of Object.entries(out.flowTimeouts)) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= CONNTRACK_LIMITS.timeoutMaxS)) {
       throw new SluiceError('INVALID_ARGUMENT', `must be whole seconds in 1..${CONNTRACK_LIMITS.timeoutMaxS}, got ${v}`, { field: `flowTimeouts.${name}` });
@@ -684,6 +699,15 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     plane.conntrackGc = gc;
     gc.start();
     undo.push(() => gc.stop());
+    if (opts.healthNetns !== undefined) {
+      try {
+        await access(opts.healthNetns);
+      } catch (err) {
+        throw new SluiceError('INVALID_ARGUMENT', `${opts.healthNetns}: no such network namespace`, { field: 'healthNetns', cause: err });
+      }
+    }
+    const checker = startHealthChecks(plane, { ...(opts.healthNetns !== undefined ? { netns: opts.healthNetns } : {}), logger: logger.child({ component: 'health' }) });
+    undo.push(() => checker.close());
     // The values in force, defaults filled in: what a reader of the log needs.
     log.info({
       flowTimeouts: { ...FLOW_TIMEOUT_DEFAULTS, ...opts.flowTimeouts },
@@ -770,6 +794,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         await server.close();
         await dns?.close();
         await gc.stop();
+        checker.close();
         plane.close();
         if (opts.detachOnExit) {
           for (const t of targets) {

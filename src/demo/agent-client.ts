@@ -114,6 +114,31 @@ export class Agent {
     return this.call({ op: 'request', conn });
   }
 
+  /** Stop the HTTP server listening (connects are refused; open connections stay). */
+  unserve(): Promise<void> {
+    return this.call({ op: 'unserve' });
+  }
+
+  /** Listen again on the HTTP server's port. */
+  reserve(): Promise<void> {
+    return this.call({ op: 'reserve' });
+  }
+
+  /** What GET /healthz answers from now on. */
+  healthz(status: number): Promise<void> {
+    return this.call({ op: 'healthz', status });
+  }
+
+  /** Start a gRPC server with grpc.health.v1 (the server as a whole SERVING); returns its port. */
+  grpcServe(port: number): Promise<{ port: number }> {
+    return this.call({ op: 'grpc-serve', port });
+  }
+
+  /** Set the gRPC server's health ("" service). */
+  grpcStatus(status: 'SERVING' | 'NOT_SERVING'): Promise<void> {
+    return this.call({ op: 'grpc-status', status });
+  }
+
   /** Stop the agent (closing stdin ends it). Idempotent. */
   async stop(): Promise<void> {
     if (this.exited) return;

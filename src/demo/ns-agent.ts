@@ -13,6 +13,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import readline from 'node:readline';
 import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
 
 /** A command to the agent. */
 export type AgentCommand =
@@ -23,7 +25,12 @@ export type AgentCommand =
   | { op: 'probe'; host: string; port: number; protocol: 'tcp' | 'udp'; timeoutMs: number }
   | { op: 'open'; url: string }
   | { op: 'request'; conn: number }
-  | { op: 'close'; conn: number };
+  | { op: 'close'; conn: number }
+  | { op: 'unserve' }
+  | { op: 'reserve' }
+  | { op: 'healthz'; status: number }
+  | { op: 'grpc-serve'; port: number }
+  | { op: 'grpc-status'; status: 'SERVING' | 'NOT_SERVING' };
 
 /** What a server saw. */
 export interface ServerStats {
@@ -66,10 +73,20 @@ const count = (m: Record<string, number>, k: string | undefined): void => {
   m[key] = (m[key] ?? 0) + 1;
 };
 const servers: Array<{ close(): void }> = [];
+/** The HTTP server and its port, to stop listening and listen again (unserve, reserve). */
+let httpServer: { srv: http.Server; port: number } | undefined;
+/** What GET /healthz answers (not counted in the stats: it is the health checks'). */
+let healthzStatus = 200;
+let grpcHealth: HealthImplementation | undefined;
 
 function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpPort: number; udpPort: number }> {
   return new Promise((resolve, reject) => {
     const srv = http.createServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.writeHead(healthzStatus, { 'content-type': 'text/plain' });
+        res.end(`${healthzStatus}\n`);
+        return;
+      }
       let bytes = 0;
       req.on('data', (c: Buffer) => (bytes += c.length));
       req.on('end', () => {
@@ -97,6 +114,7 @@ function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpP
     srv.listen(httpPort, '0.0.0.0', () => {
       udp.bind(udpPort, '0.0.0.0', () => {
         servers.push(srv, udp);
+        httpServer = { srv, port: (srv.address() as AddressInfo).port };
         resolve({ httpPort: (srv.address() as AddressInfo).port, udpPort: udp.address().port });
       });
     });
@@ -234,6 +252,35 @@ async function handle(cmd: AgentCommand): Promise<unknown> {
       conns.delete(cmd.conn);
       return {};
     }
+    case 'unserve': {
+      // Stop listening: new connections are refused; open ones stay.
+      const h = httpServer;
+      if (!h) throw new Error('no HTTP server');
+      if (h.srv.listening) await new Promise<void>((resolve) => { h.srv.close(() => resolve()); });
+      return {};
+    }
+    case 'reserve': {
+      const h = httpServer;
+      if (!h) throw new Error('no HTTP server');
+      if (!h.srv.listening) await new Promise<void>((resolve, reject) => { h.srv.once('error', reject); h.srv.listen(h.port, '0.0.0.0', () => resolve()); });
+      return {};
+    }
+    case 'healthz':
+      healthzStatus = cmd.status;
+      return {};
+    case 'grpc-serve': {
+      grpcHealth = new HealthImplementation({ '': 'SERVING' });
+      const server = new grpc.Server();
+      grpcHealth.addToServer(server);
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(`0.0.0.0:${cmd.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+      servers.push({ close: () => server.forceShutdown() });
+      return { port };
+    }
+    case 'grpc-status':
+      if (!grpcHealth) throw new Error('no gRPC server');
+      grpcHealth.setStatus('', cmd.status);
+      return {};
   }
 }
 

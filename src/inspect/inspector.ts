@@ -12,7 +12,7 @@ import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
 import { isIPv4Address } from '../model/address.js';
-import { expandDefinition, serviceOfFrontend, type StoredService } from '../model/definition.js';
+import { expandDefinition, serviceOfFrontend, type ServiceDefinition, type StoredService } from '../model/definition.js';
 import type { Protocol } from '../model/service.js';
 import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
 import type { CatalogView } from '../catalog/view.js';
@@ -53,6 +53,8 @@ export interface InspectorOptions {
   dataplane: Dataplane;
   /** CLOCK_MONOTONIC in ns, the dataplane's clock (default process.hrtime.bigint). */
   monotonicNs?: () => bigint;
+  /** The definition as the node applies it (its runtime overlay laid over; default: as stored). */
+  effective?: (d: ServiceDefinition) => ServiceDefinition;
 }
 
 /** Questions about this node's dataplane. */
@@ -61,8 +63,10 @@ export class Inspector {
   private readonly lb: LoadBalancer;
   private readonly dataplane: Dataplane;
   private readonly monotonicNs: () => bigint;
+  private readonly effective: (d: ServiceDefinition) => ServiceDefinition;
 
   constructor(opts: InspectorOptions) {
+    this.effective = opts.effective ?? ((d) => d);
     this.view = opts.view;
     this.lb = opts.lb;
     this.dataplane = opts.dataplane;
@@ -74,7 +78,7 @@ export class Inspector {
     const services = service === undefined || service === ''
       ? this.view.names().map((n) => this.view.get(n)!)
       : [this.requireService(service)];
-    return { services: services.map((s) => serviceCounters(this.lb, s.definition)), global: this.dataplane.globalStats() };
+    return { services: services.map((s) => serviceCounters(this.lb, this.effective(s.definition))), global: this.dataplane.globalStats() };
   }
 
   /** How full each map of the dataplane is, and its kernel memory (Dataplane.mapOccupancy). */

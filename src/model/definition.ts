@@ -32,6 +32,50 @@ export interface BackendDefinition {
   leaseId?: string;
 }
 
+/** The kinds of health check. */
+export type HealthCheckKind = 'tcp' | 'http' | 'https' | 'grpc';
+
+/** What an unhealthy backend's flows get: kept while it drains, or moved to the others. */
+export type OnUnhealthy = 'keep-connections' | 'reset';
+
+/**
+ * A service's active health check, normalised: the fields of its kind are
+ * set (path and expectedStatus for http/https, grpcService for grpc), the
+ * others absent.
+ */
+export interface HealthCheckDefinition {
+  type: HealthCheckKind;
+  /** A port number, or the name of one of the service's ports (its targetPort); absent: the first TCP port's targetPort. */
+  port?: number | string;
+  /** http/https: the request path. */
+  path?: string;
+  /** http/https: the Host header and TLS server name; absent: the backend's address. */
+  host?: string;
+  /** http/https: the statuses that count as healthy, inclusive. */
+  expectedStatus?: { min: number; max: number };
+  /** grpc: the service asked about ("" for the server as a whole). */
+  grpcService?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Successes in a row that make a backend healthy. */
+  rise: number;
+  /** Failures in a row that make a backend unhealthy. */
+  fall: number;
+  onUnhealthy: OnUnhealthy;
+}
+
+/** Health-check defaults. */
+export const HEALTH_CHECK_DEFAULTS = {
+  path: '/',
+  expectedStatus: { min: 200, max: 399 },
+  grpcService: '',
+  intervalMs: 5000,
+  timeoutMs: 1000,
+  rise: 2,
+  fall: 3,
+  onUnhealthy: 'keep-connections',
+} as const;
+
 /** A service as the API defines it. */
 export interface ServiceDefinition {
   /** Unique, 1-253 characters of [A-Za-z0-9._/:-]. */
@@ -46,6 +90,8 @@ export interface ServiceDefinition {
   tableSize?: number;
   /** What packets get while no backend takes new flows (default reject: answered; see NoBackends). */
   noBackends: NoBackends;
+  /** Active health check of the backends; absent: none (every backend counts as up). */
+  healthCheck?: HealthCheckDefinition;
 }
 
 /**
@@ -123,7 +169,89 @@ export function normaliseDefinition(input: unknown): ServiceDefinition {
     }
     out.tableSize = d.tableSize;
   }
+  if (d.healthCheck) out.healthCheck = normaliseHealthCheck(d.healthCheck, ports);
   return out;
+}
+
+type HealthCheckInput = NonNullable<ReturnType<typeof parse<typeof serviceDefinitionSchema>>['healthCheck']>;
+
+/** Defaults and the checks across fields of a health check. */
+function normaliseHealthCheck(h: HealthCheckInput, ports: readonly PortDefinition[]): HealthCheckDefinition {
+  const web = h.type === 'http' || h.type === 'https';
+  const only = (field: string, kinds: string): never => {
+    throw invalid(`healthCheck.${field}`, `only for ${kinds} checks (this one is ${h.type}); leave it out`);
+  };
+  if (!web) {
+    if (h.path) only('path', 'http and https');
+    if (h.host) only('host', 'http and https');
+    if (h.expectedStatus) only('expectedStatus', 'http and https');
+  }
+  if (h.type !== 'grpc' && h.grpcService) only('grpcService', 'grpc');
+  const intervalMs = h.intervalMs || HEALTH_CHECK_DEFAULTS.intervalMs;
+  const timeoutMs = h.timeoutMs || Math.min(HEALTH_CHECK_DEFAULTS.timeoutMs, Math.ceil(intervalMs / 2));
+  if (timeoutMs >= intervalMs) throw invalid('healthCheck.timeoutMs', `must be less than intervalMs (${intervalMs}), got ${timeoutMs}`);
+  const out: HealthCheckDefinition = {
+    type: h.type,
+    intervalMs,
+    timeoutMs,
+    rise: h.rise || HEALTH_CHECK_DEFAULTS.rise,
+    fall: h.fall || HEALTH_CHECK_DEFAULTS.fall,
+    onUnhealthy: h.onUnhealthy ?? HEALTH_CHECK_DEFAULTS.onUnhealthy,
+  };
+  const byNumber = typeof h.port === 'number' && h.port !== 0 ? h.port : undefined;
+  const byName = typeof h.port === 'string' && h.port !== '' ? h.port : h.portName || undefined;
+  if (byNumber !== undefined && h.portName) throw invalid('healthCheck.portName', 'give port or portName, not both');
+  if (typeof h.port === 'string' && h.port !== '' && h.portName) throw invalid('healthCheck.portName', 'give port or portName, not both');
+  if (byName !== undefined) {
+    if (!ports.some((p) => p.name === byName)) {
+      const field = typeof h.port === 'string' && h.port !== '' ? 'healthCheck.port' : 'healthCheck.portName';
+      throw invalid(field, `no port of this service is named ${JSON.stringify(byName)} (its ports: ${ports.map((p) => p.name).join(', ')})`);
+    }
+    out.port = byName;
+  } else if (byNumber !== undefined) {
+    out.port = byNumber;
+  } else if (!ports.some((p) => p.protocol === 'tcp')) {
+    throw invalid('healthCheck.port', 'required: the service has no TCP port to check by default; give a port number or the name of a port');
+  }
+  if (web) {
+    out.path = h.path || HEALTH_CHECK_DEFAULTS.path;
+    if (h.host) out.host = h.host;
+    const st = h.expectedStatus ?? HEALTH_CHECK_DEFAULTS.expectedStatus;
+    if (st.min > st.max) throw invalid('healthCheck.expectedStatus.max', `must be at least min (${st.min}), got ${st.max}`);
+    out.expectedStatus = { min: st.min, max: st.max };
+  }
+  if (h.type === 'grpc') out.grpcService = h.grpcService || HEALTH_CHECK_DEFAULTS.grpcService;
+  return out;
+}
+
+/** The port a service's health check probes on each backend. */
+export function healthCheckPort(d: Pick<ServiceDefinition, 'ports' | 'healthCheck'>): number {
+  const p = d.healthCheck?.port;
+  if (typeof p === 'number') return p;
+  if (typeof p === 'string') {
+    const named = d.ports.find((x) => x.name === p);
+    if (named) return named.targetPort;
+  }
+  return (d.ports.find((x) => x.protocol === 'tcp') ?? d.ports[0]!).targetPort;
+}
+
+/** Whether two normalised health checks are the same. */
+export function sameHealthCheck(a: HealthCheckDefinition | undefined, b: HealthCheckDefinition | undefined): boolean {
+  if (!a || !b) return a === b;
+  return (
+    a.type === b.type &&
+    a.port === b.port &&
+    a.path === b.path &&
+    a.host === b.host &&
+    a.expectedStatus?.min === b.expectedStatus?.min &&
+    a.expectedStatus?.max === b.expectedStatus?.max &&
+    a.grpcService === b.grpcService &&
+    a.intervalMs === b.intervalMs &&
+    a.timeoutMs === b.timeoutMs &&
+    a.rise === b.rise &&
+    a.fall === b.fall &&
+    a.onUnhealthy === b.onUnhealthy
+  );
 }
 
 /** Whether two normalised definitions are the same (so applying one over the other changes nothing). */
@@ -144,7 +272,8 @@ export function sameDefinition(a: ServiceDefinition, b: ServiceDefinition): bool
     }) &&
     (a.sessionAffinity?.timeoutSeconds ?? 0) === (b.sessionAffinity?.timeoutSeconds ?? 0) &&
     (a.tableSize ?? 0) === (b.tableSize ?? 0) &&
-    a.noBackends === b.noBackends
+    a.noBackends === b.noBackends &&
+    sameHealthCheck(a.healthCheck, b.healthCheck)
   );
 }
 

@@ -17,7 +17,15 @@ import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
 import { addressProblem } from './address.js';
 
-import { MAX_AFFINITY_TIMEOUT, MAX_NAME_LENGTH, MAX_WEIGHT } from './limits.js';
+import {
+  MAX_AFFINITY_TIMEOUT,
+  MAX_HEALTH_INTERVAL_MS,
+  MAX_HEALTH_THRESHOLD,
+  MAX_NAME_LENGTH,
+  MAX_WEIGHT,
+  MIN_HEALTH_INTERVAL_MS,
+  MIN_HEALTH_TIMEOUT_MS,
+} from './limits.js';
 
 export { MAX_AFFINITY_TIMEOUT, MAX_NAME_LENGTH, MAX_WEIGHT };
 /** Longest port name. */
@@ -157,6 +165,7 @@ const REQUIRED: Readonly<Record<string, string>> = {
   protocol: 'required: tcp or udp',
   address: 'required: an IPv4 address',
   timeoutSeconds: `required: an integer in 1..${MAX_AFFINITY_TIMEOUT}`,
+  type: 'required: tcp, http, https or grpc',
 };
 
 /** One port of a service definition. */
@@ -182,8 +191,75 @@ export const backendDefinitionSchema = v.strictObject(
     state: v.optional(backendStateSchema),
     /** Set by registration; empty or absent for a static backend. */
     leaseId: v.optional(leaseIdSchema),
+    /** Output only (Backend.health, last_probe, effective_state, as `service get -o yaml` writes them): accepted and ignored. */
+    health: v.optional(v.unknown()),
+    lastProbe: v.optional(v.unknown()),
+    effectiveState: v.optional(v.unknown()),
   },
   objectMessage('an object'),
+);
+
+const HTTP_PATH_RE = /^\/[\x21-\x7e]*$/;
+const HOST_RE = /^[A-Za-z0-9.:[\]_-]+$/;
+const GRPC_SERVICE_RE = /^[A-Za-z0-9._-]*$/;
+/** Longest health-check path or Host. */
+export const MAX_HEALTH_PATH_LENGTH = 1024;
+
+/** An integer in min..max, or 0 for "unset". */
+function zeroOr(min: number, max: number) {
+  return checked(intIn(0, max, `${min}..${max}`), (n) => (n === 0 || n >= min ? undefined : `must be an integer in ${min}..${max}, got ${n}`));
+}
+
+/** A string matching `ok`, or "" for "unset". */
+function emptyOr(ok: (x: string) => boolean, what: string) {
+  return checked(str(), (x) => (x === '' || ok(x) ? undefined : `${what}, got ${show(x)}`));
+}
+
+const ON_UNHEALTHY = ['keep-connections', 'reset'] as const;
+
+/**
+ * A health check: the kind, where, how often, how many results in a row
+ * count (defaults and the checks across fields: definition.ts). It takes
+ * the HealthCheck message's JSON form too (as `service get -o yaml` writes
+ * it): 0, "" and null mean unset, enums may be in upper case.
+ */
+export const healthCheckSchema = v.strictObject(
+  {
+    type: caseEnum(['tcp', 'http', 'https', 'grpc']),
+    /** A port number, or (in files) the name of one of the service's ports; 0 or absent: see portName, else the first TCP port's targetPort. */
+    port: v.optional(
+      v.union([intIn(0, 65535, '1..65535'), portNameSchema], (i) => `must be a port number 1..65535 or the name of one of the service's ports, got ${show(i.input)}`),
+    ),
+    /** The name of one of the service's ports (its targetPort is probed). */
+    portName: v.optional(portNameSchema),
+    /** http/https: the request's path; absent: "/". */
+    path: v.optional(emptyOr((x) => x.length <= MAX_HEALTH_PATH_LENGTH && HTTP_PATH_RE.test(x), `must be a path starting with "/", of at most ${MAX_HEALTH_PATH_LENGTH} visible ASCII characters`)),
+    /** http/https: the Host header (and TLS server name); absent: the backend's address. */
+    host: v.optional(emptyOr((x) => x.length <= 253 && HOST_RE.test(x), 'must be a host name')),
+    /** http/https: the statuses that count as healthy; absent: 200..399. */
+    expectedStatus: v.nullish(v.strictObject({ min: intIn(100, 599), max: intIn(100, 599) }, objectMessage('an object {min, max}'))),
+    /** grpc: the service name asked about; absent: "" (the server as a whole). */
+    grpcService: v.optional(emptyOr((x) => x.length <= 253 && GRPC_SERVICE_RE.test(x), 'must be a gRPC service name such as "pkg.Service"')),
+    /** Between probes of one backend, ms; absent: 5000. */
+    intervalMs: v.optional(zeroOr(MIN_HEALTH_INTERVAL_MS, MAX_HEALTH_INTERVAL_MS)),
+    /** How long one probe may take, ms (less than intervalMs); absent: 1000 or half the interval, whichever is less. */
+    timeoutMs: v.optional(zeroOr(MIN_HEALTH_TIMEOUT_MS, MAX_HEALTH_INTERVAL_MS - 1)),
+    /** Successes in a row that make a backend healthy; absent: 2. */
+    rise: v.optional(zeroOr(1, MAX_HEALTH_THRESHOLD)),
+    /** Failures in a row that make a backend unhealthy; absent: 3. */
+    fall: v.optional(zeroOr(1, MAX_HEALTH_THRESHOLD)),
+    /** What an unhealthy backend's flows get: kept (keep-connections, the default: it drains) or moved (reset). */
+    onUnhealthy: v.optional(
+      v.pipe(
+        v.picklist(
+          [...ON_UNHEALTHY, 'KEEP_CONNECTIONS', 'RESET', 'ON_UNHEALTHY_UNSPECIFIED'],
+          (i) => `must be keep-connections or reset, got ${show(i.input)}${suggestion(i.input, ON_UNHEALTHY)}`,
+        ),
+        v.transform((x) => (x === 'ON_UNHEALTHY_UNSPECIFIED' ? undefined : (x.toLowerCase().replace('_', '-') as (typeof ON_UNHEALTHY)[number]))),
+      ),
+    ),
+  },
+  objectMessage('a health check (an object)'),
 );
 
 /** A service definition's fields, for schemas that extend it (the CLI's files). */
@@ -199,6 +275,8 @@ export const serviceDefinitionEntries = {
   tableSize: v.optional(tableSizeSchema),
   /** Absent: reject. */
   noBackends: v.optional(noBackendsSchema),
+  /** Absent or null: no health check (every backend counts as up). */
+  healthCheck: v.nullish(healthCheckSchema),
 };
 
 /** A service definition as given (before defaults and the checks across fields, see definition.ts). */

@@ -97,7 +97,7 @@ export async function buildControlPlane(o: ControlPlaneOptions): Promise<Control
   });
   const overlay = new RuntimeOverlay();
   const syncer = new Syncer({ view, lb, overlay, logger: log.child({ component: 'syncer' }), ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}) });
-  const inspector = new Inspector({ view, lb, dataplane: o.dataplane, ...(o.monotonicNs ? { monotonicNs: o.monotonicNs } : {}) });
+  const inspector = new Inspector({ view, lb, dataplane: o.dataplane, effective: (d) => overlay.apply(d), ...(o.monotonicNs ? { monotonicNs: o.monotonicNs } : {}) });
   await view.start();
   let removed: number;
   try {

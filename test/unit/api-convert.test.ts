@@ -61,7 +61,7 @@ test('zero values of a decoded message mean "unset"', (t) => {
     name: 'x',
     addresses: ['10.0.0.1'],
     ports: [{ name: '', port: 80, protocol: 'TCP', targetPort: 0 }],
-    backends: [{ address: '10.1.0.1', state: 'STATE_UNSPECIFIED', leaseId: '' }],
+    backends: [{ address: '10.1.0.1', state: 'STATE_UNSPECIFIED', leaseId: '', health: 'HEALTH_UNSPECIFIED', lastProbe: null, effectiveState: 'STATE_UNSPECIFIED' }],
     sessionAffinity: null,
     tableSize: 0,
     revision: '9',
@@ -69,6 +69,7 @@ test('zero values of a decoded message mean "unset"', (t) => {
     effectiveTableSize: 0,
     owner: '',
     noBackends: 'NO_BACKENDS_UNSPECIFIED',
+    healthCheck: null,
   };
   const expected = {
     name: 'x',

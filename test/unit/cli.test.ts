@@ -62,7 +62,7 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'wieght', text: web('').replace('weight: 2', 'wieght: 2'), says: 'backends[1].wieght: unknown field; did you mean weight?' },
   { what: 'another owner', text: `owner: kubernetes\n${web('')}`, says: 'owner: "kubernetes": services the API writes are owned by "api"; one owned by another source is changed through that source (leave owner out)' },
   { what: 'snake_case', text: web('session_affinity: {timeoutSeconds: 60}\n'), says: 'session_affinity: unknown field; did you mean sessionAffinity?' },
-  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, noBackends, revision, createRevision, effectiveTableSize, owner)' },
+  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, noBackends, healthCheck, revision, createRevision, effectiveTableSize, owner)' },
   { what: 'a misspelt noBackends', text: web('noBackends: rejet\n'), says: 'noBackends: must be reject or drop, got "rejet"; did you mean reject?' },
   { what: 'noBackends as a boolean', text: web('noBackends: false\n'), says: 'noBackends: must be reject or drop, got false' },
   { what: 'nobackends', text: web('nobackends: drop\n'), says: 'nobackends: unknown field; did you mean noBackends?' },

@@ -1,5 +1,62 @@
 // Original file: proto/sluice/v1/service.proto
 
+import type { ProbeResult as _sluice_v1_ProbeResult, ProbeResult__Output as _sluice_v1_ProbeResult__Output } from '../../sluice/v1/ProbeResult.js';
+
+// Original file: proto/sluice/v1/service.proto
+
+/**
+ * A backend's health on the node that answers.
+ */
+export const _sluice_v1_Backend_Health = {
+  /**
+   * Not checked: the service has no health check, the backend is in
+   * MAINTENANCE (not probed), or the message is an input.
+   */
+  HEALTH_UNSPECIFIED: 'HEALTH_UNSPECIFIED',
+  /**
+   * Checked, no verdict yet (counts as up).
+   */
+  UNKNOWN: 'UNKNOWN',
+  /**
+   * `rise` probes in a row succeeded.
+   */
+  HEALTHY: 'HEALTHY',
+  /**
+   * `fall` probes in a row failed.
+   */
+  UNHEALTHY: 'UNHEALTHY',
+} as const;
+
+/**
+ * A backend's health on the node that answers.
+ */
+export type _sluice_v1_Backend_Health =
+  /**
+   * Not checked: the service has no health check, the backend is in
+   * MAINTENANCE (not probed), or the message is an input.
+   */
+  | 'HEALTH_UNSPECIFIED'
+  | 0
+  /**
+   * Checked, no verdict yet (counts as up).
+   */
+  | 'UNKNOWN'
+  | 1
+  /**
+   * `rise` probes in a row succeeded.
+   */
+  | 'HEALTHY'
+  | 2
+  /**
+   * `fall` probes in a row failed.
+   */
+  | 'UNHEALTHY'
+  | 3
+
+/**
+ * A backend's health on the node that answers.
+ */
+export type _sluice_v1_Backend_Health__Output = typeof _sluice_v1_Backend_Health[keyof typeof _sluice_v1_Backend_Health]
 
 // Original file: proto/sluice/v1/service.proto
 
@@ -78,6 +135,22 @@ export interface Backend {
    * (a backend defined statically, without a lease).
    */
   'leaseId'?: (string);
+  /**
+   * OUTPUT_ONLY. The backend's health on the node that answers.
+   */
+  'health'?: (_sluice_v1_Backend_Health);
+  /**
+   * OUTPUT_ONLY. The last probe of the backend on the node that answers;
+   * unset before the first.
+   */
+  'lastProbe'?: (_sluice_v1_ProbeResult | null);
+  /**
+   * OUTPUT_ONLY. The state the node applies: the stricter of `state` and
+   * what health makes of it (UNHEALTHY: DRAINING, or MAINTENANCE when the
+   * check's on_unhealthy is RESET). STATE_UNSPECIFIED in WatchServices
+   * DELETE events.
+   */
+  'effectiveState'?: (_sluice_v1_Backend_State);
   '_weight'?: "weight";
 }
 
@@ -104,5 +177,21 @@ export interface Backend__Output {
    * (a backend defined statically, without a lease).
    */
   'leaseId': (string);
+  /**
+   * OUTPUT_ONLY. The backend's health on the node that answers.
+   */
+  'health': (_sluice_v1_Backend_Health__Output);
+  /**
+   * OUTPUT_ONLY. The last probe of the backend on the node that answers;
+   * unset before the first.
+   */
+  'lastProbe': (_sluice_v1_ProbeResult__Output | null);
+  /**
+   * OUTPUT_ONLY. The state the node applies: the stricter of `state` and
+   * what health makes of it (UNHEALTHY: DRAINING, or MAINTENANCE when the
+   * check's on_unhealthy is RESET). STATE_UNSPECIFIED in WatchServices
+   * DELETE events.
+   */
+  'effectiveState': (_sluice_v1_Backend_State__Output);
   '_weight'?: "weight";
 }

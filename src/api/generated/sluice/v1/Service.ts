@@ -3,6 +3,7 @@
 import type { ServicePort as _sluice_v1_ServicePort, ServicePort__Output as _sluice_v1_ServicePort__Output } from '../../sluice/v1/ServicePort.js';
 import type { Backend as _sluice_v1_Backend, Backend__Output as _sluice_v1_Backend__Output } from '../../sluice/v1/Backend.js';
 import type { SessionAffinity as _sluice_v1_SessionAffinity, SessionAffinity__Output as _sluice_v1_SessionAffinity__Output } from '../../sluice/v1/SessionAffinity.js';
+import type { HealthCheck as _sluice_v1_HealthCheck, HealthCheck__Output as _sluice_v1_HealthCheck__Output } from '../../sluice/v1/HealthCheck.js';
 import type { Long } from '@grpc/proto-loader';
 
 // Original file: proto/sluice/v1/service.proto
@@ -140,6 +141,14 @@ export interface Service {
    * backend. NO_BACKENDS_UNSPECIFIED on input: REJECT.
    */
   'noBackends'?: (_sluice_v1_Service_NoBackends);
+  /**
+   * OPTIONAL. An active health check of the backends, run by every node
+   * that programs the service (each node keeps its own verdicts; they are
+   * never stored). Unset: none, every backend counts as up. See HealthCheck
+   * and Backend.effective_state for how health and the backend's state
+   * combine.
+   */
+  'healthCheck'?: (_sluice_v1_HealthCheck | null);
 }
 
 /**
@@ -219,4 +228,12 @@ export interface Service__Output {
    * backend. NO_BACKENDS_UNSPECIFIED on input: REJECT.
    */
   'noBackends': (_sluice_v1_Service_NoBackends__Output);
+  /**
+   * OPTIONAL. An active health check of the backends, run by every node
+   * that programs the service (each node keeps its own verdicts; they are
+   * never stored). Unset: none, every backend counts as up. See HealthCheck
+   * and Backend.effective_state for how health and the backend's state
+   * combine.
+   */
+  'healthCheck': (_sluice_v1_HealthCheck__Output | null);
 }

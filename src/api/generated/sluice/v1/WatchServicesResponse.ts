@@ -30,6 +30,14 @@ export const _sluice_v1_WatchServicesResponse_EventType = {
    * A service was deleted (`service` is its last state).
    */
   DELETE: 'DELETE',
+  /**
+   * A backend of the service changed health on the node that answers
+   * (`service` is the service with its backends' health and effective
+   * states). `revision` is the node's view revision at the time; health
+   * is not stored, so a watch resumed from a revision gets one HEALTH per
+   * checked service after the replay rather than the missed ones.
+   */
+  HEALTH: 'HEALTH',
 } as const;
 
 /**
@@ -62,6 +70,15 @@ export type _sluice_v1_WatchServicesResponse_EventType =
    */
   | 'DELETE'
   | 4
+  /**
+   * A backend of the service changed health on the node that answers
+   * (`service` is the service with its backends' health and effective
+   * states). `revision` is the node's view revision at the time; health
+   * is not stored, so a watch resumed from a revision gets one HEALTH per
+   * checked service after the replay rather than the missed ones.
+   */
+  | 'HEALTH'
+  | 5
 
 /**
  * What an event says.

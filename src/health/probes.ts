@@ -1,0 +1,172 @@
+/**
+ * One probe of one target: a TCP connect, an HTTP(S) GET, or a gRPC
+ * grpc.health.v1 Check. Each resolves (never rejects) with whether it
+ * passed, how long it took and, if it failed, why in a few words
+ * ("ECONNREFUSED", "status 503", "NOT_SERVING", "timeout after 1000 ms").
+ * HTTPS does not verify certificates: a check asks whether the backend
+ * answers, not who it is. gRPC keeps one channel per target (opening one
+ * per probe would cost a TCP and HTTP/2 handshake each time); `forget`
+ * closes it when the target goes.
+ */
+import * as net from 'node:net';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as grpc from '@grpc/grpc-js';
+import { service as healthServiceDefinition } from 'grpc-health-check';
+import type { HealthCheckType } from './health.js';
+
+/** What is probed, and how. */
+export interface ProbeSpec {
+  type: HealthCheckType;
+  address: string;
+  port: number;
+  /** http/https. */
+  path?: string;
+  /** http/https: Host header and TLS server name. */
+  host?: string;
+  /** http/https: inclusive. */
+  expectedStatus?: { min: number; max: number };
+  /** grpc. */
+  grpcService?: string;
+  timeoutMs: number;
+}
+
+/** One probe's outcome. */
+export interface ProbeOutcome {
+  ok: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+type HealthClient = grpc.Client & {
+  Check(req: { service: string }, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): grpc.ClientUnaryCall;
+};
+const HealthClientCtor = grpc.makeGenericClientConstructor(healthServiceDefinition as grpc.ServiceDefinition, 'Health') as unknown as new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+  opts?: grpc.ChannelOptions,
+) => HealthClient;
+
+/** A short reason from an error: its code when it has one. */
+function reasonOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code ?? e?.message ?? String(err);
+}
+
+/** Runs probes; holds the gRPC channels. */
+export class Prober {
+  readonly #channels = new Map<string, HealthClient>();
+  readonly #now: () => number;
+
+  constructor(o: { now?: () => number } = {}) {
+    this.#now = o.now ?? (() => performance.now());
+  }
+
+  /** Probe `spec`; `key` names the target (for its gRPC channel). */
+  probe(key: string, spec: ProbeSpec): Promise<ProbeOutcome> {
+    switch (spec.type) {
+      case 'tcp':
+        return this.#tcp(spec);
+      case 'http':
+      case 'https':
+        return this.#http(spec);
+      case 'grpc':
+        return this.#grpc(key, spec);
+    }
+  }
+
+  /** Close what the target held (its gRPC channel). */
+  forget(key: string): void {
+    const c = this.#channels.get(key);
+    if (!c) return;
+    this.#channels.delete(key);
+    c.close();
+  }
+
+  /** Close every channel. */
+  close(): void {
+    for (const c of this.#channels.values()) c.close();
+    this.#channels.clear();
+  }
+
+  /** gRPC channels open (one per gRPC target probed). */
+  get channels(): number {
+    return this.#channels.size;
+  }
+
+  #tcp(spec: ProbeSpec): Promise<ProbeOutcome> {
+    const began = this.#now();
+    return new Promise((resolve) => {
+      const sock = net.connect({ host: spec.address, port: spec.port });
+      const finish = (error?: string): void => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve({ ok: error === undefined, latencyMs: this.#now() - began, ...(error !== undefined ? { error } : {}) });
+      };
+      const timer = setTimeout(() => finish(`timeout after ${spec.timeoutMs} ms`), spec.timeoutMs);
+      sock.once('connect', () => finish());
+      sock.once('error', (err) => finish(reasonOf(err)));
+    });
+  }
+
+  #http(spec: ProbeSpec): Promise<ProbeOutcome> {
+    const began = this.#now();
+    const range = spec.expectedStatus ?? { min: 200, max: 399 };
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (error?: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ ok: error === undefined, latencyMs: this.#now() - began, ...(error !== undefined ? { error } : {}) });
+      };
+      const host = spec.host ?? spec.address;
+      const opts: https.RequestOptions = {
+        host: spec.address,
+        port: spec.port,
+        path: spec.path ?? '/',
+        method: 'GET',
+        headers: { host, 'user-agent': 'sluice-health-check' },
+        agent: false,
+      };
+      if (spec.type === 'https') {
+        opts.rejectUnauthorized = false;
+        if (spec.host !== undefined && net.isIP(spec.host) === 0) opts.servername = spec.host;
+      }
+      const req = (spec.type === 'https' ? https : http).request(opts, (res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        finish(status >= range.min && status <= range.max ? undefined : `status ${status}`);
+      });
+      const timer = setTimeout(() => finish(`timeout after ${spec.timeoutMs} ms`), spec.timeoutMs);
+      req.once('error', (err) => finish(reasonOf(err)));
+      req.end();
+    });
+  }
+
+  #grpc(key: string, spec: ProbeSpec): Promise<ProbeOutcome> {
+    let client = this.#channels.get(key);
+    if (!client) {
+      client = new HealthClientCtor(`${spec.address}:${spec.port}`, grpc.credentials.createInsecure(), {
+        // Probes want the backend's present answer: fail at once when the
+        // channel cannot connect rather than wait for it.
+        'grpc.enable_retries': 0,
+        'grpc.initial_reconnect_backoff_ms': Math.min(1000, spec.timeoutMs),
+        'grpc.max_reconnect_backoff_ms': Math.max(1000, spec.timeoutMs),
+      });
+      this.#channels.set(key, client);
+    }
+    const began = this.#now();
+    return new Promise((resolve) => {
+      client.Check({ service: spec.grpcService ?? '' }, new grpc.Metadata(), { deadline: Date.now() + spec.timeoutMs }, (err, res) => {
+        const latencyMs = this.#now() - began;
+        if (err) {
+          const error = err.code === grpc.status.DEADLINE_EXCEEDED ? `timeout after ${spec.timeoutMs} ms` : `${grpc.status[err.code] ?? err.code}: ${err.details}`;
+          resolve({ ok: false, latencyMs, error });
+        } else if (res?.status === 'SERVING') resolve({ ok: true, latencyMs });
+        else resolve({ ok: false, latencyMs, error: res?.status ?? 'no status' });
+      });
+    });
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Health checks without root: the rise/fall table, the scheduler on a fake
+ * clock (spread, deduplication by key, the in-flight cap), the config's
+ * errors naming the field, and the checker over a real control plane on
+ * the fake dataplane with a fake engine: overlay, API fields, HEALTH events.
+ */
+import test from 'ava';
+import { nextCheckState, INITIAL_CHECK_STATE, type CheckState } from '../../src/health/check-state.js';
+import { Scheduler } from '../../src/health/scheduler.js';
+import { normaliseDefinition } from '../../src/model/definition.js';
+import { parseServiceFile } from '../../src/cli/service-file.js';
+import type { EngineHandlers, ProbeEngine, TargetSpec } from '../../src/health/engine.js';
+import { startHealthChecks } from '../../src/node/health-checks.js';
+import { startApi } from '../helpers/api.js';
+import type { WatchServicesResponse } from '../../src/api/messages.js';
+import { until } from '../helpers/kube-node.js';
+
+test('rise and fall: only a full run changes the verdict', (t) => {
+  const rows: Array<[string, boolean[], CheckState['state']]> = [
+    ['no result', [], 'unknown'],
+    ['one success of rise 2', [true], 'unknown'],
+    ['two successes', [true, true], 'healthy'],
+    ['two failures of fall 3', [true, true, false, false], 'healthy'],
+    ['three failures', [true, true, false, false, false], 'unhealthy'],
+    ['a success between failures restarts the run', [false, false, true, false, false], 'unknown'],
+    ['one success after unhealthy', [false, false, false, true], 'unhealthy'],
+    ['rise successes after unhealthy', [false, false, false, true, true], 'healthy'],
+  ];
+  for (const [what, results, want] of rows) {
+    const s = results.reduce((st, ok) => nextCheckState(st, ok, 2, 3), INITIAL_CHECK_STATE);
+    t.is(s.state, want, what);
+  }
+});
+
+function fakeTimers() {
+  let now = 0;
+  let fn: (() => void) | undefined;
+  return {
+    now: () => now,
+    timers: { setInterval: (f: () => void) => ((fn = f), 1), clearInterval: () => (fn = undefined) },
+    /** Let `ms` pass, a tick at a time, with finished probes settling between ticks as they would. */
+    async advance(ms: number) {
+      for (let i = 0; i < ms; i += 10) {
+        now += 10;
+        fn?.();
+        await Promise.resolve();
+      }
+    },
+    get armed() {
+      return fn !== undefined;
+    },
+  };
+}
+
+test('scheduler: 1,000 targets spread over the interval, each probed once an interval', async (t) => {
+  const clock = fakeTimers();
+  const perTick = new Map<number, number>();
+  const perKey = new Map<string, number>();
+  const s = new Scheduler<string>({
+    ...clock,
+    rng: () => 0.5,
+    run: async (key) => {
+      perTick.set(clock.now(), (perTick.get(clock.now()) ?? 0) + 1);
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+    },
+  });
+  for (let i = 0; i < 1000; i++) s.add(`10.0.${i >> 8}.${i & 255}:80`, 1000, `t${i}`);
+  await clock.advance(3000);
+  // 100 ticks an interval: ⌈1000/100⌉ = 10 a tick if evenly spread; a hash gives some more.
+  const max = Math.max(...perTick.values());
+  t.true(max <= 30, `at most 30 probes in one 10 ms tick, got ${max}`);
+  t.true([...perKey.values()].every((n) => n >= 2 && n <= 4), 'each target 2-4 times in 3 intervals');
+  t.is(perKey.size, 1000);
+  s.close();
+  t.false(clock.armed, 'closed: no timer');
+});
+
+test('scheduler: one key is one target (re-adding replaces), removal stops it', async (t) => {
+  const clock = fakeTimers();
+  const seen: string[] = [];
+  const s = new Scheduler<string>({ ...clock, run: async (_k, item) => void seen.push(item) });
+  s.add('a', 100, 'first');
+  s.add('a', 100, 'second');
+  t.is(s.size, 1);
+  await clock.advance(250);
+  t.true(seen.length >= 2 && seen.every((x) => x === 'second'), seen.join());
+  s.remove('a');
+  const n = seen.length;
+  await clock.advance(500);
+  t.is(seen.length, n);
+  t.false(clock.armed);
+});
+
+test('scheduler: no more than maxInFlight probes at once; the rest wait and run', async (t) => {
+  const clock = fakeTimers();
+  const release: Array<() => void> = [];
+  let peak = 0;
+  const s = new Scheduler<number>({
+    ...clock,
+    maxInFlight: 5,
+    run: () => new Promise<void>((r) => release.push(r)),
+  });
+  for (let i = 0; i < 20; i++) s.add(`k${i}`, 100, i);
+  await clock.advance(100);
+  peak = Math.max(peak, s.inFlight);
+  t.is(s.inFlight, 5);
+  t.is(s.waiting, 15);
+  while (release.length > 0) {
+    release.shift()!();
+    await new Promise((r) => setImmediate(r));
+    peak = Math.max(peak, s.inFlight);
+  }
+  t.is(peak, 5);
+  t.is(s.started, 20, 'every due probe ran');
+  s.close();
+});
+
+const base = { name: 'default/web', addresses: ['10.96.0.10'], ports: [{ port: 80, protocol: 'tcp', targetPort: 8080 }], backends: [{ address: '10.0.0.1' }] };
+
+test('config: defaults, and each bad field named', (t) => {
+  const d = normaliseDefinition({ ...base, healthCheck: { type: 'http' } });
+  t.deepEqual(d.healthCheck, { type: 'http', intervalMs: 5000, timeoutMs: 1000, rise: 2, fall: 3, onUnhealthy: 'keep-connections', path: '/', expectedStatus: { min: 200, max: 399 } });
+  t.is(normaliseDefinition({ ...base, healthCheck: { type: 'tcp', intervalMs: 200 } }).healthCheck?.timeoutMs, 100, 'timeout defaults to half a short interval');
+  const bad: Array<[unknown, RegExp]> = [
+    [{ type: 'tcp', intervalMs: 1000, timeoutMs: 1000 }, /^healthCheck\.timeoutMs: must be less than intervalMs/],
+    [{ type: 'tcp', intervalms: 1000 }, /^healthCheck\.intervalms: unknown field; did you mean intervalMs\?/],
+    [{ type: 'ping' }, /^healthCheck\.type: must be tcp, http, https or grpc/],
+    [{}, /^healthCheck\.type: required/],
+    [{ type: 'tcp', path: '/x' }, /^healthCheck\.path: only for http and https checks/],
+    [{ type: 'http', path: 'x' }, /^healthCheck\.path: must be a path starting with "\/"/],
+    [{ type: 'http', expectedStatus: { min: 300, max: 200 } }, /^healthCheck\.expectedStatus\.max: must be at least min/],
+    [{ type: 'tcp', port: 'metrics' }, /^healthCheck\.port: no port of this service is named "metrics"/],
+    [{ type: 'tcp', rise: 0.5 }, /^healthCheck\.rise: must be an integer/],
+    [{ type: 'tcp', onUnhealthy: 'rest' }, /^healthCheck\.onUnhealthy: must be keep-connections or reset.*did you mean reset\?/],
+  ];
+  for (const [h, re] of bad) {
+    const err = t.throws(() => normaliseDefinition({ ...base, healthCheck: h }));
+    const field = (err as { field?: string }).field ?? '';
+    t.regex(err!.message.startsWith(`${field}: `) ? err!.message : `${field}: ${err!.message}`, re, JSON.stringify(h));
+  }
+  const udp = { ...base, ports: [{ port: 53, protocol: 'udp' }] };
+  const err = t.throws(() => normaliseDefinition({ ...udp, healthCheck: { type: 'tcp' } }));
+  t.is((err as { field?: string }).field, 'healthCheck.port', 'a UDP-only service must name a port');
+  t.is(normaliseDefinition({ ...udp, healthCheck: { type: 'tcp', port: 9000 } }).healthCheck?.port, 9000);
+});
+
+test('config: YAML files take it, and refuse a typo with the place in the file', (t) => {
+  const ok = parseServiceFile(
+    'name: default/web\naddresses: [10.96.0.10]\nports: [{name: http, port: 80, protocol: tcp}]\nhealthCheck: {type: http, port: http, path: /healthz, onUnhealthy: reset}\n',
+    'web.yaml',
+  );
+  t.like(ok[0]!.definition.healthCheck, { type: 'http', port: 'http', path: '/healthz', onUnhealthy: 'reset' });
+  t.throws(() => parseServiceFile('name: a\naddresses: [10.96.0.10]\nports: [{port: 80, protocol: tcp}]\nhealthCheck: {type: tcp, fal: 2}\n', 'web.yaml'), {
+    message: /^web\.yaml: healthCheck\.fal: unknown field; did you mean fall\?/,
+  });
+});
+
+/** An engine whose verdicts the test gives. */
+class FakeEngine implements ProbeEngine {
+  readonly targets = new Map<number, TargetSpec>();
+  constructor(readonly h: EngineHandlers) {}
+  set(id: number, spec: TargetSpec): void {
+    this.targets.set(id, spec);
+  }
+  remove(id: number): void {
+    this.targets.delete(id);
+  }
+  tallies() {
+    return [];
+  }
+  close(): void {}
+  idOf(address: string): number {
+    return [...this.targets].find(([, s]) => s.address === address)![0];
+  }
+  say(address: string, state: 'healthy' | 'unhealthy', error?: string): void {
+    const last = { atMs: 1_700_000_000_000, ok: state === 'healthy', latencyMs: 1.5, ...(error ? { error } : {}) };
+    this.h.transition(this.idOf(address), state, state === 'healthy' ? 0 : 3, last);
+    this.h.probe(this.idOf(address), last);
+  }
+}
+
+test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH events; shared targets are probed once', async (t) => {
+  const f = await startApi(t);
+  let engine!: FakeEngine;
+  const checker = startHealthChecks(f.plane, { engine: (h) => (engine = new FakeEngine(h)) });
+  t.teardown(() => checker.close());
+  const svc = (name: string, address: string, onUnhealthy?: string) => ({
+    name,
+    addresses: [address],
+    ports: [{ port: 80, protocol: 'TCP' as const, targetPort: 8080 }],
+    backends: [{ address: '10.0.0.1' }, { address: '10.0.0.2' }, { address: '10.0.0.3', state: 'MAINTENANCE' as const }],
+    healthCheck: { type: 'TCP' as const, intervalMs: 1000, ...(onUnhealthy ? { onUnhealthy: onUnhealthy as 'RESET' } : {}) },
+  });
+  await f.client.applyService(svc('default/a', '10.96.0.1'));
+  await f.client.applyService(svc('default/b', '10.96.0.2', 'RESET'));
+  // Same check on the same backend in a and b, but b's verdict means another overlay: a target per check kind.
+  t.is(engine.targets.size, 2, 'a backend in admin maintenance is not probed; identical checks share a target');
+  const events: WatchServicesResponse[] = [];
+  const watch = f.client.watchServices();
+  watch.on('data', (e: WatchServicesResponse) => events.push(e));
+  watch.on('error', () => undefined);
+  t.teardown(() => watch.cancel());
+  await until('synced', () => events.some((e) => e.type === 'SYNCED'));
+
+  engine.say('10.0.0.1', 'healthy');
+  engine.say('10.0.0.2', 'unhealthy', 'ECONNREFUSED');
+  t.like(f.plane.overlay.get('default/a', '10.0.0.2'), { state: 'draining', reason: 'health: 3 checks failed: ECONNREFUSED' });
+  t.like(f.plane.overlay.get('default/b', '10.0.0.2'), { state: 'maintenance' });
+  const a = await f.client.getService('default/a');
+  t.deepEqual(a.backends.map((b) => [b.address, b.health, b.effectiveState]), [
+    ['10.0.0.1', 'HEALTHY', 'ACTIVE'],
+    ['10.0.0.2', 'UNHEALTHY', 'DRAINING'],
+    ['10.0.0.3', 'HEALTH_UNSPECIFIED', 'MAINTENANCE'],
+  ]);
+  t.like(a.backends[1]!.lastProbe, { ok: false, error: 'ECONNREFUSED', latencyUs: 1500, timeMs: '1700000000000' });
+  await until('HEALTH events of both services', () => ['default/a', 'default/b'].every((n) => events.some((e) => e.type === 'HEALTH' && e.name === n && e.service?.backends[1]?.health === 'UNHEALTHY')));
+  const stats = await f.client.getStats('default/b');
+  t.deepEqual(stats.services[0]!.backends.map((b) => b.address), ['10.0.0.1'], 'reset: the unhealthy backend is out of the dataplane, as in maintenance');
+
+  engine.say('10.0.0.2', 'healthy');
+  t.is(f.plane.overlay.get('default/a', '10.0.0.2'), undefined, 'healthy again: the overlay is gone');
+  // Dropping the check stops the probes and forgets the verdicts.
+  const { healthCheck: _h, ...plain } = svc('default/a', '10.96.0.1');
+  await f.client.applyService(plain);
+  t.is((await f.client.getService('default/a')).backends[0]!.health, 'HEALTH_UNSPECIFIED');
+  await f.client.deleteService('default/b');
+  t.is(engine.targets.size, 0, 'no service checks a backend: no target');
+});
