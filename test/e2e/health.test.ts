@@ -10,11 +10,10 @@
  * connection to the unhealthy backend keeps working. One lab and one
  * daemon serve every case, one after another.
  *
- * The daemon runs with --no-stateless-replies: with stateless replies on,
- * the dataplane takes a backend's SYN-ACK to a probe from the load
- * balancer's own address (backend:targetPort, no conntrack entry) for a
- * reply of a flow another node placed and rewrites it to come from the
- * VIP, so probes of a service's own port fail (README, "Health checks").
+ * Stateless replies stay on (the default): the backends' answers to the
+ * probes (backend:targetPort to the load balancer's own address, with no
+ * conntrack entry) must reach the prober untouched, not be taken for
+ * replies of flows another node placed.
  */
 import test from 'ava';
 import type { ClientReadableStream } from '@grpc/grpc-js';
@@ -45,7 +44,7 @@ test.before(async () => {
   const lab = await startLab(tag);
   cleanups.push(() => lab.destroy());
   const ifaces = lab.topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${lab.topo.lb.nsPath}`]);
-  const daemon = await DaemonProcess.create('health', [...ifaces, '--mode', 'xdp', '--no-stateless-replies']);
+  const daemon = await DaemonProcess.create('health', [...ifaces, '--mode', 'xdp']);
   cleanups.push(() => daemon.destroy());
   await daemon.start();
   const api = daemon.client();
