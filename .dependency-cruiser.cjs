@@ -5,7 +5,7 @@
  *
  * From the bottom up: the shared leaves (errors.ts, field-path.ts,
  * package-root.ts); model/ and store/; maglev/, dataplane/ and catalog/;
- * reconciler/; lb/; inspect/; health/; node/; api/ and kube/; daemon/, demo/ and cli/ on top.
+ * reconciler/; lb/; inspect/; health/; node/; metrics/; api/ and kube/; daemon/, demo/ and cli/ on top.
  * Each folder has one rule that lists what it may import from src/ (npm
  * packages and node: builtins are not restricted here). Type-only imports
  * count: a type pulls its module's layer in as much as a value does.
@@ -163,7 +163,19 @@ module.exports = {
         'through the catalog (as owner "kubernetes"). It never reaches the maps, the load balancer or the ' +
         'store directly; the agent (daemon/kube-proxy.ts) wires it to a node.',
       from: { path: '^src/kube/' },
-      to: onlyTo('kube/', 'catalog/', 'model/'),
+      // metrics/http.ts is the generic HTTP server (bind address, route table) its /healthz and /metrics run on.
+      to: onlyTo('kube/', 'catalog/', 'model/', 'metrics/http\\.ts$'),
+    },
+    {
+      name: 'metrics-reads-the-node',
+      severity: 'error',
+      comment:
+        "metrics/ (the node snapshot, Prometheus families, the HTTP server they are served on) reads one " +
+        "node: its control plane (node/), the maps (dataplane/, lb/ ids, inspect/'s sums), health through " +
+        'HealthReader, the view (catalog/). It writes nothing and never imports the gRPC edge or the store; ' +
+        'the API and the syncer are timed through observers the daemon wires to it.',
+      from: { path: '^src/metrics/' },
+      to: onlyTo('metrics/', 'node/', 'dataplane/', 'lb/', 'health/', 'catalog/', 'model/', 'inspect/'),
     },
     {
       name: 'top-not-imported',
