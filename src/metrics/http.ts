@@ -20,7 +20,7 @@ export function parseBindAddress(value: string, field: string): BindAddress | un
   if (value === '') return undefined;
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be HOST:PORT (e.g. 0.0.0.0:10256), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
+  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be HOST:PORT (e.g. 127.0.0.1:9469 or 0.0.0.0:10256), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
   return { host: m[1] ?? m[2]!, port };
 }
 
