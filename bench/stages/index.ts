@@ -10,6 +10,7 @@ import { fuzzStage } from './fuzz.js';
 import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
 import { mapsStage } from './maps.js';
+import { metricsStage } from './metrics.js';
 import { perPacketStage } from './per-packet.js';
 import { scaleoutStage } from './scaleout.js';
 import { serviceCountStage, trafficStage } from './traffic.js';
@@ -26,4 +27,5 @@ export const STAGES: Stage[] = [
   fuzzStage,
   mapsStage,
   conntrackGcStage,
+  metricsStage,
 ];
