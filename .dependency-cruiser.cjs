@@ -174,7 +174,19 @@ module.exports = {
         'through the catalog (as owner "kubernetes"). It never reaches the maps, the load balancer or the ' +
         'store directly; the agent (daemon/kube-proxy.ts) wires it to a node.',
       from: { path: '^src/kube/' },
-      to: onlyTo('kube/', 'catalog/', 'model/'),
+      // metrics/http.ts is the generic HTTP server (bind address, route table) its /healthz and /metrics run on.
+      to: onlyTo('kube/', 'catalog/', 'model/', 'metrics/http\\.ts$'),
+    },
+    {
+      name: 'metrics-reads-the-node',
+      severity: 'error',
+      comment:
+        "metrics/ (the node snapshot, Prometheus families, the HTTP server they are served on) reads one " +
+        "node: its control plane (node/), the maps (dataplane/, lb/ ids, inspect/'s sums), health through " +
+        'HealthReader, the view (catalog/). It writes nothing and never imports the gRPC edge or the store; ' +
+        'the API and the syncer are timed through observers the daemon wires to it.',
+      from: { path: '^src/metrics/' },
+      to: onlyTo('metrics/', 'node/', 'dataplane/', 'lb/', 'health/', 'catalog/', 'model/', 'inspect/'),
     },
     {
       name: 'status-reads-a-snapshot',

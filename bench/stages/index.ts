@@ -12,6 +12,7 @@ import { healthStage } from './health.js';
 import { kubeProxyStage } from './kube-proxy.js';
 import { maglevStage } from './maglev.js';
 import { mapsStage } from './maps.js';
+import { metricsStage } from './metrics.js';
 import { perPacketStage } from './per-packet.js';
 import { scaleoutStage } from './scaleout.js';
 import { serviceCountStage, trafficStage } from './traffic.js';
@@ -30,4 +31,5 @@ export const STAGES: Stage[] = [
   conntrackGcStage,
   dnsStage,
   healthStage,
+  metricsStage,
 ];

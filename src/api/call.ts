@@ -38,6 +38,14 @@ export async function rerootAsync<T>(fn: () => Promise<T>, map: (field: string) 
   }
 }
 
+/**
+ * Told of each unary call as it is answered: its method
+ * ("sluice.v1.ServiceRegistry/ApplyService"), status code name ("OK",
+ * "NOT_FOUND") and how long it took, seconds. The daemon gives one that
+ * feeds its metrics.
+ */
+export type ApiObserver = (method: string, code: string, seconds: number) => void;
+
 /** Where a request that does not decode keeps why (see tolerantDeserializers). */
 const MALFORMED = Symbol('malformed request');
 
@@ -62,6 +70,7 @@ export function malformedStatus(why: string): { code: grpc.status; details: stri
 export function guardMalformed(
   def: grpc.ServiceDefinition,
   impl: grpc.UntypedServiceImplementation,
+  observe?: ApiObserver,
 ): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] {
   const outDef: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const outImpl: grpc.UntypedServiceImplementation = {};
@@ -84,10 +93,20 @@ export function guardMalformed(
     }
     if (!m.responseStream) {
       const h = handler as grpc.handleUnaryCall<unknown, unknown>;
+      const method = m.path.replace(/^\//, '');
       outImpl[name] = ((call, callback) => {
+        let done = callback;
+        if (observe) {
+          const began = performance.now();
+          done = (err, value) => {
+            const code = err ? ((err as { code?: number }).code ?? grpc.status.UNKNOWN) : grpc.status.OK;
+            observe(method, grpc.status[code] ?? String(code), (performance.now() - began) / 1000);
+            callback(err, value);
+          };
+        }
         const why = malformed(call.request);
-        if (why !== undefined) callback(malformedStatus(why));
-        else h(call, callback);
+        if (why !== undefined) done(malformedStatus(why));
+        else h(call, done);
       }) as grpc.handleUnaryCall<unknown, unknown>;
     } else {
       const h = handler as grpc.handleServerStreamingCall<unknown, unknown>;

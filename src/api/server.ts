@@ -17,7 +17,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { pino, type Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
 import type { ControlPlane } from '../node/control-plane.js';
-import { guardMalformed } from './call.js';
+import { guardMalformed, type ApiObserver } from './call.js';
 import { HealthStatus } from './health-service.js';
 import { OpenStreams } from './open-streams.js';
 import { operationsService } from './operations-service.js';
@@ -49,6 +49,8 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** Start reporting NOT_SERVING (health), until setServing(true): for a daemon still attaching. */
   notServingYet?: boolean;
+  /** Told of each unary call of the sluice services (the daemon's metrics). */
+  observe?: ApiObserver;
 }
 
 /** A running API server. */
@@ -205,7 +207,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     'grpc.enable_channelz': 0,
   });
   const add = (name: string, impl: grpc.UntypedServiceImplementation): void => {
-    server.addService(...guardMalformed(def[name] as grpc.ServiceDefinition, impl));
+    server.addService(...guardMalformed(def[name] as grpc.ServiceDefinition, impl, opts.observe));
   };
   add('sluice.v1.ServiceRegistry', serviceRegistryService(ctx));
   add('sluice.v1.Registration', registrationService(ctx));

@@ -57,6 +57,7 @@ export function daemonOptions(f: DaemonFlags, tls: { tlsCert?: string | undefine
       ...(f.socketLb !== undefined ? { socketLb: f.socketLb } : {}),
       ...(f.mode !== undefined ? { mode: f.mode } : {}),
       ...(f.listen !== undefined ? { listen: f.listen } : {}),
+      ...(f.metricsBindAddress !== undefined ? { metricsBindAddress: f.metricsBindAddress } : {}),
       ...(tls.tlsCert !== undefined && tls.tlsKey !== undefined
         ? { tls: { cert: tls.tlsCert, key: tls.tlsKey, ...(tls.tlsCa !== undefined ? { ca: tls.tlsCa } : {}), requireClientCert: f.requireClientCert === true } }
         : {}),

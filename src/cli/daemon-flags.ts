@@ -27,6 +27,7 @@ export interface DaemonFlags extends CapacityFlags, ConntrackFlags {
   socketLb?: string;
   mode?: AttachMode;
   listen?: string;
+  metricsBindAddress?: string;
   requireClientCert?: boolean;
   stateDir?: string;
   pinDir?: string;
@@ -92,6 +93,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--socket-lb <cgroup[@netns]>', field: 'socketLb', description: 'balance the node\'s own processes at connect()/sendmsg(): the cgroup v2 directory whose processes are translated (e.g. /sys/fs/cgroup), for sockets of the daemon\'s namespace or the one after @' },
   { flags: '--mode <mode>', field: 'mode', description: 'xdp (native), xdp-generic or tc (default xdp)', choices: ['xdp', 'xdp-generic', 'tc'] },
   { flags: '--listen <address>', field: 'listen', description: 'where the API listens: unix:///path (default unix:///run/sluice/sluice.sock, mode 0600) or host:port' },
+  { flags: '--metrics-bind-address <host:port>', field: 'metricsBindAddress', description: 'Prometheus /metrics (and the status page) over HTTP, no TLS (default 127.0.0.1:9469; "" turns it off)' },
   { flags: '--require-client-cert', field: 'tls.requireClientCert', description: 'mutual TLS: refuse clients without a certificate signed by --tls-ca' },
   { flags: '--state-dir <dir>', field: 'stateDir', description: 'the store\'s directory, locked by the daemon (default /var/lib/sluice)' },
   { flags: '--pin-dir <dir>', field: 'pinDir', description: 'bpffs directory of the pinned maps, locked by the daemon (default /sys/fs/bpf/sluice)' },

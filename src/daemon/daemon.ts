@@ -40,8 +40,10 @@ import type { RegistrationValue } from '../catalog/keys.js';
 import { checkListen, checkSocketFree, startApiServer } from '../api/server.js';
 import { DEFAULT_DNS_ZONE, DNS_TTL_DEFAULT_S, DNS_TTL_MAX_S, zoneProblem } from '../dns/names.js';
 import { startDnsServer } from '../dns/server.js';
-import { parseBindAddress } from '../kube/health.js';
 import { SluiceError } from '../errors.js';
+import { parseBindAddress, startHttpServer, type HttpServer } from '../metrics/http.js';
+import { DaemonMetrics, metricsRoute } from '../metrics/daemon-metrics.js';
+import { NodeSnapshotter } from '../metrics/node-snapshot.js';
 import { adoptDataplane } from './adopt.js';
 import { CAPACITY_FLAG, CAPACITY_RANGE, pinMismatchMessage } from './capacity.js';
 import { lockDirectory } from './lock.js';
@@ -81,6 +83,11 @@ export interface DaemonOptions {
   socketLb?: string;
   /** "unix:///path" (default unix:///run/sluice/sluice.sock, mode 0600) or "host:port". */
   listen: string;
+  /**
+   * HOST:PORT of the HTTP server of /metrics (and the pages mounted on it),
+   * or "" for none; default DEFAULT_METRICS_BIND_ADDRESS.
+   */
+  metricsBindAddress: string;
   /** TLS for a TCP listener: PEM file paths; with `ca` and requireClientCert, mutual TLS. */
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
   /** The node's own directory: SQLite's sluice.db (without `store`), and its lock. */
@@ -156,6 +163,9 @@ export interface DaemonOptions {
  */
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
+/** Where the daemon serves /metrics unless told otherwise (the port is sluice's own, next to node_exporter's 9100 range). */
+export const DEFAULT_METRICS_BIND_ADDRESS = '127.0.0.1:9469';
+
 /** Fill in defaults and check; INVALID_ARGUMENT naming the option (a DaemonOptions field, or capacity.<name>). */
 export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   const followInterfaces = o.followInterfaces ?? [];
@@ -164,6 +174,7 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     followInterfaces,
     mode: o.mode ?? 'xdp',
     listen: o.listen ?? 'unix:///run/sluice/sluice.sock',
+    metricsBindAddress: o.metricsBindAddress ?? DEFAULT_METRICS_BIND_ADDRESS,
     stateDir: o.stateDir ?? '/var/lib/sluice',
     storePrefix: o.storePrefix ?? DEFAULT_STORE_PREFIX,
     statelessReplies: o.statelessReplies ?? followInterfaces.length === 0,
@@ -181,6 +192,7 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
+  parseBindAddress(out.metricsBindAddress, 'metricsBindAddress');
   if (o.floodRate !== undefined) out.floodRate = o.floodRate;
   if (o.healthNetns !== undefined) {
     if (!path.isAbsolute(o.healthNetns)) throw new SluiceError('INVALID_ARGUMENT', `must be the absolute path of a network namespace (e.g. /var/run/netns/lb), got ${JSON.stringify(o.healthNetns)}`, { field: 'healthNetns' });
@@ -514,6 +526,15 @@ export interface RunningDaemon {
   address: string;
   /** The node's control plane. */
   plane: ControlPlane;
+  /** Snapshots of the node (services, counters, health), for pages that show it. */
+  snapshots: NodeSnapshotter;
+  /** The daemon's metrics (the kube-proxy mode serves their text with its own). */
+  metrics: DaemonMetrics;
+  /**
+   * The HTTP server of --metrics-bind-address (undefined when off): /metrics,
+   * and whatever else mounts a path on it (`httpServer.routes.set(path, handler)`).
+   */
+  httpServer?: HttpServer;
   /**
    * Set the hairpin SNAT address (an IPv4 address of the node, as the
    * kube-proxy agent learns it from the Node object), or turn hairpin SNAT
@@ -720,14 +741,28 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     // The API is bound before anything is attached (a listen address that
     // fails must not cost the interfaces their programs), and reports
     // NOT_SERVING until they are attached.
+    const snapshots = new NodeSnapshotter({ plane, dataplane: dp });
+    const metrics = new DaemonMetrics({ snapshots, dataplane: dp, plane });
+    const unobserve = plane.syncer.onApplied(metrics.observeApplied);
+    undo.push(unobserve);
     const server = await startApiServer({
       plane,
       listen: opts.listen,
       ...(opts.tls ? { tls: opts.tls } : {}),
       logger: logger.child({ component: 'api' }),
       notServingYet: true,
+      observe: metrics.observeApi,
     });
     undo.push(() => server.close());
+    // Bound before anything is attached, as the API is: a taken port refuses the start.
+    const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
+    let httpServer: HttpServer | undefined;
+    if (metricsAt) {
+      const http = await startHttpServer({ bind: metricsAt, field: 'metricsBindAddress', hint: 'is another sluice daemon running? give each its own --metrics-bind-address, or "" for none', routes: new Map([['/metrics', metricsRoute(metrics)]]) });
+      httpServer = http;
+      undo.push(() => http.close());
+      log.info({ address: http.address }, 'serving /metrics');
+    }
 
     // DNS, bound before anything is attached too: a taken port refuses the start.
     const dnsAt = parseBindAddress(opts.dnsBindAddress, 'dnsBindAddress');
@@ -793,6 +828,8 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         await Promise.all(followers.map((f) => f.stop()));
         await server.close();
         await dns?.close();
+        await httpServer?.close();
+        unobserve();
         await gc.stop();
         checker.close();
         plane.close();
@@ -828,7 +865,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
         const netns = [...byNetns.keys()][i];
         return f.links().map((l) => (netns === undefined ? l : { ...l, netns }));
       });
-    return { address: server.address, plane, stop, setHairpinAddress, followedLinks };
+    return { address: server.address, plane, snapshots, metrics, ...(httpServer ? { httpServer } : {}), stop, setHairpinAddress, followedLinks };
   } catch (err) {
     await rollback();
     throw err;

@@ -20,6 +20,7 @@ import { pino, type Logger } from 'pino';
 import { Catalog } from '../catalog/catalog.js';
 import { SluiceError } from '../errors.js';
 import { connectKube } from '../kube/client.js';
+import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import { KubeMetrics, parseBindAddress, startHealthServers, type HealthServers } from '../kube/health.js';
 import { KubeSource, type KubeApi } from '../kube/source.js';
 import { KUBE_OWNER } from '../kube/translate.js';
@@ -170,6 +171,8 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     ...(opts.capacity !== undefined ? { capacity: opts.capacity } : {}),
     mode: opts.mode,
     listen: opts.listen,
+    // The daemon's families are served on the agent's own --metrics-bind-address, after its own.
+    metricsBindAddress: '',
     stateDir: opts.stateDir,
     pinDir: opts.pinDir,
     logLevel: opts.logLevel,
@@ -181,6 +184,7 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
   // running) must refuse the start before anything is attached.
   const metrics = new KubeMetrics();
   let src: KubeSource | undefined;
+  let daemonMetrics: DaemonMetrics | undefined;
   const healthz = parseBindAddress(opts.healthzBindAddress, 'healthzBindAddress');
   const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
   const startedAt = Date.now();
@@ -193,6 +197,7 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
       nodeEligible: () => src?.nodeEligible ?? true,
     },
     metricsRegistry: metrics,
+    moreMetrics: async () => (daemonMetrics ? daemonMetrics.text() : ''),
     healthTimeoutMs: opts.healthTimeoutMs,
     beforeScrape: () => {
       if (!src) return;
@@ -214,6 +219,7 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     await health.close();
     throw err;
   }
+  daemonMetrics = daemon.metrics;
   let hairpin: string | null | undefined;
   try {
     const plane = daemon.plane;

@@ -3,6 +3,7 @@
  * maps. Two implementations share this interface: NativeDataplane (the
  * addon, real maps) and FakeDataplane (memory, for unit tests).
  */
+import type { StatsTable } from './stats-table.js';
 import type {
   AffinityValue,
   BackendValue,
@@ -197,6 +198,12 @@ export interface Dataplane {
   serviceStats(serviceId: number): LbStats;
   /** Per-backend counters summed over CPUs. */
   backendStats(backendId: number): LbStats;
+  /**
+   * Every id's counters of svc_stats ('service') or backend_stats
+   * ('backend'), summed over CPUs, in one batch read of the map: equal to
+   * serviceStats/backendStats of each id at the same moment.
+   */
+  allStats(kind: 'service' | 'backend'): StatsTable;
   /** Zero the counters of service or backend ids (before the ids are given to new objects). */
   resetStats(kind: 'service' | 'backend', ids: readonly number[]): void;
   /** Global verdict and drop counters summed over CPUs. */

@@ -20,6 +20,7 @@ import {
   GLOBAL_COUNTERS,
 } from './codec.js';
 import { ConntrackRows } from './conntrack-rows.js';
+import { StatsTable } from './stats-table.js';
 import type { AttachTarget, ConntrackBatch, ConntrackCursor, ConntrackEntry, Dataplane, FlowDecision, FlowPacket, MapOccupancy } from './dataplane.js';
 
 /** One recorded write. */
@@ -270,6 +271,10 @@ export class FakeDataplane implements Dataplane {
 
   backendStats(backendId: number): LbStats {
     return this.beStats.get(backendId) ?? zeroStats();
+  }
+
+  allStats(kind: 'service' | 'backend'): StatsTable {
+    return kind === 'service' ? StatsTable.of(this.maxIds.services, this.svcStats) : StatsTable.of(this.maxIds.backends, this.beStats);
   }
 
   resetStats(kind: 'service' | 'backend', ids: readonly number[]): void {

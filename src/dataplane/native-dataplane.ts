@@ -39,6 +39,7 @@ import {
 } from './codec.js';
 import { SluiceError } from '../errors.js';
 import { ConntrackRows } from './conntrack-rows.js';
+import { StatsTable } from './stats-table.js';
 import type { AttachMode, AttachTarget, ConntrackBatch, ConntrackCursor, Dataplane, FlowDecision, FlowPacket, MapOccupancy } from './dataplane.js';
 import { decodeLookupResult, encodeLookupFrame } from './lookup-frame.js';
 import { VIP_FILTER_WORDS, VipFilter } from './vip-filter.js';
@@ -561,6 +562,10 @@ export class NativeDataplane implements Dataplane {
 
   backendStats(backendId: number): LbStats {
     return decodeLbStats(this.raw.perCpuSum('backend_stats', encodeU32(backendId)) ?? Buffer.alloc(32));
+  }
+
+  allStats(kind: 'service' | 'backend'): StatsTable {
+    return new StatsTable(this.raw.perCpuSumAll(kind === 'service' ? 'svc_stats' : 'backend_stats'));
   }
 
   resetStats(kind: 'service' | 'backend', ids: readonly number[]): void {

@@ -71,6 +71,10 @@ export class DaemonProcess {
       '--conntrack-size', '65536',
       '--log-level', 'warn',
       '--exit-with-parent',
+      // Many daemons run at once (tests, the demo's nodes): none takes the
+      // default metrics port; one that wants /metrics gives its own
+      // --metrics-bind-address in its args, which come after (the last wins).
+      ...(this.command === 'daemon' ? ['--metrics-bind-address', ''] : []),
       ...this.args,
       ...extraArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });

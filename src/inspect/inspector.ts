@@ -18,7 +18,10 @@ import { checkArgument, checkServiceName, portSchema, protocolSchema, show } fro
 import type { CatalogView } from '../catalog/view.js';
 import { flushConnections, listConnections, type ConnectionCursor, type ConnectionInfo, type ConnectionMatch, type ListOptions } from './connections.js';
 import { lookupFlow, type FlowQuery, type FlowVerdict } from './flow-lookup.js';
-import { serviceCounters, type ServiceCounters } from './service-stats.js';
+import { perIdReads, serviceCounters, tableReads, type ServiceCounters } from './service-stats.js';
+
+/** Services in one stats call from which the counters are read in one batch per map. */
+const BATCH_READ_FROM = 32;
 
 /** Filters of the connection operations. */
 export interface ConnectionFilter {
@@ -78,7 +81,9 @@ export class Inspector {
     const services = service === undefined || service === ''
       ? this.view.names().map((n) => this.view.get(n)!)
       : [this.requireService(service)];
-    return { services: services.map((s) => serviceCounters(this.lb, this.effective(s.definition))), global: this.dataplane.globalStats() };
+    // Past a few dozen services one batch read of each map costs less than a syscall per id.
+    const reads = services.length > BATCH_READ_FROM ? tableReads(this.dataplane.allStats('service'), this.dataplane.allStats('backend')) : perIdReads(this.dataplane);
+    return { services: services.map((s) => serviceCounters(this.lb, this.effective(s.definition), reads)), global: this.dataplane.globalStats() };
   }
 
   /** How full each map of the dataplane is, and its kernel memory (Dataplane.mapOccupancy). */

@@ -11,10 +11,8 @@
  * its sync period, 60 s). /healthz also says 503 while the node is being
  * deleted ("nodeEligible": false).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { SluiceError } from '../errors.js';
+import { parseBindAddress, startHttpServer, type HttpServer, type RouteHandler } from '../metrics/http.js';
 
 /** What the health endpoints read. */
 export interface HealthState {
@@ -42,14 +40,7 @@ export class KubeMetrics {
   readonly healthz = new Counter({ name: 'sluice_kube_healthz_requests_total', help: 'Requests to /healthz by the status answered.', labelNames: ['code'], registers: [this.registry] });
 }
 
-/** "host:port" → where to listen; "" means off. INVALID_ARGUMENT naming `field` otherwise. */
-export function parseBindAddress(value: string, field: string): { host: string; port: number } | undefined {
-  if (value === '') return undefined;
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be HOST:PORT (e.g. 0.0.0.0:10256), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
-  return { host: m[1] ?? m[2]!, port };
-}
+export { parseBindAddress };
 
 export interface HealthServersOptions {
   healthz?: { host: string; port: number };
@@ -60,6 +51,8 @@ export interface HealthServersOptions {
   healthTimeoutMs: number;
   /** Called before a scrape to refresh gauges. */
   beforeScrape?: () => void;
+  /** More exposition text, appended to the agent's own (the daemon's metrics). */
+  moreMetrics?: () => Promise<string>;
 }
 
 export interface HealthServers {
@@ -74,80 +67,53 @@ function isHealthy(s: HealthState, timeoutMs: number, now: number): boolean {
   return pending === undefined || now - pending < timeoutMs;
 }
 
-function listen(server: http.Server, at: { host: string; port: number }, field: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new SluiceError('FAILED_PRECONDITION', `cannot listen on ${at.host}:${at.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (is kube-proxy, or another sluice kube-proxy, running?)' : ''}`, { field, cause: err })),
-    );
-    server.listen(at.port, at.host, () => {
-      const a = server.address() as AddressInfo;
-      resolve(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
-    });
-  });
-}
+const HINT = 'is kube-proxy, or another sluice kube-proxy, running?';
 
 /** Start the healthz and metrics servers (one server if both addresses are the same). */
 export async function startHealthServers(o: HealthServersOptions): Promise<HealthServers> {
-  const handler = (serveHealth: boolean, serveMetrics: boolean) => (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  const health: RouteHandler = (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
-    if (serveHealth && (url === '/healthz' || url === '/livez')) {
-      const now = Date.now();
-      const synced = o.state.lastSynced();
-      const eligible = o.state.nodeEligible();
-      let healthy = isHealthy(o.state, o.healthTimeoutMs, now);
-      if (url === '/healthz') healthy = healthy && synced !== undefined && eligible;
-      const lastUpdated = new Date(healthy ? now : (synced ?? 0)).toISOString();
-      const body: Record<string, unknown> = { lastUpdated, currentTime: new Date(now).toISOString() };
-      if (url === '/healthz') {
-        body['nodeEligible'] = eligible;
-        o.metricsRegistry.healthz.inc({ code: healthy ? '200' : '503' });
-      }
-      res.writeHead(healthy ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' });
-      res.end(JSON.stringify(body));
-      return;
+    const now = Date.now();
+    const synced = o.state.lastSynced();
+    const eligible = o.state.nodeEligible();
+    let healthy = isHealthy(o.state, o.healthTimeoutMs, now);
+    if (url === '/healthz') healthy = healthy && synced !== undefined && eligible;
+    const lastUpdated = new Date(healthy ? now : (synced ?? 0)).toISOString();
+    const body: Record<string, unknown> = { lastUpdated, currentTime: new Date(now).toISOString() };
+    if (url === '/healthz') {
+      body['nodeEligible'] = eligible;
+      o.metricsRegistry.healthz.inc({ code: healthy ? '200' : '503' });
     }
-    if (serveMetrics && url === '/metrics') {
-      o.beforeScrape?.();
-      o.metricsRegistry.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': o.metricsRegistry.registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500, { 'Content-Type': 'text/plain' });
-          res.end(String(err));
-        },
-      );
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
+    res.writeHead(healthy ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' });
+    res.end(JSON.stringify(body));
   };
-  const servers: http.Server[] = [];
+  const metrics: RouteHandler = async (_req, res) => {
+    o.beforeScrape?.();
+    // The daemon's families follow the agent's own: distinct names, one exposition.
+    const [own, more] = await Promise.all([o.metricsRegistry.registry.metrics(), o.moreMetrics?.() ?? '']);
+    res.writeHead(200, { 'Content-Type': o.metricsRegistry.registry.contentType });
+    res.end(own + more);
+  };
+  const healthRoutes = (): Map<string, RouteHandler> => new Map([['/healthz', health], ['/livez', health]]);
+  const servers: HttpServer[] = [];
   const close = async (): Promise<void> => {
-    await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.closeAllConnections();
-            s.close(() => resolve());
-          }),
-      ),
-    );
+    await Promise.all(servers.map((s) => s.close()));
   };
   const out: HealthServers = { close };
   try {
     const same = o.healthz && o.metrics && o.healthz.host === o.metrics.host && o.healthz.port === o.metrics.port && o.healthz.port !== 0;
     if (o.healthz) {
-      const s = http.createServer(handler(true, same === true));
+      const routes = healthRoutes();
+      if (same) routes.set('/metrics', metrics);
+      const s = await startHttpServer({ bind: o.healthz, field: 'healthzBindAddress', hint: HINT, routes });
       servers.push(s);
-      out.healthzAddress = await listen(s, o.healthz, 'healthzBindAddress');
-      if (same) out.metricsAddress = out.healthzAddress;
+      out.healthzAddress = s.address;
+      if (same) out.metricsAddress = s.address;
     }
     if (o.metrics && !same) {
-      const s = http.createServer(handler(false, true));
+      const s = await startHttpServer({ bind: o.metrics, field: 'metricsBindAddress', hint: HINT, routes: new Map([['/metrics', metrics]]) });
       servers.push(s);
-      out.metricsAddress = await listen(s, o.metrics, 'metricsBindAddress');
+      out.metricsAddress = s.address;
     }
   } catch (err) {
     await close();

@@ -388,6 +388,17 @@ export class LoadBalancer {
     return { service: s.id, backends: this.idsByIdentity(s) };
   }
 
+  /**
+   * The dataplane ids of a frontend and of each backend (with its address),
+   * in the spec's order, or undefined for no such frontend: what summing
+   * its counters needs, without putting a spec together.
+   */
+  counterIds(name: string): { service: number; backends: Array<{ id: number; address: string }> } | undefined {
+    const s = this.installed.get(name);
+    if (!s) return undefined;
+    return { service: s.id, backends: s.backendIds.map((id) => ({ id, address: this.desired.backends.get(id)!.address })) };
+  }
+
   /** Counters of a service and its backends, summed over CPUs. */
   stats(name: string): ServiceStats {
     const s = this.requireService(name);

@@ -37,7 +37,7 @@
  * the previous second when this process is in the next one.
  */
 import type { Logger } from 'pino';
-import { CT_FLAG_HAIRPIN, CT_FLAG_REPLY, CT_STATES, FLOW_TIMEOUT_MAX_S, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
+import { CT_FLAG_HAIRPIN, CT_FORWARD, CT_FLAG_REPLY, CT_STATES, FLOW_TIMEOUT_MAX_S, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
 import type { ConntrackCursor, Dataplane } from '../dataplane/dataplane.js';
 
 const K = LAYOUTS.ct_key.offsets;
@@ -180,6 +180,8 @@ export class ConntrackGc {
   private readonly log: Logger | undefined;
   private readonly totals: Omit<ConntrackGcStats, 'intervalMs'> = { passes: 0, expired: zeroExpired(), orphanedReplies: 0, entriesDeleted: 0, raced: 0, lastPass: null };
   private running: Promise<void> | undefined;
+  /** Live forward entries by backend id, as the last whole pass counted them. */
+  private active: ReadonlyMap<number, number> | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
 
@@ -197,6 +199,15 @@ export class ConntrackGc {
   /** Totals since start. */
   stats(): ConntrackGcStats {
     return { ...this.totals, expired: { ...this.totals.expired }, intervalMs: this.intervalMs };
+  }
+
+  /**
+   * Live flows by backend id (one forward entry each), as the last whole
+   * pass counted them; undefined before the first. A pass counts them as
+   * it goes, so that a reader (a scrape) never walks the table itself.
+   */
+  activeByBackend(): ReadonlyMap<number, number> | undefined {
+    return this.active;
   }
 
   /** Run passes, one every interval (a pass that overruns it is followed at once by the next). */
@@ -273,6 +284,7 @@ export class ConntrackGc {
     // Entries per ms that cover tableSize in PACE_SHARE of the interval.
     const perMs = this.tableSize / (this.intervalMs * PACE_SHARE);
     let at: ConntrackCursor | null = null;
+    const active = new Map<number, number>();
     do {
       // CPU of the batches alone, not of what the process does between them.
       const cpu0 = process.cpuUsage();
@@ -280,7 +292,13 @@ export class ConntrackGc {
       const now = this.nowS();
       const gone = new Set<string>();
       for (let i = 0; i < rows.count; i++) {
-        if (!deadAt(rows.expires(i), now)) continue;
+        if (!deadAt(rows.expires(i), now)) {
+          if (rows.dir(i) === CT_FORWARD) {
+            const id = rows.values.readUInt32LE(i * V_SIZE + V.backend_id);
+            active.set(id, (active.get(id) ?? 0) + 1);
+          }
+          continue;
+        }
         const key = rows.keyBytes(i);
         // Deleted already, as the peer of an entry earlier in this batch.
         if (gone.size > 0 && gone.delete(key.toString('latin1'))) continue;
@@ -294,6 +312,7 @@ export class ConntrackGc {
       const ahead = opts.paced ? r.entries / perMs - (this.clockMs() - began) : 0;
       await this.pause(ahead);
     } while (!this.stopping);
+    if (at === null) this.active = active;
     r.wallMs = this.clockMs() - began;
     r.cpuMs = cpuUs / 1000;
     const t = this.totals;

@@ -54,7 +54,7 @@ export interface ControlPlane {
   /** Stop the view and the syncer (the store, load balancer and dataplane belong to the caller). */
   close(): void;
   /** The conntrack collector, where the process runs one (the daemon does). */
-  conntrackGc?: { stats(): ConntrackGcStats };
+  conntrackGc?: { stats(): ConntrackGcStats; activeByBackend?(): ReadonlyMap<number, number> | undefined };
   /** Backend health, where the process runs health checks (the standalone daemon does). */
   health?: HealthReader;
 }

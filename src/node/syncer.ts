@@ -43,6 +43,16 @@ export interface SyncerOptions {
   retryMs?: number;
 }
 
+/** One batch of changes the syncer applied (Syncer.onApplied). */
+export interface AppliedBatch {
+  /** Wall time of the batch, ms (the retries of a refused batch one by one included). */
+  ms: number;
+  /** Services in it. */
+  services: number;
+  /** Services of it the dataplane refused (0: all programmed). */
+  errors: number;
+}
+
 /** Keeps the load balancer equal to the view. */
 export class Syncer {
   private readonly view: CatalogView;
@@ -66,6 +76,7 @@ export class Syncer {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly retryMs: number;
+  private readonly appliedSubs = new Set<(b: AppliedBatch) => void>();
 
   constructor(opts: SyncerOptions) {
     this.view = opts.view;
@@ -177,25 +188,37 @@ export class Syncer {
     }
   }
 
+  /** Be told of each batch applied (the metrics time them); returns the unsubscribe function. */
+  onApplied(fn: (b: AppliedBatch) => void): () => void {
+    this.appliedSubs.add(fn);
+    return () => this.appliedSubs.delete(fn);
+  }
+
   /** One batch: all together; if the dataplane refuses it, service by service. */
   private async applyBatch(batch: ViewChange[]): Promise<void> {
+    const began = performance.now();
+    let errors = 0;
     try {
       await this.applyChanges(batch);
       for (const c of batch) this.status.set(c.name, { revision: c.revision });
     } catch (err) {
       if (batch.length === 1) {
         this.fail(batch[0]!, err);
-        return;
-      }
-      for (const c of batch) {
-        try {
-          await this.applyChanges([c]);
-          this.status.set(c.name, { revision: c.revision });
-        } catch (e) {
-          this.fail(c, e);
+        errors = 1;
+      } else {
+        for (const c of batch) {
+          try {
+            await this.applyChanges([c]);
+            this.status.set(c.name, { revision: c.revision });
+          } catch (e) {
+            this.fail(c, e);
+            errors++;
+          }
         }
       }
     }
+    const b: AppliedBatch = { ms: performance.now() - began, services: batch.length, errors };
+    for (const fn of this.appliedSubs) fn(b);
   }
 
   private fail(c: ViewChange, err: unknown): void {

@@ -41,7 +41,7 @@ function webFile(d: DaemonProcess, l: Lab, extra = ''): string {
 
 /** A daemon run that must fail: its exit status and its one line. */
 async function failingDaemon(args: string[]): Promise<{ code: number | null; line: string }> {
-  const r = await sluice(['daemon', '--log-level', 'warn', '--exit-with-parent', ...args], { timeoutMs: 30_000 });
+  const r = await sluice(['daemon', '--log-level', 'warn', '--exit-with-parent', '--metrics-bind-address', '', ...args], { timeoutMs: 30_000 });
   return { code: r.code, line: r.stderr.trim() };
 }
 
@@ -303,7 +303,7 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   t.regex(a.log(), /the API socket was removed; binding it again/);
   // A second daemon with only --listen in common is refused before it makes anything.
   const other = dirs(t, a, 'second');
-  const second = await sluice(['daemon', '--log-level', 'info', '--exit-with-parent', '--listen', a.address, '--state-dir', other.state, '--pin-dir', other.pins], { timeoutMs: 30_000 });
+  const second = await sluice(['daemon', '--log-level', 'info', '--exit-with-parent', '--metrics-bind-address', '', '--listen', a.address, '--state-dir', other.state, '--pin-dir', other.pins], { timeoutMs: 30_000 });
   t.is(second.code, 1, second.stderr);
   t.true(second.stderr.includes(`another server is listening on ${a.socket}`), second.stderr);
   t.notRegex(second.stdout, /created the dataplane|adopted the pinned dataplane/, 'no maps were made');
@@ -318,7 +318,7 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   await tcp.stop('SIGTERM');
   const { spawn } = await import('node:child_process');
   const { cliPath, nodeFlagsOf } = await import('../../src/demo/daemon-process.js');
-  const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), 'daemon', '--listen', '127.0.0.1:0', '--state-dir', path.join(tcp.dir, 'state'), '--pin-dir', tcp.pinDir, '--log-level', 'warn', '--exit-with-parent']);
+  const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), 'daemon', '--metrics-bind-address', '', '--listen', '127.0.0.1:0', '--state-dir', path.join(tcp.dir, 'state'), '--pin-dir', tcp.pinDir, '--log-level', 'warn', '--exit-with-parent']);
   t.teardown(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));

@@ -333,6 +333,8 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--conntrack-gc-interval', '48h'], '--conntrack-gc-interval: must be 1s..24h (e.g. 90s, 1h30m or 24h0m0s), got "48h"'],
     [['daemon', '--conntrack-flood-rate', '-1'], '--conntrack-flood-rate: must be an integer in 0..4294967295 (new flows a second per CPU, e.g. 125000; 0: no limit), got -1'],
     [['kube-proxy', '--conntrack-tcp-timeout-close', '10'], '--conntrack-tcp-timeout-close: a duration needs its unit: 10s for 10 seconds (e.g. 90s, 1h30m or 24h0m0s), got "10"'],
+    [['daemon', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469 or 0.0.0.0:10256), or "" to turn it off, got "localhost"'],
+    [['daemon', '--metrics-bind-address', '127.0.0.1:70000'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469 or 0.0.0.0:10256), or "" to turn it off, got "127.0.0.1:70000"'],
     [['daemon', '--netns', '/var/run/netns/lb'], '--netns: the daemon attaches inside a namespace interface by interface: --interface IF@/var/run/netns/lb (sluice kube-proxy takes --netns)'],
     [['kube-proxy', '--conntrack-tcp-timeout-close-wait', '1h0m0s'], '--conntrack-tcp-timeout-close-wait: kube-proxy\'s timeout of the kernel\'s CLOSE_WAIT state, which sluice\'s own table does not use; its closing flows (a FIN or RST seen) expire after --conntrack-tcp-timeout-close (default 10s): drop the flag, or give that one'],
     [['kube-proxy', '--conntrack-tcp-timeout-established', '0'], '--conntrack-tcp-timeout-established: 0 keeps kube-proxy from setting the kernel\'s timeout; sluice\'s own table always needs one: give a duration (e.g. 90s, 1h30m or 24h0m0s), got "0"'],

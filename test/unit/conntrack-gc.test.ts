@@ -213,3 +213,14 @@ test('stop does not wait out a paced pass\'s sleep between batches', async (t) =
   t.is(sleeping, 1, 'stopped in its first pause between batches');
   t.is(c.stats().passes, 1, 'the pass ends at the stop');
 });
+
+test('a whole pass counts live flows by backend id (forward entries only); dead ones are not counted', async (t) => {
+  const dp = new FakeDataplane();
+  const c = gc(dp);
+  t.is(c.activeByBackend(), undefined, 'nothing before the first pass');
+  for (let i = 0; i < 5; i++) add(dp, { client: '192.168.1.1', port: 1000 + i });
+  add(dp, { client: '192.168.1.2', port: 2000, forward: dead, reply: dead });
+  add(dp, { client: '192.168.1.3', port: 3000, forward: null });
+  await c.collect();
+  t.deepEqual([...c.activeByBackend()!], [[7, 5]], 'five live flows; the dead one and the reply-only one do not count');
+});

@@ -1,0 +1,151 @@
+/**
+ * The node snapshot and the daemon's metrics on the fake dataplane with a
+ * fake HealthReader: sums per service and per backend address over
+ * frontends, effective state from the overlay, health as the reader says,
+ * live flows from the collector; the exposition's escaping; the text
+ * passes `promtool check metrics`; a backend that goes takes its series.
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import type { LbStats } from '../../src/dataplane/codec.js';
+import type { BackendHealth, HealthReader, ProbeTally } from '../../src/health/health.js';
+import { DaemonMetrics } from '../../src/metrics/daemon-metrics.js';
+import { ExpositionWriter, LabelCache, escapeHelp, escapeLabelValue, labelSet, nameBytes } from '../../src/metrics/exposition.js';
+import { NodeSnapshotter } from '../../src/metrics/node-snapshot.js';
+import { buildControlPlane, type ControlPlane } from '../../src/node/control-plane.js';
+import { MemoryKvStore } from '../../src/store/memory-kv.js';
+
+const stat = (n: number): LbStats => ({ packets: BigInt(n), bytes: BigInt(n * 100), newConnections: BigInt(n > 0 ? 1 : 0), replyPackets: BigInt(n * 2) });
+
+const web = {
+  name: 'default/web',
+  addresses: ['10.96.0.10', '10.96.0.11'],
+  ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
+  backends: [{ address: '10.1.0.1' }, { address: '10.1.0.2', weight: 0 }, { address: '10.1.0.3', state: 'maintenance' }],
+};
+// Service names cannot hold what a label value escapes (the escaping test covers that).
+const odd = { name: 'kube/dns:53', addresses: ['10.96.0.20'], ports: [{ name: 'dns', port: 53, protocol: 'udp', targetPort: 53 }], backends: [{ address: '10.1.0.9' }] };
+
+class FakeHealth implements HealthReader {
+  readonly states = new Map<string, BackendHealth>();
+  tallies: ProbeTally[] = [];
+  get(service: string, address: string): BackendHealth | undefined {
+    return this.states.get(`${service} ${address}`);
+  }
+  subscribe(): () => void {
+    return () => undefined;
+  }
+  probeTallies(): ProbeTally[] {
+    return this.tallies;
+  }
+}
+
+async function node(t: import('ava').ExecutionContext): Promise<{ dp: FakeDataplane; plane: ControlPlane }> {
+  const dp = new FakeDataplane();
+  const plane = await buildControlPlane({ store: new MemoryKvStore(), dataplane: dp });
+  t.teardown(() => plane.close());
+  await plane.catalog.apply([{ definition: web }, { definition: odd }]);
+  await plane.syncer.idle();
+  return { dp, plane };
+}
+
+/** Set each frontend's and backend id's counters: frontend i gets 10×(i+1), backend id b gets b. */
+function traffic(dp: FakeDataplane, plane: ControlPlane): void {
+  let i = 0;
+  for (const [, ids] of plane.lb.exportIds()) {
+    dp.svcStats.set(ids.serviceId, stat(10 * ++i));
+    for (const id of ids.backends.values()) dp.beStats.set(id, stat(id));
+  }
+}
+
+test('the snapshot sums per service and per backend address over frontends, as GetStats does', async (t) => {
+  const { dp, plane } = await node(t);
+  traffic(dp, plane);
+  const snap = await new NodeSnapshotter({ plane, dataplane: dp, clock: () => 1234 }).snapshot();
+  t.is(snap.atMs, 1234);
+  t.deepEqual(snap.services.map((s) => s.name), ['default/web', 'kube/dns:53'], 'in name order');
+  const stats = plane.inspector.stats();
+  for (const [i, s] of snap.services.entries()) {
+    const api = stats.services[i]!;
+    t.is(s.counters.packets, Number(api.counters.packets), `${s.name}: packets as GetStats`);
+    t.is(s.counters.replyPackets, Number(api.counters.replyPackets));
+    for (const b of api.backends) t.is(s.backends.find((x) => x.address === b.address)!.counters.bytes, Number(b.counters.bytes), `${s.name} ${b.address}`);
+  }
+  const w = snap.services[0]!;
+  const ids = [...plane.lb.exportIds()].filter(([n]) => n.startsWith('default/web')).map(([, x]) => x);
+  t.is(ids.length, 2, 'two frontends');
+  t.is(w.backends[0]!.counters.packets, ids.reduce((a, x) => a + x.backends.get('10.1.0.1:8080')!, 0), 'summed over both frontends');
+  t.deepEqual(w.backends[2]!.counters, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 0 }, 'a maintenance backend is not in the dataplane');
+  t.deepEqual(w.backends.map((b) => [b.adminState, b.effectiveState, b.health.state]), [['active', 'active', 'unchecked'], ['active', 'active', 'unchecked'], ['maintenance', 'maintenance', 'unchecked']]);
+  t.is(w.activeConnections, undefined, 'no collector: no live flow counts');
+});
+
+test('health from the reader, effective state from the overlay, live flows from the collector', async (t) => {
+  const { dp, plane } = await node(t);
+  const health = new FakeHealth();
+  health.states.set('default/web 10.1.0.1', { state: 'unhealthy', lastProbe: { atMs: 1, ok: false, latencyMs: 3, error: 'ECONNREFUSED' } });
+  plane.health = health;
+  plane.overlay.set('default/web', '10.1.0.1', 'draining', 'health: 3 checks failed');
+  await plane.syncer.idle();
+  const ids = [...plane.lb.exportIds()].filter(([n]) => n.startsWith('default/web')).map(([, x]) => x);
+  const active = new Map(ids.map((x) => [x.backends.get('10.1.0.1:8080')!, 4] as const));
+  plane.conntrackGc = { stats: () => ({ passes: 1, expired: { new: 0, established: 0, closing: 0 }, orphanedReplies: 0, entriesDeleted: 0, raced: 0, lastPass: null, intervalMs: 1000 }), activeByBackend: () => active };
+  const w = (await new NodeSnapshotter({ plane, dataplane: dp }).snapshot()).services[0]!;
+  t.is(w.backends[0]!.effectiveState, 'draining');
+  t.is(w.backends[0]!.adminState, 'active');
+  t.is(w.backends[0]!.health.state, 'unhealthy');
+  t.is(w.backends[0]!.activeConnections, 8, 'four on each frontend');
+  t.is(w.backends[1]!.activeConnections, 0);
+  t.is(w.activeConnections, 8);
+});
+
+test('label values and help are escaped as the exposition format asks', (t) => {
+  t.is(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+  t.is(escapeLabelValue('plain/name:80'), 'plain/name:80');
+  t.is(escapeHelp('a\\b\nc "q"'), 'a\\\\b\\nc "q"');
+  t.is(labelSet([['service', 'x"y'], ['backend', '10.0.0.1']]), '{service="x\\"y",backend="10.0.0.1"}');
+  t.is(labelSet([]), '');
+  const w = new ExpositionWriter();
+  w.family('m_total', 'counter', 'help');
+  const cache = new LabelCache();
+  w.sample(nameBytes('m_total'), cache.service('ü/é').backend('10.0.0.1'), 2 ** 40);
+  w.sample(nameBytes('m_total'), cache.service('s').labels, NaN);
+  t.is(Buffer.concat(w.buffers()).toString('utf8'), '# HELP m_total help\n# TYPE m_total counter\nm_total{service="ü/é",backend="10.0.0.1"} 1099511627776\nm_total{service="s"} NaN\n');
+  t.is(w.length, Buffer.byteLength(Buffer.concat(w.buffers()).toString('utf8')));
+});
+
+test('the daemon metrics pass promtool, and a backend that goes takes its series with it', async (t) => {
+  const { dp, plane } = await node(t);
+  traffic(dp, plane);
+  const health = new FakeHealth();
+  health.states.set('default/web 10.1.0.1', { state: 'healthy', lastProbe: { atMs: 1, ok: true, latencyMs: 1.5 } });
+  health.tallies = [{ type: 'tcp', result: 'success', count: 3, sumSeconds: 0.004, buckets: [1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3] }];
+  plane.health = health;
+  dp.global.set('drop_no_backend', 7n);
+  const m = new DaemonMetrics({ snapshots: new NodeSnapshotter({ plane, dataplane: dp }), dataplane: dp, plane });
+  plane.syncer.onApplied(m.observeApplied);
+  m.observeApi('sluice.v1.ServiceRegistry/ApplyService', 'OK', 0.002);
+  const text = await m.text();
+  t.is(execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' }).trim(), '', 'promtool finds nothing to say');
+  const line = (s: string): string | undefined => text.split('\n').find((l) => l.startsWith(`${s} `));
+  const stats = plane.inspector.stats();
+  t.is(line('sluice_service_packets_total{service="default/web"}'), `sluice_service_packets_total{service="default/web"} ${stats.services[0]!.counters.packets}`);
+  t.truthy(line('sluice_service_packets_total{service="kube/dns:53"}'));
+  t.is(line('sluice_backend_health{service="default/web",backend="10.1.0.1"}'), 'sluice_backend_health{service="default/web",backend="10.1.0.1"} 1');
+  t.is(line('sluice_backend_health{service="default/web",backend="10.1.0.2"}'), undefined, 'unchecked: absent');
+  t.is(line('sluice_backend_up{service="default/web",backend="10.1.0.2"}'), 'sluice_backend_up{service="default/web",backend="10.1.0.2"} 0', 'weight 0 takes no flows');
+  t.is(line('sluice_backend_up{service="default/web",backend="10.1.0.3"}'), 'sluice_backend_up{service="default/web",backend="10.1.0.3"} 0', 'maintenance');
+  t.is(line('sluice_drops_total{reason="no_backend"}'), 'sluice_drops_total{reason="no_backend"} 7');
+  t.is(line('sluice_health_probe_duration_seconds_bucket{type="tcp",result="success",le="+Inf"}'), 'sluice_health_probe_duration_seconds_bucket{type="tcp",result="success",le="+Inf"} 3');
+  t.is(line('sluice_api_requests_total{method="sluice.v1.ServiceRegistry/ApplyService",code="OK"}'), 'sluice_api_requests_total{method="sluice.v1.ServiceRegistry/ApplyService",code="OK"} 1');
+  t.truthy(line('sluice_map_entries{map="services"}'));
+
+  await plane.catalog.apply([{ definition: { ...web, backends: [{ address: '10.1.0.1' }] } }]);
+  await plane.syncer.idle();
+  const after = await m.text();
+  t.is(execFileSync('promtool', ['check', 'metrics'], { input: after, encoding: 'utf8' }).trim(), '');
+  t.false(after.includes('backend="10.1.0.2"'), 'the removed backend has no series left');
+  t.true(after.includes('sluice_backend_packets_total{service="default/web",backend="10.1.0.1"}'));
+  t.regex(after, /^sluice_reconcile_duration_seconds_count [1-9]/m, 'the change was timed');
+});
