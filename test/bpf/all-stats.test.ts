@@ -26,7 +26,7 @@ test('allStats equals the per-id reads of every id after traffic', async (t) => 
   let sent = 0;
   for (let i = 0; i < 40; i++) {
     const to = i % 2 === 0 ? web : dns;
-    const frame = buildPacket({ saddr: `192.168.7.${1 + (i % 5)}`, daddr: to.address, proto: to.protocol, sport: 20000 + i, dport: to.port, ...(to.protocol === 'tcp' ? { tcpFlags: ['syn'] } : {}) });
+    const frame = buildPacket({ saddr: `192.168.7.${1 + (i % 5)}`, daddr: to.address, proto: to.protocol, sport: 20000 + i, dport: to.port, ...(to.protocol === 'tcp' ? { tcpFlags: { syn: true } } : {}) });
     dp.raw.testRun('xdp', frame);
     sent++;
   }
