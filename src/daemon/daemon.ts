@@ -44,6 +44,7 @@ import { SluiceError } from '../errors.js';
 import { parseBindAddress, startHttpServer, type HttpServer } from '../metrics/http.js';
 import { DaemonMetrics, metricsRoute } from '../metrics/daemon-metrics.js';
 import { NodeSnapshotter } from '../metrics/node-snapshot.js';
+import { statusRoutes } from '../status/routes.js';
 import { adoptDataplane } from './adopt.js';
 import { CAPACITY_FLAG, CAPACITY_RANGE, pinMismatchMessage } from './capacity.js';
 import { lockDirectory } from './lock.js';
@@ -758,10 +759,14 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
     let httpServer: HttpServer | undefined;
     if (metricsAt) {
-      const http = await startHttpServer({ bind: metricsAt, field: 'metricsBindAddress', hint: 'is another sluice daemon running? give each its own --metrics-bind-address, or "" for none', routes: new Map([['/metrics', metricsRoute(metrics)]]) });
+      // The status page shares the address: its streams end when the server closes.
+      const statusLog = logger.child({ component: 'status' });
+      const routes = statusRoutes(snapshots, { onError: (err) => statusLog.warn({ err }, 'status page: cannot read the node') });
+      routes.set('/metrics', metricsRoute(metrics));
+      const http = await startHttpServer({ bind: metricsAt, field: 'metricsBindAddress', hint: 'is another sluice daemon running? give each its own --metrics-bind-address, or "" for none', routes });
       httpServer = http;
       undo.push(() => http.close());
-      log.info({ address: http.address }, 'serving /metrics');
+      log.info({ address: http.address }, `serving /metrics and the status page at http://${http.address}/`);
     }
 
     // DNS, bound before anything is attached too: a taken port refuses the start.

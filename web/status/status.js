@@ -196,7 +196,13 @@ function makeChart(kind, target) {
   const opts = {
     width: target.clientWidth || 560,
     height: target.clientHeight || 260,
-    scales: { x: { time: true } },
+    // The window is always the last HISTORY_S seconds, from the first
+    // point on (uPlot would otherwise spread one point over years), and
+    // rates start at 0.
+    scales: {
+      x: { time: true, range: (u, min, max) => [max - HISTORY_S, max] },
+      y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
     series: [
       {},
       ...['all', ...charted].map((name, i) => ({
@@ -207,7 +213,11 @@ function makeChart(kind, target) {
         value: (u, v) => si(v),
       })),
     ],
-    axes: [{}, { values: (u, vals) => vals.map(si), size: 60 }],
+    // Time of day only: the window is five minutes.
+    axes: [
+      { values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
+      { values: (u, vals) => vals.map(si), size: 60 },
+    ],
   };
   return new uPlot(opts, chartData(kind), target);
 }
