@@ -21,6 +21,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { SluiceError } from '../errors.js';
 import { connectKube } from '../kube/client.js';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
+import { statusRoutes } from '../status/routes.js';
 import { KubeMetrics, parseBindAddress, startHealthServers, type HealthServers } from '../kube/health.js';
 import { KubeSource, type KubeApi } from '../kube/source.js';
 import { KUBE_OWNER } from '../kube/translate.js';
@@ -220,6 +221,8 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     throw err;
   }
   daemonMetrics = daemon.metrics;
+  // The status page beside the metrics, as the standalone daemon serves it.
+  if (health.metricsRoutes) for (const [path, route] of statusRoutes(daemon.snapshots)) health.metricsRoutes.set(path, route);
   let hairpin: string | null | undefined;
   try {
     const plane = daemon.plane;

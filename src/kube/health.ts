@@ -59,6 +59,8 @@ export interface HealthServers {
   /** The addresses bound ("127.0.0.1:10256"), by endpoint. */
   healthzAddress?: string;
   metricsAddress?: string;
+  /** The live route table of the server that answers /metrics: more pages mount there (the status page). */
+  metricsRoutes?: Map<string, RouteHandler>;
   close(): Promise<void>;
 }
 
@@ -108,12 +110,16 @@ export async function startHealthServers(o: HealthServersOptions): Promise<Healt
       const s = await startHttpServer({ bind: o.healthz, field: 'healthzBindAddress', hint: HINT, routes });
       servers.push(s);
       out.healthzAddress = s.address;
-      if (same) out.metricsAddress = s.address;
+      if (same) {
+        out.metricsAddress = s.address;
+        out.metricsRoutes = s.routes;
+      }
     }
     if (o.metrics && !same) {
       const s = await startHttpServer({ bind: o.metrics, field: 'metricsBindAddress', hint: HINT, routes: new Map([['/metrics', metrics]]) });
       servers.push(s);
       out.metricsAddress = s.address;
+      out.metricsRoutes = s.routes;
     }
   } catch (err) {
     await close();

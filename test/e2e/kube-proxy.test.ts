@@ -245,7 +245,11 @@ test('Services and EndpointSlices applied with kubectl are programmed and carry 
   t.true('lastUpdated' in ((await h.json()) as object));
   const m = await (await fetch(`http://${k.metrics}/metrics`)).text();
   t.regex(m, /^sluice_kube_programmed_services 13$/m);
+  t.regex(m, /^sluice_service_packets_total\{service="default\/web:http"\} [1-9]\d*$/m, "the daemon's families follow the agent's");
   t.is(execFileSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' }).trim(), '');
+  // The status page's snapshot, on the same address: the same services.
+  const status = (await (await fetch(`http://${k.metrics}/api/status`)).json()) as { services: Array<{ name: string }> };
+  t.true(status.services.some((s) => s.name === 'default/web:http'), 'the status page sees the services');
 });
 
 test('changes as they happen: endpoints replaced, a type changed, the agent and the API server restarted under traffic', async (t) => {
