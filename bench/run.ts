@@ -39,14 +39,15 @@ stage options (each stage reads the ones it knows):
   kube-proxy:             --kube-services <n> (full: 10000, quick: 1000)  --kube-changes <n> (full: 200, quick: 30)
                           --kube-runs <n> (full: 3, quick: 1)  --kube-burst <n> (1000, at most the services)
   failover:               --failover-connections 30
-  fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>`;
+  fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>
+  health:                 --health-targets <n> (full: 100000, quick: 10000)`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
   'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
   'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'kube-services', 'kube-changes', 'kube-runs', 'kube-burst',
-  'failover-connections', 'fuzz-packets', 'fuzz-seed',
+  'failover-connections', 'fuzz-packets', 'fuzz-seed', 'health-targets',
 ] as const;
 
 interface Options {
