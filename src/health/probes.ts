@@ -100,7 +100,12 @@ export class Prober {
       const sock = net.connect({ host: spec.address, port: spec.port });
       const finish = (error?: string): void => {
         clearTimeout(timer);
-        sock.destroy();
+        // A connected probe closes with RST, as HAProxy's checks do: a FIN
+        // would leave this side in TIME_WAIT for 60 s, and at thousands of
+        // probes a second those fill the ephemeral ports and the kernel's
+        // TIME_WAIT table.
+        if (error === undefined) sock.resetAndDestroy();
+        else sock.destroy();
         resolve({ ok: error === undefined, latencyMs: this.#now() - began, ...(error !== undefined ? { error } : {}) });
       };
       const timer = setTimeout(() => finish(`timeout after ${spec.timeoutMs} ms`), spec.timeoutMs);
