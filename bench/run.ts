@@ -41,14 +41,15 @@ stage options (each stage reads the ones it knows):
   failover:               --failover-connections 30
   fuzz:                   --fuzz-packets <n> (full: 1000000, quick: 100000)  --fuzz-seed <n>
   dns:                    --dns-services <n> (full: 10000, quick: 1000)  --dns-seconds <s> (full: 15, quick: 5)
-                          --dns-rounds <n> (full: 3, quick: 1)`;
+                          --dns-rounds <n> (full: 3, quick: 1)
+  health:                 --health-targets <n> (full: 100000, quick: 10000)`;
 
 /** Options passed through to the stages as ctx.args. */
 const STAGE_FLAGS = [
   'flows', 'frame-size', 'rate', 'duration', 'rounds', 'peers', 'service-counts', 'service-count-flows', 'program-cap', 'generator',
   'services', 'changes', 'peer-changes', 'cap', 'methods', 'sluice-runs',
   'scaleout-services', 'scaleout-changes', 'scaleout-runs', 'kube-services', 'kube-changes', 'kube-runs', 'kube-burst',
-  'failover-connections', 'fuzz-packets', 'fuzz-seed',
+  'failover-connections', 'fuzz-packets', 'fuzz-seed', 'health-targets',
   'dns-services', 'dns-seconds', 'dns-rounds',
 ] as const;
 

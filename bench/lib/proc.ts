@@ -30,6 +30,18 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** CPU seconds a process has used so far in user space and in the kernel; zeros if it is gone. */
+export function cpuSplit(pid: number | undefined): { user: number; system: number } {
+  if (pid === undefined) return { user: 0, system: 0 };
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / USER_HZ, system: Number(f[12]) / USER_HZ };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 /** The machine's 1-minute load average (/proc/loadavg). */
 export const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 

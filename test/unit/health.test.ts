@@ -2,9 +2,12 @@
  * Health checks without root: the rise/fall table, the scheduler on a fake
  * clock (spread, deduplication by key, the in-flight cap), the config's
  * errors naming the field, and the checker over a real control plane on
- * the fake dataplane with a fake engine: overlay, API fields, HEALTH events.
+ * the fake dataplane with a fake engine: overlay, API fields, HEALTH events;
+ * the TCP probe against a server on 127.0.0.1.
  */
 import test from 'ava';
+import * as net from 'node:net';
+import { Prober } from '../../src/health/probes.js';
 import { nextCheckState, INITIAL_CHECK_STATE, type CheckState } from '../../src/health/check-state.js';
 import { Scheduler } from '../../src/health/scheduler.js';
 import { normaliseDefinition } from '../../src/model/definition.js';
@@ -225,4 +228,21 @@ test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH e
   t.is((await f.client.getService('default/a')).backends[0]!.health, 'HEALTH_UNSPECIFIED');
   await f.client.deleteService('default/b');
   t.is(engine.targets.size, 0, 'no service checks a backend: no target');
+});
+
+test('TCP probe: a connected probe closes with RST (no TIME_WAIT on the prober); a closed port is ECONNREFUSED', async (t) => {
+  const resets: string[] = [];
+  const server = net.createServer((s) => s.on('error', (err: NodeJS.ErrnoException) => resets.push(err.code ?? err.message)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => void server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const prober = new Prober();
+  const ok = await prober.probe('a', { type: 'tcp', address: '127.0.0.1', port, timeoutMs: 2000 });
+  t.true(ok.ok, `probe of a listening port failed: ${ok.error}`);
+  t.true(ok.latencyMs >= 0);
+  await until(() => `the server saw no reset: ${JSON.stringify(resets)}`, () => resets.includes('ECONNRESET'));
+  await new Promise((r) => server.close(r));
+  const refused = await prober.probe('a', { type: 'tcp', address: '127.0.0.1', port, timeoutMs: 2000 });
+  t.false(refused.ok);
+  t.is(refused.error, 'ECONNREFUSED');
 });
