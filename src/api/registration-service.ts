@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { malformed, malformedStatus, unary } from './call.js';
-import { required, serviceToMessage, stateFromName } from './convert.js';
+import { required, stateFromName } from './convert.js';
 import type {
   DeregisterBackendRequest,
   KeepAliveRequest,
@@ -19,11 +19,12 @@ import type {
 import type { HandlerContext } from './service-registry-service.js';
 import type { StoredService } from '../model/definition.js';
 import { toStatus } from './status.js';
+import { serviceAnswer } from './service-answer.js';
 
 /** The Registration implementation. */
 export function registrationService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
   const { plane, log } = ctx;
-  const full = (s: StoredService): ServiceMessage => serviceToMessage(plane.view.get(s.definition.name) ?? s, plane.tableSizeOf(s));
+  const full = (s: StoredService): ServiceMessage => serviceAnswer(plane, plane.view.get(s.definition.name) ?? s);
   const keepAlive = async (req: KeepAliveRequest): Promise<KeepAliveResponse> => {
     const lease = await plane.catalog.keepAlive(required(req.leaseId, 'leaseId'));
     return { leaseId: lease.id, ttlSeconds: lease.ttlSeconds };

@@ -16,7 +16,8 @@ import { watchView } from '../catalog/watch.js';
 import type { ControlPlane } from '../node/control-plane.js';
 import type { StoredService } from '../model/definition.js';
 import { reroot, rerootAsync, unary } from './call.js';
-import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, serviceToMessage, type BackendRuntime } from './convert.js';
+import { backendRuntime, serviceAnswer } from './service-answer.js';
+import { definitionInputFromMessage, eventToMessage, int64ToNumber, required, type BackendRuntime } from './convert.js';
 import type {
   ApplyServiceRequest,
   ApplyServicesRequest,
@@ -73,8 +74,8 @@ function basicServiceMessage(s: StoredService): ServiceMessage {
 
 export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedServiceImplementation {
   const { plane, log } = ctx;
-  const runtime = (s: StoredService): BackendRuntime => ({ health: plane.health, effective: plane.overlay.apply(s.definition) });
-  const full = (s: StoredService): ServiceMessage => serviceToMessage(s, plane.tableSizeOf(s), runtime(s));
+  const runtime = (s: StoredService): BackendRuntime => backendRuntime(plane, s);
+  const full = (s: StoredService): ServiceMessage => serviceAnswer(plane, s);
   return {
     ApplyService: unary<ApplyServiceRequest, ServiceMessage>(log, async (req) => {
       const item = applyItem(req, '');
