@@ -108,6 +108,8 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 	Napi::Value ifindexV = OptField(info[2], "ingressIfindex");
 	uint32_t repeat = repeatV.IsUndefined() ? 1 : GetU32(env, repeatV, op, "repeat");
 	uint32_t ifindex = ifindexV.IsUndefined() ? 0 : GetU32(env, ifindexV, op, "ingressIfindex");
+	Napi::Value netnsV = OptField(info[2], "netnsPath");
+	std::string netns = netnsV.IsUndefined() ? "" : GetString(env, netnsV, op, "netnsPath");
 
 	std::vector<uint8_t> out(data.size + kOutSlack);
 	bpf_test_run_opts o;
@@ -133,7 +135,15 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 
 	int fd = prog == "xdp" ? loaded_->xdpFd
 		 : prog == "tc" ? loaded_->tcFd : loaded_->lookupFd;
-	int err = bpf_prog_test_run_opts(fd, &o);
+	int err;
+	{
+		/* The kernel resolves ingress_ifindex, and the FIB the programs
+		 * ask, in the calling thread's namespace. */
+		NetnsGuard guard;
+		if (int e = guard.Enter(netns))
+			Throw(env, -e, guard.syscall(), netns);
+		err = bpf_prog_test_run_opts(fd, &o);
+	}
 	if (err)
 		Throw(env, -err, "bpf_prog_test_run_opts",
 		      prog + ", " + std::to_string(data.size) + " bytes");

@@ -58,13 +58,16 @@ static __always_inline int fib_next_hop(void *ctx, __u32 ifindex,
 	return 0;
 }
 
-/* Whether the FIB delivers `iph`'s destination to this host (a local,
- * broadcast or multicast route: the kernel's NOT_FWDED), as routed in the
- * namespace of interface `ifindex`. A failed lookup answers no. */
-static __always_inline int fib_dst_local(void *ctx, __u32 ifindex,
-					 const struct iphdr *iph)
+/* Whether the routes of interface `ifindex`'s namespace would not forward
+ * `iph`: its destination is the host itself (a local, broadcast or
+ * multicast route) or has no route; the kernel answers both NOT_FWDED.
+ * With forwarding off on the interface the kernel asks no route
+ * (FWD_DISABLED): that answers no, as no verdict on the route. */
+static __always_inline int fib_not_forwarded(void *ctx, __u32 ifindex,
+					     const struct iphdr *iph)
 {
 	struct bpf_fib_lookup p = {};
+	int rc;
 
 	p.family = AF_INET;
 	p.tos = iph->tos;
@@ -72,8 +75,8 @@ static __always_inline int fib_dst_local(void *ctx, __u32 ifindex,
 	p.ipv4_src = iph->saddr;
 	p.ipv4_dst = iph->daddr;
 	p.ifindex = ifindex;
-	return bpf_fib_lookup(ctx, &p, sizeof(p), 0) ==
-	       BPF_FIB_LKUP_RET_NOT_FWDED;
+	rc = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
+	return rc == BPF_FIB_LKUP_RET_NOT_FWDED;
 }
 
 /* Rewrite MACs and decrement the TTL. Returns -1 (and changes nothing) if

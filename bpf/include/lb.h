@@ -450,12 +450,15 @@ static __always_inline int lb_stateless_reply(void *ctx, __u32 ifindex,
 	if (!rv || (iph->protocol == IPPROTO_TCP &&
 		    (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN))
 		return SLUICE_PASS;
-	/* A packet to this node itself is the answer to a connection the
+	/* The reply of a flow placed elsewhere is forwarded to a client
+	 * beyond this node. One the node would not forward is not such a
+	 * reply: addressed to the node itself, it answers a connection the
 	 * node opened to the endpoint (a health probe, a kubelet's readiness
-	 * check, a direct query): the reply of a flow placed elsewhere goes
-	 * to a client beyond this node, never to one of its own addresses.
-	 * Asked only of packets from a backend endpoint without an entry. */
-	if (ifindex && fib_dst_local(ctx, ifindex, iph))
+	 * check, a direct query); with no route, restoring it could not
+	 * deliver it anyway. This needs forwarding on (the FIB asks no route
+	 * otherwise), as the redirect of restored replies does. Asked only of
+	 * packets from a backend endpoint without an entry. */
+	if (ifindex && fib_not_forwarded(ctx, ifindex, iph))
 		return SLUICE_PASS;
 	if (rv->flags & SLUICE_RNAT_AMBIGUOUS) {
 		act->reply_ambiguous = 1;

@@ -181,7 +181,7 @@ export interface AddonDataplane {
   testRun(
     prog: 'xdp' | 'tc' | 'lookup',
     data: Buffer,
-    opts?: { repeat?: number; ingressIfindex?: number },
+    opts?: { repeat?: number; ingressIfindex?: number; netnsPath?: string },
   ): NativeTestRun;
   testRunLive(
     data: Buffer,

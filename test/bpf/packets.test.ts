@@ -9,6 +9,7 @@
  * covered end to end in test/e2e.
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
@@ -308,6 +309,49 @@ for (const prog of ['xdp', 'tc'] as const) {
     // And the flow's next reply is a conntrack hit.
     const again = send(prog, buildPacket(reply));
     t.deepEqual(again.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
+  });
+}
+
+/**
+ * A namespace whose routes the programs ask (the test run enters it): a
+ * veth pair with 10.244.9.1/24 on own0, and forwarding on, as on a load
+ * balancer. 10.244.9.1 is the node's own address; 10.244.9.77 is routed.
+ */
+function ownNamespace(t: ExecutionContext): { path: string; ifindex: number } {
+  const ns = `sl-own-${process.pid}`;
+  const ip = (...a: string[]) => execFileSync('ip', a, { encoding: 'utf8' });
+  ip('netns', 'add', ns);
+  t.teardown(() => ip('netns', 'del', ns));
+  ip('-n', ns, 'link', 'add', 'own0', 'type', 'veth', 'peer', 'name', 'own1');
+  ip('-n', ns, 'link', 'set', 'own0', 'up');
+  ip('-n', ns, 'link', 'set', 'own1', 'up');
+  ip('-n', ns, 'addr', 'add', '10.244.9.1/24', 'dev', 'own0');
+  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const [link] = JSON.parse(ip('-n', ns, '-j', 'link', 'show', 'own0')) as Array<{ ifindex: number }>;
+  return { path: `/var/run/netns/${ns}`, ifindex: link!.ifindex };
+}
+
+for (const prog of ['xdp', 'tc'] as const) {
+  test.serial(`${prog}: a backend's answer to the node's own connection passes untouched; one to a routed client is restored`, (t) => {
+    const ns = ownNamespace(t);
+    const backend = BACKENDS[1]!;
+    const run = (daddr: string, dport: number): Sent => {
+      const before = dp.globalStats();
+      const r = dp.raw.testRun(prog, buildPacket({ saddr: backend, daddr, proto: 'tcp', sport: 8080, dport, tcpFlags: { syn: true, ack: true } }), { ingressIfindex: ns.ifindex, netnsPath: ns.path });
+      return { verdict: r.retval, out: r.data, global: diffGlobal(before, dp.globalStats()) };
+    };
+    // A health probe's SYN-ACK: from the endpoint to the node's own address.
+    const cport = prog === 'xdp' ? 44001 : 44002;
+    const own = buildPacket({ saddr: backend, daddr: '10.244.9.1', proto: 'tcp', sport: 8080, dport: cport, tcpFlags: { syn: true, ack: true } });
+    const probe = run('10.244.9.1', cport);
+    t.is(probe.verdict, prog === 'xdp' ? XDP_PASS : TC_ACT_OK);
+    t.true(probe.out.equals(own), `the answer to the node's own connection was rewritten: src ${parsePacket(probe.out).saddr}:${parsePacket(probe.out).sport}, want ${backend}:8080`);
+    t.deepEqual(probe.global, { rx_packets: 1, passed_other: 1 });
+    t.is(dp.getConntrack({ saddr: backend, daddr: '10.244.9.1', sport: 8080, dport: cport, protocol: 'tcp' }), null, 'and not tracked');
+    // The same answer to a client the node routes is a reply of a flow placed elsewhere.
+    const routed = run('10.244.9.77', cport);
+    t.is(`${parsePacket(routed.out).saddr}:${parsePacket(routed.out).sport}`, `${VIP}:80`, 'restored to the VIP and service port');
+    t.is(routed.global.reply_restored, 1);
   });
 }
 
