@@ -6,8 +6,11 @@
  * type it: define a TCP and a UDP service, send real traffic through the
  * VIP, print what sluice counted next to what each backend saw, then drain a
  * backend and show a long-lived connection to it surviving while new
- * connections avoid it. Everything is torn down at the end, on failure and
- * on Ctrl-C too.
+ * connections avoid it. Then what a node serves beside the dataplane: the
+ * service's name through the daemon's DNS server (dig), an active health
+ * check taking a backend whose server stops out of new connections and back,
+ * /metrics and `sluice top --once`. Everything is torn down at the end, on
+ * failure and on Ctrl-C too.
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -18,7 +21,14 @@ import type { GetStatsResponse } from '../api/messages.js';
 import { startLab, type Lab } from './lab.js';
 import { DaemonProcess } from './daemon-process.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP } from './services.js';
-import { deleteNamespaces, listNamespaces, type Topology } from './topology.js';
+import { deleteNamespaces, freePort, listNamespaces, type Topology } from './topology.js';
+
+/** How often the demo's health check probes, and how many results in a row count: a change shows within about a second. */
+const CHECK = { intervalMs: 500, fall: 2, rise: 2 };
+/** How long the demo waits for a health change before it gives up (the check itself needs about a second). */
+const HEALTH_DEADLINE_MS = 20_000;
+/** The /metrics lines the demo shows, as `grep -E` takes them. */
+const METRICS_GREP = '^sluice_(service_(packets|new_connections)_total|backend_health)';
 
 
 /** Options of runDemo. */
@@ -73,14 +83,21 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     const { client, servers } = lab;
 
     const lbNs = topo.lb.nsPath;
+    // Free ports on 127.0.0.1, so that the demo runs beside a daemon that holds the default metrics port.
+    const metricsAddress = `127.0.0.1:${await freePort()}`;
+    const dnsPort = await freePort();
     daemon = await DaemonProcess.create('demo', [
       ...topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${lbNs}`]),
       '--mode', mode,
       '--detach-on-exit',
+      '--metrics-bind-address', metricsAddress,
+      '--dns-bind-address', `127.0.0.1:${dnsPort}`,
     ]);
-    out(`starting: sluice daemon --mode ${mode} ${topo.lb.ifnames.map((i) => `--interface ${i}@${lbNs}`).join(' ')} --listen ${daemon.address}`);
+    out(`starting: sluice daemon --mode ${mode} ${topo.lb.ifnames.map((i) => `--interface ${i}@${lbNs}`).join(' ')} \\\n` +
+      `            --metrics-bind-address ${metricsAddress} --dns-bind-address 127.0.0.1:${dnsPort} --listen ${daemon.address}`);
     await daemon.start();
-    out(`the daemon serves on ${daemon.address}; maps pinned in ${daemon.pinDir}\n`);
+    out(`the daemon serves on ${daemon.address}; maps pinned in ${daemon.pinDir}`);
+    out(`its status page: http://${metricsAddress}/ (open it to watch the demo live; it goes away with the demo)\n`);
 
     const file = path.join(daemon.dir, 'services.yaml');
     await writeFile(file, [
@@ -150,7 +167,15 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     out(`300 new connections after the drain: ${Object.entries(after.byBackend).map(([k, v]) => `${k} ${v}`).join(', ')}` +
       `${after.failed ? `, ${after.failed} failed` : ''} -> ${after.byBackend[conn.backend] ? 'SOME REACHED THE DRAINED BACKEND' : `none to ${conn.backend}`}`);
     await sluice('service', 'get', 'default/web');
-    const ok = httpRes.failed === 0 && udpRes.failed === 0 && survived && !after.byBackend[conn.backend] && after.failed === 0;
+
+    const dnsOk = await showDns(session, dnsPort);
+    const health = await showHealthCheck({ session, sluice, daemon, lab, victim: victim.address, file: path.join(daemon.dir, 'web-health.yaml') });
+    const metricsOk = await showMetrics(session, metricsAddress);
+    await sluice('top', '--once');
+    out(`\nthe status page, http://${metricsAddress}/, shows the same live in a browser while the demo runs; it goes away with the demo`);
+
+    const ok = httpRes.failed === 0 && udpRes.failed === 0 && survived && !after.byBackend[conn.backend] && after.failed === 0 &&
+      dnsOk && health && metricsOk;
     out(ok ? '\ndemo OK' : '\ndemo FAILED');
     if (!ok) process.exitCode = 1;
   } finally {
@@ -160,4 +185,105 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     out(left.length ? `left behind: ${left.join(', ')}` : 'clean: no namespace, link, pin or attachment left');
     session.finish();
   }
+}
+
+/** `dig` the web service's name at the daemon's DNS server; true if the answer is the VIP. */
+async function showDns(session: DemoSession, port: number): Promise<boolean> {
+  session.out('\nthe daemon answers DNS for its services (NAME.NAMESPACE.svc.sluice.local):');
+  const answer = await session.command('dig', ['@127.0.0.1', '-p', String(port), 'web.default.svc.sluice.local', '+short']);
+  return answer.trim() === VIP;
+}
+
+/** What showHealthCheck needs. */
+interface HealthStep {
+  session: DemoSession;
+  sluice: (...args: string[]) => Promise<string>;
+  daemon: DaemonProcess;
+  lab: Lab;
+  /** The backend the drain step drained (the check's server to stop is another). */
+  victim: string;
+  /** Where to write the service file. */
+  file: string;
+}
+
+/**
+ * Apply default/web with an HTTP health check, stop one backend's HTTP
+ * server, wait until the API says it is unhealthy, show that new
+ * connections avoid it, start the server again and wait until it is
+ * healthy; true if all of that happened.
+ */
+async function showHealthCheck({ session, sluice, daemon, lab, victim, file }: HealthStep): Promise<boolean> {
+  const { out } = session;
+  const { topo, client, servers } = lab;
+  const i = (topo.backends.findIndex((b) => b.address === victim) + 1) % topo.backends.length;
+  const sick = topo.backends[i]!.address;
+  const name = `backend-${i + 1}`;
+  const yaml = [
+    '# default/web again, now with an active health check; its backends name no state, so the drained one is active again',
+    '- name: default/web',
+    `  addresses: [${VIP}]`,
+    `  ports: [{name: http, port: 80, protocol: tcp, targetPort: ${HTTP_PORT}}]`,
+    `  backends: [${topo.backends.map((b) => `{address: ${b.address}}`).join(', ')}]`,
+    '  healthCheck:',
+    `    type: http          # GET / on each backend`,
+    `    port: http          # the port named http: its targetPort, ${HTTP_PORT}`,
+    `    intervalMs: ${CHECK.intervalMs}`,
+    `    fall: ${CHECK.fall}             # failures in a row that make a backend unhealthy`,
+    `    rise: ${CHECK.rise}             # successes in a row that make it healthy again`,
+    '',
+  ].join('\n');
+  await writeFile(file, yaml);
+  out(`\nactive health checks: ${path.basename(file)}`);
+  out(yaml.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+  await sluice('service', 'apply', '-f', file);
+
+  const api = daemon.client();
+  try {
+    /** Wait until every backend in `want` has that health, as GetService says; false after the deadline. */
+    const healthIs = async (want: Record<string, string>): Promise<boolean> => {
+      for (const deadline = Date.now() + HEALTH_DEADLINE_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+        const s = await api.getService('default/web');
+        if (Object.entries(want).every(([a, h]) => s.backends.find((b) => b.address === a)?.health === h)) return true;
+      }
+      out(`  not seen within ${HEALTH_DEADLINE_MS / 1000} s: ${JSON.stringify(want)}`);
+      return false;
+    };
+    const allHealthy = await healthIs(Object.fromEntries(topo.backends.map((b) => [b.address, 'HEALTHY'])));
+    out(allHealthy ? 'the checks find the three backends healthy' : 'the three backends did not all turn healthy');
+
+    out(`\nstopping ${name}'s HTTP server (${sick}): connects to it are refused ...`);
+    await servers[i]!.unserve();
+    const down = await healthIs({ [sick]: 'UNHEALTHY' });
+    out(down ? `the API says ${sick} is unhealthy (${CHECK.fall} failed checks in a row); it drains:` : `${sick} did not turn unhealthy`);
+    await sluice('service', 'get', 'default/web');
+    const during = await client.http(`http://${VIP}:80/`, 300, 16);
+    out(`300 new connections while ${name} is unhealthy${during.failed ? ` (${during.failed} failed: ${during.errors.slice(0, 3).join('; ')})` : ''}:`);
+    out('  backend                  health      answered');
+    topo.backends.forEach((b, j) => {
+      const who = `backend-${j + 1}`;
+      out(`  ${pad(`${who} ${b.address}`, 24, true)} ${pad(b.address === sick ? 'unhealthy' : 'healthy', 9, true)} ${pad(during.byBackend[who] ?? 0, 10)}`);
+    });
+    const avoided = !during.byBackend[name] && during.failed === 0;
+    out(avoided ? `-> none to ${name}` : `-> SOME WENT TO ${name}`);
+
+    out(`\nstarting ${name}'s HTTP server again ...`);
+    await servers[i]!.reserve();
+    const up = await healthIs({ [sick]: 'HEALTHY' });
+    out(up ? `the API says ${sick} is healthy again (${CHECK.rise} good checks in a row)` : `${sick} did not turn healthy again`);
+    return allHealthy && down && avoided && up;
+  } finally {
+    api.close();
+  }
+}
+
+/** Show a few lines of the daemon's /metrics as `curl | grep` would; true if the service and health lines are there. */
+async function showMetrics(session: DemoSession, address: string): Promise<boolean> {
+  const url = `http://${address}/metrics`;
+  session.out(`\nthe daemon's Prometheus metrics (fetched by the demo itself, as this command shows them):`);
+  session.out(`$ curl -s ${url} | grep -E '${METRICS_GREP}'`);
+  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const re = new RegExp(METRICS_GREP);
+  const lines = (await res.text()).split('\n').filter((l) => re.test(l));
+  session.out(lines.map((l) => `  ${l}`).join('\n'));
+  return res.ok && lines.some((l) => l.startsWith('sluice_service_packets_total{')) && lines.filter((l) => l.startsWith('sluice_backend_health{')).length === 3;
 }

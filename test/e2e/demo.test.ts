@@ -4,10 +4,14 @@
  * OK" and a clean machine; and interrupted with Ctrl-C while their daemons
  * (and etcd, the API server) run, which must leave nothing behind either;
  * what a kube-proxy demo killed outright leaves, the next one removes.
+ * `sluice demo` also shows what a node serves beside the dataplane (DNS, a
+ * health check taking a backend out and back, /metrics, `sluice top`): its
+ * output must say what really happened, and no process may stay in its
+ * namespaces (the health check's probe worker runs in one).
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cgroup2Root } from '../../src/demo/cgroup.js';
@@ -64,15 +68,46 @@ async function kubeLeftovers(pid: number, ms = 0): Promise<string[]> {
   return [...ns, ...pins, ...dirs, ...(existsSync(cgroup) ? [cgroup] : []), ...procs()];
 }
 
+/**
+ * Processes whose network namespace is one of `inodes`, waited for up to `ms`: a process in a namespace the demo
+ * deleted keeps it alive, out of `ip netns`'s sight.
+ */
+async function processesIn(inodes: ReadonlySet<number>, ms = 0): Promise<string[]> {
+  const procs = (): string[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d) && inodes.has(netnsOf(d))).map((d) => `${d}: ${cmdline(d).slice(0, 120)}`);
+  for (const deadline = Date.now() + ms; procs().length > 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 200));
+  return procs();
+}
+
+/** The inode of a process's network namespace (0 if it has ended meanwhile). */
+function netnsOf(pid: string): number {
+  try {
+    return Number(/^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Run `sluice demo scale-out` (or `args`); with `interruptOn`, send `signal` (SIGINT) once that line is printed. */
-function runDemo(interruptOn?: RegExp, args = ['scale-out'], signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; out: string; pid: number }> {
+function runDemo(interruptOn?: RegExp, args = ['scale-out'], signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; out: string; pid: number; netns: Set<number> }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlagsOf(cliPath()), cliPath(), 'demo', ...args, '--requests', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let sent = false;
+    // The namespaces the demo names (its daemon's --interface IF@/var/run/netns/X), by inode, while they exist.
+    const netns = new Set<number>();
+    const seen = new Set<string>();
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     const onData = (b: Buffer): void => {
       out += b.toString();
+      for (const [, p] of out.matchAll(/@(\/var\/run\/netns\/[\w-]+)/g)) {
+        if (seen.has(p!)) continue;
+        seen.add(p!);
+        try {
+          netns.add(statSync(p!).ino);
+        } catch {
+          /* gone already */
+        }
+      }
       if (interruptOn && !sent && interruptOn.test(out)) {
         sent = true;
         child.kill(signal);
@@ -83,7 +118,7 @@ function runDemo(interruptOn?: RegExp, args = ['scale-out'], signal: NodeJS.Sign
     child.on('error', reject);
     child.on('exit', (code, sig) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : null), out, pid: child.pid! });
+      resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : null), out, pid: child.pid!, netns });
     });
   });
 }
@@ -104,13 +139,63 @@ test.serial('demo scale-out interrupted while its daemons run: exit 130, nothing
   t.deepEqual(await leftovers(r.pid), []);
 });
 
-test.serial('demo: demo OK through one daemon, nothing left', async (t) => {
+/** The indented output of the command shown as `$ <command>` (its first run). */
+function outputOf(out: string, command: string): string {
+  const at = out.indexOf(`\n$ ${command}\n`);
+  if (at < 0) return '';
+  const lines: string[] = [];
+  for (const l of out.slice(at + command.length + 4).split('\n')) {
+    if (!l.startsWith('  ')) break;
+    lines.push(l);
+  }
+  return lines.join('\n');
+}
+
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+test.serial('demo: demo OK through one daemon, DNS, a health check, /metrics and top, nothing left', async (t) => {
   const r = await runDemo(undefined, []);
   t.is(r.code, 0, r.out);
   t.regex(r.out, /\ndemo OK\n/);
   t.regex(r.out, /owner: +api/);
+  t.true(r.netns.size > 0, 'the demo names its namespaces');
+
+  // DNS: the service's name is the VIP, and only that.
+  const dig = /^\$ dig @127\.0\.0\.1 -p (\d+) web\.default\.svc\.sluice\.local \+short\n((?: {2}.*\n)*)/m.exec(r.out);
+  t.truthy(dig, 'dig is run');
+  t.is(dig?.[2], '  10.96.0.10\n', 'dig answers the VIP');
+  t.regex(r.out, new RegExp(`--dns-bind-address 127\\.0\\.0\\.1:${dig?.[1]} `), 'dig asks the daemon\'s DNS address');
+
+  // Health: a backend whose server stops turns unhealthy, new connections avoid it, it comes back.
+  const stopped = /^stopping (backend-\d)'s HTTP server \(([\d.]+)\)/m.exec(r.out);
+  t.truthy(stopped, 'a backend\'s server is stopped');
+  const [, name, addr] = stopped ?? ['', 'none', 'none'];
+  const afterStop = r.out.slice(stopped?.index ?? 0);
+  t.regex(afterStop, new RegExp(`^the API says ${esc(addr!)} is unhealthy`, 'm'));
+  t.regex(outputOf(afterStop, 'sluice service get default/web'), new RegExp(`^  ${esc(addr!)} +1 +active +unhealthy +draining +failed: ECONNREFUSED`, 'm'),
+    'service get shows the backend unhealthy, draining, and why');
+  const rows = [...afterStop.matchAll(/^ {2}(backend-\d) [\d.]+ +(healthy|unhealthy) +(\d+)$/gm)].map(([, b, h, n]) => ({ b, h, n: Number(n) }));
+  t.deepEqual(rows.map((x) => [x.b, x.h]), ['backend-1', 'backend-2', 'backend-3'].map((b) => [b, b === name ? 'unhealthy' : 'healthy']), 'a row per backend');
+  t.is(rows.find((x) => x.b === name)?.n, 0, 'no new connection reached the unhealthy backend');
+  t.is(rows.reduce((a, x) => a + x.n, 0), 300, 'the others answered all 300');
+  t.regex(afterStop, new RegExp(`^-> none to ${name}$`, 'm'));
+  t.regex(afterStop, new RegExp(`^the API says ${esc(addr!)} is healthy again`, 'm'));
+
+  // /metrics: the service's counters and each backend's health (healthy again).
+  const metrics = /^\$ curl -s (http:\/\/127\.0\.0\.1:\d+)\/metrics \| grep .*\n((?: {2}.*\n)*)/m.exec(r.out);
+  t.truthy(metrics, '/metrics is shown');
+  t.regex(metrics?.[2] ?? '', /^ {2}sluice_service_packets_total\{service="default\/web"\} [1-9]\d*$/m);
+  t.regex(metrics?.[2] ?? '', /^ {2}sluice_service_new_connections_total\{service="default\/web"\} [1-9]\d*$/m);
+  t.is((metrics?.[2] ?? '').match(/^ {2}sluice_backend_health\{service="default\/web",backend="[\d.]+"\} 1$/gm)?.length, 3, 'three backends, healthy');
+  t.regex(metrics?.[2] ?? '', new RegExp(`backend="${esc(addr!)}"\\} 1$`, 'm'), 'the stopped backend is healthy again');
+  t.regex(r.out, new RegExp(`^the status page, ${esc(metrics?.[1] ?? 'none')}/, shows`, 'm'), 'the status page is on the metrics address');
+
+  // top: one frame with the service, its three backends up.
+  t.regex(outputOf(r.out, 'sluice top --once'), /^ {2}default\/web +\S+ +\S+ +\S+ +3\/3 /m, 'top prints default/web');
+
   t.regex(r.out, /clean: no namespace, link, pin or attachment left/);
   t.deepEqual(await singleLeftovers(r.pid), []);
+  t.deepEqual(await processesIn(r.netns, 10_000), [], 'no process stays in the demo\'s namespaces');
 });
 
 test.serial('demo interrupted while its daemon runs: exit 130, nothing left', async (t) => {
@@ -118,6 +203,14 @@ test.serial('demo interrupted while its daemon runs: exit 130, nothing left', as
   t.is(r.code, 130, r.out);
   t.regex(r.out, /SIGINT: tearing down/);
   t.deepEqual(await singleLeftovers(r.pid), []);
+});
+
+test.serial('demo interrupted while a backend is down and the health check probes: exit 130, nothing left', async (t) => {
+  const r = await runDemo(/^stopping backend-\d's HTTP server/m, []);
+  t.is(r.code, 130, r.out);
+  t.regex(r.out, /SIGINT: tearing down/);
+  t.deepEqual(await singleLeftovers(r.pid), []);
+  t.deepEqual(await processesIn(r.netns, 10_000), [], 'the probe worker and the agents are gone');
 });
 
 test.serial('demo kube-proxy: kubectl, traffic, an endpoint replaced, demo OK, nothing left', async (t) => {
