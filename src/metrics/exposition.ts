@@ -3,8 +3,9 @@
  * families with many series: the per-service and per-backend counters of
  * 10,000 services × 10 backends are hundreds of thousands of lines, which
  * prom-client's labelled metrics take seconds to set and render. Lines are
- * copied into large buffers from label sets encoded once per
- * (service, backend) and kept between scrapes (LabelCache).
+ * written into large buffers from family names and label sets encoded
+ * once (series-plan.ts keeps those of services and backends between
+ * scrapes) and values written as digits.
  */
 
 /** A label value escaped as the format asks: backslash, double quote and line feed. */
@@ -32,8 +33,28 @@ export function formatValue(v: number): string {
 }
 
 const CHUNK = 1 << 20;
+/** Room for any value formatValue writes (the longest, such as "-1.2345678901234567e-300", are 24 bytes). */
+const MAX_VALUE = 32;
 
-/** Appends lines to a list of buffers; text() or buffers() at the end. */
+/**
+ * Write a safe non-negative integer's decimal digits at b[n..]; returns the
+ * end. String(v) gives the same digits below 2^53, through a string and an
+ * encoding each: hundreds of thousands a scrape.
+ */
+function writeUint(b: Uint8Array, n: number, v: number): number {
+  let len = 1;
+  for (let p = 10; p <= v; p *= 10) len++;
+  let e = n + len;
+  while (v >= 10) {
+    const q = Math.floor(v / 10);
+    b[--e] = 48 + (v - q * 10);
+    v = q;
+  }
+  b[--e] = 48 + v;
+  return n + len;
+}
+
+/** Appends lines to a list of buffers; buffers() at the end. */
 export class ExpositionWriter {
   readonly #out: Buffer[] = [];
   #buf = Buffer.allocUnsafe(CHUNK);
@@ -46,7 +67,7 @@ export class ExpositionWriter {
     this.#n = 0;
   }
 
-  /** Raw text, as is (latin1 is enough for what callers pass: names and escaped labels are ASCII, UTF-8 label values come through label()). */
+  /** Raw text, as is, in UTF-8. */
   raw(s: string): void {
     const b = Buffer.from(s, 'utf8');
     this.#room(b.length);
@@ -58,16 +79,18 @@ export class ExpositionWriter {
     this.raw(`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`);
   }
 
-  /** One sample: `name` (encoded once by the caller), a label set from label(), the value. */
-  sample(name: Buffer, labels: Buffer, value: number): void {
-    const v = formatValue(value);
-    this.#room(name.length + labels.length + v.length + 2);
+  /** One sample: `name` (encoded once by the caller), a label set encoded once (labelBytes), the value. */
+  sample(name: Uint8Array, labels: Uint8Array, value: number): void {
+    this.#room(name.length + labels.length + MAX_VALUE + 2);
     const b = this.#buf;
     let n = this.#n;
-    n += name.copy(b, n);
-    n += labels.copy(b, n);
+    // TypedArray.set: Buffer.copy's argument checks cost more than the copy of a short label set.
+    b.set(name, n);
+    n += name.length;
+    b.set(labels, n);
+    n += labels.length;
     b[n++] = 32;
-    n += b.write(v, n, 'latin1');
+    n = value >= 0 && value <= Number.MAX_SAFE_INTEGER && Math.floor(value) === value ? writeUint(b, n, value) : n + b.write(formatValue(value), n, 'latin1');
     b[n++] = 10;
     this.#n = n;
   }
@@ -86,59 +109,5 @@ export class ExpositionWriter {
 /** A family name encoded for ExpositionWriter.sample. */
 export const nameBytes = (name: string): Buffer => Buffer.from(name, 'latin1');
 
-/** One service's encoded label sets: {service="..."} and {service="...",backend="..."} per backend. */
-export class ServiceLabels {
-  readonly labels: Buffer;
-  #prev = new Map<string, Buffer>();
-  #cur = new Map<string, Buffer>();
-
-  constructor(readonly service: string) {
-    this.labels = Buffer.from(labelSet([['service', service]]), 'utf8');
-  }
-
-  /** The label set of one of its backends. */
-  backend(address: string): Buffer {
-    let b = this.#cur.get(address);
-    if (b) return b;
-    b = this.#prev.get(address) ?? Buffer.from(labelSet([['service', this.service], ['backend', address]]), 'utf8');
-    this.#cur.set(address, b);
-    return b;
-  }
-
-  /** Forget the backends not asked for since the last sweep. */
-  sweep(): void {
-    this.#prev = this.#cur;
-    this.#cur = new Map();
-  }
-}
-
-/**
- * Encoded label sets of services and their backends, kept from one scrape
- * to the next. sweep() after a scrape forgets what it did not use, so a
- * service or backend that went takes its label sets with it.
- */
-export class LabelCache {
-  #prev = new Map<string, ServiceLabels>();
-  #cur = new Map<string, ServiceLabels>();
-
-  /** The label sets of a service. */
-  service(name: string): ServiceLabels {
-    let s = this.#cur.get(name);
-    if (s) return s;
-    s = this.#prev.get(name) ?? new ServiceLabels(name);
-    this.#cur.set(name, s);
-    return s;
-  }
-
-  /** Forget the services and backends the scrape since the last sweep did not use. */
-  sweep(): void {
-    for (const s of this.#cur.values()) s.sweep();
-    this.#prev = this.#cur;
-    this.#cur = new Map();
-  }
-
-  /** Services kept. */
-  get size(): number {
-    return this.#prev.size;
-  }
-}
+/** A label set encoded for ExpositionWriter.sample. */
+export const labelBytes = (labels: ReadonlyArray<readonly [string, string]>): Buffer => Buffer.from(labelSet(labels), 'utf8');
