@@ -16,11 +16,18 @@ import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { PROBE_DURATION_BUCKETS_S } from '../health/health.js';
 import type { AppliedBatch } from '../node/syncer.js';
 import type { RouteHandler } from './http.js';
-import { ExpositionWriter, labelBytes, labelSet, nameBytes } from './exposition.js';
+import { ChunkPool, ExpositionWriter, labelBytes, labelSet, nameBytes } from './exposition.js';
 import { SeriesPlan, type PlanPlane, type ScrapeValues } from './series-plan.js';
 
 /** The exposition format's content type. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** One scrape's text: its buffers in order, valid until release(). */
+export interface RenderedText {
+  buffers: Buffer[];
+  /** The buffers are sent: their memory goes to the next scrape. */
+  release(): void;
+}
 
 /** How long map occupancy is reused between scrapes, ms: counting the hash maps walks them. */
 const MAP_OCCUPANCY_MAX_AGE_MS = 30_000;
@@ -47,6 +54,7 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #o: DaemonMetricsOptions;
   readonly #plan: SeriesPlan;
+  readonly #chunks = new ChunkPool();
   readonly #clock: () => number;
   #maps: { at: number; maps: MapOccupancy[] } | undefined;
   #mapsRefresh: Promise<void> | undefined;
@@ -93,23 +101,33 @@ export class DaemonMetrics {
     if (b.errors > 0) this.#reconcileErrors.inc(b.errors);
   };
 
-  /** The exposition text of one scrape, in buffers (a large node's is tens of MB: written out as is, never joined). */
-  async render(): Promise<Buffer[]> {
+  /**
+   * The exposition text of one scrape, in buffers (a large node's is tens
+   * of MB: written out as is, never joined). release() once they are sent
+   * gives their memory to the next scrape; not calling it (an aborted
+   * response) leaves them to the collector.
+   */
+  async render(): Promise<RenderedText> {
     const maps = await this.#mapOccupancy();
     const began = this.#clock();
     const dp = this.#o.dataplane;
     const v = this.#plan.read(dp.allStats('service'), dp.allStats('backend'));
-    const w = new ExpositionWriter();
+    const w = new ExpositionWriter(this.#chunks);
     this.#writeServices(w, v);
     this.#writeNode(w, v, maps);
     this.#scrapeDuration.observe((this.#clock() - began) / 1000);
     w.raw(await this.registry.metrics());
-    return w.buffers();
+    return { buffers: w.buffers(), release: () => w.release() };
   }
 
   /** render() as one string (the kube-proxy mode appends it to its own). */
   async text(): Promise<string> {
-    return Buffer.concat(await this.render()).toString('utf8');
+    const r = await this.render();
+    try {
+      return Buffer.concat(r.buffers).toString('utf8');
+    } finally {
+      r.release();
+    }
   }
 
   /** Occupancy of the maps: counted now if never, or again in the background once it is older than MAP_OCCUPANCY_MAX_AGE_MS. */
@@ -211,9 +229,11 @@ export class DaemonMetrics {
 /** The /metrics route of an HttpServer (http.ts). */
 export function metricsRoute(m: DaemonMetrics): RouteHandler {
   return async (_req, res) => {
-    const bufs = await m.render();
-    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': bufs.reduce((a, b) => a + b.length, 0) });
-    for (const b of bufs) res.write(b);
+    const r = await m.render();
+    // 'finish': the socket has written the last buffer (and all before it). A response that is aborted never finishes: its buffers are not reused.
+    res.once('finish', r.release);
+    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': r.buffers.reduce((a, b) => a + b.length, 0) });
+    for (const b of r.buffers) res.write(b);
     res.end();
   };
 }

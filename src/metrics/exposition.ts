@@ -54,16 +54,59 @@ function writeUint(b: Uint8Array, n: number, v: number): number {
   return n + len;
 }
 
-/** Appends lines to a list of buffers; buffers() at the end. */
+/**
+ * Chunks for ExpositionWriters, given back once their text is sent and
+ * handed to the next scrape. A large node's scrape is tens of MB: memory
+ * taken outside V8's heap at that rate sets off collections of the whole
+ * heap ("external memory pressure") that cost more than writing the text.
+ * It keeps at most as many chunks as the last scrape given back used, so a
+ * node that shrinks lets the rest go.
+ */
+export class ChunkPool {
+  readonly #free: Buffer[] = [];
+
+  /** A chunk of CHUNK bytes, with whatever it held. */
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(CHUNK);
+  }
+
+  /** Chunks no longer read (a writer's, once its text is sent). */
+  give(chunks: readonly Buffer[]): void {
+    this.#free.length = Math.min(this.#free.length, chunks.length);
+    for (const c of chunks) if (c.length === CHUNK && this.#free.length < chunks.length) this.#free.push(c);
+  }
+
+  /** Chunks kept. */
+  get size(): number {
+    return this.#free.length;
+  }
+}
+
+/** Appends lines to a list of buffers; buffers() at the end, release() once they are sent. */
 export class ExpositionWriter {
+  readonly #pool: ChunkPool | undefined;
+  /** The whole chunks written so far, full or not, for release(). */
+  readonly #chunks: Buffer[] = [];
   readonly #out: Buffer[] = [];
-  #buf = Buffer.allocUnsafe(CHUNK);
+  #buf: Buffer;
   #n = 0;
+
+  /** Chunks come from `pool` (default: new ones each time) and go back to it at release(). */
+  constructor(pool?: ChunkPool) {
+    this.#pool = pool;
+    this.#buf = this.#chunk(CHUNK);
+  }
+
+  #chunk(k: number): Buffer {
+    const b = k <= CHUNK && this.#pool ? this.#pool.take() : Buffer.allocUnsafe(Math.max(CHUNK, k));
+    this.#chunks.push(b);
+    return b;
+  }
 
   #room(k: number): void {
     if (this.#n + k <= this.#buf.length) return;
     this.#out.push(this.#buf.subarray(0, this.#n));
-    this.#buf = Buffer.allocUnsafe(Math.max(CHUNK, k));
+    this.#buf = this.#chunk(k);
     this.#n = 0;
   }
 
@@ -95,9 +138,14 @@ export class ExpositionWriter {
     this.#n = n;
   }
 
-  /** What was written, as buffers in order (no copy). */
+  /** What was written, as buffers in order (no copy: valid until release()). */
   buffers(): Buffer[] {
     return [...this.#out, this.#buf.subarray(0, this.#n)];
+  }
+
+  /** Give the chunks back to the pool: nothing of buffers() may be read after. */
+  release(): void {
+    this.#pool?.give(this.#chunks.splice(0));
   }
 
   /** Bytes written. */

@@ -60,10 +60,15 @@ export interface ScrapeValues {
   lastProbe: Float64Array;
 }
 
+/** The arrays of ScrapeValues, all of them. */
+type Arrays = { [K in 'service' | 'backend' | 'serviceActive' | 'backendActive' | 'up' | 'health' | 'lastProbe']: Float64Array };
+
 /** Service plans by name, kept from one scrape to the next. */
 export class SeriesPlan {
   readonly #plane: PlanPlane;
   #plans = new Map<string, ServicePlan>();
+  /** Reused while the node's size stays the same: memory outside V8's heap taken each scrape sets off collections. */
+  #a: Arrays | undefined;
 
   constructor(plane: PlanPlane) {
     this.#plane = plane;
@@ -74,7 +79,25 @@ export class SeriesPlan {
     return this.#plans.size;
   }
 
-  /** Read the node: its services' plans (made again where they changed; a service that went is forgotten) and the values, summed from the tables. */
+  #arrays(services: number, backends: number): Arrays {
+    const a = this.#a;
+    if (a && a.serviceActive.length === services && a.up.length === backends) return a;
+    return (this.#a = {
+      service: new Float64Array(services * 4),
+      backend: new Float64Array(backends * 4),
+      serviceActive: new Float64Array(services),
+      backendActive: new Float64Array(backends),
+      up: new Float64Array(backends),
+      health: new Float64Array(backends),
+      lastProbe: new Float64Array(backends),
+    });
+  }
+
+  /**
+   * Read the node: its services' plans (made again where they changed; a
+   * service that went is forgotten) and the values, summed from the
+   * tables. The values' arrays are reused: they hold until the next read.
+   */
   read(serviceStats: StatsTable, backendStats: StatsTable): ScrapeValues {
     const { view, lb, overlay, health, conntrackGc } = this.#plane;
     const prev = this.#plans;
@@ -93,16 +116,17 @@ export class SeriesPlan {
     this.#plans = plans;
 
     const active = conntrackGc?.activeByBackend?.();
+    const a = this.#arrays(services.length, backends);
     const v: ScrapeValues = {
       services,
       backends,
-      service: new Float64Array(services.length * 4),
-      backend: new Float64Array(backends * 4),
-      serviceActive: active ? new Float64Array(services.length) : undefined,
-      backendActive: active ? new Float64Array(backends) : undefined,
-      up: new Float64Array(backends),
-      health: new Float64Array(backends).fill(NaN),
-      lastProbe: new Float64Array(backends).fill(NaN),
+      service: a.service.fill(0),
+      backend: a.backend.fill(0),
+      serviceActive: active ? a.serviceActive.fill(0) : undefined,
+      backendActive: active ? a.backendActive.fill(0) : undefined,
+      up: a.up,
+      health: a.health.fill(NaN),
+      lastProbe: a.lastProbe.fill(NaN),
     };
     let base = 0;
     for (let si = 0; si < services.length; si++) {

@@ -5,16 +5,19 @@
  * live flows from the collector; the exposition's escaping; the text
  * passes `promtool check metrics`; a backend that goes takes its series;
  * every series of a service or backend equals the status page's snapshot
- * as the node changes under the plans kept between scrapes.
+ * as the node changes under the plans kept between scrapes; a scrape's
+ * buffers are reused only once sent.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import type { LbStats } from '../../src/dataplane/codec.js';
 import type { BackendHealth, HealthReader, ProbeTally } from '../../src/health/health.js';
 import type { NodeSnapshot } from '../../src/metrics/snapshot.js';
-import { DaemonMetrics } from '../../src/metrics/daemon-metrics.js';
-import { ExpositionWriter, escapeHelp, escapeLabelValue, labelBytes, labelSet, nameBytes } from '../../src/metrics/exposition.js';
+import { DaemonMetrics, metricsRoute } from '../../src/metrics/daemon-metrics.js';
+import { startHttpServer } from '../../src/metrics/http.js';
+import { ChunkPool, ExpositionWriter, escapeHelp, escapeLabelValue, labelBytes, labelSet, nameBytes } from '../../src/metrics/exposition.js';
 import { NodeSnapshotter } from '../../src/metrics/node-snapshot.js';
 import { buildControlPlane, type ControlPlane } from '../../src/node/control-plane.js';
 import { MemoryKvStore } from '../../src/store/memory-kv.js';
@@ -235,4 +238,60 @@ test('the daemon metrics pass promtool, and a backend that goes takes its series
   t.false(after.includes('backend="10.1.0.2"'), 'the removed backend has no series left');
   t.true(after.includes('sluice_backend_packets_total{service="default/web",backend="10.1.0.1"}'));
   t.regex(after, /^sluice_reconcile_duration_seconds_count [1-9]/m, 'the change was timed');
+});
+
+test('writers take the chunks the last one gave back, and keep no more than it used', (t) => {
+  const pool = new ChunkPool();
+  const name = nameBytes('m_total');
+  const write = (n: number, v: number): { w: ExpositionWriter; text: string } => {
+    const w = new ExpositionWriter(pool);
+    for (let i = 0; i < n; i++) w.sample(name, labelBytes([['service', `s${i}`]]), v);
+    return { w, text: `m_total{service="s0"} ${v}\n` };
+  };
+  const big = write(100_000, 123456789);
+  const chunks = big.w.buffers().length;
+  t.true(chunks >= 2, `${chunks} chunks`);
+  big.w.release();
+  t.is(pool.size, chunks);
+  const small = write(1, 7);
+  t.is(Buffer.concat(small.w.buffers()).toString(), small.text, 'nothing of the last text shows through');
+  t.is(pool.size, chunks - 1, 'one taken');
+  small.w.release();
+  t.is(pool.size, 1, 'a scrape of one chunk leaves one');
+});
+
+test('/metrics reuses a response\'s buffers only once it is sent: a slow reader gets its own text whole', async (t) => {
+  const dp = new FakeDataplane();
+  const plane = await buildControlPlane({ store: new MemoryKvStore(), dataplane: dp });
+  t.teardown(() => plane.close());
+  // More than the loopback's socket buffers take (a few MB): the rest stays queued in the server while A is not read.
+  const services = Array.from({ length: 4000 }, (_, i) => ({ definition: { name: `ns/s${i}`, addresses: [`10.96.${i >> 8}.${i & 255}`], ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }], backends: Array.from({ length: 10 }, (_, j) => ({ address: `10.1.${(i * 10 + j) >> 8}.${(i * 10 + j) & 255}` })) } }));
+  await plane.catalog.apply(services);
+  await plane.syncer.idle();
+  traffic(dp, plane);
+  const m = new DaemonMetrics({ dataplane: dp, plane });
+  const server = await startHttpServer({ bind: { host: '127.0.0.1', port: 0 }, field: 'metricsBindAddress', routes: new Map([['/metrics', metricsRoute(m)]]) });
+  t.teardown(() => server.close());
+  const url = `http://${server.address}/metrics`;
+  const series = (x: string): string => x.split('\n').filter((l) => /^sluice_(service|backend)_/.test(l)).join('\n');
+  const now = series(await m.text());
+
+  // A: the headers come, then the reader stops reading.
+  const a = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(url, resolve).on('error', reject));
+  a.pause();
+  const length = Number(a.headers['content-length']);
+  t.true(length > 15e6, `${length} bytes`);
+  // B, C: whole scrapes of other counters while A is not read (each would write over A's chunks if they were given back early).
+  dp.beStats.forEach((s, id) => dp.beStats.set(id, stat(Number(s.packets) * 3 + 1)));
+  const b = await (await fetch(url)).text();
+  const c = await (await fetch(url)).text();
+  const parts: Buffer[] = [];
+  a.on('data', (d: Buffer) => parts.push(d));
+  await new Promise((resolve) => a.on('end', resolve).resume());
+  const textA = Buffer.concat(parts).toString('utf8');
+  t.is(Buffer.byteLength(textA), length);
+  t.is(series(textA), now, "A's series are the node's when A was asked, byte for byte");
+  t.not(series(b), now, 'B saw other counters');
+  t.is(series(c), series(b));
+  t.is(execFileSync('promtool', ['check', 'metrics'], { input: textA, encoding: 'utf8' }).trim(), '');
 });
