@@ -11,6 +11,7 @@
  * reused for 30 s after, and encodes every label set: it is shown apart.
  */
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
 import { freePort } from '../../src/demo/topology.js';
@@ -41,6 +42,23 @@ const service = (i: number): ServiceInput => ({
     return { address: `10.${200 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}` };
   }),
 });
+
+/**
+ * GET /metrics on a connection of its own, as Prometheus's scrapes at
+ * their usual intervals come (longer than the server keeps an idle
+ * connection): a kept-alive connection that the server closes while the
+ * client reuses it fails the request ("other side closed").
+ */
+function scrape(port: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
 
 /** The daemon's sluice_metrics_scrape_duration_seconds _sum and _count. */
 function ownDuration(text: string): { sum: number; count: number } {
@@ -74,8 +92,13 @@ async function measure(ctx: StageContext): Promise<StageResult> {
       ctx.progress(services + k * BATCH, services + scrapes * BATCH, `scrape ${k + 1}`);
       const c0 = cpuSeconds(pid);
       const t0 = performance.now();
-      const r = await fetch(`http://127.0.0.1:${port}/metrics`);
-      const text = await r.text();
+      let r: { status: number; text: string };
+      try {
+        r = await scrape(port);
+      } catch (err) {
+        throw new Error(`scrape ${k + 1}: ${String(err)}; the daemon's log: ${daemon.log().slice(-2000)}`, { cause: err });
+      }
+      const text = r.text;
       const wallMs = performance.now() - t0;
       const cpuMs = (cpuSeconds(pid) - c0) * 1000;
       if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
@@ -99,7 +122,7 @@ async function measure(ctx: StageContext): Promise<StageResult> {
       id: 'metrics',
       title: TITLE,
       method: [
-        `A \`sluice daemon\` child process with no interfaces and \`--max-backends 131071\`, holding ${services.toLocaleString('en')} services × ${BACKENDS} backends (one VIP and port each, \`tableSize: 251\` so that the tables fit the default Maglev slots), applied through the API in batches of ${BATCH}. Then ${scrapes} scrapes of /metrics one after another from this process (fetch over 127.0.0.1).`,
+        `A \`sluice daemon\` child process with no interfaces and \`--max-backends 131071\`, holding ${services.toLocaleString('en')} services × ${BACKENDS} backends (one VIP and port each, \`tableSize: 251\` so that the tables fit the default Maglev slots), applied through the API in batches of ${BATCH}. Then ${scrapes} scrapes of /metrics one after another from this process, each on a new connection over 127.0.0.1.`,
         'Per scrape: the client\'s wall time (request to the last byte), the response\'s size, the daemon\'s CPU time (utime + stime from /proc/<pid>/stat before and after, 10 ms ticks), and the daemon\'s own sluice_metrics_scrape_duration_seconds (from the deltas of its _sum and _count in the next scrape): reading both stats maps in one batch each, building the node snapshot and writing the families. The first scrape also counts the maps and encodes every label set; the medians are of the others.',
       ],
       tables: [

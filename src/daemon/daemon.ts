@@ -743,7 +743,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     // fails must not cost the interfaces their programs), and reports
     // NOT_SERVING until they are attached.
     const snapshots = new NodeSnapshotter({ plane, dataplane: dp });
-    const metrics = new DaemonMetrics({ snapshots, dataplane: dp, plane });
+    const metrics = new DaemonMetrics({ dataplane: dp, plane });
     const unobserve = plane.syncer.onApplied(metrics.observeApplied);
     undo.push(unobserve);
     const server = await startApiServer({

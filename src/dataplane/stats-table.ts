@@ -10,6 +10,11 @@ const L = LAYOUTS.lb_stats;
 /** 32-bit words of one struct lb_stats. */
 const WORDS = L.size / 4;
 const TWO_32 = 4294967296;
+/** Word offsets of the fields addTo sums. */
+const P = L.offsets.packets / 4;
+const B = L.offsets.bytes / 4;
+const N = L.offsets.new_conns / 4;
+const R = L.offsets.reply_packets / 4;
 
 /** The counters of ids 0..size-1, as struct lb_stats in host byte order. */
 export class StatsTable {
@@ -49,6 +54,21 @@ export class StatsTable {
 
   replyPackets(id: number): number {
     return this.#get(id, L.offsets.reply_packets);
+  }
+
+  /**
+   * Add one id's packets, bytes, new connections and reply packets to
+   * out[at..at+3], in that order (nothing past the end): the metrics sum
+   * hundreds of thousands of ids a scrape into flat arrays.
+   */
+  addTo(id: number, out: Float64Array, at: number): void {
+    const w = this.#w;
+    const i = id * WORDS;
+    if (i + WORDS > w.length) return;
+    out[at] = out[at]! + w[i + P]! + w[i + P + 1]! * TWO_32;
+    out[at + 1] = out[at + 1]! + w[i + B]! + w[i + B + 1]! * TWO_32;
+    out[at + 2] = out[at + 2]! + w[i + N]! + w[i + N + 1]! * TWO_32;
+    out[at + 3] = out[at + 3]! + w[i + R]! + w[i + R + 1]! * TWO_32;
   }
 
   /** One id's counters as the per-id reads give them. */

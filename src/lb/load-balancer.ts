@@ -399,6 +399,16 @@ export class LoadBalancer {
     return { service: s.id, backends: s.backendIds.map((id) => ({ id, address: this.desired.backends.get(id)!.address })) };
   }
 
+  /**
+   * A token of a frontend's ids as installed: the same object until the
+   * frontend is installed again (any change gives it new ids or a new
+   * object), undefined for no such frontend. What a caller derives from
+   * counterIds stays right while the token does, without a copy per read.
+   */
+  idsToken(name: string): object | undefined {
+    return this.installed.get(name);
+  }
+
   /** Counters of a service and its backends, summed over CPUs. */
   stats(name: string): ServiceStats {
     const s = this.requireService(name);

@@ -4,41 +4,47 @@
  * Two writers, one exposition: the families of services and backends (one
  * series per service or backend, hundreds of thousands on a large node)
  * and everything else read from the node at scrape time are written by
- * exposition.ts from one NodeSnapshot; the daemon's own timings (API
- * calls, reconcile batches, scrapes) are prom-client metrics on a registry
- * of its own (no default Node.js metrics: promtool refuses their *_total
- * gauges), appended after. Nothing is kept between scrapes but encoded
- * label sets, so a backend that goes takes its series with it.
+ * exposition.ts from one read of the node (series-plan.ts); the daemon's
+ * own timings (API calls, reconcile batches, scrapes) are prom-client
+ * metrics on a registry of its own (no default Node.js metrics: promtool
+ * refuses their *_total gauges), appended after. Nothing is kept between
+ * scrapes but each service's plan (its label sets and ids), dropped when
+ * the service goes, so a backend that goes takes its series with it.
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { PROBE_DURATION_BUCKETS_S } from '../health/health.js';
-import type { ControlPlane } from '../node/control-plane.js';
 import type { AppliedBatch } from '../node/syncer.js';
 import type { RouteHandler } from './http.js';
-import { ExpositionWriter, LabelCache, labelSet, nameBytes } from './exposition.js';
-import type { NodeSnapshotter } from './node-snapshot.js';
-import type { Counters, NodeSnapshot } from './snapshot.js';
+import { ChunkPool, ExpositionWriter, labelBytes, labelSet, nameBytes } from './exposition.js';
+import { SeriesPlan, type PlanPlane, type ScrapeValues } from './series-plan.js';
 
 /** The exposition format's content type. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
+/** One scrape's text: its buffers in order, valid until release(). */
+export interface RenderedText {
+  buffers: Buffer[];
+  /** The buffers are sent: their memory goes to the next scrape. */
+  release(): void;
+}
+
 /** How long map occupancy is reused between scrapes, ms: counting the hash maps walks them. */
 const MAP_OCCUPANCY_MAX_AGE_MS = 30_000;
 
-const COUNTER_FIELDS: ReadonlyArray<readonly [keyof Counters, string, string]> = [
-  ['packets', 'packets', 'Packets the dataplane sent to'],
-  ['bytes', 'bytes', 'Bytes of the packets the dataplane sent to'],
-  ['newConnections', 'new_connections', 'Flows the dataplane placed on'],
-  ['replyPackets', 'reply_packets', 'Reply packets the dataplane translated back from'],
+/** The counters of ScrapeValues.service and .backend, in their order there. */
+const COUNTER_FIELDS: ReadonlyArray<readonly [string, string]> = [
+  ['packets', 'Packets the dataplane sent to'],
+  ['bytes', 'Bytes of the packets the dataplane sent to'],
+  ['new_connections', 'Flows the dataplane placed on'],
+  ['reply_packets', 'Reply packets the dataplane translated back from'],
 ];
 
 /** What DaemonMetrics reads. */
 export interface DaemonMetricsOptions {
-  snapshots: NodeSnapshotter;
   dataplane: Dataplane;
   /** Read at each scrape (a checker or collector set on it after this is made counts). */
-  plane: Pick<ControlPlane, 'health' | 'conntrackGc'>;
+  plane: PlanPlane;
   /** Milliseconds, any origin (default performance.now). */
   clockMs?: () => number;
 }
@@ -47,7 +53,8 @@ export interface DaemonMetricsOptions {
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #o: DaemonMetricsOptions;
-  readonly #labels = new LabelCache();
+  readonly #plan: SeriesPlan;
+  readonly #chunks = new ChunkPool();
   readonly #clock: () => number;
   #maps: { at: number; maps: MapOccupancy[] } | undefined;
   #mapsRefresh: Promise<void> | undefined;
@@ -77,6 +84,7 @@ export class DaemonMetrics {
 
   constructor(o: DaemonMetricsOptions) {
     this.#o = o;
+    this.#plan = new SeriesPlan(o.plane);
     this.#clock = o.clockMs ?? (() => performance.now());
   }
 
@@ -93,23 +101,33 @@ export class DaemonMetrics {
     if (b.errors > 0) this.#reconcileErrors.inc(b.errors);
   };
 
-  /** The exposition text of one scrape, in buffers (a large node's is tens of MB: written out as is, never joined). */
-  async render(): Promise<Buffer[]> {
+  /**
+   * The exposition text of one scrape, in buffers (a large node's is tens
+   * of MB: written out as is, never joined). release() once they are sent
+   * gives their memory to the next scrape; not calling it (an aborted
+   * response) leaves them to the collector.
+   */
+  async render(): Promise<RenderedText> {
     const maps = await this.#mapOccupancy();
     const began = this.#clock();
-    const snap = this.#o.snapshots.read();
-    const w = new ExpositionWriter();
-    this.#writeServices(w, snap);
-    this.#labels.sweep();
-    this.#writeNode(w, snap, maps);
+    const dp = this.#o.dataplane;
+    const v = this.#plan.read(dp.allStats('service'), dp.allStats('backend'));
+    const w = new ExpositionWriter(this.#chunks);
+    this.#writeServices(w, v);
+    this.#writeNode(w, v, maps);
     this.#scrapeDuration.observe((this.#clock() - began) / 1000);
     w.raw(await this.registry.metrics());
-    return w.buffers();
+    return { buffers: w.buffers(), release: () => w.release() };
   }
 
   /** render() as one string (the kube-proxy mode appends it to its own). */
   async text(): Promise<string> {
-    return Buffer.concat(await this.render()).toString('utf8');
+    const r = await this.render();
+    try {
+      return Buffer.concat(r.buffers).toString('utf8');
+    } finally {
+      r.release();
+    }
   }
 
   /** Occupancy of the maps: counted now if never, or again in the background once it is older than MAP_OCCUPANCY_MAX_AGE_MS. */
@@ -129,59 +147,56 @@ export class DaemonMetrics {
     return this.#maps?.maps ?? [];
   }
 
-  #writeServices(w: ExpositionWriter, snap: NodeSnapshot): void {
-    const services = snap.services.map((s) => this.#labels.service(s.name));
-    for (const [field, suffix, help] of COUNTER_FIELDS) {
+  #writeServices(w: ExpositionWriter, v: ScrapeValues): void {
+    const { services } = v;
+    COUNTER_FIELDS.forEach(([suffix, help], f) => {
       const name = `sluice_service_${suffix}_total`;
       w.family(name, 'counter', `${help} a service's backends, summed over its frontends (VIP x port).`);
       const nb = nameBytes(name);
-      snap.services.forEach((s, i) => w.sample(nb, services[i]!.labels, s.counters[field]));
-    }
+      for (let si = 0; si < services.length; si++) w.sample(nb, services[si]!.labels, v.service[si * 4 + f]!);
+    });
     w.family('sluice_service_active_connections', 'gauge', "Live flows of a service (conntrack forward entries), as the conntrack collector's last pass counted them.");
     const activeName = nameBytes('sluice_service_active_connections');
-    snap.services.forEach((s, i) => {
-      if (s.activeConnections !== undefined) w.sample(activeName, services[i]!.labels, s.activeConnections);
-    });
-    const backendFamily = (name: string, type: 'counter' | 'gauge', help: string, value: (si: number, bi: number) => number | undefined): void => {
+    if (v.serviceActive) for (let si = 0; si < services.length; si++) w.sample(activeName, services[si]!.labels, v.serviceActive[si]!);
+    /** A backend family: values[bi × stride + offset] of each backend by its index in ScrapeValues (NaN: no series; no values: none). */
+    const backendFamily = (name: string, type: 'counter' | 'gauge', help: string, values: Float64Array | undefined, stride = 1, offset = 0): void => {
       w.family(name, type, help);
+      if (!values) return;
       const nb = nameBytes(name);
-      snap.services.forEach((s, si) => {
-        const labels = services[si]!;
-        s.backends.forEach((b, bi) => {
-          const v = value(si, bi);
-          if (v !== undefined) w.sample(nb, labels.backend(b.address), v);
-        });
-      });
+      let at = offset;
+      for (const s of services) {
+        for (const labels of s.backendLabels) {
+          const x = values[at]!;
+          if (!Number.isNaN(x)) w.sample(nb, labels, x);
+          at += stride;
+        }
+      }
     };
-    const be = (si: number, bi: number) => snap.services[si]!.backends[bi]!;
-    for (const [field, suffix, help] of COUNTER_FIELDS) {
-      backendFamily(`sluice_backend_${suffix}_total`, 'counter', `${help} one backend of a service, summed over the service's frontends.`, (si, bi) => be(si, bi).counters[field]);
-    }
-    backendFamily('sluice_backend_active_connections', 'gauge', "Live flows to a backend of a service (conntrack forward entries), as the conntrack collector's last pass counted them.", (si, bi) => be(si, bi).activeConnections);
-    backendFamily('sluice_backend_up', 'gauge', 'Whether a backend takes new flows on this node: 1 when its effective state (the stricter of its admin state and its health) is active and its weight above 0, else 0.', (si, bi) => {
-      const b = be(si, bi);
-      return b.effectiveState === 'active' && b.weight > 0 ? 1 : 0;
+    COUNTER_FIELDS.forEach(([suffix, help], f) => {
+      backendFamily(`sluice_backend_${suffix}_total`, 'counter', `${help} one backend of a service, summed over the service's frontends.`, v.backend, 4, f);
     });
-    backendFamily('sluice_backend_health', 'gauge', "A checked backend's health on this node: 1 healthy or not yet known (counts as up), 0 unhealthy; absent for a backend that is not checked.", (si, bi) => {
-      const h = be(si, bi).health.state;
-      return h === 'unchecked' ? undefined : h === 'unhealthy' ? 0 : 1;
-    });
-    backendFamily('sluice_backend_last_probe_duration_seconds', 'gauge', "How long a checked backend's last health probe took.", (si, bi) => {
-      const p = be(si, bi).health.lastProbe;
-      return p ? p.latencyMs / 1000 : undefined;
-    });
+    backendFamily('sluice_backend_active_connections', 'gauge', "Live flows to a backend of a service (conntrack forward entries), as the conntrack collector's last pass counted them.", v.backendActive);
+    backendFamily('sluice_backend_up', 'gauge', 'Whether a backend takes new flows on this node: 1 when its effective state (the stricter of its admin state and its health) is active and its weight above 0, else 0.', v.up);
+    backendFamily('sluice_backend_health', 'gauge', "A checked backend's health on this node: 1 healthy or not yet known (counts as up), 0 unhealthy; absent for a backend that is not checked.", v.health);
+    backendFamily('sluice_backend_last_probe_duration_seconds', 'gauge', "How long a checked backend's last health probe took.", v.lastProbe);
   }
 
-  #writeNode(w: ExpositionWriter, snap: NodeSnapshot, maps: MapOccupancy[]): void {
+  #writeNode(w: ExpositionWriter, v: ScrapeValues, maps: MapOccupancy[]): void {
     const simple = (name: string, type: 'counter' | 'gauge', help: string, rows: ReadonlyArray<readonly [ReadonlyArray<readonly [string, string]>, number]>): void => {
       w.family(name, type, help);
       const nb = nameBytes(name);
-      for (const [labels, v] of rows) w.sample(nb, Buffer.from(labelSet(labels), 'utf8'), v);
+      for (const [labels, x] of rows) w.sample(nb, labelBytes(labels), x);
     };
-    simple('sluice_services', 'gauge', 'Services the node holds.', [[[], snap.services.length]]);
-    simple('sluice_backends', 'gauge', 'Backends of those services (one per service and address).', [[[], snap.services.reduce((a, s) => a + s.backends.length, 0)]]);
-    simple('sluice_drops_total', 'counter', 'Packets the dataplane dropped, by reason.', Object.entries(snap.drops).map(([reason, v]) => [[['reason', reason]], v] as const));
-    simple('sluice_rejects_total', 'counter', 'Packets the dataplane answered with a reject (TCP RST, ICMP unreachable) or did not answer because of the reject rate limit, by reason.', Object.entries(snap.rejects).map(([reason, v]) => [[['reason', reason]], v] as const));
+    simple('sluice_services', 'gauge', 'Services the node holds.', [[[], v.services.length]]);
+    simple('sluice_backends', 'gauge', 'Backends of those services (one per service and address).', [[[], v.backends]]);
+    const drops: Array<readonly [ReadonlyArray<readonly [string, string]>, number]> = [];
+    const rejects: typeof drops = [];
+    for (const [k, x] of Object.entries(this.#o.dataplane.globalStats())) {
+      if (k.startsWith('drop_')) drops.push([[['reason', k.slice(5)]], Number(x)]);
+      else if (k.startsWith('reject_')) rejects.push([[['reason', k.slice(7)]], Number(x)]);
+    }
+    simple('sluice_drops_total', 'counter', 'Packets the dataplane dropped, by reason.', drops);
+    simple('sluice_rejects_total', 'counter', 'Packets the dataplane answered with a reject (TCP RST, ICMP unreachable) or did not answer because of the reject rate limit, by reason.', rejects);
     simple('sluice_map_entries', 'gauge', 'Entries in use in each BPF map (hash maps counted, estimated past a budget; arrays by the ids or slots in use); refreshed at most every 30 s.', maps.map((m) => [[['map', m.map]], m.entries] as const));
     simple('sluice_map_max_entries', 'gauge', 'Entries each BPF map holds (maglev_slots: slots).', maps.map((m) => [[['map', m.map]], m.maxEntries] as const));
     simple('sluice_map_memory_bytes', 'gauge', 'Kernel memory of each BPF map (memlock).', maps.map((m) => [[['map', m.map]], m.bytes] as const));
@@ -214,9 +229,11 @@ export class DaemonMetrics {
 /** The /metrics route of an HttpServer (http.ts). */
 export function metricsRoute(m: DaemonMetrics): RouteHandler {
   return async (_req, res) => {
-    const bufs = await m.render();
-    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': bufs.reduce((a, b) => a + b.length, 0) });
-    for (const b of bufs) res.write(b);
+    const r = await m.render();
+    // 'finish': the socket has written the last buffer (and all before it). A response that is aborted never finishes: its buffers are not reused.
+    res.once('finish', r.release);
+    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': r.buffers.reduce((a, b) => a + b.length, 0) });
+    for (const b of r.buffers) res.write(b);
     res.end();
   };
 }

@@ -3,8 +3,9 @@
  * families with many series: the per-service and per-backend counters of
  * 10,000 services × 10 backends are hundreds of thousands of lines, which
  * prom-client's labelled metrics take seconds to set and render. Lines are
- * copied into large buffers from label sets encoded once per
- * (service, backend) and kept between scrapes (LabelCache).
+ * written into large buffers from family names and label sets encoded
+ * once (series-plan.ts keeps those of services and backends between
+ * scrapes) and values written as digits.
  */
 
 /** A label value escaped as the format asks: backslash, double quote and line feed. */
@@ -32,21 +33,84 @@ export function formatValue(v: number): string {
 }
 
 const CHUNK = 1 << 20;
+/** Room for any value formatValue writes (the longest, such as "-1.2345678901234567e-300", are 24 bytes). */
+const MAX_VALUE = 32;
 
-/** Appends lines to a list of buffers; text() or buffers() at the end. */
+/**
+ * Write a safe non-negative integer's decimal digits at b[n..]; returns the
+ * end. String(v) gives the same digits below 2^53, through a string and an
+ * encoding each: hundreds of thousands a scrape.
+ */
+function writeUint(b: Uint8Array, n: number, v: number): number {
+  let len = 1;
+  for (let p = 10; p <= v; p *= 10) len++;
+  let e = n + len;
+  while (v >= 10) {
+    const q = Math.floor(v / 10);
+    b[--e] = 48 + (v - q * 10);
+    v = q;
+  }
+  b[--e] = 48 + v;
+  return n + len;
+}
+
+/**
+ * Chunks for ExpositionWriters, given back once their text is sent and
+ * handed to the next scrape. A large node's scrape is tens of MB: memory
+ * taken outside V8's heap at that rate sets off collections of the whole
+ * heap ("external memory pressure") that cost more than writing the text.
+ * It keeps at most as many chunks as the last scrape given back used, so a
+ * node that shrinks lets the rest go.
+ */
+export class ChunkPool {
+  readonly #free: Buffer[] = [];
+
+  /** A chunk of CHUNK bytes, with whatever it held. */
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(CHUNK);
+  }
+
+  /** Chunks no longer read (a writer's, once its text is sent). */
+  give(chunks: readonly Buffer[]): void {
+    this.#free.length = Math.min(this.#free.length, chunks.length);
+    for (const c of chunks) if (c.length === CHUNK && this.#free.length < chunks.length) this.#free.push(c);
+  }
+
+  /** Chunks kept. */
+  get size(): number {
+    return this.#free.length;
+  }
+}
+
+/** Appends lines to a list of buffers; buffers() at the end, release() once they are sent. */
 export class ExpositionWriter {
+  readonly #pool: ChunkPool | undefined;
+  /** The whole chunks written so far, full or not, for release(). */
+  readonly #chunks: Buffer[] = [];
   readonly #out: Buffer[] = [];
-  #buf = Buffer.allocUnsafe(CHUNK);
+  #buf: Buffer;
   #n = 0;
+
+  /** Chunks come from `pool` (default: new ones each time) and go back to it at release(). */
+  constructor(pool?: ChunkPool) {
+    this.#pool = pool;
+    this.#buf = this.#chunk(CHUNK);
+  }
+
+  #chunk(k: number): Buffer {
+    const b = k <= CHUNK && this.#pool ? this.#pool.take() : Buffer.allocUnsafe(Math.max(CHUNK, k));
+    this.#chunks.push(b);
+    return b;
+  }
 
   #room(k: number): void {
     if (this.#n + k <= this.#buf.length) return;
     this.#out.push(this.#buf.subarray(0, this.#n));
-    this.#buf = Buffer.allocUnsafe(Math.max(CHUNK, k));
+    this.#buf = this.#chunk(k);
     this.#n = 0;
   }
 
-  /** Raw text, as is (latin1 is enough for what callers pass: names and escaped labels are ASCII, UTF-8 label values come through label()). */
+  /** Raw text, as is, in UTF-8. */
   raw(s: string): void {
     const b = Buffer.from(s, 'utf8');
     this.#room(b.length);
@@ -58,23 +122,30 @@ export class ExpositionWriter {
     this.raw(`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`);
   }
 
-  /** One sample: `name` (encoded once by the caller), a label set from label(), the value. */
-  sample(name: Buffer, labels: Buffer, value: number): void {
-    const v = formatValue(value);
-    this.#room(name.length + labels.length + v.length + 2);
+  /** One sample: `name` (encoded once by the caller), a label set encoded once (labelBytes), the value. */
+  sample(name: Uint8Array, labels: Uint8Array, value: number): void {
+    this.#room(name.length + labels.length + MAX_VALUE + 2);
     const b = this.#buf;
     let n = this.#n;
-    n += name.copy(b, n);
-    n += labels.copy(b, n);
+    // TypedArray.set: Buffer.copy's argument checks cost more than the copy of a short label set.
+    b.set(name, n);
+    n += name.length;
+    b.set(labels, n);
+    n += labels.length;
     b[n++] = 32;
-    n += b.write(v, n, 'latin1');
+    n = value >= 0 && value <= Number.MAX_SAFE_INTEGER && Math.floor(value) === value ? writeUint(b, n, value) : n + b.write(formatValue(value), n, 'latin1');
     b[n++] = 10;
     this.#n = n;
   }
 
-  /** What was written, as buffers in order (no copy). */
+  /** What was written, as buffers in order (no copy: valid until release()). */
   buffers(): Buffer[] {
     return [...this.#out, this.#buf.subarray(0, this.#n)];
+  }
+
+  /** Give the chunks back to the pool: nothing of buffers() may be read after. */
+  release(): void {
+    this.#pool?.give(this.#chunks.splice(0));
   }
 
   /** Bytes written. */
@@ -86,59 +157,5 @@ export class ExpositionWriter {
 /** A family name encoded for ExpositionWriter.sample. */
 export const nameBytes = (name: string): Buffer => Buffer.from(name, 'latin1');
 
-/** One service's encoded label sets: {service="..."} and {service="...",backend="..."} per backend. */
-export class ServiceLabels {
-  readonly labels: Buffer;
-  #prev = new Map<string, Buffer>();
-  #cur = new Map<string, Buffer>();
-
-  constructor(readonly service: string) {
-    this.labels = Buffer.from(labelSet([['service', service]]), 'utf8');
-  }
-
-  /** The label set of one of its backends. */
-  backend(address: string): Buffer {
-    let b = this.#cur.get(address);
-    if (b) return b;
-    b = this.#prev.get(address) ?? Buffer.from(labelSet([['service', this.service], ['backend', address]]), 'utf8');
-    this.#cur.set(address, b);
-    return b;
-  }
-
-  /** Forget the backends not asked for since the last sweep. */
-  sweep(): void {
-    this.#prev = this.#cur;
-    this.#cur = new Map();
-  }
-}
-
-/**
- * Encoded label sets of services and their backends, kept from one scrape
- * to the next. sweep() after a scrape forgets what it did not use, so a
- * service or backend that went takes its label sets with it.
- */
-export class LabelCache {
-  #prev = new Map<string, ServiceLabels>();
-  #cur = new Map<string, ServiceLabels>();
-
-  /** The label sets of a service. */
-  service(name: string): ServiceLabels {
-    let s = this.#cur.get(name);
-    if (s) return s;
-    s = this.#prev.get(name) ?? new ServiceLabels(name);
-    this.#cur.set(name, s);
-    return s;
-  }
-
-  /** Forget the services and backends the scrape since the last sweep did not use. */
-  sweep(): void {
-    for (const s of this.#cur.values()) s.sweep();
-    this.#prev = this.#cur;
-    this.#cur = new Map();
-  }
-
-  /** Services kept. */
-  get size(): number {
-    return this.#prev.size;
-  }
-}
+/** A label set encoded for ExpositionWriter.sample. */
+export const labelBytes = (labels: ReadonlyArray<readonly [string, string]>): Buffer => Buffer.from(labelSet(labels), 'utf8');

@@ -3,15 +3,21 @@
  * fake HealthReader: sums per service and per backend address over
  * frontends, effective state from the overlay, health as the reader says,
  * live flows from the collector; the exposition's escaping; the text
- * passes `promtool check metrics`; a backend that goes takes its series.
+ * passes `promtool check metrics`; a backend that goes takes its series;
+ * every series of a service or backend equals the status page's snapshot
+ * as the node changes under the plans kept between scrapes; a scrape's
+ * buffers are reused only once sent.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import type { LbStats } from '../../src/dataplane/codec.js';
 import type { BackendHealth, HealthReader, ProbeTally } from '../../src/health/health.js';
-import { DaemonMetrics } from '../../src/metrics/daemon-metrics.js';
-import { ExpositionWriter, LabelCache, escapeHelp, escapeLabelValue, labelSet, nameBytes } from '../../src/metrics/exposition.js';
+import type { NodeSnapshot } from '../../src/metrics/snapshot.js';
+import { DaemonMetrics, metricsRoute } from '../../src/metrics/daemon-metrics.js';
+import { startHttpServer } from '../../src/metrics/http.js';
+import { ChunkPool, ExpositionWriter, escapeHelp, escapeLabelValue, labelBytes, labelSet, nameBytes } from '../../src/metrics/exposition.js';
 import { NodeSnapshotter } from '../../src/metrics/node-snapshot.js';
 import { buildControlPlane, type ControlPlane } from '../../src/node/control-plane.js';
 import { MemoryKvStore } from '../../src/store/memory-kv.js';
@@ -108,11 +114,95 @@ test('label values and help are escaped as the exposition format asks', (t) => {
   t.is(labelSet([]), '');
   const w = new ExpositionWriter();
   w.family('m_total', 'counter', 'help');
-  const cache = new LabelCache();
-  w.sample(nameBytes('m_total'), cache.service('ü/é').backend('10.0.0.1'), 2 ** 40);
-  w.sample(nameBytes('m_total'), cache.service('s').labels, NaN);
+  w.sample(nameBytes('m_total'), labelBytes([['service', 'ü/é'], ['backend', '10.0.0.1']]), 2 ** 40);
+  w.sample(nameBytes('m_total'), labelBytes([['service', 's']]), NaN);
   t.is(Buffer.concat(w.buffers()).toString('utf8'), '# HELP m_total help\n# TYPE m_total counter\nm_total{service="ü/é",backend="10.0.0.1"} 1099511627776\nm_total{service="s"} NaN\n');
   t.is(w.length, Buffer.byteLength(Buffer.concat(w.buffers()).toString('utf8')));
+});
+
+test('values are written as String() writes them, digits or not', (t) => {
+  const values = [0, 1, 9, 10, 99, 100, 101, 999_999, 1_000_000, 4294967295, 4294967296, 123456789012345, 2 ** 53 - 1, 2 ** 53, 2 ** 64, 1e21, 0.5, 0.0015, 1e-7, -1, -0.25, Infinity, -Infinity, NaN];
+  const w = new ExpositionWriter();
+  const name = nameBytes('m');
+  const labels = labelBytes([]);
+  for (const v of values) w.sample(name, labels, v);
+  const want = values.map((v) => `m ${Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v)}\n`).join('');
+  t.is(Buffer.concat(w.buffers()).toString('latin1'), want);
+});
+
+/** Every series of the service and backend families, as `name{labels}` → value. */
+function serviceSeries(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of text.split('\n')) {
+    if (!/^sluice_(service|backend)_/.test(l)) continue;
+    const at = l.lastIndexOf(' ');
+    out.set(l.slice(0, at), l.slice(at + 1));
+  }
+  return out;
+}
+
+/** The series a snapshot says there are (the status page's numbers). */
+function snapshotSeries(snap: NodeSnapshot): Map<string, string> {
+  const out = new Map<string, string>();
+  const counters = (prefix: string, labels: string, c: NodeSnapshot['services'][number]['counters']): void => {
+    out.set(`${prefix}_packets_total${labels}`, String(c.packets));
+    out.set(`${prefix}_bytes_total${labels}`, String(c.bytes));
+    out.set(`${prefix}_new_connections_total${labels}`, String(c.newConnections));
+    out.set(`${prefix}_reply_packets_total${labels}`, String(c.replyPackets));
+  };
+  for (const s of snap.services) {
+    const sl = `{service="${s.name}"}`;
+    counters('sluice_service', sl, s.counters);
+    if (s.activeConnections !== undefined) out.set(`sluice_service_active_connections${sl}`, String(s.activeConnections));
+    for (const b of s.backends) {
+      const bl = `{service="${s.name}",backend="${b.address}"}`;
+      counters('sluice_backend', bl, b.counters);
+      if (b.activeConnections !== undefined) out.set(`sluice_backend_active_connections${bl}`, String(b.activeConnections));
+      out.set(`sluice_backend_up${bl}`, b.effectiveState === 'active' && b.weight > 0 ? '1' : '0');
+      if (b.health.state !== 'unchecked') out.set(`sluice_backend_health${bl}`, b.health.state === 'unhealthy' ? '0' : '1');
+      if (b.health.lastProbe) out.set(`sluice_backend_last_probe_duration_seconds${bl}`, String(b.health.lastProbe.latencyMs / 1000));
+    }
+  }
+  return out;
+}
+
+test('every series of services and backends equals the snapshot, as the node changes between scrapes', async (t) => {
+  const { dp, plane } = await node(t);
+  traffic(dp, plane);
+  const health = new FakeHealth();
+  health.states.set('default/web 10.1.0.1', { state: 'unhealthy', lastProbe: { atMs: 1, ok: false, latencyMs: 3, error: 'ECONNREFUSED' } });
+  health.states.set('default/web 10.1.0.2', { state: 'unknown' });
+  plane.health = health;
+  let active = new Map<number, number>();
+  plane.conntrackGc = { stats: () => ({ passes: 1, expired: { new: 0, established: 0, closing: 0 }, orphanedReplies: 0, entriesDeleted: 0, raced: 0, lastPass: null, intervalMs: 1000 }), activeByBackend: () => active };
+  for (const [, ids] of plane.lb.exportIds()) for (const id of ids.backends.values()) active.set(id, id % 3);
+  const m = new DaemonMetrics({ dataplane: dp, plane });
+  const snapshots = new NodeSnapshotter({ plane, dataplane: dp });
+  const agree = async (what: string): Promise<void> => {
+    const series = serviceSeries(await m.text());
+    const want = snapshotSeries(snapshots.read());
+    t.deepEqual([...series].sort(), [...want].sort(), what);
+  };
+  await agree('first scrape');
+  traffic(dp, plane);
+  dp.beStats.forEach((s, id) => dp.beStats.set(id, stat(Number(s.packets) * 7 + 1)));
+  await agree('new counters, same plans');
+
+  plane.overlay.set('default/web', '10.1.0.1', 'draining', 'health: 3 checks failed');
+  health.states.set('default/web 10.1.0.1', { state: 'healthy', lastProbe: { atMs: 2, ok: true, latencyMs: 0.25 } });
+  await plane.syncer.idle();
+  await agree('a backend overlaid draining');
+
+  await plane.catalog.apply([{ definition: { ...odd, backends: [{ address: '10.1.0.9' }, { address: '10.1.0.8' }], ports: [...odd.ports, { name: 'dns-tcp', port: 53, protocol: 'tcp', targetPort: 53 }] } }]);
+  await plane.syncer.idle();
+  traffic(dp, plane);
+  active = new Map([...plane.lb.exportIds()].flatMap(([, ids]) => [...ids.backends.values()].map((id) => [id, 5] as const)));
+  await agree('a service with a new backend and a new frontend');
+  const series = serviceSeries(await m.text());
+  t.is(series.get('sluice_backend_active_connections{service="kube/dns:53",backend="10.1.0.8"}'), '10', 'five on each of its two frontends');
+
+  delete plane.conntrackGc;
+  await agree('no collector: no live flow series');
 });
 
 test('the daemon metrics pass promtool, and a backend that goes takes its series with it', async (t) => {
@@ -123,7 +213,7 @@ test('the daemon metrics pass promtool, and a backend that goes takes its series
   health.tallies = [{ type: 'tcp', result: 'success', count: 3, sumSeconds: 0.004, buckets: [1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3] }];
   plane.health = health;
   dp.global.set('drop_no_backend', 7n);
-  const m = new DaemonMetrics({ snapshots: new NodeSnapshotter({ plane, dataplane: dp }), dataplane: dp, plane });
+  const m = new DaemonMetrics({ dataplane: dp, plane });
   plane.syncer.onApplied(m.observeApplied);
   m.observeApi('sluice.v1.ServiceRegistry/ApplyService', 'OK', 0.002);
   const text = await m.text();
@@ -148,4 +238,60 @@ test('the daemon metrics pass promtool, and a backend that goes takes its series
   t.false(after.includes('backend="10.1.0.2"'), 'the removed backend has no series left');
   t.true(after.includes('sluice_backend_packets_total{service="default/web",backend="10.1.0.1"}'));
   t.regex(after, /^sluice_reconcile_duration_seconds_count [1-9]/m, 'the change was timed');
+});
+
+test('writers take the chunks the last one gave back, and keep no more than it used', (t) => {
+  const pool = new ChunkPool();
+  const name = nameBytes('m_total');
+  const write = (n: number, v: number): { w: ExpositionWriter; text: string } => {
+    const w = new ExpositionWriter(pool);
+    for (let i = 0; i < n; i++) w.sample(name, labelBytes([['service', `s${i}`]]), v);
+    return { w, text: `m_total{service="s0"} ${v}\n` };
+  };
+  const big = write(100_000, 123456789);
+  const chunks = big.w.buffers().length;
+  t.true(chunks >= 2, `${chunks} chunks`);
+  big.w.release();
+  t.is(pool.size, chunks);
+  const small = write(1, 7);
+  t.is(Buffer.concat(small.w.buffers()).toString(), small.text, 'nothing of the last text shows through');
+  t.is(pool.size, chunks - 1, 'one taken');
+  small.w.release();
+  t.is(pool.size, 1, 'a scrape of one chunk leaves one');
+});
+
+test('/metrics reuses a response\'s buffers only once it is sent: a slow reader gets its own text whole', async (t) => {
+  const dp = new FakeDataplane();
+  const plane = await buildControlPlane({ store: new MemoryKvStore(), dataplane: dp });
+  t.teardown(() => plane.close());
+  // More than the loopback's socket buffers take (a few MB): the rest stays queued in the server while A is not read.
+  const services = Array.from({ length: 4000 }, (_, i) => ({ definition: { name: `ns/s${i}`, addresses: [`10.96.${i >> 8}.${i & 255}`], ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }], backends: Array.from({ length: 10 }, (_, j) => ({ address: `10.1.${(i * 10 + j) >> 8}.${(i * 10 + j) & 255}` })) } }));
+  await plane.catalog.apply(services);
+  await plane.syncer.idle();
+  traffic(dp, plane);
+  const m = new DaemonMetrics({ dataplane: dp, plane });
+  const server = await startHttpServer({ bind: { host: '127.0.0.1', port: 0 }, field: 'metricsBindAddress', routes: new Map([['/metrics', metricsRoute(m)]]) });
+  t.teardown(() => server.close());
+  const url = `http://${server.address}/metrics`;
+  const series = (x: string): string => x.split('\n').filter((l) => /^sluice_(service|backend)_/.test(l)).join('\n');
+  const now = series(await m.text());
+
+  // A: the headers come, then the reader stops reading.
+  const a = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(url, resolve).on('error', reject));
+  a.pause();
+  const length = Number(a.headers['content-length']);
+  t.true(length > 15e6, `${length} bytes`);
+  // B, C: whole scrapes of other counters while A is not read (each would write over A's chunks if they were given back early).
+  dp.beStats.forEach((s, id) => dp.beStats.set(id, stat(Number(s.packets) * 3 + 1)));
+  const b = await (await fetch(url)).text();
+  const c = await (await fetch(url)).text();
+  const parts: Buffer[] = [];
+  a.on('data', (d: Buffer) => parts.push(d));
+  await new Promise((resolve) => a.on('end', resolve).resume());
+  const textA = Buffer.concat(parts).toString('utf8');
+  t.is(Buffer.byteLength(textA), length);
+  t.is(series(textA), now, "A's series are the node's when A was asked, byte for byte");
+  t.not(series(b), now, 'B saw other counters');
+  t.is(series(c), series(b));
+  t.is(execFileSync('promtool', ['check', 'metrics'], { input: textA, encoding: 'utf8' }).trim(), '');
 });
