@@ -10,7 +10,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { chromium } from 'playwright-core';
@@ -234,6 +234,49 @@ test('/events: a failed read skips a beat, and the streams end when the server c
   await s.ended;
   t.is(timers.running.size, 0);
   t.is((await get(`${url}/events`)).status, 503, 'no new stream once closing');
+});
+
+test('/events: a client that stops reading skips snapshots instead of piling them up, and is ended', async (t) => {
+  // Snapshots of 4 MB: the kernel's socket buffers fill after a few, then only the daemon's heap would hold them.
+  const source = new FakeSource();
+  const pad = 'x'.repeat(4 << 20);
+  const big: SnapshotSource = { snapshot: async () => ({ ...(await source.snapshot()), rejects: { pad: 0 }, drops: { [pad]: 1 } }) };
+  const size = Buffer.byteLength(JSON.stringify(await big.snapshot()));
+  const timers = manualTimers();
+  const abort = new AbortController();
+  const routes = statusRoutes(big, { signal: abort.signal, timers, maxTicksBehind: 5 });
+  let res: http.ServerResponse | undefined;
+  const server = http.createServer((req, r) => {
+    res = r;
+    routes.get('/events')!(req, r);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  t.teardown(async () => {
+    abort.abort();
+    client.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  client.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+  // The client reads nothing from here on.
+  client.pause();
+  const settle = async (reads: number): Promise<void> => {
+    for (let i = 0; i < 500 && source.reads < reads; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setImmediate(r));
+  };
+  await settle(2);
+  let most = 0;
+  for (let i = 0; i < 40 && !res!.destroyed; i++) {
+    const before = source.reads;
+    timers.tick();
+    await settle(before + 1);
+    most = Math.max(most, res!.writableLength);
+  }
+  t.true(most > 0, 'the stream did fall behind');
+  t.true(most <= 2 * size + 1024, `at most two snapshots buffered: ${most} bytes for snapshots of ${size}`);
+  t.true(res!.destroyed, 'the stream that stays behind is ended');
+  t.is(timers.running.size, 0, 'and the ticker stops with it');
 });
 
 test('the page in headless Chromium shows the source\'s numbers and follows them live', async (t) => {
