@@ -9,6 +9,8 @@
 /* global uPlot */
 
 const HISTORY_S = 300;
+// The plot's own height; the legend below it adds its lines.
+const PLOT_HEIGHT = 260;
 const MAX_SERIES = 8;
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 
@@ -195,7 +197,9 @@ function chartData(kind) {
 function makeChart(kind, target) {
   const opts = {
     width: target.clientWidth || 560,
-    height: target.clientHeight || 260,
+    height: PLOT_HEIGHT,
+    // Room on the right for half of the last time label, which is centred on its tick.
+    padding: [12, 44, 0, 0],
     // The window is always the last HISTORY_S seconds, from the first
     // point on (uPlot would otherwise spread one point over years), and
     // rates start at 0.
@@ -215,7 +219,8 @@ function makeChart(kind, target) {
     ],
     // Time of day only: the window is five minutes.
     axes: [
-      { values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
+      // Minutes only when the ticks are whole minutes, so the labels fit between them.
+      { space: 60, values: (u, vals, axis, space, incr) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], incr >= 60 ? { hour: '2-digit', minute: '2-digit' } : { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
       { values: (u, vals) => vals.map(si), size: 60 },
     ],
   };
@@ -258,11 +263,21 @@ function renderCharts(snap, prev, seconds) {
     charted = names;
     for (const c of Object.values(charts ?? {})) c.destroy();
     charts = { packets: makeChart('packets', document.getElementById('chart-packets')), bytes: makeChart('bytes', document.getElementById('chart-bytes')) };
+    chartWidth = document.getElementById('chart-packets').clientWidth;
   } else {
     charts.packets.setData(chartData('packets'));
     charts.bytes.setData(chartData('bytes'));
   }
 }
+
+// The charts follow their cells' width (a window resized, a scroll bar that comes or goes).
+let chartWidth = 0;
+new ResizeObserver(() => {
+  const w = document.getElementById('chart-packets').clientWidth;
+  if (!charts || w === chartWidth) return;
+  chartWidth = w;
+  for (const c of Object.values(charts)) c.setSize({ width: w, height: PLOT_HEIGHT });
+}).observe(document.getElementById('charts'));
 
 // ---- the stream
 let prev;
