@@ -515,6 +515,17 @@ Backends registered with a lease are kept when the file does not name them.`)
   return { program, server: () => serverOf(globals) };
 }
 
+/**
+ * A backend that takes new flows as the node applies it: its effective
+ * state (the catalog's, with a failing health check's draining or
+ * maintenance laid over it) is active and its weight above 0, as `top` and
+ * the status page count.
+ */
+function takesFlows(b: ServiceMessage['backends'][number]): boolean {
+  const state = b.effectiveState === 'STATE_UNSPECIFIED' ? b.state : b.effectiveState;
+  return state === 'ACTIVE' && (b.weight ?? 1) > 0;
+}
+
 function serviceRows(services: ServiceMessage[]): string {
   return table(
     ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'NO BACKENDS', 'REVISION', 'OWNER'],
@@ -522,7 +533,7 @@ function serviceRows(services: ServiceMessage[]): string {
       s.name,
       s.addresses.join(','),
       s.ports.map((p) => `${p.port}/${lower(p.protocol)}${p.targetPort !== p.port ? `->${p.targetPort}` : ''}`).join(','),
-      `${s.backends.filter((b) => b.state === 'ACTIVE' && (b.weight ?? 1) > 0).length}/${s.backends.length}`,
+      `${s.backends.filter(takesFlows).length}/${s.backends.length}`,
       s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
       lower(s.noBackends),
       s.revision,

@@ -187,11 +187,17 @@ test('an apply keeps registered backends; a file\'s revision keeps an old file f
   t.is(r.stdout, 'service default/web deleted (revision 6)\nservice default/other deleted (revision 7)\n', r.stderr);
 });
 
-test('a weight-0 backend does not count as taking flows; a server that never answers is given up after --timeout', async (t) => {
+test('a weight-0 or health-drained backend does not count as taking flows; a server that never answers is given up after --timeout', async (t) => {
   const f = await api(t, 'cli-weight0');
   await f.client.applyService(webService('default/zero', '10.96.0.40', [], { backends: [{ address: '10.1.0.5', weight: 0 }] }));
   let r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/zero']);
   t.regex(r.stdout, /^default\/zero +10\.96\.0\.40 +80\/tcp->8080 +0\/1 /m);
+  // Backends a failing health check took out (the node's overlay) do not count either.
+  await f.client.applyService(webService('default/sick', '10.96.0.41', ['10.1.0.6', '10.1.0.7', '10.1.0.8']));
+  f.plane.overlay.set('default/sick', '10.1.0.6', 'draining', 'health: 3 checks failed');
+  f.plane.overlay.set('default/sick', '10.1.0.7', 'maintenance', 'health: 3 checks failed');
+  r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/sick']);
+  t.regex(r.stdout, /^default\/sick +10\.96\.0\.41 +80\/tcp->8080 +1\/3 /m, 'BACKENDS counts what the node applies');
   r = await sluice(['--server', f.server.address, 'service', 'get', 'default/zero']);
   t.regex(r.stdout, /^table: {7}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
 
