@@ -92,6 +92,8 @@ test('top: mistakes are named by their flag', async (t) => {
     [['top', '--interval', '10ms', '--once'], /^sluice: --interval: must be between 100ms and 1h, got 10ms$/],
     [['top', '--interval', '2h', '--once'], /^sluice: --interval: must be between 100ms and 1h, got 2h$/],
     [['top', '--interval', 'soon', '--once'], /^sluice: --interval: must be a duration like 1s, 250ms or 1m30s, got soon$/],
+    [['top', '--interval', '1000', '--once'], /^sluice: --interval: give a duration with a unit, e.g. 1s or 500ms, got 1000$/],
+    [['top', '--interval', '0', '--once'], /^sluice: --interval: give a duration with a unit, e.g. 1s or 500ms, got 0$/],
     [['-o', 'json', 'top'], /^sluice: -o json: top prints json only with --once$/],
   ];
   for (const [args, want] of cases) {
@@ -99,6 +101,9 @@ test('top: mistakes are named by their flag', async (t) => {
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr.trim(), want, args.join(' '));
   }
+  const help = await sluice(['top', '--help']);
+  const interval = /--interval <duration>[^]*?(?=\n {2}-)/.exec(help.stdout)?.[0] ?? '';
+  t.is(interval.replace(/\s+/g, ' '), '--interval <duration> time between two samples, 100ms..1h (default 1s)', 'one default in --help, as a duration');
 });
 
 test('a sample takes health, the last probe and the applied state from the API (Backend.health, last_probe, effective_state) when it has them', (t) => {
