@@ -21,7 +21,7 @@ export interface TopBackend {
   state: string;
   /** The state the node applies (health included), when the API says it. */
   effectiveState?: string;
-  /** unchecked, unknown, healthy or unhealthy, when the API says it. */
+  /** "not checked", unknown, healthy or unhealthy, when the API says it. */
   health?: string;
   /** The last probe ("ok 0.4ms", "ECONNREFUSED"), once there was one. */
   lastProbe?: string;

@@ -333,6 +333,8 @@ test('the page in headless Chromium shows the source\'s numbers and follows them
   t.regex(await cell(be('10.1.0.2'), 'health').getAttribute('title') ?? '', /failed .*ECONNREFUSED/);
   t.is(await textOf(be('10.1.0.3'), 'state'), 'maintenance');
   t.is(await textOf(be('10.1.0.3'), 'health'), 'unknown');
+  t.is(await textOf('[data-service="default/dns"] [data-backend="10.1.0.1"]', 'health'), 'not checked', 'as `service get` and `top` say');
+  t.is(await textOf('[data-service="default/dns"]', 'health'), 'not checked');
   t.is(await textOf(web, 'state'), '1/3 active');
   t.is(await textOf('[data-drop="no_backend"]', 'total'), '3');
   t.is(await textOf('[data-reject="tcp_rst"]', 'total'), '5');

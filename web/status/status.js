@@ -47,6 +47,9 @@ function set(td, text, value = text) {
   if (td.dataset.value !== v) td.dataset.value = v;
 }
 
+/** A backend whose service has no health check, in the words of `sluice service get` and `sluice top`. */
+const NOT_CHECKED = 'not checked';
+
 const SERVICE_COLS = ['name', 'health', 'state', 'weight', 'packets-rate', 'bytes-rate', 'conns-rate', 'connections', 'packets', 'bytes', 'conns'];
 
 /** A row with one td per column, each marked with data-col. */
@@ -105,7 +108,7 @@ function renderServices(snap, prev, seconds) {
     const c = g.head.cells;
     set(c.name, s.name);
     c.name.title = `${s.addresses.join(', ')} ${s.ports.map((x) => `${x.port}/${x.protocol}`).join(', ')}; no backends: ${s.noBackends}`;
-    set(c.health, checked.length === 0 ? 'unchecked' : `${healthy}/${checked.length} up`, healthy);
+    set(c.health, checked.length === 0 ? NOT_CHECKED : `${healthy}/${checked.length} up`, healthy);
     set(c.state, `${up}/${n} active`, up);
     set(c.weight, '');
     counters(c, s.counters, p?.counters, seconds, s.activeConnections);
@@ -123,7 +126,7 @@ function renderServices(snap, prev, seconds) {
       const bc = r.cells;
       set(bc.name, b.address);
       const health = lower(b.health.state);
-      set(bc.health, health);
+      set(bc.health, health === 'unchecked' ? NOT_CHECKED : health, health);
       bc.health.dataset.health = health;
       bc.health.title = probeText(b.health);
       const state = b.effectiveState === b.adminState ? b.effectiveState : `${b.adminState} → ${b.effectiveState}`;
