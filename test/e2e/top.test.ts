@@ -109,7 +109,8 @@ test('sluice top under tmux: services, live rates, backends, sort, resize, quit 
   await see('the services again', (l) => l.some((x) => /^SERVICE /.test(x)) && cells(l, /^default\/web /) !== undefined);
 
   await tmux('send-keys', '-t', 'top', 'q');
-  const after = await see('top to end', (l) => l.some((x) => x === 'exit=0'));
+  // stty's line comes after exit=0: wait for both.
+  const after = await see('top to end, and stty', (l) => l.some((x) => x === 'exit=0') && l.some((x) => /^-?icanon$/.test(x)));
   t.true(after.some((x) => x === 'icanon'), `the tty is back in canonical mode:\n${after.join('\n')}`);
   t.false(after.some((x) => /^SERVICE|^sluice top/.test(x)), 'the main screen is back, without top\'s frame');
   t.is(await display('#{alternate_on}'), '0', 'off the alternate screen');
