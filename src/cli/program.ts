@@ -88,6 +88,8 @@ function ipAddress(flag: string) {
 
 /** --interval of top: a duration in 100ms..1h, in ms. */
 function topInterval(v: string): number {
+  // A bare number could be seconds or milliseconds: the unit is asked for.
+  if (/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--interval: give a duration with a unit, e.g. 1s or 500ms, got ${v}`);
   const ms = parseDuration('interval', v);
   if (ms < 100 || ms > 3_600_000) throw new UsageError(`--interval: must be between 100ms and 1h, got ${typed(v)}`);
   return ms;
@@ -434,16 +436,17 @@ Backends registered with a lease are kept when the file does not name them.`)
     .command('top')
     .description('a live view of the services (sorted by packets/s) and, on Enter, of one service\'s backends; keys: Up/Down/j/k select, Enter backends, Esc/Backspace back, s sort (packets/s, bytes/s, name), q quit')
     .argument('[service]', 'start in this service\'s backends')
-    .option('--interval <duration>', 'time between two samples, 100ms..1h (default 1s)', topInterval, 1000)
+    // No default value for commander: it would print "(default: 1000)" beside the duration.
+    .option('--interval <duration>', 'time between two samples, 100ms..1h (default 1s)', topInterval)
     .option('--once', 'print one frame (two samples an interval apart) and exit; needs no terminal, works in pipes and with -o json|yaml')
-    .action(async (service: string | undefined, o: { interval: number; once?: boolean }) => {
+    .action(async (service: string | undefined, o: { interval?: number; once?: boolean }) => {
       const once = o.once === true;
       if (!once && globals.output !== 'table') throw new UsageError(`-o ${globals.output}: top prints ${globals.output} only with --once`);
       if (!once && (!process.stdout.isTTY || !process.stdin.isTTY)) {
         throw new UsageError(`top needs a terminal (standard ${process.stdout.isTTY ? 'input' : 'output'} is not one): use --once to print one frame (it works in pipes and with -o json)`);
       }
       const { runTop } = await import('./top.js');
-      await withClient((c) => runTop({ client: c, server: serverOf(globals), intervalMs: o.interval, once, output: globals.output, ...(service !== undefined ? { service } : {}) }));
+      await withClient((c) => runTop({ client: c, server: serverOf(globals), intervalMs: o.interval ?? 1000, once, output: globals.output, ...(service !== undefined ? { service } : {}) }));
     });
 
   // ---- flow
@@ -515,6 +518,17 @@ Backends registered with a lease are kept when the file does not name them.`)
   return { program, server: () => serverOf(globals) };
 }
 
+/**
+ * A backend that takes new flows as the node applies it: its effective
+ * state (the catalog's, with a failing health check's draining or
+ * maintenance laid over it) is active and its weight above 0, as `top` and
+ * the status page count.
+ */
+function takesFlows(b: ServiceMessage['backends'][number]): boolean {
+  const state = b.effectiveState === 'STATE_UNSPECIFIED' ? b.state : b.effectiveState;
+  return state === 'ACTIVE' && (b.weight ?? 1) > 0;
+}
+
 function serviceRows(services: ServiceMessage[]): string {
   return table(
     ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'NO BACKENDS', 'REVISION', 'OWNER'],
@@ -522,7 +536,7 @@ function serviceRows(services: ServiceMessage[]): string {
       s.name,
       s.addresses.join(','),
       s.ports.map((p) => `${p.port}/${lower(p.protocol)}${p.targetPort !== p.port ? `->${p.targetPort}` : ''}`).join(','),
-      `${s.backends.filter((b) => b.state === 'ACTIVE' && (b.weight ?? 1) > 0).length}/${s.backends.length}`,
+      `${s.backends.filter(takesFlows).length}/${s.backends.length}`,
       s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
       lower(s.noBackends),
       s.revision,

@@ -21,7 +21,7 @@ export interface TopBackend {
   state: string;
   /** The state the node applies (health included), when the API says it. */
   effectiveState?: string;
-  /** unchecked, unknown, healthy or unhealthy, when the API says it. */
+  /** "not checked", unknown, healthy or unhealthy, when the API says it. */
   health?: string;
   /** The last probe ("ok 0.4ms", "ECONNREFUSED"), once there was one. */
   lastProbe?: string;
@@ -251,35 +251,47 @@ export function fit(s: string, width: number): string {
 }
 
 /** A column of a table: its header, cells, and how it gives way when the terminal is narrow. */
-interface Column {
+export interface Column {
   header: string;
   cells: string[];
   align: 'left' | 'right';
-  /** The column that shrinks (with "…") before any is dropped. */
+  /** The column that shrinks (with "…") before any is dropped, down to `min`; at most one per table. */
   flexible?: boolean;
-  /** Dropped, from the last one, when even the shrunk table is too wide. */
-  optional?: boolean;
+  /** The least width of the flexible column (default MIN_FLEX). */
+  min?: number;
+  /**
+   * When even the shrunk table is too wide, whole columns go, the highest
+   * `drop` first (the rightmost of equals); a column without one stays.
+   */
+  drop?: number;
 }
 
-/** The smallest width the flexible column shrinks to. */
+/** The smallest width a flexible column shrinks to, unless it says otherwise. */
 const MIN_FLEX = 12;
 const GAP = '  ';
 
-/** Lay out columns in `width`: shrink the flexible one down to MIN_FLEX, then drop optional ones from the right. Returns the header line and one line per row. */
+/**
+ * Lay out columns in `width`: shrink the flexible one down to MIN_FLEX,
+ * then drop whole columns by their `drop` rank, so that no line is cut in
+ * the middle of a column (only the columns that never go can be cut, when
+ * even they do not fit). Returns the header line and one line per row.
+ */
 export function layout(columns: Column[], width: number): string[] {
   const natural = (c: Column): number => Math.max(c.header.length, ...c.cells.map((x) => x.length));
+  const least = (c: Column): number => (c.flexible ? Math.min(natural(c), c.min ?? MIN_FLEX) : natural(c));
+  const widthOf = (cs: Column[], w: (c: Column) => number): number => cs.reduce((a, c) => a + w(c), 0) + GAP.length * (cs.length - 1);
   let cols = [...columns];
-  const widthOf = (cs: Column[], flex: number): number => cs.reduce((a, c) => a + (c.flexible ? flex : natural(c)), 0) + GAP.length * (cs.length - 1);
-  const flexCol = cols.find((c) => c.flexible);
-  let flex = flexCol ? natural(flexCol) : 0;
-  if (widthOf(cols, flex) > width && flexCol) flex = Math.max(Math.min(flex, MIN_FLEX), flex - (widthOf(cols, flex) - width));
-  while (widthOf(cols, flex) > width) {
-    const i = cols.map((c) => c.optional === true).lastIndexOf(true);
+  while (widthOf(cols, least) > width) {
+    let i = -1;
+    cols.forEach((c, j) => {
+      if (c.drop !== undefined && (i < 0 || c.drop >= cols[i]!.drop!)) i = j;
+    });
     if (i < 0) break;
     cols = cols.filter((_, j) => j !== i);
-    if (flexCol) flex = Math.min(natural(flexCol), Math.max(MIN_FLEX, flex + (width - widthOf(cols, flex))));
   }
-  const widths = cols.map((c) => (c.flexible ? flex : natural(c)));
+  // The flexible column takes what the others leave, up to its natural width.
+  const fixed = widthOf(cols.filter((c) => !c.flexible), natural) + (cols.some((c) => c.flexible) ? GAP.length : 0);
+  const widths = cols.map((c) => (c.flexible ? Math.max(least(c), Math.min(natural(c), width - fixed)) : natural(c)));
   const rowCount = cols[0]?.cells.length ?? 0;
   const line = (cell: (c: Column) => string): string =>
     cols.map((c, i) => {
@@ -346,14 +358,15 @@ export function renderFrame(input: FrameInput): Frame {
   } else if (state.mode === 'services') {
     head.push(`services ${rows.length}  packets/s ${total('packets')}  bytes/s ${total('bytes')}  conns/s ${total('newConnections')}  drops/s ${dr ? si(dr.drops) : '-'}  rejects/s ${dr ? si(dr.rejects) : '-'}`);
     table = layout([
+      // When narrow: the totals go first, then the rates; the name and BACKENDS last.
       { header: 'SERVICE', cells: rows.map((r) => r.name), align: 'left', flexible: true },
-      { header: 'PKT/S', cells: rows.map((r) => rateCell(r.rates, 'packets')), align: 'right' },
-      { header: 'BYTES/S', cells: rows.map((r) => rateCell(r.rates, 'bytes')), align: 'right' },
-      { header: 'CONN/S', cells: rows.map((r) => rateCell(r.rates, 'newConnections')), align: 'right' },
-      { header: 'BACKENDS', cells: rows.map((r) => `${r.up}/${r.backends.length}`), align: 'right' },
-      { header: 'PACKETS', cells: rows.map((r) => si(r.counters.packets)), align: 'right', optional: true },
-      { header: 'BYTES', cells: rows.map((r) => si(r.counters.bytes)), align: 'right', optional: true },
-      { header: 'CONNS', cells: rows.map((r) => si(r.counters.newConnections)), align: 'right', optional: true },
+      { header: 'PKT/S', cells: rows.map((r) => rateCell(r.rates, 'packets')), align: 'right', drop: 3 },
+      { header: 'BYTES/S', cells: rows.map((r) => rateCell(r.rates, 'bytes')), align: 'right', drop: 4 },
+      { header: 'CONN/S', cells: rows.map((r) => rateCell(r.rates, 'newConnections')), align: 'right', drop: 5 },
+      { header: 'BACKENDS', cells: rows.map((r) => `${r.up}/${r.backends.length}`), align: 'right', drop: 2 },
+      { header: 'PACKETS', cells: rows.map((r) => si(r.counters.packets)), align: 'right', drop: 6 },
+      { header: 'BYTES', cells: rows.map((r) => si(r.counters.bytes)), align: 'right', drop: 7 },
+      { header: 'CONNS', cells: rows.map((r) => si(r.counters.newConnections)), align: 'right', drop: 8 },
     ], width);
     if (rows.length > 0) selected = indexOf(rows.map((r) => r.name), state.service);
     footer = 'Up/Down/j/k select  Enter backends  s sort  q quit';
@@ -366,17 +379,20 @@ export function renderFrame(input: FrameInput): Frame {
       const bs = sortBackends(row.backends, state.sort);
       const cnt = (b: BackendRow, k: keyof TopCounters): string => (b.counters ? si(b.counters[k]) : '-');
       table = layout([
-        { header: 'BACKEND', cells: bs.map((b) => b.address), align: 'left', flexible: true },
-        { header: 'STATE', cells: bs.map(stateCell), align: 'left' },
-        { header: 'WEIGHT', cells: bs.map((b) => String(b.weight)), align: 'right' },
-        { header: 'HEALTH', cells: bs.map((b) => healthCell(b.health)), align: 'left' },
-        { header: 'PKT/S', cells: bs.map((b) => rateCell(b.rates, 'packets')), align: 'right' },
-        { header: 'BYTES/S', cells: bs.map((b) => rateCell(b.rates, 'bytes')), align: 'right' },
-        { header: 'CONN/S', cells: bs.map((b) => rateCell(b.rates, 'newConnections')), align: 'right' },
-        { header: 'PACKETS', cells: bs.map((b) => cnt(b, 'packets')), align: 'right', optional: true },
-        { header: 'BYTES', cells: bs.map((b) => cnt(b, 'bytes')), align: 'right', optional: true },
-        { header: 'CONNS', cells: bs.map((b) => cnt(b, 'newConnections')), align: 'right', optional: true },
-        { header: 'LAST PROBE', cells: bs.map((b) => b.lastProbe ?? '-'), align: 'left', optional: true },
+        // When narrow: the totals go first, then the rates, weight and state;
+        // HEALTH and LAST PROBE (why a backend is unhealthy, cut with "…")
+        // stay longest.
+        { header: 'BACKEND', cells: bs.map((b) => b.address), align: 'left' },
+        { header: 'STATE', cells: bs.map(stateCell), align: 'left', drop: 3 },
+        { header: 'WEIGHT', cells: bs.map((b) => String(b.weight)), align: 'right', drop: 5 },
+        { header: 'HEALTH', cells: bs.map((b) => healthCell(b.health)), align: 'left', drop: 1 },
+        { header: 'PKT/S', cells: bs.map((b) => rateCell(b.rates, 'packets')), align: 'right', drop: 4 },
+        { header: 'BYTES/S', cells: bs.map((b) => rateCell(b.rates, 'bytes')), align: 'right', drop: 6 },
+        { header: 'CONN/S', cells: bs.map((b) => rateCell(b.rates, 'newConnections')), align: 'right', drop: 7 },
+        { header: 'PACKETS', cells: bs.map((b) => cnt(b, 'packets')), align: 'right', drop: 8 },
+        { header: 'BYTES', cells: bs.map((b) => cnt(b, 'bytes')), align: 'right', drop: 9 },
+        { header: 'CONNS', cells: bs.map((b) => cnt(b, 'newConnections')), align: 'right', drop: 10 },
+        { header: 'LAST PROBE', cells: bs.map((b) => b.lastProbe ?? '-'), align: 'left', flexible: true, min: 24, drop: 2 },
       ], width);
       if (bs.length > 0) selected = indexOf(bs.map((b) => b.address), state.backend);
     }

@@ -85,9 +85,9 @@ export function toSample(stats: GetStatsResponse, services: readonly ServiceMess
       const state = enumName(b?.state ?? l?.state, /^STATE_/) ?? 'active';
       const extra = b as unknown as Record<string, unknown> | undefined;
       const effective = enumName(extra?.['effectiveState'], /^STATE_/) ?? enumName(l?.state, /^STATE_/);
-      // HEALTH_UNSPECIFIED is "not checked"; a message without the field says nothing of health.
+      // HEALTH_UNSPECIFIED is "not checked", as `service get` says; a message without the field says nothing of health.
       const rawHealth = extra?.['health'];
-      const health = rawHealth === 'HEALTH_UNSPECIFIED' ? 'unchecked' : enumName(rawHealth, /^HEALTH_/);
+      const health = rawHealth === 'HEALTH_UNSPECIFIED' ? 'not checked' : enumName(rawHealth, /^HEALTH_/);
       const probe = lastProbe(extra?.['lastProbe']);
       return {
         address,
@@ -144,7 +144,7 @@ export function onceData(previous: TopSample, sample: TopSample, state: ViewStat
       backends: sortBackends(r.backends, state.sort).map((b) => ({
         address: b.address,
         state: b.state,
-        ...(b.effectiveState !== undefined ? { effectiveState: b.effectiveState } : {}),
+        effectiveState: b.effectiveState ?? b.state,
         weight: b.weight,
         health: b.health ?? null,
         lastProbe: b.lastProbe ?? null,

@@ -193,7 +193,7 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
     heapGrowingPercent: o.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT,
   };
   if (o.tls) out.tls = o.tls;
-  parseBindAddress(out.metricsBindAddress, 'metricsBindAddress');
+  parseBindAddress(out.metricsBindAddress, 'metricsBindAddress', '127.0.0.1:9469');
   if (o.floodRate !== undefined) out.floodRate = o.floodRate;
   if (o.healthNetns !== undefined) {
     if (!path.isAbsolute(o.healthNetns)) throw new SluiceError('INVALID_ARGUMENT', `must be the absolute path of a network namespace (e.g. /var/run/netns/lb), got ${JSON.stringify(o.healthNetns)}`, { field: 'healthNetns' });
@@ -252,7 +252,7 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   if (o.storePrefix !== undefined && out.store === undefined && o.storePrefix !== DEFAULT_STORE_PREFIX) {
     throw new SluiceError('INVALID_ARGUMENT', 'applies to an etcd store (SQLite in --state-dir holds one node\'s state): give --store etcd://HOST:PORT too', { field: 'storePrefix' });
   }
-  parseBindAddress(out.dnsBindAddress, 'dnsBindAddress');
+  parseBindAddress(out.dnsBindAddress, 'dnsBindAddress', '127.0.0.1:5353');
   const zone = zoneProblem(out.dnsZone);
   if (zone !== undefined) throw new SluiceError('INVALID_ARGUMENT', zone, { field: 'dnsZone' });
   if (!(Number.isInteger(out.dnsTtl) && out.dnsTtl >= 0 && out.dnsTtl <= DNS_TTL_MAX_S)) {
@@ -756,7 +756,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     });
     undo.push(() => server.close());
     // Bound before anything is attached, as the API is: a taken port refuses the start.
-    const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
+    const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress', '127.0.0.1:9469');
     let httpServer: HttpServer | undefined;
     if (metricsAt) {
       // The status page shares the address: its streams end when the server closes.
@@ -770,7 +770,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     }
 
     // DNS, bound before anything is attached too: a taken port refuses the start.
-    const dnsAt = parseBindAddress(opts.dnsBindAddress, 'dnsBindAddress');
+    const dnsAt = parseBindAddress(opts.dnsBindAddress, 'dnsBindAddress', '127.0.0.1:5353');
     const dns = dnsAt && (await startDnsServer({ view: plane.view, zone: opts.dnsZone, ...dnsAt, ttl: opts.dnsTtl, logger: logger.child({ component: 'dns' }) }));
     if (dns) {
       undo.push(() => dns.close());

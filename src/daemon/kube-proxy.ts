@@ -32,6 +32,10 @@ import { resolveDaemonOptions, startDaemon, type DaemonOptions, type RunningDaem
 
 const run = promisify(execFile);
 
+/** Examples for a bad bind address: kube-proxy's own defaults. */
+const HEALTHZ_EXAMPLE = '0.0.0.0:10256';
+const METRICS_EXAMPLE = '127.0.0.1:10249';
+
 /** Options of the agent, with kube-proxy's names where it has the option. */
 export interface KubeProxyOptions {
   /** kubeconfig file; absent: the in-cluster configuration. */
@@ -111,8 +115,8 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(out.hostnameOverride)) {
     throw new SluiceError('INVALID_ARGUMENT', `must be a node name (lower-case letters, digits, "-" and "."), got ${JSON.stringify(out.hostnameOverride)}`, { field: 'hostnameOverride' });
   }
-  parseBindAddress(out.healthzBindAddress, 'healthzBindAddress');
-  parseBindAddress(out.metricsBindAddress, 'metricsBindAddress');
+  parseBindAddress(out.healthzBindAddress, 'healthzBindAddress', HEALTHZ_EXAMPLE);
+  parseBindAddress(out.metricsBindAddress, 'metricsBindAddress', METRICS_EXAMPLE);
   if (out.nodePortAddresses.includes('primary') && out.nodePortAddresses.length > 1) {
     throw new SluiceError('INVALID_ARGUMENT', 'primary stands alone (the node\'s primary address); give it or CIDRs, not both', { field: 'nodePortAddresses' });
   }
@@ -186,8 +190,8 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
   const metrics = new KubeMetrics();
   let src: KubeSource | undefined;
   let daemonMetrics: DaemonMetrics | undefined;
-  const healthz = parseBindAddress(opts.healthzBindAddress, 'healthzBindAddress');
-  const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress');
+  const healthz = parseBindAddress(opts.healthzBindAddress, 'healthzBindAddress', HEALTHZ_EXAMPLE);
+  const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metricsBindAddress', METRICS_EXAMPLE);
   const startedAt = Date.now();
   const health = await startHealthServers({
     ...(healthz ? { healthz } : {}),

@@ -14,10 +14,13 @@
  *   namespace's name); both carry the SOA in the authority section, whose
  *   TTL and minimum are the TTL, so negative answers are cached as long as
  *   positive ones.
- * - REFUSED outside the zone, for classes other than IN (and ANY), and for
- *   zone transfers; NOTIMP for opcodes other than QUERY; FORMERR for what
+ * - REFUSED outside the zone, for classes other than IN (and ANY), for
+ *   zone transfers, and for a name with a "." inside a label (no name of
+ *   the zone has one); NOTIMP for opcodes other than QUERY; FORMERR for what
  *   does not decode or does not ask one question; BADVERS for EDNS versions
- *   above 0. Responses are authoritative (AA) inside the zone; recursion
+ *   above 0. These errors echo the query's question section as its bytes
+ *   came (dns-packet cannot write back an unknown class, and would split a
+ *   label holding a "."). Responses are authoritative (AA) inside the zone; recursion
  *   is never offered (RA clear); RD is copied from the query.
  * - Over UDP a response fits the client's EDNS payload size (512 bytes
  *   without OPT, at most UDP_PAYLOAD_MAX): one that does not is sent with
@@ -153,21 +156,23 @@ export class DnsResponder {
     }
     const questions = p.questions ?? [];
     const opts = (p.additionals ?? []).filter((a): a is OptAnswer => a.type === 'OPT');
-    if (opcode !== 0) return this.#send(this.#error(query, RCODE.NOTIMP, this.#echo(questions), opts[0]), id, query, 'NOTIMP');
-    if (questions.length !== 1 || opts.length > 1) return this.#send(this.#error(query, RCODE.FORMERR, this.#echo(questions), opts[0]), id, query, 'FORMERR');
+    const section = questionSection(query);
+    // An error answered with the question as it came, or as dns-packet can write it back.
+    const refuse = (rcode: number, name: string, opt: OptAnswer | undefined): Buffer =>
+      this.#send(section ? this.#raw(query, section.end, rcode, opt) : this.#error(query, rcode, this.#echo(questions), opt), id, query, name);
+    if (opcode !== 0) return refuse(RCODE.NOTIMP, 'NOTIMP', opts[0] && this.#opt());
+    if (questions.length !== 1 || opts.length > 1) return refuse(RCODE.FORMERR, 'FORMERR', opts[0] && this.#opt());
     const opt = opts[0];
-    if (opt && opt.ednsVersion !== 0) {
-      const packet: Packet = { type: 'response', id, flags: (query[2]! & RD) << 8, questions: this.#echo(questions), additionals: [this.#opt(BADVERS_EXTENDED)] };
-      return this.#send(dnsPacket.encode(packet), id, query, 'BADVERS');
-    }
-    const udpLimit = opt ? Math.max(UDP_PAYLOAD_PLAIN, Math.min(opt.udpPayloadSize, UDP_PAYLOAD_MAX)) : UDP_PAYLOAD_PLAIN;
-    const limit = transport === 'tcp' ? 65_535 : udpLimit;
+    if (opt && opt.ednsVersion !== 0) return refuse(RCODE.NOERROR, 'BADVERS', this.#opt(BADVERS_EXTENDED));
     const q = questions[0]!;
     const lower = q.name.toLowerCase();
+    const inZone = section !== undefined && !section.dotted && PRINTABLE.test(q.name) && labelsInZone(lower, this.#zone.zone) !== undefined;
+    if (!inZone || (q.class !== 'IN' && q.class !== 'ANY') || q.type === 'AXFR' || q.type === 'IXFR') return refuse(RCODE.REFUSED, 'REFUSED', opt && this.#opt());
+    const udpLimit = opt ? Math.max(UDP_PAYLOAD_PLAIN, Math.min(opt.udpPayloadSize, UDP_PAYLOAD_MAX)) : UDP_PAYLOAD_PLAIN;
+    const limit = transport === 'tcp' ? 65_535 : udpLimit;
     const packet = this.#answer(q, lower, opt !== undefined);
     const cached: Cached = { name: lower, udpLimit, full: dnsPacket.encode(packet), packet };
-    // Only names of the zone are kept: anything else is one REFUSED away.
-    if (labelsInZone(lower, this.#zone.zone) !== undefined && PRINTABLE.test(q.name)) this.#remember(key, cached);
+    this.#remember(key, cached);
     return this.#send(this.#fit(cached, limit), id, query, undefined);
   }
 
@@ -215,13 +220,31 @@ export class DnsResponder {
     return { type: 'OPT', name: '.', udpPayloadSize: UDP_PAYLOAD_MAX, extendedRcode, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
   }
 
+  /**
+   * A response with no records built on the query's own bytes: its header
+   * (ID, opcode, RD; QR and `rcode` set, the rest clear), its question
+   * section up to `end` as it came, and `opt` when given.
+   */
+  #raw(query: Buffer, end: number, rcode: number, opt: OptAnswer | undefined): Buffer {
+    const tail = opt ? dnsPacket.encode({ type: 'response', id: 0, additionals: [opt] }).subarray(12) : Buffer.alloc(0);
+    const out = Buffer.alloc(end + tail.length);
+    query.copy(out, 0, 0, end);
+    out[2] = QR | (query[2]! & (0x78 | RD));
+    out[3] = rcode & 0x0f;
+    out.writeUInt16BE(0, 6);
+    out.writeUInt16BE(0, 8);
+    out.writeUInt16BE(opt ? 1 : 0, 10);
+    tail.copy(out, end);
+    return out;
+  }
+
   /** A response with no records: an error, with the query's opcode. */
   #error(query: Buffer, rcode: number, questions: Question[], opt?: OptAnswer): Buffer {
     const flags = (((query[2]! >> 3) & 0x0f) << 11) | rcode;
     return dnsPacket.encode({ type: 'response', id: 0, flags, questions, ...(opt ? { additionals: [this.#opt()] } : {}) });
   }
 
-  /** The response to one question (ID 0; #send puts the query's in). */
+  /** The response to one question of the zone, class IN or ANY (ID 0; #send puts the query's in). */
   #answer(q: Question, lower: string, edns: boolean): Packet {
     const additionals: Answer[] = edns ? [this.#opt()] : [];
     const reply = (rcode: number, aa: boolean, parts: { answers?: Answer[]; authorities?: Answer[]; additionals?: Answer[] } = {}): Packet => ({
@@ -233,10 +256,6 @@ export class DnsResponder {
       authorities: parts.authorities ?? [],
       additionals: [...(parts.additionals ?? []), ...additionals],
     });
-    const labels = PRINTABLE.test(q.name) ? labelsInZone(lower, this.#zone.zone) : undefined;
-    if (labels === undefined) return { type: 'response', id: 0, flags: RCODE.REFUSED, questions: this.#echo([q]), additionals };
-    if (q.class !== 'IN' && q.class !== 'ANY') return reply(RCODE.REFUSED, false);
-    if (q.type === 'AXFR' || q.type === 'IXFR') return reply(RCODE.REFUSED, false);
     const node = this.#zone.lookup(lower);
     if (node === undefined) return reply(RCODE.NXDOMAIN, true, { authorities: [this.#soa()] });
     const answers = this.#records(q, node);
@@ -280,6 +299,29 @@ export class DnsResponder {
       data: { mname: zone, rname: `hostmaster.${zone}`, serial: this.#serial, refresh: 3600, retry: 600, expire: 86_400, minimum: this.#ttl },
     };
   }
+}
+
+/**
+ * The end of the query's question section (QDCOUNT names of plain labels,
+ * each with its type and class), and whether a label holds a "." (dns-packet
+ * would read it as two); undefined when a name is compressed or runs past
+ * the bytes.
+ */
+function questionSection(query: Buffer): { end: number; dotted: boolean } | undefined {
+  let at = 12;
+  let dotted = false;
+  for (let i = query.readUInt16BE(4); i > 0; i--) {
+    for (;;) {
+      const len = query[at];
+      if (len === undefined || (len & 0xc0) !== 0 || at + 1 + len > query.length) return undefined;
+      at += 1 + len;
+      if (len === 0) break;
+      if (query.subarray(at - len, at).includes(0x2e)) dotted = true;
+    }
+    at += 4;
+    if (at > query.length) return undefined;
+  }
+  return { end: at, dotted };
 }
 
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE', 'RCODE_11', 'RCODE_12', 'RCODE_13', 'RCODE_14', 'RCODE_15'];

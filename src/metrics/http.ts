@@ -15,12 +15,16 @@ export interface BindAddress {
   port: number;
 }
 
-/** "host:port" → where to listen; "" means off. INVALID_ARGUMENT naming `field` otherwise. */
-export function parseBindAddress(value: string, field: string): BindAddress | undefined {
+/**
+ * "host:port" → where to listen; "" means off. INVALID_ARGUMENT naming
+ * `field` otherwise, with `example` (the caller's own, e.g. "127.0.0.1:9469"
+ * for metrics) as what to write.
+ */
+export function parseBindAddress(value: string, field: string, example: string): BindAddress | undefined {
   if (value === '') return undefined;
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be HOST:PORT (e.g. 127.0.0.1:9469 or 0.0.0.0:10256), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
+  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be HOST:PORT (e.g. ${example}), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
   return { host: m[1] ?? m[2]!, port };
 }
 

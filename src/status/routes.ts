@@ -8,7 +8,8 @@
  * no inline script.
  *
  * However many pages are open, one snapshot is read per interval and sent
- * to all of them; none is read while no page listens.
+ * to all of them; none is read while no page listens. A page that does not
+ * read its stream skips snapshots, and is ended if it stays behind.
  */
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
@@ -35,6 +36,12 @@ export interface StatusOptions {
   timers?: StatusTimers;
   /** Called with a snapshot that failed, instead of the stream ending (default: nothing). */
   onError?: (err: unknown) => void;
+  /**
+   * Ticks in a row a stream may skip, because it still holds more than one
+   * snapshot unsent, before it is ended (default 30). The browser's
+   * EventSource reconnects by itself once it reads again.
+   */
+  maxTicksBehind?: number;
 }
 
 /** The headers every answer carries. */
@@ -93,14 +100,35 @@ export function statusRoutes(source: SnapshotSource, opts: StatusOptions = {}): 
   const dir = staticDir();
   const require = createRequire(import.meta.url);
 
-  // The /events streams share one ticker, running while any is open.
-  const streams = new Set<http.ServerResponse>();
+  const maxBehind = opts.maxTicksBehind ?? 30;
+
+  // The /events streams share one ticker, running while any is open. Each
+  // stream counts the ticks in a row it skipped.
+  const streams = new Map<http.ServerResponse, { behind: number }>();
   let ticker: unknown;
   let reading = false;
+  // A client that stops reading (a laptop asleep, a stalled proxy) would make
+  // the daemon buffer a whole snapshot a second, tens of MB at 10,000
+  // services: a stream that still holds more than one snapshot unsent skips
+  // the tick, and one that stays behind is ended.
+  const send1 = (res: http.ServerResponse, data: string, size: number): void => {
+    const st = streams.get(res);
+    if (!st) return;
+    if (res.writableLength > size) {
+      if (++st.behind >= maxBehind) {
+        drop(res);
+        res.destroy();
+      }
+      return;
+    }
+    st.behind = 0;
+    res.write(data);
+  };
   const write = async (to: () => Iterable<http.ServerResponse>): Promise<void> => {
     try {
       const data = event(await source.snapshot());
-      for (const res of to()) if (streams.has(res)) res.write(data);
+      const size = Buffer.byteLength(data);
+      for (const res of [...to()]) send1(res, data, size);
     } catch (err) {
       opts.onError?.(err);
     }
@@ -109,7 +137,7 @@ export function statusRoutes(source: SnapshotSource, opts: StatusOptions = {}): 
   const tick = (): void => {
     if (reading) return;
     reading = true;
-    void write(() => streams).finally(() => (reading = false));
+    void write(() => streams.keys()).finally(() => (reading = false));
   };
   const drop = (res: http.ServerResponse): void => {
     if (!streams.delete(res)) return;
@@ -119,7 +147,7 @@ export function statusRoutes(source: SnapshotSource, opts: StatusOptions = {}): 
     }
   };
   opts.signal?.addEventListener('abort', () => {
-    for (const res of [...streams]) {
+    for (const res of [...streams.keys()]) {
       drop(res);
       res.end();
     }
@@ -146,7 +174,7 @@ export function statusRoutes(source: SnapshotSource, opts: StatusOptions = {}): 
       if (req.method === 'HEAD') return void res.end();
       // A browser reconnects after `retry` ms when the stream breaks (a daemon restart).
       res.write(`retry: ${Math.max(1000, intervalMs)}\n\n`);
-      streams.add(res);
+      streams.set(res, { behind: 0 });
       req.socket.setNoDelay(true);
       res.on('close', () => drop(res));
       void write(() => [res]);

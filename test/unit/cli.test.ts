@@ -187,11 +187,17 @@ test('an apply keeps registered backends; a file\'s revision keeps an old file f
   t.is(r.stdout, 'service default/web deleted (revision 6)\nservice default/other deleted (revision 7)\n', r.stderr);
 });
 
-test('a weight-0 backend does not count as taking flows; a server that never answers is given up after --timeout', async (t) => {
+test('a weight-0 or health-drained backend does not count as taking flows; a server that never answers is given up after --timeout', async (t) => {
   const f = await api(t, 'cli-weight0');
   await f.client.applyService(webService('default/zero', '10.96.0.40', [], { backends: [{ address: '10.1.0.5', weight: 0 }] }));
   let r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/zero']);
   t.regex(r.stdout, /^default\/zero +10\.96\.0\.40 +80\/tcp->8080 +0\/1 /m);
+  // Backends a failing health check took out (the node's overlay) do not count either.
+  await f.client.applyService(webService('default/sick', '10.96.0.41', ['10.1.0.6', '10.1.0.7', '10.1.0.8']));
+  f.plane.overlay.set('default/sick', '10.1.0.6', 'draining', 'health: 3 checks failed');
+  f.plane.overlay.set('default/sick', '10.1.0.7', 'maintenance', 'health: 3 checks failed');
+  r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/sick']);
+  t.regex(r.stdout, /^default\/sick +10\.96\.0\.41 +80\/tcp->8080 +1\/3 /m, 'BACKENDS counts what the node applies');
   r = await sluice(['--server', f.server.address, 'service', 'get', 'default/zero']);
   t.regex(r.stdout, /^table: {7}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
 
@@ -333,8 +339,11 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--conntrack-gc-interval', '48h'], '--conntrack-gc-interval: must be 1s..24h (e.g. 90s, 1h30m or 24h0m0s), got "48h"'],
     [['daemon', '--conntrack-flood-rate', '-1'], '--conntrack-flood-rate: must be an integer in 0..4294967295 (new flows a second per CPU, e.g. 125000; 0: no limit), got -1'],
     [['kube-proxy', '--conntrack-tcp-timeout-close', '10'], '--conntrack-tcp-timeout-close: a duration needs its unit: 10s for 10 seconds (e.g. 90s, 1h30m or 24h0m0s), got "10"'],
-    [['daemon', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469 or 0.0.0.0:10256), or "" to turn it off, got "localhost"'],
-    [['daemon', '--metrics-bind-address', '127.0.0.1:70000'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469 or 0.0.0.0:10256), or "" to turn it off, got "127.0.0.1:70000"'],
+    [['daemon', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469), or "" to turn it off, got "localhost"'],
+    [['daemon', '--dns-bind-address', '127.0.0.1'], '--dns-bind-address: must be HOST:PORT (e.g. 127.0.0.1:5353), or "" to turn it off, got "127.0.0.1"'],
+    [['kube-proxy', '--healthz-bind-address', '10256'], '--healthz-bind-address: must be HOST:PORT (e.g. 0.0.0.0:10256), or "" to turn it off, got "10256"'],
+    [['kube-proxy', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:10249), or "" to turn it off, got "localhost"'],
+    [['daemon', '--metrics-bind-address', '127.0.0.1:70000'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469), or "" to turn it off, got "127.0.0.1:70000"'],
     [['daemon', '--netns', '/var/run/netns/lb'], '--netns: the daemon attaches inside a namespace interface by interface: --interface IF@/var/run/netns/lb (sluice kube-proxy takes --netns)'],
     [['kube-proxy', '--conntrack-tcp-timeout-close-wait', '1h0m0s'], '--conntrack-tcp-timeout-close-wait: kube-proxy\'s timeout of the kernel\'s CLOSE_WAIT state, which sluice\'s own table does not use; its closing flows (a FIN or RST seen) expire after --conntrack-tcp-timeout-close (default 10s): drop the flag, or give that one'],
     [['kube-proxy', '--conntrack-tcp-timeout-established', '0'], '--conntrack-tcp-timeout-established: 0 keeps kube-proxy from setting the kernel\'s timeout; sluice\'s own table always needs one: give a duration (e.g. 90s, 1h30m or 24h0m0s), got "0"'],

@@ -240,6 +240,48 @@ test('NXDOMAIN and NODATA carry the SOA; REFUSED outside the zone; FORMERR, NOTI
   t.like(r.stats().rcodes, { NXDOMAIN: 2, REFUSED: 4, FORMERR: 2, NOTIMP: 1, BADVERS: 1 });
 });
 
+/** A query built from wire labels, so a label may hold a "." and the class may be any number. */
+function rawQuery(labels: string[], qtype: number, qclass: number, id = 0x4242): Buffer {
+  const name = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])), Buffer.from([0])]);
+  const header = Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt16BE(qtype, 0);
+  tail.writeUInt16BE(qclass, 2);
+  return Buffer.concat([header, name, tail]);
+}
+
+test('refusals echo the question as it came: an unknown class, class NONE, a label holding a "."', async (t) => {
+  const p = await plane(t);
+  await apply(p, web);
+  const { r } = await responder(t, p);
+  const A = 1;
+  const cases: Array<[string, Buffer]> = [
+    ['class 5 in the zone', rawQuery(['web', 'default', 'svc', 'sluice', 'local'], A, 5)],
+    ['class NONE (254) in the zone', rawQuery(['web', 'default', 'svc', 'sluice', 'local'], A, 254)],
+    ['class 5 outside the zone', rawQuery(['example', 'com'], A, 5)],
+    ['one label "web.default" in the zone', rawQuery(['web.default', 'svc', 'sluice', 'local'], A, 1)],
+    ['a label "a.b" below a service', rawQuery(['a.b', 'web', 'default', 'svc', 'sluice', 'local'], A, 1)],
+  ];
+  for (const [what, q] of cases) {
+    const res = r.respond(q, 'udp')!;
+    const m = decode(res);
+    t.is(m.rcode, 'REFUSED', what);
+    t.is(m.id, 0x4242, what);
+    t.true(m.flag_rd && !m.flag_aa && !m.flag_ra, `${what}: RD copied, not authoritative`);
+    t.deepEqual([m.answers, m.authorities], [[], []], what);
+    t.is(res.readUInt16BE(4), 1, `${what}: one question`);
+    t.deepEqual(res.subarray(12), q.subarray(12), `${what}: the question section is the query's, byte for byte`);
+  }
+  // The same with EDNS: the OPT record follows the question.
+  const withOpt = Buffer.concat([rawQuery(['web.default', 'svc', 'sluice', 'local'], A, 1), Buffer.from([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0])]);
+  withOpt.writeUInt16BE(1, 10);
+  const m = decode(r.respond(withOpt, 'udp')!);
+  t.is(m.rcode, 'REFUSED');
+  t.like(m.additionals?.[0], { type: 'OPT', ednsVersion: 0 });
+  // The same name with ordinary labels is answered.
+  t.deepEqual(data(decode(r.respond(rawQuery(['web', 'default', 'svc', 'sluice', 'local'], A, 1), 'udp')!).answers, 'A'), ['10.96.0.10', '10.96.0.11']);
+});
+
 test('over UDP a response fits the EDNS payload size (512 without OPT); too large: TC and the question only; TCP gets all', async (t) => {
   const p = await plane(t);
   await apply(p, web, big);

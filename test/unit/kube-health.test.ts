@@ -61,12 +61,13 @@ test('metrics pass promtool check metrics', async (t) => {
   t.is(out.trim(), '');
 });
 
-test('bind addresses: HOST:PORT or "" (off); anything else names the field', (t) => {
-  t.deepEqual(parseBindAddress('0.0.0.0:10256', 'f'), { host: '0.0.0.0', port: 10256 });
-  t.deepEqual(parseBindAddress('[::1]:9', 'f'), { host: '::1', port: 9 });
-  t.is(parseBindAddress('', 'f'), undefined);
+test('bind addresses: HOST:PORT or "" (off); anything else names the field and gives the caller\'s example', (t) => {
+  t.deepEqual(parseBindAddress('0.0.0.0:10256', 'f', '0.0.0.0:10256'), { host: '0.0.0.0', port: 10256 });
+  t.deepEqual(parseBindAddress('[::1]:9', 'f', '0.0.0.0:10256'), { host: '::1', port: 9 });
+  t.is(parseBindAddress('', 'f', '0.0.0.0:10256'), undefined);
   for (const bad of ['10256', ':10256', '1.2.3.4:70000', 'host:port']) {
-    const e = t.throws(() => parseBindAddress(bad, 'healthzBindAddress'), { instanceOf: SluiceError });
+    const e = t.throws(() => parseBindAddress(bad, 'healthzBindAddress', '0.0.0.0:10256'), { instanceOf: SluiceError });
     t.is(e?.field, 'healthzBindAddress');
+    t.is(e?.message, `healthzBindAddress: must be HOST:PORT (e.g. 0.0.0.0:10256), or "" to turn it off, got ${JSON.stringify(bad)}`);
   }
 });

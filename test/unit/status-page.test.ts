@@ -10,7 +10,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { chromium } from 'playwright-core';
@@ -37,11 +37,21 @@ class FakeSource implements SnapshotSource {
   web = 1000;
   dns = 10;
   noBackend = 3;
+  /** Services added after the two, each with packets moving with `web`. */
+  extra = 0;
 
   async snapshot(): Promise<NodeSnapshot> {
     this.reads++;
     if (this.fail) throw this.fail;
     const w = this.web;
+    const extra = Array.from({ length: this.extra }, (_, i) => ({
+      name: `team-${i}/service-${i}`,
+      addresses: [`10.96.1.${i}`],
+      ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
+      noBackends: 'reject',
+      counters: { packets: w * (i + 1), bytes: w * (i + 1) * 1500, newConnections: w, replyPackets: w },
+      backends: [backend(`10.1.1.${i}`, w * (i + 1))],
+    }));
     return {
       atMs: Date.now(),
       services: [
@@ -69,6 +79,7 @@ class FakeSource implements SnapshotSource {
             backend('10.1.0.3', 0, { health: { state: 'unknown' }, adminState: 'maintenance', effectiveState: 'maintenance' }),
           ],
         },
+        ...extra,
       ],
       drops: { no_backend: this.noBackend, malformed: 0 },
       rejects: { tcp_rst: 5 },
@@ -236,6 +247,49 @@ test('/events: a failed read skips a beat, and the streams end when the server c
   t.is((await get(`${url}/events`)).status, 503, 'no new stream once closing');
 });
 
+test('/events: a client that stops reading skips snapshots instead of piling them up, and is ended', async (t) => {
+  // Snapshots of 4 MB: the kernel's socket buffers fill after a few, then only the daemon's heap would hold them.
+  const source = new FakeSource();
+  const pad = 'x'.repeat(4 << 20);
+  const big: SnapshotSource = { snapshot: async () => ({ ...(await source.snapshot()), rejects: { pad: 0 }, drops: { [pad]: 1 } }) };
+  const size = Buffer.byteLength(JSON.stringify(await big.snapshot()));
+  const timers = manualTimers();
+  const abort = new AbortController();
+  const routes = statusRoutes(big, { signal: abort.signal, timers, maxTicksBehind: 5 });
+  let res: http.ServerResponse | undefined;
+  const server = http.createServer((req, r) => {
+    res = r;
+    routes.get('/events')!(req, r);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  t.teardown(async () => {
+    abort.abort();
+    client.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  client.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+  // The client reads nothing from here on.
+  client.pause();
+  const settle = async (reads: number): Promise<void> => {
+    for (let i = 0; i < 500 && source.reads < reads; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setImmediate(r));
+  };
+  await settle(2);
+  let most = 0;
+  for (let i = 0; i < 40 && !res!.destroyed; i++) {
+    const before = source.reads;
+    timers.tick();
+    await settle(before + 1);
+    most = Math.max(most, res!.writableLength);
+  }
+  t.true(most > 0, 'the stream did fall behind');
+  t.true(most <= 2 * size + 1024, `at most two snapshots buffered: ${most} bytes for snapshots of ${size}`);
+  t.true(res!.destroyed, 'the stream that stays behind is ended');
+  t.is(timers.running.size, 0, 'and the ticker stops with it');
+});
+
 test('the page in headless Chromium shows the source\'s numbers and follows them live', async (t) => {
   const source = new FakeSource();
   const { url } = await serve(t, source, { eventIntervalMs: 200 });
@@ -279,6 +333,8 @@ test('the page in headless Chromium shows the source\'s numbers and follows them
   t.regex(await cell(be('10.1.0.2'), 'health').getAttribute('title') ?? '', /failed .*ECONNREFUSED/);
   t.is(await textOf(be('10.1.0.3'), 'state'), 'maintenance');
   t.is(await textOf(be('10.1.0.3'), 'health'), 'unknown');
+  t.is(await textOf('[data-service="default/dns"] [data-backend="10.1.0.1"]', 'health'), 'not checked', 'as `service get` and `top` say');
+  t.is(await textOf('[data-service="default/dns"]', 'health'), 'not checked');
   t.is(await textOf(web, 'state'), '1/3 active');
   t.is(await textOf('[data-drop="no_backend"]', 'total'), '3');
   t.is(await textOf('[data-reject="tcp_rst"]', 'total'), '5');
@@ -307,4 +363,66 @@ test('the page in headless Chromium shows the source\'s numbers and follows them
   await page.screenshot({ path: path.join(ARTIFACTS, 'status-page.png'), fullPage: true });
   t.deepEqual(await page.evaluate(() => (globalThis as unknown as { cspViolations: string[] }).cspViolations), [], 'no CSP violation');
   t.deepEqual(problems, [], 'no console error, page error or failed request');
+});
+
+test('the page at 1024 px with many services: legends take their own space, nothing is wider than the window', async (t) => {
+  const source = new FakeSource();
+  source.extra = 8;
+  const { url } = await serve(t, source, { eventIntervalMs: 200 });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
+  await page.goto(url);
+  // Lines in the charts: a few snapshots with traffic.
+  for (let i = 0; i < 4; i++) {
+    source.web += 1000;
+    await page.waitForFunction((w) => (globalThis as unknown as { document: { querySelector(s: string): { textContent: string } | null } }).document
+      .querySelector('[data-service="default/web"] [data-col="packets"]')?.textContent === w, String(source.web), { timeout: 15_000 });
+  }
+  await page.locator('#chart-bytes canvas').waitFor({ timeout: 15_000 });
+  t.is(await page.locator('#chart-packets .u-legend .u-series').count(), 10, 'the time, "all" and 8 services in the legend');
+
+  type Box = { x: number; y: number; width: number; height: number };
+  const box = async (sel: string): Promise<Box> => {
+    const b = await page.locator(sel).first().boundingBox();
+    if (!b) throw new Error(`${sel} has no box`);
+    return b;
+  };
+  const overlap = (a: Box, b: Box): boolean => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const check = async (width: number): Promise<void> => {
+    const legends = [await box('#chart-packets .u-legend'), await box('#chart-bytes .u-legend')];
+    const others: Array<[string, Box]> = [
+      ['the bytes/s chart', await box('#chart-bytes .u-wrap')],
+      ['the bytes/s caption', await box('#charts figure:nth-child(2) figcaption')],
+      ['the Services heading', await box('h2')],
+      ['the services table header', await box('#services thead')],
+    ];
+    for (const [name, b] of others) t.false(overlap(legends[0]!, b), `${width} px: the packets/s legend overlaps ${name}`);
+    for (const [name, b] of others.slice(2)) t.false(overlap(legends[1]!, b), `${width} px: the bytes/s legend overlaps ${name}`);
+    for (const chart of ['#chart-packets', '#chart-bytes']) {
+      const b = await box(`${chart} .uplot`);
+      t.true(b.x >= 0 && b.x + b.width <= width, `${width} px: ${chart} spans ${b.x}..${b.x + b.width}`);
+    }
+    const scroll = await box('#services');
+    t.true((await box('.scroll')).x + (await box('.scroll')).width <= width, `${width} px: the table's box fits the window (table ${scroll.width} px)`);
+    t.true(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement.scrollWidth
+      <= (globalThis as unknown as { document: { documentElement: { clientWidth: number } } }).document.documentElement.clientWidth), `${width} px: the page does not scroll sideways`);
+  };
+  await check(1024);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'status-page-1024.png'), fullPage: true });
+
+  // Narrower and wider: each chart follows its cell's width.
+  const fitted = (): Promise<unknown> => page.waitForFunction(() => {
+    const d = (globalThis as unknown as { document: { querySelector(s: string): { getBoundingClientRect(): { width: number } } } }).document;
+    return ['packets', 'bytes'].every((k) => Math.abs(d.querySelector(`#chart-${k} .uplot`).getBoundingClientRect().width - d.querySelector(`#chart-${k}`).getBoundingClientRect().width) <= 1);
+  }, undefined, { timeout: 15_000 });
+  await fitted();
+  const at1024 = (await box('#chart-packets .uplot')).width;
+  for (const width of [600, 1400]) {
+    await page.setViewportSize({ width, height: 900 });
+    await fitted();
+    t.not((await box('#chart-packets .uplot')).width, at1024, `${width} px: the chart was resized`);
+    await check(width);
+  }
 });

@@ -104,12 +104,12 @@ test('fit cuts with an ellipsis', (t) => {
   t.is(fit('abc', 0), '');
 });
 
-test('layout: the flexible column shrinks, then optional columns go from the right', (t) => {
+test('layout: the flexible column shrinks, then whole columns go, the highest drop rank first', (t) => {
   const cols = () => [
     { header: 'NAME', cells: ['a-very-long-service-name-indeed', 'b'], align: 'left' as const, flexible: true },
     { header: 'N', cells: ['1', '22'], align: 'right' as const },
-    { header: 'EXTRA1', cells: ['x', 'y'], align: 'right' as const, optional: true },
-    { header: 'EXTRA2', cells: ['x', 'y'], align: 'right' as const, optional: true },
+    { header: 'EXTRA1', cells: ['x', 'y'], align: 'right' as const, drop: 2 },
+    { header: 'EXTRA2', cells: ['x', 'y'], align: 'right' as const, drop: 1 },
   ];
   const wide = layout(cols(), 200);
   t.deepEqual(wide, [
@@ -121,10 +121,32 @@ test('layout: the flexible column shrinks, then optional columns go from the rig
   t.true(narrow.every((l) => l.length <= 40), narrow.join('\n'));
   t.regex(narrow[1]!, /^a-very-long-serv.*…/, 'the name is cut, with an ellipsis');
   t.regex(narrow[0]!, /EXTRA1  EXTRA2$/, 'both extras still fit once the name shrinks');
-  const tight = layout(cols(), 22);
-  t.deepEqual(tight.map((l) => l.length <= 22), [true, true, true]);
-  t.notRegex(tight[0]!, /EXTRA2/, 'an optional column goes when the name is at its least');
-  t.regex(tight[0]!, /^NAME +N/);
+  const tight = layout(cols(), 26);
+  t.deepEqual(tight.map((l) => l.length <= 26), [true, true, true]);
+  t.regex(tight[0]!, /^NAME +N  EXTRA2$/, 'the column of the highest rank goes when the name is at its least; the name takes the room');
+  t.regex(layout(cols(), 19)[0]!, /^NAME {14}N$/, 'then the next');
+});
+
+test('backends at 80 and 50 columns: HEALTH and LAST PROBE stay (cut with "…"); whole columns go, none is cut', (t) => {
+  const { previous, sample } = samples();
+  const web = sample.services[0]!;
+  web.backends[1]!.lastProbe = 'connect ECONNREFUSED 10.1.0.2:8080';
+  const at = (width: number): string[] =>
+    renderFrame({ server: 's', sample, previous, state: { mode: 'backends', sort: 'name', service: 'default/web' }, width, height: 12, intervalMs: 1000 }).lines.slice(3, 7);
+  const w80 = at(80);
+  t.regex(w80[0]!, /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +LAST PROBE$/, w80.join('\n'));
+  t.regex(w80[2]!, /^10\.1\.0\.2 +active>draining +2 +unhealthy +0 +connect ECONNREFUSED 10\.1…$/, 'the probe error, cut with an ellipsis');
+  t.true(w80.every((l) => l.length <= 80));
+  const w50 = at(50);
+  t.regex(w50[0]!, /^BACKEND +HEALTH +LAST PROBE$/, w50.join('\n'));
+  t.regex(w50[2]!, /^10\.1\.0\.2 +unhealthy +connect ECONNREFUSED 10\.1\.0…$/);
+  t.regex(w50[3]!, /^10\.1\.0\.10 +- +-$/);
+  t.true(w50.every((l) => l.length <= 50));
+  // Every column that is shown is whole: a header word per column, the rows as many cells.
+  for (const lines of [w80, w50]) {
+    const headers = lines[0]!.split(/ {2,}/).length;
+    t.deepEqual(lines.slice(1).map((l) => l.split(/ {2,}/).length), [headers, headers, headers], lines.join('\n'));
+  }
 });
 
 test('services frame: title, totals, rows by packets/s, the selection on the first row, keys at the bottom', (t) => {
@@ -182,7 +204,7 @@ test('backends frame: address, state (admin>applied), weight, health, rates', (t
   t.regex(lines[5]!, /^10\.1\.0\.2 +active>draining +2 +unhealthy +0 +0 +0 +400 +40.0k +4 +ECONNREFUSED$/);
   t.regex(lines[6]!, /^10\.1\.0\.10 +maintenance +1 +- +- +- +- +- +- +- +-$/, 'no health field: "-"');
   const narrow = frame({ state: { mode: 'backends', sort: 'name', service: 'default/web' }, width: 80 });
-  t.regex(narrow[3]!, /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +CONN\/S +PACKETS$/, 'when narrow, the last probe and the totals go, from the right');
+  t.regex(narrow[3]!, /^BACKEND +STATE +WEIGHT +HEALTH +PKT\/S +BYTES\/S +LAST PROBE$/, 'when narrow, the totals go before the last probe');
   t.is(lines[29], 'Esc/Backspace back  Up/Down/j/k select  s sort  q quit');
   const gone = frame({ state: { mode: 'backends', sort: 'name', service: 'default/gone' } });
   t.is(gone[1], 'service default/gone: gone');

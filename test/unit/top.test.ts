@@ -29,7 +29,7 @@ interface OnceJson {
   intervalMs: number;
   services: Array<{
     name: string; packetsPerSecond: number; bytesPerSecond: number; packets: number; bytes: number; newConnections: number; backendsUp: number;
-    backends: Array<{ address: string; state: string; weight: number; health: string | null; packets: number | null; packetsPerSecond: number | null }>;
+    backends: Array<{ address: string; state: string; effectiveState: string; weight: number; health: string | null; packets: number | null; packetsPerSecond: number | null }>;
   }>;
 }
 
@@ -46,6 +46,8 @@ test('top --once -o json: exact totals, zero rates when nothing moves, backends 
   const api = out.services.find((s) => s.name === 'default/api')!;
   t.deepEqual(api.backends.map((b) => [b.address, b.state, b.weight, b.packets]), [['10.1.0.3', 'active', 5, 0], ['10.1.0.4', 'maintenance', 1, null]],
     'a backend in maintenance is listed, without counters (it is not in the dataplane)');
+  t.deepEqual(api.backends.map((b) => [b.effectiveState, b.health]), [['active', 'not checked'], ['maintenance', 'not checked']],
+    'the applied state always; health in the words of service get');
 });
 
 test('top --once: rates come from the counters moving between the two samples', async (t) => {
@@ -79,8 +81,8 @@ test('top --once prints a table; with a service, its backends', async (t) => {
   t.notRegex(r.stdout, /q quit/, 'no keys without a terminal');
   const one = await sluice(['--server', f.server.address, 'top', '--once', '--interval', '100ms', 'default/api']);
   t.is(one.code, 0, one.stderr);
-  t.regex(one.stdout, /^10\.1\.0\.3 +active +5 +\S+ +0 +0 +0 +0 +0 +0 +-$/m);
-  t.regex(one.stdout, /^10\.1\.0\.4 +maintenance +1 +\S+ +- +- +- +- +- +- +-$/m);
+  t.regex(one.stdout, /^10\.1\.0\.3 +active +5 +not checked +0 +0 +0 +0 +0 +0 +-$/m);
+  t.regex(one.stdout, /^10\.1\.0\.4 +maintenance +1 +not checked +- +- +- +- +- +- +-$/m);
   const missing = await sluice(['--server', f.server.address, 'top', '--once', '--interval', '100ms', 'default/nope']);
   t.is(missing.code, 1);
   t.is(missing.stderr.trim(), 'sluice: NOT_FOUND: service "default/nope" not found');
@@ -92,6 +94,8 @@ test('top: mistakes are named by their flag', async (t) => {
     [['top', '--interval', '10ms', '--once'], /^sluice: --interval: must be between 100ms and 1h, got 10ms$/],
     [['top', '--interval', '2h', '--once'], /^sluice: --interval: must be between 100ms and 1h, got 2h$/],
     [['top', '--interval', 'soon', '--once'], /^sluice: --interval: must be a duration like 1s, 250ms or 1m30s, got soon$/],
+    [['top', '--interval', '1000', '--once'], /^sluice: --interval: give a duration with a unit, e.g. 1s or 500ms, got 1000$/],
+    [['top', '--interval', '0', '--once'], /^sluice: --interval: give a duration with a unit, e.g. 1s or 500ms, got 0$/],
     [['-o', 'json', 'top'], /^sluice: -o json: top prints json only with --once$/],
   ];
   for (const [args, want] of cases) {
@@ -99,6 +103,9 @@ test('top: mistakes are named by their flag', async (t) => {
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr.trim(), want, args.join(' '));
   }
+  const help = await sluice(['top', '--help']);
+  const interval = /--interval <duration>[^]*?(?=\n {2}-)/.exec(help.stdout)?.[0] ?? '';
+  t.is(interval.replace(/\s+/g, ' '), '--interval <duration> time between two samples, 100ms..1h (default 1s)', 'one default in --help, as a duration');
 });
 
 test('a sample takes health, the last probe and the applied state from the API (Backend.health, last_probe, effective_state) when it has them', (t) => {
@@ -122,7 +129,7 @@ test('a sample takes health, the last probe and the applied state from the API (
   t.deepEqual(s.services[0]!.backends, [
     { address: '10.1.0.1', weight: 3, state: 'active', health: 'healthy', lastProbe: 'ok 0.4ms', counters: { packets: 5, bytes: 50, newConnections: 1 } },
     { address: '10.1.0.2', weight: 1, state: 'active', effectiveState: 'draining', health: 'unhealthy', lastProbe: 'ECONNREFUSED', counters: { packets: 4, bytes: 40, newConnections: 1 } },
-    { address: '10.1.0.3', weight: 1, state: 'maintenance', health: 'unchecked' },
+    { address: '10.1.0.3', weight: 1, state: 'maintenance', health: 'not checked' },
   ]);
   const bare = toSample(stats, [{ name: 'default/web', backends: [{ address: '10.1.0.1', state: 'ACTIVE', leaseId: '' }] }] as unknown as ServiceMessage[], 1000);
   t.is(bare.services[0]!.backends[0]!.health, undefined, 'no health field: none shown');

@@ -9,6 +9,8 @@
 /* global uPlot */
 
 const HISTORY_S = 300;
+// The plot's own height; the legend below it adds its lines.
+const PLOT_HEIGHT = 260;
 const MAX_SERIES = 8;
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 
@@ -44,6 +46,9 @@ function set(td, text, value = text) {
   const v = value === null || value === undefined ? '' : String(value);
   if (td.dataset.value !== v) td.dataset.value = v;
 }
+
+/** A backend whose service has no health check, in the words of `sluice service get` and `sluice top`. */
+const NOT_CHECKED = 'not checked';
 
 const SERVICE_COLS = ['name', 'health', 'state', 'weight', 'packets-rate', 'bytes-rate', 'conns-rate', 'connections', 'packets', 'bytes', 'conns'];
 
@@ -103,7 +108,7 @@ function renderServices(snap, prev, seconds) {
     const c = g.head.cells;
     set(c.name, s.name);
     c.name.title = `${s.addresses.join(', ')} ${s.ports.map((x) => `${x.port}/${x.protocol}`).join(', ')}; no backends: ${s.noBackends}`;
-    set(c.health, checked.length === 0 ? 'unchecked' : `${healthy}/${checked.length} up`, healthy);
+    set(c.health, checked.length === 0 ? NOT_CHECKED : `${healthy}/${checked.length} up`, healthy);
     set(c.state, `${up}/${n} active`, up);
     set(c.weight, '');
     counters(c, s.counters, p?.counters, seconds, s.activeConnections);
@@ -121,7 +126,7 @@ function renderServices(snap, prev, seconds) {
       const bc = r.cells;
       set(bc.name, b.address);
       const health = lower(b.health.state);
-      set(bc.health, health);
+      set(bc.health, health === 'unchecked' ? NOT_CHECKED : health, health);
       bc.health.dataset.health = health;
       bc.health.title = probeText(b.health);
       const state = b.effectiveState === b.adminState ? b.effectiveState : `${b.adminState} → ${b.effectiveState}`;
@@ -195,7 +200,9 @@ function chartData(kind) {
 function makeChart(kind, target) {
   const opts = {
     width: target.clientWidth || 560,
-    height: target.clientHeight || 260,
+    height: PLOT_HEIGHT,
+    // Room on the right for half of the last time label, which is centred on its tick.
+    padding: [12, 44, 0, 0],
     // The window is always the last HISTORY_S seconds, from the first
     // point on (uPlot would otherwise spread one point over years), and
     // rates start at 0.
@@ -215,7 +222,8 @@ function makeChart(kind, target) {
     ],
     // Time of day only: the window is five minutes.
     axes: [
-      { values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
+      // Minutes only when the ticks are whole minutes, so the labels fit between them.
+      { space: 60, values: (u, vals, axis, space, incr) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], incr >= 60 ? { hour: '2-digit', minute: '2-digit' } : { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
       { values: (u, vals) => vals.map(si), size: 60 },
     ],
   };
@@ -258,11 +266,21 @@ function renderCharts(snap, prev, seconds) {
     charted = names;
     for (const c of Object.values(charts ?? {})) c.destroy();
     charts = { packets: makeChart('packets', document.getElementById('chart-packets')), bytes: makeChart('bytes', document.getElementById('chart-bytes')) };
+    chartWidth = document.getElementById('chart-packets').clientWidth;
   } else {
     charts.packets.setData(chartData('packets'));
     charts.bytes.setData(chartData('bytes'));
   }
 }
+
+// The charts follow their cells' width (a window resized, a scroll bar that comes or goes).
+let chartWidth = 0;
+new ResizeObserver(() => {
+  const w = document.getElementById('chart-packets').clientWidth;
+  if (!charts || w === chartWidth) return;
+  chartWidth = w;
+  for (const c of Object.values(charts)) c.setSize({ width: w, height: PLOT_HEIGHT });
+}).observe(document.getElementById('charts'));
 
 // ---- the stream
 let prev;
