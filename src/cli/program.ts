@@ -535,7 +535,8 @@ function serviceDetail(s: ServiceMessage): string {
   const size = s.effectiveTableSize
     ? `${s.effectiveTableSize} slots${s.tableSize ? ' (set)' : ' (chosen from the backend count)'}`
     : 'none: no backend takes new flows (all draining, in maintenance or of weight 0)';
-  const line = (label: string, value: string): string => `${`${label}:`.padEnd(13)}${value}`;
+  // Wide enough for the longest label ("health check:") and a space.
+  const line = (label: string, value: string): string => `${`${label}:`.padEnd(14)}${value}`;
   return [
     line('name', s.name),
     line('vips', s.addresses.join(', ')),

@@ -17,6 +17,7 @@ import { startHealthChecks } from '../../src/node/health-checks.js';
 import { startApi } from '../helpers/api.js';
 import type { WatchServicesResponse } from '../../src/api/messages.js';
 import { until } from '../helpers/kube-node.js';
+import { sluice } from '../helpers/cli.js';
 
 test('rise and fall: only a full run changes the verdict', (t) => {
   const rows: Array<[string, boolean[], CheckState['state']]> = [
@@ -216,6 +217,9 @@ test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH e
     ['10.0.0.3', 'HEALTH_UNSPECIFIED', 'MAINTENANCE'],
   ]);
   t.like(a.backends[1]!.lastProbe, { ok: false, error: 'ECONNREFUSED', latencyUs: 1500, timeMs: '1700000000000' });
+  const shown = await sluice(['--server', f.server.address, 'service', 'get', 'default/a']);
+  t.regex(shown.stdout, /^health check: tcp connect on first TCP port; every 1000 ms/m, 'service get: the label and its value apart, aligned with the others');
+  t.regex(shown.stdout, /^owner: {8}api$/m);
   await until('HEALTH events of both services', () => ['default/a', 'default/b'].every((n) => events.some((e) => e.type === 'HEALTH' && e.name === n && e.service?.backends[1]?.health === 'UNHEALTHY')));
   const stats = await f.client.getStats('default/b');
   t.deepEqual(stats.services[0]!.backends.map((b) => b.address), ['10.0.0.1'], 'reset: the unhealthy backend is out of the dataplane, as in maintenance');
