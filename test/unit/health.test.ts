@@ -95,6 +95,24 @@ test('scheduler: one key is one target (re-adding replaces), removal stops it', 
   t.false(clock.armed);
 });
 
+test('scheduler: emptied and filled again, it leaves no slots behind', async (t) => {
+  const clock = fakeTimers();
+  const s = new Scheduler<number>({ ...clock, run: async () => undefined });
+  for (let round = 0; round < 50; round++) {
+    s.add('a', 1000, round);
+    s.add('b', 1000, round);
+    await clock.advance(30);
+    s.remove('a');
+    s.remove('b');
+    // Time passes with nothing to probe: the wheel is stopped.
+    await clock.advance(5000);
+  }
+  t.is(s.slotCount, 0, 'nothing scheduled: no slot kept');
+  s.add('a', 1000, 0);
+  t.true(s.slotCount <= 1, `one target: one slot, got ${s.slotCount}`);
+  s.close();
+});
+
 test('scheduler: no more than maxInFlight probes at once; the rest wait and run', async (t) => {
   const clock = fakeTimers();
   const release: Array<() => void> = [];
