@@ -7,7 +7,8 @@
  */
 import test from 'ava';
 import * as net from 'node:net';
-import { Prober } from '../../src/health/probes.js';
+import { grpcReason, Prober } from '../../src/health/probes.js';
+import * as http from 'node:http';
 import { nextCheckState, INITIAL_CHECK_STATE, type CheckState } from '../../src/health/check-state.js';
 import { Scheduler } from '../../src/health/scheduler.js';
 import { normaliseDefinition } from '../../src/model/definition.js';
@@ -267,4 +268,27 @@ test('TCP probe: a connected probe closes with RST (no TIME_WAIT on the prober);
   const refused = await prober.probe('a', { type: 'tcp', address: '127.0.0.1', port, timeoutMs: 2000 });
   t.false(refused.ok);
   t.is(refused.error, 'ECONNREFUSED');
+});
+
+test('gRPC probe: a failure reads as the status name and the cause, without grpc-js\'s frame and timestamps', async (t) => {
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const closedPort = (closed.address() as net.AddressInfo).port;
+  await new Promise((r) => closed.close(r));
+  const http1 = http.createServer((_req, res) => res.end('not grpc'));
+  await new Promise<void>((r) => http1.listen(0, '127.0.0.1', r));
+  t.teardown(() => void http1.close());
+  const prober = new Prober();
+  t.teardown(() => prober.close());
+  const refused = await prober.probe('a', { type: 'grpc', address: '127.0.0.1', port: closedPort, timeoutMs: 5000 });
+  t.is(refused.error, `UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:${closedPort}`);
+  const notGrpc = await prober.probe('b', { type: 'grpc', address: '127.0.0.1', port: (http1.address() as net.AddressInfo).port, timeoutMs: 5000 });
+  t.is(notGrpc.error, 'UNAVAILABLE: Protocol error');
+  const rows: Array<[number, string, string]> = [
+    [14, 'No connection established. Last error: Failed to connect (2026-12-05T18:41:39.401Z). Resolution note: ', 'UNAVAILABLE: Failed to connect'],
+    [12, 'The server does not implement the method /grpc.health.v1.Health/Check', 'UNIMPLEMENTED: The server does not implement the method /grpc.health.v1.Health/Check'],
+    [5, 'unknown service\nsecond line', 'NOT_FOUND: unknown service'],
+    [14, '', 'UNAVAILABLE'],
+  ];
+  for (const [code, details, want] of rows) t.is(grpcReason(code, details), want, details);
 });
