@@ -253,6 +253,53 @@ test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH e
   t.is(engine.targets.size, 0, 'no service checks a backend: no target');
 });
 
+test('checker: an edit of interval, timeout, rise, fall or onUnhealthy keeps the verdicts; another probe starts over', async (t) => {
+  const f = await startApi(t);
+  let engine!: FakeEngine;
+  const checker = startHealthChecks(f.plane, { engine: (h) => (engine = new FakeEngine(h)) });
+  t.teardown(() => checker.close());
+  const svc = (hc: Record<string, unknown>) => ({
+    name: 'default/a',
+    addresses: ['10.96.0.1'],
+    ports: [{ port: 80, protocol: 'TCP' as const, targetPort: 8080 }],
+    backends: [{ address: '10.0.0.1' }, { address: '10.0.0.2' }],
+    healthCheck: { type: 'HTTP' as const, path: '/healthz', intervalMs: 200, ...hc },
+  });
+  await f.client.applyService(svc({}));
+  const dead = engine.idOf('10.0.0.2');
+  engine.say('10.0.0.1', 'healthy');
+  engine.say('10.0.0.2', 'unhealthy', 'ECONNREFUSED');
+  const tableHas = async (address: string) => (await f.client.getStats('default/a')).services[0]!.backends.some((b) => b.address === address);
+  t.like(f.plane.overlay.get('default/a', '10.0.0.2'), { state: 'draining' });
+
+  await f.client.applyService(svc({ intervalMs: 300, timeoutMs: 150, rise: 3, fall: 4 }));
+  t.is(engine.idOf('10.0.0.2'), dead, 'the same target');
+  t.like(engine.targets.get(dead), { intervalMs: 300, timeoutMs: 150, rise: 3, fall: 4 }, 'its settings changed in place');
+  t.like(f.plane.overlay.get('default/a', '10.0.0.2'), { state: 'draining' }, 'still out of new flows');
+  t.deepEqual((await f.client.getService('default/a')).backends.map((b) => b.health), ['HEALTHY', 'UNHEALTHY']);
+
+  await f.client.applyService(svc({ intervalMs: 300, timeoutMs: 150, rise: 3, fall: 4, onUnhealthy: 'RESET' }));
+  t.like(f.plane.overlay.get('default/a', '10.0.0.2'), { state: 'maintenance', reason: 'health: 3 checks failed: ECONNREFUSED' }, 'reset: its flows move too');
+  t.false(await tableHas('10.0.0.2'), 'reset: out of the dataplane');
+  await f.client.applyService(svc({ intervalMs: 300, timeoutMs: 150, rise: 3, fall: 4, onUnhealthy: 'KEEP_CONNECTIONS' }));
+  t.like(f.plane.overlay.get('default/a', '10.0.0.2'), { state: 'draining' }, 'back to keep-connections');
+  t.is(engine.idOf('10.0.0.2'), dead);
+
+  await f.client.applyService(svc({ path: '/ready' }));
+  t.not(engine.idOf('10.0.0.2'), dead, 'another path is another probe');
+  t.is(f.plane.overlay.get('default/a', '10.0.0.2'), undefined, 'whose verdict is not known yet');
+  t.is(engine.targets.size, 2);
+
+  // Another service probing the same way shares the target, and the settings of the first by name.
+  await f.client.applyService({ ...svc({ path: '/ready', intervalMs: 1000, rise: 5 }), name: 'default/b', addresses: ['10.96.0.2'] });
+  t.is(engine.targets.size, 2, 'shared');
+  t.like(engine.targets.get(engine.idOf('10.0.0.2')), { intervalMs: 200, rise: 2 }, "default/a's settings");
+  const shared = engine.idOf('10.0.0.2');
+  await f.client.deleteService('default/a');
+  t.is(engine.idOf('10.0.0.2'), shared, 'the target stays with its other user');
+  t.like(engine.targets.get(shared), { intervalMs: 1000, rise: 5 }, "now default/b's");
+});
+
 test('TCP probe: a connected probe closes with RST (no TIME_WAIT on the prober); a closed port is ECONNREFUSED', async (t) => {
   const resets: string[] = [];
   const server = net.createServer((s) => s.on('error', (err: NodeJS.ErrnoException) => resets.push(err.code ?? err.message)));
