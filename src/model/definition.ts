@@ -187,18 +187,18 @@ function normaliseHealthCheck(h: HealthCheckInput, ports: readonly PortDefinitio
     if (h.expectedStatus) only('expectedStatus', 'http and https');
   }
   if (h.type !== 'grpc' && h.grpcService) only('grpcService', 'grpc');
-  const intervalMs = h.intervalMs || HEALTH_CHECK_DEFAULTS.intervalMs;
-  const timeoutMs = h.timeoutMs || Math.min(HEALTH_CHECK_DEFAULTS.timeoutMs, Math.ceil(intervalMs / 2));
+  const intervalMs = h.intervalMs ?? HEALTH_CHECK_DEFAULTS.intervalMs;
+  const timeoutMs = h.timeoutMs ?? Math.min(HEALTH_CHECK_DEFAULTS.timeoutMs, Math.ceil(intervalMs / 2));
   if (timeoutMs >= intervalMs) throw invalid('healthCheck.timeoutMs', `must be less than intervalMs (${intervalMs}), got ${timeoutMs}`);
   const out: HealthCheckDefinition = {
     type: h.type,
     intervalMs,
     timeoutMs,
-    rise: h.rise || HEALTH_CHECK_DEFAULTS.rise,
-    fall: h.fall || HEALTH_CHECK_DEFAULTS.fall,
+    rise: h.rise ?? HEALTH_CHECK_DEFAULTS.rise,
+    fall: h.fall ?? HEALTH_CHECK_DEFAULTS.fall,
     onUnhealthy: h.onUnhealthy ?? HEALTH_CHECK_DEFAULTS.onUnhealthy,
   };
-  const byNumber = typeof h.port === 'number' && h.port !== 0 ? h.port : undefined;
+  const byNumber = typeof h.port === 'number' ? h.port : undefined;
   const byName = typeof h.port === 'string' && h.port !== '' ? h.port : h.portName || undefined;
   if (byNumber !== undefined && h.portName) throw invalid('healthCheck.portName', 'give port or portName, not both');
   if (typeof h.port === 'string' && h.port !== '' && h.portName) throw invalid('healthCheck.portName', 'give port or portName, not both');

@@ -155,6 +155,12 @@ test('config: defaults, and each bad field named', (t) => {
     [{ type: 'tcp', port: 'metrics' }, /^healthCheck\.port: no port of this service is named "metrics"/],
     [{ type: 'tcp', rise: 0.5 }, /^healthCheck\.rise: must be an integer/],
     [{ type: 'tcp', onUnhealthy: 'rest' }, /^healthCheck\.onUnhealthy: must be keep-connections or reset.*did you mean reset\?/],
+    // A 0 in a file is a value out of range, not "the default" (proto3's zeros are dropped before the schema).
+    [{ type: 'tcp', rise: 0 }, /^healthCheck\.rise: must be an integer in 1\.\.100, got 0 \(leave it out for the default: 2\)$/],
+    [{ type: 'tcp', fall: 0 }, /^healthCheck\.fall: must be an integer in 1\.\.100, got 0 \(leave it out for the default: 3\)$/],
+    [{ type: 'tcp', intervalMs: 0 }, /^healthCheck\.intervalMs: must be an integer in 100\.\.3600000, got 0 \(leave it out for the default: 5000\)$/],
+    [{ type: 'tcp', timeoutMs: 0 }, /^healthCheck\.timeoutMs: must be an integer in 10\.\.3599999, got 0 \(leave it out/],
+    [{ type: 'tcp', port: 0 }, /^healthCheck\.port: must be an integer in 1\.\.65535, got 0 \(leave it out/],
   ];
   for (const [h, re] of bad) {
     const err = t.throws(() => normaliseDefinition({ ...base, healthCheck: h }));
@@ -165,6 +171,23 @@ test('config: defaults, and each bad field named', (t) => {
   const err = t.throws(() => normaliseDefinition({ ...udp, healthCheck: { type: 'tcp' } }));
   t.is((err as { field?: string }).field, 'healthCheck.port', 'a UDP-only service must name a port');
   t.is(normaliseDefinition({ ...udp, healthCheck: { type: 'tcp', port: 9000 } }).healthCheck?.port, 9000);
+});
+
+test('config: through the API a 0 is proto3\'s "unset" and gets the default; get -o yaml is a file that applies back', async (t) => {
+  const f = await startApi(t);
+  await f.client.applyService({
+    name: 'default/z',
+    addresses: ['10.96.0.9'],
+    ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }],
+    backends: [{ address: '10.0.0.1' }],
+    healthCheck: { type: 'TCP', port: 0, intervalMs: 0, timeoutMs: 0, rise: 0, fall: 0 },
+  });
+  const got = await f.client.getService('default/z');
+  t.like(got.healthCheck, { port: 0, portName: '', intervalMs: 5000, timeoutMs: 1000, rise: 2, fall: 3 });
+  const yaml = await sluice(['--server', f.server.address, '-o', 'yaml', 'service', 'get', 'default/z']);
+  t.notRegex(yaml.stdout, /port: 0|portName: ""/, 'the unset port is left out');
+  const [back] = parseServiceFile(yaml.stdout, 'z.yaml');
+  t.deepEqual(back!.definition.healthCheck, normaliseDefinition({ ...base, healthCheck: { type: 'tcp' } }).healthCheck);
 });
 
 test('config: YAML files take it, and refuse a typo with the place in the file', (t) => {
