@@ -161,6 +161,7 @@ test('config: defaults, and each bad field named', (t) => {
     [{ type: 'tcp', intervalMs: 0 }, /^healthCheck\.intervalMs: must be an integer in 100\.\.3600000, got 0 \(leave it out for the default: 5000\)$/],
     [{ type: 'tcp', timeoutMs: 0 }, /^healthCheck\.timeoutMs: must be an integer in 10\.\.3599999, got 0 \(leave it out/],
     [{ type: 'tcp', port: 0 }, /^healthCheck\.port: must be an integer in 1\.\.65535, got 0 \(leave it out/],
+    [{ type: 'tcp', port: '8080' }, /^healthCheck\.port: no port of this service is named "8080" .*; a port number\? write 8080 without quotes$/],
   ];
   for (const [h, re] of bad) {
     const err = t.throws(() => normaliseDefinition({ ...base, healthCheck: h }));
@@ -171,6 +172,15 @@ test('config: defaults, and each bad field named', (t) => {
   const err = t.throws(() => normaliseDefinition({ ...udp, healthCheck: { type: 'tcp' } }));
   t.is((err as { field?: string }).field, 'healthCheck.port', 'a UDP-only service must name a port');
   t.is(normaliseDefinition({ ...udp, healthCheck: { type: 'tcp', port: 9000 } }).healthCheck?.port, 9000);
+  // Every check connects over TCP: naming a UDP-only port is refused, its number is the way to mean it.
+  const dns = { ...base, ports: [{ name: 'http', port: 80, protocol: 'tcp' }, { name: 'dns', port: 53, protocol: 'udp', targetPort: 5353 }] };
+  for (const [type, field, hc] of [['tcp', 'port', { port: 'dns' }], ['https', 'port', { port: 'dns' }], ['grpc', 'portName', { portName: 'dns' }]] as const) {
+    const e = t.throws(() => normaliseDefinition({ ...dns, healthCheck: { type, ...hc } }));
+    t.is((e as { field?: string }).field, `healthCheck.${field}`, type);
+    t.regex(e!.message, new RegExp(`port "dns" is UDP \\(53/udp\\), and a ${type} check connects over TCP: name a TCP port, or give port: 5353`));
+  }
+  t.is(normaliseDefinition({ ...dns, healthCheck: { type: 'tcp', port: 5353 } }).healthCheck?.port, 5353, 'the number is taken');
+  t.is(normaliseDefinition({ ...dns, healthCheck: { type: 'tcp', port: 'http' } }).healthCheck?.port, 'http');
 });
 
 test('config: through the API a 0 is proto3\'s "unset" and gets the default; get -o yaml is a file that applies back', async (t) => {
