@@ -9,6 +9,15 @@ import test from 'ava';
 import * as net from 'node:net';
 import { grpcReason, Prober } from '../../src/health/probes.js';
 import * as http from 'node:http';
+import * as readline from 'node:readline';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { ProbeWorkerError, RemoteProbeEngine } from '../../src/health/probe-host.js';
+import type { ProbeResult } from '../../src/health/health.js';
+import { checkNetns } from '../../src/daemon/daemon.js';
 import { nextCheckState, INITIAL_CHECK_STATE, type CheckState } from '../../src/health/check-state.js';
 import { Scheduler } from '../../src/health/scheduler.js';
 import { normaliseDefinition } from '../../src/model/definition.js';
@@ -238,7 +247,7 @@ class FakeEngine implements ProbeEngine {
 test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH events; shared targets are probed once', async (t) => {
   const f = await startApi(t);
   let engine!: FakeEngine;
-  const checker = startHealthChecks(f.plane, { engine: (h) => (engine = new FakeEngine(h)) });
+  const checker = await startHealthChecks(f.plane, { engine: (h) => (engine = new FakeEngine(h)) });
   t.teardown(() => checker.close());
   const svc = (name: string, address: string, onUnhealthy?: string) => ({
     name,
@@ -289,7 +298,7 @@ test('checker: verdicts reach the overlay, the maps, the API fields and HEALTH e
 test('checker: an edit of interval, timeout, rise, fall or onUnhealthy keeps the verdicts; another probe starts over', async (t) => {
   const f = await startApi(t);
   let engine!: FakeEngine;
-  const checker = startHealthChecks(f.plane, { engine: (h) => (engine = new FakeEngine(h)) });
+  const checker = await startHealthChecks(f.plane, { engine: (h) => (engine = new FakeEngine(h)) });
   t.teardown(() => checker.close());
   const svc = (hc: Record<string, unknown>) => ({
     name: 'default/a',
@@ -371,4 +380,123 @@ test('gRPC probe: a failure reads as the status name and the cause, without grpc
     [14, '', 'UNAVAILABLE'],
   ];
   for (const [code, details, want] of rows) t.is(grpcReason(code, details), want, details);
+});
+
+/** Process ids of this process's children whose command line holds every one of `words`. */
+function childrenWith(...words: string[]): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (ppid === process.pid && words.every((w) => cmd.includes(w))) out.push(Number(d));
+    } catch {
+      // It ended while being read.
+    }
+  }
+  return out;
+}
+
+/** A logger that keeps what is said at warn. */
+function warnings(): { logger: Logger; said: Array<Record<string, unknown>> } {
+  const said: Array<Record<string, unknown>> = [];
+  const logger = { warn: (o: Record<string, unknown>) => void said.push(o), info: () => undefined, error: () => undefined, debug: () => undefined, child: () => logger } as unknown as Logger;
+  return { logger, said };
+}
+
+test('probe worker: probes always run in a child, so a blocked daemon loop fails none; kube-proxy mode starts none until a check', async (t) => {
+  // A server in another process that says when a probe arrives and answers 50 ms later.
+  const server = spawn(process.execPath, ['-e', `
+    require('http').createServer((q, r) => { process.stdout.write('req\\n'); setTimeout(() => r.end('ok'), 50); })
+      .listen(0, '127.0.0.1', function () { process.stdout.write('port ' + this.address().port + '\\n'); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void server.kill());
+  const lines = readline.createInterface({ input: server.stdout! });
+  const port = await new Promise<number>((resolve) => lines.on('line', (l) => l.startsWith('port ') && resolve(Number(l.slice(5)))));
+  const results: ProbeResult[] = [];
+  const engine = new RemoteProbeEngine({ handlers: { transition: () => undefined, probe: (_id, r) => void results.push(r) }, flushMs: 100 });
+  t.teardown(() => engine.close());
+  let blocks = 0;
+  // While each of two probes waits for its answer, this process is busy for longer than the probe's timeout (a long scrape).
+  lines.on('line', (l) => {
+    if (l !== 'req' || blocks >= 2) return;
+    blocks++;
+    const end = Date.now() + 1200;
+    while (Date.now() < end);
+  });
+  engine.set(1, { type: 'http', address: '127.0.0.1', port, path: '/', timeoutMs: 1000, intervalMs: 1500, rise: 1, fall: 1 });
+  await until('two probes answered while this process was blocked', () => blocks >= 2 && results.length >= 3);
+  t.deepEqual(results.filter((r) => !r.ok), [], 'no probe failed');
+
+  // The node's checks: a child at start, or (kube-proxy mode) at the first check only.
+  const f = await startApi(t);
+  const eager = await startHealthChecks(f.plane, { maxInFlight: 2047 });
+  t.teardown(() => eager.close());
+  t.is(childrenWith('--max-in-flight', '2047').length, 1, 'a probe worker at start');
+  t.is(childrenWith('nsenter').length, 0, 'no namespace: no nsenter');
+  eager.close();
+  await until('the worker ends with the checker', () => childrenWith('--max-in-flight', '2047').length === 0);
+  const g = await startApi(t);
+  const lazy = await startHealthChecks(g.plane, { maxInFlight: 2046, worker: 'on-demand' });
+  t.teardown(() => lazy.close());
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(childrenWith('--max-in-flight', '2046').length, 0, 'on-demand: no worker without a check');
+  await g.client.applyService({ name: 'default/c', addresses: ['10.96.0.3'], ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }], backends: [{ address: '10.0.0.1' }], healthCheck: { type: 'TCP' } });
+  await until('a worker at the first check', () => childrenWith('--max-in-flight', '2046').length === 1);
+});
+
+test('probe worker: a path that is not a network namespace, or no nsenter, refuses the start with what was said', async (t) => {
+  await t.throwsAsync(checkNetns('/tmp'), { message: /^healthNetns: \/tmp: not a network namespace/ });
+  await t.throwsAsync(checkNetns('/nonexistent/ns'), { message: 'healthNetns: /nonexistent/ns: no such network namespace' });
+  await t.notThrowsAsync(checkNetns('/proc/self/ns/net'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-hfix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await sluice(['daemon', '--health-netns', '/tmp', '--listen', `unix://${dir}/a.sock`, '--state-dir', `${dir}/state`, '--pin-dir', `/sys/fs/bpf/sluice-hfix-${process.pid}`, '--metrics-bind-address', '']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /^sluice: --health-netns: \/tmp: not a network namespace/);
+  t.false(existsSync(`${dir}/state`), 'refused before anything is made');
+  const handlers = { transition: () => undefined, probe: () => undefined };
+  const notNs = new RemoteProbeEngine({ handlers, netns: '/etc/hostname' });
+  t.teardown(() => notNs.close());
+  const e1 = await t.throwsAsync(notNs.start());
+  t.true(e1 instanceof ProbeWorkerError);
+  t.regex(e1!.message, /^nsenter: reassociate to namespace 'ns\/net' failed/);
+  const noNsenter = new RemoteProbeEngine({ handlers, netns: '/proc/self/ns/net', nsenter: '/nonexistent/nsenter' });
+  t.teardown(() => noNsenter.close());
+  await t.throwsAsync(noNsenter.start(), { message: '/nonexistent/nsenter could not be started: /nonexistent/nsenter: not found' });
+  const f = await startApi(t);
+  await t.throwsAsync(startHealthChecks(f.plane, { netns: '/etc/hostname' }), { instanceOf: ProbeWorkerError });
+  t.is(f.plane.health, undefined, 'no checker left behind');
+});
+
+test('probe worker: one that dies is started again with backoff, with its targets and their verdicts', async (t) => {
+  const server = net.createServer((s) => s.on('error', () => undefined));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => void server.close());
+  const { logger, said } = warnings();
+  const transitions: string[] = [];
+  let probes = 0;
+  const engine = new RemoteProbeEngine({
+    handlers: { transition: (_id, state) => void transitions.push(state), probe: () => void probes++ },
+    netns: '/proc/self/ns/net',
+    logger,
+    flushMs: 50,
+    restartMs: { initial: 50, max: 200 },
+  });
+  t.teardown(() => engine.close());
+  await engine.start();
+  engine.set(1, { type: 'tcp', address: '127.0.0.1', port: (server.address() as net.AddressInfo).port, timeoutMs: 500, intervalMs: 100, rise: 1, fall: 1 });
+  await until('healthy', () => transitions.length === 1);
+  for (let i = 0; i < 4; i++) {
+    const pid = engine.pid!;
+    process.kill(pid, 'SIGKILL');
+    await until(`worker ${i + 2} running`, () => engine.pid !== undefined && engine.pid !== pid);
+  }
+  t.deepEqual(said.map((o) => o['restartInMs']), [50, 100, 200, 200], 'the wait doubles up to its bound');
+  t.regex(String(said[0]!['error']), /the probe worker ended \(SIGKILL\)/);
+  const seen = probes;
+  await until('probed by the last worker', () => probes > seen + 2);
+  t.deepEqual(transitions, ['healthy'], 'the verdict went over to each new worker: no new transition');
+  t.is(engine.restarts, 4);
 });
