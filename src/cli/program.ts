@@ -316,7 +316,7 @@ Backends registered with a lease are kept when the file does not name them.`)
         return kept === 0 ? '' : `; ${kept} registered backend${kept === 1 ? '' : 's'} kept`;
       };
       out(
-        r.services.map((s) => ({ ...s, unchanged: unchanged.has(s.name) })),
+        r.services.map((s) => ({ ...asFile(s), unchanged: unchanged.has(s.name) })),
         () => r.services.map((s) => `service ${s.name} ${unchanged.has(s.name) ? 'unchanged' : 'applied'} (revision ${s.revision}${keptNote(s)})`).join('\n'),
       );
     });
@@ -336,7 +336,7 @@ Backends registered with a lease are kept when the file does not name them.`)
         } while (pageToken);
         return acc;
       });
-      out(all, () => serviceRows(all));
+      out(all.map(asFile), () => serviceRows(all));
     });
   service
     .command('get')
@@ -344,7 +344,7 @@ Backends registered with a lease are kept when the file does not name them.`)
     .argument('<name>', 'the service')
     .action(async (name: string) => {
       const s = await withClient((c) => c.getService(name));
-      out(s, () => serviceDetail(s));
+      out(asFile(s), () => serviceDetail(s));
     });
   service
     .command('delete')
@@ -545,12 +545,23 @@ function serviceRows(services: ServiceMessage[]): string {
   );
 }
 
+/**
+ * A service for -o json|yaml, as a service file may say it: the health
+ * check's unset port (0) and port name ("") are left out, since a file may
+ * not write `port: 0` (it would mean a port, not the default).
+ */
+function asFile(s: ServiceMessage): ServiceMessage | Record<string, unknown> {
+  if (!s.healthCheck) return s;
+  const unset = (k: string, x: unknown): boolean => (k === 'port' && x === 0) || (k === 'portName' && x === '');
+  return { ...s, healthCheck: Object.fromEntries(Object.entries(s.healthCheck).filter(([k, x]) => !unset(k, x))) };
+}
+
 function serviceDetail(s: ServiceMessage): string {
   const size = s.effectiveTableSize
     ? `${s.effectiveTableSize} slots${s.tableSize ? ' (set)' : ' (chosen from the backend count)'}`
     : 'none: no backend takes new flows (all draining, in maintenance or of weight 0)';
-  // A space after the label even when it is longer than the column ("health check:").
-  const line = (label: string, value: string): string => `${`${label}:`.padEnd(12)} ${value}`;
+  // Wide enough for the longest label ("health check:") and a space.
+  const line = (label: string, value: string): string => `${`${label}:`.padEnd(14)}${value}`;
   return [
     line('name', s.name),
     line('vips', s.addresses.join(', ')),

@@ -16,7 +16,7 @@
  * daemon runs (unless `detachOnExit` is set).
  */
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
@@ -35,6 +35,7 @@ import { CatalogKeys } from '../catalog/keys.js';
 import { legacyRowsToCatalog } from '../catalog/legacy.js';
 import { buildControlPlane, type ControlPlane } from '../node/control-plane.js';
 import { startHealthChecks } from '../node/health-checks.js';
+import { ProbeWorkerError } from '../health/probe-host.js';
 import type { ServiceDefinition } from '../model/definition.js';
 import type { RegistrationValue } from '../catalog/keys.js';
 import { checkListen, checkSocketFree, startApiServer } from '../api/server.js';
@@ -127,6 +128,13 @@ export interface DaemonOptions {
    * daemon's own.
    */
   healthNetns?: string;
+  /**
+   * When the health probe worker starts: at-start (a worker that cannot
+   * start refuses the start; the default with healthNetns given) or
+   * on-demand, at the first health check (the default otherwise, and the
+   * kube-proxy mode's, whose services have none).
+   */
+  probeWorker?: 'at-start' | 'on-demand';
   /** Replace a program of someone else's on an interface's hook. */
   force: boolean;
   /**
@@ -195,6 +203,10 @@ export function resolveDaemonOptions(o: Partial<DaemonOptions>): DaemonOptions {
   if (o.tls) out.tls = o.tls;
   parseBindAddress(out.metricsBindAddress, 'metricsBindAddress', '127.0.0.1:9469');
   if (o.floodRate !== undefined) out.floodRate = o.floodRate;
+  // A worker for a namespace the user named is started (and so checked) at
+  // once; otherwise at the first health check: a daemon whose services have
+  // none runs no probe process.
+  out.probeWorker = o.probeWorker ?? (o.healthNetns !== undefined ? 'at-start' : 'on-demand');
   if (o.healthNetns !== undefined) {
     if (!path.isAbsolute(o.healthNetns)) throw new SluiceError('INVALID_ARGUMENT', `must be the absolute path of a network namespace (e.g. /var/run/netns/lb), got ${JSON.stringify(o.healthNetns)}`, { field: 'healthNetns' });
     out.healthNetns = o.healthNetns;
@@ -558,10 +570,28 @@ export interface DaemonStartHooks {
   beforeAttach?: () => Promise<void>;
 }
 
+/** statfs(2)'s f_type of nsfs, where namespaces are (linux/magic.h NSFS_MAGIC). */
+const NSFS_MAGIC = 0x6e736673;
+
+/** Refuse a --health-netns that is not a network namespace, as nsenter would, before anything starts. */
+export async function checkNetns(p: string): Promise<void> {
+  let type: number;
+  try {
+    type = Number((await statfs(p)).type);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SluiceError('INVALID_ARGUMENT', code === 'ENOENT' ? `${p}: no such network namespace` : `${p}: ${(err as Error).message}`, { field: 'healthNetns', cause: err });
+  }
+  if (type !== NSFS_MAGIC) {
+    throw new SluiceError('INVALID_ARGUMENT', `${p}: not a network namespace (give one such as /var/run/netns/NAME, as ip netns add makes, or /proc/PID/ns/net)`, { field: 'healthNetns' });
+  }
+}
+
 export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ level: opts.logLevel }), hooks: DaemonStartHooks = {}): Promise<RunningDaemon> {
   const log = logger.child({ component: 'daemon' });
   applyHeapGrowth(opts.heapGrowingPercent, log);
   applyMallocTuning(log);
+  if (opts.healthNetns !== undefined) await checkNetns(opts.healthNetns);
   if (opts.tls) await checkTls(opts.tls);
   else if (!opts.listen.startsWith('unix://')) {
     log.warn({ listen: opts.listen }, 'the API listens on TCP without TLS: anyone who reaches it controls the load balancer; give --tls-cert and --tls-key (with --tls-ca and --require-client-cert for mutual TLS), or listen on a unix socket');
@@ -721,14 +751,15 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
     plane.conntrackGc = gc;
     gc.start();
     undo.push(() => gc.stop());
-    if (opts.healthNetns !== undefined) {
-      try {
-        await access(opts.healthNetns);
-      } catch (err) {
-        throw new SluiceError('INVALID_ARGUMENT', `${opts.healthNetns}: no such network namespace`, { field: 'healthNetns', cause: err });
-      }
-    }
-    const checker = startHealthChecks(plane, { ...(opts.healthNetns !== undefined ? { netns: opts.healthNetns } : {}), logger: logger.child({ component: 'health' }) });
+    const checker = await startHealthChecks(plane, {
+      ...(opts.healthNetns !== undefined ? { netns: opts.healthNetns } : {}),
+      worker: opts.probeWorker ?? 'at-start',
+      logger: logger.child({ component: 'health' }),
+    }).catch((err: unknown) => {
+      if (!(err instanceof ProbeWorkerError)) throw err;
+      if (opts.healthNetns === undefined) throw new SluiceError('FAILED_PRECONDITION', `the health probe worker could not start: ${err.message}`, { cause: err });
+      throw new SluiceError('INVALID_ARGUMENT', `${opts.healthNetns}: the health probe worker could not start in it: ${err.message}`, { field: 'healthNetns', cause: err });
+    });
     undo.push(() => checker.close());
     // The values in force, defaults filled in: what a reader of the log needs.
     log.info({

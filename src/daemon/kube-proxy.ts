@@ -178,6 +178,8 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
     listen: opts.listen,
     // The daemon's families are served on the agent's own --metrics-bind-address, after its own.
     metricsBindAddress: '',
+    // Kubernetes readiness is the source of truth here: no service has a health check.
+    probeWorker: 'on-demand',
     stateDir: opts.stateDir,
     pinDir: opts.pinDir,
     logLevel: opts.logLevel,

@@ -2,11 +2,19 @@
  * The health checker: follows the catalog's view, turns every backend of a
  * service with a health check (except those in admin maintenance, which
  * are not probed) into a probe target, deduplicated so that services
- * sharing a backend and an identical check share its probe, hands the
- * targets to a probe engine, and writes each verdict to the node's overlay:
+ * sharing a backend and an identical probe share it, hands the targets to
+ * a probe engine, and writes each verdict to the node's overlay:
  * unhealthy → draining (onUnhealthy keep-connections) or maintenance
  * (reset); healthy or unknown → nothing (the catalog's state holds). It is
  * the node's HealthReader.
+ *
+ * A target is what is probed (type, address, port, path, host, status
+ * range, gRPC service); interval, timeout, rise and fall are its settings,
+ * changed in place, and onUnhealthy only chooses the overlay entry. So an
+ * edit of those keeps every verdict: a backend known to be dead stays out
+ * rather than counting as up again until `fall` new failures. Services
+ * that share a target share its verdict, with the settings of the first
+ * of them by name.
  */
 import type { Logger } from 'pino';
 import type { CatalogView, ViewChange } from '../catalog/view.js';
@@ -32,10 +40,13 @@ export interface HealthCheckerOptions {
 interface Target {
   id: number;
   key: string;
+  /** The settings in force: those of the first user by name. */
   spec: TargetSpec;
-  /** "service\0address" of each backend it stands for. */
-  users: Set<string>;
+  /** What each backend it stands for ("service\0address") asks for. */
+  users: Map<string, TargetSpec>;
   state: Exclude<HealthState, 'unchecked'>;
+  /** Failures in a row at the last transition (for the overlay's reason). */
+  failures?: number;
   lastProbe?: ProbeResult;
 }
 
@@ -47,9 +58,14 @@ interface Use {
 
 const SEP = '\0';
 
-/** The dedup key of a target: everything that changes what a probe does or how its results count. */
+/** The dedup key of a target: what the probe does, not how often or how its results count. */
 function targetKey(s: TargetSpec): string {
-  return [s.type, s.address, s.port, s.path ?? '', s.host ?? '', s.expectedStatus?.min ?? '', s.expectedStatus?.max ?? '', s.grpcService ?? '', s.timeoutMs, s.intervalMs, s.rise, s.fall].join(SEP);
+  return [s.type, s.address, s.port, s.path ?? '', s.host ?? '', s.expectedStatus?.min ?? '', s.expectedStatus?.max ?? '', s.grpcService ?? ''].join(SEP);
+}
+
+/** Whether two specs of one target differ in their settings. */
+function sameSettings(a: TargetSpec, b: TargetSpec): boolean {
+  return a.intervalMs === b.intervalMs && a.timeoutMs === b.timeoutMs && a.rise === b.rise && a.fall === b.fall;
 }
 
 /** The targets of one service's backends, by backend address. */
@@ -144,10 +160,23 @@ export class HealthChecker implements HealthReader {
     if (uses) {
       for (const [address, use] of uses) {
         const spec = want.get(address);
-        if (spec && targetKey(spec) === use.target.key && use.overlay === overlayState) continue;
-        this.#release(service, address, use);
-        uses.delete(address);
-        changed = true;
+        const t = use.target;
+        if (!spec || targetKey(spec) !== t.key) {
+          this.#release(service, address, use);
+          uses.delete(address);
+          changed = true;
+          continue;
+        }
+        const user = service + SEP + address;
+        if (!sameSettings(t.users.get(user)!, spec)) {
+          t.users.set(user, spec);
+          this.#retune(t);
+        }
+        if (use.overlay !== overlayState) {
+          use.overlay = overlayState;
+          if (t.state === 'unhealthy') this.#overlay.set(service, address, overlayState, this.#reason(t, t.lastProbe));
+          changed = true;
+        }
       }
     }
     for (const [address, spec] of want) {
@@ -166,26 +195,41 @@ export class HealthChecker implements HealthReader {
     const key = targetKey(spec);
     let t = this.#targets.get(key);
     if (!t) {
-      t = { id: this.#nextId++, key, spec, users: new Set(), state: 'unknown' };
+      t = { id: this.#nextId++, key, spec, users: new Map([[service + SEP + address, spec]]), state: 'unknown' };
       this.#targets.set(key, t);
       this.#byId.set(t.id, t);
       this.#engine.set(t.id, spec);
+      return t;
     }
-    t.users.add(service + SEP + address);
+    t.users.set(service + SEP + address, spec);
+    this.#retune(t);
     return t;
+  }
+
+  /** Give the engine the target's settings when its first user's changed; its state stays. */
+  #retune(t: Target): void {
+    let first: string | undefined;
+    for (const user of t.users.keys()) if (first === undefined || user < first) first = user;
+    const spec = t.users.get(first!)!;
+    if (sameSettings(spec, t.spec)) return;
+    t.spec = spec;
+    this.#engine.set(t.id, spec);
   }
 
   #release(service: string, address: string, use: Use): void {
     const t = use.target;
     t.users.delete(service + SEP + address);
     if (t.state === 'unhealthy') this.#overlay.clear(service, address);
-    if (t.users.size > 0) return;
+    if (t.users.size > 0) {
+      this.#retune(t);
+      return;
+    }
     this.#targets.delete(t.key);
     this.#byId.delete(t.id);
     this.#engine.remove(t.id);
   }
 
-  #reason(t: Target, last: ProbeResult | undefined, failures = t.spec.fall): string {
+  #reason(t: Target, last: ProbeResult | undefined, failures = t.failures ?? t.spec.fall): string {
     return `health: ${failures} check${failures === 1 ? '' : 's'} failed${last?.error ? `: ${last.error}` : ''}`;
   }
 
@@ -194,9 +238,10 @@ export class HealthChecker implements HealthReader {
     if (!t) return;
     const was = t.state;
     t.state = state;
+    t.failures = failures;
     t.lastProbe = last;
     const services = new Set<string>();
-    for (const user of t.users) {
+    for (const user of t.users.keys()) {
       const i = user.indexOf(SEP);
       const service = user.slice(0, i);
       const address = user.slice(i + 1);

@@ -92,10 +92,11 @@ export class LocalProbeEngine implements ProbeEngine {
     return this.#scheduler;
   }
 
-  set(id: number, spec: TargetSpec): void {
+  /** As ProbeEngine.set; a new target starts at `state` (the verdict it had in an earlier worker) rather than unknown. */
+  set(id: number, spec: TargetSpec, state?: 'healthy' | 'unhealthy'): void {
     const t = this.#targets.get(id);
     if (t) t.spec = spec;
-    else this.#targets.set(id, { spec, state: INITIAL_CHECK_STATE });
+    else this.#targets.set(id, { spec, state: state ? { ...INITIAL_CHECK_STATE, state } : INITIAL_CHECK_STATE });
     this.#scheduler.add(String(id), spec.intervalMs, id);
   }
 

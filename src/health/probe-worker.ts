@@ -1,7 +1,7 @@
 /**
  * The probe worker: a child process that runs a LocalProbeEngine where it
- * was started (inside the backends' network namespace, through nsenter)
- * and speaks wire.ts's JSON lines on stdin and stdout. It ends when its
+ * was started (inside the backends' network namespace through nsenter, or
+ * in the daemon's) and speaks wire.ts's JSON lines on stdin and stdout. It ends when its
  * stdin closes, so it never outlives the daemon that started it.
  *
  * Usage: node probe-worker.js [--flush-ms N] [--max-in-flight N]
@@ -56,7 +56,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     process.stderr.write(`probe worker: not a message: ${line.slice(0, 200)}\n`);
     return;
   }
-  if (m.op === 'set') engine.set(m.id, m.spec);
+  if (m.op === 'set') engine.set(m.id, m.spec, m.state);
   else if (m.op === 'remove') engine.remove(m.id);
 });
 process.stdin.on('end', stop);

@@ -95,6 +95,22 @@ function reasonOf(err: unknown): string {
   return e?.code ?? e?.message ?? String(err);
 }
 
+/**
+ * A short reason from a gRPC error: the status code's name and the first
+ * line of its details, without what grpc-js adds around the cause (the
+ * "No connection established. Last error:" frame, timestamps, an empty
+ * "Resolution note:"), so that it reads like the other probes' reasons:
+ * "UNAVAILABLE: connect ECONNREFUSED 10.1.0.3:9000".
+ */
+export function grpcReason(code: number, details: string): string {
+  const name = grpc.status[code] ?? String(code);
+  let d = (details.split('\n')[0] ?? '').replace(/\s*Resolution note:.*$/, '');
+  const last = /Last error: (.*)$/.exec(d);
+  if (last) d = last[1]!;
+  d = d.replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '').replace(/^Error: /, '').replace(/\.$/, '').trim();
+  return d ? `${name}: ${d}` : name;
+}
+
 /** Runs probes; holds the gRPC channels. */
 export class Prober {
   readonly #channels = new Map<string, HealthClient>();
@@ -247,7 +263,7 @@ export class Prober {
       client.Check({ service: spec.grpcService ?? '' }, new grpc.Metadata(), { deadline: Date.now() + spec.timeoutMs }, (err, res) => {
         const latencyMs = this.#now() - began;
         if (err) {
-          const error = err.code === grpc.status.DEADLINE_EXCEEDED ? `timeout after ${spec.timeoutMs} ms` : `${grpc.status[err.code] ?? err.code}: ${err.details}`;
+          const error = err.code === grpc.status.DEADLINE_EXCEEDED ? `timeout after ${spec.timeoutMs} ms` : grpcReason(err.code, err.details);
           resolve({ ok: false, latencyMs, error });
         } else if (res?.status === 'SERVING') resolve({ ok: true, latencyMs });
         else resolve({ ok: false, latencyMs, error: res?.status ?? 'no status' });

@@ -9,7 +9,10 @@ import type { HealthState, ProbeTally } from './health.js';
 import type { TargetSpec } from './engine.js';
 
 /** Parent → worker. */
-export type DownMessage = { op: 'set'; id: number; spec: TargetSpec } | { op: 'remove'; id: number };
+export type DownMessage =
+  /** `state`: the verdict the target had in an earlier worker (absent: unknown). */
+  | { op: 'set'; id: number; spec: TargetSpec; state?: 'healthy' | 'unhealthy' }
+  | { op: 'remove'; id: number };
 
 /** A probe's result packed: [id, atMs, ok (1/0), latencyMs, error?]. */
 export type PackedProbe = [number, number, 0 | 1, number, string?];

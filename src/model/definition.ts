@@ -187,25 +187,33 @@ function normaliseHealthCheck(h: HealthCheckInput, ports: readonly PortDefinitio
     if (h.expectedStatus) only('expectedStatus', 'http and https');
   }
   if (h.type !== 'grpc' && h.grpcService) only('grpcService', 'grpc');
-  const intervalMs = h.intervalMs || HEALTH_CHECK_DEFAULTS.intervalMs;
-  const timeoutMs = h.timeoutMs || Math.min(HEALTH_CHECK_DEFAULTS.timeoutMs, Math.ceil(intervalMs / 2));
+  const intervalMs = h.intervalMs ?? HEALTH_CHECK_DEFAULTS.intervalMs;
+  const timeoutMs = h.timeoutMs ?? Math.min(HEALTH_CHECK_DEFAULTS.timeoutMs, Math.ceil(intervalMs / 2));
   if (timeoutMs >= intervalMs) throw invalid('healthCheck.timeoutMs', `must be less than intervalMs (${intervalMs}), got ${timeoutMs}`);
   const out: HealthCheckDefinition = {
     type: h.type,
     intervalMs,
     timeoutMs,
-    rise: h.rise || HEALTH_CHECK_DEFAULTS.rise,
-    fall: h.fall || HEALTH_CHECK_DEFAULTS.fall,
+    rise: h.rise ?? HEALTH_CHECK_DEFAULTS.rise,
+    fall: h.fall ?? HEALTH_CHECK_DEFAULTS.fall,
     onUnhealthy: h.onUnhealthy ?? HEALTH_CHECK_DEFAULTS.onUnhealthy,
   };
-  const byNumber = typeof h.port === 'number' && h.port !== 0 ? h.port : undefined;
+  const byNumber = typeof h.port === 'number' ? h.port : undefined;
   const byName = typeof h.port === 'string' && h.port !== '' ? h.port : h.portName || undefined;
   if (byNumber !== undefined && h.portName) throw invalid('healthCheck.portName', 'give port or portName, not both');
   if (typeof h.port === 'string' && h.port !== '' && h.portName) throw invalid('healthCheck.portName', 'give port or portName, not both');
   if (byName !== undefined) {
-    if (!ports.some((p) => p.name === byName)) {
-      const field = typeof h.port === 'string' && h.port !== '' ? 'healthCheck.port' : 'healthCheck.portName';
-      throw invalid(field, `no port of this service is named ${JSON.stringify(byName)} (its ports: ${ports.map((p) => p.name).join(', ')})`);
+    const field = typeof h.port === 'string' && h.port !== '' ? 'healthCheck.port' : 'healthCheck.portName';
+    const named = ports.find((p) => p.name === byName);
+    if (!named) {
+      const digits = /^\d+$/.test(byName) ? `; a port number? write ${byName} without quotes${field === 'healthCheck.portName' ? ' as port' : ''}` : '';
+      throw invalid(field, `no port of this service is named ${JSON.stringify(byName)} (its ports: ${ports.map((p) => p.name).join(', ')})${digits}`);
+    }
+    // Every kind of check connects over TCP: a port the service serves only
+    // over UDP is a mistake more often than not. A backend that also
+    // answers on TCP there (DNS on 53) is checked by giving the number.
+    if (named.protocol !== 'tcp') {
+      throw invalid(field, `port ${JSON.stringify(byName)} is ${named.protocol.toUpperCase()} (${named.port}/${named.protocol}), and a ${h.type} check connects over TCP: name a TCP port, or give port: ${named.targetPort} (a number) to check that port over TCP`);
     }
     out.port = byName;
   } else if (byNumber !== undefined) {

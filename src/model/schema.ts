@@ -205,9 +205,16 @@ const GRPC_SERVICE_RE = /^[A-Za-z0-9._-]*$/;
 /** Longest health-check path or Host. */
 export const MAX_HEALTH_PATH_LENGTH = 1024;
 
-/** An integer in min..max, or 0 for "unset". */
-function zeroOr(min: number, max: number) {
-  return checked(intIn(0, max, `${min}..${max}`), (n) => (n === 0 || n >= min ? undefined : `must be an integer in ${min}..${max}, got ${n}`));
+/**
+ * An integer in min..max. 0 is refused like any value out of range, with
+ * the way to get the default: the API's path drops proto3's zero values
+ * (which mean "unset") before the schema sees them, so a 0 here is one a
+ * person wrote in a file.
+ */
+function setting(min: number, max: number, dflt: string) {
+  return checked(intIn(0, max, `${min}..${max}`), (n) =>
+    n >= min ? undefined : `must be an integer in ${min}..${max}, got ${n}${n === 0 ? ` (leave it out for the default: ${dflt})` : ''}`,
+  );
 }
 
 /** A string matching `ok`, or "" for "unset". */
@@ -221,14 +228,18 @@ const ON_UNHEALTHY = ['keep-connections', 'reset'] as const;
  * A health check: the kind, where, how often, how many results in a row
  * count (defaults and the checks across fields: definition.ts). It takes
  * the HealthCheck message's JSON form too (as `service get -o yaml` writes
- * it): 0, "" and null mean unset, enums may be in upper case.
+ * it): "" and null mean unset, enums may be in upper case. A number is
+ * never 0 here (see `setting`).
  */
 export const healthCheckSchema = v.strictObject(
   {
     type: caseEnum(['tcp', 'http', 'https', 'grpc']),
-    /** A port number, or (in files) the name of one of the service's ports; 0 or absent: see portName, else the first TCP port's targetPort. */
+    /** A port number, or (in files) the name of one of the service's ports; absent: see portName, else the first TCP port's targetPort. */
     port: v.optional(
-      v.union([intIn(0, 65535, '1..65535'), portNameSchema], (i) => `must be a port number 1..65535 or the name of one of the service's ports, got ${show(i.input)}`),
+      v.union(
+        [setting(1, 65535, "the first TCP port's targetPort"), portNameSchema],
+        (i) => `must be a port number 1..65535 or the name of one of the service's ports, got ${show(i.input)}`,
+      ),
     ),
     /** The name of one of the service's ports (its targetPort is probed). */
     portName: v.optional(portNameSchema),
@@ -241,13 +252,13 @@ export const healthCheckSchema = v.strictObject(
     /** grpc: the service name asked about; absent: "" (the server as a whole). */
     grpcService: v.optional(emptyOr((x) => x.length <= 253 && GRPC_SERVICE_RE.test(x), 'must be a gRPC service name such as "pkg.Service"')),
     /** Between probes of one backend, ms; absent: 5000. */
-    intervalMs: v.optional(zeroOr(MIN_HEALTH_INTERVAL_MS, MAX_HEALTH_INTERVAL_MS)),
+    intervalMs: v.optional(setting(MIN_HEALTH_INTERVAL_MS, MAX_HEALTH_INTERVAL_MS, '5000')),
     /** How long one probe may take, ms (less than intervalMs); absent: 1000 or half the interval, whichever is less. */
-    timeoutMs: v.optional(zeroOr(MIN_HEALTH_TIMEOUT_MS, MAX_HEALTH_INTERVAL_MS - 1)),
+    timeoutMs: v.optional(setting(MIN_HEALTH_TIMEOUT_MS, MAX_HEALTH_INTERVAL_MS - 1, '1000 or half the interval')),
     /** Successes in a row that make a backend healthy; absent: 2. */
-    rise: v.optional(zeroOr(1, MAX_HEALTH_THRESHOLD)),
+    rise: v.optional(setting(1, MAX_HEALTH_THRESHOLD, '2')),
     /** Failures in a row that make a backend unhealthy; absent: 3. */
-    fall: v.optional(zeroOr(1, MAX_HEALTH_THRESHOLD)),
+    fall: v.optional(setting(1, MAX_HEALTH_THRESHOLD, '3')),
     /** What an unhealthy backend's flows get: kept (keep-connections, the default: it drains) or moved (reset). */
     onUnhealthy: v.optional(
       v.pipe(

@@ -199,7 +199,7 @@ test('a weight-0 or health-drained backend does not count as taking flows; a ser
   r = await sluice(['--server', f.server.address, 'service', 'list', '--prefix', 'default/sick']);
   t.regex(r.stdout, /^default\/sick +10\.96\.0\.41 +80\/tcp->8080 +1\/3 /m, 'BACKENDS counts what the node applies');
   r = await sluice(['--server', f.server.address, 'service', 'get', 'default/zero']);
-  t.regex(r.stdout, /^table: {7}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
+  t.regex(r.stdout, /^table: {8}none: no backend takes new flows \(all draining, in maintenance or of weight 0\)$/m);
 
   const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
   await new Promise((res) => silent.once('listening', res));
@@ -447,7 +447,7 @@ test('TLS to an IP address: no deprecation warning on stderr', async (t) => {
 test('get shows the table size in use; stats shows every counter, replies apart from forwarded packets', async (t) => {
   const f = await api(t, 'cli-show');
   let r = await sluice(['--server', f.server.address, 'service', 'get', 'default/owner']);
-  t.regex(r.stdout, /^table: {7}1021 slots \(chosen from the backend count\)$/m);
+  t.regex(r.stdout, /^table: {8}1021 slots \(chosen from the backend count\)$/m);
   t.is(Number((JSON.parse((await sluice(['--server', f.server.address, 'service', 'get', 'default/owner', '-o', 'json'])).stdout) as ServiceMessage).effectiveTableSize), 1021);
   const counters: Array<[string, bigint]> = [['rx_packets', 100n], ['forwarded', 70n], ['forwarded_stack', 10n], ['replies', 30n], ['passed_other', 9n], ['passed_malformed', 2n],
     ['fib_miss', 4n], ['ct_rescheduled', 5n], ['affinity_hits', 6n], ['drop_no_service', 1n], ['drop_no_backend', 3n], ['drop_malformed', 7n], ['drop_fragment', 8n], ['drop_ct_full', 11n],

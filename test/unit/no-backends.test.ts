@@ -128,7 +128,7 @@ test('CLI: noBackends in a service file, in get and list, in -o yaml applied bac
   let r = await sluice([...server, 'service', 'apply', '-f', file]);
   t.is(r.code, 0, r.stderr);
   r = await sluice([...server, 'service', 'get', 'default/quiet']);
-  t.regex(r.stdout, /^no backends: drop \(clients wait for their timeouts\)$/m);
+  t.regex(r.stdout, /^no backends:  drop \(clients wait for their timeouts\)$/m);
   r = await sluice([...server, 'service', 'list']);
   const [head, row] = r.stdout.trimEnd().split('\n');
   t.is(row!.slice(head!.indexOf('NO BACKENDS')).split(/ +/)[0], 'drop', r.stdout);
@@ -143,7 +143,7 @@ test('CLI: noBackends in a service file, in get and list, in -o yaml applied bac
   r = await sluice([...server, 'service', 'apply', '-f', file]);
   t.regex(r.stdout, /^service default\/quiet applied/, 'leaving the field out is a change back to reject');
   r = await sluice([...server, 'service', 'get', 'default/quiet']);
-  t.regex(r.stdout, /^no backends: reject \(a SYN is answered with a RST, UDP with ICMP port unreachable\)$/m);
+  t.regex(r.stdout, /^no backends:  reject \(a SYN is answered with a RST, UDP with ICMP port unreachable\)$/m);
 
   writeFileSync(file, text('noBackends: dorp\n'));
   r = await sluice([...server, 'service', 'apply', '-f', file]);

@@ -120,6 +120,10 @@ export type _sluice_v1_HealthCheck_Type__Output = typeof _sluice_v1_HealthCheck_
  * counts as up. An unhealthy backend takes no new flows, as if DRAINING
  * (on_unhealthy KEEP_CONNECTIONS) or in MAINTENANCE (RESET). Services whose
  * backends are all unhealthy follow no_backends.
+ * 
+ * proto3 cannot tell a number set to 0 from one left unset, so here 0 (and
+ * "") means "the default" for every field below; service files (the CLI's
+ * YAML and JSON) can, and refuse a 0 written in them.
  */
 export interface HealthCheck {
   /**
@@ -189,6 +193,10 @@ export interface HealthCheck {
  * counts as up. An unhealthy backend takes no new flows, as if DRAINING
  * (on_unhealthy KEEP_CONNECTIONS) or in MAINTENANCE (RESET). Services whose
  * backends are all unhealthy follow no_backends.
+ * 
+ * proto3 cannot tell a number set to 0 from one left unset, so here 0 (and
+ * "") means "the default" for every field below; service files (the CLI's
+ * YAML and JSON) can, and refuse a 0 written in them.
  */
 export interface HealthCheck__Output {
   /**
