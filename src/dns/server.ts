@@ -120,6 +120,9 @@ function serveTcp(socket: net.Socket, responder: DnsResponder, sockets: Set<net.
   socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
   socket.on('close', () => sockets.delete(socket));
   socket.on('error', () => socket.destroy());
+  // A client that sends queries and does not read the answers is not read
+  // from either, until it has taken what was written.
+  socket.on('drain', () => socket.resume());
   let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -137,7 +140,7 @@ function serveTcp(socket: net.Socket, responder: DnsResponder, sockets: Set<net.
       const frame = Buffer.allocUnsafe(2 + out.length);
       frame.writeUInt16BE(out.length, 0);
       out.copy(frame, 2);
-      socket.write(frame);
+      if (!socket.write(frame)) socket.pause();
     }
   });
 }

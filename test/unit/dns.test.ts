@@ -394,6 +394,46 @@ test('the server answers over UDP and TCP on one port; a taken port is an error 
   t.regex(err!.message, new RegExp(`^dnsBindAddress: cannot listen for DNS \\(UDP\\) on 127\\.0\\.0\\.1:${s.port}: EADDRINUSE`));
 });
 
+test('over TCP, a client that sends queries and reads no answer is not read from either', async (t) => {
+  const p = await plane(t);
+  await apply(p, big);
+  const s = await startDnsServer({ view: p.view, zone: ZONE, host: '127.0.0.1', port: 0, ttl: 5 });
+  t.teardown(() => s.close());
+  // 20,000 queries whose answers (60 A records each) come to about 20 MB.
+  const N = 20_000;
+  const q = query(`big.default.${ZONE}`, 'A');
+  const frame = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+  const c = net.connect(s.port, '127.0.0.1');
+  t.teardown(() => c.destroy());
+  await new Promise<void>((resolve, reject) => c.once('connect', resolve).once('error', reject));
+  c.pause();
+  c.write(Buffer.concat(Array.from({ length: N }, () => frame)));
+  // Wait until the server has stopped answering (the count holds for half a second).
+  let last = -1;
+  while (s.stats().queries !== last) {
+    last = s.stats().queries;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  t.true(last > 0, 'it answered some');
+  t.true(last < N, `it stopped reading once its answers backed up: answered ${last} of ${N}`);
+  // Reading again, the client gets every answer.
+  let bytes = 0;
+  let answers = 0;
+  await new Promise<void>((resolve) => {
+    let got = Buffer.alloc(0);
+    c.on('data', (b: Buffer) => {
+      bytes += b.length;
+      got = Buffer.concat([got, b]);
+      while (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
+        got = got.subarray(2 + got.readUInt16BE(0));
+        if (++answers === N) resolve();
+      }
+    });
+    c.resume();
+  });
+  t.is(answers, N, `and then all ${N} (${bytes} bytes)`);
+});
+
 test('the daemon\'s DNS flags: off by default; given, they become its options', (t) => {
   t.like(daemonOptions({}, {}), { dnsBindAddress: '', dnsZone: 'svc.sluice.local', dnsTtl: 5 });
   t.like(daemonOptions({ dnsBindAddress: '127.0.0.1:53', dnsZone: 'cluster.local', dnsTtl: 0 }, {}), { dnsBindAddress: '127.0.0.1:53', dnsZone: 'cluster.local', dnsTtl: 0 });
