@@ -160,11 +160,12 @@ module.exports = {
       severity: 'error',
       comment:
         "The gRPC edge (api/) converts messages to and from model/ and calls the catalog and the " +
-        "inspector (through node/'s ControlPlane). It never imports dataplane/ (codecs), lb/, " +
+        "inspector (through node/'s ControlPlane), and reads health through health/health.ts's HealthReader. " +
+        'It never imports dataplane/ (codecs), lb/, ' +
         'reconciler/, maglev/ or store/: take protocol names and limits from model/, and give inspect/ ' +
         'or the catalog the function the edge needs.',
       from: { path: '^src/api/' },
-      to: onlyTo('api/', 'node/', 'catalog/', 'inspect/', 'model/'),
+      to: onlyTo('api/', 'node/', 'catalog/', 'inspect/', 'model/', 'health/health\\.ts$'),
     },
     {
       name: 'kube-is-a-source',

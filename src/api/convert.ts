@@ -19,7 +19,7 @@ import {
 import type { Connection, FlowLookup, GlobalCounter, LbStats, MapOccupancy, ServiceCounters } from '../inspect/inspector.js';
 import type { WatchEvent } from '../catalog/watch.js';
 import type { ConntrackGcStats } from '../node/conntrack-gc.js';
-import type { ControlPlane } from '../node/control-plane.js';
+import type { HealthReader } from '../health/health.js';
 import type {
   BackendHealthName,
   BackendMessage,
@@ -188,7 +188,7 @@ export function definitionFromMessage(m: ServiceMessage | ServiceInput): Service
  * the state it applies (the definition overlaid, see node/overlay.ts).
  */
 export interface BackendRuntime {
-  health?: Pick<NonNullable<ControlPlane['health']>, 'get'> | undefined;
+  health?: Pick<HealthReader, 'get'> | undefined;
   /** The definition as the node applies it (RuntimeOverlay.apply). */
   effective?: ServiceDefinition;
 }

@@ -4,6 +4,7 @@
  * writes it lives beside this module; readers depend on this interface
  * only, so a node without checks passes nothing.
  */
+import type { HealthCheckKind } from '../model/definition.js';
 
 /**
  * A backend's health on this node.
@@ -15,8 +16,8 @@
  */
 export type HealthState = 'unchecked' | 'unknown' | 'healthy' | 'unhealthy';
 
-/** The kinds of check a service may ask for. */
-export type HealthCheckType = 'tcp' | 'http' | 'https' | 'grpc';
+/** The kinds of check a service may ask for (the model's). */
+export type HealthCheckType = HealthCheckKind;
 
 /** One probe's outcome. */
 export interface ProbeResult {
