@@ -146,26 +146,25 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
         stop?.();
         call.emit('error', toStatus(err, log));
       };
+      /** Past the snapshot, a watcher too far behind is ended; true if it was. */
+      const tooFarBehind = (): boolean => {
+        if (syncing || call.writableLength <= limit) return false;
+        end(new SluiceError('RESOURCE_EXHAUSTED', `the watcher fell more than ${MAX_WATCH_BACKLOG} events behind: resume from the last revision received`));
+        return true;
+      };
       try {
         const start = call.request.startRevision === undefined ? undefined : int64ToNumber(call.request.startRevision, 'startRevision');
         stop = watchView(plane.view, start, (e) => {
           if (ended) return;
           if (syncing) limit++;
-          else if (call.writableLength > limit) {
-            end(new SluiceError('RESOURCE_EXHAUSTED', `the watcher fell more than ${MAX_WATCH_BACKLOG} events behind: resume from the last revision received`));
-            return;
-          }
+          else if (tooFarBehind()) return;
           call.write(eventToMessage(e, e.type === 'DELETE' || !e.service ? undefined : runtime(e.service)));
         });
         const health = plane.health;
         if (health) {
           const sendHealth = (name: string): void => {
             const svc = plane.view.get(name);
-            if (ended || !svc) return;
-            if (!syncing && call.writableLength > limit) {
-              end(new SluiceError('RESOURCE_EXHAUSTED', `the watcher fell more than ${MAX_WATCH_BACKLOG} events behind: resume from the last revision received`));
-              return;
-            }
+            if (ended || !svc || tooFarBehind()) return;
             call.write(eventToMessage({ type: 'HEALTH', name, revision: plane.view.revision, service: svc }, runtime(svc)));
           };
           // A resumed watch missed the health changes since (they are not
