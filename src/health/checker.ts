@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { CatalogView, ViewChange } from '../catalog/view.js';
 import { healthCheckPort, type ServiceDefinition } from '../model/definition.js';
 import type { EngineHandlers, ProbeEngine, TargetSpec } from './engine.js';
-import type { BackendHealth, HealthReader, HealthState, ProbeResult, ProbeTally } from './health.js';
+import type { BackendHealth, HealthReader, HealthState, ProbeResult, ProbeTally, ProbeWorkerState } from './health.js';
 
 /** Where the checker writes its verdicts (node/'s RuntimeOverlay fits it). */
 export interface HealthOverlay {
@@ -149,6 +149,10 @@ export class HealthChecker implements HealthReader {
 
   probeTallies(): ProbeTally[] {
     return this.#engine.tallies();
+  }
+
+  probeWorker(): ProbeWorkerState | undefined {
+    return this.#engine.worker?.();
   }
 
   /** Bring one service's targets in line with its definition (undefined: it is gone). */

@@ -7,7 +7,7 @@
  * change at once and each probe's result.
  */
 import { INITIAL_CHECK_STATE, nextCheckState, type CheckState } from './check-state.js';
-import { PROBE_DURATION_BUCKETS_S, type HealthCheckType, type HealthState, type ProbeResult, type ProbeTally } from './health.js';
+import { PROBE_DURATION_BUCKETS_S, type HealthCheckType, type HealthState, type ProbeResult, type ProbeTally, type ProbeWorkerState } from './health.js';
 import { Prober, type ProbeSpec } from './probes.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
@@ -33,6 +33,8 @@ export interface ProbeEngine {
   remove(id: number): void;
   /** Probe counts and durations since the engine started. */
   tallies(): ProbeTally[];
+  /** Where probes run in a worker process: its state once one was started. */
+  worker?(): ProbeWorkerState | undefined;
   close(): void;
 }
 

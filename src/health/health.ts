@@ -59,4 +59,12 @@ export interface HealthReader {
   subscribe(fn: (service: string) => void): () => void;
   /** Probe counts and durations by type and result, for the metrics. */
   probeTallies(): ProbeTally[];
+  /** The probe worker process, once one was started: whether it runs now, and how often it was started again. */
+  probeWorker?(): ProbeWorkerState | undefined;
+}
+
+/** The probe worker process as the metrics show it. */
+export interface ProbeWorkerState {
+  up: boolean;
+  restarts: number;
 }

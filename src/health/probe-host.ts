@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { CheckState } from './check-state.js';
 import type { EngineHandlers, ProbeEngine, TargetSpec } from './engine.js';
-import type { ProbeResult, ProbeTally } from './health.js';
+import type { ProbeResult, ProbeTally, ProbeWorkerState } from './health.js';
 import type { DownMessage, PackedProbe, UpMessage } from './wire.js';
 
 /** Options of a RemoteProbeEngine. */
@@ -86,6 +86,7 @@ export class RemoteProbeEngine implements ProbeEngine {
   /** The tallies of workers that ended, so that the counts never go back. */
   #ended: ProbeTally[] = [];
   #closed = false;
+  #spawned = false;
   #restart: NodeJS.Timeout | undefined;
   #delayMs: number;
   /** Settled by the running worker's first "ready" or by its end. */
@@ -145,6 +146,10 @@ export class RemoteProbeEngine implements ProbeEngine {
     return this.#ended.length === 0 ? this.#tallies : addTallies(this.#ended, this.#tallies);
   }
 
+  worker(): ProbeWorkerState | undefined {
+    return this.#spawned ? { up: this.running, restarts: this.restarts } : undefined;
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#restart);
@@ -169,6 +174,7 @@ export class RemoteProbeEngine implements ProbeEngine {
     // Its own process group: a Ctrl-C meant for a foreground daemon is not
     // the worker's (it ends when the daemon closes its stdin).
     const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.#spawned = true;
     const began = Date.now();
     this.#child = child;
     let stderr = '';

@@ -213,6 +213,11 @@ export class DaemonMetrics {
         simple('sluice_conntrack_gc_last_pass_cpu_seconds', 'gauge', 'CPU time of the last pass.', [[[], gc.lastPass.cpuMs / 1000]]);
       }
     }
+    const worker = this.#o.plane.health?.probeWorker?.();
+    if (worker) {
+      simple('sluice_health_probe_worker_up', 'gauge', 'Whether the health probe worker process runs (0 while it waits to be started again: no backend is probed, verdicts stay).', [[[], worker.up ? 1 : 0]]);
+      simple('sluice_health_probe_worker_restarts_total', 'counter', 'Times the health probe worker was started again after it ended.', [[[], worker.restarts]]);
+    }
     const tallies = this.#o.plane.health?.probeTallies() ?? [];
     simple('sluice_health_probes_total', 'counter', 'Health probes, by check type and result.', tallies.map((t) => [[['type', t.type], ['result', t.result]], t.count] as const));
     w.family('sluice_health_probe_duration_seconds', 'histogram', 'Time health probes took, by check type and result.');

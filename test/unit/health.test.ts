@@ -485,7 +485,9 @@ test('probe worker: one that dies is started again with backoff, with its target
     restartMs: { initial: 50, max: 200 },
   });
   t.teardown(() => engine.close());
+  t.is(engine.worker(), undefined, 'no worker yet');
   await engine.start();
+  t.deepEqual(engine.worker(), { up: true, restarts: 0 });
   engine.set(1, { type: 'tcp', address: '127.0.0.1', port: (server.address() as net.AddressInfo).port, timeoutMs: 500, intervalMs: 100, rise: 1, fall: 1 });
   await until('healthy', () => transitions.length === 1);
   for (let i = 0; i < 4; i++) {
@@ -493,6 +495,7 @@ test('probe worker: one that dies is started again with backoff, with its target
     process.kill(pid, 'SIGKILL');
     await until(`worker ${i + 2} running`, () => engine.pid !== undefined && engine.pid !== pid);
   }
+  t.deepEqual(engine.worker(), { up: true, restarts: 4 }, 'as the metrics show it');
   t.deepEqual(said.map((o) => o['restartInMs']), [50, 100, 200, 200], 'the wait doubles up to its bound');
   t.regex(String(said[0]!['error']), /the probe worker ended \(SIGKILL\)/);
   const seen = probes;

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import type { LbStats } from '../../src/dataplane/codec.js';
-import type { BackendHealth, HealthReader, ProbeTally } from '../../src/health/health.js';
+import type { BackendHealth, HealthReader, ProbeTally, ProbeWorkerState } from '../../src/health/health.js';
 import type { NodeSnapshot } from '../../src/metrics/snapshot.js';
 import { DaemonMetrics, metricsRoute } from '../../src/metrics/daemon-metrics.js';
 import { startHttpServer } from '../../src/metrics/http.js';
@@ -44,6 +44,10 @@ class FakeHealth implements HealthReader {
   }
   probeTallies(): ProbeTally[] {
     return this.tallies;
+  }
+  worker: ProbeWorkerState | undefined;
+  probeWorker(): ProbeWorkerState | undefined {
+    return this.worker;
   }
 }
 
@@ -211,6 +215,7 @@ test('the daemon metrics pass promtool, and a backend that goes takes its series
   const health = new FakeHealth();
   health.states.set('default/web 10.1.0.1', { state: 'healthy', lastProbe: { atMs: 1, ok: true, latencyMs: 1.5 } });
   health.tallies = [{ type: 'tcp', result: 'success', count: 3, sumSeconds: 0.004, buckets: [1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3] }];
+  health.worker = { up: false, restarts: 2 };
   plane.health = health;
   dp.global.set('drop_no_backend', 7n);
   const m = new DaemonMetrics({ dataplane: dp, plane });
@@ -228,6 +233,8 @@ test('the daemon metrics pass promtool, and a backend that goes takes its series
   t.is(line('sluice_backend_up{service="default/web",backend="10.1.0.3"}'), 'sluice_backend_up{service="default/web",backend="10.1.0.3"} 0', 'maintenance');
   t.is(line('sluice_drops_total{reason="no_backend"}'), 'sluice_drops_total{reason="no_backend"} 7');
   t.is(line('sluice_health_probe_duration_seconds_bucket{type="tcp",result="success",le="+Inf"}'), 'sluice_health_probe_duration_seconds_bucket{type="tcp",result="success",le="+Inf"} 3');
+  t.is(line('sluice_health_probe_worker_up'), 'sluice_health_probe_worker_up 0', 'a worker waiting to be started again');
+  t.is(line('sluice_health_probe_worker_restarts_total'), 'sluice_health_probe_worker_restarts_total 2');
   t.is(line('sluice_api_requests_total{method="sluice.v1.ServiceRegistry/ApplyService",code="OK"}'), 'sluice_api_requests_total{method="sluice.v1.ServiceRegistry/ApplyService",code="OK"} 1');
   t.truthy(line('sluice_map_entries{map="services"}'));
 
