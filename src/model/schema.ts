@@ -96,6 +96,11 @@ function caseEnum<const T extends readonly [string, ...string[]]>(values: T) {
   );
 }
 
+/** An output-only enum field in a file: one of the values the API writes, which apply nothing. */
+function outputOnly<const T extends readonly [string, ...string[]]>(values: T) {
+  return v.picklist(values, (i) => `output only (the node says it; set state to drain a backend or take it out): must be ${either(values)} as service get writes it, got ${show(i.input)}`);
+}
+
 /** A string, refused as typed otherwise. */
 const str = (): v.StringSchema<(i: { input: unknown }) => string> =>
   v.string((i) => (i.input === undefined ? 'required' : `must be a string, got ${show(i.input)}`));
@@ -191,10 +196,16 @@ export const backendDefinitionSchema = v.strictObject(
     state: v.optional(backendStateSchema),
     /** Set by registration; empty or absent for a static backend. */
     leaseId: v.optional(leaseIdSchema),
-    /** Output only (Backend.health, last_probe, effective_state, as `service get -o yaml` writes them): accepted and ignored. */
-    health: v.optional(v.unknown()),
-    lastProbe: v.optional(v.unknown()),
-    effectiveState: v.optional(v.unknown()),
+    /**
+     * Output only (Backend.health, last_probe, effective_state, as `service
+     * get -o yaml` writes them), so that such a file applies back: accepted
+     * with the values the API writes, and ignored. A backend's health and
+     * applied state are the node's to say; anything else written here is
+     * refused, naming the field, rather than silently taken for a request.
+     */
+    health: v.optional(outputOnly(['HEALTH_UNSPECIFIED', 'UNKNOWN', 'HEALTHY', 'UNHEALTHY'])),
+    lastProbe: v.optional(v.nullable(v.record(v.string(), v.unknown(), (i) => `output only (the last probe, as service get writes it): an object or null, got ${show(i.input)}`))),
+    effectiveState: v.optional(outputOnly(['STATE_UNSPECIFIED', 'ACTIVE', 'DRAINING', 'MAINTENANCE'])),
   },
   objectMessage('an object'),
 );

@@ -80,6 +80,8 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'a misspelt required field', text: web('').replace('addresses:', 'adresses:'), says: 'adresses: unknown field; did you mean addresses?' },
   { what: 'a misspelt required field of a port', text: web('').replace('port: 80,', 'prot: 80,'), says: 'ports[0].prot: unknown field; did you mean port?' },
   { what: 'an infinite weight', text: web('').replace('weight: 2', 'weight: .inf'), says: 'backends[1].weight: must be an integer in 0..1000, got Infinity' },
+  { what: 'an output-only state written as a request', text: web('').replace('{address: 10.1.0.11}', '{address: 10.1.0.11, effectiveState: maintenance}'), says: 'backends[0].effectiveState: output only (the node says it; set state to drain a backend or take it out): must be STATE_UNSPECIFIED, ACTIVE, DRAINING or MAINTENANCE as service get writes it, got "maintenance"' },
+  { what: 'an output-only health that is no health', text: web('').replace('{address: 10.1.0.11}', '{address: 10.1.0.11, health: bogus}'), says: 'backends[0].health: output only (the node says it; set state to drain a backend or take it out): must be HEALTH_UNSPECIFIED, UNKNOWN, HEALTHY or UNHEALTHY as service get writes it, got "bogus"' },
   { what: 'a duplicate key', text: web('name: other\n'), says: 'not valid YAML or JSON (line 5, column 1): Map keys must be unique' },
   { what: 'not YAML', text: 'name: [default/web\n', says: 'not valid YAML or JSON (line 2, column 1): Flow sequence in block collection must be sufficiently indented and end with a ]' },
   { what: 'JSON with a trailing comma', text: '{"name": "default/web", "addresses": ["10.96.0.20"],}', says: 'ports: required: at least one port' },
