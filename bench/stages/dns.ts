@@ -29,6 +29,7 @@ import { cpuSeconds } from '../lib/proc.js';
 import { Resources } from '../lib/resources.js';
 import { runStandalone } from '../lib/standalone.js';
 import type { Stage, StageContext, StageResult } from '../lib/types.js';
+import { intArg } from '../lib/stage-args.js';
 
 const run = promisify(execFile);
 const TITLE = 'DNS: the built-in server beside dnsmasq';
@@ -45,14 +46,7 @@ interface Config {
 }
 
 function config(ctx: StageContext): Config {
-  const a = ctx.args ?? {};
-  const num = (k: string, d: number, max: number): number => {
-    const v = a[k];
-    if (v === undefined) return d;
-    const n = Number(v.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${k}: want an integer in 1..${max}, got ${v}`);
-    return n;
-  };
+  const num = (k: string, d: number, max: number): number => intArg(ctx, k, d, max);
   return {
     services: num('dns-services', ctx.quick ? 1000 : 10_000, 60_000),
     seconds: num('dns-seconds', ctx.quick ? 5 : 15, 600),

@@ -16,6 +16,7 @@ import { cpuSplit } from '../lib/proc.js';
 import { round } from '../lib/figures.js';
 import { RemoteProbeEngine } from '../../src/health/probe-host.js';
 import type { Stage, StageContext, StageResult } from '../lib/types.js';
+import { intArg } from '../lib/stage-args.js';
 
 const TITLE = 'Health checks: probe rate and CPU';
 const INTERVAL_MS = 10_000;
@@ -23,8 +24,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function run(ctx: StageContext): Promise<StageResult> {
   const began = performance.now();
-  const targets = Number(ctx.args?.['health-targets'] ?? (ctx.quick ? 10_000 : 100_000));
-  if (!Number.isSafeInteger(targets) || targets < 1 || targets > 65_000 * 254) throw new Error(`--health-targets: want a whole number from 1 to ${65_000 * 254}, got ${ctx.args?.['health-targets']}`);
+  const targets = intArg(ctx, 'health-targets', ctx.quick ? 10_000 : 100_000, 65_000 * 254);
   const ns = `sluice-hb-${process.pid}`;
   const ip = (...a: string[]): void => void execFileSync('ip', a, { stdio: 'ignore' });
   ip('netns', 'add', ns);

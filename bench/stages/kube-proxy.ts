@@ -39,6 +39,7 @@ import { pathToFileURL } from 'node:url';
 import { fmtN, latencies, median, round, sleep, type Latencies } from '../lib/figures.js';
 import { freePort } from '../../src/demo/topology.js';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
+import { intArg } from '../lib/stage-args.js';
 import { collectGarbage } from '../lib/client-gc.js';
 import { ListCacheFront, type PrimeResult } from '../lib/kube-list-cache.js';
 import { cpuSeconds, loadAverage, memoryMb, residentParts } from '../lib/proc.js';
@@ -93,14 +94,7 @@ interface Config {
 }
 
 function config(ctx: StageContext): Config {
-  const a = ctx.args ?? {};
-  const int = (k: string, d: number, max: number): number => {
-    const v = a[k];
-    if (v === undefined) return d;
-    const n = Number(v.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${k}: want an integer in 1..${max}, got ${v}`);
-    return n;
-  };
+  const int = (k: string, d: number, max: number): number => intArg(ctx, k, d, max);
   const services = int('kube-services', ctx.quick ? 1000 : 10_000, MAX_SERVICES);
   return {
     services,

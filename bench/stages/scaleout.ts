@@ -27,6 +27,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { fmtN, latencies, median, round, sleep, type Latencies } from '../lib/figures.js';
 import type { Bar, Cell, Chart, Stage, StageContext, StageResult, Table, Target } from '../lib/types.js';
+import { intArg } from '../lib/stage-args.js';
 import { startEtcdCluster, type EtcdCluster } from '../../src/demo/etcd-cluster.js';
 import { DaemonProcess } from '../../src/demo/daemon-process.js';
 import { LARGE_CAPACITY_ARGS } from '../lib/capacity.js';
@@ -81,14 +82,7 @@ interface Config {
 }
 
 function config(ctx: StageContext): Config {
-  const a = ctx.args ?? {};
-  const int = (k: string, d: number, max: number): number => {
-    const v = a[k];
-    if (v === undefined) return d;
-    const n = Number(v.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${k}: want an integer in 1..${max}, got ${v}`);
-    return n;
-  };
+  const int = (k: string, d: number, max: number): number => intArg(ctx, k, d, max);
   return {
     services: int('scaleout-services', ctx.quick ? 1000 : 10_000, MAX_SERVICES),
     changes: int('scaleout-changes', ctx.quick ? 30 : 200, 100_000),

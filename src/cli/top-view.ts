@@ -229,7 +229,8 @@ export function sortBackends(rows: readonly BackendRow[], key: SortKey): Backend
 /**
  * A number in at most 6 characters: as is below 1000 (one decimal below
  * 10, so slow rates still show), then with k, M, G, T and 3 significant
- * digits ("1.23M", "45.6k", "999k").
+ * digits ("1.23M", "45.6k", "999k"). web/status/status.js has the same
+ * function (the page is served without a build step): change both.
  */
 export function si(n: number): string {
   if (!Number.isFinite(n)) return '-';

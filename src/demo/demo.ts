@@ -21,7 +21,7 @@ import type { GetStatsResponse } from '../api/messages.js';
 import { startLab, type Lab } from './lab.js';
 import { DaemonProcess } from './daemon-process.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP } from './services.js';
-import { deleteNamespaces, freePort, listNamespaces, type Topology } from './topology.js';
+import { deleteNamespaces, freePort, lbInterfaceFlags, listNamespaces, type Topology } from './topology.js';
 
 /** How often the demo's health check probes, and how many results in a row count: a change shows within about a second. */
 const CHECK = { intervalMs: 500, fall: 2, rise: 2 };
@@ -87,7 +87,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     const metricsAddress = `127.0.0.1:${await freePort()}`;
     const dnsPort = await freePort();
     daemon = await DaemonProcess.create('demo', [
-      ...topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${lbNs}`]),
+      ...lbInterfaceFlags(topo),
       '--mode', mode,
       '--detach-on-exit',
       '--metrics-bind-address', metricsAddress,

@@ -51,6 +51,11 @@ export interface Topology {
   destroy(): Promise<void>;
 }
 
+/** `sluice daemon`'s flags that attach it to the load balancer's interfaces, in their namespace. */
+export function lbInterfaceFlags(topo: Pick<Topology, 'lb'>): string[] {
+  return topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
+}
+
 /** Options of createTopology. */
 export interface TopologyOptions {
   /** Short unique tag (letters, digits, at most 8), part of every name. */

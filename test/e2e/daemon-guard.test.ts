@@ -17,6 +17,7 @@ import { native } from '../../src/dataplane/native.js';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { startLab, type Lab } from '../../src/demo/lab.js';
 import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
+import { lbInterfaceFlags } from '../../src/demo/topology.js';
 import { testDaemon, type DaemonProcess } from '../helpers/daemon.js';
 import { sluice } from '../helpers/cli.js';
 
@@ -29,7 +30,7 @@ async function lab(t: ExecutionContext, tag: string): Promise<Lab> {
 }
 
 function ifaceArgs(l: Lab): string[] {
-  return l.topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${l.topo.lb.nsPath}`]);
+  return lbInterfaceFlags(l.topo);
 }
 
 function webFile(d: DaemonProcess, l: Lab, extra = ''): string {

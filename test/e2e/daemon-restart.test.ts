@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import test from 'ava';
+import { lbInterfaceFlags } from '../../src/demo/topology.js';
 import { startLab } from '../../src/demo/lab.js';
 import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
 import { testDaemon } from '../helpers/daemon.js';
@@ -17,7 +18,7 @@ test('SIGKILL and restart under traffic: no connection breaks, state comes back'
   t.teardown(() => lab.destroy());
   const { topo, client } = lab;
 
-  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
+  const ifaces = lbInterfaceFlags(topo);
   const daemon = await testDaemon(t, 'restart', [...ifaces, '--mode', 'xdp']);
   await daemon.start();
   // The daemon runs with the launcher's heap flags (src/cli/main.ts's #! line).

@@ -9,6 +9,7 @@
  * says so in `sluice stats`.
  */
 import test from 'ava';
+import { lbInterfaceFlags } from '../../src/demo/topology.js';
 import { startLab } from '../../src/demo/lab.js';
 import { DEMO_UDP_PORT, DEMO_VIP } from '../../src/demo/services.js';
 import { sluice } from '../helpers/cli.js';
@@ -22,7 +23,7 @@ test('UDP draining finishes after the idle timeout; conntrack list shows the flo
   const lab = await startLab(tag);
   t.teardown(() => lab.destroy());
   const { topo, client } = lab;
-  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
+  const ifaces = lbInterfaceFlags(topo);
   const daemon = await testDaemon(t, 'lifecycle', [...ifaces, '--mode', 'xdp', '--conntrack-udp-timeout', '2s', '--conntrack-gc-interval', '1s']);
   await daemon.start();
   const api = daemon.client();

@@ -16,6 +16,7 @@
  * replies of flows another node placed.
  */
 import test from 'ava';
+import { lbInterfaceFlags } from '../../src/demo/topology.js';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { startLab, type Lab } from '../../src/demo/lab.js';
 import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
@@ -43,7 +44,7 @@ test.before(async () => {
   const tag = `h${process.pid.toString(36)}`.slice(0, 8);
   const lab = await startLab(tag);
   cleanups.push(() => lab.destroy());
-  const ifaces = lab.topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${lab.topo.lb.nsPath}`]);
+  const ifaces = lbInterfaceFlags(lab.topo);
   const daemon = await DaemonProcess.create('health', [...ifaces, '--mode', 'xdp']);
   cleanups.push(() => daemon.destroy());
   await daemon.start();

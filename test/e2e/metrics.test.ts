@@ -10,7 +10,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { startLab } from '../../src/demo/lab.js';
 import { DEMO_UDP_PORT, DEMO_VIP } from '../../src/demo/services.js';
-import { freePort } from '../../src/demo/topology.js';
+import { freePort, lbInterfaceFlags } from '../../src/demo/topology.js';
 import { sluice } from '../helpers/cli.js';
 import { testDaemon } from '../helpers/daemon.js';
 
@@ -34,7 +34,7 @@ test('UDP datagrams through a VIP show in /metrics as the agents and GetStats co
   t.teardown(() => lab.destroy());
   const { topo, client, servers } = lab;
   const port = await freePort();
-  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
+  const ifaces = lbInterfaceFlags(topo);
   const daemon = await testDaemon(t, 'metrics', [...ifaces, '--mode', 'xdp', '--metrics-bind-address', `127.0.0.1:${port}`]);
   await daemon.start();
   const api = daemon.client();

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startLab } from '../../src/demo/lab.js';
 import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
-import { freePort } from '../../src/demo/topology.js';
+import { freePort, lbInterfaceFlags } from '../../src/demo/topology.js';
 import { testDaemon } from '../helpers/daemon.js';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '../artifacts');
@@ -27,7 +27,7 @@ test('the daemon\'s status page shows what GetStats says and follows traffic', a
   t.teardown(() => lab.destroy());
   const { topo, client } = lab;
   const port = await freePort();
-  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
+  const ifaces = lbInterfaceFlags(topo);
   const daemon = await testDaemon(t, 'status-page', [...ifaces, '--mode', 'xdp', '--metrics-bind-address', `127.0.0.1:${port}`]);
   await daemon.start();
   const api = daemon.client();

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { lbInterfaceFlags } from '../../src/demo/topology.js';
 import { startLab } from '../../src/demo/lab.js';
 import { DEMO_HTTP_PORT, DEMO_VIP } from '../../src/demo/services.js';
 import { sluiceCommand } from '../helpers/cli.js';
@@ -26,7 +27,7 @@ test('sluice top under tmux: services, live rates, backends, sort, resize, quit 
   const lab = await startLab(tag);
   t.teardown(() => lab.destroy());
   const { topo, client } = lab;
-  const ifaces = topo.lb.ifnames.flatMap((i) => ['--interface', `${i}@${topo.lb.nsPath}`]);
+  const ifaces = lbInterfaceFlags(topo);
   const daemon = await testDaemon(t, `top-${tag}`, [...ifaces, '--mode', 'xdp']);
   await daemon.start();
   const api = daemon.client();

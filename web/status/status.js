@@ -14,7 +14,7 @@ const PLOT_HEIGHT = 260;
 const MAX_SERIES = 8;
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 
-/** A number in at most 6 characters: as is below 1000, then k, M, G, T with 3 significant digits. */
+/** A number in at most 6 characters: as is below 1000, then k, M, G, T with 3 significant digits. As si() in src/cli/top-view.ts (this file has no build step): change both. */
 function si(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return '-';
   if (n < 999.5) return n === 0 ? '0' : n < 10 && !Number.isInteger(n) ? n.toFixed(1) : String(Math.round(n));
