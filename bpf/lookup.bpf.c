@@ -59,7 +59,8 @@ int sluice_lookup(struct xdp_md *ctx)
 	res.rc = lb_decide(ctx, 0, data, data_end, data_end - data, 0, &act, 1);
 	res.svc_id = act.svc_id;
 	res.backend_id = act.backend_id;
-	res.new_addr = act.new_addr;
+	res.new_addr[0] = act.new_addr;
+	res.family = SLUICE_AF_INET;
 	res.new_port = act.new_port;
 	res.new_flow = act.new_flow;
 	res.affinity_hit = act.affinity_hit;

@@ -10,6 +10,7 @@
  */
 #include <linux/pkt_cls.h>
 #include "include/lb.h"
+#include "include/lb6.h"
 #include "include/csum.h"
 #include "include/fib.h"
 #include "include/reject.h"
@@ -255,6 +256,23 @@ static __always_inline int tc_reject_verdict(struct __sk_buff *skb)
 			    skb->ingress_ifindex == skb->ifindex ? 0 : BPF_F_INGRESS);
 }
 
+/*
+ * Every IPv6 packet. A subprogram, not inlined, on purpose (as xdp_lb6):
+ * the IPv4 path keeps its instructions and registers.
+ */
+static __noinline int tc_lb6(struct __sk_buff *skb)
+{
+	struct nat6_action act = {};
+	int rc;
+
+	rc = lb6_decide(skb, skb->ingress_ifindex ?: skb->ifindex,
+			(void *)(long)skb->data, (void *)(long)skb->data_end,
+			skb->len, &act, 0);
+	if (lb_account(rc, &act.n, 0, 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int sluice_tc(struct __sk_buff *skb)
 {
@@ -270,6 +288,9 @@ int sluice_tc(struct __sk_buff *skb)
 	 * just set ingress_ifindex to this interface's own. */
 	int egress = skb->ingress_ifindex != skb->ifindex;
 
+	/* The skb says its protocol: no packet read to tell IPv6. */
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return tc_lb6(skb);
 	/* Headers may sit in paged data; pull them into the linear part. */
 	if ((long)skb->data_end - (long)skb->data < pull)
 		bpf_skb_pull_data(skb, pull);

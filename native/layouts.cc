@@ -56,6 +56,12 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(ct_value, state), F(ct_value, flags), F(ct_value, backend_id),
 	       F(ct_value, svc_id), F(ct_value, created),
 	       F(ct_value, expires));
+	LAYOUT(ct6_key, F(ct6_key, saddr), F(ct6_key, daddr), F(ct6_key, sport),
+	       F(ct6_key, dport), F(ct6_key, proto), F(ct6_key, pad));
+	LAYOUT(ct6_value, F(ct6_value, nat_addr), F(ct6_value, nat_port),
+	       F(ct6_value, state), F(ct6_value, flags),
+	       F(ct6_value, backend_id), F(ct6_value, svc_id),
+	       F(ct6_value, created), F(ct6_value, expires));
 	LAYOUT(rnat_key, F(rnat_key, addr), F(rnat_key, port), F(rnat_key, proto),
 	       F(rnat_key, family));
 	LAYOUT(rnat_value, F(rnat_value, backend_id), F(rnat_value, flags));
@@ -93,6 +99,12 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(sock_rnat_key, pad));
 	LAYOUT(sock_rnat_value, F(sock_rnat_value, addr), F(sock_rnat_value, port),
 	       F(sock_rnat_value, pad));
+	LAYOUT(node_config6, F(node_config6, hairpin_addr));
+	LAYOUT(sock_rnat6_key, F(sock_rnat6_key, cookie),
+	       F(sock_rnat6_key, addr), F(sock_rnat6_key, port),
+	       F(sock_rnat6_key, proto), F(sock_rnat6_key, pad));
+	LAYOUT(sock_rnat6_value, F(sock_rnat6_value, addr),
+	       F(sock_rnat6_value, port), F(sock_rnat6_value, pad));
 	LAYOUT(lookup_result, F(lookup_result, rc), F(lookup_result, svc_id),
 	       F(lookup_result, backend_id), F(lookup_result, new_addr),
 	       F(lookup_result, new_port), F(lookup_result, new_flow),
@@ -100,7 +112,8 @@ Napi::Value Layouts(const Napi::CallbackInfo &info)
 	       F(lookup_result, reply_restored),
 	       F(lookup_result, reply_ambiguous), F(lookup_result, ct_dead),
 	       F(lookup_result, dst_svc_id), F(lookup_result, hash),
-	       F(lookup_result, table_size), F(lookup_result, slot));
+	       F(lookup_result, table_size), F(lookup_result, slot),
+	       F(lookup_result, family), F(lookup_result, pad));
 	return out;
 }
 
@@ -119,6 +132,9 @@ Napi::Value Constants(const Napi::CallbackInfo &info)
 	C(SLUICE_MAX_BACKENDS);
 	C(SLUICE_MAX_VIPS);
 	C(SLUICE_CT_SIZE);
+	C(SLUICE_CT6_SIZE);
+	C(SLUICE_IPV6_MAX_EXT);
+	C(SLUICE_IPV6_EXT_MAX_BYTES);
 	C(SLUICE_AFFINITY_SIZE);
 	C(SLUICE_SOCK_RNAT_SIZE);
 	C(SLUICE_MAGLEV_MAX);

@@ -95,6 +95,15 @@ struct {
 	__uint(map_flags, SLUICE_CT_MAP_FLAGS);
 } conntrack SEC(".maps") __weak;
 
+/* IPv6 flows: conntrack's twin (struct ct6_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_CT6_SIZE);
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_value);
+	__uint(map_flags, SLUICE_CT_MAP_FLAGS);
+} conntrack6 SEC(".maps") __weak;
+
 /* Service id -> its frontend (VIP, port, protocol): where reply_nat's
  * replies are restored to. An entry of a deleted id is stale, never read:
  * it is reached only through a live backend of that id. */
@@ -147,6 +156,14 @@ struct {
 	__type(value, struct node_config);
 } node_config SEC(".maps") __weak;
 
+/* node_config's IPv6 hairpin address (struct node_config6). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct node_config6);
+} node_config6 SEC(".maps") __weak;
+
 /* The node's own sockets sent to a backend in place of a VIP: what
  * recvmsg() and getpeername() report instead (sock_lb.bpf.c). */
 struct {
@@ -155,6 +172,14 @@ struct {
 	__type(key, struct sock_rnat_key);
 	__type(value, struct sock_rnat_value);
 } sock_rnat SEC(".maps") __weak;
+
+/* sock_rnat for IPv6 sockets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_SOCK_RNAT_SIZE);
+	__type(key, struct sock_rnat6_key);
+	__type(value, struct sock_rnat6_value);
+} sock_rnat6 SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -217,5 +242,33 @@ struct {
 	__type(key, struct frag4_key);
 	__type(value, struct frag4_value);
 } frag4 SEC(".maps") __weak;
+
+/*
+ * IPv6 fragments (frag6.h): frag4's twin. Keyed without the protocol: RFC
+ * 8200 lets a datagram's later fragments name another next header than its
+ * first, and Linux reassembles by (source, destination, identification).
+ */
+struct frag6_key {
+	__be32 saddr[4];  /* as they arrive */
+	__be32 daddr[4];
+	__be32 id;        /* the fragment header's identification */
+};
+
+struct frag6_value {
+	__be32 new_addr[4];      /* what the rewritten address becomes */
+	__be32 peer_new_addr[4]; /* SLUICE_CT_F_HAIRPIN: what the other address becomes */
+	__u32 svc_id;
+	__u32 backend_id;
+	__u8 rewrite_dst;        /* 1: the destination (DNAT); 0: the source (a reply) */
+	__u8 hairpin;
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_FRAG_SIZE);
+	__type(key, struct frag6_key);
+	__type(value, struct frag6_value);
+} frag6 SEC(".maps") __weak;
 
 #endif /* SLUICE_MAPS_H */

@@ -13,9 +13,13 @@
  * Addresses are 16 bytes in the configuration maps (services, VIPs,
  * backends, affinity) so that IPv6 fits without a redesign: an IPv4 address
  * sits in addr[0] with addr[1..3] zero, and `family` says which one it is.
- * The per-flow table is the exception: `conntrack` holds IPv4 flows only,
+ * The per-flow tables are the exception: `conntrack` holds IPv4 flows only,
  * with 4-byte addresses, because it is the table with two entries per flow
- * that every packet hashes into. IPv6 flows get a table of their own.
+ * that every packet hashes into; IPv6 flows have a table of their own,
+ * `conntrack6`, so that the IPv4 key stays 16 bytes. The same goes for the
+ * other tables keyed by a packet's addresses (fragments, the node's own
+ * sockets) and for node_config's hairpin address: each has an IPv6 twin
+ * beside it, so that no pinned map of an IPv4-only version changes layout.
  */
 #ifndef SLUICE_SHARED_H
 #define SLUICE_SHARED_H
@@ -52,6 +56,14 @@
 /* Two entries (forward and reply) per flow: 131,072 concurrent flows. */
 #define SLUICE_CT_SIZE 262144
 #endif
+#ifndef SLUICE_CT6_SIZE
+/* IPv6 flows, two entries each: 32,768 concurrent flows. Smaller than the
+ * IPv4 table because an LRU map is allocated whole at load and its entries
+ * are twice as large (~128 B with the LRU's overhead: 8 MiB here): an
+ * IPv4-only node should not pay for an IPv6 table it never fills.
+ * --conntrack6-size raises it. */
+#define SLUICE_CT6_SIZE 65536
+#endif
 #ifndef SLUICE_AFFINITY_SIZE
 #define SLUICE_AFFINITY_SIZE 65536
 #endif
@@ -77,6 +89,14 @@
 
 #define SLUICE_AF_INET 2
 #define SLUICE_AF_INET6 10
+
+/* The IPv6 extension-header walk (parsing.h): at most this many headers,
+ * of at most this many bytes in all, between the fixed header and the
+ * upper-layer header. A packet with more is malformed to the balancer
+ * (dropped to a VIP, passed otherwise). Linux itself walks any number, but
+ * a real flow to a service carries none or one or two. */
+#define SLUICE_IPV6_MAX_EXT 4
+#define SLUICE_IPV6_EXT_MAX_BYTES 256
 
 /* Service flags (svc_value.flags). */
 #define SLUICE_SVC_AFFINITY (1U << 0) /* ClientIP session affinity */
@@ -198,6 +218,31 @@ struct ct_value {
 			     * packet's second plus its state's idle timeout */
 };
 
+/* Key of the `conntrack6` LRU hash: an IPv6 packet's own 5-tuple, as it
+ * arrives; the same meaning as struct ct_key. 40 bytes: the table is IPv4's
+ * twin rather than a family-generic one, so that IPv4's key stays 16. */
+struct ct6_key {
+	__be32 saddr[4]; /* network order */
+	__be32 daddr[4]; /* network order */
+	__be16 sport;    /* network order */
+	__be16 dport;    /* network order */
+	__u8 proto;
+	__u8 pad[3];     /* zero */
+};
+
+/* Value of the `conntrack6` LRU hash: struct ct_value with a 16-byte
+ * address, field for field the same meanings. */
+struct ct6_value {
+	__be32 nat_addr[4]; /* FORWARD: the backend's address; REPLY: the VIP */
+	__be16 nat_port;    /* FORWARD: backend port; REPLY: service port */
+	__u8 state;         /* SLUICE_CT_ESTABLISHED, _NEW or _CLOSING */
+	__u8 flags;         /* SLUICE_CT_F_* */
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 created;
+	__u32 expires;
+};
+
 /* Key of the `reply_nat` hash: a backend endpoint, as its replies carry it
  * in their source address and port. */
 struct rnat_key {
@@ -291,6 +336,14 @@ struct node_config {
 				  * programs translate (SO_NETNS_COOKIE); 0: none */
 };
 
+/* Value of the one-entry `node_config6` array: node_config's IPv6 setting.
+ * A table of its own so that node_config keeps the size a pinned map of an
+ * IPv4-only version has. */
+struct node_config6 {
+	__be32 hairpin_addr[4]; /* network order; all zero: no hairpin SNAT of
+				 * IPv6 flows */
+};
+
 /* Key of the `sock_rnat` LRU hash: one socket of the node's own processes and
  * the backend it was sent to in place of a VIP. */
 struct sock_rnat_key {
@@ -309,10 +362,26 @@ struct sock_rnat_value {
 	__u8 pad[2];
 };
 
+/* Key and value of the `sock_rnat6` LRU hash: sock_rnat for IPv6 sockets. */
+struct sock_rnat6_key {
+	__u64 cookie;     /* bpf_get_socket_cookie() */
+	__be32 addr[4];   /* the backend's address, network order */
+	__be16 port;      /* network order */
+	__u8 proto;
+	__u8 pad[5];
+};
+
+struct sock_rnat6_value {
+	__be32 addr[4];   /* the VIP, network order */
+	__be16 port;      /* network order */
+	__u8 pad[2];
+};
+
 /* Where sluice_lookup (bpf/lookup.bpf.c) writes its struct lookup_result
  * in the frame it is test-run on: past any Ethernet + IPv4 + TCP headers
  * with options (14 + 60 + 60), 8-aligned, so that the answer never overlaps
- * what the decision read. The frame's bytes between the headers and here
+ * what the decision read. The lookup frame of an IPv6 flow carries no
+ * extension headers (14 + 40 + 60 fits too). The frame's bytes between the headers and here
  * are padding that no parser looks at. */
 #define SLUICE_LOOKUP_OFF 136
 
@@ -323,7 +392,8 @@ struct lookup_result {
 	__s32 rc;           /* SLUICE_NAT_FWD, SLUICE_NAT_REPLY, SLUICE_PASS or a SLUICE_ERR_* (negative) */
 	__u32 svc_id;       /* the service the decision went by (a flow's entry's, for conntrack); 0: none */
 	__u32 backend_id;   /* the backend it goes to (FWD) or whose reply it is (REPLY) */
-	__be32 new_addr;    /* FWD: the backend's address; REPLY: the VIP the source is restored to; network order */
+	__be32 new_addr[4]; /* FWD: the backend's address; REPLY: the VIP the source is restored to;
+			     * network order; IPv4 in new_addr[0] */
 	__be16 new_port;    /* its port, network order */
 	__u8 new_flow;      /* FWD: placed now (affinity or Maglev), not by a conntrack entry */
 	__u8 affinity_hit;  /* placed by a ClientIP affinity entry */
@@ -336,6 +406,8 @@ struct lookup_result {
 	__u32 hash;         /* flow_hash of the packet's 5-tuple */
 	__u32 table_size;   /* the destination service's Maglev table size; 0: none */
 	__u32 slot;         /* maglev_slot(hash) (0 without a table) */
+	__u8 family;        /* the packet's: SLUICE_AF_INET or SLUICE_AF_INET6 */
+	__u8 pad[3];
 };
 
 /* Runtime settings, set in .rodata before load (see bpf/include/config.h). */
@@ -356,6 +428,11 @@ SLUICE_STATIC_ASSERT(sizeof(struct global_stats) == 232, "global_stats layout");
 SLUICE_STATIC_ASSERT(sizeof(struct node_config) == 16, "node_config layout");
 SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_key) == 16, "sock_rnat_key layout");
 SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat_value) == 8, "sock_rnat_value layout");
-SLUICE_STATIC_ASSERT(sizeof(struct lookup_result) == 40, "lookup_result layout");
+SLUICE_STATIC_ASSERT(sizeof(struct lookup_result) == 56, "lookup_result layout");
+SLUICE_STATIC_ASSERT(sizeof(struct ct6_key) == 40, "ct6_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct ct6_value) == 36, "ct6_value layout");
+SLUICE_STATIC_ASSERT(sizeof(struct node_config6) == 16, "node_config6 layout");
+SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat6_key) == 32, "sock_rnat6_key layout");
+SLUICE_STATIC_ASSERT(sizeof(struct sock_rnat6_value) == 20, "sock_rnat6_value layout");
 
 #endif /* SLUICE_SHARED_H */

@@ -78,6 +78,7 @@ const fmt = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
  */
 export const CAPACITY_FLAGS: readonly DaemonFlag[] = [
   { flags: '--conntrack-size <n>', field: 'capacity.conntrack', description: `conntrack entries, two per flow (default ${fmt(CAPACITY_RANGE.conntrack.default)}, or the pinned map's)`, parse: count('conntrack-size', CAPACITY_RANGE.conntrack) },
+  { flags: '--conntrack6-size <n>', field: 'capacity.conntrack6', description: `IPv6 conntrack entries, two per flow (default ${fmt(CAPACITY_RANGE.conntrack6.default)}, or the pinned map's)`, parse: count('conntrack6-size', CAPACITY_RANGE.conntrack6) },
   { flags: '--affinity-size <n>', field: 'capacity.affinity', description: `ClientIP affinity entries (default ${fmt(CAPACITY_RANGE.affinity.default)}, or the pinned map's)`, parse: count('affinity-size', CAPACITY_RANGE.affinity) },
   { flags: '--max-frontends <n>', field: 'capacity.frontends', description: `frontends (VIP x port x protocol) over all services (default ${fmt(CAPACITY_RANGE.frontends.default)}, or the pinned map's)`, parse: count('max-frontends', CAPACITY_RANGE.frontends) },
   { flags: '--max-backends <n>', field: 'capacity.backends', description: `backend entries, one per backend of each frontend (default ${fmt(CAPACITY_RANGE.backends.default)}, or the pinned map's)`, parse: count('max-backends', CAPACITY_RANGE.backends) },

@@ -3,7 +3,7 @@
  * set them. Kept apart from the daemon so that the CLI can show them in
  * --help without loading the daemon.
  *
- * The defaults fit a small node: about 55 MiB of kernel memory for all the
+ * The defaults fit a small node: about 64 MiB of kernel memory for all the
  * maps on 2 CPUs (README: "Map sizes"). Each is one flag away from more.
  * The per-CPU counters of frontends and backends cost 32 bytes per id on
  * every possible CPU, so their share grows with the machine: a node with
@@ -18,6 +18,10 @@ export const CAPACITY_RANGE: Readonly<Record<keyof DataplaneCapacity, { min: num
   // preallocated, about 112 bytes an entry, 28 MiB. An LRU hash keeps
   // per-CPU free lists: far fewer entries than the minimum thrash.
   conntrack: { min: 1024, max: 1 << 28, default: 262_144 },
+  // IPv6 flows, two entries each: 32,768 concurrent flows, about 128 bytes
+  // an entry, 8 MiB. A quarter of the IPv4 table, since a node pays for
+  // both whether or not it sees IPv6; an IPv6-heavy node raises it.
+  conntrack6: { min: 1024, max: 1 << 28, default: 65_536 },
   // (client, service) pairs of ClientIP services: preallocated, about 104
   // bytes an entry, 6.5 MiB.
   affinity: { min: 1024, max: 1 << 26, default: 65_536 },
@@ -42,6 +46,7 @@ export const CAPACITY_RANGE: Readonly<Record<keyof DataplaneCapacity, { min: num
 /** The flag that sets each capacity, for messages. */
 export const CAPACITY_FLAG: Readonly<Record<keyof DataplaneCapacity, string>> = {
   conntrack: '--conntrack-size',
+  conntrack6: '--conntrack6-size',
   affinity: '--affinity-size',
   frontends: '--max-frontends',
   backends: '--max-backends',

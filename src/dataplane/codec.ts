@@ -24,6 +24,13 @@ export const LAYOUTS = {
       nat_addr: 0, nat_port: 4, state: 6, flags: 7, backend_id: 8, svc_id: 12, created: 16, expires: 20,
     },
   },
+  ct6_key: { size: 40, offsets: { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, pad: 37 } },
+  ct6_value: {
+    size: 36,
+    offsets: {
+      nat_addr: 0, nat_port: 16, state: 18, flags: 19, backend_id: 20, svc_id: 24, created: 28, expires: 32,
+    },
+  },
   rnat_key: { size: 20, offsets: { addr: 0, port: 16, proto: 18, family: 19 } },
   rnat_value: { size: 8, offsets: { backend_id: 0, flags: 4 } },
   affinity_key: { size: 24, offsets: { client: 0, svc_id: 16, family: 20, pad: 21 } },
@@ -45,12 +52,15 @@ export const LAYOUTS = {
   node_config: { size: 16, offsets: { hairpin_addr: 0, pad: 4, sock_netns_cookie: 8 } },
   sock_rnat_key: { size: 16, offsets: { cookie: 0, addr: 8, port: 12, proto: 14, pad: 15 } },
   sock_rnat_value: { size: 8, offsets: { addr: 0, port: 4, pad: 6 } },
+  node_config6: { size: 16, offsets: { hairpin_addr: 0 } },
+  sock_rnat6_key: { size: 32, offsets: { cookie: 0, addr: 8, port: 24, proto: 26, pad: 27 } },
+  sock_rnat6_value: { size: 20, offsets: { addr: 0, port: 16, pad: 18 } },
   lookup_result: {
-    size: 40,
+    size: 56,
     offsets: {
-      rc: 0, svc_id: 4, backend_id: 8, new_addr: 12, new_port: 16, new_flow: 18, affinity_hit: 19,
-      rescheduled: 20, reply_restored: 21, reply_ambiguous: 22, ct_dead: 23, dst_svc_id: 24, hash: 28,
-      table_size: 32, slot: 36,
+      rc: 0, svc_id: 4, backend_id: 8, new_addr: 12, new_port: 28, new_flow: 30, affinity_hit: 31,
+      rescheduled: 32, reply_restored: 33, reply_ambiguous: 34, ct_dead: 35, dst_svc_id: 36, hash: 40,
+      table_size: 44, slot: 48, family: 52, pad: 53,
     },
   },
 } as const;

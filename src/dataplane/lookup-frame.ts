@@ -4,7 +4,7 @@
  * bpf/include/sluice_shared.h; test/unit/layout.test.ts checks them against
  * the addon). The headers only need what lb_decide() reads: no checksums.
  */
-import { CodecError, LAYOUTS, checkPort, formatIPv4, protoNumber, writeIPv4Field } from './codec.js';
+import { CodecError, LAYOUTS, checkPort, protoNumber, readAddr, writeIPv4Field } from './codec.js';
 import type { FlowDecision, FlowOutcome, FlowPacket } from './dataplane.js';
 
 /** Offset of struct lookup_result in the frame (SLUICE_LOOKUP_OFF). */
@@ -104,7 +104,7 @@ export function decodeLookupResult(frame: Buffer): FlowDecision {
     slot: b.readUInt32LE(L.slot),
   };
   if (outcome === 'CONNTRACK' || outcome === 'AFFINITY' || outcome === 'MAGLEV' || outcome === 'REPLY') {
-    d.rewrite = { address: formatIPv4(b.readUInt32BE(L.new_addr)), port: b.readUInt16BE(L.new_port) };
+    d.rewrite = { address: readAddr(b, L.new_addr, b[L.family]!), port: b.readUInt16BE(L.new_port) };
   }
   return d;
 }

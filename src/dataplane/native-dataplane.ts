@@ -102,6 +102,8 @@ const FLOW_TIMEOUT_SETTING: Readonly<Record<keyof FlowTimeouts, string>> = {
 export interface DataplaneCapacity {
   /** Conntrack entries, two per flow (preallocated). */
   conntrack: number;
+  /** IPv6 conntrack entries, two per flow (preallocated). */
+  conntrack6: number;
   /** ClientIP affinity entries (preallocated). */
   affinity: number;
   /** Frontends (VIP, port, protocol), i.e. service ids 1..frontends: services, vips, svc_frontends, svc_stats. */
@@ -121,11 +123,12 @@ export interface DataplaneCapacity {
  */
 export const CAPACITY_MAPS: Readonly<Record<keyof DataplaneCapacity, readonly string[]>> = {
   conntrack: ['conntrack'],
+  conntrack6: ['conntrack6'],
   affinity: ['affinity'],
   frontends: ['services', 'vips', 'svc_frontends', 'svc_stats'],
   backends: ['backends', 'backend_stats', 'reply_nat'],
   maglevSlots: ['maglev_slots'],
-  sockets: ['sock_rnat'],
+  sockets: ['sock_rnat', 'sock_rnat6'],
 };
 
 /** The map sizes a capacity gives, by map name. */
@@ -185,7 +188,7 @@ const HASH_TYPES = new Set([1, 9]);
 const COUNT_BUDGET = 262_144;
 
 /** The maps of the object, for mapUsage and mapOccupancy. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter', 'conntrack6', 'frag6', 'node_config6', 'sock_rnat6'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];

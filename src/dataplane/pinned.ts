@@ -60,7 +60,9 @@ export function pinnedMismatches(dir: string, capacity: Partial<DataplaneCapacit
  * it yourself.
  */
 export async function openPinned(pinDir: string): Promise<NativeDataplane> {
-  const missing = SIZED_MAPS.filter((map) => !existsSync(path.join(pinDir, map)));
+  // conntrack6 is not asked for: a dataplane pinned before IPv6 lacks it,
+  // and opening creates it there as the daemon itself does.
+  const missing = SIZED_MAPS.filter((map) => map !== 'conntrack6' && !existsSync(path.join(pinDir, map)));
   if (missing.length > 0) throw new SluiceError('NOT_FOUND', `no pinned dataplane in ${pinDir}: ${missing.join(', ')} not pinned there`);
   return NativeDataplane.open({ pinDir, capacity: pinnedCapacity(pinDir), fibRedirect: false, observer: true });
 }

@@ -17,7 +17,7 @@ const NAMES = Object.keys(CAPACITY_RANGE) as Array<keyof DataplaneCapacity>;
 const DEFAULTS = Object.fromEntries(NAMES.map((n) => [n, CAPACITY_RANGE[n].default])) as unknown as DataplaneCapacity;
 
 test('the defaults: what each holds', (t) => {
-  t.deepEqual(DEFAULTS, { conntrack: 262_144, affinity: 65_536, frontends: 16_383, backends: 65_535, maglevSlots: 2_097_152, sockets: 16_384 });
+  t.deepEqual(DEFAULTS, { conntrack: 262_144, conntrack6: 65_536, affinity: 65_536, frontends: 16_383, backends: 65_535, maglevSlots: 2_097_152, sockets: 16_384 });
   // Two entries a flow.
   t.is(DEFAULTS.conntrack / 2, 131_072);
   // 1,000 services of the smallest table, each with its next table beside it.
@@ -65,11 +65,12 @@ test('the daemon refuses a capacity out of bounds, naming it', (t) => {
 test('map sizes: every map a capacity sizes, ids N need N + 1 entries, and back', (t) => {
   t.deepEqual(mapSizes(DEFAULTS), {
     conntrack: 262_144,
+    conntrack6: 65_536,
     affinity: 65_536,
     services: 16_384, vips: 16_384, svc_frontends: 16_384, svc_stats: 16_384,
     backends: 65_536, backend_stats: 65_536, reply_nat: 65_536,
     maglev_slots: 1_048_576,
-    sock_rnat: 16_384,
+    sock_rnat: 16_384, sock_rnat6: 16_384,
   });
   t.deepEqual(mapSizes({ frontends: 4 }), { services: 5, vips: 5, svc_frontends: 5, svc_stats: 5 }, 'the per-CPU counters follow the flag');
   t.deepEqual(mapSizes({ backends: 100 }), { backends: 101, backend_stats: 101, reply_nat: 101 });
@@ -84,6 +85,7 @@ test('map sizes: every map a capacity sizes, ids N need N + 1 entries, and back'
 test('the build\'s compile-time sizes are the defaults (a dataplane loaded without capacities)', (t) => {
   const k = native().constants();
   t.is(k['SLUICE_CT_SIZE'], DEFAULTS.conntrack);
+  t.is(k['SLUICE_CT6_SIZE'], DEFAULTS.conntrack6);
   t.is(k['SLUICE_AFFINITY_SIZE'], DEFAULTS.affinity);
   t.is(k['SLUICE_MAX_SERVICES'], DEFAULTS.frontends + 1);
   t.is(k['SLUICE_MAX_VIPS'], DEFAULTS.frontends + 1);

@@ -581,7 +581,8 @@ test('conntrack list: state, age and lifetime; --state filters; dead flows are n
   t.regex(lines[0]!, /^CLIENT +VIP +PROTO +BACKEND +SERVICE +STATE +AGE +EXPIRES IN$/);
   t.is(lines.length, 4, 'the dead flow is not a connection');
   t.regex(lines[1]!, /^10\.0\.0\.1:40000 .* new +\d+s +(9m\d+s|10m)$/);
-  t.regex(lines[2]!, /^10\.0\.0\.2:40000 .* established +2h1m +5h(49|50)m$/);
+  // Minutes only: a CLI run on a loaded machine takes tens of seconds.
+  t.regex(lines[2]!, /^10\.0\.0\.2:40000 .* established +2h[12]m +5h(4[89]|50)m$/);
   t.regex(lines[3]!, /^10\.0\.0\.3:40000 .* closing +1m\d+s +(4m\d+s|5m)$/);
   const json = await sluice(['--server', f.server.address, '-o', 'json', 'conntrack', 'list', '--state', 'closing']);
   const got = JSON.parse(json.stdout) as Array<{ clientAddress: string; state: string; expiresInMs: string }>;

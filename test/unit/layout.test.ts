@@ -22,6 +22,18 @@ test('every struct: same size and field offsets in C and in the codecs', (t) => 
   }
 });
 
+test('the IPv6 twins of the per-flow structs: their sizes, so that the IPv4 ones stay as they were', (t) => {
+  const c = native().layouts();
+  t.is(c['ct_key']?.size, 16, 'the IPv4 key is untouched');
+  t.is(c['ct_value']?.size, 24);
+  t.is(c['ct6_key']?.size, 40);
+  t.is(c['ct6_value']?.size, 36);
+  t.is(c['node_config']?.size, 16, 'node_config keeps its pinned size; the IPv6 hairpin address has its own map');
+  t.is(c['node_config6']?.size, 16);
+  t.is(c['lookup_result']?.size, 56);
+  t.true(LOOKUP_RESULT_OFFSET + 0 >= 14 + 40 + 60, 'an IPv6 lookup frame\'s headers end before the answer');
+});
+
 test('the global counters are struct global_stats\'s fields, in its order, and nothing else', (t) => {
   const offsets = LAYOUTS.global_stats.offsets as Record<string, number>;
   const byOffset = Object.keys(offsets).sort((a, b) => offsets[a]! - offsets[b]!);
@@ -37,5 +49,8 @@ test('capacities the control plane relies on', (t) => {
   t.is(k['SLUICE_BE_DRAINING'], 1);
   t.true((k['numCpus'] ?? 0) >= 1);
   t.is(k['SLUICE_LOOKUP_OFF'], LOOKUP_RESULT_OFFSET, 'where sluice_lookup writes its answer in the frame');
+  t.is(k['SLUICE_AF_INET6'], 10, 'the family byte of IPv6 keys and backends');
+  t.is(k['SLUICE_IPV6_MAX_EXT'], 4, 'extension headers the IPv6 walk follows');
+  t.is(k['SLUICE_IPV6_EXT_MAX_BYTES'], 256, 'their bytes in all');
   for (const [name, rc] of Object.entries(LOOKUP_RC)) t.is(k[name], rc, `${name}, an outcome sluice_lookup answers`);
 });
