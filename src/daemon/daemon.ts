@@ -747,7 +747,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
 
     const plane = await buildControlPlane({ store, dataplane: dp, prefix: opts.storePrefix, logger });
     undo.push(() => plane.close());
-    const gc = new ConntrackGc({ dataplane: dp, intervalMs: opts.conntrackGcInterval * 1000, tableSize: capacity.conntrack!, logger: logger.child({ component: 'conntrack-gc' }) });
+    const gc = new ConntrackGc({ dataplane: dp, intervalMs: opts.conntrackGcInterval * 1000, tableSize: capacity.conntrack! + capacity.conntrack6!, logger: logger.child({ component: 'conntrack-gc' }) });
     plane.conntrackGc = gc;
     gc.start();
     undo.push(() => gc.stop());

@@ -9,6 +9,7 @@
  * (little-endian) order, as the C structs say.
  */
 import { isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /** Field offsets and total size of each shared struct, as the C compiler lays them out. */
 export const LAYOUTS = {
@@ -187,11 +188,7 @@ export function writeAddr(buf: Buffer, off: number, address: string, field = 'ad
 /** Read an address of the given family from 16 bytes at `off`. */
 export function readAddr(buf: Buffer, off: number, family: number): string {
   if (family === AF_INET) return formatIPv4(buf.readUInt32BE(off));
-  if (family === AF_INET6) {
-    const words: string[] = [];
-    for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(off + 2 * i).toString(16));
-    return words.join(':');
-  }
+  if (family === AF_INET6) return new ipaddr.IPv6([...buf.subarray(off, off + 16)]).toRFC5952String();
   throw new CodecError('family', `unknown address family ${family}`);
 }
 
@@ -363,10 +360,38 @@ export function encodeU32(v: number): Buffer {
   return b;
 }
 
+/** An address family as the tables split flows: IPv4 (conntrack) or IPv6 (conntrack6). */
+export type IpFamily = 4 | 6;
+
+/** The family of an address in text: 6 if it holds a colon (the codecs check the rest). */
+export function addressFamily(address: string): IpFamily {
+  return address.includes(':') ? 6 : 4;
+}
+
 /**
- * One conntrack key: an IPv4 packet's 5-tuple, as it arrives (the direction
- * is in the value). The conntrack table holds IPv4 flows only, with 4-byte
- * addresses (see struct ct_key).
+ * The two conntrack tables: IPv4 flows in `conntrack` (struct ct_key,
+ * ct_value: 4-byte addresses), IPv6 flows in `conntrack6` (ct6_key,
+ * ct6_value: 16-byte ones). A key's length says its table.
+ */
+export const CONNTRACK_TABLES = {
+  4: { family: 4, map: 'conntrack', key: LAYOUTS.ct_key, value: LAYOUTS.ct_value, addrBytes: 4 },
+  6: { family: 6, map: 'conntrack6', key: LAYOUTS.ct6_key, value: LAYOUTS.ct6_value, addrBytes: 16 },
+} as const;
+
+/** One of CONNTRACK_TABLES. */
+export type ConntrackTable = (typeof CONNTRACK_TABLES)[IpFamily];
+
+/** The table an encoded conntrack key belongs to, by its length; CodecError for any other length. */
+export function conntrackTableOfKey(key: Buffer): ConntrackTable {
+  if (key.length === LAYOUTS.ct_key.size) return CONNTRACK_TABLES[4];
+  if (key.length === LAYOUTS.ct6_key.size) return CONNTRACK_TABLES[6];
+  throw new CodecError('key', `a conntrack key is ${LAYOUTS.ct_key.size} (IPv4) or ${LAYOUTS.ct6_key.size} (IPv6) bytes, got ${key.length}`);
+}
+
+/**
+ * One conntrack key: a packet's 5-tuple, as it arrives (the direction is in
+ * the value). IPv4 flows are keyed in `conntrack` (struct ct_key), IPv6
+ * ones in `conntrack6` (struct ct6_key); both addresses are of one family.
  */
 export interface ConntrackKey {
   saddr: string;
@@ -384,24 +409,48 @@ export function writeIPv4Field(buf: Buffer, off: number, address: string, field:
     : `not an IPv4 address: ${JSON.stringify(address)}`);
 }
 
-/** Encode a struct ct_key. */
+/** Write an IPv6 address (16 bytes) at `off`; CodecError naming `field` otherwise. */
+function writeIPv6Field(buf: Buffer, off: number, address: string, field: string): void {
+  if (typeof address !== 'string' || !isIPv6(address)) throw new CodecError(field, `not an IPv6 address: ${JSON.stringify(address)}`);
+  writeAddr(buf, off, address, field);
+}
+
+/** Write a conntrack address of the table's family. */
+function writeFlowAddr(table: ConntrackTable, buf: Buffer, off: number, address: string, field: string): void {
+  if (table.family === 4) writeIPv4Field(buf, off, address, field);
+  else writeIPv6Field(buf, off, address, field);
+}
+
+/** The conntrack table of a key, by its source's family; CodecError if its destination is of the other. */
+export function conntrackTableOf(k: ConntrackKey): ConntrackTable {
+  const family = addressFamily(String(k.saddr));
+  if (addressFamily(String(k.daddr)) !== family) {
+    throw new CodecError('daddr', `a flow's addresses are of one family: saddr ${JSON.stringify(k.saddr)}, daddr ${JSON.stringify(k.daddr)}`);
+  }
+  return CONNTRACK_TABLES[family];
+}
+
+/** Encode a struct ct_key (IPv4) or ct6_key (IPv6), by the key's addresses. */
 export function encodeConntrackKey(k: ConntrackKey): Buffer {
-  const L = LAYOUTS.ct_key.offsets;
-  const b = Buffer.alloc(LAYOUTS.ct_key.size);
-  writeIPv4Field(b, L.saddr, k.saddr, 'saddr');
-  writeIPv4Field(b, L.daddr, k.daddr, 'daddr');
+  const t = conntrackTableOf(k);
+  const L = t.key.offsets;
+  const b = Buffer.alloc(t.key.size);
+  writeFlowAddr(t, b, L.saddr, k.saddr, 'saddr');
+  writeFlowAddr(t, b, L.daddr, k.daddr, 'daddr');
   b.writeUInt16BE(k.sport, L.sport);
   b.writeUInt16BE(k.dport, L.dport);
   b[L.proto] = protoNumber(k.protocol);
   return b;
 }
 
-/** Decode a struct ct_key. */
+/** Decode a struct ct_key or ct6_key, by its length. */
 export function decodeConntrackKey(b: Buffer): ConntrackKey {
-  const L = LAYOUTS.ct_key.offsets;
+  const t = conntrackTableOfKey(b);
+  const L = t.key.offsets;
+  const af = t.family === 4 ? AF_INET : AF_INET6;
   return {
-    saddr: readAddr(b, L.saddr, AF_INET),
-    daddr: readAddr(b, L.daddr, AF_INET),
+    saddr: readAddr(b, L.saddr, af),
+    daddr: readAddr(b, L.daddr, af),
     sport: b.readUInt16BE(L.sport),
     dport: b.readUInt16BE(L.dport),
     protocol: protoName(b[L.proto] ?? 0),
@@ -431,12 +480,16 @@ export interface ConntrackValue {
   hairpin?: boolean;
 }
 
-/** Decode a struct ct_value. */
+/** Decode a struct ct_value (24 bytes) or ct6_value (36), by its length. */
 export function decodeConntrackValue(b: Buffer): ConntrackValue {
-  const L = LAYOUTS.ct_value.offsets;
+  const six = b.length === LAYOUTS.ct6_value.size;
+  if (!six && b.length !== LAYOUTS.ct_value.size) {
+    throw new CodecError('value', `a conntrack value is ${LAYOUTS.ct_value.size} (IPv4) or ${LAYOUTS.ct6_value.size} (IPv6) bytes, got ${b.length}`);
+  }
+  const L = six ? LAYOUTS.ct6_value.offsets : LAYOUTS.ct_value.offsets;
   return {
     dir: ((b[L.flags] ?? 0) & CT_FLAG_REPLY) !== 0 ? CT_REPLY : CT_FORWARD,
-    natAddress: readAddr(b, L.nat_addr, AF_INET),
+    natAddress: readAddr(b, L.nat_addr, six ? AF_INET6 : AF_INET),
     natPort: b.readUInt16BE(L.nat_port),
     backendId: b.readUInt32LE(L.backend_id),
     serviceId: b.readUInt32LE(L.svc_id),
@@ -447,11 +500,12 @@ export function decodeConntrackValue(b: Buffer): ConntrackValue {
   };
 }
 
-/** Encode a struct ct_value (tests and state import use it). */
+/** Encode a struct ct_value, or ct6_value for an IPv6 natAddress (tests and state import use it). */
 export function encodeConntrackValue(v: ConntrackValue): Buffer {
-  const L = LAYOUTS.ct_value.offsets;
-  const b = Buffer.alloc(LAYOUTS.ct_value.size);
-  writeIPv4Field(b, L.nat_addr, v.natAddress, 'natAddress');
+  const t = CONNTRACK_TABLES[addressFamily(String(v.natAddress))];
+  const L = t.value.offsets;
+  const b = Buffer.alloc(t.value.size);
+  writeFlowAddr(t, b, L.nat_addr, v.natAddress, 'natAddress');
   b.writeUInt16BE(v.natPort, L.nat_port);
   b[L.state] = CT_STATES.indexOf(v.state);
   b[L.flags] = (v.hairpin ? CT_FLAG_HAIRPIN : 0) | (v.dir === CT_REPLY ? CT_FLAG_REPLY : 0);
@@ -618,4 +672,17 @@ export function decodeNodeConfig(b: Buffer): NodeConfig {
   const L = LAYOUTS.node_config.offsets;
   const a = b.readUInt32BE(L.hairpin_addr);
   return { hairpinAddress: a === 0 ? null : formatIPv4(a), sockNetnsCookie: b.readBigUInt64LE(L.sock_netns_cookie) };
+}
+
+/** Encode a struct node_config6: the IPv6 hairpin address, or all zero (null: off). */
+export function encodeNodeConfig6(hairpinAddress: string | null): Buffer {
+  const b = Buffer.alloc(LAYOUTS.node_config6.size);
+  if (hairpinAddress !== null) writeIPv6Field(b, LAYOUTS.node_config6.offsets.hairpin_addr, hairpinAddress, 'hairpinAddress');
+  return b;
+}
+
+/** Decode a struct node_config6: its hairpin address, or null when all zero. */
+export function decodeNodeConfig6(b: Buffer): string | null {
+  const off = LAYOUTS.node_config6.offsets.hairpin_addr;
+  return b.subarray(off, off + 16).every((x) => x === 0) ? null : readAddr(b, off, AF_INET6);
 }

@@ -9,6 +9,7 @@ import type {
   BackendValue,
   ConntrackKey,
   ConntrackValue,
+  IpFamily,
   GlobalCounter,
   LbStats,
   ServiceKey,
@@ -167,9 +168,13 @@ export interface Dataplane {
   readTable(base: number, size: number): Uint32Array;
   /** The Maglev table a service uses now (found through its service entry), or null. */
   getMaglevTable(serviceId: number): Uint32Array | null;
-  /** One conntrack entry, or null. */
+  /** One conntrack entry, or null; from the table of the key's family. */
   getConntrack(key: ConntrackKey): ConntrackValue | null;
-  /** One conntrack entry by its encoded struct ct_key, as its encoded struct ct_value, or null (nothing decoded: for walks over the whole table). */
+  /**
+   * One conntrack entry by its encoded key (struct ct_key, or ct6_key: the
+   * length says the table), as its encoded value, or null (nothing
+   * decoded: for walks over the whole table).
+   */
   lookupConntrack(key: Buffer): Buffer | null;
   /** The affinity entry of a client of a service, or null. */
   getAffinity(client: string, serviceId: number): AffinityValue | null;
@@ -180,7 +185,8 @@ export interface Dataplane {
    */
   lookupFlow(packet: FlowPacket): FlowDecision;
   /**
-   * One step of a walk over the conntrack table, in the table's own order
+   * One step of a walk over one conntrack table (`family` 4: conntrack,
+   * the default; 6: conntrack6), in the table's own order
    * (hash buckets, no sort order): whole buckets from `cursor` on (null:
    * the start), at most `max` entries unless the first bucket alone holds
    * more (then that bucket alone). The walk holds nothing between steps,
@@ -191,8 +197,12 @@ export interface Dataplane {
    * restarts it (a walk by bpf_map_get_next_key would: given a key that is
    * gone, it answers with the table's first key).
    */
-  readConntrack(cursor: ConntrackCursor | null, max: number): ConntrackBatch;
-  /** Delete conntrack entries by key (encoded struct ct_key, e.g. ConntrackRows.keyBytes); missing ones are skipped. Returns how many were deleted. */
+  readConntrack(cursor: ConntrackCursor | null, max: number, family?: IpFamily): ConntrackBatch;
+  /**
+   * Delete conntrack entries by key (encoded struct ct_key or ct6_key, e.g.
+   * ConntrackRows.keyBytes; each from the table its length says); missing
+   * ones are skipped. Returns how many were deleted.
+   */
   deleteConntrack(keys: readonly Buffer[]): number;
   /** Per-service counters summed over CPUs. */
   serviceStats(serviceId: number): LbStats;
@@ -216,15 +226,17 @@ export interface Dataplane {
    */
   mapOccupancy(): Promise<MapOccupancy[]>;
   /**
-   * The IPv4 address a flow whose client is its own backend (hairpin) is
-   * source-NATed to, or null when such flows are only DNATed.
+   * The address a flow whose client is its own backend (hairpin) is
+   * source-NATed to, one per family (IPv4 by default: node_config; IPv6:
+   * node_config6), or null when such flows of that family are only DNATed.
    */
-  hairpinAddress(): string | null;
+  hairpinAddress(family?: IpFamily): string | null;
   /**
    * Set it, or turn it off (null), for new hairpin flows and the next
-   * packets of established ones (bpf/include/hairpin.h).
+   * packets of established ones (bpf/include/hairpin.h). The family is the
+   * address's; turning off takes it (default IPv4).
    */
-  setHairpinAddress(address: string | null): void;
+  setHairpinAddress(address: string | null, family?: IpFamily): void;
   /**
    * Attach the programs to an interface. A hook that holds a program that
    * is not this dataplane's (another sluice's, another tool's) is refused

@@ -18,6 +18,9 @@ import {
   type ServiceKey,
   type ServiceValue,
   GLOBAL_COUNTERS,
+  CONNTRACK_TABLES,
+  addressFamily,
+  type IpFamily,
 } from './codec.js';
 import { ConntrackRows } from './conntrack-rows.js';
 import { StatsTable } from './stats-table.js';
@@ -237,12 +240,15 @@ export class FakeDataplane implements Dataplane {
   /**
    * As the kernel's LRU hash: entries hashed into conntrackBuckets
    * buckets (FNV-1a of the key, so a test sees the same order every run),
-   * read in whole buckets, the cursor a little-endian bucket index.
+   * read in whole buckets, the cursor a little-endian bucket index. One
+   * table per family, as the kernel's: an IPv6 key is 40 bytes.
    */
-  readConntrack(cursor: ConntrackCursor | null, max: number): ConntrackBatch {
+  readConntrack(cursor: ConntrackCursor | null, max: number, family: IpFamily = 4): ConntrackBatch {
     const start = cursor === null ? 0 : cursor.readUInt32LE(0);
     const buckets = new Map<number, ConntrackEntry[]>();
+    const keyHex = 2 * CONNTRACK_TABLES[family].key.size;
     for (const [hex, e] of this.conntrack) {
+      if (hex.length !== keyHex) continue;
       const b = bucketOf(hex, this.conntrackBuckets);
       if (b < start) continue;
       const list = buckets.get(b);
@@ -252,10 +258,10 @@ export class FakeDataplane implements Dataplane {
     const out: ConntrackEntry[] = [];
     for (const b of [...buckets.keys()].sort((x, y) => x - y)) {
       const list = buckets.get(b)!;
-      if (out.length > 0 && out.length + list.length > max) return { rows: ConntrackRows.of(out), next: cursorOf(b) };
+      if (out.length > 0 && out.length + list.length > max) return { rows: ConntrackRows.of(out, family), next: cursorOf(b) };
       out.push(...list);
     }
-    return { rows: ConntrackRows.of(out), next: null };
+    return { rows: ConntrackRows.of(out, family), next: null };
   }
 
   deleteConntrack(keys: readonly Buffer[]): number {
@@ -317,13 +323,17 @@ export class FakeDataplane implements Dataplane {
 
   hairpin: string | null = null;
 
-  hairpinAddress(): string | null {
-    return this.hairpin;
+  /** The IPv6 hairpin SNAT address (node_config6). */
+  hairpin6: string | null = null;
+
+  hairpinAddress(family: IpFamily = 4): string | null {
+    return family === 6 ? this.hairpin6 : this.hairpin;
   }
 
-  setHairpinAddress(address: string | null): void {
+  setHairpinAddress(address: string | null, family: IpFamily = address === null ? 4 : addressFamily(address)): void {
     this.record('setHairpinAddress', address ?? '');
-    this.hairpin = address;
+    if (family === 6) this.hairpin6 = address;
+    else this.hairpin = address;
   }
 
   attach(target: AttachTarget): void {

@@ -25,6 +25,11 @@ import {
   encodeServiceValueInto,
   encodeConntrackKey,
   encodeServiceKey,
+  CONNTRACK_TABLES,
+  addressFamily,
+  conntrackTableOfKey,
+  decodeNodeConfig6,
+  encodeNodeConfig6,
   encodeU32,
   encodeVipKey,
   encodeVipValue,
@@ -32,6 +37,7 @@ import {
   type BackendValue,
   type ConntrackKey,
   type ConntrackValue,
+  type IpFamily,
   type GlobalCounter,
   type LbStats,
   type ServiceKey,
@@ -519,12 +525,12 @@ export class NativeDataplane implements Dataplane {
 
   getConntrack(key: ConntrackKey): ConntrackValue | null {
     const k = encodeConntrackKey(key);
-    const v = this.raw.mapLookup('conntrack', k);
+    const v = this.raw.mapLookup(conntrackTableOfKey(k).map, k);
     return v ? decodeConntrackValue(v) : null;
   }
 
   lookupConntrack(key: Buffer): Buffer | null {
-    return this.raw.mapLookup('conntrack', key);
+    return this.raw.mapLookup(conntrackTableOfKey(key).map, key);
   }
 
   getAffinity(client: string, serviceId: number): AffinityValue | null {
@@ -532,15 +538,16 @@ export class NativeDataplane implements Dataplane {
     return v ? decodeAffinityValue(v) : null;
   }
 
-  readConntrack(cursor: ConntrackCursor | null, max: number): ConntrackBatch {
+  readConntrack(cursor: ConntrackCursor | null, max: number, family: IpFamily = 4): ConntrackBatch {
+    const map = CONNTRACK_TABLES[family].map;
     // The kernel reads a hash map in whole buckets and refuses (ENOSPC) a
     // first bucket larger than max: ask for one more entry until it fits,
     // so that it comes alone. Buckets hold a few entries (the table has
     // about one bucket per entry).
     for (let want = max; ; want++) {
       try {
-        const r = this.raw.mapLookupBatch('conntrack', cursor, want);
-        return { rows: new ConntrackRows(r.keys, r.values, r.count), next: r.next };
+        const r = this.raw.mapLookupBatch(map, cursor, want);
+        return { rows: new ConntrackRows(r.keys, r.values, r.count, family), next: r.next };
       } catch (err) {
         if ((err as NativeError).code !== 'ENOSPC') throw err;
       }
@@ -556,7 +563,16 @@ export class NativeDataplane implements Dataplane {
 
   deleteConntrack(keys: readonly Buffer[]): number {
     if (keys.length === 0) return 0;
-    return this.raw.mapDeleteBatch('conntrack', Buffer.concat(keys));
+    const byMap = new Map<string, Buffer[]>();
+    for (const k of keys) {
+      const map = conntrackTableOfKey(k).map;
+      const list = byMap.get(map);
+      if (list) list.push(k);
+      else byMap.set(map, [k]);
+    }
+    let n = 0;
+    for (const [map, list] of byMap) n += this.raw.mapDeleteBatch(map, Buffer.concat(list));
+    return n;
   }
 
   serviceStats(serviceId: number): LbStats {
@@ -584,12 +600,15 @@ export class NativeDataplane implements Dataplane {
     return decodeGlobalStats(this.raw.perCpuSum('global_stats', ZERO_KEY) ?? Buffer.alloc(LAYOUTS.global_stats.size));
   }
 
-  hairpinAddress(): string | null {
+  hairpinAddress(family: IpFamily = 4): string | null {
+    if (family === 6) return decodeNodeConfig6(this.raw.mapLookup('node_config6', ZERO_KEY) ?? Buffer.alloc(LAYOUTS.node_config6.size));
     return this.nodeConfig().hairpinAddress;
   }
 
-  setHairpinAddress(address: string | null): void {
-    this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), hairpinAddress: address }));
+  setHairpinAddress(address: string | null, family: IpFamily = address === null ? 4 : addressFamily(address)): void {
+    if (address !== null && addressFamily(address) !== family) throw new SluiceError('INVALID_ARGUMENT', `hairpin address ${address} is not an IPv${family} address`);
+    if (family === 6) this.raw.mapUpdate('node_config6', ZERO_KEY, encodeNodeConfig6(address));
+    else this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), hairpinAddress: address }));
   }
 
   private nodeConfig(): ReturnType<typeof decodeNodeConfig> {

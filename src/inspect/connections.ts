@@ -23,8 +23,15 @@
  * state's timeout, not yet deleted by the collector) is one the dataplane
  * treats as absent, whose next packet is placed afresh, so it is not a
  * connection any more, whatever the table still holds.
+ *
+ * IPv4 and IPv6 flows live in two tables (conntrack, conntrack6): a listing
+ * or a flush walks IPv4's, then IPv6's, or only the one its filter's
+ * family or addresses name; a cursor says which table it stands in.
  */
-import { CT_FORWARD, CT_STATES, LAYOUTS, decodeConntrackKey, encodeConntrackKey, parseIPv4, type ConntrackKey, type ConntrackState, type Protocol } from '../dataplane/codec.js';
+import {
+  CONNTRACK_TABLES, CT_FORWARD, CT_STATES, addressFamily, decodeConntrackKey, encodeConntrackKey, parseIPv4, writeAddr,
+  type ConntrackKey, type ConntrackState, type IpFamily, type Protocol,
+} from '../dataplane/codec.js';
 import { ConntrackRows } from '../dataplane/conntrack-rows.js';
 import { CONNTRACK_CURSOR_SIZE, type ConntrackCursor, type Dataplane } from '../dataplane/dataplane.js';
 
@@ -36,6 +43,8 @@ export interface ConnectionMatch {
   clientAddress?: string;
   /** Only flows in this state. */
   state?: ConntrackState;
+  /** Only flows of this family (the addresses above, if given, must be of it). */
+  family?: IpFamily;
 }
 
 /** One connection. */
@@ -59,8 +68,10 @@ export interface ConnectionInfo {
 
 /** Where a listing goes on (see the top of this file). */
 export interface ConnectionCursor {
-  /** The table's cursor; 'end' once the table has been read to its end. */
-  table: ConntrackCursor | 'end';
+  /** The table it stands in: IPv6's (conntrack6), or when absent IPv4's. */
+  family?: 6;
+  /** The table's cursor; 'end' once the table has been read to its end; 'start' before its first batch. */
+  table: ConntrackCursor | 'end' | 'start';
   /** Forward keys of the bucket the last page ended inside, still to show (if still there and matching). */
   pending: ConntrackKey[];
 }
@@ -97,27 +108,62 @@ const PENDING_MAX = 256;
 
 type RowMatch = (rows: ConntrackRows, i: number) => boolean;
 
-/** A predicate over raw conntrack rows (either direction) for `m`. */
-function rowMatcher(m: ConnectionMatch): RowMatch {
+/**
+ * The tables `m` can match in, in walk order: both, or the one its family
+ * or its addresses name (none if they disagree). RangeError for an address
+ * that is not one: a filter left out would make a flush take everything.
+ */
+export function matchFamilies(m: ConnectionMatch): IpFamily[] {
+  const named = new Set<IpFamily>();
+  if (m.family !== undefined) named.add(m.family);
+  for (const a of [m.backendAddress, m.clientAddress]) {
+    if (a === undefined) continue;
+    const family = addressFamily(a);
+    checkedAddress(a, family);
+    named.add(family);
+  }
+  if (named.size > 1) return [];
+  return named.size === 1 ? [...named] : [4, 6];
+}
+
+/** A predicate over raw conntrack rows (either direction) of one table for `m`. */
+function rowMatcher(m: ConnectionMatch, family: IpFamily): RowMatch {
   const ids = m.serviceIds;
-  const backend = m.backendAddress === undefined ? -1 : address(m.backendAddress);
-  const client = m.clientAddress === undefined ? -1 : address(m.clientAddress);
   const state = m.state === undefined ? -1 : CT_STATES.indexOf(m.state);
+  if (family === 4) {
+    const backend = m.backendAddress === undefined ? -1 : parseIPv4(m.backendAddress);
+    const client = m.clientAddress === undefined ? -1 : parseIPv4(m.clientAddress);
+    return (r, i) => {
+      if (ids !== undefined && !ids.has(r.serviceId(i))) return false;
+      if (state >= 0 && r.state(i) !== state) return false;
+      const forward = r.dir(i) === CT_FORWARD;
+      if (backend >= 0 && (forward ? r.natAddress(i) : r.source(i)) !== backend) return false;
+      if (client >= 0 && (forward ? r.source(i) : r.destination(i)) !== client) return false;
+      return true;
+    };
+  }
+  const backend = m.backendAddress === undefined ? undefined : checkedAddress(m.backendAddress, 6);
+  const client = m.clientAddress === undefined ? undefined : checkedAddress(m.clientAddress, 6);
   return (r, i) => {
     if (ids !== undefined && !ids.has(r.serviceId(i))) return false;
     if (state >= 0 && r.state(i) !== state) return false;
     const forward = r.dir(i) === CT_FORWARD;
-    if (backend >= 0 && (forward ? r.natAddress(i) : r.source(i)) !== backend) return false;
-    if (client >= 0 && (forward ? r.source(i) : r.destination(i)) !== client) return false;
+    if (backend !== undefined && !(forward ? r.natAddressIs(i, backend) : r.sourceIs(i, backend))) return false;
+    if (client !== undefined && !(forward ? r.sourceIs(i, client) : r.destinationIs(i, client))) return false;
     return true;
   };
 }
 
-/** parseIPv4 of an address the caller has checked: -1 would disable the filter (a flush would take everything). */
-function address(a: string): number {
-  const v = parseIPv4(a);
-  if (v < 0) throw new RangeError(`connections: not an IPv4 address: ${a}`);
-  return v;
+/** An address the caller has checked, in network order (4 or 16 bytes); RangeError if it is not one of `family`. */
+function checkedAddress(a: string, family: IpFamily): Buffer {
+  const b = Buffer.alloc(16);
+  try {
+    if (family === 4 && parseIPv4(a) < 0) throw new Error('not IPv4');
+    writeAddr(b, 0, a);
+  } catch {
+    throw new RangeError(`connections: not an IPv${family} address: ${a}`);
+  }
+  return family === 4 ? b.subarray(0, 4) : b;
 }
 
 const NS_PER_S = 1_000_000_000n;
@@ -143,11 +189,11 @@ function info(rows: ConntrackRows, i: number, nowNs: bigint): ConnectionInfo {
 
 /**
  * Up to `limit` matching connections from cursor `after` on (none: the
- * start), in the table's order, and the cursor of the rest. A page may
- * hold fewer than `limit`, even none, and still have a next cursor: when
- * it ends on a bucket boundary before the page is full, or after
- * examining `examineMax` entries. `nowNs` is CLOCK_MONOTONIC (the entries'
- * clock).
+ * start), in the tables' order (IPv4's, then IPv6's), and the cursor of the
+ * rest. A page may hold fewer than `limit`, even none, and still have a
+ * next cursor: when it ends on a bucket boundary before the page is full,
+ * or after examining `examineMax` entries. `nowNs` is CLOCK_MONOTONIC (the
+ * entries' clock).
  */
 export function listConnections(
   dataplane: Dataplane,
@@ -157,13 +203,49 @@ export function listConnections(
   opts: ListOptions = {},
 ): ConnectionPage {
   if (!(page.limit >= 1)) throw new RangeError(`listConnections: limit ${page.limit}`);
-  const matches = rowMatcher(m);
+  const families = matchFamilies(m);
+  const examineMax = opts.examineMax ?? EXAMINE_MAX;
+  const out: ConnectionInfo[] = [];
+  let examined = 0;
+  let family: IpFamily = page.after?.family ?? 4;
+  let after: TableCursor | undefined = page.after;
+  // A cursor names the table it stands in; a table before it is done.
+  for (let k = families.findIndex((f) => f >= family); k >= 0 && k < families.length; k++) {
+    if (families[k] !== family) {
+      family = families[k]!;
+      after = undefined;
+    }
+    if (examined >= examineMax || out.length >= page.limit) return { connections: out, next: cursorAt(family, { table: 'start', pending: [] }) };
+    const r = listTable(dataplane, family, rowMatcher(m, family), { after, limit: page.limit - out.length }, nowNs, examineMax - examined);
+    out.push(...r.connections);
+    examined += r.examined;
+    if (r.next !== undefined) return { connections: out, next: cursorAt(family, r.next) };
+  }
+  return { connections: out };
+}
+
+/** Where a listing stands in one table. */
+type TableCursor = Omit<ConnectionCursor, 'family'>;
+
+function cursorAt(family: IpFamily, c: TableCursor): ConnectionCursor {
+  return family === 6 ? { family: 6, ...c } : { ...c };
+}
+
+/** listConnections in one table. */
+function listTable(
+  dataplane: Dataplane,
+  family: IpFamily,
+  matches: RowMatch,
+  page: { after?: TableCursor | undefined; limit: number },
+  nowNs: bigint,
+  examineMax: number,
+): { connections: ConnectionInfo[]; next?: TableCursor; examined: number } {
   const nowS = Number(nowNs / NS_PER_S);
   // Alive as the dataplane judges it (ct_live: wrap-safe).
   const forwardMatch: RowMatch = (r, i) => r.dir(i) === CT_FORWARD && ((r.expires(i) - nowS) | 0) > 0 && matches(r, i);
-  const examineMax = opts.examineMax ?? EXAMINE_MAX;
   const out: ConnectionInfo[] = [];
-  let at: ConntrackCursor | null | 'end' = page.after?.table ?? null;
+  const start = page.after?.table;
+  let at: ConntrackCursor | null | 'end' = start === undefined || start === 'start' ? null : start;
   let pending = page.after?.pending ?? [];
   let examined = 0;
   let matched = 0;
@@ -175,7 +257,7 @@ export function listConnections(
     examined++;
     const value = dataplane.getConntrack(key);
     if (value === null) continue;
-    const rows = ConntrackRows.of([{ key, value }]);
+    const rows = ConntrackRows.of([{ key, value }], family);
     if (forwardMatch(rows, 0)) out.push(info(rows, 0, nowNs));
   }
 
@@ -186,7 +268,7 @@ export function listConnections(
     // that matched so far (a Laplace estimate: a half before the first batch).
     const share = (matched + 1) / (examined + 2);
     let want = Math.max(room, Math.min(BATCH_MAX, examineMax - examined, Math.ceil((2 * room) / share)));
-    let batch = dataplane.readConntrack(at, want);
+    let batch = dataplane.readConntrack(at, want, family);
     examined += batch.rows.count;
     let hits = indexes(batch.rows, forwardMatch);
     // The page fills inside this batch: read again only up to the match
@@ -195,7 +277,7 @@ export function listConnections(
     // first bucket alone came back larger than asked for.
     while (hits.length > room && batch.rows.count <= want) {
       want = hits[room - 1]! + 1;
-      batch = dataplane.readConntrack(at, want);
+      batch = dataplane.readConntrack(at, want, family);
       examined += batch.rows.count;
       hits = indexes(batch.rows, forwardMatch);
     }
@@ -206,8 +288,8 @@ export function listConnections(
   }
 
   if (at === null) throw new Error('listConnections: no batch read'); // unreachable: see the loop
-  if (at === 'end' && pending.length === 0) return { connections: out };
-  return { connections: out, next: { table: at, pending } };
+  if (at === 'end' && pending.length === 0) return { connections: out, examined };
+  return { connections: out, next: { table: at, pending }, examined };
 }
 
 function indexes(rows: ConntrackRows, match: RowMatch): number[] {
@@ -229,47 +311,56 @@ export interface FlushOptions {
  * or may not be. Returns how many flows (forward entries) matched.
  */
 export async function flushConnections(dataplane: Dataplane, m: ConnectionMatch, opts: FlushOptions = {}): Promise<number> {
-  const matches = rowMatcher(m);
   const pause = opts.pause ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
-  let at: ConntrackCursor | null = null;
   let flows = 0;
-  for (;;) {
-    const { rows, next } = dataplane.readConntrack(at, BATCH_MAX);
-    const doomed: Buffer[] = [];
-    for (let i = 0; i < rows.count; i++) {
-      if (!matches(rows, i)) continue;
-      doomed.push(rows.keyBytes(i));
-      if (rows.dir(i) === CT_FORWARD) flows++;
+  for (const family of matchFamilies(m)) {
+    const matches = rowMatcher(m, family);
+    let at: ConntrackCursor | null = null;
+    for (;;) {
+      const { rows, next } = dataplane.readConntrack(at, BATCH_MAX, family);
+      const doomed: Buffer[] = [];
+      for (let i = 0; i < rows.count; i++) {
+        if (!matches(rows, i)) continue;
+        doomed.push(rows.keyBytes(i));
+        if (rows.dir(i) === CT_FORWARD) flows++;
+      }
+      dataplane.deleteConntrack(doomed);
+      if (next === null) break;
+      at = next;
+      await pause();
     }
-    dataplane.deleteConntrack(doomed);
-    if (next === null) return flows;
-    at = next;
-    await pause();
   }
+  return flows;
 }
 
 /**
- * A cursor as text for a page token: "1", the table's cursor and the
- * pending keys, each base64url, joined by dots ("1.AAEAAA." : bucket 256,
- * nothing pending; an empty table cursor means 'end').
+ * A cursor as text for a page token: the table ("1": IPv4's, "6": IPv6's),
+ * the table's cursor and the pending keys, each base64url, joined by dots
+ * ("1.AAEAAA." : bucket 256 of IPv4's table, nothing pending; an empty
+ * table cursor means 'end', "~" 'start').
  */
 export function formatConnectionCursor(c: ConnectionCursor): string {
   // parseConnectionCursor refuses more; no bucket of the kernel's table holds that many.
   if (c.pending.length > PENDING_MAX) throw new RangeError(`connection cursor: ${c.pending.length} pending keys, at most ${PENDING_MAX}`);
-  const table = c.table === 'end' ? '' : c.table.toString('base64url');
+  const table = c.table === 'end' ? '' : c.table === 'start' ? '~' : c.table.toString('base64url');
   const pending = Buffer.concat(c.pending.map((k) => encodeConntrackKey(k))).toString('base64url');
-  return `1.${table}.${pending}`;
+  return `${c.family === 6 ? '6' : '1'}.${table}.${pending}`;
 }
 
 /** The cursor formatConnectionCursor wrote, or undefined if `s` is not one. */
 export function parseConnectionCursor(s: string): ConnectionCursor | undefined {
   const parts = s.split('.');
-  if (parts.length !== 3 || parts[0] !== '1') return undefined;
+  if (parts.length !== 3 || (parts[0] !== '1' && parts[0] !== '6')) return undefined;
+  const family: IpFamily = parts[0] === '6' ? 6 : 4;
+  if (parts[1] === '~') {
+    // The start of IPv6's table: IPv4's has no start cursor (no cursor at all is its start).
+    return family === 6 && parts[2] === '' ? { family: 6, table: 'start', pending: [] } : undefined;
+  }
   const table = base64url(parts[1]!);
   const keys = base64url(parts[2]!);
   if (table === undefined || keys === undefined) return undefined;
   if (table.length !== 0 && table.length !== CONNTRACK_CURSOR_SIZE) return undefined;
-  const size = LAYOUTS.ct_key.size;
+  const size = CONNTRACK_TABLES[family].key.size;
   if (keys.length % size !== 0 || keys.length / size > PENDING_MAX) return undefined;
   if (table.length === 0 && keys.length === 0) return undefined;
   const pending: ConntrackKey[] = [];
@@ -284,7 +375,7 @@ export function parseConnectionCursor(s: string): ConnectionCursor | undefined {
     if (!encodeConntrackKey(key).equals(k)) return undefined;
     pending.push(key);
   }
-  return { table: table.length === 0 ? 'end' : table, pending };
+  return cursorAt(family, { table: table.length === 0 ? 'end' : table, pending });
 }
 
 /** Strict base64url (what Buffer's toString writes), or undefined. */

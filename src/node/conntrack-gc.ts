@@ -4,9 +4,10 @@
  * absent), so that the LRU table's room goes to live flows instead of
  * being won back by evicting them.
  *
- * A pass walks the whole table in batches (Dataplane.readConntrack) and
- * is spread over the interval: it reads at the pace that would cover a
- * table of `tableSize` entries in PACE_SHARE of the interval, sleeping
+ * A pass walks the whole of both tables (IPv4's conntrack, then IPv6's
+ * conntrack6) in batches (Dataplane.readConntrack) and is spread over the
+ * interval: it reads at the pace that would cover `tableSize` entries (the
+ * two tables' capacities together) in PACE_SHARE of the interval, sleeping
  * between batches, so a full table costs the same share of a CPU however
  * the entries are spread, and the event loop is free between batches.
  *
@@ -37,13 +38,14 @@
  * the previous second when this process is in the next one.
  */
 import type { Logger } from 'pino';
-import { CT_FLAG_HAIRPIN, CT_FORWARD, CT_FLAG_REPLY, CT_STATES, FLOW_TIMEOUT_MAX_S, LAYOUTS, parseIPv4, type ConntrackState } from '../dataplane/codec.js';
+import {
+  CT_FLAG_HAIRPIN, CT_FORWARD, CT_FLAG_REPLY, CT_STATES, FLOW_TIMEOUT_MAX_S, conntrackTableOfKey, writeAddr,
+  type ConntrackState, type IpFamily,
+} from '../dataplane/codec.js';
 import type { ConntrackCursor, Dataplane } from '../dataplane/dataplane.js';
 
-const K = LAYOUTS.ct_key.offsets;
-const V = LAYOUTS.ct_value.offsets;
-const KEY_SIZE = LAYOUTS.ct_key.size;
-const V_SIZE = LAYOUTS.ct_value.size;
+/** The tables a pass walks, in order. */
+const FAMILIES: readonly IpFamily[] = [4, 6];
 
 /** Entries read from the kernel per batch. */
 const BATCH = 1024;
@@ -134,36 +136,64 @@ export function deadAt(expires: number, now: number): boolean {
   return ((expires - (now - DEAD_MARGIN_S)) | 0) <= 0;
 }
 
+/** What peerOf() finds: the other entry's key, and what its value holds if it is this flow's. */
+export interface PeerWant {
+  key: Buffer;
+  /** Its NAT address, in network order (4 or 16 bytes). */
+  natAddr: Buffer;
+  natPort: number;
+  flags: number;
+}
+
 /**
  * The key of the other entry of the flow whose entry is (key, value), and
  * the value that entry has if it is this flow's (bpf/include/ct.h
- * ct_peer(), on the encoded structs). `hairpin` is node_config's hairpin
- * address as parseIPv4 gives it (0: none).
+ * ct_peer(), on the encoded structs of either table). `hairpin` is the
+ * hairpin address of the key's family (node_config or node_config6), in
+ * network order, or as parseIPv4 gives it for IPv4 (0 or all zero: none).
  */
-export function peerOf(key: Buffer, value: Buffer, hairpin: number): { key: Buffer; natAddr: number; natPort: number; flags: number } {
-  const pk = Buffer.alloc(KEY_SIZE);
+export function peerOf(key: Buffer, value: Buffer, hairpin: number | Buffer): PeerWant {
+  const t = conntrackTableOfKey(key);
+  const K = t.key.offsets;
+  const V = t.value.offsets;
+  const n = t.addrBytes;
+  const pk = Buffer.alloc(t.key.size);
   pk[K.proto] = key[K.proto]!;
   const flags = value[V.flags]!;
   const hp = (flags & CT_FLAG_HAIRPIN) !== 0;
   if ((flags & CT_FLAG_REPLY) !== 0) {
-    key.copy(pk, K.saddr, hp ? K.saddr : K.daddr, (hp ? K.saddr : K.daddr) + 4);
-    value.copy(pk, K.daddr, V.nat_addr, V.nat_addr + 4);
+    key.copy(pk, K.saddr, hp ? K.saddr : K.daddr, (hp ? K.saddr : K.daddr) + n);
+    value.copy(pk, K.daddr, V.nat_addr, V.nat_addr + n);
     key.copy(pk, K.sport, K.dport, K.dport + 2);
     value.copy(pk, K.dport, V.nat_port, V.nat_port + 2);
-    return { key: pk, natAddr: key.readUInt32BE(K.saddr), natPort: key.readUInt16BE(K.sport), flags: flags ^ CT_FLAG_REPLY };
+    return { key: pk, natAddr: key.subarray(K.saddr, K.saddr + n), natPort: key.readUInt16BE(K.sport), flags: flags ^ CT_FLAG_REPLY };
   }
-  value.copy(pk, K.saddr, V.nat_addr, V.nat_addr + 4);
-  if (hp) pk.writeUInt32BE(hairpin >>> 0, K.daddr);
-  else key.copy(pk, K.daddr, K.saddr, K.saddr + 4);
+  value.copy(pk, K.saddr, V.nat_addr, V.nat_addr + n);
+  if (hp) {
+    if (typeof hairpin === 'number') pk.writeUInt32BE(hairpin >>> 0, K.daddr);
+    else hairpin.copy(pk, K.daddr, 0, n);
+  } else {
+    key.copy(pk, K.daddr, K.saddr, K.saddr + n);
+  }
   value.copy(pk, K.sport, V.nat_port, V.nat_port + 2);
   key.copy(pk, K.dport, K.sport, K.sport + 2);
-  return { key: pk, natAddr: key.readUInt32BE(K.daddr), natPort: key.readUInt16BE(K.dport), flags: flags ^ CT_FLAG_REPLY };
+  return { key: pk, natAddr: key.subarray(K.daddr, K.daddr + n), natPort: key.readUInt16BE(K.dport), flags: flags ^ CT_FLAG_REPLY };
 }
 
 /** Whether `peer` is the other entry of the flow of `value`, whose peerOf() is `want` (ct_is_peer()). */
-function isPeer(peer: Buffer, value: Buffer, want: { natAddr: number; natPort: number; flags: number }): boolean {
-  return peer[V.flags] === want.flags && peer.readUInt32BE(V.nat_addr) === want.natAddr >>> 0 &&
+function isPeer(peer: Buffer, value: Buffer, want: PeerWant): boolean {
+  const V = conntrackTableOfKey(want.key).value.offsets;
+  const n = want.natAddr.length;
+  return peer[V.flags] === want.flags && peer.compare(want.natAddr, 0, n, V.nat_addr, V.nat_addr + n) === 0 &&
     peer.readUInt16BE(V.nat_port) === want.natPort && peer.readUInt32LE(V.backend_id) === value.readUInt32LE(V.backend_id);
+}
+
+/** A family's hairpin address in network order (all zero: none). */
+function hairpinBytes(dp: Dataplane, family: IpFamily): Buffer {
+  const a = dp.hairpinAddress(family);
+  const b = Buffer.alloc(16);
+  if (a !== null) writeAddr(b, 0, a, 'hairpinAddress');
+  return family === 4 ? b.subarray(0, 4) : b;
 }
 
 const zeroExpired = (): Record<ConntrackState, number> => ({ established: 0, new: 0, closing: 0 });
@@ -279,40 +309,44 @@ export class ConntrackGc {
     const began = this.clockMs();
     let cpuUs = 0;
     const r: GcPassResult = { entries: 0, deleted: 0, expired: zeroExpired(), orphanedReplies: 0, raced: 0, wallMs: 0, cpuMs: 0 };
-    const hairpinAddr = this.dp.hairpinAddress();
-    const hairpin = hairpinAddr === null ? 0 : parseIPv4(hairpinAddr);
     // Entries per ms that cover tableSize in PACE_SHARE of the interval.
     const perMs = this.tableSize / (this.intervalMs * PACE_SHARE);
-    let at: ConntrackCursor | null = null;
     const active = new Map<number, number>();
-    do {
-      // CPU of the batches alone, not of what the process does between them.
-      const cpu0 = process.cpuUsage();
-      const { rows, next } = this.dp.readConntrack(at, this.batch);
-      const now = this.nowS();
-      const gone = new Set<string>();
-      for (let i = 0; i < rows.count; i++) {
-        if (!deadAt(rows.expires(i), now)) {
-          if (rows.dir(i) === CT_FORWARD) {
-            const id = rows.values.readUInt32LE(i * V_SIZE + V.backend_id);
-            active.set(id, (active.get(id) ?? 0) + 1);
+    let whole = true;
+    for (const family of FAMILIES) {
+      const hairpin = hairpinBytes(this.dp, family);
+      let at: ConntrackCursor | null = null;
+      do {
+        // CPU of the batches alone, not of what the process does between them.
+        const cpu0 = process.cpuUsage();
+        const { rows, next } = this.dp.readConntrack(at, this.batch, family);
+        const now = this.nowS();
+        const gone = new Set<string>();
+        for (let i = 0; i < rows.count; i++) {
+          if (!deadAt(rows.expires(i), now)) {
+            if (rows.dir(i) === CT_FORWARD) {
+              const id = rows.backendId(i);
+              active.set(id, (active.get(id) ?? 0) + 1);
+            }
+            continue;
           }
-          continue;
+          const key = rows.keyBytes(i);
+          // Deleted already, as the peer of an entry earlier in this batch.
+          if (gone.size > 0 && gone.delete(key.toString('latin1'))) continue;
+          this.judge(key, rows.valueBytes(i), now, hairpin, gone, r);
         }
-        const key = rows.keyBytes(i);
-        // Deleted already, as the peer of an entry earlier in this batch.
-        if (gone.size > 0 && gone.delete(key.toString('latin1'))) continue;
-        this.judge(key, rows.values.subarray(i * V_SIZE, (i + 1) * V_SIZE), now, hairpin, gone, r);
-      }
-      r.entries += rows.count;
-      const cpu = process.cpuUsage(cpu0);
-      cpuUs += cpu.user + cpu.system;
-      at = next;
-      if (at === null || this.stopping) break;
-      const ahead = opts.paced ? r.entries / perMs - (this.clockMs() - began) : 0;
-      await this.pause(ahead);
-    } while (!this.stopping);
-    if (at === null) this.active = active;
+        r.entries += rows.count;
+        const cpu = process.cpuUsage(cpu0);
+        cpuUs += cpu.user + cpu.system;
+        at = next;
+        if (at === null || this.stopping) break;
+        const ahead = opts.paced ? r.entries / perMs - (this.clockMs() - began) : 0;
+        await this.pause(ahead);
+      } while (!this.stopping);
+      if (at !== null) whole = false;
+      if (this.stopping) break;
+    }
+    if (whole && !this.stopping) this.active = active;
     r.wallMs = this.clockMs() - began;
     r.cpuMs = cpuUs / 1000;
     const t = this.totals;
@@ -327,7 +361,8 @@ export class ConntrackGc {
   }
 
   /** Decide about one entry a batch showed dead (see the top of this file). */
-  private judge(key: Buffer, value: Buffer, now: number, hairpin: number, gone: Set<string>, r: GcPassResult): void {
+  private judge(key: Buffer, value: Buffer, now: number, hairpin: Buffer, gone: Set<string>, r: GcPassResult): void {
+    const V = conntrackTableOfKey(key).value.offsets;
     const want = peerOf(key, value, hairpin);
     const peer = this.dp.lookupConntrack(want.key);
     const ours = peer !== null && isPeer(peer, value, want);

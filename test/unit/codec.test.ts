@@ -46,10 +46,28 @@ test('bad inputs name the field', (t) => {
   t.is(e2?.field, 'port');
   const e3 = t.throws(() => encodeBackendValue({ address: '10.1.0.1', port: 70000, flags: 0, serviceId: 1 }), { instanceOf: CodecError });
   t.is(e3?.field, 'backend.port');
-  // The conntrack table holds IPv4 flows (4-byte addresses): an IPv6 tuple is refused, not truncated.
+  // A flow's addresses are of one family (one table each): a mixed tuple is refused, not truncated.
   const e4 = t.throws(() => encodeConntrackKey({ saddr: '10.0.0.1', daddr: 'fd00::1', sport: 1, dport: 2, protocol: 'tcp' }), { instanceOf: CodecError });
   t.is(e4?.field, 'daddr');
-  t.regex(e4?.message ?? '', /IPv4 flows/);
+  t.regex(e4?.message ?? '', /addresses are of one family/);
+  const e5 = t.throws(() => encodeConntrackKey({ saddr: 'fd00::1', daddr: 'fd00::g', sport: 1, dport: 2, protocol: 'tcp' }), { instanceOf: CodecError });
+  t.is(e5?.field, 'daddr');
+});
+
+test('IPv6 conntrack entries: struct ct6_key and ct6_value, by the addresses\' family, and back by length', (t) => {
+  const key = { saddr: '2001:db8::7', daddr: 'fd96::10', sport: 40000, dport: 80, protocol: 'tcp' as const };
+  const k = encodeConntrackKey(key);
+  t.is(k.length, LAYOUTS.ct6_key.size);
+  t.is(k.subarray(0, 16).toString('hex'), '20010db8000000000000000000000007', 'the source, 16 bytes in network order');
+  t.is(k.readUInt16BE(LAYOUTS.ct6_key.offsets.sport), 40000);
+  t.is(k[LAYOUTS.ct6_key.offsets.proto], 6);
+  t.deepEqual(decodeConntrackKey(k), key);
+  const value = { dir: CT_REPLY, natAddress: 'fd96::10', natPort: 80, backendId: 3, serviceId: 2, state: 'new' as const, created: 100, expires: 160, hairpin: true };
+  const v = encodeConntrackValue(value);
+  t.is(v.length, LAYOUTS.ct6_value.size);
+  t.deepEqual(decodeConntrackValue(v), value);
+  t.is(encodeConntrackKey({ ...key, saddr: '10.0.0.1', daddr: '10.96.0.10' }).length, LAYOUTS.ct_key.size, 'IPv4 keys stay 16 bytes');
+  t.throws(() => decodeConntrackKey(Buffer.alloc(20)), { instanceOf: CodecError, message: /16 \(IPv4\) or 40 \(IPv6\) bytes, got 20/ });
 });
 
 test('IPv4 parsing: dotted quads only, no leading zeros, each octet ≤ 255', (t) => {

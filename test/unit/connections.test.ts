@@ -246,3 +246,68 @@ test('a listing shows live connections only, and filters by state', (t) => {
     t.true(got.every((c) => c.state === state));
   }
 });
+
+/** Flow i over IPv6: client 2001:db8:c::(i+1), VIP fd96::(10+i%3), backend fd77:1::(1+i%5), service 4+i%3. */
+function flow6(i: number): [ConntrackEntry, ConntrackEntry] {
+  const client = `2001:db8:c::${(i + 1).toString(16)}`;
+  const vip = `fd96::${(16 + (i % 3)).toString(16)}`;
+  const backend = `fd77:1::${1 + (i % 5)}`;
+  const value = { backendId: 100 + (i % 5), serviceId: 4 + (i % 3), state: 'established' as const, created: 1, expires: 12 };
+  return [
+    { key: { saddr: client, daddr: vip, sport: 1024 + i, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: backend, natPort: 8080 } },
+    { key: { saddr: backend, daddr: client, sport: 8080, dport: 1024 + i, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: vip, natPort: 80 } },
+  ];
+}
+
+function dualFake(v4: number, v6: number, buckets: number): FakeDataplane {
+  const dp = fake(v4, buckets);
+  for (let i = 0; i < v6; i++) for (const e of flow6(i)) dp.addConntrack(e);
+  return dp;
+}
+
+test('both tables: a listing walks IPv4\'s, then IPv6\'s, each flow once, across pages that end in either', (t) => {
+  const dp = dualFake(300, 200, 7);
+  for (const limit of [1, 13, 120, 1000]) {
+    const ps = pages(dp, {}, limit);
+    const all = ps.flat();
+    t.is(all.length, 500, `limit ${limit}`);
+    const v6 = all.filter((c) => c.clientAddress.includes(':'));
+    t.is(v6.length, 200);
+    t.is(new Set(v6.map((c) => c.clientAddress)).size, 200, 'no IPv6 flow twice');
+    t.is(new Set(all.filter((c) => !c.clientAddress.includes(':')).map(flowOf)).size, 300, 'no IPv4 flow twice');
+    // IPv4 first: once an IPv6 flow is listed, no IPv4 one follows.
+    const firstV6 = all.findIndex((c) => c.clientAddress.includes(':'));
+    t.true(all.slice(firstV6).every((c) => c.clientAddress.includes(':')));
+  }
+  const one = flow6(7)[0];
+  const c = listConnections(dp, { clientAddress: '2001:db8:c:0::8' }, { limit: 10 }, NOW).connections;
+  t.deepEqual(c.map((x) => [x.clientAddress, x.address, x.backendAddress]), [[one.key.saddr, one.key.daddr, one.value.natAddress]],
+    'an address filter of IPv6 reads only IPv6\'s table, whatever the spelling; addresses come back in RFC 5952 form');
+});
+
+test('both tables: a family filter, a filter whose addresses disagree, and a cursor into IPv6\'s table', (t) => {
+  const dp = dualFake(50, 40, 5);
+  t.is(pages(dp, { family: 6 }, 7).flat().length, 40);
+  t.is(pages(dp, { family: 4 }, 7).flat().length, 50);
+  t.is(pages(dp, { backendAddress: 'fd77:1::3' }, 7).flat().length, 8);
+  t.deepEqual(listConnections(dp, { family: 4, backendAddress: 'fd77:1::3' }, { limit: 10 }, NOW).connections, [], 'IPv4 flows have no IPv6 backend');
+  const start: ConnectionCursor = { family: 6, table: 'start', pending: [] };
+  t.is(formatConnectionCursor(start), '6.~.');
+  t.deepEqual(parseConnectionCursor('6.~.'), start);
+  t.is(parseConnectionCursor('1.~.'), undefined, 'IPv4\'s table has no start cursor');
+  const pending: ConnectionCursor = { family: 6, table: Buffer.from([0, 1, 0, 0]), pending: [flow6(3)[0].key] };
+  t.deepEqual(parseConnectionCursor(formatConnectionCursor(pending)), pending);
+  t.is(parseConnectionCursor('6..' + encodeConntrackKey(flow(3)[0].key).toString('base64url')), undefined, 'an IPv4 key in an IPv6 cursor');
+  // The first page of IPv6's table, then the rest: every IPv6 flow once.
+  t.is(pages(dp, {}, 1000).flat().length, 90);
+});
+
+test('both tables: a flush takes matching flows of either family, both entries each', async (t) => {
+  const dp = dualFake(30, 20, 5);
+  t.is(await flushConnections(dp, { serviceIds: new Set([4]) }, { pause: async () => {} }), 7, 'IPv6 flows of service 4: i % 3 == 0');
+  t.is(dp.readConntrack(null, 1000, 6).rows.count, 2 * 13);
+  t.is(await flushConnections(dp, { clientAddress: '2001:db8:c::2' }, { pause: async () => {} }), 1);
+  t.is(await flushConnections(dp, {}, { pause: async () => {} }), 30 + 12);
+  t.is(dp.readConntrack(null, 1000, 4).rows.count + dp.readConntrack(null, 1000, 6).rows.count, 0);
+  await t.throwsAsync(flushConnections(dp, { backendAddress: 'fd77::g' }), { instanceOf: RangeError });
+});

@@ -224,3 +224,60 @@ test('a whole pass counts live flows by backend id (forward entries only); dead 
   await c.collect();
   t.deepEqual([...c.activeByBackend()!], [[7, 5]], 'five live flows; the dead one and the reply-only one do not count');
 });
+
+/** An IPv6 flow: client and backend IPv6, VIP fd96::10; hairpin through fd00::fe. */
+function flow6(f: FlowSpec): { forward: ConntrackEntry; reply: ConntrackEntry } {
+  const protocol = f.protocol ?? 'tcp';
+  const backend = f.backend ?? 'fd77:1::2';
+  const common = { backendId: 9, serviceId: 4, state: f.state ?? 'established', created: 100 } as const;
+  const fk: ConntrackKey = { saddr: f.client, daddr: 'fd96::10', sport: f.port, dport: 80, protocol };
+  const rk: ConntrackKey = { saddr: backend, daddr: f.hairpin ? 'fd00::fe' : f.client, sport: 8080, dport: f.port, protocol };
+  return {
+    forward: { key: fk, value: { ...common, dir: CT_FORWARD, natAddress: backend, natPort: 8080, expires: f.forward ?? NOW + 60, ...(f.hairpin ? { hairpin: true } : {}) } },
+    reply: { key: rk, value: { ...common, dir: CT_REPLY, natAddress: 'fd96::10', natPort: 80, expires: f.reply ?? NOW + 60, ...(f.hairpin ? { hairpin: true } : {}) } },
+  };
+}
+
+test('peerOf on IPv6 entries: forward to reply and back, hairpin through node_config6\'s address', (t) => {
+  for (const hairpin of [false, true]) {
+    const e = flow6({ client: '2001:db8::5', port: 40000, hairpin });
+    const fwd = peerOf(encodeConntrackKey(e.forward.key), encodeConntrackValue(e.forward.value), Buffer.from('fd0000000000000000000000000000fe', 'hex'));
+    t.is(fwd.key.toString('hex'), encodeConntrackKey(e.reply.key).toString('hex'), `forward → reply (hairpin ${hairpin})`);
+    const rev = hairpin ? flow6({ client: 'fd77:1::2', port: 40000, hairpin }) : e;
+    const rep = peerOf(encodeConntrackKey(rev.reply.key), encodeConntrackValue(rev.reply.value), Buffer.alloc(16));
+    t.is(rep.key.toString('hex'), encodeConntrackKey(rev.forward.key).toString('hex'), `reply → forward (hairpin ${hairpin})`);
+  }
+});
+
+test('a pass covers both tables: dead IPv6 flows go with both entries, live ones and a live peer stay', async (t) => {
+  const dp = new FakeDataplane();
+  dp.setHairpinAddress('fd00::fe');
+  const v4 = add(dp, { client: '192.168.1.1', port: 1000, forward: dead, reply: dead });
+  const gone6 = [
+    flow6({ client: '2001:db8::1', port: 1000, forward: dead, reply: dead, state: 'closing' }),
+    flow6({ client: 'fd77:1::2', port: 1001, forward: dead, reply: dead, hairpin: true }),
+  ];
+  const live6 = flow6({ client: '2001:db8::3', port: 1002 });
+  const raced6 = flow6({ client: '2001:db8::4', port: 1003, forward: dead });
+  const orphan6 = flow6({ client: '2001:db8::5', port: 1004, reply: dead });
+  for (const e of [...gone6, live6, raced6]) {
+    dp.addConntrack(e.forward);
+    dp.addConntrack(e.reply);
+  }
+  dp.addConntrack(orphan6.reply);
+  // One batch a table: a peer deleted ahead of the walk is still counted as read.
+  const r = await new ConntrackGc({ dataplane: dp, nowS: () => NOW, batch: 100, sleep: async () => {} }).collect();
+  t.is(r.entries, 2 + 2 * 4 + 1, 'every entry of both tables read');
+  for (const e of [v4, ...gone6]) t.false(has(dp, e.forward) || has(dp, e.reply), e.forward.key.saddr);
+  t.true(has(dp, live6.forward) && has(dp, live6.reply));
+  t.true(has(dp, raced6.forward) && has(dp, raced6.reply), 'a dead entry whose peer is alive stays');
+  t.false(has(dp, orphan6.reply));
+  t.is(r.raced, 1);
+  t.is(r.orphanedReplies, 1);
+  t.deepEqual(r.expired, { established: 2, new: 0, closing: 1 });
+  t.is(r.deleted, 2 + 4 + 1);
+  t.is(gc(dp).activeByBackend(), undefined);
+  const g = gc(dp);
+  await g.collect();
+  t.deepEqual([...g.activeByBackend()!.entries()], [[9, 1]], 'a live IPv6 forward entry counts for its backend (the raced one is dead itself)');
+});
