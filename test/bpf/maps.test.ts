@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { rm } from 'node:fs/promises';
-import { LAYOUTS } from '../../src/dataplane/codec.js';
+import { CT_FORWARD, LAYOUTS, encodeConntrackKey, encodeConntrackValue } from '../../src/dataplane/codec.js';
 import { CAPACITY_RANGE } from '../../src/daemon/capacity.js';
 import { NativeDataplane, type DataplaneCapacity } from '../../src/dataplane/native-dataplane.js';
 import { native } from '../../src/dataplane/native.js';
@@ -104,4 +104,25 @@ test('flow timeouts outside 1 s..a year are refused at open, naming the field, b
     const e = await t.throwsAsync(NativeDataplane.open({ fibRedirect: false, flowTimeouts: { [k]: v } }));
     t.like(e, { code: 'INVALID_ARGUMENT', field: `flowTimeouts.${k}` } as never, `${k} ${v}`);
   }
+});
+
+test('over the pins of a dataplane from before IPv6, every old map is reused and the IPv6 ones are made beside them', async (t) => {
+  const dir = `${pinDir}-upgrade`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const first = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, capacity: { conntrack: 4096 } });
+  const key = { saddr: '10.0.0.1', daddr: '10.96.0.10', sport: 40000, dport: 80, protocol: 'tcp' as const };
+  first.raw.mapUpdate('conntrack', encodeConntrackKey(key), encodeConntrackValue({ dir: CT_FORWARD, natAddress: '10.1.0.1', natPort: 8080, backendId: 1, serviceId: 1, state: 'established', created: 1, expires: 0xffff_fff0 }));
+  first.close();
+  // What a version before IPv6 leaves: the same maps but the IPv6 twins.
+  const twins = ['conntrack6', 'frag6', 'node_config6', 'sock_rnat6'];
+  for (const m of twins) await rm(`${dir}/${m}`);
+  const again = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, capacity: { conntrack: 4096 } });
+  t.teardown(() => again.close());
+  t.true(again.reused.includes('conntrack') && again.reused.includes('services') && again.reused.includes('node_config'), `reused: ${again.reused.join(', ')}`);
+  for (const m of twins) t.false(again.reused.includes(m), `${m} is new`);
+  t.not(again.getConntrack(key), null, 'a flow of the old maps is still there');
+  t.is(again.readConntrack(null, 10, 6).rows.count, 0, 'conntrack6 is made, empty');
+  again.setHairpinAddress('fd00::fe');
+  t.is(again.hairpinAddress(6), 'fd00::fe');
+  t.is(again.hairpinAddress(4), null, 'the families\' hairpin addresses are apart');
 });
