@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * maps.h: the baselines' maps, each defined once for the objects that use it
- * (DNAT_MAP: the minimal DNAT's service map; CT_MAP: a conntrack with
- * sluice's key and value, include/sluice_shared.h, at the benchmark's size,
- * not sluice's default).
+ * (DNAT_MAP: the minimal DNAT's service map, DNAT6_MAP its IPv6 twin;
+ * CT_MAP: a conntrack with sluice's key and value, include/sluice_shared.h,
+ * at the benchmark's size, not sluice's default).
  */
 #ifndef SLUICE_BENCH_MAPS_H
 #define SLUICE_BENCH_MAPS_H
@@ -32,6 +32,29 @@ static __always_inline struct dnat_value *dnat_lookup(const struct l4_hdrs *h)
 	k.dport = *h->dport;
 	k.proto = h->iph->protocol;
 	return bpf_map_lookup_elem(&dnat, &k);
+}
+#endif
+
+#ifdef DNAT6_MAP
+#include "dnat6.h"
+
+/* DNAT_MAP's twin: as many entries, so both hash into as many buckets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dnat6_key);
+	__type(value, struct dnat6_value);
+} dnat6 SEC(".maps");
+
+/* The service of a parsed IPv6 packet: its destination's entry, or NULL. */
+static __always_inline struct dnat6_value *dnat6_lookup(const struct l4_6_hdrs *h)
+{
+	struct dnat6_key k = {};
+
+	__builtin_memcpy(k.daddr, &h->ip6h->daddr, sizeof(k.daddr));
+	k.dport = *h->dport;
+	k.proto = h->ip6h->nexthdr;
+	return bpf_map_lookup_elem(&dnat6, &k);
 }
 #endif
 
