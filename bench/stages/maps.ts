@@ -22,8 +22,12 @@ const TARGET_MIB = 64;
 const TITLE = 'Kernel memory of the maps';
 
 const DEFAULTS = Object.fromEntries(Object.entries(CAPACITY_RANGE).map(([k, v]) => [k, v.default])) as unknown as DataplaneCapacity;
-/** The defaults before the maps were sized for a small node: the baseline. */
-const FORMER: DataplaneCapacity = { conntrack: 2_097_152, affinity: 262_144, frontends: 65_535, backends: 131_071, maglevSlots: 16_777_216, sockets: 65_536 };
+/**
+ * The defaults before the maps were sized for a small node: the baseline.
+ * That dataplane had no IPv6 table; it gets today's, so that the two differ
+ * only in what the sizing changed.
+ */
+const FORMER: DataplaneCapacity = { conntrack: 2_097_152, conntrack6: CAPACITY_RANGE.conntrack6.default, affinity: 262_144, frontends: 65_535, backends: 131_071, maglevSlots: 16_777_216, sockets: 65_536 };
 
 async function usageAt(capacity: DataplaneCapacity): Promise<Map<string, { entries: number; bytes: number }>> {
   const dp = await NativeDataplane.open({ fibRedirect: false, capacity });
