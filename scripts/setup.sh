@@ -17,10 +17,11 @@ cd "$(dirname "$0")/.."
 # prometheus: its promtool checks the metrics the tests scrape.
 # dnsutils: dig asks the built-in DNS server. chromium: the status page test
 # drives it headless (playwright-core). tmux: `sluice top` is read back from
-# a tmux pane, a real pseudo-terminal.
+# a tmux pane, a real pseudo-terminal. curl: tests ask servers over each
+# family (curl -4/-6, -g for bracketed IPv6 literals).
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 iputils-ping
 	ethtool make g++ python3 openssl iptables nftables jq etcd-server etcd-client prometheus
-	dnsutils chromium tmux)
+	dnsutils chromium tmux curl)
 # `setup.sh --bench` (npm run bench): also trafgen (the benchmark's second
 # packet generator), conntrack (to empty netfilter's table between peers),
 # and dnsperf with dnsmasq-base (the DNS server measured beside ours;

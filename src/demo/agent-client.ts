@@ -9,6 +9,14 @@ import { existsSync } from 'node:fs';
 import { packageRoot } from '../package-root.js';
 import type { AgentCommand, BatchResult, ProbeResult, ServerStats } from './ns-agent.js';
 
+/**
+ * The URL of `path` on an HTTP server at `address` (either family):
+ * `http://10.96.0.10:80/`, `http://[fd96::10]:80/`.
+ */
+export function httpUrl(address: string, port: number, path = '/'): string {
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}${path}`;
+}
+
 /** Where the compiled agent lives (dist/src/demo/ns-agent.js). */
 function agentPath(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -84,14 +92,15 @@ export class Agent {
     return this.call({ op: 'stats' });
   }
 
-  /** `count` HTTP GETs, each on a new connection. */
+  /** `count` HTTP GETs, each on a new connection (an IPv6 host in brackets: httpUrl makes the URL). */
   http(url: string, count: number, concurrency = 8): Promise<BatchResult> {
     return this.call({ op: 'http', url, count, concurrency });
   }
 
   /**
-   * `count` UDP datagrams, each from a new socket, each awaiting its answer;
-   * with `srcPortBase`, datagram i comes from port srcPortBase + i.
+   * `count` UDP datagrams, each from a new socket of `host`'s family, each
+   * awaiting its answer; with `srcPortBase`, datagram i comes from port
+   * srcPortBase + i.
    */
   udp(host: string, port: number, count: number, concurrency = 8, srcPortBase?: number): Promise<BatchResult> {
     return this.call(srcPortBase === undefined

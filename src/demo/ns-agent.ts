@@ -7,6 +7,12 @@
  * HTTP and UDP servers that count what they see) and a client (real HTTP
  * requests, each on a new connection unless a persistent one is asked for,
  * and real UDP datagrams, each from a new source port).
+ *
+ * Its servers listen on both families (one dual-stack socket each, bound to
+ * "::"); an IPv4 peer, which such a socket sees as "::ffff:10.77.1.2", is
+ * counted under its IPv4 text, so IPv4 callers see the same strings as from
+ * an IPv4 socket. As a client it speaks the family of the address it is
+ * given: `http://[fd96::10]:80/`, or `fd96::10` for UDP and probes.
  */
 import http from 'node:http';
 import dgram from 'node:dgram';
@@ -39,9 +45,9 @@ export interface ServerStats {
   httpConnections: number;
   udpDatagrams: number;
   udpBytes: number;
-  /** HTTP connections by the client address the server saw. */
+  /** HTTP connections by the client address the server saw (IPv4 as dotted text, never v4-mapped). */
   httpPeers: Record<string, number>;
-  /** UDP datagrams by the client address the server saw. */
+  /** UDP datagrams by the client address the server saw (IPv4 as dotted text, never v4-mapped). */
   udpPeers: Record<string, number>;
 }
 
@@ -62,7 +68,7 @@ export interface BatchResult {
   failed: number;
   /** answers per backend name */
   byBackend: Record<string, number>;
-  /** UDP: answers by the address and port they came from, as recvmsg reported it. */
+  /** UDP: answers by the address and port they came from, as recvmsg reported it ("10.96.0.10:53", "[fd96::10]:53"). */
   replyFrom: Record<string, number>;
   errors: string[];
 }
@@ -72,6 +78,25 @@ const count = (m: Record<string, number>, k: string | undefined): void => {
   const key = k ?? 'unknown';
   m[key] = (m[key] ?? 0) + 1;
 };
+/** Where a dual-stack server listens: every address of both families. */
+const ANY = '::';
+const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+
+/** A peer's address as its family writes it: "::ffff:10.77.1.2" (an IPv4 peer of a dual-stack socket) is "10.77.1.2". */
+function peerAddress(address: string | undefined): string | undefined {
+  return address === undefined ? undefined : (V4_MAPPED.exec(address)?.[1] ?? address);
+}
+
+/** "10.96.0.10:53", "[fd96::10]:53". */
+function endpoint(address: string, port: number): string {
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** A UDP socket of the family of `host` (an address, either family). */
+function udpSocketFor(host: string): dgram.Socket {
+  return dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+}
+
 const servers: Array<{ close(): void }> = [];
 /** The HTTP server and its port, to stop listening and listen again (unserve, reserve). */
 let httpServer: { srv: http.Server; port: number } | undefined;
@@ -100,19 +125,19 @@ function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpP
     srv.keepAliveTimeout = 60_000;
     srv.on('connection', (sock: import('node:net').Socket) => {
       stats.httpConnections++;
-      count(stats.httpPeers, sock.remoteAddress);
+      count(stats.httpPeers, peerAddress(sock.remoteAddress));
     });
     srv.on('error', reject);
-    const udp = dgram.createSocket('udp4');
+    const udp = dgram.createSocket({ type: 'udp6', ipv6Only: false });
     udp.on('message', (msg, rinfo) => {
       stats.udpDatagrams++;
       stats.udpBytes += msg.length;
-      count(stats.udpPeers, rinfo.address);
+      count(stats.udpPeers, peerAddress(rinfo.address));
       udp.send(Buffer.from(name), rinfo.port, rinfo.address);
     });
     udp.on('error', reject);
-    srv.listen(httpPort, '0.0.0.0', () => {
-      udp.bind(udpPort, '0.0.0.0', () => {
+    srv.listen({ port: httpPort, host: ANY, ipv6Only: false }, () => {
+      udp.bind(udpPort, ANY, () => {
         servers.push(srv, udp);
         httpServer = { srv, port: (srv.address() as AddressInfo).port };
         resolve({ httpPort: (srv.address() as AddressInfo).port, udpPort: udp.address().port });
@@ -139,7 +164,7 @@ function httpOnce(url: string, agent: http.Agent | false, timeoutMs: number): Pr
 
 function udpOnce(host: string, port: number, timeoutMs: number, srcPort: number | undefined, from: Record<string, number>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
+    const s = udpSocketFor(host);
     const timer = setTimeout(() => {
       s.close();
       reject(new Error(`UDP timeout after ${timeoutMs} ms`));
@@ -147,7 +172,7 @@ function udpOnce(host: string, port: number, timeoutMs: number, srcPort: number 
     s.on('message', (msg, rinfo) => {
       clearTimeout(timer);
       s.close();
-      count(from, `${rinfo.address}:${rinfo.port}`);
+      count(from, endpoint(rinfo.address, rinfo.port));
       resolve(msg.toString());
     });
     s.on('error', (err) => {
@@ -187,7 +212,7 @@ function probe(host: string, port: number, protocol: 'tcp' | 'udp', timeoutMs: n
       s.on('connect', () => done('connected'));
       s.on('error', failed);
     } else {
-      const s = dgram.createSocket('udp4');
+      const s = udpSocketFor(host);
       close = () => s.close();
       s.on('message', () => done('answered'));
       s.on('error', failed);
@@ -262,7 +287,7 @@ async function handle(cmd: AgentCommand): Promise<unknown> {
     case 'reserve': {
       const h = httpServer;
       if (!h) throw new Error('no HTTP server');
-      if (!h.srv.listening) await new Promise<void>((resolve, reject) => { h.srv.once('error', reject); h.srv.listen(h.port, '0.0.0.0', () => resolve()); });
+      if (!h.srv.listening) await new Promise<void>((resolve, reject) => { h.srv.once('error', reject); h.srv.listen({ port: h.port, host: ANY, ipv6Only: false }, () => resolve()); });
       return {};
     }
     case 'healthz':
@@ -273,7 +298,7 @@ async function handle(cmd: AgentCommand): Promise<unknown> {
       const server = new grpc.Server();
       grpcHealth.addToServer(server);
       const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(`0.0.0.0:${cmd.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+        server.bindAsync(`[${ANY}]:${cmd.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
       servers.push({ close: () => server.forceShutdown() });
       return { port };
     }

@@ -3,14 +3,21 @@
  * backends, each backend on its own veth link to the load balancer, which
  * routes between them. Used by the demo and the end-to-end tests.
  *
- *   client (192.168.77.2) ──── lb ──── be1 (10.77.1.2)
- *                               ├───── be2 (10.77.2.2)
- *                               └───── be3 (10.77.3.2)
+ *   client (192.168.77.2, fd77:c::2) ──── lb ──── be1 (10.77.1.2, fd77:1::2)
+ *                                          ├───── be2 (10.77.2.2, fd77:2::2)
+ *                                          └───── be3 (10.77.3.2, fd77:3::2)
+ *
+ * Every link is dual-stack. IPv4: 192.168.77.0/24 to the client and
+ * 10.77.<i>.0/24 to backend i, the load balancer .1 and the host .2.
+ * IPv6 (unique local): fd77:c::/64 to the client ("c" for client, out of
+ * the backends' 1..8) and fd77:<i>::/64 to backend i, the load balancer ::1
+ * and the host ::2. The texts are RFC 5952's canonical ones, as sluice
+ * prints them.
  *
  * The VIPs are reached through the load balancer (the client's default
- * route); backends answer through it too (their default route), which is
- * what lets the load balancer restore the VIP on the way back without
- * tunnels or changes to the backends.
+ * route, one per family); backends answer through it too (their default
+ * routes), which is what lets the load balancer restore the VIP on the way
+ * back without tunnels or changes to the backends.
  *
  * Every name carries a tag unique to its owner, so parallel tests never
  * collide, and teardown removes everything it made on every path.
@@ -39,6 +46,10 @@ export interface Host {
   lbIfname: string;
   /** The load balancer's address on that link. */
   lbAddress: string;
+  /** Its IPv6 address on that link (fd77:<i>::2, fd77:c::2 for the client). */
+  address6: string;
+  /** The load balancer's IPv6 address on that link (fd77:<i>::1, fd77:c::1). */
+  lbAddress6: string;
 }
 
 /** A built topology. */
@@ -160,9 +171,13 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       made.push(ns);
       await ipIn(ns, 'link', 'set', 'lo', 'up');
     }
-    await nsExec(lbNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    // Forwarding for both families: without the IPv6 one, bpf_fib_lookup
+    // answers FWD_DISABLED for every IPv6 packet.
+    await nsExec(lbNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
 
-    const link = async (ns: string, address: string, lbIf: string, lbAddress: string): Promise<Host> => {
+    const link = async (ns: string, address: string, lbIf: string, lbAddress: string, net6: string): Promise<Host> => {
+      const address6 = `${net6}::2`;
+      const lbAddress6 = `${net6}::1`;
       // Create the pair inside the lb namespace, then move one end out:
       // the host namespace never holds either end.
       await ipIn(lbNs, 'link', 'add', lbIf, 'type', 'veth', 'peer', 'name', 'eth0');
@@ -172,24 +187,33 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       await ipIn(ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
       await ipIn(ns, 'link', 'set', 'eth0', 'up');
       await ipIn(ns, 'route', 'add', 'default', 'via', lbAddress);
+      // nodad: duplicate address detection would keep each address
+      // tentative for a second or two, and binds to it would fail
+      // (EADDRNOTAVAIL) until then; nothing else on the link can hold it.
+      await ipIn(lbNs, '-6', 'addr', 'add', `${lbAddress6}/64`, 'dev', lbIf, 'nodad');
+      await ipIn(ns, '-6', 'addr', 'add', `${address6}/64`, 'dev', 'eth0', 'nodad');
+      await ipIn(ns, '-6', 'route', 'add', 'default', 'via', lbAddress6);
       await tuneEndpoint(ns, 'eth0');
       await acceptXdpTx(ns, 'eth0');
       await tuneEndpoint(lbNs, lbIf);
-      return { ns, nsPath: `/var/run/netns/${ns}`, address, ifname: 'eth0', lbIfname: lbIf, lbAddress };
+      return { ns, nsPath: `/var/run/netns/${ns}`, address, ifname: 'eth0', lbIfname: lbIf, lbAddress, address6, lbAddress6 };
     };
 
-    const client = await link(clientNs, '192.168.77.2', 'lbc', '192.168.77.1');
+    const client = await link(clientNs, '192.168.77.2', 'lbc', '192.168.77.1', 'fd77:c');
     const backends: Host[] = [];
     for (let i = 1; i <= n; i++) {
       const ns = nsName(`be${i}`);
       await sh('ip', ['netns', 'add', ns]);
       made.push(ns);
       await ipIn(ns, 'link', 'set', 'lo', 'up');
-      backends.push(await link(ns, `10.77.${i}.2`, `lbb${i}`, `10.77.${i}.1`));
+      backends.push(await link(ns, `10.77.${i}.2`, `lbb${i}`, `10.77.${i}.1`, `fd77:${i}`));
     }
-    // Resolve neighbours up front so the first packets take the FIB fast path.
+    // Resolve neighbours (ARP and IPv6 neighbour discovery) up front, so
+    // the first packets take the FIB fast path: a FIB lookup without a
+    // neighbour entry hands the packet to the stack.
     for (const h of [client, ...backends]) {
       await nsExec(h.ns, 'ping', '-c1', '-W1', h.lbAddress).catch(() => undefined);
+      await nsExec(h.ns, 'ping', '-6', '-c1', '-W1', h.lbAddress6).catch(() => undefined);
     }
     return {
       tag,

@@ -4,13 +4,17 @@
  * decodes every query and encodes every response; this module only
  * chooses the records.
  *
- * - A at a service's name: its VIPs. SRV at `_PORT._PROTO.<service name>`:
- *   priority 0, weight 1, the port, the service's name as the target, and
- *   the target's VIPs in the additional section.
- * - SOA and NS at the apex; the NS target is the apex itself, which has A
- *   records only when the server listens on one IPv4 address (`apexAddresses`).
+ * - A at a service's name: its IPv4 VIPs; AAAA: its IPv6 VIPs; ANY: both.
+ *   An address's family is read from its text (IPv6 holds a ":"). SRV at
+ *   `_PORT._PROTO.<service name>`: priority 0, weight 1, the port, the
+ *   service's name as the target, and the target's VIPs of both families
+ *   (A, then AAAA) in the additional section.
+ * - SOA and NS at the apex; the NS target is the apex itself, which has an
+ *   A or AAAA record only when the server listens on one address
+ *   (`apexAddresses`).
  * - NXDOMAIN for a name the zone does not hold, NOERROR with no answer
- *   (NODATA) for a name that exists without the type asked (AAAA; a
+ *   (NODATA) for a name that exists without the type asked (AAAA of a
+ *   service with IPv4 VIPs only, A of one with IPv6 VIPs only; a
  *   namespace's name); both carry the SOA in the authority section, whose
  *   TTL and minimum are the TTL, so negative answers are cached as long as
  *   positive ones.
@@ -55,12 +59,17 @@ const RD = 0x01; // in byte 2 of the header
 /** Names the cache and the zone can hold: printable ASCII without spaces. */
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
+/** The address record type of an address's text: AAAA for IPv6 (it holds a ":"), A for IPv4. */
+function addressRecordType(address: string): 'A' | 'AAAA' {
+  return address.includes(':') ? 'AAAA' : 'A';
+}
+
 /** Options of a responder. */
 export interface ResponderOptions {
   zone: DnsZone;
   /** TTL of every record, and of negative answers (SOA minimum), seconds. */
   ttl: number;
-  /** A records of the apex (the NS target): the address the server listens on, when it is one. */
+  /** Address records of the apex (the NS target): the address the server listens on (either family), when it is one. */
   apexAddresses?: readonly string[];
   /** SOA serial (default: the start time in Unix seconds; the zone offers no transfers). */
   serial?: number;
@@ -267,23 +276,31 @@ export class DnsResponder {
   #records(q: Question, node: ZoneNode): { answers: Answer[]; additionals?: Answer[] } {
     const any = (q.type as string) === 'ANY';
     const ttl = this.#ttl;
-    const a = (name: string, addresses: readonly string[]): Answer[] => addresses.map((data) => ({ type: 'A', name, ttl, data }));
+    // The address records of `addresses` of type `type` (both types, A first, for ANY).
+    const addr = (name: string, addresses: readonly string[], type: string): Answer[] => {
+      const out: Answer[] = [];
+      for (const t of ['A', 'AAAA'] as const) {
+        if (type !== t && type !== 'ANY') continue;
+        for (const data of addresses) if (addressRecordType(data) === t) out.push({ type: t, name, ttl, data });
+      }
+      return out;
+    };
     switch (node.kind) {
       case 'apex': {
         const out: Answer[] = [];
         if (q.type === 'SOA' || any) out.push({ ...this.#soa(), name: q.name });
         if (q.type === 'NS' || any) out.push({ type: 'NS', name: q.name, ttl, data: this.#zone.zone });
-        if (q.type === 'A' || any) out.push(...a(q.name, this.#apex));
-        // The NS target's addresses, when the answer names it and the A records are not already there.
-        return { answers: out, ...(q.type === 'NS' ? { additionals: a(this.#zone.zone, this.#apex) } : {}) };
+        out.push(...addr(q.name, this.#apex, q.type));
+        // The NS target's addresses, when the answer names it and the address records are not already there.
+        return { answers: out, ...(q.type === 'NS' ? { additionals: addr(this.#zone.zone, this.#apex, 'ANY') } : {}) };
       }
       case 'service':
-        return { answers: q.type === 'A' || any ? a(q.name, node.records.addresses) : [] };
+        return { answers: addr(q.name, node.records.addresses, q.type) };
       case 'srv':
         if (q.type !== 'SRV' && !any) return { answers: [] };
         return {
           answers: [{ type: 'SRV', name: q.name, ttl, data: { priority: 0, weight: 1, port: node.srv.port, target: node.srv.target } }],
-          additionals: a(node.srv.target, node.records.addresses),
+          additionals: addr(node.srv.target, node.records.addresses, 'ANY'),
         };
       case 'empty':
         return { answers: [] };

@@ -49,8 +49,9 @@ export async function startDnsServer(o: DnsServerOptions): Promise<DnsServer> {
   const v6 = net.isIPv6(o.host);
   const zone = new DnsZone({ view: o.view, zone: o.zone });
   zone.start();
-  // The apex's A records (the NS target's address) when the server listens on one address.
-  const apexAddresses = net.isIPv4(o.host) && o.host !== '0.0.0.0' ? [o.host] : [];
+  // The apex's address record (the NS target's address, A or AAAA) when the
+  // server listens on one address rather than on all of a family's.
+  const apexAddresses = net.isIP(o.host) !== 0 && !unspecified(o.host) ? [o.host] : [];
   const responder = new DnsResponder({ zone, ttl: o.ttl, apexAddresses });
   const fail = (err: NodeJS.ErrnoException, proto: string): SluiceError =>
     new SluiceError('FAILED_PRECONDITION', `cannot listen for DNS (${proto}) on ${v6 ? `[${o.host}]` : o.host}:${o.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (another DNS server there?)' : ''}`, { field, cause: err });
@@ -111,6 +112,11 @@ export async function startDnsServer(o: DnsServerOptions): Promise<DnsServer> {
         await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
       })()),
   };
+}
+
+/** True for 0.0.0.0 and :: (in any spelling): every address of a family, no one address to name. */
+function unspecified(host: string): boolean {
+  return host === '0.0.0.0' || (net.isIPv6(host) && /^[0:]+$/.test(host));
 }
 
 /** Answer the length-framed queries of one TCP connection, in order. */

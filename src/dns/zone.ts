@@ -37,7 +37,7 @@ export interface ServiceRecords {
   service: string;
   /** `web.default.<zone>`. */
   fqdn: string;
-  /** Its VIPs, as the definition lists them: the A records. */
+  /** Its VIPs, as the definition lists them: the A records (IPv4) and AAAA records (IPv6). */
   addresses: readonly string[];
   srv: readonly SrvRecord[];
 }

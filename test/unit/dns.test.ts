@@ -12,7 +12,8 @@ import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import { MemoryKvStore } from '../../src/store/memory-kv.js';
 import { buildControlPlane, type ControlPlane } from '../../src/node/control-plane.js';
 import { isDnsLabel, labelsInZone, serviceDnsName, srvName, zoneProblem } from '../../src/dns/names.js';
-import { DnsZone } from '../../src/dns/zone.js';
+import { DnsZone, type ZoneView } from '../../src/dns/zone.js';
+import type { ServiceDefinition, StoredService } from '../../src/model/definition.js';
 import { DnsResponder, UDP_PAYLOAD_MAX } from '../../src/dns/responder.js';
 import { startDnsServer } from '../../src/dns/server.js';
 import { SluiceError } from '../../src/errors.js';
@@ -441,4 +442,119 @@ test('the daemon\'s DNS flags: off by default; given, they become its options', 
   t.regex(e!.message, /^--dns-zone: must be lowercase DNS labels/);
   t.throws(() => daemonOptions({ dnsTtl: 9 }, {}), { instanceOf: UsageError, message: '--dns-ttl: applies to the DNS server, which is off: give --dns-bind-address HOST:PORT too' });
   t.throws(() => DAEMON_FLAGS.find((f) => f.flags.startsWith('--dns-ttl '))!.parse!('3601', undefined), { instanceOf: UsageError, message: '--dns-ttl: must be an integer in 0..3600, got 3601' });
+});
+
+/**
+ * A view holding these services as given: IPv6 VIPs reach the zone without
+ * the schema, which takes IPv4 VIPs only for now; the zone and responder
+ * read an address's family from its text.
+ */
+function fixedView(...defs: Array<{ name: string; addresses: string[]; ports?: Array<{ name: string; port: number; protocol: 'tcp' | 'udp' }> }>): ZoneView {
+  const services = new Map(defs.map((d, i) => [d.name, {
+    definition: { backends: [], noBackends: 'reject', ...d, ports: (d.ports ?? [{ name: 'http', port: 80, protocol: 'tcp' }]).map((x) => ({ ...x, targetPort: x.port })) } satisfies ServiceDefinition,
+    owner: 'api', revision: i + 1, createRevision: i + 1,
+  } satisfies StoredService]));
+  return { names: () => [...services.keys()], get: (n) => services.get(n), subscribe: () => () => undefined };
+}
+
+function responderOn(t: ExecutionContext, view: ZoneView, apexAddresses: string[] = []): DnsResponder {
+  const zone = new DnsZone({ view, zone: ZONE });
+  zone.start();
+  const r = new DnsResponder({ zone, ttl: 5, serial: 7, apexAddresses });
+  t.teardown(() => {
+    r.close();
+    zone.close();
+  });
+  return r;
+}
+
+const records = (m: Decoded, section: 'answers' | 'additionals' = 'answers'): string[][] =>
+  (m[section] ?? []).filter((a) => a.type === 'A' || a.type === 'AAAA').map((a) => [a.name, a.type, (a as { data: string }).data]);
+
+test('A for IPv4 VIPs, AAAA for IPv6 ones, both for ANY; the other family of a one-family service is NODATA', async (t) => {
+  const r = responderOn(t, fixedView(
+    { name: 'default/dual', addresses: ['10.96.0.10', 'fd96::10', '10.96.0.11', '2001:db8::1'] },
+    { name: 'default/v4', addresses: ['10.96.0.20'] },
+    { name: 'default/v6', addresses: ['fd96::20'] },
+  ));
+  const dual = `dual.default.${ZONE}`;
+  t.deepEqual(records(decode(r.respond(query(dual, 'A'), 'udp')!)), [[dual, 'A', '10.96.0.10'], [dual, 'A', '10.96.0.11']]);
+  t.deepEqual(records(decode(r.respond(query(dual, 'AAAA'), 'udp')!)), [[dual, 'AAAA', 'fd96::10'], [dual, 'AAAA', '2001:db8::1']], 'in the order the service lists them');
+  let m = decode(r.respond(query(dual, 'ANY'), 'udp')!);
+  t.is(m.rcode, 'NOERROR');
+  t.deepEqual(records(m), [[dual, 'A', '10.96.0.10'], [dual, 'A', '10.96.0.11'], [dual, 'AAAA', 'fd96::10'], [dual, 'AAAA', '2001:db8::1']], 'ANY: A then AAAA');
+
+  t.deepEqual(records(decode(r.respond(query(`v6.default.${ZONE}`, 'AAAA'), 'udp')!)), [[`v6.default.${ZONE}`, 'AAAA', 'fd96::20']]);
+  for (const [name, type] of [[`v4.default.${ZONE}`, 'AAAA'], [`v6.default.${ZONE}`, 'A']] as const) {
+    m = decode(r.respond(query(name, type), 'udp')!);
+    t.is(m.rcode, 'NOERROR', `${name} ${type}`);
+    t.deepEqual(m.answers, [], `${name} ${type}: NODATA`);
+    t.deepEqual(m.authorities!.map((a) => a.type), ['SOA'], `${name} ${type}: the SOA for negative caching`);
+  }
+  t.deepEqual(records(decode(r.respond(query(`v4.default.${ZONE}`, 'A'), 'udp')!)), [[`v4.default.${ZONE}`, 'A', '10.96.0.20']]);
+});
+
+test('SRV carries the target\'s addresses of both families; the apex names an IPv6 server with AAAA', async (t) => {
+  const r = responderOn(t, fixedView(
+    { name: 'default/dual', addresses: ['fd96::10', '10.96.0.10'] },
+    { name: 'default/v6', addresses: ['fd96::20'] },
+  ), ['fd00::53']);
+  const dual = `dual.default.${ZONE}`;
+  let m = decode(r.respond(query(`_http._tcp.${dual}`, 'SRV'), 'udp')!);
+  t.deepEqual(data(m.answers, 'SRV'), [{ priority: 0, weight: 1, port: 80, target: dual }]);
+  t.deepEqual(records(m, 'additionals'), [[dual, 'A', '10.96.0.10'], [dual, 'AAAA', 'fd96::10']]);
+  m = decode(r.respond(query(`_http._tcp.v6.default.${ZONE}`, 'SRV'), 'udp')!);
+  t.deepEqual(records(m, 'additionals'), [[`v6.default.${ZONE}`, 'AAAA', 'fd96::20']], 'an IPv6-only target: AAAA only');
+
+  m = decode(r.respond(query(ZONE, 'NS'), 'udp')!);
+  t.deepEqual(data(m.answers, 'NS'), [ZONE]);
+  t.deepEqual(records(m, 'additionals'), [[ZONE, 'AAAA', 'fd00::53']], 'the NS target\'s IPv6 address as glue');
+  t.deepEqual(records(decode(r.respond(query(ZONE, 'AAAA'), 'udp')!)), [[ZONE, 'AAAA', 'fd00::53']]);
+  m = decode(r.respond(query(ZONE, 'A'), 'udp')!);
+  t.deepEqual(m.answers, [], 'no A at the apex of a server on an IPv6 address: NODATA');
+  t.is(m.rcode, 'NOERROR');
+  t.deepEqual(records(decode(r.respond(query(ZONE, 'ANY'), 'tcp')!)), [[ZONE, 'AAAA', 'fd00::53']]);
+});
+
+test('many IPv6 VIPs: TC over UDP, all of them over TCP, for AAAA and for SRV\'s additionals', async (t) => {
+  // 40 AAAA records of 28 bytes of data each: more than 1,232 bytes.
+  const v6 = Array.from({ length: 40 }, (_, i) => `fd96::${(i + 1).toString(16)}`);
+  const r = responderOn(t, fixedView({ name: 'default/big6', addresses: v6 }));
+  const name = `big6.default.${ZONE}`;
+  let m = decode(r.respond(query(name, 'AAAA', { edns: 4096 }), 'udp')!);
+  t.true(m.flag_tc, 'TC: 40 AAAA records exceed 1,232 bytes');
+  t.deepEqual(m.answers, []);
+  m = decode(r.respond(query(name, 'AAAA'), 'tcp')!);
+  t.false(m.flag_tc);
+  t.deepEqual(data(m.answers, 'AAAA'), v6, 'over TCP: all 40');
+  t.true(decode(r.respond(query(`_http._tcp.${name}`, 'SRV', { edns: 1232 }), 'udp')!).flag_tc, 'SRV with 40 AAAA additionals: TC');
+  t.is(data(decode(r.respond(query(`_http._tcp.${name}`, 'SRV'), 'tcp')!).additionals, 'AAAA').length, 40);
+  m = decode(r.respond(query(name, 'A', { edns: 1232 }), 'udp')!);
+  t.false(m.flag_tc, 'A of an IPv6-only service: a small NODATA');
+  t.deepEqual(m.answers, []);
+});
+
+test('a server on an IPv6 address names itself at the apex with AAAA; one on :: answers IPv4 clients and names none', async (t) => {
+  const p = await plane(t);
+  await apply(p, web);
+  const s = await startDnsServer({ view: p.view, zone: ZONE, host: '::1', port: 0, ttl: 5 });
+  t.teardown(() => s.close());
+  t.is(s.address, `[::1]:${s.port}`);
+  const udp = dgram.createSocket('udp6');
+  t.teardown(() => udp.close());
+  const m = await new Promise<Decoded>((resolve) => {
+    udp.once('message', (b) => resolve(decode(b)));
+    udp.send(query(ZONE, 'NS'), s.port, '::1');
+  });
+  t.deepEqual(records(m, 'additionals'), [[ZONE, 'AAAA', '::1']]);
+  const any = await startDnsServer({ view: p.view, zone: ZONE, host: '::', port: 0, ttl: 5 });
+  t.teardown(() => any.close());
+  const v4 = dgram.createSocket('udp4');
+  t.teardown(() => v4.close());
+  const n = await new Promise<Decoded>((resolve) => {
+    v4.once('message', (b) => resolve(decode(b)));
+    v4.send(query(ZONE, 'NS'), any.port, '127.0.0.1');
+  });
+  t.deepEqual(data(n.answers, 'NS'), [ZONE], 'a server on :: answers IPv4 clients too');
+  t.deepEqual(records(n, 'additionals'), [], 'and names no address at the apex: it listens on all of them');
 });
