@@ -31,7 +31,7 @@ test('a TCP frame is the IPv4 one with a 40-byte IPv6 header, its checksum right
 
 test('a parse re-sums the checksum: one changed address byte makes it wrong', (t) => {
   const f = buildPacket6({ ...spec, proto: 'tcp' });
-  f[14 + 24 + 15] ^= 1;
+  f[14 + 24 + 15]! ^= 1;
   const p = parsePacket6(f);
   t.is(p.daddr, 'fd96::11');
   t.false(p.l4ChecksumOk);
