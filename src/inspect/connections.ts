@@ -99,6 +99,9 @@ type RowMatch = (rows: ConntrackRows, i: number) => boolean;
 
 /** A predicate over raw conntrack rows (either direction) for `m`. */
 function rowMatcher(m: ConnectionMatch): RowMatch {
+  // The rows are the IPv4 table's: an IPv6 address matches none of them
+  // (and must not fall through to "no filter", which a flush would take for all).
+  if (m.backendAddress?.includes(':') || m.clientAddress?.includes(':')) return () => false;
   const ids = m.serviceIds;
   const backend = m.backendAddress === undefined ? -1 : address(m.backendAddress);
   const client = m.clientAddress === undefined ? -1 : address(m.clientAddress);
