@@ -1,4 +1,6 @@
 import test from 'ava';
+import { encodeLookupFrame } from '../../src/dataplane/lookup-frame.js';
+import { SluiceError } from '../../src/errors.js';
 import {
   CodecError,
   LAYOUTS,
@@ -112,4 +114,10 @@ test('endpoint keys: IPv4 keeps its code, IPv6 is "<RFC 5952>|port|proto"; both 
   const bogus = Buffer.from(key);
   bogus[LAYOUTS.rnat_key.offsets.proto] = 1;
   t.is(decodeReplyKey(bogus), -1, 'not TCP/UDP');
+});
+
+test('a lookup frame of an IPv6 flow is refused as a precondition, naming the address, until the lookup program reads IPv6', (t) => {
+  const err = t.throws(() => encodeLookupFrame({ saddr: '2001:db8::5', sport: 1, daddr: '2001:db8::10', dport: 80, protocol: 'tcp' }), { instanceOf: SluiceError });
+  t.is(err?.code, 'FAILED_PRECONDITION');
+  t.is(err?.field, 'address');
 });
