@@ -6,6 +6,7 @@
  * ("ports[0].protocol"); the handlers re-root and snake_case them.
  */
 import { show } from '../model/schema.js';
+import { familyOf } from '../model/address.js';
 import type { NoBackends, Protocol } from '../model/service.js';
 import { SluiceError, invalid } from '../errors.js';
 import {
@@ -201,7 +202,7 @@ const HEALTH_NAMES: Readonly<Record<string, BackendHealthName>> = {
 };
 
 /** A definition's fields of the Service message (everything but the output-only ones of the service). */
-function definitionFields(d: ServiceDefinition, rt?: BackendRuntime): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize' | 'owner'> {
+function definitionFields(d: ServiceDefinition, rt?: BackendRuntime): Omit<ServiceMessage, 'revision' | 'createRevision' | 'effectiveTableSize' | 'owner' | 'ipFamilies'> {
   const effective = rt?.effective ? new Map(rt.effective.backends.map((b) => [b.address, b.state])) : undefined;
   return {
     name: d.name,
@@ -240,7 +241,14 @@ export function definitionToMessage(d: ServiceDefinition): ServiceInput {
  * backends at run time (their output-only fields are unset without it).
  */
 export function serviceToMessage(s: StoredService, effectiveTableSize = 0, rt?: BackendRuntime): ServiceMessage {
-  return { ...definitionFields(s.definition, rt), revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize, owner: s.owner };
+  return {
+    ...definitionFields(s.definition, rt),
+    revision: String(s.revision),
+    createRevision: String(s.createRevision),
+    effectiveTableSize,
+    owner: s.owner,
+    ipFamilies: s.definition.addresses.map((a) => (familyOf(a) === 6 ? 'IPV6' : 'IPV4')),
+  };
 }
 
 /** A decoded Service message's revision fields as numbers. */

@@ -6,7 +6,7 @@
  * applied it; a read sees every write committed before it.
  */
 import { checkServiceName, show } from '../model/schema.js';
-import { isIPv4Address } from '../model/address.js';
+import { canonicalAddress } from '../model/address.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { SluiceError, invalid } from '../errors.js';
@@ -68,7 +68,7 @@ function batchPath(f: string): string {
 function basicServiceMessage(s: StoredService): ServiceMessage {
   return {
     name: s.definition.name, addresses: [], ports: [], backends: [], sessionAffinity: null, tableSize: 0, noBackends: 'NO_BACKENDS_UNSPECIFIED', healthCheck: null,
-    revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0, owner: s.owner,
+    revision: String(s.revision), createRevision: String(s.createRevision), effectiveTableSize: 0, owner: s.owner, ipFamilies: [],
   };
 }
 
@@ -119,12 +119,13 @@ export function serviceRegistryService(ctx: HandlerContext): grpc.UntypedService
 
     ListServices: unary<ListServicesRequest, ListServicesResponse>(log, async (req) => {
       const limit = pageSize(req.pageSize);
-      if (req.address !== '' && !isIPv4Address(req.address)) throw invalid('address', `must be an IPv4 address, got ${show(req.address)}`);
-      const filters = { prefix: req.namePrefix, address: req.address };
+      const address = req.address === '' ? '' : canonicalAddress(req.address);
+      if (address === undefined) throw invalid('address', `must be an IPv4 or IPv6 address, got ${show(req.address)}`);
+      const filters = { prefix: req.namePrefix, address };
       const after = decodePageToken(req.pageToken, filters);
       await plane.fresh();
       const view = plane.view;
-      const names = (req.address !== '' ? view.servicesWithAddress(req.address).sort() : view.names())
+      const names = (address !== '' ? view.servicesWithAddress(address).sort() : view.names())
         .filter((n) => n.startsWith(req.namePrefix) && (after === undefined || n > after));
       const page = names.slice(0, limit).map((n) => view.get(n)!);
       const last = page.at(-1);

@@ -38,7 +38,7 @@ import {
   type ServiceDefinition,
   type StoredService,
 } from '../model/definition.js';
-import { addressProblem } from '../model/address.js';
+import { canonicalAddress, hostPort, isAddressProblem, parseAddress } from '../model/address.js';
 import { checkServiceName, parse, weightSchema } from '../model/schema.js';
 import { checkLeaseTtl } from '../store/lease.js';
 import type { Compare, KeyValue, KvStore, LeaseInfo, Operation } from '../store/kv.js';
@@ -271,7 +271,7 @@ export class Catalog {
    */
   async registerBackend(args: RegisterArgs): Promise<{ lease: LeaseInfo; service: StoredService }> {
     const name = checkServiceName(args.service, 'service');
-    checkBackendAddress(args.address, 'address');
+    args = { ...args, address: checkBackendAddress(args.address, 'address') };
     if (args.weight !== undefined) weight(args.weight, 'weight');
     let lease: LeaseInfo | undefined;
     if (args.leaseId !== undefined && args.leaseId !== '') {
@@ -339,7 +339,7 @@ export class Catalog {
   /** Remove a backend (registered or static); a lease left with no key is revoked. Fields: `service`, `address`. */
   async deregisterBackend(service: string, address: string): Promise<StoredService> {
     const name = checkServiceName(service, 'service');
-    checkBackendAddress(address, 'address', false);
+    address = checkBackendAddress(address, 'address', false);
     let orphan: string | undefined;
     const out = await this.retry(async () => {
       const cur = await this.read(name);
@@ -367,7 +367,7 @@ export class Catalog {
   async setBackendState(service: string, address: string, state: BackendDefinitionState): Promise<StoredService> {
     if (!STATES.includes(state)) throw invalid('state', `must be active, draining or maintenance, got ${JSON.stringify(state)}`);
     const name = checkServiceName(service, 'service');
-    checkBackendAddress(address, 'address', false);
+    address = checkBackendAddress(address, 'address', false);
     return this.retry(async () => {
       const cur = await this.read(name);
       if (!cur.kv || !cur.definition) throw new SluiceError('NOT_FOUND', `no service named ${JSON.stringify(name)}`, { field: 'service' });
@@ -552,7 +552,7 @@ export class Catalog {
       d.addresses.forEach((address, i) => {
         d.ports.forEach((p, j) => {
           const key = keyOf({ address, port: p.port, protocol: p.protocol });
-          const text = `${address}:${p.port}/${p.protocol}`;
+          const text = `${hostPort(address, p.port)}/${p.protocol}`;
           const other = want.get(key);
           if (other && other.name !== d.name) {
             throw invalid(joinPath(w.path, `addresses[${i}]`), `${text} (with ports[${j}]) is also claimed by item ${other.path} of this batch (${JSON.stringify(other.name)})`);
@@ -681,12 +681,17 @@ function checkExpected(name: string, kv: KeyValue | undefined, expected: number 
   }
 }
 
-function checkBackendAddress(address: unknown, field: string, usable = true): void {
-  const p = addressProblem(address);
-  if (p === undefined) return;
-  if (p.kind === 'syntax' || usable) {
-    throw invalid(field, p.kind === 'syntax' ? `must be an IPv4 address, got ${JSON.stringify(address)}` : `${String(address)} cannot be a backend: it is ${p.why}`);
-  }
+/**
+ * A backend address argument in its one text (RFC 5952 for IPv6), as the
+ * catalog keys it. `usable`: refuse the ranges no backend may be in (a
+ * removal names what is there, whatever it is).
+ */
+function checkBackendAddress(address: unknown, field: string, usable = true): string {
+  const r = parseAddress(address);
+  if (!isAddressProblem(r)) return r.text;
+  if (r.kind === 'syntax') throw invalid(field, `must be an IPv4 or IPv6 address, got ${JSON.stringify(address)}`);
+  if (usable) throw invalid(field, `${String(address)} cannot be a backend: it is ${r.why}`);
+  return canonicalAddress(address)!;
 }
 
 function weight(w: unknown, field: string): number {

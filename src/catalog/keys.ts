@@ -17,6 +17,7 @@
  * Nothing a node derives (dataplane ids, table regions, health) is here.
  */
 import { API_OWNER, DEFAULT_NO_BACKENDS, type ServiceDefinition } from '../model/definition.js';
+import { hostPort } from '../model/address.js';
 
 /** The key layout under one prefix. */
 export class CatalogKeys {
@@ -50,7 +51,7 @@ export class CatalogKeys {
   }
 
   frontend(address: string, port: number, protocol: string): string {
-    return `${this.frontends}${address}:${port}/${protocol}`;
+    return `${this.frontends}${hostPort(address, port)}/${protocol}`;
   }
 
   /** What a key is: a service's, a registration's or a frontend claim's, with its parts. */

@@ -15,7 +15,7 @@ import type { BackendStateName, ConntrackGcStatsMessage, GetStatsResponse, MapSt
 import { CAPACITY_FLAG } from '../daemon/capacity.js';
 import { DAEMON_FLAGS, type DaemonFlag, type DaemonFlags } from './daemon-flags.js';
 import { KUBE_PROXY_FLAGS, parseDuration, type KubeProxyFlags } from './kube-proxy-flags.js';
-import { compareIPv4, isIPv4Address } from '../model/address.js';
+import { canonicalAddress, compareAddresses, hostPort } from '../model/address.js';
 import { MAX_WEIGHT } from '../model/limits.js';
 import { LEASE_TTL } from '../store/lease.js';
 import { SluiceError } from '../errors.js';
@@ -70,19 +70,26 @@ export function choice<T extends string>(flag: string, values: readonly T[]) {
   };
 }
 
+/** IPv4:PORT or [IPv6]:PORT (the brackets tell the address's colons from the port's), the address in its one text. */
 function ipPort(flag: string, example: string) {
   return (v: string): { address: string; port: number } => {
-    const m = /^([^:]+):(\d+)$/.exec(v);
-    const port = m ? Number(m[2]) : NaN;
-    if (!m || !isIPv4Address(m[1]) || !(port >= 1 && port <= 65535)) throw new UsageError(`--${flag}: must be IP:PORT (e.g. ${example}), got ${typed(v)}`);
-    return { address: m[1]!, port };
+    const m = /^(?:([^:[\]]+)|\[([^\]]+)\]):(\d+)$/.exec(v);
+    const port = m ? Number(m[3]) : NaN;
+    const given = m ? (m[1] ?? m[2]) : undefined;
+    const address = canonicalAddress(given);
+    const family = m?.[1] !== undefined ? address?.includes(':') === false : address?.includes(':') === true;
+    if (!m || address === undefined || !family || !(port >= 1 && port <= 65535)) {
+      throw new UsageError(`--${flag}: must be IP:PORT (e.g. ${example}, or [2001:db8::5]:${example.split(':').at(-1)} for IPv6), got ${typed(v)}`);
+    }
+    return { address, port };
   };
 }
 
 function ipAddress(flag: string) {
   return (v: string): string => {
-    if (!isIPv4Address(v)) throw new UsageError(`${flag.startsWith('<') ? flag : `--${flag}`}: must be an IPv4 address, got ${typed(v)}`);
-    return v;
+    const address = canonicalAddress(v);
+    if (address === undefined) throw new UsageError(`${flag.startsWith('<') ? flag : `--${flag}`}: must be an IPv4 or IPv6 address, got ${typed(v)}`);
+    return address;
   };
 }
 
@@ -127,8 +134,9 @@ function inFile(err: unknown, items: ReadonlyArray<{ where: string; path: string
 
 /** A backend address given as an argument, checked before anything is sent. */
 function addressArg(v: string): string {
-  if (!isIPv4Address(v)) throw new UsageError(`<address>: must be an IPv4 address, got ${typed(v)}`);
-  return v;
+  const address = canonicalAddress(v);
+  if (address === undefined) throw new UsageError(`<address>: must be an IPv4 or IPv6 address, got ${typed(v)}`);
+  return address;
 }
 
 const lower = (s: string | number): string => String(s).toLowerCase();
@@ -371,7 +379,7 @@ Backends registered with a lease are kept when the file does not name them.`)
     .command('register')
     .description('add a backend under a lease: it is removed when the lease expires (or at once on Ctrl-C with --keepalive)')
     .argument('<service>', 'the service')
-    .argument('<address>', 'the backend\'s IPv4 address', addressArg)
+    .argument('<address>', 'the backend\'s IPv4 or IPv6 address', addressArg)
     .option('--weight <w>', `weight in the Maglev table, 0..${MAX_WEIGHT} (default: 1, or the backend's current weight)`, intOption('weight', 0, MAX_WEIGHT))
     .option('--ttl <seconds>', `lease TTL, ${LEASE_TTL.min}..${LEASE_TTL.max} (default 10)`, intOption('ttl', LEASE_TTL.min, LEASE_TTL.max))
     .option('--keepalive', 'keep the lease alive until Ctrl-C (or SIGTERM), then deregister')
@@ -466,13 +474,13 @@ Backends registered with a lease are kept when the file does not name them.`)
       const vip = o.vip;
       const r = await withClient((c) =>
         c.lookupFlow({ clientAddress: cl.address, clientPort: cl.port, address: vip.address, port: vip.port, protocol: proto, syn }));
-      const packet = `${cl.address}:${cl.port} -> ${vip.address}:${vip.port}/${o.protocol}${syn ? ' SYN' : ''}`;
+      const packet = `${hostPort(cl.address, cl.port)} -> ${hostPort(vip.address, vip.port)}/${o.protocol}${syn ? ' SYN' : ''}`;
       out(r, () =>
         r.reason === 'NO_BACKEND'
           ? `${packet}: no backend (service ${r.service})`
           : r.reason === 'TUPLE_CLASH'
           ? `${packet}: refused: its reply tuple belongs to another live flow of this client port (service ${r.service})`
-          : `${packet} goes to ${r.backendAddress}:${r.backendPort} ` +
+          : `${packet} goes to ${hostPort(r.backendAddress, r.backendPort)} ` +
             `(service ${r.service}, by ${lower(r.reason)}${r.reason === 'MAGLEV' ? `: hash ${r.flowHash >>> 0}, slot ${r.maglevSlot} of ${r.tableSize}` : ''})`);
     });
 
@@ -498,10 +506,10 @@ Backends registered with a lease are kept when the file does not name them.`)
         return acc;
       });
       // The API pages in the table's order; people read them by client.
-      all.sort((a, b) => compareIPv4(a.clientAddress, b.clientAddress) || a.clientPort - b.clientPort || compareIPv4(a.address, b.address) || a.port - b.port || a.protocol.localeCompare(b.protocol));
+      all.sort((a, b) => compareAddresses(a.clientAddress, b.clientAddress) || a.clientPort - b.clientPort || compareAddresses(a.address, b.address) || a.port - b.port || a.protocol.localeCompare(b.protocol));
       out(all, () => table(
         ['CLIENT', 'VIP', 'PROTO', 'BACKEND', 'SERVICE', 'STATE', 'AGE', 'EXPIRES IN'],
-        all.map((x) => [`${x.clientAddress}:${x.clientPort}`, `${x.address}:${x.port}`, lower(x.protocol), `${x.backendAddress}:${x.backendPort}`, x.service, lower(x.state), span(Number(x.ageMs)), span(Number(x.expiresInMs))]),
+        all.map((x) => [hostPort(x.clientAddress, x.clientPort), hostPort(x.address, x.port), lower(x.protocol), hostPort(x.backendAddress, x.backendPort), x.service, lower(x.state), span(Number(x.ageMs)), span(Number(x.expiresInMs))]),
       ));
     });
   filters(conntrack.command('flush').description('forget tracked connections: give a filter, or --all'))

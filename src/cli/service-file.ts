@@ -11,7 +11,7 @@
  * The output of `sluice service get -o yaml` is a service file: its
  * `revision` makes the apply conditional (the service must still be at that
  * revision, so that an old file does not undo a newer change), and the
- * other OUTPUT_ONLY fields (createRevision, effectiveTableSize) are
+ * other OUTPUT_ONLY fields (createRevision, effectiveTableSize, ipFamilies) are
  * ignored, as the API ignores them; `owner` may only be the API's ("api"):
  * a service of another owner is not the CLI's to write.
  */
@@ -39,6 +39,12 @@ const fileServiceSchema = v.strictObject(
     revision: v.optional(revision),
     createRevision: v.optional(revision),
     effectiveTableSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+    ipFamilies: v.optional(
+      v.array(
+        v.picklist(['IPV4', 'IPV6'], (i) => `output only (the VIPs' families, as service get writes them): must be IPV4 or IPV6, got ${show(i.input)}`),
+        (i) => `output only (the VIPs' families, as service get writes them): a list, got ${show(i.input)}`,
+      ),
+    ),
     owner: v.optional(
       v.literal(API_OWNER, (i) => `${show(i.input)}: services the API writes are owned by "api"; one owned by another source is changed through that source (leave owner out)`),
     ),
@@ -136,7 +142,7 @@ function servicesOf(value: unknown, where: string): Array<{ path: string; item: 
 
 function checkService(item: unknown, where: string, path: string): { definition: ServiceDefinition; revision?: number } {
   try {
-    const { revision, createRevision: _c, effectiveTableSize: _e, owner: _o, ...definition } = parse(fileServiceSchema, item);
+    const { revision, createRevision: _c, effectiveTableSize: _e, ipFamilies: _f, owner: _o, ...definition } = parse(fileServiceSchema, item);
     const out = { definition: normaliseDefinition(definition) };
     return revision === undefined ? out : { ...out, revision: Number(revision) };
   } catch (err) {

@@ -5,6 +5,7 @@
  * presses change the state. Nothing here touches the terminal or the API
  * (top.ts does), so a frame can be checked line by line in unit tests.
  */
+import { compareAddresses } from '../model/address.js';
 
 /** Counters of a service or backend, summed over CPUs and frontends. */
 export interface TopCounters {
@@ -210,17 +211,9 @@ export function onKey(state: ViewState, key: Key, rows: readonly ServiceRow[], p
   return backend === undefined ? state : { ...state, backend };
 }
 
-/** Backends in the order of `key` (name sorts by address, numerically). */
+/** Backends in the order of `key` (name sorts by address: IPv4 before IPv6, numerically). */
 export function sortBackends(rows: readonly BackendRow[], key: SortKey): BackendRow[] {
-  const addr = (a: BackendRow, b: BackendRow): number => {
-    const pa = a.address.split('.').map(Number);
-    const pb = b.address.split('.').map(Number);
-    for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-      const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-      if (d) return d;
-    }
-    return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
-  };
+  const addr = (a: BackendRow, b: BackendRow): number => compareAddresses(a.address, b.address);
   const out = [...rows];
   if (key === 'name') return out.sort(addr);
   return out.sort((a, b) => (b.rates?.[key] ?? -1) - (a.rates?.[key] ?? -1) || addr(a, b));

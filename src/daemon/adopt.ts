@@ -31,6 +31,7 @@ import {
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { normaliseDefinition, type BackendDefinition, type ServiceDefinition } from '../model/definition.js';
 import { MAX_WEIGHT } from '../model/service.js';
+import { hostPort } from '../model/address.js';
 import { defaultTableSize, isPrime } from '../maglev/maglev.js';
 
 /** What adoption found. */
@@ -63,7 +64,7 @@ export function adoptDataplane(dp: Dataplane): Adopted {
     const least = Math.min(...backends.map(([id]) => slots.get(id) ?? Infinity));
     const kept = backends.filter(([id, b]) => {
       if (b.port === targetPort) return true;
-      out.skipped.push(`${name}: backend ${b.address}:${b.port} (id ${id}) is on another port than the others (${targetPort})`);
+      out.skipped.push(`${name}: backend ${hostPort(b.address, b.port)} (id ${id}) is on another port than the others (${targetPort})`);
       return false;
     });
     const definitionBackends = kept.map(([id, b]): BackendDefinition => {

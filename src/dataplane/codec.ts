@@ -10,6 +10,7 @@
  */
 import { isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { canonicalAddress, hostPort, ipv6Bytes } from '../model/address.js';
 
 /** Field offsets and total size of each shared struct, as the C compiler lays them out. */
 export const LAYOUTS = {
@@ -176,29 +177,30 @@ export function writeAddr(buf: Buffer, off: number, address: string, field = 'ad
     buf.fill(0, off + 4, off + 16);
     return AF_INET;
   }
-  if (isIPv6(address)) {
-    // The dataplane does not balance IPv6 yet, but the layout carries it.
-    const words = expandIPv6(address);
-    for (let i = 0; i < 8; i++) buf.writeUInt16BE(words[i] ?? 0, off + 2 * i);
+  const bytes = ipv6Bytes(address);
+  if (bytes !== undefined) {
+    for (let i = 0; i < 16; i++) buf[off + i] = bytes[i]!;
     return AF_INET6;
   }
   throw new CodecError(field, `not an IP address: ${JSON.stringify(address)}`);
 }
 
-/** Read an address of the given family from 16 bytes at `off`. */
+/**
+ * Read an address of the given family from 16 bytes at `off`: IPv4 in
+ * dotted decimal, IPv6 in its RFC 5952 form (the one text the model keeps,
+ * so that what is read back compares equal to what was written).
+ */
 export function readAddr(buf: Buffer, off: number, family: number): string {
   if (family === AF_INET) return formatIPv4(buf.readUInt32BE(off));
-  if (family === AF_INET6) return new ipaddr.IPv6([...buf.subarray(off, off + 16)]).toRFC5952String();
+  if (family === AF_INET6) return formatIPv6(buf, off);
   throw new CodecError('family', `unknown address family ${family}`);
 }
 
-function expandIPv6(address: string): number[] {
-  const [head = '', tail] = address.split('::');
-  const parse = (s: string): number[] => (s === '' ? [] : s.split(':').map((w) => parseInt(w, 16)));
-  const h = parse(head);
-  const t = tail === undefined ? [] : parse(tail);
-  const zeros = new Array<number>(8 - h.length - t.length).fill(0);
-  return [...h, ...zeros, ...t];
+/** The RFC 5952 text of the 16 network-order bytes at `off`. */
+export function formatIPv6(buf: Uint8Array, off = 0): string {
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) words.push((buf[off + 2 * i]! << 8) | buf[off + 2 * i + 1]!);
+  return new ipaddr.IPv6(words).toRFC5952String();
 }
 
 /** A port in 1..65535; CodecError naming `field` otherwise. */
@@ -223,7 +225,7 @@ export interface ServiceKey {
 
 /** The canonical text of a service key, "VIP:port/protocol" (a map key, and how errors name it). */
 export function serviceKeyString(k: ServiceKey): string {
-  return `${k.address}:${k.port}/${k.protocol}`;
+  return `${hostPort(k.address, k.port)}/${k.protocol}`;
 }
 
 /** Encode a struct svc_key. */
@@ -526,10 +528,17 @@ export interface Endpoint {
 const PORT_SPAN = 65536 * 2;
 
 /**
+ * A reply_nat key as the control plane holds it: an IPv4 endpoint as its
+ * number (endpointCode), an IPv6 one as "<RFC 5952 address>|<port>|<tcp|udp>"
+ * (few, so a string each costs little).
+ */
+export type EndpointKey = number | string;
+
+/**
  * An IPv4 endpoint as one number, address × 2^17 + port × 2 + (UDP ? 1 : 0):
  * below 2^49, so exact in a double, and no string per endpoint where the
- * control plane keeps 100,000 of them. -1 if the address is not IPv4 (such
- * an endpoint gets no reply_nat entry).
+ * control plane keeps 100,000 of them. -1 if the address is not IPv4
+ * (endpointKey covers IPv6).
  */
 export function endpointCode(address: string, port: number, protocol: Protocol): number {
   const a = parseIPv4(address);
@@ -544,23 +553,39 @@ export function endpointOfCode(code: number): Endpoint {
   return { address: formatIPv4(a), port: rest >>> 1, protocol: (rest & 1) === 1 ? 'udp' : 'tcp' };
 }
 
-/** Encode a struct rnat_key (an endpoint, by its code) into `b` at `o` (zeroed bytes). */
-export function encodeReplyKeyInto(b: Buffer, o: number, code: number): Buffer {
+/** The reply_nat key of an endpoint of either family (see EndpointKey); -1 if it is no endpoint. */
+export function endpointKey(address: string, port: number, protocol: Protocol): EndpointKey {
+  const code = endpointCode(address, port, protocol);
+  if (code >= 0 || !address.includes(':')) return code;
+  const a = canonicalAddress(address);
+  if (a === undefined || !Number.isInteger(port) || port < 0 || port > 65535 || (protocol !== 'tcp' && protocol !== 'udp')) return -1;
+  return `${a}|${port}|${protocol}`;
+}
+
+/** The endpoint an endpointKey stands for. */
+export function endpointOfKey(key: EndpointKey): Endpoint {
+  if (typeof key === 'number') return endpointOfCode(key);
+  const [address = '', port = '', protocol = ''] = key.split('|');
+  return { address, port: Number(port), protocol: protocol === 'udp' ? 'udp' : 'tcp' };
+}
+
+/** Encode a struct rnat_key (an endpoint, by its key) into `b` at `o` (zeroed bytes). */
+export function encodeReplyKeyInto(b: Buffer, o: number, key: EndpointKey): Buffer {
   const L = LAYOUTS.rnat_key.offsets;
-  const e = endpointOfCode(code);
-  b.writeUInt32BE(parseIPv4(e.address), o + L.addr);
+  const e = endpointOfKey(key);
+  b[o + L.family] = writeAddr(b, o + L.addr, e.address, 'endpoint');
   b.writeUInt16BE(e.port, o + L.port);
   b[o + L.proto] = protoNumber(e.protocol);
-  b[o + L.family] = AF_INET;
   return b;
 }
 
-/** Decode a struct rnat_key to its endpoint code (-1 for a key that is not IPv4 TCP/UDP). */
-export function decodeReplyKey(b: Buffer): number {
+/** Decode a struct rnat_key to its endpoint key (-1 for a key that is not a TCP/UDP endpoint of either family). */
+export function decodeReplyKey(b: Buffer): EndpointKey {
   const L = LAYOUTS.rnat_key.offsets;
   const proto = b[L.proto];
-  if (b[L.family] !== AF_INET || (proto !== 6 && proto !== 17)) return -1;
-  return endpointCode(formatIPv4(b.readUInt32BE(L.addr)), b.readUInt16BE(L.port), protoName(proto));
+  const family = b[L.family];
+  if ((family !== AF_INET && family !== AF_INET6) || (proto !== 6 && proto !== 17)) return -1;
+  return endpointKey(readAddr(b, L.addr, family), b.readUInt16BE(L.port), protoName(proto));
 }
 
 /** Encode a struct rnat_value: the endpoint's backend id, or 0 for an endpoint of several service ports. */

@@ -10,6 +10,7 @@ import type {
   ConntrackKey,
   ConntrackValue,
   IpFamily,
+  EndpointKey,
   GlobalCounter,
   LbStats,
   ServiceKey,
@@ -145,15 +146,15 @@ export interface Dataplane {
   /** Every backend. */
   listBackends(): Map<number, BackendValue>;
   /**
-   * Create or replace reply_nat entries: endpoint (endpointCode) -> the
+   * Create or replace reply_nat entries: endpoint (endpointKey) -> the
    * backend id that endpoint is, or 0 for an endpoint of several service
    * ports; one batch.
    */
-  putReplies(entries: ReadonlyArray<readonly [number, number]>): void;
+  putReplies(entries: ReadonlyArray<readonly [EndpointKey, number]>): void;
   /** Remove the reply_nat entry of an endpoint; false if it was not there. */
-  deleteReply(endpoint: number): boolean;
-  /** Every reply_nat entry: endpoint code -> backend id (0: ambiguous). */
-  listReplies(): Map<number, number>;
+  deleteReply(endpoint: EndpointKey): boolean;
+  /** Every reply_nat entry: endpoint key -> backend id (0: ambiguous). */
+  listReplies(): Map<EndpointKey, number>;
   /** Slots of the array that holds every Maglev table. */
   tableCapacity(): number;
   /** Ids the maps have room for: service ids are 1..services, backend ids 1..backends. */

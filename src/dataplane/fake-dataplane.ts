@@ -13,6 +13,7 @@ import {
   type BackendValue,
   type ConntrackKey,
   type ConntrackValue,
+  type EndpointKey,
   type GlobalCounter,
   type LbStats,
   type ServiceKey,
@@ -23,6 +24,7 @@ import {
   type IpFamily,
 } from './codec.js';
 import { ConntrackRows } from './conntrack-rows.js';
+import { hostPort } from '../model/address.js';
 import { StatsTable } from './stats-table.js';
 import type { AttachTarget, ConntrackBatch, ConntrackCursor, ConntrackEntry, Dataplane, FlowDecision, FlowPacket, MapOccupancy } from './dataplane.js';
 
@@ -47,7 +49,9 @@ function cursorOf(bucket: number): ConntrackCursor {
 
 const zeroStats = (): LbStats => ({ packets: 0n, bytes: 0n, newConnections: 0n, replyPackets: 0n });
 
-const flowKey = (p: FlowPacket): string => `${encodeConntrackKey(p).toString('hex')}${p.syn ? '/syn' : ''}`;
+/** A packet's tuple as a key: the IPv4 conntrack key's bytes, or an IPv6 tuple's one text. */
+const flowKey = (p: FlowPacket): string =>
+  `${p.saddr.includes(':') ? `${hostPort(p.saddr, p.sport)}>${hostPort(p.daddr, p.dport)}/${p.protocol}` : encodeConntrackKey(p).toString('hex')}${p.syn ? '/syn' : ''}`;
 
 /** A Dataplane in memory. */
 export class FakeDataplane implements Dataplane {
@@ -58,8 +62,8 @@ export class FakeDataplane implements Dataplane {
   readonly services = new Map<string, { key: ServiceKey; value: ServiceValue }>();
   readonly vips = new Map<string, { address: string; services: number }>();
   readonly backends = new Map<number, BackendValue>();
-  /** reply_nat: endpoint code -> backend id (0: ambiguous). */
-  readonly replies = new Map<number, number>();
+  /** reply_nat: endpoint key -> backend id (0: ambiguous). */
+  readonly replies = new Map<EndpointKey, number>();
   /** svc_frontends: service id -> frontend. */
   readonly frontends = new Map<number, ServiceKey>();
   /** Regions written to the table array, by base slot. */
@@ -135,19 +139,19 @@ export class FakeDataplane implements Dataplane {
     return new Map(this.backends);
   }
 
-  putReplies(entries: ReadonlyArray<readonly [number, number]>): void {
+  putReplies(entries: ReadonlyArray<readonly [EndpointKey, number]>): void {
     for (const [endpoint, backendId] of entries) {
       this.record('putReply', String(endpoint));
       this.replies.set(endpoint, backendId);
     }
   }
 
-  deleteReply(endpoint: number): boolean {
+  deleteReply(endpoint: EndpointKey): boolean {
     this.record('deleteReply', String(endpoint));
     return this.replies.delete(endpoint);
   }
 
-  listReplies(): Map<number, number> {
+  listReplies(): Map<EndpointKey, number> {
     return new Map(this.replies);
   }
 

@@ -6,6 +6,7 @@
  */
 import { CodecError, LAYOUTS, checkPort, protoNumber, readAddr, writeIPv4Field } from './codec.js';
 import type { FlowDecision, FlowOutcome, FlowPacket } from './dataplane.js';
+import { SluiceError } from '../errors.js';
 
 /** Offset of struct lookup_result in the frame (SLUICE_LOOKUP_OFF). */
 export const LOOKUP_RESULT_OFFSET = 136;
@@ -41,6 +42,9 @@ const TCP_ACK = 0x10;
  * `p.syn`, else an ACK (a packet of an established flow).
  */
 export function encodeLookupFrame(p: FlowPacket): Buffer {
+  if (p.saddr.includes(':') || p.daddr.includes(':')) {
+    throw new SluiceError('FAILED_PRECONDITION', 'this dataplane looks up IPv4 flows only: its lookup program does not read IPv6 frames yet', { field: 'address' });
+  }
   const f = Buffer.alloc(LOOKUP_FRAME_SIZE);
   const proto = protoNumber(p.protocol);
   checkPort(p.sport, 'sport');

@@ -9,6 +9,7 @@ import {
   decodeConntrackValue,
   decodeGlobalStats,
   decodeReplyKey,
+  type EndpointKey,
   decodeReplyValue,
   encodeReplyKeyInto,
   encodeReplyValueInto,
@@ -432,7 +433,7 @@ export class NativeDataplane implements Dataplane {
     return out;
   }
 
-  putReplies(entries: ReadonlyArray<readonly [number, number]>): void {
+  putReplies(entries: ReadonlyArray<readonly [EndpointKey, number]>): void {
     if (entries.length === 0) return;
     const ks = LAYOUTS.rnat_key.size;
     const vs = LAYOUTS.rnat_value.size;
@@ -445,18 +446,18 @@ export class NativeDataplane implements Dataplane {
     this.raw.mapUpdateBatch('reply_nat', keys, values);
   }
 
-  deleteReply(endpoint: number): boolean {
+  deleteReply(endpoint: EndpointKey): boolean {
     return this.raw.mapDelete('reply_nat', encodeReplyKeyInto(Buffer.alloc(LAYOUTS.rnat_key.size), 0, endpoint));
   }
 
-  listReplies(): Map<number, number> {
+  listReplies(): Map<EndpointKey, number> {
     const { keys, values, count } = this.raw.mapDump('reply_nat');
     const ks = LAYOUTS.rnat_key.size;
     const vs = LAYOUTS.rnat_value.size;
-    const out = new Map<number, number>();
+    const out = new Map<EndpointKey, number>();
     for (let i = 0; i < count; i++) {
-      const code = decodeReplyKey(keys.subarray(i * ks, (i + 1) * ks));
-      if (code >= 0) out.set(code, decodeReplyValue(values.subarray(i * vs, (i + 1) * vs)));
+      const key = decodeReplyKey(keys.subarray(i * ks, (i + 1) * ks));
+      if (key !== -1) out.set(key, decodeReplyValue(values.subarray(i * vs, (i + 1) * vs)));
     }
     return out;
   }

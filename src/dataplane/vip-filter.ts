@@ -7,18 +7,31 @@
  * "maybe" of an address that is no VIP, never "no" of one.
  */
 import { parseIPv4 } from './codec.js';
+import { ipv6Bytes } from '../model/address.js';
 
 /** 64-bit words of the filter (SLUICE_VIP_FILTER_WORDS). */
 export const VIP_FILTER_WORDS = 1024;
 
-/** The filter's bit of an IPv4 address: bpf/include/lb.h vip_filter_hash. */
+/**
+ * The filter's bit of an address: bpf/include/lb.h vip_filter_hash for
+ * IPv4, lb6.h vip6_filter_hash for IPv6 (the same multiplicative hash of the
+ * XOR of the address's four 32-bit words, into the same bitmap).
+ */
 export function vipFilterBit(address: string): number {
   const v = parseIPv4(address);
-  if (v < 0) throw new RangeError(`vip filter: not an IPv4 address: ${address}`);
-  // The dataplane multiplies the address as it lies in memory: network
-  // order read as a little-endian word.
-  const le = (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
-  return Math.imul(le, 0x9e3779b1) >>> 16;
+  if (v >= 0) {
+    // The dataplane multiplies the address as it lies in memory: network
+    // order read as a little-endian word.
+    const le = (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+    return Math.imul(le, 0x9e3779b1) >>> 16;
+  }
+  const b = ipv6Bytes(address);
+  if (b === undefined) throw new RangeError(`vip filter: not an IP address: ${address}`);
+  // Each word as the dataplane loads it: network-order bytes read as a
+  // little-endian u32. XOR is bytewise, so the words can be folded first.
+  let x = 0;
+  for (let i = 0; i < 16; i += 4) x ^= b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+  return Math.imul(x >>> 0, 0x9e3779b1) >>> 16;
 }
 
 /** The counts behind the bits, and the words they make. */

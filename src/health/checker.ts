@@ -19,6 +19,7 @@
 import type { Logger } from 'pino';
 import type { CatalogView, ViewChange } from '../catalog/view.js';
 import { healthCheckPort, type ServiceDefinition } from '../model/definition.js';
+import { hostPort } from '../model/address.js';
 import type { EngineHandlers, ProbeEngine, TargetSpec } from './engine.js';
 import type { BackendHealth, HealthReader, HealthState, ProbeResult, ProbeTally, ProbeWorkerState } from './health.js';
 
@@ -255,7 +256,7 @@ export class HealthChecker implements HealthReader {
       else if (was === 'unhealthy') this.#overlay.clear(service, address);
       services.add(service);
     }
-    this.#log?.info({ target: `${t.spec.type}://${t.spec.address}:${t.spec.port}${t.spec.path ?? ''}`, from: was, to: state, error: last.error, services: services.size }, 'health changed');
+    this.#log?.info({ target: `${t.spec.type}://${hostPort(t.spec.address, t.spec.port)}${t.spec.path ?? ''}`, from: was, to: state, error: last.error, services: services.size }, 'health changed');
     for (const s of services) this.#notify(s);
   }
 

@@ -15,6 +15,7 @@ import * as util from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import type { HealthCheckType } from './health.js';
+import { hostPort } from '../model/address.js';
 
 /** What is probed, and how. */
 export interface ProbeSpec {
@@ -222,7 +223,8 @@ export class Prober {
         req.destroy();
         resolve({ ok: error === undefined, latencyMs: this.#now() - began, ...(error !== undefined ? { error } : {}) });
       };
-      const host = spec.host ?? spec.address;
+      // An IPv6 literal in a Host header is written in brackets (RFC 7230 §5.4).
+      const host = spec.host ?? (net.isIPv6(spec.address) ? `[${spec.address}]` : spec.address);
       const opts: https.RequestOptions = {
         host: spec.address,
         port: spec.port,
@@ -249,7 +251,7 @@ export class Prober {
   #grpc(key: string, spec: ProbeSpec): Promise<ProbeOutcome> {
     let client = this.#channels.get(key);
     if (!client) {
-      client = new HealthClientCtor(`${spec.address}:${spec.port}`, grpc.credentials.createInsecure(), {
+      client = new HealthClientCtor(hostPort(spec.address, spec.port), grpc.credentials.createInsecure(), {
         // Probes want the backend's present answer: fail at once when the
         // channel cannot connect rather than wait for it.
         'grpc.enable_retries': 0,

@@ -11,7 +11,7 @@ import type { ConntrackState, GlobalCounter } from '../dataplane/codec.js';
 import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
-import { isIPv4Address } from '../model/address.js';
+import { canonicalAddress, familyName, familyOf, hostPort } from '../model/address.js';
 import { expandDefinition, serviceOfFrontend, type ServiceDefinition, type StoredService } from '../model/definition.js';
 import type { Protocol } from '../model/service.js';
 import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
@@ -98,13 +98,19 @@ export class Inspector {
    * protocol, or a backend's reply.
    */
   lookupFlow(q: FlowQuery): FlowLookup {
-    checkAddress(q.clientAddress, 'clientAddress');
+    const clientAddress = checkAddress(q.clientAddress, 'clientAddress');
     checkArgument(portSchema, q.clientPort, 'clientPort');
-    checkAddress(q.address, 'address');
+    const address = checkAddress(q.address, 'address');
     checkArgument(portSchema, q.port, 'port');
     const protocol = checkArgument(protocolSchema, q.protocol, 'protocol');
+    const cf = familyOf(clientAddress)!;
+    const vf = familyOf(address)!;
+    if (cf !== vf) {
+      throw invalid('clientAddress', `${clientAddress} is ${familyName(cf)}, and the VIP ${address} is ${familyName(vf)}: a packet's addresses are of one family`);
+    }
+    q = { ...q, clientAddress, address };
     const v = lookupFlow(this.dataplane, { ...q, protocol });
-    const key = `${q.address}:${q.port}/${protocol}`;
+    const key = `${hostPort(address, q.port)}/${protocol}`;
     if ('outcome' in v) {
       const why = v.outcome === 'REPLY' ? ': the dataplane takes this tuple for a backend\'s reply' : '';
       throw new SluiceError('NOT_FOUND', `no service on ${key}${why}`, { field: 'address' });
@@ -154,19 +160,20 @@ export class Inspector {
       m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.lb.idOf(s.name) ?? []));
     }
     if (f.backendAddress) {
-      checkAddress(f.backendAddress, 'backendAddress');
-      m.backendAddress = f.backendAddress;
+      m.backendAddress = checkAddress(f.backendAddress, 'backendAddress');
     }
     if (f.clientAddress) {
-      checkAddress(f.clientAddress, 'clientAddress');
-      m.clientAddress = f.clientAddress;
+      m.clientAddress = checkAddress(f.clientAddress, 'clientAddress');
     }
     return m;
   }
 }
 
-function checkAddress(a: unknown, field: string): void {
-  if (!isIPv4Address(a)) throw invalid(field, `must be an IPv4 address, got ${show(a)}`);
+/** An address argument of either family, in its one text (RFC 5952 for IPv6). */
+function checkAddress(a: unknown, field: string): string {
+  const c = canonicalAddress(a);
+  if (c === undefined) throw invalid(field, `must be an IPv4 or IPv6 address, got ${show(a)}`);
+  return c;
 }
 
 export type { Protocol };

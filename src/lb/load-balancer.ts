@@ -16,7 +16,8 @@ import {
   BACKEND_FLAG_DRAINING,
   SVC_FLAG_AFFINITY,
   SVC_FLAG_DROP_NO_BACKEND,
-  endpointCode,
+  endpointKey,
+  type EndpointKey,
   type LbStats,
   type ServiceKey,
 } from '../dataplane/codec.js';
@@ -31,6 +32,7 @@ import {
   type BackendSpec,
   type ServiceSpec,
 } from '../model/service.js';
+import { hostPort } from '../model/address.js';
 
 /** Dataplane ids of one frontend: its service id and each backend's (identity "address:port" → id). */
 export interface FrontendIds {
@@ -223,7 +225,7 @@ export class LoadBalancer {
    * in desired.replies, and is not here. Arrays are replaced, never changed
    * in place, so that an UndoLog can restore them.
    */
-  private readonly sharedEndpoints = new Map<number, readonly number[]>();
+  private readonly sharedEndpoints = new Map<EndpointKey, readonly number[]>();
   /** What the maps hold (read at start, then kept by the applier). */
   private readonly current: DataplaneState;
   /** Regions of maglev_slots in use. */
@@ -322,7 +324,7 @@ export class LoadBalancer {
     return this.serialise(async () => {
       const next = this.specOf(name, this.requireService(name));
       const b = next.backends.find((x) => x.address === address && x.port === port);
-      if (!b) throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${address}:${port}`);
+      if (!b) throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${hostPort(address, port)}`);
       b.state = state;
       await this.change([next], []);
     });
@@ -335,7 +337,7 @@ export class LoadBalancer {
       const before = next.backends.length;
       next.backends = next.backends.filter((x) => !(x.address === address && x.port === port));
       if (next.backends.length === before) {
-        throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${address}:${port}`);
+        throw new SluiceError('NOT_FOUND', `service ${name} has no backend ${hostPort(address, port)}`);
       }
       await this.change([next], []);
     });
@@ -471,7 +473,7 @@ export class LoadBalancer {
     const undo: Array<() => void> = [];
     const scope: ScopeSets = {
       services: new Set<string>(), backends: new Set<number>(), tables: new Set<number>(), vips: new Set<string>(),
-      replies: new Set<number>(), freshServices: [], freshBackends: [],
+      replies: new Set<EndpointKey>(), freshServices: [], freshBackends: [],
     };
     try {
       for (const name of remove) this.unstage(name, scope, undo);
@@ -580,7 +582,7 @@ export class LoadBalancer {
       const bid = bids[i]!;
       log.set(this.desired.backends, bid, { address: b.address, port: b.port, flags: isActive(b) ? 0 : BACKEND_FLAG_DRAINING, serviceId: id });
       scope.backends.add(bid);
-      this.addEndpointUser(endpointCode(b.address, b.port, spec.protocol), bid, scope, log);
+      this.addEndpointUser(endpointKey(b.address, b.port, spec.protocol), bid, scope, log);
     });
     const { base, image } = this.placeTable(prev, prevImage, key, id, table, undo);
     if (base !== undefined) {
@@ -687,7 +689,7 @@ export class LoadBalancer {
       const b = this.desired.backends.get(bid)!;
       log.delete(this.desired.backends, bid);
       scope.backends.add(bid);
-      this.removeEndpointUser(endpointCode(b.address, b.port, prev.key.protocol), bid, scope, log);
+      this.removeEndpointUser(endpointKey(b.address, b.port, prev.key.protocol), bid, scope, log);
     }
     this.addVip(prev.key.address, -1, scope, log);
   }
@@ -697,8 +699,8 @@ export class LoadBalancer {
    * replies to bid's service port while it is the endpoint's only backend,
    * and not at all (0) once another service port uses the endpoint too.
    */
-  private addEndpointUser(code: number, bid: number, scope: ScopeSets, log: UndoLog): void {
-    if (code < 0) return;
+  private addEndpointUser(code: EndpointKey, bid: number, scope: ScopeSets, log: UndoLog): void {
+    if (code === -1) return;
     const one = this.desired.replies.get(code);
     if (one === undefined) {
       log.set(this.desired.replies, code, bid);
@@ -711,8 +713,8 @@ export class LoadBalancer {
   }
 
   /** Backend `bid` is no longer endpoint `code` (addEndpointUser's inverse). */
-  private removeEndpointUser(code: number, bid: number, scope: ScopeSets, log: UndoLog): void {
-    if (code < 0) return;
+  private removeEndpointUser(code: EndpointKey, bid: number, scope: ScopeSets, log: UndoLog): void {
+    if (code === -1) return;
     const users = this.sharedEndpoints.get(code);
     if (users) {
       const rest = users.filter((u) => u !== bid);
@@ -800,7 +802,7 @@ interface ScopeSets {
   backends: Set<number>;
   tables: Set<number>;
   vips: Set<string>;
-  replies: Set<number>;
+  replies: Set<EndpointKey>;
   /** Ids handed out by this change, whose counters must start from zero. */
   freshServices: number[];
   freshBackends: number[];

@@ -9,16 +9,27 @@
  * network-order bytes.
  */
 import { Buffer } from 'node:buffer';
+import { ipv6Bytes } from '../model/address.js';
 
 /** Seed shared with SLUICE_HASH_SEED in hash.h. */
 export const FLOW_HASH_SEED = 0x5a1c3e00;
 
 const rol = (v: number, s: number): number => ((v << s) | (v >>> (32 - s))) >>> 0;
 
+/**
+ * The four words flow_hash reads of an address: the 16 network-order bytes
+ * of struct svc_key's addr (an IPv4 address in the first 4, the rest zero),
+ * each loaded as a little-endian u32.
+ */
 function addrWords(address: string): number[] {
   const b = Buffer.alloc(16);
-  const parts = address.split('.').map(Number);
-  for (let i = 0; i < 4; i++) b[i] = parts[i] ?? 0;
+  const v6 = address.includes(':') ? ipv6Bytes(address) : undefined;
+  if (v6 !== undefined) {
+    for (let i = 0; i < 16; i++) b[i] = v6[i]!;
+  } else {
+    const parts = address.split('.').map(Number);
+    for (let i = 0; i < 4; i++) b[i] = parts[i] ?? 0;
+  }
   return [b.readUInt32LE(0), b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12)];
 }
 
@@ -28,7 +39,7 @@ function portWord(port: number): number {
   return b.readUInt16LE(0);
 }
 
-/** The 32-bit hash the dataplane computes for an IPv4 5-tuple. */
+/** The 32-bit hash the dataplane computes for a 5-tuple (both addresses of one family). */
 export function flowHash(saddr: string, daddr: string, sport: number, dport: number, proto: number): number {
   const s = addrWords(saddr);
   const d = addrWords(daddr);

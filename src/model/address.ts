@@ -1,17 +1,37 @@
 /**
- * Which IPv4 addresses can be a VIP or a backend. An address is written as
- * four decimal parts (no leading zeros, no shorthand such as "10.1"), and
- * must be one a packet can be sent to and answered from: the ranges below
- * cannot, so a service or backend on them would only ever drop traffic.
- * Private, shared (100.64/10) and documentation ranges are fine: labs and
- * clusters use them.
+ * Which addresses can be a VIP or a backend, and the one text each has.
+ *
+ * IPv4 is written as four decimal parts (no leading zeros, no shorthand such
+ * as "10.1"). IPv6 is any RFC 4291 spelling (upper or lower case, leading
+ * zeros, "::", a dotted IPv4 tail), and is kept and shown in its RFC 5952
+ * form only ("2001:DB8:0::1" is 2001:db8::1), so that one address never
+ * stands as two services, two backends or two Maglev permutations. A zone
+ * id ("fe80::1%eth0") is not an address here: it names a link of one host.
+ *
+ * An address must be one a packet can be sent to and answered from: the
+ * ranges below cannot, so a service or backend on them would only ever drop
+ * traffic. Private, shared (100.64/10), ULA (fc00::/7) and documentation
+ * ranges are fine: labs and clusters use them.
  *
  * A bulk load checks every address of every service (110,000 for 10,000
- * services of 10 backends), so an address is parsed once, by one regular
- * expression, and its ranges are compared as integers: 5 times faster than
- * parsing it with ipaddr.js, which reads the table of ranges.
+ * services of 10 backends), so an IPv4 address is parsed once, by one
+ * regular expression, and its ranges are compared as integers: 5 times
+ * faster than parsing it with ipaddr.js, which reads the table of ranges.
+ * IPv6 goes through ipaddr.js after a strict check of its syntax.
  */
 import ipaddr from 'ipaddr.js';
+
+/** An address family: 4 or 6. */
+export type IPFamily = 4 | 6;
+
+/** A usable address: its family and its one text (RFC 5952 for IPv6). */
+export interface ParsedAddress {
+  family: IPFamily;
+  text: string;
+}
+
+/** What parseAddress or addressProblem found wrong. */
+export type AddressProblem = { kind: 'syntax' } | { kind: 'range'; why: string };
 
 /** A range no VIP or backend may be in, and why. */
 interface RefusedRange {
@@ -35,6 +55,30 @@ const refused: readonly RefusedRange[] = [
   return { network: (u32(ip.octets) & mask) >>> 0, mask, why: why! };
 });
 
+/** An IPv6 range no VIP or backend may be in; `why` may depend on the address (v4-mapped names its IPv4 form). */
+interface RefusedRange6 {
+  network: ipaddr.IPv6;
+  bits: number;
+  why: (a: ipaddr.IPv6) => string;
+}
+
+/** Most specific first: `::` and `::1` sit inside `::/96` and get their own reason. */
+const refused6: readonly RefusedRange6[] = (
+  [
+    ['::/128', () => 'the unspecified address ::'],
+    ['::1/128', () => 'loopback (::1): it never leaves the host'],
+    ['::ffff:0:0/96', (a) => `an IPv4-mapped address (::ffff:0:0/96): write it as the IPv4 address ${a.toIPv4Address().toString()}`],
+    ['::/96', () => 'an IPv4-compatible address (::/96), deprecated by RFC 4291'],
+    ['fe80::/10', () => 'link-local (fe80::/10): it is not routed'],
+    ['fec0::/10', () => 'site-local (fec0::/10), deprecated by RFC 3879'],
+    ['ff00::/8', () => 'multicast (ff00::/8): one flow cannot go to one backend'],
+    ['100::/64', () => 'discard-only (100::/64): routers drop it'],
+  ] satisfies ReadonlyArray<readonly [string, (a: ipaddr.IPv6) => string]>
+).map(([cidr, why]) => {
+  const [network, bits] = ipaddr.IPv6.parseCIDR(cidr);
+  return { network, bits, why };
+});
+
 function u32(octets: readonly number[]): number {
   return ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
 }
@@ -54,9 +98,92 @@ function parseIPv4(s: unknown): number | undefined {
   return u32([a, b, c, d]);
 }
 
+/** Hex groups and colons, optionally ending in a dotted IPv4 part after a colon. */
+const IPV6_CHARS = /^([0-9A-Fa-f:]*:)((?:\d{1,3}\.){3}\d{1,3})?$|^[0-9A-Fa-f:]+$/;
+
+/**
+ * An IPv6 address of any RFC 4291 spelling, or undefined. Stricter than
+ * ipaddr.js alone: no zone id, hex groups of at most 4 digits, and a dotted
+ * tail of four decimal parts without leading zeros or hex, read as the last
+ * 32 bits ("::1.2.3.4" is ::102:304, where ipaddr.js would map it to
+ * ::ffff:102:304).
+ */
+function parseIPv6(s: unknown): ipaddr.IPv6 | undefined {
+  if (typeof s !== 'string' || s.length > 45) return undefined;
+  const m = IPV6_CHARS.exec(s);
+  if (!m) return undefined;
+  let text = s;
+  if (m[2] !== undefined) {
+    const v = parseIPv4(m[2]);
+    if (v === undefined) return undefined;
+    text = `${m[1]}${(v >>> 16).toString(16)}:${(v & 0xffff).toString(16)}`;
+  }
+  if (!ipaddr.IPv6.isValid(text)) return undefined;
+  return ipaddr.IPv6.parse(text);
+}
+
 /** Whether `s` is an IPv4 address in dotted decimal (four parts, no leading zeros). */
 export function isIPv4Address(s: unknown): s is string {
   return parseIPv4(s) !== undefined;
+}
+
+/** Whether `s` is written as an IPv4 or an IPv6 address (any range; no zone id). */
+export function isIPAddress(s: unknown): s is string {
+  return familyOf(s) !== undefined;
+}
+
+/** The family `s` is written in, or undefined if it is no address. */
+export function familyOf(s: unknown): IPFamily | undefined {
+  if (parseIPv4(s) !== undefined) return 4;
+  return parseIPv6(s) !== undefined ? 6 : undefined;
+}
+
+/** "IPv4" or "IPv6", as messages name a family. */
+export function familyName(f: IPFamily): string {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+/** The one text of an address (IPv4 as given, IPv6 in RFC 5952 form), or undefined if `s` is no address. */
+export function canonicalAddress(s: unknown): string | undefined {
+  if (parseIPv4(s) !== undefined) return s as string;
+  return parseIPv6(s)?.toRFC5952String();
+}
+
+/** The 16 bytes of an IPv6 address in network order, or undefined if `s` is not one. */
+export function ipv6Bytes(s: unknown): number[] | undefined {
+  return parseIPv6(s)?.toByteArray();
+}
+
+/**
+ * One parse of a VIP or backend address: its family and one text, or
+ * whether it is not an address or in which refused range.
+ */
+export function parseAddress(s: unknown): ParsedAddress | AddressProblem {
+  const ip = parseIPv4(s);
+  if (ip !== undefined) {
+    for (const r of refused) if (((ip & r.mask) >>> 0) === r.network) return { kind: 'range', why: r.why };
+    return { family: 4, text: s as string };
+  }
+  const a = parseIPv6(s);
+  if (a === undefined) return { kind: 'syntax' };
+  for (const r of refused6) if (a.match(r.network, r.bits)) return { kind: 'range', why: r.why(a) };
+  return { family: 6, text: a.toRFC5952String() };
+}
+
+/** Whether parseAddress found a problem. */
+export function isAddressProblem(r: ParsedAddress | AddressProblem): r is AddressProblem {
+  return 'kind' in r;
+}
+
+/**
+ * One parse of an IPv4 address that can carry traffic: undefined for a
+ * usable one, else whether it is not an IPv4 address or in which refused
+ * range (for settings that are IPv4 only).
+ */
+export function addressProblem(s: unknown): AddressProblem | undefined {
+  if (parseIPv4(s) === undefined) return { kind: 'syntax' };
+  const r = parseAddress(s);
+  return isAddressProblem(r) ? r : undefined;
 }
 
 /** Order of two dotted-quad IPv4 addresses as numbers (negative, zero, positive); for sorting what the API returns. */
@@ -64,13 +191,31 @@ export function compareIPv4(a: string, b: string): number {
   return (parseIPv4(a) ?? -1) - (parseIPv4(b) ?? -1);
 }
 
-/** What addressProblem found. */
-export type AddressProblem = { kind: 'syntax' } | { kind: 'range'; why: string };
+/**
+ * Order of two addresses for listings: IPv4 before IPv6, numeric within a
+ * family; text that is no address comes first, by its characters.
+ */
+export function compareAddresses(a: string, b: string): number {
+  const a4 = parseIPv4(a);
+  const b4 = parseIPv4(b);
+  if (a4 !== undefined && b4 !== undefined) return a4 - b4;
+  const a6 = a4 === undefined ? parseIPv6(a) : undefined;
+  const b6 = b4 === undefined ? parseIPv6(b) : undefined;
+  const rank = (v4: number | undefined, v6: ipaddr.IPv6 | undefined): number => (v4 !== undefined ? 1 : v6 !== undefined ? 2 : 0);
+  const ra = rank(a4, a6);
+  const rb = rank(b4, b6);
+  if (ra !== rb) return ra - rb;
+  if (a6 && b6) {
+    for (let i = 0; i < 8; i++) {
+      const d = a6.parts[i]! - b6.parts[i]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
-/** One parse: undefined for a usable address, else whether it is not an address or in which refused range. */
-export function addressProblem(s: unknown): AddressProblem | undefined {
-  const ip = parseIPv4(s);
-  if (ip === undefined) return { kind: 'syntax' };
-  for (const r of refused) if (((ip & r.mask) >>> 0) === r.network) return { kind: 'range', why: r.why };
-  return undefined;
+/** "address:port" with an IPv6 address in brackets ("[2001:db8::1]:80"); IPv4 as "10.0.0.1:80". */
+export function hostPort(address: string, port: number | string): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

@@ -7,6 +7,7 @@
 import type { NoBackends, Protocol } from './service.js';
 import { SluiceError, invalid } from '../errors.js';
 import { serviceDefinitionSchema, parse } from './schema.js';
+import { familyName, hostPort, type IPFamily } from './address.js';
 import { MAX_BACKENDS_PER_SERVICE, type ServiceSpec } from './service.js';
 
 /** A backend's state: active takes new flows; draining keeps its flows only; maintenance takes nothing (its flows move). */
@@ -24,6 +25,7 @@ export interface PortDefinition {
 
 /** One backend (an endpoint address; it serves every port at that port's targetPort). */
 export interface BackendDefinition {
+  /** IPv4 or IPv6 (RFC 5952 form), of the family of at least one VIP. */
   address: string;
   /** 0..MAX_WEIGHT, default 1. */
   weight: number;
@@ -80,7 +82,7 @@ export const HEALTH_CHECK_DEFAULTS = {
 export interface ServiceDefinition {
   /** Unique, 1-253 characters of [A-Za-z0-9._/:-]. */
   name: string;
-  /** VIPs (IPv4), at least one. */
+  /** VIPs, IPv4 or IPv6 (RFC 5952 form), at least one. */
   addresses: string[];
   /** At least one. */
   ports: PortDefinition[];
@@ -128,8 +130,10 @@ export function normaliseDefinition(input: unknown): ServiceDefinition {
   const d = parse(serviceDefinitionSchema, input);
   if (d.addresses.length === 0) throw invalid('addresses', 'at least one VIP is required');
   d.addresses.forEach((a, i) => {
-    if (d.addresses.indexOf(a) !== i) throw invalid(`addresses[${i}]`, `duplicate VIP ${a}`);
+    const first = d.addresses.indexOf(a);
+    if (first !== i) throw invalid(`addresses[${i}]`, `duplicate VIP ${a}${textFamily(a) === 6 ? ` (the same address as addresses[${first}])` : ''}`);
   });
+  const vipFamilies = new Set(d.addresses.map(textFamily));
   if (d.ports.length === 0) throw invalid('ports', 'at least one port is required');
   const seenPorts = new Set<string>();
   const seenNames = new Set<string>();
@@ -154,6 +158,8 @@ export function normaliseDefinition(input: unknown): ServiceDefinition {
   const seenBackends = new Set<string>();
   const backends = given.map((b, i): BackendDefinition => {
     if (seenBackends.has(b.address)) throw invalid(`backends[${i}].address`, `duplicate backend ${b.address}`);
+    const f = textFamily(b.address);
+    if (!vipFamilies.has(f)) throw invalid(`backends[${i}].address`, `${b.address} is ${familyName(f)}, and the service has no ${familyName(f)} VIP`);
     if (vips.has(b.address)) throw invalid(`backends[${i}].address`, `${b.address} is a VIP of this service: a backend must be another host`);
     seenBackends.add(b.address);
     const out: BackendDefinition = { address: b.address, weight: b.weight ?? 1, state: b.state ?? 'active' };
@@ -163,9 +169,13 @@ export function normaliseDefinition(input: unknown): ServiceDefinition {
   const out: ServiceDefinition = { name: d.name, addresses: d.addresses, ports, backends, noBackends: d.noBackends ?? DEFAULT_NO_BACKENDS };
   if (d.sessionAffinity) out.sessionAffinity = { timeoutSeconds: d.sessionAffinity.timeoutSeconds };
   if (d.tableSize !== undefined && d.tableSize !== 0) {
-    const active = backends.filter((b) => b.state === 'active' && b.weight > 0).length;
-    if (d.tableSize < 100 * active) {
-      throw invalid('tableSize', `must be at least 100 × the active backends (${100 * active}), got ${d.tableSize}`);
+    // Each frontend's table holds the backends of its VIP's family only.
+    for (const f of vipFamilies) {
+      const active = backends.filter((b) => b.state === 'active' && b.weight > 0 && textFamily(b.address) === f).length;
+      const which = vipFamilies.size > 1 ? `active ${familyName(f)} backends` : 'active backends';
+      if (d.tableSize < 100 * active) {
+        throw invalid('tableSize', `must be at least 100 × the ${which} (${100 * active}), got ${d.tableSize}`);
+      }
     }
     out.tableSize = d.tableSize;
   }
@@ -287,7 +297,7 @@ export function sameDefinition(a: ServiceDefinition, b: ServiceDefinition): bool
 
 /** The frontend name for one (VIP, port) of a service. */
 export function frontendName(service: string, address: string, port: PortDefinition): string {
-  return `${service}|${address}:${port.port}/${port.protocol}`;
+  return `${service}|${hostPort(address, port.port)}/${port.protocol}`;
 }
 
 /** The service a frontend name belongs to. */
@@ -297,10 +307,19 @@ export function serviceOfFrontend(frontend: string): string {
   return frontend.slice(0, i);
 }
 
-/** Expand a (normalised) definition into one frontend per VIP × port. Maintenance backends are left out. */
+/** The family of an address in its one text (normalised: only IPv6 has a colon). */
+function textFamily(address: string): IPFamily {
+  return address.includes(':') ? 6 : 4;
+}
+
+/**
+ * Expand a (normalised) definition into one frontend per VIP × port, each
+ * with the backends of its VIP's family. Maintenance backends are left out.
+ */
 export function expandDefinition(d: ServiceDefinition): ServiceSpec[] {
   const out: ServiceSpec[] = [];
   for (const address of d.addresses) {
+    const family = textFamily(address);
     for (const port of d.ports) {
       const spec: ServiceSpec = {
         name: frontendName(d.name, address, port),
@@ -308,7 +327,7 @@ export function expandDefinition(d: ServiceDefinition): ServiceSpec[] {
         port: port.port,
         protocol: port.protocol,
         backends: d.backends
-          .filter((b) => b.state !== 'maintenance')
+          .filter((b) => b.state !== 'maintenance' && textFamily(b.address) === family)
           .map((b) => ({ address: b.address, port: port.targetPort, weight: b.weight, state: b.state === 'draining' ? 'draining' : 'active' })),
       };
       if (d.sessionAffinity) spec.sessionAffinity = { ...d.sessionAffinity };

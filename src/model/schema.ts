@@ -15,7 +15,7 @@ import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
 import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
-import { addressProblem } from './address.js';
+import { isAddressProblem, parseAddress } from './address.js';
 
 import {
   MAX_AFFINITY_TIMEOUT,
@@ -113,19 +113,28 @@ export const serviceNameSchema = checked(str(), (x) => {
   return undefined;
 });
 
-/** An IPv4 address that can carry a service's traffic. `role` names it in the message ("VIP", "backend"). */
-function usableIPv4(role: string) {
-  return checked(v.string((i) => `must be an IPv4 address, got ${show(i.input)}`), (x) => {
-    const p = addressProblem(x);
-    if (p === undefined) return undefined;
-    return p.kind === 'syntax' ? `must be an IPv4 address, got ${show(x)}` : `${x} cannot be a ${role}: it is ${p.why}`;
-  });
+/**
+ * An IPv4 or IPv6 address that can carry a service's traffic, as its one
+ * text (an IPv6 address in RFC 5952 form, so that duplicates written two
+ * ways are found). `role` names it in the message ("VIP", "backend").
+ */
+function usableAddress(role: string) {
+  return v.pipe(
+    v.string((i) => `must be an IPv4 or IPv6 address, got ${show(i.input)}`),
+    v.rawTransform<string, string>(({ dataset, addIssue, NEVER }) => {
+      const x = dataset.value;
+      const r = parseAddress(x);
+      if (!isAddressProblem(r)) return r.text;
+      addIssue({ message: r.kind === 'syntax' ? `must be an IPv4 or IPv6 address, got ${show(x)}` : `${x} cannot be a ${role}: it is ${r.why}` });
+      return NEVER;
+    }),
+  );
 }
 
-/** A VIP. */
-export const vipSchema = usableIPv4('VIP');
-/** A backend address. */
-export const backendAddressSchema = usableIPv4('backend');
+/** A VIP (its one text). */
+export const vipSchema = usableAddress('VIP');
+/** A backend address (its one text). */
+export const backendAddressSchema = usableAddress('backend');
 /** A port, 1..65535. */
 export const portSchema = intIn(1, 65535);
 /** A backend weight, 0..MAX_WEIGHT. */
@@ -168,7 +177,7 @@ const REQUIRED: Readonly<Record<string, string>> = {
   ports: 'required: at least one port',
   port: 'required: an integer in 1..65535',
   protocol: 'required: tcp or udp',
-  address: 'required: an IPv4 address',
+  address: 'required: an IPv4 or IPv6 address',
   timeoutSeconds: `required: an integer in 1..${MAX_AFFINITY_TIMEOUT}`,
   type: 'required: tcp, http, https or grpc',
 };

@@ -18,6 +18,7 @@ export type NoBackends = 'reject' | 'drop';
 import { invalid } from '../errors.js';
 import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
+import { canonicalAddress, familyName, familyOf, hostPort } from './address.js';
 import { MAX_AFFINITY_TIMEOUT, backendAddressSchema, intIn, parse, portSchema, show, vipSchema, weightSchema } from './schema.js';
 
 /** A backend's administrative state. */
@@ -25,7 +26,7 @@ export type BackendState = 'active' | 'draining';
 
 /** One backend of a service. */
 export interface BackendSpec {
-  /** IPv4 address. */
+  /** IPv4 or IPv6 address (RFC 5952 form), of the VIP's family. */
   address: string;
   /** Port the backend listens on. */
   port: number;
@@ -45,7 +46,7 @@ export interface SessionAffinity {
 export interface ServiceSpec {
   /** Unique name, e.g. "default/web:http". */
   name: string;
-  /** The VIP (IPv4). */
+  /** The VIP, IPv4 or IPv6 (RFC 5952 form). */
   address: string;
   port: number;
   protocol: Protocol;
@@ -91,8 +92,13 @@ const frontendSchema = v.object({
  */
 export function validateService(spec: ServiceSpec): void {
   parse(frontendSchema, spec);
+  checkCanonical(spec.address, 'address');
+  const family = familyOf(spec.address)!;
   const seen = new Set<string>();
   spec.backends.forEach((b, i) => {
+    checkCanonical(b.address, `backends[${i}].address`);
+    const f = familyOf(b.address)!;
+    if (f !== family) throw invalid(`backends[${i}].address`, `${b.address} is ${familyName(f)}, and the VIP ${spec.address} is ${familyName(family)}: a frontend's backends are of its VIP's family`);
     const id = backendIdentity(b);
     if (seen.has(id)) throw invalid(`backends[${i}]`, `duplicate backend ${id}`);
     seen.add(id);
@@ -108,9 +114,23 @@ export function validateService(spec: ServiceSpec): void {
   }
 }
 
-/** The Maglev identity of a backend: what its permutation is derived from. */
+/**
+ * A frontend's address in its one text: the Maglev identity of a backend is
+ * derived from it, so two spellings of one IPv6 address would give two
+ * tables on two nodes.
+ */
+function checkCanonical(address: string, field: string): void {
+  const c = canonicalAddress(address);
+  if (c !== address) throw invalid(field, `write ${address} as ${c} (the RFC 5952 form of the address)`);
+}
+
+/**
+ * The Maglev identity of a backend: what its permutation is derived from
+ * ("10.0.0.1:80", "[2001:db8::1]:80"). Part of the contract between nodes:
+ * every node must derive the same text.
+ */
 export function backendIdentity(b: Pick<BackendSpec, 'address' | 'port'>): string {
-  return `${b.address}:${b.port}`;
+  return hostPort(b.address, b.port);
 }
 
 /** Backends that take new flows. */

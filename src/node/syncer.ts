@@ -20,6 +20,7 @@ import { SluiceError } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
 import { expandDefinition, type ServiceDefinition } from '../model/definition.js';
 import type { ServiceSpec } from '../model/service.js';
+import { hostPort } from '../model/address.js';
 import type { CatalogView, ViewChange } from '../catalog/view.js';
 import { engineError } from './engine-error.js';
 import { RuntimeOverlay } from './overlay.js';
@@ -283,7 +284,7 @@ export class Syncer {
 }
 
 function frontendKey(s: Pick<ServiceSpec, 'address' | 'port' | 'protocol'>): string {
-  return `${s.address}:${s.port}/${s.protocol}`;
+  return `${hostPort(s.address, s.port)}/${s.protocol}`;
 }
 
 /** Whether the load balancer already holds exactly `spec` (so applying it would write nothing). */

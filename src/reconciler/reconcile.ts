@@ -13,7 +13,7 @@
  *   4. deletions: services first (no new packets find them), then VIPs,
  *      reply_nat entries, released table regions, and backends last.
  */
-import type { BackendValue, ServiceKey, ServiceValue } from '../dataplane/codec.js';
+import type { BackendValue, EndpointKey, ServiceKey, ServiceValue } from '../dataplane/codec.js';
 import { BackendTable } from './backend-table.js';
 import { ReplyTable } from './reply-table.js';
 
@@ -28,7 +28,7 @@ export interface DataplaneState {
   /** VIP -> number of service ports on it */
   vips: Map<string, number>;
   /**
-   * reply_nat: backend endpoint (codec's endpointCode) -> the backend id
+   * reply_nat: backend endpoint (codec's endpointKey) -> the backend id
    * that endpoint is, or 0 when it serves several service ports (rows, not
    * a Map: see reply-table.ts)
    */
@@ -41,8 +41,8 @@ export type Operation =
   | { op: 'writeTable'; base: number; table: Uint32Array }
   | { op: 'putService'; key: ServiceKey; value: ServiceValue }
   | { op: 'putVip'; address: string; services: number }
-  | { op: 'putReply'; endpoint: number; backendId: number }
-  | { op: 'deleteReply'; endpoint: number }
+  | { op: 'putReply'; endpoint: EndpointKey; backendId: number }
+  | { op: 'deleteReply'; endpoint: EndpointKey }
   | { op: 'deleteService'; key: ServiceKey }
   | { op: 'deleteVip'; address: string }
   /** Forget a region: nothing to do in the kernel (the allocator reuses it later). */
@@ -55,7 +55,7 @@ export interface Scope {
   backends?: Iterable<number>;
   tables?: Iterable<number>;
   vips?: Iterable<string>;
-  replies?: Iterable<number>;
+  replies?: Iterable<EndpointKey>;
 }
 
 /**
@@ -65,7 +65,7 @@ export interface Scope {
  * every service as its map key, several times the flat string's size.
  */
 export function keyString(k: ServiceKey): string {
-  return [k.address, ':', k.port, '/', k.protocol].join('');
+  return k.address.includes(':') ? ['[', k.address, ']:', k.port, '/', k.protocol].join('') : [k.address, ':', k.port, '/', k.protocol].join('');
 }
 
 /** An empty state. */

@@ -10,20 +10,27 @@
  * table that every major GC traces; typed arrays are 12 bytes a slot, and
  * the GC does not look inside them.
  *
+ * An IPv6 endpoint's key is a string (codec's EndpointKey); those sit in a
+ * Map beside the arrays: a node has few of them next to its IPv4 ones.
+ *
  * The interface is the part of Map that the reconciler and the load
- * balancer use. Keys are integers in 0..2^53; iteration is in slot order.
+ * balancer use. Keys are integers in 0..2^53 or strings; iteration is the
+ * numbers in slot order, then the strings in insertion order.
  */
+import type { EndpointKey } from '../dataplane/codec.js';
 
 /** Slots are at most this full (linear probing stays short below it). */
 const MAX_LOAD = 0.8;
 const EMPTY = -1;
 
-/** reply_nat's endpoint code → backend id (0: ambiguous), as rows. */
-export class ReplyTable implements Iterable<[number, number]> {
+/** reply_nat's endpoint key → backend id (0: ambiguous), as rows. */
+export class ReplyTable implements Iterable<[EndpointKey, number]> {
   /** Endpoint codes; EMPTY in free slots. */
   private codes: Float64Array;
   private ids: Uint32Array;
   private count = 0;
+  /** IPv6 endpoints' keys → backend id. */
+  private readonly strings = new Map<string, number>();
 
   constructor(capacity = 1024) {
     let n = 16;
@@ -33,28 +40,35 @@ export class ReplyTable implements Iterable<[number, number]> {
   }
 
   /** A table holding `entries`. */
-  static from(entries: Iterable<readonly [number, number]> & { size?: number }): ReplyTable {
+  static from(entries: Iterable<readonly [EndpointKey, number]> & { size?: number }): ReplyTable {
     const t = new ReplyTable(entries.size ?? 1024);
     for (const [k, v] of entries) t.set(k, v);
     return t;
   }
 
   get size(): number {
-    return this.count;
+    return this.count + this.strings.size;
   }
 
-  has(code: number): boolean {
+  has(code: EndpointKey): boolean {
+    if (typeof code === 'string') return this.strings.has(code);
     return this.slotOf(code) >= 0;
   }
 
-  get(code: number): number | undefined {
+  get(code: EndpointKey): number | undefined {
+    if (typeof code === 'string') return this.strings.get(code);
     const i = this.slotOf(code);
     return i < 0 ? undefined : this.ids[i];
   }
 
-  set(code: number, backendId: number): this {
-    if (!Number.isSafeInteger(code) || code < 0) throw new RangeError(`not an endpoint code: ${code}`);
+  set(code: EndpointKey, backendId: number): this {
     if (!Number.isInteger(backendId) || backendId < 0 || backendId > 0xffffffff) throw new RangeError(`not a backend id: ${backendId}`);
+    if (typeof code === 'string') {
+      if (code === '') throw new RangeError('not an endpoint key: ""');
+      this.strings.set(code, backendId);
+      return this;
+    }
+    if (!Number.isSafeInteger(code) || code < 0) throw new RangeError(`not an endpoint code: ${code}`);
     if ((this.count + 1) > this.codes.length * MAX_LOAD) this.resize(this.codes.length * 2);
     const mask = this.codes.length - 1;
     for (let i = hash(code) & mask; ; i = (i + 1) & mask) {
@@ -72,7 +86,8 @@ export class ReplyTable implements Iterable<[number, number]> {
     }
   }
 
-  delete(code: number): boolean {
+  delete(code: EndpointKey): boolean {
+    if (typeof code === 'string') return this.strings.delete(code);
     let i = this.slotOf(code);
     if (i < 0) return false;
     // Backward-shift deletion: move later entries of the probe run into the
@@ -93,23 +108,26 @@ export class ReplyTable implements Iterable<[number, number]> {
     return true;
   }
 
-  /** Codes in slot order. */
-  *keys(): IterableIterator<number> {
+  /** Codes in slot order, then string keys. */
+  *keys(): IterableIterator<EndpointKey> {
     const codes = this.codes;
     for (let i = 0; i < codes.length; i++) if (codes[i] !== EMPTY) yield codes[i]!;
+    yield* this.strings.keys();
   }
 
   *values(): IterableIterator<number> {
     const codes = this.codes;
     for (let i = 0; i < codes.length; i++) if (codes[i] !== EMPTY) yield this.ids[i]!;
+    yield* this.strings.values();
   }
 
-  *entries(): IterableIterator<[number, number]> {
+  *entries(): IterableIterator<[EndpointKey, number]> {
     const codes = this.codes;
     for (let i = 0; i < codes.length; i++) if (codes[i] !== EMPTY) yield [codes[i]!, this.ids[i]!];
+    yield* this.strings.entries();
   }
 
-  [Symbol.iterator](): IterableIterator<[number, number]> {
+  [Symbol.iterator](): IterableIterator<[EndpointKey, number]> {
     return this.entries();
   }
 

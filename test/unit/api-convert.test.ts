@@ -70,6 +70,7 @@ test('zero values of a decoded message mean "unset"', (t) => {
     owner: '',
     noBackends: 'NO_BACKENDS_UNSPECIFIED',
     healthCheck: null,
+    ipFamilies: [],
   };
   const expected = {
     name: 'x',

@@ -51,6 +51,36 @@ test('bad requests: the right code, the field named, nothing written', async (t)
   t.is((await unary<{ services: unknown[] }>(f.raw.registry, 'ListServices', {})).services.length, 2, 'no service was created');
 });
 
+test('IPv6 and dual stack accepted: stored in RFC 5952 form, one frontend per VIP with the backends of its family', async (t) => {
+  const f = await setup(t, 'errors-ipv6');
+  type Answer = { addresses: string[]; ipFamilies: string[]; backends: Array<{ address: string }> };
+  const applied = await unary<Answer>(f.raw.registry, 'ApplyService', {
+    service: webService('dual', '10.96.0.30', ['10.1.0.31', '2001:DB8:0::31'], { addresses: ['10.96.0.30', '2001:0db8::30'] }),
+  });
+  t.deepEqual(applied.addresses, ['10.96.0.30', '2001:db8::30']);
+  t.deepEqual(applied.ipFamilies, ['IPV4', 'IPV6']);
+  t.deepEqual(applied.backends.map((b) => b.address), ['10.1.0.31', '2001:db8::31']);
+  const six = await unary<Answer>(f.raw.registry, 'ApplyService', { service: webService('six', '2001:db8::40', ['2001:db8::41']) });
+  t.deepEqual(six.ipFamilies, ['IPV6']);
+  // Registered with a lease, in any spelling: kept in one.
+  const reg = await unary<{ service: Answer }>(f.raw.registration, 'RegisterBackend', { service: 'dual', address: '2001:db8:0:0::32' });
+  t.deepEqual(reg.service.backends.map((b) => b.address), ['10.1.0.31', '2001:db8::31', '2001:db8::32']);
+  // Each frontend holds its family's backends only.
+  const v4 = f.lb.ids('dual|10.96.0.30:80/tcp');
+  const v6 = f.lb.ids('dual|[2001:db8::30]:80/tcp');
+  t.deepEqual([...v4.backends.keys()], ['10.1.0.31:8080']);
+  t.deepEqual([...v6.backends.keys()].sort(), ['[2001:db8::31]:8080', '[2001:db8::32]:8080']);
+  t.true(f.dp.listVips().includes('2001:db8::30'));
+  t.is(f.dp.replies.get('2001:db8::32|8080|tcp'), v6.backends.get('[2001:db8::32]:8080'), 'an IPv6 endpoint has its reply_nat entry');
+  t.is(f.dp.backends.get(v6.backends.get('[2001:db8::31]:8080')!)?.address, '2001:db8::31');
+  // ListServices finds it by its IPv6 VIP in any spelling.
+  const listed = await unary<{ services: Array<{ name: string }> }>(f.raw.registry, 'ListServices', { address: '2001:DB8::30' });
+  t.deepEqual(listed.services.map((x) => x.name), ['dual']);
+  // Deregistered by another spelling.
+  await unary(f.raw.registration, 'DeregisterBackend', { service: 'dual', address: '2001:db8::0:32' });
+  t.false(f.dp.replies.has('2001:db8::32|8080|tcp'));
+});
+
 test('KeepAlive of an unknown lease ends the stream with NOT_FOUND naming lease_id', async (t) => {
   const f = await setup(t, 'errors-keepalive');
   const before = dataplaneSnapshot(f.dp);

@@ -62,7 +62,7 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'wieght', text: web('').replace('weight: 2', 'wieght: 2'), says: 'backends[1].wieght: unknown field; did you mean weight?' },
   { what: 'another owner', text: `owner: kubernetes\n${web('')}`, says: 'owner: "kubernetes": services the API writes are owned by "api"; one owned by another source is changed through that source (leave owner out)' },
   { what: 'snake_case', text: web('session_affinity: {timeoutSeconds: 60}\n'), says: 'session_affinity: unknown field; did you mean sessionAffinity?' },
-  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, noBackends, healthCheck, revision, createRevision, effectiveTableSize, owner)' },
+  { what: 'an unknown field', text: web('color: blue\n'), says: 'color: unknown field (known: name, addresses, ports, backends, sessionAffinity, tableSize, noBackends, healthCheck, revision, createRevision, effectiveTableSize, ipFamilies, owner)' },
   { what: 'a misspelt noBackends', text: web('noBackends: rejet\n'), says: 'noBackends: must be reject or drop, got "rejet"; did you mean reject?' },
   { what: 'noBackends as a boolean', text: web('noBackends: false\n'), says: 'noBackends: must be reject or drop, got false' },
   { what: 'nobackends', text: web('nobackends: drop\n'), says: 'nobackends: unknown field; did you mean noBackends?' },
@@ -73,7 +73,9 @@ const BAD_FILES: Array<{ what: string; text: string; says: string }> = [
   { what: 'a link-local backend', text: web('').replace('10.1.0.11', '169.254.1.1'), says: 'backends[0].address: 169.254.1.1 cannot be a backend: it is link-local (169.254.0.0/16): it is not routed' },
   { what: 'a reserved VIP', text: web('').replace('10.96.0.20', '240.0.0.1'), says: 'addresses[0]: 240.0.0.1 cannot be a VIP: it is reserved for future use (240.0.0.0/4): hosts drop it' },
   { what: 'a backend on the VIP', text: web('').replace('10.1.0.11', '10.96.0.20'), says: 'backends[0].address: 10.96.0.20 is a VIP of this service: a backend must be another host' },
-  { what: 'an address with a leading zero', text: web('').replace('10.96.0.20', '10.96.0.020'), says: 'addresses[0]: must be an IPv4 address, got "10.96.0.020"' },
+  { what: 'an IPv6 backend on an IPv4-only service', text: web('').replace('10.1.0.11', '2001:db8::11'), says: 'backends[0].address: 2001:db8::11 is IPv6, and the service has no IPv6 VIP' },
+  { what: 'a v4-mapped VIP', text: web('').replace('10.96.0.20', '"::ffff:10.96.0.20"'), says: 'addresses[0]: ::ffff:10.96.0.20 cannot be a VIP: it is an IPv4-mapped address (::ffff:0:0/96): write it as the IPv4 address 10.96.0.20' },
+  { what: 'an address with a leading zero', text: web('').replace('10.96.0.20', '10.96.0.020'), says: 'addresses[0]: must be an IPv4 or IPv6 address, got "10.96.0.020"' },
   { what: 'a 254-character name', text: web('').replace('default/web', 'n'.repeat(254)), says: 'name: must be at most 253 characters, got 254' },
   { what: 'a name with a space', text: web('').replace('default/web', '"default web"'), says: 'name: must be letters, digits, ".", "_", "/", ":" and "-", got "default web"' },
   { what: 'no name', text: web('').replace('name: default/web\n', ''), says: 'name: required' },
@@ -315,16 +317,20 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['service', 'delete', 'x', '--expected-revision', '0'], '--expected-revision: must be an integer in 1..9007199254740991, got 0'],
     [['backend', 'register', 'web', '10.1.0.1', '--ttl', '0'], '--ttl: must be an integer in 1..86400, got 0'],
     [['backend', 'register', 'web', '10.1.0.1', '--weight', '1.5'], '--weight: must be an integer in 0..1000, got 1.5'],
-    [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000), got 1.2.3.4'],
+    [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000, or [2001:db8::5]:40000 for IPv6), got 1.2.3.4'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:80', '--protocol', 'sctp'], '--protocol: must be tcp or udp, got sctp'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:53', '--protocol', 'udp', '--syn'], '--syn: a SYN is TCP, not udp'],
     [['conntrack', 'flush'], 'conntrack flush: give --service, --backend, --client or --all'],
     [['conntrack', 'flush', '--all', '--client', '1.2.3.4'], 'conntrack flush: --all goes alone, without filters'],
-    [['conntrack', 'list', '--client', 'nope'], '--client: must be an IPv4 address, got nope'],
-    [['service', 'list', '--address', '10.96.0.300'], '--address: must be an IPv4 address, got 10.96.0.300'],
-    [['backend', 'register', 'web', '10.77.1.999'], '<address>: must be an IPv4 address, got 10.77.1.999'],
-    [['backend', 'drain', 'web', 'x'.repeat(5000)], '<address>: must be an IPv4 address, got a value of 5000 characters'],
-    [['flow', 'lookup', '--client', 'y'.repeat(5000), '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000), got a value of 5000 characters'],
+    [['conntrack', 'list', '--client', 'nope'], '--client: must be an IPv4 or IPv6 address, got nope'],
+    [['service', 'list', '--address', '10.96.0.300'], '--address: must be an IPv4 or IPv6 address, got 10.96.0.300'],
+    [['backend', 'register', 'web', '10.77.1.999'], '<address>: must be an IPv4 or IPv6 address, got 10.77.1.999'],
+    [['backend', 'drain', 'web', 'x'.repeat(5000)], '<address>: must be an IPv4 or IPv6 address, got a value of 5000 characters'],
+    [['flow', 'lookup', '--client', '2001:db8::5:40000', '--vip', '[2001:db8::10]:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000, or [2001:db8::5]:40000 for IPv6), got 2001:db8::5:40000'],
+    [['flow', 'lookup', '--client', '[192.168.1.5]:40000', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000, or [2001:db8::5]:40000 for IPv6), got [192.168.1.5]:40000'],
+    [['flow', 'lookup', '--client', '[2001:db8::5]:1', '--vip', '[fe80::1%eth0]:80'], '--vip: must be IP:PORT (e.g. 10.96.0.10:80, or [2001:db8::5]:80 for IPv6), got [fe80::1%eth0]:80'],
+    [['conntrack', 'list', '--backend', '2001:db8::g'], '--backend: must be an IPv4 or IPv6 address, got 2001:db8::g'],
+    [['flow', 'lookup', '--client', 'y'.repeat(5000), '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000, or [2001:db8::5]:40000 for IPv6), got a value of 5000 characters'],
     [['--server', '', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got ""'],
     [['--server', 'sluice.sock', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got "sluice.sock"'],
     [['--server', '127.0.0.1:1', '--tls-ca', path.join(dir, 'none.pem'), 'service', 'list'], `--tls-ca: ${path.join(dir, 'none.pem')}: no such file`],
@@ -535,6 +541,41 @@ test('flow lookup asks about an ACK, or with --syn a SYN, and says which it aske
   t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: true });
   r = await ask('--syn', '-o', 'json');
   t.like(JSON.parse(r.stdout), { reason: 'MAGLEV', backendAddress: '10.1.0.2' });
+});
+
+test('IPv6: a dual-stack file applies in RFC 5952 form; --address, [v6]:port and <address> take any spelling', async (t) => {
+  const f = await api(t, 'cli-ipv6');
+  const file = path.join(tmp(t), 'dual.yaml');
+  writeFileSync(file, `name: default/dual
+addresses: [10.96.0.30, "2001:DB8:0::30"]
+ports: [{port: 80, protocol: tcp, targetPort: 8080}]
+backends: [{address: 10.1.0.31}, {address: "2001:db8:0:0::31"}]
+`);
+  let r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+  t.is(r.code, 0, r.stderr);
+  r = await sluice(['--server', f.server.address, '-o', 'json', 'service', 'list', '--address', '2001:db8::0:30']);
+  t.is(r.code, 0, r.stderr);
+  const [svc] = JSON.parse(r.stdout) as Array<{ name: string; addresses: string[]; ipFamilies: string[]; backends: Array<{ address: string }> }>;
+  t.like(svc, { name: 'default/dual', addresses: ['10.96.0.30', '2001:db8::30'], ipFamilies: ['IPV4', 'IPV6'] });
+  t.deepEqual(svc!.backends.map((b) => b.address), ['10.1.0.31', '2001:db8::31']);
+  // get -o yaml (with ipFamilies, output only) applies back unchanged.
+  r = await sluice(['--server', f.server.address, '-o', 'yaml', 'service', 'get', 'default/dual']);
+  writeFileSync(file, r.stdout);
+  r = await sluice(['--server', f.server.address, 'service', 'apply', '-f', file]);
+  t.regex(r.stdout, /^service default\/dual unchanged/, r.stderr);
+
+  const ids = f.lb.ids('default/dual|[2001:db8::30]:80/tcp');
+  const packet = { saddr: '2001:db8::5', sport: 40000, daddr: '2001:db8::30', dport: 80, protocol: 'tcp' as const };
+  f.dp.decideFlow({ ...packet, syn: false }, {
+    outcome: 'MAGLEV', serviceId: ids.service, backendId: ids.backends.get('[2001:db8::31]:8080')!, rewrite: { address: '2001:db8::31', port: 8080 },
+    rescheduled: false, replyRestored: false, replyAmbiguous: false, ctExpired: false, replyStale: false, hash: 7, tableSize: 1021, slot: 0,
+  });
+  r = await sluice(['--server', f.server.address, 'flow', 'lookup', '--client', '[2001:DB8::5]:40000', '--vip', '[2001:db8:0::30]:80']);
+  t.is(r.stdout, '[2001:db8::5]:40000 -> [2001:db8::30]:80/tcp goes to [2001:db8::31]:8080 (service default/dual, by maglev: hash 7, slot 0 of 1021)\n', r.stderr);
+  t.deepEqual(f.dp.lookups.at(-1), { ...packet, syn: false });
+  r = await sluice(['--server', f.server.address, 'backend', 'drain', 'default/dual', '2001:DB8::31']);
+  t.is(r.code, 0, r.stderr);
+  t.is((await f.client.getService('default/dual')).backends.find((b) => b.address === '2001:db8::31')?.state, 'DRAINING');
 });
 
 test('conntrack list follows every page (more than one) and sorts by client; a filter goes with each page', async (t) => {

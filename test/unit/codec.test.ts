@@ -1,4 +1,6 @@
 import test from 'ava';
+import { encodeLookupFrame } from '../../src/dataplane/lookup-frame.js';
+import { SluiceError } from '../../src/errors.js';
 import {
   CodecError,
   LAYOUTS,
@@ -8,7 +10,11 @@ import {
   encodeReplyKeyInto,
   encodeReplyValueInto,
   endpointCode,
+  endpointKey,
   endpointOfCode,
+  endpointOfKey,
+  readAddr,
+  writeAddr,
   decodeBackendValue,
   decodeConntrackKey,
   decodeConntrackValue,
@@ -93,4 +99,43 @@ test('endpoint codes: exact, distinct per protocol, and the reply_nat key they e
   const v = encodeReplyValueInto(Buffer.alloc(8), 0, 0);
   t.is(v.readUInt32LE(4), RNAT_FLAG_AMBIGUOUS, 'backend id 0 is written as ambiguous');
   t.is(decodeReplyValue(encodeReplyValueInto(Buffer.alloc(8), 0, 77)), 77);
+});
+
+test('IPv6 addresses: written as 16 network-order bytes from any spelling, read back in RFC 5952 form', (t) => {
+  const b = encodeServiceKey({ address: '2001:DB8:0:0::1', port: 80, protocol: 'tcp' });
+  t.is(b.toString('hex'), '20010db8' + '00'.repeat(11) + '01' + '0050' + '06' + '0a');
+  t.deepEqual(decodeServiceKey(b), { address: '2001:db8::1', port: 80, protocol: 'tcp' });
+  const buf = Buffer.alloc(16);
+  for (const [given, canonical] of [
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['fd00:0:0:0:0:0:0:0', 'fd00::'],
+    ['64:ff9b::10.0.0.1', '64:ff9b::a00:1'],
+    ['2001:0db8:85a3:0000:0000:8a2e:0370:7334', '2001:db8:85a3::8a2e:370:7334'],
+  ] as const) {
+    t.is(writeAddr(buf, 0, given), 10, given);
+    t.is(readAddr(buf, 0, 10), canonical, given);
+  }
+  t.throws(() => writeAddr(buf, 0, 'fe80::1%eth0'), { instanceOf: CodecError });
+  t.throws(() => writeAddr(buf, 0, '2001:db8::g'), { instanceOf: CodecError });
+});
+
+test('endpoint keys: IPv4 keeps its code, IPv6 is "<RFC 5952>|port|proto"; both round-trip through reply_nat keys', (t) => {
+  t.is(endpointKey('10.1.0.2', 8080, 'udp'), endpointCode('10.1.0.2', 8080, 'udp'));
+  const k = endpointKey('2001:DB8::0:2', 8080, 'udp');
+  t.is(k, '2001:db8::2|8080|udp');
+  t.deepEqual(endpointOfKey(k), { address: '2001:db8::2', port: 8080, protocol: 'udp' });
+  const key = encodeReplyKeyInto(Buffer.alloc(LAYOUTS.rnat_key.size), 0, k);
+  t.is(key.toString('hex'), '20010db8' + '00'.repeat(11) + '02' + '1f90' + '11' + '0a');
+  t.is(decodeReplyKey(key), k);
+  t.is(endpointKey('2001:db8::g', 80, 'tcp'), -1);
+  t.is(endpointKey('2001:db8::1', 70000, 'tcp'), -1);
+  const bogus = Buffer.from(key);
+  bogus[LAYOUTS.rnat_key.offsets.proto] = 1;
+  t.is(decodeReplyKey(bogus), -1, 'not TCP/UDP');
+});
+
+test('a lookup frame of an IPv6 flow is refused as a precondition, naming the address, until the lookup program reads IPv6', (t) => {
+  const err = t.throws(() => encodeLookupFrame({ saddr: '2001:db8::5', sport: 1, daddr: '2001:db8::10', dport: 80, protocol: 'tcp' }), { instanceOf: SluiceError });
+  t.is(err?.code, 'FAILED_PRECONDITION');
+  t.is(err?.field, 'address');
 });

@@ -138,8 +138,8 @@ test('the zone indexes the view at start and follows its changes; backend churn 
   await apply(p, { ...web, backends: [{ address: '10.1.0.1' }, { address: '10.1.0.2' }] });
   t.deepEqual(touched, [], 'a backend change leaves the records as they are');
 
-  await apply(p, { ...web, addresses: ['10.96.0.12'] });
-  t.deepEqual(zone.recordsOfService('default/web')!.addresses, ['10.96.0.12'], 'at once, when the write returns');
+  await apply(p, { ...web, addresses: ['10.96.0.12', '2001:db8::12'] });
+  t.deepEqual(zone.recordsOfService('default/web')!.addresses, ['10.96.0.12'], 'at once, when the write returns; an IPv6 VIP is no A record');
   t.true(touched.length === 1 && touched[0]!.includes(`web.default.${ZONE}`) && touched[0]!.includes(`_http._tcp.web.default.${ZONE}`));
 
   await apply(p, { ...web, name: 'kube-system/dns', addresses: ['10.96.0.53'], ports: [{ name: 'dns', port: 53, protocol: 'udp' }] });

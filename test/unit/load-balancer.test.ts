@@ -94,6 +94,11 @@ const bad: Array<[string, Partial<ServiceSpec> | ((s: ServiceSpec) => ServiceSpe
   ['table size too small', { tableSize: 7 }, 'tableSize'],
   ['affinity timeout 0', { sessionAffinity: { timeoutSeconds: 0 } }, 'sessionAffinity.timeoutSeconds'],
   ['too many backends', (s) => ({ ...s, backends: Array.from({ length: 1400 }, (_, i) => ({ address: `10.2.${i >> 8}.${i & 255}`, port: 80 })) }), 'backends'],
+  ['an IPv6 backend of an IPv4 VIP', (s) => ({ ...s, backends: [{ address: '10.0.0.1', port: 1 }, { address: '2001:db8::1', port: 1 }] }), 'backends[1].address'],
+  ['an IPv4 backend of an IPv6 VIP', (s) => ({ ...s, address: '2001:db8::10', backends: [{ address: '10.0.0.1', port: 1 }] }), 'backends[0].address'],
+  ['a VIP not in RFC 5952 form', { address: '2001:DB8::10', backends: [] }, 'address'],
+  ['a backend not in RFC 5952 form', (s) => ({ ...s, address: '2001:db8::10', backends: [{ address: '2001:db8:0::1', port: 1 }] }), 'backends[0].address'],
+  ['a link-local IPv6 VIP', { address: 'fe80::10', backends: [] }, 'address'],
 ];
 
 for (const [name, change, field] of bad) {
@@ -205,4 +210,29 @@ test('a backend a service no longer has gives its id back: churn never runs out 
   t.is(lb.room().backendIds.free, free);
   await lb.delete('web');
   t.is(lb.room().backendIds.free, 8);
+});
+
+test('an IPv6 frontend: backends, table, service, VIP and reply_nat entries, as IPv4 has them', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  const six: ServiceSpec = { name: 'six', address: '2001:db8::10', port: 80, protocol: 'tcp', backends: [{ address: '2001:db8::1', port: 8080 }, { address: '2001:db8::2', port: 8080 }] };
+  await lb.apply(six);
+  const order = dp.ops.map((o) => o.op).filter((op) => !op.startsWith('reset'));
+  t.deepEqual(order, ['putBackend', 'putBackend', 'writeTable', 'putService', 'putVip', 'putReply', 'putReply']);
+  const { service, backends } = lb.ids('six');
+  t.deepEqual([...backends.keys()], ['[2001:db8::1]:8080', '[2001:db8::2]:8080']);
+  t.deepEqual([...dp.replies], [['2001:db8::1|8080|tcp', backends.get('[2001:db8::1]:8080')], ['2001:db8::2|8080|tcp', backends.get('[2001:db8::2]:8080')]]);
+  t.deepEqual(dp.listVips(), ['2001:db8::10']);
+  t.deepEqual(dp.listServices()[0]!.key, { address: '2001:db8::10', port: 80, protocol: 'tcp' });
+  t.truthy(dp.getMaglevTable(service));
+  // The same endpoint for a second service port: ambiguous, as for IPv4.
+  await lb.apply({ ...six, name: 'six-b', port: 81 });
+  t.is(dp.replies.get('2001:db8::1|8080|tcp'), 0);
+  await lb.delete('six-b');
+  t.is(dp.replies.get('2001:db8::1|8080|tcp'), backends.get('[2001:db8::1]:8080'));
+  await lb.removeBackend('six', '2001:db8::2', 8080);
+  t.false(dp.replies.has('2001:db8::2|8080|tcp'));
+  await lb.delete('six');
+  t.is(dp.replies.size, 0);
+  t.deepEqual(dp.listVips(), []);
 });

@@ -15,6 +15,7 @@ import {
   type Permutation,
 } from '../../src/maglev/maglev.js';
 import { rng } from '../helpers/rng.js';
+import { flowHash } from '../../src/maglev/flow-hash.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -476,4 +477,15 @@ test('buildMaglevTable rejects duplicates, bad ids and bad sizes', (t) => {
   for (const [what, call, message] of cases) {
     t.throws(call, { instanceOf: RangeError, message }, what);
   }
+});
+
+test('flowHash of IPv6: the 16 address bytes as flow_hash reads them; IPv4 is the case with addr[1..3] zero', (t) => {
+  // 10.0.0.1 sits in addr[0] with the other words zero: a00:1:: is the same 16 bytes.
+  t.is(flowHash('a00:1::', 'a60:a::', 40000, 80, 6), flowHash('10.0.0.1', '10.96.0.10', 40000, 80, 6));
+  t.is(flowHash('2001:DB8::5', '2001:db8:0::10', 40000, 80, 6), flowHash('2001:db8::5', '2001:db8::10', 40000, 80, 6), 'any spelling');
+  // Every word takes part: a change in the last word of either address moves the hash.
+  const base = flowHash('2001:db8::5', '2001:db8::10', 40000, 80, 6);
+  t.not(flowHash('2001:db8::6', '2001:db8::10', 40000, 80, 6), base);
+  t.not(flowHash('2001:db8::5', '2001:db8::11', 40000, 80, 6), base);
+  t.not(flowHash('2001:db9::5', '2001:db8::10', 40000, 80, 6), base);
 });

@@ -59,6 +59,34 @@ test('each frontend carries the choice; drop is the only one it states', (t) => 
   t.deepEqual(expandDefinition(normaliseDefinition(input(two))).map((s) => s.noBackends), [undefined, undefined]);
 });
 
+test('dual stack: each frontend gets its family\'s backends; a family without backends rejects only its VIPs', (t) => {
+  const d = normaliseDefinition(input({ addresses: ['10.96.0.10', '2001:db8::10'], backends: [{ address: '10.1.0.1' }, { address: '10.1.0.2', state: 'draining' }] }));
+  const specs = expandDefinition(d);
+  t.deepEqual(specs.map((s) => [s.address, s.backends.map((b) => b.address)]), [['10.96.0.10', ['10.1.0.1', '10.1.0.2']], ['2001:db8::10', []]]);
+  const both = expandDefinition(normaliseDefinition(input({ addresses: ['2001:db8::10', '10.96.0.10'], backends: [{ address: '2001:db8::1' }, { address: '10.1.0.1' }, { address: '2001:db8::2', state: 'maintenance' }] })));
+  t.deepEqual(both.map((s) => [s.name, s.backends.map((b) => b.address)]), [['web|[2001:db8::10]:80/tcp', ['2001:db8::1']], ['web|10.96.0.10:80/tcp', ['10.1.0.1']]]);
+  // tableSize is checked against each family's active backends, not their sum.
+  const many = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => ({ address: f(i) }));
+  const table = (tableSize: number) => input({ addresses: ['10.96.0.10', '2001:db8::10'], tableSize, backends: [...many(3, (i) => `10.1.0.${i + 1}`), ...many(2, (i) => `2001:db8::${i + 1}`)] });
+  t.is(normaliseDefinition(table(307)).tableSize, 307, '100 × 3 IPv4 backends: enough');
+  const err = t.throws(() => normaliseDefinition(table(293)), { instanceOf: SluiceError });
+  t.is(err?.field, 'tableSize');
+  t.is(err?.message, 'tableSize: must be at least 100 × the active IPv4 backends (300), got 293');
+});
+
+test('dual stack in the maps: the IPv6 frontend without backends answers alone; the IPv4 one keeps its table', async (t) => {
+  const dp = new FakeDataplane();
+  const lb = new LoadBalancer(dp);
+  const specs = expandDefinition(normaliseDefinition(input({ addresses: ['10.96.0.10', '2001:db8::10'], backends: [{ address: '10.1.0.1' }] })));
+  await lb.applyMany(specs);
+  const v4 = lb.ids('web|10.96.0.10:80/tcp');
+  const v6 = lb.ids('web|[2001:db8::10]:80/tcp');
+  t.truthy(dp.getMaglevTable(v4.service), 'the IPv4 frontend has a table');
+  t.is(dp.getMaglevTable(v6.service), null, 'the IPv6 frontend has no backend: no table, so the dataplane rejects its packets');
+  t.is(v6.backends.size, 0);
+  t.deepEqual(dp.listVips().sort(), ['10.96.0.10', '2001:db8::10']);
+});
+
 test('the store: a value written before the field reads as reject, and the same definition applied again changes nothing', async (t) => {
   const store = new MemoryKvStore();
   t.teardown(() => store.close());

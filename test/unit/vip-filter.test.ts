@@ -44,5 +44,21 @@ test('bits are spread over the whole filter and stay within it', (t) => {
     words.add(bit >>> 6);
   }
   t.true(words.size > VIP_FILTER_WORDS * 0.9, `4,096 consecutive VIPs touch ${words.size} of ${VIP_FILTER_WORDS} words`);
-  t.throws(() => vipFilterBit('fd00::1'), { instanceOf: RangeError });
+  t.throws(() => vipFilterBit('fd00::1%eth0'), { instanceOf: RangeError });
+  t.throws(() => vipFilterBit('nope'), { instanceOf: RangeError });
+});
+
+test('IPv6: the XOR of the four words as the dataplane loads them, hashed as an IPv4 address is', (t) => {
+  // Words of 2001:db8::1 as little-endian loads of its network-order bytes:
+  // 20 01 0d b8 | 00 00 00 00 | 00 00 00 00 | 00 00 00 01.
+  const x = (0xb80d0120 ^ 0x01000000) >>> 0;
+  t.is(vipFilterBit('2001:db8::1'), Math.imul(x, 0x9e3779b1) >>> 16);
+  t.is(vipFilterBit('2001:DB8:0::1'), vipFilterBit('2001:db8::1'), 'any spelling, one bit');
+  // One bitmap for both families: an IPv6 address whose words XOR to an
+  // IPv4 address's word shares its bit.
+  t.is(vipFilterBit('::a60:a'), vipFilterBit('10.96.0.10'));
+  t.is(vipFilterBit('a60:a::1:0:1'), vipFilterBit('10.96.0.10'));
+  const words = new Set<number>();
+  for (let i = 0; i < 4096; i++) words.add(vipFilterBit(`fd96::${i.toString(16)}`) >>> 6);
+  t.true(words.size > VIP_FILTER_WORDS * 0.9, `4,096 consecutive IPv6 VIPs touch ${words.size} of ${VIP_FILTER_WORDS} words`);
 });

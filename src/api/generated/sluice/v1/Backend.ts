@@ -117,7 +117,8 @@ export type _sluice_v1_Backend_State__Output = typeof _sluice_v1_Backend_State[k
  */
 export interface Backend {
   /**
-   * REQUIRED. IPv4 address, unique within the service.
+   * REQUIRED. IPv4 or IPv6 address (RFC 5952 form on output), unique within
+   * the service, of the family of one of its VIPs.
    */
   'address'?: (string);
   /**
@@ -159,7 +160,8 @@ export interface Backend {
  */
 export interface Backend__Output {
   /**
-   * REQUIRED. IPv4 address, unique within the service.
+   * REQUIRED. IPv4 or IPv6 address (RFC 5952 form on output), unique within
+   * the service, of the family of one of its VIPs.
    */
   'address': (string);
   /**

@@ -10,7 +10,8 @@ import type { Protocol as _sluice_v1_Protocol, Protocol__Output as _sluice_v1_Pr
  */
 export interface LookupFlowRequest {
   /**
-   * REQUIRED. The client's IPv4 address (the packet's source).
+   * REQUIRED. The client's IPv4 or IPv6 address (the packet's source), of
+   * the VIP's family.
    */
   'clientAddress'?: (string);
   /**
@@ -45,7 +46,8 @@ export interface LookupFlowRequest {
  */
 export interface LookupFlowRequest__Output {
   /**
-   * REQUIRED. The client's IPv4 address (the packet's source).
+   * REQUIRED. The client's IPv4 or IPv6 address (the packet's source), of
+   * the VIP's family.
    */
   'clientAddress': (string);
   /**

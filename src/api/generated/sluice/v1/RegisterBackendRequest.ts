@@ -10,7 +10,8 @@ export interface RegisterBackendRequest {
    */
   'service'?: (string);
   /**
-   * REQUIRED. The backend's IPv4 address. If the service already has it, the
+   * REQUIRED. The backend's IPv4 or IPv6 address (RFC 5952 form on output),
+   * of the family of one of the service's VIPs. If the service already has it, the
    * backend is taken over by the lease (its state is kept).
    */
   'address'?: (string);
@@ -40,7 +41,8 @@ export interface RegisterBackendRequest__Output {
    */
   'service': (string);
   /**
-   * REQUIRED. The backend's IPv4 address. If the service already has it, the
+   * REQUIRED. The backend's IPv4 or IPv6 address (RFC 5952 form on output),
+   * of the family of one of the service's VIPs. If the service already has it, the
    * backend is taken over by the lease (its state is kept).
    */
   'address': (string);

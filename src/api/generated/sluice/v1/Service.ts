@@ -4,6 +4,7 @@ import type { ServicePort as _sluice_v1_ServicePort, ServicePort__Output as _slu
 import type { Backend as _sluice_v1_Backend, Backend__Output as _sluice_v1_Backend__Output } from '../../sluice/v1/Backend.js';
 import type { SessionAffinity as _sluice_v1_SessionAffinity, SessionAffinity__Output as _sluice_v1_SessionAffinity__Output } from '../../sluice/v1/SessionAffinity.js';
 import type { HealthCheck as _sluice_v1_HealthCheck, HealthCheck__Output as _sluice_v1_HealthCheck__Output } from '../../sluice/v1/HealthCheck.js';
+import type { IpFamily as _sluice_v1_IpFamily, IpFamily__Output as _sluice_v1_IpFamily__Output } from '../../sluice/v1/IpFamily.js';
 import type { Long } from '@grpc/proto-loader';
 
 // Original file: proto/sluice/v1/service.proto
@@ -80,10 +81,16 @@ export interface Service {
    */
   'name'?: (string);
   /**
-   * REQUIRED. The VIPs (IPv4 addresses), at least one, without duplicates.
+   * REQUIRED. The VIPs: IPv4 or IPv6 addresses (RFC 5952 form on output),
+   * at least one, without duplicates (an IPv6 address written two ways is
+   * one address). A service with VIPs of both families is dual-stack.
    * Addresses that cannot carry a flow are refused, with the reason: 0.0.0.0/8,
    * loopback 127.0.0.0/8, link-local 169.254.0.0/16, multicast 224.0.0.0/4,
-   * 240.0.0.0/4 and 255.255.255.255 (for backends too).
+   * 240.0.0.0/4 and 255.255.255.255; for IPv6 ::, ::1, IPv4-mapped
+   * ::ffff:0:0/96 (write the IPv4 address), IPv4-compatible ::/96,
+   * link-local fe80::/10, site-local fec0::/10, multicast ff00::/8 and
+   * discard-only 100::/64; a zone id ("%eth0") is not accepted (for backends
+   * too).
    */
   'addresses'?: (string)[];
   /**
@@ -93,8 +100,9 @@ export interface Service {
   'ports'?: (_sluice_v1_ServicePort)[];
   /**
    * OPTIONAL. The backends (at most 1310), unique by address, none on one of
-   * the service's own VIPs. Each serves every port of the service at that
-   * port's target_port. Empty (or none active): packets to the service are
+   * the service's own VIPs, each of the family of at least one VIP. Each
+   * serves every port of the service at that port's target_port, for the
+   * VIPs of its family (an IPv6 VIP's packets go to the IPv6 backends). Empty (or none active): packets to the service are
    * answered or dropped, as no_backends says. Each backend of each frontend
    * (VIP x port) takes one of the daemon's --max-backends entries.
    */
@@ -105,8 +113,8 @@ export interface Service {
   'sessionAffinity'?: (_sluice_v1_SessionAffinity | null);
   /**
    * OPTIONAL. Size of the Maglev lookup table: a prime, at most 131071 and at
-   * least 100 x the number of active backends. 0: chosen from the backend
-   * count.
+   * least 100 x the number of active backends (of each family, for a
+   * dual-stack service). 0: chosen from the backend count.
    */
   'tableSize'?: (number);
   /**
@@ -149,6 +157,11 @@ export interface Service {
    * combine.
    */
   'healthCheck'?: (_sluice_v1_HealthCheck | null);
+  /**
+   * OUTPUT_ONLY. The families of the VIPs, one per address, in the order of
+   * `addresses`.
+   */
+  'ipFamilies'?: (_sluice_v1_IpFamily)[];
 }
 
 /**
@@ -167,10 +180,16 @@ export interface Service__Output {
    */
   'name': (string);
   /**
-   * REQUIRED. The VIPs (IPv4 addresses), at least one, without duplicates.
+   * REQUIRED. The VIPs: IPv4 or IPv6 addresses (RFC 5952 form on output),
+   * at least one, without duplicates (an IPv6 address written two ways is
+   * one address). A service with VIPs of both families is dual-stack.
    * Addresses that cannot carry a flow are refused, with the reason: 0.0.0.0/8,
    * loopback 127.0.0.0/8, link-local 169.254.0.0/16, multicast 224.0.0.0/4,
-   * 240.0.0.0/4 and 255.255.255.255 (for backends too).
+   * 240.0.0.0/4 and 255.255.255.255; for IPv6 ::, ::1, IPv4-mapped
+   * ::ffff:0:0/96 (write the IPv4 address), IPv4-compatible ::/96,
+   * link-local fe80::/10, site-local fec0::/10, multicast ff00::/8 and
+   * discard-only 100::/64; a zone id ("%eth0") is not accepted (for backends
+   * too).
    */
   'addresses': (string)[];
   /**
@@ -180,8 +199,9 @@ export interface Service__Output {
   'ports': (_sluice_v1_ServicePort__Output)[];
   /**
    * OPTIONAL. The backends (at most 1310), unique by address, none on one of
-   * the service's own VIPs. Each serves every port of the service at that
-   * port's target_port. Empty (or none active): packets to the service are
+   * the service's own VIPs, each of the family of at least one VIP. Each
+   * serves every port of the service at that port's target_port, for the
+   * VIPs of its family (an IPv6 VIP's packets go to the IPv6 backends). Empty (or none active): packets to the service are
    * answered or dropped, as no_backends says. Each backend of each frontend
    * (VIP x port) takes one of the daemon's --max-backends entries.
    */
@@ -192,8 +212,8 @@ export interface Service__Output {
   'sessionAffinity': (_sluice_v1_SessionAffinity__Output | null);
   /**
    * OPTIONAL. Size of the Maglev lookup table: a prime, at most 131071 and at
-   * least 100 x the number of active backends. 0: chosen from the backend
-   * count.
+   * least 100 x the number of active backends (of each family, for a
+   * dual-stack service). 0: chosen from the backend count.
    */
   'tableSize': (number);
   /**
@@ -236,4 +256,9 @@ export interface Service__Output {
    * combine.
    */
   'healthCheck': (_sluice_v1_HealthCheck__Output | null);
+  /**
+   * OUTPUT_ONLY. The families of the VIPs, one per address, in the order of
+   * `addresses`.
+   */
+  'ipFamilies': (_sluice_v1_IpFamily__Output)[];
 }
