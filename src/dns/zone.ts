@@ -61,8 +61,7 @@ export function recordsOf(definition: ServiceDefinition, zone: string): ServiceR
     const owner = srvName(fqdn, p.name, p.protocol);
     if (owner !== undefined) srv.push({ owner, portName: p.name, protocol: p.protocol, port: p.port, target: fqdn });
   }
-  // A records only: an IPv6 VIP is not an A record's data (AAAA stays NODATA).
-  return { service: definition.name, fqdn, addresses: [...new Set(definition.addresses.filter((a) => !a.includes(':')))], srv };
+  return { service: definition.name, fqdn, addresses: [...new Set(definition.addresses)], srv };
 }
 
 function sameRecords(a: ServiceRecords | undefined, b: ServiceRecords | undefined): boolean {

@@ -139,7 +139,7 @@ test('the zone indexes the view at start and follows its changes; backend churn 
   t.deepEqual(touched, [], 'a backend change leaves the records as they are');
 
   await apply(p, { ...web, addresses: ['10.96.0.12', '2001:db8::12'] });
-  t.deepEqual(zone.recordsOfService('default/web')!.addresses, ['10.96.0.12'], 'at once, when the write returns; an IPv6 VIP is no A record');
+  t.deepEqual(zone.recordsOfService('default/web')!.addresses, ['10.96.0.12', '2001:db8::12'], 'at once, when the write returns; both families (A and AAAA)');
   t.true(touched.length === 1 && touched[0]!.includes(`web.default.${ZONE}`) && touched[0]!.includes(`_http._tcp.web.default.${ZONE}`));
 
   await apply(p, { ...web, name: 'kube-system/dns', addresses: ['10.96.0.53'], ports: [{ name: 'dns', port: 53, protocol: 'udp' }] });
