@@ -106,7 +106,7 @@ export interface SluiceClient {
   /** Operations.ListConnections (one page). */
   listConnections(req?: Partial<ListConnectionsRequest>): Promise<ListConnectionsResponse>;
   /** Operations.FlushConnections; resolves to how many were flushed. */
-  flushConnections(req: { service?: string; backendAddress?: string; clientAddress?: string; all?: boolean }): Promise<number>;
+  flushConnections(req: { service?: string; backendAddress?: string; clientAddress?: string; family?: 'IPV4' | 'IPV6'; all?: boolean }): Promise<number>;
   /** grpc.health.v1.Health.Check ("" for the server as a whole). */
   health(service?: string): Promise<ServingStatusName>;
   /** Close the channel. */

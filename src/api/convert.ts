@@ -64,6 +64,13 @@ export function connectionStateFromName(v: unknown, field: string): Connection['
   throw invalid(field, `must be NEW, ESTABLISHED or CLOSING, got ${show(v)}`);
 }
 
+/** The family an IpFamily enum name says; INVALID_ARGUMENT naming `field` for anything else. */
+export function ipFamilyFromName(v: unknown, field: string): 4 | 6 {
+  if (v === 'IPV4') return 4;
+  if (v === 'IPV6') return 6;
+  throw invalid(field, `must be IPV4 or IPV6, got ${show(v)}`);
+}
+
 /** The Protocol enum name of a domain protocol. */
 export function protocolToName(p: Protocol): ProtocolName {
   return p === 'tcp' ? 'TCP' : 'UDP';

@@ -7,6 +7,7 @@ import type { ConnectionFilter } from '../inspect/inspector.js';
 import { unary } from './call.js';
 import {
   connectionStateFromName,
+  ipFamilyFromName,
   connectionToMessage,
   conntrackGcToMessage,
   flowToMessage,
@@ -28,9 +29,10 @@ import type {
 import { decodePageToken, encodePageToken, pageSize } from './page-token.js';
 import type { HandlerContext } from './service-registry-service.js';
 
-function filterOf(req: { service: string; backendAddress: string; clientAddress: string; state?: string }): ConnectionFilter {
+function filterOf(req: { service: string; backendAddress: string; clientAddress: string; state?: string; family?: string }): ConnectionFilter {
   const f: ConnectionFilter = {};
   if (req.state !== undefined && req.state !== 'CONNECTION_STATE_UNSPECIFIED') f.state = connectionStateFromName(req.state, 'state');
+  if (req.family !== undefined && req.family !== 'IP_FAMILY_UNSPECIFIED') f.family = ipFamilyFromName(req.family, 'family');
   if (req.service !== '') f.service = req.service;
   if (req.backendAddress !== '') f.backendAddress = req.backendAddress;
   if (req.clientAddress !== '') f.clientAddress = req.clientAddress;
@@ -71,7 +73,10 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
 
     ListConnections: unary<ListConnectionsRequest, ListConnectionsResponse>(log, (req) => {
       const limit = pageSize(req.pageSize);
-      const filters = { service: req.service, backend: req.backendAddress, client: req.clientAddress, state: req.state === 'CONNECTION_STATE_UNSPECIFIED' ? '' : req.state };
+      const filters = {
+        service: req.service, backend: req.backendAddress, client: req.clientAddress,
+        state: req.state === 'CONNECTION_STATE_UNSPECIFIED' ? '' : req.state, family: req.family === undefined || req.family === 'IP_FAMILY_UNSPECIFIED' ? '' : req.family,
+      };
       const after = decodePageToken(req.pageToken, filters, parseConnectionCursor);
       const page = inspector.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });
       return {

@@ -490,11 +490,13 @@ Backends registered with a lease are kept when the file does not name them.`)
     cmd
       .option('--service <name>', 'only this service\'s connections')
       .option('--backend <ip>', 'only connections to this backend', ipAddress('backend'))
-      .option('--client <ip>', 'only connections from this client', ipAddress('client'));
+      .option('--client <ip>', 'only connections from this client', ipAddress('client'))
+      .option('--family <4|6>', 'only IPv4 or only IPv6 connections', choice('--family', ['4', '6'] as const));
+  const familyOf = (f: '4' | '6' | undefined): { family?: 'IPV4' | 'IPV6' } => (f === undefined ? {} : { family: f === '4' ? 'IPV4' : 'IPV6' });
   filters(conntrack.command('list').description('list tracked connections that are alive (an entry idle past its state\'s timeout is dead: its next packet is placed afresh)'))
     .option('--state <state>', 'only connections in this state: new (TCP, only the SYN seen), established (TCP, or UDP) or closing (TCP, a FIN or RST seen)', choice('--state', ['new', 'established', 'closing'] as const))
-    .action(async (o: { service?: string; backend?: string; client?: string; state?: 'new' | 'established' | 'closing' }) => {
-      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '', ...(o.state !== undefined ? { state: o.state.toUpperCase() as 'NEW' | 'ESTABLISHED' | 'CLOSING' } : {}) };
+    .action(async (o: { service?: string; backend?: string; client?: string; family?: '4' | '6'; state?: 'new' | 'established' | 'closing' }) => {
+      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '', ...familyOf(o.family), ...(o.state !== undefined ? { state: o.state.toUpperCase() as 'NEW' | 'ESTABLISHED' | 'CLOSING' } : {}) };
       const all = await withClient(async (c) => {
         const acc = [];
         let pageToken = '';
@@ -514,10 +516,10 @@ Backends registered with a lease are kept when the file does not name them.`)
     });
   filters(conntrack.command('flush').description('forget tracked connections: give a filter, or --all'))
     .option('--all', 'every connection')
-    .action(async (o: { service?: string; backend?: string; client?: string; all?: boolean }) => {
-      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '' };
-      const any = o.service !== undefined || o.backend !== undefined || o.client !== undefined;
-      if (!any && !o.all) throw new UsageError('conntrack flush: give --service, --backend, --client or --all');
+    .action(async (o: { service?: string; backend?: string; client?: string; family?: '4' | '6'; all?: boolean }) => {
+      const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '', ...familyOf(o.family) };
+      const any = o.service !== undefined || o.backend !== undefined || o.client !== undefined || o.family !== undefined;
+      if (!any && !o.all) throw new UsageError('conntrack flush: give --service, --backend, --client, --family or --all');
       if (any && o.all) throw new UsageError('conntrack flush: --all goes alone, without filters');
       const count = await withClient((c) => c.flushConnections({ ...filter, ...(o.all ? { all: true } : {}) }));
       out({ flushed: count }, () => `flushed ${count} conntrack entries`);

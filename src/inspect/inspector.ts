@@ -30,6 +30,8 @@ export interface ConnectionFilter {
   clientAddress?: string;
   /** Only flows in this state. */
   state?: ConntrackState;
+  /** Only flows of this family. */
+  family?: 4 | 6;
 }
 
 /** A connection, with its service's name. */
@@ -135,7 +137,7 @@ export class Inspector {
 
   /** Forget the matching connections; resolves to how many. With no filter, `all` must be set (field `all`). */
   async flushConnections(filter: ConnectionFilter, opts: { all?: boolean } = {}): Promise<number> {
-    const empty = !filter.service && !filter.backendAddress && !filter.clientAddress;
+    const empty = !filter.service && !filter.backendAddress && !filter.clientAddress && filter.family === undefined;
     if (empty && opts.all !== true) throw invalid('all', 'give a filter, or set all to flush every connection');
     if (!empty && opts.all === true) throw invalid('all', 'cannot be combined with filters');
     return flushConnections(this.dataplane, this.match(filter));
@@ -153,8 +155,9 @@ export class Inspector {
   }
 
   private match(f: ConnectionFilter): ConnectionMatch {
-    const m: { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string; state?: ConntrackState } = {};
+    const m: { serviceIds?: Set<number>; backendAddress?: string; clientAddress?: string; state?: ConntrackState; family?: 4 | 6 } = {};
     if (f.state !== undefined) m.state = f.state;
+    if (f.family !== undefined) m.family = f.family;
     if (f.service) {
       const def = this.requireService(f.service).definition;
       m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.lb.idOf(s.name) ?? []));
@@ -164,6 +167,17 @@ export class Inspector {
     }
     if (f.clientAddress) {
       m.clientAddress = checkAddress(f.clientAddress, 'clientAddress');
+    }
+    // Each family's flows have a table of their own: a filter that names
+    // both would match nothing, which is a mistake to say, not an answer.
+    for (const field of ['backendAddress', 'clientAddress'] as const) {
+      const a = m[field];
+      if (a === undefined || m.family === undefined) continue;
+      const family = a.includes(':') ? 6 : 4;
+      if (family !== m.family) throw invalid('family', `is IPv${m.family}, and ${field} ${a} is an IPv${family} address`);
+    }
+    if (m.backendAddress !== undefined && m.clientAddress !== undefined && m.backendAddress.includes(':') !== m.clientAddress.includes(':')) {
+      throw invalid('clientAddress', `${m.clientAddress} and backendAddress ${m.backendAddress} are of two families: a connection's addresses are of one`);
     }
     return m;
   }

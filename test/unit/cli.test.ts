@@ -320,7 +320,7 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['flow', 'lookup', '--client', '1.2.3.4', '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000, or [2001:db8::5]:40000 for IPv6), got 1.2.3.4'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:80', '--protocol', 'sctp'], '--protocol: must be tcp or udp, got sctp'],
     [['flow', 'lookup', '--client', '1.2.3.4:5', '--vip', '10.96.0.10:53', '--protocol', 'udp', '--syn'], '--syn: a SYN is TCP, not udp'],
-    [['conntrack', 'flush'], 'conntrack flush: give --service, --backend, --client or --all'],
+    [['conntrack', 'flush'], 'conntrack flush: give --service, --backend, --client, --family or --all'],
     [['conntrack', 'flush', '--all', '--client', '1.2.3.4'], 'conntrack flush: --all goes alone, without filters'],
     [['conntrack', 'list', '--client', 'nope'], '--client: must be an IPv4 or IPv6 address, got nope'],
     [['service', 'list', '--address', '10.96.0.300'], '--address: must be an IPv4 or IPv6 address, got 10.96.0.300'],

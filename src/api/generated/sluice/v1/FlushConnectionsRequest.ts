@@ -1,5 +1,6 @@
 // Original file: proto/sluice/v1/operations.proto
 
+import type { IpFamily as _sluice_v1_IpFamily, IpFamily__Output as _sluice_v1_IpFamily__Output } from '../../sluice/v1/IpFamily.js';
 
 /**
  * Request of FlushConnections. At least one filter, or `all`, is required.
@@ -21,6 +22,10 @@ export interface FlushConnectionsRequest {
    * OPTIONAL. Flush every connection (only without filters).
    */
   'all'?: (boolean);
+  /**
+   * OPTIONAL. Only connections of this address family. Unspecified: both.
+   */
+  'family'?: (_sluice_v1_IpFamily);
 }
 
 /**
@@ -43,4 +48,8 @@ export interface FlushConnectionsRequest__Output {
    * OPTIONAL. Flush every connection (only without filters).
    */
   'all': (boolean);
+  /**
+   * OPTIONAL. Only connections of this address family. Unspecified: both.
+   */
+  'family': (_sluice_v1_IpFamily__Output);
 }

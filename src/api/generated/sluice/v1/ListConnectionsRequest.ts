@@ -1,6 +1,7 @@
 // Original file: proto/sluice/v1/operations.proto
 
 import type { ConnectionState as _sluice_v1_ConnectionState, ConnectionState__Output as _sluice_v1_ConnectionState__Output } from '../../sluice/v1/ConnectionState.js';
+import type { IpFamily as _sluice_v1_IpFamily, IpFamily__Output as _sluice_v1_IpFamily__Output } from '../../sluice/v1/IpFamily.js';
 
 /**
  * Request of ListConnections.
@@ -33,6 +34,12 @@ export interface ListConnectionsRequest {
    * OPTIONAL. Only connections in this state. Unspecified: every state.
    */
   'state'?: (_sluice_v1_ConnectionState);
+  /**
+   * OPTIONAL. Only connections of this address family (IPv4 flows and IPv6
+   * flows are kept in two tables). Unspecified: both, IPv4's first. An
+   * address filter of the other family is INVALID_ARGUMENT.
+   */
+  'family'?: (_sluice_v1_IpFamily);
 }
 
 /**
@@ -66,4 +73,10 @@ export interface ListConnectionsRequest__Output {
    * OPTIONAL. Only connections in this state. Unspecified: every state.
    */
   'state': (_sluice_v1_ConnectionState__Output);
+  /**
+   * OPTIONAL. Only connections of this address family (IPv4 flows and IPv6
+   * flows are kept in two tables). Unspecified: both, IPv4's first. An
+   * address filter of the other family is INVALID_ARGUMENT.
+   */
+  'family': (_sluice_v1_IpFamily__Output);
 }
