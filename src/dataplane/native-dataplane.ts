@@ -28,6 +28,8 @@ import {
   encodeU32,
   encodeVipKey,
   encodeVipValue,
+  readAddr,
+  writeAddr,
   type AffinityValue,
   type BackendValue,
   type ConntrackKey,
@@ -188,7 +190,7 @@ const HASH_TYPES = new Set([1, 9]);
 const COUNT_BUDGET = 262_144;
 
 /** The maps of the object, for mapUsage and mapOccupancy. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter', 'conntrack6', 'frag6', 'node_config6', 'sock_rnat6'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter', 'conntrack6', 'frag6', 'node_config6', 'sock_rnat6', 'lb6_scratch', 'xdp_lb6_prog', 'tc_lb6_prog'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
@@ -588,8 +590,26 @@ export class NativeDataplane implements Dataplane {
     return this.nodeConfig().hairpinAddress;
   }
 
+  /**
+   * Set the hairpin address of the address's family: an IPv6 one goes to
+   * node_config6 (bpf/include/hairpin.h hairpin6_addr), an IPv4 one to
+   * node_config. null turns both off.
+   */
   setHairpinAddress(address: string | null): void {
+    if (address === null || address.includes(':')) {
+      const b = Buffer.alloc(LAYOUTS.node_config6.size);
+      if (address !== null) writeAddr(b, LAYOUTS.node_config6.offsets.hairpin_addr, address, 'hairpinAddress');
+      this.raw.mapUpdate('node_config6', ZERO_KEY, b);
+      if (address !== null) return;
+    }
     this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), hairpinAddress: address }));
+  }
+
+  /** The IPv6 hairpin address (node_config6), or null: off. */
+  hairpinAddress6(): string | null {
+    const b = this.raw.mapLookup('node_config6', ZERO_KEY);
+    if (!b || b.every((x) => x === 0)) return null;
+    return readAddr(b, LAYOUTS.node_config6.offsets.hairpin_addr, 10);
   }
 
   private nodeConfig(): ReturnType<typeof decodeNodeConfig> {

@@ -6,19 +6,37 @@
  * written and clears it after its last is deleted: the filter may say
  * "maybe" of an address that is no VIP, never "no" of one.
  */
-import { parseIPv4 } from './codec.js';
+import { parseIPv4, writeAddr } from './codec.js';
+
+/** SLUICE_AF_INET6, as writeAddr returns it. */
+const AF_INET6 = 10;
 
 /** 64-bit words of the filter (SLUICE_VIP_FILTER_WORDS). */
 export const VIP_FILTER_WORDS = 1024;
 
-/** The filter's bit of an IPv4 address: bpf/include/lb.h vip_filter_hash. */
+/**
+ * The filter's bit of a VIP: bpf/include/lb.h vip_filter_hash for IPv4,
+ * bpf/include/lb6.h vip6_filter_hash for IPv6 (the four words folded by
+ * xor, then the same multiplication), both into the one bitmap.
+ */
 export function vipFilterBit(address: string): number {
   const v = parseIPv4(address);
-  if (v < 0) throw new RangeError(`vip filter: not an IPv4 address: ${address}`);
-  // The dataplane multiplies the address as it lies in memory: network
-  // order read as a little-endian word.
-  const le = (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
-  return Math.imul(le, 0x9e3779b1) >>> 16;
+  if (v >= 0) {
+    // The dataplane multiplies the address as it lies in memory: network
+    // order read as a little-endian word.
+    const le = (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+    return Math.imul(le, 0x9e3779b1) >>> 16;
+  }
+  const b = Buffer.alloc(16);
+  let family: number;
+  try {
+    family = writeAddr(b, 0, address);
+  } catch {
+    family = 0;
+  }
+  if (family !== AF_INET6) throw new RangeError(`vip filter: not an IP address: ${address}`);
+  const folded = b.readUInt32LE(0) ^ b.readUInt32LE(4) ^ b.readUInt32LE(8) ^ b.readUInt32LE(12);
+  return Math.imul(folded, 0x9e3779b1) >>> 16;
 }
 
 /** The counts behind the bits, and the words they make. */

@@ -9,16 +9,22 @@
  * network-order bytes.
  */
 import { Buffer } from 'node:buffer';
+import ipaddr from 'ipaddr.js';
 
 /** Seed shared with SLUICE_HASH_SEED in hash.h. */
 export const FLOW_HASH_SEED = 0x5a1c3e00;
 
 const rol = (v: number, s: number): number => ((v << s) | (v >>> (32 - s))) >>> 0;
 
+/** The four words of an address as the dataplane loads them: an IPv4 address in the first, the rest zero. */
 function addrWords(address: string): number[] {
   const b = Buffer.alloc(16);
-  const parts = address.split('.').map(Number);
-  for (let i = 0; i < 4; i++) b[i] = parts[i] ?? 0;
+  if (address.includes(':')) {
+    Buffer.from(ipaddr.IPv6.parse(address).toByteArray()).copy(b);
+  } else {
+    const parts = address.split('.').map(Number);
+    for (let i = 0; i < 4; i++) b[i] = parts[i] ?? 0;
+  }
   return [b.readUInt32LE(0), b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12)];
 }
 
@@ -28,7 +34,7 @@ function portWord(port: number): number {
   return b.readUInt16LE(0);
 }
 
-/** The 32-bit hash the dataplane computes for an IPv4 5-tuple. */
+/** The 32-bit hash the dataplane computes for a 5-tuple, IPv4 or IPv6 (both addresses of one family). */
 export function flowHash(saddr: string, daddr: string, sport: number, dport: number, proto: number): number {
   const s = addrWords(saddr);
   const d = addrWords(daddr);
