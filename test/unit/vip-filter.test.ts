@@ -44,5 +44,15 @@ test('bits are spread over the whole filter and stay within it', (t) => {
     words.add(bit >>> 6);
   }
   t.true(words.size > VIP_FILTER_WORDS * 0.9, `4,096 consecutive VIPs touch ${words.size} of ${VIP_FILTER_WORDS} words`);
-  t.throws(() => vipFilterBit('fd00::1'), { instanceOf: RangeError });
+  t.throws(() => vipFilterBit('not-an-address'), { instanceOf: RangeError });
+});
+
+test('an IPv6 VIP\'s bit: the four words as loaded, folded by xor, multiplied as IPv4\'s (lb6.h vip6_filter_hash)', (t) => {
+  // fd96::10: words (little-endian loads of the network bytes) 0x96fd, 0, 0, 0x10000000.
+  const folded = (0x96fd ^ 0x10000000) >>> 0;
+  t.is(vipFilterBit('fd96::10'), Math.imul(folded, 0x9e3779b1) >>> 16);
+  t.is(vipFilterBit('fd96:0:0:0:0:0:0:10'), vipFilterBit('fd96::10'), 'one address, one bit, however written');
+  const words = new Set<number>();
+  for (let i = 0; i < 4096; i++) words.add(vipFilterBit(`fd96::${i.toString(16)}`) >>> 6);
+  t.true(words.size > VIP_FILTER_WORDS * 0.9, `4,096 consecutive IPv6 VIPs touch ${words.size} of ${VIP_FILTER_WORDS} words`);
 });
