@@ -15,9 +15,14 @@
 #include "include/fib.h"
 #include "include/reject.h"
 #include "include/pmtu.h"
+#include "include/reject6.h"
 
 /* Enough linear data for Ethernet, IPv4 with options and a TCP header. */
 #define SLUICE_TC_PULL (sizeof(struct ethhdr) + 60 + sizeof(struct tcphdr))
+/* For IPv6: the fixed header, the most extension headers the walk takes,
+ * and a TCP header with options. */
+#define SLUICE_TC6_PULL (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + \
+			 SLUICE_IPV6_EXT_MAX_BYTES + 60)
 
 /*
  * Rewrite an address and its port. The address, the port and the IP header
@@ -257,21 +262,211 @@ static __always_inline int tc_reject_verdict(struct __sk_buff *skb)
 }
 
 /*
- * Every IPv6 packet. A subprogram, not inlined, on purpose (as xdp_lb6):
- * the IPv4 path keeps its instructions and registers.
+ * tc_rewrite() for IPv6: the addresses and ports written directly, the L4
+ * checksum through bpf_l4_csum_replace, the address's change "by diff"
+ * (size 0: the 16-byte delta as a sum) with the pseudo-header flag, then
+ * the port's, so that a CHECKSUM_PARTIAL seed stays right. There is no IP
+ * header checksum. MARK_MANGLED_0 sends a computed 0 as 0xffff (a UDP
+ * checksum of 0 never gets here: lb6_decide refuses it).
  */
-static __noinline int tc_lb6(struct __sk_buff *skb)
+static __always_inline int tc_rewrite6(struct __sk_buff *skb,
+				       const struct nat6_action *act)
 {
-	struct nat6_action act = {};
-	int rc;
+	__u64 l4_flags = act->n.udp ? BPF_F_MARK_MANGLED_0 : 0;
+	struct ethhdr *eth;
+	struct ipv6hdr *ip6h;
+	__be16 *ports;
+	__sum16 *check;
+	int err = lb6_action_headers((void *)(long)skb->data,
+				     (void *)(long)skb->data_end, act,
+				     &eth, &ip6h, &ports, &check);
 
+	if (err)
+		return err;
+	if (act->n.rewrite_dst) {
+		addr6_copy(IP6_DADDR(ip6h), act->new_addr);
+		ports[1] = act->n.new_port;
+	} else {
+		addr6_copy(IP6_SADDR(ip6h), act->new_addr);
+		ports[0] = act->n.new_port;
+	}
+	if (act->n.hairpin)
+		addr6_copy(act->n.rewrite_dst ? IP6_SADDR(ip6h) : IP6_DADDR(ip6h),
+			   act->peer_new_addr);
+	/* The helpers may move the packet: no packet pointer is used after. */
+	if (bpf_l4_csum_replace(skb, act->n.l4_check_off, 0,
+				csum_delta16(0, act->old_addr, act->new_addr),
+				l4_flags | BPF_F_PSEUDO_HDR))
+		return SLUICE_ERR_REWRITE;
+	if (bpf_l4_csum_replace(skb, act->n.l4_check_off, act->n.old_port,
+				act->n.new_port, l4_flags | sizeof(__be16)))
+		return SLUICE_ERR_REWRITE;
+	if (act->n.hairpin &&
+	    bpf_l4_csum_replace(skb, act->n.l4_check_off, 0,
+				csum_delta16(0, act->peer_old_addr,
+					     act->peer_new_addr),
+				l4_flags | BPF_F_PSEUDO_HDR))
+		return SLUICE_ERR_REWRITE;
+	return 0;
+}
+
+/* tc_reject_plain() for IPv6: bytes cut past the fixed header (the
+ * extension headers, the L4 header and a byte more), so that the data
+ * starts past csum_start. */
+static __always_inline int tc_reject6_plain(struct __sk_buff *skb,
+					    __u32 hdrs_len)
+{
+	__u32 base = sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
+	__u32 cut = sizeof(struct ethhdr) + (hdrs_len & 0x1ff) + 1;
+
+	if (skb->len < base + cut && bpf_skb_change_tail(skb, base + cut, 0))
+		return SLUICE_ERR_REWRITE;
+	if (bpf_skb_adjust_room(skb, -(int)cut, BPF_ADJ_ROOM_NET, 0))
+		return SLUICE_ERR_REWRITE;
+	return 0;
+}
+
+static __always_inline int tc_reject6_tcp_rst(struct __sk_buff *skb,
+					      struct lb6_scratch *s)
+{
+	struct reject6_rst *r = reject6_tcp_rst(s);
+	void *data;
+
+	if (tc_reject6_plain(skb, s->orig.hdrs_len) ||
+	    tc_reject_resize(skb, REJECT6_RST_LEN))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)skb->data;
+	if (data + REJECT6_RST_LEN > (void *)(long)skb->data_end)
+		return SLUICE_ERR_REWRITE;
+	reject6_eth(data, &s->orig);
+	__builtin_memcpy(data + sizeof(struct ethhdr), r, sizeof(*r));
+	return SLUICE_REJECT_RST;
+}
+
+static __always_inline int tc_reject6_icmp_unreach(struct __sk_buff *skb,
+						   struct lb6_scratch *s)
+{
+	struct reject6_unreach *u;
+	__u32 len = reject6_quote_len(&s->orig);
+	void *data;
+
+	__builtin_memset(s->quote, 0, sizeof(s->quote));
+	if (bpf_skb_load_bytes(skb, s->act.n.l3_off, s->quote, len))
+		return SLUICE_ERR_REWRITE;
+	u = reject6_icmp_unreach(s, len);
+	if (tc_reject6_plain(skb, s->orig.hdrs_len) ||
+	    tc_reject_resize(skb, REJECT6_ICMP_LEN + len) ||
+	    bpf_skb_store_bytes(skb, REJECT6_ICMP_LEN, s->quote, len, 0))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)skb->data;
+	if (data + REJECT6_ICMP_LEN > (void *)(long)skb->data_end)
+		return SLUICE_ERR_REWRITE;
+	reject6_eth(data, &s->orig);
+	__builtin_memcpy(data + sizeof(struct ethhdr), u, sizeof(*u));
+	return SLUICE_REJECT_ICMP;
+}
+
+static __always_inline int tc_reject6(struct __sk_buff *skb,
+				      struct lb6_scratch *s)
+{
+	int err = reject6_prepare((void *)(long)skb->data,
+				  (void *)(long)skb->data_end, s);
+
+	if (err)
+		return err;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	if (s->act.n.udp)
+		return tc_reject6_icmp_unreach(skb, s);
+	return tc_reject6_tcp_rst(skb, s);
+}
+
+/* tc_fib_len() for IPv6: the fixed header and payload_len, or one GSO
+ * segment's length. */
+static __always_inline __u16 tc_fib6_len(struct __sk_buff *skb,
+					 const struct nat6_action *act,
+					 const struct ipv6hdr *ip6h)
+{
+	__u8 doff = 0;
+	__u32 l4_hdr = sizeof(struct udphdr);
+
+	if (!skb->gso_size)
+		return sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+	if (!act->n.udp) {
+		if (bpf_skb_load_bytes(skb, act->n.l4_off + 12, &doff, 1))
+			return sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+		l4_hdr = (doff >> 4) * 4;
+	}
+	return act->n.l4_off - act->n.l3_off + l4_hdr + skb->gso_size;
+}
+
+/*
+ * Every IPv6 packet: sluice_tc's flow for IPv6, as its tail call. A
+ * program of its own on purpose, as sluice_xdp6: the IPv4 program keeps
+ * its instructions, registers and stack, and IPv6 gets a stack of its own.
+ */
+SEC("tc")
+int sluice_tc6(struct __sk_buff *skb)
+{
+	struct lb6_scratch *s = lb6_scratch_get(LB6_SCRATCH_TC);
+	__u32 pull = skb->len < SLUICE_TC6_PULL ? skb->len : SLUICE_TC6_PULL;
+	__u32 ifindex = 0;
+	__u16 mtu = 0;
+	int rc, verdict = TC_ACT_OK;
+	int egress = skb->ingress_ifindex != skb->ifindex;
+
+	if (!s)
+		return TC_ACT_OK;
+	if ((long)skb->data_end - (long)skb->data < pull)
+		bpf_skb_pull_data(skb, pull);
+	__builtin_memset(&s->act, 0, sizeof(s->act));
 	rc = lb6_decide(skb, skb->ingress_ifindex ?: skb->ifindex,
 			(void *)(long)skb->data, (void *)(long)skb->data_end,
-			skb->len, &act, 0);
-	if (lb_account(rc, &act.n, 0, 0))
+			skb->len, s, 0);
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+		if (tc_rewrite6(skb, &s->act)) {
+			rc = SLUICE_ERR_REWRITE;
+		} else if (cfg_fib_redirect && !egress) {
+			struct ethhdr *eth;
+			struct ipv6hdr *ip6h;
+
+			if (!lb6_action_l3((void *)(long)skb->data,
+					   (void *)(long)skb->data_end,
+					   &s->act, &eth, &ip6h))
+				ifindex = fib6_forward(skb, skb->ingress_ifindex ?
+								  skb->ingress_ifindex :
+								  skb->ifindex,
+						       eth, ip6h,
+						       s->act.n.udp ? IPPROTO_UDP : IPPROTO_TCP,
+						       tc_fib6_len(skb, &s->act, ip6h),
+						       &s->fib, &mtu);
+			/* Too long for the next hop: the stack's for now
+			 * (packet too big is pmtu6.h's). */
+			if (ifindex == FIB_FRAG_NEEDED)
+				ifindex = 0;
+			if (ifindex)
+				verdict = bpf_redirect(ifindex, 0);
+		}
+	} else if (rc == SLUICE_ERR_NO_BACKEND && s->act.n.reject) {
+		rc = tc_reject6(skb, s);
+		if (rc == SLUICE_REJECT_RST || rc == SLUICE_REJECT_ICMP)
+			verdict = tc_reject_verdict(skb);
+	}
+	if (lb_account(rc, &s->act.n, ifindex != 0,
+		       cfg_fib_redirect && !egress && !ifindex))
 		return TC_ACT_SHOT;
-	return TC_ACT_OK;
+	return verdict;
 }
+
+/* sluice_tc6, the one entry: libbpf fills it in at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, int (struct __sk_buff *));
+} tc_lb6_prog SEC(".maps") = {
+	.values = { [0] = (void *)&sluice_tc6 },
+};
 
 SEC("tc")
 int sluice_tc(struct __sk_buff *skb)
@@ -289,8 +484,10 @@ int sluice_tc(struct __sk_buff *skb)
 	int egress = skb->ingress_ifindex != skb->ifindex;
 
 	/* The skb says its protocol: no packet read to tell IPv6. */
-	if (skb->protocol == bpf_htons(ETH_P_IPV6))
-		return tc_lb6(skb);
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		bpf_tail_call(skb, &tc_lb6_prog, 0);
+		return TC_ACT_OK; /* not reached: the array is filled at load */
+	}
 	/* Headers may sit in paged data; pull them into the linear part. */
 	if ((long)skb->data_end - (long)skb->data < pull)
 		bpf_skb_pull_data(skb, pull);

@@ -22,6 +22,7 @@
 #include "include/fib.h"
 #include "include/reject.h"
 #include "include/pmtu.h"
+#include "include/reject6.h"
 
 /*
  * Rewrite one address and its port in place, with incremental checksums:
@@ -439,22 +440,346 @@ static __always_inline int xdp_general(struct xdp_md *ctx, int new_to_vip)
 }
 
 /*
- * Every IPv6 frame. A subprogram, not inlined, on purpose: the IPv4 paths
- * keep their instructions and registers, and the verifier explores IPv6's
- * states here, once.
+ * nat_rewrite4() for IPv6: one address and its port, the L4 checksum by
+ * the 16-byte delta and the port's (there is no IP header checksum). A UDP
+ * checksum is never 0 here (lb6_decide refuses it); a computed 0 is sent
+ * as 0xffff.
  */
-static __noinline int xdp_lb6(struct xdp_md *ctx)
+static __always_inline void nat6_rewrite(__be32 *addr, __be16 *port,
+					 __sum16 *check, int udp,
+					 const __be32 *to_addr, __be16 to_port)
 {
-	struct nat6_action act = {};
-	int rc;
+	__u32 delta = csum_delta16(0, addr, to_addr);
 
+	*check = csum_apply(*check, csum_delta2(delta, *port, to_port));
+	if (udp && *check == 0)
+		*check = 0xffff;
+	*port = to_port;
+	addr6_copy(addr, to_addr);
+}
+
+/* nat_rewrite_addr4() for IPv6: a hairpin flow's other address. */
+static __always_inline void nat6_rewrite_addr(__be32 *addr, __sum16 *check,
+					      int udp, const __be32 *to_addr)
+{
+	*check = csum_apply(*check, csum_delta16(0, addr, to_addr));
+	if (udp && *check == 0)
+		*check = 0xffff;
+	addr6_copy(addr, to_addr);
+}
+
+/* xdp_fib_forward() for IPv6 (the same xdp_ports rule); `p` is room for
+ * the lookup's parameters. */
+static __always_inline __u32 xdp_fib6_forward(struct xdp_md *ctx,
+					      struct ethhdr *eth,
+					      struct ipv6hdr *ip6h,
+					      __u8 l4_proto,
+					      struct bpf_fib_lookup *p,
+					      __u16 *mtu)
+{
+	struct fib_out out;
+	__u32 in = ctx->ingress_ifindex;
+	int rc = fib6_next_hop(ctx, in, ip6h, l4_proto,
+			       sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len),
+			       p, &out);
+
+	if (__builtin_expect(rc == BPF_FIB_LKUP_RET_FRAG_NEEDED, 0)) {
+		*mtu = out.mtu;
+		return FIB_FRAG_NEEDED;
+	}
+	if (rc)
+		return 0;
+	if (out.ifindex != in && !bpf_map_lookup_elem(&xdp_ports, &out.ifindex))
+		return 0;
+	if (fib6_apply_l2(eth, ip6h, &out))
+		return 0;
+	return out.ifindex;
+}
+
+/*
+ * xdp_fast() for IPv6: a packet of a tracked flow without extension
+ * headers (so no fragment), forward or reply, rewritten in one pass; or one
+ * of no flow, not to a VIP nor a reply reply_nat may restore, passed.
+ * Everything else: XDP_FAST_MISS, nothing changed or counted. The checks
+ * are lb6_decide()'s, so that what passes them here would there too.
+ */
+static __always_inline int xdp_fast6(struct xdp_md *ctx, void *data,
+				     void *data_end)
+{
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6h = (void *)(eth + 1);
+	/* The forward key, then (no entry) the reply_nat key: one slot. */
+	union {
+		struct ct6_key fk;
+		struct rnat_key rk;
+	} k;
+	struct ct6_value *ct;
+	struct backend_value *be = NULL;
+	struct global_stats *g;
+	struct lb6_scratch *s;
+	__be16 *ports;
+	__sum16 *check;
+	__u8 tflags = 0, proto;
+	int udp = 0, reply;
+	__u32 len, l4_len, now, ifindex = 0;
+	__u16 mtu;
+
+	if ((void *)(ip6h + 1) > data_end || ip6h->version != 6)
+		return XDP_FAST_MISS;
+	l4_len = bpf_ntohs(ip6h->payload_len);
+	if (!l4_len || l4_len > data_end - (void *)(ip6h + 1))
+		return XDP_FAST_MISS;
+	proto = ip6h->nexthdr;
+	if (addr6_unforwardable(IP6_SADDR(ip6h)))
+		return XDP_FAST_MISS;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = (void *)(ip6h + 1);
+
+		if ((void *)(th + 1) > data_end || th->doff < 5 ||
+		    (__u32)th->doff * 4 > l4_len)
+			return XDP_FAST_MISS;
+		tflags = ((__u8 *)th)[13];
+		ports = &th->source;
+		check = &th->check;
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = (void *)(ip6h + 1);
+
+		if ((void *)(uh + 1) > data_end || l4_len < sizeof(*uh) ||
+		    bpf_ntohs(uh->len) < sizeof(*uh) ||
+		    bpf_ntohs(uh->len) > l4_len || !uh->check)
+			return XDP_FAST_MISS;
+		udp = 1;
+		ports = &uh->source;
+		check = &uh->check;
+	} else {
+		return XDP_FAST_MISS;
+	}
+
+	__builtin_memset(&k.fk, 0, sizeof(k.fk));
+	addr6_copy(k.fk.saddr, IP6_SADDR(ip6h));
+	addr6_copy(k.fk.daddr, IP6_DADDR(ip6h));
+	k.fk.sport = ports[0];
+	k.fk.dport = ports[1];
+	k.fk.proto = proto;
+	ct = bpf_map_lookup_elem(&conntrack6, &k.fk);
+	if (__builtin_expect(!ct, 0)) {
+		if (vip6_maybe(IP6_DADDR(ip6h)))
+			return XDP_FAST_MISS;
+		if (rnat6_find(IP6_SADDR(ip6h), ports[0], proto, &k.rk))
+			return XDP_FAST_MISS;
+		g = global_stats_get();
+		if (g) {
+			g->rx_packets++;
+			g->passed_other++;
+		}
+		return XDP_PASS;
+	}
+	/* xdp_fast()'s rule: only a packet that changes nothing in the
+	 * entries. */
+	now = lb_now_s();
+	if ((ct->flags & SLUICE_CT_F_HAIRPIN) || ct->state != SLUICE_CT_ESTABLISHED ||
+	    (tflags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) ||
+	    ct_due_at(ct->expires, proto, SLUICE_CT_ESTABLISHED, now))
+		return XDP_FAST_MISS;
+	reply = ct->flags & SLUICE_CT_F_REPLY;
+	if (reply) {
+		if (!ct6_reply_valid(ct, IP6_SADDR(ip6h), ports[0]))
+			return XDP_FAST_MISS;
+	} else {
+		be = ct6_follow(ct, 0);
+		if (!be)
+			return XDP_FAST_MISS;
+	}
+
+	len = sizeof(*ip6h) + l4_len;
+	if (reply)
+		nat6_rewrite(IP6_SADDR(ip6h), &ports[0], check, udp,
+			     ct->nat_addr, ct->nat_port);
+	else
+		nat6_rewrite(IP6_DADDR(ip6h), &ports[1], check, udp,
+			     be->addr, be->port);
+	if (cfg_fib_redirect) {
+		s = lb6_scratch_get(LB6_SCRATCH_XDP);
+		if (s)
+			ifindex = xdp_fib6_forward(ctx, eth, ip6h, proto,
+						   &s->fib, &mtu);
+		if (__builtin_expect(ifindex == FIB_FRAG_NEEDED, 0)) {
+			/* Undone, and left to the general path (pmtu6.h). */
+			if (reply)
+				nat6_rewrite(IP6_SADDR(ip6h), &ports[0], check,
+					     udp, k.fk.saddr, k.fk.sport);
+			else
+				nat6_rewrite(IP6_DADDR(ip6h), &ports[1], check,
+					     udp, k.fk.daddr, k.fk.dport);
+			return XDP_FAST_MISS;
+		}
+	}
+	lb_stats_add(&svc_stats, ct->svc_id, len, 0, reply);
+	lb_stats_add(&backend_stats, ct->backend_id, len, 0, reply);
+	g = global_stats_get();
+	if (g) {
+		g->rx_packets++;
+		lb_count_nat(g, reply, ifindex != 0, cfg_fib_redirect && !ifindex);
+	}
+	return xdp_verdict(ctx, ifindex);
+}
+
+/* The general IPv6 path's rewrite, from the action; its headers for the
+ * FIB lookup. */
+static __always_inline int xdp_rewrite6(struct xdp_md *ctx,
+					const struct nat6_action *act,
+					struct ethhdr **eth,
+					struct ipv6hdr **ip6h)
+{
+	__be16 *ports;
+	__sum16 *check;
+	int err = lb6_action_headers((void *)(long)ctx->data,
+				     (void *)(long)ctx->data_end, act, eth,
+				     ip6h, &ports, &check);
+
+	if (err)
+		return err;
+	if (act->n.rewrite_dst)
+		nat6_rewrite(IP6_DADDR(*ip6h), &ports[1], check, act->n.udp,
+			     act->new_addr, act->n.new_port);
+	else
+		nat6_rewrite(IP6_SADDR(*ip6h), &ports[0], check, act->n.udp,
+			     act->new_addr, act->n.new_port);
+	if (act->n.hairpin)
+		nat6_rewrite_addr(act->n.rewrite_dst ? IP6_SADDR(*ip6h) :
+						       IP6_DADDR(*ip6h),
+				  check, act->n.udp, act->peer_new_addr);
+	return 0;
+}
+
+/* A SYN becomes its RST (xdp_reject4_tcp_rst). */
+static __always_inline int xdp_reject6_tcp_rst(struct xdp_md *ctx,
+					       struct lb6_scratch *s)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct reject6_rst *r = reject6_tcp_rst(s);
+
+	if (bpf_xdp_adjust_tail(ctx, (int)REJECT6_RST_LEN - (int)(data_end - data)))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + REJECT6_RST_LEN > data_end)
+		return SLUICE_ERR_REWRITE;
+	reject6_eth(data, &s->orig);
+	__builtin_memcpy(data + sizeof(struct ethhdr), r, sizeof(*r));
+	return SLUICE_REJECT_RST;
+}
+
+/* A UDP datagram becomes its ICMPv6 port unreachable
+ * (xdp_reject4_icmp_unreach). */
+static __always_inline int xdp_reject6_icmp_unreach(struct xdp_md *ctx,
+						    struct lb6_scratch *s)
+{
+	struct reject6_unreach *u;
+	void *data, *data_end;
+	__u32 len = reject6_quote_len(&s->orig);
+
+	__builtin_memset(s->quote, 0, sizeof(s->quote));
+	if (bpf_xdp_load_bytes(ctx, s->act.n.l3_off, s->quote, len))
+		return SLUICE_ERR_REWRITE;
+	u = reject6_icmp_unreach(s, len);
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct ipv6hdr) + sizeof(struct icmp6hdr))))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (bpf_xdp_adjust_tail(ctx, (int)(REJECT6_ICMP_LEN + len) - (int)(data_end - data)))
+		return SLUICE_ERR_REWRITE;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + REJECT6_ICMP_LEN > data_end)
+		return SLUICE_ERR_REWRITE;
+	reject6_eth(data, &s->orig);
+	__builtin_memcpy(data + sizeof(struct ethhdr), u, sizeof(*u));
+	return SLUICE_REJECT_ICMP;
+}
+
+static __always_inline int xdp_reject6(struct xdp_md *ctx,
+				       struct lb6_scratch *s)
+{
+	int err = reject6_prepare((void *)(long)ctx->data,
+				  (void *)(long)ctx->data_end, s);
+
+	if (err)
+		return err;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	if (s->act.n.udp)
+		return xdp_reject6_icmp_unreach(ctx, s);
+	return xdp_reject6_tcp_rst(ctx, s);
+}
+
+/* xdp_general() for IPv6: lb6_decide(), then the rewrite or the answer. */
+static __always_inline int xdp_general6(struct xdp_md *ctx)
+{
+	struct lb6_scratch *s = lb6_scratch_get(LB6_SCRATCH_XDP);
+	struct ethhdr *eth;
+	struct ipv6hdr *ip6h;
+	int rc, verdict = XDP_PASS;
+	__u32 ifindex = 0;
+	__u16 mtu = 0;
+
+	if (!s)
+		return XDP_PASS;
+	__builtin_memset(&s->act, 0, sizeof(s->act));
 	rc = lb6_decide(ctx, ctx->ingress_ifindex, (void *)(long)ctx->data,
 			(void *)(long)ctx->data_end, ctx->data_end - ctx->data,
-			&act, 0);
-	if (lb_account(rc, &act.n, 0, 0))
+			s, 0);
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
+		if (xdp_rewrite6(ctx, &s->act, &eth, &ip6h)) {
+			rc = SLUICE_ERR_REWRITE;
+		} else if (cfg_fib_redirect) {
+			ifindex = xdp_fib6_forward(ctx, eth, ip6h,
+						   s->act.n.udp ? IPPROTO_UDP : IPPROTO_TCP,
+						   &s->fib, &mtu);
+			/* Too long for the next hop: the stack's for now
+			 * (packet too big is pmtu6.h's). */
+			if (ifindex == FIB_FRAG_NEEDED)
+				ifindex = 0;
+			verdict = xdp_verdict(ctx, ifindex);
+		}
+	} else if (rc == SLUICE_ERR_NO_BACKEND && s->act.n.reject) {
+		rc = xdp_reject6(ctx, s);
+		if (rc == SLUICE_REJECT_RST || rc == SLUICE_REJECT_ICMP)
+			verdict = XDP_TX;
+	}
+	if (lb_account(rc, &s->act.n, ifindex != 0, cfg_fib_redirect && !ifindex))
 		return XDP_DROP;
-	return XDP_PASS;
+	return verdict;
 }
+
+/*
+ * Every IPv6 frame, as sluice_xdp's tail call. A program of its own, on
+ * purpose: the IPv4 program keeps its instructions, registers and stack,
+ * and the IPv6 path gets a stack of its own (a subprogram's would add to
+ * sluice_xdp's frame, about 400 of the chain's 512 bytes); the verifier
+ * explores IPv6's states here, once.
+ */
+SEC("xdp")
+int sluice_xdp6(struct xdp_md *ctx)
+{
+	int rc = xdp_fast6(ctx, (void *)(long)ctx->data,
+			   (void *)(long)ctx->data_end);
+
+	if (rc >= 0)
+		return rc;
+	return xdp_general6(ctx);
+}
+
+/* sluice_xdp6, the one entry: libbpf fills it in at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, int (struct xdp_md *));
+} xdp_lb6_prog SEC(".maps") = {
+	.values = { [0] = (void *)&sluice_xdp6 },
+};
 
 SEC("xdp")
 int sluice_xdp(struct xdp_md *ctx)
@@ -464,8 +789,10 @@ int sluice_xdp(struct xdp_md *ctx)
 
 	if (rc >= 0)
 		return rc;
-	if (rc == XDP_FAST_IPV6)
-		return xdp_lb6(ctx);
+	if (rc == XDP_FAST_IPV6) {
+		bpf_tail_call(ctx, &xdp_lb6_prog, 0);
+		return XDP_PASS; /* not reached: the array is filled at load */
+	}
 	return xdp_general(ctx, rc == XDP_FAST_NEW_FLOW);
 }
 

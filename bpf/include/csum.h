@@ -62,6 +62,34 @@ static __always_inline __u32 csum_pseudo4(__be32 saddr, __be32 daddr,
 	       (daddr >> 16) + bpf_htons((__u16)proto) + bpf_htons(len);
 }
 
+/* Accumulate the change of a 16-byte (IPv6) address from `from` to `to`. */
+static __always_inline __u32 csum_delta16(__u32 acc, const __be32 *from,
+					  const __be32 *to)
+{
+	acc = csum_delta4(acc, from[0], to[0]);
+	acc = csum_delta4(acc, from[1], to[1]);
+	acc = csum_delta4(acc, from[2], to[2]);
+	return csum_delta4(acc, from[3], to[3]);
+}
+
+/* The partial sum of an IPv6 pseudo-header (RFC 8200 §8.1): the
+ * addresses, the upper-layer length as 32 bits, three zero bytes and the
+ * next header. */
+static __always_inline __u32 csum_pseudo6(const __be32 *saddr,
+					  const __be32 *daddr, __u8 proto,
+					  __u32 len)
+{
+	__u32 sum = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 4; i++)
+		sum += (saddr[i] & 0xffff) + (saddr[i] >> 16) +
+		       (daddr[i] & 0xffff) + (daddr[i] >> 16);
+	return sum + bpf_htons((__u16)(len >> 16)) + bpf_htons((__u16)len) +
+	       bpf_htons((__u16)proto);
+}
+
 /* A partial sum as a checksum field holds it: folded, complemented. */
 static __always_inline __sum16 csum_finish(__u32 sum)
 {

@@ -65,20 +65,33 @@ static __always_inline __u32 ct_step(__u32 timeout)
 	return step ? step : 1;
 }
 
-/* Whether a live entry in `state` is due for its refresh at second `now`:
- * its expiry is a step or more behind where a packet now would put it. */
-static __always_inline int ct_due(const struct ct_value *ct, __u8 proto,
-				  __u8 state, __u32 now)
+/* Whether a live entry in `state` expiring at `expires` is due for its
+ * refresh at second `now`: its expiry is a step or more behind where a
+ * packet now would put it. Both families' entries (ct_due, ct6.h). */
+static __always_inline int ct_due_at(__u32 expires, __u8 proto, __u8 state,
+				     __u32 now)
 {
 	__u32 timeout = ct_timeout(proto, state);
 
-	return (__s32)(ct->expires - now) <= (__s32)(timeout - ct_step(timeout));
+	return (__s32)(expires - now) <= (__s32)(timeout - ct_step(timeout));
 }
 
-/* Whether an entry is alive at second `now` (wrap-safe). */
+static __always_inline int ct_due(const struct ct_value *ct, __u8 proto,
+				  __u8 state, __u32 now)
+{
+	return ct_due_at(ct->expires, proto, state, now);
+}
+
+/* Whether an entry expiring at `expires` is alive at second `now`
+ * (wrap-safe). */
+static __always_inline int ct_live_at(__u32 expires, __u32 now)
+{
+	return (__s32)(expires - now) > 0;
+}
+
 static __always_inline int ct_live(const struct ct_value *ct, __u32 now)
 {
-	return (__s32)(ct->expires - now) > 0;
+	return ct_live_at(ct->expires, now);
 }
 
 /*

@@ -12,12 +12,16 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "csum.h"
 
 #ifndef AF_INET
 #define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
 #endif
 
 struct fib_out {
@@ -97,6 +101,70 @@ static __always_inline int fib_apply_l2(struct ethhdr *eth, struct iphdr *iph,
 	return 0;
 }
 
+/* The lookup's parameters for an IPv6 packet (its header as it now is):
+ * the flow label and traffic class as the first word carries them. */
+static __always_inline void fib6_params(struct bpf_fib_lookup *p,
+					const struct ipv6hdr *ip6h,
+					__u8 l4_proto, __u16 tot_len,
+					__u32 ifindex)
+{
+	__builtin_memset(p, 0, sizeof(*p));
+	p->family = AF_INET6;
+	p->flowinfo = *(const __be32 *)ip6h & bpf_htonl(0x0fffffff);
+	p->l4_protocol = l4_proto;
+	p->tot_len = tot_len;
+	__builtin_memcpy(p->ipv6_src, &ip6h->saddr, 16);
+	__builtin_memcpy(p->ipv6_dst, &ip6h->daddr, 16);
+	p->ifindex = ifindex;
+}
+
+/* fib_next_hop() for IPv6, `p` being room for the parameters (the IPv6
+ * path keeps them off the stack). tot_len: the fixed header and
+ * payload_len, or for a GSO skb one segment's. */
+static __always_inline int fib6_next_hop(void *ctx, __u32 ifindex,
+					 const struct ipv6hdr *ip6h,
+					 __u8 l4_proto, __u16 tot_len,
+					 struct bpf_fib_lookup *p,
+					 struct fib_out *out)
+{
+	int rc;
+
+	fib6_params(p, ip6h, l4_proto, tot_len, ifindex);
+	rc = bpf_fib_lookup(ctx, p, sizeof(*p), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		out->mtu = p->mtu_result;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return rc;
+	out->ifindex = p->ifindex;
+	__builtin_memcpy(out->dmac, p->dmac, ETH_ALEN);
+	__builtin_memcpy(out->smac, p->smac, ETH_ALEN);
+	return 0;
+}
+
+/* fib_not_forwarded() for IPv6. */
+static __always_inline int fib6_not_forwarded(void *ctx, __u32 ifindex,
+					      const struct ipv6hdr *ip6h,
+					      __u8 l4_proto,
+					      struct bpf_fib_lookup *p)
+{
+	fib6_params(p, ip6h, l4_proto, 0, ifindex);
+	return bpf_fib_lookup(ctx, p, sizeof(*p), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
+}
+
+/* fib_apply_l2() for IPv6: the hop limit, which no checksum covers. A hop
+ * limit about to expire: -1, the stack answers it (time exceeded). */
+static __always_inline int fib6_apply_l2(struct ethhdr *eth,
+					 struct ipv6hdr *ip6h,
+					 const struct fib_out *out)
+{
+	if (ip6h->hop_limit <= 1)
+		return -1;
+	ip6h->hop_limit--;
+	__builtin_memcpy(eth->h_dest, out->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, out->smac, ETH_ALEN);
+	return 0;
+}
+
 /* Not an interface: fib_forward's answer for a DF packet longer than the
  * next hop's MTU, which is answered, not forwarded (frag.h). */
 #define FIB_FRAG_NEEDED 0xffffffffU
@@ -128,6 +196,26 @@ static __always_inline __u32 fib_forward(void *ctx, __u32 ifindex,
 		return FIB_FRAG_NEEDED;
 	}
 	if (rc || fib_apply_l2(eth, iph, &out))
+		return 0;
+	return out.ifindex;
+}
+
+/* fib_forward() for IPv6. Routers never fragment IPv6: every "too long"
+ * is FIB_FRAG_NEEDED (answered with packet too big, pmtu6.h). */
+static __always_inline __u32 fib6_forward(void *ctx, __u32 ifindex,
+					  struct ethhdr *eth,
+					  struct ipv6hdr *ip6h, __u8 l4_proto,
+					  __u16 tot_len,
+					  struct bpf_fib_lookup *p, __u16 *mtu)
+{
+	struct fib_out out;
+	int rc = fib6_next_hop(ctx, ifindex, ip6h, l4_proto, tot_len, p, &out);
+
+	if (__builtin_expect(rc == BPF_FIB_LKUP_RET_FRAG_NEEDED, 0)) {
+		*mtu = out.mtu;
+		return FIB_FRAG_NEEDED;
+	}
+	if (rc || fib6_apply_l2(eth, ip6h, &out))
 		return 0;
 	return out.ifindex;
 }

@@ -42,4 +42,16 @@ static __always_inline __be32 hairpin_addr(void)
 	return nc ? nc->hairpin_addr : 0;
 }
 
+/* The IPv6 hairpin SNAT address (node_config6), or NULL: off (all zero). */
+static __always_inline const __be32 *hairpin6_addr(void)
+{
+	__u32 zero = 0;
+	struct node_config6 *nc = bpf_map_lookup_elem(&node_config6, &zero);
+
+	if (!nc || !(nc->hairpin_addr[0] | nc->hairpin_addr[1] |
+		     nc->hairpin_addr[2] | nc->hairpin_addr[3]))
+		return NULL;
+	return nc->hairpin_addr;
+}
+
 #endif /* SLUICE_HAIRPIN_H */

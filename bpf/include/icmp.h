@@ -24,4 +24,23 @@ struct icmp4hdr {
 #define ICMP4_TIME_EXCEEDED 11
 #define ICMP4_PARAMETERPROB 12
 
+/* The ICMPv6 header (RFC 4443), as icmp4hdr: linux/icmpv6.h is not needed
+ * for four fields. */
+struct icmp6hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	/* Packet too big: the MTU; parameter problem: the pointer; the
+	 * other errors: unused (0). Network order. */
+	__be32 data;
+};
+
+#define ICMP6_DEST_UNREACH 1
+#define ICMP6_PORT_UNREACH 4  /* code of ICMP6_DEST_UNREACH */
+#define ICMP6_PKT_TOOBIG 2
+#define ICMP6_TIME_EXCEED 3
+#define ICMP6_PARAMPROB 4
+/* Types from here on are informational (echo, MLD, ND...), never errors. */
+#define ICMP6_INFO_MIN 128
+
 #endif /* SLUICE_ICMP_H */

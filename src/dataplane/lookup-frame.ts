@@ -4,9 +4,8 @@
  * bpf/include/sluice_shared.h; test/unit/layout.test.ts checks them against
  * the addon). The headers only need what lb_decide() reads: no checksums.
  */
-import { CodecError, LAYOUTS, checkPort, protoNumber, readAddr, writeIPv4Field } from './codec.js';
+import { CodecError, LAYOUTS, checkPort, protoNumber, readAddr, writeAddr, writeIPv4Field } from './codec.js';
 import type { FlowDecision, FlowOutcome, FlowPacket } from './dataplane.js';
-import { SluiceError } from '../errors.js';
 
 /** Offset of struct lookup_result in the frame (SLUICE_LOOKUP_OFF). */
 export const LOOKUP_RESULT_OFFSET = 136;
@@ -30,35 +29,51 @@ export const LOOKUP_RC = {
 
 const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 const IP_HLEN = 20;
+const IP6_HLEN = 40;
+const AF_INET6 = 10;
 const TCP_HLEN = 20;
 const UDP_HLEN = 8;
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
 
 /**
- * Ethernet, IPv4 (no options) and TCP or UDP headers of `p`, then zeros up
- * to and over the answer's room. A TCP packet is a SYN without ACK when
- * `p.syn`, else an ACK (a packet of an established flow).
+ * Ethernet, IPv4 (no options) or IPv6 (no extension headers: when the
+ * addresses are IPv6 ones) and TCP or UDP headers of `p`, then zeros up to
+ * and over the answer's room. A TCP packet is a SYN without ACK when
+ * `p.syn`, else an ACK (a packet of an established flow). The IPv6 frame's
+ * UDP checksum is set nonzero (the dataplane refuses 0 over IPv6), not
+ * summed: nothing checks it.
  */
 export function encodeLookupFrame(p: FlowPacket): Buffer {
-  if (p.saddr.includes(':') || p.daddr.includes(':')) {
-    throw new SluiceError('FAILED_PRECONDITION', 'this dataplane looks up IPv4 flows only: its lookup program does not read IPv6 frames yet', { field: 'address' });
-  }
   const f = Buffer.alloc(LOOKUP_FRAME_SIZE);
   const proto = protoNumber(p.protocol);
   checkPort(p.sport, 'sport');
   checkPort(p.dport, 'dport');
   const l4len = p.protocol === 'tcp' ? TCP_HLEN : UDP_HLEN;
-  f.writeUInt16BE(ETH_P_IP, 12);
   const ip = ETH_HLEN;
-  f[ip] = 0x45; // version 4, 5 words
-  f.writeUInt16BE(IP_HLEN + l4len, ip + 2);
-  f[ip + 8] = 64; // TTL
-  f[ip + 9] = proto;
-  writeIPv4Field(f, ip + 12, p.saddr, 'saddr');
-  writeIPv4Field(f, ip + 16, p.daddr, 'daddr');
-  const l4 = ip + IP_HLEN;
+  let l4: number;
+  if (p.saddr.includes(':') || p.daddr.includes(':')) {
+    f.writeUInt16BE(ETH_P_IPV6, 12);
+    f[ip] = 0x60; // version 6
+    f.writeUInt16BE(l4len, ip + 4);
+    f[ip + 6] = proto;
+    f[ip + 7] = 64; // hop limit
+    if (writeAddr(f, ip + 8, p.saddr, 'saddr') !== AF_INET6) throw new CodecError('saddr', `not an IPv6 address like daddr: ${p.saddr}`);
+    if (writeAddr(f, ip + 24, p.daddr, 'daddr') !== AF_INET6) throw new CodecError('daddr', `not an IPv6 address like saddr: ${p.daddr}`);
+    l4 = ip + IP6_HLEN;
+    if (p.protocol === 'udp') f.writeUInt16BE(0xffff, l4 + 6);
+  } else {
+    f.writeUInt16BE(ETH_P_IP, 12);
+    f[ip] = 0x45; // version 4, 5 words
+    f.writeUInt16BE(IP_HLEN + l4len, ip + 2);
+    f[ip + 8] = 64; // TTL
+    f[ip + 9] = proto;
+    writeIPv4Field(f, ip + 12, p.saddr, 'saddr');
+    writeIPv4Field(f, ip + 16, p.daddr, 'daddr');
+    l4 = ip + IP_HLEN;
+  }
   f.writeUInt16BE(p.sport, l4);
   f.writeUInt16BE(p.dport, l4 + 2);
   if (p.protocol === 'tcp') {

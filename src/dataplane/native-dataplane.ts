@@ -195,7 +195,7 @@ const HASH_TYPES = new Set([1, 9]);
 const COUNT_BUDGET = 262_144;
 
 /** The maps of the object, for mapUsage and mapOccupancy. */
-const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter', 'conntrack6', 'frag6', 'node_config6', 'sock_rnat6'] as const;
+const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter', 'conntrack6', 'frag6', 'node_config6', 'sock_rnat6', 'lb6_scratch', 'xdp_lb6_prog', 'tc_lb6_prog'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
 export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];

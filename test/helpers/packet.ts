@@ -4,6 +4,8 @@
  * dataplane's incremental updates are checked against an independent sum.
  */
 
+import ipaddr from 'ipaddr.js';
+
 export interface PacketSpec {
   saddr: string;
   daddr: string;
@@ -319,4 +321,259 @@ export function reassemble(frags: Buffer[]): Buffer {
   first.srcMac.copy(eth, 6);
   eth.writeUInt16BE(0x0800, 12);
   return Buffer.concat([eth, h, data]);
+}
+
+/*
+ * IPv6 (RFC 8200). buildPacket6/parsePacket6 are buildPacket/parsePacket's
+ * twins: a frame with the extension headers asked for, checksums summed
+ * from scratch with the IPv6 pseudo-header (§8.1: both addresses, the
+ * upper-layer length as 32 bits, three zero bytes, the next header).
+ * Fragments and ICMPv6 errors build on Ext6 (a fragment header) and
+ * `proto: 'icmp6'`.
+ */
+
+/** One extension header between the fixed header and the upper layer. */
+export interface Ext6 {
+  /** 0 hop-by-hop options, 60 destination options, 43 routing, 44 fragment. */
+  type: number;
+  /** Its bytes, a multiple of 8 (hop-by-hop, destination options, routing; at least 8); a fragment header is 8. Default 8. */
+  length?: number;
+  /** Routing: segments left, default 0. */
+  segmentsLeft?: number;
+  /** Fragment: the offset in bytes (a multiple of 8), default 0. */
+  fragOffset?: number;
+  /** Fragment: M, default false. */
+  more?: boolean;
+  /** Fragment: the identification, default 0x12345678. */
+  id?: number;
+}
+
+export interface Packet6Spec {
+  saddr: string;
+  daddr: string;
+  /** TCP, UDP, ICMPv6, or any next header number: then `payload` is all its bytes. */
+  proto: 'tcp' | 'udp' | 'icmp6' | number;
+  sport?: number;
+  dport?: number;
+  /** TCP flags, default SYN. */
+  tcpFlags?: PacketSpec['tcpFlags'];
+  /** TCP sequence number, default 1000. */
+  seq?: number;
+  payload?: Buffer;
+  /** ICMPv6: type, code and the 32 bits after the checksum; `payload` follows. */
+  icmp?: { type: number; code: number; rest?: number };
+  ext?: Ext6[];
+  /** UDP: this checksum instead of the right one (0: "none", invalid over IPv6). */
+  udpChecksum?: number;
+  hopLimit?: number;
+  flowLabel?: number;
+  trafficClass?: number;
+  srcMac?: string;
+  dstMac?: string;
+}
+
+/** An IPv6 address as its 16 bytes. */
+export function ip6Bytes(ip: string): Buffer {
+  return Buffer.from(ipaddr.IPv6.parse(ip).toByteArray());
+}
+
+/** 16 bytes as an IPv6 address, RFC 5952 text. */
+export function fmtIp6(b: Buffer): string {
+  return (ipaddr.fromByteArray([...b]) as ipaddr.IPv6).toRFC5952String();
+}
+
+function pseudoSum6(saddr: Buffer, daddr: Buffer, proto: number, len: number): number {
+  const p = Buffer.alloc(40);
+  saddr.copy(p, 0);
+  daddr.copy(p, 16);
+  p.writeUInt32BE(len, 32);
+  p[39] = proto;
+  return onesSum(p);
+}
+
+const protoNum6 = (p: Packet6Spec['proto']): number => (p === 'tcp' ? 6 : p === 'udp' ? 17 : p === 'icmp6' ? 58 : p);
+
+/** The extension headers' bytes, each naming the next; the last names `upper`. */
+function extBytes(ext: readonly Ext6[], upper: number): Buffer {
+  return Buffer.concat(ext.map((e, i) => {
+    const next = i + 1 < ext.length ? ext[i + 1]!.type : upper;
+    if (e.type === 44) {
+      const h = Buffer.alloc(8);
+      h[0] = next;
+      h.writeUInt16BE(((e.fragOffset ?? 0) & 0xfff8) | (e.more ? 1 : 0), 2);
+      h.writeUInt32BE(e.id ?? 0x12345678, 4);
+      return h;
+    }
+    const len = e.length ?? 8;
+    if (len < 8 || len % 8) throw new Error('an extension header is a multiple of 8 bytes, at least 8');
+    const h = Buffer.alloc(len);
+    h[0] = next;
+    h[1] = len / 8 - 1;
+    if (e.type === 43) {
+      h[2] = 4; // segment routing header type; its contents are not read
+      h[3] = e.segmentsLeft ?? 0;
+    } else {
+      // Options: PadN over the rest (type 1, length), as Linux pads.
+      h[2] = 1;
+      h[3] = len - 4;
+    }
+    return h;
+  }));
+}
+
+/** Build an Ethernet + IPv6 frame with correct checksums. */
+export function buildPacket6(s: Packet6Spec): Buffer {
+  const payload = s.payload ?? Buffer.from('sluice');
+  const proto = protoNum6(s.proto);
+  let l4: Buffer;
+  if (s.proto === 'tcp') {
+    const f = s.tcpFlags ?? { syn: true };
+    l4 = Buffer.alloc(20 + payload.length);
+    l4.writeUInt16BE(s.sport ?? 0, 0);
+    l4.writeUInt16BE(s.dport ?? 0, 2);
+    l4.writeUInt32BE(s.seq ?? 1000, 4);
+    l4.writeUInt32BE(f.ack ? 2000 : 0, 8);
+    l4[12] = 5 << 4;
+    l4[13] = (f.fin ? TCP_FIN : 0) | (f.syn ? TCP_SYN : 0) | (f.rst ? TCP_RST : 0) | (f.psh ? TCP_PSH : 0) | (f.ack ? TCP_ACK : 0);
+    l4.writeUInt16BE(65535, 14);
+    payload.copy(l4, 20);
+  } else if (s.proto === 'udp') {
+    l4 = Buffer.alloc(8 + payload.length);
+    l4.writeUInt16BE(s.sport ?? 0, 0);
+    l4.writeUInt16BE(s.dport ?? 0, 2);
+    l4.writeUInt16BE(l4.length, 4);
+    payload.copy(l4, 8);
+  } else if (s.proto === 'icmp6') {
+    const i = s.icmp ?? { type: 128, code: 0 };
+    l4 = Buffer.alloc(8 + payload.length);
+    l4[0] = i.type;
+    l4[1] = i.code;
+    l4.writeUInt32BE((i.rest ?? 0) >>> 0, 4);
+    payload.copy(l4, 8);
+  } else {
+    l4 = Buffer.from(payload);
+  }
+  const saddr = ip6Bytes(s.saddr);
+  const daddr = ip6Bytes(s.daddr);
+  const checkAt = s.proto === 'tcp' ? 16 : s.proto === 'udp' ? 6 : s.proto === 'icmp6' ? 2 : -1;
+  if (checkAt >= 0) {
+    let check = ~onesSum(l4, pseudoSum6(saddr, daddr, proto, l4.length)) & 0xffff;
+    if (s.proto === 'udp') check = s.udpChecksum ?? (check === 0 ? 0xffff : check);
+    l4.writeUInt16BE(check, checkAt);
+  }
+  const ext = extBytes(s.ext ?? [], proto);
+  const ip = Buffer.alloc(40);
+  ip.writeUInt32BE(((6 << 28) | ((s.trafficClass ?? 0) << 20) | (s.flowLabel ?? 0)) >>> 0, 0);
+  ip.writeUInt16BE(ext.length + l4.length, 4);
+  ip[6] = s.ext?.length ? s.ext[0]!.type : proto;
+  ip[7] = s.hopLimit ?? 64;
+  saddr.copy(ip, 8);
+  daddr.copy(ip, 24);
+  const eth = Buffer.alloc(14);
+  macBytes(s.dstMac ?? '02:00:00:00:00:02').copy(eth, 0);
+  macBytes(s.srcMac ?? '02:00:00:00:00:01').copy(eth, 6);
+  eth.writeUInt16BE(0x86dd, 12);
+  return Buffer.concat([eth, ip, ext, l4]);
+}
+
+export interface ParsedPacket6 {
+  srcMac: string;
+  dstMac: string;
+  /** RFC 5952 text. */
+  saddr: string;
+  daddr: string;
+  hopLimit: number;
+  /** The upper-layer protocol, past the extension headers. */
+  proto: number;
+  /** Offset of the upper-layer header in the frame. */
+  l4Offset: number;
+  sport: number;
+  dport: number;
+  /** TCP, UDP or ICMPv6 checksum summed from scratch with the pseudo-header (a UDP checksum of 0 is not ok). */
+  l4ChecksumOk: boolean;
+  l4Checksum: number;
+  payload: Buffer;
+}
+
+/** The parts of an IPv6 frame: MACs, the fixed header, the extension headers, the upper layer and its protocol. */
+function frameParts6(frame: Buffer): { dstMac: Buffer; srcMac: Buffer; ip: Buffer; ext: Buffer; l4: Buffer; proto: number } {
+  const ip = frame.subarray(14, 54);
+  const end = 54 + ip.readUInt16BE(4);
+  let nh = ip[6]!;
+  let off = 54;
+  while (nh === 0 || nh === 43 || nh === 60 || nh === 44) {
+    const len = nh === 44 ? 8 : (frame[off + 1]! + 1) * 8;
+    nh = frame[off]!;
+    off += len;
+  }
+  return { dstMac: frame.subarray(0, 6), srcMac: frame.subarray(6, 12), ip, ext: frame.subarray(54, off), l4: frame.subarray(off, end), proto: nh };
+}
+
+/** Parse an IPv6 frame (built above or rewritten by the dataplane) and check its L4 checksum from scratch. */
+export function parsePacket6(buf: Buffer): ParsedPacket6 {
+  const { ip, ext, l4, proto } = frameParts6(buf);
+  const saddr = ip.subarray(8, 24);
+  const daddr = ip.subarray(24, 40);
+  const checkAt = proto === 6 ? 16 : proto === 17 ? 6 : 2;
+  const l4Checksum = l4.readUInt16BE(checkAt);
+  const sumOk = onesSum(l4, pseudoSum6(saddr, daddr, proto, l4.length)) === 0xffff;
+  return {
+    dstMac: fmtMac(buf.subarray(0, 6)),
+    srcMac: fmtMac(buf.subarray(6, 12)),
+    saddr: fmtIp6(saddr),
+    daddr: fmtIp6(daddr),
+    hopLimit: ip[7]!,
+    proto,
+    l4Offset: 54 + ext.length,
+    sport: proto === 58 ? 0 : l4.readUInt16BE(0),
+    dport: proto === 58 ? 0 : l4.readUInt16BE(2),
+    l4ChecksumOk: sumOk && !(proto === 17 && l4Checksum === 0),
+    l4Checksum,
+    payload: l4.subarray(proto === 6 ? (l4[12]! >> 4) * 4 : 8),
+  };
+}
+
+/** An Ethernet + IPv6 frame (traffic class and flow label 0, hop limit 64, no extension headers) around `l4`, its checksum at `checkAt` summed. */
+function ipv6Frame(o: { dstMac: Buffer; srcMac: Buffer; saddr: Buffer; daddr: Buffer; proto: number; checkAt: number }, l4: Buffer): Buffer {
+  l4.writeUInt16BE(0, o.checkAt);
+  l4.writeUInt16BE(~onesSum(l4, pseudoSum6(o.saddr, o.daddr, o.proto, l4.length)) & 0xffff, o.checkAt);
+  const eth = Buffer.alloc(14);
+  o.dstMac.copy(eth, 0);
+  o.srcMac.copy(eth, 6);
+  eth.writeUInt16BE(0x86dd, 12);
+  const ip = Buffer.alloc(40);
+  ip[0] = 0x60;
+  ip.writeUInt16BE(l4.length, 4);
+  ip[6] = o.proto;
+  ip[7] = 64;
+  o.saddr.copy(ip, 8);
+  o.daddr.copy(ip, 24);
+  return Buffer.concat([eth, ip, l4]);
+}
+
+/** rstFor() for an IPv6 SYN: RST|ACK from its destination, hop limit 64, the TCP checksum with the IPv6 pseudo-header. */
+export function rst6For(frame: Buffer): Buffer {
+  const { dstMac, srcMac, ip, l4 } = frameParts6(frame);
+  const doff = (l4[12]! >> 4) * 4;
+  const fin = l4[13]! & TCP_FIN ? 1 : 0;
+  const tcp = Buffer.alloc(20);
+  l4.copy(tcp, 0, 2, 4);
+  l4.copy(tcp, 2, 0, 2);
+  tcp.writeUInt32BE((l4.readUInt32BE(4) + 1 + fin + l4.length - doff) >>> 0, 8);
+  tcp[12] = 5 << 4;
+  tcp[13] = TCP_RST | TCP_ACK;
+  return ipv6Frame({ dstMac: srcMac, srcMac: dstMac, saddr: ip.subarray(24, 40), daddr: ip.subarray(8, 24), proto: 6, checkAt: 16 }, tcp);
+}
+
+/**
+ * portUnreachableFor() for an IPv6 datagram: ICMPv6 destination
+ * unreachable, port unreachable (type 1, code 4), from its destination,
+ * quoting it from its IPv6 header: the extension headers and `quoteL4`
+ * bytes of what follows, at most `max` bytes in all (or all there is).
+ */
+export function portUnreachable6For(frame: Buffer, quoteL4 = 64, max = 128): Buffer {
+  const { dstMac, srcMac, ip, ext, l4 } = frameParts6(frame);
+  const quote = Buffer.concat([ip, ext, l4.subarray(0, quoteL4)]).subarray(0, max);
+  const icmp = Buffer.concat([Buffer.from([1, 4, 0, 0, 0, 0, 0, 0]), quote]);
+  return ipv6Frame({ dstMac: srcMac, srcMac: dstMac, saddr: ip.subarray(24, 40), daddr: ip.subarray(8, 24), proto: 58, checkAt: 2 }, icmp);
 }

@@ -134,8 +134,15 @@ test('endpoint keys: IPv4 keeps its code, IPv6 is "<RFC 5952>|port|proto"; both 
   t.is(decodeReplyKey(bogus), -1, 'not TCP/UDP');
 });
 
-test('a lookup frame of an IPv6 flow is refused as a precondition, naming the address, until the lookup program reads IPv6', (t) => {
-  const err = t.throws(() => encodeLookupFrame({ saddr: '2001:db8::5', sport: 1, daddr: '2001:db8::10', dport: 80, protocol: 'tcp' }), { instanceOf: SluiceError });
+test('a lookup frame of an IPv6 flow: Ethernet, IPv6 without extension headers, the answer where IPv4\'s goes', (t) => {
+  const f = encodeLookupFrame({ saddr: '2001:db8::5', sport: 40000, daddr: '2001:db8::10', dport: 80, protocol: 'tcp' });
+  t.is(f.readUInt16BE(12), 0x86dd);
+  t.is(f[14]! >> 4, 6, 'version 6');
+  t.is(f[14 + 6], 6, 'next header TCP');
+  t.is(f.subarray(14 + 24, 14 + 40).toString('hex'), '20010db8' + '00'.repeat(11) + '10');
+  t.is(f.readUInt16BE(14 + 40 + 2), 80);
+  t.throws(() => encodeLookupFrame({ saddr: '10.0.0.5', sport: 1, daddr: '2001:db8::10', dport: 80, protocol: 'tcp' }), { instanceOf: CodecError });
+});
   t.is(err?.code, 'FAILED_PRECONDITION');
   t.is(err?.field, 'address');
 });

@@ -58,6 +58,13 @@ test('IPv6: the XOR of the four words as the dataplane loads them, hashed as an 
   // IPv4 address's word shares its bit.
   t.is(vipFilterBit('::a60:a'), vipFilterBit('10.96.0.10'));
   t.is(vipFilterBit('a60:a::1:0:1'), vipFilterBit('10.96.0.10'));
+});
+
+test('an IPv6 VIP\'s bit: the four words as loaded, folded by xor, multiplied as IPv4\'s (lb6.h vip6_filter_hash)', (t) => {
+  // fd96::10: words (little-endian loads of the network bytes) 0x96fd, 0, 0, 0x10000000.
+  const folded = (0x96fd ^ 0x10000000) >>> 0;
+  t.is(vipFilterBit('fd96::10'), Math.imul(folded, 0x9e3779b1) >>> 16);
+  t.is(vipFilterBit('fd96:0:0:0:0:0:0:10'), vipFilterBit('fd96::10'), 'one address, one bit, however written');
   const words = new Set<number>();
   for (let i = 0; i < 4096; i++) words.add(vipFilterBit(`fd96::${i.toString(16)}`) >>> 6);
   t.true(words.size > VIP_FILTER_WORDS * 0.9, `4,096 consecutive IPv6 VIPs touch ${words.size} of ${VIP_FILTER_WORDS} words`);
