@@ -32,8 +32,9 @@ test('layouts() and constants() match sluice_shared.h', (t) => {
   t.deepEqual(sizes, {
     svc_key: 20, svc_value: 24, vip_key: 20, vip_value: 4, backend_value: 24,
     ct_key: 16, ct_value: 24, affinity_key: 24, affinity_value: 16,
-    lb_stats: 32, global_stats: 232, rnat_key: 20, rnat_value: 8, lookup_result: 40,
+    lb_stats: 32, global_stats: 232, rnat_key: 20, rnat_value: 8, lookup_result: 56,
     node_config: 16, sock_rnat_key: 16, sock_rnat_value: 8,
+    ct6_key: 40, ct6_value: 36, node_config6: 16, sock_rnat6_key: 32, sock_rnat6_value: 20,
   });
   t.deepEqual(l.svc_key?.offsets, { addr: 0, port: 16, proto: 18, family: 19 });
   t.deepEqual(l.ct_key?.offsets, {
