@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * sock_lb.bpf.c: the load balancer at the socket, for the node's own
- * processes (cgroup/connect4, sendmsg4, recvmsg4, getpeername4), as Cilium's
+ * processes (cgroup/connect4, sendmsg4, recvmsg4, getpeername4 and their
+ * IPv6 twins connect6, sendmsg6, recvmsg6, getpeername6), as Cilium's
  * socket LB does. Their packets to a VIP never cross an interface the tc or
  * XDP programs are on before they are routed, so they are balanced where they
  * start: connect() or sendto() of a VIP:port is sent to a backend, once per
@@ -19,6 +20,11 @@
  * The backend is Maglev's slot for a hash of the socket's cookie: one
  * backend per socket, spread over sockets. ClientIP affinity does not apply
  * here (every such socket has the node as its client).
+ *
+ * An IPv6 socket's VIP is an IPv6 service's (sock_rnat6 remembers it), or
+ * an IPv4-mapped address (::ffff:10.96.0.10, a dual-stack socket reaching
+ * an IPv4 service): that one is balanced as the IPv4 service, the backend
+ * written back mapped, and remembered in sock_rnat as an IPv4 socket's.
  */
 #include "include/lb.h"
 
@@ -124,6 +130,155 @@ static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
 	return SOCK_PASS;
 }
 
+/* ::ffff:a.b.c.d: an IPv4 address on an IPv6 socket. */
+static __always_inline int sock6_v4_mapped(const __be32 a[4])
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+/* Remember that the socket was sent to `be` in place of the VIP in `sk`;
+ * 1 if this is the socket's first use of that backend. */
+static __always_inline int sock6_note(__u64 cookie, const struct backend_value *be,
+				      const struct svc_key *sk, int mapped)
+{
+	if (mapped) {
+		struct sock_rnat_key rk = {};
+		struct sock_rnat_value rv = {};
+
+		rk.cookie = cookie;
+		rk.addr = be->addr[0];
+		rk.port = be->port;
+		rk.proto = sk->proto;
+		rv.addr = sk->addr[0];
+		rv.port = sk->port;
+		return !bpf_map_update_elem(&sock_rnat, &rk, &rv, BPF_NOEXIST);
+	} else {
+		struct sock_rnat6_key rk = {};
+		struct sock_rnat6_value rv = {};
+
+		rk.cookie = cookie;
+		__builtin_memcpy(rk.addr, be->addr, sizeof(rk.addr));
+		rk.port = be->port;
+		rk.proto = sk->proto;
+		__builtin_memcpy(rv.addr, sk->addr, sizeof(rv.addr));
+		rv.port = sk->port;
+		return !bpf_map_update_elem(&sock_rnat6, &rk, &rv, BPF_NOEXIST);
+	}
+}
+
+/*
+ * sock4_forward for user_ip6. The hash is sock4_forward's over the IPv6
+ * words (flow_hash with the cookie as the source address), so a mapped
+ * IPv4 VIP picks what an IPv4 socket with that cookie would.
+ */
+static __always_inline int sock6_forward(struct bpf_sock_addr *ctx)
+{
+	struct svc_key sk = {};
+	__be32 cookie_words[4] = {};
+	struct backend_value *be;
+	struct global_stats *g;
+	struct svc_value *svc;
+	__u32 backend_id = 0;
+	__u64 cookie;
+	__u8 proto = ctx->protocol;
+	int mapped;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SOCK_PASS;
+	/* user_ip6 is read one word at a time, at constant offsets (the
+	 * verifier's rule for the context). */
+	sk.addr[0] = ctx->user_ip6[0];
+	sk.addr[1] = ctx->user_ip6[1];
+	sk.addr[2] = ctx->user_ip6[2];
+	sk.addr[3] = ctx->user_ip6[3];
+	mapped = sock6_v4_mapped(sk.addr);
+	if (mapped) {
+		sk.addr[0] = sk.addr[3];
+		sk.addr[2] = 0;
+		sk.addr[3] = 0;
+		sk.family = SLUICE_AF_INET;
+	} else {
+		sk.family = SLUICE_AF_INET6;
+	}
+	sk.port = (__be16)ctx->user_port;
+	sk.proto = proto;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (!svc || !sock_in_node_ns(ctx))
+		return SOCK_PASS;
+
+	cookie = bpf_get_socket_cookie(ctx);
+	cookie_words[0] = (__u32)cookie;
+	if (pick_maglev(svc, flow_hash(cookie_words, sk.addr, (__u16)(cookie >> 32),
+				       sk.port, proto),
+			&backend_id) ||
+	    !(be = backend_get(backend_id)) || be->family != sk.family) {
+		bpf_set_retval(-ECONNREFUSED);
+		return SOCK_FAIL;
+	}
+
+	if (sock6_note(cookie, be, &sk, mapped)) {
+		sock_count_new(&svc_stats, svc->id);
+		sock_count_new(&backend_stats, backend_id);
+	}
+	if (mapped) {
+		ctx->user_ip6[3] = be->addr[0];
+	} else {
+		ctx->user_ip6[0] = be->addr[0];
+		ctx->user_ip6[1] = be->addr[1];
+		ctx->user_ip6[2] = be->addr[2];
+		ctx->user_ip6[3] = be->addr[3];
+	}
+	ctx->user_port = be->port;
+	g = global_stats_get();
+	if (g)
+		g->sock_translated++;
+	return SOCK_PASS;
+}
+
+/* sock4_reverse for user_ip6: sock_rnat6, or sock_rnat for a mapped IPv4
+ * backend. These hooks must return 1. */
+static __always_inline int sock6_reverse(struct bpf_sock_addr *ctx)
+{
+	__be32 a[4];
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	a[0] = ctx->user_ip6[0];
+	a[1] = ctx->user_ip6[1];
+	a[2] = ctx->user_ip6[2];
+	a[3] = ctx->user_ip6[3];
+	if (sock6_v4_mapped(a)) {
+		struct sock_rnat_key rk = {};
+		struct sock_rnat_value *rv;
+
+		rk.cookie = cookie;
+		rk.addr = a[3];
+		rk.port = (__be16)ctx->user_port;
+		rk.proto = ctx->protocol;
+		rv = bpf_map_lookup_elem(&sock_rnat, &rk);
+		if (rv) {
+			ctx->user_ip6[3] = rv->addr;
+			ctx->user_port = rv->port;
+		}
+	} else {
+		struct sock_rnat6_key rk = {};
+		struct sock_rnat6_value *rv;
+
+		rk.cookie = cookie;
+		__builtin_memcpy(rk.addr, a, sizeof(rk.addr));
+		rk.port = (__be16)ctx->user_port;
+		rk.proto = ctx->protocol;
+		rv = bpf_map_lookup_elem(&sock_rnat6, &rk);
+		if (rv) {
+			ctx->user_ip6[0] = rv->addr[0];
+			ctx->user_ip6[1] = rv->addr[1];
+			ctx->user_ip6[2] = rv->addr[2];
+			ctx->user_ip6[3] = rv->addr[3];
+			ctx->user_port = rv->port;
+		}
+	}
+	return SOCK_PASS;
+}
+
 SEC("cgroup/connect4")
 int sluice_connect4(struct bpf_sock_addr *ctx)
 {
@@ -146,6 +301,30 @@ SEC("cgroup/getpeername4")
 int sluice_getpeer4(struct bpf_sock_addr *ctx)
 {
 	return sock4_reverse(ctx);
+}
+
+SEC("cgroup/connect6")
+int sluice_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock6_forward(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int sluice_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock6_forward(ctx);
+}
+
+SEC("cgroup/recvmsg6")
+int sluice_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock6_reverse(ctx);
+}
+
+SEC("cgroup/getpeername6")
+int sluice_getpeer6(struct bpf_sock_addr *ctx)
+{
+	return sock6_reverse(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -33,7 +33,17 @@ enum bpf_attach_type CgroupType(Napi::Env env, const std::string &hook, const ch
 		return BPF_CGROUP_UDP4_RECVMSG;
 	if (hook == "getpeername4")
 		return BPF_CGROUP_INET4_GETPEERNAME;
-	Throw(env, EINVAL, op, "hook must be connect4, sendmsg4, recvmsg4 or getpeername4, not '" + hook + "'",
+	if (hook == "connect6")
+		return BPF_CGROUP_INET6_CONNECT;
+	if (hook == "sendmsg6")
+		return BPF_CGROUP_UDP6_SENDMSG;
+	if (hook == "recvmsg6")
+		return BPF_CGROUP_UDP6_RECVMSG;
+	if (hook == "getpeername6")
+		return BPF_CGROUP_INET6_GETPEERNAME;
+	Throw(env, EINVAL, op,
+	      "hook must be connect4, sendmsg4, recvmsg4, getpeername4, connect6, sendmsg6, recvmsg6 or getpeername6, not '" +
+		      hook + "'",
 	      ErrorKind::TypeError);
 }
 

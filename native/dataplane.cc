@@ -280,6 +280,8 @@ void LoadWorker::Run()
 	const std::pair<const char *, const char *> sockProgs[] = {
 		{"connect4", "sluice_connect4"}, {"sendmsg4", "sluice_sendmsg4"},
 		{"recvmsg4", "sluice_recvmsg4"}, {"getpeername4", "sluice_getpeer4"},
+		{"connect6", "sluice_connect6"}, {"sendmsg6", "sluice_sendmsg6"},
+		{"recvmsg6", "sluice_recvmsg6"}, {"getpeername6", "sluice_getpeer6"},
 	};
 
 	std::string detail;

@@ -44,7 +44,8 @@ struct LoadedObject {
 	int tcFd = -1;
 	int lookupFd = -1; // sluice_lookup, never attached; -1 if the object has none
 	// The socket programs by hook (connect4, sendmsg4, recvmsg4,
-	// getpeername4); none if the object has them not (objectPath).
+	// getpeername4 and the same with 6); none if the object has them not
+	// (objectPath).
 	std::map<std::string, int> sockFds;
 	std::string pinDir;
 

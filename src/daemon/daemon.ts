@@ -21,6 +21,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { pino, type Logger } from 'pino';
 import { FLOOD_RATE_DEFAULT, FLOW_TIMEOUT_DEFAULTS, NativeDataplane, type DataplaneCapacity, type FlowTimeouts, type SocketTarget } from '../dataplane/native-dataplane.js';
 import { CONNTRACK_LIMITS, ConntrackGc, GC_INTERVAL_DEFAULT_S } from '../node/conntrack-gc.js';
@@ -354,6 +355,25 @@ export function checkHairpinAddress(address: string | null, field: string): stri
   return address;
 }
 
+/** IPv6 ranges a hairpin flow's answer cannot come back to, and why. */
+const HAIRPIN6_REFUSED: Record<string, string> = {
+  unspecified: 'the unspecified address ::',
+  loopback: 'loopback (::1): it never leaves the host',
+  linkLocal: 'link-local (fe80::/10): it is not routed',
+  multicast: 'multicast (ff00::/8)',
+  ipv4Mapped: 'IPv4-mapped (::ffff:0:0/96): give the IPv4 address instead',
+};
+
+/** An IPv6 address a packet can come back to, in RFC 5952 text, or null (off); INVALID_ARGUMENT naming `field` otherwise. */
+export function checkHairpinAddress6(address: string | null, field: string): string | null {
+  if (address === null) return null;
+  if (address.includes('%') || !ipaddr.IPv6.isValid(address)) throw new SluiceError('INVALID_ARGUMENT', `not an IPv6 address: ${JSON.stringify(address)}`, { field });
+  const ip = ipaddr.IPv6.parse(address);
+  const why = HAIRPIN6_REFUSED[ip.range()];
+  if (why !== undefined) throw new SluiceError('INVALID_ARGUMENT', `${address} is ${why}`, { field });
+  return ip.toRFC5952String();
+}
+
 /** Parse "veth*" or "veth*@/var/run/netns/node" (--follow-interfaces). */
 export function parseFollow(spec: string): { pattern: string; netns?: string } {
   const at = spec.indexOf('@');
@@ -554,6 +574,8 @@ export interface RunningDaemon {
    * off (null); INVALID_ARGUMENT for an address no packet can come back to.
    */
   setHairpinAddress(address: string | null): void;
+  /** setHairpinAddress for IPv6 flows (node_config6): an IPv6 address of the node, or null (off). */
+  setHairpinAddress6(address: string | null): void;
   /** The links followed now (followInterfaces), with their namespace. */
   followedLinks(): Array<FollowedLink & { netns?: string }>;
   /** Stop serving and release this process's resources (idempotent). */
@@ -830,7 +852,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       const was = dp.socketsAttached(socketLb);
       dp.attachSockets(socketLb);
       if (!was) undo.push(() => dp.detachSockets(socketLb));
-      log.info({ cgroup: socketLb.cgroup, netns: socketLb.netns }, 'balancing the node\'s own sockets (connect4, sendmsg4, recvmsg4, getpeername4)');
+      log.info({ cgroup: socketLb.cgroup, netns: socketLb.netns }, 'balancing the node\'s own sockets (connect, sendmsg, recvmsg, getpeername; IPv4 and IPv6)');
     }
 
     // Native XDP redirects only to the XDP interfaces attached now.
@@ -896,12 +918,16 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       dp.setHairpinAddress(checkHairpinAddress(address, 'hairpinAddress'));
       log.info({ hairpinSnatAddress: address }, address === null ? 'hairpin SNAT off' : 'hairpin SNAT address set');
     };
+    const setHairpinAddress6 = (address: string | null): void => {
+      dp.setHairpinAddress6(checkHairpinAddress6(address, 'hairpinAddress6'));
+      log.info({ hairpinSnatAddress6: address }, address === null ? 'IPv6 hairpin SNAT off' : 'IPv6 hairpin SNAT address set');
+    };
     const followedLinks = (): Array<FollowedLink & { netns?: string }> =>
       followers.flatMap((f, i) => {
         const netns = [...byNetns.keys()][i];
         return f.links().map((l) => (netns === undefined ? l : { ...l, netns }));
       });
-    return { address: server.address, plane, snapshots, metrics, ...(httpServer ? { httpServer } : {}), stop, setHairpinAddress, followedLinks };
+    return { address: server.address, plane, snapshots, metrics, ...(httpServer ? { httpServer } : {}), stop, setHairpinAddress, setHairpinAddress6, followedLinks };
   } catch (err) {
     await rollback();
     throw err;

@@ -122,9 +122,8 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
   }
   for (const [field, list] of [['nodePortAddresses', out.nodePortAddresses.filter((c) => c !== 'primary')], ['clusterCidr', out.clusterCidr]] as const) {
     for (const c of list) {
-      if (!ipaddr.IPv4.isValidCIDR(c)) {
-        const v6 = ipaddr.IPv6.isValidCIDR(c);
-        throw new SluiceError('INVALID_ARGUMENT', v6 ? `${c}: IPv6 is not balanced yet (IPv4 CIDRs only)` : `must be CIDRs like 10.0.0.0/8, comma-separated, got ${JSON.stringify(c)}`, { field });
+      if (!ipaddr.IPv4.isValidCIDR(c) && !(ipaddr.IPv6.isValidCIDR(c) && !c.includes('%'))) {
+        throw new SluiceError('INVALID_ARGUMENT', `must be CIDRs like 10.0.0.0/8 or fd00::/64, comma-separated, got ${JSON.stringify(c)}`, { field });
       }
     }
   }
@@ -132,15 +131,18 @@ export function resolveKubeProxyOptions(o: Partial<KubeProxyOptions>): KubeProxy
   return out;
 }
 
-/** The interfaces with a default route in the namespace (the node's way out: its external interfaces). */
+/** The interfaces with a default route of either family in the namespace (the node's way out: its external interfaces). */
 async function defaultRouteInterfaces(netns: string | undefined): Promise<string[]> {
-  const [cmd, args] = netns === undefined ? ['ip', ['-j', '-4', 'route', 'show', 'default']] : ['nsenter', [`--net=${netns}`, 'ip', '-j', '-4', 'route', 'show', 'default']];
-  const { stdout } = await run(cmd, args as string[]);
-  const routes = JSON.parse(stdout || '[]') as Array<{ dev?: string; nexthops?: Array<{ dev?: string }> }>;
   const devs = new Set<string>();
-  for (const r of routes) {
-    if (r.dev) devs.add(r.dev);
-    for (const n of r.nexthops ?? []) if (n.dev) devs.add(n.dev);
+  for (const family of ['-4', '-6']) {
+    const ip = ['ip', '-j', family, 'route', 'show', 'default'];
+    const [cmd, args] = netns === undefined ? [ip[0]!, ip.slice(1)] : ['nsenter', [`--net=${netns}`, ...ip]];
+    const { stdout } = await run(cmd, args);
+    const routes = JSON.parse(stdout || '[]') as Array<{ dev?: string; nexthops?: Array<{ dev?: string }> }>;
+    for (const r of routes) {
+      if (r.dev) devs.add(r.dev);
+      for (const n of r.nexthops ?? []) if (n.dev) devs.add(n.dev);
+    }
   }
   return [...devs];
 }
@@ -229,7 +231,8 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
   daemonMetrics = daemon.metrics;
   // The status page beside the metrics, as the standalone daemon serves it.
   if (health.metricsRoutes) for (const [path, route] of statusRoutes(daemon.snapshots)) health.metricsRoutes.set(path, route);
-  let hairpin: string | null | undefined;
+  // The hairpin SNAT address set per family: undefined until the Node is read.
+  const hairpin: { 4?: string | null; 6?: string | null } = {};
   try {
     const plane = daemon.plane;
     const catalog = new Catalog({ store: plane.store, keys: plane.catalog.keys, owner: KUBE_OWNER, view: plane.view });
@@ -247,16 +250,20 @@ export async function startKubeProxy(opts: KubeProxyOptions, logger: Logger = pi
         metrics.lastSync.set(Date.now() / 1000);
       },
       onSyncError: () => metrics.syncErrors.inc(),
-      // Hairpin traffic leaves with the node's first address, as kube-proxy masquerades it.
+      // Hairpin traffic leaves with the node's first address of its family, as kube-proxy masquerades it.
       onNodeAddresses: (addresses) => {
-        const want = addresses[0] ?? null;
-        if (want === hairpin) return;
-        try {
-          daemon.setHairpinAddress(want);
-          hairpin = want;
-          log.info({ hairpinSnatAddress: want }, want === null ? 'hairpin SNAT off: the Node has no IPv4 address' : 'hairpin SNAT to the node\'s address');
-        } catch (err) {
-          log.warn({ err: (err as Error).message, address: want }, 'hairpin SNAT address refused');
+        for (const family of [4, 6] as const) {
+          const want = addresses.find((a) => a.includes(':') === (family === 6)) ?? null;
+          if (want === hairpin[family]) continue;
+          try {
+            if (family === 4) daemon.setHairpinAddress(want);
+            else daemon.setHairpinAddress6(want);
+            hairpin[family] = want;
+            if (family === 4) log.info({ hairpinSnatAddress: want }, want === null ? 'hairpin SNAT off: the Node has no IPv4 address' : 'hairpin SNAT to the node\'s address');
+            else log.info({ hairpinSnatAddress6: want }, want === null ? 'hairpin SNAT of IPv6 flows off: the Node has no IPv6 address' : 'hairpin SNAT of IPv6 flows to the node\'s IPv6 address');
+          } catch (err) {
+            log.warn({ err: (err as Error).message, address: want }, 'hairpin SNAT address refused');
+          }
         }
       },
       onUdpBackendsRemoved: async (removed) => {

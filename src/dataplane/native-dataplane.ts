@@ -44,6 +44,7 @@ import {
   type ServiceKey,
   type ServiceValue,
 } from './codec.js';
+import ipaddr from 'ipaddr.js';
 import { SluiceError } from '../errors.js';
 import { ConntrackRows } from './conntrack-rows.js';
 import { StatsTable } from './stats-table.js';
@@ -198,7 +199,7 @@ const COUNT_BUDGET = 262_144;
 const MAP_NAMES = ['services', 'vips', 'svc_frontends', 'backends', 'reply_nat', 'maglev_slots', 'conntrack', 'affinity', 'svc_stats', 'backend_stats', 'global_stats', 'lb_clock', 'node_config', 'sock_rnat', 'reject_bucket', 'xdp_ports', 'frag4', 'vip_filter', 'conntrack6', 'frag6', 'node_config6', 'sock_rnat6', 'lb6_scratch', 'xdp_lb6_prog', 'tc_lb6_prog'] as const;
 
 /** The socket hooks the cgroup programs take (bpf/sock_lb.bpf.c). */
-export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
+export const SOCKET_HOOKS: readonly SocketHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4', 'connect6', 'sendmsg6', 'recvmsg6', 'getpeername6'];
 
 /** Where the socket programs balance the node's own processes. */
 export interface SocketTarget {
@@ -610,6 +611,21 @@ export class NativeDataplane implements Dataplane {
     if (address !== null && addressFamily(address) !== family) throw new SluiceError('INVALID_ARGUMENT', `hairpin address ${address} is not an IPv${family} address`);
     if (family === 6) this.raw.mapUpdate('node_config6', ZERO_KEY, encodeNodeConfig6(address));
     else this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), hairpinAddress: address }));
+  }
+
+  /** The IPv6 address IPv6 hairpin flows are source-NATed to (node_config6), or null when they are only DNATed. */
+  hairpinAddress6(): string | null {
+    const b = this.raw.mapLookup('node_config6', ZERO_KEY);
+    const off = LAYOUTS.node_config6.offsets.hairpin_addr!;
+    if (!b || b.subarray(off, off + 16).every((x) => x === 0)) return null;
+    return new ipaddr.IPv6([...b.subarray(off, off + 16)]).toRFC5952String();
+  }
+
+  /** Set the IPv6 hairpin SNAT address (an IPv6 address, checked by the caller), or turn it off (null). */
+  setHairpinAddress6(address: string | null): void {
+    const b = Buffer.alloc(LAYOUTS.node_config6.size);
+    if (address !== null) Buffer.from(ipaddr.IPv6.parse(address).toByteArray()).copy(b, LAYOUTS.node_config6.offsets.hairpin_addr!);
+    this.raw.mapUpdate('node_config6', ZERO_KEY, b);
   }
 
   private nodeConfig(): ReturnType<typeof decodeNodeConfig> {

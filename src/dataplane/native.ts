@@ -65,7 +65,7 @@ export interface NativeProgram {
 }
 
 /** A socket hook of a cgroup that the socket programs take (bpf/sock_lb.bpf.c). */
-export type SocketHook = 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4';
+export type SocketHook = 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4' | 'connect6' | 'sendmsg6' | 'recvmsg6' | 'getpeername6';
 
 /** Options of Dataplane.load. */
 export interface NativeLoadOptions {

@@ -51,8 +51,10 @@ export interface KubeApiServerOptions {
   port?: number;
   /** The bearer token clients must send; random by default. */
   token?: string;
-  /** --service-cluster-ip-range (IPv4 only). Default 10.96.0.0/16. */
+  /** --service-cluster-ip-range's IPv4 range. Default 10.96.0.0/16. */
   serviceCidr?: string;
+  /** --service-cluster-ip-range's IPv6 range (the cluster is then dual-stack, IPv4 primary); "" for none. Default fd96::/112. */
+  serviceCidr6?: string;
   /** --service-node-port-range. Default 30000-32767. */
   nodePortRange?: string;
   /** Events kept for watches that start from a resourceVersion. Default 1000. */
@@ -71,6 +73,7 @@ function resolveOptions(opts: KubeApiServerOptions): Required<KubeApiServerOptio
     port: opts.port ?? 0,
     token: opts.token ?? randomBytes(24).toString('base64url'),
     serviceCidr: opts.serviceCidr ?? '10.96.0.0/16',
+    serviceCidr6: opts.serviceCidr6 ?? 'fd96::/112',
     nodePortRange: opts.nodePortRange ?? '30000-32767',
     historySize: opts.historySize ?? 1000,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000,
@@ -128,7 +131,7 @@ export class KubeApiServer {
     this.token = opts.token;
     this.#port = opts.port;
     this.#certs = certs;
-    this.#registry = new Registry({ network: { cidr: opts.serviceCidr, ...parsePortRange(opts.nodePortRange) }, historySize: opts.historySize });
+    this.#registry = new Registry({ network: { cidr: opts.serviceCidr, ...(opts.serviceCidr6 !== '' ? { cidr6: opts.serviceCidr6 } : {}), ...parsePortRange(opts.nodePortRange) }, historySize: opts.historySize });
     this.#handler = new ApiHandler(this.#registry, {
       token: opts.token,
       bookmarkIntervalMs: opts.bookmarkIntervalMs,

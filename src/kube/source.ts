@@ -17,9 +17,9 @@ import ipaddr from 'ipaddr.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { CatalogView } from '../catalog/view.js';
 import { SluiceError } from '../errors.js';
-import { isIPv4Address } from '../model/address.js';
 import { normaliseDefinition, sameDefinition, type ServiceDefinition } from '../model/definition.js';
 import { forgetService, keepGoneEndpoints, type GoneSince } from './drain.js';
+import { familyOfText, kubeIP } from './ip.js';
 import { ListWatch, type ListPage, type Watcher } from './list-watch.js';
 import { objectKey, PROXY_LABEL_SELECTOR, sliceServiceKey, type KubeEndpointSlice, type KubeNode, type KubeService } from './objects.js';
 import { SyncRunner } from './sync-runner.js';
@@ -58,7 +58,7 @@ export interface KubeSourceOptions {
   view: CatalogView;
   /** This node's name (kube-proxy's --hostname-override). */
   nodeName: string;
-  /** CIDRs whose node addresses carry node ports (empty: all of the node's addresses; ["primary"]: its first InternalIP). */
+  /** CIDRs of either family whose node addresses carry node ports (empty: all of the node's addresses; ["primary"]: its first address of each family). */
   nodePortCidrs: readonly string[];
   logger: Logger;
   /** Least time between the end of a sync and the start of the next, ms (default 100). */
@@ -71,7 +71,7 @@ export interface KubeSourceOptions {
   onSync?: (r: SyncReport) => void;
   /** Called when a sync fails (it is tried again). */
   onSyncError?: (err: unknown) => void;
-  /** Called with the node's IPv4 addresses whenever its Node changes. */
+  /** Called with the node's addresses (both families, nodeAddresses' order) whenever its Node changes. */
   onNodeAddresses?: (addresses: string[]) => void;
   /** UDP backends a sync removed: their flows are flushed at once (kube-proxy's conntrack cleanup). */
   onUdpBackendsRemoved?: (removed: Array<{ service: string; address: string; port: number }>) => Promise<void>;
@@ -87,29 +87,42 @@ const RETRY_REFUSED_MS = 5000;
 /** The cluster autoscaler's taint on a node it is about to delete. */
 const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
-/** Does `address` fall in one of `cidrs` (IPv4 only)? */
-function inCidrs(address: string, cidrs: readonly string[]): boolean {
+/** Does `address` (IPv4 or IPv6, in sluice's text) fall in one of `cidrs` (of either family)? */
+export function inCidrs(address: string, cidrs: readonly string[]): boolean {
   if (cidrs.length === 0) return true;
-  const ip = ipaddr.IPv4.parse(address);
+  const ip = ipaddr.parse(address);
   return cidrs.some((c) => {
     try {
-      const [net, bits] = ipaddr.IPv4.parseCIDR(c);
-      return ip.match(net, bits);
+      const [net, bits] = ipaddr.parseCIDR(c);
+      return net.kind() === ip.kind() && ip.match(net, bits);
     } catch {
       return false;
     }
   });
 }
 
-/** The node's IPv4 addresses (InternalIP, then ExternalIP), in order, once each. */
+/** The node's addresses of both families (InternalIP, then ExternalIP), in order, once each, in sluice's text. */
 export function nodeAddresses(node: KubeNode | undefined): string[] {
   const out: string[] = [];
   for (const type of ['InternalIP', 'ExternalIP']) {
     for (const a of node?.status?.addresses ?? []) {
-      if (a.type === type && isIPv4Address(a.address) && !out.includes(a.address)) out.push(a.address);
+      const ip = a.type === type ? kubeIP(a.address) : undefined;
+      if (ip && !out.includes(ip.text)) out.push(ip.text);
     }
   }
   return out;
+}
+
+/**
+ * The node's primary addresses (kube-proxy's "primary" node port
+ * addresses): its first address, then the first of the other family, if
+ * it has one.
+ */
+export function primaryAddresses(addresses: readonly string[]): string[] {
+  const first = addresses[0];
+  if (first === undefined) return [];
+  const other = addresses.find((a) => familyOfText(a) !== familyOfText(first));
+  return other === undefined ? [first] : [first, other];
 }
 
 export class KubeSource {
@@ -315,8 +328,8 @@ export class KubeSource {
     if (!node) this.log.warn({ node: this.o.nodeName }, 'no Node object by this name: node ports have no address (give --hostname-override the name the node is registered under)');
     const all = nodeAddresses(node);
     this.o.onNodeAddresses?.(all);
-    // "primary" (kube-proxy's): the node's primary address, its first InternalIP.
-    const next = this.o.nodePortCidrs.includes('primary') ? all.slice(0, 1) : all.filter((a) => inCidrs(a, this.o.nodePortCidrs));
+    // "primary" (kube-proxy's): the node's primary address of each family.
+    const next = this.o.nodePortCidrs.includes('primary') ? primaryAddresses(all) : all.filter((a) => inCidrs(a, this.o.nodePortCidrs));
     if (next.join(',') !== this.nodePortAddresses.join(',')) {
       this.nodePortAddresses = next;
       this.log.info({ nodePortAddresses: next }, 'node port addresses');

@@ -119,7 +119,7 @@ test('cleanup detaches sluice\'s programs, removes its pins and store, leaves th
   t.is(first.code, 0, first.stderr);
   const r = JSON.parse(first.stdout) as CleanupReport;
   t.deepEqual(r.detached.filter((p) => !p.hook.startsWith('cgroup')).map((p) => `${p.ifname} ${p.hook} ${p.name} ${p.id}`).sort(), [`t0 tc ingress sluice_tc ${t0}`, `x0 XDP (native) sluice_xdp ${x0}`]);
-  t.deepEqual(r.detached.filter((p) => p.hook.startsWith('cgroup')).map((p) => p.hook).sort(), ['cgroup connect4', 'cgroup getpeername4', 'cgroup recvmsg4', 'cgroup sendmsg4'], 'the socket programs (--socket-lb) are detached from their cgroup');
+  t.deepEqual(r.detached.filter((p) => p.hook.startsWith('cgroup')).map((p) => p.hook).sort(), ['cgroup connect4', 'cgroup connect6', 'cgroup getpeername4', 'cgroup getpeername6', 'cgroup recvmsg4', 'cgroup recvmsg6', 'cgroup sendmsg4', 'cgroup sendmsg6'], 'the socket programs (--socket-lb) are detached from their cgroup');
   for (const hook of SOCKET_HOOKS) t.deepEqual(native().cgroupQuery(cgroup, hook), [], `${hook} of the cgroup after the cleanup`);
   t.deepEqual(r.kept.map((p) => `${p.ifname} ${p.hook} ${p.name}`).sort(), ['o0 XDP (native) not_sluice_xdp', 'o0 tc ingress not_sluice_tc', 'p0 tc ingress sluice_tc']);
   t.regex(r.kept.find((p) => p.ifname === 'p0')!.reason, new RegExp(`pinned in ${b.pinDir} `));

@@ -8,6 +8,10 @@ import test from 'ava';
 import { jsonMergePatch, serverSideApply, strategicMergePatch, type PatchMeta } from '../../src/demo/kube-apiserver/patch.js';
 import { parseFieldSelector, parseLabelSelector } from '../../src/demo/kube-apiserver/selectors.js';
 import { humanDuration } from '../../src/demo/kube-apiserver/table.js';
+import { RESOURCES } from '../../src/demo/kube-apiserver/resources.js';
+import { allocateService, validateService } from '../../src/demo/kube-apiserver/services.js';
+
+const ENDPOINT_SLICES = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
 
 const PORTS: PatchMeta = {
   fields: {
@@ -108,4 +112,62 @@ test('the Age column reads as duration.HumanDuration', (t) => {
   t.is(humanDuration(3 * 86400 * s + 2 * 3600 * s), '3d2h');
   t.is(humanDuration(100 * 86400 * s), '100d');
   t.is(humanDuration(800 * 86400 * s), '2y70d');
+});
+
+const NET = { cidr: '10.96.0.0/16', cidr6: 'fd96::/112', nodePortMin: 30000, nodePortMax: 32767 };
+const cluster = (spec: Record<string, unknown>): Record<string, unknown> => ({ metadata: { name: 's' }, spec: { type: 'ClusterIP', sessionAffinity: 'None', ports: [{ port: 80, protocol: 'TCP' }], ...spec } });
+const specOf = (o: Record<string, unknown>): Record<string, unknown> => o['spec'] as Record<string, unknown>;
+
+test('cluster IPs by ipFamilyPolicy: SingleStack IPv4 by default, dual-stack policies both families in ipFamilies order', (t) => {
+  const allocated = (spec: Record<string, unknown>, others: Array<Record<string, unknown>> = []) => {
+    const svc = cluster(spec);
+    t.deepEqual(validateService(svc, undefined), []);
+    t.deepEqual(allocateService(svc, others, NET), []);
+    const s = specOf(svc);
+    return [s['clusterIP'], s['clusterIPs'], s['ipFamilies'], s['ipFamilyPolicy']];
+  };
+  t.deepEqual(allocated({}), ['10.96.1.1', ['10.96.1.1'], ['IPv4'], 'SingleStack'], 'IPv4 as before');
+  t.deepEqual(allocated({ ipFamilyPolicy: 'PreferDualStack' }), ['10.96.1.1', ['10.96.1.1', 'fd96::101'], ['IPv4', 'IPv6'], 'PreferDualStack']);
+  t.deepEqual(allocated({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6', 'IPv4'] }), ['fd96::101', ['fd96::101', '10.96.1.1'], ['IPv6', 'IPv4'], 'RequireDualStack']);
+  t.deepEqual(allocated({ ipFamilies: ['IPv6'] }), ['fd96::101', ['fd96::101'], ['IPv6'], 'SingleStack']);
+  t.deepEqual(allocated({ ipFamilies: ['IPv4', 'IPv6'] }), ['10.96.1.1', ['10.96.1.1', 'fd96::101'], ['IPv4', 'IPv6'], 'RequireDualStack'], 'two families: RequireDualStack inferred');
+  t.deepEqual(allocated({ clusterIPs: ['fd96::a', '10.96.0.10'] }), ['fd96::a', ['fd96::a', '10.96.0.10'], ['IPv6', 'IPv4'], 'RequireDualStack'], 'families from the cluster IPs given');
+  t.deepEqual(allocated({ clusterIP: 'fd96::a', ipFamilyPolicy: 'PreferDualStack' }), ['fd96::a', ['fd96::a', '10.96.1.1'], ['IPv6', 'IPv4'], 'PreferDualStack']);
+  const taken = cluster({ clusterIPs: ['10.96.1.1', 'fd96::101'] });
+  t.deepEqual(allocated({ ipFamilyPolicy: 'PreferDualStack' }, [taken]), ['10.96.1.2', ['10.96.1.2', 'fd96::102'], ['IPv4', 'IPv6'], 'PreferDualStack'], 'the other services\' addresses of both families are taken');
+});
+
+test('a single-stack IPv4 cluster: IPv6 is not configured, PreferDualStack stays single, RequireDualStack is refused', (t) => {
+  const v4only = { cidr: '10.96.0.0/16', nodePortMin: 30000, nodePortMax: 32767 };
+  const prefer = cluster({ ipFamilyPolicy: 'PreferDualStack' });
+  t.deepEqual(allocateService(prefer, [], v4only), []);
+  t.deepEqual(specOf(prefer)['clusterIPs'], ['10.96.1.1']);
+  t.deepEqual(allocateService(cluster({ ipFamilies: ['IPv6'] }), [], v4only), [{ type: 'Invalid', field: 'spec.ipFamilies[0]', value: 'IPv6', detail: 'not configured on this cluster' }]);
+  t.deepEqual(allocateService(cluster({ ipFamilyPolicy: 'RequireDualStack' }), [], v4only), [{ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'RequireDualStack', detail: 'this cluster is not configured for dual-stack services' }]);
+});
+
+test('ipFamilies, ipFamilyPolicy and clusterIPs are validated as the real API server does', (t) => {
+  const errors = (spec: Record<string, unknown>) => {
+    const svc = cluster(spec);
+    const v = validateService(svc, undefined);
+    return v.length > 0 ? v : allocateService(svc, [], NET);
+  };
+  t.deepEqual(errors({ ipFamilies: ['IPv4', 'IPv4'] }), [{ type: 'Duplicate', field: 'spec.ipFamilies[1]', value: 'IPv4' }]);
+  t.deepEqual(errors({ ipFamilies: ['IPv5'] }), [{ type: 'NotSupported', field: 'spec.ipFamilies[0]', value: 'IPv5', detail: 'supported values: "IPv4", "IPv6"' }]);
+  t.deepEqual(errors({ clusterIPs: ['10.96.0.10', '10.96.0.11'] }), [{ type: 'Invalid', field: 'spec.clusterIPs', value: ['10.96.0.10', '10.96.0.11'], detail: 'may specify no more than one IP for each IP family' }]);
+  t.deepEqual(errors({ clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv6'] }), [{ type: 'Invalid', field: 'spec.clusterIPs[0]', value: '10.96.0.10', detail: 'expected an IPv6 value as indicated by `ipFamilies[0]`' }]);
+  t.deepEqual(errors({ clusterIPs: ['None', 'fd96::a'] }), [{ type: 'Invalid', field: 'spec.clusterIPs', value: ['None', 'fd96::a'], detail: "'None' must be the first and only value" }]);
+  t.deepEqual(errors({ clusterIPs: ['10.96.0.10', 'fd96::zz'] }), [{ type: 'Invalid', field: 'spec.clusterIPs[1]', value: 'fd96::zz', detail: 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)' }]);
+  t.deepEqual(errors({ ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4', 'IPv6'] }), [{ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'SingleStack', detail: 'must be RequireDualStack or PreferDualStack when multiple IP families are specified' }]);
+  t.deepEqual(errors({ ipFamilyPolicy: 'SingleStack', clusterIPs: ['10.96.0.10', 'fd96::a'] }), [{ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'SingleStack', detail: "must be RequireDualStack or PreferDualStack when multiple 'clusterIPs' are specified" }]);
+  t.deepEqual(errors({ clusterIPs: ['10.96.0.10', 'fd97::a'] }), [{ type: 'Invalid', field: 'spec.clusterIPs', value: ['10.96.0.10', 'fd97::a'], detail: 'failed to allocate IP fd97::a: the provided IP (fd97::a) is not in the valid range. The range of valid IPs is fd96::/112' }]);
+  const svc = cluster({ clusterIP: 'fd96::a' });
+  t.deepEqual(allocateService(svc, [cluster({ clusterIPs: ['10.96.0.9', 'FD96:0::A'] })], NET), [{ type: 'Invalid', field: 'spec.clusterIPs', value: ['fd96::a'], detail: 'failed to allocate IP fd96::a: provided IP is already allocated' }], 'the same address written another way is taken');
+});
+
+test('EndpointSlices of addressType IPv6 take IPv6 addresses only', (t) => {
+  const slice = (addressType: string, addresses: string[]) => ({ metadata: { name: 'web-x' }, addressType, endpoints: [{ addresses }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] });
+  t.deepEqual(ENDPOINT_SLICES.validate(slice('IPv6', ['fd44::5']), undefined), []);
+  t.deepEqual(ENDPOINT_SLICES.validate(slice('IPv6', ['10.244.1.5']), undefined), [{ type: 'Invalid', field: 'endpoints[0].addresses[0]', value: '10.244.1.5', detail: 'must be a valid IPv6 address' }]);
+  t.deepEqual(ENDPOINT_SLICES.validate(slice('IPv4', ['fd44::5']), undefined), [{ type: 'Invalid', field: 'endpoints[0].addresses[0]', value: 'fd44::5', detail: 'must be a valid IPv4 address' }]);
 });

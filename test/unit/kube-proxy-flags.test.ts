@@ -1,7 +1,8 @@
 /** `sluice kube-proxy`'s flags: durations as kube-proxy takes them, and the daemon's remedies said in the agent's terms. */
 import test from 'ava';
 import { parseDuration } from '../../src/cli/kube-proxy-flags.js';
-import { inAgentTerms } from '../../src/cli/kube-proxy-command.js';
+import { inAgentTerms, kubeProxyOptions } from '../../src/cli/kube-proxy-command.js';
+import { checkHairpinAddress6 } from '../../src/daemon/daemon.js';
 import { SluiceError } from '../../src/errors.js';
 import { UsageError } from '../../src/cli/output.js';
 
@@ -29,4 +30,31 @@ test('the daemon\'s remedies are said with the agent\'s flags: --cleanup, never 
   }
   const other = new SluiceError('INVALID_ARGUMENT', 'something else', { field: 'mode' });
   t.is(inAgentTerms(other), other, 'anything else is left as it is');
+});
+
+test('--cluster-cidr and --nodeport-addresses take CIDRs of both families; anything else is refused naming the flag', (t) => {
+  const o = kubeProxyOptions({ clusterCidr: ['10.244.0.0/16', 'fd44::/64'], nodeportAddresses: ['fd00:7::/64', '192.168.7.0/24'], socketLb: '' });
+  t.deepEqual(o.clusterCidr, ['10.244.0.0/16', 'fd44::/64']);
+  t.deepEqual(o.nodePortAddresses, ['fd00:7::/64', '192.168.7.0/24']);
+  const cases: Array<[{ clusterCidr?: string[]; nodeportAddresses?: string[] }, string, string]> = [
+    [{ clusterCidr: ['fd44::/129'] }, '--cluster-cidr', 'fd44::/129'],
+    [{ clusterCidr: ['10.244.0.0/16', 'pods'] }, '--cluster-cidr', 'pods'],
+    [{ nodeportAddresses: ['fd00:7::2'] }, '--nodeport-addresses', 'fd00:7::2'],
+    [{ nodeportAddresses: ['fe80::/64%eth0'] }, '--nodeport-addresses', 'fe80::/64%eth0'],
+    [{ nodeportAddresses: ['10.0.0.0/33'] }, '--nodeport-addresses', '10.0.0.0/33'],
+  ];
+  for (const [flags, flag, bad] of cases) {
+    const e = t.throws(() => kubeProxyOptions({ ...flags, socketLb: '' }), { instanceOf: UsageError });
+    t.is(e!.message, `${flag}: must be CIDRs like 10.0.0.0/8 or fd00::/64, comma-separated, got ${JSON.stringify(bad)}`);
+  }
+});
+
+test('the IPv6 hairpin address: an IPv6 unicast address, in RFC 5952 text; the rest refused naming the field', (t) => {
+  t.is(checkHairpinAddress6('FD00:7:0:0::2', 'hairpinAddress6'), 'fd00:7::2');
+  t.is(checkHairpinAddress6(null, 'hairpinAddress6'), null);
+  for (const [bad, why] of [['10.0.0.1', /not an IPv6 address/], ['fe80::1', /link-local/], ['::1', /loopback/], ['ff02::1', /multicast/], ['::', /unspecified/], ['::ffff:10.0.0.1', /IPv4-mapped/], ['fe80::1%eth0', /not an IPv6 address/]] as const) {
+    const e = t.throws(() => checkHairpinAddress6(bad, 'hairpinAddress6'), { instanceOf: SluiceError });
+    t.regex(e!.message, why, bad);
+    t.is(e!.field, 'hairpinAddress6');
+  }
 });

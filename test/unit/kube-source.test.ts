@@ -10,7 +10,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { CatalogKeys } from '../../src/catalog/keys.js';
 import { CatalogView } from '../../src/catalog/view.js';
 import { MemoryKvStore } from '../../src/store/memory-kv.js';
-import { KubeSource } from '../../src/kube/source.js';
+import { inCidrs, KubeSource, nodeAddresses, primaryAddresses } from '../../src/kube/source.js';
 import type { KubeEndpointSlice, KubeService } from '../../src/kube/objects.js';
 import { FakeKube } from '../helpers/fake-kube.js';
 
@@ -244,4 +244,49 @@ test('--nodeport-addresses: CIDRs select the Node\'s addresses; primary is its f
     await source.stop();
     view.close();
   }
+});
+
+test('the Node\'s addresses of both families, InternalIP before ExternalIP, IPv6 in RFC 5952 text', (t) => {
+  const node = { metadata: { name: 'n' }, status: { addresses: [
+    { type: 'ExternalIP', address: '2001:DB8::9' }, { type: 'InternalIP', address: 'fd00:7:0:0::2' }, { type: 'Hostname', address: 'n' },
+    { type: 'InternalIP', address: '192.168.7.2' }, { type: 'InternalIP', address: 'fd00:7::2' }, { type: 'ExternalIP', address: '203.0.113.9' },
+    { type: 'InternalIP', address: 'fe80::1%eth0' }, { type: 'InternalDNS', address: 'n.example' },
+  ] } };
+  t.deepEqual(nodeAddresses(node), ['fd00:7::2', '192.168.7.2', '2001:db8::9', '203.0.113.9']);
+  t.deepEqual(nodeAddresses(undefined), []);
+  t.deepEqual(primaryAddresses(nodeAddresses(node)), ['fd00:7::2', '192.168.7.2'], 'the first address, then the first of the other family');
+  t.deepEqual(primaryAddresses(['192.168.7.2', '10.0.0.2']), ['192.168.7.2']);
+  t.deepEqual(primaryAddresses([]), []);
+});
+
+test('inCidrs: CIDRs of either family select addresses of their own family', (t) => {
+  t.true(inCidrs('fd00:7::2', ['fd00:7::/64']));
+  t.true(inCidrs('fd00:7::2', ['10.0.0.0/8', 'fd00::/8']));
+  t.false(inCidrs('fd00:7::2', ['10.0.0.0/8']), 'an IPv4 CIDR never holds an IPv6 address');
+  t.false(inCidrs('10.0.0.2', ['::/0']), 'nor the other way round');
+  t.true(inCidrs('10.0.0.2', ['10.0.0.0/8']));
+  t.true(inCidrs('2001:db8::9', []), 'no CIDR: every address');
+  t.false(inCidrs('2001:db8::9', ['2001:db9::/32']));
+});
+
+test('a dual-stack Node: an IPv4 service\'s node port stays on the IPv4 addresses; onNodeAddresses hears both families', async (t) => {
+  const kube = new FakeKube();
+  kube.nodes = [{ metadata: { name: 'node-1' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.7.2' }, { type: 'InternalIP', address: 'fd00:7::2' }] } }];
+  kube.services = [service('np', '10.96.0.11', { type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30081 }] })];
+  const store = new MemoryKvStore();
+  const keys = new CatalogKeys('/sluice');
+  const view = new CatalogView({ store, keys });
+  await view.start();
+  const heard: string[][] = [];
+  const source = new KubeSource({ api: kube, catalog: new Catalog({ store, keys, owner: 'kubernetes', view }), view, nodeName: 'node-1', nodePortCidrs: [], logger: pino({ level: 'silent' }), minSyncMs: 0, onNodeAddresses: (a) => heard.push(a), watch: { timeoutSeconds: () => 60, backoffMs: { initial: 10, max: 50 } } });
+  t.teardown(async () => {
+    await source.stop();
+    view.close();
+  });
+  source.start();
+  await kube.watching();
+  for (let i = 0; i < 100 && !view.get('default/np:http/nodeport'); i++) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(view.get('default/np:http/nodeport')?.definition.addresses, ['192.168.7.2']);
+  t.deepEqual(heard.at(-1), ['192.168.7.2', 'fd00:7::2']);
+  t.deepEqual(source.problems.get('default/np'), undefined, 'nothing of the service is left out');
 });

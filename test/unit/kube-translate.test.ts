@@ -139,3 +139,87 @@ test('a slice port that names no port of the service is reported', (t) => {
   t.deepEqual(r.definitions[0]!.backends, []);
   t.deepEqual(r.problems, ['EndpointSlice a: port "htp"/TCP names no port of the service']);
 });
+
+function slice6(name: string, ports: Array<{ name?: string; port: number; protocol?: string }>, endpoints: Array<[string, { ready?: boolean; serving?: boolean; terminating?: boolean }?]>): KubeEndpointSlice {
+  return { ...slice(name, ports, endpoints), addressType: 'IPv6' };
+}
+
+const dualNode = { nodePortAddresses: ['192.168.7.2', 'fd00:7::2'] };
+
+test('dual stack: the cluster IPs of both families are VIPs of one definition, with both families\' endpoints', (t) => {
+  const s = svc({ type: 'NodePort', clusterIPs: ['10.96.0.10', 'fd96::a'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] });
+  const r = translateService(s, [slice('web-v4', [{ name: 'http', port: 8080 }], [['10.244.1.5']]), slice6('web-v6', [{ name: 'http', port: 8080 }], [['fd44::5'], ['FD44:0:0:0:0:0:0:6']])], dualNode);
+  t.deepEqual(r.problems, []);
+  t.deepEqual(
+    r.definitions.map((d) => [d.name, d.addresses, d.ports[0]!.targetPort, d.backends.map((b) => `${b.address}:${b.state}`)]),
+    [
+      ['default/web:http', ['10.96.0.10', 'fd96::a'], 8080, ['10.244.1.5:active', 'fd44::5:active', 'fd44::6:active']],
+      ['default/web:http/nodeport', ['192.168.7.2', 'fd00:7::2'], 8080, ['10.244.1.5:active', 'fd44::5:active', 'fd44::6:active']],
+    ],
+    'IPv6 in RFC 5952 text; IPv4 backends first',
+  );
+});
+
+test('dual stack with IPv6 first: clusterIPs order is kept; a non-canonical IPv6 cluster IP is written canonically', (t) => {
+  const s = svc({ clusterIP: '2001:DB8:0:0::A', clusterIPs: ['2001:DB8:0:0::A', '10.96.0.10'], ports: [{ name: 'http', port: 80 }] });
+  const r = translateService(s, [], node);
+  t.deepEqual(r.definitions[0]!.addresses, ['2001:db8::a', '10.96.0.10']);
+});
+
+test('an IPv6-only service: IPv6 VIP and endpoints; IPv4 slices and node addresses are not its', (t) => {
+  const s = svc({ type: 'NodePort', clusterIP: 'fd96::a', clusterIPs: ['fd96::a'], ports: [{ name: 'http', port: 80, nodePort: 30080 }] });
+  const r = translateService(s, [slice6('v6', [{ name: 'http', port: 8080 }], [['fd44::5']]), slice('v4', [{ name: 'http', port: 8080 }], [['10.244.1.5']])], dualNode);
+  t.deepEqual(r.definitions.map((d) => [d.name, d.addresses, d.backends.map((b) => b.address)]), [
+    ['default/web:http', ['fd96::a'], ['fd44::5']],
+    ['default/web:http/nodeport', ['fd00:7::2'], ['fd44::5']],
+  ]);
+  t.deepEqual(r.problems, ['EndpointSlice v4: its IPv4 endpoints are left out: the service has no IPv4 cluster IP']);
+  const v4only = translateService(s, [slice6('v6', [{ name: 'http', port: 8080 }], [['fd44::5']])], node);
+  t.deepEqual(v4only.definitions.map((d) => d.name), ['default/web:http']);
+  t.deepEqual(v4only.problems, ['node port 30080: the node has no IPv6 address for node ports (Node status.addresses, --nodeport-addresses)']);
+});
+
+test('an endpoint of the other family than its slice, and one that is no address, are reported and left out', (t) => {
+  const s = svc({ clusterIPs: ['10.96.0.10', 'fd96::a'], ports: [{ name: 'http', port: 80 }] });
+  const r = translateService(s, [slice('v4', [{ name: 'http', port: 8080 }], [['10.244.1.5'], ['fd44::9']]), slice6('v6', [{ name: 'http', port: 8080 }], [['fd44::5'], ['10.244.1.9'], ['fe80::1%eth0']])], node);
+  t.deepEqual(r.definitions[0]!.backends.map((b) => b.address), ['10.244.1.5', 'fd44::5']);
+  t.deepEqual(r.problems, [
+    'EndpointSlice v4: endpoint fd44::9 left out: it is IPv6, in a slice of addressType IPv4',
+    'EndpointSlice v6: endpoint 10.244.1.9 left out: it is IPv4, in a slice of addressType IPv6',
+    'EndpointSlice v6: endpoint "fe80::1%eth0" left out: not an IP address',
+  ]);
+});
+
+test('an FQDN slice is reported and left out', (t) => {
+  const r = translateService(svc({ ports: [{ name: 'http', port: 80 }] }), [{ ...slice('f', [{ name: 'http', port: 8080 }], [['db.example']]), addressType: 'FQDN' }], node);
+  t.deepEqual(r.definitions[0]!.backends, []);
+  t.deepEqual(r.problems, ['EndpointSlice f: addressType FQDN is not balanced (IPv4 and IPv6 are)']);
+});
+
+test('external and ingress IPs of both families; those of a family without a cluster IP are reported', (t) => {
+  const s = svc(
+    { type: 'LoadBalancer', clusterIPs: ['10.96.0.10', 'fd96::a'], externalIPs: ['203.0.113.7', '2001:db8::7'], ports: [{ name: 'http', port: 80 }] },
+    { status: { loadBalancer: { ingress: [{ ip: '2001:db8:0:0:1::1' }, { ip: '198.51.100.1' }, { ip: '2001:db8::2', ipMode: 'Proxy' }] } } },
+  );
+  const r = translateService(s, [], node);
+  t.deepEqual(r.definitions[0]!.addresses, ['10.96.0.10', 'fd96::a', '203.0.113.7', '2001:db8::7', '2001:db8::1:0:0:1', '198.51.100.1'], 'RFC 5952: of two equal runs of zeros, the first is "::"');
+  t.deepEqual(r.problems, []);
+  const single = translateService(svc({ externalIPs: ['203.0.113.7', '2001:db8::7'], ports: [{ name: 'http', port: 80 }] }), [], node);
+  t.deepEqual(single.definitions[0]!.addresses, ['10.96.0.10', '203.0.113.7']);
+  t.deepEqual(single.problems, ['externalIPs: 2001:db8::7 left out: the service has no IPv6 cluster IP']);
+});
+
+test('the families\' slices disagree on a port number: the larger group is used and the other family\'s reported', (t) => {
+  const s = svc({ clusterIPs: ['10.96.0.10', 'fd96::a'], ports: [{ name: 'http', port: 80 }] });
+  const r = translateService(s, [slice('v4', [{ name: 'http', port: 8080 }], [['10.0.0.1'], ['10.0.0.2']]), slice6('v6', [{ name: 'http', port: 9090 }], [['fd44::1']])], node);
+  t.is(r.definitions[0]!.ports[0]!.targetPort, 8080);
+  t.deepEqual(r.definitions[0]!.backends.map((b) => b.address), ['10.0.0.1', '10.0.0.2']);
+  t.deepEqual(r.problems, ['port http: 1 IPv6 endpoint(s) on port 9090 left out: this port\'s endpoints listen on 8080, and a sluice service port has one target port']);
+});
+
+test('which endpoints serve is decided per family', (t) => {
+  const s = svc({ clusterIPs: ['10.96.0.10', 'fd96::a'], ports: [{ name: 'http', port: 80 }] });
+  const ports = [{ name: 'http', port: 8080 }];
+  const r = translateService(s, [slice('v4', ports, [['10.0.0.1'], ['10.0.0.2', { ready: false, serving: true, terminating: true }]]), slice6('v6', ports, [['fd44::2', { ready: false, serving: true, terminating: true }]])], node);
+  t.deepEqual(r.definitions[0]!.backends.map((b) => `${b.address}:${b.state}`), ['10.0.0.1:active', '10.0.0.2:draining', 'fd44::2:active']);
+});

@@ -9,9 +9,12 @@
  * Allocation differs in one way: the real allocators pick at random in the
  * upper part of the range (the lower part is kept for static assignments);
  * here the first free value of that upper part is taken, so tests see
- * predictable addresses. Single-stack IPv4 only.
+ * predictable addresses. The cluster is dual-stack with IPv4 primary when an
+ * IPv6 service range is given (as `--service-cluster-ip-range=
+ * 10.96.0.0/16,fd96::/112`), single-stack IPv4 otherwise.
  */
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { GoLiteral, isObject, type FieldError, type JsonObject } from './status.js';
 import { checkIP, checkName, checkOneOf, checkPortNumber, checkProtocol } from './validation.js';
 
@@ -19,6 +22,8 @@ import { checkIP, checkName, checkOneOf, checkPortNumber, checkProtocol } from '
 export interface ServiceNetwork {
   /** e.g. 10.96.0.0/16 */
   cidr: string;
+  /** The IPv6 range, e.g. fd96::/112; absent: a single-stack IPv4 cluster. */
+  cidr6?: string;
   nodePortMin: number;
   nodePortMax: number;
 }
@@ -202,23 +207,12 @@ export function validateService(svc: JsonObject, old: JsonObject | undefined): F
     if (s['clusterIP']) errs.push({ type: 'Forbidden', field: 'spec.clusterIP', detail: 'may not be set for ExternalName services' });
   } else {
     const ip = s['clusterIP'];
-    if (ip !== undefined && ip !== '' && ip !== 'None') errs.push(...checkIP('spec.clusterIPs[0]', ip));
+    const cips = Array.isArray(s['clusterIPs']) && s['clusterIPs'].length > 0 ? (s['clusterIPs'] as unknown[]) : undefined;
+    if (cips === undefined && ip !== undefined && ip !== '' && ip !== 'None') errs.push(...checkIP('spec.clusterIPs[0]', ip));
     if (headless && (type === 'NodePort' || type === 'LoadBalancer')) {
       errs.push({ type: 'Invalid', field: 'spec.clusterIPs[0]', value: 'None', detail: `may not be set to 'None' for ${type} services` });
     }
-    const fam = s['ipFamilies'];
-    if (Array.isArray(fam)) {
-      fam.forEach((f, i) => {
-        if (f === 'IPv6') errs.push({ type: 'Invalid', field: `spec.ipFamilies[${i}]`, value: f, detail: 'not configured on this cluster' });
-        else errs.push(...checkOneOf(`spec.ipFamilies[${i}]`, f, ['IPv4', 'IPv6']));
-      });
-    }
-    if (s['ipFamilyPolicy'] !== undefined) {
-      errs.push(...checkOneOf('spec.ipFamilyPolicy', s['ipFamilyPolicy'], ['PreferDualStack', 'RequireDualStack', 'SingleStack']));
-      if (s['ipFamilyPolicy'] === 'RequireDualStack') {
-        errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'RequireDualStack', detail: 'this cluster is not configured for dual-stack services' });
-      }
-    }
+    errs.push(...validateIPFamilyInfo(s, cips, headless));
   }
   const ext = s['externalIPs'];
   if (Array.isArray(ext)) ext.forEach((ip, i) => errs.push(...checkIP(`spec.externalIPs[${i}]`, ip)));
@@ -240,6 +234,60 @@ export function validateService(svc: JsonObject, old: JsonObject | undefined): F
     if (needsClusterIP(s) && needsClusterIP(o) && before.length > 0 && after.length > 0 && before[0] !== after[0]) {
       errs.push({ type: 'Invalid', field: 'spec.clusterIPs[0]', value: after, detail: 'may not change once set' });
     }
+  }
+  return errs;
+}
+
+/** An address's family as the API names it. */
+function familyOf(ip: string): 'IPv4' | 'IPv6' {
+  return isIPv6(ip) ? 'IPv6' : 'IPv4';
+}
+
+/**
+ * validateIPFamilyInfo: ipFamilies (IPv4 or IPv6, each once), ipFamilyPolicy,
+ * clusterIPs (addresses, 'None' alone, one per family, at most two) and
+ * clusterIPs[i] of the family ipFamilies[i] names. Whether the cluster has
+ * a family is the allocator's to say.
+ */
+function validateIPFamilyInfo(s: JsonObject, cips: unknown[] | undefined, headless: boolean): FieldError[] {
+  const errs: FieldError[] = [];
+  const fam = Array.isArray(s['ipFamilies']) ? (s['ipFamilies'] as unknown[]) : undefined;
+  const seen = new Set<unknown>();
+  fam?.forEach((f, i) => {
+    errs.push(...checkOneOf(`spec.ipFamilies[${i}]`, f, ['IPv4', 'IPv6']));
+    if (seen.has(f)) errs.push({ type: 'Duplicate', field: `spec.ipFamilies[${i}]`, value: f });
+    seen.add(f);
+  });
+  if (s['ipFamilyPolicy'] !== undefined) errs.push(...checkOneOf('spec.ipFamilyPolicy', s['ipFamilyPolicy'], ['PreferDualStack', 'RequireDualStack', 'SingleStack']));
+  if (cips === undefined) return errs;
+  let bad = false;
+  cips.forEach((ip, i) => {
+    if (i === 0 && ip === 'None') {
+      if (cips.length > 1) {
+        bad = true;
+        errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: cips, detail: "'None' must be the first and only value" });
+      }
+      return;
+    }
+    const e = checkIP(`spec.clusterIPs[${i}]`, ip);
+    if (e.length > 0) bad = true;
+    errs.push(...e);
+  });
+  if (cips.length > 2) {
+    bad = true;
+    errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: cips, detail: 'may only hold up to 2 values' });
+  }
+  if (bad) return errs;
+  if (cips.length === 2 && familyOf(cips[0] as string) === familyOf(cips[1] as string)) {
+    errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: cips, detail: 'may specify no more than one IP for each IP family' });
+  }
+  if (!headless && fam !== undefined) {
+    cips.forEach((ip, i) => {
+      const want = fam[i];
+      if ((want === 'IPv4' || want === 'IPv6') && familyOf(ip as string) !== want) {
+        errs.push({ type: 'Invalid', field: `spec.clusterIPs[${i}]`, value: ip, detail: `expected an ${want} value as indicated by \`ipFamilies[${i}]\`` });
+      }
+    });
   }
   return errs;
 }
@@ -282,6 +330,145 @@ function firstFree(first: number, last: number, bandStart: number, used: Readonl
   return undefined;
 }
 
+/** A service range as integers: its network address and size. */
+interface IPRange {
+  family: 'IPv4' | 'IPv6';
+  cidr: string;
+  base: bigint;
+  size: bigint;
+}
+
+/** Parse and check the IPv6 range (a prefix from /64 to /120: the allocator's bitmap stays small). */
+export function parseCidr6(cidr: string): { base: bigint; size: bigint } {
+  const [addr, bits] = cidr.split('/');
+  const prefix = Number(bits);
+  if (!addr || !isIPv6(addr) || !Number.isInteger(prefix) || prefix < 64 || prefix > 120) throw new Error(`service CIDR ${cidr}: want an IPv6 CIDR with a prefix from /64 to /120`);
+  const size = 1n << BigInt(128 - prefix);
+  const n = v6ToBig(addr);
+  return { base: n - (n % size), size };
+}
+
+function v6ToBig(ip: string): bigint {
+  return ipaddr.IPv6.parse(ip).toByteArray().reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+}
+
+function bigToV6(n: bigint): string {
+  const bytes: number[] = [];
+  for (let i = 15; i >= 0; i--) bytes.push(Number((n >> BigInt(8 * i)) & 0xffn));
+  return new ipaddr.IPv6(bytes).toRFC5952String();
+}
+
+function toBig(ip: string): bigint {
+  return isIPv6(ip) ? v6ToBig(ip) : BigInt(ipToInt(ip));
+}
+
+function fromBig(range: IPRange, n: bigint): string {
+  return range.family === 'IPv6' ? bigToV6(n) : intToIp(Number(n));
+}
+
+function rangeOf(family: 'IPv4' | 'IPv6', net: ServiceNetwork): IPRange {
+  if (family === 'IPv4') {
+    const { base, size } = parseCidr(net.cidr);
+    return { family, cidr: net.cidr, base: BigInt(base), size: BigInt(size) };
+  }
+  return { family, cidr: net.cidr6!, ...parseCidr6(net.cidr6!) };
+}
+
+/**
+ * initIPFamilyFields and the IP allocators (pkg/registry/core/service/
+ * storage/alloc.go): the policy is inferred (two families or two cluster
+ * IPs: RequireDualStack; else SingleStack), the families from the cluster
+ * IPs given, then the primary (IPv4); a dual-stack policy adds the other
+ * family when the cluster has it; each family's cluster IP is checked
+ * against its range and the other services', or the first free one taken.
+ */
+function allocateClusterIPs(s: JsonObject, others: readonly JsonObject[], net: ServiceNetwork): FieldError[] {
+  const errs: FieldError[] = [];
+  const given = Array.isArray(s['clusterIPs']) ? (s['clusterIPs'] as unknown[]).filter((x): x is string => typeof x === 'string' && x !== '') : [];
+  const requested = given.length > 0 ? given : typeof s['clusterIP'] === 'string' && s['clusterIP'] !== '' ? [s['clusterIP']] : [];
+  const fam = Array.isArray(s['ipFamilies']) ? (s['ipFamilies'] as string[]) : [];
+  if (requested[0] === 'None') {
+    s['clusterIP'] = 'None';
+    s['clusterIPs'] = ['None'];
+    if (s['ipFamilyPolicy'] === undefined) s['ipFamilyPolicy'] = 'SingleStack';
+    if (s['ipFamilies'] === undefined) s['ipFamilies'] = ['IPv4'];
+    return errs;
+  }
+  if (s['ipFamilyPolicy'] === undefined && (fam.length === 2 || requested.length === 2)) s['ipFamilyPolicy'] = 'RequireDualStack';
+  if (s['ipFamilyPolicy'] === undefined) s['ipFamilyPolicy'] = 'SingleStack';
+  const policy = s['ipFamilyPolicy'];
+  if (policy === 'SingleStack' && fam.length > 1) {
+    errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: policy, detail: 'must be RequireDualStack or PreferDualStack when multiple IP families are specified' });
+  }
+  if (policy === 'SingleStack' && requested.length > 1) {
+    errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: policy, detail: "must be RequireDualStack or PreferDualStack when multiple 'clusterIPs' are specified" });
+  }
+  if (errs.length > 0) return errs;
+  const families = [...fam] as Array<'IPv4' | 'IPv6'>;
+  requested.forEach((ip, i) => {
+    if (families[i] === undefined && isIPv4(ip) !== isIPv6(ip)) families[i] = familyOf(ip);
+  });
+  if (families.length === 0) families.push('IPv4');
+  if (net.cidr6 === undefined) {
+    families.forEach((f, i) => {
+      if (f === 'IPv6') errs.push({ type: 'Invalid', field: `spec.ipFamilies[${i}]`, value: f, detail: 'not configured on this cluster' });
+    });
+    if (policy === 'RequireDualStack') errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'RequireDualStack', detail: 'this cluster is not configured for dual-stack services' });
+    if (errs.length > 0) return errs;
+  } else if (policy !== 'SingleStack' && families.length === 1) {
+    families.push(families[0] === 'IPv4' ? 'IPv6' : 'IPv4');
+  }
+  s['ipFamilies'] = families;
+  const used = new Set<string>();
+  for (const o of others) {
+    const os = isObject(o['spec']) ? o['spec'] : {};
+    const ips = Array.isArray(os['clusterIPs']) ? (os['clusterIPs'] as unknown[]) : [os['clusterIP']];
+    for (const ip of ips) if (typeof ip === 'string' && isIP(ip)) used.add(toBig(ip).toString() + familyOf(ip));
+  }
+  const out: string[] = [];
+  families.forEach((f, i) => {
+    const range = rangeOf(f, net);
+    const want = requested[i];
+    if (want !== undefined) {
+      const field = { type: 'Invalid' as const, field: 'spec.clusterIPs', value: requested };
+      if (!isIP(want)) return;
+      const n = toBig(want);
+      if (familyOf(want) !== f || n <= range.base || n >= range.base + range.size - 1n) {
+        errs.push({ ...field, detail: `failed to allocate IP ${want}: the provided IP (${want}) is not in the valid range. The range of valid IPs is ${range.cidr}` });
+      } else if (used.has(n.toString() + f)) {
+        errs.push({ ...field, detail: `failed to allocate IP ${want}: provided IP is already allocated` });
+      }
+      out.push(want);
+      return;
+    }
+    const hosts = range.size - 2n;
+    const band = bigMin(bigMax(16n, hosts / 16n), 256n);
+    const found = firstFreeBig(range.base + 1n, range.base + hosts, range.base + 1n + band, (v) => used.has(v.toString() + f));
+    if (found === undefined) errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: [], detail: 'failed to allocate a serviceIP: range is full' });
+    else out.push(fromBig(range, found));
+  });
+  if (out.length === families.length) {
+    s['clusterIP'] = out[0];
+    s['clusterIPs'] = out;
+  } else if (requested.length > 0) s['clusterIPs'] = requested;
+  return errs;
+}
+
+function bigMin(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+function bigMax(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+/** firstFree over bigints (IPv6 ranges pass 2^53). */
+function firstFreeBig(first: bigint, last: bigint, bandStart: bigint, used: (v: bigint) => boolean): bigint | undefined {
+  for (let v = bandStart; v <= last; v++) if (!used(v)) return v;
+  for (let v = first; v < bandStart; v++) if (!used(v)) return v;
+  return undefined;
+}
+
 /**
  * Give the service its cluster IP and node ports (what the allocators do at
  * create and update), checking requested values against the ranges and
@@ -295,39 +482,7 @@ export function allocateService(svc: JsonObject, others: readonly JsonObject[], 
     delete s['ipFamilies'];
     delete s['ipFamilyPolicy'];
   } else {
-    if (!s['clusterIP'] && Array.isArray(s['clusterIPs']) && typeof s['clusterIPs'][0] === 'string') s['clusterIP'] = s['clusterIPs'][0];
-    if (s['ipFamilyPolicy'] === undefined) s['ipFamilyPolicy'] = 'SingleStack';
-    if (s['ipFamilies'] === undefined) s['ipFamilies'] = ['IPv4'];
-    const { base, size } = parseCidr(net.cidr);
-    const usedIPs = new Set<number>();
-    for (const o of others) {
-      const ip = isObject(o['spec']) ? o['spec']['clusterIP'] : undefined;
-      if (typeof ip === 'string' && isIPv4(ip)) usedIPs.add(ipToInt(ip));
-    }
-    const want = s['clusterIP'];
-    if (want === 'None') {
-      s['clusterIPs'] = ['None'];
-    } else if (typeof want === 'string' && want !== '') {
-      const n = ipToInt(want);
-      const field = { type: 'Invalid' as const, field: 'spec.clusterIPs', value: [want] };
-      if (!isIPv4(want)) return errs;
-      if (n <= base || n >= base + size - 1) {
-        errs.push({ ...field, detail: `failed to allocate IP ${want}: the provided IP (${want}) is not in the valid range. The range of valid IPs is ${net.cidr}` });
-      } else if (usedIPs.has(n)) {
-        errs.push({ ...field, detail: `failed to allocate IP ${want}: provided IP is already allocated` });
-      }
-      s['clusterIPs'] = [want];
-    } else {
-      const hosts = size - 2;
-      const band = Math.min(Math.max(16, Math.floor(hosts / 16)), 256);
-      const found = firstFree(base + 1, base + hosts, base + 1 + band, usedIPs);
-      if (found === undefined) {
-        errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: [], detail: 'failed to allocate a serviceIP: range is full' });
-      } else {
-        s['clusterIP'] = intToIp(found);
-        s['clusterIPs'] = [intToIp(found)];
-      }
-    }
+    errs.push(...allocateClusterIPs(s, others, net));
   }
   const usedPorts = new Set<number>();
   for (const o of others) {

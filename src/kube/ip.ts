@@ -1,0 +1,35 @@
+/**
+ * Addresses as the Kubernetes API gives them (cluster IPs, external and
+ * ingress IPs, endpoints, a Node's addresses), in the one text sluice
+ * writes for each: IPv4 in dotted decimal as the model reads it, IPv6 in
+ * RFC 5952 form (lower case, the longest run of zero groups as "::"), so
+ * that an address written two ways is one VIP or backend.
+ */
+import ipaddr from 'ipaddr.js';
+import { isIPv4Address } from '../model/address.js';
+
+/** An IP family by its number (4 or 6). */
+export type Family = 4 | 6;
+
+/** A Kubernetes address in sluice's text, with its family. */
+export interface KubeIP {
+  family: Family;
+  text: string;
+}
+
+/** The address's family and canonical text, or undefined if it is neither an IPv4 nor an IPv6 address (a zone id, "fe80::1%eth0", is not). */
+export function kubeIP(s: unknown): KubeIP | undefined {
+  if (isIPv4Address(s)) return { family: 4, text: s };
+  if (typeof s !== 'string' || !s.includes(':') || s.includes('%') || !ipaddr.IPv6.isValid(s)) return undefined;
+  return { family: 6, text: ipaddr.IPv6.parse(s).toRFC5952String() };
+}
+
+/** "IPv4" or "IPv6", as the Kubernetes API names families. */
+export function familyName(f: Family): string {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+/** Family of an address already in sluice's text (IPv6 holds a ':'). */
+export function familyOfText(text: string): Family {
+  return text.includes(':') ? 6 : 4;
+}
