@@ -919,7 +919,7 @@ export async function startDaemon(opts: DaemonOptions, logger: Logger = pino({ l
       log.info({ hairpinSnatAddress: address }, address === null ? 'hairpin SNAT off' : 'hairpin SNAT address set');
     };
     const setHairpinAddress6 = (address: string | null): void => {
-      dp.setHairpinAddress6(checkHairpinAddress6(address, 'hairpinAddress6'));
+      dp.setHairpinAddress(checkHairpinAddress6(address, 'hairpinAddress6'), 6);
       log.info({ hairpinSnatAddress6: address }, address === null ? 'IPv6 hairpin SNAT off' : 'IPv6 hairpin SNAT address set');
     };
     const followedLinks = (): Array<FollowedLink & { netns?: string }> =>

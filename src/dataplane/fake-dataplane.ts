@@ -340,17 +340,6 @@ export class FakeDataplane implements Dataplane {
     else this.hairpin = address;
   }
 
-  hairpin6: string | null = null;
-
-  hairpinAddress6(): string | null {
-    return this.hairpin6;
-  }
-
-  setHairpinAddress6(address: string | null): void {
-    this.record('setHairpinAddress6', address ?? '');
-    this.hairpin6 = address;
-  }
-
   attach(target: AttachTarget): void {
     this.record('attach', `${target.netns ?? ''}/${target.ifname}`);
     this.attached.set(`${target.netns ?? ''}/${target.ifname}`, target);

@@ -44,7 +44,6 @@ import {
   type ServiceKey,
   type ServiceValue,
 } from './codec.js';
-import ipaddr from 'ipaddr.js';
 import { SluiceError } from '../errors.js';
 import { ConntrackRows } from './conntrack-rows.js';
 import { StatsTable } from './stats-table.js';
@@ -611,21 +610,6 @@ export class NativeDataplane implements Dataplane {
     if (address !== null && addressFamily(address) !== family) throw new SluiceError('INVALID_ARGUMENT', `hairpin address ${address} is not an IPv${family} address`);
     if (family === 6) this.raw.mapUpdate('node_config6', ZERO_KEY, encodeNodeConfig6(address));
     else this.raw.mapUpdate('node_config', ZERO_KEY, encodeNodeConfig({ ...this.nodeConfig(), hairpinAddress: address }));
-  }
-
-  /** The IPv6 address IPv6 hairpin flows are source-NATed to (node_config6), or null when they are only DNATed. */
-  hairpinAddress6(): string | null {
-    const b = this.raw.mapLookup('node_config6', ZERO_KEY);
-    const off = LAYOUTS.node_config6.offsets.hairpin_addr!;
-    if (!b || b.subarray(off, off + 16).every((x) => x === 0)) return null;
-    return new ipaddr.IPv6([...b.subarray(off, off + 16)]).toRFC5952String();
-  }
-
-  /** Set the IPv6 hairpin SNAT address (an IPv6 address, checked by the caller), or turn it off (null). */
-  setHairpinAddress6(address: string | null): void {
-    const b = Buffer.alloc(LAYOUTS.node_config6.size);
-    if (address !== null) Buffer.from(ipaddr.IPv6.parse(address).toByteArray()).copy(b, LAYOUTS.node_config6.offsets.hairpin_addr!);
-    this.raw.mapUpdate('node_config6', ZERO_KEY, b);
   }
 
   private nodeConfig(): ReturnType<typeof decodeNodeConfig> {

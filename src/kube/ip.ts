@@ -5,8 +5,7 @@
  * RFC 5952 form (lower case, the longest run of zero groups as "::"), so
  * that an address written two ways is one VIP or backend.
  */
-import ipaddr from 'ipaddr.js';
-import { isIPv4Address } from '../model/address.js';
+import { canonicalAddress, familyOf } from '../model/address.js';
 
 /** An IP family by its number (4 or 6). */
 export type Family = 4 | 6;
@@ -19,9 +18,9 @@ export interface KubeIP {
 
 /** The address's family and canonical text, or undefined if it is neither an IPv4 nor an IPv6 address (a zone id, "fe80::1%eth0", is not). */
 export function kubeIP(s: unknown): KubeIP | undefined {
-  if (isIPv4Address(s)) return { family: 4, text: s };
-  if (typeof s !== 'string' || !s.includes(':') || s.includes('%') || !ipaddr.IPv6.isValid(s)) return undefined;
-  return { family: 6, text: ipaddr.IPv6.parse(s).toRFC5952String() };
+  const text = canonicalAddress(s);
+  const family = familyOf(s);
+  return text === undefined || family === undefined ? undefined : { family, text };
 }
 
 /** "IPv4" or "IPv6", as the Kubernetes API names families. */

@@ -1,6 +1,5 @@
 import test from 'ava';
 import { encodeLookupFrame } from '../../src/dataplane/lookup-frame.js';
-import { SluiceError } from '../../src/errors.js';
 import {
   CodecError,
   LAYOUTS,
