@@ -73,9 +73,11 @@ export function operationsService(ctx: HandlerContext): grpc.UntypedServiceImple
 
     ListConnections: unary<ListConnectionsRequest, ListConnectionsResponse>(log, (req) => {
       const limit = pageSize(req.pageSize);
+      const family = req.family === undefined || req.family === 'IP_FAMILY_UNSPECIFIED' ? '' : req.family;
+      // The family goes into the token only when given: a token without one is a token of any daemon version.
       const filters = {
         service: req.service, backend: req.backendAddress, client: req.clientAddress,
-        state: req.state === 'CONNECTION_STATE_UNSPECIFIED' ? '' : req.state, family: req.family === undefined || req.family === 'IP_FAMILY_UNSPECIFIED' ? '' : req.family,
+        state: req.state === 'CONNECTION_STATE_UNSPECIFIED' ? '' : req.state, ...(family ? { family } : {}),
       };
       const after = decodePageToken(req.pageToken, filters, parseConnectionCursor);
       const page = inspector.listConnections(filterOf(req), after === undefined ? { limit } : { after, limit });

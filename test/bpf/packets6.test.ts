@@ -98,8 +98,8 @@ function diffStats(before: LbStats, after: LbStats): Record<string, number> {
   };
 }
 
-/** The address of a backend identity "address:port". */
-const addressOf = (ident: string): string => ident.slice(0, ident.lastIndexOf(':'));
+/** The address of a backend identity "[address]:port" (hostPort). */
+const addressOf = (ident: string): string => ident.slice(0, ident.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
 
 /** The backend Maglev picks for a tuple, computed here from the table in the kernel and the IPv6 flow hash. */
 function maglevPick(name: string, p: Pick<Packet6Spec, 'saddr' | 'daddr' | 'sport' | 'dport' | 'proto'>): string {
@@ -199,7 +199,7 @@ for (const prog of ['xdp', 'tc'] as const) {
     const want = maglevPick('web6', spec);
     const ids = lb.ids('web6');
     const svcBefore = dp.serviceStats(ids.service);
-    const beId = ids.backends.get(`${want}:8080`)!;
+    const beId = ids.backends.get(`[${want}]:8080`)!;
     const beBefore = dp.backendStats(beId);
     const r = send(prog, frame);
     t.is(r.verdict, pass[prog]);
@@ -291,7 +291,7 @@ for (const prog of ['xdp', 'tc'] as const) {
   test.serial(`${prog}: a reply of a flow another node placed is restored through reply_nat, and the flow tracked`, (t) => {
     const cport = prog === 'xdp' ? 43001 : 43002;
     const backend = BACKENDS[2]!;
-    const bid = lb.ids('web6').backends.get(`${backend}:8080`)!;
+    const bid = lb.ids('web6').backends.get(`[${backend}]:8080`)!;
     const key = putReply6(backend, 8080, 'tcp', bid);
     t.teardown(() => dp.raw.mapDelete('reply_nat', key));
     t.is(ct6({ saddr: CLIENT, daddr: VIP, sport: cport, dport: 80, proto: 'tcp' }), null, 'this node has never seen the flow');
@@ -337,7 +337,7 @@ for (const prog of ['xdp', 'tc'] as const) {
   test.serial(`${prog}: a backend's answer to the node's own IPv6 connection passes untouched; one to a routed client is restored`, (t) => {
     const ns = ownNamespace(t);
     const backend = BACKENDS[1]!;
-    const key = putReply6(backend, 8080, 'tcp', lb.ids('web6').backends.get(`${backend}:8080`)!);
+    const key = putReply6(backend, 8080, 'tcp', lb.ids('web6').backends.get(`[${backend}]:8080`)!);
     t.teardown(() => dp.raw.mapDelete('reply_nat', key));
     const cport = prog === 'xdp' ? 44001 : 44002;
     const own = buildPacket6({ saddr: backend, daddr: 'fd09::1', proto: 'tcp', sport: 8080, dport: cport, tcpFlags: { syn: true, ack: true } });
@@ -366,7 +366,7 @@ test.serial('ClientIP affinity by the client\'s IPv6 address: one backend across
   t.is(hits, 49, 'each new flow is an affinity hit');
   t.true(maglevWouldDiffer > 10, 'the test must use ports Maglev alone would spread');
   const svcId = lb.ids('sticky6').service;
-  const bid = lb.ids('sticky6').backends.get(`${first}:8443`)!;
+  const bid = lb.ids('sticky6').backends.get(`[${first}]:8443`)!;
   dp.raw.mapUpdate('affinity', encodeAffinityKey(base.saddr, svcId), encodeAffinityValue({ backendId: bid, lastSeenNs: 1n }));
   let p = 2000;
   while (maglevPick('sticky6', { ...base, sport: p }) === first) p++;
@@ -656,7 +656,7 @@ test.serial('a tracked IPv6 flow comes out of XDP\'s fast path exactly as out of
     t.is(backend, maglevPick(c.service, c.open), `${c.name}: the opening packet`);
     const reply: Packet6Spec = { ...c.later[0]!, ext: [], saddr: backend, daddr: CLIENT, sport: c.port, dport: c.open.sport!, ...(c.open.proto === 'tcp' ? { tcpFlags: ACK } : {}) };
     const ids = lb.ids(c.service);
-    const beId = ids.backends.get(`${backend}:${c.port}`)!;
+    const beId = ids.backends.get(`[${backend}]:${c.port}`)!;
     // Twice each: the first packet of a flow's direction may move its state (general path).
     for (const spec of [...c.later, reply, ...c.later, reply]) {
       const frame = buildPacket6(spec);
