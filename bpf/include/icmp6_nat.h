@@ -71,7 +71,7 @@ static __always_inline int icmp6_decide(struct cursor *c, void *data,
 	struct ct6_value *ct;
 	struct ipv6hdr *in;
 	__be16 *ports;
-	__u32 ext = 0, in_len, quote;
+	__u32 ext = 0, in_len, quote, check_end;
 	__u8 nh;
 	int i;
 
@@ -159,12 +159,14 @@ static __always_inline int icmp6_decide(struct cursor *c, void *data,
 	}
 	addr6_copy(act->new_addr, ct->nat_addr);
 	act->n.new_port = ct->nat_port;
-	/* A quoted TCP checksum is 16 bytes into its header, a UDP one 6. */
-	if (quote >= in_len + (act->n.udp ? sizeof(struct udphdr) :
-				 offsetof(struct tcphdr, check) + 2))
-		act->n.l4_check_off = act->quote_l4_off +
-				      (act->n.udp ? offsetof(struct udphdr, check) :
-						    offsetof(struct tcphdr, check));
+	/* A quoted TCP checksum is 16 bytes into its header, a UDP one 6.
+	 * One past the bytes tc pulled into the linear part is left as it
+	 * is rather than the error dropped: no receiver checks it (the
+	 * quote is cut). */
+	check_end = act->n.udp ? sizeof(struct udphdr) :
+				 offsetof(struct tcphdr, check) + 2;
+	if (quote >= in_len + check_end && (void *)ports + check_end <= data_end)
+		act->n.l4_check_off = act->quote_l4_off + check_end - 2;
 	return SLUICE_NAT_ICMP;
 }
 
