@@ -16,6 +16,7 @@
 #include "include/reject.h"
 #include "include/pmtu.h"
 #include "include/reject6.h"
+#include "include/pmtu6.h"
 
 /* Enough linear data for Ethernet, IPv4 with options and a TCP header. */
 #define SLUICE_TC_PULL (sizeof(struct ethhdr) + 60 + sizeof(struct tcphdr))
@@ -401,6 +402,62 @@ static __always_inline __u16 tc_fib6_len(struct __sk_buff *skb,
 }
 
 /*
+ * The rewrite of a later fragment (frag6.h) or an ICMPv6 error
+ * (icmp6_nat.h). An error's changes are direct writes, each summed into
+ * the ICMPv6 checksum that covers it (icmp6_nat.h). A fragment's addresses
+ * are covered by no checksum in the fragment itself, so they are stored
+ * through the helper that keeps a CHECKSUM_COMPLETE skb's sum right.
+ */
+static __always_inline int tc_rewrite6_other(struct __sk_buff *skb, int rc,
+					     const struct nat6_action *act)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth;
+	struct ipv6hdr *ip6h;
+	__u32 addr, peer;
+
+	if (lb6_action_l3(data, data_end, act, &eth, &ip6h))
+		return SLUICE_ERR_REWRITE;
+	if (rc != SLUICE_NAT_FRAG)
+		return icmp6_rewrite(data, data_end, ip6h, act);
+	addr = act->n.l3_off + (act->n.rewrite_dst ? offsetof(struct ipv6hdr, daddr) :
+						    offsetof(struct ipv6hdr, saddr));
+	peer = act->n.l3_off + (act->n.rewrite_dst ? offsetof(struct ipv6hdr, saddr) :
+						    offsetof(struct ipv6hdr, daddr));
+	if (bpf_skb_store_bytes(skb, addr, act->new_addr, 16, BPF_F_RECOMPUTE_CSUM))
+		return SLUICE_ERR_REWRITE;
+	if (act->n.hairpin &&
+	    bpf_skb_store_bytes(skb, peer, act->peer_new_addr, 16, BPF_F_RECOMPUTE_CSUM))
+		return SLUICE_ERR_REWRITE;
+	return 0;
+}
+
+/* A packet of s->act, rewritten, too long for the next hop: undo the
+ * rewrite and answer its sender with packet too big (the skb becomes the
+ * answer), if it may be answered and the bucket has a token:
+ * SLUICE_FRAG_NEEDED, or why not. */
+static __always_inline int tc_ptb6(struct __sk_buff *skb,
+				   struct lb6_scratch *s, __u16 mtu)
+{
+	int rc;
+
+	pmtu6_invert(&s->act);
+	if (tc_rewrite6(skb, &s->act))
+		return SLUICE_ERR_REWRITE;
+	rc = pmtu6_prepare((void *)(long)skb->data, (void *)(long)skb->data_end, s);
+	if (rc)
+		return rc;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	rc = tc_reject6_icmp_unreach(skb, s);
+	if (rc != SLUICE_REJECT_ICMP)
+		return rc;
+	return pmtu6_packet_too_big((void *)(long)skb->data,
+				    (void *)(long)skb->data_end, mtu);
+}
+
+/*
  * Every IPv6 packet: sluice_tc's flow for IPv6, as its tail call. A
  * program of its own on purpose, as sluice_xdp6: the IPv4 program keeps
  * its instructions, registers and stack, and IPv6 gets a stack of its own.
@@ -423,13 +480,20 @@ int sluice_tc6(struct __sk_buff *skb)
 	rc = lb6_decide(skb, skb->ingress_ifindex ?: skb->ifindex,
 			(void *)(long)skb->data, (void *)(long)skb->data_end,
 			skb->len, s, 0);
-	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
-		if (tc_rewrite6(skb, &s->act)) {
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ||
+	    rc == SLUICE_NAT_FRAG || rc == SLUICE_NAT_ICMP) {
+		int nat = rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY;
+
+		if (nat ? tc_rewrite6(skb, &s->act) : tc_rewrite6_other(skb, rc, &s->act)) {
 			rc = SLUICE_ERR_REWRITE;
 		} else if (cfg_fib_redirect && !egress) {
 			struct ethhdr *eth;
 			struct ipv6hdr *ip6h;
 
+			/* The skb helpers invalidated every packet pointer.
+			 * The protocol is the one the kernel's own route
+			 * lookup takes: the upper layer's, or the first next
+			 * header. */
 			if (!lb6_action_l3((void *)(long)skb->data,
 					   (void *)(long)skb->data_end,
 					   &s->act, &eth, &ip6h))
@@ -437,13 +501,21 @@ int sluice_tc6(struct __sk_buff *skb)
 								  skb->ingress_ifindex :
 								  skb->ifindex,
 						       eth, ip6h,
+						       !nat ? ip6h->nexthdr :
 						       s->act.n.udp ? IPPROTO_UDP : IPPROTO_TCP,
-						       tc_fib6_len(skb, &s->act, ip6h),
+						       nat ? tc_fib6_len(skb, &s->act, ip6h) :
+							     sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len),
 						       &s->fib, &mtu);
-			/* Too long for the next hop: the stack's for now
-			 * (packet too big is pmtu6.h's). */
-			if (ifindex == FIB_FRAG_NEEDED)
+			if (ifindex == FIB_FRAG_NEEDED) {
+				/* A later fragment or an ICMPv6 error too
+				 * long: the stack's to judge, as for IPv4. */
 				ifindex = 0;
+				if (nat) {
+					rc = tc_ptb6(skb, s, mtu);
+					if (rc == SLUICE_FRAG_NEEDED)
+						verdict = tc_reject_verdict(skb);
+				}
+			}
 			if (ifindex)
 				verdict = bpf_redirect(ifindex, 0);
 		}

@@ -23,6 +23,7 @@
 #include "include/reject.h"
 #include "include/pmtu.h"
 #include "include/reject6.h"
+#include "include/pmtu6.h"
 
 /*
  * Rewrite one address and its port in place, with incremental checksums:
@@ -714,6 +715,51 @@ static __always_inline int xdp_reject6(struct xdp_md *ctx,
 	return xdp_reject6_tcp_rst(ctx, s);
 }
 
+/* The general IPv6 path's rewrite of a later fragment (frag6.h) or an
+ * ICMPv6 error (icmp6_nat.h); its headers, for the FIB lookup. */
+static __always_inline int xdp_rewrite6_other(struct xdp_md *ctx, int rc,
+					      const struct nat6_action *act,
+					      struct ethhdr **eth,
+					      struct ipv6hdr **ip6h)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (lb6_action_l3(data, data_end, act, eth, ip6h))
+		return SLUICE_ERR_REWRITE;
+	if (rc == SLUICE_NAT_FRAG) {
+		frag6_rewrite(*ip6h, act);
+		return 0;
+	}
+	return icmp6_rewrite(data, data_end, *ip6h, act);
+}
+
+/* A packet of s->act, rewritten, too long for the next hop: undo the
+ * rewrite and answer its sender with packet too big (the frame becomes
+ * the answer, sent back with XDP_TX), if it may be answered and the
+ * bucket has a token: SLUICE_FRAG_NEEDED, or why not. */
+static __always_inline int xdp_ptb6(struct xdp_md *ctx,
+				    struct lb6_scratch *s, __u16 mtu)
+{
+	struct ethhdr *eth;
+	struct ipv6hdr *ip6h;
+	int rc;
+
+	pmtu6_invert(&s->act);
+	if (xdp_rewrite6(ctx, &s->act, &eth, &ip6h))
+		return SLUICE_ERR_REWRITE;
+	rc = pmtu6_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end, s);
+	if (rc)
+		return rc;
+	if (!reject_take())
+		return SLUICE_ERR_RATE_LIMITED;
+	rc = xdp_reject6_icmp_unreach(ctx, s);
+	if (rc != SLUICE_REJECT_ICMP)
+		return rc;
+	return pmtu6_packet_too_big((void *)(long)ctx->data,
+				    (void *)(long)ctx->data_end, mtu);
+}
+
 /* xdp_general() for IPv6: lb6_decide(), then the rewrite or the answer. */
 static __always_inline int xdp_general6(struct xdp_md *ctx)
 {
@@ -730,18 +776,31 @@ static __always_inline int xdp_general6(struct xdp_md *ctx)
 	rc = lb6_decide(ctx, ctx->ingress_ifindex, (void *)(long)ctx->data,
 			(void *)(long)ctx->data_end, ctx->data_end - ctx->data,
 			s, 0);
-	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY) {
-		if (xdp_rewrite6(ctx, &s->act, &eth, &ip6h)) {
+	if (rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY ||
+	    rc == SLUICE_NAT_FRAG || rc == SLUICE_NAT_ICMP) {
+		int nat = rc == SLUICE_NAT_FWD || rc == SLUICE_NAT_REPLY;
+
+		if (nat ? xdp_rewrite6(ctx, &s->act, &eth, &ip6h) :
+			  xdp_rewrite6_other(ctx, rc, &s->act, &eth, &ip6h)) {
 			rc = SLUICE_ERR_REWRITE;
 		} else if (cfg_fib_redirect) {
+			/* The protocol the kernel's own route lookup takes:
+			 * the upper layer's, or the first next header. */
 			ifindex = xdp_fib6_forward(ctx, eth, ip6h,
+						   !nat ? ip6h->nexthdr :
 						   s->act.n.udp ? IPPROTO_UDP : IPPROTO_TCP,
 						   &s->fib, &mtu);
-			/* Too long for the next hop: the stack's for now
-			 * (packet too big is pmtu6.h's). */
-			if (ifindex == FIB_FRAG_NEEDED)
+			if (ifindex == FIB_FRAG_NEEDED) {
+				/* A later fragment or an ICMPv6 error too
+				 * long: the stack's to judge, as for IPv4. */
 				ifindex = 0;
-			verdict = xdp_verdict(ctx, ifindex);
+				if (nat) {
+					rc = xdp_ptb6(ctx, s, mtu);
+					verdict = XDP_TX;
+				}
+			} else {
+				verdict = xdp_verdict(ctx, ifindex);
+			}
 		}
 	} else if (rc == SLUICE_ERR_NO_BACKEND && s->act.n.reject) {
 		rc = xdp_reject6(ctx, s);

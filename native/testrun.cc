@@ -129,6 +129,9 @@ Napi::Value Dataplane::TestRun(const Napi::CallbackInfo &info)
 	} else if (ifindex) {
 		std::memset(&sctx, 0, sizeof(sctx));
 		sctx.ifindex = ifindex;
+		/* Arrived there, as at clsact ingress (the kernel takes it
+		 * as skb_iif): the programs tell ingress from egress by it. */
+		sctx.ingress_ifindex = ifindex;
 		o.ctx_in = &sctx;
 		o.ctx_size_in = sizeof(sctx);
 	}

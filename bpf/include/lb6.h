@@ -45,6 +45,7 @@ struct nat6_action {
 	__be32 new_addr[4];
 	__be32 peer_old_addr[4]; /* hairpin: the other address, before */
 	__be32 peer_new_addr[4]; /* and after */
+	__u32 quote_l4_off;      /* SLUICE_NAT_ICMP: the quoted L4 header (icmp6_nat.h) */
 };
 
 /* What an answer (reject6.h) takes from the packet it answers, read before

@@ -577,3 +577,91 @@ export function portUnreachable6For(frame: Buffer, quoteL4 = 64, max = 128): Buf
   const icmp = Buffer.concat([Buffer.from([1, 4, 0, 0, 0, 0, 0, 0]), quote]);
   return ipv6Frame({ dstMac: srcMac, srcMac: dstMac, saddr: ip.subarray(24, 40), daddr: ip.subarray(8, 24), proto: 58, checkAt: 2 }, icmp);
 }
+
+/**
+ * Cut the IPv6 datagram in `frame` (no extension headers) into fragments of
+ * at most `maxData` bytes of its upper-layer bytes each (a multiple of 8),
+ * as its sender would (RFC 8200 §4.5): the fixed header copied, then a
+ * fragment header (identification `id`, the offset, M on all but the last)
+ * naming the upper layer, then the piece.
+ */
+export function fragmentPacket6(frame: Buffer, maxData: number, id = 0x12345678): Buffer[] {
+  if (maxData % 8) throw new Error('fragment data must be a multiple of 8 bytes');
+  const { dstMac, srcMac, ip, ext, l4, proto } = frameParts6(frame);
+  if (ext.length) throw new Error('fragmentPacket6 takes a datagram without extension headers');
+  const out: Buffer[] = [];
+  for (let off = 0; off < l4.length; off += maxData) {
+    const data = l4.subarray(off, off + maxData);
+    const h = Buffer.from(ip);
+    h.writeUInt16BE(8 + data.length, 4);
+    h[6] = 44;
+    const fh = Buffer.alloc(8);
+    fh[0] = proto;
+    fh.writeUInt16BE(off | (off + maxData < l4.length ? 1 : 0), 2);
+    fh.writeUInt32BE(id >>> 0, 4);
+    const eth = Buffer.alloc(14);
+    dstMac.copy(eth, 0);
+    srcMac.copy(eth, 6);
+    eth.writeUInt16BE(0x86dd, 12);
+    out.push(Buffer.concat([eth, h, fh, data]));
+  }
+  return out;
+}
+
+/** A fragment's header fields, read from the frame (the fragment header right after the fixed one). */
+export function fragInfo6(frag: Buffer): { next: number; offset: number; more: boolean; id: number } {
+  if (frag[14 + 6] !== 44) throw new Error('not a fragment: its next header is not 44');
+  const f = frag.subarray(54, 62);
+  return { next: f[0]!, offset: f.readUInt16BE(2) & 0xfff8, more: (f.readUInt16BE(2) & 1) === 1, id: f.readUInt32BE(4) };
+}
+
+/** Reassemble IPv6 fragments (any order; as fragmentPacket6 makes them) into one frame: the first's fixed header, the upper layer named by the fragment header. */
+export function reassemble6(frags: Buffer[]): Buffer {
+  const parts = frags.map((f) => ({ f, ...fragInfo6(f), data: f.subarray(62, 54 + f.readUInt16BE(18)) }))
+    .sort((a, b) => a.offset - b.offset);
+  const first = parts[0]!;
+  const data = Buffer.concat(parts.map((p) => p.data));
+  const ip = Buffer.from(first.f.subarray(14, 54));
+  ip.writeUInt16BE(data.length, 4);
+  ip[6] = first.next;
+  return Buffer.concat([first.f.subarray(0, 14), ip, data]);
+}
+
+/**
+ * An ICMPv6 error (RFC 4443: type, code, and the 32 bits after the
+ * checksum: packet too big's MTU, parameter problem's pointer) from
+ * `saddr` to `daddr` about the packet in `about`, quoting it from its IPv6
+ * header on, at most `quote` bytes (default all of it up to the minimum
+ * MTU, 1,232 bytes), built from scratch: hop limit 64, the checksum with
+ * the pseudo-header, MACs as given (default buildPacket6's).
+ */
+export function icmp6Error(o: {
+  saddr: string; daddr: string; type: number; code: number; rest?: number;
+  about: Buffer; quote?: number; srcMac?: string; dstMac?: string;
+}): Buffer {
+  const end = 54 + o.about.readUInt16BE(18);
+  const quote = o.about.subarray(14, Math.min(end, 14 + (o.quote ?? 1232)));
+  const icmp = Buffer.concat([Buffer.alloc(8), quote]);
+  icmp[0] = o.type;
+  icmp[1] = o.code;
+  icmp.writeUInt32BE((o.rest ?? 0) >>> 0, 4);
+  return ipv6Frame({
+    dstMac: macBytes(o.dstMac ?? '02:00:00:00:00:02'), srcMac: macBytes(o.srcMac ?? '02:00:00:00:00:01'),
+    saddr: ip6Bytes(o.saddr), daddr: ip6Bytes(o.daddr), proto: 58, checkAt: 2,
+  }, icmp);
+}
+
+/**
+ * The ICMPv6 packet too big (type 2, code 0, `mtu`) a router answers the
+ * packet in `frame` with, built from scratch as portUnreachable6For builds
+ * its answer: back to its sender from its destination, quoting it from
+ * its IPv6 header (the extension headers and `quoteL4` bytes of what
+ * follows, at most `max` bytes in all).
+ */
+export function packetTooBig6For(frame: Buffer, mtu: number, quoteL4 = 64, max = 128): Buffer {
+  const { dstMac, srcMac, ip, ext, l4 } = frameParts6(frame);
+  const quote = Buffer.concat([ip, ext, l4.subarray(0, quoteL4)]).subarray(0, max);
+  const icmp = Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), quote]);
+  icmp.writeUInt32BE(mtu >>> 0, 4);
+  return ipv6Frame({ dstMac: srcMac, srcMac: dstMac, saddr: ip.subarray(24, 40), daddr: ip.subarray(8, 24), proto: 58, checkAt: 2 }, icmp);
+}
