@@ -9,8 +9,7 @@
  * packet too big for a packet over the next hop's MTU, answered byte for
  * byte as a router would.
  *
- * The services are applied with `validated: true`, as packets6.test.ts
- * does. Most rows run with fibRedirect off (a rewritten packet goes to the
+ * Most rows run with fibRedirect off (a rewritten packet goes to the
  * stack); packet too big needs a FIB with a smaller MTU: those rows load a
  * second dataplane with fibRedirect on and run in a namespace of their own.
  */
@@ -65,7 +64,7 @@ let lb: LoadBalancer;
 test.before(async () => {
   dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 65536, conntrack6: 65536 } });
   lb = new LoadBalancer(dp);
-  await lb.applyMany([web, dns], { validated: true });
+  await lb.applyMany([web, dns]);
 });
 
 test.after.always(() => {
@@ -81,7 +80,7 @@ function maglevPick(l: LoadBalancer, d: NativeDataplane, name: string, p: Pick<P
   const ids = l.ids(name);
   const table = d.getMaglevTable(ids.service)!;
   const id = table[maglevSlot(flowHash(p.saddr, p.daddr, p.sport!, p.dport!, p.proto === 'tcp' ? 6 : 17), table.length)];
-  for (const [ident, bid] of ids.backends) if (bid === id) return ident.slice(0, ident.lastIndexOf(':'));
+  for (const [ident, bid] of ids.backends) if (bid === id) return ident.slice(0, ident.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
   throw new Error(`no backend with id ${id}`);
 }
 
@@ -149,7 +148,7 @@ for (const prog of ['xdp', 'tc'] as const) {
     t.true(whole.payload.equals(spec.payload!), 'payload');
 
     // The backend's 4,000-byte answer, fragmented, restored in every fragment.
-    const answer = buildPacket6({ saddr: backend, daddr: CLIENT, proto: 'udp', sport: 5353, dport: spec.sport, payload: Buffer.alloc(4000, 0x5a) });
+    const answer = buildPacket6({ saddr: backend, daddr: CLIENT, proto: 'udp', sport: 5353, dport: spec.sport!, payload: Buffer.alloc(4000, 0x5a) });
     const back = fragmentPacket6(answer, 1448, fragId(2)).map((f, i) => {
       const r = send(prog, f);
       t.is(r.verdict, passOf[prog], `reply fragment ${i}: verdict`);
@@ -312,7 +311,7 @@ for (const prog of ['xdp', 'tc'] as const) {
       const bport = spec.proto === 'tcp' ? 8080 : 5353;
       // The backend's reply, as it sent it, and as the client got it.
       const reply = buildPacket6({
-        saddr: backend, daddr: CLIENT, proto: spec.proto, sport: bport, dport: spec.sport,
+        saddr: backend, daddr: CLIENT, proto: spec.proto, sport: bport, dport: spec.sport!,
         tcpFlags: { syn: true, ack: true }, payload: Buffer.alloc(100, 3),
       });
       const restored = send(prog, reply);
@@ -388,7 +387,7 @@ test.serial('packet too big, at XDP and at tc, both ways: from the VIP to the cl
   const fdp = await NativeDataplane.open({ fibRedirect: true, capacity: { conntrack: 4096, conntrack6: 4096 } });
   t.teardown(() => fdp.close());
   const flb = new LoadBalancer(fdp);
-  await flb.applyMany([web, dns], { validated: true });
+  await flb.applyMany([web, dns]);
   const run = (prog: 'xdp' | 'tc', frame: Buffer, ingress: number): { verdict: number; out: Buffer; global: Record<string, number> } => {
     const before = fdp.globalStats();
     const r = fdp.raw.testRun(prog, frame, { ingressIfindex: ingress, netnsPath: ns.path });

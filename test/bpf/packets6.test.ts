@@ -6,10 +6,9 @@
  * (every checksum summed again from scratch, with the IPv6 pseudo-header)
  * and the counters that moved.
  *
- * The services are applied with `validated: true`: the control plane's
- * model takes IPv6 addresses in another part of the work, and these rows
- * are about the dataplane. reply_nat rows of IPv6 endpoints are written
- * through the map directly, for the same reason.
+ * The services go through the control plane's validation as a daemon's do.
+ * A few rows write reply_nat rows of IPv6 endpoints through the map
+ * directly, to hold them to exact values.
  *
  * fibRedirect is off, as in packets.test.ts: a rewritten packet's verdict
  * is "to the stack".
@@ -59,7 +58,7 @@ const loopDns: ServiceSpec = { name: 'loop6-dns', address: 'fd96::50', port: 53,
 let dp: NativeDataplane;
 let lb: LoadBalancer;
 
-const apply = (...specs: ServiceSpec[]): Promise<void> => lb.applyMany(specs, { validated: true });
+const apply = (...specs: ServiceSpec[]): Promise<void> => lb.applyMany(specs);
 
 test.before(async () => {
   dp = await NativeDataplane.open({ fibRedirect: false, capacity: { conntrack: 65536, conntrack6: 65536 } });
@@ -595,7 +594,7 @@ for (const prog of ['xdp', 'tc'] as const) {
 test.serial('the answers share the IPv4 token bucket: burst 0 answers nothing, counted as rate limited', async (t) => {
   const lim = await NativeDataplane.open({ fibRedirect: false, rejectBurst: 0, capacity: { conntrack: 1024, conntrack6: 1024, maglevSlots: 65536 } });
   t.teardown(() => lim.close());
-  await new LoadBalancer(lim).applyMany([empty, emptyDns], { validated: true });
+  await new LoadBalancer(lim).applyMany([empty, emptyDns]);
   for (const prog of ['xdp', 'tc'] as const) {
     for (const frame of [buildPacket6(syn(51000, { daddr: empty.address })), buildPacket6({ saddr: CLIENT, daddr: emptyDns.address, proto: 'udp', sport: 51001, dport: 53 })]) {
       const before = lim.globalStats();
@@ -715,7 +714,7 @@ test.serial('FIB forwarding of IPv6: next hop\'s MACs, hop limit decremented (no
   const fib = await NativeDataplane.open({ fibRedirect: true, capacity: { conntrack: 1024, conntrack6: 1024, maglevSlots: 65536 } });
   t.teardown(() => fib.close());
   const routed: ServiceSpec = { name: 'routed6', address: 'fd96::60', port: 80, protocol: 'tcp', backends: [{ address: 'fd09::77', port: 8080 }] };
-  await new LoadBalancer(fib).applyMany([routed], { validated: true });
+  await new LoadBalancer(fib).applyMany([routed]);
   const opts = { ingressIfindex: ns.ifindex, netnsPath: ns.path };
   // XDP only: a tc test run sets the skb's device, not its ingress
   // interface, which sluice_tc6 takes for egress (rewritten in place, no
