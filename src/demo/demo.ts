@@ -4,10 +4,14 @@
  * servers), starts `sluice daemon` attached to the load balancer's
  * interfaces, and drives it with the `sluice` CLI, printed as a person would
  * type it: define a TCP and a UDP service, send real traffic through the
- * VIP, print what sluice counted next to what each backend saw, then drain a
- * backend and show a long-lived connection to it surviving while new
- * connections avoid it. Then what a node serves beside the dataplane: the
- * service's name through the daemon's DNS server (dig), an active health
+ * VIP, print what sluice counted next to what each backend saw. The TCP
+ * service is dual-stack (an IPv4 and an IPv6 VIP, each backend by both of
+ * its addresses): the same requests over IPv6 show each family balanced
+ * over its own backends' addresses, and conntrack6 holds the IPv6 flows.
+ * Then drain a backend and show a long-lived connection to it surviving
+ * while new connections avoid it. Then what a node serves beside the
+ * dataplane: the service's name through the daemon's DNS server (dig A and
+ * AAAA), an active health
  * check taking a backend whose server stops out of new connections and back,
  * /metrics and `sluice top --once`. Everything is torn down at the end, on
  * failure and on Ctrl-C too.
@@ -20,8 +24,10 @@ import type { AttachMode } from '../dataplane/dataplane.js';
 import type { GetStatsResponse } from '../api/messages.js';
 import { startLab, type Lab } from './lab.js';
 import { DaemonProcess } from './daemon-process.js';
-import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP } from './services.js';
-import { deleteNamespaces, freePort, lbInterfaceFlags, listNamespaces, type Topology } from './topology.js';
+import { httpUrl } from './agent-client.js';
+import type { ServerStats } from './ns-agent.js';
+import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT, DEMO_VIP as VIP, DEMO_VIP6 as VIP6 } from './services.js';
+import { deleteNamespaces, freePort, lbInterfaceFlags, listNamespaces, type Host, type Topology } from './topology.js';
 
 /** How often the demo's health check probes, and how many results in a row count: a change shows within about a second. */
 const CHECK = { intervalMs: 500, fall: 2, rise: 2 };
@@ -101,11 +107,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
     const file = path.join(daemon.dir, 'services.yaml');
     await writeFile(file, [
-      '# the demo services: one VIP, a TCP and a UDP service over the same three backends',
+      '# the demo services: a TCP and a UDP service over the same three backends;',
+      '# web is dual-stack: each VIP is balanced over the backends\' addresses of its family',
       '- name: default/web',
-      `  addresses: [${VIP}]`,
+      `  addresses: [${VIP}, "${VIP6}"]`,
       `  ports: [{name: http, port: 80, protocol: tcp, targetPort: ${HTTP_PORT}}]`,
-      `  backends: [${topo.backends.map((b) => `{address: ${b.address}}`).join(', ')}]`,
+      `  backends: [${dualStackBackends(topo.backends)}]`,
       '- name: default/dns',
       `  addresses: [${VIP}]`,
       `  ports: [{name: dns, port: 53, protocol: udp, targetPort: ${UDP_PORT}}]`,
@@ -116,6 +123,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     await sluice('service', 'list');
 
     out(`\nsending ${requests} HTTP requests (a new connection each) and ${requests} UDP datagrams (a new source port each) to ${VIP} ...`);
+    const seen0 = await Promise.all(servers.map((s) => s.stats()));
     const httpRes = await client.http(`http://${VIP}:80/`, requests, 16);
     const udpRes = await client.udp(VIP, 53, requests, 16, 20000);
     out(`HTTP: ${httpRes.ok} answered, ${httpRes.failed} failed;  UDP: ${udpRes.ok} answered, ${udpRes.failed} failed`);
@@ -150,6 +158,20 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
       ` ${pad(seen.reduce((a, s) => a + s.httpConnections, 0), 6)} ${pad(seen.reduce((a, s) => a + s.udpDatagrams, 0), 11)}`,
     );
 
+    // Dual stack: the same requests to the IPv6 VIP; each family reaches only its own backends' addresses.
+    out(`\nthe same ${requests} HTTP requests over IPv6, to [${VIP6}]:80 ...`);
+    const http6 = await client.http(httpUrl(VIP6, 80), requests, 16);
+    out(`HTTP over IPv6: ${http6.ok} answered, ${http6.failed} failed`);
+    if (http6.failed) out(`errors: ${http6.errors.join('; ')}`);
+    const seen6 = await Promise.all(servers.map((s) => s.stats()));
+    out('\ndefault/web by family: the addresses its connections reached, as each backend\'s agent saw them');
+    const own4 = showFamily(out, topo.backends, 'IPv4', `${VIP}:80`, httpRes.ok, seen0, seen);
+    const own6 = showFamily(out, topo.backends, 'IPv6', `[${VIP6}]:80`, http6.ok, seen, seen6);
+    out('\nconntrack6 holds the IPv6 flows; a long-lived IPv6 connection is established:');
+    const conn6 = await client.open(httpUrl(VIP6, 80));
+    const listed6 = await sluice('conntrack', 'list', '--family', '6', '--state', 'established');
+    const tracked6 = listed6.includes(`[${VIP6}]:80`) && listed6.includes(topo.client.address6);
+
     // Drain: a long-lived connection keeps its backend, new ones avoid it.
     out('\ndraining: opening a long-lived HTTP connection ...');
     const conn = await client.open(`http://${VIP}:80/`);
@@ -170,12 +192,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
     const dnsOk = await showDns(session, dnsPort);
     const health = await showHealthCheck({ session, sluice, daemon, lab, victim: victim.address, file: path.join(daemon.dir, 'web-health.yaml') });
-    const metricsOk = await showMetrics(session, metricsAddress);
+    const metricsOk = await showMetrics(session, metricsAddress, 2 * topo.backends.length);
     await sluice('top', '--once');
     out(`\nthe status page, http://${metricsAddress}/, shows the same live in a browser while the demo runs; it goes away with the demo`);
 
+    await client.call({ op: 'close', conn: conn6.conn });
     const ok = httpRes.failed === 0 && udpRes.failed === 0 && survived && !after.byBackend[conn.backend] && after.failed === 0 &&
-      dnsOk && health && metricsOk;
+      http6.failed === 0 && own4 && own6 && tracked6 && dnsOk && health && metricsOk;
     out(ok ? '\ndemo OK' : '\ndemo FAILED');
     if (!ok) process.exitCode = 1;
   } finally {
@@ -187,11 +210,45 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
   }
 }
 
-/** `dig` the web service's name at the daemon's DNS server; true if the answer is the VIP. */
+/** `dig` the web service's name at the daemon's DNS server, A and AAAA; true if the answers are the VIPs. */
 async function showDns(session: DemoSession, port: number): Promise<boolean> {
-  session.out('\nthe daemon answers DNS for its services (NAME.NAMESPACE.svc.sluice.local):');
-  const answer = await session.command('dig', ['@127.0.0.1', '-p', String(port), 'web.default.svc.sluice.local', '+short']);
-  return answer.trim() === VIP;
+  session.out('\nthe daemon answers DNS for its services (NAME.NAMESPACE.svc.sluice.local), A and AAAA:');
+  const a = await session.command('dig', ['@127.0.0.1', '-p', String(port), 'web.default.svc.sluice.local', '+short']);
+  const aaaa = await session.command('dig', ['@127.0.0.1', '-p', String(port), 'web.default.svc.sluice.local', 'AAAA', '+short']);
+  return a.trim() === VIP && aaaa.trim() === VIP6;
+}
+
+/** The backends of a dual-stack service file: each host by its IPv4 and its IPv6 address (quoted: YAML reads "::" as text only then). */
+function dualStackBackends(hosts: readonly Host[]): string {
+  return hosts.flatMap((b) => [`{address: ${b.address}}`, `{address: "${b.address6}"}`]).join(', ');
+}
+
+/**
+ * One line of the per-family table: how many requests to `vip` were
+ * answered, and the addresses the backends' agents saw those connections
+ * reach (between two snapshots); true if they reached only this family's
+ * addresses, one connection each.
+ */
+function showFamily(
+  out: (line: string) => void, hosts: readonly Host[], family: 'IPv4' | 'IPv6', vip: string, answered: number,
+  before: readonly ServerStats[], after: readonly ServerStats[],
+): boolean {
+  const own = new Set(hosts.map((h) => (family === 'IPv4' ? h.address : h.address6)));
+  const reached: string[] = [];
+  let ownCount = 0;
+  let total = 0;
+  hosts.forEach((_, i) => {
+    for (const [address, n] of Object.entries(after[i]!.httpLocals)) {
+      const d = n - (before[i]!.httpLocals[address] ?? 0);
+      if (d === 0) continue;
+      reached.push(`backend-${i + 1} ${address} ${d}`);
+      total += d;
+      if (own.has(address)) ownCount += d;
+    }
+  });
+  const onlyOwn = ownCount === total && total === answered;
+  out(`  ${pad(family, 4, true)}  ${pad(vip, 15, true)} ${pad(answered, 5)} answered: ${reached.join(', ')} -> ${onlyOwn ? `only ${family} backends` : 'SOME REACHED ANOTHER ADDRESS'}`);
+  return onlyOwn;
 }
 
 /** What showHealthCheck needs. */
@@ -217,15 +274,16 @@ async function showHealthCheck({ session, sluice, daemon, lab, victim, file }: H
   const { topo, client, servers } = lab;
   const i = (topo.backends.findIndex((b) => b.address === victim) + 1) % topo.backends.length;
   const sick = topo.backends[i]!.address;
+  const sick6 = topo.backends[i]!.address6;
   const name = `backend-${i + 1}`;
   const yaml = [
     '# default/web again, now with an active health check; its backends name no state, so the drained one is active again',
     '- name: default/web',
-    `  addresses: [${VIP}]`,
+    `  addresses: [${VIP}, "${VIP6}"]`,
     `  ports: [{name: http, port: 80, protocol: tcp, targetPort: ${HTTP_PORT}}]`,
-    `  backends: [${topo.backends.map((b) => `{address: ${b.address}}`).join(', ')}]`,
+    `  backends: [${dualStackBackends(topo.backends)}]`,
     '  healthCheck:',
-    `    type: http          # GET / on each backend`,
+    `    type: http          # GET / on each backend, at each of its addresses`,
     `    port: http          # the port named http: its targetPort, ${HTTP_PORT}`,
     `    intervalMs: ${CHECK.intervalMs}`,
     `    fall: ${CHECK.fall}             # failures in a row that make a backend unhealthy`,
@@ -248,13 +306,13 @@ async function showHealthCheck({ session, sluice, daemon, lab, victim, file }: H
       out(`  not seen within ${HEALTH_DEADLINE_MS / 1000} s: ${JSON.stringify(want)}`);
       return false;
     };
-    const allHealthy = await healthIs(Object.fromEntries(topo.backends.map((b) => [b.address, 'HEALTHY'])));
-    out(allHealthy ? 'the checks find the three backends healthy' : 'the three backends did not all turn healthy');
+    const allHealthy = await healthIs(Object.fromEntries(topo.backends.flatMap((b) => [[b.address, 'HEALTHY'], [b.address6, 'HEALTHY']])));
+    out(allHealthy ? 'the checks find the three backends healthy, at both addresses' : 'the three backends did not all turn healthy');
 
     out(`\nstopping ${name}'s HTTP server (${sick}): connects to it are refused ...`);
     await servers[i]!.unserve();
-    const down = await healthIs({ [sick]: 'UNHEALTHY' });
-    out(down ? `the API says ${sick} is unhealthy (${CHECK.fall} failed checks in a row); it drains:` : `${sick} did not turn unhealthy`);
+    const down = await healthIs({ [sick]: 'UNHEALTHY', [sick6]: 'UNHEALTHY' });
+    out(down ? `the API says ${sick} is unhealthy (${CHECK.fall} failed checks in a row), and ${sick6}; they drain:` : `${sick} and ${sick6} did not turn unhealthy`);
     await sluice('service', 'get', 'default/web');
     const during = await client.http(`http://${VIP}:80/`, 300, 16);
     out(`300 new connections while ${name} is unhealthy${during.failed ? ` (${during.failed} failed: ${during.errors.slice(0, 3).join('; ')})` : ''}:`);
@@ -268,16 +326,16 @@ async function showHealthCheck({ session, sluice, daemon, lab, victim, file }: H
 
     out(`\nstarting ${name}'s HTTP server again ...`);
     await servers[i]!.reserve();
-    const up = await healthIs({ [sick]: 'HEALTHY' });
-    out(up ? `the API says ${sick} is healthy again (${CHECK.rise} good checks in a row)` : `${sick} did not turn healthy again`);
+    const up = await healthIs({ [sick]: 'HEALTHY', [sick6]: 'HEALTHY' });
+    out(up ? `the API says ${sick} is healthy again (${CHECK.rise} good checks in a row), and ${sick6}` : `${sick} and ${sick6} did not turn healthy again`);
     return allHealthy && down && avoided && up;
   } finally {
     api.close();
   }
 }
 
-/** Show a few lines of the daemon's /metrics as `curl | grep` would; true if the service and health lines are there. */
-async function showMetrics(session: DemoSession, address: string): Promise<boolean> {
+/** Show a few lines of the daemon's /metrics as `curl | grep` would; true if the service lines and `backends` health lines are there. */
+async function showMetrics(session: DemoSession, address: string, backends: number): Promise<boolean> {
   const url = `http://${address}/metrics`;
   session.out(`\nthe daemon's Prometheus metrics (fetched by the demo itself, as this command shows them):`);
   session.out(`$ curl -s ${url} | grep -E '${METRICS_GREP}'`);
@@ -285,5 +343,5 @@ async function showMetrics(session: DemoSession, address: string): Promise<boole
   const re = new RegExp(METRICS_GREP);
   const lines = (await res.text()).split('\n').filter((l) => re.test(l));
   session.out(lines.map((l) => `  ${l}`).join('\n'));
-  return res.ok && lines.some((l) => l.startsWith('sluice_service_packets_total{')) && lines.filter((l) => l.startsWith('sluice_backend_health{')).length === 3;
+  return res.ok && lines.some((l) => l.startsWith('sluice_service_packets_total{')) && lines.filter((l) => l.startsWith('sluice_backend_health{')).length === backends;
 }

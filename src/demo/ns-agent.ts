@@ -47,6 +47,12 @@ export interface ServerStats {
   udpBytes: number;
   /** HTTP connections by the client address the server saw (IPv4 as dotted text, never v4-mapped). */
   httpPeers: Record<string, number>;
+  /**
+   * HTTP connections by the server's own address they were made to (IPv4 as
+   * dotted text): which of its addresses, and so which family, a load
+   * balancer sent them to.
+   */
+  httpLocals: Record<string, number>;
   /** UDP datagrams by the client address the server saw (IPv4 as dotted text, never v4-mapped). */
   udpPeers: Record<string, number>;
 }
@@ -73,7 +79,7 @@ export interface BatchResult {
   errors: string[];
 }
 
-const stats: ServerStats = { httpRequests: 0, httpBytes: 0, httpConnections: 0, udpDatagrams: 0, udpBytes: 0, httpPeers: {}, udpPeers: {} };
+const stats: ServerStats = { httpRequests: 0, httpBytes: 0, httpConnections: 0, udpDatagrams: 0, udpBytes: 0, httpPeers: {}, httpLocals: {}, udpPeers: {} };
 const count = (m: Record<string, number>, k: string | undefined): void => {
   const key = k ?? 'unknown';
   m[key] = (m[key] ?? 0) + 1;
@@ -82,7 +88,7 @@ const count = (m: Record<string, number>, k: string | undefined): void => {
 const ANY = '::';
 const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
-/** A peer's address as its family writes it: "::ffff:10.77.1.2" (an IPv4 peer of a dual-stack socket) is "10.77.1.2". */
+/** An address as its family writes it: "::ffff:10.77.1.2" (an IPv4 end of a dual-stack socket) is "10.77.1.2". */
 function peerAddress(address: string | undefined): string | undefined {
   return address === undefined ? undefined : (V4_MAPPED.exec(address)?.[1] ?? address);
 }
@@ -126,6 +132,7 @@ function serve(name: string, httpPort: number, udpPort: number): Promise<{ httpP
     srv.on('connection', (sock: import('node:net').Socket) => {
       stats.httpConnections++;
       count(stats.httpPeers, peerAddress(sock.remoteAddress));
+      count(stats.httpLocals, peerAddress(sock.localAddress));
     });
     srv.on('error', reject);
     const udp = dgram.createSocket({ type: 'udp6', ipv6Only: false });

@@ -7,6 +7,8 @@ import type { Host } from './topology.js';
 
 /** The VIP of the demo services. */
 export const DEMO_VIP = '10.96.0.10';
+/** The IPv6 VIP beside DEMO_VIP, for the dual-stack demo and tests (the lab's backends have fd77 addresses). */
+export const DEMO_VIP6 = 'fd96::10';
 /** Where each backend's HTTP server listens. */
 export const DEMO_HTTP_PORT = 8080;
 /** Where each backend's UDP server listens. */

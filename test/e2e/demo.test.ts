@@ -5,7 +5,9 @@
  * (and etcd, the API server) run, which must leave nothing behind either;
  * what a kube-proxy demo killed outright leaves, the next one removes.
  * `sluice demo` also shows what a node serves beside the dataplane (DNS, a
- * health check taking a backend out and back, /metrics, `sluice top`): its
+ * health check taking a backend out and back, /metrics, `sluice top`) and
+ * that its web service is dual-stack (the same requests over IPv6, each
+ * family to its own backends' addresses, conntrack6, DNS AAAA): its
  * output must say what really happened, and no process may stay in its
  * namespaces (the health check's probe worker runs in one).
  */
@@ -160,10 +162,27 @@ test.serial('demo: demo OK through one daemon, DNS, a health check, /metrics and
   t.regex(r.out, /owner: +api/);
   t.true(r.netns.size > 0, 'the demo names its namespaces');
 
-  // DNS: the service's name is the VIP, and only that.
+  t.regex(outputOf(r.out, 'sluice service list'), /^ {2}default\/web +10\.96\.0\.10,fd96::10 +80\/tcp->8080 +6\/6 /m, 'web is dual-stack, each backend by both addresses');
+
+  // Dual stack: the same 300 requests over each family, each reaching only its own backends' addresses, as the agents saw them.
+  for (const [family, vip, own] of [['IPv4', '10.96.0.10:80', (i: string) => `10.77.${i}.2`], ['IPv6', '[fd96::10]:80', (i: string) => `fd77:${i}::2`]] as const) {
+    const line = new RegExp(`^ {2}${family} +${esc(vip)} +(\\d+) answered: (.*) -> (.*)$`, 'm').exec(r.out);
+    t.truthy(line, `a line for ${family}`);
+    t.is(line?.[1], '300', `${family}: every request answered`);
+    t.is(line?.[3], `only ${family} backends`);
+    const reached = (line?.[2] ?? '').split(', ').map((x) => /^backend-(\d) (\S+) (\d+)$/.exec(x));
+    t.true(reached.every((m) => m !== null && m[2] === own(m[1]!)), `${family} reached only its backends' own addresses: ${line?.[2]}`);
+    t.is(reached.reduce((a, m) => a + Number(m?.[3] ?? 0), 0), 300, `${family}: the agents saw 300 connections`);
+    t.is(reached.length, 3, `${family}: spread over the three backends`);
+  }
+  t.regex(outputOf(r.out, 'sluice conntrack list --family 6 --state established'),
+    /^ {2}\[fd77:c::2\]:\d+ +\[fd96::10\]:80 +tcp +\[fd77:[123]::2\]:8080 +default\/web +established /m, 'conntrack6 holds the long-lived IPv6 connection');
+
+  // DNS: the service's name is the VIPs, A the IPv4 one and AAAA the IPv6 one.
   const dig = /^\$ dig @127\.0\.0\.1 -p (\d+) web\.default\.svc\.sluice\.local \+short\n((?: {2}.*\n)*)/m.exec(r.out);
   t.truthy(dig, 'dig is run');
   t.is(dig?.[2], '  10.96.0.10\n', 'dig answers the VIP');
+  t.is(outputOf(r.out, `dig @127.0.0.1 -p ${dig?.[1]} web.default.svc.sluice.local AAAA +short`), '  fd96::10', 'dig AAAA answers the IPv6 VIP');
   t.regex(r.out, new RegExp(`--dns-bind-address 127\\.0\\.0\\.1:${dig?.[1]} `), 'dig asks the daemon\'s DNS address');
 
   // Health: a backend whose server stops turns unhealthy, new connections avoid it, it comes back.
@@ -174,6 +193,8 @@ test.serial('demo: demo OK through one daemon, DNS, a health check, /metrics and
   t.regex(afterStop, new RegExp(`^the API says ${esc(addr!)} is unhealthy`, 'm'));
   t.regex(outputOf(afterStop, 'sluice service get default/web'), new RegExp(`^  ${esc(addr!)} +1 +active +unhealthy +draining +failed: ECONNREFUSED`, 'm'),
     'service get shows the backend unhealthy, draining, and why');
+  t.regex(outputOf(afterStop, 'sluice service get default/web'), new RegExp(`^  fd77:${name.slice(-1)}::2 +1 +active +unhealthy +draining +failed: ECONNREFUSED`, 'm'),
+    'and at its IPv6 address too');
   const rows = [...afterStop.matchAll(/^ {2}(backend-\d) [\d.]+ +(healthy|unhealthy) +(\d+)$/gm)].map(([, b, h, n]) => ({ b, h, n: Number(n) }));
   t.deepEqual(rows.map((x) => [x.b, x.h]), ['backend-1', 'backend-2', 'backend-3'].map((b) => [b, b === name ? 'unhealthy' : 'healthy']), 'a row per backend');
   t.is(rows.find((x) => x.b === name)?.n, 0, 'no new connection reached the unhealthy backend');
@@ -187,11 +208,12 @@ test.serial('demo: demo OK through one daemon, DNS, a health check, /metrics and
   t.regex(metrics?.[2] ?? '', /^ {2}sluice_service_packets_total\{service="default\/web"\} [1-9]\d*$/m);
   t.regex(metrics?.[2] ?? '', /^ {2}sluice_service_new_connections_total\{service="default\/web"\} [1-9]\d*$/m);
   t.is((metrics?.[2] ?? '').match(/^ {2}sluice_backend_health\{service="default\/web",backend="[\d.]+"\} 1$/gm)?.length, 3, 'three backends, healthy');
+  t.is((metrics?.[2] ?? '').match(/^ {2}sluice_backend_health\{service="default\/web",backend="fd77:[123]::2"\} 1$/gm)?.length, 3, 'at their IPv6 addresses too');
   t.regex(metrics?.[2] ?? '', new RegExp(`backend="${esc(addr!)}"\\} 1$`, 'm'), 'the stopped backend is healthy again');
   t.regex(r.out, new RegExp(`^the status page, ${esc(metrics?.[1] ?? 'none')}/, shows`, 'm'), 'the status page is on the metrics address');
 
-  // top: one frame with the service, its three backends up.
-  t.regex(outputOf(r.out, 'sluice top --once'), /^ {2}default\/web +\S+ +\S+ +\S+ +3\/3 /m, 'top prints default/web');
+  // top: one frame with the service, its three backends up at both addresses.
+  t.regex(outputOf(r.out, 'sluice top --once'), /^ {2}default\/web +\S+ +\S+ +\S+ +6\/6 /m, 'top prints default/web');
 
   t.regex(r.out, /clean: no namespace, link, pin or attachment left/);
   t.deepEqual(await singleLeftovers(r.pid), []);
