@@ -321,7 +321,14 @@ void LoadWorker::Run()
 		if ((err = MkdirP(opts_.pinDir)))
 			return Fail(err, "mkdir", opts_.pinDir);
 		bpf_object__for_each_map(map, lo->obj) {
-			if (bpf_map__is_internal(map))
+			/* A program array is this load's own, never pinned: it
+			 * holds the programs this load's entry points tail-call
+			 * (the IPv6 path), compiled with this load's settings. A
+			 * pinned one would be refilled by every later load over
+			 * the pins (an observer, a second daemon refused later)
+			 * and the running programs would tail-call into theirs. */
+			if (bpf_map__is_internal(map) ||
+			    bpf_map__type(map) == BPF_MAP_TYPE_PROG_ARRAY)
 				continue;
 			std::string path = opts_.pinDir + "/" + bpf_map__name(map);
 			existed[bpf_map__name(map)] = access(path.c_str(), F_OK) == 0;

@@ -5,12 +5,15 @@
  * size disagrees with the flags is found before libbpf refuses it.
  */
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { LoadBalancer } from '../../src/lb/load-balancer.js';
+import { buildPacket6, parsePacket6 } from '../helpers/packet.js';
 import { CT_FORWARD, LAYOUTS, encodeConntrackKey, encodeConntrackValue } from '../../src/dataplane/codec.js';
 import { CAPACITY_RANGE } from '../../src/daemon/capacity.js';
 import { NativeDataplane, type DataplaneCapacity } from '../../src/dataplane/native-dataplane.js';
 import { native } from '../../src/dataplane/native.js';
-import { pinnedCapacity, pinnedMismatches } from '../../src/dataplane/pinned.js';
+import { openPinned, pinnedCapacity, pinnedMismatches } from '../../src/dataplane/pinned.js';
 
 const MiB = 1 << 20;
 /** The target for every map at the defaults (issue 15: maps sized for the machine). */
@@ -125,4 +128,21 @@ test('over the pins of a dataplane from before IPv6, every old map is reused and
   again.setHairpinAddress('fd00::fe');
   t.is(again.hairpinAddress(6), 'fd00::fe');
   t.is(again.hairpinAddress(4), null, 'the families\' hairpin addresses are apart');
+});
+
+test('a second load over the pins (an observer) leaves the running dataplane\'s IPv6 program as it was loaded', async (t) => {
+  const dir = `${pinDir}-prog-array`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // The owner tracks a SYN for 7 s; an observer is loaded with the default 60.
+  const owner = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, flowTimeouts: { tcpSyn: 7 }, capacity: { conntrack: 4096 } });
+  t.teardown(() => owner.close());
+  await new LoadBalancer(owner).applyMany([{ name: 'v6', address: 'fd96::77', port: 80, protocol: 'tcp', backends: [{ address: 'fd01::1', port: 8080 }] }]);
+  const observer = await openPinned(dir);
+  t.teardown(() => observer.close());
+  t.false(existsSync(`${dir}/xdp_lb6_prog`) || existsSync(`${dir}/tc_lb6_prog`), 'program arrays are never pinned');
+  const r = owner.raw.testRun('xdp', buildPacket6({ saddr: '2001:db8::9', daddr: 'fd96::77', proto: 'tcp', sport: 40000, dport: 80 }));
+  t.is(parsePacket6(r.data).daddr, 'fd01::1', 'balanced by the owner\'s IPv6 program');
+  const e = owner.getConntrack({ saddr: '2001:db8::9', daddr: 'fd96::77', sport: 40000, dport: 80, protocol: 'tcp' });
+  t.truthy(e);
+  t.is(e!.expires - e!.created, 7, 'the owner\'s SYN timeout, not the observer\'s');
 });
