@@ -33,6 +33,7 @@ function summary(t: FuzzTally): string {
   const props = PROPERTIES.map((p) => `${p} ${t.properties[p].checked}${t.properties[p].failed ? ` (${t.properties[p].failed} failed)` : ''}`).join(', ');
   return [
     `${t.packets} packets in ${t.scenarios} scenarios (xdp ${t.byProg.xdp}, tc ${t.byProg.tc}; ${t.tcTooShort} meant for tc sent to XDP: the kernel refuses shorter skb test runs)`,
+    `by family: IPv4 ${t.byFamily.ipv4}, IPv6 ${t.byFamily.ipv6}, other ethertypes ${t.byFamily.other}`,
     `checked: ${props}`,
     `outcomes: ${JSON.stringify(t.outcomes)}`,
     `lifecycle: ${JSON.stringify(t.lifecycle)}`,
