@@ -54,6 +54,8 @@ export interface FuzzTally {
    */
   tcTooShort: number;
   outcomes: Partial<Record<Outcome, number>>;
+  /** The outcomes of IPv6 frames alone. */
+  outcomes6: Partial<Record<Outcome, number>>;
   properties: Record<Property, { checked: number; failed: number }>;
   /** Packets by lifecycle event (fuzz-check.ts, CheckResult.lifecycle). */
   lifecycle: Partial<Record<GlobalCounter, number>>;
@@ -71,6 +73,7 @@ export function newTally(): FuzzTally {
     byFamily: { ipv4: 0, ipv6: 0, other: 0 },
     tcTooShort: 0,
     outcomes: {},
+    outcomes6: {},
     properties: Object.fromEntries(PROPERTIES.map((p) => [p, { checked: 0, failed: 0 }])) as FuzzTally['properties'],
     lifecycle: {},
     known: {},
@@ -448,6 +451,7 @@ export class FuzzRig {
     tally.byProg[prog]++;
     const ethType = frame.readUInt16BE(12);
     tally.byFamily[ethType === 0x0800 ? 'ipv4' : ethType === 0x86dd ? 'ipv6' : 'other']++;
+    if (ethType === 0x86dd) tally.outcomes6[result.outcome] = (tally.outcomes6[result.outcome] ?? 0) + 1;
     tally.outcomes[result.outcome] = (tally.outcomes[result.outcome] ?? 0) + 1;
     for (const p of result.applied) tally.properties[p].checked++;
     for (const c of result.lifecycle ?? []) tally.lifecycle[c] = (tally.lifecycle[c] ?? 0) + 1;
