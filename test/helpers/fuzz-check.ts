@@ -70,12 +70,42 @@
  *    passes untouched. Fragmentation needed answers (pmtu.h) need a FIB
  *    lookup: the rig runs without FIB redirects, so icmp_frag_needed must
  *    never move.
+ *
+ * IPv6 (bpf/include/lb6.h, parsing.h parse_ipv6hdr, ct6.h, reject6.h) is
+ * judged by the same rules, with what differs:
+ *  - untouched also: a routing header with segments left (a waypoint),
+ *    AH, ESP, no next header and any other upper layer, every ICMPv6
+ *    message (informational ones always; errors are translated by
+ *    icmp6_nat.h only once it lands: until then the generator sends no
+ *    error about a tracked flow, fuzz-scenario.ts IPV6_TRANSLATIONS), and
+ *    anything from a source it never forwards (::, ::1, ff00::/8,
+ *    fe80::/10), its upper layer unread;
+ *  - malformed, as parse_ipv6hdr decides: version, a payload length of 0
+ *    (jumbogram) or beyond the frame, more than 4 extension headers or
+ *    more than 256 bytes of them, hop-by-hop options not first, an
+ *    extension header beyond the payload length; TCP and UDP as for IPv4,
+ *    and a UDP checksum of 0 (no checksum, which IPv6 forbids);
+ *  - nat: the 16-byte addresses, the ports, the L4 checksum (pseudo-header
+ *    and all) and the hop limit are the bytes the NAT owns: there is no
+ *    header checksum to keep;
+ *  - conntrack: conntrack6, in the same CtTable (its keys name IPv6
+ *    addresses in brackets: ctKey), by ct.h's lifecycle as ct6.h runs it;
+ *    the hairpin address is world.hairpin6;
+ *  - answers: rst6For / portUnreachable6For built from scratch (the
+ *    port unreachable quotes the extension headers and 64 bytes past them,
+ *    at most 128: a datagram whose headers leave no room for its UDP
+ *    header in that is dropped, not answered);
+ *  - fragments: frag6.h's translation is not built yet: a first fragment
+ *    is balanced as its packet (its UDP length only >= 8 asked), a later
+ *    one is dropped to a VIP (drop_fragment) and passes elsewhere; frag4
+ *    is never touched by IPv6.
  */
-import { rstFor, portUnreachableFor, onesSum } from './packet.js';
+import { rstFor, portUnreachableFor, onesSum, rst6For, portUnreachable6For } from './packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
 import {
   ETH_LEN,
   ETH_P_IP,
+  ETH_P_IPV6,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -87,6 +117,7 @@ import {
   checksumSums,
   ipToBytes,
   readFrame,
+  unforwardable6,
   type FrameReading,
 } from './fuzz-frames.js';
 
@@ -141,12 +172,15 @@ export interface WorldConntrack {
 /** The flows' idle timeouts the dataplane was loaded with, in seconds. */
 export interface CtTimeouts { tcpSyn: number; tcpEstablished: number; tcpClosing: number; udp: number }
 
-/** A conntrack table: entries by ctKey(). */
+/** A conntrack table: entries by ctKey(), both families' (conntrack and conntrack6) in one. */
 export type CtTable = ReadonlyMap<string, WorldConntrack>;
 
-/** The key of the entry under one 5-tuple, as the packet carries it. */
+/** An address and port as a key names them: an IPv6 address in brackets. */
+const endpoint = (addr: string, port: number): string => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
+
+/** The key of the entry under one 5-tuple, as the packet carries it: its family shows (IPv6 addresses in brackets). */
 export function ctKey(saddr: string, sport: number, daddr: string, dport: number, proto: number): string {
-  return `${saddr}:${sport}>${daddr}:${dport}/${proto}`;
+  return `${endpoint(saddr, sport)}>${endpoint(daddr, dport)}/${proto}`;
 }
 
 /** A frag4 entry (bpf/include/maps.h struct frag4_value): the rewrite a datagram's later fragments get. */
@@ -173,7 +207,9 @@ export function fragKey(saddr: string, daddr: string, proto: number, id: number)
 export interface FuzzWorld {
   services: WorldService[];
   hairpin: string | null;
-  /** The whole conntrack table. */
+  /** The IPv6 hairpin address (node_config6); absent: none. */
+  hairpin6?: string | null;
+  /** The whole conntrack and conntrack6 tables. */
   conntrack: CtTable;
   /** The second (CLOCK_MONOTONIC, whole seconds) the packet is judged at. */
   now: number;
@@ -255,8 +291,9 @@ interface Expected {
 
 const hx = (b: Buffer): string => b.toString('hex');
 
-/** Whether `ip` is one a reject answer may go to or come from (reject.h's reject4_unicast). */
+/** Whether `ip` is one a reject answer may go to or come from (reject.h's reject4_unicast, reject6.h's reject6_answerable). */
 function unicast(ip: string): boolean {
+  if (ip.includes(':')) return !unforwardable6(ipToBytes(ip));
   const first = Number(ip.split('.')[0]);
   return first !== 0 && first !== 127 && first < 224;
 }
@@ -279,7 +316,7 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
   };
   /* frag4: a first TCP/UDP fragment forwarded or restored keeps its rewrite; nothing else writes or removes an entry. */
   const r = readFrame(obs.input);
-  const first = r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
+  const first = r.family === 4 && r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
   if (!(first && exp.natUnknown)) {
     const want = new Map(world.frag4);
     if (first && exp.nat) want.set(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!), exp.nat);
@@ -378,11 +415,12 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     if (!rewritten) fail('counters', `service/backend counters moved for a packet not rewritten: svc ${fmtDeltas(obs.svc)} backend ${fmtDeltas(obs.backend)}`);
   }
 
-  /* Not IPv4, or no IPv4 header to read: never ours. */
-  if (r.ethType !== ETH_P_IP || !r.ipHeader) {
+  /* Neither IPv4 nor IPv6, or no IP header to read: never ours. */
+  if ((r.ethType !== ETH_P_IP && r.ethType !== ETH_P_IPV6) || !r.ipHeader) {
     applied.add('untouched');
-    const want: GlobalCounter = r.ethType === ETH_P_IP ? 'passed_malformed' : 'passed_other';
-    if (!identical || obs.verdict !== v.pass) fail('untouched', `a frame that is ${r.ethType === ETH_P_IP ? 'a cut IPv4 header' : `not IPv4 (ethertype 0x${r.ethType.toString(16)})`} must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
+    const ip = r.ethType === ETH_P_IP || r.ethType === ETH_P_IPV6;
+    const want: GlobalCounter = ip ? 'passed_malformed' : 'passed_other';
+    if (!identical || obs.verdict !== v.pass) fail('untouched', `a frame that is ${ip ? `a cut IPv${r.family} header` : `neither IPv4 nor IPv6 (ethertype 0x${r.ethType.toString(16)})`} must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
     else if (counter && counter !== want) fail('counters', `counted ${counter}, want ${want}`);
     return { outcome: 'passed', applied, violations };
   }
@@ -405,10 +443,19 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     return { outcome, applied, violations };
   }
 
-  /* A later fragment: its datagram's frag4 entry, or none. */
+  /* IPv6 that is not the balancer's to judge: a waypoint's (routing header with segments left), or from a source it never forwards. */
+  if (r.family === 6 && (r.waypoint || unforwardable6(obs.input, ETH_LEN + 8))) {
+    applied.add('untouched');
+    const what = r.waypoint ? 'a routing header with segments left' : `from ${r.saddr}, a source never forwarded`;
+    if (!identical || obs.verdict !== v.pass) fail('untouched', `IPv6 ${what}, must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
+    else if (counter && counter !== 'passed_other') fail('counters', `IPv6 ${what}: counted ${counter}, want passed_other`);
+    return { outcome: 'passed', applied, violations };
+  }
+
+  /* A later fragment: its datagram's frag4 entry, or none (IPv6: frag6.h keeps none yet). */
   if (r.laterFragment) {
     applied.add('fragments');
-    const fe = world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
+    const fe = r.family === 6 ? undefined : world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
     if (!fe) {
       if (vip) {
         if (obs.verdict !== v.drop || counter !== 'drop_fragment') fail('fragments', `a later fragment to VIP ${r.daddr} whose first fragment was not forwarded: want dropped, drop_fragment; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
@@ -442,9 +489,9 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
 
   const rs = checksumSums(obs.input, r);
 
-  /* Neither TCP nor UDP: an ICMP error about a tracked flow is translated; anything else is left alone. */
+  /* Neither TCP nor UDP: an ICMP error about a tracked flow is translated; anything else is left alone (IPv6: every ICMPv6 message, AH, ESP, ...). */
   if (r.proto !== IPPROTO_TCP && r.proto !== IPPROTO_UDP) {
-    const tr = r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r) : undefined;
+    const tr = r.family === 4 && r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r) : undefined;
     if (tr) {
       applied.add('icmp').add('checksums');
       exp.life.add('icmp_translated');
@@ -456,7 +503,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
       checkIcmpSums(obs, r, rs, fail);
       return { outcome: 'icmp-translated', applied, violations };
     }
-    if (r.proto === IPPROTO_ICMP) applied.add('icmp');
+    if (r.proto === (r.family === 6 ? 58 : IPPROTO_ICMP)) applied.add('icmp');
     applied.add('untouched');
     if (!identical || obs.verdict !== v.pass) fail('untouched', `protocol ${r.proto}${r.proto === IPPROTO_ICMP ? ' (no flow of ours quoted)' : ''}, must pass untouched: verdict ${obs.verdict}, ${identical ? 'untouched' : `out ${hx(obs.output)}`}`);
     else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
@@ -474,6 +521,8 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   const synOnly = proto === IPPROTO_TCP && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
   const trackable = proto !== IPPROTO_TCP || (flags & TCP_RST) === 0;
   const now = world.now;
+  /* The hairpin address of the packet's family. */
+  const hairpinAddr = r.family === 6 ? world.hairpin6 ?? null : world.hairpin;
   const T = exp.table!;
   const life = exp.life;
   const key = ctKey(saddr, sport, daddr, dport, proto);
@@ -502,7 +551,8 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     T.set(key, self);
     const pk = e.reply
       ? ctKey(e.hairpin ? saddr : daddr, dport, e.natAddress, e.natPort, proto)
-      : ctKey(e.natAddress, e.natPort, e.hairpin ? world.hairpin ?? '0.0.0.0' : saddr, sport, proto);
+      /* A hairpin flow whose hairpin address is gone: ct_peer keys its reply entry to 0.0.0.0, ct6_peer to the client's own address. */
+      : ctKey(e.natAddress, e.natPort, e.hairpin ? hairpinAddr ?? (r.family === 6 ? saddr : '0.0.0.0') : saddr, sport, proto);
     const pv: WorldConntrack = e.reply ? { ...self, reply: false, natAddress: saddr, natPort: sport } : { ...self, reply: true, natAddress: daddr, natPort: dport };
     const p = T.get(pk);
     if (p) {
@@ -594,7 +644,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     const hairpin = viaEntry ? viaEntry.hairpin : false;
     const wantDst = hairpin ? saddr : daddr;
     if (`${o.daddr}:${o.dport}` !== `${wantDst}:${dport}`) fail('nat', `reply's destination became ${o.daddr}:${o.dport}, want ${wantDst}:${dport}`);
-    exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : '0.0.0.0', serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
+    if (r.family === 4) exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : '0.0.0.0', serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
     if (g.replies !== 1) fail('counters', 'a restored reply must count replies');
     checkStats(obs, owner.id, be.id, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
     checkRewrite(obs, r, { reply: true, hairpin }, fail);
@@ -611,8 +661,8 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   }
   const usable = service ? service.backends.filter((b) => !b.draining) : [];
   /* A new flow's entries: the forward one under its own tuple, the reply one under the backend's (to the hairpin address for a client given itself). */
-  const hairpinFor = (b: WorldBackend): boolean => world.hairpin !== null && b.address === saddr;
-  const replyKeyFor = (b: WorldBackend): string => ctKey(b.address, b.port, hairpinFor(b) ? world.hairpin! : saddr, sport, proto);
+  const hairpinFor = (b: WorldBackend): boolean => hairpinAddr !== null && b.address === saddr;
+  const replyKeyFor = (b: WorldBackend): string => ctKey(b.address, b.port, hairpinFor(b) ? hairpinAddr! : saddr, sport, proto);
   /* Another live, established flow holds the reply tuple under another VIP:port: the new flow is refused (a new or closing one gives way: ct_holds). */
   const clashes = (b: WorldBackend): WorldConntrack | undefined => {
     const held = T.get(replyKeyFor(b));
@@ -651,10 +701,10 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
       }
     }
     /* A flow's entry says whether it is a hairpin flow (set when it was placed); the address is the one of the moment. */
-    const hairpin = world.hairpin !== null && (follow ? e!.hairpin : be !== undefined && be.address === saddr);
-    if (be) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? world.hairpin! : '0.0.0.0', serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
-    else exp.natUnknown = true;
-    if (hairpin && o.saddr !== world.hairpin) fail('nat', `a client given itself (${saddr}) must be source-NATed to ${world.hairpin}, got ${o.saddr}`);
+    const hairpin = hairpinAddr !== null && (follow ? e!.hairpin : be !== undefined && be.address === saddr);
+    if (be && r.family === 4) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? hairpinAddr! : '0.0.0.0', serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
+    else if (!be) exp.natUnknown = true;
+    if (hairpin && o.saddr !== hairpinAddr) fail('nat', `a client given itself (${saddr}) must be source-NATed to ${hairpinAddr}, got ${o.saddr}`);
     if (!hairpin && o.saddr !== saddr) fail('nat', `source address changed on the way in: ${saddr} -> ${o.saddr}`);
     if (o.sport !== sport) fail('nat', `source port changed on the way in: ${sport} -> ${o.sport}`);
     if (g.replies) fail('counters', 'a forwarded packet counted as a reply');
@@ -687,7 +737,9 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
   }
   /* No usable backend: answer a SYN or a datagram, if the service says so and it may be answered; else drop. */
   const macsOk = ((obs.input[0]! | obs.input[6]!) & 1) === 0;
-  const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) && r.totLen! - r.ihl! >= (proto === IPPROTO_UDP ? 8 : 20) &&
+  /* IPv6: the port unreachable quotes the headers and 64 bytes past them, at most 128 bytes; it must hold the UDP header (reject6_prepare). */
+  const quoteOk = r.family !== 6 || proto !== IPPROTO_UDP || Math.min(r.ihl! + 64, r.totLen!, 128) >= r.ihl! + 8;
+  const answerable = !service!.drop && macsOk && unicast(r.saddr!) && unicast(r.daddr!) && r.totLen! - r.ihl! >= (proto === IPPROTO_UDP ? 8 : 20) && quoteOk &&
     (proto === IPPROTO_UDP || ((flags & TCP_SYN) !== 0 && (flags & (TCP_ACK | TCP_RST)) === 0));
   if (!answerable) {
     if (obs.verdict !== v.drop || counter !== 'drop_no_backend') fail('nat', `no usable backend, not answerable: want dropped, drop_no_backend; got verdict ${obs.verdict}, ${counter}`);
@@ -699,14 +751,15 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     return { outcome, applied, violations };
   }
   applied.add('checksums');
-  const want = proto === IPPROTO_TCP ? rstFor(obs.input) : portUnreachableFor(obs.input);
-  if (!obs.output.equals(want)) fail('nat', `the ${proto === IPPROTO_TCP ? 'RST' : 'ICMP port unreachable'} differs from the one built from scratch: got ${hx(obs.output)}, want ${hx(want)}`);
+  const six = r.family === 6;
+  const want = proto === IPPROTO_TCP ? (six ? rst6For(obs.input) : rstFor(obs.input)) : six ? portUnreachable6For(obs.input, 64, 128) : portUnreachableFor(obs.input);
+  if (!obs.output.equals(want)) fail('nat', `the ${proto === IPPROTO_TCP ? 'RST' : six ? 'ICMPv6 port unreachable' : 'ICMP port unreachable'} differs from the one built from scratch: got ${hx(obs.output)}, want ${hx(want)}`);
   const o = readFrame(obs.output);
-  if (o.ipInvalid !== undefined) fail('checksums', `the answer's IPv4 header is invalid: ${o.ipInvalid}`);
+  if (o.ipInvalid !== undefined || !o.ipHeader || o.family !== r.family) fail('checksums', `the answer's IPv${r.family} header is invalid: ${o.ipInvalid ?? 'cut, or of another family'}`);
   else {
     const sums = checksumSums(obs.output, o);
     if (sums.ip !== 0xffff) fail('checksums', 'the answer\'s IPv4 checksum is wrong');
-    if (sums.l4 !== 0xffff) fail('checksums', `the answer's ${proto === IPPROTO_TCP ? 'TCP' : 'ICMP'} checksum is wrong`);
+    if (sums.l4 !== 0xffff) fail('checksums', `the answer's ${proto === IPPROTO_TCP ? 'TCP' : six ? 'ICMPv6' : 'ICMP'} checksum is wrong`);
   }
   if (counter !== (proto === IPPROTO_TCP ? 'reject_tcp_rst' : 'reject_icmp_unreach')) fail('counters', `an answer counted as ${counter}`);
   return { outcome: 'answer', applied, violations };
@@ -741,11 +794,16 @@ function checkRewrite(obs: FuzzObservation, r: FrameReading, how: { reply: boole
   }
   const ip = ETH_LEN;
   const l4 = ETH_LEN + r.ihl!;
+  const six = r.family === 6;
   const allowed = new Set<number>();
   for (let i = 0; i < 12; i++) allowed.add(i);
-  allowed.add(ip + 8).add(ip + 10).add(ip + 11);
-  const src = [ip + 12, ip + 13, ip + 14, ip + 15];
-  const dst = [ip + 16, ip + 17, ip + 18, ip + 19];
+  /* The TTL and header checksum; IPv6: the hop limit (no header checksum). */
+  const ttlAt = six ? ip + 7 : ip + 8;
+  if (six) allowed.add(ttlAt);
+  else allowed.add(ip + 8).add(ip + 10).add(ip + 11);
+  const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+  const src = six ? range(ip + 8, 16) : range(ip + 12, 4);
+  const dst = six ? range(ip + 24, 16) : range(ip + 16, 4);
   for (const i of how.reply || how.hairpin ? src : []) allowed.add(i);
   for (const i of !how.reply || how.hairpin ? dst : []) allowed.add(i);
   for (const i of how.reply ? [l4, l4 + 1] : [l4 + 2, l4 + 3]) allowed.add(i);
@@ -753,17 +811,20 @@ function checkRewrite(obs: FuzzObservation, r: FrameReading, how: { reply: boole
   allowed.add(ck).add(ck + 1);
   const bad = diffPositions(obs.input, obs.output).filter((i) => !allowed.has(i));
   if (bad.length) fail('nat', `the ${how.reply ? 'reply' : 'forward'} rewrite changed bytes the NAT does not own, at offsets ${bad.slice(0, 8).join(', ')}: in ${obs.input.subarray(bad[0]!, bad[0]! + 4).toString('hex')}, out ${obs.output.subarray(bad[0]!, bad[0]! + 4).toString('hex')}`);
-  const ttlIn = obs.input[ip + 8]!;
-  const ttlOut = obs.output[ip + 8]!;
-  if (ttlOut !== ttlIn && ttlOut !== ttlIn - 1) fail('nat', `TTL ${ttlIn} -> ${ttlOut}`);
+  const ttlIn = obs.input[ttlAt]!;
+  const ttlOut = obs.output[ttlAt]!;
+  if (ttlOut !== ttlIn && ttlOut !== ttlIn - 1) fail('nat', `${six ? 'hop limit' : 'TTL'} ${ttlIn} -> ${ttlOut}`);
 }
 
 /** The output's checksums carry the input's errors, none more, none fewer; a UDP 0 stays 0. */
 function checkChecksums(obs: FuzzObservation, r: FrameReading, rs: { ip: number; l4?: number }, fail: (p: Property, m: string) => void): void {
   const o = readFrame(obs.output);
   if (o.ipInvalid !== undefined || o.l4Invalid !== undefined) {
-    fail('checksums', `the rewritten frame does not parse: ${o.ipInvalid ?? o.l4Invalid}`);
-    return;
+    /* A UDP checksum the rewrite made 0 is for the check below to name. */
+    if (!(r.family === 6 && r.proto === IPPROTO_UDP && o.udpChecksum === 0)) {
+      fail('checksums', `the rewritten frame does not parse: ${o.ipInvalid ?? o.l4Invalid}`);
+      return;
+    }
   }
   const os = checksumSums(obs.output, o);
   const what = (s: number | undefined): string => (s === 0xffff || s === 0 ? 'right' : `off (sum 0x${s?.toString(16)})`);

@@ -8,6 +8,8 @@
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
 import {
+  CONNTRACK_TABLES,
+  addressFamily,
   decodeConntrackKey,
   decodeConntrackValue,
   decodeLbStats,
@@ -18,7 +20,7 @@ import {
   type ConntrackKey,
   type GlobalCounter,
 } from '../../src/dataplane/codec.js';
-import type { ServiceSpec } from '../../src/model/service.js';
+import { backendIdentity, type ServiceSpec } from '../../src/model/service.js';
 import { ETH_LEN, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp } from './fuzz-frames.js';
 import {
   PROPERTIES,
@@ -37,19 +39,23 @@ import {
   type WorldFrag,
   type WorldService,
 } from './fuzz-check.js';
-import { BACKEND_ADDRS, CLIENTS, HAIRPIN_ADDR, datagramFrames, resolveFrame, serviceSpecs, twinPackets, type Scenario, type Step, type Tuple } from './fuzz-scenario.js';
+import { BACKEND_ADDRS, BACKEND_ADDRS6, CLIENTS, CLIENTS6, HAIRPIN6_ADDR, HAIRPIN_ADDR, datagramFrames, resolveFrame, serviceSpecs, twinPackets, type Scenario, type Step, type Tuple } from './fuzz-scenario.js';
 
 /** What the fuzzer did: packets, and per property how many packets it applied to and how many broke it. */
 export interface FuzzTally {
   scenarios: number;
   packets: number;
   byProg: Record<'xdp' | 'tc', number>;
+  /** Packets by the family their ethertype says (other: neither). */
+  byFamily: Record<'ipv4' | 'ipv6' | 'other', number>;
   /**
    * Frames meant for tc that went to XDP instead: the kernel refuses an skb
    * test run of an IPv4 frame shorter than 34 bytes (IPv6: 54).
    */
   tcTooShort: number;
   outcomes: Partial<Record<Outcome, number>>;
+  /** The outcomes of IPv6 frames alone. */
+  outcomes6: Partial<Record<Outcome, number>>;
   properties: Record<Property, { checked: number; failed: number }>;
   /** Packets by lifecycle event (fuzz-check.ts, CheckResult.lifecycle). */
   lifecycle: Partial<Record<GlobalCounter, number>>;
@@ -64,8 +70,10 @@ export function newTally(): FuzzTally {
     scenarios: 0,
     packets: 0,
     byProg: { xdp: 0, tc: 0 },
+    byFamily: { ipv4: 0, ipv6: 0, other: 0 },
     tcTooShort: 0,
     outcomes: {},
+    outcomes6: {},
     properties: Object.fromEntries(PROPERTIES.map((p) => [p, { checked: 0, failed: 0 }])) as FuzzTally['properties'],
     lifecycle: {},
     known: {},
@@ -102,12 +110,18 @@ const CLOCK_LAG_NS = 25_000_000n;
 
 const PROTO_NUMBER = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP } as const;
 
-/** The whole conntrack table, as the checker reads it. */
+/** The whole conntrack and conntrack6 tables, as the checker reads them (one map: ctKey names the family). */
 function readTable(dp: NativeDataplane): Map<string, WorldConntrack> {
-  const { keys, values, count } = dp.raw.mapDump('conntrack');
+  const out = new Map<string, WorldConntrack>();
+  for (const map of ['conntrack', 'conntrack6'] as const) readTableInto(dp, map, out);
+  return out;
+}
+
+function readTableInto(dp: NativeDataplane, map: 'conntrack' | 'conntrack6', out: Map<string, WorldConntrack>): void {
+  const { keys, values, count } = dp.raw.mapDump(map);
+  if (!count) return;
   const ks = keys.length / count;
   const vs = values.length / count;
-  const out = new Map<string, WorldConntrack>();
   for (let i = 0; i < count; i++) {
     const k = decodeConntrackKey(keys.subarray(i * ks, (i + 1) * ks));
     const v = decodeConntrackValue(values.subarray(i * vs, (i + 1) * vs));
@@ -116,7 +130,6 @@ function readTable(dp: NativeDataplane): Map<string, WorldConntrack> {
       backendId: v.backendId, serviceId: v.serviceId, state: v.state, created: v.created, expires: v.expires,
     });
   }
-  return out;
 }
 
 /** The whole frag4 table (bpf/include/maps.h struct frag4_key, frag4_value), as the checker reads it. */
@@ -139,18 +152,23 @@ function readFrag4(dp: NativeDataplane): Map<string, WorldFrag> {
 
 /** The key a checker's table key names. */
 function parseCtKey(k: string): ConntrackKey {
-  const m = /^(.+):(\d+)>(.+):(\d+)\/(\d+)$/.exec(k)!;
+  const m = /^\[?([^\]>]+?)\]?:(\d+)>\[?([^\]/]+?)\]?:(\d+)\/(\d+)$/.exec(k)!;
   return { saddr: m[1]!, sport: Number(m[2]), daddr: m[3]!, dport: Number(m[4]), protocol: Number(m[5]) === IPPROTO_TCP ? 'tcp' : 'udp' };
 }
 
-/** The other entry of a flow (bpf/include/ct.h's ct_peer): its key. */
-function peerKey(k: string, e: WorldConntrack, hairpin: string | null): string {
+/** The other entry of a flow (bpf/include/ct.h's ct_peer, ct6.h's ct6_peer): its key. */
+function peerKey(k: string, e: WorldConntrack, hairpin: string | null, hairpin6: string | null): string {
   const t = parseCtKey(k);
   const proto = PROTO_NUMBER[t.protocol as 'tcp' | 'udp'];
+  const six = addressFamily(t.saddr) === 6;
+  const hp = six ? hairpin6 ?? t.saddr : hairpin ?? '0.0.0.0';
   return e.reply
     ? ctKey(e.hairpin ? t.saddr : t.daddr, t.dport, e.natAddress, e.natPort, proto)
-    : ctKey(e.natAddress, e.natPort, e.hairpin ? hairpin ?? '0.0.0.0' : t.saddr, t.sport, proto);
+    : ctKey(e.natAddress, e.natPort, e.hairpin ? hp : t.saddr, t.sport, proto);
 }
+
+/** The conntrack map of a key the checker names. */
+const ctMapOf = (k: ConntrackKey): 'conntrack' | 'conntrack6' => CONNTRACK_TABLES[addressFamily(k.saddr)].map;
 
 /** The second now, as the dataplane's clock counts it (whole seconds of CLOCK_MONOTONIC). */
 const nowSeconds = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
@@ -193,6 +211,7 @@ export class FuzzRig {
   private current = new Map<string, ServiceSpec | null>();
   private world: WorldService[] = [];
   private hairpin: string | null = null;
+  private hairpin6: string | null = null;
   private global!: Record<GlobalCounter, bigint>;
   private svcStats!: Buffer;
   private beStats!: Buffer;
@@ -212,7 +231,7 @@ export class FuzzRig {
     const dp = await NativeDataplane.open({
       fibRedirect: false,
       flowTimeouts: FUZZ_TIMEOUTS,
-      capacity: { conntrack: 8192, affinity: 1024, frontends: 15, backends: 63, maglevSlots: 65536 },
+      capacity: { conntrack: 8192, conntrack6: 8192, affinity: 1024, frontends: 15, backends: 63, maglevSlots: 65536 },
     });
     return new FuzzRig(dp, FuzzRig.balancer(dp));
   }
@@ -230,6 +249,7 @@ export class FuzzRig {
     const room = this.lb.room();
     if (room.backendIds.free < 40 || room.serviceIds.free < 10) this.lb = FuzzRig.balancer(this.dp);
     this.dp.raw.mapClear('conntrack');
+    this.dp.raw.mapClear('conntrack6');
     this.dp.raw.mapClear('affinity');
     this.dp.raw.mapClear('frag4');
     this.specs = serviceSpecs(s.services);
@@ -250,7 +270,9 @@ export class FuzzRig {
 
   private setHairpin(on: boolean): void {
     this.hairpin = on ? HAIRPIN_ADDR : null;
-    this.dp.setHairpinAddress(this.hairpin);
+    this.hairpin6 = on ? HAIRPIN6_ADDR : null;
+    this.dp.setHairpinAddress(this.hairpin, 4);
+    this.dp.setHairpinAddress(this.hairpin6, 6);
   }
 
   private snapshot(): void {
@@ -273,7 +295,7 @@ export class FuzzRig {
         affinity: spec.sessionAffinity !== undefined,
         drop: spec.noBackends === 'drop',
         backends: spec.backends.map((b) => ({
-          id: ids.backends.get(`${b.address}:${b.port}`)!,
+          id: ids.backends.get(backendIdentity(b))!,
           address: b.address,
           port: b.port,
           draining: b.state === 'draining' || b.weight === 0,
@@ -323,7 +345,7 @@ export class FuzzRig {
         /* Every affinity entry last used long ago: the next flow is placed by Maglev again. */
         for (const svc of this.world) {
           if (!svc.affinity) continue;
-          for (const client of [...CLIENTS, ...BACKEND_ADDRS]) {
+          for (const client of [...CLIENTS, ...BACKEND_ADDRS, ...CLIENTS6, ...BACKEND_ADDRS6]) {
             const a = this.dp.getAffinity(client, svc.id);
             if (a) this.dp.raw.mapUpdate('affinity', encodeAffinityKey(client, svc.id), encodeAffinityValue({ ...a, lastSeenNs: 1n }));
           }
@@ -339,16 +361,17 @@ export class FuzzRig {
         const k = keys[(step.entry ?? 0) % keys.length]!;
         const e = table.get(k)!;
         const targets = step.entry === null ? keys : [k];
-        if (step.kind !== 'evict' && step.entry !== null && step.both) targets.push(peerKey(k, e, this.hairpin));
+        if (step.kind !== 'evict' && step.entry !== null && step.both) targets.push(peerKey(k, e, this.hairpin, this.hairpin6));
         for (const t of targets) {
           const v = table.get(t);
           if (!v) continue;
+          const key = parseCtKey(t);
           if (step.kind === 'evict') {
-            this.dp.raw.mapDelete('conntrack', encodeConntrackKey(parseCtKey(t)));
+            this.dp.raw.mapDelete(ctMapOf(key), encodeConntrackKey(key));
             continue;
           }
           const expires = step.kind === 'expire' ? nowSeconds() - step.ago : v.expires - step.seconds;
-          this.dp.raw.mapUpdate('conntrack', encodeConntrackKey(parseCtKey(t)), encodeConntrackValue({
+          this.dp.raw.mapUpdate(ctMapOf(key), encodeConntrackKey(key), encodeConntrackValue({
             dir: v.reply ? 1 : 0, natAddress: v.natAddress, natPort: v.natPort, backendId: v.backendId, serviceId: v.serviceId,
             state: v.state, created: v.created, expires: expires >>> 0, ...(v.hairpin ? { hairpin: true } : {}),
           }));
@@ -358,6 +381,7 @@ export class FuzzRig {
       case 'forgetFlows':
         /* As if every entry had been evicted: replies now go through reply_nat. */
         this.dp.raw.mapClear('conntrack');
+        this.dp.raw.mapClear('conntrack6');
         break;
       case 'hairpin':
         this.setHairpin(step.on);
@@ -395,7 +419,7 @@ export class FuzzRig {
     const last = Number(t1 / 1_000_000_000n);
     let result: CheckResult | undefined;
     for (let now = first; now <= last; now++) {
-      const world: FuzzWorld = { services: this.world, hairpin: this.hairpin, conntrack: table, now, timeouts: FUZZ_TIMEOUTS, frag4 };
+      const world: FuzzWorld = { services: this.world, hairpin: this.hairpin, hairpin6: this.hairpin6, conntrack: table, now, timeouts: FUZZ_TIMEOUTS, frag4 };
       const r = checkPacket(world, obs, this.allow);
       if (!result || !r.violations.length) result = r;
       if (!r.violations.length) break;
@@ -425,6 +449,9 @@ export class FuzzRig {
     const { result, output } = this.sendAndCheck(prog, frame);
     tally.packets++;
     tally.byProg[prog]++;
+    const ethType = frame.readUInt16BE(12);
+    tally.byFamily[ethType === 0x0800 ? 'ipv4' : ethType === 0x86dd ? 'ipv6' : 'other']++;
+    if (ethType === 0x86dd) tally.outcomes6[result.outcome] = (tally.outcomes6[result.outcome] ?? 0) + 1;
     tally.outcomes[result.outcome] = (tally.outcomes[result.outcome] ?? 0) + 1;
     for (const p of result.applied) tally.properties[p].checked++;
     for (const c of result.lifecycle ?? []) tally.lifecycle[c] = (tally.lifecycle[c] ?? 0) + 1;

@@ -6,7 +6,8 @@
 import test from 'ava';
 import { buildFrame, readFrame, type FrameSpec } from '../helpers/fuzz-frames.js';
 import { checkPacket, ctKey, fragKey, fragRewrite, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack, type WorldFrag } from '../helpers/fuzz-check.js';
-import { fragmentPacket, icmpError } from '../helpers/packet.js';
+import { fragmentPacket, icmpError, portUnreachable6For, rst6For, rstFor } from '../helpers/packet.js';
+import type { GlobalCounter } from '../../src/dataplane/codec.js';
 
 const NOW = 5000;
 const TIMEOUTS = { tcpSyn: 60, tcpEstablished: 21600, tcpClosing: 10, udp: 75 };
@@ -389,4 +390,200 @@ test('icmp: an error about a dead, stale or unknown flow passes untouched', (t) 
     t.deepEqual(broke(w, obs(input, input, { ...passed, conntrack: tbl })), [], what);
     t.true(broke(w, obs(input, want, { ...passed, global: { rx_packets: 1, forwarded_stack: 1, icmp_translated: 1 }, conntrack: tbl })).length > 0, `${what}: translated`);
   }
+});
+
+/*
+ * IPv6 (bpf/include/lb6.h, parsing.h parse_ipv6hdr, ct6.h, reject6.h): each
+ * rule the oracle adds for it, shown a wrong output.
+ */
+
+const world6: FuzzWorld = {
+  ...world,
+  services: [...world.services, {
+    id: 5, vip: 'fd96::10', port: 80, proto: 6, affinity: false, drop: false,
+    backends: [{ id: 9, address: 'fd01::11', port: 8080, draining: false }],
+  }, {
+    id: 6, vip: 'fd96::10', port: 53, proto: 17, affinity: false, drop: false,
+    backends: [{ id: 10, address: 'fd01::12', port: 5353, draining: false }],
+  }, {
+    id: 11, vip: 'fd96::30', port: 80, proto: 6, affinity: false, drop: false, backends: [],
+  }, {
+    id: 12, vip: 'fd96::30', port: 53, proto: 17, affinity: false, drop: false, backends: [],
+  }],
+};
+const CLIENT6 = '2001:db8:50::7';
+const be9 = { id: 9, address: 'fd01::11', port: 8080 };
+const ip6 = (extra: Partial<NonNullable<FrameSpec['ip6']>> = {}): NonNullable<FrameSpec['ip6']> => ({ hopLimit: 64, flowLabel: 0x12345, ext: [], ...extra });
+const syn6 = (daddr: string, dport: number, extra: Partial<FrameSpec> = {}): FrameSpec => ({
+  ...mac, ip: ip(CLIENT6, daddr), ip6: ip6(), l4: { kind: 'tcp', sport: 40000, dport, seq: 1, flags: 2, options: [], payload: [1, 2, 3] }, mutations: [], ...extra,
+});
+const dgram6 = (daddr: string, dport: number, extra: Partial<FrameSpec> = {}): FrameSpec => ({
+  ...mac, ip: ip(CLIENT6, daddr), ip6: ip6(), l4: { kind: 'udp', sport: 40000, dport, zeroChecksum: false, payload: [9, 9, 9] }, mutations: [], ...extra,
+});
+/** The frame the DNAT must make of an IPv6 spec to backend fd01::11:8080, built from scratch. */
+const dnatted6 = (s: FrameSpec): Buffer => buildFrame({ ...s, ip: { ...s.ip, daddr: 'fd01::11' }, l4: { ...s.l4, dport: 8080 } as FrameSpec['l4'] });
+/** The entries a new IPv6 flow of `input` placed on fd01::11:8080 (service 5) leaves. */
+function placed6(input: Buffer, state: WorldConntrack['state'] = 'new'): Map<string, WorldConntrack> {
+  const r = readFrame(input);
+  const fwd6: WorldConntrack = { natAddress: be9.address, natPort: be9.port, reply: false, hairpin: false, backendId: 9, serviceId: 5, state, created: NOW, expires: NOW + (state === 'new' ? TIMEOUTS.tcpSyn : TIMEOUTS.tcpEstablished) };
+  return new Map([
+    [ctKey(r.saddr!, r.sport!, r.daddr!, r.dport!, 6), fwd6],
+    [ctKey(be9.address, be9.port, r.saddr!, r.sport!, 6), { ...fwd6, reply: true, natAddress: r.daddr!, natPort: r.dport! }],
+  ]);
+}
+function obs6(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): FuzzObservation {
+  const len = readFrame(input).totLen!;
+  return {
+    prog: 'xdp', input, output, verdict: 2,
+    global: { rx_packets: 1, forwarded_stack: 1 },
+    svc: new Map([[5, fwd(len)]]),
+    backend: new Map([[9, fwd(len)]]),
+    frag4: new Map(),
+    ...o,
+    conntrack: o.conntrack ?? (output.equals(input) ? new Map() : placed6(input)),
+  };
+}
+const passed6 = { global: { rx_packets: 1, passed_other: 1 }, svc: new Map(), backend: new Map(), conntrack: new Map() };
+const dropped6 = (c: GlobalCounter): Partial<FuzzObservation> => ({ verdict: 1, global: { rx_packets: 1, [c]: 1 }, svc: new Map(), backend: new Map(), conntrack: new Map() });
+
+test('IPv6 nat: the 16-byte destination and the port rewritten, nothing else; conntrack6 keys bracket the addresses', (t) => {
+  const s = syn6('fd96::10', 80, { ip6: ip6({ ext: [{ type: 0, bytes: [1, 4, 0, 0, 0, 0] }] }) });
+  const f = buildFrame(s);
+  t.deepEqual(checkPacket(world6, obs6(f, dnatted6(s))).violations, []);
+  t.true([...placed6(f).keys()].includes(`[${CLIENT6}]:40000>[fd96::10]:80/6`), 'an IPv6 key names its family');
+  t.true(broke(world6, obs6(f, buildFrame({ ...s, ip: { ...s.ip, daddr: 'fd01::99' }, l4: { ...s.l4, dport: 8080 } as FrameSpec['l4'] }))).includes('nat'), 'to no backend');
+  const label = dnatted6(s);
+  label[14 + 3]! ^= 1;
+  t.deepEqual(broke(world6, obs6(f, label)), ['nat'], 'the flow label is not the NAT\'s');
+  const ext = dnatted6(s);
+  ext[14 + 40 + 4]! ^= 1;
+  t.deepEqual(broke(world6, obs6(f, ext)), ['nat'], 'an extension header byte is not the NAT\'s');
+  const hops = dnatted6(s);
+  hops[14 + 7] = 62;
+  t.deepEqual(broke(world6, obs6(f, hops)), ['nat'], 'the hop limit goes down by one at most');
+  t.deepEqual(broke(world6, obs6(f, dnatted6(s), { conntrack: new Map([...placed6(f)].slice(0, 1)) })), ['conntrack'], 'the reply entry is missing');
+});
+
+test('IPv6 checksums: the L4 checksum with the IPv6 pseudo-header, a UDP checksum never made 0', (t) => {
+  const s = syn6('fd96::10', 80);
+  const f = buildFrame(s);
+  const bad = dnatted6(s);
+  bad[14 + 40 + 16]! ^= 0x10;
+  t.deepEqual(broke(world6, obs6(f, bad)), ['checksums']);
+  /* The IPv4 rewrite's checksum (no 16-byte delta) is off for IPv6. */
+  const v4ish = dnatted6(s);
+  v4ish.writeUInt16BE(f.readUInt16BE(14 + 40 + 16), 14 + 40 + 16);
+  t.deepEqual(broke(world6, obs6(f, v4ish)), ['checksums']);
+  const u = dgram6('fd96::10', 53);
+  const uf = buildFrame(u);
+  const out = buildFrame({ ...u, ip: { ...u.ip, daddr: 'fd01::12' }, l4: { ...u.l4, dport: 5353 } as FrameSpec['l4'] });
+  const r = readFrame(uf);
+  const fwd6: WorldConntrack = { natAddress: 'fd01::12', natPort: 5353, reply: false, hairpin: false, backendId: 10, serviceId: 6, state: 'established', created: NOW, expires: NOW + TIMEOUTS.udp };
+  const table = new Map([[ctKey(CLIENT6, 40000, 'fd96::10', 53, 17), fwd6], [ctKey('fd01::12', 5353, CLIENT6, 40000, 17), { ...fwd6, reply: true, natAddress: 'fd96::10', natPort: 53 }]]);
+  const udpObs = { svc: new Map([[6, fwd(r.totLen!)]]), backend: new Map([[10, fwd(r.totLen!)]]), conntrack: table };
+  t.deepEqual(broke(world6, obs6(uf, out, udpObs)), []);
+  const zero = Buffer.from(out);
+  zero.writeUInt16BE(0, 14 + 40 + 6);
+  t.deepEqual(broke(world6, obs6(uf, zero, udpObs)), ['checksums']);
+});
+
+test('IPv6 malformed: jumbogram, too many or too long extension headers, hop-by-hop not first, UDP checksum 0: dropped to a VIP', (t) => {
+  const opts = (n: number): Array<{ type: number; bytes: number[] }> => Array.from({ length: n }, () => ({ type: 60, bytes: [1, 4, 0, 0, 0, 0] }));
+  const cases: Array<[string, FrameSpec]> = [
+    ['payload length 0', syn6('fd96::10', 80, { mutations: [{ kind: 'payloadLen', value: 0 }] })],
+    ['payload length beyond the frame', syn6('fd96::10', 80, { mutations: [{ kind: 'payloadLen', value: 200 }] })],
+    ['five extension headers', syn6('fd96::10', 80, { ip6: ip6({ ext: opts(5) }) })],
+    ['264 bytes of extension headers', syn6('fd96::10', 80, { ip6: ip6({ ext: [{ type: 60, bytes: Array<number>(262).fill(0) }] }) })],
+    ['hop-by-hop second', syn6('fd96::10', 80, { ip6: ip6({ ext: [...opts(1), { type: 0, bytes: [] }] }) })],
+    ['an extension header cut', syn6('fd96::10', 80, { ip6: ip6({ ext: opts(2) }), mutations: [{ kind: 'cut', boundary: 2, delta: 4 }] })],
+    ['version 4 in an IPv6 frame', syn6('fd96::10', 80, { mutations: [{ kind: 'version', value: 4 }] })],
+    ['UDP checksum 0', dgram6('fd96::10', 53, { l4: { kind: 'udp', sport: 40000, dport: 53, zeroChecksum: true, payload: [1] } })],
+  ];
+  for (const [what, s] of cases) {
+    const f = buildFrame(s);
+    t.not(readFrame(f).ipInvalid ?? readFrame(f).l4Invalid, undefined, `${what}: read as invalid`);
+    t.deepEqual(broke(world6, obs6(f, f, dropped6('drop_malformed'))), [], what);
+    t.deepEqual(broke(world6, obs6(f, f, passed6)), ['malformed'], `${what}: passed`);
+    t.deepEqual(broke(world6, obs6(f, dnatted6(syn6('fd96::10', 80)), { conntrack: new Map() })), ['malformed'], `${what}: rewritten`);
+  }
+  /* Four headers of 256 bytes in all are fine. */
+  const four = buildFrame(syn6('fd96::10', 80, { ip6: ip6({ ext: [{ type: 0, bytes: Array<number>(62).fill(0) }, ...opts(3).map((e) => ({ ...e, bytes: Array<number>(62).fill(0) }))] }) }));
+  t.is(readFrame(four).ihl, 40 + 256);
+  t.is(readFrame(four).ipInvalid, undefined);
+  /* Not to a VIP: passed untouched, counted passed_malformed. */
+  const other = buildFrame(syn6('fd96::99', 80, { mutations: [{ kind: 'payloadLen', value: 0 }] }));
+  t.deepEqual(broke(world6, obs6(other, other, { ...passed6, global: { rx_packets: 1, passed_malformed: 1 } })), []);
+  t.deepEqual(broke(world6, obs6(other, other, dropped6('drop_malformed'))), ['malformed']);
+});
+
+test('IPv6 untouched: a waypoint, a link-local source, ND, AH, a cut header; another ethertype', (t) => {
+  const cases: Array<[string, FrameSpec, GlobalCounter]> = [
+    ['routing header, segments left 1', syn6('fd96::10', 80, { ip6: ip6({ ext: [{ type: 43, bytes: [4, 1] }] }) }), 'passed_other'],
+    ['link-local source', { ...syn6('fd96::10', 80), ip: ip('fe80::1', 'fd96::10') }, 'passed_other'],
+    ['link-local source, TCP cut', { ...syn6('fd96::10', 80), ip: ip('fe80::1', 'fd96::10'), mutations: [{ kind: 'doff', value: 15 }] }, 'passed_other'],
+    ['multicast source', { ...syn6('fd96::10', 80), ip: ip('ff02::1', 'fd96::10') }, 'passed_other'],
+    ['neighbour solicitation to the VIP', { ...syn6('fd96::10', 80), l4: { kind: 'icmp', type: 135, code: 0, quote: [...Array<number>(16).fill(0)] } }, 'passed_other'],
+    ['echo request to the VIP', { ...syn6('fd96::10', 80), l4: { kind: 'icmp', type: 128, code: 0, quote: [1, 2] } }, 'passed_other'],
+    ['AH to the VIP', { ...syn6('fd96::10', 80), l4: { kind: 'raw', proto: 51, payload: [6, 2, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, 'passed_other'],
+    ['a cut fixed header', syn6('fd96::10', 80, { mutations: [{ kind: 'cut', boundary: 0, delta: 30 }] }), 'passed_malformed'],
+    ['ARP', syn6('fd96::10', 80, { mutations: [{ kind: 'ethType', value: 0x0806 }] }), 'passed_other'],
+  ];
+  for (const [what, s, c] of cases) {
+    const f = buildFrame(s);
+    const quiet = { ...passed6, global: { rx_packets: 1, [c]: 1 } };
+    t.deepEqual(broke(world6, obs6(f, f, quiet)), [], what);
+    const changed = Buffer.from(f);
+    changed[changed.length - 1]! ^= 1;
+    t.true(broke(world6, obs6(f, changed, quiet)).includes('untouched'), `${what}: changed`);
+    t.true(broke(world6, obs6(f, f, dropped6('drop_malformed'))).includes('untouched'), `${what}: dropped`);
+  }
+  /* The IPv4 oracle's reading of this frame, as main had it, wanted passed_other for a cut IPv6 header. */
+  const cut = buildFrame(syn6('fd96::10', 80, { mutations: [{ kind: 'truncate', at: 20 }] }));
+  t.deepEqual(broke(world6, obs6(cut, cut, passed6)), ['counters']);
+});
+
+test('IPv6 fragments: a later fragment to a VIP is dropped (drop_fragment), passes elsewhere; a first one is balanced', (t) => {
+  const later = buildFrame(dgram6('fd96::10', 53, { ip6: ip6({ frag: { offset: 16, more: false, id: 7, at: 0 } }) }));
+  t.true(readFrame(later).laterFragment);
+  t.deepEqual(broke(world6, obs6(later, later, dropped6('drop_fragment'))), []);
+  t.deepEqual(broke(world6, obs6(later, later, passed6)), ['fragments']);
+  const elsewhere = buildFrame(dgram6('fd96::99', 53, { ip6: ip6({ frag: { offset: 16, more: true, id: 7, at: 0 } }) }));
+  t.deepEqual(broke(world6, obs6(elsewhere, elsewhere, passed6)), []);
+  t.deepEqual(broke(world6, obs6(elsewhere, elsewhere, dropped6('drop_fragment'))), ['untouched']);
+  /* An atomic fragment (offset 0, M 0) is an ordinary packet; a first fragment is balanced as one. */
+  for (const more of [false, true]) {
+    const s = syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more, id: 7, at: 0 } }) });
+    const f = buildFrame(s);
+    t.is(readFrame(f).firstFragment, more);
+    t.deepEqual(broke(world6, obs6(f, dnatted6(s))), [], `M ${more}`);
+    t.deepEqual(broke(world6, obs6(f, f, dropped6('drop_fragment'))).includes('nat'), true, `M ${more}: dropped`);
+  }
+});
+
+test('IPv6 answers: the RST and the ICMPv6 port unreachable built from scratch; a datagram whose headers leave no room in the quote is dropped', (t) => {
+  const answered = (c: GlobalCounter): Partial<FuzzObservation> => ({ verdict: 3, global: { rx_packets: 1, [c]: 1 }, svc: new Map(), backend: new Map(), conntrack: new Map() });
+  const s = syn6('fd96::30', 80, { ip6: ip6({ ext: [{ type: 60, bytes: [1, 4, 0, 0, 0, 0] }] }) });
+  const f = buildFrame(s);
+  t.deepEqual(broke(world6, obs6(f, rst6For(f), answered('reject_tcp_rst'))), []);
+  const rst = rst6For(f);
+  rst[14 + 40 + 8]! ^= 1;
+  t.true(broke(world6, obs6(f, rst, answered('reject_tcp_rst'))).includes('nat'), 'a wrong acknowledgement number');
+  t.true(broke(world6, obs6(f, rstFor(buildFrame(syn('10.96.0.10', 80))), answered('reject_tcp_rst'))).includes('nat'), 'an IPv4 RST');
+  const u = buildFrame(dgram6('fd96::30', 53, { ip6: ip6({ ext: [{ type: 60, bytes: [1, 4, 0, 0, 0, 0] }] }) }));
+  t.deepEqual(broke(world6, obs6(u, portUnreachable6For(u, 64, 128), answered('reject_icmp_unreach'))), []);
+  const icmp = portUnreachable6For(u, 64, 128);
+  icmp[14 + 40 + 2]! ^= 1;
+  t.true(broke(world6, obs6(u, icmp, answered('reject_icmp_unreach'))).includes('nat'), 'a wrong ICMPv6 checksum');
+  /* 96 bytes of extension headers: 136 of headers, past the 128-byte quote: not answered. */
+  const long = buildFrame(dgram6('fd96::30', 53, { ip6: ip6({ ext: [{ type: 60, bytes: Array<number>(94).fill(0) }] }) }));
+  t.deepEqual(broke(world6, obs6(long, long, dropped6('drop_no_backend'))), []);
+  t.true(broke(world6, obs6(long, portUnreachable6For(long, 64, 128), answered('reject_icmp_unreach'))).includes('nat'), 'answered without the UDP header quoted');
+});
+
+test('IPv6 counters: bytes are the fixed header and the payload length, not the frame', (t) => {
+  const s = syn6('fd96::10', 80);
+  const f = Buffer.concat([buildFrame(s), Buffer.alloc(6)]);
+  const out = Buffer.concat([dnatted6(s), Buffer.alloc(6)]);
+  t.deepEqual(broke(world6, obs6(f, out)), []);
+  t.deepEqual(broke(world6, obs6(f, out, { svc: new Map([[5, fwd(f.length - 14)]]) })), ['counters']);
 });
