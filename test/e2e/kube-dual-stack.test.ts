@@ -232,3 +232,68 @@ test('dual-stack Services: each family\'s VIPs reach that family\'s endpoints, f
   t.true(flows.some((f) => f.clientAddress === APP_6 && f.address === vip6 && f.backendAddress === own), `the held connection is tracked to ${own}: ${ct.stdout.slice(0, 500)}`);
   t.deepEqual(flows.filter((f) => f.backendAddress !== WEB_2_6 && f.backendAddress !== WEB_3_6), [], 'IPv6 flows go to IPv6 endpoints only');
 });
+
+test('dual stack as it changes: a family added and removed, IPv6 endpoints replaced, the agent restarted (tc)', async (t) => {
+  const k = await kubeNode(t, 'kdt', { mode: 'tc' });
+  const [web1, web2, web3] = [await k.node.addPod('web-1', WEB_1), await k.node.addPod('web-2', WEB_2), await k.node.addPod('web-3', '10.244.1.13')];
+  const [a1, a2, a3, client] = await Promise.all([k.agentIn(web1.ns), k.agentIn(web2.ns), k.agentIn(web3.ns), k.agentIn(k.node.client.ns)]);
+  await Promise.all([a1.serve('web-1', HTTP, UDP), a2.serve('web-2', HTTP, UDP), a3.serve('web-3', HTTP, UDP)]);
+  // Single-stack IPv4 (the cluster's default), with slices of both families.
+  await k.apply(`apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: dns, port: 53, protocol: UDP, targetPort: 5353}
+`);
+  await k.apply([slice('web', 'web-v4', 'IPv4', WEB_PORTS, [WEB_1, WEB_2]), slice('web', 'web-v6', 'IPv6', WEB_PORTS, [WEB_2_6, WEB_3_6])].join('---\n'));
+  t.deepEqual(spec(k, 'web').ipFamilies, ['IPv4']);
+  await k.start();
+  await k.programmed({ 'default/web:http': [WEB_1, WEB_2], 'default/web:dns': [WEB_1, WEB_2] });
+  t.regex(k.agent.log(), /EndpointSlice web-v6: its IPv6 endpoints are left out: the service has no IPv6 cluster IP/);
+
+  // Upgraded to dual stack: the API server adds an IPv6 cluster IP, the agent its VIP and the IPv6 endpoints.
+  await k.kubectl('patch', 'service', 'web', '-p', '{"spec":{"ipFamilyPolicy":"PreferDualStack"}}');
+  const [vip4, vip6] = spec(k, 'web').clusterIPs as [string, string];
+  t.regex(vip6 ?? '', /^fd96::[0-9a-f]{1,4}$/, `an IPv6 cluster IP was added: ${JSON.stringify(spec(k, 'web').clusterIPs)}`);
+  const all = [WEB_1, WEB_2, WEB_2_6, WEB_3_6];
+  await k.programmed({ 'default/web:http': all, 'default/web:dns': all });
+  let r = await client.http(httpUrl(vip6, 80), 20, 4);
+  ok(t, r, 20, 'client -> [IPv6 cluster IP]:80 at tc');
+  t.deepEqual(sorted(r), ['web-2', 'web-3']);
+  ok(t, await client.http(httpUrl(vip4, 80), 10, 4), 10, 'client -> IPv4 cluster IP:80 at tc');
+
+  // A UDP client with a fixed source port, and a long-lived TCP connection, both over IPv6.
+  const dnsFrom = async (): Promise<string | undefined> => Object.keys((await client.udp(vip6, 53, 1, 1, 41_000)).byBackend)[0];
+  const first = await dnsFrom();
+  t.true(first === 'web-2' || first === 'web-3', `answered by an IPv6 endpoint: ${first}`);
+  const conn = await client.open(httpUrl(vip6, 80));
+  // The UDP flow's IPv6 endpoint leaves (its pod keeps its IPv4 one): the flow moves at once; the TCP connection goes on.
+  const gone6 = first === 'web-2' ? WEB_2_6 : WEB_3_6;
+  const stays6 = gone6 === WEB_2_6 ? WEB_3_6 : WEB_2_6;
+  const web4 = await k.node.addPod('web-4', '10.244.1.14');
+  await (await k.agentIn(web4.ns)).serve('web-4', HTTP, UDP);
+  await k.apply(slice('web', 'web-v6', 'IPv6', WEB_PORTS, [stays6, web4.address6]));
+  await k.programmed({ 'default/web:http': [WEB_1, WEB_2, stays6, web4.address6, `${gone6}:draining`], 'default/web:dns': [WEB_1, WEB_2, stays6, web4.address6] });
+  const moved = await dnsFrom();
+  t.true(moved !== undefined && moved !== first, `the IPv6 UDP flow left the endpoint that went (${first} -> ${moved})`);
+  t.is((await client.request(conn.conn)).backend, conn.backend, 'an established IPv6 connection outlives its endpoint\'s removal');
+
+  // The agent killed and restarted: the IPv6 connection survives (conntrack6 adopted), new ones work.
+  const conn2 = await client.open(httpUrl(vip6, 80));
+  await k.agent.stop('SIGKILL');
+  t.is((await client.request(conn2.conn)).backend, conn2.backend, 'IPv6 forwarding goes on without the agent');
+  await k.start();
+  t.is((await client.request(conn2.conn)).backend, conn2.backend, 'a restarted agent keeps established IPv6 connections');
+  ok(t, await client.http(httpUrl(vip6, 80), 10, 4), 10, 'new IPv6 connections after the restart');
+
+  // Back to single stack: the API server releases the IPv6 cluster IP, the agent removes its VIP and endpoints.
+  await k.kubectl('patch', 'service', 'web', '-p', '{"spec":{"ipFamilyPolicy":"SingleStack"}}');
+  t.deepEqual(spec(k, 'web').clusterIPs, [vip4]);
+  await k.programmed({ 'default/web:http': [WEB_1, WEB_2], 'default/web:dns': [WEB_1, WEB_2] });
+  const list = await sluice(['--server', k.agent.address, '-o', 'json', 'service', 'list']);
+  t.deepEqual((JSON.parse(list.stdout) as Array<{ name: string; addresses: string[] }>).find((s) => s.name === 'default/web:http')?.addresses, [vip4]);
+  ok(t, await client.http(httpUrl(vip4, 80), 10, 4), 10, 'IPv4 goes on');
+});
