@@ -50,6 +50,16 @@ spec:
   selector: {app: solo}
   ports:
   - {name: http, port: 80, targetPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec:
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: nothing}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: dns, port: 53, protocol: UDP, targetPort: 5353}
 `;
 
 function slice(service: string, name: string, addressType: 'IPv4' | 'IPv6', ports: Array<{ name: string; port: number; protocol?: string }>, ips: string[]): string {
@@ -140,6 +150,7 @@ test('dual-stack Services: each family\'s VIPs reach that family\'s endpoints, f
     'default/web:http': webBackends, 'default/web:http/nodeport': webBackends,
     'default/web:dns': webBackends, 'default/web:dns/nodeport': webBackends,
     'default/solo:http': [WEB_3_6],
+    'default/empty:http': [], 'default/empty:dns': [],
   });
 
   // Pod to the IPv6 cluster IP: only the IPv6 endpoints answer, and see the pod's IPv6 address.
@@ -213,6 +224,14 @@ test('dual-stack Services: each family\'s VIPs reach that family\'s endpoints, f
   ok(t, r, 5, 'hairpin over IPv6');
   t.deepEqual(peers, { [NODE_ADDRESS6]: 5 }, 'IPv6 hairpin traffic is masqueraded to the node\'s IPv6 address');
   t.regex(k.agent.log(), /EndpointSlice solo-v4: its IPv4 endpoints are left out: the service has no IPv4 cluster IP/);
+
+  // No endpoints: refused at once over IPv6 too (TCP RST, ICMPv6 port unreachable), from a pod (tc) and from outside (XDP).
+  const empty6 = spec(k, 'empty').clusterIPs[1]!;
+  t.regex(empty6, /^fd96::/);
+  for (const [who, agent] of [['pod', appAgent], ['client', client]] as const) {
+    t.is((await agent.probe(empty6, 80, 'tcp', 3000)).outcome, 'ECONNREFUSED', `${who}: TCP to an IPv6 VIP without endpoints`);
+    t.is((await agent.probe(empty6, 53, 'udp', 3000)).outcome, 'ECONNREFUSED', `${who}: UDP to an IPv6 VIP without endpoints`);
+  }
 
   // What the CLI shows: both VIPs on one service, the IPv6-only service with its one; IPv6 flows to IPv6 endpoints.
   const list = await sluice(['--server', k.agent.address, '-o', 'json', 'service', 'list']);
