@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Agent } from '../../src/demo/agent-client.js';
 import { createCgroup, removeCgroup } from '../../src/demo/cgroup.js';
 import { KubeApiServer } from '../../src/demo/kube-apiserver.js';
-import { NODE_ADDRESS, createPodNode, type PodNode } from '../../src/demo/pod-topology.js';
+import { NODE_ADDRESS, NODE_ADDRESS6, createPodNode, type PodNode } from '../../src/demo/pod-topology.js';
 import { freePort, listNamespaces } from '../../src/demo/topology.js';
 import { DaemonProcess } from './daemon.js';
 
@@ -71,7 +71,7 @@ export async function kubeNode(t: ExecutionContext, prefix: string, opts: { mode
   });
   const cgroup = await createCgroup(`sluice-kube-${tag}`);
   t.teardown(() => removeCgroup(cgroup));
-  api.applyObjects([{ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'Hostname', address: nodeName }] } }]);
+  api.applyObjects([{ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'InternalIP', address: NODE_ADDRESS6 }, { type: 'Hostname', address: nodeName }] } }]);
   const [hp, mp] = [await freePort(), await freePort()];
   const healthz = `127.0.0.1:${hp}`;
   const metrics = `127.0.0.1:${mp}`;

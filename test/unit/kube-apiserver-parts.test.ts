@@ -9,7 +9,7 @@ import { jsonMergePatch, serverSideApply, strategicMergePatch, type PatchMeta } 
 import { parseFieldSelector, parseLabelSelector } from '../../src/demo/kube-apiserver/selectors.js';
 import { humanDuration } from '../../src/demo/kube-apiserver/table.js';
 import { RESOURCES } from '../../src/demo/kube-apiserver/resources.js';
-import { allocateService, validateService } from '../../src/demo/kube-apiserver/services.js';
+import { allocateService, prepareServiceUpdate, validateService } from '../../src/demo/kube-apiserver/services.js';
 
 const ENDPOINT_SLICES = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
 
@@ -163,6 +163,31 @@ test('ipFamilies, ipFamilyPolicy and clusterIPs are validated as the real API se
   t.deepEqual(errors({ clusterIPs: ['10.96.0.10', 'fd97::a'] }), [{ type: 'Invalid', field: 'spec.clusterIPs', value: ['10.96.0.10', 'fd97::a'], detail: 'failed to allocate IP fd97::a: the provided IP (fd97::a) is not in the valid range. The range of valid IPs is fd96::/112' }]);
   const svc = cluster({ clusterIP: 'fd96::a' });
   t.deepEqual(allocateService(svc, [cluster({ clusterIPs: ['10.96.0.9', 'FD96:0::A'] })], NET), [{ type: 'Invalid', field: 'spec.clusterIPs', value: ['fd96::a'], detail: 'failed to allocate IP fd96::a: provided IP is already allocated' }], 'the same address written another way is taken');
+});
+
+test('an update adds a family with a dual-stack policy and releases it only with SingleStack', (t) => {
+  /** The update as the registry runs it: prepare, validate, allocate; the stored spec's IP fields, or the errors. */
+  const update = (old: Record<string, unknown>, change: Record<string, unknown>) => {
+    const svc = structuredClone(old);
+    Object.assign(specOf(svc), change);
+    prepareServiceUpdate(svc, old);
+    const errs = validateService(svc, old);
+    if (errs.length > 0) return errs;
+    const more = allocateService(svc, [], NET);
+    if (more.length > 0) return more;
+    const s = specOf(svc);
+    return [s['clusterIPs'], s['ipFamilies'], s['ipFamilyPolicy']];
+  };
+  const single = cluster({ clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' });
+  t.deepEqual(update(single, { ipFamilyPolicy: 'PreferDualStack' }), [['10.96.0.10', 'fd96::101'], ['IPv4', 'IPv6'], 'PreferDualStack'], 'upgraded: a second family allocated');
+  const dual = cluster({ clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10', 'fd96::10'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'PreferDualStack' });
+  t.deepEqual(update(dual, { ipFamilyPolicy: 'SingleStack' }), [['10.96.0.10'], ['IPv4'], 'SingleStack'], 'downgraded: the secondary released');
+  t.deepEqual(update(dual, { clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' }), [['10.96.0.10'], ['IPv4'], 'SingleStack'], 'downgraded with the fields given');
+  t.deepEqual(update(dual, { clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv4'] }), [
+    { type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'PreferDualStack', detail: "must be 'SingleStack' to release the secondary cluster IP" },
+    { type: 'Invalid', field: 'spec.ipFamilyPolicy', value: 'PreferDualStack', detail: "must be 'SingleStack' to release the secondary IP family" },
+  ]);
+  t.deepEqual(update(dual, { sessionAffinity: 'None' }), [['10.96.0.10', 'fd96::10'], ['IPv4', 'IPv6'], 'PreferDualStack'], 'another change keeps both');
 });
 
 test('EndpointSlices of addressType IPv6 take IPv6 addresses only', (t) => {

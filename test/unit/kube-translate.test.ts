@@ -6,7 +6,7 @@ import test from 'ava';
 import { isSkipped, kubeServiceOf, translateService } from '../../src/kube/translate.js';
 import { keepGoneEndpoints, type GoneSince } from '../../src/kube/drain.js';
 import type { KubeEndpointSlice, KubeService } from '../../src/kube/objects.js';
-import { normaliseDefinition } from '../../src/model/definition.js';
+import { normaliseDefinition, type ServiceDefinition } from '../../src/model/definition.js';
 
 const node = { nodePortAddresses: ['192.168.7.2'] };
 
@@ -132,6 +132,20 @@ test('a gone TCP endpoint drains for the grace period, then goes; UDP ones go at
   const u = { ...udpPrev, backends: [{ address: '10.0.0.2', weight: 1, state: 'active' as const }] };
   t.is(keepGoneEndpoints(u, udpPrev, since, 1000, 500), undefined);
   t.is(u.backends.length, 1);
+});
+
+test('endpoints of a family the service no longer has a VIP of go at once, not draining', (t) => {
+  const prev: ServiceDefinition = {
+    name: 'default/web:http', addresses: ['10.96.0.10', 'fd96::a'], ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
+    backends: [{ address: '10.244.1.5', weight: 1, state: 'active' }, { address: 'fd44::5', weight: 1, state: 'active' }, { address: 'fd44::6', weight: 1, state: 'active' }],
+  };
+  const since: GoneSince = new Map([['default/web:http|fd44::6', 900]]);
+  // Made single-stack: the IPv6 cluster IP and its endpoints are gone; 10.244.1.6 left too.
+  const next: ServiceDefinition = { ...prev, addresses: ['10.96.0.10'], backends: [] };
+  t.is(keepGoneEndpoints(next, prev, since, 1000, 500), 1500);
+  t.deepEqual(next.backends.map((b) => `${b.address}:${b.state}`), ['10.244.1.5:draining']);
+  t.deepEqual([...since.keys()], ['default/web:http|10.244.1.5'], 'the IPv6 endpoints\' clocks are forgotten');
+  t.notThrows(() => normaliseDefinition(next), 'the model takes the definition');
 });
 
 test('a slice port that names no port of the service is reported', (t) => {

@@ -117,6 +117,14 @@ export function prepareServiceUpdate(svc: JsonObject, old: JsonObject): void {
     }
     if (s['ipFamilies'] === undefined && o['ipFamilies'] !== undefined) s['ipFamilies'] = structuredClone(o['ipFamilies']);
     if (s['ipFamilyPolicy'] === undefined && o['ipFamilyPolicy'] !== undefined) s['ipFamilyPolicy'] = o['ipFamilyPolicy'];
+    // A downgrade (initIPFamilyFields): SingleStack with the two cluster IPs
+    // and families left as they were is clear intent; the secondary goes.
+    if (s['ipFamilyPolicy'] === 'SingleStack') {
+      for (const field of ['clusterIPs', 'ipFamilies']) {
+        const now = s[field];
+        if (Array.isArray(now) && now.length > 1 && JSON.stringify(now) === JSON.stringify(o[field])) s[field] = now.slice(0, 1);
+      }
+    }
   }
   if (needsNodePorts(s) && needsNodePorts(o)) {
     for (const p of ports(s)) {
@@ -233,6 +241,16 @@ export function validateService(svc: JsonObject, old: JsonObject | undefined): F
     const after = Array.isArray(s['clusterIPs']) ? s['clusterIPs'] : s['clusterIP'] ? [s['clusterIP']] : [];
     if (needsClusterIP(s) && needsClusterIP(o) && before.length > 0 && after.length > 0 && before[0] !== after[0]) {
       errs.push({ type: 'Invalid', field: 'spec.clusterIPs[0]', value: after, detail: 'may not change once set' });
+    }
+    // Only SingleStack releases a family (initIPFamilyFields).
+    if (needsClusterIP(s) && needsClusterIP(o) && s['ipFamilyPolicy'] !== 'SingleStack') {
+      const fams = (x: JsonObject): unknown[] => (Array.isArray(x['ipFamilies']) ? x['ipFamilies'] : []);
+      if (after.length > 0 && after.length < before.length) {
+        errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: s['ipFamilyPolicy'], detail: "must be 'SingleStack' to release the secondary cluster IP" });
+      }
+      if (fams(s).length > 0 && fams(s).length < fams(o).length) {
+        errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: s['ipFamilyPolicy'], detail: "must be 'SingleStack' to release the secondary IP family" });
+      }
     }
   }
   return errs;
