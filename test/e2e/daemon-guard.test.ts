@@ -220,7 +220,7 @@ test('failed starts remove what they made; capacities are flags; a changed size 
   await a.start(['--max-frontends', '4', '--maglev-slots', '262144', '--log-level', 'info']);
   const maps = /"capacity":(\{[^}]*\}),"maps":.*"totalMiB":([\d.]+),"msg":"dataplane maps \(kernel memory\)"/.exec(a.log());
   t.truthy(maps, `the start logs the maps and their memory: ${a.log()}`);
-  t.deepEqual(JSON.parse(maps![1]!), { conntrack: 65536, affinity: 65536, frontends: 4, backends: 65535, maglevSlots: 262144, sockets: 16384 });
+  t.deepEqual(JSON.parse(maps![1]!), { conntrack: 65536, conntrack6: 65536, affinity: 65536, frontends: 4, backends: 65535, maglevSlots: 262144, sockets: 16384 });
   t.true(Number(maps![2]) > 5, `a 64 Ki-entry conntrack alone takes megabytes: ${maps![2]} MiB`);
   const file = path.join(a.dir, 'five.yaml');
   writeFileSync(file, `name: five\naddresses: [10.96.9.1]\nports: [${[80, 81, 82, 83, 84].map((p) => `{port: ${p}, protocol: tcp}`).join(', ')}]\nbackends: [{address: 10.1.9.1}]\n`);
@@ -329,5 +329,5 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'frag4', 'global_stats', 'lb_clock', 'maglev_slots', 'node_config', 'reject_bucket', 'reply_nat', 'services', 'sock_rnat', 'svc_frontends', 'svc_stats', 'vip_filter', 'vips', 'xdp_ports'], 'the TCP daemon ran on its pins');
+  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'conntrack6', 'frag4', 'frag6', 'global_stats', 'lb6_scratch', 'lb_clock', 'maglev_slots', 'node_config', 'node_config6', 'reject_bucket', 'reply_nat', 'services', 'sock_rnat', 'sock_rnat6', 'svc_frontends', 'svc_stats', 'vip_filter', 'vips', 'xdp_ports'], 'the TCP daemon ran on its pins');
 });

@@ -138,6 +138,7 @@ test('endpoints of a family the service no longer has a VIP of go at once, not d
   const prev: ServiceDefinition = {
     name: 'default/web:http', addresses: ['10.96.0.10', 'fd96::a'], ports: [{ name: 'http', port: 80, protocol: 'tcp', targetPort: 8080 }],
     backends: [{ address: '10.244.1.5', weight: 1, state: 'active' }, { address: 'fd44::5', weight: 1, state: 'active' }, { address: 'fd44::6', weight: 1, state: 'active' }],
+    noBackends: 'reject',
   };
   const since: GoneSince = new Map([['default/web:http|fd44::6', 900]]);
   // Made single-stack: the IPv6 cluster IP and its endpoints are gone; 10.244.1.6 left too.
