@@ -95,10 +95,14 @@
  *    port unreachable quotes the extension headers and 64 bytes past them,
  *    at most 128: a datagram whose headers leave no room for its UDP
  *    header in that is dropped, not answered);
- *  - fragments: frag6.h's translation is not built yet: a first fragment
- *    is balanced as its packet (its UDP length only >= 8 asked), a later
- *    one is dropped to a VIP (drop_fragment) and passes elsewhere; frag4
- *    is never touched by IPv6.
+ *  - fragments (bpf/include/frag6.h): as IPv4's, in frag6 (fragKey6:
+ *    source, destination and the 32-bit identification, no protocol, as
+ *    Linux reassembles): a first fragment (its UDP length only >= 8
+ *    asked) forwarded or restored keeps its rewrite there; a later one
+ *    with an entry gets the 16-byte address rewrite (and a hairpin flow's
+ *    other address) and nothing else, there being no header checksum,
+ *    counted as IPv4's; without one it is dropped to a VIP and passes
+ *    elsewhere. frag4 is never touched by IPv6, nor frag6 by IPv4.
  */
 import { rstFor, portUnreachableFor, onesSum, rst6For, portUnreachable6For } from './packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
@@ -195,13 +199,21 @@ export interface WorldFrag {
   hairpin: boolean;
 }
 
-/** The frag4 table: entries by fragKey(). */
+/** A frag4 or frag6 table: entries by fragKey() or fragKey6(). */
 export type FragTable = ReadonlyMap<string, WorldFrag>;
 
 /** The key of a datagram's frag4 entry, as its fragments arrive. */
 export function fragKey(saddr: string, daddr: string, proto: number, id: number): string {
   return `${saddr}>${daddr}/${proto}#${id}`;
 }
+
+/** The key of a datagram's frag6 entry (struct frag6_key: no protocol, a 32-bit identification). */
+export function fragKey6(saddr: string, daddr: string, id: number): string {
+  return `[${saddr}]>[${daddr}]#${id >>> 0}`;
+}
+
+/** A frag entry's peerNewAddress when it names none (not a hairpin flow), by family. */
+const NO_PEER = { 4: '0.0.0.0', 6: '::' } as const;
 
 /** What the dataplane held before the packet. */
 export interface FuzzWorld {
@@ -216,6 +228,8 @@ export interface FuzzWorld {
   timeouts: CtTimeouts;
   /** The whole frag4 table. */
   frag4: FragTable;
+  /** The whole frag6 table. */
+  frag6: FragTable;
 }
 
 export interface LbDelta { packets: number; bytes: number; newConnections: number; replyPackets: number }
@@ -235,6 +249,8 @@ export interface FuzzObservation {
   conntrack: CtTable;
   /** The frag4 table after the packet. */
   frag4: FragTable;
+  /** The frag6 table after the packet. */
+  frag6: FragTable;
 }
 
 export interface Violation { property: Property; message: string }
@@ -314,15 +330,17 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
   const fail = (property: Property, message: string): void => {
     res.violations.push({ property, message: `${obs.prog}: ${message}` });
   };
-  /* frag4: a first TCP/UDP fragment forwarded or restored keeps its rewrite; nothing else writes or removes an entry. */
+  /* frag4 and frag6: a first TCP/UDP fragment forwarded or restored keeps its rewrite in its family's table; nothing else writes or removes an entry. */
   const r = readFrame(obs.input);
-  const first = r.family === 4 && r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
-  if (!(first && exp.natUnknown)) {
-    const want = new Map(world.frag4);
-    if (first && exp.nat) want.set(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!), exp.nat);
-    if (first) res.applied.add('fragments');
-    const diff = fragDiff(want, obs.frag4);
-    if (diff.length) fail('fragments', `the frag4 table differs from the rules': ${diff.slice(0, 4).join('; ')}${diff.length > 4 ? ` (${diff.length} entries)` : ''}`);
+  const first = r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
+  for (const fam of [4, 6] as const) {
+    const mine = first && r.family === fam;
+    if (mine && exp.natUnknown) continue;
+    const want = new Map(fam === 4 ? world.frag4 : world.frag6);
+    if (mine && exp.nat) want.set(fam === 4 ? fragKey(r.saddr!, r.daddr!, r.proto!, r.id!) : fragKey6(r.saddr!, r.daddr!, r.id!), exp.nat);
+    if (mine) res.applied.add('fragments');
+    const diff = fragDiff(want, fam === 4 ? obs.frag4 : obs.frag6);
+    if (diff.length) fail('fragments', `the frag${fam} table differs from the rules': ${diff.slice(0, 4).join('; ')}${diff.length > 4 ? ` (${diff.length} entries)` : ''}`);
   }
   for (const c of [...LIFECYCLE_COUNTERS, ...TRANSLATION_COUNTERS]) {
     const want = exp.life.has(c) ? 1 : 0;
@@ -338,7 +356,8 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
 
 function fmtFrag(e: WorldFrag | undefined): string {
   if (!e) return 'none';
-  return `${e.rewriteDst ? 'dst' : 'src'} -> ${e.newAddress}${e.hairpin ? ` (hairpin, other -> ${e.peerNewAddress})` : e.peerNewAddress !== '0.0.0.0' ? ` (peer ${e.peerNewAddress} without hairpin)` : ''} svc ${e.serviceId} be ${e.backendId}`;
+  const none = e.peerNewAddress === NO_PEER[4] || e.peerNewAddress === NO_PEER[6];
+  return `${e.rewriteDst ? 'dst' : 'src'} -> ${e.newAddress}${e.hairpin ? ` (hairpin, other -> ${e.peerNewAddress})` : !none ? ` (peer ${e.peerNewAddress} without hairpin)` : ''} svc ${e.serviceId} be ${e.backendId}`;
 }
 
 function fragDiff(want: FragTable, got: FragTable): string[] {
@@ -452,16 +471,16 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     return { outcome: 'passed', applied, violations };
   }
 
-  /* A later fragment: its datagram's frag4 entry, or none (IPv6: frag6.h keeps none yet). */
+  /* A later fragment: its datagram's frag4 or frag6 entry, or none. */
   if (r.laterFragment) {
     applied.add('fragments');
-    const fe = r.family === 6 ? undefined : world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
+    const fe = r.family === 6 ? world.frag6.get(fragKey6(r.saddr!, r.daddr!, r.id!)) : world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
     if (!fe) {
       if (vip) {
         if (obs.verdict !== v.drop || counter !== 'drop_fragment') fail('fragments', `a later fragment to VIP ${r.daddr} whose first fragment was not forwarded: want dropped, drop_fragment; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
       } else {
         applied.add('untouched');
-        if (!identical || obs.verdict !== v.pass) fail('untouched', `a later fragment for no VIP, of no datagram frag4 holds, must pass untouched: verdict ${obs.verdict}${identical ? '' : `, out ${hx(obs.output)}`}`);
+        if (!identical || obs.verdict !== v.pass) fail('untouched', `a later fragment for no VIP, of no datagram frag${r.family} holds, must pass untouched: verdict ${obs.verdict}${identical ? '' : `, out ${hx(obs.output)}`}`);
         else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
       }
       return { outcome: 'fragment', applied, violations };
@@ -469,7 +488,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     exp.life.add('frag_translated');
     const want = fragRewrite(obs.input, fe);
     if (obs.verdict !== v.pass || !obs.output.equals(want)) {
-      fail('fragments', `a later fragment of a datagram frag4 holds (${fmtFrag(fe)}) must get the address rewrite only: want verdict ${v.pass}, ${hx(want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
+      fail('fragments', `a later fragment of a datagram frag${r.family} holds (${fmtFrag(fe)}) must get the address rewrite only: want verdict ${v.pass}, ${hx(want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
     }
     if ((g.replies ?? 0) !== (fe.rewriteDst ? 0 : 1)) fail('counters', `a later fragment of a ${fe.rewriteDst ? 'forward' : 'reply'} datagram counted replies ${g.replies ?? 0}`);
     checkStats(obs, fe.serviceId, fe.backendId, fe.rewriteDst ? { packets: 1, bytes: r.totLen!, newConnections: 0, replyPackets: 0 } : { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
@@ -644,7 +663,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     const hairpin = viaEntry ? viaEntry.hairpin : false;
     const wantDst = hairpin ? saddr : daddr;
     if (`${o.daddr}:${o.dport}` !== `${wantDst}:${dport}`) fail('nat', `reply's destination became ${o.daddr}:${o.dport}, want ${wantDst}:${dport}`);
-    if (r.family === 4) exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : '0.0.0.0', serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
+    exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : NO_PEER[r.family!], serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
     if (g.replies !== 1) fail('counters', 'a restored reply must count replies');
     checkStats(obs, owner.id, be.id, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
     checkRewrite(obs, r, { reply: true, hairpin }, fail);
@@ -702,7 +721,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     }
     /* A flow's entry says whether it is a hairpin flow (set when it was placed); the address is the one of the moment. */
     const hairpin = hairpinAddr !== null && (follow ? e!.hairpin : be !== undefined && be.address === saddr);
-    if (be && r.family === 4) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? hairpinAddr! : '0.0.0.0', serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
+    if (be) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? hairpinAddr! : NO_PEER[r.family!], serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
     else if (!be) exp.natUnknown = true;
     if (hairpin && o.saddr !== hairpinAddr) fail('nat', `a client given itself (${saddr}) must be source-NATed to ${hairpinAddr}, got ${o.saddr}`);
     if (!hairpin && o.saddr !== saddr) fail('nat', `source address changed on the way in: ${saddr} -> ${o.saddr}`);
@@ -863,9 +882,14 @@ const fold = (x: number): number => {
 };
 const csumApply = (check: number, delta: number): number => ~fold((~check & 0xffff) + delta) & 0xffff;
 
-/** A later fragment as frag4's entry makes it: the address (and a hairpin flow's other one) and the IPv4 checksum, nothing else. */
+/** A later fragment as frag4's entry makes it: the address (and a hairpin flow's other one) and the IPv4 checksum, nothing else; frag6's: the 16-byte addresses only (no header checksum). */
 export function fragRewrite(input: Buffer, e: WorldFrag): Buffer {
   const out = Buffer.from(input);
+  if (input.readUInt16BE(12) === ETH_P_IPV6) {
+    ipToBytes(e.newAddress).copy(out, ETH_LEN + (e.rewriteDst ? 24 : 8));
+    if (e.hairpin) ipToBytes(e.peerNewAddress).copy(out, ETH_LEN + (e.rewriteDst ? 8 : 24));
+    return out;
+  }
   const addrOff = ETH_LEN + (e.rewriteDst ? 16 : 12);
   const peerOff = ETH_LEN + (e.rewriteDst ? 12 : 16);
   let d = delta4(0, bytesToIp(out, addrOff), e.newAddress);

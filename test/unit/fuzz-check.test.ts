@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { buildFrame, readFrame, type FrameSpec } from '../helpers/fuzz-frames.js';
-import { checkPacket, ctKey, fragKey, fragRewrite, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack, type WorldFrag } from '../helpers/fuzz-check.js';
+import { checkPacket, ctKey, fragKey, fragKey6, fragRewrite, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack, type WorldFrag } from '../helpers/fuzz-check.js';
 import { fragmentPacket, icmpError, portUnreachable6For, rst6For, rstFor } from '../helpers/packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
 
@@ -25,6 +25,7 @@ const world: FuzzWorld = {
   now: NOW,
   timeouts: TIMEOUTS,
   frag4: new Map(),
+  frag6: new Map(),
 };
 
 /** The entries a new flow of `input` (client 192.168.50.7) placed on backend (id, addr:port) of service `svc` leaves. */
@@ -66,6 +67,7 @@ function obs(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): F
     backend: new Map([[7, fwd(input.length - 14)]]),
     conntrack: defaultTable(input, output),
     frag4: new Map(),
+    frag6: new Map(),
     ...o,
   };
 }
@@ -439,6 +441,7 @@ function obs6(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): 
     svc: new Map([[5, fwd(len)]]),
     backend: new Map([[9, fwd(len)]]),
     frag4: new Map(),
+    frag6: new Map(),
     ...o,
     conntrack: o.conntrack ?? (output.equals(input) ? new Map() : placed6(input)),
   };
@@ -542,7 +545,7 @@ test('IPv6 untouched: a waypoint, a link-local source, ND, AH, a cut header; ano
   t.deepEqual(broke(world6, obs6(cut, cut, passed6)), ['counters']);
 });
 
-test('IPv6 fragments: a later fragment to a VIP is dropped (drop_fragment), passes elsewhere; a first one is balanced', (t) => {
+test('IPv6 fragments: a later fragment without a frag6 entry is dropped to a VIP (drop_fragment), passes elsewhere; a first one is balanced', (t) => {
   const later = buildFrame(dgram6('fd96::10', 53, { ip6: ip6({ frag: { offset: 16, more: false, id: 7, at: 0 } }) }));
   t.true(readFrame(later).laterFragment);
   t.deepEqual(broke(world6, obs6(later, later, dropped6('drop_fragment'))), []);
@@ -555,9 +558,78 @@ test('IPv6 fragments: a later fragment to a VIP is dropped (drop_fragment), pass
     const s = syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more, id: 7, at: 0 } }) });
     const f = buildFrame(s);
     t.is(readFrame(f).firstFragment, more);
-    t.deepEqual(broke(world6, obs6(f, dnatted6(s))), [], `M ${more}`);
+    const kept = more ? new Map([[fragKey6(CLIENT6, 'fd96::10', 7), synFrag6]]) : new Map<string, WorldFrag>();
+    t.deepEqual(broke(world6, obs6(f, dnatted6(s), { frag6: kept })), [], `M ${more}`);
+    t.deepEqual(broke(world6, obs6(f, dnatted6(s), { frag6: more ? new Map() : new Map([[fragKey6(CLIENT6, 'fd96::10', 7), synFrag6]]) })), ['fragments'], `M ${more}: frag6 ${more ? 'not kept' : 'kept for an atomic fragment'}`);
     t.deepEqual(broke(world6, obs6(f, f, dropped6('drop_fragment'))).includes('nat'), true, `M ${more}: dropped`);
   }
+});
+
+/** The offsets at which two frames of one length differ. */
+const diffAt = (a: Buffer, b: Buffer): number[] => [...a.keys()].filter((i) => a[i] !== b[i]);
+
+/** frag6's entry for a TCP datagram of CLIENT6 to fd96::10:80 placed on fd01::11:8080 (service 5, backend 9). */
+const synFrag6: WorldFrag = { newAddress: 'fd01::11', peerNewAddress: '::', serviceId: 5, backendId: 9, rewriteDst: true, hairpin: false };
+
+test('IPv6 fragments: a first fragment keeps its rewrite in frag6, not frag4; refused, it leaves frag6 as it was', (t) => {
+  const f = buildFrame(syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more: true, id: 0x80001234, at: 0 } }) }));
+  const out = dnatted6(syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more: true, id: 0x80001234, at: 0 } }) }));
+  const key = fragKey6(CLIENT6, 'fd96::10', 0x80001234);
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[key, synFrag6]]) })), []);
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[key, { ...synFrag6, newAddress: 'fd01::12' }]]) })), ['fragments'], 'kept with another address');
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[fragKey6(CLIENT6, 'fd96::10', 0x1234), synFrag6]]) })), ['fragments'], 'kept under the identification cut to 16 bits');
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[key, synFrag6]]), frag4: new Map([[fragKey(CLIENT6, 'fd96::10', 6, 0x1234), synFrag6]]) })), ['fragments'], 'kept in frag4');
+  /* A first fragment to a service without backends, refused: frag6 keeps what it held. */
+  const none = buildFrame(dgram6('fd96::30', 53, { ip6: ip6({ frag: { offset: 0, more: true, id: 7, at: 0 } }), l4: { kind: 'udp', sport: 40000, dport: 53, zeroChecksum: false, payload: Array.from({ length: 80 }, (_, i) => i) } }));
+  const held = new Map([[key, synFrag6]]);
+  const w: FuzzWorld = { ...world6, services: world6.services.map((x) => (x.id === 12 ? { ...x, drop: true } : x)), frag6: held };
+  t.deepEqual(broke(w, obs6(none, none, { ...dropped6('drop_no_backend'), frag6: held })), []);
+  t.deepEqual(broke(w, obs6(none, none, { ...dropped6('drop_no_backend'), frag6: new Map() })), ['fragments'], 'a refused first fragment removed an entry');
+});
+
+test('IPv6 fragments: a later fragment gets its first fragment\'s 16-byte address rewrite only, counted frag_translated', (t) => {
+  const later = buildFrame(dgram6('fd96::10', 80, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }));
+  const key = fragKey6(CLIENT6, 'fd96::10', 0x1234);
+  const w: FuzzWorld = { ...world6, frag6: new Map([[key, synFrag6]]) };
+  const len = readFrame(later).totLen!;
+  const est1: LbDelta = { packets: 1, bytes: len, newConnections: 0, replyPackets: 0 };
+  const right = { global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1 }, svc: new Map([[5, est1]]), backend: new Map([[9, est1]]), conntrack: new Map(), frag6: w.frag6 };
+  const want = fragRewrite(later, synFrag6);
+  t.is(readFrame(want).daddr, 'fd01::11');
+  t.deepEqual(diffAt(later, want), [...Array(16).keys()].map((i) => 14 + 24 + i).filter((i) => later[i] !== want[i]), 'the destination only');
+  t.deepEqual(broke(w, obs6(later, want, right)), []);
+  /* The entry is keyed without the protocol: a later fragment naming another next header gets it too. */
+  const tcpLater = buildFrame(syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }));
+  const tcpLen = readFrame(tcpLater).totLen!;
+  const tcpStats = { packets: 1, bytes: tcpLen, newConnections: 0, replyPackets: 0 };
+  t.deepEqual(broke(w, obs6(tcpLater, fragRewrite(tcpLater, synFrag6), { ...right, svc: new Map([[5, tcpStats]]), backend: new Map([[9, tcpStats]]) })), []);
+  const hop = Buffer.from(want);
+  hop[14 + 7]! -= 1;
+  t.deepEqual(broke(w, obs6(later, hop, right)), ['fragments'], 'the hop limit changed');
+  const data = Buffer.from(want);
+  data[data.length - 1]! ^= 1;
+  t.deepEqual(broke(w, obs6(later, data, right)), ['fragments'], 'a data byte changed');
+  t.deepEqual(broke(w, obs6(later, want, { ...right, global: { rx_packets: 1, forwarded_stack: 1 } })), ['counters'], 'frag_translated not counted');
+  t.deepEqual(broke(w, obs6(later, want, { ...right, svc: new Map([[5, fwd(len)]]) })), ['counters'], 'counted a new connection');
+  t.deepEqual(broke(w, obs6(later, later, { ...dropped6('drop_fragment'), frag6: w.frag6 })), ['counters', 'fragments'], 'dropped although its first came');
+  t.deepEqual(broke(w, obs6(later, want, { ...right, frag6: new Map() })), ['fragments'], 'the entry removed');
+  /* A reply: the source becomes the VIP, counted as a reply; a hairpin flow's other address too. */
+  const back = buildFrame({ ...dgram6(CLIENT6, 40000, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }), ip: ip('fd01::11', CLIENT6) });
+  const reply: WorldFrag = { ...synFrag6, newAddress: 'fd96::10', rewriteDst: false };
+  const rw: FuzzWorld = { ...world6, frag6: new Map([[fragKey6('fd01::11', CLIENT6, 0x1234), reply]]) };
+  const r1 = { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 };
+  const replied = { global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1, replies: 1 }, svc: new Map([[5, r1]]), backend: new Map([[9, r1]]), conntrack: new Map(), frag6: rw.frag6 };
+  t.is(readFrame(fragRewrite(back, reply)).saddr, 'fd96::10');
+  t.deepEqual(broke(rw, obs6(back, fragRewrite(back, reply), replied)), []);
+  t.deepEqual(broke(rw, obs6(back, fragRewrite(back, synFrag6), replied)), ['fragments'], 'the destination rewritten for a reply');
+  t.deepEqual(broke(rw, obs6(back, fragRewrite(back, reply), { ...replied, global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1 } })), ['counters'], 'replies not counted');
+  const hp: WorldFrag = { ...reply, hairpin: true, peerNewAddress: 'fd01::11' };
+  const toHairpin = buildFrame({ ...dgram6('fd80::1', 40000, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }), ip: ip('fd01::11', 'fd80::1') });
+  const hw: FuzzWorld = { ...world6, hairpin6: 'fd80::1', frag6: new Map([[fragKey6('fd01::11', 'fd80::1', 0x1234), hp]]) };
+  const hpOut = fragRewrite(toHairpin, hp);
+  t.deepEqual([readFrame(hpOut).saddr, readFrame(hpOut).daddr], ['fd96::10', 'fd01::11']);
+  t.deepEqual(broke(hw, obs6(toHairpin, hpOut, { ...replied, frag6: hw.frag6 })), []);
+  t.deepEqual(broke(hw, obs6(toHairpin, fragRewrite(toHairpin, { ...hp, hairpin: false }), { ...replied, frag6: hw.frag6 })), ['fragments'], 'the hairpin flow\'s other address not rewritten');
 });
 
 test('IPv6 answers: the RST and the ICMPv6 port unreachable built from scratch; a datagram whose headers leave no room in the quote is dropped', (t) => {
