@@ -75,11 +75,16 @@
  * judged by the same rules, with what differs:
  *  - untouched also: a routing header with segments left (a waypoint),
  *    AH, ESP, no next header and any other upper layer, every ICMPv6
- *    message (informational ones always; errors are translated by
- *    icmp6_nat.h only once it lands: until then the generator sends no
- *    error about a tracked flow, fuzz-scenario.ts IPV6_TRANSLATIONS), and
+ *    message but a translated error (informational ones always), and
  *    anything from a source it never forwards (::, ::1, ff00::/8,
  *    fe80::/10), its upper layer unread;
+ *  - icmp (bpf/include/icmp6_nat.h): an ICMPv6 error (types 1-4, not a
+ *    fragment) is translated as an ICMP one, its quote walked past at most
+ *    2 extension headers (128 bytes; a quoted later fragment passes) to
+ *    TCP or UDP: the quoted 16-byte address and port, the quoted L4
+ *    checksum when quoted, the error's own address when it is the quoted
+ *    one, and the ICMPv6 checksum, which covers the pseudo-header, so the
+ *    error's own address too (icmp6Translation); no header checksum;
  *  - malformed, as parse_ipv6hdr decides: version, a payload length of 0
  *    (jumbogram) or beyond the frame, more than 4 extension headers or
  *    more than 256 bytes of them, hop-by-hop options not first, an
@@ -111,6 +116,7 @@ import {
   ETH_P_IP,
   ETH_P_IPV6,
   IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
   IPPROTO_TCP,
   IPPROTO_UDP,
   TCP_ACK,
@@ -118,8 +124,14 @@ import {
   TCP_RST,
   TCP_SYN,
   bytesToIp,
+  bytesToIp6,
   checksumSums,
   ipToBytes,
+  NEXTHDR_DEST,
+  NEXTHDR_FRAGMENT,
+  NEXTHDR_HOP,
+  NEXTHDR_ROUTING,
+  pseudoSum6,
   readFrame,
   unforwardable6,
   type FrameReading,
@@ -510,16 +522,18 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
 
   /* Neither TCP nor UDP: an ICMP error about a tracked flow is translated; anything else is left alone (IPv6: every ICMPv6 message, AH, ESP, ...). */
   if (r.proto !== IPPROTO_TCP && r.proto !== IPPROTO_UDP) {
-    const tr = r.family === 4 && r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r) : undefined;
+    const tr = r.family === 4 && r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r)
+      : r.family === 6 && r.proto === IPPROTO_ICMPV6 && !r.fragment ? icmp6Translation(world, obs.input, r) : undefined;
     if (tr) {
       applied.add('icmp').add('checksums');
       exp.life.add('icmp_translated');
       if (obs.verdict !== v.pass || !obs.output.equals(tr.want)) {
-        fail('icmp', `an ICMP error about a tracked flow (${tr.what}) must be translated: want verdict ${v.pass}, ${hx(tr.want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
+        fail('icmp', `an ICMP${r.family === 6 ? 'v6' : ''} error about a tracked flow (${tr.what}) must be translated: want verdict ${v.pass}, ${hx(tr.want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
       }
       if (g.replies) fail('counters', 'a translated ICMP error counted as a reply');
       if (obs.svc.size || obs.backend.size) fail('counters', `a translated ICMP error moved service/backend counters: svc ${fmtDeltas(obs.svc)} backend ${fmtDeltas(obs.backend)}`);
-      checkIcmpSums(obs, r, rs, fail);
+      if (r.family === 6) checkIcmp6Sums(obs, r, rs, tr.inLen, fail);
+      else checkIcmpSums(obs, r, rs, fail);
       return { outcome: 'icmp-translated', applied, violations };
     }
     if (r.proto === (r.family === 6 ? 58 : IPPROTO_ICMP)) applied.add('icmp');
@@ -907,7 +921,7 @@ export function fragRewrite(input: Buffer, e: WorldFrag): Buffer {
  * fragment), and the error as it must leave: undefined when it passes
  * untouched.
  */
-export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number } | undefined {
+export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number; inLen: number } | undefined {
   const l4 = ETH_LEN + r.ihl!;
   const l4Len = r.totLen! - r.ihl!;
   if (l4Len < 8) return undefined;
@@ -979,7 +993,144 @@ export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading
     ipToBytes(ct.natAddress).copy(out, peer.off);
   }
   const what = `${ct.reply ? 'from the backend\'s side, reply entry' : 'from the client\'s side, forward entry'} ${key} -> ${ct.natAddress}:${ct.natPort}${peer ? `, the error's ${rewriteDst ? 'source' : 'destination'} too` : ''}`;
-  return { want: out, what, l4Check };
+  return { want: out, what, l4Check, inLen };
+}
+
+/** The ICMPv6 errors icmp6_nat.h translates: destination unreachable, packet too big, time exceeded, parameter problem. */
+const ICMP6_ERRORS: ReadonlySet<number> = new Set([1, 2, 3, 4]);
+/** icmp6_nat.h ICMP6_QUOTE_EXT_MAX, ICMP6_QUOTE_EXT_BYTES: the quote's extension headers walked, and their bytes at most. */
+const ICMP6_QUOTE_EXT_MAX = 2;
+const ICMP6_QUOTE_EXT_BYTES = 128;
+
+/** delta4() over two 16-byte addresses (csum.h csum_delta16). */
+const delta16 = (acc: number, from: Buffer, to: Buffer): number => {
+  let d = acc;
+  for (let i = 0; i < 16; i += 2) d = delta2(d, from.readUInt16BE(i), to.readUInt16BE(i));
+  return d;
+};
+
+/**
+ * icmp6_nat.h's decision for an ICMPv6 packet (a valid IPv6 header, not a
+ * fragment), and the error as it must leave: undefined when it passes
+ * untouched. Step for step as icmp6_decide() and icmp6_rewrite(): an error
+ * (types 1-4) quoting an IPv6 header (version 6) whose extension headers
+ * (at most 2, 128 bytes; a quoted later fragment has no ports) lead to
+ * TCP or UDP with 8 bytes of it, the reversed tuple a live, not hairpin
+ * conntrack6 entry. No header checksum; the ICMPv6 checksum covers the
+ * pseudo-header, so the error's own address rewritten enters it.
+ */
+export function icmp6Translation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number; inLen: number } | undefined {
+  const l4 = ETH_LEN + r.ihl!;
+  const l4Len = r.totLen! - r.ihl!;
+  if (l4 + 8 > input.length || l4Len < 8) return undefined;
+  if (!ICMP6_ERRORS.has(input[l4]!)) return undefined;
+  const inner = l4 + 8;
+  if (inner + 40 > input.length || input[inner]! >> 4 !== 6) return undefined;
+  let nh = input[inner + 6]!;
+  let ext = 0;
+  for (let i = 0; i <= ICMP6_QUOTE_EXT_MAX; i++) {
+    const e = inner + 40 + ext;
+    if (nh !== NEXTHDR_HOP && nh !== NEXTHDR_DEST && nh !== NEXTHDR_ROUTING && nh !== NEXTHDR_FRAGMENT) break;
+    if (i === ICMP6_QUOTE_EXT_MAX || e + 8 > input.length) return undefined;
+    if (nh === NEXTHDR_FRAGMENT) {
+      if (input.readUInt16BE(e + 2) & 0xfff8) return undefined;
+      ext += 8;
+    } else ext += (input[e + 1]! + 1) * 8;
+    if (ext > ICMP6_QUOTE_EXT_BYTES) return undefined;
+    nh = input[e]!;
+  }
+  if (nh !== IPPROTO_TCP && nh !== IPPROTO_UDP) return undefined;
+  const inLen = 40 + ext;
+  const quote = l4Len - 8;
+  const ports = inner + inLen;
+  if (quote < inLen + 8 || ports + 8 > input.length) return undefined;
+  const qs = bytesToIp6(input, inner + 8);
+  const qd = bytesToIp6(input, inner + 24);
+  const qsp = input.readUInt16BE(ports);
+  const qdp = input.readUInt16BE(ports + 2);
+  const key = ctKey(qd, qdp, qs, qsp, nh);
+  const ct = world.conntrack.get(key);
+  if (!ct || ((ct.expires - world.now) | 0) <= 0 || ct.hairpin) return undefined;
+  const owner = world.services.flatMap((s) => s.backends.filter((b) => b.id === ct.backendId).map((b) => ({ s, b })))[0];
+  const udp = nh === IPPROTO_UDP;
+  let rewriteDst: boolean;
+  let oldPort: number;
+  let peer: number | undefined;
+  if (ct.reply) {
+    if (!owner || owner.s.id !== ct.serviceId || owner.b.address !== qd || owner.b.port !== qdp) return undefined;
+    rewriteDst = true;
+    oldPort = qdp;
+    if (r.saddr === qd) peer = ETH_LEN + 8;
+  } else {
+    if (!owner || owner.s.id !== ct.serviceId || owner.b.address !== ct.natAddress || owner.b.port !== ct.natPort) return undefined;
+    rewriteDst = false;
+    oldPort = qsp;
+    if (r.daddr === qs) peer = ETH_LEN + 24;
+  }
+  const out = Buffer.from(input);
+  const nat = ipToBytes(ct.natAddress);
+  /* The quoted address and port (no header checksum to follow). */
+  const addrOff = inner + (rewriteDst ? 24 : 8);
+  const d = delta16(0, input.subarray(addrOff, addrOff + 16), nat);
+  let icmpDelta = delta2(d, oldPort, ct.natPort);
+  nat.copy(out, addrOff);
+  out.writeUInt16BE(ct.natPort, ports + (rewriteDst ? 2 : 0));
+  /* The quoted L4 checksum, if quoted (a UDP 0 stays 0, a computed 0 is 0xffff). */
+  const checkEnd = udp ? 8 : 18;
+  const l4Check = quote >= inLen + checkEnd && ports + checkEnd <= input.length ? ports + checkEnd - 2 : 0;
+  if (l4Check) {
+    const old = out.readUInt16BE(l4Check);
+    if (!udp || old) {
+      let c = csumApply(old, delta2(d, oldPort, ct.natPort));
+      if (udp && c === 0) c = 0xffff;
+      out.writeUInt16BE(c, l4Check);
+      icmpDelta = delta2(icmpDelta, old, c);
+    }
+  }
+  /* The error's own source or destination, which the pseudo-header covers. */
+  if (peer !== undefined) {
+    icmpDelta = delta16(icmpDelta, input.subarray(peer, peer + 16), nat);
+    nat.copy(out, peer);
+  }
+  out.writeUInt16BE(csumApply(out.readUInt16BE(l4 + 2), icmpDelta), l4 + 2);
+  const what = `${ct.reply ? 'from the backend\'s side, reply entry' : 'from the client\'s side, forward entry'} ${key} -> [${ct.natAddress}]:${ct.natPort}${peer !== undefined ? `, the error's ${rewriteDst ? 'source' : 'destination'} too` : ''}`;
+  return { want: out, what, l4Check, inLen };
+}
+
+/**
+ * The sums of a translated ICMPv6 error, summed anew over the output: the
+ * ICMPv6 message's (pseudo-header and all) right where the input's was
+ * (and off by as much where it was not), and the quoted L4 sum too when
+ * the quote holds the quoted packet whole.
+ */
+function checkIcmp6Sums(obs: FuzzObservation, r: FrameReading, rs: { ip: number; l4?: number }, inLen: number, fail: (p: Property, m: string) => void): void {
+  const o = readFrame(obs.output);
+  if (!o.ipHeader || o.ipInvalid !== undefined || obs.output.length !== obs.input.length) {
+    fail('checksums', `a translated ICMPv6 error does not parse: ${o.ipInvalid ?? 'cut or grown'}`);
+    return;
+  }
+  const os = checksumSums(obs.output, o);
+  if (normSum(os.l4) !== normSum(rs.l4)) fail('checksums', `a translated ICMPv6 error's ICMPv6 checksum: sum 0x${rs.l4?.toString(16)} in, 0x${os.l4?.toString(16)} out`);
+  const inner = ETH_LEN + r.ihl! + 8;
+  const qTot = 40 + obs.input.readUInt16BE(inner + 4);
+  const quoteEnd = ETH_LEN + r.totLen!;
+  /* The quoted packet whole (no fragment header: then its L4 header would not be whole either): its L4 sum. */
+  const quotedL4 = (f: Buffer): number | undefined => {
+    let nh = f[inner + 6]!;
+    let at = inner + 40;
+    while (at < inner + inLen) {
+      if (nh === NEXTHDR_FRAGMENT) return undefined;
+      nh = f[at]!;
+      at += (f[at + 1]! + 1) * 8;
+    }
+    const l4 = f.subarray(inner + inLen, inner + qTot);
+    if (nh === IPPROTO_UDP && l4.readUInt16BE(6) === 0) return undefined;
+    if (nh === IPPROTO_TCP && l4.length < 20) return undefined;
+    return onesSum(l4, pseudoSum6(f.subarray(inner + 8, inner + 24), f.subarray(inner + 24, inner + 40), nh, l4.length));
+  };
+  if (qTot >= inLen + 8 && inner + qTot <= quoteEnd) {
+    if (normSum(quotedL4(obs.output)) !== normSum(quotedL4(obs.input))) fail('checksums', 'a translated ICMPv6 error\'s quoted L4 checksum (the quoted packet whole) does not carry the input\'s sum');
+  }
 }
 
 /**

@@ -456,12 +456,13 @@ export class FuzzRig {
       const e = table?.get(ctKey(t.saddr, t.sport, t.daddr, t.dport, PROTO_NUMBER[t.proto]));
       return e && !e.reply ? { address: e.natAddress, port: e.natPort } : undefined;
     };
-    /* Or it is about the packet that would answer an entry of the table: a live, dead or hairpin flow's, either way. */
-    let quoted: Tuple | undefined;
-    if (table?.size && step.icmp?.entry != null) {
-      const k = parseCtKey([...table.keys()].sort()[step.icmp.entry % table.size]!);
-      quoted = { saddr: k.daddr, sport: k.dport, daddr: k.saddr, dport: k.sport, proto: k.protocol as 'tcp' | 'udp' };
-    }
+    /* Or it is about the packet that would answer an entry of the table of the flow's family: a live, dead or hairpin flow's, either way. */
+    const quoted = (six: boolean): Tuple | undefined => {
+      const keys = [...(table?.keys() ?? [])].filter((k) => k.startsWith('[') === six).sort();
+      if (!keys.length || step.icmp?.entry == null) return undefined;
+      const k = parseCtKey(keys[step.icmp.entry % keys.length]!);
+      return { saddr: k.daddr, sport: k.dport, daddr: k.saddr, dport: k.sport, proto: k.protocol as 'tcp' | 'udp' };
+    };
     this.send(i, step.prog, buildFrame(resolveFrame(step, this.visible(), HAIRPIN_ADDR, placed, quoted)), tally, keepGoing);
   }
 
