@@ -75,11 +75,16 @@
  * judged by the same rules, with what differs:
  *  - untouched also: a routing header with segments left (a waypoint),
  *    AH, ESP, no next header and any other upper layer, every ICMPv6
- *    message (informational ones always; errors are translated by
- *    icmp6_nat.h only once it lands: until then the generator sends no
- *    error about a tracked flow, fuzz-scenario.ts IPV6_TRANSLATIONS), and
+ *    message but a translated error (informational ones always), and
  *    anything from a source it never forwards (::, ::1, ff00::/8,
  *    fe80::/10), its upper layer unread;
+ *  - icmp (bpf/include/icmp6_nat.h): an ICMPv6 error (types 1-4, not a
+ *    fragment) is translated as an ICMP one, its quote walked past at most
+ *    2 extension headers (128 bytes; a quoted later fragment passes) to
+ *    TCP or UDP: the quoted 16-byte address and port, the quoted L4
+ *    checksum when quoted, the error's own address when it is the quoted
+ *    one, and the ICMPv6 checksum, which covers the pseudo-header, so the
+ *    error's own address too (icmp6Translation); no header checksum;
  *  - malformed, as parse_ipv6hdr decides: version, a payload length of 0
  *    (jumbogram) or beyond the frame, more than 4 extension headers or
  *    more than 256 bytes of them, hop-by-hop options not first, an
@@ -95,10 +100,14 @@
  *    port unreachable quotes the extension headers and 64 bytes past them,
  *    at most 128: a datagram whose headers leave no room for its UDP
  *    header in that is dropped, not answered);
- *  - fragments: frag6.h's translation is not built yet: a first fragment
- *    is balanced as its packet (its UDP length only >= 8 asked), a later
- *    one is dropped to a VIP (drop_fragment) and passes elsewhere; frag4
- *    is never touched by IPv6.
+ *  - fragments (bpf/include/frag6.h): as IPv4's, in frag6 (fragKey6:
+ *    source, destination and the 32-bit identification, no protocol, as
+ *    Linux reassembles): a first fragment (its UDP length only >= 8
+ *    asked) forwarded or restored keeps its rewrite there; a later one
+ *    with an entry gets the 16-byte address rewrite (and a hairpin flow's
+ *    other address) and nothing else, there being no header checksum,
+ *    counted as IPv4's; without one it is dropped to a VIP and passes
+ *    elsewhere. frag4 is never touched by IPv6, nor frag6 by IPv4.
  */
 import { rstFor, portUnreachableFor, onesSum, rst6For, portUnreachable6For } from './packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
@@ -107,6 +116,7 @@ import {
   ETH_P_IP,
   ETH_P_IPV6,
   IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
   IPPROTO_TCP,
   IPPROTO_UDP,
   TCP_ACK,
@@ -114,8 +124,14 @@ import {
   TCP_RST,
   TCP_SYN,
   bytesToIp,
+  bytesToIp6,
   checksumSums,
   ipToBytes,
+  NEXTHDR_DEST,
+  NEXTHDR_FRAGMENT,
+  NEXTHDR_HOP,
+  NEXTHDR_ROUTING,
+  pseudoSum6,
   readFrame,
   unforwardable6,
   type FrameReading,
@@ -195,13 +211,21 @@ export interface WorldFrag {
   hairpin: boolean;
 }
 
-/** The frag4 table: entries by fragKey(). */
+/** A frag4 or frag6 table: entries by fragKey() or fragKey6(). */
 export type FragTable = ReadonlyMap<string, WorldFrag>;
 
 /** The key of a datagram's frag4 entry, as its fragments arrive. */
 export function fragKey(saddr: string, daddr: string, proto: number, id: number): string {
   return `${saddr}>${daddr}/${proto}#${id}`;
 }
+
+/** The key of a datagram's frag6 entry (struct frag6_key: no protocol, a 32-bit identification). */
+export function fragKey6(saddr: string, daddr: string, id: number): string {
+  return `[${saddr}]>[${daddr}]#${id >>> 0}`;
+}
+
+/** A frag entry's peerNewAddress when it names none (not a hairpin flow), by family. */
+const NO_PEER = { 4: '0.0.0.0', 6: '::' } as const;
 
 /** What the dataplane held before the packet. */
 export interface FuzzWorld {
@@ -216,6 +240,8 @@ export interface FuzzWorld {
   timeouts: CtTimeouts;
   /** The whole frag4 table. */
   frag4: FragTable;
+  /** The whole frag6 table. */
+  frag6: FragTable;
 }
 
 export interface LbDelta { packets: number; bytes: number; newConnections: number; replyPackets: number }
@@ -235,6 +261,8 @@ export interface FuzzObservation {
   conntrack: CtTable;
   /** The frag4 table after the packet. */
   frag4: FragTable;
+  /** The frag6 table after the packet. */
+  frag6: FragTable;
 }
 
 export interface Violation { property: Property; message: string }
@@ -314,15 +342,17 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
   const fail = (property: Property, message: string): void => {
     res.violations.push({ property, message: `${obs.prog}: ${message}` });
   };
-  /* frag4: a first TCP/UDP fragment forwarded or restored keeps its rewrite; nothing else writes or removes an entry. */
+  /* frag4 and frag6: a first TCP/UDP fragment forwarded or restored keeps its rewrite in its family's table; nothing else writes or removes an entry. */
   const r = readFrame(obs.input);
-  const first = r.family === 4 && r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
-  if (!(first && exp.natUnknown)) {
-    const want = new Map(world.frag4);
-    if (first && exp.nat) want.set(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!), exp.nat);
-    if (first) res.applied.add('fragments');
-    const diff = fragDiff(want, obs.frag4);
-    if (diff.length) fail('fragments', `the frag4 table differs from the rules': ${diff.slice(0, 4).join('; ')}${diff.length > 4 ? ` (${diff.length} entries)` : ''}`);
+  const first = r.firstFragment === true && r.ipInvalid === undefined && r.l4Invalid === undefined && (r.proto === IPPROTO_TCP || r.proto === IPPROTO_UDP);
+  for (const fam of [4, 6] as const) {
+    const mine = first && r.family === fam;
+    if (mine && exp.natUnknown) continue;
+    const want = new Map(fam === 4 ? world.frag4 : world.frag6);
+    if (mine && exp.nat) want.set(fam === 4 ? fragKey(r.saddr!, r.daddr!, r.proto!, r.id!) : fragKey6(r.saddr!, r.daddr!, r.id!), exp.nat);
+    if (mine) res.applied.add('fragments');
+    const diff = fragDiff(want, fam === 4 ? obs.frag4 : obs.frag6);
+    if (diff.length) fail('fragments', `the frag${fam} table differs from the rules': ${diff.slice(0, 4).join('; ')}${diff.length > 4 ? ` (${diff.length} entries)` : ''}`);
   }
   for (const c of [...LIFECYCLE_COUNTERS, ...TRANSLATION_COUNTERS]) {
     const want = exp.life.has(c) ? 1 : 0;
@@ -338,7 +368,8 @@ export function checkPacket(world: FuzzWorld, obs: FuzzObservation, allow: Reado
 
 function fmtFrag(e: WorldFrag | undefined): string {
   if (!e) return 'none';
-  return `${e.rewriteDst ? 'dst' : 'src'} -> ${e.newAddress}${e.hairpin ? ` (hairpin, other -> ${e.peerNewAddress})` : e.peerNewAddress !== '0.0.0.0' ? ` (peer ${e.peerNewAddress} without hairpin)` : ''} svc ${e.serviceId} be ${e.backendId}`;
+  const none = e.peerNewAddress === NO_PEER[4] || e.peerNewAddress === NO_PEER[6];
+  return `${e.rewriteDst ? 'dst' : 'src'} -> ${e.newAddress}${e.hairpin ? ` (hairpin, other -> ${e.peerNewAddress})` : !none ? ` (peer ${e.peerNewAddress} without hairpin)` : ''} svc ${e.serviceId} be ${e.backendId}`;
 }
 
 function fragDiff(want: FragTable, got: FragTable): string[] {
@@ -452,16 +483,16 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     return { outcome: 'passed', applied, violations };
   }
 
-  /* A later fragment: its datagram's frag4 entry, or none (IPv6: frag6.h keeps none yet). */
+  /* A later fragment: its datagram's frag4 or frag6 entry, or none. */
   if (r.laterFragment) {
     applied.add('fragments');
-    const fe = r.family === 6 ? undefined : world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
+    const fe = r.family === 6 ? world.frag6.get(fragKey6(r.saddr!, r.daddr!, r.id!)) : world.frag4.get(fragKey(r.saddr!, r.daddr!, r.proto!, r.id!));
     if (!fe) {
       if (vip) {
         if (obs.verdict !== v.drop || counter !== 'drop_fragment') fail('fragments', `a later fragment to VIP ${r.daddr} whose first fragment was not forwarded: want dropped, drop_fragment; got verdict ${obs.verdict}, ${counter}${identical ? '' : ', rewritten'}`);
       } else {
         applied.add('untouched');
-        if (!identical || obs.verdict !== v.pass) fail('untouched', `a later fragment for no VIP, of no datagram frag4 holds, must pass untouched: verdict ${obs.verdict}${identical ? '' : `, out ${hx(obs.output)}`}`);
+        if (!identical || obs.verdict !== v.pass) fail('untouched', `a later fragment for no VIP, of no datagram frag${r.family} holds, must pass untouched: verdict ${obs.verdict}${identical ? '' : `, out ${hx(obs.output)}`}`);
         else if (counter && counter !== 'passed_other') fail('counters', `counted ${counter}, want passed_other`);
       }
       return { outcome: 'fragment', applied, violations };
@@ -469,7 +500,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     exp.life.add('frag_translated');
     const want = fragRewrite(obs.input, fe);
     if (obs.verdict !== v.pass || !obs.output.equals(want)) {
-      fail('fragments', `a later fragment of a datagram frag4 holds (${fmtFrag(fe)}) must get the address rewrite only: want verdict ${v.pass}, ${hx(want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
+      fail('fragments', `a later fragment of a datagram frag${r.family} holds (${fmtFrag(fe)}) must get the address rewrite only: want verdict ${v.pass}, ${hx(want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
     }
     if ((g.replies ?? 0) !== (fe.rewriteDst ? 0 : 1)) fail('counters', `a later fragment of a ${fe.rewriteDst ? 'forward' : 'reply'} datagram counted replies ${g.replies ?? 0}`);
     checkStats(obs, fe.serviceId, fe.backendId, fe.rewriteDst ? { packets: 1, bytes: r.totLen!, newConnections: 0, replyPackets: 0 } : { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
@@ -491,16 +522,18 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
 
   /* Neither TCP nor UDP: an ICMP error about a tracked flow is translated; anything else is left alone (IPv6: every ICMPv6 message, AH, ESP, ...). */
   if (r.proto !== IPPROTO_TCP && r.proto !== IPPROTO_UDP) {
-    const tr = r.family === 4 && r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r) : undefined;
+    const tr = r.family === 4 && r.proto === IPPROTO_ICMP ? icmpTranslation(world, obs.input, r)
+      : r.family === 6 && r.proto === IPPROTO_ICMPV6 && !r.fragment ? icmp6Translation(world, obs.input, r) : undefined;
     if (tr) {
       applied.add('icmp').add('checksums');
       exp.life.add('icmp_translated');
       if (obs.verdict !== v.pass || !obs.output.equals(tr.want)) {
-        fail('icmp', `an ICMP error about a tracked flow (${tr.what}) must be translated: want verdict ${v.pass}, ${hx(tr.want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
+        fail('icmp', `an ICMP${r.family === 6 ? 'v6' : ''} error about a tracked flow (${tr.what}) must be translated: want verdict ${v.pass}, ${hx(tr.want)}; got verdict ${obs.verdict}, ${hx(obs.output)}`);
       }
       if (g.replies) fail('counters', 'a translated ICMP error counted as a reply');
       if (obs.svc.size || obs.backend.size) fail('counters', `a translated ICMP error moved service/backend counters: svc ${fmtDeltas(obs.svc)} backend ${fmtDeltas(obs.backend)}`);
-      checkIcmpSums(obs, r, rs, fail);
+      if (r.family === 6) checkIcmp6Sums(obs, r, rs, tr.inLen, fail);
+      else checkIcmpSums(obs, r, rs, fail);
       return { outcome: 'icmp-translated', applied, violations };
     }
     if (r.proto === (r.family === 6 ? 58 : IPPROTO_ICMP)) applied.add('icmp');
@@ -644,7 +677,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     const hairpin = viaEntry ? viaEntry.hairpin : false;
     const wantDst = hairpin ? saddr : daddr;
     if (`${o.daddr}:${o.dport}` !== `${wantDst}:${dport}`) fail('nat', `reply's destination became ${o.daddr}:${o.dport}, want ${wantDst}:${dport}`);
-    if (r.family === 4) exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : '0.0.0.0', serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
+    exp.nat = { newAddress: owner.vip, peerNewAddress: hairpin ? saddr : NO_PEER[r.family!], serviceId: owner.id, backendId: be.id, rewriteDst: false, hairpin };
     if (g.replies !== 1) fail('counters', 'a restored reply must count replies');
     checkStats(obs, owner.id, be.id, { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 }, fail);
     checkRewrite(obs, r, { reply: true, hairpin }, fail);
@@ -702,7 +735,7 @@ function judge(world: FuzzWorld, obs: FuzzObservation, exp: Expected): CheckResu
     }
     /* A flow's entry says whether it is a hairpin flow (set when it was placed); the address is the one of the moment. */
     const hairpin = hairpinAddr !== null && (follow ? e!.hairpin : be !== undefined && be.address === saddr);
-    if (be && r.family === 4) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? hairpinAddr! : '0.0.0.0', serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
+    if (be) exp.nat = { newAddress: be.address, peerNewAddress: hairpin ? hairpinAddr! : NO_PEER[r.family!], serviceId: svc.id, backendId: be.id, rewriteDst: true, hairpin };
     else if (!be) exp.natUnknown = true;
     if (hairpin && o.saddr !== hairpinAddr) fail('nat', `a client given itself (${saddr}) must be source-NATed to ${hairpinAddr}, got ${o.saddr}`);
     if (!hairpin && o.saddr !== saddr) fail('nat', `source address changed on the way in: ${saddr} -> ${o.saddr}`);
@@ -863,9 +896,14 @@ const fold = (x: number): number => {
 };
 const csumApply = (check: number, delta: number): number => ~fold((~check & 0xffff) + delta) & 0xffff;
 
-/** A later fragment as frag4's entry makes it: the address (and a hairpin flow's other one) and the IPv4 checksum, nothing else. */
+/** A later fragment as frag4's entry makes it: the address (and a hairpin flow's other one) and the IPv4 checksum, nothing else; frag6's: the 16-byte addresses only (no header checksum). */
 export function fragRewrite(input: Buffer, e: WorldFrag): Buffer {
   const out = Buffer.from(input);
+  if (input.readUInt16BE(12) === ETH_P_IPV6) {
+    ipToBytes(e.newAddress).copy(out, ETH_LEN + (e.rewriteDst ? 24 : 8));
+    if (e.hairpin) ipToBytes(e.peerNewAddress).copy(out, ETH_LEN + (e.rewriteDst ? 8 : 24));
+    return out;
+  }
   const addrOff = ETH_LEN + (e.rewriteDst ? 16 : 12);
   const peerOff = ETH_LEN + (e.rewriteDst ? 12 : 16);
   let d = delta4(0, bytesToIp(out, addrOff), e.newAddress);
@@ -883,7 +921,7 @@ export function fragRewrite(input: Buffer, e: WorldFrag): Buffer {
  * fragment), and the error as it must leave: undefined when it passes
  * untouched.
  */
-export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number } | undefined {
+export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number; inLen: number } | undefined {
   const l4 = ETH_LEN + r.ihl!;
   const l4Len = r.totLen! - r.ihl!;
   if (l4Len < 8) return undefined;
@@ -955,7 +993,144 @@ export function icmpTranslation(world: FuzzWorld, input: Buffer, r: FrameReading
     ipToBytes(ct.natAddress).copy(out, peer.off);
   }
   const what = `${ct.reply ? 'from the backend\'s side, reply entry' : 'from the client\'s side, forward entry'} ${key} -> ${ct.natAddress}:${ct.natPort}${peer ? `, the error's ${rewriteDst ? 'source' : 'destination'} too` : ''}`;
-  return { want: out, what, l4Check };
+  return { want: out, what, l4Check, inLen };
+}
+
+/** The ICMPv6 errors icmp6_nat.h translates: destination unreachable, packet too big, time exceeded, parameter problem. */
+const ICMP6_ERRORS: ReadonlySet<number> = new Set([1, 2, 3, 4]);
+/** icmp6_nat.h ICMP6_QUOTE_EXT_MAX, ICMP6_QUOTE_EXT_BYTES: the quote's extension headers walked, and their bytes at most. */
+const ICMP6_QUOTE_EXT_MAX = 2;
+const ICMP6_QUOTE_EXT_BYTES = 128;
+
+/** delta4() over two 16-byte addresses (csum.h csum_delta16). */
+const delta16 = (acc: number, from: Buffer, to: Buffer): number => {
+  let d = acc;
+  for (let i = 0; i < 16; i += 2) d = delta2(d, from.readUInt16BE(i), to.readUInt16BE(i));
+  return d;
+};
+
+/**
+ * icmp6_nat.h's decision for an ICMPv6 packet (a valid IPv6 header, not a
+ * fragment), and the error as it must leave: undefined when it passes
+ * untouched. Step for step as icmp6_decide() and icmp6_rewrite(): an error
+ * (types 1-4) quoting an IPv6 header (version 6) whose extension headers
+ * (at most 2, 128 bytes; a quoted later fragment has no ports) lead to
+ * TCP or UDP with 8 bytes of it, the reversed tuple a live, not hairpin
+ * conntrack6 entry. No header checksum; the ICMPv6 checksum covers the
+ * pseudo-header, so the error's own address rewritten enters it.
+ */
+export function icmp6Translation(world: FuzzWorld, input: Buffer, r: FrameReading): { want: Buffer; what: string; l4Check: number; inLen: number } | undefined {
+  const l4 = ETH_LEN + r.ihl!;
+  const l4Len = r.totLen! - r.ihl!;
+  if (l4 + 8 > input.length || l4Len < 8) return undefined;
+  if (!ICMP6_ERRORS.has(input[l4]!)) return undefined;
+  const inner = l4 + 8;
+  if (inner + 40 > input.length || input[inner]! >> 4 !== 6) return undefined;
+  let nh = input[inner + 6]!;
+  let ext = 0;
+  for (let i = 0; i <= ICMP6_QUOTE_EXT_MAX; i++) {
+    const e = inner + 40 + ext;
+    if (nh !== NEXTHDR_HOP && nh !== NEXTHDR_DEST && nh !== NEXTHDR_ROUTING && nh !== NEXTHDR_FRAGMENT) break;
+    if (i === ICMP6_QUOTE_EXT_MAX || e + 8 > input.length) return undefined;
+    if (nh === NEXTHDR_FRAGMENT) {
+      if (input.readUInt16BE(e + 2) & 0xfff8) return undefined;
+      ext += 8;
+    } else ext += (input[e + 1]! + 1) * 8;
+    if (ext > ICMP6_QUOTE_EXT_BYTES) return undefined;
+    nh = input[e]!;
+  }
+  if (nh !== IPPROTO_TCP && nh !== IPPROTO_UDP) return undefined;
+  const inLen = 40 + ext;
+  const quote = l4Len - 8;
+  const ports = inner + inLen;
+  if (quote < inLen + 8 || ports + 8 > input.length) return undefined;
+  const qs = bytesToIp6(input, inner + 8);
+  const qd = bytesToIp6(input, inner + 24);
+  const qsp = input.readUInt16BE(ports);
+  const qdp = input.readUInt16BE(ports + 2);
+  const key = ctKey(qd, qdp, qs, qsp, nh);
+  const ct = world.conntrack.get(key);
+  if (!ct || ((ct.expires - world.now) | 0) <= 0 || ct.hairpin) return undefined;
+  const owner = world.services.flatMap((s) => s.backends.filter((b) => b.id === ct.backendId).map((b) => ({ s, b })))[0];
+  const udp = nh === IPPROTO_UDP;
+  let rewriteDst: boolean;
+  let oldPort: number;
+  let peer: number | undefined;
+  if (ct.reply) {
+    if (!owner || owner.s.id !== ct.serviceId || owner.b.address !== qd || owner.b.port !== qdp) return undefined;
+    rewriteDst = true;
+    oldPort = qdp;
+    if (r.saddr === qd) peer = ETH_LEN + 8;
+  } else {
+    if (!owner || owner.s.id !== ct.serviceId || owner.b.address !== ct.natAddress || owner.b.port !== ct.natPort) return undefined;
+    rewriteDst = false;
+    oldPort = qsp;
+    if (r.daddr === qs) peer = ETH_LEN + 24;
+  }
+  const out = Buffer.from(input);
+  const nat = ipToBytes(ct.natAddress);
+  /* The quoted address and port (no header checksum to follow). */
+  const addrOff = inner + (rewriteDst ? 24 : 8);
+  const d = delta16(0, input.subarray(addrOff, addrOff + 16), nat);
+  let icmpDelta = delta2(d, oldPort, ct.natPort);
+  nat.copy(out, addrOff);
+  out.writeUInt16BE(ct.natPort, ports + (rewriteDst ? 2 : 0));
+  /* The quoted L4 checksum, if quoted (a UDP 0 stays 0, a computed 0 is 0xffff). */
+  const checkEnd = udp ? 8 : 18;
+  const l4Check = quote >= inLen + checkEnd && ports + checkEnd <= input.length ? ports + checkEnd - 2 : 0;
+  if (l4Check) {
+    const old = out.readUInt16BE(l4Check);
+    if (!udp || old) {
+      let c = csumApply(old, delta2(d, oldPort, ct.natPort));
+      if (udp && c === 0) c = 0xffff;
+      out.writeUInt16BE(c, l4Check);
+      icmpDelta = delta2(icmpDelta, old, c);
+    }
+  }
+  /* The error's own source or destination, which the pseudo-header covers. */
+  if (peer !== undefined) {
+    icmpDelta = delta16(icmpDelta, input.subarray(peer, peer + 16), nat);
+    nat.copy(out, peer);
+  }
+  out.writeUInt16BE(csumApply(out.readUInt16BE(l4 + 2), icmpDelta), l4 + 2);
+  const what = `${ct.reply ? 'from the backend\'s side, reply entry' : 'from the client\'s side, forward entry'} ${key} -> [${ct.natAddress}]:${ct.natPort}${peer !== undefined ? `, the error's ${rewriteDst ? 'source' : 'destination'} too` : ''}`;
+  return { want: out, what, l4Check, inLen };
+}
+
+/**
+ * The sums of a translated ICMPv6 error, summed anew over the output: the
+ * ICMPv6 message's (pseudo-header and all) right where the input's was
+ * (and off by as much where it was not), and the quoted L4 sum too when
+ * the quote holds the quoted packet whole.
+ */
+function checkIcmp6Sums(obs: FuzzObservation, r: FrameReading, rs: { ip: number; l4?: number }, inLen: number, fail: (p: Property, m: string) => void): void {
+  const o = readFrame(obs.output);
+  if (!o.ipHeader || o.ipInvalid !== undefined || obs.output.length !== obs.input.length) {
+    fail('checksums', `a translated ICMPv6 error does not parse: ${o.ipInvalid ?? 'cut or grown'}`);
+    return;
+  }
+  const os = checksumSums(obs.output, o);
+  if (normSum(os.l4) !== normSum(rs.l4)) fail('checksums', `a translated ICMPv6 error's ICMPv6 checksum: sum 0x${rs.l4?.toString(16)} in, 0x${os.l4?.toString(16)} out`);
+  const inner = ETH_LEN + r.ihl! + 8;
+  const qTot = 40 + obs.input.readUInt16BE(inner + 4);
+  const quoteEnd = ETH_LEN + r.totLen!;
+  /* The quoted packet whole (no fragment header: then its L4 header would not be whole either): its L4 sum. */
+  const quotedL4 = (f: Buffer): number | undefined => {
+    let nh = f[inner + 6]!;
+    let at = inner + 40;
+    while (at < inner + inLen) {
+      if (nh === NEXTHDR_FRAGMENT) return undefined;
+      nh = f[at]!;
+      at += (f[at + 1]! + 1) * 8;
+    }
+    const l4 = f.subarray(inner + inLen, inner + qTot);
+    if (nh === IPPROTO_UDP && l4.readUInt16BE(6) === 0) return undefined;
+    if (nh === IPPROTO_TCP && l4.length < 20) return undefined;
+    return onesSum(l4, pseudoSum6(f.subarray(inner + 8, inner + 24), f.subarray(inner + 24, inner + 40), nh, l4.length));
+  };
+  if (qTot >= inLen + 8 && inner + qTot <= quoteEnd) {
+    if (normSum(quotedL4(obs.output)) !== normSum(quotedL4(obs.input))) fail('checksums', 'a translated ICMPv6 error\'s quoted L4 checksum (the quoted packet whole) does not carry the input\'s sum');
+  }
 }
 
 /**

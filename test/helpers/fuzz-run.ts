@@ -21,12 +21,13 @@ import {
   type GlobalCounter,
 } from '../../src/dataplane/codec.js';
 import { backendIdentity, type ServiceSpec } from '../../src/model/service.js';
-import { ETH_LEN, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp } from './fuzz-frames.js';
+import { ETH_LEN, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp, bytesToIp6 } from './fuzz-frames.js';
 import {
   PROPERTIES,
   checkPacket,
   ctKey,
   fragKey,
+  fragKey6,
   type CheckResult,
   type CtTimeouts,
   type FragTable,
@@ -150,6 +151,24 @@ function readFrag4(dp: NativeDataplane): Map<string, WorldFrag> {
   return out;
 }
 
+/** The whole frag6 table (bpf/include/maps.h struct frag6_key, frag6_value), as the checker reads it. */
+function readFrag6(dp: NativeDataplane): Map<string, WorldFrag> {
+  const { keys, values, count } = dp.raw.mapDump('frag6');
+  const out = new Map<string, WorldFrag>();
+  if (!count) return out;
+  const ks = keys.length / count;
+  const vs = values.length / count;
+  for (let i = 0; i < count; i++) {
+    const k = keys.subarray(i * ks, (i + 1) * ks);
+    const v = values.subarray(i * vs, (i + 1) * vs);
+    out.set(fragKey6(bytesToIp6(k, 0), bytesToIp6(k, 16), k.readUInt32BE(32)), {
+      newAddress: bytesToIp6(v, 0), peerNewAddress: bytesToIp6(v, 16), serviceId: v.readUInt32LE(32), backendId: v.readUInt32LE(36),
+      rewriteDst: v[40] === 1, hairpin: v[41] === 1,
+    });
+  }
+  return out;
+}
+
 /** The key a checker's table key names. */
 function parseCtKey(k: string): ConntrackKey {
   const m = /^\[?([^\]>]+?)\]?:(\d+)>\[?([^\]/]+?)\]?:(\d+)\/(\d+)$/.exec(k)!;
@@ -252,6 +271,7 @@ export class FuzzRig {
     this.dp.raw.mapClear('conntrack6');
     this.dp.raw.mapClear('affinity');
     this.dp.raw.mapClear('frag4');
+    this.dp.raw.mapClear('frag6');
     this.specs = serviceSpecs(s.services);
     this.current = new Map(this.specs.map((x) => [x.name, x]));
     await this.lb.applyMany(this.specs);
@@ -399,6 +419,7 @@ export class FuzzRig {
   sendAndCheck(prog: 'xdp' | 'tc', frame: Buffer): { result: CheckResult; output: Buffer } {
     const table = readTable(this.dp);
     const frag4: FragTable = readFrag4(this.dp);
+    const frag6: FragTable = readFrag6(this.dp);
     const t0 = process.hrtime.bigint();
     const run = this.dp.raw.testRun(prog, frame);
     const t1 = process.hrtime.bigint();
@@ -414,12 +435,13 @@ export class FuzzRig {
       backend: deltas(before.be, this.beStats),
       conntrack: readTable(this.dp),
       frag4: readFrag4(this.dp),
+      frag6: readFrag6(this.dp),
     };
     const first = Number((t0 - CLOCK_LAG_NS) / 1_000_000_000n);
     const last = Number(t1 / 1_000_000_000n);
     let result: CheckResult | undefined;
     for (let now = first; now <= last; now++) {
-      const world: FuzzWorld = { services: this.world, hairpin: this.hairpin, hairpin6: this.hairpin6, conntrack: table, now, timeouts: FUZZ_TIMEOUTS, frag4 };
+      const world: FuzzWorld = { services: this.world, hairpin: this.hairpin, hairpin6: this.hairpin6, conntrack: table, now, timeouts: FUZZ_TIMEOUTS, frag4, frag6 };
       const r = checkPacket(world, obs, this.allow);
       if (!result || !r.violations.length) result = r;
       if (!r.violations.length) break;
@@ -434,12 +456,13 @@ export class FuzzRig {
       const e = table?.get(ctKey(t.saddr, t.sport, t.daddr, t.dport, PROTO_NUMBER[t.proto]));
       return e && !e.reply ? { address: e.natAddress, port: e.natPort } : undefined;
     };
-    /* Or it is about the packet that would answer an entry of the table: a live, dead or hairpin flow's, either way. */
-    let quoted: Tuple | undefined;
-    if (table?.size && step.icmp?.entry != null) {
-      const k = parseCtKey([...table.keys()].sort()[step.icmp.entry % table.size]!);
-      quoted = { saddr: k.daddr, sport: k.dport, daddr: k.saddr, dport: k.sport, proto: k.protocol as 'tcp' | 'udp' };
-    }
+    /* Or it is about the packet that would answer an entry of the table of the flow's family: a live, dead or hairpin flow's, either way. */
+    const quoted = (six: boolean): Tuple | undefined => {
+      const keys = [...(table?.keys() ?? [])].filter((k) => k.startsWith('[') === six).sort();
+      if (!keys.length || step.icmp?.entry == null) return undefined;
+      const k = parseCtKey(keys[step.icmp.entry % keys.length]!);
+      return { saddr: k.daddr, sport: k.dport, daddr: k.saddr, dport: k.sport, proto: k.protocol as 'tcp' | 'udp' };
+    };
     this.send(i, step.prog, buildFrame(resolveFrame(step, this.visible(), HAIRPIN_ADDR, placed, quoted)), tally, keepGoing);
   }
 

@@ -50,17 +50,14 @@ import {
 } from './fuzz-frames.js';
 
 /**
- * IPv6 fragments and ICMPv6 errors about tracked flows are translated by
- * frag6.h and icmp6_nat.h, which are being built apart from this fuzzer:
- * off until frag6/icmp6 translation lands. Off, the generator sends no
- * ICMPv6 error quoting a flow (only ones quoting junk), and no IPv6
- * datagram whose first and later fragments could meet: a datagram step of
- * an IPv6 flow sends its first fragment alone or its later ones alone, and
- * later fragments (of datagram steps and of packet shapes) carry an
- * identification no first fragment has. fuzz-check.ts has no rule for
- * their translation: turning this on needs those rules too.
+ * IPv6 fragments and ICMPv6 errors about tracked flows, translated by
+ * frag6.h and icmp6_nat.h (fuzz-check.ts judges both). On, a datagram step
+ * of an IPv6 flow sends its fragments in order or out of order, sharing
+ * ids as IPv4's do, and ICMPv6 errors quote tracked flows; off, the
+ * generator sends only an IPv6 datagram's first fragment or its later ones
+ * (of an id no first fragment has), and errors quoting junk.
  */
-export const IPV6_TRANSLATIONS = false;
+export const IPV6_TRANSLATIONS = true;
 
 export const VIPS = ['10.96.0.10', '10.96.0.20', '10.96.0.30', '10.96.0.40'];
 export const SERVICE_PORTS = [80, 53, 443, 8080];
@@ -471,7 +468,7 @@ const MAC_B = [0x02, 0, 0, 0, 0, 0x02];
  * entry), so that an ICMP error quotes the packet that backend got; without
  * it, or without an entry, the service's first backend.
  */
-export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairpin: string, placed?: (t: Tuple) => { address: string; port: number } | undefined, quoted?: Tuple): FrameSpec {
+export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairpin: string, placed?: (t: Tuple) => { address: string; port: number } | undefined, quoted?: (six: boolean) => Tuple | undefined): FrameSpec {
   const resolved = resolveFlow(p.flow, specs, hairpin);
   const t = resolved.t;
   let natted = resolved.natted;
@@ -486,7 +483,7 @@ export function resolveFrame(p: PacketStep, specs: readonly ServiceSpec[], hairp
   if (t.saddr.includes(':')) return resolveFrame6(p, t, natted, dstMac, l4Of, ipOf, quoted);
   if (p.icmp) {
     /* The quoted packet, as its sender sent it: an IPv4 header and the start of its L4 bytes. */
-    const q = quoted ?? (p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
+    const q = quoted?.(false) ?? (p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
       : { saddr: t.daddr, daddr: t.saddr, sport: t.dport, dport: t.sport, proto: t.proto });
     const inner: FrameSpec = { dstMac: MAC_B, srcMac: MAC_A, ip: { ...ipOf(q), options: [], mf: false, fragOffset: 0 }, l4: l4Of(q), mutations: [] };
     const innerIp = buildInner(inner);
@@ -509,7 +506,7 @@ function ip6Of(sh: ShapeGen): NonNullable<FrameSpec['ip6']> {
 }
 
 /** resolveFrame() for an IPv6 flow. */
-function resolveFrame6(p: PacketStep, t: Tuple, natted: Tuple, dstMac: number[], l4Of: (u: Tuple) => L4Spec, ipOf: (u: Tuple) => FrameSpec['ip'], quoted?: Tuple): FrameSpec {
+function resolveFrame6(p: PacketStep, t: Tuple, natted: Tuple, dstMac: number[], l4Of: (u: Tuple) => L4Spec, ipOf: (u: Tuple) => FrameSpec['ip'], quoted?: (six: boolean) => Tuple | undefined): FrameSpec {
   const sh = p.shape;
   const ip6 = ip6Of(sh);
   if (p.icmp) {
@@ -517,13 +514,19 @@ function resolveFrame6(p: PacketStep, t: Tuple, natted: Tuple, dstMac: number[],
     const error = type >= 1 && type <= 4;
     let quote: number[];
     if (error && IPV6_TRANSLATIONS) {
-      /* The quoted packet, as its sender sent it: its IPv6 header and the start of its L4 bytes. */
-      const q = quoted ?? (p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
+      /* The quoted packet, as its sender sent it: its IPv6 header, its extension headers and the start of its L4 bytes. */
+      const q = quoted?.(true) ?? (p.icmp.view === 'sent' ? t : p.icmp.view === 'natted' ? natted
         : { saddr: t.daddr, daddr: t.saddr, sport: t.dport, dport: t.sport, proto: t.proto });
-      const inner = buildFrame({ dstMac: MAC_B, srcMac: MAC_A, ip: ipOf(q), ip6: { hopLimit: 64, flowLabel: 0, ext: [] }, l4: l4Of(q), mutations: [] }).subarray(14);
-      quote = [...inner.subarray(0, 40 + Math.min(p.icmp.quoteL4, inner.length - 40))];
+      /* An odd flow label: the shape's extension and fragment headers go in the quote (icmp6_nat.h walks 2 at most; a quoted later fragment has no ports), the error has none; even: the error has the fragment header. */
+      const inQuote = (sh.flowLabel & 1) === 1;
+      const innerOf = (ext: Ext6Spec[], frag?: NonNullable<FrameSpec['ip6']>['frag']): Buffer =>
+        buildFrame({ dstMac: MAC_B, srcMac: MAC_A, ip: ipOf(q), ip6: { hopLimit: 64, flowLabel: 0, ext, ...(frag ? { frag } : {}) }, l4: l4Of(q), mutations: [] }).subarray(14);
+      const inner = inQuote ? innerOf(sh.ext6, ip6.frag) : innerOf([]);
+      const head = 40 + inner.length - innerOf([]).length;
+      quote = [...inner.subarray(0, head + Math.min(p.icmp.quoteL4, inner.length - head))];
       const from = p.icmp.from === 'router' ? ROUTER6 : q.daddr;
-      return { dstMac, srcMac: MAC_A, ip: ipOf({ ...q, saddr: from, daddr: q.saddr }), ip6: { ...ip6, ext: [] }, l4: { kind: 'icmp', type, code: p.icmp.code, quote }, mutations: p.mutations6 };
+      const outer = inQuote ? { hopLimit: ip6.hopLimit, flowLabel: ip6.flowLabel, ext: [] } : { ...ip6, ext: [] };
+      return { dstMac, srcMac: MAC_A, ip: ipOf({ ...q, saddr: from, daddr: q.saddr }), ip6: outer, l4: { kind: 'icmp', type, code: p.icmp.code, quote }, mutations: p.mutations6 };
     }
     /* Informational messages between the flow's ends (either way), or from a link-local address (ND, MLD); an error quotes junk. */
     quote = sh.payload.slice(0, p.icmp.quoteL4);

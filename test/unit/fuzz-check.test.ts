@@ -4,9 +4,9 @@
  * observations are made up here, from frames built from scratch.
  */
 import test from 'ava';
-import { buildFrame, readFrame, type FrameSpec } from '../helpers/fuzz-frames.js';
-import { checkPacket, ctKey, fragKey, fragRewrite, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack, type WorldFrag } from '../helpers/fuzz-check.js';
-import { fragmentPacket, icmpError, portUnreachable6For, rst6For, rstFor } from '../helpers/packet.js';
+import { buildFrame, readFrame, type Ext6Spec, type FrameSpec } from '../helpers/fuzz-frames.js';
+import { checkPacket, ctKey, fragKey, fragKey6, fragRewrite, icmp6Translation, type CtTable, type FuzzObservation, type FuzzWorld, type LbDelta, type Property, type WorldConntrack, type WorldFrag } from '../helpers/fuzz-check.js';
+import { fragmentPacket, icmp6Error, icmpError, portUnreachable6For, rst6For, rstFor } from '../helpers/packet.js';
 import type { GlobalCounter } from '../../src/dataplane/codec.js';
 
 const NOW = 5000;
@@ -25,6 +25,7 @@ const world: FuzzWorld = {
   now: NOW,
   timeouts: TIMEOUTS,
   frag4: new Map(),
+  frag6: new Map(),
 };
 
 /** The entries a new flow of `input` (client 192.168.50.7) placed on backend (id, addr:port) of service `svc` leaves. */
@@ -66,6 +67,7 @@ function obs(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): F
     backend: new Map([[7, fwd(input.length - 14)]]),
     conntrack: defaultTable(input, output),
     frag4: new Map(),
+    frag6: new Map(),
     ...o,
   };
 }
@@ -439,6 +441,7 @@ function obs6(input: Buffer, output: Buffer, o: Partial<FuzzObservation> = {}): 
     svc: new Map([[5, fwd(len)]]),
     backend: new Map([[9, fwd(len)]]),
     frag4: new Map(),
+    frag6: new Map(),
     ...o,
     conntrack: o.conntrack ?? (output.equals(input) ? new Map() : placed6(input)),
   };
@@ -542,7 +545,7 @@ test('IPv6 untouched: a waypoint, a link-local source, ND, AH, a cut header; ano
   t.deepEqual(broke(world6, obs6(cut, cut, passed6)), ['counters']);
 });
 
-test('IPv6 fragments: a later fragment to a VIP is dropped (drop_fragment), passes elsewhere; a first one is balanced', (t) => {
+test('IPv6 fragments: a later fragment without a frag6 entry is dropped to a VIP (drop_fragment), passes elsewhere; a first one is balanced', (t) => {
   const later = buildFrame(dgram6('fd96::10', 53, { ip6: ip6({ frag: { offset: 16, more: false, id: 7, at: 0 } }) }));
   t.true(readFrame(later).laterFragment);
   t.deepEqual(broke(world6, obs6(later, later, dropped6('drop_fragment'))), []);
@@ -555,8 +558,158 @@ test('IPv6 fragments: a later fragment to a VIP is dropped (drop_fragment), pass
     const s = syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more, id: 7, at: 0 } }) });
     const f = buildFrame(s);
     t.is(readFrame(f).firstFragment, more);
-    t.deepEqual(broke(world6, obs6(f, dnatted6(s))), [], `M ${more}`);
+    const kept = more ? new Map([[fragKey6(CLIENT6, 'fd96::10', 7), synFrag6]]) : new Map<string, WorldFrag>();
+    t.deepEqual(broke(world6, obs6(f, dnatted6(s), { frag6: kept })), [], `M ${more}`);
+    t.deepEqual(broke(world6, obs6(f, dnatted6(s), { frag6: more ? new Map() : new Map([[fragKey6(CLIENT6, 'fd96::10', 7), synFrag6]]) })), ['fragments'], `M ${more}: frag6 ${more ? 'not kept' : 'kept for an atomic fragment'}`);
     t.deepEqual(broke(world6, obs6(f, f, dropped6('drop_fragment'))).includes('nat'), true, `M ${more}: dropped`);
+  }
+});
+
+/** The offsets at which two frames of one length differ. */
+const diffAt = (a: Buffer, b: Buffer): number[] => [...a.keys()].filter((i) => a[i] !== b[i]);
+
+/** frag6's entry for a TCP datagram of CLIENT6 to fd96::10:80 placed on fd01::11:8080 (service 5, backend 9). */
+const synFrag6: WorldFrag = { newAddress: 'fd01::11', peerNewAddress: '::', serviceId: 5, backendId: 9, rewriteDst: true, hairpin: false };
+
+test('IPv6 fragments: a first fragment keeps its rewrite in frag6, not frag4; refused, it leaves frag6 as it was', (t) => {
+  const f = buildFrame(syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more: true, id: 0x80001234, at: 0 } }) }));
+  const out = dnatted6(syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 0, more: true, id: 0x80001234, at: 0 } }) }));
+  const key = fragKey6(CLIENT6, 'fd96::10', 0x80001234);
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[key, synFrag6]]) })), []);
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[key, { ...synFrag6, newAddress: 'fd01::12' }]]) })), ['fragments'], 'kept with another address');
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[fragKey6(CLIENT6, 'fd96::10', 0x1234), synFrag6]]) })), ['fragments'], 'kept under the identification cut to 16 bits');
+  t.deepEqual(broke(world6, obs6(f, out, { frag6: new Map([[key, synFrag6]]), frag4: new Map([[fragKey(CLIENT6, 'fd96::10', 6, 0x1234), synFrag6]]) })), ['fragments'], 'kept in frag4');
+  /* A first fragment to a service without backends, refused: frag6 keeps what it held. */
+  const none = buildFrame(dgram6('fd96::30', 53, { ip6: ip6({ frag: { offset: 0, more: true, id: 7, at: 0 } }), l4: { kind: 'udp', sport: 40000, dport: 53, zeroChecksum: false, payload: Array.from({ length: 80 }, (_, i) => i) } }));
+  const held = new Map([[key, synFrag6]]);
+  const w: FuzzWorld = { ...world6, services: world6.services.map((x) => (x.id === 12 ? { ...x, drop: true } : x)), frag6: held };
+  t.deepEqual(broke(w, obs6(none, none, { ...dropped6('drop_no_backend'), frag6: held })), []);
+  t.deepEqual(broke(w, obs6(none, none, { ...dropped6('drop_no_backend'), frag6: new Map() })), ['fragments'], 'a refused first fragment removed an entry');
+});
+
+test('IPv6 fragments: a later fragment gets its first fragment\'s 16-byte address rewrite only, counted frag_translated', (t) => {
+  const later = buildFrame(dgram6('fd96::10', 80, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }));
+  const key = fragKey6(CLIENT6, 'fd96::10', 0x1234);
+  const w: FuzzWorld = { ...world6, frag6: new Map([[key, synFrag6]]) };
+  const len = readFrame(later).totLen!;
+  const est1: LbDelta = { packets: 1, bytes: len, newConnections: 0, replyPackets: 0 };
+  const right = { global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1 }, svc: new Map([[5, est1]]), backend: new Map([[9, est1]]), conntrack: new Map(), frag6: w.frag6 };
+  const want = fragRewrite(later, synFrag6);
+  t.is(readFrame(want).daddr, 'fd01::11');
+  t.deepEqual(diffAt(later, want), [...Array(16).keys()].map((i) => 14 + 24 + i).filter((i) => later[i] !== want[i]), 'the destination only');
+  t.deepEqual(broke(w, obs6(later, want, right)), []);
+  /* The entry is keyed without the protocol: a later fragment naming another next header gets it too. */
+  const tcpLater = buildFrame(syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }));
+  const tcpLen = readFrame(tcpLater).totLen!;
+  const tcpStats = { packets: 1, bytes: tcpLen, newConnections: 0, replyPackets: 0 };
+  t.deepEqual(broke(w, obs6(tcpLater, fragRewrite(tcpLater, synFrag6), { ...right, svc: new Map([[5, tcpStats]]), backend: new Map([[9, tcpStats]]) })), []);
+  const hop = Buffer.from(want);
+  hop[14 + 7]! -= 1;
+  t.deepEqual(broke(w, obs6(later, hop, right)), ['fragments'], 'the hop limit changed');
+  const data = Buffer.from(want);
+  data[data.length - 1]! ^= 1;
+  t.deepEqual(broke(w, obs6(later, data, right)), ['fragments'], 'a data byte changed');
+  t.deepEqual(broke(w, obs6(later, want, { ...right, global: { rx_packets: 1, forwarded_stack: 1 } })), ['counters'], 'frag_translated not counted');
+  t.deepEqual(broke(w, obs6(later, want, { ...right, svc: new Map([[5, fwd(len)]]) })), ['counters'], 'counted a new connection');
+  t.deepEqual(broke(w, obs6(later, later, { ...dropped6('drop_fragment'), frag6: w.frag6 })), ['counters', 'fragments'], 'dropped although its first came');
+  t.deepEqual(broke(w, obs6(later, want, { ...right, frag6: new Map() })), ['fragments'], 'the entry removed');
+  /* A reply: the source becomes the VIP, counted as a reply; a hairpin flow's other address too. */
+  const back = buildFrame({ ...dgram6(CLIENT6, 40000, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }), ip: ip('fd01::11', CLIENT6) });
+  const reply: WorldFrag = { ...synFrag6, newAddress: 'fd96::10', rewriteDst: false };
+  const rw: FuzzWorld = { ...world6, frag6: new Map([[fragKey6('fd01::11', CLIENT6, 0x1234), reply]]) };
+  const r1 = { packets: 0, bytes: 0, newConnections: 0, replyPackets: 1 };
+  const replied = { global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1, replies: 1 }, svc: new Map([[5, r1]]), backend: new Map([[9, r1]]), conntrack: new Map(), frag6: rw.frag6 };
+  t.is(readFrame(fragRewrite(back, reply)).saddr, 'fd96::10');
+  t.deepEqual(broke(rw, obs6(back, fragRewrite(back, reply), replied)), []);
+  t.deepEqual(broke(rw, obs6(back, fragRewrite(back, synFrag6), replied)), ['fragments'], 'the destination rewritten for a reply');
+  t.deepEqual(broke(rw, obs6(back, fragRewrite(back, reply), { ...replied, global: { rx_packets: 1, forwarded_stack: 1, frag_translated: 1 } })), ['counters'], 'replies not counted');
+  const hp: WorldFrag = { ...reply, hairpin: true, peerNewAddress: 'fd01::11' };
+  const toHairpin = buildFrame({ ...dgram6('fd80::1', 40000, { ip6: ip6({ frag: { offset: 256, more: false, id: 0x1234, at: 0 } }) }), ip: ip('fd01::11', 'fd80::1') });
+  const hw: FuzzWorld = { ...world6, hairpin6: 'fd80::1', frag6: new Map([[fragKey6('fd01::11', 'fd80::1', 0x1234), hp]]) };
+  const hpOut = fragRewrite(toHairpin, hp);
+  t.deepEqual([readFrame(hpOut).saddr, readFrame(hpOut).daddr], ['fd96::10', 'fd01::11']);
+  t.deepEqual(broke(hw, obs6(toHairpin, hpOut, { ...replied, frag6: hw.frag6 })), []);
+  t.deepEqual(broke(hw, obs6(toHairpin, fragRewrite(toHairpin, { ...hp, hairpin: false }), { ...replied, frag6: hw.frag6 })), ['fragments'], 'the hairpin flow\'s other address not rewritten');
+});
+
+/*
+ * ICMPv6 errors (bpf/include/icmp6_nat.h): from the backend's side, about
+ * client -> backend (fd01::11:8080) as the backend got it; from the
+ * client's side, about the VIP's reply as the client got it.
+ */
+const est6 = placed6(buildFrame(syn6('fd96::10', 80)), 'established');
+const w6est: FuzzWorld = { ...world6, conntrack: est6 };
+const translated6 = { global: { rx_packets: 1, forwarded_stack: 1, icmp_translated: 1 }, svc: new Map(), backend: new Map(), conntrack: est6 };
+const passed6est = { global: { rx_packets: 1, passed_other: 1 }, svc: new Map(), backend: new Map(), conntrack: est6 };
+/** The error `from` sends to CLIENT6 about the client's packet `s` as the backend got it, and the one the client must get, built from scratch. */
+function icmp6Pair(from: string, s: FrameSpec = syn6('fd96::10', 80), quote?: number): { input: Buffer; want: Buffer } {
+  return {
+    input: icmp6Error({ saddr: from, daddr: CLIENT6, type: 1, code: 4, about: dnatted6(s), ...(quote ? { quote } : {}) }),
+    want: icmp6Error({ saddr: from === 'fd01::11' ? 'fd96::10' : from, daddr: CLIENT6, type: 1, code: 4, about: buildFrame(s), ...(quote ? { quote } : {}) }),
+  };
+}
+
+test('IPv6 icmp: an error about a tracked flow is the error built from scratch about the packet its receiver sent, both ways', (t) => {
+  for (const [from, quote] of [['fd01::11', undefined], ['fd31::1', undefined], ['fd01::11', 48], ['fd01::11', 58]] as const) {
+    const { input, want } = icmp6Pair(from, undefined, quote);
+    t.deepEqual(broke(w6est, obs6(input, want, translated6)), [], `from ${from}, ${quote ?? 'all'} bytes quoted`);
+  }
+  /* From the client's side: the VIP's reply quoted; its source and port become the backend's, and the error's destination. */
+  const reply = (saddr: string, sport: number): FrameSpec => ({ ...mac, ip: ip(saddr, CLIENT6), ip6: ip6(), l4: { kind: 'tcp', sport, dport: 40000, seq: 9, flags: 0x12, options: [], payload: [] }, mutations: [] });
+  const fromClient = icmp6Error({ saddr: CLIENT6, daddr: 'fd96::10', type: 4, code: 0, rest: 40, about: buildFrame(reply('fd96::10', 80)) });
+  const toBackend = icmp6Error({ saddr: CLIENT6, daddr: 'fd01::11', type: 4, code: 0, rest: 40, about: buildFrame(reply('fd01::11', 8080)) });
+  t.deepEqual(broke(w6est, obs6(fromClient, toBackend, translated6)), []);
+  t.deepEqual(broke(w6est, obs6(fromClient, fromClient, passed6est)), ['counters', 'icmp'], 'left untouched');
+
+  const { input, want } = icmp6Pair('fd01::11');
+  t.deepEqual(broke(w6est, obs6(input, input, passed6est)), ['counters', 'icmp'], 'left untouched');
+  /* The error's own source rewritten but left out of the ICMPv6 checksum (as if it had no pseudo-header). */
+  const noPseudo = Buffer.from(want);
+  const d = (a: Buffer, b: Buffer): number => { let x = 0; for (let i = 0; i < 16; i += 2) x += (~a.readUInt16BE(i) & 0xffff) + b.readUInt16BE(i); return x; };
+  let c = (~noPseudo.readUInt16BE(14 + 40 + 2) & 0xffff) + d(want.subarray(22, 38), input.subarray(22, 38));
+  while (c > 0xffff) c = (c & 0xffff) + (c >>> 16);
+  noPseudo.writeUInt16BE(~c & 0xffff, 14 + 40 + 2);
+  t.deepEqual(broke(w6est, obs6(input, noPseudo, translated6)), ['checksums', 'icmp'], 'the pseudo-header left out');
+  /* The quoted TCP checksum not brought along, the ICMPv6 checksum made right over it. */
+  const l4Check = Buffer.from(want);
+  const at = 14 + 40 + 8 + 40 + 16;
+  l4Check.writeUInt16BE(input.readUInt16BE(at), at);
+  const delta = (~want.readUInt16BE(at) & 0xffff) + input.readUInt16BE(at);
+  let c2 = (~l4Check.readUInt16BE(14 + 42) & 0xffff) + delta;
+  while (c2 > 0xffff) c2 = (c2 & 0xffff) + (c2 >>> 16);
+  l4Check.writeUInt16BE(~c2 & 0xffff, 14 + 42);
+  t.deepEqual(broke(w6est, obs6(input, l4Check, translated6)), ['checksums', 'icmp'], 'the quoted TCP checksum not updated');
+  /* The error's source kept: the client hears from the backend, not the VIP. */
+  const src = Buffer.from(want);
+  input.copy(src, 22, 22, 38);
+  t.true(broke(w6est, obs6(input, src, translated6)).includes('icmp'), 'the error\'s source kept');
+  t.deepEqual(broke(w6est, obs6(input, want, { ...translated6, global: { rx_packets: 1, forwarded_stack: 1 } })), ['counters'], 'icmp_translated not counted');
+  t.deepEqual(broke(w6est, obs6(input, want, { ...translated6, svc: new Map([[5, fwd(100)]]) })), ['counters'], 'counted for the service');
+  t.deepEqual(broke(w6est, obs6(input, want, { ...translated6, conntrack: new Map() })), ['conntrack'], 'conntrack6 written');
+});
+
+test('IPv6 icmp: the quote is walked past 2 extension headers at most; a quoted later fragment, a dead or hairpin flow, echo and a fragment pass', (t) => {
+  const dst = (n: number): Ext6Spec[] => Array.from({ length: n }, () => ({ type: 60, bytes: [1, 4, 0, 0, 0, 0] }));
+  /* Two destination options headers, or a first fragment's header and one: walked. */
+  for (const [what, ip6x] of [['2 extension headers', ip6({ ext: dst(2) })], ['a first fragment', ip6({ ext: dst(1), frag: { offset: 0, more: true, id: 7, at: 0 } })]] as const) {
+    const { input, want } = icmp6Pair('fd01::11', syn6('fd96::10', 80, { ip6: ip6x }));
+    t.truthy(icmp6Translation(w6est, input, readFrame(input)), what);
+    t.deepEqual(broke(w6est, obs6(input, want, translated6)), [], what);
+    t.deepEqual(broke(w6est, obs6(input, input, passed6est)), ['counters', 'icmp'], `${what}: left untouched`);
+  }
+  const passes: Array<[string, Buffer, FuzzWorld]> = [
+    ['3 extension headers', icmp6Pair('fd01::11', syn6('fd96::10', 80, { ip6: ip6({ ext: dst(3) }) })).input, w6est],
+    ['a quoted later fragment', icmp6Pair('fd01::11', syn6('fd96::10', 80, { ip6: ip6({ frag: { offset: 8, more: false, id: 7, at: 0 } }) })).input, w6est],
+    ['7 bytes of TCP quoted', icmp6Pair('fd01::11', undefined, 47).input, w6est],
+    ['a dead flow', icmp6Pair('fd01::11').input, { ...world6, conntrack: new Map([...est6].map(([k, e]) => [k, { ...e, expires: NOW }])) }],
+    ['a hairpin flow', icmp6Pair('fd01::11').input, { ...world6, conntrack: new Map([...est6].map(([k, e]) => [k, { ...e, hairpin: true }])) }],
+    ['echo reply (informational)', (() => { const f = icmp6Pair('fd01::11').input; f[14 + 40] = 129; return f; })(), w6est],
+  ];
+  for (const [what, input, w] of passes) {
+    t.is(icmp6Translation(w, input, readFrame(input)), undefined, what);
+    t.deepEqual(broke(w, obs6(input, input, { ...passed6est, conntrack: w.conntrack })), [], what);
+    const { want } = icmp6Pair('fd01::11');
+    t.true(broke(w, obs6(input, want.length === input.length ? want : Buffer.from(input).fill(0, 60, 62), { ...translated6, conntrack: w.conntrack })).length > 0, `${what}: translated`);
   }
 });
 
