@@ -50,6 +50,7 @@ async function curlEach(ns: string, args: string, n: number): Promise<Record<str
 }
 
 async function dualStack(t: ExecutionContext, mode: AttachMode, prefix: string): Promise<void> {
+  // Not "d…": the demo removes namespaces "sl-d<pid>-…" whose pid is gone (src/demo/demo.ts).
   const tag = `${prefix}${process.pid.toString(36)}`.slice(0, 8);
   const lab = await startLab(tag);
   t.teardown(() => lab.destroy());
@@ -134,5 +135,5 @@ async function dualStack(t: ExecutionContext, mode: AttachMode, prefix: string):
   t.is((await client.request(kept.conn)).backend, kept.backend);
 }
 
-test.serial('dual stack at XDP: curl -4 and -6 and UDP through one service, each family to its own backends', (t) => dualStack(t, 'xdp', 'dx'));
-test.serial('dual stack at tc: curl -4 and -6 and UDP through one service, each family to its own backends', (t) => dualStack(t, 'tc', 'dt'));
+test.serial('dual stack at XDP: curl -4 and -6 and UDP through one service, each family to its own backends', (t) => dualStack(t, 'xdp', 'ux'));
+test.serial('dual stack at tc: curl -4 and -6 and UDP through one service, each family to its own backends', (t) => dualStack(t, 'tc', 'ut'));
