@@ -1,6 +1,6 @@
 /**
  * A UDP flow's lifecycle through a real daemon (--conntrack-udp-timeout
- * 2s) in network namespaces: a client with a fixed source port keeps to
+ * 4s) in network namespaces: a client with a fixed source port keeps to
  * its backend after that backend is set draining, for as long as its
  * datagrams keep coming (each one moves the flow's expiry), and after a
  * pause longer than the timeout its next datagram is placed afresh, on
