@@ -534,7 +534,9 @@ int sluice_tc6(struct __sk_buff *skb)
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
+	/* A size, not a BTF type: the kernel takes no BTF for a program
+	 * array, and libbpf would retry its creation without, warning. */
+	__uint(key_size, sizeof(__u32));
 	__array(values, int (struct __sk_buff *));
 } tc_lb6_prog SEC(".maps") = {
 	.values = { [0] = (void *)&sluice_tc6 },

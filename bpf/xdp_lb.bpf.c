@@ -834,7 +834,9 @@ int sluice_xdp6(struct xdp_md *ctx)
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
+	/* A size, not a BTF type: the kernel takes no BTF for a program
+	 * array, and libbpf would retry its creation without, warning. */
+	__uint(key_size, sizeof(__u32));
 	__array(values, int (struct xdp_md *));
 } xdp_lb6_prog SEC(".maps") = {
 	.values = { [0] = (void *)&sluice_xdp6 },
