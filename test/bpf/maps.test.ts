@@ -139,7 +139,7 @@ test('a second load over the pins (an observer) leaves the running dataplane\'s 
   await new LoadBalancer(owner).applyMany([{ name: 'v6', address: 'fd96::77', port: 80, protocol: 'tcp', backends: [{ address: 'fd01::1', port: 8080 }] }]);
   const observer = await openPinned(dir);
   t.teardown(() => observer.close());
-  t.false(existsSync(`${dir}/xdp_lb6_prog`) || existsSync(`${dir}/tc_lb6_prog`), 'program arrays are never pinned');
+  t.false(existsSync(`${dir}/xdp_lb6_prog`) || existsSync(`${dir}/tc_lb6_prog`), 'a load does not take a pinned program array; only an attach pins its own');
   const r = owner.raw.testRun('xdp', buildPacket6({ saddr: '2001:db8::9', daddr: 'fd96::77', proto: 'tcp', sport: 40000, dport: 80 }));
   t.is(parsePacket6(r.data).daddr, 'fd01::1', 'balanced by the owner\'s IPv6 program');
   const e = owner.getConntrack({ saddr: '2001:db8::9', daddr: 'fd96::77', sport: 40000, dport: 80, protocol: 'tcp' });
