@@ -144,6 +144,8 @@ struct LoadOptions {
 	/* Map capacities chosen at load time (e.g. a smaller conntrack for
 	 * tests); a pinned map of another size is then refused by libbpf. */
 	std::vector<std::pair<std::string, uint32_t>> maxEntries;
+	/* Another process's maps, opened to read them (see above). */
+	bool observer = false;
 };
 
 } // namespace
@@ -321,16 +323,19 @@ void LoadWorker::Run()
 		if ((err = MkdirP(opts_.pinDir)))
 			return Fail(err, "mkdir", opts_.pinDir);
 		bpf_object__for_each_map(map, lo->obj) {
-			/* A program array is this load's own, not reused from a
-			 * pin: it holds the programs this load's entry points
-			 * tail-call (the IPv6 path), compiled with this load's
-			 * settings, and a reused one would be refilled by every
-			 * later load over the pins (an observer, a daemon
-			 * refused later), under the running programs. It is
-			 * pinned when this load's programs are attached
-			 * (PinTailCalls). */
+			/* A program array holds the programs the entry points
+			 * tail-call (the IPv6 path), and libbpf fills it with
+			 * this load's at load. An owner reuses the pinned one:
+			 * the programs still attached tail-call into the new
+			 * IPv6 program from that moment (never into nothing:
+			 * the kernel empties an array when its last holder goes,
+			 * and the pin holds it past a daemon's death). An
+			 * observer gets one of its own, so that its programs,
+			 * loaded with its settings, never go under the running
+			 * ones. */
 			if (bpf_map__is_internal(map) ||
-			    bpf_map__type(map) == BPF_MAP_TYPE_PROG_ARRAY)
+			    (opts_.observer &&
+			     bpf_map__type(map) == BPF_MAP_TYPE_PROG_ARRAY))
 				continue;
 			std::string path = opts_.pinDir + "/" + bpf_map__name(map);
 			existed[bpf_map__name(map)] = access(path.c_str(), F_OK) == 0;
@@ -559,6 +564,13 @@ Napi::Value Dataplane::StartLoad(const Napi::CallbackInfo &info)
 		o.setFib = true;
 		o.fib = fib.As<Napi::Boolean>().Value() ? 1 : 0;
 	}
+	Napi::Value observer = OptField(opts, "observer");
+	if (!observer.IsUndefined()) {
+		if (!observer.IsBoolean())
+			Throw(env, EINVAL, op, "observer must be a boolean",
+			      ErrorKind::TypeError);
+		o.observer = observer.As<Napi::Boolean>().Value();
+	}
 	Napi::Value stateless = OptField(opts, "statelessReplies");
 	if (!stateless.IsUndefined()) {
 		if (!stateless.IsBoolean())
@@ -676,33 +688,9 @@ Napi::Value Dataplane::AttachXdp(const Napi::CallbackInfo &info)
 		Throw(env, -err, "bpf_xdp_attach", what);
 	}
 	Record({"xdp", t.ifindex, t.mode, t.netns});
-	PinTailCalls(env, "xdp_lb6_prog");
 	return env.Undefined();
 }
 
-/*
- * Pin a program array of this load once its entry point is attached, in
- * place of the one an earlier owner pinned (whose programs the attach
- * just replaced). The kernel empties a program array when the last file
- * that holds it closes, so without a pin a daemon that dies would leave
- * its attached programs tail-calling into nothing: IPv6 would pass
- * unbalanced until the next daemon. An object without it (a build
- * before the IPv6 path) has nothing to pin.
- */
-void Dataplane::PinTailCalls(Napi::Env env, const char *name)
-{
-	if (pinDir_.empty() || !loaded_)
-		return;
-	struct bpf_map *m = bpf_object__find_map_by_name(loaded_->obj, name);
-	if (!m || bpf_map__is_pinned(m))
-		return;
-	std::string path = pinDir_ + "/" + name;
-	if (unlink(path.c_str()) && errno != ENOENT)
-		Throw(env, errno, "unlink", path);
-	int err = bpf_map__pin(m, path.c_str());
-	if (err)
-		Throw(env, -err, "bpf_map__pin", path);
-}
 
 Napi::Value Dataplane::DetachXdp(const Napi::CallbackInfo &info)
 {
@@ -784,7 +772,6 @@ Napi::Value Dataplane::AttachTc(const Napi::CallbackInfo &info)
 	if (err)
 		Throw(env, -err, call, Where(t.ifindex, t.dir, t.netns));
 	Record({"tc", t.ifindex, t.dir, t.netns});
-	PinTailCalls(env, "tc_lb6_prog");
 	return env.Undefined();
 }
 

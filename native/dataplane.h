@@ -107,7 +107,6 @@ private:
 	void NotClosed(Napi::Env env, const char *op) const;
 	const MapEntry &Map(Napi::Env env, const char *op, const Napi::Value &name) const;
 	void Record(Attachment a);
-	void PinTailCalls(Napi::Env env, const char *name);
 	void Forget(const std::string &hook, uint32_t ifindex,
 		    const std::string &how, const std::string &netns);
 	Napi::Array AttachmentsArray(Napi::Env env) const;

@@ -75,7 +75,9 @@ export interface NativeDataplaneOptions {
   /**
    * Open another process's maps to read them (tests, benchmarks, cleanup):
    * the VIP filter is then left as its owner keeps it, never rebuilt from
-   * a snapshot that the owner may change meanwhile.
+   * a snapshot that the owner may change meanwhile, and the program arrays
+   * (the IPv6 path the owner's programs tail-call) are this load's own,
+   * never the pinned ones.
    */
   observer?: boolean;
   /** Map capacities; each must match an adopted pin's (libbpf refuses a pin of another size). */
@@ -283,6 +285,7 @@ export class NativeDataplane implements Dataplane {
     const raw = new addon.Dataplane();
     const loadOpts: NativeLoadOptions = {};
     if (opts.pinDir !== undefined) loadOpts.pinDir = opts.pinDir;
+    if (opts.observer === true) loadOpts.observer = true;
     if (opts.fibRedirect !== undefined) loadOpts.fibRedirect = opts.fibRedirect;
     if (opts.statelessReplies !== undefined) loadOpts.statelessReplies = opts.statelessReplies;
     if (opts.rejectRate !== undefined) loadOpts.rejectRate = opts.rejectRate;

@@ -71,6 +71,8 @@ export type SocketHook = 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4' |
 export interface NativeLoadOptions {
   /** bpffs directory to pin maps in, or to reuse an earlier instance's pins from. */
   pinDir?: string;
+  /** Another process's maps, opened to read them: the program arrays are then this load's own, not the pinned ones. */
+  observer?: boolean;
   /** Redirect after a FIB lookup (default true) instead of handing packets to the stack. */
   fibRedirect?: boolean;
   /** Restore replies of flows without an entry through reply_nat (default true). */

@@ -139,10 +139,25 @@ test('a second load over the pins (an observer) leaves the running dataplane\'s 
   await new LoadBalancer(owner).applyMany([{ name: 'v6', address: 'fd96::77', port: 80, protocol: 'tcp', backends: [{ address: 'fd01::1', port: 8080 }] }]);
   const observer = await openPinned(dir);
   t.teardown(() => observer.close());
-  t.false(existsSync(`${dir}/xdp_lb6_prog`) || existsSync(`${dir}/tc_lb6_prog`), 'a load does not take a pinned program array; only an attach pins its own');
+  t.true(existsSync(`${dir}/xdp_lb6_prog`) && existsSync(`${dir}/tc_lb6_prog`), 'the owner\'s program arrays are pinned: they outlive its process');
   const r = owner.raw.testRun('xdp', buildPacket6({ saddr: '2001:db8::9', daddr: 'fd96::77', proto: 'tcp', sport: 40000, dport: 80 }));
   t.is(parsePacket6(r.data).daddr, 'fd01::1', 'balanced by the owner\'s IPv6 program');
   const e = owner.getConntrack({ saddr: '2001:db8::9', daddr: 'fd96::77', sport: 40000, dport: 80, protocol: 'tcp' });
   t.truthy(e);
   t.is(e!.expires - e!.created, 7, 'the owner\'s SYN timeout, not the observer\'s');
+});
+
+test('a new owner over the pins tail-calls its own IPv6 program, loaded with its settings', async (t) => {
+  const dir = `${pinDir}-prog-owner`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const first = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, flowTimeouts: { tcpSyn: 7 }, capacity: { conntrack: 4096 } });
+  await new LoadBalancer(first).applyMany([{ name: 'v6', address: 'fd96::78', port: 80, protocol: 'tcp', backends: [{ address: 'fd01::1', port: 8080 }] }]);
+  first.close();
+  // The first owner is gone; its IPv6 program lives on in the pinned array until the next owner loads.
+  const next = await NativeDataplane.open({ pinDir: dir, fibRedirect: false, flowTimeouts: { tcpSyn: 9 }, capacity: { conntrack: 4096 } });
+  t.teardown(() => next.close());
+  const r = next.raw.testRun('xdp', buildPacket6({ saddr: '2001:db8::9', daddr: 'fd96::78', proto: 'tcp', sport: 40001, dport: 80 }));
+  t.is(parsePacket6(r.data).daddr, 'fd01::1');
+  const e = next.getConntrack({ saddr: '2001:db8::9', daddr: 'fd96::78', sport: 40001, dport: 80, protocol: 'tcp' });
+  t.is(e!.expires - e!.created, 9, 'the new owner\'s SYN timeout: its load refilled the pinned array');
 });
