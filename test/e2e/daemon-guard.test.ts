@@ -329,5 +329,5 @@ test('the API socket comes back when it is removed; a plaintext TCP listener war
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'conntrack6', 'frag4', 'frag6', 'global_stats', 'lb6_scratch', 'lb_clock', 'maglev_slots', 'node_config', 'node_config6', 'reject_bucket', 'reply_nat', 'services', 'sock_rnat', 'sock_rnat6', 'svc_frontends', 'svc_stats', 'vip_filter', 'vips', 'xdp_ports'], 'the TCP daemon ran on its pins');
+  t.deepEqual(readdirSync(tcp.pinDir).sort(), ['affinity', 'backend_stats', 'backends', 'conntrack', 'conntrack6', 'frag4', 'frag6', 'global_stats', 'lb6_scratch', 'lb_clock', 'maglev_slots', 'node_config', 'node_config6', 'reject_bucket', 'reply_nat', 'services', 'sock_rnat', 'sock_rnat6', 'svc_frontends', 'svc_stats', 'tc_lb6_prog', 'vip_filter', 'vips', 'xdp_lb6_prog', 'xdp_ports'], 'the TCP daemon ran on its pins');
 });
