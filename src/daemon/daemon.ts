@@ -21,7 +21,6 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import path from 'node:path';
-import ipaddr from 'ipaddr.js';
 import { pino, type Logger } from 'pino';
 import { FLOOD_RATE_DEFAULT, FLOW_TIMEOUT_DEFAULTS, NativeDataplane, type DataplaneCapacity, type FlowTimeouts, type SocketTarget } from '../dataplane/native-dataplane.js';
 import { CONNTRACK_LIMITS, ConntrackGc, GC_INTERVAL_DEFAULT_S } from '../node/conntrack-gc.js';
@@ -51,7 +50,7 @@ import { adoptDataplane } from './adopt.js';
 import { CAPACITY_FLAG, CAPACITY_RANGE, pinMismatchMessage } from './capacity.js';
 import { lockDirectory } from './lock.js';
 import { LinkFollower, type FollowedLink } from './link-follower.js';
-import { addressProblem } from '../model/address.js';
+import { addressProblem, isAddressProblem, parseAddress } from '../model/address.js';
 import { clearPins, preparePinDir, undoPinDir, type PinDirState } from './pin-dir.js';
 
 /** What to do with a pinned dataplane the store does not describe. */
@@ -355,23 +354,19 @@ export function checkHairpinAddress(address: string | null, field: string): stri
   return address;
 }
 
-/** IPv6 ranges a hairpin flow's answer cannot come back to, and why. */
-const HAIRPIN6_REFUSED: Record<string, string> = {
-  unspecified: 'the unspecified address ::',
-  loopback: 'loopback (::1): it never leaves the host',
-  linkLocal: 'link-local (fe80::/10): it is not routed',
-  multicast: 'multicast (ff00::/8)',
-  ipv4Mapped: 'IPv4-mapped (::ffff:0:0/96): give the IPv4 address instead',
-};
-
-/** An IPv6 address a packet can come back to, in RFC 5952 text, or null (off); INVALID_ARGUMENT naming `field` otherwise. */
+/**
+ * An IPv6 address a packet can come back to, in RFC 5952 text, or null
+ * (off); INVALID_ARGUMENT naming `field` otherwise. The ranges refused are
+ * the model's for a VIP or a backend (src/model/address.ts).
+ */
 export function checkHairpinAddress6(address: string | null, field: string): string | null {
   if (address === null) return null;
-  if (address.includes('%') || !ipaddr.IPv6.isValid(address)) throw new SluiceError('INVALID_ARGUMENT', `not an IPv6 address: ${JSON.stringify(address)}`, { field });
-  const ip = ipaddr.IPv6.parse(address);
-  const why = HAIRPIN6_REFUSED[ip.range()];
-  if (why !== undefined) throw new SluiceError('INVALID_ARGUMENT', `${address} is ${why}`, { field });
-  return ip.toRFC5952String();
+  const p = parseAddress(address);
+  if (isAddressProblem(p)) {
+    throw new SluiceError('INVALID_ARGUMENT', p.kind === 'syntax' ? `not an IPv6 address: ${JSON.stringify(address)}` : `${address} is in ${p.why}`, { field });
+  }
+  if (p.family !== 6) throw new SluiceError('INVALID_ARGUMENT', `not an IPv6 address: ${JSON.stringify(address)}`, { field });
+  return p.text;
 }
 
 /** Parse "veth*" or "veth*@/var/run/netns/node" (--follow-interfaces). */
