@@ -7,6 +7,8 @@
  */
 import { canonicalAddress, familyOf } from '../model/address.js';
 
+export { familyName } from '../model/address.js';
+
 /** An IP family by its number (4 or 6). */
 export type Family = 4 | 6;
 
@@ -23,10 +25,6 @@ export function kubeIP(s: unknown): KubeIP | undefined {
   return text === undefined || family === undefined ? undefined : { family, text };
 }
 
-/** "IPv4" or "IPv6", as the Kubernetes API names families. */
-export function familyName(f: Family): string {
-  return f === 4 ? 'IPv4' : 'IPv6';
-}
 
 /** Family of an address already in sluice's text (IPv6 holds a ':'). */
 export function familyOfText(text: string): Family {
