@@ -340,14 +340,32 @@ test('the page in headless Chromium shows the source\'s numbers and follows them
   t.is(await textOf('[data-reject="tcp_rst"]', 'total'), '5');
 
   // The counters move: the page follows over SSE, with rates from the deltas.
+  // A rate is above 0 for one snapshot only (the next has the same totals), so
+  // the page records the highest it showed: a slow test must not miss it.
+  await page.evaluate((scope) => {
+    type El = { dataset: { value?: string } };
+    const w = globalThis as unknown as {
+      rateMax: Record<string, number>;
+      document: { body: unknown; querySelector(s: string): El | null };
+      MutationObserver: new (f: () => void) => { observe(n: unknown, o: object): void };
+    };
+    w.rateMax = { packets: 0, bytes: 0 };
+    // Inline, not a named const: tsx would wrap a named function in a helper the page lacks.
+    new w.MutationObserver(() => {
+      for (const k of ['packets', 'bytes']) {
+        const v = Number(w.document.querySelector(`${scope} [data-col="${k}-rate"]`)?.dataset.value);
+        if (v > w.rateMax[k]!) w.rateMax[k] = v;
+      }
+    }).observe(w.document.body, { subtree: true, childList: true, attributes: true });
+  }, web);
   source.web = 25_000;
   source.noBackend = 50;
   await waitText(web, 'packets', '25000');
   await waitText(be('10.1.0.1'), 'packets', '24600');
   await waitText('[data-drop="no_backend"]', 'total', '50');
-  await page.waitForFunction((sel) => Number((globalThis as unknown as { document: { querySelector(s: string): { dataset: { value?: string } } | null } }).document.querySelector(sel)?.dataset.value) > 0,
-    `${web} [data-col="packets-rate"]`, { timeout: 15_000 });
-  t.true(Number(await cell(web, 'bytes-rate').getAttribute('data-value')) > 0, 'bytes/s moved too');
+  const rateMax = async (): Promise<Record<string, number>> => page.evaluate(() => (globalThis as unknown as { rateMax: Record<string, number> }).rateMax);
+  await page.waitForFunction(() => (globalThis as unknown as { rateMax: Record<string, number> }).rateMax.packets! > 0, undefined, { timeout: 15_000 });
+  t.true((await rateMax()).bytes! > 0, 'bytes/s moved too');
   t.is(await cell('[data-service="default/dns"]', 'packets-rate').getAttribute('data-value'), '0', 'a service without traffic: 0/s');
   // Keep traffic going a few snapshots, so the charts have lines.
   for (let i = 0; i < 4; i++) {
