@@ -54,94 +54,19 @@ static __always_inline void sock_count_new(void *map, __u32 id)
 		s->new_conns++;
 }
 
-/*
- * connect() or sendmsg() to user_ip4:user_port: a VIP's service port is
- * replaced by a backend; anything else is left as it is. A service without
- * a backend fails the call with ECONNREFUSED, as a closed port would.
- */
-static __always_inline int sock4_forward(struct bpf_sock_addr *ctx)
-{
-	struct svc_key sk = {};
-	struct sock_rnat_key rk = {};
-	struct sock_rnat_value rv = {};
-	struct backend_value *be;
-	struct global_stats *g;
-	struct svc_value *svc;
-	__u32 backend_id = 0;
-	__u64 cookie;
-	__u8 proto = ctx->protocol;
-
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return SOCK_PASS;
-	sk.addr[0] = ctx->user_ip4;
-	/* user_port holds the port in network order in its low 16 bits. */
-	sk.port = (__be16)ctx->user_port;
-	sk.proto = proto;
-	sk.family = SLUICE_AF_INET;
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc || !sock_in_node_ns(ctx))
-		return SOCK_PASS;
-
-	cookie = bpf_get_socket_cookie(ctx);
-	if (pick_maglev(svc, flow_hash4((__u32)cookie, sk.addr[0],
-					(__u16)(cookie >> 32), sk.port, proto),
-			&backend_id) ||
-	    !(be = backend_get(backend_id))) {
-		bpf_set_retval(-ECONNREFUSED);
-		return SOCK_FAIL;
-	}
-
-	rk.cookie = cookie;
-	rk.addr = be->addr[0];
-	rk.port = be->port;
-	rk.proto = proto;
-	rv.addr = sk.addr[0];
-	rv.port = sk.port;
-	/* A socket's first use of this backend is its new connection (an
-	 * unconnected UDP socket sends many datagrams to one). */
-	if (!bpf_map_update_elem(&sock_rnat, &rk, &rv, BPF_NOEXIST)) {
-		sock_count_new(&svc_stats, svc->id);
-		sock_count_new(&backend_stats, backend_id);
-	}
-	ctx->user_ip4 = be->addr[0];
-	ctx->user_port = be->port;
-	g = global_stats_get();
-	if (g)
-		g->sock_translated++;
-	return SOCK_PASS;
-}
-
-/* recvmsg() and getpeername(): a backend the socket was sent to in place of
- * a VIP is reported as that VIP. These hooks must return 1. */
-static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
-{
-	struct sock_rnat_key rk = {};
-	struct sock_rnat_value *rv;
-
-	rk.cookie = bpf_get_socket_cookie(ctx);
-	rk.addr = ctx->user_ip4;
-	rk.port = (__be16)ctx->user_port;
-	rk.proto = ctx->protocol;
-	rv = bpf_map_lookup_elem(&sock_rnat, &rk);
-	if (rv) {
-		ctx->user_ip4 = rv->addr;
-		ctx->user_port = rv->port;
-	}
-	return SOCK_PASS;
-}
-
 /* ::ffff:a.b.c.d: an IPv4 address on an IPv6 socket. */
 static __always_inline int sock6_v4_mapped(const __be32 a[4])
 {
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
 }
 
-/* Remember that the socket was sent to `be` in place of the VIP in `sk`;
- * 1 if this is the socket's first use of that backend. */
-static __always_inline int sock6_note(__u64 cookie, const struct backend_value *be,
-				      const struct svc_key *sk, int mapped)
+/* Remember that the socket was sent to `be` in place of the VIP in `sk`
+ * (sock_rnat for an IPv4 VIP, sock_rnat6 for an IPv6 one); 1 if this is the
+ * socket's first use of that backend. */
+static __always_inline int sock_note(__u64 cookie, const struct backend_value *be,
+				     const struct svc_key *sk)
 {
-	if (mapped) {
+	if (sk->family == SLUICE_AF_INET) {
 		struct sock_rnat_key rk = {};
 		struct sock_rnat_value rv = {};
 
@@ -166,25 +91,88 @@ static __always_inline int sock6_note(__u64 cookie, const struct backend_value *
 	}
 }
 
+/* What sock_forward decided. */
+#define SOCK_UNTOUCHED 0	/* not a VIP here: leave the call as it is */
+#define SOCK_TRANSLATED 1	/* *out is the backend to write in */
+#define SOCK_REFUSED 2		/* no backend: fail the call */
+
 /*
- * sock4_forward for user_ip6. The hash is sock4_forward's over the IPv6
- * words (flow_hash with the cookie as the source address), so a mapped
- * IPv4 VIP picks what an IPv4 socket with that cookie would.
+ * connect() or sendmsg() to the VIP:port in `sk` (either family, filled by
+ * the caller from the context): a VIP's service port is replaced by a
+ * backend; anything else is left as it is. A service without a backend
+ * fails the call with ECONNREFUSED, as a closed port would.
+ *
+ * The hash is flow_hash with the socket's cookie as the source address, so
+ * an IPv4 VIP picks the same backend whether an IPv4 socket or a dual-stack
+ * socket (by its mapped address) asks.
  */
-static __always_inline int sock6_forward(struct bpf_sock_addr *ctx)
+static __always_inline int sock_forward(struct bpf_sock_addr *ctx, const struct svc_key *sk,
+					struct backend_value **out)
 {
-	struct svc_key sk = {};
 	__be32 cookie_words[4] = {};
 	struct backend_value *be;
 	struct global_stats *g;
 	struct svc_value *svc;
 	__u32 backend_id = 0;
 	__u64 cookie;
-	__u8 proto = ctx->protocol;
+
+	if (sk->proto != IPPROTO_TCP && sk->proto != IPPROTO_UDP)
+		return SOCK_UNTOUCHED;
+	svc = bpf_map_lookup_elem(&services, sk);
+	if (!svc || !sock_in_node_ns(ctx))
+		return SOCK_UNTOUCHED;
+
+	cookie = bpf_get_socket_cookie(ctx);
+	cookie_words[0] = (__u32)cookie;
+	if (pick_maglev(svc, flow_hash(cookie_words, sk->addr, (__u16)(cookie >> 32),
+				       sk->port, sk->proto),
+			&backend_id) ||
+	    !(be = backend_get(backend_id)) || be->family != sk->family) {
+		bpf_set_retval(-ECONNREFUSED);
+		return SOCK_REFUSED;
+	}
+
+	/* A socket's first use of this backend is its new connection (an
+	 * unconnected UDP socket sends many datagrams to one). */
+	if (sock_note(cookie, be, sk)) {
+		sock_count_new(&svc_stats, svc->id);
+		sock_count_new(&backend_stats, backend_id);
+	}
+	g = global_stats_get();
+	if (g)
+		g->sock_translated++;
+	*out = be;
+	return SOCK_TRANSLATED;
+}
+
+static __always_inline int sock4_forward(struct bpf_sock_addr *ctx)
+{
+	struct svc_key sk = {};
+	struct backend_value *be = NULL;
+
+	sk.addr[0] = ctx->user_ip4;
+	/* user_port holds the port in network order in its low 16 bits. */
+	sk.port = (__be16)ctx->user_port;
+	sk.proto = ctx->protocol;
+	sk.family = SLUICE_AF_INET;
+	switch (sock_forward(ctx, &sk, &be)) {
+	case SOCK_REFUSED:
+		return SOCK_FAIL;
+	case SOCK_TRANSLATED:
+		ctx->user_ip4 = be->addr[0];
+		ctx->user_port = be->port;
+	}
+	return SOCK_PASS;
+}
+
+/* sock4_forward for user_ip6; a mapped address is balanced as the IPv4
+ * service and the backend written back mapped. */
+static __always_inline int sock6_forward(struct bpf_sock_addr *ctx)
+{
+	struct svc_key sk = {};
+	struct backend_value *be = NULL;
 	int mapped;
 
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return SOCK_PASS;
 	/* user_ip6 is read one word at a time, at constant offsets (the
 	 * verifier's rule for the context). */
 	sk.addr[0] = ctx->user_ip6[0];
@@ -201,42 +189,53 @@ static __always_inline int sock6_forward(struct bpf_sock_addr *ctx)
 		sk.family = SLUICE_AF_INET6;
 	}
 	sk.port = (__be16)ctx->user_port;
-	sk.proto = proto;
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc || !sock_in_node_ns(ctx))
-		return SOCK_PASS;
-
-	cookie = bpf_get_socket_cookie(ctx);
-	cookie_words[0] = (__u32)cookie;
-	if (pick_maglev(svc, flow_hash(cookie_words, sk.addr, (__u16)(cookie >> 32),
-				       sk.port, proto),
-			&backend_id) ||
-	    !(be = backend_get(backend_id)) || be->family != sk.family) {
-		bpf_set_retval(-ECONNREFUSED);
+	sk.proto = ctx->protocol;
+	switch (sock_forward(ctx, &sk, &be)) {
+	case SOCK_REFUSED:
 		return SOCK_FAIL;
+	case SOCK_TRANSLATED:
+		if (mapped) {
+			ctx->user_ip6[3] = be->addr[0];
+		} else {
+			ctx->user_ip6[0] = be->addr[0];
+			ctx->user_ip6[1] = be->addr[1];
+			ctx->user_ip6[2] = be->addr[2];
+			ctx->user_ip6[3] = be->addr[3];
+		}
+		ctx->user_port = be->port;
 	}
+	return SOCK_PASS;
+}
 
-	if (sock6_note(cookie, be, &sk, mapped)) {
-		sock_count_new(&svc_stats, svc->id);
-		sock_count_new(&backend_stats, backend_id);
+/* The VIP an IPv4 backend stands in for on this socket, if it does. */
+static __always_inline struct sock_rnat_value *
+sock_rnat4_get(struct bpf_sock_addr *ctx, __u64 cookie, __be32 addr)
+{
+	struct sock_rnat_key rk = {};
+
+	rk.cookie = cookie;
+	rk.addr = addr;
+	rk.port = (__be16)ctx->user_port;
+	rk.proto = ctx->protocol;
+	return bpf_map_lookup_elem(&sock_rnat, &rk);
+}
+
+/* recvmsg() and getpeername(): a backend the socket was sent to in place of
+ * a VIP is reported as that VIP. These hooks must return 1. */
+static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
+{
+	struct sock_rnat_value *rv;
+
+	rv = sock_rnat4_get(ctx, bpf_get_socket_cookie(ctx), ctx->user_ip4);
+	if (rv) {
+		ctx->user_ip4 = rv->addr;
+		ctx->user_port = rv->port;
 	}
-	if (mapped) {
-		ctx->user_ip6[3] = be->addr[0];
-	} else {
-		ctx->user_ip6[0] = be->addr[0];
-		ctx->user_ip6[1] = be->addr[1];
-		ctx->user_ip6[2] = be->addr[2];
-		ctx->user_ip6[3] = be->addr[3];
-	}
-	ctx->user_port = be->port;
-	g = global_stats_get();
-	if (g)
-		g->sock_translated++;
 	return SOCK_PASS;
 }
 
 /* sock4_reverse for user_ip6: sock_rnat6, or sock_rnat for a mapped IPv4
- * backend. These hooks must return 1. */
+ * backend. */
 static __always_inline int sock6_reverse(struct bpf_sock_addr *ctx)
 {
 	__be32 a[4];
@@ -247,14 +246,8 @@ static __always_inline int sock6_reverse(struct bpf_sock_addr *ctx)
 	a[2] = ctx->user_ip6[2];
 	a[3] = ctx->user_ip6[3];
 	if (sock6_v4_mapped(a)) {
-		struct sock_rnat_key rk = {};
-		struct sock_rnat_value *rv;
+		struct sock_rnat_value *rv = sock_rnat4_get(ctx, cookie, a[3]);
 
-		rk.cookie = cookie;
-		rk.addr = a[3];
-		rk.port = (__be16)ctx->user_port;
-		rk.proto = ctx->protocol;
-		rv = bpf_map_lookup_elem(&sock_rnat, &rk);
 		if (rv) {
 			ctx->user_ip6[3] = rv->addr;
 			ctx->user_port = rv->port;

@@ -1,10 +1,11 @@
 /**
- * The socket programs for IPv6 sockets (bpf/sock_lb.bpf.c connect6,
- * sendmsg6, recvmsg6, getpeername6), on real sockets: a process in a cgroup
- * of this test's own and in a namespace of its own connects to an IPv6 VIP
- * and reaches the backend, getpeername() and recvfrom() report the VIP,
- * a service without backends refuses at connect(), and a dual-stack socket
- * reaching an IPv4 VIP as ::ffff:a.b.c.d is balanced as the IPv4 service.
+ * The socket programs (bpf/sock_lb.bpf.c: connect, sendmsg, recvmsg and
+ * getpeername, for IPv4 and IPv6 sockets), on real sockets: a process in a
+ * cgroup of this test's own and in a namespace of its own connects to a VIP
+ * of either family and reaches the backend, getpeername() and recvfrom()
+ * report the VIP, a service without backends refuses at connect(), and a
+ * dual-stack socket reaching an IPv4 VIP as ::ffff:a.b.c.d is balanced as
+ * the IPv4 service.
  * The services are written into the maps directly (putService, putBackend,
  * writeTables), so the test needs nothing of the control plane's IPv6.
  */
@@ -30,6 +31,9 @@ interface Seen {
   mapped?: { peer: string; server: string; error?: string };
   refused?: { error?: string; peer?: string };
   direct?: { peer: string; server: string; error?: string };
+  tcp4?: { peer: string; server: string; error?: string };
+  udp4?: { from: string; server: string; error?: string };
+  refused4?: { error?: string; peer?: string };
 }
 
 /*
@@ -58,24 +62,32 @@ const tcp = (host, port) => new Promise((r) => {
   const echo = dgram.createSocket('udp6');
   echo.on('message', (m, ri) => echo.send(ri.address + '|' + ri.port + '>' + 'fd44::5|5353', ri.port, ri.address));
   await new Promise((r) => echo.bind(5353, 'fd44::5', r));
+  const echo4 = dgram.createSocket('udp4');
+  echo4.on('message', (m, ri) => echo4.send(ri.address + '|' + ri.port + '>' + '10.244.9.5|5353', ri.port, ri.address));
+  await new Promise((r) => echo4.bind(5353, '10.244.9.5', r));
+  const udp = (type, host) => new Promise((r) => {
+    const c = dgram.createSocket(type);
+    c.on('message', (m, ri) => { c.close(); r({ from: ri.address + '|' + ri.port, server: String(m) }); });
+    c.on('error', (e) => r({ error: e.code }));
+    c.send('hi', 53, host);
+  });
   const out = {};
   out.tcp6 = await tcp('fd96::a', 80);
   out.mapped = await tcp('::ffff:10.96.0.10', 80);
   out.refused = await tcp('fd96::b', 80);
   out.direct = await tcp('fd44::5', 8080);
-  out.udp6 = await new Promise((r) => {
-    const c = dgram.createSocket('udp6');
-    c.on('message', (m, ri) => { c.close(); r({ from: ri.address + '|' + ri.port, server: String(m) }); });
-    c.on('error', (e) => r({ error: e.code }));
-    c.send('hi', 53, 'fd96::a');
-  });
+  out.udp6 = await udp('udp6', 'fd96::a');
+  out.tcp4 = await tcp('10.96.0.10', 80);
+  out.refused4 = await tcp('10.96.0.11', 80);
+  out.udp4 = await udp('udp4', '10.96.0.10');
   echo.close();
+  echo4.close();
   for (const s of servers) s.close();
   process.stdout.write(JSON.stringify(out));
 })();
 `;
 
-test.serial('IPv6 sockets: connect6/getpeername6 and sendmsg6/recvmsg6 go to the backend and report the VIP; ::ffff: IPv4 VIPs too', async (t) => {
+test.serial('IPv4 and IPv6 sockets: connect/getpeername and sendmsg/recvmsg go to the backend and report the VIP; ::ffff: IPv4 VIPs too', async (t) => {
   t.teardown(() => {
     try {
       ip('netns', 'del', NS);
@@ -94,19 +106,23 @@ test.serial('IPv6 sockets: connect6/getpeername6 and sendmsg6/recvmsg6 go to the
   t.teardown(() => dp.close());
   const table = (id: number, size: number): Uint32Array => new Uint32Array(size).fill(id);
   // fd96::a:80/tcp and :53/udp -> fd44::5:8080 and :5353; fd96::b:80 has no backend;
-  // 10.96.0.10:80/tcp -> 10.244.9.5:8080 (reached as ::ffff:10.96.0.10).
+  // 10.96.0.10:80/tcp -> 10.244.9.5:8080 (also reached as ::ffff:10.96.0.10) and :53/udp -> :5353;
+  // 10.96.0.11:80 has no backend.
   dp.putService({ address: 'fd96::a', port: 80, protocol: 'tcp' }, { id: 1, flags: 0, affinityTimeoutSec: 0, tableSize: 7, tableBase: 0 });
   dp.putService({ address: 'fd96::a', port: 53, protocol: 'udp' }, { id: 2, flags: 0, affinityTimeoutSec: 0, tableSize: 7, tableBase: 7 });
   dp.putService({ address: '10.96.0.10', port: 80, protocol: 'tcp' }, { id: 3, flags: 0, affinityTimeoutSec: 0, tableSize: 7, tableBase: 14 });
   dp.putService({ address: 'fd96::b', port: 80, protocol: 'tcp' }, { id: 4, flags: 0, affinityTimeoutSec: 0, tableSize: 0, tableBase: 0 });
+  dp.putService({ address: '10.96.0.10', port: 53, protocol: 'udp' }, { id: 5, flags: 0, affinityTimeoutSec: 0, tableSize: 7, tableBase: 21 });
+  dp.putService({ address: '10.96.0.11', port: 80, protocol: 'tcp' }, { id: 6, flags: 0, affinityTimeoutSec: 0, tableSize: 0, tableBase: 0 });
   dp.putBackend(1, { address: 'fd44::5', port: 8080, flags: 0, serviceId: 1 });
   dp.putBackend(2, { address: 'fd44::5', port: 5353, flags: 0, serviceId: 2 });
   dp.putBackend(3, { address: '10.244.9.5', port: 8080, flags: 0, serviceId: 3 });
-  dp.writeTables([{ base: 0, table: table(1, 7) }, { base: 7, table: table(2, 7) }, { base: 14, table: table(3, 7) }]);
+  dp.putBackend(5, { address: '10.244.9.5', port: 5353, flags: 0, serviceId: 5 });
+  dp.writeTables([{ base: 0, table: table(1, 7) }, { base: 7, table: table(2, 7) }, { base: 14, table: table(3, 7) }, { base: 21, table: table(5, 7) }]);
   const target = { cgroup, netns: NS_PATH };
   dp.attachSockets(target);
   t.true(dp.socketsAttached(target), 'every socket hook of the cgroup runs the dataplane\'s program');
-  for (const hook of ['connect6', 'sendmsg6', 'recvmsg6', 'getpeername6'] as const) {
+  for (const hook of ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4', 'connect6', 'sendmsg6', 'recvmsg6', 'getpeername6'] as const) {
     t.true(SOCKET_HOOKS.includes(hook));
     t.is(native().cgroupQuery(cgroup, hook).length, 1, `${hook} holds one program`);
   }
@@ -129,12 +145,18 @@ test.serial('IPv6 sockets: connect6/getpeername6 and sendmsg6/recvmsg6 go to the
   t.is(seen.refused?.error, 'ECONNREFUSED', 'a service without backends refuses at connect()');
   t.deepEqual(seen.direct, { peer: 'fd44::5|8080', server: 'fd44::5|8080' }, 'an address no service holds is left as it is');
 
-  t.is(dp.globalStats().sock_translated - before, 3n, 'three sockets translated: tcp6, udp6, mapped');
+  t.deepEqual(seen.tcp4, { peer: '10.96.0.10|80', server: '10.244.9.5|8080' }, 'connect4 sent the socket to the backend; getpeername4 reports the VIP');
+  t.deepEqual(seen.udp4, { from: '10.96.0.10|53', server: `${seen.udp4?.server.split('>')[0]}>10.244.9.5|5353` }, 'sendmsg4 sent the datagram to the backend; recvmsg4 reports the VIP as its source');
+  t.regex(seen.udp4?.server ?? '', /^10\.244\.9\.5\|\d+>/, 'the backend saw the client\'s own address');
+  t.is(seen.refused4?.error, 'ECONNREFUSED', 'an IPv4 service without backends refuses at connect()');
+
+  t.is(dp.globalStats().sock_translated - before, 5n, 'five sockets translated: tcp6, udp6, mapped, tcp4, udp4');
   t.is(dp.serviceStats(1).newConnections, 1n);
   t.is(dp.serviceStats(2).newConnections, 1n);
-  t.is(dp.serviceStats(3).newConnections, 1n);
+  t.is(dp.serviceStats(3).newConnections, 2n, 'the mapped socket and the IPv4 one');
+  t.is(dp.serviceStats(5).newConnections, 1n);
   t.is(dp.raw.mapDump('sock_rnat6').count, 2, 'sock_rnat6 holds the IPv6 sockets');
-  t.is(dp.raw.mapDump('sock_rnat').count, 1, 'the mapped socket is remembered as an IPv4 one');
+  t.is(dp.raw.mapDump('sock_rnat').count, 3, 'sock_rnat holds the IPv4 sockets and the mapped one');
   dp.detachSockets(target);
   for (const hook of SOCKET_HOOKS) t.deepEqual(native().cgroupQuery(cgroup, hook), [], `${hook} detached`);
 });
