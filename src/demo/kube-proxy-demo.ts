@@ -7,7 +7,9 @@
  * person would type it: `kubectl apply -f` of two Services and their
  * EndpointSlices, `kubectl get svc`, `sluice service list`; traffic from a
  * pod to a ClusterIP, from the client to a node port, from the node's own
- * processes, UDP to a second ClusterIP; /healthz; then an endpoint replaced
+ * processes, each over IPv4 and IPv6 (web is a PreferDualStack service with
+ * an EndpointSlice per family), UDP to a second ClusterIP; /healthz; then
+ * an endpoint replaced
  * with `kubectl apply` of the changed EndpointSlices, showing a UDP flow
  * moving to the new pod while a TCP connection to the endpoint that left
  * stays up; `sluice stats`. Everything is torn down at the end, on failure
@@ -22,7 +24,7 @@ import { DaemonProcess } from './daemon-process.js';
 import { DemoSession, pinsLeft, removeStaleDemoDirs } from './demo-session.js';
 import { KubeApiServer } from './kube-apiserver.js';
 import type { BatchResult } from './ns-agent.js';
-import { CLIENT_ADDRESS, NODE_ADDRESS, createPodNode, type PodNode } from './pod-topology.js';
+import { CLIENT_ADDRESS, CLIENT_ADDRESS6, NODE_ADDRESS, NODE_ADDRESS6, createPodNode, podAddress6, type PodNode } from './pod-topology.js';
 import { removeStaleLabs } from './scaleout-lab.js';
 import { DEMO_HTTP_PORT as HTTP_PORT, DEMO_UDP_PORT as UDP_PORT } from './services.js';
 import { deleteNamespaces, freePort, listNamespaces } from './topology.js';
@@ -54,6 +56,7 @@ kind: Service
 metadata: {name: web, namespace: default}
 spec:
   type: NodePort
+  ipFamilyPolicy: PreferDualStack
   selector: {app: web}
   ports:
   - {name: http, port: 80, targetPort: http, nodePort: ${NODE_PORT}}
@@ -68,20 +71,24 @@ spec:
   - {name: dns-tcp, port: 53, protocol: TCP, targetPort: ${HTTP_PORT}}
 `;
 
-/** The EndpointSlices of web and dns with these pods (what the EndpointSlice controller would write). */
+/** The EndpointSlices of web (one per family: web is dual-stack) and dns with these pods (what the EndpointSlice controller would write). */
 function slicesYaml(pods: readonly WebPod[]): string {
-  const endpoints = pods.map((p) => `- {addresses: [${PODS[p]}], conditions: {ready: true}, targetRef: {kind: Pod, name: ${p}}}`).join('\n');
-  const slice = (service: string, ports: string): string => `apiVersion: discovery.k8s.io/v1
+  const slice = (name: string, service: string, family: 'IPv4' | 'IPv6', ports: string): string => {
+    const address = (p: WebPod): string => (family === 'IPv4' ? PODS[p] : `"${podAddress6(PODS[p])}"`);
+    return `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
-metadata: {name: ${service}-8x2kq, namespace: default, labels: {kubernetes.io/service-name: ${service}}}
-addressType: IPv4
+metadata: {name: ${name}, namespace: default, labels: {kubernetes.io/service-name: ${service}}}
+addressType: ${family}
 ports: ${ports}
 endpoints:
-${endpoints}
+${pods.map((p) => `- {addresses: [${address(p)}], conditions: {ready: true}, targetRef: {kind: Pod, name: ${p}}}`).join('\n')}
 `;
+  };
+  const web = `[{name: http, port: ${HTTP_PORT}, protocol: TCP}]`;
   return [
-    slice('web', `[{name: http, port: ${HTTP_PORT}, protocol: TCP}]`),
-    slice('dns', `[{name: dns, port: ${UDP_PORT}, protocol: UDP}, {name: dns-tcp, port: ${HTTP_PORT}, protocol: TCP}]`),
+    slice('web-8x2kq', 'web', 'IPv4', web),
+    slice('web-v6-4m7tz', 'web', 'IPv6', web),
+    slice('dns-8x2kq', 'dns', 'IPv4', `[{name: dns, port: ${UDP_PORT}, protocol: UDP}, {name: dns-tcp, port: ${HTTP_PORT}, protocol: TCP}]`),
   ].join('---\n');
 }
 
@@ -174,9 +181,9 @@ export async function runKubeProxyDemo(opts: KubeProxyDemoOptions = {}): Promise
     api = await KubeApiServer.start();
     api.applyObjects([{
       apiVersion: 'v1', kind: 'Node', metadata: { name: NODE_NAME },
-      status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'Hostname', address: NODE_NAME }] },
+      status: { addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'InternalIP', address: NODE_ADDRESS6 }, { type: 'Hostname', address: NODE_NAME }] },
     }]);
-    out(`a Kubernetes API server for the demo on ${api.url}, with the Node ${NODE_NAME} (InternalIP ${NODE_ADDRESS}) as its kubelet registers it`);
+    out(`a Kubernetes API server for the demo on ${api.url}, with the Node ${NODE_NAME} (InternalIPs ${NODE_ADDRESS} and ${NODE_ADDRESS6}) as its kubelet registers it`);
 
     const port = await freePort();
     const health = `127.0.0.1:${port}`;
@@ -221,40 +228,49 @@ export async function runKubeProxyDemo(opts: KubeProxyDemoOptions = {}): Promise
     const indent = (lines: string[]): string => lines.map((l) => `  ${l}`).join('\n');
     out(`\nkubectl runs in ${dir} with KUBECONFIG=kubeconfig; sluice's CLI talks to the agent (SLUICE_SERVER=${agent.address})`);
     await writeFile(path.join(dir, 'services.yaml'), SERVICES_YAML);
-    out('\nservices.yaml: web (ClusterIP and node port 30080, its port named http) and dns (53, UDP and TCP)');
+    out('\nservices.yaml: web (dual-stack: a ClusterIP of each family and node port 30080, its port named http) and dns (53, UDP and TCP)');
     out(indent(SERVICES_YAML.trimEnd().split('\n')));
     const slices = slicesYaml(['web-1', 'web-2']);
     await writeFile(path.join(dir, 'endpointslices.yaml'), slices);
-    out('endpointslices.yaml: their endpoints, web-1 and web-2, as the EndpointSlice controller would write them (none runs here)');
+    out('endpointslices.yaml: their endpoints, web-1 and web-2 (web\'s in a slice per family), as the EndpointSlice controller would write them (none runs here)');
     out(indent(slices.trimEnd().split('\n')));
     await kubectl('apply', '-f', 'services.yaml', '-f', 'endpointslices.yaml');
     const both = [PODS['web-1'], PODS['web-2']];
-    await programmed({ 'default/web:http': both, 'default/web:http/nodeport': both, 'default/dns:dns': both, 'default/dns:dns-tcp': both });
+    const both6 = [...both, ...both.map(podAddress6)];
+    await programmed({ 'default/web:http': both6, 'default/web:http/nodeport': both6, 'default/dns:dns': both, 'default/dns:dns-tcp': both });
     await kubectl('get', 'svc');
     await sluice('service', 'list');
-    const clusterIP = (name: string): string => String((api!.get('services', 'default', name)?.['spec'] as { clusterIP: string }).clusterIP);
-    const web = clusterIP('web');
-    const dns = clusterIP('dns');
+    const clusterIPs = (name: string): string[] => (api!.get('services', 'default', name)?.['spec'] as { clusterIPs: string[] }).clusterIPs;
+    const [web = '', web6 = ''] = clusterIPs('web');
+    const [dns = ''] = clusterIPs('dns');
+    if (!web6.includes(':')) throw new Error(`the API server gave web no IPv6 ClusterIP: ${clusterIPs('web').join(', ')}`);
 
     out(`\nsending ${requests} HTTP requests (a new connection each) from three places, and ${requests} UDP datagrams (a new source port each):`);
     const row = (from: string, to: string, r: BatchResult): void =>
       out(`  ${from.padEnd(28)} ${to.padEnd(38)} ${String(r.ok).padStart(8)}  ${byPod(r)}${failures(r)}`);
     out(`  ${'from'.padEnd(28)} ${'to'.padEnd(38)} answered  by pod`);
-    /** Connections the pods took from the client's own address. */
-    const fromClientAddress = async (): Promise<number> =>
-      (await Promise.all([web1.stats(), web2.stats()])).reduce((n, s) => n + (s.httpPeers[CLIENT_ADDRESS] ?? 0), 0);
-    const peersBefore = await fromClientAddress();
+    /** Connections the pods took from the client's own address of `family`. */
+    const fromClientAddress = async (family: 4 | 6): Promise<number> =>
+      (await Promise.all([web1.stats(), web2.stats()])).reduce((n, s) => n + (s.httpPeers[family === 4 ? CLIENT_ADDRESS : CLIENT_ADDRESS6] ?? 0), 0);
+    const peersBefore = [await fromClientAddress(4), await fromClientAddress(6)];
     const fromPod = await app.http(`http://${web}/`, requests, 16);
     row('pod app', `web's ClusterIP ${web}:80`, fromPod);
+    const fromPod6 = await app.http(`http://[${web6}]/`, requests, 16);
+    row('pod app', `web's ClusterIP [${web6}]:80`, fromPod6);
     const fromClient = await client.http(`http://${NODE_ADDRESS}:${NODE_PORT}/`, requests, 16);
     row(`the client ${CLIENT_ADDRESS}`, `the node port ${NODE_ADDRESS}:${NODE_PORT}`, fromClient);
-    const peers = (await fromClientAddress()) - peersBefore;
+    const fromClient6 = await client.http(`http://[${NODE_ADDRESS6}]:${NODE_PORT}/`, requests, 16);
+    row(`the client ${CLIENT_ADDRESS6}`, `the node port [${NODE_ADDRESS6}]:${NODE_PORT}`, fromClient6);
+    const peers = (await fromClientAddress(4)) - peersBefore[0]!;
+    const peers6 = (await fromClientAddress(6)) - peersBefore[1]!;
     const fromNode = await nodeProc.http(`http://${web}/`, requests, 16);
     row('a process on the node', `web's ClusterIP ${web}:80`, fromNode);
+    const fromNode6 = await nodeProc.http(`http://[${web6}]/`, requests, 16);
+    row('a process on the node', `web's ClusterIP [${web6}]:80`, fromNode6);
     const udp = await app.udp(dns, 53, requests, 16, 20000);
     row('pod app (UDP)', `dns's ClusterIP ${dns}:53`, udp);
     out('the node\'s own processes are balanced at connect() and sendmsg() (--socket-lb), the rest by the programs on the node\'s links' +
-      `${peers > 0 ? `;\nthrough the node port, the pods saw the client's own address (${CLIENT_ADDRESS})` : ''}`);
+      `${peers > 0 && peers6 > 0 ? `;\nthrough the node port, the pods saw the client's own addresses (${CLIENT_ADDRESS}, ${CLIENT_ADDRESS6})` : ''}`);
 
     const h = await fetch(`http://${health}/healthz`);
     out(`\nGET http://${health}/healthz (kube-proxy's health check, for load balancers in front of the node): ${h.status}`);
@@ -271,17 +287,18 @@ export async function runKubeProxyDemo(opts: KubeProxyDemoOptions = {}): Promise
     if (flowPort === 0) throw new Error(`no UDP source port of 64 went to ${gone}`);
     const stays = gone === 'web-1' ? 'web-2' : 'web-1';
     out(`a long-lived HTTP connection from app to web is served by ${gone}, and so are app's datagrams from port ${flowPort} to dns`);
-    out(`starting pod web-3 (${PODS['web-3']}); ${gone} leaves both EndpointSlices (its pod keeps running, as a terminating pod does for its grace period)`);
+    out(`starting pod web-3 (${PODS['web-3']}); ${gone} leaves every EndpointSlice (its pod keeps running, as a terminating pod does for its grace period)`);
     const web3 = await agentIn((await node.addPod('web-3', PODS['web-3'])).ns);
     await web3.serve('web-3', HTTP_PORT, UDP_PORT);
     const replaced = slicesYaml((['web-1', 'web-2'] as const).map((p) => (p === gone ? 'web-3' : p)));
     await writeFile(path.join(dir, 'endpointslices.yaml'), replaced);
-    out(`endpointslices.yaml, edited: in both slices (web-8x2kq, dns-8x2kq), ${gone}'s endpoint gives way to web-3's`);
+    out(`endpointslices.yaml, edited: in every slice (web-8x2kq, web-v6-4m7tz, dns-8x2kq), ${gone}'s endpoint gives way to web-3's`);
     out(indent(changedLines(slices, replaced)));
     await kubectl('apply', '-f', 'endpointslices.yaml');
     const now = [PODS[stays], PODS['web-3']];
     const draining = [...now, `${PODS[gone]}:draining`];
-    await programmed({ 'default/web:http': draining, 'default/web:http/nodeport': draining, 'default/dns:dns': now, 'default/dns:dns-tcp': draining });
+    const draining6 = [...draining, ...now.map(podAddress6), `${podAddress6(PODS[gone])}:draining`];
+    await programmed({ 'default/web:http': draining6, 'default/web:http/nodeport': draining6, 'default/dns:dns': now, 'default/dns:dns-tcp': draining });
     await sluice('service', 'get', 'default/web:http');
     const moved = Object.keys((await app.udp(dns, 53, 1, 1, flowPort)).byBackend)[0];
     out(`UDP from app's port ${flowPort} to dns: answered by ${moved ?? 'nobody'} -> ${moved !== undefined && moved !== gone ? `moved off ${gone} at once (its flows went with the endpoint)` : 'DID NOT MOVE'}`);
@@ -296,7 +313,7 @@ export async function runKubeProxyDemo(opts: KubeProxyDemoOptions = {}): Promise
 
     out('');
     await sluice('stats');
-    const batches = [fromPod, fromClient, fromNode, udp, after];
+    const batches = [fromPod, fromPod6, fromClient, fromClient6, fromNode, fromNode6, udp, after];
     const ok = batches.every((r) => r.failed === 0) && h.status === 200 &&
       moved !== undefined && moved !== gone && survived && !after.byBackend[gone];
     out(ok ? '\ndemo OK' : '\ndemo FAILED');

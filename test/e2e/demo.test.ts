@@ -240,10 +240,16 @@ test.serial('demo kube-proxy: kubectl, traffic, an endpoint replaced, demo OK, n
   t.is(r.code, 0, r.out);
   t.regex(r.out, /^\$ kubectl apply -f services\.yaml -f endpointslices\.yaml\n  service\/web created\n/m);
   t.regex(r.out, /^  web +NodePort +10\.96\.\d+\.\d+ +<none> +80:30080\/TCP/m, 'kubectl get svc');
-  t.regex(r.out, /^  default\/web:http\/nodeport +192\.168\.80\.1 +30080\/tcp->8080 +2\/2 .* kubernetes$/m, 'sluice service list');
+  t.regex(r.out, /^  default\/web:http +10\.96\.\d+\.\d+,fd96::[0-9a-f]+ +80\/tcp->8080 +4\/4 .* kubernetes$/m, 'sluice service list: web is dual-stack');
+  t.regex(r.out, /^  default\/web:http\/nodeport +192\.168\.80\.1,fd80::1 +30080\/tcp->8080 +4\/4 .* kubernetes$/m, 'sluice service list');
   t.regex(r.out, /^  the client 192\.168\.80\.2 +the node port 192\.168\.80\.1:30080 +300  web-1 \d+, web-2 \d+$/m);
+  t.regex(r.out, /^  the client fd80::2 +the node port \[fd80::1\]:30080 +300  web-1 \d+, web-2 \d+$/m);
+  t.regex(r.out, /^  pod app +web's ClusterIP \[fd96::[0-9a-f]+\]:80 +300  web-1 \d+, web-2 \d+$/m);
+  t.regex(r.out, /^  a process on the node +web's ClusterIP \[fd96::[0-9a-f]+\]:80 +300  web-1 \d+, web-2 \d+$/m);
+  t.regex(r.out, /the pods saw the client's own addresses \(192\.168\.80\.2, fd80::2\)/);
   t.regex(r.out, /: 200\n  \{"lastUpdated":/, '/healthz');
   t.regex(r.out, /^  10\.244\.1\.1[12] +1 +draining/m, 'the endpoint that left drains');
+  t.regex(r.out, /^  fd44::1[12] +1 +draining/m, 'over IPv6 too');
   t.regex(r.out, /-> moved off web-\d at once/);
   t.regex(r.out, /on the same socket -> still up/);
   t.regex(r.out, /^300 new connections to web: 300 answered .* -> none to web-\d$/m);
