@@ -54,6 +54,25 @@ static __always_inline void sock_count_new(void *map, __u32 id)
 		s->new_conns++;
 }
 
+/* user_ip6 is read and written one word at a time, at constant offsets
+ * (the verifier's rule for the context). */
+static __always_inline void sock6_addr(const struct bpf_sock_addr *ctx, __be32 a[4])
+{
+	a[0] = ctx->user_ip6[0];
+	a[1] = ctx->user_ip6[1];
+	a[2] = ctx->user_ip6[2];
+	a[3] = ctx->user_ip6[3];
+}
+
+static __always_inline void sock6_set(struct bpf_sock_addr *ctx, const __be32 a[4], __be16 port)
+{
+	ctx->user_ip6[0] = a[0];
+	ctx->user_ip6[1] = a[1];
+	ctx->user_ip6[2] = a[2];
+	ctx->user_ip6[3] = a[3];
+	ctx->user_port = port;
+}
+
 /* ::ffff:a.b.c.d: an IPv4 address on an IPv6 socket. */
 static __always_inline int sock6_v4_mapped(const __be32 a[4])
 {
@@ -173,12 +192,7 @@ static __always_inline int sock6_forward(struct bpf_sock_addr *ctx)
 	struct backend_value *be = NULL;
 	int mapped;
 
-	/* user_ip6 is read one word at a time, at constant offsets (the
-	 * verifier's rule for the context). */
-	sk.addr[0] = ctx->user_ip6[0];
-	sk.addr[1] = ctx->user_ip6[1];
-	sk.addr[2] = ctx->user_ip6[2];
-	sk.addr[3] = ctx->user_ip6[3];
+	sock6_addr(ctx, sk.addr);
 	mapped = sock6_v4_mapped(sk.addr);
 	if (mapped) {
 		sk.addr[0] = sk.addr[3];
@@ -196,13 +210,10 @@ static __always_inline int sock6_forward(struct bpf_sock_addr *ctx)
 	case SOCK_TRANSLATED:
 		if (mapped) {
 			ctx->user_ip6[3] = be->addr[0];
+			ctx->user_port = be->port;
 		} else {
-			ctx->user_ip6[0] = be->addr[0];
-			ctx->user_ip6[1] = be->addr[1];
-			ctx->user_ip6[2] = be->addr[2];
-			ctx->user_ip6[3] = be->addr[3];
+			sock6_set(ctx, be->addr, be->port);
 		}
-		ctx->user_port = be->port;
 	}
 	return SOCK_PASS;
 }
@@ -241,10 +252,7 @@ static __always_inline int sock6_reverse(struct bpf_sock_addr *ctx)
 	__be32 a[4];
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 
-	a[0] = ctx->user_ip6[0];
-	a[1] = ctx->user_ip6[1];
-	a[2] = ctx->user_ip6[2];
-	a[3] = ctx->user_ip6[3];
+	sock6_addr(ctx, a);
 	if (sock6_v4_mapped(a)) {
 		struct sock_rnat_value *rv = sock_rnat4_get(ctx, cookie, a[3]);
 
@@ -261,13 +269,8 @@ static __always_inline int sock6_reverse(struct bpf_sock_addr *ctx)
 		rk.port = (__be16)ctx->user_port;
 		rk.proto = ctx->protocol;
 		rv = bpf_map_lookup_elem(&sock_rnat6, &rk);
-		if (rv) {
-			ctx->user_ip6[0] = rv->addr[0];
-			ctx->user_ip6[1] = rv->addr[1];
-			ctx->user_ip6[2] = rv->addr[2];
-			ctx->user_ip6[3] = rv->addr[3];
-			ctx->user_port = rv->port;
-		}
+		if (rv)
+			sock6_set(ctx, rv->addr, rv->port);
 	}
 	return SOCK_PASS;
 }
