@@ -9,8 +9,7 @@
  * (little-endian) order, as the C structs say.
  */
 import { isIPv6 } from 'node:net';
-import ipaddr from 'ipaddr.js';
-import { canonicalAddress, hostPort, ipv6Bytes } from '../model/address.js';
+import { canonicalAddress, formatIPv6Parts, hostPort, ipv6Bytes } from '../model/address.js';
 
 /** Field offsets and total size of each shared struct, as the C compiler lays them out. */
 export const LAYOUTS = {
@@ -196,11 +195,11 @@ export function readAddr(buf: Buffer, off: number, family: number): string {
   throw new CodecError('family', `unknown address family ${family}`);
 }
 
-/** The RFC 5952 text of the 16 network-order bytes at `off`. */
+/** The one text (model/address.ts) of the 16 network-order bytes at `off`. */
 export function formatIPv6(buf: Uint8Array, off = 0): string {
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((buf[off + 2 * i]! << 8) | buf[off + 2 * i + 1]!);
-  return new ipaddr.IPv6(words).toRFC5952String();
+  return formatIPv6Parts(words);
 }
 
 /** A port in 1..65535; CodecError naming `field` otherwise. */

@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import type { HealthCheckType } from './health.js';
 import { hostPort } from '../model/address.js';
+import { parseHttpHost } from '../model/http-host.js';
 
 /** What is probed, and how. */
 export interface ProbeSpec {
@@ -24,7 +25,7 @@ export interface ProbeSpec {
   port: number;
   /** http/https. */
   path?: string;
-  /** http/https: Host header and TLS server name. */
+  /** http/https: Host header and TLS server name of a DNS name (model/http-host.ts forms). */
   host?: string;
   /** http/https: inclusive. */
   expectedStatus?: { min: number; max: number };
@@ -223,8 +224,9 @@ export class Prober {
         req.destroy();
         resolve({ ok: error === undefined, latencyMs: this.#now() - began, ...(error !== undefined ? { error } : {}) });
       };
-      // An IPv6 literal in a Host header is written in brackets (RFC 7230 §5.4).
-      const host = spec.host ?? (net.isIPv6(spec.address) ? `[${spec.address}]` : spec.address);
+      // An IPv6 literal in a Host header is written in brackets (RFC 7230 §5.4); SNI is a DNS name or nothing (http-host.ts).
+      const given = spec.host === undefined ? undefined : parseHttpHost(spec.host);
+      const host = given?.header ?? spec.host ?? (net.isIPv6(spec.address) ? `[${spec.address}]` : spec.address);
       const opts: https.RequestOptions = {
         host: spec.address,
         port: spec.port,
@@ -235,7 +237,8 @@ export class Prober {
       };
       if (spec.type === 'https') {
         opts.rejectUnauthorized = false;
-        if (spec.host !== undefined && net.isIP(spec.host) === 0) opts.servername = spec.host;
+        // Without a server name Node would send the connect address, an IP literal, as SNI: '' sends none.
+        opts.servername = given?.servername ?? '';
       }
       const req = (spec.type === 'https' ? https : http).request(opts, (res) => {
         const status = res.statusCode ?? 0;

@@ -11,7 +11,7 @@ import type { ConntrackState, GlobalCounter } from '../dataplane/codec.js';
 import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
-import { canonicalAddress, familyName, familyOf, hostPort } from '../model/address.js';
+import { canonicalAddress, clientProblem, familyName, familyOf, hostPort, isAddressProblem, parseAddress } from '../model/address.js';
 import { expandDefinition, serviceOfFrontend, type ServiceDefinition, type StoredService } from '../model/definition.js';
 import type { Protocol } from '../model/service.js';
 import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
@@ -97,12 +97,15 @@ export class Inspector {
    * Where a packet of a flow (an ACK, or with `syn` a SYN) would go now, as
    * the dataplane decides it. NOT_FOUND (field `address`) if the dataplane
    * takes it for no flow to a service: no service on its VIP, port and
-   * protocol, or a backend's reply.
+   * protocol, or a backend's reply. INVALID_ARGUMENT (field `clientAddress`)
+   * for a client no flow comes from (model/address.ts clientProblem): the
+   * dataplane passes its packets untouched, or it is an IPv4 client written
+   * as IPv4-mapped IPv6.
    */
   lookupFlow(q: FlowQuery): FlowLookup {
-    const clientAddress = checkAddress(q.clientAddress, 'clientAddress');
+    const clientAddress = checkClient(q.clientAddress, 'clientAddress');
     checkArgument(portSchema, q.clientPort, 'clientPort');
-    const address = checkAddress(q.address, 'address');
+    const address = checkAddress(q.address, 'address', 'VIP');
     checkArgument(portSchema, q.port, 'port');
     const protocol = checkArgument(protocolSchema, q.protocol, 'protocol');
     const cf = familyOf(clientAddress)!;
@@ -163,10 +166,10 @@ export class Inspector {
       m.serviceIds = new Set(expandDefinition(def).flatMap((s) => this.lb.idOf(s.name) ?? []));
     }
     if (f.backendAddress) {
-      m.backendAddress = checkAddress(f.backendAddress, 'backendAddress');
+      m.backendAddress = checkAddress(f.backendAddress, 'backendAddress', 'backend');
     }
     if (f.clientAddress) {
-      m.clientAddress = checkAddress(f.clientAddress, 'clientAddress');
+      m.clientAddress = checkClient(f.clientAddress, 'clientAddress');
     }
     // Each family's flows have a table of their own: a filter that names
     // both would match nothing, which is a mistake to say, not an answer.
@@ -183,10 +186,29 @@ export class Inspector {
   }
 }
 
-/** An address argument of either family, in its one text (RFC 5952 for IPv6). */
-function checkAddress(a: unknown, field: string): string {
+/**
+ * An address argument of either family, in its one text (RFC 5952 for
+ * IPv6). An IPv6 one in a range no `role` (VIP, backend) can be in is
+ * refused with the model's reason: it would match nothing, and an
+ * IPv4-mapped one is an IPv4 address to write as such. IPv4 arguments are
+ * taken as they are.
+ */
+function checkAddress(a: unknown, field: string, role: string): string {
   const c = canonicalAddress(a);
   if (c === undefined) throw invalid(field, `must be an IPv4 or IPv6 address, got ${show(a)}`);
+  if (familyOf(c) === 6) {
+    const r = parseAddress(c);
+    if (isAddressProblem(r) && r.kind === 'range') throw invalid(field, `${c} cannot be a ${role}: it is ${r.why}`);
+  }
+  return c;
+}
+
+/** A client address argument: as checkAddress, and refused when no flow comes from it (model/address.ts clientProblem). */
+function checkClient(a: unknown, field: string): string {
+  const c = canonicalAddress(a);
+  if (c === undefined) throw invalid(field, `must be an IPv4 or IPv6 address, got ${show(a)}`);
+  const why = clientProblem(c);
+  if (why !== undefined) throw invalid(field, why);
   return c;
 }
 

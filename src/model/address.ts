@@ -5,8 +5,11 @@
  * as "10.1"). IPv6 is any RFC 4291 spelling (upper or lower case, leading
  * zeros, "::", a dotted IPv4 tail), and is kept and shown in its RFC 5952
  * form only ("2001:DB8:0::1" is 2001:db8::1), so that one address never
- * stands as two services, two backends or two Maglev permutations. A zone
- * id ("fe80::1%eth0") is not an address here: it names a link of one host.
+ * stands as two services, two backends or two Maglev permutations. An
+ * IPv4-mapped address is shown with its IPv4 tail (::ffff:192.0.2.1, as RFC
+ * 5952 section 5 recommends): it is an IPv4 client as a dual-stack socket
+ * names it, and people copy it from such logs. A zone id ("fe80::1%eth0")
+ * is not an address here: it names a link of one host.
  *
  * An address must be one a packet can be sent to and answered from: the
  * ranges below cannot, so a service or backend on them would only ever drop
@@ -55,29 +58,47 @@ const refused: readonly RefusedRange[] = [
   return { network: (u32(ip.octets) & mask) >>> 0, mask, why: why! };
 });
 
-/** An IPv6 range no VIP or backend may be in; `why` may depend on the address (v4-mapped names its IPv4 form). */
+/**
+ * An IPv6 range no VIP or backend may be in: what it is, and why it is
+ * refused (`why` may depend on the address: v4-mapped names its IPv4 form).
+ */
 interface RefusedRange6 {
   network: ipaddr.IPv6;
   bits: number;
+  what: string;
   why: (a: ipaddr.IPv6) => string;
+  /** The dataplane passes packets from the range untouched before any map is read (bpf/include/lb6.h addr6_unforwardable). */
+  passedAsSource: boolean;
 }
 
 /** Most specific first: `::` and `::1` sit inside `::/96` and get their own reason. */
 const refused6: readonly RefusedRange6[] = (
   [
-    ['::/128', () => 'the unspecified address ::'],
-    ['::1/128', () => 'loopback (::1): it never leaves the host'],
-    ['::ffff:0:0/96', (a) => `an IPv4-mapped address (::ffff:0:0/96): write it as the IPv4 address ${a.toIPv4Address().toString()}`],
-    ['::/96', () => 'an IPv4-compatible address (::/96), deprecated by RFC 4291'],
-    ['fe80::/10', () => 'link-local (fe80::/10): it is not routed'],
-    ['fec0::/10', () => 'site-local (fec0::/10), deprecated by RFC 3879'],
-    ['ff00::/8', () => 'multicast (ff00::/8): one flow cannot go to one backend'],
-    ['100::/64', () => 'discard-only (100::/64): routers drop it'],
-  ] satisfies ReadonlyArray<readonly [string, (a: ipaddr.IPv6) => string]>
-).map(([cidr, why]) => {
+    ['::/128', 'the unspecified address', () => 'the unspecified address ::', true],
+    ['::1/128', 'loopback (::1)', () => 'loopback (::1): it never leaves the host', true],
+    ['::ffff:0:0/96', 'an IPv4-mapped address (::ffff:0:0/96)', (a) => mappedWhy(a), false],
+    ['::/96', 'an IPv4-compatible address (::/96)', () => 'an IPv4-compatible address (::/96), deprecated by RFC 4291', false],
+    ['fe80::/10', 'link-local (fe80::/10)', () => 'link-local (fe80::/10): it is not routed', true],
+    ['fec0::/10', 'site-local (fec0::/10)', () => 'site-local (fec0::/10), deprecated by RFC 3879', false],
+    ['ff00::/8', 'multicast (ff00::/8)', () => 'multicast (ff00::/8): one flow cannot go to one backend', true],
+    ['100::/64', 'discard-only (100::/64)', () => 'discard-only (100::/64): routers drop it', false],
+  ] satisfies ReadonlyArray<readonly [string, string, (a: ipaddr.IPv6) => string, boolean]>
+).map(([cidr, what, why, passedAsSource]) => {
   const [network, bits] = ipaddr.IPv6.parseCIDR(cidr);
-  return { network, bits, why };
+  return { network, bits, what, why, passedAsSource };
 });
+
+/**
+ * Why an IPv4-mapped address is refused: its IPv4 form is the address to
+ * write, unless that form is refused too (::ffff:127.0.0.1), which is then
+ * the reason.
+ */
+function mappedWhy(a: ipaddr.IPv6): string {
+  const v4 = a.toIPv4Address().toString();
+  const r = parseAddress(v4);
+  const what = 'an IPv4-mapped address (::ffff:0:0/96)';
+  return isAddressProblem(r) && r.kind === 'range' ? `${what}, and its IPv4 address ${v4} is ${r.why}` : `${what}: write it as the IPv4 address ${v4}`;
+}
 
 function u32(octets: readonly number[]): number {
   return ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
@@ -122,6 +143,16 @@ function parseIPv6(s: unknown): ipaddr.IPv6 | undefined {
   return ipaddr.IPv6.parse(text);
 }
 
+/** The one text of an IPv6 address: RFC 5952, an IPv4-mapped one with its dotted IPv4 tail. */
+function ipv6Text(a: ipaddr.IPv6): string {
+  return a.isIPv4MappedAddress() ? `::ffff:${a.toIPv4Address().toString()}` : a.toRFC5952String();
+}
+
+/** The one text of the IPv6 address of eight 16-bit parts (as canonicalAddress gives it). */
+export function formatIPv6Parts(parts: readonly number[]): string {
+  return ipv6Text(new ipaddr.IPv6([...parts]));
+}
+
 /** Whether `s` is an IPv4 address in dotted decimal (four parts, no leading zeros). */
 export function isIPv4Address(s: unknown): s is string {
   return parseIPv4(s) !== undefined;
@@ -146,7 +177,8 @@ export function familyName(f: IPFamily): string {
 /** The one text of an address (IPv4 as given, IPv6 in RFC 5952 form), or undefined if `s` is no address. */
 export function canonicalAddress(s: unknown): string | undefined {
   if (parseIPv4(s) !== undefined) return s as string;
-  return parseIPv6(s)?.toRFC5952String();
+  const a = parseIPv6(s);
+  return a === undefined ? undefined : ipv6Text(a);
 }
 
 /** The 16 bytes of an IPv6 address in network order, or undefined if `s` is not one. */
@@ -167,7 +199,27 @@ export function parseAddress(s: unknown): ParsedAddress | AddressProblem {
   const a = parseIPv6(s);
   if (a === undefined) return { kind: 'syntax' };
   for (const r of refused6) if (a.match(r.network, r.bits)) return { kind: 'range', why: r.why(a) };
-  return { family: 6, text: a.toRFC5952String() };
+  return { family: 6, text: ipv6Text(a) };
+}
+
+/**
+ * Why a packet from `s` can be no flow the dataplane balances, when `s` is
+ * an address that is never a flow's client: an IPv6 source the dataplane
+ * passes untouched (unspecified, loopback, link-local, multicast), or an
+ * IPv4-mapped address, which is an IPv4 client written as IPv6 (the IPv4
+ * address is the one to give). Undefined for any other address: IPv4
+ * sources are not filtered, and other refused IPv6 ranges still reach the
+ * maps.
+ */
+export function clientProblem(s: unknown): string | undefined {
+  if (parseIPv4(s) !== undefined) return undefined;
+  const a = parseIPv6(s);
+  if (a === undefined) return undefined;
+  const text = ipv6Text(a);
+  if (a.isIPv4MappedAddress()) return `${text} is ${mappedWhy(a)}`;
+  const r = refused6.find((x) => a.match(x.network, x.bits));
+  if (r === undefined || !r.passedAsSource) return undefined;
+  return `${text} is ${r.what}: the dataplane passes packets from it untouched`;
 }
 
 /** Whether parseAddress found a problem. */

@@ -16,6 +16,7 @@ import { SluiceError } from '../errors.js';
 import { isPrime } from './primes.js';
 import { MAGLEV_MAX_SIZE } from './table-size.js';
 import { isAddressProblem, parseAddress } from './address.js';
+import { HTTP_HOST_FORMS, parseHttpHost } from './http-host.js';
 
 import {
   MAX_AFFINITY_TIMEOUT,
@@ -220,7 +221,6 @@ export const backendDefinitionSchema = v.strictObject(
 );
 
 const HTTP_PATH_RE = /^\/[\x21-\x7e]*$/;
-const HOST_RE = /^[A-Za-z0-9.:[\]_-]+$/;
 const GRPC_SERVICE_RE = /^[A-Za-z0-9._-]*$/;
 /** Longest health-check path or Host. */
 export const MAX_HEALTH_PATH_LENGTH = 1024;
@@ -265,8 +265,8 @@ export const healthCheckSchema = v.strictObject(
     portName: v.optional(portNameSchema),
     /** http/https: the request's path; absent: "/". */
     path: v.optional(emptyOr((x) => x.length <= MAX_HEALTH_PATH_LENGTH && HTTP_PATH_RE.test(x), `must be a path starting with "/", of at most ${MAX_HEALTH_PATH_LENGTH} visible ASCII characters`)),
-    /** http/https: the Host header (and TLS server name); absent: the backend's address. */
-    host: v.optional(emptyOr((x) => x.length <= 253 && HOST_RE.test(x), 'must be a host name')),
+    /** http/https: the Host header (and TLS server name of a DNS name), in the forms of http-host.ts; absent: the backend's address. */
+    host: v.optional(emptyOr((x) => x.length <= 253 && parseHttpHost(x) !== undefined, HTTP_HOST_FORMS)),
     /** http/https: the statuses that count as healthy; absent: 200..399. */
     expectedStatus: v.nullish(v.strictObject({ min: intIn(100, 599), max: intIn(100, 599) }, objectMessage('an object {min, max}'))),
     /** grpc: the service name asked about; absent: "" (the server as a whole). */

@@ -28,6 +28,11 @@ function connectionsToken(cursor: string): string {
   return Buffer.from(JSON.stringify({ c: cursor, f: { service: '', backend: '', client: '', state: '' } })).toString('base64url');
 }
 
+/** `s` as a regular expression that matches it literally. */
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
 /** Every bad request. */
 export const CASES: Case[] = [
   { description: 'VIP not an IPv4 address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['10.96.0.300'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]' },
@@ -129,6 +134,34 @@ export const CASES: Case[] = [
   { description: 'register an IPv6 backend with a zone id', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: 'fe80::5%eth0' }), code: grpc.status.INVALID_ARGUMENT, field: 'address', says: /must be an IPv4 or IPv6 address/ },
   { description: 'lookup from an IPv4 client to an IPv6 VIP', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '10.0.0.1', clientPort: 1, address: '2001:db8::10', port: 80, protocol: 'TCP' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /10\.0\.0\.1 is IPv4, and the VIP 2001:db8::10 is IPv6/ },
   { description: 'lookup from a link-local zone', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: 'fe80::1%eth0', clientPort: 1, address: '2001:db8::10', port: 80, protocol: 'TCP' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /must be an IPv4 or IPv6 address/ },
+  // A client no flow comes from: the IPv6 dataplane passes its packets before any map is read, or it is IPv4 written as mapped IPv6.
+  ...([
+    ['fe80::1', 'link-local (fe80::/10)'],
+    ['::1', 'loopback (::1)'],
+    ['ff02::1', 'multicast (ff00::/8)'],
+    ['::', 'the unspecified address'],
+  ] as const).map(([client, what]): Case => ({
+    description: `lookup from ${client}, a source the IPv6 dataplane passes untouched`,
+    client: 'operations',
+    method: 'LookupFlow',
+    request: () => ({ clientAddress: client, clientPort: 40000, address: 'fd96::10', port: 80, protocol: 'TCP' }),
+    code: grpc.status.INVALID_ARGUMENT,
+    field: 'client_address',
+    says: new RegExp(`^client_address: ${escape(`${client} is ${what}: the dataplane passes packets from it untouched`)}$`),
+  })),
+  { description: 'lookup from an IPv4-mapped client, sent in hex', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '::ffff:c0a8:5802', clientPort: 40000, address: '10.96.0.10', port: 80, protocol: 'TCP' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /^client_address: ::ffff:192\.168\.88\.2 is an IPv4-mapped address \(::ffff:0:0\/96\): write it as the IPv4 address 192\.168\.88\.2$/ },
+  { description: 'lookup to an IPv4-mapped VIP', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '2001:db8::5', clientPort: 40000, address: '::ffff:10.96.0.10', port: 80, protocol: 'TCP' }), code: grpc.status.INVALID_ARGUMENT, field: 'address', says: /^address: ::ffff:10\.96\.0\.10 cannot be a VIP: it is an IPv4-mapped address \(::ffff:0:0\/96\): write it as the IPv4 address 10\.96\.0\.10$/ },
+  // IPv4 sources are not filtered by the dataplane: a loopback IPv4 client is asked about as any other.
+  { description: 'lookup from 127.0.0.1 on a port no service has', client: 'operations', method: 'LookupFlow', request: () => ({ clientAddress: '127.0.0.1', clientPort: 1, address: '10.96.0.10', port: 81, protocol: 'TCP' }), code: grpc.status.NOT_FOUND, field: 'address', says: /no service on 10\.96\.0\.10:81\/tcp$/ },
+  { description: 'connections by an IPv4-mapped client', client: 'operations', method: 'ListConnections', request: () => ({ clientAddress: '::ffff:192.168.88.2' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /^client_address: ::ffff:192\.168\.88\.2 is an IPv4-mapped .*write it as the IPv4 address 192\.168\.88\.2$/ },
+  { description: 'connections of IPv4 by an IPv4-mapped client: the address is the mistake, not the family', client: 'operations', method: 'ListConnections', request: () => ({ family: 'IPV4', clientAddress: '::ffff:c0a8:5802' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /write it as the IPv4 address 192\.168\.88\.2$/ },
+  { description: 'connections by a link-local client', client: 'operations', method: 'ListConnections', request: () => ({ clientAddress: 'fe80::1' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /fe80::1 is link-local \(fe80::\/10\): the dataplane passes packets from it untouched$/ },
+  { description: 'connections by an IPv4-mapped backend', client: 'operations', method: 'ListConnections', request: () => ({ backendAddress: '::ffff:10.1.0.1' }), code: grpc.status.INVALID_ARGUMENT, field: 'backend_address', says: /^backend_address: ::ffff:10\.1\.0\.1 cannot be a backend: it is an IPv4-mapped .*write it as the IPv4 address 10\.1\.0\.1$/ },
+  { description: 'flush by an IPv4-mapped client', client: 'operations', method: 'FlushConnections', request: () => ({ clientAddress: '::ffff:192.168.88.2' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /write it as the IPv4 address 192\.168\.88\.2$/ },
+  { description: 'flush by a mapped loopback client', client: 'operations', method: 'FlushConnections', request: () => ({ clientAddress: '::ffff:127.0.0.1' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /and its IPv4 address 127\.0\.0\.1 is loopback \(127\.0\.0\.0\/8\)/ },
+  { description: 'flush by a multicast client', client: 'operations', method: 'FlushConnections', request: () => ({ clientAddress: 'ff02::1' }), code: grpc.status.INVALID_ARGUMENT, field: 'client_address', says: /multicast/ },
+  { description: 'a VIP that is a mapped loopback address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['::ffff:127.0.0.1'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]', says: /^service\.addresses\[0\]: ::ffff:127\.0\.0\.1 cannot be a VIP: it is an IPv4-mapped address \(::ffff:0:0\/96\), and its IPv4 address 127\.0\.0\.1 is loopback \(127\.0\.0\.0\/8\): it never leaves the host$/ },
+  { description: 'a VIP that is the mapped unspecified address', client: 'registry', method: 'ApplyService', request: () => svc({ addresses: ['::ffff:0:0'] }), code: grpc.status.INVALID_ARGUMENT, field: 'service.addresses[0]', says: /and its IPv4 address 0\.0\.0\.0 is the unspecified \("this network"\) range 0\.0\.0\.0\/8$/ },
   { description: 'list services by an address that is none', client: 'registry', method: 'ListServices', request: () => ({ address: '2001:db8::g' }), code: grpc.status.INVALID_ARGUMENT, field: 'address', says: /must be an IPv4 or IPv6 address/ },
   { description: 'register to an unknown service', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'nope', address: '10.1.0.5' }), code: grpc.status.NOT_FOUND, field: 'service' },
   { description: 'register a bad address', client: 'registration', method: 'RegisterBackend', request: () => ({ service: 'web', address: '10.1.0' }), code: grpc.status.INVALID_ARGUMENT, field: 'address' },

@@ -9,6 +9,7 @@ import ipaddr from 'ipaddr.js';
 import {
   addressProblem,
   canonicalAddress,
+  clientProblem,
   compareAddresses,
   familyOf,
   hostPort,
@@ -46,6 +47,11 @@ const REFUSED: Array<[string, AddressProblem]> = [
   ['::1', { kind: 'range', why: 'loopback (::1): it never leaves the host' }],
   ['::ffff:10.0.0.1', { kind: 'range', why: 'an IPv4-mapped address (::ffff:0:0/96): write it as the IPv4 address 10.0.0.1' }],
   ['::FFFF:a00:1', { kind: 'range', why: 'an IPv4-mapped address (::ffff:0:0/96): write it as the IPv4 address 10.0.0.1' }],
+  // A mapped address whose IPv4 form is refused too: the hint would suggest a refused address.
+  ['::ffff:127.0.0.1', { kind: 'range', why: 'an IPv4-mapped address (::ffff:0:0/96), and its IPv4 address 127.0.0.1 is loopback (127.0.0.0/8): it never leaves the host' }],
+  ['::ffff:0.0.0.0', { kind: 'range', why: 'an IPv4-mapped address (::ffff:0:0/96), and its IPv4 address 0.0.0.0 is the unspecified ("this network") range 0.0.0.0/8' }],
+  ['::ffff:0:0', { kind: 'range', why: 'an IPv4-mapped address (::ffff:0:0/96), and its IPv4 address 0.0.0.0 is the unspecified ("this network") range 0.0.0.0/8' }],
+  ['::ffff:255.255.255.255', { kind: 'range', why: 'an IPv4-mapped address (::ffff:0:0/96), and its IPv4 address 255.255.255.255 is the limited broadcast address' }],
   ['::10.0.0.1', { kind: 'range', why: 'an IPv4-compatible address (::/96), deprecated by RFC 4291' }],
   ['::a00:1', { kind: 'range', why: 'an IPv4-compatible address (::/96), deprecated by RFC 4291' }],
   ['fe80::1', { kind: 'range', why: 'link-local (fe80::/10): it is not routed' }],
@@ -111,6 +117,45 @@ test('the IPv4-only helpers stay IPv4-only (the hairpin address and kube transla
   t.is(addressProblem('10.0.0.1'), undefined);
 });
 
+test('an IPv4-mapped address is written with its IPv4 tail (RFC 5952 section 5), never in hex, by the model and the codec', (t) => {
+  for (const s of ['::ffff:192.168.88.2', '::ffff:c0a8:5802', '::FFFF:C0A8:5802', '0:0:0:0:0:ffff:192.168.88.2']) t.is(canonicalAddress(s), '::ffff:192.168.88.2', s);
+  const b = Buffer.alloc(16);
+  t.is(writeAddr(b, 0, '::ffff:c0a8:5802'), 10);
+  t.is(formatIPv6(b), '::ffff:192.168.88.2');
+  t.is(readAddr(b, 0, 10), '::ffff:192.168.88.2');
+  // Other addresses with an IPv4 tail are not mapped ones: RFC 5952 hex.
+  t.is(canonicalAddress('64:ff9b::10.0.0.1'), '64:ff9b::a00:1');
+  t.is(canonicalAddress('::ffff:0:10.0.0.1'), '::ffff:0:a00:1');
+});
+
+/** Client addresses and why no flow from them is balanced (undefined: an address a flow can come from). */
+const CLIENTS: Array<[string, string | undefined]> = [
+  ['fe80::1', 'fe80::1 is link-local (fe80::/10): the dataplane passes packets from it untouched'],
+  ['::1', '::1 is loopback (::1): the dataplane passes packets from it untouched'],
+  ['::', ':: is the unspecified address: the dataplane passes packets from it untouched'],
+  ['0::0', ':: is the unspecified address: the dataplane passes packets from it untouched'],
+  ['ff02::1', 'ff02::1 is multicast (ff00::/8): the dataplane passes packets from it untouched'],
+  ['::ffff:c0a8:5802', '::ffff:192.168.88.2 is an IPv4-mapped address (::ffff:0:0/96): write it as the IPv4 address 192.168.88.2'],
+  ['::ffff:127.0.0.1', '::ffff:127.0.0.1 is an IPv4-mapped address (::ffff:0:0/96), and its IPv4 address 127.0.0.1 is loopback (127.0.0.0/8): it never leaves the host'],
+  // Refused as VIPs and backends, but the dataplane balances packets from them.
+  ['fec0::1', undefined],
+  ['::1.2.3.4', undefined],
+  ['100::1', undefined],
+  ['fd96::5', undefined],
+  // IPv4 sources are not filtered by the dataplane.
+  ['127.0.0.1', undefined],
+  ['0.0.0.0', undefined],
+  ['10.0.0.1', undefined],
+  // Not addresses: the caller's syntax check says so.
+  ['fe80::1%eth0', undefined],
+];
+
+for (const [s, want] of CLIENTS) {
+  test(`clientProblem: ${s}`, (t) => {
+    t.is(clientProblem(s), want);
+  });
+}
+
 test('compareAddresses: IPv4 before IPv6, numeric within a family, spelling ignored', (t) => {
   const list = ['2001:db8::10', '10.0.0.10', '2001:db8::9', 'fd00::1', '10.0.0.9', '2001:DB8::a', '9.255.255.255', 'nope'];
   t.deepEqual([...list].sort(compareAddresses), ['nope', '9.255.255.255', '10.0.0.9', '10.0.0.10', '2001:db8::9', '2001:DB8::a', '2001:db8::10', 'fd00::1']);
@@ -136,7 +181,8 @@ test('property: every spelling of an IPv6 address has one text, which the codec 
   fc.assert(
     fc.property(spelled, ({ parts, text }) => {
       const c = canonicalAddress(text);
-      const want = new ipaddr.IPv6(parts).toRFC5952String();
+      const a = new ipaddr.IPv6(parts);
+      const want = a.isIPv4MappedAddress() ? `::ffff:${a.toIPv4Address().toString()}` : a.toRFC5952String();
       if (c !== want) return false;
       // Written into a map key and read back: the same text.
       const b = Buffer.alloc(16);

@@ -5,8 +5,9 @@
  * the fake dataplane with a fake engine: overlay, API fields, HEALTH events;
  * the TCP probe against a server on 127.0.0.1.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as net from 'node:net';
+import * as https from 'node:https';
 import { grpcReason, Prober } from '../../src/health/probes.js';
 import * as http from 'node:http';
 import * as readline from 'node:readline';
@@ -28,6 +29,7 @@ import { startApi } from '../helpers/api.js';
 import type { WatchServicesResponse } from '../../src/api/messages.js';
 import { until } from '../helpers/kube-node.js';
 import { sluice } from '../helpers/cli.js';
+import { makeCerts } from '../helpers/tls.js';
 
 test('rise and fall: only a full run changes the verdict', (t) => {
   const rows: Array<[string, boolean[], CheckState['state']]> = [
@@ -171,6 +173,10 @@ test('config: defaults, and each bad field named', (t) => {
     [{ type: 'tcp', timeoutMs: 0 }, /^healthCheck\.timeoutMs: must be an integer in 10\.\.3599999, got 0 \(leave it out/],
     [{ type: 'tcp', port: 0 }, /^healthCheck\.port: must be an integer in 1\.\.65535, got 0 \(leave it out/],
     [{ type: 'tcp', port: '8080' }, /^healthCheck\.port: no port of this service is named "8080" .*; a port number\? write 8080 without quotes$/],
+    // The host's forms (model/http-host.ts): each refused one names them.
+    ...['[web.example]', '[fd88:1::2', 'fd88:1::2]', '[fd88:1::2]:0', 'web.example:', 'web.example:65536', 'web..example', '-web.example', 'a:b:c.example', '[fe80::1%eth0]', 'web.example:080'].map(
+      (host): [unknown, RegExp] => [{ type: 'http', host }, new RegExp(`^healthCheck\\.host: must be a host name, an IPv4 address or an IPv6 literal, each optionally with :PORT \\(an IPv6 literal in brackets then: \\[2001:db8::5\\]:8080\\), got ${JSON.stringify(host).replace(/[[\].]/g, '\\$&')}$`)],
+    ),
   ];
   for (const [h, re] of bad) {
     const err = t.throws(() => normaliseDefinition({ ...base, healthCheck: h }));
@@ -190,6 +196,53 @@ test('config: defaults, and each bad field named', (t) => {
   }
   t.is(normaliseDefinition({ ...dns, healthCheck: { type: 'tcp', port: 5353 } }).healthCheck?.port, 5353, 'the number is taken');
   t.is(normaliseDefinition({ ...dns, healthCheck: { type: 'tcp', port: 'http' } }).healthCheck?.port, 'http');
+  for (const host of ['web.example', 'web.example.', 'web_1.example:8080', 'localhost', '10.0.0.1', '10.0.0.1:8080', 'fd88:1::2', '[fd88:1::2]', '[fd88:1::2]:8080', '::ffff:10.0.0.1']) {
+    t.is(normaliseDefinition({ ...base, healthCheck: { type: 'https', host } }).healthCheck?.host, host, `host ${host} is taken as written`);
+  }
+});
+
+/** An HTTP or HTTPS server on ::1 that records the Host header (and TLS server name) of each request. */
+async function hostRecorder(t: ExecutionContext, tls: boolean): Promise<{ port: number; seen: Array<{ host: string | undefined; servername: string | false | undefined }> }> {
+  const seen: Array<{ host: string | undefined; servername: string | false | undefined }> = [];
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    seen.push({ host: req.headers.host, servername: (req.socket as { servername?: string | false }).servername });
+    res.end('ok');
+  };
+  let server: http.Server | https.Server;
+  if (tls) {
+    const certs = makeCerts(t);
+    server = https.createServer({ cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) }, handler);
+  } else {
+    server = http.createServer(handler);
+  }
+  await new Promise<void>((r) => server.listen(0, '::1', r));
+  t.teardown(() => void server.close());
+  return { port: (server.address() as net.AddressInfo).port, seen };
+}
+
+test('HTTP(S) probe of an IPv6 backend: an IPv6 literal in Host is bracketed, a port kept; SNI is a DNS name or nothing', async (t) => {
+  const prober = new Prober();
+  t.teardown(() => prober.close());
+  const rows: Array<[string | undefined, string, string | false]> = [
+    [undefined, '[::1]', false],
+    ['fd88:1::2', '[fd88:1::2]', false],
+    ['[fd88:1::2]', '[fd88:1::2]', false],
+    ['[fd88:1::2]:8080', '[fd88:1::2]:8080', false],
+    ['10.0.0.1:8080', '10.0.0.1:8080', false],
+    ['web.example', 'web.example', 'web.example'],
+    ['web.example:8443', 'web.example:8443', 'web.example'],
+  ];
+  for (const tls of [false, true]) {
+    const server = await hostRecorder(t, tls);
+    for (const [host, header, sni] of rows) {
+      const type = tls ? 'https' : 'http';
+      const r = await prober.probe(`${type}-${host}`, { type, address: '::1', port: server.port, ...(host === undefined ? {} : { host }), timeoutMs: 5000 });
+      t.true(r.ok, `${type} probe with host ${host}: ${r.error}`);
+      const got = server.seen.pop();
+      t.is(got?.host, header, `${type} probe with host ${host}: Host header`);
+      if (tls) t.is(got?.servername, sni, `https probe with host ${host}: TLS server name`);
+    }
+  }
 });
 
 test('config: through the API a 0 is proto3\'s "unset" and gets the default; get -o yaml is a file that applies back', async (t) => {
