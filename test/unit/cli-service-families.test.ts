@@ -1,9 +1,10 @@
 /**
  * Service files and views of the CLI for IPv6 and dual-stack services, as a
  * person uses them: the compiled `sluice` against a real gRPC server (over a
- * fake dataplane and a memory store). ipFamilies, output only, must be what
- * the API writes; unknown fields are reported before missing ones, all of
- * them, with the field meant.
+ * fake dataplane and a memory store). A dual-stack service with no backend
+ * of one family applies with a warning and says so in list and get;
+ * ipFamilies, output only, must be what the API writes; unknown fields are
+ * reported before missing ones, all of them, with the field meant.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +18,80 @@ function tmp(t: ExecutionContext): string {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** The cell of `column` in the row of `name` of `service list`'s table. */
+function cell(listing: string, name: string, column: string): string | undefined {
+  const [head, ...rows] = listing.trimEnd().split('\n');
+  const row = rows.find((r) => r.startsWith(`${name} `));
+  return row?.slice(head!.indexOf(column)).split(/ +/)[0];
+}
+
+const HALF = `name: default/half
+addresses: [10.96.88.40, fd96::40]
+ports: [{port: 80, protocol: tcp}]
+backends: [{address: 10.88.1.2}, {address: 10.88.2.2}]
+`;
+
+test('a dual-stack service without backends of one family: applied with a warning per VIP, counted by family in list and get', async (t) => {
+  const f = await startApi(t, { tag: 'cli-fam-half' });
+  const server = ['--server', f.server.address];
+  const file = path.join(tmp(t), 'half.yaml');
+  writeFileSync(file, `services:
+- ${HALF.trimEnd().split('\n').join('\n  ')}
+- name: default/dropper
+  addresses: [fd96::41, 10.96.88.41, fd96::42]
+  ports: [{port: 53, protocol: udp}]
+  backends: [{address: 10.88.1.3}]
+  noBackends: drop
+- name: default/waiting
+  addresses: [10.96.88.43, fd96::43]
+  ports: [{port: 80, protocol: tcp}]
+- name: default/v4
+  addresses: [10.96.88.44]
+  ports: [{port: 80, protocol: tcp}]
+  backends: [{address: 10.88.1.4}, {address: 10.88.1.5, weight: 0}]
+`);
+  let r = await sluice([...server, 'service', 'apply', '-f', file]);
+  t.is(r.code, 0, 'legal: backends may register later');
+  t.is(r.stdout, ['half', 'dropper', 'waiting', 'v4'].map((n) => `service default/${n} applied (revision 1)\n`).join(''));
+  t.is(r.stderr, [
+    'sluice: warning: service default/half: VIP fd96::40 has no IPv6 backend, so connections to fd96::40 are refused (noBackends: reject); add an IPv6 backend to backends (or register one), or remove fd96::40 from addresses',
+    'sluice: warning: service default/dropper: VIP fd96::41 has no IPv6 backend, so packets to fd96::41 are dropped (noBackends: drop); add an IPv6 backend to backends (or register one), or remove fd96::41 from addresses',
+    'sluice: warning: service default/dropper: VIP fd96::42 has no IPv6 backend, so packets to fd96::42 are dropped (noBackends: drop); add an IPv6 backend to backends (or register one), or remove fd96::42 from addresses',
+    '',
+  ].join('\n'), 'one line per VIP; none for a service without any backend or of one family');
+  r = await sluice([...server, '-o', 'json', 'service', 'apply', '-f', file]);
+  t.is(r.code, 0);
+  t.is(r.stderr.split('\n').filter((l) => l.startsWith('sluice: warning: ')).length, 3, 'warned with -o json too, on stderr');
+  t.true(Array.isArray(JSON.parse(r.stdout)), 'stdout stays JSON');
+
+  r = await sluice([...server, 'service', 'list']);
+  t.is(cell(r.stdout, 'default/half', 'BACKENDS'), 'IPv4:2/2,IPv6:0/0', r.stdout);
+  t.is(cell(r.stdout, 'default/dropper', 'BACKENDS'), 'IPv6:0/0,IPv4:1/1', 'in the order of the VIPs');
+  t.is(cell(r.stdout, 'default/waiting', 'BACKENDS'), 'IPv4:0/0,IPv6:0/0');
+  t.is(cell(r.stdout, 'default/v4', 'BACKENDS'), '1/2', 'a single-stack service as before');
+  t.is(cell(r.stdout, 'default/half', 'AFFINITY'), '-', 'the row still splits into its columns on blanks');
+
+  r = await sluice([...server, 'service', 'get', 'default/half']);
+  t.regex(r.stdout, /^families: {5}IPv4, IPv6 \(dual-stack: each VIP is balanced over the backends of its family\)$/m, r.stdout);
+  t.regex(r.stdout, /^backends: {5}IPv4 2\/2, IPv6 0\/0 \(taking new flows\/all\); no IPv6 backend: connections to fd96::40 are refused \(noBackends: reject\)$/m);
+  r = await sluice([...server, 'service', 'get', 'default/dropper']);
+  t.regex(r.stdout, /^backends: {5}IPv6 0\/0, IPv4 1\/1 \(taking new flows\/all\); no IPv6 backend: packets to fd96::41, fd96::42 are dropped \(noBackends: drop\)$/m);
+  r = await sluice([...server, 'service', 'get', 'default/v4']);
+  t.regex(r.stdout, /^families: {5}IPv4$/m);
+  t.notRegex(r.stdout, /^backends:/m, 'a single-stack service: its table says it');
+
+  // A registered IPv6 backend fills the family; applying the file again keeps it and warns no more.
+  await f.client.registerBackend({ service: 'default/half', address: 'fd88::2', ttlSeconds: 60 });
+  r = await sluice([...server, 'service', 'list']);
+  t.is(cell(r.stdout, 'default/half', 'BACKENDS'), 'IPv4:2/2,IPv6:1/1');
+  r = await sluice([...server, 'service', 'get', 'default/half']);
+  t.regex(r.stdout, /^backends: {5}IPv4 2\/2, IPv6 1\/1 \(taking new flows\/all\)$/m);
+  writeFileSync(file, HALF);
+  r = await sluice([...server, 'service', 'apply', '-f', file]);
+  t.is(r.stdout, 'service default/half unchanged (revision 1; 1 registered backend kept)\n');
+  t.is(r.stderr, '');
+});
 
 test('ipFamilies must be what the API writes for the addresses, named with the fix; get -o yaml applies back, edited or piped', async (t) => {
   const f = await startApi(t, { tag: 'cli-fam-ipfam' });
