@@ -45,14 +45,14 @@ function familyCounts(s: ServiceMessage): FamilyCount[] {
 }
 
 /**
- * The BACKENDS column of `service list`: taking new flows/all ("2/2"), by
- * family for a dual-stack service ("IPv4:2/2,IPv6:0/0"), without spaces
- * so that a row still splits into its columns on blanks.
+ * The BACKENDS column of `service list`: taking new flows/all ("2/2"), and
+ * by family for a dual-stack service ("2/2 (IPv4 2/2, IPv6 0/0)"), the
+ * total first as for a single-stack one, for scripts that read it.
  */
 export function backendsColumn(s: ServiceMessage): string {
   const counts = familyCounts(s);
-  if (counts.length < 2) return `${s.backends.filter(takesFlows).length}/${s.backends.length}`;
-  return counts.map((c) => `${familyName(c.family)}:${c.up}/${c.total}`).join(',');
+  const total = `${s.backends.filter(takesFlows).length}/${s.backends.length}`;
+  return counts.length < 2 ? total : `${total} (${counts.map((c) => `${familyName(c.family)} ${c.up}/${c.total}`).join(', ')})`;
 }
 
 /** `service get`'s families line: "IPv4", or both with what that means. */

@@ -19,11 +19,13 @@ function tmp(t: ExecutionContext): string {
   return dir;
 }
 
-/** The cell of `column` in the row of `name` of `service list`'s table. */
+/** The cell of `column` in the row of `name` of `service list`'s table (up to the next column). */
 function cell(listing: string, name: string, column: string): string | undefined {
   const [head, ...rows] = listing.trimEnd().split('\n');
   const row = rows.find((r) => r.startsWith(`${name} `));
-  return row?.slice(head!.indexOf(column)).split(/ +/)[0];
+  const at = head!.indexOf(column);
+  const next = head!.slice(at + column.length).search(/\S/);
+  return row?.slice(at, next < 0 ? undefined : at + column.length + next).trim();
 }
 
 const HALF = `name: default/half
@@ -66,11 +68,11 @@ test('a dual-stack service without backends of one family: applied with a warnin
   t.true(Array.isArray(JSON.parse(r.stdout)), 'stdout stays JSON');
 
   r = await sluice([...server, 'service', 'list']);
-  t.is(cell(r.stdout, 'default/half', 'BACKENDS'), 'IPv4:2/2,IPv6:0/0', r.stdout);
-  t.is(cell(r.stdout, 'default/dropper', 'BACKENDS'), 'IPv6:0/0,IPv4:1/1', 'in the order of the VIPs');
-  t.is(cell(r.stdout, 'default/waiting', 'BACKENDS'), 'IPv4:0/0,IPv6:0/0');
+  t.is(cell(r.stdout, 'default/half', 'BACKENDS'), '2/2 (IPv4 2/2, IPv6 0/0)', r.stdout);
+  t.is(cell(r.stdout, 'default/dropper', 'BACKENDS'), '1/1 (IPv6 0/0, IPv4 1/1)', 'in the order of the VIPs');
+  t.is(cell(r.stdout, 'default/waiting', 'BACKENDS'), '0/0 (IPv4 0/0, IPv6 0/0)');
   t.is(cell(r.stdout, 'default/v4', 'BACKENDS'), '1/2', 'a single-stack service as before');
-  t.is(cell(r.stdout, 'default/half', 'AFFINITY'), '-', 'the row still splits into its columns on blanks');
+  t.is(cell(r.stdout, 'default/half', 'AFFINITY'), '-');
 
   r = await sluice([...server, 'service', 'get', 'default/half']);
   t.regex(r.stdout, /^families: {5}IPv4, IPv6 \(dual-stack: each VIP is balanced over the backends of its family\)$/m, r.stdout);
@@ -84,7 +86,7 @@ test('a dual-stack service without backends of one family: applied with a warnin
   // A registered IPv6 backend fills the family; applying the file again keeps it and warns no more.
   await f.client.registerBackend({ service: 'default/half', address: 'fd88::2', ttlSeconds: 60 });
   r = await sluice([...server, 'service', 'list']);
-  t.is(cell(r.stdout, 'default/half', 'BACKENDS'), 'IPv4:2/2,IPv6:1/1');
+  t.is(cell(r.stdout, 'default/half', 'BACKENDS'), '3/3 (IPv4 2/2, IPv6 1/1)');
   r = await sluice([...server, 'service', 'get', 'default/half']);
   t.regex(r.stdout, /^backends: {5}IPv4 2\/2, IPv6 1\/1 \(taking new flows\/all\)$/m);
   writeFileSync(file, HALF);
