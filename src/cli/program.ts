@@ -21,6 +21,7 @@ import { LEASE_TTL } from '../store/lease.js';
 import { SluiceError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { emit, table, UsageError, type OutputFormat } from './output.js';
+import { backendsColumn, backendsLine, familiesLine, missingFamilyWarnings } from './service-view.js';
 
 /** Where the CLI looks for the daemon without --server or $SLUICE_SERVER. */
 export const DEFAULT_SERVER = 'unix:///run/sluice/sluice.sock';
@@ -327,6 +328,8 @@ Backends registered with a lease are kept when the file does not name them.`)
         r.services.map((s) => ({ ...asFile(s), unchanged: unchanged.has(s.name) })),
         () => r.services.map((s) => `service ${s.name} ${unchanged.has(s.name) ? 'unchanged' : 'applied'} (revision ${s.revision}${keptNote(s)})`).join('\n'),
       );
+      // Applied all the same: the backends of the missing family may register later.
+      for (const w of r.services.flatMap(missingFamilyWarnings)) process.stderr.write(`sluice: ${w}\n`);
     });
   service
     .command('list')
@@ -528,17 +531,6 @@ Backends registered with a lease are kept when the file does not name them.`)
   return { program, server: () => serverOf(globals) };
 }
 
-/**
- * A backend that takes new flows as the node applies it: its effective
- * state (the catalog's, with a failing health check's draining or
- * maintenance laid over it) is active and its weight above 0, as `top` and
- * the status page count.
- */
-function takesFlows(b: ServiceMessage['backends'][number]): boolean {
-  const state = b.effectiveState === 'STATE_UNSPECIFIED' ? b.state : b.effectiveState;
-  return state === 'ACTIVE' && (b.weight ?? 1) > 0;
-}
-
 function serviceRows(services: ServiceMessage[]): string {
   return table(
     ['NAME', 'VIPS', 'PORTS', 'BACKENDS', 'AFFINITY', 'NO BACKENDS', 'REVISION', 'OWNER'],
@@ -546,7 +538,7 @@ function serviceRows(services: ServiceMessage[]): string {
       s.name,
       s.addresses.join(','),
       s.ports.map((p) => `${p.port}/${lower(p.protocol)}${p.targetPort !== p.port ? `->${p.targetPort}` : ''}`).join(','),
-      `${s.backends.filter(takesFlows).length}/${s.backends.length}`,
+      backendsColumn(s),
       s.sessionAffinity ? `${s.sessionAffinity.timeoutSeconds}s` : '-',
       lower(s.noBackends),
       s.revision,
@@ -572,9 +564,12 @@ function serviceDetail(s: ServiceMessage): string {
     : 'none: no backend takes new flows (all draining, in maintenance or of weight 0)';
   // Wide enough for the longest label ("health check:") and a space.
   const line = (label: string, value: string): string => `${`${label}:`.padEnd(14)}${value}`;
+  const backends = backendsLine(s);
   return [
     line('name', s.name),
     line('vips', s.addresses.join(', ')),
+    line('families', familiesLine(s)),
+    ...(backends !== undefined ? [line('backends', backends)] : []),
     line('ports', s.ports.map((p) => `${p.name} ${p.port}/${lower(p.protocol)} -> ${p.targetPort}`).join(', ')),
     line('affinity', s.sessionAffinity ? `ClientIP, ${s.sessionAffinity.timeoutSeconds}s` : 'none'),
     line('table', size),

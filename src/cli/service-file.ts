@@ -6,21 +6,27 @@
  * active/draining/maintenance, in lower or upper case), checked by the one
  * service schema (model/schema.ts) before anything is sent: a mistake is
  * reported with its place in the file ("web.yaml: ports[0].targetport:
- * unknown field; did you mean targetPort?") and nothing is applied.
+ * unknown field; did you mean targetPort?") and nothing is applied. Unknown
+ * fields are reported first, all of a service's at once: a misspelt field
+ * is what makes a required one look missing.
  *
  * The output of `sluice service get -o yaml` is a service file: its
  * `revision` makes the apply conditional (the service must still be at that
  * revision, so that an old file does not undo a newer change), and the
- * other OUTPUT_ONLY fields (createRevision, effectiveTableSize, ipFamilies) are
- * ignored, as the API ignores them; `owner` may only be the API's ("api"):
- * a service of another owner is not the CLI's to write.
+ * other OUTPUT_ONLY fields (createRevision, effectiveTableSize) are ignored,
+ * as the API ignores them. `ipFamilies` must be what the API writes for the
+ * file's addresses: in Kubernetes it is an input, and a person who writes
+ * it to make a service dual-stack is told to add a VIP instead of being
+ * silently ignored. `owner` may only be the API's ("api"): a service of
+ * another owner is not the CLI's to write.
  */
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
 import { API_OWNER, normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
-import { objectMessage, parse, serviceDefinitionEntries, show } from '../model/schema.js';
+import { familyOf, familyName } from '../model/address.js';
+import { formatPath, knownKeys, objectMessage, parse, serviceDefinitionEntries, show, suggestion } from '../model/schema.js';
 import { describe, joinPath, withField } from '../field-path.js';
 
 /** A mistake in a service file: exit status 1, the message says where. */
@@ -31,7 +37,7 @@ export class ServiceFileError extends Error {
   }
 }
 
-/** The Service message's output-only fields, accepted on input (revision as a condition, the others ignored). */
+/** The Service message's output-only fields, accepted on input (revision as a condition, ipFamilies checked against addresses, the others ignored). */
 const revision = v.union([v.pipe(v.string(), v.regex(/^\d+$/)), v.pipe(v.number(), v.integer(), v.minValue(0))], (i) => `must be a revision number, got ${show(i.input)}`);
 const fileServiceSchema = v.strictObject(
   {
@@ -39,12 +45,8 @@ const fileServiceSchema = v.strictObject(
     revision: v.optional(revision),
     createRevision: v.optional(revision),
     effectiveTableSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
-    ipFamilies: v.optional(
-      v.array(
-        v.picklist(['IPV4', 'IPV6'], (i) => `output only (the VIPs' families, as service get writes them): must be IPV4 or IPV6, got ${show(i.input)}`),
-        (i) => `output only (the VIPs' families, as service get writes them): a list, got ${show(i.input)}`,
-      ),
-    ),
+    // Any list: what is in it is checked against addresses (ipFamiliesProblem).
+    ipFamilies: v.optional(v.array(v.unknown(), (i) => `output only (the VIPs' families, as service get writes them): a list, got ${show(i.input)}`)),
     owner: v.optional(
       v.literal(API_OWNER, (i) => `${show(i.input)}: services the API writes are owned by "api"; one owned by another source is changed through that source (leave owner out)`),
     ),
@@ -141,9 +143,22 @@ function servicesOf(value: unknown, where: string): Array<{ path: string; item: 
 }
 
 function checkService(item: unknown, where: string, path: string): { definition: ServiceDefinition; revision?: number } {
+  const unknown = unknownFields(item, path);
+  // One field as parse() says it ("x: unknown field; did you mean y?"), several in one line.
+  const [one] = unknown;
+  const known = (u: UnknownField): string => (u.known.length > 0 ? `known: ${u.known.join(', ')}` : '');
+  if (unknown.length === 1) {
+    throw new ServiceFileError(`${where}: ${one!.field}: unknown field${one!.near !== undefined ? `; did you mean ${one!.near}?` : one!.known.length > 0 ? ` (${known(one!)})` : ''}`);
+  }
+  if (unknown.length > 1) {
+    const each = unknown.map((u) => `${u.field}${u.near !== undefined ? ` (did you mean ${u.near}?)` : u.known.length > 0 ? ` (${known(u)})` : ''}`);
+    throw new ServiceFileError(`${where}: unknown fields: ${each.join(', ')}`);
+  }
   try {
-    const { revision, createRevision: _c, effectiveTableSize: _e, ipFamilies: _f, owner: _o, ...definition } = parse(fileServiceSchema, item);
+    const { revision, createRevision: _c, effectiveTableSize: _e, ipFamilies, owner: _o, ...definition } = parse(fileServiceSchema, item);
     const out = { definition: normaliseDefinition(definition) };
+    const bad = ipFamilies === undefined ? undefined : ipFamiliesProblem(ipFamilies, out.definition.addresses);
+    if (bad !== undefined) throw new ServiceFileError(`${where}: ${joinPath(path, 'ipFamilies')}: ${bad}`);
     return revision === undefined ? out : { ...out, revision: Number(revision) };
   } catch (err) {
     const e = withField(err, (f) => joinPath(path, f));
@@ -153,6 +168,63 @@ function checkService(item: unknown, where: string, path: string): { definition:
     }
     throw e;
   }
+}
+
+/**
+ * Names people give the VIPs: `service list` and `service get` label them
+ * VIPS and vips, Kubernetes calls them clusterIPs.
+ */
+const VIP_ALIASES = new Set(['vip', 'vips', 'clusterip', 'clusterips']);
+
+/** An unknown field of a service file: its path in the document, the known field it is near, the known fields beside it. */
+interface UnknownField {
+  field: string;
+  near?: string;
+  known: string[];
+}
+
+/**
+ * Every unknown field of one service, top-level ones first, each with its
+ * path in the document and the known field it is near, if any: another case or "_"/"-" (suggestion), a VIP alias, or the
+ * singular or plural of a known field (ipFamily, ipFamilies).
+ */
+function unknownFields(item: unknown, path: string): UnknownField[] {
+  const r = v.safeParse(fileServiceSchema, item);
+  if (r.success) return [];
+  const fold = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
+  const found = r.issues
+    .filter((i) => i.type.endsWith('_object') && i.expected === 'never')
+    .map((i) => (i.path ?? []).map((p) => p.key as PropertyKey))
+    .sort((a, b) => a.length - b.length);
+  return found.map((keys) => {
+    const key = String(keys.at(-1));
+    const known = knownKeys(fileServiceSchema, keys.slice(0, -1));
+    const variants = [`${key}s`, `${key}es`, key.replace(/y$/, 'ies'), key.replace(/s$/, ''), key.replace(/es$/, ''), key.replace(/ies$/, 'y')].map(fold);
+    const near =
+      /^; did you mean (.*)\?$/.exec(suggestion(key, known))?.[1] ??
+      (VIP_ALIASES.has(fold(key)) && known.includes('addresses') ? 'addresses' : undefined) ??
+      known.find((k) => variants.includes(fold(k)));
+    return { field: joinPath(path, formatPath(keys)), ...(near !== undefined ? { near } : {}), known };
+  });
+}
+
+/**
+ * What is wrong with a file's ipFamilies, or undefined: it must be what the
+ * API writes (convert.ts serviceToMessage), one family per VIP in the order
+ * of addresses. `addresses` are the checked VIPs.
+ */
+function ipFamiliesProblem(given: readonly unknown[], addresses: readonly string[]): string | undefined {
+  const want = addresses.map((a) => (familyOf(a) === 6 ? 'IPV6' : 'IPV4'));
+  if (given.length === want.length && given.every((f, i) => f === want[i])) return undefined;
+  const families = new Set(addresses.map((a) => familyOf(a) ?? 4));
+  const list = (x: readonly unknown[]): string =>
+    x.length > 8 ? `a list of ${x.length}` : `[${x.map((f) => (typeof f === 'string' && /^\w{1,16}$/.test(f) ? f : show(f))).join(', ')}]`;
+  const [only] = families;
+  const vips = families.size > 1 ? 'one family per VIP' : want.length === 1 ? `one ${familyName(only!)} VIP` : `${familyName(only!)} VIPs only`;
+  // A family written here that no VIP has: most likely a request for a dual-stack service.
+  const asked = [4, 6].find((f) => !families.has(f as 4 | 6) && given.some((g) => typeof g === 'string' && g.toUpperCase() === `IPV${f}`));
+  const fix = asked !== undefined ? `add an IPv${asked} VIP to addresses to make the service dual-stack, or delete ipFamilies` : 'delete ipFamilies';
+  return `output only: it follows addresses (${vips}, so ${list(want)}), got ${list(given)}; ${fix} (service get writes it from addresses: delete it when you change them)`;
 }
 
 function readStdin(): Promise<string> {

@@ -364,8 +364,8 @@ function issueError(schema: v.GenericSchema, issue: Issue): SluiceError {
   return new SluiceError('INVALID_ARGUMENT', issue.message, at);
 }
 
-/** The keys of the object schema found by following `path` through `schema`. */
-function knownKeys(schema: v.GenericSchema, path: ReadonlyArray<PropertyKey>): string[] {
+/** The keys of the object schema found by following `path` through `schema` (the CLI's files name them in their own messages too). */
+export function knownKeys(schema: v.GenericSchema, path: ReadonlyArray<PropertyKey>): string[] {
   type Node = { type?: string; entries?: Record<string, Node>; item?: Node; wrapped?: Node; pipe?: Node[] } | undefined;
   let s = schema as unknown as Node;
   const unwrap = (): void => {
