@@ -6,7 +6,9 @@
 import type { AttachMode } from '../dataplane/dataplane.js';
 import { CAPACITY_RANGE } from '../daemon/capacity.js';
 import { CONNTRACK_FLAGS, type ConntrackFlags } from './conntrack-flags.js';
+import { checkHostPort } from './host-port.js';
 import { UsageError } from './output.js';
+import { familyOf } from '../model/address.js';
 import { DEFAULT_DNS_ZONE, DNS_TTL_DEFAULT_S, DNS_TTL_MAX_S } from '../dns/names.js';
 
 /** The capacity flags as commander gives them (the daemon's and the agent's). */
@@ -68,6 +70,30 @@ function count(flag: string, r: { min: number; max: number }) {
   };
 }
 
+/** A listener's host:port or [v6]:port, or "" for none (off). */
+function bindAddress(flag: string, examplePort: number) {
+  return (v: string): string => (v === '' ? '' : checkHostPort(v, { flag, forms: 'host:port or [v6]:port', examplePort, minPort: 0, also: ', or "" to turn it off' }));
+}
+
+/** The API's address: a unix socket (checked by the daemon: an absolute path) or host:port or [v6]:port. */
+function listenAddress(v: string): string {
+  if (v.startsWith('unix://')) return v;
+  return checkHostPort(v, { flag: '--listen', forms: 'unix:///absolute/path, host:port or [v6]:port', examplePort: 19470, minPort: 0 });
+}
+
+/**
+ * The IPv4 hairpin address, or null (off). The address itself is checked
+ * by the daemon (its range); an IPv6 one is said here, since the IPv6
+ * hairpin address has no flag.
+ */
+function hairpinAddress(v: string): string | null {
+  if (v === 'off') return null;
+  if (familyOf(v) === 6) {
+    throw new UsageError(`--hairpin-snat-address: takes an IPv4 address of the node, and ${v} is IPv6; the IPv6 hairpin address is set by kube-proxy mode (sluice kube-proxy), from the Node's first IPv6 address`);
+  }
+  return v;
+}
+
 /** 2097152 → "2,097,152" (by hand: toLocaleString would load ICU, megabytes of the daemon's RSS). */
 const fmt = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 
@@ -90,11 +116,11 @@ export const CAPACITY_FLAGS: readonly DaemonFlag[] = [
 export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--interface <if[@netns]>', field: 'interfaces', description: 'attach to this interface (repeat for more); IF@/var/run/netns/NAME for one inside a namespace', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
   { flags: '--follow-interfaces <glob[@netns]>', field: 'followInterfaces', description: 'attach tc (ingress and egress) to every interface whose name matches, now and as they appear, e.g. veth* for pods\' links (kube-proxy mode; also cali*, lxc*); GLOB@/var/run/netns/NAME for a namespace; repeat for more; turns stateless replies off', parse: (v, prev) => [...((prev as string[] | undefined) ?? []), v] },
-  { flags: '--hairpin-snat-address <ipv4|off>', field: 'hairpinSnatAddress', description: 'source-NAT a pod that reaches itself through its service to this address of the node (off: none; default: as the pinned dataplane has it)', parse: (v) => (v === 'off' ? null : v) },
+  { flags: '--hairpin-snat-address <ipv4|off>', field: 'hairpinSnatAddress', description: 'source-NAT a pod that reaches itself through its service to this IPv4 address of the node (off: none; default: as the pinned dataplane has it); kube-proxy mode sets the IPv6 one from the Node', parse: hairpinAddress },
   { flags: '--socket-lb <cgroup[@netns]>', field: 'socketLb', description: 'balance the node\'s own processes at connect()/sendmsg(): the cgroup v2 directory whose processes are translated (e.g. /sys/fs/cgroup), for sockets of the daemon\'s namespace or the one after @' },
   { flags: '--mode <mode>', field: 'mode', description: 'xdp (native), xdp-generic or tc (default xdp)', choices: ['xdp', 'xdp-generic', 'tc'] },
-  { flags: '--listen <address>', field: 'listen', description: 'where the API listens: unix:///path (default unix:///run/sluice/sluice.sock, mode 0600) or host:port' },
-  { flags: '--metrics-bind-address <host:port>', field: 'metricsBindAddress', description: 'Prometheus /metrics (and the status page) over HTTP, no TLS (default 127.0.0.1:9469; "" turns it off)' },
+  { flags: '--listen <address>', field: 'listen', description: 'where the API listens: unix:///path (default unix:///run/sluice/sluice.sock, mode 0600), host:port or [v6]:port, e.g. 127.0.0.1:19470 or [::1]:19470', parse: listenAddress },
+  { flags: '--metrics-bind-address <host:port>', field: 'metricsBindAddress', description: 'Prometheus /metrics (and the status page) over HTTP, no TLS: host:port or [v6]:port, e.g. [::1]:9469 (default 127.0.0.1:9469; "" turns it off)', parse: bindAddress('--metrics-bind-address', 9469) },
   { flags: '--require-client-cert', field: 'tls.requireClientCert', description: 'mutual TLS: refuse clients without a certificate signed by --tls-ca' },
   { flags: '--state-dir <dir>', field: 'stateDir', description: 'the store\'s directory, locked by the daemon (default /var/lib/sluice)' },
   { flags: '--pin-dir <dir>', field: 'pinDir', description: 'bpffs directory of the pinned maps, locked by the daemon (default /sys/fs/bpf/sluice)' },
@@ -104,7 +130,7 @@ export const DAEMON_FLAGS: readonly DaemonFlag[] = [
   { flags: '--store-key <file>', field: 'storeTls.key', description: 'TLS to etcd: the client certificate\'s key (PEM)' },
   { flags: '--store-prefix <prefix>', field: 'storePrefix', description: 'the key prefix of sluice\'s state in the store (default /sluice); nodes that share it balance alike' },
   { flags: '--no-stateless-replies', field: 'statelessReplies', description: 'pass replies of flows this node has no entry for untouched, instead of restoring them by their backend endpoint (see README: scale-out)' },
-  { flags: '--dns-bind-address <host:port>', field: 'dnsBindAddress', description: 'answer DNS for the services over UDP and TCP on this address, e.g. 127.0.0.1:53 (default: no DNS server)' },
+  { flags: '--dns-bind-address <host:port>', field: 'dnsBindAddress', description: 'answer DNS for the services over UDP and TCP on this address: host:port or [v6]:port, e.g. 127.0.0.1:53 or [::1]:53 (default: no DNS server)', parse: bindAddress('--dns-bind-address', 5353) },
   { flags: '--dns-zone <zone>', field: 'dnsZone', description: `the zone of the services' names: service default/web is web.default.<zone> (default ${DEFAULT_DNS_ZONE})` },
   { flags: '--dns-ttl <seconds>', field: 'dnsTtl', description: `TTL of DNS answers, negative ones included (default ${DNS_TTL_DEFAULT_S})`, parse: count('dns-ttl', { min: 0, max: DNS_TTL_MAX_S }) },
   { flags: '--health-netns <path>', field: 'healthNetns', description: 'the network namespace health checks probe from, e.g. /var/run/netns/lb (default: the namespace of the --interface targets when they share one, else the daemon\'s own)' },

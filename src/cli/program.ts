@@ -20,6 +20,7 @@ import { MAX_WEIGHT } from '../model/limits.js';
 import { LEASE_TTL } from '../store/lease.js';
 import { SluiceError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
+import { checkHostPort } from './host-port.js';
 import { emit, table, UsageError, type OutputFormat } from './output.js';
 import { backendsColumn, backendsLine, familiesLine, missingFamilyWarnings } from './service-view.js';
 
@@ -168,7 +169,7 @@ export function buildProgram(): { program: Command; server: () => string } {
     .description('sluice: an eBPF service load balancer (XDP/tc dataplane, gRPC control plane)')
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
-    .option('--server <address>', `the daemon's API: unix:///path or host:port (default $SLUICE_SERVER or ${DEFAULT_SERVER})`)
+    .option('--server <address>', `the daemon's API: unix:///path, host:port or [v6]:port, e.g. [::1]:19470 (default $SLUICE_SERVER or ${DEFAULT_SERVER})`)
     .option('-o, --output <format>', 'output format: table, json or yaml', choice('-o', ['table', 'json', 'yaml'] as const), 'table')
     .option('--tls-ca <file>', 'CA certificate (PEM) that the other end\'s certificate must chain to')
     .option('--tls-cert <file>', 'certificate (PEM): the client\'s, for mutual TLS; for `daemon`, the server\'s')
@@ -191,10 +192,10 @@ Run \`sluice <command> --help\` for a command's options.`);
     process.stdout.write(s.endsWith('\n') || s === '' ? s : s + '\n');
   };
   const client = async (): Promise<SluiceClient> => {
-    const server = serverOf(globals);
-    if (!/^unix:\/\/\/./.test(server) && !/^[^/\s]+:\d{1,5}$/.test(server)) {
-      throw new UsageError(`--server: must be unix:///absolute/path or host:port, got ${JSON.stringify(typed(server))}${globals.server === undefined ? ' (from $SLUICE_SERVER)' : ''}`);
-    }
+    const given = serverOf(globals);
+    const server = /^unix:\/\/\/./.test(given)
+      ? given
+      : checkHostPort(given, { flag: '--server', forms: 'unix:///absolute/path, host:port or [v6]:port', examplePort: 19470, minPort: 1, ...(globals.server === undefined ? { from: ' (from $SLUICE_SERVER)' } : {}) });
     if ((globals.tlsCert === undefined) !== (globals.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     const tls: ClientTlsOptions = {};
     for (const [flag, file, key] of [['--tls-ca', globals.tlsCa, 'ca'], ['--tls-cert', globals.tlsCert, 'cert'], ['--tls-key', globals.tlsKey, 'key']] as const) {
@@ -465,8 +466,8 @@ Backends registered with a lease are kept when the file does not name them.`)
   flow
     .command('lookup')
     .description('where a packet of a flow would go now, and why, as the dataplane decides it (nothing is tracked or counted)')
-    .requiredOption('--client <ip:port>', 'the client\'s address and port', ipPort('client', '192.168.1.5:40000'))
-    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port', ipPort('vip', '10.96.0.10:80'))
+    .requiredOption('--client <ip:port>', 'the client\'s address and port: IPv4:port or [IPv6]:port, e.g. 192.168.1.5:40000 or [2001:db8::5]:40000', ipPort('client', '192.168.1.5:40000'))
+    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port: IPv4:port or [IPv6]:port, e.g. 10.96.0.10:80 or [fd96::10]:80', ipPort('vip', '10.96.0.10:80'))
     .option('--protocol <protocol>', 'tcp or udp', choice('--protocol', ['tcp', 'udp'] as const), 'tcp')
     .option('--syn', 'TCP: ask about a SYN (a new connection on this tuple: a draining backend\'s flow is placed again) rather than a packet of the flow')
     .action(async (o: { client: { address: string; port: number }; vip: { address: string; port: number }; protocol: 'tcp' | 'udp'; syn?: boolean }) => {
@@ -496,9 +497,22 @@ Backends registered with a lease are kept when the file does not name them.`)
       .option('--client <ip>', 'only connections from this client', ipAddress('client'))
       .option('--family <4|6>', 'only IPv4 or only IPv6 connections', choice('--family', ['4', '6'] as const));
   const familyOf = (f: '4' | '6' | undefined): { family?: 'IPV4' | 'IPV6' } => (f === undefined ? {} : { family: f === '4' ? 'IPV4' : 'IPV6' });
+  // Each family's flows are in a table of their own: filters of two
+  // families match nothing, which is a mistake of the command line, said
+  // in its flags before the daemon says it in the API's fields.
+  const checkFamilies = (o: { backend?: string; client?: string; family?: '4' | '6' }): void => {
+    const v = (a: string): string => (a.includes(':') ? 'IPv6' : 'IPv4');
+    for (const [flag, a] of [['--client', o.client], ['--backend', o.backend]] as const) {
+      if (a !== undefined && o.family !== undefined && v(a) !== `IPv${o.family}`) throw new UsageError(`${flag} ${a} is ${v(a)}, and --family is ${o.family}`);
+    }
+    if (o.client !== undefined && o.backend !== undefined && v(o.client) !== v(o.backend)) {
+      throw new UsageError(`--client ${o.client} is ${v(o.client)}, and --backend ${o.backend} is ${v(o.backend)}: a connection's addresses are of one family`);
+    }
+  };
   filters(conntrack.command('list').description('list tracked connections that are alive (an entry idle past its state\'s timeout is dead: its next packet is placed afresh)'))
     .option('--state <state>', 'only connections in this state: new (TCP, only the SYN seen), established (TCP, or UDP) or closing (TCP, a FIN or RST seen)', choice('--state', ['new', 'established', 'closing'] as const))
     .action(async (o: { service?: string; backend?: string; client?: string; family?: '4' | '6'; state?: 'new' | 'established' | 'closing' }) => {
+      checkFamilies(o);
       const filter = { service: o.service ?? '', backendAddress: o.backend ?? '', clientAddress: o.client ?? '', ...familyOf(o.family), ...(o.state !== undefined ? { state: o.state.toUpperCase() as 'NEW' | 'ESTABLISHED' | 'CLOSING' } : {}) };
       const all = await withClient(async (c) => {
         const acc = [];
@@ -524,8 +538,10 @@ Backends registered with a lease are kept when the file does not name them.`)
       const any = o.service !== undefined || o.backend !== undefined || o.client !== undefined || o.family !== undefined;
       if (!any && !o.all) throw new UsageError('conntrack flush: give --service, --backend, --client, --family or --all');
       if (any && o.all) throw new UsageError('conntrack flush: --all goes alone, without filters');
+      checkFamilies(o);
       const count = await withClient((c) => c.flushConnections({ ...filter, ...(o.all ? { all: true } : {}) }));
-      out({ flushed: count }, () => `flushed ${count} conntrack entries`);
+      // A count as the API's JSON gives it (a 64-bit counter is a string), and said in connections, not entries (two a flow).
+      out({ flushed: String(count) }, () => `flushed ${count} ${count === 1 ? 'connection' : 'connections'}`);
     });
 
   return { program, server: () => serverOf(globals) };

@@ -298,6 +298,9 @@ test('global options before or after the command; $SLUICE_SERVER; an unreachable
   }
   const env = await sluice(['service', 'list'], { env: { SLUICE_SERVER: f.server.address } });
   t.true(env.stdout.includes('default/owner'));
+  const unbracketed = await sluice(['service', 'list'], { env: { SLUICE_SERVER: '::1:19470' } });
+  t.is(unbracketed.stderr, 'sluice: --server: ::1:19470 is an IPv6 address and a port: an IPv6 address goes in brackets, write [::1]:19470 (from $SLUICE_SERVER)\n');
+  t.is(unbracketed.code, 2);
   const gone = `unix://${uniqueSocket('cli-nothing')}`;
   const r = await sluice(['--server', gone, 'service', 'list']);
   t.is(r.code, 1);
@@ -331,13 +334,23 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['flow', 'lookup', '--client', '[2001:db8::5]:1', '--vip', '[fe80::1%eth0]:80'], '--vip: must be IP:PORT (e.g. 10.96.0.10:80, or [2001:db8::5]:80 for IPv6), got [fe80::1%eth0]:80'],
     [['conntrack', 'list', '--backend', '2001:db8::g'], '--backend: must be an IPv4 or IPv6 address, got 2001:db8::g'],
     [['flow', 'lookup', '--client', 'y'.repeat(5000), '--vip', '10.96.0.10:80'], '--client: must be IP:PORT (e.g. 192.168.1.5:40000, or [2001:db8::5]:40000 for IPv6), got a value of 5000 characters'],
-    [['--server', '', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got ""'],
-    [['--server', 'sluice.sock', 'service', 'list'], '--server: must be unix:///absolute/path or host:port, got "sluice.sock"'],
+    [['--server', '', 'service', 'list'], '--server: must be unix:///absolute/path, host:port or [v6]:port (e.g. 127.0.0.1:19470 or [::1]:19470), got ""'],
+    [['--server', 'sluice.sock', 'service', 'list'], '--server: must be unix:///absolute/path, host:port or [v6]:port (e.g. 127.0.0.1:19470 or [::1]:19470), got "sluice.sock"'],
+    [['--server', '::1:19470', 'service', 'list'], '--server: ::1:19470 is an IPv6 address and a port: an IPv6 address goes in brackets, write [::1]:19470'],
+    [['--server', '[::1]', 'service', 'list'], '--server: [::1] has no port: write [::1]:PORT (e.g. [::1]:19470)'],
+    [['--server', '127.0.0.1:0', 'service', 'list'], '--server: the port must be in 1..65535, got 0'],
+    [['conntrack', 'list', '--family', '6', '--client', '192.168.88.2'], '--client 192.168.88.2 is IPv4, and --family is 6'],
+    [['conntrack', 'list', '--family', '4', '--backend', 'FD00::1'], '--backend fd00::1 is IPv6, and --family is 4'],
+    [['conntrack', 'flush', '--family', '6', '--client', '10.0.0.1'], '--client 10.0.0.1 is IPv4, and --family is 6'],
+    [['conntrack', 'flush', '--client', '10.0.0.1', '--backend', 'fd00::1'], '--client 10.0.0.1 is IPv4, and --backend fd00::1 is IPv6: a connection\'s addresses are of one family'],
     [['--server', '127.0.0.1:1', '--tls-ca', path.join(dir, 'none.pem'), 'service', 'list'], `--tls-ca: ${path.join(dir, 'none.pem')}: no such file`],
     [['--timeout', '0', 'service', 'list'], '--timeout: must be an integer in 1..86400, got 0'],
     [['service', 'delete', 'a', 'b', '--expected-revision', '3'], '--expected-revision applies to one service'],
     [['daemon', '--pin-dir', '/sys/fs/bpf'], '--pin-dir: /sys/fs/bpf is the root of a BPF filesystem, shared with other tools: give a directory of its own under it (e.g. /sys/fs/bpf/sluice)'],
     [['daemon', '--listen', '127.0.0.1:99999'], '--listen: the port must be in 0..65535, got 99999'],
+    [['daemon', '--listen', '::1:19470'], '--listen: ::1:19470 is an IPv6 address and a port: an IPv6 address goes in brackets, write [::1]:19470'],
+    [['daemon', '--listen', '[::1]'], '--listen: [::1] has no port: write [::1]:PORT (e.g. [::1]:19470)'],
+    [['daemon', '--listen', 'localhost'], '--listen: must be unix:///absolute/path, host:port or [v6]:port (e.g. 127.0.0.1:19470 or [::1]:19470), got "localhost"'],
     [['daemon', '--mode', 'fast'], '--mode: must be xdp, xdp-generic or tc, got fast'],
     [['daemon', '--conntrack-size', '100'], '--conntrack-size: must be an integer in 1024..268435456, got 100'],
     [['daemon', '--maglev-slots', '300001'], '--maglev-slots: must be an even integer in 262144..1073741824, got 300001'],
@@ -347,11 +360,13 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--conntrack-gc-interval', '48h'], '--conntrack-gc-interval: must be 1s..24h (e.g. 90s, 1h30m or 24h0m0s), got "48h"'],
     [['daemon', '--conntrack-flood-rate', '-1'], '--conntrack-flood-rate: must be an integer in 0..4294967295 (new flows a second per CPU, e.g. 125000; 0: no limit), got -1'],
     [['kube-proxy', '--conntrack-tcp-timeout-close', '10'], '--conntrack-tcp-timeout-close: a duration needs its unit: 10s for 10 seconds (e.g. 90s, 1h30m or 24h0m0s), got "10"'],
-    [['daemon', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469), or "" to turn it off, got "localhost"'],
-    [['daemon', '--dns-bind-address', '127.0.0.1'], '--dns-bind-address: must be HOST:PORT (e.g. 127.0.0.1:5353), or "" to turn it off, got "127.0.0.1"'],
+    [['daemon', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be host:port or [v6]:port (e.g. 127.0.0.1:9469 or [::1]:9469), or "" to turn it off, got "localhost"'],
+    [['daemon', '--metrics-bind-address', '::1:9469'], '--metrics-bind-address: ::1:9469 is an IPv6 address and a port: an IPv6 address goes in brackets, write [::1]:9469'],
+    [['daemon', '--dns-bind-address', '127.0.0.1'], '--dns-bind-address: must be host:port or [v6]:port (e.g. 127.0.0.1:5353 or [::1]:5353), or "" to turn it off, got "127.0.0.1"'],
+    [['daemon', '--dns-bind-address', 'fd00::53'], '--dns-bind-address: fd00::53 is an IPv6 address without a port: write [fd00::53]:PORT (e.g. [fd00::53]:5353)'],
     [['kube-proxy', '--healthz-bind-address', '10256'], '--healthz-bind-address: must be HOST:PORT (e.g. 0.0.0.0:10256), or "" to turn it off, got "10256"'],
     [['kube-proxy', '--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:10249), or "" to turn it off, got "localhost"'],
-    [['daemon', '--metrics-bind-address', '127.0.0.1:70000'], '--metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469), or "" to turn it off, got "127.0.0.1:70000"'],
+    [['daemon', '--metrics-bind-address', '127.0.0.1:70000'], '--metrics-bind-address: the port must be in 0..65535, got 70000'],
     [['daemon', '--netns', '/var/run/netns/lb'], '--netns: the daemon attaches inside a namespace interface by interface: --interface IF@/var/run/netns/lb (sluice kube-proxy takes --netns)'],
     [['kube-proxy', '--conntrack-tcp-timeout-close-wait', '1h0m0s'], '--conntrack-tcp-timeout-close-wait: kube-proxy\'s timeout of the kernel\'s CLOSE_WAIT state, which sluice\'s own table does not use; its closing flows (a FIN or RST seen) expire after --conntrack-tcp-timeout-close (default 10s): drop the flag, or give that one'],
     [['kube-proxy', '--conntrack-tcp-timeout-established', '0'], '--conntrack-tcp-timeout-established: 0 keeps kube-proxy from setting the kernel\'s timeout; sluice\'s own table always needs one: give a duration (e.g. 90s, 1h30m or 24h0m0s), got "0"'],
@@ -373,6 +388,7 @@ test('wrong command lines exit 2 with one line naming the flag', async (t) => {
     [['daemon', '--follow-interfaces', 'veth*', '--follow-interfaces', 'veth*'], '--follow-interfaces: veth* is given twice'],
     [['daemon', '--follow-interfaces', 'veth*@/var/run/netns/sluice-no-such-ns'], '--follow-interfaces: veth*@/var/run/netns/sluice-no-such-ns: no network namespace at /var/run/netns/sluice-no-such-ns'],
     [['daemon', '--hairpin-snat-address', 'node'], '--hairpin-snat-address: not an IPv4 address: "node"'],
+    [['daemon', '--hairpin-snat-address', 'fd88:1::1'], '--hairpin-snat-address: takes an IPv4 address of the node, and fd88:1::1 is IPv6; the IPv6 hairpin address is set by kube-proxy mode (sluice kube-proxy), from the Node\'s first IPv6 address'],
     [['daemon', '--hairpin-snat-address', '127.0.0.1'], '--hairpin-snat-address: 127.0.0.1 is in loopback (127.0.0.0/8): it never leaves the host'],
     [['daemon', '--socket-lb', 'sys/fs/cgroup'], '--socket-lb: must be an absolute cgroup v2 directory, optionally @ an absolute namespace path (e.g. /sys/fs/cgroup or /sys/fs/cgroup/node@/var/run/netns/node), got sys/fs/cgroup'],
     [['daemon', '--socket-lb', '/sluice-no-such-cgroup'], '--socket-lb: /sluice-no-such-cgroup: not a cgroup directory'],
@@ -691,4 +707,32 @@ test('the daemon\'s own UNAVAILABLE (its store away) is said as the daemon said 
   // A daemon that is not there is still said as such.
   const gone = await sluice(['--server', `unix://${path.join(dir, 'nothing.sock')}`, 'service', 'list']);
   t.regex(gone.stderr, /^sluice: cannot reach the daemon at unix:\/\/.*nothing\.sock \(no socket there\)/);
+});
+
+test('conntrack flush counts connections, not entries; -o json gives the count as a string, as 64-bit counters are', async (t) => {
+  const f = await api(t, 'cli-ct-flush');
+  const serviceId = f.lb.ids('default/owner|10.96.0.10:80/tcp').service;
+  const now = Number(process.hrtime.bigint() / 1_000_000_000n);
+  // A flow is two entries, forward and reply.
+  const flow = (client: string, vip: string, backend: string): void => {
+    const value = { backendId: 1, serviceId, state: 'established' as const, created: now - 5, expires: now + 3600 };
+    f.dp.addConntrack({ key: { saddr: client, daddr: vip, sport: 40_000, dport: 80, protocol: 'tcp' }, value: { ...value, dir: CT_FORWARD, natAddress: backend, natPort: 8080 } });
+    f.dp.addConntrack({ key: { saddr: backend, daddr: client, sport: 8080, dport: 40_000, protocol: 'tcp' }, value: { ...value, dir: CT_REPLY, natAddress: vip, natPort: 80 } });
+  };
+  flow('fd00:2::5', 'fd96::10', 'fd00:1::1');
+  flow('fd00:2::6', 'fd96::10', 'fd00:1::1');
+  flow('10.0.0.7', '10.96.0.10', '10.1.0.1');
+  t.is(f.dp.conntrack.size, 6);
+  let r = await sluice(['--server', f.server.address, 'conntrack', 'flush', '--family', '6']);
+  t.is(r.stdout, 'flushed 2 connections\n', r.stderr);
+  t.is(f.dp.conntrack.size, 2, 'the IPv4 flow stays');
+  r = await sluice(['--server', f.server.address, 'conntrack', 'flush', '--client', '10.0.0.7']);
+  t.is(r.stdout, 'flushed 1 connection\n', r.stderr);
+  flow('fd00:2::5', 'fd96::10', 'fd00:1::1');
+  r = await sluice(['--server', f.server.address, '-o', 'json', 'conntrack', 'flush', '--all']);
+  t.deepEqual(JSON.parse(r.stdout), { flushed: '1' }, r.stderr);
+  r = await sluice(['--server', f.server.address, '-o', 'json', 'conntrack', 'flush', '--all']);
+  t.deepEqual(JSON.parse(r.stdout), { flushed: '0' }, r.stderr);
+  const jq = await sh('sh', ['-c', `${sluiceCommand()} --server '${f.server.address}' -o json conntrack flush --family 4 | jq -r '.flushed | tonumber'`]);
+  t.is(jq.stdout, '0\n');
 });

@@ -46,7 +46,7 @@ test('a wrong command line exits 2 with one line naming the flag, daemon option 
   };
   for (const [args, want] of [
     [['daemon', '--mode', 'fast'], /^sluice: --mode: must be xdp, xdp-generic or tc, got fast\n$/],
-    [['daemon', '--listen', 'sluice.sock'], /^sluice: --listen: must be unix:\/\/\/absolute\/path or host:port/],
+    [['daemon', '--listen', 'sluice.sock'], /^sluice: --listen: must be unix:\/\/\/absolute\/path, host:port or \[v6\]:port/],
     [['daemon', '--listen', 'unix://run/s.sock'], /^sluice: --listen: a unix socket path must be absolute/],
     [['daemon', '--listen', 'unix:///run/s.sock', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /^sluice: --tls-cert: TLS applies to a TCP listener/],
     [['daemon', '--tls-cert', 'c.pem'], /^sluice: --tls-cert and --tls-key go together\n$/],
