@@ -10,6 +10,7 @@
  * TLS).
  */
 import { show } from '../model/schema.js';
+import { unbracketedIPv6 } from '../model/address.js';
 import { lstat, readFile, unlink, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -122,6 +123,8 @@ async function clearStaleSocket(path: string): Promise<void> {
 export function checkListen(listen: string, tls: boolean): string | undefined {
   const unixPath = listen.startsWith('unix://') ? listen.slice('unix://'.length) : undefined;
   if (unixPath !== undefined && !unixPath.startsWith('/')) throw invalid('listen', `a unix socket path must be absolute: ${listen}`);
+  const unbracketed = unixPath === undefined ? unbracketedIPv6(listen) : undefined;
+  if (unbracketed) throw invalid('listen', unbracketed);
   const tcp = unixPath === undefined ? /^(.+):(\d+)$/.exec(listen) : null;
   if (unixPath === undefined && !tcp) {
     throw invalid('listen', `must be unix:///absolute/path or host:port, got ${show(listen)}`);

@@ -71,12 +71,12 @@ function count(flag: string, r: { min: number; max: number }) {
 }
 
 /** A listener's host:port or [v6]:port, or "" for none (off). */
-function bindAddress(flag: string, examplePort: number) {
+export function bindAddress(flag: string, examplePort: number) {
   return (v: string): string => (v === '' ? '' : checkHostPort(v, { flag, forms: 'host:port or [v6]:port', examplePort, minPort: 0, also: ', or "" to turn it off' }));
 }
 
 /** The API's address: a unix socket (checked by the daemon: an absolute path) or host:port or [v6]:port. */
-function listenAddress(v: string): string {
+export function listenAddress(v: string): string {
   if (v.startsWith('unix://')) return v;
   return checkHostPort(v, { flag: '--listen', forms: 'unix:///absolute/path, host:port or [v6]:port', examplePort: 19470, minPort: 0 });
 }

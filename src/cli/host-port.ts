@@ -6,7 +6,7 @@
  * command line (exit 2) naming its flag and what to write, not a failed
  * name resolution of "dns:::1:19470" once the daemon is half started.
  */
-import { canonicalAddress, familyOf } from '../model/address.js';
+import { canonicalAddress, familyOf, unbracketedIPv6 } from '../model/address.js';
 import { UsageError } from './output.js';
 
 /** How one flag takes a host:port. */
@@ -62,18 +62,10 @@ export function checkHostPort(v: string, r: HostPortRules): string {
     if (bracketed[2] === undefined) return fail(`[${inner}] has no port: write [${address}]:PORT (e.g. [${address}]:${r.examplePort})`);
     return `[${address}]:${port(bracketed[2])}`;
   }
-  const colons = v.split(':').length - 1;
-  if (colons >= 2) {
-    // An IPv6 address and a port run together ("::1:19470"), or an IPv6 address alone ("fd00::1").
-    const at = v.lastIndexOf(':');
-    const head = v.slice(0, at);
-    const tail = v.slice(at + 1);
-    if (/^\d{1,5}$/.test(tail) && familyOf(head) === 6) {
-      return fail(`${v} is an IPv6 address and a port: an IPv6 address goes in brackets, write [${canonicalAddress(head)}]:${tail}`);
-    }
-    if (familyOf(v) === 6) return fail(`${v} is an IPv6 address without a port: write [${canonicalAddress(v)}]:PORT (e.g. [${canonicalAddress(v)}]:${r.examplePort})`);
-    return general();
-  }
+  // An IPv6 address and a port run together ("::1:19470"), or an IPv6 address alone ("fd00::1").
+  const unbracketed = unbracketedIPv6(v, r.examplePort);
+  if (unbracketed) return fail(unbracketed);
+  if (v.split(':').length > 2) return general();
   const m = /^([^:]*):(.*)$/.exec(v);
   if (!m || !HOST.test(m[1]!)) return general();
   return `${m[1]}:${port(m[2]!)}`;

@@ -4,7 +4,7 @@
  * the messages that name a flag; light, like daemon-flags.ts.
  */
 import { CONNTRACK_FLAGS, type ConntrackFlags } from './conntrack-flags.js';
-import { CAPACITY_FLAGS, type CapacityFlags, type DaemonFlag } from './daemon-flags.js';
+import { CAPACITY_FLAGS, bindAddress, listenAddress, type CapacityFlags, type DaemonFlag } from './daemon-flags.js';
 import { UsageError } from './output.js';
 
 /** The agent's flags as commander gives them. */
@@ -46,8 +46,8 @@ const list = (v: string, prev: unknown): string[] => [...((prev as string[] | un
 export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--kubeconfig <file>', field: 'kubeconfig', description: 'kubeconfig of the API server (default: the in-cluster configuration: service account token and KUBERNETES_SERVICE_HOST)' },
   { flags: '--hostname-override <name>', field: 'hostnameOverride', description: 'this node\'s name in the API: its Node gives the node port addresses (default: the host name)' },
-  { flags: '--healthz-bind-address <host:port>', field: 'healthzBindAddress', description: '/healthz and /livez, as kube-proxy serves them (default 0.0.0.0:10256; "" turns them off)' },
-  { flags: '--metrics-bind-address <host:port>', field: 'metricsBindAddress', description: 'Prometheus /metrics (default 127.0.0.1:10249; "" turns it off)' },
+  { flags: '--healthz-bind-address <host:port>', field: 'healthzBindAddress', description: '/healthz and /livez, as kube-proxy serves them: host:port or [v6]:port (default 0.0.0.0:10256; "" turns them off)', parse: bindAddress('--healthz-bind-address', 10256) },
+  { flags: '--metrics-bind-address <host:port>', field: 'metricsBindAddress', description: 'Prometheus /metrics: host:port or [v6]:port (default 127.0.0.1:10249; "" turns it off)', parse: bindAddress('--metrics-bind-address', 10249) },
   { flags: '--nodeport-addresses <cidrs>', field: 'nodePortAddresses', description: 'node ports only on the Node\'s addresses in these CIDRs, comma-separated (IPv4 or IPv6), or primary (its first address of each family) (default: all of its InternalIP and ExternalIP addresses)', parse: list },
   { flags: '--cluster-cidr <cidrs>', field: 'clusterCidr', description: 'the pods\' CIDRs of either family, comma-separated (checked and logged; see README: kube-proxy mode)', parse: list },
   { flags: '--mode <mode>', field: 'mode', description: 'the hook on the node\'s external interfaces: xdp (native) or tc (default xdp); pod interfaces always use tc', choices: ['xdp', 'tc'] },
@@ -59,7 +59,7 @@ export const KUBE_PROXY_FLAGS: readonly KubeProxyFlag[] = [
   { flags: '--socket-lb <cgroup>', field: 'socketLb', description: 'balance the node\'s own processes at connect()/sendmsg(): the cgroup v2 directory they run under, only sockets of the node\'s namespace (default: the cgroup v2 root, /sys/fs/cgroup or /sys/fs/cgroup/unified; "" turns it off)' },
   ...CAPACITY_FLAGS,
   ...CONNTRACK_FLAGS,
-  { flags: '--listen <address>', field: 'listen', description: 'sluice\'s API for `sluice stats`, `flow lookup`, `conntrack list` (default unix:///run/sluice/sluice.sock)' },
+  { flags: '--listen <address>', field: 'listen', description: 'sluice\'s API for `sluice stats`, `flow lookup`, `conntrack list`: unix:///path, host:port or [v6]:port (default unix:///run/sluice/sluice.sock)', parse: listenAddress },
   { flags: '--min-sync-period <duration>', field: 'minSyncMs', description: 'least time between two syncs; changes in between are written together (default 100ms; a lone change is written at once)', parse: (v) => parseDuration('min-sync-period', v) },
   { flags: '--log-level <level>', field: 'logLevel', description: 'fatal, error, warn, info (default), debug, trace or silent', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { flags: '--cleanup', description: 'take sluice off this node and exit: detach its programs from every interface (of --netns), remove the maps pinned in --pin-dir and the store in --state-dir; refused while a daemon runs on them. The other flags are ignored' },

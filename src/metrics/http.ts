@@ -8,6 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SluiceError } from '../errors.js';
+import { unbracketedIPv6 } from '../model/address.js';
 
 /** Where to listen. */
 export interface BindAddress {
@@ -24,7 +25,9 @@ export function parseBindAddress(value: string, field: string, example: string):
   if (value === '') return undefined;
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be HOST:PORT (e.g. ${example}), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
+  const unbracketed = unbracketedIPv6(value);
+  if (unbracketed) throw new SluiceError('INVALID_ARGUMENT', unbracketed, { field });
+  if (!m || port > 65535) throw new SluiceError('INVALID_ARGUMENT', `must be host:port or [v6]:port (e.g. ${example} or [::1]:${example.replace(/^.*:/, '')}), or "" to turn it off, got ${JSON.stringify(value)}`, { field });
   return { host: m[1] ?? m[2]!, port };
 }
 

@@ -271,3 +271,18 @@ export function compareAddresses(a: string, b: string): number {
 export function hostPort(address: string, port: number | string): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/**
+ * The fix for an IPv6 address written without brackets ("::1:9469", or
+ * "fd00::1" without a port) where an address and a port are asked for, or
+ * undefined if `value` is not one: the colons of the address would run
+ * into the port's. Shared by every flag and field that takes one.
+ */
+export function unbracketedIPv6(value: string, examplePort?: number): string | undefined {
+  if (value.startsWith('[') || value.split(':').length < 3) return undefined;
+  const at = value.lastIndexOf(':');
+  const [head, tail] = [value.slice(0, at), value.slice(at + 1)];
+  if (/^\d{1,5}$/.test(tail) && familyOf(head) === 6) return `${value} is an IPv6 address and a port: an IPv6 address goes in brackets, write [${canonicalAddress(head)}]:${tail}`;
+  if (familyOf(value) === 6) return `${value} is an IPv6 address without a port: write [${canonicalAddress(value)}]:PORT${examplePort === undefined ? '' : ` (e.g. [${canonicalAddress(value)}]:${examplePort})`}`;
+  return undefined;
+}

@@ -130,7 +130,7 @@ test('the DNS flags\' errors name the flag', async (t) => {
     rmSync(pins, { recursive: true, force: true });
   });
   for (const [args, line] of [
-    [['--dns-bind-address', '127.0.0.1'], '--dns-bind-address: must be HOST:PORT (e.g. 127.0.0.1:5353), or "" to turn it off, got "127.0.0.1"'],
+    [['--dns-bind-address', '127.0.0.1'], '--dns-bind-address: must be host:port or [v6]:port (e.g. 127.0.0.1:5353 or [::1]:5353), or "" to turn it off, got "127.0.0.1"'],
     [['--dns-bind-address', '127.0.0.1:5353', '--dns-zone', 'Svc.Sluice.Local'], '--dns-zone: must be lowercase DNS labels (letters, digits and "-", 1-63 characters, not starting or ending with "-") joined by dots, got "Svc.Sluice.Local": label "Svc" (lowercase: svc.sluice.local)'],
     [['--dns-bind-address', '127.0.0.1:5353', '--dns-zone', 'cluster.local.'], '--dns-zone: must be written without the final dot, e.g. cluster.local'],
     [['--dns-zone', 'cluster.local'], '--dns-zone: applies to the DNS server, which is off: give --dns-bind-address HOST:PORT too'],

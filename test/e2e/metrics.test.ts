@@ -94,5 +94,5 @@ test('UDP datagrams through a VIP show in /metrics as the agents and GetStats co
 test('a malformed --metrics-bind-address exits 2 naming the flag', async (t) => {
   const r = await sluice(['daemon', '--metrics-bind-address', '127.0.0.1', '--exit-with-parent'], { timeoutMs: 30_000 });
   t.is(r.code, 2, r.stderr);
-  t.is(r.stderr.trim(), 'sluice: --metrics-bind-address: must be HOST:PORT (e.g. 127.0.0.1:9469), or "" to turn it off, got "127.0.0.1"');
+  t.is(r.stderr.trim(), 'sluice: --metrics-bind-address: must be host:port or [v6]:port (e.g. 127.0.0.1:9469 or [::1]:9469), or "" to turn it off, got "127.0.0.1"');
 });

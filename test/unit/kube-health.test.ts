@@ -68,6 +68,6 @@ test('bind addresses: HOST:PORT or "" (off); anything else names the field and g
   for (const bad of ['10256', ':10256', '1.2.3.4:70000', 'host:port']) {
     const e = t.throws(() => parseBindAddress(bad, 'healthzBindAddress', '0.0.0.0:10256'), { instanceOf: SluiceError });
     t.is(e?.field, 'healthzBindAddress');
-    t.is(e?.message, `healthzBindAddress: must be HOST:PORT (e.g. 0.0.0.0:10256), or "" to turn it off, got ${JSON.stringify(bad)}`);
+    t.is(e?.message, `healthzBindAddress: must be host:port or [v6]:port (e.g. 0.0.0.0:10256 or [::1]:10256), or "" to turn it off, got ${JSON.stringify(bad)}`);
   }
 });
