@@ -21,27 +21,40 @@ export function takesFlows(b: Backend): boolean {
 }
 
 /** One family of a service: its VIPs, and its backends taking new flows of all it has. */
-interface FamilyCount {
+export interface FamilyCount {
   family: IPFamily;
   vips: string[];
   up: number;
   total: number;
 }
 
-/** The service's families in the order of its addresses, each with its VIPs and backend counts. */
-function familyCounts(s: ServiceMessage): FamilyCount[] {
+/**
+ * A service's families in the order of its VIPs, each with its VIPs and its
+ * backends' counts (`up` says which take new flows: `top` has its own rule).
+ */
+export function countByFamily<B extends { address: string }>(vips: readonly string[], backends: readonly B[], up: (b: B) => boolean): FamilyCount[] {
   const out: FamilyCount[] = [];
-  for (const vip of s.addresses) {
+  for (const vip of vips) {
     const family = familyOf(vip) ?? 4;
     const seen = out.find((c) => c.family === family);
     if (seen) {
       seen.vips.push(vip);
       continue;
     }
-    const mine = s.backends.filter((b) => familyOf(b.address) === family);
-    out.push({ family, vips: [vip], up: mine.filter(takesFlows).length, total: mine.length });
+    const mine = backends.filter((b) => familyOf(b.address) === family);
+    out.push({ family, vips: [vip], up: mine.filter(up).length, total: mine.length });
   }
   return out;
+}
+
+/** "IPv4 2/2, IPv6 0/0": each family's backends taking new flows, of all it has. */
+export function familyCountsText(counts: readonly FamilyCount[]): string {
+  return counts.map((c) => `${familyName(c.family)} ${c.up}/${c.total}`).join(', ');
+}
+
+/** The service's families, counted as the node applies its backends. */
+function familyCounts(s: ServiceMessage): FamilyCount[] {
+  return countByFamily(s.addresses, s.backends, takesFlows);
 }
 
 /**
@@ -52,7 +65,7 @@ function familyCounts(s: ServiceMessage): FamilyCount[] {
 export function backendsColumn(s: ServiceMessage): string {
   const counts = familyCounts(s);
   const total = `${s.backends.filter(takesFlows).length}/${s.backends.length}`;
-  return counts.length < 2 ? total : `${total} (${counts.map((c) => `${familyName(c.family)} ${c.up}/${c.total}`).join(', ')})`;
+  return counts.length < 2 ? total : `${total} (${familyCountsText(counts)})`;
 }
 
 /** `service get`'s families line: "IPv4", or both with what that means. */
@@ -71,7 +84,7 @@ export function backendsLine(s: ServiceMessage): string | undefined {
   const counts = familyCounts(s);
   if (counts.length < 2) return undefined;
   const empty = counts.filter((c) => c.total === 0);
-  return `${counts.map((c) => `${familyName(c.family)} ${c.up}/${c.total}`).join(', ')} (taking new flows/all)${empty.map((c) => `; no ${familyName(c.family)} backend: ${fate(s, c.vips)}`).join('')}`;
+  return `${familyCountsText(counts)} (taking new flows/all)${empty.map((c) => `; no ${familyName(c.family)} backend: ${fate(s, c.vips)}`).join('')}`;
 }
 
 /** What connections to `vips` get while they have no backend, by the service's noBackends. */

@@ -6,6 +6,7 @@
  * (top.ts does), so a frame can be checked line by line in unit tests.
  */
 import { compareAddresses } from '../model/address.js';
+import { countByFamily, familyCountsText } from './service-view.js';
 
 /** Counters of a service or backend, summed over CPUs and frontends. */
 export interface TopCounters {
@@ -33,6 +34,8 @@ export interface TopBackend {
 /** One service as a sample has it. */
 export interface TopService {
   name: string;
+  /** Its VIPs, when the sample has its definition: a dual-stack service's backends are counted by family. */
+  vips?: string[];
   counters: TopCounters;
   backends: TopBackend[];
 }
@@ -67,6 +70,8 @@ export interface ServiceRow {
   rates?: Rates;
   /** Backends that take new flows: active, weight > 0, not unhealthy. */
   up: number;
+  /** For a dual-stack service, `up` of each family ("IPv4 2/2, IPv6 0/0"): each VIP takes only its own family's backends. */
+  upByFamily?: string;
   backends: BackendRow[];
 }
 
@@ -110,7 +115,8 @@ export function serviceRows(prev: TopSample | undefined, cur: TopSample): Servic
       return r ? { ...b, rates: r } : { ...b };
     });
     const r = rate(p?.counters, s.counters, seconds);
-    return { name: s.name, counters: s.counters, ...(r ? { rates: r } : {}), up: s.backends.filter(isUp).length, backends };
+    const families = countByFamily(s.vips ?? [], s.backends, isUp);
+    return { name: s.name, counters: s.counters, ...(r ? { rates: r } : {}), up: s.backends.filter(isUp).length, ...(families.length > 1 ? { upByFamily: familyCountsText(families) } : {}), backends };
   });
 }
 
@@ -369,7 +375,7 @@ export function renderFrame(input: FrameInput): Frame {
     if (!row) {
       head.push(`service ${state.service ?? ''}: gone`);
     } else {
-      head.push(`${row.name}  packets/s ${rateCell(row.rates, 'packets')}  bytes/s ${rateCell(row.rates, 'bytes')}  conns/s ${rateCell(row.rates, 'newConnections')}  backends up ${row.up}/${row.backends.length}`);
+      head.push(`${row.name}  packets/s ${rateCell(row.rates, 'packets')}  bytes/s ${rateCell(row.rates, 'bytes')}  conns/s ${rateCell(row.rates, 'newConnections')}  backends up ${row.up}/${row.backends.length}${row.upByFamily ? ` (${row.upByFamily})` : ''}`);
       const bs = sortBackends(row.backends, state.sort);
       const cnt = (b: BackendRow, k: keyof TopCounters): string => (b.counters ? si(b.counters[k]) : '-');
       table = layout([

@@ -99,7 +99,7 @@ export function toSample(stats: GetStatsResponse, services: readonly ServiceMess
         ...(l ? { counters: counters(l.counters) } : {}),
       };
     });
-    out.services.push({ name, counters: counters(st?.counters), backends });
+    out.services.push({ name, ...(def ? { vips: def.addresses } : {}), counters: counters(st?.counters), backends });
   }
   return out;
 }

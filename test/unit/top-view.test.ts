@@ -210,6 +210,22 @@ test('backends frame: address, state (admin>applied), weight, health, rates', (t
   t.is(gone[1], 'service default/gone: gone');
 });
 
+test('a dual-stack service\'s backends up are counted by family too: its IPv6 VIP has none here', (t) => {
+  const half: TopService = {
+    ...svc('default/half', 10, 1000, 1, [
+      { address: '10.1.0.1', weight: 1, state: 'active' },
+      { address: '10.1.0.2', weight: 1, state: 'draining' },
+    ]),
+    vips: ['10.96.0.40', 'fd96::40'],
+  };
+  const sample: TopSample = { atMs: 0, drops: 0, rejects: 0, services: [half, { ...svc('default/web', 0, 0, 0, [{ address: '10.1.0.1', weight: 1, state: 'active' }]), vips: ['10.96.0.10'] }] };
+  const render = (service: string): string =>
+    renderFrame({ server: 's', sample, previous: undefined, state: { mode: 'backends', sort: 'name', service }, width: 120, height: 20, intervalMs: 1000 }).lines[1]!;
+  t.regex(render('default/half'), /  backends up 1\/2 \(IPv4 1\/2, IPv6 0\/0\)$/);
+  t.regex(render('default/web'), /  backends up 1\/1$/, 'a single-stack service: the total only');
+  t.is(serviceRows(undefined, sample)[0]!.upByFamily, 'IPv4 1/2, IPv6 0/0');
+});
+
 test('errors show under the title until a poll succeeds; no sample yet says so', (t) => {
   t.is(frame({ error: 'UNAVAILABLE: no connection' })[2], 'error: UNAVAILABLE: no connection (retrying)');
   const first = renderFrame({ server: 's', sample: undefined, previous: undefined, state: { mode: 'services', sort: 'packets' }, width: 80, height: 24, intervalMs: 1000 });
