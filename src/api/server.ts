@@ -127,7 +127,7 @@ export function checkListen(listen: string, tls: boolean): string | undefined {
   if (unbracketed) throw invalid('listen', unbracketed);
   const tcp = unixPath === undefined ? /^(.+):(\d+)$/.exec(listen) : null;
   if (unixPath === undefined && !tcp) {
-    throw invalid('listen', `must be unix:///absolute/path or host:port, got ${show(listen)}`);
+    throw invalid('listen', `must be unix:///absolute/path, host:port or [v6]:port, got ${show(listen)}`);
   }
   if (tcp && Number(tcp[2]) > 65535) throw invalid('listen', `the port must be in 0..65535, got ${tcp[2]}`);
   if (unixPath !== undefined && tls) throw invalid('tls', 'TLS applies to a TCP listener, not a unix socket');

@@ -8,7 +8,7 @@ import { CAPACITY_RANGE } from '../daemon/capacity.js';
 import { CONNTRACK_FLAGS, type ConntrackFlags } from './conntrack-flags.js';
 import { checkHostPort } from './host-port.js';
 import { UsageError } from './output.js';
-import { familyOf } from '../model/address.js';
+import { canonicalAddress, familyOf } from '../model/address.js';
 import { DEFAULT_DNS_ZONE, DNS_TTL_DEFAULT_S, DNS_TTL_MAX_S } from '../dns/names.js';
 
 /** The capacity flags as commander gives them (the daemon's and the agent's). */
@@ -88,6 +88,8 @@ export function listenAddress(v: string): string {
  */
 function hairpinAddress(v: string): string | null {
   if (v === 'off') return null;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(canonicalAddress(v) ?? '');
+  if (mapped) throw new UsageError(`--hairpin-snat-address: ${v} is an IPv4-mapped address: write it as the IPv4 address ${mapped[1]}`);
   if (familyOf(v) === 6) {
     throw new UsageError(`--hairpin-snat-address: takes an IPv4 address of the node, and ${v} is IPv6; the IPv6 hairpin address is set by kube-proxy mode (sluice kube-proxy), from the Node's first IPv6 address`);
   }

@@ -30,8 +30,8 @@ function quoted(v: string): string {
   return v.length <= 64 ? JSON.stringify(v) : `a value of ${v.length} characters`;
 }
 
-/** A host name or an IPv4 address: letters, digits, dots, dashes and underscores. */
-const HOST = /^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$/;
+/** A host name (a final dot allowed: a fully qualified one) or an IPv4 address: letters, digits, dots, dashes and underscores. */
+const HOST = /^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?\.?$/;
 
 /**
  * `v` as host:port or [v6]:port, returned as the text to use (an IPv6

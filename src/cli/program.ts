@@ -15,7 +15,7 @@ import type { BackendStateName, ConntrackGcStatsMessage, GetStatsResponse, MapSt
 import { CAPACITY_FLAG } from '../daemon/capacity.js';
 import { DAEMON_FLAGS, type DaemonFlag, type DaemonFlags } from './daemon-flags.js';
 import { KUBE_PROXY_FLAGS, parseDuration, type KubeProxyFlags } from './kube-proxy-flags.js';
-import { canonicalAddress, compareAddresses, hostPort } from '../model/address.js';
+import { canonicalAddress, compareAddresses, familyName, familyOf as addressFamily, flowAddressProblem, hostPort, unbracketedIPv6 } from '../model/address.js';
 import { MAX_WEIGHT } from '../model/limits.js';
 import { LEASE_TTL } from '../store/lease.js';
 import { SluiceError } from '../errors.js';
@@ -72,9 +72,15 @@ export function choice<T extends string>(flag: string, values: readonly T[]) {
   };
 }
 
-/** IPv4:PORT or [IPv6]:PORT (the brackets tell the address's colons from the port's), the address in its one text. */
-function ipPort(flag: string, example: string) {
+/**
+ * IPv4:PORT or [IPv6]:PORT (the brackets tell the address's colons from the
+ * port's), the address in its one text, refused when no flow has it as its
+ * `role`.
+ */
+function ipPort(flag: string, example: string, role: 'client' | 'VIP') {
   return (v: string): { address: string; port: number } => {
+    const unbracketed = unbracketedIPv6(v, Number(example.split(':').at(-1)));
+    if (unbracketed) throw new UsageError(`--${flag}: ${unbracketed}`);
     const m = /^(?:([^:[\]]+)|\[([^\]]+)\]):(\d+)$/.exec(v);
     const port = m ? Number(m[3]) : NaN;
     const given = m ? (m[1] ?? m[2]) : undefined;
@@ -83,14 +89,20 @@ function ipPort(flag: string, example: string) {
     if (!m || address === undefined || !family || !(port >= 1 && port <= 65535)) {
       throw new UsageError(`--${flag}: must be IP:PORT (e.g. ${example}, or [2001:db8::5]:${example.split(':').at(-1)} for IPv6), got ${typed(v)}`);
     }
+    const why = flowAddressProblem(address, role);
+    if (why !== undefined) throw new UsageError(`--${flag}: ${why}`);
     return { address, port };
   };
 }
 
-function ipAddress(flag: string) {
+/** An address of either family in its one text; with a `role`, refused when no flow has it as that (a filter that would match nothing). */
+function ipAddress(flag: string, role?: 'client' | 'backend') {
   return (v: string): string => {
     const address = canonicalAddress(v);
-    if (address === undefined) throw new UsageError(`${flag.startsWith('<') ? flag : `--${flag}`}: must be an IPv4 or IPv6 address, got ${typed(v)}`);
+    const name = flag.startsWith('<') ? flag : `--${flag}`;
+    if (address === undefined) throw new UsageError(`${name}: must be an IPv4 or IPv6 address, got ${typed(v)}`);
+    const why = role === undefined ? undefined : flowAddressProblem(address, role);
+    if (why !== undefined) throw new UsageError(`${name}: ${why}`);
     return address;
   };
 }
@@ -466,8 +478,8 @@ Backends registered with a lease are kept when the file does not name them.`)
   flow
     .command('lookup')
     .description('where a packet of a flow would go now, and why, as the dataplane decides it (nothing is tracked or counted)')
-    .requiredOption('--client <ip:port>', 'the client\'s address and port: IPv4:port or [IPv6]:port, e.g. 192.168.1.5:40000 or [2001:db8::5]:40000', ipPort('client', '192.168.1.5:40000'))
-    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port: IPv4:port or [IPv6]:port, e.g. 10.96.0.10:80 or [fd96::10]:80', ipPort('vip', '10.96.0.10:80'))
+    .requiredOption('--client <ip:port>', 'the client\'s address and port: IPv4:port or [IPv6]:port, e.g. 192.168.1.5:40000 or [2001:db8::5]:40000', ipPort('client', '192.168.1.5:40000', 'client'))
+    .requiredOption('--vip <ip:port>', 'the service\'s VIP and port: IPv4:port or [IPv6]:port, e.g. 10.96.0.10:80 or [fd96::10]:80', ipPort('vip', '10.96.0.10:80', 'VIP'))
     .option('--protocol <protocol>', 'tcp or udp', choice('--protocol', ['tcp', 'udp'] as const), 'tcp')
     .option('--syn', 'TCP: ask about a SYN (a new connection on this tuple: a draining backend\'s flow is placed again) rather than a packet of the flow')
     .action(async (o: { client: { address: string; port: number }; vip: { address: string; port: number }; protocol: 'tcp' | 'udp'; syn?: boolean }) => {
@@ -493,15 +505,15 @@ Backends registered with a lease are kept when the file does not name them.`)
   const filters = (cmd: Command): Command =>
     cmd
       .option('--service <name>', 'only this service\'s connections')
-      .option('--backend <ip>', 'only connections to this backend', ipAddress('backend'))
-      .option('--client <ip>', 'only connections from this client', ipAddress('client'))
+      .option('--backend <ip>', 'only connections to this backend', ipAddress('backend', 'backend'))
+      .option('--client <ip>', 'only connections from this client', ipAddress('client', 'client'))
       .option('--family <4|6>', 'only IPv4 or only IPv6 connections', choice('--family', ['4', '6'] as const));
   const familyOf = (f: '4' | '6' | undefined): { family?: 'IPV4' | 'IPV6' } => (f === undefined ? {} : { family: f === '4' ? 'IPV4' : 'IPV6' });
   // Each family's flows are in a table of their own: filters of two
   // families match nothing, which is a mistake of the command line, said
   // in its flags before the daemon says it in the API's fields.
   const checkFamilies = (o: { backend?: string; client?: string; family?: '4' | '6' }): void => {
-    const v = (a: string): string => (a.includes(':') ? 'IPv6' : 'IPv4');
+    const v = (a: string): string => familyName(addressFamily(a) ?? 4);
     for (const [flag, a] of [['--client', o.client], ['--backend', o.backend]] as const) {
       if (a !== undefined && o.family !== undefined && v(a) !== `IPv${o.family}`) throw new UsageError(`${flag} ${a} is ${v(a)}, and --family is ${o.family}`);
     }

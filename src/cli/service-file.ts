@@ -26,7 +26,7 @@ import * as v from 'valibot';
 import { SluiceError } from '../errors.js';
 import { API_OWNER, normaliseDefinition, type ServiceDefinition } from '../model/definition.js';
 import { familyOf, familyName } from '../model/address.js';
-import { formatPath, knownKeys, objectMessage, parse, serviceDefinitionEntries, show, suggestion } from '../model/schema.js';
+import { formatPath, objectMessage, parse, serviceDefinitionEntries, show, unknownKeys } from '../model/schema.js';
 import { describe, joinPath, withField } from '../field-path.js';
 
 /** A mistake in a service file: exit status 1, the message says where. */
@@ -170,12 +170,6 @@ function checkService(item: unknown, where: string, path: string): { definition:
   }
 }
 
-/**
- * Names people give the VIPs: `service list` and `service get` label them
- * VIPS and vips, Kubernetes calls them clusterIPs.
- */
-const VIP_ALIASES = new Set(['vip', 'vips', 'clusterip', 'clusterips']);
-
 /** An unknown field of a service file: its path in the document, the known field it is near, the known fields beside it. */
 interface UnknownField {
   field: string;
@@ -183,29 +177,9 @@ interface UnknownField {
   known: string[];
 }
 
-/**
- * Every unknown field of one service, top-level ones first, each with its
- * path in the document and the known field it is near, if any: another case or "_"/"-" (suggestion), a VIP alias, or the
- * singular or plural of a known field (ipFamily, ipFamilies).
- */
+/** Every unknown field of one service, top-level ones first, with its path in the document (model/schema.ts unknownKeys). */
 function unknownFields(item: unknown, path: string): UnknownField[] {
-  const r = v.safeParse(fileServiceSchema, item);
-  if (r.success) return [];
-  const fold = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
-  const found = r.issues
-    .filter((i) => i.type.endsWith('_object') && i.expected === 'never')
-    .map((i) => (i.path ?? []).map((p) => p.key as PropertyKey))
-    .sort((a, b) => a.length - b.length);
-  return found.map((keys) => {
-    const key = String(keys.at(-1));
-    const known = knownKeys(fileServiceSchema, keys.slice(0, -1));
-    const variants = [`${key}s`, `${key}es`, key.replace(/y$/, 'ies'), key.replace(/s$/, ''), key.replace(/es$/, ''), key.replace(/ies$/, 'y')].map(fold);
-    const near =
-      /^; did you mean (.*)\?$/.exec(suggestion(key, known))?.[1] ??
-      (VIP_ALIASES.has(fold(key)) && known.includes('addresses') ? 'addresses' : undefined) ??
-      known.find((k) => variants.includes(fold(k)));
-    return { field: joinPath(path, formatPath(keys)), ...(near !== undefined ? { near } : {}), known };
-  });
+  return unknownKeys(fileServiceSchema, item).map(({ path: keys, ...rest }) => ({ field: joinPath(path, formatPath(keys)), ...rest }));
 }
 
 /**

@@ -47,7 +47,7 @@ export function countByFamily<B extends { address: string }>(vips: readonly stri
   return out;
 }
 
-/** "IPv4 2/2, IPv6 0/0": each family's backends taking new flows, of all it has. */
+/** "IPv4 2/2, IPv6 0/0": each family's backends that are up (by the caller's rule), of all it has. */
 export function familyCountsText(counts: readonly FamilyCount[]): string {
   return counts.map((c) => `${familyName(c.family)} ${c.up}/${c.total}`).join(', ');
 }

@@ -9,10 +9,9 @@
  * pod to a ClusterIP, from the client to a node port, from the node's own
  * processes, each over IPv4 and IPv6 (web is a PreferDualStack service with
  * an EndpointSlice per family), UDP to a second ClusterIP; /healthz; then
- * an endpoint replaced
- * with `kubectl apply` of the changed EndpointSlices, showing a UDP flow
- * moving to the new pod while a TCP connection to the endpoint that left
- * stays up; `sluice stats`. Everything is torn down at the end, on failure
+ * an endpoint replaced with `kubectl apply` of the changed EndpointSlices,
+ * showing a UDP flow moving to the new pod while a TCP connection to the
+ * endpoint that left stays up; `sluice stats`. Everything is torn down at the end, on failure
  * and on Ctrl-C too.
  */
 import { existsSync } from 'node:fs';

@@ -237,7 +237,7 @@ export class Prober {
       };
       if (spec.type === 'https') {
         opts.rejectUnauthorized = false;
-        // Without a server name Node would send the connect address, an IP literal, as SNI: '' sends none.
+        // SNI is the host's DNS name without its port (http-host.ts), and none for an IP literal: '' sends none.
         opts.servername = given?.servername ?? '';
       }
       const req = (spec.type === 'https' ? https : http).request(opts, (res) => {

@@ -11,7 +11,7 @@ import type { ConntrackState, GlobalCounter } from '../dataplane/codec.js';
 import type { Dataplane, MapOccupancy } from '../dataplane/dataplane.js';
 import { SluiceError, invalid } from '../errors.js';
 import type { LoadBalancer } from '../lb/load-balancer.js';
-import { canonicalAddress, clientProblem, familyName, familyOf, hostPort, isAddressProblem, parseAddress } from '../model/address.js';
+import { canonicalAddress, familyName, familyOf, flowAddressProblem, hostPort } from '../model/address.js';
 import { expandDefinition, serviceOfFrontend, type ServiceDefinition, type StoredService } from '../model/definition.js';
 import type { Protocol } from '../model/service.js';
 import { checkArgument, checkServiceName, portSchema, protocolSchema, show } from '../model/schema.js';
@@ -103,7 +103,7 @@ export class Inspector {
    * as IPv4-mapped IPv6.
    */
   lookupFlow(q: FlowQuery): FlowLookup {
-    const clientAddress = checkClient(q.clientAddress, 'clientAddress');
+    const clientAddress = checkAddress(q.clientAddress, 'clientAddress', 'client');
     checkArgument(portSchema, q.clientPort, 'clientPort');
     const address = checkAddress(q.address, 'address', 'VIP');
     checkArgument(portSchema, q.port, 'port');
@@ -169,7 +169,7 @@ export class Inspector {
       m.backendAddress = checkAddress(f.backendAddress, 'backendAddress', 'backend');
     }
     if (f.clientAddress) {
-      m.clientAddress = checkClient(f.clientAddress, 'clientAddress');
+      m.clientAddress = checkAddress(f.clientAddress, 'clientAddress', 'client');
     }
     // Each family's flows have a table of their own: a filter that names
     // both would match nothing, which is a mistake to say, not an answer.
@@ -188,26 +188,13 @@ export class Inspector {
 
 /**
  * An address argument of either family, in its one text (RFC 5952 for
- * IPv6). An IPv6 one in a range no `role` (VIP, backend) can be in is
- * refused with the model's reason: it would match nothing, and an
- * IPv4-mapped one is an IPv4 address to write as such. IPv4 arguments are
- * taken as they are.
+ * IPv6), refused with the model's reason when no flow can have it as its
+ * `role` (flowAddressProblem): it would match nothing.
  */
-function checkAddress(a: unknown, field: string, role: string): string {
+function checkAddress(a: unknown, field: string, role: 'client' | 'VIP' | 'backend'): string {
   const c = canonicalAddress(a);
   if (c === undefined) throw invalid(field, `must be an IPv4 or IPv6 address, got ${show(a)}`);
-  if (familyOf(c) === 6) {
-    const r = parseAddress(c);
-    if (isAddressProblem(r) && r.kind === 'range') throw invalid(field, `${c} cannot be a ${role}: it is ${r.why}`);
-  }
-  return c;
-}
-
-/** A client address argument: as checkAddress, and refused when no flow comes from it (model/address.ts clientProblem). */
-function checkClient(a: unknown, field: string): string {
-  const c = canonicalAddress(a);
-  if (c === undefined) throw invalid(field, `must be an IPv4 or IPv6 address, got ${show(a)}`);
-  const why = clientProblem(c);
+  const why = flowAddressProblem(c, role);
   if (why !== undefined) throw invalid(field, why);
   return c;
 }

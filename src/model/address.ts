@@ -222,6 +222,20 @@ export function clientProblem(s: unknown): string | undefined {
   return `${text} is ${r.what}: the dataplane passes packets from it untouched`;
 }
 
+/**
+ * Why no flow can have `address` (in its one text) as its `role`, for the
+ * addresses flows are looked up and filtered by: a client as clientProblem
+ * says; a VIP or backend in an IPv6 range none can be in. Undefined when
+ * one can (IPv4 VIPs and backends are not filtered here: a stored one was
+ * checked when it was written).
+ */
+export function flowAddressProblem(address: string, role: 'client' | 'VIP' | 'backend'): string | undefined {
+  if (role === 'client') return clientProblem(address);
+  if (familyOf(address) !== 6) return undefined;
+  const r = parseAddress(address);
+  return isAddressProblem(r) && r.kind === 'range' ? `${address} cannot be a ${role}: it is ${r.why}` : undefined;
+}
+
 /** Whether parseAddress found a problem. */
 export function isAddressProblem(r: ParsedAddress | AddressProblem): r is AddressProblem {
   return 'kind' in r;

@@ -364,8 +364,8 @@ function issueError(schema: v.GenericSchema, issue: Issue): SluiceError {
   return new SluiceError('INVALID_ARGUMENT', issue.message, at);
 }
 
-/** The keys of the object schema found by following `path` through `schema` (the CLI's files name them in their own messages too). */
-export function knownKeys(schema: v.GenericSchema, path: ReadonlyArray<PropertyKey>): string[] {
+/** The keys of the object schema found by following `path` through `schema`. */
+function knownKeys(schema: v.GenericSchema, path: ReadonlyArray<PropertyKey>): string[] {
   type Node = { type?: string; entries?: Record<string, Node>; item?: Node; wrapped?: Node; pipe?: Node[] } | undefined;
   let s = schema as unknown as Node;
   const unwrap = (): void => {
@@ -384,15 +384,22 @@ export function knownKeys(schema: v.GenericSchema, path: ReadonlyArray<PropertyK
 }
 
 /**
- * "; did you mean X?" for the known word nearest to `given` (the same
- * letters in another case or with "_" or "-", or at most two edits away),
- * else "".
+ * Names people give the VIPs: `service list` and `service get` label them
+ * VIPS and vips, Kubernetes calls them clusterIPs.
  */
-export function suggestion(given: unknown, known: readonly string[]): string {
-  if (typeof given !== 'string' || given.length > SHOW_MAX) return '';
+const VIP_ALIASES = new Set(['vip', 'vips', 'clusterip', 'clusterips']);
+
+/**
+ * The known word nearest to `given`: the same letters in another case or
+ * with "_" or "-", at most two edits away, a name of the VIPs (vips,
+ * clusterIPs) where `addresses` is known, or the singular or plural of a
+ * known word (ipFamily, ipFamilies); undefined if none is.
+ */
+export function nearestKnown(given: unknown, known: readonly string[]): string | undefined {
+  if (typeof given !== 'string' || given.length > SHOW_MAX) return undefined;
   const fold = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
   const same = known.find((k) => fold(k) === fold(given));
-  if (same !== undefined) return `; did you mean ${same}?`;
+  if (same !== undefined) return same;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
@@ -400,7 +407,38 @@ export function suggestion(given: unknown, known: readonly string[]): string {
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   const limit = given.length <= 4 ? 1 : 2;
-  return best !== undefined && bestDistance <= limit ? `; did you mean ${best}?` : '';
+  if (best !== undefined && bestDistance <= limit) return best;
+  if (VIP_ALIASES.has(fold(given)) && known.includes('addresses')) return 'addresses';
+  const variants = [`${given}s`, `${given}es`, given.replace(/y$/, 'ies'), given.replace(/s$/, ''), given.replace(/es$/, ''), given.replace(/ies$/, 'y')].map(fold);
+  return known.find((k) => variants.includes(fold(k)));
+}
+
+/** "; did you mean X?" for nearestKnown, else "". */
+export function suggestion(given: unknown, known: readonly string[]): string {
+  const near = nearestKnown(given, known);
+  return near === undefined ? '' : `; did you mean ${near}?`;
+}
+
+/** An unknown field of an input: its path, the known field it is near, the known fields beside it. */
+export interface UnknownKey {
+  path: PropertyKey[];
+  near?: string;
+  known: string[];
+}
+
+/** Every unknown field of `input` for `schema`, the shallowest first (a misspelt top-level field is the likelier mistake). */
+export function unknownKeys(schema: v.GenericSchema, input: unknown): UnknownKey[] {
+  const r = v.safeParse(schema, input);
+  if (r.success) return [];
+  return (r.issues as unknown as Issue[])
+    .filter(isUnknownKey)
+    .map(keys)
+    .sort((a, b) => a.length - b.length)
+    .map((path) => {
+      const known = knownKeys(schema, path.slice(0, -1));
+      const near = nearestKnown(String(path.at(-1)), known);
+      return { path, ...(near !== undefined ? { near } : {}), known };
+    });
 }
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */

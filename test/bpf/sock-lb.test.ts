@@ -139,14 +139,15 @@ test.serial('IPv4 and IPv6 sockets: connect/getpeername and sendmsg/recvmsg go t
   const seen = JSON.parse(stdout) as Seen;
 
   t.deepEqual(seen.tcp6, { peer: 'fd96::a|80', server: 'fd44::5|8080' }, 'connect6 sent the socket to the backend; getpeername6 reports the VIP');
-  t.deepEqual(seen.udp6, { from: 'fd96::a|53', server: `${seen.udp6?.server.split('>')[0]}>fd44::5|5353` }, 'sendmsg6 sent the datagram to the backend; recvmsg6 reports the VIP as its source');
+  // Only the backend's server, bound to fd44::5:5353, can answer: an answer is the datagram reaching it.
+  t.is(seen.udp6?.from, 'fd96::a|53', 'sendmsg6 sent the datagram to the backend, which answered; recvmsg6 reports the VIP as its source');
   t.regex(seen.udp6?.server ?? '', /^fd44::5\|\d+>/, 'the backend saw the client\'s own address');
   t.deepEqual(seen.mapped, { peer: '::ffff:10.96.0.10|80', server: '10.244.9.5|8080' }, 'a dual-stack socket reaches the IPv4 service and sees its VIP');
   t.is(seen.refused?.error, 'ECONNREFUSED', 'a service without backends refuses at connect()');
   t.deepEqual(seen.direct, { peer: 'fd44::5|8080', server: 'fd44::5|8080' }, 'an address no service holds is left as it is');
 
   t.deepEqual(seen.tcp4, { peer: '10.96.0.10|80', server: '10.244.9.5|8080' }, 'connect4 sent the socket to the backend; getpeername4 reports the VIP');
-  t.deepEqual(seen.udp4, { from: '10.96.0.10|53', server: `${seen.udp4?.server.split('>')[0]}>10.244.9.5|5353` }, 'sendmsg4 sent the datagram to the backend; recvmsg4 reports the VIP as its source');
+  t.is(seen.udp4?.from, '10.96.0.10|53', 'sendmsg4 sent the datagram to the backend (bound to 10.244.9.5:5353), which answered; recvmsg4 reports the VIP as its source');
   t.regex(seen.udp4?.server ?? '', /^10\.244\.9\.5\|\d+>/, 'the backend saw the client\'s own address');
   t.is(seen.refused4?.error, 'ECONNREFUSED', 'an IPv4 service without backends refuses at connect()');
 
