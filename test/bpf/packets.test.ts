@@ -17,8 +17,8 @@ import {
   encodeAffinityKey,
   encodeAffinityValue,
   type GlobalCounter,
-  type LbStats,
 } from '../../src/dataplane/codec.js';
+import { globalDelta, statsDelta } from '../helpers/test-run.js';
 import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import {
@@ -101,26 +101,6 @@ function maglevPick(name: string, p: Pick<PacketSpec, 'saddr' | 'daddr' | 'sport
   throw new Error(`slot ${slot} holds unknown backend id ${id}`);
 }
 
-type Counters = Record<GlobalCounter, bigint>;
-
-function diffGlobal(before: Counters, after: Counters): Partial<Record<GlobalCounter, number>> {
-  const out: Partial<Record<GlobalCounter, number>> = {};
-  for (const k of Object.keys(after) as GlobalCounter[]) {
-    const d = Number(after[k] - before[k]);
-    if (d !== 0) out[k] = d;
-  }
-  return out;
-}
-
-function diffStats(before: LbStats, after: LbStats): Record<string, number> {
-  return {
-    packets: Number(after.packets - before.packets),
-    bytes: Number(after.bytes - before.bytes),
-    newConnections: Number(after.newConnections - before.newConnections),
-    replyPackets: Number(after.replyPackets - before.replyPackets),
-  };
-}
-
 interface Sent {
   verdict: number;
   out: Buffer;
@@ -130,7 +110,7 @@ interface Sent {
 function send(prog: 'xdp' | 'tc', frame: Buffer): Sent {
   const before = dp.globalStats();
   const r = dp.raw.testRun(prog, frame);
-  return { verdict: r.retval, out: r.data, global: diffGlobal(before, dp.globalStats()) };
+  return { verdict: r.retval, out: r.data, global: globalDelta(before, dp.globalStats()) };
 }
 
 /** Assert a frame was DNATed to `backend:port` with valid checksums and nothing else changed. */
@@ -165,9 +145,9 @@ test.serial('SYN to a VIP: DNAT to the Maglev backend, checksums valid, counters
   t.is(r.verdict, XDP_PASS, 'verdict');
   assertDnat(t, frame, r.out, want, 8080);
   t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
-  t.deepEqual(diffStats(svcBefore, dp.serviceStats(ids.service)),
+  t.deepEqual(statsDelta(svcBefore, dp.serviceStats(ids.service)),
     { packets: 1, bytes: frame.length - 14, newConnections: 1, replyPackets: 0 });
-  t.deepEqual(diffStats(beBefore, dp.backendStats(beId)),
+  t.deepEqual(statsDelta(beBefore, dp.backendStats(beId)),
     { packets: 1, bytes: frame.length - 14, newConnections: 1, replyPackets: 0 });
   const ct = conntrackEntries(dp).filter((e) => e.key.saddr === CLIENT && e.key.sport === 40001);
   t.is(ct.length, 1, 'one forward conntrack entry');
@@ -269,7 +249,7 @@ test.serial('reply path: backend -> client is restored to VIP:port with valid ch
   t.true(o.ipChecksumOk, 'IP checksum');
   t.true(o.l4ChecksumOk === true, 'TCP checksum');
   t.deepEqual(r.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
-  t.is(diffStats(before, dp.serviceStats(ids.service)).replyPackets, 1);
+  t.is(statsDelta(before, dp.serviceStats(ids.service)).replyPackets, 1);
 
   // A SYN from the backend's service port opens a connection of its own:
   // not a reply, not ours.
@@ -338,7 +318,7 @@ for (const prog of ['xdp', 'tc'] as const) {
     const run = (daddr: string, dport: number): Sent => {
       const before = dp.globalStats();
       const r = dp.raw.testRun(prog, buildPacket({ saddr: backend, daddr, proto: 'tcp', sport: 8080, dport, tcpFlags: { syn: true, ack: true } }), { ingressIfindex: ns.ifindex, netnsPath: ns.path });
-      return { verdict: r.retval, out: r.data, global: diffGlobal(before, dp.globalStats()) };
+      return { verdict: r.retval, out: r.data, global: globalDelta(before, dp.globalStats()) };
     };
     // A health probe's SYN-ACK: from the endpoint to the node's own address.
     const cport = prog === 'xdp' ? 44001 : 44002;
@@ -396,7 +376,7 @@ test.serial('with statelessReplies off, a reply without an entry passes untouche
     const before = off.globalStats();
     const r = off.raw.testRun('xdp', frame);
     t.true(r.data.equals(frame));
-    t.deepEqual(diffGlobal(before, off.globalStats()), { rx_packets: 1, passed_other: 1 });
+    t.deepEqual(globalDelta(before, off.globalStats()), { rx_packets: 1, passed_other: 1 });
   } finally {
     off.close();
   }
@@ -704,7 +684,7 @@ for (const prog of ['xdp', 'tc'] as const) {
       const before = lim.globalStats();
       const r = lim.raw.testRun(prog, frame);
       t.is(r.retval, dropOf[prog], `${prog} ${spec.proto}: dropped`);
-      t.deepEqual(diffGlobal(before, lim.globalStats()), { rx_packets: 1, reject_rate_limited: 1 }, `${prog} ${spec.proto}: counted as rate limited`);
+      t.deepEqual(globalDelta(before, lim.globalStats()), { rx_packets: 1, reject_rate_limited: 1 }, `${prog} ${spec.proto}: counted as rate limited`);
     }
   });
 
@@ -719,7 +699,7 @@ for (const prog of ['xdp', 'tc'] as const) {
     const sendSyn = (sport: number): { answered: boolean; global: Partial<Record<GlobalCounter, number>> } => {
       const before = lim.globalStats();
       const r = lim.raw.testRun(prog, buildPacket(syn(sport, { daddr: empty.address })));
-      const global = diffGlobal(before, lim.globalStats());
+      const global = globalDelta(before, lim.globalStats());
       if (r.retval === answerOf[prog]) t.deepEqual(global, { rx_packets: 1, reject_tcp_rst: 1 });
       else {
         t.is(r.retval, dropOf[prog], 'answered or dropped');
@@ -807,7 +787,7 @@ test.serial('a tracked flow comes out of XDP\'s fast path exactly as out of the 
         const be = dp.backendStats(beId);
         const r = send(prog, frame);
         t.is(r.verdict, verdictOf[prog], `${what}: ${prog} verdict`);
-        return { ...r, svc: diffStats(svc, dp.serviceStats(ids.service)), be: diffStats(be, dp.backendStats(beId)) };
+        return { ...r, svc: statsDelta(svc, dp.serviceStats(ids.service)), be: statsDelta(be, dp.backendStats(beId)) };
       });
       const [x, k] = outs as [typeof outs[0], typeof outs[0]];
       t.true(x.out.equals(k.out), `${what}: XDP and tc frames differ`);

@@ -18,8 +18,9 @@ import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { NativeDataplane } from '../../src/dataplane/native-dataplane.js';
 import { LoadBalancer } from '../../src/lb/load-balancer.js';
-import { LAYOUTS, encodeAffinityKey, encodeAffinityValue, encodeReplyValueInto, type GlobalCounter, type LbStats } from '../../src/dataplane/codec.js';
+import { LAYOUTS, encodeAffinityKey, encodeAffinityValue, encodeReplyValueInto } from '../../src/dataplane/codec.js';
 import { vipFilterBit } from '../../src/dataplane/vip-filter.js';
+import { globalDelta, sendCounted, statsDelta, type Delta } from '../helpers/test-run.js';
 import { flowHash, maglevSlot } from '../../src/maglev/flow-hash.js';
 import type { ServiceSpec } from '../../src/model/service.js';
 import {
@@ -70,31 +71,10 @@ test.after.always(() => {
   dp?.close();
 });
 
-type Delta = Partial<Record<GlobalCounter, number>>;
-interface Sent { verdict: number; out: Buffer; global: Delta }
-
-function diffGlobal(before: Record<GlobalCounter, bigint>, after: Record<GlobalCounter, bigint>): Delta {
-  const out: Delta = {};
-  for (const k of Object.keys(after) as GlobalCounter[]) {
-    const d = Number(after[k] - before[k]);
-    if (d !== 0) out[k] = d;
-  }
-  return out;
-}
+type Sent = ReturnType<typeof sendCounted>;
 
 function send(prog: 'xdp' | 'tc', frame: Buffer, opts?: { ingressIfindex: number; netnsPath: string }): Sent {
-  const before = dp.globalStats();
-  const r = opts ? dp.raw.testRun(prog, frame, opts) : dp.raw.testRun(prog, frame);
-  return { verdict: r.retval, out: r.data, global: diffGlobal(before, dp.globalStats()) };
-}
-
-function diffStats(before: LbStats, after: LbStats): Record<string, number> {
-  return {
-    packets: Number(after.packets - before.packets),
-    bytes: Number(after.bytes - before.bytes),
-    newConnections: Number(after.newConnections - before.newConnections),
-    replyPackets: Number(after.replyPackets - before.replyPackets),
-  };
+  return sendCounted(dp, prog, frame, opts);
 }
 
 /** The address of a backend identity "[address]:port" (hostPort). */
@@ -205,8 +185,8 @@ for (const prog of ['xdp', 'tc'] as const) {
     assertDnat(t, frame, r.out, want, 8080);
     t.deepEqual(r.global, { rx_packets: 1, forwarded_stack: 1 });
     const bytes = frame.length - 14;
-    t.deepEqual(diffStats(svcBefore, dp.serviceStats(ids.service)), { packets: 1, bytes, newConnections: 1, replyPackets: 0 });
-    t.deepEqual(diffStats(beBefore, dp.backendStats(beId)), { packets: 1, bytes, newConnections: 1, replyPackets: 0 });
+    t.deepEqual(statsDelta(svcBefore, dp.serviceStats(ids.service)), { packets: 1, bytes, newConnections: 1, replyPackets: 0 });
+    t.deepEqual(statsDelta(beBefore, dp.backendStats(beId)), { packets: 1, bytes, newConnections: 1, replyPackets: 0 });
     const fwd = ct6({ saddr: CLIENT, daddr: VIP, sport: spec.sport!, dport: 80, proto: 'tcp' });
     t.is(fwd?.natAddress, want, 'a forward conntrack6 entry names the backend');
     t.is(fwd?.flags, 0);
@@ -277,7 +257,7 @@ for (const prog of ['xdp', 'tc'] as const) {
     t.is(`[${o.daddr}]:${o.dport}`, `[${CLIENT}]:${cport}`);
     t.true(o.l4ChecksumOk, 'TCP checksum');
     t.deepEqual(r.global, { rx_packets: 1, replies: 1, forwarded_stack: 1 });
-    t.is(diffStats(before, dp.serviceStats(ids.service)).replyPackets, 1);
+    t.is(statsDelta(before, dp.serviceStats(ids.service)).replyPackets, 1);
     // A SYN from the backend's service port is a connection of its own.
     const own = buildPacket6({ saddr: backend, daddr: CLIENT, proto: 'tcp', sport: 8080, dport: 42999, tcpFlags: { syn: true } });
     const s = send(prog, own);
@@ -600,7 +580,7 @@ test.serial('the answers share the IPv4 token bucket: burst 0 answers nothing, c
       const before = lim.globalStats();
       const r = lim.raw.testRun(prog, frame);
       t.is(r.retval, drop[prog]);
-      t.deepEqual(diffGlobal(before, lim.globalStats()), { rx_packets: 1, reject_rate_limited: 1 });
+      t.deepEqual(globalDelta(before, lim.globalStats()), { rx_packets: 1, reject_rate_limited: 1 });
     }
   }
 });
@@ -665,7 +645,7 @@ test.serial('a tracked IPv6 flow comes out of XDP\'s fast path exactly as out of
         const be = dp.backendStats(beId);
         const r = send(prog, frame);
         t.is(r.verdict, pass[prog], `${what}: ${prog} verdict`);
-        return { ...r, svc: diffStats(svc, dp.serviceStats(ids.service)), be: diffStats(be, dp.backendStats(beId)) };
+        return { ...r, svc: statsDelta(svc, dp.serviceStats(ids.service)), be: statsDelta(be, dp.backendStats(beId)) };
       });
       const [x, k] = outs as [typeof outs[0], typeof outs[0]];
       t.true(x.out.equals(k.out), `${what}: XDP and tc frames differ`);
@@ -727,7 +707,7 @@ test.serial('FIB forwarding of IPv6: next hop\'s MACs, hop limit decremented (no
     t.is(r.retval, XDP_TX, `${prog}: sent out of the interface it came in by`);
     const want = buildPacket6(syn(sport, { daddr: 'fd09::77', dport: 8080, hopLimit: 63, srcMac: link!.address, dstMac: '02:00:00:00:09:77' }));
     t.true(r.data.equals(want), `${prog}: got ${r.data.toString('hex')}\n want ${want.toString('hex')}`);
-    t.deepEqual(diffGlobal(before, fib.globalStats()), { rx_packets: 1, forwarded: 1 });
+    t.deepEqual(globalDelta(before, fib.globalStats()), { rx_packets: 1, forwarded: 1 });
     // The established flow's next packet: XDP's fast path forwards it alike.
     const ack = buildPacket6(syn(sport, { daddr: routed.address, tcpFlags: ACK }));
     for (let i = 0; i < 2; i++) {

@@ -21,6 +21,7 @@ import {
   type GlobalCounter,
 } from '../../src/dataplane/codec.js';
 import { backendIdentity, type ServiceSpec } from '../../src/model/service.js';
+import { globalDelta } from './test-run.js';
 import { ETH_LEN, IPPROTO_TCP, IPPROTO_UDP, buildFrame, bytesToIp, bytesToIp6 } from './fuzz-frames.js';
 import {
   PROPERTIES,
@@ -204,15 +205,6 @@ function deltas(before: Buffer, after: Buffer): Map<number, LbDelta> {
       newConnections: Number(a.newConnections - b.newConnections),
       replyPackets: Number(a.replyPackets - b.replyPackets),
     });
-  }
-  return out;
-}
-
-function diffGlobal(before: Record<GlobalCounter, bigint>, after: Record<GlobalCounter, bigint>): Partial<Record<GlobalCounter, number>> {
-  const out: Partial<Record<GlobalCounter, number>> = {};
-  for (const k of Object.keys(after) as GlobalCounter[]) {
-    const d = Number(after[k] - before[k]);
-    if (d !== 0) out[k] = d;
   }
   return out;
 }
@@ -430,7 +422,7 @@ export class FuzzRig {
       input: frame,
       verdict: run.retval,
       output: run.data,
-      global: diffGlobal(before.global, this.global),
+      global: globalDelta(before.global, this.global),
       svc: deltas(before.svc, this.svcStats),
       backend: deltas(before.be, this.beStats),
       conntrack: readTable(this.dp),
