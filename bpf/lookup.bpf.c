@@ -13,6 +13,20 @@
 #include "include/lb.h"
 #include "include/lb6.h"
 
+/* The destination service `sk` names, and its Maglev slot for res->hash. */
+static __always_inline void lookup_slot(const struct svc_key *sk,
+					struct lookup_result *res)
+{
+	struct svc_value *svc = bpf_map_lookup_elem(&services, sk);
+
+	if (!svc)
+		return;
+	res->dst_svc_id = svc->id;
+	res->table_size = svc->table_size;
+	if (svc->table_size)
+		res->slot = maglev_slot(svc, res->hash);
+}
+
 /* The Maglev slot of the packet's destination service, whatever the
  * decision: the tuple, found again from the action's offsets. */
 static __always_inline void lookup_maglev(void *data, void *data_end,
@@ -24,7 +38,6 @@ static __always_inline void lookup_maglev(void *data, void *data_end,
 	__be16 *ports;
 	__sum16 *check;
 	struct svc_key sk = {};
-	struct svc_value *svc;
 
 	if (lb_action_headers(data, data_end, act, &eth, &iph, &ports, &check))
 		return;
@@ -34,13 +47,7 @@ static __always_inline void lookup_maglev(void *data, void *data_end,
 	sk.port = ports[1];
 	sk.proto = iph->protocol;
 	sk.family = SLUICE_AF_INET;
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc)
-		return;
-	res->dst_svc_id = svc->id;
-	res->table_size = svc->table_size;
-	if (svc->table_size)
-		res->slot = maglev_slot(svc, res->hash);
+	lookup_slot(&sk, res);
 }
 
 /* lookup_maglev() for an IPv6 packet: the flow hash over the 16-byte
@@ -53,7 +60,6 @@ static __always_inline void lookup_maglev6(void *data, void *data_end,
 	struct ipv6hdr *ip6h;
 	__be16 *ports;
 	__sum16 *check;
-	struct svc_value *svc;
 	__u8 proto = s->act.n.udp ? IPPROTO_UDP : IPPROTO_TCP;
 
 	if (lb6_action_headers(data, data_end, &s->act, &eth, &ip6h, &ports,
@@ -66,13 +72,7 @@ static __always_inline void lookup_maglev6(void *data, void *data_end,
 	s->sk.port = ports[1];
 	s->sk.proto = proto;
 	s->sk.family = SLUICE_AF_INET6;
-	svc = bpf_map_lookup_elem(&services, &s->sk);
-	if (!svc)
-		return;
-	res->dst_svc_id = svc->id;
-	res->table_size = svc->table_size;
-	if (svc->table_size)
-		res->slot = maglev_slot(svc, res->hash);
+	lookup_slot(&s->sk, res);
 }
 
 /* sluice_lookup for an IPv6 frame: lb6_decide() in its read-only mode. */

@@ -18,7 +18,7 @@ import { httpUrl, type Agent } from '../../src/demo/agent-client.js';
 import type { BatchResult } from '../../src/demo/ns-agent.js';
 import { CLIENT_ADDRESS, CLIENT_ADDRESS6, NODE_ADDRESS, NODE_ADDRESS6 } from '../../src/demo/pod-topology.js';
 import { sluice } from '../helpers/cli.js';
-import { kubeNode, type KubeNode } from '../helpers/kube-node.js';
+import { endpointSliceYaml, kubeNode, type KubeNode } from '../helpers/kube-node.js';
 import { openPinned } from '../helpers/pinned.js';
 
 const WEB_1 = '10.244.1.11';
@@ -63,19 +63,7 @@ spec:
 `;
 
 function slice(service: string, name: string, addressType: 'IPv4' | 'IPv6', ports: Array<{ name: string; port: number; protocol?: string }>, ips: string[]): string {
-  return `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: ${name}
-  namespace: default
-  labels:
-    kubernetes.io/service-name: ${service}
-addressType: ${addressType}
-ports:
-${ports.map((p) => `- name: ${JSON.stringify(p.name)}\n  port: ${p.port}\n  protocol: ${p.protocol ?? 'TCP'}`).join('\n')}
-endpoints:
-${ips.map((ip) => `- addresses: ["${ip}"]\n  conditions: {ready: true, serving: true, terminating: false}`).join('\n')}
-`;
+  return endpointSliceYaml(service, ports, ips, { name, addressType });
 }
 
 const WEB_PORTS = [{ name: 'http', port: HTTP }, { name: 'dns', port: UDP, protocol: 'UDP' }];

@@ -17,7 +17,7 @@ import type { Agent } from '../../src/demo/agent-client.js';
 import type { BatchResult } from '../../src/demo/ns-agent.js';
 import { NODE_ADDRESS, CLIENT_ADDRESS } from '../../src/demo/pod-topology.js';
 import { sluice } from '../helpers/cli.js';
-import { kubeNode, until, type KubeNode } from '../helpers/kube-node.js';
+import { endpointSliceYaml, kubeNode, until, type KubeNode, type SliceEndpoint } from '../helpers/kube-node.js';
 import { parseManifests } from '../../src/demo/kube-apiserver.js';
 
 const WEB_1 = '10.244.1.11';
@@ -26,20 +26,8 @@ const WEB_3 = '10.244.1.13';
 const HTTP = 8080;
 const UDP = 5353;
 
-function slice(service: string, ports: Array<{ name: string; port: number; protocol?: string }>, endpoints: Array<{ ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }>, name = `${service}-abcde`): string {
-  return `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: ${name}
-  namespace: default
-  labels:
-    kubernetes.io/service-name: ${service}
-addressType: IPv4
-ports:
-${ports.map((p) => `- name: ${JSON.stringify(p.name)}\n  port: ${p.port}\n  protocol: ${p.protocol ?? 'TCP'}`).join('\n')}
-endpoints:
-${endpoints.map((e) => `- addresses: ["${e.ip}"]\n  conditions: {ready: ${e.ready ?? true}, serving: ${e.serving ?? true}, terminating: ${e.terminating ?? false}}`).join('\n')}
-`;
+function slice(service: string, ports: Array<{ name: string; port: number; protocol?: string }>, endpoints: SliceEndpoint[], name?: string): string {
+  return endpointSliceYaml(service, ports, endpoints, name === undefined ? {} : { name });
 }
 
 const SERVICES = `apiVersion: v1

@@ -22,6 +22,32 @@ import { DaemonProcess } from './daemon.js';
 const run = promisify(execFile);
 
 
+/** An endpoint of endpointSliceYaml: its address, and its conditions (ready and serving unless said). */
+export type SliceEndpoint = string | { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean };
+
+/** An EndpointSlice of `service` as the EndpointSlice controller would write it, in YAML. */
+export function endpointSliceYaml(
+  service: string,
+  ports: ReadonlyArray<{ name: string; port: number; protocol?: string }>,
+  endpoints: readonly SliceEndpoint[],
+  opts: { name?: string; addressType?: 'IPv4' | 'IPv6' } = {},
+): string {
+  const e = endpoints.map((x) => (typeof x === 'string' ? { ip: x } : x));
+  return `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ${opts.name ?? `${service}-abcde`}
+  namespace: default
+  labels:
+    kubernetes.io/service-name: ${service}
+addressType: ${opts.addressType ?? 'IPv4'}
+ports:
+${ports.map((p) => `- name: ${JSON.stringify(p.name)}\n  port: ${p.port}\n  protocol: ${p.protocol ?? 'TCP'}`).join('\n')}
+endpoints:
+${e.map((x) => `- addresses: ["${x.ip}"]\n  conditions: {ready: ${x.ready ?? true}, serving: ${x.serving ?? true}, terminating: ${x.terminating ?? false}}`).join('\n')}
+`;
+}
+
 export interface KubeNode {
   api: KubeApiServer;
   node: PodNode;
