@@ -5,12 +5,12 @@
  * RFC 5952 form (lower case, the longest run of zero groups as "::"), so
  * that an address written two ways is one VIP or backend.
  */
-import { canonicalAddress, familyOf } from '../model/address.js';
+import { canonicalAddress, type IPFamily } from '../model/address.js';
 
 export { familyName } from '../model/address.js';
 
-/** An IP family by its number (4 or 6). */
-export type Family = 4 | 6;
+/** An IP family by its number (4 or 6): the model's. */
+export type Family = IPFamily;
 
 /** A Kubernetes address in sluice's text, with its family. */
 export interface KubeIP {
@@ -21,10 +21,8 @@ export interface KubeIP {
 /** The address's family and canonical text, or undefined if it is neither an IPv4 nor an IPv6 address (a zone id, "fe80::1%eth0", is not). */
 export function kubeIP(s: unknown): KubeIP | undefined {
   const text = canonicalAddress(s);
-  const family = familyOf(s);
-  return text === undefined || family === undefined ? undefined : { family, text };
+  return text === undefined ? undefined : { family: familyOfText(text), text };
 }
-
 
 /** Family of an address already in sluice's text (IPv6 holds a ':'). */
 export function familyOfText(text: string): Family {
